@@ -1,0 +1,184 @@
+"""Headless commands: the same engine as the GUI, for scripted and batch use.
+
+    python -m xaidesk methods [--modality image|audio|table] [--json]
+    python -m xaidesk models [--json]
+    python -m xaidesk explain image INPUT --model SPEC --method NAME [--target K]
+                                          [--param k=v ...] --out DIR [--trust]
+
+Errors print one plain sentence to stderr and exit non-zero; nothing
+half-written is left in the output folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from .core import Cancelled, CancelToken, XaideskError, list_methods, parse_param_values
+from .core.registry import MODALITIES
+
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+EXIT_CANCELLED = 130
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one plain sentence, no usage dump
+        self.exit(EXIT_USAGE, f"xaidesk: {message}. Run 'python -m xaidesk --help' for usage.\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="xaidesk", description="Explain image models from the command line.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    methods = commands.add_parser("methods", help="list explanation methods and their parameters")
+    methods.add_argument("--modality", choices=MODALITIES)
+    methods.add_argument("--json", action="store_true", help="print machine-readable JSON")
+
+    models = commands.add_parser("models", help="list built-in models and supported architectures")
+    models.add_argument("--json", action="store_true", help="print machine-readable JSON")
+
+    explain = commands.add_parser("explain", help="explain one input and write the results to a folder")
+    kinds = explain.add_subparsers(dest="modality", required=True, parser_class=_Parser)
+    image = kinds.add_parser("image", help="explain an image classifier's prediction")
+    image.add_argument("input", type=Path, help="the image file")
+    image.add_argument("--model", required=True, help="model spec: demo:NAME, torchvision:ARCH:WEIGHTS, file:PATH")
+    image.add_argument("--method", required=True, help="method name, see 'xaidesk methods'")
+    image.add_argument("--target", type=int, default=None, help="class index to explain (default: top class)")
+    image.add_argument("--param", action="append", default=[], metavar="NAME=VALUE", help="a method parameter")
+    image.add_argument("--out", required=True, type=Path, help="output folder")
+    image.add_argument("--trust", action="store_true", help="allow loading a pickled model file (runs its code)")
+    image.add_argument("--cmap", default=None, help="colour map of overlay.png")
+    image.add_argument("--opacity", type=float, default=0.6, help="heatmap opacity in overlay.png (0-1)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "methods":
+            return _cmd_methods(args)
+        if args.command == "models":
+            return _cmd_models(args)
+        if args.command == "explain" and args.modality == "image":
+            return _cmd_explain_image(args)
+    except XaideskError as error:
+        print(f"xaidesk: {error.message}", file=sys.stderr)
+        return EXIT_ERROR
+    except Cancelled:
+        print("xaidesk: cancelled; nothing was written.", file=sys.stderr)
+        return EXIT_CANCELLED
+    except KeyboardInterrupt:
+        print("xaidesk: interrupted; nothing was written.", file=sys.stderr)
+        return EXIT_CANCELLED
+    return EXIT_USAGE
+
+
+def _cmd_methods(args: argparse.Namespace) -> int:
+    methods = list_methods(args.modality)
+    if args.json:
+        print(json.dumps([m.to_dict() for m in methods], indent=2))
+        return 0
+    for info in methods:
+        print(f"{info.name}  [{', '.join(info.modality)}]  {info.title}")
+        if info.help:
+            print(f"    {info.help}")
+        for p in info.params:
+            bounds = ""
+            if p.choices:
+                bounds = f" one of {{{', '.join(map(str, p.choices))}}}"
+            elif p.minimum is not None or p.maximum is not None:
+                bounds = f" in [{'' if p.minimum is None else p.minimum}, {'' if p.maximum is None else p.maximum}]"
+            print(f"    --param {p.name}=<{p.kind}> (default {p.default}){bounds}: {p.help}")
+    return 0
+
+
+def _cmd_models(args: argparse.Namespace) -> int:
+    from .models import TORCHVISION_ARCHITECTURES, list_builtin_models
+
+    builtin = list_builtin_models()
+    if args.json:
+        payload = {
+            "builtin": [{**m, "samples": [str(s) for s in m.get("samples", [])]} for m in builtin],
+            "torchvision": list(TORCHVISION_ARCHITECTURES),
+        }
+        print(json.dumps(payload, indent=2))
+        return 0
+    print("Built-in models:")
+    for m in builtin:
+        print(f"  {m['spec']:<22} {m['title']}")
+        if m.get("description"):
+            print(f"  {'':<22} {m['description']}")
+        for sample in m.get("samples", []):
+            print(f"  {'':<22} sample: {sample}")
+    print("\ntorchvision architectures (weights from a local file: torchvision:ARCH:WEIGHTS.pth):")
+    print("  " + ", ".join(TORCHVISION_ARCHITECTURES))
+    print("\nSaved models: file:PATH (weights-only; add --trust to load a pickled model you trust)")
+    return 0
+
+
+def _cli_progress():
+    if not sys.stderr.isatty():
+        return None
+    start = time.monotonic()
+
+    def report(fraction: float, message: str = "", partial=None) -> None:
+        elapsed = time.monotonic() - start
+        print(f"\r  {fraction * 100:5.1f}%  {elapsed:6.1f}s  {message[:50]:<50}", end="", file=sys.stderr, flush=True)
+
+    return report
+
+
+def _cmd_explain_image(args: argparse.Namespace) -> int:
+    from .core import InputError, render
+    from .core.io import save_npy_atomic, save_png_atomic, write_json_atomic
+    from .data.images import load_image
+    from .explain import explain_image, predict_image
+    from .models import load_model
+
+    if args.out.exists() and not args.out.is_dir():
+        raise InputError(f"The output '{args.out}' exists and is a file; give a folder for the results.")
+    if not 0.0 <= args.opacity <= 1.0:
+        raise InputError("The opacity must be between 0 and 1.")
+    if args.cmap is not None and args.cmap not in render.COLORMAPS:
+        raise InputError(f"Unknown colour map '{args.cmap}'; choose one of: {', '.join(render.COLORMAPS)}.")
+    params = parse_param_values(args.param)
+    image = load_image(args.input)
+    model = load_model(args.model, trust=args.trust)
+    prediction = predict_image(model, image.pixels)
+    progress = _cli_progress()
+    explanation = explain_image(
+        model, image.pixels, args.method, target=args.target, params=params, token=CancelToken(), progress=progress
+    )
+    if progress is not None:
+        print(file=sys.stderr)
+    overlay = render.blend_overlay(image.pixels, explanation.relevance, cmap=args.cmap or render.DEFAULT_COLORMAP, opacity=args.opacity)
+    top_index, top_label, top_probability = prediction.top(1)[0]
+    summary = {
+        "input": str(args.input),
+        "model": args.model,
+        "model_name": model.name,
+        **explanation.summary(),
+        "predicted": {"index": top_index, "label": top_label, "probability": top_probability,
+                      "score": float(prediction.logits[top_index])},
+        "target_probability": float(prediction.probabilities[explanation.target.index]),
+        "top5": [{"index": i, "label": l, "probability": p} for i, l, p in prediction.top(5)],
+        "image_size": [image.width, image.height],
+        "notices": image.notices + list(model.notes),
+        "preprocessing": model.preprocessing.to_dict(),
+    }
+    # Everything is computed; only now touch the output folder, one atomic file at a time.
+    args.out.mkdir(parents=True, exist_ok=True)
+    save_npy_atomic(args.out / "relevance.npy", explanation.relevance)
+    if explanation.uncertainty is not None:
+        save_npy_atomic(args.out / "uncertainty.npy", explanation.uncertainty)
+    save_png_atomic(args.out / "overlay.png", overlay)
+    write_json_atomic(args.out / "summary.json", summary)
+    print(
+        f"{explanation.method}: explained '{explanation.target.label}' (class {explanation.target.index}, "
+        f"score {explanation.score:.3g}) in {explanation.seconds:.2f} s; results in {args.out}"
+    )
+    return 0

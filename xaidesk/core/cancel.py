@@ -1,0 +1,83 @@
+"""Cancellation and progress reporting shared by every long computation.
+
+Compute functions take a :class:`CancelToken` and a progress callable
+(Orange3-style state objects); they never know whether a GUI is watching.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any, Callable, Protocol
+
+
+class Cancelled(Exception):
+    """Raised inside a computation when its token was cancelled."""
+
+
+class CancelToken:
+    """A thread-safe flag a worker checks between batches."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+
+    def cancel(self) -> None:
+        self._event.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._event.is_set()
+
+    def check(self) -> None:
+        """Raise :class:`Cancelled` if cancellation was requested."""
+        if self._event.is_set():
+            raise Cancelled()
+
+
+class ProgressCallback(Protocol):
+    def __call__(self, fraction: float, message: str = "", partial: Any = None) -> None: ...
+
+
+def no_progress(fraction: float, message: str = "", partial: Any = None) -> None:
+    """A progress callback that ignores everything."""
+
+
+class ThrottledProgress:
+    """Forward progress reports at most every ``interval`` seconds.
+
+    The first and the final report (``fraction >= 1``) always pass. A partial
+    result that arrives between forwarded reports is kept and sent with the
+    next one, so the newest partial is never lost for long.
+
+    Parameters
+    ----------
+    callback
+        The receiving callable ``callback(fraction, message, partial)``.
+    interval
+        Minimum seconds between forwarded reports.
+    clock
+        Time source, replaceable in tests.
+    """
+
+    def __init__(
+        self,
+        callback: Callable[..., None],
+        interval: float = 0.1,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._callback = callback
+        self._interval = interval
+        self._clock = clock
+        self._last: float | None = None
+        self._pending_partial: Any = None
+
+    def __call__(self, fraction: float, message: str = "", partial: Any = None) -> None:
+        if partial is not None:
+            self._pending_partial = partial
+        now = self._clock()
+        due = self._last is None or now - self._last >= self._interval or fraction >= 1.0
+        if not due:
+            return
+        self._last = now
+        partial, self._pending_partial = self._pending_partial, None
+        self._callback(min(max(fraction, 0.0), 1.0), message, partial)

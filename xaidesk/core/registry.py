@@ -1,0 +1,229 @@
+"""The method registry and its parameter schema.
+
+A method is one function registered once with :func:`register_method`. The
+GUI builds its parameter form from :attr:`MethodInfo.params`; the CLI parses
+``--param name=value`` with :func:`parse_param_values`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+from .errors import MethodError
+
+MODALITIES = ("image", "audio", "table")
+
+
+@dataclass(frozen=True)
+class Param:
+    """One parameter of a method.
+
+    Parameters
+    ----------
+    name
+        Identifier used in ``--param name=value`` and in saved settings.
+    kind
+        One of ``"int"``, ``"float"``, ``"bool"``, ``"choice"``, ``"str"``.
+    default
+        Default value (already of the right type).
+    help
+        One sentence for a person who does not program.
+    minimum, maximum
+        Inclusive range for numbers (``None`` for unbounded).
+    choices
+        Allowed values for ``"choice"``.
+    label
+        Short label for forms; defaults to the name with spaces.
+    """
+
+    name: str
+    kind: str
+    default: Any
+    help: str
+    minimum: float | None = None
+    maximum: float | None = None
+    choices: tuple = ()
+    label: str = ""
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("int", "float", "bool", "choice", "str"):
+            raise ValueError(f"unknown parameter kind {self.kind!r}")
+        if self.kind == "choice" and self.default not in self.choices:
+            raise ValueError(f"default of {self.name} not among its choices")
+
+    @property
+    def display_label(self) -> str:
+        return self.label or self.name.replace("_", " ")
+
+    def convert(self, value: Any) -> Any:
+        """Convert ``value`` (possibly a string) and check it against the schema."""
+        try:
+            if self.kind == "int":
+                number = float(value) if isinstance(value, str) else value
+                if isinstance(number, bool) or not float(number).is_integer():
+                    raise ValueError
+                value = int(number)
+            elif self.kind == "float":
+                value = float(value)
+            elif self.kind == "bool":
+                if isinstance(value, str):
+                    low = value.strip().lower()
+                    if low not in ("1", "0", "true", "false", "yes", "no", "on", "off"):
+                        raise ValueError
+                    value = low in ("1", "true", "yes", "on")
+                else:
+                    value = bool(value)
+            elif self.kind == "choice":
+                if value not in self.choices:
+                    matches = [c for c in self.choices if str(c) == str(value)]
+                    if not matches:
+                        raise MethodError(
+                            f"'{value}' is not a valid value for {self.name}; "
+                            f"choose one of: {', '.join(map(str, self.choices))}."
+                        )
+                    value = matches[0]
+            else:
+                value = str(value)
+        except (TypeError, ValueError):
+            raise MethodError(
+                f"'{value}' is not a valid {self.kind} for the parameter {self.name}."
+            ) from None
+        if self.kind in ("int", "float"):
+            if self.minimum is not None and value < self.minimum:
+                raise MethodError(f"{self.name} must be at least {self.minimum}; got {value}.")
+            if self.maximum is not None and value > self.maximum:
+                raise MethodError(f"{self.name} must be at most {self.maximum}; got {value}.")
+        return value
+
+    def to_dict(self) -> dict:
+        return {
+            "name": self.name,
+            "type": self.kind,
+            "default": self.default,
+            "min": self.minimum,
+            "max": self.maximum,
+            "choices": list(self.choices),
+            "help": self.help,
+        }
+
+
+@dataclass(frozen=True)
+class MethodInfo:
+    """A registered method: its function, modalities, schema and help."""
+
+    name: str
+    function: Callable
+    modality: tuple[str, ...]
+    params: tuple[Param, ...]
+    title: str
+    help: str
+    needs_module: bool = False
+    iterative: bool = False
+    tags: tuple[str, ...] = field(default=())
+
+    @property
+    def family(self) -> str:
+        return self.name.split(".", 1)[0]
+
+    def defaults(self) -> dict:
+        return {p.name: p.default for p in self.params}
+
+    def resolve_params(self, values: dict | None = None) -> dict:
+        """Fill defaults and convert and check the given values."""
+        values = dict(values or {})
+        known = {p.name: p for p in self.params}
+        unknown = sorted(set(values) - set(known))
+        if unknown:
+            raise MethodError(
+                f"The method {self.name} has no parameter {', '.join(unknown)}; "
+                f"its parameters are: {', '.join(known) or 'none'}."
+            )
+        return {name: p.convert(values[name]) if name in values else p.default for name, p in known.items()}
+
+    def to_dict(self) -> dict:
+        return {
+            "name": self.name,
+            "title": self.title,
+            "modality": list(self.modality),
+            "help": self.help,
+            "params": [p.to_dict() for p in self.params],
+        }
+
+
+_REGISTRY: dict[str, MethodInfo] = {}
+
+
+def register_method(
+    name: str,
+    *,
+    modality: Sequence[str],
+    params: Sequence[Param] = (),
+    title: str = "",
+    help: str = "",
+    needs_module: bool = False,
+    iterative: bool = False,
+) -> Callable[[Callable], Callable]:
+    """Register ``explain(model, x, target, *, params, token, progress)``.
+
+    ``needs_module`` marks methods that need a real ``torch.nn.Module`` (LRP),
+    which TorchScript models are not. ``iterative`` marks methods that report
+    partial results.
+    """
+    if "." not in name and name not in ("occlusion", "relax", "lime"):
+        raise ValueError(f"method names follow family.variant, got {name!r}")
+    modality = tuple(modality)
+    for m in modality:
+        if m not in MODALITIES:
+            raise ValueError(f"unknown modality {m!r}")
+
+    def decorator(function: Callable) -> Callable:
+        if name in _REGISTRY:
+            raise ValueError(f"method {name!r} registered twice")
+        doc = (function.__doc__ or "").strip().split("\n\n")[0].replace("\n", " ")
+        _REGISTRY[name] = MethodInfo(
+            name=name,
+            function=function,
+            modality=modality,
+            params=tuple(params),
+            title=title or name,
+            help=help or doc,
+            needs_module=needs_module,
+            iterative=iterative,
+        )
+        return function
+
+    return decorator
+
+
+def _ensure_loaded() -> None:
+    # Importing the package registers all built-in methods.
+    import xaidesk.explain  # noqa: F401
+
+
+def get_method(name: str) -> MethodInfo:
+    """Look up a method by registry name, with a helpful error."""
+    _ensure_loaded()
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise MethodError(
+            f"There is no method called '{name}'. Run 'python -m xaidesk methods' to list them."
+        ) from None
+
+
+def list_methods(modality: str | None = None) -> list[MethodInfo]:
+    """All registered methods, optionally only those for one modality."""
+    _ensure_loaded()
+    return [m for m in _REGISTRY.values() if modality is None or modality in m.modality]
+
+
+def parse_param_values(pairs: Sequence[str]) -> dict[str, str]:
+    """Split ``["k=v", ...]`` into a dict of strings (converted later by the schema)."""
+    values = {}
+    for pair in pairs:
+        if "=" not in pair:
+            raise MethodError(f"Parameters are written name=value; '{pair}' has no '='.")
+        key, value = pair.split("=", 1)
+        values[key.strip()] = value.strip()
+    return values

@@ -1,0 +1,1 @@
+"""Qt-free loaders that turn files into validated numpy arrays."""

@@ -1,0 +1,1 @@
+"""Qt-free faithfulness metrics for explanations (pixel flipping and more)."""

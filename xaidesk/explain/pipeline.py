@@ -1,0 +1,128 @@
+"""From an opened input to an explanation in the input's own coordinates."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from ..core import CancelToken, Explanation, MethodError, Target, get_method, no_progress
+from ..models.base import LoadedModel
+from .common import check_target, forward_logits
+
+
+@dataclass
+class Prediction:
+    """Class scores for one input."""
+
+    logits: np.ndarray
+    probabilities: np.ndarray
+    class_names: list[str]
+
+    @property
+    def top_class(self) -> int:
+        return int(np.argmax(self.logits))
+
+    def top(self, k: int = 5) -> list[tuple[int, str, float]]:
+        """The ``k`` most probable classes as (index, label, probability)."""
+        order = np.argsort(-self.probabilities)[:k]
+        return [(int(i), self._label(int(i)), float(self.probabilities[i])) for i in order]
+
+    def _label(self, index: int) -> str:
+        return self.class_names[index] if index < len(self.class_names) else f"class {index}"
+
+
+def predict_tensor(model: LoadedModel, x: torch.Tensor) -> Prediction:
+    """Class scores of a preprocessed (1, C, H, W) tensor."""
+    with torch.inference_mode():
+        logits = forward_logits(model.module, x, model.name)[0].float()
+    if logits.numel() != len(model.class_names):
+        raise MethodError(
+            f"{model.name} produced {logits.numel()} scores but has {len(model.class_names)} class names."
+        )
+    probabilities = torch.softmax(logits, 0)
+    return Prediction(logits.numpy().copy(), probabilities.numpy().copy(), list(model.class_names))
+
+
+def predict_image(model: LoadedModel, image: np.ndarray) -> Prediction:
+    """Class scores of an RGB uint8 image."""
+    return predict_tensor(model, model.preprocessing.to_tensor(image))
+
+
+def explain_image(
+    model: LoadedModel,
+    image: np.ndarray,
+    method: str,
+    target: int | None = None,
+    params: dict | None = None,
+    token: CancelToken | None = None,
+    progress=None,
+) -> Explanation:
+    """Run a registered method on an RGB uint8 image.
+
+    Parameters
+    ----------
+    model
+        The loaded model (its preprocessing maps the image to model input).
+    image
+        The opened image, (H0, W0, 3) uint8. Never modified.
+    method
+        Registry name, e.g. ``"lrp.epsilon_plus_flat"``.
+    target
+        Class to explain; ``None`` explains the top class.
+    params
+        Parameter values (strings are converted by the schema); defaults fill the rest.
+    token, progress
+        Cancel token and progress callback; partial results are mapped to
+        image coordinates before they are passed on.
+
+    Returns
+    -------
+    Explanation
+        ``relevance`` has shape (H0, W0): the coordinates of ``image``.
+    """
+    info = get_method(method)
+    if "image" not in info.modality:
+        raise MethodError(f"The method {method} does not work on images.")
+    if info.needs_module and model.is_torchscript:
+        raise MethodError(
+            f"{info.title} needs the model as a PyTorch nn.Module so it can attach its rules to "
+            "each layer; this model is a TorchScript file. Use a gradient method or occlusion, "
+            "or load the model's weights with its architecture instead."
+        )
+    resolved = info.resolve_params(params)
+    token = token or CancelToken()
+    progress = progress or no_progress
+    x = model.preprocessing.to_tensor(image)
+    prediction = predict_tensor(model, x)
+    if target is None:
+        target = prediction.top_class
+    check_target(int(target), len(model.class_names))
+    target_info = Target(int(target), model.label(int(target)))
+    original_shape = image.shape[:2]
+
+    def to_original(explanation: Explanation) -> Explanation:
+        relevance = model.preprocessing.to_original(explanation.relevance, original_shape)
+        uncertainty = explanation.uncertainty
+        if uncertainty is not None:
+            uncertainty = model.preprocessing.to_original(uncertainty, original_shape)
+        return explanation.replace(relevance=relevance, uncertainty=uncertainty, target=target_info)
+
+    def forward_progress(fraction: float, message: str = "", partial=None) -> None:
+        progress(fraction, message, to_original(partial) if partial is not None else None)
+
+    start = time.perf_counter()
+    token.check()
+    result = info.function(model, x, int(target), params=resolved, token=token, progress=forward_progress)
+    seconds = time.perf_counter() - start
+    result = to_original(result).replace(
+        method=method,
+        params=resolved,
+        seconds=seconds,
+        score=float(prediction.logits[int(target)]),
+        complete=True,
+    )
+    result.extras.setdefault("model_input_shape", list(model.preprocessing.size))
+    return result

@@ -1,0 +1,276 @@
+"""Image and heatmap views built on pyqtgraph ``ImageItem``.
+
+:class:`ImageView` shows an RGB image; :class:`HeatmapView` shows a relevance
+map over a grey copy of the image, as layers: the grey base, then the
+relevance coloured by a look-up table at the chosen opacity. That is the same
+picture :func:`xaidesk.core.render.blend_overlay` computes for exports, but
+changing the opacity or colour map costs no re-rendering. Views can be linked
+so that zoom and pan follow each other.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QPointF, Qt, Signal
+from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
+
+from ...core import render
+from ..formatting import format_value
+
+pg.setConfigOptions(imageAxisOrder="row-major", antialias=False)
+
+_BACKGROUND = "#2b2b2b"
+
+
+def colormap_from_lut(name: str) -> pg.ColorMap:
+    """A pyqtgraph colour map from one of :data:`render.COLORMAPS`."""
+    lut = render.COLORMAPS[name]
+    return pg.ColorMap(pos=np.linspace(0.0, 1.0, len(lut)), color=lut, name=name)
+
+
+def grey_base(pixels: np.ndarray) -> np.ndarray:
+    """The grey image that :func:`render.blend_overlay` puts under the colours (H, W) uint8."""
+    grey_rgb = render.blend_overlay(pixels, np.zeros(pixels.shape[:2], np.float32), opacity=0.0)
+    return np.ascontiguousarray(grey_rgb[..., 0])
+
+
+class ImageView(QWidget):
+    """A zoomable, pannable view of one image with an optional title.
+
+    Signals
+    -------
+    hovered(str)
+        A description of the pixel under the cursor (empty when outside).
+    """
+
+    hovered = Signal(str)
+
+    def __init__(self, title: str = "", parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.title_label = QLabel(title)
+        self.title_label.setObjectName("viewTitle")
+        self.title_label.setWordWrap(True)
+        self.title_label.setVisible(bool(title))
+        self.graphics = pg.GraphicsLayoutWidget()
+        self.graphics.setBackground(_BACKGROUND)
+        self.graphics.ci.layout.setContentsMargins(2, 2, 2, 2)
+        self.view_box: pg.ViewBox = self.graphics.addViewBox(row=0, col=0)
+        self.view_box.setAspectLocked(True)
+        self.view_box.invertY(True)
+        self.view_box.setMenuEnabled(False)
+        self.image_item = pg.ImageItem()
+        self.image_item.setZValue(0)
+        self.view_box.addItem(self.image_item)
+        self.placeholder = pg.TextItem("", color="#bbbbbb", anchor=(0.5, 0.5))
+        self.view_box.addItem(self.placeholder, ignoreBounds=True)
+        self._pixels: np.ndarray | None = None
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(2)
+        layout.addWidget(self.title_label)
+        layout.addWidget(self.graphics, 1)
+        self.graphics.scene().sigMouseMoved.connect(self._mouse_moved)
+
+    # -- content ------------------------------------------------------------
+    def set_title(self, title: str) -> None:
+        self.title_label.setText(title)
+        self.title_label.setVisible(bool(title))
+
+    def set_placeholder(self, text: str) -> None:
+        """Text shown in the middle of an empty view."""
+        self.placeholder.setText(text)
+        self.placeholder.setVisible(bool(text))
+        self.placeholder.setPos(0, 0)
+
+    def set_image(self, pixels: np.ndarray | None, reset_view: bool = True) -> None:
+        """Show an RGB uint8 image (or clear the view with ``None``)."""
+        self._pixels = pixels
+        if pixels is None:
+            self.image_item.clear()
+            return
+        self.placeholder.setVisible(False)
+        self.image_item.setImage(pixels, levels=(0, 255), autoLevels=False)
+        if reset_view:
+            self.reset_zoom()
+
+    def pixels(self) -> np.ndarray | None:
+        return self._pixels
+
+    def reset_zoom(self) -> None:
+        """Fit the whole image in the view."""
+        if self._pixels is not None:
+            height, width = self._pixels.shape[:2]
+            self.view_box.setRange(xRange=(0, width), yRange=(0, height), padding=0.02)
+
+    def link_to(self, other: "ImageView") -> None:
+        """Make zoom and pan follow ``other``."""
+        self.view_box.setXLink(other.view_box)
+        self.view_box.setYLink(other.view_box)
+
+    # -- cursor -------------------------------------------------------------
+    def pixel_at(self, scene_pos: QPointF) -> tuple[int, int] | None:
+        """Image (x, y) under a scene position, or ``None`` outside the image."""
+        if self._pixels is None or not self.view_box.sceneBoundingRect().contains(scene_pos):
+            return None
+        point = self.view_box.mapSceneToView(scene_pos)
+        x, y = int(np.floor(point.x())), int(np.floor(point.y()))
+        height, width = self._pixels.shape[:2]
+        if 0 <= x < width and 0 <= y < height:
+            return x, y
+        return None
+
+    def describe_pixel(self, x: int, y: int) -> str:
+        r, g, b = (int(v) for v in self._pixels[y, x, :3])
+        return f"x {x}, y {y}: RGB {r}, {g}, {b}"
+
+    def _mouse_moved(self, scene_pos: QPointF) -> None:
+        pixel = self.pixel_at(scene_pos)
+        self.hovered.emit("" if pixel is None else self.describe_pixel(*pixel))
+
+
+class HeatmapView(ImageView):
+    """A relevance map over a grey copy of the image, with a colour bar.
+
+    The heatmap layer's look-up table comes from :data:`render.COLORMAPS`
+    and its levels default to :func:`render.symmetric_levels` of the map.
+    """
+
+    def __init__(self, title: str = "", parent: QWidget | None = None, show_colorbar: bool = True) -> None:
+        super().__init__(title, parent)
+        self.heat_item = pg.ImageItem()
+        self.heat_item.setZValue(1)
+        self.view_box.addItem(self.heat_item)
+        self._relevance: np.ndarray | None = None
+        self._colormap_name = render.DEFAULT_COLORMAP
+        self._opacity = 0.6
+        self._levels: tuple[float, float] = (-1.0, 1.0)
+        self._fixed_levels: tuple[float, float] | None = None
+        self.colorbar: pg.ColorBarItem | None = None
+        if show_colorbar:
+            self.colorbar = pg.ColorBarItem(
+                values=self._levels, width=14, interactive=False, colorMap=colormap_from_lut(self._colormap_name)
+            )
+            self.colorbar.getAxis("right").setWidth(48)
+            self.graphics.addItem(self.colorbar, row=0, col=1)
+            self.colorbar.setVisible(False)
+        self.set_colormap(self._colormap_name)
+        self.set_opacity(self._opacity)
+
+    # -- content ------------------------------------------------------------
+    def set_image(self, pixels: np.ndarray | None, reset_view: bool = True) -> None:
+        """Set the image under the map (shown in grey, as in exported overlays)."""
+        self._pixels = pixels
+        if pixels is None:
+            self.image_item.clear()
+            self.clear_relevance()
+            return
+        self.placeholder.setVisible(False)
+        self.image_item.setImage(grey_base(pixels), levels=(0, 255), autoLevels=False)
+        if self._relevance is not None and self._relevance.shape != pixels.shape[:2]:
+            self.clear_relevance()
+        if reset_view:
+            self.reset_zoom()
+
+    def set_relevance(self, relevance: np.ndarray | None, levels: tuple[float, float] | None = None) -> None:
+        """Show a relevance map (H, W) in image coordinates.
+
+        ``levels`` overrides the map's own symmetric levels (for shared scales).
+        """
+        self._relevance = relevance
+        if relevance is None:
+            self.clear_relevance()
+            return
+        self._fixed_levels = levels
+        self._levels = levels if levels is not None else render.symmetric_levels(relevance)
+        self.heat_item.setImage(np.asarray(relevance, dtype=np.float32), levels=self._levels, autoLevels=False)
+        self.heat_item.setVisible(True)
+        if self.colorbar is not None:
+            self.colorbar.setLevels(self._levels)
+            self.colorbar.setVisible(True)
+
+    def clear_relevance(self) -> None:
+        self._relevance = None
+        self.heat_item.clear()
+        self.heat_item.setVisible(False)
+        if self.colorbar is not None:
+            self.colorbar.setVisible(False)
+
+    def relevance(self) -> np.ndarray | None:
+        return self._relevance
+
+    def levels(self) -> tuple[float, float]:
+        """The colour levels (low, high) of the heatmap layer."""
+        return self._levels
+
+    def set_levels(self, levels: tuple[float, float] | None) -> None:
+        """Fix the levels (``None`` goes back to the map's own symmetric levels)."""
+        if self._relevance is not None:
+            self.set_relevance(self._relevance, levels)
+
+    def colormap_name(self) -> str:
+        return self._colormap_name
+
+    def set_colormap(self, name: str) -> None:
+        """Use one of :data:`render.COLORMAPS` for the heatmap and its colour bar."""
+        self._colormap_name = name
+        lut = render.COLORMAPS[name]
+        self.heat_item.setLookupTable(lut)
+        if self.colorbar is not None:
+            self.colorbar.setColorMap(colormap_from_lut(name))
+            if self._relevance is not None:
+                self.colorbar.setLevels(self._levels)
+
+    def opacity(self) -> float:
+        return self._opacity
+
+    def set_opacity(self, opacity: float) -> None:
+        """Opacity of the heatmap layer over the grey image, 0 to 1."""
+        self._opacity = float(min(max(opacity, 0.0), 1.0))
+        self.heat_item.setOpacity(self._opacity)
+
+    def rendered_overlay(self) -> np.ndarray | None:
+        """The overlay as shown, rendered at the image's size by :func:`render.blend_overlay`."""
+        if self._pixels is None or self._relevance is None:
+            return None
+        return render.blend_overlay(
+            self._pixels, self._relevance, cmap=self._colormap_name, opacity=self._opacity, levels=self._levels
+        )
+
+    def describe_pixel(self, x: int, y: int) -> str:
+        if self._relevance is None or self._relevance.shape[:2] != self._pixels.shape[:2]:
+            return super().describe_pixel(x, y)
+        return f"x {x}, y {y}: relevance = {format_value(float(self._relevance[y, x]))}"
+
+
+class ViewGroup:
+    """Views whose zoom and pan follow each other."""
+
+    def __init__(self) -> None:
+        self._views: list[ImageView] = []
+
+    def add(self, view: ImageView) -> None:
+        if self._views:
+            view.link_to(self._views[0])
+        self._views.append(view)
+
+    def remove(self, view: ImageView) -> None:
+        if view in self._views:
+            self._views.remove(view)
+            view.view_box.setXLink(None)
+            view.view_box.setYLink(None)
+            if self._views and view is not self._views[0]:
+                return
+            for other in self._views[1:]:
+                other.link_to(self._views[0])
+
+    def views(self) -> list[ImageView]:
+        return list(self._views)
+
+
+def title_style() -> str:
+    """Style sheet for view titles."""
+    return "QLabel#viewTitle { font-weight: 600; padding: 2px 4px; }"
+
+
+__all__ = ["ImageView", "HeatmapView", "ViewGroup", "colormap_from_lut", "grey_base", "Qt"]

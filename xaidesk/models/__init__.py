@@ -1,0 +1,1 @@
+"""Qt-free model handling (placeholder while the loader is written)."""

@@ -1,0 +1,56 @@
+"""The loaded-model record every method and view works with."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+
+from .preprocessing import Preprocessing
+
+
+@dataclass
+class LoadedModel:
+    """A model ready to explain.
+
+    Attributes
+    ----------
+    spec
+        The spec string it was loaded from (``demo:digits``, ``torchvision:vgg16:PATH``, ``file:PATH``).
+    name
+        A short display name.
+    module
+        The network in eval mode (an ``nn.Module`` or a TorchScript module).
+    preprocessing
+        How inputs are prepared; relevance is mapped back through it.
+    class_names
+        One label per output.
+    architecture
+        Architecture key used to choose LRP canonizers (``"vgg16"``, ``"resnet18"``,
+        ``"mobilenet_v2"``, ``"demo_cnn"``, or ``"unknown"``).
+    is_torchscript
+        TorchScript models work with gradient methods and occlusion but not LRP.
+    modality
+        ``"image"`` for now; audio and table models come later.
+    notes
+        Plain-language notes gathered while loading (shown in the GUI).
+    """
+
+    spec: str
+    name: str
+    module: torch.nn.Module
+    preprocessing: Preprocessing
+    class_names: list[str]
+    architecture: str = "unknown"
+    is_torchscript: bool = False
+    modality: str = "image"
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    def label(self, index: int) -> str:
+        if 0 <= index < len(self.class_names):
+            return self.class_names[index]
+        return f"class {index}"

@@ -1,0 +1,128 @@
+"""Preprocessing presets and the geometry that maps results back to the input.
+
+An image goes: RGB uint8 (H0, W0, 3) -> optional grayscale -> resize (shorter
+side to ``resize``, or straight to ``size``) -> centre crop to ``size`` ->
+scale to [0, 1] -> normalise with ``mean``/``std``. :meth:`Preprocessing.to_original`
+undoes the geometric part for a relevance map.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+
+@dataclass(frozen=True)
+class Preprocessing:
+    """How a model wants its input.
+
+    Parameters
+    ----------
+    size
+        Model input (height, width).
+    mean, std
+        Per-channel normalisation applied after scaling to [0, 1].
+    channels
+        ``"rgb"`` or ``"gray"``.
+    resize
+        If set, the shorter side is first resized to this length and the
+        result centre-cropped to ``size`` (the ImageNet convention, 256 -> 224).
+        If ``None`` the image is resized straight to ``size``.
+    """
+
+    size: tuple[int, int]
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    channels: str = "rgb"
+    resize: int | None = None
+    name: str = "custom"
+
+    @property
+    def num_channels(self) -> int:
+        return 1 if self.channels == "gray" else 3
+
+    def bounds(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Lowest and highest normalised input value per channel, shaped (1, C, 1, 1).
+
+        These are the pixel bounds l and h of the z^B (box) rule.
+        """
+        mean = torch.tensor(self.mean, dtype=torch.float32).view(1, -1, 1, 1)
+        std = torch.tensor(self.std, dtype=torch.float32).view(1, -1, 1, 1)
+        return (0.0 - mean) / std, (1.0 - mean) / std
+
+    def _resized_shape(self, height: int, width: int) -> tuple[int, int]:
+        if self.resize is None:
+            return self.size
+        scale = self.resize / min(height, width)
+        return max(self.size[0], round(height * scale)), max(self.size[1], round(width * scale))
+
+    def _crop_box(self, resized: tuple[int, int]) -> tuple[int, int]:
+        top = (resized[0] - self.size[0]) // 2
+        left = (resized[1] - self.size[1]) // 2
+        return top, left
+
+    def to_tensor(self, image: np.ndarray) -> torch.Tensor:
+        """Turn an RGB uint8 image (H0, W0, 3) into a normalised (1, C, H, W) tensor."""
+        if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+            raise ValueError("expected an RGB uint8 array of shape (H, W, 3)")
+        x = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float().div_(255.0)
+        if self.channels == "gray":
+            weights = torch.tensor([0.299, 0.587, 0.114]).view(3, 1, 1)
+            x = (x * weights).sum(0, keepdim=True)
+        x = x.unsqueeze(0)
+        resized = self._resized_shape(image.shape[0], image.shape[1])
+        if resized != tuple(image.shape[:2]):
+            x = F.interpolate(x, size=resized, mode="bilinear", align_corners=False, antialias=True)
+        top, left = self._crop_box(resized)
+        x = x[:, :, top : top + self.size[0], left : left + self.size[1]]
+        mean = torch.tensor(self.mean, dtype=torch.float32).view(1, -1, 1, 1)
+        std = torch.tensor(self.std, dtype=torch.float32).view(1, -1, 1, 1)
+        return ((x.clamp(0.0, 1.0) - mean) / std).contiguous()
+
+    def to_original(self, relevance: np.ndarray, original_shape: tuple[int, int]) -> np.ndarray:
+        """Map a (H, W) map in model-input coordinates onto the original image.
+
+        Areas cropped away get zero. The map is resampled bilinearly and
+        rescaled so that its sum is preserved (relevance is conserved).
+        """
+        relevance = np.asarray(relevance, dtype=np.float32)
+        if relevance.shape != tuple(self.size):
+            raise ValueError(f"relevance shape {relevance.shape} does not match model input {self.size}")
+        height, width = int(original_shape[0]), int(original_shape[1])
+        resized = self._resized_shape(height, width)
+        top, left = self._crop_box(resized)
+        canvas = np.zeros(resized, dtype=np.float32)
+        canvas[top : top + self.size[0], left : left + self.size[1]] = relevance
+        if resized == (height, width):
+            return canvas
+        t = torch.from_numpy(canvas)[None, None]
+        out = F.interpolate(t, size=(height, width), mode="bilinear", align_corners=False)[0, 0].numpy()
+        total, new_total = float(canvas.sum()), float(out.sum())
+        scale = (resized[0] * resized[1]) / (height * width)
+        out = out * scale
+        if abs(new_total) > 1e-12 and abs(total) > 1e-12:
+            out = out * (total / float(out.sum()))
+        return out.astype(np.float32)
+
+    def to_dict(self) -> dict:
+        return {
+            "name": self.name,
+            "size": list(self.size),
+            "resize": self.resize,
+            "mean": list(self.mean),
+            "std": list(self.std),
+            "channels": self.channels,
+        }
+
+
+IMAGENET = Preprocessing(
+    size=(224, 224),
+    resize=256,
+    mean=(0.485, 0.456, 0.406),
+    std=(0.229, 0.224, 0.225),
+    channels="rgb",
+    name="imagenet",
+)
