@@ -127,8 +127,8 @@ def train(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, epochs: int, ba
             loss.backward()
             optimiser.step()
             scheduler.step()
-            loss_sum += float(loss) * len(idx)
-            correct += int((out.argmax(1) == yb).sum())
+            loss_sum += loss.item() * len(idx)
+            correct += int((out.detach().argmax(1) == yb).sum())
             total += len(idx)
         print(f"  [{log}] epoch {epoch + 1:2d}/{epochs}  loss {loss_sum / total:.4f}  train acc {correct / total:.4f}",
               flush=True)
@@ -234,7 +234,6 @@ def train_digits() -> dict:
         ),
         "samples": samples,
         "seed": SEED,
-        "training_seconds": round(seconds, 1),
         "torch_version": torch.__version__,
     }
     save_json(meta, MODELS_DIR / "digits.json")
@@ -518,7 +517,6 @@ def train_clever_hans(check_lrp: bool) -> dict:
         "lrp_check": lrp,
         "samples": samples,
         "seed": SEED,
-        "training_seconds": round(seconds, 1),
         "torch_version": torch.__version__,
     }
     save_json(meta, MODELS_DIR / "clever_hans.json")

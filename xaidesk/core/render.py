@@ -34,13 +34,22 @@ SEQUENTIAL_COLORMAPS = ("viridis", "hot", "gray")
 DEFAULT_COLORMAP = "bwr"
 
 
-def symmetric_levels(relevance: np.ndarray, percentile: float = 99.5) -> tuple[float, float]:
+def _subsample(values: np.ndarray, max_samples: int | None) -> np.ndarray:
+    flat = np.asarray(values).ravel()
+    if max_samples is not None and flat.size > max_samples:
+        flat = flat[:: int(np.ceil(flat.size / max_samples))]
+    return flat
+
+
+def symmetric_levels(relevance: np.ndarray, percentile: float = 99.5, max_samples: int | None = None) -> tuple[float, float]:
     """Levels (-m, m) centred on zero, m the ``percentile`` of |relevance|.
 
     A percentile rather than the maximum keeps one extreme pixel from washing
-    out the map. Returns (-1, 1) for an all-zero or non-finite map.
+    out the map. ``max_samples`` estimates the percentile from an evenly
+    strided subset (fast for live previews of large images). Returns (-1, 1)
+    for an all-zero or non-finite map.
     """
-    values = np.abs(np.asarray(relevance, dtype=np.float64))
+    values = np.abs(_subsample(relevance, max_samples).astype(np.float64))
     values = values[np.isfinite(values)]
     if values.size == 0:
         return -1.0, 1.0
@@ -52,9 +61,9 @@ def symmetric_levels(relevance: np.ndarray, percentile: float = 99.5) -> tuple[f
     return -m, m
 
 
-def range_levels(values: np.ndarray, percentile: float = 99.5) -> tuple[float, float]:
+def range_levels(values: np.ndarray, percentile: float = 99.5, max_samples: int | None = None) -> tuple[float, float]:
     """Levels (low, high) for non-negative maps such as uncertainty."""
-    values = np.asarray(values, dtype=np.float64)
+    values = _subsample(values, max_samples).astype(np.float64)
     values = values[np.isfinite(values)]
     if values.size == 0:
         return 0.0, 1.0
@@ -82,6 +91,12 @@ def colorize(values: np.ndarray, levels: tuple[float, float] | None = None, cmap
     return COLORMAPS[cmap][index]
 
 
+def grayscale(image: np.ndarray) -> np.ndarray:
+    """The grey (H, W, 3) uint8 version of an RGB image shown under heatmaps."""
+    gray = image.astype(np.float64) @ np.array([0.299, 0.587, 0.114]) if image.ndim == 3 else image.astype(np.float64)
+    return np.repeat(np.clip(np.round(gray), 0, 255).astype(np.uint8)[..., None], 3, axis=2)
+
+
 def blend_overlay(
     image: np.ndarray,
     relevance: np.ndarray,
@@ -96,8 +111,7 @@ def blend_overlay(
     if image.shape[:2] != relevance.shape[:2]:
         raise ValueError(f"image {image.shape[:2]} and relevance {relevance.shape[:2]} differ in size")
     opacity = float(np.clip(opacity, 0.0, 1.0))
-    gray = image.astype(np.float64) @ np.array([0.299, 0.587, 0.114]) if image.ndim == 3 else image.astype(np.float64)
-    base = np.repeat(gray[..., None], 3, axis=2)
+    base = grayscale(image).astype(np.float64)
     heat = colorize(relevance, levels, cmap).astype(np.float64)
     out = (1.0 - opacity) * base + opacity * heat
     return np.clip(np.round(out), 0, 255).astype(np.uint8)

@@ -67,3 +67,77 @@ def check_target(target: int, num_classes: int) -> None:
         raise MethodError(
             f"Class {target} does not exist; the model has {num_classes} classes (0-{num_classes - 1})."
         )
+
+
+# --- helpers shared by the gradient, LRP and perturbation methods -------------------------------
+
+REFERENCE_KINDS = ("zero", "black", "blur", "mean")
+"""Reference inputs ("what an absent pixel looks like"), used as occlusion fill and IG baseline.
+
+``zero``  zero in normalised space, i.e. the data set's mean colour;
+``black`` the normalised value of pixel value 0 (the lower box bound);
+``blur``  a strongly blurred copy of the input;
+``mean``  the input's own mean colour, per channel.
+"""
+
+
+def detached_copy(x: torch.Tensor) -> torch.Tensor:
+    """A fresh, autograd-free copy of ``x`` (also turns an inference tensor into a normal one)."""
+    with torch.inference_mode(False):
+        return x.detach().clone()
+
+
+def channel_sum(t: torch.Tensor):
+    """Sum a (1, C, H, W) tensor over channels and return the (H, W) float32 numpy map."""
+    return t.detach()[0].sum(0).float().cpu().numpy().astype("float32", copy=False)
+
+
+def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Separable Gaussian blur of a (B, C, H, W) tensor with replicate padding."""
+    sigma = float(sigma)
+    if sigma <= 0:
+        return x.clone()
+    radius = max(1, int(round(3.0 * sigma)))
+    coords = torch.arange(-radius, radius + 1, dtype=x.dtype, device=x.device)
+    kernel = torch.exp(-0.5 * (coords / sigma) ** 2)
+    kernel = kernel / kernel.sum()
+    channels = x.shape[1]
+    out = x
+    for dim in (2, 3):
+        shape = [1, 1, 1, 1]
+        shape[dim] = kernel.numel()
+        weight = kernel.view(shape).repeat(channels, 1, 1, 1)
+        pad = [0, 0, 0, 0]  # (left, right, top, bottom)
+        if dim == 2:
+            pad[2] = pad[3] = radius
+        else:
+            pad[0] = pad[1] = radius
+        out = torch.nn.functional.conv2d(
+            torch.nn.functional.pad(out, pad, mode="replicate"), weight, groups=channels
+        )
+    return out
+
+
+def reference_input(x: torch.Tensor, kind: str, preprocessing=None) -> torch.Tensor:
+    """A reference input of the same shape as ``x`` (see :data:`REFERENCE_KINDS`).
+
+    ``preprocessing`` (a :class:`~xaidesk.models.preprocessing.Preprocessing`) is
+    needed for ``black``; the blur's width is 1/16 of the shorter side.
+    """
+    if kind == "zero":
+        return torch.zeros_like(x)
+    if kind == "black":
+        if preprocessing is None:
+            raise MethodError("The 'black' reference needs the model's preprocessing.")
+        low, _ = preprocessing.bounds()
+        if low.shape[1] != x.shape[1]:
+            raise MethodError(
+                f"The model's preprocessing describes {low.shape[1]} channels but the input has "
+                f"{x.shape[1]}; choose the 'zero' reference instead."
+            )
+        return low.to(dtype=x.dtype, device=x.device).expand_as(x).clone()
+    if kind == "blur":
+        return gaussian_blur(x, max(1.0, min(x.shape[-2:]) / 16.0))
+    if kind == "mean":
+        return x.mean(dim=(2, 3), keepdim=True).expand_as(x).clone()
+    raise MethodError(f"Unknown reference '{kind}'; choose one of: {', '.join(REFERENCE_KINDS)}.")

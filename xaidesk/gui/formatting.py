@@ -9,6 +9,8 @@ def format_duration(seconds: float) -> str:
     """Format a duration for people: ``"0.4 s"``, ``"12 s"``, ``"3 min 05 s"``."""
     if seconds is None or not math.isfinite(seconds) or seconds < 0:
         return "–"
+    if seconds < 0.1:
+        return f"{1000 * seconds:.0f} ms"
     if seconds < 10:
         return f"{seconds:.1f} s"
     if seconds < 60:
@@ -42,10 +44,23 @@ def progress_text(fraction: float, elapsed: float, message: str = "") -> str:
     return " – ".join(parts)
 
 
+def class_text(index: int, label: str = "") -> str:
+    """``"class 3"`` when the label is just the number, else ``"281: tabby cat"``."""
+    if not label or label == str(index) or label == f"class {index}":
+        return f"class {index}"
+    return f"{index}: {label}"
+
+
+def probability_text(probability: float) -> str:
+    """``"97.3 %"``, or ``"<0.1 %"`` for tiny probabilities."""
+    percent = 100.0 * probability
+    return "<0.1 %" if 0 < percent < 0.05 else f"{percent:.1f} %"
+
+
 def explanation_title(explanation, method_title: str | None = None) -> str:
-    """A short title: method, target and time, e.g. ``"LRP ε+ flat · 3 (three) · 0.2 s"``."""
+    """A short title: method, target and time, e.g. ``"LRP ε+ flat · class 3 · 0.2 s"``."""
     target = explanation.target
-    label = f"{target.index}" + (f" ({target.label})" if target.label and target.label != str(target.index) else "")
+    label = class_text(target.index, target.label)
     name = method_title or explanation.method
     seconds = f" · {format_duration(explanation.seconds)}" if explanation.complete else " · running…"
     return f"{name} · {label}{seconds}"

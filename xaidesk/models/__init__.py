@@ -1,1 +1,107 @@
-"""Qt-free model handling (placeholder while the loader is written)."""
+"""Qt-free model handling: built-in demos, torchvision architectures, saved files.
+
+A model is named by a spec string (see :func:`load_model`):
+
+- ``demo:NAME`` — a built-in demo model (:func:`list_builtin_models`).
+- ``torchvision:ARCH:PATH`` — a torchvision architecture with weights from a local state-dict file.
+- ``file:PATH`` — a saved model: TorchScript, a torchvision state dict, or
+  (only with ``trust=True``) a pickled ``nn.Module``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..core import ModelError
+from .base import LoadedModel
+from .demo import DEMO_NAMES, list_demos, load_demo
+from .files import UntrustedModelError, load_file, read_sidecar
+from .preprocessing import IMAGENET, Preprocessing
+from .torchvision_models import (
+    TORCHVISION_ARCHITECTURES,
+    detect_architecture,
+    download_weights,
+    load_torchvision,
+    weights_dir,
+)
+
+__all__ = [
+    "IMAGENET", "LoadedModel", "ModelError", "Preprocessing", "TORCHVISION_ARCHITECTURES",
+    "UntrustedModelError", "detect_architecture", "download_weights", "list_builtin_models",
+    "load_model", "read_sidecar", "weights_dir", "SPEC_FORMS",
+]
+
+SPEC_FORMS = (
+    "demo:NAME (built-in: " + ", ".join(DEMO_NAMES) + ")",
+    "torchvision:ARCH:PATH (a torchvision architecture with weights from a file)",
+    "file:PATH (a saved model)",
+)
+
+
+def _forms() -> str:
+    return "; ".join(SPEC_FORMS)
+
+
+def list_builtin_models() -> list[dict]:
+    """The built-in demo models.
+
+    Each entry has ``spec`` (``"demo:digits"``), ``title``, ``description``,
+    ``samples`` (paths of sample images), ``accuracy`` (figures from training),
+    and also ``sample_labels`` (true class of each sample) and ``class_names``.
+    """
+    return list_demos()
+
+
+def load_model(spec: str, *, trust: bool = False) -> LoadedModel:
+    """Load the model named by ``spec``, in eval mode with gradients of its parameters off.
+
+    Parameters
+    ----------
+    spec
+        ``demo:NAME``, ``torchvision:ARCH:PATH`` or ``file:PATH``.
+    trust
+        Allow loading a file that holds pickled Python code (a full saved
+        module). Without it such a file raises :class:`UntrustedModelError`.
+
+    Raises
+    ------
+    ModelError
+        With a plain message for anything that cannot be loaded.
+    """
+    if not isinstance(spec, str) or not spec.strip():
+        raise ModelError(f"No model was given. Name a model as one of: {_forms()}.")
+    spec = spec.strip()
+    prefix, sep, rest = spec.partition(":")
+    kind = prefix.strip().lower()
+    rest = rest.strip()
+    if not sep or kind not in ("demo", "torchvision", "file"):
+        hint = ""
+        if Path(spec).expanduser().is_file():
+            hint = f" To open this file use 'file:{spec}'."
+        raise ModelError(f"'{spec}' is not a model name xaidesk knows. Use one of: {_forms()}.{hint}")
+    if kind == "demo":
+        if not rest:
+            raise ModelError(
+                "Name the built-in model after 'demo:', one of: " + ", ".join(f"demo:{n}" for n in DEMO_NAMES) + "."
+            )
+        return load_demo(rest.lower(), spec=spec)
+    if kind == "torchvision":
+        arch, _, path = rest.partition(":")
+        if not arch:
+            raise ModelError(
+                "Name the architecture after 'torchvision:', e.g. torchvision:resnet18:PATH. Supported: "
+                + ", ".join(TORCHVISION_ARCHITECTURES) + "."
+            )
+        from .torchvision_models import check_architecture
+
+        arch = check_architecture(arch)
+        if not path.strip():
+            raise ModelError(
+                f"torchvision:{arch} needs a weights file: give it as torchvision:{arch}:PATH (or choose "
+                "the file with the weights-file button), or use the download action to fetch the "
+                "published weights first."
+            )
+        return load_torchvision(arch, path.strip(), spec=spec)
+    if not rest:
+        raise ModelError(f"Give the path of the model file after 'file:', e.g. file:model.pt. Valid forms: {_forms()}.")
+    return load_file(rest, trust=trust, spec=spec)

@@ -36,6 +36,7 @@ def build_demo_cnn(
     input_size: Sequence[int],
     widths: Sequence[int] = (16, 32, 64),
     hidden: int = 64,
+    linear_bias: bool = True,
 ) -> nn.Sequential:
     """A small VGG-like CNN: ``len(widths)`` blocks of conv-BN-ReLU-maxpool, then two linear layers.
 
@@ -51,6 +52,10 @@ def build_demo_cnn(
         Output channels of each convolution block.
     hidden
         Width of the hidden fully connected layer.
+    linear_bias
+        Whether the two linear layers have biases. Without them (and with the
+        ZPlus rule ignoring the convolutions' folded BatchNorm biases) LRP's
+        relevance sums to the explained logit almost exactly.
     """
     height, width = int(input_size[0]), int(input_size[1])
     factor = 2 ** len(widths)
@@ -68,9 +73,9 @@ def build_demo_cnn(
         channels = out
     layers += [
         nn.Flatten(),
-        nn.Linear(channels * (height // factor) * (width // factor), hidden),
+        nn.Linear(channels * (height // factor) * (width // factor), hidden, bias=linear_bias),
         nn.ReLU(),
-        nn.Linear(hidden, num_classes),
+        nn.Linear(hidden, num_classes, bias=linear_bias),
     ]
     return nn.Sequential(*layers)
 
@@ -155,6 +160,7 @@ def load_demo(name: str, spec: str | None = None) -> LoadedModel:
         input_size=preprocessing.size,
         widths=arch["widths"],
         hidden=arch["hidden"],
+        linear_bias=bool(arch.get("linear_bias", True)),
     )
     path = demo_weights_path(name)
     try:

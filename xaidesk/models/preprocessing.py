@@ -68,7 +68,10 @@ class Preprocessing:
         """Turn an RGB uint8 image (H0, W0, 3) into a normalised (1, C, H, W) tensor."""
         if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
             raise ValueError("expected an RGB uint8 array of shape (H, W, 3)")
-        x = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float().div_(255.0)
+        array = np.ascontiguousarray(image)
+        if not array.flags.writeable:  # e.g. np.asarray(PIL image); torch warns on read-only memory
+            array = array.copy()
+        x = torch.from_numpy(array).permute(2, 0, 1).float().div_(255.0)
         if self.channels == "gray":
             weights = torch.tensor([0.299, 0.587, 0.114]).view(3, 1, 1)
             x = (x * weights).sum(0, keepdim=True)

@@ -13,7 +13,8 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF, Qt, Signal
-from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
+from PySide6.QtGui import QPainter
+from PySide6.QtWidgets import QLabel, QSizePolicy, QVBoxLayout, QWidget
 
 from ...core import render
 from ..formatting import format_value
@@ -31,8 +32,26 @@ def colormap_from_lut(name: str) -> pg.ColorMap:
 
 def grey_base(pixels: np.ndarray) -> np.ndarray:
     """The grey image that :func:`render.blend_overlay` puts under the colours (H, W) uint8."""
-    grey_rgb = render.blend_overlay(pixels, np.zeros(pixels.shape[:2], np.float32), opacity=0.0)
-    return np.ascontiguousarray(grey_rgb[..., 0])
+    return np.ascontiguousarray(render.grayscale(pixels)[..., 0])
+
+
+class ElidedLabel(QLabel):
+    """A one-line label that ends in "…" when it is too narrow; the full text is its tooltip."""
+
+    def __init__(self, text: str = "", parent: QWidget | None = None) -> None:
+        super().__init__(text, parent)
+        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
+        self.setToolTip(text)
+
+    def setText(self, text: str) -> None:  # noqa: N802 - Qt override
+        super().setText(text)
+        self.setToolTip(text)
+
+    def paintEvent(self, event) -> None:  # noqa: N802 - Qt override
+        painter = QPainter(self)
+        rect = self.contentsRect()
+        elided = self.fontMetrics().elidedText(self.text(), Qt.TextElideMode.ElideRight, rect.width())
+        painter.drawText(rect, int(self.alignment()), elided)
 
 
 class ImageView(QWidget):
@@ -48,9 +67,8 @@ class ImageView(QWidget):
 
     def __init__(self, title: str = "", parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.title_label = QLabel(title)
+        self.title_label = ElidedLabel(title)
         self.title_label.setObjectName("viewTitle")
-        self.title_label.setWordWrap(True)
         self.title_label.setVisible(bool(title))
         self.graphics = pg.GraphicsLayoutWidget()
         self.graphics.setBackground(_BACKGROUND)
@@ -102,11 +120,6 @@ class ImageView(QWidget):
         if self._pixels is not None:
             height, width = self._pixels.shape[:2]
             self.view_box.setRange(xRange=(0, width), yRange=(0, height), padding=0.02)
-
-    def link_to(self, other: "ImageView") -> None:
-        """Make zoom and pan follow ``other``."""
-        self.view_box.setXLink(other.view_box)
-        self.view_box.setYLink(other.view_box)
 
     # -- cursor -------------------------------------------------------------
     def pixel_at(self, scene_pos: QPointF) -> tuple[int, int] | None:
@@ -244,33 +257,64 @@ class HeatmapView(ImageView):
 
 
 class ViewGroup:
-    """Views whose zoom and pan follow each other."""
+    """Views whose zoom and pan follow each other.
+
+    The views share a camera rather than a range: when the person zooms or
+    pans one view, the others show the same centre pixel at the same scale
+    (image pixels per screen pixel). Unlike ``ViewBox.setXLink``/``setYLink``
+    this keeps aspect-locked views of different shapes aligned.
+    """
 
     def __init__(self) -> None:
         self._views: list[ImageView] = []
+        self._slots: dict[int, object] = {}
+        self._syncing = False
 
     def add(self, view: ImageView) -> None:
-        if self._views:
-            view.link_to(self._views[0])
         self._views.append(view)
+
+        def slot(*_args, source=view) -> None:
+            self.follow(source)
+
+        self._slots[id(view)] = slot
+        view.view_box.sigRangeChangedManually.connect(slot)
 
     def remove(self, view: ImageView) -> None:
         if view in self._views:
             self._views.remove(view)
-            view.view_box.setXLink(None)
-            view.view_box.setYLink(None)
-            if self._views and view is not self._views[0]:
-                return
-            for other in self._views[1:]:
-                other.link_to(self._views[0])
+            slot = self._slots.pop(id(view), None)
+            if slot is not None:
+                try:
+                    view.view_box.sigRangeChangedManually.disconnect(slot)
+                except (RuntimeError, TypeError):
+                    pass
 
     def views(self) -> list[ImageView]:
         return list(self._views)
 
+    def follow(self, source: ImageView) -> None:
+        """Give every other view the centre and scale of ``source``."""
+        if self._syncing:
+            return
+        self._syncing = True
+        try:
+            (x0, x1), (y0, y1) = source.view_box.viewRange()
+            width = max(source.view_box.width(), 1.0)
+            scale = (x1 - x0) / width
+            cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+            for view in self._views:
+                if view is source:
+                    continue
+                half_w = scale * max(view.view_box.width(), 1.0) / 2
+                half_h = scale * max(view.view_box.height(), 1.0) / 2
+                view.view_box.setRange(xRange=(cx - half_w, cx + half_w), yRange=(cy - half_h, cy + half_h), padding=0)
+        finally:
+            self._syncing = False
 
-def title_style() -> str:
-    """Style sheet for view titles."""
-    return "QLabel#viewTitle { font-weight: 600; padding: 2px 4px; }"
+    def fit_all(self) -> None:
+        """Show each view's whole image."""
+        for view in self._views:
+            view.reset_zoom()
 
 
-__all__ = ["ImageView", "HeatmapView", "ViewGroup", "colormap_from_lut", "grey_base", "Qt"]
+__all__ = ["ImageView", "HeatmapView", "ViewGroup", "colormap_from_lut", "grey_base"]

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from PySide6.QtCore import Signal
+from PySide6.QtGui import QValidator
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -20,12 +20,31 @@ from PySide6.QtWidgets import (
 _INT_LIMIT = 2_147_483_647
 
 
-def _decimals_for(param) -> int:
-    values = [v for v in (param.default, param.minimum, param.maximum) if isinstance(v, (int, float)) and v]
-    smallest = min((abs(float(v)) for v in values), default=1.0)
-    if smallest >= 1:
-        return 2
-    return min(8, max(2, int(math.ceil(-math.log10(smallest))) + 2))
+class CompactDoubleSpinBox(QDoubleSpinBox):
+    """A double spin box that writes numbers compactly (``1e-06``, ``0.25``) and accepts that form."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setDecimals(12)
+
+    def textFromValue(self, value: float) -> str:  # noqa: N802 - Qt override
+        return f"{value:.6g}"
+
+    def valueFromText(self, text: str) -> float:  # noqa: N802 - Qt override
+        try:
+            return float(text.strip())
+        except ValueError:
+            return self.value()
+
+    def validate(self, text: str, position: int):
+        stripped = text.strip()
+        try:
+            value = float(stripped)
+        except ValueError:
+            state = QValidator.State.Intermediate if stripped in ("", "-", "+", ".", "e", "-.") or stripped[-1:] in "eE+-." else QValidator.State.Invalid
+            return state, text, position
+        inside = self.minimum() <= value <= self.maximum()
+        return (QValidator.State.Acceptable if inside else QValidator.State.Intermediate), text, position
 
 
 class ParamForm(QWidget):
@@ -42,7 +61,7 @@ class ParamForm(QWidget):
         super().__init__(parent)
         self._layout = QFormLayout(self)
         self._layout.setContentsMargins(0, 0, 0, 0)
-        self._layout.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFields)
+        self._layout.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
         self._params: tuple = ()
         self._editors: dict[str, QWidget] = {}
 
@@ -76,8 +95,7 @@ class ParamForm(QWidget):
             )
             editor.valueChanged.connect(self.changed)
         elif param.kind == "float":
-            editor = QDoubleSpinBox()
-            editor.setDecimals(_decimals_for(param))
+            editor = CompactDoubleSpinBox()
             editor.setRange(
                 float(param.minimum) if param.minimum is not None else -1e12,
                 float(param.maximum) if param.maximum is not None else 1e12,

@@ -1,0 +1,110 @@
+"""The headless contract of ARCHITECTURE.md: outputs, and one plain sentence on errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from xaidesk.cli import main
+from xaidesk.models import list_builtin_models
+
+
+@pytest.fixture(scope="module")
+def digits_sample():
+    digits = next(m for m in list_builtin_models() if m["spec"] == "demo:digits")
+    return digits["samples"][0]
+
+
+def test_methods_lists_the_registry(capsys):
+    assert main(["methods", "--modality", "image"]) == 0
+    out = capsys.readouterr().out
+    for name in ("lrp.epsilon_plus_flat", "gradient.integrated", "occlusion"):
+        assert name in out
+    assert main(["methods", "--json"]) == 0
+    listing = json.loads(capsys.readouterr().out)
+    smooth = next(m for m in listing if m["name"] == "gradient.smoothgrad")
+    assert {p["name"] for p in smooth["params"]} >= {"samples"}
+
+
+def test_models_lists_builtin_demos(capsys):
+    assert main(["models"]) == 0
+    out = capsys.readouterr().out
+    assert "demo:digits" in out and "demo:clever_hans" in out and "resnet18" in out
+
+
+def test_explain_image_writes_the_contracted_outputs(tmp_path, digits_sample, capsys):
+    out = tmp_path / "result"
+    code = main([
+        "explain", "image", str(digits_sample), "--model", "demo:digits",
+        "--method", "lrp.epsilon_plus_flat", "--out", str(out),
+    ])
+    assert code == 0, capsys.readouterr().err
+    assert sorted(p.name for p in out.iterdir()) == ["overlay.png", "relevance.npy", "summary.json"]
+    relevance = np.load(out / "relevance.npy")
+    with Image.open(digits_sample) as image:
+        size = image.size
+    assert relevance.shape == (size[1], size[0])
+    with Image.open(out / "overlay.png") as overlay:
+        assert overlay.size == size
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["method"] == "lrp.epsilon_plus_flat"
+    assert summary["model"] == "demo:digits"
+    assert summary["target"]["index"] == summary["predicted"]["index"]
+    assert summary["predicted"]["label"] == digits_sample.stem.split("_")[-1]
+    assert summary["seconds"] >= 0 and "params" in summary
+    # mapping back onto the image keeps the model-space sum; biases absorb part of the logit
+    assert summary["relevance_sum"] == pytest.approx(summary["extras"]["relevance_sum"], rel=1e-3)
+    assert 0.5 * summary["score"] < summary["relevance_sum"] <= 1.05 * summary["score"]
+
+
+def test_explain_other_target_and_params(tmp_path, digits_sample):
+    out = tmp_path / "r"
+    code = main([
+        "explain", "image", str(digits_sample), "--model", "demo:digits", "--method", "gradient.smoothgrad",
+        "--target", "3", "--param", "samples=4", "--param", "noise_level=0.05", "--out", str(out),
+    ])
+    assert code == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["target"]["index"] == 3
+    assert summary["params"]["samples"] == 4
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--method", "lrp.nope"], "no method called"),
+        (["--method", "gradient.smoothgrad", "--param", "samples=zero"], "not a valid int"),
+        (["--method", "lrp.epsilon_plus_flat", "--target", "99"], "does not exist"),
+        (["--method", "lrp.epsilon_plus_flat", "--param", "colour=red"], "no parameter"),
+    ],
+)
+def test_errors_are_one_sentence_and_write_nothing(tmp_path, digits_sample, capsys, args, message):
+    out = tmp_path / "never"
+    code = main(["explain", "image", str(digits_sample), "--model", "demo:digits", *args, "--out", str(out)])
+    assert code != 0
+    err = capsys.readouterr().err.strip()
+    assert message in err and "Traceback" not in err and len(err.splitlines()) == 1
+    assert not out.exists()
+
+
+def test_bad_image_and_bad_model(tmp_path, digits_sample, capsys):
+    fake = tmp_path / "fake.png"
+    fake.write_text("hello")
+    assert main(["explain", "image", str(fake), "--model", "demo:digits", "--method", "occlusion", "--out", str(tmp_path / "o")]) == 1
+    assert "not an image" in capsys.readouterr().err
+    assert main(["explain", "image", str(digits_sample), "--model", "demo:unknown", "--method", "occlusion", "--out", str(tmp_path / "o")]) == 1
+    assert capsys.readouterr().err.startswith("xaidesk: ")
+    assert not (tmp_path / "o").exists()
+
+
+def test_usage_error_is_plain():
+    result = subprocess.run(
+        [sys.executable, "-m", "xaidesk", "explain", "image"], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 2
+    assert "required" in result.stderr and "Traceback" not in result.stderr

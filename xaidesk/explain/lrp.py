@@ -1,0 +1,503 @@
+"""Layer-wise relevance propagation (LRP) through zennit.
+
+Every LRP method here works the same way:
+
+1. choose canonizers from ``model.architecture`` (batch norms merged into the
+   preceding layer; ResNet skip connections made explicit);
+2. build a zennit composite that assigns one rule to every layer;
+3. refuse models with layers no rule covers (a plain :class:`MethodError`
+   naming the layer), before anything is attached to the model;
+4. attach the composite (canonizers + hooks), run one forward and one
+   modified backward pass, and detach everything again in ``finally`` -- the
+   model is left exactly as it was, also when the run fails or is cancelled.
+
+Initial relevance
+-----------------
+The backward pass starts from ``one_hot(target) * f_target(x)``: the output
+relevance is the explained logit itself. With conservative rules (and no
+biases / epsilon absorbing relevance) the input relevance therefore sums to
+the logit, and ``extras["conservation"] = sum(R) / f_target(x)`` is 1. The
+relevance map is the input relevance summed over channels.
+"""
+
+from __future__ import annotations
+
+import torch
+from zennit.attribution import Gradient
+from zennit.canonizers import MergeBatchNorm, SequentialMergeBatchNorm
+from zennit.composites import (
+    EpsilonAlpha2Beta1,
+    EpsilonGammaBox,
+    EpsilonPlusFlat,
+    SpecialFirstLayerMapComposite,
+    layer_map_base,
+)
+from zennit.core import BasicHook, Composite, ParamMod
+from zennit.rules import AlphaBeta, Epsilon, Flat, Gamma, WSquare, ZBox, ZPlus
+from zennit.torchvision import ResNetCanonizer
+from zennit.types import BatchNorm, Convolution
+from zennit.types import Linear as AnyLinear  # Linear, Conv*d and ConvTranspose*d
+
+from ..core import Explanation, MethodError, Param, Target, register_method
+from ..models.base import LoadedModel
+from .common import channel_sum, check_target, detached_copy, forward_logits, gradients_enabled, one_hot_like
+
+MODALITY = ("image", "audio")
+
+# Layers LRP has no rule for even though they have no parameters (or that zennit would wrongly
+# treat as element-wise): normalisations over features, softmax, attention and recurrent layers.
+_UNSUPPORTED = (
+    torch.nn.LayerNorm,
+    torch.nn.GroupNorm,
+    torch.nn.InstanceNorm1d,
+    torch.nn.InstanceNorm2d,
+    torch.nn.InstanceNorm3d,
+    torch.nn.LocalResponseNorm,
+    torch.nn.Softmax,
+    torch.nn.Softmax2d,
+    torch.nn.LogSoftmax,
+    torch.nn.Softmin,
+    torch.nn.MultiheadAttention,
+    torch.nn.RNNBase,
+)
+
+_EPSILON = Param(
+    "epsilon", "float", 1e-6,
+    "Stabiliser of the epsilon rule used on dense layers; larger values keep only the strongest evidence.",
+    minimum=0.0, maximum=100.0,
+)
+_GAMMA = Param(
+    "gamma", "float", 0.25,
+    "How much the gamma rule favours positive evidence in convolution layers; larger values give smoother maps.",
+    minimum=0.0, maximum=100.0,
+)
+
+
+# --- canonizers -------------------------------------------------------------------------------
+
+
+def choose_canonizers(architecture: str) -> list:
+    """Fresh canonizer instances for an architecture key (``vgg16``, ``resnet50``, ``demo_cnn``, ...).
+
+    ``resnet*`` gets zennit's ResNetCanonizer (batch norms merged, skip-connection sums made
+    explicit); everything else (``vgg*``, ``mobilenet*``, ``demo*``, unknown) gets
+    SequentialMergeBatchNorm, which merges every batch norm that directly follows a linear layer.
+    """
+    arch = (architecture or "unknown").lower()
+    if arch.startswith("resnet"):
+        return [ResNetCanonizer()]
+    return [SequentialMergeBatchNorm()]
+
+
+def canonizer_names(canonizers: list) -> list[str]:
+    return [type(c).__name__ for c in canonizers]
+
+
+# --- composites -------------------------------------------------------------------------------
+
+FIRST_RULES = ("flat", "zbox", "wsquare", "gamma")
+TOP_RULES = ("epsilon", "zero")
+
+
+class BoxRule(ZBox):
+    """zennit's ZBox with bounds given for the whole model input (1, C, H, W).
+
+    The bounds are reshaped to the first layer's input when that is a flattened image (a dense
+    first layer after ``Flatten``), where zennit's ZBox would fail to broadcast them.
+    """
+
+    def __init__(self, low: torch.Tensor, high: torch.Tensor, stabilizer: float = 1e-6):
+        super().__init__(low=low, high=high, stabilizer=stabilizer)
+        self.input_modifiers = (lambda a: a, self._fitted(low), self._fitted(high))
+
+    @staticmethod
+    def _fitted(bound: torch.Tensor):
+        def modifier(a: torch.Tensor) -> torch.Tensor:
+            b = bound.to(a)
+            if b.shape[1:] != a.shape[1:] and b[0].numel() == a[0].numel():
+                b = b.reshape(1, *a.shape[1:])
+            return b.expand(a.shape)
+
+        return modifier
+
+
+def _first_rule(kind: str, *, gamma: float, low, high):
+    if kind == "flat":
+        return Flat()
+    if kind == "zbox":
+        return BoxRule(low=low, high=high)
+    if kind == "wsquare":
+        # The w^2 rule as written in METHODS.md: sum_j w_ij^2 / sum_i w_ij^2, without the bias
+        # (zennit's default would square the bias and add it to the denominator).
+        return WSquare(zero_params=["bias"])
+    if kind == "gamma":
+        return Gamma(gamma=gamma)
+    raise MethodError(f"Unknown first-layer rule '{kind}'; choose one of: {', '.join(FIRST_RULES)}.")
+
+
+def build_composite(
+    name: str,
+    params: dict,
+    model: LoadedModel,
+    canonizers: list | None = None,
+    input_shape: tuple | None = None,
+    fast: bool = True,
+) -> Composite:
+    """The zennit composite of one registered LRP method (a fresh, unregistered instance).
+
+    ``input_shape`` (default: from the preprocessing) sizes the box bounds of the custom z^B rule.
+    ``fast`` skips identically-zero rule terms (see :func:`accelerate`); the result is the same.
+    """
+    composite = _build_composite(name, params, model, canonizers, input_shape)
+    return accelerate(composite) if fast else composite
+
+
+def _build_composite(name, params, model, canonizers, input_shape) -> Composite:
+    if canonizers is None:
+        canonizers = choose_canonizers(model.architecture)
+    epsilon = float(params.get("epsilon", 1e-6))
+    gamma = float(params.get("gamma", 0.25))
+    if name == "epsilon_plus_flat":
+        return EpsilonPlusFlat(epsilon=epsilon, canonizers=canonizers)
+    if name == "epsilon_alpha2_beta1":
+        return EpsilonAlpha2Beta1(epsilon=epsilon, canonizers=canonizers)
+    low, high = model.preprocessing.bounds()
+    if name == "epsilon_gamma_box":
+        return EpsilonGammaBox(low=low, high=high, epsilon=epsilon, gamma=gamma, canonizers=canonizers)
+    if name == "custom":
+        top = params.get("top_rule", "epsilon")
+        if top not in TOP_RULES:
+            raise MethodError(f"Unknown top-layer rule '{top}'; choose one of: {', '.join(TOP_RULES)}.")
+        dense = Epsilon(epsilon=epsilon if top == "epsilon" else 0.0)
+        layer_map = layer_map_base() + [
+            (Convolution, Gamma(gamma=gamma)),
+            (torch.nn.Linear, dense),
+        ]
+        if input_shape is None:
+            input_shape = (1, model.preprocessing.num_channels, *model.preprocessing.size)
+        shape = (1, low.shape[1], *input_shape[2:])
+        first = _first_rule(params.get("first_rule", "zbox"), gamma=gamma,
+                            low=low.expand(shape).clone(), high=high.expand(shape).clone())
+        return SpecialFirstLayerMapComposite(layer_map=layer_map, first_map=[(AnyLinear, first)], canonizers=canonizers)
+    raise MethodError(f"Unknown LRP composite '{name}'.")
+
+
+# --- faster rules --------------------------------------------------------------------------------
+
+
+class _SkipZeroTerms:
+    """Mixin for zennit's BasicHook rules: skip terms that are identically zero.
+
+    Rules such as z+, gamma and alpha-beta split the layer input into its positive and negative
+    parts and run one extra forward and backward pass per part. Behind a ReLU (or max pooling
+    of ReLUs) the negative part is all zeros, and so -- when the term also drops the bias -- is
+    its output and its contribution. Skipping those terms gives the same relevance with one
+    forward and one backward pass less per layer.
+    """
+
+    def backward(self, module, grad_input, grad_output):
+        original = self.stored_tensors["input"][0]
+        has_bias = getattr(module, "bias", None) is not None
+        inputs: list = []
+        outputs: list = []
+        for in_mod, param_mod, out_mod in zip(self.input_modifiers, self.param_modifiers, self.output_modifiers):
+            param_mod = ParamMod.ensure(param_mod)
+            inp = in_mod(original)
+            if (not has_bias or _drops_bias(param_mod)) and not bool(inp.any()):
+                inputs.append(None)
+                outputs.append(None)
+                continue
+            inp = (inp.clone() if inp is original else inp).detach().requires_grad_()
+            with param_mod(module) as modified, torch.autograd.enable_grad():
+                outputs.append(out_mod(modified.forward(inp)))
+            inputs.append(inp)
+        kept = [i for i, out in enumerate(outputs) if out is not None]
+        reference = outputs[kept[0]]
+        full_outputs = [out if out is not None else torch.zeros_like(reference) for out in outputs]
+        grad_outputs = self.gradient_mapper(grad_output[0], full_outputs)
+        gradients = torch.autograd.grad(
+            [outputs[i] for i in kept], [inputs[i] for i in kept],
+            grad_outputs=[grad_outputs[i] for i in kept], create_graph=grad_output[0].requires_grad,
+        )
+        zeros = torch.zeros_like(original)
+        full_inputs, full_gradients = [zeros] * len(outputs), [zeros] * len(outputs)
+        for i, gradient in zip(kept, gradients):
+            full_inputs[i], full_gradients[i] = inputs[i], gradient
+        relevance = self.reducer(full_inputs, full_gradients)
+        return tuple(relevance if g.shape == relevance.shape else None for g in grad_input)
+
+
+def _drops_bias(param_mod: ParamMod) -> bool:
+    zero = param_mod.zero_params or []
+    return zero == "bias" or (not isinstance(zero, str) and "bias" in zero)
+
+
+_FAST_CLASSES: dict[type, type] = {}
+
+
+def accelerate(composite: Composite) -> Composite:
+    """Switch the z+, gamma and alpha-beta hooks of ``composite`` to :class:`_SkipZeroTerms` (same result)."""
+    for mapping in (getattr(composite, "layer_map", []), getattr(composite, "first_map", [])):
+        for _, hook in mapping:
+            cls = type(hook)
+            if isinstance(hook, (ZPlus, Gamma, AlphaBeta)) and not isinstance(hook, _SkipZeroTerms):
+                if cls not in _FAST_CLASSES:
+                    _FAST_CLASSES[cls] = type(f"Fast{cls.__name__}", (_SkipZeroTerms, cls), {})
+                hook.__class__ = _FAST_CLASSES[cls]
+    return composite
+
+
+class _Bridge(torch.autograd.Function):
+    """Forward: the layer's output. Backward: zeros for the layer's input.
+
+    zennit replaces the gradient arriving at a ruled layer's input with the rule's relevance, so
+    the layer's own backward pass is computed and thrown away. Routing the output through this
+    bridge skips that wasted backward pass (a memset instead of a transposed convolution).
+    """
+
+    @staticmethod
+    def forward(ctx, inp, out):
+        ctx.input_shape = inp.shape
+        return out.clone()
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad.new_zeros(ctx.input_shape), None
+
+
+def _bridge_output(module, inputs, output):
+    if (
+        torch.is_grad_enabled()
+        and len(inputs) == 1
+        and isinstance(inputs[0], torch.Tensor)
+        and inputs[0].requires_grad
+        and isinstance(output, torch.Tensor)
+    ):
+        return _Bridge.apply(inputs[0], output.detach())
+    return None
+
+
+def _skip_replaced_backward(module: torch.nn.Module, composite: Composite) -> list:
+    """Attach :class:`_Bridge` to every layer whose input gradient a zennit rule replaces."""
+    handles = []
+    ctx: dict = {}
+    for name, child in module.named_modules():
+        if isinstance(composite.module_map(ctx, name, child), BasicHook):
+            handles.append(child.register_forward_hook(_bridge_output, prepend=True))
+    return handles
+
+
+# --- coverage ---------------------------------------------------------------------------------
+
+
+def _describe(name: str) -> str:
+    return f"'{name}'" if name else "at the top level of the model"
+
+
+def check_coverage(module: torch.nn.Module, composite: Composite) -> dict[str, str]:
+    """Check that every layer that needs a rule gets one; return ``{layer name: rule name}``.
+
+    A layer needs a rule when it has parameters of its own, or when it is a known non-linear
+    layer LRP cannot pass relevance through (layer norm, softmax, attention, recurrent layers).
+    Raises :class:`MethodError` naming the first uncovered layer.
+    """
+    ctx: dict = {}
+    rules: dict[str, str] = {}
+    for name, child in module.named_modules():
+        hook = composite.module_map(ctx, name, child)
+        unsupported = isinstance(child, _UNSUPPORTED)
+        has_params = any(True for _ in child.parameters(recurse=False))
+        if unsupported or (hook is None and has_params):
+            raise MethodError(
+                f"LRP has no rule for layer {_describe(name)} ({type(child).__name__}). LRP works on "
+                "networks made of convolutions, dense layers, pooling, batch norm and ReLU-like "
+                "activations; use a gradient method or occlusion for this model.",
+                details=f"Uncovered module: {name or '<root>'}: {child!r}",
+            )
+        if hook is not None and has_params:
+            rules[name] = type(hook).__name__.removeprefix("Fast") if isinstance(hook, _SkipZeroTerms) else type(hook).__name__
+    return rules
+
+
+def _unmerged_batch_norms(module: torch.nn.Module, composite: Composite) -> list[str]:
+    """Names of batch norms no canonizer merged (LRP then passes relevance through them unchanged)."""
+    merged = {id(h.batch_norm) for h in composite.handles if isinstance(h, MergeBatchNorm)}
+    return [name for name, m in module.named_modules() if isinstance(m, BatchNorm) and id(m) not in merged]
+
+
+def _guard_module(model: LoadedModel) -> torch.nn.Module:
+    module = model.module
+    if model.is_torchscript or isinstance(module, torch.jit.ScriptModule) or not isinstance(module, torch.nn.Module):
+        raise MethodError(
+            "LRP needs the model as a PyTorch nn.Module so it can attach its rules to each layer; "
+            "this model is a TorchScript file. Use a gradient method or occlusion instead."
+        )
+    return module
+
+
+# --- the attribution itself ---------------------------------------------------------------------
+
+
+def lrp_attribution(
+    model: LoadedModel,
+    x: torch.Tensor,
+    target: int,
+    composite: Composite,
+    *,
+    token=None,
+    progress=None,
+    fast: bool = True,
+) -> tuple[torch.Tensor, torch.Tensor, dict]:
+    """Run LRP with ``composite`` and return ``(logits, input relevance (1, C, H, W), info)``.
+
+    ``fast`` skips the backward pass of layers whose input gradient the rules replace anyway
+    (see :class:`_Bridge`); the relevance is the same.
+
+    ``info`` holds ``rules`` (layer -> rule) and ``unmerged_batch_norms``. The composite is
+    registered only for the duration of the call.
+    """
+    module = _guard_module(model)
+    rules = check_coverage(module, composite)
+    x = detached_copy(x)
+    captured: dict = {}
+
+    def initial_relevance(output: torch.Tensor) -> torch.Tensor:
+        # Called between the forward and the backward pass: the right moment to stop.
+        check_target(target, output.shape[1])
+        captured["logits"] = output.detach()
+        if progress is not None:
+            progress(0.5, "Propagating relevance")
+        if token is not None:
+            token.check()
+        return one_hot_like(output, target) * output.detach()
+
+    def scores(inp: torch.Tensor) -> torch.Tensor:
+        return forward_logits(module, inp, model.name)
+
+    info: dict = {"rules": rules}
+    bridges: list = []
+    with gradients_enabled():
+        try:
+            composite.register(module)
+            if fast:
+                bridges = _skip_replaced_backward(module, composite)
+            info["unmerged_batch_norms"] = _unmerged_batch_norms(module, composite)
+            _, relevance = Gradient(model=scores, attr_output=initial_relevance)(x)
+        finally:
+            for handle in bridges:
+                handle.remove()
+            composite.remove()
+    return captured["logits"], relevance.detach(), info
+
+
+def run_lrp(name: str, model: LoadedModel, x: torch.Tensor, target: int, params: dict, token, progress) -> Explanation:
+    token.check()
+    progress(0.0, "Computing LRP")
+    canonizers = choose_canonizers(model.architecture)
+    composite = build_composite(name, params, model, canonizers, input_shape=tuple(x.shape))
+    logits, relevance, info = lrp_attribution(model, x, target, composite, token=token, progress=progress)
+    logit = float(logits[0, target])
+    total = float(relevance.sum())
+    notes = []
+    if info["unmerged_batch_norms"]:
+        notes.append(
+            "These batch-norm layers do not directly follow a linear layer and could not be merged; "
+            "LRP passes relevance through them unchanged: " + ", ".join(info["unmerged_batch_norms"]) + "."
+        )
+    extras = {
+        "composite": name,
+        "canonizers": canonizer_names(canonizers),
+        "rules": info["rules"],
+        "relevance_sum": total,
+        "logit": logit,
+        "conservation": total / logit if logit != 0 else float("nan"),
+        "initial_relevance": "target logit",
+    }
+    if notes:
+        extras["notes"] = notes
+    return Explanation(
+        relevance=channel_sum(relevance),
+        method=f"lrp.{name}",
+        target=Target(int(target), model.label(int(target))),
+        score=logit,
+        params=dict(params),
+        extras=extras,
+    )
+
+
+# --- registered methods -----------------------------------------------------------------------
+
+
+@register_method(
+    "lrp.epsilon_plus_flat",
+    modality=MODALITY,
+    params=[_EPSILON],
+    title="LRP (epsilon-plus-flat)",
+    help="Traces the prediction back through the network layer by layer and shows which pixels "
+    "contributed to it; a robust default for image classifiers.",
+    needs_module=True,
+)
+def epsilon_plus_flat(model, x, target, *, params, token, progress) -> Explanation:
+    """LRP with zennit's EpsilonPlusFlat: flat rule on the first layer, z+ on convolutions, epsilon on dense layers."""
+    return run_lrp("epsilon_plus_flat", model, x, target, params, token, progress)
+
+
+@register_method(
+    "lrp.epsilon_gamma_box",
+    modality=MODALITY,
+    params=[_EPSILON, _GAMMA],
+    title="LRP (epsilon-gamma-box)",
+    help="Traces the prediction back layer by layer, treating the first layer with the pixel-range "
+    "(box) rule; shows positive and negative evidence.",
+    needs_module=True,
+)
+def epsilon_gamma_box(model, x, target, *, params, token, progress) -> Explanation:
+    """LRP with zennit's EpsilonGammaBox: z^B on the first convolution, gamma on the others, epsilon on dense layers."""
+    return run_lrp("epsilon_gamma_box", model, x, target, params, token, progress)
+
+
+@register_method(
+    "lrp.epsilon_alpha2_beta1",
+    modality=MODALITY,
+    params=[_EPSILON],
+    title="LRP (epsilon-alpha2-beta1)",
+    help="Traces the prediction back layer by layer, weighing supporting evidence twice as much as "
+    "contradicting evidence in convolution layers.",
+    needs_module=True,
+)
+def epsilon_alpha2_beta1(model, x, target, *, params, token, progress) -> Explanation:
+    """LRP with zennit's EpsilonAlpha2Beta1: alpha=2, beta=1 on convolutions, epsilon on dense layers."""
+    return run_lrp("epsilon_alpha2_beta1", model, x, target, params, token, progress)
+
+
+@register_method(
+    "lrp.custom",
+    modality=MODALITY,
+    params=[
+        _EPSILON,
+        _GAMMA,
+        Param(
+            "first_rule", "choice", "zbox",
+            "Rule for the first layer: zbox uses the pixel range, flat spreads relevance evenly, "
+            "wsquare uses squared weights, gamma as in the other convolutions.",
+            choices=FIRST_RULES,
+        ),
+        Param(
+            "top_rule", "choice", "epsilon",
+            "Rule for the dense layers at the top: epsilon (stabilised) or zero (plain LRP-0).",
+            choices=TOP_RULES,
+        ),
+    ],
+    title="LRP (custom rules)",
+    help="Layer-wise relevance propagation with rules you choose: one rule for the first layer, "
+    "gamma for the other convolutions and epsilon or LRP-0 for the dense layers.",
+    needs_module=True,
+)
+def custom(model, x, target, *, params, token, progress) -> Explanation:
+    """LRP with a chosen first-layer rule, gamma on convolutions and epsilon or LRP-0 on dense layers."""
+    return run_lrp("custom", model, x, target, params, token, progress)
+
+
+__all__ = [
+    "build_composite", "canonizer_names", "check_coverage", "choose_canonizers", "lrp_attribution",
+]

@@ -1,0 +1,90 @@
+"""What the application can offer, gathered off the GUI thread.
+
+Importing the model and method packages loads torch (seconds). The GUI never
+imports them at module level; :func:`load_catalog` runs in the runner right
+after the window is shown and hands back plain data.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+#: Readable names for method families (the part of a method name before the dot).
+FAMILY_TITLES = {
+    "lrp": "LRP",
+    "gradient": "Gradient",
+    "gradients": "Gradient",
+    "occlusion": "Occlusion",
+    "lime": "LIME",
+    "relax": "RELAX",
+}
+FAMILY_ORDER = ("lrp", "gradient", "gradients", "occlusion", "lime", "relax")
+
+_threads_configured = False
+
+
+@dataclass
+class Catalog:
+    """Built-in models, image methods and torchvision architectures.
+
+    Attributes
+    ----------
+    builtin_models
+        Dicts with ``spec``, ``title``, ``description``, ``samples``, ``accuracy``.
+    methods
+        ``MethodInfo`` records of the image methods, ordered by family.
+    architectures
+        Names of the torchvision architectures that can be loaded.
+    """
+
+    builtin_models: list[dict] = field(default_factory=list)
+    methods: list = field(default_factory=list)
+    architectures: list[str] = field(default_factory=list)
+
+    def method(self, name: str):
+        for info in self.methods:
+            if info.name == name:
+                return info
+        return None
+
+    def samples(self) -> list:
+        """All sample images of the built-in models, in order."""
+        return [path for model in self.builtin_models for path in model.get("samples", [])]
+
+
+def family_title(family: str) -> str:
+    return FAMILY_TITLES.get(family, family.replace("_", " ").title())
+
+
+def configure_torch_threads() -> None:
+    """Leave one core for the GUI thread: ``torch.set_num_threads(cpu_count - 1)``, once."""
+    global _threads_configured
+    if _threads_configured:
+        return
+    import torch
+
+    torch.set_num_threads(max(1, (os.cpu_count() or 2) - 1))
+    _threads_configured = True
+
+
+def load_catalog(token=None, progress=None) -> Catalog:
+    """Import the torch-backed packages and list what they offer (run in the worker)."""
+    if progress:
+        progress(0.1, "Loading PyTorch")
+    configure_torch_threads()
+    from xaidesk.core import list_methods
+
+    methods = list(list_methods("image"))
+    order = {family: i for i, family in enumerate(FAMILY_ORDER)}
+    methods.sort(key=lambda m: (order.get(m.family, len(order)), m.name))
+    builtin: list[dict] = []
+    architectures: list[str] = []
+    try:
+        from xaidesk import models
+
+        builtin = list(models.list_builtin_models())
+        architectures = list(getattr(models, "TORCHVISION_ARCHITECTURES", ()))
+    except (ImportError, AttributeError):
+        pass
+    return Catalog(builtin_models=builtin, methods=methods, architectures=architectures)

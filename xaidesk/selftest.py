@@ -1,0 +1,123 @@
+"""``xaidesk --self-test``: run every pipeline headless on the built-in demos.
+
+It is the first thing to run on a fresh install or a packaged build: it fails
+loudly (non-zero exit, one plain line per failure) when a compiled extension,
+a resource file or a pipeline is missing from the bundle.
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+import time
+import traceback
+from pathlib import Path
+from typing import Callable
+
+Check = tuple[str, Callable[[], str]]
+
+
+def _check_torchvision_ops() -> str:
+    import torch
+    import torchvision
+    from torchvision.ops import nms
+
+    boxes = torch.tensor([[0.0, 0.0, 10.0, 10.0], [1.0, 1.0, 11.0, 11.0], [50.0, 50.0, 60.0, 60.0]])
+    kept = nms(boxes, torch.tensor([0.9, 0.8, 0.7]), iou_threshold=0.5).tolist()
+    if kept != [0, 2]:
+        raise RuntimeError(f"torchvision.ops.nms returned {kept}, expected [0, 2]")
+    return f"torch {torch.__version__}, torchvision {torchvision.__version__}, compiled ops load"
+
+
+def _check_resources() -> str:
+    from .models import list_builtin_models
+
+    models = list_builtin_models()
+    if len(models) < 2:
+        raise RuntimeError(f"expected at least 2 built-in models, found {len(models)}")
+    missing = [str(s) for m in models for s in m["samples"] if not Path(s).is_file()]
+    if missing or not all(m["samples"] for m in models):
+        raise RuntimeError(f"sample inputs missing: {missing or 'a model has none'}")
+    return ", ".join(m["spec"] for m in models)
+
+
+def _image_pipeline(spec: str, method: str, params: dict | None = None) -> Callable[[], str]:
+    def run() -> str:
+        import numpy as np
+
+        from .data.images import load_image
+        from .explain import explain_image, predict_image
+        from .models import list_builtin_models, load_model
+
+        entry = next(m for m in list_builtin_models() if m["spec"] == spec)
+        model = load_model(spec)
+        image = load_image(entry["samples"][0])
+        prediction = predict_image(model, image.pixels)
+        explanation = explain_image(model, image.pixels, method, params=params)
+        relevance = explanation.relevance
+        if relevance.shape != image.pixels.shape[:2] or not np.all(np.isfinite(relevance)):
+            raise RuntimeError(f"relevance has shape {relevance.shape} or non-finite values")
+        if not np.any(relevance != 0):
+            raise RuntimeError("relevance is all zero")
+        top = prediction.top(1)[0]
+        return f"predicted '{top[1]}' ({top[2]:.0%}); relevance sum {relevance.sum():.3g}"
+
+    return run
+
+
+def _check_cli() -> str:
+    from .cli import main as cli_main
+    from .models import list_builtin_models
+
+    sample = list_builtin_models()[0]["samples"][0]
+    spec = list_builtin_models()[0]["spec"]
+    with tempfile.TemporaryDirectory() as folder:
+        out = Path(folder) / "out"
+        code = cli_main(["explain", "image", str(sample), "--model", spec, "--method", "gradient.sensitivity", "--out", str(out)])
+        files = sorted(p.name for p in out.iterdir()) if out.exists() else []
+    if code != 0 or files != ["overlay.png", "relevance.npy", "summary.json"]:
+        raise RuntimeError(f"CLI exited {code} and wrote {files}")
+    return "explain image wrote overlay.png, relevance.npy, summary.json"
+
+
+def _check_window() -> str:
+    from .gui.app import open_and_close_main_window
+
+    return open_and_close_main_window()
+
+
+def checks(with_window: bool = False) -> list[Check]:
+    found: list[Check] = [
+        ("torchvision compiled operators", _check_torchvision_ops),
+        ("resources (demo models, samples)", _check_resources),
+        ("image: demo:digits + LRP epsilon-plus-flat", _image_pipeline("demo:digits", "lrp.epsilon_plus_flat")),
+        ("image: demo:clever_hans + LRP epsilon-gamma-box", _image_pipeline("demo:clever_hans", "lrp.epsilon_gamma_box")),
+        ("image: demo:digits + integrated gradients", _image_pipeline("demo:digits", "gradient.integrated", {"steps": 8})),
+        ("image: demo:clever_hans + occlusion", _image_pipeline("demo:clever_hans", "occlusion")),
+        ("command line: explain image", _check_cli),
+    ]
+    if with_window:
+        found.append(("main window opens and closes", _check_window))
+    return found
+
+
+def run_self_test(with_window: bool = False, stream=sys.stdout) -> int:
+    """Run all checks; print one line each; return 0 when all pass, 1 otherwise."""
+    failures = 0
+    start = time.perf_counter()
+    for name, check in checks(with_window):
+        t0 = time.perf_counter()
+        try:
+            detail = check()
+            print(f"ok    {name} ({time.perf_counter() - t0:.1f} s): {detail}", file=stream, flush=True)
+        except Exception as error:  # a self-test reports every failure, whatever its type
+            failures += 1
+            message = getattr(error, "message", None) or f"{type(error).__name__}: {error}"
+            print(f"FAIL  {name}: {message}", file=stream, flush=True)
+            traceback.print_exc(file=sys.stderr)
+    total = time.perf_counter() - start
+    if failures:
+        print(f"self-test FAILED: {failures} of {len(checks(with_window))} checks failed ({total:.1f} s).", file=stream)
+        return 1
+    print(f"self-test passed: {len(checks(with_window))} checks in {total:.1f} s.", file=stream)
+    return 0
