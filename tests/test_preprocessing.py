@@ -57,3 +57,17 @@ def test_roundtrip_of_a_marked_region_through_resize():
     x = pre.to_tensor(image)[0, 0].numpy()
     back = pre.to_original(x, (128, 128))
     assert back[48, 80] > 0.5 * back.max() and back[100, 20] == pytest.approx(0.0, abs=1e-6)
+
+
+def test_value_preserving_map_keeps_values_and_labels_stay_intact():
+    pre = Preprocessing(size=(16, 16), mean=(0.0,) * 3, std=(1.0,) * 3)
+    constant = np.full((16, 16), 2.5, np.float32)
+    back = pre.to_original(constant, (64, 48), preserve="value")
+    np.testing.assert_allclose(back, 2.5, rtol=1e-6)
+    labels = np.repeat(np.arange(4), 64).reshape(16, 16)
+    mapped = pre.labels_to_original(labels, (64, 48))
+    assert mapped.shape == (64, 48) and set(np.unique(mapped)) == {0, 1, 2, 3}
+    cropped = IMAGENET.labels_to_original(np.zeros((224, 224), np.int64), (200, 300))
+    assert (cropped[:, :10] == -1).all() and (cropped[20:180, 140:160] == 0).all() and (cropped[:5] == -1).all()
+    with pytest.raises(ValueError):
+        pre.to_original(constant, (64, 48), preserve="mean")

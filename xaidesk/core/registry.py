@@ -35,6 +35,10 @@ class Param:
         Allowed values for ``"choice"``.
     label
         Short label for forms; defaults to the name with spaces.
+    choices_from
+        For ``"str"`` parameters whose valid values depend on the model:
+        ``"model_layers"`` asks the GUI to offer the model's layers
+        (:func:`xaidesk.explain.relax.list_layers`); an empty value means "automatic".
     """
 
     name: str
@@ -45,6 +49,7 @@ class Param:
     maximum: float | None = None
     choices: tuple = ()
     label: str = ""
+    choices_from: str = ""
 
     def __post_init__(self) -> None:
         if self.kind not in ("int", "float", "bool", "choice", "str"):
@@ -104,6 +109,7 @@ class Param:
             "min": self.minimum,
             "max": self.maximum,
             "choices": list(self.choices),
+            "choices_from": self.choices_from or None,
             "help": self.help,
         }
 
@@ -120,7 +126,7 @@ class MethodInfo:
     help: str
     needs_module: bool = False
     iterative: bool = False
-    tags: tuple[str, ...] = field(default=())
+    resample: str = "sum"
 
     @property
     def family(self) -> str:
@@ -163,13 +169,18 @@ def register_method(
     help: str = "",
     needs_module: bool = False,
     iterative: bool = False,
+    resample: str = "sum",
 ) -> Callable[[Callable], Callable]:
     """Register ``explain(model, x, target, *, params, token, progress)``.
 
     ``needs_module`` marks methods that need a real ``torch.nn.Module`` (LRP),
     which TorchScript models are not. ``iterative`` marks methods that report
-    partial results.
+    partial results. ``resample`` says how maps are taken back to the input's
+    size: ``"sum"`` for additive relevance (conserved), ``"value"`` for
+    per-pixel quantities such as score drops, weights or similarities.
     """
+    if resample not in ("sum", "value"):
+        raise ValueError("resample must be 'sum' or 'value'")
     if "." not in name and name not in ("occlusion", "relax", "lime"):
         raise ValueError(f"method names follow family.variant, got {name!r}")
     modality = tuple(modality)
@@ -190,6 +201,7 @@ def register_method(
             help=help or doc,
             needs_module=needs_module,
             iterative=iterative,
+            resample=resample,
         )
         return function
 

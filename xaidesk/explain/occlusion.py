@@ -77,6 +77,7 @@ def drop_map(
     help="Covers the image patch by patch and shows how much the score drops when each part is "
     "hidden; slow but easy to understand.",
     iterative=True,
+    resample="value",
 )
 def occlusion(model, x, target, *, params, token, progress) -> Explanation:
     """Mean score drop over the patches covering each pixel."""

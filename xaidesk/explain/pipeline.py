@@ -13,6 +13,11 @@ from ..models.base import LoadedModel
 from .common import check_target, forward_logits
 
 
+#: ``Explanation.extras`` entries holding integer label maps in model-input coordinates
+#: (e.g. LIME's superpixels); the pipeline maps them to the input with nearest neighbours.
+LABEL_MAP_KEYS = ("segments",)
+
+
 @dataclass
 class Prediction:
     """Class scores for one input."""
@@ -104,11 +109,16 @@ def explain_image(
     original_shape = image.shape[:2]
 
     def to_original(explanation: Explanation) -> Explanation:
-        relevance = model.preprocessing.to_original(explanation.relevance, original_shape)
+        pre = model.preprocessing
+        relevance = pre.to_original(explanation.relevance, original_shape, preserve=info.resample)
         uncertainty = explanation.uncertainty
         if uncertainty is not None:
-            uncertainty = model.preprocessing.to_original(uncertainty, original_shape)
-        return explanation.replace(relevance=relevance, uncertainty=uncertainty, target=target_info)
+            uncertainty = pre.to_original(uncertainty, original_shape, preserve=info.resample)
+        extras = dict(explanation.extras)
+        for key in LABEL_MAP_KEYS:
+            if isinstance(extras.get(key), np.ndarray) and extras[key].shape == tuple(pre.size):
+                extras[key] = pre.labels_to_original(extras[key], original_shape)
+        return explanation.replace(relevance=relevance, uncertainty=uncertainty, target=target_info, extras=extras)
 
     def forward_progress(fraction: float, message: str = "", partial=None) -> None:
         progress(fraction, message, to_original(partial) if partial is not None else None)

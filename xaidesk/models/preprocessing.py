@@ -85,30 +85,54 @@ class Preprocessing:
         std = torch.tensor(self.std, dtype=torch.float32).view(1, -1, 1, 1)
         return ((x.clamp(0.0, 1.0) - mean) / std).contiguous()
 
-    def to_original(self, relevance: np.ndarray, original_shape: tuple[int, int]) -> np.ndarray:
-        """Map a (H, W) map in model-input coordinates onto the original image.
-
-        Areas cropped away get zero. The map is resampled bilinearly and
-        rescaled so that its sum is preserved (relevance is conserved).
-        """
-        relevance = np.asarray(relevance, dtype=np.float32)
-        if relevance.shape != tuple(self.size):
-            raise ValueError(f"relevance shape {relevance.shape} does not match model input {self.size}")
+    def _place_in_canvas(self, array: np.ndarray, original_shape: tuple[int, int], fill) -> tuple[np.ndarray, tuple[int, int]]:
+        if array.shape != tuple(self.size):
+            raise ValueError(f"map shape {array.shape} does not match model input {self.size}")
         height, width = int(original_shape[0]), int(original_shape[1])
         resized = self._resized_shape(height, width)
         top, left = self._crop_box(resized)
-        canvas = np.zeros(resized, dtype=np.float32)
-        canvas[top : top + self.size[0], left : left + self.size[1]] = relevance
-        if resized == (height, width):
+        canvas = np.full(resized, fill, dtype=array.dtype)
+        canvas[top : top + self.size[0], left : left + self.size[1]] = array
+        return canvas, (height, width)
+
+    def to_original(
+        self, relevance: np.ndarray, original_shape: tuple[int, int], preserve: str = "sum"
+    ) -> np.ndarray:
+        """Map a (H, W) map in model-input coordinates onto the original image.
+
+        Areas cropped away get zero. The map is resampled bilinearly. With
+        ``preserve="sum"`` it is rescaled so its sum is unchanged (for additive
+        quantities such as LRP relevance, which is conserved); with
+        ``preserve="value"`` each pixel keeps the value of the place it came
+        from (for intensive quantities such as an occlusion score drop or a
+        LIME segment weight).
+        """
+        if preserve not in ("sum", "value"):
+            raise ValueError("preserve must be 'sum' or 'value'")
+        canvas, (height, width) = self._place_in_canvas(np.asarray(relevance, dtype=np.float32), original_shape, 0.0)
+        if canvas.shape == (height, width):
             return canvas
         t = torch.from_numpy(canvas)[None, None]
         out = F.interpolate(t, size=(height, width), mode="bilinear", align_corners=False)[0, 0].numpy()
-        total, new_total = float(canvas.sum()), float(out.sum())
-        scale = (resized[0] * resized[1]) / (height * width)
-        out = out * scale
-        if abs(new_total) > 1e-12 and abs(total) > 1e-12:
-            out = out * (total / float(out.sum()))
+        if preserve == "sum":
+            total, new_total = float(canvas.sum()), float(out.sum())
+            if abs(new_total) > 1e-12 and abs(total) > 1e-12:
+                out = out * (total / new_total)
+            else:
+                out = out * (canvas.size / out.size)
         return out.astype(np.float32)
+
+    def labels_to_original(self, labels: np.ndarray, original_shape: tuple[int, int]) -> np.ndarray:
+        """Map an integer label map (e.g. superpixels) onto the original image.
+
+        Nearest-neighbour resampling keeps labels intact; cropped-away areas get -1.
+        """
+        canvas, (height, width) = self._place_in_canvas(np.asarray(labels, dtype=np.int64), original_shape, -1)
+        if canvas.shape == (height, width):
+            return canvas
+        rows = np.minimum((np.arange(height) + 0.5) * canvas.shape[0] / height, canvas.shape[0] - 1).astype(np.intp)
+        cols = np.minimum((np.arange(width) + 0.5) * canvas.shape[1] / width, canvas.shape[1] - 1).astype(np.intp)
+        return canvas[rows[:, None], cols[None, :]]
 
     def to_dict(self) -> dict:
         return {
