@@ -13,6 +13,7 @@ import sys
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication
 
+from ..userdirs import setup_logging
 from .main_window import MainWindow, StartupOptions
 from .settings import APPLICATION, ORGANIZATION
 
@@ -28,8 +29,9 @@ def parse_arguments(argv: list[str] | None) -> StartupOptions:
     parser.add_argument("image", nargs="?", help="an image file to open")
     parser.add_argument("--demo", action="store_true", help="open the first demo model and its first sample image")
     parser.add_argument("--model", metavar="SPEC", help="model to load, e.g. demo:digits or torchvision:vgg16:weights.pth")
+    parser.add_argument("--time-to-window", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    return StartupOptions(demo=args.demo, image=args.image, model=args.model)
+    return StartupOptions(demo=args.demo, image=args.image, model=args.model, time_to_window=args.time_to_window)
 
 
 def create_application(argv: list[str] | None = None) -> QApplication:
@@ -55,8 +57,17 @@ def create_window(options: StartupOptions) -> MainWindow:
 def main(argv: list[str] | None = None) -> int:
     """Run the application; returns the exit code."""
     options = parse_arguments(sys.argv[1:] if argv is None else argv)
+    setup_logging()
     app = create_application()
     window = create_window(options)
+    if options.time_to_window:
+        # Packaging measurements: report once the window is on screen, then quit.
+        def report_and_quit() -> None:
+            print(f"window shown: {window.isVisible()}", flush=True)
+            window.close()
+            app.quit()
+
+        QTimer.singleShot(0, report_and_quit)
     app.aboutToQuit.connect(window.runner.shutdown)
     try:
         return app.exec()
@@ -74,15 +85,27 @@ def open_and_close_main_window(timeout: float = 60.0) -> str:
 
     from PySide6.QtCore import QEventLoop
 
+    from .widgets import error_dialog
+
+    errors: list[str] = []
+    original_show_error = error_dialog.show_error
+
+    def record_error(parent, title, error) -> None:  # never block a headless check on a modal dialog
+        message, details = error_dialog.error_text(error)
+        errors.append(f"{title}: {message}" + (f"\n{details}" if details else ""))
+
+    error_dialog.show_error = record_error
     app = create_application()
     window = create_window(StartupOptions(demo=True))
     tab = window.images_tab
     deadline = time.monotonic() + timeout
     loop = QEventLoop()
     try:
-        while tab.prediction is None and time.monotonic() < deadline:
+        while tab.prediction is None and not errors and time.monotonic() < deadline:
             QTimer.singleShot(20, loop.quit)
             loop.exec()
+        if errors:
+            raise RuntimeError(errors[0])
         if tab.prediction is None:
             raise RuntimeError(f"the window did not show a prediction within {timeout:.0f} s")
         index, label, probability = tab.prediction.top(1)[0]
@@ -92,6 +115,7 @@ def open_and_close_main_window(timeout: float = 60.0) -> str:
         window.close()
         window.runner.shutdown()
         app.processEvents()
+        error_dialog.show_error = original_show_error
 
 
 if __name__ == "__main__":

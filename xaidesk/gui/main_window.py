@@ -28,11 +28,14 @@ class StartupOptions:
         An image file to open.
     model
         A model spec to load (otherwise the last one used, or the first demo).
+    time_to_window
+        Print a line once the window is shown and quit (start-up measurements).
     """
 
     demo: bool = False
     image: str | None = None
     model: str | None = None
+    time_to_window: bool = False
 
 
 class MainWindow(QMainWindow):

@@ -16,11 +16,16 @@ SETTINGS_DIR_ENV = "XAIDESK_SETTINGS_DIR"
 def open_settings() -> QSettings:
     """The application's settings store.
 
-    If the environment variable ``XAIDESK_SETTINGS_DIR`` is set, settings live in
-    an INI file in that folder (used by tests and portable installs); otherwise in
-    the platform's usual place.
+    If the environment variable ``XAIDESK_SETTINGS_DIR`` (or ``XAIDESK_HOME``,
+    see :mod:`xaidesk.userdirs`) is set, settings live in an INI file in that
+    folder (used by tests, self-tests and portable installs); otherwise in the
+    platform's usual place for the person's settings.
     """
     folder = os.environ.get(SETTINGS_DIR_ENV)
+    if not folder and os.environ.get("XAIDESK_HOME"):
+        from ..userdirs import config_dir
+
+        folder = str(config_dir())
     if folder:
         Path(folder).mkdir(parents=True, exist_ok=True)
         return QSettings(str(Path(folder) / "xaidesk.ini"), QSettings.Format.IniFormat)

@@ -281,13 +281,13 @@ def load_torchvision(
 
 
 def weights_dir() -> Path:
-    """Where downloaded weights are kept: ``$XAIDESK_CACHE_DIR/weights`` or the user cache dir."""
+    """Where downloaded weights are kept: ``$XAIDESK_CACHE_DIR/weights`` or the person's cache folder."""
     override = os.environ.get("XAIDESK_CACHE_DIR")
     if override:
         return Path(override) / "weights"
-    import platformdirs
+    from ..userdirs import cache_dir
 
-    return Path(platformdirs.user_cache_dir("xaidesk")) / "weights"
+    return cache_dir() / "weights"
 
 
 def weights_url(arch: str) -> str:
