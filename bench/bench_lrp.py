@@ -5,7 +5,10 @@ Run with ``.venv/bin/python bench/bench_lrp.py [--repeats N] [--models vgg16 res
 For torchvision VGG-16 and ResNet-18 with random weights (no download), one 224x224 input,
 batch 1, on the CPU with 2 threads, it times
 
-- ``gradient``: one forward and one backward pass of the target logit (plain autograd);
+- ``gradient``: one forward and one backward pass of the target logit to the input (plain
+  ``torch.autograd.grad``, the baseline the ratios use);
+- ``backward``: the same with ``.backward()``, which also computes every weight's gradient (the
+  heavier baseline a training-style loop pays; printed for orientation);
 - ``xaidesk``: ``lrp.epsilon_plus_flat`` called through the method registry (coverage check,
   canonizers, composite, relevance map and extras included);
 - ``zennit``: zennit's ``Gradient`` attributor with ``EpsilonPlusFlat`` and the same canonizer.
@@ -48,6 +51,12 @@ def plain_gradient(model: LoadedModel, x: torch.Tensor, target: int) -> None:
     torch.autograd.grad(out[0, target], xg)
 
 
+def full_backward(model: LoadedModel, x: torch.Tensor, target: int) -> None:
+    xg = x.clone().requires_grad_(True)
+    model.module.zero_grad(set_to_none=True)
+    model.module(xg)[0, target].backward()
+
+
 def ours(model: LoadedModel, x: torch.Tensor, target: int) -> None:
     info = get_method("lrp.epsilon_plus_flat")
     info.function(model, x, target, params=info.defaults(), token=CancelToken(), progress=lambda *a, **k: None)
@@ -76,13 +85,13 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, repeats={args.repeats} (median)")
-    print(f"{'model':10s} {'gradient s':>11s} {'xaidesk s':>10s} {'zennit s':>9s} {'xaidesk/grad':>13s} "
-          f"{'zennit/grad':>12s} {'xaidesk/zennit':>15s}")
+    print(f"{'model':10s} {'gradient s':>11s} {'backward s':>11s} {'xaidesk s':>10s} {'zennit s':>9s} "
+          f"{'xaidesk/grad':>13s} {'zennit/grad':>12s} {'xaidesk/backward':>17s} {'xaidesk/zennit':>15s}")
     for arch in args.models:
         model = build(arch)
         x = torch.randn(1, 3, 224, 224)
         target = 3
-        runners = {"gradient": plain_gradient, "xaidesk": ours, "zennit": zennit_direct}
+        runners = {"gradient": plain_gradient, "backward": full_backward, "xaidesk": ours, "zennit": zennit_direct}
         for fn in runners.values():  # warm-up
             timed(fn, model, x, target)
         times: dict[str, list[float]] = {name: [] for name in runners}
@@ -90,9 +99,9 @@ def main() -> None:
             for name, fn in runners.items():
                 times[name].append(timed(fn, model, x, target))
         med = {name: statistics.median(values) for name, values in times.items()}
-        print(f"{arch:10s} {med['gradient']:11.3f} {med['xaidesk']:10.3f} {med['zennit']:9.3f} "
+        print(f"{arch:10s} {med['gradient']:11.3f} {med['backward']:11.3f} {med['xaidesk']:10.3f} {med['zennit']:9.3f} "
               f"{med['xaidesk'] / med['gradient']:13.2f} {med['zennit'] / med['gradient']:12.2f} "
-              f"{med['xaidesk'] / med['zennit']:15.3f}")
+              f"{med['xaidesk'] / med['backward']:17.2f} {med['xaidesk'] / med['zennit']:15.3f}")
 
 
 if __name__ == "__main__":
