@@ -145,3 +145,22 @@ def test_atomic_write_leaves_nothing_on_failure(tmp_path, monkeypatch):
     np.testing.assert_array_equal(np.load(tmp_path / "a.npy"), np.arange(3))
     write_json_atomic(tmp_path / "a.json", {"x": np.float32(1.5), "n": np.int64(2)})
     assert (tmp_path / "a.json").read_text().count("1.5") == 1
+
+
+def test_staged_folder_is_all_or_nothing(tmp_path):
+    from xaidesk.core.io import staged_folder
+
+    target = tmp_path / "results"
+    with pytest.raises(RuntimeError):
+        with staged_folder(target) as folder:
+            (folder / "a.txt").write_text("1")
+            raise RuntimeError("failed half-way")
+    assert list(tmp_path.iterdir()) == []  # neither the target nor the staging folder
+    with staged_folder(target) as folder:
+        (folder / "a.txt").write_text("new")
+    assert (target / "a.txt").read_text() == "new"
+    (target / "keep.txt").write_text("mine")
+    with staged_folder(target) as folder:
+        (folder / "a.txt").write_text("newer")
+    assert (target / "a.txt").read_text() == "newer" and (target / "keep.txt").read_text() == "mine"
+    assert [p.name for p in tmp_path.iterdir()] == ["results"]

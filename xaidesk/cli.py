@@ -5,8 +5,11 @@
     python -m xaidesk explain image INPUT --model SPEC --method NAME [--target K]
                                           [--param k=v ...] --out DIR [--trust]
 
-Errors print one plain sentence to stderr and exit non-zero; nothing
-half-written is left in the output folder.
+The output folder receives ``relevance.npy``, ``overlay.png`` and
+``summary.json``, plus ``uncertainty.npy`` (RELAX, SmoothGrad) and
+``segments.npy``/``segments.csv`` (LIME) where the method has them. Errors
+print one plain sentence to stderr and exit non-zero; the files are written
+as a set, so nothing half-written is left in the output folder.
 """
 
 from __future__ import annotations
@@ -134,7 +137,9 @@ def _cli_progress():
 
 def _cmd_explain_image(args: argparse.Namespace) -> int:
     from .core import InputError, render
-    from .core.io import save_npy_atomic, save_png_atomic, write_json_atomic
+    import numpy as np
+
+    from .core.io import save_npy_atomic, save_png_atomic, staged_folder, write_bytes_atomic, write_json_atomic
     from .data.images import load_image
     from .explain import explain_image, predict_image
     from .models import load_model
@@ -170,13 +175,23 @@ def _cmd_explain_image(args: argparse.Namespace) -> int:
         "notices": image.notices + list(model.notes),
         "preprocessing": model.preprocessing.to_dict(),
     }
-    # Everything is computed; only now touch the output folder, one atomic file at a time.
-    args.out.mkdir(parents=True, exist_ok=True)
-    save_npy_atomic(args.out / "relevance.npy", explanation.relevance)
-    if explanation.uncertainty is not None:
-        save_npy_atomic(args.out / "uncertainty.npy", explanation.uncertainty)
-    save_png_atomic(args.out / "overlay.png", overlay)
-    write_json_atomic(args.out / "summary.json", summary)
+    # Everything is computed; only now touch the output folder, and write the files as a set.
+    with staged_folder(args.out) as folder:
+        save_npy_atomic(folder / "relevance.npy", explanation.relevance)
+        if explanation.uncertainty is not None:
+            save_npy_atomic(folder / "uncertainty.npy", explanation.uncertainty)
+        segments = explanation.extras.get("segments")
+        if isinstance(segments, np.ndarray):
+            save_npy_atomic(folder / "segments.npy", segments.astype(np.int32))
+            weights = explanation.extras.get("segment_weights")
+            if weights is not None:
+                rows = ["segment,weight,pixels"] + [
+                    f"{label},{float(weight):.9g},{int(np.count_nonzero(segments == label))}"
+                    for label, weight in enumerate(weights)
+                ]
+                write_bytes_atomic(folder / "segments.csv", ("\n".join(rows) + "\n").encode("utf-8"))
+        save_png_atomic(folder / "overlay.png", overlay)
+        write_json_atomic(folder / "summary.json", summary)
     print(
         f"{explanation.method}: explained '{explanation.target.label}' (class {explanation.target.index}, "
         f"score {explanation.score:.3g}) in {explanation.seconds:.2f} s; results in {args.out}"

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 
@@ -61,3 +63,27 @@ def _json_default(value: Any) -> Any:
 def write_json_atomic(path: str | os.PathLike, obj: Any) -> Path:
     text = json.dumps(obj, indent=2, default=_json_default, allow_nan=True)
     return write_bytes_atomic(path, (text + "\n").encode("utf-8"))
+
+
+@contextlib.contextmanager
+def staged_folder(target: str | os.PathLike) -> Iterator[Path]:
+    """Write a set of files as a whole: into a hidden folder beside ``target``, then move them in.
+
+    If ``target`` does not exist yet it appears in one rename, complete; if it
+    exists, each file is replaced atomically. On any error the staging folder
+    is removed and ``target`` is left as it was.
+    """
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent))
+    try:
+        yield staging
+        if not target.exists():
+            os.replace(staging, target)
+            return
+        for item in sorted(staging.iterdir()):
+            os.replace(item, target / item.name)
+        staging.rmdir()
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
