@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..core import CancelToken, Explanation, MethodError, Target, get_method, no_progress
+from ..core import Cancelled, CancelToken, Explanation, MethodError, Target, get_method, no_progress
 from ..models.base import LoadedModel
 from .common import check_target, forward_logits
 
@@ -81,7 +81,9 @@ def explain_image(
         Parameter values (strings are converted by the schema); defaults fill the rest.
     token, progress
         Cancel token and progress callback; partial results are mapped to
-        image coordinates before they are passed on.
+        image coordinates before they are passed on, and so is the partial
+        result an iterative method attaches to :class:`~xaidesk.core.Cancelled`
+        (``error.partial``, with ``complete=False``).
 
     Returns
     -------
@@ -120,19 +122,29 @@ def explain_image(
                 extras[key] = pre.labels_to_original(extras[key], original_shape)
         return explanation.replace(relevance=relevance, uncertainty=uncertainty, target=target_info, extras=extras)
 
-    def forward_progress(fraction: float, message: str = "", partial=None) -> None:
-        progress(fraction, message, to_original(partial) if partial is not None else None)
-
     start = time.perf_counter()
+
+    def finished(explanation: Explanation, complete: bool) -> Explanation:
+        return to_original(explanation).replace(
+            method=method,
+            params=resolved,
+            seconds=time.perf_counter() - start,
+            score=float(prediction.logits[int(target)]),
+            complete=complete,
+        )
+
+    def forward_progress(fraction: float, message: str = "", partial=None) -> None:
+        progress(fraction, message, finished(partial, False) if partial is not None else None)
+
     token.check()
-    result = info.function(model, x, int(target), params=resolved, token=token, progress=forward_progress)
-    seconds = time.perf_counter() - start
-    result = to_original(result).replace(
-        method=method,
-        params=resolved,
-        seconds=seconds,
-        score=float(prediction.logits[int(target)]),
-        complete=True,
-    )
+    try:
+        result = info.function(model, x, int(target), params=resolved, token=token, progress=forward_progress)
+    except Cancelled as error:
+        # Iterative methods attach what they had computed; it is mapped like any partial.
+        partial = getattr(error, "partial", None)
+        if partial is not None:
+            error.partial = finished(partial, False)
+        raise
+    result = finished(result, True)
     result.extras.setdefault("model_input_shape", list(model.preprocessing.size))
     return result

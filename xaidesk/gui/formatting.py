@@ -76,3 +76,69 @@ def format_value(value: float) -> str:
     if magnitude >= 1e4 or magnitude < 1e-3:
         return f"{value:.3e}"
     return f"{value:.4g}"
+
+
+_COUNT_PATTERN = None
+
+
+def parse_count(message: str) -> tuple[int, int, str] | None:
+    """``(done, total, unit)`` from an engine message such as ``"RELAX: masks: 840 of 3000"``.
+
+    The unit is the word before the count (``"masks"``, ``"samples"``, ``"steps"``), or after
+    it (``"SmoothGrad: 3 of 20 samples"``); ``""`` when there is none. ``None`` if the
+    message holds no "N of M".
+    """
+    global _COUNT_PATTERN
+    import re
+
+    if _COUNT_PATTERN is None:
+        _COUNT_PATTERN = re.compile(r"(?:([A-Za-z][\w ]*?)\s*:\s*)?(?:stopped after\s+)?(\d+) of (\d+)(?:\s+([A-Za-z]+))?\s*$")
+    match = _COUNT_PATTERN.search(message or "")
+    if match is None:
+        return None
+    before, done, total, after = match.groups()
+    word = (before or "").strip()
+    unit = after or (word if word and " " not in word and word.islower() else "")
+    return int(done), int(total), unit
+
+
+class EtaEstimator:
+    """Seconds left of a sampling run, from the rate of samples since the first count.
+
+    Start-up work (segmentation, choosing a batch size) happens before the first count and
+    would make a purely fraction-based estimate too pessimistic; the rate is measured from
+    the first report that carries a count.
+    """
+
+    def __init__(self) -> None:
+        self._first: tuple[float, int] | None = None
+
+    def reset(self) -> None:
+        self._first = None
+
+    def remaining(self, done: int, total: int, elapsed: float) -> float | None:
+        if self._first is None or done < self._first[1]:
+            self._first = (elapsed, done)
+            return None
+        t0, d0 = self._first
+        if done <= d0 or elapsed - t0 < 0.3:
+            return None
+        rate = (done - d0) / (elapsed - t0)
+        return max(0.0, (total - done) / rate)
+
+
+def sample_progress_text(done: int, total: int, unit: str, remaining: float | None) -> str:
+    """``"840 of 3000 masks · about 1 min 20 s left"`` (``"· 3 %"`` until there is an estimate)."""
+    text = f"{done} of {total}" + (f" {unit}" if unit else "")
+    if remaining is not None and done < total:
+        text += f" · about {format_duration(remaining)} left"
+    elif done < total:  # no estimate yet (the first batches)
+        text += f" · {100 * done / max(total, 1):.0f} %"
+    return text
+
+
+def partial_title(method_title: str, target_text: str, done: int | None, total: int | None, unit: str) -> str:
+    """``"RELAX · class 1 · partial, 840 of 3000 masks"``."""
+    count = f"{done} of {total}" if done is not None and total else (f"{done}" if done is not None else "?")
+    unit = f" {unit}" if unit else ""
+    return f"{method_title} · {target_text} · partial, {count}{unit}"

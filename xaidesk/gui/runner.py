@@ -63,6 +63,8 @@ class _JobRecord:
     channel: str
     token: CancelToken
     started: float | None = None
+    #: Cancelled by :meth:`Runner.cancel` (not superseded or shut down): its partial is kept.
+    user_cancelled: bool = False
 
 
 class _Worker(QObject):
@@ -72,12 +74,12 @@ class _Worker(QObject):
     started = Signal(int)
     finished = Signal(int, object)
     failed = Signal(int, object)
-    cancelled = Signal(int)
+    cancelled = Signal(int, object)
 
     @Slot(int, object, object)
     def run_job(self, job_id: int, job: Job, token: CancelToken) -> None:
         if token.cancelled:
-            self.cancelled.emit(job_id)
+            self.cancelled.emit(job_id, None)
             return
         self.started.emit(job_id)
 
@@ -88,8 +90,9 @@ class _Worker(QObject):
         try:
             result = job(token, throttled)
             token.check()
-        except Cancelled:
-            self.cancelled.emit(job_id)
+        except Cancelled as error:
+            # Iterative methods attach what they computed so far (``error.partial``).
+            self.cancelled.emit(job_id, getattr(error, "partial", None))
         except BaseException as error:  # noqa: BLE001 - every failure must reach the GUI
             self.failed.emit(job_id, JobFailure.from_exception(error))
         else:
@@ -109,12 +112,19 @@ class Runner(QObject):
     finished(job_id, result)
     failed(job_id, JobFailure)
     cancelled(job_id)
+    stopped(job_id, result)
+        A job cancelled with :meth:`cancel` has really stopped, once the worker is done with
+        it (``cancelled`` came earlier, at once). ``result`` is the partial result its method
+        attached to ``Cancelled`` (``error.partial``), its full result when it finished
+        before it saw the cancel, or ``None``. Not emitted for jobs that were superseded by a
+        newer job of their channel or stopped by :meth:`shutdown`.
     """
 
     progress = Signal(int, float, str, object)
     finished = Signal(int, object)
     failed = Signal(int, object)
     cancelled = Signal(int)
+    stopped = Signal(int, object)
     _submit = Signal(int, object, object)
 
     def __init__(self, parent: QObject | None = None) -> None:
@@ -174,6 +184,7 @@ class Runner(QObject):
         if record is None:
             return
         record.token.cancel()
+        record.user_cancelled = True
         if self._current.get(record.channel) == job_id:
             del self._current[record.channel]
             if not self._closed:
@@ -236,9 +247,15 @@ class Runner(QObject):
             return
         self.progress.emit(job_id, fraction, message, partial)
 
+    def _keep(self, record: _JobRecord | None, job_id: int, result: object) -> None:
+        if record is not None and record.user_cancelled and not self._closed:
+            self.stopped.emit(job_id, result)
+
     def _on_finished(self, job_id: int, result: object) -> None:
         record = self._jobs.get(job_id)
         cancelled = record is not None and record.token.cancelled
+        if cancelled:
+            self._keep(record, job_id, result)
         if self._done(job_id):
             if cancelled:
                 self.cancelled.emit(job_id)
@@ -249,6 +266,7 @@ class Runner(QObject):
         if self._done(job_id):
             self.failed.emit(job_id, failure)
 
-    def _on_cancelled(self, job_id: int) -> None:
+    def _on_cancelled(self, job_id: int, partial: object = None) -> None:
+        self._keep(self._jobs.get(job_id), job_id, partial)
         if self._done(job_id):
             self.cancelled.emit(job_id)

@@ -7,12 +7,13 @@ shows their results. Torch-backed packages are imported inside the jobs.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QSize, Qt, Signal
-from PySide6.QtGui import QFont, QGuiApplication, QImage, QStandardItem, QStandardItemModel
+from PySide6.QtCore import QSize, Qt, QTimer, Signal
+from PySide6.QtGui import QBrush, QColor, QFont, QGuiApplication, QImage, QStandardItem, QStandardItemModel
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -40,17 +41,22 @@ from PySide6.QtWidgets import (
 from ...core import render
 from ..catalog import Catalog, family_title
 from ..formatting import (
+    EtaEstimator,
     class_text,
     explanation_title,
     format_duration,
     format_value,
+    parse_count,
+    partial_title,
     probability_text,
     progress_text,
+    sample_progress_text,
 )
+from ..overlays import highlighted_segments, samples_done, top_segment_rows
 from ..runner import JobFailure, Runner
-from ..views.image_views import HeatmapView, ImageView, ViewGroup
+from ..views.image_views import HeatmapView, ImageView, UncertaintyView, ViewGroup
 from ..widgets import error_dialog
-from ..widgets.param_form import ParamForm
+from ..widgets.param_form import AUTOMATIC_LAYER, ParamForm
 
 TORCHVISION_ENTRY = "__torchvision__"
 MODEL_FILE_ENTRY = "__file__"
@@ -59,6 +65,28 @@ MAX_HISTORY = 16
 #: Pixels sampled to choose the colour levels of a partial result.
 PARTIAL_LEVELS_SAMPLES = 256 * 256
 TOP_K = 5
+#: ``Param.choices_from`` value of parameters that list the model's layers.
+MODEL_LAYERS = "model_layers"
+#: Colour map of uncertainty maps (sequential: 0 is "certain").
+UNCERTAINTY_COLORMAP = "viridis" if "viridis" in render.SEQUENTIAL_COLORMAPS else render.SEQUENTIAL_COLORMAPS[0]
+
+
+@dataclass
+class _Run:
+    """What a running explanation needs when its results come back."""
+
+    spec: str
+    name: str
+    pixels: np.ndarray
+    path: Path | None
+    method_title: str
+    info: object
+    params: dict
+    target_text: str
+    unit: str = ""
+    total: int | None = None
+    eta: EtaEstimator = field(default_factory=EtaEstimator)
+    shown_partial: bool = False
 
 
 @dataclass
@@ -108,7 +136,13 @@ class ImagesTab(QWidget):
         self.prediction = None
         self.history: list[HistoryEntry] = []
         self.current_entry: HistoryEntry | None = None
-        self._jobs: dict[str, int | None] = {"model": None, "image": None, "predict": None, "explain": None}
+        self._jobs: dict[str, int | None] = {
+            "model": None, "image": None, "predict": None, "explain": None, "layers": None,
+        }
+        self._run: _Run | None = None
+        self._cancelled_runs: dict[int, _Run] = {}
+        self._suppress_refit = False
+        self.last_refit_seconds: float | None = None
         self._running_method_title = ""
         self._params_by_method: dict[str, dict] = {}
         self._pending_model_spec: str | None = None
@@ -120,6 +154,7 @@ class ImagesTab(QWidget):
         runner.finished.connect(self._on_finished)
         runner.failed.connect(self._on_failed)
         runner.cancelled.connect(self._on_cancelled)
+        runner.stopped.connect(self._on_stopped)
         self._update_enabled()
 
     # ------------------------------------------------------------------ layout
@@ -142,7 +177,12 @@ class ImagesTab(QWidget):
         self.input_view.set_placeholder("Open an image (File ▸ Open image…)\nor drop an image file here")
         self.heatmap_view = HeatmapView("Explanation")
         self.heatmap_view.set_placeholder("Press Run to explain the prediction")
-        for view in (self.input_view, self.heatmap_view):
+        self.uncertainty_view = UncertaintyView("Uncertainty", colormap=UNCERTAINTY_COLORMAP)
+        self.uncertainty_view.setToolTip(
+            "How much the evidence varies between random samples: bright areas are less certain."
+        )
+        self.uncertainty_view.setVisible(False)
+        for view in (self.input_view, self.heatmap_view, self.uncertainty_view):
             self.view_group.add(view)
             view.hovered.connect(self.hover_message)
             view.graphics.setAcceptDrops(False)
@@ -190,10 +230,17 @@ class ImagesTab(QWidget):
         self.stats_label.setObjectName("statsLabel")
         self.stats_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
 
+        self.segment_panel = self._build_segment_panel()
+        self.segment_panel.setVisible(False)
         views = QSplitter(Qt.Orientation.Horizontal)
         views.addWidget(self.input_view)
         views.addWidget(self.heatmap_view)
-        views.setSizes([500, 560])
+        views.addWidget(self.uncertainty_view)
+        views.addWidget(self.segment_panel)
+        views.setSizes([400, 460, 460, 230])
+        for index in range(4):
+            views.setCollapsible(index, False)
+        self.views_splitter = views
 
         top = QWidget()
         top_layout = QVBoxLayout(top)
@@ -268,6 +315,7 @@ class ImagesTab(QWidget):
         self.target_combo.setToolTip("The class whose evidence is shown. The top prediction is chosen for you.")
         self.target_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.target_combo.setMinimumContentsLength(12)
+        self.target_combo.currentIndexChanged.connect(self._on_target_changed)
         target_row = QFormLayout()
         target_row.addRow("Explain class", self.target_combo)
         prediction_layout.addWidget(self.prediction_list)
@@ -333,6 +381,46 @@ class ImagesTab(QWidget):
         layout.addWidget(self.progress_bar)
         layout.addWidget(self.progress_label)
         return area
+
+    def _build_segment_panel(self) -> QWidget:
+        """LIME details: local fidelity, boundary and top-segment toggles, the top segments."""
+        panel = QWidget()
+        panel.setMinimumWidth(190)
+        panel.setMaximumWidth(280)
+        layout = QVBoxLayout(panel)
+        layout.setContentsMargins(2, 0, 2, 0)
+        title = QLabel("Superpixels")
+        title.setObjectName("viewTitle")
+        self.fidelity_label = QLabel("")
+        self.fidelity_label.setWordWrap(True)
+        self.fidelity_label.setToolTip(
+            "How well the simple linear model behind LIME reproduces the network on the random samples "
+            "(1 = perfectly, 0 = not at all). Low values mean the picture should be read with care."
+        )
+        self.boundaries_check = QCheckBox("Segment boundaries")
+        self.boundaries_check.setToolTip("Draw the borders of the superpixels LIME switched on and off.")
+        self.boundaries_check.setChecked(True)
+        self.boundaries_check.toggled.connect(self._apply_segment_display)
+        self.top_only_check = QCheckBox("Show only top segments")
+        self.top_only_check.setToolTip("Dim every superpixel except the strongest positive and negative ones.")
+        self.top_only_check.toggled.connect(self._apply_segment_display)
+        self.segment_table = QTreeWidget()
+        self.segment_table.setColumnCount(2)
+        self.segment_table.setHeaderLabels(["Segment", "Weight"])
+        self.segment_table.setRootIsDecorated(False)
+        self.segment_table.setUniformRowHeights(True)
+        self.segment_table.setToolTip(
+            "The superpixels with the largest positive (for the class) and negative (against it) weights."
+        )
+        self.segment_table.header().setStretchLastSection(False)
+        self.segment_table.header().setSectionResizeMode(0, self.segment_table.header().ResizeMode.Stretch)
+        self.segment_table.header().setSectionResizeMode(1, self.segment_table.header().ResizeMode.ResizeToContents)
+        layout.addWidget(title)
+        layout.addWidget(self.fidelity_label)
+        layout.addWidget(self.boundaries_check)
+        layout.addWidget(self.top_only_check)
+        layout.addWidget(self.segment_table, 1)
+        return panel
 
     def _build_compare_area(self) -> QWidget:
         box = QGroupBox("Results and comparison")
@@ -535,13 +623,52 @@ class ImagesTab(QWidget):
         lines.append(f"{model.num_classes} classes, input {model.preprocessing.size[1]}x{model.preprocessing.size[0]}.")
         lines += notes
         self.model_notes.setText("\n".join(line.strip() for line in lines if line))
-        self.target_combo.clear()
-        for index, name in enumerate(model.class_names):
-            self.target_combo.addItem(class_text(index, name), index)
+        self._suppress_refit = True
+        try:
+            self.target_combo.clear()
+            for index, name in enumerate(model.class_names):
+                self.target_combo.addItem(class_text(index, name), index)
+        finally:
+            self._suppress_refit = False
+        self.param_form.set_dynamic_choices(MODEL_LAYERS, [AUTOMATIC_LAYER])
         self._on_method_changed()
+        self._list_layers()
         self.status_message.emit(f"Model {model.name} loaded.")
         self.model_loaded.emit(model.spec)
         self._predict()
+
+    def _list_layers(self) -> None:
+        """List the model's layers in the worker (one forward pass) for layer parameters."""
+        uses_layers = any(
+            p.choices_from == MODEL_LAYERS for info in (self.catalog.methods if self.catalog else []) for p in info.params
+        )
+        if self.model is None or not uses_layers:
+            return
+        model = self.model
+
+        def job(token, progress):
+            from xaidesk.explain.relax import list_layers
+
+            return model.spec, list_layers(model)
+
+        self._jobs["layers"] = self.runner.submit(job, "layers")
+
+    def _layers_ready(self, result) -> None:
+        spec, layers = result
+        if self.model is None or spec != self.model.spec:
+            return
+        choices = [AUTOMATIC_LAYER, *[(name, description) for name, description in layers]]
+        known = {value for value, _ in choices}
+        for info in self.catalog.methods if self.catalog else []:
+            stored = self._params_by_method.get(info.name)
+            for p in info.params:
+                if stored is not None and p.choices_from == MODEL_LAYERS and stored.get(p.name) not in known:
+                    stored[p.name] = p.default
+        self.param_form.set_dynamic_choices(MODEL_LAYERS, choices)
+
+    def layer_choices(self) -> list[tuple[str, str]]:
+        """The layers offered for layer parameters, as ``(name, description)``."""
+        return self.param_form.dynamic_choices(MODEL_LAYERS)
 
     def _model_failed(self, failure: JobFailure) -> None:
         if type(failure.error).__name__ == "UntrustedModelError":
@@ -606,6 +733,8 @@ class ImagesTab(QWidget):
         self.heatmap_view.clear_relevance()
         self.heatmap_view.set_placeholder("")
         self.heatmap_view.set_title("Explanation")
+        self.uncertainty_view.set_image(image.pixels)
+        self._show_details(None)
         self.stats_label.setText("")
         self.current_entry = None
         self.history_list.clearSelection()
@@ -643,7 +772,11 @@ class ImagesTab(QWidget):
             item.setData(0, Qt.ItemDataRole.UserRole, index)
             item.setTextAlignment(1, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
             self.prediction_list.addTopLevelItem(item)
-        self.set_target(prediction.top_class)
+        self._suppress_refit = True
+        try:
+            self.set_target(prediction.top_class)
+        finally:
+            self._suppress_refit = False
         if self.prediction_list.topLevelItemCount():
             self.prediction_list.setCurrentItem(self.prediction_list.topLevelItem(0))
         self._update_enabled()
@@ -691,10 +824,16 @@ class ImagesTab(QWidget):
         def job(token, progress):
             from xaidesk.explain import explain_image
 
+            # A cancelled iterative method's partial result arrives mapped onto the image
+            # as ``Cancelled.partial``; the runner hands it to ``stopped``.
             return explain_image(model, pixels, method, target=target, params=params, token=token, progress=progress)
 
+        target_index = target if target is not None else (self.prediction.top_class if self.prediction else 0)
+        self._run = _Run(
+            spec=model.spec, name=model.name, pixels=pixels, path=image.path, method_title=info.title, info=info,
+            params=dict(params), target_text=class_text(target_index, model.label(target_index)),
+        )
         self._running_method_title = info.title
-        self._running_context = (model.spec, model.name, pixels, image.path)
         self._jobs["explain"] = self.runner.submit(job, "explain")
         self.progress_bar.setValue(0)
         self.progress_label.setText(f"Running {info.title} …")
@@ -704,11 +843,23 @@ class ImagesTab(QWidget):
         return self._jobs["explain"]
 
     def cancel_explanation(self) -> None:
-        """Stop the running explanation; the interface is idle at once."""
+        """Stop the running explanation; the interface is idle at once.
+
+        Iterative methods leave what they computed so far: it arrives once the worker has
+        stopped (within one batch) and is kept as a result labelled as partial.
+        """
         job_id = self._jobs["explain"]
         if job_id is not None:
+            if self._run is not None:
+                self._cancelled_runs[job_id] = self._run
             self.runner.cancel(job_id)
-            self._end_run("Cancelled.")
+            self._end_run(self._cancel_text(job_id))
+
+    def _cancel_text(self, job_id: int) -> str:
+        run = self._cancelled_runs.get(job_id)
+        if run is not None and getattr(run.info, "iterative", False):
+            return "Cancelled – keeping the partial result …"
+        return "Cancelled."
 
     def _end_run(self, text: str) -> None:
         self._jobs["explain"] = None
@@ -718,19 +869,34 @@ class ImagesTab(QWidget):
         self.status_message.emit(text)
 
     def _explanation_ready(self, explanation) -> None:
-        spec, name, pixels, path = self._running_context
+        run = self._run
         entry = HistoryEntry(
             explanation=explanation,
-            pixels=pixels,
-            image_path=path,
-            model_spec=spec,
-            model_name=name,
-            method_title=self._running_method_title,
+            pixels=run.pixels,
+            image_path=run.path,
+            model_spec=run.spec,
+            model_name=run.name,
+            method_title=run.method_title,
         )
-        entry.title = explanation_title(explanation, entry.method_title)
+        if explanation.method == "lime":
+            entry.extra["lime_source"] = id(explanation)
+        entry.title = self._entry_title(entry, run.unit)
         self._end_run(f"Done in {format_duration(explanation.seconds)}.")
         self._add_history(entry)
         self.show_entry(entry)
+
+    def _entry_title(self, entry: HistoryEntry, unit: str = "") -> str:
+        explanation = entry.explanation
+        target = class_text(explanation.target.index, explanation.target.label)
+        if not explanation.complete:
+            done, total = samples_done(explanation)
+            title = partial_title(entry.method_title, target, done, total, unit or _unit_of(explanation))
+        else:
+            title = explanation_title(explanation, entry.method_title)
+        if entry.extra.get("refit"):
+            title = f"{entry.method_title} · {target} · refit, no new samples" + (
+                " (partial)" if not explanation.complete else "")
+        return title
 
     def _explanation_failed(self, failure: JobFailure) -> None:
         self._end_run("The explanation failed.")
@@ -743,9 +909,73 @@ class ImagesTab(QWidget):
             return
         # Levels of a partial map come from a subsample: np.percentile over a
         # full-size photo would stall the GUI thread on every refinement.
-        levels = render.symmetric_levels(relevance, max_samples=PARTIAL_LEVELS_SAMPLES)
+        levels = _levels_for(partial, max_samples=PARTIAL_LEVELS_SAMPLES)
         self.heatmap_view.set_relevance(relevance, levels)
-        self.heatmap_view.set_title(f"{self._running_method_title} · running…")
+        run = self._run
+        done, total = samples_done(partial, run.total if run else None)
+        unit = (run.unit if run else "") or _unit_of(partial)
+        running = f"{self._running_method_title} · running"
+        if done is not None and total:
+            running += f", {done} of {total}" + (f" {unit}" if unit else "")
+        self.heatmap_view.set_title(running + " …")
+        self._show_uncertainty(partial, title=f"Uncertainty · running …")
+        self._show_details(partial)
+        if run is not None:
+            run.shown_partial = True
+
+    def _show_uncertainty(self, explanation, title: str = "Uncertainty") -> None:
+        """Show the result's uncertainty beside the importance map (hidden when it has none)."""
+        uncertainty = getattr(explanation, "uncertainty", None) if explanation is not None else None
+        view = self.uncertainty_view
+        if uncertainty is None or self.heatmap_view.pixels() is None or (
+                uncertainty.shape != self.heatmap_view.pixels().shape[:2]):
+            view.clear_relevance()
+            view.setVisible(False)
+            return
+        if view.pixels() is not self.heatmap_view.pixels():
+            view.set_image(self.heatmap_view.pixels(), reset_view=False)
+        view.set_relevance(uncertainty)
+        view.set_title(title)
+        view.set_opacity(self.heatmap_view.opacity())
+        if not view.isVisible():
+            view.setVisible(True)
+            # The views' sizes change only after the layout ran: then fit every view again.
+            QTimer.singleShot(0, self.view_group.fit_all)
+
+    def _show_details(self, explanation) -> None:
+        """LIME details: superpixels on the heatmap, fidelity and the top segments."""
+        extras = getattr(explanation, "extras", None) or {}
+        segments = extras.get("segments")
+        pixels = self.heatmap_view.pixels()
+        if not isinstance(segments, np.ndarray) or pixels is None or segments.shape != pixels.shape[:2]:
+            self.heatmap_view.set_segments(None)
+            self.segment_panel.setVisible(False)
+            return
+        weights = extras.get("segment_weights") or []
+        self.heatmap_view.set_segments(segments, weights, highlighted_segments(extras))
+        self._apply_segment_display()
+        r2 = extras.get("r2")
+        fidelity = f"local fidelity R² = {r2:.2f}" if isinstance(r2, float) and np.isfinite(r2) else "local fidelity R² = –"
+        count = extras.get("num_segments", len(weights))
+        self.fidelity_label.setText(f"{fidelity}\n{count} superpixels · {extras.get('n_used', '?')} samples")
+        k = max(len(extras.get("top_positive") or []), len(extras.get("top_negative") or []))
+        self.top_only_check.setText(f"Show only top segments ({k} + / {k} −)" if k else "Show only top segments")
+        self.segment_table.clear()
+        for label, weight, kind in top_segment_rows(extras):
+            item = QTreeWidgetItem([f"segment {label}", f"{weight:+.3g}"])
+            item.setData(0, Qt.ItemDataRole.UserRole, label)
+            item.setTextAlignment(1, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+            colour = QColor("#d04040") if kind == "positive" else QColor("#3c6fd0")
+            item.setForeground(1, QBrush(colour))
+            item.setToolTip(0, f"Segment {label}: {kind} evidence for the class (weight {weight:+.4g}).")
+            self.segment_table.addTopLevelItem(item)
+        self.segment_panel.setVisible(True)
+
+    def _apply_segment_display(self, *_args) -> None:
+        boundaries, top_only = self.boundaries_check.isChecked(), self.top_only_check.isChecked()
+        for view in [self.heatmap_view, *self._compare_views]:
+            view.set_show_boundaries(boundaries)
+            view.set_top_only(top_only)
 
     def _restore_current_view(self) -> None:
         if self.current_entry is not None:
@@ -753,7 +983,71 @@ class ImagesTab(QWidget):
         else:
             self.heatmap_view.clear_relevance()
             self.heatmap_view.set_title("Explanation")
+            self._show_uncertainty(None)
+            self._show_details(None)
             self.stats_label.setText("")
+
+    # ------------------------------------------------------------ target switching (LIME refit)
+    def _on_target_changed(self, *_args) -> None:
+        if self._suppress_refit:
+            return
+        target = self.target()
+        entry = self.current_entry
+        if target is None or entry is None or self.is_running() or not self._can_refit(entry):
+            return
+        if target != entry.explanation.target.index:
+            self.refit(target)
+
+    def _can_refit(self, entry: HistoryEntry) -> bool:
+        extras = entry.explanation.extras
+        return (
+            entry.explanation.method == "lime"
+            and all(key in extras for key in ("design", "sample_weights", "outputs", "segments"))
+            and self.image is not None
+            and entry.pixels is self.image.pixels
+            and self.model is not None
+            and entry.model_spec == self.model.spec
+        )
+
+    def refit(self, target: int) -> HistoryEntry | None:
+        """Explain another class from the current LIME result's samples (no forward pass).
+
+        Shows an earlier result of the same run for that class if there is one, otherwise
+        adds a new result titled "… refit, no new samples".
+        """
+        entry = self.current_entry
+        if entry is None or not self._can_refit(entry):
+            return None
+        source = entry.extra.get("lime_source", id(entry.explanation))
+        for other in self.history:
+            if other.extra.get("lime_source") == source and other.explanation.target.index == int(target):
+                self._select_history(other)
+                self.show_entry(other)
+                return other
+        from xaidesk.explain.lime import refit_lime
+
+        start = time.perf_counter()
+        try:
+            explanation = refit_lime(entry.explanation, int(target), class_label=self.model.label(int(target)))
+        except Exception as error:  # noqa: BLE001 - shown to the person, the state stays as it was
+            error_dialog.show_error(self, "Could not explain this class from the stored samples",
+                                    JobFailure.from_exception(error))
+            return None
+        self.last_refit_seconds = time.perf_counter() - start
+        explanation = explanation.replace(seconds=self.last_refit_seconds)
+        new = HistoryEntry(
+            explanation=explanation, pixels=entry.pixels, image_path=entry.image_path, model_spec=entry.model_spec,
+            model_name=entry.model_name, method_title=entry.method_title,
+            extra={"refit": True, "lime_source": source},
+        )
+        new.title = self._entry_title(new)
+        self._add_history(new)
+        self.show_entry(new)
+        self.status_message.emit(
+            f"Explained {class_text(explanation.target.index, explanation.target.label)} from the same "
+            f"{explanation.extras.get('n_used', '')} samples in {format_duration(self.last_refit_seconds)} (no new samples)."
+        )
+        return new
 
     # ------------------------------------------------------------ runner relays
     def _channel_of(self, job_id: int) -> str | None:
@@ -766,7 +1060,16 @@ class ImagesTab(QWidget):
         if self._channel_of(job_id) != "explain":
             return
         self.progress_bar.setValue(int(round(1000 * fraction)))
-        self.progress_label.setText(progress_text(fraction, self.runner.elapsed(job_id), message))
+        elapsed = self.runner.elapsed(job_id)
+        count = parse_count(message)
+        run = self._run
+        if count is not None and run is not None:
+            done, total, unit = count
+            run.total, run.unit = total, unit or run.unit
+            text = sample_progress_text(done, total, run.unit, run.eta.remaining(done, total, elapsed))
+        else:
+            text = progress_text(fraction, elapsed, message)
+        self.progress_label.setText(text)
         if partial is not None:
             self._show_partial(partial)
 
@@ -781,6 +1084,7 @@ class ImagesTab(QWidget):
             "image": self._image_ready,
             "predict": self._prediction_ready,
             "explain": self._explanation_ready,
+            "layers": self._layers_ready,
         }[channel](result)
         self._update_enabled()
 
@@ -798,17 +1102,66 @@ class ImagesTab(QWidget):
             error_dialog.show_error(self, "Could not open the image", failure)
         elif channel == "predict":
             self._prediction_failed(failure)
+        elif channel == "layers":
+            # Layer parameters still offer "automatic"; a typed name is checked by the method.
+            self.status_message.emit("The model's layers could not be listed.")
         else:
             self._explanation_failed(failure)
 
     def _on_cancelled(self, job_id: int) -> None:
         channel = self._channel_of(job_id)
         if channel == "explain":
-            self._end_run("Cancelled.")
-            self._restore_current_view()
+            run = self._cancelled_runs.get(job_id)
+            self._end_run(self._cancel_text(job_id))
+            if run is not None and run.shown_partial and getattr(run.info, "iterative", False):
+                # Keep the last partial on screen until the worker hands over the final one.
+                self.heatmap_view.set_title(f"{run.method_title} · stopping …")
+            else:
+                self._restore_current_view()
         elif channel is not None:
             self._jobs[channel] = None
             self._update_enabled()
+
+    def _on_stopped(self, job_id: int, result: object) -> None:
+        """A cancelled run has stopped: keep its partial result, labelled with its N."""
+        run = self._cancelled_runs.pop(job_id, None)
+        if run is None:
+            return
+        relevance = getattr(result, "relevance", None)
+        if relevance is None or relevance.shape != run.pixels.shape[:2]:
+            if not self.is_running():
+                self._restore_current_view()
+                self.progress_label.setText("Cancelled before a partial result was ready.")
+            return
+        explanation = result
+        if not explanation.params:
+            try:
+                explanation = explanation.replace(params=run.info.resolve_params(run.params))
+            except Exception:  # noqa: BLE001 - the parameters are informative only
+                explanation = explanation.replace(params=dict(run.params))
+        if not explanation.complete and not explanation.seconds:
+            explanation = explanation.replace(seconds=self.runner.elapsed(job_id) or 0.0)
+        prediction = self.prediction
+        if not np.isfinite(explanation.score) and prediction is not None and run.pixels is self.image.pixels:
+            logits = getattr(prediction, "logits", None)
+            index = explanation.target.index
+            if logits is not None and 0 <= index < len(logits):
+                explanation = explanation.replace(score=float(logits[index]))
+        entry = HistoryEntry(
+            explanation=explanation, pixels=run.pixels, image_path=run.path, model_spec=run.spec,
+            model_name=run.name, method_title=run.method_title,
+        )
+        if explanation.method == "lime":
+            entry.extra["lime_source"] = id(explanation)
+        entry.title = self._entry_title(entry, run.unit)
+        self._add_history(entry)
+        if not self.is_running() and self.image is not None and run.pixels is self.image.pixels:
+            self.show_entry(entry)
+            done, total = samples_done(explanation, run.total)
+            text = "Cancelled – kept the partial result" + (f" ({done} of {total} {run.unit})".replace(" )", ")")
+                                                            if done is not None and total else "") + "."
+            self.progress_label.setText(text)
+            self.status_message.emit(text)
 
     # ------------------------------------------------------------ history & compare
     def _add_history(self, entry: HistoryEntry) -> None:
@@ -828,6 +1181,14 @@ class ImagesTab(QWidget):
         self.history_list.blockSignals(False)
         self._rebuild_compare_views()
 
+    def _select_history(self, entry: HistoryEntry) -> None:
+        for row in range(self.history_list.count()):
+            item = self.history_list.item(row)
+            if item.data(Qt.ItemDataRole.UserRole) == id(entry):
+                self.history_list.blockSignals(True)
+                self.history_list.setCurrentItem(item)
+                self.history_list.blockSignals(False)
+
     def _entry_of(self, item: QListWidgetItem) -> HistoryEntry | None:
         key = item.data(Qt.ItemDataRole.UserRole)
         return next((e for e in self.history if id(e) == key), None)
@@ -843,16 +1204,38 @@ class ImagesTab(QWidget):
         view = self.heatmap_view
         if view.pixels() is not entry.pixels:
             view.set_image(entry.pixels, reset_view=False)
-        view.set_relevance(entry.explanation.relevance)
+        view.set_relevance(entry.explanation.relevance, _levels_for(entry.explanation))
         view.set_title(entry.title)
         view.set_placeholder("")
-        stats = render.relevance_stats(entry.explanation.relevance)
+        explanation = entry.explanation
+        self._show_uncertainty(explanation, "Uncertainty" + ("" if explanation.complete else " · partial"))
+        self._show_details(explanation)
+        stats = render.relevance_stats(explanation.relevance)
         levels = view.levels()
-        self.stats_label.setText(
-            f"Sum {format_value(stats['sum'])} · min {format_value(stats['min'])} · "
-            f"max {format_value(stats['max'])} · positive share {100 * stats['positive_share']:.0f} % · "
-            f"score {format_value(entry.explanation.score)} · colour scale ±{format_value(levels[1])}"
-        )
+        parts = [
+            f"Sum {format_value(stats['sum'])}", f"min {format_value(stats['min'])}",
+            f"max {format_value(stats['max'])}", f"positive share {100 * stats['positive_share']:.0f} %",
+            f"score {format_value(explanation.score)}",
+            f"colour scale ±{format_value(levels[1])}" if levels[0] == -levels[1]
+            else f"colour scale {format_value(levels[0])} to {format_value(levels[1])}",
+        ]
+        extras = explanation.extras
+        if isinstance(extras.get("r2"), float):
+            parts.append(f"local fidelity R² = {extras['r2']:.2f}")
+        if explanation.uncertainty is not None:
+            parts.append(f"mean uncertainty {format_value(float(np.mean(explanation.uncertainty)))}")
+        if extras.get("layer"):
+            parts.append(f"layer {extras['layer']}")
+        if not explanation.complete:
+            done, total = samples_done(explanation)
+            parts.insert(0, f"PARTIAL: {done} of {total} {_unit_of(explanation)}".rstrip())
+        self.stats_label.setText(" · ".join(parts))
+        if self._can_refit(entry) and self.target() != explanation.target.index:
+            self._suppress_refit = True
+            try:
+                self.set_target(explanation.target.index)
+            finally:
+                self._suppress_refit = False
         self.state_changed.emit()
 
     def pinned_entries(self) -> list[HistoryEntry]:
@@ -885,6 +1268,7 @@ class ImagesTab(QWidget):
         for view in self._compare_views:
             self.view_group.remove(view)
             self.compare_layout.removeWidget(view)
+            view.hide()
             view.deleteLater()
         self._compare_views = []
         entries = self.pinned_entries()
@@ -894,9 +1278,14 @@ class ImagesTab(QWidget):
             view = HeatmapView(entry.title)
             view.graphics.setAcceptDrops(False)
             view.set_image(entry.pixels, reset_view=False)
-            view.set_relevance(entry.explanation.relevance, levels)
+            view.set_relevance(entry.explanation.relevance, levels or _levels_for(entry.explanation))
             view.set_colormap(self.heatmap_view.colormap_name())
             view.set_opacity(self.heatmap_view.opacity())
+            extras = entry.explanation.extras
+            if isinstance(extras.get("segments"), np.ndarray):
+                view.set_segments(extras["segments"], extras.get("segment_weights"), highlighted_segments(extras))
+                view.set_show_boundaries(self.boundaries_check.isChecked())
+                view.set_top_only(self.top_only_check.isChecked())
             view.hovered.connect(self.hover_message)
             view.setMinimumSize(QSize(160, 140))
             self.compare_layout.addWidget(view, 1)
@@ -916,6 +1305,8 @@ class ImagesTab(QWidget):
         for view in [self.heatmap_view, *self._compare_views]:
             view.set_colormap(name)
             view.set_opacity(opacity)
+        # The uncertainty keeps its sequential colour map; it follows the opacity.
+        self.uncertainty_view.set_opacity(opacity)
 
     def set_colormap(self, name: str) -> None:
         self.colormap_combo.setCurrentIndex(self.colormap_combo.findData(name))
@@ -929,13 +1320,17 @@ class ImagesTab(QWidget):
         entry = self.current_entry
         if entry is None:
             return None
-        return render.blend_overlay(
+        from ..overlays import composite
+
+        overlay = render.blend_overlay(
             entry.pixels,
             entry.explanation.relevance,
             cmap=self.heatmap_view.colormap_name(),
             opacity=self.heatmap_view.opacity(),
             levels=self.heatmap_view.levels(),
         )
+        # Superpixel boundaries and dimming, as shown.
+        return composite(overlay, self.heatmap_view.decoration())
 
     def export_overlay(self, path) -> Path:
         from xaidesk.core.io import save_png_atomic
@@ -943,9 +1338,22 @@ class ImagesTab(QWidget):
         return save_png_atomic(path, self.overlay_image())
 
     def export_relevance(self, path) -> Path:
+        """Write the relevance map; a result with uncertainty also gets ``uncertainty.npy`` beside it."""
         from xaidesk.core.io import save_npy_atomic
 
-        return save_npy_atomic(path, self.current_entry.explanation.relevance)
+        path = save_npy_atomic(path, self.current_entry.explanation.relevance)
+        if self.current_entry.explanation.uncertainty is not None:
+            self.export_uncertainty(uncertainty_path_for(path))
+        return path
+
+    def export_uncertainty(self, path) -> Path | None:
+        """Write the current result's uncertainty map (``None`` when it has none)."""
+        from xaidesk.core.io import save_npy_atomic
+
+        uncertainty = self.current_entry.explanation.uncertainty if self.current_entry else None
+        if uncertainty is None:
+            return None
+        return save_npy_atomic(path, uncertainty)
 
     def settings_record(self) -> dict:
         """Everything needed to reproduce the current result, as JSON-ready data."""
@@ -953,8 +1361,14 @@ class ImagesTab(QWidget):
 
         entry = self.current_entry
         explanation = entry.explanation
+        done, total = samples_done(explanation)
         return {
             "xaidesk_version": xaidesk.__version__,
+            "partial": not explanation.complete,
+            "samples_done": done,
+            "samples_total": total,
+            "refit": bool(entry.extra.get("refit", False)),
+            "title": entry.title,
             "model": entry.model_spec,
             "model_name": entry.model_name,
             "image": str(entry.image_path) if entry.image_path else None,
@@ -1006,6 +1420,37 @@ class ImagesTab(QWidget):
         if self.settings is not None:
             folder = Path(path).parent
             self.settings.setValue("last_folder", str(folder))
+
+
+def _levels_for(explanation, max_samples: int | None = None) -> tuple[float, float] | None:
+    """Colour levels of a result: a non-negative map that comes with an uncertainty (RELAX's
+    similarities, all close to 1) is shown over its own range; everything else keeps the
+    symmetric levels around zero (``None``: the view's default)."""
+    relevance = explanation.relevance
+    if getattr(explanation, "uncertainty", None) is not None and float(np.nanmin(relevance)) >= 0:
+        return render.range_levels(relevance, max_samples=max_samples)
+    if max_samples is not None:
+        return render.symmetric_levels(relevance, max_samples=max_samples)
+    return None
+
+
+def _unit_of(explanation) -> str:
+    """What a perturbation method counts: masks (RELAX), samples (LIME and others)."""
+    method = getattr(explanation, "method", "")
+    if method == "relax":
+        return "masks"
+    if method == "occlusion":
+        return "patches"
+    return "samples"
+
+
+def uncertainty_path_for(path) -> Path:
+    """``relevance.npy`` -> ``uncertainty.npy``; ``x_relevance.npy`` -> ``x_uncertainty.npy``; else ``x_uncertainty.npy``."""
+    path = Path(path)
+    stem = path.stem
+    if "relevance" in stem:
+        return path.with_name(stem.replace("relevance", "uncertainty") + path.suffix)
+    return path.with_name(stem + "_uncertainty" + path.suffix)
 
 
 def _first_sentence(text: str) -> str:

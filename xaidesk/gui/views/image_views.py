@@ -18,6 +18,7 @@ from PySide6.QtWidgets import QLabel, QSizePolicy, QVBoxLayout, QWidget
 
 from ...core import render
 from ..formatting import format_value
+from ..overlays import composite, decoration_rgba, segment_at
 
 pg.setConfigOptions(imageAxisOrder="row-major", antialias=False)
 
@@ -154,6 +155,17 @@ class HeatmapView(ImageView):
         self.heat_item = pg.ImageItem()
         self.heat_item.setZValue(1)
         self.view_box.addItem(self.heat_item)
+        # Superpixel decorations (LIME): boundaries and dimming of non-top segments, drawn
+        # over the heatmap as one RGBA layer.
+        self.decoration_item = pg.ImageItem()
+        self.decoration_item.setZValue(2)
+        self.view_box.addItem(self.decoration_item)
+        self._segments: np.ndarray | None = None
+        self._segment_weights: list[float] = []
+        self._highlight: list[int] = []
+        self._show_boundaries = False
+        self._top_only = False
+        self._decoration: np.ndarray | None = None
         self._relevance: np.ndarray | None = None
         self._colormap_name = render.DEFAULT_COLORMAP
         self._opacity = 0.6
@@ -208,6 +220,49 @@ class HeatmapView(ImageView):
         self.heat_item.setVisible(False)
         if self.colorbar is not None:
             self.colorbar.setVisible(False)
+        self.set_segments(None)
+
+    # -- superpixels ----------------------------------------------------------
+    def set_segments(self, segments: np.ndarray | None, weights=None, highlight=None) -> None:
+        """Superpixel labels (H, W; -1 outside) with each segment's weight, and the top segments.
+
+        The hover text then names the segment and its weight; boundaries and the dimming
+        of non-top segments follow :meth:`set_show_boundaries` and :meth:`set_top_only`.
+        """
+        if segments is not None and self._pixels is not None and segments.shape != self._pixels.shape[:2]:
+            segments = None
+        self._segments = segments
+        self._segment_weights = list(weights) if (segments is not None and weights is not None) else []
+        self._highlight = list(highlight) if (segments is not None and highlight is not None) else []
+        self._update_decoration()
+
+    def segments(self) -> np.ndarray | None:
+        return self._segments
+
+    def set_show_boundaries(self, show: bool) -> None:
+        self._show_boundaries = bool(show)
+        self._update_decoration()
+
+    def set_top_only(self, top_only: bool) -> None:
+        self._top_only = bool(top_only)
+        self._update_decoration()
+
+    def decoration(self) -> np.ndarray | None:
+        """The RGBA layer drawn over the heatmap (``None`` when nothing is drawn)."""
+        return self._decoration
+
+    def _update_decoration(self) -> None:
+        self._decoration = decoration_rgba(
+            self._segments,
+            boundaries=self._show_boundaries,
+            highlight=self._highlight if self._top_only else None,
+        )
+        if self._decoration is None:
+            self.decoration_item.clear()
+            self.decoration_item.setVisible(False)
+        else:
+            self.decoration_item.setImage(self._decoration, levels=(0, 255), autoLevels=False)
+            self.decoration_item.setVisible(True)
 
     def relevance(self) -> np.ndarray | None:
         return self._relevance
@@ -246,14 +301,45 @@ class HeatmapView(ImageView):
         """The overlay as shown, rendered at the image's size by :func:`render.blend_overlay`."""
         if self._pixels is None or self._relevance is None:
             return None
-        return render.blend_overlay(
+        overlay = render.blend_overlay(
             self._pixels, self._relevance, cmap=self._colormap_name, opacity=self._opacity, levels=self._levels
         )
+        return composite(overlay, self._decoration)
+
+    value_name = "relevance"
 
     def describe_pixel(self, x: int, y: int) -> str:
         if self._relevance is None or self._relevance.shape[:2] != self._pixels.shape[:2]:
             return super().describe_pixel(x, y)
-        return f"x {x}, y {y}: relevance = {format_value(float(self._relevance[y, x]))}"
+        segment = segment_at(self._segments, x, y)
+        if segment is not None and segment < len(self._segment_weights):
+            return f"x {x}, y {y}: segment {segment} · weight {self._segment_weights[segment]:+.3g}"
+        return f"x {x}, y {y}: {self.value_name} = {format_value(float(self._relevance[y, x]))}"
+
+
+class UncertaintyView(HeatmapView):
+    """A non-negative map (RELAX's uncertainty) with a sequential colour map and its own colour bar.
+
+    Levels run from the map's low to its high percentile (:func:`render.range_levels`), not
+    symmetric around zero.
+    """
+
+    value_name = "uncertainty"
+
+    def __init__(self, title: str = "", parent: QWidget | None = None, colormap: str = "viridis") -> None:
+        super().__init__(title, parent)
+        self.set_colormap(colormap)
+
+    def set_relevance(self, relevance: np.ndarray | None, levels: tuple[float, float] | None = None) -> None:
+        if relevance is not None and levels is None:
+            levels = render.range_levels(relevance, max_samples=256 * 256)
+        super().set_relevance(relevance, levels)
+
+    def set_uncertainty(self, uncertainty: np.ndarray | None) -> None:
+        self.set_relevance(uncertainty)
+
+    def uncertainty(self) -> np.ndarray | None:
+        return self.relevance()
 
 
 class ViewGroup:
@@ -317,4 +403,4 @@ class ViewGroup:
             view.reset_zoom()
 
 
-__all__ = ["ImageView", "HeatmapView", "ViewGroup", "colormap_from_lut", "grey_base"]
+__all__ = ["ImageView", "HeatmapView", "UncertaintyView", "ViewGroup", "colormap_from_lut", "grey_base"]

@@ -18,6 +18,8 @@ from PySide6.QtWidgets import (
 )
 
 _INT_LIMIT = 2_147_483_647
+#: The first entry of a layer list: the empty value, which lets the method choose.
+AUTOMATIC_LAYER = ("", "automatic (before the classifier head)")
 
 
 class CompactDoubleSpinBox(QDoubleSpinBox):
@@ -51,7 +53,9 @@ class ParamForm(QWidget):
     """Editors for the parameters of one method.
 
     Integers get spin boxes with the schema's range, floats double spin boxes,
-    booleans check boxes, choices combo boxes, strings line edits. Each
+    booleans check boxes, choices combo boxes, strings line edits. Strings
+    whose values come from the model (``choices_from``, e.g. ``"model_layers"``)
+    get an editable combo box filled with :meth:`set_dynamic_choices`. Each
     editor's tooltip is the parameter's help text.
     """
 
@@ -64,6 +68,8 @@ class ParamForm(QWidget):
         self._layout.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
         self._params: tuple = ()
         self._editors: dict[str, QWidget] = {}
+        # choices_from -> [(value, text)], kept across rebuilds of the form
+        self._dynamic_choices: dict[str, list[tuple[str, str]]] = {}
 
     def set_params(self, params, values: dict | None = None) -> None:
         """Rebuild the form for ``params``; ``values`` override the defaults."""
@@ -111,11 +117,55 @@ class ParamForm(QWidget):
             for choice in param.choices:
                 editor.addItem(str(choice), choice)
             editor.currentIndexChanged.connect(self.changed)
+        elif param.kind == "str" and param.choices_from:
+            editor = QComboBox()
+            editor.setEditable(True)
+            editor.setInsertPolicy(QComboBox.InsertPolicy.NoInsert)
+            editor.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+            editor.setMinimumContentsLength(10)
+            self._fill_dynamic(editor, self._dynamic_choices.get(param.choices_from, [AUTOMATIC_LAYER]))
+            editor.currentTextChanged.connect(self.changed)
+            line = editor.lineEdit()
+            editor.currentIndexChanged.connect(lambda _index, line=line: line.setCursorPosition(0))
         else:
             editor = QLineEdit()
             editor.textChanged.connect(self.changed)
         editor.setObjectName(f"param_{param.name}")
         return editor
+
+    @staticmethod
+    def _fill_dynamic(editor: QComboBox, choices) -> None:
+        editor.clear()
+        for value, text in choices:
+            editor.addItem(text, value)
+
+    def set_dynamic_choices(self, source: str, choices) -> None:
+        """Offer ``choices`` ([(value, text)]) in the editors of parameters with ``choices_from == source``.
+
+        The current value is kept when it is still offered (or was typed in).
+        """
+        self._dynamic_choices[source] = list(choices)
+        for param in self._params:
+            if param.choices_from == source:
+                editor = self._editors[param.name]
+                value = self._combo_value(editor)
+                editor.blockSignals(True)
+                self._fill_dynamic(editor, choices)
+                editor.blockSignals(False)
+                self.set_value(param.name, value)
+
+    def dynamic_choices(self, source: str) -> list[tuple[str, str]]:
+        return list(self._dynamic_choices.get(source, []))
+
+    @staticmethod
+    def _combo_value(editor: QComboBox):
+        if not editor.isEditable():
+            return editor.currentData()
+        text = editor.currentText()
+        for row in range(editor.count()):
+            if editor.itemText(row) == text:
+                return editor.itemData(row)
+        return text.strip()
 
     def editor(self, name: str) -> QWidget:
         """The editor widget of one parameter."""
@@ -129,7 +179,12 @@ class ParamForm(QWidget):
             editor.setChecked(bool(value))
         elif isinstance(editor, QComboBox):
             index = editor.findData(value)
-            editor.setCurrentIndex(max(index, 0))
+            if index < 0 and editor.isEditable() and value:
+                editor.setEditText(str(value))
+            else:
+                editor.setCurrentIndex(max(index, 0))
+            if editor.isEditable():  # show the start of long entries, not their end
+                editor.lineEdit().setCursorPosition(0)
         else:
             editor.setText("" if value is None else str(value))
 
@@ -143,7 +198,7 @@ class ParamForm(QWidget):
             elif isinstance(editor, QCheckBox):
                 result[param.name] = editor.isChecked()
             elif isinstance(editor, QComboBox):
-                result[param.name] = editor.currentData()
+                result[param.name] = self._combo_value(editor)
             else:
                 result[param.name] = editor.text()
         return result
