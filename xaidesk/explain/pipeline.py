@@ -18,6 +18,12 @@ from .common import check_target, forward_logits
 LABEL_MAP_KEYS = ("segments",)
 
 
+def paint_segments(segments: np.ndarray, weights) -> np.ndarray:
+    """A map that gives each pixel its segment's weight (label -1, outside the model's view: 0)."""
+    table = np.append(np.asarray(weights, dtype=np.float32), np.float32(0.0))
+    return table[np.where(segments >= 0, segments, len(table) - 1)]
+
+
 @dataclass
 class Prediction:
     """Class scores for one input."""
@@ -120,6 +126,10 @@ def explain_image(
         for key in LABEL_MAP_KEYS:
             if isinstance(extras.get(key), np.ndarray) and extras[key].shape == tuple(pre.size):
                 extras[key] = pre.labels_to_original(extras[key], original_shape)
+        segments, weights = extras.get("segments"), extras.get("segment_weights")
+        if isinstance(segments, np.ndarray) and weights is not None and segments.shape == tuple(original_shape):
+            # A per-segment map is painted anew on the mapped labels: crisp borders, exact weights.
+            relevance = paint_segments(segments, weights)
         return explanation.replace(relevance=relevance, uncertainty=uncertainty, target=target_info, extras=extras)
 
     start = time.perf_counter()
