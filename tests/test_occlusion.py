@@ -170,3 +170,29 @@ def test_engine_checks_the_token_before_every_batch():
     with pytest.raises(Cancelled):
         evaluate_perturbations(tiny_net(), make_batch, 20, token=token, batch_size=3)
     assert calls == [0, 3]
+
+
+def test_cancel_keeps_the_scan_so_far():
+    from xaidesk.core import CancelToken, Cancelled, get_method
+    from xaidesk.models.base import LoadedModel
+    from xaidesk.models.preprocessing import Preprocessing
+
+    net = torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3, padding=1), torch.nn.Flatten(), torch.nn.Linear(2 * 16 * 16, 3)).eval()
+    model = LoadedModel(spec="t", name="t", module=net, preprocessing=Preprocessing((16, 16), (0.0,), (1.0,), "gray"),
+                        class_names=["a", "b", "c"])
+    token = CancelToken()
+    seen = []
+
+    def progress(fraction, message="", partial=None):
+        seen.append(fraction)
+        if len(seen) == 2:
+            token.cancel()
+
+    info = get_method("occlusion")
+    params = info.resolve_params({"patch_size": 2, "stride": 1, "batch_size": 4, "scale_to_input": False})
+    with pytest.raises(Cancelled) as caught:
+        info.function(model, torch.randn(1, 1, 16, 16), 0, params=params, token=token, progress=progress)
+    partial = caught.value.partial
+    assert partial is not None and not partial.complete
+    assert partial.relevance.shape == (16, 16) and np.isfinite(partial.relevance).all()
+    assert 0 < partial.extras["n_done"] < partial.extras["num_samples"]

@@ -94,6 +94,8 @@ def checks(with_window: bool = False) -> list[Check]:
         ("image: demo:clever_hans + LRP epsilon-gamma-box", _image_pipeline("demo:clever_hans", "lrp.epsilon_gamma_box")),
         ("image: demo:digits + integrated gradients", _image_pipeline("demo:digits", "gradient.integrated", {"steps": 8})),
         ("image: demo:clever_hans + occlusion", _image_pipeline("demo:clever_hans", "occlusion")),
+        ("image: demo:clever_hans + RELAX (200 masks)", _image_pipeline("demo:clever_hans", "relax", {"num_masks": 200})),
+        ("image: demo:digits + LIME (200 samples)", _image_pipeline("demo:digits", "lime", {"num_samples": 200})),
         ("command line: explain image", _check_cli),
     ]
     if with_window:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..core import Explanation, Param, Target, register_method
+from ..core import Cancelled, Explanation, Param, Target, register_method
 from .common import REFERENCE_KINDS, check_target, detached_copy, forward_logits, reference_input
 from .perturbation import BatchStats, evaluate_perturbations
 
@@ -113,14 +113,20 @@ def occlusion(model, x, target, *, params, token, progress) -> Explanation:
 
     def partial() -> Explanation:
         return Explanation(current(), "occlusion", Target(int(target), model.label(int(target))),
-                           score=base_score, complete=False)
+                           score=base_score, complete=False,
+                           extras={"n_done": int(stats.samples), "num_samples": int(len(positions))})
 
     stats = BatchStats()
-    outputs = evaluate_perturbations(
-        model.module, make_batch, len(positions), token=token, progress=progress,
-        batch_size=int(params["batch_size"]), on_batch=on_batch, partial=partial,
-        message="Occlusion: patches", model_name=model.name, stats=stats,
-    )
+    try:
+        outputs = evaluate_perturbations(
+            model.module, make_batch, len(positions), token=token, progress=progress,
+            batch_size=int(params["batch_size"]), on_batch=on_batch, partial=partial,
+            message="Occlusion: patches", model_name=model.name, stats=stats, memory_format="auto",
+        )
+    except Cancelled as error:
+        # Keep the scan so far: pixels no finished patch covered stay at zero.
+        error.partial = partial() if stats.samples > 0 else None
+        raise
     return Explanation(
         relevance=current(),
         method="occlusion",
