@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 
@@ -34,6 +35,9 @@ class LoadedModel:
         ``"image"`` for now; audio and table models come later.
     notes
         Plain-language notes gathered while loading (shown in the GUI).
+    frontend
+        For audio models: the spectrogram front-end (an ``AudioFrontEnd`` from
+        :mod:`xaidesk.models.audio`) that turns a waveform into model input.
     """
 
     spec: str
@@ -45,6 +49,7 @@ class LoadedModel:
     is_torchscript: bool = False
     modality: str = "image"
     notes: list[str] = field(default_factory=list)
+    frontend: Any = None
 
     @property
     def num_classes(self) -> int:
