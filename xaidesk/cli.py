@@ -4,10 +4,15 @@
     python -m xaidesk models [--json]
     python -m xaidesk explain image INPUT --model SPEC --method NAME [--target K]
                                           [--param k=v ...] --out DIR [--trust]
+    python -m xaidesk explain table CSV --method NAME [--columns A,B,...]
+                                        [--target-column NAME] [--param k=v ...] --out DIR
 
 The output folder receives ``relevance.npy``, ``overlay.png`` and
 ``summary.json``, plus ``uncertainty.npy`` (RELAX, SmoothGrad) and
-``segments.npy``/``segments.csv`` (LIME) where the method has them. Errors
+``segments.npy``/``segments.csv`` (LIME) where the method has them. For tables
+it receives ``scores.csv`` (``row,score``; 0-based rows in file order),
+``relevance.csv`` (``row`` and one column per feature) and ``summary.json``
+(method, θ per column, γ, parameters, seconds, top rows). Errors
 print one plain sentence to stderr and exit non-zero; the files are written
 as a set, so nothing half-written is left in the output folder.
 """
@@ -34,7 +39,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="xaidesk", description="Explain image models from the command line.")
+    parser = _Parser(prog="xaidesk", description="Explain image models and tables from the command line.")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     methods = commands.add_parser("methods", help="list explanation methods and their parameters")
@@ -56,6 +61,14 @@ def build_parser() -> argparse.ArgumentParser:
     image.add_argument("--trust", action="store_true", help="allow loading a pickled model file (runs its code)")
     image.add_argument("--cmap", default=None, help="colour map of overlay.png")
     image.add_argument("--opacity", type=float, default=0.6, help="heatmap opacity in overlay.png (0-1)")
+    table = kinds.add_parser("table", help="analyse a table (outliers, clusters, a target) and explain it per feature")
+    table.add_argument("input", type=Path, help="the table: CSV, TSV or .xlsx")
+    table.add_argument("--method", required=True, help="method name, see 'xaidesk methods --modality table'")
+    table.add_argument("--columns", default=None, help="feature columns, separated by commas (default: the guessed ones)")
+    table.add_argument("--target-column", default=None, help="the column a supervised method predicts")
+    table.add_argument("--param", action="append", default=[], metavar="NAME=VALUE", help="a method parameter")
+    table.add_argument("--encoding", default=None, help="text encoding if the file is not UTF-8 (e.g. latin-1)")
+    table.add_argument("--out", required=True, type=Path, help="output folder")
     return parser
 
 
@@ -68,6 +81,8 @@ def main(argv: list[str] | None = None) -> int:
             return _cmd_models(args)
         if args.command == "explain" and args.modality == "image":
             return _cmd_explain_image(args)
+        if args.command == "explain" and args.modality == "table":
+            return _cmd_explain_table(args)
     except XaideskError as error:
         print(f"xaidesk: {error.message}", file=sys.stderr)
         return EXIT_ERROR
@@ -195,5 +210,51 @@ def _cmd_explain_image(args: argparse.Namespace) -> int:
     print(
         f"{explanation.method}: explained '{explanation.target.label}' (class {explanation.target.index}, "
         f"score {explanation.score:.3g}) in {explanation.seconds:.2f} s; results in {args.out}"
+    )
+    return 0
+
+
+def _csv_number(value: float) -> str:
+    return "" if value != value else f"{float(value):.12g}"  # empty cell for nan
+
+
+def _csv_field(text: str) -> str:
+    return '"' + text.replace('"', '""') + '"' if any(c in text for c in ',"\n\r') else text
+
+
+def _cmd_explain_table(args: argparse.Namespace) -> int:
+    from .core import InputError
+    from .core.io import staged_folder, write_bytes_atomic, write_json_atomic
+    from .data.tables import load_table
+    from .explain.tabular import explain_table
+
+    if args.out.exists() and not args.out.is_dir():
+        raise InputError(f"The output '{args.out}' exists and is a file; give a folder for the results.")
+    params = parse_param_values(args.param)
+    columns = [c.strip() for c in args.columns.split(",") if c.strip()] if args.columns else None
+    table = load_table(args.input, encoding=args.encoding)
+    progress = _cli_progress()
+    result = explain_table(table, args.method, params, columns=columns, target=args.target_column,
+                           token=CancelToken(), progress=progress)
+    if progress is not None:
+        print(file=sys.stderr)
+    for notice in table.notices + result.notices:
+        print(f"xaidesk: note: {notice}", file=sys.stderr)
+    scores = ["row,score"] + [f"{int(r)},{_csv_number(s)}" for r, s in zip(result.row_ids, result.scores)]
+    header = ",".join(["row"] + [_csv_field(n) for n in result.feature_names])
+    relevance = [header] + [
+        ",".join([str(int(r))] + [_csv_number(v) for v in row]) for r, row in zip(result.row_ids, result.relevance)
+    ]
+    summary = {"input": str(args.input), "read_as": table.settings.to_dict(), **result.summary(),
+               "target_column": args.target_column, "notices": table.notices + result.notices}
+    with staged_folder(args.out) as folder:
+        write_bytes_atomic(folder / "scores.csv", ("\n".join(scores) + "\n").encode("utf-8"))
+        write_bytes_atomic(folder / "relevance.csv", ("\n".join(relevance) + "\n").encode("utf-8"))
+        write_json_atomic(folder / "summary.json", summary)
+    top = result.top_rows(3)
+    print(
+        f"{result.method}: {len(result.row_ids)} rows x {len(result.feature_names)} features in {result.seconds:.2f} s; "
+        f"highest {result.score_label}: " + ", ".join(f"row {t['row']} ({t['score']:.3g})" for t in top)
+        + f"; results in {args.out}"
     )
     return 0

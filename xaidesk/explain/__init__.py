@@ -1,6 +1,7 @@
 """Qt-free explanation methods. Importing this package registers them all."""
 
 from . import gradients, lime, lrp, occlusion, relax  # noqa: F401  (registration side effects)
+from . import tabular  # noqa: F401  (table methods: neon.*, supervised.*)
 from .pipeline import Prediction, explain_image, predict_image, predict_tensor
 
 __all__ = ["Prediction", "explain_image", "predict_image", "predict_tensor"]
