@@ -13,9 +13,14 @@ CORE_PACKAGES = [
     "xaidesk.core.io",
     "xaidesk.data",
     "xaidesk.data.images",
+    "xaidesk.data.tables",
+    "xaidesk.data.transforms",
     "xaidesk.models",
     "xaidesk.explain",
+    "xaidesk.explain.tabular",
     "xaidesk.evaluate",
+    "xaidesk.selftest",
+    "xaidesk.userdirs",
     "xaidesk.cli",
 ]
 
