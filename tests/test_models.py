@@ -81,9 +81,11 @@ def test_resource_path_prefers_a_pyinstaller_bundle(tmp_path, monkeypatch):
     assert resource_path("models", "x.pt") == tmp_path / "resources" / "models" / "x.pt"
 
 
-def test_list_builtin_models_describes_both_demos():
+def test_list_builtin_models_describes_the_demos():
     entries = {e["spec"]: e for e in list_builtin_models()}
-    assert set(entries) == {"demo:digits", "demo:clever_hans"}
+    assert set(entries) == {"demo:digits", "demo:clever_hans", "demo:sounds"}
+    assert {e["spec"] for e in list_builtin_models("image")} == {"demo:digits", "demo:clever_hans"}
+    assert entries["demo:sounds"]["modality"] == "audio"
     for entry in entries.values():
         assert entry["title"] and entry["description"]
         assert entry["samples"] and all(isinstance(p, Path) and p.is_file() for p in entry["samples"])

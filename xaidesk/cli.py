@@ -4,6 +4,8 @@
     python -m xaidesk models [--json]
     python -m xaidesk explain image INPUT --model SPEC --method NAME [--target K]
                                           [--param k=v ...] --out DIR [--trust]
+    python -m xaidesk explain audio INPUT --model SPEC --method NAME [--target K]
+                                          [--param k=v ...] [--start S --stop S] --out DIR
     python -m xaidesk explain table CSV --method NAME [--columns A,B,...]
                                         [--target-column NAME] [--param k=v ...] --out DIR
 
@@ -61,6 +63,20 @@ def build_parser() -> argparse.ArgumentParser:
     image.add_argument("--trust", action="store_true", help="allow loading a pickled model file (runs its code)")
     image.add_argument("--cmap", default=None, help="colour map of overlay.png")
     image.add_argument("--opacity", type=float, default=0.6, help="heatmap opacity in overlay.png (0-1)")
+    audio = kinds.add_parser("audio", help="explain a sound classifier's prediction on the clip's spectrogram")
+    audio.add_argument("input", type=Path, help="the sound file (WAV, FLAC, OGG, MP3)")
+    audio.add_argument("--model", required=True, help="model spec: demo:sounds, vggish:WEIGHTS, file:PATH")
+    audio.add_argument("--method", required=True, help="method name, see 'xaidesk methods --modality audio'")
+    audio.add_argument("--target", type=int, default=None, help="class index to explain (default: top class)")
+    audio.add_argument("--param", action="append", default=[], metavar="NAME=VALUE", help="a method parameter")
+    audio.add_argument("--start", type=float, default=None, help="start of the segment to analyse, in seconds")
+    audio.add_argument("--stop", type=float, default=None, help="end of the segment to analyse, in seconds")
+    audio.add_argument("--mixdown", default="mean", choices=("mean", "left", "right"),
+                       help="how several channels become one")
+    audio.add_argument("--out", required=True, type=Path, help="output folder")
+    audio.add_argument("--trust", action="store_true", help="allow loading a pickled model file (runs its code)")
+    audio.add_argument("--cmap", default=None, help="colour map of the relevance in overlay.png")
+    audio.add_argument("--opacity", type=float, default=0.6, help="heatmap opacity in overlay.png (0-1)")
     table = kinds.add_parser("table", help="analyse a table (outliers, clusters, a target) and explain it per feature")
     table.add_argument("input", type=Path, help="the table: CSV, TSV or .xlsx")
     table.add_argument("--method", required=True, help="method name, see 'xaidesk methods --modality table'")
@@ -81,6 +97,8 @@ def main(argv: list[str] | None = None) -> int:
             return _cmd_models(args)
         if args.command == "explain" and args.modality == "image":
             return _cmd_explain_image(args)
+        if args.command == "explain" and args.modality == "audio":
+            return _cmd_explain_audio(args)
         if args.command == "explain" and args.modality == "table":
             return _cmd_explain_table(args)
     except XaideskError as error:
@@ -210,6 +228,75 @@ def _cmd_explain_image(args: argparse.Namespace) -> int:
     print(
         f"{explanation.method}: explained '{explanation.target.label}' (class {explanation.target.index}, "
         f"score {explanation.score:.3g}) in {explanation.seconds:.2f} s; results in {args.out}"
+    )
+    return 0
+
+
+def _cmd_explain_audio(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from .core import InputError, render
+    from .core.io import save_npy_atomic, save_png_atomic, staged_folder, write_json_atomic
+    from .data.audio import audio_info, load_audio, read_segment
+    from .explain.audio import explain_audio, predict_audio, render_spectrogram_overlay
+    from .models import load_model
+
+    if args.out.exists() and not args.out.is_dir():
+        raise InputError(f"The output '{args.out}' exists and is a file; give a folder for the results.")
+    if not 0.0 <= args.opacity <= 1.0:
+        raise InputError("The opacity must be between 0 and 1.")
+    if args.cmap is not None and args.cmap not in render.COLORMAPS:
+        raise InputError(f"Unknown colour map '{args.cmap}'; choose one of: {', '.join(render.COLORMAPS)}.")
+    params = parse_param_values(args.param)
+    if args.start is None and args.stop is None:
+        audio = load_audio(args.input, mixdown=args.mixdown)
+    else:
+        start = 0.0 if args.start is None else args.start
+        stop = audio_info(args.input)["duration"] if args.stop is None else args.stop
+        audio = read_segment(args.input, start, stop, mixdown=args.mixdown)
+    model = load_model(args.model, trust=args.trust)
+    prediction = None if getattr(model, "embedding_only", False) else predict_audio(model, audio)
+    progress = _cli_progress()
+    explanation = explain_audio(model, audio, args.method, target=args.target, params=params,
+                                token=CancelToken(), progress=progress)
+    if progress is not None:
+        print(file=sys.stderr)
+    extras = explanation.extras
+    overlay = render_spectrogram_overlay(extras["spectrogram"], explanation.relevance,
+                                         cmap=args.cmap, opacity=args.opacity)
+    summary = {
+        "input": str(args.input),
+        "model": args.model,
+        "model_name": model.name,
+        **explanation.summary(),
+        "frontend": extras["frontend"],
+        "segment": {"start": extras["segment"][0], "stop": extras["segment"][1], "file_rate": audio.rate,
+                    "channels": audio.channels, "mixdown": audio.mixdown, "subtype": audio.subtype},
+        "relevance_axes": ["mel band (lowest first)", "frame"],
+        "frames": int(explanation.relevance.shape[1]),
+        "windows": extras["windows"],
+        "window_scores": extras["window_scores"],
+        "notices": list(audio.notices) + list(model.notes),
+    }
+    if prediction is not None:
+        top_index, top_label, top_probability = prediction.top(1)[0]
+        summary["predicted"] = {"index": top_index, "label": top_label, "probability": top_probability,
+                                "score": float(prediction.logits[top_index])}
+        summary["target_probability"] = float(prediction.probabilities[explanation.target.index])
+        summary["top5"] = [{"index": i, "label": l, "probability": p} for i, l, p in prediction.top(5)]
+        summary["window_top"] = [model.label(i) for i in prediction.window_top]
+    with staged_folder(args.out) as folder:
+        save_npy_atomic(folder / "relevance.npy", explanation.relevance)
+        if explanation.uncertainty is not None:
+            save_npy_atomic(folder / "uncertainty.npy", explanation.uncertainty)
+        if isinstance(extras.get("segments"), np.ndarray):
+            save_npy_atomic(folder / "segments.npy", extras["segments"].astype(np.int32))
+        save_png_atomic(folder / "overlay.png", overlay)
+        write_json_atomic(folder / "summary.json", summary)
+    print(
+        f"{explanation.method}: explained '{explanation.target.label}' (class {explanation.target.index}) on "
+        f"{summary['segment']['stop'] - summary['segment']['start']:.2f} s of sound, {len(extras['windows'])} "
+        f"window(s), in {explanation.seconds:.2f} s; results in {args.out}"
     )
     return 0
 

@@ -65,6 +65,49 @@ def _image_pipeline(spec: str, method: str, params: dict | None = None) -> Calla
     return run
 
 
+def _audio_pipeline(spec: str, method: str, params: dict | None = None) -> Callable[[], str]:
+    def run() -> str:
+        import numpy as np
+
+        from .data.audio import load_audio
+        from .explain import explain_audio, predict_audio
+        from .models import list_builtin_models, load_model
+
+        entry = next(m for m in list_builtin_models() if m["spec"] == spec)
+        model = load_model(spec)
+        audio = load_audio(entry["samples"][0])
+        prediction = predict_audio(model, audio)
+        explanation = explain_audio(model, audio, method, params=params)
+        relevance = explanation.relevance
+        frames = len(explanation.extras["frame_times"])
+        if relevance.shape != (model.frontend.n_mels, frames) or not np.all(np.isfinite(relevance)):
+            raise RuntimeError(f"relevance has shape {relevance.shape} or non-finite values")
+        if not np.any(relevance != 0):
+            raise RuntimeError("relevance is all zero")
+        top = prediction.top(1)[0]
+        return (f"predicted '{top[1]}' ({top[2]:.0%}) over {len(explanation.extras['windows'])} window(s); "
+                f"relevance {relevance.shape[0]}x{relevance.shape[1]}")
+
+    return run
+
+
+def _check_table_pipeline() -> str:
+    import numpy as np
+
+    from .data.tables import load_table
+    from .explain.tabular import explain_table
+    from .resources import resource_path
+
+    table = load_table(resource_path("samples", "wine.csv"))
+    result = explain_table(table, "neon.knn", {"theta": "none", "standardize": True, "gamma": "auto"})
+    conserved = np.allclose(result.relevance.sum(1) + result.absorbed, result.scores, rtol=1e-6, atol=1e-9)
+    if not conserved:
+        raise RuntimeError("NEON relevance does not add up to the outlier scores")
+    top = result.top_rows(1)[0]
+    return (f"wine.csv: {len(result.scores)} rows, gamma {result.gamma:.3g}, strongest outlier row "
+            f"{top['row']} (mostly {top['top_feature']})")
+
+
 def _check_cli() -> str:
     from .cli import main as cli_main
     from .models import list_builtin_models
@@ -96,6 +139,9 @@ def checks(with_window: bool = False) -> list[Check]:
         ("image: demo:clever_hans + occlusion", _image_pipeline("demo:clever_hans", "occlusion")),
         ("image: demo:clever_hans + RELAX (200 masks)", _image_pipeline("demo:clever_hans", "relax", {"num_masks": 200})),
         ("image: demo:digits + LIME (200 samples)", _image_pipeline("demo:digits", "lime", {"num_samples": 200})),
+        ("audio: demo:sounds + RELAX time bands (100 masks)",
+         _audio_pipeline("demo:sounds", "relax", {"num_masks": 100, "strategy": "time"})),
+        ("table: wine.csv + NEON soft-min outliers", _check_table_pipeline),
         ("command line: explain image", _check_cli),
     ]
     if with_window:

@@ -4,4 +4,7 @@ from . import gradients, lime, lrp, occlusion, relax  # noqa: F401  (registratio
 from . import tabular  # noqa: F401  (table methods: neon.*, supervised.*)
 from .pipeline import Prediction, explain_image, predict_image, predict_tensor
 
-__all__ = ["Prediction", "explain_image", "predict_image", "predict_tensor"]
+from .audio import AudioPrediction, explain_audio, predict_audio, resynthesize, spectrogram_of
+
+__all__ = ["Prediction", "explain_image", "predict_image", "predict_tensor",
+           "AudioPrediction", "explain_audio", "predict_audio", "resynthesize", "spectrogram_of"]

@@ -72,7 +72,7 @@ from .common import check_target, detached_copy, forward_logits, reference_input
 from .perturbation import BatchStats, evaluate_perturbations
 
 MODALITY = ("image", "audio")
-SEGMENTATIONS = ("slic", "quickshift", "felzenszwalb")
+SEGMENTATIONS = ("slic", "quickshift", "felzenszwalb", "grid")
 HIDE_KINDS = ("mean", "black", "blur")
 SAMPLINGS = ("orthogonal", "lime", "antithetic", "stratified")
 DEFAULT_SAMPLING = "orthogonal"
@@ -83,8 +83,15 @@ PARAMS = [
           minimum=10, maximum=100_000, label="samples"),
     Param("segmentation", "choice", "slic",
           "How the image is cut into superpixels: SLIC (compact, even regions), quickshift (lime's "
-          "default) or Felzenszwalb (follows edges, uneven sizes).",
+          "default), Felzenszwalb (follows edges, uneven sizes) or a grid of rectangles (the natural "
+          "choice for spectrograms: time-frequency patches).",
           choices=SEGMENTATIONS),
+    Param("grid_rows", "int", 8,
+          "Grid: number of patches from top to bottom (frequency bands on a spectrogram).",
+          minimum=1, maximum=1024),
+    Param("grid_cols", "int", 8,
+          "Grid: number of patches from left to right (time steps on a spectrogram).",
+          minimum=1, maximum=1024),
     Param("n_segments", "int", 100,
           "SLIC: approximate number of superpixels (about 60-80 result on a typical photo).",
           minimum=2, maximum=10_000),
@@ -162,9 +169,11 @@ def relabel(labels: np.ndarray) -> np.ndarray:
 
 def segment_image(image: np.ndarray, params: dict) -> np.ndarray:
     """Superpixels of an (H, W, 3) float image in [0, 1] as an int64 label map 0 .. S-1."""
+    kind = params.get("segmentation", "slic")
+    if kind == "grid":
+        return grid_segments(image.shape[:2], int(params.get("grid_rows", 8)), int(params.get("grid_cols", 8)))
     from skimage.segmentation import felzenszwalb, quickshift, slic
 
-    kind = params.get("segmentation", "slic")
     if kind == "slic":
         labels = slic(image, n_segments=int(params.get("n_segments", 100)),
                       compactness=float(params.get("compactness", 10.0)), start_label=0, channel_axis=-1)
@@ -178,6 +187,15 @@ def segment_image(image: np.ndarray, params: dict) -> np.ndarray:
     else:
         raise MethodError(f"Unknown segmentation '{kind}'; choose one of: {', '.join(SEGMENTATIONS)}.")
     return relabel(np.asarray(labels))
+
+
+def grid_segments(shape: tuple[int, int], rows: int, cols: int) -> np.ndarray:
+    """Rectangular patches: ``rows`` x ``cols`` near-equal cells, labelled row by row (int64)."""
+    h, w = int(shape[0]), int(shape[1])
+    rows, cols = max(1, min(rows, h)), max(1, min(cols, w))
+    r = (np.arange(h) * rows) // h
+    c = (np.arange(w) * cols) // w
+    return (r[:, None] * cols + c[None, :]).astype(np.int64)
 
 
 def hidden_input(x: torch.Tensor, segments: np.ndarray, hide: str, preprocessing=None) -> torch.Tensor:

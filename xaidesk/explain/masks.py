@@ -1,4 +1,5 @@
-"""Mask samplers for perturbation methods (RELAX today; audio band masks later).
+"""Mask samplers for perturbation methods (RELAX): random grids and, for spectrograms, whole
+time bands, whole frequency bands, or both (``time``, ``frequency``, ``time_frequency``).
 
 A sampler describes an *infinite, indexable* sequence of masks ``M(0), M(1), ...`` for one input
 shape. :meth:`MaskSampler.sample` returns masks ``start .. stop-1`` as a (B, 1, H, W) float32
@@ -218,6 +219,126 @@ class GridMaskSampler(MaskSampler):
     def draw_many(self, indices: np.ndarray) -> torch.Tensor:
         # One generator per index (reproducible under any batching), one batched upsampling.
         return self._render([self._draw_params(self.generator(int(k))) for k in indices])
+
+
+# --- band masks (spectrogram strategies) --------------------------------------------------------------
+
+
+class _BandAxis:
+    """A 1-D RELAX mask along one axis of ``size`` elements: ``cells`` bands, each kept with
+    probability ``keep``, upsampled linearly to ``size + cell`` and cropped at a random shift of up
+    to one band (the 1-D version of :class:`GridMaskSampler`)."""
+
+    def __init__(self, size: int, cells: int, keep: float) -> None:
+        self.size = int(size)
+        self.cells = max(1, min(int(cells), self.size))
+        self.keep = float(keep)
+        self.cell = math.ceil(self.size / self.cells)
+        eye = torch.eye(self.cells, dtype=torch.float32).unsqueeze(0)
+        self.weights = F.interpolate(eye, size=self.size + self.cell, mode="linear",
+                                     align_corners=False)[0].T.contiguous()  # (size + cell, cells)
+
+    def draw(self, rng: np.random.Generator) -> tuple[np.ndarray, int]:
+        return rng.random(self.cells) < self.keep, int(rng.integers(0, self.cell))
+
+    def render(self, params: list[tuple[np.ndarray, int]]) -> torch.Tensor:
+        """(B, size) masks."""
+        bands = torch.from_numpy(np.stack([b for b, _ in params]).astype(np.float32))  # (B, cells)
+        shift = torch.tensor([p[1] for p in params], dtype=torch.long)
+        rows = self.weights[shift[:, None] + torch.arange(self.size)]                 # (B, size, cells)
+        return torch.bmm(rows, bands[:, :, None])[:, :, 0].clamp_(0.0, 1.0)
+
+    def area_factor(self) -> np.ndarray:
+        """E[ā m_j] / E[m_j] for this axis (ā the mask's mean): keep + (1 − keep) e[j]."""
+        out = np.zeros(self.size)
+        for shift in range(self.cell):
+            rows = self.weights[shift : shift + self.size].double().numpy()
+            out += rows @ rows.mean(0)
+        return self.keep + (1 - self.keep) * out / self.cell
+
+
+#: Bands per axis of the band strategies when ``cells=0``.
+DEFAULT_BANDS = 8
+
+
+class _BandSampler(MaskSampler):
+    """Masks built from whole bands: ``axes`` says which of (rows, columns) vary.
+
+    ``cells`` is the number of bands per varying axis (0: :data:`DEFAULT_BANDS`). With two
+    varying axes the mask is the *product* of a row-band mask and a column-band mask (a cell is
+    visible only where both its row band and its column band are kept: the hidden part is the
+    union of hidden row bands and hidden column bands); each axis then keeps a band with
+    probability sqrt(keep_probability), so that a cell is visible with probability
+    ``keep_probability`` as in the other strategies.
+    """
+
+    axes: tuple[bool, bool] = (False, True)
+
+    def __init__(self, shape, *, seed: int = 0, antithetic: bool = True, cells: int = 0,
+                 keep_probability: float = 0.5) -> None:
+        self.keep_probability = float(keep_probability)
+        if not 0.0 < self.keep_probability < 1.0:
+            raise ValueError("keep_probability must lie strictly between 0 and 1")
+        both = all(self.axes)
+        per_axis = math.sqrt(self.keep_probability) if both else self.keep_probability
+        # A product of two masks is not distributed like its complement: no antithetic pairs.
+        self.symmetric = (not both) and math.isclose(self.keep_probability, 0.5)
+        super().__init__(shape, seed=seed, antithetic=antithetic)
+        bands = int(cells) if int(cells) > 0 else DEFAULT_BANDS
+        h, w = self.shape
+        self.row_axis = _BandAxis(h, bands, per_axis) if self.axes[0] else None
+        self.col_axis = _BandAxis(w, bands, per_axis) if self.axes[1] else None
+        self.cells = bands
+
+    def _params(self, rng: np.random.Generator):
+        rows = self.row_axis.draw(rng) if self.row_axis else None
+        cols = self.col_axis.draw(rng) if self.col_axis else None
+        return rows, cols
+
+    def _render(self, params: list) -> torch.Tensor:
+        h, w = self.shape
+        b = len(params)
+        rows = self.row_axis.render([p[0] for p in params]) if self.row_axis else torch.ones(b, h)
+        cols = self.col_axis.render([p[1] for p in params]) if self.col_axis else torch.ones(b, w)
+        return (rows[:, :, None] * cols[:, None, :]).unsqueeze(1)
+
+    def draw(self, rng: np.random.Generator, count: int) -> torch.Tensor:
+        return self._render([self._params(rng) for _ in range(count)])
+
+    def draw_many(self, indices: np.ndarray) -> torch.Tensor:
+        return self._render([self._params(self.generator(int(k))) for k in indices])
+
+    def area_expectation(self) -> np.ndarray:
+        """Exact E[a · M_ij] / E[M_ij]: the axes are independent, so it factorises per axis."""
+        h, w = self.shape
+        rows = self.row_axis.area_factor() if self.row_axis else np.ones(h)
+        cols = self.col_axis.area_factor() if self.col_axis else np.ones(w)
+        return np.outer(rows, cols)
+
+
+@register_sampler("time")
+class TimeBandSampler(_BandSampler):
+    """Whole time bands: masks constant over frequency (every row alike; columns vary)."""
+
+    axes = (False, True)
+
+
+@register_sampler("frequency")
+class FrequencyBandSampler(_BandSampler):
+    """Whole frequency bands: masks constant over time (every column alike; rows vary)."""
+
+    axes = (True, False)
+
+
+@register_sampler("time_frequency")
+class TimeFrequencySampler(_BandSampler):
+    """Product of a time-band and a frequency-band mask (see :class:`_BandSampler`)."""
+
+    axes = (True, True)
+
+
+#: RELAX's ``strategy`` parameter -> registered sampler name.
+STRATEGIES = {"random": "grid", "time": "time", "frequency": "frequency", "time_frequency": "time_frequency"}
 
 
 def make_sampler(name: str, shape: tuple[int, int], **options) -> MaskSampler:

@@ -66,7 +66,7 @@ import torch
 from ..core import Cancelled, Explanation, MethodError, Param, Target, register_method
 from ..core import no_progress
 from .common import detached_copy
-from .masks import GridMaskSampler, MaskSampler
+from .masks import STRATEGIES, GridMaskSampler, MaskSampler, make_sampler
 from .perturbation import BatchStats, evaluate_perturbations, forward_features, preferred_memory_format
 
 MODALITY = ("image", "audio")
@@ -482,10 +482,16 @@ U_HELP = ("Uncertainty is the mask-weighted variance of the similarity among the
               "Layer whose output is the representation to explain; empty means the representation "
               "right before the classifier (the input of the last linear layer).",
               choices_from="model_layers"),
+        Param("strategy", "choice", "random",
+              "How parts of the input are hidden: random grid cells (RELAX's masks), whole time bands "
+              "(columns), whole frequency bands (rows), or both (a time-band mask times a frequency-band "
+              "mask). On spectrograms there is no single right way to hide sound, so compare them.",
+              choices=tuple(STRATEGIES)),
         Param("num_masks", "int", 3000, "Number of random masks; more gives a smoother, more reliable map.",
               minimum=2, maximum=1_000_000),
         Param("cells", "int", 0,
-              "Cells per side of the random mask grid; 0 chooses 7 for a 224-pixel input, scaled with its size.",
+              "Cells per side of the random mask grid (or bands per axis for the band strategies); 0 chooses "
+              "7 for a 224-pixel input, scaled with its size (8 bands for the band strategies).",
               minimum=0, maximum=1024),
         Param("keep_probability", "float", 0.5, "Chance that a grid cell stays visible in a mask.",
               minimum=0.01, maximum=0.99),
@@ -530,9 +536,10 @@ def relax(model, x, target, *, params, token, progress) -> Explanation:
 
     with layer_encoder(model, params["layer"]) as (encode, layer_name, layer_notes):
         memory_format = preferred_memory_format(model.module, x)
-        sampler = GridMaskSampler(tuple(x.shape[-2:]), seed=int(params["seed"]),
-                                  antithetic=bool(params["antithetic"]), cells=int(params["cells"]),
-                                  keep_probability=float(params["keep_probability"]))
+        strategy = params.get("strategy", "random")
+        sampler = make_sampler(STRATEGIES[strategy], tuple(x.shape[-2:]), seed=int(params["seed"]),
+                               antithetic=bool(params["antithetic"]), cells=int(params["cells"]),
+                               keep_probability=float(params["keep_probability"]))
         notes = [label_note, *layer_notes, *sampler.notes]
 
         def build(acc: RelaxAccumulator, complete: bool, extra: dict | None = None) -> Explanation:
@@ -543,6 +550,7 @@ def relax(model, x, target, *, params, token, progress) -> Explanation:
                 "n_used": acc.count,
                 "layer": layer_name,
                 "cells": sampler.cells,
+                "strategy": strategy,
                 "antithetic": sampler.antithetic,
                 "keep_probability": sampler.keep_probability,
                 "standard_error": acc.standard_error(),

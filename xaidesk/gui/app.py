@@ -26,7 +26,7 @@ QLabel#statsLabel { padding: 2px 6px; }
 
 def parse_arguments(argv: list[str] | None) -> StartupOptions:
     parser = argparse.ArgumentParser(prog="xaidesk", description="Explain image classifiers point-and-click.")
-    parser.add_argument("image", nargs="?", help="an image file to open")
+    parser.add_argument("image", nargs="?", help="an image or audio file to open (audio opens in the Audio tab)")
     parser.add_argument("--demo", action="store_true", help="open the first demo model and its first sample image")
     parser.add_argument("--model", metavar="SPEC", help="model to load, e.g. demo:digits or torchvision:vgg16:weights.pth")
     parser.add_argument("--time-to-window", action="store_true", help=argparse.SUPPRESS)

@@ -26,7 +26,7 @@ _threads_configured = False
 
 @dataclass
 class Catalog:
-    """Built-in models, image methods and torchvision architectures.
+    """Built-in models, image and audio methods and torchvision architectures.
 
     Attributes
     ----------
@@ -34,6 +34,8 @@ class Catalog:
         Dicts with ``spec``, ``title``, ``description``, ``samples``, ``accuracy``.
     methods
         ``MethodInfo`` records of the image methods, ordered by family.
+    audio_methods
+        ``MethodInfo`` records of the audio methods, ordered by family.
     architectures
         Names of the torchvision architectures that can be loaded.
     """
@@ -41,6 +43,7 @@ class Catalog:
     builtin_models: list[dict] = field(default_factory=list)
     methods: list = field(default_factory=list)
     architectures: list[str] = field(default_factory=list)
+    audio_methods: list = field(default_factory=list)
 
     def method(self, name: str):
         for info in self.methods:
@@ -48,9 +51,19 @@ class Catalog:
                 return info
         return None
 
-    def samples(self) -> list:
-        """All sample images of the built-in models, in order."""
-        return [path for model in self.builtin_models for path in model.get("samples", [])]
+    def audio_method(self, name: str):
+        for info in self.audio_methods:
+            if info.name == name:
+                return info
+        return None
+
+    def models(self, modality: str = "image") -> list[dict]:
+        """The built-in models of one modality (entries without ``modality`` are image models)."""
+        return [m for m in self.builtin_models if m.get("modality", "image") == modality]
+
+    def samples(self, modality: str = "image") -> list:
+        """All sample inputs of the built-in models of one modality, in order."""
+        return [path for model in self.models(modality) for path in model.get("samples", [])]
 
 
 def family_title(family: str) -> str:
@@ -75,9 +88,9 @@ def load_catalog(token=None, progress=None) -> Catalog:
     configure_torch_threads()
     from xaidesk.core import list_methods
 
-    methods = list(list_methods("image"))
     order = {family: i for i, family in enumerate(FAMILY_ORDER)}
-    methods.sort(key=lambda m: (order.get(m.family, len(order)), m.name))
+    methods = sorted(list_methods("image"), key=lambda m: (order.get(m.family, len(order)), m.name))
+    audio_methods = sorted(list_methods("audio"), key=lambda m: (order.get(m.family, len(order)), m.name))
     builtin: list[dict] = []
     architectures: list[str] = []
     try:
@@ -87,4 +100,4 @@ def load_catalog(token=None, progress=None) -> Catalog:
         architectures = list(getattr(models, "TORCHVISION_ARCHITECTURES", ()))
     except (ImportError, AttributeError):
         pass
-    return Catalog(builtin_models=builtin, methods=methods, architectures=architectures)
+    return Catalog(builtin_models=builtin, methods=methods, architectures=architectures, audio_methods=audio_methods)

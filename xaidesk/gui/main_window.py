@@ -12,7 +12,9 @@ from PySide6.QtWidgets import QFileDialog, QInputDialog, QLabel, QMainWindow, QM
 from . import settings as app_settings
 from .catalog import Catalog, load_catalog
 from .runner import JobFailure, Runner
+from .tabs.audio_tab import AudioTab
 from .tabs.images_tab import ImagesTab
+from .tabs.tables_tab import TablesTab, is_table_file
 from .widgets import error_dialog
 
 
@@ -25,7 +27,9 @@ class StartupOptions:
     demo
         Open the first demo model and its first sample image.
     image
-        An image file to open.
+        An image file to open (an audio file opens in the Audio tab).
+    audio
+        An audio file to open in the Audio tab.
     model
         A model spec to load (otherwise the last one used, or the first demo).
     time_to_window
@@ -36,6 +40,7 @@ class StartupOptions:
     image: str | None = None
     model: str | None = None
     time_to_window: bool = False
+    audio: str | None = None
 
 
 class MainWindow(QMainWindow):
@@ -55,12 +60,24 @@ class MainWindow(QMainWindow):
         self.tabs = QTabWidget()
         self.images_tab = ImagesTab(self.runner, self.settings)
         self.tabs.addTab(self.images_tab, "Images")
+        self.audio_tab = AudioTab(self.runner, self.settings)
+        self.tabs.addTab(self.audio_tab, "Audio")
+        self.tables_tab = TablesTab(self.runner, self.settings)
+        self.tabs.addTab(self.tables_tab, "Tables")
+        self.tables_tab.status_message.connect(self.show_status)
+        self.tables_tab.table_opened.connect(self._add_recent)
         self.setCentralWidget(self.tabs)
         self.images_tab.status_message.connect(self.show_status)
         self.images_tab.hover_message.connect(self._show_hover)
         self.images_tab.image_opened.connect(self._add_recent)
         self.images_tab.model_loaded.connect(self._remember_model)
         self.images_tab.state_changed.connect(self._update_actions)
+        self.audio_tab.status_message.connect(self.show_status)
+        self.audio_tab.hover_message.connect(self._show_hover)
+        self.audio_tab.audio_opened.connect(self._add_recent)
+        self.audio_tab.model_loaded.connect(lambda spec: self.settings.setValue("last_audio_model", spec))
+        self.audio_tab.state_changed.connect(self._update_actions)
+        self.tabs.currentChanged.connect(self._on_tab_changed)
 
         self.hover_label = QLabel("")
         self.hover_label.setMinimumWidth(260)
@@ -77,14 +94,17 @@ class MainWindow(QMainWindow):
     def _build_menus(self) -> None:
         file_menu = self.menuBar().addMenu("&File")
         self.open_action = self._action(file_menu, "&Open image…", self.images_tab.choose_image, QKeySequence.StandardKey.Open)
+        self.open_audio_action = self._action(file_menu, "Open &audio…", self._choose_audio, "Ctrl+Shift+O")
+        self.open_table_action = self._action(file_menu, "Open &table (CSV, TSV, Excel)…", self._choose_table, "Ctrl+Shift+T")
         self.recent_menu = file_menu.addMenu("Open &recent")
         self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
         self.samples_menu = file_menu.addMenu("Open &sample image")
+        self.audio_samples_menu = file_menu.addMenu("Open sample &sound")
         file_menu.addSeparator()
         self.export_overlay_action = self._action(file_menu, "Export overlay &PNG…", self.export_overlay, "Ctrl+E")
         self.export_relevance_action = self._action(file_menu, "Export relevance .&npy…", self.export_relevance)
         self.export_settings_action = self._action(file_menu, "Export settings &JSON…", self.export_settings)
-        self.copy_action = self._action(file_menu, "&Copy overlay to clipboard", self.images_tab.copy_overlay, "Ctrl+Shift+C")
+        self.copy_action = self._action(file_menu, "&Copy overlay to clipboard", lambda: self._result_tab().copy_overlay(), "Ctrl+Shift+C")
         file_menu.addSeparator()
         self._action(file_menu, "&Quit", self.close, QKeySequence.StandardKey.Quit)
 
@@ -92,6 +112,9 @@ class MainWindow(QMainWindow):
         self.demo_models_menu = self.model_menu.addMenu("&Demo models")
         self._action(self.model_menu, "&Torchvision architecture + weights file…", self.images_tab.choose_torchvision_model)
         self._action(self.model_menu, "&Model file…", self.images_tab.choose_model_file)
+        self.model_menu.addSeparator()
+        self._action(self.model_menu, "&VGGish + weights file (audio)…", self._choose_vggish)
+        self._action(self.model_menu, "&Audio model file…", self._choose_audio_model_file)
         self.model_menu.addSeparator()
         self.download_action = self._action(self.model_menu, "Download &published weights…", self.download_weights)
 
@@ -113,7 +136,7 @@ class MainWindow(QMainWindow):
         for path in paths:
             action = self.recent_menu.addAction(path.name)
             action.setToolTip(str(path))
-            action.triggered.connect(lambda _checked=False, p=path: self.images_tab.open_image(p))
+            action.triggered.connect(lambda _checked=False, p=path: self.open_path(p))
         if not paths:
             empty = self.recent_menu.addAction("No recent files")
             empty.setEnabled(False)
@@ -121,18 +144,52 @@ class MainWindow(QMainWindow):
     def _fill_catalog_menus(self) -> None:
         self.demo_models_menu.clear()
         self.samples_menu.clear()
-        for model in self.catalog.builtin_models:
-            action = self.demo_models_menu.addAction(model.get("title", model["spec"]))
-            action.setToolTip(model.get("description", ""))
-            action.triggered.connect(lambda _checked=False, s=model["spec"]: self.images_tab.load_model(s))
-            for sample in model.get("samples", []):
-                act = self.samples_menu.addAction(f"{Path(sample).stem} ({model.get('title', model['spec'])})")
-                act.triggered.connect(lambda _checked=False, p=sample: self.images_tab.open_image(p))
+        self.audio_samples_menu.clear()
+        for modality, tab, menu in (("image", self.images_tab, self.samples_menu),
+                                    ("audio", self.audio_tab, self.audio_samples_menu)):
+            for model in self.catalog.models(modality):
+                title = model.get("title", model["spec"]) + (" (audio)" if modality == "audio" else "")
+                action = self.demo_models_menu.addAction(title)
+                action.setToolTip(model.get("description", ""))
+                action.triggered.connect(lambda _checked=False, s=model["spec"], t=tab: self._load_model_in(t, s))
+                for sample in model.get("samples", []):
+                    act = menu.addAction(f"{Path(sample).stem} ({model.get('title', model['spec'])})")
+                    act.triggered.connect(lambda _checked=False, p=sample: self.open_path(p))
         self.demo_models_menu.setEnabled(bool(self.catalog.builtin_models))
-        self.samples_menu.setEnabled(bool(self.catalog.samples()))
+        self.samples_menu.setEnabled(bool(self.catalog.samples("image")))
+        self.audio_samples_menu.setEnabled(bool(self.catalog.samples("audio")))
+
+    def _result_tab(self):
+        """The tab whose result the export actions write (the shown tab)."""
+        return self.audio_tab if self.tabs.currentWidget() is self.audio_tab else self.images_tab
+
+    def _on_tab_changed(self, _index: int) -> None:
+        if self.tabs.currentWidget() is self.audio_tab and self.catalog is not None:
+            self.audio_tab.ensure_model()
+        self._update_actions()
+
+    def _load_model_in(self, tab, spec: str) -> None:
+        self.tabs.setCurrentWidget(tab)
+        tab.load_model(spec)
+
+    def _choose_table(self) -> None:
+        self.tabs.setCurrentWidget(self.tables_tab)
+        self.tables_tab.choose_table()
+
+    def _choose_audio(self) -> None:
+        self.tabs.setCurrentWidget(self.audio_tab)
+        self.audio_tab.choose_audio()
+
+    def _choose_vggish(self) -> None:
+        self.tabs.setCurrentWidget(self.audio_tab)
+        self.audio_tab.choose_vggish_weights()
+
+    def _choose_audio_model_file(self) -> None:
+        self.tabs.setCurrentWidget(self.audio_tab)
+        self.audio_tab.choose_model_file()
 
     def _update_actions(self) -> None:
-        has_result = self.images_tab.has_result()
+        has_result = self._result_tab().has_result()
         for action in (self.export_overlay_action, self.export_relevance_action, self.export_settings_action, self.copy_action):
             action.setEnabled(has_result)
         self.download_action.setEnabled(self.catalog is not None and bool(self.catalog.architectures))
@@ -166,11 +223,15 @@ class MainWindow(QMainWindow):
     def _catalog_ready(self, catalog: Catalog) -> None:
         self.catalog = catalog
         self.images_tab.set_catalog(catalog)
+        self.audio_tab.set_catalog(catalog)
         self._fill_catalog_menus()
         self._update_actions()
         options = self.options
-        demos = catalog.builtin_models
+        demos = catalog.models("image")
         spec = options.model
+        if spec and (spec in known_specs(catalog.models("audio")) or spec.startswith("vggish:")):
+            self.audio_tab.load_model(spec)
+            spec = None
         image = options.image
         if options.demo and demos:
             spec = spec or demos[0]["spec"]
@@ -180,19 +241,35 @@ class MainWindow(QMainWindow):
             remembered = str(self.settings.value("last_model", "") or "")
             known = {m["spec"] for m in demos}
             spec = remembered if remembered in known else (demos[0]["spec"] if demos else None)
+        audio = options.audio
+        if image and is_audio_file(image):
+            audio, image = image, None
         if spec:
             self.images_tab.load_model(spec)
         if image:
             self.images_tab.open_image(image)
-        self.show_status("Ready." if not image else "Opening …")
+        if audio:
+            self.tabs.setCurrentWidget(self.audio_tab)
+            self.audio_tab.open_audio(audio)
+        self.show_status("Ready." if not (image or audio) else "Opening …")
 
     # ------------------------------------------------------------ actions
     def open_path(self, path) -> None:
-        self.images_tab.open_image(path)
+        """Open a file in the tab for its kind: tables in Tables, audio files in Audio, everything else in Images."""
+        if is_table_file(path):
+            self.tabs.setCurrentWidget(self.tables_tab)
+            self.tables_tab.open_table(path)
+        elif is_audio_file(path):
+            self.tabs.setCurrentWidget(self.audio_tab)
+            self.audio_tab.open_audio(path)
+        else:
+            self.tabs.setCurrentWidget(self.images_tab)
+            self.images_tab.open_image(path)
 
     def _save_path(self, title: str, suffix: str, file_filter: str) -> Path | None:
         folder = str(self.settings.value("last_export_folder", "") or self.settings.value("last_folder", "") or "")
-        suggested = str(Path(folder) / self.images_tab.suggested_export_name(suffix)) if folder else self.images_tab.suggested_export_name(suffix)
+        name = self._result_tab().suggested_export_name(suffix)
+        suggested = str(Path(folder) / name) if folder else name
         path, _ = QFileDialog.getSaveFileName(self, title, suggested, file_filter)
         if not path:
             return None
@@ -203,7 +280,7 @@ class MainWindow(QMainWindow):
         return path
 
     def _export(self, write, title: str, suffix: str, file_filter: str) -> None:
-        if not self.images_tab.has_result():
+        if not self._result_tab().has_result():
             return
         path = self._save_path(title, suffix, file_filter)
         if path is None:
@@ -216,13 +293,13 @@ class MainWindow(QMainWindow):
         self.show_status(f"Saved {path}.")
 
     def export_overlay(self) -> None:
-        self._export(self.images_tab.export_overlay, "Export overlay", ".png", "PNG image (*.png)")
+        self._export(self._result_tab().export_overlay, "Export overlay", ".png", "PNG image (*.png)")
 
     def export_relevance(self) -> None:
-        self._export(self.images_tab.export_relevance, "Export relevance", ".npy", "NumPy array (*.npy)")
+        self._export(self._result_tab().export_relevance, "Export relevance", ".npy", "NumPy array (*.npy)")
 
     def export_settings(self) -> None:
-        self._export(self.images_tab.export_settings, "Export settings", ".json", "JSON (*.json)")
+        self._export(self._result_tab().export_settings, "Export settings", ".json", "JSON (*.json)")
 
     def download_weights(self) -> None:
         if self.catalog is None or not self.catalog.architectures:
@@ -251,8 +328,9 @@ class MainWindow(QMainWindow):
             self,
             "About xaidesk",
             f"<b>xaidesk {xaidesk.__version__}</b><p>A desktop workbench for explainable AI: "
-            "open an image, pick a model and a method, and see which pixels drove the decision.</p>"
-            "<p>Methods: layer-wise relevance propagation (LRP), gradients and occlusion.</p>",
+            "open an image or a sound, pick a model and a method, and see which pixels or "
+            "time-frequency cells drove the decision — and listen to the evidence.</p>"
+            "<p>Methods: layer-wise relevance propagation (LRP), gradients, occlusion, LIME and RELAX.</p>",
         )
 
     # ------------------------------------------------------------ status & settings
@@ -306,8 +384,20 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt override
         self.settings.setValue("window_geometry", self.saveGeometry())
         self.settings.sync()
+        self.audio_tab.shutdown()
         self.runner.shutdown()
         super().closeEvent(event)
 
 
-__all__ = ["MainWindow", "StartupOptions"]
+def is_audio_file(path) -> bool:
+    """Whether a path names a sound file (by its suffix), routed to the Audio tab."""
+    from xaidesk.data.audio import AUDIO_SUFFIXES
+
+    return Path(str(path)).suffix.lower() in AUDIO_SUFFIXES
+
+
+def known_specs(models) -> set:
+    return {m["spec"] for m in models}
+
+
+__all__ = ["MainWindow", "StartupOptions", "is_audio_file"]

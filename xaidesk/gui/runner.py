@@ -152,6 +152,11 @@ class Runner(QObject):
         """The worker thread (exposed for tests and diagnostics)."""
         return self._thread
 
+    @property
+    def closed(self) -> bool:
+        """True once :meth:`shutdown` ran; no job can be submitted any more."""
+        return self._closed
+
     def submit(self, job: Job, channel: str = "default") -> int:
         """Queue ``job(token, progress)`` and return its id.
 

@@ -5,7 +5,10 @@ A model is named by a spec string (see :func:`load_model`):
 - ``demo:NAME`` — a built-in demo model (:func:`list_builtin_models`).
 - ``torchvision:ARCH:PATH`` — a torchvision architecture with weights from a local state-dict file.
 - ``file:PATH`` — a saved model: TorchScript, a torchvision state dict, or
-  (only with ``trust=True``) a pickled ``nn.Module``.
+  (only with ``trust=True``) a pickled ``nn.Module``. With a sidecar JSON
+  ``{"modality": "audio", "frontend": {...}, "class_names": [...]}`` it is an audio model.
+- ``vggish:PATH`` — the VGGish architecture with weights (a state dict) from a local file
+  (:mod:`xaidesk.models.audio`).
 """
 
 from __future__ import annotations
@@ -28,13 +31,16 @@ from .torchvision_models import (
 __all__ = [
     "IMAGENET", "LoadedModel", "ModelError", "Preprocessing", "TORCHVISION_ARCHITECTURES",
     "UntrustedModelError", "detect_architecture", "download_weights", "list_builtin_models",
-    "load_model", "read_sidecar", "weights_dir", "SPEC_FORMS",
+    "load_model", "read_sidecar", "weights_dir", "SPEC_FORMS", "AudioFrontEnd", "build_vggish",
 ]
+
+from .audio import AudioFrontEnd, build_vggish  # noqa: E402
 
 SPEC_FORMS = (
     "demo:NAME (built-in: " + ", ".join(DEMO_NAMES) + ")",
     "torchvision:ARCH:PATH (a torchvision architecture with weights from a file)",
     "file:PATH (a saved model)",
+    "vggish:PATH (the VGGish audio architecture with weights from a file)",
 )
 
 
@@ -42,14 +48,14 @@ def _forms() -> str:
     return "; ".join(SPEC_FORMS)
 
 
-def list_builtin_models() -> list[dict]:
-    """The built-in demo models.
+def list_builtin_models(modality: str | None = None) -> list[dict]:
+    """The built-in demo models (only those of ``modality`` when given: "image" or "audio").
 
-    Each entry has ``spec`` (``"demo:digits"``), ``title``, ``description``,
+    Each entry has ``modality`` ("image" or "audio"), ``spec`` (``"demo:digits"``), ``title``, ``description``,
     ``samples`` (paths of sample images), ``accuracy`` (figures from training),
     and also ``sample_labels`` (true class of each sample) and ``class_names``.
     """
-    return list_demos()
+    return [m for m in list_demos() if modality is None or m["modality"] == modality]
 
 
 def load_model(spec: str, *, trust: bool = False) -> LoadedModel:
@@ -74,7 +80,7 @@ def load_model(spec: str, *, trust: bool = False) -> LoadedModel:
     prefix, sep, rest = spec.partition(":")
     kind = prefix.strip().lower()
     rest = rest.strip()
-    if not sep or kind not in ("demo", "torchvision", "file"):
+    if not sep or kind not in ("demo", "torchvision", "file", "vggish"):
         hint = ""
         if Path(spec).expanduser().is_file():
             hint = f" To open this file use 'file:{spec}'."
@@ -102,6 +108,17 @@ def load_model(spec: str, *, trust: bool = False) -> LoadedModel:
                 "published weights first."
             )
         return load_torchvision(arch, path.strip(), spec=spec)
+    if kind == "vggish":
+        from .audio import load_vggish
+
+        if not rest:
+            raise ModelError("vggish: needs a weights file: give it as vggish:PATH (a VGGish state dict).")
+        return load_vggish(rest, spec=spec)
+    if rest:
+        from .audio import is_audio_sidecar, load_audio_file
+
+        if is_audio_sidecar(rest):
+            return load_audio_file(rest, trust=trust, spec=spec)
     if not rest:
         raise ModelError(f"Give the path of the model file after 'file:', e.g. file:model.pt. Valid forms: {_forms()}.")
     return load_file(rest, trust=trust, spec=spec)

@@ -32,12 +32,15 @@ class LoadedModel:
     is_torchscript
         TorchScript models work with gradient methods and occlusion but not LRP.
     modality
-        ``"image"`` for now; audio and table models come later.
+        ``"image"`` or ``"audio"`` (log-mel spectrogram models, see :mod:`xaidesk.models.audio`).
     notes
         Plain-language notes gathered while loading (shown in the GUI).
     frontend
         For audio models: the spectrogram front-end (an ``AudioFrontEnd`` from
         :mod:`xaidesk.models.audio`) that turns a waveform into model input.
+    embedding_only
+        True when the model outputs a representation (e.g. VGGish's 128-d embedding without a
+        classifier head) rather than class scores: only label-free methods (RELAX) apply.
     """
 
     spec: str
@@ -50,6 +53,7 @@ class LoadedModel:
     modality: str = "image"
     notes: list[str] = field(default_factory=list)
     frontend: Any = None
+    embedding_only: bool = False
 
     @property
     def num_classes(self) -> int:

@@ -27,7 +27,7 @@ from .base import LoadedModel
 from .preprocessing import Preprocessing
 
 DEMO_ARCHITECTURE = "demo_cnn"
-DEMO_NAMES = ("digits", "clever_hans")
+DEMO_NAMES = ("digits", "clever_hans", "sounds")
 
 
 def build_demo_cnn(
@@ -153,7 +153,14 @@ def load_demo(name: str, spec: str | None = None) -> LoadedModel:
         )
     meta = read_demo_metadata(name)
     arch = meta["architecture"]
-    preprocessing = preprocessing_from_dict(meta["preprocessing"], name=f"demo:{name}")
+    frontend = None
+    if meta.get("modality") == "audio":
+        from .audio import AudioFrontEnd
+
+        frontend = AudioFrontEnd.from_dict(meta["frontend"])
+        preprocessing = frontend.preprocessing(name=f"demo:{name}")
+    else:
+        preprocessing = preprocessing_from_dict(meta["preprocessing"], name=f"demo:{name}")
     module = build_demo_cnn(
         in_channels=preprocessing.num_channels,
         num_classes=len(meta["class_names"]),
@@ -187,6 +194,8 @@ def load_demo(name: str, spec: str | None = None) -> LoadedModel:
         class_names=[str(c) for c in meta["class_names"]],
         architecture=DEMO_ARCHITECTURE,
         notes=list(meta.get("notes", [])),
+        modality=str(meta.get("modality", "image")),
+        frontend=frontend,
     )
 
 
@@ -214,6 +223,7 @@ def list_demos() -> list[dict[str, Any]]:
                 "sample_labels": labels,
                 "accuracy": dict(meta.get("accuracy", {})),
                 "class_names": list(meta.get("class_names", [])),
+                "modality": str(meta.get("modality", "image")),
             }
         )
     return result

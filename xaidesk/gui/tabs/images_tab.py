@@ -463,7 +463,7 @@ class ImagesTab(QWidget):
         self._fill_model_combo()
         self.sample_combo.clear()
         self.sample_combo.addItem("Samples…")
-        for model in catalog.builtin_models:
+        for model in catalog.models("image"):
             for path in model.get("samples", []):
                 self.sample_combo.addItem(f"{Path(path).stem} ({model.get('title', model['spec'])})", str(path))
         self.sample_combo.setEnabled(self.sample_combo.count() > 1)
@@ -473,7 +473,7 @@ class ImagesTab(QWidget):
     def _fill_model_combo(self) -> None:
         self.model_combo.blockSignals(True)
         self.model_combo.clear()
-        for model in self.catalog.builtin_models if self.catalog else []:
+        for model in self.catalog.models("image") if self.catalog else []:
             self.model_combo.addItem(model.get("title", model["spec"]), model["spec"])
             index = self.model_combo.count() - 1
             self.model_combo.setItemData(index, model.get("description", ""), Qt.ItemDataRole.ToolTipRole)

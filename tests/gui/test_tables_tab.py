@@ -1,0 +1,220 @@
+"""The Tables workflow: open a table, check roles, run NEON, look at the views, fail gracefully."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+WHOLESALE = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "wholesale_customers.csv"
+SPENDING = ["Fresh", "Milk", "Grocery", "Frozen", "Detergents_Paper", "Delicassen"]
+
+needs_wholesale = pytest.mark.skipif(
+    not WHOLESALE.exists(), reason=f"the Wholesale customers table is not at {WHOLESALE.resolve()}"
+)
+
+
+@pytest.fixture
+def tables_window(qtbot, make_window):
+    window = make_window()
+    tab = window.tables_tab
+    qtbot.waitUntil(lambda: bool(tab.methods), timeout=20_000)
+    window.tabs.setCurrentWidget(tab)
+    yield window, tab
+    window.runner.shutdown()
+    window.close()
+    window.deleteLater()
+    qtbot.wait(10)
+
+
+def _open(qtbot, tab, path):
+    before = tab.table
+    tab.open_table(path)
+    qtbot.waitUntil(lambda: tab._jobs["load"] is None, timeout=10_000)
+    return tab.table is not before
+
+
+def _run(qtbot, tab, method, **params):
+    assert tab.select_method(method)
+    for name, value in params.items():
+        if name in ("theta", "standardize"):
+            continue
+        tab.param_form.set_value(name, value)
+    if "theta" in params:
+        tab.set_theta(None, str(params["theta"]))
+    if "standardize" in params:
+        tab.standardize_check.setChecked(bool(params["standardize"]))
+    previous = tab.result
+    job = tab.run_analysis()
+    assert job is not None
+    qtbot.waitUntil(lambda: not tab.is_running(), timeout=30_000)
+    assert tab.result is not previous, tab.run_status.text()
+    return tab.result
+
+
+@needs_wholesale
+def test_wholesale_outliers_end_to_end(qtbot, tables_window, error_dialogs, tmp_path):
+    window, tab = tables_window
+    assert "Tables" in [window.tabs.tabText(i) for i in range(window.tabs.count())]
+    assert _open(qtbot, tab, WHOLESALE)
+    table = tab.table
+    assert table.n_rows == 440
+    assert table.roles["Channel"] == "metadata" and table.roles["Region"] == "metadata"
+    assert all(table.roles[c] == "feature" for c in SPENDING)
+    # the role editor shows the guesses, with the reason as tooltip
+    combo = tab.role_combo("Channel")
+    assert combo.currentData() == "metadata" and "category" in combo.toolTip()
+    assert "comma-separated" in tab.read_label.text()
+    assert tab.preview_model.rowCount() == 200 and tab.preview_model.columnCount() == 8
+
+    # preprocessing preview: the JB table marks the chosen θ, histograms before and after
+    tab.set_theta(None, "auto")
+    qtbot.waitUntil(lambda: tab.preview is not None and tab.preview.theta.get("Grocery") is not None, timeout=10_000)
+    assert tab.jb_table.columnCount() == 6
+    marked = [tab.jb_table.item(r, c) for r in range(tab.jb_table.rowCount()) for c in range(tab.jb_table.columnCount())
+              if tab.jb_table.item(r, c) is not None and "used" in tab.jb_table.item(r, c).text()]
+    assert len(marked) == 6  # one chosen θ per column
+    assert tab.before_plot.counts.sum() == 440 and tab.after_plot.counts.sum() == 440
+
+    result = _run(qtbot, tab, "neon.knn", gamma="1", theta=100, standardize=False)
+    assert error_dialogs == []
+    assert result.theta == {c: 100.0 for c in SPENDING}
+    assert tab.ranked_row_ids()[:2] == [183, 338]
+    # the first row is selected: its bars sum to its score (relevance is conserved)
+    tab.select_ranked_row(1)
+    position = result.position_of(338)
+    assert tab.row_bars.names == SPENDING
+    assert tab.row_bars.values.sum() == pytest.approx(result.scores[position], rel=1e-6)
+    assert tab.row_values.rowCount() == 6
+    assert tab.row_values.item(0, 1).text() != ""
+    # sorting by the score column ascending puts the most ordinary row first
+    tab.ranked_view.sortByColumn(2, tab.ranked_view.horizontalHeader().sortIndicatorOrder().AscendingOrder)
+    assert tab.ranked_row_ids()[-2:] == [338, 183]
+
+    # heat map of the top-N rows
+    tab.top_n_spin.setValue(10)
+    assert tab.heatmap.matrix.shape == (10, 6)
+    assert tab.heatmap.row_ids[:2] == [183, 338]
+    assert np.allclose(np.abs(tab.heatmap.matrix).sum(axis=1), 1.0)
+
+    # box plots by Channel: two boxes
+    tab.group_combo.setCurrentIndex(tab.group_combo.findText("Channel"))
+    assert [b.label for b in tab.box_plot.boxes] == ["1", "2"]
+    assert sum(b.count for b in tab.box_plot.boxes) == 440
+
+    # global view: mean |relevance| per feature
+    assert tab.global_bars.values == pytest.approx(np.abs(result.relevance).mean(axis=0))
+
+    # export: the same files as the CLI
+    out = tab.export_results(tmp_path / "out")
+    assert (out / "scores.csv").read_text().splitlines()[0] == "row,score"
+    assert json.loads((out / "summary.json").read_text())["method"] == "neon.knn"
+    tab.views.setCurrentIndex(3)
+    png = tab.save_plot(tmp_path / "heat.png")
+    assert png.stat().st_size > 0
+
+
+@needs_wholesale
+def test_gamma_auto_shows_the_bootstrap_curve(qtbot, tables_window):
+    _, tab = tables_window
+    assert _open(qtbot, tab, WHOLESALE)
+    result = _run(qtbot, tab, "neon.knn", gamma="auto", theta=100)
+    selection = result.extras["gamma_selection"]
+    assert "mean score" in tab.gamma_plot.curves
+    assert tab.gamma_plot.marker == pytest.approx(selection["chosen"])
+    assert tab.separation_table.rowCount() == len(selection["gammas"])
+
+
+@needs_wholesale
+def test_kmeans_shows_k_helper_and_cluster_bars(qtbot, tables_window):
+    _, tab = tables_window
+    assert _open(qtbot, tab, WHOLESALE)
+    result = _run(qtbot, tab, "neon.kmeans", clusters=0, theta=100)
+    choice = result.extras["k_choice"]
+    assert tab.silhouette_plot.marker == choice["suggested"]
+    assert tab.cluster_combo.count() == result.extras["clusters"]
+    assert tab.cluster_bars.values == pytest.approx(result.extras["cluster_relevance"][0])
+
+
+@needs_wholesale
+def test_bad_csv_keeps_the_previous_table(qtbot, tables_window, error_dialogs, tmp_path):
+    _, tab = tables_window
+    assert _open(qtbot, tab, WHOLESALE)
+    bad = tmp_path / "header_only.csv"
+    bad.write_text("a,b,c\n")
+    assert not _open(qtbot, tab, bad)
+    assert len(error_dialogs) == 1
+    title, message = error_dialogs[0]
+    assert title == "Could not open the table" and "header" in message.lower()
+    assert tab.table.path == WHOLESALE and tab.preview_model.rowCount() == 200
+
+
+def test_not_utf8_asks_to_read_as_latin1(qtbot, tables_window, monkeypatch, tmp_path):
+    from xaidesk.gui.widgets import error_dialog
+
+    _, tab = tables_window
+    asked = []
+    monkeypatch.setattr(error_dialog, "confirm", lambda *args, **kwargs: asked.append(args) or True)
+    path = tmp_path / "latin.csv"
+    path.write_bytes("Größe,Wert\n1,2\n3,4\n5,7\n".encode("latin-1"))
+    tab.open_table(path)
+    qtbot.waitUntil(lambda: tab.table is not None, timeout=10_000)
+    assert asked and tab.table.settings.encoding == "latin-1"
+    assert tab.table.columns[0] == "Größe"
+
+
+def test_issues_are_listed_with_choices(qtbot, tables_window, tmp_path):
+    _, tab = tables_window
+    path = tmp_path / "gaps.csv"
+    path.write_text("a,b,c\n1,2,5\n2,,5\n3,4,5\n4,5,5\n1,2,5\n")
+    assert _open(qtbot, tab, path)
+    keys = {i.key for i in tab.issues}
+    assert {"missing:b", "constant:c", "duplicates"} <= keys
+    combo = tab.issue_combo("missing:b")
+    assert combo.currentData() == "drop_rows"
+    combo.setCurrentIndex(combo.findData("impute_median"))
+    assert tab.choices["missing:b"] == "impute_median"
+    tab.update_preview()
+    qtbot.waitUntil(lambda: tab._jobs["preview"] is None, timeout=10_000)
+    assert tab.preview.rows == 5
+    assert any("median" in n for n in tab.preview.notices)
+
+
+@needs_wholesale
+def test_supervised_linear_shows_the_intercept_apart(qtbot, tables_window, error_dialogs):
+    _, tab = tables_window
+    assert _open(qtbot, tab, WHOLESALE)
+    assert tab.select_method("supervised.linear")
+    assert tab.run_analysis() is None  # no target yet: a clear message, no run
+    assert error_dialogs and "target" in error_dialogs[-1][1]
+    tab.role_combo("Grocery").setCurrentIndex(tab.role_combo("Grocery").findData("target"))
+    assert tab.target_column() == "Grocery"
+    result = _run(qtbot, tab, "supervised.linear", model="ridge")
+    intercept = result.extras["intercept"]
+    assert "Grocery" not in result.feature_names and len(result.feature_names) == 5
+    assert "Intercept" in tab.intercept_label.text()
+    tab.select_ranked_row(0)
+    position = tab.ranked_model.position(0)
+    # the bars are w_i x_i only; bars + intercept = prediction
+    assert tab.row_bars.values.sum() + intercept == pytest.approx(result.scores[position], rel=1e-9)
+    assert "intercept" in tab.row_note.text()
+    assert "validation" in tab.metrics_label.text()
+
+
+@needs_wholesale
+def test_mlp_trains_in_the_background_and_can_be_cancelled(qtbot, tables_window):
+    _, tab = tables_window
+    assert _open(qtbot, tab, WHOLESALE)
+    tab.role_combo("Channel").setCurrentIndex(tab.role_combo("Channel").findData("target"))
+    result = _run(qtbot, tab, "supervised.mlp_lrp", epochs=30)
+    assert "training loss" in tab.history_plot.curves
+    assert "accuracy" in tab.metrics_label.text()
+    # a long run is cancelled: the previous result stays
+    tab.param_form.set_value("epochs", 100000)
+    job = tab.run_analysis()
+    assert job is not None and tab.cancel_button.isEnabled()
+    qtbot.wait(200)
+    tab.cancel_analysis()
+    qtbot.waitUntil(lambda: not tab.is_running(), timeout=5_000)
+    assert tab.result is result and "Cancelled" in tab.run_status.text()
+    qtbot.waitUntil(lambda: not tab.runner.is_busy("table_run"), timeout=10_000)

@@ -1,0 +1,414 @@
+"""From an opened sound to an explanation on the clip's spectrogram timeline.
+
+:func:`explain_audio` resamples the clip to the model's rate, computes the log-mel spectrogram of
+the whole clip (:class:`~xaidesk.models.audio.AudioFrontEnd`), cuts it into windows of
+``window_frames`` frames every ``window_hop_frames`` frames (the last window is padded with the
+log-mel value of silence, ``log(log_offset)``; the padding is excluded afterwards), explains each
+window with the registered method -- the same registry and functions as for images; the model
+input is (1, 1, n_mels, window_frames) -- and stitches the window maps onto the clip's timeline:
+``relevance`` is (n_mels, total_frames), lowest mel band in row 0; where windows overlap their
+maps are averaged.
+
+Progress runs across windows; partial results (windows finished so far plus the current
+window's partial) are stitched and reported like images' partials, and so is the partial
+attached to :class:`~xaidesk.core.Cancelled` (``error.partial``, ``complete=False``).
+
+Defaults differ from images where spectrograms call for it (recorded in ``extras["notes"]``):
+LIME cuts the spectrogram into a grid of time-frequency patches (``segmentation="grid"``) and
+RELAX's random grid uses 8 cells per side, unless the person chose otherwise.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from ..core import Cancelled, CancelToken, Explanation, MethodError, Target, get_method, no_progress
+from ..data.audio import LoadedAudio, resample
+from ..models.audio import AudioFrontEnd
+from ..models.base import LoadedModel
+from .common import check_target, forward_logits
+from .pipeline import Prediction
+
+#: RELAX grid cells per side on a spectrogram window when the person did not choose.
+AUDIO_RELAX_CELLS = 8
+PREDICT_BATCH = 64
+
+
+def _frontend(model_or_frontend) -> AudioFrontEnd:
+    frontend = model_or_frontend if isinstance(model_or_frontend, AudioFrontEnd) else getattr(
+        model_or_frontend, "frontend", None)
+    if frontend is None:
+        raise MethodError("This model has no spectrogram settings, so it cannot take sound. Choose an audio "
+                          "model (demo:sounds, vggish:PATH, or file:PATH with an audio description file).")
+    return frontend
+
+
+def clip_samples(audio: LoadedAudio, frontend: AudioFrontEnd) -> np.ndarray:
+    """The clip's samples at the front-end's rate (float32)."""
+    return resample(np.asarray(audio.samples, dtype=np.float32), audio.rate, frontend.sample_rate)
+
+
+def spectrogram_of(model_or_frontend, audio: LoadedAudio) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(log_mel (n_mels, frames) float32, frame_times (s), mel_frequencies (Hz))`` of a clip.
+
+    ``frame_times`` are seconds in the *file* (a segment's ``audio.start`` is added); rows are mel
+    bands, lowest first.
+    """
+    frontend = _frontend(model_or_frontend)
+    log_mel = frontend.log_mel(clip_samples(audio, frontend))
+    return log_mel, frontend.frame_times(log_mel.shape[1]) + float(audio.start), frontend.mel_frequencies()
+
+
+def window_bounds(total_frames: int, frontend: AudioFrontEnd) -> list[tuple[int, int]]:
+    """(start, stop) frames of each window; ``stop - start == window_frames`` (the last may pass the end)."""
+    size, hop = frontend.window_frames, frontend.window_hop_frames
+    starts = list(range(0, max(total_frames - size, 0) + 1, hop))
+    if starts[-1] + size < total_frames:
+        starts.append(starts[-1] + hop)
+    return [(s, s + size) for s in starts]
+
+
+def window_inputs(log_mel: np.ndarray, frontend: AudioFrontEnd) -> tuple[torch.Tensor, list[tuple[int, int]]]:
+    """All windows as a (W, 1, n_mels, window_frames) tensor (padded with silence) and their bounds."""
+    total = log_mel.shape[1]
+    bounds = window_bounds(total, frontend)
+    padded_length = max(bounds[-1][1], total)
+    silence = np.float32(math.log(frontend.log_offset))
+    padded = np.full((log_mel.shape[0], padded_length), silence, dtype=np.float32)
+    padded[:, :total] = log_mel
+    x = np.stack([padded[:, a:b] for a, b in bounds])[:, None]
+    return torch.from_numpy(np.ascontiguousarray(x)), bounds
+
+
+@dataclass
+class AudioPrediction(Prediction):
+    """Class scores of a clip: probabilities averaged over its windows.
+
+    ``logits`` are the windows' mean logits; ``top_class`` is the class with the highest averaged
+    probability. Per window: ``window_logits`` and ``window_probabilities`` (W, K),
+    ``window_top`` (top class per window) and ``windows`` ((start, stop) frames).
+    """
+
+    window_logits: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
+    window_probabilities: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
+    window_top: list[int] = field(default_factory=list)
+    windows: list[tuple[int, int]] = field(default_factory=list)
+
+    @property
+    def top_class(self) -> int:
+        return int(np.argmax(self.probabilities))
+
+
+def _check_audio_model(model: LoadedModel) -> AudioFrontEnd:
+    if getattr(model, "modality", "image") != "audio":
+        raise MethodError(f"{model.name} is an image model; choose an audio model to explain sound.")
+    return _frontend(model)
+
+
+def _predict_windows(model: LoadedModel, x: torch.Tensor) -> np.ndarray:
+    out = []
+    with torch.inference_mode():
+        for i in range(0, x.shape[0], PREDICT_BATCH):
+            out.append(forward_logits(model.module, x[i:i + PREDICT_BATCH], model.name).float())
+    return torch.cat(out).numpy()
+
+
+def predict_audio(model: LoadedModel, audio: LoadedAudio) -> AudioPrediction:
+    """Class probabilities of a clip, averaged over its windows (per-window results kept).
+
+    Raises :class:`MethodError` for a model without classes (VGGish without a classifier head).
+    """
+    frontend = _check_audio_model(model)
+    if model.embedding_only:
+        raise MethodError(f"{model.name} has no classifier head: it outputs a 128-number embedding, not classes, "
+                          "so there is no prediction to show. RELAX still explains its representation.")
+    x, bounds = window_inputs(spectrogram_of(frontend, audio)[0], frontend)
+    logits = _predict_windows(model, x)
+    if logits.shape[1] != len(model.class_names):
+        raise MethodError(f"{model.name} produced {logits.shape[1]} scores but has {len(model.class_names)} class names.")
+    probabilities = torch.softmax(torch.from_numpy(logits).double(), dim=1).numpy()
+    mean = probabilities.mean(axis=0)
+    return AudioPrediction(logits.mean(axis=0), mean.astype(np.float32), list(model.class_names),
+                           window_logits=logits, window_probabilities=probabilities.astype(np.float32),
+                           window_top=[int(i) for i in probabilities.argmax(axis=1)], windows=bounds)
+
+
+@contextlib.contextmanager
+def _input_offset(module: torch.nn.Module, offset: float):
+    """Add ``offset`` to the module's input for the duration (a forward pre-hook; removed after)."""
+    if offset == 0.0:
+        yield
+        return
+    handle = module.register_forward_pre_hook(lambda mod, inputs: (inputs[0] + offset, *inputs[1:]))
+    try:
+        yield
+    finally:
+        handle.remove()
+
+
+class _Stitcher:
+    """Sums window maps onto the clip timeline and averages where windows overlap."""
+
+    def __init__(self, n_mels: int, total: int) -> None:
+        self.total = total
+        self.relevance = np.zeros((n_mels, total), dtype=np.float64)
+        self.uncertainty: np.ndarray | None = None
+        self.count = np.zeros(total, dtype=np.float64)
+        self.segments: np.ndarray | None = None
+        self.segment_weights: list[float] = []
+
+    def add(self, explanation: Explanation, bounds: tuple[int, int]) -> None:
+        start, stop = bounds
+        keep = min(stop, self.total) - start
+        rel = np.asarray(explanation.relevance, dtype=np.float64)
+        self.relevance[:, start:start + keep] += rel[:, :keep]
+        if explanation.uncertainty is not None:
+            if self.uncertainty is None:
+                self.uncertainty = np.zeros_like(self.relevance)
+            self.uncertainty[:, start:start + keep] += np.asarray(explanation.uncertainty, dtype=np.float64)[:, :keep]
+        self.count[start:start + keep] += 1
+        segments = explanation.extras.get("segments")
+        weights = explanation.extras.get("segment_weights")
+        if isinstance(segments, np.ndarray) and weights is not None:
+            if self.segments is None:
+                self.segments = np.full(self.relevance.shape, -1, dtype=np.int64)
+            offset = len(self.segment_weights)
+            self.segments[:, start:start + keep] = segments[:, :keep] + offset
+            self.segment_weights.extend(float(w) for w in np.asarray(weights).reshape(-1))
+
+    def copy(self) -> "_Stitcher":
+        other = _Stitcher.__new__(_Stitcher)
+        other.total = self.total
+        other.relevance = self.relevance.copy()
+        other.uncertainty = None if self.uncertainty is None else self.uncertainty.copy()
+        other.count = self.count.copy()
+        other.segments = None if self.segments is None else self.segments.copy()
+        other.segment_weights = list(self.segment_weights)
+        return other
+
+    def maps(self) -> tuple[np.ndarray, np.ndarray | None]:
+        scale = np.where(self.count > 0, 1.0 / np.maximum(self.count, 1), 0.0)[None, :]
+        relevance = (self.relevance * scale).astype(np.float32)
+        uncertainty = None if self.uncertainty is None else (self.uncertainty * scale).astype(np.float32)
+        return relevance, uncertainty
+
+
+def _scalar_extras(extras: dict) -> dict:
+    return {k: v for k, v in extras.items() if isinstance(v, (bool, int, float, str))}
+
+
+def explain_audio(
+    model: LoadedModel,
+    audio: LoadedAudio,
+    method: str,
+    target: int | None = None,
+    params: dict | None = None,
+    token: CancelToken | None = None,
+    progress=None,
+) -> Explanation:
+    """Explain an audio model's output on a clip, window by window, on the clip's timeline.
+
+    Returns an :class:`Explanation` whose ``relevance`` (and ``uncertainty``) is
+    (n_mels, total_frames) and whose ``extras`` hold ``frame_times`` (s, in the file),
+    ``mel_frequencies`` (Hz), ``windows`` ([(start_frame, stop_frame)], stop clipped to the clip),
+    ``frontend`` (dict), ``spectrogram`` (the log-mel, float32), ``window_scores`` (the target's
+    logit per window), ``window_details`` (each window's scalar extras), ``segment`` ([start_s,
+    stop_s] in the file) and ``notes``.
+    """
+    frontend = _check_audio_model(model)
+    info = get_method(method)
+    if "audio" not in info.modality:
+        raise MethodError(f"The method {method} does not work on sound.")
+    if info.needs_module and model.is_torchscript:
+        raise MethodError(
+            f"{info.title} needs the model as a PyTorch nn.Module so it can attach its rules to "
+            "each layer; this model is a TorchScript file. Use a gradient method or occlusion, "
+            "or load the model's weights with its architecture instead."
+        )
+    if model.embedding_only and info.family != "relax":
+        raise MethodError(
+            f"{model.name} has no classifier head: it outputs a 128-number embedding, not classes, so "
+            f"{info.title} has no class to explain. Use RELAX, which explains the representation, or load "
+            "weights with a classifier head."
+        )
+    values = dict(params or {})
+    notes: list[str] = list(getattr(audio, "notices", []))
+    if info.name == "lime" and "segmentation" not in values:
+        values["segmentation"] = "grid"
+        notes.append("LIME used a grid of time-frequency patches (the spectrogram default).")
+    if info.name == "relax" and "cells" not in values and str(values.get("strategy", "random")) == "random":
+        values["cells"] = AUDIO_RELAX_CELLS
+    if info.name == "relax" and model.embedding_only and not values.get("layer"):
+        values["layer"] = "embeddings"
+        notes.append("RELAX explains the 128-number VGGish embedding (the model has no classifier head).")
+    resolved = info.resolve_params(values)
+    token = token or CancelToken()
+    progress = progress or no_progress
+    start_time = time.perf_counter()
+
+    samples = clip_samples(audio, frontend)
+    total_seconds = len(samples) / frontend.sample_rate
+    log_mel = frontend.log_mel(samples)
+    total = log_mel.shape[1]
+    x_all, bounds = window_inputs(log_mel, frontend)
+    windows = [(a, min(b, total)) for a, b in bounds]
+    if model.embedding_only:
+        window_logits = None
+        target = 0 if target is None else int(target)
+        score = float("nan")
+    else:
+        window_logits = _predict_windows(model, x_all)
+        if window_logits.shape[1] != len(model.class_names):
+            raise MethodError(f"{model.name} produced {window_logits.shape[1]} scores but has "
+                              f"{len(model.class_names)} class names.")
+        if target is None:
+            probabilities = torch.softmax(torch.from_numpy(window_logits).double(), dim=1).numpy().mean(0)
+            target = int(np.argmax(probabilities))
+        check_target(int(target), len(model.class_names))
+        score = float(window_logits[:, int(target)].mean())
+    check_target(int(target), len(model.class_names))
+    target_info = Target(int(target), model.label(int(target)))
+    stitcher = _Stitcher(log_mel.shape[0], total)
+    details: list[dict] = []
+    method_notes: list[str] = []
+
+    def finished(stitched: _Stitcher, complete: bool, done: int) -> Explanation:
+        relevance, uncertainty = stitched.maps()
+        extras = {
+            "frame_times": frontend.frame_times(total) + float(audio.start),
+            "mel_frequencies": frontend.mel_frequencies(),
+            "windows": [list(w) for w in windows],
+            "windows_done": int(done),
+            "frontend": frontend.to_dict(),
+            "spectrogram": log_mel,
+            "window_scores": [] if window_logits is None else [float(v) for v in window_logits[:, int(target)]],
+            "window_details": list(details),
+            "segment": [float(audio.start), float(audio.start) + total_seconds],
+            "notes": notes + [n for n in method_notes if n not in notes],
+        }
+        if stitched.segments is not None:
+            extras["segments"] = stitched.segments
+            extras["segment_weights"] = np.asarray(stitched.segment_weights, dtype=np.float32)
+        return Explanation(relevance, method, target_info, score=score, params=dict(resolved),
+                           uncertainty=uncertainty, seconds=time.perf_counter() - start_time, extras=extras,
+                           complete=complete)
+
+    count = len(bounds)
+    token.check()
+    shift = 0.0
+    if info.family == "relax" and not model.is_torchscript:
+        # RELAX multiplies the input by its masks. On a log-mel spectrogram, 0 is not "no sound"
+        # (log(0.01) is), so hidden cells are set to silence: the method sees x - silence and a
+        # pre-hook adds silence back before the network, i.e. the network sees
+        # silence + (x - silence) * M.
+        shift = float(math.log(frontend.log_offset))
+        notes.append("RELAX hides time-frequency cells by setting them to silence (the lowest log-mel value).")
+    elif info.family == "relax":
+        notes.append("RELAX hides cells by setting their log-mel values to 0 (a TorchScript model cannot be "
+                     "given the silence offset).")
+    with _input_offset(model.module, shift):
+        for k, window in enumerate(bounds):
+            x = x_all[k:k + 1].clone() - shift
+
+            def window_progress(fraction: float, message: str = "", partial=None, _k=k, _w=window) -> None:
+                stitched = None
+                if partial is not None:
+                    stitched = stitcher.copy()
+                    stitched.add(partial, _w)
+                    stitched = finished(stitched, False, _k)
+                label = f"window {_k + 1} of {count}" + (f": {message}" if message else "")
+                progress((_k + min(max(fraction, 0.0), 1.0)) / count, label, stitched)
+
+            try:
+                result = info.function(model, x, int(target), params=resolved, token=token, progress=window_progress)
+            except Cancelled as error:
+                partial = getattr(error, "partial", None)
+                stitched = stitcher.copy()
+                if partial is not None:
+                    stitched.add(partial, window)
+                error.partial = finished(stitched, False, k) if (partial is not None or k > 0) else None
+                raise
+            stitcher.add(result, window)
+            details.append(_scalar_extras(result.extras))
+            for note in result.extras.get("notes", []) or []:
+                if note not in method_notes:
+                    method_notes.append(note)
+            if k + 1 < count:
+                progress((k + 1) / count, f"window {k + 1} of {count} done", finished(stitcher, False, k + 1))
+    result = finished(stitcher, True, count)
+    result.extras["model_input_shape"] = list(frontend.input_size)
+    progress(1.0, "done", None)
+    return result
+
+
+def resynthesize(audio: LoadedAudio, frontend: AudioFrontEnd, relevance: np.ndarray, share: float = 0.2,
+                 keep: str = "top") -> np.ndarray:
+    """"Listen to the evidence": the clip with only its most relevant time-frequency cells (or the rest).
+
+    The top ``share`` of the (n_mels, frames) cells by relevance form a mel-domain mask (its
+    complement for ``keep="rest"``). It is mapped to STFT bins with the mel filterbank transposed
+    and normalised per bin (each bin takes the weighted average of the bands covering it; bins
+    below ``fmin`` / above ``fmax`` take the nearest band), applied to the clip's STFT at the
+    front-end's rate and inverted (istft). Because the mapping is linear and the per-bin weights
+    sum to one, ``keep="top"`` plus ``keep="rest"`` gives back the clip, and ``share=1`` the
+    clip itself. Returns float32 samples at ``frontend.sample_rate``, peak-normalised only if
+    they would clip.
+    """
+    if keep not in ("top", "rest"):
+        raise MethodError("keep must be 'top' (the most relevant cells) or 'rest' (everything else).")
+    if not 0.0 <= float(share) <= 1.0:
+        raise MethodError(f"The share of cells to keep must be between 0 and 1; got {share}.")
+    samples = clip_samples(audio, frontend)
+    spectrum = frontend.stft(samples)                      # (F, T) complex
+    frames = spectrum.shape[1]
+    relevance = np.asarray(relevance, dtype=np.float64)
+    if relevance.shape[0] != frontend.n_mels:
+        raise MethodError(f"The relevance map has {relevance.shape[0]} rows but the spectrogram has "
+                          f"{frontend.n_mels} mel bands.")
+    rel = np.full((frontend.n_mels, frames), -np.inf)
+    usable = min(frames, relevance.shape[1])
+    rel[:, :usable] = np.nan_to_num(relevance[:, :usable], nan=-np.inf)
+    n_keep = int(math.ceil(float(share) * rel.size))
+    mask = np.zeros(rel.size)
+    if n_keep > 0:
+        order = np.argsort(-rel.reshape(-1), kind="stable")
+        mask[order[:n_keep]] = 1.0
+    mask = mask.reshape(rel.shape)
+    if keep == "rest":
+        mask = 1.0 - mask
+    fb = frontend.filterbank().astype(np.float64)          # (n_mels, F)
+    coverage = fb.sum(axis=0)
+    covered = np.flatnonzero(coverage > 0)
+    weights = np.zeros_like(fb)
+    weights[:, covered] = fb[:, covered] / coverage[covered]
+    if covered.size:
+        weights[0, : covered[0]] = 1.0
+        weights[-1, covered[-1] + 1 :] = 1.0
+    bin_mask = torch.from_numpy(weights.T @ mask).to(torch.float32)  # (F, T)
+    window = torch.hann_window(frontend.n_fft, periodic=True)
+    out = torch.istft(spectrum * bin_mask, frontend.n_fft, frontend.hop_length, window=window, center=True,
+                      length=len(samples)).numpy().astype(np.float32)
+    peak = float(np.max(np.abs(out))) if out.size else 0.0
+    if peak > 1.0:
+        out = out / peak
+    return out
+
+
+def render_spectrogram_overlay(spectrogram: np.ndarray, relevance: np.ndarray | None, *, cmap: str | None = None,
+                               opacity: float = 0.6, scale: tuple[int, int] = (4, 2)) -> np.ndarray:
+    """An RGB uint8 picture of the log-mel spectrogram (sequential colour map, lowest band at the
+    bottom) with ``relevance`` blended over it; each cell drawn ``scale`` = (rows, columns) pixels."""
+    from ..core import render
+
+    levels = render.range_levels(spectrogram, percentile=99.9)
+    base = render.colorize(np.flipud(spectrogram), levels, "viridis")
+    if relevance is not None:
+        base = render.blend_overlay(base, np.flipud(np.asarray(relevance, dtype=np.float32)),
+                                    cmap=cmap or render.DEFAULT_COLORMAP, opacity=opacity)
+    return np.repeat(np.repeat(base, int(scale[0]), axis=0), int(scale[1]), axis=1)

@@ -1,0 +1,208 @@
+"""Qt-free work behind the Tables tab: preview the preprocessing, run an analysis, export.
+
+These functions run in the :class:`~xaidesk.gui.runner.Runner` (they only compose the
+core: :mod:`xaidesk.data.tables`, :mod:`xaidesk.data.transforms`,
+:mod:`xaidesk.explain.tabular`) and return plain dataclasses, so that nothing Qt
+crosses threads. They are kept free of Qt so they can be tested headless.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+#: Parameters of the table methods that the preprocessing panel owns (not the method form).
+PREPROCESSING_PARAMS = ("theta", "standardize")
+
+
+@dataclass
+class PreprocessPreview:
+    """What the preprocessing view shows before a run.
+
+    Attributes
+    ----------
+    names
+        Feature names (after roles and choices).
+    theta
+        ``{column: θ used or None}``.
+    jb_rows
+        Jarque-Bera rows (dicts with column, theta, jb, p, chosen) for every column:
+        the raw column (θ = nan), each candidate θ and, for a θ set by hand, that θ.
+    before, after
+        Per column ``(counts, edges)`` histograms of the raw and the transformed values.
+    notices
+        Plain sentences about the choices applied while preparing the features.
+    rows
+        Rows that enter the analysis.
+    """
+
+    names: list[str]
+    theta: dict
+    jb_rows: list[dict]
+    before: list[tuple[np.ndarray, np.ndarray]]
+    after: list[tuple[np.ndarray, np.ndarray]]
+    notices: list[str] = field(default_factory=list)
+    rows: int = 0
+    standardized: bool = False
+
+
+def resolve_thetas(names: list[str], default, overrides: dict[str, str]) -> dict:
+    """``{column: "auto" | number | None}`` from the default θ text and the per-column texts ('' = default)."""
+    from xaidesk.data.transforms import parse_theta
+
+    default = parse_theta(default)
+    out = {}
+    for name in names:
+        text = str(overrides.get(name, "") or "").strip()
+        out[name] = parse_theta(text) if text else default
+    return out
+
+
+def preview_preprocessing(table, roles: dict, choices: dict, default_theta, overrides: dict, standardize: bool,
+                          bins: int = 30) -> PreprocessPreview:
+    """Apply roles, choices and the log transform as a run would, and list the Jarque-Bera table."""
+    from xaidesk.data.tables import prepare_features
+    from xaidesk.data.transforms import choose_theta, histograms, preprocess, theta_candidates
+
+    fm = prepare_features(table, roles=roles, choices=choices)
+    thetas = resolve_thetas(fm.names, default_theta, overrides)
+    pre = preprocess(fm.values, fm.names, theta=thetas, standardize=standardize)
+    jb_rows: list[dict] = [r.to_dict() for r in pre.jb_table]
+    auto_columns = {r["column"] for r in jb_rows}
+    for j, name in enumerate(fm.names):
+        if name in auto_columns:
+            continue
+        column = fm.values[:, j]
+        candidates = theta_candidates(column)
+        used = pre.theta.get(name)
+        if used is not None and not any(np.isclose(used, c) for c in candidates):
+            candidates = sorted(candidates + [used])
+        try:
+            _, rows = choose_theta(column, candidates, name)
+        except Exception:  # noqa: BLE001 - a constant column has no table; the run will say why
+            continue
+        for r in rows:
+            r.chosen = used is not None and np.isfinite(r.theta) and bool(np.isclose(r.theta, used))
+            if used is None and not np.isfinite(r.theta):
+                r.chosen = True
+        jb_rows.extend(r.to_dict() for r in rows)
+    return PreprocessPreview(
+        names=list(fm.names), theta=dict(pre.theta), jb_rows=jb_rows,
+        before=histograms(fm.values, bins), after=histograms(pre.values, bins),
+        notices=list(fm.notices), rows=fm.n_rows, standardized=bool(standardize),
+    )
+
+
+def run_analysis(table, roles: dict, choices: dict, method: str, params: dict, default_theta, overrides: dict,
+                 standardize: bool, *, token=None, progress=None):
+    """Prepare the features with the person's roles and choices, apply θ per column, run ``method``.
+
+    The method receives the already transformed matrix (θ 'none', no standardisation), and
+    the result is given back the raw values and the preprocessing that was applied, so it
+    reads exactly as if the method had done the preprocessing itself.
+    """
+    from xaidesk.data.tables import FeatureMatrix, prepare_features
+    from xaidesk.data.transforms import preprocess
+    from xaidesk.explain.tabular import explain_table
+
+    fm = prepare_features(table, roles=roles, choices=choices)
+    thetas = resolve_thetas(fm.names, default_theta, overrides)
+    pre = preprocess(fm.values, fm.names, theta=thetas, standardize=standardize)
+    transformed = FeatureMatrix(values=pre.values, names=list(fm.names), row_ids=fm.row_ids, target=fm.target,
+                                target_name=fm.target_name, metadata=fm.metadata, notices=fm.notices,
+                                choices=fm.choices)
+    inner = {k: v for k, v in params.items() if k not in PREPROCESSING_PARAMS}
+    inner.update(theta="none", standardize=False)
+    result = explain_table(transformed, method, inner, token=token, progress=progress)
+    result.raw = fm.values
+    result.theta = dict(pre.theta)
+    result.jb_table = pre.jb_rows()
+    result.standardized = bool(standardize)
+    thetas_text = {k: ("none" if v is None else v) for k, v in thetas.items()}
+    result.params = {**result.params, "theta": thetas_text, "standardize": bool(standardize)}
+    if fm.target_name is not None:
+        result.extras.setdefault("target_column", fm.target_name)
+    return result
+
+
+# --- statistics for the views -----------------------------------------------------------------
+
+
+@dataclass
+class BoxStats:
+    """Five-number summary of one group (Tukey whiskers: furthest points within 1.5 IQR)."""
+
+    label: str
+    count: int
+    q1: float
+    median: float
+    q3: float
+    low: float
+    high: float
+    outliers: np.ndarray
+
+
+def box_stats(groups: dict) -> list[BoxStats]:
+    """Box-plot numbers per group of ``{label: values}`` (nan values left out)."""
+    out = []
+    for label, values in groups.items():
+        values = np.asarray(values, dtype=np.float64)
+        values = values[np.isfinite(values)]
+        if not values.size:
+            continue
+        q1, median, q3 = np.percentile(values, [25, 50, 75])
+        iqr = q3 - q1
+        inside = values[(values >= q1 - 1.5 * iqr) & (values <= q3 + 1.5 * iqr)]
+        low, high = (float(inside.min()), float(inside.max())) if inside.size else (float(q1), float(q3))
+        outliers = values[(values < low) | (values > high)]
+        out.append(BoxStats(str(label), int(values.size), float(q1), float(median), float(q3), low, high, outliers))
+    return out
+
+
+# --- export -----------------------------------------------------------------------------------
+
+
+def _csv_number(value: float) -> str:
+    return "" if value != value else f"{float(value):.12g}"
+
+
+def _csv_field(text: str) -> str:
+    text = str(text)
+    return '"' + text.replace('"', '""') + '"' if any(c in text for c in ',"\n\r') else text
+
+
+def scores_csv(result) -> str:
+    """``row,score`` (0-based file rows), as the CLI writes it."""
+    lines = ["row,score"] + [f"{int(r)},{_csv_number(s)}" for r, s in zip(result.row_ids, result.scores)]
+    return "\n".join(lines) + "\n"
+
+
+def relevance_csv(result) -> str:
+    """``row`` and one column per feature, as the CLI writes it."""
+    header = ",".join(["row"] + [_csv_field(n) for n in result.feature_names])
+    lines = [header] + [",".join([str(int(r))] + [_csv_number(v) for v in row])
+                        for r, row in zip(result.row_ids, result.relevance)]
+    return "\n".join(lines) + "\n"
+
+
+def summary_record(result, table=None) -> dict:
+    """``summary.json``: the result's summary plus how the file was read."""
+    record = result.summary()
+    if table is not None:
+        record = {"input": str(table.path), "read_as": table.settings.to_dict(), **record,
+                  "notices": list(table.notices) + list(result.notices)}
+    return record
+
+
+def export_results(folder, result, table=None) -> Path:
+    """Write ``scores.csv``, ``relevance.csv`` and ``summary.json`` into ``folder`` as a whole."""
+    from xaidesk.core.io import staged_folder, write_bytes_atomic, write_json_atomic
+
+    folder = Path(folder)
+    with staged_folder(folder) as staging:
+        write_bytes_atomic(staging / "scores.csv", scores_csv(result).encode("utf-8"))
+        write_bytes_atomic(staging / "relevance.csv", relevance_csv(result).encode("utf-8"))
+        write_json_atomic(staging / "summary.json", summary_record(result, table))
+    return folder

@@ -1,0 +1,1779 @@
+"""The Audio tab: open a sound, pick a model and a method, run, look, listen, compare, export.
+
+All computation (decoding, the whole-file overview, spectrograms, predictions, explanations,
+resynthesis of the evidence) runs in the :class:`~xaidesk.gui.runner.Runner`; this module
+dispatches jobs, shows their results and plays sound. Torch-backed packages are imported
+inside the jobs.
+
+Time on every view is seconds from the start of the *file*: a segment picked on the
+overview of a long recording keeps its place on the file's timeline.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import QSize, Qt, QTimer, Signal
+from PySide6.QtGui import QFont, QGuiApplication, QImage, QStandardItem, QStandardItemModel
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QCheckBox,
+    QComboBox,
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QProgressBar,
+    QPushButton,
+    QScrollArea,
+    QSizePolicy,
+    QSlider,
+    QSplitter,
+    QToolButton,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ...core import render
+from ..audio_player import AudioPlayer
+from ..catalog import Catalog, family_title
+from ..formatting import (
+    EtaEstimator,
+    class_text,
+    explanation_title,
+    format_duration,
+    format_value,
+    parse_count,
+    partial_title,
+    probability_text,
+    progress_text,
+    sample_progress_text,
+)
+from ..overlays import samples_done
+from ..runner import JobFailure, Runner
+from ..views.audio_views import (
+    OverviewView,
+    RangeLink,
+    SpectrogramView,
+    UncertaintySpectrogramView,
+    WaveformView,
+    link_time_axes,
+)
+from ..widgets import error_dialog, frontend_dialog
+from ..widgets.param_form import AUTOMATIC_LAYER, ParamForm
+from .images_tab import MODEL_LAYERS, UNCERTAINTY_COLORMAP, _levels_for, _unit_of, uncertainty_path_for
+
+VGGISH_ENTRY = "__vggish__"
+MODEL_FILE_ENTRY = "__audio_file__"
+#: Files longer than this open with an overview; this much is analysed at first.
+SEGMENT_SECONDS = 10.0
+#: The longest segment that can be analysed at once.
+MAX_SEGMENT_SECONDS = 60.0
+#: Points of the whole-file overview.
+OVERVIEW_POINTS = 4000
+MAX_HISTORY = 16
+TOP_K = 5
+PARTIAL_LEVELS_SAMPLES = 256 * 256
+MIXDOWN_TITLES = {"mean": "mean of the channels", "left": "left channel", "right": "right channel"}
+#: Form values that differ from a method's registry defaults on spectrograms (what
+#: ``explain_audio`` itself uses when the value is not given).
+AUDIO_FORM_DEFAULTS = {"lime": {"segmentation": "grid"}}
+#: Channels of this tab's jobs in the shared runner (distinct from the Images tab's).
+CHANNELS = ("model", "open", "segment", "analyse", "explain", "listen", "layers")
+
+
+def _channel(name: str) -> str:
+    return f"audio.{name}"
+
+
+@dataclass
+class Spectrogram:
+    """A log-mel spectrogram on the clip's timeline (plain data)."""
+
+    log_mel: np.ndarray
+    frame_times: np.ndarray
+    mel_frequencies: np.ndarray
+    #: The front-end settings it was computed with.
+    frontend: dict | None = None
+
+
+@dataclass
+class OpenedAudio:
+    """What opening a file (or a segment of it) produced, handed from the worker."""
+
+    path: Path
+    info: dict
+    clip: object
+    spectrogram: Spectrogram | None
+    envelope: tuple | None = None
+
+
+@dataclass
+class _Run:
+    spec: str
+    name: str
+    clip: object
+    spectrogram: Spectrogram
+    frontend: object
+    method_title: str
+    info: object
+    params: dict
+    unit: str = ""
+    total: int | None = None
+    eta: EtaEstimator = field(default_factory=EtaEstimator)
+    shown_partial: bool = False
+    #: The last count reported ("340 of 1000 masks") and the model window it belongs to.
+    done: int | None = None
+    window: tuple[int, int] | None = None
+
+    def count_text(self) -> str:
+        parts = []
+        if self.window is not None and self.window[1] > 1:
+            parts.append(f"window {self.window[0]} of {self.window[1]}")
+        if self.done is not None and self.total:
+            parts.append(f"{self.done} of {self.total}" + (f" {self.unit}" if self.unit else ""))
+        return ", ".join(parts)
+
+
+_WINDOW_PATTERN = None
+
+
+def parse_window(message: str) -> tuple[int, int] | None:
+    """``(k, n)`` from an audio progress message that starts with ``"window k of n"``."""
+    global _WINDOW_PATTERN
+    import re
+
+    if _WINDOW_PATTERN is None:
+        _WINDOW_PATTERN = re.compile(r"^window (\d+) of (\d+)")
+    match = _WINDOW_PATTERN.match(message or "")
+    return (int(match.group(1)), int(match.group(2))) if match else None
+
+
+@dataclass
+class AudioHistoryEntry:
+    """One finished (or partial) run, kept for comparison and export."""
+
+    explanation: object
+    clip: object
+    spectrogram: Spectrogram
+    frontend: object
+    model_spec: str
+    model_name: str
+    method_title: str
+    title: str = ""
+    #: For partial results: how far the run got ("window 2 of 7, 632 of 1000 masks").
+    count: str = ""
+
+
+def _spectrogram_job(source, clip) -> Spectrogram:
+    from xaidesk.explain.audio import spectrogram_of
+
+    log_mel, times, freqs = spectrogram_of(source, clip)
+    settings = frontend_dict(getattr(source, "frontend", None) or source)
+    return Spectrogram(np.asarray(log_mel, dtype=np.float32), np.asarray(times), np.asarray(freqs), settings)
+
+
+def _load_file_with_frontend(spec: str, frontend: dict, trust: bool):
+    """Load ``file:PATH`` as an audio model with spectrogram settings entered by the person."""
+    import inspect
+
+    from xaidesk.core import ModelError
+    from xaidesk.models.audio import AudioFrontEnd, load_audio_file
+
+    settings = AudioFrontEnd.from_dict(frontend)
+    if "frontend" not in inspect.signature(load_audio_file).parameters:
+        raise ModelError("This version of xaidesk can only open audio model files that have a description file "
+                         "(MODEL.pt.json with \"modality\": \"audio\" and its \"frontend\") beside them.")
+    return load_audio_file(spec.partition(":")[2], trust=trust, spec=spec, frontend=settings)
+
+
+def _default_frontend():
+    from xaidesk.models.audio import AudioFrontEnd
+
+    return AudioFrontEnd()
+
+
+def frontend_dict(frontend) -> dict | None:
+    if frontend is None:
+        return None
+    to_dict = getattr(frontend, "to_dict", None)
+    if callable(to_dict):
+        return dict(to_dict())
+    if dataclasses.is_dataclass(frontend):
+        return dataclasses.asdict(frontend)
+    return None
+
+
+def _time_text(seconds: float) -> str:
+    minutes, secs = divmod(max(0.0, float(seconds)), 60.0)
+    return f"{int(minutes)}:{secs:04.1f}"
+
+
+class AudioTab(QWidget):
+    """Explain sound classifiers on their spectrograms, and listen to the evidence.
+
+    Signals
+    -------
+    status_message(str), hover_message(str), audio_opened(Path), model_loaded(str), state_changed()
+        As for the Images tab.
+    """
+
+    status_message = Signal(str)
+    hover_message = Signal(str)
+    audio_opened = Signal(object)
+    model_loaded = Signal(str)
+    state_changed = Signal()
+
+    def __init__(self, runner: Runner, settings=None, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.runner = runner
+        self.settings = settings
+        self.catalog: Catalog | None = None
+        self.model = None
+        self.clip = None
+        self.path: Path | None = None
+        self.file_info: dict | None = None
+        self.envelope = None
+        self.spectrogram: Spectrogram | None = None
+        self.prediction = None
+        self.history: list[AudioHistoryEntry] = []
+        self.current_entry: AudioHistoryEntry | None = None
+        self._jobs: dict[str, int | None] = {name: None for name in CHANNELS}
+        self._run: _Run | None = None
+        self._cancelled_runs: dict[int, _Run] = {}
+        self._params_by_method: dict[str, dict] = {}
+        self._form_method: str | None = None
+        self._pending_model_spec: str | None = None
+        self._pending_frontend: dict | None = None
+        self._compare_views: list[SpectrogramView] = []
+        self._listen_request: tuple[str, float] | None = None
+        self.player = AudioPlayer(self)
+        self._build()
+        self.player.position_changed.connect(self._on_player_position)
+        self.player.state_changed.connect(self._on_player_state)
+        self.player.notice.connect(self._on_player_notice)
+        if not self.player.available:
+            self.player_notice.setText(self.player.unavailable_reason)
+            self.player_notice.setToolTip(self.player.unavailable_details)
+            self.player_notice.setVisible(True)
+        runner.progress.connect(self._on_progress)
+        runner.finished.connect(self._on_finished)
+        runner.failed.connect(self._on_failed)
+        runner.cancelled.connect(self._on_cancelled)
+        runner.stopped.connect(self._on_stopped)
+        self._update_enabled()
+
+    # ------------------------------------------------------------------ layout
+    def _build(self) -> None:
+        side = QWidget()
+        side.setMinimumWidth(330)
+        side.setMaximumWidth(420)
+        scroll = QScrollArea()
+        scroll.setWidget(self._build_side_panel())
+        scroll.setWidgetResizable(True)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        side_layout = QVBoxLayout(side)
+        side_layout.setContentsMargins(0, 0, 0, 0)
+        side_layout.addWidget(scroll, 1)
+        side_layout.addWidget(self._build_run_area())
+
+        self.overview_view = OverviewView("Whole file — drag the yellow region to choose the part to analyse")
+        self.overview_view.set_max_width(MAX_SEGMENT_SECONDS)
+        self.overview_view.region_changed.connect(self._on_region_changed)
+        self.segment_label = QLabel("")
+        self.segment_label.setObjectName("notes")
+        self.analyse_button = QPushButton("Analyse this segment")
+        self.analyse_button.setToolTip("Read the chosen part of the file and show its spectrogram and prediction.")
+        self.analyse_button.clicked.connect(lambda: self.analyse_segment())
+        overview_box = QWidget()
+        overview_layout = QVBoxLayout(overview_box)
+        overview_layout.setContentsMargins(0, 0, 0, 0)
+        overview_layout.setSpacing(2)
+        overview_layout.addWidget(self.overview_view, 1)
+        segment_row = QHBoxLayout()
+        segment_row.addWidget(self.segment_label, 1)
+        segment_row.addWidget(self.analyse_button)
+        overview_layout.addLayout(segment_row)
+        self.overview_box = overview_box
+        self.overview_box.setVisible(False)
+
+        self.waveform_view = WaveformView("Waveform")
+        self.waveform_view.set_placeholder("Open a sound (File ▸ Open audio…) or drop an audio file here")
+        self.spectrogram_view = SpectrogramView("Log-mel spectrogram", show_colorbar=False)
+        self.relevance_view = SpectrogramView("Explanation")
+        self.relevance_view.set_placeholder("Press Run to explain the prediction")
+        self.uncertainty_view = UncertaintySpectrogramView("Uncertainty", colormap=UNCERTAINTY_COLORMAP)
+        self.uncertainty_view.setToolTip(
+            "How much the evidence varies between random masks: bright areas are less certain."
+        )
+        self.uncertainty_view.setVisible(False)
+        self.time_views = [self.waveform_view, self.spectrogram_view, self.relevance_view, self.uncertainty_view]
+        self.time_link = link_time_axes(self.time_views)
+        self.band_link = RangeLink(1)
+        for view in (self.spectrogram_view, self.relevance_view, self.uncertainty_view):
+            self.band_link.add(view)
+        self.waveform_view.show_time_label(False)
+        self.spectrogram_view.show_time_label(False)
+        for view in [*self.time_views, self.overview_view]:
+            view.hovered.connect(self.hover_message)
+            view.graphics.setAcceptDrops(False)
+        for view in self.time_views:
+            view.seek_requested.connect(self.seek_file_time)
+
+        results = QSplitter(Qt.Orientation.Horizontal)
+        results.addWidget(self.relevance_view)
+        results.addWidget(self.uncertainty_view)
+        results.setSizes([500, 500])
+        views = QSplitter(Qt.Orientation.Vertical)
+        views.addWidget(self.overview_box)
+        views.addWidget(self.waveform_view)
+        views.addWidget(self.spectrogram_view)
+        views.addWidget(results)
+        views.setSizes([110, 110, 170, 230])
+        for index in range(4):
+            views.setCollapsible(index, False)
+        self.views_splitter = views
+
+        self.stats_label = QLabel("")
+        self.stats_label.setObjectName("statsLabel")
+        self.stats_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.stats_label.setWordWrap(True)
+
+        top = QWidget()
+        top_layout = QVBoxLayout(top)
+        top_layout.setContentsMargins(0, 0, 0, 0)
+        top_layout.addWidget(self._build_display_bar())
+        top_layout.addWidget(self._build_playback_bar())
+        top_layout.addWidget(views, 1)
+        top_layout.addWidget(self.stats_label)
+
+        self.compare_box = self._build_compare_area()
+        main_split = QSplitter(Qt.Orientation.Vertical)
+        main_split.addWidget(top)
+        main_split.addWidget(self.compare_box)
+        main_split.setStretchFactor(0, 4)
+        main_split.setStretchFactor(1, 1)
+        main_split.setSizes([640, 200])
+
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addWidget(side)
+        layout.addWidget(main_split, 1)
+
+    def _build_display_bar(self) -> QWidget:
+        bar_widget = QWidget()
+        bar = QHBoxLayout(bar_widget)
+        bar.setContentsMargins(4, 0, 4, 0)
+        self.colormap_combo = QComboBox()
+        self.colormap_combo.setToolTip("Colours of the relevance map. Diverging maps show positive and negative evidence.")
+        for name in render.DIVERGING_COLORMAPS:
+            self.colormap_combo.addItem(name, name)
+        for name in render.COLORMAPS:
+            if name not in render.DIVERGING_COLORMAPS:
+                self.colormap_combo.addItem(name, name)
+        self.colormap_combo.setCurrentIndex(max(0, self.colormap_combo.findData(render.DEFAULT_COLORMAP)))
+        self.colormap_combo.currentIndexChanged.connect(self._apply_display_settings)
+        self.opacity_slider = QSlider(Qt.Orientation.Horizontal)
+        self.opacity_slider.setRange(0, 100)
+        self.opacity_slider.setValue(60)
+        self.opacity_slider.setMinimumWidth(90)
+        self.opacity_slider.setToolTip("How strongly the relevance colours cover the spectrogram.")
+        self.opacity_slider.valueChanged.connect(self._apply_display_settings)
+        self.opacity_value = QLabel("60 %")
+        self.opacity_value.setMinimumWidth(36)
+        self.shared_levels_check = QCheckBox("Same scale in comparison")
+        self.shared_levels_check.setToolTip(
+            "Use one colour scale for all results side by side, so their strengths can be compared."
+        )
+        self.shared_levels_check.toggled.connect(self._rebuild_compare_views)
+        fit = QToolButton()
+        fit.setText("Fit")
+        fit.setToolTip("Show the whole segment (zoom in time with the mouse wheel, pan by dragging).")
+        fit.clicked.connect(self.fit_views)
+        bar.addWidget(QLabel("Colours"))
+        bar.addWidget(self.colormap_combo)
+        bar.addSpacing(8)
+        bar.addWidget(QLabel("Opacity"))
+        bar.addWidget(self.opacity_slider, 1)
+        bar.addWidget(self.opacity_value)
+        bar.addSpacing(8)
+        bar.addWidget(self.shared_levels_check)
+        bar.addWidget(fit)
+        return bar_widget
+
+    def _build_playback_bar(self) -> QWidget:
+        widget = QWidget()
+        outer = QVBoxLayout(widget)
+        outer.setContentsMargins(4, 0, 4, 0)
+        outer.setSpacing(2)
+        row = QHBoxLayout()
+        self.play_button = QPushButton("▶ Play")
+        self.play_button.setToolTip("Play or pause the sound (Space). Click on the waveform or spectrogram to jump there.")
+        self.play_button.setShortcut("Space")
+        self.play_button.clicked.connect(self.toggle_playback)
+        self.stop_button = QPushButton("■ Stop")
+        self.stop_button.clicked.connect(self.stop_playback)
+        self.position_slider = QSlider(Qt.Orientation.Horizontal)
+        self.position_slider.setRange(0, 1000)
+        self.position_slider.setToolTip("Where playback is; drag to jump.")
+        self.position_slider.sliderMoved.connect(self._on_slider_moved)
+        self.position_label = QLabel("0:00.0 / 0:00.0")
+        self.position_label.setMinimumWidth(110)
+        self.source_label = QLabel("")
+        self.source_label.setObjectName("notes")
+        row.addWidget(self.play_button)
+        row.addWidget(self.stop_button)
+        row.addWidget(self.position_slider, 1)
+        row.addWidget(self.position_label)
+        row.addWidget(self.source_label)
+        listen = QHBoxLayout()
+        listen.addWidget(QLabel("Listen to the evidence:"))
+        self.play_original_button = QPushButton("Original")
+        self.play_original_button.setToolTip("Play the analysed sound as it is.")
+        self.play_original_button.clicked.connect(self.play_original)
+        self.play_evidence_button = QPushButton("Play evidence")
+        self.play_evidence_button.setToolTip(
+            "Play only the most relevant time-frequency cells of the shown result (the share set on the right)."
+        )
+        self.play_evidence_button.clicked.connect(lambda: self.play_evidence("top"))
+        self.play_rest_button = QPushButton("Play the rest")
+        self.play_rest_button.setToolTip("Play everything except the most relevant cells.")
+        self.play_rest_button.clicked.connect(lambda: self.play_evidence("rest"))
+        self.share_slider = QSlider(Qt.Orientation.Horizontal)
+        self.share_slider.setRange(5, 50)
+        self.share_slider.setValue(20)
+        self.share_slider.setMaximumWidth(160)
+        self.share_slider.setToolTip("Share of the time-frequency cells counted as evidence.")
+        self.share_value = QLabel("20 %")
+        self.share_value.setMinimumWidth(36)
+        self.share_slider.valueChanged.connect(lambda v: self.share_value.setText(f"{v} %"))
+        listen.addWidget(self.play_original_button)
+        listen.addWidget(self.play_evidence_button)
+        listen.addWidget(self.play_rest_button)
+        listen.addWidget(QLabel("Share"))
+        listen.addWidget(self.share_slider)
+        listen.addWidget(self.share_value)
+        listen.addStretch(1)
+        self.player_notice = QLabel("")
+        self.player_notice.setObjectName("notes")
+        self.player_notice.setWordWrap(True)
+        self.player_notice.setVisible(False)
+        outer.addLayout(row)
+        outer.addLayout(listen)
+        outer.addWidget(self.player_notice)
+        return widget
+
+    def _build_side_panel(self) -> QWidget:
+        panel = QWidget()
+        layout = QVBoxLayout(panel)
+        layout.setContentsMargins(4, 4, 8, 4)
+
+        model_box = QGroupBox("Model")
+        model_layout = QVBoxLayout(model_box)
+        self.model_combo = QComboBox()
+        self.model_combo.setToolTip("The network whose decision is explained.")
+        self.model_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.model_combo.setMinimumContentsLength(16)
+        self.model_combo.addItem("Loading…")
+        self.model_combo.activated.connect(self._on_model_combo_activated)
+        self.model_notes = QLabel("")
+        self.model_notes.setWordWrap(True)
+        self.model_notes.setObjectName("notes")
+        model_layout.addWidget(self.model_combo)
+        model_layout.addWidget(self.model_notes)
+
+        sound_box = QGroupBox("Sound")
+        sound_layout = QVBoxLayout(sound_box)
+        buttons = QHBoxLayout()
+        self.open_button = QPushButton("Open audio…")
+        self.open_button.clicked.connect(self.choose_audio)
+        self.sample_combo = QComboBox()
+        self.sample_combo.setToolTip("Sample sounds that come with the demo models.")
+        self.sample_combo.addItem("Samples…")
+        self.sample_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.sample_combo.setMinimumContentsLength(8)
+        self.sample_combo.activated.connect(self._on_sample_chosen)
+        buttons.addWidget(self.open_button)
+        buttons.addWidget(self.sample_combo, 1)
+        self.audio_info_label = QLabel("No sound yet.")
+        self.audio_info_label.setWordWrap(True)
+        self.audio_info_label.setObjectName("notes")
+        self.mixdown_combo = QComboBox()
+        self.mixdown_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.mixdown_combo.setMinimumContentsLength(10)
+        for key, title in MIXDOWN_TITLES.items():
+            self.mixdown_combo.addItem(title, key)
+        self.mixdown_combo.setToolTip("How the channels of a stereo or multi-channel file become the one channel the model hears.")
+        self.mixdown_combo.activated.connect(self._on_mixdown_chosen)
+        self.mixdown_row = QWidget()
+        mix_form = QFormLayout(self.mixdown_row)
+        mix_form.setContentsMargins(0, 0, 0, 0)
+        mix_form.addRow("Mono from", self.mixdown_combo)
+        self.mixdown_row.setVisible(False)
+        sound_layout.addLayout(buttons)
+        sound_layout.addWidget(self.audio_info_label)
+        sound_layout.addWidget(self.mixdown_row)
+
+        prediction_box = QGroupBox("Prediction")
+        prediction_layout = QVBoxLayout(prediction_box)
+        self.prediction_list = QTreeWidget()
+        self.prediction_list.setColumnCount(2)
+        self.prediction_list.setHeaderLabels(["Class", "Probability"])
+        self.prediction_list.setRootIsDecorated(False)
+        self.prediction_list.setUniformRowHeights(True)
+        self.prediction_list.setToolTip("The model's five most likely classes for this sound. Click one to explain it.")
+        self.prediction_list.setMaximumHeight(130)
+        self.prediction_list.header().setStretchLastSection(False)
+        self.prediction_list.header().setSectionResizeMode(0, self.prediction_list.header().ResizeMode.Stretch)
+        self.prediction_list.header().setSectionResizeMode(1, self.prediction_list.header().ResizeMode.ResizeToContents)
+        self.prediction_list.itemClicked.connect(
+            lambda item, _c: self.set_target(item.data(0, Qt.ItemDataRole.UserRole)))
+        self.target_combo = QComboBox()
+        self.target_combo.setToolTip("The class whose evidence is shown. The top prediction is chosen for you.")
+        self.target_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.target_combo.setMinimumContentsLength(12)
+        target_row = QFormLayout()
+        target_row.addRow("Explain class", self.target_combo)
+        prediction_layout.addWidget(self.prediction_list)
+        prediction_layout.addLayout(target_row)
+
+        method_box = QGroupBox("Method")
+        method_layout = QVBoxLayout(method_box)
+        self.method_combo = QComboBox()
+        self.method_combo.setModel(QStandardItemModel(self.method_combo))
+        self.method_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.method_combo.setMinimumContentsLength(16)
+        self.method_combo.currentIndexChanged.connect(self._on_method_changed)
+        self.method_help = QLabel("")
+        self.method_help.setWordWrap(True)
+        self.method_help.setObjectName("notes")
+        self.param_form = ParamForm()
+        reset = QPushButton("Default settings")
+        reset.setFlat(True)
+        reset.setSizePolicy(QSizePolicy.Policy.Maximum, QSizePolicy.Policy.Fixed)
+        reset.clicked.connect(self.reset_params)
+        method_layout.addWidget(self.method_combo)
+        method_layout.addWidget(self.method_help)
+        method_layout.addWidget(self.param_form)
+        method_layout.addWidget(reset, 0, Qt.AlignmentFlag.AlignRight)
+
+        layout.addWidget(model_box)
+        layout.addWidget(sound_box)
+        layout.addWidget(prediction_box)
+        layout.addWidget(method_box)
+        layout.addStretch(1)
+        return panel
+
+    def _build_run_area(self) -> QWidget:
+        area = QWidget()
+        layout = QVBoxLayout(area)
+        layout.setContentsMargins(4, 4, 8, 4)
+        run_row = QHBoxLayout()
+        self.run_button = QPushButton("Run")
+        self.run_button.setDefault(True)
+        self.run_button.setMinimumHeight(32)
+        font = self.run_button.font()
+        font.setBold(True)
+        self.run_button.setFont(font)
+        self.run_button.setToolTip("Explain the chosen class with the chosen method.")
+        self.run_button.clicked.connect(self.run_explanation)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setMinimumHeight(32)
+        self.cancel_button.setToolTip("Stop the running explanation; what is done so far is kept.")
+        self.cancel_button.clicked.connect(self.cancel_explanation)
+        run_row.addWidget(self.run_button, 2)
+        run_row.addWidget(self.cancel_button, 1)
+        self.progress_bar = QProgressBar()
+        self.progress_bar.setRange(0, 1000)
+        self.progress_bar.setTextVisible(False)
+        self.progress_label = QLabel("")
+        self.progress_label.setWordWrap(True)
+        self.progress_label.setObjectName("notes")
+        layout.addLayout(run_row)
+        layout.addWidget(self.progress_bar)
+        layout.addWidget(self.progress_label)
+        return area
+
+    def _build_compare_area(self) -> QWidget:
+        box = QGroupBox("Results and comparison")
+        layout = QHBoxLayout(box)
+        layout.setContentsMargins(4, 4, 4, 4)
+        left = QVBoxLayout()
+        hint = QLabel("Click a result to show it above; tick results to compare them side by side.")
+        hint.setWordWrap(True)
+        hint.setObjectName("notes")
+        self.history_list = QListWidget()
+        self.history_list.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.history_list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.history_list.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        self.history_list.itemClicked.connect(self._on_history_clicked)
+        self.history_list.itemChanged.connect(self._rebuild_compare_views)
+        clear = QPushButton("Clear results")
+        clear.clicked.connect(self.clear_history)
+        left.addWidget(hint)
+        left.addWidget(self.history_list, 1)
+        left.addWidget(clear, 0, Qt.AlignmentFlag.AlignLeft)
+        left_widget = QWidget()
+        left_widget.setLayout(left)
+        left_widget.setMaximumWidth(330)
+        left_widget.setMinimumWidth(230)
+        self.compare_container = QWidget()
+        self.compare_layout = QHBoxLayout(self.compare_container)
+        self.compare_layout.setContentsMargins(0, 0, 0, 0)
+        self.compare_hint = QLabel("Tick two or more results in the list to see them side by side.")
+        self.compare_hint.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.compare_hint.setEnabled(False)
+        self.compare_layout.addWidget(self.compare_hint)
+        layout.addWidget(left_widget)
+        layout.addWidget(self.compare_container, 1)
+        return box
+
+    # ------------------------------------------------------------ catalogue
+    def set_catalog(self, catalog: Catalog) -> None:
+        """Fill the model, sample and method pickers."""
+        self.catalog = catalog
+        self._fill_model_combo()
+        self.sample_combo.clear()
+        self.sample_combo.addItem("Samples…")
+        for model in catalog.models("audio"):
+            for path in model.get("samples", []):
+                self.sample_combo.addItem(f"{Path(path).stem} ({model.get('title', model['spec'])})", str(path))
+        self.sample_combo.setEnabled(self.sample_combo.count() > 1)
+        self._fill_method_combo()
+        self._update_enabled()
+        if self.clip is not None or self.isVisible():
+            self.ensure_model()
+
+    def demo_models(self) -> list[dict]:
+        return self.catalog.models("audio") if self.catalog else []
+
+    def ensure_model(self) -> None:
+        """Load the first audio demo model if none is loaded or loading (e.g. when the tab is shown)."""
+        if self.model is None and self._jobs["model"] is None and self.demo_models():
+            remembered = str(self.settings.value("last_audio_model", "") or "") if self.settings is not None else ""
+            known = {m["spec"] for m in self.demo_models()}
+            self.load_model(remembered if remembered in known else self.demo_models()[0]["spec"])
+
+    def _fill_model_combo(self) -> None:
+        self.model_combo.blockSignals(True)
+        self.model_combo.clear()
+        for model in self.demo_models():
+            self.model_combo.addItem(model.get("title", model["spec"]), model["spec"])
+            self.model_combo.setItemData(self.model_combo.count() - 1, model.get("description", ""),
+                                         Qt.ItemDataRole.ToolTipRole)
+        if self.model is not None and self.model_combo.findData(self.model.spec) < 0:
+            self.model_combo.addItem(self.model.name, self.model.spec)
+        self.model_combo.insertSeparator(self.model_combo.count())
+        self.model_combo.addItem("VGGish + weights file…", VGGISH_ENTRY)
+        self.model_combo.addItem("Model file…", MODEL_FILE_ENTRY)
+        self._select_model_in_combo()
+        self.model_combo.blockSignals(False)
+
+    def _select_model_in_combo(self) -> None:
+        spec = self.model.spec if self.model is not None else None
+        self.model_combo.setCurrentIndex(self.model_combo.findData(spec) if spec else -1)
+
+    def _fill_method_combo(self) -> None:
+        model: QStandardItemModel = self.method_combo.model()
+        previous = self.method_name()
+        self.method_combo.blockSignals(True)
+        model.clear()
+        family = None
+        for info in self.catalog.audio_methods if self.catalog else []:
+            if info.family != family:
+                family = info.family
+                header = QStandardItem(family_title(family))
+                header.setFlags(Qt.ItemFlag.NoItemFlags)
+                bold = QFont()
+                bold.setBold(True)
+                header.setFont(bold)
+                model.appendRow(header)
+            item = QStandardItem("    " + info.title)
+            item.setData(info.name, Qt.ItemDataRole.UserRole)
+            item.setToolTip(info.help)
+            model.appendRow(item)
+        self.method_combo.blockSignals(False)
+        self.select_method(previous or "relax")
+
+    def select_method(self, name: str) -> bool:
+        """Choose a method by registry name; returns False if it is not offered."""
+        rows = [r for r in range(self.method_combo.count()) if self.method_combo.itemData(r, Qt.ItemDataRole.UserRole)]
+        match = [r for r in rows if self.method_combo.itemData(r, Qt.ItemDataRole.UserRole) == name]
+        row = match[0] if match else (rows[0] if rows else -1)
+        if row >= 0:
+            self.method_combo.setCurrentIndex(row)
+            self._on_method_changed()
+        return bool(match)
+
+    def method_name(self) -> str | None:
+        return self.method_combo.currentData(Qt.ItemDataRole.UserRole)
+
+    def method_info(self):
+        name = self.method_name()
+        return self.catalog.audio_method(name) if (self.catalog and name) else None
+
+    def _on_method_changed(self, *_args) -> None:
+        info = self.method_info()
+        if self._form_method is not None:
+            self._params_by_method[self._form_method] = self.param_form.values()
+        self._form_method = info.name if info else None
+        if info is None:
+            self.method_help.setText("")
+            self.param_form.set_params(())
+            return
+        help_text = info.help
+        if info.needs_module and self.model is not None and self.model.is_torchscript:
+            help_text += "\n\nNot available for this model: it is a TorchScript file."
+        self.method_help.setText(help_text)
+        stored = self._params_by_method.get(info.name)
+        self.param_form.set_params(info.params, stored if stored is not None else AUDIO_FORM_DEFAULTS.get(info.name))
+        self._update_enabled()
+
+    def reset_params(self) -> None:
+        """Put the method's settings back to their defaults for sound."""
+        self.param_form.reset()
+        name = self.method_name()
+        for key, value in AUDIO_FORM_DEFAULTS.get(name or "", {}).items():
+            self.param_form.set_value(key, value)
+
+    def _changed_params(self, info, values: dict) -> dict:
+        """The values that differ from the registry defaults: the others are left to ``explain_audio``,
+        which picks spectrogram defaults for them (e.g. RELAX's grid cells)."""
+        defaults = info.defaults()
+        return {k: v for k, v in values.items() if k not in defaults or defaults[k] != v}
+
+    # ------------------------------------------------------------ models
+    def _on_model_combo_activated(self, index: int) -> None:
+        data = self.model_combo.itemData(index)
+        if data == VGGISH_ENTRY:
+            self._select_model_in_combo()
+            self.choose_vggish_weights()
+        elif data == MODEL_FILE_ENTRY:
+            self._select_model_in_combo()
+            self.choose_model_file()
+        elif data and (self.model is None or data != self.model.spec):
+            self.load_model(data)
+
+    def choose_vggish_weights(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Open VGGish weights (a state dict)", self._last_folder(),
+            "PyTorch weights (*.pt *.pth *.pth.tar);;All files (*)")
+        if path:
+            self._remember_folder(path)
+            self.load_model(f"vggish:{path}")
+
+    def choose_model_file(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Open an audio model file", self._last_folder(), "PyTorch models (*.pt *.pth *.ts *.pth.tar);;All files (*)")
+        if not path:
+            return
+        self._remember_folder(path)
+        from xaidesk.models.audio import is_audio_sidecar
+
+        frontend = None
+        if not is_audio_sidecar(path):
+            # No description file beside the model: ask how it turns sound into a spectrogram.
+            values = frontend_dialog.ask_frontend(self, frontend_dict(_default_frontend()), Path(path).name)
+            if values is None:
+                self.status_message.emit("Model not loaded: it needs its spectrogram settings.")
+                return
+            frontend = values
+        self.load_model(f"file:{path}", frontend=frontend)
+
+    def load_model(self, spec: str, trust: bool = False, frontend: dict | None = None) -> int:
+        """Load a model in the background; the current one stays until it is ready.
+
+        ``frontend`` (an ``AudioFrontEnd.to_dict()``) gives the spectrogram settings of a
+        ``file:`` model that has no description file beside it.
+        """
+        self.status_message.emit(f"Loading model {spec} …")
+        self._pending_model_spec = spec
+        self._pending_frontend = frontend
+
+        def job(token, progress):
+            from ..catalog import configure_torch_threads
+            from xaidesk.models import load_model
+
+            configure_torch_threads()
+            if frontend is not None and spec.startswith("file:"):
+                model = _load_file_with_frontend(spec, frontend, trust)
+            else:
+                model = load_model(spec, trust=trust)
+            defaults = None
+            if getattr(model, "frontend", None) is None:
+                defaults = frontend_dict(_default_frontend())
+            return model, defaults
+
+        self._jobs["model"] = self.runner.submit(job, _channel("model"))
+        self._update_enabled()
+        return self._jobs["model"]
+
+    def _model_job_ready(self, result) -> None:
+        model, defaults = result
+        if getattr(model, "frontend", None) is None:
+            # A user file without its front-end beside it: ask for it (saved with the results).
+            values = frontend_dialog.ask_frontend(self, defaults or {}, getattr(model, "name", ""))
+            if values is None:
+                self._select_model_in_combo()
+                self.status_message.emit("Model not loaded: it needs its spectrogram settings.")
+                return
+            try:
+                from xaidesk.models.audio import AudioFrontEnd
+
+                frontend = AudioFrontEnd.from_dict(values)
+            except Exception as error:  # noqa: BLE001 - a plain message for bad settings
+                self._select_model_in_combo()
+                error_dialog.show_error(self, "These spectrogram settings do not work", JobFailure.from_exception(error))
+                return
+            model = dataclasses.replace(model, frontend=frontend, modality="audio")
+        self.set_model(model)
+
+    def set_model(self, model) -> None:
+        """Use an already loaded audio model (a ``LoadedModel`` with a front-end)."""
+        if self.is_running():
+            self.cancel_explanation()
+        self.model = model
+        if self.catalog is not None:
+            self._fill_model_combo()
+        description = ""
+        for builtin in self.demo_models():
+            if builtin["spec"] == model.spec:
+                description = builtin.get("description", "")
+                accuracy = builtin.get("accuracy")
+                if isinstance(accuracy, dict):
+                    accuracy = accuracy.get("held_out", accuracy.get("test"))
+                if isinstance(accuracy, (int, float)):
+                    description = _first_sentence(description) + f" Accuracy on held-out clips: {100 * accuracy:.1f} %."
+        self.model_notes.setToolTip(description)
+        frontend = model.frontend
+        lines = [_first_sentence(description)] if description else []
+        fe = frontend_dict(frontend) or {}
+        if fe:
+            lines.append(
+                f"{model.num_classes} classes · {fe.get('sample_rate', '?')} Hz, {fe.get('n_mels', '?')} mel bands, "
+                f"{getattr(frontend, 'window_seconds', 0) or 0:.2f} s windows."
+            )
+        lines += list(getattr(model, "notes", []) or [])
+        self.model_notes.setText("\n".join(line.strip() for line in lines if line))
+        self.target_combo.clear()
+        for index, name in enumerate(model.class_names):
+            self.target_combo.addItem(class_text(index, name), index)
+        self.param_form.set_dynamic_choices(MODEL_LAYERS, [AUTOMATIC_LAYER])
+        self._on_method_changed()
+        self._list_layers()
+        self.status_message.emit(f"Model {model.name} loaded.")
+        self.model_loaded.emit(model.spec)
+        if self.clip is not None:
+            self._analyse_clip()
+        self._update_enabled()
+
+    def _list_layers(self) -> None:
+        """List the model's layers in the worker (one forward pass) for RELAX's layer parameter."""
+        model = self.model
+
+        def job(token, progress):
+            from xaidesk.explain.relax import list_layers
+
+            return model.spec, list_layers(model)
+
+        self._jobs["layers"] = self.runner.submit(job, _channel("layers"))
+
+    def _layers_ready(self, result) -> None:
+        spec, layers = result
+        if self.model is None or spec != self.model.spec:
+            return
+        choices = [AUTOMATIC_LAYER, *[(name, description) for name, description in layers]]
+        known = {value for value, _ in choices}
+        for name, stored in self._params_by_method.items():
+            info = self.catalog.audio_method(name) if self.catalog else None
+            for p in info.params if info else ():
+                if p.choices_from == MODEL_LAYERS and stored.get(p.name) not in known:
+                    stored[p.name] = p.default
+        self.param_form.set_dynamic_choices(MODEL_LAYERS, choices)
+
+    def layer_choices(self) -> list[tuple[str, str]]:
+        return self.param_form.dynamic_choices(MODEL_LAYERS)
+
+    def _model_failed(self, failure: JobFailure) -> None:
+        if type(failure.error).__name__ == "UntrustedModelError":
+            spec = self._pending_model_spec
+            trusted = error_dialog.confirm(
+                self, "Run code from this model file?",
+                "This file holds a whole pickled model, not only its weights. Loading it runs code stored "
+                "inside the file, which could do anything a program can do on this computer.",
+                "Only continue if you trust the source of the file. " + failure.message,
+                yes_text="Load and run it",
+            )
+            if trusted and spec:
+                self.load_model(spec, trust=True, frontend=getattr(self, "_pending_frontend", None))
+                return
+            self._select_model_in_combo()
+            self.status_message.emit("Model not loaded.")
+            return
+        self._select_model_in_combo()
+        self.status_message.emit("The model could not be loaded.")
+        error_dialog.show_error(self, "Could not load the model", failure)
+
+    # ------------------------------------------------------------ opening sound
+    def choose_audio(self) -> None:
+        from xaidesk.data.audio import AUDIO_FILE_FILTER
+
+        path, _ = QFileDialog.getOpenFileName(self, "Open a sound", self._last_folder(), AUDIO_FILE_FILTER)
+        if path:
+            self.open_audio(path)
+
+    def _on_sample_chosen(self, index: int) -> None:
+        path = self.sample_combo.itemData(index)
+        self.sample_combo.setCurrentIndex(0)
+        if path:
+            self.open_audio(path)
+
+    def mixdown(self) -> str:
+        return self.mixdown_combo.currentData() or "mean"
+
+    def _frontend_source(self):
+        """What spectrograms are computed with: the model (its front-end), or the default front-end."""
+        return self.model if self.model is not None else None
+
+    def open_audio(self, path, mixdown: str | None = None) -> int:
+        """Open a sound file in the background; the current one stays until it is ready.
+
+        Files longer than :data:`SEGMENT_SECONDS` open with a whole-file overview and their first
+        :data:`SEGMENT_SECONDS` as the analysed segment.
+        """
+        path = Path(path)
+        if mixdown is None:
+            mixdown = self.mixdown() if (self.path is not None and path == self.path) else "mean"
+        model = self._frontend_source()
+        self.status_message.emit(f"Opening {path.name} …")
+        self.ensure_model()
+
+        def job(token, progress):
+            from xaidesk.data.audio import audio_info, load_audio, read_segment, waveform_envelope
+
+            info = audio_info(path)
+            channels = int(info.get("channels", 1) or 1)
+            mix = mixdown if channels > 1 else "mean"
+            envelope = None
+            if float(info.get("duration", 0.0)) > SEGMENT_SECONDS:
+                envelope = waveform_envelope(path, points=OVERVIEW_POINTS, mixdown=mix)
+                token.check()
+                clip = read_segment(path, 0.0, SEGMENT_SECONDS, mixdown=mix)
+            else:
+                clip = load_audio(path, mixdown=mix)
+            token.check()
+            spectrogram = _spectrogram_job(model if model is not None else _default_frontend(), clip)
+            return OpenedAudio(path, dict(info), clip, spectrogram, envelope)
+
+        self._jobs["open"] = self.runner.submit(job, _channel("open"))
+        return self._jobs["open"]
+
+    def _on_mixdown_chosen(self, _index: int) -> None:
+        if self.path is None or self.clip is None:
+            return
+        if self.envelope is not None:
+            self.analyse_segment(reload_overview=True)
+        else:
+            self.open_audio(self.path, mixdown=self.mixdown())
+
+    def _opened_ready(self, opened: OpenedAudio) -> None:
+        if self.is_running():
+            self.cancel_explanation()
+        self.path = opened.path
+        self.file_info = opened.info
+        self.envelope = opened.envelope
+        channels = int(opened.info.get("channels", 1) or 1)
+        self.mixdown_combo.setCurrentIndex(max(0, self.mixdown_combo.findData(getattr(opened.clip, "mixdown", "mean"))))
+        self.mixdown_row.setVisible(channels > 1)
+        if opened.envelope is not None:
+            times, mins, maxs = opened.envelope
+            self.overview_view.set_envelope(times, mins, maxs, float(opened.info.get("duration", 0.0)))
+            self.overview_view.set_region(opened.clip.start, opened.clip.stop)
+            self.overview_box.setVisible(True)
+        else:
+            self.overview_box.setVisible(False)
+        self._remember_folder(opened.path)
+        self._show_clip(opened.clip, opened.spectrogram)
+        self.status_message.emit(f"Opened {opened.path.name}.")
+        self.audio_opened.emit(opened.path)
+
+    def analyse_segment(self, reload_overview: bool = False) -> int | None:
+        """Read the segment chosen on the overview (with the chosen mixdown) and show it."""
+        if self.path is None:
+            return None
+        start, stop = self.overview_view.segment()
+        stop = min(stop, start + MAX_SEGMENT_SECONDS)
+        path, mixdown, model = self.path, self.mixdown(), self._frontend_source()
+        self.status_message.emit(f"Reading {_time_text(start)} to {_time_text(stop)} of {path.name} …")
+
+        def job(token, progress):
+            from xaidesk.data.audio import read_segment, waveform_envelope
+
+            envelope = waveform_envelope(path, points=OVERVIEW_POINTS, mixdown=mixdown) if reload_overview else None
+            clip = read_segment(path, start, stop, mixdown=mixdown)
+            token.check()
+            spectrogram = _spectrogram_job(model if model is not None else _default_frontend(), clip)
+            return OpenedAudio(path, dict(self.file_info or {}), clip, spectrogram, envelope)
+
+        self._jobs["segment"] = self.runner.submit(job, _channel("segment"))
+        return self._jobs["segment"]
+
+    def _segment_ready(self, opened: OpenedAudio) -> None:
+        if opened.path != self.path:
+            return
+        if self.is_running():
+            self.cancel_explanation()
+        if opened.envelope is not None:
+            times, mins, maxs = opened.envelope
+            self.envelope = opened.envelope
+            self.overview_view.set_envelope(times, mins, maxs, float(opened.info.get("duration", 0.0)))
+        self.overview_view.set_region(opened.clip.start, opened.clip.stop)
+        self._show_clip(opened.clip, opened.spectrogram)
+        self.status_message.emit(f"Analysing {_time_text(opened.clip.start)} to {_time_text(opened.clip.stop)}.")
+
+    def _on_region_changed(self, start: float, stop: float) -> None:
+        self._update_segment_label()
+
+    def _update_segment_label(self) -> None:
+        start, stop = self.overview_view.segment()
+        shown = ""
+        if self.clip is not None and (abs(self.clip.start - start) > 1e-3 or abs(self.clip.stop - stop) > 1e-3):
+            shown = f" · showing {_time_text(self.clip.start)}–{_time_text(self.clip.stop)}; press the button to analyse the new part"
+        self.segment_label.setText(
+            f"Segment {_time_text(start)}–{_time_text(stop)} ({stop - start:.1f} s) of "
+            f"{_time_text(self.overview_view.duration())}{shown}")
+
+    def _show_clip(self, clip, spectrogram: Spectrogram | None) -> None:
+        """Show a newly opened clip or segment: waveform, spectrogram, player; clear old results."""
+        self.clip = clip
+        self.player.set_source(clip.samples, clip.rate, "clip")
+        self.source_label.setText("")
+        self.waveform_view.set_samples(clip.samples, clip.rate, clip.start)
+        self._set_spectrogram(spectrogram)
+        self.relevance_view.set_title("Explanation")
+        self.relevance_view.set_placeholder("Press Run to explain the prediction")
+        self._show_uncertainty(None)
+        self.stats_label.setText("")
+        self.current_entry = None
+        self.history_list.clearSelection()
+        for view in self.time_views:
+            view.set_playhead(clip.start)
+        self._on_player_position(0.0)
+        info = self.file_info or {}
+        name = clip.path.name if getattr(clip, "path", None) else (self.path.name if self.path else "sound")
+        channels = int(info.get("channels", getattr(clip, "channels", 1)) or 1)
+        lines = [f"{name} — {_time_text(float(info.get('duration', clip.duration)))}, {info.get('rate', clip.rate)} Hz, "
+                 + ("mono" if channels == 1 else f"{channels} channels (mixed: {MIXDOWN_TITLES.get(clip.mixdown, clip.mixdown)})")]
+        if self.envelope is not None:
+            lines.append(f"Analysing {_time_text(clip.start)}–{_time_text(clip.stop)} ({clip.duration:.1f} s).")
+        if getattr(info, "get", None) and info.get("subtype"):
+            lines[0] += f", {info['subtype']}"
+        lines += list(getattr(clip, "notices", []) or [])
+        rate = frontend_dict(getattr(self.model, "frontend", None) or None) or {}
+        if rate.get("sample_rate") and int(rate["sample_rate"]) != int(clip.rate):
+            lines.append(f"Resampled from {clip.rate} Hz to the model's {rate['sample_rate']} Hz for the model.")
+        self.audio_info_label.setText("\n".join(lines))
+        self.audio_info_label.setToolTip(str(self.path) if self.path else "")
+        if self.overview_box.isVisible():
+            self._update_segment_label()
+        # The spectrogram fits when it was computed with the current model's front-end.
+        ready = (spectrogram is not None and self.model is not None
+                 and spectrogram.frontend == frontend_dict(self.model.frontend))
+        self._analyse_clip(spectrogram_ready=ready)
+
+    def _set_spectrogram(self, spectrogram: Spectrogram | None) -> None:
+        self.spectrogram = spectrogram
+        # The frame times are already seconds in the file (a segment's start included).
+        for view in (self.spectrogram_view, self.relevance_view, self.uncertainty_view):
+            if spectrogram is None:
+                view.set_spectrogram(None)
+            else:
+                view.set_spectrogram(spectrogram.log_mel, spectrogram.frame_times, spectrogram.mel_frequencies)
+        self.relevance_view.clear_relevance()
+        self.waveform_view.plot.setXRange(*self._clip_range(), padding=0)
+
+    def _clip_range(self) -> tuple[float, float]:
+        if self.clip is None:
+            return 0.0, 1.0
+        return self.clip.start, self.clip.stop
+
+    def fit_views(self) -> None:
+        self.waveform_view.plot.setXRange(*self._clip_range(), padding=0)
+        self.spectrogram_view.reset_zoom()
+        self.waveform_view.plot.setXRange(*self._clip_range(), padding=0)
+
+    # ------------------------------------------------------------ spectrogram & prediction
+    def _analyse_clip(self, spectrogram_ready: bool = False) -> None:
+        """Predict the clip with the current model (and recompute its spectrogram with the model's front-end)."""
+        self.prediction = None
+        self.prediction_list.clear()
+        if self.model is None or self.clip is None:
+            self._update_enabled()
+            return
+        model, clip = self.model, self.clip
+        recompute = not spectrogram_ready
+
+        def job(token, progress):
+            from xaidesk.explain.audio import predict_audio
+
+            spectrogram = _spectrogram_job(model, clip) if recompute else None
+            token.check()
+            if getattr(model, "embedding_only", False):
+                return clip, spectrogram, None  # no classes to predict; RELAX explains the embedding
+            return clip, spectrogram, predict_audio(model, clip)
+
+        self._jobs["analyse"] = self.runner.submit(job, _channel("analyse"))
+        self._update_enabled()
+
+    def _analysis_ready(self, result) -> None:
+        clip, spectrogram, prediction = result
+        if clip is not self.clip:
+            return
+        if spectrogram is not None:
+            self._set_spectrogram(spectrogram)
+        self.prediction = prediction
+        self.prediction_list.clear()
+        if prediction is None:
+            item = QTreeWidgetItem(["No classes: the model outputs an embedding", ""])
+            item.setToolTip(0, "This model has no classifier head. RELAX explains its embedding.")
+            self.prediction_list.addTopLevelItem(item)
+            self._update_enabled()
+            return
+        for index, label, probability in prediction.top(TOP_K):
+            item = QTreeWidgetItem([class_text(index, label), probability_text(probability)])
+            item.setData(0, Qt.ItemDataRole.UserRole, index)
+            item.setTextAlignment(1, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+            self.prediction_list.addTopLevelItem(item)
+        self.set_target(prediction.top_class)
+        if self.prediction_list.topLevelItemCount():
+            self.prediction_list.setCurrentItem(self.prediction_list.topLevelItem(0))
+        self._update_enabled()
+
+    def set_target(self, index: int) -> None:
+        row = self.target_combo.findData(int(index))
+        if row >= 0:
+            self.target_combo.setCurrentIndex(row)
+
+    def target(self) -> int | None:
+        data = self.target_combo.currentData()
+        return None if data is None else int(data)
+
+    # ------------------------------------------------------------ explanation
+    def is_running(self) -> bool:
+        return self._jobs["explain"] is not None
+
+    def can_run(self) -> bool:
+        info = self.method_info()
+        return (
+            self.model is not None
+            and self.clip is not None
+            and self.spectrogram is not None
+            and info is not None
+            and not (info.needs_module and self.model.is_torchscript)
+            and not self.is_running()
+        )
+
+    def run_explanation(self) -> int | None:
+        """Start explaining the chosen class with the chosen method."""
+        if not self.can_run():
+            return None
+        info = self.method_info()
+        model, clip = self.model, self.clip
+        method, target = info.name, self.target()
+        params = self._changed_params(info, self.param_form.values())
+
+        def job(token, progress):
+            from xaidesk.explain.audio import explain_audio
+
+            return explain_audio(model, clip, method, target=target, params=params, token=token, progress=progress)
+
+        self._run = _Run(
+            spec=model.spec, name=model.name, clip=clip, spectrogram=self.spectrogram, frontend=model.frontend,
+            method_title=info.title, info=info, params=dict(params),
+        )
+        self._jobs["explain"] = self.runner.submit(job, _channel("explain"))
+        self.progress_bar.setValue(0)
+        self.progress_label.setText(f"Running {info.title} …")
+        target_index = target if target is not None else 0
+        self.stats_label.setText(f"Running {info.title} on {class_text(target_index, model.label(target_index))} …")
+        self.status_message.emit(f"Running {info.title} …")
+        self._update_enabled()
+        return self._jobs["explain"]
+
+    def cancel_explanation(self) -> None:
+        """Stop the running explanation; the interface is idle at once, the partial result follows."""
+        job_id = self._jobs["explain"]
+        if job_id is None:
+            return
+        if self._run is not None:
+            self._cancelled_runs[job_id] = self._run
+        self.runner.cancel(job_id)
+        self._end_run(self._cancel_text(job_id))
+
+    def _cancel_text(self, job_id: int) -> str:
+        run = self._cancelled_runs.get(job_id)
+        if run is not None and getattr(run.info, "iterative", False):
+            return "Cancelled – keeping the partial result …"
+        return "Cancelled."
+
+    def _end_run(self, text: str) -> None:
+        self._jobs["explain"] = None
+        self.progress_bar.setValue(0)
+        self.progress_label.setText(text)
+        self._update_enabled()
+        self.status_message.emit(text)
+
+    def _entry_for(self, explanation, run: _Run) -> AudioHistoryEntry:
+        entry = AudioHistoryEntry(
+            explanation=explanation, clip=run.clip, spectrogram=run.spectrogram, frontend=run.frontend,
+            model_spec=run.spec, model_name=run.name, method_title=run.method_title,
+        )
+        target = class_text(explanation.target.index, explanation.target.label)
+        if explanation.complete:
+            entry.title = explanation_title(explanation, run.method_title)
+        else:
+            count = run.count_text()
+            entry.count = count
+            if count:
+                entry.title = f"{run.method_title} · {target} · partial, {count}"
+            else:
+                done, total = samples_done(explanation, run.total)
+                entry.title = partial_title(run.method_title, target, done, total, run.unit or _unit_of(explanation))
+        return entry
+
+    def _explanation_ready(self, explanation) -> None:
+        run = self._run
+        if explanation.relevance.shape != run.spectrogram.log_mel.shape:
+            self._end_run("The explanation does not fit the spectrogram.")
+            error_dialog.show_error(
+                self, "The explanation could not be shown",
+                f"The method returned a map of shape {explanation.relevance.shape}, "
+                f"but the spectrogram has {run.spectrogram.log_mel.shape}.")
+            return
+        entry = self._entry_for(explanation, run)
+        self._end_run(f"Done in {format_duration(explanation.seconds)}.")
+        self._add_history(entry)
+        self.show_entry(entry)
+
+    def _explanation_failed(self, failure: JobFailure) -> None:
+        self._end_run("The explanation failed.")
+        self._restore_current_view()
+        error_dialog.show_error(self, "The explanation could not be computed", failure)
+
+    def _show_partial(self, partial) -> None:
+        relevance = getattr(partial, "relevance", None)
+        if relevance is None or self.spectrogram is None or relevance.shape != self.spectrogram.log_mel.shape:
+            return
+        partial = unfinished_as_blank(partial)
+        self.relevance_view.set_relevance(partial.relevance, _levels_for(partial, max_samples=PARTIAL_LEVELS_SAMPLES))
+        run = self._run
+        title = f"{run.method_title if run else ''} · running"
+        count = run.count_text() if run else ""
+        self.relevance_view.set_title(title + (f", {count}" if count else "") + " …")
+        self._show_uncertainty(partial, "Uncertainty · running …")
+        if run is not None:
+            run.shown_partial = True
+
+    def _show_uncertainty(self, explanation, title: str = "Uncertainty") -> None:
+        uncertainty = getattr(explanation, "uncertainty", None) if explanation is not None else None
+        view = self.uncertainty_view
+        if uncertainty is None or self.spectrogram is None or uncertainty.shape != self.spectrogram.log_mel.shape:
+            view.clear_relevance()
+            view.setVisible(False)
+            return
+        view.set_relevance(uncertainty)
+        view.set_title(title)
+        view.set_opacity(max(self.relevance_view.opacity(), 0.85))
+        view.setVisible(True)
+
+    def _restore_current_view(self) -> None:
+        if self.current_entry is not None and self.current_entry.clip is self.clip:
+            self.show_entry(self.current_entry)
+        else:
+            self.relevance_view.clear_relevance()
+            self.relevance_view.set_title("Explanation")
+            self._show_uncertainty(None)
+            self.stats_label.setText("")
+
+    def _on_stopped(self, job_id: int, result: object) -> None:
+        """A cancelled run has stopped: keep its partial result, labelled with its N."""
+        run = self._cancelled_runs.pop(job_id, None)
+        if run is None:
+            return
+        relevance = getattr(result, "relevance", None)
+        if relevance is None or relevance.shape != run.spectrogram.log_mel.shape:
+            if not self.is_running():
+                self._restore_current_view()
+                self.progress_label.setText("Cancelled before a partial result was ready.")
+            return
+        explanation = result
+        if not explanation.params:
+            try:
+                explanation = explanation.replace(params=run.info.resolve_params(run.params))
+            except Exception:  # noqa: BLE001 - the parameters are informative only
+                explanation = explanation.replace(params=dict(run.params))
+        if not explanation.complete and not explanation.seconds:
+            explanation = explanation.replace(seconds=self.runner.elapsed(job_id) or 0.0)
+        entry = self._entry_for(explanation, run)
+        self._add_history(entry)
+        if not self.is_running() and run.clip is self.clip:
+            self.show_entry(entry)
+            count = run.count_text()
+            text = "Cancelled – kept the partial result" + (f" ({count})" if count else "") + "."
+            self.progress_label.setText(text)
+            self.status_message.emit(text)
+
+    # ------------------------------------------------------------ history & compare
+    def _add_history(self, entry: AudioHistoryEntry) -> None:
+        self.history.insert(0, entry)
+        item = QListWidgetItem(entry.title)
+        item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
+        item.setCheckState(Qt.CheckState.Unchecked)
+        clip_path = getattr(entry.clip, "path", None)
+        item.setToolTip(f"{entry.title}\nModel: {entry.model_name}\nSound: {clip_path.name if clip_path else 'sound'} "
+                        f"({_time_text(entry.clip.start)}–{_time_text(entry.clip.stop)})")
+        item.setData(Qt.ItemDataRole.UserRole, id(entry))
+        self.history_list.blockSignals(True)
+        self.history_list.insertItem(0, item)
+        while len(self.history) > MAX_HISTORY:
+            self.history.pop()
+            self.history_list.takeItem(self.history_list.count() - 1)
+        self.history_list.setCurrentItem(item)
+        self.history_list.blockSignals(False)
+        self._rebuild_compare_views()
+
+    def _entry_of(self, item: QListWidgetItem) -> AudioHistoryEntry | None:
+        key = item.data(Qt.ItemDataRole.UserRole)
+        return next((e for e in self.history if id(e) == key), None)
+
+    def _on_history_clicked(self, item: QListWidgetItem) -> None:
+        entry = self._entry_of(item)
+        if entry is not None:
+            self.show_entry(entry)
+
+    def show_entry(self, entry: AudioHistoryEntry) -> None:
+        """Show a result in the explanation view (switching to its clip's spectrogram if needed)."""
+        self.current_entry = entry
+        if entry.clip is not self.clip:
+            # A result of another clip or segment: show it on its own spectrogram and sound.
+            self.clip = entry.clip
+            self.player.set_source(entry.clip.samples, entry.clip.rate, "clip")
+            self.waveform_view.set_samples(entry.clip.samples, entry.clip.rate, entry.clip.start)
+            self._set_spectrogram(entry.spectrogram)
+            self.current_entry = entry
+        explanation = entry.explanation
+        shown = explanation if explanation.complete else unfinished_as_blank(explanation)
+        self.relevance_view.set_relevance(shown.relevance, _levels_for(shown))
+        self.relevance_view.set_title(entry.title)
+        self._show_uncertainty(shown, "Uncertainty" + ("" if explanation.complete else " · partial"))
+        finite = np.isfinite(shown.relevance).all(axis=0)
+        stats = render.relevance_stats(explanation.relevance[:, finite] if finite.any() else explanation.relevance)
+        levels = self.relevance_view.levels()
+        parts = [
+            f"Sum {format_value(stats['sum'])}", f"min {format_value(stats['min'])}",
+            f"max {format_value(stats['max'])}", f"positive share {100 * stats['positive_share']:.0f} %",
+            f"score {format_value(explanation.score)}",
+            f"colour scale ±{format_value(levels[1])}" if levels[0] == -levels[1]
+            else f"colour scale {format_value(levels[0])} to {format_value(levels[1])}",
+        ]
+        extras = explanation.extras
+        if isinstance(extras.get("r2"), float):
+            parts.append(f"local fidelity R² = {extras['r2']:.2f}")
+        if explanation.uncertainty is not None:
+            explained = explanation.uncertainty[:, finite] if finite.any() else explanation.uncertainty
+            parts.append(f"mean uncertainty {format_value(float(np.mean(explained)))}")
+        windows = extras.get("windows")
+        if explanation.complete and isinstance(windows, (list, tuple)) and len(windows) > 1:
+            parts.append(f"{len(windows)} model windows stitched")
+        if not explanation.complete:
+            parts.insert(0, "PARTIAL" + (f": {entry.count}" if entry.count else ""))
+        self.stats_label.setText(" · ".join(parts))
+        self._update_enabled()
+
+    def pinned_entries(self) -> list[AudioHistoryEntry]:
+        pinned = []
+        for row in range(self.history_list.count()):
+            item = self.history_list.item(row)
+            if item.checkState() == Qt.CheckState.Checked:
+                entry = self._entry_of(item)
+                if entry is not None:
+                    pinned.append(entry)
+        return pinned[::-1]
+
+    def pin(self, entry: AudioHistoryEntry, pinned: bool = True) -> None:
+        for row in range(self.history_list.count()):
+            item = self.history_list.item(row)
+            if self._entry_of(item) is entry:
+                item.setCheckState(Qt.CheckState.Checked if pinned else Qt.CheckState.Unchecked)
+
+    def compare_views(self) -> list[SpectrogramView]:
+        return list(self._compare_views)
+
+    def _rebuild_compare_views(self, *_args) -> None:
+        for view in self._compare_views:
+            self.compare_layout.removeWidget(view)
+            view.hide()
+            view.deleteLater()
+        self._compare_views = []
+        entries = self.pinned_entries()
+        self.compare_hint.setVisible(not entries)
+        levels = None
+        if self.shared_levels_check.isChecked() and entries:
+            high = max(render.symmetric_levels(e.explanation.relevance)[1] for e in entries)
+            levels = (-high, high)
+        for entry in entries:
+            view = SpectrogramView(entry.title)
+            view.graphics.setAcceptDrops(False)
+            spec = entry.spectrogram
+            view.set_spectrogram(spec.log_mel, spec.frame_times, spec.mel_frequencies)
+            view.set_relevance(entry.explanation.relevance, levels or _levels_for(entry.explanation))
+            view.set_colormap(self.relevance_view.colormap_name())
+            view.set_opacity(self.relevance_view.opacity())
+            view.hovered.connect(self.hover_message)
+            view.setMinimumSize(QSize(180, 120))
+            self.compare_layout.addWidget(view, 1)
+            self._compare_views.append(view)
+
+    def clear_history(self) -> None:
+        self.history.clear()
+        self.history_list.clear()
+        self._rebuild_compare_views()
+
+    # ------------------------------------------------------------ display settings
+    def _apply_display_settings(self, *_args) -> None:
+        name = self.colormap_combo.currentData()
+        opacity = self.opacity_slider.value() / 100.0
+        self.opacity_value.setText(f"{self.opacity_slider.value()} %")
+        for view in [self.relevance_view, *self._compare_views]:
+            view.set_colormap(name)
+            view.set_opacity(opacity)
+
+    def set_colormap(self, name: str) -> None:
+        self.colormap_combo.setCurrentIndex(self.colormap_combo.findData(name))
+
+    # ------------------------------------------------------------ playback
+    def _playback_offset(self) -> float:
+        return self.clip.start if self.clip is not None else 0.0
+
+    def toggle_playback(self) -> None:
+        if self.player.state() == "playing":
+            self.player.pause()
+        else:
+            self.player.play()
+
+    def stop_playback(self) -> None:
+        self.player.stop()
+        self.player.seek(0.0)
+
+    def seek_file_time(self, seconds: float) -> None:
+        """Jump to a time on the file's timeline (a click on a view)."""
+        self.player.seek(seconds - self._playback_offset())
+
+    def _on_slider_moved(self, value: int) -> None:
+        self.player.seek(self.player.duration() * value / 1000.0)
+
+    def _on_player_position(self, seconds: float) -> None:
+        for view in self.time_views:
+            view.set_playhead(self._playback_offset() + seconds)
+        for view in self._compare_views:
+            view.set_playhead(None)
+        duration = self.player.duration()
+        if not self.position_slider.isSliderDown():
+            self.position_slider.blockSignals(True)
+            self.position_slider.setValue(int(round(1000 * seconds / duration)) if duration > 0 else 0)
+            self.position_slider.blockSignals(False)
+        self.position_label.setText(f"{_time_text(self._playback_offset() + seconds)} / "
+                                    f"{_time_text(self._playback_offset() + duration)}")
+
+    def _on_player_state(self, state: str) -> None:
+        self.play_button.setText("❚❚ Pause" if state == "playing" else "▶ Play")
+
+    def _on_player_notice(self, text: str) -> None:
+        self.player_notice.setText(text)
+        self.player_notice.setVisible(True)
+        self.status_message.emit(text)
+
+    def play_original(self) -> None:
+        if self.clip is None:
+            return
+        if self.player.source_name() != "clip":
+            self.player.set_source(self.clip.samples, self.clip.rate, "clip")
+        self.source_label.setText("original")
+        self.player.play()
+
+    def play_evidence(self, keep: str = "top") -> int | None:
+        """Resynthesise the shown result's top cells (``"top"``) or the rest (``"rest"``) and play it."""
+        entry = self.current_entry
+        if entry is None or self.clip is None or entry.clip is not self.clip:
+            return None
+        share = self.share_slider.value() / 100.0
+        clip, frontend, relevance = entry.clip, entry.frontend, entry.explanation.relevance
+        self.status_message.emit("Preparing the evidence to listen to …" if keep == "top" else "Preparing the rest …")
+
+        def job(token, progress):
+            from xaidesk.explain.audio import resynthesize
+
+            samples = resynthesize(clip, frontend, relevance, share=share, keep=keep)
+            return clip, keep, share, np.asarray(samples, dtype=np.float32), int(frontend.sample_rate)
+
+        self._jobs["listen"] = self.runner.submit(job, _channel("listen"))
+        self._update_enabled()
+        return self._jobs["listen"]
+
+    def _listen_ready(self, result) -> None:
+        clip, keep, share, samples, rate = result
+        if clip is not self.clip:
+            return
+        name = "evidence" if keep == "top" else "rest"
+        self.player.set_source(samples, rate, name)
+        text = (f"evidence: the top {100 * share:.0f} % of cells" if keep == "top"
+                else f"the rest: without the top {100 * share:.0f} % of cells")
+        self.source_label.setText(text)
+        self.status_message.emit(f"Playing {text}.")
+        self.player.play()
+
+    # ------------------------------------------------------------ export
+    def has_result(self) -> bool:
+        return self.current_entry is not None
+
+    def overlay_image(self) -> np.ndarray | None:
+        """The spectrogram with the relevance over it, low frequencies at the bottom (what exports contain)."""
+        entry = self.current_entry
+        if entry is None:
+            return None
+        log_mel = entry.spectrogram.log_mel
+        grey = np.round(255 * render.normalize(log_mel, render.range_levels(log_mel))).astype(np.uint8)
+        rows = max(1, 256 // max(1, log_mel.shape[0]))
+        pixels = np.repeat(np.flipud(grey), rows, axis=0)
+        relevance = np.repeat(np.flipud(entry.explanation.relevance), rows, axis=0)
+        pixels = np.ascontiguousarray(np.stack([pixels] * 3, axis=-1))
+        return render.blend_overlay(
+            pixels, relevance, cmap=self.relevance_view.colormap_name(),
+            opacity=self.relevance_view.opacity(), levels=self.relevance_view.levels(),
+        )
+
+    def export_overlay(self, path) -> Path:
+        from xaidesk.core.io import save_png_atomic
+
+        return save_png_atomic(path, self.overlay_image())
+
+    def export_relevance(self, path) -> Path:
+        """Write the relevance map (n_mels, frames); a result with uncertainty also gets ``uncertainty.npy``."""
+        from xaidesk.core.io import save_npy_atomic
+
+        path = save_npy_atomic(path, self.current_entry.explanation.relevance)
+        if self.current_entry.explanation.uncertainty is not None:
+            save_npy_atomic(uncertainty_path_for(path), self.current_entry.explanation.uncertainty)
+        return path
+
+    def settings_record(self) -> dict:
+        """Everything needed to reproduce the current result, including front-end and segment."""
+        import xaidesk
+
+        entry = self.current_entry
+        explanation = entry.explanation
+        done, total = samples_done(explanation)
+        clip = entry.clip
+        return {
+            "xaidesk_version": xaidesk.__version__,
+            "modality": "audio",
+            "partial": not explanation.complete,
+            "samples_done": done,
+            "samples_total": total,
+            "title": entry.title,
+            "model": entry.model_spec,
+            "model_name": entry.model_name,
+            "audio": str(clip.path) if getattr(clip, "path", None) else None,
+            "segment": {
+                "start": float(clip.start), "stop": float(clip.stop), "rate": int(clip.rate),
+                "channels": int(getattr(clip, "channels", 1)), "mixdown": getattr(clip, "mixdown", "mean"),
+            },
+            "frontend": frontend_dict(entry.frontend),
+            "spectrogram_shape": list(entry.spectrogram.log_mel.shape),
+            "method": explanation.method,
+            "params": dict(explanation.params),
+            "target": explanation.target.to_dict(),
+            "display": {
+                "colormap": self.relevance_view.colormap_name(),
+                "opacity": self.relevance_view.opacity(),
+                "levels": list(self.relevance_view.levels()),
+            },
+            "summary": explanation.summary(),
+        }
+
+    def export_settings(self, path) -> Path:
+        from xaidesk.core.io import write_json_atomic
+
+        return write_json_atomic(path, self.settings_record())
+
+    def copy_overlay(self) -> None:
+        rgb = np.ascontiguousarray(self.overlay_image())
+        height, width = rgb.shape[:2]
+        qimage = QImage(rgb.data, width, height, 3 * width, QImage.Format.Format_RGB888).copy()
+        QGuiApplication.clipboard().setImage(qimage)
+        self.status_message.emit("Overlay copied to the clipboard.")
+
+    def suggested_export_name(self, suffix: str) -> str:
+        entry = self.current_entry
+        path = getattr(entry.clip, "path", None) if entry else None
+        stem = path.stem if path else "sound"
+        method = entry.explanation.method.replace(".", "_") if entry else "explanation"
+        return f"{stem}_{method}{suffix}"
+
+    # ------------------------------------------------------------ runner relays
+    def _channel_of(self, job_id: int) -> str | None:
+        for channel, current in self._jobs.items():
+            if current == job_id:
+                return channel
+        return None
+
+    def _on_progress(self, job_id: int, fraction: float, message: str, partial: object) -> None:
+        if self._channel_of(job_id) != "explain":
+            return
+        self.progress_bar.setValue(int(round(1000 * fraction)))
+        elapsed = self.runner.elapsed(job_id)
+        run = self._run
+        window = parse_window(message)
+        rest = message
+        if window is not None:
+            # "window 2 of 5: RELAX: masks: 340 of 1000" -> the method's own message after the window.
+            rest = message.split(":", 1)[1].strip() if ":" in message else ""
+            if run is not None:
+                run.window = window
+        count = parse_count(rest)
+        if count is not None and run is not None:
+            done, total, unit = count
+            run.done, run.total, run.unit = done, total, unit or run.unit
+            if run.window is not None and run.window[1] > 1:
+                # Several model windows: the count is per window; the time left is for all of them.
+                remaining = progress_text(fraction, elapsed).partition(" – ")[2]
+                text = run.count_text() + (f" · {remaining}" if remaining else "")
+            else:
+                text = sample_progress_text(done, total, run.unit, run.eta.remaining(done, total, elapsed))
+        elif window is not None:
+            text = progress_text(fraction, elapsed, f"window {window[0]} of {window[1]}")
+        else:
+            text = progress_text(fraction, elapsed, message)
+        self.progress_label.setText(text)
+        if partial is not None:
+            self._show_partial(partial)
+
+    def _on_finished(self, job_id: int, result: object) -> None:
+        channel = self._channel_of(job_id)
+        if channel is None:
+            return
+        if channel != "explain":
+            self._jobs[channel] = None
+        {
+            "model": self._model_job_ready,
+            "open": self._opened_ready,
+            "segment": self._segment_ready,
+            "analyse": self._analysis_ready,
+            "explain": self._explanation_ready,
+            "listen": self._listen_ready,
+            "layers": self._layers_ready,
+        }[channel](result)
+        self._update_enabled()
+
+    def _on_failed(self, job_id: int, failure: object) -> None:
+        channel = self._channel_of(job_id)
+        if channel is None:
+            return
+        if channel != "explain":
+            self._jobs[channel] = None
+        self._update_enabled()
+        if channel == "model":
+            self._model_failed(failure)
+        elif channel in ("open", "segment"):
+            self.status_message.emit("The sound could not be opened.")
+            error_dialog.show_error(self, "Could not open the sound", failure)
+        elif channel == "analyse":
+            self.status_message.emit("The model could not classify this sound.")
+            error_dialog.show_error(self, "The model does not fit this sound", failure)
+        elif channel == "layers":
+            self.status_message.emit("The model's layers could not be listed.")
+        elif channel == "listen":
+            self.status_message.emit("The evidence could not be turned into sound.")
+            error_dialog.show_error(self, "Could not prepare the evidence for listening", failure)
+        else:
+            self._explanation_failed(failure)
+
+    def _on_cancelled(self, job_id: int) -> None:
+        channel = self._channel_of(job_id)
+        if channel == "explain":
+            run = self._cancelled_runs.get(job_id)
+            self._end_run(self._cancel_text(job_id))
+            if run is not None and run.shown_partial and getattr(run.info, "iterative", False):
+                self.relevance_view.set_title(f"{run.method_title} · stopping …")
+            else:
+                self._restore_current_view()
+        elif channel is not None:
+            self._jobs[channel] = None
+            self._update_enabled()
+
+    # ------------------------------------------------------------ state
+    def _update_enabled(self) -> None:
+        running = self.is_running()
+        self.run_button.setEnabled(self.can_run())
+        self.cancel_button.setEnabled(running)
+        self.model_combo.setEnabled(self.catalog is not None and self._jobs["model"] is None)
+        has_clip = self.clip is not None
+        for button in (self.play_button, self.stop_button, self.play_original_button):
+            button.setEnabled(has_clip)
+        self.position_slider.setEnabled(has_clip)
+        can_listen = (self.current_entry is not None and self.current_entry.clip is self.clip
+                      and self._jobs["listen"] is None)
+        self.play_evidence_button.setEnabled(can_listen)
+        self.play_rest_button.setEnabled(can_listen)
+        self.analyse_button.setEnabled(self.path is not None and self._jobs["segment"] is None)
+        self.state_changed.emit()
+
+    def _last_folder(self) -> str:
+        if self.settings is None:
+            return ""
+        return str(self.settings.value("last_folder", "") or "")
+
+    def _remember_folder(self, path) -> None:
+        if self.settings is not None:
+            self.settings.setValue("last_folder", str(Path(path).parent))
+
+    def shutdown(self) -> None:
+        """Stop playback and remove the temporary sound file."""
+        self.player.close()
+
+
+def unfinished_as_blank(partial):
+    """A partial result whose not-yet-explained frames (windows still to come: exactly zero in
+    relevance and uncertainty) are NaN, so the views leave them uncoloured and the colour levels
+    come from the explained part only (render's level functions skip non-finite values)."""
+    relevance = np.asarray(partial.relevance)
+    uncertainty = getattr(partial, "uncertainty", None)
+    covered = np.any(relevance != 0, axis=0)
+    if uncertainty is not None:
+        covered |= np.any(np.asarray(uncertainty) != 0, axis=0)
+    if covered.all() or not covered.any():
+        return partial
+    relevance = relevance.astype(np.float32, copy=True)
+    relevance[:, ~covered] = np.nan
+    if uncertainty is not None:
+        uncertainty = np.asarray(uncertainty, dtype=np.float32).copy()
+        uncertainty[:, ~covered] = np.nan
+    return partial.replace(relevance=relevance, uncertainty=uncertainty)
+
+
+def _first_sentence(text: str) -> str:
+    text = (text or "").strip()
+    end = text.find(". ")
+    return text[: end + 1] if end > 0 else text
+
+
+__all__ = ["AudioTab", "AudioHistoryEntry", "OpenedAudio", "Spectrogram", "SEGMENT_SECONDS"]

@@ -1,0 +1,1235 @@
+"""The Tables tab: open a table, check how it was read, preprocess, analyse, explain, export.
+
+Loading, the preprocessing preview and every analysis run in the
+:class:`~xaidesk.gui.runner.Runner` (see :mod:`xaidesk.gui.table_jobs`); this
+module dispatches jobs and shows their results.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QBrush, QColor, QImage
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QCheckBox,
+    QComboBox,
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QProgressBar,
+    QPushButton,
+    QScrollArea,
+    QSpinBox,
+    QSplitter,
+    QTableView,
+    QTableWidget,
+    QTableWidgetItem,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from .. import table_jobs
+from ..formatting import format_duration, format_value, progress_text
+from ..runner import JobFailure, Runner
+from ..views.table_views import (
+    BoxPlot,
+    CurvePlot,
+    FeatureBars,
+    FrameModel,
+    HistogramPlot,
+    RankedModel,
+    RelevanceHeatmap,
+    bold_font,
+)
+from ..widgets import error_dialog
+from ..widgets.param_form import ParamForm
+
+#: Suffixes the Tables tab opens (drag and drop, File ▸ Open).
+TABLE_SUFFIXES = (".csv", ".tsv", ".txt", ".tab", ".xlsx")
+TABLE_FILTER = "Tables (*.csv *.tsv *.txt *.tab *.xlsx);;All files (*)"
+METHOD_ORDER = ("neon.knn", "neon.kde", "neon.kmeans", "supervised.linear", "supervised.mlp_lrp", "supervised.mlp_lime")
+ROLE_LABELS = {"feature": "feature", "target": "target", "metadata": "metadata", "ignore": "ignore"}
+OUTLIER_METHODS = ("neon.knn", "neon.kde")
+DEFAULT_TOP_N = 20
+
+
+def is_table_file(path) -> bool:
+    return Path(path).suffix.lower() in TABLE_SUFFIXES
+
+
+def list_table_methods(token=None, progress=None) -> list:
+    """The registered table methods in a fixed order (run in the worker: it imports torch)."""
+    from xaidesk.core import list_methods
+
+    order = {name: i for i, name in enumerate(METHOD_ORDER)}
+    return sorted(list_methods("table"), key=lambda m: (order.get(m.name, len(order)), m.name))
+
+
+def _item(text: str, tooltip: str = "", editable: bool = False) -> QTableWidgetItem:
+    item = QTableWidgetItem(text)
+    if tooltip:
+        item.setToolTip(tooltip)
+    flags = item.flags()
+    item.setFlags(flags | Qt.ItemFlag.ItemIsEditable if editable else flags & ~Qt.ItemFlag.ItemIsEditable)
+    return item
+
+
+class TablesTab(QWidget):
+    """Find the strange rows of a table and why (NEON), or what drives a target column.
+
+    Signals
+    -------
+    status_message(str)
+        Text for the window's status bar.
+    table_opened(Path)
+        A table was opened (for the recent-files list).
+    state_changed()
+        Something that enables or disables actions changed.
+    """
+
+    status_message = Signal(str)
+    table_opened = Signal(object)
+    state_changed = Signal()
+
+    def __init__(self, runner: Runner, settings=None, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.runner = runner
+        self.settings = settings
+        self.table = None
+        self.choices: dict[str, str] = {}
+        self.preview = None
+        self.result = None
+        self.methods: list = []
+        self._jobs: dict[str, int | None] = {"methods": None, "load": None, "preview": None, "run": None}
+        self._pending_path: Path | None = None
+        self._params_by_method: dict[str, dict] = {}
+        self._form_method: str | None = None
+        self._filling = False
+        self._preview_timer = QTimer(self)
+        self._preview_timer.setSingleShot(True)
+        self._preview_timer.setInterval(250)
+        self._preview_timer.timeout.connect(self.update_preview)
+        self._build()
+        runner.progress.connect(self._on_progress)
+        runner.finished.connect(self._on_finished)
+        runner.failed.connect(self._on_failed)
+        runner.cancelled.connect(self._on_cancelled)
+        self._jobs["methods"] = runner.submit(list_table_methods, "table_methods")
+        self._update_enabled()
+
+    # ------------------------------------------------------------------ layout
+    def _build(self) -> None:
+        side = QWidget()
+        side.setMinimumWidth(320)
+        side.setMaximumWidth(420)
+        side_layout = QVBoxLayout(side)
+        side_layout.setContentsMargins(0, 0, 0, 0)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        scroll.setWidget(self._build_side_panel())
+        side_layout.addWidget(scroll, 1)
+        side_layout.addWidget(self._build_run_area())
+
+        self.views = QTabWidget()
+        self.views.addTab(self._build_data_view(), "Data")
+        self.views.addTab(self._build_preprocessing_view(), "Preprocessing")
+        self.views.addTab(self._build_ranking_view(), "Ranking")
+        self.views.addTab(self._build_heatmap_view(), "Heat map")
+        self.views.addTab(self._build_groups_view(), "By group")
+        self.views.addTab(self._build_global_view(), "Global")
+        self.views.addTab(self._build_gamma_view(), "γ choice")
+        self.views.addTab(self._build_clusters_view(), "Clusters")
+        self.views.addTab(self._build_model_view(), "Model")
+
+        splitter = QSplitter()
+        splitter.addWidget(side)
+        splitter.addWidget(self.views)
+        splitter.setStretchFactor(1, 1)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addWidget(splitter)
+
+    def _build_side_panel(self) -> QWidget:
+        panel = QWidget()
+        layout = QVBoxLayout(panel)
+
+        table_box = QGroupBox("Table")
+        table_layout = QVBoxLayout(table_box)
+        self.open_button = QPushButton("Open table…")
+        self.open_button.setToolTip("Open a CSV, TSV or Excel (.xlsx) file. You can also drop a file on the window.")
+        self.open_button.clicked.connect(self.choose_table)
+        table_layout.addWidget(self.open_button)
+        self.file_label = QLabel("No table open.\nOpen a CSV, TSV or .xlsx file, or drop one here.")
+        self.file_label.setWordWrap(True)
+        table_layout.addWidget(self.file_label)
+        layout.addWidget(table_box)
+
+        method_box = QGroupBox("Analysis")
+        method_layout = QVBoxLayout(method_box)
+        self.method_combo = QComboBox()
+        self.method_combo.setToolTip("What to compute: outlier scores, clusters, or a model of the target column.")
+        self.method_combo.currentIndexChanged.connect(self._on_method_changed)
+        method_layout.addWidget(self.method_combo)
+        self.method_help = QLabel("")
+        self.method_help.setWordWrap(True)
+        self.method_help.setStyleSheet("color: #555;")
+        method_layout.addWidget(self.method_help)
+        self.target_label = QLabel("")
+        self.target_label.setWordWrap(True)
+        method_layout.addWidget(self.target_label)
+        self.param_form = ParamForm()
+        method_layout.addWidget(self.param_form)
+        note = QLabel("The log offset θ and standardisation are set in the Preprocessing view.")
+        note.setWordWrap(True)
+        note.setStyleSheet("color: #777;")
+        method_layout.addWidget(note)
+        layout.addWidget(method_box)
+
+        export_box = QGroupBox("Export")
+        export_layout = QVBoxLayout(export_box)
+        self.export_button = QPushButton("Export results…")
+        self.export_button.setToolTip("Write scores.csv, relevance.csv and summary.json into a folder.")
+        self.export_button.clicked.connect(self.choose_export_folder)
+        self.save_plot_button = QPushButton("Save current plot as PNG…")
+        self.save_plot_button.clicked.connect(self.choose_plot_file)
+        export_layout.addWidget(self.export_button)
+        export_layout.addWidget(self.save_plot_button)
+        layout.addWidget(export_box)
+        layout.addStretch(1)
+        return panel
+
+    def _build_run_area(self) -> QWidget:
+        area = QWidget()
+        layout = QVBoxLayout(area)
+        buttons = QHBoxLayout()
+        self.run_button = QPushButton("Run")
+        self.run_button.setDefault(True)
+        self.run_button.clicked.connect(self.run_analysis)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.clicked.connect(self.cancel_analysis)
+        buttons.addWidget(self.run_button, 1)
+        buttons.addWidget(self.cancel_button)
+        layout.addLayout(buttons)
+        self.progress_bar = QProgressBar()
+        self.progress_bar.setRange(0, 1000)
+        self.progress_bar.setTextVisible(False)
+        layout.addWidget(self.progress_bar)
+        self.run_status = QLabel("")
+        self.run_status.setWordWrap(True)
+        layout.addWidget(self.run_status)
+        return area
+
+    def _build_data_view(self) -> QWidget:
+        widget = QWidget()
+        layout = QVBoxLayout(widget)
+        self.read_label = QLabel("")
+        self.read_label.setWordWrap(True)
+        layout.addWidget(self.read_label)
+        splitter = QSplitter(Qt.Orientation.Vertical)
+        self.preview_model = FrameModel()
+        self.preview_view = QTableView()
+        self.preview_view.setModel(self.preview_model)
+        self.preview_view.setToolTip("The first rows of the file as read (row numbers are 0-based, in file order).")
+        splitter.addWidget(self.preview_view)
+
+        lower = QSplitter(Qt.Orientation.Horizontal)
+        roles_box = QGroupBox("Column roles")
+        roles_layout = QVBoxLayout(roles_box)
+        self.roles_table = QTableWidget(0, 5)
+        self.roles_table.setHorizontalHeaderLabels(["Column", "Role", "Why", "Distinct", "Missing"])
+        self.roles_table.verticalHeader().setVisible(False)
+        self.roles_table.horizontalHeader().setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
+        self.roles_table.setToolTip(
+            "feature: used by the analysis · target: what a supervised model predicts · "
+            "metadata: kept for grouping (box plots) and shown in the ranking · ignore: left out"
+        )
+        roles_layout.addWidget(self.roles_table)
+        lower.addWidget(roles_box)
+        issues_box = QGroupBox("Problems found, and what to do about them")
+        issues_layout = QVBoxLayout(issues_box)
+        self.issues_table = QTableWidget(0, 2)
+        self.issues_table.setHorizontalHeaderLabels(["Problem", "What to do"])
+        self.issues_table.verticalHeader().setVisible(False)
+        self.issues_table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        self.issues_table.setWordWrap(True)
+        issues_layout.addWidget(self.issues_table)
+        self.notices_label = QLabel("")
+        self.notices_label.setWordWrap(True)
+        self.notices_label.setStyleSheet("color: #555;")
+        issues_layout.addWidget(self.notices_label)
+        lower.addWidget(issues_box)
+        splitter.addWidget(lower)
+        splitter.setSizes([300, 300])
+        layout.addWidget(splitter, 1)
+        return widget
+
+    def _build_preprocessing_view(self) -> QWidget:
+        widget = QWidget()
+        layout = QVBoxLayout(widget)
+        controls = QHBoxLayout()
+        controls.addWidget(QLabel("Log offset θ for all columns:"))
+        self.theta_edit = QLineEdit("auto")
+        self.theta_edit.setMaximumWidth(120)
+        self.theta_edit.setToolTip(
+            "log(x + θ) per column: 'auto' picks the θ with the smallest Jarque-Bera statistic (the most normal "
+            "column), a number uses that θ, 'none' leaves the values as they are. Override per column below."
+        )
+        self.theta_edit.editingFinished.connect(self.schedule_preview)
+        controls.addWidget(self.theta_edit)
+        self.standardize_check = QCheckBox("Standardise (mean 0, standard deviation 1, after the log)")
+        self.standardize_check.toggled.connect(self.schedule_preview)
+        controls.addWidget(self.standardize_check)
+        controls.addStretch(1)
+        layout.addLayout(controls)
+        self.preprocess_status = QLabel("")
+        self.preprocess_status.setWordWrap(True)
+        layout.addWidget(self.preprocess_status)
+
+        splitter = QSplitter(Qt.Orientation.Horizontal)
+        left = QSplitter(Qt.Orientation.Vertical)
+        self.theta_table = QTableWidget(0, 3)
+        self.theta_table.setHorizontalHeaderLabels(["Column", "θ (empty: as above)", "θ used"])
+        self.theta_table.verticalHeader().setVisible(False)
+        self.theta_table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.theta_table.setToolTip("Type a number, 'auto' or 'none' in the middle column to override θ for one column.")
+        self.theta_table.itemChanged.connect(self._on_theta_item_changed)
+        self.theta_table.currentCellChanged.connect(lambda row, *_: self._on_theta_row(row))
+        left.addWidget(self.theta_table)
+        self.jb_table = QTableWidget(0, 0)
+        self.jb_table.setToolTip(
+            "Jarque-Bera statistic (small = close to a normal distribution) and its p-value for each candidate θ; "
+            "the θ used is marked in bold on a green background."
+        )
+        self.jb_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        left.addWidget(self.jb_table)
+        splitter.addWidget(left)
+        right = QWidget()
+        right_layout = QVBoxLayout(right)
+        pick = QHBoxLayout()
+        pick.addWidget(QLabel("Histogram of:"))
+        self.histogram_combo = QComboBox()
+        self.histogram_combo.currentIndexChanged.connect(self._show_histograms)
+        pick.addWidget(self.histogram_combo, 1)
+        right_layout.addLayout(pick)
+        self.before_plot = HistogramPlot("Before (as read)", color=(150, 150, 150))
+        self.after_plot = HistogramPlot("After (as analysed)", color=(70, 120, 190))
+        right_layout.addWidget(self.before_plot, 1)
+        right_layout.addWidget(self.after_plot, 1)
+        splitter.addWidget(right)
+        splitter.setSizes([520, 480])
+        layout.addWidget(splitter, 1)
+        return widget
+
+    def _build_ranking_view(self) -> QWidget:
+        splitter = QSplitter(Qt.Orientation.Horizontal)
+        left = QWidget()
+        left_layout = QVBoxLayout(left)
+        self.ranking_title = QLabel("Run an analysis to rank the rows.")
+        self.ranking_title.setWordWrap(True)
+        left_layout.addWidget(self.ranking_title)
+        self.ranked_model = RankedModel()
+        self.ranked_view = QTableView()
+        self.ranked_view.setModel(self.ranked_model)
+        self.ranked_view.setSortingEnabled(True)
+        self.ranked_view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.ranked_view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.ranked_view.verticalHeader().setVisible(False)
+        self.ranked_view.selectionModel().currentRowChanged.connect(lambda current, _prev: self._on_ranked_row(current.row()))
+        left_layout.addWidget(self.ranked_view, 1)
+        splitter.addWidget(left)
+
+        right = QWidget()
+        right_layout = QVBoxLayout(right)
+        self.row_title = QLabel("Select a row to see which features make its score.")
+        self.row_title.setWordWrap(True)
+        self.row_title.setFont(bold_font())
+        right_layout.addWidget(self.row_title)
+        self.row_bars = FeatureBars("Feature relevance")
+        right_layout.addWidget(self.row_bars, 3)
+        self.row_note = QLabel("")
+        self.row_note.setWordWrap(True)
+        right_layout.addWidget(self.row_note)
+        self.row_values = QTableWidget(0, 4)
+        self.row_values.setHorizontalHeaderLabels(["Feature", "This row", "Column average", "Relevance"])
+        self.row_values.verticalHeader().setVisible(False)
+        self.row_values.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.row_values.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        right_layout.addWidget(self.row_values, 2)
+        splitter.addWidget(right)
+        splitter.setSizes([420, 560])
+        return splitter
+
+    def _build_heatmap_view(self) -> QWidget:
+        widget = QWidget()
+        layout = QVBoxLayout(widget)
+        controls = QHBoxLayout()
+        controls.addWidget(QLabel("Rows with the highest score:"))
+        self.top_n_spin = QSpinBox()
+        self.top_n_spin.setRange(1, 500)
+        self.top_n_spin.setValue(DEFAULT_TOP_N)
+        self.top_n_spin.valueChanged.connect(self._show_heatmap)
+        controls.addWidget(self.top_n_spin)
+        self.heatmap_note = QLabel("Each row's relevance divided by the sum of its |relevance|: rows are comparable.")
+        self.heatmap_note.setWordWrap(True)
+        controls.addWidget(self.heatmap_note, 1)
+        layout.addLayout(controls)
+        self.heatmap = RelevanceHeatmap()
+        layout.addWidget(self.heatmap, 1)
+        self.heatmap_summary = QLabel("")
+        self.heatmap_summary.setWordWrap(True)
+        layout.addWidget(self.heatmap_summary)
+        return widget
+
+    def _build_groups_view(self) -> QWidget:
+        widget = QWidget()
+        layout = QVBoxLayout(widget)
+        controls = QHBoxLayout()
+        controls.addWidget(QLabel("Scores grouped by:"))
+        self.group_combo = QComboBox()
+        self.group_combo.setToolTip("A metadata column (set roles in the Data view).")
+        self.group_combo.currentIndexChanged.connect(self._show_boxes)
+        controls.addWidget(self.group_combo, 1)
+        layout.addLayout(controls)
+        self.box_plot = BoxPlot()
+        layout.addWidget(self.box_plot, 1)
+        self.box_note = QLabel("Box: middle half of the rows; red line: median; whiskers: up to 1.5 box lengths; "
+                               "circles: rows beyond the whiskers.")
+        self.box_note.setWordWrap(True)
+        layout.addWidget(self.box_note)
+        return widget
+
+    def _build_global_view(self) -> QWidget:
+        widget = QWidget()
+        layout = QVBoxLayout(widget)
+        self.global_bars = FeatureBars("Mean |relevance| per feature")
+        layout.addWidget(self.global_bars, 1)
+        self.global_note = QLabel("")
+        self.global_note.setWordWrap(True)
+        layout.addWidget(self.global_note)
+        return widget
+
+    def _build_gamma_view(self) -> QWidget:
+        widget = QWidget()
+        layout = QVBoxLayout(widget)
+        self.gamma_note = QLabel("Set γ to 'auto' and run an outlier method to choose γ by bootstrap.")
+        self.gamma_note.setWordWrap(True)
+        layout.addWidget(self.gamma_note)
+        splitter = QSplitter(Qt.Orientation.Vertical)
+        self.gamma_plot = CurvePlot("Outlier scores across bootstrap resamples")
+        splitter.addWidget(self.gamma_plot)
+        self.separation_table = QTableWidget(0, 5)
+        self.separation_table.setHorizontalHeaderLabels(
+            ["γ", "Relative spread", "Rank stability", "Calinski–Harabasz", "Dunn"])
+        self.separation_table.verticalHeader().setVisible(False)
+        self.separation_table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.separation_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.separation_table.setToolTip(
+            "Separation between the 50 highest- and 50 lowest-scoring rows (k-means, k = 2): larger "
+            "Calinski–Harabasz and Dunn values mean the outliers stand further apart.")
+        splitter.addWidget(self.separation_table)
+        layout.addWidget(splitter, 1)
+        return widget
+
+    def _build_clusters_view(self) -> QWidget:
+        widget = QWidget()
+        layout = QVBoxLayout(widget)
+        self.k_note = QLabel("Run 'Clusters: k-means' to see the k helper and the cluster explanations.")
+        self.k_note.setWordWrap(True)
+        layout.addWidget(self.k_note)
+        top = QSplitter(Qt.Orientation.Horizontal)
+        self.elbow_plot = CurvePlot("Elbow: within-cluster sum of squares")
+        self.silhouette_plot = CurvePlot("Mean silhouette (higher is better)")
+        top.addWidget(self.elbow_plot)
+        top.addWidget(self.silhouette_plot)
+        bottom = QWidget()
+        bottom_layout = QVBoxLayout(bottom)
+        pick = QHBoxLayout()
+        pick.addWidget(QLabel("Cluster:"))
+        self.cluster_combo = QComboBox()
+        self.cluster_combo.currentIndexChanged.connect(self._show_cluster)
+        pick.addWidget(self.cluster_combo, 1)
+        bottom_layout.addLayout(pick)
+        self.cluster_bars = FeatureBars("Mean feature relevance of the cluster's members")
+        bottom_layout.addWidget(self.cluster_bars, 1)
+        splitter = QSplitter(Qt.Orientation.Vertical)
+        splitter.addWidget(top)
+        splitter.addWidget(bottom)
+        layout.addWidget(splitter, 1)
+        return widget
+
+    def _build_model_view(self) -> QWidget:
+        widget = QWidget()
+        layout = QVBoxLayout(widget)
+        self.model_note = QLabel("Mark a column as target in the Data view and run a 'Target: …' method.")
+        self.model_note.setWordWrap(True)
+        layout.addWidget(self.model_note)
+        self.intercept_label = QLabel("")
+        self.intercept_label.setFont(bold_font())
+        self.intercept_label.setWordWrap(True)
+        layout.addWidget(self.intercept_label)
+        self.metrics_label = QLabel("")
+        self.metrics_label.setWordWrap(True)
+        layout.addWidget(self.metrics_label)
+        self.history_plot = CurvePlot("Training: loss per epoch")
+        layout.addWidget(self.history_plot, 1)
+        return widget
+
+    # ------------------------------------------------------------------ methods
+    def _methods_ready(self, methods) -> None:
+        self.methods = list(methods)
+        self.method_combo.blockSignals(True)
+        self.method_combo.clear()
+        for info in self.methods:
+            self.method_combo.addItem(info.title or info.name, info.name)
+            self.method_combo.setItemData(self.method_combo.count() - 1, info.help, Qt.ItemDataRole.ToolTipRole)
+        self.method_combo.blockSignals(False)
+        self._on_method_changed()
+
+    def method_name(self) -> str | None:
+        return self.method_combo.currentData()
+
+    def method_info(self):
+        name = self.method_name()
+        return next((m for m in self.methods if m.name == name), None)
+
+    def select_method(self, name: str) -> bool:
+        index = self.method_combo.findData(name)
+        if index < 0:
+            return False
+        self.method_combo.setCurrentIndex(index)
+        return True
+
+    def _on_method_changed(self, *_args) -> None:
+        if self._form_method is not None:
+            self._params_by_method[self._form_method] = self.param_form.values()
+        info = self.method_info()
+        if info is None:
+            return
+        self._form_method = info.name
+        params = [p for p in info.params if p.name not in table_jobs.PREPROCESSING_PARAMS]
+        self.param_form.set_params(params, self._params_by_method.get(info.name))
+        self.method_help.setText(info.help.split("\n")[0] if info.help else "")
+        defaults = info.defaults()
+        self.theta_edit.setText(str(defaults.get("theta", "none")))
+        self.standardize_check.blockSignals(True)
+        self.standardize_check.setChecked(bool(defaults.get("standardize", False)))
+        self.standardize_check.blockSignals(False)
+        self._update_target_label()
+        self.schedule_preview()
+        self._update_enabled()
+
+    def _is_supervised(self) -> bool:
+        return (self.method_name() or "").startswith("supervised.")
+
+    def _update_target_label(self) -> None:
+        if not self._is_supervised():
+            self.target_label.setText("")
+            return
+        target = self.target_column()
+        if target is None:
+            self.target_label.setText("<b>No target column.</b> Set one column's role to 'target' in the Data view.")
+        else:
+            self.target_label.setText(f"Predicts the target column <b>{target}</b>.")
+
+    # ------------------------------------------------------------------ loading
+    def choose_table(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open table", self._last_folder(), TABLE_FILTER)
+        if path:
+            self.open_table(path)
+
+    def open_table(self, path, encoding: str | None = None) -> int:
+        """Read ``path`` in the worker; the current table stays until the new one is read."""
+        path = Path(path)
+        self._pending_path = path
+        self.status_message.emit(f"Opening {path.name} …")
+
+        def job(token, progress):
+            from xaidesk.data.tables import load_table
+
+            return load_table(path, encoding=encoding)
+
+        self._jobs["load"] = self.runner.submit(job, "table_load")
+        return self._jobs["load"]
+
+    def _table_ready(self, table) -> None:
+        self.table = table
+        self.choices = {}
+        self.result = None
+        self._clear_results()
+        self.preview_model.set_frame(table.frame)
+        self.preview_view.resizeColumnsToContents()
+        self.read_label.setText(
+            f"<b>{table.path.name}</b>: {table.n_rows} rows × {len(table.columns)} columns, read as "
+            f"{table.settings.describe()}. The preview shows the first {min(table.n_rows, 200)} rows."
+        )
+        self.file_label.setText(f"{table.path.name}\n{table.n_rows} rows × {len(table.columns)} columns\n"
+                                f"Read as {table.settings.describe()}.")
+        self.file_label.setToolTip(str(table.path))
+        self._fill_roles()
+        self._fill_issues()
+        self.views.setCurrentIndex(0)
+        self._remember_folder(table.path)
+        self.table_opened.emit(table.path)
+        self.status_message.emit(f"Opened {table.path.name}.")
+        self.update_preview()
+        self._update_enabled()
+
+    def _load_failed(self, failure: JobFailure) -> None:
+        from xaidesk.data.tables import TableEncodingError
+
+        path = self._pending_path
+        if isinstance(failure.error, TableEncodingError) and path is not None:
+            encoding = failure.error.suggested_encoding
+            if error_dialog.confirm(
+                self, "The file is not UTF-8", f"{failure.message}",
+                f"Read '{path.name}' as {encoding} (Western European) text? Check afterwards that accented names "
+                "look right.", yes_text=f"Read as {encoding}",
+            ):
+                self.open_table(path, encoding=encoding)
+                return
+        self.status_message.emit("The table could not be opened; the previous one is still shown.")
+        error_dialog.show_error(self, "Could not open the table", failure)
+
+    # ------------------------------------------------------------------ roles and issues
+    def _fill_roles(self) -> None:
+        table = self.table
+        self._filling = True
+        summary = table.column_summary()
+        self.roles_table.setRowCount(len(summary))
+        for row, entry in enumerate(summary):
+            name = entry["name"]
+            self.roles_table.setItem(row, 0, _item(name, entry["reason"]))
+            combo = QComboBox()
+            for role in ROLE_LABELS:
+                combo.addItem(ROLE_LABELS[role], role)
+            combo.setCurrentIndex(combo.findData(table.roles.get(name, "ignore")))
+            combo.setToolTip(f"Guessed: {entry['reason']}")
+            combo.setObjectName(f"role_{name}")
+            combo.currentIndexChanged.connect(lambda _i, c=name, w=combo: self.set_role(c, w.currentData()))
+            self.roles_table.setCellWidget(row, 1, combo)
+            kind = "numbers" if entry["numeric"] else "text"
+            self.roles_table.setItem(row, 2, _item(f"{entry['reason']}", f"{kind}; guessed role: {entry['role']}"))
+            self.roles_table.setItem(row, 3, _item(str(entry["distinct"])))
+            missing = _item(str(entry["missing"]))
+            if entry["missing"]:
+                missing.setBackground(QBrush(QColor(255, 230, 200)))
+            self.roles_table.setItem(row, 4, missing)
+        self.roles_table.resizeColumnsToContents()
+        self.roles_table.horizontalHeader().setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
+        self._filling = False
+        self._update_target_label()
+
+    def role_combo(self, column: str) -> QComboBox:
+        for row in range(self.roles_table.rowCount()):
+            if self.roles_table.item(row, 0).text() == column:
+                return self.roles_table.cellWidget(row, 1)
+        raise KeyError(column)
+
+    def set_role(self, column: str, role: str) -> None:
+        """Change a column's role (one target at most: a previous target becomes 'ignore')."""
+        if self.table is None or self._filling:
+            return
+        try:
+            self.table.set_role(column, role)
+        except Exception as error:  # noqa: BLE001
+            error_dialog.show_error(self, "Could not change the role", error)
+            return
+        self._filling = True
+        for name, r in self.table.roles.items():
+            combo = self.role_combo(name)
+            if combo.currentData() != r:
+                combo.setCurrentIndex(combo.findData(r))
+        self._filling = False
+        self._fill_issues()
+        self._update_target_label()
+        self.schedule_preview()
+        self._update_enabled()
+
+    def target_column(self) -> str | None:
+        if self.table is None:
+            return None
+        return next((c for c, r in self.table.roles.items() if r == "target"), None)
+
+    def _fill_issues(self) -> None:
+        issues = self.table.issues() if self.table is not None else []
+        self.issues = issues
+        self.choices = {k: v for k, v in self.choices.items() if any(i.key == k for i in issues)}
+        self.issues_table.setRowCount(max(1, len(issues)))
+        if not issues:
+            self.issues_table.setItem(0, 0, _item("No problems: no text in the feature columns, no missing values, "
+                                                  "no constant columns, no duplicate rows."))
+            self.issues_table.setCellWidget(0, 1, None)
+            self.issues_table.setItem(0, 1, _item(""))
+        for row, issue in enumerate(issues):
+            self.issues_table.setItem(row, 0, _item(issue.message, issue.message))
+            combo = QComboBox()
+            for choice in issue.choices:
+                combo.addItem(choice.label, choice.key)
+            combo.setCurrentIndex(max(0, combo.findData(self.choices.get(issue.key, issue.default))))
+            combo.setToolTip("The preselected option is what happens if you choose nothing.")
+            combo.setObjectName(f"issue_{issue.key}")
+            combo.currentIndexChanged.connect(lambda _i, k=issue.key, w=combo: self.set_choice(k, w.currentData()))
+            self.issues_table.setCellWidget(row, 1, combo)
+        self.issues_table.resizeColumnToContents(1)
+        self.issues_table.resizeRowsToContents()
+
+    def set_choice(self, key: str, choice: str) -> None:
+        self.choices[key] = choice
+        self.schedule_preview()
+
+    def issue_combo(self, key: str) -> QComboBox | None:
+        for row in range(self.issues_table.rowCount()):
+            widget = self.issues_table.cellWidget(row, 1)
+            if widget is not None and widget.objectName() == f"issue_{key}":
+                return widget
+        return None
+
+    # ------------------------------------------------------------------ preprocessing
+    def theta_overrides(self) -> dict[str, str]:
+        out = {}
+        for row in range(self.theta_table.rowCount()):
+            name = self.theta_table.item(row, 0).text()
+            text = self.theta_table.item(row, 1).text().strip()
+            if text:
+                out[name] = text
+        return out
+
+    def set_theta(self, column: str | None, text: str) -> None:
+        """Set θ for all columns (``column=None``) or override it for one column ('' = as for all)."""
+        if column is None:
+            self.theta_edit.setText(text)
+        else:
+            for row in range(self.theta_table.rowCount()):
+                if self.theta_table.item(row, 0).text() == column:
+                    self.theta_table.item(row, 1).setText(text)
+        self.schedule_preview()
+
+    def _on_theta_item_changed(self, item: QTableWidgetItem) -> None:
+        if not self._filling and item.column() == 1:
+            self.schedule_preview()
+
+    def schedule_preview(self, *_args) -> None:
+        if self.table is not None:
+            self._preview_timer.start()
+
+    def _current_settings(self):
+        roles = dict(self.table.roles)
+        return roles, dict(self.choices), self.theta_edit.text().strip() or "none", self.theta_overrides(), \
+            self.standardize_check.isChecked()
+
+    def update_preview(self) -> int | None:
+        """Recompute θ, the Jarque-Bera table and the histograms in the worker."""
+        self._preview_timer.stop()
+        if self.table is None or self.runner.closed:  # e.g. the window is closing
+            return None
+        table = self.table
+        roles, choices, theta, overrides, standardize = self._current_settings()
+
+        def job(token, progress):
+            return table_jobs.preview_preprocessing(table, roles, choices, theta, overrides, standardize)
+
+        self.preprocess_status.setText("Updating …")
+        self._jobs["preview"] = self.runner.submit(job, "table_preview")
+        return self._jobs["preview"]
+
+    def _preview_ready(self, preview) -> None:
+        self.preview = preview
+        overrides = self.theta_overrides()
+        self._filling = True
+        self.theta_table.setRowCount(len(preview.names))
+        for row, name in enumerate(preview.names):
+            self.theta_table.setItem(row, 0, _item(name))
+            self.theta_table.setItem(row, 1, _item(overrides.get(name, ""), editable=True))
+            used = preview.theta.get(name)
+            self.theta_table.setItem(row, 2, _item("none (no log)" if used is None else f"{used:g}"))
+        self._filling = False
+        self._fill_jb_table(preview)
+        current = self.histogram_combo.currentText()
+        self.histogram_combo.blockSignals(True)
+        self.histogram_combo.clear()
+        self.histogram_combo.addItems(preview.names)
+        index = self.histogram_combo.findText(current)
+        self.histogram_combo.setCurrentIndex(max(0, index))
+        self.histogram_combo.blockSignals(False)
+        self._show_histograms()
+        lines = [f"{preview.rows} rows × {len(preview.names)} feature columns enter the analysis"
+                 + (", standardised after the log." if preview.standardized else ".")]
+        self.preprocess_status.setText(" ".join(lines))
+        self.notices_label.setText("\n".join(preview.notices))
+
+    def _preview_failed(self, failure: JobFailure) -> None:
+        self.preview = None
+        self.preprocess_status.setText(f"<span style='color:#b00'>{failure.message}</span>")
+
+    def _fill_jb_table(self, preview) -> None:
+        rows = preview.jb_rows
+        names = [n for n in preview.names if any(r["column"] == n for r in rows)]
+        thetas = sorted({r["theta"] for r in rows if np.isfinite(r["theta"])})
+        self.jb_table.clear()
+        self.jb_table.setColumnCount(len(names))
+        self.jb_table.setRowCount(1 + len(thetas))
+        self.jb_table.setHorizontalHeaderLabels(names)
+        self.jb_table.setVerticalHeaderLabels(["no log"] + [f"θ = {t:g}" for t in thetas])
+        for r in rows:
+            col = names.index(r["column"])
+            line = 0 if not np.isfinite(r["theta"]) else 1 + thetas.index(r["theta"])
+            text = "–" if not np.isfinite(r["jb"]) else f"JB {r['jb']:.4g}\np = {r['p']:.2g}"
+            item = _item(text, f"{r['column']}, θ = {r['theta']:g}: Jarque-Bera {r['jb']:.6g}, p-value {r['p']:.3g}")
+            if r["chosen"]:
+                item.setFont(bold_font())
+                item.setBackground(QBrush(QColor(200, 235, 200)))
+                item.setText(item.text() + "\n✓ used")
+            self.jb_table.setItem(line, col, item)
+        self.jb_table.resizeColumnsToContents()
+        self.jb_table.resizeRowsToContents()
+
+    def _show_histograms(self, *_args) -> None:
+        preview = self.preview
+        name = self.histogram_combo.currentText()
+        if preview is None or name not in preview.names:
+            return
+        j = preview.names.index(name)
+        theta = preview.theta.get(name)
+        after = "as read" if theta is None else f"log(x + {theta:g})"
+        if preview.standardized:
+            after += ", standardised"
+        self.before_plot.set_histogram(*preview.before[j], title=f"{name}: before (as read)", x_label=name)
+        self.after_plot.set_histogram(*preview.after[j], title=f"{name}: after ({after})", x_label=after)
+
+    # ------------------------------------------------------------------ running
+    def is_running(self) -> bool:
+        return self._jobs["run"] is not None
+
+    def can_run(self) -> bool:
+        if self.table is None or self.method_info() is None or self.is_running():
+            return False
+        return not self._is_supervised() or self.target_column() is not None
+
+    def run_analysis(self) -> int | None:
+        if not self.can_run():
+            if self.table is not None and self._is_supervised() and self.target_column() is None:
+                error_dialog.show_error(self, "Choose a target column first",
+                                        "This method predicts a target: set one column's role to 'target' in the Data view.")
+            return None
+        info = self.method_info()
+        table = self.table
+        roles, choices, theta, overrides, standardize = self._current_settings()
+        params = self.param_form.values()
+        method = info.name
+
+        def job(token, progress):
+            return table_jobs.run_analysis(table, roles, choices, method, params, theta, overrides, standardize,
+                                           token=token, progress=progress)
+
+        self._run_title = info.title or info.name
+        self._jobs["run"] = self.runner.submit(job, "table_run")
+        self.progress_bar.setValue(0)
+        self.run_status.setText(f"Running {self._run_title} …")
+        self.status_message.emit(f"Running {self._run_title} …")
+        self._update_enabled()
+        return self._jobs["run"]
+
+    def cancel_analysis(self) -> None:
+        job_id = self._jobs["run"]
+        if job_id is not None:
+            self.runner.cancel(job_id)
+
+    def _end_run(self, text: str) -> None:
+        self._jobs["run"] = None
+        self.progress_bar.setValue(0)
+        self.run_status.setText(text)
+        self.status_message.emit(text)
+        self._update_enabled()
+
+    def _run_failed(self, failure: JobFailure) -> None:
+        self._end_run("The analysis stopped with an error; the previous results are still shown.")
+        error_dialog.show_error(self, "The analysis could not be run", failure)
+
+    # ------------------------------------------------------------------ results
+    def _clear_results(self) -> None:
+        self.ranked_model.set_columns([], [], np.zeros(0, dtype=int))
+        self.row_bars.clear_bars()
+        self.row_values.setRowCount(0)
+        self.row_title.setText("Select a row to see which features make its score.")
+        self.row_note.setText("")
+        self.ranking_title.setText("Run an analysis to rank the rows.")
+        self.heatmap.set_matrix(np.zeros((0, 0)), [], [])
+        self.box_plot.set_boxes([])
+        self.global_bars.clear_bars()
+        self.intercept_label.setText("")
+        self.metrics_label.setText("")
+
+    def show_result(self, result) -> None:
+        self.result = result
+        self._end_run(f"{self._run_title if hasattr(self, '_run_title') else result.method}: "
+                      f"{len(result.row_ids)} rows × {len(result.feature_names)} features in "
+                      f"{format_duration(result.seconds)}.")
+        self._fill_ranking(result)
+        self._show_heatmap()
+        self._fill_groups(result)
+        self._show_global(result)
+        self._show_gamma(result)
+        self._show_clusters(result)
+        self._show_model(result)
+        self.views.setCurrentIndex(self.views.indexOf(self.views.widget(2)))
+        if self.ranked_model.rowCount():
+            self.select_ranked_row(0)
+        self.state_changed.emit()
+
+    def _fill_ranking(self, result) -> None:
+        order = result.ranking()
+        rank = np.empty(len(order), dtype=int)
+        rank[order] = np.arange(1, len(order) + 1)
+        headers = ["Rank", "Row", result.score_label]
+        columns = [rank, np.asarray(result.row_ids, dtype=int), result.scores]
+        if "labels" in result.extras:
+            headers.append("Cluster")
+            columns.append(np.asarray(result.extras["labels"], dtype=int))
+        for name, values in result.metadata.items():
+            headers.append(name)
+            columns.append(np.asarray(values))
+        self.ranked_model.set_columns(headers, columns, order)
+        self.ranked_view.horizontalHeader().setSortIndicator(0, Qt.SortOrder.AscendingOrder)
+        self.ranked_view.resizeColumnsToContents()
+        theta = ", ".join(f"{k} {('none' if v is None else f'{v:g}')}" for k, v in result.theta.items())
+        gamma = f"γ = {result.gamma:g}; " if result.gamma is not None else ""
+        self.ranking_title.setText(
+            f"<b>{result.score_label}</b> of {len(result.row_ids)} rows, highest first. {gamma}θ: {theta}"
+            + ("; standardised" if result.standardized else "") + ". Click a column header to sort.")
+
+    def ranked_row_ids(self) -> list[int]:
+        """File row ids in the order the ranking table shows them."""
+        return [int(v) for v in self.ranked_model.column_values(1)]
+
+    def select_ranked_row(self, view_row: int) -> None:
+        index = self.ranked_model.index(view_row, 0)
+        self.ranked_view.setCurrentIndex(index)
+        self.ranked_view.scrollTo(index)
+
+    def _on_ranked_row(self, view_row: int) -> None:
+        if self.result is None or view_row < 0 or view_row >= self.ranked_model.rowCount():
+            return
+        self.show_row(self.ranked_model.position(view_row))
+
+    def show_row(self, position: int) -> None:
+        """Show one row's feature relevance beside its raw values and the column averages."""
+        result = self.result
+        row_id = int(result.row_ids[position])
+        relevance = result.relevance[position]
+        score = float(result.scores[position])
+        absorbed = float(result.absorbed[position])
+        self.row_bars.set_values(result.feature_names, relevance, title=f"Row {row_id}: relevance per feature")
+        if not np.isfinite(score):
+            self.row_title.setText(f"Row {row_id} was not explained (LIME explains the rows chosen in 'Rows').")
+        else:
+            self.row_title.setText(f"Row {row_id} · {result.score_label} = {format_value(score)}")
+        notes = []
+        if result.method == "supervised.linear":
+            notes.append(f"Prediction {format_value(score)} = sum of the bars {format_value(np.nansum(relevance))} "
+                         f"+ intercept {format_value(float(result.extras.get('intercept', absorbed)))} (shown apart).")
+        elif np.isfinite(absorbed) and abs(absorbed) > 1e-9 * max(1.0, abs(score)):
+            notes.append(f"The bars sum to {format_value(np.nansum(relevance))}; {format_value(absorbed)} is not "
+                         "assigned to any feature (stabiliser, bias or intercept).")
+        elif np.isfinite(score):
+            notes.append(f"The bars sum to the score ({format_value(np.nansum(relevance))}).")
+        if "labels" in result.extras:
+            notes.append(f"Cluster {int(result.extras['labels'][position])}.")
+        if result.method in OUTLIER_METHODS and np.isfinite(score):
+            try:
+                explanation = result.explain_row(row_id, top=5)
+                share = ", ".join(f"{int(r)} ({100 * w:.0f} %)" for r, w in
+                                  zip(explanation.neighbours, explanation.neighbour_weights))
+                notes.append(f"Nearest rows that make the score: {share}.")
+            except Exception:  # noqa: BLE001 - a detail; the bars are the explanation
+                pass
+        self.row_note.setText(" ".join(notes))
+        means = result.column_means()
+        raw = result.raw[position]
+        self.row_values.setRowCount(len(result.feature_names))
+        for i, name in enumerate(result.feature_names):
+            self.row_values.setItem(i, 0, _item(name))
+            self.row_values.setItem(i, 1, _item(format_value(float(raw[i]))))
+            self.row_values.setItem(i, 2, _item(format_value(float(means[i]))))
+            rel = _item(format_value(float(relevance[i])))
+            if np.isfinite(relevance[i]) and relevance[i] != 0:
+                rel.setForeground(QBrush(QColor(180, 40, 30) if relevance[i] > 0 else QColor(40, 80, 180)))
+            self.row_values.setItem(i, 3, rel)
+
+    def _show_heatmap(self, *_args) -> None:
+        result = self.result
+        if result is None:
+            return
+        n = self.top_n_spin.value()
+        finite = np.isfinite(result.scores)
+        order = [p for p in result.ranking() if finite[p]][:n]
+        normalised = result.normalised_relevance()[order]
+        rows = [int(result.row_ids[p]) for p in order]
+        self.heatmap.set_matrix(normalised, result.feature_names, rows,
+                                title=f"Normalised relevance of the {len(rows)} highest-scoring rows")
+        if len(rows):
+            top = np.nanargmax(normalised, axis=1)
+            counts = np.bincount(top, minlength=len(result.feature_names))
+            ranked = np.argsort(-counts)
+            parts = [f"{result.feature_names[j]} ({counts[j]})" for j in ranked if counts[j]]
+            self.heatmap_summary.setText(f"Most relevant feature per row, across these {len(rows)} rows: "
+                                         + ", ".join(parts) + ".")
+
+    def _fill_groups(self, result) -> None:
+        current = self.group_combo.currentText()
+        self.group_combo.blockSignals(True)
+        self.group_combo.clear()
+        self.group_combo.addItems(list(result.metadata))
+        if "labels" in result.extras:
+            self.group_combo.addItem("cluster")
+        index = self.group_combo.findText(current)
+        self.group_combo.setCurrentIndex(max(0, index))
+        self.group_combo.blockSignals(False)
+        self._show_boxes()
+
+    def _show_boxes(self, *_args) -> None:
+        result = self.result
+        name = self.group_combo.currentText()
+        if result is None or not name:
+            self.box_plot.set_boxes([], title="No metadata column: set a column's role to 'metadata' in the Data view.")
+            return
+        if name == "cluster" and name not in result.metadata:
+            labels = np.asarray(result.extras["labels"])
+            groups = {str(c): result.scores[labels == c] for c in sorted(set(labels.tolist()))}
+        else:
+            groups = result.scores_by(name)
+        boxes = table_jobs.box_stats(groups)
+        self.box_plot.set_boxes(boxes, title=f"{result.score_label} by {name}", y_label=result.score_label,
+                                x_label=name)
+
+    def _show_global(self, result) -> None:
+        importance = result.global_importance()
+        self.global_bars.set_values(result.feature_names, importance, title="Mean |relevance| per feature",
+                                    x_label="mean |relevance| over the explained rows")
+        explained = int(np.all(np.isfinite(result.relevance), axis=1).sum())
+        self.global_note.setText(f"Averaged over {explained} explained rows. A long bar: the feature matters "
+                                 "often or strongly for the score.")
+
+    def _show_gamma(self, result) -> None:
+        selection = result.extras.get("gamma_selection")
+        if not selection:
+            self.gamma_note.setText(
+                f"γ was set by hand ({result.gamma:g}). Set γ to 'auto' to choose it by bootstrap." if result.gamma
+                else "γ applies to the outlier methods only.")
+            self.gamma_plot.reset()
+            self.separation_table.setRowCount(0)
+            return
+        gammas = np.asarray(selection["gammas"], dtype=float)
+        self.gamma_plot.reset("Outlier scores across bootstrap resamples (mean ± spread)", x_label="γ (log scale)",
+                              y_label="score", log_x=True)
+        self.gamma_plot.add_curve("mean score", gammas, selection["mean"], band=selection["spread"])
+        self.gamma_plot.mark(selection["chosen"], f"chosen γ = {selection['chosen']:g}")
+        self.gamma_note.setText(f"Chosen γ = {selection['chosen']:g}: {selection['rule']} "
+                                f"({selection.get('rows_used', '')} rows used).")
+        separation = selection.get("separation") or []
+        self.separation_table.setRowCount(len(gammas))
+        for i, g in enumerate(gammas):
+            sep = separation[i] if i < len(separation) else {}
+            cells = [f"{g:g}", f"{selection['relative_spread'][i]:.3g}", f"{selection['rank_stability'][i]:.3f}",
+                     f"{sep.get('calinski_harabasz', float('nan')):.4g}", f"{sep.get('dunn', float('nan')):.3g}"]
+            for j, text in enumerate(cells):
+                item = _item(text)
+                if np.isclose(g, selection["chosen"]):
+                    item.setFont(bold_font())
+                    item.setBackground(QBrush(QColor(200, 235, 200)))
+                self.separation_table.setItem(i, j, item)
+
+    def _show_clusters(self, result) -> None:
+        choice = result.extras.get("k_choice")
+        self.elbow_plot.reset("Elbow: within-cluster sum of squares", x_label="k", y_label="inertia")
+        self.silhouette_plot.reset("Mean silhouette (higher is better)", x_label="k", y_label="silhouette")
+        self.cluster_combo.blockSignals(True)
+        self.cluster_combo.clear()
+        if "cluster_relevance" not in result.extras:
+            self.k_note.setText("Run 'Clusters: k-means' to see the k helper and the cluster explanations.")
+            self.cluster_bars.clear_bars()
+            self.cluster_combo.blockSignals(False)
+            return
+        sizes = result.extras.get("cluster_sizes", [])
+        if choice:
+            self.elbow_plot.add_curve("inertia", choice["ks"], choice["inertia"])
+            self.elbow_plot.mark(choice["suggested"], f"k = {choice['suggested']}")
+            self.silhouette_plot.add_curve("silhouette", choice["ks"], choice["silhouette"], color=(60, 150, 80))
+            self.silhouette_plot.mark(choice["suggested"], f"suggested k = {choice['suggested']}")
+            rule = f"k = {result.extras['clusters']} ({choice['rule']})."
+        else:
+            rule = f"k = {result.extras['clusters']}, set by hand (set 'Number of clusters' to 0 for the k helper)."
+        self.k_note.setText(rule + " Cluster sizes: " + ", ".join(f"{i}: {s}" for i, s in enumerate(sizes)) + ".")
+        for i, s in enumerate(sizes):
+            self.cluster_combo.addItem(f"cluster {i} ({s} rows)", i)
+        self.cluster_combo.blockSignals(False)
+        self._show_cluster()
+
+    def _show_cluster(self, *_args) -> None:
+        result = self.result
+        if result is None or "cluster_relevance" not in result.extras or self.cluster_combo.currentIndex() < 0:
+            return
+        c = int(self.cluster_combo.currentData())
+        values = np.asarray(result.extras["cluster_relevance"][c], dtype=float)
+        self.cluster_bars.set_values(result.feature_names, values,
+                                     title=f"Cluster {c}: mean feature relevance of its membership evidence")
+
+    def _show_model(self, result) -> None:
+        self.history_plot.reset("Training: loss per epoch", x_label="epoch", y_label="loss")
+        if not result.method.startswith("supervised."):
+            self.model_note.setText("Mark a column as target in the Data view and run a 'Target: …' method.")
+            self.intercept_label.setText("")
+            self.metrics_label.setText("")
+            return
+        target = result.extras.get("target_column", "the target")
+        self.model_note.setText(f"Model of <b>{target}</b>: {result.score_label}.")
+        if "intercept" in result.extras:
+            self.intercept_label.setText(
+                f"Intercept: {format_value(float(result.extras['intercept']))} — the prediction for a row at the "
+                "reference point; it is not part of any feature's contribution and is shown apart. "
+                "Each prediction = intercept + Σ w_i x_i.")
+        elif result.method == "supervised.mlp_lime":
+            self.intercept_label.setText("LIME: each explained row has its own surrogate intercept (not in the bars).")
+        else:
+            self.intercept_label.setText("The network's biases take up part of the output; it is not in the bars.")
+        metrics = result.extras.get("metrics") or {}
+        self.metrics_label.setText("Metrics: " + ", ".join(f"{k.replace('_', ' ')} {v:.4g}" for k, v in metrics.items())
+                                   if metrics else "")
+        history = result.extras.get("history") or []
+        if history:
+            epochs = [h["epoch"] for h in history]
+            self.history_plot.add_curve("training loss", epochs, [h["train_loss"] for h in history], symbol=None)
+            val = [(h["epoch"], h["validation_loss"]) for h in history if "validation_loss" in h]
+            if val:
+                self.history_plot.add_curve("validation loss", [v[0] for v in val], [v[1] for v in val],
+                                            color=(200, 100, 30))
+
+    # ------------------------------------------------------------------ runner relays
+    def _channel_of(self, job_id: int) -> str | None:
+        for channel, current in self._jobs.items():
+            if current == job_id:
+                return channel
+        return None
+
+    def _on_progress(self, job_id: int, fraction: float, message: str, partial: object) -> None:
+        if self._channel_of(job_id) != "run":
+            return
+        self.progress_bar.setValue(int(1000 * max(0.0, min(1.0, fraction))))
+        self.run_status.setText(progress_text(fraction, self.runner.elapsed(job_id), message))
+
+    def _on_finished(self, job_id: int, result: object) -> None:
+        channel = self._channel_of(job_id)
+        if channel is None:
+            return
+        if channel != "run":
+            self._jobs[channel] = None
+        {"methods": self._methods_ready, "load": self._table_ready, "preview": self._preview_ready,
+         "run": self.show_result}[channel](result)
+
+    def _on_failed(self, job_id: int, failure: object) -> None:
+        channel = self._channel_of(job_id)
+        if channel is None:
+            return
+        if channel != "run":
+            self._jobs[channel] = None
+        if channel == "load":
+            self._load_failed(failure)
+        elif channel == "preview":
+            self._preview_failed(failure)
+        elif channel == "run":
+            self._run_failed(failure)
+        else:
+            error_dialog.show_error(self, "Could not list the table methods", failure)
+
+    def _on_cancelled(self, job_id: int) -> None:
+        channel = self._channel_of(job_id)
+        if channel == "run":
+            self._end_run("Cancelled; the previous results are still shown.")
+        elif channel is not None:
+            self._jobs[channel] = None
+
+    # ------------------------------------------------------------------ export
+    def has_result(self) -> bool:
+        return self.result is not None
+
+    def export_results(self, folder) -> Path:
+        return table_jobs.export_results(folder, self.result, self.table)
+
+    def current_plot_widget(self) -> QWidget:
+        """The widget a 'Save plot' would save: the current view's main plot."""
+        page = self.views.currentWidget()
+        for plot in (self.row_bars, self.heatmap, self.box_plot, self.global_bars, self.gamma_plot,
+                     self.cluster_bars, self.history_plot, self.after_plot):
+            if page.isAncestorOf(plot):
+                if plot is self.after_plot:
+                    return self.before_plot.parentWidget()
+                return plot
+        return page
+
+    def save_plot(self, path) -> Path:
+        from xaidesk.core.io import save_png_atomic
+
+        image = self.current_plot_widget().grab().toImage().convertToFormat(QImage.Format.Format_RGB888)
+        width, height = image.width(), image.height()
+        buffer = np.frombuffer(image.constBits(), dtype=np.uint8).reshape(height, image.bytesPerLine())
+        rgb = buffer[:, : 3 * width].reshape(height, width, 3).copy()
+        return save_png_atomic(path, rgb)
+
+    def choose_export_folder(self) -> None:
+        if self.result is None:
+            return
+        suggested = str(Path(self._last_folder()) / f"{self.table.path.stem}_{self.result.method}")
+        folder, _ = QFileDialog.getSaveFileName(self, "Export results into a new folder", suggested, "Folder (*)")
+        if not folder:
+            return
+        try:
+            self.export_results(folder)
+        except OSError as error:
+            error_dialog.show_error(self, "Could not save the results", f"{folder} could not be written: {error}.")
+            return
+        self.status_message.emit(f"Saved scores.csv, relevance.csv and summary.json in {folder}.")
+
+    def choose_plot_file(self) -> None:
+        suggested = str(Path(self._last_folder()) / "plot.png")
+        path, _ = QFileDialog.getSaveFileName(self, "Save plot", suggested, "PNG image (*.png)")
+        if not path:
+            return
+        path = Path(path)
+        if path.suffix.lower() != ".png":
+            path = path.with_name(path.name + ".png")
+        try:
+            self.save_plot(path)
+        except OSError as error:
+            error_dialog.show_error(self, "Could not save the plot", f"{path} could not be written: {error}.")
+            return
+        self.status_message.emit(f"Saved {path}.")
+
+    # ------------------------------------------------------------------ state
+    def _update_enabled(self) -> None:
+        running = self.is_running()
+        self.run_button.setEnabled(self.can_run())
+        self.cancel_button.setEnabled(running)
+        self.export_button.setEnabled(self.result is not None)
+        self.save_plot_button.setEnabled(True)
+        self.state_changed.emit()
+
+    def _last_folder(self) -> str:
+        if self.settings is None:
+            return ""
+        return str(self.settings.value("last_table_folder", "") or self.settings.value("last_folder", "") or "")
+
+    def _remember_folder(self, path) -> None:
+        if self.settings is not None:
+            self.settings.setValue("last_table_folder", str(Path(path).parent))
+
+
+__all__ = ["TablesTab", "TABLE_SUFFIXES", "is_table_file"]

@@ -1,0 +1,403 @@
+"""Views of the Tables tab: item models for tables, and pyqtgraph plots.
+
+The plots keep the numbers they draw (``values``, ``matrix``, ``boxes`` ...) so
+that tests can check what is on screen. Statistics come ready-made from the
+core (or :mod:`xaidesk.gui.table_jobs`); these classes only draw.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt
+from PySide6.QtGui import QBrush, QColor, QFont
+
+from ...core import render
+from ..formatting import format_value
+from .image_views import colormap_from_lut
+
+POSITIVE = (200, 60, 50)
+NEGATIVE = (50, 100, 200)
+NEUTRAL = (120, 120, 120)
+PREVIEW_ROWS = 200
+
+
+def _number_text(value) -> str:
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        return str(value)
+    if not math.isfinite(value):
+        return "–"
+    if value == int(value) and abs(value) < 1e15:
+        return str(int(value))
+    return format_value(value)
+
+
+# --- item models ------------------------------------------------------------------------------
+
+
+class FrameModel(QAbstractTableModel):
+    """The first rows of a pandas DataFrame, read-only; vertical header = 0-based file row."""
+
+    def __init__(self, frame=None, rows: int = PREVIEW_ROWS, parent=None) -> None:
+        super().__init__(parent)
+        self._columns: list[str] = []
+        self._values: list[list] = []
+        self._index: list[int] = []
+        if frame is not None:
+            self.set_frame(frame, rows)
+
+    def set_frame(self, frame, rows: int = PREVIEW_ROWS) -> None:
+        self.beginResetModel()
+        head = frame.head(rows)
+        self._columns = [str(c) for c in head.columns]
+        self._values = head.to_numpy(dtype=object).tolist()
+        self._index = [int(i) for i in head.index]
+        self.endResetModel()
+
+    def rowCount(self, parent=QModelIndex()) -> int:  # noqa: N802 - Qt override
+        return 0 if parent.isValid() else len(self._values)
+
+    def columnCount(self, parent=QModelIndex()) -> int:  # noqa: N802 - Qt override
+        return 0 if parent.isValid() else len(self._columns)
+
+    def data(self, index, role=Qt.ItemDataRole.DisplayRole):
+        if not index.isValid():
+            return None
+        value = self._values[index.row()][index.column()]
+        if role == Qt.ItemDataRole.DisplayRole:
+            if value is None or (isinstance(value, float) and math.isnan(value)):
+                return ""
+            return _number_text(value) if isinstance(value, (int, float, np.number)) else str(value)
+        if role == Qt.ItemDataRole.TextAlignmentRole and isinstance(value, (int, float, np.number)):
+            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        if role == Qt.ItemDataRole.BackgroundRole and (value is None or (isinstance(value, float) and math.isnan(value))):
+            return QBrush(QColor(255, 230, 200))
+        return None
+
+    def headerData(self, section, orientation, role=Qt.ItemDataRole.DisplayRole):  # noqa: N802 - Qt override
+        if role != Qt.ItemDataRole.DisplayRole:
+            return None
+        if orientation == Qt.Orientation.Horizontal:
+            return self._columns[section] if section < len(self._columns) else None
+        return str(self._index[section]) if section < len(self._index) else None
+
+
+class RankedModel(QAbstractTableModel):
+    """Every analysed row: rank, file row, score, and extra columns (metadata, target, cluster).
+
+    Sorting is done here (numerically, with ``nan`` last), so the view stays fast for
+    large tables. ``position(view_row)`` gives the row's position in the result arrays.
+    """
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self._headers: list[str] = []
+        self._columns: list[np.ndarray] = []
+        self._order = np.zeros(0, dtype=int)
+
+    def set_columns(self, headers: list[str], columns: list[np.ndarray], order: np.ndarray) -> None:
+        self.beginResetModel()
+        self._headers = list(headers)
+        self._columns = [np.asarray(c) for c in columns]
+        self._order = np.asarray(order, dtype=int)
+        self.endResetModel()
+
+    def position(self, view_row: int) -> int:
+        return int(self._order[view_row])
+
+    def view_row_of(self, position: int) -> int:
+        hits = np.flatnonzero(self._order == position)
+        return int(hits[0]) if hits.size else -1
+
+    def column_values(self, column: int) -> np.ndarray:
+        """The column's values in the displayed order."""
+        return self._columns[column][self._order]
+
+    def rowCount(self, parent=QModelIndex()) -> int:  # noqa: N802 - Qt override
+        return 0 if parent.isValid() else len(self._order)
+
+    def columnCount(self, parent=QModelIndex()) -> int:  # noqa: N802 - Qt override
+        return 0 if parent.isValid() else len(self._headers)
+
+    def data(self, index, role=Qt.ItemDataRole.DisplayRole):
+        if not index.isValid():
+            return None
+        value = self._columns[index.column()][self._order[index.row()]]
+        if role == Qt.ItemDataRole.DisplayRole:
+            if isinstance(value, (float, np.floating)):
+                return "–" if not np.isfinite(value) else f"{float(value):.4g}"
+            return str(value)
+        if role == Qt.ItemDataRole.TextAlignmentRole:
+            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        return None
+
+    def headerData(self, section, orientation, role=Qt.ItemDataRole.DisplayRole):  # noqa: N802 - Qt override
+        if role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Horizontal:
+            return self._headers[section] if section < len(self._headers) else None
+        return None
+
+    def sort(self, column: int, order=Qt.SortOrder.AscendingOrder) -> None:
+        if not self._columns or column < 0 or column >= len(self._columns):
+            return
+        values = self._columns[column]
+        self.layoutAboutToBeChanged.emit()
+        if values.dtype.kind in "fiub":
+            keys = values.astype(np.float64)
+            finite = np.isfinite(keys)
+            keys = np.where(finite, keys, np.inf)
+            if order == Qt.SortOrder.DescendingOrder:
+                keys = np.where(finite, -keys, np.inf)
+            self._order = np.argsort(keys, kind="stable")
+        else:
+            texts = np.array([str(v) for v in values])
+            self._order = np.argsort(texts, kind="stable")
+            if order == Qt.SortOrder.DescendingOrder:
+                self._order = self._order[::-1]
+        self.layoutChanged.emit()
+
+
+# --- plots ------------------------------------------------------------------------------------
+
+
+def _plot_widget(title: str = "") -> pg.PlotWidget:
+    widget = pg.PlotWidget(background="w")
+    item = widget.getPlotItem()
+    if title:
+        item.setTitle(title, color="#333333", size="10pt")
+    for name in ("left", "bottom"):
+        axis = item.getAxis(name)
+        axis.setPen(pg.mkPen("#666666"))
+        axis.setTextPen(pg.mkPen("#333333"))
+    item.showGrid(x=True, y=True, alpha=0.15)
+    widget.setMenuEnabled(False)
+    return widget
+
+
+class FeatureBars(pg.PlotWidget):
+    """Horizontal bars, one per feature (names on the left axis); red positive, blue negative."""
+
+    def __init__(self, title: str = "", parent=None) -> None:
+        super().__init__(parent=parent, background="w")
+        self.setMenuEnabled(False)
+        self.plot_item = self.getPlotItem()
+        self.plot_item.showGrid(x=True, alpha=0.2)
+        self.plot_item.invertY(True)
+        self._title = title
+        self.names: list[str] = []
+        self.values = np.zeros(0)
+        self.bars: pg.BarGraphItem | None = None
+        self.set_title(title)
+        for name in ("left", "bottom"):
+            self.plot_item.getAxis(name).setTextPen(pg.mkPen("#333333"))
+            self.plot_item.getAxis(name).setPen(pg.mkPen("#666666"))
+
+    def set_title(self, title: str) -> None:
+        self._title = title
+        self.plot_item.setTitle(title, color="#333333", size="10pt")
+
+    def set_values(self, names, values, title: str | None = None, x_label: str = "relevance") -> None:
+        self.clear_bars()
+        self.names = [str(n) for n in names]
+        self.values = np.asarray(values, dtype=np.float64)
+        if title is not None:
+            self.set_title(title)
+        shown = np.nan_to_num(self.values)
+        brushes = [pg.mkBrush(*(POSITIVE if v > 0 else NEGATIVE if v < 0 else NEUTRAL)) for v in shown]
+        y = np.arange(len(shown))
+        self.bars = pg.BarGraphItem(x0=np.zeros(len(shown)), width=shown, y=y, height=0.7, brushes=brushes,
+                                    pen=pg.mkPen(None))
+        self.plot_item.addItem(self.bars)
+        self.plot_item.getAxis("left").setTicks([[(i, n) for i, n in enumerate(self.names)]])
+        self.plot_item.setLabel("bottom", x_label)
+        zero = pg.InfiniteLine(pos=0, angle=90, pen=pg.mkPen("#444444", width=1))
+        self.plot_item.addItem(zero)
+        lo, hi = float(min(0.0, shown.min(initial=0.0))), float(max(0.0, shown.max(initial=0.0)))
+        pad = 0.05 * (hi - lo or 1.0)
+        self.plot_item.setXRange(lo - pad, hi + pad, padding=0)
+        self.plot_item.setYRange(-0.6, len(shown) - 0.4, padding=0)
+
+    def clear_bars(self) -> None:
+        self.plot_item.clear()
+        self.bars = None
+        self.values = np.zeros(0)
+
+
+class HistogramPlot(pg.PlotWidget):
+    """A histogram drawn as bars from ``(counts, edges)``."""
+
+    def __init__(self, title: str = "", color=(90, 130, 190), parent=None) -> None:
+        super().__init__(parent=parent, background="w")
+        self.setMenuEnabled(False)
+        self.plot_item = self.getPlotItem()
+        self.plot_item.setTitle(title, color="#333333", size="10pt")
+        self.color = color
+        self.counts = np.zeros(0)
+        self.edges = np.zeros(0)
+
+    def set_histogram(self, counts, edges, title: str | None = None, x_label: str = "") -> None:
+        self.plot_item.clear()
+        self.counts = np.asarray(counts)
+        self.edges = np.asarray(edges, dtype=np.float64)
+        if title is not None:
+            self.plot_item.setTitle(title, color="#333333", size="10pt")
+        if len(self.counts):
+            bars = pg.BarGraphItem(x0=self.edges[:-1], x1=self.edges[1:], height=self.counts,
+                                   brush=pg.mkBrush(*self.color), pen=pg.mkPen("w", width=0.5))
+            self.plot_item.addItem(bars)
+            self.plot_item.autoRange()
+        self.plot_item.setLabel("bottom", x_label)
+        self.plot_item.setLabel("left", "rows")
+
+
+class RelevanceHeatmap(pg.GraphicsLayoutWidget):
+    """Normalised relevance of the top-N rows: features on x, row ids on y, diverging colours."""
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent=parent)
+        self.setBackground("w")
+        self.plot_item = self.addPlot(row=0, col=0)
+        self.plot_item.setMenuEnabled(False)
+        self.plot_item.invertY(True)
+        self.image_item = pg.ImageItem(axisOrder="row-major")
+        self.plot_item.addItem(self.image_item)
+        self.colormap = render.DEFAULT_COLORMAP
+        self.image_item.setLookupTable(render.COLORMAPS[self.colormap])
+        self.colorbar = pg.ColorBarItem(values=(-1, 1), width=14, interactive=False,
+                                        colorMap=colormap_from_lut(self.colormap), label="share of |relevance|")
+        self.addItem(self.colorbar, row=0, col=1)
+        self.matrix = np.zeros((0, 0))
+        self.row_ids: list[int] = []
+        self.names: list[str] = []
+
+    def set_matrix(self, matrix, names, row_ids, title: str = "") -> None:
+        self.matrix = np.asarray(matrix, dtype=np.float64)
+        self.names = [str(n) for n in names]
+        self.row_ids = [int(r) for r in row_ids]
+        limit = float(np.nanmax(np.abs(self.matrix))) if self.matrix.size else 1.0
+        limit = limit if limit > 0 and np.isfinite(limit) else 1.0
+        levels = (-limit, limit)
+        if not self.matrix.size:
+            self.image_item.clear()
+            self.plot_item.getAxis("bottom").setTicks([[]])
+            self.plot_item.getAxis("left").setTicks([[]])
+            self.plot_item.setTitle(title or "Run an analysis to see the heat map.", color="#333333", size="10pt")
+            return
+        self.image_item.setImage(np.nan_to_num(self.matrix).astype(np.float32), levels=levels, autoLevels=False)
+        self.image_item.setRect(0, 0, max(1, self.matrix.shape[1]), max(1, self.matrix.shape[0]))
+        self.colorbar.setLevels(levels)
+        self.plot_item.getAxis("bottom").setTicks([[(i + 0.5, n) for i, n in enumerate(self.names)]])
+        step = max(1, len(self.row_ids) // 30)
+        self.plot_item.getAxis("left").setTicks(
+            [[(i + 0.5, str(r)) for i, r in enumerate(self.row_ids) if i % step == 0]])
+        self.plot_item.setLabel("left", "row (highest score at the top)")
+        self.plot_item.setTitle(title, color="#333333", size="10pt")
+        self.plot_item.setRange(xRange=(0, max(1, self.matrix.shape[1])), yRange=(0, max(1, self.matrix.shape[0])),
+                                padding=0)
+
+    def describe(self, x: float, y: float) -> str:
+        j, i = int(x), int(y)
+        if 0 <= i < self.matrix.shape[0] and 0 <= j < self.matrix.shape[1]:
+            return f"row {self.row_ids[i]}, {self.names[j]}: {self.matrix[i, j]:+.3f} of the row's |relevance|"
+        return ""
+
+
+class BoxPlot(pg.PlotWidget):
+    """Box plots from ready-made :class:`~xaidesk.gui.table_jobs.BoxStats` (box = quartiles, whiskers 1.5 IQR)."""
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent=parent, background="w")
+        self.setMenuEnabled(False)
+        self.plot_item = self.getPlotItem()
+        self.plot_item.showGrid(y=True, alpha=0.2)
+        self.boxes: list = []
+
+    def set_boxes(self, boxes, title: str = "", y_label: str = "score", x_label: str = "") -> None:
+        self.plot_item.clear()
+        self.boxes = list(boxes)
+        self.plot_item.setTitle(title, color="#333333", size="10pt")
+        if not self.boxes:
+            return
+        x = np.arange(len(self.boxes), dtype=float)
+        q1 = np.array([b.q1 for b in self.boxes])
+        q3 = np.array([b.q3 for b in self.boxes])
+        self.plot_item.addItem(pg.BarGraphItem(x=x, y0=q1, height=q3 - q1, width=0.5,
+                                               brush=pg.mkBrush(150, 180, 220), pen=pg.mkPen("#335", width=1)))
+        segments_x, segments_y = [], []
+        for i, b in enumerate(self.boxes):
+            # whiskers with caps, and the median
+            segments_x += [i, i, i, i, i - 0.12, i + 0.12, i - 0.12, i + 0.12]
+            segments_y += [b.q3, b.high, b.q1, b.low, b.high, b.high, b.low, b.low]
+        self.plot_item.plot(segments_x, segments_y, connect="pairs", pen=pg.mkPen("#335", width=1))
+        mx, my = [], []
+        for i, b in enumerate(self.boxes):
+            mx += [i - 0.25, i + 0.25]
+            my += [b.median, b.median]
+        self.plot_item.plot(mx, my, connect="pairs", pen=pg.mkPen((200, 60, 50), width=2.5))
+        ox = np.concatenate([np.full(len(b.outliers), i, dtype=float) for i, b in enumerate(self.boxes)])
+        oy = np.concatenate([b.outliers for b in self.boxes])
+        if ox.size:
+            self.plot_item.plot(ox, oy, pen=None, symbol="o", symbolSize=5, symbolBrush=pg.mkBrush(None),
+                                symbolPen=pg.mkPen("#555"))
+        self.plot_item.getAxis("bottom").setTicks([[(i, f"{b.label}\n(n = {b.count})") for i, b in enumerate(self.boxes)]])
+        self.plot_item.setLabel("left", y_label)
+        self.plot_item.setLabel("bottom", x_label)
+        self.plot_item.setXRange(-0.6, len(self.boxes) - 0.4, padding=0)
+
+
+class CurvePlot(pg.PlotWidget):
+    """Lines and shaded bands against a numeric x (γ curve, elbow, silhouette, training loss)."""
+
+    def __init__(self, title: str = "", parent=None) -> None:
+        super().__init__(parent=parent, background="w")
+        self.setMenuEnabled(False)
+        self.plot_item = self.getPlotItem()
+        self.plot_item.setTitle(title, color="#333333", size="10pt")
+        self.plot_item.showGrid(x=True, y=True, alpha=0.2)
+        self.legend = self.plot_item.addLegend(offset=(-10, 10), labelTextColor="#333333")
+        self.curves: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        self.marker: float | None = None
+
+    def reset(self, title: str | None = None, x_label: str = "", y_label: str = "", log_x: bool = False) -> None:
+        self.plot_item.clear()
+        self.legend.clear()
+        self.curves = {}
+        self.marker = None
+        if title is not None:
+            self.plot_item.setTitle(title, color="#333333", size="10pt")
+        self.plot_item.setLogMode(x=log_x, y=False)
+        self.plot_item.setLabel("bottom", x_label)
+        self.plot_item.setLabel("left", y_label)
+
+    def add_curve(self, name: str, x, y, color=(40, 90, 170), band=None, symbol="o") -> None:
+        x = np.asarray(x, dtype=np.float64)
+        y = np.asarray(y, dtype=np.float64)
+        self.curves[name] = (x, y)
+        if band is not None:
+            band = np.asarray(band, dtype=np.float64)
+            upper = self.plot_item.plot(x, y + band, pen=pg.mkPen(None))
+            lower = self.plot_item.plot(x, y - band, pen=pg.mkPen(None))
+            fill = pg.FillBetweenItem(upper, lower, brush=pg.mkBrush(*color, 50))
+            self.plot_item.addItem(fill)
+        self.plot_item.plot(x, y, pen=pg.mkPen(color, width=2), symbol=symbol, symbolSize=6,
+                            symbolBrush=pg.mkBrush(*color), symbolPen=pg.mkPen(None), name=name)
+
+    def mark(self, x: float, text: str = "") -> None:
+        self.marker = float(x)
+        position = math.log10(x) if self.plot_item.ctrl.logXCheck.isChecked() and x > 0 else x
+        line = pg.InfiniteLine(pos=position, angle=90, pen=pg.mkPen((200, 60, 50), width=2, style=Qt.PenStyle.DashLine),
+                               label=text, labelOpts={"position": 0.9, "color": (200, 60, 50), "fill": (255, 255, 255, 200)})
+        self.plot_item.addItem(line)
+
+
+def bold_font() -> QFont:
+    font = QFont()
+    font.setBold(True)
+    return font
+
+
+__all__ = ["FrameModel", "RankedModel", "FeatureBars", "HistogramPlot", "RelevanceHeatmap", "BoxPlot", "CurvePlot",
+           "PREVIEW_ROWS", "bold_font"]
