@@ -218,3 +218,15 @@ def test_mlp_trains_in_the_background_and_can_be_cancelled(qtbot, tables_window)
     qtbot.waitUntil(lambda: not tab.is_running(), timeout=5_000)
     assert tab.result is result and "Cancelled" in tab.run_status.text()
     qtbot.waitUntil(lambda: not tab.runner.is_busy("table_run"), timeout=10_000)
+
+
+def test_example_table_opens_and_its_outliers_are_explained(qtbot, tables_window):
+    window, tab = tables_window
+    tab.open_example()
+    qtbot.waitUntil(lambda: tab._jobs["load"] is None and tab.table is not None, timeout=10_000)
+    assert tab.table.path.name == "wine.csv"
+    assert tab.table.roles["cultivar"] == "metadata"
+    result = _run(qtbot, tab, "neon.knn", theta="none", standardize=True)
+    assert len(result.scores) == 178
+    row = int(result.ranking()[0])
+    assert result.relevance[row].sum() + result.absorbed[row] == pytest.approx(result.scores[row], rel=1e-6)

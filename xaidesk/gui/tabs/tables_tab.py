@@ -169,6 +169,12 @@ class TablesTab(QWidget):
         self.open_button.setToolTip("Open a CSV, TSV or Excel (.xlsx) file. You can also drop a file on the window.")
         self.open_button.clicked.connect(self.choose_table)
         table_layout.addWidget(self.open_button)
+        self.example_button = QPushButton("Open example (wines)")
+        self.example_button.setToolTip(
+            "178 wines from three cultivars with 13 chemical measurements "
+            "(the wine data that ships with scikit-learn).")
+        self.example_button.clicked.connect(self.open_example)
+        table_layout.addWidget(self.example_button)
         self.file_label = QLabel("No table open.\nOpen a CSV, TSV or .xlsx file, or drop one here.")
         self.file_label.setWordWrap(True)
         table_layout.addWidget(self.file_label)
@@ -542,6 +548,12 @@ class TablesTab(QWidget):
             self.target_label.setText(f"Predicts the target column <b>{target}</b>.")
 
     # ------------------------------------------------------------------ loading
+    def open_example(self) -> int:
+        """Open the built-in example table (``resources/samples/wine.csv``)."""
+        from xaidesk.resources import resource_path
+
+        return self.open_table(resource_path("samples", "wine.csv"))
+
     def choose_table(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Open table", self._last_folder(), TABLE_FILTER)
         if path:
