@@ -108,3 +108,20 @@ def test_usage_error_is_plain():
     )
     assert result.returncode == 2
     assert "required" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_lime_writes_segments_and_their_weights(tmp_path, digits_sample):
+    out = tmp_path / "lime"
+    code = main(["explain", "image", str(digits_sample), "--model", "demo:digits", "--method", "lime",
+                 "--param", "num_samples=60", "--param", "n_segments=12", "--out", str(out)])
+    assert code == 0
+    segments = np.load(out / "segments.npy")
+    relevance = np.load(out / "relevance.npy")
+    rows = (out / "segments.csv").read_text().splitlines()
+    assert rows[0] == "segment,weight,cells"
+    table = {int(r.split(",")[0]): (float(r.split(",")[1]), int(r.split(",")[2])) for r in rows[1:]}
+    assert sum(cells for _, cells in table.values()) == int(np.count_nonzero(segments >= 0))
+    label = int(segments[segments.shape[0] // 2, segments.shape[1] // 2])
+    assert relevance[segments.shape[0] // 2, segments.shape[1] // 2] == pytest.approx(table[label][0], rel=1e-5)
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["extras"]["num_segments"] == len(table)

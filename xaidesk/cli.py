@@ -168,21 +168,62 @@ def _cli_progress():
     return report
 
 
-def _cmd_explain_image(args: argparse.Namespace) -> int:
+def _check_output_options(args: argparse.Namespace, rendered: bool = True) -> None:
+    """Refuse unusable output options before any work is done."""
     from .core import InputError, render
-    import numpy as np
-
-    from .core.io import save_npy_atomic, save_png_atomic, staged_folder, write_bytes_atomic, write_json_atomic
-    from .data.images import load_image
-    from .explain import explain_image, predict_image
-    from .models import load_model
 
     if args.out.exists() and not args.out.is_dir():
         raise InputError(f"The output '{args.out}' exists and is a file; give a folder for the results.")
+    if not rendered:
+        return
     if not 0.0 <= args.opacity <= 1.0:
         raise InputError("The opacity must be between 0 and 1.")
     if args.cmap is not None and args.cmap not in render.COLORMAPS:
         raise InputError(f"Unknown colour map '{args.cmap}'; choose one of: {', '.join(render.COLORMAPS)}.")
+
+
+def _prediction_summary(prediction, explanation) -> dict:
+    """The predicted class, the explained class's probability and the top five, for summary.json."""
+    top_index, top_label, top_probability = prediction.top(1)[0]
+    return {
+        "predicted": {"index": top_index, "label": top_label, "probability": top_probability,
+                      "score": float(prediction.logits[top_index])},
+        "target_probability": float(prediction.probabilities[explanation.target.index]),
+        "top5": [{"index": i, "label": l, "probability": p} for i, l, p in prediction.top(5)],
+    }
+
+
+def _write_explanation(out, explanation, overlay, summary: dict) -> None:
+    """Write an image or audio explanation's files as a set (see the module docstring)."""
+    import numpy as np
+
+    from .core.io import save_npy_atomic, save_png_atomic, staged_folder, write_bytes_atomic, write_json_atomic
+
+    with staged_folder(out) as folder:
+        save_npy_atomic(folder / "relevance.npy", explanation.relevance)
+        if explanation.uncertainty is not None:
+            save_npy_atomic(folder / "uncertainty.npy", explanation.uncertainty)
+        segments = explanation.extras.get("segments")
+        if isinstance(segments, np.ndarray):
+            save_npy_atomic(folder / "segments.npy", segments.astype(np.int32))
+            weights = explanation.extras.get("segment_weights")
+            if weights is not None:
+                rows = ["segment,weight,cells"] + [
+                    f"{label},{float(weight):.9g},{int(np.count_nonzero(segments == label))}"
+                    for label, weight in enumerate(weights)
+                ]
+                write_bytes_atomic(folder / "segments.csv", ("\n".join(rows) + "\n").encode("utf-8"))
+        save_png_atomic(folder / "overlay.png", overlay)
+        write_json_atomic(folder / "summary.json", summary)
+
+
+def _cmd_explain_image(args: argparse.Namespace) -> int:
+    from .core import render
+    from .data.images import load_image
+    from .explain import explain_image, predict_image
+    from .models import load_model
+
+    _check_output_options(args)
     params = parse_param_values(args.param)
     image = load_image(args.input)
     model = load_model(args.model, trust=args.trust)
@@ -194,37 +235,18 @@ def _cmd_explain_image(args: argparse.Namespace) -> int:
     if progress is not None:
         print(file=sys.stderr)
     overlay = render.blend_overlay(image.pixels, explanation.relevance, cmap=args.cmap or render.DEFAULT_COLORMAP, opacity=args.opacity)
-    top_index, top_label, top_probability = prediction.top(1)[0]
     summary = {
         "input": str(args.input),
         "model": args.model,
         "model_name": model.name,
         **explanation.summary(),
-        "predicted": {"index": top_index, "label": top_label, "probability": top_probability,
-                      "score": float(prediction.logits[top_index])},
-        "target_probability": float(prediction.probabilities[explanation.target.index]),
-        "top5": [{"index": i, "label": l, "probability": p} for i, l, p in prediction.top(5)],
+        **_prediction_summary(prediction, explanation),
         "image_size": [image.width, image.height],
         "notices": image.notices + list(model.notes),
         "preprocessing": model.preprocessing.to_dict(),
     }
     # Everything is computed; only now touch the output folder, and write the files as a set.
-    with staged_folder(args.out) as folder:
-        save_npy_atomic(folder / "relevance.npy", explanation.relevance)
-        if explanation.uncertainty is not None:
-            save_npy_atomic(folder / "uncertainty.npy", explanation.uncertainty)
-        segments = explanation.extras.get("segments")
-        if isinstance(segments, np.ndarray):
-            save_npy_atomic(folder / "segments.npy", segments.astype(np.int32))
-            weights = explanation.extras.get("segment_weights")
-            if weights is not None:
-                rows = ["segment,weight,pixels"] + [
-                    f"{label},{float(weight):.9g},{int(np.count_nonzero(segments == label))}"
-                    for label, weight in enumerate(weights)
-                ]
-                write_bytes_atomic(folder / "segments.csv", ("\n".join(rows) + "\n").encode("utf-8"))
-        save_png_atomic(folder / "overlay.png", overlay)
-        write_json_atomic(folder / "summary.json", summary)
+    _write_explanation(args.out, explanation, overlay, summary)
     print(
         f"{explanation.method}: explained '{explanation.target.label}' (class {explanation.target.index}, "
         f"score {explanation.score:.3g}) in {explanation.seconds:.2f} s; results in {args.out}"
@@ -233,20 +255,11 @@ def _cmd_explain_image(args: argparse.Namespace) -> int:
 
 
 def _cmd_explain_audio(args: argparse.Namespace) -> int:
-    import numpy as np
-
-    from .core import InputError, render
-    from .core.io import save_npy_atomic, save_png_atomic, staged_folder, write_json_atomic
     from .data.audio import audio_info, load_audio, read_segment
     from .explain.audio import explain_audio, predict_audio, render_spectrogram_overlay
     from .models import load_model
 
-    if args.out.exists() and not args.out.is_dir():
-        raise InputError(f"The output '{args.out}' exists and is a file; give a folder for the results.")
-    if not 0.0 <= args.opacity <= 1.0:
-        raise InputError("The opacity must be between 0 and 1.")
-    if args.cmap is not None and args.cmap not in render.COLORMAPS:
-        raise InputError(f"Unknown colour map '{args.cmap}'; choose one of: {', '.join(render.COLORMAPS)}.")
+    _check_output_options(args)
     params = parse_param_values(args.param)
     if args.start is None and args.stop is None:
         audio = load_audio(args.input, mixdown=args.mixdown)
@@ -279,20 +292,9 @@ def _cmd_explain_audio(args: argparse.Namespace) -> int:
         "notices": list(audio.notices) + list(model.notes),
     }
     if prediction is not None:
-        top_index, top_label, top_probability = prediction.top(1)[0]
-        summary["predicted"] = {"index": top_index, "label": top_label, "probability": top_probability,
-                                "score": float(prediction.logits[top_index])}
-        summary["target_probability"] = float(prediction.probabilities[explanation.target.index])
-        summary["top5"] = [{"index": i, "label": l, "probability": p} for i, l, p in prediction.top(5)]
+        summary.update(_prediction_summary(prediction, explanation))
         summary["window_top"] = [model.label(i) for i in prediction.window_top]
-    with staged_folder(args.out) as folder:
-        save_npy_atomic(folder / "relevance.npy", explanation.relevance)
-        if explanation.uncertainty is not None:
-            save_npy_atomic(folder / "uncertainty.npy", explanation.uncertainty)
-        if isinstance(extras.get("segments"), np.ndarray):
-            save_npy_atomic(folder / "segments.npy", extras["segments"].astype(np.int32))
-        save_png_atomic(folder / "overlay.png", overlay)
-        write_json_atomic(folder / "summary.json", summary)
+    _write_explanation(args.out, explanation, overlay, summary)
     print(
         f"{explanation.method}: explained '{explanation.target.label}' (class {explanation.target.index}) on "
         f"{summary['segment']['stop'] - summary['segment']['start']:.2f} s of sound, {len(extras['windows'])} "
@@ -310,13 +312,11 @@ def _csv_field(text: str) -> str:
 
 
 def _cmd_explain_table(args: argparse.Namespace) -> int:
-    from .core import InputError
     from .core.io import staged_folder, write_bytes_atomic, write_json_atomic
     from .data.tables import load_table
     from .explain.tabular import explain_table
 
-    if args.out.exists() and not args.out.is_dir():
-        raise InputError(f"The output '{args.out}' exists and is a file; give a folder for the results.")
+    _check_output_options(args, rendered=False)
     params = parse_param_values(args.param)
     columns = [c.strip() for c in args.columns.split(",") if c.strip()] if args.columns else None
     table = load_table(args.input, encoding=args.encoding)
