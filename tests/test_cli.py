@@ -125,3 +125,16 @@ def test_lime_writes_segments_and_their_weights(tmp_path, digits_sample):
     assert relevance[segments.shape[0] // 2, segments.shape[1] // 2] == pytest.approx(table[label][0], rel=1e-5)
     summary = json.loads((out / "summary.json").read_text())
     assert summary["extras"]["num_segments"] == len(table)
+
+
+def test_evaluate_writes_a_pixel_flipping_curve(tmp_path):
+    horse = next(m for m in list_builtin_models() if m["spec"] == "demo:clever_hans")["samples"][0]
+    out = tmp_path / "evaluated"
+    code = main(["explain", "image", str(horse), "--model", "demo:clever_hans", "--method", "lrp.epsilon_plus_flat",
+                 "--evaluate", "--out", str(out)])
+    assert code == 0
+    rows = (out / "pixel_flipping.csv").read_text().splitlines()
+    assert rows[0] == "fraction_removed,score,random_order_score" and len(rows) == 22
+    flipping = json.loads((out / "summary.json").read_text())["pixel_flipping"]
+    # LRP finds what this model uses: removing its most relevant patches first hurts the score faster.
+    assert flipping["auc"] < flipping["random_auc"]

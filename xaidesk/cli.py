@@ -63,6 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
     image.add_argument("--trust", action="store_true", help="allow loading a pickled model file (runs its code)")
     image.add_argument("--cmap", default=None, help="colour map of overlay.png")
     image.add_argument("--opacity", type=float, default=0.6, help="heatmap opacity in overlay.png (0-1)")
+    image.add_argument("--evaluate", action="store_true",
+                       help="also measure faithfulness by pixel flipping (writes pixel_flipping.csv)")
     audio = kinds.add_parser("audio", help="explain a sound classifier's prediction on the clip's spectrogram")
     audio.add_argument("input", type=Path, help="the sound file (WAV, FLAC, OGG, MP3)")
     audio.add_argument("--model", required=True, help="model spec: demo:sounds, vggish:WEIGHTS, file:PATH")
@@ -193,7 +195,7 @@ def _prediction_summary(prediction, explanation) -> dict:
     }
 
 
-def _write_explanation(out, explanation, overlay, summary: dict) -> None:
+def _write_explanation(out, explanation, overlay, summary: dict, curve=None) -> None:
     """Write an image or audio explanation's files as a set (see the module docstring)."""
     import numpy as np
 
@@ -213,6 +215,11 @@ def _write_explanation(out, explanation, overlay, summary: dict) -> None:
                     for label, weight in enumerate(weights)
                 ]
                 write_bytes_atomic(folder / "segments.csv", ("\n".join(rows) + "\n").encode("utf-8"))
+        if curve is not None:
+            rows = ["fraction_removed,score,random_order_score"] + [
+                f"{f:.6g},{a:.9g},{b:.9g}" for f, a, b in zip(curve.fractions, curve.scores, curve.random_scores)
+            ]
+            write_bytes_atomic(folder / "pixel_flipping.csv", ("\n".join(rows) + "\n").encode("utf-8"))
         save_png_atomic(folder / "overlay.png", overlay)
         write_json_atomic(folder / "summary.json", summary)
 
@@ -245,8 +252,18 @@ def _cmd_explain_image(args: argparse.Namespace) -> int:
         "notices": image.notices + list(model.notes),
         "preprocessing": model.preprocessing.to_dict(),
     }
+    curve = None
+    if args.evaluate:
+        from .evaluate import pixel_flipping_curve
+
+        curve = pixel_flipping_curve(model, image.pixels, explanation.relevance, explanation.target.index,
+                                     token=CancelToken(), progress=progress or (lambda *a, **k: None))
+        if progress is not None:
+            print(file=sys.stderr)
+        summary["pixel_flipping"] = {k: v for k, v in curve.to_dict().items()
+                                     if k not in ("fractions", "scores", "random_scores")}
     # Everything is computed; only now touch the output folder, and write the files as a set.
-    _write_explanation(args.out, explanation, overlay, summary)
+    _write_explanation(args.out, explanation, overlay, summary, curve)
     print(
         f"{explanation.method}: explained '{explanation.target.label}' (class {explanation.target.index}, "
         f"score {explanation.score:.3g}) in {explanation.seconds:.2f} s; results in {args.out}"
