@@ -17,26 +17,17 @@ from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import QSize, Qt, QTimer, Signal
-from PySide6.QtGui import QFont, QGuiApplication, QImage, QStandardItem, QStandardItemModel
 from PySide6.QtWidgets import (
-    QAbstractItemView,
-    QCheckBox,
     QComboBox,
     QFileDialog,
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
     QLabel,
-    QListWidget,
-    QListWidgetItem,
-    QProgressBar,
     QPushButton,
-    QScrollArea,
-    QSizePolicy,
     QSlider,
     QSplitter,
     QToolButton,
-    QTreeWidget,
     QTreeWidgetItem,
     QVBoxLayout,
     QWidget,
@@ -44,7 +35,7 @@ from PySide6.QtWidgets import (
 
 from ...core import render
 from ..audio_player import AudioPlayer
-from ..catalog import Catalog, family_title
+from ..catalog import Catalog
 from ..formatting import (
     EtaEstimator,
     class_text,
@@ -68,8 +59,19 @@ from ..views.audio_views import (
     link_time_axes,
 )
 from ..widgets import error_dialog, frontend_dialog
-from ..widgets.param_form import AUTOMATIC_LAYER, ParamForm
-from .images_tab import MODEL_LAYERS, UNCERTAINTY_COLORMAP, _levels_for, _unit_of, uncertainty_path_for
+from ..widgets.param_form import AUTOMATIC_LAYER
+from .explain_base import (  # noqa: F401 - MAX_HISTORY is re-exported
+    MAX_HISTORY,
+    MODEL_LAYERS,
+    UNCERTAINTY_COLORMAP,
+    ExplainTabBase,
+    _first_sentence,
+    _levels_for,
+    _unit_of,
+    relevance_stats_parts,
+    side_column,
+    uncertainty_path_for,
+)
 
 VGGISH_ENTRY = "__vggish__"
 MODEL_FILE_ENTRY = "__audio_file__"
@@ -79,7 +81,6 @@ SEGMENT_SECONDS = 10.0
 MAX_SEGMENT_SECONDS = 60.0
 #: Points of the whole-file overview.
 OVERVIEW_POINTS = 4000
-MAX_HISTORY = 16
 TOP_K = 5
 PARTIAL_LEVELS_SAMPLES = 256 * 256
 MIXDOWN_TITLES = {"mean": "mean of the channels", "left": "left channel", "right": "right channel"}
@@ -217,7 +218,7 @@ def _time_text(seconds: float) -> str:
     return f"{int(minutes)}:{secs:04.1f}"
 
 
-class AudioTab(QWidget):
+class AudioTab(ExplainTabBase):
     """Explain sound classifiers on their spectrograms, and listen to the evidence.
 
     Signals
@@ -231,6 +232,13 @@ class AudioTab(QWidget):
     audio_opened = Signal(object)
     model_loaded = Signal(str)
     state_changed = Signal()
+
+    DATA_KIND = "audio"
+    DEFAULT_METHOD = "relax"
+    BUILTIN_MODEL_ENTRY = VGGISH_ENTRY
+    BUILTIN_MODEL_TITLE = "VGGish + weights file…"
+    MODEL_FILE_ENTRY = MODEL_FILE_ENTRY
+    CANCEL_TOOLTIP = "Stop the running explanation; what is done so far is kept."
 
     def __init__(self, runner: Runner, settings=None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -264,27 +272,12 @@ class AudioTab(QWidget):
             self.player_notice.setText(self.player.unavailable_reason)
             self.player_notice.setToolTip(self.player.unavailable_details)
             self.player_notice.setVisible(True)
-        runner.progress.connect(self._on_progress)
-        runner.finished.connect(self._on_finished)
-        runner.failed.connect(self._on_failed)
-        runner.cancelled.connect(self._on_cancelled)
-        runner.stopped.connect(self._on_stopped)
+        self._connect_runner(runner)
         self._update_enabled()
 
     # ------------------------------------------------------------------ layout
     def _build(self) -> None:
-        side = QWidget()
-        side.setMinimumWidth(330)
-        side.setMaximumWidth(420)
-        scroll = QScrollArea()
-        scroll.setWidget(self._build_side_panel())
-        scroll.setWidgetResizable(True)
-        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        scroll.setFrameShape(QScrollArea.Shape.NoFrame)
-        side_layout = QVBoxLayout(side)
-        side_layout.setContentsMargins(0, 0, 0, 0)
-        side_layout.addWidget(scroll, 1)
-        side_layout.addWidget(self._build_run_area())
+        side = side_column(self._build_side_panel(), self._build_run_area())
 
         self.overview_view = OverviewView("Whole file — drag the yellow region to choose the part to analyse")
         self.overview_view.set_max_width(MAX_SEGMENT_SECONDS)
@@ -356,57 +349,18 @@ class AudioTab(QWidget):
         top_layout.addWidget(views, 1)
         top_layout.addWidget(self.stats_label)
 
-        self.compare_box = self._build_compare_area()
-        main_split = QSplitter(Qt.Orientation.Vertical)
-        main_split.addWidget(top)
-        main_split.addWidget(self.compare_box)
-        main_split.setStretchFactor(0, 4)
-        main_split.setStretchFactor(1, 1)
-        main_split.setSizes([640, 200])
-
-        layout = QHBoxLayout(self)
-        layout.setContentsMargins(4, 4, 4, 4)
-        layout.addWidget(side)
-        layout.addWidget(main_split, 1)
+        self._lay_out_tab(side, top, stretch=(4, 1), sizes=[640, 200])
 
     def _build_display_bar(self) -> QWidget:
         bar_widget = QWidget()
         bar = QHBoxLayout(bar_widget)
         bar.setContentsMargins(4, 0, 4, 0)
-        self.colormap_combo = QComboBox()
-        self.colormap_combo.setToolTip("Colours of the relevance map. Diverging maps show positive and negative evidence.")
-        for name in render.DIVERGING_COLORMAPS:
-            self.colormap_combo.addItem(name, name)
-        for name in render.COLORMAPS:
-            if name not in render.DIVERGING_COLORMAPS:
-                self.colormap_combo.addItem(name, name)
-        self.colormap_combo.setCurrentIndex(max(0, self.colormap_combo.findData(render.DEFAULT_COLORMAP)))
-        self.colormap_combo.currentIndexChanged.connect(self._apply_display_settings)
-        self.opacity_slider = QSlider(Qt.Orientation.Horizontal)
-        self.opacity_slider.setRange(0, 100)
-        self.opacity_slider.setValue(60)
-        self.opacity_slider.setMinimumWidth(90)
-        self.opacity_slider.setToolTip("How strongly the relevance colours cover the spectrogram.")
-        self.opacity_slider.valueChanged.connect(self._apply_display_settings)
-        self.opacity_value = QLabel("60 %")
-        self.opacity_value.setMinimumWidth(36)
-        self.shared_levels_check = QCheckBox("Same scale in comparison")
-        self.shared_levels_check.setToolTip(
-            "Use one colour scale for all results side by side, so their strengths can be compared."
-        )
-        self.shared_levels_check.toggled.connect(self._rebuild_compare_views)
+        self._build_display_controls("How strongly the relevance colours cover the spectrogram.")
         fit = QToolButton()
         fit.setText("Fit")
         fit.setToolTip("Show the whole segment (zoom in time with the mouse wheel, pan by dragging).")
         fit.clicked.connect(self.fit_views)
-        bar.addWidget(QLabel("Colours"))
-        bar.addWidget(self.colormap_combo)
-        bar.addSpacing(8)
-        bar.addWidget(QLabel("Opacity"))
-        bar.addWidget(self.opacity_slider, 1)
-        bar.addWidget(self.opacity_value)
-        bar.addSpacing(8)
-        bar.addWidget(self.shared_levels_check)
+        self._add_display_controls(bar)
         bar.addWidget(fit)
         return bar_widget
 
@@ -477,19 +431,7 @@ class AudioTab(QWidget):
         layout = QVBoxLayout(panel)
         layout.setContentsMargins(4, 4, 8, 4)
 
-        model_box = QGroupBox("Model")
-        model_layout = QVBoxLayout(model_box)
-        self.model_combo = QComboBox()
-        self.model_combo.setToolTip("The network whose decision is explained.")
-        self.model_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-        self.model_combo.setMinimumContentsLength(16)
-        self.model_combo.addItem("Loading…")
-        self.model_combo.activated.connect(self._on_model_combo_activated)
-        self.model_notes = QLabel("")
-        self.model_notes.setWordWrap(True)
-        self.model_notes.setObjectName("notes")
-        model_layout.addWidget(self.model_combo)
-        model_layout.addWidget(self.model_notes)
+        model_box = self._build_model_box()
 
         sound_box = QGroupBox("Sound")
         sound_layout = QVBoxLayout(sound_box)
@@ -523,48 +465,12 @@ class AudioTab(QWidget):
         sound_layout.addWidget(self.audio_info_label)
         sound_layout.addWidget(self.mixdown_row)
 
-        prediction_box = QGroupBox("Prediction")
-        prediction_layout = QVBoxLayout(prediction_box)
-        self.prediction_list = QTreeWidget()
-        self.prediction_list.setColumnCount(2)
-        self.prediction_list.setHeaderLabels(["Class", "Probability"])
-        self.prediction_list.setRootIsDecorated(False)
-        self.prediction_list.setUniformRowHeights(True)
-        self.prediction_list.setToolTip("The model's five most likely classes for this sound. Click one to explain it.")
-        self.prediction_list.setMaximumHeight(130)
-        self.prediction_list.header().setStretchLastSection(False)
-        self.prediction_list.header().setSectionResizeMode(0, self.prediction_list.header().ResizeMode.Stretch)
-        self.prediction_list.header().setSectionResizeMode(1, self.prediction_list.header().ResizeMode.ResizeToContents)
-        self.prediction_list.itemClicked.connect(
-            lambda item, _c: self.set_target(item.data(0, Qt.ItemDataRole.UserRole)))
-        self.target_combo = QComboBox()
-        self.target_combo.setToolTip("The class whose evidence is shown. The top prediction is chosen for you.")
-        self.target_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-        self.target_combo.setMinimumContentsLength(12)
-        target_row = QFormLayout()
-        target_row.addRow("Explain class", self.target_combo)
-        prediction_layout.addWidget(self.prediction_list)
-        prediction_layout.addLayout(target_row)
+        prediction_box = self._build_prediction_box(
+            "The model's five most likely classes for this sound. Click one to explain it.",
+            lambda item, _c: self.set_target(item.data(0, Qt.ItemDataRole.UserRole)),
+        )
 
-        method_box = QGroupBox("Method")
-        method_layout = QVBoxLayout(method_box)
-        self.method_combo = QComboBox()
-        self.method_combo.setModel(QStandardItemModel(self.method_combo))
-        self.method_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-        self.method_combo.setMinimumContentsLength(16)
-        self.method_combo.currentIndexChanged.connect(self._on_method_changed)
-        self.method_help = QLabel("")
-        self.method_help.setWordWrap(True)
-        self.method_help.setObjectName("notes")
-        self.param_form = ParamForm()
-        reset = QPushButton("Default settings")
-        reset.setFlat(True)
-        reset.setSizePolicy(QSizePolicy.Policy.Maximum, QSizePolicy.Policy.Fixed)
-        reset.clicked.connect(self.reset_params)
-        method_layout.addWidget(self.method_combo)
-        method_layout.addWidget(self.method_help)
-        method_layout.addWidget(self.param_form)
-        method_layout.addWidget(reset, 0, Qt.AlignmentFlag.AlignRight)
+        method_box = self._build_method_box(self.reset_params)
 
         layout.addWidget(model_box)
         layout.addWidget(sound_box)
@@ -573,88 +479,81 @@ class AudioTab(QWidget):
         layout.addStretch(1)
         return panel
 
-    def _build_run_area(self) -> QWidget:
-        area = QWidget()
-        layout = QVBoxLayout(area)
-        layout.setContentsMargins(4, 4, 8, 4)
-        run_row = QHBoxLayout()
-        self.run_button = QPushButton("Run")
-        self.run_button.setDefault(True)
-        self.run_button.setMinimumHeight(32)
-        font = self.run_button.font()
-        font.setBold(True)
-        self.run_button.setFont(font)
-        self.run_button.setToolTip("Explain the chosen class with the chosen method.")
-        self.run_button.clicked.connect(self.run_explanation)
-        self.cancel_button = QPushButton("Cancel")
-        self.cancel_button.setMinimumHeight(32)
-        self.cancel_button.setToolTip("Stop the running explanation; what is done so far is kept.")
-        self.cancel_button.clicked.connect(self.cancel_explanation)
-        run_row.addWidget(self.run_button, 2)
-        run_row.addWidget(self.cancel_button, 1)
-        self.progress_bar = QProgressBar()
-        self.progress_bar.setRange(0, 1000)
-        self.progress_bar.setTextVisible(False)
-        self.progress_label = QLabel("")
-        self.progress_label.setWordWrap(True)
-        self.progress_label.setObjectName("notes")
-        layout.addLayout(run_row)
-        layout.addWidget(self.progress_bar)
-        layout.addWidget(self.progress_label)
-        return area
-
-    def _build_compare_area(self) -> QWidget:
-        box = QGroupBox("Results and comparison")
-        layout = QHBoxLayout(box)
-        layout.setContentsMargins(4, 4, 4, 4)
-        left = QVBoxLayout()
-        hint = QLabel("Click a result to show it above; tick results to compare them side by side.")
-        hint.setWordWrap(True)
-        hint.setObjectName("notes")
-        self.history_list = QListWidget()
-        self.history_list.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.history_list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self.history_list.setTextElideMode(Qt.TextElideMode.ElideMiddle)
-        self.history_list.itemClicked.connect(self._on_history_clicked)
-        self.history_list.itemChanged.connect(self._rebuild_compare_views)
-        clear = QPushButton("Clear results")
-        clear.clicked.connect(self.clear_history)
-        left.addWidget(hint)
-        left.addWidget(self.history_list, 1)
-        left.addWidget(clear, 0, Qt.AlignmentFlag.AlignLeft)
-        left_widget = QWidget()
-        left_widget.setLayout(left)
-        left_widget.setMaximumWidth(330)
-        left_widget.setMinimumWidth(230)
-        self.compare_container = QWidget()
-        self.compare_layout = QHBoxLayout(self.compare_container)
-        self.compare_layout.setContentsMargins(0, 0, 0, 0)
-        self.compare_hint = QLabel("Tick two or more results in the list to see them side by side.")
-        self.compare_hint.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.compare_hint.setEnabled(False)
-        self.compare_layout.addWidget(self.compare_hint)
-        layout.addWidget(left_widget)
-        layout.addWidget(self.compare_container, 1)
-        return box
-
     # ------------------------------------------------------------ catalogue
     def set_catalog(self, catalog: Catalog) -> None:
         """Fill the model, sample and method pickers."""
-        self.catalog = catalog
-        self._fill_model_combo()
-        self.sample_combo.clear()
-        self.sample_combo.addItem("Samples…")
-        for model in catalog.models("audio"):
-            for path in model.get("samples", []):
-                self.sample_combo.addItem(f"{Path(path).stem} ({model.get('title', model['spec'])})", str(path))
-        self.sample_combo.setEnabled(self.sample_combo.count() > 1)
-        self._fill_method_combo()
-        self._update_enabled()
+        super().set_catalog(catalog)
         if self.clip is not None or self.isVisible():
             self.ensure_model()
 
     def demo_models(self) -> list[dict]:
         return self.catalog.models("audio") if self.catalog else []
+
+    # ------------------------------------------------------------ hooks of ExplainTabBase
+    def _relevance_view(self) -> SpectrogramView:
+        return self.relevance_view
+
+    def _catalog_models(self) -> list[dict]:
+        return self.demo_models()
+
+    def _catalog_methods(self):
+        return self.catalog.audio_methods if self.catalog else []
+
+    def _catalog_method(self, name: str):
+        return self.catalog.audio_method(name)
+
+    def _form_defaults(self, name: str) -> dict | None:
+        return AUDIO_FORM_DEFAULTS.get(name)
+
+    def _has_input(self) -> bool:
+        return self.clip is not None and self.spectrogram is not None
+
+    def _open_sample(self, path) -> None:
+        self.open_audio(path)
+
+    def _choose_builtin_model(self) -> None:
+        self.choose_vggish_weights()
+
+    def _load_trusted_model(self, spec: str) -> None:
+        self.load_model(spec, trust=True, frontend=getattr(self, "_pending_frontend", None))
+
+    def _finish_handlers(self) -> dict:
+        return {
+            "model": self._model_job_ready,
+            "open": self._opened_ready,
+            "segment": self._segment_ready,
+            "analyse": self._analysis_ready,
+            "explain": self._explanation_ready,
+            "listen": self._listen_ready,
+            "layers": self._layers_ready,
+        }
+
+    def _channel_failed(self, channel: str, failure) -> None:
+        if channel in ("open", "segment"):
+            self.status_message.emit("The sound could not be opened.")
+            error_dialog.show_error(self, "Could not open the sound", failure)
+        elif channel == "analyse":
+            self.status_message.emit("The model could not classify this sound.")
+            error_dialog.show_error(self, "The model does not fit this sound", failure)
+        elif channel == "listen":
+            self.status_message.emit("The evidence could not be turned into sound.")
+            error_dialog.show_error(self, "Could not prepare the evidence for listening", failure)
+
+    def _history_tooltip(self, entry: AudioHistoryEntry) -> str:
+        clip_path = getattr(entry.clip, "path", None)
+        return (f"{entry.title}\nModel: {entry.model_name}\nSound: {clip_path.name if clip_path else 'sound'} "
+                f"({_time_text(entry.clip.start)}–{_time_text(entry.clip.stop)})")
+
+    def _update_extra_enabled(self) -> None:
+        has_clip = self.clip is not None
+        for button in (self.play_button, self.stop_button, self.play_original_button):
+            button.setEnabled(has_clip)
+        self.position_slider.setEnabled(has_clip)
+        can_listen = (self.current_entry is not None and self.current_entry.clip is self.clip
+                      and self._jobs["listen"] is None)
+        self.play_evidence_button.setEnabled(can_listen)
+        self.play_rest_button.setEnabled(can_listen)
+        self.analyse_button.setEnabled(self.path is not None and self._jobs["segment"] is None)
 
     def ensure_model(self) -> None:
         """Load the first audio demo model if none is loaded or loading (e.g. when the tab is shown)."""
@@ -662,47 +561,6 @@ class AudioTab(QWidget):
             remembered = str(self.settings.value("last_audio_model", "") or "") if self.settings is not None else ""
             known = {m["spec"] for m in self.demo_models()}
             self.load_model(remembered if remembered in known else self.demo_models()[0]["spec"])
-
-    def _fill_model_combo(self) -> None:
-        self.model_combo.blockSignals(True)
-        self.model_combo.clear()
-        for model in self.demo_models():
-            self.model_combo.addItem(model.get("title", model["spec"]), model["spec"])
-            self.model_combo.setItemData(self.model_combo.count() - 1, model.get("description", ""),
-                                         Qt.ItemDataRole.ToolTipRole)
-        if self.model is not None and self.model_combo.findData(self.model.spec) < 0:
-            self.model_combo.addItem(self.model.name, self.model.spec)
-        self.model_combo.insertSeparator(self.model_combo.count())
-        self.model_combo.addItem("VGGish + weights file…", VGGISH_ENTRY)
-        self.model_combo.addItem("Model file…", MODEL_FILE_ENTRY)
-        self._select_model_in_combo()
-        self.model_combo.blockSignals(False)
-
-    def _select_model_in_combo(self) -> None:
-        spec = self.model.spec if self.model is not None else None
-        self.model_combo.setCurrentIndex(self.model_combo.findData(spec) if spec else -1)
-
-    def _fill_method_combo(self) -> None:
-        model: QStandardItemModel = self.method_combo.model()
-        previous = self.method_name()
-        self.method_combo.blockSignals(True)
-        model.clear()
-        family = None
-        for info in self.catalog.audio_methods if self.catalog else []:
-            if info.family != family:
-                family = info.family
-                header = QStandardItem(family_title(family))
-                header.setFlags(Qt.ItemFlag.NoItemFlags)
-                bold = QFont()
-                bold.setBold(True)
-                header.setFont(bold)
-                model.appendRow(header)
-            item = QStandardItem("    " + info.title)
-            item.setData(info.name, Qt.ItemDataRole.UserRole)
-            item.setToolTip(info.help)
-            model.appendRow(item)
-        self.method_combo.blockSignals(False)
-        self.select_method(previous or "relax")
 
     def select_method(self, name: str) -> bool:
         """Choose a method by registry name; returns False if it is not offered."""
@@ -713,30 +571,6 @@ class AudioTab(QWidget):
             self.method_combo.setCurrentIndex(row)
             self._on_method_changed()
         return bool(match)
-
-    def method_name(self) -> str | None:
-        return self.method_combo.currentData(Qt.ItemDataRole.UserRole)
-
-    def method_info(self):
-        name = self.method_name()
-        return self.catalog.audio_method(name) if (self.catalog and name) else None
-
-    def _on_method_changed(self, *_args) -> None:
-        info = self.method_info()
-        if self._form_method is not None:
-            self._params_by_method[self._form_method] = self.param_form.values()
-        self._form_method = info.name if info else None
-        if info is None:
-            self.method_help.setText("")
-            self.param_form.set_params(())
-            return
-        help_text = info.help
-        if info.needs_module and self.model is not None and self.model.is_torchscript:
-            help_text += "\n\nNot available for this model: it is a TorchScript file."
-        self.method_help.setText(help_text)
-        stored = self._params_by_method.get(info.name)
-        self.param_form.set_params(info.params, stored if stored is not None else AUDIO_FORM_DEFAULTS.get(info.name))
-        self._update_enabled()
 
     def reset_params(self) -> None:
         """Put the method's settings back to their defaults for sound."""
@@ -752,17 +586,6 @@ class AudioTab(QWidget):
         return {k: v for k, v in values.items() if k not in defaults or defaults[k] != v}
 
     # ------------------------------------------------------------ models
-    def _on_model_combo_activated(self, index: int) -> None:
-        data = self.model_combo.itemData(index)
-        if data == VGGISH_ENTRY:
-            self._select_model_in_combo()
-            self.choose_vggish_weights()
-        elif data == MODEL_FILE_ENTRY:
-            self._select_model_in_combo()
-            self.choose_model_file()
-        elif data and (self.model is None or data != self.model.spec):
-            self.load_model(data)
-
     def choose_vggish_weights(self) -> None:
         path, _ = QFileDialog.getOpenFileName(
             self, "Open VGGish weights (a state dict)", self._last_folder(),
@@ -903,37 +726,11 @@ class AudioTab(QWidget):
     def layer_choices(self) -> list[tuple[str, str]]:
         return self.param_form.dynamic_choices(MODEL_LAYERS)
 
-    def _model_failed(self, failure: JobFailure) -> None:
-        if type(failure.error).__name__ == "UntrustedModelError":
-            spec = self._pending_model_spec
-            trusted = error_dialog.confirm(
-                self, "Run code from this model file?",
-                "This file holds a whole pickled model, not only its weights. Loading it runs code stored "
-                "inside the file, which could do anything a program can do on this computer.",
-                "Only continue if you trust the source of the file. " + failure.message,
-                yes_text="Load and run it",
-            )
-            if trusted and spec:
-                self.load_model(spec, trust=True, frontend=getattr(self, "_pending_frontend", None))
-                return
-            self._select_model_in_combo()
-            self.status_message.emit("Model not loaded.")
-            return
-        self._select_model_in_combo()
-        self.status_message.emit("The model could not be loaded.")
-        error_dialog.show_error(self, "Could not load the model", failure)
-
     # ------------------------------------------------------------ opening sound
     def choose_audio(self) -> None:
         from xaidesk.data.audio import AUDIO_FILE_FILTER
 
         path, _ = QFileDialog.getOpenFileName(self, "Open a sound", self._last_folder(), AUDIO_FILE_FILTER)
-        if path:
-            self.open_audio(path)
-
-    def _on_sample_chosen(self, index: int) -> None:
-        path = self.sample_combo.itemData(index)
-        self.sample_combo.setCurrentIndex(0)
         if path:
             self.open_audio(path)
 
@@ -1158,30 +955,7 @@ class AudioTab(QWidget):
             self.prediction_list.setCurrentItem(self.prediction_list.topLevelItem(0))
         self._update_enabled()
 
-    def set_target(self, index: int) -> None:
-        row = self.target_combo.findData(int(index))
-        if row >= 0:
-            self.target_combo.setCurrentIndex(row)
-
-    def target(self) -> int | None:
-        data = self.target_combo.currentData()
-        return None if data is None else int(data)
-
     # ------------------------------------------------------------ explanation
-    def is_running(self) -> bool:
-        return self._jobs["explain"] is not None
-
-    def can_run(self) -> bool:
-        info = self.method_info()
-        return (
-            self.model is not None
-            and self.clip is not None
-            and self.spectrogram is not None
-            and info is not None
-            and not (info.needs_module and self.model.is_torchscript)
-            and not self.is_running()
-        )
-
     def run_explanation(self) -> int | None:
         """Start explaining the chosen class with the chosen method."""
         if not self.can_run():
@@ -1208,29 +982,6 @@ class AudioTab(QWidget):
         self.status_message.emit(f"Running {info.title} …")
         self._update_enabled()
         return self._jobs["explain"]
-
-    def cancel_explanation(self) -> None:
-        """Stop the running explanation; the interface is idle at once, the partial result follows."""
-        job_id = self._jobs["explain"]
-        if job_id is None:
-            return
-        if self._run is not None:
-            self._cancelled_runs[job_id] = self._run
-        self.runner.cancel(job_id)
-        self._end_run(self._cancel_text(job_id))
-
-    def _cancel_text(self, job_id: int) -> str:
-        run = self._cancelled_runs.get(job_id)
-        if run is not None and getattr(run.info, "iterative", False):
-            return "Cancelled – keeping the partial result …"
-        return "Cancelled."
-
-    def _end_run(self, text: str) -> None:
-        self._jobs["explain"] = None
-        self.progress_bar.setValue(0)
-        self.progress_label.setText(text)
-        self._update_enabled()
-        self.status_message.emit(text)
 
     def _entry_for(self, explanation, run: _Run) -> AudioHistoryEntry:
         entry = AudioHistoryEntry(
@@ -1263,11 +1014,6 @@ class AudioTab(QWidget):
         self._end_run(f"Done in {format_duration(explanation.seconds)}.")
         self._add_history(entry)
         self.show_entry(entry)
-
-    def _explanation_failed(self, failure: JobFailure) -> None:
-        self._end_run("The explanation failed.")
-        self._restore_current_view()
-        error_dialog.show_error(self, "The explanation could not be computed", failure)
 
     def _show_partial(self, partial) -> None:
         relevance = getattr(partial, "relevance", None)
@@ -1304,62 +1050,20 @@ class AudioTab(QWidget):
             self._show_uncertainty(None)
             self.stats_label.setText("")
 
-    def _on_stopped(self, job_id: int, result: object) -> None:
-        """A cancelled run has stopped: keep its partial result, labelled with its N."""
-        run = self._cancelled_runs.pop(job_id, None)
-        if run is None:
-            return
-        relevance = getattr(result, "relevance", None)
-        if relevance is None or relevance.shape != run.spectrogram.log_mel.shape:
-            if not self.is_running():
-                self._restore_current_view()
-                self.progress_label.setText("Cancelled before a partial result was ready.")
-            return
-        explanation = result
-        if not explanation.params:
-            try:
-                explanation = explanation.replace(params=run.info.resolve_params(run.params))
-            except Exception:  # noqa: BLE001 - the parameters are informative only
-                explanation = explanation.replace(params=dict(run.params))
-        if not explanation.complete and not explanation.seconds:
-            explanation = explanation.replace(seconds=self.runner.elapsed(job_id) or 0.0)
-        entry = self._entry_for(explanation, run)
-        self._add_history(entry)
-        if not self.is_running() and run.clip is self.clip:
-            self.show_entry(entry)
-            count = run.count_text()
-            text = "Cancelled – kept the partial result" + (f" ({count})" if count else "") + "."
-            self.progress_label.setText(text)
-            self.status_message.emit(text)
+    def _partial_fits(self, run: _Run, relevance) -> bool:
+        return relevance.shape == run.spectrogram.log_mel.shape
+
+    def _is_current_input(self, run: _Run) -> bool:
+        return run.clip is self.clip
+
+    def _stopped_entry(self, explanation, run: _Run) -> AudioHistoryEntry:
+        return self._entry_for(explanation, run)
+
+    def _kept_count_text(self, run: _Run, explanation) -> str:
+        count = run.count_text()
+        return f" ({count})" if count else ""
 
     # ------------------------------------------------------------ history & compare
-    def _add_history(self, entry: AudioHistoryEntry) -> None:
-        self.history.insert(0, entry)
-        item = QListWidgetItem(entry.title)
-        item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
-        item.setCheckState(Qt.CheckState.Unchecked)
-        clip_path = getattr(entry.clip, "path", None)
-        item.setToolTip(f"{entry.title}\nModel: {entry.model_name}\nSound: {clip_path.name if clip_path else 'sound'} "
-                        f"({_time_text(entry.clip.start)}–{_time_text(entry.clip.stop)})")
-        item.setData(Qt.ItemDataRole.UserRole, id(entry))
-        self.history_list.blockSignals(True)
-        self.history_list.insertItem(0, item)
-        while len(self.history) > MAX_HISTORY:
-            self.history.pop()
-            self.history_list.takeItem(self.history_list.count() - 1)
-        self.history_list.setCurrentItem(item)
-        self.history_list.blockSignals(False)
-        self._rebuild_compare_views()
-
-    def _entry_of(self, item: QListWidgetItem) -> AudioHistoryEntry | None:
-        key = item.data(Qt.ItemDataRole.UserRole)
-        return next((e for e in self.history if id(e) == key), None)
-
-    def _on_history_clicked(self, item: QListWidgetItem) -> None:
-        entry = self._entry_of(item)
-        if entry is not None:
-            self.show_entry(entry)
-
     def show_entry(self, entry: AudioHistoryEntry) -> None:
         """Show a result in the explanation view (switching to its clip's spectrogram if needed)."""
         self.current_entry = entry
@@ -1378,16 +1082,8 @@ class AudioTab(QWidget):
         finite = np.isfinite(shown.relevance).all(axis=0)
         stats = render.relevance_stats(explanation.relevance[:, finite] if finite.any() else explanation.relevance)
         levels = self.relevance_view.levels()
-        parts = [
-            f"Sum {format_value(stats['sum'])}", f"min {format_value(stats['min'])}",
-            f"max {format_value(stats['max'])}", f"positive share {100 * stats['positive_share']:.0f} %",
-            f"score {format_value(explanation.score)}",
-            f"colour scale ±{format_value(levels[1])}" if levels[0] == -levels[1]
-            else f"colour scale {format_value(levels[0])} to {format_value(levels[1])}",
-        ]
+        parts = relevance_stats_parts(stats, explanation, levels)
         extras = explanation.extras
-        if isinstance(extras.get("r2"), float):
-            parts.append(f"local fidelity R² = {extras['r2']:.2f}")
         if explanation.uncertainty is not None:
             explained = explanation.uncertainty[:, finite] if finite.any() else explanation.uncertainty
             parts.append(f"mean uncertainty {format_value(float(np.mean(explained)))}")
@@ -1399,66 +1095,17 @@ class AudioTab(QWidget):
         self.stats_label.setText(" · ".join(parts))
         self._update_enabled()
 
-    def pinned_entries(self) -> list[AudioHistoryEntry]:
-        pinned = []
-        for row in range(self.history_list.count()):
-            item = self.history_list.item(row)
-            if item.checkState() == Qt.CheckState.Checked:
-                entry = self._entry_of(item)
-                if entry is not None:
-                    pinned.append(entry)
-        return pinned[::-1]
-
-    def pin(self, entry: AudioHistoryEntry, pinned: bool = True) -> None:
-        for row in range(self.history_list.count()):
-            item = self.history_list.item(row)
-            if self._entry_of(item) is entry:
-                item.setCheckState(Qt.CheckState.Checked if pinned else Qt.CheckState.Unchecked)
-
-    def compare_views(self) -> list[SpectrogramView]:
-        return list(self._compare_views)
-
-    def _rebuild_compare_views(self, *_args) -> None:
-        for view in self._compare_views:
-            self.compare_layout.removeWidget(view)
-            view.hide()
-            view.deleteLater()
-        self._compare_views = []
-        entries = self.pinned_entries()
-        self.compare_hint.setVisible(not entries)
-        levels = None
-        if self.shared_levels_check.isChecked() and entries:
-            high = max(render.symmetric_levels(e.explanation.relevance)[1] for e in entries)
-            levels = (-high, high)
-        for entry in entries:
-            view = SpectrogramView(entry.title)
-            view.graphics.setAcceptDrops(False)
-            spec = entry.spectrogram
-            view.set_spectrogram(spec.log_mel, spec.frame_times, spec.mel_frequencies)
-            view.set_relevance(entry.explanation.relevance, levels or _levels_for(entry.explanation))
-            view.set_colormap(self.relevance_view.colormap_name())
-            view.set_opacity(self.relevance_view.opacity())
-            view.hovered.connect(self.hover_message)
-            view.setMinimumSize(QSize(180, 120))
-            self.compare_layout.addWidget(view, 1)
-            self._compare_views.append(view)
-
-    def clear_history(self) -> None:
-        self.history.clear()
-        self.history_list.clear()
-        self._rebuild_compare_views()
-
-    # ------------------------------------------------------------ display settings
-    def _apply_display_settings(self, *_args) -> None:
-        name = self.colormap_combo.currentData()
-        opacity = self.opacity_slider.value() / 100.0
-        self.opacity_value.setText(f"{self.opacity_slider.value()} %")
-        for view in [self.relevance_view, *self._compare_views]:
-            view.set_colormap(name)
-            view.set_opacity(opacity)
-
-    def set_colormap(self, name: str) -> None:
-        self.colormap_combo.setCurrentIndex(self.colormap_combo.findData(name))
+    def _make_compare_view(self, entry: AudioHistoryEntry, levels) -> SpectrogramView:
+        view = SpectrogramView(entry.title)
+        view.graphics.setAcceptDrops(False)
+        spec = entry.spectrogram
+        view.set_spectrogram(spec.log_mel, spec.frame_times, spec.mel_frequencies)
+        view.set_relevance(entry.explanation.relevance, levels or _levels_for(entry.explanation))
+        view.set_colormap(self.relevance_view.colormap_name())
+        view.set_opacity(self.relevance_view.opacity())
+        view.hovered.connect(self.hover_message)
+        view.setMinimumSize(QSize(180, 120))
+        return view
 
     # ------------------------------------------------------------ playback
     def _playback_offset(self) -> float:
@@ -1542,9 +1189,6 @@ class AudioTab(QWidget):
         self.player.play()
 
     # ------------------------------------------------------------ export
-    def has_result(self) -> bool:
-        return self.current_entry is not None
-
     def overlay_image(self) -> np.ndarray | None:
         """The spectrogram with the relevance over it, low frequencies at the bottom (what exports contain)."""
         entry = self.current_entry
@@ -1560,11 +1204,6 @@ class AudioTab(QWidget):
             pixels, relevance, cmap=self.relevance_view.colormap_name(),
             opacity=self.relevance_view.opacity(), levels=self.relevance_view.levels(),
         )
-
-    def export_overlay(self, path) -> Path:
-        from xaidesk.core.io import save_png_atomic
-
-        return save_png_atomic(path, self.overlay_image())
 
     def export_relevance(self, path) -> Path:
         """Write the relevance map (n_mels, frames); a result with uncertainty also gets ``uncertainty.npy``."""
@@ -1610,18 +1249,6 @@ class AudioTab(QWidget):
             "summary": explanation.summary(),
         }
 
-    def export_settings(self, path) -> Path:
-        from xaidesk.core.io import write_json_atomic
-
-        return write_json_atomic(path, self.settings_record())
-
-    def copy_overlay(self) -> None:
-        rgb = np.ascontiguousarray(self.overlay_image())
-        height, width = rgb.shape[:2]
-        qimage = QImage(rgb.data, width, height, 3 * width, QImage.Format.Format_RGB888).copy()
-        QGuiApplication.clipboard().setImage(qimage)
-        self.status_message.emit("Overlay copied to the clipboard.")
-
     def suggested_export_name(self, suffix: str) -> str:
         entry = self.current_entry
         path = getattr(entry.clip, "path", None) if entry else None
@@ -1630,12 +1257,6 @@ class AudioTab(QWidget):
         return f"{stem}_{method}{suffix}"
 
     # ------------------------------------------------------------ runner relays
-    def _channel_of(self, job_id: int) -> str | None:
-        for channel, current in self._jobs.items():
-            if current == job_id:
-                return channel
-        return None
-
     def _on_progress(self, job_id: int, fraction: float, message: str, partial: object) -> None:
         if self._channel_of(job_id) != "explain":
             return
@@ -1667,85 +1288,7 @@ class AudioTab(QWidget):
         if partial is not None:
             self._show_partial(partial)
 
-    def _on_finished(self, job_id: int, result: object) -> None:
-        channel = self._channel_of(job_id)
-        if channel is None:
-            return
-        if channel != "explain":
-            self._jobs[channel] = None
-        {
-            "model": self._model_job_ready,
-            "open": self._opened_ready,
-            "segment": self._segment_ready,
-            "analyse": self._analysis_ready,
-            "explain": self._explanation_ready,
-            "listen": self._listen_ready,
-            "layers": self._layers_ready,
-        }[channel](result)
-        self._update_enabled()
-
-    def _on_failed(self, job_id: int, failure: object) -> None:
-        channel = self._channel_of(job_id)
-        if channel is None:
-            return
-        if channel != "explain":
-            self._jobs[channel] = None
-        self._update_enabled()
-        if channel == "model":
-            self._model_failed(failure)
-        elif channel in ("open", "segment"):
-            self.status_message.emit("The sound could not be opened.")
-            error_dialog.show_error(self, "Could not open the sound", failure)
-        elif channel == "analyse":
-            self.status_message.emit("The model could not classify this sound.")
-            error_dialog.show_error(self, "The model does not fit this sound", failure)
-        elif channel == "layers":
-            self.status_message.emit("The model's layers could not be listed.")
-        elif channel == "listen":
-            self.status_message.emit("The evidence could not be turned into sound.")
-            error_dialog.show_error(self, "Could not prepare the evidence for listening", failure)
-        else:
-            self._explanation_failed(failure)
-
-    def _on_cancelled(self, job_id: int) -> None:
-        channel = self._channel_of(job_id)
-        if channel == "explain":
-            run = self._cancelled_runs.get(job_id)
-            self._end_run(self._cancel_text(job_id))
-            if run is not None and run.shown_partial and getattr(run.info, "iterative", False):
-                self.relevance_view.set_title(f"{run.method_title} · stopping …")
-            else:
-                self._restore_current_view()
-        elif channel is not None:
-            self._jobs[channel] = None
-            self._update_enabled()
-
     # ------------------------------------------------------------ state
-    def _update_enabled(self) -> None:
-        running = self.is_running()
-        self.run_button.setEnabled(self.can_run())
-        self.cancel_button.setEnabled(running)
-        self.model_combo.setEnabled(self.catalog is not None and self._jobs["model"] is None)
-        has_clip = self.clip is not None
-        for button in (self.play_button, self.stop_button, self.play_original_button):
-            button.setEnabled(has_clip)
-        self.position_slider.setEnabled(has_clip)
-        can_listen = (self.current_entry is not None and self.current_entry.clip is self.clip
-                      and self._jobs["listen"] is None)
-        self.play_evidence_button.setEnabled(can_listen)
-        self.play_rest_button.setEnabled(can_listen)
-        self.analyse_button.setEnabled(self.path is not None and self._jobs["segment"] is None)
-        self.state_changed.emit()
-
-    def _last_folder(self) -> str:
-        if self.settings is None:
-            return ""
-        return str(self.settings.value("last_folder", "") or "")
-
-    def _remember_folder(self, path) -> None:
-        if self.settings is not None:
-            self.settings.setValue("last_folder", str(Path(path).parent))
-
     def shutdown(self) -> None:
         """Stop playback and remove the temporary sound file."""
         self.player.close()
@@ -1768,12 +1311,6 @@ def unfinished_as_blank(partial):
         uncertainty = np.asarray(uncertainty, dtype=np.float32).copy()
         uncertainty[:, ~covered] = np.nan
     return partial.replace(relevance=relevance, uncertainty=uncertainty)
-
-
-def _first_sentence(text: str) -> str:
-    text = (text or "").strip()
-    end = text.find(". ")
-    return text[: end + 1] if end > 0 else text
 
 
 __all__ = ["AudioTab", "AudioHistoryEntry", "OpenedAudio", "Spectrogram", "SEGMENT_SECONDS"]

@@ -13,23 +13,15 @@ from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import QSize, Qt, QTimer, Signal
-from PySide6.QtGui import QBrush, QColor, QFont, QGuiApplication, QImage, QStandardItem, QStandardItemModel
+from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QCheckBox,
     QComboBox,
     QFileDialog,
-    QFormLayout,
     QGroupBox,
     QHBoxLayout,
     QLabel,
-    QListWidget,
-    QListWidgetItem,
-    QProgressBar,
     QPushButton,
-    QScrollArea,
-    QSizePolicy,
-    QSlider,
     QSplitter,
     QToolButton,
     QTreeWidget,
@@ -39,7 +31,7 @@ from PySide6.QtWidgets import (
 )
 
 from ...core import render
-from ..catalog import Catalog, family_title
+from ..catalog import Catalog
 from ..formatting import (
     EtaEstimator,
     class_text,
@@ -56,19 +48,25 @@ from ..overlays import highlighted_segments, samples_done, top_segment_rows
 from ..runner import JobFailure, Runner
 from ..views.image_views import HeatmapView, ImageView, UncertaintyView, ViewGroup
 from ..widgets import error_dialog
-from ..widgets.param_form import AUTOMATIC_LAYER, ParamForm
+from ..widgets.param_form import AUTOMATIC_LAYER
+from .explain_base import (  # noqa: F401 - MAX_HISTORY and the helpers are re-exported
+    MAX_HISTORY,
+    MODEL_LAYERS,
+    UNCERTAINTY_COLORMAP,
+    ExplainTabBase,
+    _first_sentence,
+    _levels_for,
+    _unit_of,
+    relevance_stats_parts,
+    side_column,
+    uncertainty_path_for,
+)
 
 TORCHVISION_ENTRY = "__torchvision__"
 MODEL_FILE_ENTRY = "__file__"
-#: Finished results kept for comparison (each holds a full-size relevance map).
-MAX_HISTORY = 16
 #: Pixels sampled to choose the colour levels of a partial result.
 PARTIAL_LEVELS_SAMPLES = 256 * 256
 TOP_K = 5
-#: ``Param.choices_from`` value of parameters that list the model's layers.
-MODEL_LAYERS = "model_layers"
-#: Colour map of uncertainty maps (sequential: 0 is "certain").
-UNCERTAINTY_COLORMAP = "viridis" if "viridis" in render.SEQUENTIAL_COLORMAPS else render.SEQUENTIAL_COLORMAPS[0]
 
 
 @dataclass
@@ -103,7 +101,7 @@ class HistoryEntry:
     extra: dict = field(default_factory=dict)
 
 
-class ImagesTab(QWidget):
+class ImagesTab(ExplainTabBase):
     """Explain image classifiers.
 
     Signals
@@ -125,6 +123,17 @@ class ImagesTab(QWidget):
     image_opened = Signal(object)
     model_loaded = Signal(str)
     state_changed = Signal()
+
+    DATA_KIND = "image"
+    DEFAULT_METHOD = "lrp.epsilon_plus_flat"
+    BUILTIN_MODEL_ENTRY = TORCHVISION_ENTRY
+    BUILTIN_MODEL_TITLE = "Torchvision architecture…"
+    MODEL_FILE_ENTRY = MODEL_FILE_ENTRY
+    RUN_TOOLTIP = "Explain the chosen class with the chosen method (Ctrl+R)."
+    RUN_SHORTCUT = "Ctrl+R"
+    CANCEL_TOOLTIP = "Stop the running explanation (Esc)."
+    CANCEL_SHORTCUT = "Esc"
+    PROGRESS_START_AT_ZERO = True
 
     def __init__(self, runner: Runner, settings=None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -150,28 +159,13 @@ class ImagesTab(QWidget):
         self._compare_views: list[HeatmapView] = []
         self.view_group = ViewGroup()
         self._build()
-        runner.progress.connect(self._on_progress)
-        runner.finished.connect(self._on_finished)
-        runner.failed.connect(self._on_failed)
-        runner.cancelled.connect(self._on_cancelled)
-        runner.stopped.connect(self._on_stopped)
+        self._connect_runner(runner)
         self._update_enabled()
 
     # ------------------------------------------------------------------ layout
     def _build(self) -> None:
         self.side_panel = self._build_side_panel()
-        scroll = QScrollArea()
-        scroll.setWidget(self.side_panel)
-        scroll.setWidgetResizable(True)
-        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        scroll.setFrameShape(QScrollArea.Shape.NoFrame)
-        side = QWidget()
-        side.setMinimumWidth(330)
-        side.setMaximumWidth(420)
-        side_layout = QVBoxLayout(side)
-        side_layout.setContentsMargins(0, 0, 0, 0)
-        side_layout.addWidget(scroll, 1)
-        side_layout.addWidget(self._build_run_area())
+        side = side_column(self.side_panel, self._build_run_area())
 
         self.input_view = ImageView("Input")
         self.input_view.set_placeholder("Open an image (File ▸ Open image…)\nor drop an image file here")
@@ -190,40 +184,12 @@ class ImagesTab(QWidget):
         display_bar = QWidget()
         bar = QHBoxLayout(display_bar)
         bar.setContentsMargins(4, 0, 4, 0)
-        self.colormap_combo = QComboBox()
-        self.colormap_combo.setToolTip("Colours of the relevance map. Diverging maps show positive and negative evidence.")
-        for name in render.DIVERGING_COLORMAPS:
-            self.colormap_combo.addItem(name, name)
-        for name in render.COLORMAPS:
-            if name not in render.DIVERGING_COLORMAPS:
-                self.colormap_combo.addItem(name, name)
-        self.colormap_combo.setCurrentIndex(max(0, self.colormap_combo.findData(render.DEFAULT_COLORMAP)))
-        self.colormap_combo.currentIndexChanged.connect(self._apply_display_settings)
-        self.opacity_slider = QSlider(Qt.Orientation.Horizontal)
-        self.opacity_slider.setRange(0, 100)
-        self.opacity_slider.setValue(60)
-        self.opacity_slider.setToolTip("How strongly the relevance colours cover the image.")
-        self.opacity_slider.setMinimumWidth(90)
-        self.opacity_slider.valueChanged.connect(self._apply_display_settings)
-        self.opacity_value = QLabel("60 %")
-        self.opacity_value.setMinimumWidth(36)
-        self.shared_levels_check = QCheckBox("Same scale in comparison")
-        self.shared_levels_check.setToolTip(
-            "Use one colour scale for all results side by side, so their strengths can be compared."
-        )
-        self.shared_levels_check.toggled.connect(self._rebuild_compare_views)
+        self._build_display_controls("How strongly the relevance colours cover the image.")
         reset_zoom = QToolButton()
         reset_zoom.setText("Fit")
         reset_zoom.setToolTip("Show the whole image (zoom with the mouse wheel, pan by dragging).")
         reset_zoom.clicked.connect(self.view_group.fit_all)
-        bar.addWidget(QLabel("Colours"))
-        bar.addWidget(self.colormap_combo)
-        bar.addSpacing(8)
-        bar.addWidget(QLabel("Opacity"))
-        bar.addWidget(self.opacity_slider, 1)
-        bar.addWidget(self.opacity_value)
-        bar.addSpacing(8)
-        bar.addWidget(self.shared_levels_check)
+        self._add_display_controls(bar)
         bar.addWidget(reset_zoom)
 
         self.stats_label = QLabel("")
@@ -249,37 +215,14 @@ class ImagesTab(QWidget):
         top_layout.addWidget(views, 1)
         top_layout.addWidget(self.stats_label)
 
-        self.compare_box = self._build_compare_area()
-        main_split = QSplitter(Qt.Orientation.Vertical)
-        main_split.addWidget(top)
-        main_split.addWidget(self.compare_box)
-        main_split.setStretchFactor(0, 3)
-        main_split.setStretchFactor(1, 2)
-        main_split.setSizes([520, 300])
-
-        layout = QHBoxLayout(self)
-        layout.setContentsMargins(4, 4, 4, 4)
-        layout.addWidget(side)
-        layout.addWidget(main_split, 1)
+        self._lay_out_tab(side, top, stretch=(3, 2), sizes=[520, 300])
 
     def _build_side_panel(self) -> QWidget:
         panel = QWidget()
         layout = QVBoxLayout(panel)
         layout.setContentsMargins(4, 4, 8, 4)
 
-        model_box = QGroupBox("Model")
-        model_layout = QVBoxLayout(model_box)
-        self.model_combo = QComboBox()
-        self.model_combo.setToolTip("The network whose decision is explained.")
-        self.model_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-        self.model_combo.setMinimumContentsLength(16)
-        self.model_combo.addItem("Loading…")
-        self.model_combo.activated.connect(self._on_model_combo_activated)
-        self.model_notes = QLabel("")
-        self.model_notes.setWordWrap(True)
-        self.model_notes.setObjectName("notes")
-        model_layout.addWidget(self.model_combo)
-        model_layout.addWidget(self.model_notes)
+        model_box = self._build_model_box()
 
         image_box = QGroupBox("Image")
         image_layout = QVBoxLayout(image_box)
@@ -298,48 +241,12 @@ class ImagesTab(QWidget):
         image_layout.addLayout(buttons)
         image_layout.addWidget(self.image_info)
 
-        prediction_box = QGroupBox("Prediction")
-        prediction_layout = QVBoxLayout(prediction_box)
-        self.prediction_list = QTreeWidget()
-        self.prediction_list.setColumnCount(2)
-        self.prediction_list.setHeaderLabels(["Class", "Probability"])
-        self.prediction_list.setRootIsDecorated(False)
-        self.prediction_list.setUniformRowHeights(True)
-        self.prediction_list.setToolTip("The model's five most likely classes. Click one to explain it.")
-        self.prediction_list.setMaximumHeight(130)
-        self.prediction_list.header().setStretchLastSection(False)
-        self.prediction_list.header().setSectionResizeMode(0, self.prediction_list.header().ResizeMode.Stretch)
-        self.prediction_list.header().setSectionResizeMode(1, self.prediction_list.header().ResizeMode.ResizeToContents)
-        self.prediction_list.itemClicked.connect(self._on_prediction_clicked)
-        self.target_combo = QComboBox()
-        self.target_combo.setToolTip("The class whose evidence is shown. The top prediction is chosen for you.")
-        self.target_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-        self.target_combo.setMinimumContentsLength(12)
-        self.target_combo.currentIndexChanged.connect(self._on_target_changed)
-        target_row = QFormLayout()
-        target_row.addRow("Explain class", self.target_combo)
-        prediction_layout.addWidget(self.prediction_list)
-        prediction_layout.addLayout(target_row)
+        prediction_box = self._build_prediction_box(
+            "The model's five most likely classes. Click one to explain it.", self._on_prediction_clicked,
+            self._on_target_changed,
+        )
 
-        method_box = QGroupBox("Method")
-        method_layout = QVBoxLayout(method_box)
-        self.method_combo = QComboBox()
-        self.method_combo.setModel(QStandardItemModel(self.method_combo))
-        self.method_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-        self.method_combo.setMinimumContentsLength(16)
-        self.method_combo.currentIndexChanged.connect(self._on_method_changed)
-        self.method_help = QLabel("")
-        self.method_help.setWordWrap(True)
-        self.method_help.setObjectName("notes")
-        self.param_form = ParamForm()
-        reset = QPushButton("Default settings")
-        reset.setFlat(True)
-        reset.setSizePolicy(QSizePolicy.Policy.Maximum, QSizePolicy.Policy.Fixed)
-        reset.clicked.connect(self.param_form.reset)
-        method_layout.addWidget(self.method_combo)
-        method_layout.addWidget(self.method_help)
-        method_layout.addWidget(self.param_form)
-        method_layout.addWidget(reset, 0, Qt.AlignmentFlag.AlignRight)
+        method_box = self._build_method_box()
 
         layout.addWidget(model_box)
         layout.addWidget(image_box)
@@ -347,40 +254,6 @@ class ImagesTab(QWidget):
         layout.addWidget(method_box)
         layout.addStretch(1)
         return panel
-
-    def _build_run_area(self) -> QWidget:
-        area = QWidget()
-        layout = QVBoxLayout(area)
-        layout.setContentsMargins(4, 4, 8, 4)
-        run_row = QHBoxLayout()
-        self.run_button = QPushButton("Run")
-        self.run_button.setDefault(True)
-        self.run_button.setMinimumHeight(32)
-        font = self.run_button.font()
-        font.setBold(True)
-        self.run_button.setFont(font)
-        self.run_button.setToolTip("Explain the chosen class with the chosen method (Ctrl+R).")
-        self.run_button.setShortcut("Ctrl+R")
-        self.run_button.clicked.connect(self.run_explanation)
-        self.cancel_button = QPushButton("Cancel")
-        self.cancel_button.setMinimumHeight(32)
-        self.cancel_button.setToolTip("Stop the running explanation (Esc).")
-        self.cancel_button.setShortcut("Esc")
-        self.cancel_button.clicked.connect(self.cancel_explanation)
-        run_row.addWidget(self.run_button, 2)
-        run_row.addWidget(self.cancel_button, 1)
-        self.progress_bar = QProgressBar()
-        self.progress_bar.setRange(0, 1000)
-        self.progress_bar.setValue(0)
-        self.progress_bar.setTextVisible(False)
-        self.progress_label = QLabel("")
-        self.progress_label.setWordWrap(True)
-        self.progress_label.setObjectName("notes")
-
-        layout.addLayout(run_row)
-        layout.addWidget(self.progress_bar)
-        layout.addWidget(self.progress_label)
-        return area
 
     def _build_segment_panel(self) -> QWidget:
         """LIME details: local fidelity, boundary and top-segment toggles, the top segments."""
@@ -422,96 +295,20 @@ class ImagesTab(QWidget):
         layout.addWidget(self.segment_table, 1)
         return panel
 
-    def _build_compare_area(self) -> QWidget:
-        box = QGroupBox("Results and comparison")
-        layout = QHBoxLayout(box)
-        layout.setContentsMargins(4, 4, 4, 4)
-        left = QVBoxLayout()
-        hint = QLabel("Click a result to show it above; tick results to compare them side by side.")
-        hint.setWordWrap(True)
-        hint.setObjectName("notes")
-        self.history_list = QListWidget()
-        self.history_list.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.history_list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self.history_list.setTextElideMode(Qt.TextElideMode.ElideMiddle)
-        self.history_list.itemClicked.connect(self._on_history_clicked)
-        self.history_list.itemChanged.connect(self._rebuild_compare_views)
-        clear = QPushButton("Clear results")
-        clear.clicked.connect(self.clear_history)
-        left.addWidget(hint)
-        left.addWidget(self.history_list, 1)
-        left.addWidget(clear, 0, Qt.AlignmentFlag.AlignLeft)
-        left_widget = QWidget()
-        left_widget.setLayout(left)
-        left_widget.setMaximumWidth(330)
-        left_widget.setMinimumWidth(230)
-        self.compare_container = QWidget()
-        self.compare_layout = QHBoxLayout(self.compare_container)
-        self.compare_layout.setContentsMargins(0, 0, 0, 0)
-        self.compare_hint = QLabel("Tick two or more results in the list to see them side by side.")
-        self.compare_hint.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.compare_hint.setEnabled(False)
-        self.compare_layout.addWidget(self.compare_hint)
-        layout.addWidget(left_widget)
-        layout.addWidget(self.compare_container, 1)
-        return box
+    # ------------------------------------------------------------ hooks of ExplainTabBase
+    def _relevance_view(self) -> HeatmapView:
+        return self.heatmap_view
+
+    def _has_input(self) -> bool:
+        return self.image is not None
+
+    def _open_sample(self, path) -> None:
+        self.open_image(path)
+
+    def _choose_builtin_model(self) -> None:
+        self.choose_torchvision_model()
 
     # ------------------------------------------------------------ catalogue
-    def set_catalog(self, catalog: Catalog) -> None:
-        """Fill the model, sample and method pickers."""
-        self.catalog = catalog
-        self._fill_model_combo()
-        self.sample_combo.clear()
-        self.sample_combo.addItem("Samples…")
-        for model in catalog.models("image"):
-            for path in model.get("samples", []):
-                self.sample_combo.addItem(f"{Path(path).stem} ({model.get('title', model['spec'])})", str(path))
-        self.sample_combo.setEnabled(self.sample_combo.count() > 1)
-        self._fill_method_combo()
-        self._update_enabled()
-
-    def _fill_model_combo(self) -> None:
-        self.model_combo.blockSignals(True)
-        self.model_combo.clear()
-        for model in self.catalog.models("image") if self.catalog else []:
-            self.model_combo.addItem(model.get("title", model["spec"]), model["spec"])
-            index = self.model_combo.count() - 1
-            self.model_combo.setItemData(index, model.get("description", ""), Qt.ItemDataRole.ToolTipRole)
-        if self.model is not None and self.model_combo.findData(self.model.spec) < 0:
-            self.model_combo.addItem(self.model.name, self.model.spec)
-        self.model_combo.insertSeparator(self.model_combo.count())
-        self.model_combo.addItem("Torchvision architecture…", TORCHVISION_ENTRY)
-        self.model_combo.addItem("Model file…", MODEL_FILE_ENTRY)
-        self._select_model_in_combo()
-        self.model_combo.blockSignals(False)
-
-    def _select_model_in_combo(self) -> None:
-        spec = self.model.spec if self.model is not None else None
-        index = self.model_combo.findData(spec) if spec else -1
-        self.model_combo.setCurrentIndex(index)
-
-    def _fill_method_combo(self) -> None:
-        model: QStandardItemModel = self.method_combo.model()
-        previous = self.method_name()
-        self.method_combo.blockSignals(True)
-        model.clear()
-        family = None
-        for info in self.catalog.methods:
-            if info.family != family:
-                family = info.family
-                header = QStandardItem(family_title(family))
-                header.setFlags(Qt.ItemFlag.NoItemFlags)
-                bold = QFont()
-                bold.setBold(True)
-                header.setFont(bold)
-                model.appendRow(header)
-            item = QStandardItem("    " + info.title)
-            item.setData(info.name, Qt.ItemDataRole.UserRole)
-            item.setToolTip(info.help)
-            model.appendRow(item)
-        self.method_combo.blockSignals(False)
-        self.select_method(previous or "lrp.epsilon_plus_flat")
-
     def select_method(self, name: str) -> bool:
         """Choose a method by registry name; returns False if it is not offered."""
         for row in range(self.method_combo.count()):
@@ -526,41 +323,7 @@ class ImagesTab(QWidget):
                 break
         return False
 
-    def method_name(self) -> str | None:
-        return self.method_combo.currentData(Qt.ItemDataRole.UserRole)
-
-    def method_info(self):
-        name = self.method_name()
-        return self.catalog.method(name) if (self.catalog and name) else None
-
-    def _on_method_changed(self, *_args) -> None:
-        info = self.method_info()
-        if self._form_method is not None:
-            self._params_by_method[self._form_method] = self.param_form.values()
-        self._form_method = info.name if info else None
-        if info is None:
-            self.method_help.setText("")
-            self.param_form.set_params(())
-            return
-        help_text = info.help
-        if info.needs_module and self.model is not None and self.model.is_torchscript:
-            help_text += "\n\nNot available for this model: it is a TorchScript file."
-        self.method_help.setText(help_text)
-        self.param_form.set_params(info.params, self._params_by_method.get(info.name))
-        self._update_enabled()
-
     # ------------------------------------------------------------ models
-    def _on_model_combo_activated(self, index: int) -> None:
-        data = self.model_combo.itemData(index)
-        if data == TORCHVISION_ENTRY:
-            self._select_model_in_combo()
-            self.choose_torchvision_model()
-        elif data == MODEL_FILE_ENTRY:
-            self._select_model_in_combo()
-            self.choose_model_file()
-        elif data and (self.model is None or data != self.model.spec):
-            self.load_model(data)
-
     def choose_model_file(self) -> None:
         start = self._last_folder()
         path, _ = QFileDialog.getOpenFileName(
@@ -670,39 +433,11 @@ class ImagesTab(QWidget):
         """The layers offered for layer parameters, as ``(name, description)``."""
         return self.param_form.dynamic_choices(MODEL_LAYERS)
 
-    def _model_failed(self, failure: JobFailure) -> None:
-        if type(failure.error).__name__ == "UntrustedModelError":
-            spec = self._pending_model_spec
-            trusted = error_dialog.confirm(
-                self,
-                "Run code from this model file?",
-                "This file holds a whole pickled model, not only its weights. "
-                "Loading it runs code stored inside the file, which could do anything a program can do "
-                "on this computer.",
-                "Only continue if you trust the source of the file. " + failure.message,
-                yes_text="Load and run it",
-            )
-            if trusted and spec:
-                self.load_model(spec, trust=True)
-                return
-            self._select_model_in_combo()
-            self.status_message.emit("Model not loaded.")
-            return
-        self._select_model_in_combo()
-        self.status_message.emit("The model could not be loaded.")
-        error_dialog.show_error(self, "Could not load the model", failure)
-
     # ------------------------------------------------------------ images
     def choose_image(self) -> None:
         from xaidesk.data.images import IMAGE_FILE_FILTER
 
         path, _ = QFileDialog.getOpenFileName(self, "Open an image", self._last_folder(), IMAGE_FILE_FILTER)
-        if path:
-            self.open_image(path)
-
-    def _on_sample_chosen(self, index: int) -> None:
-        path = self.sample_combo.itemData(index)
-        self.sample_combo.setCurrentIndex(0)
         if path:
             self.open_image(path)
 
@@ -788,30 +523,7 @@ class ImagesTab(QWidget):
     def _on_prediction_clicked(self, item: QTreeWidgetItem, _column: int) -> None:
         self.set_target(item.data(0, Qt.ItemDataRole.UserRole))
 
-    def set_target(self, index: int) -> None:
-        """Choose the class to explain."""
-        row = self.target_combo.findData(int(index))
-        if row >= 0:
-            self.target_combo.setCurrentIndex(row)
-
-    def target(self) -> int | None:
-        data = self.target_combo.currentData()
-        return None if data is None else int(data)
-
     # ------------------------------------------------------------ explanation
-    def is_running(self) -> bool:
-        return self._jobs["explain"] is not None
-
-    def can_run(self) -> bool:
-        info = self.method_info()
-        return (
-            self.model is not None
-            and self.image is not None
-            and info is not None
-            and not (info.needs_module and self.model.is_torchscript)
-            and not self.is_running()
-        )
-
     def run_explanation(self) -> int | None:
         """Start explaining the chosen class with the chosen method."""
         if not self.can_run():
@@ -842,32 +554,6 @@ class ImagesTab(QWidget):
         self._update_enabled()
         return self._jobs["explain"]
 
-    def cancel_explanation(self) -> None:
-        """Stop the running explanation; the interface is idle at once.
-
-        Iterative methods leave what they computed so far: it arrives once the worker has
-        stopped (within one batch) and is kept as a result labelled as partial.
-        """
-        job_id = self._jobs["explain"]
-        if job_id is not None:
-            if self._run is not None:
-                self._cancelled_runs[job_id] = self._run
-            self.runner.cancel(job_id)
-            self._end_run(self._cancel_text(job_id))
-
-    def _cancel_text(self, job_id: int) -> str:
-        run = self._cancelled_runs.get(job_id)
-        if run is not None and getattr(run.info, "iterative", False):
-            return "Cancelled – keeping the partial result …"
-        return "Cancelled."
-
-    def _end_run(self, text: str) -> None:
-        self._jobs["explain"] = None
-        self.progress_bar.setValue(0)
-        self.progress_label.setText(text)
-        self._update_enabled()
-        self.status_message.emit(text)
-
     def _explanation_ready(self, explanation) -> None:
         run = self._run
         entry = HistoryEntry(
@@ -897,11 +583,6 @@ class ImagesTab(QWidget):
             title = f"{entry.method_title} · {target} · refit, no new samples" + (
                 " (partial)" if not explanation.complete else "")
         return title
-
-    def _explanation_failed(self, failure: JobFailure) -> None:
-        self._end_run("The explanation failed.")
-        self._restore_current_view()
-        error_dialog.show_error(self, "The explanation could not be computed", failure)
 
     def _show_partial(self, partial) -> None:
         relevance = getattr(partial, "relevance", None)
@@ -1050,11 +731,21 @@ class ImagesTab(QWidget):
         return new
 
     # ------------------------------------------------------------ runner relays
-    def _channel_of(self, job_id: int) -> str | None:
-        for channel, current in self._jobs.items():
-            if current == job_id:
-                return channel
-        return None
+    def _finish_handlers(self) -> dict:
+        return {
+            "model": self._model_ready,
+            "image": self._image_ready,
+            "predict": self._prediction_ready,
+            "explain": self._explanation_ready,
+            "layers": self._layers_ready,
+        }
+
+    def _channel_failed(self, channel: str, failure) -> None:
+        if channel == "image":
+            self.status_message.emit("The image could not be opened.")
+            error_dialog.show_error(self, "Could not open the image", failure)
+        elif channel == "predict":
+            self._prediction_failed(failure)
 
     def _on_progress(self, job_id: int, fraction: float, message: str, partial: object) -> None:
         if self._channel_of(job_id) != "explain":
@@ -1073,74 +764,13 @@ class ImagesTab(QWidget):
         if partial is not None:
             self._show_partial(partial)
 
-    def _on_finished(self, job_id: int, result: object) -> None:
-        channel = self._channel_of(job_id)
-        if channel is None:
-            return
-        if channel != "explain":
-            self._jobs[channel] = None
-        {
-            "model": self._model_ready,
-            "image": self._image_ready,
-            "predict": self._prediction_ready,
-            "explain": self._explanation_ready,
-            "layers": self._layers_ready,
-        }[channel](result)
-        self._update_enabled()
+    def _partial_fits(self, run: _Run, relevance) -> bool:
+        return relevance.shape == run.pixels.shape[:2]
 
-    def _on_failed(self, job_id: int, failure: object) -> None:
-        channel = self._channel_of(job_id)
-        if channel is None:
-            return
-        if channel != "explain":
-            self._jobs[channel] = None
-        self._update_enabled()
-        if channel == "model":
-            self._model_failed(failure)
-        elif channel == "image":
-            self.status_message.emit("The image could not be opened.")
-            error_dialog.show_error(self, "Could not open the image", failure)
-        elif channel == "predict":
-            self._prediction_failed(failure)
-        elif channel == "layers":
-            # Layer parameters still offer "automatic"; a typed name is checked by the method.
-            self.status_message.emit("The model's layers could not be listed.")
-        else:
-            self._explanation_failed(failure)
+    def _is_current_input(self, run: _Run) -> bool:
+        return self.image is not None and run.pixels is self.image.pixels
 
-    def _on_cancelled(self, job_id: int) -> None:
-        channel = self._channel_of(job_id)
-        if channel == "explain":
-            run = self._cancelled_runs.get(job_id)
-            self._end_run(self._cancel_text(job_id))
-            if run is not None and run.shown_partial and getattr(run.info, "iterative", False):
-                # Keep the last partial on screen until the worker hands over the final one.
-                self.heatmap_view.set_title(f"{run.method_title} · stopping …")
-            else:
-                self._restore_current_view()
-        elif channel is not None:
-            self._jobs[channel] = None
-            self._update_enabled()
-
-    def _on_stopped(self, job_id: int, result: object) -> None:
-        """A cancelled run has stopped: keep its partial result, labelled with its N."""
-        run = self._cancelled_runs.pop(job_id, None)
-        if run is None:
-            return
-        relevance = getattr(result, "relevance", None)
-        if relevance is None or relevance.shape != run.pixels.shape[:2]:
-            if not self.is_running():
-                self._restore_current_view()
-                self.progress_label.setText("Cancelled before a partial result was ready.")
-            return
-        explanation = result
-        if not explanation.params:
-            try:
-                explanation = explanation.replace(params=run.info.resolve_params(run.params))
-            except Exception:  # noqa: BLE001 - the parameters are informative only
-                explanation = explanation.replace(params=dict(run.params))
-        if not explanation.complete and not explanation.seconds:
-            explanation = explanation.replace(seconds=self.runner.elapsed(job_id) or 0.0)
+    def _stopped_entry(self, explanation, run: _Run) -> HistoryEntry:
         prediction = self.prediction
         if not np.isfinite(explanation.score) and prediction is not None and run.pixels is self.image.pixels:
             logits = getattr(prediction, "logits", None)
@@ -1154,32 +784,16 @@ class ImagesTab(QWidget):
         if explanation.method == "lime":
             entry.extra["lime_source"] = id(explanation)
         entry.title = self._entry_title(entry, run.unit)
-        self._add_history(entry)
-        if not self.is_running() and self.image is not None and run.pixels is self.image.pixels:
-            self.show_entry(entry)
-            done, total = samples_done(explanation, run.total)
-            text = "Cancelled – kept the partial result" + (f" ({done} of {total} {run.unit})".replace(" )", ")")
-                                                            if done is not None and total else "") + "."
-            self.progress_label.setText(text)
-            self.status_message.emit(text)
+        return entry
+
+    def _kept_count_text(self, run: _Run, explanation) -> str:
+        done, total = samples_done(explanation, run.total)
+        return (f" ({done} of {total} {run.unit})".replace(" )", ")") if done is not None and total else "")
 
     # ------------------------------------------------------------ history & compare
-    def _add_history(self, entry: HistoryEntry) -> None:
-        self.history.insert(0, entry)
-        item = QListWidgetItem(entry.title)
-        item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
-        item.setCheckState(Qt.CheckState.Unchecked)
+    def _history_tooltip(self, entry: HistoryEntry) -> str:
         path = entry.image_path.name if entry.image_path else "image"
-        item.setToolTip(f"{entry.title}\nModel: {entry.model_name}\nImage: {path}")
-        item.setData(Qt.ItemDataRole.UserRole, id(entry))
-        self.history_list.blockSignals(True)
-        self.history_list.insertItem(0, item)
-        while len(self.history) > MAX_HISTORY:
-            self.history.pop()
-            self.history_list.takeItem(self.history_list.count() - 1)
-        self.history_list.setCurrentItem(item)
-        self.history_list.blockSignals(False)
-        self._rebuild_compare_views()
+        return f"{entry.title}\nModel: {entry.model_name}\nImage: {path}"
 
     def _select_history(self, entry: HistoryEntry) -> None:
         for row in range(self.history_list.count()):
@@ -1188,15 +802,6 @@ class ImagesTab(QWidget):
                 self.history_list.blockSignals(True)
                 self.history_list.setCurrentItem(item)
                 self.history_list.blockSignals(False)
-
-    def _entry_of(self, item: QListWidgetItem) -> HistoryEntry | None:
-        key = item.data(Qt.ItemDataRole.UserRole)
-        return next((e for e in self.history if id(e) == key), None)
-
-    def _on_history_clicked(self, item: QListWidgetItem) -> None:
-        entry = self._entry_of(item)
-        if entry is not None:
-            self.show_entry(entry)
 
     def show_entry(self, entry: HistoryEntry) -> None:
         """Show a finished result in the main explanation view."""
@@ -1212,16 +817,8 @@ class ImagesTab(QWidget):
         self._show_details(explanation)
         stats = render.relevance_stats(explanation.relevance)
         levels = view.levels()
-        parts = [
-            f"Sum {format_value(stats['sum'])}", f"min {format_value(stats['min'])}",
-            f"max {format_value(stats['max'])}", f"positive share {100 * stats['positive_share']:.0f} %",
-            f"score {format_value(explanation.score)}",
-            f"colour scale ±{format_value(levels[1])}" if levels[0] == -levels[1]
-            else f"colour scale {format_value(levels[0])} to {format_value(levels[1])}",
-        ]
+        parts = relevance_stats_parts(stats, explanation, levels)
         extras = explanation.extras
-        if isinstance(extras.get("r2"), float):
-            parts.append(f"local fidelity R² = {extras['r2']:.2f}")
         if explanation.uncertainty is not None:
             parts.append(f"mean uncertainty {format_value(float(np.mean(explanation.uncertainty)))}")
         if extras.get("layer"):
@@ -1238,83 +835,32 @@ class ImagesTab(QWidget):
                 self._suppress_refit = False
         self.state_changed.emit()
 
-    def pinned_entries(self) -> list[HistoryEntry]:
-        """Results ticked for side-by-side comparison, oldest first."""
-        pinned = []
-        for row in range(self.history_list.count()):
-            item = self.history_list.item(row)
-            if item.checkState() == Qt.CheckState.Checked:
-                entry = self._entry_of(item)
-                if entry is not None:
-                    pinned.append(entry)
-        return pinned[::-1]
+    def _compare_view_group(self) -> ViewGroup:
+        return self.view_group
 
-    def pin(self, entry: HistoryEntry, pinned: bool = True) -> None:
-        for row in range(self.history_list.count()):
-            item = self.history_list.item(row)
-            if self._entry_of(item) is entry:
-                item.setCheckState(Qt.CheckState.Checked if pinned else Qt.CheckState.Unchecked)
-
-    def compare_views(self) -> list[HeatmapView]:
-        return list(self._compare_views)
-
-    def _shared_levels(self, entries: list[HistoryEntry]) -> tuple[float, float] | None:
-        if not self.shared_levels_check.isChecked() or not entries:
-            return None
-        high = max(render.symmetric_levels(e.explanation.relevance)[1] for e in entries)
-        return -high, high
-
-    def _rebuild_compare_views(self, *_args) -> None:
-        for view in self._compare_views:
-            self.view_group.remove(view)
-            self.compare_layout.removeWidget(view)
-            view.hide()
-            view.deleteLater()
-        self._compare_views = []
-        entries = self.pinned_entries()
-        self.compare_hint.setVisible(not entries)
-        levels = self._shared_levels(entries)
-        for entry in entries:
-            view = HeatmapView(entry.title)
-            view.graphics.setAcceptDrops(False)
-            view.set_image(entry.pixels, reset_view=False)
-            view.set_relevance(entry.explanation.relevance, levels or _levels_for(entry.explanation))
-            view.set_colormap(self.heatmap_view.colormap_name())
-            view.set_opacity(self.heatmap_view.opacity())
-            extras = entry.explanation.extras
-            if isinstance(extras.get("segments"), np.ndarray):
-                view.set_segments(extras["segments"], extras.get("segment_weights"), highlighted_segments(extras))
-                view.set_show_boundaries(self.boundaries_check.isChecked())
-                view.set_top_only(self.top_only_check.isChecked())
-            view.hovered.connect(self.hover_message)
-            view.setMinimumSize(QSize(160, 140))
-            self.compare_layout.addWidget(view, 1)
-            self._compare_views.append(view)
-            self.view_group.add(view)
-
-    def clear_history(self) -> None:
-        self.history.clear()
-        self.history_list.clear()
-        self._rebuild_compare_views()
+    def _make_compare_view(self, entry: HistoryEntry, levels) -> HeatmapView:
+        view = HeatmapView(entry.title)
+        view.graphics.setAcceptDrops(False)
+        view.set_image(entry.pixels, reset_view=False)
+        view.set_relevance(entry.explanation.relevance, levels or _levels_for(entry.explanation))
+        view.set_colormap(self.heatmap_view.colormap_name())
+        view.set_opacity(self.heatmap_view.opacity())
+        extras = entry.explanation.extras
+        if isinstance(extras.get("segments"), np.ndarray):
+            view.set_segments(extras["segments"], extras.get("segment_weights"), highlighted_segments(extras))
+            view.set_show_boundaries(self.boundaries_check.isChecked())
+            view.set_top_only(self.top_only_check.isChecked())
+        view.hovered.connect(self.hover_message)
+        view.setMinimumSize(QSize(160, 140))
+        return view
 
     # ------------------------------------------------------------ display settings
     def _apply_display_settings(self, *_args) -> None:
-        name = self.colormap_combo.currentData()
-        opacity = self.opacity_slider.value() / 100.0
-        self.opacity_value.setText(f"{self.opacity_slider.value()} %")
-        for view in [self.heatmap_view, *self._compare_views]:
-            view.set_colormap(name)
-            view.set_opacity(opacity)
+        super()._apply_display_settings()
         # The uncertainty keeps its sequential colour map; it follows the opacity.
-        self.uncertainty_view.set_opacity(opacity)
-
-    def set_colormap(self, name: str) -> None:
-        self.colormap_combo.setCurrentIndex(self.colormap_combo.findData(name))
+        self.uncertainty_view.set_opacity(self.opacity_slider.value() / 100.0)
 
     # ------------------------------------------------------------ export
-    def has_result(self) -> bool:
-        return self.current_entry is not None
-
     def overlay_image(self) -> np.ndarray | None:
         """The current result as an overlay at the original image size (what exports contain)."""
         entry = self.current_entry
@@ -1331,11 +877,6 @@ class ImagesTab(QWidget):
         )
         # Superpixel boundaries and dimming, as shown.
         return composite(overlay, self.heatmap_view.decoration())
-
-    def export_overlay(self, path) -> Path:
-        from xaidesk.core.io import save_png_atomic
-
-        return save_png_atomic(path, self.overlay_image())
 
     def export_relevance(self, path) -> Path:
         """Write the relevance map; a result with uncertainty also gets ``uncertainty.npy`` beside it."""
@@ -1383,77 +924,8 @@ class ImagesTab(QWidget):
             "summary": explanation.summary(),
         }
 
-    def export_settings(self, path) -> Path:
-        from xaidesk.core.io import write_json_atomic
-
-        return write_json_atomic(path, self.settings_record())
-
-    def copy_overlay(self) -> None:
-        """Put the current overlay on the clipboard as an image."""
-        rgb = np.ascontiguousarray(self.overlay_image())
-        height, width = rgb.shape[:2]
-        qimage = QImage(rgb.data, width, height, 3 * width, QImage.Format.Format_RGB888).copy()
-        QGuiApplication.clipboard().setImage(qimage)
-        self.status_message.emit("Overlay copied to the clipboard.")
-
     def suggested_export_name(self, suffix: str) -> str:
         entry = self.current_entry
         stem = entry.image_path.stem if entry and entry.image_path else "image"
         method = entry.explanation.method.replace(".", "_") if entry else "explanation"
         return f"{stem}_{method}{suffix}"
-
-    # ------------------------------------------------------------ state
-    def _update_enabled(self) -> None:
-        running = self.is_running()
-        self.run_button.setEnabled(self.can_run())
-        self.cancel_button.setEnabled(running)
-        loading_model = self._jobs["model"] is not None
-        self.model_combo.setEnabled(self.catalog is not None and not loading_model)
-        self.state_changed.emit()
-
-    def _last_folder(self) -> str:
-        if self.settings is None:
-            return ""
-        return str(self.settings.value("last_folder", "") or "")
-
-    def _remember_folder(self, path) -> None:
-        if self.settings is not None:
-            folder = Path(path).parent
-            self.settings.setValue("last_folder", str(folder))
-
-
-def _levels_for(explanation, max_samples: int | None = None) -> tuple[float, float] | None:
-    """Colour levels of a result: a non-negative map that comes with an uncertainty (RELAX's
-    similarities, all close to 1) is shown over its own range; everything else keeps the
-    symmetric levels around zero (``None``: the view's default)."""
-    relevance = explanation.relevance
-    if getattr(explanation, "uncertainty", None) is not None and float(np.nanmin(relevance)) >= 0:
-        return render.range_levels(relevance, max_samples=max_samples)
-    if max_samples is not None:
-        return render.symmetric_levels(relevance, max_samples=max_samples)
-    return None
-
-
-def _unit_of(explanation) -> str:
-    """What a perturbation method counts: masks (RELAX), samples (LIME and others)."""
-    method = getattr(explanation, "method", "")
-    if method == "relax":
-        return "masks"
-    if method == "occlusion":
-        return "patches"
-    return "samples"
-
-
-def uncertainty_path_for(path) -> Path:
-    """``relevance.npy`` -> ``uncertainty.npy``; ``x_relevance.npy`` -> ``x_uncertainty.npy``; else ``x_uncertainty.npy``."""
-    path = Path(path)
-    stem = path.stem
-    if "relevance" in stem:
-        return path.with_name(stem.replace("relevance", "uncertainty") + path.suffix)
-    return path.with_name(stem + "_uncertainty" + path.suffix)
-
-
-def _first_sentence(text: str) -> str:
-    text = (text or "").strip()
-    end = text.find(". ")
-    return text[: end + 1] if end > 0 else text

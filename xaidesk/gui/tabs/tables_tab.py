@@ -23,9 +23,7 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QLabel,
     QLineEdit,
-    QProgressBar,
     QPushButton,
-    QScrollArea,
     QSpinBox,
     QSplitter,
     QTableView,
@@ -51,6 +49,7 @@ from ..views.table_views import (
 )
 from ..widgets import error_dialog
 from ..widgets.param_form import ParamForm
+from .explain_base import JobChannelsMixin, make_progress_bar, side_column
 
 #: Suffixes the Tables tab opens (drag and drop, File ▸ Open).
 TABLE_SUFFIXES = (".csv", ".tsv", ".txt", ".tab", ".xlsx")
@@ -82,7 +81,7 @@ def _item(text: str, tooltip: str = "", editable: bool = False) -> QTableWidgetI
     return item
 
 
-class TablesTab(QWidget):
+class TablesTab(JobChannelsMixin, QWidget):
     """Find the strange rows of a table and why (NEON), or what drives a target column.
 
     Signals
@@ -127,18 +126,7 @@ class TablesTab(QWidget):
 
     # ------------------------------------------------------------------ layout
     def _build(self) -> None:
-        side = QWidget()
-        side.setMinimumWidth(320)
-        side.setMaximumWidth(420)
-        side_layout = QVBoxLayout(side)
-        side_layout.setContentsMargins(0, 0, 0, 0)
-        scroll = QScrollArea()
-        scroll.setWidgetResizable(True)
-        scroll.setFrameShape(QScrollArea.Shape.NoFrame)
-        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        scroll.setWidget(self._build_side_panel())
-        side_layout.addWidget(scroll, 1)
-        side_layout.addWidget(self._build_run_area())
+        side = side_column(self._build_side_panel(), self._build_run_area(), min_width=320)
 
         self.views = QTabWidget()
         self.views.addTab(self._build_data_view(), "Data")
@@ -226,9 +214,7 @@ class TablesTab(QWidget):
         buttons.addWidget(self.run_button, 1)
         buttons.addWidget(self.cancel_button)
         layout.addLayout(buttons)
-        self.progress_bar = QProgressBar()
-        self.progress_bar.setRange(0, 1000)
-        self.progress_bar.setTextVisible(False)
+        self.progress_bar = make_progress_bar()
         layout.addWidget(self.progress_bar)
         self.run_status = QLabel("")
         self.run_status.setWordWrap(True)
@@ -1126,12 +1112,6 @@ class TablesTab(QWidget):
                                             color=(200, 100, 30))
 
     # ------------------------------------------------------------------ runner relays
-    def _channel_of(self, job_id: int) -> str | None:
-        for channel, current in self._jobs.items():
-            if current == job_id:
-                return channel
-        return None
-
     def _on_progress(self, job_id: int, fraction: float, message: str, partial: object) -> None:
         if self._channel_of(job_id) != "run":
             return

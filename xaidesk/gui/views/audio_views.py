@@ -14,13 +14,12 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
-from PySide6.QtWidgets import QVBoxLayout, QWidget
+from PySide6.QtWidgets import QWidget
 
 from ...core import render
 from ..formatting import format_value
-from .image_views import ElidedLabel, colormap_from_lut
+from .view_common import RelevanceLayerMixin, TitledGraphicsWidget
 
-_BACKGROUND = "#2b2b2b"
 _PLAYHEAD_PEN = pg.mkPen("#ffd400", width=2)
 _WAVE_PEN = pg.mkPen("#7fb8ff", width=1)
 #: Colour map of the plain spectrogram (no relevance).
@@ -124,7 +123,7 @@ def _time_axis() -> pg.AxisItem:
     return axis
 
 
-class _PlotView(QWidget):
+class _PlotView(TitledGraphicsWidget):
     """A titled pyqtgraph plot with a time axis, a playhead and click-to-seek.
 
     Signals
@@ -140,12 +139,7 @@ class _PlotView(QWidget):
 
     def __init__(self, title: str = "", left_axis: pg.AxisItem | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.title_label = ElidedLabel(title)
-        self.title_label.setObjectName("viewTitle")
-        self.title_label.setVisible(bool(title))
-        self.graphics = pg.GraphicsLayoutWidget()
-        self.graphics.setBackground(_BACKGROUND)
-        self.graphics.ci.layout.setContentsMargins(2, 2, 2, 2)
+        self._init_title_and_graphics(title)
         axes = {"bottom": _time_axis()}
         if left_axis is not None:
             axes["left"] = left_axis
@@ -162,17 +156,8 @@ class _PlotView(QWidget):
         self.placeholder.setZValue(20)
         self.plot.addItem(self.placeholder, ignoreBounds=True)
         self.placeholder.setVisible(False)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.setSpacing(2)
-        layout.addWidget(self.title_label)
-        layout.addWidget(self.graphics, 1)
-        self.graphics.scene().sigMouseMoved.connect(self._mouse_moved)
+        self._lay_out_title_and_graphics()
         self.graphics.scene().sigMouseClicked.connect(self._mouse_clicked)
-
-    def set_title(self, title: str) -> None:
-        self.title_label.setText(title)
-        self.title_label.setVisible(bool(title))
 
     def set_placeholder(self, text: str) -> None:
         self.placeholder.setText(text)
@@ -349,7 +334,7 @@ class OverviewView(_PlotView):
         return f"{x:.2f} s of {self._duration:.1f} s"
 
 
-class SpectrogramView(_PlotView):
+class SpectrogramView(RelevanceLayerMixin, _PlotView):
     """A log-mel spectrogram on real axes, optionally with a relevance map over it.
 
     Without relevance the spectrogram is shown in colour (:data:`SPECTROGRAM_COLORMAP`);
@@ -379,20 +364,7 @@ class SpectrogramView(_PlotView):
         self._times: np.ndarray | None = None
         self._offset = 0.0
         self._step = 1.0
-        self._relevance: np.ndarray | None = None
-        self._colormap_name = render.DEFAULT_COLORMAP
-        self._opacity = 0.6
-        self._levels: tuple[float, float] = (-1.0, 1.0)
-        self.colorbar: pg.ColorBarItem | None = None
-        if show_colorbar:
-            self.colorbar = pg.ColorBarItem(
-                values=self._levels, width=14, interactive=False, colorMap=colormap_from_lut(self._colormap_name)
-            )
-            self.colorbar.getAxis("right").setWidth(48)
-            self.graphics.addItem(self.colorbar, row=0, col=1)
-            self.colorbar.setVisible(False)
-        self.set_colormap(self._colormap_name)
-        self.set_opacity(self._opacity)
+        self._init_relevance_layer(show_colorbar)
         self._show_base_colours()
 
     # -- content ------------------------------------------------------------
@@ -488,30 +460,6 @@ class SpectrogramView(_PlotView):
 
     def _show_base_colours(self) -> None:
         self.base_item.setLookupTable(render.COLORMAPS["gray" if self._grey_base else SPECTROGRAM_COLORMAP])
-
-    def relevance(self) -> np.ndarray | None:
-        return self._relevance
-
-    def levels(self) -> tuple[float, float]:
-        return self._levels
-
-    def colormap_name(self) -> str:
-        return self._colormap_name
-
-    def set_colormap(self, name: str) -> None:
-        self._colormap_name = name
-        self.heat_item.setLookupTable(render.COLORMAPS[name])
-        if self.colorbar is not None:
-            self.colorbar.setColorMap(colormap_from_lut(name))
-            if self._relevance is not None:
-                self.colorbar.setLevels(self._levels)
-
-    def opacity(self) -> float:
-        return self._opacity
-
-    def set_opacity(self, opacity: float) -> None:
-        self._opacity = float(min(max(opacity, 0.0), 1.0))
-        self.heat_item.setOpacity(self._opacity)
 
     # -- cursor -------------------------------------------------------------
     def cell_at(self, x: float, y: float) -> tuple[int, int] | None:

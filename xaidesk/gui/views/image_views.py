@@ -12,23 +12,18 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QPointF, Qt, Signal
-from PySide6.QtGui import QPainter
-from PySide6.QtWidgets import QLabel, QSizePolicy, QVBoxLayout, QWidget
+from PySide6.QtCore import QPointF, Signal
+from PySide6.QtWidgets import QWidget
 
 from ...core import render
 from ..formatting import format_value
 from ..overlays import composite, decoration_rgba, segment_at
-
-pg.setConfigOptions(imageAxisOrder="row-major", antialias=False)
-
-_BACKGROUND = "#2b2b2b"
-
-
-def colormap_from_lut(name: str) -> pg.ColorMap:
-    """A pyqtgraph colour map from one of :data:`render.COLORMAPS`."""
-    lut = render.COLORMAPS[name]
-    return pg.ColorMap(pos=np.linspace(0.0, 1.0, len(lut)), color=lut, name=name)
+from .view_common import (  # noqa: F401 - ElidedLabel and colormap_from_lut are re-exported
+    ElidedLabel,
+    RelevanceLayerMixin,
+    TitledGraphicsWidget,
+    colormap_from_lut,
+)
 
 
 def grey_base(pixels: np.ndarray) -> np.ndarray:
@@ -36,26 +31,7 @@ def grey_base(pixels: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(render.grayscale(pixels)[..., 0])
 
 
-class ElidedLabel(QLabel):
-    """A one-line label that ends in "…" when it is too narrow; the full text is its tooltip."""
-
-    def __init__(self, text: str = "", parent: QWidget | None = None) -> None:
-        super().__init__(text, parent)
-        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
-        self.setToolTip(text)
-
-    def setText(self, text: str) -> None:  # noqa: N802 - Qt override
-        super().setText(text)
-        self.setToolTip(text)
-
-    def paintEvent(self, event) -> None:  # noqa: N802 - Qt override
-        painter = QPainter(self)
-        rect = self.contentsRect()
-        elided = self.fontMetrics().elidedText(self.text(), Qt.TextElideMode.ElideRight, rect.width())
-        painter.drawText(rect, int(self.alignment()), elided)
-
-
-class ImageView(QWidget):
+class ImageView(TitledGraphicsWidget):
     """A zoomable, pannable view of one image with an optional title.
 
     Signals
@@ -68,12 +44,7 @@ class ImageView(QWidget):
 
     def __init__(self, title: str = "", parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.title_label = ElidedLabel(title)
-        self.title_label.setObjectName("viewTitle")
-        self.title_label.setVisible(bool(title))
-        self.graphics = pg.GraphicsLayoutWidget()
-        self.graphics.setBackground(_BACKGROUND)
-        self.graphics.ci.layout.setContentsMargins(2, 2, 2, 2)
+        self._init_title_and_graphics(title)
         self.view_box: pg.ViewBox = self.graphics.addViewBox(row=0, col=0)
         self.view_box.setAspectLocked(True)
         self.view_box.invertY(True)
@@ -84,18 +55,9 @@ class ImageView(QWidget):
         self.placeholder = pg.TextItem("", color="#bbbbbb", anchor=(0.5, 0.5))
         self.view_box.addItem(self.placeholder, ignoreBounds=True)
         self._pixels: np.ndarray | None = None
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.setSpacing(2)
-        layout.addWidget(self.title_label)
-        layout.addWidget(self.graphics, 1)
-        self.graphics.scene().sigMouseMoved.connect(self._mouse_moved)
+        self._lay_out_title_and_graphics()
 
     # -- content ------------------------------------------------------------
-    def set_title(self, title: str) -> None:
-        self.title_label.setText(title)
-        self.title_label.setVisible(bool(title))
-
     def set_placeholder(self, text: str) -> None:
         """Text shown in the middle of an empty view."""
         self.placeholder.setText(text)
@@ -143,7 +105,7 @@ class ImageView(QWidget):
         self.hovered.emit("" if pixel is None else self.describe_pixel(*pixel))
 
 
-class HeatmapView(ImageView):
+class HeatmapView(RelevanceLayerMixin, ImageView):
     """A relevance map over a grey copy of the image, with a colour bar.
 
     The heatmap layer's look-up table comes from :data:`render.COLORMAPS`
@@ -166,21 +128,8 @@ class HeatmapView(ImageView):
         self._show_boundaries = False
         self._top_only = False
         self._decoration: np.ndarray | None = None
-        self._relevance: np.ndarray | None = None
-        self._colormap_name = render.DEFAULT_COLORMAP
-        self._opacity = 0.6
-        self._levels: tuple[float, float] = (-1.0, 1.0)
         self._fixed_levels: tuple[float, float] | None = None
-        self.colorbar: pg.ColorBarItem | None = None
-        if show_colorbar:
-            self.colorbar = pg.ColorBarItem(
-                values=self._levels, width=14, interactive=False, colorMap=colormap_from_lut(self._colormap_name)
-            )
-            self.colorbar.getAxis("right").setWidth(48)
-            self.graphics.addItem(self.colorbar, row=0, col=1)
-            self.colorbar.setVisible(False)
-        self.set_colormap(self._colormap_name)
-        self.set_opacity(self._opacity)
+        self._init_relevance_layer(show_colorbar)
 
     # -- content ------------------------------------------------------------
     def set_image(self, pixels: np.ndarray | None, reset_view: bool = True) -> None:
@@ -264,38 +213,10 @@ class HeatmapView(ImageView):
             self.decoration_item.setImage(self._decoration, levels=(0, 255), autoLevels=False)
             self.decoration_item.setVisible(True)
 
-    def relevance(self) -> np.ndarray | None:
-        return self._relevance
-
-    def levels(self) -> tuple[float, float]:
-        """The colour levels (low, high) of the heatmap layer."""
-        return self._levels
-
     def set_levels(self, levels: tuple[float, float] | None) -> None:
         """Fix the levels (``None`` goes back to the map's own symmetric levels)."""
         if self._relevance is not None:
             self.set_relevance(self._relevance, levels)
-
-    def colormap_name(self) -> str:
-        return self._colormap_name
-
-    def set_colormap(self, name: str) -> None:
-        """Use one of :data:`render.COLORMAPS` for the heatmap and its colour bar."""
-        self._colormap_name = name
-        lut = render.COLORMAPS[name]
-        self.heat_item.setLookupTable(lut)
-        if self.colorbar is not None:
-            self.colorbar.setColorMap(colormap_from_lut(name))
-            if self._relevance is not None:
-                self.colorbar.setLevels(self._levels)
-
-    def opacity(self) -> float:
-        return self._opacity
-
-    def set_opacity(self, opacity: float) -> None:
-        """Opacity of the heatmap layer over the grey image, 0 to 1."""
-        self._opacity = float(min(max(opacity, 0.0), 1.0))
-        self.heat_item.setOpacity(self._opacity)
 
     def rendered_overlay(self) -> np.ndarray | None:
         """The overlay as shown, rendered at the image's size by :func:`render.blend_overlay`."""

@@ -1,0 +1,807 @@
+"""Machinery shared by the tabs that explain a model's prediction with a relevance map.
+
+:class:`ExplainTabBase` holds what the Images and Audio tabs do the same way: the
+model and method pickers (with the generated parameter form and its help), the
+run / progress / cancel handling (cancelled iterative runs keep their partial
+result), the results list with side-by-side comparison, the colour-map and
+opacity controls, and the export helpers. A tab fills in the hooks at the end of
+the class (which data kind it shows, which view holds the relevance, …).
+
+This module also holds the small non-Qt helpers both tabs use for colour levels,
+units and export paths.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QFont, QGuiApplication, QImage, QStandardItem, QStandardItemModel
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QCheckBox,
+    QComboBox,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QProgressBar,
+    QPushButton,
+    QScrollArea,
+    QSizePolicy,
+    QSlider,
+    QSplitter,
+    QTreeWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ...core import render
+from ..catalog import Catalog, family_title
+from ..formatting import format_value
+from ..runner import JobFailure
+from ..widgets import error_dialog
+from ..widgets.param_form import ParamForm
+
+#: Finished results kept for comparison (each holds a full-size relevance map).
+MAX_HISTORY = 16
+#: ``Param.choices_from`` value of parameters that list the model's layers.
+MODEL_LAYERS = "model_layers"
+#: Colour map of uncertainty maps (sequential: 0 is "certain").
+UNCERTAINTY_COLORMAP = "viridis" if "viridis" in render.SEQUENTIAL_COLORMAPS else render.SEQUENTIAL_COLORMAPS[0]
+
+
+class JobChannelsMixin:
+    """For a tab that keeps its running jobs in ``self._jobs`` (channel name -> job id or None)."""
+
+    def _channel_of(self, job_id: int) -> str | None:
+        for channel, current in self._jobs.items():
+            if current == job_id:
+                return channel
+        return None
+
+
+def side_column(panel: QWidget, bottom: QWidget, min_width: int = 330, max_width: int = 420) -> QWidget:
+    """The left column of a tab: ``panel`` in a vertical scroll area, ``bottom`` (the run area) under it."""
+    scroll = QScrollArea()
+    scroll.setWidget(panel)
+    scroll.setWidgetResizable(True)
+    scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+    scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+    side = QWidget()
+    side.setMinimumWidth(min_width)
+    side.setMaximumWidth(max_width)
+    side_layout = QVBoxLayout(side)
+    side_layout.setContentsMargins(0, 0, 0, 0)
+    side_layout.addWidget(scroll, 1)
+    side_layout.addWidget(bottom)
+    return side
+
+
+def make_progress_bar() -> QProgressBar:
+    """A run's progress bar: 0 to 1000 (tenths of a percent), no text."""
+    bar = QProgressBar()
+    bar.setRange(0, 1000)
+    bar.setTextVisible(False)
+    return bar
+
+
+class ExplainTabBase(JobChannelsMixin, QWidget):
+    """Base of the Images and Audio tabs (see the module docstring).
+
+    A subclass defines the signals ``status_message``, ``hover_message`` and
+    ``state_changed``, the widgets its ``_build`` makes (``model_combo``,
+    ``sample_combo``, ``method_combo``, ``method_help``, ``param_form``,
+    ``target_combo``, ``history_list`` …) and the hooks below.
+    """
+
+    #: Which catalog models and samples the tab offers ("image", "audio").
+    DATA_KIND = ""
+    #: Method chosen when the pickers are first filled.
+    DEFAULT_METHOD = ""
+    #: ``model_combo`` data of the built-in architecture entry and of the "Model file…" entry.
+    BUILTIN_MODEL_ENTRY = ""
+    BUILTIN_MODEL_TITLE = ""
+    MODEL_FILE_ENTRY = ""
+    #: Run-area texts and keyboard shortcuts (``None``: no shortcut).
+    RUN_TOOLTIP = "Explain the chosen class with the chosen method."
+    RUN_SHORTCUT: str | None = None
+    CANCEL_TOOLTIP = "Stop the running explanation."
+    CANCEL_SHORTCUT: str | None = None
+    #: Whether the progress bar is explicitly set to 0 when built.
+    PROGRESS_START_AT_ZERO = False
+
+    # ------------------------------------------------------------------ hooks
+    def _relevance_view(self):
+        """The view that shows the current relevance map."""
+        raise NotImplementedError
+
+    def _catalog_models(self) -> list[dict]:
+        return self.catalog.models(self.DATA_KIND) if self.catalog else []
+
+    def _catalog_methods(self):
+        return self.catalog.methods
+
+    def _catalog_method(self, name: str):
+        return self.catalog.method(name)
+
+    def _form_defaults(self, name: str) -> dict | None:
+        """Parameter values a method's form starts with before the user changed any."""
+        return None
+
+    def _has_input(self) -> bool:
+        raise NotImplementedError
+
+    def _open_sample(self, path) -> None:
+        raise NotImplementedError
+
+    def _choose_builtin_model(self) -> None:
+        raise NotImplementedError
+
+    def _load_trusted_model(self, spec: str) -> None:
+        self.load_model(spec, trust=True)
+
+    def _finish_handlers(self) -> dict:
+        """Channel name -> what handles that channel's result."""
+        raise NotImplementedError
+
+    def _channel_failed(self, channel: str, failure) -> None:
+        """A job of a channel other than model, layers and explain failed."""
+
+    def _history_tooltip(self, entry) -> str:
+        return entry.title
+
+    def _update_extra_enabled(self) -> None:
+        """Enable or disable the tab's own controls (called by ``_update_enabled``)."""
+
+    def _connect_runner(self, runner) -> None:
+        runner.progress.connect(self._on_progress)
+        runner.finished.connect(self._on_finished)
+        runner.failed.connect(self._on_failed)
+        runner.cancelled.connect(self._on_cancelled)
+        runner.stopped.connect(self._on_stopped)
+
+    # ------------------------------------------------------------------ layout
+    def _lay_out_tab(self, side: QWidget, top: QWidget, stretch: tuple[int, int], sizes: list[int]) -> None:
+        """The tab's layout: ``side`` on the left; on the right ``top`` (the views) over the
+        results and comparison area (``compare_box``), split with ``stretch`` and ``sizes``."""
+        self.compare_box = self._build_compare_area()
+        main_split = QSplitter(Qt.Orientation.Vertical)
+        main_split.addWidget(top)
+        main_split.addWidget(self.compare_box)
+        main_split.setStretchFactor(0, stretch[0])
+        main_split.setStretchFactor(1, stretch[1])
+        main_split.setSizes(sizes)
+
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addWidget(side)
+        layout.addWidget(main_split, 1)
+
+    def _build_model_box(self) -> QGroupBox:
+        """The "Model" group: ``model_combo`` and ``model_notes``."""
+        model_box = QGroupBox("Model")
+        model_layout = QVBoxLayout(model_box)
+        self.model_combo = QComboBox()
+        self.model_combo.setToolTip("The network whose decision is explained.")
+        self.model_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.model_combo.setMinimumContentsLength(16)
+        self.model_combo.addItem("Loading…")
+        self.model_combo.activated.connect(self._on_model_combo_activated)
+        self.model_notes = QLabel("")
+        self.model_notes.setWordWrap(True)
+        self.model_notes.setObjectName("notes")
+        model_layout.addWidget(self.model_combo)
+        model_layout.addWidget(self.model_notes)
+        return model_box
+
+    def _build_prediction_box(self, tooltip: str, on_clicked, on_target_changed=None) -> QGroupBox:
+        """The "Prediction" group: ``prediction_list`` (top classes) and ``target_combo``."""
+        prediction_box = QGroupBox("Prediction")
+        prediction_layout = QVBoxLayout(prediction_box)
+        self.prediction_list = QTreeWidget()
+        self.prediction_list.setColumnCount(2)
+        self.prediction_list.setHeaderLabels(["Class", "Probability"])
+        self.prediction_list.setRootIsDecorated(False)
+        self.prediction_list.setUniformRowHeights(True)
+        self.prediction_list.setToolTip(tooltip)
+        self.prediction_list.setMaximumHeight(130)
+        self.prediction_list.header().setStretchLastSection(False)
+        self.prediction_list.header().setSectionResizeMode(0, self.prediction_list.header().ResizeMode.Stretch)
+        self.prediction_list.header().setSectionResizeMode(1, self.prediction_list.header().ResizeMode.ResizeToContents)
+        self.prediction_list.itemClicked.connect(on_clicked)
+        self.target_combo = QComboBox()
+        self.target_combo.setToolTip("The class whose evidence is shown. The top prediction is chosen for you.")
+        self.target_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.target_combo.setMinimumContentsLength(12)
+        if on_target_changed is not None:
+            self.target_combo.currentIndexChanged.connect(on_target_changed)
+        target_row = QFormLayout()
+        target_row.addRow("Explain class", self.target_combo)
+        prediction_layout.addWidget(self.prediction_list)
+        prediction_layout.addLayout(target_row)
+        return prediction_box
+
+    def _build_method_box(self, on_reset=None) -> QGroupBox:
+        """The "Method" group: ``method_combo``, ``method_help``, the generated ``param_form`` and
+        a "Default settings" button (``on_reset``; by default the form's own reset)."""
+        method_box = QGroupBox("Method")
+        method_layout = QVBoxLayout(method_box)
+        self.method_combo = QComboBox()
+        self.method_combo.setModel(QStandardItemModel(self.method_combo))
+        self.method_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.method_combo.setMinimumContentsLength(16)
+        self.method_combo.currentIndexChanged.connect(self._on_method_changed)
+        self.method_help = QLabel("")
+        self.method_help.setWordWrap(True)
+        self.method_help.setObjectName("notes")
+        self.param_form = ParamForm()
+        reset = QPushButton("Default settings")
+        reset.setFlat(True)
+        reset.setSizePolicy(QSizePolicy.Policy.Maximum, QSizePolicy.Policy.Fixed)
+        reset.clicked.connect(on_reset if on_reset is not None else self.param_form.reset)
+        method_layout.addWidget(self.method_combo)
+        method_layout.addWidget(self.method_help)
+        method_layout.addWidget(self.param_form)
+        method_layout.addWidget(reset, 0, Qt.AlignmentFlag.AlignRight)
+        return method_box
+
+    def _build_run_area(self) -> QWidget:
+        area = QWidget()
+        layout = QVBoxLayout(area)
+        layout.setContentsMargins(4, 4, 8, 4)
+        run_row = QHBoxLayout()
+        self.run_button = QPushButton("Run")
+        self.run_button.setDefault(True)
+        self.run_button.setMinimumHeight(32)
+        font = self.run_button.font()
+        font.setBold(True)
+        self.run_button.setFont(font)
+        self.run_button.setToolTip(self.RUN_TOOLTIP)
+        if self.RUN_SHORTCUT:
+            self.run_button.setShortcut(self.RUN_SHORTCUT)
+        self.run_button.clicked.connect(self.run_explanation)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setMinimumHeight(32)
+        self.cancel_button.setToolTip(self.CANCEL_TOOLTIP)
+        if self.CANCEL_SHORTCUT:
+            self.cancel_button.setShortcut(self.CANCEL_SHORTCUT)
+        self.cancel_button.clicked.connect(self.cancel_explanation)
+        run_row.addWidget(self.run_button, 2)
+        run_row.addWidget(self.cancel_button, 1)
+        self.progress_bar = make_progress_bar()
+        if self.PROGRESS_START_AT_ZERO:
+            self.progress_bar.setValue(0)
+        self.progress_label = QLabel("")
+        self.progress_label.setWordWrap(True)
+        self.progress_label.setObjectName("notes")
+        layout.addLayout(run_row)
+        layout.addWidget(self.progress_bar)
+        layout.addWidget(self.progress_label)
+        return area
+
+    def _build_display_controls(self, opacity_tooltip: str) -> None:
+        """The colour map picker, the opacity slider and its label, and "Same scale in comparison"."""
+        self.colormap_combo = make_colormap_combo()
+        self.colormap_combo.currentIndexChanged.connect(self._apply_display_settings)
+        self.opacity_slider = QSlider(Qt.Orientation.Horizontal)
+        self.opacity_slider.setRange(0, 100)
+        self.opacity_slider.setValue(60)
+        self.opacity_slider.setToolTip(opacity_tooltip)
+        self.opacity_slider.setMinimumWidth(90)
+        self.opacity_slider.valueChanged.connect(self._apply_display_settings)
+        self.opacity_value = QLabel("60 %")
+        self.opacity_value.setMinimumWidth(36)
+        self.shared_levels_check = QCheckBox("Same scale in comparison")
+        self.shared_levels_check.setToolTip(
+            "Use one colour scale for all results side by side, so their strengths can be compared."
+        )
+        self.shared_levels_check.toggled.connect(self._rebuild_compare_views)
+
+    def _add_display_controls(self, bar: QHBoxLayout) -> None:
+        """Put the controls of :meth:`_build_display_controls` in a display bar, with their labels."""
+        bar.addWidget(QLabel("Colours"))
+        bar.addWidget(self.colormap_combo)
+        bar.addSpacing(8)
+        bar.addWidget(QLabel("Opacity"))
+        bar.addWidget(self.opacity_slider, 1)
+        bar.addWidget(self.opacity_value)
+        bar.addSpacing(8)
+        bar.addWidget(self.shared_levels_check)
+
+    def _build_compare_area(self) -> QWidget:
+        box = QGroupBox("Results and comparison")
+        layout = QHBoxLayout(box)
+        layout.setContentsMargins(4, 4, 4, 4)
+        left = QVBoxLayout()
+        hint = QLabel("Click a result to show it above; tick results to compare them side by side.")
+        hint.setWordWrap(True)
+        hint.setObjectName("notes")
+        self.history_list = QListWidget()
+        self.history_list.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.history_list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.history_list.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        self.history_list.itemClicked.connect(self._on_history_clicked)
+        self.history_list.itemChanged.connect(self._rebuild_compare_views)
+        clear = QPushButton("Clear results")
+        clear.clicked.connect(self.clear_history)
+        left.addWidget(hint)
+        left.addWidget(self.history_list, 1)
+        left.addWidget(clear, 0, Qt.AlignmentFlag.AlignLeft)
+        left_widget = QWidget()
+        left_widget.setLayout(left)
+        left_widget.setMaximumWidth(330)
+        left_widget.setMinimumWidth(230)
+        self.compare_container = QWidget()
+        self.compare_layout = QHBoxLayout(self.compare_container)
+        self.compare_layout.setContentsMargins(0, 0, 0, 0)
+        self.compare_hint = QLabel("Tick two or more results in the list to see them side by side.")
+        self.compare_hint.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.compare_hint.setEnabled(False)
+        self.compare_layout.addWidget(self.compare_hint)
+        layout.addWidget(left_widget)
+        layout.addWidget(self.compare_container, 1)
+        return box
+
+    # ------------------------------------------------------------ catalog & pickers
+    def set_catalog(self, catalog: Catalog) -> None:
+        """Fill the model, sample and method pickers."""
+        self.catalog = catalog
+        self._fill_model_combo()
+        self.sample_combo.clear()
+        self.sample_combo.addItem("Samples…")
+        for model in catalog.models(self.DATA_KIND):
+            for path in model.get("samples", []):
+                self.sample_combo.addItem(f"{Path(path).stem} ({model.get('title', model['spec'])})", str(path))
+        self.sample_combo.setEnabled(self.sample_combo.count() > 1)
+        self._fill_method_combo()
+        self._update_enabled()
+
+    def _fill_model_combo(self) -> None:
+        self.model_combo.blockSignals(True)
+        self.model_combo.clear()
+        for model in self._catalog_models():
+            self.model_combo.addItem(model.get("title", model["spec"]), model["spec"])
+            index = self.model_combo.count() - 1
+            self.model_combo.setItemData(index, model.get("description", ""), Qt.ItemDataRole.ToolTipRole)
+        if self.model is not None and self.model_combo.findData(self.model.spec) < 0:
+            self.model_combo.addItem(self.model.name, self.model.spec)
+        self.model_combo.insertSeparator(self.model_combo.count())
+        self.model_combo.addItem(self.BUILTIN_MODEL_TITLE, self.BUILTIN_MODEL_ENTRY)
+        self.model_combo.addItem("Model file…", self.MODEL_FILE_ENTRY)
+        self._select_model_in_combo()
+        self.model_combo.blockSignals(False)
+
+    def _select_model_in_combo(self) -> None:
+        spec = self.model.spec if self.model is not None else None
+        index = self.model_combo.findData(spec) if spec else -1
+        self.model_combo.setCurrentIndex(index)
+
+    def _fill_method_combo(self) -> None:
+        model: QStandardItemModel = self.method_combo.model()
+        previous = self.method_name()
+        self.method_combo.blockSignals(True)
+        model.clear()
+        family = None
+        for info in self._catalog_methods():
+            if info.family != family:
+                family = info.family
+                header = QStandardItem(family_title(family))
+                header.setFlags(Qt.ItemFlag.NoItemFlags)
+                bold = QFont()
+                bold.setBold(True)
+                header.setFont(bold)
+                model.appendRow(header)
+            item = QStandardItem("    " + info.title)
+            item.setData(info.name, Qt.ItemDataRole.UserRole)
+            item.setToolTip(info.help)
+            model.appendRow(item)
+        self.method_combo.blockSignals(False)
+        self.select_method(previous or self.DEFAULT_METHOD)
+
+    def method_name(self) -> str | None:
+        return self.method_combo.currentData(Qt.ItemDataRole.UserRole)
+
+    def method_info(self):
+        name = self.method_name()
+        return self._catalog_method(name) if (self.catalog and name) else None
+
+    def _on_method_changed(self, *_args) -> None:
+        info = self.method_info()
+        if self._form_method is not None:
+            self._params_by_method[self._form_method] = self.param_form.values()
+        self._form_method = info.name if info else None
+        if info is None:
+            self.method_help.setText("")
+            self.param_form.set_params(())
+            return
+        help_text = info.help
+        if info.needs_module and self.model is not None and self.model.is_torchscript:
+            help_text += "\n\nNot available for this model: it is a TorchScript file."
+        self.method_help.setText(help_text)
+        stored = self._params_by_method.get(info.name)
+        self.param_form.set_params(info.params, stored if stored is not None else self._form_defaults(info.name))
+        self._update_enabled()
+
+    def _on_model_combo_activated(self, index: int) -> None:
+        data = self.model_combo.itemData(index)
+        if data == self.BUILTIN_MODEL_ENTRY:
+            self._select_model_in_combo()
+            self._choose_builtin_model()
+        elif data == self.MODEL_FILE_ENTRY:
+            self._select_model_in_combo()
+            self.choose_model_file()
+        elif data and (self.model is None or data != self.model.spec):
+            self.load_model(data)
+
+    def _model_failed(self, failure: JobFailure) -> None:
+        if type(failure.error).__name__ == "UntrustedModelError":
+            spec = self._pending_model_spec
+            trusted = error_dialog.confirm(
+                self,
+                "Run code from this model file?",
+                "This file holds a whole pickled model, not only its weights. "
+                "Loading it runs code stored inside the file, which could do anything a program can do "
+                "on this computer.",
+                "Only continue if you trust the source of the file. " + failure.message,
+                yes_text="Load and run it",
+            )
+            if trusted and spec:
+                self._load_trusted_model(spec)
+                return
+            self._select_model_in_combo()
+            self.status_message.emit("Model not loaded.")
+            return
+        self._select_model_in_combo()
+        self.status_message.emit("The model could not be loaded.")
+        error_dialog.show_error(self, "Could not load the model", failure)
+
+    def _on_sample_chosen(self, index: int) -> None:
+        path = self.sample_combo.itemData(index)
+        self.sample_combo.setCurrentIndex(0)
+        if path:
+            self._open_sample(path)
+
+    def set_target(self, index: int) -> None:
+        """Choose the class to explain."""
+        row = self.target_combo.findData(int(index))
+        if row >= 0:
+            self.target_combo.setCurrentIndex(row)
+
+    def target(self) -> int | None:
+        data = self.target_combo.currentData()
+        return None if data is None else int(data)
+
+    # ------------------------------------------------------------ run, progress, cancel
+    def is_running(self) -> bool:
+        return self._jobs["explain"] is not None
+
+    def can_run(self) -> bool:
+        info = self.method_info()
+        return (
+            self.model is not None
+            and self._has_input()
+            and info is not None
+            and not (info.needs_module and self.model.is_torchscript)
+            and not self.is_running()
+        )
+
+    def cancel_explanation(self) -> None:
+        """Stop the running explanation; the interface is idle at once.
+
+        Iterative methods leave what they computed so far: it arrives once the worker has
+        stopped (within one batch) and is kept as a result labelled as partial.
+        """
+        job_id = self._jobs["explain"]
+        if job_id is not None:
+            if self._run is not None:
+                self._cancelled_runs[job_id] = self._run
+            self.runner.cancel(job_id)
+            self._end_run(self._cancel_text(job_id))
+
+    def _cancel_text(self, job_id: int) -> str:
+        run = self._cancelled_runs.get(job_id)
+        if run is not None and getattr(run.info, "iterative", False):
+            return "Cancelled – keeping the partial result …"
+        return "Cancelled."
+
+    def _end_run(self, text: str) -> None:
+        self._jobs["explain"] = None
+        self.progress_bar.setValue(0)
+        self.progress_label.setText(text)
+        self._update_enabled()
+        self.status_message.emit(text)
+
+    def _explanation_failed(self, failure: JobFailure) -> None:
+        self._end_run("The explanation failed.")
+        self._restore_current_view()
+        error_dialog.show_error(self, "The explanation could not be computed", failure)
+
+    def _on_finished(self, job_id: int, result: object) -> None:
+        channel = self._channel_of(job_id)
+        if channel is None:
+            return
+        if channel != "explain":
+            self._jobs[channel] = None
+        self._finish_handlers()[channel](result)
+        self._update_enabled()
+
+    def _on_failed(self, job_id: int, failure: object) -> None:
+        channel = self._channel_of(job_id)
+        if channel is None:
+            return
+        if channel != "explain":
+            self._jobs[channel] = None
+        self._update_enabled()
+        if channel == "model":
+            self._model_failed(failure)
+        elif channel == "layers":
+            # Layer parameters still offer "automatic"; a typed name is checked by the method.
+            self.status_message.emit("The model's layers could not be listed.")
+        elif channel == "explain":
+            self._explanation_failed(failure)
+        else:
+            self._channel_failed(channel, failure)
+
+    def _on_cancelled(self, job_id: int) -> None:
+        channel = self._channel_of(job_id)
+        if channel == "explain":
+            run = self._cancelled_runs.get(job_id)
+            self._end_run(self._cancel_text(job_id))
+            if run is not None and run.shown_partial and getattr(run.info, "iterative", False):
+                # Keep the last partial on screen until the worker hands over the final one.
+                self._relevance_view().set_title(f"{run.method_title} · stopping …")
+            else:
+                self._restore_current_view()
+        elif channel is not None:
+            self._jobs[channel] = None
+            self._update_enabled()
+
+    def _partial_fits(self, run, relevance) -> bool:
+        """Whether a stopped run's relevance has the shape of its input."""
+        raise NotImplementedError
+
+    def _is_current_input(self, run) -> bool:
+        """Whether the run explained the input that is shown now."""
+        raise NotImplementedError
+
+    def _stopped_entry(self, explanation, run):
+        """The history entry of a stopped run's partial result."""
+        raise NotImplementedError
+
+    def _kept_count_text(self, run, explanation) -> str:
+        """`` (340 of 1000 masks)`` or "" for the "kept the partial result" message."""
+        return ""
+
+    def _on_stopped(self, job_id: int, result: object) -> None:
+        """A cancelled run has stopped: keep its partial result, labelled with its N."""
+        run = self._cancelled_runs.pop(job_id, None)
+        if run is None:
+            return
+        relevance = getattr(result, "relevance", None)
+        if relevance is None or not self._partial_fits(run, relevance):
+            if not self.is_running():
+                self._restore_current_view()
+                self.progress_label.setText("Cancelled before a partial result was ready.")
+            return
+        explanation = result
+        if not explanation.params:
+            try:
+                explanation = explanation.replace(params=run.info.resolve_params(run.params))
+            except Exception:  # noqa: BLE001 - the parameters are informative only
+                explanation = explanation.replace(params=dict(run.params))
+        if not explanation.complete and not explanation.seconds:
+            explanation = explanation.replace(seconds=self.runner.elapsed(job_id) or 0.0)
+        entry = self._stopped_entry(explanation, run)
+        self._add_history(entry)
+        if not self.is_running() and self._is_current_input(run):
+            self.show_entry(entry)
+            text = "Cancelled – kept the partial result" + self._kept_count_text(run, explanation) + "."
+            self.progress_label.setText(text)
+            self.status_message.emit(text)
+
+    # ------------------------------------------------------------ history & compare
+    def _add_history(self, entry) -> None:
+        self.history.insert(0, entry)
+        item = QListWidgetItem(entry.title)
+        item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
+        item.setCheckState(Qt.CheckState.Unchecked)
+        item.setToolTip(self._history_tooltip(entry))
+        item.setData(Qt.ItemDataRole.UserRole, id(entry))
+        self.history_list.blockSignals(True)
+        self.history_list.insertItem(0, item)
+        while len(self.history) > MAX_HISTORY:
+            self.history.pop()
+            self.history_list.takeItem(self.history_list.count() - 1)
+        self.history_list.setCurrentItem(item)
+        self.history_list.blockSignals(False)
+        self._rebuild_compare_views()
+
+    def _entry_of(self, item: QListWidgetItem):
+        key = item.data(Qt.ItemDataRole.UserRole)
+        return next((e for e in self.history if id(e) == key), None)
+
+    def _on_history_clicked(self, item: QListWidgetItem) -> None:
+        entry = self._entry_of(item)
+        if entry is not None:
+            self.show_entry(entry)
+
+    def pinned_entries(self) -> list:
+        """Results ticked for side-by-side comparison, oldest first."""
+        pinned = []
+        for row in range(self.history_list.count()):
+            item = self.history_list.item(row)
+            if item.checkState() == Qt.CheckState.Checked:
+                entry = self._entry_of(item)
+                if entry is not None:
+                    pinned.append(entry)
+        return pinned[::-1]
+
+    def pin(self, entry, pinned: bool = True) -> None:
+        for row in range(self.history_list.count()):
+            item = self.history_list.item(row)
+            if self._entry_of(item) is entry:
+                item.setCheckState(Qt.CheckState.Checked if pinned else Qt.CheckState.Unchecked)
+
+    def compare_views(self) -> list:
+        return list(self._compare_views)
+
+    def _shared_levels(self, entries: list) -> tuple[float, float] | None:
+        if not self.shared_levels_check.isChecked() or not entries:
+            return None
+        high = max(render.symmetric_levels(e.explanation.relevance)[1] for e in entries)
+        return -high, high
+
+    def _compare_view_group(self):
+        """The ViewGroup that comparison views join (shared zoom and pan), or None."""
+        return None
+
+    def _make_compare_view(self, entry, levels):
+        """A view of one pinned result for the comparison row (``levels``: the shared scale or None)."""
+        raise NotImplementedError
+
+    def _rebuild_compare_views(self, *_args) -> None:
+        group = self._compare_view_group()
+        for view in self._compare_views:
+            if group is not None:
+                group.remove(view)
+            self.compare_layout.removeWidget(view)
+            view.hide()
+            view.deleteLater()
+        self._compare_views = []
+        entries = self.pinned_entries()
+        self.compare_hint.setVisible(not entries)
+        levels = self._shared_levels(entries)
+        for entry in entries:
+            view = self._make_compare_view(entry, levels)
+            self.compare_layout.addWidget(view, 1)
+            self._compare_views.append(view)
+            if group is not None:
+                group.add(view)
+
+    def clear_history(self) -> None:
+        self.history.clear()
+        self.history_list.clear()
+        self._rebuild_compare_views()
+
+    # ------------------------------------------------------------ display settings
+    def _apply_display_settings(self, *_args) -> None:
+        name = self.colormap_combo.currentData()
+        opacity = self.opacity_slider.value() / 100.0
+        self.opacity_value.setText(f"{self.opacity_slider.value()} %")
+        for view in [self._relevance_view(), *self._compare_views]:
+            view.set_colormap(name)
+            view.set_opacity(opacity)
+
+    def set_colormap(self, name: str) -> None:
+        self.colormap_combo.setCurrentIndex(self.colormap_combo.findData(name))
+
+    # ------------------------------------------------------------ export
+    def has_result(self) -> bool:
+        return self.current_entry is not None
+
+    def export_overlay(self, path) -> Path:
+        from xaidesk.core.io import save_png_atomic
+
+        return save_png_atomic(path, self.overlay_image())
+
+    def export_settings(self, path) -> Path:
+        from xaidesk.core.io import write_json_atomic
+
+        return write_json_atomic(path, self.settings_record())
+
+    def copy_overlay(self) -> None:
+        """Put the current overlay on the clipboard as an image."""
+        rgb = np.ascontiguousarray(self.overlay_image())
+        height, width = rgb.shape[:2]
+        qimage = QImage(rgb.data, width, height, 3 * width, QImage.Format.Format_RGB888).copy()
+        QGuiApplication.clipboard().setImage(qimage)
+        self.status_message.emit("Overlay copied to the clipboard.")
+
+    # ------------------------------------------------------------ state
+    def _update_enabled(self) -> None:
+        running = self.is_running()
+        self.run_button.setEnabled(self.can_run())
+        self.cancel_button.setEnabled(running)
+        loading_model = self._jobs["model"] is not None
+        self.model_combo.setEnabled(self.catalog is not None and not loading_model)
+        self._update_extra_enabled()
+        self.state_changed.emit()
+
+    def _last_folder(self) -> str:
+        if self.settings is None:
+            return ""
+        return str(self.settings.value("last_folder", "") or "")
+
+    def _remember_folder(self, path) -> None:
+        if self.settings is not None:
+            self.settings.setValue("last_folder", str(Path(path).parent))
+
+
+def make_colormap_combo() -> QComboBox:
+    """A colour map picker: the diverging maps first, then the others; the default chosen."""
+    combo = QComboBox()
+    combo.setToolTip("Colours of the relevance map. Diverging maps show positive and negative evidence.")
+    for name in render.DIVERGING_COLORMAPS:
+        combo.addItem(name, name)
+    for name in render.COLORMAPS:
+        if name not in render.DIVERGING_COLORMAPS:
+            combo.addItem(name, name)
+    combo.setCurrentIndex(max(0, combo.findData(render.DEFAULT_COLORMAP)))
+    return combo
+
+
+def relevance_stats_parts(stats: dict, explanation, levels: tuple[float, float]) -> list[str]:
+    """The first parts of a result's statistics line: sum, min, max, positive share, score,
+    colour scale, and LIME's local fidelity where there is one."""
+    parts = [
+        f"Sum {format_value(stats['sum'])}", f"min {format_value(stats['min'])}",
+        f"max {format_value(stats['max'])}", f"positive share {100 * stats['positive_share']:.0f} %",
+        f"score {format_value(explanation.score)}",
+        f"colour scale ±{format_value(levels[1])}" if levels[0] == -levels[1]
+        else f"colour scale {format_value(levels[0])} to {format_value(levels[1])}",
+    ]
+    r2 = explanation.extras.get("r2")
+    if isinstance(r2, float):
+        parts.append(f"local fidelity R² = {r2:.2f}")
+    return parts
+
+
+def _levels_for(explanation, max_samples: int | None = None) -> tuple[float, float] | None:
+    """Colour levels of a result: a non-negative map that comes with an uncertainty (RELAX's
+    similarities, all close to 1) is shown over its own range; everything else keeps the
+    symmetric levels around zero (``None``: the view's default)."""
+    relevance = explanation.relevance
+    if getattr(explanation, "uncertainty", None) is not None and float(np.nanmin(relevance)) >= 0:
+        return render.range_levels(relevance, max_samples=max_samples)
+    if max_samples is not None:
+        return render.symmetric_levels(relevance, max_samples=max_samples)
+    return None
+
+
+def _unit_of(explanation) -> str:
+    """What a perturbation method counts: masks (RELAX), samples (LIME and others)."""
+    method = getattr(explanation, "method", "")
+    if method == "relax":
+        return "masks"
+    if method == "occlusion":
+        return "patches"
+    return "samples"
+
+
+def uncertainty_path_for(path) -> Path:
+    """``relevance.npy`` -> ``uncertainty.npy``; ``x_relevance.npy`` -> ``x_uncertainty.npy``; else ``x_uncertainty.npy``."""
+    path = Path(path)
+    stem = path.stem
+    if "relevance" in stem:
+        return path.with_name(stem.replace("relevance", "uncertainty") + path.suffix)
+    return path.with_name(stem + "_uncertainty" + path.suffix)
+
+
+def _first_sentence(text: str) -> str:
+    text = (text or "").strip()
+    end = text.find(". ")
+    return text[: end + 1] if end > 0 else text

@@ -1,0 +1,122 @@
+"""What the image and audio views share: the pyqtgraph set-up, the titled graphics
+widget, the elided title label, colour maps and the relevance layer's accessors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QPainter
+from PySide6.QtWidgets import QLabel, QSizePolicy, QVBoxLayout, QWidget
+
+from ...core import render
+
+pg.setConfigOptions(imageAxisOrder="row-major", antialias=False)
+
+BACKGROUND = "#2b2b2b"
+
+
+def colormap_from_lut(name: str) -> pg.ColorMap:
+    """A pyqtgraph colour map from one of :data:`render.COLORMAPS`."""
+    lut = render.COLORMAPS[name]
+    return pg.ColorMap(pos=np.linspace(0.0, 1.0, len(lut)), color=lut, name=name)
+
+
+class ElidedLabel(QLabel):
+    """A one-line label that ends in "…" when it is too narrow; the full text is its tooltip."""
+
+    def __init__(self, text: str = "", parent: QWidget | None = None) -> None:
+        super().__init__(text, parent)
+        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
+        self.setToolTip(text)
+
+    def setText(self, text: str) -> None:  # noqa: N802 - Qt override
+        super().setText(text)
+        self.setToolTip(text)
+
+    def paintEvent(self, event) -> None:  # noqa: N802 - Qt override
+        painter = QPainter(self)
+        rect = self.contentsRect()
+        elided = self.fontMetrics().elidedText(self.text(), Qt.TextElideMode.ElideRight, rect.width())
+        painter.drawText(rect, int(self.alignment()), elided)
+
+
+class TitledGraphicsWidget(QWidget):
+    """A title line (``title_label``) over a pyqtgraph ``graphics`` area.
+
+    A subclass calls :meth:`_init_title_and_graphics` first in its ``__init__``, adds its
+    plot items to ``graphics``, then calls :meth:`_lay_out_title_and_graphics`.
+    """
+
+    def _init_title_and_graphics(self, title: str) -> None:
+        self.title_label = ElidedLabel(title)
+        self.title_label.setObjectName("viewTitle")
+        self.title_label.setVisible(bool(title))
+        self.graphics = pg.GraphicsLayoutWidget()
+        self.graphics.setBackground(BACKGROUND)
+        self.graphics.ci.layout.setContentsMargins(2, 2, 2, 2)
+
+    def _lay_out_title_and_graphics(self) -> None:
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(2)
+        layout.addWidget(self.title_label)
+        layout.addWidget(self.graphics, 1)
+        self.graphics.scene().sigMouseMoved.connect(self._mouse_moved)
+
+    def set_title(self, title: str) -> None:
+        self.title_label.setText(title)
+        self.title_label.setVisible(bool(title))
+
+
+class RelevanceLayerMixin:
+    """Accessors of a relevance layer drawn by ``heat_item`` with an optional ``colorbar``.
+
+    The class it is mixed into keeps ``_relevance``, ``_levels``, ``_colormap_name`` and
+    ``_opacity`` (set up by :meth:`_init_relevance_layer`).
+    """
+
+    def _init_relevance_layer(self, show_colorbar: bool) -> None:
+        """No relevance yet, the default colour map at 60 % opacity, and (if asked for) a
+        hidden colour bar to the right of the ``graphics`` area."""
+        self._relevance: np.ndarray | None = None
+        self._colormap_name = render.DEFAULT_COLORMAP
+        self._opacity = 0.6
+        self._levels: tuple[float, float] = (-1.0, 1.0)
+        self.colorbar: pg.ColorBarItem | None = None
+        if show_colorbar:
+            self.colorbar = pg.ColorBarItem(
+                values=self._levels, width=14, interactive=False, colorMap=colormap_from_lut(self._colormap_name)
+            )
+            self.colorbar.getAxis("right").setWidth(48)
+            self.graphics.addItem(self.colorbar, row=0, col=1)
+            self.colorbar.setVisible(False)
+        self.set_colormap(self._colormap_name)
+        self.set_opacity(self._opacity)
+
+    def relevance(self) -> np.ndarray | None:
+        return self._relevance
+
+    def levels(self) -> tuple[float, float]:
+        """The colour levels (low, high) of the relevance layer."""
+        return self._levels
+
+    def colormap_name(self) -> str:
+        return self._colormap_name
+
+    def set_colormap(self, name: str) -> None:
+        """Use one of :data:`render.COLORMAPS` for the relevance layer and its colour bar."""
+        self._colormap_name = name
+        self.heat_item.setLookupTable(render.COLORMAPS[name])
+        if self.colorbar is not None:
+            self.colorbar.setColorMap(colormap_from_lut(name))
+            if self._relevance is not None:
+                self.colorbar.setLevels(self._levels)
+
+    def opacity(self) -> float:
+        return self._opacity
+
+    def set_opacity(self, opacity: float) -> None:
+        """Opacity of the relevance layer over the base picture, 0 to 1."""
+        self._opacity = float(min(max(opacity, 0.0), 1.0))
+        self.heat_item.setOpacity(self._opacity)
