@@ -697,6 +697,11 @@ class AudioTab(ExplainTabBase):
         self.model_loaded.emit(model.spec)
         if self.clip is not None:
             self._analyse_clip()
+        elif self.path is None and self._jobs["open"] is None and self._jobs["segment"] is None:
+            # Like the Images tab's demo, a built-in model opens with one of its own sample sounds.
+            samples = next((m.get("samples", []) for m in self.demo_models() if m["spec"] == model.spec), [])
+            if samples:
+                self.open_audio(samples[0])
         self._update_enabled()
 
     def _list_layers(self) -> None:

@@ -156,6 +156,9 @@ class _PlotView(TitledGraphicsWidget):
         self.placeholder.setZValue(20)
         self.plot.addItem(self.placeholder, ignoreBounds=True)
         self.placeholder.setVisible(False)
+        # Keep the placeholder centred when the view's range changes (e.g. the first layout).
+        self.view_box.sigRangeChanged.connect(
+            lambda *_: self._place_placeholder(self.placeholder.isVisible()))
         self._lay_out_title_and_graphics()
         self.graphics.scene().sigMouseClicked.connect(self._mouse_clicked)
 
