@@ -12,7 +12,7 @@ from typing import Any, Callable, Sequence
 
 from .errors import MethodError
 
-MODALITIES = ("image", "audio", "table")
+MODALITIES = ("image", "audio", "table", "molecule")
 
 
 @dataclass(frozen=True)
