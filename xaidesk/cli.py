@@ -8,13 +8,21 @@
                                           [--param k=v ...] [--start S --stop S] --out DIR
     python -m xaidesk explain table CSV --method NAME [--columns A,B,...]
                                         [--target-column NAME] [--param k=v ...] --out DIR
+    python -m xaidesk explain molecules DIR_OR_XYZ --energies FILE --method ridge.atoms|ridge.pairs
+                                        [--unit angstrom|bohr] [--param k=v ...] --out DIR
 
 The output folder receives ``relevance.npy``, ``overlay.png`` and
 ``summary.json``, plus ``uncertainty.npy`` (RELAX, SmoothGrad) and
 ``segments.npy``/``segments.csv`` (LIME) where the method has them. For tables
 it receives ``scores.csv`` (``row,score``; 0-based rows in file order),
 ``relevance.csv`` (``row`` and one column per feature) and ``summary.json``
-(method, θ per column, γ, parameters, seconds, top rows). Errors
+(method, θ per column, γ, parameters, seconds, top rows). For molecules it
+receives ``metrics.csv`` (``metric,value``: MAEs per split in the energy unit,
+split sizes, λ), ``element_energies.csv`` (``element,energy``; ridge.atoms) or
+``pair_potentials.csv`` (``distance_bohr`` and one column per pair type, 200
+points from r_min to r_max; ridge.pairs), ``decompositions.csv`` (the test
+molecules' predictions split into atom or pair contributions plus the
+intercept) and ``summary.json``. Errors
 print one plain sentence to stderr and exit non-zero; the files are written
 as a set, so nothing half-written is left in the output folder.
 """
@@ -87,6 +95,16 @@ def build_parser() -> argparse.ArgumentParser:
     table.add_argument("--param", action="append", default=[], metavar="NAME=VALUE", help="a method parameter")
     table.add_argument("--encoding", default=None, help="text encoding if the file is not UTF-8 (e.g. latin-1)")
     table.add_argument("--out", required=True, type=Path, help="output folder")
+    molecules = kinds.add_parser("molecules", help="learn atomization energies of molecules and explain them "
+                                                   "as energies per element or pair potentials")
+    molecules.add_argument("input", type=Path, help="a folder of .xyz files (or one .xyz file)")
+    molecules.add_argument("--energies", required=True, type=Path, help="the energies file: lines of 'name value'")
+    molecules.add_argument("--method", required=True, help="ridge.atoms or ridge.pairs, see 'xaidesk methods --modality molecule'")
+    molecules.add_argument("--unit", default="angstrom", choices=("angstrom", "bohr"),
+                           help="length unit of the coordinates in the .xyz files (default angstrom)")
+    molecules.add_argument("--energy-unit", default="kcal/mol", help="label of the energy unit (not converted)")
+    molecules.add_argument("--param", action="append", default=[], metavar="NAME=VALUE", help="a method parameter")
+    molecules.add_argument("--out", required=True, type=Path, help="output folder")
     return parser
 
 
@@ -103,6 +121,8 @@ def main(argv: list[str] | None = None) -> int:
             return _cmd_explain_audio(args)
         if args.command == "explain" and args.modality == "table":
             return _cmd_explain_table(args)
+        if args.command == "explain" and args.modality == "molecules":
+            return _cmd_explain_molecules(args)
     except XaideskError as error:
         print(f"xaidesk: {error.message}", file=sys.stderr)
         return EXIT_ERROR
@@ -360,5 +380,77 @@ def _cmd_explain_table(args: argparse.Namespace) -> int:
         f"{result.method}: {len(result.row_ids)} rows x {len(result.feature_names)} features in {result.seconds:.2f} s; "
         f"highest {result.score_label}: " + ", ".join(f"row {t['row']} ({t['score']:.3g})" for t in top)
         + f"; results in {args.out}"
+    )
+    return 0
+
+
+def _cmd_explain_molecules(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from .core import MethodError, get_method
+    from .core.io import staged_folder, write_bytes_atomic, write_json_atomic
+    from .data.molecules import load_molecules
+
+    _check_output_options(args, rendered=False)
+    values = parse_param_values(args.param)
+    info = get_method(args.method)
+    if "molecule" not in info.modality:
+        names = ", ".join(m.name for m in list_methods("molecule"))
+        raise MethodError(f"The method {args.method} is not for molecules; choose one of: {names}.")
+    params = info.resolve_params(values)
+    progress = _cli_progress()
+    token = CancelToken()
+    mols = load_molecules(args.input, args.energies, unit=args.unit, energy_unit=args.energy_unit,
+                          require_energies=True, cancel=token)
+    explanation = info.function(None, mols, None, params=params, token=token,
+                                progress=progress or (lambda *a, **k: None))
+    if progress is not None:
+        print(file=sys.stderr)
+    model = explanation.extras["model"]
+    unit = model.energy_unit
+    metrics = dict(model.metrics)
+    metric_rows = ["metric,value"] + [f"{_csv_field(k)},{_csv_number(v)}" for k, v in metrics.items()]
+    files: dict[str, list[str]] = {"metrics.csv": metric_rows}
+    if model.kind == "atoms":
+        files["element_energies.csv"] = ["element,energy"] + [
+            f"{e},{_csv_number(v)}" for e, v in model.element_energies().items()]
+    else:
+        grid = np.linspace(model.basis.r_min, model.basis.r_max, 200)
+        distances, curves = model.potentials(grid)
+        labels = list(curves)
+        files["pair_potentials.csv"] = [",".join(["distance_bohr"] + labels)] + [
+            ",".join([_csv_number(d)] + [_csv_number(curves[label][k]) for label in labels])
+            for k, d in enumerate(distances)]
+    decomposition = ["molecule,kind,i,j,label,distance_bohr,contribution"]
+    for index in model.split["test"]:
+        parts = model.decompose(mols, int(index))
+        name = _csv_field(parts.name)
+        for k in parts.ranked():
+            j, d = ("", "") if parts.kind == "atoms" else (int(parts.j[k]), _csv_number(parts.distance[k]))
+            decomposition.append(f"{name},{parts.kind},{int(parts.i[k])},{j},{parts.labels[k]},{d},"
+                                 f"{_csv_number(parts.parts[k])}")
+        decomposition.append(f"{name},intercept,,,,,{_csv_number(parts.intercept)}")
+    files["decompositions.csv"] = decomposition
+    summary = {
+        "input": str(args.input), "energies": str(args.energies), "length_unit_of_files": args.unit,
+        "energy_unit": unit, "method": explanation.method, "params": dict(explanation.params),
+        "metrics": {**metrics, "unit": unit}, "test_mae": metrics["test_mae"], "alpha": model.alpha,
+        "intercept": model.intercept, "elements": explanation.extras["elements"],
+        "n_molecules": len(mols), "seconds": round(float(explanation.seconds), 4),
+        "seconds_by_step": dict(model.seconds),
+    }
+    if model.kind == "atoms":
+        summary["element_energies"] = model.element_energies()
+    else:
+        summary["pair_types"] = list(model.basis.pair_labels)
+        summary["basis"] = model.basis.to_dict()
+        summary["potential_grid"] = {"from_bohr": model.basis.r_min, "to_bohr": model.basis.r_max, "points": 200}
+    with staged_folder(args.out) as folder:
+        for name, rows in files.items():
+            write_bytes_atomic(folder / name, ("\n".join(rows) + "\n").encode("utf-8"))
+        write_json_atomic(folder / "summary.json", summary)
+    print(
+        f"{explanation.method}: {len(mols)} molecules, test MAE {metrics['test_mae']:.3g} {unit} "
+        f"(λ = {model.alpha:.3g}) in {explanation.seconds:.2f} s; results in {args.out}"
     )
     return 0
