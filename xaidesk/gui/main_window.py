@@ -14,6 +14,7 @@ from .catalog import Catalog, load_catalog
 from .runner import JobFailure, Runner
 from .tabs.audio_tab import AudioTab
 from .tabs.images_tab import ImagesTab
+from .tabs.molecules_tab import MoleculesTab
 from .tabs.tables_tab import TablesTab, is_table_file
 from .widgets import error_dialog
 
@@ -66,6 +67,9 @@ class MainWindow(QMainWindow):
         self.tabs.addTab(self.tables_tab, "Tables")
         self.tables_tab.status_message.connect(self.show_status)
         self.tables_tab.table_opened.connect(self._add_recent)
+        self.molecules_tab = MoleculesTab(self.runner, self.settings)
+        self.tabs.addTab(self.molecules_tab, "Molecules")
+        self.molecules_tab.status_message.connect(self.show_status)
         self.setCentralWidget(self.tabs)
         self.images_tab.status_message.connect(self.show_status)
         self.images_tab.hover_message.connect(self._show_hover)

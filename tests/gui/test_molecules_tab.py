@@ -1,0 +1,190 @@
+"""The Molecules workflow: open a folder of .xyz files, train the pair model, look at the views, fail gracefully."""
+
+import csv
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+# Made-up pair terms (Angstrom, kcal/mol): E_pair(d) = depth * ((d0 / d) ** 2 - 2 * d0 / d).
+PAIR_TERMS = {("H", "H"): (0.74, 100.0), ("H", "O"): (0.96, 110.0), ("C", "H"): (1.09, 95.0),
+              ("O", "O"): (1.3, 5.0), ("C", "C"): (1.5, 80.0), ("C", "O"): (1.4, 80.0)}
+BASES = {
+    "H2": (["H", "H"], [[0, 0, 0], [0.74, 0, 0]]),
+    "H2O": (["O", "H", "H"], [[0, 0, 0], [0.96, 0, 0], [-0.24, 0.93, 0]]),
+    "CH4": (["C", "H", "H", "H", "H"], [[0, 0, 0], [0.63, 0.63, 0.63], [-0.63, -0.63, 0.63],
+                                       [-0.63, 0.63, -0.63], [0.63, -0.63, -0.63]]),
+}
+
+
+def _energy(symbols, positions):
+    total = 0.0
+    for a in range(len(symbols)):
+        for b in range(a + 1, len(symbols)):
+            d0, depth = PAIR_TERMS[tuple(sorted((symbols[a], symbols[b])))]
+            d = float(np.linalg.norm(positions[a] - positions[b]))
+            total += depth * ((d0 / d) ** 2 - 2 * d0 / d)
+    return total
+
+
+def _write_xyz(path, symbols, positions, comment="synthetic"):
+    lines = [str(len(symbols)), comment] + [f"{s} {x:.6f} {y:.6f} {z:.6f}" for s, (x, y, z) in zip(symbols, positions)]
+    path.write_text("\n".join(lines) + "\n")
+
+
+@pytest.fixture
+def molecule_folder(tmp_path):
+    rng = np.random.default_rng(7)
+    folder = tmp_path / "xyz"
+    folder.mkdir()
+    energies = []
+    for k in range(12):
+        name = list(BASES)[k % 3]
+        symbols, positions = BASES[name]
+        positions = np.asarray(positions, dtype=float) + rng.normal(0, 0.04, (len(symbols), 3))
+        filename = f"{k:04d}_{name}.xyz"
+        _write_xyz(folder / filename, symbols, positions)
+        energies.append(f"{filename} {_energy(symbols, positions):.6f}")
+    energy_file = tmp_path / "energies.txt"
+    energy_file.write_text("\n".join(energies) + "\n")
+    return folder, energy_file
+
+
+@pytest.fixture
+def molecules_window(qtbot, make_window):
+    window = make_window()
+    tab = window.molecules_tab
+    window.tabs.setCurrentWidget(tab)
+    yield window, tab
+    window.runner.shutdown()
+    window.close()
+    window.deleteLater()
+    qtbot.wait(10)
+
+
+def _open_folder(qtbot, tab, folder, energies):
+    tab.open_folder(folder, energies)
+    qtbot.waitUntil(lambda: tab._jobs["load"] is None, timeout=10_000)
+
+
+def _train(qtbot, tab, kind):
+    tab.set_kind(kind)
+    previous = tab.model
+    assert tab.train() is not None
+    qtbot.waitUntil(lambda: not tab.is_running(), timeout=30_000)
+    assert tab.model is not previous, tab.run_status.text()
+    return tab.model
+
+
+def test_molecules_pair_model_end_to_end(qtbot, molecules_window, molecule_folder, error_dialogs, tmp_path):
+    window, tab = molecules_window
+    names = [window.tabs.tabText(i) for i in range(window.tabs.count())]
+    assert names.index("Molecules") == names.index("Tables") + 1
+    folder, energies = molecule_folder
+    tab.set_unit("angstrom")
+    _open_folder(qtbot, tab, folder, energies)
+    assert tab.mols is not None and len(tab.mols) == 12
+    assert set(tab.mols.element_symbols) == {"H", "C", "O"}
+    assert tab.train_button.isEnabled()
+
+    tab.bins_spin.setValue(12)
+    model = _train(qtbot, tab, "pairs")
+    assert model.kind == "pairs" and model.basis.n_bins == 12
+    text = tab.metrics_label.text()
+    assert "Test MAE" in text and "kcal/mol" in text and "λ" in text
+    assert f"{model.metrics['n_test']} test" in text
+
+    # Global: curves, and reference lines of the chosen pair type.
+    assert tab.views.currentIndex() == 1
+    assert tab.potential_plot.curves
+    label = tab.pair_combo.currentText()
+    assert label in model.basis.pair_labels
+    assert tab.potential_plot.reference_lines and all(p == label for p, _, _ in tab.potential_plot.reference_lines)
+    x, y = tab.potential_plot.curves[label]
+    np.testing.assert_allclose(y, model.pair_potential(label, x * 1.8897261), atol=1e-9)
+    tab.select_pair("All pair types")
+    assert len(tab.potential_plot.curves) == len(model.basis.pair_labels)
+
+    # Local: the test molecules, ranked parts + intercept = prediction.
+    assert tab.molecule_combo.count() == model.metrics["n_test"]
+    tab.select_molecule(tab.molecule_combo.count() - 1)
+    d = tab.decomposition
+    assert d is not None
+    rows = tab.parts_table.rowCount()
+    assert rows == len(d.parts)
+    from PySide6.QtCore import Qt
+
+    shown = [tab.parts_table.item(r, 2).data(Qt.ItemDataRole.UserRole) for r in range(rows)]
+    assert abs(shown[0]) == pytest.approx(np.abs(d.parts).max())
+    assert sum(shown) + d.intercept == pytest.approx(d.prediction, abs=1e-8)
+    which, index = tab.molecule_combo.currentData()
+    assert d.prediction == pytest.approx(float(model.predict(tab.mols.subset([index]))[0]), abs=1e-8)
+    assert tab.molecule_view.n_lines == len(d.parts)
+    assert tab.molecule_view.projected.shape == (len(d.numbers), 2)
+
+    # Exports.
+    tab.export_global_csv(tmp_path / "pot.csv")
+    with open(tmp_path / "pot.csv") as handle:
+        header = next(csv.reader(handle))
+    assert header[:2] == ["distance_bohr", "distance_angstrom"] and set(header[2:]) == set(model.basis.pair_labels)
+    tab.export_decomposition_csv(tmp_path / "dec.csv")
+    with open(tmp_path / "dec.csv") as handle:
+        rows_csv = list(csv.DictReader(handle))
+    parts = sum(float(r["contribution_kcal/mol"]) for r in rows_csv if r["type"] not in ("intercept", "prediction"))
+    intercept = [float(r["contribution_kcal/mol"]) for r in rows_csv if r["type"] == "intercept"][0]
+    prediction = [float(r["contribution_kcal/mol"]) for r in rows_csv if r["type"] == "prediction"][0]
+    assert parts + intercept == pytest.approx(prediction)
+    tab.views.setCurrentIndex(2)
+    tab.save_plot(tmp_path / "mol.png")
+    assert (tmp_path / "mol.png").stat().st_size > 1000
+
+    if os.environ.get("XAIDESK_SHOTS"):
+        Path("/tmp/xaidesk_shots").mkdir(exist_ok=True)
+        window.grab().save("/tmp/xaidesk_shots/issue7_molecules.png")
+        tab.views.setCurrentIndex(1)
+        tab.select_pair("C-H")
+        assert tab.pair_combo.currentText() == "H-C" and tab.potential_plot.reference_lines
+        window.grab().save("/tmp/xaidesk_shots/issue7_potentials.png")
+
+    # A single molecule to predict.
+    single = tmp_path / "single.xyz"
+    symbols, positions = BASES["H2O"]
+    _write_xyz(single, symbols, np.asarray(positions, dtype=float))
+    tab.open_molecule(single)
+    qtbot.waitUntil(lambda: tab._jobs["predict"] is None, timeout=10_000)
+    assert "opened" in tab.molecule_combo.currentText()
+    assert tab.decomposition.name == "single.xyz"
+    assert not error_dialogs
+
+    # A bad file: the error dialog names it, the previous data and model stay.
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    for path in folder.iterdir():
+        (bad / path.name).write_text(path.read_text())
+    _write_xyz(bad / "0003_CH4.xyz", ["C", "Xq", "H"], [[0, 0, 0], [1, 0, 0], [0, 1, 0]])
+    mols_before = tab.mols
+    _open_folder(qtbot, tab, bad, energies)
+    assert len(error_dialogs) == 1
+    title, message = error_dialogs[0]
+    assert "0003_CH4.xyz" in message
+    assert tab.mols is mols_before and tab.model is model
+    assert tab.potential_plot.curves and tab.decomposition is not None
+
+
+def test_molecules_atom_model_and_cancel(qtbot, molecules_window, molecule_folder, error_dialogs):
+    window, tab = molecules_window
+    folder, energies = molecule_folder
+    _open_folder(qtbot, tab, folder, energies)
+    model = _train(qtbot, tab, "atoms")
+    assert set(tab.element_bars.values) == {"H", "C", "O"}
+    assert tab.views.currentIndex() == 0
+    d = tab.decomposition
+    assert d is not None and d.parts.sum() + d.intercept == pytest.approx(d.prediction)
+    # Cancel keeps the previous model.
+    tab.set_kind("pairs")
+    assert tab.train() is not None
+    tab.cancel_training()
+    qtbot.waitUntil(lambda: not tab.is_running(), timeout=10_000)
+    assert tab.model is model or tab.model.kind == "pairs"
+    assert not error_dialogs

@@ -1,0 +1,648 @@
+"""The Molecules tab: learn interpretable energy models from a folder of .xyz files and explain them.
+
+Loading and training run in the :class:`~xaidesk.gui.runner.Runner` (the Qt-free
+work is in :mod:`xaidesk.data.molecules` and :mod:`xaidesk.explain.molecules`);
+this module dispatches jobs and shows their results:
+
+* global, atom-count model: the energy per element as bars;
+* global, pair model: the pair potential of one (or every) pair type with the
+  reference single/double/triple bond lengths as vertical lines;
+* local: a molecule's prediction as its ranked pair contributions plus the
+  intercept, and a 2D view of the molecule coloured by contribution.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QImage
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QPushButton,
+    QSpinBox,
+    QSplitter,
+    QTableWidget,
+    QTableWidgetItem,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ..formatting import progress_text
+from ..runner import JobFailure, Runner
+from ..views.molecule_views import ElementBars, MoleculeView, PotentialPlot
+from ..widgets import error_dialog
+from .explain_base import JobChannelsMixin, make_progress_bar, side_column
+
+MODEL_KINDS = (("Atom counts", "atoms"), ("Pair potentials", "pairs"))
+UNITS = (("Angstrom", "angstrom"), ("Bohr", "bohr"))
+ALL_PAIRS = "All pair types"
+
+
+def _item(text: str, value: float | None = None) -> QTableWidgetItem:
+    item = QTableWidgetItem(text)
+    item.setFlags(item.flags() & ~Qt.ItemFlag.ItemIsEditable)
+    if value is not None:
+        item.setData(Qt.ItemDataRole.UserRole, float(value))
+        item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+    return item
+
+
+def _csv_bytes(header: list[str], rows) -> bytes:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    return buffer.getvalue().encode("utf-8")
+
+
+class MoleculesTab(JobChannelsMixin, QWidget):
+    """Open molecules, train an atom-count or pair-potential ridge model, explain it.
+
+    Signals
+    -------
+    status_message(str)
+    state_changed()
+    """
+
+    status_message = Signal(str)
+    state_changed = Signal()
+
+    def __init__(self, runner: Runner, settings=None, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.runner = runner
+        self.settings = settings
+        self.mols = None  # training MoleculeSet
+        self.length_unit = "angstrom"  # unit the data were given in (for display)
+        self.model = None  # MoleculeModel
+        self.extra = []  # single molecules opened for prediction (MoleculeSet each)
+        self.decomposition = None
+        self._bond_table = None
+        self._jobs: dict[str, int | None] = {"load": None, "predict": None, "train": None}
+        self._build()
+        runner.progress.connect(self._on_progress)
+        runner.finished.connect(self._on_finished)
+        runner.failed.connect(self._on_failed)
+        runner.cancelled.connect(self._on_cancelled)
+        self._update_enabled()
+
+    # ------------------------------------------------------------------ layout
+    def _build(self) -> None:
+        panel = QWidget()
+        layout = QVBoxLayout(panel)
+
+        data_box = QGroupBox("Data")
+        data_form = QFormLayout(data_box)
+        self.unit_combo = QComboBox()
+        for text, unit in UNITS:
+            self.unit_combo.addItem(text, unit)
+        self.unit_combo.setToolTip("The length unit of the coordinates in the .xyz files.")
+        data_form.addRow("Coordinates in", self.unit_combo)
+        self.open_folder_button = QPushButton("Open folder…")
+        self.open_folder_button.setToolTip("A folder of .xyz files and a file of energies (lines of 'name value').")
+        self.open_folder_button.clicked.connect(self.choose_folder)
+        self.open_molecule_button = QPushButton("Open molecule…")
+        self.open_molecule_button.setToolTip("One .xyz file whose energy the trained model predicts and explains.")
+        self.open_molecule_button.clicked.connect(self.choose_molecule)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.open_folder_button)
+        buttons.addWidget(self.open_molecule_button)
+        data_form.addRow(buttons)
+        self.data_label = QLabel("No molecules open.")
+        self.data_label.setWordWrap(True)
+        data_form.addRow(self.data_label)
+        layout.addWidget(data_box)
+
+        model_box = QGroupBox("Model")
+        form = QFormLayout(model_box)
+        self.kind_combo = QComboBox()
+        for text, kind in MODEL_KINDS:
+            self.kind_combo.addItem(text, kind)
+        self.kind_combo.setCurrentIndex(1)
+        self.kind_combo.setToolTip("Atom counts: one energy per element. Pair potentials: an energy curve "
+                                   "against distance for each pair of elements.")
+        self.kind_combo.currentIndexChanged.connect(self._on_kind_changed)
+        form.addRow("Model", self.kind_combo)
+        self.bins_spin = QSpinBox()
+        self.bins_spin.setRange(1, 200)
+        self.bins_spin.setValue(20)
+        self.bins_spin.setToolTip("Number of Gaussian distance bins per pair type.")
+        form.addRow("Distance bins", self.bins_spin)
+        self.sigma_spin = QDoubleSpinBox()
+        self.sigma_spin.setRange(0.01, 10.0)
+        self.sigma_spin.setDecimals(2)
+        self.sigma_spin.setSingleStep(0.05)
+        self.sigma_spin.setValue(0.5)
+        self.sigma_spin.setSuffix(" Bohr")
+        self.sigma_spin.setToolTip("Width σ of each Gaussian bin (1 Bohr = 0.529 Å).")
+        form.addRow("σ", self.sigma_spin)
+        range_row = QHBoxLayout()
+        self.rmin_spin = QDoubleSpinBox()
+        self.rmax_spin = QDoubleSpinBox()
+        for spin, value in ((self.rmin_spin, 0.0), (self.rmax_spin, 8.0)):
+            spin.setRange(0.0, 50.0)
+            spin.setDecimals(1)
+            spin.setValue(value)
+            spin.setSuffix(" Bohr")
+            range_row.addWidget(spin)
+        self.rmin_spin.setToolTip("Centre of the first distance bin.")
+        self.rmax_spin.setToolTip("Centre of the last distance bin.")
+        form.addRow("Range", range_row)
+        layout.addWidget(model_box)
+
+        self.metrics_label = QLabel("")
+        self.metrics_label.setWordWrap(True)
+        self.metrics_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        layout.addWidget(self.metrics_label)
+
+        export_box = QGroupBox("Export")
+        export_layout = QVBoxLayout(export_box)
+        self.export_global_button = QPushButton("Energies / potentials CSV…")
+        self.export_global_button.clicked.connect(self.choose_global_csv)
+        self.export_decomposition_button = QPushButton("Decomposition CSV…")
+        self.export_decomposition_button.clicked.connect(self.choose_decomposition_csv)
+        self.save_plot_button = QPushButton("Save plot PNG…")
+        self.save_plot_button.clicked.connect(self.choose_plot_file)
+        for button in (self.export_global_button, self.export_decomposition_button, self.save_plot_button):
+            export_layout.addWidget(button)
+        layout.addWidget(export_box)
+        layout.addStretch(1)
+
+        run_area = QWidget()
+        run_layout = QVBoxLayout(run_area)
+        row = QHBoxLayout()
+        self.train_button = QPushButton("Train")
+        self.train_button.clicked.connect(self.train)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.clicked.connect(self.cancel_training)
+        row.addWidget(self.train_button)
+        row.addWidget(self.cancel_button)
+        run_layout.addLayout(row)
+        self.progress_bar = make_progress_bar()
+        run_layout.addWidget(self.progress_bar)
+        self.run_status = QLabel("")
+        self.run_status.setWordWrap(True)
+        run_layout.addWidget(self.run_status)
+
+        self.views = QTabWidget()
+        self.element_bars = ElementBars()
+        self.views.addTab(self.element_bars, "Element energies")
+
+        potentials_page = QWidget()
+        pot_layout = QVBoxLayout(potentials_page)
+        pair_row = QHBoxLayout()
+        pair_row.addWidget(QLabel("Pair type"))
+        self.pair_combo = QComboBox()
+        self.pair_combo.currentIndexChanged.connect(self._show_potentials)
+        pair_row.addWidget(self.pair_combo, 1)
+        pot_layout.addLayout(pair_row)
+        self.potential_plot = PotentialPlot()
+        pot_layout.addWidget(self.potential_plot, 1)
+        self.views.addTab(potentials_page, "Pair potentials")
+
+        molecule_page = QWidget()
+        mol_layout = QVBoxLayout(molecule_page)
+        pick_row = QHBoxLayout()
+        pick_row.addWidget(QLabel("Molecule"))
+        self.molecule_combo = QComboBox()
+        self.molecule_combo.setToolTip("Test molecules (not used in training) and molecules you opened.")
+        self.molecule_combo.currentIndexChanged.connect(self._show_molecule)
+        pick_row.addWidget(self.molecule_combo, 1)
+        mol_layout.addLayout(pick_row)
+        self.sum_label = QLabel("")
+        self.sum_label.setWordWrap(True)
+        mol_layout.addWidget(self.sum_label)
+        splitter = QSplitter(Qt.Orientation.Horizontal)
+        self.parts_table = QTableWidget(0, 3)
+        self.parts_table.setHorizontalHeaderLabels(["Pair", "Distance", "Contribution"])
+        self.parts_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.parts_table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.parts_table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.parts_table.horizontalHeader().setStretchLastSection(True)
+        self.parts_table.verticalHeader().setVisible(False)
+        splitter.addWidget(self.parts_table)
+        self.molecule_view = MoleculeView()
+        splitter.addWidget(self.molecule_view)
+        splitter.setSizes([360, 600])
+        mol_layout.addWidget(splitter, 1)
+        self.views.addTab(molecule_page, "Molecule")
+
+        outer = QHBoxLayout(self)
+        outer.addWidget(side_column(panel, run_area))
+        outer.addWidget(self.views, 1)
+        self._on_kind_changed()
+
+    # ------------------------------------------------------------------ parameters
+    @property
+    def kind(self) -> str:
+        return self.kind_combo.currentData()
+
+    def set_kind(self, kind: str) -> None:
+        self.kind_combo.setCurrentIndex(self.kind_combo.findData(kind))
+
+    def set_unit(self, unit: str) -> None:
+        self.unit_combo.setCurrentIndex(self.unit_combo.findData(unit))
+
+    def _on_kind_changed(self, *_args) -> None:
+        pairs = self.kind == "pairs"
+        for spin in (self.bins_spin, self.sigma_spin, self.rmin_spin, self.rmax_spin):
+            spin.setEnabled(pairs)
+
+    # ------------------------------------------------------------------ loading
+    def choose_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Folder of .xyz files", self._last_folder())
+        if not folder:
+            return
+        energies, _ = QFileDialog.getOpenFileName(self, "Energies file (lines of 'name value')", folder,
+                                                  "Energies (*.txt *.dat *.csv);;All files (*)")
+        if not energies:
+            return
+        self.open_folder(folder, energies)
+
+    def choose_molecule(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Molecule to predict", self._last_folder(), "XYZ files (*.xyz);;All files (*)")
+        if path:
+            self.open_molecule(path)
+
+    def open_folder(self, folder, energies) -> int:
+        """Load a folder of .xyz files with their energies (in the runner)."""
+        unit = self.unit_combo.currentData()
+
+        def job(token, progress):
+            from xaidesk.data.molecules import load_molecules
+
+            return load_molecules(folder, energies, unit=unit, cancel=token, progress=progress), unit
+
+        self._remember_folder(Path(folder) / "x")
+        self.status_message.emit(f"Reading {Path(folder).name} …")
+        self._jobs["load"] = self.runner.submit(job, "molecules_load")
+        self._update_enabled()
+        return self._jobs["load"]
+
+    def open_molecule(self, path) -> int:
+        """Load one .xyz file for prediction (in the runner)."""
+        unit = self.unit_combo.currentData()
+
+        def job(token, progress):
+            from xaidesk.data.molecules import load_molecules
+
+            return load_molecules(path, unit=unit, require_energies=False, cancel=token, progress=progress)
+
+        self._remember_folder(path)
+        self._jobs["predict"] = self.runner.submit(job, "molecules_predict")
+        return self._jobs["predict"]
+
+    def _folder_ready(self, result) -> None:
+        mols, unit = result
+        self.mols, self.length_unit = mols, unit
+        self.model = None
+        self.extra = []
+        self._clear_results()
+        self.data_label.setText(f"{len(mols)} molecules, elements {', '.join(mols.element_symbols)}; "
+                                f"coordinates read in {unit}, energies in {mols.energy_unit}.")
+        self.status_message.emit(f"Opened {len(mols)} molecules.")
+        self._update_enabled()
+
+    def _molecule_ready(self, mols) -> None:
+        if self.model is not None:
+            try:
+                self.model.decompose(mols, 0)
+            except Exception as error:  # noqa: BLE001 - e.g. an element the model never saw
+                error_dialog.show_error(self, "Could not explain the molecule", error)
+                return
+        self.extra.append(mols)
+        self._fill_molecule_combo(select_last=True)
+        self.views.setCurrentIndex(2)
+        self.status_message.emit(f"Opened {mols.names[0]}." + ("" if self.model else " Train a model to explain it."))
+
+    # ------------------------------------------------------------------ training
+    def is_running(self) -> bool:
+        return self._jobs["train"] is not None
+
+    def can_train(self) -> bool:
+        return self.mols is not None and not self.is_running() and self._jobs["load"] is None
+
+    def train(self) -> int | None:
+        if not self.can_train():
+            return None
+        mols, kind = self.mols, self.kind
+        params = dict(n_bins=self.bins_spin.value(), sigma=self.sigma_spin.value(),
+                      r_min=self.rmin_spin.value(), r_max=self.rmax_spin.value())
+
+        def job(token, progress):
+            from xaidesk.explain.molecules import fit_molecule_model
+
+            return fit_molecule_model(mols, kind, **params, cancel=token, progress=progress)
+
+        self._jobs["train"] = self.runner.submit(job, "molecules_train")
+        self.progress_bar.setValue(0)
+        self.run_status.setText("Training …")
+        self._update_enabled()
+        return self._jobs["train"]
+
+    def cancel_training(self) -> None:
+        job_id = self._jobs["train"]
+        if job_id is not None:
+            self.runner.cancel(job_id)
+
+    def _end_run(self, text: str) -> None:
+        self._jobs["train"] = None
+        self.run_status.setText(text)
+        self._update_enabled()
+
+    def _clear_results(self) -> None:
+        self.decomposition = None
+        self.metrics_label.setText("")
+        self.element_bars.reset()
+        self.potential_plot.reset()
+        self.pair_combo.blockSignals(True)
+        self.pair_combo.clear()
+        self.pair_combo.blockSignals(False)
+        self.molecule_combo.blockSignals(True)
+        self.molecule_combo.clear()
+        self.molecule_combo.blockSignals(False)
+        self.parts_table.setRowCount(0)
+        self.sum_label.setText("")
+        self.molecule_view.reset()
+
+    def show_model(self, model) -> None:
+        self.model = model
+        self._end_run(f"Trained in {sum(model.seconds.values()):.1f} s.")
+        self._clear_results()
+        m, unit = model.metrics, model.energy_unit
+        name = "atom counts" if model.kind == "atoms" else "pair potentials"
+        self.metrics_label.setText(
+            f"<b>Ridge on {name}</b><br>Test MAE: <b>{m['test_mae']:.3g} {unit}</b> "
+            f"(train {m['train_mae']:.3g}, validation {m['validation_mae']:.3g})<br>"
+            f"λ = {m['alpha']:.3g} (cross-validated)<br>"
+            f"Split: {m['n_train']} train / {m['n_validation']} validation / {m['n_test']} test")
+        if model.kind == "atoms":
+            self.element_bars.set_energies(model.element_energies(), unit)
+            self.views.setTabEnabled(0, True)
+            self.views.setTabEnabled(1, False)
+            self.views.setCurrentIndex(0)
+        else:
+            labels = model.basis.pair_labels
+            self.pair_combo.blockSignals(True)
+            self.pair_combo.addItems([ALL_PAIRS] + labels)
+            refs = [lab for lab in labels if self._references(lab)]
+            self.pair_combo.setCurrentText(refs[0] if refs else ALL_PAIRS)
+            self.pair_combo.blockSignals(False)
+            self.views.setTabEnabled(0, False)
+            self.views.setTabEnabled(1, True)
+            self._show_potentials()
+            self.views.setCurrentIndex(1)
+        self._fill_molecule_combo()
+        self.status_message.emit(f"Test MAE {m['test_mae']:.3g} {unit}.")
+
+    def select_pair(self, pair: str) -> None:
+        """Show one pair type (``"C-H"`` or ``"H-C"``), or every one with ``ALL_PAIRS``."""
+        if pair != ALL_PAIRS and self.model is not None and self.model.basis is not None:
+            pair = self.model.basis.pair_labels[self.model.basis.pair_index(pair)]
+        self.pair_combo.setCurrentText(pair)
+
+    def _references(self, pair: str) -> list:
+        from xaidesk.explain.molecules import bond_lengths_for, load_bond_lengths
+
+        if self._bond_table is None:
+            try:
+                self._bond_table = load_bond_lengths()
+            except Exception as error:  # noqa: BLE001 - the table is a file the person can edit
+                self._bond_table = []
+                error_dialog.show_error(self, "Could not read the reference bond lengths", error)
+        return bond_lengths_for(pair, self._bond_table)
+
+    def _show_potentials(self, *_args) -> None:
+        if self.model is None or self.model.kind != "pairs":
+            return
+        from xaidesk.data.molecules import convert_length
+
+        distances, curves = self.model.potentials()
+        choice = self.pair_combo.currentText()
+        if choice and choice != ALL_PAIRS:
+            curves = {choice: curves[choice]}
+            references = {choice: [(b.bond, convert_length(b.length_bohr, "bohr", self.length_unit))
+                                   for b in self._references(choice)]}
+        else:
+            references = None
+        x = convert_length(distances, "bohr", self.length_unit)
+        self.potential_plot.show_curves(x, curves, references, self._unit_label(), self.model.energy_unit)
+
+    def _unit_label(self) -> str:
+        return "Å" if self.length_unit == "angstrom" else "Bohr"
+
+    # ------------------------------------------------------------------ local explanations
+    def _fill_molecule_combo(self, select_last: bool = False) -> None:
+        self.molecule_combo.blockSignals(True)
+        self.molecule_combo.clear()
+        if self.model is not None and self.mols is not None:
+            for index in self.model.split["test"]:
+                self.molecule_combo.addItem(f"{self.mols.names[index]} (test)", (None, int(index)))
+        for k, mols in enumerate(self.extra):
+            self.molecule_combo.addItem(f"{mols.names[0]} (opened)", (k, 0))
+        if select_last and self.molecule_combo.count():
+            self.molecule_combo.setCurrentIndex(self.molecule_combo.count() - 1)
+        self.molecule_combo.blockSignals(False)
+        self._show_molecule()
+
+    def select_molecule(self, position: int) -> None:
+        self.molecule_combo.setCurrentIndex(position)
+
+    def _show_molecule(self, *_args) -> None:
+        data = self.molecule_combo.currentData()
+        if self.model is None or data is None:
+            return
+        which, index = data
+        mols = self.mols if which is None else self.extra[which]
+        try:
+            decomposition = self.model.decompose(mols, index)
+        except Exception as error:  # noqa: BLE001
+            error_dialog.show_error(self, "Could not explain the molecule", error)
+            return
+        self.decomposition = decomposition
+        from xaidesk.data.molecules import convert_length, symbol
+
+        unit = self.model.energy_unit
+        order = decomposition.ranked()
+        pairs = decomposition.kind == "pairs"
+        self.parts_table.setHorizontalHeaderLabels(["Pair" if pairs else "Atom", f"Distance ({self._unit_label()})",
+                                                   f"Contribution ({unit})"])
+        self.parts_table.setRowCount(len(order))
+        symbols = [symbol(int(z)) for z in decomposition.numbers]
+        distances = convert_length(decomposition.distance, "bohr", self.length_unit)
+        for row, k in enumerate(order):
+            if pairs:
+                a, b = int(decomposition.i[k]), int(decomposition.j[k])
+                label = f"{symbols[a]}{a + 1}–{symbols[b]}{b + 1}"
+                self.parts_table.setItem(row, 1, _item(f"{distances[k]:.3f}", distances[k]))
+            else:
+                label = f"{symbols[k]}{k + 1}"
+                self.parts_table.setItem(row, 1, _item("–"))
+            self.parts_table.setItem(row, 0, _item(label))
+            self.parts_table.setItem(row, 2, _item(f"{decomposition.parts[k]:+.4g}", decomposition.parts[k]))
+        actual = ""
+        if which is None and mols.energies is not None:
+            actual = f"; true energy {mols.energies[index]:.4g} {unit}"
+        self.sum_label.setText(
+            f"Prediction <b>{decomposition.prediction:.4g} {unit}</b> = sum of {len(order)} "
+            f"{'pair' if pairs else 'atom'} contributions ({decomposition.parts.sum():.4g}) "
+            f"+ intercept ({decomposition.intercept:.4g}){actual}.")
+        self.molecule_view.show_decomposition(decomposition, symbols)
+        self._update_enabled()
+
+    # ------------------------------------------------------------------ runner relays
+    def _on_progress(self, job_id: int, fraction: float, message: str, partial: object) -> None:
+        if self._channel_of(job_id) != "train":
+            return
+        self.progress_bar.setValue(int(1000 * max(0.0, min(1.0, fraction))))
+        self.run_status.setText(progress_text(fraction, self.runner.elapsed(job_id), message))
+
+    def _on_finished(self, job_id: int, result: object) -> None:
+        channel = self._channel_of(job_id)
+        if channel is None:
+            return
+        if channel != "train":
+            self._jobs[channel] = None
+        {"load": self._folder_ready, "predict": self._molecule_ready, "train": self.show_model}[channel](result)
+        self._update_enabled()
+
+    def _on_failed(self, job_id: int, failure: JobFailure) -> None:
+        channel = self._channel_of(job_id)
+        if channel is None:
+            return
+        if channel == "train":
+            self._end_run("Training failed; the previous results are still shown.")
+            error_dialog.show_error(self, "Could not train the model", failure)
+            return
+        self._jobs[channel] = None
+        self._update_enabled()
+        title = "Could not open the molecules" if channel == "load" else "Could not open the molecule"
+        self.status_message.emit(title + ".")
+        error_dialog.show_error(self, title, failure)
+
+    def _on_cancelled(self, job_id: int) -> None:
+        channel = self._channel_of(job_id)
+        if channel == "train":
+            self._end_run("Cancelled; the previous results are still shown.")
+        elif channel is not None:
+            self._jobs[channel] = None
+            self._update_enabled()
+
+    # ------------------------------------------------------------------ export
+    def has_result(self) -> bool:
+        return self.model is not None
+
+    def export_global_csv(self, path) -> Path:
+        """Per-element energies (atom model) or every pair potential on a distance grid (pair model)."""
+        from xaidesk.core.io import write_bytes_atomic
+        from xaidesk.data.molecules import convert_length
+
+        if self.model is None:
+            raise ValueError("no model")
+        unit = self.model.energy_unit
+        if self.model.kind == "atoms":
+            data = _csv_bytes(["element", f"energy_{unit}"], [[k, repr(v)] for k, v in self.model.element_energies().items()])
+        else:
+            distances, curves = self.model.potentials()
+            labels = list(curves)
+            x = convert_length(distances, "bohr", self.length_unit)
+            header = ["distance_bohr", f"distance_{self.length_unit}"] + labels
+            rows = [[repr(float(distances[r])), repr(float(x[r]))] + [repr(float(curves[lab][r])) for lab in labels]
+                    for r in range(len(distances))]
+            data = _csv_bytes(header, rows)
+        return write_bytes_atomic(path, data)
+
+    def export_decomposition_csv(self, path) -> Path:
+        """The shown molecule's parts (ranked), then the intercept and the prediction."""
+        from xaidesk.core.io import write_bytes_atomic
+        from xaidesk.data.molecules import convert_length, symbol
+
+        d = self.decomposition
+        if d is None:
+            raise ValueError("no decomposition")
+        symbols = [symbol(int(z)) for z in d.numbers]
+        distances = convert_length(d.distance, "bohr", self.length_unit)
+        rows = []
+        for k in d.ranked():
+            a, b = int(d.i[k]), int(d.j[k])
+            rows.append([d.name, d.labels[k], a + 1, b + 1 if b >= 0 else "", symbols[a], symbols[b] if b >= 0 else "",
+                         repr(float(distances[k])) if b >= 0 else "", repr(float(d.parts[k]))])
+        rows.append([d.name, "intercept", "", "", "", "", "", repr(float(d.intercept))])
+        rows.append([d.name, "prediction", "", "", "", "", "", repr(float(d.prediction))])
+        header = ["molecule", "type", "atom_i", "atom_j", "element_i", "element_j", f"distance_{self.length_unit}",
+                  f"contribution_{self.model.energy_unit}"]
+        return write_bytes_atomic(path, _csv_bytes(header, rows))
+
+    def current_plot_widget(self) -> QWidget:
+        page = self.views.currentIndex()
+        return (self.element_bars, self.potential_plot, self.molecule_view)[page] if page >= 0 else self.views
+
+    def save_plot(self, path) -> Path:
+        from xaidesk.core.io import save_png_atomic
+
+        image = self.current_plot_widget().grab().toImage().convertToFormat(QImage.Format.Format_RGB888)
+        width, height = image.width(), image.height()
+        buffer = np.frombuffer(image.constBits(), dtype=np.uint8).reshape(height, image.bytesPerLine())
+        rgb = buffer[:, : 3 * width].reshape(height, width, 3).copy()
+        return save_png_atomic(path, rgb)
+
+    def _save_as(self, title: str, name: str, file_filter: str, suffix: str, write) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, title, str(Path(self._last_folder()) / name), file_filter)
+        if not path:
+            return
+        path = Path(path)
+        if path.suffix.lower() != suffix:
+            path = path.with_name(path.name + suffix)
+        try:
+            write(path)
+        except OSError as error:
+            error_dialog.show_error(self, "Could not save the file", f"{path} could not be written: {error.strerror or error}.")
+            return
+        self._remember_folder(path)
+        self.status_message.emit(f"Saved {path}.")
+
+    def choose_global_csv(self) -> None:
+        if self.model is not None:
+            name = "element_energies.csv" if self.model.kind == "atoms" else "pair_potentials.csv"
+            self._save_as("Export CSV", name, "CSV (*.csv)", ".csv", self.export_global_csv)
+
+    def choose_decomposition_csv(self) -> None:
+        if self.decomposition is not None:
+            name = f"{Path(self.decomposition.name).stem}_decomposition.csv"
+            self._save_as("Export decomposition", name, "CSV (*.csv)", ".csv", self.export_decomposition_csv)
+
+    def choose_plot_file(self) -> None:
+        self._save_as("Save plot", "molecules_plot.png", "PNG image (*.png)", ".png", self.save_plot)
+
+    # ------------------------------------------------------------------ state
+    def _update_enabled(self) -> None:
+        running = self.is_running()
+        self.train_button.setEnabled(self.can_train())
+        self.cancel_button.setEnabled(running)
+        self.export_global_button.setEnabled(self.model is not None)
+        self.export_decomposition_button.setEnabled(self.decomposition is not None)
+        self.state_changed.emit()
+
+    def _last_folder(self) -> str:
+        if self.settings is None:
+            return ""
+        return str(self.settings.value("last_molecule_folder", "") or self.settings.value("last_folder", "") or "")
+
+    def _remember_folder(self, path) -> None:
+        if self.settings is not None:
+            self.settings.setValue("last_molecule_folder", str(Path(path).parent))
+
+
+__all__ = ["MoleculesTab"]
