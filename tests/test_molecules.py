@@ -212,3 +212,24 @@ def test_qm7_atom_and_pair_models(qm7):
     grid = np.linspace(1.2, 4.0, 281)
     oh = pairs.pair_potential("O-H", grid)
     assert abs(grid[np.argmin(oh)] - 1.83) < 0.3
+
+
+def test_pair_support_marks_where_training_pairs_exist():
+    # Two-atom molecules whose H-H distance is always 2.5-3.5 Bohr: only that range is backed by data.
+    rng = np.random.default_rng(3)
+    mols = MoleculeSet.from_arrays(
+        [(np.array(["H", "H"]), np.array([[0.0, 0.0, 0.0], [d, 0.0, 0.0]])) for d in rng.uniform(2.5, 3.5, 80)],
+        list(rng.normal(size=80)),
+    )
+    model = fit_molecule_model(mols, "pairs", n_bins=16, sigma=0.5, r_min=0.0, r_max=8.0)
+    grid = np.array([1.0, 3.0, 6.0])
+    _, support = model.pair_support(grid)
+    assert support["H-H"].tolist() == [False, True, False]
+    assert model.distance_histogram.sum() == len(model.split["train"])  # one pair per training molecule
+
+
+def test_qm7_has_no_hh_pairs_at_bond_length(qm7):
+    pairs = fit_molecule_model(qm7, "pairs")
+    # QM7 has no H2: no H-H pair near 1.4 Bohr, many geminal H-H pairs near 3.4 Bohr.
+    _, support = pairs.pair_support(np.array([1.4, 3.4]))
+    assert support["H-H"].tolist() == [False, True]

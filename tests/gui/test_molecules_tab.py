@@ -188,3 +188,20 @@ def test_molecules_atom_model_and_cancel(qtbot, molecules_window, molecule_folde
     qtbot.waitUntil(lambda: not tab.is_running(), timeout=10_000)
     assert tab.model is model or tab.model.kind == "pairs"
     assert not error_dialogs
+
+
+def test_potential_plot_marks_distances_without_training_pairs(qtbot):
+    import numpy as np
+
+    from xaidesk.gui.views.molecule_views import PotentialPlot
+
+    plot = PotentialPlot()
+    qtbot.addWidget(plot)
+    x = np.linspace(0.5, 4.0, 8)
+    backed = np.array([False, False, True, True, True, True, False, False])
+    plot.show_curves(x, {"H-H": x ** 2}, None, "Bohr", "kcal/mol", {"H-H": backed})
+    assert "extrapolated" in plot.plot_item.titleLabel.text
+    assert len(plot.plot_item.listDataItems()) == 2  # the backed part and the dotted rest
+    plot.show_curves(x, {"H-H": x ** 2}, None, "Bohr", "kcal/mol", {"H-H": np.ones(8, bool)})
+    assert "extrapolated" not in plot.plot_item.titleLabel.text
+    assert len(plot.plot_item.listDataItems()) == 1

@@ -50,6 +50,10 @@ from ..data.molecules import MoleculeSet, _parse_element, symbol
 DEFAULT_BINS = 20
 DEFAULT_SIGMA = 0.5  # Bohr
 DEFAULT_RANGE = (0.0, 8.0)  # Bohr, centres of the first and last bin
+#: A potential is backed by data where at least this many training pairs lie within ±σ.
+SUPPORT_MIN_PAIRS = 5
+#: Distances (Bohr) at which training pairs are counted for the data support of a potential.
+HISTOGRAM_EDGES = np.arange(0.0, 40.0 + 1e-9, 0.05)
 DEFAULT_ALPHAS = tuple(np.logspace(-8, 3, 12))
 CHUNK_PAIRS = 4_000_000  # pair × bin values per chunk (32 MB float64)
 
@@ -272,6 +276,8 @@ class MoleculeModel:
     energy_unit: str = "kcal/mol"
     predictions: np.ndarray | None = None  # on the training set, all molecules
     seconds: dict = field(default_factory=dict)
+    #: Pair model: training pairs per pair type in bins of :data:`HISTOGRAM_EDGES` (Bohr), (T, H).
+    distance_histogram: np.ndarray | None = None
 
     def features(self, mols: MoleculeSet, *, cancel=None, progress=no_progress) -> np.ndarray:
         if self.kind == "atoms":
@@ -307,6 +313,27 @@ class MoleculeModel:
         curves = self.basis.gaussians(distances) @ self.weights().T  # (D, T)
         return distances, {label: curves[:, t] for t, label in enumerate(self.basis.pair_labels)}
 
+    def pair_support(self, distances=None, minimum_pairs: int = SUPPORT_MIN_PAIRS) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """(distances, {pair label: bool}) -- where training pairs of that type back the curve.
+
+        A distance d is backed when at least ``minimum_pairs`` training pairs of the type lie
+        within ±σ of it (counted from :attr:`distance_histogram`). Elsewhere the ridge weights
+        are barely constrained and the potential is an extrapolation, not chemistry.
+        """
+        if self.kind != "pairs" or self.distance_histogram is None:
+            raise MethodError("Data support is defined for the pair model.")
+        if distances is None:
+            distances, _ = self.potentials()
+        distances = np.asarray(distances, dtype=np.float64)
+        counts = self.distance_histogram  # (T, H) over HISTOGRAM_EDGES
+        cumulative = np.concatenate([np.zeros((counts.shape[0], 1)), np.cumsum(counts, axis=1)], axis=1)
+        sigma = self.basis.sigma
+        lo = np.searchsorted(HISTOGRAM_EDGES, distances - sigma, side="left")
+        hi = np.searchsorted(HISTOGRAM_EDGES, distances + sigma, side="right")
+        lo, hi = np.clip(lo, 0, counts.shape[1]), np.clip(hi, 0, counts.shape[1])
+        near = cumulative[:, hi] - cumulative[:, lo]  # (T, D)
+        return distances, {label: near[t] >= minimum_pairs for t, label in enumerate(self.basis.pair_labels)}
+
     # local explanation
     def decompose(self, mols: MoleculeSet, index: int) -> Decomposition:
         numbers, positions = mols.molecule(index)
@@ -341,6 +368,25 @@ class MoleculeModel:
         if self.basis is not None:
             out["basis"] = self.basis.to_dict()
         return out
+
+
+def pair_distance_histogram(mols: MoleculeSet, basis: PairBasis) -> np.ndarray:
+    """Counts of atom pairs per pair type in bins of :data:`HISTOGRAM_EDGES`, shape (T, H)."""
+    counts = np.zeros((len(basis.pair_types), len(HISTOGRAM_EDGES) - 1), dtype=np.int64)
+    table = basis.type_table()
+    element_index = np.full(max(basis.elements) + 1, len(basis.elements), dtype=np.int64)
+    element_index[list(basis.elements)] = np.arange(len(basis.elements))
+    for i in range(len(mols)):
+        numbers, positions = mols.molecule(i)
+        if len(numbers) < 2:
+            continue
+        a, b = np.triu_indices(len(numbers), k=1)
+        distances = np.linalg.norm(positions[a] - positions[b], axis=1)
+        kinds = element_index[np.asarray(numbers)]
+        types = table[kinds[a], kinds[b]]
+        bins = np.clip(np.searchsorted(HISTOGRAM_EDGES, distances, side="right") - 1, 0, counts.shape[1] - 1)
+        np.add.at(counts, (types, bins), 1)
+    return counts
 
 
 def fit_molecule_model(
@@ -385,7 +431,9 @@ def fit_molecule_model(
     progress(1.0, f"Test MAE {metrics['test_mae']:.2f} {mols.energy_unit}")
     return MoleculeModel(kind=kind, elements=elements, basis=basis, model=model, coef=coef, intercept=intercept,
                          alpha=float(model.alpha_), metrics=metrics, split=split, energy_unit=mols.energy_unit,
-                         predictions=pred, seconds={"features": t1 - t0, "fit": t2 - t1})
+                         predictions=pred, seconds={"features": t1 - t0, "fit": t2 - t1},
+                         distance_histogram=(pair_distance_histogram(mols.subset(list(tr)), basis)
+                                             if basis is not None else None))
 
 
 # --- reference bond lengths ---------------------------------------------------------------------

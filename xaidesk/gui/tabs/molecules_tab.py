@@ -430,15 +430,17 @@ class MoleculesTab(JobChannelsMixin, QWidget):
         from xaidesk.data.molecules import convert_length
 
         distances, curves = self.model.potentials()
+        _, support = self.model.pair_support(distances)
         choice = self.pair_combo.currentText()
         if choice and choice != ALL_PAIRS:
             curves = {choice: curves[choice]}
+            support = {choice: support[choice]}
             references = {choice: [(b.bond, convert_length(b.length_bohr, "bohr", self.length_unit))
                                    for b in self._references(choice)]}
         else:
             references = None
         x = convert_length(distances, "bohr", self.length_unit)
-        self.potential_plot.show_curves(x, curves, references, self._unit_label(), self.model.energy_unit)
+        self.potential_plot.show_curves(x, curves, references, self._unit_label(), self.model.energy_unit, support)
 
     def _unit_label(self) -> str:
         return "Å" if self.length_unit == "angstrom" else "Bohr"

@@ -73,17 +73,30 @@ class PotentialPlot(pg.PlotWidget):
         self.legend.clear()
         self.curves = {}
         self.reference_lines = []
+        self.support = None
 
     def show_curves(self, distances, curves: dict[str, np.ndarray], references: dict[str, list] | None,
-                    length_unit: str, energy_unit: str) -> None:
-        """``distances`` already in ``length_unit``; ``references`` maps a pair to (bond, position) pairs."""
+                    length_unit: str, energy_unit: str, support: dict[str, np.ndarray] | None = None) -> None:
+        """``distances`` already in ``length_unit``; ``references`` maps a pair to (bond, position) pairs.
+
+        ``support`` marks, per curve, where training pairs back it; elsewhere the curve is drawn
+        faint and dotted (an extrapolation of the model, not something it learned).
+        """
         self.reset()
         x = np.asarray(distances, dtype=np.float64)
         for k, (label, y) in enumerate(curves.items()):
             color = PALETTE[k % len(PALETTE)]
             y = np.asarray(y, dtype=np.float64)
             self.curves[label] = (x, y)
-            self.plot_item.plot(x, y, pen=pg.mkPen(color, width=2), name=label)
+            backed = np.ones_like(y, dtype=bool) if support is None else np.asarray(support[label], dtype=bool)
+            # Both pieces overlap by one point at each boundary so the line stays continuous.
+            grown = backed | np.r_[backed[1:], False] | np.r_[False, backed[:-1]]
+            self.plot_item.plot(x, np.where(grown, y, np.nan), pen=pg.mkPen(color, width=2), name=label,
+                                connect="finite")
+            if not backed.all():
+                faint = pg.mkPen((*pg.mkColor(color).getRgb()[:3], 110), width=1.5, style=Qt.PenStyle.DotLine)
+                self.plot_item.plot(x, np.where(~backed | ~grown, y, np.nan), pen=faint, connect="finite")
+        self.support = support
         for pair, refs in (references or {}).items():
             for bond, position in refs:
                 line = pg.InfiniteLine(
@@ -96,7 +109,10 @@ class PotentialPlot(pg.PlotWidget):
                 self.reference_lines.append((pair, bond, float(position)))
         self.plot_item.addLine(y=0, pen=pg.mkPen((150, 150, 150), width=1))
         title = "Pair potential" + ("s" if len(curves) > 1 else "")
-        self.plot_item.setTitle(f"{title}: energy contribution of one pair against its distance", color="#333333", size="10pt")
+        caption = f"{title}: energy contribution of one pair against its distance"
+        if support is not None and not all(np.all(v) for v in support.values()):
+            caption += " · dotted: fewer than 5 training pairs within ±σ (extrapolated)"
+        self.plot_item.setTitle(caption, color="#333333", size="10pt")
         self.plot_item.setLabel("bottom", f"distance ({length_unit})")
         self.plot_item.setLabel("left", f"energy ({energy_unit})")
 
