@@ -28,12 +28,12 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from ..core import Cancelled, CancelToken, Explanation, MethodError, Target, get_method, no_progress
+from ..core import Cancelled, CancelToken, Explanation, MethodError, Target, no_progress
 from ..data.audio import LoadedAudio, resample
 from ..models.audio import AudioFrontEnd
 from ..models.base import LoadedModel
 from .common import check_target, forward_logits
-from .pipeline import Prediction
+from .pipeline import Prediction, method_for
 
 #: RELAX grid cells per side on a spectrogram window when the person did not choose.
 AUDIO_RELAX_CELLS = 8
@@ -222,15 +222,7 @@ def explain_audio(
     stop_s] in the file) and ``notes``.
     """
     frontend = _check_audio_model(model)
-    info = get_method(method)
-    if "audio" not in info.modality:
-        raise MethodError(f"The method {method} does not work on sound.")
-    if info.needs_module and model.is_torchscript:
-        raise MethodError(
-            f"{info.title} needs the model as a PyTorch nn.Module so it can attach its rules to "
-            "each layer; this model is a TorchScript file. Use a gradient method or occlusion, "
-            "or load the model's weights with its architecture instead."
-        )
+    info = method_for(method, "audio", model)
     if model.embedding_only and info.family != "relax":
         raise MethodError(
             f"{model.name} has no classifier head: it outputs a 128-number embedding, not classes, so "

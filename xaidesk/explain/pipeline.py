@@ -18,6 +18,21 @@ from .common import check_target, forward_logits
 LABEL_MAP_KEYS = ("segments",)
 
 
+def method_for(method: str, modality: str, model: LoadedModel):
+    """The registered method, checked against the input's modality and the kind of model."""
+    info = get_method(method)
+    if modality not in info.modality:
+        noun = {"image": "images", "audio": "sound"}.get(modality, modality)
+        raise MethodError(f"The method {method} does not work on {noun}.")
+    if info.needs_module and model.is_torchscript:
+        raise MethodError(
+            f"{info.title} needs the model as a PyTorch nn.Module so it can attach its rules to "
+            "each layer; this model is a TorchScript file. Use a gradient method or occlusion, "
+            "or load the model's weights with its architecture instead."
+        )
+    return info
+
+
 def paint_segments(segments: np.ndarray, weights) -> np.ndarray:
     """A map that gives each pixel its segment's weight (label -1, outside the model's view: 0)."""
     table = np.append(np.asarray(weights, dtype=np.float32), np.float32(0.0))
@@ -96,15 +111,7 @@ def explain_image(
     Explanation
         ``relevance`` has shape (H0, W0): the coordinates of ``image``.
     """
-    info = get_method(method)
-    if "image" not in info.modality:
-        raise MethodError(f"The method {method} does not work on images.")
-    if info.needs_module and model.is_torchscript:
-        raise MethodError(
-            f"{info.title} needs the model as a PyTorch nn.Module so it can attach its rules to "
-            "each layer; this model is a TorchScript file. Use a gradient method or occlusion, "
-            "or load the model's weights with its architecture instead."
-        )
+    info = method_for(method, "image", model)
     resolved = info.resolve_params(params)
     token = token or CancelToken()
     progress = progress or no_progress
