@@ -1,0 +1,37 @@
+"""The pipelines' shared checks: modality and TorchScript models."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from xaidesk.core import MethodError
+from xaidesk.explain import explain_image
+from xaidesk.models.base import LoadedModel
+from xaidesk.models.preprocessing import Preprocessing
+
+
+def scripted_model() -> LoadedModel:
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 2, 3, padding=1), torch.nn.ReLU(), torch.nn.Flatten(),
+                              torch.nn.Linear(2 * 8 * 8, 3)).eval()
+    script = torch.jit.trace(net, torch.zeros(1, 3, 8, 8))
+    return LoadedModel(spec="file:x.pt", name="scripted", module=script,
+                       preprocessing=Preprocessing((8, 8), (0.0,) * 3, (1.0,) * 3),
+                       class_names=["a", "b", "c"], is_torchscript=True)
+
+
+def test_lrp_on_torchscript_is_refused_and_gradients_work():
+    model = scripted_model()
+    image = np.random.default_rng(0).integers(0, 255, (8, 8, 3), dtype=np.uint8)
+    with pytest.raises(MethodError, match="needs the model as a PyTorch nn.Module"):
+        explain_image(model, image, "lrp.epsilon_plus_flat")
+    result = explain_image(model, image, "gradient.sensitivity")
+    assert result.relevance.shape == (8, 8) and np.isfinite(result.relevance).all()
+
+
+def test_a_method_of_another_modality_is_refused():
+    model = scripted_model()
+    image = np.zeros((8, 8, 3), np.uint8)
+    with pytest.raises(MethodError, match="does not work on images"):
+        explain_image(model, image, "neon.knn")
