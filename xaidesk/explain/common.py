@@ -33,17 +33,21 @@ def as_logits(output: object, model_name: str = "the model") -> torch.Tensor:
     return output
 
 
-def forward_logits(module: torch.nn.Module, x: torch.Tensor, model_name: str = "the model") -> torch.Tensor:
-    """Forward ``x`` and return (B, K) scores, with a plain error if shapes do not fit."""
+def call_model(module, x: torch.Tensor, model_name: str = "the model"):
+    """``module(x)``, with a plain error when the input does not fit the model."""
     try:
-        output = module(x)
+        return module(x)
     except RuntimeError as error:
         raise MethodError(
             f"{model_name} could not process an input of shape {tuple(x.shape)}. "
             "The model probably expects a different input size or number of channels.",
             details=str(error),
         ) from error
-    return as_logits(output, model_name)
+
+
+def forward_logits(module: torch.nn.Module, x: torch.Tensor, model_name: str = "the model") -> torch.Tensor:
+    """Forward ``x`` and return (B, K) scores, with a plain error if shapes do not fit."""
+    return as_logits(call_model(module, x, model_name), model_name)
 
 
 @contextlib.contextmanager

@@ -45,7 +45,7 @@ from typing import Any, Callable
 import torch
 
 from ..core import CancelToken, MethodError, no_progress
-from .common import forward_logits
+from .common import call_model, forward_logits
 
 OUTPUT_KINDS = ("logits", "features")
 MEMORY_FORMATS = ("contiguous", "channels_last", "auto")
@@ -107,14 +107,7 @@ def preferred_memory_format(module: Any, sample: torch.Tensor | None = None) -> 
 def forward_features(module: Callable[[torch.Tensor], Any], x: torch.Tensor,
                      model_name: str = "the model") -> torch.Tensor:
     """Forward ``x`` through an encoder and return its output flattened to (B, D)."""
-    try:
-        output = module(x)
-    except RuntimeError as error:
-        raise MethodError(
-            f"{model_name} could not process an input of shape {tuple(x.shape)}. "
-            "The model probably expects a different input size or number of channels.",
-            details=str(error),
-        ) from error
+    output = call_model(module, x, model_name)
     if not isinstance(output, torch.Tensor):
         raise MethodError(
             f"{model_name} returned {type(output).__name__}, not one tensor; RELAX needs a single "
