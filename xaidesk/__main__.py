@@ -12,6 +12,12 @@ import sys
 HEADLESS_COMMANDS = {"methods", "models", "explain"}
 
 
+def _headless_commands() -> set[str]:
+    from .cli import COMMAND_MODULES
+
+    return HEADLESS_COMMANDS | set(COMMAND_MODULES)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if "--version" in argv:
@@ -23,7 +29,7 @@ def main(argv: list[str] | None = None) -> int:
         from .selftest import run_self_test
 
         return run_self_test(with_window="--window" in argv)
-    if argv and (argv[0] in HEADLESS_COMMANDS or argv[0] in ("-h", "--help")):
+    if argv and (argv[0] in _headless_commands() or argv[0] in ("-h", "--help")):
         from .cli import main as cli_main
 
         return cli_main(argv)

@@ -30,17 +30,24 @@ as a set, so nothing half-written is left in the output folder.
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import sys
 import time
 from pathlib import Path
 
 from .core import Cancelled, CancelToken, XaideskError, list_methods, parse_param_values
+from .core.io import csv_field, csv_number
 from .core.registry import MODALITIES
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2
 EXIT_CANCELLED = 130
+
+#: Commands that live in their own module: name -> module path. Each module offers
+#: ``HELP`` (one line), ``add_arguments(parser)`` and ``run(args) -> int`` (exit status).
+COMMAND_MODULES = {
+}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -105,6 +112,9 @@ def build_parser() -> argparse.ArgumentParser:
     molecules.add_argument("--energy-unit", default="kcal/mol", help="label of the energy unit (not converted)")
     molecules.add_argument("--param", action="append", default=[], metavar="NAME=VALUE", help="a method parameter")
     molecules.add_argument("--out", required=True, type=Path, help="output folder")
+    for name, module_path in COMMAND_MODULES.items():
+        module = importlib.import_module(module_path)
+        module.add_arguments(commands.add_parser(name, help=module.HELP, description=module.HELP))
     return parser
 
 
@@ -123,6 +133,8 @@ def main(argv: list[str] | None = None) -> int:
             return _cmd_explain_table(args)
         if args.command == "explain" and args.modality == "molecules":
             return _cmd_explain_molecules(args)
+        if args.command in COMMAND_MODULES:
+            return importlib.import_module(COMMAND_MODULES[args.command]).run(args)
     except XaideskError as error:
         print(f"xaidesk: {error.message}", file=sys.stderr)
         return EXIT_ERROR
@@ -178,7 +190,7 @@ def _cmd_models(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cli_progress():
+def cli_progress():
     if not sys.stderr.isatty():
         return None
     start = time.monotonic()
@@ -190,7 +202,7 @@ def _cli_progress():
     return report
 
 
-def _check_output_options(args: argparse.Namespace, rendered: bool = True) -> None:
+def check_output_options(args: argparse.Namespace, rendered: bool = True) -> None:
     """Refuse unusable output options before any work is done."""
     from .core import InputError, render
 
@@ -204,7 +216,7 @@ def _check_output_options(args: argparse.Namespace, rendered: bool = True) -> No
         raise InputError(f"Unknown colour map '{args.cmap}'; choose one of: {', '.join(render.COLORMAPS)}.")
 
 
-def _prediction_summary(prediction, explanation) -> dict:
+def prediction_summary(prediction, explanation) -> dict:
     """The predicted class, the explained class's probability and the top five, for summary.json."""
     top_index, top_label, top_probability = prediction.top(1)[0]
     return {
@@ -215,7 +227,7 @@ def _prediction_summary(prediction, explanation) -> dict:
     }
 
 
-def _write_explanation(out, explanation, overlay, summary: dict, curve=None) -> None:
+def write_explanation(out, explanation, overlay, summary: dict, curve=None) -> None:
     """Write an image or audio explanation's files as a set (see the module docstring)."""
     import numpy as np
 
@@ -250,12 +262,12 @@ def _cmd_explain_image(args: argparse.Namespace) -> int:
     from .explain import explain_image, predict_image
     from .models import load_model
 
-    _check_output_options(args)
+    check_output_options(args)
     params = parse_param_values(args.param)
     image = load_image(args.input)
     model = load_model(args.model, trust=args.trust)
     prediction = predict_image(model, image.pixels)
-    progress = _cli_progress()
+    progress = cli_progress()
     explanation = explain_image(
         model, image.pixels, args.method, target=args.target, params=params, token=CancelToken(), progress=progress
     )
@@ -267,7 +279,7 @@ def _cmd_explain_image(args: argparse.Namespace) -> int:
         "model": args.model,
         "model_name": model.name,
         **explanation.summary(),
-        **_prediction_summary(prediction, explanation),
+        **prediction_summary(prediction, explanation),
         "image_size": [image.width, image.height],
         "notices": image.notices + list(model.notes),
         "preprocessing": model.preprocessing.to_dict(),
@@ -283,7 +295,7 @@ def _cmd_explain_image(args: argparse.Namespace) -> int:
         summary["pixel_flipping"] = {k: v for k, v in curve.to_dict().items()
                                      if k not in ("fractions", "scores", "random_scores")}
     # Everything is computed; only now touch the output folder, and write the files as a set.
-    _write_explanation(args.out, explanation, overlay, summary, curve)
+    write_explanation(args.out, explanation, overlay, summary, curve)
     print(
         f"{explanation.method}: explained '{explanation.target.label}' (class {explanation.target.index}, "
         f"score {explanation.score:.3g}) in {explanation.seconds:.2f} s; results in {args.out}"
@@ -296,7 +308,7 @@ def _cmd_explain_audio(args: argparse.Namespace) -> int:
     from .explain.audio import explain_audio, predict_audio, render_spectrogram_overlay
     from .models import load_model
 
-    _check_output_options(args)
+    check_output_options(args)
     params = parse_param_values(args.param)
     if args.start is None and args.stop is None:
         audio = load_audio(args.input, mixdown=args.mixdown)
@@ -306,7 +318,7 @@ def _cmd_explain_audio(args: argparse.Namespace) -> int:
         audio = read_segment(args.input, start, stop, mixdown=args.mixdown)
     model = load_model(args.model, trust=args.trust)
     prediction = None if getattr(model, "embedding_only", False) else predict_audio(model, audio)
-    progress = _cli_progress()
+    progress = cli_progress()
     explanation = explain_audio(model, audio, args.method, target=args.target, params=params,
                                 token=CancelToken(), progress=progress)
     if progress is not None:
@@ -329,9 +341,9 @@ def _cmd_explain_audio(args: argparse.Namespace) -> int:
         "notices": list(audio.notices) + list(model.notes),
     }
     if prediction is not None:
-        summary.update(_prediction_summary(prediction, explanation))
+        summary.update(prediction_summary(prediction, explanation))
         summary["window_top"] = [model.label(i) for i in prediction.window_top]
-    _write_explanation(args.out, explanation, overlay, summary)
+    write_explanation(args.out, explanation, overlay, summary)
     print(
         f"{explanation.method}: explained '{explanation.target.label}' (class {explanation.target.index}) on "
         f"{summary['segment']['stop'] - summary['segment']['start']:.2f} s of sound, {len(extras['windows'])} "
@@ -340,34 +352,26 @@ def _cmd_explain_audio(args: argparse.Namespace) -> int:
     return 0
 
 
-def _csv_number(value: float) -> str:
-    return "" if value != value else f"{float(value):.12g}"  # empty cell for nan
-
-
-def _csv_field(text: str) -> str:
-    return '"' + text.replace('"', '""') + '"' if any(c in text for c in ',"\n\r') else text
-
-
 def _cmd_explain_table(args: argparse.Namespace) -> int:
     from .core.io import staged_folder, write_bytes_atomic, write_json_atomic
     from .data.tables import load_table
     from .explain.tabular import explain_table
 
-    _check_output_options(args, rendered=False)
+    check_output_options(args, rendered=False)
     params = parse_param_values(args.param)
     columns = [c.strip() for c in args.columns.split(",") if c.strip()] if args.columns else None
     table = load_table(args.input, encoding=args.encoding)
-    progress = _cli_progress()
+    progress = cli_progress()
     result = explain_table(table, args.method, params, columns=columns, target=args.target_column,
                            token=CancelToken(), progress=progress)
     if progress is not None:
         print(file=sys.stderr)
     for notice in table.notices + result.notices:
         print(f"xaidesk: note: {notice}", file=sys.stderr)
-    scores = ["row,score"] + [f"{int(r)},{_csv_number(s)}" for r, s in zip(result.row_ids, result.scores)]
-    header = ",".join(["row"] + [_csv_field(n) for n in result.feature_names])
+    scores = ["row,score"] + [f"{int(r)},{csv_number(s)}" for r, s in zip(result.row_ids, result.scores)]
+    header = ",".join(["row"] + [csv_field(n) for n in result.feature_names])
     relevance = [header] + [
-        ",".join([str(int(r))] + [_csv_number(v) for v in row]) for r, row in zip(result.row_ids, result.relevance)
+        ",".join([str(int(r))] + [csv_number(v) for v in row]) for r, row in zip(result.row_ids, result.relevance)
     ]
     summary = {"input": str(args.input), "read_as": table.settings.to_dict(), **result.summary(),
                "target_column": args.target_column, "notices": table.notices + result.notices}
@@ -391,14 +395,14 @@ def _cmd_explain_molecules(args: argparse.Namespace) -> int:
     from .core.io import staged_folder, write_bytes_atomic, write_json_atomic
     from .data.molecules import load_molecules
 
-    _check_output_options(args, rendered=False)
+    check_output_options(args, rendered=False)
     values = parse_param_values(args.param)
     info = get_method(args.method)
     if "molecule" not in info.modality:
         names = ", ".join(m.name for m in list_methods("molecule"))
         raise MethodError(f"The method {args.method} is not for molecules; choose one of: {names}.")
     params = info.resolve_params(values)
-    progress = _cli_progress()
+    progress = cli_progress()
     token = CancelToken()
     mols = load_molecules(args.input, args.energies, unit=args.unit, energy_unit=args.energy_unit,
                           require_energies=True, cancel=token)
@@ -409,27 +413,27 @@ def _cmd_explain_molecules(args: argparse.Namespace) -> int:
     model = explanation.extras["model"]
     unit = model.energy_unit
     metrics = dict(model.metrics)
-    metric_rows = ["metric,value"] + [f"{_csv_field(k)},{_csv_number(v)}" for k, v in metrics.items()]
+    metric_rows = ["metric,value"] + [f"{csv_field(k)},{csv_number(v)}" for k, v in metrics.items()]
     files: dict[str, list[str]] = {"metrics.csv": metric_rows}
     if model.kind == "atoms":
         files["element_energies.csv"] = ["element,energy"] + [
-            f"{e},{_csv_number(v)}" for e, v in model.element_energies().items()]
+            f"{e},{csv_number(v)}" for e, v in model.element_energies().items()]
     else:
         grid = np.linspace(model.basis.r_min, model.basis.r_max, 200)
         distances, curves = model.potentials(grid)
         labels = list(curves)
         files["pair_potentials.csv"] = [",".join(["distance_bohr"] + labels)] + [
-            ",".join([_csv_number(d)] + [_csv_number(curves[label][k]) for label in labels])
+            ",".join([csv_number(d)] + [csv_number(curves[label][k]) for label in labels])
             for k, d in enumerate(distances)]
     decomposition = ["molecule,kind,i,j,label,distance_bohr,contribution"]
     for index in model.split["test"]:
         parts = model.decompose(mols, int(index))
-        name = _csv_field(parts.name)
+        name = csv_field(parts.name)
         for k in parts.ranked():
-            j, d = ("", "") if parts.kind == "atoms" else (int(parts.j[k]), _csv_number(parts.distance[k]))
+            j, d = ("", "") if parts.kind == "atoms" else (int(parts.j[k]), csv_number(parts.distance[k]))
             decomposition.append(f"{name},{parts.kind},{int(parts.i[k])},{j},{parts.labels[k]},{d},"
-                                 f"{_csv_number(parts.parts[k])}")
-        decomposition.append(f"{name},intercept,,,,,{_csv_number(parts.intercept)}")
+                                 f"{csv_number(parts.parts[k])}")
+        decomposition.append(f"{name},intercept,,,,,{csv_number(parts.intercept)}")
     files["decompositions.csv"] = decomposition
     summary = {
         "input": str(args.input), "energies": str(args.energies), "length_unit_of_files": args.unit,

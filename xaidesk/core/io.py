@@ -87,3 +87,14 @@ def staged_folder(target: str | os.PathLike) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+
+
+def csv_number(value: float) -> str:
+    """A number for a CSV cell: 12 significant digits, an empty cell for nan."""
+    return "" if value != value else f"{float(value):.12g}"
+
+
+def csv_field(text) -> str:
+    """A text CSV cell, quoted only where it holds a comma, quote or line break."""
+    text = str(text)
+    return '"' + text.replace('"', '""') + '"' if any(c in text for c in ',"\n\r') else text

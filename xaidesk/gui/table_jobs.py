@@ -13,6 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..core.io import csv_field, csv_number
+
 #: Parameters of the table methods that the preprocessing panel owns (not the method form).
 PREPROCESSING_PARAMS = ("theta", "standardize")
 
@@ -164,25 +166,16 @@ def box_stats(groups: dict) -> list[BoxStats]:
 # --- export -----------------------------------------------------------------------------------
 
 
-def _csv_number(value: float) -> str:
-    return "" if value != value else f"{float(value):.12g}"
-
-
-def _csv_field(text: str) -> str:
-    text = str(text)
-    return '"' + text.replace('"', '""') + '"' if any(c in text for c in ',"\n\r') else text
-
-
 def scores_csv(result) -> str:
     """``row,score`` (0-based file rows), as the CLI writes it."""
-    lines = ["row,score"] + [f"{int(r)},{_csv_number(s)}" for r, s in zip(result.row_ids, result.scores)]
+    lines = ["row,score"] + [f"{int(r)},{csv_number(s)}" for r, s in zip(result.row_ids, result.scores)]
     return "\n".join(lines) + "\n"
 
 
 def relevance_csv(result) -> str:
     """``row`` and one column per feature, as the CLI writes it."""
-    header = ",".join(["row"] + [_csv_field(n) for n in result.feature_names])
-    lines = [header] + [",".join([str(int(r))] + [_csv_number(v) for v in row])
+    header = ",".join(["row"] + [csv_field(n) for n in result.feature_names])
+    lines = [header] + [",".join([str(int(r))] + [csv_number(v) for v in row])
                         for r, row in zip(result.row_ids, result.relevance)]
     return "\n".join(lines) + "\n"
 
