@@ -1,0 +1,1 @@
+"""Headless commands that live in their own module (see ``xaidesk.cli.COMMAND_MODULES``)."""
