@@ -108,6 +108,70 @@ def _check_table_pipeline() -> str:
             f"{top['row']} (mostly {top['top_feature']})")
 
 
+def write_sample_molecules(folder: Path, count: int = 24, seed: int = 0) -> Path:
+    """Write ``count`` jittered H2, H2O and CH4 molecules as .xyz files into ``folder`` and an energies file beside them.
+
+    The energies come from a made-up Morse-like pair energy, so a pair model has
+    something to learn. Returns the energies file (``folder/energies.txt``).
+    """
+    import numpy as np
+
+    shapes = {
+        "H2": (["H", "H"], [[0, 0, 0], [0.74, 0, 0]]),
+        "H2O": (["O", "H", "H"], [[0, 0, 0], [0.96, 0, 0], [-0.24, 0.93, 0]]),
+        "CH4": (["C", "H", "H", "H", "H"], [[0, 0, 0], [0.63, 0.63, 0.63], [-0.63, -0.63, 0.63],
+                                           [-0.63, 0.63, -0.63], [0.63, -0.63, -0.63]]),
+    }
+    bond = {"C": 0.77, "H": 0.37, "O": 0.66}  # covalent radii (Angstrom) set each pair's well
+    rng = np.random.default_rng(seed)
+    lines = []
+    for k in range(count):
+        name = list(shapes)[k % len(shapes)]
+        symbols, base = shapes[name]
+        positions = np.asarray(base, dtype=float) + rng.normal(0.0, 0.05, (len(symbols), 3))
+        energy = 0.0
+        for a in range(len(symbols)):
+            for b in range(a + 1, len(symbols)):
+                d0 = bond[symbols[a]] + bond[symbols[b]]
+                d = float(np.linalg.norm(positions[a] - positions[b]))
+                energy += 100.0 * ((1.0 - np.exp(-2.0 * (d - d0))) ** 2 - 1.0)
+        filename = f"{k:03d}_{name}.xyz"
+        atoms = [f"{s} {x:.6f} {y:.6f} {z:.6f}" for s, (x, y, z) in zip(symbols, positions)]
+        (folder / filename).write_text("\n".join([str(len(symbols)), name] + atoms) + "\n", encoding="utf-8")
+        lines.append(f"{filename} {energy:.6f}")
+    energies = folder / "energies.txt"
+    energies.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return energies
+
+
+def _check_molecules() -> str:
+    import numpy as np
+
+    from .core import CancelToken, get_method
+    from .data.molecules import load_molecules
+
+    with tempfile.TemporaryDirectory() as folder:
+        energies = write_sample_molecules(Path(folder))
+        mols = load_molecules(folder, energies, unit="angstrom")
+    details = []
+    for name in ("ridge.atoms", "ridge.pairs"):
+        info = get_method(name)
+        explanation = info.function(None, mols, None, params=info.resolve_params({}), token=CancelToken(),
+                                    progress=lambda *a, **k: None)
+        model = explanation.extras["model"]
+        mae = model.metrics["test_mae"]
+        if not np.all(np.isfinite(explanation.relevance)) or not np.isfinite(mae):
+            raise RuntimeError(f"{name} gave non-finite weights or a non-finite test error")
+        for index in model.split["test"]:
+            parts = model.decompose(mols, int(index))
+            predicted = float(model.predict(mols.subset([int(index)]))[0])
+            if not np.isclose(parts.parts.sum() + parts.intercept, predicted, rtol=1e-9, atol=1e-6):
+                raise RuntimeError(f"{name}: the contributions of {parts.name} do not add up to its prediction "
+                                   f"({parts.parts.sum() + parts.intercept:.6g} against {predicted:.6g})")
+        details.append(f"{name} test MAE {mae:.3g} {model.energy_unit}")
+    return f"{len(mols)} generated molecules; " + ", ".join(details) + "; decompositions add up"
+
+
 def _check_cli() -> str:
     from .cli import main as cli_main
     from .models import list_builtin_models
@@ -142,6 +206,7 @@ def checks(with_window: bool = False) -> list[Check]:
         ("audio: demo:sounds + RELAX time bands (100 masks)",
          _audio_pipeline("demo:sounds", "relax", {"num_masks": 100, "strategy": "time"})),
         ("table: wine.csv + NEON soft-min outliers", _check_table_pipeline),
+        ("molecules: generated .xyz + ridge on atom counts and pair potentials", _check_molecules),
         ("command line: explain image", _check_cli),
     ]
     if with_window:

@@ -86,7 +86,7 @@ def test_molecules_pair_model_end_to_end(qtbot, molecules_window, molecule_folde
     _open_folder(qtbot, tab, folder, energies)
     assert tab.mols is not None and len(tab.mols) == 12
     assert set(tab.mols.element_symbols) == {"H", "C", "O"}
-    assert tab.train_button.isEnabled()
+    assert tab.run_button.isEnabled()
 
     tab.bins_spin.setValue(12)
     model = _train(qtbot, tab, "pairs")
@@ -184,7 +184,7 @@ def test_molecules_atom_model_and_cancel(qtbot, molecules_window, molecule_folde
     # Cancel keeps the previous model.
     tab.set_kind("pairs")
     assert tab.train() is not None
-    tab.cancel_training()
+    tab.cancel_run()
     qtbot.waitUntil(lambda: not tab.is_running(), timeout=10_000)
     assert tab.model is model or tab.model.kind == "pairs"
     assert not error_dialogs

@@ -12,9 +12,10 @@ from PySide6.QtWidgets import QFileDialog, QInputDialog, QLabel, QMainWindow, QM
 from . import settings as app_settings
 from .catalog import Catalog, load_catalog
 from .runner import JobFailure, Runner
+from .tabs.analysis_base import AnalysisTabMixin
 from .tabs.audio_tab import AudioTab
 from .tabs.images_tab import ImagesTab
-from .tabs.molecules_tab import MoleculesTab
+from .tabs.molecules_tab import MoleculesTab, holds_molecules, is_molecule_path
 from .tabs.tables_tab import TablesTab, is_table_file
 from .widgets import error_dialog
 
@@ -42,6 +43,11 @@ class StartupOptions:
     model: str | None = None
     time_to_window: bool = False
     audio: str | None = None
+
+
+#: File-menu texts of the export actions on the Images and Audio tabs (overlay, relevance, settings, copy).
+OVERLAY_EXPORT_TEXTS = ("Export overlay &PNG…", "Export relevance .&npy…", "Export settings &JSON…",
+                        "&Copy overlay to clipboard")
 
 
 class MainWindow(QMainWindow):
@@ -87,6 +93,8 @@ class MainWindow(QMainWindow):
         self.hover_label.setMinimumWidth(260)
         self.statusBar().addPermanentWidget(self.hover_label)
         self._build_menus()
+        self.tables_tab.state_changed.connect(self._update_actions)
+        self.molecules_tab.state_changed.connect(self._update_actions)
         self._restore_geometry()
         self._update_actions()
         self.runner.finished.connect(self._on_job_finished)
@@ -97,18 +105,23 @@ class MainWindow(QMainWindow):
     # ------------------------------------------------------------ menus
     def _build_menus(self) -> None:
         file_menu = self.menuBar().addMenu("&File")
-        self.open_action = self._action(file_menu, "&Open image…", self.images_tab.choose_image, QKeySequence.StandardKey.Open)
+        file_menu.setToolTipsVisible(True)
+        self.open_action = self._action(file_menu, "&Open…", self.choose_file, QKeySequence.StandardKey.Open)
+        self.open_action.setToolTip("Open an image, a sound, a table or a molecule (.xyz); it opens in its tab.")
         self.open_audio_action = self._action(file_menu, "Open &audio…", self._choose_audio, "Ctrl+Shift+O")
         self.open_table_action = self._action(file_menu, "Open &table (CSV, TSV, Excel)…", self._choose_table, "Ctrl+Shift+T")
+        self.open_molecules_action = self._action(file_menu, "Open &molecules (folder of .xyz files)…",
+                                                  self._choose_molecules, "Ctrl+Shift+M")
         self.recent_menu = file_menu.addMenu("Open &recent")
         self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
         self.samples_menu = file_menu.addMenu("Open &sample image")
         self.audio_samples_menu = file_menu.addMenu("Open sample &sound")
         file_menu.addSeparator()
-        self.export_overlay_action = self._action(file_menu, "Export overlay &PNG…", self.export_overlay, "Ctrl+E")
-        self.export_relevance_action = self._action(file_menu, "Export relevance .&npy…", self.export_relevance)
-        self.export_settings_action = self._action(file_menu, "Export settings &JSON…", self.export_settings)
-        self.copy_action = self._action(file_menu, "&Copy overlay to clipboard", lambda: self._result_tab().copy_overlay(), "Ctrl+Shift+C")
+        overlay, relevance, settings, copy = OVERLAY_EXPORT_TEXTS  # renamed per tab in _update_actions
+        self.export_overlay_action = self._action(file_menu, overlay, self.export_overlay, "Ctrl+E")
+        self.export_relevance_action = self._action(file_menu, relevance, self.export_relevance)
+        self.export_settings_action = self._action(file_menu, settings, self.export_settings)
+        self.copy_action = self._action(file_menu, copy, self.copy_result, "Ctrl+Shift+C")
         file_menu.addSeparator()
         self._action(file_menu, "&Quit", self.close, QKeySequence.StandardKey.Quit)
 
@@ -164,8 +177,18 @@ class MainWindow(QMainWindow):
         self.audio_samples_menu.setEnabled(bool(self.catalog.samples("audio")))
 
     def _result_tab(self):
-        """The tab whose result the export actions write (the shown tab)."""
-        return self.audio_tab if self.tabs.currentWidget() is self.audio_tab else self.images_tab
+        """The tab whose result the File menu's export actions write: the shown tab."""
+        return self.tabs.currentWidget()
+
+    def _explanation_tab(self):
+        """The shown tab when it shows an explanation overlay (Images, Audio), else None."""
+        tab = self._result_tab()
+        return tab if all(hasattr(tab, name) for name in ("has_result", "export_overlay", "copy_overlay")) else None
+
+    def _analysis_tab(self) -> AnalysisTabMixin | None:
+        """The shown tab when it is an analysis tab (Tables, Molecules), which exports plots and CSV files."""
+        tab = self._result_tab()
+        return tab if isinstance(tab, AnalysisTabMixin) else None
 
     def _on_tab_changed(self, _index: int) -> None:
         if self.tabs.currentWidget() is self.audio_tab and self.catalog is not None:
@@ -180,6 +203,10 @@ class MainWindow(QMainWindow):
         self.tabs.setCurrentWidget(self.tables_tab)
         self.tables_tab.choose_table()
 
+    def _choose_molecules(self) -> None:
+        self.tabs.setCurrentWidget(self.molecules_tab)
+        self.molecules_tab.choose_folder()
+
     def _choose_audio(self) -> None:
         self.tabs.setCurrentWidget(self.audio_tab)
         self.audio_tab.choose_audio()
@@ -193,9 +220,34 @@ class MainWindow(QMainWindow):
         self.audio_tab.choose_model_file()
 
     def _update_actions(self) -> None:
-        has_result = self._result_tab().has_result()
-        for action in (self.export_overlay_action, self.export_relevance_action, self.export_settings_action, self.copy_action):
-            action.setEnabled(has_result)
+        analysis, explanation = self._analysis_tab(), self._explanation_tab()
+        name = self.tabs.tabText(self.tabs.currentIndex())
+        if analysis is None and explanation is None:
+            texts = OVERLAY_EXPORT_TEXTS
+            enabled = (False,) * 4
+            tips = (f"The {name} tab exports its results with its own buttons.",) * 4
+        elif analysis is None:
+            has_result = explanation.has_result()
+            texts = OVERLAY_EXPORT_TEXTS
+            enabled = (has_result,) * 4
+            why = "" if has_result else "Nothing to export yet: run an explanation first."
+            tips = (why,) * 4
+        else:
+            has_result = analysis.has_result()
+            plot = analysis.can_save_plot()
+            no_plot = "" if plot else f"The {name} tab shows no plot yet."
+            texts = ("Export plot &PNG…", analysis.RESULTS_EXPORT_TEXT, "Export settings &JSON…",
+                     "&Copy plot to clipboard")
+            enabled = (plot, has_result, False, plot)
+            tips = (no_plot or f"Save the plot shown in the {name} tab.",
+                    "" if has_result else f"Nothing to export yet in the {name} tab.",
+                    analysis.SETTINGS_EXPORT_NOTE, no_plot)
+        actions = (self.export_overlay_action, self.export_relevance_action, self.export_settings_action,
+                   self.copy_action)
+        for action, text, on, tip in zip(actions, texts, enabled, tips):
+            action.setText(text)
+            action.setEnabled(on)
+            action.setToolTip(tip or text.replace("&", "").rstrip("…"))
         self.download_action.setEnabled(self.catalog is not None and bool(self.catalog.architectures))
 
     # ------------------------------------------------------------ start-up
@@ -258,9 +310,27 @@ class MainWindow(QMainWindow):
         self.show_status("Ready." if not (image or audio) else "Opening …")
 
     # ------------------------------------------------------------ actions
+    def choose_file(self) -> None:
+        """File ▸ Open: pick a file of any kind the tabs open; it opens in its tab."""
+        path, _ = QFileDialog.getOpenFileName(self, "Open", str(self.settings.value("last_folder", "") or ""),
+                                              open_file_filter())
+        if path:
+            self.open_path(path)
+
     def open_path(self, path) -> None:
-        """Open a file in the tab for its kind: tables in Tables, audio files in Audio, everything else in Images."""
-        if is_table_file(path):
+        """Open a file in the tab for its kind.
+
+        Molecules (a .xyz file, or a folder of them) open in Molecules, tables in
+        Tables, audio files in Audio, every other file in Images.
+        """
+        if Path(path).is_dir() and not holds_molecules(path):
+            error_dialog.show_error(self, "Could not open the folder",
+                                    f"{Path(path).name} holds no .xyz files. A folder opens in the Molecules tab "
+                                    "when it holds molecules (.xyz files); open other files one at a time.")
+        elif is_molecule_path(path):
+            self.tabs.setCurrentWidget(self.molecules_tab)
+            self.molecules_tab.open_path(path)
+        elif is_table_file(path):
             self.tabs.setCurrentWidget(self.tables_tab)
             self.tables_tab.open_table(path)
         elif is_audio_file(path):
@@ -297,13 +367,33 @@ class MainWindow(QMainWindow):
         self.show_status(f"Saved {path}.")
 
     def export_overlay(self) -> None:
-        self._export(self._result_tab().export_overlay, "Export overlay", ".png", "PNG image (*.png)")
+        """Ctrl+E: the overlay of an explanation tab, or the plot of an analysis tab."""
+        if (analysis := self._analysis_tab()) is not None:
+            if analysis.can_save_plot():
+                analysis.choose_plot_file()
+        elif (tab := self._explanation_tab()) is not None:
+            self._export(tab.export_overlay, "Export overlay", ".png", "PNG image (*.png)")
 
     def export_relevance(self) -> None:
-        self._export(self._result_tab().export_relevance, "Export relevance", ".npy", "NumPy array (*.npy)")
+        """The relevance of an explanation tab, or an analysis tab's results (CSV)."""
+        if (analysis := self._analysis_tab()) is not None:
+            if analysis.has_result():
+                analysis.choose_results_export()
+        elif (tab := self._explanation_tab()) is not None:
+            self._export(tab.export_relevance, "Export relevance", ".npy", "NumPy array (*.npy)")
 
     def export_settings(self) -> None:
-        self._export(self._result_tab().export_settings, "Export settings", ".json", "JSON (*.json)")
+        """The settings of an explanation tab (analysis tabs have none: the action is disabled there)."""
+        if (tab := self._explanation_tab()) is not None:
+            self._export(tab.export_settings, "Export settings", ".json", "JSON (*.json)")
+
+    def copy_result(self) -> None:
+        """The overlay of an explanation tab, or the plot of an analysis tab, to the clipboard."""
+        if (analysis := self._analysis_tab()) is not None:
+            if analysis.can_save_plot():
+                analysis.copy_plot()
+        elif (tab := self._explanation_tab()) is not None and tab.has_result():
+            tab.copy_overlay()
 
     def download_weights(self) -> None:
         if self.catalog is None or not self.catalog.architectures:
@@ -376,12 +466,15 @@ class MainWindow(QMainWindow):
 
     @staticmethod
     def _dropped_file(event) -> Path | None:
+        """The first local file, or folder of .xyz molecules, among the dropped URLs (None: refuse the drop)."""
         mime = event.mimeData()
         if not mime.hasUrls():
             return None
         for url in mime.urls():
             if url.isLocalFile():
-                return Path(url.toLocalFile())
+                path = Path(url.toLocalFile())
+                if not path.is_dir() or holds_molecules(path):
+                    return path
         return None
 
     # ------------------------------------------------------------ closing
@@ -398,6 +491,22 @@ def is_audio_file(path) -> bool:
     from xaidesk.data.audio import AUDIO_SUFFIXES
 
     return Path(str(path)).suffix.lower() in AUDIO_SUFFIXES
+
+
+def open_file_filter() -> str:
+    """The File ▸ Open dialog's filters: every kind the tabs open, then each kind."""
+    from xaidesk.data.audio import AUDIO_SUFFIXES
+    from xaidesk.data.images import IMAGE_SUFFIXES
+
+    from .tabs.molecules_tab import MOLECULE_SUFFIX
+    from .tabs.tables_tab import TABLE_SUFFIXES
+
+    kinds = (("Images", IMAGE_SUFFIXES), ("Sounds", AUDIO_SUFFIXES), ("Tables", TABLE_SUFFIXES),
+             ("Molecules", (MOLECULE_SUFFIX,)))
+    patterns = [" ".join(f"*{s}" for s in suffixes) for _, suffixes in kinds]
+    filters = [f"All supported files ({' '.join(patterns)})"]
+    filters += [f"{name} ({pattern})" for (name, _), pattern in zip(kinds, patterns)]
+    return ";;".join(filters + ["All files (*)"])
 
 
 def known_specs(models) -> set:

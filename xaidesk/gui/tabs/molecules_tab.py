@@ -15,11 +15,10 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 from pathlib import Path
 
-import numpy as np
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QImage
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -40,15 +39,55 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..formatting import progress_text
 from ..runner import JobFailure, Runner
 from ..views.molecule_views import ElementBars, MoleculeView, PotentialPlot
 from ..widgets import error_dialog
-from .explain_base import JobChannelsMixin, make_progress_bar, side_column
+from .analysis_base import AnalysisTabMixin
+from .explain_base import side_column
 
 MODEL_KINDS = (("Atom counts", "atoms"), ("Pair potentials", "pairs"))
 UNITS = (("Angstrom", "angstrom"), ("Bohr", "bohr"))
 ALL_PAIRS = "All pair types"
+MOLECULE_SUFFIX = ".xyz"
+ENERGIES_SUFFIXES = (".txt", ".dat", ".csv")
+ENERGIES_FILTER = "Energies (*.txt *.dat *.csv);;All files (*)"
+
+
+def holds_molecules(folder) -> bool:
+    """Whether ``folder`` is a folder with at least one ``.xyz`` file in it (not in sub-folders)."""
+    try:
+        with os.scandir(folder) as entries:
+            return any(e.name.lower().endswith(MOLECULE_SUFFIX) and e.is_file() for e in entries)
+    except OSError:
+        return False
+
+
+def is_molecule_path(path) -> bool:
+    """Whether the Molecules tab opens ``path``: a ``.xyz`` file, or a folder that holds ``.xyz`` files."""
+    path = Path(path)
+    if path.is_dir():
+        return holds_molecules(path)
+    return path.suffix.lower() == MOLECULE_SUFFIX
+
+
+def find_energies_file(folder) -> Path | None:
+    """The energies file that goes with a folder of ``.xyz`` files, when there is exactly one candidate.
+
+    A candidate is a ``.txt``, ``.dat`` or ``.csv`` file whose name contains
+    "energ" (``energies.txt``, ``qm7_energy.dat``), in the folder itself or,
+    if none is there, beside it (as in ``qm7/energies.txt`` next to ``qm7/xyz/``).
+    None when there is none or more than one, so the person is asked.
+    """
+    folder = Path(folder)
+    for place in (folder, folder.parent):
+        try:
+            found = [p for p in place.iterdir()
+                     if p.suffix.lower() in ENERGIES_SUFFIXES and "energ" in p.stem.lower() and p.is_file()]
+        except OSError:
+            continue
+        if found:
+            return found[0] if len(found) == 1 else None
+    return None
 
 
 def _item(text: str, value: float | None = None) -> QTableWidgetItem:
@@ -68,7 +107,7 @@ def _csv_bytes(header: list[str], rows) -> bytes:
     return buffer.getvalue().encode("utf-8")
 
 
-class MoleculesTab(JobChannelsMixin, QWidget):
+class MoleculesTab(AnalysisTabMixin, QWidget):
     """Open molecules, train an atom-count or pair-potential ridge model, explain it.
 
     Signals
@@ -79,6 +118,13 @@ class MoleculesTab(JobChannelsMixin, QWidget):
 
     status_message = Signal(str)
     state_changed = Signal()
+
+    RUN_CHANNEL = "train"
+    FOLDER_SETTING = "last_molecule_folder"
+    PLOT_NAME = "molecules_plot.png"
+    RESULTS_EXPORT_TEXT = "Export energies / potentials CSV…"
+    SETTINGS_EXPORT_NOTE = ("The Molecules tab has no settings file; its model settings and test error are shown "
+                            "on the left, and the CSV exports name their units.")
 
     def __init__(self, runner: Runner, settings=None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -92,10 +138,7 @@ class MoleculesTab(JobChannelsMixin, QWidget):
         self._bond_table = None
         self._jobs: dict[str, int | None] = {"load": None, "predict": None, "train": None}
         self._build()
-        runner.progress.connect(self._on_progress)
-        runner.finished.connect(self._on_finished)
-        runner.failed.connect(self._on_failed)
-        runner.cancelled.connect(self._on_cancelled)
+        self._connect_runner()
         self._update_enabled()
 
     # ------------------------------------------------------------------ layout
@@ -180,21 +223,8 @@ class MoleculesTab(JobChannelsMixin, QWidget):
         layout.addWidget(export_box)
         layout.addStretch(1)
 
-        run_area = QWidget()
-        run_layout = QVBoxLayout(run_area)
-        row = QHBoxLayout()
-        self.train_button = QPushButton("Train")
-        self.train_button.clicked.connect(self.train)
-        self.cancel_button = QPushButton("Cancel")
-        self.cancel_button.clicked.connect(self.cancel_training)
-        row.addWidget(self.train_button)
-        row.addWidget(self.cancel_button)
-        run_layout.addLayout(row)
-        self.progress_bar = make_progress_bar()
-        run_layout.addWidget(self.progress_bar)
-        self.run_status = QLabel("")
-        self.run_status.setWordWrap(True)
-        run_layout.addWidget(self.run_status)
+        run_area = self._build_run_area("Train", self.train)
+        self.run_button.setToolTip("Fit the chosen ridge model on the training molecules and explain it.")
 
         self.views = QTabWidget()
         self.element_bars = ElementBars()
@@ -263,13 +293,30 @@ class MoleculesTab(JobChannelsMixin, QWidget):
     # ------------------------------------------------------------------ loading
     def choose_folder(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Folder of .xyz files", self._last_folder())
-        if not folder:
-            return
-        energies, _ = QFileDialog.getOpenFileName(self, "Energies file (lines of 'name value')", folder,
-                                                  "Energies (*.txt *.dat *.csv);;All files (*)")
-        if not energies:
-            return
-        self.open_folder(folder, energies)
+        if folder:
+            self.open_folder_asking(folder, always_ask=True)
+
+    def choose_energies(self, folder) -> Path | None:
+        """Ask for the energies file of ``folder`` (the dialog starts on a likely one)."""
+        start = find_energies_file(folder) or Path(folder)
+        energies, _ = QFileDialog.getOpenFileName(self, "Energies file (lines of 'name value')", str(start),
+                                                  ENERGIES_FILTER)
+        return Path(energies) if energies else None
+
+    def open_folder_asking(self, folder, always_ask: bool = False) -> int | None:
+        """Open a folder of .xyz files with the energies file beside it, or the one the person picks."""
+        energies = None if always_ask else find_energies_file(folder)
+        if energies is None:
+            energies = self.choose_energies(folder)
+        if energies is None:
+            return None
+        return self.open_folder(folder, energies)
+
+    def open_path(self, path) -> int | None:
+        """Open what was dropped or picked: a folder of .xyz files to train on, or one .xyz file to predict."""
+        if Path(path).is_dir():
+            return self.open_folder_asking(path)
+        return self.open_molecule(path)
 
     def choose_molecule(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Molecule to predict", self._last_folder(), "XYZ files (*.xyz);;All files (*)")
@@ -283,10 +330,10 @@ class MoleculesTab(JobChannelsMixin, QWidget):
         def job(token, progress):
             from xaidesk.data.molecules import load_molecules
 
-            return load_molecules(folder, energies, unit=unit, cancel=token, progress=progress), unit
+            return load_molecules(folder, energies, unit=unit, cancel=token, progress=progress), unit, Path(energies)
 
         self._remember_folder(Path(folder) / "x")
-        self.status_message.emit(f"Reading {Path(folder).name} …")
+        self.status_message.emit(f"Reading {Path(folder).name} with the energies in {Path(energies).name} …")
         self._jobs["load"] = self.runner.submit(job, "molecules_load")
         self._update_enabled()
         return self._jobs["load"]
@@ -305,13 +352,14 @@ class MoleculesTab(JobChannelsMixin, QWidget):
         return self._jobs["predict"]
 
     def _folder_ready(self, result) -> None:
-        mols, unit = result
+        mols, unit, energies = result
         self.mols, self.length_unit = mols, unit
         self.model = None
         self.extra = []
         self._clear_results()
         self.data_label.setText(f"{len(mols)} molecules, elements {', '.join(mols.element_symbols)}; "
-                                f"coordinates read in {unit}, energies in {mols.energy_unit}.")
+                                f"coordinates read in {unit}, energies in {mols.energy_unit} from {energies.name}.")
+        self.data_label.setToolTip(f"{mols.sources[0].parent if mols.sources else ''}\n{energies}")
         self.status_message.emit(f"Opened {len(mols)} molecules.")
         self._update_enabled()
 
@@ -328,9 +376,6 @@ class MoleculesTab(JobChannelsMixin, QWidget):
         self.status_message.emit(f"Opened {mols.names[0]}." + ("" if self.model else " Train a model to explain it."))
 
     # ------------------------------------------------------------------ training
-    def is_running(self) -> bool:
-        return self._jobs["train"] is not None
-
     def can_train(self) -> bool:
         return self.mols is not None and not self.is_running() and self._jobs["load"] is None
 
@@ -346,21 +391,7 @@ class MoleculesTab(JobChannelsMixin, QWidget):
 
             return fit_molecule_model(mols, kind, **params, cancel=token, progress=progress)
 
-        self._jobs["train"] = self.runner.submit(job, "molecules_train")
-        self.progress_bar.setValue(0)
-        self.run_status.setText("Training …")
-        self._update_enabled()
-        return self._jobs["train"]
-
-    def cancel_training(self) -> None:
-        job_id = self._jobs["train"]
-        if job_id is not None:
-            self.runner.cancel(job_id)
-
-    def _end_run(self, text: str) -> None:
-        self._jobs["train"] = None
-        self.run_status.setText(text)
-        self._update_enabled()
+        return self._submit_run(job, "molecules_train", "Training …")
 
     def _clear_results(self) -> None:
         self.decomposition = None
@@ -505,42 +536,21 @@ class MoleculesTab(JobChannelsMixin, QWidget):
         self._update_enabled()
 
     # ------------------------------------------------------------------ runner relays
-    def _on_progress(self, job_id: int, fraction: float, message: str, partial: object) -> None:
-        if self._channel_of(job_id) != "train":
-            return
-        self.progress_bar.setValue(int(1000 * max(0.0, min(1.0, fraction))))
-        self.run_status.setText(progress_text(fraction, self.runner.elapsed(job_id), message))
+    def _finish_handlers(self) -> dict:
+        return {"load": self._folder_ready, "predict": self._molecule_ready, "train": self.show_model}
 
-    def _on_finished(self, job_id: int, result: object) -> None:
-        channel = self._channel_of(job_id)
-        if channel is None:
-            return
-        if channel != "train":
-            self._jobs[channel] = None
-        {"load": self._folder_ready, "predict": self._molecule_ready, "train": self.show_model}[channel](result)
-        self._update_enabled()
+    def _failure_handlers(self) -> dict:
+        return {"load": lambda failure: self._open_failed("Could not open the molecules", failure),
+                "predict": lambda failure: self._open_failed("Could not open the molecule", failure),
+                "train": self._train_failed}
 
-    def _on_failed(self, job_id: int, failure: JobFailure) -> None:
-        channel = self._channel_of(job_id)
-        if channel is None:
-            return
-        if channel == "train":
-            self._end_run("Training failed; the previous results are still shown.")
-            error_dialog.show_error(self, "Could not train the model", failure)
-            return
-        self._jobs[channel] = None
-        self._update_enabled()
-        title = "Could not open the molecules" if channel == "load" else "Could not open the molecule"
+    def _open_failed(self, title: str, failure: JobFailure) -> None:
         self.status_message.emit(title + ".")
         error_dialog.show_error(self, title, failure)
 
-    def _on_cancelled(self, job_id: int) -> None:
-        channel = self._channel_of(job_id)
-        if channel == "train":
-            self._end_run("Cancelled; the previous results are still shown.")
-        elif channel is not None:
-            self._jobs[channel] = None
-            self._update_enabled()
+    def _train_failed(self, failure: JobFailure) -> None:
+        self._end_run("Training failed; the previous results are still shown.")
+        error_dialog.show_error(self, "Could not train the model", failure)
 
     # ------------------------------------------------------------------ export
     def has_result(self) -> bool:
@@ -591,30 +601,6 @@ class MoleculesTab(JobChannelsMixin, QWidget):
         page = self.views.currentIndex()
         return (self.element_bars, self.potential_plot, self.molecule_view)[page] if page >= 0 else self.views
 
-    def save_plot(self, path) -> Path:
-        from xaidesk.core.io import save_png_atomic
-
-        image = self.current_plot_widget().grab().toImage().convertToFormat(QImage.Format.Format_RGB888)
-        width, height = image.width(), image.height()
-        buffer = np.frombuffer(image.constBits(), dtype=np.uint8).reshape(height, image.bytesPerLine())
-        rgb = buffer[:, : 3 * width].reshape(height, width, 3).copy()
-        return save_png_atomic(path, rgb)
-
-    def _save_as(self, title: str, name: str, file_filter: str, suffix: str, write) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, title, str(Path(self._last_folder()) / name), file_filter)
-        if not path:
-            return
-        path = Path(path)
-        if path.suffix.lower() != suffix:
-            path = path.with_name(path.name + suffix)
-        try:
-            write(path)
-        except OSError as error:
-            error_dialog.show_error(self, "Could not save the file", f"{path} could not be written: {error.strerror or error}.")
-            return
-        self._remember_folder(path)
-        self.status_message.emit(f"Saved {path}.")
-
     def choose_global_csv(self) -> None:
         if self.model is not None:
             name = "element_energies.csv" if self.model.kind == "atoms" else "pair_potentials.csv"
@@ -625,26 +611,18 @@ class MoleculesTab(JobChannelsMixin, QWidget):
             name = f"{Path(self.decomposition.name).stem}_decomposition.csv"
             self._save_as("Export decomposition", name, "CSV (*.csv)", ".csv", self.export_decomposition_csv)
 
-    def choose_plot_file(self) -> None:
-        self._save_as("Save plot", "molecules_plot.png", "PNG image (*.png)", ".png", self.save_plot)
+    def choose_results_export(self) -> None:
+        self.choose_global_csv()
 
     # ------------------------------------------------------------------ state
     def _update_enabled(self) -> None:
         running = self.is_running()
-        self.train_button.setEnabled(self.can_train())
+        self.run_button.setEnabled(self.can_train())
         self.cancel_button.setEnabled(running)
         self.export_global_button.setEnabled(self.model is not None)
+        self.save_plot_button.setEnabled(self.model is not None)
         self.export_decomposition_button.setEnabled(self.decomposition is not None)
         self.state_changed.emit()
 
-    def _last_folder(self) -> str:
-        if self.settings is None:
-            return ""
-        return str(self.settings.value("last_molecule_folder", "") or self.settings.value("last_folder", "") or "")
 
-    def _remember_folder(self, path) -> None:
-        if self.settings is not None:
-            self.settings.setValue("last_molecule_folder", str(Path(path).parent))
-
-
-__all__ = ["MoleculesTab"]
+__all__ = ["MoleculesTab", "find_energies_file", "is_molecule_path"]

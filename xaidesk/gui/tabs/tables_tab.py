@@ -11,13 +11,12 @@ from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtGui import QBrush, QColor, QImage
+from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
     QComboBox,
     QFileDialog,
-    QFormLayout,
     QGroupBox,
     QHBoxLayout,
     QHeaderView,
@@ -35,7 +34,7 @@ from PySide6.QtWidgets import (
 )
 
 from .. import table_jobs
-from ..formatting import format_duration, format_value, progress_text
+from ..formatting import format_duration, format_value
 from ..runner import JobFailure, Runner
 from ..views.table_views import (
     BoxPlot,
@@ -49,7 +48,8 @@ from ..views.table_views import (
 )
 from ..widgets import error_dialog
 from ..widgets.param_form import ParamForm
-from .explain_base import JobChannelsMixin, make_progress_bar, side_column
+from .analysis_base import AnalysisTabMixin
+from .explain_base import side_column
 
 #: Suffixes the Tables tab opens (drag and drop, File ▸ Open).
 TABLE_SUFFIXES = (".csv", ".tsv", ".txt", ".tab", ".xlsx")
@@ -81,7 +81,7 @@ def _item(text: str, tooltip: str = "", editable: bool = False) -> QTableWidgetI
     return item
 
 
-class TablesTab(JobChannelsMixin, QWidget):
+class TablesTab(AnalysisTabMixin, QWidget):
     """Find the strange rows of a table and why (NEON), or what drives a target column.
 
     Signals
@@ -97,6 +97,11 @@ class TablesTab(JobChannelsMixin, QWidget):
     status_message = Signal(str)
     table_opened = Signal(object)
     state_changed = Signal()
+
+    FOLDER_SETTING = "last_table_folder"
+    RESULTS_EXPORT_TEXT = "Export results (CSV, JSON)…"
+    SETTINGS_EXPORT_NOTE = ("The Tables tab writes its settings (how the file was read, θ, the method's parameters) "
+                            "into summary.json with Export results.")
 
     def __init__(self, runner: Runner, settings=None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -117,16 +122,13 @@ class TablesTab(JobChannelsMixin, QWidget):
         self._preview_timer.setInterval(250)
         self._preview_timer.timeout.connect(self.update_preview)
         self._build()
-        runner.progress.connect(self._on_progress)
-        runner.finished.connect(self._on_finished)
-        runner.failed.connect(self._on_failed)
-        runner.cancelled.connect(self._on_cancelled)
+        self._connect_runner()
         self._jobs["methods"] = runner.submit(list_table_methods, "table_methods")
         self._update_enabled()
 
     # ------------------------------------------------------------------ layout
     def _build(self) -> None:
-        side = side_column(self._build_side_panel(), self._build_run_area(), min_width=320)
+        side = side_column(self._build_side_panel(), self._build_run_area("Run", self.run_analysis), min_width=320)
 
         self.views = QTabWidget()
         self.views.addTab(self._build_data_view(), "Data")
@@ -201,25 +203,6 @@ class TablesTab(JobChannelsMixin, QWidget):
         layout.addWidget(export_box)
         layout.addStretch(1)
         return panel
-
-    def _build_run_area(self) -> QWidget:
-        area = QWidget()
-        layout = QVBoxLayout(area)
-        buttons = QHBoxLayout()
-        self.run_button = QPushButton("Run")
-        self.run_button.setDefault(True)
-        self.run_button.clicked.connect(self.run_analysis)
-        self.cancel_button = QPushButton("Cancel")
-        self.cancel_button.clicked.connect(self.cancel_analysis)
-        buttons.addWidget(self.run_button, 1)
-        buttons.addWidget(self.cancel_button)
-        layout.addLayout(buttons)
-        self.progress_bar = make_progress_bar()
-        layout.addWidget(self.progress_bar)
-        self.run_status = QLabel("")
-        self.run_status.setWordWrap(True)
-        layout.addWidget(self.run_status)
-        return area
 
     def _build_data_view(self) -> QWidget:
         widget = QWidget()
@@ -805,9 +788,6 @@ class TablesTab(JobChannelsMixin, QWidget):
         self.after_plot.set_histogram(*preview.after[j], title=f"{name}: after ({after})", x_label=after)
 
     # ------------------------------------------------------------------ running
-    def is_running(self) -> bool:
-        return self._jobs["run"] is not None
-
     def can_run(self) -> bool:
         if self.table is None or self.method_info() is None or self.is_running():
             return False
@@ -830,24 +810,7 @@ class TablesTab(JobChannelsMixin, QWidget):
                                            token=token, progress=progress)
 
         self._run_title = info.title or info.name
-        self._jobs["run"] = self.runner.submit(job, "table_run")
-        self.progress_bar.setValue(0)
-        self.run_status.setText(f"Running {self._run_title} …")
-        self.status_message.emit(f"Running {self._run_title} …")
-        self._update_enabled()
-        return self._jobs["run"]
-
-    def cancel_analysis(self) -> None:
-        job_id = self._jobs["run"]
-        if job_id is not None:
-            self.runner.cancel(job_id)
-
-    def _end_run(self, text: str) -> None:
-        self._jobs["run"] = None
-        self.progress_bar.setValue(0)
-        self.run_status.setText(text)
-        self.status_message.emit(text)
-        self._update_enabled()
+        return self._submit_run(job, "table_run", f"Running {self._run_title} …")
 
     def _run_failed(self, failure: JobFailure) -> None:
         self._end_run("The analysis stopped with an error; the previous results are still shown.")
@@ -1112,42 +1075,13 @@ class TablesTab(JobChannelsMixin, QWidget):
                                             color=(200, 100, 30))
 
     # ------------------------------------------------------------------ runner relays
-    def _on_progress(self, job_id: int, fraction: float, message: str, partial: object) -> None:
-        if self._channel_of(job_id) != "run":
-            return
-        self.progress_bar.setValue(int(1000 * max(0.0, min(1.0, fraction))))
-        self.run_status.setText(progress_text(fraction, self.runner.elapsed(job_id), message))
+    def _finish_handlers(self) -> dict:
+        return {"methods": self._methods_ready, "load": self._table_ready, "preview": self._preview_ready,
+                "run": self.show_result}
 
-    def _on_finished(self, job_id: int, result: object) -> None:
-        channel = self._channel_of(job_id)
-        if channel is None:
-            return
-        if channel != "run":
-            self._jobs[channel] = None
-        {"methods": self._methods_ready, "load": self._table_ready, "preview": self._preview_ready,
-         "run": self.show_result}[channel](result)
-
-    def _on_failed(self, job_id: int, failure: object) -> None:
-        channel = self._channel_of(job_id)
-        if channel is None:
-            return
-        if channel != "run":
-            self._jobs[channel] = None
-        if channel == "load":
-            self._load_failed(failure)
-        elif channel == "preview":
-            self._preview_failed(failure)
-        elif channel == "run":
-            self._run_failed(failure)
-        else:
-            error_dialog.show_error(self, "Could not list the table methods", failure)
-
-    def _on_cancelled(self, job_id: int) -> None:
-        channel = self._channel_of(job_id)
-        if channel == "run":
-            self._end_run("Cancelled; the previous results are still shown.")
-        elif channel is not None:
-            self._jobs[channel] = None
+    def _failure_handlers(self) -> dict:
+        return {"methods": lambda failure: error_dialog.show_error(self, "Could not list the table methods", failure),
+                "load": self._load_failed, "preview": self._preview_failed, "run": self._run_failed}
 
     # ------------------------------------------------------------------ export
     def has_result(self) -> bool:
@@ -1167,15 +1101,6 @@ class TablesTab(JobChannelsMixin, QWidget):
                 return plot
         return page
 
-    def save_plot(self, path) -> Path:
-        from xaidesk.core.io import save_png_atomic
-
-        image = self.current_plot_widget().grab().toImage().convertToFormat(QImage.Format.Format_RGB888)
-        width, height = image.width(), image.height()
-        buffer = np.frombuffer(image.constBits(), dtype=np.uint8).reshape(height, image.bytesPerLine())
-        rgb = buffer[:, : 3 * width].reshape(height, width, 3).copy()
-        return save_png_atomic(path, rgb)
-
     def choose_export_folder(self) -> None:
         if self.result is None:
             return
@@ -1190,20 +1115,8 @@ class TablesTab(JobChannelsMixin, QWidget):
             return
         self.status_message.emit(f"Saved scores.csv, relevance.csv and summary.json in {folder}.")
 
-    def choose_plot_file(self) -> None:
-        suggested = str(Path(self._last_folder()) / "plot.png")
-        path, _ = QFileDialog.getSaveFileName(self, "Save plot", suggested, "PNG image (*.png)")
-        if not path:
-            return
-        path = Path(path)
-        if path.suffix.lower() != ".png":
-            path = path.with_name(path.name + ".png")
-        try:
-            self.save_plot(path)
-        except OSError as error:
-            error_dialog.show_error(self, "Could not save the plot", f"{path} could not be written: {error}.")
-            return
-        self.status_message.emit(f"Saved {path}.")
+    def choose_results_export(self) -> None:
+        self.choose_export_folder()
 
     # ------------------------------------------------------------------ state
     def _update_enabled(self) -> None:
@@ -1213,15 +1126,6 @@ class TablesTab(JobChannelsMixin, QWidget):
         self.export_button.setEnabled(self.result is not None)
         self.save_plot_button.setEnabled(True)
         self.state_changed.emit()
-
-    def _last_folder(self) -> str:
-        if self.settings is None:
-            return ""
-        return str(self.settings.value("last_table_folder", "") or self.settings.value("last_folder", "") or "")
-
-    def _remember_folder(self, path) -> None:
-        if self.settings is not None:
-            self.settings.setValue("last_table_folder", str(Path(path).parent))
 
 
 __all__ = ["TablesTab", "TABLE_SUFFIXES", "is_table_file"]

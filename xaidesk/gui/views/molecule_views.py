@@ -18,22 +18,20 @@ PALETTE = [(31, 119, 180), (214, 39, 40), (44, 160, 44), (148, 103, 189), (255, 
            (227, 119, 194), (127, 127, 127), (188, 189, 34), (23, 190, 207)]
 
 
-def _plot_widget(title: str) -> pg.PlotWidget:
-    widget = pg.PlotWidget(background="w")
-    widget.setMenuEnabled(False)
-    item = widget.getPlotItem()
-    item.setTitle(title, color="#333333", size="10pt")
-    item.showGrid(x=True, y=True, alpha=0.2)
-    return widget
-
-
-class ElementBars(pg.PlotWidget):
-    """Atom-count model: one bar per element, its energy per atom."""
+class _WhitePlot(pg.PlotWidget):
+    """A plot on white without pyqtgraph's context menu; ``plot_item`` is its plot."""
 
     def __init__(self, parent=None) -> None:
         super().__init__(parent=parent, background="w")
         self.setMenuEnabled(False)
         self.plot_item = self.getPlotItem()
+
+
+class ElementBars(_WhitePlot):
+    """Atom-count model: one bar per element, its energy per atom."""
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
         self.plot_item.showGrid(x=False, y=True, alpha=0.2)
         self.values: dict[str, float] = {}
         self.reset()
@@ -56,13 +54,11 @@ class ElementBars(pg.PlotWidget):
         self.plot_item.setLabel("bottom", "element")
 
 
-class PotentialPlot(pg.PlotWidget):
+class PotentialPlot(_WhitePlot):
     """Pair model: energy contribution against distance, with reference bond lengths."""
 
     def __init__(self, parent=None) -> None:
-        super().__init__(parent=parent, background="w")
-        self.setMenuEnabled(False)
-        self.plot_item = self.getPlotItem()
+        super().__init__(parent)
         self.plot_item.showGrid(x=True, y=True, alpha=0.2)
         self.legend = self.plot_item.addLegend(offset=(-10, 10), labelTextColor="#333333")
         self.curves: dict[str, tuple[np.ndarray, np.ndarray]] = {}
@@ -135,13 +131,11 @@ def atom_size(z: int) -> float:
     return 10.0 + 4.0 * float(np.sqrt(z))
 
 
-class MoleculeView(pg.PlotWidget):
+class MoleculeView(_WhitePlot):
     """A molecule in 2D (PCA of its coordinates): pairs and atoms coloured by contribution."""
 
     def __init__(self, parent=None) -> None:
-        super().__init__(parent=parent, background="w")
-        self.setMenuEnabled(False)
-        self.plot_item = self.getPlotItem()
+        super().__init__(parent)
         self.plot_item.setAspectLocked(True)
         self.plot_item.hideAxis("left")
         self.plot_item.hideAxis("bottom")
