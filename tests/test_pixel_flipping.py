@@ -1,4 +1,4 @@
-"""Pixel flipping: equals a naive loop, and separates a faithful map from a wrong one."""
+"""Region perturbation on images: equals a naive loop, and separates a faithful map from a wrong one."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from xaidesk.core import InputError
-from xaidesk.evaluate import patch_scores, pixel_flipping_curve
+from xaidesk.evaluate import FlipSettings, image_faithfulness, patch_scores
 from xaidesk.models.base import LoadedModel
 from xaidesk.models.preprocessing import Preprocessing
 
@@ -41,18 +41,20 @@ def test_patch_scores_sum_tiles_including_ragged_edges():
 def test_curve_equals_a_naive_loop():
     m, img = model(), image()
     relevance = np.random.default_rng(1).normal(size=(32, 32))
-    curve = pixel_flipping_curve(m, img, relevance, 0, steps=4, patch=8, fill="black", random_orders=0)
-    order = np.argsort(-patch_scores(relevance, 8).ravel(), kind="stable")
-    expected = []
-    for count in np.round(np.linspace(0, 16, 5)).astype(int):
-        perturbed = img.copy()
-        for tile in order[:count]:
-            r, c = divmod(int(tile), 4)
-            perturbed[r * 8 : r * 8 + 8, c * 8 : c * 8 + 8] = 0
-        with torch.no_grad():
-            expected.append(float(m.module(m.preprocessing.to_tensor(perturbed))[0, 0]))
-    np.testing.assert_allclose(curve.scores, expected, rtol=1e-5)
+    curve = image_faithfulness(m, img, relevance, 0, FlipSettings(orders=("morf", "lerf"), steps=4, patch=8, fill="black"))
+    tiles = patch_scores(relevance, 8).ravel()
+    for name, order in (("morf", np.argsort(-tiles)), ("lerf", np.argsort(tiles))):
+        expected = []
+        for count in np.round(np.linspace(0, 16, 5)).astype(int):
+            perturbed = img.copy()
+            for tile in order[:count]:
+                r, c = divmod(int(tile), 4)
+                perturbed[r * 8 : r * 8 + 8, c * 8 : c * 8 + 8] = 0
+            with torch.no_grad():
+                expected.append(float(m.module(m.preprocessing.to_tensor(perturbed))[0, 0]))
+        np.testing.assert_allclose(curve.curves[name], expected, rtol=1e-5)
     np.testing.assert_allclose(curve.fractions, np.linspace(0, 1, 5))
+    assert "random" not in curve.curves and np.isnan(curve.areas()["aopc_random"])
 
 
 def test_faithful_map_falls_faster_than_random_and_a_wrong_map_does_not():
@@ -62,14 +64,27 @@ def test_faithful_map_falls_faster_than_random_and_a_wrong_map_does_not():
     wrong = np.zeros((32, 32))
     wrong[24:, 24:] = 1.0
     wrong[:8, :8] = -1.0  # points away from the evidence: it is removed last
-    good = pixel_flipping_curve(m, img, right, 0, steps=8, patch=8, fill="black", random_orders=4)
-    bad = pixel_flipping_curve(m, img, wrong, 0, steps=8, patch=8, fill="black", random_orders=4)
-    assert good.scores[1] < 1e-6 < good.scores[0]  # the first step removes the evidence
-    assert good.auc < good.random_auc
-    assert bad.auc > good.auc and bad.faithfulness_gap < good.faithfulness_gap
-    assert set(good.to_dict()) >= {"fractions", "scores", "random_scores", "auc", "random_auc"}
+    settings = FlipSettings(steps=8, patch=8, fill="black", random_orders=4)
+    good = image_faithfulness(m, img, right, 0, settings)
+    bad = image_faithfulness(m, img, wrong, 0, settings)
+    assert good.curves["morf"][1] < 1e-6 < good.curves["morf"][0]  # the first step removes the evidence
+    assert good.auc("morf") < good.auc("random")
+    assert bad.auc("morf") > good.auc("morf")
+    assert bad.areas()["aopc_morf_minus_random"] < 0 < good.areas()["aopc_morf_minus_random"]
+    assert set(good.to_dict()) >= {"fractions", "curves", "auc_morf", "auc_random", "aopc_morf", "aopc_random"}
 
 
 def test_mismatched_map_is_a_plain_error():
     with pytest.raises(InputError, match="does not match"):
-        pixel_flipping_curve(model(), image(), np.zeros((10, 10)), 0)
+        image_faithfulness(model(), image(), np.zeros((10, 10)), 0)
+
+
+def test_fills_are_mean_colour_blur_and_black():
+    from xaidesk.evaluate.pixel_flipping import fill_image
+
+    img = image()
+    assert np.all(fill_image(img, "black") == 0)
+    mean = fill_image(img, "mean")
+    assert np.all(mean == mean[0, 0]) and np.allclose(mean[0, 0], img.reshape(-1, 3).mean(0), atol=0.5)
+    blurred = fill_image(img, "blur")
+    assert blurred.dtype == np.uint8 and blurred.std() < img.std()

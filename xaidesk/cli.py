@@ -47,6 +47,7 @@ EXIT_CANCELLED = 130
 #: Commands that live in their own module: name -> module path. Each module offers
 #: ``HELP`` (one line), ``add_arguments(parser)`` and ``run(args) -> int`` (exit status).
 COMMAND_MODULES = {
+    "evaluate": "xaidesk.commands.evaluate",
 }
 
 
@@ -79,7 +80,8 @@ def build_parser() -> argparse.ArgumentParser:
     image.add_argument("--cmap", default=None, help="colour map of overlay.png")
     image.add_argument("--opacity", type=float, default=0.6, help="heatmap opacity in overlay.png (0-1)")
     image.add_argument("--evaluate", action="store_true",
-                       help="also measure faithfulness by pixel flipping (writes pixel_flipping.csv)")
+                       help="also measure faithfulness by region perturbation, MoRF against random (writes pixel_flipping.csv); "
+                            "'xaidesk evaluate' compares methods with every option")
     audio = kinds.add_parser("audio", help="explain a sound classifier's prediction on the clip's spectrogram")
     audio.add_argument("input", type=Path, help="the sound file (WAV, FLAC, OGG, MP3)")
     audio.add_argument("--model", required=True, help="model spec: demo:sounds, vggish:WEIGHTS, file:PATH")
@@ -249,7 +251,8 @@ def write_explanation(out, explanation, overlay, summary: dict, curve=None) -> N
                 write_bytes_atomic(folder / "segments.csv", ("\n".join(rows) + "\n").encode("utf-8"))
         if curve is not None:
             rows = ["fraction_removed,score,random_order_score"] + [
-                f"{f:.6g},{a:.9g},{b:.9g}" for f, a, b in zip(curve.fractions, curve.scores, curve.random_scores)
+                f"{f:.6g},{a:.9g},{b:.9g}"
+                for f, a, b in zip(curve.fractions, curve.curves["morf"], curve.curves["random"])
             ]
             write_bytes_atomic(folder / "pixel_flipping.csv", ("\n".join(rows) + "\n").encode("utf-8"))
         save_png_atomic(folder / "overlay.png", overlay)
@@ -286,14 +289,19 @@ def _cmd_explain_image(args: argparse.Namespace) -> int:
     }
     curve = None
     if args.evaluate:
-        from .evaluate import pixel_flipping_curve
+        from .evaluate import FlipSettings, image_faithfulness
 
-        curve = pixel_flipping_curve(model, image.pixels, explanation.relevance, explanation.target.index,
-                                     token=CancelToken(), progress=progress or (lambda *a, **k: None))
+        curve = image_faithfulness(model, image.pixels, explanation.relevance, explanation.target.index,
+                                   FlipSettings(orders=("morf", "random")), method=explanation.method,
+                                   token=CancelToken(), progress=progress or (lambda *a, **k: None))
         if progress is not None:
             print(file=sys.stderr)
-        summary["pixel_flipping"] = {k: v for k, v in curve.to_dict().items()
-                                     if k not in ("fractions", "scores", "random_scores")}
+        areas = curve.to_dict()
+        summary["pixel_flipping"] = {
+            "auc": areas["auc_morf"], "random_auc": areas["auc_random"],
+            "faithfulness_gap": areas["auc_random"] - areas["auc_morf"], "aopc": areas["aopc_morf"],
+            "random_aopc": areas["aopc_random"], "units": curve.units, **curve.settings,
+        }
     # Everything is computed; only now touch the output folder, and write the files as a set.
     write_explanation(args.out, explanation, overlay, summary, curve)
     print(

@@ -262,6 +262,7 @@ class AudioTab(ExplainTabBase):
         self._pending_model_spec: str | None = None
         self._pending_frontend: dict | None = None
         self._compare_views: list[SpectrogramView] = []
+        self._faithfulness_dialog = None
         self._listen_request: tuple[str, float] | None = None
         self.player = AudioPlayer(self)
         self._build()
@@ -472,12 +473,64 @@ class AudioTab(ExplainTabBase):
 
         method_box = self._build_method_box(self.reset_params)
 
+        faithfulness_box = QGroupBox("Faithfulness")
+        faithfulness_layout = QVBoxLayout(faithfulness_box)
+        self.faithfulness_button = QPushButton("Evaluate faithfulness…")
+        self.faithfulness_button.setToolTip(
+            "Compare methods on this sound: remove the most (and least) relevant time-frequency patches "
+            "of the spectrogram first and see how fast the class score falls, against random removal."
+        )
+        self.faithfulness_button.clicked.connect(self.open_faithfulness)
+        faithfulness_layout.addWidget(self.faithfulness_button)
+
         layout.addWidget(model_box)
         layout.addWidget(sound_box)
         layout.addWidget(prediction_box)
         layout.addWidget(method_box)
+        layout.addWidget(faithfulness_box)
         layout.addStretch(1)
         return panel
+
+    # ------------------------------------------------------------ faithfulness
+    def open_faithfulness(self):
+        """Show the faithfulness window for the current sound (created on first use); returns it."""
+        from xaidesk.core import list_methods
+
+        from ..views.faithfulness_views import FaithfulnessDialog, FaithfulnessPanel
+
+        if self._faithfulness_dialog is None:
+            methods = [(m.name, m.title) for m in list_methods("audio") if m.name != "lrp.custom"]
+            panel = FaithfulnessPanel(
+                self.runner, methods, self._faithfulness_job,
+                patch_help="Side of a removed time-frequency square in mel bands and frames: 1 = one cell at a "
+                           "time; automatic = 8.")
+            current = self.method_name()
+            panel.set_checked([current] if current else [])
+            self._faithfulness_dialog = FaithfulnessDialog(panel, "Faithfulness of explanations (sound)", self)
+        self._faithfulness_dialog.show()
+        self._faithfulness_dialog.raise_()
+        return self._faithfulness_dialog
+
+    def _faithfulness_job(self, methods: list[str], settings):
+        """A runner job comparing ``methods`` on the current clip and class (defaults for every method
+        but the current one, which uses the form's parameters)."""
+        from xaidesk.core import InputError
+
+        if self.model is None or self.clip is None:
+            raise InputError("Open a sound and an audio model first.")
+        model, clip, target = self.model, self.clip, self.target()
+        params = {}
+        info = self.method_info()
+        if info is not None and info.name in methods:
+            params[info.name] = self._changed_params(info, self.param_form.values())
+
+        def job(token, progress):
+            from xaidesk.evaluate import compare_audio_methods
+
+            return compare_audio_methods(model, clip, methods, target=target, params=params, settings=settings,
+                                         token=token, progress=progress)
+
+        return job
 
     # ------------------------------------------------------------ catalogue
     def set_catalog(self, catalog: Catalog) -> None:

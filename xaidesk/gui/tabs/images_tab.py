@@ -157,6 +157,7 @@ class ImagesTab(ExplainTabBase):
         self._pending_model_spec: str | None = None
         self._form_method: str | None = None
         self._compare_views: list[HeatmapView] = []
+        self._faithfulness_dialog = None
         self.view_group = ViewGroup()
         self._build()
         self._connect_runner(runner)
@@ -248,12 +249,64 @@ class ImagesTab(ExplainTabBase):
 
         method_box = self._build_method_box()
 
+        faithfulness_box = QGroupBox("Faithfulness")
+        faithfulness_layout = QVBoxLayout(faithfulness_box)
+        self.faithfulness_button = QPushButton("Evaluate faithfulness…")
+        self.faithfulness_button.setToolTip(
+            "Compare methods on this image: remove the most (and least) relevant parts first and "
+            "see how fast the class score falls, against random removal."
+        )
+        self.faithfulness_button.clicked.connect(self.open_faithfulness)
+        faithfulness_layout.addWidget(self.faithfulness_button)
+
         layout.addWidget(model_box)
         layout.addWidget(image_box)
         layout.addWidget(prediction_box)
         layout.addWidget(method_box)
+        layout.addWidget(faithfulness_box)
         layout.addStretch(1)
         return panel
+
+    # ------------------------------------------------------------ faithfulness
+    def open_faithfulness(self):
+        """Show the faithfulness window for the current image (created on first use); returns it."""
+        from xaidesk.core import list_methods
+
+        from ..views.faithfulness_views import FaithfulnessDialog, FaithfulnessPanel
+
+        if self._faithfulness_dialog is None:
+            methods = [(m.name, m.title) for m in list_methods("image") if m.name != "lrp.custom"]
+            panel = FaithfulnessPanel(self.runner, methods, self._faithfulness_job)
+            current = self.method_name()
+            panel.set_checked([current] if current else [])
+            self._faithfulness_dialog = FaithfulnessDialog(panel, "Faithfulness of explanations", self)
+        self._faithfulness_dialog.show()
+        self._faithfulness_dialog.raise_()
+        return self._faithfulness_dialog
+
+    def _faithfulness_job(self, methods: list[str], settings):
+        """A runner job comparing ``methods`` on the current image and class (the current method
+        with the parameters in the form, the others with their defaults)."""
+        from xaidesk.core import InputError
+
+        if self.model is None or self.image is None:
+            raise InputError("Open an image and a model first.")
+        model, pixels, target = self.model, self.image.pixels, self.target()
+        params = {}
+        current = self.method_name()
+        if current in methods:
+            try:
+                params[current] = self.param_form.values()
+            except Exception:  # noqa: BLE001 - an unfinished form: the method runs with its defaults
+                pass
+
+        def job(token, progress):
+            from xaidesk.evaluate import compare_image_methods
+
+            return compare_image_methods(model, pixels, methods, target=target, params=params, settings=settings,
+                                         token=token, progress=progress)
+
+        return job
 
     def _build_segment_panel(self) -> QWidget:
         """LIME details: local fidelity, boundary and top-segment toggles, the top segments."""
