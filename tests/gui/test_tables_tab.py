@@ -5,6 +5,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PySide6.QtCore import Qt
 
 WHOLESALE = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "wholesale_customers.csv"
 SPENDING = ["Fresh", "Milk", "Grocery", "Frozen", "Detergents_Paper", "Delicassen"]
@@ -230,3 +231,32 @@ def test_example_table_opens_and_its_outliers_are_explained(qtbot, tables_window
     assert len(result.scores) == 178
     row = int(result.ranking()[0])
     assert result.relevance[row].sum() + result.absorbed[row] == pytest.approx(result.scores[row], rel=1e-6)
+
+
+def test_faithfulness_compares_table_analyses_with_the_tab_preprocessing(qtbot, tables_window):
+    from xaidesk.evaluate import FlipSettings, table_faithfulness
+    from xaidesk.gui import table_jobs
+
+    window, tab = tables_window
+    tab.open_example()
+    qtbot.waitUntil(lambda: tab.table is not None and tab._jobs["load"] is None, timeout=10_000)
+    dialog = tab.open_faithfulness()
+    panel = dialog.panel
+    names = [panel.method_list.item(i).data(Qt.ItemDataRole.UserRole) for i in range(panel.method_list.count())]
+    assert "neon.knn" in names and "neon.kmeans" in names
+    assert not panel.patch_spin.isVisible()  # tables remove one feature per step
+    panel.set_checked(["neon.knn", "neon.kmeans"])
+    panel.steps_spin.setValue(5)
+    with qtbot.waitSignal(panel.evaluated, timeout=60_000) as blocker:
+        assert panel.evaluate() is not None
+    results = blocker.args[0]
+    assert [r.method for r in results] == ["neon.knn", "neon.kmeans"]
+    assert panel.table.rowCount() == 2
+    # the same curve as evaluating the tab's own analysis directly
+    roles, choices, theta, overrides, standardize = tab._current_settings()
+    analysed = table_jobs.run_analysis(tab.table, roles, choices, "neon.knn", {}, theta, overrides, standardize)
+    direct = table_faithfulness(analysed, panel.settings().checked())
+    assert np.allclose(results[0].curves["morf"], direct.curves["morf"])
+    # a faithful outlier explanation: removing the most relevant features first lowers the score fastest
+    assert results[0].aopc("morf") > results[0].aopc("random") > results[0].aopc("lerf")
+    dialog.close()

@@ -35,7 +35,12 @@ def _span(progress, lo: float, hi: float, prefix: str):
     return report
 
 
-def _compare(methods, explain, evaluate, token, progress) -> list[FaithfulnessResult]:
+def compare_methods(methods, explain, evaluate, token=None, progress=no_progress) -> list[FaithfulnessResult]:
+    """Run ``explain(name, token, progress)`` then ``evaluate(name, explanation, token, progress)`` per method.
+
+    The building block of the functions below, for callers with their own way to explain
+    (e.g. the Tables tab's preprocessing).
+    """
     names = _check_methods(methods)
     token = token or CancelToken()
     results = []
@@ -74,7 +79,7 @@ def compare_image_methods(
         return image_faithfulness(model, image, explanation.relevance, explanation.target.index, settings,
                                   method=name, token=tok, progress=prog)
 
-    return _compare(methods, explain, evaluate, token, progress)
+    return compare_methods(methods, explain, evaluate, token, progress)
 
 
 def compare_audio_methods(
@@ -96,7 +101,7 @@ def compare_audio_methods(
         return audio_faithfulness(model, audio, explanation.relevance, explanation.target.index, settings,
                                   method=name, token=tok, progress=prog)
 
-    return _compare(methods, explain, evaluate, token, progress)
+    return compare_methods(methods, explain, evaluate, token, progress)
 
 
 def compare_table_methods(
@@ -117,4 +122,4 @@ def compare_table_methods(
     def evaluate(name, result, tok, prog):
         return table_faithfulness(result, settings, target_values=y, max_rows=max_rows, token=tok, progress=prog)
 
-    return _compare(methods, explain, evaluate, token, progress)
+    return compare_methods(methods, explain, evaluate, token, progress)

@@ -129,6 +129,28 @@ def run_analysis(table, roles: dict, choices: dict, method: str, params: dict, d
     return result
 
 
+def compare_faithfulness(table, roles: dict, choices: dict, methods, params: dict, default_theta, overrides: dict,
+                         standardize: bool, settings, *, token=None, progress=None) -> list:
+    """Run each table method as :func:`run_analysis` does and evaluate it by feature removal.
+
+    ``params`` maps a method to its parameter values (others run with their defaults).
+    """
+    from xaidesk.core import no_progress
+    from xaidesk.data.tables import prepare_features
+    from xaidesk.evaluate import compare_methods, table_faithfulness
+
+    target_values = prepare_features(table, roles=roles, choices=choices).target
+
+    def explain(name, tok, prog):
+        return run_analysis(table, roles, choices, name, dict(params.get(name, {})), default_theta, overrides,
+                            standardize, token=tok, progress=prog)
+
+    def evaluate(name, result, tok, prog):
+        return table_faithfulness(result, settings, target_values=target_values, token=tok, progress=prog)
+
+    return compare_methods(methods, explain, evaluate, token, progress or no_progress)
+
+
 # --- statistics for the views -----------------------------------------------------------------
 
 

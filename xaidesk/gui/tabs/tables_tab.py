@@ -116,6 +116,7 @@ class TablesTab(AnalysisTabMixin, QWidget):
         self._pending_path: Path | None = None
         self._params_by_method: dict[str, dict] = {}
         self._form_method: str | None = None
+        self._faithfulness_dialog = None
         self._filling = False
         self._preview_timer = QTimer(self)
         self._preview_timer.setSingleShot(True)
@@ -190,6 +191,17 @@ class TablesTab(AnalysisTabMixin, QWidget):
         note.setStyleSheet("color: #777;")
         method_layout.addWidget(note)
         layout.addWidget(method_box)
+
+        faithfulness_box = QGroupBox("Faithfulness")
+        faithfulness_layout = QVBoxLayout(faithfulness_box)
+        self.faithfulness_button = QPushButton("Evaluate faithfulness…")
+        self.faithfulness_button.setToolTip(
+            "Compare analyses on this table: remove each row's most (and least) relevant features first, "
+            "each replaced by its column mean, and see how fast the explained score falls, against random removal."
+        )
+        self.faithfulness_button.clicked.connect(self.open_faithfulness)
+        faithfulness_layout.addWidget(self.faithfulness_button)
+        layout.addWidget(faithfulness_box)
 
         export_box = QGroupBox("Export")
         export_layout = QVBoxLayout(export_box)
@@ -812,6 +824,47 @@ class TablesTab(AnalysisTabMixin, QWidget):
         self._run_title = info.title or info.name
         return self._submit_run(job, "table_run", f"Running {self._run_title} …")
 
+    # ------------------------------------------------------------ faithfulness
+    def open_faithfulness(self):
+        """Show the faithfulness window for the open table (created on first use); returns it."""
+        from xaidesk.evaluate import TABLE_METHODS
+
+        from ..views.faithfulness_views import FaithfulnessDialog, FaithfulnessPanel
+
+        if self._faithfulness_dialog is None:
+            methods = [(m.name, m.title or m.name) for m in self.methods if m.name in TABLE_METHODS]
+            panel = FaithfulnessPanel(self.runner, methods, self._faithfulness_job, patches=False)
+            current = self.method_name()
+            panel.set_checked([current] if current in TABLE_METHODS else [])
+            self._faithfulness_dialog = FaithfulnessDialog(panel, "Faithfulness of explanations (table)", self)
+        self._faithfulness_dialog.show()
+        self._faithfulness_dialog.raise_()
+        return self._faithfulness_dialog
+
+    def _faithfulness_job(self, methods: list[str], settings):
+        """A runner job comparing ``methods`` on the open table with the current roles and preprocessing
+        (the current method with the parameters in the form, the others with their defaults)."""
+        from xaidesk.core import InputError
+
+        if self.table is None:
+            raise InputError("Open a table first.")
+        supervised = [m for m in methods if m.startswith("supervised.")]
+        if supervised and self.target_column() is None:
+            raise InputError("A model of the target needs a target column: set one column's role to 'target' "
+                             "in the Data view.")
+        table = self.table
+        roles, choices, theta, overrides, standardize = self._current_settings()
+        params = {}
+        current = self.method_name()
+        if current in methods:
+            params[current] = self.param_form.values()
+
+        def job(token, progress):
+            return table_jobs.compare_faithfulness(table, roles, choices, methods, params, theta, overrides,
+                                                   standardize, settings, token=token, progress=progress)
+
+        return job
+
     def _run_failed(self, failure: JobFailure) -> None:
         self._end_run("The analysis stopped with an error; the previous results are still shown.")
         error_dialog.show_error(self, "The analysis could not be run", failure)
@@ -1124,6 +1177,7 @@ class TablesTab(AnalysisTabMixin, QWidget):
         self.run_button.setEnabled(self.can_run())
         self.cancel_button.setEnabled(running)
         self.export_button.setEnabled(self.result is not None)
+        self.faithfulness_button.setEnabled(self.table is not None)
         self.save_plot_button.setEnabled(True)
         self.state_changed.emit()
 
