@@ -47,7 +47,10 @@ EXIT_CANCELLED = 130
 #: Commands that live in their own module: name -> module path. Each module offers
 #: ``HELP`` (one line), ``add_arguments(parser)`` and ``run(args) -> int`` (exit status).
 COMMAND_MODULES = {
+    "probe": "xaidesk.commands.probe",
+    "spray": "xaidesk.commands.spray",
     "evaluate": "xaidesk.commands.evaluate",
+    "batch": "xaidesk.commands.batch",
 }
 
 

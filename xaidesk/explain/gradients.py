@@ -56,6 +56,50 @@ def batch_gradients(
     return logits.detach(), grad.detach()
 
 
+def batch_gradients_per_target(
+    module: torch.nn.Module, xb: torch.Tensor, targets, model_name: str = "the model"
+) -> tuple[torch.Tensor, torch.Tensor, list[int]]:
+    """Like :func:`batch_gradients` for a batch of *different* inputs, each with its own target.
+
+    ``targets`` holds one class per input, or is ``None`` for each input's top class (chosen
+    from the same forward pass). Returns ``(logits (B, K), gradients (B, C, H, W), targets)``;
+    sample i's gradient is d f_{targets[i]}(x_i) / d x_i, as the samples are independent.
+    """
+    with gradients_enabled():
+        xb = detached_copy(xb).requires_grad_(True)
+        logits = forward_logits(module, xb, model_name)
+        chosen = logits.detach().argmax(1).tolist() if targets is None else [int(t) for t in targets]
+        if len(chosen) != logits.shape[0]:
+            raise MethodError(f"{len(chosen)} targets were given for a batch of {logits.shape[0]} inputs.")
+        for t in chosen:
+            check_target(t, logits.shape[1])
+        index = torch.as_tensor(chosen, device=logits.device)
+        picked = logits.gather(1, index[:, None]).sum()
+        (grad,) = torch.autograd.grad(picked, xb)
+    return logits.detach(), grad.detach(), chosen
+
+
+def _batch_results(name: str, model: LoadedModel, maps: torch.Tensor, logits: torch.Tensor, targets, **kwargs):
+    """One Explanation per sample from (B, H, W) maps."""
+    maps = maps.detach().float().cpu().numpy()
+    logits = logits.detach().float().cpu()
+    return [_result(name, model, t, maps[i], logits[i, t], **kwargs) for i, t in enumerate(targets)]
+
+
+def sensitivity_batch(model, x, targets, *, params, token) -> list[Explanation]:
+    """:func:`sensitivity` for a batch (B, C, H, W) of inputs, one Explanation each."""
+    token.check()
+    logits, grad, chosen = batch_gradients_per_target(model.module, x, targets, model.name)
+    return _batch_results("gradient.sensitivity", model, (grad**2).sum(1), logits, chosen)
+
+
+def input_x_gradient_batch(model, x, targets, *, params, token) -> list[Explanation]:
+    """:func:`input_x_gradient` for a batch (B, C, H, W) of inputs, one Explanation each."""
+    token.check()
+    logits, grad, chosen = batch_gradients_per_target(model.module, x, targets, model.name)
+    return _batch_results("gradient.input_x_gradient", model, (x.to(grad) * grad).sum(1), logits, chosen)
+
+
 def _result(name: str, model: LoadedModel, target: int, relevance, score: float, **kwargs) -> Explanation:
     return Explanation(
         relevance=np.asarray(relevance, dtype=np.float32),
@@ -339,23 +383,45 @@ def robust(model, x, target, *, params, token, progress) -> Explanation:
     Batch norms are merged into their layers first (the same canonizers as LRP), so the biased
     weights are those of the effective linear layers.
     """
+    token.check()
+    logits, grad, _, extras = _robust_gradients(model, x, [int(target)], float(params["gamma"]))
+    return _result("gradient.robust", model, target, channel_sum(grad**2), logits[0, target], extras=extras)
+
+
+def robust_batch(model, x, targets, *, params, token) -> list[Explanation]:
+    """:func:`robust` for a batch (B, C, H, W) of inputs, one Explanation each."""
+    token.check()
+    logits, grad, chosen, extras = _robust_gradients(model, x, targets, float(params["gamma"]))
+    return _batch_results("gradient.robust", model, (grad**2).sum(1), logits, chosen, extras=extras)
+
+
+def _robust_gradients(model: LoadedModel, x: torch.Tensor, targets, gamma: float):
+    """``(logits, biased gradients, targets, extras)`` with canonizers and biased layers attached
+    for the duration of the call only."""
     from .lrp import _guard_module, canonizer_names, choose_canonizers
 
     module = _guard_module(model)
-    token.check()
     canonizers = choose_canonizers(model.architecture)
     applied = []
     try:
         for canonizer in canonizers:
             applied += canonizer.apply(module)
-        with biased_backward(module, float(params["gamma"])) as count:
-            logits, grad = batch_gradients(module, x, target, model.name)
+        with biased_backward(module, gamma) as count:
+            logits, grad, chosen = batch_gradients_per_target(module, x, targets, model.name)
     finally:
         for instance in reversed(applied):
             instance.remove()
     if count == 0:
         raise MethodError("The robust gradient needs convolution or dense layers; this model has none.")
-    return _result(
-        "gradient.robust", model, target, channel_sum(grad**2), logits[0, target],
-        extras={"biased_layers": count, "canonizers": canonizer_names(canonizers), "gamma": float(params["gamma"])},
-    )
+    extras = {"biased_layers": count, "canonizers": canonizer_names(canonizers), "gamma": gamma}
+    return logits, grad, chosen, extras
+
+
+#: Registered gradient methods that explain a whole batch of different inputs in one pass:
+#: ``name -> function(model, x (B, C, H, W), targets or None, *, params, token) -> [Explanation]``.
+#: SmoothGrad and integrated gradients already batch over their own samples and run per input.
+BATCHED_METHODS = {
+    "gradient.sensitivity": sensitivity_batch,
+    "gradient.input_x_gradient": input_x_gradient_batch,
+    "gradient.robust": robust_batch,
+}

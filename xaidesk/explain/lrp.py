@@ -22,6 +22,8 @@ relevance map is the input relevance summed over channels.
 
 from __future__ import annotations
 
+import functools
+
 import torch
 from zennit.attribution import Gradient
 from zennit.canonizers import MergeBatchNorm, SequentialMergeBatchNorm
@@ -356,6 +358,51 @@ def lrp_attribution(
     ``info`` holds ``rules`` (layer -> rule) and ``unmerged_batch_norms``. The composite is
     registered only for the duration of the call.
     """
+
+    def initial_relevance(output: torch.Tensor) -> torch.Tensor:
+        check_target(target, output.shape[1])
+        return one_hot_like(output, target) * output.detach()
+
+    logits, relevance, info = _propagate(model, x, initial_relevance, composite, token, progress, fast)
+    return logits, relevance, info
+
+
+def lrp_attribution_batch(
+    model: LoadedModel,
+    x: torch.Tensor,
+    targets,
+    composite: Composite,
+    *,
+    token=None,
+    fast: bool = True,
+) -> tuple[torch.Tensor, torch.Tensor, list[int], dict]:
+    """LRP for a batch of independent inputs in one forward and one backward pass.
+
+    Each sample starts from its own target logit (``targets[i]``; ``None`` explains each
+    sample's top class, chosen from the same forward pass). Every rule acts per sample, so
+    the result equals :func:`lrp_attribution` on each input alone, up to float rounding.
+
+    Returns ``(logits (B, K), relevance (B, C, H, W), targets, info)``.
+    """
+    chosen: list[int] = []
+
+    def initial_relevance(output: torch.Tensor) -> torch.Tensor:
+        picked = output.detach().argmax(1).tolist() if targets is None else [int(t) for t in targets]
+        if len(picked) != output.shape[0]:
+            raise MethodError(f"{len(picked)} targets were given for a batch of {output.shape[0]} inputs.")
+        for t in picked:
+            check_target(t, output.shape[1])
+        chosen.extend(picked)
+        mask = torch.zeros_like(output)
+        mask[torch.arange(output.shape[0], device=output.device), torch.as_tensor(picked, device=output.device)] = 1.0
+        return mask * output.detach()
+
+    logits, relevance, info = _propagate(model, x, initial_relevance, composite, token, None, fast)
+    return logits, relevance, chosen, info
+
+
+def _propagate(model, x, start, composite, token, progress, fast) -> tuple[torch.Tensor, torch.Tensor, dict]:
+    """One forward and one modified backward pass that starts from ``start(logits)``."""
     module = _guard_module(model)
     rules = check_coverage(module, composite)
     x = detached_copy(x)
@@ -363,13 +410,13 @@ def lrp_attribution(
 
     def initial_relevance(output: torch.Tensor) -> torch.Tensor:
         # Called between the forward and the backward pass: the right moment to stop.
-        check_target(target, output.shape[1])
+        relevance = start(output)
         captured["logits"] = output.detach()
         if progress is not None:
             progress(0.5, "Propagating relevance")
         if token is not None:
             token.check()
-        return one_hot_like(output, target) * output.detach()
+        return relevance
 
     def scores(inp: torch.Tensor) -> torch.Tensor:
         return forward_logits(module, inp, model.name)
@@ -396,7 +443,29 @@ def run_lrp(name: str, model: LoadedModel, x: torch.Tensor, target: int, params:
     canonizers = choose_canonizers(model.architecture)
     composite = build_composite(name, params, model, canonizers, input_shape=tuple(x.shape))
     logits, relevance, info = lrp_attribution(model, x, target, composite, token=token, progress=progress)
-    logit = float(logits[0, target])
+    return _explanation(name, model, target, float(logits[0, target]), relevance[0], params, canonizers, info)
+
+
+def run_lrp_batch(name: str, model: LoadedModel, x: torch.Tensor, targets, *, params: dict, token) -> list[Explanation]:
+    """:func:`run_lrp` for a batch (B, C, H, W) of inputs: one :class:`Explanation` per input.
+
+    ``targets`` is one class per input, or ``None`` for each input's top class. The relevance
+    equals that of :func:`run_lrp` on each input alone (up to float rounding).
+    """
+    token.check()
+    canonizers = choose_canonizers(model.architecture)
+    composite = build_composite(name, params, model, canonizers, input_shape=(1, *x.shape[1:]))
+    logits, relevance, chosen, info = lrp_attribution_batch(model, x, targets, composite, token=token)
+    logits = logits.float().cpu()
+    relevance = relevance.cpu()
+    return [
+        _explanation(name, model, t, float(logits[i, t]), relevance[i], params, canonizers, info)
+        for i, t in enumerate(chosen)
+    ]
+
+
+def _explanation(name, model, target, logit, relevance, params, canonizers, info) -> Explanation:
+    """The Explanation of one input's relevance (C, H, W)."""
     total = float(relevance.sum())
     notes = []
     if info["unmerged_batch_norms"]:
@@ -407,7 +476,7 @@ def run_lrp(name: str, model: LoadedModel, x: torch.Tensor, target: int, params:
     extras = {
         "composite": name,
         "canonizers": canonizer_names(canonizers),
-        "rules": info["rules"],
+        "rules": dict(info["rules"]),
         "relevance_sum": total,
         "logit": logit,
         "conservation": total / logit if logit != 0 else float("nan"),
@@ -416,7 +485,7 @@ def run_lrp(name: str, model: LoadedModel, x: torch.Tensor, target: int, params:
     if notes:
         extras["notes"] = notes
     return Explanation(
-        relevance=channel_sum(relevance),
+        relevance=channel_sum(relevance[None]),
         method=f"lrp.{name}",
         target=Target(int(target), model.label(int(target))),
         score=logit,
@@ -498,6 +567,14 @@ def custom(model, x, target, *, params, token, progress) -> Explanation:
     return run_lrp("custom", model, x, target, params, token, progress)
 
 
+#: Registered LRP methods that explain a whole batch of inputs in one pass:
+#: ``name -> function(model, x (B, C, H, W), targets or None, *, params, token) -> [Explanation]``.
+BATCHED_METHODS = {
+    f"lrp.{name}": functools.partial(run_lrp_batch, name)
+    for name in ("epsilon_plus_flat", "epsilon_gamma_box", "epsilon_alpha2_beta1", "custom")
+}
+
 __all__ = [
-    "build_composite", "canonizer_names", "check_coverage", "choose_canonizers", "lrp_attribution",
+    "BATCHED_METHODS", "build_composite", "canonizer_names", "check_coverage", "choose_canonizers",
+    "lrp_attribution", "lrp_attribution_batch", "run_lrp_batch",
 ]

@@ -41,6 +41,7 @@ SPEC_FORMS = (
     "torchvision:ARCH:PATH (a torchvision architecture with weights from a file)",
     "file:PATH (a saved model)",
     "vggish:PATH (the VGGish audio architecture with weights from a file)",
+    "probe:PATH (a two-class classifier fitted on a backbone layer, see 'xaidesk probe')",
 )
 
 
@@ -80,7 +81,7 @@ def load_model(spec: str, *, trust: bool = False) -> LoadedModel:
     prefix, sep, rest = spec.partition(":")
     kind = prefix.strip().lower()
     rest = rest.strip()
-    if not sep or kind not in ("demo", "torchvision", "file", "vggish"):
+    if not sep or kind not in ("demo", "torchvision", "file", "vggish", "probe"):
         hint = ""
         if Path(spec).expanduser().is_file():
             hint = f" To open this file use 'file:{spec}'."
@@ -108,6 +109,12 @@ def load_model(spec: str, *, trust: bool = False) -> LoadedModel:
                 "published weights first."
             )
         return load_torchvision(arch, path.strip(), spec=spec)
+    if kind == "probe":
+        from .probe import load_probe
+
+        if not rest:
+            raise ModelError("probe: needs a probe file: give it as probe:PATH (written by 'xaidesk probe').")
+        return load_probe(rest, spec=spec)
     if kind == "vggish":
         from .audio import load_vggish
 

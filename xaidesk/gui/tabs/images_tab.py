@@ -169,7 +169,7 @@ class ImagesTab(ExplainTabBase):
         side = side_column(self.side_panel, self._build_run_area())
 
         self.input_view = ImageView("Input")
-        self.input_view.set_placeholder("Open an image (File ▸ Open image…)\nor drop an image file here")
+        self.input_view.set_placeholder("Open an image (File ▸ Open…)\nor drop an image file here")
         self.heatmap_view = HeatmapView("Explanation")
         self.heatmap_view.set_placeholder("Press Run to explain the prediction")
         self.uncertainty_view = UncertaintyView("Uncertainty", colormap=UNCERTAINTY_COLORMAP)
