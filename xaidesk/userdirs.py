@@ -34,6 +34,11 @@ def config_dir() -> Path:
     return _base("config")
 
 
+def data_dir() -> Path:
+    """Files the person made with the app and may want again (e.g. saved classifiers)."""
+    return _base("data")
+
+
 def cache_dir() -> Path:
     return _base("cache")
 

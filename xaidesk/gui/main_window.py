@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from PySide6.QtCore import QByteArray
+from PySide6.QtCore import QByteArray, Qt
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QFileDialog, QInputDialog, QLabel, QMainWindow, QMessageBox, QTabWidget
 
@@ -134,6 +134,8 @@ class MainWindow(QMainWindow):
         self._action(self.model_menu, "&Audio model file…", self._choose_audio_model_file)
         self.model_menu.addSeparator()
         self.download_action = self._action(self.model_menu, "Download &published weights…", self.download_weights)
+        self.model_menu.addSeparator()
+        self._action(self.model_menu, "Train a quick &classifier on a labelled folder…", self.open_probe_dialog)
 
         help_menu = self.menuBar().addMenu("&Help")
         self._action(help_menu, "&About xaidesk", self.show_about)
@@ -394,6 +396,20 @@ class MainWindow(QMainWindow):
                 analysis.copy_plot()
         elif (tab := self._explanation_tab()) is not None and tab.has_result():
             tab.copy_overlay()
+
+    def open_probe_dialog(self):
+        """Open the quick-classifier dialog (a backbone layer plus a linear head, fitted on two class folders)."""
+        from .probe_dialog import ProbeDialog
+
+        dialog = ProbeDialog(self.catalog, self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.use_model_requested.connect(self._use_probe_model)
+        dialog.show()
+        return dialog
+
+    def _use_probe_model(self, spec: str) -> None:
+        self.tabs.setCurrentWidget(self.images_tab)
+        self.images_tab.load_model(spec)
 
     def download_weights(self) -> None:
         if self.catalog is None or not self.catalog.architectures:
