@@ -11,3 +11,4 @@ __all__ = [
     "compare_audio_methods", "compare_image_methods", "compare_methods", "compare_table_methods", "curve_aopc", "curve_auc",
     "image_faithfulness", "patch_scores", "table_faithfulness",
 ]
+from .spray import RunHeatmaps, SprayResult, load_run_heatmaps, read_spray_results, write_spray_results  # noqa: E402,F401
