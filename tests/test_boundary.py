@@ -22,6 +22,15 @@ CORE_PACKAGES = [
     "xaidesk.selftest",
     "xaidesk.userdirs",
     "xaidesk.cli",
+    "xaidesk.batch",
+    "xaidesk.evaluate.spray",
+    "xaidesk.evaluate.compare",
+    "xaidesk.data.scenes",
+    "xaidesk.models.probe",
+    "xaidesk.commands.batch",
+    "xaidesk.commands.evaluate",
+    "xaidesk.commands.spray",
+    "xaidesk.commands.probe",
 ]
 
 

@@ -96,7 +96,7 @@ def _run_relax(tab, num_masks, strategy="time", batch_size=8):
 def test_audio_tab_sits_next_to_images_and_opens_a_clip(audio_window):
     window = audio_window
     tab = window.audio_tab
-    assert [window.tabs.tabText(i) for i in range(window.tabs.count())] == ["Images", "Audio", "Tables", "Molecules"]
+    assert [window.tabs.tabText(i) for i in range(window.tabs.count())] == ["Images", "Audio", "Tables", "Molecules", "Dataset"]
     # waveform on a time axis in seconds, the spectrogram in mel bands with Hz ticks
     assert tab.waveform_view.samples() is not None and len(tab.waveform_view.samples()) == RATE
     log_mel = tab.spectrogram.log_mel

@@ -52,7 +52,7 @@ def test_demo_opens_model_sample_and_predictions(make_window):
     assert np.array_equal(tab.input_view.image_item.image, tab.image.pixels)
     assert tab.run_button.isEnabled() and not tab.cancel_button.isEnabled()
     # no placeholder tabs: Images and the (working) Audio tab
-    assert [window.tabs.tabText(i) for i in range(window.tabs.count())] == ["Images", "Audio", "Tables", "Molecules"]
+    assert [window.tabs.tabText(i) for i in range(window.tabs.count())] == ["Images", "Audio", "Tables", "Molecules", "Dataset"]
 
 
 def test_lrp_run_shows_the_result_in_the_overlay(qtbot, make_window):

@@ -14,6 +14,7 @@ from .catalog import Catalog, load_catalog
 from .runner import JobFailure, Runner
 from .tabs.analysis_base import AnalysisTabMixin
 from .tabs.audio_tab import AudioTab
+from .tabs.dataset_tab import DatasetTab
 from .tabs.images_tab import ImagesTab
 from .tabs.molecules_tab import MoleculesTab, holds_molecules, is_molecule_path
 from .tabs.tables_tab import TablesTab, is_table_file
@@ -76,6 +77,10 @@ class MainWindow(QMainWindow):
         self.molecules_tab = MoleculesTab(self.runner, self.settings)
         self.tabs.addTab(self.molecules_tab, "Molecules")
         self.molecules_tab.status_message.connect(self.show_status)
+        self.dataset_tab = DatasetTab(self.runner, self.settings)
+        self.tabs.addTab(self.dataset_tab, "Dataset")
+        self.dataset_tab.status_message.connect(self.show_status)
+        self.dataset_tab.open_item_requested.connect(self.open_dataset_item)
         self.setCentralWidget(self.tabs)
         self.images_tab.status_message.connect(self.show_status)
         self.images_tab.hover_message.connect(self._show_hover)
@@ -282,6 +287,7 @@ class MainWindow(QMainWindow):
         self.catalog = catalog
         self.images_tab.set_catalog(catalog)
         self.audio_tab.set_catalog(catalog)
+        self.dataset_tab.set_catalog(catalog)
         self._fill_catalog_menus()
         self._update_actions()
         options = self.options
@@ -397,6 +403,19 @@ class MainWindow(QMainWindow):
         elif (tab := self._explanation_tab()) is not None and tab.has_result():
             tab.copy_overlay()
 
+    def open_dataset_item(self, path: str, modality: str, spec: str, method: str, target: int) -> None:
+        """Open one item of a batch run in its tab, with the run's model, method and class."""
+        tab = self.audio_tab if modality == "audio" else self.images_tab
+        self.tabs.setCurrentWidget(tab)
+        if tab.model is None or tab.model.spec != spec:
+            tab.load_model(spec)
+        tab.explain_after_prediction(target)
+        if modality == "audio":
+            tab.open_audio(path)
+        else:
+            tab.open_image(path)
+        tab.select_method(method)
+
     def open_probe_dialog(self):
         """Open the quick-classifier dialog (a backbone layer plus a linear head, fitted on two class folders)."""
         from .probe_dialog import ProbeDialog
@@ -498,6 +517,7 @@ class MainWindow(QMainWindow):
         self.settings.setValue("window_geometry", self.saveGeometry())
         self.settings.sync()
         self.audio_tab.shutdown()
+        self.dataset_tab.shutdown()
         self.runner.shutdown()
         super().closeEvent(event)
 

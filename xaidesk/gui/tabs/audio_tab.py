@@ -1008,7 +1008,7 @@ class AudioTab(ExplainTabBase):
             item.setData(0, Qt.ItemDataRole.UserRole, index)
             item.setTextAlignment(1, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
             self.prediction_list.addTopLevelItem(item)
-        self.set_target(prediction.top_class)
+        self.set_target(self._predicted_target(prediction.top_class))
         if self.prediction_list.topLevelItemCount():
             self.prediction_list.setCurrentItem(self.prediction_list.topLevelItem(0))
         self._update_enabled()

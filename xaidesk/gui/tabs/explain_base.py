@@ -465,6 +465,15 @@ class ExplainTabBase(JobChannelsMixin, QWidget):
         if path:
             self._open_sample(path)
 
+    def explain_after_prediction(self, target: int | None) -> None:
+        """Make the next prediction select ``target`` instead of the top class (e.g. an item of a batch run)."""
+        self._pending_target = None if target is None else int(target)
+
+    def _predicted_target(self, top_class: int) -> int:
+        """The class a fresh prediction selects: a pending target once, else the top class."""
+        pending, self._pending_target = getattr(self, "_pending_target", None), None
+        return top_class if pending is None or self.target_combo.findData(pending) < 0 else pending
+
     def set_target(self, index: int) -> None:
         """Choose the class to explain."""
         row = self.target_combo.findData(int(index))

@@ -562,7 +562,7 @@ class ImagesTab(ExplainTabBase):
             self.prediction_list.addTopLevelItem(item)
         self._suppress_refit = True
         try:
-            self.set_target(prediction.top_class)
+            self.set_target(self._predicted_target(prediction.top_class))
         finally:
             self._suppress_refit = False
         if self.prediction_list.topLevelItemCount():

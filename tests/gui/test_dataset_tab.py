@@ -1,0 +1,246 @@
+"""The Dataset tab: run a folder, browse the thumbnails, filter and sort, cancel and resume, open items."""
+
+import json
+import shutil
+import time
+
+import numpy as np
+import pytest
+from PySide6.QtCore import Qt
+
+from xaidesk.batch import read_index
+from xaidesk.resources import resource_path
+
+SAMPLES = ["digits_0.png", "digits_2.png", "digits_3.png", "digits_5.png", "digits_7.png"]
+LRP = "lrp.epsilon_plus_flat"
+GRAD = "gradient.sensitivity"
+
+
+@pytest.fixture
+def folder(tmp_path):
+    root = tmp_path / "digits"
+    for name in SAMPLES:
+        cls = "low" if int(name[7]) < 4 else "high"
+        (root / cls).mkdir(parents=True, exist_ok=True)
+        shutil.copy(resource_path("samples", name), root / cls / name)
+    return root
+
+
+@pytest.fixture
+def make_tab(qtbot, catalog, error_dialogs):
+    from xaidesk.gui.runner import Runner
+    from xaidesk.gui.tabs.dataset_tab import DatasetTab
+
+    made = []
+
+    def make():
+        runner = Runner()
+        tab = DatasetTab(runner, None)
+        qtbot.addWidget(tab)
+        tab.resize(1200, 800)
+        tab.set_catalog(catalog)
+        tab.show()
+        made.append((tab, runner))
+        return tab
+
+    yield make
+    for tab, runner in made:
+        tab.shutdown()
+        runner.shutdown()
+
+
+def _prepare(tab, folder, out, methods):
+    assert tab.set_folder(folder)
+    tab.output_edit.setText(str(out))
+    tab.set_checked_methods(methods)
+    tab._update_enabled()
+
+
+def _wait_idle(qtbot, tab, timeout=30_000):
+    qtbot.waitUntil(lambda: not tab.is_running() and not tab.is_stopping(), timeout=timeout)
+
+
+def test_run_fills_the_browser_with_thumbnails(qtbot, make_tab, folder, tmp_path, error_dialogs):
+    tab = make_tab()
+    out = tmp_path / "run"
+    _prepare(tab, folder, out, [LRP, GRAD])
+    assert "5 images in 2 class folders" in tab.folder_info.text()
+    assert tab.model_spec() == "demo:digits" and tab.run_button.isEnabled()
+    assert not tab.resume_button.isEnabled() and not tab.cancel_button.isEnabled()
+    assert tab.start_run() is not None
+    assert tab.cancel_button.isEnabled() and not tab.run_button.isEnabled()
+    _wait_idle(qtbot, tab)
+    assert not error_dialogs
+    assert tab.progress_label.text().startswith("Done: 10 explanation(s) of 5 file(s)")
+    assert len(read_index(out)) == 10
+    model = tab.browse.model
+    assert model.rowCount() == 10
+    pixmap = model.data(model.index(0), Qt.ItemDataRole.DecorationRole)
+    assert not pixmap.isNull() and max(pixmap.width(), pixmap.height()) == 128
+    assert model.data(model.index(0), Qt.ItemDataRole.DisplayRole).startswith("digits_5.png\n")  # high/ sorts first
+    assert "Double-click" in model.data(model.index(0), Qt.ItemDataRole.ToolTipRole)
+    assert tab.browse.count_label.text() == "10 results"
+    assert json.loads((out / "run.json").read_text())["finished"]
+    # the SpRAy panel (when it is part of the build) gets the finished run
+    if tab.spray_panel is not None:
+        assert [tab.views.tabText(i) for i in range(tab.views.count())] == ["Browse", "SpRAy"]
+        assert tab.spray_panel.run_dir == out.resolve()
+
+
+def test_filters_and_sorting(qtbot, make_tab, folder, tmp_path):
+    tab = make_tab()
+    _prepare(tab, folder, tmp_path / "run", [LRP, GRAD])
+    tab.start_run()
+    _wait_idle(qtbot, tab)
+    browse = tab.browse
+    assert browse.set_method_filter(GRAD)
+    assert {r.method for r in browse.model.shown_rows()} == {GRAD} and browse.model.rowCount() == 5
+    assert browse.count_label.text() == "5 of 10 shown"
+    assert browse.set_class_filter("true", "low")
+    assert [r.file for r in browse.model.shown_rows()] == ["low/digits_0.png", "low/digits_2.png", "low/digits_3.png"]
+    assert browse.set_class_filter("predicted", "7")
+    assert [r.file for r in browse.model.shown_rows()] == ["high/digits_7.png"]
+    assert browse.set_class_filter(None) and browse.set_method_filter(None)
+    assert browse.model.rowCount() == 10
+    assert browse.set_sort("score_desc")
+    scores = [r.score for r in browse.model.shown_rows()]
+    assert scores == sorted(scores, reverse=True) and len(set(scores)) > 2
+    assert browse.set_sort("method")
+    assert [r.method for r in browse.model.shown_rows()] == [GRAD] * 5 + [LRP] * 5
+    assert browse.set_sort("class")
+    assert [r.true_class for r in browse.model.shown_rows()] == ["high"] * 4 + ["low"] * 6
+
+
+def test_double_click_asks_to_open_the_item(qtbot, make_tab, folder, tmp_path):
+    tab = make_tab()
+    _prepare(tab, folder, tmp_path / "run", [GRAD])
+    tab.start_run()
+    _wait_idle(qtbot, tab)
+    grid = tab.browse.grid
+    index = tab.browse.model.index(2)
+    row = tab.browse.model.row_at(2)
+    emitted = []
+    tab.open_item_requested.connect(lambda *args: emitted.append(args))
+    centre = grid.visualRect(index).center()
+    qtbot.mouseClick(grid.viewport(), Qt.MouseButton.LeftButton, pos=centre)
+    assert emitted == []  # a single click only selects
+    qtbot.mouseDClick(grid.viewport(), Qt.MouseButton.LeftButton, pos=centre)
+    assert len(emitted) == 1
+    path, modality, spec, method, target = emitted[0]
+    assert path == str(folder.resolve() / row.file)
+    assert (modality, spec, method, target) == ("image", "demo:digits", GRAD, row.target)
+
+
+def _slow_models(monkeypatch, seconds=0.15):
+    """Every model loaded by a run sleeps in each forward pass (to cancel midway)."""
+    import torch
+
+    import xaidesk.models as models
+
+    real = models.load_model
+
+    class Slow(torch.nn.Module):
+        def __init__(self, inner):
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, x):
+            time.sleep(seconds)
+            return self.inner(x)
+
+    def slow_load(spec, trust=False):
+        from dataclasses import replace
+
+        model = real(spec, trust=trust)
+        return replace(model, module=Slow(model.module).eval())
+
+    monkeypatch.setattr(models, "load_model", slow_load)
+
+
+def test_cancel_keeps_the_finished_files_and_resume_completes(qtbot, make_tab, folder, tmp_path, monkeypatch):
+    _slow_models(monkeypatch)
+    tab = make_tab()
+    out = tmp_path / "run"
+    _prepare(tab, folder, out, [GRAD])
+    tab.batch_spin.setValue(1)
+    tab.start_run()
+    qtbot.waitUntil(lambda: tab.browse.model.rowCount() >= 1, timeout=20_000)
+    tab.cancel_run()
+    assert not tab.is_running()
+    _wait_idle(qtbot, tab)
+    saved = read_index(out)
+    assert 1 <= len(saved) < 5
+    assert "press Resume" in tab.progress_label.text()
+    assert tab.resume_button.isEnabled()
+    assert tab.browse.model.rowCount() == len(saved)
+    assert tab.resume_run() is not None
+    _wait_idle(qtbot, tab)
+    rows = read_index(out)
+    assert len(rows) == len({r.key for r in rows}) == 5
+    assert f"{len(saved)} were already done" in tab.progress_label.text()
+    assert not tab.resume_button.isEnabled()
+    assert tab.browse.model.rowCount() == 5
+
+
+def test_open_run_shows_a_cli_run_and_its_settings(qtbot, make_tab, folder, tmp_path):
+    from xaidesk.batch import run_batch
+
+    out = tmp_path / "cli-run"
+    run_batch(folder, out, "demo:digits", [GRAD, ("lrp.epsilon_plus_flat", {"epsilon": 0.5})])
+    tab = make_tab()
+    with qtbot.waitSignal(tab.run_opened, timeout=3000):
+        assert tab.open_run(out)
+    assert tab.browse.model.rowCount() == 10
+    assert tab.model_spec() == "demo:digits"
+    assert sorted(tab.checked_methods()) == sorted([GRAD, LRP])
+    assert tab.method_requests()[[m.name for m in tab.method_requests()].index(LRP)].params["epsilon"] == 0.5
+    assert tab.output_folder() == out.resolve()
+    assert tab.folder_edit.text() == str(folder.resolve())
+    assert not tab.resume_button.isEnabled()  # the run is finished
+
+
+def test_bad_folders_say_what_is_wrong(make_tab, tmp_path, error_dialogs):
+    tab = make_tab()
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert not tab.set_folder(empty)
+    assert "is empty" in tab.folder_info.text()
+    assert not tab.run_button.isEnabled()
+    (empty / "a.txt").write_text("x")
+    assert not tab.set_folder(empty)
+    assert "no image files" in tab.folder_info.text()
+    assert not tab.open_run(tmp_path)
+    assert error_dialogs and "not a batch run folder" in error_dialogs[0][1]
+
+
+def test_audio_folders_offer_audio_models_and_methods(make_tab, tmp_path):
+    root = tmp_path / "sounds"
+    root.mkdir()
+    shutil.copy(resource_path("samples", "sounds_beeps.wav"), root)
+    tab = make_tab()
+    assert tab.set_folder(root)
+    assert tab.modality == "audio"
+    assert "1 sound clip." in tab.folder_info.text()
+    specs = [tab.model_combo.itemData(i) for i in range(tab.model_combo.count())]
+    assert "demo:sounds" in specs and "demo:digits" not in specs
+    assert tab.checked_methods() == [LRP]
+    assert np.all([tab.method_list.item(i).data(Qt.ItemDataRole.UserRole) for i in range(tab.method_list.count())])
+
+
+def test_an_item_opens_in_the_images_tab_with_the_runs_model_method_and_class(qtbot, make_window, folder, tmp_path):
+    window = make_window(demo=True)
+    images = window.images_tab
+    qtbot.waitUntil(lambda: window.catalog is not None and images.model is not None, timeout=20_000)
+    assert [window.tabs.tabText(i) for i in range(window.tabs.count())][-1] == "Dataset"
+    path = folder / "low" / "digits_3.png"
+    # a class other than the top one, as a run with a fixed target would have explained
+    window.open_dataset_item(str(path), "image", "demo:digits", GRAD, 8)
+    assert window.tabs.currentWidget() is images
+    qtbot.waitUntil(lambda: images.prediction is not None and images.image is not None
+                    and images.image.path == path, timeout=20_000)
+    assert images.model.spec == "demo:digits" and images.method_name() == GRAD
+    assert images.prediction.top_class == 3 and images.target() == 8
+    # the next prediction is the person's again: the top class
+    images.open_image(folder / "high" / "digits_7.png")
+    qtbot.waitUntil(lambda: images.image.path.name == "digits_7.png" and images.prediction is not None
+                    and images.target() == 7, timeout=20_000)

@@ -1,0 +1,610 @@
+"""The Dataset tab: explain a whole folder with one or more methods, then browse the heatmaps.
+
+The run itself is :func:`xaidesk.batch.run_batch`; it goes to a runner of its own (its own
+worker thread), so the other tabs stay usable during a long run. Every finished file is on
+disk at once, so Cancel loses nothing and Resume continues where the run stopped, also after
+the application was closed. The browser (:class:`~xaidesk.gui.views.dataset_views.BrowsePanel`)
+fills while the run goes on and opens earlier runs (the GUI's or ``xaidesk batch``'s).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QCoreApplication, Qt, Signal
+from PySide6.QtGui import QGuiApplication
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QListWidgetItem,
+    QPushButton,
+    QSpinBox,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ...batch import DEFAULT_BATCH_SIZE, BatchStatus, FolderScan, MethodRequest, RunInfo, read_run, scan_folder
+from ...core import XaideskError
+from ..catalog import Catalog, family_title
+from ..formatting import format_duration
+from ..runner import JobFailure, Runner
+from ..views.dataset_views import BrowsePanel
+from ..widgets import error_dialog
+from ..widgets.param_form import ParamForm
+from .explain_base import make_progress_bar, side_column
+
+TORCHVISION_ENTRY = "__torchvision__"
+MODEL_FILE_ENTRY = "__file__"
+DEFAULT_METHODS = {"image": ("lrp.epsilon_plus_flat",), "audio": ("lrp.epsilon_plus_flat",)}
+RUN_CHANNEL = "batch"
+
+
+class DatasetTab(QWidget):
+    """Run explanations over a folder and browse the results.
+
+    Signals
+    -------
+    status_message(str)
+        Text for the window's status bar.
+    open_item_requested(path, modality, model_spec, method, target)
+        A result was double-clicked: open the input file ``path`` (``"image"`` or ``"audio"``)
+        with the model ``model_spec`` in its tab, and explain class ``target`` with ``method``.
+    run_opened(str)
+        A run folder is shown (after a run or "Open run…"); its path.
+    """
+
+    status_message = Signal(str)
+    open_item_requested = Signal(str, str, str, str, int)
+    run_opened = Signal(str)
+
+    def __init__(self, runner: Runner, settings=None, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.runner = runner
+        self.settings = settings
+        self.catalog: Catalog | None = None
+        self.scan: FolderScan | None = None
+        self.modality = "image"
+        self.run: RunInfo | None = None
+        self.last_result = None
+        self._batch_runner: Runner | None = None
+        self._job: int | None = None
+        self._stopping: int | None = None
+        self._seen = 0
+        self._params: dict[str, dict] = {}
+        self._form_method: str | None = None
+        self._extra_models: list[tuple[str, str]] = []
+        self._build()
+        app = QCoreApplication.instance()
+        if app is not None:
+            app.aboutToQuit.connect(self.shutdown)
+        self._update_enabled()
+
+    # ------------------------------------------------------------------ layout
+    def _build(self) -> None:
+        panel = QWidget()
+        column = QVBoxLayout(panel)
+        column.setContentsMargins(0, 0, 0, 0)
+
+        folder_box = QGroupBox("Input folder")
+        folder_layout = QVBoxLayout(folder_box)
+        row = QHBoxLayout()
+        self.folder_edit = QLineEdit()
+        self.folder_edit.setReadOnly(True)
+        self.folder_edit.setPlaceholderText("A folder of images or sound clips")
+        choose = QPushButton("Choose…")
+        choose.clicked.connect(self.choose_folder)
+        row.addWidget(self.folder_edit, 1)
+        row.addWidget(choose)
+        self.folder_info = QLabel("Class subfolders are used as the true classes.")
+        self.folder_info.setWordWrap(True)
+        self.folder_info.setObjectName("notes")
+        folder_layout.addLayout(row)
+        folder_layout.addWidget(self.folder_info)
+
+        model_box = QGroupBox("Model")
+        model_layout = QVBoxLayout(model_box)
+        self.model_combo = QComboBox()
+        self.model_combo.setToolTip("The network whose decisions are explained.")
+        self.model_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.model_combo.setMinimumContentsLength(16)
+        self.model_combo.activated.connect(self._on_model_activated)
+        model_layout.addWidget(self.model_combo)
+
+        method_box = QGroupBox("Methods")
+        method_layout = QVBoxLayout(method_box)
+        hint = QLabel("Tick the methods to run; select one to change its settings.")
+        hint.setWordWrap(True)
+        hint.setObjectName("notes")
+        self.method_list = QListWidget()
+        self.method_list.setMinimumHeight(150)
+        self.method_list.currentItemChanged.connect(self._on_method_selected)
+        self.method_list.itemChanged.connect(lambda *_: self._update_enabled())
+        self.param_title = QLabel("")
+        self.param_form = ParamForm()
+        method_layout.addWidget(hint)
+        method_layout.addWidget(self.method_list, 1)
+        method_layout.addWidget(self.param_title)
+        method_layout.addWidget(self.param_form)
+
+        output_box = QGroupBox("Run")
+        output_layout = QFormLayout(output_box)
+        self.device_combo = QComboBox()
+        self.device_combo.addItem("CPU", "cpu")
+        self.device_combo.setToolTip("Where the model runs. CUDA is offered when PyTorch finds a CUDA GPU.")
+        self.batch_spin = QSpinBox()
+        self.batch_spin.setRange(1, 512)
+        self.batch_spin.setValue(DEFAULT_BATCH_SIZE)
+        self.batch_spin.setToolTip("How many inputs LRP and the gradient methods explain at once; "
+                                   "lower it if memory runs out.")
+        out_row = QHBoxLayout()
+        self.output_edit = QLineEdit()
+        self.output_edit.setPlaceholderText("Folder for the results")
+        self.output_edit.setToolTip("The run folder: index.csv, run.json and the heatmaps. An unfinished run "
+                                    "there is resumed.")
+        self.output_edit.editingFinished.connect(self._update_enabled)
+        choose_out = QPushButton("Choose…")
+        choose_out.clicked.connect(self.choose_output)
+        out_row.addWidget(self.output_edit, 1)
+        out_row.addWidget(choose_out)
+        output_layout.addRow("Device", self.device_combo)
+        output_layout.addRow("Batch size", self.batch_spin)
+        output_layout.addRow("Output", out_row)
+
+        column.addWidget(folder_box)
+        column.addWidget(model_box)
+        column.addWidget(method_box, 1)
+        column.addWidget(output_box)
+
+        run_area = QWidget()
+        run_layout = QVBoxLayout(run_area)
+        run_layout.setContentsMargins(4, 4, 8, 4)
+        buttons = QHBoxLayout()
+        self.run_button = QPushButton("Run")
+        self.run_button.setMinimumHeight(32)
+        font = self.run_button.font()
+        font.setBold(True)
+        self.run_button.setFont(font)
+        self.run_button.setToolTip("Explain every file of the folder with the ticked methods.")
+        self.run_button.clicked.connect(self.start_run)
+        self.resume_button = QPushButton("Resume")
+        self.resume_button.setMinimumHeight(32)
+        self.resume_button.setToolTip("Continue the unfinished run in the output folder with its own settings.")
+        self.resume_button.clicked.connect(self.resume_run)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setMinimumHeight(32)
+        self.cancel_button.setToolTip("Stop the run; the files finished so far are kept.")
+        self.cancel_button.clicked.connect(self.cancel_run)
+        buttons.addWidget(self.run_button, 2)
+        buttons.addWidget(self.resume_button, 1)
+        buttons.addWidget(self.cancel_button, 1)
+        self.progress_bar = make_progress_bar()
+        self.progress_bar.setValue(0)
+        self.progress_label = QLabel("")
+        self.progress_label.setWordWrap(True)
+        self.progress_label.setObjectName("notes")
+        run_layout.addLayout(buttons)
+        run_layout.addWidget(self.progress_bar)
+        run_layout.addWidget(self.progress_label)
+
+        self.browse = BrowsePanel()
+        self.browse.item_activated.connect(self._on_item_activated)
+        self.browse.open_run_requested.connect(self.choose_run)
+        self.views = QTabWidget()
+        self.views.addTab(self.browse, "Browse")
+        self.spray_panel = self._make_spray_panel()
+        if self.spray_panel is not None:
+            self.views.addTab(self.spray_panel, "SpRAy")
+
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addWidget(side_column(panel, run_area))
+        layout.addWidget(self.views, 1)
+
+    def _make_spray_panel(self):
+        """The SpRAy panel when :mod:`xaidesk.gui.views.spray_views` is there (shown beside Browse)."""
+        try:
+            from ..views.spray_views import SprayPanel
+        except ImportError:
+            return None
+        panel = SprayPanel(self.runner, self.settings)
+        for name in ("open_item_requested", "status_message"):
+            if hasattr(panel, name):
+                getattr(panel, name).connect(getattr(self, name))
+        return panel
+
+    # ------------------------------------------------------------------ catalog
+    def set_catalog(self, catalog: Catalog) -> None:
+        """Fill the model and method pickers and the devices."""
+        from xaidesk.batch import available_devices
+
+        self.catalog = catalog
+        self.device_combo.clear()
+        for device in available_devices():
+            self.device_combo.addItem("CUDA GPU" if device == "cuda" else "CPU", device)
+        self._fill_models()
+        self._fill_methods()
+        self._update_enabled()
+
+    def _fill_models(self, select: str | None = None) -> None:
+        previous = select or self.model_spec()
+        self.model_combo.blockSignals(True)
+        self.model_combo.clear()
+        for model in (self.catalog.models(self.modality) if self.catalog else []):
+            self.model_combo.addItem(model.get("title", model["spec"]), model["spec"])
+            self.model_combo.setItemData(self.model_combo.count() - 1, model.get("description", ""),
+                                         Qt.ItemDataRole.ToolTipRole)
+        for title, spec in self._extra_models:
+            if self.model_combo.findData(spec) < 0:
+                self.model_combo.addItem(title, spec)
+        self.model_combo.insertSeparator(self.model_combo.count())
+        if self.modality == "image":
+            self.model_combo.addItem("Torchvision architecture…", TORCHVISION_ENTRY)
+        self.model_combo.addItem("Model file…", MODEL_FILE_ENTRY)
+        index = self.model_combo.findData(previous) if previous else -1
+        self.model_combo.setCurrentIndex(index if index >= 0 else (0 if self.model_combo.count() > 2 else -1))
+        self.model_combo.blockSignals(False)
+
+    def _fill_methods(self, checked: list[str] | None = None) -> None:
+        if checked is None:
+            checked = self.checked_methods() or list(DEFAULT_METHODS.get(self.modality, ()))
+        infos = (self.catalog.audio_methods if self.modality == "audio" else self.catalog.methods) if self.catalog else []
+        self._store_form()
+        self._form_method = None
+        self.method_list.blockSignals(True)
+        self.method_list.clear()
+        for info in infos:
+            title = info.title if family_title(info.family).lower() in info.title.lower() else (
+                f"{info.title} ({family_title(info.family)})")
+            item = QListWidgetItem(title)
+            item.setData(Qt.ItemDataRole.UserRole, info.name)
+            item.setToolTip(info.help)
+            item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
+            item.setCheckState(Qt.CheckState.Checked if info.name in checked else Qt.CheckState.Unchecked)
+            self.method_list.addItem(item)
+        self.method_list.blockSignals(False)
+        self.param_form.set_params(())
+        self.param_title.setText("")
+        if self.method_list.count():
+            self.method_list.setCurrentRow(0)
+
+    def _method_info(self, name: str):
+        if self.catalog is None:
+            return None
+        return self.catalog.audio_method(name) if self.modality == "audio" else self.catalog.method(name)
+
+    # ------------------------------------------------------------------ pickers
+    def model_spec(self) -> str | None:
+        data = self.model_combo.currentData()
+        return None if data in (None, TORCHVISION_ENTRY, MODEL_FILE_ENTRY) else str(data)
+
+    def set_model_spec(self, spec: str, title: str | None = None) -> None:
+        """Choose a model by spec, adding it to the picker when it is not a built-in one."""
+        if self.model_combo.findData(spec) < 0:
+            self._extra_models.append((title or spec, spec))
+            self._fill_models(select=spec)
+        self.model_combo.setCurrentIndex(self.model_combo.findData(spec))
+        self._update_enabled()
+
+    def _on_model_activated(self, index: int) -> None:
+        data = self.model_combo.itemData(index)
+        if data == TORCHVISION_ENTRY:
+            from ..widgets.torchvision_dialog import TorchvisionDialog
+
+            dialog = TorchvisionDialog(self.catalog.architectures if self.catalog else [], self._last_folder(), self)
+            if dialog.exec():
+                self.set_model_spec(dialog.spec(), f"{dialog.architecture()} ({Path(dialog.weights_path()).name})")
+            else:
+                self._fill_models()
+        elif data == MODEL_FILE_ENTRY:
+            path, _ = QFileDialog.getOpenFileName(self, "Open a model file", self._last_folder(),
+                                                  "PyTorch models (*.pt *.pth *.ts *.pth.tar *.json);;All files (*)")
+            if path:
+                self.set_model_spec(f"file:{path}", Path(path).name)
+            else:
+                self._fill_models()
+        self._update_enabled()
+
+    def checked_methods(self) -> list[str]:
+        return [
+            self.method_list.item(i).data(Qt.ItemDataRole.UserRole)
+            for i in range(self.method_list.count())
+            if self.method_list.item(i).checkState() == Qt.CheckState.Checked
+        ]
+
+    def set_checked_methods(self, names) -> None:
+        names = set(names)
+        for i in range(self.method_list.count()):
+            item = self.method_list.item(i)
+            item.setCheckState(Qt.CheckState.Checked if item.data(Qt.ItemDataRole.UserRole) in names
+                               else Qt.CheckState.Unchecked)
+
+    def _store_form(self) -> None:
+        if self._form_method is not None:
+            self._params[self._form_method] = self.param_form.values()
+
+    def _on_method_selected(self, current, _previous=None) -> None:
+        self._store_form()
+        name = current.data(Qt.ItemDataRole.UserRole) if current is not None else None
+        info = self._method_info(name) if name else None
+        self._form_method = info.name if info else None
+        if info is None:
+            self.param_form.set_params(())
+            self.param_title.setText("")
+            return
+        self.param_title.setText(f"Settings of {info.title}" if info.params else f"{info.title} has no settings.")
+        self.param_form.set_params(info.params, self._params.get(info.name))
+
+    def method_requests(self) -> list[MethodRequest]:
+        """The ticked methods with the settings of their forms."""
+        self._store_form()
+        return [MethodRequest(name, dict(self._params.get(name, {}))) for name in self.checked_methods()]
+
+    # ------------------------------------------------------------------ folders
+    def choose_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Choose a folder of images or sound clips", self._last_folder())
+        if folder:
+            self.set_folder(folder)
+
+    def set_folder(self, folder) -> bool:
+        """Look at a folder: detect images or sound, count files and classes. False on an error."""
+        QGuiApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
+        try:
+            scan = scan_folder(folder)
+        except XaideskError as error:
+            self.scan = None
+            self.folder_edit.setText(str(folder))
+            self.folder_info.setText(error.message)
+            self._update_enabled()
+            return False
+        finally:
+            QGuiApplication.restoreOverrideCursor()
+        self.scan = scan
+        self.folder_edit.setText(str(scan.root))
+        text = scan.describe() + "."
+        if scan.other_files:
+            text += f" {scan.other_files} other file(s) are left out."
+        self.folder_info.setText(text)
+        if self.settings is not None:
+            self.settings.setValue("last_folder", str(scan.root))
+        if scan.modality != self.modality:
+            self.modality = scan.modality
+            self._fill_models()
+            self._fill_methods(checked=list(DEFAULT_METHODS.get(self.modality, ())))
+        if not self.output_edit.text().strip():
+            self.output_edit.setText(str(scan.root.parent / f"{scan.root.name}-explained"))
+        self._update_enabled()
+        return True
+
+    def choose_output(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Choose the folder for the results", self._last_folder())
+        if folder:
+            self.output_edit.setText(folder)
+            self._update_enabled()
+
+    def output_folder(self) -> Path | None:
+        text = self.output_edit.text().strip()
+        return Path(text).expanduser() if text else None
+
+    def _unfinished_run(self) -> dict | None:
+        """``run.json`` of an unfinished run in the output folder, or None."""
+        out = self.output_folder()
+        if out is None or not (out / "run.json").is_file():
+            return None
+        try:
+            info = read_run(out)
+        except XaideskError:
+            return None
+        return None if info.finished else info.meta
+
+    def _last_folder(self) -> str:
+        return str(self.settings.value("last_folder", "") or "") if self.settings is not None else ""
+
+    # ------------------------------------------------------------------ running
+    def is_running(self) -> bool:
+        return self._job is not None
+
+    def can_run(self) -> bool:
+        return (self.scan is not None and self.model_spec() is not None and bool(self.checked_methods())
+                and self.output_folder() is not None and not self.is_running())
+
+    def start_run(self) -> int | None:
+        """Run (or resume, when the output folder holds the same run) with the chosen settings."""
+        if not self.can_run():
+            return None
+        return self._submit(self.scan.root, self.model_spec(), self.method_requests(), None, self.output_folder())
+
+    def resume_run(self) -> int | None:
+        """Continue the unfinished run in the output folder with the settings it was started with."""
+        meta = self._unfinished_run()
+        if meta is None or self.is_running():
+            return None
+        out = self.output_folder()
+        try:
+            info = read_run(out)
+        except XaideskError as error:
+            error_dialog.show_error(self, "Could not resume the run", error.message)
+            return None
+        self._show_run_settings(info)
+        return self._submit(info.source, info.model, info.methods, meta.get("shard"), out)
+
+    def _submit(self, source, spec: str, methods: list[MethodRequest], shard, out: Path) -> int:
+        from xaidesk.batch import parse_shard
+
+        device = self.device_combo.currentData() or "cpu"
+        batch_size = self.batch_spin.value()
+        shard = parse_shard(shard) if isinstance(shard, str) else shard
+
+        def job(token, progress):
+            from xaidesk.batch import run_batch
+
+            from ..catalog import configure_torch_threads
+
+            configure_torch_threads()
+            return run_batch(source, out, spec, methods, device=device, batch_size=batch_size, shard=shard,
+                             token=token, progress=progress)
+
+        self._show_existing(out)
+        self._seen = 0
+        self.progress_bar.setValue(0)
+        self.progress_label.setText("Starting …")
+        self._job = self._runner().submit(job, RUN_CHANNEL)
+        self.status_message.emit(f"Explaining {Path(source).name} …")
+        self._update_enabled()
+        return self._job
+
+    def _show_existing(self, out: Path) -> None:
+        """Show what the output folder already holds (a run being resumed), or an empty grid."""
+        try:
+            self.run = read_run(out) if (out / "run.json").is_file() else None
+        except XaideskError:
+            self.run = None
+        self.browse.set_rows(out, self.run.rows if self.run is not None else [])
+
+    def cancel_run(self) -> None:
+        """Stop the run; everything finished so far stays on disk and Resume continues it."""
+        if self._job is None:
+            return
+        self._stopping = self._job
+        self._runner().cancel(self._job)
+
+    def _runner(self) -> Runner:
+        if self._batch_runner is None:
+            self._batch_runner = Runner(self)
+            self._batch_runner.progress.connect(self._on_progress)
+            self._batch_runner.finished.connect(self._on_finished)
+            self._batch_runner.failed.connect(self._on_failed)
+            self._batch_runner.cancelled.connect(self._on_cancelled)
+            self._batch_runner.stopped.connect(self._on_stopped)
+        return self._batch_runner
+
+    def _on_progress(self, job_id: int, fraction: float, message: str, partial: object) -> None:
+        if job_id != self._job:
+            return
+        self.progress_bar.setValue(int(round(1000 * fraction)))
+        self.progress_label.setText(message)
+        if isinstance(partial, BatchStatus) and partial.count > self._seen:
+            self.browse.add_rows(partial.rows[self._seen:partial.count])
+            self._seen = partial.count
+
+    def _on_finished(self, job_id: int, result: object) -> None:
+        if job_id != self._job:
+            return
+        self._job = None
+        self.last_result = result
+        self.progress_bar.setValue(1000)
+        text = (f"Done: {result.computed} explanation(s) of {result.files} file(s) in {format_duration(result.seconds)}"
+                + (f", {result.already_done} were already done" if result.already_done else "")
+                + (f", {len(result.skipped)} file(s) could not be read (see skipped.csv)" if result.skipped else "")
+                + ".")
+        self.progress_label.setText(text)
+        self.status_message.emit(text)
+        self.open_run(result.run_dir)
+        self._update_enabled()
+
+    def _on_failed(self, job_id: int, failure: JobFailure) -> None:
+        if job_id != self._job:
+            return
+        self._job = None
+        self.progress_label.setText("The run stopped with an error; the files finished so far are kept.")
+        self._reload_output()
+        self._update_enabled()
+        error_dialog.show_error(self, "The batch run could not go on", failure)
+
+    def _on_cancelled(self, job_id: int) -> None:
+        if job_id != self._job:
+            return
+        self._job = None
+        self.progress_label.setText("Cancelling – the files finished so far are kept …")
+        self.status_message.emit("Batch run cancelled.")
+        self._update_enabled()
+
+    def _on_stopped(self, job_id: int, _result: object) -> None:
+        if job_id != self._stopping:
+            return
+        self._stopping = None
+        self._reload_output()
+        done = len(self.run.rows) if self.run is not None else 0
+        self.progress_label.setText(f"Cancelled – {done} result(s) are saved; press Resume to continue.")
+        self._update_enabled()
+
+    def is_stopping(self) -> bool:
+        """A cancelled run has not yet stopped in the worker."""
+        return self._stopping is not None
+
+    def _reload_output(self) -> None:
+        out = self.output_folder()
+        if out is not None and (out / "run.json").is_file():
+            self.open_run(out, fill_settings=False)
+
+    # ------------------------------------------------------------------ runs
+    def choose_run(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Open a batch run folder", self._last_folder())
+        if folder:
+            self.open_run(folder)
+
+    def open_run(self, folder, fill_settings: bool = True) -> bool:
+        """Show a run folder in the browser (and SpRAy); ``fill_settings`` also shows its settings."""
+        try:
+            info = read_run(folder)
+        except XaideskError as error:
+            error_dialog.show_error(self, "Could not open the run", error.message)
+            return False
+        self.run = info
+        self.browse.set_rows(info.folder, info.rows)
+        if fill_settings:
+            self._show_run_settings(info)
+            self.output_edit.setText(str(info.folder))
+        if self.spray_panel is not None and hasattr(self.spray_panel, "set_run"):
+            self.spray_panel.set_run(str(info.folder))
+        self.run_opened.emit(str(info.folder))
+        state = "finished" if info.finished else "unfinished – Resume continues it"
+        self.status_message.emit(f"Run {info.folder.name}: {len(info.rows)} result(s), {state}.")
+        self._update_enabled()
+        return True
+
+    def _show_run_settings(self, info: RunInfo) -> None:
+        """Put a run's folder, model and methods into the pickers."""
+        if info.source.is_dir():
+            self.set_folder(info.source)
+        if info.modality != self.modality:
+            self.modality = info.modality
+            self._fill_models()
+        if info.model:
+            self.set_model_spec(info.model)
+        for request in info.methods:
+            self._params[request.name] = dict(request.params)
+        self._fill_methods(checked=[m.name for m in info.methods])
+
+    def _on_item_activated(self, row) -> None:
+        run = self.run
+        folder = self.browse.model.run_dir
+        if (run is None or run.folder != folder) and folder is not None:
+            try:  # a run that started in this session: its run.json is there by now
+                run = self.run = read_run(folder)
+            except XaideskError:
+                return
+        if run is None:
+            return
+        self.open_item_requested.emit(str(run.input_path(row)), run.modality, run.model, row.method, int(row.target))
+
+    # ------------------------------------------------------------------ state
+    def _update_enabled(self) -> None:
+        running = self.is_running()
+        self.run_button.setEnabled(self.can_run())
+        self.resume_button.setEnabled(not running and self._unfinished_run() is not None)
+        self.cancel_button.setEnabled(running)
+        for widget in (self.model_combo, self.method_list, self.param_form, self.device_combo, self.batch_spin,
+                       self.output_edit):
+            widget.setEnabled(not running)
+
+    def shutdown(self) -> None:
+        """Stop a running batch and its worker thread (the window calls this when it closes)."""
+        if self._batch_runner is not None:
+            self._batch_runner.shutdown()

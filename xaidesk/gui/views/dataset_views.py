@@ -1,0 +1,318 @@
+"""The browser of a batch run: a lazily loaded thumbnail grid with filters and sorting.
+
+:class:`RunItemsModel` holds the rows of a run's index (filtered and sorted with the Qt-free
+helpers of :mod:`xaidesk.batch`) and loads each thumbnail from disk only when the view asks
+for it, keeping a bounded cache, so runs of thousands of files browse smoothly.
+:class:`BrowsePanel` puts the filter bar over the grid and reports double-clicked items.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import OrderedDict
+from pathlib import Path
+
+from PySide6.QtCore import QAbstractListModel, QModelIndex, QSize, Qt, Signal
+from PySide6.QtGui import QPixmap
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QHBoxLayout,
+    QLabel,
+    QListView,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ...batch import IndexRow, filter_rows, row_classes, sort_rows
+from ..formatting import class_text, format_value
+
+#: Thumbnails kept in memory (each about 64 kB).
+PIXMAP_CACHE = 600
+ICON_SIZE = 128
+SORT_CHOICES = (
+    ("File name", "file"),
+    ("Class", "class"),
+    ("Score, highest first", "score_desc"),
+    ("Score, lowest first", "score"),
+    ("Method", "method"),
+)
+ALL = "__all__"
+
+
+class RunItemsModel(QAbstractListModel):
+    """The rows of one run, as a list model for an icon-mode :class:`QListView`.
+
+    ``DecorationRole`` is the item's thumbnail, loaded on first request; ``UserRole`` the
+    :class:`~xaidesk.batch.IndexRow`.
+    """
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self.run_dir: Path | None = None
+        self._all: list[IndexRow] = []
+        self._shown: list[IndexRow] = []
+        self._filters: dict = {}
+        self._sort = "file"
+        self._pixmaps: OrderedDict[str, QPixmap] = OrderedDict()
+        self.loaded_thumbnails = 0
+
+    # -- contents ----------------------------------------------------------------
+    def set_rows(self, run_dir: Path | None, rows: list[IndexRow]) -> None:
+        self.beginResetModel()
+        self.run_dir = Path(run_dir) if run_dir is not None else None
+        self._all = list(rows)
+        self._pixmaps.clear()
+        self._shown = self._arranged()
+        self.endResetModel()
+
+    def add_rows(self, rows: list[IndexRow]) -> None:
+        """Add rows (a run in progress); the grid grows in place where the order allows it."""
+        if not rows:
+            return
+        keys = {r.key for r in rows}
+        self._all = [r for r in self._all if r.key not in keys] + list(rows)
+        self._rearrange()
+
+    def set_filters(self, *, true_class=None, predicted=None, method=None) -> None:
+        self._filters = {"true_class": true_class, "predicted": predicted, "method": method}
+        self._rearrange()
+
+    def set_sort(self, key: str) -> None:
+        self._sort = key
+        self._rearrange()
+
+    def all_rows(self) -> list[IndexRow]:
+        return list(self._all)
+
+    def shown_rows(self) -> list[IndexRow]:
+        return list(self._shown)
+
+    def row_at(self, index: int) -> IndexRow:
+        return self._shown[index]
+
+    def _arranged(self) -> list[IndexRow]:
+        return sort_rows(filter_rows(self._all, **self._filters), self._sort)
+
+    def _rearrange(self) -> None:
+        new = self._arranged()
+        old = self._shown
+        if len(new) >= len(old) and [r.key for r in new[: len(old)]] == [r.key for r in old]:
+            if len(new) > len(old):
+                self.beginInsertRows(QModelIndex(), len(old), len(new) - 1)
+                self._shown = new
+                self.endInsertRows()
+            return
+        self.beginResetModel()
+        self._shown = new
+        self.endResetModel()
+
+    # -- Qt model ------------------------------------------------------------------
+    def rowCount(self, parent=QModelIndex()) -> int:  # noqa: N802 - Qt override
+        return 0 if parent.isValid() else len(self._shown)
+
+    def data(self, index: QModelIndex, role: int = Qt.ItemDataRole.DisplayRole):
+        if not index.isValid() or not 0 <= index.row() < len(self._shown):
+            return None
+        row = self._shown[index.row()]
+        if role == Qt.ItemDataRole.DisplayRole:
+            return f"{Path(row.file).name}\n{_short_method(row.method)} · {format_value(row.score)}"
+        if role == Qt.ItemDataRole.DecorationRole:
+            return self.thumbnail(row)
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return tooltip_of(row)
+        if role == Qt.ItemDataRole.UserRole:
+            return row
+        return None
+
+    def thumbnail(self, row: IndexRow) -> QPixmap:
+        """The row's thumbnail, from the cache or read from disk now."""
+        if self.run_dir is None:
+            return QPixmap()
+        key = row.thumbnail
+        pixmap = self._pixmaps.get(key)
+        if pixmap is not None:
+            self._pixmaps.move_to_end(key)
+            return pixmap
+        pixmap = QPixmap(str(self.run_dir / row.thumbnail))
+        self.loaded_thumbnails += 1
+        self._pixmaps[key] = pixmap
+        while len(self._pixmaps) > PIXMAP_CACHE:
+            self._pixmaps.popitem(last=False)
+        return pixmap
+
+
+def _short_method(name: str) -> str:
+    return name.split(".", 1)[-1].replace("_", " ") if "." in name else name
+
+
+def tooltip_of(row: IndexRow) -> str:
+    lines = [row.file]
+    if row.true_class:
+        lines.append(f"Class folder: {row.true_class}")
+    lines.append(f"Predicted: {class_text(row.predicted, row.predicted_label)}")
+    lines.append(f"Explained: {class_text(row.target, row.target_label)}, score {format_value(row.score)}")
+    lines.append(f"Method: {row.method}")
+    if math.isfinite(row.seconds):
+        lines.append(f"Time: {row.seconds:.2f} s")
+    lines.append("Double-click to open it in its tab.")
+    return "\n".join(lines)
+
+
+class ThumbnailGrid(QListView):
+    """An icon-mode list view sized for the run thumbnails."""
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self.setViewMode(QListView.ViewMode.IconMode)
+        self.setResizeMode(QListView.ResizeMode.Adjust)
+        self.setMovement(QListView.Movement.Static)
+        self.setUniformItemSizes(True)
+        self.setLayoutMode(QListView.LayoutMode.Batched)
+        self.setBatchSize(200)
+        self.setIconSize(QSize(ICON_SIZE, ICON_SIZE))
+        self.setGridSize(QSize(ICON_SIZE + 24, ICON_SIZE + 44))
+        self.setWordWrap(True)
+        self.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        self.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.setSpacing(4)
+
+
+class BrowsePanel(QWidget):
+    """Filter bar, "Open run…" and the thumbnail grid of a run.
+
+    Signals
+    -------
+    item_activated(IndexRow)
+        An item was double-clicked (or chosen with Enter).
+    open_run_requested()
+        The "Open run…" button was pressed.
+    """
+
+    item_activated = Signal(object)
+    open_run_requested = Signal()
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self.model = RunItemsModel(self)
+        self.class_combo = QComboBox()
+        self.class_combo.setToolTip("Show one class only: a class folder of the inputs, or a predicted class.")
+        self.class_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
+        self.method_combo = QComboBox()
+        self.method_combo.setToolTip("Show the results of one method only.")
+        self.method_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
+        self.sort_combo = QComboBox()
+        for title, key in SORT_CHOICES:
+            self.sort_combo.addItem(title, key)
+        self.sort_combo.setToolTip("Order of the thumbnails. The score is the explained class's logit.")
+        self.open_button = QPushButton("Open run…")
+        self.open_button.setToolTip("Show a run folder written earlier (by this tab or by 'xaidesk batch').")
+        self.open_button.clicked.connect(self.open_run_requested)
+        self.count_label = QLabel("No run")
+        self.count_label.setObjectName("notes")
+        bar = QHBoxLayout()
+        bar.addWidget(QLabel("Class"))
+        bar.addWidget(self.class_combo)
+        bar.addSpacing(8)
+        bar.addWidget(QLabel("Method"))
+        bar.addWidget(self.method_combo)
+        bar.addSpacing(8)
+        bar.addWidget(QLabel("Sort by"))
+        bar.addWidget(self.sort_combo)
+        bar.addStretch(1)
+        bar.addWidget(self.count_label)
+        bar.addWidget(self.open_button)
+        self.grid = ThumbnailGrid()
+        self.grid.setModel(self.model)
+        # "activated": a double-click (or a single click where the platform opens items so), or Enter
+        self.grid.activated.connect(self._on_activated)
+        self.empty_hint = QLabel("Run a folder or open a run folder to see its heatmaps here.")
+        self.empty_hint.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.empty_hint.setEnabled(False)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addLayout(bar)
+        layout.addWidget(self.empty_hint)
+        layout.addWidget(self.grid, 1)
+        self._fill_filters()
+        self.class_combo.currentIndexChanged.connect(self._apply_filters)
+        self.method_combo.currentIndexChanged.connect(self._apply_filters)
+        self.sort_combo.currentIndexChanged.connect(lambda *_: self.model.set_sort(self.sort_combo.currentData()))
+        self.model.modelReset.connect(self._update_count)
+        self.model.rowsInserted.connect(self._update_count)
+        self._update_count()
+
+    # -- contents ----------------------------------------------------------------
+    def set_rows(self, run_dir, rows: list[IndexRow]) -> None:
+        """Show a run's rows (filters kept where their values still occur)."""
+        self.model.set_rows(run_dir, rows)
+        self._fill_filters()
+        self._apply_filters()
+
+    def add_rows(self, rows: list[IndexRow]) -> None:
+        self.model.add_rows(rows)
+        self._fill_filters()
+
+    def _fill_filters(self) -> None:
+        rows = self.model.all_rows()
+        true_classes, predicted = row_classes(rows)
+        methods = sorted({r.method for r in rows})
+        wanted_class = self.class_combo.currentData()
+        wanted_method = self.method_combo.currentData()
+        entries = [("All classes", ALL)] + [(f"folder {c}", f"true:{c}") for c in true_classes] + [
+            (f"predicted {c}", f"predicted:{c}") for c in predicted]
+        _refill(self.class_combo, entries, wanted_class)
+        _refill(self.method_combo, [("All methods", ALL)] + [(m, m) for m in methods], wanted_method)
+
+    def _apply_filters(self, *_args) -> None:
+        kind, _, value = str(self.class_combo.currentData() or ALL).partition(":")
+        method = self.method_combo.currentData()
+        self.model.set_filters(
+            true_class=value if kind == "true" else None,
+            predicted=value if kind == "predicted" else None,
+            method=None if method in (None, ALL) else method,
+        )
+        self._update_count()
+
+    def _update_count(self, *_args) -> None:
+        total, shown = len(self.model.all_rows()), self.model.rowCount()
+        self.empty_hint.setVisible(total == 0)
+        if self.model.run_dir is None and total == 0:
+            self.count_label.setText("No run")
+        else:
+            self.count_label.setText(f"{shown} of {total} shown" if shown != total else f"{total} results")
+
+    # -- filters by name (used by the tab and tests) ----------------------------------
+    def set_class_filter(self, kind: str | None, value: str | None = None) -> bool:
+        """``("true", "cat")``, ``("predicted", "dog")`` or ``(None,)`` for all classes."""
+        return _choose(self.class_combo, ALL if kind is None else f"{kind}:{value}")
+
+    def set_method_filter(self, method: str | None) -> bool:
+        return _choose(self.method_combo, ALL if method is None else method)
+
+    def set_sort(self, key: str) -> bool:
+        return _choose(self.sort_combo, key)
+
+    def _on_activated(self, index: QModelIndex) -> None:
+        if index.isValid():
+            self.item_activated.emit(self.model.row_at(index.row()))
+
+
+def _refill(combo: QComboBox, entries, wanted) -> None:
+    combo.blockSignals(True)
+    combo.clear()
+    for title, data in entries:
+        combo.addItem(title, data)
+    index = combo.findData(wanted) if wanted is not None else 0
+    combo.setCurrentIndex(max(0, index))
+    combo.blockSignals(False)
+
+
+def _choose(combo: QComboBox, data) -> bool:
+    index = combo.findData(data)
+    if index < 0:
+        return False
+    combo.setCurrentIndex(index)
+    return True
