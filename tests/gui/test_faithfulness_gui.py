@@ -132,3 +132,29 @@ def test_audio_tab_compares_methods_on_the_spectrogram(qtbot, catalog, error_dia
     finally:
         window.close()
         window.runner.shutdown()
+
+
+def test_the_panel_opens_an_evaluate_output_folder_again(qtbot, make_window, tmp_path, error_dialogs):
+    from xaidesk.cli import main
+    from xaidesk.models import list_builtin_models
+
+    sample = next(m for m in list_builtin_models() if m["spec"] == "demo:digits")["samples"][0]
+    out = tmp_path / "faith"
+    assert main(["evaluate", "image", str(sample), "--model", "demo:digits", "--methods",
+                 "gradient.sensitivity,occlusion", "--steps", "4", "--patch", "8", "--random-orders", "1",
+                 "--out", str(out)]) == 0
+    window = make_window(demo=True)
+    panel = window.images_tab.open_faithfulness().panel
+    results = panel.open_results(out)
+    assert [r.method for r in results] == ["gradient.sensitivity", "occlusion"]
+    assert panel.table.rowCount() == 2 and len(panel.plot.curves) == 6
+    areas = (out / "areas.csv").read_text().splitlines()
+    # the areas recomputed from the curves read back equal the ones the command wrote
+    assert panel.export_csv(tmp_path / "again.csv").read_text().splitlines()[1:] == areas[1:]
+    (tmp_path / "empty").mkdir()
+    from xaidesk.core import InputError
+    import pytest
+
+    with pytest.raises(InputError, match="summary.json"):
+        panel.open_results(tmp_path / "empty")
+    assert panel.table.rowCount() == 2  # what was shown stays

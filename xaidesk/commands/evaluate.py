@@ -13,7 +13,7 @@ evaluated by removing units (image patches; spectrogram time-frequency patches; 
 most relevant first, least relevant first and in random orders (see :mod:`xaidesk.evaluate`).
 ``--param NAME=VALUE`` applies to every chosen method that has that parameter;
 ``--param METHOD:NAME=VALUE`` to one method. DIR receives ``curves.csv``, ``areas.csv``,
-``curves.png`` (when matplotlib is installed) and ``summary.json``, written as a set.
+``curves.png`` and ``summary.json``, written as a set.
 """
 
 from __future__ import annotations
@@ -171,22 +171,17 @@ def run(args: argparse.Namespace) -> int:
     title = f"{args.input.name}: {results[0].target_label}" if results else args.input.name
     png = curves_png(results, title=title)
     summary["results"] = [r.to_dict() for r in results]
-    summary["curves_png"] = "curves.png" if png is not None else None
-    if png is None:
-        summary["notices"] = summary.get("notices", []) + ["curves.png was not drawn: matplotlib is not installed."]
+    summary["curves_png"] = "curves.png"
     # Everything is computed; only now touch the output folder, and write the files as a set.
     with staged_folder(args.out) as folder:
         write_bytes_atomic(folder / "curves.csv", curves_csv(results).encode("utf-8"))
         write_bytes_atomic(folder / "areas.csv", areas_csv(results).encode("utf-8"))
-        if png is not None:
-            write_bytes_atomic(folder / "curves.png", png)
+        write_bytes_atomic(folder / "curves.png", png)
         write_json_atomic(folder / "summary.json", summary)
     for result in results:
         areas = result.areas()
         print(f"{result.method}: AOPC MoRF {areas['aopc_morf']:.4g}, LeRF {areas['aopc_lerf']:.4g}, "
               f"random {areas['aopc_random']:.4g} (MoRF - random {areas['aopc_morf_minus_random']:+.4g})")
-    if png is None:
-        print("xaidesk: note: curves.png was not drawn because matplotlib is not installed.", file=sys.stderr)
     print(f"results in {args.out}")
     return 0
 

@@ -158,6 +158,19 @@ class FaithfulnessResult:
         out["aopc_lerf_minus_random"] = out["aopc_lerf"] - out["aopc_random"]
         return out
 
+    @classmethod
+    def from_dict(cls, data: dict) -> "FaithfulnessResult":
+        """The result :meth:`to_dict` wrote (areas are recomputed from the curves)."""
+        spread = data.get("random_spread")
+        return cls(
+            method=str(data["method"]), target=int(data["target"]), target_label=str(data.get("target_label", "")),
+            score=float(data["score"]), fractions=np.asarray(data["fractions"], dtype=np.float64),
+            curves={str(o): np.asarray(c, dtype=np.float64) for o, c in data["curves"].items()},
+            random_spread=None if spread is None else np.asarray(spread, dtype=np.float64),
+            units=str(data.get("units", "")), settings=dict(data.get("settings", {})),
+            seconds=float(data.get("seconds", 0.0)),
+        )
+
     def to_dict(self) -> dict:
         """JSON-ready: everything, curves as lists (``nan`` areas of missing orders as ``None``)."""
         areas = {k: (None if not np.isfinite(v) else float(v)) for k, v in self.areas().items()}

@@ -8,13 +8,16 @@ Used by ``python -m xaidesk evaluate`` and by the GUI's export buttons.
   ``aopc_*`` per order, ``aopc_morf_minus_random``, ``aopc_lerf_minus_random`` and seconds
   (empty cells for orders not computed);
 - ``curves.png``: all curves on one plot (MoRF solid and LeRF dashed, one colour per method;
-  random grey), drawn with matplotlib's Agg canvas when matplotlib is installed.
+  random grey), drawn with matplotlib's Agg canvas.
 """
 
 from __future__ import annotations
 
 import io
+import json
+from pathlib import Path
 
+from ..core import InputError
 from ..core.io import csv_field, csv_number
 from .faithfulness import ORDERS, FaithfulnessResult
 
@@ -46,18 +49,8 @@ def areas_csv(results: list[FaithfulnessResult]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def matplotlib_available() -> bool:
-    try:
-        import matplotlib  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-def curves_png(results: list[FaithfulnessResult], title: str = "") -> bytes | None:
-    """The curves as PNG bytes (``None`` when matplotlib is not installed)."""
-    if not matplotlib_available():
-        return None
+def curves_png(results: list[FaithfulnessResult], title: str = "") -> bytes:
+    """The curves as PNG bytes (drawn with matplotlib's Agg canvas, no GUI toolkit)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -90,3 +83,16 @@ def curves_png(results: list[FaithfulnessResult], title: str = "") -> bytes | No
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png")
     return buffer.getvalue()
+
+
+def read_results(folder) -> list[FaithfulnessResult]:
+    """The results an ``evaluate`` output folder holds (its ``summary.json``), to show them again."""
+    path = Path(folder) / "summary.json"
+    try:
+        summary = json.loads(path.read_text(encoding="utf-8"))
+        return [FaithfulnessResult.from_dict(item) for item in summary["results"]]
+    except FileNotFoundError:
+        raise InputError(f"{Path(folder).name} holds no summary.json; choose a folder written by "
+                         "'python -m xaidesk evaluate'.") from None
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise InputError(f"{path} is not a faithfulness summary xaidesk can read ({error}).") from None

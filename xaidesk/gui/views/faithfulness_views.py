@@ -47,7 +47,7 @@ from PySide6.QtWidgets import (
 
 from ...core import XaideskError
 from ...evaluate.faithfulness import FILLS, FlipSettings
-from ...evaluate.report import METHOD_COLORS, areas_csv
+from ...evaluate.report import METHOD_COLORS, areas_csv, read_results
 from ..formatting import format_value, progress_text
 from ..runner import JobFailure, Runner
 from ..widgets import error_dialog
@@ -255,10 +255,14 @@ class FaithfulnessPanel(QWidget):
         self.export_png_button = QPushButton("Export plot…")
         self.export_png_button.setToolTip("Save the plot as a PNG picture.")
         self.export_png_button.clicked.connect(self._choose_png_path)
+        self.open_button = QPushButton("Open results…")
+        self.open_button.setToolTip("Show the results of 'python -m xaidesk evaluate' again (its output folder).")
+        self.open_button.clicked.connect(self._choose_results_folder)
         exports = QHBoxLayout()
         hint = QLabel("MoRF solid, LeRF dashed, random grey. Click a column header to sort.")
         hint.setObjectName("notes")
         exports.addWidget(hint, 1)
+        exports.addWidget(self.open_button)
         exports.addWidget(self.export_csv_button)
         exports.addWidget(self.export_png_button)
         results_split = QSplitter(Qt.Orientation.Vertical)
@@ -378,6 +382,23 @@ class FaithfulnessPanel(QWidget):
                 f"{len(results)} method(s) evaluated in {seconds:.1f} s on {results[0].units}. "
                 f"Fastest fall against random: {best.method}.")
         self._update_enabled()
+
+    def open_results(self, folder) -> list:
+        """Show the results of an ``evaluate`` output folder; returns them."""
+        results = read_results(folder)
+        self.show_results(results)
+        self.status_label.setText(f"Opened {len(results)} result(s) from {Path(folder).name}. "
+                                  + self.status_label.text())
+        return results
+
+    def _choose_results_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Open faithfulness results (an 'evaluate' output folder)")
+        if not folder:
+            return
+        try:
+            self.open_results(folder)
+        except XaideskError as error:
+            error_dialog.show_error(self, "Could not open the results", JobFailure.from_exception(error))
 
     # ------------------------------------------------------------------ export
     def export_csv(self, path) -> Path:
