@@ -172,6 +172,63 @@ def _check_molecules() -> str:
     return f"{len(mols)} generated molecules; " + ", ".join(details) + "; decompositions add up"
 
 
+def _check_dataset_mode() -> str:
+    import numpy as np
+
+    from .batch import read_index, run_batch
+    from .data.images import load_image
+    from .data.scenes import write_mark_demo_folder
+    from .evaluate import FlipSettings, image_faithfulness
+    from .evaluate.spray import load_run_heatmaps, spray
+    from .models import load_model
+
+    method = "lrp.epsilon_plus_flat"
+    with tempfile.TemporaryDirectory() as folder:
+        pictures = write_mark_demo_folder(Path(folder) / "pictures", n=12, seed=0)
+        model = load_model("demo:clever_hans")
+        result = run_batch(pictures, Path(folder) / "run", model, [method], target=0, batch_size=6)
+        rows = read_index(result.run_dir)
+        if result.computed != 12 or len(rows) != 12:
+            raise RuntimeError(f"the batch run explained {result.computed} pictures and indexed {len(rows)} of 12")
+        heatmaps = load_run_heatmaps(result.run_dir, method=method, target_class=0)
+        clusters = spray(heatmaps.maps, n_clusters=2, n_neighbors=5, embedding="spectral")
+        if np.bincount(clusters.labels, minlength=2).min() == 0:
+            raise RuntimeError("SpRAy put every heatmap into one cluster")
+        image = load_image(pictures / rows[0].file).pixels
+        relevance = np.load(result.run_dir / rows[0].relevance)
+        curve = image_faithfulness(model, image, relevance, 0, FlipSettings(steps=4, random_orders=1))
+    gap = curve.areas()["aopc_morf_minus_random"]
+    if not np.isfinite(gap):
+        raise RuntimeError("the faithfulness curve of a batch heatmap is not finite")
+    return (f"batch run of 12 generated pictures, SpRAy clusters of {sorted(np.bincount(clusters.labels).tolist())}, "
+            f"AOPC MoRF - random {gap:+.3g}")
+
+
+def _check_probe() -> str:
+    import numpy as np
+
+    from .data.scenes import make_clever_hans_set
+    from .explain import explain_image
+    from .models import load_model
+    from .models.probe import build_probe_model, fit_probe
+    from PIL import Image
+
+    images, labels, _marked = make_clever_hans_set(24, seed=3)
+    with tempfile.TemporaryDirectory() as folder:
+        for i, (image, label) in enumerate(zip(images, labels)):
+            sub = Path(folder) / ("horse" if label == 0 else "other")
+            sub.mkdir(exist_ok=True)
+            Image.fromarray(image).save(sub / f"{i:03d}.png")
+        backbone = load_model("demo:clever_hans")
+        result = fit_probe(folder, backbone, "15", held_out=0.4, seed=0)
+    model = build_probe_model(backbone, result, "logistic")
+    explanation = explain_image(model, images[0], "lrp.epsilon_plus_flat")
+    if not np.all(np.isfinite(explanation.relevance)):
+        raise RuntimeError("LRP on the quick classifier gave non-finite relevance")
+    aucs = ", ".join(f"{name} AUC {head.auc:.2f}" for name, head in result.heads.items())
+    return f"layer 15 of demo:clever_hans on 24 generated pictures: {aucs}; LRP explains it"
+
+
 def _check_cli() -> str:
     from .cli import main as cli_main
     from .models import list_builtin_models
@@ -207,6 +264,8 @@ def checks(with_window: bool = False) -> list[Check]:
          _audio_pipeline("demo:sounds", "relax", {"num_masks": 100, "strategy": "time"})),
         ("table: wine.csv + NEON soft-min outliers", _check_table_pipeline),
         ("molecules: generated .xyz + ridge on atom counts and pair potentials", _check_molecules),
+        ("data set: batch run + SpRAy + faithfulness on generated pictures", _check_dataset_mode),
+        ("quick classifier: backbone layer + linear head, explained by LRP", _check_probe),
         ("command line: explain image", _check_cli),
     ]
     if with_window:
