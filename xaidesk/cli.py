@@ -315,18 +315,13 @@ def _cmd_explain_image(args: argparse.Namespace) -> int:
 
 
 def _cmd_explain_audio(args: argparse.Namespace) -> int:
-    from .data.audio import audio_info, load_audio, read_segment
+    from .data.audio import load_clip
     from .explain.audio import explain_audio, predict_audio, render_spectrogram_overlay
     from .models import load_model
 
     check_output_options(args)
     params = parse_param_values(args.param)
-    if args.start is None and args.stop is None:
-        audio = load_audio(args.input, mixdown=args.mixdown)
-    else:
-        start = 0.0 if args.start is None else args.start
-        stop = audio_info(args.input)["duration"] if args.stop is None else args.stop
-        audio = read_segment(args.input, start, stop, mixdown=args.mixdown)
+    audio = load_clip(args.input, args.start, args.stop, mixdown=args.mixdown)
     model = load_model(args.model, trust=args.trust)
     prediction = None if getattr(model, "embedding_only", False) else predict_audio(model, audio)
     progress = cli_progress()

@@ -142,15 +142,10 @@ def run(args: argparse.Namespace) -> int:
                                         settings=settings, token=token, progress=progress or _quiet)
         summary.update(model=args.model, model_name=model.name, image_size=[image.width, image.height])
     elif args.modality == "audio":
-        from ..data.audio import audio_info, load_audio, read_segment
+        from ..data.audio import load_clip
         from ..models import load_model
 
-        if args.start is None and args.stop is None:
-            audio = load_audio(args.input, mixdown=args.mixdown)
-        else:
-            start = 0.0 if args.start is None else args.start
-            stop = audio_info(args.input)["duration"] if args.stop is None else args.stop
-            audio = read_segment(args.input, start, stop, mixdown=args.mixdown)
+        audio = load_clip(args.input, args.start, args.stop, mixdown=args.mixdown)
         model = load_model(args.model, trust=args.trust)
         results = compare_audio_methods(model, audio, methods, target=args.target, params=params,
                                         settings=settings, token=token, progress=progress or _quiet)

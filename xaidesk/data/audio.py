@@ -335,3 +335,13 @@ def resample(samples: np.ndarray, rate_from: int, rate_to: int) -> np.ndarray:
 
     g = gcd(rate_from, rate_to)
     return resample_poly(samples, rate_to // g, rate_from // g).astype(np.float32)
+
+
+def load_clip(path: str | os.PathLike, start_s: float | None = None, stop_s: float | None = None, *,
+              mixdown: str = "mean") -> LoadedAudio:
+    """The whole file, or the segment from ``start_s`` (default 0) to ``stop_s`` (default the end)."""
+    if start_s is None and stop_s is None:
+        return load_audio(path, mixdown=mixdown)
+    start = 0.0 if start_s is None else float(start_s)
+    stop = audio_info(path)["duration"] if stop_s is None else float(stop_s)
+    return read_segment(path, start, stop, mixdown=mixdown)

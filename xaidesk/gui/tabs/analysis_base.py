@@ -115,15 +115,6 @@ class AnalysisTabMixin(JobChannelsMixin):
         self.progress_bar.setValue(int(1000 * max(0.0, min(1.0, fraction))))
         self.run_status.setText(progress_text(fraction, self.runner.elapsed(job_id), message))
 
-    def _on_finished(self, job_id: int, result: object) -> None:
-        channel = self._channel_of(job_id)
-        if channel is None:
-            return
-        if channel != self.RUN_CHANNEL:
-            self._jobs[channel] = None
-        self._finish_handlers()[channel](result)
-        self._update_enabled()
-
     def _on_failed(self, job_id: int, failure: object) -> None:
         channel = self._channel_of(job_id)
         if channel is None:

@@ -55,13 +55,28 @@ UNCERTAINTY_COLORMAP = "viridis" if "viridis" in render.SEQUENTIAL_COLORMAPS els
 
 
 class JobChannelsMixin:
-    """For a tab that keeps its running jobs in ``self._jobs`` (channel name -> job id or None)."""
+    """For a tab that keeps its running jobs in ``self._jobs`` (channel name -> job id or None).
+
+    The job of :attr:`RUN_CHANNEL` (the tab's long computation) stays registered until the tab's
+    finish handler has ended the run; every other channel is cleared as soon as its job ends.
+    """
+
+    RUN_CHANNEL = "explain"
 
     def _channel_of(self, job_id: int) -> str | None:
         for channel, current in self._jobs.items():
             if current == job_id:
                 return channel
         return None
+
+    def _on_finished(self, job_id: int, result: object) -> None:
+        channel = self._channel_of(job_id)
+        if channel is None:
+            return
+        if channel != self.RUN_CHANNEL:
+            self._jobs[channel] = None
+        self._finish_handlers()[channel](result)
+        self._update_enabled()
 
 
 def side_column(panel: QWidget, bottom: QWidget, min_width: int = 330, max_width: int = 420) -> QWidget:
@@ -528,15 +543,6 @@ class ExplainTabBase(JobChannelsMixin, QWidget):
         self._end_run("The explanation failed.")
         self._restore_current_view()
         error_dialog.show_error(self, "The explanation could not be computed", failure)
-
-    def _on_finished(self, job_id: int, result: object) -> None:
-        channel = self._channel_of(job_id)
-        if channel is None:
-            return
-        if channel != "explain":
-            self._jobs[channel] = None
-        self._finish_handlers()[channel](result)
-        self._update_enabled()
 
     def _on_failed(self, job_id: int, failure: object) -> None:
         channel = self._channel_of(job_id)
