@@ -197,6 +197,12 @@ class RunInfo:
         return Path(self.meta.get("source", ""))
 
     @property
+    def target(self) -> int | None:
+        """The class every input was explained for, or None (each input's predicted class)."""
+        target = self.meta.get("target")
+        return None if target is None else int(target)
+
+    @property
     def methods(self) -> list[MethodRequest]:
         return [MethodRequest(m["name"], dict(m.get("params", {}))) for m in self.meta.get("methods", [])]
 
@@ -530,9 +536,10 @@ class _IndexAppender:
                 self._fd = -1
 
 
-_COMPARED = ("source", "modality", "model", "methods", "shard")
+_COMPARED = ("source", "modality", "model", "methods", "target", "shard")
 _COMPARED_WORDS = {"source": "a different input folder", "modality": "a different kind of input",
                    "model": "a different model", "methods": "different methods or method settings",
+                   "target": "a different explained class (none: each input's predicted class)",
                    "shard": "a different shard"}
 
 
@@ -814,14 +821,15 @@ def audio_thumbnail(spectrogram: np.ndarray, relevance: np.ndarray, longest: int
 
 
 def run_meta(source: Path, modality: str, model_spec: str, methods: Sequence[MethodRequest], device: str,
-             shard) -> dict:
-    """The ``run.json`` record of a new run."""
+             shard, target: int | None = None) -> dict:
+    """The ``run.json`` record of a new run (``target`` None: each input's predicted class)."""
     return {
         "format": RUN_FORMAT,
         "source": str(source),
         "modality": modality,
         "model": model_spec,
         "methods": [m.to_dict() for m in methods],
+        "target": None if target is None else int(target),
         "device": device,
         "shard": shard_text(shard),
         "created": _now(),
@@ -912,7 +920,7 @@ def run_batch(
     scan = scan_folder(root, modality, exclude=[out])
     files = shard_files(scan.files, shard)
     stems = item_stems(scan.files)
-    meta = run_meta(root, modality, loaded.spec, requests, torch_device.type, shard)
+    meta = run_meta(root, modality, loaded.spec, requests, torch_device.type, shard, target)
     meta, rows = _open_run_folder(out, meta)
     done = {r.key for r in rows}
     todo = [(f, [m for m in requests if (f, m.name) not in done]) for f in files]
@@ -1108,7 +1116,7 @@ def merge_runs(run_dirs: Sequence, out_dir, token: CancelToken | None = None, pr
         raise InputError(f"The folder '{out}' is not empty; give a new or empty folder for the merged run.")
     first = runs[0]
     for run in runs[1:]:
-        for key in ("model", "modality", "methods"):
+        for key in ("model", "modality", "methods", "target"):
             if _plain(run.meta.get(key)) != _plain(first.meta.get(key)):
                 raise InputError(
                     f"The runs cannot be merged: '{run.folder}' used {_COMPARED_WORDS[key]} "

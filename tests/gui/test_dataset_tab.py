@@ -244,3 +244,26 @@ def test_an_item_opens_in_the_images_tab_with_the_runs_model_method_and_class(qt
     images.open_image(folder / "high" / "digits_7.png")
     qtbot.waitUntil(lambda: images.image.path.name == "digits_7.png" and images.prediction is not None
                     and images.target() == 7, timeout=20_000)
+
+
+def test_one_class_for_every_input_is_recorded_and_kept_on_resume(qtbot, make_tab, folder, tmp_path):
+    tab = make_tab()
+    out = tmp_path / "run"
+    _prepare(tab, folder, out, [GRAD])
+    labels = [tab.class_combo.itemText(i) for i in range(tab.class_combo.count())]
+    assert labels[0] == "Each input's predicted class" and labels[1:] == [f"Class {i}: {i}" for i in range(10)]
+    assert tab.explained_class() is None
+    assert tab.set_explained_class(8)
+    tab.start_run()
+    _wait_idle(qtbot, tab)
+    rows = read_index(out)
+    assert len(rows) == 5 and {r.target for r in rows} == {8} and {r.predicted for r in rows} != {8}
+    assert json.loads((out / "run.json").read_text())["target"] == 8
+    # reopening the run shows its class; asking for another class in the same folder is refused plainly
+    tab.set_explained_class(None)
+    assert tab.open_run(out) and tab.explained_class() == 8
+    from xaidesk.batch import run_batch
+    from xaidesk.core import InputError
+
+    with pytest.raises(InputError, match="explained class"):
+        run_batch(folder, out, "demo:digits", [GRAD], target=None)

@@ -153,6 +153,11 @@ class DatasetTab(QWidget):
         choose_out.clicked.connect(self.choose_output)
         out_row.addWidget(self.output_edit, 1)
         out_row.addWidget(choose_out)
+        self.class_combo = QComboBox()
+        self.class_combo.setToolTip(
+            "Which class every input is explained for: each input's predicted class, or one class for all "
+            "(as SpRAy wants, to compare how the model sees that class across the data set).")
+        output_layout.addRow("Explain", self.class_combo)
         output_layout.addRow("Device", self.device_combo)
         output_layout.addRow("Batch size", self.batch_spin)
         output_layout.addRow("Output", out_row)
@@ -250,6 +255,35 @@ class DatasetTab(QWidget):
         index = self.model_combo.findData(previous) if previous else -1
         self.model_combo.setCurrentIndex(index if index >= 0 else (0 if self.model_combo.count() > 2 else -1))
         self.model_combo.blockSignals(False)
+        self._fill_classes()
+
+    def _fill_classes(self, select: int | None = None) -> None:
+        """The class picker: the predicted class, or one of the model's classes when they are known."""
+        spec = self.model_spec()
+        entry = next((m for m in (self.catalog.models(self.modality) if self.catalog else []) if m["spec"] == spec),
+                     None)
+        names = list(entry.get("class_names", [])) if entry else []
+        if select is None:
+            select = self.explained_class()
+        self.class_combo.clear()
+        self.class_combo.addItem("Each input's predicted class", None)
+        for index, name in enumerate(names):
+            self.class_combo.addItem(f"Class {index}: {name}", index)
+        if select is not None and self.class_combo.findData(select) < 0:
+            self.class_combo.addItem(f"Class {select}", select)
+        self.class_combo.setCurrentIndex(max(0, self.class_combo.findData(select)) if select is not None else 0)
+
+    def explained_class(self) -> int | None:
+        """The class every input is explained for, or None for each input's predicted class."""
+        data = self.class_combo.currentData()
+        return None if data is None else int(data)
+
+    def set_explained_class(self, target: int | None) -> bool:
+        index = self.class_combo.findData(target) if target is not None else 0
+        if index < 0:
+            return False
+        self.class_combo.setCurrentIndex(index)
+        return True
 
     def _fill_methods(self, checked: list[str] | None = None) -> None:
         if checked is None:
@@ -290,6 +324,7 @@ class DatasetTab(QWidget):
             self._extra_models.append((title or spec, spec))
             self._fill_models(select=spec)
         self.model_combo.setCurrentIndex(self.model_combo.findData(spec))
+        self._fill_classes()
         self._update_enabled()
 
     def _on_model_activated(self, index: int) -> None:
@@ -309,6 +344,8 @@ class DatasetTab(QWidget):
                 self.set_model_spec(f"file:{path}", Path(path).name)
             else:
                 self._fill_models()
+        else:
+            self._fill_classes()
         self._update_enabled()
 
     def checked_methods(self) -> list[str]:
@@ -418,7 +455,8 @@ class DatasetTab(QWidget):
         """Run (or resume, when the output folder holds the same run) with the chosen settings."""
         if not self.can_run():
             return None
-        return self._submit(self.scan.root, self.model_spec(), self.method_requests(), None, self.output_folder())
+        return self._submit(self.scan.root, self.model_spec(), self.method_requests(), None, self.output_folder(),
+                            self.explained_class())
 
     def resume_run(self) -> int | None:
         """Continue the unfinished run in the output folder with the settings it was started with."""
@@ -432,9 +470,10 @@ class DatasetTab(QWidget):
             error_dialog.show_error(self, "Could not resume the run", error.message)
             return None
         self._show_run_settings(info)
-        return self._submit(info.source, info.model, info.methods, meta.get("shard"), out)
+        return self._submit(info.source, info.model, info.methods, meta.get("shard"), out, info.target)
 
-    def _submit(self, source, spec: str, methods: list[MethodRequest], shard, out: Path) -> int:
+    def _submit(self, source, spec: str, methods: list[MethodRequest], shard, out: Path,
+                target: int | None = None) -> int:
         from xaidesk.batch import parse_shard
 
         device = self.device_combo.currentData() or "cpu"
@@ -448,7 +487,7 @@ class DatasetTab(QWidget):
 
             configure_torch_threads()
             return run_batch(source, out, spec, methods, device=device, batch_size=batch_size, shard=shard,
-                             token=token, progress=progress)
+                             target=target, token=token, progress=progress)
 
         self._show_existing(out)
         self._seen = 0
@@ -578,6 +617,7 @@ class DatasetTab(QWidget):
             self._fill_models()
         if info.model:
             self.set_model_spec(info.model)
+        self._fill_classes(select=info.target)
         for request in info.methods:
             self._params[request.name] = dict(request.params)
         self._fill_methods(checked=[m.name for m in info.methods])
@@ -600,8 +640,8 @@ class DatasetTab(QWidget):
         self.run_button.setEnabled(self.can_run())
         self.resume_button.setEnabled(not running and self._unfinished_run() is not None)
         self.cancel_button.setEnabled(running)
-        for widget in (self.model_combo, self.method_list, self.param_form, self.device_combo, self.batch_spin,
-                       self.output_edit):
+        for widget in (self.model_combo, self.method_list, self.param_form, self.class_combo, self.device_combo,
+                       self.batch_spin, self.output_edit):
             widget.setEnabled(not running)
 
     def shutdown(self) -> None:
