@@ -474,3 +474,25 @@ def test_the_batch_modules_import_no_qt():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_item_paths_never_clash():
+    from xaidesk.batch import item_stems
+
+    files = ["x.png", "x.jpg", "x.png.png", "a/b.png", "a/b.jpg", "c.png"]
+    stems = item_stems(files)
+    assert len(set(stems.values())) == len(files)
+    assert stems["c.png"] == "c" and stems["x.png.png"] == "x.png.png"
+
+
+def test_a_merge_keeps_the_explained_class(folder, tmp_path, digits):
+    shards = [tmp_path / f"shard{i}" for i in range(2)]
+    for i, run in enumerate(shards):
+        run_batch(folder, run, digits, [GRAD], shard=(i, 2), target=3)
+    merged = merge_runs(shards, tmp_path / "merged").run_dir
+    assert json.loads((merged / "run.json").read_text())["target"] == 3
+    assert {row.target for row in read_index(merged)} == {3}
+    late = tmp_path / "late"
+    run_batch(folder, late, digits, [GRAD], shard=(0, 2), target=4)
+    with pytest.raises(InputError, match="explained class"):
+        merge_runs([merged, late], tmp_path / "bad")

@@ -320,3 +320,12 @@ def test_explain_evaluate_still_writes_pixel_flipping(tmp_path):
     assert rows[0] == "fraction_removed,score,random_order_score" and len(rows) == 22
     flipping = json.loads((out / "summary.json").read_text())["pixel_flipping"]
     assert flipping["auc"] < flipping["random_auc"] and flipping["aopc"] > flipping["random_aopc"]
+
+
+def test_steps_never_exceed_the_number_of_removable_units():
+    from xaidesk.evaluate.faithfulness import removal_counts
+
+    assert removal_counts(3, 20).tolist() == [0, 1, 2, 3]
+    assert removal_counts(100, 4).tolist() == [0, 25, 50, 75, 100]
+    counts = removal_counts(7, 5)
+    assert counts[0] == 0 and counts[-1] == 7 and len(set(counts.tolist())) == len(counts)

@@ -35,3 +35,18 @@ def test_a_method_of_another_modality_is_refused():
     image = np.zeros((8, 8, 3), np.uint8)
     with pytest.raises(MethodError, match="does not work on images"):
         explain_image(model, image, "neon.knn")
+
+
+def test_a_sound_model_is_refused_for_a_picture():
+    import numpy as np
+
+    from xaidesk.core import MethodError
+    from xaidesk.explain import explain_image, predict_image
+    from xaidesk.models import load_model
+
+    sounds = load_model("demo:sounds")
+    picture = np.zeros((32, 32, 3), dtype=np.uint8)
+    with pytest.raises(MethodError, match="not for images"):
+        predict_image(sounds, picture)
+    with pytest.raises(MethodError, match="not for images"):
+        explain_image(sounds, picture, "gradient.sensitivity")

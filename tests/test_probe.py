@@ -239,6 +239,7 @@ def test_held_out_scores_auc_and_youden_threshold_by_brute_force(backbone, fitte
             return np.mean(positives >= t) - np.mean(negatives >= t)
 
         best = max(youden(t) for t in head.scores)
+        assert not np.any(np.isclose(head.scores, head.threshold, rtol=0, atol=1e-9))  # no image on the boundary
         assert head.youden_j == pytest.approx(best)
         assert youden(head.threshold) == pytest.approx(best)
         assert head.sensitivity == pytest.approx(np.mean(positives >= head.threshold))

@@ -345,3 +345,19 @@ def test_scene_mark_only_touches_its_box():
     both = with_marks(images, np.arange(10) < 2)
     np.testing.assert_array_equal(both[1], add_mark(images[1]))
     np.testing.assert_array_equal(both[5], images[5])
+
+
+def test_alike_heatmaps_are_flagged_as_one_strategy_and_planted_groups_are_not():
+    from xaidesk.evaluate.spray import spray as run_spray
+
+    rng = np.random.default_rng(0)
+    base = rng.random((16, 16))
+    alike = [base + 0.01 * rng.standard_normal((16, 16)) for _ in range(12)]
+    assert run_spray(alike, size=8, embedding="spectral").looks_like_one_strategy
+    groups = []
+    for g in range(3):
+        centre = np.zeros((16, 16))
+        centre[g * 5:g * 5 + 4, g * 5:g * 5 + 4] = 1.0
+        groups += [centre + 0.01 * rng.standard_normal((16, 16)) for _ in range(10)]
+    result = run_spray(groups, size=8, n_neighbors=5, embedding="spectral")
+    assert result.eigengap_k == 3 and not result.looks_like_one_strategy

@@ -425,7 +425,15 @@ def item_stems(files: Sequence[str]) -> dict[str, str]:
     for stem, members in stems.items():
         for f in members:
             out[f] = stem if len(members) == 1 else f
-    return out
+    while True:  # a kept full name can equal another file's stem (x.png beside x.jpg and x.png.png)
+        owners: dict[str, list[str]] = {}
+        for f, stem in out.items():
+            owners.setdefault(stem, []).append(f)
+        clashing = [f for members in owners.values() if len(members) > 1 for f in members if out[f] != f]
+        if not clashing:
+            return out
+        for f in clashing:
+            out[f] = f
 
 
 # --- run folders ---------------------------------------------------------------------------------
@@ -933,10 +941,11 @@ def run_batch(
     session_rows: list[IndexRow] = []
     skipped: dict[str, str] = {}
     counters = {"units": 0, "compute": 0.0, "files_done": files_done}
+    explaining_since = time.perf_counter()  # the ETA leaves out loading the model and scanning
 
     def report(message: str) -> None:
         units = counters["units"]
-        elapsed = time.perf_counter() - started
+        elapsed = time.perf_counter() - explaining_since
         eta = elapsed / units * (total_units - units) if units else None
         fraction = (already + units) / max(1, already + total_units)
         text = f"{counters['files_done']} of {len(files)} files"
@@ -1164,7 +1173,8 @@ def merge_runs(run_dirs: Sequence, out_dir, token: CancelToken | None = None, pr
             _write_skipped(staging, skipped)
         unfinished = [run.folder for run in runs if not run.finished]
         sources = sorted({str(run.meta.get("source", "")) for run in runs})
-        meta = {key: first.meta.get(key) for key in ("format", "source", "modality", "model", "methods", "device")}
+        meta = {key: first.meta.get(key)
+                for key in ("format", "source", "modality", "model", "methods", "target", "device")}
         meta.update(shard=None, created=_now(), finished=_now() if not (missing or unfinished) else None,
                     merged_from=[str(run.folder) for run in runs])
         if len(sources) > 1:

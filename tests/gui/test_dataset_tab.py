@@ -131,8 +131,10 @@ def test_double_click_asks_to_open_the_item(qtbot, make_tab, folder, tmp_path):
     assert (modality, spec, method, target) == ("image", "demo:digits", GRAD, row.target)
 
 
-def _slow_models(monkeypatch, seconds=0.15):
-    """Every model loaded by a run sleeps in each forward pass (to cancel midway)."""
+def _slow_models(monkeypatch, seconds=0.15, hold=None):
+    """Every model loaded by a run sleeps in each forward pass (to cancel midway); with
+    ``hold=(index_csv, event)`` a forward pass also waits, once the run's index holds a row,
+    until the event is set -- so a cancel always lands before the run can finish."""
     import torch
 
     import xaidesk.models as models
@@ -146,6 +148,10 @@ def _slow_models(monkeypatch, seconds=0.15):
 
         def forward(self, x):
             time.sleep(seconds)
+            if hold is not None:
+                index, event = hold
+                if index.is_file() and len(index.read_text().splitlines()) > 1:
+                    event.wait(20)
             return self.inner(x)
 
     def slow_load(spec, trust=False):
@@ -158,14 +164,19 @@ def _slow_models(monkeypatch, seconds=0.15):
 
 
 def test_cancel_keeps_the_finished_files_and_resume_completes(qtbot, make_tab, folder, tmp_path, monkeypatch):
-    _slow_models(monkeypatch)
-    tab = make_tab()
+    import threading
+
     out = tmp_path / "run"
+    release = threading.Event()
+    _slow_models(monkeypatch, seconds=0.02, hold=(out / "index.csv", release))
+    tab = make_tab()
     _prepare(tab, folder, out, [GRAD])
     tab.batch_spin.setValue(1)
     tab.start_run()
-    qtbot.waitUntil(lambda: tab.browse.model.rowCount() >= 1, timeout=20_000)
+    index = out / "index.csv"
+    qtbot.waitUntil(lambda: index.is_file() and len(index.read_text().splitlines()) > 1, timeout=20_000)
     tab.cancel_run()
+    release.set()
     assert not tab.is_running()
     _wait_idle(qtbot, tab)
     saved = read_index(out)

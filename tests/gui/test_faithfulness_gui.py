@@ -86,7 +86,7 @@ def test_cancel_stops_the_evaluation_and_keeps_the_tab_usable(qtbot, make_window
     # the worker really stops: the next job on the runner's one thread runs soon after
     with qtbot.waitSignal(tab.runner.finished, timeout=20_000):
         tab.runner.submit(lambda token, progress: "next", "probe-after-cancel")
-    assert time.monotonic() - started < 5
+    assert time.monotonic() - started < 20  # generous: a loaded CI machine; a run that went on would take minutes
     assert "Cancelled" in panel.status_label.text()
     assert panel.results == [] and panel.table.rowCount() == 0
     assert panel.evaluate_button.isEnabled() and not panel.cancel_button.isEnabled()

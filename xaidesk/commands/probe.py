@@ -10,7 +10,8 @@
   ``python -m xaidesk explain image IMAGE --model probe:DIR/probe.xdprobe --method ...``;
 - ``roc.csv``: ``head,fpr,tpr,threshold``, the held-out ROC curve of both heads (the first
   point of each has threshold ``inf``);
-- ``summary.json``: AUCs, Youden-J thresholds, sensitivity and specificity at them, counts;
+- ``summary.json``: AUCs, Youden-J thresholds, sensitivity and specificity at them, counts (the
+  threshold is chosen on the held-out images, so the figures at it are optimistic; the AUC is not);
 - ``roc.png``: both ROC curves with their Youden points.
 
 See :mod:`xaidesk.models.probe` for the method.

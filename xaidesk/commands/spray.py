@@ -79,6 +79,9 @@ def run(args: argparse.Namespace) -> int:
     print(f"SpRAy on {len(result.labels)} {heatmaps.method} heatmaps of '{heatmaps.target_label}': the eigengap "
           f"suggests {result.eigengap_k} clusters (gap {result.eigengap:.3g}); {result.n_clusters} clusters of "
           f"sizes {sizes} in {result.seconds:.2f} s; results in {args.out}")
+    if result.looks_like_one_strategy:
+        print("note: the first eigengap is the largest: these heatmaps look alike, so the clusters likely split "
+              "one strategy rather than separate several.")
     return 0
 
 

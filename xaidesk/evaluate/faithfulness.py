@@ -185,8 +185,9 @@ class FaithfulnessResult:
 
 
 def removal_counts(n_units: int, steps: int) -> np.ndarray:
-    """Units removed at each of the ``steps + 1`` points (0 to ``n_units``, rounded)."""
-    return np.round(np.linspace(0, n_units, int(steps) + 1)).astype(int)
+    """Units removed at each point, 0 to ``n_units`` in ``steps`` steps (rounded; at most one step per unit)."""
+    steps = max(1, min(int(steps), int(n_units)))
+    return np.round(np.linspace(0, n_units, steps + 1)).astype(int)
 
 
 def removal_orders(unit_relevance: np.ndarray, settings: FlipSettings, rng: np.random.Generator) -> list[tuple[str, np.ndarray]]:
@@ -271,5 +272,5 @@ def assemble(
     return FaithfulnessResult(
         method=method, target=int(target), target_label=str(target_label), score=float(table[0, 0]),
         fractions=counts / max(n_units, 1), curves=curves, random_spread=spread, units=units,
-        settings={**settings.to_dict(), "units": int(n_units), **extra_settings},
+        settings={**settings.to_dict(), "units": int(n_units), "steps_used": len(counts) - 1, **extra_settings},
     )

@@ -124,6 +124,13 @@ class SprayResult:
     seconds: float = 0.0
 
     @property
+    def looks_like_one_strategy(self) -> bool:
+        """Whether the first gap (λ1 − λ0) outgrows every later one: the heatmaps look alike, and
+        the clusters split one strategy rather than separate several."""
+        values = np.asarray(self.eigenvalues, dtype=np.float64)
+        return bool(len(values) > 1 and np.isfinite(self.eigengap) and values[1] - values[0] > self.eigengap)
+
+    @property
     def cluster_sizes(self) -> list[int]:
         return np.bincount(self.labels, minlength=self.n_clusters).tolist()
 
@@ -138,6 +145,7 @@ class SprayResult:
             "n_clusters": int(self.n_clusters),
             "eigengap_k": int(self.eigengap_k),
             "eigengap": float(self.eigengap),
+            "looks_like_one_strategy": self.looks_like_one_strategy,
             "cluster_sizes": self.cluster_sizes,
             "eigenvalues": [float(v) for v in self.eigenvalues],
             "labels": [int(v) for v in self.labels],

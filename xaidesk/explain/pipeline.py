@@ -72,8 +72,16 @@ def predict_tensor(model: LoadedModel, x: torch.Tensor) -> Prediction:
     return Prediction(logits.numpy().copy(), probabilities.numpy().copy(), list(model.class_names))
 
 
+def check_image_model(model: LoadedModel) -> None:
+    """Refuse a model made for another kind of input (e.g. a sound model given a picture)."""
+    if getattr(model, "modality", "image") != "image":
+        raise MethodError(f"{model.name} is a model for {model.modality}, not for images; "
+                          "choose an image model to explain a picture.")
+
+
 def predict_image(model: LoadedModel, image: np.ndarray) -> Prediction:
     """Class scores of an RGB uint8 image."""
+    check_image_model(model)
     return predict_tensor(model, model.preprocessing.to_tensor(image))
 
 
@@ -111,6 +119,7 @@ def explain_image(
     Explanation
         ``relevance`` has shape (H0, W0): the coordinates of ``image``.
     """
+    check_image_model(model)
     info = method_for(method, "image", model)
     resolved = info.resolve_params(params)
     token = token or CancelToken()

@@ -196,6 +196,9 @@ class ProbeDialog(QDialog):
         self.summary_table.verticalHeader().setVisible(False)
         self.summary_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.summary_table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.summary_table.setToolTip(
+            "All figures are on the held-out images. The Youden threshold is chosen on those same images, so "
+            "the sensitivity, specificity and accuracy at it are optimistic; the AUC does not depend on it.")
         self.summary_table.horizontalHeader().setStretchLastSection(True)
         self.summary_table.setMaximumHeight(96)
         self.counts_label = QLabel("")

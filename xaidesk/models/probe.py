@@ -479,14 +479,22 @@ def youden_threshold(labels: np.ndarray, scores: np.ndarray) -> tuple[float, int
     """Threshold maximising Youden's J on the ROC curve: ``(t, index, fpr, tpr, thresholds)``.
 
     Positive means label 1 and ``score >= t``; the curve's first point (t = +inf, nothing
-    positive) is never chosen, so t is always one of the scores.
+    positive) is never chosen. ``t`` lies halfway between the ROC point's score and the next
+    lower score (below all scores at the last point), so it makes the same calls as that point
+    while no image sits exactly on the decision boundary.
     """
     from sklearn.metrics import roc_curve
 
     fpr, tpr, thresholds = roc_curve(labels, scores, drop_intermediate=False)
     j = tpr[1:] - fpr[1:]
     index = 1 + int(np.argmax(j))
-    return float(thresholds[index]), index, fpr, tpr, thresholds
+    upper = float(thresholds[index])
+    if index + 1 < len(thresholds):
+        lower = float(thresholds[index + 1])
+    else:
+        spread = float(np.ptp(scores)) if len(scores) > 1 else 0.0
+        lower = upper - max(spread, abs(upper), 1.0)
+    return (upper + lower) / 2.0, index, fpr, tpr, thresholds
 
 
 def evaluate_head(name: str, weight: np.ndarray, bias: float, features: np.ndarray, labels: np.ndarray) -> HeadResult:

@@ -500,6 +500,9 @@ class SprayPanel(QWidget):
         sizes = ", ".join(str(s) for s in result.cluster_sizes)
         text = (f"{len(result.labels)} {heatmaps.method} heatmaps of '{heatmaps.target_label}': the eigengap "
                 f"suggests {result.eigengap_k} clusters; {result.n_clusters} clusters of {sizes}.")
+        if result.looks_like_one_strategy:
+            text += (" The first eigengap is the largest: these heatmaps look alike, so the clusters likely "
+                     "split one strategy rather than separate several.")
         if heatmaps.notices:
             text += f" {len(heatmaps.notices)} item(s) left out (missing files)."
         return text
