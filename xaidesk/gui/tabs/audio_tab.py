@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QSize, Qt, QTimer, Signal
+from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
@@ -65,10 +65,12 @@ from .explain_base import (  # noqa: F401 - MAX_HISTORY is re-exported
     MODEL_LAYERS,
     UNCERTAINTY_COLORMAP,
     ExplainTabBase,
+    faithfulness_box,
     _first_sentence,
     _levels_for,
     _unit_of,
     relevance_stats_parts,
+    show_faithfulness_dialog,
     side_column,
     uncertainty_path_for,
 )
@@ -473,21 +475,15 @@ class AudioTab(ExplainTabBase):
 
         method_box = self._build_method_box(self.reset_params)
 
-        faithfulness_box = QGroupBox("Faithfulness")
-        faithfulness_layout = QVBoxLayout(faithfulness_box)
-        self.faithfulness_button = QPushButton("Evaluate faithfulness…")
-        self.faithfulness_button.setToolTip(
-            "Compare methods on this sound: remove the most (and least) relevant time-frequency patches "
-            "of the spectrogram first and see how fast the class score falls, against random removal."
-        )
-        self.faithfulness_button.clicked.connect(self.open_faithfulness)
-        faithfulness_layout.addWidget(self.faithfulness_button)
+        faithfulness = faithfulness_box(
+            self, "Compare methods on this sound: remove the most (and least) relevant time-frequency patches "
+                  "of the spectrogram first and see how fast the class score falls, against random removal.")
 
         layout.addWidget(model_box)
         layout.addWidget(sound_box)
         layout.addWidget(prediction_box)
         layout.addWidget(method_box)
-        layout.addWidget(faithfulness_box)
+        layout.addWidget(faithfulness)
         layout.addStretch(1)
         return panel
 
@@ -496,20 +492,11 @@ class AudioTab(ExplainTabBase):
         """Show the faithfulness window for the current sound (created on first use); returns it."""
         from xaidesk.core import list_methods
 
-        from ..views.faithfulness_views import FaithfulnessDialog, FaithfulnessPanel
-
-        if self._faithfulness_dialog is None:
-            methods = [(m.name, m.title) for m in list_methods("audio") if m.name != "lrp.custom"]
-            panel = FaithfulnessPanel(
-                self.runner, methods, self._faithfulness_job,
-                patch_help="Side of a removed time-frequency square in mel bands and frames: 1 = one cell at a "
-                           "time; automatic = 8.")
-            current = self.method_name()
-            panel.set_checked([current] if current else [])
-            self._faithfulness_dialog = FaithfulnessDialog(panel, "Faithfulness of explanations (sound)", self)
-        self._faithfulness_dialog.show()
-        self._faithfulness_dialog.raise_()
-        return self._faithfulness_dialog
+        methods = [(m.name, m.title) for m in list_methods("audio") if m.name != "lrp.custom"]
+        return show_faithfulness_dialog(
+            self, methods, self._faithfulness_job, "Faithfulness of explanations (sound)", self.method_name(),
+            patch_help="Side of a removed time-frequency square in mel bands and frames: 1 = one cell at a "
+                       "time; automatic = 8.")
 
     def _faithfulness_job(self, methods: list[str], settings):
         """A runner job comparing ``methods`` on the current clip and class (defaults for every method

@@ -756,6 +756,37 @@ class ExplainTabBase(JobChannelsMixin, QWidget):
             self.settings.setValue("last_folder", str(Path(path).parent))
 
 
+def faithfulness_box(owner, tooltip: str) -> QGroupBox:
+    """The "Faithfulness" box of a tab: one button, ``owner.faithfulness_button``, that calls
+    ``owner.open_faithfulness``."""
+    box = QGroupBox("Faithfulness")
+    layout = QVBoxLayout(box)
+    owner.faithfulness_button = QPushButton("Evaluate faithfulness…")
+    owner.faithfulness_button.setToolTip(tooltip)
+    owner.faithfulness_button.clicked.connect(owner.open_faithfulness)
+    layout.addWidget(owner.faithfulness_button)
+    return box
+
+
+def show_faithfulness_dialog(owner, methods: list[tuple[str, str]], make_job, title: str,
+                             current: str | None = None, **panel_options):
+    """Show ``owner``'s faithfulness window, made on first use (kept in ``owner._faithfulness_dialog``).
+
+    ``methods`` are (name, title) pairs offered for comparison, ``make_job`` builds the runner job
+    (see :class:`~xaidesk.gui.views.faithfulness_views.FaithfulnessPanel`), ``current`` is ticked.
+    """
+    from ..views.faithfulness_views import FaithfulnessDialog, FaithfulnessPanel  # imports torch: on first use
+
+    dialog = getattr(owner, "_faithfulness_dialog", None)
+    if dialog is None:
+        panel = FaithfulnessPanel(owner.runner, methods, make_job, **panel_options)
+        panel.set_checked([current] if current else [])
+        dialog = owner._faithfulness_dialog = FaithfulnessDialog(panel, title, owner)
+    dialog.show()
+    dialog.raise_()
+    return dialog
+
+
 def make_colormap_combo() -> QComboBox:
     """A colour map picker: the diverging maps first, then the others; the default chosen."""
     combo = QComboBox()

@@ -54,10 +54,12 @@ from .explain_base import (  # noqa: F401 - MAX_HISTORY and the helpers are re-e
     MODEL_LAYERS,
     UNCERTAINTY_COLORMAP,
     ExplainTabBase,
+    faithfulness_box,
     _first_sentence,
     _levels_for,
     _unit_of,
     relevance_stats_parts,
+    show_faithfulness_dialog,
     side_column,
     uncertainty_path_for,
 )
@@ -249,21 +251,15 @@ class ImagesTab(ExplainTabBase):
 
         method_box = self._build_method_box()
 
-        faithfulness_box = QGroupBox("Faithfulness")
-        faithfulness_layout = QVBoxLayout(faithfulness_box)
-        self.faithfulness_button = QPushButton("Evaluate faithfulness…")
-        self.faithfulness_button.setToolTip(
-            "Compare methods on this image: remove the most (and least) relevant parts first and "
-            "see how fast the class score falls, against random removal."
-        )
-        self.faithfulness_button.clicked.connect(self.open_faithfulness)
-        faithfulness_layout.addWidget(self.faithfulness_button)
+        faithfulness = faithfulness_box(
+            self, "Compare methods on this image: remove the most (and least) relevant parts first and "
+                  "see how fast the class score falls, against random removal.")
 
         layout.addWidget(model_box)
         layout.addWidget(image_box)
         layout.addWidget(prediction_box)
         layout.addWidget(method_box)
-        layout.addWidget(faithfulness_box)
+        layout.addWidget(faithfulness)
         layout.addStretch(1)
         return panel
 
@@ -272,17 +268,9 @@ class ImagesTab(ExplainTabBase):
         """Show the faithfulness window for the current image (created on first use); returns it."""
         from xaidesk.core import list_methods
 
-        from ..views.faithfulness_views import FaithfulnessDialog, FaithfulnessPanel
-
-        if self._faithfulness_dialog is None:
-            methods = [(m.name, m.title) for m in list_methods("image") if m.name != "lrp.custom"]
-            panel = FaithfulnessPanel(self.runner, methods, self._faithfulness_job)
-            current = self.method_name()
-            panel.set_checked([current] if current else [])
-            self._faithfulness_dialog = FaithfulnessDialog(panel, "Faithfulness of explanations", self)
-        self._faithfulness_dialog.show()
-        self._faithfulness_dialog.raise_()
-        return self._faithfulness_dialog
+        methods = [(m.name, m.title) for m in list_methods("image") if m.name != "lrp.custom"]
+        return show_faithfulness_dialog(self, methods, self._faithfulness_job, "Faithfulness of explanations",
+                                        self.method_name())
 
     def _faithfulness_job(self, methods: list[str], settings):
         """A runner job comparing ``methods`` on the current image and class (the current method
@@ -652,7 +640,7 @@ class ImagesTab(ExplainTabBase):
         if done is not None and total:
             running += f", {done} of {total}" + (f" {unit}" if unit else "")
         self.heatmap_view.set_title(running + " …")
-        self._show_uncertainty(partial, title=f"Uncertainty · running …")
+        self._show_uncertainty(partial, title="Uncertainty · running …")
         self._show_details(partial)
         if run is not None:
             run.shown_partial = True

@@ -49,7 +49,7 @@ from ..views.table_views import (
 from ..widgets import error_dialog
 from ..widgets.param_form import ParamForm
 from .analysis_base import AnalysisTabMixin
-from .explain_base import side_column
+from .explain_base import faithfulness_box, show_faithfulness_dialog, side_column
 
 #: Suffixes the Tables tab opens (drag and drop, File ▸ Open).
 TABLE_SUFFIXES = (".csv", ".tsv", ".txt", ".tab", ".xlsx")
@@ -192,16 +192,10 @@ class TablesTab(AnalysisTabMixin, QWidget):
         method_layout.addWidget(note)
         layout.addWidget(method_box)
 
-        faithfulness_box = QGroupBox("Faithfulness")
-        faithfulness_layout = QVBoxLayout(faithfulness_box)
-        self.faithfulness_button = QPushButton("Evaluate faithfulness…")
-        self.faithfulness_button.setToolTip(
-            "Compare analyses on this table: remove each row's most (and least) relevant features first, "
-            "each replaced by its column mean, and see how fast the explained score falls, against random removal."
-        )
-        self.faithfulness_button.clicked.connect(self.open_faithfulness)
-        faithfulness_layout.addWidget(self.faithfulness_button)
-        layout.addWidget(faithfulness_box)
+        layout.addWidget(faithfulness_box(
+            self, "Compare analyses on this table: remove each row's most (and least) relevant features first, "
+                  "each replaced by its column mean, and see how fast the explained score falls, against random "
+                  "removal."))
 
         export_box = QGroupBox("Export")
         export_layout = QVBoxLayout(export_box)
@@ -829,17 +823,10 @@ class TablesTab(AnalysisTabMixin, QWidget):
         """Show the faithfulness window for the open table (created on first use); returns it."""
         from xaidesk.evaluate import TABLE_METHODS
 
-        from ..views.faithfulness_views import FaithfulnessDialog, FaithfulnessPanel
-
-        if self._faithfulness_dialog is None:
-            methods = [(m.name, m.title or m.name) for m in self.methods if m.name in TABLE_METHODS]
-            panel = FaithfulnessPanel(self.runner, methods, self._faithfulness_job, patches=False)
-            current = self.method_name()
-            panel.set_checked([current] if current in TABLE_METHODS else [])
-            self._faithfulness_dialog = FaithfulnessDialog(panel, "Faithfulness of explanations (table)", self)
-        self._faithfulness_dialog.show()
-        self._faithfulness_dialog.raise_()
-        return self._faithfulness_dialog
+        methods = [(m.name, m.title or m.name) for m in self.methods if m.name in TABLE_METHODS]
+        current = self.method_name()
+        return show_faithfulness_dialog(self, methods, self._faithfulness_job, "Faithfulness of explanations (table)",
+                                        current if current in TABLE_METHODS else None, patches=False)
 
     def _faithfulness_job(self, methods: list[str], settings):
         """A runner job comparing ``methods`` on the open table with the current roles and preprocessing
