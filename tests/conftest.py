@@ -18,3 +18,47 @@ def _fixed_seeds():
     torch.manual_seed(0)
     np.random.seed(0)
     yield
+
+
+def _slow_copy(model, seconds_per_forward=0.02):
+    """The same model, made slow: every forward pass sleeps (for cancel tests)."""
+    import time
+    from dataclasses import replace
+
+    class Slow(torch.nn.Module):
+        def __init__(self, inner):
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, x):
+            time.sleep(seconds_per_forward)
+            return self.inner(x)
+
+    return replace(model, module=Slow(model.module).eval(), spec=model.spec + "+slow", name="slow " + model.name)
+
+
+def _write_digits(folder, digits=(3, 8), per_class: int = 20):
+    """Handwritten digits from scikit-learn, upscaled to 32x32 PNGs, one subfolder per digit."""
+    from PIL import Image
+    from sklearn.datasets import load_digits
+
+    data = load_digits()
+    for digit in digits:
+        sub = folder / f"digit_{digit}"
+        sub.mkdir(parents=True, exist_ok=True)
+        for i, image in enumerate(data.images[data.target == digit][:per_class]):
+            pixels = (image / 16 * 255).astype(np.uint8)
+            Image.fromarray(pixels).resize((32, 32), Image.BILINEAR).convert("RGB").save(sub / f"{i:03d}.png")
+    return folder
+
+
+@pytest.fixture(scope="session")
+def slow_copy():
+    """``slow_copy(model, seconds_per_forward)``: the model with a sleep in every forward pass."""
+    return _slow_copy
+
+
+@pytest.fixture(scope="session")
+def write_digits():
+    """``write_digits(folder, digits=(3, 8), per_class=20)``: a two-class folder of digit PNGs."""
+    return _write_digits

@@ -30,22 +30,8 @@ from xaidesk.models.probe import (
 LAYER = "3"  # a shallow layer of demo:digits, where the difference of means is imperfect (AUC < 1)
 
 
-def write_digits(folder: Path, digits=(3, 8), per_class: int = 20) -> Path:
-    """Handwritten digits from scikit-learn, upscaled to 32x32 PNGs, one subfolder per digit."""
-    from sklearn.datasets import load_digits
-
-    data = load_digits()
-    for digit in digits:
-        sub = folder / f"digit_{digit}"
-        sub.mkdir(parents=True, exist_ok=True)
-        for i, image in enumerate(data.images[data.target == digit][:per_class]):
-            pixels = (image / 16 * 255).astype(np.uint8)
-            Image.fromarray(pixels).resize((32, 32), Image.BILINEAR).convert("RGB").save(sub / f"{i:03d}.png")
-    return folder
-
-
 @pytest.fixture(scope="module")
-def folder(tmp_path_factory):
+def folder(tmp_path_factory, write_digits):
     return write_digits(tmp_path_factory.mktemp("digits"))
 
 
@@ -91,7 +77,7 @@ def test_scan_lists_two_classes_in_alphabetical_order(folder):
     assert list(data.labels[:20]) == [0] * 20 and list(data.labels[20:]) == [1] * 20
 
 
-def test_scan_counts_nested_images_and_ignores_hidden_files(tmp_path):
+def test_scan_counts_nested_images_and_ignores_hidden_files(tmp_path, write_digits):
     write_digits(tmp_path, per_class=4)
     nested = tmp_path / "digit_3" / "more"
     nested.mkdir()
@@ -271,7 +257,7 @@ def test_fit_is_reproducible_with_its_seed(folder, backbone, fitted):
     assert other.held_out_files != fitted.held_out_files
 
 
-def test_unreadable_images_are_left_out_and_reported(tmp_path, backbone):
+def test_unreadable_images_are_left_out_and_reported(tmp_path, backbone, write_digits):
     write_digits(tmp_path, per_class=8)
     (tmp_path / "digit_8" / "broken.png").write_bytes(b"not a png at all")
     result = fit_probe(tmp_path, backbone, LAYER, held_out=0.3)

@@ -1,25 +1,9 @@
 """The faithfulness window of the Images tab: compare two methods, see curves and areas, cancel, export."""
 
 import time
-from dataclasses import replace
 
 import numpy as np
 from PySide6.QtCore import Qt
-
-
-def _slow_copy(model, seconds_per_forward=0.05):
-    import torch
-
-    class Slow(torch.nn.Module):
-        def __init__(self, inner):
-            super().__init__()
-            self.inner = inner
-
-        def forward(self, x):
-            time.sleep(seconds_per_forward)
-            return self.inner(x)
-
-    return replace(model, module=Slow(model.module).eval(), spec=model.spec + "+slow", name="slow " + model.name)
 
 
 def _open_panel(qtbot, window):
@@ -70,10 +54,10 @@ def test_compares_two_methods_with_curves_and_a_sortable_table(qtbot, make_windo
     dialog.grab().save(str(tmp_path / "dialog.png"))
 
 
-def test_cancel_stops_the_evaluation_and_keeps_the_tab_usable(qtbot, make_window):
+def test_cancel_stops_the_evaluation_and_keeps_the_tab_usable(qtbot, make_window, slow_copy):
     window = make_window(demo=True)
     tab = window.images_tab
-    tab.set_model(_slow_copy(tab.model))
+    tab.set_model(slow_copy(tab.model, seconds_per_forward=0.05))
     qtbot.waitUntil(lambda: tab.prediction is not None, timeout=10_000)
     tab, dialog, panel = _open_panel(qtbot, window)
     panel.patch_spin.setValue(1)

@@ -10,26 +10,9 @@ from PySide6.QtCore import Qt
 from xaidesk.core import render
 
 
-def _slow_copy(model, seconds_per_forward=0.02):
-    """The same model, made slow: every forward pass sleeps (for cancel tests)."""
-    import torch
-    from dataclasses import replace
-
-    class Slow(torch.nn.Module):
-        def __init__(self, inner):
-            super().__init__()
-            self.inner = inner
-
-        def forward(self, x):
-            time.sleep(seconds_per_forward)
-            return self.inner(x)
-
-    return replace(model, module=Slow(model.module).eval(), spec=model.spec + "+slow", name="slow " + model.name)
-
-
-def _start_slow_occlusion(qtbot, window):
+def _start_slow_occlusion(qtbot, window, slow_copy):
     tab = window.images_tab
-    tab.set_model(_slow_copy(tab.model))
+    tab.set_model(slow_copy(tab.model))
     qtbot.waitUntil(lambda: tab.prediction is not None, timeout=10_000)
     assert tab.select_method("occlusion")
     form = tab.param_form
@@ -123,9 +106,9 @@ def test_compare_two_results_side_by_side(qtbot, make_window):
     assert views[0].levels() == pytest.approx((-high, high))
 
 
-def test_cancel_long_occlusion_returns_to_idle(qtbot, make_window):
+def test_cancel_long_occlusion_returns_to_idle(qtbot, make_window, slow_copy):
     window = make_window(demo=True)
-    tab, job = _start_slow_occlusion(qtbot, window)
+    tab, job = _start_slow_occlusion(qtbot, window, slow_copy)
     assert tab.cancel_button.isEnabled() and not tab.run_button.isEnabled()
     # Partial results are shown while it runs (live refinement).
     qtbot.waitUntil(lambda: tab.heatmap_view.relevance() is not None, timeout=10_000)
@@ -144,10 +127,10 @@ def test_cancel_long_occlusion_returns_to_idle(qtbot, make_window):
     qtbot.waitUntil(lambda: len(tab.history) == 1, timeout=5_000)
 
 
-def test_closing_during_a_run_leaves_no_thread(qtbot, make_window):
+def test_closing_during_a_run_leaves_no_thread(qtbot, make_window, slow_copy):
     baseline = threading.active_count()
     window = make_window(demo=True)
-    tab, _ = _start_slow_occlusion(qtbot, window)
+    tab, _ = _start_slow_occlusion(qtbot, window, slow_copy)
     qtbot.waitUntil(lambda: tab.progress_bar.value() > 0, timeout=10_000)
     window.close()
     assert not window.runner.thread.isRunning()

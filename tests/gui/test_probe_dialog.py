@@ -11,19 +11,6 @@ from PIL import Image
 from xaidesk.gui.probe_dialog import ProbeDialog
 
 
-def write_digits(folder: Path, digits=(3, 8), per_class: int = 12) -> Path:
-    from sklearn.datasets import load_digits
-
-    data = load_digits()
-    for digit in digits:
-        sub = folder / f"digit_{digit}"
-        sub.mkdir(parents=True, exist_ok=True)
-        for i, image in enumerate(data.images[data.target == digit][:per_class]):
-            pixels = (image / 16 * 255).astype(np.uint8)
-            Image.fromarray(pixels).resize((32, 32), Image.BILINEAR).convert("RGB").save(sub / f"{i:03d}.png")
-    return folder
-
-
 @pytest.fixture
 def dialog(qtbot, catalog, tmp_path, monkeypatch, error_dialogs):
     monkeypatch.setenv("XAIDESK_HOME", str(tmp_path / "home"))
@@ -41,10 +28,10 @@ def ready(qtbot, dialog, folder) -> None:
     assert dialog.set_layer("3")
 
 
-def test_fit_shows_roc_curves_youden_points_and_summary(qtbot, dialog, tmp_path):
+def test_fit_shows_roc_curves_youden_points_and_summary(qtbot, dialog, tmp_path, write_digits):
     assert dialog.backbone.spec == "demo:digits"
     assert dialog.layer_combo.count() == 16 and dialog.layer() == "11"  # the default: last feature map
-    folder = write_digits(tmp_path / "digits")
+    folder = write_digits(tmp_path / "digits", per_class=12)
     ready(qtbot, dialog, folder)
     assert "digit_3" in dialog.classes_label.text() and "12 images" in dialog.classes_label.text()
     assert not dialog.save_button.isEnabled() and dialog.fit_button.isEnabled()
@@ -67,7 +54,7 @@ def test_fit_shows_roc_curves_youden_points_and_summary(qtbot, dialog, tmp_path)
     dialog.grab().save(str(tmp_path / "dialog.png"))
 
 
-def test_explain_saves_to_the_data_folder_and_emits_the_spec(qtbot, dialog, tmp_path):
+def test_explain_saves_to_the_data_folder_and_emits_the_spec(qtbot, dialog, tmp_path, write_digits):
     from xaidesk.models import load_model
 
     ready(qtbot, dialog, write_digits(tmp_path / "digits", per_class=8))
@@ -91,7 +78,7 @@ def test_explain_saves_to_the_data_folder_and_emits_the_spec(qtbot, dialog, tmp_
     assert chosen.is_file() and dialog.request_explain() == f"probe:{chosen}"
 
 
-def test_cancel_leaves_the_dialog_usable(qtbot, dialog, tmp_path):
+def test_cancel_leaves_the_dialog_usable(qtbot, dialog, tmp_path, write_digits):
     ready(qtbot, dialog, write_digits(tmp_path / "digits", per_class=8))
     dialog.fit()
     assert dialog.is_fitting() and dialog.cancel_button.isEnabled() and not dialog.fit_button.isEnabled()
@@ -124,7 +111,7 @@ def test_closing_stops_the_worker(qtbot, dialog):
     assert not dialog.runner.thread.isRunning()
 
 
-def test_the_model_menu_opens_the_dialog_and_explains_in_the_images_tab(qtbot, make_window, tmp_path, monkeypatch):
+def test_the_model_menu_opens_the_dialog_and_explains_in_the_images_tab(qtbot, make_window, tmp_path, monkeypatch, write_digits):
     monkeypatch.setenv("XAIDESK_HOME", str(tmp_path / "home"))
     window = make_window(demo=True)
     tab = window.images_tab
