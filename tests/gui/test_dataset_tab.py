@@ -278,3 +278,79 @@ def test_one_class_for_every_input_is_recorded_and_kept_on_resume(qtbot, make_ta
 
     with pytest.raises(InputError, match="explained class"):
         run_batch(folder, out, "demo:digits", [GRAD], target=None)
+
+
+def test_the_output_folder_follows_the_input_folder(qtbot, make_tab, folder, tmp_path, error_dialogs):
+    from xaidesk.batch import run_batch
+
+    other = tmp_path / "more-digits"
+    shutil.copytree(folder, other)
+    run_batch(folder, tmp_path / "digits-explained", "demo:digits", [GRAD])
+    tab = make_tab()
+    assert tab.set_folder(folder)
+    assert tab.output_folder() == tmp_path / "digits-explained"
+    # a new input gets its own output folder, and Run is possible at once
+    assert tab.set_folder(other)
+    assert tab.output_folder() == tmp_path / "more-digits-explained"
+    assert tab.run_button.isEnabled() and not tab.run_problem.isVisible()
+    # a folder chosen by hand stays for its input, and a new input replaces it
+    tab.set_output(tmp_path / "mine")
+    assert tab.set_folder(other) and tab.output_folder() == tmp_path / "mine"
+    assert tab.set_folder(folder) and tab.output_folder() == tmp_path / "digits-explained"
+
+
+def test_an_output_folder_of_another_run_is_refused_before_anything_starts(qtbot, make_tab, folder, tmp_path,
+                                                                          error_dialogs):
+    from xaidesk.batch import run_batch
+
+    other = tmp_path / "more-digits"
+    shutil.copytree(folder, other)
+    old = tmp_path / "digits-explained"
+    run_batch(folder, old, "demo:digits", [GRAD])
+    before = (old / "run.json").read_text()
+    tab = make_tab()
+    _prepare(tab, other, old, [GRAD])
+    tab.set_output(old)
+    assert not tab.run_button.isEnabled()
+    assert tab.run_problem.isVisible() and "run of another input folder" in tab.run_problem.text()
+    assert "more-digits-explained" in tab.run_problem.text()
+    assert tab.start_run() is None and not tab.is_running()
+    assert "another input folder" in tab.progress_label.text() and "error" not in tab.progress_label.text()
+    assert not error_dialogs and (old / "run.json").read_text() == before
+    # a non-empty folder that holds no run, and a file, are refused with their own reasons
+    tab.set_output(other / "low")
+    assert "not empty and holds no batch run" in tab.run_problem.text()
+    tab.set_output(other / "low" / "digits_0.png")
+    assert "is a file" in tab.run_problem.text()
+
+
+def test_the_output_dialog_takes_a_new_folder_name(qtbot, tmp_path):
+    from PySide6.QtWidgets import QLineEdit
+
+    from xaidesk.gui.tabs.dataset_tab import OutputFolderDialog
+
+    dialog = OutputFolderDialog(None, tmp_path / "digits-explained")
+    qtbot.addWidget(dialog)
+    name_edit = dialog.findChild(QLineEdit, "fileNameEdit")
+    assert name_edit.text() == "digits-explained"
+    name_edit.setText("a-new-run")
+    dialog.accept()
+    assert dialog.result() == 1 and dialog.chosen == str(tmp_path / "a-new-run")
+    assert not (tmp_path / "a-new-run").exists()
+    # an existing folder is taken as it is
+    (tmp_path / "old").mkdir()
+    dialog = OutputFolderDialog(None, tmp_path / "old")
+    qtbot.addWidget(dialog)
+    dialog.accept()
+    assert dialog.chosen == str(tmp_path / "old")
+
+
+def test_the_input_folder_field_reads_as_a_label_and_the_output_field_is_typed(make_tab, folder, tmp_path):
+    tab = make_tab()
+    assert tab.folder_edit.isReadOnly() and not tab.folder_edit.hasFrame()
+    assert not tab.output_edit.isReadOnly() and tab.output_edit.hasFrame()
+    assert tab.set_folder(folder)
+    qtbot_typed = tmp_path / "typed"
+    tab.output_edit.setText(str(qtbot_typed))
+    tab.output_edit.textEdited.emit(str(qtbot_typed))
+    assert tab.set_folder(folder) and tab.output_folder() == qtbot_typed

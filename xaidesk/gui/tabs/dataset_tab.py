@@ -15,6 +15,7 @@ from PySide6.QtCore import QCoreApplication, Qt, Signal
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import (
     QComboBox,
+    QDialog,
     QFileDialog,
     QFormLayout,
     QGroupBox,
@@ -80,6 +81,7 @@ class DatasetTab(QWidget):
         self._params: dict[str, dict] = {}
         self._form_method: str | None = None
         self._extra_models: list[tuple[str, str]] = []
+        self._output_for: Path | None = None  # the input folder for which the output was chosen by hand
         self._build()
         app = QCoreApplication.instance()
         if app is not None:
@@ -97,7 +99,10 @@ class DatasetTab(QWidget):
         row = QHBoxLayout()
         self.folder_edit = QLineEdit()
         self.folder_edit.setReadOnly(True)
-        self.folder_edit.setPlaceholderText("A folder of images or sound clips")
+        self.folder_edit.setFrame(False)  # shown, not typed: it reads as a label; Choose… sets it
+        self.folder_edit.setStyleSheet("QLineEdit { background: transparent; }")
+        self.folder_edit.setPlaceholderText("No folder chosen yet")
+        self.folder_edit.setToolTip("The folder being explained; press Choose… to pick another.")
         choose = QPushButton("Choose…")
         choose.clicked.connect(self.choose_folder)
         row.addWidget(self.folder_edit, 1)
@@ -146,8 +151,10 @@ class DatasetTab(QWidget):
         out_row = QHBoxLayout()
         self.output_edit = QLineEdit()
         self.output_edit.setPlaceholderText("Folder for the results")
-        self.output_edit.setToolTip("The run folder: index.csv, run.json and the heatmaps. An unfinished run "
-                                    "there is resumed.")
+        self.output_edit.setToolTip("The run folder: index.csv, run.json and the heatmaps. Type a new folder's "
+                                    "path or press Choose…; it follows the input folder until you set it. "
+                                    "An unfinished run of the same settings there is resumed.")
+        self.output_edit.textEdited.connect(self._on_output_typed)
         self.output_edit.editingFinished.connect(self._update_enabled)
         choose_out = QPushButton("Choose…")
         choose_out.clicked.connect(self.choose_output)
@@ -161,6 +168,12 @@ class DatasetTab(QWidget):
         output_layout.addRow("Device", self.device_combo)
         output_layout.addRow("Batch size", self.batch_spin)
         output_layout.addRow("Output", out_row)
+        self.run_problem = QLabel("")
+        self.run_problem.setWordWrap(True)
+        self.run_problem.setObjectName("notes")
+        self.run_problem.setStyleSheet("color: #b00020;")
+        self.run_problem.setVisible(False)
+        output_layout.addRow(self.run_problem)
 
         column.addWidget(folder_box)
         column.addWidget(model_box)
@@ -414,16 +427,27 @@ class DatasetTab(QWidget):
             self.modality = scan.modality
             self._fill_models()
             self._fill_methods(checked=list(DEFAULT_METHODS.get(self.modality, ())))
-        if not self.output_edit.text().strip():
-            self.output_edit.setText(str(scan.root.parent / f"{scan.root.name}-explained"))
+        if self._output_for != scan.root or not self.output_edit.text().strip():
+            self.output_edit.setText(str(default_output(scan.root)))
+            self._output_for = None
         self._update_enabled()
         return True
 
     def choose_output(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Choose the folder for the results", self._last_folder())
+        """Ask for the run folder; a new folder's name can be typed (it is made when the run starts)."""
+        start = self.output_folder() or (default_output(self.scan.root) if self.scan else None)
+        folder = OutputFolderDialog.ask(self, start)
         if folder:
-            self.output_edit.setText(folder)
-            self._update_enabled()
+            self.set_output(folder)
+
+    def set_output(self, folder) -> None:
+        """Use ``folder`` for the results of the current input folder (a choice kept until the input changes)."""
+        self.output_edit.setText(str(folder))
+        self._on_output_typed()
+        self._update_enabled()
+
+    def _on_output_typed(self, *_args) -> None:
+        self._output_for = self.scan.root if self.scan is not None else None
 
     def output_folder(self) -> Path | None:
         text = self.output_edit.text().strip()
@@ -449,10 +473,21 @@ class DatasetTab(QWidget):
 
     def can_run(self) -> bool:
         return (self.scan is not None and self.model_spec() is not None and bool(self.checked_methods())
-                and self.output_folder() is not None and not self.is_running())
+                and self.output_folder() is not None and not self.is_running() and self.run_problem_text() is None)
+
+    def run_problem_text(self) -> str | None:
+        """Why the output folder cannot take this run (one sentence), or None when it can."""
+        out = self.output_folder()
+        if self.scan is None or out is None:
+            return None
+        return output_problem(out.resolve(), self.scan.root, self.checked_methods(), self.explained_class())
 
     def start_run(self) -> int | None:
         """Run (or resume, when the output folder holds the same run) with the chosen settings."""
+        problem = self.run_problem_text()
+        if problem is not None:
+            self.progress_label.setText(problem)
+            return None
         if not self.can_run():
             return None
         return self._submit(self.scan.root, self.model_spec(), self.method_requests(), None, self.output_folder(),
@@ -551,7 +586,9 @@ class DatasetTab(QWidget):
         if job_id != self._job:
             return
         self._job = None
-        self.progress_label.setText("The run stopped with an error; the files finished so far are kept.")
+        done = bool(self._seen) or (self.run is not None and bool(self.run.rows))
+        self.progress_label.setText(f"The run stopped: {failure.message}"
+                                    + (" The files finished so far are kept." if done else ""))
         self._reload_output()
         self._update_enabled()
         error_dialog.show_error(self, "The batch run could not go on", failure)
@@ -599,7 +636,7 @@ class DatasetTab(QWidget):
         self.browse.set_rows(info.folder, info.rows)
         if fill_settings:
             self._show_run_settings(info)
-            self.output_edit.setText(str(info.folder))
+            self.set_output(info.folder)
         if self.spray_panel is not None and hasattr(self.spray_panel, "set_run"):
             self.spray_panel.set_run(str(info.folder))
         self.run_opened.emit(str(info.folder))
@@ -611,7 +648,9 @@ class DatasetTab(QWidget):
     def _show_run_settings(self, info: RunInfo) -> None:
         """Put a run's folder, model and methods into the pickers."""
         if info.source.is_dir():
+            chosen = self.output_edit.text()
             self.set_folder(info.source)
+            self.set_output(chosen)
         if info.modality != self.modality:
             self.modality = info.modality
             self._fill_models()
@@ -637,7 +676,11 @@ class DatasetTab(QWidget):
     # ------------------------------------------------------------------ state
     def _update_enabled(self) -> None:
         running = self.is_running()
+        problem = self.run_problem_text()
+        self.run_problem.setText(problem or "")
+        self.run_problem.setVisible(problem is not None)
         self.run_button.setEnabled(self.can_run())
+        self.run_button.setToolTip(problem or "Explain every file of the folder with the ticked methods.")
         self.resume_button.setEnabled(not running and self._unfinished_run() is not None)
         self.cancel_button.setEnabled(running)
         for widget in (self.model_combo, self.method_list, self.param_form, self.class_combo, self.device_combo,
@@ -648,3 +691,64 @@ class DatasetTab(QWidget):
         """Stop a running batch and its worker thread (the window calls this when it closes)."""
         if self._batch_runner is not None:
             self._batch_runner.shutdown()
+
+
+def default_output(root: Path) -> Path:
+    """The run folder offered for an input folder: ``<name>-explained`` beside it."""
+    return root.parent / f"{root.name}-explained"
+
+
+def output_problem(out: Path, source: Path, methods: list[str], target: int | None) -> str | None:
+    """Why ``out`` cannot take a run of ``source`` (one plain sentence), or None when it can.
+
+    An existing run there must be the same run (it is then resumed); other folders must be new or empty.
+    """
+    advice = f"Choose a new output folder, e.g. '{default_output(source)}'."
+    if out == source:
+        return "The output folder is the input folder itself; choose another folder for the results."
+    if out.exists() and not out.is_dir():
+        return f"The output '{out}' is a file, not a folder. {advice}"
+    if not out.is_dir():
+        return None
+    if not (out / "run.json").is_file():
+        return None if not any(out.iterdir()) else (
+            f"The output folder '{out}' is not empty and holds no batch run. {advice}")
+    try:
+        info = read_run(out)
+    except XaideskError as error:
+        return f"{error.message} {advice}"
+    if info.source.resolve() != source.resolve():
+        return f"The output folder '{out}' holds the run of another input folder ('{info.source}'). {advice}"
+    if info.target != target:
+        return f"The output folder '{out}' holds a run that explained another class. {advice}"
+    if sorted(m.name for m in info.methods) != sorted(methods):
+        return f"The output folder '{out}' holds a run of other methods. {advice}"
+    return None
+
+
+class OutputFolderDialog(QFileDialog):
+    """Pick an existing folder or type the name of a new one (made when the run starts)."""
+
+    def __init__(self, parent: QWidget | None, start: Path | None) -> None:
+        super().__init__(parent, "Folder for the results (choose one or type a new name)")
+        self.setOption(QFileDialog.Option.DontUseNativeDialog)
+        self.setOption(QFileDialog.Option.DontConfirmOverwrite)
+        self.setFileMode(QFileDialog.FileMode.AnyFile)
+        self.setAcceptMode(QFileDialog.AcceptMode.AcceptSave)
+        self.setLabelText(QFileDialog.DialogLabel.FileName, "Folder")
+        self.setLabelText(QFileDialog.DialogLabel.Accept, "Use this folder")
+        self.chosen: str | None = None
+        if start is not None:
+            self.setDirectory(str(start.parent))
+            self.selectFile(start.name)
+
+    def accept(self) -> None:  # noqa: D102 - an existing folder is taken as it is, not entered
+        files = self.selectedFiles()
+        if files and files[0]:
+            self.chosen = files[0]
+            QDialog.accept(self)
+
+    @classmethod
+    def ask(cls, parent: QWidget | None, start: Path | None) -> str | None:
+        dialog = cls(parent, start)
+        return dialog.chosen if dialog.exec() else None
