@@ -1,0 +1,44 @@
+"""Cold start: the main window is built and shown before torch is imported."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+CHILD = r"""
+import json, sys, threading
+from PySide6.QtCore import QTimer
+from xaidesk.gui.app import create_application, create_window, parse_arguments
+
+app = create_application()
+window = create_window(parse_arguments([]))
+report = {"after_build": "torch" in sys.modules, "threads": [t.name for t in threading.enumerate()]}
+
+def shown():
+    report["visible"] = window.isVisible()
+    report["when_shown"] = "torch" in sys.modules
+    print("REPORT " + json.dumps(report), flush=True)
+    window.runner.shutdown()
+    window.close()
+    app.quit()
+
+QTimer.singleShot(0, shown)
+app.exec()
+"""
+
+
+def test_window_shows_before_torch_is_imported(tmp_path):
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", XAIDESK_SETTINGS_DIR=str(tmp_path / "settings"))
+    root = Path(__file__).resolve().parents[2]
+    env["PYTHONPATH"] = str(root) + os.pathsep + env.get("PYTHONPATH", "")
+    result = subprocess.run([sys.executable, "-c", CHILD], capture_output=True, text=True, env=env, cwd=root,
+                            timeout=300)
+    line = next((l for l in result.stdout.splitlines() if l.startswith("REPORT ")), None)
+    assert line is not None, result.stdout + result.stderr
+    report = json.loads(line[len("REPORT "):])
+    assert report["visible"]
+    assert not report["after_build"], "building the main window imported torch"
+    assert not report["when_shown"], "torch was imported before the window was shown"
