@@ -288,6 +288,7 @@ class MainWindow(QMainWindow):
         self.images_tab.set_catalog(catalog)
         self.audio_tab.set_catalog(catalog)
         self.dataset_tab.set_catalog(catalog)
+        self.tables_tab.start_background_loading()
         self._fill_catalog_menus()
         self._update_actions()
         options = self.options

@@ -124,8 +124,11 @@ class TablesTab(AnalysisTabMixin, QWidget):
         self._preview_timer.timeout.connect(self.update_preview)
         self._build()
         self._connect_runner()
-        self._jobs["methods"] = runner.submit(list_table_methods, "table_methods")
         self._update_enabled()
+
+    def start_background_loading(self) -> None:
+        """List the table methods in the runner (imports torch; called once the window shows)."""
+        self._jobs["methods"] = self.runner.submit(list_table_methods, "table_methods")
 
     # ------------------------------------------------------------------ layout
     def _build(self) -> None:
