@@ -257,3 +257,36 @@ def test_a_tab_without_file_exports_disables_them(qtbot, window, monkeypatch, as
     window.export_overlay()
     window.copy_result()
     assert written_by_images == [] and asked["titles"] == []
+
+
+def _minimum_width(window, app) -> int:
+    app.processEvents()
+    window.layout().activate()
+    return window.layout().totalMinimumSize().width()
+
+
+def test_long_status_and_statistics_texts_never_widen_the_window(qtbot, window, qapp):
+    width = window.width()
+    long_text = "A very long status text " * 84  # over 2,000 characters
+    assert len(long_text) > 2000
+    window.images_tab.status_message.emit(long_text)
+    window.show_status(long_text)
+    window._show_hover(long_text)
+    window.images_tab.stats_label.setText(long_text)
+    assert _minimum_width(window, qapp) < width
+    assert window.width() == width
+    assert window.status_text() == long_text  # the whole text is kept (tooltip), only its display is elided
+    assert window.status_label.toolTip() == long_text
+
+
+def test_a_tabs_status_stays_with_its_tab(qtbot, window):
+    window.images_tab.status_message.emit("Explained digits_0.png with LRP.")
+    assert window.status_text() == "Explained digits_0.png with LRP."
+    window.tables_tab.status_message.emit("Opened wine.csv.")  # a background tab: not shown over Images
+    assert window.status_text() == "Explained digits_0.png with LRP."
+    window.tabs.setCurrentWidget(window.audio_tab)
+    assert "LRP" not in window.status_text()
+    window.tabs.setCurrentWidget(window.tables_tab)
+    assert window.status_text() == "Opened wine.csv."
+    window.tabs.setCurrentWidget(window.images_tab)
+    assert window.status_text() == "Explained digits_0.png with LRP."

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QByteArray, Qt
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QFileDialog, QInputDialog, QLabel, QMainWindow, QMessageBox, QTabWidget
+from PySide6.QtWidgets import QFileDialog, QInputDialog, QMainWindow, QMessageBox, QTabWidget
 
 from . import settings as app_settings
 from .catalog import Catalog, load_catalog
@@ -18,6 +18,7 @@ from .tabs.dataset_tab import DatasetTab
 from .tabs.images_tab import ImagesTab
 from .tabs.molecules_tab import MoleculesTab, holds_molecules, is_molecule_path
 from .tabs.tables_tab import TablesTab, is_table_file
+from .views.view_common import ElidedLabel
 from .widgets import error_dialog
 
 
@@ -72,31 +73,23 @@ class MainWindow(QMainWindow):
         self.tabs.addTab(self.audio_tab, "Audio")
         self.tables_tab = TablesTab(self.runner, self.settings)
         self.tabs.addTab(self.tables_tab, "Tables")
-        self.tables_tab.status_message.connect(self.show_status)
         self.tables_tab.table_opened.connect(self._add_recent)
         self.molecules_tab = MoleculesTab(self.runner, self.settings)
         self.tabs.addTab(self.molecules_tab, "Molecules")
-        self.molecules_tab.status_message.connect(self.show_status)
         self.dataset_tab = DatasetTab(self.runner, self.settings)
         self.tabs.addTab(self.dataset_tab, "Dataset")
-        self.dataset_tab.status_message.connect(self.show_status)
         self.dataset_tab.open_item_requested.connect(self.open_dataset_item)
         self.setCentralWidget(self.tabs)
-        self.images_tab.status_message.connect(self.show_status)
         self.images_tab.hover_message.connect(self._show_hover)
         self.images_tab.image_opened.connect(self._add_recent)
         self.images_tab.model_loaded.connect(self._remember_model)
         self.images_tab.state_changed.connect(self._update_actions)
-        self.audio_tab.status_message.connect(self.show_status)
         self.audio_tab.hover_message.connect(self._show_hover)
         self.audio_tab.audio_opened.connect(self._add_recent)
         self.audio_tab.model_loaded.connect(lambda spec: self.settings.setValue("last_audio_model", spec))
         self.audio_tab.state_changed.connect(self._update_actions)
         self.tabs.currentChanged.connect(self._on_tab_changed)
-
-        self.hover_label = QLabel("")
-        self.hover_label.setMinimumWidth(260)
-        self.statusBar().addPermanentWidget(self.hover_label)
+        self._build_status_bar()
         self._build_menus()
         self.tables_tab.state_changed.connect(self._update_actions)
         self.molecules_tab.state_changed.connect(self._update_actions)
@@ -106,6 +99,18 @@ class MainWindow(QMainWindow):
         self.runner.failed.connect(self._on_job_failed)
         self.runner.progress.connect(self._on_job_progress)
         self.show_status("Starting…")
+
+    def _build_status_bar(self) -> None:
+        """One status line per tab (the shown tab's), and the hover readout; both elide long texts."""
+        self._tab_status: dict[int, str] = {}
+        for tab in (self.images_tab, self.audio_tab, self.tables_tab, self.molecules_tab, self.dataset_tab):
+            tab.status_message.connect(lambda text, tab=tab: self.show_status(text, tab))
+        self.status_label = ElidedLabel("")
+        self.status_label.setObjectName("statusText")
+        self.hover_label = ElidedLabel("")
+        self.hover_label.setMinimumWidth(260)
+        self.statusBar().addWidget(self.status_label, 3)
+        self.statusBar().addWidget(self.hover_label, 1)
 
     # ------------------------------------------------------------ menus
     def _build_menus(self) -> None:
@@ -198,6 +203,8 @@ class MainWindow(QMainWindow):
         return tab if isinstance(tab, AnalysisTabMixin) else None
 
     def _on_tab_changed(self, _index: int) -> None:
+        self.status_label.setText(self._tab_status.get(id(self.tabs.currentWidget()), ""))
+        self.hover_label.setText("")
         if self.tabs.currentWidget() is self.audio_tab and self.catalog is not None:
             self.audio_tab.ensure_model()
         self._update_actions()
@@ -264,7 +271,7 @@ class MainWindow(QMainWindow):
 
     def _on_job_progress(self, job_id, fraction, message, partial) -> None:
         if job_id == self._download_job:
-            self.show_status(f"Downloading weights … {100 * fraction:.0f} %")
+            self.show_status(f"Downloading weights … {100 * fraction:.0f} %", self.images_tab)
 
     def _on_job_finished(self, job_id: int, result) -> None:
         if job_id == self._catalog_job:
@@ -280,7 +287,7 @@ class MainWindow(QMainWindow):
             error_dialog.show_error(self, "xaidesk could not load its models and methods", failure)
         elif job_id == self._download_job:
             self._download_job = None
-            self.show_status("Download failed.")
+            self.show_status("Download failed.", self.images_tab)
             error_dialog.show_error(self, "Could not download the weights", failure)
 
     def _catalog_ready(self, catalog: Catalog) -> None:
@@ -448,7 +455,7 @@ class MainWindow(QMainWindow):
 
             return download_weights(arch, progress=progress, token=token)
 
-        self.show_status(f"Downloading {arch} weights …")
+        self.show_status(f"Downloading {arch} weights …", self.images_tab)
         self._download_job = self.runner.submit(job, "download")
 
     def show_about(self) -> None:
@@ -464,8 +471,16 @@ class MainWindow(QMainWindow):
         )
 
     # ------------------------------------------------------------ status & settings
-    def show_status(self, text: str) -> None:
-        self.statusBar().showMessage(text)
+    def show_status(self, text: str, tab=None) -> None:
+        """Show ``text`` as the status of ``tab`` (default: the shown tab); other tabs keep their own."""
+        tab = self.tabs.currentWidget() if tab is None else tab
+        self._tab_status[id(tab)] = text
+        if tab is self.tabs.currentWidget():
+            self.status_label.setText(text)
+
+    def status_text(self) -> str:
+        """The status line as shown (the shown tab's status)."""
+        return self.status_label.text()
 
     def _show_hover(self, text: str) -> None:
         self.hover_label.setText(text)

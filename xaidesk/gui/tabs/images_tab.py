@@ -198,6 +198,7 @@ class ImagesTab(ExplainTabBase):
         self.stats_label = QLabel("")
         self.stats_label.setObjectName("statsLabel")
         self.stats_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.stats_label.setWordWrap(True)  # a long line wraps instead of widening the window
 
         self.segment_panel = self._build_segment_panel()
         self.segment_panel.setVisible(False)
