@@ -354,3 +354,29 @@ def test_the_input_folder_field_reads_as_a_label_and_the_output_field_is_typed(m
     tab.output_edit.setText(str(qtbot_typed))
     tab.output_edit.textEdited.emit(str(qtbot_typed))
     assert tab.set_folder(folder) and tab.output_folder() == qtbot_typed
+
+
+def test_captions_fit_their_cells_and_name_methods_by_title(qtbot, make_tab, folder, tmp_path):
+    from xaidesk.core.registry import get_method
+
+    long_name = folder / "low" / ("a_rather_long_file_name_for_one_handwritten_digit_" * 2 + "0.png")
+    shutil.copy(folder / "low" / "digits_0.png", long_name)
+    tab = make_tab()
+    _prepare(tab, folder, tmp_path / "run", [GRAD])
+    tab.start_run()
+    _wait_idle(qtbot, tab)
+    grid, model = tab.browse.grid, tab.browse.model
+    metrics = grid.fontMetrics()
+    cell = grid.gridSize()
+    assert cell.height() >= 128 + 2 * metrics.lineSpacing()
+    title = get_method(GRAD).title
+    for k in range(model.rowCount()):
+        lines = grid.caption(model.index(k)).split("\n")
+        assert len(lines) == 2 and all(metrics.horizontalAdvance(line) <= cell.width() - 8 for line in lines)
+        assert lines[1].startswith(title[:8])
+        assert f"Method: {title}" in model.data(model.index(k), Qt.ItemDataRole.ToolTipRole)
+    long_row = next(k for k in range(model.rowCount()) if model.row_at(k).file.startswith("low/a_rather"))
+    assert "…" in grid.caption(model.index(long_row))
+    assert long_name.name in model.data(model.index(long_row), Qt.ItemDataRole.ToolTipRole)
+    combo = tab.browse.method_combo
+    assert [combo.itemText(i) for i in range(combo.count())] == ["All methods", title]

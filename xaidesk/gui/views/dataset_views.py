@@ -8,6 +8,7 @@ for it, keeping a bounded cache, so runs of thousands of files browse smoothly.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections import OrderedDict
 from pathlib import Path
@@ -21,6 +22,8 @@ from PySide6.QtWidgets import (
     QLabel,
     QListView,
     QPushButton,
+    QStyledItemDelegate,
+    QStyleOptionViewItem,
     QVBoxLayout,
     QWidget,
 )
@@ -31,6 +34,10 @@ from ..formatting import class_text, format_value
 #: Thumbnails kept in memory (each about 64 kB).
 PIXMAP_CACHE = 600
 ICON_SIZE = 128
+#: Room around a thumbnail in the grid, and the lines of its caption (file name; method and score).
+GRID_MARGIN = 24
+CAPTION_LINES = 2
+LINE_SEPARATOR = "\u2028"
 SORT_CHOICES = (
     ("File name", "file"),
     ("Class", "class"),
@@ -117,7 +124,7 @@ class RunItemsModel(QAbstractListModel):
             return None
         row = self._shown[index.row()]
         if role == Qt.ItemDataRole.DisplayRole:
-            return f"{Path(row.file).name}\n{_short_method(row.method)} · {format_value(row.score)}"
+            return f"{Path(row.file).name}\n{method_title(row.method)} · {format_value(row.score)}"
         if role == Qt.ItemDataRole.DecorationRole:
             return self.thumbnail(row)
         if role == Qt.ItemDataRole.ToolTipRole:
@@ -143,8 +150,16 @@ class RunItemsModel(QAbstractListModel):
         return pixmap
 
 
-def _short_method(name: str) -> str:
-    return name.split(".", 1)[-1].replace("_", " ") if "." in name else name
+@functools.lru_cache(maxsize=None)
+def method_title(name: str) -> str:
+    """The method's title from the registry (its name when the registry does not know it)."""
+    from ...core import MethodError
+    from ...core.registry import get_method
+
+    try:
+        return get_method(name).title
+    except MethodError:
+        return name
 
 
 def tooltip_of(row: IndexRow) -> str:
@@ -153,15 +168,28 @@ def tooltip_of(row: IndexRow) -> str:
         lines.append(f"Class folder: {row.true_class}")
     lines.append(f"Predicted: {class_text(row.predicted, row.predicted_label)}")
     lines.append(f"Explained: {class_text(row.target, row.target_label)}, score {format_value(row.score)}")
-    lines.append(f"Method: {row.method}")
+    lines.append(f"Method: {method_title(row.method)}")
     if math.isfinite(row.seconds):
         lines.append(f"Time: {row.seconds:.2f} s")
     lines.append("Double-click to open it in its tab.")
     return "\n".join(lines)
 
 
+class CaptionDelegate(QStyledItemDelegate):
+    """Draws each caption line elided to the grid cell's width (the tooltip holds the whole text)."""
+
+    def initStyleOption(self, option: QStyleOptionViewItem, index: QModelIndex) -> None:  # noqa: N802 - Qt override
+        super().initStyleOption(option, index)
+        option.text = self.caption(option.text, option.fontMetrics, self.parent().gridSize().width() - 8)
+
+    @staticmethod
+    def caption(text: str, metrics, width: int) -> str:
+        lines = text.replace(LINE_SEPARATOR, "\n").split("\n")  # Qt turns "\n" into its line separator
+        return LINE_SEPARATOR.join(metrics.elidedText(line, Qt.TextElideMode.ElideMiddle, width) for line in lines)
+
+
 class ThumbnailGrid(QListView):
-    """An icon-mode list view sized for the run thumbnails."""
+    """An icon-mode list view sized for the run thumbnails; captions are elided to fit their cell."""
 
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
@@ -172,12 +200,29 @@ class ThumbnailGrid(QListView):
         self.setLayoutMode(QListView.LayoutMode.Batched)
         self.setBatchSize(200)
         self.setIconSize(QSize(ICON_SIZE, ICON_SIZE))
-        self.setGridSize(QSize(ICON_SIZE + 24, ICON_SIZE + 44))
-        self.setWordWrap(True)
+        self.setItemDelegate(CaptionDelegate(self))
+        self.setWordWrap(False)
         self.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        self._fit_grid()
         self.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.setSpacing(4)
+
+    def _fit_grid(self) -> None:
+        text_height = CAPTION_LINES * self.fontMetrics().lineSpacing()
+        self.setGridSize(QSize(ICON_SIZE + GRID_MARGIN + 16, ICON_SIZE + text_height + GRID_MARGIN))
+
+    def changeEvent(self, event) -> None:  # noqa: N802 - Qt override: a new font needs a new grid
+        super().changeEvent(event)
+        if event.type() == event.Type.FontChange:
+            self._fit_grid()
+
+    def caption(self, index: QModelIndex) -> str:
+        """The caption as drawn in the grid (each line elided to the cell's width)."""
+        option = QStyleOptionViewItem()
+        option.initFrom(self)
+        self.itemDelegate().initStyleOption(option, index)
+        return option.text.replace(LINE_SEPARATOR, "\n")
 
 
 class BrowsePanel(QWidget):
@@ -264,7 +309,7 @@ class BrowsePanel(QWidget):
         entries = [("All classes", ALL)] + [(f"folder {c}", f"true:{c}") for c in true_classes] + [
             (f"predicted {c}", f"predicted:{c}") for c in predicted]
         _refill(self.class_combo, entries, wanted_class)
-        _refill(self.method_combo, [("All methods", ALL)] + [(m, m) for m in methods], wanted_method)
+        _refill(self.method_combo, [("All methods", ALL)] + [(method_title(m), m) for m in methods], wanted_method)
 
     def _apply_filters(self, *_args) -> None:
         kind, _, value = str(self.class_combo.currentData() or ALL).partition(":")
