@@ -39,6 +39,9 @@ class Param:
         For ``"str"`` parameters whose valid values depend on the model:
         ``"model_layers"`` asks the GUI to offer the model's layers
         (:func:`xaidesk.explain.relax.list_layers`); an empty value means "automatic".
+    minimum_text
+        What the minimum means when it is a special value, shown instead of the number
+        (e.g. ``"Automatic"`` when 0 lets the method choose).
     """
 
     name: str
@@ -50,6 +53,7 @@ class Param:
     choices: tuple = ()
     label: str = ""
     choices_from: str = ""
+    minimum_text: str = ""
 
     def __post_init__(self) -> None:
         if self.kind not in ("int", "float", "bool", "choice", "str"):
