@@ -69,7 +69,11 @@ def test_analyse_shows_spectrum_embedding_means_and_members(qtbot, panel, tmp_pa
 
     run, truth = make_run(tmp_path / "run")
     panel.set_run(run)
-    assert [panel.method_combo.itemText(i) for i in range(panel.method_combo.count())] == [METHOD]
+    # the method is named by its registry title, and chosen by its name
+    from xaidesk.core.registry import get_method
+
+    assert [panel.method_combo.itemText(i) for i in range(panel.method_combo.count())] == [get_method(METHOD).title]
+    assert panel.method_combo.currentData() == METHOD
     assert [panel.class_combo.itemText(i) for i in range(panel.class_combo.count())] == ["horse (22)", "other (3)"]
     assert panel.analyse_button.isEnabled() and not panel.save_button.isEnabled()
     panel.size_spin.setValue(12)
@@ -80,6 +84,7 @@ def test_analyse_shows_spectrum_embedding_means_and_members(qtbot, panel, tmp_pa
     assert result is not None and result.n_clusters == 2 and result.params["n_neighbors"] == 5
     assert adjusted_rand_score(truth, result.labels) == 1.0
     assert f"eigengap suggests {result.eigengap_k} clusters" in panel.status_label.text()
+    assert get_method(METHOD).title in panel.status_label.text() and METHOD not in panel.status_label.text()
     # The spectrum, with the eigengap marked between eigenvalue number k and k + 1.
     np.testing.assert_allclose(panel.spectrum.eigenvalues, result.eigenvalues)
     assert panel.spectrum.gap_position == result.eigengap_k + 0.5

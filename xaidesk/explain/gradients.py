@@ -32,8 +32,8 @@ MODALITY = ("image", "audio")
 
 _BATCH = Param(
     "batch_size", "int", 8,
-    "How many copies of the input are sent through the model at once; lower it if memory runs out.",
-    minimum=1, maximum=512,
+    "How many copies of the input the model looks at in one go; lower it if the computer runs out of memory.",
+    minimum=1, maximum=512, label="copies at once",
 )
 
 
@@ -134,7 +134,7 @@ def sensitivity(model, x, target, *, params, token, progress) -> Explanation:
 @register_method(
     "gradient.input_x_gradient",
     modality=MODALITY,
-    title="Input x gradient",
+    title="Input × gradient",
     help="Multiplies each input value by how strongly the score reacts to it; positive means the "
     "pixel speaks for the class.",
 )
@@ -166,16 +166,16 @@ def _aggregate(kind: str, xb: torch.Tensor, grad: torch.Tensor) -> torch.Tensor:
     modality=MODALITY,
     params=[
         Param("noise_level", "float", 0.1,
-              "Strength of the random noise, as a fraction of the input's value range (0 = no noise).",
-              minimum=0.0, maximum=1.0),
-        Param("samples", "int", 25, "How many noisy copies are averaged; more gives a smoother map.",
-              minimum=1, maximum=10000),
+              "How much random noise is added to each copy, as a share of the input's value range.",
+              minimum=0.0, maximum=1.0, label="noise strength", minimum_text="No noise"),
+        Param("samples", "int", 25, "How many noisy copies are averaged; more gives a smoother map but takes longer.",
+              minimum=1, maximum=10000, label="noisy copies"),
         _BATCH,
         Param("aggregation", "choice", "gradient",
-              "What is averaged: the gradient, the squared gradient (sensitivity) or input x gradient.",
-              choices=SMOOTHGRAD_AGGREGATIONS),
-        Param("seed", "int", 0, "Seed of the random noise; the same seed gives the same map.",
-              minimum=0, maximum=2**31 - 1),
+              "What is averaged over the copies: the gradient, the squared gradient (sensitivity) or input × gradient.",
+              choices=SMOOTHGRAD_AGGREGATIONS, label="what is averaged"),
+        Param("seed", "int", 0, "Start value of the random noise; the same seed gives the same map.",
+              minimum=0, maximum=2**31 - 1, label="random seed"),
     ],
     title="SmoothGrad",
     help="Averages gradient maps over many noisy copies of the input, which removes much of the "
@@ -254,13 +254,14 @@ def spread_order(n: int) -> list[int]:
     "gradient.integrated",
     modality=MODALITY,
     params=[
-        Param("steps", "int", 32, "Number of steps from the baseline to the input; more is more exact.",
-              minimum=1, maximum=4096),
+        Param("steps", "int", 32, "How many steps lead from the 'empty' start picture to the input; more is more exact but slower.",
+              minimum=1, maximum=4096, label="steps"),
         Param("baseline", "choice", "zero",
               "The 'empty' input the path starts from: zero (the data set's mean colour), black, a "
               "blurred copy, or the image's mean colour.",
-              choices=REFERENCE_KINDS),
-        Param("rule", "choice", "trapezoid", "How the path integral is approximated.", choices=IG_RULES),
+              choices=REFERENCE_KINDS, label="start picture"),
+        Param("rule", "choice", "trapezoid", "How the gradients along the path are added up (both rules give nearly the same map).",
+              choices=IG_RULES, label="summing rule"),
         _BATCH,
     ],
     title="Integrated gradients",
@@ -368,9 +369,9 @@ def biased_backward(module: torch.nn.Module, gamma: float, eps: float = 1e-6) ->
     modality=MODALITY,
     params=[
         Param("gamma", "float", 0.25,
-              "How much positive weights are favoured in the backward pass; 0 gives the plain "
+              "How much the layers favour supporting evidence when tracing back; 0 gives the plain "
               "sensitivity map, larger values give cleaner maps.",
-              minimum=0.0, maximum=100.0),
+              minimum=0.0, maximum=100.0, label="favour positive evidence (γ)"),
     ],
     title="Robust gradient (biased layers)",
     help="A sensitivity map computed through 'biased' layers that favour positive evidence, which "

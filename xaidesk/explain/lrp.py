@@ -65,13 +65,13 @@ _UNSUPPORTED = (
 
 _EPSILON = Param(
     "epsilon", "float", 1e-6,
-    "Stabiliser of the epsilon rule used on dense layers; larger values keep only the strongest evidence.",
-    minimum=0.0, maximum=100.0,
+    "A small number that keeps the rule for the dense layers stable; larger values keep only the strongest evidence.",
+    minimum=0.0, maximum=100.0, label="stabiliser (ε)",
 )
 _GAMMA = Param(
     "gamma", "float", 0.25,
-    "How much the gamma rule favours positive evidence in convolution layers; larger values give smoother maps.",
-    minimum=0.0, maximum=100.0,
+    "How much the convolution layers favour supporting evidence; larger values give smoother maps.",
+    minimum=0.0, maximum=100.0, label="favour positive evidence (γ)",
 )
 
 
@@ -549,12 +549,12 @@ def epsilon_alpha2_beta1(model, x, target, *, params, token, progress) -> Explan
             "first_rule", "choice", "zbox",
             "Rule for the first layer: zbox uses the pixel range, flat spreads relevance evenly, "
             "wsquare uses squared weights, gamma as in the other convolutions.",
-            choices=FIRST_RULES,
+            choices=FIRST_RULES, label="rule for the first layer",
         ),
         Param(
             "top_rule", "choice", "epsilon",
             "Rule for the dense layers at the top: epsilon (stabilised) or zero (plain LRP-0).",
-            choices=TOP_RULES,
+            choices=TOP_RULES, label="rule for the dense layers",
         ),
     ],
     title="LRP (custom rules)",

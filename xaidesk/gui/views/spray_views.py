@@ -37,6 +37,7 @@ from ...evaluate import spray as spray_core
 from ..formatting import progress_text
 from ..runner import Runner
 from ..widgets import error_dialog
+from .dataset_views import method_title
 from .view_common import BACKGROUND, ElidedLabel
 
 CHANNEL = "spray"
@@ -401,12 +402,12 @@ class SprayPanel(QWidget):
             self.status_label.setText(error.message)
             self._update_enabled()
             return
-        previous = self.method_combo.currentText()
+        previous = self.method_combo.currentData()
         self.run_dir, self.rows = run_dir, rows
         self.method_combo.blockSignals(True)
         self.method_combo.clear()
         for method in spray_core.run_methods(rows):
-            self.method_combo.addItem(method, method)
+            self.method_combo.addItem(method_title(method), method)
         index = self.method_combo.findData(previous)
         self.method_combo.setCurrentIndex(max(index, 0))
         self.method_combo.blockSignals(False)
@@ -457,7 +458,7 @@ class SprayPanel(QWidget):
 
         self._job = self.runner.submit(job, CHANNEL)
         self.progress_bar.setValue(0)
-        self.status_label.setText(f"Analysing the {label} heatmaps of {method} …")
+        self.status_label.setText(f"Analysing the {label} heatmaps of {method_title(method)} …")
         self.status_message.emit("SpRAy: analysing …")
         self._update_enabled()
         return self._job
@@ -498,7 +499,7 @@ class SprayPanel(QWidget):
     @staticmethod
     def _summary_text(result: spray_core.SprayResult, heatmaps: spray_core.RunHeatmaps) -> str:
         sizes = ", ".join(str(s) for s in result.cluster_sizes)
-        text = (f"{len(result.labels)} {heatmaps.method} heatmaps of '{heatmaps.target_label}': the eigengap "
+        text = (f"{len(result.labels)} {method_title(heatmaps.method)} heatmaps of '{heatmaps.target_label}': the eigengap "
                 f"suggests {result.eigengap_k} clusters; {result.n_clusters} clusters of {sizes}.")
         if result.looks_like_one_strategy:
             text += (" The first eigengap is the largest: these heatmaps look alike, so the clusters likely "
