@@ -481,40 +481,45 @@ U_HELP = ("Uncertainty is the mask-weighted variance of the similarity among the
         Param("layer", "str", "",
               "Layer whose output is the representation to explain; empty means the representation "
               "right before the classifier (the input of the last linear layer).",
-              choices_from="model_layers"),
+              choices_from="model_layers", label="layer compared"),
         Param("strategy", "choice", "random",
               "How parts of the input are hidden: random grid cells (RELAX's masks), whole time bands "
               "(columns), whole frequency bands (rows), or both (a time-band mask times a frequency-band "
               "mask). On spectrograms there is no single right way to hide sound, so compare them.",
-              choices=tuple(STRATEGIES)),
-        Param("num_masks", "int", 3000, "Number of random masks; more gives a smoother, more reliable map.",
-              minimum=2, maximum=1_000_000),
+              choices=tuple(STRATEGIES), label="how parts are hidden"),
+        Param("num_masks", "int", 3000, "How many random masks hide parts of the input; more gives a smoother, "
+              "more reliable map but takes longer.",
+              minimum=2, maximum=1_000_000, label="random masks"),
         Param("cells", "int", 0,
-              "Cells per side of the random mask grid (or bands per axis for the band strategies); 0 chooses "
-              "7 for a 224-pixel input, scaled with its size (8 bands for the band strategies).",
-              minimum=0, maximum=1024),
+              "How coarse the random masks are: cells per side of the mask grid (or bands per axis for the band "
+              "strategies). Automatic: 7 for a 224-pixel input, scaled with its size (8 bands for the band strategies).",
+              minimum=0, maximum=1024, label="mask grid size", minimum_text="Automatic"),
         Param("keep_probability", "float", 0.5, "Chance that a grid cell stays visible in a mask.",
-              minimum=0.01, maximum=0.99),
+              minimum=0.01, maximum=0.99, label="share kept visible"),
         Param("antithetic", "bool", True,
-              "Use each mask together with its opposite (paired masks). With the control variate it "
-              "reaches the same quality with fewer forward passes. Only used with keep probability 0.5."),
+              "Also show the model the opposite of each mask (what one hides, the other shows). Together with "
+              "the next setting it reaches the same quality with fewer masks. Only used when half is kept visible (0.5).",
+              label="pair each mask with its opposite"),
         Param("control_variate", "bool", True,
-              "Correct for how much of the input each random mask happened to show (a control variate "
-              "with exactly known mean): less noise for the same number of masks, same final result."),
-        Param("batch_size", "int", 0, "Masked inputs evaluated at once; 0 chooses automatically.",
-              minimum=0, maximum=1024),
-        Param("seed", "int", 0, "Random seed; the same seed gives the same masks and the same result.",
-              minimum=0, maximum=2**31 - 1),
+              "Take into account how much of the input each random mask happened to show: less noise for the "
+              "same number of masks, the same final result.",
+              label="correct for how much each mask shows"),
+        Param("batch_size", "int", 0, "How many masked copies the model looks at in one go; Automatic picks "
+              "what fits in memory.",
+              minimum=0, maximum=1024, label="copies at once", minimum_text="Automatic"),
+        Param("seed", "int", 0, "Start value of the random masks; the same seed gives the same masks and the same result.",
+              minimum=0, maximum=2**31 - 1, label="random seed"),
         Param("adaptive_stop", "bool", False,
-              "Stop early once the importance map is estimated precisely enough (see tolerance)."),
+              "Stop early once the importance map is precise enough (see the next setting).",
+              label="stop when precise enough"),
         Param("tolerance", "float", DEFAULT_TOLERANCE,
-              "With adaptive stop: stop when the average standard error of the importance (in units of "
+              "With early stop: stop when the typical error of the importance (in units of "
               "cosine similarity) falls below this.",
-              minimum=1e-6, maximum=1.0),
+              minimum=1e-6, maximum=1.0, label="precision to stop at"),
         Param("output", "choice", "importance",
               "What the map shows: importance, or U-RELAX (importance only where the uncertainty is at "
               "or below its median). " + U_HELP,
-              choices=OUTPUTS),
+              choices=OUTPUTS, label="map shows"),
     ],
     title="RELAX",
     help="Hides random parts of the input and measures how similar the model's internal "
