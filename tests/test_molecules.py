@@ -84,6 +84,65 @@ def test_missing_and_bad_energies(tmp_path):
         load_molecules(folder, tmp_path / "energies.txt", unit="furlong")
 
 
+def test_qm7_layout_reads_the_one_subfolder_with_molecules(tmp_path):
+    from xaidesk.data.molecules import find_molecule_folder
+
+    qm7 = tmp_path / "qm7"
+    _write(qm7 / "xyz", {"0001.xyz": WATER, "0002.xyz": METHANE}, "qm7/0001.xyz -1\nqm7/0002.xyz -2\n")
+    (qm7 / "notes").mkdir()
+    assert find_molecule_folder(qm7) == qm7 / "xyz"
+    assert find_molecule_folder(qm7 / "xyz") == qm7 / "xyz"
+    mols = load_molecules(qm7, qm7 / "energies.txt")
+    assert mols.names == ["0001.xyz", "0002.xyz"] and mols.energies.tolist() == [-1.0, -2.0]
+    _write(qm7 / "more", {"0003.xyz": WATER})
+    with pytest.raises(InputError, match=r"several of its folders do \(more, xyz\); open the one to use"):
+        load_molecules(qm7, qm7 / "energies.txt")
+    with pytest.raises(InputError, match="holds no .xyz files"):
+        find_molecule_folder(qm7 / "notes")
+
+
+@pytest.mark.parametrize("atoms, says", [
+    ("O 0 0 0\nH 0 0 0\nH 0 0 0\n", "lines 3 and 4: atoms 1 (O) and 2 (H) are all at one point"),
+    ("O 0 0 0\nH 0.9 0 0\nH 0.9 0.01 0\n", "lines 4 and 5: atoms 2 (H) and 3 (H) are at the same place"),
+])
+def test_coincident_atoms_are_refused(tmp_path, atoms, says):
+    folder = _write(tmp_path / "xyz", {"a.xyz": WATER, "b.xyz": "3\nx\n" + atoms}, "a -1\nb -2\n")
+    with pytest.raises(InputError, match="^b.xyz, " + says.replace("(", r"\(").replace(")", r"\)")):
+        load_molecules(folder, tmp_path / "energies.txt")
+
+
+def test_plural_non_finite_and_unused_energies(tmp_path):
+    from xaidesk.data.molecules import count_molecules
+
+    assert (count_molecules(1), count_molecules(0), count_molecules(2)) == ("1 molecule", "0 molecules",
+                                                                            "2 molecules")
+    folder = _write(tmp_path / "xyz", {"a.xyz": WATER}, "a.xyz -1\nghost.xyz -3\n")
+    mols = load_molecules(folder, tmp_path / "energies.txt")
+    assert mols.notices == ["energies.txt lists 1 name with no .xyz file (first: ghost.xyz); it is left out."]
+    with pytest.raises(Exception, match="^Only 1 molecule with energies"):
+        fit_molecule_model(mols, "atoms")
+    (tmp_path / "energies.txt").write_text("a.xyz -1\nb.xyz inf\n")
+    with pytest.raises(InputError, match="^energies.txt, line 2: the energy is not a finite number"):
+        load_molecules(folder, tmp_path / "energies.txt")
+    (tmp_path / "energies.txt").write_text("a.xyz -1\nb.xyz -2\n")
+    (folder / "b.xyz").write_text("2\nx\nH 0 0 0\nH nan 0 0\n")
+    with pytest.raises(InputError, match="^b.xyz, line 4: the coordinates are not finite"):
+        load_molecules(folder, tmp_path / "energies.txt")
+
+
+def test_identical_energies_are_refused():
+    mols = MoleculeSet.from_arrays([(["H", "H"], [[0, 0, 0], [1.4, 0, 0]])] * 12, [-5.0] * 12)
+    with pytest.raises(InputError, match="^All 12 molecules have the same energy"):
+        fit_molecule_model(mols, "pairs")
+
+
+def test_symlink_loop_is_named_as_a_loop(tmp_path):
+    loop = tmp_path / "loop"
+    loop.symlink_to(loop)
+    with pytest.raises(InputError, match="loops back on itself"):
+        load_molecules(loop, tmp_path / "energies.txt")
+
+
 # --- features -----------------------------------------------------------------------------------
 
 
@@ -185,7 +244,7 @@ def _check_potential_is_single_pair_response(model):
 @pytest.fixture(scope="module")
 def qm7():
     if not (QM7 / "energies.txt").is_file():
-        pytest.skip("QM7 is not at ../shared/data/qm7 (see /work/shared/data/DATA.md)")
+        pytest.skip("QM7 is not at ../shared/data/qm7 (an optional data set beside the checkout)")
     return load_molecules(QM7 / "xyz", QM7 / "energies.txt", unit="angstrom")
 
 

@@ -205,3 +205,106 @@ def test_potential_plot_marks_distances_without_training_pairs(qtbot):
     plot.show_curves(x, {"H-H": x ** 2}, None, "Bohr", "kcal/mol", {"H-H": np.ones(8, bool)})
     assert "extrapolated" not in plot.plot_item.titleLabel.text
     assert len(plot.plot_item.listDataItems()) == 1
+
+
+@pytest.fixture
+def qm7_layout(molecule_folder):
+    """QM7 as it comes: ``qm7/`` holding ``xyz/`` (the molecules) and ``energies.txt``."""
+    folder, energies = molecule_folder
+    return folder.parent
+
+
+@pytest.fixture
+def no_file_dialogs(monkeypatch):
+    """Fail on any file dialog; the list records what was asked."""
+    from PySide6.QtWidgets import QFileDialog
+
+    asked = []
+
+    def ask(*args, **kwargs):
+        asked.append(args[1] if len(args) > 1 else "")
+        return "", ""
+
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", ask)
+    return asked
+
+
+def test_qm7_layout_opens_from_its_xyz_folder_without_asking(qtbot, molecules_window, qm7_layout,
+                                                            no_file_dialogs, error_dialogs):
+    window, tab = molecules_window
+    window.open_path(qm7_layout)
+    qtbot.waitUntil(lambda: tab._jobs["load"] is None and tab.mols is not None, timeout=10_000)
+    assert len(tab.mols) == 12 and not no_file_dialogs and not error_dialogs
+    assert tab.data_label.text().startswith("12 molecules")
+    assert all(source.parent.name == "xyz" for source in tab.mols.sources)
+
+
+def test_folder_without_molecules_is_refused_before_asking_for_energies(qtbot, molecules_window, tmp_path,
+                                                                        no_file_dialogs, error_dialogs):
+    window, tab = molecules_window
+    empty = tmp_path / "notes"
+    (empty / "inner").mkdir(parents=True)
+    (empty / "energies.txt").write_text("a.xyz 1.0\n")
+    assert tab.open_folder_asking(empty, always_ask=True) is None
+    assert not no_file_dialogs
+    assert len(error_dialogs) == 1 and "holds no .xyz files" in error_dialogs[0][1]
+    assert tab.mols is None
+
+
+def test_views_follow_the_model_and_lengths_are_in_angstrom(qtbot, molecules_window, molecule_folder, tmp_path,
+                                                           error_dialogs):
+    from xaidesk.gui.tabs.molecules_tab import ELEMENTS_PAGE, MOLECULE_PAGE, POTENTIALS_PAGE
+
+    window, tab = molecules_window
+    # Before training, the view matches the chosen model (pair potentials by default).
+    assert tab.kind == "pairs" and tab.views.currentIndex() == POTENTIALS_PAGE
+    tab.set_kind("atoms")
+    assert tab.views.currentIndex() == ELEMENTS_PAGE
+    # σ and the range are given in Å, like the plots, and reach the model in Bohr.
+    for spin in (tab.sigma_spin, tab.rmin_spin, tab.rmax_spin):
+        assert spin.suffix().strip() == "Å"
+    assert tab.basis_bohr() == pytest.approx({"sigma": 0.5, "r_min": 0.0, "r_max": 8.0}, abs=2e-3)
+    # Files written in Bohr are still shown in Å.
+    folder, energies = molecule_folder
+    bohr = tmp_path / "bohr"
+    bohr.mkdir()
+    for path in folder.iterdir():
+        lines = path.read_text().splitlines()
+        atoms = [f"{p[0]} " + " ".join(f"{float(v) * 1.8897261:.6f}" for v in p[1:4])
+                 for p in (line.split() for line in lines[2:])]
+        (bohr / path.name).write_text("\n".join(lines[:2] + atoms) + "\n")
+    tab.set_unit("bohr")
+    _open_folder(qtbot, tab, bohr, energies)
+    assert tab.views.currentIndex() == ELEMENTS_PAGE
+    model = _train(qtbot, tab, "pairs")
+    assert tab.views.currentIndex() == POTENTIALS_PAGE and not tab.views.isTabEnabled(ELEMENTS_PAGE)
+    assert model.basis.sigma == pytest.approx(0.5, abs=2e-3)
+    assert tab.potential_plot.plot_item.getAxis("bottom").labelText == "distance (Å)"
+    x, _ = next(iter(tab.potential_plot.curves.values()))
+    assert x.max() == pytest.approx(model.basis.r_max / 1.8897261, rel=1e-6)
+    tab.views.setCurrentIndex(MOLECULE_PAGE)
+    assert tab.parts_table.horizontalHeaderItem(1).text() == "Distance (Å)"
+    # The 2D view numbers the atoms as the table does (C1–H3).
+    d = tab.decomposition
+    labels = tab.molecule_view.atom_labels
+    assert labels == [f"{s}{n + 1}" for n, s in enumerate(
+        __import__("xaidesk.data.molecules", fromlist=["symbol"]).symbol(int(z)) for z in d.numbers)]
+    first = tab.parts_table.item(0, 0).text()
+    assert all(part in labels for part in first.split("–"))
+    model = _train(qtbot, tab, "atoms")
+    assert tab.views.currentIndex() == ELEMENTS_PAGE and not tab.views.isTabEnabled(POTENTIALS_PAGE)
+    assert not error_dialogs
+
+
+def test_potential_plot_scales_to_the_supported_part(qtbot):
+    from xaidesk.gui.views.molecule_views import PotentialPlot
+
+    plot = PotentialPlot()
+    qtbot.addWidget(plot)
+    x = np.linspace(0.5, 4.0, 36)
+    backed = (x > 1.0) & (x < 3.0)
+    y = np.where(backed, 10 * np.sin(3 * x), 1e4)  # a wild extrapolation outside the data
+    plot.show_curves(x, {"H-H": y}, None, "Å", "kcal/mol", {"H-H": backed})
+    low, high = plot.plot_item.getViewBox().viewRange()[1]
+    assert -15 < low < -8 and 8 < high < 15
+    assert (low, high) == pytest.approx(plot.y_range)

@@ -27,13 +27,20 @@ label (``energy_unit``, default ``kcal/mol``) so results are reported in it.
 Lengths are stated on load (``unit="angstrom"`` or ``"bohr"``) and stored in
 Bohr; 1 Å = 1.8897261 Bohr (:func:`convert_length`).
 
+A folder whose ``.xyz`` files sit in one subfolder (QM7's ``qm7/xyz/``) is read
+from that subfolder (:func:`find_molecule_folder`). Two atoms of one molecule
+closer than :data:`COINCIDENT_ANGSTROM` are refused: such a file is not a
+molecule, and every pair term of it would be meaningless.
+
 Every problem with a file is an :class:`~xaidesk.core.InputError` whose message
 names the file and the line. Files are only read.
 """
 
 from __future__ import annotations
 
+import errno
 import math
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -53,6 +60,14 @@ SYMBOLS = (
 )
 ATOMIC_NUMBER = {s.lower(): z for z, s in enumerate(SYMBOLS) if s}
 ATOMIC_NUMBER["i"] = 53
+#: Two atoms closer than this (Å) are taken as one point: the file is refused.
+COINCIDENT_ANGSTROM = 0.1
+XYZ_SUFFIX = ".xyz"
+
+
+def count_molecules(n: int) -> str:
+    """``"1 molecule"``, ``"2 molecules"``."""
+    return f"{n} molecule" if n == 1 else f"{n} molecules"
 
 
 def symbol(z: int) -> str:
@@ -98,6 +113,8 @@ class MoleculeSet:
         Label of the energy unit (not converted).
     sources
         The file of each molecule (empty for molecules built in code).
+    notices
+        Plain sentences about what loading left out (e.g. energies without a file).
     """
 
     names: list[str]
@@ -107,6 +124,7 @@ class MoleculeSet:
     energies: np.ndarray | None = None
     energy_unit: str = "kcal/mol"
     sources: list[Path] = field(default_factory=list)
+    notices: list[str] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.names)
@@ -193,6 +211,78 @@ def _parse_element(token) -> int | None:
     if text.isdigit():
         return _parse_element(int(text))
     return ATOMIC_NUMBER.get(text.lower())
+
+
+def _xyz_files(folder: Path) -> list[Path]:
+    try:
+        with os.scandir(folder) as entries:
+            return sorted(Path(e.path) for e in entries if e.name.lower().endswith(XYZ_SUFFIX) and e.is_file())
+    except OSError as exc:
+        raise InputError(f"The folder {folder.name} cannot be read: {exc.strerror or exc}.") from None
+
+
+def _missing(path: Path) -> InputError:
+    try:
+        os.stat(path)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return InputError(f"{path} is a link that loops back on itself; open the folder or file it should "
+                              f"point to.")
+    if path.is_symlink():
+        return InputError(f"{path} is a link to something that does not exist.")
+    return InputError(f"{path} does not exist.")
+
+
+def find_molecule_folder(folder: str | Path) -> Path:
+    """The folder that holds the ``.xyz`` files: ``folder`` itself, or its one subfolder that does.
+
+    QM7 comes as ``qm7/`` holding ``xyz/`` and ``energies.txt``; opening ``qm7`` reads
+    ``qm7/xyz``. Raises an :class:`~xaidesk.core.InputError` naming the folder when
+    neither it nor exactly one of its subfolders holds ``.xyz`` files.
+    """
+    folder = Path(folder)
+    if not folder.exists():
+        raise _missing(folder)
+    if not folder.is_dir():
+        raise InputError(f"{folder.name} is not a folder.")
+    if _xyz_files(folder):
+        return folder
+    try:
+        with os.scandir(folder) as entries:
+            subfolders = sorted(Path(e.path) for e in entries if e.is_dir() and not e.name.startswith("."))
+    except OSError as exc:
+        raise InputError(f"The folder {folder.name} cannot be read: {exc.strerror or exc}.") from None
+    holding = []
+    for sub in subfolders:
+        try:
+            if _xyz_files(sub):
+                holding.append(sub)
+        except InputError:
+            continue
+    if len(holding) == 1:
+        return holding[0]
+    if holding:
+        names = ", ".join(p.name for p in holding[:4]) + (", …" if len(holding) > 4 else "")
+        raise InputError(f"The folder {folder.name} holds no .xyz files itself, and several of its folders do "
+                         f"({names}); open the one to use.")
+    raise InputError(f"The folder {folder.name} holds no .xyz files (nor does any folder directly inside it); "
+                     f"open the folder of .xyz molecule files.")
+
+
+def _check_not_coincident(path: Path, numbers: np.ndarray, positions: np.ndarray, unit: str) -> None:
+    if len(numbers) < 2:
+        return
+    i, j = np.triu_indices(len(numbers), 1)
+    distance = np.sqrt(((positions[i] - positions[j]) ** 2).sum(-1))
+    distance_angstrom = convert_length(distance, unit, "angstrom")
+    k = int(np.argmin(distance_angstrom))
+    if distance_angstrom[k] < COINCIDENT_ANGSTROM:
+        a, b = int(i[k]), int(j[k])
+        where = "all at one point" if np.ptp(positions, axis=0).max() == 0 else "at the same place"
+        raise InputError(
+            f"{path.name}, lines {a + 3} and {b + 3}: atoms {a + 1} ({symbol(int(numbers[a]))}) and {b + 1} "
+            f"({symbol(int(numbers[b]))}) are {where} ({distance_angstrom[k]:.3g} Å apart); a molecule's atoms "
+            f"are at least {COINCIDENT_ANGSTROM} Å apart, so check the coordinates.")
 
 
 def read_xyz(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
@@ -285,6 +375,9 @@ def load_molecules(
 ) -> MoleculeSet:
     """Load a folder of ``.xyz`` files (sorted by name) or one ``.xyz`` file.
 
+    A folder without ``.xyz`` files is read from its one subfolder that has them
+    (:func:`find_molecule_folder`).
+
     With ``energies`` every molecule must have an energy (else an ``InputError``
     naming the file). ``require_energies`` defaults to True for a folder; a
     folder without an energies file is then refused.
@@ -292,15 +385,13 @@ def load_molecules(
     source = Path(source)
     unit = normalize_unit(unit)
     if source.is_dir():
-        files = sorted(p for p in source.iterdir() if p.suffix.lower() == ".xyz" and p.is_file())
-        if not files:
-            raise InputError(f"The folder {source.name} holds no .xyz files.")
+        files = _xyz_files(find_molecule_folder(source))
         if require_energies is None:
             require_energies = True
     elif source.is_file():
         files = [source]
     else:
-        raise InputError(f"{source} does not exist.")
+        raise _missing(source)
     if require_energies and energies is None:
         raise InputError("Training on a folder of molecules needs an energies file (lines of 'name value').")
     table = read_energies(energies) if energies is not None else None
@@ -311,6 +402,7 @@ def load_molecules(
         if k % 256 == 0:
             progress(k / len(files), f"Reading {path.name}")
         z, pos = read_xyz(path)
+        _check_not_coincident(path, z, pos, unit)
         if table is not None:
             value = table.get(path.name, table.get(path.stem))
             if value is None:
@@ -320,7 +412,15 @@ def load_molecules(
         numbers.append(z)
         positions.append(pos)
         counts.append(len(z))
-    progress(1.0, f"Read {len(files)} molecules")
+    notices = []
+    if table is not None:
+        known = {p.name for p in files} | {p.stem for p in files}
+        unused = [name for name in table if name not in known and Path(name).stem not in known]
+        if unused:
+            notices.append(f"{Path(energies).name} lists {len(unused)} name{'s' if len(unused) > 1 else ''} with "
+                           f"no .xyz file (first: {unused[0]}); {'they are' if len(unused) > 1 else 'it is'} "
+                           f"left out.")
+    progress(1.0, f"Read {count_molecules(len(files))}")
     factor = ANGSTROM_TO_BOHR if unit == "angstrom" else 1.0
     return MoleculeSet(
         names=[p.name for p in files],
@@ -330,4 +430,5 @@ def load_molecules(
         energies=np.asarray(values, dtype=np.float64) if table is not None else None,
         energy_unit=energy_unit,
         sources=list(files),
+        notices=notices,
     )

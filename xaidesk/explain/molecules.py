@@ -45,7 +45,7 @@ from pathlib import Path
 import numpy as np
 
 from ..core import CancelToken, InputError, MethodError, no_progress
-from ..data.molecules import MoleculeSet, _parse_element, symbol
+from ..data.molecules import MoleculeSet, _parse_element, count_molecules, symbol
 
 DEFAULT_BINS = 20
 DEFAULT_SIGMA = 0.5  # Bohr
@@ -216,7 +216,7 @@ def stratified_split(y: np.ndarray, test: float = 0.2, validation: float = 0.1, 
         raise MethodError("The test and validation fractions must be between 0 and 1 and sum to less than 1.")
     n_bins = int(max(1, min(n_bins, n // 10)))
     if n < 10:
-        raise MethodError(f"Only {n} molecules with energies; at least 10 are needed to train and test.")
+        raise MethodError(f"Only {count_molecules(n)} with energies; at least 10 are needed to train and test.")
     edges = np.quantile(y, np.linspace(0, 1, n_bins + 1)[1:-1])
     strata = np.searchsorted(edges, y, side="right")
     rows = np.arange(n)
@@ -405,6 +405,11 @@ def fit_molecule_model(
     if mols.energies is None:
         raise InputError("Training needs an energy for every molecule; load an energies file.")
     y = mols.energies
+    if not np.all(np.isfinite(y)):
+        raise InputError("Some energies are not finite numbers; every molecule needs a finite energy.")
+    if len(y) > 1 and np.ptp(y) == 0:
+        raise InputError(f"All {count_molecules(len(y))} have the same energy ({y[0]:.6g}); there is nothing to "
+                         f"learn. Check the energies file.")
     elements = mols.elements
     basis = PairBasis(elements, int(n_bins), float(sigma), float(r_min), float(r_max)) if kind == "pairs" else None
     t0 = time.perf_counter()

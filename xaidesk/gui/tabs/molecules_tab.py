@@ -39,6 +39,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from xaidesk.core import InputError
+
 from ..runner import JobFailure, Runner
 from ..views.molecule_views import ElementBars, MoleculeView, PotentialPlot
 from ..widgets import error_dialog
@@ -46,6 +48,13 @@ from .analysis_base import AnalysisTabMixin
 from .explain_base import side_column
 
 MODEL_KINDS = (("Atom counts", "atoms"), ("Pair potentials", "pairs"))
+#: Lengths are shown in Å everywhere in the tab, whatever unit the files were written in.
+DISPLAY_UNIT = "angstrom"
+BOHR_PER_ANGSTROM = 1.8897261
+#: The pair basis defaults of :mod:`xaidesk.explain.molecules` (in Bohr; that module pulls torch in via its package).
+DEFAULT_SIGMA, DEFAULT_RANGE = 0.5, (0.0, 8.0)
+#: The view each model opens on (pages of ``MoleculesTab.views``).
+ELEMENTS_PAGE, POTENTIALS_PAGE, MOLECULE_PAGE = 0, 1, 2
 UNITS = (("Angstrom", "angstrom"), ("Bohr", "bohr"))
 ALL_PAIRS = "All pair types"
 MOLECULE_SUFFIX = ".xyz"
@@ -53,13 +62,28 @@ ENERGIES_SUFFIXES = (".txt", ".dat", ".csv")
 ENERGIES_FILTER = "Energies (*.txt *.dat *.csv);;All files (*)"
 
 
-def holds_molecules(folder) -> bool:
-    """Whether ``folder`` is a folder with at least one ``.xyz`` file in it (not in sub-folders)."""
+def _has_xyz(folder) -> bool:
     try:
         with os.scandir(folder) as entries:
             return any(e.name.lower().endswith(MOLECULE_SUFFIX) and e.is_file() for e in entries)
     except OSError:
         return False
+
+
+def holds_molecules(folder) -> bool:
+    """Whether ``folder`` holds ``.xyz`` files, itself or in a folder directly inside it (QM7's ``qm7/xyz``).
+
+    Opening such a folder may still be refused (e.g. several subfolders hold
+    molecules); :meth:`MoleculesTab.open_folder_asking` then says why.
+    """
+    if _has_xyz(folder):
+        return True
+    try:
+        with os.scandir(folder) as entries:
+            subfolders = [e.path for e in entries if e.is_dir() and not e.name.startswith(".")]
+    except OSError:
+        return False
+    return any(_has_xyz(sub) for sub in subfolders)
 
 
 def is_molecule_path(path) -> bool:
@@ -131,7 +155,7 @@ class MoleculesTab(AnalysisTabMixin, QWidget):
         self.runner = runner
         self.settings = settings
         self.mols = None  # training MoleculeSet
-        self.length_unit = "angstrom"  # unit the data were given in (for display)
+        self.length_unit = "angstrom"  # unit the files were written in (lengths are shown in Å)
         self.model = None  # MoleculeModel
         self.extra = []  # single molecules opened for prediction (MoleculeSet each)
         self.decomposition = None
@@ -184,21 +208,22 @@ class MoleculesTab(AnalysisTabMixin, QWidget):
         self.bins_spin.setToolTip("Number of Gaussian distance bins per pair type.")
         form.addRow("Distance bins", self.bins_spin)
         self.sigma_spin = QDoubleSpinBox()
-        self.sigma_spin.setRange(0.01, 10.0)
-        self.sigma_spin.setDecimals(2)
-        self.sigma_spin.setSingleStep(0.05)
-        self.sigma_spin.setValue(0.5)
-        self.sigma_spin.setSuffix(" Bohr")
-        self.sigma_spin.setToolTip("Width σ of each Gaussian bin (1 Bohr = 0.529 Å).")
+        self.sigma_spin.setRange(0.005, 5.0)
+        self.sigma_spin.setDecimals(3)
+        self.sigma_spin.setSingleStep(0.025)
+        self.sigma_spin.setValue(round(DEFAULT_SIGMA / BOHR_PER_ANGSTROM, 3))
+        self.sigma_spin.setSuffix(" Å")
+        self.sigma_spin.setToolTip("Width σ of each Gaussian distance bin, in Å like the plots.")
         form.addRow("σ", self.sigma_spin)
         range_row = QHBoxLayout()
         self.rmin_spin = QDoubleSpinBox()
         self.rmax_spin = QDoubleSpinBox()
-        for spin, value in ((self.rmin_spin, 0.0), (self.rmax_spin, 8.0)):
-            spin.setRange(0.0, 50.0)
-            spin.setDecimals(1)
-            spin.setValue(value)
-            spin.setSuffix(" Bohr")
+        for spin, value in ((self.rmin_spin, DEFAULT_RANGE[0]), (self.rmax_spin, DEFAULT_RANGE[1])):
+            spin.setRange(0.0, 26.0)
+            spin.setDecimals(3)
+            spin.setSingleStep(0.1)
+            spin.setValue(round(value / BOHR_PER_ANGSTROM, 3))
+            spin.setSuffix(" Å")
             range_row.addWidget(spin)
         self.rmin_spin.setToolTip("Centre of the first distance bin.")
         self.rmax_spin.setToolTip("Centre of the last distance bin.")
@@ -285,10 +310,24 @@ class MoleculesTab(AnalysisTabMixin, QWidget):
     def set_unit(self, unit: str) -> None:
         self.unit_combo.setCurrentIndex(self.unit_combo.findData(unit))
 
+    def basis_bohr(self) -> dict:
+        """σ and the range as the model takes them (Bohr), from the spin boxes (Å)."""
+        return {name: spin.value() * BOHR_PER_ANGSTROM for name, spin in
+                (("sigma", self.sigma_spin), ("r_min", self.rmin_spin), ("r_max", self.rmax_spin))}
+
     def _on_kind_changed(self, *_args) -> None:
         pairs = self.kind == "pairs"
         for spin in (self.bins_spin, self.sigma_spin, self.rmin_spin, self.rmax_spin):
             spin.setEnabled(pairs)
+        if self.model is None:
+            self._show_model_page(self.kind)
+
+    def _show_model_page(self, kind: str) -> None:
+        """Show the global view of ``kind`` (element energies or pair potentials) and grey out the other."""
+        page, other = (ELEMENTS_PAGE, POTENTIALS_PAGE) if kind == "atoms" else (POTENTIALS_PAGE, ELEMENTS_PAGE)
+        self.views.setTabEnabled(page, True)
+        self.views.setTabEnabled(other, False)
+        self.views.setCurrentIndex(page)
 
     # ------------------------------------------------------------------ loading
     def choose_folder(self) -> None:
@@ -304,7 +343,18 @@ class MoleculesTab(AnalysisTabMixin, QWidget):
         return Path(energies) if energies else None
 
     def open_folder_asking(self, folder, always_ask: bool = False) -> int | None:
-        """Open a folder of .xyz files with the energies file beside it, or the one the person picks."""
+        """Open a folder of .xyz files with the energies file beside it, or the one the person picks.
+
+        The folder is checked first: one without molecules is refused before anything is
+        asked, and QM7's layout (``qm7/`` holding ``xyz/`` and ``energies.txt``) opens ``xyz/``.
+        """
+        from xaidesk.data.molecules import find_molecule_folder
+
+        try:
+            folder = find_molecule_folder(folder)
+        except InputError as error:
+            self._open_failed("Could not open the molecules", error)
+            return None
         energies = None if always_ask else find_energies_file(folder)
         if energies is None:
             energies = self.choose_energies(folder)
@@ -352,15 +402,19 @@ class MoleculesTab(AnalysisTabMixin, QWidget):
         return self._jobs["predict"]
 
     def _folder_ready(self, result) -> None:
+        from xaidesk.data.molecules import count_molecules
+
         mols, unit, energies = result
         self.mols, self.length_unit = mols, unit
         self.model = None
         self.extra = []
         self._clear_results()
-        self.data_label.setText(f"{len(mols)} molecules, elements {', '.join(mols.element_symbols)}; "
-                                f"coordinates read in {unit}, energies in {mols.energy_unit} from {energies.name}.")
+        self._show_model_page(self.kind)
+        self.data_label.setText(f"{count_molecules(len(mols))}, elements {', '.join(mols.element_symbols)}; "
+                                f"coordinates read in {unit}, energies in {mols.energy_unit} from {energies.name}."
+                                + "".join(f" Note: {notice}" for notice in mols.notices))
         self.data_label.setToolTip(f"{mols.sources[0].parent if mols.sources else ''}\n{energies}")
-        self.status_message.emit(f"Opened {len(mols)} molecules.")
+        self.status_message.emit(f"Opened {count_molecules(len(mols))}.")
         self._update_enabled()
 
     def _molecule_ready(self, mols) -> None:
@@ -372,7 +426,7 @@ class MoleculesTab(AnalysisTabMixin, QWidget):
                 return
         self.extra.append(mols)
         self._fill_molecule_combo(select_last=True)
-        self.views.setCurrentIndex(2)
+        self.views.setCurrentIndex(MOLECULE_PAGE)
         self.status_message.emit(f"Opened {mols.names[0]}." + ("" if self.model else " Train a model to explain it."))
 
     # ------------------------------------------------------------------ training
@@ -383,8 +437,7 @@ class MoleculesTab(AnalysisTabMixin, QWidget):
         if not self.can_train():
             return None
         mols, kind = self.mols, self.kind
-        params = dict(n_bins=self.bins_spin.value(), sigma=self.sigma_spin.value(),
-                      r_min=self.rmin_spin.value(), r_max=self.rmax_spin.value())
+        params = dict(n_bins=self.bins_spin.value(), **self.basis_bohr())
 
         def job(token, progress):
             from xaidesk.explain.molecules import fit_molecule_model
@@ -421,9 +474,6 @@ class MoleculesTab(AnalysisTabMixin, QWidget):
             f"Split: {m['n_train']} train / {m['n_validation']} validation / {m['n_test']} test")
         if model.kind == "atoms":
             self.element_bars.set_energies(model.element_energies(), unit)
-            self.views.setTabEnabled(0, True)
-            self.views.setTabEnabled(1, False)
-            self.views.setCurrentIndex(0)
         else:
             labels = model.basis.pair_labels
             self.pair_combo.blockSignals(True)
@@ -431,10 +481,8 @@ class MoleculesTab(AnalysisTabMixin, QWidget):
             refs = [lab for lab in labels if self._references(lab)]
             self.pair_combo.setCurrentText(refs[0] if refs else ALL_PAIRS)
             self.pair_combo.blockSignals(False)
-            self.views.setTabEnabled(0, False)
-            self.views.setTabEnabled(1, True)
             self._show_potentials()
-            self.views.setCurrentIndex(1)
+        self._show_model_page(model.kind)
         self._fill_molecule_combo()
         self.status_message.emit(f"Test MAE {m['test_mae']:.3g} {unit}.")
 
@@ -466,15 +514,15 @@ class MoleculesTab(AnalysisTabMixin, QWidget):
         if choice and choice != ALL_PAIRS:
             curves = {choice: curves[choice]}
             support = {choice: support[choice]}
-            references = {choice: [(b.bond, convert_length(b.length_bohr, "bohr", self.length_unit))
+            references = {choice: [(b.bond, convert_length(b.length_bohr, "bohr", DISPLAY_UNIT))
                                    for b in self._references(choice)]}
         else:
             references = None
-        x = convert_length(distances, "bohr", self.length_unit)
+        x = convert_length(distances, "bohr", DISPLAY_UNIT)
         self.potential_plot.show_curves(x, curves, references, self._unit_label(), self.model.energy_unit, support)
 
     def _unit_label(self) -> str:
-        return "Å" if self.length_unit == "angstrom" else "Bohr"
+        return "Å"
 
     # ------------------------------------------------------------------ local explanations
     def _fill_molecule_combo(self, select_last: bool = False) -> None:
@@ -514,7 +562,7 @@ class MoleculesTab(AnalysisTabMixin, QWidget):
                                                    f"Contribution ({unit})"])
         self.parts_table.setRowCount(len(order))
         symbols = [symbol(int(z)) for z in decomposition.numbers]
-        distances = convert_length(decomposition.distance, "bohr", self.length_unit)
+        distances = convert_length(decomposition.distance, "bohr", DISPLAY_UNIT)
         for row, k in enumerate(order):
             if pairs:
                 a, b = int(decomposition.i[k]), int(decomposition.j[k])
@@ -569,8 +617,8 @@ class MoleculesTab(AnalysisTabMixin, QWidget):
         else:
             distances, curves = self.model.potentials()
             labels = list(curves)
-            x = convert_length(distances, "bohr", self.length_unit)
-            header = ["distance_bohr", f"distance_{self.length_unit}"] + labels
+            x = convert_length(distances, "bohr", DISPLAY_UNIT)
+            header = ["distance_bohr", f"distance_{DISPLAY_UNIT}"] + labels
             rows = [[repr(float(distances[r])), repr(float(x[r]))] + [repr(float(curves[lab][r])) for lab in labels]
                     for r in range(len(distances))]
             data = _csv_bytes(header, rows)
@@ -585,7 +633,7 @@ class MoleculesTab(AnalysisTabMixin, QWidget):
         if d is None:
             raise ValueError("no decomposition")
         symbols = [symbol(int(z)) for z in d.numbers]
-        distances = convert_length(d.distance, "bohr", self.length_unit)
+        distances = convert_length(d.distance, "bohr", DISPLAY_UNIT)
         rows = []
         for k in d.ranked():
             a, b = int(d.i[k]), int(d.j[k])
@@ -593,7 +641,7 @@ class MoleculesTab(AnalysisTabMixin, QWidget):
                          repr(float(distances[k])) if b >= 0 else "", repr(float(d.parts[k]))])
         rows.append([d.name, "intercept", "", "", "", "", "", repr(float(d.intercept))])
         rows.append([d.name, "prediction", "", "", "", "", "", repr(float(d.prediction))])
-        header = ["molecule", "type", "atom_i", "atom_j", "element_i", "element_j", f"distance_{self.length_unit}",
+        header = ["molecule", "type", "atom_i", "atom_j", "element_i", "element_j", f"distance_{DISPLAY_UNIT}",
                   f"contribution_{self.model.energy_unit}"]
         return write_bytes_atomic(path, _csv_bytes(header, rows))
 

@@ -63,6 +63,8 @@ class PotentialPlot(_WhitePlot):
         self.legend = self.plot_item.addLegend(offset=(-10, 10), labelTextColor="#333333")
         self.curves: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         self.reference_lines: list[tuple[str, str, float]] = []  # (pair, bond, position)
+        self.support = None
+        self.y_range: tuple[float, float] | None = None
 
     def reset(self) -> None:
         self.plot_item.clear()
@@ -70,16 +72,20 @@ class PotentialPlot(_WhitePlot):
         self.curves = {}
         self.reference_lines = []
         self.support = None
+        self.y_range = None
 
     def show_curves(self, distances, curves: dict[str, np.ndarray], references: dict[str, list] | None,
                     length_unit: str, energy_unit: str, support: dict[str, np.ndarray] | None = None) -> None:
         """``distances`` already in ``length_unit``; ``references`` maps a pair to (bond, position) pairs.
 
         ``support`` marks, per curve, where training pairs back it; elsewhere the curve is drawn
-        faint and dotted (an extrapolation of the model, not something it learned).
+        faint and dotted (an extrapolation of the model, not something it learned). The energy
+        axis spans the backed parts only, so a wild extrapolation is cut off at the plot's edge
+        instead of squashing the curves the data support.
         """
         self.reset()
         x = np.asarray(distances, dtype=np.float64)
+        self.plot_item.enableAutoRange(x=False, y=False)
         for k, (label, y) in enumerate(curves.items()):
             color = PALETTE[k % len(PALETTE)]
             y = np.asarray(y, dtype=np.float64)
@@ -111,6 +117,28 @@ class PotentialPlot(_WhitePlot):
         self.plot_item.setTitle(caption, color="#333333", size="10pt")
         self.plot_item.setLabel("bottom", f"distance ({length_unit})")
         self.plot_item.setLabel("left", f"energy ({energy_unit})")
+        if len(x):
+            self.plot_item.setXRange(float(x.min()), float(x.max()), padding=0.02)
+        self.y_range = supported_range(curves, support)
+        self.plot_item.setYRange(*self.y_range, padding=0)
+
+
+def supported_range(curves: dict[str, np.ndarray], support: dict[str, np.ndarray] | None,
+                    margin: float = 0.1) -> tuple[float, float]:
+    """The energy range of the backed parts of ``curves`` (all of them without ``support``), with 0 in it.
+
+    Falls back to every finite value when no part is backed; ``margin`` is a share of the span added
+    on both sides.
+    """
+    backed = [np.asarray(y, dtype=np.float64)[np.asarray(support[label], dtype=bool)] if support is not None
+              else np.asarray(y, dtype=np.float64) for label, y in curves.items()]
+    values = np.concatenate(backed + [np.zeros(1)])
+    if len(values) == 1:
+        values = np.concatenate([np.asarray(y, dtype=np.float64) for y in curves.values()] + [np.zeros(1)])
+    values = values[np.isfinite(values)]
+    low, high = float(values.min()), float(values.max())
+    span = high - low if high > low else 1.0
+    return low - margin * span, high + margin * span
 
 
 def pca_2d(positions: np.ndarray) -> np.ndarray:
@@ -142,11 +170,13 @@ class MoleculeView(_WhitePlot):
         self.cmap = colormap_from_lut(CONTRIBUTION_COLORMAP)
         self.projected: np.ndarray | None = None
         self.n_lines = 0
+        self.atom_labels: list[str] = []
 
     def reset(self) -> None:
         self.plot_item.clear()
         self.projected = None
         self.n_lines = 0
+        self.atom_labels = []
 
     def _color(self, value: float, scale: float):
         t = 0.5 + 0.5 * float(np.clip(value / scale, -1, 1)) if scale > 0 else 0.5
@@ -172,7 +202,8 @@ class MoleculeView(_WhitePlot):
                  for n, z in enumerate(decomposition.numbers)]
         self.scatter = pg.ScatterPlotItem(spots=spots, pxMode=True)
         self.plot_item.addItem(self.scatter)
-        for n, label in enumerate(symbols):
+        self.atom_labels = [f"{label}{n + 1}" for n, label in enumerate(symbols)]  # as in the table: C1–H3
+        for n, label in enumerate(self.atom_labels):
             text = pg.TextItem(label, color=(20, 20, 20), anchor=(-0.25, 1.05))
             text.setPos(float(xy[n, 0]), float(xy[n, 1]))
             self.plot_item.addItem(text)
@@ -180,4 +211,4 @@ class MoleculeView(_WhitePlot):
         self.plot_item.autoRange(padding=0.15)
 
 
-__all__ = ["ElementBars", "PotentialPlot", "MoleculeView", "pca_2d", "CONTRIBUTION_COLORMAP"]
+__all__ = ["ElementBars", "PotentialPlot", "MoleculeView", "pca_2d", "supported_range", "CONTRIBUTION_COLORMAP"]
