@@ -1,4 +1,4 @@
-"""The headless contract of ARCHITECTURE.md: outputs, and one plain sentence on errors."""
+"""The headless contract of docs/architecture.md: outputs, and one plain sentence on errors."""
 
 from __future__ import annotations
 

@@ -152,7 +152,7 @@ def dense_from_conv(conv: nn.Conv2d, in_shape):
 
 
 def naive_rule(rule, a, W, b, M, R_out, *, eps=0.0, gamma=0.25, low=None, high=None):
-    """R_j for one layer z = W a + b, written directly from the formulas in METHODS.md."""
+    """R_j for one layer z = W a + b, written directly from the formulas in docs/methods.md."""
     pos, neg = np.maximum, np.minimum
     z = W @ a + b
     if rule in ("epsilon", "zero"):

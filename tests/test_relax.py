@@ -41,7 +41,7 @@ def run(model, x, token=None, progress=None, target=0, **params):
 
 
 def naive_relax(encoder, x, masks):
-    """All masks at once, formulas of METHODS.md, normalised by the mask weight Σ M."""
+    """All masks at once, formulas of docs/methods.md, normalised by the mask weight Σ M."""
     with torch.no_grad():
         h = encoder(x).reshape(1, -1).double()
         hbar = encoder(x * masks).reshape(masks.shape[0], -1).double()

@@ -129,7 +129,7 @@ def _first_rule(kind: str, *, gamma: float, low, high):
     if kind == "zbox":
         return BoxRule(low=low, high=high)
     if kind == "wsquare":
-        # The w^2 rule as written in METHODS.md: sum_j w_ij^2 / sum_i w_ij^2, without the bias
+        # The w^2 rule as written in docs/methods.md: sum_j w_ij^2 / sum_i w_ij^2, without the bias
         # (zennit's default would square the bias and add it to the denominator).
         return WSquare(zero_params=["bias"])
     if kind == "gamma":

@@ -9,7 +9,7 @@ unmasked one are important:
 - uncertainty U_ij = Σ_n M_ij(n) (s_n − R_ij)² / Σ_n M_ij(n)
 
 Both are normalised by the accumulated mask weight W_ij = Σ_n M_ij(n), as in the reference code
-(METHODS.md writes 1/N; with keep probability p the two differ by the factor W_ij / N → p).
+(the paper writes 1/N; with keep probability p the two differ by the factor W_ij / N → p).
 
 **Normalisation of U.** xaidesk divides U by the weight sum W_ij, so U is the mask-weighted
 *variance* of the similarity among the masks that keep the pixel. The raw accumulator
