@@ -71,7 +71,7 @@ class Explanation:
             "params": dict(self.params),
             "seconds": round(float(self.seconds), 4),
             "relevance_shape": list(self.relevance.shape),
-            "relevance_sum": float(np.sum(self.relevance)),
+            "relevance_sum": float(np.nansum(self.relevance)),  # NaN marks pixels the model never saw
             "has_uncertainty": self.uncertainty is not None,
             "extras": extras,
         }

@@ -107,14 +107,125 @@ def blend_overlay(
     """Blend a coloured relevance map over an RGB uint8 image of the same size.
 
     The image is shown in grey underneath so the colours of the map stay readable.
+    NaN marks pixels the model never saw: they stay plain grey, with no colour.
     """
     if image.shape[:2] != relevance.shape[:2]:
         raise ValueError(f"image {image.shape[:2]} and relevance {relevance.shape[:2]} differ in size")
     opacity = float(np.clip(opacity, 0.0, 1.0))
     base = grayscale(image).astype(np.float64)
     heat = colorize(relevance, levels, cmap).astype(np.float64)
-    out = (1.0 - opacity) * base + opacity * heat
+    alpha = np.where(np.isnan(np.asarray(relevance, dtype=np.float64)), 0.0, opacity)[..., None]
+    out = (1.0 - alpha) * base + alpha * heat
     return np.clip(np.round(out), 0, 255).astype(np.uint8)
+
+
+def unseen_count(relevance: np.ndarray) -> int:
+    """How many pixels of a map the model never saw (NaN by the pipeline's convention)."""
+    return int(np.count_nonzero(np.isnan(np.asarray(relevance, dtype=np.float64))))
+
+
+#: What the grey, uncoloured pixels of a map mean (said under views and figures).
+UNSEEN_NOTE = "grey, uncoloured: not seen by the model (cut off by its preprocessing)"
+
+#: The colours at the high and low ends of each diverging colour map, in words.
+_COLOUR_WORDS = {
+    "coldnhot": ("red-yellow", "blue-cyan"),
+    "bwr": ("red", "blue"),
+    "seismic": ("red", "blue"),
+    "purple_green": ("green", "purple"),
+}
+
+
+def colour_meaning(cmap: str, class_label: str = "", signed: bool = True) -> str:
+    """What the colours of a relevance map mean, e.g. "red: evidence for '3' · blue: against"."""
+    target = f" for '{class_label}'" if class_label else " for the class"
+    if signed and cmap in _COLOUR_WORDS:
+        high, low = _COLOUR_WORDS[cmap]
+        return f"{high}: evidence{target} · {low}: against"
+    return f"brighter: more important{target}" if cmap != "gray" else f"white: more important{target}"
+
+
+def figure_bytes(
+    image: np.ndarray,
+    relevance: np.ndarray,
+    *,
+    title: str,
+    colorbar_label: str,
+    cmap: str = DEFAULT_COLORMAP,
+    opacity: float = 0.6,
+    levels: tuple[float, float] | None = None,
+    decoration: np.ndarray | None = None,
+    file_format: str = "png",
+    dpi: int = 150,
+) -> bytes:
+    """A titled figure of the overlay with a labelled colour bar, drawn off-screen with matplotlib.
+
+    Parameters
+    ----------
+    image, relevance
+        The opened image (H, W, 3) uint8 and its map (H, W) in the same coordinates; NaN pixels
+        (not seen by the model) stay grey and are explained under the picture.
+    title
+        The figure's title (method, class, model).
+    colorbar_label
+        What the colour bar measures and what its colours mean.
+    cmap, opacity, levels
+        As in :func:`blend_overlay`; ``levels`` default to :func:`symmetric_levels`.
+    decoration
+        An optional (H, W, 4) uint8 layer drawn over the overlay (e.g. superpixel borders).
+    file_format
+        ``"png"``, ``"pdf"`` or ``"svg"``.
+    """
+    import io
+
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import ListedColormap, Normalize
+    from matplotlib.figure import Figure
+
+    if file_format not in ("png", "pdf", "svg"):
+        raise ValueError(f"unknown figure format {file_format!r}; choose png, pdf or svg")
+    if levels is None:
+        levels = symmetric_levels(relevance)
+    picture = blend_overlay(image, relevance, cmap=cmap, opacity=opacity, levels=levels)
+    if decoration is not None:
+        alpha = decoration[..., 3:4].astype(np.float64) / 255.0
+        picture = np.clip(np.round((1 - alpha) * picture + alpha * decoration[..., :3]), 0, 255).astype(np.uint8)
+    height, width = picture.shape[:2]
+    aspect = width / max(height, 1)
+    figure = Figure(figsize=(min(max(4.0 * aspect, 3.0), 10.0) + 1.6, 4.6), layout="constrained")
+    FigureCanvasAgg(figure)
+    axes = figure.add_subplot()
+    axes.imshow(picture, interpolation="nearest" if max(height, width) < 512 else "antialiased")
+    axes.set_axis_off()
+    axes.set_title(title, fontsize=10, wrap=True)
+    mappable = ScalarMappable(Normalize(*levels), ListedColormap(COLORMAPS[cmap] / 255.0))
+    bar = figure.colorbar(mappable, ax=axes, fraction=0.05, pad=0.02)
+    bar.set_label(colorbar_label, fontsize=8)
+    bar.ax.tick_params(labelsize=7)
+    unseen = unseen_count(relevance)
+    if unseen:
+        axes.text(0.5, -0.02, f"{UNSEEN_NOTE.capitalize()} ({unseen} pixels).", transform=axes.transAxes,
+                  ha="center", va="top", fontsize=7, wrap=True)
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format=file_format, dpi=dpi)
+    return buffer.getvalue()
+
+
+def save_figure(path, image: np.ndarray, relevance: np.ndarray, **options):
+    """Write :func:`figure_bytes` to ``path`` atomically; the format follows the suffix (.png, .pdf, .svg)."""
+    from pathlib import Path
+
+    from .io import write_bytes_atomic
+
+    path = Path(path)
+    file_format = path.suffix.lower().lstrip(".") or "png"
+    return write_bytes_atomic(path, figure_bytes(image, relevance, file_format=file_format, **options))
+
+
+def figure_title(method_title: str, class_text: str, model_name: str) -> str:
+    """The title of an exported figure: method, class and model."""
+    return f"{method_title} · class {class_text} · model {model_name}"
 
 
 def relevance_stats(relevance: np.ndarray) -> dict:

@@ -569,7 +569,8 @@ def load_run_heatmaps(
             if data.ndim != 2:
                 notices.append(f"{row['file']}: its relevance map has shape {data.shape}, not 2D; left out.")
                 continue
-            maps.append(data.astype(np.float32))
+            # NaN marks pixels the model never saw (cut off by a centre crop): no relevance there.
+            maps.append(np.where(np.isnan(data), 0.0, data).astype(np.float32))
         selected.append(row)
     if not selected:
         raise InputError(f"None of the {len(rows)} heatmaps of class '{label}' could be read from '{run_dir}'.")

@@ -312,9 +312,9 @@ def fit_surrogate(design: np.ndarray, y: np.ndarray, weights: np.ndarray, alpha:
 
 
 def paint(segments: np.ndarray, segment_weights: np.ndarray) -> np.ndarray:
-    """Each pixel gets its superpixel's weight; pixels labelled -1 (cropped away) get 0."""
+    """Each pixel gets its superpixel's weight; pixels labelled -1 (cropped away, not seen) get NaN."""
     segments = np.asarray(segments)
-    table = np.append(np.asarray(segment_weights, dtype=np.float32), np.float32(0.0))
+    table = np.append(np.asarray(segment_weights, dtype=np.float32), np.float32(np.nan))
     return table[np.where(segments >= 0, segments, len(table) - 1)].astype(np.float32)
 
 

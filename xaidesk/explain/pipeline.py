@@ -10,7 +10,7 @@ import torch
 
 from ..core import Cancelled, CancelToken, Explanation, MethodError, Target, get_method, no_progress
 from ..models.base import LoadedModel
-from .common import check_target, forward_logits
+from .common import check_finite_result, check_target, forward_logits
 
 
 #: ``Explanation.extras`` entries holding integer label maps in model-input coordinates
@@ -34,8 +34,8 @@ def method_for(method: str, modality: str, model: LoadedModel):
 
 
 def paint_segments(segments: np.ndarray, weights) -> np.ndarray:
-    """A map that gives each pixel its segment's weight (label -1, outside the model's view: 0)."""
-    table = np.append(np.asarray(weights, dtype=np.float32), np.float32(0.0))
+    """A map that gives each pixel its segment's weight (label -1, outside the model's view: NaN)."""
+    table = np.append(np.asarray(weights, dtype=np.float32), np.float32(np.nan))
     return table[np.where(segments >= 0, segments, len(table) - 1)]
 
 
@@ -117,7 +117,9 @@ def explain_image(
     Returns
     -------
     Explanation
-        ``relevance`` has shape (H0, W0): the coordinates of ``image``.
+        ``relevance`` has shape (H0, W0): the coordinates of ``image``. Pixels the
+        model never saw (cut off by the preprocessing's centre crop) are NaN, and
+        ``extras["unseen_pixels"]`` counts them.
     """
     check_image_model(model)
     info = method_for(method, "image", model)
@@ -171,6 +173,9 @@ def explain_image(
         if partial is not None:
             error.partial = finished(partial, False)
         raise
+    check_finite_result(result, info.title)
     result = finished(result, True)
     result.extras.setdefault("model_input_shape", list(model.preprocessing.size))
+    # Pixels the model never saw (e.g. cut off by a centre crop) are NaN on purpose; say how many.
+    result.extras["unseen_pixels"] = int(np.count_nonzero(~model.preprocessing.seen_mask(original_shape)))
     return result

@@ -3,12 +3,14 @@
 An image goes: RGB uint8 (H0, W0, 3) -> optional grayscale -> resize (shorter
 side to ``resize``, or straight to ``size``) -> centre crop to ``size`` ->
 scale to [0, 1] -> normalise with ``mean``/``std``. :meth:`Preprocessing.to_original`
-undoes the geometric part for a relevance map.
+undoes the geometric part for a relevance map; pixels the centre crop removed
+come back as NaN (not seen by the model). :meth:`Preprocessing.whole_image`
+drops the crop so that every pixel is seen.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -95,31 +97,66 @@ class Preprocessing:
         canvas[top : top + self.size[0], left : left + self.size[1]] = array
         return canvas, (height, width)
 
+    def seen_mask(self, original_shape: tuple[int, int]) -> np.ndarray:
+        """Boolean (H0, W0) map of the original pixels the model sees (False: cropped away).
+
+        A pixel is seen when its centre falls inside the centre crop of the resized image.
+        """
+        height, width = int(original_shape[0]), int(original_shape[1])
+        resized = self._resized_shape(height, width)
+        top, left = self._crop_box(resized)
+        rows = (np.arange(height) + 0.5) * resized[0] / height
+        cols = (np.arange(width) + 0.5) * resized[1] / width
+        rows_seen = (rows >= top) & (rows < top + self.size[0])
+        cols_seen = (cols >= left) & (cols < left + self.size[1])
+        return rows_seen[:, None] & cols_seen[None, :]
+
+    def whole_image(self) -> "Preprocessing":
+        """The same preprocessing without the centre crop: the whole image is resized to ``size``.
+
+        Every pixel of the opened image is then seen by the model (the aspect ratio may change).
+        """
+        if self.resize is None:
+            return self
+        return replace(self, resize=None, name=f"{self.name} (whole image)")
+
     def to_original(
         self, relevance: np.ndarray, original_shape: tuple[int, int], preserve: str = "sum"
     ) -> np.ndarray:
         """Map a (H, W) map in model-input coordinates onto the original image.
 
-        Areas cropped away get zero. The map is resampled bilinearly. With
-        ``preserve="sum"`` it is rescaled so its sum is unchanged (for additive
-        quantities such as LRP relevance, which is conserved); with
-        ``preserve="value"`` each pixel keeps the value of the place it came
-        from (for intensive quantities such as an occlusion score drop or a
-        LIME segment weight).
+        Pixels the model never saw (cropped away) are NaN: they carry no
+        evidence either way (see :meth:`seen_mask`). The map is resampled
+        bilinearly. With ``preserve="sum"`` it is rescaled so its sum over the
+        seen pixels is unchanged (for additive quantities such as LRP
+        relevance, which is conserved); with ``preserve="value"`` each pixel
+        keeps the value of the place it came from (for intensive quantities
+        such as an occlusion score drop or a LIME segment weight).
         """
         if preserve not in ("sum", "value"):
             raise ValueError("preserve must be 'sum' or 'value'")
-        canvas, (height, width) = self._place_in_canvas(np.asarray(relevance, dtype=np.float32), original_shape, 0.0)
+        array = np.asarray(relevance, dtype=np.float32)
+        if array.shape != tuple(self.size):
+            raise ValueError(f"map shape {array.shape} does not match model input {self.size}")
+        height, width = int(original_shape[0]), int(original_shape[1])
+        resized = self._resized_shape(height, width)
+        top, left = self._crop_box(resized)
+        # Edge values fill the cropped-away border, so resampling does not fade the seen edge.
+        pad = ((top, resized[0] - top - self.size[0]), (left, resized[1] - left - self.size[1]))
+        canvas = np.pad(array, pad, mode="edge") if any(any(p) for p in pad) else array
         if canvas.shape == (height, width):
-            return canvas
-        t = torch.from_numpy(canvas)[None, None]
-        out = F.interpolate(t, size=(height, width), mode="bilinear", align_corners=False)[0, 0].numpy()
-        if preserve == "sum":
-            total, new_total = float(canvas.sum()), float(out.sum())
+            out = canvas.copy()
+        else:
+            t = torch.from_numpy(np.ascontiguousarray(canvas))[None, None]
+            out = F.interpolate(t, size=(height, width), mode="bilinear", align_corners=False)[0, 0].numpy().copy()
+        seen = self.seen_mask((height, width))
+        out[~seen] = np.nan
+        if preserve == "sum" and out.shape != array.shape:
+            total, new_total = float(array.sum()), float(out[seen].sum())
             if abs(new_total) > 1e-12 and abs(total) > 1e-12:
-                out = out * (total / new_total)
+                out[seen] *= total / new_total
             else:
-                out = out * (canvas.size / out.size)
+                out[seen] *= array.size / max(int(seen.sum()), 1)
         return out.astype(np.float32)
 
     def labels_to_original(self, labels: np.ndarray, original_shape: tuple[int, int]) -> np.ndarray:
