@@ -40,7 +40,17 @@ def test_compares_two_methods_with_curves_and_a_sortable_table(qtbot, make_windo
     assert table.rowCount() == 2
     # sorted by AOPC MoRF - random, best first
     gaps = [r.areas()["aopc_morf_minus_random"] for r in results]
-    assert table.item(0, 0).text() == results[int(np.argmax(gaps))].method
+    from xaidesk.core.registry import get_method
+
+    assert table.item(0, 0).text() == get_method(results[int(np.argmax(gaps))].method).title
+    # the legend names methods by title and sits below the curves, not over them
+    legend = panel.plot.legend
+    labels = [label.text for _, label in legend.items]
+    assert f"{get_method('gradient.sensitivity').title} MoRF" in labels and "random (baseline)" in labels
+    view = panel.plot.getPlotItem().getViewBox()
+    qtbot.waitUntil(lambda: legend.sceneBoundingRect().height() > 0
+                    and legend.sceneBoundingRect().top() >= view.sceneBoundingRect().bottom(), timeout=2000)
+    assert not legend.sceneBoundingRect().intersects(view.sceneBoundingRect())
     table.sortItems(3, Qt.SortOrder.AscendingOrder)
     values = [table.item(row, 3).value for row in range(2)]
     assert values == sorted(values)

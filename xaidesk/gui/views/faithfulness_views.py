@@ -51,6 +51,7 @@ from ...evaluate.report import METHOD_COLORS, areas_csv, read_results
 from ..formatting import format_value, progress_text
 from ..runner import JobFailure, Runner
 from ..widgets import error_dialog
+from .dataset_views import method_title
 
 CHANNEL = "faithfulness"
 #: Columns of the areas table: header, key of ``FaithfulnessResult.areas()`` (None: the method), tooltip.
@@ -82,6 +83,19 @@ class _NumberItem(QTableWidgetItem):
         return self.value < getattr(other, "value", float("inf"))
 
 
+class LegendBelow(pg.LegendItem):
+    """A legend that takes its place in the plot's layout (under the axis) instead of floating over the curves."""
+
+    def updateSize(self) -> None:  # noqa: N802 - pyqtgraph override
+        self.setMinimumHeight(0)
+        self.setMaximumHeight(1e6)  # free to grow, so the size pyqtgraph measures is the legend's own
+        super().updateSize()
+        height = self.geometry().height() + 8
+        self.setMinimumHeight(height)
+        self.setMaximumHeight(height)
+        self.updateGeometry()
+
+
 class CurvesPlot(pg.PlotWidget):
     """All perturbation curves on one plot."""
 
@@ -96,7 +110,9 @@ class CurvesPlot(pg.PlotWidget):
             item.getAxis(name).setPen(pg.mkPen("#666666"))
             item.getAxis(name).setTextPen(pg.mkPen("#333333"))
         item.hideButtons()
-        self.legend = item.addLegend(offset=(-10, 10), labelTextColor="#333333")
+        self.legend = LegendBelow(colCount=2, labelTextColor="#333333")
+        item.layout.addItem(self.legend, 4, 1)  # under the bottom axis: the curves stay uncovered
+        item.legend = self.legend
         self.setMinimumSize(360, 240)
         self.curves: dict[tuple[str, str], pg.PlotDataItem] = {}
 
@@ -109,19 +125,20 @@ class CurvesPlot(pg.PlotWidget):
         """Draw MoRF (solid) and LeRF (dashed) per method and the random baseline (grey) once."""
         self.clear_curves()
         item = self.getPlotItem()
-        random_drawn = False
+        random_drawn = None
         for k, result in enumerate(results):
             color = METHOD_COLORS[k % len(METHOD_COLORS)]
             for order, style, width in (("morf", Qt.PenStyle.SolidLine, 2.2), ("lerf", Qt.PenStyle.DashLine, 1.8)):
                 if order in result.curves:
                     self.curves[(result.method, order)] = item.plot(
                         result.fractions, result.curves[order], pen=pg.mkPen(color, width=width, style=style),
-                        name=f"{result.method} {order.replace('morf', 'MoRF').replace('lerf', 'LeRF')}")
+                        name=f"{method_title(result.method)} {order.replace('morf', 'MoRF').replace('lerf', 'LeRF')}")
             if "random" in result.curves:
                 self.curves[(result.method, "random")] = item.plot(
-                    result.fractions, result.curves["random"], pen=pg.mkPen("#8c8c8c", width=1.6),
-                    name=None if random_drawn else "random (baseline)")
-                random_drawn = True
+                    result.fractions, result.curves["random"], pen=pg.mkPen("#8c8c8c", width=1.6))
+                random_drawn = random_drawn or self.curves[(result.method, "random")]
+        if random_drawn:
+            self.legend.addItem(random_drawn, "random (baseline)")  # last, so each method keeps one legend row
         if results:
             item.setLabel("bottom", f"fraction removed ({results[0].units})")
             item.setLabel("left", f"score of '{results[0].target_label}' ({results[0].settings.get('score', 'logit')})")
@@ -151,9 +168,10 @@ class AreasTable(QTableWidget):
             areas = result.areas()
             for column, (_, key, _) in enumerate(TABLE_COLUMNS):
                 if key is None:
-                    cell = QTableWidgetItem(result.method)
+                    cell = QTableWidgetItem(method_title(result.method))
                     cell.setForeground(pg.mkColor(METHOD_COLORS[row % len(METHOD_COLORS)]))
-                    cell.setToolTip(f"{result.method}: {result.units}; {result.seconds:.2f} s")
+                    cell.setToolTip(f"{method_title(result.method)} ({result.method}): {result.units}; "
+                                    f"{result.seconds:.2f} s")
                 else:
                     cell = _NumberItem(float(areas[key]))
                 self.setItem(row, column, cell)
@@ -380,7 +398,7 @@ class FaithfulnessPanel(QWidget):
             seconds = sum(r.seconds for r in results)
             self.status_label.setText(
                 f"{len(results)} method(s) evaluated in {seconds:.1f} s on {results[0].units}. "
-                f"Fastest fall against random: {best.method}.")
+                f"Fastest fall against random: {method_title(best.method)}.")
         self._update_enabled()
 
     def open_results(self, folder) -> list:
