@@ -128,3 +128,32 @@ def test_the_model_menu_opens_the_dialog_and_explains_in_the_images_tab(qtbot, m
     assert window.tabs.currentWidget() is tab
     assert tab.model.class_names == ["digit_3", "digit_8"]
     dialog.close()
+
+
+def test_few_held_out_images_are_flagged_and_the_save_place_is_shown(qtbot, dialog, tmp_path, write_digits):
+    from xaidesk.gui.probe_dialog import MIN_HELD_OUT, probes_folder
+
+    ready(qtbot, dialog, write_digits(tmp_path / "digits", per_class=8))
+    dialog.fit()
+    qtbot.waitUntil(lambda: dialog.result is not None, timeout=30_000)
+    n1, n2 = dialog.result.held_out_counts
+    assert max(n1, n2) < MIN_HELD_OUT
+    warning = dialog.warning_label.text()
+    assert dialog.warning_label.isVisible() and f"Only {n1} 'digit_3' + {n2} 'digit_8'" in warning
+    assert f"{1 / (n1 * n2):.3g}" in warning and f"at least {MIN_HELD_OUT}" in warning
+    # before saving: where Save… suggests and where Explain keeps a copy; after: the file's full path
+    before = dialog.save_label.text()
+    assert "Not saved yet" in before and str(dialog.default_save_path()) in before
+    assert str(probes_folder()) in before
+    written = dialog.save(tmp_path / "kept" / "mine.xdprobe")
+    assert str(written) in dialog.save_label.text() and "Not saved" not in dialog.save_label.text()
+    # another head is not the saved file
+    dialog.head_combo.setCurrentIndex(1 - dialog.head_combo.currentIndex())
+    assert "Not saved yet" in dialog.save_label.text()
+
+
+def test_enough_held_out_images_give_no_warning():
+    from xaidesk.gui.probe_dialog import MIN_HELD_OUT, held_out_warning
+
+    assert held_out_warning([MIN_HELD_OUT, MIN_HELD_OUT + 5], ["a", "b"]) is None
+    assert "Only 3 'a' + 2 'b'" in held_out_warning([3, 2], ["a", "b"])

@@ -52,6 +52,8 @@ MODEL_FILE_ENTRY = "__model_file__"
 HEAD_COLOURS = {"mean-difference": (31, 119, 180), "logistic": (214, 39, 40)}
 HEAD_ORDER = ("mean-difference", "logistic")
 HEAD_TITLES = {"mean-difference": "Difference of means", "logistic": "Logistic regression"}
+#: Fewer held-out images per class than this get a warning that the AUC is not to be trusted.
+MIN_HELD_OUT = 20
 SUMMARY_COLUMNS = ("Head", "AUC", "Youden threshold", "Sensitivity", "Specificity", "Accuracy")
 
 
@@ -60,6 +62,19 @@ def probes_folder() -> Path:
     from xaidesk import userdirs
 
     return userdirs.data_dir() / "probes"
+
+
+def held_out_warning(counts, class_names) -> str | None:
+    """A plain warning when the held-out images are too few for the AUC to mean much, else None."""
+    n1, n2 = (int(c) for c in counts)
+    if min(n1, n2) >= MIN_HELD_OUT:
+        return None
+    first, second = class_names
+    step = 1.0 / max(1, n1 * n2)
+    return (f"Only {n1} '{first}' + {n2} '{second}' images were held out, so these figures say little: one image "
+            f"ranked differently moves the AUC by up to {min(1.0, step * max(n1, n2)):.2f} (it comes in steps of "
+            f"{step:.3g}), and even a perfect AUC is easily luck. Hold out at least {MIN_HELD_OUT} images per class "
+            "(more images, or a larger held-out share) before trusting it.")
 
 
 def _slug(text: str) -> str:
@@ -105,6 +120,8 @@ class ProbeDialog(QDialog):
     def _build(self) -> None:
         self.folder_edit = QLineEdit()
         self.folder_edit.setReadOnly(True)
+        self.folder_edit.setFrame(False)  # shown, not typed: it reads as a label; Choose… sets it
+        self.folder_edit.setStyleSheet("QLineEdit { background: transparent; }")
         self.folder_edit.setPlaceholderText("a folder with one subfolder of images per class")
         choose = QPushButton("Choose…")
         choose.clicked.connect(self.choose_folder)
@@ -124,6 +141,7 @@ class ProbeDialog(QDialog):
         self.head_combo = QComboBox()
         for name in HEAD_ORDER:
             self.head_combo.addItem(HEAD_TITLES[name], name)
+        self.head_combo.currentIndexChanged.connect(lambda *_: self._show_save_place())
         self.head_combo.setToolTip(
             "Both heads are fitted and shown; this one becomes the classifier that is saved and explained.\n"
             "Difference of means: w = (μ₂ − μ₁)/||μ₂ − μ₁||.\n"
@@ -203,6 +221,14 @@ class ProbeDialog(QDialog):
         self.summary_table.setMaximumHeight(96)
         self.counts_label = QLabel("")
         self.counts_label.setWordWrap(True)
+        self.warning_label = QLabel("")
+        self.warning_label.setWordWrap(True)
+        self.warning_label.setStyleSheet("color: #b00020;")
+        self.warning_label.setVisible(False)
+        self.save_label = QLabel("")
+        self.save_label.setWordWrap(True)
+        self.save_label.setObjectName("notes")
+        self.save_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
 
         right = QWidget()
         right_layout = QVBoxLayout(right)
@@ -210,6 +236,8 @@ class ProbeDialog(QDialog):
         right_layout.addWidget(self.plot, 1)
         right_layout.addWidget(self.summary_table)
         right_layout.addWidget(self.counts_label)
+        right_layout.addWidget(self.warning_label)
+        right_layout.addWidget(self.save_label)
 
         splitter = QSplitter(Qt.Orientation.Horizontal)
         splitter.addWidget(left)
@@ -417,6 +445,7 @@ class ProbeDialog(QDialog):
         self._show_result(result)
         skipped = f" {len(result.skipped)} unreadable file(s) were left out." if result.skipped else ""
         self.status_label.setText(f"Fitted in {result.seconds:.1f} s.{skipped}")
+        self._show_save_place()
         self._update_enabled()
 
     def _show_result(self, result) -> None:
@@ -453,6 +482,9 @@ class ProbeDialog(QDialog):
             f"{result.train_counts[0]} '{first}' + {result.train_counts[1]} '{second}' images, judged on "
             f"{result.held_out_counts[0]} + {result.held_out_counts[1]} held-out images. An image is called "
             f"'{second}' when its score reaches the threshold.")
+        warning = held_out_warning(result.held_out_counts, result.class_names)
+        self.warning_label.setText(warning or "")
+        self.warning_label.setVisible(warning is not None)
 
     def head(self) -> str:
         return self.head_combo.currentData()
@@ -463,13 +495,31 @@ class ProbeDialog(QDialog):
             return
         from xaidesk.models.probe import PROBE_SUFFIX
 
-        default = str(Path(self._start_folder or ".") / f"{_slug('_vs_'.join(self.result.class_names))}{PROBE_SUFFIX}")
+        default = str(self.default_save_path())
         path, _ = QFileDialog.getSaveFileName(self, "Save the classifier", default,
                                               f"Probe files (*{PROBE_SUFFIX});;All files (*)")
         if path:
             if not path.endswith(PROBE_SUFFIX) and not Path(path).suffix:
                 path += PROBE_SUFFIX
             self.save(path)
+
+    def default_save_path(self) -> Path:
+        """Where Save… suggests writing the classifier (beside the folder it was fitted on)."""
+        from xaidesk.models.probe import PROBE_SUFFIX
+
+        return Path(self._start_folder or ".").resolve() / f"{_slug('_vs_'.join(self.result.class_names))}{PROBE_SUFFIX}"
+
+    def _show_save_place(self) -> None:
+        """Say where the classifier is (after saving) or where it will go (before)."""
+        if self.saved is not None and self.saved[1] == self.head():
+            self.save_label.setText(f"The classifier is saved in {self.saved[0]} (open it later as the model "
+                                    f"probe:{self.saved[0]}).")
+        elif self.result is not None:
+            self.save_label.setText(f"Not saved yet. Save… asks where to write it (suggested: "
+                                    f"{self.default_save_path()}); Explain in Images tab keeps a copy in "
+                                    f"{probes_folder()}.")
+        else:
+            self.save_label.setText("")
 
     def save(self, path) -> Path | None:
         """Write the probe file for the current result and head; returns the path (None on failure)."""
@@ -486,6 +536,7 @@ class ProbeDialog(QDialog):
             return None
         self.saved = (Path(written), self.head())
         self.status_label.setText(f"Saved {Path(written).name}.")
+        self._show_save_place()
         return Path(written)
 
     def request_explain(self) -> str | None:
