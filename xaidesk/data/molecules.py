@@ -62,6 +62,11 @@ ATOMIC_NUMBER = {s.lower(): z for z, s in enumerate(SYMBOLS) if s}
 ATOMIC_NUMBER["i"] = 53
 #: Two atoms closer than this (Å) are taken as one point: the file is refused.
 COINCIDENT_ANGSTROM = 0.1
+#: A coordinate beyond this (Å) is refused: no molecule is that large, and distances would overflow.
+FARTHEST_ANGSTROM = 1e4
+#: Nearest-neighbour distances (Å) outside this range suggest the wrong length unit (a notice, not a refusal):
+#: no bond is shorter than H–H (0.74 Å), and typical nearest neighbours (C–H, O–H, C–C) lie within 0.9–1.6 Å.
+PLAUSIBLE_NEAREST_ANGSTROM = (0.5, 1.9)
 XYZ_SUFFIX = ".xyz"
 
 
@@ -269,9 +274,15 @@ def find_molecule_folder(folder: str | Path) -> Path:
                      f"open the folder of .xyz molecule files.")
 
 
-def _check_not_coincident(path: Path, numbers: np.ndarray, positions: np.ndarray, unit: str) -> None:
+def _check_geometry(path: Path, numbers: np.ndarray, positions: np.ndarray, unit: str) -> float:
+    """Refuse coordinates that cannot be a molecule; return the shortest distance in Å (NaN for one atom)."""
+    far = np.abs(convert_length(positions, unit, "angstrom")) > FARTHEST_ANGSTROM
+    if far.any():
+        atom = int(np.argwhere(far)[0][0])
+        raise InputError(f"{path.name}, line {atom + 3}: a coordinate is beyond {FARTHEST_ANGSTROM:.0f} Å, far "
+                         f"larger than any molecule; check the numbers and the length unit.")
     if len(numbers) < 2:
-        return
+        return float("nan")
     i, j = np.triu_indices(len(numbers), 1)
     distance = np.sqrt(((positions[i] - positions[j]) ** 2).sum(-1))
     distance_angstrom = convert_length(distance, unit, "angstrom")
@@ -283,6 +294,24 @@ def _check_not_coincident(path: Path, numbers: np.ndarray, positions: np.ndarray
             f"{path.name}, lines {a + 3} and {b + 3}: atoms {a + 1} ({symbol(int(numbers[a]))}) and {b + 1} "
             f"({symbol(int(numbers[b]))}) are {where} ({distance_angstrom[k]:.3g} Å apart); a molecule's atoms "
             f"are at least {COINCIDENT_ANGSTROM} Å apart, so check the coordinates.")
+    return float(distance_angstrom[k])
+
+
+def _unit_notices(names: list[str], nearest: np.ndarray) -> list[str]:
+    """A plain notice when the atoms are implausibly close or far for the length unit the files were read in."""
+    known = np.isfinite(nearest)
+    if not known.any():
+        return []
+    low, high = PLAUSIBLE_NEAREST_ANGSTROM
+    closest = int(np.nanargmin(nearest))
+    if nearest[closest] < low:
+        return [f"In {names[closest]} two atoms are only {nearest[closest]:.2f} Å apart, closer than any chemical "
+                f"bond (H–H is 0.74 Å); check the length unit (Angstrom or Bohr)."]
+    typical = float(np.median(nearest[known]))
+    if typical > high:
+        return [f"The atoms are unusually far apart (nearest neighbours typically {typical:.2f} Å, where bonds "
+                f"are about 1–1.6 Å); check the length unit (Angstrom or Bohr)."]
+    return []
 
 
 def read_xyz(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
@@ -395,14 +424,14 @@ def load_molecules(
     if require_energies and energies is None:
         raise InputError("Training on a folder of molecules needs an energies file (lines of 'name value').")
     table = read_energies(energies) if energies is not None else None
-    numbers, positions, counts, values = [], [], [], []
+    numbers, positions, counts, values, nearest = [], [], [], [], []
     for k, path in enumerate(files):
         if cancel is not None and k % 256 == 0:
             cancel.check()
         if k % 256 == 0:
             progress(k / len(files), f"Reading {path.name}")
         z, pos = read_xyz(path)
-        _check_not_coincident(path, z, pos, unit)
+        nearest.append(_check_geometry(path, z, pos, unit))
         if table is not None:
             value = table.get(path.name, table.get(path.stem))
             if value is None:
@@ -412,7 +441,7 @@ def load_molecules(
         numbers.append(z)
         positions.append(pos)
         counts.append(len(z))
-    notices = []
+    notices = _unit_notices([p.name for p in files], np.asarray(nearest))
     if table is not None:
         known = {p.name for p in files} | {p.stem for p in files}
         unused = [name for name in table if name not in known and Path(name).stem not in known]
