@@ -39,6 +39,10 @@ ROLES = ("feature", "target", "metadata", "ignore")
 DELIMITERS = (",", ";", "\t", "|")
 DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "vertical bar", " ": "space"}
 MAX_DISTINCT_METADATA = 12
+#: The most columns a table may have: wider tables cannot be shown or analysed usefully.
+MAX_COLUMNS = 10_000
+#: The fewest data rows an analysis can use.
+MIN_ROWS = 3
 MISSING_TOKENS = ("", "na", "n/a", "nan", "null", "none", "-", "?", "#n/a")
 _ID_NAME = re.compile(r"^(id|idx|index|key|nr|no|number|row|rowid|row_id|#|unnamed: ?0)$|(_id|id_)$|^id\b", re.I)
 _TARGET_NAME = re.compile(r"^(target|label|class|y|outcome)$", re.I)
@@ -64,9 +68,10 @@ class TableIssue:
     key
         Stable identifier used in the ``choices`` dict of :func:`prepare_features`,
         e.g. ``"missing:Milk"``, ``"non_numeric:Region"``, ``"constant:Fresh"``,
-        ``"duplicates"``, ``"missing_target:Price"``.
+        ``"duplicates"``, ``"missing_target:Price"``, ``"empty:Notes"``.
     kind
-        ``"non_numeric"``, ``"missing"``, ``"constant"``, ``"duplicates"`` or ``"missing_target"``.
+        ``"non_numeric"``, ``"missing"``, ``"constant"``, ``"duplicates"``, ``"missing_target"``
+        or ``"empty"`` (a column without any value).
     column
         The column concerned (``None`` for whole-row issues such as duplicates).
     message
@@ -117,6 +122,7 @@ _DUPLICATE_CHOICES = (
     Choice("drop", "Keep only the first of each set of identical rows"),
 )
 _MISSING_TARGET_CHOICES = (Choice("drop_rows", "Leave out the rows without a target value"),)
+_EMPTY_CHOICES = (Choice("drop", "Leave the column out (it has no values)"),)
 
 
 # --- loaded and prepared tables ---------------------------------------------------------------
@@ -421,6 +427,14 @@ def _parse_text(
     if not lines:
         raise InputError(f"'{name}' contains no text (only blank lines). Choose a table with a header line and data rows.")
     sample = lines[:200]
+    width_guess = max(lines[0].count(d) for d in DELIMITERS) + 1
+    if width_guess > MAX_COLUMNS:
+        raise InputError(
+            f"'{name}' has about {width_guess:,} columns; at most {MAX_COLUMNS:,} can be analysed. "
+            "Save only the columns you need and open that file."
+        )
+    # A line without the candidate delimiter is one long field: allow fields as long as the file.
+    csv.field_size_limit(max(csv.field_size_limit(), len(text) + 1))
     if delimiter is None:
         delimiter = _sniff_delimiter(sample)
         if delimiter is None:
@@ -453,8 +467,8 @@ def _parse_text(
     data_rows = len(rows) - (1 if header else 0)
     if data_rows == 0:
         raise InputError(f"'{name}' has a header line but no data rows. Choose a file with data below the column names.")
-    if data_rows == 1:
-        raise InputError(f"'{name}' has only one data row; an analysis needs many rows (at least 3). Choose a larger table.")
+    if data_rows < MIN_ROWS:
+        raise InputError(_too_few_rows(f"'{name}'", data_rows))
     try:
         frame = pd.read_csv(
             io.StringIO(text), sep=delimiter, decimal=decimal, thousands=thousands,
@@ -465,9 +479,16 @@ def _parse_text(
         raise InputError(f"'{name}' could not be read as a table. Check that it is a CSV file.", details=str(error)) from None
     if not header:
         frame.columns = [f"column {i + 1}" for i in range(frame.shape[1])]
+    elif len(rows[0]) == frame.shape[1]:
+        frame.columns = [c.strip() for c in rows[0]]  # pandas renames repeated names (a, a.1) silently
     settings = TableSettings(delimiter="whitespace" if delimiter == r"\s+" else delimiter, decimal=decimal,
                              thousands=thousands, header=bool(header), kind="csv")
     return frame, settings
+
+
+def _too_few_rows(where: str, rows: int) -> str:
+    count = "only one data row" if rows == 1 else f"only {rows} data rows"
+    return f"{where} has {count}; an analysis needs at least {MIN_ROWS}. Choose a larger table."
 
 
 def _line_number(text: str, line: str) -> int:
@@ -496,6 +517,10 @@ def _read_xlsx(path: Path, sheet, header: bool | None, notices: list[str]) -> tu
         if len(names) > 1 and sheet is None:
             notices.append(f"The workbook has {len(names)} sheets; the first, '{chosen}', was read.")
         frame = pd.read_excel(book, sheet_name=chosen, header=0 if header in (None, True) else None)
+        if header in (None, True):  # pandas renames repeated names (a, a.1) silently: keep the sheet's own
+            names = pd.read_excel(book, sheet_name=chosen, header=None, nrows=1)
+            if names.shape == (1, frame.shape[1]):
+                frame.columns = ["" if pd.isna(v) else str(v) for v in names.iloc[0]]
     except InputError:
         raise
     except Exception as error:
@@ -506,8 +531,8 @@ def _read_xlsx(path: Path, sheet, header: bool | None, notices: list[str]) -> tu
         raise InputError(f"The sheet '{chosen}' of '{path.name}' is empty. Choose the sheet with the data.")
     if frame.shape[0] == 0:
         raise InputError(f"The sheet '{chosen}' of '{path.name}' has column names but no data rows.")
-    if frame.shape[0] == 1:
-        raise InputError(f"The sheet '{chosen}' of '{path.name}' has only one data row; an analysis needs many rows.")
+    if frame.shape[0] < MIN_ROWS:
+        raise InputError(_too_few_rows(f"The sheet '{chosen}' of '{path.name}'", frame.shape[0]))
     frame = frame.reset_index(drop=True)
     frame.columns = [str(c) for c in frame.columns]
     return frame, TableSettings(kind="xlsx", sheet=str(chosen), header=header in (None, True))
@@ -628,6 +653,13 @@ def find_issues(frame, roles: dict[str, str]) -> list[TableIssue]:
             ))
             continue
         missing = int(series.isna().sum())
+        if missing == len(series):
+            issues.append(TableIssue(
+                key=f"empty:{c}", kind="empty", column=c,
+                message=f"The column '{c}' has no values at all (every cell is empty).",
+                choices=_EMPTY_CHOICES, default="drop", count=missing,
+            ))
+            continue
         if missing:
             issues.append(TableIssue(
                 key=f"missing:{c}", kind="missing", column=c,
@@ -679,6 +711,7 @@ def prepare_features(
     roles: dict[str, str] | None = None,
     choices: dict[str, str] | None = None,
     columns: list[str] | None = None,
+    how_to_choose: str = "Set the role of at least one numeric column to 'feature'.",
 ) -> FeatureMatrix:
     """Apply roles and choices, and return the numeric feature matrix.
 
@@ -694,6 +727,9 @@ def prepare_features(
     columns
         Shortcut: exactly these columns are the features (all other feature
         columns become ``ignore``); unknown names raise :class:`InputError`.
+    how_to_choose
+        The sentence that ends the error when no feature column is left (the
+        command line names its ``--columns`` option here).
 
     Order of application: non-numeric columns (ignore / as missing / metadata),
     constant columns, missing values (ignore column / impute median / drop
@@ -741,15 +777,22 @@ def prepare_features(
     data = {}
     keep = np.ones(len(frame), dtype=bool)
     feature_names = []
+    left_out: dict[str, str] = {}
     for c in frame.columns:
         if roles.get(c) != "feature":
+            left_out[c] = _role_reason(roles.get(c, "ignore"), table.reasons.get(c, ""))
+            continue
+        if f"empty:{c}" in applied:
+            left_out[c] = "has no values"
             continue
         key = f"non_numeric:{c}"
         if key in applied:
             if applied[key] == "ignore":
+                left_out[c] = "holds text"
                 continue
             if applied[key] == "metadata":
                 roles[c] = "metadata"
+                left_out[c] = "holds text (kept as metadata)"
                 continue
             values = _to_number(frame[c]).to_numpy(dtype=np.float64, na_value=np.nan)
             missing = int(np.isnan(values).sum())
@@ -758,6 +801,7 @@ def prepare_features(
                 rule = choices.get(f"missing:{c}", "drop_rows")
                 values = _handle_missing(c, values, rule, keep, notices)
                 if values is None:
+                    left_out[c] = "holds no numbers"
                     continue
         else:
             values = frame[c].to_numpy(dtype=np.float64, na_value=np.nan)
@@ -765,8 +809,10 @@ def prepare_features(
             if rule is not None:
                 values = _handle_missing(c, values, rule, keep, notices)
                 if values is None:
+                    left_out[c] = "has missing values (left out as chosen)"
                     continue
         if applied.get(f"constant:{c}") == "drop":
+            left_out[c] = "has the same value in every row"
             continue
         data[c] = values
         feature_names.append(c)
@@ -781,7 +827,9 @@ def prepare_features(
             target = series.astype("string").to_numpy(dtype=object, na_value=None)
             keep &= np.array([v is not None for v in target])
     if not feature_names:
-        raise InputError("No numeric feature column is left. Mark at least one numeric column as a feature.")
+        why = "; ".join(f"'{c}' {reason}" for c, reason in list(left_out.items())[:8])
+        more = f" (and {len(left_out) - 8} more)" if len(left_out) > 8 else ""
+        raise InputError(f"No numeric feature column is left: {why}{more}. {how_to_choose}")
     values = np.column_stack([data[c] for c in feature_names]).astype(np.float64)
     if applied.get("duplicates") == "drop":
         import pandas as pd
@@ -791,8 +839,14 @@ def prepare_features(
     row_ids = np.flatnonzero(keep)
     values = values[keep]
     if not np.all(np.isfinite(values)):
-        bad = [feature_names[j] for j in np.flatnonzero(~np.all(np.isfinite(values), axis=0))]
-        raise InputError(f"The column{'s' if len(bad) > 1 else ''} {', '.join(bad)} contain infinite values. Fix them in the file.")
+        rows, cols = np.nonzero(~np.isfinite(values))
+        bad = ", ".join(f"'{feature_names[j]}'" for j in np.unique(cols))
+        raise InputError(
+            f"The column{'s' if len(np.unique(cols)) > 1 else ''} {bad} hold{'' if len(np.unique(cols)) > 1 else 's'} "
+            f"an infinite value (first in row {int(row_ids[rows[0]])}, counting data rows from 0); the analyses need "
+            "finite numbers. "
+            "Replace it in the file, or leave the column out."
+        )
     if len(row_ids) < 3:
         raise InputError(
             f"Only {len(row_ids)} row{'s' if len(row_ids) != 1 else ''} would remain after handling missing values; "
@@ -809,6 +863,14 @@ def prepare_features(
         target=None if target is None else target[keep], target_name=target_name,
         metadata=metadata, notices=notices, choices=applied,
     )
+
+
+def _role_reason(role: str, reason: str) -> str:
+    """Why a column that is not a feature was not used, in a few words."""
+    if role == "target":
+        return "is the target"
+    described = f": {reason}" if reason else ""
+    return f"is {'metadata' if role == 'metadata' else 'left out'}{described}"
 
 
 def _handle_missing(column: str, values: np.ndarray, rule: str, keep: np.ndarray, notices: list[str]):

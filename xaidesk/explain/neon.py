@@ -478,12 +478,17 @@ def separation_check(X: np.ndarray, scores: np.ndarray, rows: int = 50, seed: in
 
     ``agreement`` is the adjusted Rand index between the k-means split and the
     top/bottom split (1: k-means finds exactly the outliers vs the inliers).
+    Where the split cannot be rated (fewer than 4 rows, or k-means finds one
+    group), the ratings are ``None`` and ``note`` says why.
     """
     from sklearn.cluster import KMeans
     from sklearn.metrics import adjusted_rand_score, calinski_harabasz_score
 
     X = np.asarray(X, dtype=np.float64)
     rows = min(rows, len(X) // 2)
+    if rows < 2:  # Calinski-Harabasz needs more rows than clusters
+        return {"calinski_harabasz": None, "dunn": None, "agreement": None, "rows": int(rows),
+                "note": f"not rated: {len(X)} rows are too few (at least 4 are needed)"}
     order = np.argsort(scores)
     picked = np.concatenate([order[-rows:], order[:rows]])
     truth = np.r_[np.ones(rows, dtype=int), np.zeros(rows, dtype=int)]
@@ -493,7 +498,8 @@ def separation_check(X: np.ndarray, scores: np.ndarray, rows: int = 50, seed: in
     with single_threaded():
         labels = KMeans(n_clusters=2, n_init=10, random_state=seed).fit_predict(data)
     if len(np.unique(labels)) < 2:
-        return {"calinski_harabasz": float("nan"), "dunn": float("nan"), "agreement": 0.0, "rows": rows}
+        return {"calinski_harabasz": None, "dunn": None, "agreement": 0.0, "rows": int(rows),
+                "note": "not rated: k-means found only one group among these rows"}
     return {
         "calinski_harabasz": float(calinski_harabasz_score(data, labels)),
         "dunn": dunn_index(data, labels),

@@ -50,6 +50,10 @@ from . import neon as _neon
 from . import supervised as _supervised
 
 MODALITY = ("table",)
+#: How to pick feature columns when a file is analysed directly (the command line).
+CHOOSE_COLUMNS = "Name the numeric columns to analyse with --columns A,B,... (there must be at least one)."
+#: Beyond this magnitude squared distances overflow; such columns must be rescaled or log-transformed.
+LARGEST_VALUE = 1e150
 
 THETA = Param(
     "theta", "str", "auto",
@@ -219,7 +223,7 @@ def as_feature_matrix(data, columns: list[str] | None = None, target: str | None
             roles[target] = "target"
         if columns is not None and target in columns:
             raise InputError(f"'{target}' cannot be both a feature and the target.")
-        return prepare_features(data, roles=roles or None, columns=columns)
+        return prepare_features(data, roles=roles or None, columns=columns, how_to_choose=CHOOSE_COLUMNS)
     if isinstance(data, FeatureMatrix):
         if columns is not None:
             missing = [c for c in columns if c not in data.names]
@@ -280,7 +284,25 @@ def explain_table(
         notices=list(fm.notices),
         seconds=time.perf_counter() - start,
     )
+    _check_finite(result, info.title)
     return result
+
+
+def _check_finite(result: TableResult, title: str) -> None:
+    """Refuse a result with infinite or NaN scores or relevance; say which rows were left unexplained (LIME)."""
+    explained = np.isfinite(result.scores)
+    broken = np.isinf(result.scores) | (explained & ~np.all(np.isfinite(result.relevance), axis=1))
+    if broken.any() or not explained.any():
+        rows = ", ".join(str(int(r)) for r in result.row_ids[broken][:5]) or "all"
+        raise MethodError(
+            f"{title} gave invalid values (NaN or infinity) for rows {rows}. Try the log transform "
+            "(theta=auto) or standardize=true, or leave out columns with extreme values."
+        )
+    if not explained.all():
+        result.notices.append(
+            f"{int(explained.sum())} of {len(explained)} rows were explained (rows "
+            f"{', '.join(str(int(r)) for r in result.row_ids[explained][:20])}); the others have no score or relevance."
+        )
 
 
 def _unpack(x) -> tuple[np.ndarray, list[str]]:
@@ -296,8 +318,16 @@ def _preprocess(x, params: dict):
     values, names = _unpack(x)
     if not np.all(np.isfinite(values)):
         raise InputError("The table contains missing or infinite values; choose how to handle them first.")
-    pre = preprocess(values, names, theta=parse_theta(params.get("theta", "none")),
-                     standardize=bool(params.get("standardize", False)))
+    with np.errstate(over="ignore", invalid="ignore"):
+        pre = preprocess(values, names, theta=parse_theta(params.get("theta", "none")),
+                         standardize=bool(params.get("standardize", False)))
+    too_large = ~np.all(np.isfinite(pre.values) & (np.abs(pre.values) < LARGEST_VALUE), axis=0)
+    if too_large.any():
+        bad = ", ".join(f"'{n}'" for n, big in zip(names, too_large) if big)
+        raise InputError(
+            f"The values of {bad} are too large to compute with (up to {np.abs(values).max():.3g}). Rescale the "
+            "column in the file (e.g. to thousands) or use the log transform (theta=auto)."
+        )
     return values, names, pre
 
 

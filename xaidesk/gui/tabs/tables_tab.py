@@ -72,6 +72,11 @@ def list_table_methods(token=None, progress=None) -> list:
     return sorted(list_methods("table"), key=lambda m: (order.get(m.name, len(order)), m.name))
 
 
+def _rating(value, spec: str) -> str:
+    """A separation rating for the γ table; '–' where it could not be rated (the tooltip says why)."""
+    return "–" if value is None or not np.isfinite(value) else format(value, spec)
+
+
 def _item(text: str, tooltip: str = "", editable: bool = False) -> QTableWidgetItem:
     item = QTableWidgetItem(text)
     if tooltip:
@@ -1044,9 +1049,11 @@ class TablesTab(AnalysisTabMixin, QWidget):
         for i, g in enumerate(gammas):
             sep = separation[i] if i < len(separation) else {}
             cells = [f"{g:g}", f"{selection['relative_spread'][i]:.3g}", f"{selection['rank_stability'][i]:.3f}",
-                     f"{sep.get('calinski_harabasz', float('nan')):.4g}", f"{sep.get('dunn', float('nan')):.3g}"]
+                     _rating(sep.get("calinski_harabasz"), ".4g"), _rating(sep.get("dunn"), ".3g")]
             for j, text in enumerate(cells):
                 item = _item(text)
+                if j >= 3 and sep.get("note"):
+                    item.setToolTip(sep["note"])
                 if np.isclose(g, selection["chosen"]):
                     item.setFont(bold_font())
                     item.setBackground(QBrush(QColor(200, 235, 200)))
