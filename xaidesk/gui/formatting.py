@@ -142,3 +142,70 @@ def partial_title(method_title: str, target_text: str, done: int | None, total: 
     count = f"{done} of {total}" if done is not None and total else (f"{done}" if done is not None else "?")
     unit = f" {unit}" if unit else ""
     return f"{method_title} · {target_text} · partial, {count}{unit}"
+
+
+def class_phrase(class_name: str) -> str:
+    """``"'tabby cat'"`` quoted, ``"class 3"`` as it is, ``"the class"`` when there is no name."""
+    if not class_name:
+        return "the class"
+    return class_name if class_name.startswith("class ") else f"'{class_name}'"
+
+
+def statistics_parts(stats: dict, score: float, levels: tuple[float, float], target_text: str = "",
+                     r2: float | None = None) -> list[str]:
+    """A result's statistics line in plain words, as parts to join with " · ".
+
+    ``stats`` comes from :func:`xaidesk.core.render.relevance_stats`, ``score`` is the model's raw
+    score for the explained class (NaN when the method explains no class), ``levels`` are the
+    colour levels, ``target_text`` names the class and ``r2`` is LIME's local fit, if any.
+    """
+    parts = [f"The map adds up to {format_value(stats['sum'])}",
+             f"values from {format_value(stats['min'])} to {format_value(stats['max'])}"]
+    if stats["min"] < 0 < stats["max"]:
+        parts.append(f"{100 * stats['positive_share']:.0f} % of the evidence is for {class_phrase(target_text)}")
+    if score is not None and math.isfinite(score):
+        parts.append(f"model's score for the class {format_value(score)}")
+    low, high = levels
+    parts.append(f"full colour at ±{format_value(high)}" if low == -high
+                 else f"colours span {format_value(low)} to {format_value(high)}")
+    if isinstance(r2, float) and math.isfinite(r2):
+        parts.append(f"LIME's simple model matches the model nearby with R² = {r2:.2f} (1 is perfect)")
+    return parts
+
+
+#: What the low end, the middle and the high end of each colour map look like, in words.
+COLOUR_WORDS = {
+    "coldnhot": ("blue to cyan", "black", "red to yellow"),
+    "bwr": ("blue", "white", "red"),
+    "seismic": ("blue", "white", "red"),
+    "purple_green": ("purple", "white", "green"),
+    "gray": ("black", "grey", "white"),
+    "hot": ("black", "red", "yellow to white"),
+    "viridis": ("dark purple", "green", "yellow"),
+}
+
+
+def colour_kind(minimum: float, levels: tuple[float, float], uncertainty: bool = False) -> str:
+    """``"uncertainty"``, ``"signed"`` (a map with evidence for and against, shown around zero)
+    or ``"unsigned"`` (only how much, e.g. RELAX's importance or squared gradients)."""
+    if uncertainty:
+        return "uncertainty"
+    return "signed" if levels[0] < 0 and minimum < 0 else "unsigned"
+
+
+def colour_meaning(kind: str, class_name: str = "", colormap: str = "bwr",
+                   levels: tuple[float, float] = (-1.0, 1.0), unseen: bool = False) -> str:
+    """What the colours of a colour bar mean, e.g. ``"red: evidence for 'cat' · blue: against"``.
+
+    ``kind`` comes from :func:`colour_kind`; ``class_name`` names the explained class (empty for
+    methods that explain no class); ``unseen`` adds that transparent pixels were not seen by the model.
+    """
+    low, middle, high = COLOUR_WORDS.get(colormap, ("the low end", "the middle", "the high end"))
+    if kind == "uncertainty":
+        text = f"{high}: less certain · {low}: more certain"
+    elif kind == "signed":
+        text = f"{high}: evidence for {class_phrase(class_name)} · {low}: against · {middle}: neither"
+    else:
+        less = middle if levels[0] < 0 else low
+        text = f"{high}: more important · {less}: less important"
+    return text + (" · transparent: not seen by the model" if unseen else "")

@@ -41,7 +41,7 @@ from PySide6.QtWidgets import (
 
 from ...core import render
 from ..catalog import Catalog, family_title
-from ..formatting import format_value
+from ..formatting import class_text, format_value, statistics_parts
 from ..runner import JobFailure
 from ..widgets import error_dialog
 from ..widgets.param_form import ParamForm
@@ -801,19 +801,10 @@ def make_colormap_combo() -> QComboBox:
 
 
 def relevance_stats_parts(stats: dict, explanation, levels: tuple[float, float]) -> list[str]:
-    """The first parts of a result's statistics line: sum, min, max, positive share, score,
-    colour scale, and LIME's local fidelity where there is one."""
-    parts = [
-        f"Sum {format_value(stats['sum'])}", f"min {format_value(stats['min'])}",
-        f"max {format_value(stats['max'])}", f"positive share {100 * stats['positive_share']:.0f} %",
-        f"score {format_value(explanation.score)}",
-        f"colour scale ±{format_value(levels[1])}" if levels[0] == -levels[1]
-        else f"colour scale {format_value(levels[0])} to {format_value(levels[1])}",
-    ]
-    r2 = explanation.extras.get("r2")
-    if isinstance(r2, float):
-        parts.append(f"local fidelity R² = {r2:.2f}")
-    return parts
+    """The first parts of a result's statistics line in plain words (see :func:`statistics_parts`)."""
+    target = explanation.target
+    return statistics_parts(stats, explanation.score, levels, class_text(target.index, target.label),
+                            explanation.extras.get("r2"))
 
 
 def _levels_for(explanation, max_samples: int | None = None) -> tuple[float, float] | None:

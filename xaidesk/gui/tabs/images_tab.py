@@ -851,6 +851,7 @@ class ImagesTab(ExplainTabBase):
         view = self.heatmap_view
         if view.pixels() is not entry.pixels:
             view.set_image(entry.pixels, reset_view=False)
+        view.set_meaning_class(class_text(entry.explanation.target.index, entry.explanation.target.label))
         view.set_relevance(entry.explanation.relevance, _levels_for(entry.explanation))
         view.set_title(entry.title)
         view.set_placeholder("")

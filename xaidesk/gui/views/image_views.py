@@ -162,6 +162,7 @@ class HeatmapView(RelevanceLayerMixin, ImageView):
         if self.colorbar is not None:
             self.colorbar.setLevels(self._levels)
             self.colorbar.setVisible(True)
+        self._show_colour_meaning()
 
     def clear_relevance(self) -> None:
         self._relevance = None
@@ -169,6 +170,7 @@ class HeatmapView(RelevanceLayerMixin, ImageView):
         self.heat_item.setVisible(False)
         if self.colorbar is not None:
             self.colorbar.setVisible(False)
+        self._show_colour_meaning()
         self.set_segments(None)
 
     # -- superpixels ----------------------------------------------------------

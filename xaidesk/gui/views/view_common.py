@@ -10,6 +10,7 @@ from PySide6.QtGui import QPainter
 from PySide6.QtWidgets import QLabel, QSizePolicy, QVBoxLayout, QWidget
 
 from ...core import render
+from ..formatting import colour_kind, colour_meaning
 
 pg.setConfigOptions(imageAxisOrder="row-major", antialias=False)
 
@@ -55,6 +56,10 @@ class TitledGraphicsWidget(QWidget):
         self.graphics = pg.GraphicsLayoutWidget()
         self.graphics.setBackground(BACKGROUND)
         self.graphics.ci.layout.setContentsMargins(2, 2, 2, 2)
+        #: Under the picture: what the colours of its colour bar mean (hidden until there is a map).
+        self.meaning_label = ElidedLabel("")
+        self.meaning_label.setObjectName("colourMeaning")
+        self.meaning_label.setVisible(False)
 
     def _lay_out_title_and_graphics(self) -> None:
         layout = QVBoxLayout(self)
@@ -62,6 +67,7 @@ class TitledGraphicsWidget(QWidget):
         layout.setSpacing(2)
         layout.addWidget(self.title_label)
         layout.addWidget(self.graphics, 1)
+        layout.addWidget(self.meaning_label)
         self.graphics.scene().sigMouseMoved.connect(self._mouse_moved)
 
     def set_title(self, title: str) -> None:
@@ -84,6 +90,7 @@ class RelevanceLayerMixin:
         self._opacity = 0.6
         self._levels: tuple[float, float] = (-1.0, 1.0)
         self.colorbar: pg.ColorBarItem | None = None
+        self._meaning_class = ""
         if show_colorbar:
             self.colorbar = pg.ColorBarItem(
                 values=self._levels, width=14, interactive=False, colorMap=colormap_from_lut(self._colormap_name)
@@ -112,6 +119,29 @@ class RelevanceLayerMixin:
             self.colorbar.setColorMap(colormap_from_lut(name))
             if self._relevance is not None:
                 self.colorbar.setLevels(self._levels)
+        self._show_colour_meaning()
+
+    def set_meaning_class(self, class_name: str) -> None:
+        """Name the explained class in the colour caption ("red: evidence for '<class>' · …");
+        empty for methods that explain no class."""
+        self._meaning_class = class_name
+        self._show_colour_meaning()
+
+    def colour_meaning(self) -> str:
+        """The caption under the picture: what the colours mean ("" when no map is shown)."""
+        return self.meaning_label.text() if self.meaning_label.isVisibleTo(self) else ""
+
+    def _show_colour_meaning(self) -> None:
+        """Update the caption from the shown map, its levels and colour map (call after drawing)."""
+        relevance = self._relevance
+        finite = None if relevance is None else np.asarray(relevance)[np.isfinite(relevance)]
+        if self.colorbar is None or finite is None or finite.size == 0:
+            self.meaning_label.setVisible(False)
+            return
+        kind = colour_kind(float(finite.min()), self._levels, getattr(self, "value_name", "") == "uncertainty")
+        unseen = finite.size < np.asarray(relevance).size
+        self.meaning_label.setText(colour_meaning(kind, self._meaning_class, self._colormap_name, self._levels, unseen))
+        self.meaning_label.setVisible(True)
 
     def opacity(self) -> float:
         return self._opacity

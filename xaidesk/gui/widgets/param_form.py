@@ -33,6 +33,8 @@ class CompactDoubleSpinBox(QDoubleSpinBox):
         return f"{value:.6g}"
 
     def valueFromText(self, text: str) -> float:  # noqa: N802 - Qt override
+        if self.specialValueText() and text.strip() == self.specialValueText():
+            return self.minimum()
         try:
             return float(text.strip())
         except ValueError:
@@ -40,6 +42,8 @@ class CompactDoubleSpinBox(QDoubleSpinBox):
 
     def validate(self, text: str, position: int):
         stripped = text.strip()
+        if self.specialValueText() and stripped == self.specialValueText():
+            return QValidator.State.Acceptable, text, position
         try:
             value = float(stripped)
         except ValueError:
@@ -49,6 +53,11 @@ class CompactDoubleSpinBox(QDoubleSpinBox):
         return (QValidator.State.Acceptable if inside else QValidator.State.Intermediate), text, position
 
 
+def sentence_case(text: str) -> str:
+    """``"random seed"`` -> ``"Random seed"``; unlike ``str.capitalize`` it keeps ``"SLIC"`` as it is."""
+    return text[:1].upper() + text[1:]
+
+
 class ParamForm(QWidget):
     """Editors for the parameters of one method.
 
@@ -56,7 +65,9 @@ class ParamForm(QWidget):
     booleans check boxes, choices combo boxes, strings line edits. Strings
     whose values come from the model (``choices_from``, e.g. ``"model_layers"``)
     get an editable combo box filled with :meth:`set_dynamic_choices`. Each
-    editor's tooltip is the parameter's help text.
+    row is labelled with the parameter's plain label and its tooltip is the
+    parameter's help text; a number whose minimum has a meaning
+    (``Param.minimum_text``, e.g. "Automatic") shows that word instead.
     """
 
     changed = Signal()
@@ -87,7 +98,7 @@ class ParamForm(QWidget):
             editor = self._make_editor(param)
             self._editors[param.name] = editor
             self.set_value(param.name, values.get(param.name, param.default))
-            label = QLabel(param.display_label.capitalize())
+            label = QLabel(sentence_case(param.display_label))
             label.setToolTip(param.help)
             editor.setToolTip(param.help)
             self._layout.addRow(label, editor)
@@ -130,6 +141,8 @@ class ParamForm(QWidget):
         else:
             editor = QLineEdit()
             editor.textChanged.connect(self.changed)
+        if param.kind in ("int", "float") and param.minimum_text and param.minimum is not None:
+            editor.setSpecialValueText(param.minimum_text)
         editor.setObjectName(f"param_{param.name}")
         return editor
 
