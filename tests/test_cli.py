@@ -138,3 +138,76 @@ def test_evaluate_writes_a_pixel_flipping_curve(tmp_path):
     flipping = json.loads((out / "summary.json").read_text())["pixel_flipping"]
     # LRP finds what this model uses: removing its most relevant patches first hurts the score faster.
     assert flipping["auc"] < flipping["random_auc"]
+
+
+# --- issue 12: help, unwritable output, library warnings, strict JSON ----------------------------
+
+
+def test_help_says_no_command_opens_the_window_and_names_demo(capsys):
+    from xaidesk.__main__ import main as entry
+
+    with pytest.raises(SystemExit) as stop:
+        entry(["--help"])
+    assert stop.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert "None of these commands opens the window" in text
+    assert "python -m xaidesk --demo" in text
+
+
+@pytest.mark.parametrize("argv", [
+    ["explain", "image", "missing.png", "--model", "demo:digits", "--method", "occlusion"],
+    ["explain", "audio", "missing.wav", "--model", "demo:sounds", "--method", "occlusion"],
+    ["explain", "table", "missing.csv", "--method", "neon.kmeans"],
+    ["explain", "molecules", "missing", "--energies", "missing.txt", "--method", "ridge.atoms"],
+    ["evaluate", "image", "missing.png", "--model", "demo:digits", "--methods", "occlusion"],
+    ["evaluate", "table", "missing.csv", "--methods", "neon.kmeans"],
+    ["batch", "missing", "--model", "demo:digits", "--methods", "occlusion"],
+    ["batch", "--merge", "missing1", "missing2"],
+    ["spray", "missing"],
+    ["probe", "missing", "--model", "demo:digits"],
+])
+def test_every_writing_command_checks_its_output_folder_first(tmp_path, capsys, argv):
+    for out in ("/proc/xaidesk-results", "/proc"):
+        assert main([*argv, "--out", out]) == 1
+        err = capsys.readouterr().err
+        assert err.startswith("xaidesk: The results cannot be written to") and len(err.splitlines()) == 1, err
+
+
+def test_an_empty_output_name_is_refused(capsys, digits_sample):
+    with pytest.raises(SystemExit) as stop:
+        main(["explain", "image", str(digits_sample), "--model", "demo:digits", "--method", "occlusion", "--out", ""])
+    assert stop.value.code == 2
+    assert "output folder name is empty" in capsys.readouterr().err
+
+
+def test_library_warnings_become_one_plain_note(monkeypatch, capsys):
+    import warnings
+
+    import xaidesk.cli as cli
+
+    def noisy(args):
+        for _ in range(3):
+            warnings.warn("divide by zero encountered in log", RuntimeWarning)
+        warnings.warn("a deprecated option", FutureWarning)
+        return 0
+
+    monkeypatch.setattr(cli, "_cmd_methods", noisy)
+    assert main(["methods"]) == 0
+    err = capsys.readouterr().err
+    assert err.splitlines() == ["xaidesk: note: 2 library warning(s) were kept off the screen (the first: "
+                                "RuntimeWarning: divide by zero encountered in log)."]
+
+
+def test_summary_json_holds_null_not_nan(tmp_path, digits_sample, monkeypatch):
+    import xaidesk.cli as cli
+
+    monkeypatch.setattr(cli, "prediction_summary", lambda prediction, explanation: {"odd": float("nan")})
+    out = tmp_path / "r"
+    assert main(["explain", "image", str(digits_sample), "--model", "demo:digits", "--method",
+                 "gradient.sensitivity", "--out", str(out)]) == 0
+
+    def refuse(constant):
+        raise AssertionError(f"bare {constant} in summary.json")
+
+    summary = json.loads((out / "summary.json").read_text(), parse_constant=refuse)
+    assert summary["odd"] is None

@@ -164,3 +164,132 @@ def test_staged_folder_is_all_or_nothing(tmp_path):
         (folder / "a.txt").write_text("newer")
     assert (target / "a.txt").read_text() == "newer" and (target / "keep.txt").read_text() == "mine"
     assert [p.name for p in tmp_path.iterdir()] == ["results"]
+
+
+# --- issue 12: non-finite parameters, strict JSON, normal permissions, writable output ----------
+
+
+@pytest.mark.parametrize("raw", ["nan", "NaN", "inf", "-inf", "Infinity", "1e400"])
+def test_every_float_parameter_refuses_non_finite_values(raw):
+    float_params = [(m, p) for m in list_methods() for p in m.params if p.kind == "float"]
+    assert float_params
+    for method, param in float_params:
+        with pytest.raises(MethodError, match="finite number"):
+            method.resolve_params({param.name: raw})
+
+
+def test_text_parameters_refuse_non_finite_numbers_but_keep_words():
+    theta = next(p for m in list_methods("table") for p in m.params if p.name == "theta")
+    for raw in ("nan", "-inf", "inf"):
+        with pytest.raises(MethodError, match="finite number"):
+            theta.convert(raw)
+    assert theta.convert("auto") == "auto"
+    assert theta.convert("0.5") == "0.5"
+
+
+def test_int_parameters_refuse_non_finite_values():
+    param = Param("n", "int", 3, "count", minimum=1)
+    for raw in ("nan", "inf"):
+        with pytest.raises(MethodError, match="not a valid int"):
+            param.convert(raw)
+
+
+def test_a_parameter_without_a_name_is_refused():
+    with pytest.raises(MethodError, match="no name"):
+        parse_param_values(["=3"])
+
+
+def test_json_writes_null_for_non_finite_numbers(tmp_path):
+    import json
+
+    path = write_json_atomic(tmp_path / "s.json", {"a": float("nan"), "b": [np.float32("inf"), 1.5],
+                                                     "c": np.array([np.nan, 2.0]), "d": {"e": -np.inf}})
+    text = path.read_text()
+    assert "NaN" not in text and "Infinity" not in text
+
+    def refuse(constant):
+        raise AssertionError(f"bare {constant} in JSON")
+
+    assert json.loads(text, parse_constant=refuse) == {"a": None, "b": [None, 1.5], "c": [None, 2.0], "d": {"e": None}}
+
+
+@pytest.mark.parametrize("umask, file_mode, folder_mode", [(0o022, 0o644, 0o755), (0o077, 0o600, 0o700),
+                                                           (0o002, 0o664, 0o775)])
+def test_written_files_get_the_users_normal_permissions(tmp_path, umask, file_mode, folder_mode):
+    from xaidesk.core.io import staged_folder
+
+    previous = os.umask(umask)
+    try:
+        written = write_bytes_atomic(tmp_path / "a.bin", b"x")
+        with staged_folder(tmp_path / "set") as folder:
+            write_json_atomic(folder / "summary.json", {"a": 1})
+    finally:
+        os.umask(previous)
+    assert written.stat().st_mode & 0o777 == file_mode
+    assert (tmp_path / "set").stat().st_mode & 0o777 == folder_mode
+    assert (tmp_path / "set" / "summary.json").stat().st_mode & 0o777 == file_mode
+
+
+def test_output_folder_check_refuses_unwritable_places(tmp_path):
+    from xaidesk.core import InputError
+    from xaidesk.core.io import check_output_folder
+
+    afile = tmp_path / "file.txt"
+    afile.write_text("x")
+    loop = tmp_path / "loop"
+    loop.symlink_to(tmp_path / "loop2")
+    (tmp_path / "loop2").symlink_to(loop)
+    cases = {"": "empty", "  ": "empty", afile: "is a file", afile / "sub": "is a file",
+             loop: "leads nowhere", loop / "sub": "leads nowhere", "/proc/xaidesk-out": "cannot be written",
+             "/proc": "cannot be written"}
+    for target, says in cases.items():
+        with pytest.raises(InputError, match=says):
+            check_output_folder(target)
+    assert check_output_folder(tmp_path / "new" / "deeper") == tmp_path / "new" / "deeper"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file.txt", "loop", "loop2"], "the check left files"
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root may write into read-only folders")
+def test_output_folder_check_refuses_a_read_only_folder(tmp_path):
+    from xaidesk.core import InputError
+    from xaidesk.core.io import check_output_folder
+
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o555)
+    try:
+        for target in (locked, locked / "out"):
+            with pytest.raises(InputError, match="cannot be written"):
+                check_output_folder(target)
+    finally:
+        locked.chmod(0o755)
+
+
+def test_progress_off_a_terminal_prints_a_throttled_line_with_percent():
+    import io
+
+    from xaidesk.cli import CliProgress
+
+    now = [0.0]
+    stream = io.StringIO()
+    progress = CliProgress(stream=stream, interval=5.0, clock=lambda: now[0])
+    for step in range(100):
+        now[0] = step * 0.5  # 50 s in all
+        progress(step / 100, "RELAX masks")
+    progress.done()
+    lines = stream.getvalue().splitlines()
+    assert 8 <= len(lines) <= 10, lines
+    assert lines[0] == "xaidesk: progress 10% (RELAX masks), 5 s so far"
+    assert all(line.startswith("xaidesk: progress ") and "\r" not in line for line in lines)
+
+
+def test_a_short_run_off_a_terminal_prints_no_progress():
+    import io
+
+    from xaidesk.cli import CliProgress
+
+    stream = io.StringIO()
+    progress = CliProgress(stream=stream, interval=5.0, clock=lambda: 1.0)
+    progress(0.5, "half")
+    progress.done()
+    assert stream.getvalue() == ""

@@ -329,3 +329,44 @@ def test_steps_never_exceed_the_number_of_removable_units():
     assert removal_counts(100, 4).tolist() == [0, 25, 50, 75, 100]
     counts = removal_counts(7, 5)
     assert counts[0] == 0 and counts[-1] == 7 and len(set(counts.tolist())) == len(counts)
+
+
+# --- issue 12: bounded settings ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("settings, message", [
+    (FlipSettings(seed=-1), "seed must be a whole number from 0"),
+    (FlipSettings(seed=2**32), "seed must be a whole number from 0"),
+    (FlipSettings(random_orders=1_000_000), "At most 100 random orders"),
+])
+def test_unbounded_settings_are_refused_before_any_work(settings, message):
+    with pytest.raises(InputError, match=message):
+        settings.checked()
+
+
+def test_a_patch_larger_than_the_image_is_refused_without_allocating_it():
+    from xaidesk.evaluate.pixel_flipping import patch_scores
+
+    model, image = planted_model(), bright_image()
+    with pytest.raises(InputError, match="larger than the input itself"):
+        image_faithfulness(model, image, np.ones((16, 16)), 0, FlipSettings(patch=100_000))
+    with pytest.raises(InputError, match="at most 16"):
+        patch_scores(np.ones((16, 9)), 17)
+    assert patch_scores(np.ones((16, 9)), 16).shape == (1, 1)
+
+
+@pytest.mark.parametrize("option, says", [("--seed=-1", "seed"), ("--patch=100000", "patch side of 100000"),
+                                          ("--random-orders=1000000", "random orders")])
+def test_cli_refuses_unbounded_evaluate_options_before_explaining(tmp_path, capsys, monkeypatch, option, says):
+    import xaidesk.evaluate as evaluate
+
+    def must_not_run(*args, **kwargs):
+        raise AssertionError("the methods ran before the options were checked")
+
+    monkeypatch.setattr(evaluate, "compare_image_methods", must_not_run)
+    out = tmp_path / "never"
+    code = main(["evaluate", "image", str(_digit()), "--model", "demo:digits", "--methods", "gradient.sensitivity",
+                 option, "--out", str(out)])
+    err = capsys.readouterr().err
+    assert code == 1 and says in err and "Traceback" not in err
+    assert not out.exists()

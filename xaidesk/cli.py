@@ -31,13 +31,13 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import json
 import sys
+import warnings
 import time
 from pathlib import Path
 
 from .core import Cancelled, CancelToken, XaideskError, list_methods, parse_param_values
-from .core.io import csv_field, csv_number
+from .core.io import csv_field, csv_number, json_text
 from .core.registry import MODALITIES
 
 EXIT_ERROR = 1
@@ -59,8 +59,24 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"xaidesk: {message}. Run 'python -m xaidesk --help' for usage.\n")
 
 
+#: Said by ``python -m xaidesk --help``: the commands are headless; the window has its own start.
+WINDOW_NOTE = (
+    "None of these commands opens the window. To open the desktop app, run 'python -m xaidesk' "
+    "with no command; 'python -m xaidesk --demo' opens it with a built-in demo model and a sample "
+    "image. 'python -m xaidesk --self-test' checks every pipeline on the demos."
+)
+
+
+def output_folder(text: str) -> Path:
+    """``--out``: a folder name, never empty (an empty name would mean the current folder)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("the output folder name is empty; give the folder for the results")
+    return Path(text)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="xaidesk", description="Explain image models and tables from the command line.")
+    parser = _Parser(prog="xaidesk", description="Explain images, sounds, tables and molecules from the command line.",
+                     epilog=WINDOW_NOTE)
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     methods = commands.add_parser("methods", help="list explanation methods and their parameters")
@@ -78,7 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
     image.add_argument("--method", required=True, help="method name, see 'xaidesk methods'")
     image.add_argument("--target", type=int, default=None, help="class index to explain (default: top class)")
     image.add_argument("--param", action="append", default=[], metavar="NAME=VALUE", help="a method parameter")
-    image.add_argument("--out", required=True, type=Path, help="output folder")
+    image.add_argument("--out", required=True, type=output_folder, help="output folder")
     image.add_argument("--trust", action="store_true", help="allow loading a pickled model file (runs its code)")
     image.add_argument("--cmap", default=None, help="colour map of overlay.png")
     image.add_argument("--opacity", type=float, default=0.6, help="heatmap opacity in overlay.png (0-1)")
@@ -95,7 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
     audio.add_argument("--stop", type=float, default=None, help="end of the segment to analyse, in seconds")
     audio.add_argument("--mixdown", default="mean", choices=("mean", "left", "right"),
                        help="how several channels become one")
-    audio.add_argument("--out", required=True, type=Path, help="output folder")
+    audio.add_argument("--out", required=True, type=output_folder, help="output folder")
     audio.add_argument("--trust", action="store_true", help="allow loading a pickled model file (runs its code)")
     audio.add_argument("--cmap", default=None, help="colour map of the relevance in overlay.png")
     audio.add_argument("--opacity", type=float, default=0.6, help="heatmap opacity in overlay.png (0-1)")
@@ -106,7 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
     table.add_argument("--target-column", default=None, help="the column a supervised method predicts")
     table.add_argument("--param", action="append", default=[], metavar="NAME=VALUE", help="a method parameter")
     table.add_argument("--encoding", default=None, help="text encoding if the file is not UTF-8 (e.g. latin-1)")
-    table.add_argument("--out", required=True, type=Path, help="output folder")
+    table.add_argument("--out", required=True, type=output_folder, help="output folder")
     molecules = kinds.add_parser("molecules", help="learn atomization energies of molecules and explain them "
                                                    "as energies per element or pair potentials")
     molecules.add_argument("input", type=Path, help="a folder of .xyz files (or one .xyz file)")
@@ -116,7 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
                            help="length unit of the coordinates in the .xyz files (default angstrom)")
     molecules.add_argument("--energy-unit", default="kcal/mol", help="label of the energy unit (not converted)")
     molecules.add_argument("--param", action="append", default=[], metavar="NAME=VALUE", help="a method parameter")
-    molecules.add_argument("--out", required=True, type=Path, help="output folder")
+    molecules.add_argument("--out", required=True, type=output_folder, help="output folder")
     for name, module_path in COMMAND_MODULES.items():
         module = importlib.import_module(module_path)
         module.add_arguments(commands.add_parser(name, help=module.HELP, description=module.HELP))
@@ -125,6 +141,30 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    with warnings.catch_warnings():
+        caught = _catch_warnings()
+        code = _dispatch(args)
+    if caught and code == 0:
+        first = str(caught[0].message).strip().splitlines()[0][:160] if str(caught[0].message).strip() else ""
+        print(f"xaidesk: note: {len(caught)} library warning(s) were kept off the screen (the first: "
+              f"{caught[0].category.__name__}: {first}).", file=sys.stderr)
+    return code
+
+
+def _catch_warnings() -> list:
+    """Keep library warnings off stderr (one note sums them up); up to 100 of them are kept."""
+    caught: list = []
+
+    def keep(message, category, filename, lineno, file=None, line=None) -> None:
+        if len(caught) < 100:
+            caught.append(warnings.WarningMessage(message, category, filename, lineno, file, line))
+
+    warnings.simplefilter("default")
+    warnings.showwarning = keep
+    return caught
+
+
+def _dispatch(args: argparse.Namespace) -> int:
     try:
         if args.command == "methods":
             return _cmd_methods(args)
@@ -155,7 +195,7 @@ def main(argv: list[str] | None = None) -> int:
 def _cmd_methods(args: argparse.Namespace) -> int:
     methods = list_methods(args.modality)
     if args.json:
-        print(json.dumps([m.to_dict() for m in methods], indent=2))
+        print(json_text([m.to_dict() for m in methods]))
         return 0
     for info in methods:
         print(f"{info.name}  [{', '.join(info.modality)}]  {info.title}")
@@ -180,7 +220,7 @@ def _cmd_models(args: argparse.Namespace) -> int:
             "builtin": [{**m, "samples": [str(s) for s in m.get("samples", [])]} for m in builtin],
             "torchvision": list(TORCHVISION_ARCHITECTURES),
         }
-        print(json.dumps(payload, indent=2))
+        print(json_text(payload))
         return 0
     print("Built-in models:")
     for m in builtin:
@@ -195,24 +235,54 @@ def _cmd_models(args: argparse.Namespace) -> int:
     return 0
 
 
-def cli_progress():
-    if not sys.stderr.isatty():
-        return None
-    start = time.monotonic()
+class CliProgress:
+    """Progress on stderr: one updated line on a terminal; otherwise a plain line every ``interval`` s.
 
-    def report(fraction: float, message: str = "", partial=None) -> None:
-        elapsed = time.monotonic() - start
-        print(f"\r  {fraction * 100:5.1f}%  {elapsed:6.1f}s  {message[:50]:<50}", end="", file=sys.stderr, flush=True)
+    Call it as a progress callback; call :meth:`done` when the work is finished. Off a terminal
+    (a log file, a pipe, a batch job) nothing is printed for runs shorter than ``interval``.
+    """
 
-    return report
+    def __init__(self, stream=None, interval: float = 5.0, clock=time.monotonic) -> None:
+        self._stream = stream or sys.stderr
+        self._terminal = bool(getattr(self._stream, "isatty", lambda: False)())
+        self._interval = interval
+        self._clock = clock
+        self._start = clock()
+        self._last_line = self._start
+        self._drawn = False
+
+    def __call__(self, fraction: float, message: str = "", partial=None) -> None:
+        now = self._clock()
+        elapsed = now - self._start
+        fraction = min(max(float(fraction), 0.0), 1.0)
+        if self._terminal:
+            print(f"\r  {fraction * 100:5.1f}%  {elapsed:6.1f}s  {message[:50]:<50}", end="", file=self._stream,
+                  flush=True)
+            self._drawn = True
+        elif now - self._last_line >= self._interval:
+            self._last_line = now
+            detail = f" ({message.strip()[:80]})" if message.strip() else ""
+            print(f"xaidesk: progress {fraction * 100:.0f}%{detail}, {elapsed:.0f} s so far", file=self._stream,
+                  flush=True)
+
+    def done(self) -> None:
+        """End the terminal's progress line."""
+        if self._drawn:
+            print(file=self._stream)
+            self._drawn = False
+
+
+def cli_progress() -> CliProgress:
+    """The progress reporter of a CLI command (see :class:`CliProgress`)."""
+    return CliProgress()
 
 
 def check_output_options(args: argparse.Namespace, rendered: bool = True) -> None:
-    """Refuse unusable output options before any work is done."""
+    """Refuse unusable output options (an output folder that cannot be written, ...) before any work is done."""
     from .core import InputError, render
+    from .core.io import check_output_folder
 
-    if args.out.exists() and not args.out.is_dir():
-        raise InputError(f"The output '{args.out}' exists and is a file; give a folder for the results.")
+    check_output_folder(args.out)
     if not rendered:
         return
     if not 0.0 <= args.opacity <= 1.0:
@@ -277,8 +347,7 @@ def _cmd_explain_image(args: argparse.Namespace) -> int:
     explanation = explain_image(
         model, image.pixels, args.method, target=args.target, params=params, token=CancelToken(), progress=progress
     )
-    if progress is not None:
-        print(file=sys.stderr)
+    progress.done()
     overlay = render.blend_overlay(image.pixels, explanation.relevance, cmap=args.cmap or render.DEFAULT_COLORMAP, opacity=args.opacity)
     summary = {
         "input": str(args.input),
@@ -296,9 +365,8 @@ def _cmd_explain_image(args: argparse.Namespace) -> int:
 
         curve = image_faithfulness(model, image.pixels, explanation.relevance, explanation.target.index,
                                    FlipSettings(orders=("morf", "random")), method=explanation.method,
-                                   token=CancelToken(), progress=progress or (lambda *a, **k: None))
-        if progress is not None:
-            print(file=sys.stderr)
+                                   token=CancelToken(), progress=progress)
+        progress.done()
         areas = curve.to_dict()
         summary["pixel_flipping"] = {
             "auc": areas["auc_morf"], "random_auc": areas["auc_random"],
@@ -327,8 +395,7 @@ def _cmd_explain_audio(args: argparse.Namespace) -> int:
     progress = cli_progress()
     explanation = explain_audio(model, audio, args.method, target=args.target, params=params,
                                 token=CancelToken(), progress=progress)
-    if progress is not None:
-        print(file=sys.stderr)
+    progress.done()
     extras = explanation.extras
     overlay = render_spectrogram_overlay(extras["spectrogram"], explanation.relevance,
                                          cmap=args.cmap, opacity=args.opacity)
@@ -370,8 +437,7 @@ def _cmd_explain_table(args: argparse.Namespace) -> int:
     progress = cli_progress()
     result = explain_table(table, args.method, params, columns=columns, target=args.target_column,
                            token=CancelToken(), progress=progress)
-    if progress is not None:
-        print(file=sys.stderr)
+    progress.done()
     for notice in table.notices + result.notices:
         print(f"xaidesk: note: {notice}", file=sys.stderr)
     scores = ["row,score"] + [f"{int(r)},{csv_number(s)}" for r, s in zip(result.row_ids, result.scores)]
@@ -412,10 +478,11 @@ def _cmd_explain_molecules(args: argparse.Namespace) -> int:
     token = CancelToken()
     mols = load_molecules(args.input, args.energies, unit=args.unit, energy_unit=args.energy_unit,
                           require_energies=True, cancel=token)
+    for notice in mols.notices:
+        print(f"xaidesk: note: {notice}", file=sys.stderr)
     explanation = info.function(None, mols, None, params=params, token=token,
-                                progress=progress or (lambda *a, **k: None))
-    if progress is not None:
-        print(file=sys.stderr)
+                                progress=progress)
+    progress.done()
     model = explanation.extras["model"]
     unit = model.energy_unit
     metrics = dict(model.metrics)

@@ -22,6 +22,7 @@ HELP = "explain every image or sound clip of a folder (resumable, shardable) or 
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from xaidesk.cli import output_folder
     parser.add_argument("folder", nargs="?", type=Path, help="the folder of inputs (class subfolders optional)")
     parser.add_argument("--model", help="model spec: demo:NAME, torchvision:ARCH:WEIGHTS, file:PATH, vggish:PATH")
     parser.add_argument("--methods", help="method names separated by commas, see 'xaidesk methods'")
@@ -34,7 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                                                                   "(default: each input's top class)")
     parser.add_argument("--trust", action="store_true", help="allow loading a pickled model file (runs its code)")
     parser.add_argument("--merge", nargs="+", type=Path, metavar="RUN", help="merge these run folders instead")
-    parser.add_argument("--out", required=True, type=Path, help="the run folder (or the merged run folder)")
+    parser.add_argument("--out", required=True, type=output_folder, help="the run folder (or the merged run folder)")
 
 
 def method_params(methods: list[str], pairs: list[str]) -> dict[str, dict[str, str]]:
@@ -64,7 +65,9 @@ def method_params(methods: list[str], pairs: list[str]) -> dict[str, dict[str, s
 def run(args: argparse.Namespace) -> int:
     from xaidesk.cli import EXIT_CANCELLED
     from xaidesk.core import InputError
+    from xaidesk.core.io import check_output_folder
 
+    check_output_folder(args.out)
     if args.merge:
         if args.folder is not None or args.model or args.methods:
             raise InputError("--merge joins finished run folders; give no input folder, --model or --methods with it.")
@@ -89,8 +92,7 @@ def _run(args: argparse.Namespace) -> int:
     result = run_batch(args.folder, args.out, args.model, [(m, params[m]) for m in methods], device=args.device,
                        shard=parse_shard(args.shard), batch_size=args.batch_size, target=args.target,
                        trust=args.trust, progress=progress)
-    if progress is not None:
-        print(file=sys.stderr)
+    progress.done()
     for file, reason in result.skipped:
         print(f"xaidesk: skipped {file}: {reason}", file=sys.stderr)
     per_item = result.seconds / result.computed if result.computed else 0.0
@@ -110,8 +112,7 @@ def _merge(args: argparse.Namespace) -> int:
 
     progress = cli_progress()
     result = merge_runs(args.merge, args.out, progress=progress)
-    if progress is not None:
-        print(file=sys.stderr)
+    progress.done()
     if result.missing_shards:
         print("xaidesk: note: shard(s) " + ", ".join(map(str, result.missing_shards))
               + " are not among the merged runs; the index lacks their files.", file=sys.stderr)

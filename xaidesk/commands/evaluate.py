@@ -19,7 +19,6 @@ most relevant first, least relevant first and in random orders (see :mod:`xaides
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 from ..core import CancelToken, InputError, MethodError, get_method
@@ -28,7 +27,7 @@ HELP = "compare explanation methods on one input by faithfulness (pixel flipping
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from ..cli import _Parser
+    from ..cli import _Parser, output_folder
     from ..evaluate import FILLS
 
     kinds = parser.add_subparsers(dest="modality", required=True, parser_class=_Parser)
@@ -50,7 +49,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         sub.add_argument("--seed", type=int, default=0, help="seed of the random orders")
         sub.add_argument("--param", action="append", default=[], metavar="[METHOD:]NAME=VALUE",
                          help="a method parameter (for all methods that have it, or for METHOD only)")
-        sub.add_argument("--out", required=True, type=Path, help="output folder")
+        sub.add_argument("--out", required=True, type=output_folder, help="output folder")
 
     image = kinds.add_parser("image", help="compare image methods on one image")
     image.add_argument("input", type=Path, help="the image file")
@@ -136,10 +135,13 @@ def run(args: argparse.Namespace) -> int:
         from ..data.images import load_image
         from ..models import load_model
 
+        from ..evaluate.pixel_flipping import check_patch_size
+
         image = load_image(args.input)
+        check_patch_size(settings.patch, image.pixels.shape)
         model = load_model(args.model, trust=args.trust)
         results = compare_image_methods(model, image.pixels, methods, target=args.target, params=params,
-                                        settings=settings, token=token, progress=progress or _quiet)
+                                        settings=settings, token=token, progress=progress)
         summary.update(model=args.model, model_name=model.name, image_size=[image.width, image.height])
     elif args.modality == "audio":
         from ..data.audio import load_clip
@@ -148,7 +150,7 @@ def run(args: argparse.Namespace) -> int:
         audio = load_clip(args.input, args.start, args.stop, mixdown=args.mixdown)
         model = load_model(args.model, trust=args.trust)
         results = compare_audio_methods(model, audio, methods, target=args.target, params=params,
-                                        settings=settings, token=token, progress=progress or _quiet)
+                                        settings=settings, token=token, progress=progress)
         summary.update(model=args.model, model_name=model.name, segment=[audio.start, audio.stop])
     else:
         from ..data.tables import load_table
@@ -159,10 +161,9 @@ def run(args: argparse.Namespace) -> int:
         columns = split_list(args.columns) if args.columns else None
         results = compare_table_methods(table, methods, columns=columns, target=args.target_column, params=params,
                                         settings=settings, max_rows=args.rows, token=token,
-                                        progress=progress or _quiet)
+                                        progress=progress)
         summary.update(target_column=args.target_column, notices=list(table.notices))
-    if progress is not None:
-        print(file=sys.stderr)
+    progress.done()
     title = f"{args.input.name}: {results[0].target_label}" if results else args.input.name
     png = curves_png(results, title=title)
     summary["results"] = [r.to_dict() for r in results]
@@ -180,6 +181,3 @@ def run(args: argparse.Namespace) -> int:
     print(f"results in {args.out}")
     return 0
 
-
-def _quiet(fraction: float, message: str = "", partial=None) -> None:
-    """Progress sink when stderr is not a terminal."""

@@ -32,6 +32,7 @@ HEAD_COLOURS = {"mean-difference": (31, 119, 180), "logistic": (214, 39, 40)}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from ..cli import output_folder
     from ..models.probe import HEADS
 
     parser.add_argument("folder", type=Path, nargs="?", default=None,
@@ -46,7 +47,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--held-out", type=float, default=0.3, dest="held_out",
                         help="share of each class kept aside to judge the classifier (default 0.3)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the held-out split (default 0)")
-    parser.add_argument("--out", type=Path, default=None, help="output folder")
+    parser.add_argument("--out", type=output_folder, default=None, help="output folder")
     parser.add_argument("--list-layers", action="store_true", dest="list_layers",
                         help="list the backbone's layers a classifier can be fitted on, and stop")
 
@@ -82,8 +83,7 @@ def run(args: argparse.Namespace) -> int:
     progress = cli_progress()
     result = fit_probe(args.folder, model, layer, held_out=args.held_out, seed=args.seed,
                        token=CancelToken(), progress=progress)
-    if progress is not None:
-        print(file=sys.stderr)
+    progress.done()
     probe_path = args.out / PROBE_FILE_NAME
     summary = {**result.to_dict(), "head_used": args.head, "probe_file": str(probe_path),
                "model_spec": f"probe:{probe_path.resolve()}"}

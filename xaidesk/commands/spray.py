@@ -23,6 +23,7 @@ HELP = "cluster one class's heatmaps of a batch run to find the model's strategi
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from ..cli import output_folder
     parser.add_argument("run", type=Path, nargs="?", help="the batch run folder (with index.csv)")
     parser.add_argument("--method", default=None, help="method whose heatmaps to analyse (may be left out if the run used one)")
     parser.add_argument("--class", dest="target_class", default=None,
@@ -40,7 +41,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="2D picture: t-SNE of the maps (default) or the spectral embedding")
     parser.add_argument("--seed", type=int, default=0, help="seed of the clustering and t-SNE (or of the demo pictures)")
     parser.add_argument("--cmap", default=None, help="colour map of cluster_means.png")
-    parser.add_argument("--out", type=Path, default=None, help="output folder")
+    parser.add_argument("--out", type=output_folder, default=None, help="output folder")
     parser.add_argument("--make-demo-folder", type=Path, default=None, metavar="DIR",
                         help="instead: write generated horse pictures for demo:clever_hans, half with the tag, "
                              "and marks.csv into DIR")
@@ -50,15 +51,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..cli import cli_progress
     from ..core import CancelToken, InputError, render
+    from ..core.io import check_output_folder
 
     if args.make_demo_folder is not None:
+        check_output_folder(args.make_demo_folder)
         return _make_demo(args)
     if args.run is None:
         raise InputError("Give the batch run folder to analyse (or --make-demo-folder DIR to write demo pictures).")
     if args.out is None:
         raise InputError("Give an output folder with --out DIR.")
-    if args.out.exists() and not args.out.is_dir():
-        raise InputError(f"The output '{args.out}' exists and is a file; give a folder for the results.")
+    check_output_folder(args.out)
     if args.cmap is not None and args.cmap not in render.COLORMAPS:
         raise InputError(f"Unknown colour map '{args.cmap}'; choose one of: {', '.join(render.COLORMAPS)}.")
     from ..evaluate.spray import load_run_heatmaps, spray, write_spray_results
@@ -72,8 +74,7 @@ def run(args: argparse.Namespace) -> int:
     result = spray(heatmaps.maps, size=args.size, n_neighbors=args.neighbors, n_clusters=args.clusters,
                    max_clusters=args.max_clusters, values=args.values, normalize=args.normalize, embedding=args.embedding,
                    seed=args.seed, token=token, progress=progress)
-    if progress is not None:
-        print(file=sys.stderr)
+    progress.done()
     write_spray_results(args.out, result, heatmaps, cmap=args.cmap)
     sizes = ", ".join(str(s) for s in result.cluster_sizes)
     print(f"SpRAy on {len(result.labels)} {heatmaps.method} heatmaps of '{heatmaps.target_label}': the eigengap "
@@ -93,8 +94,7 @@ def _make_demo(args: argparse.Namespace) -> int:
     progress = cli_progress()
     folder = write_mark_demo_folder(args.make_demo_folder, n=args.count, seed=args.seed, token=CancelToken(),
                                     progress=progress)
-    if progress is not None:
-        print(file=sys.stderr)
+    progress.done()
     print(f"Wrote {args.count} generated horse pictures ({args.count // 2} with the tag) and marks.csv to {folder}. "
           f"Explain them with demo:clever_hans (class horse) in a batch run, then run SpRAy on it.")
     return 0

@@ -7,12 +7,20 @@ GUI builds its parameter form from :attr:`MethodInfo.params`; the CLI parses
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
 from .errors import MethodError
 
 MODALITIES = ("image", "audio", "table", "molecule")
+
+
+def _is_non_finite_number(text: str) -> bool:
+    try:
+        return not math.isfinite(float(text))
+    except ValueError:
+        return False
 
 
 @dataclass(frozen=True)
@@ -75,6 +83,8 @@ class Param:
                 value = int(number)
             elif self.kind == "float":
                 value = float(value)
+                if not math.isfinite(value):
+                    raise MethodError(f"{self.name} must be a finite number; got {value}.")
             elif self.kind == "bool":
                 if isinstance(value, str):
                     low = value.strip().lower()
@@ -94,6 +104,8 @@ class Param:
                     value = matches[0]
             else:
                 value = str(value)
+                if _is_non_finite_number(value):  # "nan" or "inf" where a number or a word is asked
+                    raise MethodError(f"{self.name} must be a finite number or a word; got {value.strip()}.")
         except (TypeError, ValueError):
             raise MethodError(
                 f"'{value}' is not a valid {self.kind} for the parameter {self.name}."
@@ -241,5 +253,7 @@ def parse_param_values(pairs: Sequence[str]) -> dict[str, str]:
         if "=" not in pair:
             raise MethodError(f"Parameters are written name=value; '{pair}' has no '='.")
         key, value = pair.split("=", 1)
+        if not key.strip():
+            raise MethodError(f"Parameters are written name=value; '{pair}' has no name before the '='.")
         values[key.strip()] = value.strip()
     return values

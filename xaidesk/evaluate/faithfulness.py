@@ -39,6 +39,11 @@ FILLS = ("mean", "blur", "black")
 SCORE_KINDS = ("logit", "probability")
 
 
+#: Upper bounds of :class:`FlipSettings`: the work grows with the random orders; seeds are 32-bit.
+MAX_RANDOM_ORDERS = 100
+MAX_SEED = 2**32 - 1
+
+
 @dataclass(frozen=True)
 class FlipSettings:
     """How the input is perturbed.
@@ -87,6 +92,11 @@ class FlipSettings:
             raise InputError(f"The patch size must be 0 (automatic) or a positive number of pixels; got {self.patch}.")
         if "random" in orders and int(self.random_orders) < 1:
             raise InputError("The random baseline needs at least one random order.")
+        if int(self.random_orders) > MAX_RANDOM_ORDERS:
+            raise InputError(f"At most {MAX_RANDOM_ORDERS} random orders can be averaged (each costs as much as one "
+                             f"curve; the average hardly changes beyond a few dozen); got {self.random_orders}.")
+        if not 0 <= int(self.seed) <= MAX_SEED:
+            raise InputError(f"The seed must be a whole number from 0 to {MAX_SEED}; got {self.seed}.")
         return FlipSettings(orders, int(self.steps), int(self.patch), self.fill, int(self.random_orders),
                             int(self.seed), self.score)
 

@@ -20,8 +20,17 @@ from .faithfulness import (
 )
 
 
+def check_patch_size(patch: int, shape: tuple[int, ...]) -> None:
+    """Refuse a patch side larger than the input (``shape``: height, width, ...) it would tile."""
+    height, width = shape[:2]
+    if patch > max(height, width):
+        raise InputError(f"A patch side of {patch} is larger than the input itself ({width}x{height}); choose a "
+                         f"patch of at most {max(height, width)}, or 0 for the automatic size.")
+
+
 def patch_scores(relevance: np.ndarray, patch: int) -> np.ndarray:
     """Sum of relevance per ``patch`` x ``patch`` tile (edge tiles may be smaller), shape (rows, cols)."""
+    check_patch_size(patch, relevance.shape)
     height, width = relevance.shape
     rows, cols = -(-height // patch), -(-width // patch)
     padded = np.zeros((rows * patch, cols * patch), dtype=np.float64)
