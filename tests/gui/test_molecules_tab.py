@@ -308,3 +308,16 @@ def test_potential_plot_scales_to_the_supported_part(qtbot):
     low, high = plot.plot_item.getViewBox().viewRange()[1]
     assert -15 < low < -8 and 8 < high < 15
     assert (low, high) == pytest.approx(plot.y_range)
+
+
+def test_a_two_atom_molecule_reads_one_pair_contribution(qtbot, molecules_window, molecule_folder, tmp_path,
+                                                         error_dialogs):
+    window, tab = molecules_window
+    _open_folder(qtbot, tab, *molecule_folder)
+    _train(qtbot, tab, "pairs")
+    single = tmp_path / "h2.xyz"
+    _write_xyz(single, *BASES["H2"])
+    tab.open_molecule(single)
+    qtbot.waitUntil(lambda: tab._jobs["predict"] is None, timeout=10_000)
+    assert "sum of 1 pair contribution (" in tab.sum_label.text()
+    assert tab.molecule_view.atom_labels == ["H1", "H2"] and not error_dialogs

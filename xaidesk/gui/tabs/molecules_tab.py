@@ -578,7 +578,8 @@ class MoleculesTab(AnalysisTabMixin, QWidget):
             actual = f"; true energy {mols.energies[index]:.4g} {unit}"
         self.sum_label.setText(
             f"Prediction <b>{decomposition.prediction:.4g} {unit}</b> = sum of {len(order)} "
-            f"{'pair' if pairs else 'atom'} contributions ({decomposition.parts.sum():.4g}) "
+            f"{'pair' if pairs else 'atom'} contribution{'' if len(order) == 1 else 's'} "
+            f"({decomposition.parts.sum():.4g}) "
             f"+ intercept ({decomposition.intercept:.4g}){actual}.")
         self.molecule_view.show_decomposition(decomposition, symbols)
         self._update_enabled()
