@@ -3,6 +3,7 @@
 import json
 import shutil
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -111,9 +112,15 @@ def test_filters_and_sorting(qtbot, make_tab, folder, tmp_path):
     assert [r.true_class for r in browse.model.shown_rows()] == ["high"] * 4 + ["low"] * 6
 
 
-def test_double_click_asks_to_open_the_item(qtbot, make_tab, folder, tmp_path):
+def test_double_click_shows_the_saved_heatmap_and_can_open_the_item(qtbot, make_tab, folder, tmp_path):
+    from PySide6.QtWidgets import QPushButton
+
+    from xaidesk.batch import image_thumbnail, read_run
+    from xaidesk.data.images import load_image
+
+    out = tmp_path / "run"
     tab = make_tab()
-    _prepare(tab, folder, tmp_path / "run", [GRAD])
+    _prepare(tab, folder, out, [GRAD])
     tab.start_run()
     _wait_idle(qtbot, tab)
     grid = tab.browse.grid
@@ -123,8 +130,21 @@ def test_double_click_asks_to_open_the_item(qtbot, make_tab, folder, tmp_path):
     tab.open_item_requested.connect(lambda *args: emitted.append(args))
     centre = grid.visualRect(index).center()
     qtbot.mouseClick(grid.viewport(), Qt.MouseButton.LeftButton, pos=centre)
-    assert emitted == []  # a single click only selects
+    assert tab.viewer is None  # a single click only selects
     qtbot.mouseDClick(grid.viewport(), Qt.MouseButton.LeftButton, pos=centre)
+    viewer = tab.viewer
+    assert viewer is not None and viewer.isVisible() and viewer.row == row and emitted == []
+    # the heatmap shown is the saved relevance over the input, large, beside the plain input
+    saved = np.load(read_run(out).path(row.relevance))
+    expected = image_thumbnail(load_image(folder / row.file).pixels, saved, 420)
+    shown = viewer.heatmap_label.pixmap().toImage()
+    assert (shown.width(), shown.height()) == expected.shape[1::-1]
+    colour = shown.pixelColor(expected.shape[1] // 2, expected.shape[0] // 2)
+    assert (colour.red(), colour.green(), colour.blue()) == tuple(expected[expected.shape[0] // 2, expected.shape[1] // 2])
+    assert viewer.input_label.pixmap().size() == shown.size()
+    assert "evidence for" in viewer.meaning_label.text()
+    open_button = next(b for b in viewer.findChildren(QPushButton) if b.text().startswith("Open in the Images"))
+    open_button.click()
     assert len(emitted) == 1
     path, modality, spec, method, target = emitted[0]
     assert path == str(folder.resolve() / row.file)
@@ -380,3 +400,19 @@ def test_captions_fit_their_cells_and_name_methods_by_title(qtbot, make_tab, fol
     assert long_name.name in model.data(model.index(long_row), Qt.ItemDataRole.ToolTipRole)
     combo = tab.browse.method_combo
     assert [combo.itemText(i) for i in range(combo.count())] == ["All methods", title]
+
+
+def test_the_viewer_says_when_the_input_is_gone_and_shows_the_saved_preview(qtbot, folder, tmp_path):
+    from xaidesk.batch import read_run, run_batch
+    from xaidesk.gui.views.dataset_views import ItemViewer
+
+    out = tmp_path / "run"
+    run_batch(folder, out, "demo:digits", [GRAD])
+    run = read_run(out)
+    row = run.rows[0]
+    run.input_path(row).unlink()
+    viewer = ItemViewer(run, row)
+    qtbot.addWidget(viewer)
+    note = viewer.note_label.text()
+    assert note.startswith("The saved preview is shown") and Path(row.file).name in note
+    assert viewer.heatmap_label.pixmap().width() == 128 and viewer.input_label.pixmap().isNull()

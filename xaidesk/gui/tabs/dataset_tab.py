@@ -36,7 +36,7 @@ from ...core import XaideskError
 from ..catalog import Catalog, family_title
 from ..formatting import format_duration
 from ..runner import JobFailure, Runner
-from ..views.dataset_views import BrowsePanel
+from ..views.dataset_views import BrowsePanel, ItemViewer
 from ..widgets import error_dialog
 from ..widgets.param_form import ParamForm
 from .explain_base import make_progress_bar, side_column
@@ -55,8 +55,9 @@ class DatasetTab(QWidget):
     status_message(str)
         Text for the window's status bar.
     open_item_requested(path, modality, model_spec, method, target)
-        A result was double-clicked: open the input file ``path`` (``"image"`` or ``"audio"``)
-        with the model ``model_spec`` in its tab, and explain class ``target`` with ``method``.
+        "Open in its tab" was pressed in the viewer of a double-clicked result: open the input file
+        ``path`` (``"image"`` or ``"audio"``) with the model ``model_spec`` in its tab, and explain
+        class ``target`` with ``method``.
     run_opened(str)
         A run folder is shown (after a run or "Open run…"); its path.
     """
@@ -81,6 +82,7 @@ class DatasetTab(QWidget):
         self._params: dict[str, dict] = {}
         self._form_method: str | None = None
         self._extra_models: list[tuple[str, str]] = []
+        self.viewer: ItemViewer | None = None  # the item shown large after a double-click
         self._output_for: Path | None = None  # the input folder for which the output was chosen by hand
         self._build()
         app = QCoreApplication.instance()
@@ -671,6 +673,15 @@ class DatasetTab(QWidget):
                 return
         if run is None:
             return
+        if self.viewer is not None:
+            self.viewer.close()
+            self.viewer.deleteLater()
+        self.viewer = ItemViewer(run, row, self)
+        self.viewer.open_in_tab_requested.connect(lambda item: self.open_item(run, item))
+        self.viewer.show()
+
+    def open_item(self, run: RunInfo, row) -> None:
+        """Ask the window to open a run item in its tab with the run's model, method and class."""
         self.open_item_requested.emit(str(run.input_path(row)), run.modality, run.model, row.method, int(row.target))
 
     # ------------------------------------------------------------------ state

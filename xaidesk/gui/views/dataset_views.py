@@ -3,7 +3,8 @@
 :class:`RunItemsModel` holds the rows of a run's index (filtered and sorted with the Qt-free
 helpers of :mod:`xaidesk.batch`) and loads each thumbnail from disk only when the view asks
 for it, keeping a bounded cache, so runs of thousands of files browse smoothly.
-:class:`BrowsePanel` puts the filter bar over the grid and reports double-clicked items.
+:class:`BrowsePanel` puts the filter bar over the grid and reports double-clicked items;
+:class:`ItemViewer` shows one item's saved heatmap over its input, large, with its details.
 """
 
 from __future__ import annotations
@@ -13,11 +14,13 @@ import math
 from collections import OrderedDict
 from pathlib import Path
 
+import numpy as np
 from PySide6.QtCore import QAbstractListModel, QModelIndex, QSize, Qt, Signal
-from PySide6.QtGui import QPixmap
+from PySide6.QtGui import QImage, QPixmap
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
+    QDialog,
     QHBoxLayout,
     QLabel,
     QListView,
@@ -28,7 +31,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ...batch import IndexRow, filter_rows, row_classes, sort_rows
+from ...batch import IndexRow, RunInfo, filter_rows, image_thumbnail, row_classes, sort_rows
+from ...core import XaideskError, render
 from ..formatting import class_text, format_value
 
 #: Thumbnails kept in memory (each about 64 kB).
@@ -171,7 +175,7 @@ def tooltip_of(row: IndexRow) -> str:
     lines.append(f"Method: {method_title(row.method)}")
     if math.isfinite(row.seconds):
         lines.append(f"Time: {row.seconds:.2f} s")
-    lines.append("Double-click to open it in its tab.")
+    lines.append("Double-click to see its heatmap large.")
     return "\n".join(lines)
 
 
@@ -361,3 +365,94 @@ def _choose(combo: QComboBox, data) -> bool:
         return False
     combo.setCurrentIndex(index)
     return True
+
+
+#: Longest side of the pictures in :class:`ItemViewer`.
+VIEWER_SIZE = 420
+
+
+def item_pictures(run: RunInfo, row: IndexRow, longest: int = VIEWER_SIZE):
+    """``(input, overlay, note)`` of a run item: RGB uint8 pictures, longest side ``longest``.
+
+    The overlay is the saved relevance blended over the input. When the input cannot be read (moved,
+    or a sound clip) ``input`` is None and ``overlay`` is the saved thumbnail; ``note`` says so ("" else).
+    """
+    from PIL import Image
+
+    thumbnail = np.asarray(Image.open(run.path(row.thumbnail)).convert("RGB"))
+    if run.modality != "image":
+        return None, thumbnail, "The heatmap over the clip's spectrogram (time to the right, pitch upwards)."
+    try:
+        from ...data.images import load_image
+
+        pixels = load_image(run.input_path(row)).pixels
+        relevance = np.load(run.path(row.relevance))
+        overlay = image_thumbnail(pixels, relevance, longest)
+    except (XaideskError, OSError, ValueError) as error:
+        reason = error.message if isinstance(error, XaideskError) else str(error)
+        return None, thumbnail, f"The saved preview is shown: the input or its heatmap could not be read ({reason})"
+    size = overlay.shape[1::-1]
+    plain = np.asarray(Image.fromarray(pixels).resize(
+        size, Image.Resampling.BOX if size[0] < pixels.shape[1] else Image.Resampling.NEAREST))
+    unseen = render.unseen_count(relevance)
+    return plain, overlay, (render.UNSEEN_NOTE[0].upper() + render.UNSEEN_NOTE[1:] + "." if unseen else "")
+
+
+def _pixmap(rgb: np.ndarray) -> QPixmap:
+    rgb = np.ascontiguousarray(rgb, dtype=np.uint8)
+    height, width = rgb.shape[:2]
+    return QPixmap.fromImage(QImage(rgb.data, width, height, 3 * width, QImage.Format.Format_RGB888).copy())
+
+
+class ItemViewer(QDialog):
+    """One item of a run: its saved heatmap over the input, the input beside it, and what was explained.
+
+    Signals
+    -------
+    open_in_tab_requested(IndexRow)
+        "Open in its tab" was pressed: explore the item further there.
+    """
+
+    open_in_tab_requested = Signal(object)
+
+    def __init__(self, run: RunInfo, row: IndexRow, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.row = row
+        self.setWindowTitle(f"{Path(row.file).name} · {method_title(row.method)}")
+        plain, overlay, note = item_pictures(run, row)
+        self.input_label = QLabel()
+        self.heatmap_label = QLabel()
+        pictures = QHBoxLayout()
+        for label, picture, caption in ((self.input_label, plain, "Input"),
+                                        (self.heatmap_label, overlay, "Heatmap over the input")):
+            if picture is None:
+                continue
+            label.setPixmap(_pixmap(picture))
+            label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+            column = QVBoxLayout()
+            column.addWidget(QLabel(caption), 0, Qt.AlignmentFlag.AlignHCenter)
+            column.addWidget(label, 1)
+            pictures.addLayout(column)
+        self.meaning_label = QLabel(render.colour_meaning(render.DEFAULT_COLORMAP, row.target_label or str(row.target)))
+        self.note_label = QLabel(note)
+        self.note_label.setWordWrap(True)
+        self.note_label.setObjectName("notes")
+        self.note_label.setVisible(bool(note))
+        details = QLabel("\n".join(tooltip_of(row).splitlines()[:-1]))
+        details.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        open_button = QPushButton(f"Open in the {'Audio' if run.modality == 'audio' else 'Images'} tab")
+        open_button.setToolTip("Open the file there with the run's model, method and class, to explain it anew "
+                               "and look closer.")
+        open_button.clicked.connect(lambda: self.open_in_tab_requested.emit(self.row))
+        close = QPushButton("Close")
+        close.clicked.connect(self.accept)
+        buttons = QHBoxLayout()
+        buttons.addStretch(1)
+        buttons.addWidget(open_button)
+        buttons.addWidget(close)
+        layout = QVBoxLayout(self)
+        layout.addLayout(pictures, 1)
+        layout.addWidget(self.meaning_label)
+        layout.addWidget(self.note_label)
+        layout.addWidget(details)
+        layout.addLayout(buttons)
