@@ -822,6 +822,11 @@ def prepare_features(
         series = frame[target_name]
         if _is_numeric_dtype(series):
             target = series.to_numpy(dtype=np.float64, na_value=np.nan)
+            if np.isinf(target).any():
+                raise InputError(
+                    f"The target column '{target_name}' holds an infinite value (first in row "
+                    f"{int(np.flatnonzero(np.isinf(target))[0])}, counting data rows from 0). Replace it in the file."
+                )
             keep &= ~np.isnan(target)
         else:
             target = series.astype("string").to_numpy(dtype=object, na_value=None)

@@ -90,6 +90,7 @@ def fit_linear(
         y = np.asarray(y)
         if y.dtype.kind == "f" and np.all(np.isfinite(y)) and np.all(y == np.round(y)):
             y = y.astype(np.int64)  # class codes read as numbers: 1, 2 rather than 1.0, 2.0
+        _check_classes(y)
         if len(np.unique(y)) < 2:
             raise MethodError("The target has only one class; logistic regression needs at least two.")
     else:
@@ -144,6 +145,15 @@ def _numeric_target(y) -> np.ndarray:
 
 def _same(a, b) -> bool:
     return str(a) == str(b)
+
+
+def _check_classes(y: np.ndarray) -> None:
+    """Refuse a target of measured numbers (fractions) where classes are needed."""
+    if y.dtype.kind == "f":
+        raise MethodError(
+            "The target column holds measured numbers (with fractions), not classes; predict it with "
+            "regression (ridge or linear, or an MLP with task=regression)."
+        )
 
 
 def _match(value, classes):
@@ -236,6 +246,7 @@ def train_mlp(
     if task == "classification":
         if y.dtype.kind == "f" and np.all(np.isfinite(y)) and np.all(y == np.round(y)):
             y = y.astype(np.int64)
+        _check_classes(y)
         classes = sorted(np.unique(y).tolist(), key=str)
         target = np.array([classes.index(v) for v in y.tolist()])
         if len(classes) < 2:
