@@ -237,6 +237,7 @@ def test_qm7_layout_opens_from_its_xyz_folder_without_asking(qtbot, molecules_wi
     assert len(tab.mols) == 12 and not no_file_dialogs and not error_dialogs
     assert tab.data_label.text().startswith("12 molecules")
     assert all(source.parent.name == "xyz" for source in tab.mols.sources)
+    assert tab._last_folder() == str(qm7_layout)  # the next dialog starts where the person was
 
 
 def test_folder_without_molecules_is_refused_before_asking_for_energies(qtbot, molecules_window, tmp_path,

@@ -351,16 +351,18 @@ class MoleculesTab(AnalysisTabMixin, QWidget):
         from xaidesk.data.molecules import find_molecule_folder
 
         try:
-            folder = find_molecule_folder(folder)
+            molecules = find_molecule_folder(folder)
         except InputError as error:
             self._open_failed("Could not open the molecules", error)
             return None
-        energies = None if always_ask else find_energies_file(folder)
+        energies = None if always_ask else find_energies_file(molecules)
         if energies is None:
-            energies = self.choose_energies(folder)
+            energies = self.choose_energies(molecules)
         if energies is None:
             return None
-        return self.open_folder(folder, energies)
+        job = self.open_folder(molecules, energies)
+        self._remember_folder(Path(folder) / "x")  # the next dialog starts where the person picked, not in xyz/
+        return job
 
     def open_path(self, path) -> int | None:
         """Open what was dropped or picked: a folder of .xyz files to train on, or one .xyz file to predict."""

@@ -39,10 +39,12 @@ class ElementBars(_WhitePlot):
     def reset(self) -> None:
         self.plot_item.clear()
         self.values = {}
-        self.plot_item.setTitle("Energy per atom of each element", color="#333333", size="10pt")
+        self.plot_item.setTitle("Energy per atom of each element (train the atom-count model to see it)",
+                                color="#333333", size="10pt")
 
     def set_energies(self, energies: dict[str, float], unit: str) -> None:
         self.reset()
+        self.plot_item.setTitle("Energy per atom of each element", color="#333333", size="10pt")
         self.values = dict(energies)
         names = list(energies)
         heights = np.array([energies[n] for n in names], dtype=np.float64)
@@ -65,6 +67,7 @@ class PotentialPlot(_WhitePlot):
         self.reference_lines: list[tuple[str, str, float]] = []  # (pair, bond, position)
         self.support = None
         self.y_range: tuple[float, float] | None = None
+        self.reset()
 
     def reset(self) -> None:
         self.plot_item.clear()
@@ -73,6 +76,8 @@ class PotentialPlot(_WhitePlot):
         self.reference_lines = []
         self.support = None
         self.y_range = None
+        self.plot_item.setTitle("Pair potentials: train the pair-potential model to see them", color="#333333",
+                                size="10pt")
 
     def show_curves(self, distances, curves: dict[str, np.ndarray], references: dict[str, list] | None,
                     length_unit: str, energy_unit: str, support: dict[str, np.ndarray] | None = None) -> None:
