@@ -303,3 +303,11 @@ def test_float32_precision_is_close(blobs):
     np.testing.assert_allclose(fast.scores, exact.scores, rtol=1e-5)
     np.testing.assert_allclose(fast.relevance.sum(1), fast.scores, rtol=1e-4)
     np.testing.assert_allclose(fast.relevance, exact.relevance, rtol=1e-3, atol=1e-4 * exact.relevance.max())
+
+
+def test_separation_check_on_three_rows_says_why_it_is_not_rated():
+    from xaidesk.explain.neon import separation_check
+
+    rated = separation_check(np.array([[1.0, 2.0], [4.0, 5.0], [7.0, 9.0]]), np.array([0.1, 0.5, 0.9]))
+    assert rated["calinski_harabasz"] is None and rated["dunn"] is None
+    assert "too few rows" in rated["note"]
