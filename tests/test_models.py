@@ -437,3 +437,89 @@ def test_importing_models_touches_neither_qt_nor_network():
         "assert not bad, bad\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).resolve().parent.parent)
+
+
+# --- issue 12: shapes, failures and invalid values caught at load -----------------------------------
+
+
+class _OneScore(torch.nn.Module):
+    """One number per input, without a class axis: shape (batch,)."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = torch.nn.Linear(3 * 8 * 8, 1)
+
+    def forward(self, x):
+        return self.fc(x.flatten(1))[:, 0]
+
+
+class _RaisesOnContent(torch.nn.Module):
+    """Works on the all-zero load check, raises on any real picture."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = torch.nn.Linear(3 * 8 * 8, 4)
+
+    def forward(self, x):
+        if bool(x.abs().sum() > 100.0):
+            raise ValueError("cannot handle this picture")
+        return self.fc(x.flatten(1))
+
+
+def _scripted(tmp_path, module, name):
+    path = tmp_path / name
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.jit.script(module).save(str(path))
+    (tmp_path / f"{name}.json").write_text(json.dumps(
+        {"preprocessing": {"size": [8, 8], "mean": [0.5] * 3, "std": [0.5] * 3, "channels": "rgb", "resize": None}}))
+    return path
+
+
+def test_a_model_without_a_class_axis_is_refused_at_load(tmp_path):
+    path = _scripted(tmp_path, _OneScore(), "one_score.pt")
+    with pytest.raises(ModelError, match=r"returns \(2,\) for two 3x8x8 inputs.*shape \(inputs, 1\)"):
+        load_model(f"file:{path}")
+
+
+def test_an_exception_in_forward_is_a_plain_model_error(tmp_path):
+    from xaidesk.explain import predict_image
+
+    model = load_model(f"file:{_scripted(tmp_path, _RaisesOnContent(), 'raises.pt')}")
+    with pytest.raises(ModelError) as info:
+        predict_image(model, np.full((8, 8, 3), 255, dtype=np.uint8))
+    assert str(info.value) == ("The model failed on this input: cannot handle this picture (raises.pt raised "
+                               "ValueError in its forward pass).")
+
+
+def test_a_python_exception_in_forward_is_wrapped_too():
+    from xaidesk.explain.common import forward_logits
+
+    class Broken(torch.nn.Module):
+        def forward(self, x):
+            raise KeyError("layer4")
+
+    with pytest.raises(ModelError, match=r"failed on this input: 'layer4' \(net raised KeyError"):
+        forward_logits(Broken(), torch.zeros(1, 3, 8, 8), "net")
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf")])
+def test_a_model_with_invalid_weights_is_refused_at_load(tmp_path, value):
+    net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 8 * 8, 4))
+    with torch.no_grad():
+        net[1].weight[0, 5] = value
+    path = _scripted(tmp_path, net, "damaged.pt")
+    with pytest.raises(ModelError, match=r"holds 1 invalid weight value\(s\) \(NaN or infinity\), first in '1.weight'"):
+        load_model(f"file:{path}")
+
+
+def test_invalid_scores_are_refused_wherever_the_model_runs():
+    from xaidesk.explain.common import forward_logits
+
+    class Overflows(torch.nn.Module):
+        def forward(self, x):
+            return torch.stack([x.sum((1, 2, 3)), torch.log(x.sum((1, 2, 3)) - 1e9)], 1)
+
+    with pytest.raises(ModelError, match=r"invalid scores \(NaN or infinity\)"):
+        forward_logits(Overflows(), torch.ones(2, 3, 8, 8), "net")
+    assert forward_logits(torch.nn.Flatten(), torch.ones(2, 1, 1, 3), "net").shape == (2, 3)

@@ -7,7 +7,7 @@ from typing import Iterator
 
 import torch
 
-from ..core import MethodError
+from ..core import Cancelled, MethodError, ModelError, XaideskError
 
 
 def as_logits(output: object, model_name: str = "the model") -> torch.Tensor:
@@ -30,23 +30,77 @@ def as_logits(output: object, model_name: str = "the model") -> torch.Tensor:
         raise MethodError(
             f"{model_name} returns scores of shape {tuple(output.shape)}; expected (batch, classes)."
         )
+    check_finite_scores(output, model_name)
     return output
 
 
+def check_finite_scores(scores: torch.Tensor, model_name: str = "the model") -> None:
+    """Refuse class scores that hold NaN or infinity (damaged weights or an overflowing model)."""
+    if scores.is_floating_point() and not bool(torch.isfinite(scores.detach()).all()):
+        raise ModelError(
+            f"{model_name} gave invalid scores (NaN or infinity) for this input, so nothing it says can be "
+            "explained. Its weights may be damaged; check the model file."
+        )
+
+
+def check_finite_result(explanation, method_title: str) -> None:
+    """Refuse a result whose maps hold infinity or nothing finite at all.
+
+    NaN marks a place the model never saw, so a partly NaN map is allowed; a map that is NaN
+    everywhere, or holds an infinity, comes from invalid arithmetic and explains nothing.
+    """
+    import numpy as np
+
+    for name, values in (("relevance", explanation.relevance), ("uncertainty", explanation.uncertainty)):
+        if values is None:
+            continue
+        values = np.asarray(values)
+        if values.size and (np.isinf(values).any() or np.isnan(values).all()):
+            raise MethodError(
+                f"{method_title} produced an invalid {name} map (NaN or infinity), so there is nothing to "
+                "show. Try other settings or another method; if it persists the model may be broken."
+            )
+
+
+#: Words in PyTorch's messages that mean the input's shape does not fit the network.
+_SHAPE_WORDS = ("shape", "size", "channels", "dimension", "mat1", "expected input")
+
+
 def call_model(module, x: torch.Tensor, model_name: str = "the model"):
-    """``module(x)``, with a plain error when the input does not fit the model."""
+    """``module(x)``, with a plain error when the input does not fit the model or the model fails."""
     try:
         return module(x)
-    except RuntimeError as error:
-        raise MethodError(
-            f"{model_name} could not process an input of shape {tuple(x.shape)}. "
-            "The model probably expects a different input size or number of channels.",
-            details=str(error),
-        ) from error
+    except (Cancelled, XaideskError, KeyboardInterrupt, MemoryError):
+        raise
+    except Exception as error:  # noqa: BLE001 - the model's own code may raise anything
+        kind, reason = model_failure(error)
+        if kind == "RuntimeError" and any(word in reason.lower() for word in _SHAPE_WORDS):
+            raise MethodError(
+                f"{model_name} could not process an input of shape {tuple(x.shape)}. "
+                "The model probably expects a different input size or number of channels.",
+                details=str(error),
+            ) from error
+        raise ModelError(f"The model failed on this input: {reason.rstrip('.')} ({model_name} raised {kind} "
+                         "in its forward pass).", details=f"{type(error).__name__}: {error}") from error
+
+
+def model_failure(error: BaseException) -> tuple[str, str]:
+    """The kind of error a model's forward pass raised and its first plain line.
+
+    A TorchScript model's error is unwrapped: its last line names the original exception.
+    """
+    kind, text = type(error).__name__, str(error).strip()
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    if lines and lines[0].startswith("The following operation failed in the TorchScript interpreter"):
+        head, colon, tail = lines[-1].partition(": ")
+        if colon and " " not in head:
+            return head.rsplit(".", 1)[-1], tail[:200]
+        return kind, lines[-1][:200]
+    return kind, (lines[0][:200] if lines else "no reason given")
 
 
 def forward_logits(module: torch.nn.Module, x: torch.Tensor, model_name: str = "the model") -> torch.Tensor:
-    """Forward ``x`` and return (B, K) scores, with a plain error if shapes do not fit."""
+    """Forward ``x`` and return finite (B, K) scores, with a plain error if shapes do not fit or the model fails."""
     return as_logits(call_model(module, x, model_name), model_name)
 
 

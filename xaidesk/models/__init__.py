@@ -16,7 +16,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..core import ModelError
-from .base import LoadedModel
+from .base import LoadedModel, check_finite_weights
 from .demo import DEMO_NAMES, list_demos, load_demo
 from .files import UntrustedModelError, load_file, read_sidecar
 from .preprocessing import IMAGENET, Preprocessing
@@ -60,6 +60,13 @@ def list_builtin_models(modality: str | None = None) -> list[dict]:
 
 
 def load_model(spec: str, *, trust: bool = False) -> LoadedModel:
+    """Load the model named by ``spec`` (see :func:`_load`) and refuse one with NaN or infinite weights."""
+    model = _load(spec, trust=trust)
+    check_finite_weights(model.module, model.name)
+    return model
+
+
+def _load(spec: str, *, trust: bool = False) -> LoadedModel:
     """Load the model named by ``spec``, in eval mode with gradients of its parameters off.
 
     Parameters
@@ -104,9 +111,8 @@ def load_model(spec: str, *, trust: bool = False) -> LoadedModel:
         arch = check_architecture(arch)
         if not path.strip():
             raise ModelError(
-                f"torchvision:{arch} needs a weights file: give it as torchvision:{arch}:PATH (or choose "
-                "the file with the weights-file button), or use the download action to fetch the "
-                "published weights first."
+                f"torchvision:{arch} needs a weights file: give it as torchvision:{arch}:PATH (the weights "
+                f"saved from torchvision.models.{arch}, e.g. the published ones once downloaded)."
             )
         return load_torchvision(arch, path.strip(), spec=spec)
     if kind == "probe":

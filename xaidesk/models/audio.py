@@ -301,6 +301,7 @@ def load_audio_file(path: str | Path, *, trust: bool = False, spec: str | None =
     VGGish defaults are used.
     """
     from . import files
+    from .base import check_finite_weights
 
     path = Path(path).expanduser()
     spec = spec or f"file:{path}"
@@ -339,6 +340,7 @@ def load_audio_file(path: str | Path, *, trust: bool = False, spec: str | None =
                          "Check the spectrogram settings in its description file.", details=str(error)) from error
     if not isinstance(out, torch.Tensor) or out.ndim != 2:
         raise ModelError(f"The model in {path.name} must return one row of class scores per patch.")
+    check_finite_weights(module, path.name)
     count = int(out.shape[1])
     names = [str(n) for n in meta.get("class_names") or []]
     if len(names) != count:

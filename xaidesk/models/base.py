@@ -63,3 +63,27 @@ class LoadedModel:
         if 0 <= index < len(self.class_names):
             return self.class_names[index]
         return f"class {index}"
+
+
+def check_finite_weights(module: torch.nn.Module, name: str) -> None:
+    """Refuse a model whose weights hold NaN or infinity: everything it computes would be meaningless.
+
+    Raises
+    ------
+    ModelError
+        Naming how many values are invalid and the first layer that holds them.
+    """
+    from ..core import ModelError
+
+    bad, first = 0, None
+    for key, tensor in module.state_dict().items():
+        if isinstance(tensor, torch.Tensor) and tensor.is_floating_point():
+            count = int((~torch.isfinite(tensor)).sum())
+            if count and first is None:
+                first = key
+            bad += count
+    if bad:
+        raise ModelError(
+            f"{name} holds {bad} invalid weight value(s) (NaN or infinity), first in '{first}'; such a model "
+            "gives meaningless scores. The file may be damaged or its training diverged: use another copy."
+        )

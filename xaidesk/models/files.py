@@ -20,7 +20,7 @@ from typing import Any
 import torch
 
 from ..core import ModelError
-from .base import LoadedModel
+from .base import LoadedModel, check_finite_weights
 from .preprocessing import IMAGENET, Preprocessing
 
 
@@ -115,6 +115,10 @@ def read_sidecar(path: Path) -> Sidecar:
 
 def _check_file(path: Path) -> None:
     if not path.exists():
+        if path.is_symlink():
+            from ..core.io import missing_path_message
+
+            raise ModelError(missing_path_message(path, "model file"))
         raise ModelError(f"There is no model file at {path}. Check the path and try again.")
     if not path.is_file():
         raise ModelError(f"{path} is a folder, not a model file. Choose the .pt or .pth file inside it.")
@@ -216,13 +220,24 @@ def _load_torchscript(path: Path) -> torch.nn.Module:
 
 
 def _count_outputs(module: torch.nn.Module, preprocessing: Preprocessing, path: Path) -> int:
-    """The number of classes, from a forward pass on a zero input of the preprocessing size."""
-    x = torch.zeros(1, preprocessing.num_channels, *preprocessing.size)
+    """The number of classes, from a forward pass on two zero inputs of the preprocessing size.
+
+    Two inputs, so that a model that drops the batch axis or returns one number per input is
+    refused now rather than under a method that batches its inputs.
+    """
+    from ..explain.common import model_failure
+
+    x = torch.zeros(2, preprocessing.num_channels, *preprocessing.size)
     shape_text = f"{preprocessing.num_channels}x{preprocessing.size[0]}x{preprocessing.size[1]}"
     try:
         with torch.no_grad():
             out = module(x)
     except Exception as error:  # noqa: BLE001
+        kind, reason = model_failure(error)
+        if kind != "RuntimeError":
+            raise ModelError(
+                f"The model in {path.name} failed on a test input: {reason.rstrip('.')} (it raised {kind} in its "
+                "forward pass).", details=f"{type(error).__name__}: {error}") from error
         raise ModelError(
             f"The model in {path.name} does not accept an input of {shape_text} "
             f"(channels x height x width). Put a description file {path.name}.json next to it with "
@@ -235,11 +250,16 @@ def _count_outputs(module: torch.nn.Module, preprocessing: Preprocessing, path: 
             f"The model in {path.name} returns several outputs; xaidesk explains models that return one "
             "tensor of class scores. Save a wrapper that returns only the scores."
         )
-    if not isinstance(out, torch.Tensor) or out.ndim not in (1, 2) or (out.ndim == 2 and out.shape[0] != 1):
+    if not isinstance(out, torch.Tensor) or out.ndim != 2 or out.shape[0] != 2:
         shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
         raise ModelError(
-            f"The model in {path.name} returns {shape} for one {shape_text} input; xaidesk expects one "
-            "row of class scores (batch x classes)."
+            f"The model in {path.name} returns {shape} for two {shape_text} inputs; xaidesk expects one row of "
+            "class scores per input (inputs x classes). A model with one output must return shape (inputs, 1)."
+        )
+    if out.is_floating_point() and not bool(torch.isfinite(out).all()):
+        raise ModelError(
+            f"The model in {path.name} gives invalid scores (NaN or infinity) on a plain test input; its "
+            "weights or code are broken. Use another copy of the model."
         )
     return int(out.shape[-1])
 
@@ -316,6 +336,7 @@ def load_file(path: str | Path, *, trust: bool = False, spec: str | None = None)
         notes.append(f"Preprocessing from {sidecar.source}.")
     else:
         notes.append("No description file: assuming ImageNet preprocessing (224x224 RGB).")
+    check_finite_weights(module, path.name)  # before the test input, to name the damaged layer
     count = _count_outputs(module, preprocessing, path)
     architecture = "unknown"
     try:

@@ -306,8 +306,8 @@ _NETWORK_ERRORS = (urllib.error.URLError, http.client.HTTPException, socket.time
 def _offline_error(arch: str, reason: str) -> ModelError:
     return ModelError(
         f"Could not download the published weights for {arch}: this computer seems to be offline "
-        f"({reason}). Download the file elsewhere and open it with 'torchvision:{arch}:PATH' / the "
-        "weights-file button.",
+        f"({reason}). Download the file elsewhere and load it as 'torchvision:{arch}:PATH' (a weights file "
+        "on this computer).",
         details=reason,
     )
 
@@ -364,7 +364,7 @@ def download_weights(
                 raise ModelError(
                     f"Could not download the published weights for {arch}: the server answered "
                     f"{error.code} {error.reason}. Download the file elsewhere and open it with "
-                    f"'torchvision:{arch}:PATH' / the weights-file button.",
+                    f"'torchvision:{arch}:PATH' (a weights file on this computer).",
                     details=url,
                 ) from error
             except _NETWORK_ERRORS as error:
