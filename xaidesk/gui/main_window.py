@@ -132,6 +132,7 @@ class MainWindow(QMainWindow):
         self.export_relevance_action = self._action(file_menu, relevance, self.export_relevance)
         self.export_settings_action = self._action(file_menu, settings, self.export_settings)
         self.copy_action = self._action(file_menu, copy, self.copy_result, "Ctrl+Shift+C")
+        self.export_figure_action = self._action(file_menu, "Export &figure (title, colour bar)…", self.export_figure)
         file_menu.addSeparator()
         self._action(file_menu, "&Quit", self.close, QKeySequence.StandardKey.Quit)
 
@@ -148,6 +149,9 @@ class MainWindow(QMainWindow):
         self._action(self.model_menu, "Train a quick &classifier on a labelled folder…", self.open_probe_dialog)
 
         help_menu = self.menuBar().addMenu("&Help")
+        self.guide_action = self._action(help_menu, "&Guide: reading heatmaps and methods…", self.show_guide,
+                                         QKeySequence.StandardKey.HelpContents)
+        help_menu.addSeparator()
         self._action(help_menu, "&About xaidesk", self.show_about)
 
     def _action(self, menu, text, slot, shortcut=None) -> QAction:
@@ -263,6 +267,8 @@ class MainWindow(QMainWindow):
             action.setEnabled(on)
             action.setToolTip(tip or text.replace("&", "").rstrip("…"))
         self.download_action.setEnabled(self.catalog is not None and bool(self.catalog.architectures))
+        figure = explanation is not None and hasattr(explanation, "export_figure") and explanation.has_result()
+        self.export_figure_action.setEnabled(bool(figure))
 
     # ------------------------------------------------------------ start-up
     def start_background_loading(self) -> None:
@@ -390,6 +396,11 @@ class MainWindow(QMainWindow):
         elif (tab := self._explanation_tab()) is not None:
             self._export(tab.export_overlay, "Export overlay", ".png", "PNG image (*.png)")
 
+    def export_figure(self) -> None:
+        """The current explanation as a figure with a title and a labelled colour bar (Images tab)."""
+        if (tab := self._explanation_tab()) is not None and hasattr(tab, "export_figure"):
+            self._export(tab.export_figure, "Export figure", ".png", "PNG image (*.png)")
+
     def export_relevance(self) -> None:
         """The relevance of an explanation tab, or an analysis tab's results (CSV)."""
         if (analysis := self._analysis_tab()) is not None:
@@ -458,17 +469,22 @@ class MainWindow(QMainWindow):
         self.show_status(f"Downloading {arch} weights …", self.images_tab)
         self._download_job = self.runner.submit(job, "download")
 
-    def show_about(self) -> None:
-        import xaidesk
+    def show_guide(self, section: str = ""):
+        """Help ▸ Guide: the illustrated guide (methods from the registry, loaded now, not at start-up)."""
+        from xaidesk.core.registry import list_methods
 
-        QMessageBox.about(
-            self,
-            "About xaidesk",
-            f"<b>xaidesk {xaidesk.__version__}</b><p>A desktop workbench for explainable AI: "
-            "open an image or a sound, pick a model and a method, and see which pixels or "
-            "time-frequency cells drove the decision — and listen to the evidence.</p>"
-            "<p>Methods: layer-wise relevance propagation (LRP), gradients, occlusion, LIME and RELAX.</p>",
-        )
+        from .help.dialog import GuideDialog
+
+        if getattr(self, "_guide", None) is None:
+            self._guide = GuideDialog(list_methods(), self)
+        self._guide.show()
+        self._guide.raise_()
+        if section:
+            self._guide.show_section(section)
+        return self._guide
+
+    def show_about(self) -> None:
+        QMessageBox.about(self, "About xaidesk", about_html())
 
     # ------------------------------------------------------------ status & settings
     def show_status(self, text: str, tab=None) -> None:
@@ -559,6 +575,22 @@ def open_file_filter() -> str:
     filters = [f"All supported files ({' '.join(patterns)})"]
     filters += [f"{name} ({pattern})" for (name, _), pattern in zip(kinds, patterns)]
     return ";;".join(filters + ["All files (*)"])
+
+
+def about_html() -> str:
+    """The About box: what xaidesk is, its version and the versions it runs on."""
+    import platform
+
+    import PySide6
+
+    import xaidesk
+
+    return (f"<b>xaidesk {xaidesk.__version__}</b><p>A desktop workbench for explainable AI: open a picture, "
+            "a sound, a table or molecules, pick a model and a method, and see which parts drove the "
+            "decision — and listen to the evidence in sounds.</p>"
+            "<p>Help ▸ Guide explains how to read heatmaps and uncertainty maps, what each method shows and "
+            "what MoRF, LeRF and AOPC mean. Everything works offline.</p>"
+            f"<p style='color:gray'>Python {platform.python_version()} · Qt for Python {PySide6.__version__}</p>")
 
 
 def known_specs(models) -> set:

@@ -1,0 +1,33 @@
+"""The Help ▸ Guide window: the guide's HTML in a QTextBrowser, with its bundled pictures."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QDialog, QDialogButtonBox, QTextBrowser, QVBoxLayout, QWidget
+
+from ...resources import resource_path
+from .guide import guide_html
+
+
+class GuideDialog(QDialog):
+    """A non-modal window showing the guide; ``methods`` are the registry's ``MethodInfo`` records."""
+
+    def __init__(self, methods, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("xaidesk guide")
+        self.browser = QTextBrowser()
+        self.browser.setOpenExternalLinks(False)
+        self.browser.setSearchPaths([str(resource_path("help"))])
+        self.browser.document().setDefaultStyleSheet("h2 { margin-top: 18px; } li { margin-bottom: 4px; }")
+        self.browser.setHtml(guide_html(methods))
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        buttons.rejected.connect(self.close)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.browser, 1)
+        layout.addWidget(buttons)
+        self.resize(780, 720)
+        self.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose, False)
+
+    def show_section(self, key: str) -> None:
+        """Scroll to a section: ``"heatmap"``, ``"uncertainty"``, ``"methods"``, ``"faithfulness"``."""
+        self.browser.scrollToAnchor(key)

@@ -1,0 +1,143 @@
+"""The guide's HTML: how to read the pictures, and what each registered method shows.
+
+Qt-free. The list of methods comes from the registry (titles and help texts), so a new
+method appears in the guide without editing it; each method family adds one paragraph.
+The illustrations are PNG files in ``resources/help`` (drawn by ``scripts/make_help_images.py``).
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from html import escape as _escape
+from typing import Iterable
+
+escape = partial(_escape, quote=False)
+
+#: Pictures the guide shows, in ``resources/help``.
+ILLUSTRATIONS = ("heatmap.png", "uncertainty.png", "faithfulness.png")
+
+#: Heading and paragraph per method family (the part of a method's name before the dot).
+FAMILIES = {
+    "lrp": ("Layer-wise relevance propagation (LRP)",
+            "LRP follows the prediction backwards through the network, layer by layer, and hands each "
+            "layer's share of the score on to the layer below, until every pixel holds its part. The map "
+            "adds up to (about) the model's score, so red and blue are amounts of evidence for and against "
+            "the class. It needs one pass through the network and is a good first choice."),
+    "gradient": ("Gradients",
+                 "Gradient methods ask how the score would change if a pixel changed a little. The plain "
+                 "gradient is fast but noisy; SmoothGrad averages it over noisy copies, integrated gradients "
+                 "add it up along a path from an 'empty' picture, and input × gradient weighs it by the pixel "
+                 "itself. Squared gradients (sensitivity) only say how much, not for or against."),
+    "occlusion": ("Occlusion",
+                  "Occlusion covers the picture patch by patch and records how much the score drops. Red "
+                  "patches are those whose loss hurts the class most. It is slow but easy to trust: it only "
+                  "asks the model."),
+    "lime": ("LIME",
+             "LIME cuts the picture into superpixels, switches random sets of them off, and fits a simple "
+             "linear model to the model's answers. Each superpixel's colour is its weight in that simple "
+             "model; the R² in the statistics line says how well the simple model matches (1 is perfect)."),
+    "relax": ("RELAX",
+              "RELAX hides random parts of the input and measures how similar the network's inner "
+              "representation stays. It needs no class: bright parts are those the representation depends "
+              "on. It also gives an uncertainty map, which says where the importance can be trusted."),
+    "neon": ("Tables: outliers and clusters (NEON)",
+             "NEON turns an outlier score or a cluster assignment into a small network and explains it with "
+             "LRP, so each row's score is split over its columns."),
+    "supervised": ("Tables: explaining a target column",
+                   "These methods fit a model that predicts one column from the others and split each "
+                   "prediction over the columns that drove it."),
+    "ridge": ("Molecules",
+              "These methods fit an energy model of simple parts (atoms, atom pairs) whose parameters are "
+              "themselves the explanation: an energy per element, or an energy curve per pair of elements."),
+}
+
+MODALITY_WORDS = {"image": "images", "audio": "sounds", "table": "tables", "molecule": "molecules"}
+
+HEATMAP_TEXT = """
+<p>A heatmap lays colours over a grey copy of the input. The colour bar beside it has a caption that
+says what its colours mean, for example <i>red: evidence for 'horse' · blue: against · white: neither</i>.
+In this example the network looks at the small tag in the corner as much as at the horse: it learned a
+shortcut, and the heatmap shows it.</p>
+<ul>
+<li><b>Red</b> parts speak <b>for</b> the explained class, <b>blue</b> parts <b>against</b> it; white (or
+   transparent) parts do not matter. Choose another class in the class list to ask "why not …?".</li>
+<li>Maps that only say <i>how much</i> (RELAX's importance, squared gradients) have no "against": their
+   caption reads <i>brighter: more important</i>.</li>
+<li>The colours are scaled to the map's own strongest values (the statistics line says where full colour
+   is reached), so compare strength between two maps with care.</li>
+<li>Parts the model never saw (cut off by its preprocessing) are <b>transparent</b> and say nothing.</li>
+<li>A heatmap shows what <i>this model</i> used for <i>this input</i>; it is not proof of what the right
+   answer would be.</li>
+</ul>
+"""
+
+UNCERTAINTY_TEXT = """
+<p>RELAX computes its importance from random masks, so it also knows how much the answer varied between
+masks. The uncertainty map shows that variation: <b>brighter means less certain</b>. Trust the importance
+where the uncertainty is low; where it is high, more masks, or another method, may tell a different story.
+The <i>U-RELAX</i> output keeps only the importance where the uncertainty is at or below its median.</p>
+"""
+
+FAITHFULNESS_TEXT = """
+<p>A faithfulness check asks the model itself whether a heatmap is right: it removes parts of the input
+in the order the heatmap gives and watches the score.</p>
+<ul>
+<li><b>MoRF</b> (most relevant first): the parts the heatmap calls most important are removed first. If the
+   heatmap is right, the score falls <b>fast</b>.</li>
+<li><b>LeRF</b> (least relevant first): the unimportant parts go first. The score should stay up for a long
+   time.</li>
+<li><b>Random</b>: parts removed in random order, the baseline any useful heatmap must beat.</li>
+<li><b>AOPC</b> (area over the perturbation curve) is the average fall of the score along a curve, the shaded
+   area in the picture. A <b>large MoRF AOPC</b> and a <b>small LeRF AOPC</b> mean a faithful explanation;
+   compare methods on the same input and model.</li>
+</ul>
+"""
+
+START_TEXT = """
+<p>Open a picture, a sound, a table or a folder of molecules (File ▸ Open, or drop it on the window); it opens
+in its tab. Choose a model (Model menu; the demo models need no download), choose a method, and press
+<b>Explain</b>. Every setting has a tooltip that says what it does. Results stay in the list on the right,
+so you can compare methods; File ▸ Export saves what you see.</p>
+"""
+
+
+def _method_items(methods: Iterable) -> dict[str, list]:
+    families: dict[str, list] = {}
+    for info in methods:
+        families.setdefault(info.family, []).append(info)
+    return families
+
+
+def methods_html(methods: Iterable) -> str:
+    """One section per method family: its paragraph (if known) and each method's title and help."""
+    parts = []
+    for family, infos in _method_items(methods).items():
+        heading, paragraph = FAMILIES.get(family, (infos[0].title, ""))
+        parts.append(f"<h3>{escape(heading)}</h3>")
+        if paragraph:
+            parts.append(f"<p>{escape(paragraph)}</p>")
+        parts.append("<ul>")
+        for info in infos:
+            kinds = ", ".join(MODALITY_WORDS.get(m, m) for m in info.modality)
+            parts.append(f"<li><b>{escape(info.title)}</b> <span style='color:#777'>({escape(kinds)})</span>: "
+                         f"{escape(info.help)}</li>")
+        parts.append("</ul>")
+    return "\n".join(parts)
+
+
+def guide_html(methods: Iterable) -> str:
+    """The whole guide as one HTML page; images are named relative to ``resources/help``."""
+    sections = [
+        ("start", "Getting started", START_TEXT),
+        ("heatmap", "How to read a heatmap",
+         '<p><img src="heatmap.png" alt="A heatmap with its colour bar"></p>' + HEATMAP_TEXT),
+        ("uncertainty", "How to read an uncertainty map",
+         '<p><img src="uncertainty.png" alt="RELAX importance and uncertainty"></p>' + UNCERTAINTY_TEXT),
+        ("methods", "What each method shows", methods_html(methods)),
+        ("faithfulness", "Is the explanation faithful? MoRF, LeRF and AOPC",
+         '<p><img src="faithfulness.png" alt="MoRF, LeRF and random curves"></p>' + FAITHFULNESS_TEXT),
+    ]
+    contents = " · ".join(f'<a href="#{key}">{escape(title)}</a>' for key, title, _ in sections)
+    body = "\n".join(f'<h2><a name="{key}"></a>{escape(title)}</h2>\n{text}' for key, title, text in sections)
+    return (f"<html><body><h1>xaidesk guide</h1><p>{contents}</p>\n{body}\n"
+            "<p style='color:#777'>This guide is part of xaidesk and works offline.</p></body></html>")
