@@ -224,8 +224,9 @@ def save_figure(path, image: np.ndarray, relevance: np.ndarray, **options):
 
 
 def figure_title(method_title: str, class_text: str, model_name: str) -> str:
-    """The title of an exported figure: method, class and model."""
-    return f"{method_title} · class {class_text} · model {model_name}"
+    """The title of an exported figure: method, class and model, e.g. "LRP · class 3 · digits CNN"."""
+    target = class_text if class_text.startswith("class ") else f"class {class_text}"
+    return f"{method_title} · {target} · {model_name}"
 
 
 def relevance_stats(relevance: np.ndarray) -> dict:

@@ -8,7 +8,7 @@ shows their results. Torch-backed packages are imported inside the jobs.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
     QFileDialog,
+    QFormLayout,
     QGroupBox,
     QHBoxLayout,
     QLabel,
@@ -69,6 +70,15 @@ MODEL_FILE_ENTRY = "__file__"
 #: Pixels sampled to choose the colour levels of a partial result.
 PARTIAL_LEVELS_SAMPLES = 256 * 256
 TOP_K = 5
+#: The choices of the "Image preparation" picker: the model's own preprocessing, or no crop.
+PREPARATION_MODEL, PREPARATION_WHOLE = "model", "whole"
+
+
+def prepared_model(model, preparation: str):
+    """``model`` itself, or a copy that resizes the whole image to its input size (no centre crop)."""
+    if model is None or preparation != PREPARATION_WHOLE or model.preprocessing.resize is None:
+        return model
+    return replace(model, preprocessing=model.preprocessing.whole_image())
 
 
 @dataclass
@@ -83,6 +93,10 @@ class _Run:
     info: object
     params: dict
     target_text: str
+    image: object = None
+    model: object = None
+    base_model: object = None
+    preparation: str = PREPARATION_MODEL
     unit: str = ""
     total: int | None = None
     eta: EtaEstimator = field(default_factory=EtaEstimator)
@@ -91,7 +105,12 @@ class _Run:
 
 @dataclass
 class HistoryEntry:
-    """One finished run, kept for comparison and export."""
+    """One finished run, kept for comparison and export.
+
+    It carries its own input: the opened image (``image``, a ``LoadedImage``), the model as it
+    ran (``model``, with the chosen preparation), the model as loaded (``base_model``) and the
+    preparation choice, so that showing it can bring back exactly what it explained.
+    """
 
     explanation: object
     pixels: np.ndarray
@@ -101,6 +120,10 @@ class HistoryEntry:
     method_title: str
     title: str = ""
     extra: dict = field(default_factory=dict)
+    image: object = None
+    model: object = None
+    base_model: object = None
+    preparation: str = PREPARATION_MODEL
 
 
 class ImagesTab(ExplainTabBase):
@@ -143,6 +166,7 @@ class ImagesTab(ExplainTabBase):
         self.settings = settings
         self.catalog: Catalog | None = None
         self.model = None
+        self._base_model = None
         self.image = None
         self.prediction = None
         self.history: list[HistoryEntry] = []
@@ -220,6 +244,9 @@ class ImagesTab(ExplainTabBase):
         top_layout.addWidget(self.stats_label)
 
         self._lay_out_tab(side, top, stretch=(3, 2), sizes=[520, 300])
+        # Result rows name their model and image: let them wrap instead of eliding.
+        self.history_list.setWordWrap(True)
+        self.history_list.setTextElideMode(Qt.TextElideMode.ElideNone)
 
     def _build_side_panel(self) -> QWidget:
         panel = QWidget()
@@ -227,6 +254,19 @@ class ImagesTab(ExplainTabBase):
         layout.setContentsMargins(4, 4, 8, 4)
 
         model_box = self._build_model_box()
+        self.preparation_combo = QComboBox()
+        self.preparation_combo.addItem("Model's own (may crop the border)", PREPARATION_MODEL)
+        self.preparation_combo.addItem("Whole image (no crop)", PREPARATION_WHOLE)
+        self.preparation_combo.setToolTip(
+            "How the opened image is fitted to the model's input. The model's own preparation may cut "
+            "off the border (a centre crop): those pixels are not seen and stay uncoloured. "
+            "\"Whole image\" resizes the whole picture instead, so every pixel is explained "
+            "(the picture may be squeezed)."
+        )
+        self.preparation_combo.activated.connect(self._on_preparation_changed)
+        preparation_row = QFormLayout()
+        preparation_row.addRow("Preparation", self.preparation_combo)
+        model_box.layout().addLayout(preparation_row)
 
         image_box = QGroupBox("Image")
         image_layout = QVBoxLayout(image_box)
@@ -407,9 +447,37 @@ class ImagesTab(ExplainTabBase):
         self._model_ready(model)
 
     def _model_ready(self, model) -> None:
+        self._base_model = model
+        self._use_model(prepared_model(model, self.preparation()))
+
+    def preparation(self) -> str:
+        """The chosen image preparation (``PREPARATION_MODEL`` or ``PREPARATION_WHOLE``)."""
+        return self.preparation_combo.currentData() or PREPARATION_MODEL
+
+    def set_preparation(self, preparation: str) -> None:
+        """Choose the image preparation; the model then predicts again."""
+        self.preparation_combo.setCurrentIndex(max(0, self.preparation_combo.findData(preparation)))
+        self._on_preparation_changed()
+
+    def _on_preparation_changed(self, *_args) -> None:
+        if self._base_model is not None:
+            model = prepared_model(self._base_model, self.preparation())
+            if model is not self.model:
+                self._use_model(model)
+
+    def _show_preparation(self, base_model) -> None:
+        crops = base_model is not None and base_model.preprocessing.resize is not None
+        self.preparation_combo.setEnabled(crops)
+        self.preparation_combo.setItemText(
+            0, "Model's own (centre crop)" if crops else "Whole image (this model does not crop)")
+
+    def _use_model(self, model) -> None:
         if self.is_running():
             self.cancel_explanation()
+        if self.current_entry is not None and self.current_entry.model is not model:
+            self._clear_result_view()
         self.model = model
+        self._show_preparation(self._base_model)
         if self.catalog is not None:
             self._fill_model_combo()
         notes = list(getattr(model, "notes", []) or [])
@@ -425,7 +493,10 @@ class ImagesTab(ExplainTabBase):
         self.model_notes.setToolTip(description)
         description = _first_sentence(description)
         lines = [description] if description else []
-        lines.append(f"{model.num_classes} classes, input {model.preprocessing.size[1]}x{model.preprocessing.size[0]}.")
+        pre = model.preprocessing
+        crop = (f" The image's shorter side is resized to {pre.resize} pixels and the centre cut out: "
+                "the border is not seen.") if pre.resize is not None else ""
+        lines.append(f"{model.num_classes} classes, input {pre.size[1]}x{pre.size[0]}.{crop}")
         lines += notes
         self.model_notes.setText("\n".join(line.strip() for line in lines if line))
         self._suppress_refit = True
@@ -438,9 +509,21 @@ class ImagesTab(ExplainTabBase):
         self.param_form.set_dynamic_choices(MODEL_LAYERS, [AUTOMATIC_LAYER])
         self._on_method_changed()
         self._list_layers()
-        self.status_message.emit(f"Model {model.name} loaded.")
+        self.status_message.emit(f"Model {model.name} ready.")
         self.model_loaded.emit(model.spec)
         self._predict()
+
+    def _clear_result_view(self) -> None:
+        """Show no result (a new input or model): the explanation views wait for Run."""
+        self.heatmap_view.clear_relevance()
+        self.heatmap_view.set_placeholder("")
+        self.heatmap_view.set_title("Explanation")
+        self._show_uncertainty(None)
+        self._show_details(None)
+        self.stats_label.setText("")
+        self.current_entry = None
+        self.history_list.clearSelection()
+        self.history_list.setCurrentItem(None)
 
     def _list_layers(self) -> None:
         """List the model's layers in the worker (one forward pass) for layer parameters."""
@@ -500,28 +583,23 @@ class ImagesTab(ExplainTabBase):
         """Use an already opened image (a ``LoadedImage``)."""
         self._image_ready(image)
 
-    def _image_ready(self, image) -> None:
+    def _image_ready(self, image, announce: bool = True) -> None:
         if self.is_running():
             self.cancel_explanation()
         self.image = image
-        self._remember_folder(image.path)
         self.input_view.set_image(image.pixels)
         self.heatmap_view.set_image(image.pixels)
-        self.heatmap_view.clear_relevance()
-        self.heatmap_view.set_placeholder("")
-        self.heatmap_view.set_title("Explanation")
         self.uncertainty_view.set_image(image.pixels)
-        self._show_details(None)
-        self.stats_label.setText("")
-        self.current_entry = None
-        self.history_list.clearSelection()
+        self._clear_result_view()
         height, width = image.pixels.shape[:2]
         info = [f"{image.path.name} — {width}x{height} pixels"]
         info += list(getattr(image, "notices", []) or [])
         self.image_info.setText("\n".join(info))
         self.image_info.setToolTip(str(image.path))
-        self.status_message.emit(f"Opened {image.path.name}.")
-        self.image_opened.emit(image.path)
+        if announce:
+            self._remember_folder(image.path)
+            self.status_message.emit(f"Opened {image.path.name}.")
+            self.image_opened.emit(image.path)
         self._predict()
 
     # ------------------------------------------------------------ prediction
@@ -586,6 +664,7 @@ class ImagesTab(ExplainTabBase):
         self._run = _Run(
             spec=model.spec, name=model.name, pixels=pixels, path=image.path, method_title=info.title, info=info,
             params=dict(params), target_text=class_text(target_index, model.label(target_index)),
+            image=image, model=model, base_model=self._base_model, preparation=self.preparation(),
         )
         self._running_method_title = info.title
         self._jobs["explain"] = self.runner.submit(job, "explain")
@@ -598,14 +677,7 @@ class ImagesTab(ExplainTabBase):
 
     def _explanation_ready(self, explanation) -> None:
         run = self._run
-        entry = HistoryEntry(
-            explanation=explanation,
-            pixels=run.pixels,
-            image_path=run.path,
-            model_spec=run.spec,
-            model_name=run.name,
-            method_title=run.method_title,
-        )
+        entry = self._entry_of_run(explanation, run)
         if explanation.method == "lime":
             entry.extra["lime_source"] = id(explanation)
         entry.title = self._entry_title(entry, run.unit)
@@ -624,7 +696,13 @@ class ImagesTab(ExplainTabBase):
         if entry.extra.get("refit"):
             title = f"{entry.method_title} · {target} · refit, no new samples" + (
                 " (partial)" if not explanation.complete else "")
-        return title
+        return f"{title} · {self._input_text(entry)}"
+
+    @staticmethod
+    def _input_text(entry: HistoryEntry) -> str:
+        """The model and image a result explains, e.g. "Handwritten digits (demo CNN) on digits_3.png"."""
+        model = entry.model_name + (", whole image" if entry.preparation == PREPARATION_WHOLE else "")
+        return f"{model} on {entry.image_path.name if entry.image_path else 'an image'}"
 
     def _show_partial(self, partial) -> None:
         relevance = getattr(partial, "relevance", None)
@@ -730,6 +808,7 @@ class ImagesTab(ExplainTabBase):
             and entry.pixels is self.image.pixels
             and self.model is not None
             and entry.model_spec == self.model.spec
+            and (entry.model is None or entry.model is self.model)
         )
 
     def refit(self, target: int) -> HistoryEntry | None:
@@ -758,11 +837,7 @@ class ImagesTab(ExplainTabBase):
             return None
         self.last_refit_seconds = time.perf_counter() - start
         explanation = explanation.replace(seconds=self.last_refit_seconds)
-        new = HistoryEntry(
-            explanation=explanation, pixels=entry.pixels, image_path=entry.image_path, model_spec=entry.model_spec,
-            model_name=entry.model_name, method_title=entry.method_title,
-            extra={"refit": True, "lime_source": source},
-        )
+        new = replace(entry, explanation=explanation, extra={"refit": True, "lime_source": source})
         new.title = self._entry_title(new)
         self._add_history(new)
         self.show_entry(new)
@@ -819,14 +894,18 @@ class ImagesTab(ExplainTabBase):
             index = explanation.target.index
             if logits is not None and 0 <= index < len(logits):
                 explanation = explanation.replace(score=float(logits[index]))
-        entry = HistoryEntry(
-            explanation=explanation, pixels=run.pixels, image_path=run.path, model_spec=run.spec,
-            model_name=run.name, method_title=run.method_title,
-        )
+        entry = self._entry_of_run(explanation, run)
         if explanation.method == "lime":
             entry.extra["lime_source"] = id(explanation)
         entry.title = self._entry_title(entry, run.unit)
         return entry
+
+    def _entry_of_run(self, explanation, run: _Run) -> HistoryEntry:
+        return HistoryEntry(
+            explanation=explanation, pixels=run.pixels, image_path=run.path, model_spec=run.spec,
+            model_name=run.name, method_title=run.method_title, image=run.image, model=run.model,
+            base_model=run.base_model, preparation=run.preparation,
+        )
 
     def _kept_count_text(self, run: _Run, explanation) -> str:
         done, total = samples_done(explanation, run.total)
@@ -834,10 +913,46 @@ class ImagesTab(ExplainTabBase):
 
     # ------------------------------------------------------------ history & compare
     def _history_tooltip(self, entry: HistoryEntry) -> str:
-        path = entry.image_path.name if entry.image_path else "image"
-        return f"{entry.title}\nModel: {entry.model_name}\nImage: {path}"
+        path = str(entry.image_path) if entry.image_path else "image"
+        return f"{entry.title}\nModel: {entry.model_name} ({entry.model_spec})\nImage: {path}"
 
-    def _select_history(self, entry: HistoryEntry) -> None:
+    def _is_other_input(self, entry: HistoryEntry) -> bool:
+        """Whether ``entry`` explains another image, model or preparation than the one open now."""
+        other_image = self.image is None or entry.pixels is not self.image.pixels
+        other_model = entry.model is not None and entry.model is not self.model
+        return other_image or other_model
+
+    def _bring_back_input(self, entry: HistoryEntry) -> bool:
+        """Open ``entry``'s own image and model again (they are kept with the result).
+
+        Returns False, with a status message, when that cannot happen now (a run is going on,
+        or the result does not carry its input).
+        """
+        if self.is_running():
+            self.status_message.emit("That result explains another image or model: wait for the run to finish "
+                                     "or cancel it, then click the result again.")
+            return False
+        if entry.image is None or (entry.model is None and entry.model_spec != getattr(self.model, "spec", None)):
+            self.status_message.emit("That result cannot be shown: its image or model is no longer known.")
+            return False
+        self.explain_after_prediction(entry.explanation.target.index)
+        if entry.model is not None and entry.model is not self.model:
+            self._base_model = entry.base_model or entry.model
+            self.preparation_combo.setCurrentIndex(max(0, self.preparation_combo.findData(entry.preparation)))
+            self._use_model(entry.model)
+        if self.image is None or entry.pixels is not self.image.pixels:
+            self._image_ready(entry.image, announce=False)
+        self.status_message.emit(f"Showing a result of {self._input_text(entry)}: that image and model are open again.")
+        return True
+
+    def _select_history(self, entry: HistoryEntry | None) -> None:
+        """Highlight ``entry``'s row (no row for ``None``), without showing it again."""
+        if entry is None:
+            self.history_list.blockSignals(True)
+            self.history_list.setCurrentItem(None)
+            self.history_list.clearSelection()
+            self.history_list.blockSignals(False)
+            return
         for row in range(self.history_list.count()):
             item = self.history_list.item(row)
             if item.data(Qt.ItemDataRole.UserRole) == id(entry):
@@ -846,11 +961,21 @@ class ImagesTab(ExplainTabBase):
                 self.history_list.blockSignals(False)
 
     def show_entry(self, entry: HistoryEntry) -> None:
-        """Show a finished result in the main explanation view."""
+        """Show a finished result in the main explanation view, with its own input.
+
+        A result of another image or model brings that image and model back (the input view,
+        the prediction and the class then match what is shown); while a run is going on it is
+        refused with a status message instead.
+        """
+        if self._is_other_input(entry) and not self._bring_back_input(entry):
+            self._select_history(self.current_entry)
+            return
         self.current_entry = entry
+        self._select_history(entry)
         view = self.heatmap_view
         if view.pixels() is not entry.pixels:
-            view.set_image(entry.pixels, reset_view=False)
+            size_changed = view.pixels() is None or view.pixels().shape != entry.pixels.shape
+            view.set_image(entry.pixels, reset_view=size_changed)
         view.set_meaning_class(class_text(entry.explanation.target.index, entry.explanation.target.label))
         view.set_relevance(entry.explanation.relevance, _levels_for(entry.explanation))
         view.set_title(entry.title)
@@ -863,7 +988,10 @@ class ImagesTab(ExplainTabBase):
         parts = relevance_stats_parts(stats, explanation, levels)
         extras = explanation.extras
         if explanation.uncertainty is not None:
-            parts.append(f"mean uncertainty {format_value(float(np.mean(explanation.uncertainty)))}")
+            parts.append(f"mean uncertainty {format_value(float(np.nanmean(explanation.uncertainty)))}")
+        unseen = render.unseen_count(explanation.relevance)
+        if unseen:
+            parts.append(f"{unseen} pixels {render.UNSEEN_NOTE.split(': ', 1)[1]}: grey, uncoloured")
         if extras.get("layer"):
             parts.append(f"layer {extras['layer']}")
         if not explanation.complete:
@@ -921,8 +1049,32 @@ class ImagesTab(ExplainTabBase):
         # Superpixel boundaries and dimming, as shown.
         return composite(overlay, self.heatmap_view.decoration())
 
+    def figure_labels(self) -> tuple[str, str]:
+        """The current result's figure title (method, class, model) and colour-bar label."""
+        entry = self.current_entry
+        target = entry.explanation.target
+        levels = self.heatmap_view.levels()
+        meaning = render.colour_meaning(self.heatmap_view.colormap_name(), target.label or str(target.index),
+                                        signed=levels[0] == -levels[1])
+        model = entry.model_name + (" (whole image)" if entry.preparation == PREPARATION_WHOLE else "")
+        title = render.figure_title(entry.method_title, class_text(target.index, target.label), model)
+        return title, f"relevance · {meaning}"
+
+    def export_figure(self, path) -> Path:
+        """Write the current result as a figure with a title and a labelled colour bar (PNG, PDF or SVG
+        by the suffix), at the opened image's full resolution, as shown."""
+        entry = self.current_entry
+        title, label = self.figure_labels()
+        return render.save_figure(
+            path, entry.pixels, entry.explanation.relevance, title=title, colorbar_label=label,
+            cmap=self.heatmap_view.colormap_name(), opacity=self.heatmap_view.opacity(),
+            levels=self.heatmap_view.levels(), decoration=self.heatmap_view.decoration(),
+        )
+
     def export_relevance(self, path) -> Path:
-        """Write the relevance map; a result with uncertainty also gets ``uncertainty.npy`` beside it."""
+        """Write the relevance map; a result with uncertainty also gets ``uncertainty.npy`` beside it.
+
+        Pixels the model never saw (cut off by a centre crop) are NaN in the file."""
         from xaidesk.core.io import save_npy_atomic
 
         path = save_npy_atomic(path, self.current_entry.explanation.relevance)
@@ -956,6 +1108,9 @@ class ImagesTab(ExplainTabBase):
             "model": entry.model_spec,
             "model_name": entry.model_name,
             "image": str(entry.image_path) if entry.image_path else None,
+            "image_size": [int(entry.pixels.shape[1]), int(entry.pixels.shape[0])],
+            "preprocessing": entry.model.preprocessing.to_dict() if entry.model is not None else None,
+            "unseen_pixels": render.unseen_count(explanation.relevance),
             "method": explanation.method,
             "params": dict(explanation.params),
             "target": explanation.target.to_dict(),

@@ -237,7 +237,10 @@ class HeatmapView(RelevanceLayerMixin, ImageView):
         segment = segment_at(self._segments, x, y)
         if segment is not None and segment < len(self._segment_weights):
             return f"x {x}, y {y}: segment {segment} · weight {self._segment_weights[segment]:+.3g}"
-        return f"x {x}, y {y}: {self.value_name} = {format_value(float(self._relevance[y, x]))}"
+        value = float(self._relevance[y, x])
+        if np.isnan(value):
+            return f"x {x}, y {y}: not seen by the model (cut off by its preprocessing)"
+        return f"x {x}, y {y}: {self.value_name} = {format_value(value)}"
 
 
 class UncertaintyView(HeatmapView):
@@ -271,7 +274,9 @@ class ViewGroup:
     The views share a camera rather than a range: when the person zooms or
     pans one view, the others show the same centre pixel at the same scale
     (image pixels per screen pixel). Unlike ``ViewBox.setXLink``/``setYLink``
-    this keeps aspect-locked views of different shapes aligned.
+    this keeps aspect-locked views of different shapes aligned. Only views of
+    images of the same size follow each other: the same pixel of another
+    picture means nothing.
     """
 
     def __init__(self) -> None:
@@ -311,8 +316,9 @@ class ViewGroup:
             width = max(source.view_box.width(), 1.0)
             scale = (x1 - x0) / width
             cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+            shape = source.pixels().shape[:2] if source.pixels() is not None else None
             for view in self._views:
-                if view is source:
+                if view is source or view.pixels() is None or view.pixels().shape[:2] != shape:
                     continue
                 half_w = scale * max(view.view_box.width(), 1.0) / 2
                 half_h = scale * max(view.view_box.height(), 1.0) / 2
