@@ -310,4 +310,4 @@ def test_separation_check_on_three_rows_says_why_it_is_not_rated():
 
     rated = separation_check(np.array([[1.0, 2.0], [4.0, 5.0], [7.0, 9.0]]), np.array([0.1, 0.5, 0.9]))
     assert rated["calinski_harabasz"] is None and rated["dunn"] is None
-    assert "too few rows" in rated["note"]
+    assert "3 rows are too few" in rated["note"]
