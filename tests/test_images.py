@@ -144,3 +144,40 @@ def test_multiframe_gif_uses_first_frame(tmp_path):
     loaded = load_image(path)
     assert loaded.pixels[0, 0, 0] > 200
     assert any("frames" in n for n in loaded.notices)
+
+
+# --- issue 12: invalid pixel values, elongated images, links -----------------------------------
+
+
+@pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf])
+def test_a_float_image_with_invalid_values_is_refused_not_blackened(tmp_path, value):
+    values = np.linspace(0.0, 1.0, 16 * 16, dtype=np.float32).reshape(16, 16)
+    values[3, 4] = value
+    path = _save(tmp_path / "bad.tif", Image.fromarray(values, mode="F"))
+    with pytest.raises(InputError, match=r"holds 1 pixel value\(s\) that are not numbers \(NaN\) or infinite"):
+        load_image(path)
+
+
+def test_a_valid_float_image_is_still_stretched(tmp_path):
+    values = np.linspace(-1.0, 3.0, 16 * 16, dtype=np.float32).reshape(16, 16)
+    image = load_image(_save(tmp_path / "ok.tif", Image.fromarray(values, mode="F")))
+    assert image.pixels.min() == 0 and image.pixels.max() == 255
+
+
+def test_an_image_too_elongated_to_shrink_is_refused_with_the_reason(tmp_path):
+    path = _save(tmp_path / "strip.png", Image.new("RGB", (100_000, 8)))
+    with pytest.raises(InputError, match=r"100000x8 pixels, too elongated.*0 pixel\(s\) across, below the 8x8"):
+        load_image(path)
+    assert load_image(_save(tmp_path / "wide.png", Image.new("RGB", (8192, 16)))).pixels.shape == (8, 4096, 3)
+
+
+def test_links_that_lead_nowhere_say_so(tmp_path):
+    loop = tmp_path / "loop.png"
+    loop.symlink_to(tmp_path / "other.png")
+    (tmp_path / "other.png").symlink_to(loop)
+    with pytest.raises(InputError, match="is a link loop"):
+        load_image(loop)
+    broken = tmp_path / "broken.png"
+    broken.symlink_to(tmp_path / "gone.png")
+    with pytest.raises(InputError, match=r"is a link to '.*gone.png', which does not exist"):
+        load_image(broken)

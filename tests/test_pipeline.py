@@ -50,3 +50,34 @@ def test_a_sound_model_is_refused_for_a_picture():
         predict_image(sounds, picture)
     with pytest.raises(MethodError, match="not for images"):
         explain_image(sounds, picture, "gradient.sensitivity")
+
+
+@pytest.mark.parametrize("bad", [np.inf, -np.inf, "all-nan"])
+def test_an_invalid_result_map_is_refused_not_returned(monkeypatch, bad):
+    import dataclasses
+
+    from xaidesk.core import Explanation, Target, get_method
+    from xaidesk.core import registry
+
+    def broken(model, x, target, *, params, token, progress):
+        relevance = np.full(x.shape[-2:], np.nan if bad == "all-nan" else 0.0, dtype=np.float32)
+        if bad != "all-nan":
+            relevance[2, 3] = bad
+        return Explanation(relevance=relevance, method="gradient.sensitivity", target=Target(target))
+
+    info = get_method("gradient.sensitivity")
+    monkeypatch.setitem(registry._REGISTRY, info.name, dataclasses.replace(info, function=broken))
+    with pytest.raises(MethodError, match=r"produced an invalid relevance map \(NaN or infinity\)"):
+        explain_image(scripted_model(), np.zeros((8, 8, 3), np.uint8), "gradient.sensitivity")
+
+
+def test_a_partly_unseen_map_is_allowed_by_the_result_check():
+    from xaidesk.core import Explanation, Target
+    from xaidesk.explain.common import check_finite_result
+
+    relevance = np.ones((4, 4), np.float32)
+    relevance[0] = np.nan  # marks cells the model never saw
+    check_finite_result(Explanation(relevance=relevance, method="m", target=Target(0)), "M")
+    uncertainty = np.full((4, 4), np.inf, np.float32)
+    with pytest.raises(MethodError, match="invalid uncertainty map"):
+        check_finite_result(Explanation(relevance=relevance, method="m", target=Target(0), uncertainty=uncertainty), "M")

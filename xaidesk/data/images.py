@@ -16,6 +16,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from ..core import InputError
+from ..core.io import missing_path_message
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 IMAGE_FILE_FILTER = "Images (" + " ".join(f"*{s}" for s in IMAGE_SUFFIXES) + ");;All files (*)"
@@ -69,7 +70,7 @@ def load_image(path: str | Path, max_side: int = MAX_SIDE) -> LoadedImage:
     path = Path(path)
     name = path.name
     if not path.exists():
-        raise InputError(f"The file '{path}' does not exist. Check the name and folder.")
+        raise InputError(missing_path_message(path, "file"))
     if path.is_dir():
         raise InputError(f"'{path}' is a folder, not an image file. Choose an image file inside it.")
     if path.stat().st_size == 0:
@@ -120,6 +121,13 @@ def _decode(image: Image.Image, name: str, max_side: int, notices: list[str]) ->
             f"'{name}' is only {width}x{height} pixels; explanations need at least {MIN_SIDE}x{MIN_SIDE}. "
             "Choose a larger image."
         )
+    shrunk_side = round(min(width, height) * min(1.0, max_side / max(width, height)))
+    if shrunk_side < MIN_SIDE:
+        raise InputError(
+            f"'{name}' is {width}x{height} pixels, too elongated: shrunk to at most {max_side} pixels on the longer "
+            f"side it would be {shrunk_side} pixel(s) across, below the {MIN_SIDE}x{MIN_SIDE} that explanations "
+            "need. Crop it to a less elongated part first."
+        )
     if getattr(image, "n_frames", 1) > 1:
         notices.append(f"The file has {image.n_frames} frames; the first one is used.")
     if max(width, height) > max_side and image.format == "JPEG":
@@ -129,7 +137,7 @@ def _decode(image: Image.Image, name: str, max_side: int, notices: list[str]) ->
     if _has_rotation(image):
         notices.append("Rotated upright as its camera orientation tag says.")
     image = ImageOps.exif_transpose(image)
-    image = _to_rgb(image, notices)
+    image = _to_rgb(image, notices, name)
     if max(image.size) > max_side:
         image.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
         notices.append(
@@ -155,10 +163,16 @@ def _has_rotation(image: Image.Image) -> bool:
         return False
 
 
-def _to_rgb(image: Image.Image, notices: list[str]) -> Image.Image:
+def _to_rgb(image: Image.Image, notices: list[str], name: str) -> Image.Image:
     mode = image.mode
     if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
         values = np.asarray(image, dtype=np.float64)
+        invalid = int(np.count_nonzero(~np.isfinite(values)))
+        if invalid:
+            raise InputError(
+                f"'{name}' holds {invalid} pixel value(s) that are not numbers (NaN) or infinite, which cannot be "
+                "shown or explained. Replace them with real values (e.g. in the program that wrote the file)."
+            )
         if mode.startswith("I;16"):
             scaled = values / 257.0
             notices.append("16-bit image reduced to 8 bits per channel for display and the model.")
