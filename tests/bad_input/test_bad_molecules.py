@@ -157,7 +157,13 @@ def test_energies_for_missing_molecules_are_named(tmp_path, accepted):
 def test_angstrom_files_read_as_bohr_are_flagged(tmp_path, accepted):
     source, table = _folder(tmp_path / "qm7")
     accepted(_argv(source, table, tmp_path / "out", "ridge.atoms", "--unit", "bohr"), inputs=[source, table],
-             says=["closer than any chemical bond", "check the length unit"])
+             says=["unusually close together", "check the length unit"])
+
+
+def test_a_too_short_bond_is_flagged(tmp_path, accepted):
+    source, table = _folder(tmp_path / "qm7", replace={"0005.xyz": "2\nx\nH 0 0 0\nH 0.3 0 0\n"})
+    accepted(_argv(source, table, tmp_path / "out"), inputs=[source, table],
+             says=["in 0005.xyz two atoms are only 0.30 Å apart", "check the length unit"])
 
 
 def test_bohr_files_read_as_angstrom_are_flagged(tmp_path, accepted):

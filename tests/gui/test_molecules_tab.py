@@ -232,10 +232,13 @@ def no_file_dialogs(monkeypatch):
 def test_qm7_layout_opens_from_its_xyz_folder_without_asking(qtbot, molecules_window, qm7_layout,
                                                             no_file_dialogs, error_dialogs):
     window, tab = molecules_window
+    energies = qm7_layout / "energies.txt"
+    energies.write_text(energies.read_text() + "ghost.xyz -1.0\n")
     window.open_path(qm7_layout)
     qtbot.waitUntil(lambda: tab._jobs["load"] is None and tab.mols is not None, timeout=10_000)
     assert len(tab.mols) == 12 and not no_file_dialogs and not error_dialogs
     assert tab.data_label.text().startswith("12 molecules")
+    assert "Note: energies.txt lists 1 name with no .xyz file (first: ghost.xyz)" in tab.data_label.text()
     assert all(source.parent.name == "xyz" for source in tab.mols.sources)
     assert tab._last_folder() == str(qm7_layout)  # the next dialog starts where the person was
 

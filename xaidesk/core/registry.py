@@ -143,6 +143,7 @@ class MethodInfo:
     needs_module: bool = False
     iterative: bool = False
     resample: str = "sum"
+    signed: bool | Callable[[dict], bool] = True
 
     @property
     def family(self) -> str:
@@ -150,6 +151,10 @@ class MethodInfo:
 
     def defaults(self) -> dict:
         return {p.name: p.default for p in self.params}
+
+    def shows_sign(self, params: dict | None = None) -> bool:
+        """Whether the map says for and against (signed) with these parameters, or only how much."""
+        return bool(self.signed(self.resolve_params(params)) if callable(self.signed) else self.signed)
 
     def resolve_params(self, values: dict | None = None) -> dict:
         """Fill defaults and convert and check the given values."""
@@ -186,6 +191,7 @@ def register_method(
     needs_module: bool = False,
     iterative: bool = False,
     resample: str = "sum",
+    signed: bool | Callable[[dict], bool] = True,
 ) -> Callable[[Callable], Callable]:
     """Register ``explain(model, x, target, *, params, token, progress)``.
 
@@ -194,6 +200,8 @@ def register_method(
     partial results. ``resample`` says how maps are taken back to the input's
     size: ``"sum"`` for additive relevance (conserved), ``"value"`` for
     per-pixel quantities such as score drops, weights or similarities.
+    ``signed`` is False for maps that say only how much (squared gradients,
+    similarities), never for or against; a function of the parameters where they decide.
     """
     if resample not in ("sum", "value"):
         raise ValueError("resample must be 'sum' or 'value'")
@@ -218,6 +226,7 @@ def register_method(
             needs_module=needs_module,
             iterative=iterative,
             resample=resample,
+            signed=signed,
         )
         return function
 

@@ -64,9 +64,11 @@ ATOMIC_NUMBER["i"] = 53
 COINCIDENT_ANGSTROM = 0.1
 #: A coordinate beyond this (Å) is refused: no molecule is that large, and distances would overflow.
 FARTHEST_ANGSTROM = 1e4
-#: Nearest-neighbour distances (Å) outside this range suggest the wrong length unit (a notice, not a refusal):
-#: no bond is shorter than H–H (0.74 Å), and typical nearest neighbours (C–H, O–H, C–C) lie within 0.9–1.6 Å.
-PLAUSIBLE_NEAREST_ANGSTROM = (0.5, 1.9)
+#: Distances that suggest the wrong length unit (a notice, not a refusal): two atoms closer than the first
+#: (Å; no bond is shorter than H–H, 0.74 Å), or a typical nearest neighbour outside the range (typical
+#: nearest neighbours such as C–H, O–H and C–C lie within 0.9–1.6 Å).
+SHORTEST_PLAUSIBLE_ANGSTROM = 0.4
+PLAUSIBLE_NEAREST_ANGSTROM = (0.75, 1.9)
 XYZ_SUFFIX = ".xyz"
 
 
@@ -304,10 +306,13 @@ def _unit_notices(names: list[str], nearest: np.ndarray) -> list[str]:
         return []
     low, high = PLAUSIBLE_NEAREST_ANGSTROM
     closest = int(np.nanargmin(nearest))
-    if nearest[closest] < low:
+    if nearest[closest] < SHORTEST_PLAUSIBLE_ANGSTROM:
         return [f"In {names[closest]} two atoms are only {nearest[closest]:.2f} Å apart, closer than any chemical "
                 f"bond (H–H is 0.74 Å); check the length unit (Angstrom or Bohr)."]
     typical = float(np.median(nearest[known]))
+    if typical < low:
+        return [f"The atoms are unusually close together (nearest neighbours typically {typical:.2f} Å, where bonds "
+                f"are about 1–1.6 Å); check the length unit (Angstrom or Bohr)."]
     if typical > high:
         return [f"The atoms are unusually far apart (nearest neighbours typically {typical:.2f} Å, where bonds "
                 f"are about 1–1.6 Å); check the length unit (Angstrom or Bohr)."]

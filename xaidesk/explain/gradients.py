@@ -123,6 +123,7 @@ def _batches(total: int, size: int) -> Iterator[tuple[int, int]]:
     modality=MODALITY,
     title="Sensitivity (squared gradient)",
     help="Shows where small changes of the input would change the score most; fast but often noisy.",
+    signed=False,
 )
 def sensitivity(model, x, target, *, params, token, progress) -> Explanation:
     """S_i = sum over channels of (d f_target / d x_i)^2."""
@@ -377,6 +378,7 @@ def biased_backward(module: torch.nn.Module, gamma: float, eps: float = 1e-6) ->
     help="A sensitivity map computed through 'biased' layers that favour positive evidence, which "
     "makes it much less noisy than the plain gradient.",
     needs_module=True,
+    signed=False,
 )
 def robust(model, x, target, *, params, token, progress) -> Explanation:
     """Sensitivity sum_c (d g / d x_i)^2 of the biased gradient of the seed study (LRP-gamma's gradient).
