@@ -182,6 +182,7 @@ def _aggregate(kind: str, xb: torch.Tensor, grad: torch.Tensor) -> torch.Tensor:
     help="Averages gradient maps over many noisy copies of the input, which removes much of the "
     "gradient's noise.",
     iterative=True,
+    signed=lambda params: params["aggregation"] != "squared",
 )
 def smoothgrad(model, x, target, *, params, token, progress) -> Explanation:
     """Mean over noisy copies x + N(0, sigma^2) of a gradient map; sigma = noise_level * (max x - min x).

@@ -526,6 +526,7 @@ U_HELP = ("Uncertainty is the mask-weighted variance of the similarity among the
     "representation stays; shows importance and its uncertainty, without needing a class. " + U_HELP,
     iterative=True,
     resample="value",
+    signed=False,
 )
 def relax(model, x, target, *, params, token, progress) -> Explanation:
     """RELAX importance and uncertainty of the chosen layer's representation (label-free).
