@@ -91,3 +91,44 @@ def test_spray_reads_heatmaps_with_an_unseen_border(tmp_path):
     assert len(heatmaps.maps) == 8 and all(np.isfinite(m).all() for m in heatmaps.maps)
     result = spray(heatmaps.maps, size=8, n_neighbors=3)
     assert len(result.labels) == 8
+
+
+def _cropping_model_file(tmp_path):
+    import json
+
+    import torch
+
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3, padding=1), torch.nn.ReLU(), torch.nn.Flatten(),
+                              torch.nn.Linear(4 * 16 * 16, 3)).eval()
+    path = tmp_path / "cropper.pt"
+    torch.jit.trace(net, torch.zeros(1, 3, 16, 16)).save(str(path))
+    sidecar = {"class_names": ["a", "b", "c"],
+               "preprocessing": {"size": [16, 16], "mean": [0.5] * 3, "std": [0.5] * 3, "channels": "rgb", "resize": 20}}
+    (tmp_path / "cropper.pt.json").write_text(json.dumps(sidecar))
+    Image.fromarray(_image(40, 60)).save(tmp_path / "input.png")
+    return path
+
+
+def test_cli_marks_unseen_pixels_and_whole_image_explains_every_pixel(tmp_path):
+    import json
+
+    from xaidesk.cli import main
+
+    model = _cropping_model_file(tmp_path)
+    argv = ["explain", "image", str(tmp_path / "input.png"), "--model", f"file:{model}", "--method", "occlusion",
+            "--param", "patch_size=4", "--param", "stride=4"]
+    assert main([*argv, "--out", str(tmp_path / "cropped")]) == 0
+    relevance = np.load(tmp_path / "cropped" / "relevance.npy")
+    summary = json.loads((tmp_path / "cropped" / "summary.json").read_text())
+    assert relevance.shape == (40, 60) and np.isnan(relevance[:, :5]).all() and np.isfinite(relevance[20, 30])
+    assert summary["unseen_pixels"] == int(np.isnan(relevance).sum()) > 0
+    assert Image.open(tmp_path / "cropped" / "overlay.png").size == (60, 40)
+    assert not (tmp_path / "cropped" / "figure.png").exists()
+
+    assert main([*argv, "--whole-image", "--figure", "--out", str(tmp_path / "whole")]) == 0
+    whole = np.load(tmp_path / "whole" / "relevance.npy")
+    summary = json.loads((tmp_path / "whole" / "summary.json").read_text())
+    assert np.isfinite(whole).all() and summary["unseen_pixels"] == 0
+    assert summary["preprocessing"]["resize"] is None and "whole image" in summary["preprocessing"]["name"]
+    assert Image.open(tmp_path / "whole" / "figure.png").format == "PNG"

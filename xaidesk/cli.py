@@ -13,7 +13,10 @@
 
 The output folder receives ``relevance.npy``, ``overlay.png`` and
 ``summary.json``, plus ``uncertainty.npy`` (RELAX, SmoothGrad) and
-``segments.npy``/``segments.csv`` (LIME) where the method has them. For tables
+``segments.npy``/``segments.csv`` (LIME) where the method has them, and
+``figure.png`` with ``--figure``. Image pixels the model never saw (cut off by
+a centre crop; ``--whole-image`` avoids it) are NaN in ``relevance.npy`` and
+counted as ``unseen_pixels`` in ``summary.json``. For tables
 it receives ``scores.csv`` (``row,score``; 0-based rows in file order),
 ``relevance.csv`` (``row`` and one column per feature) and ``summary.json``
 (method, θ per column, γ, parameters, seconds, top rows). For molecules it
@@ -98,6 +101,12 @@ def build_parser() -> argparse.ArgumentParser:
     image.add_argument("--trust", action="store_true", help="allow loading a pickled model file (runs its code)")
     image.add_argument("--cmap", default=None, help="colour map of overlay.png")
     image.add_argument("--opacity", type=float, default=0.6, help="heatmap opacity in overlay.png (0-1)")
+    image.add_argument("--whole-image", action="store_true",
+                       help="resize the whole image to the model's input size instead of cutting out its centre, "
+                            "so every pixel is explained (otherwise pixels outside the crop are NaN: not seen)")
+    image.add_argument("--figure", action="store_true",
+                       help="also write figure.png: the overlay with a title (method, class, model) and a labelled "
+                            "colour bar")
     image.add_argument("--evaluate", action="store_true",
                        help="also measure faithfulness by region perturbation, MoRF against random (writes pixel_flipping.csv); "
                             "'xaidesk evaluate' compares methods with every option")
@@ -302,8 +311,9 @@ def prediction_summary(prediction, explanation) -> dict:
     }
 
 
-def write_explanation(out, explanation, overlay, summary: dict, curve=None) -> None:
-    """Write an image or audio explanation's files as a set (see the module docstring)."""
+def write_explanation(out, explanation, overlay, summary: dict, curve=None, figure: bytes | None = None) -> None:
+    """Write an image or audio explanation's files as a set (see the module docstring);
+    ``figure`` is a PNG written as ``figure.png``."""
     import numpy as np
 
     from .core.io import save_npy_atomic, save_png_atomic, staged_folder, write_bytes_atomic, write_json_atomic
@@ -329,6 +339,8 @@ def write_explanation(out, explanation, overlay, summary: dict, curve=None) -> N
             ]
             write_bytes_atomic(folder / "pixel_flipping.csv", ("\n".join(rows) + "\n").encode("utf-8"))
         save_png_atomic(folder / "overlay.png", overlay)
+        if figure is not None:
+            write_bytes_atomic(folder / "figure.png", figure)
         write_json_atomic(folder / "summary.json", summary)
 
 
@@ -342,6 +354,10 @@ def _cmd_explain_image(args: argparse.Namespace) -> int:
     params = parse_param_values(args.param)
     image = load_image(args.input)
     model = load_model(args.model, trust=args.trust)
+    if args.whole_image:
+        from dataclasses import replace
+
+        model = replace(model, preprocessing=model.preprocessing.whole_image())
     prediction = predict_image(model, image.pixels)
     progress = cli_progress()
     explanation = explain_image(
@@ -358,7 +374,18 @@ def _cmd_explain_image(args: argparse.Namespace) -> int:
         "image_size": [image.width, image.height],
         "notices": image.notices + list(model.notes),
         "preprocessing": model.preprocessing.to_dict(),
+        "unseen_pixels": render.unseen_count(explanation.relevance),
     }
+    figure = None
+    if args.figure:
+        from .core import get_method
+
+        cmap, target = args.cmap or render.DEFAULT_COLORMAP, explanation.target
+        class_text = str(target.index) if target.label in ("", str(target.index)) else f"{target.index}: {target.label}"
+        figure = render.figure_bytes(
+            image.pixels, explanation.relevance, cmap=cmap, opacity=args.opacity,
+            title=render.figure_title(get_method(explanation.method).title, class_text, model.name),
+            colorbar_label="relevance · " + render.colour_meaning(cmap, target.label or str(target.index)))
     curve = None
     if args.evaluate:
         from .evaluate import FlipSettings, image_faithfulness
@@ -374,7 +401,7 @@ def _cmd_explain_image(args: argparse.Namespace) -> int:
             "random_aopc": areas["aopc_random"], "units": curve.units, **curve.settings,
         }
     # Everything is computed; only now touch the output folder, and write the files as a set.
-    write_explanation(args.out, explanation, overlay, summary, curve)
+    write_explanation(args.out, explanation, overlay, summary, curve, figure)
     print(
         f"{explanation.method}: explained '{explanation.target.label}' (class {explanation.target.index}, "
         f"score {explanation.score:.3g}) in {explanation.seconds:.2f} s; results in {args.out}"
