@@ -78,7 +78,7 @@ def test_run_fills_the_browser_with_thumbnails(qtbot, make_tab, folder, tmp_path
     assert model.rowCount() == 10
     pixmap = model.data(model.index(0), Qt.ItemDataRole.DecorationRole)
     assert not pixmap.isNull() and max(pixmap.width(), pixmap.height()) == 128
-    assert model.data(model.index(0), Qt.ItemDataRole.DisplayRole).startswith("digits_5.png\n")  # high/ sorts first
+    assert model.data(model.index(0), Qt.ItemDataRole.DisplayRole).startswith("high/digits_5.png\n")  # high/ sorts first
     assert "Double-click" in model.data(model.index(0), Qt.ItemDataRole.ToolTipRole)
     assert tab.browse.count_label.text() == "10 results"
     assert json.loads((out / "run.json").read_text())["finished"]
@@ -388,12 +388,12 @@ def test_captions_fit_their_cells_and_name_methods_by_title(qtbot, make_tab, fol
     grid, model = tab.browse.grid, tab.browse.model
     metrics = grid.fontMetrics()
     cell = grid.gridSize()
-    assert cell.height() >= 128 + 2 * metrics.lineSpacing()
+    assert cell.height() >= 128 + 3 * metrics.lineSpacing()
     title = get_method(GRAD).title
     for k in range(model.rowCount()):
         lines = grid.caption(model.index(k)).split("\n")
-        assert len(lines) == 2 and all(metrics.horizontalAdvance(line) <= cell.width() - 8 for line in lines)
-        assert lines[1].startswith(title[:8])
+        assert len(lines) == 3 and all(metrics.horizontalAdvance(line) <= grid.visualRect(model.index(k)).width() - 6 for line in lines)
+        assert lines[1].startswith(title[:8]) and lines[2].startswith("score ")
         assert f"Method: {title}" in model.data(model.index(k), Qt.ItemDataRole.ToolTipRole)
     long_row = next(k for k in range(model.rowCount()) if model.row_at(k).file.startswith("low/a_rather"))
     assert "…" in grid.caption(model.index(long_row))

@@ -85,6 +85,7 @@ def test_analyse_shows_spectrum_embedding_means_and_members(qtbot, panel, tmp_pa
     assert adjusted_rand_score(truth, result.labels) == 1.0
     assert f"eigengap suggests {result.eigengap_k} clusters" in panel.status_label.text()
     assert get_method(METHOD).title in panel.status_label.text() and METHOD not in panel.status_label.text()
+    assert panel.status_label.wordWrap()  # the whole summary is shown, not cut off at the panel's edge
     # The spectrum, with the eigengap marked between eigenvalue number k and k + 1.
     np.testing.assert_allclose(panel.spectrum.eigenvalues, result.eigenvalues)
     assert panel.spectrum.gap_position == result.eigengap_k + 0.5

@@ -112,7 +112,7 @@ class ProbeDialog(QDialog):
         self._build()
         self._fill_backbones()
         self._update_enabled()
-        self.resize(980, 600)
+        self.resize(980, 720)
         if self.model_combo.count() and self.model_combo.itemData(0) not in (TORCHVISION_ENTRY, MODEL_FILE_ENTRY):
             self.load_backbone(self.model_combo.itemData(0))
 

@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QListView,
     QPushButton,
+    QStyle,
     QStyledItemDelegate,
     QStyleOptionViewItem,
     QVBoxLayout,
@@ -38,9 +39,9 @@ from ..formatting import class_text, format_value
 #: Thumbnails kept in memory (each about 64 kB).
 PIXMAP_CACHE = 600
 ICON_SIZE = 128
-#: Room around a thumbnail in the grid, and the lines of its caption (file name; method and score).
+#: Room around a thumbnail in the grid, and the lines of its caption (file, method, score).
 GRID_MARGIN = 24
-CAPTION_LINES = 2
+CAPTION_LINES = 3
 LINE_SEPARATOR = "\u2028"
 SORT_CHOICES = (
     ("File name", "file"),
@@ -128,7 +129,7 @@ class RunItemsModel(QAbstractListModel):
             return None
         row = self._shown[index.row()]
         if role == Qt.ItemDataRole.DisplayRole:
-            return f"{Path(row.file).name}\n{method_title(row.method)} · {format_value(row.score)}"
+            return f"{row.file}\n{method_title(row.method)}\nscore {format_value(row.score)}"
         if role == Qt.ItemDataRole.DecorationRole:
             return self.thumbnail(row)
         if role == Qt.ItemDataRole.ToolTipRole:
@@ -184,12 +185,16 @@ class CaptionDelegate(QStyledItemDelegate):
 
     def initStyleOption(self, option: QStyleOptionViewItem, index: QModelIndex) -> None:  # noqa: N802 - Qt override
         super().initStyleOption(option, index)
-        option.text = self.caption(option.text, option.fontMetrics, self.parent().gridSize().width() - 8)
+        view = self.parent()
+        margin = 2 * (view.style().pixelMetric(QStyle.PixelMetric.PM_FocusFrameHMargin, option, view) + 1) + 2
+        width = min(option.rect.width() or view.gridSize().width(), view.gridSize().width()) - margin
+        option.text = self.caption(option.text, option.fontMetrics, width)
 
     @staticmethod
     def caption(text: str, metrics, width: int) -> str:
         lines = text.replace(LINE_SEPARATOR, "\n").split("\n")  # Qt turns "\n" into its line separator
-        return LINE_SEPARATOR.join(metrics.elidedText(line, Qt.TextElideMode.ElideMiddle, width) for line in lines)
+        modes = [Qt.TextElideMode.ElideMiddle] + [Qt.TextElideMode.ElideRight] * (len(lines) - 1)  # file, then words
+        return LINE_SEPARATOR.join(metrics.elidedText(line, mode, width) for line, mode in zip(lines, modes))
 
 
 class ThumbnailGrid(QListView):
@@ -225,6 +230,7 @@ class ThumbnailGrid(QListView):
         """The caption as drawn in the grid (each line elided to the cell's width)."""
         option = QStyleOptionViewItem()
         option.initFrom(self)
+        option.rect = self.visualRect(index)
         self.itemDelegate().initStyleOption(option, index)
         return option.text.replace(LINE_SEPARATOR, "\n")
 

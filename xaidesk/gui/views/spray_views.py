@@ -320,7 +320,8 @@ class SprayPanel(QWidget):
         self.progress_bar.setRange(0, 1000)
         self.progress_bar.setTextVisible(False)
         self.progress_bar.setMaximumHeight(8)
-        self.status_label = ElidedLabel("Open a batch run to analyse its heatmaps.")
+        self.status_label = QLabel("Open a batch run to analyse its heatmaps.")
+        self.status_label.setWordWrap(True)  # the summary is read whole: it says how far to trust the clusters
 
         self.spectrum = SpectrumPlot()
         self.embedding = EmbeddingPlot()
