@@ -110,3 +110,43 @@ def test_the_heatmap_and_uncertainty_views_caption_their_colour_bars(qtbot):
     uncertainty.set_image(np.zeros((8, 8, 3), np.uint8))
     uncertainty.set_uncertainty(np.abs(relevance))
     assert uncertainty.colour_meaning() == "yellow: less certain · dark purple: more certain · transparent: not seen by the model"
+
+
+def test_the_registry_says_which_maps_show_for_and_against():
+    from xaidesk.gui.formatting import map_shows_sign
+
+    assert map_shows_sign("lrp.epsilon_plus_flat", {}) is True
+    assert map_shows_sign("relax", {}) is False and map_shows_sign("gradient.sensitivity") is False
+    assert map_shows_sign("gradient.smoothgrad", {"aggregation": "squared"}) is False
+    assert map_shows_sign("gradient.smoothgrad", {"aggregation": "gradient"}) is True
+    assert map_shows_sign("no.such_method", {}) is None
+    assert colour_kind(0.0, (-1.0, 1.0), signed=True) == "signed"  # an all-positive LRP map still means "for"
+    assert colour_kind(-0.5, (-1.0, 1.0), signed=False) == "unsigned"
+    assert colour_kind(0.2, (0.1, 1.0), signed=True) == "unsigned"  # a bar without an "against" side
+
+
+def test_a_signed_method_keeps_for_and_against_wording_on_an_all_positive_map(qtbot):
+    from xaidesk.gui.views.image_views import HeatmapView
+
+    view = HeatmapView("Result")
+    qtbot.addWidget(view)
+    view.set_image(np.zeros((4, 4, 3), np.uint8))
+    view.set_meaning_class("class 0", signed=True)
+    view.set_relevance(np.linspace(0.0, 1.0, 16, dtype=np.float32).reshape(4, 4))
+    assert view.colour_meaning() == "red: evidence for class 0 · blue: against · white: neither"
+    view.set_meaning_class("class 0", signed=False)
+    view.set_relevance(np.linspace(-1.0, 1.0, 16, dtype=np.float32).reshape(4, 4))
+    assert view.colour_meaning() == "red: more important · white: less important"
+
+
+def test_an_lrp_result_in_the_images_tab_says_what_its_colours_and_numbers_mean(qtbot, make_window):
+    window = make_window(demo=True)
+    tab = window.images_tab
+    assert tab.select_method("lrp.epsilon_plus_flat")
+    tab.run_explanation()
+    qtbot.waitUntil(lambda: bool(tab.history), timeout=15_000)
+    target = tab.history[0].explanation.target
+    assert tab.heatmap_view.colour_meaning().startswith(f"red: evidence for class {target.index} · blue: against")
+    assert tab.stats_label.text().startswith("The map adds up to")
+    assert "model's score for the class" in tab.stats_label.text()
+    window.runner.shutdown()

@@ -185,12 +185,33 @@ COLOUR_WORDS = {
 }
 
 
-def colour_kind(minimum: float, levels: tuple[float, float], uncertainty: bool = False) -> str:
+def colour_kind(minimum: float, levels: tuple[float, float], uncertainty: bool = False,
+                signed: bool | None = None) -> str:
     """``"uncertainty"``, ``"signed"`` (a map with evidence for and against, shown around zero)
-    or ``"unsigned"`` (only how much, e.g. RELAX's importance or squared gradients)."""
+    or ``"unsigned"`` (only how much, e.g. RELAX's importance or squared gradients).
+
+    ``signed`` is what the method's registry entry says (:func:`map_shows_sign`); ``None`` (unknown)
+    decides from the map: signed when it holds negative values.
+    """
     if uncertainty:
         return "uncertainty"
-    return "signed" if levels[0] < 0 and minimum < 0 else "unsigned"
+    if levels[0] >= 0 or signed is False:
+        return "unsigned"
+    return "signed" if signed or minimum < 0 else "unsigned"
+
+
+def map_shows_sign(method: str, params: dict | None = None) -> bool | None:
+    """Whether the registered ``method`` with ``params`` draws evidence for and against (``None``: unknown).
+
+    Call it once a result exists: looking the method up loads the method registry.
+    """
+    from xaidesk.core.errors import XaideskError
+    from xaidesk.core.registry import get_method
+
+    try:
+        return get_method(method).shows_sign(params)
+    except (XaideskError, KeyError, TypeError, ValueError):
+        return None
 
 
 def colour_meaning(kind: str, class_name: str = "", colormap: str = "bwr",

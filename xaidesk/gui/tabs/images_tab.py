@@ -39,6 +39,7 @@ from ..formatting import (
     explanation_title,
     format_duration,
     format_value,
+    map_shows_sign,
     parse_count,
     partial_title,
     probability_text,
@@ -976,7 +977,8 @@ class ImagesTab(ExplainTabBase):
         if view.pixels() is not entry.pixels:
             size_changed = view.pixels() is None or view.pixels().shape != entry.pixels.shape
             view.set_image(entry.pixels, reset_view=size_changed)
-        view.set_meaning_class(class_text(entry.explanation.target.index, entry.explanation.target.label))
+        view.set_meaning_class(class_text(entry.explanation.target.index, entry.explanation.target.label),
+                               map_shows_sign(entry.explanation.method, entry.explanation.params))
         view.set_relevance(entry.explanation.relevance, _levels_for(entry.explanation))
         view.set_title(entry.title)
         view.set_placeholder("")

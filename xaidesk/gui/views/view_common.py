@@ -91,6 +91,7 @@ class RelevanceLayerMixin:
         self._levels: tuple[float, float] = (-1.0, 1.0)
         self.colorbar: pg.ColorBarItem | None = None
         self._meaning_class = ""
+        self._meaning_signed: bool | None = None
         if show_colorbar:
             self.colorbar = pg.ColorBarItem(
                 values=self._levels, width=14, interactive=False, colorMap=colormap_from_lut(self._colormap_name)
@@ -121,10 +122,12 @@ class RelevanceLayerMixin:
                 self.colorbar.setLevels(self._levels)
         self._show_colour_meaning()
 
-    def set_meaning_class(self, class_name: str) -> None:
-        """Name the explained class in the colour caption ("red: evidence for '<class>' · …");
-        empty for methods that explain no class."""
+    def set_meaning_class(self, class_name: str, signed: bool | None = None) -> None:
+        """Name the explained class in the colour caption ("red: evidence for '<class>' · …"), and say
+        whether the method's maps are signed (:func:`~xaidesk.gui.formatting.map_shows_sign`;
+        ``None``: decide from the map)."""
         self._meaning_class = class_name
+        self._meaning_signed = signed
         self._show_colour_meaning()
 
     def colour_meaning(self) -> str:
@@ -138,7 +141,8 @@ class RelevanceLayerMixin:
         if self.colorbar is None or finite is None or finite.size == 0:
             self.meaning_label.setVisible(False)
             return
-        kind = colour_kind(float(finite.min()), self._levels, getattr(self, "value_name", "") == "uncertainty")
+        kind = colour_kind(float(finite.min()), self._levels, getattr(self, "value_name", "") == "uncertainty",
+                           self._meaning_signed)
         unseen = finite.size < np.asarray(relevance).size
         self.meaning_label.setText(colour_meaning(kind, self._meaning_class, self._colormap_name, self._levels, unseen))
         self.meaning_label.setVisible(True)
