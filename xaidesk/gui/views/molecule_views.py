@@ -209,7 +209,9 @@ class MoleculeView(_WhitePlot):
         self.plot_item.addItem(self.scatter)
         self.atom_labels = [f"{label}{n + 1}" for n, label in enumerate(symbols)]  # as in the table: C1–H3
         for n, label in enumerate(self.atom_labels):
-            text = pg.TextItem(label, color=(20, 20, 20), anchor=(-0.25, 1.05))
+            # Above the atoms and on a light backing, so that a label stays readable over a large atom.
+            text = pg.TextItem(label, color=(20, 20, 20), anchor=(-0.2, 1.0), fill=pg.mkBrush(255, 255, 255, 170))
+            text.setZValue(10)
             text.setPos(float(xy[n, 0]), float(xy[n, 1]))
             self.plot_item.addItem(text)
         self.plot_item.setTitle(f"{decomposition.name}: red raises the energy, blue lowers it", color="#333333", size="10pt")
