@@ -2,12 +2,19 @@
 
 :func:`explain_audio` resamples the clip to the model's rate, computes the log-mel spectrogram of
 the whole clip (:class:`~xaidesk.models.audio.AudioFrontEnd`), cuts it into windows of
-``window_frames`` frames every ``window_hop_frames`` frames (the last window is padded with the
-log-mel value of silence, ``log(log_offset)``; the padding is excluded afterwards), explains each
-window with the registered method -- the same registry and functions as for images; the model
-input is (1, 1, n_mels, window_frames) -- and stitches the window maps onto the clip's timeline:
-``relevance`` is (n_mels, total_frames), lowest mel band in row 0; where windows overlap their
-maps are averaged.
+``window_frames`` frames, explains each window with the registered method -- the same registry
+and functions as for images; the model input is (1, 1, n_mels, window_frames) -- and blends the
+window maps onto the clip's timeline: ``relevance`` is (n_mels, total_frames), lowest mel band in
+row 0.
+
+No seams. Explanation windows overlap by at least half (hop ``min(window_hop_frames,
+window_frames // 2)``) and are blended with a smooth weight, ``sin^2`` over the window (a Hann
+window shifted half a frame, so it is never zero): each frame's value is the weighted mean of the
+windows covering it. Window edges, where a network's padding and a method's own border effects
+live, get almost no weight, so no stripe marks where one window ends and the next begins. The last
+window is aligned to the end of the clip (it overlaps the one before) instead of being padded with
+silence; only a clip shorter than one window is padded, and the padding is not part of the map.
+Predictions use the model's own windows (``window_hop_frames``), also ending at the clip's end.
 
 Progress runs across windows; partial results (windows finished so far plus the current
 window's partial) are stitched and reported like images' partials, and so is the partial
@@ -65,19 +72,45 @@ def spectrogram_of(model_or_frontend, audio: LoadedAudio) -> tuple[np.ndarray, n
     return log_mel, frontend.frame_times(log_mel.shape[1]) + float(audio.start), frontend.mel_frequencies()
 
 
-def window_bounds(total_frames: int, frontend: AudioFrontEnd) -> list[tuple[int, int]]:
-    """(start, stop) frames of each window; ``stop - start == window_frames`` (the last may pass the end)."""
-    size, hop = frontend.window_frames, frontend.window_hop_frames
-    starts = list(range(0, max(total_frames - size, 0) + 1, hop))
+def window_bounds(total_frames: int, frontend: AudioFrontEnd, hop: int | None = None) -> list[tuple[int, int]]:
+    """(start, stop) frames of each window, every ``hop`` frames (default: the model's window hop).
+
+    ``stop - start == window_frames``. The last window ends at the clip's end (it may overlap the
+    one before more than the others do); only a clip shorter than one window has a single window
+    that passes its end (padded with silence by :func:`window_inputs`).
+    """
+    size = frontend.window_frames
+    hop = frontend.window_hop_frames if hop is None else max(1, int(hop))
+    if total_frames <= size:
+        return [(0, size)]
+    starts = list(range(0, total_frames - size + 1, hop))
     if starts[-1] + size < total_frames:
-        starts.append(starts[-1] + hop)
+        starts.append(total_frames - size)
     return [(s, s + size) for s in starts]
 
 
-def window_inputs(log_mel: np.ndarray, frontend: AudioFrontEnd) -> tuple[torch.Tensor, list[tuple[int, int]]]:
-    """All windows as a (W, 1, n_mels, window_frames) tensor (padded with silence) and their bounds."""
+def explanation_hop(frontend: AudioFrontEnd) -> int:
+    """Frames between explanation windows: at most half a window, so every frame lies in the
+    smooth middle of some window."""
+    return max(1, min(frontend.window_hop_frames, frontend.window_frames // 2))
+
+
+def blend_weight(size: int) -> np.ndarray:
+    """The weight of each frame of a window when window maps are blended: ``sin^2(pi (i + 1/2) / size)``.
+
+    Near zero at the edges, one in the middle, never zero; shifted copies ``size / 2`` apart sum to one.
+    """
+    return np.sin(np.pi * (np.arange(size) + 0.5) / size) ** 2
+
+
+def window_inputs(log_mel: np.ndarray, frontend: AudioFrontEnd,
+                  hop: int | None = None) -> tuple[torch.Tensor, list[tuple[int, int]]]:
+    """All windows as a (W, 1, n_mels, window_frames) tensor and their bounds (see :func:`window_bounds`).
+
+    Only a clip shorter than one window is padded, with the log-mel value of silence.
+    """
     total = log_mel.shape[1]
-    bounds = window_bounds(total, frontend)
+    bounds = window_bounds(total, frontend, hop)
     padded_length = max(bounds[-1][1], total)
     silence = np.float32(math.log(frontend.log_offset))
     padded = np.full((log_mel.shape[0], padded_length), silence, dtype=np.float32)
@@ -153,49 +186,54 @@ def _input_offset(module: torch.nn.Module, offset: float):
 
 
 class _Stitcher:
-    """Sums window maps onto the clip timeline and averages where windows overlap."""
+    """Blends window maps onto the clip timeline: per frame, the :func:`blend_weight`-weighted mean
+    of the windows covering it. Per frame, LIME segments come from the window weighted most there."""
 
-    def __init__(self, n_mels: int, total: int) -> None:
+    def __init__(self, n_mels: int, total: int, window_frames: int) -> None:
         self.total = total
+        self.weight = blend_weight(window_frames)
         self.relevance = np.zeros((n_mels, total), dtype=np.float64)
         self.uncertainty: np.ndarray | None = None
-        self.count = np.zeros(total, dtype=np.float64)
+        self.weight_sum = np.zeros(total, dtype=np.float64)
+        self.best_weight = np.zeros(total, dtype=np.float64)
         self.segments: np.ndarray | None = None
         self.segment_weights: list[float] = []
 
     def add(self, explanation: Explanation, bounds: tuple[int, int]) -> None:
         start, stop = bounds
         keep = min(stop, self.total) - start
+        # The only window (a clip of at most one window) has nothing to blend with.
+        weight = np.ones(keep) if start == 0 and stop >= self.total else self.weight[:keep]
         rel = np.asarray(explanation.relevance, dtype=np.float64)
-        self.relevance[:, start:start + keep] += rel[:, :keep]
+        self.relevance[:, start:start + keep] += rel[:, :keep] * weight
         if explanation.uncertainty is not None:
             if self.uncertainty is None:
                 self.uncertainty = np.zeros_like(self.relevance)
-            self.uncertainty[:, start:start + keep] += np.asarray(explanation.uncertainty, dtype=np.float64)[:, :keep]
-        self.count[start:start + keep] += 1
+            unc = np.asarray(explanation.uncertainty, dtype=np.float64)[:, :keep]
+            self.uncertainty[:, start:start + keep] += unc * weight
+        self.weight_sum[start:start + keep] += weight
         segments = explanation.extras.get("segments")
         weights = explanation.extras.get("segment_weights")
         if isinstance(segments, np.ndarray) and weights is not None:
             if self.segments is None:
                 self.segments = np.full(self.relevance.shape, -1, dtype=np.int64)
             offset = len(self.segment_weights)
-            self.segments[:, start:start + keep] = segments[:, :keep] + offset
+            wins = np.flatnonzero(weight > self.best_weight[start:start + keep])
+            self.segments[:, start + wins] = segments[:, wins] + offset
             self.segment_weights.extend(float(w) for w in np.asarray(weights).reshape(-1))
+        self.best_weight[start:start + keep] = np.maximum(self.best_weight[start:start + keep], weight)
 
     def copy(self) -> "_Stitcher":
         other = _Stitcher.__new__(_Stitcher)
-        other.total = self.total
-        other.relevance = self.relevance.copy()
-        other.uncertainty = None if self.uncertainty is None else self.uncertainty.copy()
-        other.count = self.count.copy()
-        other.segments = None if self.segments is None else self.segments.copy()
-        other.segment_weights = list(self.segment_weights)
+        other.__dict__.update({k: (v.copy() if isinstance(v, (np.ndarray, list)) else v)
+                               for k, v in self.__dict__.items()})
         return other
 
     def maps(self) -> tuple[np.ndarray, np.ndarray | None]:
-        scale = np.where(self.count > 0, 1.0 / np.maximum(self.count, 1), 0.0)[None, :]
-        relevance = (self.relevance * scale).astype(np.float32)
-        uncertainty = None if self.uncertainty is None else (self.uncertainty * scale).astype(np.float32)
+        """(relevance, uncertainty) as float32; frames no window has covered yet are zero."""
+        scale = np.where(self.weight_sum > 0, 1.0 / np.where(self.weight_sum > 0, self.weight_sum, 1.0), 0.0)
+        relevance = (self.relevance * scale[None, :]).astype(np.float32)
+        uncertainty = None if self.uncertainty is None else (self.uncertainty * scale[None, :]).astype(np.float32)
         return relevance, uncertainty
 
 
@@ -216,9 +254,9 @@ def explain_audio(
 
     Returns an :class:`Explanation` whose ``relevance`` (and ``uncertainty``) is
     (n_mels, total_frames) and whose ``extras`` hold ``frame_times`` (s, in the file),
-    ``mel_frequencies`` (Hz), ``windows`` ([(start_frame, stop_frame)], stop clipped to the clip),
-    ``frontend`` (dict), ``spectrogram`` (the log-mel, float32), ``window_scores`` (the target's
-    logit per window), ``window_details`` (each window's scalar extras), ``segment`` ([start_s,
+    ``mel_frequencies`` (Hz), ``windows`` (the explanation windows [(start_frame, stop_frame)],
+    overlapping, stop clipped to the clip), ``frontend`` (dict), ``spectrogram`` (the log-mel,
+    float32), ``window_scores`` (the target's logit per explanation window), ``window_details`` (each window's scalar extras), ``segment`` ([start_s,
     stop_s] in the file) and ``notes``.
     """
     frontend = _check_audio_model(model)
@@ -248,25 +286,29 @@ def explain_audio(
     total_seconds = len(samples) / frontend.sample_rate
     log_mel = frontend.log_mel(samples)
     total = log_mel.shape[1]
-    x_all, bounds = window_inputs(log_mel, frontend)
+    x_all, bounds = window_inputs(log_mel, frontend, explanation_hop(frontend))
     windows = [(a, min(b, total)) for a, b in bounds]
+    if total < frontend.window_frames:
+        notes.append(f"The clip is shorter than one model window ({frontend.window_seconds:.2f} s); the model "
+                     "heard it padded with silence, and the padding is not part of the map.")
     if model.embedding_only:
         window_logits = None
         target = 0 if target is None else int(target)
         score = float("nan")
     else:
-        window_logits = _predict_windows(model, x_all)
-        if window_logits.shape[1] != len(model.class_names):
-            raise MethodError(f"{model.name} produced {window_logits.shape[1]} scores but has "
+        clip_logits = _predict_windows(model, window_inputs(log_mel, frontend)[0])
+        if clip_logits.shape[1] != len(model.class_names):
+            raise MethodError(f"{model.name} produced {clip_logits.shape[1]} scores but has "
                               f"{len(model.class_names)} class names.")
         if target is None:
-            probabilities = torch.softmax(torch.from_numpy(window_logits).double(), dim=1).numpy().mean(0)
+            probabilities = torch.softmax(torch.from_numpy(clip_logits).double(), dim=1).numpy().mean(0)
             target = int(np.argmax(probabilities))
         check_target(int(target), len(model.class_names))
-        score = float(window_logits[:, int(target)].mean())
+        score = float(clip_logits[:, int(target)].mean())
+        window_logits = _predict_windows(model, x_all)
     check_target(int(target), len(model.class_names))
     target_info = Target(int(target), model.label(int(target)))
-    stitcher = _Stitcher(log_mel.shape[0], total)
+    stitcher = _Stitcher(log_mel.shape[0], total, frontend.window_frames)
     details: list[dict] = []
     method_notes: list[str] = []
 
