@@ -74,7 +74,7 @@ def drop_map(
               minimum=0, maximum=1024, label="copies at once", minimum_text="Automatic"),
         Param("scale_to_input", "bool", True,
               "Treat patch size and step as pixels of a 224-pixel image and scale them to the model's input size.",
-              label="sizes as on a 224-pixel image"),
+              label="sizes for 224 pixels"),
     ],
     title="Occlusion",
     help="Covers the image patch by patch and shows how much the score drops when each part is "

@@ -499,11 +499,11 @@ U_HELP = ("Uncertainty is the mask-weighted variance of the similarity among the
         Param("antithetic", "bool", True,
               "Also show the model the opposite of each mask (what one hides, the other shows). Together with "
               "the next setting it reaches the same quality with fewer masks. Only used when half is kept visible (0.5).",
-              label="pair each mask with its opposite"),
+              label="opposite pairs"),
         Param("control_variate", "bool", True,
               "Take into account how much of the input each random mask happened to show: less noise for the "
               "same number of masks, the same final result.",
-              label="correct for how much each mask shows"),
+              label="coverage correction"),
         Param("batch_size", "int", 0, "How many masked copies the model looks at in one go; Automatic picks "
               "what fits in memory.",
               minimum=0, maximum=1024, label="copies at once", minimum_text="Automatic"),
