@@ -125,7 +125,7 @@ def unseen_count(relevance: np.ndarray) -> int:
 
 
 #: What the grey, uncoloured pixels of a map mean (said under views and figures).
-UNSEEN_NOTE = "grey, uncoloured: not seen by the model (cut off by its preprocessing)"
+UNSEEN_NOTE = "uncoloured: not seen by the model (cut off by its preprocessing)"
 
 #: The colours at the high and low ends of each diverging colour map, in words.
 _COLOUR_WORDS = {
@@ -205,7 +205,7 @@ def figure_bytes(
     bar.ax.tick_params(labelsize=7)
     unseen = unseen_count(relevance)
     if unseen:
-        axes.text(0.5, -0.02, f"{UNSEEN_NOTE.capitalize()} ({unseen} pixels).", transform=axes.transAxes,
+        axes.text(0.5, -0.02, f"{UNSEEN_NOTE.capitalize()}: {unseen} pixels.", transform=axes.transAxes,
                   ha="center", va="top", fontsize=7, wrap=True)
     buffer = io.BytesIO()
     figure.savefig(buffer, format=file_format, dpi=dpi)

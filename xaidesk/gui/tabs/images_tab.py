@@ -470,7 +470,7 @@ class ImagesTab(ExplainTabBase):
         crops = base_model is not None and base_model.preprocessing.resize is not None
         self.preparation_combo.setEnabled(crops)
         self.preparation_combo.setItemText(
-            0, "Model's own (centre crop)" if crops else "Whole image (this model does not crop)")
+            0, "Model's own (centre crop)" if crops else "Whole image (model's own)")
 
     def _use_model(self, model) -> None:
         if self.is_running():
@@ -993,7 +993,7 @@ class ImagesTab(ExplainTabBase):
             parts.append(f"mean uncertainty {format_value(float(np.nanmean(explanation.uncertainty)))}")
         unseen = render.unseen_count(explanation.relevance)
         if unseen:
-            parts.append(f"{unseen} pixels {render.UNSEEN_NOTE.split(': ', 1)[1]}: grey, uncoloured")
+            parts.append(f"{unseen} pixels not seen by the model (uncoloured)")
         if extras.get("layer"):
             parts.append(f"layer {extras['layer']}")
         if not explanation.complete:
