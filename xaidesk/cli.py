@@ -406,6 +406,8 @@ def _cmd_explain_image(args: argparse.Namespace) -> int:
         f"{explanation.method}: explained '{explanation.target.label}' (class {explanation.target.index}, "
         f"score {explanation.score:.3g}) in {explanation.seconds:.2f} s; results in {args.out}"
     )
+    for notice in image.notices:
+        print(f"xaidesk: note: {notice}", file=sys.stderr)
     return 0
 
 

@@ -19,6 +19,7 @@ most relevant first, least relevant first and in random orders (see :mod:`xaides
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from ..core import CancelToken, InputError, MethodError, get_method
@@ -142,7 +143,8 @@ def run(args: argparse.Namespace) -> int:
         model = load_model(args.model, trust=args.trust)
         results = compare_image_methods(model, image.pixels, methods, target=args.target, params=params,
                                         settings=settings, token=token, progress=progress)
-        summary.update(model=args.model, model_name=model.name, image_size=[image.width, image.height])
+        summary.update(model=args.model, model_name=model.name, image_size=[image.width, image.height],
+                       notices=list(image.notices))
     elif args.modality == "audio":
         from ..data.audio import load_clip
         from ..models import load_model
@@ -179,5 +181,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"{result.method}: AOPC MoRF {areas['aopc_morf']:.4g}, LeRF {areas['aopc_lerf']:.4g}, "
               f"random {areas['aopc_random']:.4g} (MoRF - random {areas['aopc_morf_minus_random']:+.4g})")
     print(f"results in {args.out}")
+    if args.modality == "image":
+        for notice in summary["notices"]:
+            print(f"xaidesk: note: {notice}", file=sys.stderr)
     return 0
 
