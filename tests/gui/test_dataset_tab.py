@@ -415,4 +415,4 @@ def test_the_viewer_says_when_the_input_is_gone_and_shows_the_saved_preview(qtbo
     qtbot.addWidget(viewer)
     note = viewer.note_label.text()
     assert note.startswith("The saved preview is shown") and Path(row.file).name in note
-    assert viewer.heatmap_label.pixmap().width() == 128 and viewer.input_label.pixmap().isNull()
+    assert viewer.heatmap_label.pixmap().width() == 420 and viewer.input_label.pixmap().isNull()

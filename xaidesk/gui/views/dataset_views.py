@@ -430,10 +430,14 @@ class ItemViewer(QDialog):
         self.heatmap_label = QLabel()
         pictures = QHBoxLayout()
         for label, picture, caption in ((self.input_label, plain, "Input"),
-                                        (self.heatmap_label, overlay, "Heatmap over the input")):
+                                        (self.heatmap_label, overlay, "Heatmap over the "
+                                         + ("spectrogram" if run.modality == "audio" else "input"))):
             if picture is None:
                 continue
-            label.setPixmap(_pixmap(picture))
+            pixmap = _pixmap(picture)
+            if max(pixmap.width(), pixmap.height()) < VIEWER_SIZE:  # a saved preview: enlarged, pixels kept sharp
+                pixmap = pixmap.scaled(VIEWER_SIZE, VIEWER_SIZE, Qt.AspectRatioMode.KeepAspectRatio)
+            label.setPixmap(pixmap)
             label.setAlignment(Qt.AlignmentFlag.AlignCenter)
             column = QVBoxLayout()
             column.addWidget(QLabel(caption), 0, Qt.AlignmentFlag.AlignHCenter)
