@@ -150,3 +150,11 @@ def test_an_lrp_result_in_the_images_tab_says_what_its_colours_and_numbers_mean(
     assert tab.stats_label.text().startswith("The map adds up to")
     assert "model's score for the class" in tab.stats_label.text()
     window.runner.shutdown()
+
+
+def test_no_settings_form_is_wider_than_the_side_panel(qtbot):
+    for info in list_methods("image") + list_methods("audio"):
+        form = ParamForm()
+        qtbot.addWidget(form)
+        form.set_params(info.params)
+        assert form.minimumSizeHint().width() <= 240, info.name

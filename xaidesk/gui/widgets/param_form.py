@@ -99,6 +99,7 @@ class ParamForm(QWidget):
             self._editors[param.name] = editor
             self.set_value(param.name, values.get(param.name, param.default))
             label = QLabel(sentence_case(param.display_label))
+            label.setWordWrap(True)  # a long label wraps; it never widens the settings panel
             label.setToolTip(param.help)
             editor.setToolTip(param.help)
             self._layout.addRow(label, editor)
