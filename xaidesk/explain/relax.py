@@ -523,7 +523,7 @@ U_HELP = ("Uncertainty is the mask-weighted variance of the similarity among the
     ],
     title="RELAX",
     help="Hides random parts of the input and measures how similar the model's internal "
-    "representation stays; shows importance and its uncertainty, without needing a class. " + U_HELP,
+    "representation stays; shows what matters to the model and how certain that is, without needing a class.",
     iterative=True,
     resample="value",
     signed=False,
