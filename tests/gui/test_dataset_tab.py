@@ -361,6 +361,7 @@ def test_the_output_dialog_takes_a_new_folder_name(qtbot, tmp_path):
     (tmp_path / "old").mkdir()
     dialog = OutputFolderDialog(None, tmp_path / "old")
     qtbot.addWidget(dialog)
+    qtbot.waitUntil(lambda: dialog.accept_button().text() == "Use this folder")  # not "Open": it is not entered
     dialog.accept()
     assert dialog.chosen == str(tmp_path / "old")
 

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QCoreApplication, Qt, Signal
+from PySide6.QtCore import QCoreApplication, QDir, Qt, QTimer, Signal
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
+    QDialogButtonBox,
     QFileDialog,
     QFormLayout,
     QGroupBox,
@@ -737,6 +738,9 @@ def output_problem(out: Path, source: Path, methods: list[str], target: int | No
     return None
 
 
+ACCEPT_TEXT = "Use this folder"
+
+
 class OutputFolderDialog(QFileDialog):
     """Pick an existing folder or type the name of a new one (made when the run starts)."""
 
@@ -746,12 +750,28 @@ class OutputFolderDialog(QFileDialog):
         self.setOption(QFileDialog.Option.DontConfirmOverwrite)
         self.setFileMode(QFileDialog.FileMode.AnyFile)
         self.setAcceptMode(QFileDialog.AcceptMode.AcceptSave)
+        self.setFilter(QDir.Filter.AllDirs | QDir.Filter.Drives | QDir.Filter.NoDotAndDotDot)
+        self.setNameFilter("Folders (*)")
+        self.resize(760, 460)
         self.setLabelText(QFileDialog.DialogLabel.FileName, "Folder")
-        self.setLabelText(QFileDialog.DialogLabel.Accept, "Use this folder")
+        self.setLabelText(QFileDialog.DialogLabel.Accept, ACCEPT_TEXT)
         self.chosen: str | None = None
+        name_edit = self.findChild(QLineEdit, "fileNameEdit")
+        if name_edit is not None:  # Qt names the button "Open" for an existing folder; here it is used, not entered
+            name_edit.textChanged.connect(lambda *_: QTimer.singleShot(0, self._name_accept_button))
         if start is not None:
             self.setDirectory(str(start.parent))
             self.selectFile(start.name)
+
+    def accept_button(self) -> QPushButton | None:
+        box = self.findChild(QDialogButtonBox)
+        return next((b for b in box.buttons() if box.buttonRole(b) == QDialogButtonBox.ButtonRole.AcceptRole),
+                    None) if box is not None else None
+
+    def _name_accept_button(self) -> None:
+        button = self.accept_button()
+        if button is not None:
+            button.setText(ACCEPT_TEXT)
 
     def accept(self) -> None:  # noqa: D102 - an existing folder is taken as it is, not entered
         files = self.selectedFiles()

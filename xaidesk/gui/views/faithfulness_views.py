@@ -463,7 +463,7 @@ class FaithfulnessDialog(QDialog):
         self.panel = panel
         layout = QVBoxLayout(self)
         layout.addWidget(panel)
-        self.resize(980, 600)
+        self.resize(1000, 720)  # room for the legend under the curves
 
     def done(self, result: int) -> None:  # noqa: D102 - Qt override
         self.panel.cancel()
