@@ -417,3 +417,19 @@ def test_the_viewer_says_when_the_input_is_gone_and_shows_the_saved_preview(qtbo
     note = viewer.note_label.text()
     assert note.startswith("The saved preview is shown") and Path(row.file).name in note
     assert viewer.heatmap_label.pixmap().width() == 420 and viewer.input_label.pixmap().isNull()
+
+
+def test_a_failed_run_says_what_went_wrong(qtbot, make_tab, folder, tmp_path, monkeypatch, error_dialogs):
+    import xaidesk.batch
+    from xaidesk.core import InputError
+
+    def refuse(*_args, **_kwargs):
+        raise InputError("The model file is damaged; choose another one.")
+
+    monkeypatch.setattr(xaidesk.batch, "run_batch", refuse)
+    tab = make_tab()
+    _prepare(tab, folder, tmp_path / "run", [GRAD])
+    assert tab.start_run() is not None
+    _wait_idle(qtbot, tab)
+    assert tab.progress_label.text() == "The run stopped: The model file is damaged; choose another one."
+    assert error_dialogs and "damaged" in error_dialogs[0][1]
