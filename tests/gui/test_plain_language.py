@@ -70,6 +70,8 @@ def test_the_statistics_line_is_in_plain_words():
     unsigned = " · ".join(statistics_parts(render.relevance_stats(np.ones((2, 2))), float("nan"), (0.5, 1.0)))
     assert "evidence" not in unsigned and "score" not in unsigned and "nan" not in unsigned.lower()
     assert "colours span 0.5 to 1" in unsigned
+    similarity = statistics_parts(render.relevance_stats(np.ones((2, 2))), 1.0, (0.5, 1.0), signed=False)
+    assert not any("adds up" in part for part in similarity) and similarity[0].startswith("values from")
 
 
 def test_colour_meanings_name_the_colours_and_the_class():

@@ -152,15 +152,16 @@ def class_phrase(class_name: str) -> str:
 
 
 def statistics_parts(stats: dict, score: float, levels: tuple[float, float], target_text: str = "",
-                     r2: float | None = None) -> list[str]:
+                     r2: float | None = None, signed: bool | None = None) -> list[str]:
     """A result's statistics line in plain words, as parts to join with " · ".
 
     ``stats`` comes from :func:`xaidesk.core.render.relevance_stats`, ``score`` is the model's raw
     score for the explained class (NaN when the method explains no class), ``levels`` are the
-    colour levels, ``target_text`` names the class and ``r2`` is LIME's local fit, if any.
+    colour levels, ``target_text`` names the class and ``r2`` is LIME's local fit, if any. Maps that
+    only say how much (``signed`` False, e.g. RELAX's similarities) are not summed.
     """
-    parts = [f"The map adds up to {format_value(stats['sum'])}",
-             f"values from {format_value(stats['min'])} to {format_value(stats['max'])}"]
+    parts = [] if signed is False else [f"The map adds up to {format_value(stats['sum'])}"]
+    parts.append(f"values from {format_value(stats['min'])} to {format_value(stats['max'])}")
     if stats["min"] < 0 < stats["max"]:
         parts.append(f"{100 * stats['positive_share']:.0f} % of the evidence is for {class_phrase(target_text)}")
     if score is not None and math.isfinite(score):

@@ -41,7 +41,7 @@ from PySide6.QtWidgets import (
 
 from ...core import render
 from ..catalog import Catalog, family_title
-from ..formatting import class_text, format_value, statistics_parts
+from ..formatting import class_text, format_value, map_shows_sign, statistics_parts
 from ..runner import JobFailure
 from ..widgets import error_dialog
 from ..widgets.param_form import ParamForm
@@ -804,7 +804,7 @@ def relevance_stats_parts(stats: dict, explanation, levels: tuple[float, float])
     """The first parts of a result's statistics line in plain words (see :func:`statistics_parts`)."""
     target = explanation.target
     return statistics_parts(stats, explanation.score, levels, class_text(target.index, target.label),
-                            explanation.extras.get("r2"))
+                            explanation.extras.get("r2"), map_shows_sign(explanation.method, explanation.params))
 
 
 def _levels_for(explanation, max_samples: int | None = None) -> tuple[float, float] | None:
