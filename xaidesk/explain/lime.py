@@ -380,8 +380,9 @@ def refit_lime(explanation: Explanation, target: int, *, class_label: str | None
     modality=MODALITY,
     params=PARAMS,
     title="LIME (superpixels)",
-    help="Switches superpixels on and off at random, fits a weighted linear model to the class "
-    "probability and shows each superpixel's weight; R^2 says how well the linear model fits locally.",
+    help="Switches superpixels (small patches of similar colour) on and off at random, fits a simple "
+    "linear model to the class probability and shows each superpixel's weight; R² says how well the "
+    "simple model matches (1 is perfect).",
     iterative=True,
     resample="value",
 )

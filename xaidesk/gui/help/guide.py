@@ -60,7 +60,7 @@ In this example the network looks at the small tag in the corner as much as at t
 shortcut, and the heatmap shows it.</p>
 <ul>
 <li><b>Red</b> parts speak <b>for</b> the explained class, <b>blue</b> parts <b>against</b> it; white (or
-   transparent) parts do not matter. Choose another class in the class list to ask "why not …?".</li>
+   transparent) parts do not matter. Pick another class under <i>Explain class</i> to ask "why not …?".</li>
 <li>Maps that only say <i>how much</i> (RELAX's importance, squared gradients) have no "against": their
    caption reads <i>brighter: more important</i>.</li>
 <li>The colours are scaled to the map's own strongest values (the statistics line says where full colour
@@ -96,8 +96,8 @@ in the order the heatmap gives and watches the score.</p>
 START_TEXT = """
 <p>Open a picture, a sound, a table or a folder of molecules (File ▸ Open, or drop it on the window); it opens
 in its tab. Choose a model (Model menu; the demo models need no download), choose a method, and press
-<b>Explain</b>. Every setting has a tooltip that says what it does. Results stay in the list on the right,
-so you can compare methods; File ▸ Export saves what you see.</p>
+<b>Run</b>. Every setting has a tooltip that says what it does. Results stay in the list under the pictures;
+tick two or more to compare them side by side; File ▸ Export saves what you see.</p>
 """
 
 
@@ -111,7 +111,10 @@ def _method_items(methods: Iterable) -> dict[str, list]:
 def methods_html(methods: Iterable) -> str:
     """One section per method family: its paragraph (if known) and each method's title and help."""
     parts = []
-    for family, infos in _method_items(methods).items():
+    families = _method_items(methods)
+    order = list(FAMILIES)
+    for family in sorted(families, key=lambda f: order.index(f) if f in order else len(order)):
+        infos = families[family]
         heading, paragraph = FAMILIES.get(family, (infos[0].title, ""))
         parts.append(f"<h3>{escape(heading)}</h3>")
         if paragraph:
