@@ -149,6 +149,8 @@ def test_exports_are_full_size_and_the_figure_has_title_and_colour_bar(qtbot, ma
     tab.export_overlay(tmp_path / "overlay.png")
     assert Image.open(tmp_path / "overlay.png").size == (128, 128)
     assert window.export_figure_action.isEnabled()
+    file_menu = window.menuBar().actions()[0].menu()
+    assert [a.text() for a in file_menu.actions()].count(window.export_figure_action.text()) == 1
     title, label = tab.figure_labels()
     assert entry.method_title in title and tab.model.name in title
     assert f"'{entry.explanation.target.label}'" in label and "against" in label

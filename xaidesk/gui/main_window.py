@@ -133,7 +133,6 @@ class MainWindow(QMainWindow):
         self.export_settings_action = self._action(file_menu, settings, self.export_settings)
         self.copy_action = self._action(file_menu, copy, self.copy_result, "Ctrl+Shift+C")
         self.export_figure_action = self._action(file_menu, "Export &figure (title, colour bar)…", self.export_figure)
-        self.export_figure_action = self._action(file_menu, "Export &figure (title, colour bar)…", self.export_figure)
         file_menu.addSeparator()
         self._action(file_menu, "&Quit", self.close, QKeySequence.StandardKey.Quit)
 
@@ -270,8 +269,6 @@ class MainWindow(QMainWindow):
         self.download_action.setEnabled(self.catalog is not None and bool(self.catalog.architectures))
         figure = explanation is not None and hasattr(explanation, "export_figure") and explanation.has_result()
         self.export_figure_action.setEnabled(bool(figure))
-        figure = explanation is not None and hasattr(explanation, "export_figure") and explanation.has_result()
-        self.export_figure_action.setEnabled(bool(figure))
 
     # ------------------------------------------------------------ start-up
     def start_background_loading(self) -> None:
@@ -398,11 +395,6 @@ class MainWindow(QMainWindow):
                 analysis.choose_plot_file()
         elif (tab := self._explanation_tab()) is not None:
             self._export(tab.export_overlay, "Export overlay", ".png", "PNG image (*.png)")
-
-    def export_figure(self) -> None:
-        """The current explanation as a figure with a title and a labelled colour bar (Images tab)."""
-        if (tab := self._explanation_tab()) is not None and hasattr(tab, "export_figure"):
-            self._export(tab.export_figure, "Export figure", ".png", "PNG image (*.png)")
 
     def export_figure(self) -> None:
         """The current explanation as a figure with a title and a labelled colour bar (Images tab)."""
