@@ -497,7 +497,9 @@ def test_cli_explain_audio_end_to_end(tmp_path, capsys):
     code = main(["explain", "audio", str(sample), "--model", "demo:sounds", "--method", "relax",
                  "--param", "strategy=time", "--param", "num_masks=40", "--start", "0.5", "--stop", "2.5",
                  "--out", str(out)])
-    assert code == 0, capsys.readouterr().err
+    notes = capsys.readouterr().err
+    assert code == 0, notes
+    assert "xaidesk: note: RELAX hides time-frequency cells" in notes
     assert sorted(p.name for p in out.iterdir()) == ["overlay.png", "relevance.npy", "summary.json", "uncertainty.npy"]
     summary = json.loads((out / "summary.json").read_text())
     assert summary["frontend"]["n_mels"] == 64 and summary["segment"]["start"] == pytest.approx(0.5)

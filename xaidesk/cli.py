@@ -451,6 +451,8 @@ def _cmd_explain_audio(args: argparse.Namespace) -> int:
         f"{summary['segment']['stop'] - summary['segment']['start']:.2f} s of sound, {len(extras['windows'])} "
         f"window(s), in {explanation.seconds:.2f} s; results in {args.out}"
     )
+    for notice in extras.get("notes", []):
+        print(f"xaidesk: note: {notice}", file=sys.stderr)
     return 0
 
 

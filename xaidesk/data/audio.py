@@ -10,7 +10,8 @@
   (``soundfile.blocks``), never holding the whole file.
 
 Bad files raise :class:`~xaidesk.core.InputError` with one plain sentence: empty, truncated,
-unsupported, silent (all zeros or below -90 dBFS) and far too short (< 0.1 s) files.
+unsupported, silent (all zeros or below -90 dBFS), far too short (< 0.1 s) files and sample rates
+too low to hold sound (< 1 kHz). Segment times must be finite seconds inside the clip.
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ MIXDOWNS = ("mean", "left", "right")
 MIN_SECONDS = 0.1
 #: Peak level below which a clip counts as silent.
 SILENCE_DBFS = -90.0
+#: Lower sample rates cannot hold sound worth explaining (they carry nothing above half this, 500 Hz).
+MIN_RATE = 1000
 
 
 @dataclass
@@ -62,6 +65,9 @@ def _sf():
 
 def _check_path(path: Path) -> None:
     if not path.exists():
+        if path.is_symlink():
+            raise InputError(f"{path.name} is a link that leads nowhere (its target is missing or it points to "
+                             "itself); open the recording it was meant to point to.")
         raise InputError(f"There is no file at {path}. Check the path and try again.")
     if not path.is_file():
         raise InputError(f"{path} is a folder, not an audio file.")
@@ -113,8 +119,15 @@ def audio_info(path: str | os.PathLike) -> dict:
             "subtype": str(info.subtype), "format": str(info.format)}
 
 
+def _check_rate(path: Path, rate: int) -> None:
+    if rate < MIN_RATE:
+        raise InputError(f"{path.name} says its sample rate is {rate} Hz, too low to hold sound (it needs at least "
+                         f"{MIN_RATE} Hz; recordings use 8000 Hz or more). Check the file or resample it.")
+
+
 def _finish(path: Path, data: np.ndarray, rate: int, channels: int, mixdown: str, subtype: str,
             notices: list[str], start: float = 0.0, check_length: bool = True) -> LoadedAudio:
+    _check_rate(path, rate)
     if data.size == 0:
         raise InputError(f"{path.name} holds no samples (an empty recording); choose another file.")
     mono = _mix(np.asarray(data, dtype=np.float32), mixdown if channels > 1 else "mean")
@@ -247,19 +260,20 @@ def read_segment(path: str | os.PathLike, start_s: float, stop_s: float, *, mixd
     """Decode only ``start_s .. stop_s`` (seconds) of ``path``; ``LoadedAudio.start`` records where."""
     path = Path(path).expanduser()
     _check_path(path)
-    if not stop_s > start_s >= 0:
-        raise InputError(f"The segment must start at 0 s or later and end after it starts; got {start_s} to {stop_s} s.")
+    check_segment_times(start_s, stop_s)
     sf = _sf()
     notices: list[str] = []
     try:
         with sf.SoundFile(str(path)) as handle:
             rate, channels, subtype = int(handle.samplerate), int(handle.channels), str(handle.subtype)
             _check_mixdown(mixdown, channels, path)
+            _check_rate(path, rate)
             total = handle.frames
             first = int(round(start_s * rate))
             last = min(int(round(stop_s * rate)), total)
             if first >= total:
-                raise InputError(f"The segment starts at {start_s:g} s but {path.name} lasts only {total / rate:.2f} s.")
+                raise InputError(f"The segment starts at {start_s:g} s but {path.name} lasts only {total / rate:.2f} s; "
+                                 f"choose a start before {total / rate:.2f} s.")
             if stop_s * rate > total + 1:
                 notices.append(f"The segment was cut at the end of the file ({total / rate:.2f} s).")
             handle.seek(first)
@@ -337,11 +351,28 @@ def resample(samples: np.ndarray, rate_from: int, rate_to: int) -> np.ndarray:
     return resample_poly(samples, rate_to // g, rate_from // g).astype(np.float32)
 
 
+def check_segment_times(start_s: float | None, stop_s: float | None, duration: float | None = None) -> None:
+    """Refuse segment times that are not finite, negative, out of order or past the clip's end."""
+    for name, value in (("start", start_s), ("stop", stop_s)):
+        if value is not None and not np.isfinite(value):
+            raise InputError(f"The {name} time must be a finite number of seconds; got {value}.")
+        if value is not None and value < 0:
+            raise InputError(f"The {name} time must be 0 s or later; got {value:g} s.")
+    if duration is not None and start_s is not None and start_s >= duration:
+        raise InputError(f"The segment starts at {start_s:g} s but the clip lasts only {duration:.2f} s; "
+                         f"choose a start before {duration:.2f} s.")
+    if start_s is not None and stop_s is not None and not stop_s > start_s:
+        raise InputError(f"The segment must end after it starts; got {start_s:g} s to {stop_s:g} s.")
+
+
 def load_clip(path: str | os.PathLike, start_s: float | None = None, stop_s: float | None = None, *,
               mixdown: str = "mean") -> LoadedAudio:
     """The whole file, or the segment from ``start_s`` (default 0) to ``stop_s`` (default the end)."""
     if start_s is None and stop_s is None:
         return load_audio(path, mixdown=mixdown)
+    check_segment_times(start_s, stop_s)
+    duration = audio_info(path)["duration"]
+    check_segment_times(start_s, stop_s, duration)
     start = 0.0 if start_s is None else float(start_s)
-    stop = audio_info(path)["duration"] if stop_s is None else float(stop_s)
+    stop = duration if stop_s is None else float(stop_s)
     return read_segment(path, start, stop, mixdown=mixdown)

@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from ..core import Cancelled, CancelToken, Explanation, MethodError, Target, no_progress
+from ..core import Cancelled, CancelToken, Explanation, InputError, MethodError, Target, no_progress
 from ..data.audio import LoadedAudio, resample
 from ..models.audio import AudioFrontEnd
 from ..models.base import LoadedModel
@@ -57,7 +57,14 @@ def _frontend(model_or_frontend) -> AudioFrontEnd:
 
 
 def clip_samples(audio: LoadedAudio, frontend: AudioFrontEnd) -> np.ndarray:
-    """The clip's samples at the front-end's rate (float32)."""
+    """The clip's samples at the front-end's rate (float32).
+
+    Raises :class:`InputError` when the clip's rate is too low to reach the model's lowest mel band.
+    """
+    if audio.rate / 2 <= frontend.fmin:
+        raise InputError(f"The clip's sample rate ({audio.rate} Hz) holds nothing above {audio.rate / 2:g} Hz, but this "
+                         f"model listens from {frontend.fmin:g} Hz up; use a recording made at "
+                         f"{frontend.sample_rate} Hz or at least {int(4 * frontend.fmin)} Hz.")
     return resample(np.asarray(audio.samples, dtype=np.float32), audio.rate, frontend.sample_rate)
 
 
@@ -288,6 +295,9 @@ def explain_audio(
     total = log_mel.shape[1]
     x_all, bounds = window_inputs(log_mel, frontend, explanation_hop(frontend))
     windows = [(a, min(b, total)) for a, b in bounds]
+    if audio.rate < frontend.sample_rate:
+        notes.append(f"The clip was recorded at {audio.rate} Hz, below the model's {frontend.sample_rate} Hz: it was "
+                     f"resampled and holds no sound above {audio.rate / 2:g} Hz.")
     if total < frontend.window_frames:
         notes.append(f"The clip is shorter than one model window ({frontend.window_seconds:.2f} s); the model "
                      "heard it padded with silence, and the padding is not part of the map.")
