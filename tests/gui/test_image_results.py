@@ -7,6 +7,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 from PIL import Image
+from PySide6.QtCore import Qt
 
 from xaidesk.core import render
 
@@ -160,3 +161,20 @@ def test_exports_are_full_size_and_the_figure_has_title_and_colour_bar(qtbot, ma
     svg = tab.export_figure(tmp_path / "figure.svg").read_text()
     assert title.count("class") == 1 and entry.method_title in svg and "Handwritten digits" in svg and label in svg
     assert render.unseen_count(entry.explanation.relevance) == 0 and "not seen" not in svg
+
+
+def test_ticking_an_older_result_shows_it_with_its_own_image(qtbot, make_window, tmp_path):
+    from PySide6.QtCore import QPoint
+
+    tab = make_window(demo=True).images_tab
+    first = _run(qtbot, tab)
+    _open(qtbot, tab, _wide_digit(tmp_path))
+    _run(qtbot, tab)
+    row = tab.history_list.item(1)
+    assert tab.history_list.itemWidget(row) is None and row.text() == first.title
+    rect = tab.history_list.visualItemRect(row)
+    qtbot.mouseClick(tab.history_list.viewport(), Qt.MouseButton.LeftButton,
+                     pos=QPoint(rect.left() + 10, rect.center().y()))
+    assert tab.pinned_entries() == [first]
+    assert tab.current_entry is first and tab.history_list.currentItem() is row
+    assert tab.input_view.pixels() is first.pixels and tab.compare_views()[0].pixels() is first.pixels
