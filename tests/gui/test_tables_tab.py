@@ -260,3 +260,79 @@ def test_faithfulness_compares_table_analyses_with_the_tab_preprocessing(qtbot, 
     # a faithful outlier explanation: removing the most relevant features first lowers the score fastest
     assert results[0].aopc("morf") > results[0].aopc("random") > results[0].aopc("lerf")
     dialog.close()
+
+
+def _money_table(tmp_path, rows: int = 30):
+    rng = np.random.default_rng(3)
+    spend = rng.lognormal(9.0, 0.6, size=(rows, 3)) + 0.5
+    path = tmp_path / "spend.csv"
+    path.write_text("Fresh,Milk,Grocery\n" + "\n".join(",".join(f"{v:.1f}" for v in r) for r in spend) + "\n")
+    return path
+
+
+def test_ranking_keeps_the_scores_on_screen_and_writes_money_plainly(qtbot, tables_window, error_dialogs, tmp_path):
+    _, tab = tables_window
+    assert _open(qtbot, tab, _money_table(tmp_path))
+    result = _run(qtbot, tab, "neon.knn", gamma="auto", theta="none")
+    assert error_dialogs == []
+    header = tab.ranked_model.headerData(2, Qt.Orientation.Horizontal)
+    assert header == "Score"  # the long score label pushed the numbers out of view
+    assert tab.ranked_model.headerData(2, Qt.Orientation.Horizontal, Qt.ItemDataRole.ToolTipRole) == result.score_label
+    tab.select_ranked_row(0)
+    raw = tab.row_values.item(0, 1).text()
+    assert "e+" not in raw and "," in raw  # 12,669.5, not 1.267e+04
+    # the γ curve is labelled at its grid points only, not with piles of log-axis minor ticks
+    gammas = result.extras["gamma_selection"]["gammas"]
+    assert tab.gamma_plot.tick_labels == [f"{g:.3g}" for g in gammas]
+
+
+def test_heatmap_colours_follow_the_sign_and_say_what_they_mean(qtbot):
+    from xaidesk.gui.views.table_views import RelevanceHeatmap
+
+    heatmap = RelevanceHeatmap()
+    qtbot.addWidget(heatmap)
+    names = ["a very long feature name", "another long feature name", "short"]
+    heatmap.set_matrix(np.array([[0.5, 0.3, 0.2], [0.1, 0.6, 0.3]]), names, [7, 3], score="outlier score")
+    assert heatmap.levels == (0.0, pytest.approx(0.6))  # not -0.6 … 0.6 when nothing is negative
+    assert "raises the outlier score" in heatmap.meaning and "lowers" not in heatmap.meaning
+    # feature names run down the left axis (one line each), so they cannot overlap
+    ticks = heatmap.plot_item.getAxis("left")._tickLevels[0]
+    assert [label for _, label in ticks] == names
+    heatmap.set_matrix(np.array([[0.5, -0.5, 0.0], [0.2, 0.3, -0.5]]), names, [7, 3], score="outlier score")
+    assert heatmap.levels == (-0.5, 0.5)
+    assert "lowers" in heatmap.meaning
+
+
+def test_small_values_on_plot_axes_are_written_out(qtbot):
+    from xaidesk.gui.views.table_views import CurvePlot
+
+    plot = CurvePlot("Mean silhouette")
+    qtbot.addWidget(plot)
+    plot.reset("Mean silhouette", x_label="k", y_label="silhouette")
+    plot.add_curve("silhouette", [2, 3, 4], [0.0011, 0.0013, 0.0012])
+    plot.plot_item.setYRange(0.001, 0.0014)
+    qtbot.wait(20)
+    axis = plot.plot_item.getAxis("left")
+    assert "x0.001" not in axis.labelString()
+    assert axis.tickStrings([0.0011], axis.autoSIPrefixScale * axis.scale, 0.0001) == ["0.0011"]
+    assert plot.tick_labels == ["2", "3", "4"]
+
+
+def test_table_numbers_use_thousands_separators():
+    from xaidesk.gui.views.table_views import table_number
+
+    assert table_number(12669.5) == "12,669.5"
+    assert table_number(1234567.0) == "1,234,567"
+    assert table_number(0.25) == "0.25"
+    assert table_number(float("nan")) == "–"
+
+
+def test_three_row_table_shows_unrated_separation(qtbot, tables_window, error_dialogs, tmp_path):
+    _, tab = tables_window
+    path = tmp_path / "three.csv"
+    path.write_text("a,b,c\n1,2,3\n4,5,7\n7,9,9\n")
+    assert _open(qtbot, tab, path)
+    _run(qtbot, tab, "neon.knn", gamma="auto", theta="none")
+    assert error_dialogs == []
+    item = tab.separation_table.item(0, 3)
+    assert item.text() == "–" and "too few" in item.toolTip()

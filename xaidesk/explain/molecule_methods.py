@@ -49,7 +49,7 @@ TEST = Param("test_fraction", "float", 0.2,
              minimum=0.01, maximum=0.9, label="test share")
 VALIDATION = Param("validation_fraction", "float", 0.1,
                    "Share of the molecules set aside as a validation set (its error is reported too); 0 for none.",
-                   minimum=0.0, maximum=0.9, label="validation share")
+                   minimum=0.0, maximum=0.9, label="validation share", minimum_text="None")
 SEED = Param("seed", "int", 0, "Random seed of the train/validation/test split; the same seed gives the same split.",
              minimum=0, maximum=2**31 - 1)
 

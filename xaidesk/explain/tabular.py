@@ -408,8 +408,8 @@ def explain_kde(model=None, x=None, target=None, *, params, token, progress) -> 
 @register_method(
     "neon.kmeans", modality=MODALITY, title="Clusters: k-means, neuralised (NEON)",
     params=[
-        Param("clusters", "int", 0, "Number of clusters; 0 chooses it by the silhouette (k = 2 to 10).",
-              minimum=0, maximum=50),
+        Param("clusters", "int", 0, "Number of clusters; Automatic (0) chooses it by the silhouette (k = 2 to 10).",
+              minimum=0, maximum=50, minimum_text="Automatic"),
         Param("beta", "float", 1.0, "Stiffness β of the soft minimum over the competing clusters.", minimum=1e-6, maximum=1e6),
         Param("rule", "choice", "midpoint",
               "How relevance reaches the features: 'midpoint' (conserved exactly) or 'epsilon' (LRP-ε, biases absorb some).",

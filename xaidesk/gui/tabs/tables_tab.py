@@ -45,6 +45,7 @@ from ..views.table_views import (
     RankedModel,
     RelevanceHeatmap,
     bold_font,
+    table_number,
 )
 from ..widgets import error_dialog
 from ..widgets.param_form import ParamForm
@@ -899,15 +900,19 @@ class TablesTab(AnalysisTabMixin, QWidget):
         order = result.ranking()
         rank = np.empty(len(order), dtype=int)
         rank[order] = np.arange(1, len(order) + 1)
-        headers = ["Rank", "Row", result.score_label]
+        # A short "Score" header keeps the numbers on screen; the full wording is its tooltip and the title.
+        headers = ["Rank", "Row", "Score"]
+        tooltips = ["1 = highest score", "the row's number in the file (data rows from 0)", result.score_label]
         columns = [rank, np.asarray(result.row_ids, dtype=int), result.scores]
         if "labels" in result.extras:
             headers.append("Cluster")
+            tooltips.append("the cluster k-means put the row in")
             columns.append(np.asarray(result.extras["labels"], dtype=int))
         for name, values in result.metadata.items():
             headers.append(name)
+            tooltips.append(f"metadata column '{name}'")
             columns.append(np.asarray(values))
-        self.ranked_model.set_columns(headers, columns, order)
+        self.ranked_model.set_columns(headers, columns, order, tooltips)
         self.ranked_view.horizontalHeader().setSortIndicator(0, Qt.SortOrder.AscendingOrder)
         self.ranked_view.resizeColumnsToContents()
         theta = ", ".join(f"{k} {('none' if v is None else f'{v:g}')}" for k, v in result.theta.items())
@@ -967,8 +972,8 @@ class TablesTab(AnalysisTabMixin, QWidget):
         self.row_values.setRowCount(len(result.feature_names))
         for i, name in enumerate(result.feature_names):
             self.row_values.setItem(i, 0, _item(name))
-            self.row_values.setItem(i, 1, _item(format_value(float(raw[i]))))
-            self.row_values.setItem(i, 2, _item(format_value(float(means[i]))))
+            self.row_values.setItem(i, 1, _item(table_number(float(raw[i]))))
+            self.row_values.setItem(i, 2, _item(table_number(float(means[i]))))
             rel = _item(format_value(float(relevance[i])))
             if np.isfinite(relevance[i]) and relevance[i] != 0:
                 rel.setForeground(QBrush(QColor(180, 40, 30) if relevance[i] > 0 else QColor(40, 80, 180)))
@@ -984,7 +989,8 @@ class TablesTab(AnalysisTabMixin, QWidget):
         normalised = result.normalised_relevance()[order]
         rows = [int(result.row_ids[p]) for p in order]
         self.heatmap.set_matrix(normalised, result.feature_names, rows,
-                                title=f"Normalised relevance of the {len(rows)} highest-scoring rows")
+                                title=f"Normalised relevance of the {len(rows)} highest-scoring rows",
+                                score=result.score_label.split(" (")[0])
         if len(rows):
             top = np.nanargmax(normalised, axis=1)
             counts = np.bincount(top, minlength=len(result.feature_names))

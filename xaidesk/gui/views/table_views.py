@@ -15,13 +15,28 @@ from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt
 from PySide6.QtGui import QBrush, QColor, QFont
 
 from ...core import render
-from ..formatting import format_value
+from ..formatting import COLOUR_WORDS
 from .image_views import colormap_from_lut
 
 POSITIVE = (200, 60, 50)
 NEGATIVE = (50, 100, 200)
 NEUTRAL = (120, 120, 120)
 PREVIEW_ROWS = 200
+#: Curves with at most this many points are labelled at their points.
+MAX_POINT_TICKS = 12
+
+
+def table_number(value: float) -> str:
+    """A measurement as people write it: thousands separators for large values (12,669.5), never
+    scientific notation between 0.001 and 10^15; '–' where there is no number."""
+    if value is None or not math.isfinite(value):
+        return "–"
+    magnitude = abs(value)
+    if value == 0 or 1e-3 <= magnitude < 1e4:
+        return f"{value:.4g}"
+    if 1e4 <= magnitude < 1e15:
+        return f"{value:,.0f}" if magnitude >= 1e6 or value == int(value) else f"{value:,.1f}"
+    return f"{value:.3e}"
 
 
 def _number_text(value) -> str:
@@ -32,8 +47,8 @@ def _number_text(value) -> str:
     if not math.isfinite(value):
         return "–"
     if value == int(value) and abs(value) < 1e15:
-        return str(int(value))
-    return format_value(value)
+        return f"{int(value):,}" if abs(value) >= 1e4 else str(int(value))
+    return table_number(value)
 
 
 # --- item models ------------------------------------------------------------------------------
@@ -96,12 +111,16 @@ class RankedModel(QAbstractTableModel):
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
         self._headers: list[str] = []
+        self._tooltips: list[str] = []
         self._columns: list[np.ndarray] = []
         self._order = np.zeros(0, dtype=int)
 
-    def set_columns(self, headers: list[str], columns: list[np.ndarray], order: np.ndarray) -> None:
+    def set_columns(self, headers: list[str], columns: list[np.ndarray], order: np.ndarray,
+                    tooltips: list[str] | None = None) -> None:
+        """Show ``columns`` under short ``headers``; ``tooltips`` (optional) explain each header in full."""
         self.beginResetModel()
         self._headers = list(headers)
+        self._tooltips = list(tooltips or [])
         self._columns = [np.asarray(c) for c in columns]
         self._order = np.asarray(order, dtype=int)
         self.endResetModel()
@@ -129,15 +148,19 @@ class RankedModel(QAbstractTableModel):
         value = self._columns[index.column()][self._order[index.row()]]
         if role == Qt.ItemDataRole.DisplayRole:
             if isinstance(value, (float, np.floating)):
-                return "–" if not np.isfinite(value) else f"{float(value):.4g}"
+                return table_number(float(value))
             return str(value)
         if role == Qt.ItemDataRole.TextAlignmentRole:
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         return None
 
     def headerData(self, section, orientation, role=Qt.ItemDataRole.DisplayRole):  # noqa: N802 - Qt override
-        if role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Horizontal:
+        if orientation != Qt.Orientation.Horizontal:
+            return None
+        if role == Qt.ItemDataRole.DisplayRole:
             return self._headers[section] if section < len(self._headers) else None
+        if role == Qt.ItemDataRole.ToolTipRole and section < len(self._tooltips):
+            return self._tooltips[section] or None
         return None
 
     def sort(self, column: int, order=Qt.SortOrder.AscendingOrder) -> None:
@@ -163,15 +186,22 @@ class RankedModel(QAbstractTableModel):
 # --- plots ------------------------------------------------------------------------------------
 
 
+def _plain_axes(item: pg.PlotItem) -> None:
+    """Grey axes whose numbers are written out (no "×0.001" scale factor beside the label)."""
+    for name in ("left", "bottom"):
+        axis = item.getAxis(name)
+        axis.setPen(pg.mkPen("#666666"))
+        axis.setTextPen(pg.mkPen("#333333"))
+        axis.enableAutoSIPrefix(False)
+        axis.autoSIPrefixScale = 1.0  # pyqtgraph may have picked a scale already; ticks still use it
+
+
 def _plot_widget(title: str = "") -> pg.PlotWidget:
     widget = pg.PlotWidget(background="w")
     item = widget.getPlotItem()
     if title:
         item.setTitle(title, color="#333333", size="10pt")
-    for name in ("left", "bottom"):
-        axis = item.getAxis(name)
-        axis.setPen(pg.mkPen("#666666"))
-        axis.setTextPen(pg.mkPen("#333333"))
+    _plain_axes(item)
     item.showGrid(x=True, y=True, alpha=0.15)
     widget.setMenuEnabled(False)
     return widget
@@ -191,9 +221,7 @@ class FeatureBars(pg.PlotWidget):
         self.values = np.zeros(0)
         self.bars: pg.BarGraphItem | None = None
         self.set_title(title)
-        for name in ("left", "bottom"):
-            self.plot_item.getAxis(name).setTextPen(pg.mkPen("#333333"))
-            self.plot_item.getAxis(name).setPen(pg.mkPen("#666666"))
+        _plain_axes(self.plot_item)
 
     def set_title(self, title: str) -> None:
         self._title = title
@@ -234,6 +262,7 @@ class HistogramPlot(pg.PlotWidget):
         self.setMenuEnabled(False)
         self.plot_item = self.getPlotItem()
         self.plot_item.setTitle(title, color="#333333", size="10pt")
+        _plain_axes(self.plot_item)
         self.color = color
         self.counts = np.zeros(0)
         self.edges = np.zeros(0)
@@ -254,7 +283,13 @@ class HistogramPlot(pg.PlotWidget):
 
 
 class RelevanceHeatmap(pg.GraphicsLayoutWidget):
-    """Normalised relevance of the top-N rows: features on x, row ids on y, diverging colours."""
+    """Normalised relevance of the top-N rows: one line per feature (names on the left, so long
+    names never overlap), one column per row (highest score first), diverging colours.
+
+    ``matrix`` is kept as given, (rows, features). The colour range follows the data's sign: when
+    every value is positive only the upper half of the colour map is used (0 … max), and the colour
+    bar says what its colours mean (``meaning``).
+    """
 
     def __init__(self, parent=None) -> None:
         super().__init__(parent=parent)
@@ -262,47 +297,81 @@ class RelevanceHeatmap(pg.GraphicsLayoutWidget):
         self.plot_item = self.addPlot(row=0, col=0)
         self.plot_item.setMenuEnabled(False)
         self.plot_item.invertY(True)
+        _plain_axes(self.plot_item)
         self.image_item = pg.ImageItem(axisOrder="row-major")
         self.plot_item.addItem(self.image_item)
         self.colormap = render.DEFAULT_COLORMAP
-        self.image_item.setLookupTable(render.COLORMAPS[self.colormap])
         self.colorbar = pg.ColorBarItem(values=(-1, 1), width=14, interactive=False,
                                         colorMap=colormap_from_lut(self.colormap), label="share of |relevance|")
         self.addItem(self.colorbar, row=0, col=1)
         self.matrix = np.zeros((0, 0))
         self.row_ids: list[int] = []
         self.names: list[str] = []
+        self.levels = (-1.0, 1.0)
+        self.meaning = ""
 
-    def set_matrix(self, matrix, names, row_ids, title: str = "") -> None:
+    def set_matrix(self, matrix, names, row_ids, title: str = "", score: str = "score") -> None:
+        """Draw ``matrix`` (rows x features); ``score`` names what red raises (e.g. "outlier score")."""
         self.matrix = np.asarray(matrix, dtype=np.float64)
         self.names = [str(n) for n in names]
         self.row_ids = [int(r) for r in row_ids]
-        limit = float(np.nanmax(np.abs(self.matrix))) if self.matrix.size else 1.0
-        limit = limit if limit > 0 and np.isfinite(limit) else 1.0
-        levels = (-limit, limit)
         if not self.matrix.size:
             self.image_item.clear()
             self.plot_item.getAxis("bottom").setTicks([[]])
             self.plot_item.getAxis("left").setTicks([[]])
             self.plot_item.setTitle(title or "Run an analysis to see the heat map.", color="#333333", size="10pt")
             return
-        self.image_item.setImage(np.nan_to_num(self.matrix).astype(np.float32), levels=levels, autoLevels=False)
-        self.image_item.setRect(0, 0, max(1, self.matrix.shape[1]), max(1, self.matrix.shape[0]))
-        self.colorbar.setLevels(levels)
-        self.plot_item.getAxis("bottom").setTicks([[(i + 0.5, n) for i, n in enumerate(self.names)]])
-        step = max(1, len(self.row_ids) // 30)
+        lut = render.COLORMAPS[self.colormap]
+        self.levels, lut = _signed_levels(self.matrix, lut)
+        self.meaning = _heatmap_meaning(self.colormap, self.levels, score)
+        self.image_item.setLookupTable(lut)
+        self.colorbar.setColorMap(pg.ColorMap(pos=np.linspace(0.0, 1.0, len(lut)), color=lut))
+        features, rows = self.matrix.shape[1], self.matrix.shape[0]
+        self.image_item.setImage(np.nan_to_num(self.matrix.T).astype(np.float32), levels=self.levels,
+                                 autoLevels=False)
+        self.image_item.setRect(0, 0, max(1, rows), max(1, features))
+        self.colorbar.setLevels(self.levels)
+        self.colorbar.getAxis("left").setLabel(f"share of |relevance| · {self.meaning}")
+        feature_step = max(1, math.ceil(features / 40))
         self.plot_item.getAxis("left").setTicks(
-            [[(i + 0.5, str(r)) for i, r in enumerate(self.row_ids) if i % step == 0]])
-        self.plot_item.setLabel("left", "row (highest score at the top)")
+            [[(j + 0.5, n) for j, n in enumerate(self.names) if j % feature_step == 0], []])
+        row_step = max(1, math.ceil(rows / 25))
+        self.plot_item.getAxis("bottom").setTicks(
+            [[(i + 0.5, str(r)) for i, r in enumerate(self.row_ids) if i % row_step == 0], []])
+        self.plot_item.setLabel("bottom", "row (highest score on the left)")
+        self.plot_item.setLabel("left", "")
         self.plot_item.setTitle(title, color="#333333", size="10pt")
-        self.plot_item.setRange(xRange=(0, max(1, self.matrix.shape[1])), yRange=(0, max(1, self.matrix.shape[0])),
-                                padding=0)
+        self.plot_item.setRange(xRange=(0, max(1, rows)), yRange=(0, max(1, features)), padding=0)
 
     def describe(self, x: float, y: float) -> str:
-        j, i = int(x), int(y)
+        i, j = int(x), int(y)
         if 0 <= i < self.matrix.shape[0] and 0 <= j < self.matrix.shape[1]:
             return f"row {self.row_ids[i]}, {self.names[j]}: {self.matrix[i, j]:+.3f} of the row's |relevance|"
         return ""
+
+
+def _signed_levels(matrix: np.ndarray, lut: np.ndarray) -> tuple[tuple[float, float], np.ndarray]:
+    """Colour levels and lookup table for the data's sign: symmetric around 0 when values of both
+    signs occur, else 0 … max (upper half of the map) or min … 0 (lower half)."""
+    finite = matrix[np.isfinite(matrix)]
+    low = float(finite.min()) if finite.size else 0.0
+    high = float(finite.max()) if finite.size else 0.0
+    half = len(lut) // 2
+    if low >= 0 and high > 0:
+        return (0.0, high), lut[half:]
+    if high <= 0 and low < 0:
+        return (low, 0.0), lut[:half]
+    limit = max(abs(low), abs(high)) or 1.0
+    return (-limit, limit), lut
+
+
+def _heatmap_meaning(colormap: str, levels: tuple[float, float], score: str) -> str:
+    low, middle, high = COLOUR_WORDS.get(colormap, ("blue", "white", "red"))
+    if levels[0] >= 0:
+        return f"{high}: raises the {score} · {middle}: no effect"
+    if levels[1] <= 0:
+        return f"{low}: lowers the {score} · {middle}: no effect"
+    return f"{high}: raises the {score} · {low}: lowers it"
 
 
 class BoxPlot(pg.PlotWidget):
@@ -313,6 +382,7 @@ class BoxPlot(pg.PlotWidget):
         self.setMenuEnabled(False)
         self.plot_item = self.getPlotItem()
         self.plot_item.showGrid(y=True, alpha=0.2)
+        _plain_axes(self.plot_item)
         self.boxes: list = []
 
     def set_boxes(self, boxes, title: str = "", y_label: str = "score", x_label: str = "") -> None:
@@ -357,18 +427,22 @@ class CurvePlot(pg.PlotWidget):
         self.plot_item = self.getPlotItem()
         self.plot_item.setTitle(title, color="#333333", size="10pt")
         self.plot_item.showGrid(x=True, y=True, alpha=0.2)
+        _plain_axes(self.plot_item)
         self.legend = self.plot_item.addLegend(offset=(-10, 10), labelTextColor="#333333")
         self.curves: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         self.marker: float | None = None
+        self.tick_labels: list[str] = []
 
     def reset(self, title: str | None = None, x_label: str = "", y_label: str = "", log_x: bool = False) -> None:
         self.plot_item.clear()
         self.legend.clear()
         self.curves = {}
         self.marker = None
+        self.tick_labels = []
         if title is not None:
             self.plot_item.setTitle(title, color="#333333", size="10pt")
         self.plot_item.setLogMode(x=log_x, y=False)
+        self.plot_item.getAxis("bottom").setTicks(None)
         self.plot_item.setLabel("bottom", x_label)
         self.plot_item.setLabel("left", y_label)
 
@@ -384,6 +458,21 @@ class CurvePlot(pg.PlotWidget):
             self.plot_item.addItem(fill)
         self.plot_item.plot(x, y, pen=pg.mkPen(color, width=2), symbol=symbol, symbolSize=6,
                             symbolBrush=pg.mkBrush(*color), symbolPen=pg.mkPen(None), name=name)
+        self._tick_at_points()
+
+    def _tick_at_points(self) -> None:
+        """Label the x axis at the curves' points when there are few (a γ grid, k = 2..10), so that
+        the log axis's minor ticks do not pile up; longer curves keep the automatic ticks."""
+        xs = np.unique(np.concatenate([x[np.isfinite(x)] for x, _ in self.curves.values()]))
+        log_x = self.plot_item.ctrl.logXCheck.isChecked()
+        if log_x:
+            xs = xs[xs > 0]
+        if not xs.size or xs.size > MAX_POINT_TICKS:
+            self.plot_item.getAxis("bottom").setTicks(None)
+            return
+        self.tick_labels = [f"{v:.3g}" for v in xs]
+        positions = np.log10(xs) if log_x else xs
+        self.plot_item.getAxis("bottom").setTicks([list(zip(positions.tolist(), self.tick_labels)), []])
 
     def mark(self, x: float, text: str = "") -> None:
         self.marker = float(x)
@@ -399,5 +488,5 @@ def bold_font() -> QFont:
     return font
 
 
-__all__ = ["FrameModel", "RankedModel", "FeatureBars", "HistogramPlot", "RelevanceHeatmap", "BoxPlot", "CurvePlot",
+__all__ = ["FrameModel", "RankedModel", "FeatureBars", "HistogramPlot", "RelevanceHeatmap", "BoxPlot", "CurvePlot", "table_number",
            "PREVIEW_ROWS", "bold_font"]
