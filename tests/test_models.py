@@ -403,6 +403,9 @@ def test_download_writes_atomically_and_checks_the_hash(tmp_path, monkeypatch):
     assert path.read_bytes() == data and path.parent == tmp_path / "weights"
     assert reports[-1] == 1.0 and all(0 <= f <= 1 for f in reports)
     assert sorted(p.name for p in path.parent.iterdir()) == [path.name]
+    mask = os.umask(0o022)
+    os.umask(mask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~mask, "downloaded weights get the user's normal permissions"
     # A damaged download is refused and leaves nothing behind.
     path.unlink()
     monkeypatch.setattr(tvm, "_urlopen", lambda url, timeout=None: _FakeResponse(data[:-1] + b"x"))

@@ -354,6 +354,9 @@ def download_weights(
         ) from error
     tmp = Path(tmp_name)
     try:
+        from ..core.io import normal_file_mode
+
+        os.chmod(tmp, normal_file_mode())  # a shared weights file, not a private 0600 one
         with os.fdopen(handle, "wb") as out:
             report(0.0, f"Connecting to download the {arch} weights ...")
             if token is not None:
