@@ -1056,8 +1056,10 @@ class ImagesTab(ExplainTabBase):
         entry = self.current_entry
         target = entry.explanation.target
         levels = self.heatmap_view.levels()
-        meaning = render.colour_meaning(self.heatmap_view.colormap_name(), target.label or str(target.index),
-                                        signed=levels[0] == -levels[1])
+        # The colour bar says what the view's caption says; unseen pixels get their own note in the figure.
+        caption = self.heatmap_view.colour_meaning() if hasattr(self.heatmap_view, "colour_meaning") else ""
+        meaning = caption.split(" · transparent:")[0] or render.colour_meaning(
+            self.heatmap_view.colormap_name(), target.label or str(target.index), signed=levels[0] == -levels[1])
         model = entry.model_name + (" (whole image)" if entry.preparation == PREPARATION_WHOLE else "")
         title = render.figure_title(entry.method_title, class_text(target.index, target.label), model)
         return title, f"relevance · {meaning}"
