@@ -336,3 +336,12 @@ def test_three_row_table_shows_unrated_separation(qtbot, tables_window, error_di
     assert error_dialogs == []
     item = tab.separation_table.item(0, 3)
     assert item.text() == "–" and "too few" in item.toolTip()
+
+
+def test_repeated_column_names_are_listed_under_the_problems(qtbot, tables_window, tmp_path):
+    _, tab = tables_window
+    path = tmp_path / "repeated.csv"
+    path.write_text("a,a,b\n" + "\n".join(f"{i},{i * i % 7},{i % 5 + 0.5}" for i in range(12)) + "\n")
+    assert _open(qtbot, tab, path)
+    assert tab.table.columns == ["a", "a (2)", "b"]  # not pandas' silent 'a.1'
+    qtbot.waitUntil(lambda: "appears more than once" in tab.notices_label.text(), timeout=10_000)

@@ -573,6 +573,7 @@ class TablesTab(AnalysisTabMixin, QWidget):
         self.file_label.setToolTip(str(table.path))
         self._fill_roles()
         self._fill_issues()
+        self.notices_label.setText("\n".join(table.notices))  # how the file was read, e.g. renamed repeated names
         self.views.setCurrentIndex(0)
         self._remember_folder(table.path)
         self.table_opened.emit(table.path)
@@ -761,7 +762,7 @@ class TablesTab(AnalysisTabMixin, QWidget):
         lines = [f"{preview.rows} rows × {len(preview.names)} feature columns enter the analysis"
                  + (", standardised after the log." if preview.standardized else ".")]
         self.preprocess_status.setText(" ".join(lines))
-        self.notices_label.setText("\n".join(preview.notices))
+        self.notices_label.setText("\n".join((self.table.notices if self.table else []) + list(preview.notices)))
 
     def _preview_failed(self, failure: JobFailure) -> None:
         self.preview = None
