@@ -247,3 +247,22 @@ def test_cli_supervised_linear_with_target(tmp_path):
     summary = json.loads((out / "summary.json").read_text())
     assert summary["target_column"] == "Channel" and summary["extras"]["metrics"]["validation_accuracy"] > 0.8
     assert summary["features"] == SPENDING
+
+
+def test_no_feature_left_says_why_per_column_in_the_tab_words(tmp_path):
+    table = load_table(_write(tmp_path, "t.csv", "id,a,name\n1,5,x\n2,5,y\n3,5,z\n4,5,w\n"))
+    with pytest.raises(InputError) as error:
+        prepare_features(table)
+    message = error.value.message
+    assert "'a' has the same value in every row" in message and "'id' is left out" in message
+    assert "--columns" not in message and "role" in message
+
+
+def test_lime_says_which_rows_it_explained(tmp_path):
+    from xaidesk.explain.tabular import explain_table
+
+    rng = np.random.default_rng(0)
+    rows = "\n".join(f"{a:.3f},{b:.3f},{a + 2 * b:.3f}" for a, b in rng.normal(size=(15, 2)))
+    table = load_table(_write(tmp_path, "t.csv", "a,b,y\n" + rows + "\n"))
+    result = explain_table(table, "supervised.mlp_lime", {"epochs": 2, "samples": 10, "rows": "0,3"}, target="y")
+    assert any("2 of 15 rows were explained (rows 0, 3)" in n for n in result.notices)
