@@ -211,3 +211,25 @@ def test_summary_json_holds_null_not_nan(tmp_path, digits_sample, monkeypatch):
 
     summary = json.loads((out / "summary.json").read_text(), parse_constant=refuse)
     assert summary["odd"] is None
+
+
+@pytest.mark.parametrize("command", ["explain", "evaluate", "batch"])
+def test_long_runs_print_progress_lines_when_stderr_is_not_a_terminal(tmp_path, digits_sample, capsys, monkeypatch,
+                                                                      command):
+    import shutil
+
+    import xaidesk.cli as cli
+
+    monkeypatch.setattr(cli, "cli_progress", lambda: cli.CliProgress(interval=0.0))  # every report counts as late
+    folder = tmp_path / "in"
+    folder.mkdir()
+    shutil.copy(digits_sample, folder / "a.png")
+    argv = {
+        "explain": ["explain", "image", str(digits_sample), "--model", "demo:digits", "--method", "occlusion"],
+        "evaluate": ["evaluate", "image", str(digits_sample), "--model", "demo:digits", "--methods",
+                     "gradient.sensitivity", "--steps", "4"],
+        "batch": ["batch", str(folder), "--model", "demo:digits", "--methods", "gradient.sensitivity"],
+    }[command]
+    assert main([*argv, "--out", str(tmp_path / "out")]) == 0
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("xaidesk: progress ")]
+    assert lines and all("%" in line and "\r" not in line for line in lines)
