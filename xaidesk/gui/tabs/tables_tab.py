@@ -34,7 +34,7 @@ from PySide6.QtWidgets import (
 )
 
 from .. import table_jobs
-from ..formatting import format_duration, format_value
+from ..formatting import format_duration
 from ..runner import JobFailure, Runner
 from ..views.table_views import (
     BoxPlot,
@@ -947,16 +947,16 @@ class TablesTab(AnalysisTabMixin, QWidget):
         if not np.isfinite(score):
             self.row_title.setText(f"Row {row_id} was not explained (LIME explains the rows chosen in 'Rows').")
         else:
-            self.row_title.setText(f"Row {row_id} · {result.score_label} = {format_value(score)}")
+            self.row_title.setText(f"Row {row_id} · {result.score_label} = {table_number(score)}")
         notes = []
         if result.method == "supervised.linear":
-            notes.append(f"Prediction {format_value(score)} = sum of the bars {format_value(np.nansum(relevance))} "
-                         f"+ intercept {format_value(float(result.extras.get('intercept', absorbed)))} (shown apart).")
+            notes.append(f"Prediction {table_number(score)} = sum of the bars {table_number(np.nansum(relevance))} "
+                         f"+ intercept {table_number(float(result.extras.get('intercept', absorbed)))} (shown apart).")
         elif np.isfinite(absorbed) and abs(absorbed) > 1e-9 * max(1.0, abs(score)):
-            notes.append(f"The bars sum to {format_value(np.nansum(relevance))}; {format_value(absorbed)} is not "
+            notes.append(f"The bars sum to {table_number(np.nansum(relevance))}; {table_number(absorbed)} is not "
                          "assigned to any feature (stabiliser, bias or intercept).")
         elif np.isfinite(score):
-            notes.append(f"The bars sum to the score ({format_value(np.nansum(relevance))}).")
+            notes.append(f"The bars sum to the score ({table_number(np.nansum(relevance))}).")
         if "labels" in result.extras:
             notes.append(f"Cluster {int(result.extras['labels'][position])}.")
         if result.method in OUTLIER_METHODS and np.isfinite(score):
@@ -975,7 +975,7 @@ class TablesTab(AnalysisTabMixin, QWidget):
             self.row_values.setItem(i, 0, _item(name))
             self.row_values.setItem(i, 1, _item(table_number(float(raw[i]))))
             self.row_values.setItem(i, 2, _item(table_number(float(means[i]))))
-            rel = _item(format_value(float(relevance[i])))
+            rel = _item(table_number(float(relevance[i])))
             if np.isfinite(relevance[i]) and relevance[i] != 0:
                 rel.setForeground(QBrush(QColor(180, 40, 30) if relevance[i] > 0 else QColor(40, 80, 180)))
             self.row_values.setItem(i, 3, rel)
@@ -1112,7 +1112,7 @@ class TablesTab(AnalysisTabMixin, QWidget):
         self.model_note.setText(f"Model of <b>{target}</b>: {result.score_label}.")
         if "intercept" in result.extras:
             self.intercept_label.setText(
-                f"Intercept: {format_value(float(result.extras['intercept']))} — the prediction for a row at the "
+                f"Intercept: {table_number(float(result.extras['intercept']))} — the prediction for a row at the "
                 "reference point; it is not part of any feature's contribution and is shown apart. "
                 "Each prediction = intercept + Σ w_i x_i.")
         elif result.method == "supervised.mlp_lime":
