@@ -293,3 +293,26 @@ def test_a_short_run_off_a_terminal_prints_no_progress():
     progress(0.5, "half")
     progress.done()
     assert stream.getvalue() == ""
+
+
+def test_output_folder_check_names_a_read_only_folder_even_for_root(tmp_path, monkeypatch):
+    import errno
+    import tempfile
+
+    from xaidesk.core import InputError
+    from xaidesk.core.io import check_output_folder
+
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    real_mkdtemp = tempfile.mkdtemp
+
+    def read_only(*args, dir=None, **kwargs):
+        if dir is not None and os.path.samefile(dir, locked):
+            raise OSError(errno.EROFS, "Read-only file system")
+        return real_mkdtemp(*args, dir=dir, **kwargs)
+
+    monkeypatch.setattr(tempfile, "mkdtemp", read_only)
+    for target in (locked, locked / "results"):
+        with pytest.raises(InputError, match=r"folder '.*locked' cannot be written to \(read-only file system\)"):
+            check_output_folder(target)
+    assert list(locked.iterdir()) == []
