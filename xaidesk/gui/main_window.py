@@ -589,7 +589,7 @@ def about_html() -> str:
             "a sound, a table or molecules, pick a model and a method, and see which parts drove the "
             "decision — and listen to the evidence in sounds.</p>"
             "<p>Help ▸ Guide explains how to read heatmaps and uncertainty maps, what each method shows and "
-            "what MoRF, LeRF and AOPC mean. Everything works offline.</p>"
+            "what MoRF, LeRF and AOPC mean. The guide and the demo models work offline.</p>"
             f"<p style='color:gray'>Python {platform.python_version()} · Qt for Python {PySide6.__version__}</p>")
 
 
