@@ -41,7 +41,7 @@ from PySide6.QtWidgets import (
 
 from ...core import render
 from ..catalog import Catalog, family_title
-from ..formatting import class_text, format_value, map_shows_sign, statistics_parts
+from ..formatting import class_text, map_shows_sign, statistics_parts
 from ..runner import JobFailure
 from ..widgets import error_dialog
 from ..widgets.param_form import ParamForm
