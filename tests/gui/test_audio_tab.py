@@ -143,8 +143,9 @@ def test_relax_time_strategy_shows_overlay_and_uncertainty(qtbot, audio_window, 
     tab.waveform_view.plot.setXRange(0.2, 0.4, padding=0)
     (x0, x1), _ = tab.relevance_view.view_box.viewRange()
     assert x0 == pytest.approx(0.2, abs=0.02) and x1 == pytest.approx(0.4, abs=0.02)
-    # listen to the evidence: the resynthesised evidence becomes the player's source
-    assert tab.play_evidence_button.isEnabled()
+    # listen to the evidence: the resynthesised evidence becomes the player's source (the button
+    # is there only where sound can be played)
+    assert tab.play_evidence_button.isEnabled() == tab.player.available
     tab.play_evidence("top")
     qtbot.waitUntil(lambda: tab.player.source_name() == "evidence", timeout=10_000)
     assert tab.player.samples() is not None and len(tab.player.samples()) > 0
@@ -209,7 +210,8 @@ def test_play_pause_seek_or_notice(qtbot, audio_window):
         tab.seek_file_time(0.25)
         assert player.position() == pytest.approx(0.25, abs=0.05)
     else:
-        assert notices and notices[-1] == UNAVAILABLE_NOTICE
+        assert not tab.play_button.isEnabled() and UNAVAILABLE_NOTICE in tab.play_button.toolTip()
+        assert player.play() is False and notices and notices[-1] == UNAVAILABLE_NOTICE
         assert tab.player_notice.isVisible() and "playback unavailable" in tab.player_notice.text()
         assert player.state() == "stopped"
         # everything else stays usable
@@ -314,3 +316,66 @@ def test_frontend_dialog_returns_the_edited_settings(qtbot):
     from xaidesk.models.audio import AudioFrontEnd
 
     assert AudioFrontEnd.from_dict(values).n_mels == 40
+
+
+@pytest.fixture
+def outputs(monkeypatch):
+    """Fake the computer's list of sound outputs (before the window is made); a list to fill."""
+    from xaidesk.gui.audio_player import AudioPlayer
+
+    devices = []
+    monkeypatch.setattr(AudioPlayer, "audio_outputs", staticmethod(lambda: list(devices)))
+    return devices
+
+
+def _playback_buttons(tab):
+    return [tab.play_button, tab.stop_button, tab.play_original_button, tab.play_evidence_button, tab.play_rest_button]
+
+
+def test_without_an_audio_output_the_play_buttons_are_off_and_say_why(qtbot, outputs, audio_window):
+    tab = audio_window.audio_tab
+    assert not tab.player.available
+    for button in _playback_buttons(tab):
+        assert not button.isEnabled()
+        assert UNAVAILABLE_NOTICE in button.toolTip() and "no sound output device" in button.toolTip()
+    assert tab.player_notice.isVisible() and tab.player_notice.text() == UNAVAILABLE_NOTICE
+    assert tab.position_slider.isEnabled()  # seeking still moves the playheads
+    # a device appears: playback comes back, with the usual tooltips
+    outputs.append("speakers")
+    tab.player._outputs_changed()
+    assert tab.player.available and tab.play_button.isEnabled() and tab.play_original_button.isEnabled()
+    assert UNAVAILABLE_NOTICE not in tab.play_button.toolTip() and "Play or pause" in tab.play_button.toolTip()
+    assert not tab.player_notice.isVisible()
+
+
+def test_a_player_error_turns_playback_off_with_the_reason(qtbot, outputs, audio_window):
+    outputs.append("speakers")
+    tab = audio_window.audio_tab
+    tab.player._outputs_changed()
+    assert tab.player.available and tab.play_button.isEnabled()
+    tab.player._on_error(None, "the device went away")
+    assert not tab.player.available
+    for button in _playback_buttons(tab):
+        assert not button.isEnabled() and "audio system reported an error" in button.toolTip()
+        assert "the device went away" in button.toolTip()
+    assert "could not be played" in tab.player_notice.text() or "Playback is off" in tab.player_notice.text()
+
+
+def test_time_views_line_up(qtbot, audio_window):
+    """Waveform, spectrogram, explanation and uncertainty: same time range, and their plotting areas
+    start and end at the same place on screen, so a moment is at the same x in all of them."""
+    tab = audio_window.audio_tab
+    audio_window.resize(1400, 950)
+    _run_relax(tab, num_masks=16, strategy="time")
+    qtbot.waitUntil(lambda: bool(tab.history) and not tab.is_running(), timeout=30_000)
+    assert tab.uncertainty_view.isVisible()
+    qtbot.wait(50)
+    views = tab.time_views
+    ranges = [view.view_box.viewRange()[0] for view in views]
+    edges = [view.plot_edges() for view in views]
+    for (x0, x1), (left, right) in zip(ranges, edges):
+        assert x0 == pytest.approx(ranges[0][0], abs=1e-6) and x1 == pytest.approx(ranges[0][1], abs=1e-6)
+        assert left == pytest.approx(edges[0][0], abs=1.0) and right == pytest.approx(edges[0][1], abs=1.0)
+    assert edges[0][1] - edges[0][0] > 300
+    # the explanation's colours say what they mean
+    assert tab.relevance_view.colour_meaning() and tab.uncertainty_view.colour_meaning()

@@ -5,9 +5,11 @@ played by a ``QMediaPlayer`` with a ``QAudioOutput``. A timer reads the position
 playing so that the playheads move smoothly.
 
 QtMultimedia is optional at run time: if it cannot be imported (a missing system audio
-library) or the computer has no audio output (offscreen test runs, servers), the player says
-so once ("No audio output found; playback unavailable.") and everything else keeps working:
-seeking still moves the playheads.
+library), the computer has no audio output (offscreen test runs, servers) or the player reports
+an error, :attr:`AudioPlayer.available` is false, ``unavailable_reason`` says why
+("No audio output found; playback unavailable.") and ``availability_changed`` tells the tab,
+which disables its play buttons; everything else keeps working: seeking still moves the
+playheads. When outputs appear or disappear later, availability follows.
 """
 
 from __future__ import annotations
@@ -65,11 +67,14 @@ class AudioPlayer(QObject):
         ``"playing"``, ``"paused"`` or ``"stopped"``.
     notice(str)
         A plain message for the person (playback unavailable, could not play).
+    availability_changed(bool)
+        Playback became possible (True) or impossible (False; ``unavailable_reason`` says why).
     """
 
     position_changed = Signal(float)
     state_changed = Signal(str)
     notice = Signal(str)
+    availability_changed = Signal(bool)
 
     def __init__(self, parent: QObject | None = None, folder: Path | None = None) -> None:
         super().__init__(parent)
@@ -91,6 +96,13 @@ class AudioPlayer(QObject):
         self._set_up()
 
     # -- set-up ---------------------------------------------------------------
+    @staticmethod
+    def audio_outputs() -> list:
+        """The computer's audio outputs (``QMediaDevices.audioOutputs()``)."""
+        from PySide6.QtMultimedia import QMediaDevices
+
+        return list(QMediaDevices.audioOutputs())
+
     def _set_up(self) -> None:
         try:
             from PySide6.QtMultimedia import QAudioOutput, QMediaDevices, QMediaPlayer
@@ -98,22 +110,56 @@ class AudioPlayer(QObject):
             self.unavailable_reason = UNAVAILABLE_NOTICE
             self.unavailable_details = f"Qt Multimedia could not be loaded: {error}"
             return
+        self._QMediaPlayer, self._QAudioOutput, self._QMediaDevices = QMediaPlayer, QAudioOutput, QMediaDevices
         try:
-            outputs = QMediaDevices.audioOutputs()
+            self._devices = QMediaDevices(self)
+            self._devices.audioOutputsChanged.connect(self._outputs_changed)
+        except Exception:  # noqa: BLE001 - without change notices the first look stands
+            self._devices = None
+        self._open_output()
+
+    def _open_output(self) -> None:
+        try:
+            outputs = self.audio_outputs()
         except Exception as error:  # noqa: BLE001 - any backend failure means no playback
             self.unavailable_reason = UNAVAILABLE_NOTICE
             self.unavailable_details = str(error)
             return
         if not outputs:
             self.unavailable_reason = UNAVAILABLE_NOTICE
+            self.unavailable_details = "This computer reports no sound output device."
             return
-        self._QMediaPlayer = QMediaPlayer
-        self._output = QAudioOutput(QMediaDevices.defaultAudioOutput(), self)
-        self._player = QMediaPlayer(self)
+        self.unavailable_reason = self.unavailable_details = ""
+        self._output = self._QAudioOutput(self._QMediaDevices.defaultAudioOutput(), self)
+        self._player = self._QMediaPlayer(self)
         self._player.setAudioOutput(self._output)
         self._player.playbackStateChanged.connect(self._on_state)
         self._player.mediaStatusChanged.connect(self._on_media_status)
         self._player.errorOccurred.connect(self._on_error)
+
+    def _close_output(self, reason: str, details: str = "") -> None:
+        self.stop()
+        self._forget_file()
+        if self._player is not None:
+            self._player.deleteLater()
+        self._player = None
+        self._output = None
+        self.unavailable_reason = reason
+        self.unavailable_details = details
+
+    def _outputs_changed(self) -> None:
+        was = self.available
+        if was:
+            try:
+                still = bool(self.audio_outputs())
+            except Exception:  # noqa: BLE001
+                still = False
+            if not still:
+                self._close_output(UNAVAILABLE_NOTICE, "The sound output device was removed.")
+        else:
+            self._open_output()
+        if self.available != was:
+            self.availability_changed.emit(self.available)
 
     @property
     def available(self) -> bool:
@@ -251,9 +297,13 @@ class AudioPlayer(QObject):
             self._set_state("stopped")
 
     def _on_error(self, _error, text: str = "") -> None:
+        # The files played are WAV files this player wrote, so an error is the audio system's.
         self._timer.stop()
         self._set_state("stopped")
-        self.notice.emit(f"The sound could not be played: {text or 'the audio system reported an error'}.")
+        message = f"The sound could not be played: {text or 'the audio system reported an error'}."
+        self._close_output("Playback is off: the audio system reported an error.", text)
+        self.notice.emit(message)
+        self.availability_changed.emit(False)
 
 
 __all__ = ["AudioPlayer", "UNAVAILABLE_NOTICE", "write_wav"]

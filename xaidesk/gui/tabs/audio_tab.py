@@ -42,6 +42,7 @@ from ..formatting import (
     explanation_title,
     format_duration,
     format_value,
+    map_shows_sign,
     parse_count,
     partial_title,
     probability_text,
@@ -271,10 +272,9 @@ class AudioTab(ExplainTabBase):
         self.player.position_changed.connect(self._on_player_position)
         self.player.state_changed.connect(self._on_player_state)
         self.player.notice.connect(self._on_player_notice)
+        self.player.availability_changed.connect(self._on_player_availability)
         if not self.player.available:
-            self.player_notice.setText(self.player.unavailable_reason)
-            self.player_notice.setToolTip(self.player.unavailable_details)
-            self.player_notice.setVisible(True)
+            self._on_player_availability(False)
         self._connect_runner(runner)
         self._update_enabled()
 
@@ -325,17 +325,19 @@ class AudioTab(ExplainTabBase):
         for view in self.time_views:
             view.seek_requested.connect(self.seek_file_time)
 
-        results = QSplitter(Qt.Orientation.Horizontal)
-        results.addWidget(self.relevance_view)
-        results.addWidget(self.uncertainty_view)
-        results.setSizes([500, 500])
+        # One column: every time view spans the same width, with the same left axis and colour-bar
+        # column, so a moment sits at the same place on screen in the waveform, the spectrogram,
+        # the explanation and the uncertainty.
+        self.waveform_view.reserve_colorbar_space()
+        self.spectrogram_view.reserve_colorbar_space()
         views = QSplitter(Qt.Orientation.Vertical)
         views.addWidget(self.overview_box)
         views.addWidget(self.waveform_view)
         views.addWidget(self.spectrogram_view)
-        views.addWidget(results)
-        views.setSizes([110, 110, 170, 230])
-        for index in range(4):
+        views.addWidget(self.relevance_view)
+        views.addWidget(self.uncertainty_view)
+        views.setSizes([110, 100, 150, 200, 170])
+        for index in range(5):
             views.setCollapsible(index, False)
         self.views_splitter = views
 
@@ -584,15 +586,33 @@ class AudioTab(ExplainTabBase):
         return (f"{entry.title}\nModel: {entry.model_name}\nSound: {clip_path.name if clip_path else 'sound'} "
                 f"({_time_text(entry.clip.start)}–{_time_text(entry.clip.stop)})")
 
+    def _playback_buttons(self) -> list:
+        return [self.play_button, self.stop_button, self.play_original_button, self.play_evidence_button,
+                self.play_rest_button]
+
     def _update_extra_enabled(self) -> None:
         has_clip = self.clip is not None
+        playable = self.player.available
         for button in (self.play_button, self.stop_button, self.play_original_button):
-            button.setEnabled(has_clip)
+            button.setEnabled(has_clip and playable)
         self.position_slider.setEnabled(has_clip)
         can_listen = (self.current_entry is not None and self.current_entry.clip is self.clip
                       and self._jobs["listen"] is None)
-        self.play_evidence_button.setEnabled(can_listen)
-        self.play_rest_button.setEnabled(can_listen)
+        self.play_evidence_button.setEnabled(can_listen and playable)
+        self.play_rest_button.setEnabled(can_listen and playable)
+        for button in self._playback_buttons():
+            usual = button.property("usualToolTip")
+            if usual is None:
+                usual = button.toolTip()
+                button.setProperty("usualToolTip", usual)
+            button.setToolTip(usual if playable else f"{self.player.unavailable_reason} {self.player.unavailable_details}"
+                              .strip())
+
+    def _on_player_availability(self, available: bool) -> None:
+        self.player_notice.setText("" if available else self.player.unavailable_reason)
+        self.player_notice.setToolTip("" if available else self.player.unavailable_details)
+        self.player_notice.setVisible(not available)
+        self._update_enabled()
         self.analyse_button.setEnabled(self.path is not None and self._jobs["segment"] is None)
 
     def ensure_model(self) -> None:
@@ -1121,6 +1141,8 @@ class AudioTab(ExplainTabBase):
             self.current_entry = entry
         explanation = entry.explanation
         shown = explanation if explanation.complete else unfinished_as_blank(explanation)
+        self.relevance_view.set_meaning_class(class_text(explanation.target.index, explanation.target.label),
+                                              map_shows_sign(explanation.method, explanation.params))
         self.relevance_view.set_relevance(shown.relevance, _levels_for(shown))
         self.relevance_view.set_title(entry.title)
         self._show_uncertainty(shown, "Uncertainty" + ("" if explanation.complete else " · partial"))

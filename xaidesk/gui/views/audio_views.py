@@ -29,6 +29,12 @@ _MAJOR_HZ = (100, 200, 500, 1000, 2000, 5000, 10000, 20000, 50)
 _MINOR_HZ = (300, 700, 1500, 3000, 4000, 6000, 8000, 12000, 16000, 150, 400, 250, 20, 30)
 #: Smallest distance between two tick labels on the frequency axis, in pixels.
 _MIN_TICK_GAP = 18
+#: Width of every time view's left axis, so that their plotting areas start at the same place.
+LEFT_AXIS_WIDTH = 56
+#: Bar and axis width of the relevance colour bars (see ``RelevanceLayerMixin``); views without
+#: one keep an empty column this wide.
+_COLORBAR_WIDTH = 14
+_COLORBAR_AXIS_WIDTH = 48
 
 
 def hz_label(hz: float) -> str:
@@ -162,6 +168,24 @@ class _PlotView(TitledGraphicsWidget):
         self._lay_out_title_and_graphics()
         self.graphics.scene().sigMouseClicked.connect(self._mouse_clicked)
 
+    def reserve_colorbar_space(self) -> None:
+        """Keep an empty column as wide as a relevance view's colour bar, so that this plot is as
+        wide as theirs and the same time sits at the same place on screen in every view."""
+        if getattr(self, "colorbar", None) is not None or getattr(self, "_colorbar_space", None) is not None:
+            return
+        space = pg.ColorBarItem(values=(0.0, 1.0), width=_COLORBAR_WIDTH, interactive=False)
+        space.getAxis("right").setWidth(_COLORBAR_AXIS_WIDTH)
+        space.setOpacity(0.0)
+        self.graphics.addItem(space, row=0, col=1)
+        self._colorbar_space = space
+
+    def plot_edges(self) -> tuple[float, float]:
+        """Left and right edge of the plotting area in window coordinates (pixels)."""
+        rect = self.view_box.sceneBoundingRect()
+        left = self.graphics.mapTo(self.window(), self.graphics.mapFromScene(rect.topLeft()))
+        right = self.graphics.mapTo(self.window(), self.graphics.mapFromScene(rect.topRight()))
+        return float(left.x()), float(right.x())
+
     def set_placeholder(self, text: str) -> None:
         self.placeholder.setText(text)
         self._place_placeholder(bool(text))
@@ -216,7 +240,7 @@ class WaveformView(_PlotView):
         super().__init__(title, parent=parent)
         self.plot.setLabel("left", "Amplitude")
         self.plot.getAxis("left").enableAutoSIPrefix(False)
-        self.plot.getAxis("left").setWidth(56)
+        self.plot.getAxis("left").setWidth(LEFT_AXIS_WIDTH)
         self.curve = self.plot.plot(pen=_WAVE_PEN)
         self.curve.setDownsampling(auto=True, method="peak")
         self.curve.setClipToView(True)
@@ -268,7 +292,7 @@ class OverviewView(_PlotView):
 
     def __init__(self, title: str = "Whole file", parent: QWidget | None = None) -> None:
         super().__init__(title, parent=parent)
-        self.plot.getAxis("left").setWidth(56)
+        self.plot.getAxis("left").setWidth(LEFT_AXIS_WIDTH)
         self.plot.getAxis("left").setStyle(showValues=False)
         self.plot.getAxis("bottom").setLabel("")
         self.view_box.setMouseEnabled(x=False, y=False)
@@ -354,7 +378,7 @@ class SpectrogramView(RelevanceLayerMixin, _PlotView):
         # spectrogram view (no colour bar) shows it in colour until a map is laid over it.
         self._grey_base = show_colorbar if grey_base is None else grey_base
         super().__init__(title, left_axis=self.mel_axis, parent=parent)
-        self.mel_axis.setWidth(56)
+        self.mel_axis.setWidth(LEFT_AXIS_WIDTH)
         self.base_item = pg.ImageItem()
         self.base_item.setZValue(0)
         self.heat_item = pg.ImageItem()
@@ -448,6 +472,7 @@ class SpectrogramView(RelevanceLayerMixin, _PlotView):
         if self.colorbar is not None:
             self.colorbar.setLevels(self._levels)
             self.colorbar.setVisible(True)
+        self._show_colour_meaning()
 
     def clear_relevance(self) -> None:
         self._relevance = None
@@ -457,6 +482,7 @@ class SpectrogramView(RelevanceLayerMixin, _PlotView):
         self._place_placeholder(self._spectrogram is not None)
         if self.colorbar is not None:
             self.colorbar.setVisible(False)
+        self._show_colour_meaning()
 
     def _show_base_grey(self) -> None:
         self.base_item.setLookupTable(render.COLORMAPS["gray"])
@@ -552,14 +578,23 @@ class RangeLink:
             view.view_box.setYRange(*span, padding=0)
 
     def follow(self, source) -> None:
+        """Give every view the source's range; where a view's limits cut it (the waveform ends where
+        the sound ends, the spectrogram half a frame later), all take the range they can all show."""
         if self._syncing:
             return
         self._syncing = True
         try:
             span = source.view_box.viewRange()[self.axis]
-            for view in self._views:
-                if view is not source:
-                    self._apply(view, span)
+            for _attempt in range(3):
+                for view in self._views:
+                    if view.view_box.viewRange()[self.axis] != list(span):
+                        self._apply(view, span)
+                shown = [view.view_box.viewRange()[self.axis] for view in self._views]
+                common = (max(low for low, _ in shown), min(high for _, high in shown))
+                if common[1] <= common[0] or all(
+                        abs(low - common[0]) < 1e-9 and abs(high - common[1]) < 1e-9 for low, high in shown):
+                    break
+                span = common
         finally:
             self._syncing = False
 
