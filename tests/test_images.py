@@ -181,3 +181,10 @@ def test_links_that_lead_nowhere_say_so(tmp_path):
     broken.symlink_to(tmp_path / "gone.png")
     with pytest.raises(InputError, match=r"is a link to '.*gone.png', which does not exist"):
         load_image(broken)
+
+
+def test_a_constant_float_image_is_grey_and_says_so(tmp_path):
+    path = _save(tmp_path / "flat.tif", Image.fromarray(np.full((16, 16), 7.5, np.float32), mode="F"))
+    image = load_image(path)
+    assert (image.pixels == 128).all()
+    assert image.notices == ["Every pixel has the value 7.5: shown as plain grey."]

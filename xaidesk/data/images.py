@@ -181,10 +181,14 @@ def _to_rgb(image: Image.Image, notices: list[str], name: str) -> Image.Image:
             if values.max(initial=0) > 255:
                 notices.append("16-bit image reduced to 8 bits per channel for display and the model.")
         else:
-            low, high = float(np.nanmin(values)), float(np.nanmax(values))
-            scaled = (values - low) / (high - low) * 255.0 if high > low else np.zeros_like(values)
-            notices.append(f"High-dynamic-range values ({low:g} to {high:g}) stretched to 0-255.")
-        gray = np.clip(np.round(np.nan_to_num(scaled)), 0, 255).astype(np.uint8)
+            low, high = float(values.min()), float(values.max())
+            if high > low:
+                scaled = (values - low) / (high - low) * 255.0
+                notices.append(f"High-dynamic-range values ({low:g} to {high:g}) stretched to 0-255.")
+            else:
+                scaled = np.full_like(values, 128.0)
+                notices.append(f"Every pixel has the value {low:g}: shown as plain grey.")
+        gray = np.clip(np.round(scaled), 0, 255).astype(np.uint8)
         return Image.fromarray(gray, mode="L").convert("RGB")
     if mode == "P":
         image = image.convert("RGBA") if "transparency" in image.info else image.convert("RGB")
