@@ -107,8 +107,10 @@ REFUSED = {
                                       ["not classes", "regression"]),
     "infinite_target": ("t.csv", _csv("a,b,c,y", [r + ["inf" if i == 2 else str(i)] for i, r in enumerate(_rows())]),
                         ["--target-column", "y"], ["target column 'y'", "infinite"]),
+    "huge_target": ("t.csv", _csv("a,b,c,y", [r + [f"{(i + 1) * 1e299:.4g}"] for i, r in enumerate(_rows())]),
+                    ["--target-column", "y"], ["target", "too large"]),
 }
-SUPERVISED = {"supervised_without_target", "target_column_missing", "target_is_a_feature",
+SUPERVISED = {"huge_target", "supervised_without_target", "target_column_missing", "target_is_a_feature",
               "text_target_for_regression", "fractional_target_for_classes", "infinite_target"}
 
 

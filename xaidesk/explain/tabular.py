@@ -260,6 +260,11 @@ def explain_table(
     y = fm.target if target is None or isinstance(target, str) else np.asarray(target)
     if y is not None and len(y) != fm.n_rows:
         raise InputError(f"The target has {len(y)} values but the table has {fm.n_rows} rows.")
+    if y is not None and np.asarray(y).dtype.kind in "fiu":
+        biggest = float(np.nanmax(np.abs(np.asarray(y, dtype=np.float64)), initial=0.0))
+        if not biggest < LARGEST_VALUE:
+            raise InputError(f"The target's values are too large to compute with (up to {biggest:.3g}). "
+                             "Rescale the target column in the file (e.g. to thousands).")
     start = time.perf_counter()
     explanation = info.function(None, fm, y, params=resolved, token=token or CancelToken(),
                                 progress=progress or no_progress)
