@@ -40,8 +40,15 @@ def test_cropped_map_marks_the_border_as_unseen_in_the_overlay():
 
 
 def test_colour_meaning_names_the_class_and_both_colours():
-    assert render.colour_meaning("bwr", "3") == "red: evidence for '3' · blue: against"
-    assert "against" not in render.colour_meaning("viridis", "3", signed=False)
+    assert render.colour_meaning("signed", "3") == "red: evidence for '3' · blue: against · white: neither"
+    assert "against" not in render.colour_meaning("unsigned", "3", "viridis", (0.0, 1.0))
+
+
+def test_map_colour_meaning_follows_the_method_and_the_map():
+    signed_map = np.array([[-1.0, 2.0], [0.5, np.nan]])
+    assert "against" in render.map_colour_meaning(signed_map, "cat", signed=True)
+    assert "against" not in render.map_colour_meaning(signed_map, "cat", signed=False)
+    assert "against" not in render.map_colour_meaning(np.abs(signed_map), "cat", "viridis")
 
 
 @pytest.mark.parametrize("file_format", ["png", "pdf", "svg"])

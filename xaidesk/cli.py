@@ -385,7 +385,9 @@ def _cmd_explain_image(args: argparse.Namespace) -> int:
         figure = render.figure_bytes(
             image.pixels, explanation.relevance, cmap=cmap, opacity=args.opacity,
             title=render.figure_title(get_method(explanation.method).title, class_text, model.name),
-            colorbar_label="relevance · " + render.colour_meaning(cmap, target.label or str(target.index)))
+            colorbar_label="relevance · " + render.map_colour_meaning(
+                explanation.relevance, target.label or f"class {target.index}", cmap,
+                get_method(explanation.method).shows_sign(explanation.params)))
     curve = None
     if args.evaluate:
         from .evaluate import FlipSettings, image_faithfulness

@@ -142,7 +142,7 @@ def test_double_click_shows_the_saved_heatmap_and_can_open_the_item(qtbot, make_
     colour = shown.pixelColor(expected.shape[1] // 2, expected.shape[0] // 2)
     assert (colour.red(), colour.green(), colour.blue()) == tuple(expected[expected.shape[0] // 2, expected.shape[1] // 2])
     assert viewer.input_label.pixmap().size() == shown.size()
-    assert "evidence for" in viewer.meaning_label.text()
+    assert "more important" in viewer.meaning_label.text()  # sensitivity says how much, not for or against
     open_button = next(b for b in viewer.findChildren(QPushButton) if b.text().startswith("Open in the Images"))
     open_button.click()
     assert len(emitted) == 1

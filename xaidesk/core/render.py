@@ -127,22 +127,65 @@ def unseen_count(relevance: np.ndarray) -> int:
 #: What the grey, uncoloured pixels of a map mean (said under views and figures).
 UNSEEN_NOTE = "uncoloured: not seen by the model (cut off by its preprocessing)"
 
-#: The colours at the high and low ends of each diverging colour map, in words.
-_COLOUR_WORDS = {
-    "coldnhot": ("red-yellow", "blue-cyan"),
-    "bwr": ("red", "blue"),
-    "seismic": ("red", "blue"),
-    "purple_green": ("green", "purple"),
+#: Plain words for each colour map's low end, middle and high end.
+COLOUR_WORDS = {
+    "coldnhot": ("blue to cyan", "black", "red to yellow"),
+    "bwr": ("blue", "white", "red"),
+    "seismic": ("blue", "white", "red"),
+    "purple_green": ("purple", "white", "green"),
+    "gray": ("black", "grey", "white"),
+    "hot": ("black", "red", "yellow to white"),
+    "viridis": ("dark purple", "green", "yellow"),
 }
 
 
-def colour_meaning(cmap: str, class_label: str = "", signed: bool = True) -> str:
-    """What the colours of a relevance map mean, e.g. "red: evidence for '3' · blue: against"."""
-    target = f" for '{class_label}'" if class_label else " for the class"
-    if signed and cmap in _COLOUR_WORDS:
-        high, low = _COLOUR_WORDS[cmap]
-        return f"{high}: evidence{target} · {low}: against"
-    return f"brighter: more important{target}" if cmap != "gray" else f"white: more important{target}"
+def colour_kind(minimum: float, levels: tuple[float, float], uncertainty: bool = False,
+                signed: bool | None = None) -> str:
+    """``"uncertainty"``, ``"signed"`` (a map with evidence for and against, shown around zero)
+    or ``"unsigned"`` (only how much, e.g. RELAX's importance or squared gradients).
+
+    ``signed`` is what the method's registry entry says (``MethodInfo.shows_sign``); ``None`` (unknown)
+    decides from the map: signed when it holds negative values.
+    """
+    if uncertainty:
+        return "uncertainty"
+    if levels[0] >= 0 or signed is False:
+        return "unsigned"
+    return "signed" if signed or minimum < 0 else "unsigned"
+
+
+def colour_meaning(kind: str, class_name: str = "", colormap: str = "bwr",
+                   levels: tuple[float, float] = (-1.0, 1.0), unseen: bool = False) -> str:
+    """What the colours of a colour bar mean, e.g. ``"red: evidence for 'cat' · blue: against"``.
+
+    ``kind`` comes from :func:`colour_kind`; ``class_name`` names the explained class (empty for
+    methods that explain no class); ``unseen`` adds that transparent pixels were not seen by the model.
+    """
+    low, middle, high = COLOUR_WORDS.get(colormap, ("the low end", "the middle", "the high end"))
+    if kind == "uncertainty":
+        text = f"{high}: less certain · {low}: more certain"
+    elif kind == "signed":
+        text = f"{high}: evidence for {class_phrase(class_name)} · {low}: against · {middle}: neither"
+    else:
+        less = middle if levels[0] < 0 else low
+        text = f"{high}: more important · {less}: less important"
+    return text + (" · transparent: not seen by the model" if unseen else "")
+
+
+def map_colour_meaning(relevance: np.ndarray, class_name: str = "", cmap: str = DEFAULT_COLORMAP,
+                       signed: bool | None = None) -> str:
+    """:func:`colour_meaning` for a whole map drawn with its default levels (figures, previews)."""
+    seen = relevance[np.isfinite(relevance)]
+    minimum = float(seen.min()) if seen.size else 0.0
+    levels = symmetric_levels(relevance) if cmap in DIVERGING_COLORMAPS else range_levels(relevance)
+    return colour_meaning(colour_kind(minimum, levels, signed=signed), class_name, cmap, levels)
+
+
+def class_phrase(class_name: str) -> str:
+    """``"'tabby cat'"`` quoted, ``"class 3"`` as it is, ``"the class"`` when there is no name."""
+    if not class_name:
+        return "the class"
+    return class_name if class_name.startswith("class ") else f"'{class_name}'"
 
 
 def figure_bytes(

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 
+from ..core.render import COLOUR_WORDS, class_phrase, colour_kind, colour_meaning  # noqa: F401
+
 
 def format_duration(seconds: float) -> str:
     """Format a duration for people: ``"0.4 s"``, ``"12 s"``, ``"3 min 05 s"``."""
@@ -144,13 +146,6 @@ def partial_title(method_title: str, target_text: str, done: int | None, total: 
     return f"{method_title} · {target_text} · partial, {count}{unit}"
 
 
-def class_phrase(class_name: str) -> str:
-    """``"'tabby cat'"`` quoted, ``"class 3"`` as it is, ``"the class"`` when there is no name."""
-    if not class_name:
-        return "the class"
-    return class_name if class_name.startswith("class ") else f"'{class_name}'"
-
-
 def statistics_parts(stats: dict, score: float, levels: tuple[float, float], target_text: str = "",
                      r2: float | None = None, signed: bool | None = None) -> list[str]:
     """A result's statistics line in plain words, as parts to join with " · ".
@@ -175,32 +170,6 @@ def statistics_parts(stats: dict, score: float, levels: tuple[float, float], tar
 
 
 #: What the low end, the middle and the high end of each colour map look like, in words.
-COLOUR_WORDS = {
-    "coldnhot": ("blue to cyan", "black", "red to yellow"),
-    "bwr": ("blue", "white", "red"),
-    "seismic": ("blue", "white", "red"),
-    "purple_green": ("purple", "white", "green"),
-    "gray": ("black", "grey", "white"),
-    "hot": ("black", "red", "yellow to white"),
-    "viridis": ("dark purple", "green", "yellow"),
-}
-
-
-def colour_kind(minimum: float, levels: tuple[float, float], uncertainty: bool = False,
-                signed: bool | None = None) -> str:
-    """``"uncertainty"``, ``"signed"`` (a map with evidence for and against, shown around zero)
-    or ``"unsigned"`` (only how much, e.g. RELAX's importance or squared gradients).
-
-    ``signed`` is what the method's registry entry says (:func:`map_shows_sign`); ``None`` (unknown)
-    decides from the map: signed when it holds negative values.
-    """
-    if uncertainty:
-        return "uncertainty"
-    if levels[0] >= 0 or signed is False:
-        return "unsigned"
-    return "signed" if signed or minimum < 0 else "unsigned"
-
-
 def map_shows_sign(method: str, params: dict | None = None) -> bool | None:
     """Whether the registered ``method`` with ``params`` draws evidence for and against (``None``: unknown).
 
@@ -213,21 +182,3 @@ def map_shows_sign(method: str, params: dict | None = None) -> bool | None:
         return get_method(method).shows_sign(params)
     except (XaideskError, KeyError, TypeError, ValueError):
         return None
-
-
-def colour_meaning(kind: str, class_name: str = "", colormap: str = "bwr",
-                   levels: tuple[float, float] = (-1.0, 1.0), unseen: bool = False) -> str:
-    """What the colours of a colour bar mean, e.g. ``"red: evidence for 'cat' · blue: against"``.
-
-    ``kind`` comes from :func:`colour_kind`; ``class_name`` names the explained class (empty for
-    methods that explain no class); ``unseen`` adds that transparent pixels were not seen by the model.
-    """
-    low, middle, high = COLOUR_WORDS.get(colormap, ("the low end", "the middle", "the high end"))
-    if kind == "uncertainty":
-        text = f"{high}: less certain · {low}: more certain"
-    elif kind == "signed":
-        text = f"{high}: evidence for {class_phrase(class_name)} · {low}: against · {middle}: neither"
-    else:
-        less = middle if levels[0] < 0 else low
-        text = f"{high}: more important · {less}: less important"
-    return text + (" · transparent: not seen by the model" if unseen else "")

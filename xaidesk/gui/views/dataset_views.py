@@ -34,7 +34,7 @@ from PySide6.QtWidgets import (
 
 from ...batch import IndexRow, RunInfo, filter_rows, image_thumbnail, row_classes, sort_rows
 from ...core import XaideskError, render
-from ..formatting import class_text, format_value
+from ..formatting import class_text, format_value, map_shows_sign
 
 #: Thumbnails kept in memory (each about 64 kB).
 PIXMAP_CACHE = 600
@@ -443,7 +443,8 @@ class ItemViewer(QDialog):
             column.addWidget(QLabel(caption), 0, Qt.AlignmentFlag.AlignHCenter)
             column.addWidget(label, 1)
             pictures.addLayout(column)
-        self.meaning_label = QLabel(render.colour_meaning(render.DEFAULT_COLORMAP, row.target_label or str(row.target)))
+        kind = "unsigned" if map_shows_sign(row.method) is False else "signed"
+        self.meaning_label = QLabel(render.colour_meaning(kind, row.target_label or f"class {row.target}"))
         self.note_label = QLabel(note)
         self.note_label.setWordWrap(True)
         self.note_label.setObjectName("notes")
