@@ -366,16 +366,23 @@ def test_time_views_line_up(qtbot, audio_window):
     start and end at the same place on screen, so a moment is at the same x in all of them."""
     tab = audio_window.audio_tab
     audio_window.resize(1400, 950)
+
+    def check(views):
+        qtbot.wait(50)
+        ranges = [view.view_box.viewRange()[0] for view in views]
+        edges = [view.plot_edges() for view in views]
+        for (x0, x1), (left, right) in zip(ranges, edges):
+            assert x0 == pytest.approx(ranges[0][0], abs=1e-6) and x1 == pytest.approx(ranges[0][1], abs=1e-6)
+            assert left == pytest.approx(edges[0][0], abs=1.0) and right == pytest.approx(edges[0][1], abs=1.0)
+        assert edges[0][1] - edges[0][0] > 300
+
+    check(tab.time_views[:3])  # opened, not explained yet: no colour bar shown, the same width
+    assert not tab.relevance_view.colorbar_shown()
     _run_relax(tab, num_masks=16, strategy="time")
     qtbot.waitUntil(lambda: bool(tab.history) and not tab.is_running(), timeout=30_000)
-    assert tab.uncertainty_view.isVisible()
-    qtbot.wait(50)
-    views = tab.time_views
-    ranges = [view.view_box.viewRange()[0] for view in views]
-    edges = [view.plot_edges() for view in views]
-    for (x0, x1), (left, right) in zip(ranges, edges):
-        assert x0 == pytest.approx(ranges[0][0], abs=1e-6) and x1 == pytest.approx(ranges[0][1], abs=1e-6)
-        assert left == pytest.approx(edges[0][0], abs=1.0) and right == pytest.approx(edges[0][1], abs=1.0)
-    assert edges[0][1] - edges[0][0] > 300
+    assert tab.uncertainty_view.isVisible() and tab.relevance_view.colorbar_shown()
+    check(tab.time_views)
+    tab.waveform_view.plot.setXRange(0.2, 0.6, padding=0)
+    check(tab.time_views)
     # the explanation's colours say what they mean
     assert tab.relevance_view.colour_meaning() and tab.uncertainty_view.colour_meaning()

@@ -392,6 +392,7 @@ class SpectrogramView(RelevanceLayerMixin, _PlotView):
         self._offset = 0.0
         self._step = 1.0
         self._init_relevance_layer(show_colorbar)
+        self._show_colorbar(False)
         self._show_base_colours()
 
     # -- content ------------------------------------------------------------
@@ -471,7 +472,7 @@ class SpectrogramView(RelevanceLayerMixin, _PlotView):
         self.placeholder.setVisible(False)
         if self.colorbar is not None:
             self.colorbar.setLevels(self._levels)
-            self.colorbar.setVisible(True)
+        self._show_colorbar(True)
         self._show_colour_meaning()
 
     def clear_relevance(self) -> None:
@@ -480,9 +481,20 @@ class SpectrogramView(RelevanceLayerMixin, _PlotView):
         self.heat_item.setVisible(False)
         self._show_base_colours()
         self._place_placeholder(self._spectrogram is not None)
-        if self.colorbar is not None:
-            self.colorbar.setVisible(False)
+        self._show_colorbar(False)
         self._show_colour_meaning()
+
+    def _show_colorbar(self, shown: bool) -> None:
+        """Show or blank the colour bar; a blank one keeps its room, so the plot keeps its width."""
+        if self.colorbar is not None:
+            if not self.colorbar.isVisible():
+                self.colorbar.setVisible(True)
+                # An axis sized while hidden has no width; setting the levels sizes it again.
+                self.colorbar.setLevels(self._levels)
+            self.colorbar.setOpacity(1.0 if shown else 0.0)
+
+    def colorbar_shown(self) -> bool:
+        return self.colorbar is not None and self.colorbar.opacity() > 0
 
     def _show_base_grey(self) -> None:
         self.base_item.setLookupTable(render.COLORMAPS["gray"])
