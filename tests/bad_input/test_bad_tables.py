@@ -170,8 +170,9 @@ def test_refused_symlink_loop(tmp_path, refused):
 # --- accepted, with a notice where something was changed or dropped -------------------------------------------------
 
 def _wide_long_line() -> str:
-    header = ",".join(f"feature_{i:04d}" for i in range(3000))
-    rows = [",".join(f"{(i * 7 + j * 3) % 11 + j / 1000:.6f}" for j in range(3000)) for i in range(4)]
+    header = ",".join(f"a_rather_long_measurement_name_number_{i:04d}" for i in range(4000))  # 176 KB
+    assert len(header) > 128 * 1024
+    rows = [",".join(f"{(i * 7 + j * 3) % 11 + j / 1000:.6f}" for j in range(4000)) for i in range(4)]
     return "\n".join([header, *rows]) + "\n"
 
 
