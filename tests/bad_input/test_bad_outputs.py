@@ -132,3 +132,13 @@ def test_batch_bounds(refused, tmp_path, digits_folder, option, says):
     out = tmp_path / "out"
     refused(["batch", digits_folder, "--model", "demo:digits", "--methods", "gradient.sensitivity", *option,
              "--out", out], inputs=[digits_folder], out=out, says=[says])
+
+
+@pytest.mark.parametrize("option, says", [
+    (["--count", "100000000"], "--count must be between 2 and 10000"),
+    (["--count", "-3"], "--count must be between 2"),
+    (["--seed", "-1"], "--seed must be a whole number"),
+])
+def test_spray_demo_folder_bounds(refused, tmp_path, option, says):
+    out = tmp_path / "demo"
+    refused(["spray", "--make-demo-folder", out, *option], out=out, says=[says])

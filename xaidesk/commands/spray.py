@@ -19,6 +19,9 @@ import argparse
 import sys
 from pathlib import Path
 
+#: The most pictures ``--make-demo-folder`` writes (they are generated in memory first).
+MAX_DEMO_PICTURES = 10_000
+
 HELP = "cluster one class's heatmaps of a batch run to find the model's strategies (SpRAy)"
 
 
@@ -88,9 +91,13 @@ def run(args: argparse.Namespace) -> int:
 
 def _make_demo(args: argparse.Namespace) -> int:
     from ..cli import cli_progress
-    from ..core import CancelToken
+    from ..core import CancelToken, InputError
     from ..data.scenes import write_mark_demo_folder
 
+    if not 2 <= args.count <= MAX_DEMO_PICTURES:
+        raise InputError(f"--count must be between 2 and {MAX_DEMO_PICTURES} pictures; got {args.count}.")
+    if not 0 <= args.seed < 2**32:
+        raise InputError(f"--seed must be a whole number from 0 to {2**32 - 1}; got {args.seed}.")
     progress = cli_progress()
     folder = write_mark_demo_folder(args.make_demo_folder, n=args.count, seed=args.seed, token=CancelToken(),
                                     progress=progress)
