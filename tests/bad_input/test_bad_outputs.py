@@ -142,3 +142,11 @@ def test_batch_bounds(refused, tmp_path, digits_folder, option, says):
 def test_spray_demo_folder_bounds(refused, tmp_path, option, says):
     out = tmp_path / "demo"
     refused(["spray", "--make-demo-folder", out, *option], out=out, says=[says])
+
+
+@pytest.mark.parametrize("option, says", [(["--seed", "-1"], "--seed must be a whole number"),
+                                          (["--seed", "4294967296"], "--seed must be a whole number")])
+def test_probe_bounds(refused, tmp_path, digits_folder, option, says):
+    out = tmp_path / "out"
+    refused(["probe", digits_folder, "--model", "demo:digits", *option, "--out", out], inputs=[digits_folder],
+            out=out, says=[says])

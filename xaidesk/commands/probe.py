@@ -64,6 +64,8 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     if args.out is not None:
         check_output_options(args, rendered=False)
+    if not 0 <= args.seed < 2**32:
+        raise InputError(f"--seed must be a whole number from 0 to {2**32 - 1}; got {args.seed}.")
     model = load_model(args.model)
     layers = list_probe_layers(model)
     if args.list_layers:
