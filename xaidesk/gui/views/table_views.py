@@ -15,7 +15,6 @@ from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt
 from PySide6.QtGui import QBrush, QColor, QFont
 
 from ...core import render
-from ..formatting import COLOUR_WORDS
 from .image_views import colormap_from_lut
 
 POSITIVE = (200, 60, 50)
@@ -366,7 +365,7 @@ def _signed_levels(matrix: np.ndarray, lut: np.ndarray) -> tuple[tuple[float, fl
 
 
 def _heatmap_meaning(colormap: str, levels: tuple[float, float], score: str) -> str:
-    low, middle, high = COLOUR_WORDS.get(colormap, ("blue", "white", "red"))
+    low, middle, high = render.COLOUR_WORDS.get(colormap, ("blue", "white", "red"))
     if levels[0] >= 0:
         return f"{high}: raises the {score} · {middle}: no effect"
     if levels[1] <= 0:
