@@ -233,3 +233,28 @@ def test_long_runs_print_progress_lines_when_stderr_is_not_a_terminal(tmp_path, 
     assert main([*argv, "--out", str(tmp_path / "out")]) == 0
     lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("xaidesk: progress ")]
     assert lines and all("%" in line and "\r" not in line for line in lines)
+
+
+def test_messages_outside_the_gui_use_no_gui_words():
+    """Errors from the core reach the command line too: no buttons, clicks or menus in them."""
+    import ast
+    import re
+    from pathlib import Path
+
+    import xaidesk
+
+    gui_words = re.compile(r"\bclick|\bpress (Run|the)\b|\bbutton\b|▸|\btick (the|a|at)\b|\bcheckbox", re.IGNORECASE)
+    root = Path(xaidesk.__file__).parent
+    found = []
+    for path in sorted(root.rglob("*.py")):
+        if "gui" in path.relative_to(root).parts:
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        docstrings = {id(node.body[0].value) for node in ast.walk(tree)
+                      if isinstance(node, (ast.Module, ast.FunctionDef, ast.ClassDef, ast.AsyncFunctionDef))
+                      and node.body and isinstance(node.body[0], ast.Expr)}
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings:
+                if gui_words.search(node.value):
+                    found.append(f"{path.relative_to(root)}:{node.lineno}: {node.value[:80]!r}")
+    assert not found, "\n".join(found)
