@@ -26,8 +26,11 @@ split sizes, λ), ``element_energies.csv`` (``element,energy``; ridge.atoms) or
 points from r_min to r_max; ridge.pairs), ``decompositions.csv`` (the test
 molecules' predictions split into atom or pair contributions plus the
 intercept) and ``summary.json``. Errors
-print one plain sentence to stderr and exit non-zero; the files are written
-as a set, so nothing half-written is left in the output folder.
+print one plain sentence to stderr and exit non-zero; the output folder is
+checked for writability before any work, and the files are written as a set,
+so nothing half-written is left in it. Progress goes to stderr: one updated
+line on a terminal, otherwise a plain line every few seconds; library warnings
+are summed up in one note.
 """
 
 from __future__ import annotations
