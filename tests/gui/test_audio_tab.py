@@ -384,5 +384,7 @@ def test_time_views_line_up(qtbot, audio_window):
     check(tab.time_views)
     tab.waveform_view.plot.setXRange(0.2, 0.6, padding=0)
     check(tab.time_views)
-    # the explanation's colours say what they mean
-    assert tab.relevance_view.colour_meaning() and tab.uncertainty_view.colour_meaning()
+    # the explanation's colours say what they mean, here and in the comparison
+    assert "more important" in tab.relevance_view.colour_meaning()
+    assert "certain" in tab.uncertainty_view.colour_meaning()
+    assert "more important" in tab._make_compare_view(tab.history[0], None).colour_meaning()

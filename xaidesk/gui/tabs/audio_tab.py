@@ -1167,7 +1167,10 @@ class AudioTab(ExplainTabBase):
         view.graphics.setAcceptDrops(False)
         spec = entry.spectrogram
         view.set_spectrogram(spec.log_mel, spec.frame_times, spec.mel_frequencies)
-        view.set_relevance(entry.explanation.relevance, levels or _levels_for(entry.explanation))
+        explanation = entry.explanation
+        view.set_meaning_class(class_text(explanation.target.index, explanation.target.label),
+                               map_shows_sign(explanation.method, explanation.params))
+        view.set_relevance(explanation.relevance, levels or _levels_for(explanation))
         view.set_colormap(self.relevance_view.colormap_name())
         view.set_opacity(self.relevance_view.opacity())
         view.hovered.connect(self.hover_message)
