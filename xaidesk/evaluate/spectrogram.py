@@ -6,9 +6,10 @@ The relevance of an audio explanation lives on the clip's log-mel spectrogram
 of ``patch`` mel bands x ``patch`` frames (``patch=1``: single cells). Removed patches show the
 spectrogram's mean log-mel value (``"mean"``), a Gaussian-blurred copy (``"blur"``, sigma = 2
 cells) or silence, the lowest log-mel value ``log(log_offset)`` (``"black"``). The perturbed
-spectrogram is cut into the same windows as the explanation and the explained score is the
-target's logit (or probability) averaged over the windows -- the clip score
-:func:`~xaidesk.explain.audio.explain_audio` reports.
+spectrogram is cut into the model's own windows (:func:`~xaidesk.explain.audio.window_inputs`,
+the last one ending at the clip's end) and the explained score is the target's logit (or
+probability) averaged over them -- the clip score :func:`~xaidesk.explain.audio.explain_audio`
+reports.
 """
 
 from __future__ import annotations

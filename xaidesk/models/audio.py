@@ -3,7 +3,7 @@
 Input layout. Every audio model in xaidesk takes a batch of log-mel patches shaped
 **(B, 1, n_mels, window_frames)** -- mel bands on the rows (lowest band in row 0), time frames
 on the columns; for VGGish (B, 1, 64, 96). Relevance maps therefore come out as
-(n_mels, frames) and are stitched along the time axis. (The TensorFlow VGGish takes
+(n_mels, frames) and are blended along the time axis. (The TensorFlow VGGish takes
 (96 frames, 64 bands); weights converted from it need the first fully connected layer's inputs
 reordered to this layout.)
 

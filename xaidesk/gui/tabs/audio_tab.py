@@ -1156,7 +1156,7 @@ class AudioTab(ExplainTabBase):
             parts.append(f"mean uncertainty {format_value(float(np.mean(explained)))}")
         windows = extras.get("windows")
         if explanation.complete and isinstance(windows, (list, tuple)) and len(windows) > 1:
-            parts.append(f"{len(windows)} model windows stitched")
+            parts.append(f"{len(windows)} overlapping model windows blended")
         if not explanation.complete:
             parts.insert(0, "PARTIAL" + (f": {entry.count}" if entry.count else ""))
         self.stats_label.setText(" · ".join(parts))
