@@ -524,3 +524,15 @@ def test_self_test_has_an_audio_check():
     assert audio
     for check in audio:
         assert "predicted" in check()
+
+
+def test_a_clip_below_the_models_lowest_band_is_refused_and_a_low_rate_is_noted():
+    frontend = AudioFrontEnd(fmin=600.0)
+    model = wrap(nn.Sequential(nn.Flatten(), nn.Linear(64 * 96, 2)), frontend)
+    low = audio_of(tone(1.0, 300.0, rate=1000), rate=1000)
+    with pytest.raises(InputError, match="1000 Hz.*nothing above 500 Hz.*from 600 Hz"):
+        explain_audio(model, low, "gradient.sensitivity")
+    with pytest.raises(InputError, match="from 600 Hz"):
+        predict_audio(model, low)
+    result = explain_audio(model, audio_of(tone(1.0, 1000.0, rate=8000), rate=8000), "gradient.sensitivity")
+    assert any("recorded at 8000 Hz" in note and "no sound above 4000 Hz" in note for note in result.extras["notes"])
