@@ -536,3 +536,17 @@ def test_a_clip_below_the_models_lowest_band_is_refused_and_a_low_rate_is_noted(
         predict_audio(model, low)
     result = explain_audio(model, audio_of(tone(1.0, 1000.0, rate=8000), rate=8000), "gradient.sensitivity")
     assert any("recorded at 8000 Hz" in note and "no sound above 4000 Hz" in note for note in result.extras["notes"])
+
+
+class _NanGradient(nn.Module):
+    """Finite scores whose gradient is NaN (0 * d sqrt(x)/dx at x = 0)."""
+
+    def forward(self, logits):
+        return logits + 0.0 * torch.sqrt(logits * 0.0)
+
+
+def test_a_window_map_with_nan_is_refused_not_blended():
+    torch.manual_seed(0)
+    model = wrap(nn.Sequential(nn.Flatten(), nn.Linear(64 * 96, 2), _NanGradient()))
+    with pytest.raises(MethodError, match="invalid relevance map .*window 1 of"):
+        explain_audio(model, audio_of(tone(2.0)), "gradient.sensitivity", target=0)

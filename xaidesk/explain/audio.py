@@ -244,6 +244,15 @@ class _Stitcher:
         return relevance, uncertainty
 
 
+def _check_window_result(result: Explanation, method_title: str, index: int, count: int) -> None:
+    for name, values in (("relevance", result.relevance), ("uncertainty", result.uncertainty)):
+        if values is not None and not np.all(np.isfinite(np.asarray(values))):
+            where = f" in window {index + 1} of {count}" if count > 1 else ""
+            raise MethodError(f"{method_title} produced an invalid {name} map (NaN or infinity){where}, so there is "
+                              "nothing to show. Try other settings or another method; if it persists the model may "
+                              "be broken.")
+
+
 def _scalar_extras(extras: dict) -> dict:
     return {k: v for k, v in extras.items() if isinstance(v, (bool, int, float, str))}
 
@@ -263,8 +272,9 @@ def explain_audio(
     (n_mels, total_frames) and whose ``extras`` hold ``frame_times`` (s, in the file),
     ``mel_frequencies`` (Hz), ``windows`` (the explanation windows [(start_frame, stop_frame)],
     overlapping, stop clipped to the clip), ``frontend`` (dict), ``spectrogram`` (the log-mel,
-    float32), ``window_scores`` (the target's logit per explanation window), ``window_details`` (each window's scalar extras), ``segment`` ([start_s,
-    stop_s] in the file) and ``notes``.
+    float32), ``window_scores`` (the target's logit per explanation window), ``window_details``
+    (each window's scalar extras), ``segment`` ([start_s, stop_s] in the file) and ``notes``.
+    A window map holding NaN or infinity is refused (:class:`MethodError`), never blended in.
     """
     frontend = _check_audio_model(model)
     info = method_for(method, "audio", model)
@@ -378,6 +388,7 @@ def explain_audio(
                     stitched.add(partial, window)
                 error.partial = finished(stitched, False, k) if (partial is not None or k > 0) else None
                 raise
+            _check_window_result(result, info.title, k, count)
             stitcher.add(result, window)
             details.append(_scalar_extras(result.extras))
             for note in result.extras.get("notes", []) or []:
