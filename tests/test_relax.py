@@ -284,7 +284,7 @@ def test_relax_through_the_pipeline_maps_both_maps_back():
     assert info.iterative and info.resample == "value" and set(info.modality) == {"image", "audio"}
     layer = next(p for p in info.params if p.name == "layer")
     assert layer.choices_from == "model_layers" and layer.default == ""
-    assert "variance" in info.help
+    assert "how certain" in info.help  # plain words for the uncertainty (variance) map
 
 
 def test_area_control_variate_matches_its_formula_and_its_exact_expectation():

@@ -1153,12 +1153,12 @@ class AudioTab(ExplainTabBase):
         extras = explanation.extras
         if explanation.uncertainty is not None:
             explained = explanation.uncertainty[:, finite] if finite.any() else explanation.uncertainty
-            parts.append(f"mean uncertainty {format_value(float(np.mean(explained)))}")
+            parts.append(f"average uncertainty {format_value(float(np.mean(explained)))}")
         windows = extras.get("windows")
         if explanation.complete and isinstance(windows, (list, tuple)) and len(windows) > 1:
-            parts.append(f"{len(windows)} overlapping model windows blended")
+            parts.append(f"explained in {len(windows)} overlapping windows of the model's length")
         if not explanation.complete:
-            parts.insert(0, "PARTIAL" + (f": {entry.count}" if entry.count else ""))
+            parts.insert(0, "Still running" + (f": {entry.count} so far" if entry.count else ""))
         self.stats_label.setText(" · ".join(parts))
         self._update_enabled()
 

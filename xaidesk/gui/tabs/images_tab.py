@@ -990,15 +990,15 @@ class ImagesTab(ExplainTabBase):
         parts = relevance_stats_parts(stats, explanation, levels)
         extras = explanation.extras
         if explanation.uncertainty is not None:
-            parts.append(f"mean uncertainty {format_value(float(np.nanmean(explanation.uncertainty)))}")
+            parts.append(f"average uncertainty {format_value(float(np.nanmean(explanation.uncertainty)))}")
         unseen = render.unseen_count(explanation.relevance)
         if unseen:
             parts.append(f"{unseen} pixels not seen by the model (uncoloured)")
         if extras.get("layer"):
-            parts.append(f"layer {extras['layer']}")
+            parts.append(f"shown at layer {extras['layer']}")
         if not explanation.complete:
             done, total = samples_done(explanation)
-            parts.insert(0, f"PARTIAL: {done} of {total} {_unit_of(explanation)}".rstrip())
+            parts.insert(0, f"Still running: {done} of {total} {_unit_of(explanation)} so far".replace("  ", " "))
         self.stats_label.setText(" · ".join(parts))
         if self._can_refit(entry) and self.target() != explanation.target.index:
             self._suppress_refit = True
