@@ -61,3 +61,14 @@ def make_window(qtbot, catalog, error_dialogs):
     yield make
     for window in windows:
         window.runner.shutdown()
+
+
+@pytest.fixture
+def window(qtbot, make_window):
+    """A main window without the demo, closed and its runner stopped afterwards."""
+    window = make_window()
+    yield window
+    window.runner.shutdown()
+    window.close()
+    window.deleteLater()
+    qtbot.wait(10)

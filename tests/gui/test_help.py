@@ -4,21 +4,13 @@ import subprocess
 import sys
 from types import SimpleNamespace
 
-import pytest
+
 from PySide6.QtCore import QUrl
 from PySide6.QtGui import QImage, QTextDocument
 
 from xaidesk.core.registry import list_methods
 from xaidesk.gui.help.guide import FAMILIES, ILLUSTRATIONS, guide_html
 from xaidesk.resources import resource_path
-
-
-@pytest.fixture
-def window(qtbot, make_window):
-    window = make_window()
-    yield window
-    window.runner.shutdown()
-    window.close()
 
 
 def test_the_help_menu_opens_a_guide_naming_every_registered_method(qtbot, window):

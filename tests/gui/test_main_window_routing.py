@@ -12,16 +12,6 @@ from xaidesk.selftest import write_sample_molecules
 
 
 @pytest.fixture
-def window(qtbot, make_window):
-    window = make_window()
-    yield window
-    window.runner.shutdown()
-    window.close()
-    window.deleteLater()
-    qtbot.wait(10)
-
-
-@pytest.fixture
 def asked(monkeypatch):
     """Answer open and save dialogs with queued paths; record every dialog's title."""
     answers = {"open": [], "save": []}
