@@ -4,7 +4,6 @@ import subprocess
 import sys
 from types import SimpleNamespace
 
-
 from PySide6.QtCore import QUrl
 from PySide6.QtGui import QImage, QTextDocument
 
