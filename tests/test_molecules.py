@@ -10,8 +10,8 @@ import pytest
 from xaidesk.core import CancelToken, Cancelled, InputError
 from xaidesk.data.molecules import ANGSTROM_TO_BOHR, MoleculeSet, convert_length, load_molecules, read_xyz
 from xaidesk.explain.molecules import (
-    PairBasis, atom_count_features, bond_lengths_for, fit_molecule_model, load_bond_lengths, pair_features,
-    stratified_split,
+    PairBasis, atom_count_features, bond_lengths_for, fit_molecule_model, fit_warnings, load_bond_lengths,
+    pair_features, stratified_split,
 )
 
 QM7 = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "qm7"
@@ -224,6 +224,31 @@ def test_decomposition_and_potential_on_synthetic_data():
             assert np.isclose(dec.parts.sum() + dec.intercept, pred[m])
             assert np.isclose(dec.atom_contributions.sum() + dec.intercept, pred[m])
     _check_potential_is_single_pair_response(model)
+
+
+def test_fit_warnings_say_when_the_model_learned_by_heart():
+    overfit = fit_warnings({"train_mae": 5.69, "test_mae": 65.1, "n_train": 500}, 200, "pairs")
+    assert len(overfit) == 1
+    assert "65.1 kcal/mol) is 11 times the training error (5.69 kcal/mol)" in overfit[0]
+    assert "by heart" in overfit[0] and "atom-count model" in overfit[0]
+    small = fit_warnings({"train_mae": 1.0, "test_mae": 1.2, "n_train": 21}, 200, "pairs")
+    assert small == [small[0]] and "21 molecules for 200 pair × distance-bin features" in small[0]
+    assert fit_warnings({"train_mae": 1.0, "test_mae": 2.9, "n_train": 500}, 200, "pairs") == []
+    assert len(fit_warnings({"train_mae": 0.0, "test_mae": 3.0, "n_train": 5}, 20, "pairs")) == 2
+
+
+def test_a_small_training_set_gets_a_note_and_a_large_one_none():
+    small = fit_molecule_model(_random_set(n=30), "pairs")
+    assert any("training set is small: 21 molecules for 200" in note for note in small.notes)
+    assert small.summary()["notes"] == small.notes
+    rng = np.random.default_rng(1)
+    additive = []
+    for _ in range(200):
+        elements = rng.choice(["H", "C", "O"], size=int(rng.integers(2, 8)))
+        additive.append((elements, rng.normal(0, 2.0, size=(len(elements), 3))))
+    energies = [sum({"H": -60.0, "C": -150.0, "O": -100.0}[e] for e in el) + rng.normal(scale=0.5)
+                for el, _ in additive]
+    assert fit_molecule_model(MoleculeSet.from_arrays(additive, energies), "atoms").notes == []
 
 
 def _check_potential_is_single_pair_response(model):

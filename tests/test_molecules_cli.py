@@ -97,6 +97,18 @@ def test_cli_explain_molecules_writes_the_files(tmp_path, capsys, method):
         assert not (out / "element_energies.csv").exists()
 
 
+def test_cli_notes_a_training_set_too_small_for_the_pair_model(tmp_path, capsys):
+    folder, energies = _synthetic(tmp_path)
+    assert main(["explain", "molecules", str(folder), "--energies", str(energies), "--method", "ridge.pairs",
+                 "--out", str(tmp_path / "pairs")]) == 0
+    err = capsys.readouterr().err
+    assert "xaidesk: note: The training set is small: 16 molecules for 120 pair × distance-bin features" in err
+    assert "use the atom-count model" in err
+    assert main(["explain", "molecules", str(folder), "--energies", str(energies), "--method", "ridge.atoms",
+                 "--out", str(tmp_path / "atoms")]) == 0
+    assert "note" not in capsys.readouterr().err
+
+
 def test_cli_bad_file_gives_one_sentence_and_no_output(tmp_path, capsys):
     folder, energies = _synthetic(tmp_path)
     (folder / "0003.xyz").write_text("2\nx\nC 0 0 0\nXx 1 0 0\n")

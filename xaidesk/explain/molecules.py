@@ -21,7 +21,8 @@ Models (:func:`fit_molecule_model`)
     cross-validation over a log grid, on the training part) on raw (unscaled)
     features, so the weights are energies. The data are split into
     train / validation / test, stratified on the target through quantile bins
-    of the energy (fixed seed). MAEs are in the data's energy unit.
+    of the energy (fixed seed). MAEs are in the data's energy unit. :func:`fit_warnings`
+    adds plain notes when the model learned its training molecules by heart.
 
 Explanations
     * Atom model: :meth:`MoleculeModel.element_energies`, the weight per element.
@@ -56,6 +57,8 @@ SUPPORT_MIN_PAIRS = 5
 HISTOGRAM_EDGES = np.arange(0.0, 40.0 + 1e-9, 0.05)
 DEFAULT_ALPHAS = tuple(np.logspace(-8, 3, 12))
 CHUNK_PAIRS = 4_000_000  # pair × bin values per chunk (32 MB float64)
+#: A test error above this multiple of the training error is reported as overfitting.
+OVERFIT_RATIO = 3.0
 
 
 # --- representations ---------------------------------------------------------------------------
@@ -278,6 +281,8 @@ class MoleculeModel:
     seconds: dict = field(default_factory=dict)
     #: Pair model: training pairs per pair type in bins of :data:`HISTOGRAM_EDGES` (Bohr), (T, H).
     distance_histogram: np.ndarray | None = None
+    #: Plain warnings about the fit (see :func:`fit_warnings`), shown in the GUI and printed by the CLI.
+    notes: list[str] = field(default_factory=list)
 
     def features(self, mols: MoleculeSet, *, cancel=None, progress=no_progress) -> np.ndarray:
         if self.kind == "atoms":
@@ -364,10 +369,34 @@ class MoleculeModel:
     def summary(self) -> dict:
         out = {"kind": self.kind, "elements": [symbol(z) for z in self.elements], "alpha": self.alpha,
                "intercept": self.intercept, "energy_unit": self.energy_unit, "metrics": dict(self.metrics),
-               "seconds": dict(self.seconds)}
+               "seconds": dict(self.seconds), "notes": list(self.notes)}
         if self.basis is not None:
             out["basis"] = self.basis.to_dict()
         return out
+
+
+def fit_warnings(metrics: dict, n_features: int, kind: str, unit: str = "kcal/mol") -> list[str]:
+    """Plain warnings when the model learned its training molecules by heart.
+
+    Warns when the test error exceeds :data:`OVERFIT_RATIO` times the training error, and
+    when there are fewer training molecules than features (pair × distance-bin columns).
+    """
+    explained = "curves" if kind == "pairs" else "energies per element"
+    remedy = "add molecules or use the atom-count model" if kind == "pairs" else "add molecules"
+    notes = []
+    train, test = metrics.get("train_mae", np.nan), metrics.get("test_mae", np.nan)
+    if np.isfinite(train) and np.isfinite(test) and test > OVERFIT_RATIO * train and test > 0:
+        times = f"{test / train:.0f} times" if train > 0 else "far above"
+        notes.append(f"The test error ({test:.3g} {unit}) is {times} the training error ({train:.3g} {unit}): "
+                     f"the model has learned the training molecules by heart, so the {explained} may not mean "
+                     f"much; {remedy}.")
+    n_train = int(metrics.get("n_train", 0))
+    if n_train < n_features:
+        what = "pair × distance-bin features" if kind == "pairs" else "elements"
+        remedy = "add molecules, use fewer distance bins or use the atom-count model" if kind == "pairs" else remedy
+        notes.append(f"The training set is small: {n_train} molecules for {n_features} {what}, so the model can "
+                     f"fit them by heart and the {explained} may not mean much; {remedy}.")
+    return notes
 
 
 def pair_distance_histogram(mols: MoleculeSet, basis: PairBasis) -> np.ndarray:
@@ -434,11 +463,13 @@ def fit_molecule_model(
     metrics.update({f"n_{part}": int(len(rows)) for part, rows in split.items()})
     metrics["alpha"] = float(model.alpha_)
     progress(1.0, f"Test MAE {metrics['test_mae']:.2f} {mols.energy_unit}")
+    notes = fit_warnings(metrics, X.shape[1], kind, mols.energy_unit)
     return MoleculeModel(kind=kind, elements=elements, basis=basis, model=model, coef=coef, intercept=intercept,
                          alpha=float(model.alpha_), metrics=metrics, split=split, energy_unit=mols.energy_unit,
                          predictions=pred, seconds={"features": t1 - t0, "fit": t2 - t1},
                          distance_histogram=(pair_distance_histogram(mols.subset(list(tr)), basis)
-                                             if basis is not None else None))
+                                             if basis is not None else None),
+                         notes=notes)
 
 
 # --- reference bond lengths ---------------------------------------------------------------------
