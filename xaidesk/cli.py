@@ -520,6 +520,8 @@ def _cmd_explain_molecules(args: argparse.Namespace) -> int:
                                 progress=progress)
     progress.done()
     model = explanation.extras["model"]
+    for note in model.notes:
+        print(f"xaidesk: note: {note}", file=sys.stderr)
     unit = model.energy_unit
     metrics = dict(model.metrics)
     metric_rows = ["metric,value"] + [f"{csv_field(k)},{csv_number(v)}" for k, v in metrics.items()]
