@@ -53,6 +53,7 @@ def test_window_shows_before_torch_is_imported(tmp_path):
     assert line is not None, result.stdout + result.stderr
     report = json.loads(line[len("REPORT "):])
     assert report["visible"]
+    assert "qt.multimedia" not in result.stderr, "Qt's codec search leaks into the terminal"
     assert not report["after_build"], "building the main window imported torch"
     # The catalogue may start importing torch on the worker as soon as the event loop runs;
     # the GUI thread itself must never be the one that imports it.

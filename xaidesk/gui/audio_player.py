@@ -20,7 +20,7 @@ import wave
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QObject, QTimer, QUrl, Signal
+from PySide6.QtCore import QLoggingCategory, QObject, QTimer, QUrl, Signal
 
 #: Shown when there is nothing to play through.
 UNAVAILABLE_NOTICE = "No audio output found; playback unavailable."
@@ -104,6 +104,9 @@ class AudioPlayer(QObject):
         return list(QMediaDevices.audioOutputs())
 
     def _set_up(self) -> None:
+        # Qt's multimedia back-end lists every optional codec library it did not find; a person
+        # starting the app from a terminal should not read that as an error.
+        QLoggingCategory.setFilterRules("qt.multimedia*=false")
         try:
             from PySide6.QtMultimedia import QAudioOutput, QMediaDevices, QMediaPlayer
         except (ImportError, OSError) as error:  # e.g. a missing libpulse
