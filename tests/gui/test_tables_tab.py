@@ -345,3 +345,36 @@ def test_repeated_column_names_are_listed_under_the_problems(qtbot, tables_windo
     assert _open(qtbot, tab, path)
     assert tab.table.columns == ["a", "a (2)", "b"]  # not pandas' silent 'a.1'
     qtbot.waitUntil(lambda: "appears more than once" in tab.notices_label.text(), timeout=10_000)
+
+
+def test_views_say_what_fills_them_and_results_are_worded_plainly(qtbot, tables_window):
+    from xaidesk.core import get_method
+
+    _, tab = tables_window
+    assert tab.clusters_views.showing_message() and "press Run" in tab.clusters_views.message.text()
+    assert tab.gamma_views.showing_message() and "'auto'" in tab.gamma_views.message.text()
+    tab.open_example()
+    qtbot.waitUntil(lambda: tab._jobs["load"] is None and tab.table is not None, timeout=10_000)
+    _run(qtbot, tab, "neon.knn", gamma="auto", theta="auto")
+    title = tab.ranking_title.text()
+    assert "178 rows, highest" in title and "θ" not in title and "γ" not in title and "alcohol" not in title
+    assert tab.ranking_details.isHidden() and tab.ranking_details_button.isVisibleTo(tab)
+    tab.ranking_details_button.click()
+    assert tab.ranking_details.isVisibleTo(tab)
+    details = tab.ranking_details.text()
+    assert "Stiffness γ = " in details and "log(x + θ)" in details and "alcohol" in details
+    assert not tab.gamma_views.showing_message() and tab.clusters_views.showing_message()
+    assert "standard deviation" not in tab.gamma_note.text() and "steady" in tab.gamma_note.text()
+    headers = [tab.separation_table.horizontalHeaderItem(c) for c in range(tab.separation_table.columnCount())]
+    assert not any("Calinski" in h.text() or "Dunn" in h.text() for h in headers)
+    assert "Calinski–Harabasz" in headers[3].toolTip() and "Dunn" in headers[4].toolTip()
+    _run(qtbot, tab, "neon.kmeans", clusters=3)
+    assert not tab.clusters_views.showing_message() and tab.cluster_combo.count() == 3
+
+    combo = tab.method_combo
+    full = get_method("neon.knn").title
+    assert tab.select_method("neon.knn") and combo.currentText() == full
+    combo.setFixedWidth(140)
+    qtbot.wait(10)
+    assert combo.shown_text().endswith("…") and len(combo.shown_text()) < len(full)
+    assert combo.toolTip().startswith(full)

@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
     QTableWidget,
     QTableWidgetItem,
     QTabWidget,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -39,9 +40,11 @@ from ..runner import JobFailure, Runner
 from ..views.table_views import (
     BoxPlot,
     CurvePlot,
+    ElidingComboBox,
     FeatureBars,
     FrameModel,
     HistogramPlot,
+    Placeholder,
     RankedModel,
     RelevanceHeatmap,
     bold_font,
@@ -59,6 +62,24 @@ METHOD_ORDER = ("neon.knn", "neon.kde", "neon.kmeans", "supervised.linear", "sup
 ROLE_LABELS = {"feature": "feature", "target": "target", "metadata": "metadata", "ignore": "ignore"}
 OUTLIER_METHODS = ("neon.knn", "neon.kde")
 DEFAULT_TOP_N = 20
+CLUSTERS_PLACEHOLDER = ("Nothing to show yet. Choose the clustering analysis (k-means) under Analysis and press "
+                        "Run: this view then shows how many clusters fit the rows and what makes each cluster.")
+GAMMA_PLACEHOLDER = ("Nothing to show yet. Run an outlier analysis with Stiffness γ set to 'auto': this view then "
+                     "shows how γ was chosen.")
+#: The γ table's columns: a header in words, and the statistic it is in the tooltip.
+GAMMA_COLUMNS = (
+    ("γ", "Stiffness γ: how local the outlier score is (larger: only the nearest rows count)."),
+    ("Score wobble", "Relative spread: how much a row's score moves when the rows are resampled, compared with "
+                     "how much scores differ between rows (median over rows of the bootstrap standard deviation, "
+                     "divided by the standard deviation across rows). Smaller is steadier."),
+    ("Ranking steadiness", "Rank stability: mean Spearman correlation between the ranking on all rows and on "
+                           "each resample (1 = the order does not change)."),
+    ("Outliers apart", "Calinski–Harabasz index of the 50 highest- vs the 50 lowest-scoring rows split by k-means "
+                       "(k = 2): spread between the groups over spread within them. Larger: the outliers stand "
+                       "further apart."),
+    ("Gap to the rest", "Dunn index of the same split: the smallest distance between the two groups divided by "
+                        "the largest distance within a group. Larger: a clearer gap."),
+)
 
 
 def is_table_file(path) -> bool:
@@ -76,6 +97,22 @@ def list_table_methods(token=None, progress=None) -> list:
 def _rating(value, spec: str) -> str:
     """A separation rating for the γ table; '–' where it could not be rated (the tooltip says why)."""
     return "–" if value is None or not np.isfinite(value) else format(value, spec)
+
+
+def ranking_details(result) -> str:
+    """The settings behind a ranking, in words: γ, standardisation and the log offset θ per column."""
+    lines = []
+    if result.gamma is not None:
+        lines.append(f"Stiffness γ = {result.gamma:g} (larger: the score looks only at the nearest rows).")
+    lines.append("Columns were standardised (each scaled to mean 0, spread 1)." if result.standardized
+                 else "Columns were used on their own scales (not standardised).")
+    logged = [f"{k} {v:g}" for k, v in result.theta.items() if v is not None]
+    plain = [k for k, v in result.theta.items() if v is None]
+    if logged:
+        lines.append("Log offset θ per column (each value x became log(x + θ)): " + ", ".join(logged) + ".")
+    if plain:
+        lines.append("Used as read (no log): " + ", ".join(plain) + ".")
+    return "\n".join(lines)
 
 
 def _item(text: str, tooltip: str = "", editable: bool = False) -> QTableWidgetItem:
@@ -182,7 +219,7 @@ class TablesTab(AnalysisTabMixin, QWidget):
 
         method_box = QGroupBox("Analysis")
         method_layout = QVBoxLayout(method_box)
-        self.method_combo = QComboBox()
+        self.method_combo = ElidingComboBox()
         self.method_combo.setToolTip("What to compute: outlier scores, clusters, or a model of the target column.")
         self.method_combo.currentIndexChanged.connect(self._on_method_changed)
         method_layout.addWidget(self.method_combo)
@@ -324,9 +361,24 @@ class TablesTab(AnalysisTabMixin, QWidget):
         splitter = QSplitter(Qt.Orientation.Horizontal)
         left = QWidget()
         left_layout = QVBoxLayout(left)
+        title_row = QHBoxLayout()
         self.ranking_title = QLabel("Run an analysis to rank the rows.")
         self.ranking_title.setWordWrap(True)
-        left_layout.addWidget(self.ranking_title)
+        title_row.addWidget(self.ranking_title, 1)
+        self.ranking_details_button = QToolButton()
+        self.ranking_details_button.setText("Details")
+        self.ranking_details_button.setCheckable(True)
+        self.ranking_details_button.setToolTip("Show the settings behind the scores (γ, θ per column).")
+        self.ranking_details_button.setVisible(False)
+        title_row.addWidget(self.ranking_details_button, 0, Qt.AlignmentFlag.AlignTop)
+        left_layout.addLayout(title_row)
+        self.ranking_details = QLabel("")
+        self.ranking_details.setWordWrap(True)
+        self.ranking_details.setStyleSheet("color: #555;")
+        self.ranking_details.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.ranking_details.setVisible(False)
+        self.ranking_details_button.toggled.connect(self.ranking_details.setVisible)
+        left_layout.addWidget(self.ranking_details)
         self.ranked_model = RankedModel()
         self.ranked_view = QTableView()
         self.ranked_view.setModel(self.ranked_model)
@@ -411,29 +463,43 @@ class TablesTab(AnalysisTabMixin, QWidget):
     def _build_gamma_view(self) -> QWidget:
         widget = QWidget()
         layout = QVBoxLayout(widget)
-        self.gamma_note = QLabel("Set γ to 'auto' and run an outlier method to choose γ by bootstrap.")
+        self.gamma_note = QLabel(GAMMA_PLACEHOLDER)
         self.gamma_note.setWordWrap(True)
         layout.addWidget(self.gamma_note)
+        self.gamma_details = QLabel("")
+        self.gamma_details.setWordWrap(True)
+        self.gamma_details.setStyleSheet("color: #555;")
+        self.gamma_details_button = QToolButton()
+        self.gamma_details_button.setText("Details")
+        self.gamma_details_button.setCheckable(True)
+        self.gamma_details_button.setToolTip("Show the exact rule used to choose γ.")
+        self.gamma_details_button.toggled.connect(self.gamma_details.setVisible)
+        self.gamma_details.setVisible(False)
+        self.gamma_details_button.setVisible(False)
+        layout.addWidget(self.gamma_details_button, 0, Qt.AlignmentFlag.AlignLeft)
+        layout.addWidget(self.gamma_details)
         splitter = QSplitter(Qt.Orientation.Vertical)
         self.gamma_plot = CurvePlot("Outlier scores across bootstrap resamples")
         splitter.addWidget(self.gamma_plot)
-        self.separation_table = QTableWidget(0, 5)
-        self.separation_table.setHorizontalHeaderLabels(
-            ["γ", "Relative spread", "Rank stability", "Calinski–Harabasz", "Dunn"])
+        self.separation_table = QTableWidget(0, len(GAMMA_COLUMNS))
+        for column, (header, tooltip) in enumerate(GAMMA_COLUMNS):
+            item = QTableWidgetItem(header)
+            item.setToolTip(tooltip)
+            self.separation_table.setHorizontalHeaderItem(column, item)
         self.separation_table.verticalHeader().setVisible(False)
         self.separation_table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         self.separation_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.separation_table.setToolTip(
-            "Separation between the 50 highest- and 50 lowest-scoring rows (k-means, k = 2): larger "
-            "Calinski–Harabasz and Dunn values mean the outliers stand further apart.")
+        self.separation_table.setToolTip("One line per γ tried; the chosen one is green. Point at a column "
+                                         "header to see what it measures.")
         splitter.addWidget(self.separation_table)
-        layout.addWidget(splitter, 1)
+        self.gamma_views = Placeholder(splitter, GAMMA_PLACEHOLDER)
+        layout.addWidget(self.gamma_views, 1)
         return widget
 
     def _build_clusters_view(self) -> QWidget:
         widget = QWidget()
         layout = QVBoxLayout(widget)
-        self.k_note = QLabel("Run 'Clusters: k-means' to see the k helper and the cluster explanations.")
+        self.k_note = QLabel("")
         self.k_note.setWordWrap(True)
         layout.addWidget(self.k_note)
         top = QSplitter(Qt.Orientation.Horizontal)
@@ -454,7 +520,8 @@ class TablesTab(AnalysisTabMixin, QWidget):
         splitter = QSplitter(Qt.Orientation.Vertical)
         splitter.addWidget(top)
         splitter.addWidget(bottom)
-        layout.addWidget(splitter, 1)
+        self.clusters_views = Placeholder(splitter, CLUSTERS_PLACEHOLDER)
+        layout.addWidget(self.clusters_views, 1)
         return widget
 
     def _build_model_view(self) -> QWidget:
@@ -874,6 +941,10 @@ class TablesTab(AnalysisTabMixin, QWidget):
         self.row_title.setText("Select a row to see which features make its score.")
         self.row_note.setText("")
         self.ranking_title.setText("Run an analysis to rank the rows.")
+        self.ranking_title.setToolTip("")
+        self.ranking_details.setText("")
+        self.ranking_details_button.setChecked(False)
+        self.ranking_details_button.setVisible(False)
         self.heatmap.set_matrix(np.zeros((0, 0)), [], [])
         self.box_plot.set_boxes([])
         self.global_bars.clear_bars()
@@ -916,11 +987,12 @@ class TablesTab(AnalysisTabMixin, QWidget):
         self.ranked_model.set_columns(headers, columns, order, tooltips)
         self.ranked_view.horizontalHeader().setSortIndicator(0, Qt.SortOrder.AscendingOrder)
         self.ranked_view.resizeColumnsToContents()
-        theta = ", ".join(f"{k} {('none' if v is None else f'{v:g}')}" for k, v in result.theta.items())
-        gamma = f"γ = {result.gamma:g}; " if result.gamma is not None else ""
         self.ranking_title.setText(
-            f"<b>{result.score_label}</b> of {len(result.row_ids)} rows, highest first. {gamma}θ: {theta}"
-            + ("; standardised" if result.standardized else "") + ". Click a column header to sort.")
+            f"{len(result.row_ids)} rows, highest <b>{result.score_label.split(' (')[0]}</b> first. "
+            "Click a row to see why; click a column header to sort.")
+        self.ranking_details.setText(ranking_details(result))
+        self.ranking_title.setToolTip(self.ranking_details.text())
+        self.ranking_details_button.setVisible(True)
 
     def ranked_row_ids(self) -> list[int]:
         """File row ids in the order the ranking table shows them."""
@@ -1038,19 +1110,28 @@ class TablesTab(AnalysisTabMixin, QWidget):
     def _show_gamma(self, result) -> None:
         selection = result.extras.get("gamma_selection")
         if not selection:
-            self.gamma_note.setText(
-                f"γ was set by hand ({result.gamma:g}). Set γ to 'auto' to choose it by bootstrap." if result.gamma
-                else "γ applies to the outlier methods only.")
+            message = (f"γ was set by hand ({result.gamma:g}). Set Stiffness γ to 'auto' and run again to let "
+                       "the app choose it." if result.gamma else "γ applies to the outlier methods only.")
+            self.gamma_note.setText(message)
+            self.gamma_views.show_message(message)
+            self.gamma_details_button.setVisible(False)
+            self.gamma_details_button.setChecked(False)
             self.gamma_plot.reset()
             self.separation_table.setRowCount(0)
             return
+        self.gamma_views.show_content()
         gammas = np.asarray(selection["gammas"], dtype=float)
         self.gamma_plot.reset("Outlier scores across bootstrap resamples (mean ± spread)", x_label="γ (log scale)",
                               y_label="score", log_x=True)
         self.gamma_plot.add_curve("mean score", gammas, selection["mean"], band=selection["spread"])
         self.gamma_plot.mark(selection["chosen"], f"chosen γ = {selection['chosen']:g}")
-        self.gamma_note.setText(f"Chosen γ = {selection['chosen']:g}: {selection['rule']} "
-                                f"({selection.get('rows_used', '')} rows used).")
+        self.gamma_note.setText(
+            f"Chosen γ = {selection['chosen']:g}: the most local setting whose scores stay steady when the rows "
+            f"are resampled (tried on {selection.get('rows_used', '')} rows).")
+        self.gamma_details.setText(f"Rule: {selection['rule']}. The table tries each γ on the grid; its last two "
+                                   "columns split the 50 highest- and 50 lowest-scoring rows in two (k-means, "
+                                   "k = 2) and rate how far apart the two groups are.")
+        self.gamma_details_button.setVisible(True)
         separation = selection.get("separation") or []
         self.separation_table.setRowCount(len(gammas))
         for i, g in enumerate(gammas):
@@ -1073,7 +1154,8 @@ class TablesTab(AnalysisTabMixin, QWidget):
         self.cluster_combo.blockSignals(True)
         self.cluster_combo.clear()
         if "cluster_relevance" not in result.extras:
-            self.k_note.setText("Run 'Clusters: k-means' to see the k helper and the cluster explanations.")
+            self.k_note.setText("")
+            self.clusters_views.show_message()
             self.cluster_bars.clear_bars()
             self.cluster_combo.blockSignals(False)
             return
@@ -1086,6 +1168,7 @@ class TablesTab(AnalysisTabMixin, QWidget):
             rule = f"k = {result.extras['clusters']} ({choice['rule']})."
         else:
             rule = f"k = {result.extras['clusters']}, set by hand (set 'Number of clusters' to 0 for the k helper)."
+        self.clusters_views.show_content()
         self.k_note.setText(rule + " Cluster sizes: " + ", ".join(f"{i}: {s}" for i, s in enumerate(sizes)) + ".")
         for i, s in enumerate(sizes):
             self.cluster_combo.addItem(f"cluster {i} ({s} rows)", i)

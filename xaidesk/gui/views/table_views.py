@@ -13,6 +13,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt
 from PySide6.QtGui import QBrush, QColor, QFont
+from PySide6.QtWidgets import QComboBox, QLabel, QStackedWidget, QStyle, QStyleOptionComboBox, QStylePainter, QWidget
 
 from ...core import render
 from .image_views import colormap_from_lut
@@ -481,11 +482,80 @@ class CurvePlot(pg.PlotWidget):
         self.plot_item.addItem(line)
 
 
+class ElidingComboBox(QComboBox):
+    """A combo box that fits its column: a long current text ends in "…".
+
+    The tooltip is the full current text, then the item's own tooltip (if any); the
+    popup list shows every item in full.
+    """
+
+    def __init__(self, minimum_characters: int = 16, parent=None) -> None:
+        super().__init__(parent)
+        self.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.setMinimumContentsLength(minimum_characters)
+        self.currentIndexChanged.connect(self._update_tooltip)
+
+    def _update_tooltip(self, *_args) -> None:
+        detail = self.itemData(self.currentIndex(), Qt.ItemDataRole.ToolTipRole) if self.currentIndex() >= 0 else None
+        self.setToolTip("\n".join(t for t in (self.currentText(), detail) if t))
+
+    def addItem(self, text: str, *args) -> None:  # noqa: N802 - Qt override
+        super().addItem(text, *args)
+        self.view().setMinimumWidth(max(self.view().minimumWidth(), self.view().sizeHintForColumn(0) + 24))
+
+    def setItemData(self, index: int, value, role=Qt.ItemDataRole.UserRole) -> None:  # noqa: N802 - Qt override
+        super().setItemData(index, value, role)
+        if index == self.currentIndex():
+            self._update_tooltip()
+
+    def shown_text(self) -> str:
+        """The current text as drawn: elided to the width the combo box has."""
+        option = QStyleOptionComboBox()
+        self.initStyleOption(option)
+        field = self.style().subControlRect(QStyle.ComplexControl.CC_ComboBox, option,
+                                            QStyle.SubControl.SC_ComboBoxEditField, self)
+        return self.fontMetrics().elidedText(self.currentText(), Qt.TextElideMode.ElideRight, max(field.width(), 0))
+
+    def paintEvent(self, _event) -> None:  # noqa: N802 - Qt override
+        painter = QStylePainter(self)
+        option = QStyleOptionComboBox()
+        self.initStyleOption(option)
+        option.currentText = self.shown_text()
+        painter.drawComplexControl(QStyle.ComplexControl.CC_ComboBox, option)
+        painter.drawControl(QStyle.ControlElement.CE_ComboBoxLabel, option)
+
+
+class Placeholder(QStackedWidget):
+    """A view that shows a grey sentence saying what will fill it until it has something to show."""
+
+    def __init__(self, content: QWidget, message: str, parent=None) -> None:
+        super().__init__(parent)
+        self.message = QLabel(message)
+        self.message.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.message.setWordWrap(True)
+        self.message.setStyleSheet("color: #777; font-size: 11pt; padding: 24px;")
+        self.content = content
+        self.addWidget(self.message)
+        self.addWidget(content)
+
+    def show_message(self, text: str | None = None) -> None:
+        if text is not None:
+            self.message.setText(text)
+        self.setCurrentWidget(self.message)
+
+    def show_content(self) -> None:
+        self.setCurrentWidget(self.content)
+
+    def showing_message(self) -> bool:
+        return self.currentWidget() is self.message
+
+
 def bold_font() -> QFont:
     font = QFont()
     font.setBold(True)
     return font
 
 
-__all__ = ["FrameModel", "RankedModel", "FeatureBars", "HistogramPlot", "RelevanceHeatmap", "BoxPlot", "CurvePlot", "table_number",
+__all__ = ["FrameModel", "RankedModel", "FeatureBars", "HistogramPlot", "RelevanceHeatmap", "BoxPlot", "CurvePlot", "ElidingComboBox",
+           "Placeholder", "table_number",
            "PREVIEW_ROWS", "bold_font"]
