@@ -86,7 +86,10 @@ def test_compare_two_results_side_by_side(qtbot, make_window):
         tab.pin(entry)
     views = tab.compare_views()
     assert len(views) == 2
-    assert {v.title_label.text() for v in views} == {e.title for e in tab.history}
+    # short titles (method · class · time); the model and image are in the tooltip
+    assert {v.title_label.text() for v in views} == {tab._short_title(e) for e in tab.history}
+    assert all("digits_0.png" not in v.title_label.text() and "digits_0.png" in v.title_label.toolTip()
+               for v in views)
     # linked zoom: zooming the input view moves every other view to the same centre and scale
     qtbot.waitExposed(window)
     tab.input_view.view_box.setRange(xRange=(10, 42), yRange=(20, 52), padding=0)
@@ -220,7 +223,7 @@ def test_parameter_form_follows_the_schema(make_window):
     assert form.values() == info.defaults()
     for param in info.params:
         editor = form.editor(param.name)
-        assert editor.toolTip() == param.help
+        assert editor.toolTip().endswith(param.help)
         if param.kind == "int":
             assert isinstance(editor, QSpinBox)
             assert editor.minimum() == param.minimum and editor.maximum() == param.maximum

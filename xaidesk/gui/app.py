@@ -14,7 +14,7 @@ from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication
 
 from ..userdirs import setup_logging
-from .main_window import MainWindow, StartupOptions
+from .main_window import DISPLAY_NAME, MainWindow, StartupOptions
 from .settings import APPLICATION, ORGANIZATION
 
 STYLE_SHEET = """
@@ -41,7 +41,7 @@ def create_application(argv: list[str] | None = None) -> QApplication:
         app = QApplication([sys.argv[0] if sys.argv else "xaidesk"])
     app.setOrganizationName(ORGANIZATION)
     app.setApplicationName(APPLICATION)
-    app.setApplicationDisplayName("xaidesk")
+    app.setApplicationDisplayName(DISPLAY_NAME)
     app.setStyleSheet(STYLE_SHEET)
     return app
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from pathlib import Path
 
 #: Readable names for method families (the part of a method name before the dot).
 FAMILY_TITLES = {
@@ -68,6 +69,20 @@ class Catalog:
 
 def family_title(family: str) -> str:
     return FAMILY_TITLES.get(family, family.replace("_", " ").title())
+
+
+def sample_title(path, spec: str = "") -> str:
+    """A sample's name for people, from its file name: ``"Tone then clicks"`` for ``sounds_tone_then_clicks.wav``.
+
+    The model's short name (``"sounds"`` of ``demo:sounds``) is dropped from the front unless only a
+    number would be left (``"Digits 0"``).
+    """
+    stem = Path(str(path)).stem
+    prefix = spec.rsplit(":", 1)[-1] + "_" if spec else ""
+    if prefix != "_" and stem.startswith(prefix) and not stem[len(prefix):].isdigit():
+        stem = stem[len(prefix):]
+    text = " ".join(stem.replace("_", " ").replace("-", " ").split()) or stem
+    return text[:1].upper() + text[1:]
 
 
 def configure_torch_threads() -> None:

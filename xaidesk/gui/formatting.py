@@ -69,15 +69,27 @@ def explanation_title(explanation, method_title: str | None = None) -> str:
 
 
 def format_value(value: float) -> str:
-    """Compact number formatting for the value under the cursor."""
+    """A number as a person writes it: 3 significant figures, ``"0.00429"``, ``"17.6"``, ``"12300"``.
+
+    Magnitudes from 1e-4 up to 1e6 are written out; a tiny value is written out too while that stays
+    short (``"0.0000844"``), otherwise, like a huge one, as ``"8.44 × 10⁻⁶"`` (never ``"8.44e-06"``).
+    """
     if value is None or not math.isfinite(value):
         return "–"
     if value == 0:
         return "0"
-    magnitude = abs(value)
-    if magnitude >= 1e4 or magnitude < 1e-3:
-        return f"{value:.3e}"
-    return f"{value:.4g}"
+    rounded = float(f"{value:.3g}")
+    exponent = math.floor(math.log10(abs(rounded)))
+    plain = f"{rounded:.{max(0, 2 - exponent)}f}"
+    if "." in plain:
+        plain = plain.rstrip("0").rstrip(".")
+    if -4 <= exponent < 6 or (exponent < -4 and len(plain.lstrip("-")) <= 9):
+        return plain
+    mantissa = f"{rounded / 10 ** exponent:.3g}"
+    return f"{mantissa} × 10{str(exponent).translate(_SUPERSCRIPTS)}"
+
+
+_SUPERSCRIPTS = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
 
 
 _COUNT_PATTERN = None

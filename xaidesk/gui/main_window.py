@@ -10,7 +10,7 @@ from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QFileDialog, QInputDialog, QMainWindow, QMessageBox, QTabWidget
 
 from . import settings as app_settings
-from .catalog import Catalog, load_catalog
+from .catalog import Catalog, load_catalog, sample_title
 from .runner import JobFailure, Runner
 from .tabs.analysis_base import AnalysisTabMixin
 from .tabs.audio_tab import AudioTab
@@ -47,6 +47,9 @@ class StartupOptions:
     audio: str | None = None
 
 
+#: The application's name in window titles (``QApplication.applicationDisplayName``).
+DISPLAY_NAME = "xaidesk"
+
 #: File-menu texts of the export actions on the Images and Audio tabs (overlay, relevance, settings, copy).
 OVERLAY_EXPORT_TEXTS = ("Export overlay &PNG…", "Export relevance .&npy…", "Export settings &JSON…",
                         "&Copy overlay to clipboard")
@@ -63,7 +66,7 @@ class MainWindow(QMainWindow):
         self.catalog: Catalog | None = None
         self._catalog_job: int | None = None
         self._download_job: int | None = None
-        self.setWindowTitle("xaidesk — explainable AI workbench")
+        self.setWindowTitle(window_title("Explainable AI workbench"))
         self.setAcceptDrops(True)
 
         self.tabs = QTabWidget()
@@ -185,8 +188,11 @@ class MainWindow(QMainWindow):
                 action = self.demo_models_menu.addAction(title)
                 action.setToolTip(model.get("description", ""))
                 action.triggered.connect(lambda _checked=False, s=model["spec"], t=tab: self._load_model_in(t, s))
+                if model.get("samples"):
+                    menu.addSection(model.get("title", model["spec"]))
                 for sample in model.get("samples", []):
-                    act = menu.addAction(f"{Path(sample).stem} ({model.get('title', model['spec'])})")
+                    act = menu.addAction(sample_title(sample, model["spec"]))
+                    act.setToolTip(f"{Path(sample).name} · {model.get('title', model['spec'])}")
                     act.triggered.connect(lambda _checked=False, p=sample: self.open_path(p))
         self.demo_models_menu.setEnabled(bool(self.catalog.builtin_models))
         self.samples_menu.setEnabled(bool(self.catalog.samples("image")))
@@ -552,6 +558,15 @@ class MainWindow(QMainWindow):
         self.dataset_tab.shutdown()
         self.runner.shutdown()
         super().closeEvent(event)
+
+
+def window_title(title: str) -> str:
+    """``title`` followed by the application's display name, ``"Guide — xaidesk"``.
+
+    Qt adds the display name to every window title that does not already end with it; ending
+    with it here names the application once, in Qt's own place.
+    """
+    return title if title.endswith(DISPLAY_NAME) else f"{title} — {DISPLAY_NAME}"
 
 
 def is_audio_file(path) -> bool:

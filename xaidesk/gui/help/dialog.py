@@ -6,6 +6,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QTextBrowser, QVBoxLayout, QWidget
 
 from ...resources import resource_path
+from ..main_window import window_title
 from .guide import guide_html
 
 
@@ -14,7 +15,7 @@ class GuideDialog(QDialog):
 
     def __init__(self, methods, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.setWindowTitle("xaidesk guide")
+        self.setWindowTitle(window_title("Guide"))
         self.browser = QTextBrowser()
         self.browser.setOpenExternalLinks(False)
         self.browser.setSearchPaths([str(resource_path("help"))])

@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QPushButton,
+    QScrollArea,
     QSlider,
     QSplitter,
     QToolButton,
@@ -75,6 +76,7 @@ from .explain_base import (  # noqa: F401 - MAX_HISTORY is re-exported
     side_column,
     uncertainty_path_for,
 )
+from .images_tab import RUN_PLACEHOLDER, end_run_once, split_results_area
 
 VGGISH_ENTRY = "__vggish__"
 MODEL_FILE_ENTRY = "__audio_file__"
@@ -86,6 +88,9 @@ MAX_SEGMENT_SECONDS = 60.0
 OVERVIEW_POINTS = 4000
 TOP_K = 5
 PARTIAL_LEVELS_SAMPLES = 256 * 256
+#: Smallest plot height of the waveform, spectrogram, explanation and uncertainty views (pixels).
+TIME_VIEW_MIN_HEIGHT = 130
+OVERVIEW_MIN_HEIGHT = 70
 MIXDOWN_TITLES = {"mean": "mean of the channels", "left": "left channel", "right": "right channel"}
 #: Form values that differ from a method's registry defaults on spectrograms (what
 #: ``explain_audio`` itself uses when the value is not given).
@@ -306,7 +311,7 @@ class AudioTab(ExplainTabBase):
         self.waveform_view.set_placeholder("Open a sound (File ▸ Open audio…) or drop an audio file here")
         self.spectrogram_view = SpectrogramView("Log-mel spectrogram", show_colorbar=False)
         self.relevance_view = SpectrogramView("Explanation")
-        self.relevance_view.set_placeholder("Press Run to explain the prediction")
+        self.relevance_view.set_placeholder(RUN_PLACEHOLDER)
         self.uncertainty_view = UncertaintySpectrogramView("Uncertainty", colormap=UNCERTAINTY_COLORMAP)
         self.uncertainty_view.setToolTip(
             "How much the evidence varies between random masks: bright areas are less certain."
@@ -339,7 +344,16 @@ class AudioTab(ExplainTabBase):
         views.setSizes([110, 100, 150, 200, 170])
         for index in range(5):
             views.setCollapsible(index, False)
+        # Each view keeps a readable height; when the window is too low for all of them, they scroll.
+        for view in self.time_views:
+            view.graphics.setMinimumHeight(TIME_VIEW_MIN_HEIGHT)
+        self.overview_view.graphics.setMinimumHeight(OVERVIEW_MIN_HEIGHT)
         self.views_splitter = views
+        self.views_scroll = QScrollArea()
+        self.views_scroll.setWidgetResizable(True)
+        self.views_scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        self.views_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.views_scroll.setWidget(views)
 
         self.stats_label = QLabel("")
         self.stats_label.setObjectName("statsLabel")
@@ -351,10 +365,12 @@ class AudioTab(ExplainTabBase):
         top_layout.setContentsMargins(0, 0, 0, 0)
         top_layout.addWidget(self._build_display_bar())
         top_layout.addWidget(self._build_playback_bar())
-        top_layout.addWidget(views, 1)
+        top_layout.addWidget(self.views_scroll, 1)
         top_layout.addWidget(self.stats_label)
 
         self._lay_out_tab(side, top, stretch=(4, 1), sizes=[640, 200])
+        self.history_list.setWordWrap(True)
+        self.results_splitter = split_results_area(self)
 
     def _build_display_bar(self) -> QWidget:
         bar_widget = QWidget()
@@ -922,7 +938,7 @@ class AudioTab(ExplainTabBase):
         self.waveform_view.set_samples(clip.samples, clip.rate, clip.start)
         self._set_spectrogram(spectrogram)
         self.relevance_view.set_title("Explanation")
-        self.relevance_view.set_placeholder("Press Run to explain the prediction")
+        self.relevance_view.set_placeholder(RUN_PLACEHOLDER)
         self._show_uncertainty(None)
         self.stats_label.setText("")
         self.current_entry = None
@@ -1080,6 +1096,9 @@ class AudioTab(ExplainTabBase):
         self._add_history(entry)
         self.show_entry(entry)
 
+    def _end_run(self, text: str) -> None:
+        end_run_once(self, text)
+
     def _show_partial(self, partial) -> None:
         relevance = getattr(partial, "relevance", None)
         if relevance is None or self.spectrogram is None or relevance.shape != self.spectrogram.log_mel.shape:
@@ -1145,6 +1164,7 @@ class AudioTab(ExplainTabBase):
                                               map_shows_sign(explanation.method, explanation.params))
         self.relevance_view.set_relevance(shown.relevance, _levels_for(shown))
         self.relevance_view.set_title(entry.title)
+        self.relevance_view.title_label.setToolTip(self._history_tooltip(entry))
         self._show_uncertainty(shown, "Uncertainty" + ("" if explanation.complete else " · partial"))
         finite = np.isfinite(shown.relevance).all(axis=0)
         stats = render.relevance_stats(explanation.relevance[:, finite] if finite.any() else explanation.relevance)
@@ -1164,6 +1184,7 @@ class AudioTab(ExplainTabBase):
 
     def _make_compare_view(self, entry: AudioHistoryEntry, levels) -> SpectrogramView:
         view = SpectrogramView(entry.title)
+        view.title_label.setToolTip(self._history_tooltip(entry))
         view.graphics.setAcceptDrops(False)
         spec = entry.spectrogram
         view.set_spectrogram(spec.log_mel, spec.frame_times, spec.mel_frequencies)

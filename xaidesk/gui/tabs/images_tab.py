@@ -73,6 +73,33 @@ PARTIAL_LEVELS_SAMPLES = 256 * 256
 TOP_K = 5
 #: The choices of the "Image preparation" picker: the model's own preprocessing, or no crop.
 PREPARATION_MODEL, PREPARATION_WHOLE = "model", "whole"
+#: What the explanation view shows before a run.
+RUN_PLACEHOLDER = "Press Run to explain…"
+#: Starting width of the results list beside the comparison views (the splitter between them moves).
+RESULTS_LIST_WIDTH = 360
+
+
+def split_results_area(tab) -> QSplitter:
+    """Put the tab's results list and its comparison views on a splitter, the list at a readable width."""
+    list_panel = tab.history_list.parentWidget()
+    layout = tab.compare_box.layout()
+    splitter = QSplitter(Qt.Orientation.Horizontal)
+    for widget in (list_panel, tab.compare_container):
+        layout.removeWidget(widget)
+        splitter.addWidget(widget)
+    list_panel.setMinimumWidth(200)
+    list_panel.setMaximumWidth(16_777_215)
+    splitter.setCollapsible(0, False)
+    splitter.setStretchFactor(1, 1)
+    splitter.setSizes([RESULTS_LIST_WIDTH, 3 * RESULTS_LIST_WIDTH])
+    layout.addWidget(splitter)
+    return splitter
+
+
+def end_run_once(tab, text: str) -> None:
+    """Report the end of a run (``"Done in 13 ms."``) in the status bar only, not again under Run."""
+    ExplainTabBase._end_run(tab, text)
+    tab.progress_label.setText("")
 
 
 def prepared_model(model, preparation: str):
@@ -198,7 +225,7 @@ class ImagesTab(ExplainTabBase):
         self.input_view = ImageView("Input")
         self.input_view.set_placeholder("Open an image (File ▸ Open…)\nor drop an image file here")
         self.heatmap_view = HeatmapView("Explanation")
-        self.heatmap_view.set_placeholder("Press Run to explain the prediction")
+        self.heatmap_view.set_placeholder(RUN_PLACEHOLDER)
         self.uncertainty_view = UncertaintyView("Uncertainty", colormap=UNCERTAINTY_COLORMAP)
         self.uncertainty_view.setToolTip(
             "How much the evidence varies between random samples: bright areas are less certain."
@@ -248,6 +275,7 @@ class ImagesTab(ExplainTabBase):
         # Result rows name their model and image: let them wrap instead of eliding.
         self.history_list.setWordWrap(True)
         self.history_list.setTextElideMode(Qt.TextElideMode.ElideNone)
+        self.results_splitter = split_results_area(self)
 
     def _build_side_panel(self) -> QWidget:
         panel = QWidget()
@@ -517,7 +545,7 @@ class ImagesTab(ExplainTabBase):
     def _clear_result_view(self) -> None:
         """Show no result (a new input or model): the explanation views wait for Run."""
         self.heatmap_view.clear_relevance()
-        self.heatmap_view.set_placeholder("")
+        self.heatmap_view.set_placeholder(RUN_PLACEHOLDER)
         self.heatmap_view.set_title("Explanation")
         self._show_uncertainty(None)
         self._show_details(None)
@@ -699,6 +727,18 @@ class ImagesTab(ExplainTabBase):
                 " (partial)" if not explanation.complete else "")
         return f"{title} · {self._input_text(entry)}"
 
+    def _end_run(self, text: str) -> None:
+        end_run_once(self, text)
+
+    def _short_title(self, entry: HistoryEntry) -> str:
+        """The result's title without its model and image (those are in the tooltip)."""
+        suffix = f" · {self._input_text(entry)}"
+        return entry.title[: -len(suffix)] if entry.title.endswith(suffix) else entry.title
+
+    def _title_view(self, view, entry: HistoryEntry) -> None:
+        view.set_title(self._short_title(entry))
+        view.title_label.setToolTip(self._history_tooltip(entry))
+
     @staticmethod
     def _input_text(entry: HistoryEntry) -> str:
         """The model and image a result explains, e.g. "Handwritten digits (demo CNN) on digits_3.png"."""
@@ -784,6 +824,7 @@ class ImagesTab(ExplainTabBase):
             self.show_entry(self.current_entry)
         else:
             self.heatmap_view.clear_relevance()
+            self.heatmap_view.set_placeholder(RUN_PLACEHOLDER)
             self.heatmap_view.set_title("Explanation")
             self._show_uncertainty(None)
             self._show_details(None)
@@ -980,7 +1021,7 @@ class ImagesTab(ExplainTabBase):
         view.set_meaning_class(class_text(entry.explanation.target.index, entry.explanation.target.label),
                                map_shows_sign(entry.explanation.method, entry.explanation.params))
         view.set_relevance(entry.explanation.relevance, _levels_for(entry.explanation))
-        view.set_title(entry.title)
+        self._title_view(view, entry)
         view.set_placeholder("")
         explanation = entry.explanation
         self._show_uncertainty(explanation, "Uncertainty" + ("" if explanation.complete else " · partial"))
@@ -1012,9 +1053,12 @@ class ImagesTab(ExplainTabBase):
         return self.view_group
 
     def _make_compare_view(self, entry: HistoryEntry, levels) -> HeatmapView:
-        view = HeatmapView(entry.title)
+        view = HeatmapView()
+        self._title_view(view, entry)
         view.graphics.setAcceptDrops(False)
         view.set_image(entry.pixels, reset_view=False)
+        view.set_meaning_class(class_text(entry.explanation.target.index, entry.explanation.target.label),
+                               map_shows_sign(entry.explanation.method, entry.explanation.params))
         view.set_relevance(entry.explanation.relevance, levels or _levels_for(entry.explanation))
         view.set_colormap(self.heatmap_view.colormap_name())
         view.set_opacity(self.heatmap_view.opacity())

@@ -66,7 +66,7 @@ class MelAxis(pg.AxisItem):
         super().__init__(orientation, **kwargs)
         self._freqs: np.ndarray | None = None
         self.enableAutoSIPrefix(False)
-        self.setLabel("Hz (mel scale)")
+        self.setLabel("Hz (mel)")
 
     def set_frequencies(self, freqs) -> None:
         freqs = None if freqs is None else np.asarray(freqs, dtype=np.float64)
@@ -470,10 +470,17 @@ class SpectrogramView(RelevanceLayerMixin, _PlotView):
         self.heat_item.setVisible(bool(finite.any()))
         self._show_base_grey()
         self.placeholder.setVisible(False)
+        self.base_item.setVisible(True)
         if self.colorbar is not None:
             self.colorbar.setLevels(self._levels)
         self._show_colorbar(True)
         self._show_colour_meaning()
+
+    def _place_placeholder(self, visible: bool) -> None:
+        """Show the placeholder instead of the spectrogram, not over it (a relevance view before a run)."""
+        super()._place_placeholder(visible)
+        if hasattr(self, "base_item"):
+            self.base_item.setVisible(not self.placeholder.isVisible())
 
     def clear_relevance(self) -> None:
         self._relevance = None

@@ -139,12 +139,32 @@ class HeatmapView(RelevanceLayerMixin, ImageView):
             self.image_item.clear()
             self.clear_relevance()
             return
-        self.placeholder.setVisible(False)
         self.image_item.setImage(grey_base(pixels), levels=(0, 255), autoLevels=False)
         if self._relevance is not None and self._relevance.shape != pixels.shape[:2]:
             self.clear_relevance()
+        self._show_placeholder_or_image()
         if reset_view:
             self.reset_zoom()
+
+    def set_placeholder(self, text: str) -> None:
+        """Text shown instead of the picture while there is no map (a plain copy of the input
+        would look like a result)."""
+        self.placeholder.setText(text)
+        self._show_placeholder_or_image()
+
+    def waiting(self) -> bool:
+        """Whether the view shows its placeholder instead of a picture."""
+        return self._relevance is None and bool(self.placeholder.textItem.toPlainText())
+
+    def _show_placeholder_or_image(self) -> None:
+        waiting = self.waiting()
+        self.image_item.setVisible(not waiting)
+        self.placeholder.setVisible(waiting)
+        if self._pixels is not None:
+            height, width = self._pixels.shape[:2]
+            self.placeholder.setPos(width / 2, height / 2)
+        else:
+            self.placeholder.setPos(0, 0)
 
     def set_relevance(self, relevance: np.ndarray | None, levels: tuple[float, float] | None = None) -> None:
         """Show a relevance map (H, W) in image coordinates.
@@ -163,6 +183,7 @@ class HeatmapView(RelevanceLayerMixin, ImageView):
             self.colorbar.setLevels(self._levels)
             self.colorbar.setVisible(True)
         self._show_colour_meaning()
+        self._show_placeholder_or_image()
 
     def clear_relevance(self) -> None:
         self._relevance = None
@@ -172,6 +193,7 @@ class HeatmapView(RelevanceLayerMixin, ImageView):
             self.colorbar.setVisible(False)
         self._show_colour_meaning()
         self.set_segments(None)
+        self._show_placeholder_or_image()
 
     # -- superpixels ----------------------------------------------------------
     def set_segments(self, segments: np.ndarray | None, weights=None, highlight=None) -> None:
