@@ -325,3 +325,28 @@ def test_a_two_atom_molecule_reads_one_pair_contribution(qtbot, molecules_window
     qtbot.waitUntil(lambda: tab._jobs["predict"] is None, timeout=10_000)
     assert "sum of 1 pair contribution (" in tab.sum_label.text()
     assert tab.molecule_view.atom_labels == ["H1", "H2"] and not error_dialogs
+
+
+def test_views_say_what_fills_them_and_a_model_learned_by_heart_is_flagged(qtbot, molecules_window,
+                                                                            molecule_folder, error_dialogs):
+    from xaidesk.gui.tabs.molecules_tab import ELEMENTS_PAGE
+
+    window, tab = molecules_window
+    assert tab.potentials_view.showing_message() and "Open a folder" in tab.potentials_view.message.text()
+    assert "'Atom counts' model" in tab.views.tabToolTip(ELEMENTS_PAGE)
+    assert tab.molecule_parts_view.showing_message()
+    _open_folder(qtbot, tab, *molecule_folder)
+    assert "Press Train to learn from the 12 molecules" in tab.potentials_view.message.text()
+    assert tab.rmin_spin.prefix() == "from " and "first bins (near 0 Å)" in tab.rmin_spin.toolTip()
+    model = _train(qtbot, tab, "pairs")
+    assert not tab.potentials_view.showing_message() and not tab.molecule_parts_view.showing_message()
+    text = tab.metrics_label.text()
+    assert "Pair-potential model" in text and "Ridge on" not in text
+    assert f"Regularisation strength λ = {model.alpha:.3g}, chosen by cross-validation" in text
+    assert model.notes and tab.fit_notes.isVisibleTo(tab)
+    assert "training set is small" in tab.fit_notes.text() and "atom-count model" in tab.fit_notes.text()
+    model = _train(qtbot, tab, "atoms")
+    assert not tab.elements_view.showing_message() and tab.potentials_view.showing_message()
+    assert tab.fit_notes.text() == "<br>".join(f"⚠ {note}" for note in model.notes)
+    _open_folder(qtbot, tab, *molecule_folder)
+    assert not tab.fit_notes.isVisibleTo(tab) and tab.elements_view.showing_message() and not error_dialogs

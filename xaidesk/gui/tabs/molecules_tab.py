@@ -43,11 +43,15 @@ from xaidesk.core import InputError
 
 from ..runner import JobFailure, Runner
 from ..views.molecule_views import ElementBars, MoleculeView, PotentialPlot
+from ..views.table_views import Placeholder
 from ..widgets import error_dialog
 from .analysis_base import AnalysisTabMixin
 from .explain_base import side_column
 
 MODEL_KINDS = (("Atom counts", "atoms"), ("Pair potentials", "pairs"))
+#: Per model kind: its name in the results, and what its global view shows.
+MODEL_NAMES = {"atoms": ("Atom-count model", "the energy of each element"),
+               "pairs": ("Pair-potential model", "the energy curve of each pair of elements against distance")}
 #: Lengths are shown in Å everywhere in the tab, whatever unit the files were written in.
 DISPLAY_UNIT = "angstrom"
 BOHR_PER_ANGSTROM = 1.8897261
@@ -214,26 +218,38 @@ class MoleculesTab(AnalysisTabMixin, QWidget):
         self.sigma_spin.setValue(round(DEFAULT_SIGMA / BOHR_PER_ANGSTROM, 3))
         self.sigma_spin.setSuffix(" Å")
         self.sigma_spin.setToolTip("Width σ of each Gaussian distance bin, in Å like the plots.")
-        form.addRow("σ", self.sigma_spin)
+        form.addRow("Bin width σ", self.sigma_spin)
         range_row = QHBoxLayout()
         self.rmin_spin = QDoubleSpinBox()
         self.rmax_spin = QDoubleSpinBox()
-        for spin, value in ((self.rmin_spin, DEFAULT_RANGE[0]), (self.rmax_spin, DEFAULT_RANGE[1])):
+        for spin, value, prefix in ((self.rmin_spin, DEFAULT_RANGE[0], "from "),
+                                    (self.rmax_spin, DEFAULT_RANGE[1], "to ")):
+            spin.setPrefix(prefix)
             spin.setRange(0.0, 26.0)
             spin.setDecimals(3)
             spin.setSingleStep(0.1)
             spin.setValue(round(value / BOHR_PER_ANGSTROM, 3))
             spin.setSuffix(" Å")
             range_row.addWidget(spin)
-        self.rmin_spin.setToolTip("Centre of the first distance bin.")
-        self.rmax_spin.setToolTip("Centre of the last distance bin.")
-        form.addRow("Range", range_row)
+        range_help = ("The distances (Å) at which the first and the last distance bins are centred; the bins "
+                      "between are evenly spaced. Atoms are never that close, so the first bins (near 0 Å) "
+                      "see no pairs and the curve there is an extrapolation, drawn dotted.")
+        self.rmin_spin.setToolTip("Centre of the first distance bin. " + range_help)
+        self.rmax_spin.setToolTip("Centre of the last distance bin. " + range_help)
+        form.addRow("Bin centres", range_row)
+        form.labelForField(range_row).setToolTip(range_help)
         layout.addWidget(model_box)
 
         self.metrics_label = QLabel("")
         self.metrics_label.setWordWrap(True)
         self.metrics_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         layout.addWidget(self.metrics_label)
+        self.fit_notes = QLabel("")
+        self.fit_notes.setWordWrap(True)
+        self.fit_notes.setStyleSheet("color: #9a4b00;")
+        self.fit_notes.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.fit_notes.setVisible(False)
+        layout.addWidget(self.fit_notes)
 
         export_box = QGroupBox("Export")
         export_layout = QVBoxLayout(export_box)
@@ -253,7 +269,8 @@ class MoleculesTab(AnalysisTabMixin, QWidget):
 
         self.views = QTabWidget()
         self.element_bars = ElementBars()
-        self.views.addTab(self.element_bars, "Element energies")
+        self.elements_view = Placeholder(self.element_bars, "")
+        self.views.addTab(self.elements_view, "Element energies")
 
         potentials_page = QWidget()
         pot_layout = QVBoxLayout(potentials_page)
@@ -265,7 +282,8 @@ class MoleculesTab(AnalysisTabMixin, QWidget):
         pot_layout.addLayout(pair_row)
         self.potential_plot = PotentialPlot()
         pot_layout.addWidget(self.potential_plot, 1)
-        self.views.addTab(potentials_page, "Pair potentials")
+        self.potentials_view = Placeholder(potentials_page, "")
+        self.views.addTab(self.potentials_view, "Pair potentials")
 
         molecule_page = QWidget()
         mol_layout = QVBoxLayout(molecule_page)
@@ -291,7 +309,8 @@ class MoleculesTab(AnalysisTabMixin, QWidget):
         self.molecule_view = MoleculeView()
         splitter.addWidget(self.molecule_view)
         splitter.setSizes([360, 600])
-        mol_layout.addWidget(splitter, 1)
+        self.molecule_parts_view = Placeholder(splitter, "")
+        mol_layout.addWidget(self.molecule_parts_view, 1)
         self.views.addTab(molecule_page, "Molecule")
 
         outer = QHBoxLayout(self)
@@ -327,7 +346,32 @@ class MoleculesTab(AnalysisTabMixin, QWidget):
         page, other = (ELEMENTS_PAGE, POTENTIALS_PAGE) if kind == "atoms" else (POTENTIALS_PAGE, ELEMENTS_PAGE)
         self.views.setTabEnabled(page, True)
         self.views.setTabEnabled(other, False)
+        other_kind = "pairs" if kind == "atoms" else "atoms"
+        other_text = next(text for text, k in MODEL_KINDS if k == other_kind)
+        self.views.setTabToolTip(page, "")
+        self.views.setTabToolTip(other, f"{MODEL_NAMES[other_kind][1].capitalize()} comes from the "
+                                        f"'{other_text}' model: choose it under Model and press Train.")
         self.views.setCurrentIndex(page)
+
+    def _update_placeholders(self) -> None:
+        """Say what fills each result view until a trained model does."""
+        if self.mols is None:
+            start = "Open a folder of molecules with their energies (Open folder… on the left), then press Train"
+        else:
+            start = f"Press Train to learn from the {len(self.mols)} molecules"
+        for view, kind in ((self.elements_view, "atoms"), (self.potentials_view, "pairs")):
+            if self.model is not None and self.model.kind == kind:
+                view.show_content()
+            else:
+                model_text = next(text for text, k in MODEL_KINDS if k == kind)
+                view.show_message(f"Nothing to show yet. {start} with the '{model_text}' model: this view then "
+                                  f"shows {MODEL_NAMES[kind][1]}.")
+        if self.model is not None:
+            self.molecule_parts_view.show_content()
+        else:
+            self.molecule_parts_view.show_message(
+                f"Nothing to show yet. {start}: this view then splits a test molecule's predicted energy into "
+                "the parts of its atom pairs (or atoms).")
 
     # ------------------------------------------------------------------ loading
     def choose_folder(self) -> None:
@@ -451,6 +495,8 @@ class MoleculesTab(AnalysisTabMixin, QWidget):
     def _clear_results(self) -> None:
         self.decomposition = None
         self.metrics_label.setText("")
+        self.fit_notes.setText("")
+        self.fit_notes.setVisible(False)
         self.element_bars.reset()
         self.potential_plot.reset()
         self.pair_combo.blockSignals(True)
@@ -468,12 +514,16 @@ class MoleculesTab(AnalysisTabMixin, QWidget):
         self._end_run(f"Trained in {sum(model.seconds.values()):.1f} s.")
         self._clear_results()
         m, unit = model.metrics, model.energy_unit
-        name = "atom counts" if model.kind == "atoms" else "pair potentials"
         self.metrics_label.setText(
-            f"<b>Ridge on {name}</b><br>Test MAE: <b>{m['test_mae']:.3g} {unit}</b> "
+            f"<b>{MODEL_NAMES[model.kind][0]}</b> (linear, ridge regression)<br>"
+            f"Test MAE: <b>{m['test_mae']:.3g} {unit}</b> "
             f"(train {m['train_mae']:.3g}, validation {m['validation_mae']:.3g})<br>"
-            f"λ = {m['alpha']:.3g} (cross-validated)<br>"
+            f"Regularisation strength λ = {m['alpha']:.3g}, chosen by cross-validation<br>"
             f"Split: {m['n_train']} train / {m['n_validation']} validation / {m['n_test']} test")
+        self.metrics_label.setToolTip("MAE: mean absolute error between the predicted and the true energies. "
+                                      "Test molecules were not used in training.")
+        self.fit_notes.setText("<br>".join(f"⚠ {note}" for note in model.notes))
+        self.fit_notes.setVisible(bool(model.notes))
         if model.kind == "atoms":
             self.element_bars.set_energies(model.element_energies(), unit)
         else:
@@ -486,7 +536,8 @@ class MoleculesTab(AnalysisTabMixin, QWidget):
             self._show_potentials()
         self._show_model_page(model.kind)
         self._fill_molecule_combo()
-        self.status_message.emit(f"Test MAE {m['test_mae']:.3g} {unit}.")
+        self.status_message.emit(f"Test MAE {m['test_mae']:.3g} {unit}."
+                                 + (" See the warning on the left." if model.notes else ""))
 
     def select_pair(self, pair: str) -> None:
         """Show one pair type (``"C-H"`` or ``"H-C"``), or every one with ``ALL_PAIRS``."""
@@ -673,6 +724,7 @@ class MoleculesTab(AnalysisTabMixin, QWidget):
         self.export_global_button.setEnabled(self.model is not None)
         self.save_plot_button.setEnabled(self.model is not None)
         self.export_decomposition_button.setEnabled(self.decomposition is not None)
+        self._update_placeholders()
         self.state_changed.emit()
 
 
