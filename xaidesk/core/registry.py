@@ -50,6 +50,13 @@ class Param:
     minimum_text
         What the minimum means when it is a special value, shown instead of the number
         (e.g. ``"Automatic"`` when 0 lets the method choose).
+    choice_titles
+        Plain title shown in forms for each value (``{"slic": "SLIC superpixels ..."}``); the value
+        itself stays what the command line and saved settings use. Every value of a ``"choice"``
+        needs one; a ``"str"`` parameter may title its special words (``{"auto": "Automatic"}``).
+    shown_when
+        ``{other parameter: values}``: the parameter matters only while each named parameter has
+        one of the given values; forms hide it otherwise. Its value is still parsed and defaulted.
     """
 
     name: str
@@ -62,12 +69,27 @@ class Param:
     label: str = ""
     choices_from: str = ""
     minimum_text: str = ""
+    choice_titles: dict = field(default_factory=dict, hash=False)
+    shown_when: dict = field(default_factory=dict, hash=False)
 
     def __post_init__(self) -> None:
         if self.kind not in ("int", "float", "bool", "choice", "str"):
             raise ValueError(f"unknown parameter kind {self.kind!r}")
         if self.kind == "choice" and self.default not in self.choices:
             raise ValueError(f"default of {self.name} not among its choices")
+        if self.choice_titles and self.kind not in ("choice", "str"):
+            raise ValueError(f"only choice and text parameters have choice titles ({self.name})")
+        if self.kind == "choice" and set(self.choice_titles) - set(self.choices):
+            raise ValueError(f"choice titles of {self.name} name values it does not offer")
+        object.__setattr__(self, "shown_when", {k: tuple(v) for k, v in self.shown_when.items()})
+
+    def choice_title(self, value: Any) -> str:
+        """The plain title of one value (the value itself where it has none)."""
+        return self.choice_titles.get(value, str(value))
+
+    def applies(self, values: dict) -> bool:
+        """Whether the parameter matters with the other parameters at ``values`` (see ``shown_when``)."""
+        return all(values.get(name) in allowed for name, allowed in self.shown_when.items())
 
     @property
     def display_label(self) -> str:
@@ -126,6 +148,8 @@ class Param:
             "max": self.maximum,
             "choices": list(self.choices),
             "choices_from": self.choices_from or None,
+            "choice_titles": dict(self.choice_titles),
+            "shown_when": {name: list(values) for name, values in self.shown_when.items()},
             "help": self.help,
         }
 
@@ -216,6 +240,7 @@ def register_method(
         if name in _REGISTRY:
             raise ValueError(f"method {name!r} registered twice")
         doc = (function.__doc__ or "").strip().split("\n\n")[0].replace("\n", " ")
+        _check_conditions(name, params)
         _REGISTRY[name] = MethodInfo(
             name=name,
             function=function,
@@ -231,6 +256,18 @@ def register_method(
         return function
 
     return decorator
+
+
+def _check_conditions(method: str, params: Sequence[Param]) -> None:
+    by_name = {p.name: p for p in params}
+    for param in params:
+        for name, values in param.shown_when.items():
+            other = by_name.get(name)
+            if other is None or other.kind not in ("choice", "bool") or other is param:
+                raise ValueError(f"{method}.{param.name} is shown by {name!r}, which is not a choice of the method")
+            offered = other.choices if other.kind == "choice" else (True, False)
+            if not values or set(values) - set(offered):
+                raise ValueError(f"{method}.{param.name} is shown for values {name!r} does not offer")
 
 
 def _ensure_loaded() -> None:

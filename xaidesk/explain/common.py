@@ -137,6 +137,9 @@ REFERENCE_KINDS = ("zero", "black", "blur", "mean")
 ``blur``  a strongly blurred copy of the input;
 ``mean``  the input's own mean colour, per channel.
 """
+#: The plain titles of :data:`REFERENCE_KINDS` in settings forms.
+REFERENCE_TITLES = {"zero": "The data set's average colour", "black": "Black", "blur": "A blurred copy",
+                    "mean": "The image's average colour"}
 
 
 def detached_copy(x: torch.Tensor) -> torch.Tensor:

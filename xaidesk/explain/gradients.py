@@ -20,6 +20,7 @@ from ..core import Explanation, MethodError, Param, Target, register_method
 from ..models.base import LoadedModel
 from .common import (
     REFERENCE_KINDS,
+    REFERENCE_TITLES,
     channel_sum,
     check_target,
     detached_copy,
@@ -174,9 +175,11 @@ def _aggregate(kind: str, xb: torch.Tensor, grad: torch.Tensor) -> torch.Tensor:
         _BATCH,
         Param("aggregation", "choice", "gradient",
               "What is averaged over the copies: the gradient, the squared gradient (sensitivity) or input × gradient.",
-              choices=SMOOTHGRAD_AGGREGATIONS, label="what is averaged"),
+              choices=SMOOTHGRAD_AGGREGATIONS, label="what is averaged",
+              choice_titles={"gradient": "Gradient", "squared": "Squared gradient (sensitivity)",
+                             "input_x_gradient": "Input × gradient"}),
         Param("seed", "int", 0, "Start value of the random noise; the same seed gives the same map.",
-              minimum=0, maximum=2**31 - 1, label="random seed"),
+              minimum=0, maximum=2**31 - 1, label="random seed (same seed, same result)"),
     ],
     title="SmoothGrad",
     help="Averages gradient maps over many noisy copies of the input, which removes much of the "
@@ -261,9 +264,11 @@ def spread_order(n: int) -> list[int]:
         Param("baseline", "choice", "zero",
               "The 'empty' input the path starts from: zero (the data set's mean colour), black, a "
               "blurred copy, or the image's mean colour.",
-              choices=REFERENCE_KINDS, label="start picture"),
+              choices=REFERENCE_KINDS, label="start picture",
+              choice_titles=REFERENCE_TITLES),
         Param("rule", "choice", "trapezoid", "How the gradients along the path are added up (both rules give nearly the same map).",
-              choices=IG_RULES, label="summing rule"),
+              choices=IG_RULES, label="summing rule",
+              choice_titles={"trapezoid": "Trapezoid (both ends included)", "midpoint": "Midpoints of the steps"}),
         _BATCH,
     ],
     title="Integrated gradients",

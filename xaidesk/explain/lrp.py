@@ -543,18 +543,24 @@ def epsilon_alpha2_beta1(model, x, target, *, params, token, progress) -> Explan
     "lrp.custom",
     modality=MODALITY,
     params=[
-        _EPSILON,
         _GAMMA,
         Param(
             "first_rule", "choice", "zbox",
             "Rule for the first layer: zbox uses the pixel range, flat spreads relevance evenly, "
             "wsquare uses squared weights, gamma as in the other convolutions.",
             choices=FIRST_RULES, label="rule for the first layer",
+            choice_titles={"zbox": "z-box (bounded input)", "flat": "Flat (spread evenly)",
+                           "wsquare": "w² (squared weights)", "gamma": "γ (as the other convolutions)"},
         ),
         Param(
             "top_rule", "choice", "epsilon",
             "Rule for the dense layers at the top: epsilon (stabilised) or zero (plain LRP-0).",
             choices=TOP_RULES, label="rule for the dense layers",
+            choice_titles={"epsilon": "ε (stabilised)", "zero": "LRP-0 (plain)"},
+        ),
+        Param(
+            _EPSILON.name, _EPSILON.kind, _EPSILON.default, _EPSILON.help, minimum=_EPSILON.minimum,
+            maximum=_EPSILON.maximum, label=_EPSILON.label, shown_when={"top_rule": ("epsilon",)},
         ),
     ],
     title="LRP (custom rules)",

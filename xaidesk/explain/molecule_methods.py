@@ -51,7 +51,7 @@ VALIDATION = Param("validation_fraction", "float", 0.1,
                    "Share of the molecules set aside as a validation set (its error is reported too); 0 for none.",
                    minimum=0.0, maximum=0.9, label="validation share", minimum_text="None")
 SEED = Param("seed", "int", 0, "Random seed of the train/validation/test split; the same seed gives the same split.",
-             minimum=0, maximum=2**31 - 1)
+             minimum=0, maximum=2**31 - 1, label="random seed (same seed, same split)")
 
 
 def _check_input(x) -> MoleculeSet:

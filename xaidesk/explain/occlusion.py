@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from ..core import Cancelled, Explanation, Param, Target, register_method
-from .common import REFERENCE_KINDS, check_target, detached_copy, forward_logits, reference_input
+from .common import REFERENCE_KINDS, REFERENCE_TITLES, check_target, detached_copy, forward_logits, reference_input
 from .perturbation import BatchStats, evaluate_perturbations
 
 MODALITY = ("image", "audio")
@@ -69,7 +69,7 @@ def drop_map(
         Param("fill", "choice", "zero",
               "What a covered patch shows: zero (the data set's mean colour), black, a blurred copy, "
               "or the image's mean colour.",
-              choices=REFERENCE_KINDS, label="covered patches show"),
+              choices=REFERENCE_KINDS, label="covered patches show", choice_titles=REFERENCE_TITLES),
         Param("batch_size", "int", 0, "How many covered copies the model looks at in one go; Automatic picks what fits in memory.",
               minimum=0, maximum=1024, label="copies at once", minimum_text="Automatic"),
         Param("scale_to_input", "bool", True,

@@ -486,7 +486,9 @@ U_HELP = ("Uncertainty is the mask-weighted variance of the similarity among the
               "How parts of the input are hidden: random grid cells (RELAX's masks), whole time bands "
               "(columns), whole frequency bands (rows), or both (a time-band mask times a frequency-band "
               "mask). On spectrograms there is no single right way to hide sound, so compare them.",
-              choices=tuple(STRATEGIES), label="how parts are hidden"),
+              choices=tuple(STRATEGIES), label="how parts are hidden",
+              choice_titles={"random": "Random grid cells", "time": "Whole time bands",
+                             "frequency": "Whole frequency bands", "time_frequency": "Time and frequency bands"}),
         Param("num_masks", "int", 3000, "How many random masks hide parts of the input; more gives a smoother, "
               "more reliable map but takes longer.",
               minimum=2, maximum=1_000_000, label="random masks"),
@@ -508,18 +510,19 @@ U_HELP = ("Uncertainty is the mask-weighted variance of the similarity among the
               "what fits in memory.",
               minimum=0, maximum=1024, label="copies at once", minimum_text="Automatic"),
         Param("seed", "int", 0, "Start value of the random masks; the same seed gives the same masks and the same result.",
-              minimum=0, maximum=2**31 - 1, label="random seed"),
+              minimum=0, maximum=2**31 - 1, label="random seed (same seed, same result)"),
         Param("adaptive_stop", "bool", False,
               "Stop early once the importance map is precise enough (see the next setting).",
               label="stop when precise enough"),
         Param("tolerance", "float", DEFAULT_TOLERANCE,
               "With early stop: stop when the typical error of the importance (in units of "
               "cosine similarity) falls below this.",
-              minimum=1e-6, maximum=1.0, label="precision to stop at"),
+              minimum=1e-6, maximum=1.0, label="precision to stop at", shown_when={"adaptive_stop": (True,)}),
         Param("output", "choice", "importance",
               "What the map shows: importance, or U-RELAX (importance only where the uncertainty is at "
               "or below its median). " + U_HELP,
-              choices=OUTPUTS, label="map shows"),
+              choices=OUTPUTS, label="map shows",
+              choice_titles={"importance": "Importance", "u_relax": "Importance where certain (U-RELAX)"}),
     ],
     title="RELAX",
     help="Hides random parts of the input and measures how similar the model's internal "

@@ -59,15 +59,16 @@ THETA = Param(
     "theta", "str", "auto",
     "Log transform log(x + θ) per column: a number, 'auto' (the θ that makes each column most normal, "
     "by the Jarque-Bera test) or 'none' for no log transform.",
-    label="log offset θ",
+    label="log offset θ", choice_titles={"auto": "Automatic", "none": "No log transform"},
 )
 STANDARDIZE = Param("standardize", "bool", False,
-                    "Rescale every column to mean 0 and standard deviation 1 (after the log transform).")
+                    "Rescale every column to mean 0 and standard deviation 1 (after the log transform).",
+                    label="standardise columns")
 GAMMA = Param(
     "gamma", "str", "auto",
     "Stiffness γ of the soft minimum: larger values look only at the nearest rows. "
     "A positive number, or 'auto' to choose it by bootstrap.",
-    label="stiffness γ",
+    label="stiffness γ", choice_titles={"auto": "Automatic"},
 )
 
 
@@ -400,8 +401,9 @@ def explain_knn(model=None, x=None, target=None, *, params, token, progress) -> 
     params=[
         GAMMA, THETA, STANDARDIZE,
         Param("epsilon", "float", 0.01, "Stabiliser ε of the relevance rule; the relevance it absorbs is reported.",
-              minimum=0.0, maximum=1e6),
-        Param("leave_one_out", "bool", True, "Estimate each row's density from the other rows (recommended)."),
+              minimum=0.0, maximum=1e6, label="stabiliser (ε)"),
+        Param("leave_one_out", "bool", True, "Estimate each row's density from the other rows (recommended).",
+              label="leave the row out"),
     ],
 )
 def explain_kde(model=None, x=None, target=None, *, params, token, progress) -> Explanation:
@@ -414,13 +416,17 @@ def explain_kde(model=None, x=None, target=None, *, params, token, progress) -> 
     "neon.kmeans", modality=MODALITY, title="Clusters: k-means, neuralised (NEON)",
     params=[
         Param("clusters", "int", 0, "Number of clusters; Automatic (0) chooses it by the silhouette (k = 2 to 10).",
-              minimum=0, maximum=50, minimum_text="Automatic"),
-        Param("beta", "float", 1.0, "Stiffness β of the soft minimum over the competing clusters.", minimum=1e-6, maximum=1e6),
+              minimum=0, maximum=50, minimum_text="Automatic", label="number of clusters"),
+        Param("beta", "float", 1.0, "Stiffness β of the soft minimum over the competing clusters: larger values "
+              "compare each row only with its nearest competing cluster.", minimum=1e-6, maximum=1e6,
+              label="focus on the nearest rival cluster (β)"),
         Param("rule", "choice", "midpoint",
               "How relevance reaches the features: 'midpoint' (conserved exactly) or 'epsilon' (LRP-ε, biases absorb some).",
-              choices=("midpoint", "epsilon")),
+              choices=("midpoint", "epsilon"), label="relevance rule",
+              choice_titles={"midpoint": "Midpoint (adds up exactly)", "epsilon": "LRP-ε (biases absorb some)"}),
         THETA, STANDARDIZE,
-        Param("seed", "int", 0, "Random seed of k-means.", minimum=0, maximum=2**31 - 1),
+        Param("seed", "int", 0, "Start value of k-means' random choices; the same seed gives the same clusters.",
+              minimum=0, maximum=2**31 - 1, label="random seed (same seed, same result)"),
     ],
 )
 def explain_kmeans(model=None, x=None, target=None, *, params, token, progress) -> Explanation:
@@ -470,10 +476,14 @@ def _need_target(target, n: int) -> np.ndarray:
     "supervised.linear", modality=MODALITY, title="Target: linear model contributions",
     params=[
         Param("model", "choice", "ridge", "Linear regression, ridge regression (regularised), or logistic regression (classes).",
-              choices=("linear", "ridge", "logistic")),
-        Param("alpha", "float", 1.0, "Regularisation strength (ridge and logistic).", minimum=0.0, maximum=1e9),
+              choices=("linear", "ridge", "logistic"), label="model",
+              choice_titles={"linear": "Linear regression", "ridge": "Ridge regression (regularised)",
+                             "logistic": "Logistic regression (classes)"}),
+        Param("alpha", "float", 1.0, "Regularisation strength (ridge and logistic).", minimum=0.0, maximum=1e9,
+              label="regularisation strength", shown_when={"model": ("ridge", "logistic")}),
         Param("theta", "str", "none", THETA.help, label=THETA.label),
-        Param("standardize", "bool", True, STANDARDIZE.help + " Contributions are then relative to the average row."),
+        Param("standardize", "bool", True, STANDARDIZE.help + " Contributions are then relative to the average row.",
+              label=STANDARDIZE.label),
     ],
 )
 def explain_linear(model=None, x=None, target=None, *, params, token, progress) -> Explanation:
@@ -495,14 +505,19 @@ def explain_linear(model=None, x=None, target=None, *, params, token, progress) 
 
 _MLP_PARAMS = [
     Param("task", "choice", "auto", "Regression (numbers) or classification (classes); 'auto' decides from the target.",
-          choices=("auto", "regression", "classification")),
-    Param("hidden", "str", "32,16", "Sizes of the hidden layers, separated by commas."),
-    Param("epochs", "int", 200, "Training passes over the data.", minimum=1, maximum=100000),
-    Param("learning_rate", "float", 0.01, "Step size of the optimiser.", minimum=1e-6, maximum=1.0),
-    Param("validation", "float", 0.2, "Share of rows held out to measure the model.", minimum=0.0, maximum=0.9),
-    Param("seed", "int", 0, "Random seed (split, initialisation, batches).", minimum=0, maximum=2**31 - 1),
+          choices=("auto", "regression", "classification"), label="task",
+          choice_titles={"auto": "Automatic (from the target)", "regression": "Regression (numbers)",
+                         "classification": "Classification (classes)"}),
+    Param("hidden", "str", "32,16", "Sizes of the hidden layers, separated by commas.", label="hidden layer sizes"),
+    Param("epochs", "int", 200, "Training passes over the data.", minimum=1, maximum=100000, label="training passes"),
+    Param("learning_rate", "float", 0.01, "Step size of the optimiser.", minimum=1e-6, maximum=1.0, label="learning rate"),
+    Param("validation", "float", 0.2, "Share of rows held out to measure the model.", minimum=0.0, maximum=0.9,
+          label="share held out"),
+    Param("seed", "int", 0, "Start value of the random choices (split, initialisation, batches); the same seed "
+          "gives the same model.", minimum=0, maximum=2**31 - 1, label="random seed (same seed, same result)"),
     Param("theta", "str", "none", THETA.help, label=THETA.label),
-    Param("standardize", "bool", False, "Standardise the features before the model sees them (the network standardises anyway)."),
+    Param("standardize", "bool", False, "Standardise the features before the model sees them (the network standardises anyway).",
+          label=STANDARDIZE.label),
 ]
 
 
@@ -528,7 +543,8 @@ def _mlp_outputs(trained, X):
 
 @register_method(
     "supervised.mlp_lrp", modality=MODALITY, title="Target: neural network explained by LRP",
-    params=_MLP_PARAMS + [Param("epsilon", "float", 1e-6, "Stabiliser ε of LRP-ε.", minimum=0.0, maximum=100.0)],
+    params=_MLP_PARAMS + [Param("epsilon", "float", 1e-6, "Stabiliser ε of LRP-ε.", minimum=0.0, maximum=100.0,
+                                label="stabiliser (ε)")],
 )
 def explain_mlp_lrp(model=None, x=None, target=None, *, params, token, progress) -> Explanation:
     """Train a small neural network on the target and explain every prediction per feature with LRP-ε."""
@@ -551,8 +567,10 @@ def explain_mlp_lrp(model=None, x=None, target=None, *, params, token, progress)
 @register_method(
     "supervised.mlp_lime", modality=MODALITY, title="Target: neural network explained by LIME",
     params=_MLP_PARAMS + [
-        Param("samples", "int", 1000, "Perturbed samples per explained row.", minimum=10, maximum=100000),
-        Param("rows", "str", "", "Rows to explain (0-based file rows, separated by commas); empty: the first 20."),
+        Param("samples", "int", 1000, "Perturbed samples per explained row.", minimum=10, maximum=100000,
+              label="random copies per row"),
+        Param("rows", "str", "", "Rows to explain (0-based file rows, separated by commas); empty: the first 20.",
+              label="rows to explain", choice_titles={"": "The first 20"}),
     ],
 )
 def explain_mlp_lime(model=None, x=None, target=None, *, params, token, progress) -> Explanation:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QValidator
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -19,10 +19,30 @@ from PySide6.QtWidgets import (
 
 _INT_LIMIT = 2_147_483_647
 #: The first entry of a layer list: the empty value, which lets the method choose.
-AUTOMATIC_LAYER = ("", "automatic (before the classifier head)")
+AUTOMATIC_LAYER = ("", "Automatic (before the classifier)")
+#: A combo box whose longest entry is longer than this many characters gets a row of its own, below its label.
+LONG_CHOICE = 20
 
 
-class CompactDoubleSpinBox(QDoubleSpinBox):
+class WheelOnlyWhenFocused:
+    """Mixin: the mouse wheel changes the value only after a click; otherwise it scrolls the panel."""
+
+    def wheelEvent(self, event) -> None:  # noqa: N802 - Qt override
+        if self.hasFocus():
+            super().wheelEvent(event)
+        else:
+            event.ignore()  # passed on to the scroll area around the form
+
+
+class SpinBox(WheelOnlyWhenFocused, QSpinBox):
+    """An integer spin box that ignores the wheel until clicked."""
+
+
+class ComboBox(WheelOnlyWhenFocused, QComboBox):
+    """A combo box that ignores the wheel until clicked."""
+
+
+class CompactDoubleSpinBox(WheelOnlyWhenFocused, QDoubleSpinBox):
     """A double spin box that writes numbers compactly (``1e-06``, ``0.25``) and accepts that form."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
@@ -68,6 +88,10 @@ class ParamForm(QWidget):
     row is labelled with the parameter's plain label and its tooltip is the
     parameter's help text; a number whose minimum has a meaning
     (``Param.minimum_text``, e.g. "Automatic") shows that word instead.
+    Choices show their plain titles (``Param.choice_titles``) and return their
+    values; a text parameter with titled words (``{"auto": "Automatic"}``) gets
+    an editable combo box offering them. Rows whose ``Param.shown_when``
+    condition is false are hidden, and shown again when it comes true.
     """
 
     changed = Signal()
@@ -79,6 +103,8 @@ class ParamForm(QWidget):
         self._layout.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
         self._params: tuple = ()
         self._editors: dict[str, QWidget] = {}
+        self._rows: dict[str, tuple[QWidget, ...]] = {}
+        self._controlling: set[str] = set()
         # choices_from -> [(value, text)], kept across rebuilds of the form
         self._dynamic_choices: dict[str, list[tuple[str, str]]] = {}
 
@@ -87,6 +113,8 @@ class ParamForm(QWidget):
         while self._layout.rowCount():
             self._layout.removeRow(0)
         self._editors.clear()
+        self._rows = {}
+        self._controlling = set()
         self._params = tuple(params)
         values = values or {}
         if not self._params:
@@ -102,16 +130,74 @@ class ParamForm(QWidget):
             label.setWordWrap(True)  # a long label wraps; it never widens the settings panel
             label.setToolTip(param.help)
             editor.setToolTip(param.help)
-            self._layout.addRow(label, editor)
+            if isinstance(editor, QComboBox):
+                self._follow_current_text(editor, param.help)
+            if isinstance(editor, QComboBox) and self._longest_text(editor) > LONG_CHOICE:
+                self._layout.addRow(label)
+                self._layout.addRow(editor)  # the whole width of the form, so long titles stay readable
+                self._rows[param.name] = (label, editor)
+            else:
+                self._layout.addRow(label, editor)
+                self._rows[param.name] = (editor,)
+        self._controlling = {name for param in self._params for name in param.shown_when}
+        self._update_visibility()
+
+    @staticmethod
+    def _longest_text(editor: QComboBox) -> int:
+        return max((len(editor.itemText(row)) for row in range(editor.count())), default=0)
+
+    @staticmethod
+    def _follow_current_text(editor: QComboBox, help_text: str) -> None:
+        """Let the tooltip name the whole current entry (which may be cut short) before the help text."""
+
+        def update(*_args) -> None:
+            text = editor.currentText()
+            editor.setToolTip(f"{text}\n\n{help_text}" if text else help_text)
+
+        editor.currentTextChanged.connect(update)
+        update()
+
+    def _update_visibility(self) -> None:
+        current = self.values()
+        for param in self._params:
+            shown = param.applies(current)
+            for widget in self._rows[param.name]:
+                self._layout.setRowVisible(widget, shown)
+
+    def is_shown(self, name: str) -> bool:
+        """Whether the row of parameter ``name`` is shown (its ``shown_when`` condition holds)."""
+        return self._layout.isRowVisible(self._rows[name][-1])
+
+    def _on_changed(self, name: str) -> None:
+        if name in self._controlling:
+            self._update_visibility()
+        self.changed.emit()
 
     def _make_editor(self, param) -> QWidget:
+        editor = self._new_editor(param)
+        if param.kind in ("int", "float") and param.minimum_text and param.minimum is not None:
+            editor.setSpecialValueText(param.minimum_text)
+        if isinstance(editor, QComboBox):
+            # never as wide as the longest entry: the side panel keeps its width, long entries are cut
+            # short with "…" and named in full by the tooltip and the open list
+            editor.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+            editor.setMinimumContentsLength(8)
+            for row in range(editor.count()):
+                editor.setItemData(row, editor.itemText(row), Qt.ItemDataRole.ToolTipRole)
+        if isinstance(editor, WheelOnlyWhenFocused):
+            editor.setFocusPolicy(Qt.FocusPolicy.StrongFocus)  # the wheel alone never focuses it
+        editor.setObjectName(f"param_{param.name}")
+        return editor
+
+    def _new_editor(self, param) -> QWidget:
+        changed = lambda *_args, name=param.name: self._on_changed(name)  # noqa: E731
         if param.kind == "int":
-            editor = QSpinBox()
+            editor = SpinBox()
             editor.setRange(
                 int(param.minimum) if param.minimum is not None else -_INT_LIMIT,
                 int(param.maximum) if param.maximum is not None else _INT_LIMIT,
             )
-            editor.valueChanged.connect(self.changed)
+            editor.valueChanged.connect(changed)
         elif param.kind == "float":
             editor = CompactDoubleSpinBox()
             editor.setRange(
@@ -120,31 +206,29 @@ class ParamForm(QWidget):
             )
             step = abs(float(param.default)) / 10 if param.default else 0.1
             editor.setSingleStep(step or 0.1)
-            editor.valueChanged.connect(self.changed)
+            editor.valueChanged.connect(changed)
         elif param.kind == "bool":
             editor = QCheckBox()
-            editor.toggled.connect(self.changed)
+            editor.toggled.connect(changed)
         elif param.kind == "choice":
-            editor = QComboBox()
+            editor = ComboBox()
             for choice in param.choices:
-                editor.addItem(str(choice), choice)
-            editor.currentIndexChanged.connect(self.changed)
-        elif param.kind == "str" and param.choices_from:
-            editor = QComboBox()
-            editor.setEditable(True)
+                editor.addItem(param.choice_title(choice), choice)
+            editor.currentIndexChanged.connect(changed)
+        elif param.kind == "str" and (param.choices_from or param.choice_titles):
+            editor = ComboBox()
+            editor.setEditable(True)  # offers the known values; any other text may be typed
             editor.setInsertPolicy(QComboBox.InsertPolicy.NoInsert)
-            editor.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-            editor.setMinimumContentsLength(10)
-            self._fill_dynamic(editor, self._dynamic_choices.get(param.choices_from, [AUTOMATIC_LAYER]))
-            editor.currentTextChanged.connect(self.changed)
+            if param.choices_from:
+                self._fill_dynamic(editor, self._dynamic_choices.get(param.choices_from, [AUTOMATIC_LAYER]))
+            else:
+                self._fill_dynamic(editor, param.choice_titles.items())
+            editor.currentTextChanged.connect(changed)
             line = editor.lineEdit()
             editor.currentIndexChanged.connect(lambda _index, line=line: line.setCursorPosition(0))
         else:
             editor = QLineEdit()
-            editor.textChanged.connect(self.changed)
-        if param.kind in ("int", "float") and param.minimum_text and param.minimum is not None:
-            editor.setSpecialValueText(param.minimum_text)
-        editor.setObjectName(f"param_{param.name}")
+            editor.textChanged.connect(changed)
         return editor
 
     @staticmethod
@@ -152,6 +236,7 @@ class ParamForm(QWidget):
         editor.clear()
         for value, text in choices:
             editor.addItem(text, value)
+            editor.setItemData(editor.count() - 1, text, Qt.ItemDataRole.ToolTipRole)
 
     def set_dynamic_choices(self, source: str, choices) -> None:
         """Offer ``choices`` ([(value, text)]) in the editors of parameters with ``choices_from == source``.
