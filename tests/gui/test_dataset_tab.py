@@ -72,7 +72,7 @@ def test_run_fills_the_browser_with_thumbnails(qtbot, make_tab, folder, tmp_path
     assert tab.cancel_button.isEnabled() and not tab.run_button.isEnabled()
     _wait_idle(qtbot, tab)
     assert not error_dialogs
-    assert tab.progress_label.text().startswith("Done: 10 explanation(s) of 5 file(s)")
+    assert tab.progress_label.text().startswith("Done: 10 explanations of 5 files in ")
     assert len(read_index(out)) == 10
     model = tab.browse.model
     assert model.rowCount() == 10
@@ -389,12 +389,14 @@ def test_captions_fit_their_cells_and_name_methods_by_title(qtbot, make_tab, fol
     grid, model = tab.browse.grid, tab.browse.model
     metrics = grid.fontMetrics()
     cell = grid.gridSize()
-    assert cell.height() >= 128 + 3 * metrics.lineSpacing()
+    assert cell.height() >= 128 + 4 * metrics.lineSpacing()
     title = get_method(GRAD).title
     for k in range(model.rowCount()):
         lines = grid.caption(model.index(k)).split("\n")
-        assert len(lines) == 3 and all(metrics.horizontalAdvance(line) <= grid.visualRect(model.index(k)).width() - 6 for line in lines)
-        assert lines[1].startswith(title[:8]) and lines[2].startswith("score ")
+        assert len(lines) == 4 and all(metrics.horizontalAdvance(line) <= grid.visualRect(model.index(k)).width() - 6 for line in lines)
+        row = model.row_at(k)
+        assert lines[1].startswith(title[:8]) and lines[3].startswith("score ")
+        assert lines[2] == f"predicted {row.predicted_label or row.predicted}"
         assert f"Method: {title}" in model.data(model.index(k), Qt.ItemDataRole.ToolTipRole)
     long_row = next(k for k in range(model.rowCount()) if model.row_at(k).file.startswith("low/a_rather"))
     assert "…" in grid.caption(model.index(long_row))
@@ -433,3 +435,36 @@ def test_a_failed_run_says_what_went_wrong(qtbot, make_tab, folder, tmp_path, mo
     _wait_idle(qtbot, tab)
     assert tab.progress_label.text() == "The run stopped: The model file is damaged; choose another one."
     assert error_dialogs and "damaged" in error_dialogs[0][1]
+
+
+def test_the_settings_box_names_the_method_it_configures_and_follows_the_ticked_one(make_tab, catalog):
+    from xaidesk.core.registry import get_method
+
+    tab = make_tab()
+    names = [tab.method_list.item(i).data(Qt.ItemDataRole.UserRole) for i in range(tab.method_list.count())]
+    titles = [tab.method_list.item(i).text() for i in range(tab.method_list.count())]
+    assert titles == [get_method(name).title for name in names]  # "SmoothGrad", not "SmoothGrad (Gradient)"
+    assert "SmoothGrad" in titles
+    ticked = tab.checked_methods()
+    assert ticked and tab.method_list.currentItem().data(Qt.ItemDataRole.UserRole) == ticked[0]
+    assert tab.settings_box.title() == f"Settings of {get_method(ticked[0]).title}"
+    tab.set_checked_methods([])
+    smooth = names.index("gradient.smoothgrad")
+    tab.method_list.item(smooth).setCheckState(Qt.CheckState.Checked)
+    assert tab.method_list.currentRow() == smooth and tab.settings_box.title() == "Settings of SmoothGrad"
+    assert "not ticked" not in tab.param_title.text()
+    other = next(i for i in range(len(names)) if i != smooth and get_method(names[i]).params)
+    tab.method_list.setCurrentRow(other)
+    assert tab.settings_box.title() == f"Settings of {titles[other]}"
+    assert tab.param_title.text() == f"{titles[other]} is not ticked, so it will not run."
+
+
+def test_one_result_is_counted_in_the_singular(qtbot, make_tab, folder, tmp_path):
+    for extra in list((folder / "high").iterdir()) + list((folder / "low").iterdir())[1:]:
+        extra.unlink()
+    tab = make_tab()
+    _prepare(tab, folder, tmp_path / "run", [GRAD])
+    tab.start_run()
+    _wait_idle(qtbot, tab)
+    assert tab.progress_label.text().startswith("Done: 1 explanation of 1 file in ")
+    assert tab.browse.count_label.text() == "1 result"

@@ -39,6 +39,7 @@ from ..formatting import format_duration
 from ..runner import JobFailure, Runner
 from ..views.dataset_views import BrowsePanel, ItemViewer
 from ..widgets import error_dialog
+from ..wording import plural
 from ..widgets.param_form import ParamForm
 from .explain_base import make_progress_bar, side_column
 
@@ -127,19 +128,24 @@ class DatasetTab(QWidget):
 
         method_box = QGroupBox("Methods")
         method_layout = QVBoxLayout(method_box)
-        hint = QLabel("Tick the methods to run; select one to change its settings.")
+        hint = QLabel("Tick the methods to run; click one to change its settings below.")
         hint.setWordWrap(True)
         hint.setObjectName("notes")
         self.method_list = QListWidget()
         self.method_list.setMinimumHeight(150)
         self.method_list.currentItemChanged.connect(self._on_method_selected)
-        self.method_list.itemChanged.connect(lambda *_: self._update_enabled())
+        self.method_list.itemChanged.connect(self._on_method_ticked)
+        self.settings_box = QGroupBox("Settings")
+        settings_layout = QVBoxLayout(self.settings_box)
         self.param_title = QLabel("")
+        self.param_title.setWordWrap(True)
+        self.param_title.setObjectName("notes")
         self.param_form = ParamForm()
+        settings_layout.addWidget(self.param_title)
+        settings_layout.addWidget(self.param_form)
         method_layout.addWidget(hint)
         method_layout.addWidget(self.method_list, 1)
-        method_layout.addWidget(self.param_title)
-        method_layout.addWidget(self.param_form)
+        method_layout.addWidget(self.settings_box)
 
         output_box = QGroupBox("Run")
         output_layout = QFormLayout(output_box)
@@ -310,19 +316,19 @@ class DatasetTab(QWidget):
         self.method_list.blockSignals(True)
         self.method_list.clear()
         for info in infos:
-            title = info.title if family_title(info.family).lower() in info.title.lower() else (
-                f"{info.title} ({family_title(info.family)})")
-            item = QListWidgetItem(title)
+            item = QListWidgetItem(info.title)
             item.setData(Qt.ItemDataRole.UserRole, info.name)
-            item.setToolTip(info.help)
+            item.setToolTip(f"{family_title(info.family)}: {info.help}")
             item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
             item.setCheckState(Qt.CheckState.Checked if info.name in checked else Qt.CheckState.Unchecked)
             self.method_list.addItem(item)
         self.method_list.blockSignals(False)
         self.param_form.set_params(())
-        self.param_title.setText("")
+        self._show_settings_state(None)
         if self.method_list.count():
-            self.method_list.setCurrentRow(0)
+            ticked = [i for i in range(self.method_list.count())
+                      if self.method_list.item(i).checkState() == Qt.CheckState.Checked]
+            self.method_list.setCurrentRow(ticked[0] if ticked else 0)
 
     def _method_info(self, name: str):
         if self.catalog is None:
@@ -373,10 +379,20 @@ class DatasetTab(QWidget):
 
     def set_checked_methods(self, names) -> None:
         names = set(names)
+        self.method_list.blockSignals(True)
         for i in range(self.method_list.count()):
             item = self.method_list.item(i)
             item.setCheckState(Qt.CheckState.Checked if item.data(Qt.ItemDataRole.UserRole) in names
                                else Qt.CheckState.Unchecked)
+        self.method_list.blockSignals(False)
+        current = self.method_list.currentItem()
+        ticked = [self.method_list.item(i) for i in range(self.method_list.count())
+                  if self.method_list.item(i).checkState() == Qt.CheckState.Checked]
+        if ticked and (current is None or current.checkState() != Qt.CheckState.Checked):
+            self.method_list.setCurrentItem(ticked[0])
+        else:
+            self._show_settings_state(self._method_info(self._form_method) if self._form_method else None)
+        self._update_enabled()
 
     def _store_form(self) -> None:
         if self._form_method is not None:
@@ -389,10 +405,32 @@ class DatasetTab(QWidget):
         self._form_method = info.name if info else None
         if info is None:
             self.param_form.set_params(())
-            self.param_title.setText("")
+            self._show_settings_state(None)
             return
-        self.param_title.setText(f"Settings of {info.title}" if info.params else f"{info.title} has no settings.")
         self.param_form.set_params(info.params, self._params.get(info.name))
+        self._show_settings_state(info)
+
+    def _on_method_ticked(self, item: QListWidgetItem) -> None:
+        """A method just ticked becomes the one whose settings are shown."""
+        if item.checkState() == Qt.CheckState.Checked and item is not self.method_list.currentItem():
+            self.method_list.setCurrentItem(item)
+        else:
+            self._show_settings_state(self._method_info(self._form_method) if self._form_method else None)
+        self._update_enabled()
+
+    def _show_settings_state(self, info) -> None:
+        """Name the method being configured in the settings box title, and say if it will not run."""
+        if info is None:
+            self.settings_box.setTitle("Settings")
+            self.param_title.setText("Click a method in the list to see its settings.")
+            self.param_title.setVisible(True)
+            return
+        self.settings_box.setTitle(f"Settings of {info.title}")
+        notes = [] if info.params else [f"{info.title} has no settings."]
+        if info.name not in self.checked_methods():
+            notes.append(f"{info.title} is not ticked, so it will not run.")
+        self.param_title.setText(" ".join(notes))
+        self.param_title.setVisible(bool(notes))
 
     def method_requests(self) -> list[MethodRequest]:
         """The ticked methods with the settings of their forms."""
@@ -422,7 +460,7 @@ class DatasetTab(QWidget):
         self.folder_edit.setText(str(scan.root))
         text = scan.describe() + "."
         if scan.other_files:
-            text += f" {scan.other_files} other file(s) are left out."
+            text += f" {plural(scan.other_files, 'other file')} {'is' if scan.other_files == 1 else 'are'} left out."
         self.folder_info.setText(text)
         if self.settings is not None:
             self.settings.setValue("last_folder", str(scan.root))
@@ -576,9 +614,12 @@ class DatasetTab(QWidget):
         self._job = None
         self.last_result = result
         self.progress_bar.setValue(1000)
-        text = (f"Done: {result.computed} explanation(s) of {result.files} file(s) in {format_duration(result.seconds)}"
-                + (f", {result.already_done} were already done" if result.already_done else "")
-                + (f", {len(result.skipped)} file(s) could not be read (see skipped.csv)" if result.skipped else "")
+        text = (f"Done: {plural(result.computed, 'explanation')} of {plural(result.files, 'file')} in "
+                f"{format_duration(result.seconds)}"
+                + (f", {result.already_done} {'was' if result.already_done == 1 else 'were'} already done"
+                   if result.already_done else "")
+                + (f", {plural(len(result.skipped), 'file')} could not be read (see skipped.csv)"
+                   if result.skipped else "")
                 + ".")
         self.progress_label.setText(text)
         self.status_message.emit(text)
@@ -610,7 +651,7 @@ class DatasetTab(QWidget):
         self._stopping = None
         self._reload_output()
         done = len(self.run.rows) if self.run is not None else 0
-        self.progress_label.setText(f"Cancelled – {done} result(s) are saved; press Resume to continue.")
+        self.progress_label.setText(f"Cancelled – {plural(done, 'result')} {'is' if done == 1 else 'are'} saved; press Resume to continue.")
         self._update_enabled()
 
     def is_stopping(self) -> bool:
@@ -644,7 +685,7 @@ class DatasetTab(QWidget):
             self.spray_panel.set_run(str(info.folder))
         self.run_opened.emit(str(info.folder))
         state = "finished" if info.finished else "unfinished – Resume continues it"
-        self.status_message.emit(f"Run {info.folder.name}: {len(info.rows)} result(s), {state}.")
+        self.status_message.emit(f"Run {info.folder.name}: {plural(len(info.rows), 'result')}, {state}.")
         self._update_enabled()
         return True
 
@@ -660,6 +701,8 @@ class DatasetTab(QWidget):
         if info.model:
             self.set_model_spec(info.model)
         self._fill_classes(select=info.target)
+        self._store_form()
+        self._form_method = None  # the run's settings replace what the form shows now
         for request in info.methods:
             self._params[request.name] = dict(request.params)
         self._fill_methods(checked=[m.name for m in info.methods])

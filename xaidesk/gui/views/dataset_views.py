@@ -35,13 +35,14 @@ from PySide6.QtWidgets import (
 from ...batch import IndexRow, RunInfo, filter_rows, image_thumbnail, row_classes, sort_rows
 from ...core import XaideskError, render
 from ..formatting import class_text, format_value, map_shows_sign
+from ..wording import plural
 
 #: Thumbnails kept in memory (each about 64 kB).
 PIXMAP_CACHE = 600
 ICON_SIZE = 128
-#: Room around a thumbnail in the grid, and the lines of its caption (file, method, score).
+#: Room around a thumbnail in the grid, and the lines of its caption (file, method, predicted class, score).
 GRID_MARGIN = 24
-CAPTION_LINES = 3
+CAPTION_LINES = 4
 LINE_SEPARATOR = "\u2028"
 SORT_CHOICES = (
     ("File name", "file"),
@@ -129,7 +130,8 @@ class RunItemsModel(QAbstractListModel):
             return None
         row = self._shown[index.row()]
         if role == Qt.ItemDataRole.DisplayRole:
-            return f"{row.file}\n{method_title(row.method)}\nscore {format_value(row.score)}"
+            return (f"{row.file}\n{method_title(row.method)}\npredicted {row.predicted_label or row.predicted}\n"
+                    f"score {format_value(row.score)}")
         if role == Qt.ItemDataRole.DecorationRole:
             return self.thumbnail(row)
         if role == Qt.ItemDataRole.ToolTipRole:
@@ -337,7 +339,7 @@ class BrowsePanel(QWidget):
         if self.model.run_dir is None and total == 0:
             self.count_label.setText("No run")
         else:
-            self.count_label.setText(f"{shown} of {total} shown" if shown != total else f"{total} results")
+            self.count_label.setText(f"{shown} of {total} shown" if shown != total else plural(total, "result"))
 
     # -- filters by name (used by the tab and tests) ----------------------------------
     def set_class_filter(self, kind: str | None, value: str | None = None) -> bool:

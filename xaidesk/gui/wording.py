@@ -1,0 +1,28 @@
+"""Plain wording for counts shown to a person ("1 file", "10 files"); Qt-free."""
+
+from __future__ import annotations
+
+#: Plurals that do not just add "s".
+IRREGULAR = {"child": "children", "person": "people", "analysis": "analyses", "index": "indices"}
+
+
+def plural_of(noun: str) -> str:
+    """The plural of an English ``noun`` ("file" → "files", "class" → "classes", "entry" → "entries")."""
+    if noun in IRREGULAR:
+        return IRREGULAR[noun]
+    if noun.endswith(("s", "x", "z", "ch", "sh")):
+        return noun + "es"
+    if noun.endswith("y") and noun[-2:-1] not in ("a", "e", "i", "o", "u"):
+        return noun[:-1] + "ies"
+    return noun + "s"
+
+
+def plural(n: int, noun: str, many: str | None = None) -> str:
+    """``n`` and ``noun``, made plural unless ``n`` is 1: ``plural(10, "file")`` is "10 files".
+
+    ``many`` gives the plural where it is not regular.
+    """
+    return f"{n} {noun if n == 1 else (many or plural_of(noun))}"
+
+
+__all__ = ["plural", "plural_of"]
