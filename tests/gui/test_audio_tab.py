@@ -388,3 +388,32 @@ def test_time_views_line_up(qtbot, audio_window):
     assert "more important" in tab.relevance_view.colour_meaning()
     assert "certain" in tab.uncertainty_view.colour_meaning()
     assert "more important" in tab._make_compare_view(tab.history[0], None).colour_meaning()
+
+
+def _label_inside(view, axis_name: str) -> bool:
+    """Whether the axis caption of ``view`` lies wholly inside the view's drawing area (not clipped)."""
+    label = view.plot.getAxis(axis_name).label
+    margin = label.document().documentMargin()  # blank room around the text, inside its bounding box
+    text = label.boundingRect().adjusted(margin, margin, -margin, -margin)
+    shown = view.graphics.mapFromScene(label.mapRectToScene(text)).boundingRect()
+    return view.graphics.viewport().rect().contains(shown)
+
+
+def test_time_views_stay_readable_in_a_small_window(qtbot, audio_window):
+    """At 1280×800 each time view keeps a readable height (the column scrolls) and its axis captions fit;
+    before a run the explanation view shows "Press Run…" on an empty plot, not over the spectrogram."""
+    tab = audio_window.audio_tab
+    relevance = tab.relevance_view
+    assert relevance.placeholder.isVisible() and not relevance.base_item.isVisible()
+    assert tab.spectrogram_view.base_item.isVisible()
+    _run_relax(tab, num_masks=16, strategy="time")
+    qtbot.waitUntil(lambda: bool(tab.history) and not tab.is_running(), timeout=30_000)
+    assert relevance.base_item.isVisible() and not relevance.placeholder.isVisible()
+    assert tab.progress_label.text() == "" and audio_window.status_text().startswith("Done in")
+    audio_window.resize(1280, 800)
+    qtbot.wait(100)
+    for view in tab.time_views:
+        assert view.graphics.height() >= 120, view.title_label.text()
+        assert _label_inside(view, "left"), view.title_label.text()
+    assert _label_inside(tab.relevance_view, "bottom")
+    assert tab.views_scroll.verticalScrollBar().maximum() > 0  # the rest is a scroll away

@@ -33,6 +33,11 @@ def test_sample_menus_show_plain_names(window):
         assert texts and not any("_" in text or text.endswith(")") for text in texts), texts
     sounds = [action.text() for action in window.audio_samples_menu.actions()]
     assert "Tone then clicks" in sounds
+    for tab in (window.images_tab, window.audio_tab):
+        texts = [tab.sample_combo.itemText(i) for i in range(1, tab.sample_combo.count())]
+        assert texts and not any("_" in text or text.endswith(")") for text in texts), texts
+    combo = window.audio_tab.sample_combo
+    assert combo.itemText(combo.findData(str(window.catalog.samples("audio")[0]))) == "Tone then clicks"
 
 
 def shown_title(title: str, name: str) -> str:

@@ -76,7 +76,7 @@ from .explain_base import (  # noqa: F401 - MAX_HISTORY is re-exported
     side_column,
     uncertainty_path_for,
 )
-from .images_tab import RUN_PLACEHOLDER, end_run_once, split_results_area
+from .images_tab import RUN_PLACEHOLDER, end_run_once, name_samples_plainly, split_results_area
 
 VGGISH_ENTRY = "__vggish__"
 MODEL_FILE_ENTRY = "__audio_file__"
@@ -541,6 +541,7 @@ class AudioTab(ExplainTabBase):
     def set_catalog(self, catalog: Catalog) -> None:
         """Fill the model, sample and method pickers."""
         super().set_catalog(catalog)
+        name_samples_plainly(self, catalog)
         if self.clip is not None or self.isVisible():
             self.ensure_model()
 

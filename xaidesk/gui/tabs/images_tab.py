@@ -32,7 +32,7 @@ from PySide6.QtWidgets import (
 )
 
 from ...core import render
-from ..catalog import Catalog
+from ..catalog import Catalog, sample_title
 from ..formatting import (
     EtaEstimator,
     class_text,
@@ -94,6 +94,16 @@ def split_results_area(tab) -> QSplitter:
     splitter.setSizes([RESULTS_LIST_WIDTH, 3 * RESULTS_LIST_WIDTH])
     layout.addWidget(splitter)
     return splitter
+
+
+def name_samples_plainly(tab, catalog: Catalog) -> None:
+    """Show the tab's sample picker entries by their plain titles ("Tone then clicks"), the model in the tooltip."""
+    models = {str(path): model for model in catalog.models(tab.DATA_KIND) for path in model.get("samples", [])}
+    for index in range(tab.sample_combo.count()):
+        model = models.get(str(tab.sample_combo.itemData(index)))
+        if model is not None:
+            tab.sample_combo.setItemText(index, sample_title(tab.sample_combo.itemData(index), model["spec"]))
+            tab.sample_combo.setItemData(index, model.get("title", model["spec"]), Qt.ItemDataRole.ToolTipRole)
 
 
 def end_run_once(tab, text: str) -> None:
@@ -407,6 +417,11 @@ class ImagesTab(ExplainTabBase):
         return panel
 
     # ------------------------------------------------------------ hooks of ExplainTabBase
+    def set_catalog(self, catalog: Catalog) -> None:
+        """Fill the model, sample and method pickers."""
+        super().set_catalog(catalog)
+        name_samples_plainly(self, catalog)
+
     def _relevance_view(self) -> HeatmapView:
         return self.heatmap_view
 
