@@ -39,8 +39,8 @@ from ..formatting import format_duration
 from ..runner import JobFailure, Runner
 from ..views.dataset_views import BrowsePanel, ItemViewer
 from ..widgets import error_dialog
-from ..wording import plural
 from ..widgets.param_form import ParamForm
+from ..wording import plural
 from .explain_base import make_progress_bar, side_column
 
 TORCHVISION_ENTRY = "__torchvision__"
