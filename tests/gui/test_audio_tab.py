@@ -417,3 +417,10 @@ def test_time_views_stay_readable_in_a_small_window(qtbot, audio_window):
         assert _label_inside(view, "left"), view.title_label.text()
     assert _label_inside(tab.relevance_view, "bottom")
     assert tab.views_scroll.verticalScrollBar().maximum() > 0  # the rest is a scroll away
+    tab.views_scroll.verticalScrollBar().setValue(0)
+    _run_relax(tab, num_masks=16, strategy="time")
+    qtbot.waitUntil(lambda: len(tab.history) == 2 and not tab.is_running(), timeout=30_000)
+    qtbot.wait(50)
+    shown = tab.views_scroll.viewport().rect()
+    top_left = relevance.mapTo(tab.views_scroll.viewport(), relevance.rect().topLeft())
+    assert shown.contains(top_left) and shown.contains(top_left + relevance.rect().bottomRight())

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtCore import QSize, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
@@ -89,7 +89,7 @@ OVERVIEW_POINTS = 4000
 TOP_K = 5
 PARTIAL_LEVELS_SAMPLES = 256 * 256
 #: Smallest plot height of the waveform, spectrogram, explanation and uncertainty views (pixels).
-TIME_VIEW_MIN_HEIGHT = 130
+TIME_VIEW_MIN_HEIGHT = 120
 OVERVIEW_MIN_HEIGHT = 70
 MIXDOWN_TITLES = {"mean": "mean of the channels", "left": "left channel", "right": "right channel"}
 #: Form values that differ from a method's registry defaults on spectrograms (what
@@ -1096,6 +1096,8 @@ class AudioTab(ExplainTabBase):
         self._end_run(f"Done in {format_duration(explanation.seconds)}.")
         self._add_history(entry)
         self.show_entry(entry)
+        # A low window scrolls to the new map, once the uncertainty view it may bring is laid out.
+        QTimer.singleShot(0, lambda: self.views_scroll.ensureWidgetVisible(self.relevance_view, 0, 0))
 
     def _end_run(self, text: str) -> None:
         end_run_once(self, text)
