@@ -26,8 +26,9 @@ def conv_net():
 def test_automatic_cells_scale_with_the_input():
     assert automatic_cells(224, 224) == 7
     assert automatic_cells(448, 300) == round(7 * 300 / 224)
-    assert automatic_cells(32, 32) == 2  # at least 2
-    assert automatic_cells(96, 64) == 2
+    assert automatic_cells(32, 32) == 7  # small inputs keep 7 cells (a cell of at least 2 pixels)
+    assert automatic_cells(96, 64) == 7
+    assert automatic_cells(10, 12) == 5 and automatic_cells(3, 3) == 2
     assert GridMaskSampler((224, 224)).cells == 7 and GridMaskSampler((224, 224)).cell == (32, 32)
 
 
@@ -46,7 +47,7 @@ def test_masks_are_bilinear_upsampled_shifted_grids():
     import torch.nn.functional as F
     sampler = GridMaskSampler((30, 30), seed=3, cells=3, antithetic=False)
     grid, dy, dx = sampler._draw_params(sampler.generator(0))
-    up = F.interpolate(torch.from_numpy(grid.astype(np.float32))[None, None], size=(40, 40), mode="bilinear",
+    up = F.interpolate(torch.from_numpy(grid.astype(np.float32))[None, None], size=(39, 39), mode="bilinear",
                        align_corners=False)
     torch.testing.assert_close(sampler.sample(0, 1)[0, 0], up[0, 0, dy:dy + 30, dx:dx + 30], atol=1e-6, rtol=0)
     assert 0 <= dy < 10 and 0 <= dx < 10

@@ -69,7 +69,7 @@ def test_streaming_equals_naive_for_several_batch_sizes(antithetic):
                      control_variate=False)
         np.testing.assert_allclose(result.relevance, r_ref, rtol=0, atol=1e-6)
         np.testing.assert_allclose(result.uncertainty, u_ref, rtol=1e-3, atol=1e-9)
-        assert result.extras["n_used"] == n and result.extras["layer"] == "7 (input)"
+        assert result.extras["n_used"] == n and result.extras["layer"] == "6 · Flatten (before the classifier)"
         assert result.extras["similarity_mean"] == pytest.approx(float(s_ref.mean()), abs=1e-6)
         assert result.extras["antithetic"] is antithetic
 
@@ -140,7 +140,7 @@ def test_planted_evidence_is_ranked_first():
     model = loaded(net, size=(32, 32))
     x = torch.randn(1, 3, 32, 32) + 1.0
     result = run(model, x, num_masks=600, cells=4, seed=0)
-    assert result.extras["layer"] == "2 (input)"
+    assert result.extras["layer"] == "1 · ReLU (before the classifier)"
     r = result.relevance
     inside = np.zeros_like(r, dtype=bool)
     inside[top:top + 6, left:left + 6] = True

@@ -66,8 +66,15 @@ def register_sampler(name: str) -> Callable[[type], type]:
 
 
 def automatic_cells(height: int, width: int) -> int:
-    """RELAX grid size: 7 cells at 224 pixels, scaled with the shorter side, at least 2."""
-    return max(2, int(round(REFERENCE_CELLS * min(height, width) / REFERENCE_SIZE)))
+    """RELAX grid size: 7 cells per side up to 224 pixels, more above (a cell of at most about 32 pixels).
+
+    Small inputs keep 7 cells: a model's input is usually the whole object however few pixels it
+    has (a 32-pixel digit), so fewer cells would only show which corner matters. Only inputs under
+    14 pixels get fewer (a cell is at least 2 pixels, and there are at least 2 cells).
+    """
+    shorter = min(height, width)
+    scaled = int(round(REFERENCE_CELLS * shorter / REFERENCE_SIZE))
+    return max(2, min(max(REFERENCE_CELLS, scaled), shorter // 2))
 
 
 class MaskSampler:
@@ -145,8 +152,10 @@ class MaskSampler:
 @register_sampler("grid")
 class GridMaskSampler(MaskSampler):
     """RELAX/RISE masks: a random ``cells`` x ``cells`` grid, each cell kept with probability
-    ``keep_probability``, upsampled bilinearly to (H + cell, W + cell) and cropped at a random
-    shift of up to one cell (a cell is ``ceil(H / cells)`` by ``ceil(W / cells)`` pixels).
+    ``keep_probability``, upsampled bilinearly to (H + cell - 1, W + cell - 1) and cropped at a
+    random shift of 0 .. cell - 1 pixels (a cell is ``ceil(H / cells)`` by ``ceil(W / cells)``
+    pixels). The upsampled size makes the crops mirror-symmetric: a mask flipped top to bottom or
+    left to right is exactly as likely as the mask itself, so no side or corner is favoured.
 
     ``cells=0`` chooses :func:`automatic_cells`.
     """
@@ -180,8 +189,8 @@ class GridMaskSampler(MaskSampler):
         # small copies are slow when the CPU is shared).
         h, w = self.shape
         if not hasattr(self, "_a_h"):
-            self._a_h = self._interpolation(self.cells, h + self.cell[0])
-            self._a_w = self._interpolation(self.cells, w + self.cell[1])
+            self._a_h = self._interpolation(self.cells, h + self.cell[0] - 1)
+            self._a_w = self._interpolation(self.cells, w + self.cell[1] - 1)
         grids = torch.from_numpy(np.stack([g for g, _, _ in params]).astype(np.float32))
         dy = torch.tensor([p[1] for p in params], dtype=torch.long)
         dx = torch.tensor([p[2] for p in params], dtype=torch.long)
@@ -226,8 +235,8 @@ class GridMaskSampler(MaskSampler):
 
 class _BandAxis:
     """A 1-D RELAX mask along one axis of ``size`` elements: ``cells`` bands, each kept with
-    probability ``keep``, upsampled linearly to ``size + cell`` and cropped at a random shift of up
-    to one band (the 1-D version of :class:`GridMaskSampler`)."""
+    probability ``keep``, upsampled linearly to ``size + cell - 1`` and cropped at a random shift
+    of 0 .. cell - 1 (the 1-D version of :class:`GridMaskSampler`, mirror-symmetric as it is)."""
 
     def __init__(self, size: int, cells: int, keep: float) -> None:
         self.size = int(size)
@@ -235,8 +244,8 @@ class _BandAxis:
         self.keep = float(keep)
         self.cell = math.ceil(self.size / self.cells)
         eye = torch.eye(self.cells, dtype=torch.float32).unsqueeze(0)
-        self.weights = F.interpolate(eye, size=self.size + self.cell, mode="linear",
-                                     align_corners=False)[0].T.contiguous()  # (size + cell, cells)
+        self.weights = F.interpolate(eye, size=self.size + self.cell - 1, mode="linear",
+                                     align_corners=False)[0].T.contiguous()  # (size + cell - 1, cells)
 
     def draw(self, rng: np.random.Generator) -> tuple[np.ndarray, int]:
         return rng.random(self.cells) < self.keep, int(rng.integers(0, self.cell))

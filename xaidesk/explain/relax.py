@@ -368,12 +368,52 @@ def last_linear(module: torch.nn.Module) -> str | None:
     return name
 
 
+def classifier_input_description(module: torch.nn.Module, linear_name: str, example: torch.Tensor | None) -> str:
+    """Name the representation fed to the classifier ``linear_name`` as the layer list names layers.
+
+    One forward pass on ``example`` finds the submodule whose output *is* the classifier's input
+    (e.g. ``"14 · ReLU (before the classifier)"``); without one (an input computed in ``forward``,
+    or no example) it is ``"the input of <name> (before the classifier)"``.
+    """
+    fallback = f"the input of {linear_name} (before the classifier)"
+    if example is None:
+        return fallback
+    modules = dict(module.named_modules())
+    outputs: list[tuple[str, torch.Tensor]] = []
+    fed: list[torch.Tensor] = []
+
+    def record(name: str):
+        return lambda mod, inputs, output: outputs.append((name, output))
+
+    def stop(mod, inputs):
+        fed.append(inputs[0] if isinstance(inputs, (tuple, list)) and inputs else inputs)
+        raise _StopForward()
+
+    handles = [sub.register_forward_hook(record(name)) for name, sub in modules.items()
+               if name and sub is not modules[linear_name]]
+    handles.append(modules[linear_name].register_forward_pre_hook(stop))
+    try:
+        with torch.inference_mode(), contextlib.suppress(_StopForward):
+            module(example)
+    finally:
+        for handle in handles:
+            handle.remove()
+    # A container's output is its last child's: the first producer recorded is the innermost one.
+    producer = next((name for name, value in outputs if fed and value is fed[0]), None)
+    if producer is None:
+        return fallback
+    return f"{producer} · {type(modules[producer]).__name__} (before the classifier)"
+
+
 @contextlib.contextmanager
-def layer_encoder(model, layer: str = "") -> Iterator[tuple[Callable[[torch.Tensor], torch.Tensor], str, list[str]]]:
+def layer_encoder(model, layer: str = "", example: torch.Tensor | None = None
+                  ) -> Iterator[tuple[Callable[[torch.Tensor], torch.Tensor], str, list[str]]]:
     """Yield ``(encode, layer_description, notes)``; hooks are removed on the way out.
 
-    ``layer=""`` reads the input of the last ``nn.Linear``; otherwise the output of the named
-    submodule. For TorchScript models (no hooks) the model's own output is the representation.
+    ``layer=""`` reads the input of the last ``nn.Linear`` (described with
+    :func:`classifier_input_description`, which needs the ``example`` input); otherwise the output
+    of the named submodule. For TorchScript models (no hooks) the model's own output is the
+    representation.
     """
     module = model.module
     notes: list[str] = []
@@ -395,7 +435,8 @@ def layer_encoder(model, layer: str = "") -> Iterator[tuple[Callable[[torch.Tens
                          "as the representation.")
             yield module, "model output", notes
             return
-        target, use_input, description = modules[name], True, f"{name} (input)"
+        target, use_input = modules[name], True
+        description = classifier_input_description(module, name, example)
     captured: list[torch.Tensor] = []
 
     def capture(value) -> None:
@@ -494,7 +535,7 @@ U_HELP = ("Uncertainty is the mask-weighted variance of the similarity among the
               minimum=2, maximum=1_000_000, label="random masks"),
         Param("cells", "int", 0,
               "How coarse the random masks are: cells per side of the mask grid (or bands per axis for the band "
-              "strategies). Automatic: 7 for a 224-pixel input, scaled with its size (8 bands for the band strategies).",
+              "strategies). Automatic: 7 for inputs up to 224 pixels, more for larger ones (8 bands for the band strategies).",
               minimum=0, maximum=1024, label="mask grid size", minimum_text="Automatic"),
         Param("keep_probability", "float", 0.5, "Chance that a grid cell stays visible in a mask.",
               minimum=0.01, maximum=0.99, label="share kept visible"),
@@ -543,7 +584,7 @@ def relax(model, x, target, *, params, token, progress) -> Explanation:
     label_note = ("RELAX explains the representation and does not use a class; the target is "
                   "recorded but has no effect.")
 
-    with layer_encoder(model, params["layer"]) as (encode, layer_name, layer_notes):
+    with layer_encoder(model, params["layer"], example=x) as (encode, layer_name, layer_notes):
         memory_format = preferred_memory_format(model.module, x)
         strategy = params.get("strategy", "random")
         sampler = make_sampler(STRATEGIES[strategy], tuple(x.shape[-2:]), seed=int(params["seed"]),
