@@ -17,6 +17,13 @@ def test_numbers_are_written_as_people_write_them(value, text):
     assert "e-" not in format_value(value) and "e+" not in format_value(value)
 
 
+def test_signed_values_carry_their_sign():
+    from xaidesk.gui.formatting import format_signed
+
+    assert format_signed(2.379e-05) == "+0.0000238" and format_signed(-8.441e-06) == "-8.44 × 10⁻⁶"
+    assert format_signed(0.0) == "0"
+
+
 @pytest.mark.parametrize("path, spec, title", [
     ("samples/sounds_tone_then_clicks.wav", "demo:sounds", "Tone then clicks"),
     ("clever_hans_horse_tagged_1.png", "demo:clever_hans", "Horse tagged 1"),

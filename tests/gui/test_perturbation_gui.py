@@ -114,7 +114,7 @@ def test_cancel_relax_keeps_a_partial_result_labelled_with_its_n(qtbot, clever_h
     assert 0 < done < 3000
     assert f"partial, {done} of 3000 masks" in entry.title
     assert tab.history_list.item(0).text() == entry.title
-    assert tab.current_entry is entry and tab.heatmap_view.title_label.text() == entry.title
+    assert tab.current_entry is entry and tab.heatmap_view.title_label.text() == tab._short_title(entry)
     assert explanation.relevance.shape == tab.image.pixels.shape[:2]
     assert explanation.uncertainty.shape == tab.image.pixels.shape[:2]
     assert tab.uncertainty_view.isVisible()

@@ -89,6 +89,12 @@ def format_value(value: float) -> str:
     return f"{mantissa} × 10{str(exponent).translate(_SUPERSCRIPTS)}"
 
 
+def format_signed(value: float) -> str:
+    """:func:`format_value` with a plus sign on positive values: ``"+0.00238"``, ``"-8.44 × 10⁻⁶"``."""
+    text = format_value(value)
+    return f"+{text}" if value is not None and math.isfinite(value) and value > 0 else text
+
+
 _SUPERSCRIPTS = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
 
 

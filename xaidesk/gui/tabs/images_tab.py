@@ -38,6 +38,7 @@ from ..formatting import (
     class_text,
     explanation_title,
     format_duration,
+    format_signed,
     format_value,
     map_shows_sign,
     parse_count,
@@ -819,12 +820,12 @@ class ImagesTab(ExplainTabBase):
         self.top_only_check.setText(f"Show only top segments ({k} + / {k} −)" if k else "Show only top segments")
         self.segment_table.clear()
         for label, weight, kind in top_segment_rows(extras):
-            item = QTreeWidgetItem([f"segment {label}", f"{weight:+.3g}"])
+            item = QTreeWidgetItem([f"segment {label}", format_signed(weight)])
             item.setData(0, Qt.ItemDataRole.UserRole, label)
             item.setTextAlignment(1, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
             colour = QColor("#d04040") if kind == "positive" else QColor("#3c6fd0")
             item.setForeground(1, QBrush(colour))
-            item.setToolTip(0, f"Segment {label}: {kind} evidence for the class (weight {weight:+.4g}).")
+            item.setToolTip(0, f"Segment {label}: {kind} evidence for the class (weight {format_signed(weight)}).")
             self.segment_table.addTopLevelItem(item)
         self.segment_panel.setVisible(True)
 

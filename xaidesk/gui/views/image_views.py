@@ -16,7 +16,7 @@ from PySide6.QtCore import QPointF, Signal
 from PySide6.QtWidgets import QWidget
 
 from ...core import render
-from ..formatting import format_value
+from ..formatting import format_signed, format_value
 from ..overlays import composite, decoration_rgba, segment_at
 from .view_common import (  # noqa: F401 - ElidedLabel and colormap_from_lut are re-exported
     ElidedLabel,
@@ -258,7 +258,7 @@ class HeatmapView(RelevanceLayerMixin, ImageView):
             return super().describe_pixel(x, y)
         segment = segment_at(self._segments, x, y)
         if segment is not None and segment < len(self._segment_weights):
-            return f"x {x}, y {y}: segment {segment} · weight {self._segment_weights[segment]:+.3g}"
+            return f"x {x}, y {y}: segment {segment} · weight {format_signed(self._segment_weights[segment])}"
         value = float(self._relevance[y, x])
         if np.isnan(value):
             return f"x {x}, y {y}: not seen by the model (cut off by its preprocessing)"
