@@ -77,7 +77,7 @@ def test_compare_two_results_side_by_side(qtbot, make_window):
     tab.select_method("lrp.epsilon_plus_flat")
     tab.run_explanation()
     qtbot.waitUntil(lambda: len(tab.history) == 1, timeout=15_000)
-    tab.select_method("gradient.sensitivity")
+    tab.select_method("gradient.input_x_gradient")
     second_target = tab.prediction.top(2)[1][0]
     tab.set_target(second_target)
     tab.run_explanation()

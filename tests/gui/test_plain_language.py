@@ -138,6 +138,8 @@ def test_a_signed_method_keeps_for_and_against_wording_on_an_all_positive_map(qt
     assert view.colour_meaning() == "red: evidence for class 0 · blue: against · white: neither"
     view.set_meaning_class("class 0", signed=False)
     view.set_relevance(np.linspace(-1.0, 1.0, 16, dtype=np.float32).reshape(4, 4))
+    assert view.colour_meaning() == "yellow to white: more important · black: less important"
+    view.set_colormap("bwr")  # picked by the person: kept, and the caption follows it
     assert view.colour_meaning() == "red: more important · white: less important"
 
 

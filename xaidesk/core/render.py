@@ -167,7 +167,8 @@ def colour_meaning(kind: str, class_name: str = "", colormap: str = "bwr",
     elif kind == "signed":
         text = f"{high}: evidence for {class_phrase(class_name)} · {low}: against · {middle}: neither"
     else:
-        less = middle if levels[0] < 0 else low
+        # A diverging map's middle is zero: below it lies the other sign, not "less".
+        less = middle if levels[0] < 0 and colormap in DIVERGING_COLORMAPS else low
         text = f"{high}: more important · {less}: less important"
     return text + (" · transparent: not seen by the model" if unseen else "")
 

@@ -43,6 +43,7 @@ from ...core import render
 from ..catalog import Catalog, family_title
 from ..formatting import class_text, map_shows_sign, statistics_parts
 from ..runner import JobFailure
+from ..views.view_common import AUTOMATIC_COLORMAP, UNSIGNED_COLORMAP
 from ..widgets import error_dialog
 from ..widgets.param_form import ParamForm
 
@@ -664,11 +665,26 @@ class ExplainTabBase(JobChannelsMixin, QWidget):
     def compare_views(self) -> list:
         return list(self._compare_views)
 
-    def _shared_levels(self, entries: list) -> tuple[float, float] | None:
+    def _shared_levels(self, entries: list) -> dict[int, tuple[float, float]]:
+        """With "Same scale in comparison": one scale per kind of map, by ``id(entry)``.
+
+        Maps that say for and against share symmetric levels; maps that only say how much share
+        the range of all of them (a symmetric scale would squeeze e.g. RELAX's 0.85-0.92 into one
+        colour).
+        """
         if not self.shared_levels_check.isChecked() or not entries:
-            return None
-        high = max(render.symmetric_levels(e.explanation.relevance)[1] for e in entries)
-        return -high, high
+            return {}
+        unsigned = [e for e in entries if _shows_how_much(e.explanation)]
+        signed = [e for e in entries if not _shows_how_much(e.explanation)]
+        shared: dict[int, tuple[float, float]] = {}
+        if signed:
+            high = max(render.symmetric_levels(e.explanation.relevance)[1] for e in signed)
+            shared.update({id(e): (-high, high) for e in signed})
+        if unsigned:
+            ranges = [render.range_levels(e.explanation.relevance) for e in unsigned]
+            low, high = min(r[0] for r in ranges), max(r[1] for r in ranges)
+            shared.update({id(e): (low, high) for e in unsigned})
+        return shared
 
     def _compare_view_group(self):
         """The ViewGroup that comparison views join (shared zoom and pan), or None."""
@@ -689,9 +705,11 @@ class ExplainTabBase(JobChannelsMixin, QWidget):
         self._compare_views = []
         entries = self.pinned_entries()
         self.compare_hint.setVisible(not entries)
-        levels = self._shared_levels(entries)
+        shared = self._shared_levels(entries)
         for entry in entries:
-            view = self._make_compare_view(entry, levels)
+            view = self._make_compare_view(entry, shared.get(id(entry)))
+            # Automatic colours resolve per map: a "how much" map beside a signed one keeps its own.
+            view.set_colormap(self.colormap_combo.currentData())
             self.compare_layout.addWidget(view, 1)
             self._compare_views.append(view)
             if group is not None:
@@ -712,6 +730,7 @@ class ExplainTabBase(JobChannelsMixin, QWidget):
             view.set_opacity(opacity)
 
     def set_colormap(self, name: str) -> None:
+        """Pick a colour map by name (:data:`AUTOMATIC_COLORMAP`: let each map choose)."""
         self.colormap_combo.setCurrentIndex(self.colormap_combo.findData(name))
 
     # ------------------------------------------------------------ export
@@ -788,15 +807,20 @@ def show_faithfulness_dialog(owner, methods: list[tuple[str, str]], make_job, ti
 
 
 def make_colormap_combo() -> QComboBox:
-    """A colour map picker: the diverging maps first, then the others; the default chosen."""
+    """A colour map picker: "automatic" (chosen), then the diverging maps, then the others."""
     combo = QComboBox()
-    combo.setToolTip("Colours of the relevance map. Diverging maps show positive and negative evidence.")
+    combo.setToolTip(
+        f"Colours of the relevance map. Automatic: {render.DEFAULT_COLORMAP} for maps that show evidence for "
+        f"and against, {UNSIGNED_COLORMAP} (brighter: more important) for maps that only say how much. "
+        "Diverging maps show positive and negative evidence."
+    )
+    combo.addItem("automatic", AUTOMATIC_COLORMAP)
     for name in render.DIVERGING_COLORMAPS:
         combo.addItem(name, name)
     for name in render.COLORMAPS:
         if name not in render.DIVERGING_COLORMAPS:
             combo.addItem(name, name)
-    combo.setCurrentIndex(max(0, combo.findData(render.DEFAULT_COLORMAP)))
+    combo.setCurrentIndex(0)
     return combo
 
 
@@ -807,12 +831,23 @@ def relevance_stats_parts(stats: dict, explanation, levels: tuple[float, float])
                             explanation.extras.get("r2"), map_shows_sign(explanation.method, explanation.params))
 
 
-def _levels_for(explanation, max_samples: int | None = None) -> tuple[float, float] | None:
-    """Colour levels of a result: a non-negative map that comes with an uncertainty (RELAX's
-    similarities, all close to 1) is shown over its own range; everything else keeps the
-    symmetric levels around zero (``None``: the view's default)."""
+def _shows_how_much(explanation) -> bool:
+    """Whether a result's map only says how much (its method's ``shows_sign`` is False), or, for a
+    method the registry does not know, is a non-negative map with an uncertainty."""
+    signed = map_shows_sign(getattr(explanation, "method", ""), getattr(explanation, "params", None))
+    if signed is not None:
+        return not signed
     relevance = explanation.relevance
-    if getattr(explanation, "uncertainty", None) is not None and float(np.nanmin(relevance)) >= 0:
+    return getattr(explanation, "uncertainty", None) is not None and float(np.nanmin(relevance)) >= 0
+
+
+def _levels_for(explanation, max_samples: int | None = None) -> tuple[float, float] | None:
+    """Colour levels of a result: a map that only says how much (RELAX's importance, sensitivity,
+    squared gradients) runs over the range of its seen pixels (:func:`render.range_levels`: its low
+    to its high percentile); a map with evidence for and against keeps symmetric levels around
+    zero (``None``: the view's default)."""
+    relevance = explanation.relevance
+    if _shows_how_much(explanation):
         return render.range_levels(relevance, max_samples=max_samples)
     if max_samples is not None:
         return render.symmetric_levels(relevance, max_samples=max_samples)

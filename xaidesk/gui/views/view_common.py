@@ -15,6 +15,17 @@ from ..formatting import colour_kind, colour_meaning
 pg.setConfigOptions(imageAxisOrder="row-major", antialias=False)
 
 BACKGROUND = "#2b2b2b"
+#: ``set_colormap`` value that lets the map choose: :data:`render.DEFAULT_COLORMAP` (diverging) for
+#: maps that say for and against, :data:`UNSIGNED_COLORMAP` for maps that only say how much.
+AUTOMATIC_COLORMAP = ""
+#: Sequential colour map of "how much" maps (RELAX importance, sensitivity, squared gradients):
+#: black for little, yellow to white for much -- nothing in it reads as "against".
+UNSIGNED_COLORMAP = "hot" if "hot" in render.SEQUENTIAL_COLORMAPS else render.SEQUENTIAL_COLORMAPS[0]
+
+
+def automatic_colormap(signed: bool | None) -> str:
+    """The colour map :data:`AUTOMATIC_COLORMAP` stands for, given whether a map shows a sign."""
+    return UNSIGNED_COLORMAP if signed is False else render.DEFAULT_COLORMAP
 
 
 def colormap_from_lut(name: str) -> pg.ColorMap:
@@ -78,14 +89,15 @@ class TitledGraphicsWidget(QWidget):
 class RelevanceLayerMixin:
     """Accessors of a relevance layer drawn by ``heat_item`` with an optional ``colorbar``.
 
-    The class it is mixed into keeps ``_relevance``, ``_levels``, ``_colormap_name`` and
-    ``_opacity`` (set up by :meth:`_init_relevance_layer`).
+    The class it is mixed into keeps ``_relevance``, ``_levels``, ``_colormap_name`` (the colour
+    map drawn) and ``_opacity`` (set up by :meth:`_init_relevance_layer`).
     """
 
     def _init_relevance_layer(self, show_colorbar: bool) -> None:
-        """No relevance yet, the default colour map at 60 % opacity, and (if asked for) a
+        """No relevance yet, the automatic colour map at 60 % opacity, and (if asked for) a
         hidden colour bar to the right of the ``graphics`` area."""
         self._relevance: np.ndarray | None = None
+        self._chosen_colormap = AUTOMATIC_COLORMAP
         self._colormap_name = render.DEFAULT_COLORMAP
         self._opacity = 0.6
         self._levels: tuple[float, float] = (-1.0, 1.0)
@@ -99,7 +111,7 @@ class RelevanceLayerMixin:
             self.colorbar.getAxis("right").setWidth(48)
             self.graphics.addItem(self.colorbar, row=0, col=1)
             self.colorbar.setVisible(False)
-        self.set_colormap(self._colormap_name)
+        self.set_colormap(self._chosen_colormap)
         self.set_opacity(self._opacity)
 
     def relevance(self) -> np.ndarray | None:
@@ -110,10 +122,22 @@ class RelevanceLayerMixin:
         return self._levels
 
     def colormap_name(self) -> str:
+        """The colour map drawn (what :data:`AUTOMATIC_COLORMAP` resolved to, if that was chosen)."""
         return self._colormap_name
 
+    def chosen_colormap(self) -> str:
+        """The colour map asked for: a name, or :data:`AUTOMATIC_COLORMAP`."""
+        return self._chosen_colormap
+
     def set_colormap(self, name: str) -> None:
-        """Use one of :data:`render.COLORMAPS` for the relevance layer and its colour bar."""
+        """Draw the relevance layer and its colour bar with one of :data:`render.COLORMAPS`, or with
+        :data:`AUTOMATIC_COLORMAP`: diverging for signed maps, sequential for "how much" maps (as the
+        last :meth:`set_meaning_class` said)."""
+        self._chosen_colormap = name
+        self._apply_colormap()
+
+    def _apply_colormap(self) -> None:
+        name = self._chosen_colormap or automatic_colormap(self._meaning_signed)
         self._colormap_name = name
         self.heat_item.setLookupTable(render.COLORMAPS[name])
         if self.colorbar is not None:
@@ -128,7 +152,7 @@ class RelevanceLayerMixin:
         ``None``: decide from the map)."""
         self._meaning_class = class_name
         self._meaning_signed = signed
-        self._show_colour_meaning()
+        self._apply_colormap()
 
     def colour_meaning(self) -> str:
         """The caption under the picture: what the colours mean ("" when no map is shown)."""
