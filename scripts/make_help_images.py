@@ -1,8 +1,8 @@
 """Draw the illustrations of the Help ▸ Guide into ``resources/help/``.
 
 Each picture is a real result of the bundled demo models, drawn with the colours the
-application uses: a heatmap with its colour bar, a RELAX importance map beside its
-uncertainty, and the MoRF / LeRF / random curves of a faithfulness check.
+application uses: a heatmap with its colour bar, a RELAX importance map (the sequential
+colours of "how much" maps) beside its uncertainty, and the MoRF / LeRF / random curves of a faithfulness check.
 
 Run from the repository root:  python scripts/make_help_images.py
 """
@@ -23,6 +23,7 @@ from xaidesk.evaluate.faithfulness import FlipSettings
 from xaidesk.evaluate.pixel_flipping import image_faithfulness
 from xaidesk.explain.pipeline import explain_image
 from xaidesk.gui.formatting import colour_meaning
+from xaidesk.gui.views.view_common import UNSIGNED_COLORMAP
 from xaidesk.models import load_model
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -78,8 +79,8 @@ def uncertainty_picture(model, pixels: np.ndarray) -> None:
     figure = _figure(6.4, 3.2)
     left, right = figure.subplots(1, 2)
     levels = render.range_levels(importance)
-    caption = colour_meaning("unsigned", "", "viridis", levels).replace(" · ", "\n", 1)
-    _map_panel(figure, left, pixels, importance, levels, "viridis", "RELAX importance", caption)
+    caption = colour_meaning("unsigned", "", UNSIGNED_COLORMAP, levels).replace(" · ", "\n", 1)
+    _map_panel(figure, left, pixels, importance, levels, UNSIGNED_COLORMAP, "RELAX importance", caption)
     levels = render.range_levels(uncertainty)
     caption = colour_meaning("uncertainty", "", "viridis", levels).replace(" · ", "\n", 1)
     _map_panel(figure, right, pixels, uncertainty, levels, "viridis", "RELAX uncertainty", caption)
