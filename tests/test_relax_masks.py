@@ -134,3 +134,13 @@ def test_on_the_clever_hans_model_the_tag_is_the_most_important_spot():
     assert r[inside].mean() > r.mean() + 2 * r.std() * inside.mean() ** 0.5
     peak = np.unravel_index(int(np.argmax(r)), r.shape)
     assert inside[peak]
+
+
+def test_the_compared_layer_is_named_as_the_layer_list_names_it():
+    model = load_demo("digits")
+    x = demo_input(model, "digits_0.png")
+    with layer_encoder(model, "", example=x) as (_, description, _):
+        assert description == "14 · ReLU (before the classifier)"
+    with layer_encoder(model, "", example=torch.zeros(1, 1, 5, 5)) as (_, description, _):
+        assert description == "the input of 15 (before the classifier)"  # the model cannot run on it
+    assert not [h for m in model.module.modules() for h in (*m._forward_hooks.values(), *m._forward_pre_hooks.values())]

@@ -393,8 +393,12 @@ def classifier_input_description(module: torch.nn.Module, linear_name: str, exam
                if name and sub is not modules[linear_name]]
     handles.append(modules[linear_name].register_forward_pre_hook(stop))
     try:
-        with torch.inference_mode(), contextlib.suppress(_StopForward):
+        with torch.inference_mode():
             module(example)
+    except _StopForward:
+        pass
+    except Exception:  # noqa: BLE001 - only a name is at stake; the run itself reports the model's error
+        return fallback
     finally:
         for handle in handles:
             handle.remove()
