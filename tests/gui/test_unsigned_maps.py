@@ -87,3 +87,17 @@ def test_a_colour_map_the_person_picked_is_kept_for_how_much_maps(qtbot, make_wi
     tab.set_colormap(AUTOMATIC_COLORMAP)
     assert view.colormap_name() == UNSIGNED_COLORMAP
     window.runner.shutdown()
+
+
+def test_a_running_map_takes_the_colours_of_its_own_method(qtbot, make_window):
+    window = make_window(demo=True)
+    tab = window.images_tab
+    view = tab.heatmap_view
+    _run(qtbot, tab, "lrp.epsilon_plus_flat")
+    assert view.colormap_name() == render.DEFAULT_COLORMAP
+    relax = _run(qtbot, tab, "relax", num_masks=200)
+    partial = relax.explanation
+    tab.heatmap_view.set_meaning_class("", True)  # as if the last finished map were LRP's
+    tab._show_partial(partial)
+    assert view.colormap_name() == UNSIGNED_COLORMAP
+    assert "against" not in view.colour_meaning()

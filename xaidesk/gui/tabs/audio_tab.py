@@ -1107,6 +1107,8 @@ class AudioTab(ExplainTabBase):
         if relevance is None or self.spectrogram is None or relevance.shape != self.spectrogram.log_mel.shape:
             return
         partial = unfinished_as_blank(partial)
+        self.relevance_view.set_meaning_class(class_text(partial.target.index, partial.target.label),
+                                              map_shows_sign(partial.method, partial.params))
         self.relevance_view.set_relevance(partial.relevance, _levels_for(partial, max_samples=PARTIAL_LEVELS_SAMPLES))
         run = self._run
         title = f"{run.method_title if run else ''} · running"

@@ -768,6 +768,8 @@ class ImagesTab(ExplainTabBase):
         # Levels of a partial map come from a subsample: np.percentile over a
         # full-size photo would stall the GUI thread on every refinement.
         levels = _levels_for(partial, max_samples=PARTIAL_LEVELS_SAMPLES)
+        self.heatmap_view.set_meaning_class(class_text(partial.target.index, partial.target.label),
+                                            map_shows_sign(partial.method, partial.params))
         self.heatmap_view.set_relevance(relevance, levels)
         run = self._run
         done, total = samples_done(partial, run.total if run else None)
