@@ -258,3 +258,23 @@ def test_messages_outside_the_gui_use_no_gui_words():
                 if gui_words.search(node.value):
                     found.append(f"{path.relative_to(root)}:{node.lineno}: {node.value[:80]!r}")
     assert not found, "\n".join(found)
+
+
+def test_how_much_maps_are_drawn_without_against_colours(digits_sample, tmp_path):
+    """Sensitivity only says how much: overlay.png uses the sequential map over the map's own range
+    (its least relevant pixel dark), not the red/blue map around zero (where it would be white)."""
+    from PIL import Image
+
+    from xaidesk.core import render
+
+    out = tmp_path / "sensitivity"
+    assert main(["explain", "image", str(digits_sample), "--model", "demo:digits", "--method",
+                 "gradient.sensitivity", "--out", str(out)]) == 0
+    relevance = np.load(out / "relevance.npy")
+    overlay = np.asarray(Image.open(out / "overlay.png").convert("RGB")).astype(float)
+    least = np.unravel_index(np.nanargmin(relevance), relevance.shape)
+    assert overlay[least].mean() < 0.4 * 255 + 10
+    levels = render.automatic_levels(relevance, signed=False)
+    assert levels[0] == pytest.approx(render.range_levels(relevance)[0]) and levels[0] != -levels[1]
+    assert render.automatic_colormap(False) == render.UNSIGNED_COLORMAP
+    assert render.automatic_colormap(True) == render.DEFAULT_COLORMAP

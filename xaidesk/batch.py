@@ -801,26 +801,29 @@ def _thumbnail_size(height: int, width: int, longest: int) -> tuple[int, int]:
 
 
 def image_thumbnail(pixels: np.ndarray, relevance: np.ndarray, longest: int = THUMBNAIL_SIZE,
-                    cmap: str = render.DEFAULT_COLORMAP, opacity: float = 0.6) -> np.ndarray:
+                    cmap: str | None = None, opacity: float = 0.6, signed: bool | None = None) -> np.ndarray:
     """The heatmap blended over the image, longest side ``longest`` px (RGB uint8).
 
     Both are resized first (box filter when shrinking, nearest neighbours when enlarging) and the
-    colour levels are those of the small map, the one that is seen.
+    colour levels are those of the small map, the one that is seen. ``signed`` False (a map that only
+    says how much) is drawn over its range on a sequential colour map unless ``cmap`` is given.
     """
     height, width = pixels.shape[:2]
     size = _thumbnail_size(height, width, longest)
     shrink = max(height, width) > longest
     small = _resize(pixels, size, shrink)
     small_relevance = _resize(relevance, size, shrink)
-    return render.blend_overlay(small, small_relevance, cmap=cmap, opacity=opacity)
+    return render.blend_overlay(small, small_relevance, cmap=cmap or render.automatic_colormap(signed),
+                                opacity=opacity, levels=render.automatic_levels(small_relevance, signed))
 
 
 def audio_thumbnail(spectrogram: np.ndarray, relevance: np.ndarray, longest: int = THUMBNAIL_SIZE,
-                    cmap: str = render.DEFAULT_COLORMAP, opacity: float = 0.6) -> np.ndarray:
+                    cmap: str | None = None, opacity: float = 0.6, signed: bool | None = None) -> np.ndarray:
     """The relevance blended over the spectrogram picture, longest side ``longest`` px."""
     from .explain.audio import render_spectrogram_overlay
 
-    picture = render_spectrogram_overlay(spectrogram, relevance, cmap=cmap, opacity=opacity, scale=(1, 1))
+    picture = render_spectrogram_overlay(spectrogram, relevance, cmap=cmap, opacity=opacity, scale=(1, 1),
+                                         signed=signed)
     height, width = picture.shape[:2]
     return _resize(picture, _thumbnail_size(height, width, longest), max(height, width) > longest)
 
@@ -1088,10 +1091,11 @@ def _save_item(out: Path, model, item: _Input, explanation, predicted: int, meth
     relevance = np.asarray(explanation.relevance, dtype=np.float32)
     base = Path("items") / method / stem
     npy, png = base.with_name(base.name + ".npy"), base.with_name(base.name + ".png")
+    signed = get_method(method).shows_sign(explanation.params)
     if item.pixels is not None:
-        thumbnail = image_thumbnail(item.pixels, relevance)
+        thumbnail = image_thumbnail(item.pixels, relevance, signed=signed)
     else:
-        thumbnail = audio_thumbnail(explanation.extras["spectrogram"], relevance)
+        thumbnail = audio_thumbnail(explanation.extras["spectrogram"], relevance, signed=signed)
     save_npy_atomic(out / npy, relevance)
     save_png_atomic(out / png, thumbnail)
     return IndexRow(

@@ -42,7 +42,7 @@ import warnings
 import time
 from pathlib import Path
 
-from .core import Cancelled, CancelToken, XaideskError, list_methods, parse_param_values
+from .core import Cancelled, CancelToken, XaideskError, get_method, list_methods, parse_param_values
 from .core.io import csv_field, csv_number, json_text
 from .core.registry import MODALITIES
 
@@ -367,7 +367,9 @@ def _cmd_explain_image(args: argparse.Namespace) -> int:
         model, image.pixels, args.method, target=args.target, params=params, token=CancelToken(), progress=progress
     )
     progress.done()
-    overlay = render.blend_overlay(image.pixels, explanation.relevance, cmap=args.cmap or render.DEFAULT_COLORMAP, opacity=args.opacity)
+    signed = get_method(explanation.method).shows_sign(explanation.params)
+    cmap, levels = args.cmap or render.automatic_colormap(signed), render.automatic_levels(explanation.relevance, signed)
+    overlay = render.blend_overlay(image.pixels, explanation.relevance, cmap=cmap, opacity=args.opacity, levels=levels)
     summary = {
         "input": str(args.input),
         "model": args.model,
@@ -381,16 +383,13 @@ def _cmd_explain_image(args: argparse.Namespace) -> int:
     }
     figure = None
     if args.figure:
-        from .core import get_method
-
-        cmap, target = args.cmap or render.DEFAULT_COLORMAP, explanation.target
+        target = explanation.target
         class_text = str(target.index) if target.label in ("", str(target.index)) else f"{target.index}: {target.label}"
         figure = render.figure_bytes(
-            image.pixels, explanation.relevance, cmap=cmap, opacity=args.opacity,
+            image.pixels, explanation.relevance, cmap=cmap, opacity=args.opacity, levels=levels,
             title=render.figure_title(get_method(explanation.method).title, class_text, model.name),
             colorbar_label="relevance · " + render.map_colour_meaning(
-                explanation.relevance, target.label or f"class {target.index}", cmap,
-                get_method(explanation.method).shows_sign(explanation.params)))
+                explanation.relevance, target.label or f"class {target.index}", cmap, signed))
     curve = None
     if args.evaluate:
         from .evaluate import FlipSettings, image_faithfulness
@@ -431,8 +430,9 @@ def _cmd_explain_audio(args: argparse.Namespace) -> int:
                                 token=CancelToken(), progress=progress)
     progress.done()
     extras = explanation.extras
-    overlay = render_spectrogram_overlay(extras["spectrogram"], explanation.relevance,
-                                         cmap=args.cmap, opacity=args.opacity)
+    overlay = render_spectrogram_overlay(extras["spectrogram"], explanation.relevance, cmap=args.cmap,
+                                         opacity=args.opacity,
+                                         signed=get_method(explanation.method).shows_sign(explanation.params))
     summary = {
         "input": str(args.input),
         "model": args.model,
@@ -499,7 +499,7 @@ def _cmd_explain_table(args: argparse.Namespace) -> int:
 def _cmd_explain_molecules(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from .core import MethodError, get_method
+    from .core import MethodError
     from .core.io import staged_folder, write_bytes_atomic, write_json_atomic
     from .data.molecules import load_molecules
 

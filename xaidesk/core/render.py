@@ -32,6 +32,9 @@ COLORMAPS: dict[str, np.ndarray] = {
 DIVERGING_COLORMAPS = ("coldnhot", "bwr", "seismic", "purple_green")
 SEQUENTIAL_COLORMAPS = ("viridis", "hot", "gray")
 DEFAULT_COLORMAP = "bwr"
+#: Sequential colour map of "how much" maps (RELAX importance, sensitivity, squared gradients):
+#: black for little, yellow to white for much -- nothing in it reads as "against".
+UNSIGNED_COLORMAP = "hot"
 
 
 def _subsample(values: np.ndarray, max_samples: int | None) -> np.ndarray:
@@ -95,6 +98,19 @@ def grayscale(image: np.ndarray) -> np.ndarray:
     """The grey (H, W, 3) uint8 version of an RGB image shown under heatmaps."""
     gray = image.astype(np.float64) @ np.array([0.299, 0.587, 0.114]) if image.ndim == 3 else image.astype(np.float64)
     return np.repeat(np.clip(np.round(gray), 0, 255).astype(np.uint8)[..., None], 3, axis=2)
+
+
+def automatic_colormap(signed: bool | None) -> str:
+    """The colour map for a map that shows for and against (``signed``) or only how much."""
+    return UNSIGNED_COLORMAP if signed is False else DEFAULT_COLORMAP
+
+
+def automatic_levels(relevance: np.ndarray, signed: bool | None,
+                     max_samples: int | None = None) -> tuple[float, float]:
+    """Colour levels: the seen range of a "how much" map, symmetric around zero otherwise."""
+    if signed is False:
+        return range_levels(relevance, max_samples=max_samples)
+    return symmetric_levels(relevance, max_samples=max_samples)
 
 
 def blend_overlay(

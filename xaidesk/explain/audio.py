@@ -456,14 +456,18 @@ def resynthesize(audio: LoadedAudio, frontend: AudioFrontEnd, relevance: np.ndar
 
 
 def render_spectrogram_overlay(spectrogram: np.ndarray, relevance: np.ndarray | None, *, cmap: str | None = None,
-                               opacity: float = 0.6, scale: tuple[int, int] = (4, 2)) -> np.ndarray:
+                               opacity: float = 0.6, scale: tuple[int, int] = (4, 2),
+                               signed: bool | None = None) -> np.ndarray:
     """An RGB uint8 picture of the log-mel spectrogram (sequential colour map, lowest band at the
-    bottom) with ``relevance`` blended over it; each cell drawn ``scale`` = (rows, columns) pixels."""
+    bottom) with ``relevance`` blended over it; each cell drawn ``scale`` = (rows, columns) pixels.
+
+    ``signed`` False (a map that only says how much) draws it over its range on a sequential map."""
     from ..core import render
 
     levels = render.range_levels(spectrogram, percentile=99.9)
     base = render.colorize(np.flipud(spectrogram), levels, "viridis")
     if relevance is not None:
-        base = render.blend_overlay(base, np.flipud(np.asarray(relevance, dtype=np.float32)),
-                                    cmap=cmap or render.DEFAULT_COLORMAP, opacity=opacity)
+        relevance = np.flipud(np.asarray(relevance, dtype=np.float32))
+        base = render.blend_overlay(base, relevance, cmap=cmap or render.automatic_colormap(signed),
+                                    opacity=opacity, levels=render.automatic_levels(relevance, signed))
     return np.repeat(np.repeat(base, int(scale[0]), axis=0), int(scale[1]), axis=1)

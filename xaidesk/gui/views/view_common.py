@@ -18,14 +18,8 @@ BACKGROUND = "#2b2b2b"
 #: ``set_colormap`` value that lets the map choose: :data:`render.DEFAULT_COLORMAP` (diverging) for
 #: maps that say for and against, :data:`UNSIGNED_COLORMAP` for maps that only say how much.
 AUTOMATIC_COLORMAP = ""
-#: Sequential colour map of "how much" maps (RELAX importance, sensitivity, squared gradients):
-#: black for little, yellow to white for much -- nothing in it reads as "against".
-UNSIGNED_COLORMAP = "hot" if "hot" in render.SEQUENTIAL_COLORMAPS else render.SEQUENTIAL_COLORMAPS[0]
-
-
-def automatic_colormap(signed: bool | None) -> str:
-    """The colour map :data:`AUTOMATIC_COLORMAP` stands for, given whether a map shows a sign."""
-    return UNSIGNED_COLORMAP if signed is False else render.DEFAULT_COLORMAP
+UNSIGNED_COLORMAP = render.UNSIGNED_COLORMAP
+automatic_colormap = render.automatic_colormap
 
 
 def colormap_from_lut(name: str) -> pg.ColorMap:
