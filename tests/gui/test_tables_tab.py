@@ -378,3 +378,12 @@ def test_views_say_what_fills_them_and_results_are_worded_plainly(qtbot, tables_
     qtbot.wait(10)
     assert combo.shown_text().endswith("…") and len(combo.shown_text()) < len(full)
     assert combo.toolTip().startswith(full)
+
+
+def test_tiny_table_numbers_are_written_without_e_notation():
+    from xaidesk.gui.views.table_views import table_number
+
+    assert table_number(2.379e-05) == "0.0000238"
+    assert table_number(-3.2e-9) == "-3.2 × 10⁻⁹"
+    assert table_number(12669.5) == "12,669.5"
+    assert "e" not in table_number(4.2e17)

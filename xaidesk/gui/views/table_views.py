@@ -16,6 +16,7 @@ from PySide6.QtGui import QBrush, QColor, QFont
 from PySide6.QtWidgets import QComboBox, QLabel, QStackedWidget, QStyle, QStyleOptionComboBox, QStylePainter, QWidget
 
 from ...core import render
+from ..formatting import format_value
 from .image_views import colormap_from_lut
 
 POSITIVE = (200, 60, 50)
@@ -27,8 +28,8 @@ MAX_POINT_TICKS = 12
 
 
 def table_number(value: float) -> str:
-    """A measurement as people write it: thousands separators for large values (12,669.5), never
-    scientific notation between 0.001 and 10^15; '–' where there is no number."""
+    """A measurement as people write it: thousands separators for large values (12,669.5), tiny and
+    huge values as ``"2.38 × 10⁻⁵"``, never ``"2.379e-05"``; '–' where there is no number."""
     if value is None or not math.isfinite(value):
         return "–"
     magnitude = abs(value)
@@ -36,7 +37,7 @@ def table_number(value: float) -> str:
         return f"{value:.4g}"
     if 1e4 <= magnitude < 1e15:
         return f"{value:,.0f}" if magnitude >= 1e6 or value == int(value) else f"{value:,.1f}"
-    return f"{value:.3e}"
+    return format_value(value)
 
 
 def _number_text(value) -> str:
