@@ -387,3 +387,14 @@ def test_tiny_table_numbers_are_written_without_e_notation():
     assert table_number(-3.2e-9) == "-3.2 × 10⁻⁹"
     assert table_number(12669.5) == "12,669.5"
     assert "e" not in table_number(4.2e17)
+
+
+def test_log_offset_reads_automatic_and_none_but_keeps_its_words(qtbot, tables_window):
+    _window, tab = tables_window
+    edit = tab.theta_edit
+    assert edit.currentText() == "Automatic" and edit.text() == "auto"
+    tab.set_theta(None, "none")
+    assert edit.currentText().startswith("None") and edit.text() == "none"
+    tab.set_theta(None, "0.5")
+    assert edit.currentText() == "0.5" and edit.text() == "0.5"
+    assert [edit.itemText(i) for i in range(edit.count())] == ["Automatic", "None (as they are)"]

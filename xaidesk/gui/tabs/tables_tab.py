@@ -21,7 +21,6 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QHeaderView,
     QLabel,
-    QLineEdit,
     QPushButton,
     QSpinBox,
     QSplitter,
@@ -52,6 +51,7 @@ from ..views.table_views import (
 )
 from ..widgets import error_dialog
 from ..widgets.param_form import ParamForm
+from ..widgets.word_or_number import WordOrNumberEdit
 from .analysis_base import AnalysisTabMixin
 from .explain_base import faithfulness_box, show_faithfulness_dialog, side_column
 
@@ -122,6 +122,10 @@ def _item(text: str, tooltip: str = "", editable: bool = False) -> QTableWidgetI
     flags = item.flags()
     item.setFlags(flags | Qt.ItemFlag.ItemIsEditable if editable else flags & ~Qt.ItemFlag.ItemIsEditable)
     return item
+
+
+#: The log offset θ's words, with the titles the Preprocessing view shows.
+THETA_WORDS = {"auto": "Automatic", "none": "None (as they are)"}
 
 
 class TablesTab(AnalysisTabMixin, QWidget):
@@ -305,11 +309,13 @@ class TablesTab(AnalysisTabMixin, QWidget):
         layout = QVBoxLayout(widget)
         controls = QHBoxLayout()
         controls.addWidget(QLabel("Log offset θ for all columns:"))
-        self.theta_edit = QLineEdit("auto")
-        self.theta_edit.setMaximumWidth(120)
+        self.theta_edit = WordOrNumberEdit(THETA_WORDS)
+        self.theta_edit.setText("auto")
+        self.theta_edit.setMinimumContentsLength(14)
         self.theta_edit.setToolTip(
-            "log(x + θ) per column: 'auto' picks the θ with the smallest Jarque-Bera statistic (the most normal "
-            "column), a number uses that θ, 'none' leaves the values as they are. Override per column below."
+            "Each column x becomes log(x + θ), which evens out long tails. Automatic picks, per column, the θ "
+            "that makes the column look most like a bell curve (smallest Jarque–Bera statistic); None leaves "
+            "the values as they are; or type a number. Override it per column below."
         )
         self.theta_edit.editingFinished.connect(self.schedule_preview)
         controls.addWidget(self.theta_edit)
