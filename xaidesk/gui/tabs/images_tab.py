@@ -841,12 +841,7 @@ class ImagesTab(ExplainTabBase):
         if self.current_entry is not None:
             self.show_entry(self.current_entry)
         else:
-            self.heatmap_view.clear_relevance()
-            self.heatmap_view.set_placeholder(RUN_PLACEHOLDER)
-            self.heatmap_view.set_title("Explanation")
-            self._show_uncertainty(None)
-            self._show_details(None)
-            self.stats_label.setText("")
+            self._clear_result_view()
 
     # ------------------------------------------------------------ target switching (LIME refit)
     def _on_target_changed(self, *_args) -> None:
