@@ -204,7 +204,7 @@ def test_supervised_linear_shows_the_intercept_apart(qtbot, tables_window, error
 
 @needs_wholesale
 def test_mlp_trains_in_the_background_and_can_be_cancelled(qtbot, tables_window):
-    _, tab = tables_window
+    window, tab = tables_window
     assert _open(qtbot, tab, WHOLESALE)
     tab.role_combo("Channel").setCurrentIndex(tab.role_combo("Channel").findData("target"))
     result = _run(qtbot, tab, "supervised.mlp_lrp", epochs=30)
@@ -217,7 +217,7 @@ def test_mlp_trains_in_the_background_and_can_be_cancelled(qtbot, tables_window)
     qtbot.wait(200)
     tab.cancel_run()
     qtbot.waitUntil(lambda: not tab.is_running(), timeout=5_000)
-    assert tab.result is result and "Cancelled" in tab.run_status.text()
+    assert tab.result is result and "Cancelled" in window.status_text()
     qtbot.waitUntil(lambda: not tab.runner.is_busy("table_run"), timeout=10_000)
 
 
@@ -352,7 +352,8 @@ def test_views_say_what_fills_them_and_results_are_worded_plainly(qtbot, tables_
 
     _, tab = tables_window
     assert tab.clusters_views.showing_message() and "press Run" in tab.clusters_views.message.text()
-    assert tab.gamma_views.showing_message() and "'auto'" in tab.gamma_views.message.text()
+    assert tab.gamma_views.showing_message() and "'Automatic'" in tab.gamma_views.message.text()
+    assert "'auto'" not in tab.gamma_views.message.text() and tab.gamma_note.text() == ""  # said once
     tab.open_example()
     qtbot.waitUntil(lambda: tab._jobs["load"] is None and tab.table is not None, timeout=10_000)
     _run(qtbot, tab, "neon.knn", gamma="auto", theta="auto")
@@ -398,3 +399,39 @@ def test_log_offset_reads_automatic_and_none_but_keeps_its_words(qtbot, tables_w
     tab.set_theta(None, "0.5")
     assert edit.currentText() == "0.5" and edit.text() == "0.5"
     assert [edit.itemText(i) for i in range(edit.count())] == ["Automatic", "None (as they are)"]
+
+
+def test_example_numbers_are_plain_and_said_once(qtbot, tables_window):
+    """The Preprocessing grid writes p and θ without e-notation and explains JB; "Done" is said only in the
+    status bar; the Model view says what fills it; marks are labelled in the title, off the curves."""
+    import re
+
+    from xaidesk.gui.tabs.tables_tab import JB_TOOLTIP
+
+    window, tab = tables_window
+    assert tab.model_views.showing_message() and "target" in tab.model_views.message.text()
+    assert tab.model_note.text() == ""
+    tab.open_example()
+    qtbot.waitUntil(lambda: tab._jobs["load"] is None and tab.table is not None, timeout=10_000)
+    qtbot.waitUntil(lambda: tab.jb_table.rowCount() > 1, timeout=20_000)
+    grid = tab.jb_table
+    texts = [grid.item(r, c).text() for r in range(grid.rowCount()) for c in range(grid.columnCount())
+             if grid.item(r, c) is not None]
+    texts += [grid.verticalHeaderItem(r).text() for r in range(grid.rowCount())]
+    assert texts and not [t for t in texts if re.search(r"\de[-+]?\d", t)]
+    assert not [t for t in texts if t.startswith("JB")]
+    assert "θ = 0.00001" in texts
+    assert "Bell-curve misfit (JB)" in tab.jb_heading.text()
+    assert "Jarque–Bera" in JB_TOOLTIP and JB_TOOLTIP in grid.horizontalHeaderItem(0).toolTip()
+
+    _run(qtbot, tab, "neon.knn", gamma="auto", theta="auto")
+    assert tab.run_status.text() == "" and " in " in window.status_text()
+    assert tab.gamma_plot.mark_line is not None and getattr(tab.gamma_plot.mark_line, "label", None) is None
+    assert tab.gamma_plot.mark_text.startswith("chosen γ = ")
+    assert tab.gamma_plot.mark_text in tab.gamma_plot.plot_item.titleLabel.text
+    assert "e-" not in tab.gamma_plot.mark_text
+    assert tab.model_views.showing_message()
+    _run(qtbot, tab, "neon.kmeans", clusters=0)
+    plot = tab.silhouette_plot
+    assert getattr(plot.mark_line, "label", None) is None and plot.mark_text.startswith("suggested k = ")
+    assert plot.mark_text in plot.plot_item.titleLabel.text

@@ -102,9 +102,10 @@ class AnalysisTabMixin(JobChannelsMixin):
             self.runner.cancel(job_id)
 
     def _end_run(self, text: str) -> None:
+        """Report the end of a run in the status bar only (like the Images tab), not again under Run."""
         self._jobs[self.RUN_CHANNEL] = None
         self.progress_bar.setValue(0)
-        self.run_status.setText(text)
+        self.run_status.setText("")
         self.status_message.emit(text)
         self._update_enabled()
 

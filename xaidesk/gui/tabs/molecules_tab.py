@@ -41,6 +41,7 @@ from PySide6.QtWidgets import (
 
 from xaidesk.core import InputError
 
+from ..formatting import format_duration
 from ..runner import JobFailure, Runner
 from ..views.molecule_views import ElementBars, MoleculeView, PotentialPlot
 from ..views.table_views import Placeholder
@@ -511,7 +512,7 @@ class MoleculesTab(AnalysisTabMixin, QWidget):
 
     def show_model(self, model) -> None:
         self.model = model
-        self._end_run(f"Trained in {sum(model.seconds.values()):.1f} s.")
+        self._end_run(f"Trained in {format_duration(sum(model.seconds.values()))}.")
         self._clear_results()
         m, unit = model.metrics, model.energy_unit
         self.metrics_label.setText(

@@ -64,8 +64,15 @@ OUTLIER_METHODS = ("neon.knn", "neon.kde")
 DEFAULT_TOP_N = 20
 CLUSTERS_PLACEHOLDER = ("Nothing to show yet. Choose the clustering analysis (k-means) under Analysis and press "
                         "Run: this view then shows how many clusters fit the rows and what makes each cluster.")
-GAMMA_PLACEHOLDER = ("Nothing to show yet. Run an outlier analysis with Stiffness γ set to 'auto': this view then "
-                     "shows how γ was chosen.")
+GAMMA_PLACEHOLDER = ("Nothing to show yet. Run an outlier analysis with Stiffness γ set to 'Automatic': this view "
+                     "then shows how γ was chosen.")
+MODEL_PLACEHOLDER = ("Nothing to show yet. Mark a column as target in the Data view and run a 'Target: …' method: "
+                     "this view then shows the model's fit and its loss per training epoch.")
+#: The heading of the normality table, and what its statistic means.
+JB_HEADING = "Bell-curve misfit (JB) of each column, as read and after each log offset θ"
+JB_TOOLTIP = ("Jarque–Bera statistic: how far the column is from a bell curve; smaller is closer. p is the chance "
+              "of a misfit at least this large if the column were a bell curve. The θ used is marked in bold on a "
+              "green background.")
 #: The γ table's columns: a header in words, and the statistic it is in the tooltip.
 GAMMA_COLUMNS = (
     ("γ", "Stiffness γ: how local the outlier score is (larger: only the nearest rows count)."),
@@ -94,19 +101,19 @@ def list_table_methods(token=None, progress=None) -> list:
     return sorted(list_methods("table"), key=lambda m: (order.get(m.name, len(order)), m.name))
 
 
-def _rating(value, spec: str) -> str:
+def _rating(value) -> str:
     """A separation rating for the γ table; '–' where it could not be rated (the tooltip says why)."""
-    return "–" if value is None or not np.isfinite(value) else format(value, spec)
+    return "–" if value is None or not np.isfinite(value) else table_number(value)
 
 
 def ranking_details(result) -> str:
     """The settings behind a ranking, in words: γ, standardisation and the log offset θ per column."""
     lines = []
     if result.gamma is not None:
-        lines.append(f"Stiffness γ = {result.gamma:g} (larger: the score looks only at the nearest rows).")
+        lines.append(f"Stiffness γ = {table_number(result.gamma)} (larger: the score looks only at the nearest rows).")
     lines.append("Columns were standardised (each scaled to mean 0, spread 1)." if result.standardized
                  else "Columns were used on their own scales (not standardised).")
-    logged = [f"{k} {v:g}" for k, v in result.theta.items() if v is not None]
+    logged = [f"{k} {table_number(v)}" for k, v in result.theta.items() if v is not None]
     plain = [k for k, v in result.theta.items() if v is None]
     if logged:
         lines.append("Log offset θ per column (each value x became log(x + θ)): " + ", ".join(logged) + ".")
@@ -338,13 +345,18 @@ class TablesTab(AnalysisTabMixin, QWidget):
         self.theta_table.itemChanged.connect(self._on_theta_item_changed)
         self.theta_table.currentCellChanged.connect(lambda row, *_: self._on_theta_row(row))
         left.addWidget(self.theta_table)
+        jb_box = QWidget()
+        jb_layout = QVBoxLayout(jb_box)
+        jb_layout.setContentsMargins(0, 0, 0, 0)
+        self.jb_heading = QLabel(JB_HEADING)
+        self.jb_heading.setWordWrap(True)
+        self.jb_heading.setToolTip(JB_TOOLTIP)
+        jb_layout.addWidget(self.jb_heading)
         self.jb_table = QTableWidget(0, 0)
-        self.jb_table.setToolTip(
-            "Jarque-Bera statistic (small = close to a normal distribution) and its p-value for each candidate θ; "
-            "the θ used is marked in bold on a green background."
-        )
+        self.jb_table.setToolTip(JB_TOOLTIP)
         self.jb_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        left.addWidget(self.jb_table)
+        jb_layout.addWidget(self.jb_table, 1)
+        left.addWidget(jb_box)
         splitter.addWidget(left)
         right = QWidget()
         right_layout = QVBoxLayout(right)
@@ -469,7 +481,7 @@ class TablesTab(AnalysisTabMixin, QWidget):
     def _build_gamma_view(self) -> QWidget:
         widget = QWidget()
         layout = QVBoxLayout(widget)
-        self.gamma_note = QLabel(GAMMA_PLACEHOLDER)
+        self.gamma_note = QLabel("")
         self.gamma_note.setWordWrap(True)
         layout.addWidget(self.gamma_note)
         self.gamma_details = QLabel("")
@@ -533,7 +545,7 @@ class TablesTab(AnalysisTabMixin, QWidget):
     def _build_model_view(self) -> QWidget:
         widget = QWidget()
         layout = QVBoxLayout(widget)
-        self.model_note = QLabel("Mark a column as target in the Data view and run a 'Target: …' method.")
+        self.model_note = QLabel("")
         self.model_note.setWordWrap(True)
         layout.addWidget(self.model_note)
         self.intercept_label = QLabel("")
@@ -544,7 +556,8 @@ class TablesTab(AnalysisTabMixin, QWidget):
         self.metrics_label.setWordWrap(True)
         layout.addWidget(self.metrics_label)
         self.history_plot = CurvePlot("Training: loss per epoch")
-        layout.addWidget(self.history_plot, 1)
+        self.model_views = Placeholder(self.history_plot, MODEL_PLACEHOLDER)
+        layout.addWidget(self.model_views, 1)
         return widget
 
     # ------------------------------------------------------------------ methods
@@ -821,7 +834,7 @@ class TablesTab(AnalysisTabMixin, QWidget):
             self.theta_table.setItem(row, 0, _item(name))
             self.theta_table.setItem(row, 1, _item(overrides.get(name, ""), editable=True))
             used = preview.theta.get(name)
-            self.theta_table.setItem(row, 2, _item("none (no log)" if used is None else f"{used:g}"))
+            self.theta_table.setItem(row, 2, _item("none (no log)" if used is None else table_number(used)))
         self._filling = False
         self._fill_jb_table(preview)
         current = self.histogram_combo.currentText()
@@ -848,13 +861,18 @@ class TablesTab(AnalysisTabMixin, QWidget):
         self.jb_table.clear()
         self.jb_table.setColumnCount(len(names))
         self.jb_table.setRowCount(1 + len(thetas))
-        self.jb_table.setHorizontalHeaderLabels(names)
-        self.jb_table.setVerticalHeaderLabels(["no log"] + [f"θ = {t:g}" for t in thetas])
+        for column, name in enumerate(names):
+            header = QTableWidgetItem(name)
+            header.setToolTip(f"{name}: {JB_TOOLTIP}")
+            self.jb_table.setHorizontalHeaderItem(column, header)
+        self.jb_table.setVerticalHeaderLabels(["no log"] + [f"θ = {table_number(t)}" for t in thetas])
         for r in rows:
             col = names.index(r["column"])
             line = 0 if not np.isfinite(r["theta"]) else 1 + thetas.index(r["theta"])
-            text = "–" if not np.isfinite(r["jb"]) else f"JB {r['jb']:.4g}\np = {r['p']:.2g}"
-            item = _item(text, f"{r['column']}, θ = {r['theta']:g}: Jarque-Bera {r['jb']:.6g}, p-value {r['p']:.3g}")
+            text = "–" if not np.isfinite(r["jb"]) else f"misfit {table_number(r['jb'])}\np = {table_number(r['p'])}"
+            theta = "no log" if not np.isfinite(r["theta"]) else f"θ = {table_number(r['theta'])}"
+            item = _item(text, f"{r['column']}, {theta}: bell-curve misfit (Jarque–Bera) {table_number(r['jb'])}, "
+                               f"p = {table_number(r['p'])}. Smaller misfit is closer to a bell curve.")
             if r["chosen"]:
                 item.setFont(bold_font())
                 item.setBackground(QBrush(QColor(200, 235, 200)))
@@ -870,7 +888,7 @@ class TablesTab(AnalysisTabMixin, QWidget):
             return
         j = preview.names.index(name)
         theta = preview.theta.get(name)
-        after = "as read" if theta is None else f"log(x + {theta:g})"
+        after = "as read" if theta is None else f"log(x + {table_number(theta)})"
         if preview.standardized:
             after += ", standardised"
         self.before_plot.set_histogram(*preview.before[j], title=f"{name}: before (as read)", x_label=name)
@@ -956,6 +974,8 @@ class TablesTab(AnalysisTabMixin, QWidget):
         self.global_bars.clear_bars()
         self.intercept_label.setText("")
         self.metrics_label.setText("")
+        self.model_note.setText("")
+        self.model_views.show_message(MODEL_PLACEHOLDER)
 
     def show_result(self, result) -> None:
         self.result = result
@@ -1116,9 +1136,9 @@ class TablesTab(AnalysisTabMixin, QWidget):
     def _show_gamma(self, result) -> None:
         selection = result.extras.get("gamma_selection")
         if not selection:
-            message = (f"γ was set by hand ({result.gamma:g}). Set Stiffness γ to 'auto' and run again to let "
+            message = (f"γ was set by hand ({table_number(result.gamma)}). Set Stiffness γ to 'Automatic' and run again to let "
                        "the app choose it." if result.gamma else "γ applies to the outlier methods only.")
-            self.gamma_note.setText(message)
+            self.gamma_note.setText("")
             self.gamma_views.show_message(message)
             self.gamma_details_button.setVisible(False)
             self.gamma_details_button.setChecked(False)
@@ -1130,9 +1150,9 @@ class TablesTab(AnalysisTabMixin, QWidget):
         self.gamma_plot.reset("Outlier scores across bootstrap resamples (mean ± spread)", x_label="γ (log scale)",
                               y_label="score", log_x=True)
         self.gamma_plot.add_curve("mean score", gammas, selection["mean"], band=selection["spread"])
-        self.gamma_plot.mark(selection["chosen"], f"chosen γ = {selection['chosen']:g}")
+        self.gamma_plot.mark(selection["chosen"], f"chosen γ = {table_number(selection['chosen'])}")
         self.gamma_note.setText(
-            f"Chosen γ = {selection['chosen']:g}: the most local setting whose scores stay steady when the rows "
+            f"Chosen γ = {table_number(selection['chosen'])}: the most local setting whose scores stay steady when the rows "
             f"are resampled (tried on {selection.get('rows_used', '')} rows).")
         self.gamma_details.setText(f"Rule: {selection['rule']}. The table tries each γ on the grid; its last two "
                                    "columns split the 50 highest- and 50 lowest-scoring rows in two (k-means, "
@@ -1142,8 +1162,8 @@ class TablesTab(AnalysisTabMixin, QWidget):
         self.separation_table.setRowCount(len(gammas))
         for i, g in enumerate(gammas):
             sep = separation[i] if i < len(separation) else {}
-            cells = [f"{g:g}", f"{selection['relative_spread'][i]:.3g}", f"{selection['rank_stability'][i]:.3f}",
-                     _rating(sep.get("calinski_harabasz"), ".4g"), _rating(sep.get("dunn"), ".3g")]
+            cells = [table_number(g), table_number(selection["relative_spread"][i]), f"{selection['rank_stability'][i]:.3f}",
+                     _rating(sep.get("calinski_harabasz")), _rating(sep.get("dunn"))]
             for j, text in enumerate(cells):
                 item = _item(text)
                 if j >= 3 and sep.get("note"):
@@ -1193,7 +1213,8 @@ class TablesTab(AnalysisTabMixin, QWidget):
     def _show_model(self, result) -> None:
         self.history_plot.reset("Training: loss per epoch", x_label="epoch", y_label="loss")
         if not result.method.startswith("supervised."):
-            self.model_note.setText("Mark a column as target in the Data view and run a 'Target: …' method.")
+            self.model_note.setText("")
+            self.model_views.show_message(MODEL_PLACEHOLDER)
             self.intercept_label.setText("")
             self.metrics_label.setText("")
             return
@@ -1209,10 +1230,14 @@ class TablesTab(AnalysisTabMixin, QWidget):
         else:
             self.intercept_label.setText("The network's biases take up part of the output; it is not in the bars.")
         metrics = result.extras.get("metrics") or {}
-        self.metrics_label.setText("Metrics: " + ", ".join(f"{k.replace('_', ' ')} {v:.4g}" for k, v in metrics.items())
+        self.metrics_label.setText("Metrics: " + ", ".join(f"{k.replace('_', ' ')} {table_number(v)}" for k, v in metrics.items())
                                    if metrics else "")
         history = result.extras.get("history") or []
-        if history:
+        if not history:
+            self.model_views.show_message("This model is fitted in one step, not over training epochs: there is no "
+                                          "loss per epoch to show.")
+        else:
+            self.model_views.show_content()
             epochs = [h["epoch"] for h in history]
             self.history_plot.add_curve("training loss", epochs, [h["train_loss"] for h in history], symbol=None)
             val = [(h["epoch"], h["validation_loss"]) for h in history if "validation_loss" in h]

@@ -426,6 +426,9 @@ class CurvePlot(pg.PlotWidget):
         super().__init__(parent=parent, background="w")
         self.setMenuEnabled(False)
         self.plot_item = self.getPlotItem()
+        self.title = title
+        self.mark_text = ""
+        self.mark_line: pg.InfiniteLine | None = None
         self.plot_item.setTitle(title, color="#333333", size="10pt")
         self.plot_item.showGrid(x=True, y=True, alpha=0.2)
         _plain_axes(self.plot_item)
@@ -439,9 +442,12 @@ class CurvePlot(pg.PlotWidget):
         self.legend.clear()
         self.curves = {}
         self.marker = None
+        self.mark_text = ""
+        self.mark_line = None
         self.tick_labels = []
         if title is not None:
-            self.plot_item.setTitle(title, color="#333333", size="10pt")
+            self.title = title
+        self.plot_item.setTitle(self.title, color="#333333", size="10pt")
         self.plot_item.setLogMode(x=log_x, y=False)
         self.plot_item.getAxis("bottom").setTicks(None)
         self.plot_item.setLabel("bottom", x_label)
@@ -476,11 +482,16 @@ class CurvePlot(pg.PlotWidget):
         self.plot_item.getAxis("bottom").setTicks([list(zip(positions.tolist(), self.tick_labels)), []])
 
     def mark(self, x: float, text: str = "") -> None:
+        """A dashed red line at ``x``; ``text`` goes in the title, in red, where it covers no curve."""
         self.marker = float(x)
+        self.mark_text = text
         position = math.log10(x) if self.plot_item.ctrl.logXCheck.isChecked() and x > 0 else x
-        line = pg.InfiniteLine(pos=position, angle=90, pen=pg.mkPen((200, 60, 50), width=2, style=Qt.PenStyle.DashLine),
-                               label=text, labelOpts={"position": 0.9, "color": (200, 60, 50), "fill": (255, 255, 255, 200)})
-        self.plot_item.addItem(line)
+        self.mark_line = pg.InfiniteLine(pos=position, angle=90,
+                                         pen=pg.mkPen((200, 60, 50), width=2, style=Qt.PenStyle.DashLine))
+        self.plot_item.addItem(self.mark_line)
+        if text:
+            self.plot_item.setTitle(f"{self.title} · <span style='color:#c83c32'>{text}</span>",
+                                    color="#333333", size="10pt")
 
 
 class ElidingComboBox(QComboBox):
