@@ -37,6 +37,8 @@ def make_tab(qtbot, catalog, error_dialogs):
     def make():
         runner = Runner()
         tab = DatasetTab(runner, None)
+        tab.status_log = []
+        tab.status_message.connect(tab.status_log.append)
         qtbot.addWidget(tab)
         tab.resize(1200, 800)
         tab.set_catalog(catalog)
@@ -57,6 +59,11 @@ def _prepare(tab, folder, out, methods):
     tab._update_enabled()
 
 
+def _done_message(tab) -> str:
+    """The last "Done: …" the tab sent to the status bar."""
+    return [m for m in tab.status_log if m.startswith("Done")][-1]
+
+
 def _wait_idle(qtbot, tab, timeout=30_000):
     qtbot.waitUntil(lambda: not tab.is_running() and not tab.is_stopping(), timeout=timeout)
 
@@ -72,7 +79,8 @@ def test_run_fills_the_browser_with_thumbnails(qtbot, make_tab, folder, tmp_path
     assert tab.cancel_button.isEnabled() and not tab.run_button.isEnabled()
     _wait_idle(qtbot, tab)
     assert not error_dialogs
-    assert tab.progress_label.text().startswith("Done: 10 explanations of 5 files in ")
+    assert _done_message(tab).startswith("Done: 10 explanations of 5 files in ")
+    assert tab.progress_label.text() == ""  # "Done" is said once, in the status bar
     assert len(read_index(out)) == 10
     model = tab.browse.model
     assert model.rowCount() == 10
@@ -208,7 +216,7 @@ def test_cancel_keeps_the_finished_files_and_resume_completes(qtbot, make_tab, f
     _wait_idle(qtbot, tab)
     rows = read_index(out)
     assert len(rows) == len({r.key for r in rows}) == 5
-    assert f"{len(saved)} were already done" in tab.progress_label.text()
+    assert f"{len(saved)} were already done" in _done_message(tab)
     assert not tab.resume_button.isEnabled()
     assert tab.browse.model.rowCount() == 5
 
@@ -466,5 +474,5 @@ def test_one_result_is_counted_in_the_singular(qtbot, make_tab, folder, tmp_path
     _prepare(tab, folder, tmp_path / "run", [GRAD])
     tab.start_run()
     _wait_idle(qtbot, tab)
-    assert tab.progress_label.text().startswith("Done: 1 explanation of 1 file in ")
+    assert _done_message(tab).startswith("Done: 1 explanation of 1 file in ")
     assert tab.browse.count_label.text() == "1 result"

@@ -185,3 +185,15 @@ def test_bad_folders_and_failed_runs_are_reported(qtbot, panel, tmp_path, error_
     analyse(qtbot, panel)
     assert error_dialogs[-1][0] == "SpRAy could not be run" and "could be read" in error_dialogs[-1][1]
     assert panel.result is None and panel.analyse_button.isEnabled()
+
+
+def test_views_say_what_fills_them_and_clusters_read_automatic(qtbot, panel, tmp_path):
+    assert panel.views.showing_message() and "press Analyse" in panel.views.message.text()
+    assert not panel.spectrum.isVisible() and not panel.means.isVisible()
+    assert panel.clusters_spin.value() == panel.clusters_spin.minimum()
+    assert panel.clusters_spin.text() == "Automatic" and "'auto'" not in panel.clusters_spin.toolTip()
+    run, _truth = make_run(tmp_path / "run")
+    panel.set_run(run)
+    assert panel.views.showing_message()
+    analyse(qtbot, panel)
+    assert not panel.views.showing_message() and panel.spectrum.isVisible()

@@ -621,7 +621,7 @@ class DatasetTab(QWidget):
                 + (f", {plural(len(result.skipped), 'file')} could not be read (see skipped.csv)"
                    if result.skipped else "")
                 + ".")
-        self.progress_label.setText(text)
+        self.progress_label.setText("")  # said once, in the status bar, as the Images tab does
         self.status_message.emit(text)
         self.open_run(result.run_dir)
         self._update_enabled()

@@ -38,12 +38,17 @@ from ..formatting import progress_text
 from ..runner import Runner
 from ..widgets import error_dialog
 from .dataset_views import method_title
+from .table_views import Placeholder
 from .view_common import BACKGROUND, ElidedLabel
 
 CHANNEL = "spray"
 #: Member thumbnails shown at most for one cluster (the most typical members first).
 MAX_THUMBNAILS = 300
 THUMBNAIL_SIZE = 96
+#: What the result views say until an analysis (or a saved result) fills them.
+EMPTY_MESSAGE = ("Nothing to show yet. Choose a method and a class above and press Analyse (or open saved SpRAy "
+                 "results): the eigenvalues, a map of the heatmaps, each cluster's mean heatmap and its members "
+                 "then appear here.")
 
 
 def _white_plot(title: str, bottom: str, left: str) -> pg.PlotWidget:
@@ -279,9 +284,9 @@ class SprayPanel(QWidget):
         self.neighbors_spin.setToolTip("Neighbours per heatmap in the nearest-neighbour graph.")
         self.clusters_spin = QSpinBox()
         self.clusters_spin.setRange(1, 50)
-        self.clusters_spin.setSpecialValueText("auto")
+        self.clusters_spin.setSpecialValueText("Automatic")
         self.clusters_spin.setValue(1)
-        self.clusters_spin.setToolTip("Number of clusters; 'auto' takes the number the eigengap suggests.")
+        self.clusters_spin.setToolTip("Number of clusters; 'Automatic' takes the number the eigengap suggests.")
         self.values_combo = QComboBox()
         for text, value in (("|R|", "abs"), ("positive R", "positive"), ("signed R", "signed")):
             self.values_combo.addItem(text, value)
@@ -359,6 +364,7 @@ class SprayPanel(QWidget):
         views.addWidget(top)
         views.addWidget(bottom)
         views.setSizes([320, 280])
+        self.views = Placeholder(views, EMPTY_MESSAGE)
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
@@ -366,7 +372,7 @@ class SprayPanel(QWidget):
         layout.addLayout(buttons)
         layout.addWidget(self.progress_bar)
         layout.addWidget(self.status_label)
-        layout.addWidget(views, 1)
+        layout.addWidget(self.views, 1)
 
     # ------------------------------------------------------------------ settings
     def _restore_settings(self) -> None:
@@ -513,6 +519,7 @@ class SprayPanel(QWidget):
     def show_result(self, result: spray_core.SprayResult, heatmaps: spray_core.RunHeatmaps) -> None:
         """Draw a result (from the analysis or read from a result folder)."""
         self.result, self.heatmaps = result, heatmaps
+        self.views.show_content()
         self.spectrum.set_spectrum(result.eigenvalues, result.eigengap_k, result.n_clusters)
         self.embedding.set_points(result.embedding, result.labels)
         self.means.set_means(result.cluster_means, result.cluster_sizes)
