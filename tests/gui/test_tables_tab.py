@@ -435,3 +435,26 @@ def test_example_numbers_are_plain_and_said_once(qtbot, tables_window):
     plot = tab.silhouette_plot
     assert getattr(plot.mark_line, "label", None) is None and plot.mark_text.startswith("suggested k = ")
     assert plot.mark_text in plot.plot_item.titleLabel.text
+
+
+def test_molecule_training_time_is_written_for_people(qtbot, tmp_path, make_window):
+    """The Molecules tab shares the analysis run area: "Trained in 12 ms." (never "0.0 s"), said once."""
+    import importlib.util
+    import re
+
+    spec = importlib.util.spec_from_file_location("molecule_tests", Path(__file__).with_name("test_molecules_tab.py"))
+    molecule_tests = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(molecule_tests)
+    folder, energies = molecule_tests.molecule_folder.__wrapped__(tmp_path)
+    window = make_window()
+    tab = window.molecules_tab
+    window.tabs.setCurrentWidget(tab)
+    tab.open_folder(folder, energies)
+    qtbot.waitUntil(lambda: tab._jobs["load"] is None, timeout=10_000)
+    assert tab.train() is not None
+    qtbot.waitUntil(lambda: not tab.is_running() and tab.model is not None, timeout=30_000)
+    status = window.status_text()
+    assert re.match(r"Trained in \d+(\.\d)? (ms|s)\. Test MAE", status), status
+    assert "0.0 s" not in status and tab.run_status.text() == ""
+    window.runner.shutdown()
+    window.close()

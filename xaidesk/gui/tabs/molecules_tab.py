@@ -512,7 +512,8 @@ class MoleculesTab(AnalysisTabMixin, QWidget):
 
     def show_model(self, model) -> None:
         self.model = model
-        self._end_run(f"Trained in {format_duration(sum(model.seconds.values()))}.")
+        trained = f"Trained in {format_duration(sum(model.seconds.values()))}."
+        self._end_run(trained)
         self._clear_results()
         m, unit = model.metrics, model.energy_unit
         self.metrics_label.setText(
@@ -537,7 +538,7 @@ class MoleculesTab(AnalysisTabMixin, QWidget):
             self._show_potentials()
         self._show_model_page(model.kind)
         self._fill_molecule_combo()
-        self.status_message.emit(f"Test MAE {m['test_mae']:.3g} {unit}."
+        self.status_message.emit(f"{trained} Test MAE {m['test_mae']:.3g} {unit}."
                                  + (" See the warning on the left." if model.notes else ""))
 
     def select_pair(self, pair: str) -> None:
