@@ -272,6 +272,8 @@ def _money_table(tmp_path, rows: int = 30):
 
 def test_ranking_keeps_the_scores_on_screen_and_writes_money_plainly(qtbot, tables_window, error_dialogs, tmp_path):
     _, tab = tables_window
+    from xaidesk.gui.views.table_views import table_number
+
     assert _open(qtbot, tab, _money_table(tmp_path))
     result = _run(qtbot, tab, "neon.knn", gamma="auto", theta="none")
     assert error_dialogs == []
@@ -283,7 +285,7 @@ def test_ranking_keeps_the_scores_on_screen_and_writes_money_plainly(qtbot, tabl
     assert "e+" not in raw and "," in raw  # 12,669.5, not 1.267e+04
     # the γ curve is labelled at its grid points only, not with piles of log-axis minor ticks
     gammas = result.extras["gamma_selection"]["gammas"]
-    assert tab.gamma_plot.tick_labels == [f"{g:.3g}" for g in gammas]
+    assert tab.gamma_plot.tick_labels == [table_number(g) for g in gammas]
 
 
 def test_heatmap_colours_follow_the_sign_and_say_what_they_mean(qtbot):
@@ -458,3 +460,13 @@ def test_molecule_training_time_is_written_for_people(qtbot, tmp_path, make_wind
     assert "0.0 s" not in status and tab.run_status.text() == ""
     window.runner.shutdown()
     window.close()
+
+
+def test_gamma_grid_ticks_are_written_without_e_notation(qtbot):
+    from xaidesk.gui.views.table_views import CurvePlot
+
+    plot = CurvePlot("γ")
+    qtbot.addWidget(plot)
+    plot.reset("γ", x_label="γ (log scale)", y_label="score", log_x=True)
+    plot.add_curve("mean score", [1e-5, 1e-3, 0.1, 10], [1, 2, 3, 4])
+    assert plot.tick_labels == ["0.00001", "0.001", "0.1", "10"]

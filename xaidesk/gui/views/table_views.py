@@ -477,7 +477,7 @@ class CurvePlot(pg.PlotWidget):
         if not xs.size or xs.size > MAX_POINT_TICKS:
             self.plot_item.getAxis("bottom").setTicks(None)
             return
-        self.tick_labels = [f"{v:.3g}" for v in xs]
+        self.tick_labels = [table_number(float(v)) for v in xs]
         positions = np.log10(xs) if log_x else xs
         self.plot_item.getAxis("bottom").setTicks([list(zip(positions.tolist(), self.tick_labels)), []])
 
