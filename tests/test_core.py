@@ -316,3 +316,16 @@ def test_output_folder_check_names_a_read_only_folder_even_for_root(tmp_path, mo
         with pytest.raises(InputError, match=r"folder '.*locked' cannot be written to \(read-only file system\)"):
             check_output_folder(target)
     assert list(locked.iterdir()) == []
+
+
+def test_registry_says_which_methods_explain_no_class():
+    relax = get_method("relax")
+    assert relax.explains_class is False
+    assert relax.to_dict()["explains_class"] is False
+    lrp = get_method("lrp.epsilon_plus_flat")
+    assert lrp.explains_class is True and lrp.to_dict()["explains_class"] is True
+
+
+def test_figure_title_leaves_out_an_empty_class():
+    assert render.figure_title("LRP", "class 3", "digits CNN") == "LRP · class 3 · digits CNN"
+    assert render.figure_title("RELAX", "", "digits CNN") == "RELAX · digits CNN"

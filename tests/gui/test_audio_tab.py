@@ -130,6 +130,10 @@ def test_relax_time_strategy_shows_overlay_and_uncertainty(qtbot, audio_window, 
     explanation = tab.history[0].explanation
     assert explanation.complete and explanation.method == "relax"
     assert explanation.params["strategy"] == "time"
+    # RELAX explains no class: its title names none and the class picker is greyed out, saying why
+    assert tab.history[0].title.startswith("RELAX · ") and "class" not in tab.history[0].title
+    assert "score for the class" not in tab.stats_label.text()
+    assert not tab.target_combo.isEnabled() and "not one class" in tab.target_combo.toolTip()
     shape = tab.spectrogram.log_mel.shape
     assert explanation.relevance.shape == shape
     assert np.array_equal(tab.relevance_view.relevance(), explanation.relevance.astype(np.float32))
@@ -188,7 +192,7 @@ def test_cancel_keeps_a_labelled_partial(qtbot, audio_window):
     qtbot.waitUntil(lambda: bool(tab.history), timeout=5_000)
     entry = tab.history[0]
     assert not entry.explanation.complete
-    assert "partial" in entry.title
+    assert "partial" in entry.title and "tone" not in entry.title and "class" not in entry.title
     assert entry.explanation.relevance.shape == tab.spectrogram.log_mel.shape
     assert tab.current_entry is entry
 

@@ -299,3 +299,41 @@ def test_recent_files_drop_missing_and_keep_ten(tmp_path):
     assert len(recent) == 9  # ten kept, the newest of them since deleted
     assert recent[0] == files[10].resolve()
     assert files[0].resolve() not in recent
+
+
+def test_relax_results_name_no_class_and_the_class_picker_says_why(qtbot, make_window, tmp_path):
+    window = make_window(demo=True)
+    tab = window.images_tab
+    assert tab.select_method("lrp.epsilon_plus_flat")
+    assert tab.target_combo.isEnabled()
+    assert tab.select_method("relax")
+    assert not tab.target_combo.isEnabled()
+    assert "not one class" in tab.target_combo.toolTip()
+    tab.param_form.set_value("num_masks", 40)
+    tab.run_explanation()
+    qtbot.waitUntil(lambda: bool(tab.history), timeout=20_000)
+    title = tab.history[0].title
+    assert title.startswith("RELAX · ") and "class" not in title
+    stats = tab.stats_label.text()
+    assert "values from" in stats and "score for the class" not in stats and "evidence is for" not in stats
+    figure_title, _ = tab.figure_labels()
+    assert figure_title.startswith("RELAX · ") and "class" not in figure_title
+
+    assert tab.select_method("lrp.epsilon_plus_flat")
+    assert tab.target_combo.isEnabled() and "not one class" not in tab.target_combo.toolTip()
+    tab.run_explanation()
+    qtbot.waitUntil(lambda: len(tab.history) == 2, timeout=15_000)
+    lrp = next(entry for entry in tab.history if entry.explanation.method == "lrp.epsilon_plus_flat")
+    assert lrp.title.startswith("LRP") and f"· class {lrp.explanation.target.index} ·" in lrp.title
+
+
+def test_titles_and_statistics_of_a_method_that_explains_no_class():
+    from xaidesk.gui.formatting import partial_title, statistics_parts
+
+    assert partial_title("RELAX", "", 3, 10, "masks") == "RELAX · partial, 3 of 10 masks"
+    assert partial_title("LIME", "class 2", 3, 10, "samples") == "LIME · class 2 · partial, 3 of 10 samples"
+    stats = {"sum": 1.0, "min": -0.5, "max": 1.5, "positive_share": 0.75}
+    with_class = " · ".join(statistics_parts(stats, 2.0, (-1.5, 1.5), "class 2"))
+    assert "score for the class" in with_class and "evidence is for class 2" in with_class
+    without = " · ".join(statistics_parts(stats, 2.0, (-1.5, 1.5), "class 2", explains_class=False))
+    assert "class" not in without and "values from" in without

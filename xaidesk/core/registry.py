@@ -168,6 +168,7 @@ class MethodInfo:
     iterative: bool = False
     resample: str = "sum"
     signed: bool | Callable[[dict], bool] = True
+    explains_class: bool = True
 
     @property
     def family(self) -> str:
@@ -199,6 +200,7 @@ class MethodInfo:
             "modality": list(self.modality),
             "help": self.help,
             "params": [p.to_dict() for p in self.params],
+            "explains_class": self.explains_class,
         }
 
 
@@ -216,6 +218,7 @@ def register_method(
     iterative: bool = False,
     resample: str = "sum",
     signed: bool | Callable[[dict], bool] = True,
+    explains_class: bool = True,
 ) -> Callable[[Callable], Callable]:
     """Register ``explain(model, x, target, *, params, token, progress)``.
 
@@ -226,6 +229,7 @@ def register_method(
     per-pixel quantities such as score drops, weights or similarities.
     ``signed`` is False for maps that say only how much (squared gradients,
     similarities), never for or against; a function of the parameters where they decide.
+    ``explains_class`` is False for methods whose result does not depend on the class (RELAX).
     """
     if resample not in ("sum", "value"):
         raise ValueError("resample must be 'sum' or 'value'")
@@ -252,6 +256,7 @@ def register_method(
             iterative=iterative,
             resample=resample,
             signed=signed,
+            explains_class=explains_class,
         )
         return function
 

@@ -284,7 +284,12 @@ def save_figure(path, image: np.ndarray, relevance: np.ndarray, **options):
 
 
 def figure_title(method_title: str, class_text: str, model_name: str) -> str:
-    """The title of an exported figure: method, class and model, e.g. "LRP · class 3 · digits CNN"."""
+    """The title of an exported figure: method, class and model, e.g. "LRP · class 3 · digits CNN".
+
+    An empty ``class_text`` (a method that explains no class, RELAX) leaves the class out.
+    """
+    if not class_text:
+        return f"{method_title} · {model_name}"
     target = class_text if class_text.startswith("class ") else f"class {class_text}"
     return f"{method_title} · {target} · {model_name}"
 

@@ -575,6 +575,7 @@ U_HELP = ("Uncertainty is the mask-weighted variance of the similarity among the
     iterative=True,
     resample="value",
     signed=False,
+    explains_class=False,
 )
 def relax(model, x, target, *, params, token, progress) -> Explanation:
     """RELAX importance and uncertainty of the chosen layer's representation (label-free).

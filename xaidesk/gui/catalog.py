@@ -66,6 +66,18 @@ class Catalog:
         """All sample inputs of the built-in models of one modality, in order."""
         return [path for model in self.models(modality) for path in model.get("samples", [])]
 
+    def sample_owner(self, path) -> dict | None:
+        """The built-in model a sample input belongs to, or None for any other file."""
+        key = _same_file_key(path)
+        for model in self.builtin_models:
+            if any(_same_file_key(sample) == key for sample in model.get("samples", [])):
+                return model
+        return None
+
+
+def _same_file_key(path) -> str:
+    return os.path.normcase(os.path.abspath(str(path)))
+
 
 def family_title(family: str) -> str:
     return FAMILY_TITLES.get(family, family.replace("_", " ").title())
@@ -83,6 +95,12 @@ def sample_title(path, spec: str = "") -> str:
         stem = stem[len(prefix):]
     text = " ".join(stem.replace("_", " ").replace("-", " ").split()) or stem
     return text[:1].upper() + text[1:]
+
+
+def input_title(path, catalog: Catalog | None) -> str:
+    """How to name an opened input: a sample's plain title ("Horse tagged 1"), any other file's name."""
+    owner = catalog.sample_owner(path) if catalog is not None else None
+    return sample_title(path, owner["spec"]) if owner else Path(str(path)).name
 
 
 def configure_torch_threads() -> None:

@@ -61,11 +61,33 @@ def probability_text(probability: float) -> str:
 
 def explanation_title(explanation, method_title: str | None = None) -> str:
     """A short title: method, target and time, e.g. ``"LRP ε+ flat · class 3 · 0.2 s"``."""
-    target = explanation.target
-    label = class_text(target.index, target.label)
     name = method_title or explanation.method
     seconds = f" · {format_duration(explanation.seconds)}" if explanation.complete else " · running…"
-    return f"{name} · {label}{seconds}"
+    return f"{name}{target_part(explanation)}{seconds}"
+
+
+def method_explains_class(method: str) -> bool:
+    """Whether the registered ``method`` explains one class (False for RELAX; True when unknown)."""
+    from xaidesk.core.errors import XaideskError
+    from xaidesk.core.registry import get_method
+
+    try:
+        return bool(get_method(method).explains_class)
+    except (XaideskError, KeyError, TypeError, ValueError):
+        return True
+
+
+def explained_class_text(explanation) -> str:
+    """The explained class as people read it (``"class 3"``), or "" when the method explains no class."""
+    if not method_explains_class(explanation.method):
+        return ""
+    return class_text(explanation.target.index, explanation.target.label)
+
+
+def target_part(explanation) -> str:
+    """``" · class 3"`` for a title, nothing for a method that explains no class."""
+    text = explained_class_text(explanation)
+    return f" · {text}" if text else ""
 
 
 def format_value(value: float) -> str:
@@ -158,26 +180,29 @@ def sample_progress_text(done: int, total: int, unit: str, remaining: float | No
 
 
 def partial_title(method_title: str, target_text: str, done: int | None, total: int | None, unit: str) -> str:
-    """``"RELAX · class 1 · partial, 840 of 3000 masks"``."""
+    """``"LIME · class 1 · partial, 840 of 3000 samples"``; no class part when ``target_text`` is ""."""
     count = f"{done} of {total}" if done is not None and total else (f"{done}" if done is not None else "?")
     unit = f" {unit}" if unit else ""
-    return f"{method_title} · {target_text} · partial, {count}{unit}"
+    target = f" · {target_text}" if target_text else ""
+    return f"{method_title}{target} · partial, {count}{unit}"
 
 
 def statistics_parts(stats: dict, score: float, levels: tuple[float, float], target_text: str = "",
-                     r2: float | None = None, signed: bool | None = None) -> list[str]:
+                     r2: float | None = None, signed: bool | None = None,
+                     explains_class: bool = True) -> list[str]:
     """A result's statistics line in plain words, as parts to join with " · ".
 
     ``stats`` comes from :func:`xaidesk.core.render.relevance_stats`, ``score`` is the model's raw
     score for the explained class (NaN when the method explains no class), ``levels`` are the
     colour levels, ``target_text`` names the class and ``r2`` is LIME's local fit, if any. Maps that
-    only say how much (``signed`` False, e.g. RELAX's similarities) are not summed.
+    only say how much (``signed`` False, e.g. RELAX's similarities) are not summed. A method that
+    explains no class (``explains_class`` False, RELAX) gets no class share and no class score.
     """
     parts = [] if signed is False else [f"The map adds up to {format_value(stats['sum'])}"]
     parts.append(f"values from {format_value(stats['min'])} to {format_value(stats['max'])}")
-    if stats["min"] < 0 < stats["max"]:
+    if explains_class and stats["min"] < 0 < stats["max"]:
         parts.append(f"{100 * stats['positive_share']:.0f} % of the evidence is for {class_phrase(target_text)}")
-    if score is not None and math.isfinite(score):
+    if explains_class and score is not None and math.isfinite(score):
         parts.append(f"model's score for the class {format_value(score)}")
     low, high = levels
     parts.append(f"full colour at ±{format_value(high)}" if low == -high

@@ -193,7 +193,7 @@ class MainWindow(QMainWindow):
                 for sample in model.get("samples", []):
                     act = menu.addAction(sample_title(sample, model["spec"]))
                     act.setToolTip(f"{Path(sample).name} · {model.get('title', model['spec'])}")
-                    act.triggered.connect(lambda _checked=False, p=sample: self.open_path(p))
+                    act.triggered.connect(lambda _checked=False, p=sample, t=tab: self._open_sample(t, p))
         self.demo_models_menu.setEnabled(bool(self.catalog.builtin_models))
         self.samples_menu.setEnabled(bool(self.catalog.samples("image")))
         self.audio_samples_menu.setEnabled(bool(self.catalog.samples("audio")))
@@ -344,6 +344,11 @@ class MainWindow(QMainWindow):
                                               open_file_filter())
         if path:
             self.open_path(path)
+
+    def _open_sample(self, tab, path) -> None:
+        """File ▸ Open sample: the sample opens in its tab with the demo model it belongs to."""
+        self.tabs.setCurrentWidget(tab)
+        tab.open_sample(path)
 
     def open_path(self, path) -> None:
         """Open a file in the tab for its kind.

@@ -36,10 +36,11 @@ from PySide6.QtWidgets import (
 
 from ...core import render
 from ..audio_player import AudioPlayer
-from ..catalog import Catalog
+from ..catalog import Catalog, input_title
 from ..formatting import (
     EtaEstimator,
     class_text,
+    explained_class_text,
     explanation_title,
     format_duration,
     format_value,
@@ -76,7 +77,17 @@ from .explain_base import (  # noqa: F401 - MAX_HISTORY is re-exported
     side_column,
     uncertainty_path_for,
 )
-from .images_tab import RUN_PLACEHOLDER, end_run_once, name_samples_plainly, split_results_area
+from .images_tab import (
+    RUN_PLACEHOLDER,
+    end_run_once,
+    name_samples_plainly,
+    open_sample_with_its_model,
+    open_waiting_sample,
+    opened_message,
+    running_text,
+    show_class_choice,
+    split_results_area,
+)
 
 VGGISH_ENTRY = "__vggish__"
 MODEL_FILE_ENTRY = "__audio_file__"
@@ -269,6 +280,8 @@ class AudioTab(ExplainTabBase):
         self._form_method: str | None = None
         self._pending_model_spec: str | None = None
         self._pending_frontend: dict | None = None
+        self._waiting_sample: tuple | None = None
+        self._sample_note: str | None = None
         self._compare_views: list[SpectrogramView] = []
         self._faithfulness_dialog = None
         self._listen_request: tuple[str, float] | None = None
@@ -568,6 +581,17 @@ class AudioTab(ExplainTabBase):
         return self.clip is not None and self.spectrogram is not None
 
     def _open_sample(self, path) -> None:
+        self.open_sample(path)
+
+    def _on_method_changed(self, *args) -> None:
+        super()._on_method_changed(*args)
+        show_class_choice(self)
+
+    def open_sample(self, path) -> None:
+        """Open a demo sample sound, with the demo model it belongs to."""
+        open_sample_with_its_model(self, path)
+
+    def _open_input(self, path) -> None:
         self.open_audio(path)
 
     def _choose_builtin_model(self) -> None:
@@ -698,6 +722,7 @@ class AudioTab(ExplainTabBase):
         self.status_message.emit(f"Loading model {spec} …")
         self._pending_model_spec = spec
         self._pending_frontend = frontend
+        self._waiting_sample = None
 
         def job(token, progress):
             from ..catalog import configure_torch_threads
@@ -772,7 +797,9 @@ class AudioTab(ExplainTabBase):
         self._list_layers()
         self.status_message.emit(f"Model {model.name} loaded.")
         self.model_loaded.emit(model.spec)
-        if self.clip is not None:
+        if open_waiting_sample(self):
+            pass
+        elif self.clip is not None:
             self._analyse_clip()
         elif self.path is None and self._jobs["open"] is None and self._jobs["segment"] is None:
             # Like the Images tab's demo, a built-in model opens with one of its own sample sounds.
@@ -882,7 +909,7 @@ class AudioTab(ExplainTabBase):
             self.overview_box.setVisible(False)
         self._remember_folder(opened.path)
         self._show_clip(opened.clip, opened.spectrogram)
-        self.status_message.emit(f"Opened {opened.path.name}.")
+        self.status_message.emit(opened_message(self, opened.path))
         self.audio_opened.emit(opened.path)
 
     def analyse_segment(self, reload_overview: bool = False) -> int | None:
@@ -948,7 +975,8 @@ class AudioTab(ExplainTabBase):
             view.set_playhead(clip.start)
         self._on_player_position(0.0)
         info = self.file_info or {}
-        name = clip.path.name if getattr(clip, "path", None) else (self.path.name if self.path else "sound")
+        path = clip.path if getattr(clip, "path", None) else self.path
+        name = input_title(path, self.catalog) if path else "sound"
         channels = int(info.get("channels", getattr(clip, "channels", 1)) or 1)
         lines = [f"{name} — {_time_text(float(info.get('duration', clip.duration)))}, {info.get('rate', clip.rate)} Hz, "
                  + ("mono" if channels == 1 else f"{channels} channels (mixed: {MIXDOWN_TITLES.get(clip.mixdown, clip.mixdown)})")]
@@ -1060,7 +1088,7 @@ class AudioTab(ExplainTabBase):
         self.progress_bar.setValue(0)
         self.progress_label.setText(f"Running {info.title} …")
         target_index = target if target is not None else 0
-        self.stats_label.setText(f"Running {info.title} on {class_text(target_index, model.label(target_index))} …")
+        self.stats_label.setText(running_text(info, model, target_index))
         self.status_message.emit(f"Running {info.title} …")
         self._update_enabled()
         return self._jobs["explain"]
@@ -1070,14 +1098,14 @@ class AudioTab(ExplainTabBase):
             explanation=explanation, clip=run.clip, spectrogram=run.spectrogram, frontend=run.frontend,
             model_spec=run.spec, model_name=run.name, method_title=run.method_title,
         )
-        target = class_text(explanation.target.index, explanation.target.label)
+        target = explained_class_text(explanation)
         if explanation.complete:
             entry.title = explanation_title(explanation, run.method_title)
         else:
             count = run.count_text()
             entry.count = count
             if count:
-                entry.title = f"{run.method_title} · {target} · partial, {count}"
+                entry.title = f"{run.method_title}{f' · {target}' if target else ''} · partial, {count}"
             else:
                 done, total = samples_done(explanation, run.total)
                 entry.title = partial_title(run.method_title, target, done, total, run.unit or _unit_of(explanation))

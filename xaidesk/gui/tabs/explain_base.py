@@ -41,7 +41,7 @@ from PySide6.QtWidgets import (
 
 from ...core import render
 from ..catalog import Catalog, family_title
-from ..formatting import class_text, map_shows_sign, statistics_parts
+from ..formatting import class_text, map_shows_sign, method_explains_class, statistics_parts
 from ..runner import JobFailure
 from ..views.view_common import AUTOMATIC_COLORMAP, UNSIGNED_COLORMAP
 from ..widgets import error_dialog
@@ -828,7 +828,8 @@ def relevance_stats_parts(stats: dict, explanation, levels: tuple[float, float])
     """The first parts of a result's statistics line in plain words (see :func:`statistics_parts`)."""
     target = explanation.target
     return statistics_parts(stats, explanation.score, levels, class_text(target.index, target.label),
-                            explanation.extras.get("r2"), map_shows_sign(explanation.method, explanation.params))
+                            explanation.extras.get("r2"), map_shows_sign(explanation.method, explanation.params),
+                            method_explains_class(explanation.method))
 
 
 def _shows_how_much(explanation) -> bool:

@@ -32,10 +32,11 @@ from PySide6.QtWidgets import (
 )
 
 from ...core import render
-from ..catalog import Catalog, sample_title
+from ..catalog import Catalog, input_title, sample_title
 from ..formatting import (
     EtaEstimator,
     class_text,
+    explained_class_text,
     explanation_title,
     format_duration,
     format_signed,
@@ -105,6 +106,56 @@ def name_samples_plainly(tab, catalog: Catalog) -> None:
         if model is not None:
             tab.sample_combo.setItemText(index, sample_title(tab.sample_combo.itemData(index), model["spec"]))
             tab.sample_combo.setItemData(index, model.get("title", model["spec"]), Qt.ItemDataRole.ToolTipRole)
+
+
+def open_sample_with_its_model(tab, path) -> None:
+    """Open a demo model's sample in ``tab``, first loading that model when another one is in use.
+
+    A sample scored by a model it does not belong to gives confident nonsense (a horse read as a digit).
+    """
+    owner = tab.catalog.sample_owner(path) if tab.catalog is not None else None
+    loading = tab._pending_model_spec if tab._jobs.get("model") is not None else None
+    current = loading or (tab.model.spec if tab.model is not None else None)
+    if owner is None or owner["spec"] == current:
+        tab._open_input(path)
+        return
+    tab.load_model(owner["spec"])
+    note = f"Loaded {owner.get('title', owner['spec'])}, the demo model this sample belongs to."
+    tab._waiting_sample = (path, note)
+
+
+def open_waiting_sample(tab) -> bool:
+    """Open the sample that waited for its model (see :func:`open_sample_with_its_model`); False if none."""
+    waiting, tab._waiting_sample = tab._waiting_sample, None
+    if waiting is None:
+        return False
+    path, tab._sample_note = waiting
+    tab._open_input(path)
+    return True
+
+
+def opened_message(tab, path) -> str:
+    """The status line for an opened input: the note of a sample that brought its model, else "Opened …"."""
+    note, tab._sample_note = tab._sample_note, None
+    return note or f"Opened {input_title(path, tab.catalog)}."
+
+
+def show_class_choice(tab) -> None:
+    """Grey out the class picker, with a tooltip saying why, while the chosen method explains no class."""
+    if not hasattr(tab, "_class_tooltip"):
+        tab._class_tooltip = tab.target_combo.toolTip()
+    info = tab.method_info()
+    explains_class = info is None or info.explains_class
+    tab.target_combo.setEnabled(explains_class)
+    tab.target_combo.setToolTip(tab._class_tooltip if explains_class else
+                                f"{info.title} explains what the model's representation depends on, not one class.")
+
+
+def running_text(info, model, target: int) -> str:
+    """``"Running LRP on class 3 …"``; no class for a method that explains none."""
+    if not info.explains_class:
+        return f"Running {info.title} …"
+    return f"Running {info.title} on {class_text(target, model.label(target))} …"
 
 
 def end_run_once(tab, text: str) -> None:
@@ -220,6 +271,8 @@ class ImagesTab(ExplainTabBase):
         self._running_method_title = ""
         self._params_by_method: dict[str, dict] = {}
         self._pending_model_spec: str | None = None
+        self._waiting_sample: tuple | None = None
+        self._sample_note: str | None = None
         self._form_method: str | None = None
         self._compare_views: list[HeatmapView] = []
         self._faithfulness_dialog = None
@@ -430,6 +483,17 @@ class ImagesTab(ExplainTabBase):
         return self.image is not None
 
     def _open_sample(self, path) -> None:
+        self.open_sample(path)
+
+    def _on_method_changed(self, *args) -> None:
+        super()._on_method_changed(*args)
+        show_class_choice(self)
+
+    def open_sample(self, path) -> None:
+        """Open a demo sample image, with the demo model it belongs to."""
+        open_sample_with_its_model(self, path)
+
+    def _open_input(self, path) -> None:
         self.open_image(path)
 
     def _choose_builtin_model(self) -> None:
@@ -475,6 +539,7 @@ class ImagesTab(ExplainTabBase):
         """Load a model in the background; the current one stays until it is ready."""
         self.status_message.emit(f"Loading model {spec} …")
         self._pending_model_spec = spec
+        self._waiting_sample = None
 
         def job(token, progress):
             from ..catalog import configure_torch_threads
@@ -494,6 +559,7 @@ class ImagesTab(ExplainTabBase):
     def _model_ready(self, model) -> None:
         self._base_model = model
         self._use_model(prepared_model(model, self.preparation()))
+        open_waiting_sample(self)
 
     def preparation(self) -> str:
         """The chosen image preparation (``PREPARATION_MODEL`` or ``PREPARATION_WHOLE``)."""
@@ -637,13 +703,13 @@ class ImagesTab(ExplainTabBase):
         self.uncertainty_view.set_image(image.pixels)
         self._clear_result_view()
         height, width = image.pixels.shape[:2]
-        info = [f"{image.path.name} — {width}x{height} pixels"]
+        info = [f"{input_title(image.path, self.catalog)} — {width}x{height} pixels"]
         info += list(getattr(image, "notices", []) or [])
         self.image_info.setText("\n".join(info))
         self.image_info.setToolTip(str(image.path))
         if announce:
             self._remember_folder(image.path)
-            self.status_message.emit(f"Opened {image.path.name}.")
+            self.status_message.emit(opened_message(self, image.path))
             self.image_opened.emit(image.path)
         self._predict()
 
@@ -715,7 +781,7 @@ class ImagesTab(ExplainTabBase):
         self._jobs["explain"] = self.runner.submit(job, "explain")
         self.progress_bar.setValue(0)
         self.progress_label.setText(f"Running {info.title} …")
-        self.stats_label.setText(f"Running {info.title} on {class_text(target, model.label(target))} …")
+        self.stats_label.setText(running_text(info, model, target))
         self.status_message.emit(f"Running {info.title} …")
         self._update_enabled()
         return self._jobs["explain"]
@@ -732,7 +798,7 @@ class ImagesTab(ExplainTabBase):
 
     def _entry_title(self, entry: HistoryEntry, unit: str = "") -> str:
         explanation = entry.explanation
-        target = class_text(explanation.target.index, explanation.target.label)
+        target = explained_class_text(explanation)
         if not explanation.complete:
             done, total = samples_done(explanation)
             title = partial_title(entry.method_title, target, done, total, unit or _unit_of(explanation))
@@ -1118,7 +1184,7 @@ class ImagesTab(ExplainTabBase):
         meaning = caption.split(" · transparent:")[0] or render.colour_meaning(
             self.heatmap_view.colormap_name(), target.label or str(target.index), signed=levels[0] == -levels[1])
         model = entry.model_name + (" (whole image)" if entry.preparation == PREPARATION_WHOLE else "")
-        title = render.figure_title(entry.method_title, class_text(target.index, target.label), model)
+        title = render.figure_title(entry.method_title, explained_class_text(entry.explanation), model)
         return title, f"relevance · {meaning}"
 
     def export_figure(self, path) -> Path:
