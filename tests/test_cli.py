@@ -278,3 +278,18 @@ def test_how_much_maps_are_drawn_without_against_colours(digits_sample, tmp_path
     assert levels[0] == pytest.approx(render.range_levels(relevance)[0]) and levels[0] != -levels[1]
     assert render.automatic_colormap(False) == render.UNSIGNED_COLORMAP
     assert render.automatic_colormap(True) == render.DEFAULT_COLORMAP
+
+
+def test_figure_titles_name_a_class_only_for_methods_that_explain_one(digits_sample, tmp_path, monkeypatch):
+    from xaidesk.core import render
+
+    titles = []
+    original = render.figure_bytes
+    monkeypatch.setattr(render, "figure_bytes", lambda *a, **k: titles.append(k["title"]) or original(*a, **k))
+    for method, extra in (("relax", ["--param", "num_masks=50"]), ("gradient.sensitivity", [])):
+        assert main(["explain", "image", str(digits_sample), "--model", "demo:digits", "--method", method,
+                     *extra, "--figure", "--out", str(tmp_path / method)]) == 0
+        assert (tmp_path / method / "figure.png").is_file()
+    relax_title, sensitivity_title = titles
+    assert "class" not in relax_title.lower() and relax_title.startswith("RELAX")
+    assert "3" in sensitivity_title or "class" in sensitivity_title.lower()

@@ -384,12 +384,15 @@ def _cmd_explain_image(args: argparse.Namespace) -> int:
     figure = None
     if args.figure:
         target = explanation.target
+        info = get_method(explanation.method)
         class_text = str(target.index) if target.label in ("", str(target.index)) else f"{target.index}: {target.label}"
+        class_name = target.label or f"class {target.index}"
+        if not info.explains_class:
+            class_text = class_name = ""
         figure = render.figure_bytes(
             image.pixels, explanation.relevance, cmap=cmap, opacity=args.opacity, levels=levels,
-            title=render.figure_title(get_method(explanation.method).title, class_text, model.name),
-            colorbar_label="relevance · " + render.map_colour_meaning(
-                explanation.relevance, target.label or f"class {target.index}", cmap, signed))
+            title=render.figure_title(info.title, class_text, model.name),
+            colorbar_label="relevance · " + render.map_colour_meaning(explanation.relevance, class_name, cmap, signed))
     curve = None
     if args.evaluate:
         from .evaluate import FlipSettings, image_faithfulness
