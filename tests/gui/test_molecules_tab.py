@@ -350,3 +350,16 @@ def test_views_say_what_fills_them_and_a_model_learned_by_heart_is_flagged(qtbot
     assert tab.fit_notes.text() == "<br>".join(f"⚠ {note}" for note in model.notes)
     _open_folder(qtbot, tab, *molecule_folder)
     assert not tab.fit_notes.isVisibleTo(tab) and tab.elements_view.showing_message() and not error_dialogs
+
+
+def test_molecule_training_time_is_written_for_people(qtbot, molecules_window, molecule_folder):
+    """The Molecules tab shares the analysis run area: "Trained in 12 ms." (never "0.0 s"), said once."""
+    import re
+
+    window, tab = molecules_window
+    _open_folder(qtbot, tab, *molecule_folder)
+    assert tab.train() is not None
+    qtbot.waitUntil(lambda: not tab.is_running() and tab.model is not None, timeout=30_000)
+    status = window.status_text()
+    assert re.match(r"Trained in \d+(\.\d)? (ms|s)\. Test MAE", status), status
+    assert "0.0 s" not in status and tab.run_status.text() == ""

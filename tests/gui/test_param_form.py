@@ -1,7 +1,7 @@
 """The settings form shows only the settings that apply, with choices in plain words."""
 
 import pytest
-from PySide6.QtWidgets import QComboBox, QDoubleSpinBox, QLabel, QSpinBox
+from PySide6.QtWidgets import QComboBox, QSpinBox
 
 from xaidesk.core.registry import Param, get_method, list_methods, register_method
 from xaidesk.gui.widgets.param_form import AUTOMATIC_LAYER, ParamForm

@@ -234,7 +234,7 @@ def test_example_table_opens_and_its_outliers_are_explained(qtbot, tables_window
 
 
 def test_faithfulness_compares_table_analyses_with_the_tab_preprocessing(qtbot, tables_window):
-    from xaidesk.evaluate import FlipSettings, table_faithfulness
+    from xaidesk.evaluate import table_faithfulness
     from xaidesk.gui import table_jobs
 
     window, tab = tables_window
@@ -437,29 +437,6 @@ def test_example_numbers_are_plain_and_said_once(qtbot, tables_window):
     plot = tab.silhouette_plot
     assert getattr(plot.mark_line, "label", None) is None and plot.mark_text.startswith("suggested k = ")
     assert plot.mark_text in plot.plot_item.titleLabel.text
-
-
-def test_molecule_training_time_is_written_for_people(qtbot, tmp_path, make_window):
-    """The Molecules tab shares the analysis run area: "Trained in 12 ms." (never "0.0 s"), said once."""
-    import importlib.util
-    import re
-
-    spec = importlib.util.spec_from_file_location("molecule_tests", Path(__file__).with_name("test_molecules_tab.py"))
-    molecule_tests = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(molecule_tests)
-    folder, energies = molecule_tests.molecule_folder.__wrapped__(tmp_path)
-    window = make_window()
-    tab = window.molecules_tab
-    window.tabs.setCurrentWidget(tab)
-    tab.open_folder(folder, energies)
-    qtbot.waitUntil(lambda: tab._jobs["load"] is None, timeout=10_000)
-    assert tab.train() is not None
-    qtbot.waitUntil(lambda: not tab.is_running() and tab.model is not None, timeout=30_000)
-    status = window.status_text()
-    assert re.match(r"Trained in \d+(\.\d)? (ms|s)\. Test MAE", status), status
-    assert "0.0 s" not in status and tab.run_status.text() == ""
-    window.runner.shutdown()
-    window.close()
 
 
 def test_gamma_grid_ticks_are_written_without_e_notation(qtbot):

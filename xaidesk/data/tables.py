@@ -313,8 +313,6 @@ def load_table(
         Missing file, empty file, header only, one data row, no numeric column,
         ragged lines, not UTF-8, unreadable Excel file.
     """
-    import pandas as pd
-
     path = Path(path)
     name = path.name
     if not path.exists():

@@ -68,7 +68,7 @@ import numpy as np
 import torch
 
 from ..core import Cancelled, Explanation, MethodError, Param, Target, register_method
-from .common import check_target, detached_copy, forward_logits, reference_input
+from .common import check_target, detached_copy, reference_input
 from .perturbation import BatchStats, evaluate_perturbations
 
 MODALITY = ("image", "audio")

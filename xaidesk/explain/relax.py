@@ -56,7 +56,6 @@ the choices. TorchScript models cannot be hooked: their final output is used.
 from __future__ import annotations
 
 import contextlib
-import math
 from dataclasses import dataclass, field
 from typing import Callable, Iterator
 
