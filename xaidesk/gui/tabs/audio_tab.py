@@ -66,6 +66,12 @@ from ..widgets.param_form import AUTOMATIC_LAYER
 from .explain_base import (  # noqa: F401 - MAX_HISTORY is re-exported
     MAX_HISTORY,
     MODEL_LAYERS,
+    RUN_PLACEHOLDER,
+    name_samples_plainly,
+    open_waiting_sample,
+    opened_message,
+    running_text,
+    split_results_area,
     UNCERTAINTY_COLORMAP,
     ExplainTabBase,
     faithfulness_box,
@@ -76,17 +82,6 @@ from .explain_base import (  # noqa: F401 - MAX_HISTORY is re-exported
     show_faithfulness_dialog,
     side_column,
     uncertainty_path_for,
-)
-from .images_tab import (
-    RUN_PLACEHOLDER,
-    end_run_once,
-    name_samples_plainly,
-    open_sample_with_its_model,
-    open_waiting_sample,
-    opened_message,
-    running_text,
-    show_class_choice,
-    split_results_area,
 )
 
 VGGISH_ENTRY = "__vggish__"
@@ -579,17 +574,6 @@ class AudioTab(ExplainTabBase):
 
     def _has_input(self) -> bool:
         return self.clip is not None and self.spectrogram is not None
-
-    def _open_sample(self, path) -> None:
-        self.open_sample(path)
-
-    def _on_method_changed(self, *args) -> None:
-        super()._on_method_changed(*args)
-        show_class_choice(self)
-
-    def open_sample(self, path) -> None:
-        """Open a demo sample sound, with the demo model it belongs to."""
-        open_sample_with_its_model(self, path)
 
     def _open_input(self, path) -> None:
         self.open_audio(path)
@@ -1126,9 +1110,6 @@ class AudioTab(ExplainTabBase):
         self.show_entry(entry)
         # A low window scrolls to the new map, once the uncertainty view it may bring is laid out.
         QTimer.singleShot(0, lambda: self.views_scroll.ensureWidgetVisible(self.relevance_view, 0, 0))
-
-    def _end_run(self, text: str) -> None:
-        end_run_once(self, text)
 
     def _show_partial(self, partial) -> None:
         relevance = getattr(partial, "relevance", None)

@@ -40,12 +40,17 @@ from PySide6.QtWidgets import (
 )
 
 from ...core import render
-from ..catalog import Catalog, family_title
+from ..catalog import Catalog, family_title, input_title, sample_title
 from ..formatting import class_text, map_shows_sign, method_explains_class, statistics_parts
 from ..runner import JobFailure
 from ..views.view_common import AUTOMATIC_COLORMAP, UNSIGNED_COLORMAP
 from ..widgets import error_dialog
 from ..widgets.param_form import ParamForm
+
+#: What the explanation view shows before a run.
+RUN_PLACEHOLDER = "Press Run to explain…"
+#: Starting width of the results list beside the comparison views (the splitter between them moves).
+RESULTS_LIST_WIDTH = 360
 
 #: Finished results kept for comparison (each holds a full-size relevance map).
 MAX_HISTORY = 16
@@ -105,6 +110,83 @@ def make_progress_bar() -> QProgressBar:
     return bar
 
 
+def split_results_area(tab) -> QSplitter:
+    """Put the tab's results list and its comparison views on a splitter, the list at a readable width."""
+    list_panel = tab.history_list.parentWidget()
+    layout = tab.compare_box.layout()
+    splitter = QSplitter(Qt.Orientation.Horizontal)
+    for widget in (list_panel, tab.compare_container):
+        layout.removeWidget(widget)
+        splitter.addWidget(widget)
+    list_panel.setMinimumWidth(200)
+    list_panel.setMaximumWidth(16_777_215)
+    splitter.setCollapsible(0, False)
+    splitter.setStretchFactor(1, 1)
+    splitter.setSizes([RESULTS_LIST_WIDTH, 3 * RESULTS_LIST_WIDTH])
+    layout.addWidget(splitter)
+    return splitter
+
+
+def name_samples_plainly(tab, catalog: Catalog) -> None:
+    """Show the tab's sample picker entries by their plain titles ("Tone then clicks"), the model in the tooltip."""
+    models = {str(path): model for model in catalog.models(tab.DATA_KIND) for path in model.get("samples", [])}
+    for index in range(tab.sample_combo.count()):
+        model = models.get(str(tab.sample_combo.itemData(index)))
+        if model is not None:
+            tab.sample_combo.setItemText(index, sample_title(tab.sample_combo.itemData(index), model["spec"]))
+            tab.sample_combo.setItemData(index, model.get("title", model["spec"]), Qt.ItemDataRole.ToolTipRole)
+
+
+def open_sample_with_its_model(tab, path) -> None:
+    """Open a demo model's sample in ``tab``, first loading that model when another one is in use.
+
+    A sample scored by a model it does not belong to gives confident nonsense (a horse read as a digit).
+    """
+    owner = tab.catalog.sample_owner(path) if tab.catalog is not None else None
+    loading = tab._pending_model_spec if tab._jobs.get("model") is not None else None
+    current = loading or (tab.model.spec if tab.model is not None else None)
+    if owner is None or owner["spec"] == current:
+        tab._open_input(path)
+        return
+    tab.load_model(owner["spec"])
+    note = f"Loaded {owner.get('title', owner['spec'])}, the demo model this sample belongs to."
+    tab._waiting_sample = (path, note)
+
+
+def open_waiting_sample(tab) -> bool:
+    """Open the sample that waited for its model (see :func:`open_sample_with_its_model`); False if none."""
+    waiting, tab._waiting_sample = tab._waiting_sample, None
+    if waiting is None:
+        return False
+    path, tab._sample_note = waiting
+    tab._open_input(path)
+    return True
+
+
+def opened_message(tab, path) -> str:
+    """The status line for an opened input: the note of a sample that brought its model, else "Opened …"."""
+    note, tab._sample_note = tab._sample_note, None
+    return note or f"Opened {input_title(path, tab.catalog)}."
+
+
+def show_class_choice(tab) -> None:
+    """Grey out the class picker, with a tooltip saying why, while the chosen method explains no class."""
+    if not hasattr(tab, "_class_tooltip"):
+        tab._class_tooltip = tab.target_combo.toolTip()
+    info = tab.method_info()
+    explains_class = info is None or info.explains_class
+    tab.target_combo.setEnabled(explains_class)
+    tab.target_combo.setToolTip(tab._class_tooltip if explains_class else
+                                f"{info.title} explains what the model's representation depends on, not one class.")
+
+
+def running_text(info, model, target: int) -> str:
+    """``"Running LRP on class 3 …"``; no class for a method that explains none."""
+    if not info.explains_class:
+        return f"Running {info.title} …"
+    return f"Running {info.title} on {class_text(target, model.label(target))} …"
+
+
 class ExplainTabBase(JobChannelsMixin, QWidget):
     """Base of the Images and Audio tabs (see the module docstring).
 
@@ -151,8 +233,12 @@ class ExplainTabBase(JobChannelsMixin, QWidget):
     def _has_input(self) -> bool:
         raise NotImplementedError
 
+    def open_sample(self, path) -> None:
+        """Open a demo sample, with the demo model it belongs to."""
+        open_sample_with_its_model(self, path)
+
     def _open_sample(self, path) -> None:
-        raise NotImplementedError
+        self.open_sample(path)
 
     def _choose_builtin_model(self) -> None:
         raise NotImplementedError
@@ -433,6 +519,7 @@ class ExplainTabBase(JobChannelsMixin, QWidget):
         if info is None:
             self.method_help.setText("")
             self.param_form.set_params(())
+            show_class_choice(self)
             return
         help_text = info.help
         if info.needs_module and self.model is not None and self.model.is_torchscript:
@@ -441,6 +528,7 @@ class ExplainTabBase(JobChannelsMixin, QWidget):
         stored = self._params_by_method.get(info.name)
         self.param_form.set_params(info.params, stored if stored is not None else self._form_defaults(info.name))
         self._update_enabled()
+        show_class_choice(self)
 
     def _on_model_combo_activated(self, index: int) -> None:
         data = self.model_combo.itemData(index)
@@ -534,9 +622,10 @@ class ExplainTabBase(JobChannelsMixin, QWidget):
         return "Cancelled."
 
     def _end_run(self, text: str) -> None:
+        """Report the end of a run ("Done in 13 ms.") in the status bar only, not again under Run."""
         self._jobs["explain"] = None
         self.progress_bar.setValue(0)
-        self.progress_label.setText(text)
+        self.progress_label.setText("")
         self._update_enabled()
         self.status_message.emit(text)
 

@@ -32,7 +32,7 @@ from PySide6.QtWidgets import (
 )
 
 from ...core import render
-from ..catalog import Catalog, input_title, sample_title
+from ..catalog import Catalog, input_title
 from ..formatting import (
     EtaEstimator,
     class_text,
@@ -56,6 +56,12 @@ from ..widgets.param_form import AUTOMATIC_LAYER
 from .explain_base import (  # noqa: F401 - MAX_HISTORY and the helpers are re-exported
     MAX_HISTORY,
     MODEL_LAYERS,
+    RUN_PLACEHOLDER,
+    name_samples_plainly,
+    open_waiting_sample,
+    opened_message,
+    running_text,
+    split_results_area,
     UNCERTAINTY_COLORMAP,
     ExplainTabBase,
     faithfulness_box,
@@ -75,93 +81,6 @@ PARTIAL_LEVELS_SAMPLES = 256 * 256
 TOP_K = 5
 #: The choices of the "Image preparation" picker: the model's own preprocessing, or no crop.
 PREPARATION_MODEL, PREPARATION_WHOLE = "model", "whole"
-#: What the explanation view shows before a run.
-RUN_PLACEHOLDER = "Press Run to explain…"
-#: Starting width of the results list beside the comparison views (the splitter between them moves).
-RESULTS_LIST_WIDTH = 360
-
-
-def split_results_area(tab) -> QSplitter:
-    """Put the tab's results list and its comparison views on a splitter, the list at a readable width."""
-    list_panel = tab.history_list.parentWidget()
-    layout = tab.compare_box.layout()
-    splitter = QSplitter(Qt.Orientation.Horizontal)
-    for widget in (list_panel, tab.compare_container):
-        layout.removeWidget(widget)
-        splitter.addWidget(widget)
-    list_panel.setMinimumWidth(200)
-    list_panel.setMaximumWidth(16_777_215)
-    splitter.setCollapsible(0, False)
-    splitter.setStretchFactor(1, 1)
-    splitter.setSizes([RESULTS_LIST_WIDTH, 3 * RESULTS_LIST_WIDTH])
-    layout.addWidget(splitter)
-    return splitter
-
-
-def name_samples_plainly(tab, catalog: Catalog) -> None:
-    """Show the tab's sample picker entries by their plain titles ("Tone then clicks"), the model in the tooltip."""
-    models = {str(path): model for model in catalog.models(tab.DATA_KIND) for path in model.get("samples", [])}
-    for index in range(tab.sample_combo.count()):
-        model = models.get(str(tab.sample_combo.itemData(index)))
-        if model is not None:
-            tab.sample_combo.setItemText(index, sample_title(tab.sample_combo.itemData(index), model["spec"]))
-            tab.sample_combo.setItemData(index, model.get("title", model["spec"]), Qt.ItemDataRole.ToolTipRole)
-
-
-def open_sample_with_its_model(tab, path) -> None:
-    """Open a demo model's sample in ``tab``, first loading that model when another one is in use.
-
-    A sample scored by a model it does not belong to gives confident nonsense (a horse read as a digit).
-    """
-    owner = tab.catalog.sample_owner(path) if tab.catalog is not None else None
-    loading = tab._pending_model_spec if tab._jobs.get("model") is not None else None
-    current = loading or (tab.model.spec if tab.model is not None else None)
-    if owner is None or owner["spec"] == current:
-        tab._open_input(path)
-        return
-    tab.load_model(owner["spec"])
-    note = f"Loaded {owner.get('title', owner['spec'])}, the demo model this sample belongs to."
-    tab._waiting_sample = (path, note)
-
-
-def open_waiting_sample(tab) -> bool:
-    """Open the sample that waited for its model (see :func:`open_sample_with_its_model`); False if none."""
-    waiting, tab._waiting_sample = tab._waiting_sample, None
-    if waiting is None:
-        return False
-    path, tab._sample_note = waiting
-    tab._open_input(path)
-    return True
-
-
-def opened_message(tab, path) -> str:
-    """The status line for an opened input: the note of a sample that brought its model, else "Opened …"."""
-    note, tab._sample_note = tab._sample_note, None
-    return note or f"Opened {input_title(path, tab.catalog)}."
-
-
-def show_class_choice(tab) -> None:
-    """Grey out the class picker, with a tooltip saying why, while the chosen method explains no class."""
-    if not hasattr(tab, "_class_tooltip"):
-        tab._class_tooltip = tab.target_combo.toolTip()
-    info = tab.method_info()
-    explains_class = info is None or info.explains_class
-    tab.target_combo.setEnabled(explains_class)
-    tab.target_combo.setToolTip(tab._class_tooltip if explains_class else
-                                f"{info.title} explains what the model's representation depends on, not one class.")
-
-
-def running_text(info, model, target: int) -> str:
-    """``"Running LRP on class 3 …"``; no class for a method that explains none."""
-    if not info.explains_class:
-        return f"Running {info.title} …"
-    return f"Running {info.title} on {class_text(target, model.label(target))} …"
-
-
-def end_run_once(tab, text: str) -> None:
-    """Report the end of a run (``"Done in 13 ms."``) in the status bar only, not again under Run."""
-    ExplainTabBase._end_run(tab, text)
-    tab.progress_label.setText("")
 
 
 def prepared_model(model, preparation: str):
@@ -482,17 +401,6 @@ class ImagesTab(ExplainTabBase):
     def _has_input(self) -> bool:
         return self.image is not None
 
-    def _open_sample(self, path) -> None:
-        self.open_sample(path)
-
-    def _on_method_changed(self, *args) -> None:
-        super()._on_method_changed(*args)
-        show_class_choice(self)
-
-    def open_sample(self, path) -> None:
-        """Open a demo sample image, with the demo model it belongs to."""
-        open_sample_with_its_model(self, path)
-
     def _open_input(self, path) -> None:
         self.open_image(path)
 
@@ -808,9 +716,6 @@ class ImagesTab(ExplainTabBase):
             title = f"{entry.method_title} · {target} · refit, no new samples" + (
                 " (partial)" if not explanation.complete else "")
         return f"{title} · {self._input_text(entry)}"
-
-    def _end_run(self, text: str) -> None:
-        end_run_once(self, text)
 
     def _short_title(self, entry: HistoryEntry) -> str:
         """The result's title without its model and image (those are in the tooltip)."""
