@@ -428,3 +428,15 @@ def test_time_views_stay_readable_in_a_small_window(qtbot, audio_window):
     shown = tab.views_scroll.viewport().rect()
     top_left = relevance.mapTo(tab.views_scroll.viewport(), relevance.rect().topLeft())
     assert shown.contains(top_left) and shown.contains(top_left + relevance.rect().bottomRight())
+
+
+def test_analyse_is_offered_only_for_an_open_file_while_no_segment_loads(qtbot, audio_window):
+    tab = audio_window.audio_tab
+    assert tab.analyse_button.isEnabled()
+    tab._jobs["segment"] = -1  # a segment is loading
+    tab._update_enabled()
+    assert not tab.analyse_button.isEnabled()
+    tab._jobs["segment"] = None
+    tab.path = None
+    tab._update_enabled()
+    assert not tab.analyse_button.isEnabled()

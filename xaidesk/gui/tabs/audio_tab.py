@@ -632,13 +632,13 @@ class AudioTab(ExplainTabBase):
                 button.setProperty("usualToolTip", usual)
             button.setToolTip(usual if playable else f"{self.player.unavailable_reason} {self.player.unavailable_details}"
                               .strip())
+        self.analyse_button.setEnabled(self.path is not None and self._jobs["segment"] is None)
 
     def _on_player_availability(self, available: bool) -> None:
         self.player_notice.setText("" if available else self.player.unavailable_reason)
         self.player_notice.setToolTip("" if available else self.player.unavailable_details)
         self.player_notice.setVisible(not available)
         self._update_enabled()
-        self.analyse_button.setEnabled(self.path is not None and self._jobs["segment"] is None)
 
     def ensure_model(self) -> None:
         """Load the first audio demo model if none is loaded or loading (e.g. when the tab is shown)."""

@@ -1082,12 +1082,8 @@ class ImagesTab(ExplainTabBase):
     def figure_labels(self) -> tuple[str, str]:
         """The current result's figure title (method, class, model) and colour-bar label."""
         entry = self.current_entry
-        target = entry.explanation.target
-        levels = self.heatmap_view.levels()
         # The colour bar says what the view's caption says; unseen pixels get their own note in the figure.
-        caption = self.heatmap_view.colour_meaning() if hasattr(self.heatmap_view, "colour_meaning") else ""
-        meaning = caption.split(" · transparent:")[0] or render.colour_meaning(
-            self.heatmap_view.colormap_name(), target.label or str(target.index), signed=levels[0] == -levels[1])
+        meaning = self.heatmap_view.colour_meaning(with_unseen=False)
         model = entry.model_name + (" (whole image)" if entry.preparation == PREPARATION_WHOLE else "")
         title = render.figure_title(entry.method_title, explained_class_text(entry.explanation), model)
         return title, f"relevance · {meaning}"

@@ -98,6 +98,8 @@ class RelevanceLayerMixin:
         self.colorbar: pg.ColorBarItem | None = None
         self._meaning_class = ""
         self._meaning_signed: bool | None = None
+        self._meaning_kind: str | None = None
+        self._meaning_unseen = False
         if show_colorbar:
             self.colorbar = pg.ColorBarItem(
                 values=self._levels, width=14, interactive=False, colorMap=colormap_from_lut(self._colormap_name)
@@ -118,10 +120,6 @@ class RelevanceLayerMixin:
     def colormap_name(self) -> str:
         """The colour map drawn (what :data:`AUTOMATIC_COLORMAP` resolved to, if that was chosen)."""
         return self._colormap_name
-
-    def chosen_colormap(self) -> str:
-        """The colour map asked for: a name, or :data:`AUTOMATIC_COLORMAP`."""
-        return self._chosen_colormap
 
     def set_colormap(self, name: str) -> None:
         """Draw the relevance layer and its colour bar with one of :data:`render.COLORMAPS`, or with
@@ -148,21 +146,29 @@ class RelevanceLayerMixin:
         self._meaning_signed = signed
         self._apply_colormap()
 
-    def colour_meaning(self) -> str:
-        """The caption under the picture: what the colours mean ("" when no map is shown)."""
-        return self.meaning_label.text() if self.meaning_label.isVisibleTo(self) else ""
+    def colour_meaning(self, with_unseen: bool = True) -> str:
+        """The caption under the picture: what the colours mean ("" when no map is shown); without
+        ``with_unseen`` it leaves out the note on pixels the model never saw (figures say it apart)."""
+        if self._meaning_kind is None or not self.meaning_label.isVisibleTo(self):
+            return ""
+        return self._caption(with_unseen)
+
+    def _caption(self, with_unseen: bool) -> str:
+        return colour_meaning(self._meaning_kind, self._meaning_class, self._colormap_name, self._levels,
+                              with_unseen and self._meaning_unseen)
 
     def _show_colour_meaning(self) -> None:
         """Update the caption from the shown map, its levels and colour map (call after drawing)."""
-        relevance = self._relevance
-        finite = None if relevance is None else np.asarray(relevance)[np.isfinite(relevance)]
-        if self.colorbar is None or finite is None or finite.size == 0:
+        relevance = None if self._relevance is None else np.asarray(self._relevance)
+        seen = None if relevance is None else np.isfinite(relevance)
+        if self.colorbar is None or seen is None or not seen.any():
+            self._meaning_kind = None
             self.meaning_label.setVisible(False)
             return
-        kind = colour_kind(float(finite.min()), self._levels, getattr(self, "value_name", "") == "uncertainty",
-                           self._meaning_signed)
-        unseen = finite.size < np.asarray(relevance).size
-        self.meaning_label.setText(colour_meaning(kind, self._meaning_class, self._colormap_name, self._levels, unseen))
+        self._meaning_kind = colour_kind(float(np.nanmin(relevance)), self._levels,
+                                         getattr(self, "value_name", "") == "uncertainty", self._meaning_signed)
+        self._meaning_unseen = not seen.all()
+        self.meaning_label.setText(self._caption(with_unseen=True))
         self.meaning_label.setVisible(True)
 
     def opacity(self) -> float:
