@@ -329,3 +329,14 @@ def test_registry_says_which_methods_explain_no_class():
 def test_figure_title_leaves_out_an_empty_class():
     assert render.figure_title("LRP", "class 3", "digits CNN") == "LRP · class 3 · digits CNN"
     assert render.figure_title("RELAX", "", "digits CNN") == "RELAX · digits CNN"
+
+
+def test_shared_parameters_keep_their_titles_and_conditions_wherever_they_are_reused():
+    from xaidesk.core import list_methods
+    from xaidesk.explain.tabular import THETA
+
+    thetas = [p for info in list_methods("table") for p in info.params if p.name == "theta"]
+    assert len(thetas) >= 3 and all(p.choice_titles == THETA.choice_titles for p in thetas)
+    custom = next(info for info in list_methods("image") if info.name == "lrp.custom")
+    epsilon = next(p for p in custom.params if p.name == "epsilon")
+    assert epsilon.shown_when == {"top_rule": ("epsilon",)} and epsilon.label

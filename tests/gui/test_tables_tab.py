@@ -397,10 +397,10 @@ def test_log_offset_reads_automatic_and_none_but_keeps_its_words(qtbot, tables_w
     edit = tab.theta_edit
     assert edit.currentText() == "Automatic" and edit.text() == "auto"
     tab.set_theta(None, "none")
-    assert edit.currentText().startswith("None") and edit.text() == "none"
+    assert edit.currentText() == "No log transform" and edit.text() == "none"
     tab.set_theta(None, "0.5")
     assert edit.currentText() == "0.5" and edit.text() == "0.5"
-    assert [edit.itemText(i) for i in range(edit.count())] == ["Automatic", "None (as they are)"]
+    assert [edit.itemText(i) for i in range(edit.count())] == ["Automatic", "No log transform"]
 
 
 def test_example_numbers_are_plain_and_said_once(qtbot, tables_window):

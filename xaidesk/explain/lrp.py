@@ -23,6 +23,7 @@ relevance map is the input relevance summed over channels.
 from __future__ import annotations
 
 import functools
+from dataclasses import replace
 
 import torch
 from zennit.attribution import Gradient
@@ -558,10 +559,7 @@ def epsilon_alpha2_beta1(model, x, target, *, params, token, progress) -> Explan
             choices=TOP_RULES, label="rule for the dense layers",
             choice_titles={"epsilon": "ε (stabilised)", "zero": "LRP-0 (plain)"},
         ),
-        Param(
-            _EPSILON.name, _EPSILON.kind, _EPSILON.default, _EPSILON.help, minimum=_EPSILON.minimum,
-            maximum=_EPSILON.maximum, label=_EPSILON.label, shown_when={"top_rule": ("epsilon",)},
-        ),
+        replace(_EPSILON, shown_when={"top_rule": ("epsilon",)}),
     ],
     title="LRP (custom rules)",
     help="Layer-wise relevance propagation with rules you choose: one rule for the first layer, "

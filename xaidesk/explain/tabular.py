@@ -38,7 +38,7 @@ Methods (modality ``"table"``)
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -481,9 +481,8 @@ def _need_target(target, n: int) -> np.ndarray:
                              "logistic": "Logistic regression (classes)"}),
         Param("alpha", "float", 1.0, "Regularisation strength (ridge and logistic).", minimum=0.0, maximum=1e9,
               label="regularisation strength", shown_when={"model": ("ridge", "logistic")}),
-        Param("theta", "str", "none", THETA.help, label=THETA.label),
-        Param("standardize", "bool", True, STANDARDIZE.help + " Contributions are then relative to the average row.",
-              label=STANDARDIZE.label),
+        replace(THETA, default="none"),
+        replace(STANDARDIZE, default=True, help=STANDARDIZE.help + " Contributions are then relative to the average row."),
     ],
 )
 def explain_linear(model=None, x=None, target=None, *, params, token, progress) -> Explanation:
@@ -515,9 +514,8 @@ _MLP_PARAMS = [
           label="share held out"),
     Param("seed", "int", 0, "Start value of the random choices (split, initialisation, batches); the same seed "
           "gives the same model.", minimum=0, maximum=2**31 - 1, label="random seed (same seed, same result)"),
-    Param("theta", "str", "none", THETA.help, label=THETA.label),
-    Param("standardize", "bool", False, "Standardise the features before the model sees them (the network standardises anyway).",
-          label=STANDARDIZE.label),
+    replace(THETA, default="none"),
+    replace(STANDARDIZE, help="Standardise the features before the model sees them (the network standardises anyway)."),
 ]
 
 

@@ -132,7 +132,7 @@ def _item(text: str, tooltip: str = "", editable: bool = False) -> QTableWidgetI
 
 
 #: The log offset θ's words, with the titles the Preprocessing view shows.
-THETA_WORDS = {"auto": "Automatic", "none": "None (as they are)"}
+THETA_WORDS = {"auto": "Automatic", "none": "No log transform"}
 
 
 class TablesTab(AnalysisTabMixin, QWidget):
