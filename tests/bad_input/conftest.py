@@ -5,7 +5,7 @@ Each case asserts what a person must get:
 - no traceback (only ``SystemExit`` from argument parsing may leave ``main``);
 - a non-zero exit with one plain ``xaidesk: ...`` sentence on stderr, or, where the
   input is usable, exit 0 with a plain notice when something was changed or dropped;
-- nothing half-written: a refused run leaves no output folder (or an untouched one);
+- nothing half-written: a refused run leaves no output files (an existing folder stays untouched);
 - the inputs unchanged, byte for byte.
 """
 
@@ -72,6 +72,8 @@ def refused(capsys):
         assert result.code != 0, f"accepted: {argv}\n{result.out}\n{result.err}"
         assert "Traceback" not in result.err, result.err
         assert result.err.strip().startswith("xaidesk:"), result.err
+        refusal = [line for line in result.err.strip().splitlines() if not line.startswith("xaidesk: note:")]
+        assert len(refusal) == 1, f"not one plain sentence: {result.err!r}"
         for text in says:
             assert text.lower() in result.err.lower(), f"{text!r} not in {result.err!r}"
         assert _fingerprint(inputs) == before, "an input file was modified"
