@@ -190,11 +190,11 @@ def colour_meaning(kind: str, class_name: str = "", colormap: str = "bwr",
 
 
 def map_colour_meaning(relevance: np.ndarray, class_name: str = "", cmap: str = DEFAULT_COLORMAP,
-                       signed: bool | None = None) -> str:
-    """:func:`colour_meaning` for a whole map drawn with its default levels (figures, previews)."""
+                       signed: bool | None = None, levels: tuple[float, float] | None = None) -> str:
+    """:func:`colour_meaning` for a whole map drawn with ``levels`` (default: :func:`automatic_levels`)."""
     seen = relevance[np.isfinite(relevance)]
     minimum = float(seen.min()) if seen.size else 0.0
-    levels = symmetric_levels(relevance) if cmap in DIVERGING_COLORMAPS else range_levels(relevance)
+    levels = automatic_levels(relevance, signed) if levels is None else levels
     return colour_meaning(colour_kind(minimum, levels, signed=signed), class_name, cmap, levels)
 
 
