@@ -295,3 +295,19 @@ def test_figure_titles_name_a_class_only_for_methods_that_explain_one(digits_sam
     target = json.loads((tmp_path / "gradient.sensitivity" / "summary.json").read_text())["target"]
     index = target["index"] if isinstance(target, dict) else target
     assert f"class {index}" in sensitivity_title
+
+
+def test_library_warnings_are_summed_up_also_when_a_command_fails(monkeypatch, capsys):
+    import warnings
+
+    import xaidesk.cli as cli
+
+    def failing(args):
+        warnings.warn("an overflow in some library", RuntimeWarning)
+        print("xaidesk: the input could not be used.", file=sys.stderr)
+        return cli.EXIT_ERROR
+
+    monkeypatch.setattr(cli, "_dispatch", failing)
+    assert main(["methods"]) == cli.EXIT_ERROR
+    err = capsys.readouterr().err
+    assert "1 library warning(s)" in err and "RuntimeWarning: an overflow in some library" in err

@@ -156,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
     with warnings.catch_warnings():
         caught = _catch_warnings()
         code = _dispatch(args)
-    if caught and code == 0:
+    if caught:
         first = str(caught[0].message).strip().splitlines()[0][:160] if str(caught[0].message).strip() else ""
         print(f"xaidesk: note: {len(caught)} library warning(s) were kept off the screen (the first: "
               f"{caught[0].category.__name__}: {first}).", file=sys.stderr)
