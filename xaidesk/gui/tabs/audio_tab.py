@@ -378,7 +378,7 @@ class AudioTab(ExplainTabBase):
 
         self._lay_out_tab(side, top, stretch=(4, 1), sizes=[640, 200])
         self.history_list.setWordWrap(True)
-        self.results_splitter = split_results_area(self)
+        split_results_area(self)
 
     def _build_display_bar(self) -> QWidget:
         bar_widget = QWidget()
@@ -1206,7 +1206,6 @@ class AudioTab(ExplainTabBase):
         view.set_meaning_class(class_text(explanation.target.index, explanation.target.label),
                                map_shows_sign(explanation.method, explanation.params))
         view.set_relevance(explanation.relevance, levels or _levels_for(explanation))
-        view.set_colormap(self.relevance_view.colormap_name())
         view.set_opacity(self.relevance_view.opacity())
         view.hovered.connect(self.hover_message)
         view.setMinimumSize(QSize(180, 120))

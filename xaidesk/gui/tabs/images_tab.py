@@ -258,7 +258,7 @@ class ImagesTab(ExplainTabBase):
         # Result rows name their model and image: let them wrap instead of eliding.
         self.history_list.setWordWrap(True)
         self.history_list.setTextElideMode(Qt.TextElideMode.ElideNone)
-        self.results_splitter = split_results_area(self)
+        split_results_area(self)
 
     def _build_side_panel(self) -> QWidget:
         panel = QWidget()
@@ -1044,7 +1044,6 @@ class ImagesTab(ExplainTabBase):
         view.set_meaning_class(class_text(entry.explanation.target.index, entry.explanation.target.label),
                                map_shows_sign(entry.explanation.method, entry.explanation.params))
         view.set_relevance(entry.explanation.relevance, levels or _levels_for(entry.explanation))
-        view.set_colormap(self.heatmap_view.colormap_name())
         view.set_opacity(self.heatmap_view.opacity())
         extras = entry.explanation.extras
         if isinstance(extras.get("segments"), np.ndarray):

@@ -44,7 +44,7 @@ from xaidesk.core import InputError
 from ..formatting import format_duration
 from ..runner import JobFailure, Runner
 from ..views.molecule_views import ElementBars, MoleculeView, PotentialPlot
-from ..views.table_views import Placeholder
+from ..views.view_common import Placeholder
 from ..widgets import error_dialog
 from .analysis_base import AnalysisTabMixin
 from .explain_base import side_column

@@ -43,12 +43,12 @@ from ..views.table_views import (
     FeatureBars,
     FrameModel,
     HistogramPlot,
-    Placeholder,
     RankedModel,
     RelevanceHeatmap,
     bold_font,
     table_number,
 )
+from ..views.view_common import Placeholder
 from ..widgets import error_dialog
 from ..widgets.param_form import ParamForm
 from ..widgets.word_or_number import WordOrNumberEdit

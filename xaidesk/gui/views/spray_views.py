@@ -38,7 +38,7 @@ from ..formatting import progress_text
 from ..runner import Runner
 from ..widgets import error_dialog
 from .dataset_views import method_title
-from .table_views import Placeholder
+from .view_common import Placeholder
 from .view_common import BACKGROUND, ElidedLabel
 
 CHANNEL = "spray"

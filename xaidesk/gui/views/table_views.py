@@ -13,7 +13,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt
 from PySide6.QtGui import QBrush, QColor, QFont
-from PySide6.QtWidgets import QComboBox, QLabel, QStackedWidget, QStyle, QStyleOptionComboBox, QStylePainter, QWidget
+from PySide6.QtWidgets import QComboBox, QStyle, QStyleOptionComboBox, QStylePainter
 
 from ...core import render
 from ..formatting import format_value
@@ -537,31 +537,6 @@ class ElidingComboBox(QComboBox):
         painter.drawControl(QStyle.ControlElement.CE_ComboBoxLabel, option)
 
 
-class Placeholder(QStackedWidget):
-    """A view that shows a grey sentence saying what will fill it until it has something to show."""
-
-    def __init__(self, content: QWidget, message: str, parent=None) -> None:
-        super().__init__(parent)
-        self.message = QLabel(message)
-        self.message.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.message.setWordWrap(True)
-        self.message.setStyleSheet("color: #777; font-size: 11pt; padding: 24px;")
-        self.content = content
-        self.addWidget(self.message)
-        self.addWidget(content)
-
-    def show_message(self, text: str | None = None) -> None:
-        if text is not None:
-            self.message.setText(text)
-        self.setCurrentWidget(self.message)
-
-    def show_content(self) -> None:
-        self.setCurrentWidget(self.content)
-
-    def showing_message(self) -> bool:
-        return self.currentWidget() is self.message
-
-
 def bold_font() -> QFont:
     font = QFont()
     font.setBold(True)
@@ -569,5 +544,5 @@ def bold_font() -> QFont:
 
 
 __all__ = ["FrameModel", "RankedModel", "FeatureBars", "HistogramPlot", "RelevanceHeatmap", "BoxPlot", "CurvePlot", "ElidingComboBox",
-           "Placeholder", "table_number",
+           "table_number",
            "PREVIEW_ROWS", "bold_font"]

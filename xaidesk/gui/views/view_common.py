@@ -7,7 +7,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QPainter
-from PySide6.QtWidgets import QLabel, QSizePolicy, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QLabel, QSizePolicy, QStackedWidget, QVBoxLayout, QWidget
 
 from ...core import render
 from ..formatting import colour_kind, colour_meaning
@@ -178,3 +178,28 @@ class RelevanceLayerMixin:
         """Opacity of the relevance layer over the base picture, 0 to 1."""
         self._opacity = float(min(max(opacity, 0.0), 1.0))
         self.heat_item.setOpacity(self._opacity)
+
+
+class Placeholder(QStackedWidget):
+    """A view that shows a grey sentence saying what will fill it until it has something to show."""
+
+    def __init__(self, content: QWidget, message: str, parent=None) -> None:
+        super().__init__(parent)
+        self.message = QLabel(message)
+        self.message.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.message.setWordWrap(True)
+        self.message.setStyleSheet("color: #777; font-size: 11pt; padding: 24px;")
+        self.content = content
+        self.addWidget(self.message)
+        self.addWidget(content)
+
+    def show_message(self, text: str | None = None) -> None:
+        if text is not None:
+            self.message.setText(text)
+        self.setCurrentWidget(self.message)
+
+    def show_content(self) -> None:
+        self.setCurrentWidget(self.content)
+
+    def showing_message(self) -> bool:
+        return self.currentWidget() is self.message
