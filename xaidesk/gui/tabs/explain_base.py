@@ -763,8 +763,9 @@ class ExplainTabBase(JobChannelsMixin, QWidget):
         """
         if not self.shared_levels_check.isChecked() or not entries:
             return {}
-        unsigned = [e for e in entries if _shows_how_much(e.explanation)]
-        signed = [e for e in entries if not _shows_how_much(e.explanation)]
+        how_much = {id(e): _shows_how_much(e.explanation) for e in entries}
+        unsigned = [e for e in entries if how_much[id(e)]]
+        signed = [e for e in entries if not how_much[id(e)]]
         shared: dict[int, tuple[float, float]] = {}
         if signed:
             high = max(render.symmetric_levels(e.explanation.relevance)[1] for e in signed)
@@ -936,11 +937,9 @@ def _levels_for(explanation, max_samples: int | None = None) -> tuple[float, flo
     squared gradients) runs over the range of its seen pixels (:func:`render.range_levels`: its low
     to its high percentile); a map with evidence for and against keeps symmetric levels around
     zero (``None``: the view's default)."""
-    relevance = explanation.relevance
-    if _shows_how_much(explanation):
-        return render.range_levels(relevance, max_samples=max_samples)
-    if max_samples is not None:
-        return render.symmetric_levels(relevance, max_samples=max_samples)
+    how_much = _shows_how_much(explanation)
+    if how_much or max_samples is not None:
+        return render.automatic_levels(explanation.relevance, not how_much, max_samples=max_samples)
     return None
 
 
