@@ -6,7 +6,8 @@ from PySide6.QtWidgets import QLabel, QSpinBox
 
 from xaidesk.core import render
 from xaidesk.core.registry import get_method, list_methods
-from xaidesk.gui.formatting import COLOUR_WORDS, colour_kind, colour_meaning, statistics_parts
+from xaidesk.core.render import COLOUR_WORDS, colour_kind, colour_meaning
+from xaidesk.gui.formatting import statistics_parts
 from xaidesk.gui.widgets.param_form import ParamForm
 
 DEVELOPER_WORDS = ("batch size", "cells", "antithetic", "control variate", "num masks", "num samples",

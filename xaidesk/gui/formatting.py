@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from ..core.render import COLOUR_WORDS, class_phrase, colour_kind, colour_meaning  # noqa: F401
+from ..core.render import class_phrase
 
 
 def format_duration(seconds: float) -> str:

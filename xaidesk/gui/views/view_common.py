@@ -10,7 +10,7 @@ from PySide6.QtGui import QPainter
 from PySide6.QtWidgets import QLabel, QSizePolicy, QStackedWidget, QVBoxLayout, QWidget
 
 from ...core import render
-from ..formatting import colour_kind, colour_meaning
+from ...core.render import colour_kind, colour_meaning
 
 pg.setConfigOptions(imageAxisOrder="row-major", antialias=False)
 
