@@ -139,7 +139,7 @@ def test_identical_energies_are_refused():
 def test_symlink_loop_is_named_as_a_loop(tmp_path):
     loop = tmp_path / "loop"
     loop.symlink_to(loop)
-    with pytest.raises(InputError, match="loops back on itself"):
+    with pytest.raises(InputError, match="link loop"):
         load_molecules(loop, tmp_path / "energies.txt")
 
 

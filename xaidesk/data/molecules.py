@@ -38,7 +38,6 @@ names the file and the line. Files are only read.
 
 from __future__ import annotations
 
-import errno
 import math
 import os
 from dataclasses import dataclass, field
@@ -47,6 +46,7 @@ from pathlib import Path
 import numpy as np
 
 from ..core import CancelToken, InputError, no_progress
+from ..core.io import missing_path_message
 
 ANGSTROM_TO_BOHR = 1.8897261
 LENGTH_UNITS = ("angstrom", "bohr")
@@ -228,18 +228,6 @@ def _xyz_files(folder: Path) -> list[Path]:
         raise InputError(f"The folder {folder.name} cannot be read: {exc.strerror or exc}.") from None
 
 
-def _missing(path: Path) -> InputError:
-    try:
-        os.stat(path)
-    except OSError as exc:
-        if exc.errno == errno.ELOOP:
-            return InputError(f"{path} is a link that loops back on itself; open the folder or file it should "
-                              f"point to.")
-    if path.is_symlink():
-        return InputError(f"{path} is a link to something that does not exist.")
-    return InputError(f"{path} does not exist.")
-
-
 def find_molecule_folder(folder: str | Path) -> Path:
     """The folder that holds the ``.xyz`` files: ``folder`` itself, or its one subfolder that does.
 
@@ -249,7 +237,7 @@ def find_molecule_folder(folder: str | Path) -> Path:
     """
     folder = Path(folder)
     if not folder.exists():
-        raise _missing(folder)
+        raise InputError(missing_path_message(folder, "folder"))
     if not folder.is_dir():
         raise InputError(f"{folder.name} is not a folder.")
     if _xyz_files(folder):
@@ -425,7 +413,7 @@ def load_molecules(
     elif source.is_file():
         files = [source]
     else:
-        raise _missing(source)
+        raise InputError(missing_path_message(source, "folder or file"))
     if require_energies and energies is None:
         raise InputError("Training on a folder of molecules needs an energies file (lines of 'name value').")
     table = read_energies(energies) if energies is not None else None
