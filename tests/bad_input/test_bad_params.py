@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+
 import pytest
 
 from xaidesk.models import list_builtin_models
@@ -98,10 +100,11 @@ def test_explain_molecules_refuses_the_parameter_before_reading(refused, tmp_pat
 def test_evaluate_and_batch_refuse_the_parameter(refused, tmp_path, command, param, says):
     out = tmp_path / "out"
     if command == "evaluate":
+        source = DIGIT
         argv = ["evaluate", "image", DIGIT, "--model", "demo:digits", "--methods", "gradient.smoothgrad"]
     else:
-        folder = tmp_path / "in"
-        folder.mkdir()
-        (folder / "a.png").write_bytes(open(DIGIT, "rb").read())
-        argv = ["batch", folder, "--model", "demo:digits", "--methods", "gradient.smoothgrad"]
-    refused([*argv, "--param", param, "--out", out], inputs=[DIGIT], out=out, says=[says])
+        source = tmp_path / "in"
+        source.mkdir()
+        shutil.copy(DIGIT, source / "a.png")
+        argv = ["batch", source, "--model", "demo:digits", "--methods", "gradient.smoothgrad"]
+    refused([*argv, "--param", param, "--out", out], inputs=[source], out=out, says=[says])
