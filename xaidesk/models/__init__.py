@@ -9,6 +9,9 @@ A model is named by a spec string (see :func:`load_model`):
   ``{"modality": "audio", "frontend": {...}, "class_names": [...]}`` it is an audio model.
 - ``vggish:PATH`` — the VGGish architecture with weights (a state dict) from a local file
   (:mod:`xaidesk.models.audio`).
+- ``timm:NAME:PATH`` — a timm architecture with weights from a state dict or ``.safetensors`` file.
+- ``hf:FOLDER`` — a Hugging Face ``transformers`` image classifier saved in a local folder.
+- ``onnx:PATH`` — an ONNX file, run by onnxruntime.
 """
 
 from __future__ import annotations
@@ -42,6 +45,9 @@ SPEC_FORMS = (
     "file:PATH (a saved model)",
     "vggish:PATH (the VGGish audio architecture with weights from a file)",
     "probe:PATH (a two-class classifier fitted on a backbone layer, see 'xaidesk probe')",
+    "timm:NAME:PATH (a timm architecture with weights from a file)",
+    "hf:FOLDER (a Hugging Face image classifier saved in a folder)",
+    "onnx:PATH (an ONNX file, run by onnxruntime)",
 )
 
 
@@ -59,10 +65,22 @@ def list_builtin_models(modality: str | None = None) -> list[dict]:
     return [m for m in list_demos() if modality is None or m["modality"] == modality]
 
 
-def load_model(spec: str, *, trust: bool = False) -> LoadedModel:
-    """Load the model named by ``spec`` (see :func:`_load`) and refuse one with NaN or infinite weights."""
+def load_model(spec: str, *, trust: bool = False, labels: str | Path | None = None,
+               preprocessing: Preprocessing | None = None) -> LoadedModel:
+    """Load the model named by ``spec`` (see :func:`_load`) and refuse one with NaN or infinite weights.
+
+    ``labels`` names a label file (``.txt`` or ``.json``) whose class names replace the model's own;
+    ``preprocessing`` replaces the preprocessing the source describes.
+    """
     model = _load(spec, trust=trust)
     check_finite_weights(model.module, model.name)
+    if labels is not None and str(labels).strip():
+        from .labels import apply_label_file
+
+        apply_label_file(model, labels)
+    if preprocessing is not None:
+        model.preprocessing = preprocessing
+        model.notes.append("Preprocessing set by hand.")
     return model
 
 
@@ -88,7 +106,7 @@ def _load(spec: str, *, trust: bool = False) -> LoadedModel:
     prefix, sep, rest = spec.partition(":")
     kind = prefix.strip().lower()
     rest = rest.strip()
-    if not sep or kind not in ("demo", "torchvision", "file", "vggish", "probe"):
+    if not sep or kind not in ("demo", "torchvision", "file", "vggish", "probe", "timm", "hf", "onnx"):
         hint = ""
         if Path(spec).expanduser().is_file():
             hint = f" To open this file use 'file:{spec}'."
@@ -115,6 +133,28 @@ def _load(spec: str, *, trust: bool = False) -> LoadedModel:
                 f"saved from torchvision.models.{arch}, e.g. the published ones once downloaded)."
             )
         return load_torchvision(arch, path.strip(), spec=spec)
+    if kind == "timm":
+        from .timm_models import load_timm
+
+        name, _, path = rest.partition(":")
+        if not name.strip() or not path.strip():
+            raise ModelError(
+                "timm: needs an architecture name and a weights file: give it as timm:NAME:PATH, "
+                "e.g. timm:vit_small_patch16_224:weights.safetensors."
+            )
+        return load_timm(name.strip(), path.strip(), spec=spec, trust=trust)
+    if kind == "hf":
+        from .hf_models import load_hf
+
+        if not rest:
+            raise ModelError("hf: needs a folder: give it as hf:FOLDER (holding config.json and the weights).")
+        return load_hf(rest, spec=spec, trust=trust)
+    if kind == "onnx":
+        from .onnx_models import load_onnx
+
+        if not rest:
+            raise ModelError("onnx: needs a file: give it as onnx:PATH (an .onnx file).")
+        return load_onnx(rest, spec=spec)
     if kind == "probe":
         from .probe import load_probe
 
