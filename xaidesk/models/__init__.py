@@ -78,8 +78,10 @@ def load_model(spec: str, *, trust: bool = False, labels: str | Path | None = No
         from .labels import apply_label_file
 
         apply_label_file(model, labels)
+        model.label_file = str(Path(labels).expanduser())
     if preprocessing is not None:
         model.preprocessing = preprocessing
+        model.preprocessing_set_by_hand = True
         model.notes.append("Preprocessing set by hand.")
     return model
 

@@ -41,6 +41,10 @@ class LoadedModel:
     embedding_only
         True when the model outputs a representation (e.g. VGGish's 128-d embedding without a
         classifier head) rather than class scores: only label-free methods (RELAX) apply.
+    label_file
+        The label file whose class names replaced the model's own, if one was given.
+    preprocessing_set_by_hand
+        True when the preprocessing was set by the person rather than read from the source.
     """
 
     spec: str
@@ -54,6 +58,8 @@ class LoadedModel:
     notes: list[str] = field(default_factory=list)
     frontend: Any = None
     embedding_only: bool = False
+    label_file: str | None = None
+    preprocessing_set_by_hand: bool = False
 
     @property
     def num_classes(self) -> int:
