@@ -24,7 +24,7 @@ from torch import nn
 from ..core import ModelError
 from ..resources import resource_path
 from .base import LoadedModel
-from .preprocessing import Preprocessing
+from .preprocessing import INTERPOLATIONS, Preprocessing
 
 DEMO_ARCHITECTURE = "demo_cnn"
 DEMO_NAMES = ("digits", "clever_hans", "sounds")
@@ -106,7 +106,10 @@ def read_demo_metadata(name: str) -> dict[str, Any]:
 
 
 def preprocessing_from_dict(data: dict[str, Any], name: str = "custom") -> Preprocessing:
-    """Build a :class:`Preprocessing` from its JSON form (as written by ``Preprocessing.to_dict``)."""
+    """Build a :class:`Preprocessing` from its JSON form (as written by ``Preprocessing.to_dict``).
+
+    Files written before ``interpolation`` existed have no such entry and read as bilinear.
+    """
     channels = str(data.get("channels", "rgb")).lower()
     if channels in ("grey", "grayscale", "greyscale", "l"):
         channels = "gray"
@@ -133,6 +136,9 @@ def preprocessing_from_dict(data: dict[str, Any], name: str = "custom") -> Prepr
         raise ValueError("std values must be positive")
     resize = data.get("resize")
     resize = None if resize is None else int(resize)
+    interpolation = str(data.get("interpolation") or "bilinear").lower()
+    if interpolation not in INTERPOLATIONS:
+        raise ValueError(f"interpolation must be one of {', '.join(INTERPOLATIONS)}, not {interpolation!r}")
     return Preprocessing(
         size=(size[0], size[1]),
         mean=mean,
@@ -140,6 +146,7 @@ def preprocessing_from_dict(data: dict[str, Any], name: str = "custom") -> Prepr
         channels=channels,
         resize=resize,
         name=str(data.get("name", name)),
+        interpolation=interpolation,
     )
 
 

@@ -61,7 +61,8 @@ def read_sidecar(path: Path) -> Sidecar:
     """Read ``PATH.json`` (or ``PATH`` with its suffix replaced by ``.json``) and ``PATH.classes.txt``.
 
     The JSON may hold ``{"class_names": [...], "preprocessing": {"size": [h, w],
-    "mean": [...], "std": [...], "channels": "rgb"|"gray", "resize": int|null}}``.
+    "mean": [...], "std": [...], "channels": "rgb"|"gray", "resize": int|null,
+    "interpolation": "bilinear"|"bicubic"|"nearest"}}`` (interpolation optional, bilinear by default).
     A sidecar that exists but cannot be used raises :class:`ModelError`.
     """
     from .demo import preprocessing_from_dict
@@ -93,7 +94,7 @@ def read_sidecar(path: Path) -> Sidecar:
                 raise ModelError(
                     f"The 'preprocessing' entry in {candidate.name} cannot be used: {error}. It takes "
                     '{"size": [h, w], "mean": [...], "std": [...], "channels": "rgb" or "gray", '
-                    '"resize": a number or null}.',
+                    '"resize": a number or null, "interpolation": "bilinear", "bicubic" or "nearest"}.',
                     details=str(error),
                 ) from error
         break

@@ -2,7 +2,8 @@
 
 An image goes: RGB uint8 (H0, W0, 3) -> optional grayscale -> resize (shorter
 side to ``resize``, or straight to ``size``) -> centre crop to ``size`` ->
-scale to [0, 1] -> normalise with ``mean``/``std``. :meth:`Preprocessing.to_original`
+scale to [0, 1] -> normalise with ``mean``/``std``. The resize resamples with
+``interpolation`` (bilinear, bicubic, both antialiased, or nearest). :meth:`Preprocessing.to_original`
 undoes the geometric part for a relevance map; pixels the centre crop removed
 come back as NaN (not seen by the model). :meth:`Preprocessing.whole_image`
 drops the crop so that every pixel is seen.
@@ -10,11 +11,14 @@ drops the crop so that every pixel is seen.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+INTERPOLATIONS = ("bilinear", "bicubic", "nearest")
 
 
 @dataclass(frozen=True)
@@ -33,6 +37,9 @@ class Preprocessing:
         If set, the shorter side is first resized to this length and the
         result centre-cropped to ``size`` (the ImageNet convention, 256 -> 224).
         If ``None`` the image is resized straight to ``size``.
+    interpolation
+        How the resize resamples: ``"bilinear"`` or ``"bicubic"`` (both antialiased when
+        shrinking, as torchvision and timm do) or ``"nearest"``.
     """
 
     size: tuple[int, int]
@@ -41,6 +48,38 @@ class Preprocessing:
     channels: str = "rgb"
     resize: int | None = None
     name: str = "custom"
+    interpolation: str = "bilinear"
+
+    def __post_init__(self):
+        if self.interpolation not in INTERPOLATIONS:
+            raise ValueError(
+                f"interpolation must be one of {', '.join(INTERPOLATIONS)}, not {self.interpolation!r}"
+            )
+
+    @classmethod
+    def from_crop_pct(
+        cls,
+        size: int | tuple[int, int],
+        crop_pct: float,
+        mean: tuple[float, ...],
+        std: tuple[float, ...],
+        interpolation: str = "bilinear",
+        channels: str = "rgb",
+        name: str = "custom",
+    ) -> "Preprocessing":
+        """The preprocessing timm describes by an input size and a crop fraction.
+
+        The shorter side is resized to ``floor(size / crop_pct)`` and the centre
+        ``size`` cropped, as ``timm.data.create_transform`` does for evaluation. For a
+        non-square ``size`` the resize follows the height (timm's ``crop_mode="center"``
+        resizes to a rectangle; here the shorter side keeps the image's aspect ratio).
+        """
+        height, width = (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
+        if not 0.0 < float(crop_pct) <= 1.0:
+            raise ValueError(f"crop_pct must lie in (0, 1], not {crop_pct!r}")
+        return cls(size=(height, width), mean=tuple(float(v) for v in mean), std=tuple(float(v) for v in std),
+                   channels=channels, resize=math.floor(height / float(crop_pct)), name=name,
+                   interpolation=interpolation)
 
     @property
     def num_channels(self) -> int:
@@ -58,12 +97,17 @@ class Preprocessing:
     def _resized_shape(self, height: int, width: int) -> tuple[int, int]:
         if self.resize is None:
             return self.size
-        scale = self.resize / min(height, width)
-        return max(self.size[0], round(height * scale)), max(self.size[1], round(width * scale))
+        # As torchvision's Resize: the shorter side becomes ``resize``, the longer one is truncated.
+        if height <= width:
+            resized = (self.resize, int(self.resize * width / height))
+        else:
+            resized = (int(self.resize * height / width), self.resize)
+        return max(self.size[0], resized[0]), max(self.size[1], resized[1])
 
     def _crop_box(self, resized: tuple[int, int]) -> tuple[int, int]:
-        top = (resized[0] - self.size[0]) // 2
-        left = (resized[1] - self.size[1]) // 2
+        # As torchvision's CenterCrop (Python's round, halves to even).
+        top = int(round((resized[0] - self.size[0]) / 2.0))
+        left = int(round((resized[1] - self.size[1]) / 2.0))
         return top, left
 
     def to_tensor(self, image: np.ndarray) -> torch.Tensor:
@@ -80,7 +124,10 @@ class Preprocessing:
         x = x.unsqueeze(0)
         resized = self._resized_shape(image.shape[0], image.shape[1])
         if resized != tuple(image.shape[:2]):
-            x = F.interpolate(x, size=resized, mode="bilinear", align_corners=False, antialias=True)
+            if self.interpolation == "nearest":
+                x = F.interpolate(x, size=resized, mode="nearest-exact")
+            else:
+                x = F.interpolate(x, size=resized, mode=self.interpolation, align_corners=False, antialias=True)
         top, left = self._crop_box(resized)
         x = x[:, :, top : top + self.size[0], left : left + self.size[1]]
         mean = torch.tensor(self.mean, dtype=torch.float32).view(1, -1, 1, 1)
@@ -179,6 +226,7 @@ class Preprocessing:
             "mean": list(self.mean),
             "std": list(self.std),
             "channels": self.channels,
+            "interpolation": self.interpolation,
         }
 
 
