@@ -1,7 +1,8 @@
 """Loading ``file:PATH`` models safely, and reading their sidecar files.
 
 A PyTorch file is read with ``torch.load(weights_only=True)``, which only
-rebuilds tensors and plain containers. A file that holds a pickled Python
+rebuilds tensors and plain containers; a ``.safetensors`` file with the
+``safetensors`` library, which reads tensors only. A file that holds a pickled Python
 object (a full ``nn.Module``) needs ``weights_only=False``, which runs code
 stored in the file: that happens only with ``trust=True``.
 """
@@ -158,14 +159,54 @@ def is_torchscript(path: Path) -> bool:
                for n in names)
 
 
+def is_safetensors(path: Path) -> bool:
+    """True for a ``.safetensors`` file, by its name or its header (an 8-byte length, then ``{``)."""
+    path = Path(path)
+    if path.suffix.lower() == ".safetensors":
+        return True
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(9)
+        size = path.stat().st_size
+    except OSError:
+        return False
+    if len(head) < 9 or head[8:9] != b"{":
+        return False
+    return 2 <= int.from_bytes(head[:8], "little") <= size - 8
+
+
+def read_safetensors(path: Path) -> dict[str, torch.Tensor]:
+    """The tensors of a ``.safetensors`` file (it holds no code, so no trust is needed).
+
+    Raises :class:`ModelError` when the file is damaged or incomplete.
+    """
+    from safetensors.torch import load_file
+
+    path = Path(path).expanduser()
+    _check_file(path)
+    try:
+        return load_file(str(path), device="cpu")
+    except MemoryError as error:
+        raise ModelError(f"{path.name} is too large to load into memory.") from error
+    except Exception as error:  # noqa: BLE001 - SafetensorError, OSError, ValueError, ...
+        raise ModelError(
+            f"{path.name} could not be read as a safetensors weights file: it may be damaged or incomplete. "
+            "Check that the file copied fully, or save the weights again.",
+            details=f"{type(error).__name__}: {error}",
+        ) from error
+
+
 def read_weights_only(path: Path) -> Any:
     """``torch.load(path, weights_only=True)`` with errors turned into plain messages.
 
+    A ``.safetensors`` file is read with :func:`read_safetensors` instead (a dict of tensors).
     Raises :class:`UntrustedModelError` when the file holds pickled code and
     :class:`ModelError` when it cannot be read at all.
     """
     path = Path(path).expanduser()
     _check_file(path)
+    if is_safetensors(path):
+        return read_safetensors(path)
     if is_torchscript(path):
         raise ModelError(
             f"{path.name} is a TorchScript model, not a weights file. Open it with 'file:{path}'."
