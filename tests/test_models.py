@@ -336,7 +336,7 @@ def test_bad_sidecar_is_reported(tmp_path, weights_dir):
 
 @pytest.mark.parametrize(
     "spec",
-    ["", "   ", "resnet18", "onnx:model.onnx", "demo:", "file:", "torchvision:", "file:/no/such/file.pt",
+    ["", "   ", "resnet18", "onnx:/no/such/model.onnx", "onnx:", "demo:", "file:", "torchvision:", "file:/no/such/file.pt",
      "torchvision:resnet18:/no/such/file.pt"],
 )
 def test_malformed_specs_are_model_errors(spec):
@@ -348,7 +348,7 @@ def test_malformed_specs_are_model_errors(spec):
 
 def test_unknown_prefix_lists_the_valid_forms():
     with pytest.raises(ModelError) as info:
-        load_model("onnx:model.onnx")
+        load_model("keras:model.h5")
     message = str(info.value)
     assert "demo:" in message and "torchvision:" in message and "file:" in message
 

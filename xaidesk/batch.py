@@ -3,7 +3,9 @@
 A run writes into one run folder (the format is shared with SpRAy):
 
 - ``run.json``: what was run (``format``, ``source``, ``modality``, ``model``, ``methods``
-  with their resolved parameters, ``device``, ``shard``, ``created``, ``finished``);
+  with their resolved parameters, ``device``, ``shard``, ``created``, ``finished``; ``labels``,
+  the label file whose class names were used, and ``preprocessing``, set by hand, when given:
+  :meth:`RunInfo.load_model` loads the model the same way);
 - ``index.csv``: one row per (input file, method) that is done, columns :data:`INDEX_COLUMNS`;
 - ``items/<method>/<file without suffix>.npy`` (float32 relevance in the input's own
   coordinates; for audio the spectrogram's (bands, frames)) and ``.png`` (a thumbnail, longest
@@ -195,6 +197,25 @@ class RunInfo:
     @property
     def source(self) -> Path:
         return Path(self.meta.get("source", ""))
+
+    @property
+    def labels(self) -> str | None:
+        """The label file whose class names the run used, if one was given."""
+        return self.meta.get("labels") or None
+
+    @property
+    def preprocessing(self):
+        """The preprocessing set by hand for the run (a ``Preprocessing``), or ``None``."""
+        from .models.demo import preprocessing_from_dict
+
+        data = self.meta.get("preprocessing")
+        return None if not data else preprocessing_from_dict(data, name=str(data.get("name", "set by hand")))
+
+    def load_model(self, trust: bool = False):
+        """The run's model as it was used: its spec with the run's label file and hand-set preprocessing."""
+        from .models import load_model
+
+        return load_model(self.model, trust=trust, labels=self.labels, preprocessing=self.preprocessing)
 
     @property
     def target(self) -> int | None:
@@ -544,11 +565,12 @@ class _IndexAppender:
                 self._fd = -1
 
 
-_COMPARED = ("source", "modality", "model", "methods", "target", "shard")
+_COMPARED = ("source", "modality", "model", "methods", "target", "shard", "labels", "preprocessing")
 _COMPARED_WORDS = {"source": "a different input folder", "modality": "a different kind of input",
                    "model": "a different model", "methods": "different methods or method settings",
                    "target": "a different explained class (none: each input's predicted class)",
-                   "shard": "a different shard"}
+                   "shard": "a different shard", "labels": "a different label file",
+                   "preprocessing": "a different preprocessing set by hand"}
 
 
 def _open_run_folder(out: Path, meta: dict) -> tuple[dict, list[IndexRow]]:
@@ -587,6 +609,8 @@ def _open_run_folder(out: Path, meta: dict) -> tuple[dict, list[IndexRow]]:
 
 
 def _describe_value(value) -> str:
+    if isinstance(value, dict):
+        return ", ".join(f"{k} {v}" for k, v in value.items() if k != "name")
     if isinstance(value, list):
         return ", ".join(m.get("name", "?") + (f" {m.get('params')}" if m.get("params") else "") for m in value) or "none"
     return "none" if value is None else str(value)
@@ -832,8 +856,17 @@ def audio_thumbnail(spectrogram: np.ndarray, relevance: np.ndarray, longest: int
 
 
 def run_meta(source: Path, modality: str, model_spec: str, methods: Sequence[MethodRequest], device: str,
-             shard, target: int | None = None) -> dict:
-    """The ``run.json`` record of a new run (``target`` None: each input's predicted class)."""
+             shard, target: int | None = None, labels: str | None = None, preprocessing: dict | None = None) -> dict:
+    """The ``run.json`` record of a new run (``target`` None: each input's predicted class).
+
+    ``labels`` (a label file) and ``preprocessing`` (set by hand, as ``Preprocessing.to_dict``) are
+    recorded only when given, so runs without them keep their old form.
+    """
+    extra = {}
+    if labels:
+        extra["labels"] = str(labels)
+    if preprocessing:
+        extra["preprocessing"] = _plain(preprocessing)
     return {
         "format": RUN_FORMAT,
         "source": str(source),
@@ -845,6 +878,7 @@ def run_meta(source: Path, modality: str, model_spec: str, methods: Sequence[Met
         "shard": shard_text(shard),
         "created": _now(),
         "finished": None,
+        **extra,
     }
 
 
@@ -866,6 +900,8 @@ def run_batch(
     batch_size: int = DEFAULT_BATCH_SIZE,
     target: int | None = None,
     trust: bool = False,
+    labels=None,
+    preprocessing=None,
     use_batched: bool = True,
     token: CancelToken | None = None,
     progress=None,
@@ -891,6 +927,12 @@ def run_batch(
         Inputs per batch of the batched methods (and per read-ahead chunk).
     target
         The class to explain for every input; ``None`` explains each input's top class.
+    trust
+        Allow a model file that holds pickled code (see :func:`~xaidesk.models.load_model`).
+    labels, preprocessing
+        A label file and a hand-set ``Preprocessing`` for a model given by spec (see
+        :func:`~xaidesk.models.load_model`). Both are recorded in ``run.json`` (a loaded model's own
+        label file and hand-set preprocessing are too) and a resumed run must use the same.
     use_batched
         ``False`` runs every method per file (for comparisons).
     token, progress
@@ -918,7 +960,13 @@ def run_batch(
         raise InputError("The run folder must not be the input folder itself; choose another output folder.")
     torch_device = resolve_device(device)
     progress(0.0, "Loading the model")
-    loaded = model if isinstance(model, LoadedModel) else load_model(str(model), trust=trust)
+    if isinstance(model, LoadedModel):
+        if labels is not None or preprocessing is not None:
+            raise InputError("Give the label file and the preprocessing when loading the model, or give the model "
+                             "as a spec together with them, not both.")
+        loaded = model
+    else:
+        loaded = load_model(str(model), trust=trust, labels=labels, preprocessing=preprocessing)
     if loaded.embedding_only:
         raise ModelError(f"{loaded.name} has no classifier head, so there are no classes to explain in a batch run.")
     modality = loaded.modality
@@ -931,7 +979,9 @@ def run_batch(
     scan = scan_folder(root, modality, exclude=[out])
     files = shard_files(scan.files, shard)
     stems = item_stems(scan.files)
-    meta = run_meta(root, modality, loaded.spec, requests, torch_device.type, shard, target)
+    hand_set = loaded.preprocessing.to_dict() if getattr(loaded, "preprocessing_set_by_hand", False) else None
+    meta = run_meta(root, modality, loaded.spec, requests, torch_device.type, shard, target,
+                    labels=getattr(loaded, "label_file", None), preprocessing=hand_set)
     meta, rows = _open_run_folder(out, meta)
     done = {r.key for r in rows}
     todo = [(f, [m for m in requests if (f, m.name) not in done]) for f in files]
@@ -1041,7 +1091,7 @@ def _explain_batched(function, model, group: list[_Input], request: MethodReques
     """Explain a group of images in one pass; ``[(explanation in image coordinates, predicted, seconds)]``."""
     import torch
 
-    from .explain.common import forward_logits
+    from .explain.common import forward_logits, scoring_module
 
     info = get_method(request.name)
     x = torch.cat([item.tensor for item in group]).to(device)
@@ -1050,7 +1100,7 @@ def _explain_batched(function, model, group: list[_Input], request: MethodReques
     explanations = function(model, x, targets, params=dict(request.params), token=token)
     if target is not None:
         with torch.inference_mode():
-            predicted = forward_logits(model.module, x, model.name).argmax(1).tolist()
+            predicted = forward_logits(scoring_module(model), x, model.name).argmax(1).tolist()
     else:
         predicted = [e.target.index for e in explanations]
     seconds = time.perf_counter() - start

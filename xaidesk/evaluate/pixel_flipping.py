@@ -14,6 +14,7 @@ import time
 import numpy as np
 
 from ..core import CancelToken, InputError, no_progress
+from ..explain.common import scoring_module
 from ..models.base import LoadedModel
 from .faithfulness import (
     FaithfulnessResult, FlipSettings, assemble, evaluate_jobs, explained_scores, removal_counts, removal_orders,
@@ -108,7 +109,7 @@ def image_faithfulness(
         mask = np.repeat(np.repeat(keep.reshape(rows, cols), patch, 0), patch, 1)[:height, :width]
         return model.preprocessing.to_tensor(np.where(mask[..., None], image, filled))
 
-    outputs = evaluate_jobs(model.module, inputs_of, len(orders) * len(counts), token=token, progress=progress,
+    outputs = evaluate_jobs(scoring_module(model), inputs_of, len(orders) * len(counts), token=token, progress=progress,
                             message="Perturbation curves: images", model_name=model.name)
     scores = explained_scores(outputs, target, settings.score)
     unit = "pixels" if patch == 1 else f"{patch}x{patch}-pixel patches"

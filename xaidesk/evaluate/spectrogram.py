@@ -22,6 +22,7 @@ import numpy as np
 from ..core import CancelToken, InputError, MethodError, no_progress
 from ..data.audio import LoadedAudio
 from ..explain.audio import clip_samples, window_inputs
+from ..explain.common import scoring_module
 from ..models.base import LoadedModel
 from .faithfulness import (
     FaithfulnessResult, FlipSettings, assemble, evaluate_jobs, explained_scores, removal_counts, removal_orders,
@@ -89,7 +90,7 @@ def audio_faithfulness(
         mask = np.repeat(np.repeat(keep.reshape(rows, cols), patch, 0), patch, 1)[:bands, :frames]
         return window_inputs(np.where(mask, log_mel, filled).astype(np.float32), frontend)[0]
 
-    outputs = evaluate_jobs(model.module, inputs_of, len(orders) * len(counts), per_job=n_windows, token=token,
+    outputs = evaluate_jobs(scoring_module(model), inputs_of, len(orders) * len(counts), per_job=n_windows, token=token,
                             progress=progress, message="Perturbation curves: spectrogram", model_name=model.name)
     scores = explained_scores(outputs, target, settings.score).reshape(-1, n_windows).mean(axis=1)
     unit = "time-frequency cells" if patch == 1 else f"{patch} bands x {patch} frames patches"

@@ -10,6 +10,31 @@ import torch
 from ..core import Cancelled, MethodError, ModelError, XaideskError
 
 
+#: Method families that only call the model (no gradients, no layer hooks): they run on any module that
+#: scores inputs, such as an onnxruntime session (:attr:`LoadedModel.scoring_module`).
+MODEL_CALL_FAMILIES = ("occlusion", "lime", "relax")
+
+
+def scoring_module(model):
+    """The module that scores inputs for predictions and the methods that only call the model.
+
+    For ONNX models the onnxruntime session (``model.perturbation_module``); otherwise ``model.module``.
+    """
+    module = getattr(model, "perturbation_module", None)
+    return model.module if module is None else module
+
+
+def check_gradients_available(info, model) -> None:
+    """Refuse a method that needs gradients or layers on a model that has none in PyTorch.
+
+    ``info`` is the method's :class:`~xaidesk.core.registry.MethodInfo`; every family outside
+    :data:`MODEL_CALL_FAMILIES` needs them. The message is the model's ``gradient_refusal``.
+    """
+    refusal = getattr(model, "gradient_refusal", None)
+    if refusal and (info.needs_module or info.family not in MODEL_CALL_FAMILIES):
+        raise MethodError(refusal)
+
+
 def as_logits(output: object, model_name: str = "the model") -> torch.Tensor:
     """Check that a forward pass returned one (B, K) tensor and return it."""
     if isinstance(output, (tuple, list)):

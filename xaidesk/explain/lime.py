@@ -68,7 +68,7 @@ import numpy as np
 import torch
 
 from ..core import Cancelled, Explanation, MethodError, Param, Target, register_method
-from .common import check_target, detached_copy, reference_input
+from .common import check_target, detached_copy, reference_input, scoring_module
 from .perturbation import BatchStats, evaluate_perturbations
 
 MODALITY = ("image", "audio")
@@ -468,7 +468,7 @@ def lime(model, x, target, *, params, token, progress) -> Explanation:
     stats = BatchStats()
     try:
         evaluate_perturbations(
-            model.module, make_batch, n, token=token, progress=progress,
+            scoring_module(model), make_batch, n, token=token, progress=progress,
             batch_size=int(params["batch_size"]), on_batch=on_batch,
             partial=lambda: build(done, False) if done > 0 else None,
             message="LIME: samples", model_name=model.name, stats=stats,

@@ -15,7 +15,9 @@ import numpy as np
 import torch
 
 from ..core import Cancelled, Explanation, Param, Target, register_method
-from .common import REFERENCE_KINDS, REFERENCE_TITLES, check_target, detached_copy, forward_logits, reference_input
+from .common import (
+    REFERENCE_KINDS, REFERENCE_TITLES, check_target, detached_copy, forward_logits, reference_input, scoring_module,
+)
 from .perturbation import BatchStats, evaluate_perturbations
 
 MODALITY = ("image", "audio")
@@ -91,8 +93,9 @@ def occlusion(model, x, target, *, params, token, progress) -> Explanation:
                                        bool(params["scale_to_input"]))
     positions = patch_positions(height, width, (patch, patch), (stride, stride))
     fill = reference_input(x, params["fill"], model.preprocessing)
+    scorer = scoring_module(model)
     with torch.inference_mode():
-        base = forward_logits(model.module, x, model.name)[0].float().cpu()
+        base = forward_logits(scorer, x, model.name)[0].float().cpu()
     check_target(target, base.shape[0])
     base_score = float(base[target])
 
@@ -122,7 +125,7 @@ def occlusion(model, x, target, *, params, token, progress) -> Explanation:
     stats = BatchStats()
     try:
         outputs = evaluate_perturbations(
-            model.module, make_batch, len(positions), token=token, progress=progress,
+            scorer, make_batch, len(positions), token=token, progress=progress,
             batch_size=int(params["batch_size"]), on_batch=on_batch, partial=partial,
             message="Occlusion: patches", model_name=model.name, stats=stats, memory_format="auto",
         )

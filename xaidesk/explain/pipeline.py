@@ -10,7 +10,7 @@ import torch
 
 from ..core import Cancelled, CancelToken, Explanation, MethodError, Target, get_method, no_progress
 from ..models.base import LoadedModel
-from .common import check_finite_result, check_target, forward_logits
+from .common import check_finite_result, check_gradients_available, check_target, forward_logits, scoring_module
 
 
 #: ``Explanation.extras`` entries holding integer label maps in model-input coordinates
@@ -24,6 +24,7 @@ def method_for(method: str, modality: str, model: LoadedModel):
     if modality not in info.modality:
         noun = {"image": "images", "audio": "sound"}.get(modality, modality)
         raise MethodError(f"The method {method} does not work on {noun}.")
+    check_gradients_available(info, model)
     if info.needs_module and model.is_torchscript:
         raise MethodError(
             f"{info.title} needs the model as a PyTorch nn.Module so it can attach its rules to "
@@ -61,9 +62,9 @@ class Prediction:
 
 
 def predict_tensor(model: LoadedModel, x: torch.Tensor) -> Prediction:
-    """Class scores of a preprocessed (1, C, H, W) tensor."""
+    """Class scores of a preprocessed (1, C, H, W) tensor (from onnxruntime for ONNX models)."""
     with torch.inference_mode():
-        logits = forward_logits(model.module, x, model.name)[0].float()
+        logits = forward_logits(scoring_module(model), x, model.name)[0].float()
     if logits.numel() != len(model.class_names):
         raise MethodError(
             f"{model.name} produced {logits.numel()} scores but has {len(model.class_names)} class names."

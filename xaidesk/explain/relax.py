@@ -50,7 +50,10 @@ batch had finished: ``getattr(error, "partial", None)``.
 ``dict(model.module.named_modules())[name]`` (the first call of that module in a forward pass;
 the rest of the forward pass is skipped). The default ``layer=""`` reads the input of the last
 ``nn.Linear`` -- the representation right before the classifier head. :func:`list_layers` lists
-the choices. TorchScript models cannot be hooked: their final output is used.
+the choices. TorchScript models cannot be hooked: their final output is used. Models that run in
+onnxruntime (ONNX files) are not hooked either: the default is the model output, and the layers are
+the graph's further outputs (intermediate tensors the export made outputs), read from the same
+session run.
 """
 
 from __future__ import annotations
@@ -64,7 +67,7 @@ import torch
 
 from ..core import Cancelled, Explanation, MethodError, Param, Target, register_method
 from ..core import no_progress
-from .common import detached_copy
+from .common import detached_copy, scoring_module
 from .masks import STRATEGIES, GridMaskSampler, MaskSampler, make_sampler
 from .perturbation import BatchStats, evaluate_perturbations, forward_features, preferred_memory_format
 
@@ -358,6 +361,13 @@ def _is_scripted(model) -> bool:
     return bool(getattr(model, "is_torchscript", False)) or isinstance(model.module, torch.jit.ScriptModule)
 
 
+def _onnx_scorer(model):
+    """The onnxruntime wrapper of a model that runs in onnxruntime, else ``None``."""
+    if getattr(model, "runtime", "torch") != "onnxruntime":
+        return None
+    return scoring_module(model)
+
+
 def last_linear(module: torch.nn.Module) -> str | None:
     """Name of the last ``nn.Linear`` in ``module`` (registration order), or ``None``."""
     name = None
@@ -420,6 +430,20 @@ def layer_encoder(model, layer: str = "", example: torch.Tensor | None = None
     """
     module = model.module
     notes: list[str] = []
+    scorer = _onnx_scorer(model)
+    if scorer is not None:
+        if not layer:
+            extra = (f" Its graph also outputs {', '.join(scorer.output_names[1:])}: choose one as the layer to "
+                     "compare an intermediate representation." if len(scorer.output_names) > 1 else "")
+            notes.append("This model runs in onnxruntime: RELAX uses the model output as the representation." + extra)
+            yield scorer, "model output", notes
+            return
+        if layer not in scorer.output_names[1:]:
+            offered = ", ".join(scorer.output_names[1:]) or "none (the graph has one output)"
+            raise MethodError(f"{model.name} has no output called '{layer}'. RELAX can compare the graph's further "
+                              f"outputs: {offered}; leave the layer empty for the model output.")
+        yield (lambda batch: scorer.run(batch, [layer])[0]), layer, notes
+        return
     if _is_scripted(model):
         notes.append("This is a TorchScript model: only its final output is available, so RELAX "
                      "uses the model output as the representation" + (f" (layer '{layer}' ignored)." if layer else "."))
@@ -478,8 +502,12 @@ def list_layers(model) -> list[tuple[str, str]]:
     """The model's layers as ``(name, "name · Type · C×h×w")``, in forward-registration order.
 
     Shapes come from one forward pass on a zero input of the model's input size. TorchScript
-    models cannot be hooked and give an empty list (RELAX then uses the model output).
+    models cannot be hooked and give an empty list (RELAX then uses the model output); models that
+    run in onnxruntime list the graph's outputs after the first (see :meth:`OnnxRuntimeModule.layers`).
     """
+    scorer = _onnx_scorer(model)
+    if scorer is not None:
+        return scorer.layers()
     if _is_scripted(model):
         return []
     module = model.module
@@ -589,7 +617,7 @@ def relax(model, x, target, *, params, token, progress) -> Explanation:
                   "recorded but has no effect.")
 
     with layer_encoder(model, params["layer"], example=x) as (encode, layer_name, layer_notes):
-        memory_format = preferred_memory_format(model.module, x)
+        memory_format = preferred_memory_format(scoring_module(model), x)
         strategy = params.get("strategy", "random")
         sampler = make_sampler(STRATEGIES[strategy], tuple(x.shape[-2:]), seed=int(params["seed"]),
                                antithetic=bool(params["antithetic"]), cells=int(params["cells"]),

@@ -45,6 +45,18 @@ class LoadedModel:
         The label file whose class names replaced the model's own, if one was given.
     preprocessing_set_by_hand
         True when the preprocessing was set by the person rather than read from the source.
+    runtime
+        What scores inputs: ``"torch"``, or ``"onnxruntime"`` for ONNX models
+        (:mod:`xaidesk.models.onnx_models`).
+    perturbation_module
+        The module that scores inputs for predictions and for the methods that only call the model
+        (occlusion, LIME, RELAX, faithfulness curves), when it is not ``module``: for ONNX models
+        the onnxruntime session, while ``module`` is the network converted to PyTorch for gradient
+        methods and LRP. Read it through :attr:`scoring_module`.
+    gradient_refusal
+        Why gradient methods and LRP cannot run on this model (one plain sentence), or ``None``.
+        Set when an ONNX graph has no faithful PyTorch conversion; ``module`` is then the
+        onnxruntime wrapper, which refuses inputs that require gradients with this sentence.
     """
 
     spec: str
@@ -60,6 +72,14 @@ class LoadedModel:
     embedding_only: bool = False
     label_file: str | None = None
     preprocessing_set_by_hand: bool = False
+    runtime: str = "torch"
+    perturbation_module: Any = None
+    gradient_refusal: str | None = None
+
+    @property
+    def scoring_module(self) -> Any:
+        """The module that scores inputs for predictions and model-calling methods (see ``perturbation_module``)."""
+        return self.module if self.perturbation_module is None else self.perturbation_module
 
     @property
     def num_classes(self) -> int:

@@ -1,0 +1,604 @@
+"""ONNX models (``onnx:PATH``): scored by onnxruntime, explained by gradients through onnx2torch.
+
+Predictions and every method that only calls the model (occlusion, LIME, RELAX, the
+faithfulness curves, batch runs) go through an onnxruntime session on the CPU
+(:class:`OnnxRuntimeModule`, the model's ``perturbation_module``). Gradient methods and LRP need
+the network in PyTorch: the graph is converted with ``onnx2torch`` when every operator has a
+conversion *and* the converted network reproduces onnxruntime's scores on a random input
+(largest difference at most :data:`CONVERSION_TOLERANCE` times the largest score, at least 1).
+Otherwise ``LoadedModel.module`` is the onnxruntime wrapper and ``gradient_refusal`` says which
+operator stopped the conversion; the methods that need gradients are refused with that sentence.
+
+How inputs are prepared is read, in this order, from
+
+1. the graph's metadata (``metadata_props``): ``preprocessing`` (a JSON object as in a sidecar
+   file: ``size``, ``resize``, ``mean``, ``std``, ``channels``, ``interpolation``), or the single keys
+   ``size`` / ``image_size`` / ``input_size``, ``resize``, ``mean``, ``std``, ``channels``
+   (numbers as JSON or separated by commas or spaces); class names from ``class_names`` /
+   ``classes`` / ``labels`` (a JSON list or one name per line) or ``id2label`` (JSON object);
+2. a sidecar ``PATH.json`` / ``PATH.classes.txt`` (:func:`~xaidesk.models.files.read_sidecar`);
+3. the input's shape (size and channels); mean and std are then assumed (ImageNet's) and a note
+   says they must be checked.
+
+A file onnxruntime cannot run without a custom-operator library (an operator outside the
+standard domains) is refused; no such library is ever loaded, and an ONNX file holds no Python.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..core import MethodError, ModelError
+from .base import LoadedModel
+from .preprocessing import Preprocessing
+
+#: Operator domains onnxruntime runs without a custom-operator library.
+STANDARD_DOMAINS = ("", "ai.onnx", "ai.onnx.ml", "com.microsoft")
+#: The converted PyTorch network must match onnxruntime to within this share of the largest score.
+CONVERSION_TOLERANCE = 1e-3
+#: Metadata keys read for the preprocessing and the class names (see the module docstring).
+PREPROCESSING_KEYS = ("preprocessing", "size", "image_size", "input_size", "resize", "mean", "std", "channels",
+                      "interpolation")
+CLASS_NAME_KEYS = ("class_names", "classes", "labels", "id2label")
+#: Input size assumed when the graph leaves height and width open and nothing else says.
+DEFAULT_SIZE = 224
+
+_FLOAT_TYPES = {1: np.float32, 10: np.float16, 11: np.float64}  # onnx.TensorProto FLOAT, FLOAT16, DOUBLE
+_TYPE_NAMES = {1: "float32", 2: "uint8", 3: "int8", 5: "int16", 6: "int32", 7: "int64", 8: "string", 9: "bool",
+               10: "float16", 11: "float64"}
+
+
+def session_threads() -> int:
+    """Threads for onnxruntime's operators: as many as PyTorch uses (the CPUs this process may use)."""
+    return max(1, int(torch.get_num_threads()))
+
+
+def make_session(path: Path):
+    """An onnxruntime session on the CPU, its options set once here (threads, optimisation, no spinning)."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = session_threads()
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.log_severity_level = 3  # errors only: warnings about unused initializers mean nothing to people
+    return ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
+
+
+class OnnxRuntimeModule(torch.nn.Module):
+    """An onnxruntime session as a module: (B, C, H, W) float tensor in, first output's scores out.
+
+    Batches are split into the session's fixed batch size where the graph has one (a last, shorter
+    chunk is padded by repeating its last sample, and the padding's outputs dropped). Outputs that
+    hold NaN or infinity are refused. Calling it on an input that requires gradients raises the
+    model's ``gradient_refusal`` (onnxruntime computes no gradients).
+
+    Parameters
+    ----------
+    session
+        The onnxruntime ``InferenceSession``.
+    name
+        The model's display name, for messages.
+    input_name, input_dtype
+        The graph's image input and its element type.
+    batch
+        The fixed batch size of the graph, or 0 when the batch axis is dynamic.
+    size
+        Fixed (height, width) of the input, ``None`` entries where the graph leaves them open.
+    output_names
+        The graph's outputs; the first holds the class scores, the others are intermediate outputs
+        (the layers RELAX may compare).
+    """
+
+    def __init__(self, session, name: str, input_name: str, input_dtype, batch: int,
+                 size: tuple[int | None, int | None], channels: int | None, output_names: list[str]) -> None:
+        super().__init__()
+        self.session = session
+        self.model_name = name
+        self.input_name = input_name
+        self.input_dtype = np.dtype(input_dtype)
+        self.batch = int(batch)
+        self.size = size
+        self.channels = channels
+        self.output_names = list(output_names)
+        self.output_shapes: dict[str, tuple[int, ...]] = {}
+        self.gradient_refusal: str | None = None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.run(x)[0]
+
+    def run(self, x: torch.Tensor, outputs: list[str] | None = None) -> list[torch.Tensor]:
+        """The named outputs (default: the class scores) for the batch ``x``, as float32 tensors."""
+        if torch.is_grad_enabled() and x.requires_grad:
+            raise MethodError(self.gradient_refusal or
+                              f"{self.model_name} runs in onnxruntime, which computes no gradients.")
+        names = list(outputs) if outputs else [self.output_names[0]]
+        array = self._as_input(x)
+        count = array.shape[0]
+        if self.batch <= 0 or count == self.batch:
+            results = self.session.run(names, {self.input_name: array})
+        else:
+            pieces = []
+            for start in range(0, count, self.batch):
+                chunk = array[start:start + self.batch]
+                if chunk.shape[0] < self.batch:
+                    pad = np.repeat(chunk[-1:], self.batch - chunk.shape[0], axis=0)
+                    chunk = np.concatenate([chunk, pad])
+                pieces.append(self.session.run(names, {self.input_name: chunk}))
+            results = [np.concatenate([p[i] for p in pieces])[:count] for i in range(len(names))]
+        tensors = []
+        for name, value in zip(names, results):
+            value = np.asarray(value)
+            if value.dtype != np.float32:
+                value = value.astype(np.float32)
+            if not np.isfinite(value).all():
+                raise ModelError(
+                    f"{self.model_name} gave invalid values (NaN or infinity) in its output '{name}' for this "
+                    "input, so nothing it says can be explained. Check the model file and its preprocessing."
+                )
+            tensors.append(torch.from_numpy(value))
+        return tensors
+
+    def _as_input(self, x: torch.Tensor) -> np.ndarray:
+        if not isinstance(x, torch.Tensor) or x.ndim != 4:
+            shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+            raise MethodError(f"{self.model_name} takes a batch of images (N x C x H x W), not {shape}.")
+        expected = (self.channels, *self.size)
+        got = tuple(int(v) for v in x.shape[1:])
+        if any(e is not None and e != g for e, g in zip(expected, got)):
+            want = "x".join("?" if e is None else str(e) for e in expected)
+            raise MethodError(
+                f"{self.model_name} takes inputs of {want} (channels x height x width) but was given "
+                f"{'x'.join(map(str, got))}. Set the model's preprocessing to that size and those channels."
+            )
+        array = x.detach().cpu().numpy()
+        if array.dtype != self.input_dtype:
+            array = array.astype(self.input_dtype)
+        return np.ascontiguousarray(array)
+
+    def layers(self) -> list[tuple[str, str]]:
+        """The intermediate outputs as ``(name, "name · C×h×w")`` (the graph's outputs after the first)."""
+        result = []
+        for name in self.output_names[1:]:
+            shape = "×".join(str(d) for d in self.output_shapes.get(name, ())) or "scalar"
+            result.append((name, f"{name} · graph output · {shape}"))
+        return result
+
+
+# --- reading and checking the graph -------------------------------------------------------------------
+
+
+@dataclass
+class _InputInfo:
+    name: str
+    dtype: Any
+    batch: int                 # 0: dynamic
+    channels: int | None
+    size: tuple[int | None, int | None]
+
+
+def _read_proto(path: Path):
+    import onnx
+    from google.protobuf.message import DecodeError
+
+    try:
+        proto = onnx.load(str(path))
+    except (DecodeError, ValueError, RuntimeError, OSError, TypeError, UnicodeDecodeError) as error:
+        raise _not_onnx(path, error) from error
+    except Exception as error:  # noqa: BLE001 - protobuf and onnx raise many kinds on damaged files
+        raise _not_onnx(path, error) from error
+    if not proto.graph.node or not proto.graph.output or not proto.opset_import:
+        raise _not_onnx(path, ValueError("no graph, outputs or operator set in the file"))
+    try:
+        onnx.checker.check_model(proto)
+    except ValueError:  # larger than 2 GB in memory: check from the file
+        try:
+            onnx.checker.check_model(str(path))
+        except Exception as error:  # noqa: BLE001
+            raise _not_onnx(path, error) from error
+    except Exception as error:  # noqa: BLE001 - onnx.checker.ValidationError and friends
+        raise _not_onnx(path, error) from error
+    return proto
+
+
+def _not_onnx(path: Path, error: BaseException) -> ModelError:
+    return ModelError(
+        f"{path.name} could not be read as an ONNX model: it may be damaged or incomplete, or it is not an "
+        "ONNX file. Check that the file copied fully, or export the model to ONNX again.",
+        details=f"{type(error).__name__}: {error}",
+    )
+
+
+def _all_nodes(graph):
+    """Every node of ``graph`` and of its subgraphs (If, Loop, Scan bodies)."""
+    for node in graph.node:
+        yield node
+        for attribute in node.attribute:
+            if attribute.HasField("g"):
+                yield from _all_nodes(attribute.g)
+            for sub in attribute.graphs:
+                yield from _all_nodes(sub)
+
+
+def _node_label(node, index: int) -> str:
+    return node.name or (node.output[0] if node.output else f"#{index}")
+
+
+def check_operator_domains(proto, name: str) -> None:
+    """Refuse a graph with operators from a custom domain (they need a custom-operator library)."""
+    local = {(f.domain, f.name) for f in proto.functions}
+    for index, node in enumerate(_all_nodes(proto.graph)):
+        if node.domain not in STANDARD_DOMAINS and (node.domain, node.op_type) not in local:
+            raise ModelError(
+                f"{name} uses the operator '{node.op_type}' (node '{_node_label(node, index)}') from the custom "
+                f"domain '{node.domain}', which needs a custom-operator library (program code). xaidesk never "
+                "loads such libraries: export the model with standard ONNX operators."
+            )
+
+
+def _dim(d) -> int | None:
+    return int(d.dim_value) if d.HasField("dim_value") and d.dim_value > 0 else None
+
+
+def _input_info(proto, name: str) -> _InputInfo:
+    initializers = {i.name for i in proto.graph.initializer}
+    inputs = [i for i in proto.graph.input if i.name not in initializers]
+    if len(inputs) != 1:
+        listed = ", ".join(f"'{i.name}'" for i in inputs) or "none"
+        raise ModelError(
+            f"{name} has {len(inputs)} inputs ({listed}); xaidesk explains image models with one input, a batch "
+            "of pictures (N x C x H x W). Export the model with the image as its only input."
+        )
+    value = inputs[0]
+    if not value.type.HasField("tensor_type"):
+        raise ModelError(f"{name}'s input '{value.name}' is not a tensor; xaidesk explains image models whose input "
+                         "is a batch of pictures (N x C x H x W).")
+    kind = value.type.tensor_type.elem_type
+    dims = list(value.type.tensor_type.shape.dim) if value.type.tensor_type.HasField("shape") else None
+    rank = len(dims) if dims is not None else None
+    if kind not in _FLOAT_TYPES or rank != 4:
+        described = f"{_TYPE_NAMES.get(kind, 'type ' + str(kind))} values" + (f" of rank {rank}" if rank else "")
+        raise ModelError(
+            f"{name}'s input '{value.name}' takes {described}, not a batch of pictures (N x C x H x W floating-point "
+            "numbers); xaidesk explains image models. Text and table models cannot be opened here."
+        )
+    batch, channels, height, width = (_dim(d) for d in dims)
+    if channels not in (None, 1, 3):
+        hint = (" Its last axis has 3 or 1 entries: it seems to take channels last (N x H x W x C), which xaidesk "
+                "does not support; export it with channels first." if _dim(dims[3]) in (1, 3) else "")
+        raise ModelError(f"{name}'s input has {channels} channels; xaidesk explains images with 3 (colour) or 1 "
+                         f"(grey) channels.{hint}")
+    return _InputInfo(value.name, _FLOAT_TYPES[kind], batch or 0, channels, (height, width))
+
+
+# --- preprocessing and class names ------------------------------------------------------------------
+
+
+def _numbers(text: str, key: str) -> list[float]:
+    text = text.strip()
+    try:
+        value = json.loads(text)
+    except ValueError:
+        value = [v for v in re.split(r"[,\s;]+", text.strip("[]()")) if v]
+    if isinstance(value, (int, float)):
+        value = [value]
+    try:
+        return [float(v) for v in value]
+    except (TypeError, ValueError) as error:
+        raise ModelError(f"The model's metadata entry '{key}' ({text[:60]!r}) is not a list of numbers.") from error
+
+
+def _metadata_preprocessing(metadata: dict[str, str], name: str) -> dict | None:
+    """The preprocessing the metadata describes, in sidecar form, or None when it says nothing."""
+    if not any(key in metadata for key in PREPROCESSING_KEYS):
+        return None
+    data: dict = {}
+    if "preprocessing" in metadata:
+        try:
+            data = json.loads(metadata["preprocessing"])
+        except ValueError as error:
+            raise ModelError(f"The 'preprocessing' metadata entry of {name} is not valid JSON; fix the export or "
+                             "set the preprocessing by hand.", details=str(error)) from error
+        if not isinstance(data, dict):
+            raise ModelError(f"The 'preprocessing' metadata entry of {name} must be a JSON object {{...}}.")
+    for key in ("size", "image_size", "input_size"):
+        if key in metadata and "size" not in data:
+            values = [int(v) for v in _numbers(metadata[key], key)]
+            data["size"] = values[-2:] if len(values) >= 2 else values * 2
+    for key in ("mean", "std"):
+        if key in metadata:
+            data[key] = _numbers(metadata[key], key)
+    if "resize" in metadata:
+        data["resize"] = int(_numbers(metadata["resize"], "resize")[0])
+    for key in ("channels", "interpolation"):
+        if key in metadata:
+            data[key] = metadata[key].strip()
+    return data
+
+
+def _metadata_class_names(metadata: dict[str, str]) -> list[str] | None:
+    for key in CLASS_NAME_KEYS:
+        if key not in metadata:
+            continue
+        text = metadata[key].strip()
+        try:
+            value = json.loads(text)
+        except ValueError:
+            value = [line.strip() for line in text.splitlines() if line.strip()]
+        if isinstance(value, dict):
+            try:
+                table = {int(k): str(v) for k, v in value.items()}
+            except (TypeError, ValueError):
+                continue
+            if sorted(table) == list(range(len(table))):
+                return [table[i] for i in range(len(table))]
+        elif isinstance(value, list) and value:
+            return [str(v) for v in value]
+    return None
+
+
+def choose_preprocessing(metadata: dict[str, str], sidecar, info: _InputInfo, name: str,
+                         notes: list[str]) -> Preprocessing:
+    """The preprocessing from the metadata, else the sidecar, else inferred from the input (with a note)."""
+    from .demo import preprocessing_from_dict
+
+    fixed_size = info.size if None not in info.size else None
+    channels = {1: "gray", 3: "rgb"}.get(info.channels or 0)
+    described = _metadata_preprocessing(metadata, name)
+    if described is not None:
+        given = set(described)
+        described.setdefault("size", list(fixed_size or (DEFAULT_SIZE, DEFAULT_SIZE)))
+        if channels:
+            described.setdefault("channels", channels)
+        try:
+            preprocessing = preprocessing_from_dict(described, name=f"{name} metadata")
+        except (TypeError, ValueError) as error:
+            raise ModelError(f"The preprocessing in the metadata of {name} cannot be used: {error}. Set the "
+                             "preprocessing by hand.", details=str(error)) from error
+        notes.append("Preprocessing from the model's metadata.")
+        if not {"mean", "std"} <= given:
+            notes.append("The metadata gives no mean and std: assumed ImageNet's. Check them and edit the "
+                         "preprocessing if the model was trained otherwise.")
+    elif sidecar.preprocessing is not None:
+        preprocessing = sidecar.preprocessing
+        notes.append(f"Preprocessing from {sidecar.source}.")
+    else:
+        gray = channels == "gray"
+        size = fixed_size or (DEFAULT_SIZE, DEFAULT_SIZE)
+        preprocessing = Preprocessing(size=size, mean=(0.5,) if gray else (0.485, 0.456, 0.406),
+                                      std=(0.5,) if gray else (0.229, 0.224, 0.225),
+                                      channels="gray" if gray else "rgb", name="assumed")
+        where = "the input's shape" if fixed_size else f"nothing ({DEFAULT_SIZE}x{DEFAULT_SIZE} assumed)"
+        notes.append(
+            f"The model file does not say how to prepare inputs: size from {where}; mean and std were not given "
+            f"and are assumed ({'0.5' if gray else 'ImageNet'}'s). Check them and edit the preprocessing."
+        )
+    if fixed_size and tuple(preprocessing.size) != tuple(fixed_size):
+        raise ModelError(
+            f"{name} takes {fixed_size[0]}x{fixed_size[1]} inputs, but its description says "
+            f"{preprocessing.size[0]}x{preprocessing.size[1]}. Correct the description or set the preprocessing by hand."
+        )
+    if info.channels and preprocessing.num_channels != info.channels:
+        raise ModelError(f"{name} takes {info.channels}-channel inputs, but its description says "
+                         f"{preprocessing.channels}. Correct the description or set the preprocessing by hand.")
+    return preprocessing
+
+
+def choose_class_names(metadata: dict[str, str], sidecar, count: int, notes: list[str]) -> list[str]:
+    for names, source in ((_metadata_class_names(metadata), "the model's metadata"),
+                          (sidecar.class_names, sidecar.source)):
+        if names is None:
+            continue
+        if len(names) == count:
+            notes.append(f"Class names from {source}.")
+            return list(names)
+        notes.append(f"{source[0].upper()}{source[1:]} lists {len(names)} class names but the model has {count} "
+                     "outputs; the names were ignored.")
+    if count == 1000:
+        from .torchvision_models import imagenet_categories
+
+        notes.append("1000 outputs: using the ImageNet class names.")
+        return imagenet_categories()
+    return [f"class {i}" for i in range(count)]
+
+
+# --- conversion to PyTorch --------------------------------------------------------------------------
+
+
+def gradient_refusal_text(op_type: str, node: str) -> str:
+    return (f"LRP and gradient methods need the model in PyTorch; the ONNX operator '{op_type}' (node '{node}') "
+            "has no PyTorch conversion. Occlusion, LIME and RELAX work on this model.")
+
+
+def first_unconvertible(proto) -> tuple[str, str] | None:
+    """``(operator, node)`` of the first node onnx2torch has no converter for, or None."""
+    from onnx2torch.node_converters import get_converter
+
+    versions = {o.domain: o.version for o in proto.opset_import}
+    for index, node in enumerate(proto.graph.node):
+        domain = node.domain or ""
+        version = versions.get(domain, versions.get("ai.onnx" if domain == "" else domain, 1))
+        try:
+            get_converter(operation_type=node.op_type, version=version, domain=domain)
+        except NotImplementedError:
+            return node.op_type, _node_label(node, index)
+    return None
+
+
+def _scores_only(proto):
+    """``proto``, or a copy whose only output is the first (the class scores)."""
+    if len(proto.graph.output) == 1:
+        return proto
+    import onnx
+
+    copy = onnx.ModelProto()
+    copy.CopyFrom(proto)
+    del copy.graph.output[1:]
+    return copy
+
+
+def convert_to_torch(proto, scorer: OnnxRuntimeModule, sample: torch.Tensor) -> tuple[torch.nn.Module | None, str | None, str]:
+    """``(converted module, None, note)`` when onnx2torch reproduces onnxruntime, else ``(None, refusal, note)``."""
+    missing = first_unconvertible(proto)
+    if missing is not None:
+        return None, gradient_refusal_text(*missing), f"No PyTorch conversion for the operator '{missing[0]}'."
+    try:
+        import onnx2torch
+
+        converted = onnx2torch.convert(_scores_only(proto)).eval()
+        for parameter in converted.parameters():
+            parameter.requires_grad_(False)
+        with torch.no_grad():
+            ours = converted(sample)
+    except Exception as error:  # noqa: BLE001 - a converter may refuse an attribute or fail on the graph
+        match = re.search(r"operation_type='(\w+)'", str(error))
+        op = match.group(1) if match else None
+        if op is not None:
+            node = next((_node_label(n, i) for i, n in enumerate(proto.graph.node) if n.op_type == op), "?")
+            return None, gradient_refusal_text(op, node), f"No PyTorch conversion for the operator '{op}'."
+        reason = str(error).strip().splitlines()[0][:160] if str(error).strip() else type(error).__name__
+        return None, ("LRP and gradient methods need the model in PyTorch, and converting this ONNX graph failed "
+                      f"({reason}). Occlusion, LIME and RELAX work on this model."), "The PyTorch conversion failed."
+    if isinstance(ours, (tuple, list)):
+        ours = ours[0]
+    reference = scorer(sample)
+    if not isinstance(ours, torch.Tensor) or tuple(ours.shape) != tuple(reference.shape):
+        return None, ("LRP and gradient methods need the model in PyTorch, and the converted network returns "
+                      "outputs of another shape than onnxruntime's. Occlusion, LIME and RELAX work on this model."), \
+            "The PyTorch conversion gives outputs of another shape."
+    difference = float((ours.float() - reference).abs().max())
+    scale = max(1.0, float(reference.abs().max()))
+    if not difference <= CONVERSION_TOLERANCE * scale:
+        return None, (f"LRP and gradient methods need the model in PyTorch, and the converted network's scores differ "
+                      f"from onnxruntime's (by up to {difference:.3g}), so they would explain another model. "
+                      "Occlusion, LIME and RELAX work on this model."), "The PyTorch conversion does not match."
+    return converted, None, (f"Converted to PyTorch for gradient methods and LRP (largest difference from "
+                             f"onnxruntime {difference:.1e} on a random input).")
+
+
+# --- the loader -------------------------------------------------------------------------------------
+
+
+def _check_initializers(proto, name: str) -> None:
+    from onnx import numpy_helper
+
+    for tensor in proto.graph.initializer:
+        if tensor.data_type not in (1, 10, 11):
+            continue
+        values = numpy_helper.to_array(tensor)
+        bad = int(values.size - np.count_nonzero(np.isfinite(values)))
+        if bad:
+            raise ModelError(
+                f"{name} holds {bad} invalid weight value(s) (NaN or infinity) in '{tensor.name}'; such a model gives "
+                "meaningless scores. The file may be damaged or its training diverged: use another copy."
+            )
+
+
+def _test_run(scorer: OnnxRuntimeModule, info: _InputInfo, preprocessing: Preprocessing, name: str,
+              notes: list[str]) -> torch.Tensor:
+    """Run the session on zero inputs; set the batch handling and output shapes; return the scores."""
+    shape = (preprocessing.num_channels, *preprocessing.size)
+    count = info.batch or 2
+    try:
+        outputs = scorer.run(torch.zeros(count, *shape), scorer.output_names)
+    except ModelError:
+        raise
+    except Exception as error:  # noqa: BLE001 - onnxruntime's own errors
+        if info.batch:
+            raise _failed(name, shape, error) from error
+        try:  # a graph that declares a dynamic batch but only runs one sample at a time
+            outputs = scorer.run(torch.zeros(1, *shape), scorer.output_names)
+        except Exception as single:  # noqa: BLE001
+            raise _failed(name, shape, single) from single
+        scorer.batch = 1
+        notes.append("The model fails on batches of several inputs: samples run one at a time (slower).")
+    if scorer.batch == 1 and info.batch == 1:
+        notes.append("The model takes one input at a time (batch size 1): samples run one by one (slower).")
+    elif scorer.batch > 1:
+        notes.append(f"The model takes batches of exactly {scorer.batch}: samples run in groups of {scorer.batch}.")
+    scores, inputs = outputs[0], (scorer.batch or count)
+    if scores.ndim != 2 or scores.shape[0] != inputs:
+        raise ModelError(
+            f"{name} returns {tuple(scores.shape)} for {inputs} input(s); xaidesk "
+            "expects one row of class scores per input (inputs x classes) as the first output."
+        )
+    for output_name, value in zip(scorer.output_names, outputs):
+        scorer.output_shapes[output_name] = tuple(int(v) for v in value.shape[1:])
+    return scores
+
+
+def _failed(name: str, shape, error: BaseException) -> ModelError:
+    text = str(error).strip().splitlines()[0][:200] if str(error).strip() else type(error).__name__
+    return ModelError(
+        f"{name} failed on a test input of {'x'.join(map(str, shape))} (channels x height x width): {text}. "
+        "Check the preprocessing (size and channels) it needs.",
+        details=f"{type(error).__name__}: {error}",
+    )
+
+
+def load_onnx(path: str | Path, *, spec: str | None = None) -> LoadedModel:
+    """Load ``onnx:PATH`` (see the module docstring).
+
+    Raises
+    ------
+    ModelError
+        For a missing, damaged or non-ONNX file, custom operators, several or non-image inputs,
+        outputs that are not one row of class scores per input, and NaN or infinite weights or scores.
+    """
+    from .files import read_sidecar
+
+    path = Path(path).expanduser()
+    spec = spec or f"onnx:{path}"
+    if not path.is_file():
+        from ..core.io import missing_path_message
+
+        if path.is_dir():
+            raise ModelError(f"{path} is a folder, not an ONNX file. Choose the .onnx file inside it.")
+        raise ModelError(missing_path_message(path, "ONNX file"))
+    name = path.name
+    proto = _read_proto(path)
+    check_operator_domains(proto, name)
+    info = _input_info(proto, name)
+    _check_initializers(proto, name)
+    metadata = {p.key: p.value for p in proto.metadata_props}
+    notes: list[str] = ["Runs in onnxruntime (CPU)."]
+    sidecar = read_sidecar(path)
+    preprocessing = choose_preprocessing(metadata, sidecar, info, name, notes)
+    try:
+        session = make_session(path)
+    except Exception as error:  # noqa: BLE001 - onnxruntime refuses unsupported operator sets, types, ...
+        text = str(error).strip().splitlines()[0][:200] if str(error).strip() else type(error).__name__
+        raise ModelError(f"onnxruntime cannot run {name}: {text}. Export the model again with a standard "
+                         "operator set.", details=f"{type(error).__name__}: {error}") from error
+    outputs = [o.name for o in session.get_outputs()]
+    scorer = OnnxRuntimeModule(session, name, info.name, info.dtype, info.batch, info.size, info.channels, outputs)
+    scorer.eval()
+    scores = _test_run(scorer, info, preprocessing, name, notes)
+    count = int(scores.shape[1])
+    if len(outputs) > 1:
+        notes.append(f"Intermediate outputs RELAX can compare: {', '.join(outputs[1:])}.")
+    generator = torch.Generator().manual_seed(0)
+    sample = torch.randn(scorer.batch or 2, preprocessing.num_channels, *preprocessing.size, generator=generator)
+    converted, refusal, conversion_note = convert_to_torch(proto, scorer, sample)
+    notes.append(conversion_note)
+    scorer.gradient_refusal = refusal
+    del proto
+    return LoadedModel(
+        spec=spec,
+        name=name,
+        module=converted if converted is not None else scorer,
+        preprocessing=preprocessing,
+        class_names=choose_class_names(metadata, sidecar, count, notes),
+        notes=notes,
+        runtime="onnxruntime",
+        perturbation_module=scorer,
+        gradient_refusal=refusal,
+    )
