@@ -295,9 +295,10 @@ def _recognise_file(path: Path) -> SourceGuess:
             description=f"A quick two-class classifier ({path.name}), made with 'Train a quick classifier'; "
                         "its backbone model is opened with it.",
         )
-    if suffix == ".safetensors":
+    from .files import UntrustedModelError, is_safetensors, is_torchscript, read_weights_only
+
+    if is_safetensors(path):
         return _recognise_state(path, _safetensors_shapes(path))
-    from .files import UntrustedModelError, is_torchscript, read_weights_only
 
     if is_torchscript(path):
         return SourceGuess(

@@ -74,7 +74,7 @@ from .explain_base import (  # noqa: F401 - MAX_HISTORY and the helpers are re-e
     uncertainty_path_for,
 )
 
-TORCHVISION_ENTRY = "__torchvision__"
+OPEN_MODEL_ENTRY = "__open_model__"
 MODEL_FILE_ENTRY = "__file__"
 #: Pixels sampled to choose the colour levels of a partial result.
 PARTIAL_LEVELS_SAMPLES = 256 * 256
@@ -160,8 +160,8 @@ class ImagesTab(ExplainTabBase):
 
     DATA_KIND = "image"
     DEFAULT_METHOD = "lrp.epsilon_plus_flat"
-    BUILTIN_MODEL_ENTRY = TORCHVISION_ENTRY
-    BUILTIN_MODEL_TITLE = "Torchvision architecture…"
+    BUILTIN_MODEL_ENTRY = OPEN_MODEL_ENTRY
+    BUILTIN_MODEL_TITLE = "Open model…"
     MODEL_FILE_ENTRY = MODEL_FILE_ENTRY
     RUN_TOOLTIP = "Explain the chosen class with the chosen method (Ctrl+R)."
     RUN_SHORTCUT = "Ctrl+R"
@@ -190,6 +190,8 @@ class ImagesTab(ExplainTabBase):
         self._running_method_title = ""
         self._params_by_method: dict[str, dict] = {}
         self._pending_model_spec: str | None = None
+        #: The label file and hand-set preprocessing of the model being loaded (kept for a trusted reload).
+        self._pending_model_options: dict = {}
         self._waiting_sample: tuple | None = None
         self._sample_note: str | None = None
         self._form_method: str | None = None
@@ -405,7 +407,7 @@ class ImagesTab(ExplainTabBase):
         self.open_image(path)
 
     def _choose_builtin_model(self) -> None:
-        self.choose_torchvision_model()
+        self.open_model_dialog()
 
     # ------------------------------------------------------------ catalogue
     def select_method(self, name: str) -> bool:
@@ -423,30 +425,56 @@ class ImagesTab(ExplainTabBase):
         return False
 
     # ------------------------------------------------------------ models
+    def _fill_model_combo(self) -> None:
+        """The model picker: built-in models, the model in use, and one "Open model…" entry."""
+        super()._fill_model_combo()
+        index = self.model_combo.findData(MODEL_FILE_ENTRY)
+        if index >= 0 and MODEL_FILE_ENTRY != self.BUILTIN_MODEL_ENTRY:
+            self.model_combo.blockSignals(True)
+            self.model_combo.removeItem(index)
+            self.model_combo.blockSignals(False)
+
     def choose_model_file(self) -> None:
-        start = self._last_folder()
-        path, _ = QFileDialog.getOpenFileName(
-            self, "Open a model file", start, "PyTorch models (*.pt *.pth *.ts *.pth.tar);;All files (*)"
-        )
-        if path:
-            self._remember_folder(path)
-            self.load_model(f"file:{path}")
+        """Open a model of any kind (the Model menu's entries and the picker's "Open model…")."""
+        self.open_model_dialog()
 
-    def choose_torchvision_model(self) -> None:
-        from ..widgets.torchvision_dialog import TorchvisionDialog
+    choose_torchvision_model = choose_model_file
 
-        architectures = self.catalog.architectures if self.catalog else []
-        dialog = TorchvisionDialog(architectures, self._last_folder(), self)
-        if dialog.exec():
-            spec = dialog.spec()
-            if dialog.weights_path():
-                self._remember_folder(dialog.weights_path())
-            self.load_model(spec)
+    def open_model_dialog(self):
+        """Let the person choose, check and open a model (:class:`OpenModelDialog`); returns its choice."""
+        from ..widgets.open_model_dialog import OpenModelDialog
 
-    def load_model(self, spec: str, trust: bool = False) -> int:
-        """Load a model in the background; the current one stays until it is ready."""
+        dialog = OpenModelDialog(self._last_folder(), modality="image", allow_untrusted=True, parent=self)
+        try:
+            choice = dialog.choice() if dialog.exec() else None
+        finally:
+            dialog.deleteLater()
+        if choice is not None:
+            self._remember_folder(choice.path)
+            self.use_opened_model(choice)
+        return choice
+
+    def use_opened_model(self, choice) -> None:
+        """Use what the Open model dialog opened: its loaded model, or (a pickle) load it after asking for trust."""
+        if choice.model is None:
+            self.load_model(choice.spec, labels=choice.labels, preprocessing=choice.preprocessing)
+            return
+        if self._jobs.get("model") is not None:
+            self.runner.cancel(channel="model")
+        self._pending_model_spec = choice.spec
+        self._pending_model_options = {}
+        self._waiting_sample = None
+        self._model_ready(choice.model)
+
+    def load_model(self, spec: str, trust: bool = False, labels=None, preprocessing=None) -> int:
+        """Load a model in the background; the current one stays until it is ready.
+
+        ``labels`` (a class-names file) and ``preprocessing`` (set by hand) are applied as
+        :func:`xaidesk.models.load_model` does, also when the load waits for the person's trust.
+        """
         self.status_message.emit(f"Loading model {spec} …")
         self._pending_model_spec = spec
+        self._pending_model_options = {"labels": labels, "preprocessing": preprocessing}
         self._waiting_sample = None
 
         def job(token, progress):
@@ -454,11 +482,26 @@ class ImagesTab(ExplainTabBase):
             from xaidesk.models import load_model
 
             configure_torch_threads()
-            return load_model(spec, trust=trust)
+            return load_model(spec, trust=trust, labels=labels, preprocessing=preprocessing)
 
         self._jobs["model"] = self.runner.submit(job, "model")
         self._update_enabled()
         return self._jobs["model"]
+
+    def _load_trusted_model(self, spec: str) -> None:
+        self.load_model(spec, trust=True, **self._pending_model_options)
+
+    def model_record(self, model=None) -> dict:
+        """How the model was opened, for settings and run records: spec, label file, preprocessing."""
+        model = model if model is not None else self.model
+        if model is None:
+            return {}
+        return {
+            "model": model.spec,
+            "label_file": getattr(model, "label_file", None),
+            "preprocessing_set_by_hand": bool(getattr(model, "preprocessing_set_by_hand", False)),
+            "preprocessing": model.preprocessing.to_dict(),
+        }
 
     def set_model(self, model) -> None:
         """Use an already loaded model (a ``LoadedModel``)."""
@@ -1134,6 +1177,8 @@ class ImagesTab(ExplainTabBase):
             "title": entry.title,
             "model": entry.model_spec,
             "model_name": entry.model_name,
+            "label_file": getattr(entry.model, "label_file", None),
+            "preprocessing_set_by_hand": bool(getattr(entry.model, "preprocessing_set_by_hand", False)),
             "image": str(entry.image_path) if entry.image_path else None,
             "image_size": [int(entry.pixels.shape[1]), int(entry.pixels.shape[0])],
             "preprocessing": entry.model.preprocessing.to_dict() if entry.model is not None else None,

@@ -1,0 +1,239 @@
+"""The "Open a model" dialog: recognise, choose an architecture, load in the background, edit, open."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+WAIT = 30_000
+
+
+@pytest.fixture(scope="module")
+def mobilenet_file(tmp_path_factory):
+    """Random mobilenet_v3_small weights with three classes."""
+    import torchvision
+
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("weights") / "leaves.pth"
+    torch.save(torchvision.models.mobilenet_v3_small(num_classes=3).state_dict(), path)
+    return path
+
+
+@pytest.fixture
+def dialog(qtbot):
+    from xaidesk.gui.widgets.open_model_dialog import OpenModelDialog
+
+    made = []
+
+    def make(**options):
+        box = OpenModelDialog(**options)
+        qtbot.addWidget(box)
+        box.show()
+        made.append(box)
+        return box
+
+    yield make
+    for box in made:
+        box.runner.shutdown()
+
+
+def _idle(box):
+    return not box.is_busy()
+
+
+def test_torchvision_weights_end_to_end(qtbot, dialog, mobilenet_file, tmp_path, make_window):
+    box = dialog()
+    box.set_path(mobilenet_file)
+    qtbot.waitUntil(lambda: box.model is not None, timeout=WAIT)
+    assert "mobilenet_v3_small" in box.found_label.text() and "3 classes" in box.found_label.text()
+    assert box.architecture_box.isVisible()
+    assert (box.architecture().name, box.architecture().source) == ("mobilenet_v3_small", "torchvision")
+    assert box.spec() == f"torchvision:mobilenet_v3_small:{mobilenet_file}"
+    assert box.classes_label.text().startswith("3 classes: class 0, class 1, class 2")
+    editor = box.preprocessing_editor
+    assert (editor.height_spin.value(), editor.width_spin.value(), editor.resize_spin.value()) == (224, 224, 256)
+    assert not editor.is_edited() and box.can_open()
+
+    labels = tmp_path / "leaves.txt"
+    labels.write_text("healthy\nrust\nscab\n")
+    box.set_labels(labels)
+    qtbot.waitUntil(lambda: box.model is not None and _idle(box), timeout=WAIT)
+    assert box.classes_label.text() == "3 classes: healthy, rust, scab"
+
+    editor.height_spin.setValue(160)
+    editor.width_spin.setValue(160)
+    editor.crop_check.setChecked(False)
+    editor.interpolation_combo.setCurrentIndex(editor.interpolation_combo.findData("bicubic"))
+    editor.mean_edit.setText("0.5")
+    editor.std_edit.setText("0.25, 0.25, 0.25")
+    assert editor.is_edited() and box.can_open()
+    assert "set by hand" in box.status_label.text()
+    box.open_model()  # tries the model on the new size in the background, then accepts
+    qtbot.waitUntil(lambda: box.choice() is not None, timeout=WAIT)
+    choice = box.choice()
+    assert choice.spec == box.spec() and choice.labels == str(labels)
+    pre = choice.preprocessing
+    assert (pre.size, pre.resize, pre.interpolation, pre.mean, pre.std) == (
+        (160, 160), None, "bicubic", (0.5, 0.5, 0.5), (0.25, 0.25, 0.25))
+    assert choice.model.preprocessing == pre and choice.model.preprocessing_set_by_hand
+    assert box.model.preprocessing.size == (224, 224)  # the inspected model itself is not changed
+
+    window = make_window()
+    tab = window.images_tab
+    tab.use_opened_model(choice)
+    qtbot.waitUntil(lambda: tab.model is not None and tab.model.spec == choice.spec, timeout=WAIT)
+    assert tab.model.preprocessing.size == (160, 160) and tab.model.preprocessing.interpolation == "bicubic"
+    assert tab.model.class_names == ["healthy", "rust", "scab"]
+    assert tab.model.label_file == str(labels)
+    assert "Preprocessing set by hand." in tab.model_notes.text()
+    assert tab.model_combo.currentData() == choice.spec
+    record = tab.model_record()
+    assert record == {"model": choice.spec, "label_file": str(labels), "preprocessing_set_by_hand": True,
+                      "preprocessing": pre.to_dict()}
+
+
+def test_a_bad_file_is_explained_and_the_dialog_stays(qtbot, dialog, tmp_path):
+    bad = tmp_path / "broken.pth"
+    bad.write_bytes(b"\x00\x01 not a model")
+    box = dialog()
+    box.set_path(bad)
+    qtbot.waitUntil(lambda: box.failure is not None, timeout=WAIT)
+    assert box.isVisible() and box.path_edit.text() == str(bad)
+    assert "could not be read" in box.error_label.text()
+    assert box.error_label.isVisible() and not box.open_button.isEnabled()
+    assert box.choice() is None
+
+
+def test_wrong_label_count_is_explained(qtbot, dialog, mobilenet_file, tmp_path):
+    labels = tmp_path / "two.json"
+    labels.write_text(json.dumps(["cat", "dog"]))
+    box = dialog()
+    box.labels_edit.setText(str(labels))
+    box.set_path(mobilenet_file)
+    qtbot.waitUntil(lambda: box.failure is not None, timeout=WAIT)
+    assert "lists 2 class names" in box.error_label.text()
+    assert not box.open_button.isEnabled() and box.stop_button.text() == "Load again"
+    box.set_labels("")
+    qtbot.waitUntil(lambda: box.model is not None, timeout=WAIT)
+    assert box.failure is None and box.open_button.isEnabled()
+
+
+def test_unknown_weights_wait_for_an_architecture_and_explain_a_misfit(qtbot, dialog, tmp_path):
+    path = tmp_path / "mine.pt"
+    torch.save({"head.weight": torch.zeros(4, 8), "head.bias": torch.zeros(4)}, path)
+    box = dialog()
+    box.set_path(path)
+    qtbot.waitUntil(lambda: box.guess is not None and _idle(box), timeout=WAIT)
+    assert box.guess.kind == "weights" and box.architecture() is None
+    assert "4 outputs" in box.found_label.text()
+    assert "Choose the architecture" in box.status_label.text() and not box.open_button.isEnabled()
+    qtbot.waitUntil(lambda: any(c.source == "timm" for c in box._choices), timeout=WAIT)
+    box.search_edit.setText("resnet18 torch")
+    shown = [box.architecture_list.item(i).text() for i in range(box.architecture_list.count())
+             if not box.architecture_list.item(i).isHidden()]
+    assert shown == ["resnet18  (torchvision)"]
+    assert box.select_architecture("resnet18", "torchvision")
+    qtbot.waitUntil(lambda: box.failure is not None, timeout=WAIT)
+    assert "do not fit torchvision's resnet18" in box.error_label.text()
+    assert box.path_edit.text() == str(path) and not box.open_button.isEnabled()
+
+
+def test_preprocessing_problems_block_open(qtbot, dialog, mobilenet_file):
+    box = dialog()
+    box.set_path(mobilenet_file)
+    qtbot.waitUntil(lambda: box.model is not None, timeout=WAIT)
+    editor = box.preprocessing_editor
+    editor.std_edit.setText("0.2, 0, 0.2")
+    assert "larger than 0" in editor.problem_label.text() and not box.open_button.isEnabled()
+    editor.std_edit.setText("0.2, 0.2")
+    assert "3 std values" in editor.problem()
+    editor.reset()
+    assert editor.problem() is None and not editor.is_edited() and box.open_button.isEnabled()
+
+
+def test_a_size_the_model_refuses_is_explained_before_opening(qtbot, dialog, tmp_path):
+    from torch import nn
+
+    class Fixed(nn.Module):  # a linear model: only one input size fits
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(3 * 8 * 8, 2)
+
+        def forward(self, x):
+            return self.fc(x.flatten(1))
+
+    path = tmp_path / "fixed.pt"
+    torch.jit.save(torch.jit.script(Fixed().eval()), str(path))
+    path.with_name("fixed.pt.json").write_text(json.dumps({"preprocessing": {"size": [8, 8]}}))
+    box = dialog()
+    box.set_path(path)
+    qtbot.waitUntil(lambda: box.model is not None, timeout=WAIT)
+    assert box.guess.kind == "torchscript" and not box.architecture_box.isVisible()
+    box.preprocessing_editor.height_spin.setValue(16)
+    box.open_model()
+    qtbot.waitUntil(lambda: box.failure is not None, timeout=WAIT)
+    assert "does not accept an input of 3×16×8" in box.error_label.text()
+    assert box.choice() is None and box.isVisible()
+
+
+class Whole(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = torch.nn.Linear(3, 2)
+
+    def forward(self, x):
+        return self.fc(x.mean((2, 3)))
+
+
+def test_pickled_model_goes_through_the_tabs_trust_question(qtbot, dialog, tmp_path, make_window, monkeypatch):
+    path = tmp_path / "whole.pt"
+    torch.save(Whole(), path)
+    labels = tmp_path / "names.txt"
+    labels.write_text("no\nyes\n")
+    box = dialog()
+    box.labels_edit.setText(str(labels))
+    box.set_path(path)
+    qtbot.waitUntil(lambda: box.guess is not None and _idle(box), timeout=WAIT)
+    assert box.guess.needs_trust and box.model is None
+    assert box.open_button.isEnabled() and box.open_button.text() == "Open…"
+    box.open_model()
+    choice = box.choice()
+    assert choice.needs_trust and choice.model is None and choice.labels == str(labels)
+
+    from xaidesk.gui.widgets import error_dialog
+
+    asked = []
+    monkeypatch.setattr(error_dialog, "confirm", lambda *args, **kw: asked.append(args[1]) or True)
+    window = make_window()
+    tab = window.images_tab
+    tab.use_opened_model(choice)
+    qtbot.waitUntil(lambda: tab.model is not None and tab.model.spec == choice.spec, timeout=WAIT)
+    assert asked == ["Run code from this model file?"]
+    assert tab.model.class_names == ["no", "yes"] and tab.model.label_file == str(labels)
+
+
+def test_pickles_are_refused_where_nobody_can_confirm(qtbot, dialog, tmp_path):
+    path = tmp_path / "whole.pt"
+    torch.save(Whole(), path)
+    box = dialog(allow_untrusted=False)
+    box.set_path(path)
+    qtbot.waitUntil(lambda: box.guess is not None and _idle(box), timeout=WAIT)
+    assert "state_dict" in box.found_label.text() and not box.open_button.isEnabled()
+
+
+def test_closing_while_loading_leaves_the_loader_to_finish(qtbot, dialog, mobilenet_file):
+    from xaidesk.gui.widgets import open_model_dialog
+
+    box = dialog()
+    box.set_path(mobilenet_file)
+    qtbot.waitUntil(lambda: box._jobs.get("inspect") is not None, timeout=WAIT)
+    assert box.stop_button.isVisible() and box.stop_button.text() == "Stop"
+    box.stop_button.click()
+    assert box.stop_button.text() == "Load again" and "Stopped" in box.status_label.text()
+    box.stop_button.click()
+    assert box._jobs.get("inspect") is not None
+    box.reject()
+    assert box.runner.closed and not box.isVisible()
+    qtbot.waitUntil(lambda: not open_model_dialog._RETIRED, timeout=WAIT)
