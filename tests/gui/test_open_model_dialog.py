@@ -237,3 +237,76 @@ def test_closing_while_loading_leaves_the_loader_to_finish(qtbot, dialog, mobile
     box.reject()
     assert box.runner.closed and not box.isVisible()
     qtbot.waitUntil(lambda: not open_model_dialog._RETIRED, timeout=WAIT)
+
+
+def _open_with_hand_set_input(qtbot, box, path, labels):
+    """Recognise ``path`` with ``labels``, make the input 64×64 without crop, and open."""
+    box.labels_edit.setText(str(labels))
+    box.set_path(path)
+    qtbot.waitUntil(lambda: box.model is not None, timeout=WAIT)
+    editor = box.preprocessing_editor
+    editor.height_spin.setValue(64)
+    editor.width_spin.setValue(64)
+    editor.crop_check.setChecked(False)
+    box.open_model()
+    qtbot.waitUntil(lambda: box.choice() is not None, timeout=WAIT)
+    return box.choice()
+
+
+def test_dataset_runs_record_the_label_file_and_preprocessing(qtbot, dialog, mobilenet_file, tmp_path, catalog,
+                                                            error_dialogs):
+    import shutil
+
+    from xaidesk.gui.runner import Runner
+    from xaidesk.gui.tabs.dataset_tab import DatasetTab
+    from xaidesk.resources import resource_path
+
+    labels = tmp_path / "leaves.txt"
+    labels.write_text("healthy\nrust\nscab\n")
+    choice = _open_with_hand_set_input(qtbot, dialog(allow_untrusted=False), mobilenet_file, labels)
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for name in ("digits_0.png", "digits_3.png"):
+        shutil.copy(resource_path("samples", name), folder / name)
+    runner = Runner()
+    tab = DatasetTab(runner, None)
+    qtbot.addWidget(tab)
+    try:
+        tab.set_catalog(catalog)
+        assert tab.model_combo.findData("__open_model__") >= 0 and tab.model_combo.findData("__file__") < 0
+        tab.use_opened_model(choice)
+        assert tab.model_spec() == choice.spec
+        assert [tab.class_combo.itemText(i) for i in range(1, tab.class_combo.count())] == [
+            "Class 0: healthy", "Class 1: rust", "Class 2: scab"]
+        assert tab.set_folder(folder)
+        out = tmp_path / "run"
+        tab.output_edit.setText(str(out))
+        tab.set_checked_methods(["gradient.sensitivity"])
+        tab._update_enabled()
+        assert tab.start_run() is not None
+        qtbot.waitUntil(lambda: not tab.is_running() and not tab.is_stopping(), timeout=WAIT)
+        assert not error_dialogs
+        meta = json.loads((out / "run.json").read_text())
+        assert meta["model"] == choice.spec and meta["labels"] == str(labels)
+        assert meta["preprocessing"]["size"] == [64, 64] and meta["preprocessing"]["resize"] is None
+    finally:
+        tab.shutdown()
+        runner.shutdown()
+
+
+def test_probe_backbone_is_the_opened_model(qtbot, dialog, mobilenet_file, tmp_path, catalog):
+    from xaidesk.gui.probe_dialog import OPEN_MODEL_ENTRY, ProbeDialog
+
+    labels = tmp_path / "leaves.txt"
+    labels.write_text("healthy\nrust\nscab\n")
+    choice = _open_with_hand_set_input(qtbot, dialog(allow_untrusted=False), mobilenet_file, labels)
+    probe = ProbeDialog(catalog)
+    qtbot.addWidget(probe)
+    try:
+        assert probe.model_combo.findData(OPEN_MODEL_ENTRY) >= 0
+        probe.load_backbone(choice.spec, model=choice.model)
+        qtbot.waitUntil(lambda: probe.backbone is not None, timeout=WAIT)
+        assert probe.backbone is choice.model and probe.backbone_spec == choice.spec
+        assert probe.layer() is not None
+    finally:
+        probe.runner.shutdown()

@@ -45,9 +45,8 @@ from PySide6.QtWidgets import (
 from .runner import JobFailure, Runner
 from .widgets import error_dialog
 
-#: Combo data of the backbone entries that open a chooser instead of naming a model.
-TORCHVISION_ENTRY = "__torchvision__"
-MODEL_FILE_ENTRY = "__model_file__"
+#: Combo data of the backbone entry that opens the Open model dialog instead of naming a model.
+OPEN_MODEL_ENTRY = "__open_model__"
 #: Plot colours of the heads.
 HEAD_COLOURS = {"mean-difference": (31, 119, 180), "logistic": (214, 39, 40)}
 HEAD_ORDER = ("mean-difference", "logistic")
@@ -113,7 +112,7 @@ class ProbeDialog(QDialog):
         self._fill_backbones()
         self._update_enabled()
         self.resize(980, 720)
-        if self.model_combo.count() and self.model_combo.itemData(0) not in (TORCHVISION_ENTRY, MODEL_FILE_ENTRY):
+        if self.model_combo.count() and self.model_combo.itemData(0) != OPEN_MODEL_ENTRY:
             self.load_backbone(self.model_combo.itemData(0))
 
     # ------------------------------------------------------------ layout
@@ -286,30 +285,32 @@ class ProbeDialog(QDialog):
             self.model_combo.setItemData(self.model_combo.count() - 1, model.get("description", ""),
                                          Qt.ItemDataRole.ToolTipRole)
         self.model_combo.insertSeparator(self.model_combo.count())
-        self.model_combo.addItem("Torchvision architecture + weights file…", TORCHVISION_ENTRY)
-        self.model_combo.addItem("Model file…", MODEL_FILE_ENTRY)
+        self.model_combo.addItem("Open model…", OPEN_MODEL_ENTRY)
 
     def _on_model_activated(self, index: int) -> None:
         data = self.model_combo.itemData(index)
-        spec = data
-        if data == TORCHVISION_ENTRY:
-            from .widgets.torchvision_dialog import TorchvisionDialog
-
-            architectures = self.catalog.architectures if self.catalog is not None else []
-            if not architectures:
-                from xaidesk.models import TORCHVISION_ARCHITECTURES
-
-                architectures = list(TORCHVISION_ARCHITECTURES)
-            dialog = TorchvisionDialog(architectures, self._start_folder, self)
-            spec = dialog.spec() if dialog.exec() else None
-        elif data == MODEL_FILE_ENTRY:
-            path, _ = QFileDialog.getOpenFileName(self, "Open a model file", self._start_folder,
-                                                  "PyTorch models (*.pt *.pth);;All files (*)")
-            spec = f"file:{path}" if path else None
-        if not spec:
-            self._select_backbone_in_combo()
+        if data == OPEN_MODEL_ENTRY:
+            if self.open_model_dialog() is None:
+                self._select_backbone_in_combo()
             return
-        self.load_backbone(spec)
+        if data:
+            self.load_backbone(data)
+
+    def open_model_dialog(self):
+        """Choose and check a backbone (:class:`OpenModelDialog`) and use it; returns the choice or ``None``.
+
+        A model that runs code when loaded is refused there (the saved probe reloads its backbone unasked).
+        """
+        from .widgets.open_model_dialog import OpenModelDialog
+
+        dialog = OpenModelDialog(self._start_folder, modality="image", allow_untrusted=False, parent=self)
+        try:
+            choice = dialog.choice() if dialog.exec() else None
+        finally:
+            dialog.deleteLater()
+        if choice is not None:
+            self.load_backbone(choice.spec, model=choice.model)
+        return choice
 
     def _select_backbone_in_combo(self) -> None:
         if self.backbone_spec is None:
@@ -320,15 +321,15 @@ class ProbeDialog(QDialog):
             index = 0
         self.model_combo.setCurrentIndex(index)
 
-    def load_backbone(self, spec: str) -> int:
-        """Load the backbone ``spec`` in the background and list its layers."""
+    def load_backbone(self, spec: str, model=None) -> int:
+        """Load the backbone ``spec`` (or use the already loaded ``model``) in the background and list its layers."""
         self.backbone_spec = spec
         self.backbone = None
         self._select_backbone_in_combo()
         self.layer_combo.clear()
         self.layer_combo.addItem("Loading the model…")
         self.layer_combo.setEnabled(False)
-        self.status_label.setText(f"Loading {spec} …")
+        self.status_label.setText(f"Listing the layers of {model.name} …" if model is not None else f"Loading {spec} …")
 
         def job(token, progress):
             from xaidesk.models import load_model
@@ -337,9 +338,9 @@ class ProbeDialog(QDialog):
             from .catalog import configure_torch_threads
 
             configure_torch_threads()
-            model = load_model(spec)
-            layers = list_probe_layers(model)
-            return spec, model, layers, default_probe_layer(layers)
+            backbone = model if model is not None else load_model(spec)
+            layers = list_probe_layers(backbone)
+            return spec, backbone, layers, default_probe_layer(layers)
 
         self._jobs["model"] = self.runner.submit(job, "model")
         self._update_enabled()

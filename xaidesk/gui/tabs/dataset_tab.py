@@ -43,7 +43,7 @@ from ..widgets.param_form import ParamForm
 from ..wording import plural
 from .explain_base import make_progress_bar, side_column
 
-TORCHVISION_ENTRY = "__torchvision__"
+OPEN_MODEL_ENTRY = "__open_model__"
 MODEL_FILE_ENTRY = "__file__"
 DEFAULT_METHODS = {"image": ("lrp.epsilon_plus_flat",), "audio": ("lrp.epsilon_plus_flat",)}
 RUN_CHANNEL = "batch"
@@ -84,6 +84,8 @@ class DatasetTab(QWidget):
         self._params: dict[str, dict] = {}
         self._form_method: str | None = None
         self._extra_models: list[tuple[str, str]] = []
+        #: Per opened model spec: its label file, hand-set preprocessing and class names (Open model dialog).
+        self._model_options: dict[str, dict] = {}
         self.viewer: ItemViewer | None = None  # the item shown large after a double-click
         self._output_for: Path | None = None  # the input folder for which the output was chosen by hand
         self._build()
@@ -272,8 +274,9 @@ class DatasetTab(QWidget):
                 self.model_combo.addItem(title, spec)
         self.model_combo.insertSeparator(self.model_combo.count())
         if self.modality == "image":
-            self.model_combo.addItem("Torchvision architecture…", TORCHVISION_ENTRY)
-        self.model_combo.addItem("Model file…", MODEL_FILE_ENTRY)
+            self.model_combo.addItem("Open model…", OPEN_MODEL_ENTRY)
+        else:
+            self.model_combo.addItem("Model file…", MODEL_FILE_ENTRY)
         index = self.model_combo.findData(previous) if previous else -1
         self.model_combo.setCurrentIndex(index if index >= 0 else (0 if self.model_combo.count() > 2 else -1))
         self.model_combo.blockSignals(False)
@@ -285,6 +288,8 @@ class DatasetTab(QWidget):
         entry = next((m for m in (self.catalog.models(self.modality) if self.catalog else []) if m["spec"] == spec),
                      None)
         names = list(entry.get("class_names", [])) if entry else []
+        if not names and spec in self._model_options:
+            names = list(self._model_options[spec].get("class_names") or [])
         if select is None:
             select = self.explained_class()
         self.class_combo.clear()
@@ -338,7 +343,7 @@ class DatasetTab(QWidget):
     # ------------------------------------------------------------------ pickers
     def model_spec(self) -> str | None:
         data = self.model_combo.currentData()
-        return None if data in (None, TORCHVISION_ENTRY, MODEL_FILE_ENTRY) else str(data)
+        return None if data in (None, OPEN_MODEL_ENTRY, MODEL_FILE_ENTRY) else str(data)
 
     def set_model_spec(self, spec: str, title: str | None = None) -> None:
         """Choose a model by spec, adding it to the picker when it is not a built-in one."""
@@ -351,13 +356,8 @@ class DatasetTab(QWidget):
 
     def _on_model_activated(self, index: int) -> None:
         data = self.model_combo.itemData(index)
-        if data == TORCHVISION_ENTRY:
-            from ..widgets.torchvision_dialog import TorchvisionDialog
-
-            dialog = TorchvisionDialog(self.catalog.architectures if self.catalog else [], self._last_folder(), self)
-            if dialog.exec():
-                self.set_model_spec(dialog.spec(), f"{dialog.architecture()} ({Path(dialog.weights_path()).name})")
-            else:
+        if data == OPEN_MODEL_ENTRY:
+            if self.open_model_dialog() is None:
                 self._fill_models()
         elif data == MODEL_FILE_ENTRY:
             path, _ = QFileDialog.getOpenFileName(self, "Open a model file", self._last_folder(),
@@ -369,6 +369,35 @@ class DatasetTab(QWidget):
         else:
             self._fill_classes()
         self._update_enabled()
+
+    def open_model_dialog(self):
+        """Choose and check an image model (:class:`OpenModelDialog`) and use it for the run; returns the choice.
+
+        A model that runs code when loaded is refused there: a batch run never asks for trust.
+        """
+        from ..widgets.open_model_dialog import OpenModelDialog
+
+        dialog = OpenModelDialog(self._last_folder(), modality="image", allow_untrusted=False, parent=self)
+        try:
+            choice = dialog.choice() if dialog.exec() else None
+        finally:
+            dialog.deleteLater()
+        if choice is not None:
+            self.use_opened_model(choice)
+        return choice
+
+    def use_opened_model(self, choice) -> None:
+        """Run with what the Open model dialog opened: its spec, label file and hand-set preprocessing."""
+        self._model_options[choice.spec] = {
+            "labels": choice.labels, "preprocessing": choice.preprocessing,
+            "class_names": list(choice.model.class_names) if choice.model is not None else None,
+        }
+        self.set_model_spec(choice.spec, choice.title or None)
+
+    def model_options(self, spec: str | None = None) -> dict:
+        """The label file and hand-set preprocessing the chosen model (or ``spec``) is run with."""
+        options = self._model_options.get(spec or self.model_spec() or "", {})
+        return {"labels": options.get("labels"), "preprocessing": options.get("preprocessing")}
 
     def checked_methods(self) -> list[str]:
         return [
@@ -555,6 +584,7 @@ class DatasetTab(QWidget):
         device = self.device_combo.currentData() or "cpu"
         batch_size = self.batch_spin.value()
         shard = parse_shard(shard) if isinstance(shard, str) else shard
+        options = self.model_options(spec)
 
         def job(token, progress):
             from xaidesk.batch import run_batch
@@ -563,7 +593,7 @@ class DatasetTab(QWidget):
 
             configure_torch_threads()
             return run_batch(source, out, spec, methods, device=device, batch_size=batch_size, shard=shard,
-                             target=target, token=token, progress=progress)
+                             target=target, token=token, progress=progress, **options)
 
         self._show_existing(out)
         self._seen = 0
@@ -699,6 +729,9 @@ class DatasetTab(QWidget):
             self.modality = info.modality
             self._fill_models()
         if info.model:
+            known = self._model_options.get(info.model, {})
+            self._model_options[info.model] = {"labels": info.labels, "preprocessing": info.preprocessing,
+                                               "class_names": known.get("class_names")}
             self.set_model_spec(info.model)
         self._fill_classes(select=info.target)
         self._store_form()
