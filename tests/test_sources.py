@@ -232,3 +232,15 @@ def test_importing_sources_loads_neither_timm_nor_the_gui():
     env = dict(os.environ, PYTHONPATH=str(root))
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=root, timeout=120)
     assert out.stdout.strip() == "[]", out.stderr
+
+
+def test_hugging_face_download_folder_opens_its_snapshot(tmp_path):
+    cache = tmp_path / "models--org--tiny-vit"
+    snapshot = cache / "snapshots" / "0123456789abcdef"
+    snapshot.mkdir(parents=True)
+    (snapshot / "config.json").write_text(json.dumps({"model_type": "vit"}))
+    (cache / "refs").mkdir()
+    (cache / "refs" / "main").write_text("0123456789abcdef")
+    guess = recognise(cache)
+    assert guess.spec == f"hf:{snapshot}"
+    assert "download folder" in guess.notes[0]

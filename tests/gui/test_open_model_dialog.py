@@ -310,3 +310,46 @@ def test_probe_backbone_is_the_opened_model(qtbot, dialog, mobilenet_file, tmp_p
         assert probe.layer() is not None
     finally:
         probe.runner.shutdown()
+
+
+def test_hugging_face_folder_opens_with_its_own_classes(qtbot, dialog, tmp_path):
+    transformers = pytest.importorskip("transformers")
+    pytest.importorskip("xaidesk.models.hf_models", reason="the hf: loader is not part of this build")
+    torch.manual_seed(0)
+    config = transformers.ViTConfig(image_size=32, patch_size=8, hidden_size=32, num_hidden_layers=1,
+                                    num_attention_heads=2, intermediate_size=64, num_labels=2,
+                                    id2label={0: "cat", 1: "dog"}, label2id={"cat": 0, "dog": 1})
+    folder = tmp_path / "tiny-vit"
+    transformers.ViTForImageClassification(config).save_pretrained(folder)
+    transformers.ViTImageProcessor(size={"height": 32, "width": 32}).save_pretrained(folder)
+    box = dialog()
+    box.set_path(folder)
+    qtbot.waitUntil(lambda: box.model is not None or box.failure is not None, timeout=WAIT)
+    assert box.failure is None, box.failure.message
+    assert box.guess.kind == "hf" and not box.architecture_box.isVisible()
+    assert "Hugging Face" in box.found_label.text()
+    assert box.classes_label.text() == "2 classes: cat, dog"
+    assert (box.preprocessing_editor.height_spin.value(), box.preprocessing_editor.width_spin.value()) == (32, 32)
+    box.open_model()
+    assert box.choice().spec == f"hf:{folder}" and box.choice().preprocessing is None
+
+
+def test_onnx_file_opens(qtbot, dialog, tmp_path):
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("xaidesk.models.onnx_models", reason="the onnx: loader is not part of this build")
+    import warnings
+
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(),
+                              torch.nn.Linear(4, 3)).eval()
+    path = tmp_path / "tiny.onnx"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(net, (torch.zeros(1, 3, 24, 24),), str(path), input_names=["image"],
+                          output_names=["logits"], dynamic_axes={"image": {0: "batch"}, "logits": {0: "batch"}},
+                          dynamo=False)
+    box = dialog()
+    box.set_path(path)
+    qtbot.waitUntil(lambda: box.model is not None or box.failure is not None, timeout=WAIT)
+    assert box.failure is None, box.failure.message
+    assert box.guess.kind == "onnx" and box.classes_label.text().startswith("3 classes")
+    assert box.can_open()

@@ -216,6 +216,11 @@ def _recognise_folder(folder: Path) -> SourceGuess:
         if isinstance(config.get("architecture"), str) and "model_type" not in config:
             return _timm_folder(folder, config)
         return _hf_folder(folder, config)
+    snapshot = _cache_snapshot(folder)
+    if snapshot is not None:
+        guess = _recognise_folder(snapshot)
+        return _with_note(guess, f"{folder.name} is a Hugging Face download folder; its snapshot "
+                                 f"{snapshot.name[:12]} is opened.")
     from .probe import PROBE_FILE_NAME
 
     if (folder / PROBE_FILE_NAME).is_file():
@@ -233,6 +238,25 @@ def _recognise_folder(folder: Path) -> SourceGuess:
         f"The folder {folder.name} holds no model xaidesk recognises: a model folder has a config.json "
         "(Hugging Face or timm), otherwise choose the model file itself (.onnx, .safetensors, .pt, .pth)."
     )
+
+
+def _cache_snapshot(folder: Path) -> Path | None:
+    """The snapshot of a Hugging Face download folder (``models--ORG--NAME``): ``refs/main``'s, or the only one."""
+    snapshots = folder / "snapshots"
+    if not snapshots.is_dir():
+        return None
+    ref = folder / "refs" / "main"
+    if ref.is_file():
+        chosen = snapshots / ref.read_text(encoding="utf-8").strip()
+        if (chosen / "config.json").is_file():
+            return chosen
+    found = [s for s in sorted(snapshots.iterdir()) if (s / "config.json").is_file()]
+    if len(found) > 1:
+        raise ModelError(
+            f"The download folder {folder.name} holds {len(found)} versions of the model; choose one of the "
+            f"folders inside {snapshots}."
+        )
+    return found[0] if found else None
 
 
 def _model_suffix(path: Path) -> bool:
