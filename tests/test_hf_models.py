@@ -11,6 +11,7 @@ noise makes it overshoot, and the uint8 clamp between passes then differs more).
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import shutil
@@ -162,7 +163,7 @@ def test_convnext_crop_pct(saved):
     assert (prep.size, prep.resize, prep.interpolation) == ((32, 32), 36, "bicubic")  # int(32 / 0.875)
     for shape in [(80, 120), (120, 80), (72, 72)]:  # crop offsets land on whole pixels in both
         assert _levels(loaded, processor, _noise(shape)) <= 2.0
-    assert not any("differs" in note for note in loaded.notes)
+    assert not any("differs" in note for note in loaded.notes)  # the load-time check on a test image agrees
 
 
 def test_deit_stretch_then_crop_is_stated(saved):
@@ -172,7 +173,7 @@ def test_deit_stretch_then_crop_is_stated(saved):
     assert (prep.size, prep.resize, prep.interpolation) == ((32, 32), 40, "bicubic")
     assert _levels(loaded, processor, _noise((80, 80))) <= 2.0  # square: the same geometry
     assert any("stretches images to 40×40" in note for note in loaded.notes)
-    assert any("differs from the model's own image processor" in note for note in loaded.notes)
+    assert any("differs from that of the model's own image processor" in note for note in loaded.notes)
 
 
 def test_rescale_and_normalisation_are_folded_exactly(tmp_path):
@@ -264,10 +265,6 @@ def test_processor_custom_code_needs_trust(saved, tmp_path):
         load_model(f"hf:{folder}")
 
 
-class _Payload:
-    """Stands for code a pickle would run."""
-
-
 def _bin_only(folder: Path, model, extra=None) -> None:
     (folder / "model.safetensors").unlink()
     state = dict(model.state_dict())
@@ -289,9 +286,14 @@ def test_plain_bin_weights_load_without_trust(saved, tmp_path):
 def test_bin_with_pickled_code_needs_trust(saved, tmp_path):
     folder, model, _ = saved["vit"]
     folder = _copy(folder, tmp_path)
-    _bin_only(folder, model, extra=_Payload())
+    _bin_only(folder, model, extra=argparse.Namespace(learning_rate=0.1))  # a pickled object, as old checkpoints hold
     with pytest.raises(UntrustedModelError, match="pytorch_model.bin.*program code"):
         load_model(f"hf:{folder}")
+    loaded = load_model(f"hf:{folder}", trust=True)
+    x = torch.randn(1, 3, 32, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded.module(x), model(pixel_values=x).logits)
+    assert loaded.module.model.config._attn_implementation == "eager"
 
 
 # --------------------------------------------------------------------------- folders that do not fit

@@ -277,26 +277,31 @@ def _quiet_transformers() -> Iterator[None]:
 
 
 def _load_network(folder: Path, weights: str, trust: bool) -> torch.nn.Module:
-    """``AutoModelForImageClassification`` from the folder, float32, eager attention, every weight checked."""
-    from transformers import AutoModelForImageClassification
+    """``AutoModelForImageClassification`` from the folder, float32, eager attention, every weight checked.
 
-    weights_only = not (trust and weights.startswith("pytorch_model"))
+    transformers reads ``.bin`` weights with ``torch.load(weights_only=True)`` whatever it is told;
+    a ``.bin`` that holds pickled objects is therefore read here, and only with ``trust``.
+    """
+    options = dict(
+        local_files_only=True, trust_remote_code=trust, attn_implementation="eager", dtype=torch.float32,
+        ignore_mismatched_sizes=True, output_loading_info=True,
+    )
     try:
-        with _quiet_transformers():
-            model, info = AutoModelForImageClassification.from_pretrained(
-                str(folder), local_files_only=True, trust_remote_code=trust, attn_implementation="eager",
-                dtype=torch.float32, weights_only=weights_only, ignore_mismatched_sizes=True,
-                output_loading_info=True,
-            )
-    except pickle.UnpicklingError as error:
-        raise UntrustedModelError(
-            f"{weights} in {folder.name} contains program code (saved Python objects), not just weights. "
-            "Loading it runs that code, which can do anything your user account can do. Prefer the "
-            "model.safetensors version of the model; to load this file anyway, confirm that you trust it "
-            "(--trust on the command line).",
-            details=str(error),
-            path=folder / weights,
-        ) from error
+        try:
+            model, info = _from_pretrained(str(folder), weights_only=True, **options)
+        except pickle.UnpicklingError as error:
+            if not trust:
+                raise UntrustedModelError(
+                    f"{weights} in {folder.name} contains program code (saved Python objects), not just weights. "
+                    "Loading it runs that code, which can do anything your user account can do. Prefer the "
+                    "model.safetensors version of the model; to load this file anyway, confirm that you trust it "
+                    "(--trust on the command line).",
+                    details=str(error),
+                    path=folder / weights,
+                ) from error
+            model, info = _from_trusted_bin(folder, weights, options)
+    except ModelError:
+        raise
     except MemoryError as error:
         raise ModelError(f"{folder.name} is too large to load into memory.") from error
     except Exception as error:  # noqa: BLE001 - OSError, ValueError, RuntimeError, KeyError from transformers
@@ -307,6 +312,43 @@ def _load_network(folder: Path, weights: str, trust: bool) -> torch.nn.Module:
         ) from error
     _check_loading_info(info, folder, weights)
     return model.float().eval().requires_grad_(False)
+
+
+def _from_pretrained(folder: str | None, **options) -> tuple[torch.nn.Module, dict]:
+    from transformers import AutoModelForImageClassification
+
+    with _quiet_transformers():
+        return AutoModelForImageClassification.from_pretrained(folder, **options)
+
+
+def _from_trusted_bin(folder: Path, weights: str, options: dict) -> tuple[torch.nn.Module, dict]:
+    """The model class for the folder's config, given the fully unpickled tensors of its ``.bin`` weights."""
+    from transformers import AutoConfig, AutoModelForImageClassification
+
+    config = AutoConfig.from_pretrained(str(folder), local_files_only=True, trust_remote_code=True)
+    with torch.device("meta"):  # only to learn the class, at no memory cost
+        model_class = type(AutoModelForImageClassification.from_config(config, trust_remote_code=True))
+    state = _trusted_state_dict(folder, weights)
+    options = {k: v for k, v in options.items() if k not in ("local_files_only", "trust_remote_code")}
+    with _quiet_transformers():
+        return model_class.from_pretrained(None, config=config, state_dict=state, **options)
+
+
+def _trusted_state_dict(folder: Path, weights: str) -> dict[str, torch.Tensor]:
+    """The tensors of trusted ``.bin`` weights (a single file or the shards an index lists), fully unpickled."""
+    from .files import _read_trusted
+
+    files = [folder / weights]
+    if weights.endswith(".index.json"):
+        weight_map = _read_json(folder / weights, folder).get("weight_map") or {}
+        files = [folder / name for name in sorted(set(weight_map.values()))]
+    state: dict[str, torch.Tensor] = {}
+    for file in files:
+        content = _read_trusted(file)
+        if not isinstance(content, dict):
+            raise ModelError(f"{file.name} in {folder.name} holds a {type(content).__name__}, not a set of weights.")
+        state.update({str(k): v for k, v in content.items() if isinstance(v, torch.Tensor)})
+    return state
 
 
 def _check_loading_info(info: dict, folder: Path, weights: str) -> None:
@@ -392,8 +434,8 @@ def _preprocessing(folder: Path, config: Any, model_type: str, trust: bool, note
             notes.append(levels)
         elif levels > _MATCH_LEVELS:
             notes.append(
-                f"xaidesk's preprocessing differs from the model's own image processor by up to {levels:.0f}/255 "
-                "of the pixel range on a test image; scores may differ a little from transformers'."
+                f"On a test image xaidesk's model input differs from that of the model's own image processor by "
+                f"up to {levels:.0f}/255 of the pixel range, so scores may differ from transformers' own."
             )
     return preprocessing
 
@@ -533,6 +575,11 @@ def preprocessing_from_processor(processor: Any, config: Any, name: str = "trans
         )
     if resize is not None and resize < max(out):
         resize = None  # the crop would be larger than the resized image: resize straight instead
+    if resize is not None:
+        notes.append(
+            "transformers rounds the centre crop's offset down, xaidesk (as torchvision) to the nearest pixel: "
+            "for some image sizes the crop sits one pixel apart."
+        )
     if getattr(processor, "do_flip_channel_order", False):
         notes.append(
             "The model expects its colour channels in BGR order, which xaidesk's preprocessing cannot produce: "
