@@ -3,9 +3,9 @@
 Input layout. Every audio model in xaidesk takes a batch of log-mel patches shaped
 **(B, 1, n_mels, window_frames)** -- mel bands on the rows (lowest band in row 0), time frames
 on the columns; for VGGish (B, 1, 64, 96). Relevance maps therefore come out as
-(n_mels, frames) and are blended along the time axis. (The TensorFlow VGGish takes
-(96 frames, 64 bands); weights converted from it need the first fully connected layer's inputs
-reordered to this layout.)
+(n_mels, frames) and are blended along the time axis. (torchvggish and the TensorFlow VGGish take
+(96 frames, 64 bands); their weights are converted on loading -- conv kernels transposed and the
+first fully connected layer's inputs reordered, see :mod:`xaidesk.models.vggish_convert`.)
 
 Front-end. :class:`AudioFrontEnd` computes what VGGish computes: a magnitude STFT (periodic Hann
 window of ``n_fft`` samples, hop ``hop_length``, centred frames with zero padding), an HTK mel
@@ -224,28 +224,32 @@ def _embedding_names(count: int) -> list[str]:
 
 def load_vggish(path: str | Path, *, spec: str | None = None, frontend: AudioFrontEnd | None = None,
                 class_names: list[str] | None = None) -> LoadedModel:
-    """``vggish:PATH``: a VGGish state dict from a local file; classes inferred from ``head.1.weight``."""
-    from .files import read_sidecar, read_weights_only
-    from .torchvision_models import extract_state_dict
+    """``vggish:PATH``: VGGish weights from a local file; classes inferred from ``head.1.weight``.
+
+    The file may hold xaidesk's, torchvggish's or TensorFlow's layout (``.pt``/``.pth``,
+    ``.safetensors`` or ``.npz``); the latter two are converted on loading
+    (:func:`xaidesk.models.vggish_convert.read_vggish_state`). A sidecar ``{"layout": ...}``
+    names the layout where the file's names leave it open.
+    """
+    from .files import read_sidecar
+    from .vggish_convert import read_vggish_state
 
     path = Path(path).expanduser()
-    obj = read_weights_only(path)
-    state = extract_state_dict(obj) if not isinstance(obj, nn.Module) else obj.state_dict()
-    if state is None:
-        raise ModelError(f"{path.name} holds no layer weights; vggish:PATH needs a VGGish state dict.")
+    meta = _read_audio_sidecar(path)
+    layout = (meta or {}).get("layout")
+    state, notes = read_vggish_state(path, str(layout) if layout else None)
     head = state.get("head.1.weight")
     num_classes = int(head.shape[0]) if head is not None else None
-    module = build_vggish(num_classes)
+    with torch.device("meta"):  # no random initialisation: every weight comes from the file
+        module = build_vggish(num_classes)
     try:
-        module.load_state_dict(state)
+        module.load_state_dict(state, assign=True)
     except RuntimeError as error:
         raise ModelError(
             f"The weights in {path.name} do not fit the VGGish architecture (conv64-128-256-256-512-512, "
             "fully connected 4096-4096-128, optional 'head'). Check that the file holds VGGish weights.",
             details=str(error),
         ) from error
-    notes = []
-    meta = _read_audio_sidecar(path)
     frontend = frontend or (AudioFrontEnd.from_dict(meta["frontend"]) if meta and meta.get("frontend") else AudioFrontEnd())
     if frontend.input_size != (64, 96):
         raise ModelError("VGGish takes 64 mel bands x 96 frames; the spectrogram settings describe "
