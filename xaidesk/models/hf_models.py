@@ -85,9 +85,9 @@ def load_hf(folder: str | Path, *, spec: str | None = None, trust: bool = False)
     ModelError
         Anything else that keeps the model from loading, in plain words.
     """
-    path = _model_folder(folder)
+    path, cache = _model_folder(folder)
     notes: list[str] = []
-    if path.parent.name == "snapshots":
+    if cache is not None:
         notes.append(f"Read from the Hugging Face cache snapshot {path.name[:12]}.")
     config = _read_json(path / "config.json", path)
     _check_custom_code(config, path, trust)
@@ -100,7 +100,7 @@ def load_hf(folder: str | Path, *, spec: str | None = None, trust: bool = False)
     _check_outputs(module, preprocessing, len(class_names), path)
     return LoadedModel(
         spec=spec or f"hf:{folder}",
-        name=path.parent.parent.name if path.parent.name == "snapshots" else path.name,
+        name=cache.name if cache is not None else path.name,
         module=module,
         preprocessing=preprocessing,
         class_names=class_names,
@@ -112,8 +112,8 @@ def load_hf(folder: str | Path, *, spec: str | None = None, trust: bool = False)
 # --------------------------------------------------------------------------- the folder
 
 
-def _model_folder(folder: str | Path) -> Path:
-    """The folder that holds config.json; a cache folder ``models--ORG--NAME`` gives its snapshot."""
+def _model_folder(folder: str | Path) -> tuple[Path, Path | None]:
+    """The folder that holds config.json, and the cache folder ``models--ORG--NAME`` it is a snapshot of (if so)."""
     text = str(folder).strip()
     path = Path(text).expanduser()
     if not path.exists():
@@ -130,10 +130,10 @@ def _model_folder(folder: str | Path) -> Path:
             f"{path.name} is a file; hf: needs the folder that holds config.json and the weights{hint}."
         )
     if (path / "config.json").is_file():
-        return path
+        return path, None
     snapshot = _cache_snapshot(path)
     if snapshot is not None:
-        return snapshot
+        return snapshot, path
     raise ModelError(
         f"The folder {path} holds no config.json, so it is not a saved transformers model. Give the "
         "folder written by save_pretrained (config.json, model.safetensors, preprocessor_config.json)."
