@@ -4,10 +4,13 @@
                                [--held-out 0.3] [--seed 0] --out DIR
     python -m xaidesk probe --model SPEC --list-layers
 
-``FOLDER`` holds two subfolders of images, one per class. The output folder receives
+``FOLDER`` holds two subfolders of images, one per class -- or, with an audio backbone
+(``demo:sounds``, ``vggish:PATH``, an audio ``file:PATH``), two subfolders of sound clips
+(:mod:`xaidesk.models.audio_probe`: each clip's windows are averaged). The output folder receives
 
 - ``probe.xdprobe``: the classifier (backbone spec, layer, both heads); explain it with
-  ``python -m xaidesk explain image IMAGE --model probe:DIR/probe.xdprobe --method ...``;
+  ``python -m xaidesk explain image IMAGE --model probe:DIR/probe.xdprobe --method ...``, or for
+  sound ``python -m xaidesk explain audio CLIP --model file:DIR/probe.xdprobe --method ...``;
 - ``roc.csv``: ``head,fpr,tpr,threshold``, the held-out ROC curve of both heads (the first
   point of each has threshold ``inf``);
 - ``summary.json``: AUCs, Youden-J thresholds, sensitivity and specificity at them, counts (the
@@ -36,9 +39,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     from ..models.probe import HEADS
 
     parser.add_argument("folder", type=Path, nargs="?", default=None,
-                        help="a folder with two subfolders of images, one per class")
+                        help="a folder with two subfolders of images (or of sound clips), one per class")
     parser.add_argument("--model", required=True,
-                        help="the backbone: demo:NAME, torchvision:ARCH:WEIGHTS, file:PATH")
+                        help="the backbone: demo:NAME, torchvision:ARCH:WEIGHTS, file:PATH; for sound demo:sounds, "
+                             "vggish:WEIGHTS or an audio file:PATH")
     parser.add_argument("--layer", default=None,
                         help="the backbone layer whose features are used (default: the last feature map; "
                              "see --list-layers)")
@@ -82,24 +86,35 @@ def run(args: argparse.Namespace) -> int:
             f"'{layer}' is not a layer a classifier can be fitted on in {model.name}; choose one of: "
             + ", ".join(names) + " (see --list-layers)."
         )
+    audio = model.modality == "audio"
     progress = cli_progress()
-    result = fit_probe(args.folder, model, layer, held_out=args.held_out, seed=args.seed,
-                       token=CancelToken(), progress=progress)
+    if audio:
+        from ..models.audio_probe import audio_probe_document, fit_audio_probe
+
+        result = fit_audio_probe(args.folder, model, layer, held_out=args.held_out, seed=args.seed,
+                                 token=CancelToken(), progress=progress)
+        document = audio_probe_document(result, args.head)
+    else:
+        result = fit_probe(args.folder, model, layer, held_out=args.held_out, seed=args.seed,
+                           token=CancelToken(), progress=progress)
+        document = probe_document(result, args.head)
     progress.done()
     probe_path = args.out / PROBE_FILE_NAME
-    summary = {**result.to_dict(), "head_used": args.head, "probe_file": str(probe_path),
-               "model_spec": f"probe:{probe_path.resolve()}"}
+    # An audio probe opens as file:PATH (the audio loaders read it); probe:PATH makes an image model.
+    spec = f"{'file' if audio else 'probe'}:{probe_path.resolve()}"
+    summary = {**result.to_dict(), "head_used": args.head, "probe_file": str(probe_path), "model_spec": spec}
     with staged_folder(args.out) as folder:
-        write_json_atomic(folder / PROBE_FILE_NAME, probe_document(result, args.head))
+        write_json_atomic(folder / PROBE_FILE_NAME, document)
         write_bytes_atomic(folder / "roc.csv", roc_csv(result).encode("utf-8"))
         save_png_atomic(folder / "roc.png", render_roc(result))
         write_json_atomic(folder / "summary.json", summary)
     for name, head in result.heads.items():
         print(f"{head.title}: held-out AUC {head.auc:.3f}; Youden threshold {head.threshold:.4g} "
               f"(sensitivity {head.sensitivity:.2f}, specificity {head.specificity:.2f})")
+    unit = "clips" if audio else "images"
     print(f"'{result.class_names[1]}' vs '{result.class_names[0]}' on {model.name}, layer {layer}: "
-          f"{sum(result.train_counts)} training and {sum(result.held_out_counts)} held-out images; "
-          f"results in {args.out}. Explain it with --model probe:{probe_path}")
+          f"{sum(result.train_counts)} training and {sum(result.held_out_counts)} held-out {unit}; "
+          f"results in {args.out}. Explain it with --model {'file' if audio else 'probe'}:{probe_path}")
     if result.skipped:
         print(f"{len(result.skipped)} file(s) could not be opened and were left out (see summary.json).",
               file=sys.stderr)

@@ -287,7 +287,12 @@ def _read_audio_sidecar(path: Path) -> dict | None:
 
 
 def is_audio_sidecar(path: str | Path) -> bool:
-    """Whether the model file at ``path`` has a sidecar JSON with ``"modality": "audio"``."""
+    """Whether the model file at ``path`` has a sidecar JSON with ``"modality": "audio"``, or is itself
+    an audio model description: a quick classifier fitted on an audio backbone (``.xdprobe``)."""
+    from .audio_probe import is_audio_probe_file
+
+    if is_audio_probe_file(path):
+        return True
     try:
         meta = _read_audio_sidecar(Path(path).expanduser())
     except ModelError:
@@ -301,14 +306,18 @@ def load_audio_file(path: str | Path, *, trust: bool = False, spec: str | None =
 
     The file may be TorchScript, a pickled module (only with ``trust``), or a VGGish state dict.
     ``frontend`` (settings entered by the person) overrides the sidecar's; without either the
-    VGGish defaults are used.
+    VGGish defaults are used. An audio quick-classifier file (``.xdprobe``) is loaded by
+    :func:`xaidesk.models.audio_probe.load_audio_probe` (its backbone's settings are used).
     """
     from . import files
+    from .audio_probe import is_audio_probe_file, load_audio_probe
     from .base import check_finite_weights
 
     path = Path(path).expanduser()
     spec = spec or f"file:{path}"
     files._check_file(path)
+    if is_audio_probe_file(path):
+        return load_audio_probe(path, spec=spec, trust=trust)
     meta = _read_audio_sidecar(path) or {}
     if frontend is not None:
         frontend = frontend if isinstance(frontend, AudioFrontEnd) else AudioFrontEnd.from_dict(frontend)
