@@ -101,6 +101,29 @@ tick two or more to compare them side by side; File ▸ Export saves what you se
 """
 
 
+MODELS_TEXT = """
+<p>The demo models come with xaidesk. To explain your own, choose <b>Open model…</b> in the model picker
+(or the Model menu) and pick a file or a folder; xaidesk says what it found:</p>
+<ul>
+<li>an <b>ONNX</b> file (.onnx);</li>
+<li>a <b>Hugging Face</b> folder (config.json with the weights), or a <b>timm</b> folder (its config.json names
+   the architecture);</li>
+<li><b>PyTorch weights</b> (.safetensors, .pt, .pth, .bin, .ckpt): weights alone do not say which network they
+   belong to. A torchvision network is recognised from its layers; otherwise type part of the name in the
+   search box (torchvision's and timm's architectures are listed) and choose it;</li>
+<li>a <b>TorchScript</b> model, or a <b>whole saved Python model</b>. Opening the latter runs code stored in
+   the file, so xaidesk asks first: only say yes for files from a source you trust;</li>
+<li>a <b>quick classifier</b> (.xdprobe) made with Model ▸ Train a quick classifier on a labelled folder.</li>
+</ul>
+<p>xaidesk then loads the model (the dialog stays usable; <b>Stop</b> ends the wait) and shows its classes and
+how it prepares an image. A <b>class names</b> file (.txt with one name per line, or .json) replaces names the
+model lacks. Check the <b>preprocessing</b> against what the model was trained with (input size, resize and
+centre crop, interpolation, colour or grey, mean and std); a wrong one gives wrong scores and misleading
+heatmaps. The label file and a preprocessing set by hand are saved with every exported setting and batch run.
+Nothing is downloaded.</p>
+"""
+
+
 def _method_items(methods: Iterable) -> dict[str, list]:
     families: dict[str, list] = {}
     for info in methods:
@@ -132,6 +155,7 @@ def guide_html(methods: Iterable) -> str:
     """The whole guide as one HTML page; images are named relative to ``resources/help``."""
     sections = [
         ("start", "Getting started", START_TEXT),
+        ("models", "Opening your own model", MODELS_TEXT),
         ("heatmap", "How to read a heatmap",
          '<p><img src="heatmap.png" alt="A heatmap with its colour bar"></p>' + HEATMAP_TEXT),
         ("uncertainty", "How to read an uncertainty map",

@@ -48,6 +48,11 @@ LABEL_FILE_FILTER = "Class names (*.txt *.json);;All files (*)"
 MODEL_FILE_FILTER = ("Models (*.onnx *.safetensors *.pt *.pth *.bin *.ckpt *.tar *.ts *.pkl *.xdprobe);;"
                      "All files (*)")
 
+def _escape(text: str) -> str:
+    """``text`` for a rich-text label (quotes stay as they are: labels do not decode ``&#x27;``)."""
+    return escape(str(text), quote=False)
+
+
 #: Runners whose thread was still busy when their dialog closed; dropped once the thread ends.
 _RETIRED: list[Runner] = []
 
@@ -197,7 +202,7 @@ class OpenModelDialog(QDialog):
 
         labels_box = QGroupBox("Class names (optional)")
         self.labels_edit = QLineEdit()
-        self.labels_edit.setPlaceholderText("a .txt file with one name per line, or a .json file")
+        self.labels_edit.setPlaceholderText(".txt (one name per line) or .json")
         self.labels_edit.setToolTip("Names for the model's outputs, in order, replacing the names it came with.")
         self.labels_edit.returnPressed.connect(self._inspect)
         self.labels_button = QPushButton("Choose…")
@@ -211,7 +216,6 @@ class OpenModelDialog(QDialog):
         labels_row.addWidget(self.labels_clear)
 
         left = QVBoxLayout()
-        left.addLayout(path_row)
         left.addWidget(found_box)
         left.addWidget(self.architecture_box, 1)
         left.addWidget(labels_box)
@@ -274,6 +278,7 @@ class OpenModelDialog(QDialog):
 
         layout = QVBoxLayout(self)
         layout.addWidget(intro)
+        layout.addLayout(path_row)
         layout.addLayout(columns, 1)
         layout.addLayout(status_row)
         layout.addLayout(error_row)
@@ -534,7 +539,7 @@ class OpenModelDialog(QDialog):
                                  f"({failure.error.name or failure.error}).", failure.details)
         self.failure = failure
         if channel == "recognise":
-            self.found_label.setText("Not recognised.")
+            self.found_label.setText("Not recognised: see the message below.")
         self._refresh()
 
     def _on_cancelled(self, job_id: int) -> None:
@@ -548,13 +553,13 @@ class OpenModelDialog(QDialog):
 
     def _recognised(self, guess) -> None:
         self.guess = guess
-        words = [escape(guess.description)] + [escape(note) for note in guess.notes]
+        words = [_escape(guess.description)] + [_escape(note) for note in guess.notes]
         other = guess.modality != self.modality
         if other:
-            words.append("<b>" + escape(self._other_modality_text(guess.modality)) + "</b>")
+            words.append("<b>" + _escape(self._other_modality_text(guess.modality)) + "</b>")
         elif guess.needs_trust:
             words.append(
-                "<b>" + escape("Its classes and preprocessing are shown once it is open." if self.allow_untrusted
+                "<b>" + _escape("Its classes and preprocessing are shown once it is open." if self.allow_untrusted
                                else "Models that run code when loaded are not opened here. Save the model's "
                                     "weights (its state_dict) or a TorchScript version, and open that.") + "</b>")
         self.found_label.setText("<br>".join(words))
@@ -689,8 +694,10 @@ class OpenModelDialog(QDialog):
         model, preprocessing = self.model, None
         if self.preprocessing_editor.is_edited():
             preprocessing = self.preprocessing_editor.preprocessing()
+            # The source's own words about its preprocessing no longer hold.
+            notes = [note for note in model.notes if "preprocessing" not in note.lower()]
             model = replace(model, preprocessing=preprocessing, preprocessing_set_by_hand=True,
-                            notes=[*model.notes, "Preprocessing set by hand."])
+                            notes=[*notes, "Preprocessing set by hand."])
         self._result = OpenModelChoice(spec=self.spec(), path=Path(self.path_edit.text().strip()),
                                        labels=self.labels(), preprocessing=preprocessing, model=model,
                                        title=model.name)

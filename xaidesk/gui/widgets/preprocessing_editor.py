@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QPushButton,
     QSpinBox,
+    QVBoxLayout,
     QWidget,
 )
 
@@ -98,7 +99,13 @@ class PreprocessingEditor(QWidget):
         self.problem_label.setStyleSheet("color: #b00020;")
         self.problem_label.hide()
 
-        form = QFormLayout(self)
+        self.placeholder = QLabel("Shown once the model is loaded.")
+        self.fields = QWidget()
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.addWidget(self.placeholder)
+        outer.addWidget(self.fields)
+        form = QFormLayout(self.fields)
         form.setContentsMargins(0, 0, 0, 0)
         form.addRow("Input size", size_row)
         form.addRow("Crop", crop_row)
@@ -116,7 +123,7 @@ class PreprocessingEditor(QWidget):
         self.channels_combo.currentIndexChanged.connect(self._on_changed)
         self.mean_edit.textChanged.connect(self._on_changed)
         self.std_edit.textChanged.connect(self._on_changed)
-        self.setEnabled(False)
+        self.fields.hide()
 
     def _spin(self, tooltip: str) -> QSpinBox:
         spin = QSpinBox()
@@ -128,7 +135,8 @@ class PreprocessingEditor(QWidget):
     def set_preprocessing(self, preprocessing) -> None:
         """Show ``preprocessing`` (the model's own); ``None`` empties and disables the editor."""
         self._original = preprocessing
-        self.setEnabled(preprocessing is not None)
+        self.fields.setVisible(preprocessing is not None)
+        self.placeholder.setVisible(preprocessing is None)
         if preprocessing is not None:
             self._fill(preprocessing)
         self._on_changed()
