@@ -171,6 +171,10 @@ def test_probe_file(tmp_path):
     folder.mkdir()
     (folder / "probe.xdprobe").write_text("{}")
     assert recognise(folder).kind == "probe"
+    sound = tmp_path / "sound.xdprobe"
+    sound.write_text(json.dumps({"format": "xaidesk-probe", "modality": "audio"}))
+    guess = recognise(sound)
+    assert (guess.kind, guess.modality, guess.spec) == ("probe", "audio", f"file:{sound}")
 
 
 def test_vggish_weights_are_an_audio_model(tmp_path):

@@ -314,10 +314,13 @@ def _recognise_file(path: Path) -> SourceGuess:
                         "(onnx2torch) and its scores are checked against onnxruntime.",
         )
     if suffix == ".xdprobe" or _is_probe(path):
+        # An audio probe opens as an audio model file (xaidesk.models.audio_probe); probe: makes image models.
+        audio = _file_modality(path) == "audio"
         return SourceGuess(
-            kind="probe", path=path, spec=f"probe:{path}",
-            description=f"A quick two-class classifier ({path.name}), made with 'Train a quick classifier'; "
-                        "its backbone model is opened with it.",
+            kind="probe", path=path, spec=f"file:{path}" if audio else f"probe:{path}",
+            modality="audio" if audio else "image",
+            description=f"A quick two-class classifier for {'sound' if audio else 'images'} ({path.name}), made "
+                        "with 'Train a quick classifier'; its backbone model is opened with it.",
         )
     from .files import UntrustedModelError, is_safetensors, is_torchscript, read_weights_only
 
