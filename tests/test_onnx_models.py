@@ -377,3 +377,51 @@ def test_bad_files_are_plain_model_errors(tmp_path):
         with pytest.raises(ModelError, match=words) as info:
             load_model(f"onnx:{path}")
         assert "Traceback" not in str(info.value)
+
+
+def test_newer_operator_set_and_shared_weights_still_convert(tmp_path):
+    """Opset 20: Identity's converter exists only for older versions of the same operator, and the bias
+    comes through an Identity node (as exporters share equal weights); both convert, checked against torch."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    torch.manual_seed(1)
+    twin = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3, padding=1), torch.nn.ReLU(), torch.nn.AdaptiveAvgPool2d(1),
+                               torch.nn.Flatten(), torch.nn.Linear(4, 3)).eval()
+    arrays = {"w": twin[0].weight, "b": twin[0].bias, "fw": twin[4].weight, "fb": twin[4].bias}
+    weights = [numpy_helper.from_array(v.detach().numpy(), k) for k, v in arrays.items()]
+    nodes = [helper.make_node("Identity", ["b"], ["shared_b"], name="share"),
+             helper.make_node("Conv", ["image", "w", "shared_b"], ["conv"], pads=[1, 1, 1, 1]),
+             helper.make_node("Relu", ["conv"], ["relu"]),
+             helper.make_node("GlobalAveragePool", ["relu"], ["pooled"]),
+             helper.make_node("Flatten", ["pooled"], ["flat"]),
+             helper.make_node("Gemm", ["flat", "fw", "fb"], ["logits"], transB=1)]
+    graph = helper.make_graph(nodes, "opset20", [helper.make_tensor_value_info("image", TensorProto.FLOAT,
+                                                                               ["n", 3, 16, 16])],
+                              [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["n", 3])],
+                              initializer=weights)
+    import onnx
+
+    proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 20)])
+    proto.ir_version = 9
+    onnx.save(proto, str(tmp_path / "opset20.onnx"))
+    model = load_onnx(tmp_path / "opset20.onnx")
+    assert model.gradient_refusal is None
+    image = _image(7, (16, 16))
+    pre = model.preprocessing
+    reference = LoadedModel(spec="twin", name="twin", module=twin, preprocessing=pre,
+                            class_names=list(model.class_names))
+    ours = explain_image(model, image, "gradient.sensitivity", target=2)
+    expected = explain_image(reference, image, "gradient.sensitivity", target=2)
+    np.testing.assert_allclose(ours.relevance, expected.relevance, rtol=1e-4, atol=1e-7)
+
+
+def test_a_conversion_that_does_not_reproduce_onnxruntime_is_refused(exported, monkeypatch):
+    import xaidesk.models.onnx_models as onnx_models
+
+    monkeypatch.setattr(onnx_models, "CONVERSION_TOLERANCE", -1.0)  # no difference is small enough
+    model = load_onnx(exported[1])
+    assert isinstance(model.module, OnnxRuntimeModule)
+    assert "differ from onnxruntime's" in model.gradient_refusal
+    with pytest.raises(MethodError, match="differ from onnxruntime's"):
+        explain_image(model, _image(), "lrp.epsilon_plus_flat")
+    assert np.isfinite(predict_image(model, _image()).logits).all()

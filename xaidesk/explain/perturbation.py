@@ -29,6 +29,10 @@ Options added for RELAX (all keyword-only, defaults keep the behaviour above):
   ``bench/bench_relax.py`` measures it;
 - ``should_stop(done)`` is asked after every batch and ends the run early (adaptive stopping).
 
+A module may name the smallest batch worth running as ``preferred_min_batch`` (the onnxruntime
+wrapper of ONNX models does: its CPU throughput drops on small batches); automatic sizing then
+never goes below it, memory permitting.
+
 Example::
 
     outputs = evaluate_perturbations(
@@ -196,6 +200,7 @@ def evaluate_perturbations(
     if memory_format not in MEMORY_FORMATS:
         raise ValueError(f"memory_format must be one of {MEMORY_FORMATS}")
     stats = stats if stats is not None else BatchStats()
+    min_batch = max(int(min_batch), int(getattr(module, "preferred_min_batch", 0) or 0))
     channels_last: bool | None = None if memory_format == "auto" else memory_format == "channels_last"
     forward = forward_logits if outputs == "logits" else forward_features
     fixed = int(batch_size) > 0

@@ -47,6 +47,9 @@ CONVERSION_TOLERANCE = 1e-3
 PREPROCESSING_KEYS = ("preprocessing", "size", "image_size", "input_size", "resize", "mean", "std", "channels",
                       "interpolation")
 CLASS_NAME_KEYS = ("class_names", "classes", "labels", "id2label")
+#: Batch size below which onnxruntime's CPU throughput drops (ResNet-18, 224 px, 2 threads: batches of
+#: 1-4 ran 1.5-2x slower per sample than batches of 16; ``bench/bench_onnx.py``).
+PREFERRED_BATCH = 16
 #: Input size assumed when the graph leaves height and width open and nothing else says.
 DEFAULT_SIZE = 224
 
@@ -70,6 +73,9 @@ def make_session(path: Path):
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.log_severity_level = 3  # errors only: warnings about unused initializers mean nothing to people
+    # Threads sleep between runs instead of spinning: the CPU is shared with the GUI, the masks being
+    # built and, on a busy machine, other programs (no measurable loss in bench/bench_onnx.py).
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
 
 
@@ -111,6 +117,14 @@ class OnnxRuntimeModule(torch.nn.Module):
         self.output_names = list(output_names)
         self.output_shapes: dict[str, tuple[int, ...]] = {}
         self.gradient_refusal: str | None = None
+
+    @property
+    def preferred_min_batch(self) -> int:
+        """Smallest batch worth running (read by the perturbation engine): :data:`PREFERRED_BATCH`
+        samples, rounded up to a whole number of the graph's fixed batches."""
+        if self.batch <= 1:
+            return PREFERRED_BATCH if self.batch == 0 else 1
+        return self.batch * -(-PREFERRED_BATCH // self.batch)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.run(x)[0]
@@ -418,42 +432,105 @@ def gradient_refusal_text(op_type: str, node: str) -> str:
             "has no PyTorch conversion. Occlusion, LIME and RELAX work on this model.")
 
 
-def first_unconvertible(proto) -> tuple[str, str] | None:
-    """``(operator, node)`` of the first node onnx2torch has no converter for, or None."""
-    from onnx2torch.node_converters import get_converter
+def _interface(schema) -> tuple:
+    """What an operator version takes and gives: attributes (with defaults), inputs and outputs."""
+    attributes = tuple(sorted((name, int(a.type), a.default_value.SerializeToString())
+                              for name, a in schema.attributes.items()))
+    return (attributes, tuple((i.name, int(i.option)) for i in schema.inputs),
+            tuple((o.name, int(o.option)) for o in schema.outputs))
 
-    versions = {o.domain: o.version for o in proto.opset_import}
-    for index, node in enumerate(proto.graph.node):
-        domain = node.domain or ""
-        version = versions.get(domain, versions.get("ai.onnx" if domain == "" else domain, 1))
+
+def _converter_versions(node, opset: int) -> set[int]:
+    """Operator-set versions <= ``opset`` at which onnx2torch converts ``node`` as the graph's version means it.
+
+    A lower version counts when the operator's interface (attributes and their defaults, inputs,
+    outputs) is the same as at ``opset``: later versions that only admit more element types
+    (Identity 19 and 21, for example) are then converted by the older converter. The converted
+    network is checked against onnxruntime all the same.
+    """
+    from onnx import defs
+    from onnx2torch.node_converters.registry import _CONVERTER_REGISTRY, OperationDescription
+
+    domain = "" if node.domain in ("", "ai.onnx") else node.domain
+    try:
+        current = defs.get_schema(node.op_type, opset, domain)
+    except Exception:  # noqa: BLE001 - an operator onnx has no schema for (com.microsoft contrib ops)
+        return {opset} if OperationDescription(domain, node.op_type, opset) in _CONVERTER_REGISTRY else set()
+    wanted = _interface(current)
+    versions = set()
+    for version in range(opset, 0, -1):
         try:
-            get_converter(operation_type=node.op_type, version=version, domain=domain)
-        except NotImplementedError:
-            return node.op_type, _node_label(node, index)
-    return None
+            schema = defs.get_schema(node.op_type, version, domain)
+        except Exception:  # noqa: BLE001 - the operator did not exist yet
+            break
+        if _interface(schema) != wanted:
+            break
+        if OperationDescription(domain, node.op_type, schema.since_version) in _CONVERTER_REGISTRY:
+            versions.add(version)
+    return versions
 
 
-def _scores_only(proto):
-    """``proto``, or a copy whose only output is the first (the class scores)."""
-    if len(proto.graph.output) == 1:
-        return proto
+def conversion_opset(proto) -> tuple[int | None, tuple[str, str] | None]:
+    """``(operator-set version to convert with, None)``, or ``(None, (operator, node))`` naming what blocks it.
+
+    The version is the graph's own when onnx2torch has every converter for it, else the highest
+    older one at which every operator the graph uses is the same (see :func:`_converter_versions`).
+    """
+    versions = {o.domain or "": o.version for o in proto.opset_import}
+    opset = versions.get("", versions.get("ai.onnx", 1))
+    common: set[int] | None = None
+    for index, node in enumerate(proto.graph.node):
+        domain = "" if node.domain in ("", "ai.onnx") else node.domain
+        own = _converter_versions(node, opset if domain == "" else versions.get(domain, 1))
+        if domain != "":
+            if not own:
+                return None, (node.op_type, _node_label(node, index))
+            continue
+        narrowed = own if common is None else common & own
+        if not narrowed:
+            return None, (node.op_type, _node_label(node, index))
+        common = narrowed
+    return (max(common) if common else opset), None
+
+
+def _for_conversion(proto, opset: int):
+    """A copy of ``proto`` for onnx2torch: the first output only (the class scores), operator set ``opset``,
+    and Identity nodes on weights removed (exporters use them to share equal weights; onnx2torch's
+    converters want the weights themselves)."""
     import onnx
 
     copy = onnx.ModelProto()
     copy.CopyFrom(proto)
     del copy.graph.output[1:]
+    for entry in copy.opset_import:
+        if entry.domain in ("", "ai.onnx"):
+            entry.version = opset
+    graph = copy.graph
+    weights = {i.name for i in graph.initializer}
+    kept_outputs = {o.name for o in graph.output}
+    renamed = {}
+    for node in list(graph.node):
+        if (node.op_type == "Identity" and node.domain in ("", "ai.onnx") and node.input[0] in weights
+                and node.output[0] not in kept_outputs):
+            renamed[node.output[0]] = node.input[0]
+            graph.node.remove(node)
+    if renamed:
+        for node in graph.node:
+            for position, name in enumerate(node.input):
+                if name in renamed:
+                    node.input[position] = renamed[name]
     return copy
 
 
 def convert_to_torch(proto, scorer: OnnxRuntimeModule, sample: torch.Tensor) -> tuple[torch.nn.Module | None, str | None, str]:
     """``(converted module, None, note)`` when onnx2torch reproduces onnxruntime, else ``(None, refusal, note)``."""
-    missing = first_unconvertible(proto)
+    opset, missing = conversion_opset(proto)
     if missing is not None:
         return None, gradient_refusal_text(*missing), f"No PyTorch conversion for the operator '{missing[0]}'."
     try:
         import onnx2torch
 
-        converted = onnx2torch.convert(_scores_only(proto)).eval()
+        converted = onnx2torch.convert(_for_conversion(proto, opset)).eval()
         for parameter in converted.parameters():
             parameter.requires_grad_(False)
         with torch.no_grad():
@@ -466,7 +543,7 @@ def convert_to_torch(proto, scorer: OnnxRuntimeModule, sample: torch.Tensor) -> 
             return None, gradient_refusal_text(op, node), f"No PyTorch conversion for the operator '{op}'."
         reason = str(error).strip().splitlines()[0][:160] if str(error).strip() else type(error).__name__
         return None, ("LRP and gradient methods need the model in PyTorch, and converting this ONNX graph failed "
-                      f"({reason}). Occlusion, LIME and RELAX work on this model."), "The PyTorch conversion failed."
+                      f"({reason}). Occlusion, LIME and RELAX work on this model."), f"The PyTorch conversion failed ({reason})."
     if isinstance(ours, (tuple, list)):
         ours = ours[0]
     reference = scorer(sample)
