@@ -461,6 +461,11 @@ class AudioTab(ExplainTabBase):
         layout.setContentsMargins(4, 4, 8, 4)
 
         model_box = self._build_model_box()
+        self.probe_button = QPushButton("Train a quick classifier…")
+        self.probe_button.setToolTip("Fit a two-class classifier on a folder of labelled clips (one subfolder per "
+                                     "class) on a layer of an audio model, see its ROC, and explain it here.")
+        self.probe_button.clicked.connect(self.open_probe_dialog)
+        model_box.layout().addWidget(self.probe_button)
 
         sound_box = QGroupBox("Sound")
         sound_layout = QVBoxLayout(sound_box)
@@ -673,15 +678,16 @@ class AudioTab(ExplainTabBase):
     # ------------------------------------------------------------ models
     def choose_vggish_weights(self) -> None:
         path, _ = QFileDialog.getOpenFileName(
-            self, "Open VGGish weights (a state dict)", self._last_folder(),
-            "PyTorch weights (*.pt *.pth *.pth.tar);;All files (*)")
+            self, "Open VGGish weights (xaidesk, torchvggish or TensorFlow names)", self._last_folder(),
+            "VGGish weights (*.pt *.pth *.pth.tar *.safetensors *.npz);;All files (*)")
         if path:
             self._remember_folder(path)
             self.load_model(f"vggish:{path}")
 
     def choose_model_file(self) -> None:
         path, _ = QFileDialog.getOpenFileName(
-            self, "Open an audio model file", self._last_folder(), "PyTorch models (*.pt *.pth *.ts *.pth.tar);;All files (*)")
+            self, "Open an audio model file", self._last_folder(),
+            "Audio models (*.pt *.pth *.ts *.pth.tar *.xdprobe);;All files (*)")
         if not path:
             return
         self._remember_folder(path)
@@ -696,6 +702,16 @@ class AudioTab(ExplainTabBase):
                 return
             frontend = values
         self.load_model(f"file:{path}", frontend=frontend)
+
+    def open_probe_dialog(self):
+        """Open the quick classifier for sounds (:mod:`xaidesk.gui.audio_probe_dialog`); its classifier loads here."""
+        from ..audio_probe_dialog import AudioProbeDialog
+
+        dialog = AudioProbeDialog(self.catalog, self, start_folder=self._last_folder(), current_model=self.model)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.use_model_requested.connect(self.load_model)
+        dialog.show()
+        return dialog
 
     def load_model(self, spec: str, trust: bool = False, frontend: dict | None = None) -> int:
         """Load a model in the background; the current one stays until it is ready.
