@@ -1,0 +1,213 @@
+"""Which vision transformers AttnLRP knows, and their attention layers rewritten with its rules.
+
+A family is recognised by the classes of its modules (torchvision's ``VisionTransformer``,
+timm's ``Attention``, Hugging Face's ``ViTAttention`` / ``DeiTAttention``). Each family names
+
+* ``attention``: a function ``(layer, linear, mode) -> module`` (``linear(weight, bias)`` makes
+  a dense layer with the chosen rule) giving an LRP-aware module
+  with the same call signature as the family's attention layer;
+* ``passive``: container classes whose own forward code only routes tensors through their
+  children with linear operations (reshapes, concatenation, sums, token selection), so
+  relevance passes them by the gradient;
+* ``constants``: the parameters such containers own (class token, position embedding,
+  layer scale): they act like biases and keep the relevance that flows into them.
+
+Library modules are looked up in ``sys.modules`` only: a family whose library was never
+imported cannot be in the model, and nothing heavy is imported to find out.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from typing import Callable
+
+import torch
+
+from .attnlrp_rules import attend
+
+
+@dataclass
+class Family:
+    name: str
+    title: str
+    attention: dict[type, Callable] = field(default_factory=dict)
+    passive: tuple[type, ...] = ()
+    constants: dict[type, tuple[str, ...]] = field(default_factory=dict)
+    activations: tuple[type, ...] = ()
+    norms: tuple[type, ...] = ()
+
+
+def _module(name: str):
+    return sys.modules.get(name)
+
+
+def _module_classes(module) -> tuple[type, ...]:
+    """The nn.Module classes a library module defines itself (its element-wise activations)."""
+    if module is None:
+        return ()
+    return tuple(c for c in vars(module).values()
+                 if isinstance(c, type) and issubclass(c, torch.nn.Module) and c.__module__ == module.__name__)
+
+
+def _classes(module, *names: str) -> tuple[type, ...]:
+    return tuple(getattr(module, n) for n in names if module is not None and hasattr(module, n))
+
+
+# --- torchvision ------------------------------------------------------------------------------
+
+
+class TorchMultiheadAttention(torch.nn.Module):
+    """``torch.nn.MultiheadAttention`` (self-attention, no masks) written out with the AttnLRP rules."""
+
+    def __init__(self, mha: torch.nn.MultiheadAttention, linear: Callable, mode: str):
+        super().__init__()
+        if not mha._qkv_same_embed_dim or mha.bias_k is not None or mha.add_zero_attn:
+            raise ValueError("separate key/value sizes, bias_k/bias_v or add_zero_attn")
+        e = mha.embed_dim
+        w, b = mha.in_proj_weight, mha.in_proj_bias
+        self.q, self.k, self.v = (linear(w[i * e:(i + 1) * e], None if b is None else b[i * e:(i + 1) * e])
+                                  for i in range(3))
+        self.out_proj = linear(mha.out_proj.weight, mha.out_proj.bias)
+        self.heads, self.batch_first, self.mode = mha.num_heads, mha.batch_first, mode
+
+    def forward(self, query, key, value, key_padding_mask=None, need_weights=True, attn_mask=None,
+                average_attn_weights=True, is_causal=False):
+        if key_padding_mask is not None or attn_mask is not None or is_causal:
+            raise ValueError("attention masks")
+        if not self.batch_first:
+            query, key, value = (t.transpose(0, 1) for t in (query, key, value))
+        b, n, e = query.shape
+
+        def heads(t, length):
+            return t.reshape(b, length, self.heads, e // self.heads).transpose(1, 2)
+
+        q, k, v = heads(self.q(query), n), heads(self.k(key), key.shape[1]), heads(self.v(value), value.shape[1])
+        out = attend(q, k, v, self.mode).transpose(1, 2).reshape(b, n, e)
+        out = self.out_proj(out)
+        return (out if self.batch_first else out.transpose(0, 1)), None
+
+
+def _torchvision() -> Family | None:
+    vit = _module("torchvision.models.vision_transformer")
+    if vit is None:
+        return None
+    return Family(
+        name="torchvision-vit",
+        title="torchvision ViT",
+        attention={torch.nn.MultiheadAttention: TorchMultiheadAttention},
+        passive=_classes(vit, "VisionTransformer", "Encoder", "EncoderBlock", "MLPBlock"),
+        constants={vit.VisionTransformer: ("class_token",), vit.Encoder: ("pos_embedding",)},
+    )
+
+
+# --- timm ---------------------------------------------------------------------------------------
+
+
+class TimmAttention(torch.nn.Module):
+    """timm's ``Attention`` (qkv projection, optional q/k norms) with the AttnLRP rules."""
+
+    def __init__(self, attn, linear: Callable, mode: str):
+        super().__init__()
+        if getattr(attn, "gate", None) is not None:
+            raise ValueError("gated attention output (an element-wise product of two signals)")
+        self.qkv = linear(attn.qkv.weight, attn.qkv.bias)
+        self.proj = linear(attn.proj.weight, attn.proj.bias)
+        self.q_norm, self.k_norm, self.norm = attn.q_norm, attn.k_norm, attn.norm
+        self.heads, self.head_dim, self.attn_dim = attn.num_heads, attn.head_dim, attn.attn_dim
+        self.scale, self.mode = attn.scale, mode
+
+    def forward(self, x, attn_mask=None, is_causal=False):
+        b, n, _ = x.shape
+        qkv = self.qkv(x).reshape(b, n, 3, self.heads, self.head_dim).permute(2, 0, 3, 1, 4)
+        q, k, v = qkv.unbind(0)
+        q, k = self.q_norm(q), self.k_norm(k)
+        out = attend(q, k, v, self.mode, mask=attn_mask, scale=self.scale, is_causal=is_causal)
+        out = self.norm(out.transpose(1, 2).reshape(b, n, self.attn_dim))
+        return self.proj(out)
+
+
+def _timm() -> Family | None:
+    attention = _module("timm.layers.attention")
+    vit = _module("timm.models.vision_transformer")
+    if attention is None:
+        return None
+    deit = _module("timm.models.deit")
+    layers = _module("timm.layers")
+    passive = _classes(vit, "VisionTransformer", "Block") + _classes(deit, "VisionTransformerDistilled")
+    passive += _classes(layers, "PatchEmbed", "Mlp", "LayerScale", "DropPath", "PatchDropout")
+    constants: dict[type, tuple[str, ...]] = {}
+    for cls in _classes(vit, "VisionTransformer") + _classes(deit, "VisionTransformerDistilled"):
+        constants[cls] = ("cls_token", "reg_token", "pos_embed", "dist_token")
+    for cls in _classes(layers, "LayerScale"):
+        constants[cls] = ("gamma",)
+    norm = _module("timm.layers.norm")
+    return Family(
+        name="timm-vit",
+        title="timm ViT/DeiT",
+        attention={attention.Attention: TimmAttention},
+        passive=passive,
+        constants=constants,
+        activations=_module_classes(_module("timm.layers.activations")),
+        norms=_classes(norm, "LayerNorm", "RmsNorm"),
+    )
+
+
+# --- Hugging Face transformers -------------------------------------------------------------------
+
+
+class HFAttention(torch.nn.Module):
+    """Hugging Face ``ViTAttention`` / ``DeiTAttention`` (q/k/v/o projections) with the AttnLRP rules."""
+
+    def __init__(self, attn, linear: Callable, mode: str):
+        super().__init__()
+        self.q_proj, self.k_proj, self.v_proj, self.o_proj = (
+            linear(p.weight, p.bias) for p in (attn.q_proj, attn.k_proj, attn.v_proj, attn.o_proj))
+        self.head_dim, self.scale, self.mode = attn.head_dim, attn.scaling, mode
+
+    def forward(self, hidden_states, attention_mask=None, **kwargs):
+        shape = (*hidden_states.shape[:-1], -1, self.head_dim)
+        q, k, v = (p(hidden_states).view(shape).transpose(1, 2) for p in (self.q_proj, self.k_proj, self.v_proj))
+        out = attend(q, k, v, self.mode, mask=attention_mask, scale=self.scale)
+        out = out.transpose(1, 2).reshape(*hidden_states.shape[:-1], -1)
+        return self.o_proj(out), None
+
+
+def _hugging_face() -> Family | None:
+    vit = _module("transformers.models.vit.modeling_vit")
+    deit = _module("transformers.models.deit.modeling_deit")
+    if vit is None and deit is None:
+        return None
+    attention = {cls: HFAttention for cls in _classes(vit, "ViTAttention") + _classes(deit, "DeiTAttention")}
+    names = ("ForImageClassification", "ForImageClassificationWithTeacher", "Model", "Embeddings",
+             "PatchEmbeddings", "Encoder", "Layer", "MLP")
+    passive = _classes(vit, *(f"ViT{n}" for n in names)) + _classes(deit, *(f"DeiT{n}" for n in names))
+    constants = {cls: ("cls_token", "distillation_token", "position_embeddings", "mask_token")
+                 for cls in _classes(vit, "ViTEmbeddings") + _classes(deit, "DeiTEmbeddings")}
+    activations = _module("transformers.activations")
+    return Family(
+        name="hf-vit",
+        title="Hugging Face ViT/DeiT",
+        attention=attention,
+        passive=passive,
+        constants=constants,
+        activations=_module_classes(activations),
+    )
+
+
+def known_families() -> list[Family]:
+    """The families whose libraries are loaded in this process (torchvision, timm, transformers)."""
+    return [f for f in (_torchvision(), _timm(), _hugging_face()) if f is not None]
+
+
+#: Element-wise non-linearities of torch that get the identity rule.
+TORCH_ACTIVATIONS = (
+    torch.nn.GELU, torch.nn.SiLU, torch.nn.Tanh, torch.nn.ReLU, torch.nn.Sigmoid, torch.nn.Mish,
+    torch.nn.Hardswish, torch.nn.Hardtanh, torch.nn.LeakyReLU, torch.nn.ELU, torch.nn.Softplus,
+)
+
+#: Layers that do nothing at inference time (or only reshape), so relevance passes them unchanged.
+TORCH_PASSIVE = (
+    torch.nn.Sequential, torch.nn.ModuleList, torch.nn.ModuleDict, torch.nn.Identity, torch.nn.Flatten,
+    torch.nn.Dropout, torch.nn.Dropout1d, torch.nn.Dropout2d,
+)
