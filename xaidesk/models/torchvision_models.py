@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import math
 import http.client
 import os
 import re
@@ -15,43 +16,131 @@ import socket
 import tempfile
 import urllib.error
 import urllib.request
+from collections import OrderedDict
 from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable
 
 import torch
+from torch.overrides import TorchFunctionMode
 
 from ..core import CancelToken, Cancelled, ModelError
 from .base import LoadedModel
 from .preprocessing import IMAGENET, Preprocessing
 
 TORCHVISION_ARCHITECTURES: tuple[str, ...] = (
+    # families first supported, then the others; within a family from small to large
     "vgg11", "vgg11_bn", "vgg13", "vgg13_bn", "vgg16", "vgg16_bn", "vgg19", "vgg19_bn",
     "resnet18", "resnet34", "resnet50", "resnet101", "resnet152",
     "mobilenet_v2", "mobilenet_v3_small", "mobilenet_v3_large",
+    "resnext50_32x4d", "resnext101_32x8d", "resnext101_64x4d", "wide_resnet50_2", "wide_resnet101_2",
+    "efficientnet_b0", "efficientnet_b1", "efficientnet_b2", "efficientnet_b3",
+    "efficientnet_b4", "efficientnet_b5", "efficientnet_b6", "efficientnet_b7",
+    "efficientnet_v2_s", "efficientnet_v2_m", "efficientnet_v2_l",
+    "densenet121", "densenet169", "densenet201", "densenet161",
+    "convnext_tiny", "convnext_small", "convnext_base", "convnext_large",
+    "regnet_x_400mf", "regnet_x_800mf", "regnet_x_1_6gf", "regnet_x_3_2gf", "regnet_x_8gf", "regnet_x_16gf",
+    "regnet_x_32gf",
+    "regnet_y_400mf", "regnet_y_800mf", "regnet_y_1_6gf", "regnet_y_3_2gf", "regnet_y_8gf", "regnet_y_16gf",
+    "regnet_y_32gf", "regnet_y_128gf",
+    "shufflenet_v2_x0_5", "shufflenet_v2_x1_0", "shufflenet_v2_x1_5", "shufflenet_v2_x2_0",
+    "mnasnet0_5", "mnasnet0_75", "mnasnet1_0", "mnasnet1_3",
+    "squeezenet1_0", "squeezenet1_1", "alexnet", "googlenet", "inception_v3",
+    "vit_b_16", "vit_b_32", "vit_l_16", "vit_l_32", "vit_h_14",
+    "swin_t", "swin_s", "swin_b", "swin_v2_t", "swin_v2_s", "swin_v2_b",
+    "maxvit_t",
 )
 
-# The last (classifier) layer of each family, whose output size is the number of classes.
-_CLASSIFIER = {"vgg": "classifier.6", "resnet": "fc", "mobilenet_v2": "classifier.1", "mobilenet_v3": "classifier.3"}
+
+@dataclass(frozen=True)
+class _Family:
+    """What every architecture of a family shares: its classifier layer and a few layer names."""
+
+    prefixes: tuple[str, ...]
+    classifier: str  # the last layer, whose output size is the number of classes
+    marks: tuple[str, ...]  # keys every state dict of the family has (a cheap pre-check)
+
+
+_FAMILIES: tuple[_Family, ...] = (
+    _Family(("vgg", "alexnet"), "classifier.6", ("features.0.weight",)),
+    _Family(("resnet", "resnext", "wide_resnet"), "fc", ("conv1.weight", "layer1.0.conv1.weight")),
+    _Family(("mobilenet_v2",), "classifier.1", ("features.0.0.weight", "features.1.conv.0.0.weight")),
+    _Family(("mobilenet_v3",), "classifier.3", ("features.0.0.weight", "features.1.block.0.0.weight")),
+    _Family(("efficientnet",), "classifier.1", ("features.0.0.weight", "features.1.0.block.0.0.weight")),
+    _Family(("densenet",), "classifier", ("features.conv0.weight",)),
+    _Family(("convnext",), "classifier.2", ("features.0.0.weight", "features.1.0.block.0.weight")),
+    _Family(("regnet",), "fc", ("stem.0.weight", "trunk_output.block1.block1-0.f.a.0.weight")),
+    _Family(("shufflenet",), "fc", ("conv1.0.weight", "stage2.0.branch1.0.weight")),
+    _Family(("mnasnet",), "classifier.1", ("layers.0.weight",)),
+    _Family(("squeezenet",), "classifier.1", ("features.0.weight", "features.3.squeeze.weight")),
+    _Family(("googlenet",), "fc", ("conv1.conv.weight", "inception3a.branch1.conv.weight")),
+    _Family(("inception",), "fc", ("Conv2d_1a_3x3.conv.weight",)),
+    _Family(("vit",), "heads.head", ("conv_proj.weight", "encoder.pos_embedding", "class_token")),
+    _Family(("swin",), "head", ("features.0.0.weight", "norm.weight")),
+    _Family(("maxvit",), "classifier.5", ("stem.0.0.weight",)),
+)
+
+# Input features of the classifier and number of weight/buffer keys (batch-norm counters left out)
+# of each architecture: a cheap test before a signature is built. None: it depends on the weights
+# (GoogLeNet and Inception v3 may carry auxiliary classifiers). tests/test_torchvision_families.py
+# checks this table against torchvision.
+_HEAD_FEATURES_AND_KEYS: dict[str, tuple[int, int | None]] = {
+    "vgg11": (4096, 22), "vgg11_bn": (4096, 54), "vgg13": (4096, 26), "vgg13_bn": (4096, 66), "vgg16": (4096, 32),
+    "vgg16_bn": (4096, 84), "vgg19": (4096, 38), "vgg19_bn": (4096, 102), "resnet18": (512, 102),
+    "resnet34": (512, 182), "resnet50": (2048, 267), "resnet101": (2048, 522), "resnet152": (2048, 777),
+    "mobilenet_v2": (1280, 262), "mobilenet_v3_small": (1024, 210), "mobilenet_v3_large": (1280, 266),
+    "resnext50_32x4d": (2048, 267), "resnext101_32x8d": (2048, 522), "resnext101_64x4d": (2048, 522),
+    "wide_resnet50_2": (2048, 267), "wide_resnet101_2": (2048, 522), "efficientnet_b0": (1280, 311),
+    "efficientnet_b1": (1280, 439), "efficientnet_b2": (1408, 439), "efficientnet_b3": (1536, 496),
+    "efficientnet_b4": (1792, 610), "efficientnet_b5": (2048, 738), "efficientnet_b6": (2304, 852),
+    "efficientnet_b7": (2560, 1037), "efficientnet_v2_s": (1280, 672), "efficientnet_v2_m": (1280, 963),
+    "efficientnet_v2_l": (1280, 1331), "densenet121": (1024, 606), "densenet169": (1664, 846),
+    "densenet201": (1920, 1006), "densenet161": (2208, 806), "convnext_tiny": (768, 182),
+    "convnext_small": (768, 344), "convnext_base": (1024, 344), "convnext_large": (1536, 344),
+    "regnet_x_400mf": (400, 357), "regnet_x_800mf": (672, 267), "regnet_x_1_6gf": (912, 297),
+    "regnet_x_3_2gf": (1008, 402), "regnet_x_8gf": (1920, 372), "regnet_x_16gf": (2048, 357),
+    "regnet_x_32gf": (2520, 372), "regnet_y_400mf": (440, 331), "regnet_y_800mf": (784, 293),
+    "regnet_y_1_6gf": (888, 540), "regnet_y_3_2gf": (1512, 426), "regnet_y_8gf": (2016, 350),
+    "regnet_y_16gf": (3024, 369), "regnet_y_32gf": (3712, 407), "regnet_y_128gf": (7392, 540),
+    "shufflenet_v2_x0_5": (1024, 282), "shufflenet_v2_x1_0": (1024, 282), "shufflenet_v2_x1_5": (1024, 282),
+    "shufflenet_v2_x2_0": (2048, 282), "mnasnet0_5": (1280, 262), "mnasnet0_75": (1280, 262),
+    "mnasnet1_0": (1280, 262), "mnasnet1_3": (1280, 262), "squeezenet1_0": (512, 52), "squeezenet1_1": (512, 52),
+    "alexnet": (4096, 16), "googlenet": (1024, None), "inception_v3": (2048, None), "vit_b_16": (768, 152),
+    "vit_b_32": (768, 152), "vit_l_16": (1024, 296), "vit_l_32": (1024, 296), "vit_h_14": (1280, 392),
+    "swin_t": (768, 185), "swin_s": (768, 353), "swin_b": (1024, 353), "swin_v2_t": (768, 233),
+    "swin_v2_s": (768, 449), "swin_v2_b": (1024, 449), "maxvit_t": (512, 548),
+}
+
+# Auxiliary classifiers, whose output size is also the number of classes.
+_AUXILIARY_HEADS = {"googlenet": ("aux1.fc2", "aux2.fc2"), "inception_v3": ("AuxLogits.fc",)}
 
 _WRAPPER_KEYS = ("state_dict", "model_state_dict", "model", "net", "network", "weights", "params")
 _PREFIXES = ("module.", "_orig_mod.", "model.")
 
 
-def classifier_key(arch: str) -> str:
-    """Name of the last linear layer of ``arch`` (without ``.weight``)."""
-    for family, key in _CLASSIFIER.items():
-        if arch.startswith(family):
-            return key
+def _family(arch: str) -> _Family:
+    for family in _FAMILIES:
+        if arch.startswith(family.prefixes):
+            return family
     raise KeyError(arch)
+
+
+def classifier_key(arch: str) -> str:
+    """Name of the last layer of ``arch`` (without ``.weight``), whose output size is the class count."""
+    return _family(arch).classifier
 
 
 def check_architecture(arch: str) -> str:
     """Normalise ``arch`` or raise a :class:`ModelError` listing the supported ones."""
     name = str(arch).strip().lower().replace("-", "_")
     if name not in TORCHVISION_ARCHITECTURES:
+        import difflib
+
+        close = difflib.get_close_matches(name, TORCHVISION_ARCHITECTURES, n=3, cutoff=0.6)
+        hint = f" Did you mean {' or '.join(close)}?" if close else ""
         raise ModelError(
-            f"'{arch}' is not a supported torchvision architecture. Supported: "
+            f"'{arch}' is not a supported torchvision architecture.{hint} Supported: "
             + ", ".join(TORCHVISION_ARCHITECTURES)
             + "."
         )
@@ -78,13 +167,24 @@ def extract_state_dict(obj: Any) -> dict[str, torch.Tensor] | None:
     tensors = {str(k): v for k, v in obj.items() if isinstance(v, torch.Tensor)}
     if not tensors:
         return None
+    stripped = ""
     changed = True
     while changed:
         changed = False
         for prefix in _PREFIXES:
             if all(k.startswith(prefix) for k in tensors):
                 tensors = {k[len(prefix):]: v for k, v in tensors.items()}
+                stripped += prefix
                 changed = True
+    metadata = getattr(obj, "_metadata", None)
+    if isinstance(metadata, Mapping):  # layer versions torch.save kept; some layers read them when loading
+        result = OrderedDict(tensors)
+        result._metadata = {  # type: ignore[attr-defined]
+            ("" if k == stripped[:-1] else k[len(stripped):]): v
+            for k, v in metadata.items()
+            if not stripped or k == stripped[:-1] or k.startswith(stripped)
+        }
+        return result
     return tensors
 
 
@@ -92,13 +192,79 @@ def _is_counter(key: str) -> bool:
     return key.endswith("num_batches_tracked")
 
 
-@functools.lru_cache(maxsize=None)
-def _signature(arch: str) -> dict[str, tuple[int, ...]]:
-    """Parameter and buffer shapes of ``arch`` with 1000 classes (built on the meta device, no memory)."""
+class _ParametersOnMeta(TorchFunctionMode):
+    """Creates the empty/zero/one-filled tensors of layers on the meta device, other tensors as usual.
+
+    For builders that compute with tensors while building (RegNet's widths), where
+    ``torch.device("meta")`` would leave them no values to read.
+    """
+
+    _FACTORIES = frozenset({torch.empty, torch.zeros, torch.ones, torch.full})
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = dict(kwargs or {})
+        if func in self._FACTORIES and kwargs.get("device") is None:
+            kwargs["device"] = "meta"
+        return func(*args, **kwargs)
+
+
+def _build_on_meta(arch: str, **options: Any) -> torch.nn.Module:
+    """torchvision's ``arch`` with no weights in memory (every parameter on the meta device)."""
+    import warnings
+
     import torchvision
 
-    with torch.device("meta"):
-        model = torchvision.models.get_model(arch, weights=None)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # GoogLeNet / Inception: "default initialization will change"
+        try:
+            with torch.device("meta"):
+                return torchvision.models.get_model(arch, weights=None, **options)
+        except NotImplementedError:  # "Cannot copy out of meta tensor": the builder computes with tensors
+            with _ParametersOnMeta():
+                return torchvision.models.get_model(arch, weights=None, **options)
+
+
+def _build_options(arch: str, state: Mapping[str, torch.Tensor] | None) -> tuple[tuple[str, Any], ...]:
+    """Settings of torchvision's builder that the weights decide (sorted ``(name, value)`` pairs).
+
+    ViT: ``image_size``, from the length of the position embedding. GoogLeNet and Inception v3:
+    ``aux_logits`` (whether the auxiliary classifiers were saved), built as torchvision builds its
+    pretrained ones (``transform_input=True``, ``init_weights=False``).
+    """
+    options: dict[str, Any] = {}
+    if arch.startswith("vit_"):
+        size = vit_image_size(arch, state) if state is not None else None
+        if size is not None:
+            options["image_size"] = size
+    elif arch == "googlenet":
+        options.update(aux_logits=state is not None and "aux1.fc2.weight" in state,
+                       transform_input=True, init_weights=False)
+    elif arch == "inception_v3":
+        options.update(aux_logits=state is not None and "AuxLogits.fc.weight" in state,
+                       transform_input=True, init_weights=False)
+    return tuple(sorted(options.items()))
+
+
+def vit_image_size(arch: str, state: Mapping[str, torch.Tensor]) -> int | None:
+    """The input size a torchvision ViT state dict was made for, from its position embedding.
+
+    ``None`` when the weights have no usable position embedding (they then do not fit ``arch``).
+    """
+    embedding = state.get("encoder.pos_embedding")
+    if embedding is None or embedding.ndim != 3:
+        return None
+    patch = int(arch.rsplit("_", 1)[-1])
+    tokens = int(embedding.shape[1]) - 1  # one class token
+    grid = math.isqrt(max(tokens, 0))
+    if tokens < 1 or grid * grid != tokens:
+        return None
+    return grid * patch
+
+
+@functools.lru_cache(maxsize=None)
+def _signature(arch: str, options: tuple[tuple[str, Any], ...] = ()) -> dict[str, tuple[int, ...]]:
+    """Parameter and buffer shapes of ``arch`` with 1000 classes (built on the meta device, no memory)."""
+    model = _build_on_meta(arch, **dict(options))
     return {k: tuple(v.shape) for k, v in model.state_dict().items() if not _is_counter(k)}
 
 
@@ -107,8 +273,8 @@ def _compare(state: Mapping[str, torch.Tensor], arch: str) -> tuple[list[str], l
 
     The classifier's output size is free (it is the number of classes).
     """
-    expected = _signature(arch)
-    head = classifier_key(arch)
+    expected = _signature(arch, _build_options(arch, state))
+    heads = {classifier_key(arch), *_AUXILIARY_HEADS.get(arch, ())}
     given = {k: tuple(v.shape) for k, v in state.items() if not _is_counter(k)}
     missing = [k for k in expected if k not in given]
     unexpected = [k for k in given if k not in expected]
@@ -117,9 +283,10 @@ def _compare(state: Mapping[str, torch.Tensor], arch: str) -> tuple[list[str], l
         if key not in given:
             continue
         a, b = expected[key], given[key]
-        if key == f"{head}.weight":
-            ok = len(a) == len(b) == 2 and a[1] == b[1]
-        elif key == f"{head}.bias":
+        layer, _, kind = key.rpartition(".")
+        if layer in heads and kind == "weight":  # (classes, features); SqueezeNet's 1x1 convolution (classes, ...)
+            ok = len(a) == len(b) and a[1:] == b[1:]
+        elif layer in heads and kind == "bias":
             ok = len(b) == 1
         else:
             ok = a == b
@@ -133,15 +300,29 @@ def fits_architecture(state: Mapping[str, torch.Tensor], arch: str) -> bool:
     return not (missing or unexpected or wrong)
 
 
+def _could_be(state: Mapping[str, torch.Tensor], count: int, arch: str) -> bool:
+    """Cheap pre-check on key names and sizes, before any signature is built.
+
+    ``count`` is the number of keys of ``state`` that are not batch-norm counters.
+    """
+    family = _family(arch)
+    head = state.get(f"{family.classifier}.weight")
+    if head is None or head.ndim < 2 or not all(mark in state for mark in family.marks):
+        return False
+    features, keys = _HEAD_FEATURES_AND_KEYS.get(arch, (None, None))
+    return (features is None or int(head.shape[1]) == features) and (keys is None or count == keys)
+
+
 def detect_architecture(state: Mapping[str, torch.Tensor]) -> str | None:
-    """The supported torchvision architecture whose layers match ``state`` exactly, if any."""
-    keys = set(state)
+    """The supported torchvision architecture whose layers match ``state`` exactly, if any.
+
+    Only the architectures whose characteristic layer names, classifier input size and number
+    of layers agree with ``state`` are built (on the meta device) and compared, so detection
+    stays fast.
+    """
+    count = sum(1 for key in state if not _is_counter(key))
     for arch in TORCHVISION_ARCHITECTURES:
-        # cheap pre-check on a few keys before building the signature
-        head = classifier_key(arch)
-        if f"{head}.weight" not in keys:
-            continue
-        if fits_architecture(state, arch):
+        if _could_be(state, count, arch) and fits_architecture(state, arch):
             return arch
     return None
 
@@ -152,16 +333,16 @@ def num_classes_of(state: Mapping[str, torch.Tensor], arch: str) -> int:
 
 def build_from_state_dict(arch: str, state: Mapping[str, torch.Tensor]) -> torch.nn.Module:
     """Build ``arch`` with as many classes as ``state`` has and load ``state`` into it (strictly)."""
-    import torchvision
-
     num_classes = num_classes_of(state, arch)
-    with torch.device("meta"):
-        model = torchvision.models.get_model(arch, weights=None, num_classes=num_classes)
+    model = _build_on_meta(arch, num_classes=num_classes, **dict(_build_options(arch, state)))
+    own = model.state_dict()
     full = dict(state)
-    for key, value in model.state_dict().items():
+    for key, value in own.items():
         if _is_counter(key) and key not in full:
             full[key] = torch.zeros((), dtype=torch.long)
-    full = {k: (v.float() if v.is_floating_point() else v) for k, v in full.items()}
+    full = OrderedDict((k, (v.float() if v.is_floating_point() else v)) for k, v in full.items())
+    # Layer versions (MNASNet checks its own): the file's if it kept them, else the current ones.
+    full._metadata = getattr(state, "_metadata", None) or getattr(own, "_metadata", {})  # type: ignore[attr-defined]
     model.load_state_dict(full, strict=True, assign=True)
     for name, tensor in list(model.named_parameters()) + list(model.named_buffers()):
         if tensor.is_meta:  # pragma: no cover - guarded by strict loading
@@ -176,6 +357,37 @@ def imagenet_categories(arch: str = "resnet18") -> list[str]:
     return list(get_model_weights(arch).DEFAULT.meta["categories"])
 
 
+def default_preprocessing(arch: str, image_size: int | None = None) -> Preprocessing:
+    """The evaluation preprocessing of torchvision's published weights for ``arch`` (offline).
+
+    Resize, crop, interpolation, mean and std come from ``get_model_weights(arch).DEFAULT.transforms()``.
+    With ``image_size`` (a ViT made for another input size) the published weights of that crop
+    size are used if torchvision has them, otherwise ImageNet's 224/256 proportions at that size.
+    Preprocessing equal to :data:`IMAGENET` is returned as that object.
+    """
+    from torchvision.models import get_model_weights
+
+    published = get_model_weights(arch)
+    for weights in [published.DEFAULT] + [w for w in published if w is not published.DEFAULT]:
+        transform = weights.transforms()
+        crop = int(transform.crop_size[0])
+        if image_size is not None and crop != image_size:
+            continue
+        preprocessing = Preprocessing(
+            size=(crop, crop),
+            resize=int(transform.resize_size[0]),
+            mean=tuple(float(v) for v in transform.mean),
+            std=tuple(float(v) for v in transform.std),
+            interpolation=str(transform.interpolation.value),
+            name=f"torchvision {arch}",
+        )
+        if replace(preprocessing, name=IMAGENET.name) == IMAGENET:
+            return IMAGENET
+        return preprocessing
+    return replace(IMAGENET, size=(image_size, image_size), resize=math.floor(image_size * 256 / 224),
+                   name=f"{arch} at {image_size} px")
+
+
 def _describe_mismatch(state: Mapping[str, torch.Tensor], arch: str) -> str:
     missing, unexpected, wrong = _compare(state, arch)
     parts = []
@@ -187,7 +399,7 @@ def _describe_mismatch(state: Mapping[str, torch.Tensor], arch: str) -> str:
         key = wrong[0]
         parts.append(
             f"{len(wrong)} have the wrong shape (for example '{key}': "
-            f"{list(state[key].shape)} instead of {list(_signature(arch)[key])})"
+            f"{list(state[key].shape)} instead of {list(_signature(arch, _build_options(arch, state))[key])})"
         )
     return "; ".join(parts)
 
@@ -215,6 +427,12 @@ def load_torchvision(
                 f"{path.name} does not hold a state dict (a table of layer weights), so it cannot "
                 f"be loaded into {arch}. If it is a complete saved model, open it with 'file:{path}'."
             )
+    if arch.startswith("vit_") and "encoder.pos_embedding" in state and vit_image_size(arch, state) is None:
+        raise ModelError(
+            f"The weights in {path.name} have a position embedding of shape "
+            f"{list(state['encoder.pos_embedding'].shape)}, which is not one class token plus a square grid "
+            f"of patches, so they do not fit torchvision's {arch}."
+        )
     if not fits_architecture(state, arch):
         detected = detect_architecture(state)
         if detected:
@@ -229,6 +447,30 @@ def load_torchvision(
             f"a state dict saved from torchvision.models.{arch}(); a complete saved model opens "
             "with 'file:PATH'.",
         )
+    sidecar = read_sidecar(path)
+    image_size = vit_image_size(arch, state) if arch.startswith("vit_") else None
+    if arch == "maxvit_t":
+        image_size = 224  # built for 224x224 input
+    preprocessing = default_preprocessing(arch, image_size)
+    if sidecar.preprocessing is not None:
+        if image_size is not None and tuple(sidecar.preprocessing.size) != (image_size, image_size):
+            raise ModelError(
+                f"{arch} with these weights takes {image_size}x{image_size} pixel input, but "
+                f"{sidecar.source} asks for {sidecar.preprocessing.size[0]}x{sidecar.preprocessing.size[1]}. "
+                f"Set \"size\": [{image_size}, {image_size}] in {sidecar.source}, or remove its preprocessing entry."
+            )
+        preprocessing = sidecar.preprocessing
+        notes.append(f"Preprocessing from {sidecar.source}.")
+    else:
+        notes.append(
+            f"Preprocessing as for torchvision's published {arch} weights: resize to {preprocessing.resize}, "
+            f"centre crop {preprocessing.size[0]}x{preprocessing.size[1]}, {preprocessing.interpolation}."
+        )
+    if arch in ("googlenet", "inception_v3"):
+        notes.append(
+            f"{arch} is built as torchvision builds its pretrained one (transform_input=True): it expects "
+            "ImageNet-normalised input and re-normalises it inside."
+        )
     try:
         module = build_from_state_dict(arch, state)
     except ModelError:
@@ -241,11 +483,6 @@ def load_torchvision(
     module.requires_grad_(False)
     num_classes = num_classes_of(state, arch)
 
-    sidecar = read_sidecar(path)
-    preprocessing: Preprocessing = IMAGENET
-    if sidecar.preprocessing is not None:
-        preprocessing = sidecar.preprocessing
-        notes.append(f"Preprocessing from {sidecar.source}.")
     class_names = None
     if sidecar.class_names is not None:
         if len(sidecar.class_names) == num_classes:
