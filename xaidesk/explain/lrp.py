@@ -27,7 +27,7 @@ from dataclasses import replace
 
 import torch
 from zennit.attribution import Gradient
-from zennit.canonizers import MergeBatchNorm, SequentialMergeBatchNorm
+from zennit.canonizers import MergeBatchNorm
 from zennit.composites import (
     EpsilonAlpha2Beta1,
     EpsilonGammaBox,
@@ -37,12 +37,13 @@ from zennit.composites import (
 )
 from zennit.core import BasicHook, Composite, ParamMod
 from zennit.rules import AlphaBeta, Epsilon, Flat, Gamma, WSquare, ZBox, ZPlus
-from zennit.torchvision import ResNetCanonizer
 from zennit.types import BatchNorm, Convolution
 from zennit.types import Linear as AnyLinear  # Linear, Conv*d and ConvTranspose*d
 
 from ..core import Explanation, MethodError, Param, Target, register_method
 from ..models.base import LoadedModel
+from .lrp_canonizers import ResNetCanonizer, SequentialMergeBatchNorm, canonizers_for, covered_by_canonizers
+from .lrp_rules import LayerNormEpsilon
 from .common import channel_sum, check_target, detached_copy, forward_logits, gradients_enabled, one_hot_like
 
 MODALITY = ("image", "audio")
@@ -79,13 +80,21 @@ _GAMMA = Param(
 # --- canonizers -------------------------------------------------------------------------------
 
 
-def choose_canonizers(architecture: str) -> list:
-    """Fresh canonizer instances for an architecture key (``vgg16``, ``resnet50``, ``demo_cnn``, ...).
+def choose_canonizers(architecture: str, module: torch.nn.Module | None = None) -> list:
+    """Fresh canonizer instances for a model.
 
-    ``resnet*`` gets zennit's ResNetCanonizer (batch norms merged, skip-connection sums made
-    explicit); everything else (``vgg*``, ``mobilenet*``, ``demo*``, unknown) gets
-    SequentialMergeBatchNorm, which merges every batch norm that directly follows a linear layer.
+    With ``module``, the choice follows the block types found in it (see
+    :func:`xaidesk.explain.lrp_canonizers.canonizers_for`): torchvision ResNet blocks get zennit's
+    ResNetCanonizer; EfficientNet, MobileNet, RegNet, ConvNeXt, DenseNet, ShuffleNet and timm's
+    EfficientNet/ResNet/ConvNeXt blocks get residual sums, constant gates and pooling made
+    explicit; batch norms are merged into the layer that feeds them.
+
+    Without ``module``, by the architecture key alone (``vgg16``, ``resnet50``, ``demo_cnn``,
+    ...): ``resnet*`` gets ResNetCanonizer and everything else SequentialMergeBatchNorm, which
+    merges every batch norm that directly follows a linear layer.
     """
+    if module is not None:
+        return canonizers_for(module)
     arch = (architecture or "unknown").lower()
     if arch.startswith("resnet"):
         return [ResNetCanonizer()]
@@ -155,24 +164,42 @@ def build_composite(
     return accelerate(composite) if fast else composite
 
 
+def extra_layer_map(module: torch.nn.Module, epsilon: float) -> list:
+    """Rules for layers zennit has none for, in the CNN families where they were checked.
+
+    Layer norms get :class:`~xaidesk.explain.lrp_rules.LayerNormEpsilon` when the model is a
+    ConvNeXt (torchvision ``CNBlock`` or timm ``ConvNeXtBlock`` present). Layer norm elsewhere --
+    transformers above all -- stays refused: transformers are explained by ``lrp.attention``.
+    """
+    if any(type(m).__name__ in _CONVNEXT_BLOCKS for m in module.modules()):
+        return [(torch.nn.LayerNorm, LayerNormEpsilon(epsilon=epsilon))]
+    return []
+
+
+_CONVNEXT_BLOCKS = ("CNBlock", "ConvNeXtBlock")
+
+
 def _build_composite(name, params, model, canonizers, input_shape) -> Composite:
     if canonizers is None:
-        canonizers = choose_canonizers(model.architecture)
+        module = model.module if isinstance(model.module, torch.nn.Module) and not model.is_torchscript else None
+        canonizers = choose_canonizers(model.architecture, module)
     epsilon = float(params.get("epsilon", 1e-6))
     gamma = float(params.get("gamma", 0.25))
+    extra = extra_layer_map(model.module, epsilon) if isinstance(model.module, torch.nn.Module) else []
     if name == "epsilon_plus_flat":
-        return EpsilonPlusFlat(epsilon=epsilon, canonizers=canonizers)
+        return EpsilonPlusFlat(epsilon=epsilon, canonizers=canonizers, layer_map=extra)
     if name == "epsilon_alpha2_beta1":
-        return EpsilonAlpha2Beta1(epsilon=epsilon, canonizers=canonizers)
+        return EpsilonAlpha2Beta1(epsilon=epsilon, canonizers=canonizers, layer_map=extra)
     low, high = model.preprocessing.bounds()
     if name == "epsilon_gamma_box":
-        return EpsilonGammaBox(low=low, high=high, epsilon=epsilon, gamma=gamma, canonizers=canonizers)
+        return EpsilonGammaBox(low=low, high=high, epsilon=epsilon, gamma=gamma, canonizers=canonizers,
+                               layer_map=extra)
     if name == "custom":
         top = params.get("top_rule", "epsilon")
         if top not in TOP_RULES:
             raise MethodError(f"Unknown top-layer rule '{top}'; choose one of: {', '.join(TOP_RULES)}.")
         dense = Epsilon(epsilon=epsilon if top == "epsilon" else 0.0)
-        layer_map = layer_map_base() + [
+        layer_map = extra + layer_map_base() + [
             (Convolution, Gamma(gamma=gamma)),
             (torch.nn.Linear, dense),
         ]
@@ -297,27 +324,71 @@ def _describe(name: str) -> str:
     return f"'{name}'" if name else "at the top level of the model"
 
 
+_GRADIENT_METHODS = "gradient.sensitivity, gradient.input_x_gradient, gradient.integrated or gradient.smoothgrad"
+
+
+def _reason(child: torch.nn.Module) -> str:
+    """Why LRP has no rule for ``child`` (a layer :func:`check_coverage` refuses)."""
+    if isinstance(child, (torch.nn.Softmax, torch.nn.Softmax2d, torch.nn.LogSoftmax, torch.nn.Softmin)):
+        return "a softmax couples all its inputs and has no relevance-conserving rule here"
+    if isinstance(child, torch.nn.LayerNorm):
+        return ("layer norm has a rule here only inside ConvNeXt blocks; in transformers it is explained "
+                "by the transformer LRP method lrp.attention")
+    if isinstance(child, (torch.nn.GroupNorm, torch.nn.InstanceNorm1d, torch.nn.InstanceNorm2d,
+                          torch.nn.InstanceNorm3d, torch.nn.LocalResponseNorm)):
+        return "normalising over features or positions couples its inputs, and no rule for it was checked"
+    if isinstance(child, torch.nn.RNNBase):
+        return "recurrent layers are not covered by these rules"
+    return "it has parameters of its own in a layer type the LRP rules do not know (a custom layer?)"
+
+
+def _transformer_part(module: torch.nn.Module) -> tuple[str, torch.nn.Module] | None:
+    """The first attention layer or transformer block in ``module``, if any."""
+    for name, child in module.named_modules():
+        kind = type(child).__name__
+        if isinstance(child, torch.nn.MultiheadAttention) or "Attention" in kind or "Transformer" in kind:
+            return name, child
+    return None
+
+
 def check_coverage(module: torch.nn.Module, composite: Composite) -> dict[str, str]:
     """Check that every layer that needs a rule gets one; return ``{layer name: rule name}``.
 
-    A layer needs a rule when it has parameters of its own, or when it is a known non-linear
-    layer LRP cannot pass relevance through (layer norm, softmax, attention, recurrent layers).
-    Raises :class:`MethodError` naming the first uncovered layer.
+    A layer needs a rule when it has parameters of its own (unless a canonizer of ``composite``
+    rewrites it, as ConvNeXt's layer scale), or when it is a known non-linear layer LRP cannot
+    pass relevance through (layer norm without a rule, softmax, attention, recurrent layers).
+    Transformers are refused as a whole, pointing to ``lrp.attention``.
+    Raises :class:`MethodError` naming the first uncovered layer and why.
     """
+    transformer = _transformer_part(module)
+    if transformer is not None:
+        name, child = transformer
+        raise MethodError(
+            f"This model is a transformer (it has {type(child).__name__} "
+            f"{f'at {name!r}' if name else 'at the top level'}); these LRP "
+            "rules are made for CNNs. Use the transformer LRP method lrp.attention (AttnLRP), or a "
+            f"gradient method ({_GRADIENT_METHODS}).",
+            details=f"Attention module: {name or '<root>'}: {type(child).__name__}",
+        )
+    canonizers = list(getattr(composite, "canonizers", None) or [])
     ctx: dict = {}
     rules: dict[str, str] = {}
     for name, child in module.named_modules():
         hook = composite.module_map(ctx, name, child)
-        unsupported = isinstance(child, _UNSUPPORTED)
+        unsupported = isinstance(child, _UNSUPPORTED) and hook is None
         has_params = any(True for _ in child.parameters(recurse=False))
-        if unsupported or (hook is None and has_params):
+        canonized = covered_by_canonizers(child, canonizers) if has_params and hook is None else None
+        if unsupported or (hook is None and has_params and canonized is None):
             raise MethodError(
-                f"LRP has no rule for layer {_describe(name)} ({type(child).__name__}). LRP works on "
-                "networks made of convolutions, dense layers, pooling, batch norm and ReLU-like "
-                "activations; use a gradient method or occlusion for this model.",
+                f"LRP has no rule for layer {_describe(name)} ({type(child).__name__}): {_reason(child)}. "
+                "LRP works on networks made of convolutions, dense layers, pooling, batch norm, "
+                "ReLU-like activations and the CNN blocks listed in docs/lrp-cnn-rules.md; "
+                f"use a gradient method ({_GRADIENT_METHODS}) or occlusion for this model.",
                 details=f"Uncovered module: {name or '<root>'}: {child!r}",
             )
-        if hook is not None and has_params:
+        if canonized is not None:
+            rules[name] = f"constant factor ({canonized})"
+        elif hook is not None and has_params:
             rules[name] = type(hook).__name__.removeprefix("Fast") if isinstance(hook, _SkipZeroTerms) else type(hook).__name__
     return rules
 
@@ -441,7 +512,7 @@ def _propagate(model, x, start, composite, token, progress, fast) -> tuple[torch
 def run_lrp(name: str, model: LoadedModel, x: torch.Tensor, target: int, params: dict, token, progress) -> Explanation:
     token.check()
     progress(0.0, "Computing LRP")
-    canonizers = choose_canonizers(model.architecture)
+    canonizers = choose_canonizers(model.architecture, _guard_module(model))
     composite = build_composite(name, params, model, canonizers, input_shape=tuple(x.shape))
     logits, relevance, info = lrp_attribution(model, x, target, composite, token=token, progress=progress)
     return _explanation(name, model, target, float(logits[0, target]), relevance[0], params, canonizers, info)
@@ -454,7 +525,7 @@ def run_lrp_batch(name: str, model: LoadedModel, x: torch.Tensor, targets, *, pa
     equals that of :func:`run_lrp` on each input alone (up to float rounding).
     """
     token.check()
-    canonizers = choose_canonizers(model.architecture)
+    canonizers = choose_canonizers(model.architecture, _guard_module(model))
     composite = build_composite(name, params, model, canonizers, input_shape=(1, *x.shape[1:]))
     logits, relevance, chosen, info = lrp_attribution_batch(model, x, targets, composite, token=token)
     logits = logits.float().cpu()

@@ -1,0 +1,455 @@
+"""Canonizers that make modern CNN blocks explainable with LRP (torchvision and timm).
+
+A canonizer changes *how* a block computes, never *what* it computes, for the duration of one
+LRP run: it swaps the forward method of one module instance (and adds helper modules to it),
+and :meth:`remove` deletes the swapped attributes again (zennit's :class:`AttributeCanonizer`
+pattern). Nothing is patched class-wide.
+
+Three kinds of change are made:
+
+* **Residual sums made explicit.** ``x + block(x)`` written as a plain ``+`` is invisible to
+  LRP: the backward pass copies the full relevance into *both* summands, so a residual block
+  doubles the relevance that passes through it. The canonized block stacks the two summands
+  and adds them with zennit's :class:`~zennit.layer.Sum` module, which gets zennit's ``Norm``
+  rule (relevance split in proportion to each summand's contribution, conserved).
+* **Gates treated as constants.** Squeeze-and-excitation (``x * gate(x)``) and ConvNeXt's layer
+  scale (``gamma * x``) multiply features element-wise by a factor. :func:`constant_factor`
+  computes the same product but passes relevance to the gated features unchanged and none to
+  the factor (for a fixed factor, ``x*s / (x*s) * R = R``).
+* **Global average pooling as a module.** DenseNet, ShuffleNet v2 and MobileNet v2 pool with a
+  function call, whose gradient spreads relevance evenly over the positions. The canonized
+  model pools with an ``AdaptiveAvgPool2d`` module, which gets zennit's ``Norm`` rule
+  (relevance in proportion to each position's activation).
+
+:func:`canonizers_for` picks the canonizers from the module types found in a model.
+"""
+
+from __future__ import annotations
+
+import torch
+from zennit import canonizers as zennit_canonizers
+from zennit.canonizers import AttributeCanonizer, CompositeCanonizer, MergeBatchNorm
+from zennit.core import collect_leaves
+from zennit.layer import Sum
+
+__all__ = [
+    "ConstantFactorCanonizer", "DenseNetMergeBatchNorm", "GlobalPoolCanonizer", "ResNetCanonizer",
+    "ResidualSumCanonizer", "SequentialMergeBatchNorm", "TimmMergeBatchNorm", "canonizers_for", "constant_factor", "covered_by_canonizers", "family_of",
+]
+
+
+# --- batch norms merged exactly -----------------------------------------------------------------------
+
+
+def _merge_exactly(modules, batch_norm):
+    """zennit's merge, with the emptied batch norm an exact identity.
+
+    zennit resets the norm to mean 0, variance 1, which still divides by ``sqrt(1 + eps)``: the
+    canonized model's logits are off by about ``eps / 2`` per merged norm (0.05 % per layer
+    with torchvision MobileNet's ``eps = 1e-3``). A variance of ``1 - eps`` makes it exact.
+    """
+    MergeBatchNorm.merge_batch_norm(modules, batch_norm)
+    batch_norm.running_var.data = torch.full_like(batch_norm.running_var.data, 1.0 - batch_norm.eps)
+
+
+class SequentialMergeBatchNorm(zennit_canonizers.SequentialMergeBatchNorm):
+    """zennit's SequentialMergeBatchNorm (merge every batch norm that follows a linear layer in
+    module order) with the merged norm an exact identity (see :func:`_merge_exactly`)."""
+
+    merge_batch_norm = staticmethod(_merge_exactly)
+
+
+class ResNetCanonizer(CompositeCanonizer):
+    """zennit's ResNetCanonizer (skip sums of torchvision ResNet blocks explicit) with exact merging."""
+
+    def __init__(self):
+        from zennit.torchvision import ResNetBasicBlockCanonizer, ResNetBottleneckCanonizer
+
+        super().__init__((SequentialMergeBatchNorm(), ResNetBottleneckCanonizer(), ResNetBasicBlockCanonizer()))
+
+
+# --- the constant factor ------------------------------------------------------------------------
+
+
+class _ConstantFactor(torch.autograd.Function):
+    """Forward ``x * factor``; backward passes the incoming relevance to ``x`` unchanged."""
+
+    @staticmethod
+    def forward(ctx, x, factor):
+        ctx.factor_shape, ctx.factor_dtype = factor.shape, factor.dtype
+        return x * factor
+
+    @staticmethod
+    def backward(ctx, relevance):
+        # zeros rather than None: LRP hooks on the gate branch then receive zero relevance
+        return relevance, relevance.new_zeros(ctx.factor_shape, dtype=ctx.factor_dtype)
+
+
+def constant_factor(x: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
+    """``x * factor`` whose LRP backward pass treats ``factor`` as a constant.
+
+    The relevance of the product goes to ``x`` unchanged; the factor (and the branch that
+    computed it) gets none. Falls back to the plain product when ``factor`` would enlarge
+    ``x`` by broadcasting (then no element-wise identity exists).
+    """
+    if torch.broadcast_shapes(x.shape, factor.shape) != x.shape:
+        return x * factor
+    return _ConstantFactor.apply(x, factor)
+
+
+def _summed(self, *terms: torch.Tensor) -> torch.Tensor:
+    return self.canonizer_sum(torch.stack(terms, dim=-1))
+
+
+# --- forwards of canonized torchvision blocks ------------------------------------------------------
+# Each mirrors the block's own forward in torchvision 0.2x with the "+" replaced by a Sum module
+# and element-wise products by constant_factor.
+
+
+def _tv_mbconv_forward(self, input):  # torchvision MBConv, FusedMBConv, mobilenet_v3 InvertedResidual
+    result = self.block(input)
+    if self.use_res_connect:
+        result = self.stochastic_depth(result) if hasattr(self, "stochastic_depth") else result
+        result = _summed(self, input, result)
+    return result
+
+
+def _tv_mobilenet_v2_residual_forward(self, x):
+    if self.use_res_connect:
+        return _summed(self, x, self.conv(x))
+    return self.conv(x)
+
+
+def _tv_regnet_block_forward(self, x):
+    shortcut = self.proj(x) if self.proj is not None else x
+    return self.activation(_summed(self, shortcut, self.f(x)))
+
+
+def _tv_convnext_block_forward(self, input):
+    result = constant_factor(self.block(input), self.layer_scale)
+    result = self.stochastic_depth(result)
+    return _summed(self, input, result)
+
+
+def _tv_squeeze_excitation_forward(self, input):
+    return constant_factor(input, self._scale(input))
+
+
+def _tv_densenet_forward(self, x):
+    out = torch.nn.functional.relu(self.features(x))
+    return self.classifier(torch.flatten(self.canonizer_pool(out), 1))
+
+
+def _tv_shufflenet_forward(self, x):
+    x = self.conv5(self.stage4(self.stage3(self.stage2(self.maxpool(self.conv1(x))))))
+    return self.fc(torch.flatten(self.canonizer_pool(x), 1))
+
+
+def _tv_mobilenet_v2_forward(self, x):
+    return self.classifier(torch.flatten(self.canonizer_pool(self.features(x)), 1))
+
+
+# --- forwards of canonized timm blocks ----------------------------------------------------------------
+
+
+def _timm_efficientnet_residual_forward(self, x):
+    """timm's InvertedResidual / DepthwiseSeparableConv / EdgeResidual with the skip as a Sum."""
+    shortcut = x
+    x = self.canonizer_body(x)
+    if self.has_skip:
+        x = _summed(self, shortcut, self.drop_path(x))
+    return x
+
+
+def _timm_squeeze_excite_forward(self, x):
+    gate = x.mean((2, 3), keepdim=True)
+    gate = self.conv_reduce(gate)
+    gate = self.act1(gate)
+    gate = self.conv_expand(gate)
+    return constant_factor(x, self.gate(gate))
+
+
+def _timm_resnet_block_forward(self, x):
+    shortcut = x
+    x = self.canonizer_body(x)
+    if self.downsample is not None:
+        shortcut = self.downsample(shortcut)
+    act = self.act3 if hasattr(self, "act3") else self.act2  # Bottleneck / BasicBlock
+    return act(_summed(self, shortcut, x))
+
+
+def _timm_convnext_block_forward(self, x):
+    shortcut = x
+    x = self.conv_dw(x)
+    if self.use_conv_mlp:
+        x = self.mlp(self.norm(x))
+    else:
+        x = self.mlp(self.norm(x.permute(0, 2, 3, 1))).permute(0, 3, 1, 2)
+    if self.gamma is not None:
+        x = constant_factor(x, self.gamma.reshape(1, -1, 1, 1))
+    return _summed(self, self.shortcut(shortcut), self.drop_path(x))
+
+
+# --- which class gets which forward ---------------------------------------------------------------
+
+
+def _torchvision_forwards() -> dict[type, tuple[str, object]]:
+    """``class -> (kind, forward)`` for the torchvision blocks handled here."""
+    try:
+        from torchvision.models import convnext, densenet, efficientnet, mobilenetv2, mobilenetv3, regnet, shufflenetv2
+        from torchvision.ops.misc import SqueezeExcitation
+    except ImportError:  # torchvision is optional for LRP on hand-built models
+        return {}
+    return {
+        efficientnet.MBConv: ("residual", _tv_mbconv_forward),
+        efficientnet.FusedMBConv: ("residual", _tv_mbconv_forward),
+        mobilenetv3.InvertedResidual: ("residual", _tv_mbconv_forward),
+        mobilenetv2.InvertedResidual: ("residual", _tv_mobilenet_v2_residual_forward),
+        regnet.ResBottleneckBlock: ("residual", _tv_regnet_block_forward),
+        convnext.CNBlock: ("residual", _tv_convnext_block_forward),
+        SqueezeExcitation: ("gate", _tv_squeeze_excitation_forward),
+        densenet.DenseNet: ("pool", _tv_densenet_forward),
+        shufflenetv2.ShuffleNetV2: ("pool", _tv_shufflenet_forward),
+        mobilenetv2.MobileNetV2: ("pool", _tv_mobilenet_v2_forward),
+    }
+
+
+def _timm_forwards() -> dict[type, tuple[str, object]]:
+    """``class -> (kind, forward)`` for the timm blocks handled here (empty without timm)."""
+    try:
+        from timm.models import _efficientnet_blocks as eff
+        from timm.models import convnext, resnet
+    except ImportError:
+        return {}
+    return {
+        eff.InvertedResidual: ("timm_residual", _timm_efficientnet_residual_forward),
+        eff.DepthwiseSeparableConv: ("timm_residual", _timm_efficientnet_residual_forward),
+        eff.EdgeResidual: ("timm_residual", _timm_efficientnet_residual_forward),
+        eff.SqueezeExcite: ("gate", _timm_squeeze_excite_forward),
+        resnet.BasicBlock: ("timm_resnet", _timm_resnet_block_forward),
+        resnet.Bottleneck: ("timm_resnet", _timm_resnet_block_forward),
+        convnext.ConvNeXtBlock: ("residual", _timm_convnext_block_forward),
+    }
+
+
+_FORWARDS: dict[type, tuple[str, object]] | None = None
+
+
+def _forwards() -> dict[type, tuple[str, object]]:
+    global _FORWARDS
+    if _FORWARDS is None:
+        _FORWARDS = {**_torchvision_forwards(), **_timm_forwards()}
+    return _FORWARDS
+
+
+def _handled(module: torch.nn.Module, kinds: tuple[str, ...]):
+    """The canonized forward for ``module`` when its exact class is handled with one of ``kinds``."""
+    entry = _forwards().get(type(module))
+    return entry[1] if entry is not None and entry[0] in kinds else None
+
+
+# --- timm block bodies ------------------------------------------------------------------------------
+# timm writes its blocks as a chain of attributes; the body is that chain, in forward order, as a
+# Sequential of the block's own (shared) modules so the canonized forward can run it in one call.
+
+_TIMM_BODIES = {
+    "InvertedResidual": ("conv_s2d", "bn_s2d", "conv_pw", "bn1", "conv_dw", "bn2", "aa", "se", "conv_pwl", "bn3"),
+    "DepthwiseSeparableConv": ("conv_s2d", "bn_s2d", "conv_dw", "bn1", "aa", "se", "conv_pw", "bn2"),
+    "EdgeResidual": ("conv_exp", "bn1", "aa", "se", "conv_pwl", "bn2"),
+    "BasicBlock": ("conv1", "bn1", "drop_block", "act1", "aa", "conv2", "bn2", "se", "drop_path"),
+    "Bottleneck": ("conv1", "bn1", "act1", "conv2", "bn2", "drop_block", "act2", "aa", "conv3", "bn3", "se",
+                   "drop_path"),
+}
+
+
+class _TimmBody(torch.nn.Module):
+    """Runs a timm block's layers in order (the modules are the block's own, not copies)."""
+
+    def __init__(self, layers: list[torch.nn.Module]):
+        super().__init__()
+        self.layers = layers  # a plain list: not registered, so no module appears twice
+
+    def forward(self, x):
+        for layer in self.layers:
+            x = layer(x)
+        return x
+
+
+def _timm_body(module: torch.nn.Module) -> _TimmBody:
+    names = _TIMM_BODIES[type(module).__name__]
+    return _TimmBody([getattr(module, n) for n in names if getattr(module, n, None) is not None])
+
+
+# --- the canonizers ----------------------------------------------------------------------------------
+
+
+class _SwapForward(AttributeCanonizer):
+    """Swap the forward of every module whose class is handled with one of ``kinds``."""
+
+    kinds: tuple[str, ...] = ()
+
+    def __init__(self):
+        super().__init__(self._attribute_map)
+
+    def _attribute_map(self, name, module):
+        forward = _handled(module, self.kinds)
+        if forward is None:
+            return None
+        attributes = {"forward": forward.__get__(module)}
+        attributes.update(self._helpers(module))
+        return attributes
+
+    def _helpers(self, module) -> dict:
+        return {}
+
+    def copy(self):
+        return type(self)()
+
+
+class ResidualSumCanonizer(_SwapForward):
+    """Residual blocks (EfficientNet, MobileNet v2/v3, RegNet, ConvNeXt; timm EfficientNet, ResNet,
+    ConvNeXt) add their skip connection with a :class:`~zennit.layer.Sum` module."""
+
+    kinds = ("residual", "timm_residual", "timm_resnet")
+
+    def _helpers(self, module) -> dict:
+        helpers = {"canonizer_sum": Sum()}
+        if type(module).__name__ in _TIMM_BODIES:
+            helpers["canonizer_body"] = _timm_body(module)
+        return helpers
+
+
+class ConstantFactorCanonizer(_SwapForward):
+    """Squeeze-and-excitation gates multiply by a constant factor (see :func:`constant_factor`)."""
+
+    kinds = ("gate",)
+
+
+class GlobalPoolCanonizer(_SwapForward):
+    """DenseNet, ShuffleNet v2 and MobileNet v2 pool globally with a module that LRP can see."""
+
+    kinds = ("pool",)
+
+    def _helpers(self, module) -> dict:
+        return {"canonizer_pool": torch.nn.AdaptiveAvgPool2d(1)}
+
+
+class DenseNetMergeBatchNorm(MergeBatchNorm):
+    """Merge only the batch norms that really follow a convolution in a torchvision DenseNet.
+
+    In a dense layer the bottleneck convolution ``conv1`` feeds ``norm2`` directly; the stem
+    ``conv0`` feeds ``norm0``. Every other batch norm follows a concatenation (pre-activation:
+    BN -> ReLU -> conv) and cannot be merged into anything; LRP passes relevance through it.
+    zennit's SequentialMergeBatchNorm pairs by module order and would wrongly merge ``norm1`` of
+    one dense layer into ``conv2`` of the previous one.
+    """
+
+    merge_batch_norm = staticmethod(_merge_exactly)
+
+    def apply(self, root_module):
+        from torchvision.models import densenet
+
+        instances = []
+        for module in root_module.modules():
+            pairs = []
+            if isinstance(module, densenet._DenseLayer):
+                pairs.append((module.conv1, module.norm2))
+            if isinstance(module, densenet.DenseNet) and hasattr(module.features, "norm0"):
+                pairs.append((module.features.conv0, module.features.norm0))
+            for linear, batch_norm in pairs:
+                instance = self.copy()
+                instance.register((linear,), batch_norm)
+                instances.append(instance)
+        return instances
+
+
+class TimmMergeBatchNorm(MergeBatchNorm):
+    """Merge each timm batch norm into the convolution that feeds it.
+
+    Inside timm's blocks the pairs are found by attribute name; timm's batch norms
+    (``BatchNormAct2d``) also hold the activation, and merging reduces the norm to the identity
+    and keeps the activation. Elsewhere (stems, heads, downsampling Sequentials) a plain batch
+    norm right after a convolution in module order is merged, as zennit's
+    SequentialMergeBatchNorm does, but never a second time.
+    """
+
+    merge_batch_norm = staticmethod(_merge_exactly)
+
+    _PAIRS = {
+        "InvertedResidual": (("conv_pw", "bn1"), ("conv_dw", "bn2"), ("conv_pwl", "bn3")),
+        "DepthwiseSeparableConv": (("conv_dw", "bn1"), ("conv_pw", "bn2")),
+        "EdgeResidual": (("conv_exp", "bn1"), ("conv_pwl", "bn2")),
+        "EfficientNet": (("conv_stem", "bn1"), ("conv_head", "bn2")),
+        "BasicBlock": (("conv1", "bn1"), ("conv2", "bn2")),
+        "Bottleneck": (("conv1", "bn1"), ("conv2", "bn2"), ("conv3", "bn3")),
+    }
+
+    def apply(self, root_module):
+        instances = []
+        for module in root_module.modules():
+            if not type(module).__module__.startswith("timm."):
+                continue
+            for conv_name, bn_name in self._PAIRS.get(type(module).__name__, ()):
+                conv, batch_norm = getattr(module, conv_name, None), getattr(module, bn_name, None)
+                if isinstance(conv, torch.nn.Conv2d) and isinstance(batch_norm, torch.nn.BatchNorm2d):
+                    instances.append(self._merged(conv, batch_norm))
+        merged = {id(instance.batch_norm) for instance in instances}
+        last_leaf = None
+        for leaf in collect_leaves(root_module):
+            if (isinstance(last_leaf, self.linear_type) and isinstance(leaf, self.batch_norm_type)
+                    and id(leaf) not in merged):
+                instances.append(self._merged(last_leaf, leaf))
+            last_leaf = leaf
+        return instances
+
+    def _merged(self, linear, batch_norm):
+        instance = self.copy()
+        instance.register((linear,), batch_norm)
+        return instance
+
+
+# --- choosing ------------------------------------------------------------------------------------------
+
+
+def family_of(module: torch.nn.Module) -> str:
+    """The family whose batch-norm merging ``module`` needs: ``"resnet"`` (torchvision),
+    ``"densenet"`` (torchvision), ``"timm"`` or ``"generic"`` (by module order)."""
+    names = {type(m).__module__ + "." + type(m).__name__ for m in module.modules()}
+    if names & {"torchvision.models.resnet.BasicBlock", "torchvision.models.resnet.Bottleneck"}:
+        return "resnet"
+    if any(n.startswith("torchvision.models.densenet.") for n in names):
+        return "densenet"
+    if any(n.startswith("timm.") for n in names):
+        return "timm"
+    return "generic"
+
+
+def canonizers_for(module: torch.nn.Module) -> list:
+    """Fresh canonizers for the block types found in ``module``.
+
+    Batch norms: merged into the preceding convolution (by module order; by name in DenseNet and
+    timm blocks). Then residual sums, constant factors and global pooling as described above,
+    each only when a block it handles is present.
+    """
+    family = family_of(module)
+    if family == "resnet":
+        canonizers: list = [ResNetCanonizer()]  # merges batch norms and makes the skip sums explicit
+    elif family == "densenet":
+        canonizers = [DenseNetMergeBatchNorm()]
+    elif family == "timm":
+        canonizers = [TimmMergeBatchNorm()]
+    else:
+        canonizers = [SequentialMergeBatchNorm()]
+    kinds = {_forwards()[type(m)][0] for m in module.modules() if type(m) in _forwards()}
+    for canonizer in (ResidualSumCanonizer(), ConstantFactorCanonizer(), GlobalPoolCanonizer()):
+        if kinds & set(canonizer.kinds):
+            canonizers.append(canonizer)
+    return canonizers
+
+
+def covered_by_canonizers(module: torch.nn.Module, canonizers: list) -> str | None:
+    """The canonizer that takes care of ``module``'s own parameters (ConvNeXt layer scale), if any."""
+    for canonizer in canonizers:
+        if isinstance(canonizer, _SwapForward) and _handled(module, canonizer.kinds) is not None:
+            return type(canonizer).__name__
+    return None
