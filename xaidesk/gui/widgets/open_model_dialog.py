@@ -525,6 +525,15 @@ class OpenModelDialog(QDialog):
         elif channel == "check":
             self._accept_checked()
         self._refresh()
+        if channel in ("choices", "all_choices", "recognise"):
+            self._scroll_to_current()
+
+    def _scroll_to_current(self) -> None:
+        """Show the chosen architecture in the middle of the list (once the list is laid out)."""
+        item = self.architecture_list.currentItem()
+        if item is not None and not item.isHidden():
+            QTimer.singleShot(0, lambda: self.architecture_list.scrollToItem(
+                item, QAbstractItemView.ScrollHint.PositionAtCenter))
 
     def _on_failed(self, job_id: int, failure: JobFailure) -> None:
         channel = self._channel_of(job_id)
