@@ -215,6 +215,103 @@ def test_gamma_rule_matches_a_naive_formula_on_one_dense_layer():
     torch.testing.assert_close(ours, expected, rtol=1e-4, atol=1e-6)
 
 
+# --- timm and Hugging Face: the same weights give the same relevance -----------------------------
+
+
+def torchvision_to_timm(net: VisionTransformer):
+    import timm.models.vision_transformer as timm_vit
+
+    other = timm_vit.VisionTransformer(img_size=32, patch_size=8, embed_dim=32, depth=2, num_heads=2, mlp_ratio=2.0,
+                                       num_classes=3).eval()
+    state = net.state_dict()
+    mapped = {"patch_embed.proj.weight": state["conv_proj.weight"], "patch_embed.proj.bias": state["conv_proj.bias"],
+              "cls_token": state["class_token"], "pos_embed": state["encoder.pos_embedding"],
+              "norm.weight": state["encoder.ln.weight"], "norm.bias": state["encoder.ln.bias"],
+              "head.weight": state["heads.head.weight"], "head.bias": state["heads.head.bias"]}
+    for i in range(2):
+        layer = f"encoder.layers.encoder_layer_{i}."
+        for ours, theirs in (("norm1", "ln_1"), ("norm2", "ln_2"), ("attn.qkv", "self_attention.in_proj"),
+                             ("attn.proj", "self_attention.out_proj"), ("mlp.fc1", "mlp.0"), ("mlp.fc2", "mlp.3")):
+            for kind in ("weight", "bias"):
+                source = f"{layer}{theirs}_{kind}" if theirs.endswith("in_proj") else f"{layer}{theirs}.{kind}"
+                mapped[f"blocks.{i}.{ours}.{kind}"] = state[source]
+    other.load_state_dict(mapped)
+    return other
+
+
+class HFClassifier(nn.Module):
+    """A Hugging Face image classifier as a module that returns the logits (child ``model``)."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x):
+        return self.model(pixel_values=x).logits
+
+
+def torchvision_to_hugging_face(net: VisionTransformer) -> HFClassifier:
+    from transformers import ViTConfig, ViTForImageClassification
+
+    config = ViTConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
+                       image_size=32, patch_size=8, num_labels=3, layer_norm_eps=1e-6, hidden_act="gelu")
+    other = ViTForImageClassification(config).eval()
+    state = net.state_dict()
+    target = other.state_dict()
+    mapped = {"vit.embeddings.patch_embeddings.projection.weight": state["conv_proj.weight"],
+              "vit.embeddings.patch_embeddings.projection.bias": state["conv_proj.bias"],
+              "vit.embeddings.cls_token": state["class_token"],
+              "vit.embeddings.position_embeddings": state["encoder.pos_embedding"],
+              "vit.layernorm.weight": state["encoder.ln.weight"], "vit.layernorm.bias": state["encoder.ln.bias"],
+              "classifier.weight": state["heads.head.weight"], "classifier.bias": state["heads.head.bias"]}
+    prefix = next(k for k in target if k.endswith("0.attention.q_proj.weight")).removesuffix("0.attention.q_proj.weight")
+    for i in range(2):
+        layer = f"encoder.layers.encoder_layer_{i}."
+        w, b = state[layer + "self_attention.in_proj_weight"], state[layer + "self_attention.in_proj_bias"]
+        for j, name in enumerate(("q_proj", "k_proj", "v_proj")):
+            mapped[f"{prefix}{i}.attention.{name}.weight"] = w[32 * j:32 * (j + 1)]
+            mapped[f"{prefix}{i}.attention.{name}.bias"] = b[32 * j:32 * (j + 1)]
+        for ours, theirs in (("attention.o_proj", "self_attention.out_proj"), ("layernorm_before", "ln_1"),
+                             ("layernorm_after", "ln_2"), ("mlp.fc1", "mlp.0"), ("mlp.fc2", "mlp.3")):
+            for kind in ("weight", "bias"):
+                mapped[f"{prefix}{i}.{ours}.{kind}"] = state[f"{layer}{theirs}.{kind}"]
+    other.load_state_dict(mapped)
+    return HFClassifier(other).eval()
+
+
+@pytest.mark.parametrize("convert", [torchvision_to_timm, torchvision_to_hugging_face], ids=["timm", "hugging-face"])
+def test_other_families_give_the_torchvision_relevance(convert):
+    net, x = tiny_vit(), input_image()
+    other = convert(net)
+    with torch.no_grad():
+        torch.testing.assert_close(other(x), net(x), rtol=1e-5, atol=1e-5)
+    for options in ({}, {"attention": "cp", "gamma_linear": 0.0}):
+        expected = relevance_of(net, x, 2, **options)
+        torch.testing.assert_close(relevance_of(other, x, 2, **options), expected,
+                                   rtol=0, atol=1e-4 * float(expected.abs().max()))
+    result = run(loaded(other), x, 2)
+    assert result.extras["family"] in ("timm ViT/DeiT", "Hugging Face ViT/DeiT")
+
+
+def test_distilled_deit_two_tokens():
+    from timm.models.deit import VisionTransformerDistilled
+    from transformers import DeiTConfig, DeiTForImageClassificationWithTeacher
+
+    torch.manual_seed(0)
+    timm_deit = VisionTransformerDistilled(img_size=32, patch_size=8, embed_dim=32, depth=2, num_heads=2,
+                                           num_classes=3).eval()
+    hf_deit = HFClassifier(DeiTForImageClassificationWithTeacher(DeiTConfig(
+        hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64, image_size=32,
+        patch_size=8, num_labels=3)).eval())
+    x = input_image()
+    for net in (timm_deit, hf_deit):
+        duplicate, _ = lrp_copy(net)
+        with torch.no_grad():
+            torch.testing.assert_close(duplicate(x), net(x), rtol=1e-5, atol=1e-5)
+        result = run(loaded(net), x, 0)
+        assert np.isfinite(result.relevance).all() and np.abs(result.relevance).max() > 0
+
+
 # --- refusals -------------------------------------------------------------------------------------
 
 
