@@ -353,3 +353,24 @@ def test_onnx_file_opens(qtbot, dialog, tmp_path):
     assert box.failure is None, box.failure.message
     assert box.guess.kind == "onnx" and box.classes_label.text().startswith("3 classes")
     assert box.can_open()
+
+
+def test_timm_weights_open_with_the_architecture_chosen_in_the_search(qtbot, dialog, tmp_path):
+    timm = pytest.importorskip("timm")
+    pytest.importorskip("xaidesk.models.timm_models", reason="the timm: loader is not part of this build yet")
+    from safetensors.torch import save_file
+
+    torch.manual_seed(0)
+    path = tmp_path / "tiny_vit.safetensors"
+    save_file({k: v.contiguous() for k, v in timm.create_model("test_vit", num_classes=3).state_dict().items()},
+              str(path))
+    box = dialog()
+    box.set_path(path)
+    qtbot.waitUntil(lambda: box.guess is not None and any(c.source == "timm" for c in box._choices), timeout=WAIT)
+    assert box.guess.kind == "weights" and box.architecture() is None
+    box.search_edit.setText("test_vit")
+    assert box.select_architecture("test_vit", "timm")
+    qtbot.waitUntil(lambda: box.model is not None or box.failure is not None, timeout=WAIT)
+    assert box.failure is None, box.failure.message
+    assert box.spec() == f"timm:test_vit:{path}" and box.classes_label.text().startswith("3 classes")
+    assert box.preprocessing_editor.height_spin.value() == 160  # timm's own input size for test_vit
