@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 import numpy as np
 import pytest
@@ -73,3 +74,123 @@ def test_from_crop_pct_resize_is_floor_of_size_over_crop_pct():
     assert Preprocessing.from_crop_pct(224, 1.0, MEAN, STD).resize == 224
     with pytest.raises(ValueError, match="crop_pct"):
         Preprocessing.from_crop_pct(224, 0.0, MEAN, STD)
+
+
+# --------------------------------------------------------------------------- timm:NAME:PATH
+
+from xaidesk.core import ModelError  # noqa: E402
+from xaidesk.models import load_model  # noqa: E402
+from xaidesk.models.files import UntrustedModelError  # noqa: E402
+from xaidesk.models.timm_models import timm_architecture_names  # noqa: E402
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """One thread: these small models run faster without contention on a shared machine."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def _timm(name: str, **options) -> torch.nn.Module:
+    import timm
+
+    torch.manual_seed(0)
+    return timm.create_model(name, pretrained=False, **options).eval()
+
+
+def _save(state: dict, path, how: str):
+    if how == "safetensors":
+        from safetensors.torch import save_file
+
+        save_file({k: v.contiguous() for k, v in state.items()}, str(path))
+    elif how == "checkpoint":  # a training checkpoint as timm's train script writes it
+        torch.save({"epoch": 3, "state_dict": {f"module.{k}": v for k, v in state.items()}, "arch": "x"}, path)
+    else:
+        torch.save(state, path)
+    return path
+
+
+FAMILIES = [  # (name, file format): ViT/DeiT, ConvNeXt, EfficientNet, ResNet
+    ("deit_tiny_patch16_224", "safetensors"),
+    ("convnext_atto", "torch"),
+    ("efficientnet_b0", "checkpoint"),
+    ("resnet10t", "safetensors"),
+]
+
+
+@pytest.mark.parametrize("name, how", FAMILIES, ids=[n for n, _ in FAMILIES])
+def test_timm_model_loads_and_matches_timm_forward(name, how, tmp_path):
+    net = _timm(name, num_classes=3)
+    suffix = ".safetensors" if how == "safetensors" else ".pt"
+    path = _save(net.state_dict(), tmp_path / f"{name}{suffix}", how)
+    model = load_model(f"timm:{name}:{path}")
+    assert model.architecture == f"timm:{name}" and model.num_classes == 3
+    assert not model.module.training and not any(p.requires_grad for p in model.module.parameters())
+    x = torch.randn(2, 3, *model.preprocessing.size, generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        torch.testing.assert_close(model.module(x), net(x), rtol=1e-5, atol=1e-5)
+
+
+def test_preprocessing_equals_timm_resolved_config(tmp_path):
+    from timm.data import create_transform, resolve_model_data_config
+
+    net = _timm("resnet10t", num_classes=2)
+    path = _save(net.state_dict(), tmp_path / "r.safetensors", "safetensors")
+    preprocessing = load_model(f"timm:resnet10t:{path}").preprocessing
+    config = resolve_model_data_config(net)
+    assert (3, *preprocessing.size) == tuple(config["input_size"]) == (3, 176, 176)
+    assert preprocessing.mean == tuple(config["mean"]) and preprocessing.std == tuple(config["std"])
+    assert preprocessing.interpolation == config["interpolation"] == "bicubic"
+    assert preprocessing.resize == math.floor(176 / config["crop_pct"])
+    image = _smooth_image(250, 330)
+    reference = create_transform(**config)(Image.fromarray(image)).unsqueeze(0)
+    difference = (preprocessing.to_tensor(image) - reference).abs()
+    assert float(difference.mean()) < 0.01 and float(difference.max()) < 0.08  # std 0.225: ~1/255 of a pixel
+
+
+def test_vit_input_size_is_read_from_the_position_embedding(tmp_path):
+    net = _timm("vit_tiny_patch16_224", num_classes=2, img_size=64)
+    path = _save(net.state_dict(), tmp_path / "vit.safetensors", "safetensors")
+    model = load_model(f"timm:vit_tiny_patch16_224:{path}")
+    assert model.preprocessing.size == (64, 64)
+    x = torch.randn(1, 3, 64, 64, generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        torch.testing.assert_close(model.module(x), net(x), rtol=1e-5, atol=1e-5)
+    (tmp_path / "vit.json").write_text(json.dumps({"preprocessing": {"size": [224, 224]}}))
+    with pytest.raises(ModelError, match="64x64 pixel input"):
+        load_model(f"timm:vit_tiny_patch16_224:{path}")
+
+
+def test_unknown_name_suggests_close_ones():
+    with pytest.raises(ModelError, match="deit_tiny_patch16_224"):
+        load_model("timm:deit_tiny_patch16_22:whatever.pt")
+    names = timm_architecture_names()
+    assert "convnext_atto" in names and names == sorted(names) and timm_architecture_names() is names
+
+
+def test_weights_of_another_model_name_the_first_bad_key(tmp_path):
+    path = _save(_timm("resnet10t", num_classes=3).state_dict(), tmp_path / "r10.pt", "torch")
+    with pytest.raises(ModelError, match=r"do not fit timm's resnet18: .*for example '") as info:
+        load_model(f"timm:resnet18:{path}")
+    assert "wrong shape" in str(info.value) or "missing" in str(info.value)
+
+
+def test_weights_without_a_classifier_are_refused(tmp_path):
+    path = _save(_timm("resnet10t", num_classes=0).state_dict(), tmp_path / "features.pt", "torch")
+    with pytest.raises(ModelError, match="no classifier layer"):
+        load_model(f"timm:resnet10t:{path}")
+
+
+def test_pickled_module_needs_trust_and_garbage_is_plain(tmp_path):
+    net = _timm("resnet10t", num_classes=2)
+    pickled = tmp_path / "whole.pt"
+    torch.save(net, pickled)
+    with pytest.raises(UntrustedModelError):
+        load_model(f"timm:resnet10t:{pickled}")
+    assert load_model(f"timm:resnet10t:{pickled}", trust=True).num_classes == 2
+    garbage = tmp_path / "bad.safetensors"
+    garbage.write_bytes(b"\x00" * 40)
+    with pytest.raises(ModelError, match="bad.safetensors"):
+        load_model(f"timm:resnet10t:{garbage}")
