@@ -3,9 +3,9 @@
     python -m xaidesk methods [--modality image|audio|table] [--json]
     python -m xaidesk models [--json]
     python -m xaidesk explain image INPUT --model SPEC --method NAME [--target K]
-                                          [--param k=v ...] --out DIR [--trust]
+                                          [--param k=v ...] --out DIR [--trust] [--labels FILE]
     python -m xaidesk explain audio INPUT --model SPEC --method NAME [--target K]
-                                          [--param k=v ...] [--start S --stop S] --out DIR
+                                          [--param k=v ...] [--start S --stop S] --out DIR [--labels FILE]
     python -m xaidesk explain table CSV --method NAME [--columns A,B,...]
                                         [--target-column NAME] [--param k=v ...] --out DIR
     python -m xaidesk explain molecules DIR_OR_XYZ --energies FILE --method ridge.atoms|ridge.pairs
@@ -80,6 +80,10 @@ def output_folder(text: str) -> Path:
     return Path(text)
 
 
+LABELS_HELP = ("class names for the model's outputs: a .txt file with one name per line, or a .json file with a "
+               "list of names or an id2label object")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="xaidesk", description="Explain images, sounds, tables and molecules from the command line.",
                      epilog=WINDOW_NOTE)
@@ -96,12 +100,15 @@ def build_parser() -> argparse.ArgumentParser:
     kinds = explain.add_subparsers(dest="modality", required=True, parser_class=_Parser)
     image = kinds.add_parser("image", help="explain an image classifier's prediction")
     image.add_argument("input", type=Path, help="the image file")
-    image.add_argument("--model", required=True, help="model spec: demo:NAME, torchvision:ARCH:WEIGHTS, file:PATH")
+    image.add_argument("--model", required=True,
+                       help="model spec: demo:NAME, torchvision:ARCH:WEIGHTS, timm:NAME:WEIGHTS, hf:FOLDER, "
+                            "onnx:PATH, file:PATH")
     image.add_argument("--method", required=True, help="method name, see 'xaidesk methods'")
     image.add_argument("--target", type=int, default=None, help="class index to explain (default: top class)")
     image.add_argument("--param", action="append", default=[], metavar="NAME=VALUE", help="a method parameter")
     image.add_argument("--out", required=True, type=output_folder, help="output folder")
     image.add_argument("--trust", action="store_true", help="allow loading a pickled model file (runs its code)")
+    image.add_argument("--labels", type=Path, default=None, metavar="FILE", help=LABELS_HELP)
     image.add_argument("--cmap", default=None, help="colour map of overlay.png")
     image.add_argument("--opacity", type=float, default=0.6, help="heatmap opacity in overlay.png (0-1)")
     image.add_argument("--whole-image", action="store_true",
@@ -125,6 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="how several channels become one")
     audio.add_argument("--out", required=True, type=output_folder, help="output folder")
     audio.add_argument("--trust", action="store_true", help="allow loading a pickled model file (runs its code)")
+    audio.add_argument("--labels", type=Path, default=None, metavar="FILE", help=LABELS_HELP)
     audio.add_argument("--cmap", default=None, help="colour map of the relevance in overlay.png")
     audio.add_argument("--opacity", type=float, default=0.6, help="heatmap opacity in overlay.png (0-1)")
     table = kinds.add_parser("table", help="analyse a table (outliers, clusters, a target) and explain it per feature")
@@ -356,7 +364,7 @@ def _cmd_explain_image(args: argparse.Namespace) -> int:
     check_output_options(args)
     params = parse_param_values(args.param)
     image = load_image(args.input)
-    model = load_model(args.model, trust=args.trust)
+    model = load_model(args.model, trust=args.trust, labels=args.labels)
     if args.whole_image:
         from dataclasses import replace
 
@@ -374,6 +382,7 @@ def _cmd_explain_image(args: argparse.Namespace) -> int:
         "input": str(args.input),
         "model": args.model,
         "model_name": model.name,
+        **({"labels": str(args.labels)} if args.labels is not None else {}),
         **explanation.summary(),
         **prediction_summary(prediction, explanation),
         "image_size": [image.width, image.height],
@@ -427,7 +436,7 @@ def _cmd_explain_audio(args: argparse.Namespace) -> int:
     check_output_options(args)
     params = parse_param_values(args.param)
     audio = load_clip(args.input, args.start, args.stop, mixdown=args.mixdown)
-    model = load_model(args.model, trust=args.trust)
+    model = load_model(args.model, trust=args.trust, labels=args.labels)
     prediction = None if getattr(model, "embedding_only", False) else predict_audio(model, audio)
     progress = cli_progress()
     explanation = explain_audio(model, audio, args.method, target=args.target, params=params,
@@ -441,6 +450,7 @@ def _cmd_explain_audio(args: argparse.Namespace) -> int:
         "input": str(args.input),
         "model": args.model,
         "model_name": model.name,
+        **({"labels": str(args.labels)} if args.labels is not None else {}),
         **explanation.summary(),
         "frontend": extras["frontend"],
         "segment": {"start": extras["segment"][0], "stop": extras["segment"][1], "file_rate": audio.rate,
