@@ -92,6 +92,18 @@ def test_torchvision_weights_end_to_end(qtbot, dialog, mobilenet_file, tmp_path,
     record = tab.model_record()
     assert record == {"model": choice.spec, "label_file": str(labels), "preprocessing_set_by_hand": True,
                       "preprocessing": pre.to_dict()}
+    # Export settings JSON names them too.
+    from xaidesk.resources import resource_path
+
+    tab.open_image(resource_path("samples", "digits_0.png"))
+    qtbot.waitUntil(lambda: tab.prediction is not None, timeout=WAIT)
+    assert tab.select_method("gradient.sensitivity")
+    assert tab.run_explanation() is not None
+    qtbot.waitUntil(lambda: tab.current_entry is not None and not tab.is_running(), timeout=WAIT)
+    settings = tab.settings_record()
+    assert (settings["model"], settings["label_file"], settings["preprocessing_set_by_hand"]) == (
+        choice.spec, str(labels), True)
+    assert settings["preprocessing"]["size"] == [160, 160]
 
 
 def test_a_bad_file_is_explained_and_the_dialog_stays(qtbot, dialog, tmp_path):
