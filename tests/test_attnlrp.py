@@ -312,6 +312,48 @@ def test_distilled_deit_two_tokens():
         assert np.isfinite(result.relevance).all() and np.abs(result.relevance).max() > 0
 
 
+def tiny_swin(bias_free=False):
+    from torchvision.models.swin_transformer import SwinTransformer
+
+    torch.manual_seed(0)
+    net = SwinTransformer(patch_size=[4, 4], embed_dim=16, depths=[2, 2], num_heads=[2, 2], window_size=[4, 4],
+                          num_classes=3).eval()
+    nn.init.normal_(net.head.weight, std=0.3)
+    if bias_free:
+        with torch.no_grad():
+            for name, p in net.named_parameters():
+                if name.endswith("bias"):
+                    p.zero_()
+    return net
+
+
+@pytest.mark.parametrize("size", [48, 40], ids=["whole-windows", "padded"])
+def test_swin_copy_scores_like_the_model_and_cp_lrp_conserves(size):
+    net = tiny_swin(bias_free=True)
+    x = torch.randn(1, 3, size, size, generator=torch.Generator().manual_seed(2))
+    for mode in ("attnlrp", "cp"):
+        duplicate, info = lrp_copy(net, attention=mode)
+        with torch.no_grad():
+            torch.testing.assert_close(duplicate(x), net(x), rtol=1e-5, atol=1e-5)
+        assert info["family"] == "torchvision Swin" and info["attention_layers"] == 4
+    # Shifted windows, relative position bias and patch merging pass relevance without loss when the
+    # attention weights are constants (CP-LRP) and no layer has a bias.
+    result = run(loaded(net, size=size), x, 1, attention="cp", gamma_conv=0.0, gamma_linear=0.0, epsilon=0.0)
+    assert result.extras["conservation"] == pytest.approx(1.0, abs=1e-4)
+    assert np.isfinite(run(loaded(tiny_swin(), size=size), x, 1).relevance).all()
+
+
+def test_swin_v2_is_refused_by_name():
+    from torchvision.models.swin_transformer import (PatchMergingV2, ShiftedWindowAttentionV2, SwinTransformer,
+                                                     SwinTransformerBlockV2)
+
+    net = SwinTransformer(patch_size=[4, 4], embed_dim=16, depths=[2], num_heads=[2], window_size=[4, 4], num_classes=3,
+                          block=SwinTransformerBlockV2, downsample_layer=PatchMergingV2).eval()
+    assert any(isinstance(m, ShiftedWindowAttentionV2) for m in net.modules())
+    with pytest.raises(MethodError, match="features.1.0"):
+        run(loaded(net, size=48), torch.randn(1, 3, 48, 48), 0)
+
+
 # --- refusals -------------------------------------------------------------------------------------
 
 

@@ -171,10 +171,18 @@ def lrp_copy(
     families = known_families()
     present = [f for f in families if any(type(m) in f.attention for m in module.modules())]
     if not present:
+        unknown = next(((n, m) for n, m in module.named_modules() if "attention" in type(m).__name__.lower()), None)
+        if unknown is not None:
+            raise MethodError(
+                f"LRP for transformers has no rule for the attention layer {_describe(unknown[0])} "
+                f"({type(unknown[1]).__name__}): it knows the attention of torchvision, timm and Hugging Face ViT "
+                "and DeiT and of torchvision's Swin. Use " + _NO_RULE.removeprefix("use "),
+                details=f"Model class: {type(module).__module__}.{type(module).__name__}",
+            )
         raise MethodError(
             "LRP for transformers explains vision transformers (torchvision, timm and Hugging Face ViT and "
-            "DeiT); this model has no attention layer of theirs. For a convolutional network use another LRP "
-            "method, such as lrp.epsilon_plus_flat.",
+            "DeiT, torchvision Swin); this model has no attention layer. For a convolutional network use "
+            "another LRP method, such as lrp.epsilon_plus_flat.",
             details=f"Model class: {type(module).__module__}.{type(module).__name__}",
         )
     shared = {id(t): t for t in (*module.parameters(), *module.buffers())}

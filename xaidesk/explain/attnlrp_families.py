@@ -1,7 +1,7 @@
 """Which vision transformers AttnLRP knows, and their attention layers rewritten with its rules.
 
-A family is recognised by the classes of its modules (torchvision's ``VisionTransformer``,
-timm's ``Attention``, Hugging Face's ``ViTAttention`` / ``DeiTAttention``). Each family names
+A family is recognised by the classes of its modules (torchvision's ``MultiheadAttention`` and
+``ShiftedWindowAttention``, timm's ``Attention``, Hugging Face's ``ViTAttention`` / ``DeiTAttention``). Each family names
 
 * ``attention``: a function ``(layer, linear, mode) -> module`` (``linear(weight, bias)`` makes
   a dense layer with the chosen rule) giving an LRP-aware module
@@ -101,6 +101,74 @@ def _torchvision() -> Family | None:
     )
 
 
+class TorchSwinAttention(torch.nn.Module):
+    """torchvision's ``ShiftedWindowAttention`` (Swin V1) with the AttnLRP rules.
+
+    The relative position bias and the mask of shifted windows are added to the attention
+    logits as constants (like biases they keep the relevance that reaches them).
+    """
+
+    def __init__(self, attn, linear: Callable, mode: str):
+        super().__init__()
+        self.qkv = linear(attn.qkv.weight, attn.qkv.bias)
+        self.proj = linear(attn.proj.weight, attn.proj.bias)
+        self.window_size, self.shift_size = list(attn.window_size), list(attn.shift_size)
+        self.heads, self.mode = attn.num_heads, mode
+        self.position_bias = attn.get_relative_position_bias  # bound to the copy's own attention layer
+
+    def forward(self, x):
+        b, h, w, c = x.shape
+        wh, ww = self.window_size
+        pad_r, pad_b = (ww - w % ww) % ww, (wh - h % wh) % wh
+        x = torch.nn.functional.pad(x, (0, 0, 0, pad_r, 0, pad_b))
+        _, ph, pw, _ = x.shape
+        shift = [0 if wh >= ph else self.shift_size[0], 0 if ww >= pw else self.shift_size[1]]
+        if sum(shift) > 0:
+            x = torch.roll(x, shifts=(-shift[0], -shift[1]), dims=(1, 2))
+        windows = (ph // wh) * (pw // ww)
+        x = x.view(b, ph // wh, wh, pw // ww, ww, c).permute(0, 1, 3, 2, 4, 5).reshape(b * windows, wh * ww, c)
+        n = wh * ww
+        q, k, v = self.qkv(x).reshape(b * windows, n, 3, self.heads, c // self.heads).permute(2, 0, 3, 1, 4)
+        bias = self.position_bias().detach().unsqueeze(0)  # (1, 1, heads, n, n)
+        if sum(shift) > 0:
+            bias = bias + _shift_mask(x, ph, pw, self.window_size, shift).view(1, windows, 1, n, n)
+        bias = bias.expand(b, windows, self.heads, n, n).reshape(b * windows, self.heads, n, n)
+        x = attend(q, k, v, self.mode, mask=bias, scale=(c // self.heads) ** -0.5)
+        x = self.proj(x.transpose(1, 2).reshape(b * windows, n, c))
+        x = x.view(b, ph // wh, pw // ww, wh, ww, c).permute(0, 1, 3, 2, 4, 5).reshape(b, ph, pw, c)
+        if sum(shift) > 0:
+            x = torch.roll(x, shifts=(shift[0], shift[1]), dims=(1, 2))
+        return x[:, :h, :w, :].contiguous()
+
+
+def _shift_mask(x, ph, pw, window_size, shift) -> torch.Tensor:
+    """The (windows, n, n) mask of shifted windows: -100 between tokens from different regions, as torchvision."""
+    mask = x.new_zeros((ph, pw))
+    h_slices = ((0, -window_size[0]), (-window_size[0], -shift[0]), (-shift[0], None))
+    w_slices = ((0, -window_size[1]), (-window_size[1], -shift[1]), (-shift[1], None))
+    for count, (hs, ws) in enumerate((hs, ws) for hs in h_slices for ws in w_slices):
+        mask[hs[0]:hs[1], ws[0]:ws[1]] = count
+    mask = mask.view(ph // window_size[0], window_size[0], pw // window_size[1], window_size[1])
+    mask = mask.permute(0, 2, 1, 3).reshape(-1, window_size[0] * window_size[1])
+    mask = mask.unsqueeze(1) - mask.unsqueeze(2)
+    return mask.masked_fill(mask != 0, -100.0).masked_fill(mask == 0, 0.0)
+
+
+def _torchvision_swin() -> Family | None:
+    swin = _module("torchvision.models.swin_transformer")
+    if swin is None:
+        return None
+    misc = _module("torchvision.ops.misc")
+    ops = _module("torchvision.ops.stochastic_depth")
+    return Family(
+        name="torchvision-swin",
+        title="torchvision Swin",
+        attention={swin.ShiftedWindowAttention: TorchSwinAttention},
+        passive=_classes(swin, "SwinTransformer", "SwinTransformerBlock", "PatchMerging")
+        + _classes(misc, "Permute", "MLP") + _classes(ops, "StochasticDepth"),
+    )
+
+
 # --- timm ---------------------------------------------------------------------------------------
 
 
@@ -197,7 +265,7 @@ def _hugging_face() -> Family | None:
 
 def known_families() -> list[Family]:
     """The families whose libraries are loaded in this process (torchvision, timm, transformers)."""
-    return [f for f in (_torchvision(), _timm(), _hugging_face()) if f is not None]
+    return [f for f in (_torchvision(), _torchvision_swin(), _timm(), _hugging_face()) if f is not None]
 
 
 #: Element-wise non-linearities of torch that get the identity rule.
@@ -206,8 +274,9 @@ TORCH_ACTIVATIONS = (
     torch.nn.Hardswish, torch.nn.Hardtanh, torch.nn.LeakyReLU, torch.nn.ELU, torch.nn.Softplus,
 )
 
-#: Layers that do nothing at inference time (or only reshape), so relevance passes them unchanged.
+#: Layers that do nothing at inference time, only reshape or average, so relevance passes them in
+#: proportion to their inputs.
 TORCH_PASSIVE = (
     torch.nn.Sequential, torch.nn.ModuleList, torch.nn.ModuleDict, torch.nn.Identity, torch.nn.Flatten,
-    torch.nn.Dropout, torch.nn.Dropout1d, torch.nn.Dropout2d,
+    torch.nn.Dropout, torch.nn.Dropout1d, torch.nn.Dropout2d, torch.nn.AdaptiveAvgPool1d, torch.nn.AdaptiveAvgPool2d,
 )

@@ -32,6 +32,13 @@ def stabilize(z: torch.Tensor, epsilon: float) -> torch.Tensor:
     return z + epsilon * torch.where(z >= 0, 1.0, -1.0).to(z)
 
 
+def _share(relevance: torch.Tensor, denominator: torch.Tensor, epsilon: float) -> torch.Tensor:
+    """``relevance / stabilize(denominator)``, 0 where the stabilised denominator is 0 (ε = 0, z = 0)."""
+    denominator = stabilize(denominator, epsilon)
+    zero = torch.zeros((), dtype=relevance.dtype, device=relevance.device)
+    return torch.where(denominator == 0, zero, relevance / torch.where(denominator == 0, 1.0, denominator).to(denominator))
+
+
 def _plus(t: torch.Tensor | None, gamma: float) -> torch.Tensor | None:
     return None if t is None else t + gamma * t.clamp(min=0)
 
@@ -49,13 +56,13 @@ def _gamma_backward(x, out, relevance, gamma, epsilon, forward, transpose):
     outputs by the mirrored terms, exactly as zennit's ``Gamma`` rule.
     """
     if gamma == 0.0:
-        return transpose(relevance / stabilize(out, epsilon), 0)
+        return transpose(_share(relevance, out, epsilon), 0)
     positive, negative = x.clamp(min=0), x.clamp(max=0)
     z_pos = forward(positive, +1, True) + forward(negative, -1, False)
     z_neg = forward(positive, -1, True) + forward(negative, +1, False)
     zero = torch.zeros((), dtype=relevance.dtype, device=relevance.device)
-    s_pos = torch.where(out > 0, relevance / stabilize(z_pos, epsilon), zero)
-    s_neg = torch.where(out < 0, relevance / stabilize(z_neg, epsilon), zero)
+    s_pos = torch.where(out > 0, _share(relevance, z_pos, epsilon), zero)
+    s_neg = torch.where(out < 0, _share(relevance, z_neg, epsilon), zero)
     for_positive = transpose(s_pos, +1) + transpose(s_neg, -1)
     for_negative = transpose(s_pos, -1) + transpose(s_neg, +1)
     return torch.where(x > 0, for_positive, for_negative)
