@@ -194,3 +194,21 @@ def test_pickled_module_needs_trust_and_garbage_is_plain(tmp_path):
     garbage.write_bytes(b"\x00" * 40)
     with pytest.raises(ModelError, match="bad.safetensors"):
         load_model(f"timm:resnet10t:{garbage}")
+
+
+@pytest.mark.parametrize("name, expected", [
+    ("deit_tiny_patch16_224", {"deit_tiny_patch16_224", "vit_tiny_patch16_224"}),  # the same layers
+    ("deit_tiny_distilled_patch16_224", {"deit_tiny_distilled_patch16_224"}),
+    ("convnext_atto", {"convnext_atto"}),
+    ("resnet10t", {"resnet10t"}),
+    ("efficientnet_b0", {"efficientnet_b0", "tf_efficientnet_b0"}),  # differ only in padding
+])
+def test_detect_timm_architecture_on_meta_weights(name, expected):
+    import timm
+
+    from xaidesk.models.timm_models import detect_timm_architecture
+
+    with torch.device("meta"):
+        state = timm.create_model(name, pretrained=False, num_classes=5).state_dict()
+    assert set(detect_timm_architecture(state)) == expected
+    assert detect_timm_architecture({"weight": torch.zeros(2, 2)}) == []

@@ -279,3 +279,83 @@ def _fixed_input_size(model: torch.nn.Module) -> tuple[int, int] | None:
         return None
     size = getattr(patch_embed, "img_size", None)
     return (int(size[0]), int(size[1])) if size is not None else None
+
+
+# --------------------------------------------------------------------------- detection
+
+_VIT_WIDTHS = {192: "tiny", 384: "small", 768: "base", 1024: "large", 1280: "huge"}
+_CONVNEXT_WIDTHS = {40: "atto", 48: "femto", 64: "pico", 80: "nano", 96: "tiny|small", 128: "base", 192: "large",
+                    256: "xlarge", 352: "huge", 384: "xxlarge"}
+_EFFICIENTNET_HEADS = {1280: "b0|b1", 1408: "b2", 1536: "b3", 1792: "b4", 2048: "b5", 2304: "b6", 2560: "b7",
+                       2816: "b8"}
+
+
+def _blocks(state: Mapping[str, torch.Tensor], prefix: str) -> int:
+    """How many numbered blocks ``prefix.N.`` the state dict has."""
+    numbers = {key[len(prefix):].split(".", 1)[0] for key in state if key.startswith(prefix)}
+    return sum(1 for n in numbers if n.isdigit())
+
+
+def _name_pattern(state: Mapping[str, torch.Tensor]) -> str | None:
+    """A regular expression for the timm names whose layout the key names and a few shapes suggest."""
+    if {"pos_embed", "patch_embed.proj.weight", "blocks.0.attn.qkv.weight"} <= set(state):
+        proj = state["patch_embed.proj.weight"]
+        word = _VIT_WIDTHS.get(int(proj.shape[0]))
+        prefix = 1 + int("dist_token" in state)
+        tokens = int(state["pos_embed"].shape[1]) - prefix
+        grid = math.isqrt(max(tokens, 0))
+        if word is None or grid * grid != tokens:
+            return None
+        distilled = "_distilled" if "dist_token" in state else ""
+        return rf"(vit|deit|deit3)_{word}{distilled}_patch{int(proj.shape[-1])}_{grid * int(proj.shape[-1])}$"
+    if {"stem.0.weight", "stages.0.blocks.0.conv_dw.weight"} <= set(state):
+        words = _CONVNEXT_WIDTHS.get(int(state["stem.0.weight"].shape[0]))
+        return rf"convnext(v2)?_({words})$" if words else None
+    if {"layer1.0.conv1.weight", "fc.weight"} <= set(state) and ("conv1.weight" in state or "conv1.0.weight" in state):
+        per_block = 3 if "layer1.0.conv3.weight" in state else 2
+        depth = sum(_blocks(state, f"layer{i}.") for i in range(1, 5)) * per_block + 2
+        return rf"(resnet|resnext|wide_resnet){depth}(?!\d)\w*$"
+    if {"conv_stem.weight", "conv_head.weight", "classifier.weight"} <= set(state):
+        variants = _EFFICIENTNET_HEADS.get(int(state["conv_head.weight"].shape[0]))
+        return rf"(tf_)?efficientnet_({variants})$" if variants else None
+    return None
+
+
+@functools.lru_cache(maxsize=64)
+def _timm_signature(name: str) -> dict[str, tuple[int, ...]] | None:
+    """Parameter and buffer shapes of timm's ``name`` (built on the meta device), or None if it cannot be."""
+    import timm
+
+    try:
+        with torch.device("meta"):
+            model = timm.create_model(name, pretrained=False)
+    except Exception:  # noqa: BLE001 - a builder that computes with tensors; not a candidate then
+        return None
+    heads = set(_classifier_names(name, model))
+    return {k: (None if k.rpartition(".")[0] in heads else tuple(v.shape)) for k, v in model.state_dict().items()}
+
+
+def detect_timm_architecture(state: Mapping[str, torch.Tensor], limit: int = 8) -> list[str]:
+    """timm architecture names whose layers match ``state`` exactly (any class count), best first.
+
+    Only ViT/DeiT, ConvNeXt, ResNet and EfficientNet layouts are recognised: key names and a few
+    shapes pick at most ``limit`` names, which are then built on the meta device and compared.
+    Several names can fit the same weights (``efficientnet_b0`` and ``tf_efficientnet_b0`` differ
+    only in padding); an empty list means no recognised layout fits.
+    """
+    import re
+
+    pattern = _name_pattern(state)
+    if pattern is None:
+        return []
+    expression = re.compile(pattern)
+    candidates = sorted((n for n in timm_architecture_names() if expression.match(n)), key=lambda n: (len(n), n))
+    given = {k: tuple(v.shape) for k, v in state.items()}
+    found = []
+    for name in candidates[:limit]:
+        signature = _timm_signature(name)
+        if signature is None or set(signature) != set(given):
+            continue
+        if all(shape is None or given[key] == shape for key, shape in signature.items()):
+            found.append(name)
+    return found
