@@ -386,3 +386,17 @@ def test_timm_weights_open_with_the_architecture_chosen_in_the_search(qtbot, dia
     assert box.failure is None, box.failure.message
     assert box.spec() == f"timm:test_vit:{path}" and box.classes_label.text().startswith("3 classes")
     assert box.preprocessing_editor.height_spin.value() == 160  # timm's own input size for test_vit
+
+
+def test_a_typed_label_file_is_used_once_loaded_again(qtbot, dialog, mobilenet_file, tmp_path):
+    labels = tmp_path / "names.txt"
+    labels.write_text("a\nb\nc\n")
+    box = dialog()
+    box.set_path(mobilenet_file)
+    qtbot.waitUntil(lambda: box.model is not None, timeout=WAIT)
+    box.labels_edit.setText(str(labels))  # typed, Enter not pressed yet
+    assert not box.open_button.isEnabled() and "press Load again" in box.status_label.text()
+    assert box.stop_button.isVisible() and box.stop_button.text() == "Load again"
+    box.stop_button.click()
+    qtbot.waitUntil(lambda: box.model is not None and box.can_open(), timeout=WAIT)
+    assert box.classes_label.text() == "3 classes: a, b, c"

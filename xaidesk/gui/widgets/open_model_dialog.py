@@ -148,6 +148,7 @@ class OpenModelDialog(QDialog):
         self._clock.setInterval(500)
         self._clock.timeout.connect(self._show_busy_text)
         self._all_choices_requested = False
+        self._recognised_text = ""
         self._request_choices()
         self._refresh()
         self.resize(980, 640)
@@ -162,7 +163,7 @@ class OpenModelDialog(QDialog):
         self.path_edit = QLineEdit()
         self.path_edit.setPlaceholderText("a model file or folder")
         self.path_edit.setToolTip("The model file or folder; type or paste a path and press Enter, or choose one.")
-        self.path_edit.returnPressed.connect(self._on_path_entered)
+        self.path_edit.editingFinished.connect(self._on_path_entered)
         self.file_button = QPushButton("File…")
         self.file_button.setToolTip("Choose a model file (.onnx, .safetensors, .pt, .pth, …).")
         self.file_button.clicked.connect(self.choose_file)
@@ -204,7 +205,8 @@ class OpenModelDialog(QDialog):
         self.labels_edit = QLineEdit()
         self.labels_edit.setPlaceholderText(".txt (one name per line) or .json")
         self.labels_edit.setToolTip("Names for the model's outputs, in order, replacing the names it came with.")
-        self.labels_edit.returnPressed.connect(self._inspect)
+        self.labels_edit.editingFinished.connect(self._on_labels_entered)
+        self.labels_edit.textChanged.connect(self._refresh)
         self.labels_button = QPushButton("Choose…")
         self.labels_button.clicked.connect(self.choose_labels)
         self.labels_clear = QPushButton("Clear")
@@ -316,10 +318,17 @@ class OpenModelDialog(QDialog):
         return text or None
 
     def _on_path_entered(self) -> None:
-        self._recognise()
+        """A typed path is looked at when Enter is pressed or the field is left, if it changed."""
+        if self.path_edit.text().strip() != self._recognised_text:
+            self._recognise()
+
+    def _on_labels_entered(self) -> None:
+        if self._model_key is None or self._model_key[1] != self.labels():
+            self._inspect()
 
     def _recognise(self) -> int:
         text = self.path_edit.text().strip()
+        self._recognised_text = text
         self.guess = None
         self._forget_model()
         self.failure = None
@@ -618,7 +627,8 @@ class OpenModelDialog(QDialog):
             self._clock.stop()
             self.status_label.setText(self._idle_text())
         loading = self._jobs.get("inspect") is not None
-        can_retry = not busy and self._can_inspect() and self.model is None and (self._stopped or self.failure)
+        stale = self.model is not None and self._model_key != self._key()
+        can_retry = not busy and self._can_inspect() and (stale or (self.model is None and (self._stopped or self.failure)))
         self.stop_button.setVisible(loading or bool(can_retry))
         self.stop_button.setText("Stop" if loading else "Load again")
         self.architecture_box.setVisible(guess is not None and guess.chooses_architecture)
@@ -644,6 +654,8 @@ class OpenModelDialog(QDialog):
             return "Stopped. Press Load again to load the model."
         if self.failure is not None:
             return "Change the choices above, or press Load again."
+        if self.model is not None and self._model_key != self._key():
+            return "The class names file changed: press Load again to use it."
         if self.model is not None:
             if self.preprocessing_editor.problem():
                 return "Fix the preprocessing to open the model."
@@ -665,7 +677,7 @@ class OpenModelDialog(QDialog):
         if self._jobs.get("inspect") is not None:
             self.runner.cancel(channel="inspect")
         else:
-            self._forget_model()
+            self._model_key = None
             self._inspect()
 
     def _show_details(self) -> None:
