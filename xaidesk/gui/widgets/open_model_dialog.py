@@ -58,9 +58,19 @@ _RETIRED: list[Runner] = []
 
 
 def _retire(runner: Runner) -> None:
-    """Stop ``runner`` without waiting for a load that cannot be interrupted (it ends on its own)."""
+    """Stop ``runner`` without waiting for a load that cannot be interrupted (it ends on its own).
+
+    Its thread is waited for when the application quits, so no thread outlives it.
+    """
     if runner.shutdown(timeout_ms=50):
         return
+    if not _RETIRED:
+        from PySide6.QtCore import QCoreApplication
+
+        app = QCoreApplication.instance()
+        if app is not None and not getattr(app, "_xaidesk_waits_for_retired", False):
+            app.aboutToQuit.connect(_wait_for_retired)
+            app._xaidesk_waits_for_retired = True
     _RETIRED.append(runner)
 
     def sweep() -> None:
@@ -71,6 +81,12 @@ def _retire(runner: Runner) -> None:
             QTimer.singleShot(250, sweep)
 
     QTimer.singleShot(250, sweep)
+
+
+def _wait_for_retired() -> None:
+    for runner in list(_RETIRED):
+        runner.thread.wait()
+    _RETIRED.clear()
 
 
 @dataclass
