@@ -74,13 +74,14 @@ class AudioProbeDialog(ProbeDialog):
 
     @staticmethod
     def _offer_current(model) -> bool:
-        """Whether the Audio tab's model can be a backbone here (an audio model that is not itself a probe)."""
+        """Whether the Audio tab's model is offered as the backbone (VGGish weights or an audio model file that
+        is not itself a probe; the built-in models are listed anyway)."""
         from xaidesk.models.audio_probe import is_audio_probe_file
 
         spec = str(getattr(model, "spec", ""))
         kind, _, rest = spec.partition(":")
         return getattr(model, "modality", "") == "audio" and getattr(model, "frontend", None) is not None \
-            and kind in ("demo", "vggish", "file") and not is_audio_probe_file(rest)
+            and kind in ("vggish", "file") and not is_audio_probe_file(rest)
 
     def _on_model_activated(self, index: int) -> None:
         data = self.model_combo.itemData(index)
@@ -147,8 +148,10 @@ class AudioProbeDialog(ProbeDialog):
         return self._jobs["model"]
 
     def use_backbone(self, model) -> int:
-        """Use an already loaded audio model (the Audio tab's) as the backbone."""
-        return self.load_backbone(model.spec, model=model)
+        """Use the Audio tab's model as the backbone: loaded again from its spec (with its spectrogram
+        settings), so that the fit never shares a network with explanations running in the tab."""
+        frontend = model.frontend.to_dict() if str(model.spec).startswith("file:") else None
+        return self.load_backbone(model.spec, frontend=frontend)
 
     # ------------------------------------------------------------ folder
     def set_folder(self, path) -> int:
