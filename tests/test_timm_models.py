@@ -212,3 +212,9 @@ def test_detect_timm_architecture_on_meta_weights(name, expected):
         state = timm.create_model(name, pretrained=False, num_classes=5).state_dict()
     assert set(detect_timm_architecture(state)) == expected
     assert detect_timm_architecture({"weight": torch.zeros(2, 2)}) == []
+
+
+def test_file_spec_with_timm_weights_points_to_the_timm_spec(tmp_path):
+    path = _save(_timm("convnext_atto", num_classes=2).state_dict(), tmp_path / "atto.safetensors", "safetensors")
+    with pytest.raises(ModelError, match=r"match timm's convnext_atto\. Open it as timm:convnext_atto:"):
+        load_model(f"file:{path}")

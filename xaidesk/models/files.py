@@ -323,6 +323,16 @@ def _class_names(sidecar: Sidecar, count: int, notes: list[str]) -> list[str]:
     return [f"class {i}" for i in range(count)]
 
 
+def _timm_candidates(state: dict[str, torch.Tensor]) -> list[str]:
+    """timm architectures whose layers match ``state`` (empty when none, or timm is not installed)."""
+    try:
+        from .timm_models import detect_timm_architecture
+
+        return detect_timm_architecture(state)
+    except ImportError:
+        return []
+
+
 def load_file(path: str | Path, *, trust: bool = False, spec: str | None = None) -> LoadedModel:
     """Load ``file:PATH``: a TorchScript archive, a state dict of a torchvision model, or (trusted) a pickled module."""
     from .torchvision_models import detect_architecture, extract_state_dict, load_torchvision
@@ -358,10 +368,16 @@ def load_file(path: str | Path, *, trust: bool = False, spec: str | None = None)
                 )
             arch = detect_architecture(state)
             if arch is None:
+                timm_names = _timm_candidates(state)
+                if timm_names:
+                    raise ModelError(
+                        f"{path.name} holds only weights (a state dict) that match timm's "
+                        f"{' or '.join(timm_names)}. Open it as timm:{timm_names[0]}:{path}."
+                    )
                 raise ModelError(
                     f"{path.name} holds only weights (a state dict) and xaidesk could not tell which "
                     "network they belong to. Choose its architecture: torchvision:ARCH:PATH "
-                    f"(for example torchvision:resnet18:{path}).",
+                    f"(for example torchvision:resnet18:{path}) or timm:NAME:PATH.",
                 )
             notes.insert(0, f"This file holds only weights; they match torchvision's {arch}, loaded as that.")
             return load_torchvision(arch, path, spec=spec, state=state, notes=notes)
