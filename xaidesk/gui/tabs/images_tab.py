@@ -428,11 +428,15 @@ class ImagesTab(ExplainTabBase):
     def _fill_model_combo(self) -> None:
         """The model picker: built-in models, the model in use, and one "Open model…" entry."""
         super()._fill_model_combo()
+        self.model_combo.blockSignals(True)
         index = self.model_combo.findData(MODEL_FILE_ENTRY)
-        if index >= 0 and MODEL_FILE_ENTRY != self.BUILTIN_MODEL_ENTRY:
-            self.model_combo.blockSignals(True)
+        if index >= 0:
             self.model_combo.removeItem(index)
-            self.model_combo.blockSignals(False)
+        self.model_combo.setItemData(
+            self.model_combo.findData(OPEN_MODEL_ENTRY),
+            "Your own model: an ONNX file, a Hugging Face or timm folder, PyTorch weights, TorchScript, a saved "
+            "model or a quick classifier.", Qt.ItemDataRole.ToolTipRole)
+        self.model_combo.blockSignals(False)
 
     def choose_model_file(self) -> None:
         """Open a model of any kind (the Model menu's entries and the picker's "Open model…")."""
