@@ -28,3 +28,20 @@ def test_dataset_mode_check_fails_when_spray_puts_everything_in_one_cluster(monk
 
 def test_probe_check_fits_and_explains():
     assert "LRP explains it" in selftest._check_probe()
+
+
+def test_onnx_check_runs_through_onnxruntime_and_the_conversion():
+    detail = selftest._check_onnx()
+    assert "occlusion explains it" in detail and "lrp.epsilon_plus_flat explains it" in detail
+
+
+def test_hugging_face_check_reads_class_names_and_explains():
+    assert "lrp.attention explains it" in selftest._check_hugging_face()
+
+
+def test_tiny_onnx_file_is_a_valid_graph(tmp_path):
+    import onnx
+
+    path = selftest.write_tiny_onnx(tmp_path / "tiny.onnx", classes=4, size=16)
+    graph = onnx.load(str(path)).graph
+    assert [node.op_type for node in graph.node] == ["Conv", "Relu", "GlobalAveragePool", "Flatten", "Gemm"]

@@ -244,6 +244,145 @@ def _check_cli() -> str:
     return "explain image wrote overlay.png, relevance.npy, summary.json"
 
 
+def _synthetic_picture(size: int = 96, seed: int = 0):
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    return rng.integers(0, 256, size=(size, size, 3), dtype=np.uint8)
+
+
+def _explained(model, method: str, params: dict | None = None) -> str:
+    import numpy as np
+
+    from .explain import explain_image, predict_image
+
+    picture = _synthetic_picture()
+    prediction = predict_image(model, picture)
+    explanation = explain_image(model, picture, method, params=params)
+    relevance = explanation.relevance
+    seen = np.isfinite(relevance)
+    if not seen.any() or not np.any(relevance[seen] != 0):
+        raise RuntimeError(f"{method} gave an empty or non-finite map")
+    conservation = explanation.extras.get("conservation")
+    kept = f", relevance kept {conservation:.0%}" if isinstance(conservation, float) else ""
+    return f"{len(prediction.probabilities)} classes, {method} explains it{kept}"
+
+
+def _check_timm_vit() -> str:
+    import timm
+    import torch
+    from safetensors.torch import save_file
+
+    from .models import load_model
+
+    torch.manual_seed(0)
+    network = timm.create_model("vit_tiny_patch16_224", pretrained=False, num_classes=3, img_size=64)
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "vit_tiny.safetensors"
+        save_file({k: v.contiguous() for k, v in network.state_dict().items()}, str(path))
+        model = load_model(f"timm:vit_tiny_patch16_224:{path}")
+    return "timm vit_tiny_patch16_224 from a .safetensors file: " + _explained(model, "lrp.attention")
+
+
+def _check_hugging_face() -> str:
+    import torch
+    from transformers import ViTConfig, ViTForImageClassification, ViTImageProcessor
+
+    from .models import load_model
+
+    torch.manual_seed(0)
+    config = ViTConfig(image_size=32, patch_size=8, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                       intermediate_size=64, num_labels=2, id2label={0: "cat", 1: "dog"}, label2id={"cat": 0, "dog": 1})
+    from transformers.utils import logging as hf_logging
+
+    shown = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        with tempfile.TemporaryDirectory() as folder:
+            ViTForImageClassification(config).save_pretrained(folder)
+            ViTImageProcessor(size={"height": 32, "width": 32}).save_pretrained(folder)
+            model = load_model(f"hf:{folder}")
+    finally:
+        if shown:
+            hf_logging.enable_progress_bar()
+    if model.class_names != ["cat", "dog"]:
+        raise RuntimeError(f"class names {model.class_names} instead of cat, dog from id2label")
+    return "transformers ViT folder, classes from id2label: " + _explained(model, "lrp.attention")
+
+
+def write_tiny_onnx(path: Path, classes: int = 3, size: int = 32) -> Path:
+    """Write a small convolutional classifier (conv, ReLU, global pooling, dense) as an ONNX file."""
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(0)
+    weights = [
+        numpy_helper.from_array(rng.normal(0, 0.3, (8, 3, 3, 3)).astype(np.float32), "conv_w"),
+        numpy_helper.from_array(rng.normal(0, 0.1, (8,)).astype(np.float32), "conv_b"),
+        numpy_helper.from_array(rng.normal(0, 0.5, (classes, 8)).astype(np.float32), "fc_w"),
+        numpy_helper.from_array(np.zeros(classes, np.float32), "fc_b"),
+    ]
+    nodes = [
+        helper.make_node("Conv", ["input", "conv_w", "conv_b"], ["conv"], pads=[1, 1, 1, 1]),
+        helper.make_node("Relu", ["conv"], ["relu"]),
+        helper.make_node("GlobalAveragePool", ["relu"], ["pool"]),
+        helper.make_node("Flatten", ["pool"], ["flat"]),
+        helper.make_node("Gemm", ["flat", "fc_w", "fc_b"], ["logits"], transB=1),
+    ]
+    graph = helper.make_graph(
+        nodes, "tiny", [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", 3, size, size])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", classes])], initializer=weights,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    onnx.save(model, str(path))
+    return path
+
+
+def _check_onnx() -> str:
+    from .models import load_model
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = write_tiny_onnx(Path(folder) / "tiny.onnx")
+        model = load_model(f"onnx:{path}")
+        occlusion = _explained(model, "occlusion")
+        lrp = _explained(model, "lrp.epsilon_plus_flat")
+    return f"onnxruntime: {occlusion}; converted to PyTorch: {lrp.split(', ', 1)[1]}"
+
+
+def _check_vggish() -> str:
+    import numpy as np
+    import soundfile
+    import torch
+
+    from .data.audio import load_audio
+    from .explain import explain_audio
+    from .models import load_model
+    from .models.audio import build_vggish
+    from .models.vggish_convert import convert_vggish
+
+    torch.manual_seed(0)
+    published = {key: value.contiguous() for key, value in build_vggish().state_dict().items()}
+    rate = 16000
+    times = np.arange(rate * 2) / rate
+    wave = (0.3 * np.sin(2 * np.pi * 1000 * times) * (times > 0.8)).astype(np.float32)
+    with tempfile.TemporaryDirectory() as folder:
+        source, converted = Path(folder) / "torchvggish.pth", Path(folder) / "vggish.pth"
+        torch.save(published, source)
+        convert_vggish(source, converted, layout="torchvggish")
+        model = load_model(f"vggish:{converted}")
+        clip = Path(folder) / "tone.wav"
+        soundfile.write(clip, wave, rate)
+        explanation = explain_audio(model, load_audio(clip), "relax", params={"num_masks": 50, "strategy": "time"})
+    relevance = explanation.relevance
+    if not np.all(np.isfinite(relevance)) or not np.any(relevance != 0):
+        raise RuntimeError("RELAX on the converted VGGish gave an empty or non-finite map")
+    return (f"random torchvggish weights converted (fc1 reordered for mel x time), {model.name}: RELAX "
+            f"{relevance.shape[0]}x{relevance.shape[1]}")
+
+
 def _check_window() -> str:
     from .gui.app import open_and_close_main_window
 
@@ -267,6 +406,10 @@ def checks(with_window: bool = False) -> list[Check]:
         ("data set: batch run + SpRAy + faithfulness on generated pictures", _check_dataset_mode),
         ("quick classifier: backbone layer + linear head, explained by LRP", _check_probe),
         ("command line: explain image", _check_cli),
+        ("timm ViT from a weights file + LRP for transformers", _check_timm_vit),
+        ("Hugging Face image classifier folder + LRP for transformers", _check_hugging_face),
+        ("ONNX file: occlusion through onnxruntime, LRP through PyTorch", _check_onnx),
+        ("VGGish from a converted torchvggish file + RELAX", _check_vggish),
     ]
     if with_window:
         found.append(("main window opens and closes", _check_window))
