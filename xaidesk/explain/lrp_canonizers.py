@@ -16,7 +16,7 @@ Three kinds of change are made:
   scale (``gamma * x``) multiply features element-wise by a factor. :func:`constant_factor`
   computes the same product but passes relevance to the gated features unchanged and none to
   the factor (for a fixed factor, ``x*s / (x*s) * R = R``).
-* **Global average pooling as a module.** DenseNet, ShuffleNet v2 and MobileNet v2 pool with a
+* **Global average pooling as a module.** DenseNet, ShuffleNet v2, MobileNet v2 and MNASNet pool with a
   function call, whose gradient spreads relevance evenly over the positions. The canonized
   model pools with an ``AdaptiveAvgPool2d`` module, which gets zennit's ``Norm`` rule
   (relevance in proportion to each position's activation).
@@ -26,6 +26,8 @@ Three kinds of change are made:
 
 from __future__ import annotations
 
+import importlib
+
 import torch
 from zennit import canonizers as zennit_canonizers
 from zennit.canonizers import AttributeCanonizer, CompositeCanonizer, MergeBatchNorm
@@ -33,7 +35,8 @@ from zennit.core import collect_leaves
 from zennit.layer import Sum
 
 __all__ = [
-    "ConstantFactorCanonizer", "DenseNetMergeBatchNorm", "GlobalPoolCanonizer", "ResNetCanonizer",
+    "ConstantFactorCanonizer", "DenseNetMergeBatchNorm", "GlobalPoolCanonizer", "InputTransformCanonizer",
+    "ResNetCanonizer",
     "ResidualSumCanonizer", "SequentialMergeBatchNorm", "TimmMergeBatchNorm", "canonizers_for", "constant_factor", "covered_by_canonizers", "family_of",
 ]
 
@@ -149,6 +152,25 @@ def _tv_mobilenet_v2_forward(self, x):
     return self.classifier(torch.flatten(self.canonizer_pool(self.features(x)), 1))
 
 
+def _tv_mnasnet_residual_forward(self, input):
+    if self.apply_residual:
+        return _summed(self, input, self.layers(input))
+    return self.layers(input)
+
+
+def _tv_mnasnet_forward(self, x):
+    return self.classifier(torch.flatten(self.canonizer_pool(self.layers(x)), 1))
+
+
+def _tv_transform_input(self, x):
+    """GoogLeNet / Inception v3 input re-normalisation, with relevance passed to the pixels unchanged.
+
+    The re-normalisation is an element-wise affine map of each pixel; its value is kept, its
+    backward pass is the identity (the relevance of a transformed pixel is that of the pixel).
+    """
+    return x + (type(self)._transform_input(self, x) - x).detach()
+
+
 # --- forwards of canonized timm blocks ----------------------------------------------------------------
 
 
@@ -196,10 +218,16 @@ def _timm_convnext_block_forward(self, x):
 def _torchvision_forwards() -> dict[type, tuple[str, object]]:
     """``class -> (kind, forward)`` for the torchvision blocks handled here."""
     try:
-        from torchvision.models import convnext, densenet, efficientnet, mobilenetv2, mobilenetv3, regnet, shufflenetv2
         from torchvision.ops.misc import SqueezeExcitation
     except ImportError:  # torchvision is optional for LRP on hand-built models
         return {}
+    # by module path: torchvision.models.googlenet is also the name of a function
+    convnext, densenet, efficientnet, googlenet, inception, mnasnet, mobilenetv2, mobilenetv3, regnet, shufflenetv2 = (
+        importlib.import_module(f"torchvision.models.{name}") for name in (
+            "convnext", "densenet", "efficientnet", "googlenet", "inception", "mnasnet", "mobilenetv2", "mobilenetv3",
+            "regnet", "shufflenetv2",
+        )
+    )
     return {
         efficientnet.MBConv: ("residual", _tv_mbconv_forward),
         efficientnet.FusedMBConv: ("residual", _tv_mbconv_forward),
@@ -211,6 +239,10 @@ def _torchvision_forwards() -> dict[type, tuple[str, object]]:
         densenet.DenseNet: ("pool", _tv_densenet_forward),
         shufflenetv2.ShuffleNetV2: ("pool", _tv_shufflenet_forward),
         mobilenetv2.MobileNetV2: ("pool", _tv_mobilenet_v2_forward),
+        mnasnet._InvertedResidual: ("residual", _tv_mnasnet_residual_forward),
+        mnasnet.MNASNet: ("pool", _tv_mnasnet_forward),
+        googlenet.GoogLeNet: ("input", _tv_transform_input),
+        inception.Inception3: ("input", _tv_transform_input),
     }
 
 
@@ -287,6 +319,7 @@ class _SwapForward(AttributeCanonizer):
     """Swap the forward of every module whose class is handled with one of ``kinds``."""
 
     kinds: tuple[str, ...] = ()
+    method = "forward"
 
     def __init__(self):
         super().__init__(self._attribute_map)
@@ -295,7 +328,7 @@ class _SwapForward(AttributeCanonizer):
         forward = _handled(module, self.kinds)
         if forward is None:
             return None
-        attributes = {"forward": forward.__get__(module)}
+        attributes = {self.method: forward.__get__(module)}
         attributes.update(self._helpers(module))
         return attributes
 
@@ -307,8 +340,8 @@ class _SwapForward(AttributeCanonizer):
 
 
 class ResidualSumCanonizer(_SwapForward):
-    """Residual blocks (EfficientNet, MobileNet v2/v3, RegNet, ConvNeXt; timm EfficientNet, ResNet,
-    ConvNeXt) add their skip connection with a :class:`~zennit.layer.Sum` module."""
+    """Residual blocks (EfficientNet, MobileNet v2/v3, MNASNet, RegNet, ConvNeXt; timm EfficientNet,
+    ResNet, ConvNeXt) add their skip connection with a :class:`~zennit.layer.Sum` module."""
 
     kinds = ("residual", "timm_residual", "timm_resnet")
 
@@ -326,12 +359,20 @@ class ConstantFactorCanonizer(_SwapForward):
 
 
 class GlobalPoolCanonizer(_SwapForward):
-    """DenseNet, ShuffleNet v2 and MobileNet v2 pool globally with a module that LRP can see."""
+    """DenseNet, ShuffleNet v2, MobileNet v2 and MNASNet pool globally with a module that LRP can see."""
 
     kinds = ("pool",)
 
     def _helpers(self, module) -> dict:
         return {"canonizer_pool": torch.nn.AdaptiveAvgPool2d(1)}
+
+
+class InputTransformCanonizer(_SwapForward):
+    """GoogLeNet and Inception v3 re-normalise their input inside the model (``transform_input``);
+    the relevance passes through that element-wise map unchanged."""
+
+    kinds = ("input",)
+    method = "_transform_input"
 
 
 class DenseNetMergeBatchNorm(MergeBatchNorm):
@@ -441,7 +482,8 @@ def canonizers_for(module: torch.nn.Module) -> list:
     else:
         canonizers = [SequentialMergeBatchNorm()]
     kinds = {_forwards()[type(m)][0] for m in module.modules() if type(m) in _forwards()}
-    for canonizer in (ResidualSumCanonizer(), ConstantFactorCanonizer(), GlobalPoolCanonizer()):
+    for canonizer in (ResidualSumCanonizer(), ConstantFactorCanonizer(), GlobalPoolCanonizer(),
+                      InputTransformCanonizer()):
         if kinds & set(canonizer.kinds):
             canonizers.append(canonizer)
     return canonizers
