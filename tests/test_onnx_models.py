@@ -425,3 +425,24 @@ def test_a_conversion_that_does_not_reproduce_onnxruntime_is_refused(exported, m
     with pytest.raises(MethodError, match="differ from onnxruntime's"):
         explain_image(model, _image(), "lrp.epsilon_plus_flat")
     assert np.isfinite(predict_image(model, _image()).logits).all()
+
+
+def test_cancel_during_a_prefetched_run_keeps_the_partial_result(onnx_model):
+    import threading
+
+    from xaidesk.core import Cancelled, CancelToken
+
+    token = CancelToken()
+    seen = []
+
+    def progress(fraction, message="", partial=None):
+        seen.append(fraction)
+        if fraction > 0:
+            token.cancel()
+
+    before = threading.active_count()
+    with pytest.raises(Cancelled) as info:
+        explain_image(onnx_model, _image(8), "relax", params={"num_masks": 400, "batch_size": 16}, token=token,
+                      progress=progress)
+    assert info.value.partial is not None and info.value.partial.extras["n_done"] < 400
+    assert threading.active_count() == before  # the helper thread that built the next batch is gone

@@ -31,7 +31,10 @@ Options added for RELAX (all keyword-only, defaults keep the behaviour above):
 
 A module may name the smallest batch worth running as ``preferred_min_batch`` (the onnxruntime
 wrapper of ONNX models does: its CPU throughput drops on small batches); automatic sizing then
-never goes below it, memory permitting.
+never goes below it, memory permitting. A module with ``prefetch_batches = True`` (the same
+wrapper: onnxruntime releases the GIL while it runs) gets the next batch built on a helper thread
+while it evaluates the current one; ``make_batch`` is then called one call at a time, in order, but
+not always on the caller's thread, and a new batch size takes effect one batch later.
 
 Example::
 
@@ -42,6 +45,7 @@ Example::
 
 from __future__ import annotations
 
+import concurrent.futures
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -210,53 +214,69 @@ def evaluate_perturbations(
     start_time = last_partial = time.monotonic()
     done = 0
     since_partial = 0
-    while done < total:
-        if token is not None:
-            token.check()
-        if not fixed and size == 0:
-            # First batch: a small probe, limited by memory; later batches adapt to its timing.
-            first = make_batch(done, done + 1)
-            limit = memory_batch_limit(first[0], memory_budget)
-            size = min(limit, max(4, int(min_batch)))
-        stop = min(total, done + size)
-        batch = make_batch(done, stop)
-        if channels_last is None:
-            channels_last = preferred_memory_format(module, batch) == "channels_last"
-            stats.memory_format = "channels_last" if channels_last else "contiguous"
-        elif channels_last:
-            stats.memory_format = "channels_last"
-        if channels_last and batch.ndim == 4:
-            batch = batch.contiguous(memory_format=torch.channels_last)
-        tick = time.monotonic()
-        with torch.inference_mode():
-            scores = forward(module, batch, model_name).float().cpu()
-        elapsed = time.monotonic() - tick
-        if keep_outputs:
-            if stored is None:
-                stored = torch.empty((total, scores.shape[1]), dtype=torch.float32)
-            stored[done:stop] = scores
-        stats.batches += 1
-        stats.sizes.append(stop - done)
-        if on_batch is not None:
-            on_batch(done, stop, scores)
-        if not fixed:
-            per_sample = elapsed / max(1, stop - done)
-            wanted = int(target_seconds / per_sample) if per_sample > 0 else limit
-            size = max(1, min(limit, max(wanted, int(min_batch)), 2 * size))
-        done = stop
-        stats.samples = done
-        if should_stop is not None and done < total and should_stop(done):
-            stats.stopped_early = True
-            progress(1.0, f"{message}: stopped after {done} of {total}", None)
-            break
-        now = time.monotonic()
-        since_partial += 1
-        result = None
-        due = since_partial >= partial_every or now - last_partial >= partial_interval
-        if partial is not None and done < total and due:
-            result = partial()
-            last_partial, since_partial = now, 0
-        progress(done / total, f"{message}: {done} of {total}", result)
+    helper = (concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="xaidesk-batch")
+              if getattr(module, "prefetch_batches", False) else None)
+    ahead: tuple[int, concurrent.futures.Future] | None = None  # (stop, batch being built)
+    try:
+        while done < total:
+            if token is not None:
+                token.check()
+            if not fixed and size == 0:
+                # First batch: a small probe, limited by memory; later batches adapt to its timing.
+                first = make_batch(done, done + 1)
+                limit = memory_batch_limit(first[0], memory_budget)
+                size = min(limit, max(4, int(min_batch)))
+            if ahead is not None:
+                stop, batch = ahead[0], ahead[1].result()
+                ahead = None
+            else:
+                stop = min(total, done + size)
+                batch = make_batch(done, stop)
+            if helper is not None and stop < total:
+                following = min(total, stop + size)
+                ahead = (following, helper.submit(make_batch, stop, following))
+            if channels_last is None:
+                channels_last = preferred_memory_format(module, batch) == "channels_last"
+                stats.memory_format = "channels_last" if channels_last else "contiguous"
+            elif channels_last:
+                stats.memory_format = "channels_last"
+            if channels_last and batch.ndim == 4:
+                batch = batch.contiguous(memory_format=torch.channels_last)
+            tick = time.monotonic()
+            with torch.inference_mode():
+                scores = forward(module, batch, model_name).float().cpu()
+            elapsed = time.monotonic() - tick
+            if keep_outputs:
+                if stored is None:
+                    stored = torch.empty((total, scores.shape[1]), dtype=torch.float32)
+                stored[done:stop] = scores
+            stats.batches += 1
+            stats.sizes.append(stop - done)
+            if on_batch is not None:
+                on_batch(done, stop, scores)
+            if not fixed:
+                per_sample = elapsed / max(1, stop - done)
+                wanted = int(target_seconds / per_sample) if per_sample > 0 else limit
+                size = max(1, min(limit, max(wanted, int(min_batch)), 2 * size))
+            done = stop
+            stats.samples = done
+            if should_stop is not None and done < total and should_stop(done):
+                stats.stopped_early = True
+                progress(1.0, f"{message}: stopped after {done} of {total}", None)
+                break
+            now = time.monotonic()
+            since_partial += 1
+            result = None
+            due = since_partial >= partial_every or now - last_partial >= partial_interval
+            if partial is not None and done < total and due:
+                result = partial()
+                last_partial, since_partial = now, 0
+            progress(done / total, f"{message}: {done} of {total}", result)
+    finally:
+        if helper is not None:
+            if ahead is not None:
+                ahead[1].cancel()
+            helper.shutdown(wait=True)
     stats.seconds += time.monotonic() - start_time
     if not keep_outputs:
         return None

@@ -309,22 +309,26 @@ def run_relax(
         )
     accumulator = RelaxAccumulator((height, width), group=2 if sampler.antithetic else 1,
                                    area_expectation=sampler.area_expectation() if control_variate else None)
-    last: dict[str, object] = {}
+    last: dict[tuple[int, int], torch.Tensor] = {}
 
     if memory_format == "auto":
         memory_format = preferred_memory_format(encode, x)
     channels_last = memory_format == "channels_last"
 
     def make_batch(start: int, stop: int) -> torch.Tensor:
+        # The engine may build the next batch (on a helper thread) before this one's outputs arrive,
+        # so masks are kept per batch until on_batch has used them.
         masks = sampler.sample(start, stop)
-        last["range"], last["masks"] = (start, stop), masks
+        last[(start, stop)] = masks
         if channels_last:  # write the product straight into the layout the model runs fastest in
             out = torch.empty((stop - start, *x.shape[1:]), dtype=x.dtype, memory_format=torch.channels_last)
             return torch.mul(x, masks, out=out)
         return x * masks
 
     def on_batch(start: int, stop: int, features: torch.Tensor) -> None:
-        masks = last["masks"] if last.get("range") == (start, stop) else sampler.sample(start, stop)
+        masks = last.pop((start, stop), None)
+        if masks is None:
+            masks = sampler.sample(start, stop)
         accumulator.update(masks[:, 0], cosine_to(reference, features), start)
 
     def should_stop(done: int) -> bool:
@@ -442,7 +446,7 @@ def layer_encoder(model, layer: str = "", example: torch.Tensor | None = None
             offered = ", ".join(scorer.output_names[1:]) or "none (the graph has one output)"
             raise MethodError(f"{model.name} has no output called '{layer}'. RELAX can compare the graph's further "
                               f"outputs: {offered}; leave the layer empty for the model output.")
-        yield (lambda batch: scorer.run(batch, [layer])[0]), layer, notes
+        yield scorer.output_encoder(layer), layer, notes
         return
     if _is_scripted(model):
         notes.append("This is a TorchScript model: only its final output is available, so RELAX "

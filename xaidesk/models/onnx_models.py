@@ -79,6 +79,19 @@ def make_session(path: Path):
     return ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
 
 
+class _NamedOutput:
+    """One output of an :class:`OnnxRuntimeModule` as an encoder (RELAX on an intermediate output)."""
+
+    prefetch_batches = True
+
+    def __init__(self, scorer: "OnnxRuntimeModule", name: str) -> None:
+        self.scorer, self.name = scorer, name
+        self.preferred_min_batch = scorer.preferred_min_batch
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        return self.scorer.run(x, [self.name])[0]
+
+
 class OnnxRuntimeModule(torch.nn.Module):
     """An onnxruntime session as a module: (B, C, H, W) float tensor in, first output's scores out.
 
@@ -126,8 +139,15 @@ class OnnxRuntimeModule(torch.nn.Module):
             return PREFERRED_BATCH if self.batch == 0 else 1
         return self.batch * -(-PREFERRED_BATCH // self.batch)
 
+    #: onnxruntime releases the GIL while it runs: the perturbation engine builds the next batch meanwhile.
+    prefetch_batches = True
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.run(x)[0]
+
+    def output_encoder(self, name: str) -> _NamedOutput:
+        """A callable returning the graph output ``name`` for a batch (same batching and checks)."""
+        return _NamedOutput(self, name)
 
     def run(self, x: torch.Tensor, outputs: list[str] | None = None) -> list[torch.Tensor]:
         """The named outputs (default: the class scores) for the batch ``x``, as float32 tensors."""
