@@ -215,6 +215,35 @@ def test_gamma_rule_matches_a_naive_formula_on_one_dense_layer():
     torch.testing.assert_close(ours, expected, rtol=1e-4, atol=1e-6)
 
 
+@pytest.mark.parametrize("gamma", [0.0, 0.25, 3.0])
+@pytest.mark.parametrize("kind", ["linear", "conv"])
+def test_gamma_rule_matches_zennit_on_one_layer(kind, gamma):
+    from zennit.composites import LayerMapComposite
+    from zennit.rules import Gamma
+
+    from xaidesk.explain.attnlrp_rules import RuledConv2d, RuledLinear
+
+    torch.manual_seed(4)
+    if kind == "linear":
+        layer, x = nn.Linear(6, 5), torch.randn(3, 6)
+        ruled = RuledLinear.of(layer, gamma, 1e-6)
+    else:
+        layer, x = nn.Conv2d(3, 4, 3, stride=2, padding=1), torch.randn(2, 3, 7, 7)
+        ruled = RuledConv2d(layer, gamma, 1e-6)
+    inp = x.clone().requires_grad_(True)
+    out = ruled(inp)
+    R_out = torch.randn_like(out)
+    (gradient,) = torch.autograd.grad(out, inp, grad_outputs=R_out / out.detach())
+    composite = LayerMapComposite([(type(layer), Gamma(gamma=gamma, stabilizer=1e-6))])
+    composite.register(layer)
+    try:
+        reference_input = x.clone().requires_grad_(True)
+        (expected,) = torch.autograd.grad(layer(reference_input), reference_input, grad_outputs=R_out)
+    finally:
+        composite.remove()
+    torch.testing.assert_close(inp.detach() * gradient, expected, rtol=1e-4, atol=1e-5)
+
+
 # --- timm and Hugging Face: the same weights give the same relevance -----------------------------
 
 

@@ -39,33 +39,43 @@ def _share(relevance: torch.Tensor, denominator: torch.Tensor, epsilon: float) -
     return torch.where(denominator == 0, zero, relevance / torch.where(denominator == 0, 1.0, denominator).to(denominator))
 
 
-def _plus(t: torch.Tensor | None, gamma: float) -> torch.Tensor | None:
-    return None if t is None else t + gamma * t.clamp(min=0)
+def _gamma_backward(x, out, bias, relevance, gamma, epsilon, apply, transpose):
+    """Input gradient ``R_x / x`` of the generalised γ rule of an affine layer ``out = apply(x, w) + b``.
 
-
-def _minus(t: torch.Tensor | None, gamma: float) -> torch.Tensor | None:
-    return None if t is None else t + gamma * t.clamp(max=0)
-
-
-def _gamma_backward(x, out, relevance, gamma, epsilon, forward, transpose):
-    """Input gradient ``R_x / x`` of the generalised γ rule for an affine map ``forward(x, w, b)``.
-
-    ``forward(inp, sign, with_bias)`` applies the layer with weights ``w + γ w⁺`` (sign +1) or
-    ``w + γ w⁻`` (sign -1); ``transpose(s, sign)`` is its transposed weight map. Positive outputs
-    share their relevance by ``x⁺ (w + γw⁺) + x⁻ (w + γw⁻)`` (plus bias ``b + γb⁺``), negative
-    outputs by the mirrored terms, exactly as zennit's ``Gamma`` rule.
+    Positive outputs share their relevance by ``x⁺ (w + γw⁺) + x⁻ (w + γw⁻)`` plus the bias
+    ``b + γb⁺``, negative outputs by ``x⁺ (w + γw⁻) + x⁻ (w + γw⁺)`` plus ``b + γb⁻``, exactly as
+    zennit's ``Gamma`` rule. Written with ``P = x⁺w⁺ + x⁻w⁻`` (so that ``x⁺w⁻ + x⁻w⁺ = xw − P``)
+    it needs two products with the split weights in each direction and one with ``w``, instead
+    of four and four. ``apply(inp, w)`` is the layer without bias, ``transpose(s, w)`` its
+    transposed map and ``weight`` the layer's weight.
     """
+    weight = apply.weight
     if gamma == 0.0:
-        return transpose(_share(relevance, out, epsilon), 0)
-    positive, negative = x.clamp(min=0), x.clamp(max=0)
-    z_pos = forward(positive, +1, True) + forward(negative, -1, False)
-    z_neg = forward(positive, -1, True) + forward(negative, +1, False)
+        return transpose(_share(relevance, out, epsilon), weight)
+    w_pos, w_neg = weight.clamp(min=0), weight.clamp(max=0)
+    linear = out if bias is None else out - bias
+    p = apply(x.clamp(min=0), w_pos) + apply(x.clamp(max=0), w_neg)
+    z_pos = linear + gamma * p
+    z_neg = linear + gamma * (linear - p)
+    if bias is not None:
+        z_pos = z_pos + (bias + gamma * bias.clamp(min=0))
+        z_neg = z_neg + (bias + gamma * bias.clamp(max=0))
     zero = torch.zeros((), dtype=relevance.dtype, device=relevance.device)
     s_pos = torch.where(out > 0, _share(relevance, z_pos, epsilon), zero)
     s_neg = torch.where(out < 0, _share(relevance, z_neg, epsilon), zero)
-    for_positive = transpose(s_pos, +1) + transpose(s_neg, -1)
-    for_negative = transpose(s_pos, -1) + transpose(s_neg, +1)
-    return torch.where(x > 0, for_positive, for_negative)
+    whole = transpose(s_pos + s_neg, weight)
+    split = transpose(s_pos, w_pos) + transpose(s_neg, w_neg)
+    return torch.where(x > 0, whole + gamma * split, whole + gamma * (whole - split))
+
+
+class _Affine:
+    """A layer's map without bias, ``apply(inp, w)``, carrying the layer's own weight."""
+
+    def __init__(self, weight, function):
+        self.weight, self.function = weight, function
+
+    def __call__(self, inp, w):
+        return self.function(inp, w)
 
 
 class _LinearRule(torch.autograd.Function):
@@ -79,17 +89,9 @@ class _LinearRule(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad):
         x, weight, bias, out = ctx.saved_tensors
-        gamma = ctx.gamma
-        weights = {0: weight, 1: _plus(weight, gamma), -1: _minus(weight, gamma)}
-        biases = {1: _plus(bias, gamma), -1: _minus(bias, gamma)}
-
-        def forward(inp, sign, with_bias):
-            return F.linear(inp, weights[sign], biases[sign] if with_bias else None)
-
-        def transpose(s, sign):
-            return s @ weights[sign]
-
-        return _gamma_backward(x, out, grad * out, gamma, ctx.epsilon, forward, transpose), None, None, None, None
+        apply = _Affine(weight, F.linear)
+        g = _gamma_backward(x, out, bias, grad * out, ctx.gamma, ctx.epsilon, apply, lambda s, w: s @ w)
+        return g, None, None, None, None
 
 
 class _ConvRule(torch.autograd.Function):
@@ -103,18 +105,14 @@ class _ConvRule(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad):
         x, weight, bias, out = ctx.saved_tensors
-        gamma = ctx.gamma
         stride, padding, dilation, groups = ctx.geometry
-        weights = {0: weight, 1: _plus(weight, gamma), -1: _minus(weight, gamma)}
-        biases = {1: _plus(bias, gamma), -1: _minus(bias, gamma)}
+        apply = _Affine(weight, lambda inp, w: F.conv2d(inp, w, None, stride, padding, dilation, groups))
 
-        def forward(inp, sign, with_bias):
-            return F.conv2d(inp, weights[sign], biases[sign] if with_bias else None, stride, padding, dilation, groups)
+        def transpose(s, w):
+            return torch.nn.grad.conv2d_input(x.shape, w, s, stride, padding, dilation, groups)
 
-        def transpose(s, sign):
-            return torch.nn.grad.conv2d_input(x.shape, weights[sign], s, stride, padding, dilation, groups)
-
-        g = _gamma_backward(x, out, grad * out, gamma, ctx.epsilon, forward, transpose)
+        channel_bias = None if bias is None else bias.view(1, -1, 1, 1)
+        g = _gamma_backward(x, out, channel_bias, grad * out, ctx.gamma, ctx.epsilon, apply, transpose)
         return g, None, None, None, None, None, None, None, None
 
 
