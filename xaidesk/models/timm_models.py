@@ -326,8 +326,10 @@ def _timm_signature(name: str) -> dict[str, tuple[int, ...]] | None:
     """Parameter and buffer shapes of timm's ``name`` (built on the meta device), or None if it cannot be."""
     import timm
 
+    from .torchvision_models import _NoInitOnMeta
+
     try:
-        with torch.device("meta"):
+        with torch.device("meta"), _NoInitOnMeta():
             model = timm.create_model(name, pretrained=False)
     except Exception:  # noqa: BLE001 - a builder that computes with tensors; not a candidate then
         return None
