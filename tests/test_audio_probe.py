@@ -108,6 +108,8 @@ def test_saved_classifier_opens_as_an_audio_model_and_is_explained(tmp_path, fol
     assert is_audio_probe_file(path) and json.loads(path.read_text())["modality"] == "audio"
     model = load_model(f"file:{path}")
     assert model.modality == "audio" and model.frontend == backbone.frontend
+    as_probe = load_model(f"probe:{path}")  # the image quick classifier's spec opens it as a sound model too
+    assert as_probe.modality == "audio" and as_probe.class_names == model.class_names
     assert model.class_names == ["high", "low"] and not model.embedding_only
     head = fitted.heads["logistic"]
     for clip, label in zip(fitted.held_out_files, fitted.held_out_labels):

@@ -434,3 +434,22 @@ def test_cli_lists_layers_and_refuses_bad_input(tmp_path, folder, capsys):
     assert "exactly two subfolders" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
     assert main(["probe", str(folder), "--model", "demo:digits"]) == 2
+
+
+def test_a_backbone_label_file_and_hand_set_preprocessing_are_kept_in_the_probe_file(tmp_path, folder):
+    from dataclasses import replace
+
+    labels = tmp_path / "digits.txt"
+    labels.write_text("\n".join(f"digit {i}" for i in range(10)) + "\n", encoding="utf-8")
+    plain = load_model("demo:digits")
+    edited = replace(plain.preprocessing, mean=(0.25,), std=(0.5,))
+    backbone = load_model("demo:digits", labels=labels, preprocessing=edited)
+    result = fit_probe(folder, backbone, LAYER, held_out=0.3, seed=0)
+    path = save_probe(result, tmp_path / PROBE_FILE_NAME)
+    document = json.loads(path.read_text())
+    assert document["backbone_label_file"] == str(labels)
+    loaded = load_model(f"probe:{path}")
+    assert loaded.preprocessing == edited != plain.preprocessing
+    plain_result = fit_probe(folder, plain, LAYER, held_out=0.3, seed=0)
+    plain_document = json.loads(save_probe(plain_result, tmp_path / "plain" / PROBE_FILE_NAME).read_text())
+    assert "backbone_preprocessing" not in plain_document and "backbone_label_file" not in plain_document

@@ -182,10 +182,10 @@ def _slow_models(monkeypatch, seconds=0.15, hold=None):
                     event.wait(20)
             return self.inner(x)
 
-    def slow_load(spec, trust=False):
+    def slow_load(spec, trust=False, **options):
         from dataclasses import replace
 
-        model = real(spec, trust=trust)
+        model = real(spec, trust=trust, **options)
         return replace(model, module=Slow(model.module).eval())
 
     monkeypatch.setattr(models, "load_model", slow_load)

@@ -141,8 +141,7 @@ class MainWindow(QMainWindow):
 
         self.model_menu = self.menuBar().addMenu("&Model")
         self.demo_models_menu = self.model_menu.addMenu("&Demo models")
-        self._action(self.model_menu, "&Torchvision architecture + weights file…", self.images_tab.choose_torchvision_model)
-        self._action(self.model_menu, "&Model file…", self.images_tab.choose_model_file)
+        self._action(self.model_menu, "&Open model (file or folder)…", self.images_tab.open_model_dialog)
         self.model_menu.addSeparator()
         self._action(self.model_menu, "&VGGish + weights file (audio)…", self._choose_vggish)
         self._action(self.model_menu, "&Audio model file…", self._choose_audio_model_file)

@@ -442,6 +442,8 @@ class ProbeResult:
     held_out_labels: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     skipped: list[tuple[str, str]] = field(default_factory=list)
     seconds: float = 0.0
+    backbone_label_file: str | None = None
+    backbone_preprocessing: dict | None = None
 
     @property
     def feature_dim(self) -> int:
@@ -669,6 +671,8 @@ def fit_probe(
     return ProbeResult(
         backbone=portable_spec(model.spec),
         backbone_name=model.name,
+        backbone_label_file=model.label_file,
+        backbone_preprocessing=model.preprocessing.to_dict() if model.preprocessing_set_by_hand else None,
         layer=layer,
         layer_shape=shape,
         class_names=list(data.class_names),
@@ -763,6 +767,8 @@ def probe_document(result: ProbeResult, head: str = "mean-difference") -> dict[s
         "layer": result.layer,
         "layer_shape": list(result.layer_shape),
         "class_names": list(result.class_names),
+        **({"backbone_label_file": result.backbone_label_file} if result.backbone_label_file else {}),
+        **({"backbone_preprocessing": result.backbone_preprocessing} if result.backbone_preprocessing else {}),
         "head": head,
         "heads": {
             name: {**fitted.to_dict(), "weight": [float(v) for v in fitted.weight], "bias": fitted.bias}
@@ -819,11 +825,24 @@ def load_probe(path: str | Path, spec: str | None = None) -> LoadedModel:
     from . import load_model
 
     document = read_probe(path)
+    if str(document.get("modality", "")).lower() == "audio":
+        from .audio_probe import load_audio_probe
+
+        return load_audio_probe(_probe_path(path), spec=spec or f"probe:{_probe_path(path)}")
     backbone_spec = str(document["backbone"])
     if backbone_spec.lower().startswith("probe:"):
         raise ModelError("A probe's backbone cannot itself be a probe file.")
+    preprocessing = None
+    if document.get("backbone_preprocessing"):
+        from .demo import preprocessing_from_dict
+
+        try:
+            preprocessing = preprocessing_from_dict(document["backbone_preprocessing"], name="the probe file")
+        except (TypeError, ValueError, AttributeError) as error:
+            raise ModelError("The backbone preprocessing stored in this probe file cannot be used; fit the "
+                             "probe again.", details=str(error)) from error
     try:
-        backbone = load_model(backbone_spec)
+        backbone = load_model(backbone_spec, labels=document.get("backbone_label_file"), preprocessing=preprocessing)
     except ModelError as error:
         raise ModelError(
             f"The backbone of this probe ({backbone_spec}) could not be loaded: {error.message}",
