@@ -29,14 +29,16 @@ ATTENTION_MODES = ("attnlrp", "cp")
 
 def stabilize(z: torch.Tensor, epsilon: float) -> torch.Tensor:
     """``z + ε·sign(z)`` with sign(0) = +1, as zennit stabilises a rule's denominator."""
-    return z + epsilon * torch.where(z >= 0, 1.0, -1.0).to(z)
+    return torch.where(z >= 0, z + epsilon, z - epsilon)
 
 
 def _share(relevance: torch.Tensor, denominator: torch.Tensor, epsilon: float) -> torch.Tensor:
-    """``relevance / stabilize(denominator)``, 0 where the stabilised denominator is 0 (ε = 0, z = 0)."""
+    """``relevance / stabilize(denominator)``; 0 where that is 0 (possible only with ε = 0)."""
     denominator = stabilize(denominator, epsilon)
+    if epsilon > 0:  # |z ± ε| ≥ ε
+        return relevance / denominator
     zero = torch.zeros((), dtype=relevance.dtype, device=relevance.device)
-    return torch.where(denominator == 0, zero, relevance / torch.where(denominator == 0, 1.0, denominator).to(denominator))
+    return torch.where(denominator == 0, zero, relevance / torch.where(denominator == 0, 1.0, denominator))
 
 
 def _gamma_backward(x, out, bias, relevance, gamma, epsilon, apply, transpose):
@@ -44,28 +46,27 @@ def _gamma_backward(x, out, bias, relevance, gamma, epsilon, apply, transpose):
 
     Positive outputs share their relevance by ``x⁺ (w + γw⁺) + x⁻ (w + γw⁻)`` plus the bias
     ``b + γb⁺``, negative outputs by ``x⁺ (w + γw⁻) + x⁻ (w + γw⁺)`` plus ``b + γb⁻``, exactly as
-    zennit's ``Gamma`` rule. Written with ``P = x⁺w⁺ + x⁻w⁻`` (so that ``x⁺w⁻ + x⁻w⁺ = xw − P``)
-    it needs two products with the split weights in each direction and one with ``w``, instead
-    of four and four. ``apply(inp, w)`` is the layer without bias, ``transpose(s, w)`` its
-    transposed map and ``weight`` the layer's weight.
+    zennit's ``Gamma`` rule. With ``x⁺w⁺ + x⁻w⁻ = (|x||w| + xw) / 2`` and ``w^± = (w ± |w|) / 2``
+    the rule needs three products with the layer's size (one forward with ``|x|, |w|``, two
+    transposed with ``w`` and ``|w|``) instead of zennit's four forward and four backward.
+    ``apply(inp, w)`` is the layer without bias (carrying its ``weight``), ``transpose(s, w)``
+    its transposed map.
     """
     weight = apply.weight
     if gamma == 0.0:
         return transpose(_share(relevance, out, epsilon), weight)
-    w_pos, w_neg = weight.clamp(min=0), weight.clamp(max=0)
+    abs_weight = weight.abs()
     linear = out if bias is None else out - bias
-    p = apply(x.clamp(min=0), w_pos) + apply(x.clamp(max=0), w_neg)
-    z_pos = linear + gamma * p
-    z_neg = linear + gamma * (linear - p)
+    same_sign = 0.5 * (apply(x.abs(), abs_weight) + linear)  # x⁺w⁺ + x⁻w⁻
+    positive = out > 0
+    # z = xw + γ(x⁺w⁺ + x⁻w⁻) for positive outputs, xw + γ(x⁺w⁻ + x⁻w⁺) for the others
+    denominator = linear + gamma * torch.where(positive, same_sign, linear - same_sign)
     if bias is not None:
-        z_pos = z_pos + (bias + gamma * bias.clamp(min=0))
-        z_neg = z_neg + (bias + gamma * bias.clamp(max=0))
-    zero = torch.zeros((), dtype=relevance.dtype, device=relevance.device)
-    s_pos = torch.where(out > 0, _share(relevance, z_pos, epsilon), zero)
-    s_neg = torch.where(out < 0, _share(relevance, z_neg, epsilon), zero)
-    whole = transpose(s_pos + s_neg, weight)
-    split = transpose(s_pos, w_pos) + transpose(s_neg, w_neg)
-    return torch.where(x > 0, whole + gamma * split, whole + gamma * (whole - split))
+        denominator = denominator + bias + gamma * torch.where(positive, bias.clamp(min=0), bias.clamp(max=0))
+    share = _share(relevance, denominator, epsilon)  # zero where out = 0, since relevance = g·out is
+    whole = transpose(share, weight)
+    signed = transpose(torch.where(positive, share, -share), abs_weight)
+    return (1.0 + 0.5 * gamma) * whole + (0.5 * gamma) * torch.where(x > 0, signed, -signed)
 
 
 class _Affine:
