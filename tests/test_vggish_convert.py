@@ -210,3 +210,13 @@ def test_bad_vggish_files_are_refused_plainly(tmp_path, tf_variables, capsys):
         convert_vggish(path, tmp_path / "out.safetensors")
     assert main([str(path), str(tmp_path / "out.safetensors")]) == 1
     assert "lack 'vggish/conv2" in capsys.readouterr().err and not (tmp_path / "out.safetensors").exists()
+
+
+def test_the_cli_command_converts(tmp_path, tf_variables, capsys):
+    from xaidesk.cli import main as cli_main
+
+    npz = tmp_path / "vggish_tf.npz"
+    np.savez(npz, **tf_variables)
+    out = tmp_path / "converted.safetensors"
+    assert cli_main(["convert-vggish", str(npz), str(out), "--layout", "tensorflow"]) == 0
+    assert "tensorflow layout" in capsys.readouterr().out and out.is_file()

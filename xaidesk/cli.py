@@ -57,6 +57,7 @@ COMMAND_MODULES = {
     "spray": "xaidesk.commands.spray",
     "evaluate": "xaidesk.commands.evaluate",
     "batch": "xaidesk.commands.batch",
+    "convert-vggish": "xaidesk.commands.convert_vggish",
 }
 
 
@@ -80,6 +81,8 @@ def output_folder(text: str) -> Path:
     return Path(text)
 
 
+MODEL_HELP = ("model spec: demo:NAME, torchvision:ARCH:WEIGHTS, timm:NAME:WEIGHTS, hf:FOLDER, onnx:PATH, "
+              "vggish:WEIGHTS, probe:PATH, file:PATH")
 LABELS_HELP = ("class names for the model's outputs: a .txt file with one name per line, or a .json file with a "
                "list of names or an id2label object")
 
@@ -100,9 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
     kinds = explain.add_subparsers(dest="modality", required=True, parser_class=_Parser)
     image = kinds.add_parser("image", help="explain an image classifier's prediction")
     image.add_argument("input", type=Path, help="the image file")
-    image.add_argument("--model", required=True,
-                       help="model spec: demo:NAME, torchvision:ARCH:WEIGHTS, timm:NAME:WEIGHTS, hf:FOLDER, "
-                            "onnx:PATH, file:PATH")
+    image.add_argument("--model", required=True, help=MODEL_HELP)
     image.add_argument("--method", required=True, help="method name, see 'xaidesk methods'")
     image.add_argument("--target", type=int, default=None, help="class index to explain (default: top class)")
     image.add_argument("--param", action="append", default=[], metavar="NAME=VALUE", help="a method parameter")

@@ -24,7 +24,9 @@ HELP = "explain every image or sound clip of a folder (resumable, shardable) or 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from xaidesk.cli import output_folder
     parser.add_argument("folder", nargs="?", type=Path, help="the folder of inputs (class subfolders optional)")
-    parser.add_argument("--model", help="model spec: demo:NAME, torchvision:ARCH:WEIGHTS, file:PATH, vggish:PATH")
+    from xaidesk.cli import LABELS_HELP, MODEL_HELP
+    parser.add_argument("--model", help=MODEL_HELP)
+    parser.add_argument("--labels", type=Path, default=None, metavar="FILE", help=LABELS_HELP)
     parser.add_argument("--methods", help="method names separated by commas, see 'xaidesk methods'")
     parser.add_argument("--param", action="append", default=[], metavar="[METHOD:]NAME=VALUE",
                         help="a method parameter, for every method that has it or for METHOD only")
@@ -91,7 +93,7 @@ def _run(args: argparse.Namespace) -> int:
     progress = cli_progress()
     result = run_batch(args.folder, args.out, args.model, [(m, params[m]) for m in methods], device=args.device,
                        shard=parse_shard(args.shard), batch_size=args.batch_size, target=args.target,
-                       trust=args.trust, progress=progress)
+                       trust=args.trust, labels=args.labels, progress=progress)
     progress.done()
     for file, reason in result.skipped:
         print(f"xaidesk: skipped {file}: {reason}", file=sys.stderr)

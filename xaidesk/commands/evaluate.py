@@ -28,7 +28,7 @@ HELP = "compare explanation methods on one input by faithfulness (pixel flipping
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from ..cli import _Parser, output_folder
+    from ..cli import LABELS_HELP, MODEL_HELP, _Parser, output_folder
     from ..evaluate import FILLS
 
     kinds = parser.add_subparsers(dest="modality", required=True, parser_class=_Parser)
@@ -54,7 +54,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     image = kinds.add_parser("image", help="compare image methods on one image")
     image.add_argument("input", type=Path, help="the image file")
-    image.add_argument("--model", required=True, help="model spec: demo:NAME, torchvision:ARCH:WEIGHTS, file:PATH")
+    image.add_argument("--model", required=True, help=MODEL_HELP)
+    image.add_argument("--labels", type=Path, default=None, metavar="FILE", help=LABELS_HELP)
     image.add_argument("--target", type=int, default=None, help="class index to explain (default: top class)")
     image.add_argument("--trust", action="store_true", help="allow loading a pickled model file (runs its code)")
     common(image, images=True)
@@ -62,6 +63,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     audio = kinds.add_parser("audio", help="compare methods on a sound's spectrogram")
     audio.add_argument("input", type=Path, help="the sound file (WAV, FLAC, OGG, MP3)")
     audio.add_argument("--model", required=True, help="model spec: demo:sounds, vggish:WEIGHTS, file:PATH")
+    audio.add_argument("--labels", type=Path, default=None, metavar="FILE", help=LABELS_HELP)
     audio.add_argument("--target", type=int, default=None, help="class index to explain (default: top class)")
     audio.add_argument("--start", type=float, default=None, help="start of the segment to analyse, in seconds")
     audio.add_argument("--stop", type=float, default=None, help="end of the segment to analyse, in seconds")
@@ -140,7 +142,7 @@ def run(args: argparse.Namespace) -> int:
 
         image = load_image(args.input)
         check_patch_size(settings.patch, image.pixels.shape)
-        model = load_model(args.model, trust=args.trust)
+        model = load_model(args.model, trust=args.trust, labels=args.labels)
         results = compare_image_methods(model, image.pixels, methods, target=args.target, params=params,
                                         settings=settings, token=token, progress=progress)
         summary.update(model=args.model, model_name=model.name, image_size=[image.width, image.height],
@@ -150,7 +152,7 @@ def run(args: argparse.Namespace) -> int:
         from ..models import load_model
 
         audio = load_clip(args.input, args.start, args.stop, mixdown=args.mixdown)
-        model = load_model(args.model, trust=args.trust)
+        model = load_model(args.model, trust=args.trust, labels=args.labels)
         results = compare_audio_methods(model, audio, methods, target=args.target, params=params,
                                         settings=settings, token=token, progress=progress)
         summary.update(model=args.model, model_name=model.name, segment=[audio.start, audio.stop])

@@ -41,7 +41,6 @@ PyTorch VGGish -- unless it is marked: written by :func:`convert_vggish`, holdin
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -268,33 +267,12 @@ def _convert(src, dst, layout: str | None) -> tuple[Path, str]:
 
 # --- command line ----------------------------------------------------------------------------------
 
-HELP = "convert VGGish weights (torchvggish or TensorFlow names) to xaidesk's mel x time layout"
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("src", type=Path, help="torchvggish .pth, or TensorFlow's arrays as .npz/.safetensors")
-    parser.add_argument("dst", type=Path, help="the converted file (.safetensors or .pt); open it as vggish:DST")
-    parser.add_argument("--layout", choices=("auto",) + LAYOUTS[1:], default="auto",
-                        help="the layout of SRC (default: from its names)")
-
-
-def run(args: argparse.Namespace) -> int:
-    written, found = _convert(args.src, args.dst, None if args.layout == "auto" else args.layout)
-    print(f"Converted {args.src.name} ({found} layout) to {written}; open it as vggish:{written}")
-    return 0
-
 
 def main(argv: list[str] | None = None) -> int:
-    from ..core import XaideskError
+    """``python -m xaidesk.models.vggish_convert SRC DST``: the same as ``xaidesk convert-vggish``."""
+    from ..commands.convert_vggish import main as command_main
 
-    parser = argparse.ArgumentParser(prog="python -m xaidesk.models.vggish_convert", description=HELP)
-    add_arguments(parser)
-    args = parser.parse_args(argv)
-    try:
-        return run(args)
-    except XaideskError as error:
-        print(f"xaidesk: {error.message}", file=sys.stderr)
-        return 1
+    return command_main(argv)
 
 
 if __name__ == "__main__":  # pragma: no cover - exercised through main()
