@@ -75,7 +75,10 @@ def test_label_file_renames_a_torchvision_model(tmp_path):
     names.write_text(json.dumps({"0": "cat", "1": "dog", "2": "bird"}), encoding="utf-8")
     model = load_model(f"torchvision:shufflenet_v2_x0_5:{weights}", labels=names)
     assert model.class_names == ["cat", "dog", "bird"]
-    assert load_model(f"torchvision:shufflenet_v2_x0_5:{weights}").class_names[0] == "class 0"
+    assert model.notes[-1] == "Class names from names.json."
+    assert not any("no class names were found" in note for note in model.notes)
+    plain = load_model(f"torchvision:shufflenet_v2_x0_5:{weights}")
+    assert plain.class_names[0] == "class 0" and any("no class names were found" in n for n in plain.notes)
 
 
 def test_cli_explain_image_takes_labels(tmp_path, capsys):

@@ -78,4 +78,5 @@ def apply_label_file(model, path: str | Path) -> None:
             f"{model.num_classes} outputs. Choose the label file that belongs to this model."
         )
     model.class_names = names
+    model.notes = [note for note in model.notes if "class name" not in note.lower()]
     model.notes.append(f"Class names from {Path(path).name}.")
