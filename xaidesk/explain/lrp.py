@@ -36,7 +36,7 @@ from zennit.composites import (
     layer_map_base,
 )
 from zennit.core import BasicHook, Composite, ParamMod
-from zennit.rules import AlphaBeta, Epsilon, Flat, Gamma, WSquare, ZBox, ZPlus
+from zennit.rules import AlphaBeta, Epsilon, Flat, Gamma, Pass, WSquare, ZBox, ZPlus
 from zennit.types import BatchNorm, Convolution
 from zennit.types import Linear as AnyLinear  # Linear, Conv*d and ConvTranspose*d
 
@@ -167,16 +167,34 @@ def build_composite(
 def extra_layer_map(module: torch.nn.Module, epsilon: float) -> list:
     """Rules for layers zennit has none for, in the CNN families where they were checked.
 
-    Layer norms get :class:`~xaidesk.explain.lrp_rules.LayerNormEpsilon` when the model is a
-    ConvNeXt (torchvision ``CNBlock`` or timm ``ConvNeXtBlock`` present). Layer norm elsewhere --
+    Element-wise activations zennit does not know (torch's Mish, timm's GELU/Swish/... classes)
+    pass relevance through, as zennit's own activations do. Layer norms get
+    :class:`~xaidesk.explain.lrp_rules.LayerNormEpsilon` when the model is a ConvNeXt
+    (torchvision ``CNBlock`` or timm ``ConvNeXtBlock`` present). Layer norm elsewhere --
     transformers above all -- stays refused: transformers are explained by ``lrp.attention``.
     """
+    extra: list = []
+    activations = tuple({type(m) for m in module.modules() if _is_unlisted_activation(m)})
+    if activations:
+        extra.append((activations, Pass()))
     if any(type(m).__name__ in _CONVNEXT_BLOCKS for m in module.modules()):
-        return [(torch.nn.LayerNorm, LayerNormEpsilon(epsilon=epsilon))]
-    return []
+        extra.append((torch.nn.LayerNorm, LayerNormEpsilon(epsilon=epsilon)))
+    return extra
 
 
 _CONVNEXT_BLOCKS = ("CNBlock", "ConvNeXtBlock")
+
+#: Element-wise activations zennit's ``Activation`` type does not list (it lists torch's ReLU,
+#: SiLU, GELU, Hardswish, Hardsigmoid, Sigmoid, ...): torch's Mish and timm's own classes.
+_TIMM_ACTIVATIONS = ("Swish", "Mish", "Sigmoid", "Tanh", "HardSwish", "HardSigmoid", "HardMish", "GELU",
+                     "GELUTanh", "QuickGELU")
+
+
+def _is_unlisted_activation(module: torch.nn.Module) -> bool:
+    if isinstance(module, torch.nn.Mish):
+        return True
+    cls = type(module)
+    return cls.__module__ == "timm.layers.activations" and cls.__name__ in _TIMM_ACTIVATIONS
 
 
 def _build_composite(name, params, model, canonizers, input_shape) -> Composite:
