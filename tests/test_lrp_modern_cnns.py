@@ -493,3 +493,29 @@ def test_timm_vision_transformer_is_refused():
     size = vit.default_cfg["input_size"][-1]
     with pytest.raises(MethodError, match=r"transformer.*lrp\.attention"):
         run("lrp.epsilon_plus_flat", loaded(vit, size=size), torch.randn(1, 3, size, size), 0)
+
+
+# --- every torchvision family: covered, or sent to the transformer LRP ----------------------------------------
+
+ONE_PER_FAMILY = [
+    "alexnet", "convnext_tiny", "densenet121", "efficientnet_b0", "efficientnet_v2_s", "googlenet", "inception_v3",
+    "mnasnet0_5", "mobilenet_v2", "mobilenet_v3_large", "resnet50", "resnext50_32x4d", "shufflenet_v2_x1_0",
+    "squeezenet1_1", "vgg16_bn", "wide_resnet50_2",
+]  # RegNet cannot be built on the meta device; the tiny RegNets above stand for it
+TRANSFORMERS = ["maxvit_t", "swin_t", "swin_v2_t", "vit_b_16"]
+
+
+@pytest.mark.parametrize("name", ONE_PER_FAMILY + TRANSFORMERS)
+def test_torchvision_family_is_covered_or_sent_to_attention_lrp(name):
+    kwargs = {"aux_logits": False, "init_weights": False} if name in ("googlenet", "inception_v3") else {}
+    with torch.device("meta"):  # full size, no memory: only the module types matter here
+        net = torchvision.models.get_model(name, weights=None, **kwargs).eval()
+    model = loaded(net, classes=1000, architecture=name)
+    canonizers = lrp.choose_canonizers(name, net)
+    composite = lrp.build_composite("epsilon_plus_flat", {}, model, canonizers)
+    if name in TRANSFORMERS:
+        with pytest.raises(MethodError, match=r"transformer.*lrp\.attention.*gradient\.sensitivity"):
+            lrp.check_coverage(net, composite)
+    else:
+        rules = lrp.check_coverage(net, composite)
+        assert rules and all(rules.values())
