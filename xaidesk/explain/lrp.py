@@ -2,9 +2,12 @@
 
 Every LRP method here works the same way:
 
-1. choose canonizers from ``model.architecture`` (batch norms merged into the
-   preceding layer; ResNet skip connections made explicit);
-2. build a zennit composite that assigns one rule to every layer;
+1. choose canonizers from the block types in the model (batch norms merged into
+   the preceding layer; residual sums, squeeze-and-excitation gates, layer scale and
+   global pooling made explicit -- see :mod:`xaidesk.explain.lrp_canonizers` and
+   docs/lrp-cnn-rules.md);
+2. build a zennit composite that assigns one rule to every layer (plus the rules of
+   :func:`extra_layer_map` for layers zennit has none for);
 3. refuse models with layers no rule covers (a plain :class:`MethodError`
    naming the layer), before anything is attached to the model;
 4. attach the composite (canonizers + hooks), run one forward and one
