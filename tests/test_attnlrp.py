@@ -372,6 +372,53 @@ def test_swin_copy_scores_like_the_model_and_cp_lrp_conserves(size):
     assert np.isfinite(run(loaded(tiny_swin(), size=size), x, 1).relevance).all()
 
 
+def torchvision_swin_to_hugging_face(net) -> "HFClassifier":
+    from transformers import SwinConfig, SwinForImageClassification
+
+    config = SwinConfig(image_size=64, patch_size=4, embed_dim=16, depths=[2, 2], num_heads=[2, 2], window_size=4,
+                        num_labels=3)
+    other = SwinForImageClassification(config).eval()
+    state = net.state_dict()
+    mapped = {"swin.embeddings.patch_embeddings.projection.weight": state["features.0.0.weight"],
+              "swin.embeddings.patch_embeddings.projection.bias": state["features.0.0.bias"],
+              "swin.embeddings.norm.weight": state["features.0.2.weight"],
+              "swin.embeddings.norm.bias": state["features.0.2.bias"],
+              "swin.encoder.layers.0.downsample.reduction.weight": state["features.2.reduction.weight"],
+              "swin.encoder.layers.0.downsample.norm.weight": state["features.2.norm.weight"],
+              "swin.encoder.layers.0.downsample.norm.bias": state["features.2.norm.bias"],
+              "swin.layernorm.weight": state["norm.weight"], "swin.layernorm.bias": state["norm.bias"],
+              "classifier.weight": state["head.weight"], "classifier.bias": state["head.bias"]}
+    for stage, feature in ((0, 1), (1, 3)):
+        for block in range(2):
+            ours, theirs = f"swin.encoder.layers.{stage}.blocks.{block}.", f"features.{feature}.{block}."
+            mapped[ours + "attention.relative_position_bias.relative_position_bias_table"] = \
+                state[theirs + "attn.relative_position_bias_table"]
+            w, b = state[theirs + "attn.qkv.weight"], state[theirs + "attn.qkv.bias"]
+            size = w.shape[0] // 3
+            for j, name in enumerate(("q_proj", "k_proj", "v_proj")):
+                mapped[f"{ours}attention.{name}.weight"] = w[size * j:size * (j + 1)]
+                mapped[f"{ours}attention.{name}.bias"] = b[size * j:size * (j + 1)]
+            for mine, source in (("attention.o_proj", "attn.proj"), ("layernorm_before", "norm1"),
+                                 ("layernorm_after", "norm2"), ("mlp.fc1", "mlp.0"), ("mlp.fc2", "mlp.3")):
+                for kind in ("weight", "bias"):
+                    mapped[f"{ours}{mine}.{kind}"] = state[f"{theirs}{source}.{kind}"]
+    other.load_state_dict(mapped)
+    return HFClassifier(other).eval()
+
+
+def test_hugging_face_swin_gives_the_torchvision_swin_relevance():
+    net = tiny_swin()
+    other = torchvision_swin_to_hugging_face(net)
+    x = torch.randn(1, 3, 64, 64, generator=torch.Generator().manual_seed(6))
+    with torch.no_grad():
+        torch.testing.assert_close(other(x), net(x), rtol=1e-5, atol=1e-5)
+    for options in ({}, {"attention": "cp"}):
+        expected = relevance_of(net, x, 2, **options)
+        torch.testing.assert_close(relevance_of(other, x, 2, **options), expected,
+                                   rtol=0, atol=1e-4 * float(expected.abs().max()))
+    assert run(loaded(other, size=64), x, 2).extras["family"] == "Hugging Face Swin"
+
+
 def test_swin_v2_is_refused_by_name():
     from torchvision.models.swin_transformer import (PatchMergingV2, ShiftedWindowAttentionV2, SwinTransformer,
                                                      SwinTransformerBlockV2)

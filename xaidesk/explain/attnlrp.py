@@ -57,7 +57,6 @@ class _Rewriter:
     """Replaces the layers of a copy with their LRP-aware equivalents and records the rules."""
 
     def __init__(self, families: list[Family], *, gamma_conv, gamma_linear, epsilon, attention, projection_gamma):
-        self.families = families
         self.gamma_conv, self.gamma_linear, self.epsilon, self.mode = gamma_conv, gamma_linear, epsilon, attention
         self.projection_gamma = gamma_linear if projection_gamma is None else projection_gamma
         self.rules: dict[str, str] = {}
@@ -116,7 +115,7 @@ class _Rewriter:
             try:
                 made = RuledConv2d(layer, self.gamma_conv, self.epsilon)
             except ValueError as error:
-                raise _Refusal(name, layer, f"the convolution uses {error.args[0]} padding rules LRP here does not cover")
+                raise _Refusal(name, layer, f"the convolution uses {error}, which the rule here does not cover")
             self.rules[name] = self._rule_name(self.gamma_conv)
             return made
         if kind in self.layer_norms:
@@ -176,13 +175,13 @@ def lrp_copy(
             raise MethodError(
                 f"LRP for transformers has no rule for the attention layer {_describe(unknown[0])} "
                 f"({type(unknown[1]).__name__}): it knows the attention of torchvision, timm and Hugging Face ViT "
-                "and DeiT and of torchvision's Swin. Use " + _NO_RULE.removeprefix("use "),
+                "and DeiT and of torchvision and Hugging Face Swin (V1). Use " + _NO_RULE.removeprefix("use "),
                 details=f"Model class: {type(module).__module__}.{type(module).__name__}",
             )
         raise MethodError(
             "LRP for transformers explains vision transformers (torchvision, timm and Hugging Face ViT and "
-            "DeiT, torchvision Swin); this model has no attention layer. For a convolutional network use "
-            "another LRP method, such as lrp.epsilon_plus_flat.",
+            "DeiT, torchvision and Hugging Face Swin); this model has no attention layer. For a convolutional "
+            "network use another LRP method, such as lrp.epsilon_plus_flat.",
             details=f"Model class: {type(module).__module__}.{type(module).__name__}",
         )
     shared = {id(t): t for t in (*module.parameters(), *module.buffers())}
@@ -271,7 +270,7 @@ def attnlrp_attribution(
         ),
     ],
     title="LRP for transformers (AttnLRP)",
-    help="Traces the prediction of a vision transformer (ViT, DeiT) back to the pixels, with rules made "
+    help="Traces the prediction of a vision transformer (ViT, DeiT, Swin) back to the pixels, with rules made "
     "for attention, layer norms and GELU; shows evidence for and against the class.",
     needs_module=True,
 )

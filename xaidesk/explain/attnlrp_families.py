@@ -1,11 +1,12 @@
 """Which vision transformers AttnLRP knows, and their attention layers rewritten with its rules.
 
-A family is recognised by the classes of its modules (torchvision's ``MultiheadAttention`` and
-``ShiftedWindowAttention``, timm's ``Attention``, Hugging Face's ``ViTAttention`` / ``DeiTAttention``). Each family names
+A family is recognised by the classes of its attention layers (torchvision's
+``MultiheadAttention`` and ``ShiftedWindowAttention``, timm's ``Attention``, Hugging Face's
+``ViTAttention``, ``DeiTAttention`` and ``SwinAttention``). Each family names
 
-* ``attention``: a function ``(layer, linear, mode) -> module`` (``linear(weight, bias)`` makes
-  a dense layer with the chosen rule) giving an LRP-aware module
-  with the same call signature as the family's attention layer;
+* ``attention``: a function ``(layer, linear, mode) -> module`` giving an LRP-aware module with
+  the same call signature as the family's attention layer (``linear(weight, bias)`` makes a
+  dense layer with the chosen rule);
 * ``passive``: container classes whose own forward code only routes tensors through their
   children with linear operations (reshapes, concatenation, sums, token selection), so
   relevance passes them by the gradient;
@@ -263,9 +264,48 @@ def _hugging_face() -> Family | None:
     )
 
 
+class HFSwinAttention(torch.nn.Module):
+    """Hugging Face ``SwinAttention`` with the AttnLRP rules; position bias and shift mask are constants."""
+
+    def __init__(self, attn, linear: Callable, mode: str):
+        super().__init__()
+        self.q_proj, self.k_proj, self.v_proj, self.o_proj = (
+            linear(p.weight, p.bias) for p in (attn.q_proj, attn.k_proj, attn.v_proj, attn.o_proj))
+        self.position_bias = attn.relative_position_bias
+        self.head_dim, self.scale, self.mode = attn.head_dim, attn.scaling, mode
+
+    def forward(self, hidden_states, attention_mask=None, **kwargs):
+        windows, n = hidden_states.shape[:-1]
+        shape = (windows, n, -1, self.head_dim)
+        q, k, v = (p(hidden_states).view(shape).transpose(1, 2) for p in (self.q_proj, self.k_proj, self.v_proj))
+        bias = self.position_bias().detach()  # (1, heads, n, n)
+        if attention_mask is not None:  # (windows per picture, n, n)
+            per_picture = attention_mask.shape[0]
+            mask = attention_mask.unsqueeze(1).unsqueeze(0).expand(windows // per_picture, -1, -1, -1, -1)
+            bias = bias + mask.reshape(-1, 1, n, n)
+        out = attend(q, k, v, self.mode, mask=bias, scale=self.scale)
+        return self.o_proj(out.transpose(1, 2).reshape(windows, n, -1)), None
+
+
+def _hugging_face_swin() -> Family | None:
+    swin = _module("transformers.models.swin.modeling_swin")
+    if swin is None:
+        return None
+    return Family(
+        name="hf-swin",
+        title="Hugging Face Swin",
+        attention={swin.SwinAttention: HFSwinAttention},
+        passive=_classes(swin, "SwinForImageClassification", "SwinModel", "SwinEmbeddings", "SwinPatchEmbeddings",
+                         "SwinPatchMerging", "SwinEncoder", "SwinStage", "SwinLayer", "SwinMLP", "SwinDropPath"),
+        constants={swin.SwinEmbeddings: ("mask_token", "position_embeddings")},
+        activations=_module_classes(_module("transformers.activations")),
+    )
+
+
 def known_families() -> list[Family]:
     """The families whose libraries are loaded in this process (torchvision, timm, transformers)."""
-    return [f for f in (_torchvision(), _torchvision_swin(), _timm(), _hugging_face()) if f is not None]
+    found = (_torchvision(), _torchvision_swin(), _timm(), _hugging_face(), _hugging_face_swin())
+    return [f for f in found if f is not None]
 
 
 #: Element-wise non-linearities of torch that get the identity rule.

@@ -191,8 +191,10 @@ class RuledConv2d(torch.nn.Module):
 
     def __init__(self, conv: torch.nn.Conv2d, gamma: float, epsilon: float):
         super().__init__()
-        if conv.padding_mode != "zeros" or isinstance(conv.padding, str):
-            raise ValueError("only zero padding given as numbers")
+        if conv.padding_mode != "zeros":
+            raise ValueError(f"padding mode '{conv.padding_mode}'")
+        if isinstance(conv.padding, str):
+            raise ValueError(f"padding '{conv.padding}'")
         self.weight, self.bias = conv.weight, conv.bias
         self.geometry = (conv.stride, conv.padding, conv.dilation, conv.groups)
         self.gamma, self.epsilon = float(gamma), float(epsilon)
