@@ -882,6 +882,11 @@ def run_meta(source: Path, modality: str, model_spec: str, methods: Sequence[Met
     }
 
 
+def _absolute(path) -> str | None:
+    """``path`` made absolute (a run may be resumed or opened from another folder), or None."""
+    return str(Path(path).expanduser().resolve()) if path else None
+
+
 def batched_function(name: str):
     """The batched path of a method, or ``None`` when it runs per input."""
     from .explain import gradients, lrp
@@ -981,7 +986,7 @@ def run_batch(
     stems = item_stems(scan.files)
     hand_set = loaded.preprocessing.to_dict() if getattr(loaded, "preprocessing_set_by_hand", False) else None
     meta = run_meta(root, modality, loaded.spec, requests, torch_device.type, shard, target,
-                    labels=getattr(loaded, "label_file", None), preprocessing=hand_set)
+                    labels=_absolute(getattr(loaded, "label_file", None)), preprocessing=hand_set)
     meta, rows = _open_run_folder(out, meta)
     done = {r.key for r in rows}
     todo = [(f, [m for m in requests if (f, m.name) not in done]) for f in files]
