@@ -244,6 +244,72 @@ def test_gamma_rule_matches_zennit_on_one_layer(kind, gamma):
     torch.testing.assert_close(inp.detach() * gradient, expected, rtol=1e-4, atol=1e-5)
 
 
+def test_attention_rules_match_the_attnlrp_formulas():
+    from xaidesk.explain.attnlrp_rules import attend
+
+    g = torch.Generator().manual_seed(7)
+    q, k, v = (torch.randn(1, 1, 5, 3, generator=g) for _ in range(3))
+    R_out = torch.randn(1, 1, 5, 3, generator=g)
+    inputs = [t.clone().requires_grad_(True) for t in (q, k, v)]
+    out = attend(*inputs, "attnlrp")
+    gradients = torch.autograd.grad(out, inputs, grad_outputs=R_out / out.detach())
+    R_q, R_k, R_v = (t.detach() * gr for t, gr in zip(inputs, gradients))
+
+    scale = 3 ** -0.5
+    x = scale * q[0, 0] @ k[0, 0].T
+    A = x.softmax(-1)
+    o = A @ v[0, 0]
+    share = R_out[0, 0] / o
+    R_A = 0.5 * A * (share @ v[0, 0].T)                  # uniform rule on A·V, A's half
+    expected_v = 0.5 * v[0, 0] * (A.T @ share)           # ... and V's half
+    R_x = x * (R_A - A * R_A.sum(-1, keepdim=True))      # softmax rule
+    expected_q = 0.5 * q[0, 0] * ((R_x / x) @ (scale * k[0, 0]))   # uniform rule on Q·Kᵀ
+    expected_k = 0.5 * k[0, 0] * ((R_x / x).T @ (scale * q[0, 0]))
+    for ours, expected in ((R_q, expected_q), (R_k, expected_k), (R_v, expected_v)):
+        torch.testing.assert_close(ours[0, 0], expected, rtol=1e-4, atol=1e-5)
+
+    inputs = [t.clone().requires_grad_(True) for t in (q, k, v)]
+    out = attend(*inputs, "cp")
+    (g_v,) = torch.autograd.grad(out, inputs[2], grad_outputs=R_out / out.detach())
+    torch.testing.assert_close(v[0, 0] * g_v[0, 0], v[0, 0] * (A.T @ share), rtol=1e-4, atol=1e-5)
+    assert torch.autograd.grad(out, inputs[0], grad_outputs=R_out, allow_unused=True)[0] is None
+
+
+def test_norm_and_activation_rules_pass_relevance_unchanged():
+    from xaidesk.explain.attnlrp_rules import IdentityRule, LRPLayerNorm
+
+    x = torch.randn(4, 8, generator=torch.Generator().manual_seed(8)).requires_grad_(True)
+    for layer in (IdentityRule(nn.GELU()), LRPLayerNorm(nn.LayerNorm(8, bias=False))):
+        out = layer(x)
+        R_out = torch.randn_like(out)
+        (gradient,) = torch.autograd.grad(out, x, grad_outputs=R_out / out.detach())
+        R_in = x.detach() * gradient
+        if isinstance(layer, IdentityRule):
+            torch.testing.assert_close(R_in, R_out, rtol=1e-4, atol=1e-6)  # element by element
+        else:
+            torch.testing.assert_close(R_in.sum(-1), R_out.sum(-1), rtol=1e-4, atol=1e-5)  # per token
+        with torch.no_grad():
+            reference = nn.functional.gelu(x) if isinstance(layer, IdentityRule) else nn.functional.layer_norm(x, (8,))
+            torch.testing.assert_close(out, reference)
+
+
+def test_a_cancelled_run_stops_and_leaves_the_model_alone():
+    from xaidesk.core import Cancelled
+
+    net, x = tiny_vit(), input_image()
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    token = CancelToken()
+    info = get_method("lrp.attention")
+
+    def progress(fraction, message="", partial=None):
+        if fraction >= 0.5:
+            token.cancel()
+
+    with pytest.raises(Cancelled):
+        info.function(loaded(net), x, 0, params=info.resolve_params({}), token=token, progress=progress)
+    assert all(torch.equal(before[k], v) for k, v in net.state_dict().items())
+
+
 # --- timm and Hugging Face: the same weights give the same relevance -----------------------------
 
 
