@@ -62,7 +62,7 @@ def timed(fn, *args) -> tuple[float, object]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--models", nargs="+", default=["convnext_tiny", "efficientnet_b0"])
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()

@@ -452,11 +452,22 @@ def test_trained_inverted_residual_net_puts_relevance_on_the_mark():
     ("test_efficientnet", ["TimmMergeBatchNorm", "ResidualSumCanonizer", "ConstantFactorCanonizer"]),
     ("test_resnet", ["TimmMergeBatchNorm", "ResidualSumCanonizer"]),
     ("test_convnext", ["TimmMergeBatchNorm", "ResidualSumCanonizer"]),
+    ("mobilenetv4_conv_small", ["TimmMergeBatchNorm", "ResidualSumCanonizer"]),
+    ("universal_inverted_residual", ["TimmMergeBatchNorm", "ResidualSumCanonizer", "ConstantFactorCanonizer"]),
 ])
 def test_timm_blocks_are_canonized_by_type(name, expected):
     timm = pytest.importorskip("timm")
     torch.manual_seed(0)
-    net = bias_free(timm.create_model(name, pretrained=False, num_classes=4))
+    if name == "universal_inverted_residual":  # MobileNet v4's block with a layer scale
+        from timm.models._efficientnet_blocks import UniversalInvertedResidual
+
+        block = UniversalInvertedResidual(8, 8, dw_kernel_size_start=3, exp_ratio=2.0, layer_scale_init_value=0.5)
+        assert block.has_skip
+        net = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(), block,
+                            nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 4))
+    else:
+        net = timm.create_model(name, pretrained=False, num_classes=4)
+    net = bias_free(net)
     x = torch.randn(1, 3, SIZE, SIZE)
     with torch.no_grad():
         reference = net(x).clone()

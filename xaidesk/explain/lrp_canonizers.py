@@ -191,6 +191,11 @@ def _timm_squeeze_excite_forward(self, x):
     return constant_factor(x, self.gate(gate))
 
 
+def _timm_layer_scale_forward(self, x):
+    gamma = self.gamma.view(1, -1, 1, 1) if x.dim() == 4 and type(self).__name__ == "LayerScale2d" else self.gamma
+    return constant_factor(x, gamma)
+
+
 def _timm_resnet_block_forward(self, x):
     shortcut = x
     x = self.canonizer_body(x)
@@ -250,6 +255,7 @@ def _timm_forwards() -> dict[type, tuple[str, object]]:
     """``class -> (kind, forward)`` for the timm blocks handled here (empty without timm)."""
     try:
         from timm.models import _efficientnet_blocks as eff
+        from timm.layers import LayerScale, LayerScale2d
         from timm.models import convnext, resnet
     except ImportError:
         return {}
@@ -258,6 +264,9 @@ def _timm_forwards() -> dict[type, tuple[str, object]]:
         eff.DepthwiseSeparableConv: ("timm_residual", _timm_efficientnet_residual_forward),
         eff.EdgeResidual: ("timm_residual", _timm_efficientnet_residual_forward),
         eff.ConvBnAct: ("timm_residual", _timm_efficientnet_residual_forward),
+        eff.UniversalInvertedResidual: ("timm_residual", _timm_efficientnet_residual_forward),
+        LayerScale: ("gate", _timm_layer_scale_forward),
+        LayerScale2d: ("gate", _timm_layer_scale_forward),
         eff.SqueezeExcite: ("gate", _timm_squeeze_excite_forward),
         resnet.BasicBlock: ("timm_resnet", _timm_resnet_block_forward),
         resnet.Bottleneck: ("timm_resnet", _timm_resnet_block_forward),
@@ -290,6 +299,7 @@ _TIMM_BODIES = {
     "DepthwiseSeparableConv": ("conv_s2d", "bn_s2d", "conv_dw", "bn1", "aa", "se", "conv_pw", "bn2"),
     "EdgeResidual": ("conv_exp", "bn1", "aa", "se", "conv_pwl", "bn2"),
     "ConvBnAct": ("conv", "bn1", "aa"),
+    "UniversalInvertedResidual": ("dw_start", "pw_exp", "dw_mid", "se", "pw_proj", "dw_end", "layer_scale"),
     "BasicBlock": ("conv1", "bn1", "drop_block", "act1", "aa", "conv2", "bn2", "se", "drop_path"),
     "Bottleneck": ("conv1", "bn1", "act1", "conv2", "bn2", "drop_block", "act2", "aa", "conv3", "bn3", "se",
                    "drop_path"),
@@ -355,7 +365,8 @@ class ResidualSumCanonizer(_SwapForward):
 
 
 class ConstantFactorCanonizer(_SwapForward):
-    """Squeeze-and-excitation gates multiply by a constant factor (see :func:`constant_factor`)."""
+    """Squeeze-and-excitation gates and timm's layer-scale modules multiply by a constant factor
+    (see :func:`constant_factor`)."""
 
     kinds = ("gate",)
 
@@ -423,8 +434,9 @@ class TimmMergeBatchNorm(MergeBatchNorm):
         "DepthwiseSeparableConv": (("conv_dw", "bn1"), ("conv_pw", "bn2")),
         "EdgeResidual": (("conv_exp", "bn1"), ("conv_pwl", "bn2")),
         "ConvBnAct": (("conv", "bn1"),),
+        "ConvNormAct": (("conv", "bn"),),
         "EfficientNet": (("conv_stem", "bn1"), ("conv_head", "bn2")),
-        "MobileNetV3": (("conv_stem", "bn1"),),
+        "MobileNetV3": (("conv_stem", "bn1"), ("conv_head", "norm_head")),
         "BasicBlock": (("conv1", "bn1"), ("conv2", "bn2")),
         "Bottleneck": (("conv1", "bn1"), ("conv2", "bn2"), ("conv3", "bn3")),
     }
