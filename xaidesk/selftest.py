@@ -310,8 +310,11 @@ def _check_hugging_face() -> str:
     return "transformers ViT folder, classes from id2label: " + _explained(model, "lrp.attention")
 
 
-def write_tiny_onnx(path: Path, classes: int = 3, size: int = 32) -> Path:
-    """Write a small convolutional classifier (conv, ReLU, global pooling, dense) as an ONNX file."""
+def write_tiny_onnx(path: Path, classes: int = 3, size: int = 32, pool: str = "GlobalAveragePool") -> Path:
+    """Write a small convolutional classifier (conv, ReLU, global pooling, dense) as an ONNX file.
+
+    ``pool="GlobalMaxPool"`` gives a graph onnxruntime runs but onnx2torch cannot convert.
+    """
     import numpy as np
     import onnx
     from onnx import TensorProto, helper, numpy_helper
@@ -326,7 +329,7 @@ def write_tiny_onnx(path: Path, classes: int = 3, size: int = 32) -> Path:
     nodes = [
         helper.make_node("Conv", ["input", "conv_w", "conv_b"], ["conv"], pads=[1, 1, 1, 1]),
         helper.make_node("Relu", ["conv"], ["relu"]),
-        helper.make_node("GlobalAveragePool", ["relu"], ["pool"]),
+        helper.make_node(pool, ["relu"], ["pool"]),
         helper.make_node("Flatten", ["pool"], ["flat"]),
         helper.make_node("Gemm", ["flat", "fc_w", "fc_b"], ["logits"], transB=1),
     ]

@@ -24,14 +24,25 @@ def method_for(method: str, modality: str, model: LoadedModel):
     if modality not in info.modality:
         noun = {"image": "images", "audio": "sound"}.get(modality, modality)
         raise MethodError(f"The method {method} does not work on {noun}.")
-    check_gradients_available(info, model)
+    reason = unavailable_reason(info, model)
+    if reason:
+        raise MethodError(reason)
+    return info
+
+
+def unavailable_reason(info, model: LoadedModel) -> str | None:
+    """Why the method ``info`` cannot explain ``model`` (None when it can), in one plain sentence."""
+    try:
+        check_gradients_available(info, model)
+    except MethodError as error:
+        return error.message
     if info.needs_module and model.is_torchscript:
-        raise MethodError(
+        return (
             f"{info.title} needs the model as a PyTorch nn.Module so it can attach its rules to "
             "each layer; this model is a TorchScript file. Use a gradient method or occlusion, "
             "or load the model's weights with its architecture instead."
         )
-    return info
+    return None
 
 
 def paint_segments(segments: np.ndarray, weights) -> np.ndarray:

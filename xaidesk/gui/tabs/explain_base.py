@@ -522,8 +522,9 @@ class ExplainTabBase(JobChannelsMixin, QWidget):
             show_class_choice(self)
             return
         help_text = info.help
-        if info.needs_module and self.model is not None and self.model.is_torchscript:
-            help_text += "\n\nNot available for this model: it is a TorchScript file."
+        reason = self._unavailable_reason(info)
+        if reason:
+            help_text += f"\n\nNot available for this model: {reason}"
         self.method_help.setText(help_text)
         stored = self._params_by_method.get(info.name)
         self.param_form.set_params(info.params, stored if stored is not None else self._form_defaults(info.name))
@@ -598,9 +599,17 @@ class ExplainTabBase(JobChannelsMixin, QWidget):
             self.model is not None
             and self._has_input()
             and info is not None
-            and not (info.needs_module and self.model.is_torchscript)
+            and not self._unavailable_reason(info)
             and not self.is_running()
         )
+
+    def _unavailable_reason(self, info) -> str | None:
+        """Why the chosen method cannot explain the current model (None when it can)."""
+        if self.model is None:
+            return None
+        from ...explain.pipeline import unavailable_reason
+
+        return unavailable_reason(info, self.model)
 
     def cancel_explanation(self) -> None:
         """Stop the running explanation; the interface is idle at once.
