@@ -175,12 +175,12 @@ def lrp_copy(
             raise MethodError(
                 f"LRP for transformers has no rule for the attention layer {_describe(unknown[0])} "
                 f"({type(unknown[1]).__name__}): it knows the attention of torchvision, timm and Hugging Face ViT "
-                "and DeiT and of torchvision and Hugging Face Swin (V1). Use " + _NO_RULE.removeprefix("use "),
+                "and DeiT and of torchvision and Hugging Face Swin (V1 and V2). Use " + _NO_RULE.removeprefix("use "),
                 details=f"Model class: {type(module).__module__}.{type(module).__name__}",
             )
         raise MethodError(
             "LRP for transformers explains vision transformers (torchvision, timm and Hugging Face ViT and "
-            "DeiT, torchvision and Hugging Face Swin); this model has no attention layer. For a convolutional "
+            "DeiT, torchvision and Hugging Face Swin V1 and V2); this model has no attention layer. For a convolutional "
             "network use another LRP method, such as lrp.epsilon_plus_flat.",
             details=f"Model class: {type(module).__module__}.{type(module).__name__}",
         )
@@ -202,6 +202,45 @@ def lrp_copy(
     return duplicate, info
 
 
+def _copy_for(model: LoadedModel, params: dict) -> tuple[torch.nn.Module, dict]:
+    if model.is_torchscript:
+        raise MethodError("LRP for transformers needs the model as a PyTorch nn.Module; this model is a "
+                          "TorchScript file. Use a gradient method or occlusion instead.")
+    return lrp_copy(
+        model.module,
+        gamma_conv=float(params.get("gamma_conv", 0.25)),
+        gamma_linear=float(params.get("gamma_linear", 0.05)),
+        epsilon=float(params.get("epsilon", 1e-6)),
+        attention=str(params.get("attention", "attnlrp")),
+    )
+
+
+def _propagate(model: LoadedModel, x: torch.Tensor, pick, params: dict, token, progress):
+    """Forward and backward pass of the copy from the logits ``pick(logits)`` chooses (one class per input).
+
+    Returns ``(logits (B, K), relevance (B, C, H, W), chosen classes, info)``.
+    """
+    duplicate, info = _copy_for(model, params)
+    x = detached_copy(x).requires_grad_(True)
+    with gradients_enabled():
+        logits = forward_logits(duplicate, x, model.name)
+        chosen = pick(logits.detach())
+        if progress is not None:
+            progress(0.5, "Propagating relevance")
+        if token is not None:
+            token.check()
+        rows = torch.arange(logits.shape[0], device=logits.device)
+        picked = logits[rows, torch.as_tensor(chosen, device=logits.device)]
+        (gradient,) = torch.autograd.grad(picked.sum(), x)  # the samples do not mix: one pass explains all
+    relevance = (x.detach() * gradient).detach()
+    if not bool(torch.isfinite(relevance).all()):
+        raise MethodError(
+            "LRP for transformers produced invalid relevance (NaN or infinity) for this input. Try a larger "
+            "stabiliser (ε) or CP-LRP; if it persists use a gradient method."
+        )
+    return logits.detach(), relevance, chosen, info
+
+
 def attnlrp_attribution(
     model: LoadedModel,
     x: torch.Tensor,
@@ -212,33 +251,71 @@ def attnlrp_attribution(
     progress=None,
 ) -> tuple[torch.Tensor, torch.Tensor, dict]:
     """``(logits, input relevance (1, C, H, W), info)`` of AttnLRP for one input."""
-    module = model.module
-    if model.is_torchscript:
-        raise MethodError("LRP for transformers needs the model as a PyTorch nn.Module; this model is a "
-                          "TorchScript file. Use a gradient method or occlusion instead.")
-    duplicate, info = lrp_copy(
-        module,
-        gamma_conv=float(params.get("gamma_conv", 0.25)),
-        gamma_linear=float(params.get("gamma_linear", 0.05)),
-        epsilon=float(params.get("epsilon", 1e-6)),
-        attention=str(params.get("attention", "attnlrp")),
-    )
-    x = detached_copy(x).requires_grad_(True)
-    with gradients_enabled():
-        logits = forward_logits(duplicate, x, model.name)
+
+    def pick(logits):
         check_target(target, logits.shape[1])
-        if progress is not None:
-            progress(0.5, "Propagating relevance")
-        if token is not None:
-            token.check()
-        (gradient,) = torch.autograd.grad(logits[:, int(target)].sum(), x)
-    relevance = (x.detach() * gradient).detach()
-    if not bool(torch.isfinite(relevance).all()):
-        raise MethodError(
-            "LRP for transformers produced invalid relevance (NaN or infinity) for this input. Try a larger "
-            "stabiliser (ε) or CP-LRP; if it persists use a gradient method."
-        )
-    return logits.detach(), relevance, info
+        return [int(target)] * logits.shape[0]
+
+    logits, relevance, _, info = _propagate(model, x, pick, params, token, progress)
+    return logits, relevance, info
+
+
+def attnlrp_attribution_batch(
+    model: LoadedModel,
+    x: torch.Tensor,
+    targets,
+    params: dict,
+    *,
+    token=None,
+) -> tuple[torch.Tensor, torch.Tensor, list[int], dict]:
+    """AttnLRP for a batch of independent inputs (B, C, H, W) in one forward and one backward pass.
+
+    ``targets`` is one class per input, or ``None`` for each input's top class (from the same
+    forward pass). Every rule acts within one sample (norms per token, attention within a
+    picture's windows), so the relevance equals :func:`attnlrp_attribution` on each input
+    alone, up to float rounding. Returns ``(logits (B, K), relevance (B, C, H, W), targets, info)``.
+    """
+
+    def pick(logits):
+        chosen = logits.argmax(1).tolist() if targets is None else [int(t) for t in targets]
+        if len(chosen) != logits.shape[0]:
+            raise MethodError(f"{len(chosen)} targets were given for a batch of {logits.shape[0]} inputs.")
+        for t in chosen:
+            check_target(t, logits.shape[1])
+        return chosen
+
+    return _propagate(model, x, pick, params, token, None)
+
+
+def _explanation(model, target: int, logit: float, relevance: torch.Tensor, params: dict, info: dict) -> Explanation:
+    """The Explanation of one input's relevance (C, H, W)."""
+    total = float(relevance.sum())
+    extras = {
+        "composite": "cp-lrp" if params.get("attention") == "cp" else "attnlrp",
+        "canonizers": [],
+        "family": info["family"],
+        "rules": dict(info["rules"]),
+        "relevance_sum": total,
+        "logit": logit,
+        "conservation": total / logit if logit != 0 else float("nan"),
+        "initial_relevance": "target logit",
+    }
+    return Explanation(
+        relevance=channel_sum(relevance[None]),
+        method=METHOD,
+        target=Target(int(target), model.label(int(target))),
+        score=logit,
+        params=dict(params),
+        extras=extras,
+    )
+
+
+def run_attnlrp_batch(model, x: torch.Tensor, targets, *, params: dict, token) -> list[Explanation]:
+    """``lrp.attention`` for a batch (B, C, H, W): one :class:`Explanation` per input, as the per-input method."""
+    token.check()
+    logits, relevance, chosen, info = attnlrp_attribution_batch(model, x, targets, params, token=token)
+    logits, relevance = logits.float().cpu(), relevance.cpu()
+    return [_explanation(model, t, float(logits[i, t]), relevance[i], params, info) for i, t in enumerate(chosen)]
 
 
 @register_method(
@@ -279,26 +356,13 @@ def attention_lrp(model, x, target, *, params, token, progress) -> Explanation:
     token.check()
     progress(0.0, "Computing LRP for transformers")
     logits, relevance, info = attnlrp_attribution(model, x, target, params, token=token, progress=progress)
-    logit = float(logits[0, int(target)])
-    total = float(relevance[0].sum())
-    extras = {
-        "composite": "cp-lrp" if params.get("attention") == "cp" else "attnlrp",
-        "canonizers": [],
-        "family": info["family"],
-        "rules": dict(info["rules"]),
-        "relevance_sum": total,
-        "logit": logit,
-        "conservation": total / logit if logit != 0 else float("nan"),
-        "initial_relevance": "target logit",
-    }
-    return Explanation(
-        relevance=channel_sum(relevance[:1]),
-        method=METHOD,
-        target=Target(int(target), model.label(int(target))),
-        score=logit,
-        params=dict(params),
-        extras=extras,
-    )
+    return _explanation(model, target, float(logits[0, int(target)]), relevance[0], params, info)
 
 
-__all__ = ["attnlrp_attribution", "lrp_copy"]
+#: The batched path of ``lrp.attention`` (``xaidesk.batch.batched_function`` looks methods up in such tables):
+#: ``name -> function(model, x (B, C, H, W), targets or None, *, params, token) -> [Explanation]``.
+BATCHED_METHODS = {METHOD: run_attnlrp_batch}
+
+
+__all__ = ["BATCHED_METHODS", "attnlrp_attribution", "attnlrp_attribution_batch", "lrp_copy",
+           "run_attnlrp_batch"]

@@ -1,8 +1,9 @@
 """Which vision transformers AttnLRP knows, and their attention layers rewritten with its rules.
 
 A family is recognised by the classes of its attention layers (torchvision's
-``MultiheadAttention`` and ``ShiftedWindowAttention``, timm's ``Attention``, Hugging Face's
-``ViTAttention``, ``DeiTAttention`` and ``SwinAttention``). Each family names
+``MultiheadAttention``, ``ShiftedWindowAttention`` and
+``ShiftedWindowAttentionV2``, timm's ``Attention``, Hugging Face's ``ViTAttention``, ``DeiTAttention``,
+``SwinAttention`` and ``Swinv2Attention``). Each family names
 
 * ``attention``: a function ``(layer, linear, mode) -> module`` giving an LRP-aware module with
   the same call signature as the family's attention layer (``linear(weight, bias)`` makes a
@@ -19,6 +20,7 @@ imported cannot be in the model, and nothing heavy is imported to find out.
 
 from __future__ import annotations
 
+import math
 import sys
 from dataclasses import dataclass, field
 from typing import Callable
@@ -129,17 +131,59 @@ class TorchSwinAttention(torch.nn.Module):
         windows = (ph // wh) * (pw // ww)
         x = x.view(b, ph // wh, wh, pw // ww, ww, c).permute(0, 1, 3, 2, 4, 5).reshape(b * windows, wh * ww, c)
         n = wh * ww
-        q, k, v = self.qkv(x).reshape(b * windows, n, 3, self.heads, c // self.heads).permute(2, 0, 3, 1, 4)
-        bias = self.position_bias().detach().unsqueeze(0)  # (1, 1, heads, n, n)
+        with torch.no_grad():  # a constant: computed from parameters only
+            bias = self.position_bias().detach().unsqueeze(0)  # (1, 1, heads, n, n)
         if sum(shift) > 0:
             bias = bias + _shift_mask(x, ph, pw, self.window_size, shift).view(1, windows, 1, n, n)
         bias = bias.expand(b, windows, self.heads, n, n).reshape(b * windows, self.heads, n, n)
-        x = attend(q, k, v, self.mode, mask=bias, scale=(c // self.heads) ** -0.5)
+        x = self.attention(x, bias)
         x = self.proj(x.transpose(1, 2).reshape(b * windows, n, c))
         x = x.view(b, ph // wh, pw // ww, wh, ww, c).permute(0, 1, 3, 2, 4, 5).reshape(b, ph, pw, c)
         if sum(shift) > 0:
             x = torch.roll(x, shifts=(shift[0], shift[1]), dims=(1, 2))
         return x[:, :h, :w, :].contiguous()
+
+    def attention(self, x: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+        """Scaled dot-product attention of the windows ``x`` (windows, n, c); (windows, heads, n, d)."""
+        windows, n, c = x.shape
+        q, k, v = self.qkv(x).reshape(windows, n, 3, self.heads, c // self.heads).permute(2, 0, 3, 1, 4)
+        return attend(q, k, v, self.mode, mask=bias, scale=(c // self.heads) ** -0.5)
+
+
+def cosine_attend(q, k, v, logit_scale: torch.Tensor, bias: torch.Tensor, mode: str) -> torch.Tensor:
+    """Swin V2's cosine attention ``softmax(τ · q̂·k̂ᵀ + bias) · v`` with the AttnLRP or CP-LRP rule.
+
+    The L2 norms of query and key are held constant (like the standard deviation of a layer
+    norm), so relevance passes the normalisation unchanged; the logit scale τ (clamped at 100,
+    as the libraries do) is a constant factor and the position bias a constant summand.
+    """
+    q = q / q.norm(dim=-1, keepdim=True).clamp_min(1e-12).detach()  # F.normalize's ε
+    k = k / k.norm(dim=-1, keepdim=True).clamp_min(1e-12).detach()
+    scale = torch.clamp(logit_scale.detach(), max=math.log(100.0)).exp()  # (heads, 1, 1)
+    return attend(q * scale, k, v, mode, mask=bias, scale=1.0)
+
+
+class TorchSwinAttentionV2(TorchSwinAttention):
+    """torchvision's ``ShiftedWindowAttentionV2`` (Swin V2: cosine attention) with the AttnLRP rules.
+
+    The continuous position bias (16·sigmoid of ``cpb_mlp``) depends on no input: a constant
+    added to the attention logits like V1's bias table. The key has no bias (torchvision zeroes
+    it in every forward pass).
+    """
+
+    def __init__(self, attn, linear: Callable, mode: str):
+        super().__init__(attn, linear, mode)
+        e, w, b = attn.qkv.in_features, attn.qkv.weight, attn.qkv.bias
+        self.qkv = None
+        self.q, self.k, self.v = (linear(w[i * e:(i + 1) * e], None if b is None or i == 1 else b[i * e:(i + 1) * e])
+                                  for i in range(3))
+        self.logit_scale = attn.logit_scale
+
+    def attention(self, x: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+        windows, n, c = x.shape
+        q, k, v = (p(x).reshape(windows, n, self.heads, c // self.heads).transpose(1, 2)
+                   for p in (self.q, self.k, self.v))
+        return cosine_attend(q, k, v, self.logit_scale, bias, self.mode)
 
 
 def _shift_mask(x, ph, pw, window_size, shift) -> torch.Tensor:
@@ -164,8 +208,10 @@ def _torchvision_swin() -> Family | None:
     return Family(
         name="torchvision-swin",
         title="torchvision Swin",
-        attention={swin.ShiftedWindowAttention: TorchSwinAttention},
-        passive=_classes(swin, "SwinTransformer", "SwinTransformerBlock", "PatchMerging")
+        attention={swin.ShiftedWindowAttention: TorchSwinAttention,
+                   swin.ShiftedWindowAttentionV2: TorchSwinAttentionV2},
+        passive=_classes(swin, "SwinTransformer", "SwinTransformerBlock", "PatchMerging", "SwinTransformerBlockV2",
+                         "PatchMergingV2")
         + _classes(misc, "Permute", "MLP") + _classes(ops, "StochasticDepth"),
     )
 
@@ -302,9 +348,62 @@ def _hugging_face_swin() -> Family | None:
     )
 
 
+class HFSwinv2Attention(torch.nn.Module):
+    """Hugging Face ``Swinv2Attention`` (cosine attention, continuous position bias) with the AttnLRP rules."""
+
+    def __init__(self, attn, linear: Callable, mode: str):
+        super().__init__()
+        inner = attn.self
+        self.query, self.key, self.value = (linear(p.weight, p.bias) for p in (inner.query, inner.key, inner.value))
+        self.dense = linear(attn.output.dense.weight, attn.output.dense.bias)
+        self.heads, self.head_dim = inner.num_attention_heads, inner.attention_head_size
+        self.logit_scale, self.mode = inner.logit_scale, mode
+        self.position_bias = lambda: _hf_swinv2_position_bias(inner)  # the copy's own layer
+
+    def forward(self, hidden_states, attention_mask=None, output_attentions=False, **kwargs):
+        windows, n, _ = hidden_states.shape
+        q, k, v = (p(hidden_states).view(windows, n, self.heads, self.head_dim).transpose(1, 2)
+                   for p in (self.query, self.key, self.value))
+        with torch.no_grad():
+            bias = self.position_bias().unsqueeze(0)  # (1, heads, n, n)
+        if attention_mask is not None:  # (windows per picture, n, n); Hugging Face adds it twice
+            per_picture = attention_mask.shape[0]
+            mask = (2 * attention_mask).unsqueeze(1).unsqueeze(0).expand(windows // per_picture, -1, -1, -1, -1)
+            bias = bias + mask.reshape(-1, 1, n, n)
+        else:
+            bias = bias.expand(windows, -1, -1, -1)
+        out = cosine_attend(q, k, v, self.logit_scale, bias, self.mode)
+        return (self.dense(out.transpose(1, 2).reshape(windows, n, -1)),)
+
+
+def _hf_swinv2_position_bias(attn) -> torch.Tensor:
+    """16·sigmoid of the continuous position bias of a ``Swinv2SelfAttention``: (heads, n, n)."""
+    n = attn.window_size[0] * attn.window_size[1]
+    table = attn.continuous_position_bias_mlp(attn.relative_coords_table).view(-1, attn.num_attention_heads)
+    bias = table[attn.relative_position_index.view(-1)].view(n, n, -1).permute(2, 0, 1)
+    return 16 * torch.sigmoid(bias)
+
+
+def _hugging_face_swinv2() -> Family | None:
+    swin = _module("transformers.models.swinv2.modeling_swinv2")
+    if swin is None:
+        return None
+    return Family(
+        name="hf-swinv2",
+        title="Hugging Face Swin V2",
+        attention={swin.Swinv2Attention: HFSwinv2Attention},
+        passive=_classes(swin, "Swinv2ForImageClassification", "Swinv2Model", "Swinv2Embeddings",
+                         "Swinv2PatchEmbeddings", "Swinv2PatchMerging", "Swinv2Encoder", "Swinv2Stage", "Swinv2Layer",
+                         "Swinv2Intermediate", "Swinv2Output", "Swinv2DropPath"),
+        constants={swin.Swinv2Embeddings: ("mask_token", "position_embeddings")},
+        activations=_module_classes(_module("transformers.activations")),
+    )
+
+
 def known_families() -> list[Family]:
     """The families whose libraries are loaded in this process (torchvision, timm, transformers)."""
-    found = (_torchvision(), _torchvision_swin(), _timm(), _hugging_face(), _hugging_face_swin())
+    found = (_torchvision(), _torchvision_swin(), _timm(), _hugging_face(), _hugging_face_swin(),
+             _hugging_face_swinv2())
     return [f for f in found if f is not None]
 
 
