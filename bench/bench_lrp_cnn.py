@@ -11,7 +11,7 @@ CPU, it times
   canonizers chosen by block type, composite, relevance map and extras included).
 
 Both are measured round-robin after a warm-up; the median of the repeats is printed with the
-ratio to the gradient of the same run, and the explained logit and conservation of the last
+ratio to the gradient of the same run (and the best of the repeats, steadier on a shared machine), and the explained logit and conservation of the last
 LRP run. With random weights the logits of EfficientNet are tiny (each squeeze-and-excitation
 gate roughly halves the signal), so the 1e-6 stabilisers swallow the relevance there: the
 conservation column is only meaningful with trained weights or a sizeable logit.
@@ -69,8 +69,8 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, repeats={args.repeats} (median), "
           f"load average {Path('/proc/loadavg').read_text().split()[0] if Path('/proc/loadavg').exists() else '?'}")
-    print(f"{'model':16s} {'gradient s':>11s} {'lrp s':>8s} {'lrp/grad':>9s} {'logit':>10s} {'conservation':>13s}  "
-          "canonizers")
+    print(f"{'model':16s} {'gradient s':>11s} {'lrp s':>8s} {'lrp/grad':>9s} {'best grad s':>12s} {'best lrp s':>11s} "
+          f"{'best ratio':>11s} {'logit':>10s} {'conservation':>13s}  canonizers")
     for arch in args.models:
         model = build(arch)
         x = torch.randn(1, 3, 224, 224)
@@ -87,7 +87,9 @@ def main() -> None:
                 if name == "lrp":
                     last = result
         med = {name: statistics.median(values) for name, values in times.items()}
+        best = {name: min(values) for name, values in times.items()}
         print(f"{arch:16s} {med['gradient']:11.3f} {med['lrp']:8.3f} {med['lrp'] / med['gradient']:9.2f} "
+              f"{best['gradient']:12.3f} {best['lrp']:11.3f} {best['lrp'] / best['gradient']:11.2f} "
               f"{last.extras['logit']:10.3g} {last.extras['conservation']:13.3f}  {', '.join(last.extras['canonizers'])}")
 
 

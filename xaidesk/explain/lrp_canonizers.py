@@ -88,6 +88,18 @@ class _ConstantFactor(torch.autograd.Function):
         return relevance, relevance.new_zeros(ctx.factor_shape, dtype=ctx.factor_dtype)
 
 
+class _ValueWithIdentityGradient(torch.autograd.Function):
+    """Forward: ``value`` (an element-wise gating of ``x``). Backward: the relevance to ``x`` unchanged."""
+
+    @staticmethod
+    def forward(ctx, x, value):
+        return value.clone()
+
+    @staticmethod
+    def backward(ctx, relevance):
+        return relevance, None
+
+
 def constant_factor(x: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
     """``x * factor`` whose LRP backward pass treats ``factor`` as a constant.
 
@@ -183,12 +195,10 @@ def _timm_efficientnet_residual_forward(self, x):
     return x
 
 
-def _timm_squeeze_excite_forward(self, x):
-    gate = x.mean((2, 3), keepdim=True)
-    gate = self.conv_reduce(gate)
-    gate = self.act1(gate)
-    gate = self.conv_expand(gate)
-    return constant_factor(x, self.gate(gate))
+def _timm_gate_forward(self, x):
+    """Any timm channel gate (``x * gate(x)``: SE, effective SE, ECA): its own forward, with the
+    gate computed on a detached input and the relevance passed to ``x`` unchanged."""
+    return _ValueWithIdentityGradient.apply(x, type(self).forward(self, x.detach()))
 
 
 def _timm_layer_scale_forward(self, x):
@@ -256,6 +266,7 @@ def _timm_forwards() -> dict[type, tuple[str, object]]:
     try:
         from timm.models import _efficientnet_blocks as eff
         from timm.layers import LayerScale, LayerScale2d
+        from timm.layers import eca, squeeze_excite
         from timm.models import convnext, resnet
     except ImportError:
         return {}
@@ -267,7 +278,12 @@ def _timm_forwards() -> dict[type, tuple[str, object]]:
         eff.UniversalInvertedResidual: ("timm_residual", _timm_efficientnet_residual_forward),
         LayerScale: ("gate", _timm_layer_scale_forward),
         LayerScale2d: ("gate", _timm_layer_scale_forward),
-        eff.SqueezeExcite: ("gate", _timm_squeeze_excite_forward),
+        eff.SqueezeExcite: ("gate", _timm_gate_forward),
+        squeeze_excite.SEModule: ("gate", _timm_gate_forward),
+        squeeze_excite.EffectiveSEModule: ("gate", _timm_gate_forward),
+        squeeze_excite.SqueezeExcite: ("gate", _timm_gate_forward),
+        eca.EcaModule: ("gate", _timm_gate_forward),
+        eca.CecaModule: ("gate", _timm_gate_forward),
         resnet.BasicBlock: ("timm_resnet", _timm_resnet_block_forward),
         resnet.Bottleneck: ("timm_resnet", _timm_resnet_block_forward),
         convnext.ConvNeXtBlock: ("residual", _timm_convnext_block_forward),
