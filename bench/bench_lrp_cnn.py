@@ -11,10 +11,12 @@ CPU, it times
   canonizers chosen by block type, composite, relevance map and extras included).
 
 Both are measured round-robin after a warm-up; the median of the repeats is printed with the
-ratio to the gradient of the same run (and the best of the repeats, steadier on a shared machine), and the explained logit and conservation of the last
-LRP run. With random weights the logits of EfficientNet are tiny (each squeeze-and-excitation
-gate roughly halves the signal), so the 1e-6 stabilisers swallow the relevance there: the
-conservation column is only meaningful with trained weights or a sizeable logit.
+ratio to the gradient of the same run (and the best of the repeats, steadier on a shared
+machine), and the explained logit and conservation of the last LRP run. With torchvision's
+random initialisation EfficientNet's logits are tiny (about 1e-14: the squeeze-and-excitation
+gates roughly halve the signal and the fan-out initialisation shrinks it in every depthwise
+convolution), so the 1e-6 stabilisers swallow the relevance there: its conservation column
+is only meaningful with trained weights.
 """
 
 from __future__ import annotations
@@ -90,7 +92,8 @@ def main() -> None:
         best = {name: min(values) for name, values in times.items()}
         print(f"{arch:16s} {med['gradient']:11.3f} {med['lrp']:8.3f} {med['lrp'] / med['gradient']:9.2f} "
               f"{best['gradient']:12.3f} {best['lrp']:11.3f} {best['lrp'] / best['gradient']:11.2f} "
-              f"{last.extras['logit']:10.3g} {last.extras['conservation']:13.3f}  {', '.join(last.extras['canonizers'])}")
+              f"{last.extras['logit']:10.3g} {last.extras['conservation']:13.3f}  "
+              f"{', '.join(last.extras['canonizers'])}")
 
 
 if __name__ == "__main__":

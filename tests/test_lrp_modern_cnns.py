@@ -11,7 +11,9 @@ import torch
 from torch import nn
 
 torchvision = pytest.importorskip("torchvision")
-from torchvision.models import convnext, densenet, efficientnet, mnasnet, mobilenetv2, mobilenetv3, regnet, shufflenetv2  # noqa: E402
+from torchvision.models import (  # noqa: E402
+    convnext, densenet, efficientnet, mnasnet, mobilenetv2, mobilenetv3, regnet, shufflenetv2,
+)
 from torchvision.models.googlenet import GoogLeNet  # noqa: E402
 from torchvision.ops.misc import Conv2dNormActivation, SqueezeExcitation  # noqa: E402
 
@@ -71,12 +73,14 @@ def tiny_efficientnet_v2():
 
 def tiny_mobilenet_v3():
     conf = partial(mobilenetv3.InvertedResidualConfig, width_mult=1.0)
-    setting = [conf(8, 3, 8, 8, True, "RE", 1, 1), conf(8, 3, 16, 8, True, "HS", 1, 1), conf(8, 3, 24, 16, False, "HS", 2, 1)]
+    setting = [conf(8, 3, 8, 8, True, "RE", 1, 1), conf(8, 3, 16, 8, True, "HS", 1, 1),
+               conf(8, 3, 24, 16, False, "HS", 2, 1)]
     return mobilenetv3.MobileNetV3(setting, last_channel=32, num_classes=4, dropout=0.0)
 
 
 def tiny_mobilenet_v2():
-    return mobilenetv2.MobileNetV2(num_classes=4, width_mult=0.5, inverted_residual_setting=[[1, 8, 1, 1], [4, 16, 2, 2]])
+    setting = [[1, 8, 1, 1], [4, 16, 2, 2]]
+    return mobilenetv2.MobileNetV2(num_classes=4, width_mult=0.5, inverted_residual_setting=setting)
 
 
 def tiny_densenet():
@@ -101,16 +105,16 @@ def tiny_shufflenet():
     return shufflenetv2.ShuffleNetV2([1, 1, 1], [8, 16, 32, 64, 32], num_classes=4)
 
 
+MERGE_SUM_GATE = ["SequentialMergeBatchNorm", "ResidualSumCanonizer", "ConstantFactorCanonizer"]
 FAMILIES = {
-    "efficientnet": (tiny_efficientnet, ["SequentialMergeBatchNorm", "ResidualSumCanonizer", "ConstantFactorCanonizer"]),
-    "efficientnet_v2": (tiny_efficientnet_v2,
-                        ["SequentialMergeBatchNorm", "ResidualSumCanonizer", "ConstantFactorCanonizer"]),
-    "mobilenet_v3": (tiny_mobilenet_v3, ["SequentialMergeBatchNorm", "ResidualSumCanonizer", "ConstantFactorCanonizer"]),
+    "efficientnet": (tiny_efficientnet, MERGE_SUM_GATE),
+    "efficientnet_v2": (tiny_efficientnet_v2, MERGE_SUM_GATE),
+    "mobilenet_v3": (tiny_mobilenet_v3, MERGE_SUM_GATE),
     "mobilenet_v2": (tiny_mobilenet_v2, ["SequentialMergeBatchNorm", "ResidualSumCanonizer", "GlobalPoolCanonizer"]),
     "densenet": (tiny_densenet, ["DenseNetMergeBatchNorm", "GlobalPoolCanonizer"]),
     "convnext": (tiny_convnext, ["SequentialMergeBatchNorm", "ResidualSumCanonizer"]),
     "regnet_x": (tiny_regnet, ["SequentialMergeBatchNorm", "ResidualSumCanonizer"]),
-    "regnet_y": (partial(tiny_regnet, 0.25), ["SequentialMergeBatchNorm", "ResidualSumCanonizer", "ConstantFactorCanonizer"]),
+    "regnet_y": (partial(tiny_regnet, 0.25), MERGE_SUM_GATE),
     "shufflenet": (tiny_shufflenet, ["SequentialMergeBatchNorm", "GlobalPoolCanonizer"]),
     "mnasnet": (tiny_mnasnet, ["SequentialMergeBatchNorm", "ResidualSumCanonizer", "GlobalPoolCanonizer"]),
 }
@@ -235,7 +239,8 @@ def test_googlenet_input_transform_passes_relevance_to_the_pixels():
 
 def _lrp0_linear(fn, a: torch.Tensor, relevance: torch.Tensor) -> torch.Tensor:
     """LRP-0 through a bias-free linear map ``fn`` from its explicit Jacobian: R_j = a_j sum_k J_kj R_k / z_k."""
-    jac = torch.autograd.functional.jacobian(lambda t: fn(t.reshape(a.shape)).reshape(-1), a.reshape(-1), vectorize=True)
+    jac = torch.autograd.functional.jacobian(lambda t: fn(t.reshape(a.shape)).reshape(-1), a.reshape(-1),
+                                             vectorize=True)
     z = jac @ a.reshape(-1)
     ratio = torch.where(z == 0, torch.zeros_like(z), relevance.reshape(-1) / torch.where(z == 0, torch.ones_like(z), z))
     return (a.reshape(-1) * (jac.T @ ratio)).reshape(a.shape)

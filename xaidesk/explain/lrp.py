@@ -410,7 +410,8 @@ def check_coverage(module: torch.nn.Module, composite: Composite) -> dict[str, s
         if canonized is not None:
             rules[name] = f"constant factor ({canonized})"
         elif hook is not None and has_params:
-            rules[name] = type(hook).__name__.removeprefix("Fast") if isinstance(hook, _SkipZeroTerms) else type(hook).__name__
+            hook_name = type(hook).__name__
+            rules[name] = hook_name.removeprefix("Fast") if isinstance(hook, _SkipZeroTerms) else hook_name
     return rules
 
 

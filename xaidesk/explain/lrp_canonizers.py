@@ -37,7 +37,8 @@ from zennit.layer import Sum
 __all__ = [
     "ConstantFactorCanonizer", "DenseNetMergeBatchNorm", "GlobalPoolCanonizer", "InputTransformCanonizer",
     "ResNetCanonizer",
-    "ResidualSumCanonizer", "SequentialMergeBatchNorm", "TimmMergeBatchNorm", "canonizers_for", "constant_factor", "covered_by_canonizers", "family_of",
+    "ResidualSumCanonizer", "SequentialMergeBatchNorm", "TimmMergeBatchNorm", "canonizers_for", "constant_factor",
+    "covered_by_canonizers", "family_of",
 ]
 
 
