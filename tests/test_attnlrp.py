@@ -482,7 +482,10 @@ def test_hugging_face_swin_gives_the_torchvision_swin_relevance():
         expected = relevance_of(net, x, 2, **options)
         torch.testing.assert_close(relevance_of(other, x, 2, **options), expected,
                                    rtol=0, atol=1e-4 * float(expected.abs().max()))
-    assert run(loaded(other, size=64), x, 2).extras["family"] == "Hugging Face Swin"
+    result = run(loaded(other, size=64), x, 2)
+    assert result.extras["family"] == "Hugging Face Swin"
+    expected = run(loaded(net, size=64), x, 2).extras["position_bias_relevance"]
+    assert result.extras["position_bias_relevance"] == pytest.approx(expected, rel=1e-3) and expected != 0
 
 
 # --- Swin V2 (cosine attention, continuous position bias, post-norm blocks) -----------------------
@@ -524,10 +527,12 @@ def test_swin_v2_copy_scores_like_the_model_and_cp_lrp_conserves(size):
     # windows, post-norm blocks and V2 patch merging.
     result = run(loaded(net, size=size), x, 1, attention="cp", gamma_conv=0.0, gamma_linear=0.0, epsilon=0.0)
     assert result.extras["conservation"] == pytest.approx(1.0, abs=1e-4)
+    assert result.extras["position_bias_relevance"] == 0.0
     # AttnLRP: the position bias (and the softmax rule) absorb relevance; reported, finite, not 1.
     attn = run(loaded(net, size=size), x, 1, gamma_conv=0.0, gamma_linear=0.0, epsilon=0.0)
     assert np.isfinite(attn.relevance).all() and np.isfinite(attn.extras["conservation"])
     assert attn.extras["conservation"] != pytest.approx(1.0, abs=1e-3)
+    assert np.isfinite(attn.extras["position_bias_relevance"]) and attn.extras["position_bias_relevance"] != 0
     assert np.abs(attn.relevance - result.relevance).max() > 1e-3 * np.abs(result.relevance).max()
     assert np.isfinite(run(loaded(tiny_swin_v2(), size=size), x, 1).relevance).all()
     assert all(torch.equal(before[k], v) for k, v in net.state_dict().items())
@@ -620,6 +625,9 @@ def test_hugging_face_swin_v2_gives_the_torchvision_swin_v2_relevance():
                                    rtol=0, atol=1e-4 * float(expected.abs().max()))
     result = run(loaded(other), x, 2)
     assert result.extras["family"] == "Hugging Face Swin V2"
+    # The relevance the position biases keep, from two independent computations of the bias.
+    expected = run(loaded(net), x, 2).extras["position_bias_relevance"]
+    assert result.extras["position_bias_relevance"] == pytest.approx(expected, rel=1e-3) and expected != 0
     assert result.extras["rules"]["model.swinv2.encoder.layers.0.blocks.1.attention"].startswith("AttnLRP")
 
 
@@ -653,6 +661,9 @@ def test_batched_relevance_equals_the_per_input_relevance(make):
             assert result.score == pytest.approx(alone.score, rel=1e-5)
             assert result.extras["conservation"] == pytest.approx(alone.extras["conservation"], rel=1e-4, abs=1e-6)
             assert result.method == "lrp.attention" and result.extras["rules"] == alone.extras["rules"]
+            if "position_bias_relevance" in alone.extras or "position_bias_relevance" in result.extras:
+                assert result.extras["position_bias_relevance"] == pytest.approx(
+                    alone.extras["position_bias_relevance"], rel=1e-3, abs=1e-6 * abs(alone.score))
     top = batched(model, x, None, params=get_method("lrp.attention").resolve_params({}), token=CancelToken())
     with torch.no_grad():
         assert [r.target.index for r in top] == model.module(x).argmax(1).tolist()

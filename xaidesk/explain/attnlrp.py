@@ -21,7 +21,7 @@ import torch
 
 from ..core import Explanation, MethodError, Param, Target, register_method
 from ..models.base import LoadedModel
-from .attnlrp_families import TORCH_ACTIVATIONS, TORCH_PASSIVE, Family, known_families
+from .attnlrp_families import TORCH_ACTIVATIONS, TORCH_PASSIVE, Family, WindowAttention, known_families
 from .attnlrp_rules import ATTENTION_MODES, IdentityRule, LRPLayerNorm, LRPRMSNorm, RuledConv2d, RuledLinear
 from .common import channel_sum, check_target, detached_copy, forward_logits, gradients_enabled
 
@@ -218,9 +218,15 @@ def _copy_for(model: LoadedModel, params: dict) -> tuple[torch.nn.Module, dict]:
 def _propagate(model: LoadedModel, x: torch.Tensor, pick, params: dict, token, progress):
     """Forward and backward pass of the copy from the logits ``pick(logits)`` chooses (one class per input).
 
-    Returns ``(logits (B, K), relevance (B, C, H, W), chosen classes, info)``.
+    Returns ``(logits (B, K), relevance (B, C, H, W), chosen classes, info)``. For window
+    attention (Swin) ``info["position_bias_relevance"]`` holds, per input, the relevance its
+    attention layers' position biases keep (0 with CP-LRP, where they are inside the constant weights).
     """
     duplicate, info = _copy_for(model, params)
+    windows = [m for m in duplicate.modules() if isinstance(m, WindowAttention)]
+    leaves: list[torch.Tensor] = []
+    for layer in windows:
+        layer.position_bias_leaves = leaves
     x = detached_copy(x).requires_grad_(True)
     with gradients_enabled():
         logits = forward_logits(duplicate, x, model.name)
@@ -231,8 +237,15 @@ def _propagate(model: LoadedModel, x: torch.Tensor, pick, params: dict, token, p
             token.check()
         rows = torch.arange(logits.shape[0], device=logits.device)
         picked = logits[rows, torch.as_tensor(chosen, device=logits.device)]
-        (gradient,) = torch.autograd.grad(picked.sum(), x)  # the samples do not mix: one pass explains all
+        # The samples do not mix: one pass explains all.
+        gradient, *kept = torch.autograd.grad(picked.sum(), [x, *leaves], allow_unused=True)
     relevance = (x.detach() * gradient).detach()
+    if windows:
+        per_input = torch.zeros(x.shape[0], dtype=torch.float64)
+        for leaf, g in zip(leaves, kept):  # (B · windows, heads, n, n) in batch-major order
+            if g is not None:
+                per_input += (leaf.detach() * g).reshape(x.shape[0], -1).sum(1).double().cpu()
+        info["position_bias_relevance"] = per_input.tolist()
     if not bool(torch.isfinite(relevance).all()):
         raise MethodError(
             "LRP for transformers produced invalid relevance (NaN or infinity) for this input. Try a larger "
@@ -287,8 +300,9 @@ def attnlrp_attribution_batch(
     return _propagate(model, x, pick, params, token, None)
 
 
-def _explanation(model, target: int, logit: float, relevance: torch.Tensor, params: dict, info: dict) -> Explanation:
-    """The Explanation of one input's relevance (C, H, W)."""
+def _explanation(model, target: int, logit: float, relevance: torch.Tensor, params: dict, info: dict,
+                 index: int = 0) -> Explanation:
+    """The Explanation of input ``index``'s relevance (C, H, W)."""
     total = float(relevance.sum())
     extras = {
         "composite": "cp-lrp" if params.get("attention") == "cp" else "attnlrp",
@@ -300,6 +314,8 @@ def _explanation(model, target: int, logit: float, relevance: torch.Tensor, para
         "conservation": total / logit if logit != 0 else float("nan"),
         "initial_relevance": "target logit",
     }
+    if "position_bias_relevance" in info:
+        extras["position_bias_relevance"] = float(info["position_bias_relevance"][index])
     return Explanation(
         relevance=channel_sum(relevance[None]),
         method=METHOD,
@@ -315,7 +331,7 @@ def run_attnlrp_batch(model, x: torch.Tensor, targets, *, params: dict, token) -
     token.check()
     logits, relevance, chosen, info = attnlrp_attribution_batch(model, x, targets, params, token=token)
     logits, relevance = logits.float().cpu(), relevance.cpu()
-    return [_explanation(model, t, float(logits[i, t]), relevance[i], params, info) for i, t in enumerate(chosen)]
+    return [_explanation(model, t, float(logits[i, t]), relevance[i], params, info, i) for i, t in enumerate(chosen)]
 
 
 @register_method(

@@ -104,7 +104,28 @@ def _torchvision() -> Family | None:
     )
 
 
-class TorchSwinAttention(torch.nn.Module):
+class WindowAttention(torch.nn.Module):
+    """Base of the Swin attention layers: their position bias may be measured.
+
+    With ``position_bias_leaves`` set to a list (and the AttnLRP rule), each forward pass adds
+    the position bias of every window as a leaf tensor to that list; ``bias · ∂f/∂bias`` is then
+    the relevance the bias keeps (it is added to the attention logits, like a bias to a dense layer).
+    """
+
+    position_bias_leaves: list | None = None
+    mode = "attnlrp"
+
+    def per_window(self, bias: torch.Tensor, windows: int) -> torch.Tensor:
+        """The position bias (1, heads, n, n) for ``windows`` windows, in batch-major order (windows, heads, n, n)."""
+        bias = bias.detach().expand(windows, -1, -1, -1)
+        if self.position_bias_leaves is None or self.mode == "cp" or not torch.is_grad_enabled():
+            return bias
+        leaf = bias.clone().requires_grad_(True)
+        self.position_bias_leaves.append(leaf)
+        return leaf
+
+
+class TorchSwinAttention(WindowAttention):
     """torchvision's ``ShiftedWindowAttention`` (Swin V1) with the AttnLRP rules.
 
     The relative position bias and the mask of shifted windows are added to the attention
@@ -132,10 +153,11 @@ class TorchSwinAttention(torch.nn.Module):
         x = x.view(b, ph // wh, wh, pw // ww, ww, c).permute(0, 1, 3, 2, 4, 5).reshape(b * windows, wh * ww, c)
         n = wh * ww
         with torch.no_grad():  # a constant: computed from parameters only
-            bias = self.position_bias().detach().unsqueeze(0)  # (1, 1, heads, n, n)
+            bias = self.position_bias()  # (1, heads, n, n)
+        bias = self.per_window(bias, b * windows)
         if sum(shift) > 0:
-            bias = bias + _shift_mask(x, ph, pw, self.window_size, shift).view(1, windows, 1, n, n)
-        bias = bias.expand(b, windows, self.heads, n, n).reshape(b * windows, self.heads, n, n)
+            mask = _shift_mask(x, ph, pw, self.window_size, shift).view(1, windows, 1, n, n)
+            bias = (bias.reshape(b, windows, self.heads, n, n) + mask).reshape(b * windows, self.heads, n, n)
         x = self.attention(x, bias)
         x = self.proj(x.transpose(1, 2).reshape(b * windows, n, c))
         x = x.view(b, ph // wh, pw // ww, wh, ww, c).permute(0, 1, 3, 2, 4, 5).reshape(b, ph, pw, c)
@@ -310,7 +332,7 @@ def _hugging_face() -> Family | None:
     )
 
 
-class HFSwinAttention(torch.nn.Module):
+class HFSwinAttention(WindowAttention):
     """Hugging Face ``SwinAttention`` with the AttnLRP rules; position bias and shift mask are constants."""
 
     def __init__(self, attn, linear: Callable, mode: str):
@@ -324,7 +346,9 @@ class HFSwinAttention(torch.nn.Module):
         windows, n = hidden_states.shape[:-1]
         shape = (windows, n, -1, self.head_dim)
         q, k, v = (p(hidden_states).view(shape).transpose(1, 2) for p in (self.q_proj, self.k_proj, self.v_proj))
-        bias = self.position_bias().detach()  # (1, heads, n, n)
+        with torch.no_grad():
+            bias = self.position_bias()  # (1, heads, n, n)
+        bias = self.per_window(bias, windows)
         if attention_mask is not None:  # (windows per picture, n, n)
             per_picture = attention_mask.shape[0]
             mask = attention_mask.unsqueeze(1).unsqueeze(0).expand(windows // per_picture, -1, -1, -1, -1)
@@ -348,7 +372,7 @@ def _hugging_face_swin() -> Family | None:
     )
 
 
-class HFSwinv2Attention(torch.nn.Module):
+class HFSwinv2Attention(WindowAttention):
     """Hugging Face ``Swinv2Attention`` (cosine attention, continuous position bias) with the AttnLRP rules."""
 
     def __init__(self, attn, linear: Callable, mode: str):
@@ -366,12 +390,11 @@ class HFSwinv2Attention(torch.nn.Module):
                    for p in (self.query, self.key, self.value))
         with torch.no_grad():
             bias = self.position_bias().unsqueeze(0)  # (1, heads, n, n)
+        bias = self.per_window(bias, windows)
         if attention_mask is not None:  # (windows per picture, n, n); Hugging Face adds it twice
             per_picture = attention_mask.shape[0]
             mask = (2 * attention_mask).unsqueeze(1).unsqueeze(0).expand(windows // per_picture, -1, -1, -1, -1)
             bias = bias + mask.reshape(-1, 1, n, n)
-        else:
-            bias = bias.expand(windows, -1, -1, -1)
         out = cosine_attend(q, k, v, self.logit_scale, bias, self.mode)
         return (self.dense(out.transpose(1, 2).reshape(windows, n, -1)),)
 
