@@ -786,6 +786,37 @@ def test_relevance_falls_on_the_planted_mark():
         assert np.mean(shares) > 0.5 and min(shares) > 0.3, (mode, shares)
 
 
+@pytest.mark.slow
+def test_swin_v2_relevance_falls_on_the_planted_mark():
+    from torchvision.models.swin_transformer import PatchMergingV2, SwinTransformer, SwinTransformerBlockV2
+
+    generator = torch.Generator().manual_seed(0)
+    torch.manual_seed(0)
+    net = SwinTransformer(patch_size=[4, 4], embed_dim=16, depths=[1, 1], num_heads=[1, 2], window_size=[4, 4],
+                          num_classes=2, block=SwinTransformerBlockV2, downsample_layer=PatchMergingV2)
+    x, y, _ = planted_pictures(512, generator)
+    optimiser = torch.optim.Adam(net.parameters(), 3e-3)
+    net.train()
+    for _ in range(60):
+        batch = torch.randint(0, 512, (64,), generator=generator)
+        loss = nn.functional.cross_entropy(net(x[batch]), y[batch])
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+    net.eval()
+    x_test, y_test, marks = planted_pictures(128, generator)
+    with torch.no_grad():
+        assert float((net(x_test).argmax(1) == y_test).float().mean()) > 0.95
+    model = loaded(net, classes=2)
+    for mode in ("attnlrp", "cp"):
+        shares = []
+        for i in torch.nonzero(y_test == 1).flatten()[:8].tolist():
+            positive = np.clip(run(model, x_test[i:i + 1], 1, attention=mode).relevance, 0, None)
+            shares.append(positive[marks[i].numpy()].sum() / positive.sum())
+        # Measured ≈ 0.82 (AttnLRP) and 0.93 (CP-LRP) on average for a mark covering 3.5 % of the picture.
+        assert np.mean(shares) > 0.5 and min(shares) > 0.3, (mode, shares)
+
+
 # --- agreement with LXT (last: its subprocess runs meanwhile) ------------------------------------
 
 
