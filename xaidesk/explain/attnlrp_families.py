@@ -196,7 +196,7 @@ class TorchSwinAttentionV2(TorchSwinAttention):
     def __init__(self, attn, linear: Callable, mode: str):
         super().__init__(attn, linear, mode)
         e, w, b = attn.qkv.in_features, attn.qkv.weight, attn.qkv.bias
-        self.qkv = None
+        self.qkv = None  # split into q, k, v: the key without bias
         self.q, self.k, self.v = (linear(w[i * e:(i + 1) * e], None if b is None or i == 1 else b[i * e:(i + 1) * e])
                                   for i in range(3))
         self.logit_scale = attn.logit_scale
