@@ -496,3 +496,36 @@ def test_a_merge_keeps_the_explained_class(folder, tmp_path, digits):
     run_batch(folder, late, digits, [GRAD], shard=(0, 2), target=4)
     with pytest.raises(InputError, match="explained class"):
         merge_runs([merged, late], tmp_path / "bad")
+
+
+def test_a_batch_run_explains_a_vision_transformer_in_batches(tmp_path, monkeypatch):
+    from PIL import Image
+    from torchvision.models.vision_transformer import VisionTransformer
+
+    from xaidesk.explain import attnlrp
+    from xaidesk.models.base import LoadedModel
+    from xaidesk.models.preprocessing import Preprocessing
+
+    torch.manual_seed(0)
+    net = VisionTransformer(image_size=32, patch_size=8, num_layers=1, num_heads=2, hidden_dim=16, mlp_dim=32,
+                            num_classes=3).eval()
+    model = LoadedModel(spec="test:vit", name="tiny ViT", module=net, class_names=list("abc"),
+                        preprocessing=Preprocessing(size=(32, 32), mean=(0.5,) * 3, std=(0.5,) * 3))
+    folder = tmp_path / "pictures"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(3):
+        Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(folder / f"{i}.png")
+    calls = []
+    batched = attnlrp.BATCHED_METHODS["lrp.attention"]
+    monkeypatch.setitem(attnlrp.BATCHED_METHODS, "lrp.attention",
+                        lambda model, x, *a, **k: calls.append(len(x)) or batched(model, x, *a, **k))
+    result = batch.run_batch(folder, tmp_path / "run", model, ["lrp.attention"], target=1, batch_size=2)
+    assert result.computed == 3 and calls == [2, 1]
+    info = get_method("lrp.attention")
+    params = info.resolve_params({})
+    for row in batch.read_index(result.run_dir):
+        x = model.preprocessing.to_tensor(load_image(folder / row.file).pixels)
+        single = info.function(model, x, 1, params=params, token=CancelToken(), progress=lambda *a, **k: None)
+        saved = np.load(result.run_dir / row.relevance)
+        np.testing.assert_allclose(saved, single.relevance, rtol=1e-4, atol=1e-5 * np.abs(single.relevance).max())

@@ -889,9 +889,9 @@ def _absolute(path) -> str | None:
 
 def batched_function(name: str):
     """The batched path of a method, or ``None`` when it runs per input."""
-    from .explain import gradients, lrp
+    from .explain import attnlrp, gradients, lrp
 
-    return {**lrp.BATCHED_METHODS, **gradients.BATCHED_METHODS}.get(name)
+    return {**lrp.BATCHED_METHODS, **gradients.BATCHED_METHODS, **attnlrp.BATCHED_METHODS}.get(name)
 
 
 def run_batch(
