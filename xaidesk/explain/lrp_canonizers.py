@@ -291,19 +291,25 @@ def _timm_forwards() -> dict[type, tuple[str, object]]:
     }
 
 
-_FORWARDS: dict[type, tuple[str, object]] | None = None
+_LIBRARIES = {"torchvision.": _torchvision_forwards, "timm.": _timm_forwards}
+_FORWARDS: dict[str, dict[type, tuple[str, object]]] = {}
 
 
-def _forwards() -> dict[type, tuple[str, object]]:
-    global _FORWARDS
-    if _FORWARDS is None:
-        _FORWARDS = {**_torchvision_forwards(), **_timm_forwards()}
-    return _FORWARDS
+def _entry(module: torch.nn.Module) -> tuple[str, object] | None:
+    """``(kind, forward)`` for ``module``'s exact class, if handled. A library's table is built
+    (and the library imported) only when a module of that library is asked about."""
+    cls = type(module)
+    for prefix, table in _LIBRARIES.items():
+        if cls.__module__.startswith(prefix):
+            if prefix not in _FORWARDS:
+                _FORWARDS[prefix] = table()
+            return _FORWARDS[prefix].get(cls)
+    return None
 
 
 def _handled(module: torch.nn.Module, kinds: tuple[str, ...]):
     """The canonized forward for ``module`` when its exact class is handled with one of ``kinds``."""
-    entry = _forwards().get(type(module))
+    entry = _entry(module)
     return entry[1] if entry is not None and entry[0] in kinds else None
 
 
@@ -514,7 +520,7 @@ def canonizers_for(module: torch.nn.Module) -> list:
         canonizers = [TimmMergeBatchNorm()]
     else:
         canonizers = [SequentialMergeBatchNorm()]
-    kinds = {_forwards()[type(m)][0] for m in module.modules() if type(m) in _forwards()}
+    kinds = {entry[0] for entry in map(_entry, module.modules()) if entry is not None}
     for canonizer in (ResidualSumCanonizer(), ConstantFactorCanonizer(), GlobalPoolCanonizer(),
                       InputTransformCanonizer()):
         if kinds & set(canonizer.kinds):
