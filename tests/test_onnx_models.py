@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from xaidesk.core import MethodError, ModelError, get_method
+from xaidesk.core import CancelToken, MethodError, ModelError, get_method
 from xaidesk.explain.pipeline import explain_image, predict_image
 from xaidesk.models import load_model
 from xaidesk.models.base import LoadedModel
@@ -446,3 +446,34 @@ def test_cancel_during_a_prefetched_run_keeps_the_partial_result(onnx_model):
                       progress=progress)
     assert info.value.partial is not None and info.value.partial.extras["n_done"] < 400
     assert threading.active_count() == before  # the helper thread that built the next batch is gone
+
+
+def test_lrp_on_a_converted_resnet_equals_lrp_on_the_original(tmp_path):
+    """Residual additions and global pooling of the converted graph get the rules the original's
+    blocks get (explicit sums, a pooling layer), so the relevance is the same."""
+    import torchvision
+
+    torch.manual_seed(0)
+    net = torchvision.models.resnet18(num_classes=3).eval()
+    for m in net.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.2, 0.2)
+            m.running_var.uniform_(0.5, 1.5)
+    preprocessing = Preprocessing(size=(32, 32), mean=(0.5,) * 3, std=(0.25,) * 3)
+    path = tmp_path / "resnet18.onnx"
+    torch.onnx.export(net, torch.randn(1, 3, 32, 32), str(path), dynamo=False, input_names=["input"],
+                      output_names=["logits"], dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}})
+    converted = load_model(f"onnx:{path}", preprocessing=preprocessing)
+    assert converted.gradient_refusal is None
+    assert converted.notes[-1] == "Preprocessing set by hand."
+    assert not any("mean and std were not given" in note for note in converted.notes)
+    original = LoadedModel(spec="resnet18", name="resnet18", module=net, preprocessing=preprocessing,
+                           class_names=list("abc"), architecture="resnet18")
+    info = get_method("lrp.epsilon_plus_flat")
+    params = info.resolve_params({})
+    x = torch.randn(1, 3, 32, 32)
+    ours = [info.function(m, x, 1, params=params, token=CancelToken(), progress=lambda *a, **k: None)
+            for m in (original, converted)]
+    scale = np.abs(ours[0].relevance).max()
+    np.testing.assert_allclose(ours[1].relevance, ours[0].relevance, atol=1e-4 * scale)
+    assert ours[1].extras["conservation"] == pytest.approx(ours[0].extras["conservation"], rel=1e-4)

@@ -291,7 +291,44 @@ def _timm_forwards() -> dict[type, tuple[str, object]]:
     }
 
 
-_LIBRARIES = {"torchvision.": _torchvision_forwards, "timm.": _timm_forwards}
+# --- graphs converted from ONNX by onnx2torch ---------------------------------------------------------
+
+
+def _onnx_add_forward(self, first, second):
+    """onnx2torch's Add: two tensors of one shape (a residual connection) go through a Sum module;
+    anything else (Sub, Mul, Div, or an add that broadcasts a constant) keeps the original operation."""
+    if (
+        self.math_op_function is torch.add and isinstance(second, torch.Tensor)
+        and first.shape == second.shape and not (self.broadcast == 1 and self.axis is not None)
+    ):
+        return _summed(self, first, second)
+    return type(self).forward(self, first, second)
+
+
+def _onnx_global_pool_forward(self, input_tensor):
+    if input_tensor.dim() == 4:
+        return self.canonizer_pool(input_tensor)
+    return type(self).forward(self, input_tensor)
+
+
+def _onnx2torch_forwards() -> dict[type, tuple[str, object]]:
+    """``class -> (kind, forward)`` for the onnx2torch modules handled here (empty without onnx2torch)."""
+    try:
+        from onnx2torch.node_converters.binary_math_operations import OnnxBinaryMathOperation
+        from onnx2torch.node_converters.global_average_pool import (
+            OnnxGlobalAveragePool,
+            OnnxGlobalAveragePoolWithKnownInputShape,
+        )
+    except ImportError:
+        return {}
+    return {
+        OnnxBinaryMathOperation: ("residual", _onnx_add_forward),
+        OnnxGlobalAveragePool: ("pool", _onnx_global_pool_forward),
+        OnnxGlobalAveragePoolWithKnownInputShape: ("pool", _onnx_global_pool_forward),
+    }
+
+
+_LIBRARIES = {"torchvision.": _torchvision_forwards, "timm.": _timm_forwards, "onnx2torch.": _onnx2torch_forwards}
 _FORWARDS: dict[str, dict[type, tuple[str, object]]] = {}
 
 

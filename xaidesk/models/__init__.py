@@ -80,9 +80,7 @@ def load_model(spec: str, *, trust: bool = False, labels: str | Path | None = No
         apply_label_file(model, labels)
         model.label_file = str(Path(labels).expanduser())
     if preprocessing is not None:
-        model.preprocessing = preprocessing
-        model.preprocessing_set_by_hand = True
-        model.notes.append("Preprocessing set by hand.")
+        model = model.with_preprocessing(preprocessing)
     return model
 
 

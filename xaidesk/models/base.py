@@ -85,10 +85,24 @@ class LoadedModel:
     def num_classes(self) -> int:
         return len(self.class_names)
 
+    def with_preprocessing(self, preprocessing: Preprocessing) -> "LoadedModel":
+        """A copy that prepares inputs with ``preprocessing``, set by hand; the source's own notes
+        about how to prepare inputs, which no longer hold, are dropped."""
+        from dataclasses import replace
+
+        notes = [note for note in self.notes if not _about_preprocessing(note)]
+        return replace(self, preprocessing=preprocessing, preprocessing_set_by_hand=True,
+                       notes=[*notes, "Preprocessing set by hand."])
+
     def label(self, index: int) -> str:
         if 0 <= index < len(self.class_names):
             return self.class_names[index]
         return f"class {index}"
+
+
+def _about_preprocessing(note: str) -> bool:
+    words = note.lower()
+    return "preprocessing" in words or "prepare" in words or "mean and std" in words
 
 
 def check_finite_weights(module: torch.nn.Module, name: str) -> None:

@@ -726,15 +726,10 @@ class OpenModelDialog(QDialog):
         self._submit("check", job, "Trying the model on the new input size …")
 
     def _accept_checked(self) -> None:
-        from dataclasses import replace
-
         model, preprocessing = self.model, None
         if self.preprocessing_editor.is_edited():
             preprocessing = self.preprocessing_editor.preprocessing()
-            # The source's own words about its preprocessing no longer hold.
-            notes = [note for note in model.notes if "preprocessing" not in note.lower()]
-            model = replace(model, preprocessing=preprocessing, preprocessing_set_by_hand=True,
-                            notes=[*notes, "Preprocessing set by hand."])
+            model = model.with_preprocessing(preprocessing)
         self._result = OpenModelChoice(spec=self.spec(), path=Path(self.path_edit.text().strip()),
                                        labels=self.labels(), preprocessing=preprocessing, model=model,
                                        title=model.name)
