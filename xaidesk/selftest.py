@@ -275,8 +275,9 @@ def _check_timm_vit() -> str:
 
     from .models import load_model
 
-    torch.manual_seed(0)
-    network = timm.create_model("vit_tiny_patch16_224", pretrained=False, num_classes=3, img_size=64)
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        network = timm.create_model("vit_tiny_patch16_224", pretrained=False, num_classes=3, img_size=64)
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "vit_tiny.safetensors"
         save_file({k: v.contiguous() for k, v in network.state_dict().items()}, str(path))
@@ -290,7 +291,6 @@ def _check_hugging_face() -> str:
 
     from .models import load_model
 
-    torch.manual_seed(0)
     config = ViTConfig(image_size=32, patch_size=8, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
                        intermediate_size=64, num_labels=2, id2label={0: "cat", 1: "dog"}, label2id={"cat": 0, "dog": 1})
     from transformers.utils import logging as hf_logging
@@ -298,7 +298,8 @@ def _check_hugging_face() -> str:
     shown = hf_logging.is_progress_bar_enabled()
     hf_logging.disable_progress_bar()
     try:
-        with tempfile.TemporaryDirectory() as folder:
+        with tempfile.TemporaryDirectory() as folder, torch.random.fork_rng():
+            torch.manual_seed(0)
             ViTForImageClassification(config).save_pretrained(folder)
             ViTImageProcessor(size={"height": 32, "width": 32}).save_pretrained(folder)
             model = load_model(f"hf:{folder}")
@@ -366,8 +367,9 @@ def _check_vggish() -> str:
     from .models.audio import build_vggish
     from .models.vggish_convert import convert_vggish
 
-    torch.manual_seed(0)
-    published = {key: value.contiguous() for key, value in build_vggish().state_dict().items()}
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        published = {key: value.contiguous() for key, value in build_vggish().state_dict().items()}
     rate = 16000
     times = np.arange(rate * 2) / rate
     wave = (0.3 * np.sin(2 * np.pi * 1000 * times) * (times > 0.8)).astype(np.float32)
