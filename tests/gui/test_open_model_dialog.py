@@ -400,3 +400,52 @@ def test_a_typed_label_file_is_used_once_loaded_again(qtbot, dialog, mobilenet_f
     box.stop_button.click()
     qtbot.waitUntil(lambda: box.model is not None and box.can_open(), timeout=WAIT)
     assert box.classes_label.text() == "3 classes: a, b, c"
+
+
+def test_an_onnx_size_that_onnxruntime_refuses_is_caught_before_opening(qtbot, dialog, tmp_path):
+    """The size check runs the module that scores (onnxruntime), not only the PyTorch conversion."""
+    pytest.importorskip("onnxruntime")
+    from xaidesk import selftest
+
+    path = selftest.write_tiny_onnx(tmp_path / "fixed.onnx", size=32)
+    # a graph with a fixed 32 x 32 input: the conversion would take 48 x 48, onnxruntime does not
+    import onnx
+
+    graph = onnx.load(str(path))
+    for dim, value in zip(graph.graph.input[0].type.tensor_type.shape.dim[2:], (32, 32)):
+        dim.dim_value = value
+    onnx.save(graph, str(path))
+    box = dialog()
+    box.set_path(path)
+    qtbot.waitUntil(lambda: box.model is not None or box.failure is not None, timeout=WAIT)
+    assert box.failure is None, box.failure.message
+    box.preprocessing_editor.height_spin.setValue(48)
+    box.preprocessing_editor.width_spin.setValue(48)
+    box.open_model()
+    qtbot.waitUntil(lambda: box.failure is not None, timeout=WAIT)
+    assert "does not accept an input of 3×48×48" in box.error_label.text()
+    assert box.choice() is None and box.isVisible()
+
+
+def test_a_hugging_face_folder_with_its_own_code_goes_through_the_trust_question(qtbot, dialog, tmp_path):
+    transformers = pytest.importorskip("transformers")
+    config = transformers.ViTConfig(image_size=32, patch_size=8, hidden_size=32, num_hidden_layers=1,
+                                    num_attention_heads=2, intermediate_size=64, num_labels=2)
+    folder = tmp_path / "custom-vit"
+    transformers.ViTForImageClassification(config).save_pretrained(folder)
+    transformers.ViTImageProcessor(size={"height": 32, "width": 32}).save_pretrained(folder)
+    data = json.loads((folder / "config.json").read_text())
+    data["auto_map"] = {"AutoModelForImageClassification": "modeling_custom.CustomModel"}
+    (folder / "config.json").write_text(json.dumps(data))
+    box = dialog()
+    box.set_path(folder)
+    qtbot.waitUntil(lambda: box.guess is not None and box.guess.needs_trust and _idle(box), timeout=WAIT)
+    assert box.failure is None and box.model is None
+    assert "Press Open… to confirm" in box.found_label.text()
+    assert box.open_button.isEnabled() and box.open_button.text() == "Open…"
+    box.open_model()
+    assert box.choice().needs_trust and box.choice().spec == f"hf:{folder}"
+    refuses = dialog(allow_untrusted=False)
+    refuses.set_path(folder)
+    qtbot.waitUntil(lambda: refuses.failure is not None, timeout=WAIT)
+    assert not refuses.open_button.isEnabled()

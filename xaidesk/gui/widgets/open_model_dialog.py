@@ -568,6 +568,17 @@ class OpenModelDialog(QDialog):
         if channel in ("choices", "all_choices"):
             self.architecture_hint.setText("The list of architectures could not be made: " + failure.message)
             return
+        if channel == "inspect" and self.allow_untrusted and _needs_trust(failure.error):
+            # Only now does the source say that it runs code (a Hugging Face folder with its own code, or
+            # pickled weights): hand it to the same trust confirmation as a pickled model file.
+            from dataclasses import replace
+
+            self.guess = replace(self.guess, needs_trust=True, spec=self.spec())
+            self.failure = None
+            self.found_label.setText(self.found_label.text() + "<br><b>" + _escape(
+                failure.message + " Press Open… to confirm that you trust it and load it.") + "</b>")
+            self._refresh()
+            return
         if isinstance(failure.error, ImportError):
             failure = JobFailure(failure.error, "This kind of model needs a library that is not installed here "
                                  f"({failure.error.name or failure.error}).", failure.details)
@@ -760,6 +771,13 @@ class OpenModelDialog(QDialog):
         super().closeEvent(event)
 
 
+def _needs_trust(error: BaseException) -> bool:
+    """Whether loading failed only because the source runs code (the model was loaded, so torch is)."""
+    from xaidesk.models.files import UntrustedModelError
+
+    return isinstance(error, UntrustedModelError)
+
+
 def _try_input(model, preprocessing) -> bool:
     """Run ``model`` on one blank input prepared as ``preprocessing``; a plain ``ModelError`` if it fails."""
     import torch
@@ -768,19 +786,22 @@ def _try_input(model, preprocessing) -> bool:
 
     shape = (1, preprocessing.num_channels, *preprocessing.size)
     text = f"{shape[1]}×{shape[2]}×{shape[3]} (channels × height × width)"
-    try:
-        with torch.no_grad():
-            out = model.module(torch.zeros(shape))
-    except Exception as error:  # noqa: BLE001 - any failure of the forward pass
-        raise ModelError(
-            f"The model does not accept an input of {text}. Set the preprocessing back with \"Use the model's "
-            "own\", or choose a size the model was made for.",
-            details=f"{type(error).__name__}: {error}",
-        ) from error
-    if not isinstance(out, torch.Tensor) or tuple(out.shape) != (1, model.num_classes):
-        raise ModelError(
-            f"With an input of {text} the model does not give its {model.num_classes} class scores. Set the "
-            "preprocessing back with \"Use the model's own\".")
-    if not bool(torch.isfinite(out).all()):
-        raise ModelError(f"With an input of {text} the model gives invalid scores (NaN or infinity).")
+    # An ONNX model scores in onnxruntime and explains gradients through its conversion: both must take it.
+    modules = [model.scoring_module] + ([model.module] if model.module is not model.scoring_module else [])
+    for module in modules:
+        try:
+            with torch.no_grad():
+                out = module(torch.zeros(shape))
+        except Exception as error:  # noqa: BLE001 - any failure of the forward pass
+            raise ModelError(
+                f"The model does not accept an input of {text}. Set the preprocessing back with \"Use the model's "
+                "own\", or choose a size the model was made for.",
+                details=f"{type(error).__name__}: {getattr(error, 'message', error)}",
+            ) from error
+        if not isinstance(out, torch.Tensor) or tuple(out.shape) != (1, model.num_classes):
+            raise ModelError(
+                f"With an input of {text} the model does not give its {model.num_classes} class scores. Set the "
+                "preprocessing back with \"Use the model's own\".")
+        if not bool(torch.isfinite(out).all()):
+            raise ModelError(f"With an input of {text} the model gives invalid scores (NaN or infinity).")
     return True
