@@ -32,7 +32,7 @@ import torch
 from torch import nn
 
 from ..core import ModelError
-from .base import LoadedModel
+from .base import CLASS_NAMES, LoadedModel, Note
 from .preprocessing import Preprocessing
 
 VGGISH_ARCHITECTURE = "vggish"
@@ -263,8 +263,8 @@ def load_vggish(path: str | Path, *, spec: str | None = None, frontend: AudioFro
         names = class_names or (meta or {}).get("class_names") or read_sidecar(path).class_names \
             or [f"class {i}" for i in range(num_classes)]
         if len(names) != num_classes:
-            notes.append(f"The description lists {len(names)} class names but the head has {num_classes} "
-                         "outputs; the names were ignored.")
+            notes.append(Note(f"The description lists {len(names)} class names but the head has {num_classes} "
+                              "outputs; the names were ignored.", CLASS_NAMES))
             names = [f"class {i}" for i in range(num_classes)]
     return LoadedModel(
         spec=spec or f"vggish:{path}", name=f"VGGish ({path.name})", module=_finalise(module),
@@ -315,7 +315,7 @@ def load_audio_file(path: str | Path, *, trust: bool = False, spec: str | None =
 
     path = Path(path).expanduser()
     spec = spec or f"file:{path}"
-    files._check_file(path)
+    files.check_model_file(path)
     if is_audio_probe_file(path):
         return load_audio_probe(path, spec=spec, trust=trust)
     meta = _read_audio_sidecar(path) or {}
@@ -328,15 +328,9 @@ def load_audio_file(path: str | Path, *, trust: bool = False, spec: str | None =
                  else "No spectrogram settings were given: using VGGish's (16 kHz, 64 mel bands, 96 frames)."]
     torchscript = files.is_torchscript(path)
     if torchscript:
-        module = files._load_torchscript(path)
+        module = files.load_torchscript(path)
     else:
-        try:
-            obj = files.read_weights_only(path)
-        except files.UntrustedModelError:
-            if not trust:
-                raise
-            obj = files._read_trusted(path)
-            notes.append("Loaded as a trusted file (its code was run).")
+        obj = files.read_model_object(path, trust=trust, notes=notes)
         if isinstance(obj, nn.Module):
             module = obj
         else:
@@ -357,8 +351,8 @@ def load_audio_file(path: str | Path, *, trust: bool = False, spec: str | None =
     names = [str(n) for n in meta.get("class_names") or []]
     if len(names) != count:
         if names:
-            notes.append(f"The description lists {len(names)} class names but the model has {count} outputs; "
-                         "the names were ignored.")
+            notes.append(Note(f"The description lists {len(names)} class names but the model has {count} outputs; "
+                              "the names were ignored.", CLASS_NAMES))
         names = [f"class {i}" for i in range(count)]
     return LoadedModel(spec=spec, name=path.name, module=module, preprocessing=frontend.preprocessing(name=path.name),
                        class_names=names, architecture=str(meta.get("architecture", "unknown")),

@@ -34,7 +34,9 @@ class LoadedModel:
     modality
         ``"image"`` or ``"audio"`` (log-mel spectrogram models, see :mod:`xaidesk.models.audio`).
     notes
-        Plain-language notes gathered while loading (shown in the GUI).
+        Plain-language notes gathered while loading (shown in the GUI), plain strings; a note that
+        is about the class names or the preprocessing is a :class:`Note` of that ``kind``, so that a
+        label file or a hand-set preprocessing can drop it.
     frontend
         For audio models: the spectrogram front-end (an ``AudioFrontEnd`` from
         :mod:`xaidesk.models.audio`) that turns a waveform into model input.
@@ -90,9 +92,9 @@ class LoadedModel:
         about how to prepare inputs, which no longer hold, are dropped."""
         from dataclasses import replace
 
-        notes = [note for note in self.notes if not _about_preprocessing(note)]
+        notes = notes_without(self.notes, PREPROCESSING)
         return replace(self, preprocessing=preprocessing, preprocessing_set_by_hand=True,
-                       notes=[*notes, "Preprocessing set by hand."])
+                       notes=[*notes, Note("Preprocessing set by hand.", PREPROCESSING)])
 
     def label(self, index: int) -> str:
         if 0 <= index < len(self.class_names):
@@ -100,9 +102,42 @@ class LoadedModel:
         return f"class {index}"
 
 
-def _about_preprocessing(note: str) -> bool:
-    words = note.lower()
-    return "preprocessing" in words or "prepare" in words or "mean and std" in words
+#: Kind of a note about the class names (dropped when a label file names the classes).
+CLASS_NAMES = "class_names"
+#: Kind of a note about how inputs are prepared (dropped when the preprocessing is set by hand).
+PREPROCESSING = "preprocessing"
+
+
+class Note(str):
+    """A model note (a plain string) that records what it is about.
+
+    Parameters
+    ----------
+    text
+        The note, in plain words.
+    kind
+        :data:`CLASS_NAMES`, :data:`PREPROCESSING`, or ``""`` for anything else.
+    """
+
+    kind: str
+
+    def __new__(cls, text: str, kind: str = "") -> "Note":
+        note = super().__new__(cls, text)
+        note.kind = kind
+        return note
+
+    def __reduce__(self):
+        return Note, (str(self), self.kind)
+
+
+def note_kind(note: str) -> str:
+    """The kind of ``note`` (``""`` for a plain string)."""
+    return getattr(note, "kind", "")
+
+
+def notes_without(notes: list[str], kind: str) -> list[str]:
+    """``notes`` less those of ``kind``."""
+    return [note for note in notes if note_kind(note) != kind]
 
 
 def check_finite_weights(module: torch.nn.Module, name: str) -> None:

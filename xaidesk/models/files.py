@@ -21,7 +21,7 @@ from typing import Any
 import torch
 
 from ..core import ModelError
-from .base import LoadedModel, check_finite_weights
+from .base import CLASS_NAMES, PREPROCESSING, LoadedModel, Note, check_finite_weights
 from .preprocessing import IMAGENET, Preprocessing
 
 
@@ -115,7 +115,14 @@ def read_sidecar(path: Path) -> Sidecar:
     return result
 
 
-def _check_file(path: Path) -> None:
+def check_model_file(path: Path) -> None:
+    """Refuse a ``path`` that is missing or a folder, in plain words.
+
+    Raises
+    ------
+    ModelError
+        When there is no file at ``path``.
+    """
     if not path.exists():
         if path.is_symlink():
             from ..core.io import missing_path_message
@@ -124,6 +131,9 @@ def _check_file(path: Path) -> None:
         raise ModelError(f"There is no model file at {path}. Check the path and try again.")
     if not path.is_file():
         raise ModelError(f"{path} is a folder, not a model file. Choose the .pt or .pth file inside it.")
+
+
+_check_file = check_model_file  # the former private name
 
 
 def _unreadable(path: Path, error: BaseException) -> ModelError:
@@ -183,7 +193,7 @@ def read_safetensors(path: Path) -> dict[str, torch.Tensor]:
     from safetensors.torch import load_file
 
     path = Path(path).expanduser()
-    _check_file(path)
+    check_model_file(path)
     try:
         return load_file(str(path), device="cpu")
     except MemoryError as error:
@@ -204,7 +214,7 @@ def read_weights_only(path: Path) -> Any:
     :class:`ModelError` when it cannot be read at all.
     """
     path = Path(path).expanduser()
-    _check_file(path)
+    check_model_file(path)
     if is_safetensors(path):
         return read_safetensors(path)
     if is_torchscript(path):
@@ -232,7 +242,14 @@ def read_weights_only(path: Path) -> Any:
         raise _unreadable(path, error) from error
 
 
-def _read_trusted(path: Path) -> Any:
+def read_trusted(path: Path) -> Any:
+    """``torch.load(path, weights_only=False)``: runs the code pickled in the file, so only with trust.
+
+    Raises
+    ------
+    ModelError
+        When the file cannot be loaded even so (its classes are not importable here, or it is too large).
+    """
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -248,7 +265,99 @@ def _read_trusted(path: Path) -> Any:
         ) from error
 
 
-def _load_torchscript(path: Path) -> torch.nn.Module:
+def read_model_object(path: Path, *, trust: bool, notes: list[str]) -> Any:
+    """What ``path`` holds, read weights-only; with ``trust``, a file holding pickled code is read in full.
+
+    Parameters
+    ----------
+    path
+        A PyTorch or ``.safetensors`` file.
+    trust
+        Allow running the code pickled in the file (a note says so when that happened).
+    notes
+        The model's notes, appended to.
+
+    Raises
+    ------
+    UntrustedModelError
+        The file holds pickled code and ``trust`` is False.
+    ModelError
+        The file cannot be read.
+    """
+    try:
+        return read_weights_only(path)
+    except UntrustedModelError:
+        if not trust:
+            raise
+        obj = read_trusted(path)
+        notes.append("Loaded as a trusted file (its code was run).")
+        return obj
+
+
+def state_dict_of(obj: Any) -> dict[str, torch.Tensor] | None:
+    """The float tensors of a state dict in ``obj``: a module's ``state_dict()``, unwrapped from
+    ``{"state_dict": ...}``-style wrappers and common key prefixes (see
+    :func:`~xaidesk.models.torchvision_models.extract_state_dict`); ``None`` when ``obj`` holds no tensors."""
+    from .torchvision_models import extract_state_dict
+
+    if isinstance(obj, torch.nn.Module):
+        obj = obj.state_dict()
+    state = extract_state_dict(obj)
+    if state is None:
+        return None
+    floats = {k: (v.float() if v.is_floating_point() else v) for k, v in state.items()}
+    metadata = getattr(state, "_metadata", None)
+    if metadata is not None:
+        from collections import OrderedDict
+
+        floats = OrderedDict(floats)
+        floats._metadata = metadata  # type: ignore[attr-defined]
+    return floats
+
+
+def read_state_dict(path: Path, *, trust: bool, notes: list[str], prefer_ema: bool = False) -> dict[str, torch.Tensor]:
+    """The layer weights in ``path`` as float tensors (see :func:`read_model_object` and :func:`state_dict_of`).
+
+    Parameters
+    ----------
+    path
+        A state dict saved with ``torch.save`` (possibly wrapped in a training checkpoint), a
+        ``.safetensors`` file, or (with ``trust``) a pickled module.
+    trust
+        Allow running the code pickled in the file.
+    notes
+        The model's notes, appended to.
+    prefer_ema
+        Take a training checkpoint's averaged weights (``state_dict_ema``), as timm's ``load_checkpoint`` does.
+
+    Raises
+    ------
+    UntrustedModelError
+        The file holds pickled code and ``trust`` is False.
+    ModelError
+        The file cannot be read or holds no layer weights.
+    """
+    obj = read_model_object(path, trust=trust, notes=notes)
+    if prefer_ema and isinstance(obj, dict) and isinstance(obj.get("state_dict_ema"), dict):
+        obj = obj["state_dict_ema"]
+        notes.append("Used the averaged (EMA) weights of the training checkpoint.")
+    state = state_dict_of(obj)
+    if state is None:
+        raise ModelError(
+            f"{path.name} holds no layer weights (a state dict), so it cannot be loaded into a network. "
+            "Save the model's state_dict() with torch.save or safetensors."
+        )
+    return state
+
+
+def load_torchscript(path: Path) -> torch.nn.Module:
+    """The TorchScript module in ``path``, on the CPU.
+
+    Raises
+    ------
+    ModelError
+        When the archive cannot be loaded.
+    """
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FutureWarning)  # "torch.jit.load is deprecated"
@@ -259,6 +368,10 @@ def _load_torchscript(path: Path) -> torch.nn.Module:
             "(it may be damaged or saved by a newer PyTorch).",
             details=f"{type(error).__name__}: {error}",
         ) from error
+
+
+_read_trusted = read_trusted  # the former private names
+_load_torchscript = load_torchscript
 
 
 def _count_outputs(module: torch.nn.Module, preprocessing: Preprocessing, path: Path) -> int:
@@ -306,21 +419,44 @@ def _count_outputs(module: torch.nn.Module, preprocessing: Preprocessing, path: 
     return int(out.shape[-1])
 
 
-def _class_names(sidecar: Sidecar, count: int, notes: list[str]) -> list[str]:
+def class_names_from_sidecar(sidecar: Sidecar, count: int, notes: list[str], *, path: Path | None = None,
+                             imagenet_arch: str = "resnet18") -> list[str]:
+    """The sidecar's class names when it has one per output, else ImageNet's for 1000 outputs, else ``class i``.
+
+    Parameters
+    ----------
+    sidecar
+        What the sidecar file said (:func:`read_sidecar`).
+    count
+        The model's number of outputs.
+    notes
+        The model's notes: one note of kind ``CLASS_NAMES`` says where the names came from.
+    path
+        The model file; when given and no names were found, the note says where to put them.
+    imagenet_arch
+        The torchvision architecture whose weights metadata gives the ImageNet names.
+    """
     if sidecar.class_names is not None:
         if len(sidecar.class_names) == count:
-            notes.append(f"Class names from {sidecar.source}.")
+            notes.append(Note(f"Class names from {sidecar.source}.", CLASS_NAMES))
             return list(sidecar.class_names)
-        notes.append(
+        notes.append(Note(
             f"{sidecar.source} lists {len(sidecar.class_names)} class names but the model has {count} "
-            "outputs; the names were ignored."
-        )
+            "outputs; the names were ignored.", CLASS_NAMES))
     if count == 1000:
         from .torchvision_models import imagenet_categories
 
-        notes.append("1000 outputs: using the ImageNet class names.")
-        return imagenet_categories()
+        notes.append(Note("1000 outputs: using the ImageNet class names.", CLASS_NAMES))
+        return imagenet_categories(imagenet_arch)
+    if path is not None:
+        notes.append(Note(
+            f"The model has {count} classes and no class names were found; put them in "
+            f"{path.name}.json ({{\"class_names\": [...]}}) or {path.name}.classes.txt (one per line), "
+            "or give a label file.", CLASS_NAMES))
     return [f"class {i}" for i in range(count)]
+
+
+_class_names = class_names_from_sidecar  # the former private name
 
 
 def _timm_candidates(state: dict[str, torch.Tensor]) -> list[str]:
@@ -339,20 +475,14 @@ def load_file(path: str | Path, *, trust: bool = False, spec: str | None = None)
 
     path = Path(path).expanduser()
     spec = spec or f"file:{path}"
-    _check_file(path)
+    check_model_file(path)
     notes: list[str] = []
     torchscript = is_torchscript(path)
     if torchscript:
-        module = _load_torchscript(path)
+        module = load_torchscript(path)
         notes.append("TorchScript model: gradient methods and occlusion work; LRP needs the Python model.")
     else:
-        try:
-            obj = read_weights_only(path)
-        except UntrustedModelError:
-            if not trust:
-                raise
-            obj = _read_trusted(path)
-            notes.append("Loaded as a trusted file (its code was run).")
+        obj = read_model_object(path, trust=trust, notes=notes)
         if isinstance(obj, torch.nn.Module):
             module = obj
         elif isinstance(obj, dict) and any(isinstance(v, torch.nn.Module) for v in obj.values()):
@@ -391,9 +521,9 @@ def load_file(path: str | Path, *, trust: bool = False, spec: str | None = None)
     sidecar = read_sidecar(path)
     preprocessing = sidecar.preprocessing or IMAGENET
     if sidecar.preprocessing is not None:
-        notes.append(f"Preprocessing from {sidecar.source}.")
+        notes.append(Note(f"Preprocessing from {sidecar.source}.", PREPROCESSING))
     else:
-        notes.append("No description file: assuming ImageNet preprocessing (224x224 RGB).")
+        notes.append(Note("No description file: assuming ImageNet preprocessing (224x224 RGB).", PREPROCESSING))
     check_finite_weights(module, path.name)  # before the test input, to name the damaged layer
     count = _count_outputs(module, preprocessing, path)
     architecture = "unknown"
@@ -409,7 +539,7 @@ def load_file(path: str | Path, *, trust: bool = False, spec: str | None = None)
         name=path.name,
         module=module,
         preprocessing=preprocessing,
-        class_names=_class_names(sidecar, count, notes),
+        class_names=class_names_from_sidecar(sidecar, count, notes, path=path),
         architecture=architecture,
         is_torchscript=torchscript,
         notes=notes,

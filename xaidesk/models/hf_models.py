@@ -22,6 +22,7 @@ import json
 import math
 import pickle
 import re
+import threading
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Iterator
@@ -30,7 +31,7 @@ import numpy as np
 import torch
 
 from ..core import ModelError
-from .base import LoadedModel
+from .base import CLASS_NAMES, PREPROCESSING, LoadedModel, Note
 from .files import UntrustedModelError
 from .preprocessing import Preprocessing
 
@@ -45,6 +46,31 @@ _RESAMPLE_NAMES = {1: "Lanczos", 4: "box", 5: "Hamming"}
 # Largest difference, in 1/255 of the pixel range, between our input and the image processor's that
 # counts as a match: the processor resizes uint8 images and rounds, which alone gives up to one level.
 _MATCH_LEVELS = 2.0
+#: The oldest transformers hf: works with (``from_pretrained(dtype=...)`` arrived in 4.56).
+MIN_TRANSFORMERS = "4.56"
+
+
+def check_transformers_version() -> str:
+    """The installed transformers version, or a ModelError when it is missing or older than :data:`MIN_TRANSFORMERS`."""
+    try:
+        import transformers
+    except ImportError as error:
+        raise ModelError(
+            f"hf: models need the transformers package ({MIN_TRANSFORMERS} or newer), which is not installed."
+        ) from error
+    from packaging.version import InvalidVersion, Version
+
+    found = str(getattr(transformers, "__version__", "0"))
+    try:
+        old = Version(found) < Version(MIN_TRANSFORMERS)
+    except InvalidVersion:
+        old = False
+    if old:
+        raise ModelError(
+            f"hf: models need transformers {MIN_TRANSFORMERS} or newer; this installation has {found}. "
+            "Update it (pip install -U transformers)."
+        )
+    return found
 
 
 class HFImageClassifier(torch.nn.Module):
@@ -65,7 +91,7 @@ class HFImageClassifier(torch.nn.Module):
 
 
 def load_hf(folder: str | Path, *, spec: str | None = None, trust: bool = False) -> LoadedModel:
-    """Load a transformers image classifier from a local folder.
+    """Load a transformers image classifier from a local folder (needs transformers :data:`MIN_TRANSFORMERS`).
 
     Parameters
     ----------
@@ -85,6 +111,7 @@ def load_hf(folder: str | Path, *, spec: str | None = None, trust: bool = False)
     ModelError
         Anything else that keeps the model from loading, in plain words.
     """
+    check_transformers_version()
     path, cache = _model_folder(folder)
     notes: list[str] = []
     if cache is not None:
@@ -131,7 +158,9 @@ def _model_folder(folder: str | Path) -> tuple[Path, Path | None]:
         )
     if (path / "config.json").is_file():
         return path, None
-    snapshot = _cache_snapshot(path)
+    from .sources import hf_cache_snapshot
+
+    snapshot = hf_cache_snapshot(path)
     if snapshot is not None:
         return snapshot, path
     raise ModelError(
@@ -140,37 +169,15 @@ def _model_folder(folder: str | Path) -> tuple[Path, Path | None]:
     )
 
 
-def _cache_snapshot(path: Path) -> Path | None:
-    """The current snapshot of a Hugging Face cache folder (``refs/main``, or the only one)."""
-    snapshots = path / "snapshots"
-    if not snapshots.is_dir():
-        return None
-    ref = path / "refs" / "main"
-    if ref.is_file():
-        chosen = snapshots / ref.read_text(encoding="utf-8").strip()
-        if (chosen / "config.json").is_file():
-            return chosen
-    found = [s for s in sorted(snapshots.iterdir()) if (s / "config.json").is_file()]
-    if len(found) == 1:
-        return found[0]
-    if found:
-        raise ModelError(
-            f"The cache folder {path} holds {len(found)} snapshots of the model; give one of them as "
-            f"hf:FOLDER, e.g. hf:{found[-1]}."
-        )
-    return None
-
-
 def _read_json(file: Path, folder: Path) -> dict:
-    try:
-        data = json.loads(file.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
+    from .sources import read_json_object
+
+    data = read_json_object(file)
+    if data is None:
         raise ModelError(
-            f"{file.name} in {folder} could not be read as JSON; the download may be incomplete. Fetch it again.",
-            details=f"{type(error).__name__}: {error}",
-        ) from error
-    if not isinstance(data, dict):
-        raise ModelError(f"{file.name} in {folder} does not describe a model (it is not a JSON object).")
+            f"{file.name} in {folder} could not be read as JSON describing the model; the download may be "
+            "incomplete. Fetch it again."
+        )
     return data
 
 
@@ -259,21 +266,40 @@ def _weights_file(folder: Path) -> str:
 # --------------------------------------------------------------------------- the network
 
 
+class _Quiet:
+    """Who is keeping transformers quiet: the settings to restore and how many loads still run."""
+
+    lock = threading.Lock()
+    depth = 0
+    saved: tuple[int, bool] | None = None
+
+
 @contextlib.contextmanager
-def _quiet_transformers() -> Iterator[None]:
-    """Keep transformers' progress bars and load report off the screen, restoring its settings after."""
+def quiet_transformers() -> Iterator[None]:
+    """Keep transformers' progress bars and load report off the screen while the block runs.
+
+    Loads may overlap (in several threads): the first to start saves transformers' verbosity and
+    progress-bar setting, and the last to end restores them.
+    """
     from transformers.utils import logging as hf_logging
 
-    verbosity = hf_logging.get_verbosity()
-    bars = hf_logging.is_progress_bar_enabled()
-    hf_logging.set_verbosity_error()
-    hf_logging.disable_progress_bar()
+    with _Quiet.lock:
+        if _Quiet.depth == 0:
+            _Quiet.saved = (hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled())
+            hf_logging.set_verbosity_error()
+            hf_logging.disable_progress_bar()
+        _Quiet.depth += 1
     try:
         yield
     finally:
-        hf_logging.set_verbosity(verbosity)
-        if bars:
-            hf_logging.enable_progress_bar()
+        with _Quiet.lock:
+            _Quiet.depth -= 1
+            if _Quiet.depth == 0 and _Quiet.saved is not None:
+                verbosity, bars = _Quiet.saved
+                _Quiet.saved = None
+                hf_logging.set_verbosity(verbosity)
+                if bars:
+                    hf_logging.enable_progress_bar()
 
 
 def _load_network(folder: Path, weights: str, trust: bool) -> torch.nn.Module:
@@ -317,7 +343,7 @@ def _load_network(folder: Path, weights: str, trust: bool) -> torch.nn.Module:
 def _from_pretrained(folder: str | None, **options) -> tuple[torch.nn.Module, dict]:
     from transformers import AutoModelForImageClassification
 
-    with _quiet_transformers():
+    with quiet_transformers():
         return AutoModelForImageClassification.from_pretrained(folder, **options)
 
 
@@ -330,13 +356,13 @@ def _from_trusted_bin(folder: Path, weights: str, options: dict) -> tuple[torch.
         model_class = type(AutoModelForImageClassification.from_config(config, trust_remote_code=True))
     state = _trusted_state_dict(folder, weights)
     options = {k: v for k, v in options.items() if k not in ("local_files_only", "trust_remote_code")}
-    with _quiet_transformers():
+    with quiet_transformers():
         return model_class.from_pretrained(None, config=config, state_dict=state, **options)
 
 
 def _trusted_state_dict(folder: Path, weights: str) -> dict[str, torch.Tensor]:
     """The tensors of trusted ``.bin`` weights (a single file or the shards an index lists), fully unpickled."""
-    from .files import _read_trusted
+    from .files import read_trusted
 
     files = [folder / weights]
     if weights.endswith(".index.json"):
@@ -344,7 +370,7 @@ def _trusted_state_dict(folder: Path, weights: str) -> dict[str, torch.Tensor]:
         files = [folder / name for name in sorted(set(weight_map.values()))]
     state: dict[str, torch.Tensor] = {}
     for file in files:
-        content = _read_trusted(file)
+        content = read_trusted(file)  # trusted: no weights-only attempt, and the keys kept as saved
         if not isinstance(content, dict):
             raise ModelError(f"{file.name} in {folder.name} holds a {type(content).__name__}, not a set of weights.")
         state.update({str(k): v for k, v in content.items() if isinstance(v, torch.Tensor)})
@@ -385,10 +411,9 @@ def _class_names(config: Any, notes: list[str]) -> list[str]:
     generic = [i for i, name in enumerate(names) if name == f"LABEL_{i}"]
     if generic:
         names = [f"class {i}" if name == f"LABEL_{i}" else name for i, name in enumerate(names)]
-        notes.append(
+        notes.append(Note(
             f"config.json names {'no' if len(generic) == count else 'only some'} classes (transformers' default "
-            "LABEL_i); they are called 'class i'. A label file can name them."
-        )
+            "LABEL_i); they are called 'class i'. A label file can name them.", CLASS_NAMES))
     return names
 
 
@@ -419,24 +444,26 @@ def _preprocessing(folder: Path, config: Any, model_type: str, trust: bool, note
     """The saved image processor as a :class:`Preprocessing`, checked on a test image."""
     processor, source = _image_processor(folder, model_type, trust, notes)
     preprocessing, differences = preprocessing_from_processor(processor, config, name=f"{source} ({folder.name})")
-    notes.extend(differences)
+    notes.extend(Note(text, PREPROCESSING) for text in differences)
     model_size = _config_size(config)
     if source != "preprocessor_config.json" and model_size and preprocessing.size != model_size:
         # The standard processor's size is for the published checkpoints; this model names its own.
         preprocessing = replace(preprocessing, size=model_size, resize=None)
-        notes.append(f"Images are resized to {model_size[0]}×{model_size[1]}, the input size config.json names.")
+        notes.append(Note(f"Images are resized to {model_size[0]}×{model_size[1]}, the input size config.json names.",
+                          PREPROCESSING))
         return preprocessing
     if preprocessing.channels == "rgb":
         levels = _compare_with_processor(processor, preprocessing)
         if levels is None:
-            notes.append("The image processor could not be run on a test image to check xaidesk's preprocessing.")
+            notes.append(Note("The image processor could not be run on a test image to check xaidesk's "
+                              "preprocessing.", PREPROCESSING))
         elif isinstance(levels, str):
-            notes.append(levels)
+            notes.append(Note(levels, PREPROCESSING))
         elif levels > _MATCH_LEVELS:
-            notes.append(
+            notes.append(Note(
                 f"On a test image xaidesk's model input differs from that of the model's own image processor by "
-                f"up to {levels:.0f}/255 of the pixel range, so scores may differ from transformers' own."
-            )
+                f"up to {levels:.0f}/255 of the pixel range, so scores may differ from transformers' own.",
+                PREPROCESSING))
     return preprocessing
 
 
@@ -445,7 +472,7 @@ def _image_processor(folder: Path, model_type: str, trust: bool, notes: list[str
 
     if any((folder / name).is_file() for name in _PROCESSOR_FILES):
         try:
-            with _quiet_transformers():
+            with quiet_transformers():
                 processor = AutoImageProcessor.from_pretrained(
                     str(folder), local_files_only=True, trust_remote_code=trust
                 )
@@ -462,8 +489,7 @@ def _image_processor(folder: Path, model_type: str, trust: bool, notes: list[str
         get_image_processor_class_from_name,
     )
 
-    entry = IMAGE_PROCESSOR_MAPPING_NAMES.get(model_type) or {}
-    class_name = entry.get("torchvision") or entry.get("pil") if isinstance(entry, dict) else entry
+    class_name = standard_processor_name(IMAGE_PROCESSOR_MAPPING_NAMES.get(model_type))
     cls = get_image_processor_class_from_name(class_name) if class_name else None
     if cls is None:
         raise ModelError(
@@ -471,12 +497,25 @@ def _image_processor(folder: Path, model_type: str, trust: bool, notes: list[str
             f"for '{model_type}' models. Save the model's image processor into the folder "
             "(image_processor.save_pretrained(FOLDER))."
         )
-    notes.append(
+    notes.append(Note(
         f"The folder has no preprocessor_config.json: the standard {class_name} settings of transformers are "
         "used. If the model was trained with other preprocessing, save its image processor into the folder "
-        "or set the preprocessing by hand."
-    )
+        "or set the preprocessing by hand.", PREPROCESSING))
     return cls(), class_name
+
+
+def standard_processor_name(entry: Any) -> str | None:
+    """The image processor class named by an ``IMAGE_PROCESSOR_MAPPING_NAMES`` entry.
+
+    transformers 5 maps backends to names (``{"torchvision": ..., "pil": ...}``), transformers 4
+    gives ``(slow, fast)``; the torchvision (fast) one is preferred, as transformers 5 does.
+    """
+    if isinstance(entry, dict):
+        return entry.get("torchvision") or entry.get("pil") or next((v for v in entry.values() if v), None)
+    if isinstance(entry, (tuple, list)):
+        slow, fast = (list(entry) + [None, None])[:2]
+        return fast or slow
+    return str(entry) if entry else None
 
 
 def _size(value: Any) -> dict[str, int]:
@@ -510,7 +549,24 @@ def _channel_values(value: Any, count: int, default: float) -> tuple[float, ...]
 def preprocessing_from_processor(processor: Any, config: Any, name: str = "transformers") -> tuple[Preprocessing, list[str]]:
     """Translate a transformers image processor into a :class:`Preprocessing`.
 
-    Returns the preprocessing and notes on what it cannot reproduce exactly.
+    Parameters
+    ----------
+    processor
+        A transformers image processor (its ``size``, ``crop_size``, ``resample``, rescale and normalise settings are read).
+    config
+        The model's configuration (``num_channels``, ``image_size``).
+    name
+        Names the preprocessing (shown to the person).
+
+    Returns
+    -------
+    tuple
+        The preprocessing, and notes on what it cannot reproduce exactly.
+
+    Raises
+    ------
+    ModelError
+        For inputs other than one or three channels, or a non-positive rescale factor or std.
 
     Resizing follows transformers' torchvision backend: ``size={"height", "width"}`` resizes
     straight to that size, ``size={"shortest_edge"}`` keeps the aspect ratio, and an enabled
@@ -632,7 +688,7 @@ def _compare_with_processor(processor: Any, preprocessing: Preprocessing) -> flo
     height, width = preprocessing.size
     image = _test_image(height * 5 // 4 + 3, width * 3 // 2 + 5)
     try:
-        with _quiet_transformers():
+        with quiet_transformers():
             theirs = processor(images=image, return_tensors="pt", input_data_format="channels_last")["pixel_values"]
         theirs = torch.as_tensor(theirs, dtype=torch.float32)
     except Exception:  # noqa: BLE001 - a processor that cannot take a plain array: nothing to compare

@@ -70,7 +70,18 @@ def _names_from_json(data, filename: str) -> list[str]:
 
 
 def apply_label_file(model, path: str | Path) -> None:
-    """Give ``model`` the class names in ``path``; refuse a file whose count differs from the outputs."""
+    """Give ``model`` the class names in ``path``; refuse a file whose count differs from the outputs.
+
+    The loader's notes about class names (:data:`~xaidesk.models.base.CLASS_NAMES`) are replaced by one
+    naming the file.
+
+    Raises
+    ------
+    ModelError
+        When the file cannot be read or lists another number of names than the model has outputs.
+    """
+    from .base import CLASS_NAMES, Note, notes_without
+
     names = read_label_file(path)
     if len(names) != model.num_classes:
         raise ModelError(
@@ -78,5 +89,4 @@ def apply_label_file(model, path: str | Path) -> None:
             f"{model.num_classes} outputs. Choose the label file that belongs to this model."
         )
     model.class_names = names
-    model.notes = [note for note in model.notes if "class name" not in note.lower()]
-    model.notes.append(f"Class names from {Path(path).name}.")
+    model.notes = [*notes_without(model.notes, CLASS_NAMES), Note(f"Class names from {Path(path).name}.", CLASS_NAMES)]

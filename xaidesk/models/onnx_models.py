@@ -36,7 +36,7 @@ import numpy as np
 import torch
 
 from ..core import MethodError, ModelError
-from .base import LoadedModel
+from .base import CLASS_NAMES, PREPROCESSING, LoadedModel, Note
 from .preprocessing import Preprocessing
 
 #: Operator domains onnxruntime runs without a custom-operator library.
@@ -250,7 +250,7 @@ def _not_onnx(path: Path, error: BaseException) -> ModelError:
 
 
 def _all_nodes(graph):
-    """Every node of ``graph`` and of its subgraphs (If, Loop, Scan bodies)."""
+    """Every node of ``graph`` (a GraphProto or FunctionProto) and of its subgraphs (If, Loop, Scan bodies)."""
     for node in graph.node:
         yield node
         for attribute in node.attribute:
@@ -265,15 +265,26 @@ def _node_label(node, index: int) -> str:
 
 
 def check_operator_domains(proto, name: str) -> None:
-    """Refuse a graph with operators from a custom domain (they need a custom-operator library)."""
+    """Refuse a model with operators from a custom domain (they need a custom-operator library).
+
+    The main graph, its subgraphs and the bodies of the model's local functions are checked; a call
+    of a local function is not itself a custom operator.
+
+    Raises
+    ------
+    ModelError
+        Naming the first such operator, its node and (inside a function) the function.
+    """
     local = {(f.domain, f.name) for f in proto.functions}
-    for index, node in enumerate(_all_nodes(proto.graph)):
-        if node.domain not in STANDARD_DOMAINS and (node.domain, node.op_type) not in local:
-            raise ModelError(
-                f"{name} uses the operator '{node.op_type}' (node '{_node_label(node, index)}') from the custom "
-                f"domain '{node.domain}', which needs a custom-operator library (program code). xaidesk never "
-                "loads such libraries: export the model with standard ONNX operators."
-            )
+    bodies = [(proto.graph, "")] + [(f, f" in the function '{f.name}'") for f in proto.functions]
+    for body, where in bodies:
+        for index, node in enumerate(_all_nodes(body)):
+            if node.domain not in STANDARD_DOMAINS and (node.domain, node.op_type) not in local:
+                raise ModelError(
+                    f"{name} uses the operator '{node.op_type}' (node '{_node_label(node, index)}'{where}) from the "
+                    f"custom domain '{node.domain}', which needs a custom-operator library (program code). xaidesk "
+                    "never loads such libraries: export the model with standard ONNX operators."
+                )
 
 
 def _dim(d) -> int | None:
@@ -379,7 +390,8 @@ def _metadata_class_names(metadata: dict[str, str]) -> list[str] | None:
 
 def choose_preprocessing(metadata: dict[str, str], sidecar, info: _InputInfo, name: str,
                          notes: list[str]) -> Preprocessing:
-    """The preprocessing from the metadata, else the sidecar, else inferred from the input (with a note)."""
+    """The preprocessing from the metadata, else the sidecar, else inferred from the input (with a note of kind
+    ``PREPROCESSING``)."""
     from .demo import preprocessing_from_dict
 
     fixed_size = info.size if None not in info.size else None
@@ -395,13 +407,13 @@ def choose_preprocessing(metadata: dict[str, str], sidecar, info: _InputInfo, na
         except (TypeError, ValueError) as error:
             raise ModelError(f"The preprocessing in the metadata of {name} cannot be used: {error}. Set the "
                              "preprocessing by hand.", details=str(error)) from error
-        notes.append("Preprocessing from the model's metadata.")
+        notes.append(Note("Preprocessing from the model's metadata.", PREPROCESSING))
         if not {"mean", "std"} <= given:
-            notes.append("The metadata gives no mean and std: assumed ImageNet's. Check them and edit the "
-                         "preprocessing if the model was trained otherwise.")
+            notes.append(Note("The metadata gives no mean and std: assumed ImageNet's. Check them and edit the "
+                              "preprocessing if the model was trained otherwise.", PREPROCESSING))
     elif sidecar.preprocessing is not None:
         preprocessing = sidecar.preprocessing
-        notes.append(f"Preprocessing from {sidecar.source}.")
+        notes.append(Note(f"Preprocessing from {sidecar.source}.", PREPROCESSING))
     else:
         gray = channels == "gray"
         size = fixed_size or (DEFAULT_SIZE, DEFAULT_SIZE)
@@ -409,10 +421,10 @@ def choose_preprocessing(metadata: dict[str, str], sidecar, info: _InputInfo, na
                                       std=(0.5,) if gray else (0.229, 0.224, 0.225),
                                       channels="gray" if gray else "rgb", name="assumed")
         where = "the input's shape" if fixed_size else f"nothing ({DEFAULT_SIZE}x{DEFAULT_SIZE} assumed)"
-        notes.append(
+        notes.append(Note(
             f"The model file does not say how to prepare inputs: size from {where}; mean and std were not given "
-            f"and are assumed ({'0.5' if gray else 'ImageNet'}'s). Check them and edit the preprocessing."
-        )
+            f"and are assumed ({'0.5' if gray else 'ImageNet'}'s). Check them and edit the preprocessing.",
+            PREPROCESSING))
     if fixed_size and tuple(preprocessing.size) != tuple(fixed_size):
         raise ModelError(
             f"{name} takes {fixed_size[0]}x{fixed_size[1]} inputs, but its description says "
@@ -425,27 +437,37 @@ def choose_preprocessing(metadata: dict[str, str], sidecar, info: _InputInfo, na
 
 
 def choose_class_names(metadata: dict[str, str], sidecar, count: int, notes: list[str]) -> list[str]:
-    for names, source in ((_metadata_class_names(metadata), "the model's metadata"),
-                          (sidecar.class_names, sidecar.source)):
-        if names is None:
-            continue
-        if len(names) == count:
-            notes.append(f"Class names from {source}.")
-            return list(names)
-        notes.append(f"{source[0].upper()}{source[1:]} lists {len(names)} class names but the model has {count} "
-                     "outputs; the names were ignored.")
-    if count == 1000:
-        from .torchvision_models import imagenet_categories
+    """The class names of an ONNX model: from its metadata, else its sidecar, else ImageNet's or ``class i``.
 
-        notes.append("1000 outputs: using the ImageNet class names.")
-        return imagenet_categories()
-    return [f"class {i}" for i in range(count)]
+    Parameters
+    ----------
+    metadata
+        The model's metadata properties.
+    sidecar
+        What the sidecar file said (:class:`~xaidesk.models.files.Sidecar`).
+    count
+        The model's number of outputs.
+    notes
+        The model's notes; notes about class names are of kind ``CLASS_NAMES``.
+    """
+    from .files import Sidecar, class_names_from_sidecar
+
+    names = _metadata_class_names(metadata)
+    if names is not None:
+        if len(names) == count:
+            notes.append(Note("Class names from the model's metadata.", CLASS_NAMES))
+            return list(names)
+        notes.append(Note(f"The model's metadata lists {len(names)} class names but the model has {count} "
+                          "outputs; the names were ignored.", CLASS_NAMES))
+    given = Sidecar(class_names=getattr(sidecar, "class_names", None), source=getattr(sidecar, "source", ""))
+    return class_names_from_sidecar(given, count, notes)
 
 
 # --- conversion to PyTorch --------------------------------------------------------------------------
 
 
 def gradient_refusal_text(op_type: str, node: str) -> str:
+    """Why gradient methods and LRP cannot run: the ONNX operator ``op_type`` of ``node`` has no PyTorch conversion."""
     return (f"LRP and gradient methods need the model in PyTorch; the ONNX operator '{op_type}' (node '{node}') "
             "has no PyTorch conversion. Occlusion, LIME and RELAX work on this model.")
 

@@ -193,10 +193,11 @@ def _config_folder_of(path: Path) -> Path | None:
     if path.suffix.lower() not in (".safetensors", ".bin"):
         return None
     config = path.parent / "config.json"
-    return path.parent if config.is_file() and _read_config(config) is not None else None
+    return path.parent if config.is_file() and read_json_object(config) is not None else None
 
 
-def _read_config(path: Path) -> dict | None:
+def read_json_object(path: Path) -> dict | None:
+    """The JSON object in ``path``, or ``None`` when the file cannot be read or holds no JSON object."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError, UnicodeDecodeError):
@@ -207,16 +208,16 @@ def _read_config(path: Path) -> dict | None:
 def _recognise_folder(folder: Path) -> SourceGuess:
     config_path = folder / "config.json"
     if config_path.is_file():
-        config = _read_config(config_path)
+        config = read_json_object(config_path)
         if config is None:
             raise ModelError(
                 f"The config.json in {folder.name} is not valid JSON, so the model in it cannot be recognised. "
                 "Check that the folder was copied completely."
             )
-        if isinstance(config.get("architecture"), str) and "model_type" not in config:
+        if is_timm_config(config):
             return _timm_folder(folder, config)
         return _hf_folder(folder, config)
-    snapshot = _cache_snapshot(folder)
+    snapshot = hf_cache_snapshot(folder)
     if snapshot is not None:
         guess = _recognise_folder(snapshot)
         return _with_note(guess, f"{folder.name} is a Hugging Face download folder; its snapshot "
@@ -240,21 +241,32 @@ def _recognise_folder(folder: Path) -> SourceGuess:
     )
 
 
-def _cache_snapshot(folder: Path) -> Path | None:
-    """The snapshot of a Hugging Face download folder (``models--ORG--NAME``): ``refs/main``'s, or the only one."""
+def hf_cache_snapshot(folder: Path) -> Path | None:
+    """The snapshot of a Hugging Face download folder (``models--ORG--NAME``): ``refs/main``'s, or the only one.
+
+    ``None`` when ``folder`` has no snapshot holding a ``config.json``.
+
+    Raises
+    ------
+    ModelError
+        When it holds several snapshots and ``refs/main`` names none of them.
+    """
     snapshots = folder / "snapshots"
     if not snapshots.is_dir():
         return None
     ref = folder / "refs" / "main"
     if ref.is_file():
-        chosen = snapshots / ref.read_text(encoding="utf-8").strip()
+        try:
+            chosen = snapshots / ref.read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError):
+            chosen = snapshots / "?"
         if (chosen / "config.json").is_file():
             return chosen
     found = [s for s in sorted(snapshots.iterdir()) if (s / "config.json").is_file()]
     if len(found) > 1:
         raise ModelError(
             f"The download folder {folder.name} holds {len(found)} versions of the model; choose one of the "
-            f"folders inside {snapshots}."
+            f"folders inside {snapshots} (for example {found[-1]})."
         )
     return found[0] if found else None
 
@@ -281,12 +293,23 @@ def _hf_folder(folder: Path, config: dict) -> SourceGuess:
     )
 
 
-_TIMM_WEIGHT_NAMES = ("model.safetensors", "pytorch_model.bin", "model.pth", "model.pt")
+#: Weights file names of a timm model folder (``timm.models.push_to_hf_hub`` / ``save_for_hf``), preferred first.
+TIMM_WEIGHT_NAMES = ("model.safetensors", "pytorch_model.bin", "model.pth", "model.pt")
+
+
+def is_timm_config(config: dict | None) -> bool:
+    """True for a timm ``config.json`` (it names an ``architecture``; transformers' names a ``model_type``)."""
+    return isinstance(config, dict) and isinstance(config.get("architecture"), str) and "model_type" not in config
+
+
+def timm_weights_in(folder: Path) -> Path | None:
+    """The weights file of a timm model folder (see :data:`TIMM_WEIGHT_NAMES`), or ``None``."""
+    return next((folder / name for name in TIMM_WEIGHT_NAMES if (folder / name).is_file()), None)
 
 
 def _timm_folder(folder: Path, config: dict) -> SourceGuess:
     arch = str(config["architecture"])
-    weights = next((folder / name for name in _TIMM_WEIGHT_NAMES if (folder / name).is_file()), None)
+    weights = timm_weights_in(folder)
     if weights is None:
         raise ModelError(
             f"The folder {folder.name} describes the timm model {arch} but holds no weights file "
@@ -294,11 +317,14 @@ def _timm_folder(folder: Path, config: dict) -> SourceGuess:
         )
     count = config.get("num_classes")
     classes = f" with {int(count)} classes" if isinstance(count, int) and count > 0 else ""
+    given = [what for what, key in (("preprocessing", "pretrained_cfg"), ("class names", "label_names"))
+             if config.get(key)]
+    uses = f" Its config.json gives the {' and '.join(given)}, which are used." if given else ""
     return SourceGuess(
         kind="timm",
         path=weights,
         description=f"A timm model saved in the folder {folder.name}: the architecture {arch}{classes}, "
-                    f"weights in {weights.name}.",
+                    f"weights in {weights.name}.{uses}",
         spec=f"timm:{arch}:{weights}",
         architecture=arch,
         num_classes=int(count) if isinstance(count, int) and count > 0 else None,
@@ -367,7 +393,7 @@ def _is_probe(path: Path) -> bool:
         return False
     from .probe import PROBE_FORMAT
 
-    data = _read_config(path)
+    data = read_json_object(path)
     return data is not None and data.get("format") == PROBE_FORMAT
 
 

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import difflib
 import functools
-import math
 import sys
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,30 @@ import torch
 from ..core import ModelError
 from .base import LoadedModel, check_finite_weights
 from .preprocessing import Preprocessing
+
+
+#: The oldest timm ``timm:`` works with (``resolve_model_data_config``, ``get_pretrained_cfg``, ``pretrained_cfg_overlay``).
+MIN_TIMM = "0.9"
+
+
+def check_timm_version() -> str:
+    """The installed timm version, or a ModelError when timm is missing or older than :data:`MIN_TIMM`."""
+    try:
+        import timm
+    except ImportError as error:
+        raise ModelError(f"timm: models need the timm package ({MIN_TIMM} or newer), which is not installed.") from error
+    from packaging.version import InvalidVersion, Version
+
+    found = str(getattr(timm, "__version__", "0"))
+    try:
+        old = Version(found) < Version(MIN_TIMM)
+    except InvalidVersion:
+        old = False
+    if old:
+        raise ModelError(
+            f"timm: models need timm {MIN_TIMM} or newer; this installation has {found}. Update it (pip install -U timm)."
+        )
+    return found
 
 
 @functools.lru_cache(maxsize=1)
@@ -37,9 +61,15 @@ def check_timm_name(name: str) -> str:
     """``name`` (an architecture, optionally with a pretrained tag such as ``.augreg_in21k``) or a ModelError.
 
     The error names the closest architecture names timm knows.
+
+    Raises
+    ------
+    ModelError
+        When timm has no such architecture, or timm is missing or too old (:data:`MIN_TIMM`).
     """
     import timm
 
+    check_timm_version()
     name = str(name).strip()
     if name and timm.is_model(name):
         return name
@@ -65,28 +95,10 @@ def _classifier_names(name: str, model: torch.nn.Module | None = None) -> tuple[
 
 
 def _read_state(path: Path, trust: bool, notes: list[str]) -> dict[str, torch.Tensor]:
-    from .files import UntrustedModelError, _read_trusted, read_weights_only
-    from .torchvision_models import extract_state_dict
+    from .files import read_state_dict
 
-    try:
-        obj = read_weights_only(path)
-    except UntrustedModelError:
-        if not trust:
-            raise
-        obj = _read_trusted(path)
-        notes.append("Loaded as a trusted file (its code was run).")
-    if isinstance(obj, torch.nn.Module):
-        obj = obj.state_dict()
-    if isinstance(obj, Mapping) and isinstance(obj.get("state_dict_ema"), Mapping):
-        obj = obj["state_dict_ema"]  # as timm's load_checkpoint: the averaged weights of a training checkpoint
-        notes.append("Used the averaged (EMA) weights of the training checkpoint.")
-    state = extract_state_dict(obj)
-    if state is None:
-        raise ModelError(
-            f"{path.name} holds no layer weights (a state dict), so it cannot be loaded into a timm model. "
-            "Save the model's state_dict() with torch.save or safetensors."
-        )
-    return {k: (v.float() if v.is_floating_point() else v) for k, v in state.items()}
+    # As timm's load_checkpoint: a training checkpoint's averaged weights when it has them.
+    return read_state_dict(path, trust=trust, notes=notes, prefer_ema=True)
 
 
 def _mismatch(state: Mapping[str, torch.Tensor], model: torch.nn.Module) -> str | None:
@@ -108,18 +120,24 @@ def _mismatch(state: Mapping[str, torch.Tensor], model: torch.nn.Module) -> str 
 
 
 def _vit_image_size(state: Mapping[str, torch.Tensor], model: torch.nn.Module) -> int | None:
-    """The square input size a ViT-style state dict was made for, when it differs from ``model``'s."""
-    embedding, own = state.get("pos_embed"), getattr(model, "pos_embed", None)
-    patch_embed = getattr(model, "patch_embed", None)
+    """The square input size a ViT-style state dict was made for, when it differs from ``model``'s.
+
+    The position embedding is ``pos_embed``, or the one key ending in ``.pos_embed`` (weights saved
+    inside a wrapper, such as OpenCLIP's ``visual.trunk.``, that timm's converter unwraps).
+    """
+    from .torchvision_models import vit_grid_side
+
+    own, patch_embed = getattr(model, "pos_embed", None), getattr(model, "patch_embed", None)
+    embedding = state.get("pos_embed")
+    if embedding is None:
+        found = [v for k, v in state.items() if str(k).endswith(".pos_embed")]
+        embedding = found[0] if len(found) == 1 else None
     if embedding is None or own is None or embedding.shape == own.shape or patch_embed is None:
         return None
     patch = getattr(patch_embed, "patch_size", None)
     prefix = int(getattr(model, "num_prefix_tokens", 0)) if not getattr(model, "no_embed_class", False) else 0
-    if patch is None or embedding.ndim != 3:
-        return None
-    tokens = int(embedding.shape[1]) - prefix
-    grid = math.isqrt(max(tokens, 0))
-    if tokens < 1 or grid * grid != tokens:
+    grid = vit_grid_side(embedding, prefix)
+    if patch is None or grid is None:
         return None
     return grid * int(patch[0] if isinstance(patch, (tuple, list)) else patch)
 
@@ -127,6 +145,7 @@ def _vit_image_size(state: Mapping[str, torch.Tensor], model: torch.nn.Module) -
 def _create(name: str, **options: Any) -> torch.nn.Module:
     import timm
 
+    check_timm_version()
     try:
         return timm.create_model(name, pretrained=False, **options)
     except Exception as error:  # noqa: BLE001 - timm raises many kinds for bad options
@@ -134,8 +153,12 @@ def _create(name: str, **options: Any) -> torch.nn.Module:
                          details=f"{type(error).__name__}: {error}") from error
 
 
-def timm_preprocessing(model: torch.nn.Module, name: str, image_size: int | None = None) -> tuple[Preprocessing, str]:
+def timm_preprocessing(model: torch.nn.Module, name: str, image_size: int | None = None,
+                       source: str | None = None) -> tuple[Preprocessing, str]:
     """Our :class:`Preprocessing` from timm's resolved data configuration of ``model``, and a note.
+
+    ``source`` names the file the model's ``pretrained_cfg`` came from (``config.json``), if any;
+    otherwise the note credits timm's own configuration for ``name``.
 
     ``timm.data.resolve_model_data_config`` gives input size, mean/std, crop fraction,
     interpolation and crop mode; ``center`` maps exactly (shorter side to
@@ -170,29 +193,46 @@ def timm_preprocessing(model: torch.nn.Module, name: str, image_size: int | None
         how = f"resize to {preprocessing.resize}, centre crop {height}x{width}"
         if crop_mode != "center":
             how += f" (timm's '{crop_mode}' crop mode, approximated by a centre crop)"
-    return preprocessing, f"Preprocessing from timm's configuration for {name}: {how}, {interpolation}."
+    where = f"{source} (timm's pretrained_cfg)" if source else f"timm's configuration for {name}"
+    return preprocessing, f"Preprocessing from {where}: {how}, {interpolation}."
 
 
 def load_timm(name: str, path: str | Path, *, spec: str | None = None, trust: bool = False) -> LoadedModel:
-    """Load timm's ``name`` with the weights in ``path`` (a state dict or ``.safetensors`` file).
+    """Load timm's ``name`` with the weights in ``path``.
+
+    Parameters
+    ----------
+    name
+        A timm architecture name (optionally with a pretrained tag).
+    path
+        A state dict (``torch.save``) or ``.safetensors`` file, or a timm model folder (``config.json``
+        naming an ``architecture``, and ``model.safetensors``). A timm ``config.json`` next to the
+        weights gives the preprocessing (its ``pretrained_cfg``), the class names (``label_names``) and
+        the build arguments (``model_args``), as ``timm.create_model("local-dir:FOLDER")`` reads them.
+    spec
+        The spec string it was named by (default ``timm:NAME:PATH``).
+    trust
+        Allow a file that holds pickled code (it runs that code).
 
     Raises
     ------
     ModelError
-        When ``name`` is not a timm architecture (the message names close ones), the file cannot be
-        read, or the weights do not fit (the message names the first missing, unexpected or
-        wrong-shaped layer).
+        When ``name`` is not a timm architecture (the message names close ones), timm is too old
+        (:data:`MIN_TIMM`), the file cannot be read, or the weights do not fit (the message names the
+        first missing, unexpected or wrong-shaped layer).
     """
-    from .files import _check_file, _class_names, read_sidecar
+    from .base import PREPROCESSING, Note
+    from .files import Sidecar, check_model_file, class_names_from_sidecar, read_sidecar
 
     name = check_timm_name(name)
-    path = Path(path).expanduser()
+    path = _weights_path(Path(path).expanduser())
     spec = spec or f"timm:{name}:{path}"
-    _check_file(path)
+    check_model_file(path)
     notes: list[str] = []
     state = _read_state(path, trust, notes)
+    hub = folder_config(path.parent, name, notes)
 
-    options: dict[str, Any] = {}
+    options: dict[str, Any] = dict(hub.build_options)
     heads = _classifier_names(name)
     head = next((h for h in heads if f"{h}.weight" in state), None)
     if head is not None:
@@ -200,7 +240,8 @@ def load_timm(name: str, path: str | Path, *, spec: str | None = None, trust: bo
     model = _create(name, **options)
     image_size = _vit_image_size(state, model)
     if image_size is not None:
-        model = _create(name, img_size=image_size, **options)
+        options["img_size"] = image_size
+        model = _create(name, **options)
         notes.append(f"Built for {image_size}x{image_size} pixel input, the size its position embedding is for.")
     problem = _mismatch(state, model)
     if problem is not None:
@@ -216,11 +257,11 @@ def load_timm(name: str, path: str | Path, *, spec: str | None = None, trust: bo
             head = next((h for h in _classifier_names(name, model) if f"{h}.weight" in converted), None)
             if head is not None:
                 options["num_classes"] = int(converted[f"{head}.weight"].shape[0])
-                model = _create(name, **options)
+                model = _create(name, **options)  # img_size kept: the converter fitted the weights to it
         if isinstance(converted, Mapping) and _mismatch(converted, model) is None:
             state = {k: (v.float() if v.is_floating_point() else v) for k, v in converted.items()}
             notes.append("The weights were converted to timm's layout by timm's checkpoint_filter_fn.")
-        elif head is None and _mismatch(state, _create(name, num_classes=0)) is None:
+        elif head is None and _mismatch(state, _create(name, **{**options, "num_classes": 0})) is None:
             raise ModelError(
                 f"The weights in {path.name} have no classifier layer ({' or '.join(heads) or 'none named'}), "
                 "so they give features, not class scores. xaidesk explains classifiers: save the model with its "
@@ -247,7 +288,7 @@ def load_timm(name: str, path: str | Path, *, spec: str | None = None, trust: bo
     check_finite_weights(model, path.name)
 
     sidecar = read_sidecar(path)
-    preprocessing, note = timm_preprocessing(model, name, image_size)
+    preprocessing, note = timm_preprocessing(model, name, image_size, source=hub.source if hub.preprocessing else None)
     if sidecar.preprocessing is not None:
         fixed = (image_size, image_size) if image_size else _fixed_input_size(model)
         if fixed is not None and tuple(sidecar.preprocessing.size) != fixed:
@@ -257,19 +298,110 @@ def load_timm(name: str, path: str | Path, *, spec: str | None = None, trust: bo
                 "preprocessing entry."
             )
         preprocessing = sidecar.preprocessing
-        notes.append(f"Preprocessing from {sidecar.source}.")
+        notes.append(Note(f"Preprocessing from {sidecar.source}.", PREPROCESSING))
     else:
-        notes.append(note)
+        notes.append(Note(note, PREPROCESSING))
     num_classes = int(state[f"{head}.weight"].shape[0])
+    if sidecar.class_names is None and hub.class_names is not None:
+        sidecar = Sidecar(class_names=hub.class_names, preprocessing=sidecar.preprocessing, source=hub.source)
     return LoadedModel(
         spec=spec,
         name=f"{name} ({path.name})",
         module=model,
         preprocessing=preprocessing,
-        class_names=_class_names(sidecar, num_classes, notes),
+        class_names=class_names_from_sidecar(sidecar, num_classes, notes, path=path),
         architecture=f"timm:{name}",
         notes=notes,
     )
+
+
+def _weights_path(path: Path) -> Path:
+    """``path``, or for a timm model folder the weights file in it."""
+    if not path.is_dir():
+        return path
+    from .sources import is_timm_config, read_json_object, timm_weights_in
+
+    weights = timm_weights_in(path) if is_timm_config(read_json_object(path / "config.json")) else None
+    if weights is None:
+        raise ModelError(
+            f"{path} is a folder without a timm model: timm: needs a weights file, or a folder holding timm's "
+            "config.json (naming an 'architecture') and model.safetensors."
+        )
+    return weights
+
+
+@dataclass
+class FolderConfig:
+    """What a timm ``config.json`` next to the weights says (empty when there is none).
+
+    Attributes
+    ----------
+    build_options
+        Arguments for ``timm.create_model``: ``pretrained_cfg_overlay`` (the saved ``pretrained_cfg``)
+        and the saved ``model_args``.
+    class_names
+        The ``label_names``, if given as a list or a gap-free ``{index: name}`` table.
+    preprocessing
+        True when the saved ``pretrained_cfg`` sets the input size, mean, std, crop or interpolation.
+    source
+        ``"config.json"``.
+    """
+
+    build_options: dict[str, Any] = field(default_factory=dict)
+    class_names: list[str] | None = None
+    preprocessing: bool = False
+    source: str = "config.json"
+
+
+#: ``pretrained_cfg`` entries that describe the data; where the weights came from is left out.
+_DATA_FIELDS = ("input_size", "test_input_size", "min_input_size", "fixed_input_size", "interpolation", "crop_pct",
+                "test_crop_pct", "crop_mode", "mean", "std", "num_classes", "label_names", "label_descriptions",
+                "label_offset", "pool_size", "test_pool_size", "first_conv", "classifier")
+_PREPROCESSING_FIELDS = ("input_size", "interpolation", "crop_pct", "crop_mode", "mean", "std")
+
+
+def folder_config(folder: Path, name: str, notes: list[str]) -> FolderConfig:
+    """The timm ``config.json`` in ``folder`` (as timm's ``load_model_config_from_path`` parses it), if it is for ``name``.
+
+    A config for another architecture is ignored, with a note; a ``config.json`` that is not timm's
+    (a transformers one) is not read.
+    """
+    from .sources import is_timm_config, read_json_object
+
+    config = read_json_object(folder / "config.json") if (folder / "config.json").is_file() else None
+    if not is_timm_config(config):
+        return FolderConfig()
+    saved = str(config["architecture"])
+    if saved.split(".", 1)[0] != name.split(".", 1)[0]:
+        notes.append(f"The config.json next to the weights is for {saved}, not {name}; it was not used.")
+        return FolderConfig()
+    cfg = config.get("pretrained_cfg")
+    cfg = dict(cfg) if isinstance(cfg, dict) else {k: v for k, v in config.items() if k in _DATA_FIELDS}
+    if "label_names" not in cfg and "labels" in cfg:  # the older single-dict layout, as timm renames it
+        cfg["label_names"] = cfg.pop("labels")
+    for key in ("num_classes", "label_names", "label_descriptions"):
+        if key in config:
+            cfg[key] = config[key]
+    overlay = {k: v for k, v in cfg.items() if k in _DATA_FIELDS and v is not None}
+    options: dict[str, Any] = {"pretrained_cfg_overlay": overlay} if overlay else {}
+    model_args = config.get("model_args")
+    if isinstance(model_args, dict):
+        options.update({str(k): v for k, v in model_args.items() if k not in ("pretrained", "num_classes")})
+    return FolderConfig(build_options=options, class_names=_label_names(overlay.get("label_names")),
+                        preprocessing=any(k in overlay for k in _PREPROCESSING_FIELDS))
+
+
+def _label_names(value: Any) -> list[str] | None:
+    if isinstance(value, (list, tuple)) and value:
+        return [str(v) for v in value]
+    if isinstance(value, dict) and value:
+        try:
+            table = {int(k): str(v) for k, v in value.items()}
+        except (TypeError, ValueError):
+            return None
+        if sorted(table) == list(range(len(table))):
+            return [table[i] for i in range(len(table))]
+    return None
 
 
 def _fixed_input_size(model: torch.nn.Module) -> tuple[int, int] | None:
@@ -298,13 +430,13 @@ def _blocks(state: Mapping[str, torch.Tensor], prefix: str) -> int:
 
 def _name_pattern(state: Mapping[str, torch.Tensor]) -> str | None:
     """A regular expression for the timm names whose layout the key names and a few shapes suggest."""
+    from .torchvision_models import vit_grid_side
+
     if {"pos_embed", "patch_embed.proj.weight", "blocks.0.attn.qkv.weight"} <= set(state):
         proj = state["patch_embed.proj.weight"]
         word = _VIT_WIDTHS.get(int(proj.shape[0]))
-        prefix = 1 + int("dist_token" in state)
-        tokens = int(state["pos_embed"].shape[1]) - prefix
-        grid = math.isqrt(max(tokens, 0))
-        if word is None or grid * grid != tokens:
+        grid = vit_grid_side(state["pos_embed"], 1 + int("dist_token" in state))
+        if word is None or grid is None:
             return None
         distilled = "_distilled" if "dist_token" in state else ""
         return rf"(vit|deit|deit3)_{word}{distilled}_patch{int(proj.shape[-1])}_{grid * int(proj.shape[-1])}$"
@@ -326,10 +458,10 @@ def _timm_signature(name: str) -> dict[str, tuple[int, ...]] | None:
     """Parameter and buffer shapes of timm's ``name`` (built on the meta device), or None if it cannot be."""
     import timm
 
-    from .torchvision_models import _NoInitOnMeta
+    from .torchvision_models import NoInitOnMeta
 
     try:
-        with torch.device("meta"), _NoInitOnMeta():
+        with torch.device("meta"), NoInitOnMeta():
             model = timm.create_model(name, pretrained=False)
     except Exception:  # noqa: BLE001 - a builder that computes with tensors; not a candidate then
         return None

@@ -208,7 +208,7 @@ class _ParametersOnMeta(TorchFunctionMode):
         return func(*args, **kwargs)
 
 
-class _NoInitOnMeta(TorchFunctionMode):
+class NoInitOnMeta(TorchFunctionMode):
     """Skips the in-place random initialisation of meta tensors, which have no values to fill.
 
     Building is several times faster: torch runs these operations on meta tensors in Python.
@@ -224,6 +224,9 @@ class _NoInitOnMeta(TorchFunctionMode):
         return func(*args, **(kwargs or {}))
 
 
+_NoInitOnMeta = NoInitOnMeta  # the former private name
+
+
 def _build_on_meta(arch: str, **options: Any) -> torch.nn.Module:
     """torchvision's ``arch`` with no weights in memory (every parameter on the meta device)."""
     import warnings
@@ -233,10 +236,10 @@ def _build_on_meta(arch: str, **options: Any) -> torch.nn.Module:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)  # GoogLeNet / Inception: "default initialization will change"
         try:
-            with torch.device("meta"), _NoInitOnMeta():
+            with torch.device("meta"), NoInitOnMeta():
                 return torchvision.models.get_model(arch, weights=None, **options)
         except NotImplementedError:  # "Cannot copy out of meta tensor": the builder computes with tensors
-            with _ParametersOnMeta(), _NoInitOnMeta():
+            with _ParametersOnMeta(), NoInitOnMeta():
                 return torchvision.models.get_model(arch, weights=None, **options)
 
 
@@ -267,14 +270,30 @@ def vit_image_size(arch: str, state: Mapping[str, torch.Tensor]) -> int | None:
     ``None`` when the weights have no usable position embedding (they then do not fit ``arch``).
     """
     embedding = state.get("encoder.pos_embedding")
-    if embedding is None or embedding.ndim != 3:
+    grid = vit_grid_side(embedding, 1) if embedding is not None else None  # one class token
+    return None if grid is None else grid * int(arch.rsplit("_", 1)[-1])
+
+
+def vit_grid_side(embedding: torch.Tensor, prefix_tokens: int) -> int | None:
+    """Patches per side of the square grid a ViT position embedding ``(1, prefix + side², dim)`` is for.
+
+    Parameters
+    ----------
+    embedding
+        The position embedding (any device, the meta device included).
+    prefix_tokens
+        Tokens before the patches (class and distillation tokens).
+
+    Returns
+    -------
+    int or None
+        The side, or ``None`` when the embedding is not 3-D or its patch tokens do not form a square.
+    """
+    if getattr(embedding, "ndim", 0) != 3:
         return None
-    patch = int(arch.rsplit("_", 1)[-1])
-    tokens = int(embedding.shape[1]) - 1  # one class token
+    tokens = int(embedding.shape[1]) - prefix_tokens
     grid = math.isqrt(max(tokens, 0))
-    if tokens < 1 or grid * grid != tokens:
-        return None
-    return grid * patch
+    return grid if tokens >= 1 and grid * grid == tokens else None
 
 
 @functools.lru_cache(maxsize=None)
@@ -312,6 +331,7 @@ def _compare(state: Mapping[str, torch.Tensor], arch: str) -> tuple[list[str], l
 
 
 def fits_architecture(state: Mapping[str, torch.Tensor], arch: str) -> bool:
+    """True when ``state`` has exactly the layers and shapes of torchvision's ``arch`` (any class count)."""
     missing, unexpected, wrong = _compare(state, arch)
     return not (missing or unexpected or wrong)
 
@@ -344,6 +364,7 @@ def detect_architecture(state: Mapping[str, torch.Tensor]) -> str | None:
 
 
 def num_classes_of(state: Mapping[str, torch.Tensor], arch: str) -> int:
+    """The number of outputs of ``arch``'s classifier in ``state``."""
     return int(state[f"{classifier_key(arch)}.weight"].shape[0])
 
 
@@ -429,7 +450,8 @@ def load_torchvision(
     notes: list[str] | None = None,
 ) -> LoadedModel:
     """Load torchvision's ``arch`` with the state dict in ``path`` (or the given ``state``)."""
-    from .files import read_sidecar, read_weights_only
+    from .base import PREPROCESSING, Note
+    from .files import class_names_from_sidecar, read_sidecar, read_weights_only
 
     arch = check_architecture(arch)
     path = Path(path).expanduser()
@@ -476,12 +498,12 @@ def load_torchvision(
                 f"Set \"size\": [{image_size}, {image_size}] in {sidecar.source}, or remove its preprocessing entry."
             )
         preprocessing = sidecar.preprocessing
-        notes.append(f"Preprocessing from {sidecar.source}.")
+        notes.append(Note(f"Preprocessing from {sidecar.source}.", PREPROCESSING))
     else:
-        notes.append(
+        notes.append(Note(
             f"Preprocessing as for torchvision's published {arch} weights: resize to {preprocessing.resize}, "
-            f"centre crop {preprocessing.size[0]}x{preprocessing.size[1]}, {preprocessing.interpolation}."
-        )
+            f"centre crop {preprocessing.size[0]}x{preprocessing.size[1]}, {preprocessing.interpolation}.",
+            PREPROCESSING))
     if arch in ("googlenet", "inception_v3"):
         notes.append(
             f"{arch} is built as torchvision builds its pretrained one (transform_input=True): it expects "
@@ -499,26 +521,7 @@ def load_torchvision(
     module.requires_grad_(False)
     num_classes = num_classes_of(state, arch)
 
-    class_names = None
-    if sidecar.class_names is not None:
-        if len(sidecar.class_names) == num_classes:
-            class_names = sidecar.class_names
-            notes.append(f"Class names from {sidecar.source}.")
-        else:
-            notes.append(
-                f"{sidecar.source} lists {len(sidecar.class_names)} class names but the model has "
-                f"{num_classes} outputs; the names were ignored."
-            )
-    if class_names is None:
-        if num_classes == 1000:
-            class_names = imagenet_categories(arch)
-            notes.append("1000 outputs: using the ImageNet class names.")
-        else:
-            class_names = [f"class {i}" for i in range(num_classes)]
-            notes.append(
-                f"The model has {num_classes} classes and no class names were found; put them in "
-                f"{path.name}.json ({{\"class_names\": [...]}}) or {path.name}.classes.txt (one per line)."
-            )
+    class_names = class_names_from_sidecar(sidecar, num_classes, notes, path=path, imagenet_arch=arch)
     return LoadedModel(
         spec=spec,
         name=f"{arch} ({path.name})",

@@ -87,11 +87,10 @@ def _as_tensor(value) -> torch.Tensor:
 def read_arrays(path: str | Path) -> tuple[dict[str, torch.Tensor], bool]:
     """The named arrays of a ``.npz``, ``.safetensors`` or PyTorch weights file, and whether the file is
     marked as xaidesk's layout. Nothing in the file is run (``allow_pickle=False``, ``weights_only=True``)."""
-    from .files import _check_file, read_weights_only
-    from .torchvision_models import extract_state_dict
+    from .files import check_model_file, read_weights_only, state_dict_of
 
     path = Path(path).expanduser()
-    _check_file(path)
+    check_model_file(path)
     marked = False
     try:
         if path.suffix.lower() == ".npz":
@@ -107,9 +106,7 @@ def read_arrays(path: str | Path) -> tuple[dict[str, torch.Tensor], bool]:
             obj = read_weights_only(path)
             if isinstance(obj, dict):
                 marked = obj.get(LAYOUT_MARKER) == LAYOUT_MARKER_VALUE
-            if isinstance(obj, torch.nn.Module):
-                obj = obj.state_dict()
-            arrays = extract_state_dict(obj) or {}
+            arrays = state_dict_of(obj) or {}
     except ModelError:
         raise
     except Exception as error:  # noqa: BLE001 - any unreadable file gets one plain sentence
