@@ -678,7 +678,7 @@ def test_batched_relevance_equals_the_per_input_relevance(make):
 
 def test_a_cnn_is_refused_with_the_other_lrp_methods_named():
     net = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 30 * 30, 3))
-    with pytest.raises(MethodError, match="lrp.epsilon_plus_flat"):
+    with pytest.raises(MethodError, match=r"LRP \(epsilon-plus-flat\)"):
         run(loaded(net), input_image(), 0)
 
 

@@ -169,6 +169,7 @@ class MethodInfo:
     resample: str = "sum"
     signed: bool | Callable[[dict], bool] = True
     explains_class: bool = True
+    refusal: Callable[[Any], str | None] | None = None
 
     @property
     def family(self) -> str:
@@ -219,6 +220,7 @@ def register_method(
     resample: str = "sum",
     signed: bool | Callable[[dict], bool] = True,
     explains_class: bool = True,
+    refusal: Callable[[Any], str | None] | None = None,
 ) -> Callable[[Callable], Callable]:
     """Register ``explain(model, x, target, *, params, token, progress)``.
 
@@ -230,6 +232,8 @@ def register_method(
     ``signed`` is False for maps that say only how much (squared gradients,
     similarities), never for or against; a function of the parameters where they decide.
     ``explains_class`` is False for methods whose result does not depend on the class (RELAX).
+    ``refusal(model)`` says, in one plain sentence, why the method cannot explain a loaded model
+    (e.g. LRP's CNN rules on a transformer), or returns ``None``; the GUI shows it before Run.
     """
     if resample not in ("sum", "value"):
         raise ValueError("resample must be 'sum' or 'value'")
@@ -257,6 +261,7 @@ def register_method(
             resample=resample,
             signed=signed,
             explains_class=explains_class,
+            refusal=refusal,
         )
         return function
 

@@ -28,7 +28,7 @@ from .common import channel_sum, check_target, detached_copy, forward_logits, gr
 MODALITY = ("image", "audio")
 METHOD = "lrp.attention"
 
-_NO_RULE = ("use a gradient method (such as gradient.input_x_gradient or gradient.integrated) or occlusion "
+_NO_RULE = ("use a gradient method (such as Input × gradient or Integrated gradients) or Occlusion "
             "for this model.")
 
 
@@ -178,12 +178,7 @@ def lrp_copy(
                 "and DeiT and of torchvision and Hugging Face Swin (V1 and V2). Use " + _NO_RULE.removeprefix("use "),
                 details=f"Model class: {type(module).__module__}.{type(module).__name__}",
             )
-        raise MethodError(
-            "LRP for transformers explains vision transformers (torchvision, timm and Hugging Face ViT and "
-            "DeiT, torchvision and Hugging Face Swin V1 and V2); this model has no attention layer. For a convolutional "
-            "network use another LRP method, such as lrp.epsilon_plus_flat.",
-            details=f"Model class: {type(module).__module__}.{type(module).__name__}",
-        )
+        raise MethodError(_NOT_A_TRANSFORMER, details=f"Model class: {type(module).__module__}.{type(module).__name__}")
     shared = {id(t): t for t in (*module.parameters(), *module.buffers())}
     duplicate = copy.deepcopy(module, memo=shared)
     rewriter = _Rewriter(present, gamma_conv=gamma_conv, gamma_linear=gamma_linear, epsilon=epsilon,
@@ -200,6 +195,27 @@ def lrp_copy(
     info = {"family": ", ".join(f.title for f in present), "rules": rewriter.rules,
             "attention_layers": rewriter.attention_layers}
     return duplicate, info
+
+
+_NOT_A_TRANSFORMER = (
+    "LRP for transformers explains vision transformers (torchvision, timm and Hugging Face ViT and DeiT, "
+    "torchvision and Hugging Face Swin V1 and V2); this model has no attention layer. For a convolutional "
+    "network use another LRP method, such as LRP (epsilon-plus-flat)."
+)
+
+
+def model_refusal(model) -> str | None:
+    """Why ``lrp.attention`` cannot explain ``model`` at all (no attention layer), checked without copying it."""
+    module = getattr(model, "module", None)
+    if getattr(model, "gradient_refusal", None) or not isinstance(module, torch.nn.Module):
+        return None  # said elsewhere (ONNX without a conversion, TorchScript)
+    if isinstance(module, torch.jit.ScriptModule):
+        return None
+    families = known_families()
+    for layer in module.modules():
+        if any(type(layer) in f.attention for f in families) or "attention" in type(layer).__name__.lower():
+            return None
+    return _NOT_A_TRANSFORMER
 
 
 def _copy_for(model: LoadedModel, params: dict) -> tuple[torch.nn.Module, dict]:
@@ -337,6 +353,7 @@ def run_attnlrp_batch(model, x: torch.Tensor, targets, *, params: dict, token) -
 @register_method(
     METHOD,
     modality=MODALITY,
+    refusal=model_refusal,
     params=[
         Param(
             "attention", "choice", "attnlrp",

@@ -42,7 +42,7 @@ def unavailable_reason(info, model: LoadedModel) -> str | None:
             "each layer; this model is a TorchScript file. Use a gradient method or occlusion, "
             "or load the model's weights with its architecture instead."
         )
-    return None
+    return info.refusal(model) if info.refusal is not None else None
 
 
 def paint_segments(segments: np.ndarray, weights) -> np.ndarray:
