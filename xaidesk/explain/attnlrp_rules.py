@@ -24,6 +24,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from .lrp_rules import constant_std_layer_norm
+
 ATTENTION_MODES = ("attnlrp", "cp")
 
 
@@ -216,14 +218,9 @@ class LRPLayerNorm(torch.nn.Module):
         self.weight, self.bias, self.eps = norm.weight, norm.bias, norm.eps
 
     def forward(self, x):
-        centred = x - x.mean(dim=self.dims, keepdim=True)
-        std = (centred.pow(2).mean(dim=self.dims, keepdim=True) + self.eps).sqrt()
-        y = centred / std.detach()
-        if self.weight is not None:
-            y = y * self.weight.detach()
-        if self.bias is not None:
-            y = y + self.bias.detach()
-        return y
+        weight = None if self.weight is None else self.weight.detach()
+        bias = None if self.bias is None else self.bias.detach()
+        return constant_std_layer_norm(x, self.dims, weight, bias, self.eps)
 
 
 class LRPRMSNorm(torch.nn.Module):

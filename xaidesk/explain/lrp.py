@@ -45,7 +45,15 @@ from zennit.types import Linear as AnyLinear  # Linear, Conv*d and ConvTranspose
 
 from ..core import Explanation, MethodError, Param, Target, register_method
 from ..models.base import LoadedModel
-from .lrp_canonizers import ResNetCanonizer, SequentialMergeBatchNorm, canonizers_for, covered_by_canonizers
+from .lrp_canonizers import (
+    ONNX_ACTIVATIONS,
+    TIMM_ACTIVATIONS,
+    ResNetCanonizer,
+    SequentialMergeBatchNorm,
+    canonizers_for,
+    covered_by_canonizers,
+    unchecked_library_module,
+)
 from .lrp_rules import LayerNormEpsilon
 from .common import channel_sum, check_target, detached_copy, forward_logits, gradients_enabled, one_hot_like
 
@@ -187,17 +195,15 @@ def extra_layer_map(module: torch.nn.Module, epsilon: float) -> list:
 
 _CONVNEXT_BLOCKS = ("CNBlock", "ConvNeXtBlock")
 
-#: Element-wise activations zennit's ``Activation`` type does not list (it lists torch's ReLU,
-#: SiLU, GELU, Hardswish, Hardsigmoid, Sigmoid, ...): torch's Mish and timm's own classes.
-_TIMM_ACTIVATIONS = ("Swish", "Mish", "Sigmoid", "Tanh", "HardSwish", "HardSigmoid", "HardMish", "GELU",
-                     "GELUTanh", "QuickGELU")
-
-
 def _is_unlisted_activation(module: torch.nn.Module) -> bool:
+    """Element-wise activations zennit's ``Activation`` type does not list (it lists torch's ReLU,
+    SiLU, GELU, Hardswish, Hardsigmoid, Sigmoid, ...): torch's Mish, timm's own classes and
+    onnx2torch's HardSigmoid and Clip."""
     if isinstance(module, torch.nn.Mish):
         return True
     cls = type(module)
-    return cls.__module__ == "timm.layers.activations" and cls.__name__ in _TIMM_ACTIVATIONS
+    return ((cls.__module__ == "timm.layers.activations" and cls.__name__ in TIMM_ACTIVATIONS)
+            or (cls.__module__.startswith("onnx2torch.") and cls.__name__ in ONNX_ACTIVATIONS))
 
 
 def _build_composite(name, params, model, canonizers, input_shape) -> Composite:
@@ -378,7 +384,8 @@ def check_coverage(module: torch.nn.Module, composite: Composite) -> dict[str, s
     A layer needs a rule when it has parameters of its own (unless a canonizer of ``composite``
     rewrites it, as ConvNeXt's layer scale), or when it is a known non-linear layer LRP cannot
     pass relevance through (layer norm without a rule, softmax, attention, recurrent layers).
-    Transformers are refused as a whole, pointing to ``lrp.attention``.
+    Transformers are refused as a whole, pointing to ``lrp.attention``; so is any timm or onnx2torch
+    block whose class LRP was not checked on (:func:`~xaidesk.explain.lrp_canonizers.unchecked_library_module`).
     Raises :class:`MethodError` naming the first uncovered layer and why.
     """
     transformer = _transformer_part(module)
@@ -390,6 +397,18 @@ def check_coverage(module: torch.nn.Module, composite: Composite) -> dict[str, s
             "rules are made for CNNs. Use the transformer LRP method lrp.attention (AttnLRP), or a "
             f"gradient method ({_GRADIENT_METHODS}).",
             details=f"Attention module: {name or '<root>'}: {type(child).__name__}",
+        )
+    unchecked = unchecked_library_module(module)
+    if unchecked is not None:
+        name, child = unchecked
+        library = "timm" if type(child).__module__.startswith("timm.") else "ONNX (onnx2torch)"
+        raise MethodError(
+            f"LRP has not been checked on this {type(module).__name__} model: its {library} block "
+            f"{type(child).__name__} ({_describe(name)}) may add or multiply features inside its own code, where "
+            "the LRP rules cannot see it, and the relevance would be wrong without any warning. The blocks LRP "
+            f"was checked on are listed in docs/lrp-cnn-rules.md. Use a gradient method ({_GRADIENT_METHODS}) "
+            "or occlusion for this model.",
+            details=f"Unchecked module: {name or '<root>'}: {type(child).__module__}.{type(child).__qualname__}",
         )
     canonizers = list(getattr(composite, "canonizers", None) or [])
     ctx: dict = {}
@@ -458,6 +477,7 @@ def lrp_attribution(
         return one_hot_like(output, target) * output.detach()
 
     logits, relevance, info = _propagate(model, x, initial_relevance, composite, token, progress, fast)
+    check_relevance(relevance, logits, [target])
     return logits, relevance, info
 
 
@@ -492,7 +512,41 @@ def lrp_attribution_batch(
         return mask * output.detach()
 
     logits, relevance, info = _propagate(model, x, initial_relevance, composite, token, None, fast)
+    check_relevance(relevance, logits, chosen)
     return logits, relevance, chosen, info
+
+
+#: The largest believable ratio of the input relevance's sum to the explained score. Biases and the
+#: ε stabiliser absorb relevance (ratio below 1) and negative biases can add a little; a ratio of
+#: 10 or more has only been seen where a sum or product inside a block was invisible to the rules
+#: (10^3 to 10^9 on unchecked timm models). When the explained score is near zero (a class the model
+#: rules out), the ratio is taken to the largest score of the sample instead, so that relevance
+#: the biases hand out is not mistaken for created relevance.
+MAX_CONSERVATION = 10.0
+
+
+def check_relevance(relevance: torch.Tensor, logits: torch.Tensor, targets) -> None:
+    """Refuse relevance (B, ...) that is not finite, or that adds up to more than
+    :data:`MAX_CONSERVATION` times the explained score ``logits[i, targets[i]]`` (and times the
+    sample's largest score), with a plain :class:`MethodError`."""
+    if not bool(torch.isfinite(relevance).all()):
+        raise MethodError(
+            "LRP produced relevance that is not a finite number (NaN or infinite) for this model, so there is "
+            "no explanation to show. This happens when a layer's output is exactly zero where the rules divide "
+            "by it, or when the model has additions or products the LRP rules cannot see. Use a gradient "
+            f"method ({_GRADIENT_METHODS}) or occlusion for this model."
+        )
+    totals = relevance.flatten(1).sum(1).double().cpu().tolist()
+    logits = logits.detach().double().cpu()
+    for total, row, target in zip(totals, logits, targets):
+        score = float(row[int(target)])
+        if abs(total) > MAX_CONSERVATION * max(abs(score), float(row.abs().max())) and score != 0.0:
+            raise MethodError(
+                f"LRP created relevance: the relevance adds up to {total / score:.3g} times the explained score, "
+                "which means the model has additions or products LRP cannot see (or rules that do not fit its "
+                f"layers), and the map would be wrong. Use a gradient method ({_GRADIENT_METHODS}) or occlusion "
+                "for this model."
+            )
 
 
 def _propagate(model, x, start, composite, token, progress, fast) -> tuple[torch.Tensor, torch.Tensor, dict]:

@@ -26,6 +26,7 @@ Three kinds of change are made:
 
 from __future__ import annotations
 
+import functools
 import importlib
 
 import torch
@@ -35,10 +36,10 @@ from zennit.core import collect_leaves
 from zennit.layer import Sum
 
 __all__ = [
-    "ConstantFactorCanonizer", "DenseNetMergeBatchNorm", "GlobalPoolCanonizer", "InputTransformCanonizer",
+    "ConstantFactorCanonizer", "DenseNetMergeBatchNorm", "OnnxBinaryCanonizer", "GlobalPoolCanonizer", "InputTransformCanonizer",
     "ResNetCanonizer",
     "ResidualSumCanonizer", "SequentialMergeBatchNorm", "TimmMergeBatchNorm", "canonizers_for", "constant_factor",
-    "covered_by_canonizers", "family_of",
+    "covered_by_canonizers", "family_of", "unchecked_library_module",
 ]
 
 
@@ -75,22 +76,9 @@ class ResNetCanonizer(CompositeCanonizer):
 # --- the constant factor ------------------------------------------------------------------------
 
 
-class _ConstantFactor(torch.autograd.Function):
-    """Forward ``x * factor``; backward passes the incoming relevance to ``x`` unchanged."""
-
-    @staticmethod
-    def forward(ctx, x, factor):
-        ctx.factor_shape, ctx.factor_dtype = factor.shape, factor.dtype
-        return x * factor
-
-    @staticmethod
-    def backward(ctx, relevance):
-        # zeros rather than None: LRP hooks on the gate branch then receive zero relevance
-        return relevance, relevance.new_zeros(ctx.factor_shape, dtype=ctx.factor_dtype)
-
-
-class _ValueWithIdentityGradient(torch.autograd.Function):
-    """Forward: ``value`` (an element-wise gating of ``x``). Backward: the relevance to ``x`` unchanged."""
+class _IdentityRelevance(torch.autograd.Function):
+    """Forward: ``value`` (``x`` gated, scaled or divided by a factor). Backward: the relevance to ``x``
+    unchanged, none to the factor or the branch that computed it."""
 
     @staticmethod
     def forward(ctx, x, value):
@@ -101,16 +89,23 @@ class _ValueWithIdentityGradient(torch.autograd.Function):
         return relevance, None
 
 
+def relevance_to(x: torch.Tensor, value: torch.Tensor) -> torch.Tensor:
+    """``value`` (an element-wise gating or scaling of ``x``, same shape) whose LRP backward pass gives
+    the relevance of ``value`` to ``x`` unchanged: the one mechanism behind every gate and constant
+    factor here (torchvision and timm squeeze-and-excitation, layer scale, ONNX ``Mul``/``Div``)."""
+    return _IdentityRelevance.apply(x, value)
+
+
 def constant_factor(x: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
     """``x * factor`` whose LRP backward pass treats ``factor`` as a constant.
 
     The relevance of the product goes to ``x`` unchanged; the factor (and the branch that
-    computed it) gets none. Falls back to the plain product when ``factor`` would enlarge
-    ``x`` by broadcasting (then no element-wise identity exists).
+    computed it) gets none (for a fixed factor, ``x*s / (x*s) * R = R``). Falls back to the plain
+    product when ``factor`` would enlarge ``x`` by broadcasting (then no element-wise identity exists).
     """
     if torch.broadcast_shapes(x.shape, factor.shape) != x.shape:
         return x * factor
-    return _ConstantFactor.apply(x, factor)
+    return relevance_to(x, x * factor.detach())
 
 
 def _summed(self, *terms: torch.Tensor) -> torch.Tensor:
@@ -199,7 +194,7 @@ def _timm_efficientnet_residual_forward(self, x):
 def _timm_gate_forward(self, x):
     """Any timm channel gate (``x * gate(x)``: SE, effective SE, ECA): its own forward, with the
     gate computed on a detached input and the relevance passed to ``x`` unchanged."""
-    return _ValueWithIdentityGradient.apply(x, type(self).forward(self, x.detach()))
+    return relevance_to(x, type(self).forward(self, x.detach()))
 
 
 def _timm_layer_scale_forward(self, x):
@@ -294,15 +289,79 @@ def _timm_forwards() -> dict[type, tuple[str, object]]:
 # --- graphs converted from ONNX by onnx2torch ---------------------------------------------------------
 
 
-def _onnx_add_forward(self, first, second):
-    """onnx2torch's Add: two tensors of one shape (a residual connection) go through a Sum module;
-    anything else (Sub, Mul, Div, or an add that broadcasts a constant) keeps the original operation."""
-    if (
-        self.math_op_function is torch.add and isinstance(second, torch.Tensor)
-        and first.shape == second.shape and not (self.broadcast == 1 and self.axis is not None)
-    ):
-        return _summed(self, first, second)
-    return type(self).forward(self, first, second)
+def _onnx_binary_forward(self, first, second):
+    """onnx2torch's Add / Sub / Mul / Div with the LRP rule of what the operation does.
+
+    An operand *tracks* the input when it requires a gradient during the LRP run (an activation);
+    a weight, a constant or anything computed from constants does not. The decision therefore
+    does not depend on the batch size. With two activations: ``Add`` of one shape is a residual
+    sum (zennit's ``Sum`` module, LRP-0 split); ``Mul`` is a gate when one operand is smaller
+    (squeeze-and-excitation, broadcast) or comes from a sigmoid node in the graph (SiLU exported
+    as ``x * Sigmoid(x)``): the relevance goes to the other operand unchanged. With one activation,
+    ``Mul`` and ``Div`` by a constant are a constant factor (relevance unchanged) and ``Add`` and
+    ``Sub`` of a constant pass the relevance to the activation. Anything else is refused with the
+    node's name (a :class:`~xaidesk.core.MethodError`).
+    """
+    value = type(self).forward(self, first, second)
+    if not torch.is_grad_enabled():
+        return value
+    operands = (first, second)
+    tracked = [isinstance(t, torch.Tensor) and t.requires_grad for t in operands]
+    if not any(tracked):
+        return value
+    op = self.math_op_function
+    legacy = getattr(self, "broadcast", None) == 1 and getattr(self, "axis", None) is not None
+    if all(tracked) and not legacy:
+        if op is torch.add and first.shape == second.shape:
+            return _summed(self, first, second)
+        if op is torch.mul:
+            shape = torch.broadcast_shapes(first.shape, second.shape)
+            smaller = [t.shape != shape for t in operands]
+            if any(smaller) and not all(smaller):
+                return relevance_to(operands[smaller.index(False)], value)
+            if first.shape == second.shape and self.canonizer_gate is not None:
+                return relevance_to(operands[1 - self.canonizer_gate], value)
+    elif not all(tracked):
+        activation = operands[tracked.index(True)]
+        if op in (torch.add, torch.sub):
+            return value  # the constant gets no relevance, the activation all of it
+        if (op is torch.mul or (op is torch.div and tracked[0])) and value.shape == activation.shape:
+            return relevance_to(activation, value)
+    from ..core import MethodError
+
+    raise MethodError(
+        f"LRP cannot explain the ONNX node '{self.canonizer_node}' ({_OP_NAMES.get(op, 'arithmetic')} of "
+        f"{'two computed tensors' if all(tracked) else 'a computed tensor and a constant'} "
+        f"of shapes {tuple(getattr(first, 'shape', ()))} and {tuple(getattr(second, 'shape', ()))}): it is neither "
+        "a residual sum nor a gate, and no LRP rule for it was checked. Use a gradient method "
+        "(gradient.sensitivity, gradient.input_x_gradient, gradient.integrated or gradient.smoothgrad) or occlusion."
+    )
+
+
+_OP_NAMES = {torch.add: "Add", torch.sub: "Sub", torch.mul: "Mul", torch.div: "Div"}
+
+
+def _onnx_gate_operands(root: torch.nn.Module) -> dict[str, int]:
+    """``module name -> index of the operand produced by a sigmoid`` for the binary operations of an
+    onnx2torch graph (SiLU and gates exported as ``x * Sigmoid(...)``)."""
+    graph = getattr(root, "graph", None)
+    if graph is None:
+        return {}
+    gates = _onnx_gate_types()
+    found: dict[str, int] = {}
+    for node in graph.nodes:
+        if node.op != "call_module":
+            continue
+        for index, arg in enumerate(node.args[:2]):
+            if getattr(arg, "op", None) == "call_module" and isinstance(root.get_submodule(arg.target), gates):
+                found.setdefault(node.target, index)
+    return found
+
+
+def _onnx_gate_types() -> tuple[type, ...]:
+    from onnx2torch.node_converters.activations import OnnxHardSigmoid
+
+    return (torch.nn.Sigmoid, torch.nn.Hardsigmoid, OnnxHardSigmoid)
 
 
 def _onnx_global_pool_forward(self, input_tensor):
@@ -322,7 +381,7 @@ def _onnx2torch_forwards() -> dict[type, tuple[str, object]]:
     except ImportError:
         return {}
     return {
-        OnnxBinaryMathOperation: ("residual", _onnx_add_forward),
+        OnnxBinaryMathOperation: ("onnx_binary", _onnx_binary_forward),
         OnnxGlobalAveragePool: ("pool", _onnx_global_pool_forward),
         OnnxGlobalAveragePoolWithKnownInputShape: ("pool", _onnx_global_pool_forward),
     }
@@ -354,16 +413,30 @@ def _handled(module: torch.nn.Module, kinds: tuple[str, ...]):
 # timm writes its blocks as a chain of attributes; the body is that chain, in forward order, as a
 # Sequential of the block's own (shared) modules so the canonized forward can run it in one call.
 
-_TIMM_BODIES = {
-    "InvertedResidual": ("conv_s2d", "bn_s2d", "conv_pw", "bn1", "conv_dw", "bn2", "aa", "se", "conv_pwl", "bn3"),
-    "DepthwiseSeparableConv": ("conv_s2d", "bn_s2d", "conv_dw", "bn1", "aa", "se", "conv_pw", "bn2"),
-    "EdgeResidual": ("conv_exp", "bn1", "aa", "se", "conv_pwl", "bn2"),
-    "ConvBnAct": ("conv", "bn1", "aa"),
-    "UniversalInvertedResidual": ("dw_start", "pw_exp", "dw_mid", "se", "pw_proj", "dw_end", "layer_scale"),
-    "BasicBlock": ("conv1", "bn1", "drop_block", "act1", "aa", "conv2", "bn2", "se", "drop_path"),
-    "Bottleneck": ("conv1", "bn1", "act1", "conv2", "bn2", "drop_block", "act2", "aa", "conv3", "bn3", "se",
-                   "drop_path"),
-}
+@functools.cache
+def _timm_bodies() -> dict[type, tuple[str, ...]]:
+    """``timm block class -> its layers' attribute names in forward order`` (keyed by class: torchvision's
+    ``InvertedResidual`` or timm's RegNet ``Bottleneck`` share a bare name with these and are not them)."""
+    from timm.models import _efficientnet_blocks as eff
+    from timm.models import resnet
+
+    return {
+        eff.InvertedResidual: ("conv_s2d", "bn_s2d", "conv_pw", "bn1", "conv_dw", "bn2", "aa", "se", "conv_pwl",
+                               "bn3"),
+        eff.DepthwiseSeparableConv: ("conv_s2d", "bn_s2d", "conv_dw", "bn1", "aa", "se", "conv_pw", "bn2"),
+        eff.EdgeResidual: ("conv_exp", "bn1", "aa", "se", "conv_pwl", "bn2"),
+        eff.ConvBnAct: ("conv", "bn1", "aa"),
+        eff.UniversalInvertedResidual: ("dw_start", "pw_exp", "dw_mid", "se", "pw_proj", "dw_end", "layer_scale"),
+        resnet.BasicBlock: ("conv1", "bn1", "drop_block", "act1", "aa", "conv2", "bn2", "se", "drop_path"),
+        resnet.Bottleneck: ("conv1", "bn1", "act1", "conv2", "bn2", "drop_block", "act2", "aa", "conv3", "bn3", "se",
+                            "drop_path"),
+    }
+
+
+def _timm_body_names(module: torch.nn.Module) -> tuple[str, ...] | None:
+    if not type(module).__module__.startswith("timm."):
+        return None
+    return _timm_bodies().get(type(module))
 
 
 class _TimmBody(torch.nn.Module):
@@ -380,7 +453,7 @@ class _TimmBody(torch.nn.Module):
 
 
 def _timm_body(module: torch.nn.Module) -> _TimmBody:
-    names = _TIMM_BODIES[type(module).__name__]
+    names = _timm_body_names(module)
     return _TimmBody([getattr(module, n) for n in names if getattr(module, n, None) is not None])
 
 
@@ -419,9 +492,30 @@ class ResidualSumCanonizer(_SwapForward):
 
     def _helpers(self, module) -> dict:
         helpers = {"canonizer_sum": Sum()}
-        if type(module).__name__ in _TIMM_BODIES:
+        if _timm_body_names(module) is not None:
             helpers["canonizer_body"] = _timm_body(module)
         return helpers
+
+
+class OnnxBinaryCanonizer(_SwapForward):
+    """Add / Sub / Mul / Div of a graph converted from ONNX by onnx2torch: residual sums, gates and
+    constant factors as in the blocks above, anything else refused by node (see :func:`_onnx_binary_forward`)."""
+
+    kinds = ("onnx_binary",)
+
+    def apply(self, root_module):
+        self._gates = _onnx_gate_operands(root_module)
+        try:
+            return super().apply(root_module)
+        finally:
+            del self._gates
+
+    def _attribute_map(self, name, module):
+        attributes = super()._attribute_map(name, module)
+        if attributes is not None:
+            attributes.update(canonizer_sum=Sum(), canonizer_node=name,
+                              canonizer_gate=getattr(self, "_gates", {}).get(name))
+        return attributes
 
 
 class ConstantFactorCanonizer(_SwapForward):
@@ -489,24 +583,32 @@ class TimmMergeBatchNorm(MergeBatchNorm):
 
     merge_batch_norm = staticmethod(_merge_exactly)
 
-    _PAIRS = {
-        "InvertedResidual": (("conv_pw", "bn1"), ("conv_dw", "bn2"), ("conv_pwl", "bn3")),
-        "DepthwiseSeparableConv": (("conv_dw", "bn1"), ("conv_pw", "bn2")),
-        "EdgeResidual": (("conv_exp", "bn1"), ("conv_pwl", "bn2")),
-        "ConvBnAct": (("conv", "bn1"),),
-        "ConvNormAct": (("conv", "bn"),),
-        "EfficientNet": (("conv_stem", "bn1"), ("conv_head", "bn2")),
-        "MobileNetV3": (("conv_stem", "bn1"), ("conv_head", "norm_head")),
-        "BasicBlock": (("conv1", "bn1"), ("conv2", "bn2")),
-        "Bottleneck": (("conv1", "bn1"), ("conv2", "bn2"), ("conv3", "bn3")),
-    }
+    @staticmethod
+    @functools.cache
+    def _pairs() -> dict[type, tuple[tuple[str, str], ...]]:
+        """``timm class -> (convolution, batch norm) attribute pairs``, keyed by class (not bare name)."""
+        from timm.layers import ConvNormAct
+        from timm.models import _efficientnet_blocks as eff
+        from timm.models import efficientnet, mobilenetv3, resnet
+
+        return {
+            eff.InvertedResidual: (("conv_pw", "bn1"), ("conv_dw", "bn2"), ("conv_pwl", "bn3")),
+            eff.DepthwiseSeparableConv: (("conv_dw", "bn1"), ("conv_pw", "bn2")),
+            eff.EdgeResidual: (("conv_exp", "bn1"), ("conv_pwl", "bn2")),
+            eff.ConvBnAct: (("conv", "bn1"),),
+            ConvNormAct: (("conv", "bn"),),
+            efficientnet.EfficientNet: (("conv_stem", "bn1"), ("conv_head", "bn2")),
+            mobilenetv3.MobileNetV3: (("conv_stem", "bn1"), ("conv_head", "norm_head")),
+            resnet.BasicBlock: (("conv1", "bn1"), ("conv2", "bn2")),
+            resnet.Bottleneck: (("conv1", "bn1"), ("conv2", "bn2"), ("conv3", "bn3")),
+        }
 
     def apply(self, root_module):
         instances = []
         for module in root_module.modules():
             if not type(module).__module__.startswith("timm."):
                 continue
-            for conv_name, bn_name in self._PAIRS.get(type(module).__name__, ()):
+            for conv_name, bn_name in self._pairs().get(type(module), ()):
                 conv, batch_norm = getattr(module, conv_name, None), getattr(module, bn_name, None)
                 if isinstance(conv, torch.nn.Conv2d) and isinstance(batch_norm, torch.nn.BatchNorm2d):
                     instances.append(self._merged(conv, batch_norm))
@@ -523,6 +625,74 @@ class TimmMergeBatchNorm(MergeBatchNorm):
         instance = self.copy()
         instance.register((linear,), batch_norm)
         return instance
+
+
+# --- which library modules LRP was checked on ------------------------------------------------------
+# A timm or onnx2torch block may add (``x + f(x)``) or multiply (``x * g(x)``) inside its forward
+# method, where no rule sees it: LRP would silently create or destroy relevance (measured: a
+# sum of relevance 10^4 to 10^9 times the logit on timm's RegNet, CSPNet, GhostNet, RepVGG).
+# So a module of these libraries runs only when its class is rewritten above or is on the list
+# of classes whose forward was read and found plain (layers in order, no arithmetic between
+# branches); anything else is refused by name.
+
+#: timm element-wise activations; LRP passes relevance through them (lrp.extra_layer_map).
+TIMM_ACTIVATIONS = ("Swish", "Mish", "Sigmoid", "Tanh", "HardSwish", "HardSigmoid", "HardMish", "GELU",
+                    "GELUTanh", "QuickGELU")
+
+
+@functools.cache
+def _timm_plain() -> frozenset[type]:
+    """timm classes whose forward only chains checked layers (read in timm 1.0)."""
+    # by module path: timm.layers also exports functions named conv2d_same, linear, ...
+    activations, adaptive_avgmax_pool, classifier, conv2d_same, conv_bn_act, drop, linear, mlp, norm, norm_act = (
+        importlib.import_module(f"timm.layers.{name}") for name in (
+            "activations", "adaptive_avgmax_pool", "classifier", "conv2d_same", "conv_bn_act", "drop", "linear", "mlp",
+            "norm", "norm_act",
+        )
+    )
+    convnext, efficientnet, mobilenetv3, resnet = (
+        importlib.import_module(f"timm.models.{name}") for name in ("convnext", "efficientnet", "mobilenetv3", "resnet")
+    )
+
+    return frozenset({
+        resnet.ResNet, efficientnet.EfficientNet, mobilenetv3.MobileNetV3, convnext.ConvNeXt, convnext.ConvNeXtStage,
+        adaptive_avgmax_pool.SelectAdaptivePool2d, classifier.ClassifierHead, classifier.NormMlpClassifierHead,
+        norm_act.BatchNormAct2d, conv_bn_act.ConvNormAct, conv2d_same.Conv2dSame, linear.Linear, mlp.Mlp,
+        norm.LayerNorm, norm.LayerNorm2d, drop.DropPath, drop.DropBlock2d,
+        *(getattr(activations, name) for name in TIMM_ACTIVATIONS),
+    })
+
+
+#: onnx2torch modules that only move, copy or select values (their gradient hands each value's
+#: relevance to where it came from) or produce constants.
+_ONNX_PLAIN = ("OnnxFlatten", "OnnxReshape", "OnnxTranspose", "OnnxConcat", "OnnxConstant", "OnnxShape", "OnnxGather",
+               "OnnxSqueezeStaticAxes", "OnnxSqueezeDynamicAxes", "OnnxUnsqueezeStaticAxes",
+               "OnnxUnsqueezeDynamicAxes", "OnnxCopyIdentity", "OnnxCast", "OnnxSplit", "OnnxSplit13")
+#: onnx2torch element-wise activations; LRP passes relevance through them (lrp.extra_layer_map).
+ONNX_ACTIVATIONS = ("OnnxHardSigmoid", "OnnxClip")
+
+
+def _onnx_checked(module: torch.nn.Module) -> bool:
+    return type(module).__name__ in _ONNX_PLAIN + ONNX_ACTIVATIONS
+
+
+def _timm_checked(module: torch.nn.Module) -> bool:
+    return type(module) in _timm_plain()
+
+
+_CHECKED = {"timm.": _timm_checked, "onnx2torch.": _onnx_checked}
+
+
+def unchecked_library_module(root: torch.nn.Module) -> tuple[str, torch.nn.Module] | None:
+    """The first timm or onnx2torch module in ``root`` (sub-modules first, then ``root``) whose class
+    is neither rewritten by a canonizer here nor known to be plain; ``None`` when there is none."""
+    named = list(root.named_modules())
+    for name, module in named[1:] + named[:1]:
+        module_path = type(module).__module__
+        for prefix, checked in _CHECKED.items():
+            if module_path.startswith(prefix) and _entry(module) is None and not checked(module):
+                return name, module
+    return None
 
 
 # --- choosing ------------------------------------------------------------------------------------------
@@ -558,8 +728,8 @@ def canonizers_for(module: torch.nn.Module) -> list:
     else:
         canonizers = [SequentialMergeBatchNorm()]
     kinds = {entry[0] for entry in map(_entry, module.modules()) if entry is not None}
-    for canonizer in (ResidualSumCanonizer(), ConstantFactorCanonizer(), GlobalPoolCanonizer(),
-                      InputTransformCanonizer()):
+    for canonizer in (ResidualSumCanonizer(), OnnxBinaryCanonizer(), ConstantFactorCanonizer(),
+                      GlobalPoolCanonizer(), InputTransformCanonizer()):
         if kinds & set(canonizer.kinds):
             canonizers.append(canonizer)
     return canonizers

@@ -14,12 +14,30 @@ from __future__ import annotations
 import torch
 from zennit.core import Hook, Stabilizer
 
-__all__ = ["LayerNormEpsilon", "is_channel_layer_norm", "linearised_layer_norm"]
+__all__ = ["LayerNormEpsilon", "constant_std_layer_norm", "is_channel_layer_norm", "linearised_layer_norm"]
 
 
 def is_channel_layer_norm(module: torch.nn.Module) -> bool:
     """True for torchvision's and timm's ``LayerNorm2d`` (normalises dim 1 of an NCHW tensor)."""
     return isinstance(module, torch.nn.LayerNorm) and type(module).__name__ == "LayerNorm2d"
+
+
+def constant_std_layer_norm(x: torch.Tensor, dims: tuple[int, ...], weight, bias, eps: float) -> torch.Tensor:
+    """``weight * (x - mean(x)) / std(x) + bias`` over ``dims``, with the standard deviation detached.
+
+    The layer-norm rule shared by the CNN LRP here and the transformer LRP
+    (:class:`xaidesk.explain.attnlrp_rules.LRPLayerNorm`): equal to the layer norm in value, its
+    gradient treats the standard deviation as a constant (AttnLRP, Achtibat et al. 2024).
+    ``weight`` and ``bias`` (or ``None``) must broadcast against ``x``.
+    """
+    centred = x - x.mean(dims, keepdim=True)
+    std = torch.sqrt(centred.detach().pow(2).mean(dims, keepdim=True) + eps)
+    y = centred / std
+    if weight is not None:
+        y = y * weight
+    if bias is not None:
+        y = y + bias
+    return y
 
 
 def linearised_layer_norm(module: torch.nn.LayerNorm, x: torch.Tensor) -> torch.Tensor:
@@ -33,14 +51,9 @@ def linearised_layer_norm(module: torch.nn.LayerNorm, x: torch.Tensor) -> torch.
     else:
         dims = tuple(range(x.dim() - len(module.normalized_shape), x.dim()))
         view = tuple(module.normalized_shape)
-    centred = x - x.mean(dims, keepdim=True)
-    std = torch.sqrt(centred.detach().pow(2).mean(dims, keepdim=True) + module.eps)
-    y = centred / std
-    if module.weight is not None:
-        y = y * module.weight.reshape(view)
-    if module.bias is not None:
-        y = y + module.bias.reshape(view)
-    return y
+    weight = None if module.weight is None else module.weight.reshape(view)
+    bias = None if module.bias is None else module.bias.reshape(view)
+    return constant_std_layer_norm(x, dims, weight, bias, module.eps)
 
 
 class LayerNormEpsilon(Hook):
