@@ -218,3 +218,83 @@ def test_file_spec_with_timm_weights_points_to_the_timm_spec(tmp_path):
     path = _save(_timm("convnext_atto", num_classes=2).state_dict(), tmp_path / "atto.safetensors", "safetensors")
     with pytest.raises(ModelError, match=r"match timm's convnext_atto\. Open it as timm:convnext_atto:"):
         load_model(f"file:{path}")
+
+
+def test_vit_at_another_size_that_needs_conversion_keeps_its_size(tmp_path):
+    # OpenCLIP saves timm's ViT under 'visual.trunk.': timm's checkpoint_filter_fn unwraps it, and the
+    # model rebuilt for the classifier it then finds must keep the 64-pixel size of the position embedding.
+    net = _timm("vit_tiny_patch16_224", num_classes=2, img_size=64)
+    path = _save({f"visual.trunk.{k}": v for k, v in net.state_dict().items()}, tmp_path / "clip.safetensors",
+                 "safetensors")
+    model = load_model(f"timm:vit_tiny_patch16_224:{path}")
+    assert model.preprocessing.size == (64, 64) and model.num_classes == 2
+    assert any("checkpoint_filter_fn" in note for note in model.notes)
+    x = torch.randn(1, 3, 64, 64, generator=torch.Generator().manual_seed(4))
+    with torch.no_grad():
+        torch.testing.assert_close(model.module(x), net(x), rtol=1e-5, atol=1e-5)
+
+
+def _timm_folder(folder, net, **config):
+    from safetensors.torch import save_file
+
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps(config))
+    save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(folder / "model.safetensors"))
+    return folder
+
+
+def test_timm_folder_config_gives_preprocessing_and_class_names(tmp_path):
+    import timm
+    from timm.data import resolve_model_data_config
+
+    from xaidesk.models.sources import recognise
+
+    net = _timm("resnet10t", num_classes=3)
+    cfg = {"input_size": [3, 96, 96], "mean": [0.5, 0.5, 0.5], "std": [0.25, 0.2, 0.3], "interpolation": "bilinear",
+           "crop_pct": 0.8, "crop_mode": "center", "hf_hub_id": "someone/fine-tuned"}
+    folder = _timm_folder(tmp_path / "fine-tuned", net, architecture="resnet10t", num_classes=3,
+                          pretrained_cfg=cfg, label_names=["cat", "dog", "fox"])
+    guess = recognise(folder)
+    assert "preprocessing and class names" in guess.description
+    for spec in (guess.spec, f"timm:resnet10t:{folder}"):
+        model = load_model(spec)
+        assert model.class_names == ["cat", "dog", "fox"]
+        # timm's own reading of the folder gives the same data configuration
+        reference = resolve_model_data_config(timm.create_model(f"local-dir:{folder}", pretrained=False))
+        assert (3, *model.preprocessing.size) == tuple(reference["input_size"]) == (3, 96, 96)
+        assert model.preprocessing.mean == tuple(reference["mean"]) == (0.5, 0.5, 0.5)
+        assert model.preprocessing.std == tuple(reference["std"])
+        assert model.preprocessing.interpolation == reference["interpolation"] == "bilinear"
+        assert model.preprocessing.resize == math.floor(96 / 0.8)
+        assert any("config.json (timm's pretrained_cfg)" in note for note in model.notes)
+        x = torch.randn(1, 3, 96, 96, generator=torch.Generator().manual_seed(5))
+        with torch.no_grad():
+            torch.testing.assert_close(model.module(x), net(x), rtol=1e-5, atol=1e-5)
+    names = tmp_path / "names.txt"
+    names.write_text("a\nb\nc\n")
+    relabelled = load_model(guess.spec, labels=names)
+    assert relabelled.class_names == ["a", "b", "c"]
+    assert not any("config.json." in note for note in relabelled.notes)  # "Class names from config.json." dropped
+    assert relabelled.notes[-1] == "Class names from names.txt."
+
+
+def test_timm_folder_config_of_another_architecture_is_ignored(tmp_path):
+    net = _timm("resnet10t", num_classes=3)
+    folder = _timm_folder(tmp_path / "other", net, architecture="resnet18", pretrained_cfg={"mean": [0.1, 0.1, 0.1]},
+                          label_names=["a", "b", "c"])
+    model = load_model(f"timm:resnet10t:{folder / 'model.safetensors'}")
+    assert model.class_names == ["class 0", "class 1", "class 2"]
+    assert model.preprocessing.mean != (0.1, 0.1, 0.1)
+    assert any("is for resnet18, not resnet10t" in note for note in model.notes)
+    with pytest.raises(ModelError, match="folder without a timm model"):
+        load_model(f"timm:resnet10t:{tmp_path}")
+
+
+def test_an_old_timm_is_refused_by_name(monkeypatch):
+    import timm
+
+    from xaidesk.models.timm_models import MIN_TIMM, check_timm_name
+
+    monkeypatch.setattr(timm, "__version__", "0.6.13")
+    with pytest.raises(ModelError, match=f"timm {MIN_TIMM} or newer; this installation has 0.6.13"):
+        check_timm_name("resnet10t")
