@@ -540,3 +540,129 @@ def test_torchvision_family_is_covered_or_sent_to_attention_lrp(name):
     else:
         rules = lrp.check_coverage(net, composite)
         assert rules and all(rules.values())
+
+
+# --- refusing what the rules were not checked on ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name, block", [("regnetx_002", "RegStage"), ("mobileone_s0", "MobileOneBlock"),
+                                         ("ghostnet_100", "GhostBottleneck")])
+def test_unchecked_timm_models_are_refused_by_block(name, block):
+    """Their blocks add or multiply inside their own code (conservation 10^3 to 10^9, or NaN, before)."""
+    timm = pytest.importorskip("timm")
+    torch.manual_seed(0)
+    net = timm.create_model(name, pretrained=False, num_classes=3)
+    x = torch.rand(1, 3, SIZE, SIZE)
+    with pytest.raises(MethodError, match=rf"not been checked on this \w+ model: its timm block {block} .*"
+                                          r"gradient\.sensitivity.*occlusion"):
+        run("lrp.epsilon_plus_flat", loaded(net, classes=3), x, 0)
+    assert "forward" not in net.__dict__
+
+
+def test_timm_tables_are_keyed_by_class_not_name():
+    """torchvision's InvertedResidual shares timm's bare class name and must not get a timm body."""
+    pytest.importorskip("timm")
+    from xaidesk.explain.lrp_canonizers import _timm_body_names
+
+    block = mobilenetv2.InvertedResidual(8, 8, 1, 2)
+    assert _timm_body_names(block) is None
+    assert lrp.canonizer_names(lrp.choose_canonizers("x", tiny_mobilenet_v2()))[1] == "ResidualSumCanonizer"
+
+
+def test_non_finite_or_created_relevance_is_refused():
+    logits = torch.tensor([[2.0, -1.0, 0.5], [1e-4, 0.2, -0.3]])
+    fine = torch.ones(2, 3, 4, 4) * torch.tensor([2.0, 0.1]).reshape(2, 1, 1, 1) / 48
+    lrp.check_relevance(fine, logits, [0, 0])  # 1x the score; 0.1 = 1000 x a near-zero score, 0.33 x the largest
+    with pytest.raises(MethodError, match="not a finite number"):
+        lrp.check_relevance(fine.clone().index_put_((torch.tensor([1]),), torch.tensor(float("nan"))), logits, [0, 0])
+    with pytest.raises(MethodError, match=r"LRP created relevance: the relevance adds up to 12 times the explained"):
+        lrp.check_relevance(fine * torch.tensor([12.0, 1.0]).reshape(2, 1, 1, 1), logits, [0, 0])
+
+
+# --- graphs converted from ONNX ---------------------------------------------------------------------------
+
+
+def _converted(net, tmp_path, name):
+    import warnings
+
+    from xaidesk.models import load_model
+
+    pytest.importorskip("onnx2torch")
+    path = tmp_path / f"{name}.onnx"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(net, torch.randn(1, 3, SIZE, SIZE), str(path), dynamo=False, input_names=["input"],
+                          output_names=["logits"], dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}})
+    pre = Preprocessing(size=(SIZE, SIZE), mean=(0.0,) * 3, std=(1.0,) * 3)
+    return load_model(f"onnx:{path}", preprocessing=pre)
+
+
+def test_converted_efficientnet_gates_equal_the_original(tmp_path):
+    """SiLU exported as x * Sigmoid(x), squeeze-and-excitation as x * gate (broadcast) and residual
+    additions get the rules of the original's blocks: the relevance is the same, in a batch too."""
+    torch.manual_seed(0)
+    net = tiny_efficientnet().eval()
+    converted = _converted(net, tmp_path, "efficientnet")
+    original = loaded(net)
+    x = torch.randn(2, 3, SIZE, SIZE)
+    ours = [run("lrp.epsilon_plus_flat", m, x[:1], 1) for m in (original, converted)]
+    scale = abs(ours[0].relevance).max()
+    assert abs(ours[1].relevance - ours[0].relevance).max() < 1e-4 * scale
+    assert ours[1].extras["conservation"] == pytest.approx(ours[0].extras["conservation"], rel=1e-4)
+    batch = lrp.BATCHED_METHODS["lrp.epsilon_plus_flat"](converted, x, [1, 1], params={"epsilon": 1e-6},
+                                                         token=CancelToken())
+    assert abs(batch[0].relevance - ours[1].relevance).max() < 1e-4 * scale
+
+
+class _Product(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a, self.b = nn.Conv2d(3, 4, 3, padding=1), nn.Conv2d(3, 4, 3, padding=1)
+        self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 3))
+
+    def forward(self, x):
+        return self.head(self.a(x) * self.b(x) + 0.5)
+
+
+class _Erf(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv, self.head = nn.Conv2d(3, 4, 3), nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 3))
+
+    def forward(self, x):
+        return self.head(torch.erf(self.conv(x)))
+
+
+def test_converted_product_of_activations_and_unknown_operators_are_refused_by_name(tmp_path):
+    torch.manual_seed(0)
+    x = torch.randn(1, 3, SIZE, SIZE)
+    with pytest.raises(MethodError, match=r"cannot explain the ONNX node '[^']*Mul[^']*' \(Mul of two computed"):
+        run("lrp.epsilon_plus_flat", _converted(_Product().eval(), tmp_path, "product"), x, 0)
+    with pytest.raises(MethodError, match=r"ONNX \(onnx2torch\) block OnnxErf .*occlusion"):
+        run("lrp.epsilon_plus_flat", _converted(_Erf().eval(), tmp_path, "erf"), x, 0)
+
+
+class _PlusConstant(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, padding=1)
+        self.register_buffer("offset", torch.rand(1, 4, SIZE, SIZE))
+        self.head = nn.Sequential(nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 3))
+
+    def forward(self, x):
+        return self.head(self.conv(x) + self.offset)
+
+
+def test_converted_add_of_a_constant_is_not_a_residual_sum_at_any_batch_size(tmp_path):
+    """An added constant of the activation's own shape gets no relevance, at batch size 1 as at 2."""
+    torch.manual_seed(0)
+    net = _PlusConstant().eval()
+    converted = _converted(net, tmp_path, "offset")
+    x = torch.randn(2, 3, SIZE, SIZE)
+    alone = run("lrp.epsilon_plus_flat", converted, x[:1], 0)
+    batch = lrp.BATCHED_METHODS["lrp.epsilon_plus_flat"](converted, x, [0, 0], params={"epsilon": 1e-6},
+                                                         token=CancelToken())
+    original = run("lrp.epsilon_plus_flat", loaded(net, classes=3), x[:1], 0)
+    scale = abs(original.relevance).max()
+    assert abs(alone.relevance - original.relevance).max() < 1e-4 * scale
+    assert abs(batch[0].relevance - alone.relevance).max() < 1e-4 * scale

@@ -86,7 +86,9 @@ class _IdentityRelevance(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, relevance):
-        return relevance, None
+        # zeros rather than None: LRP hooks on the factor's branch then receive zero relevance
+        # (zennit's rules fail on a missing gradient)
+        return relevance, torch.zeros_like(relevance)
 
 
 def relevance_to(x: torch.Tensor, value: torch.Tensor) -> torch.Tensor:
@@ -105,7 +107,7 @@ def constant_factor(x: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
     """
     if torch.broadcast_shapes(x.shape, factor.shape) != x.shape:
         return x * factor
-    return relevance_to(x, x * factor.detach())
+    return relevance_to(x, x * factor)
 
 
 def _summed(self, *terms: torch.Tensor) -> torch.Tensor:
