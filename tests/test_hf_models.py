@@ -371,3 +371,75 @@ def test_cache_folder_reads_its_snapshot(saved, tmp_path):
     loaded = load_model(f"hf:{cache}")
     assert loaded.name == "models--org--tiny-vit" and loaded.class_names == ["cat", "dog", "fox"]
     assert any("snapshot abc123" in note for note in loaded.notes)
+
+
+def test_overlapping_loads_restore_transformers_settings_when_the_last_ends():
+    import contextlib
+    import threading
+
+    from transformers.utils import logging as hf_logging
+
+    from xaidesk.models.hf_models import quiet_transformers
+
+    hf_logging.set_verbosity_warning()
+    hf_logging.enable_progress_bar()
+    try:
+        first, second = contextlib.ExitStack(), contextlib.ExitStack()
+        first.enter_context(quiet_transformers())
+        second.enter_context(quiet_transformers())
+        first.close()  # the first load ends while the second still runs: still quiet
+        assert hf_logging.get_verbosity() == hf_logging.ERROR and not hf_logging.is_progress_bar_enabled()
+        second.close()
+        assert hf_logging.get_verbosity() == hf_logging.WARNING and hf_logging.is_progress_bar_enabled()
+
+        inside, release = threading.Barrier(4), threading.Event()
+
+        def load():
+            with quiet_transformers():
+                inside.wait(timeout=10)
+                release.wait(timeout=10)
+
+        threads = [threading.Thread(target=load) for _ in range(3)]
+        for thread in threads:
+            thread.start()
+        inside.wait(timeout=10)
+        assert hf_logging.get_verbosity() == hf_logging.ERROR
+        release.set()
+        for thread in threads:
+            thread.join(timeout=10)
+        assert hf_logging.get_verbosity() == hf_logging.WARNING and hf_logging.is_progress_bar_enabled()
+    finally:
+        hf_logging.set_verbosity_warning()
+
+
+def test_old_transformers_is_refused_by_name(saved, monkeypatch):
+    import sys
+
+    from xaidesk.models.hf_models import MIN_TRANSFORMERS
+
+    # the module now imported under that name (saving a model may have replaced the one imported above)
+    monkeypatch.setattr(sys.modules["transformers"], "__version__", "4.40.2")
+    with pytest.raises(ModelError, match=f"transformers {MIN_TRANSFORMERS} or newer; this installation has 4.40.2"):
+        load_model(f"hf:{saved['vit'][0]}")
+
+
+def test_standard_processor_names_of_transformers_4_and_5():
+    from xaidesk.models.hf_models import standard_processor_name
+
+    assert standard_processor_name({"torchvision": "ViTImageProcessorFast", "pil": "ViTImageProcessor"}) \
+        == "ViTImageProcessorFast"
+    assert standard_processor_name({"pil": "ViTImageProcessor"}) == "ViTImageProcessor"
+    assert standard_processor_name(("ViTImageProcessor", "ViTImageProcessorFast")) == "ViTImageProcessorFast"
+    assert standard_processor_name(("ViTImageProcessor", None)) == "ViTImageProcessor"
+    assert standard_processor_name(None) is None
+
+
+def test_label_file_replaces_the_note_that_config_names_no_classes(saved, tmp_path):
+    folder = saved["swin"][0]  # saved without id2label: transformers' LABEL_i names
+    names = tmp_path / "names.txt"
+    names.write_text("cat\ndog\nfox\n")
+    plain = load_model(f"hf:{folder}")
+    loaded = load_model(f"hf:{folder}", labels=names)
+    assert loaded.class_names == ["cat", "dog", "fox"]
+    assert loaded.notes[-1] == "Class names from names.txt."
+    assert loaded.notes[:-1] == [note for note in plain.notes if "LABEL_i" not in note]  # the others are kept
