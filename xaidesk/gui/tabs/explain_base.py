@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QFont, QGuiApplication, QImage, QStandardItem, QStandardItemModel
+from PySide6.QtGui import QFont, QGuiApplication, QImage, QPalette, QStandardItem, QStandardItemModel
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -52,6 +52,8 @@ RUN_PLACEHOLDER = "Press Run to explain…"
 #: Starting width of the results list beside the comparison views (the splitter between them moves).
 RESULTS_LIST_WIDTH = 360
 
+#: Method chosen for a transformer when the chosen method cannot explain the model.
+TRANSFORMER_METHOD = "lrp.attention"
 #: Finished results kept for comparison (each holds a full-size relevance map).
 MAX_HISTORY = 16
 #: ``Param.choices_from`` value of parameters that list the model's layers.
@@ -501,8 +503,71 @@ class ExplainTabBase(JobChannelsMixin, QWidget):
             item.setData(info.name, Qt.ItemDataRole.UserRole)
             item.setToolTip(info.help)
             model.appendRow(item)
+        self._mark_unavailable_methods()
         self.method_combo.blockSignals(False)
         self.select_method(previous or self.DEFAULT_METHOD)
+
+    def _mark_unavailable_methods(self) -> dict[str, str]:
+        """Grey the methods the current model cannot run in the picker, the reason in their tooltip.
+
+        Returns method name -> reason for those methods (nothing without a model: the reasons need
+        torch, which is imported only once a model exists).
+        """
+        picker: QStandardItemModel = self.method_combo.model()
+        grey = self.palette().color(QPalette.ColorGroup.Disabled, QPalette.ColorRole.Text)
+        reasons: dict[str, str] = {}
+        for row in range(picker.rowCount()):
+            item = picker.item(row)
+            name = item.data(Qt.ItemDataRole.UserRole)
+            info = self._catalog_method(name) if (name and self.catalog) else None
+            if info is None:
+                continue
+            reason = self._unavailable_reason(info)
+            if reason:
+                reasons[name] = reason
+                item.setForeground(grey)
+                item.setToolTip(f"{info.help}\n\nNot available for this model: {reason}")
+            else:
+                item.setData(None, Qt.ItemDataRole.ForegroundRole)
+                item.setToolTip(info.help)
+        return reasons
+
+    def _available_method(self, current: str, unavailable: dict[str, str]) -> str | None:
+        """The method to choose instead of ``current``, which the model cannot run: LRP for transformers
+        where it can run, else the first method it can run of ``current``'s family, else of the list."""
+        offered = [info for info in self._catalog_methods() if info.name not in unavailable]
+        if any(info.name == TRANSFORMER_METHOD for info in offered):
+            return TRANSFORMER_METHOD
+        family = getattr(self._catalog_method(current), "family", None)
+        same_family = [info for info in offered if info.family == family]
+        chosen = (same_family or offered or [None])[0]
+        return chosen.name if chosen is not None else None
+
+    def _check_methods_for_model(self) -> bool:
+        """Once per model: mark the methods it cannot run and, when the chosen one is among them,
+        choose one it can run (:meth:`_available_method`), noted in ``_method_switch_note``.
+
+        Returns True when another method was chosen (its form is then already shown).
+        """
+        if self.model is getattr(self, "_methods_checked_for", None):
+            return False
+        self._methods_checked_for = self.model
+        self._method_switch_note = ""
+        unavailable = self._mark_unavailable_methods()
+        current = self.method_name()
+        if self.model is None or current not in unavailable:
+            return False
+        replacement = self._available_method(current, unavailable)
+        if replacement is None or not self.select_method(replacement):
+            return False
+        self._method_switch_note = (f"{self._catalog_method(replacement).title} chosen: the previous method "
+                                    "cannot explain this model.")
+        return True
+
+    def _model_ready_text(self, model, verb: str = "ready") -> str:
+        """``"Model X ready."``, and which method was chosen instead of one the model cannot run."""
+        note, self._method_switch_note = getattr(self, "_method_switch_note", ""), ""
+        return f"Model {model.name} {verb}." + (f" {note}" if note else "")
 
     def method_name(self) -> str | None:
         return self.method_combo.currentData(Qt.ItemDataRole.UserRole)
@@ -512,6 +577,11 @@ class ExplainTabBase(JobChannelsMixin, QWidget):
         return self._catalog_method(name) if (self.catalog and name) else None
 
     def _on_method_changed(self, *_args) -> None:
+        if self._check_methods_for_model():
+            return  # another method was chosen, and shown, for a new model
+        if getattr(self, "_failure_shown", False):
+            self._failure_shown = False
+            self.status_message.emit("")  # "The explanation failed." was about the previous method
         info = self.method_info()
         if self._form_method is not None:
             self._params_by_method[self._form_method] = self.param_form.values()
@@ -636,10 +706,12 @@ class ExplainTabBase(JobChannelsMixin, QWidget):
         self.progress_bar.setValue(0)
         self.progress_label.setText("")
         self._update_enabled()
+        self._failure_shown = False
         self.status_message.emit(text)
 
     def _explanation_failed(self, failure: JobFailure) -> None:
         self._end_run("The explanation failed.")
+        self._failure_shown = True
         self._restore_current_view()
         error_dialog.show_error(self, "The explanation could not be computed", failure)
 

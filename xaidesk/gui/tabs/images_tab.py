@@ -161,7 +161,7 @@ class ImagesTab(ExplainTabBase):
     DATA_KIND = "image"
     DEFAULT_METHOD = "lrp.epsilon_plus_flat"
     BUILTIN_MODEL_ENTRY = OPEN_MODEL_ENTRY
-    BUILTIN_MODEL_TITLE = "Open model…"
+    BUILTIN_MODEL_TITLE = "Open model (file or folder)…"
     MODEL_FILE_ENTRY = MODEL_FILE_ENTRY
     RUN_TOOLTIP = "Explain the chosen class with the chosen method (Ctrl+R)."
     RUN_SHORTCUT = "Ctrl+R"
@@ -426,7 +426,7 @@ class ImagesTab(ExplainTabBase):
 
     # ------------------------------------------------------------ models
     def _fill_model_combo(self) -> None:
-        """The model picker: built-in models, the model in use, and one "Open model…" entry."""
+        """The model picker: built-in models, the model in use, and one "Open model (file or folder)…" entry."""
         super()._fill_model_combo()
         self.model_combo.blockSignals(True)
         index = self.model_combo.findData(MODEL_FILE_ENTRY)
@@ -439,7 +439,7 @@ class ImagesTab(ExplainTabBase):
         self.model_combo.blockSignals(False)
 
     def choose_model_file(self) -> None:
-        """Open a model of any kind (the Model menu's entries and the picker's "Open model…")."""
+        """Open a model of any kind (the Model menu's entries and the picker's "Open model (file or folder)…")."""
         self.open_model_dialog()
 
     choose_torchvision_model = choose_model_file
@@ -575,7 +575,7 @@ class ImagesTab(ExplainTabBase):
         self.param_form.set_dynamic_choices(MODEL_LAYERS, [AUTOMATIC_LAYER])
         self._on_method_changed()
         self._list_layers()
-        self.status_message.emit(f"Model {model.name} ready.")
+        self.status_message.emit(self._model_ready_text(model))
         self.model_loaded.emit(model.spec)
         self._predict()
 

@@ -33,6 +33,7 @@ from PySide6.QtWidgets import (
     QListWidgetItem,
     QProgressBar,
     QPushButton,
+    QSizePolicy,
     QVBoxLayout,
     QWidget,
 )
@@ -44,6 +45,10 @@ from .preprocessing_editor import PreprocessingEditor
 SHOWN_CLASSES = 8
 #: Milliseconds between choosing an architecture and loading the weights into it.
 CHOICE_DELAY_MS = 350
+#: The dialog's width, and its height once an architecture list or the preprocessing form is shown.
+DIALOG_WIDTH, FULL_HEIGHT = 980, 640
+#: The sentence of a weights file's description that asks for the architecture (dropped once it is loaded).
+ASK_FOR_ARCHITECTURE = "Choose the architecture they were trained with."
 LABEL_FILE_FILTER = "Class names (*.txt *.json);;All files (*)"
 MODEL_FILE_FILTER = ("Models (*.onnx *.safetensors *.pt *.pth *.bin *.ckpt *.tar *.ts *.pkl *.xdprobe);;"
                      "All files (*)")
@@ -152,6 +157,8 @@ class OpenModelDialog(QDialog):
         self.model = None
         self._model_key: tuple | None = None
         self.failure: JobFailure | None = None
+        #: The job whose failure ``failure`` is ("recognise", "inspect" or "check").
+        self._failed_channel: str | None = None
         self._stopped = False
         self._choices: list = []
         self._result: OpenModelChoice | None = None
@@ -167,7 +174,7 @@ class OpenModelDialog(QDialog):
         self._recognised_text = ""
         self._request_choices()
         self._refresh()
-        self.resize(980, 640)
+        self.resize(DIALOG_WIDTH, self.sizeHint().height())
 
     # ------------------------------------------------------------------ layout
     def _build(self) -> None:
@@ -207,6 +214,7 @@ class OpenModelDialog(QDialog):
         self.architecture_list = QListWidget()
         self.architecture_list.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.architecture_list.setUniformItemSizes(True)
+        self.architecture_list.setMinimumHeight(220)
         self.architecture_list.setToolTip("The network the weights were trained with.")
         self.architecture_list.currentItemChanged.connect(self._on_architecture_chosen)
         self.architecture_hint = QLabel("")
@@ -251,7 +259,7 @@ class OpenModelDialog(QDialog):
         classes_layout.addWidget(self.notes_label)
         pre_box = QGroupBox("Preprocessing")
         self.preprocessing_editor = PreprocessingEditor()
-        self.preprocessing_editor.changed.connect(self._refresh)
+        self.preprocessing_editor.changed.connect(self._on_preprocessing_changed)
         pre_layout = QVBoxLayout(pre_box)
         pre_layout.addWidget(self.preprocessing_editor)
         right = QVBoxLayout()
@@ -259,9 +267,14 @@ class OpenModelDialog(QDialog):
         right.addWidget(pre_box)
         right.addStretch(1)
 
+        # Each column takes half the width whatever its texts say, so nothing jumps between steps.
         columns = QHBoxLayout()
-        columns.addLayout(left, 1)
-        columns.addLayout(right, 1)
+        for column in (left, right):
+            holder = QWidget()
+            holder.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+            column.setContentsMargins(0, 0, 0, 0)
+            holder.setLayout(column)
+            columns.addWidget(holder, 1)
 
         self.busy_bar = QProgressBar()
         self.busy_bar.setRange(0, 0)
@@ -405,17 +418,23 @@ class OpenModelDialog(QDialog):
             return
         from xaidesk.models.sources import matching_choices
 
-        shown = set(matching_choices(self._choices, self.search_edit.text()))
-        first = None
+        text = self.search_edit.text()
+        matches = matching_choices(self._choices, text)
+        shown = set(matches)
+        chosen = self.architecture()
+        best = _best_match(matches, text) if text.strip() else None
+        best_item = chosen_item = None
         for row in range(self.architecture_list.count()):
             item = self.architecture_list.item(row)
-            hidden = item.data(Qt.ItemDataRole.UserRole) not in shown
-            item.setHidden(hidden)
-            if not hidden and first is None:
-                first = item
-        current = self.architecture_list.currentItem()
-        if current is not None and not current.isHidden():
-            self.architecture_list.scrollToItem(current)
+            choice = item.data(Qt.ItemDataRole.UserRole)
+            item.setHidden(choice not in shown and choice != chosen)  # the chosen one stays in sight
+            if choice == best:
+                best_item = item
+            if choice == chosen:
+                chosen_item = item
+        target = best_item or chosen_item
+        if target is not None:
+            self.architecture_list.scrollToItem(target, QAbstractItemView.ScrollHint.PositionAtCenter)
         self._show_architecture_hint(len(shown))
 
     def _show_architecture_hint(self, shown: int | None = None) -> None:
@@ -469,6 +488,8 @@ class OpenModelDialog(QDialog):
     def _on_architecture_chosen(self, *_args) -> None:
         self._forget_model()
         self.failure = None
+        if self.guess is not None and not self.guess.needs_trust:
+            self._describe_guess()
         self._refresh()
         self._choice_timer.start()
 
@@ -568,6 +589,7 @@ class OpenModelDialog(QDialog):
         if channel in ("choices", "all_choices"):
             self.architecture_hint.setText("The list of architectures could not be made: " + failure.message)
             return
+        self._failed_channel = channel
         if channel == "inspect" and self.allow_untrusted and _needs_trust(failure.error):
             # Only now does the source say that it runs code (a Hugging Face folder with its own code, or
             # pickled weights): hand it to the same trust confirmation as a pickled model file.
@@ -598,17 +620,7 @@ class OpenModelDialog(QDialog):
 
     def _recognised(self, guess) -> None:
         self.guess = guess
-        words = [_escape(guess.description)] + [_escape(note) for note in guess.notes]
-        other = guess.modality != self.modality
-        if other:
-            words.append("<b>" + _escape(self._other_modality_text(guess.modality)) + "</b>")
-        elif guess.needs_trust:
-            words.append(
-                "<b>" + _escape("Its classes and preprocessing are shown once it is open." if self.allow_untrusted
-                               else "Models that run code when loaded are not opened here. Save the model's "
-                                    "weights (its state_dict) or a TorchScript version, and open that.") + "</b>")
-        self.found_label.setText("<br>".join(words))
-        self.found_label.setToolTip(str(guess.path))
+        self._describe_guess()
         if guess.chooses_architecture:
             if self.architecture() is not None:
                 self.architecture_list.blockSignals(True)
@@ -620,6 +632,26 @@ class OpenModelDialog(QDialog):
         self._inspect()
         if guess.chooses_architecture:
             self._request_all_choices()
+
+    def _describe_guess(self, loaded_into=None) -> None:
+        """Say what the chosen path is in "What it is"; once weights are loaded into ``loaded_into``
+        (an architecture choice), say that instead of asking for the architecture."""
+        guess = self.guess
+        description = guess.description
+        if loaded_into is not None:
+            description = description.replace(ASK_FOR_ARCHITECTURE, "").strip()
+            description += f" Loaded into {loaded_into.title.replace('  ', ' ')}."
+        words = [_escape(description)] + [_escape(note) for note in guess.notes]
+        other = guess.modality != self.modality
+        if other:
+            words.append("<b>" + _escape(self._other_modality_text(guess.modality)) + "</b>")
+        elif guess.needs_trust:
+            words.append(
+                "<b>" + _escape("Its classes and preprocessing are shown once it is open." if self.allow_untrusted
+                               else "Models that run code when loaded are not opened here. Save the model's "
+                                    "weights (its state_dict) or a TorchScript version, and open that.") + "</b>")
+        self.found_label.setText("<br>".join(words))
+        self.found_label.setToolTip(str(guess.path))
 
     def _other_modality_text(self, modality: str) -> str:
         if modality == "audio":
@@ -637,6 +669,8 @@ class OpenModelDialog(QDialog):
         self.classes_label.setToolTip("\n".join(f"{i}: {n}" for i, n in enumerate(names[:200])))
         self.notes_label.setText("\n".join(model.notes))
         self.preprocessing_editor.set_preprocessing(model.preprocessing)
+        if self.guess.chooses_architecture and not self.guess.needs_trust:
+            self._describe_guess(loaded_into=self.architecture())
 
     # ------------------------------------------------------------------ state
     def _show_busy_text(self) -> None:
@@ -654,9 +688,7 @@ class OpenModelDialog(QDialog):
             self._clock.stop()
             self.status_label.setText(self._idle_text())
         loading = self._jobs.get("inspect") is not None
-        stale = self.model is not None and self._model_key != self._key()
-        can_retry = not busy and self._can_inspect() and (stale or (self.model is None and (self._stopped or self.failure)))
-        self.stop_button.setVisible(loading or bool(can_retry))
+        self.stop_button.setVisible(loading or self._can_retry())
         self.stop_button.setText("Stop" if loading else "Load again")
         self.architecture_box.setVisible(guess is not None and guess.chooses_architecture)
         self.preprocessing_editor.setEnabled(self.model is not None and not busy)
@@ -666,6 +698,27 @@ class OpenModelDialog(QDialog):
         self.details_button.setVisible(bool(self.failure is not None and self.failure.details))
         self.open_button.setEnabled(self.can_open())
         self.open_button.setText("Open…" if guess is not None and guess.needs_trust else "Open")
+        self._grow_to_fit()
+
+    def _grow_to_fit(self) -> None:
+        """Start short (nothing to show yet) and grow once an architecture list or the preprocessing form shows."""
+        if self.architecture_box.isVisibleTo(self) or self.model is not None:
+            wanted = max(FULL_HEIGHT, self.sizeHint().height())
+            if self.height() < wanted:
+                self.resize(self.width(), wanted)
+
+    def _can_retry(self) -> bool:
+        """Whether "Load again" may be pressed: the model was not loaded (stopped or failed) or is stale."""
+        if self.is_busy() or not self._can_inspect():
+            return False
+        stale = self.model is not None and self._model_key != self._key()
+        return stale or (self.model is None and (self._stopped or self.failure is not None))
+
+    def _on_preprocessing_changed(self) -> None:
+        """An edit of the preprocessing answers a failed check of it: its message goes."""
+        if self.failure is not None and self._failed_channel == "check":
+            self.failure = None
+        self._refresh()
 
     def _idle_text(self) -> str:
         guess = self.guess
@@ -679,8 +732,10 @@ class OpenModelDialog(QDialog):
             return "Choose the architecture to load the weights into."
         if self._stopped:
             return "Stopped. Press Load again to load the model."
+        if self.failure is not None and self._failed_channel == "check":
+            return "Change the preprocessing, or set it back with \"Use the model's own\"; then press Open."
         if self.failure is not None:
-            return "Change the choices above, or press Load again."
+            return "Change the choices above, or press Load again." if self._can_retry() else "Change the choices above."
         if self.model is not None and self._model_key != self._key():
             return "The class names file changed: press Load again to use it."
         if self.model is not None:
@@ -769,6 +824,18 @@ class OpenModelDialog(QDialog):
         if not self.runner.closed:
             _retire(self.runner)
         super().closeEvent(event)
+
+
+def _best_match(matches: list, text: str):
+    """The match a search for ``text`` most likely means: the name typed exactly (torchvision first),
+    else a name that starts with it, else the shortest name."""
+    wanted = text.strip().lower().replace("-", "_").replace(" ", "_")
+
+    def rank(choice) -> tuple:
+        name = choice.name.lower()
+        return (name != wanted, not name.startswith(wanted), len(name), choice.source != "torchvision", name)
+
+    return min(matches, key=rank, default=None)
 
 
 def _needs_trust(error: BaseException) -> bool:
