@@ -100,3 +100,44 @@ def test_cli_explain_image_takes_labels(tmp_path, capsys):
     error = capsys.readouterr().err
     assert code == 1 and "lists 2 class names" in error and "Traceback" not in error
     assert not (tmp_path / "other").exists()
+
+
+def _model_with_notes(notes):
+    from xaidesk.models.base import LoadedModel
+    from xaidesk.models.preprocessing import IMAGENET
+
+    return LoadedModel(spec="x", name="x", module=torch.nn.Identity(), preprocessing=IMAGENET,
+                       class_names=["a", "b"], notes=list(notes))
+
+
+def test_notes_are_dropped_by_kind_not_by_their_words(tmp_path):
+    from xaidesk.models.base import CLASS_NAMES, PREPROCESSING, Note
+    from xaidesk.models.labels import apply_label_file
+    from xaidesk.models.preprocessing import Preprocessing
+
+    about_names = Note("config.json names no classes; they are called 'class i'. A label file can name them.",
+                       CLASS_NAMES)
+    about_input = Note("Images are resized to 32x32, the size config.json names.", PREPROCESSING)
+    other = "The class name table of the metadata and its preprocessing graph were both checked."  # no kind
+    model = _model_with_notes([about_names, about_input, other])
+    names = tmp_path / "names.txt"
+    names.write_text("cat\ndog\n")
+    apply_label_file(model, names)
+    assert model.notes == [about_input, other, "Class names from names.txt."]
+    by_hand = model.with_preprocessing(Preprocessing(size=(8, 8), mean=(0.5,) * 3, std=(0.5,) * 3))
+    assert by_hand.notes == [other, "Class names from names.txt.", "Preprocessing set by hand."]
+    assert model.notes[0] == about_input  # the original is not changed
+
+
+def test_a_note_is_a_plain_string_everywhere():
+    import copy
+    import pickle
+
+    from xaidesk.models.base import CLASS_NAMES, Note, note_kind
+
+    note = Note("Class names from a.json.", CLASS_NAMES)
+    assert isinstance(note, str) and note == "Class names from a.json." and note_kind(note) == CLASS_NAMES
+    assert json.loads(json.dumps({"notes": [note]})) == {"notes": ["Class names from a.json."]}
+    for copied in (pickle.loads(pickle.dumps(note)), copy.deepcopy(note)):
+        assert copied == note and note_kind(copied) == CLASS_NAMES
+    assert note_kind("plain") == ""

@@ -477,3 +477,38 @@ def test_lrp_on_a_converted_resnet_equals_lrp_on_the_original(tmp_path):
     scale = np.abs(ours[0].relevance).max()
     np.testing.assert_allclose(ours[1].relevance, ours[0].relevance, atol=1e-4 * scale)
     assert ours[1].extras["conservation"] == pytest.approx(ours[0].extras["conservation"], rel=1e-4)
+
+
+def test_custom_domain_inside_a_local_function_is_refused(tmp_path):
+    import onnx
+    from onnx import TensorProto, helper
+
+    image = helper.make_tensor_value_info("image", TensorProto.FLOAT, ["batch", 3, 8, 8])
+    scores = helper.make_tensor_value_info("scores", TensorProto.FLOAT, ["batch", 3])
+
+    def saved(file, inner_domain):
+        body = helper.make_function(
+            "local.fns", "Pool", ["x"], ["y"],
+            [helper.make_node("MagicPool" if inner_domain else "GlobalAveragePool", ["x"], ["y"],
+                              domain=inner_domain, name="inside")],
+            opset_imports=[helper.make_opsetid("", 17)]
+            + ([helper.make_opsetid(inner_domain, 1)] if inner_domain else []),
+        )
+        graph = helper.make_graph([helper.make_node("Pool", ["image"], ["p"], domain="local.fns", name="call"),
+                                   helper.make_node("Flatten", ["p"], ["scores"])], "g", [image], [scores])
+        imports = [helper.make_opsetid("", 17), helper.make_opsetid("local.fns", 1)]
+        if inner_domain:
+            imports.append(helper.make_opsetid(inner_domain, 1))
+        model = helper.make_model(graph, opset_imports=imports, functions=[body])
+        model.ir_version = 8
+        onnx.save(model, str(tmp_path / file))
+        return str(tmp_path / file)
+
+    plain = saved("plain.onnx", "")  # a local function of standard operators is not a custom operator
+    model = load_onnx(plain)
+    x = torch.randn(2, 3, 8, 8, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        torch.testing.assert_close(model.scoring_module(x), x.mean(dim=(2, 3)), rtol=1e-5, atol=1e-5)
+    with pytest.raises(ModelError, match="'MagicPool' \\(node 'inside' in the function 'Pool'\\) from the custom "
+                                         "domain 'com.example'"):
+        load_onnx(saved("custom.onnx", "com.example"))

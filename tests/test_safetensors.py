@@ -65,3 +65,35 @@ def test_damaged_safetensors_gives_a_plain_model_error(small_net, tmp_path, dama
         assert not isinstance(info.value, UntrustedModelError)
         assert "net.safetensors" in str(info.value)
         assert "damaged" in str(info.value) or "could not" in str(info.value)
+
+
+def test_read_state_dict_unwraps_checkpoints_and_needs_trust_for_code(tmp_path):
+    from xaidesk.models.files import read_state_dict
+
+    net = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.BatchNorm1d(3))
+    half = {f"module.{k}": v.half() if v.is_floating_point() else v for k, v in net.state_dict().items()}
+    wrapped = tmp_path / "checkpoint.pt"
+    torch.save({"epoch": 2, "state_dict": half, "state_dict_ema": {k: v + 1 if v.is_floating_point() else v
+                                                                    for k, v in net.state_dict().items()}}, wrapped)
+    notes: list[str] = []
+    state = read_state_dict(wrapped, trust=False, notes=notes)
+    assert set(state) == set(net.state_dict()) and state["0.weight"].dtype == torch.float32
+    torch.testing.assert_close(state["0.weight"], net.state_dict()["0.weight"].half().float())
+    assert state["1.num_batches_tracked"].dtype == torch.long and notes == []
+    ema = read_state_dict(wrapped, trust=False, notes=notes, prefer_ema=True)
+    torch.testing.assert_close(ema["0.bias"], net.state_dict()["0.bias"] + 1)
+    assert any("EMA" in note for note in notes)
+
+    pickled = tmp_path / "whole.pt"
+    torch.save(net, pickled)
+    with pytest.raises(UntrustedModelError):
+        read_state_dict(pickled, trust=False, notes=[])
+    notes = []
+    trusted = read_state_dict(pickled, trust=True, notes=notes)
+    torch.testing.assert_close(trusted["0.weight"], net.state_dict()["0.weight"])
+    assert notes == ["Loaded as a trusted file (its code was run)."]
+
+    empty = tmp_path / "empty.pt"
+    torch.save({"epoch": 1}, empty)
+    with pytest.raises(ModelError, match="holds no layer weights"):
+        read_state_dict(empty, trust=False, notes=[])

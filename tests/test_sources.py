@@ -248,3 +248,17 @@ def test_hugging_face_download_folder_opens_its_snapshot(tmp_path):
     guess = recognise(cache)
     assert guess.spec == f"hf:{snapshot}"
     assert "download folder" in guess.notes[0]
+
+
+def test_download_folder_with_several_snapshots_asks_for_one_for_hf_too(tmp_path):
+    cache = tmp_path / "models--org--tiny-vit"
+    for name in ("aaa", "bbb"):
+        (cache / "snapshots" / name).mkdir(parents=True)
+        (cache / "snapshots" / name / "config.json").write_text(json.dumps({"model_type": "vit"}))
+    with pytest.raises(ModelError, match="2 versions of the model"):
+        recognise(cache)
+    with pytest.raises(ModelError, match="2 versions of the model"):
+        load_model(f"hf:{cache}")
+    (cache / "refs").mkdir()
+    (cache / "refs" / "main").write_text("bbb")
+    assert recognise(cache).spec == f"hf:{cache / 'snapshots' / 'bbb'}"

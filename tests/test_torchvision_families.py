@@ -167,3 +167,11 @@ def test_wrong_family_is_named_and_unknown_name_gets_suggestions(tmp_path):
         load_model(f"torchvision:resnet18:{path}")
     with pytest.raises(ModelError, match="Did you mean efficientnet_b0"):
         tvm.check_architecture("efficientnet-b0x")
+
+
+@pytest.mark.parametrize("tokens, prefix, side", [(197, 1, 14), (198, 2, 14), (16, 0, 4), (50, 1, 7), (51, 1, None),
+                                                  (1, 1, None)])
+def test_vit_grid_side_counts_the_patches_after_the_prefix_tokens(tokens, prefix, side):
+    embedding = torch.empty(1, tokens, 8, device="meta")
+    assert tvm.vit_grid_side(embedding, prefix) == side
+    assert tvm.vit_grid_side(torch.empty(tokens, 8, device="meta"), prefix) is None  # not (1, tokens, dim)
