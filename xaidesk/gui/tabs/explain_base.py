@@ -534,12 +534,14 @@ class ExplainTabBase(JobChannelsMixin, QWidget):
 
     def _available_method(self, current: str, unavailable: dict[str, str]) -> str | None:
         """The method to choose instead of ``current``, which the model cannot run: LRP for transformers
-        where it can run, else the first method it can run of ``current``'s family, else of the list."""
+        where it can run, else one it can run of ``current``'s family (the tab's default first), else
+        the first it can run in the list."""
         offered = [info for info in self._catalog_methods() if info.name not in unavailable]
         if any(info.name == TRANSFORMER_METHOD for info in offered):
             return TRANSFORMER_METHOD
         family = getattr(self._catalog_method(current), "family", None)
-        same_family = [info for info in offered if info.family == family]
+        same_family = sorted((info for info in offered if info.family == family),
+                             key=lambda info: info.name != self.DEFAULT_METHOD)  # the tab's default first
         chosen = (same_family or offered or [None])[0]
         return chosen.name if chosen is not None else None
 
