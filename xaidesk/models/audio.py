@@ -96,10 +96,12 @@ class AudioFrontEnd:
     # -- geometry ----------------------------------------------------------------------------------
     @property
     def window_seconds(self) -> float:
+        """Seconds of sound one model window covers."""
         return self.window_frames * self.hop_length / self.sample_rate
 
     @property
     def input_size(self) -> tuple[int, int]:
+        """(mel bands, frames) of one model window."""
         return (int(self.n_mels), int(self.window_frames))
 
     def frame_times(self, frames: int) -> np.ndarray:
@@ -112,10 +114,12 @@ class AudioFrontEnd:
         return _mel_to_hz_htk(mels[1:-1])
 
     def num_frames(self, num_samples: int) -> int:
+        """Spectrogram frames of a waveform of ``num_samples`` samples (centred frames)."""
         return 1 + int(num_samples) // self.hop_length
 
     # -- computation -------------------------------------------------------------------------------
     def filterbank(self) -> np.ndarray:
+        """The mel filterbank (computed once)."""
         cached = getattr(self, "_fb", None)
         if cached is None:
             cached = mel_filterbank(self.sample_rate, self.n_fft, self.n_mels, self.fmin, self.fmax)
@@ -158,10 +162,12 @@ class AudioFrontEnd:
 
     # -- (de)serialisation -------------------------------------------------------------------------
     def to_dict(self) -> dict:
+        """The settings as a plain dict (see :meth:`from_dict`)."""
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
     @classmethod
     def from_dict(cls, data: dict | None) -> "AudioFrontEnd":
+        """Settings from a dict (missing ones take their defaults); unknown or non-numeric ones raise ModelError."""
         data = dict(data or {})
         known = {f.name: f for f in fields(cls)}
         unknown = sorted(set(data) - set(known))

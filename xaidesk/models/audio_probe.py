@@ -226,9 +226,11 @@ class AudioProbeResult(ProbeResult):
 
     @property
     def pooling(self) -> str:
+        """How window features are pooled over a clip (by the layer's shape)."""
         return POOLING if len(self.layer_shape) == 3 else POOLING_VECTOR
 
     def to_dict(self, curves: bool = False) -> dict[str, Any]:
+        """As the image probe's, plus the modality, the spectrogram settings and the windows per clip."""
         data = super().to_dict(curves)
         data["modality"] = "audio"
         data["frontend"] = dict(self.frontend)

@@ -85,6 +85,7 @@ class LoadedModel:
 
     @property
     def num_classes(self) -> int:
+        """The number of outputs (class names)."""
         return len(self.class_names)
 
     def with_preprocessing(self, preprocessing: Preprocessing) -> "LoadedModel":
@@ -97,6 +98,7 @@ class LoadedModel:
                        notes=[*notes, Note("Preprocessing set by hand.", PREPROCESSING)])
 
     def label(self, index: int) -> str:
+        """The name of output ``index``, or ``class {index}`` outside the class names."""
         if 0 <= index < len(self.class_names):
             return self.class_names[index]
         return f"class {index}"

@@ -85,6 +85,7 @@ class HFImageClassifier(torch.nn.Module):
         self.model = model
 
     def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        """The logits (B, K) for ``pixel_values`` (B, C, H, W)."""
         output = self.model(pixel_values)
         logits = output[0] if isinstance(output, (tuple, list)) else output.logits
         return logits

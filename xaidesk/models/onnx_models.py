@@ -143,6 +143,7 @@ class OnnxRuntimeModule(torch.nn.Module):
     prefetch_batches = True
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The model's first output for ``x``, computed by onnxruntime."""
         return self.run(x)[0]
 
     def output_encoder(self, name: str) -> _NamedOutput:

@@ -56,6 +56,7 @@ class ArchitectureChoice:
 
     @property
     def title(self) -> str:
+        """``"NAME  (SOURCE)"``, as a search box lists it."""
         return f"{self.name}  ({self.source})"
 
 

@@ -222,10 +222,17 @@ def convert_vggish(src: str | Path, dst: str | Path, layout: str | None = None) 
     other name a PyTorch file ``{"state_dict": ..., "xaidesk_vggish_layout": "mel-time"}``. The
     result is checked by loading it into :func:`~xaidesk.models.audio.build_vggish`. Returns ``dst``.
     """
-    return _convert(src, dst, layout)[0]
+    return convert_vggish_reporting_layout(src, dst, layout)[0]
 
 
-def _convert(src, dst, layout: str | None) -> tuple[Path, str]:
+def convert_vggish_reporting_layout(src: str | Path, dst: str | Path, layout: str | None = None) -> tuple[Path, str]:
+    """As :func:`convert_vggish`, and also the layout found in ``src`` (``"torchvggish"``, ``"tensorflow"``, ...).
+
+    Raises
+    ------
+    ModelError
+        When ``src`` would be overwritten, cannot be read, or its weights do not fit VGGish after conversion.
+    """
     from ..core.io import write_bytes_atomic
     from .audio import build_vggish
     from .base import check_finite_weights
@@ -260,6 +267,9 @@ def _convert(src, dst, layout: str | None) -> tuple[Path, str]:
     dst.parent.mkdir(parents=True, exist_ok=True)
     write_bytes_atomic(dst, data)
     return dst, found
+
+
+_convert = convert_vggish_reporting_layout  # the former private name
 
 
 # --- command line ----------------------------------------------------------------------------------
