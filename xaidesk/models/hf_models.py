@@ -18,7 +18,6 @@ against the processor itself on a test image; any difference is stated in the mo
 from __future__ import annotations
 
 import contextlib
-import json
 import math
 import pickle
 import re
