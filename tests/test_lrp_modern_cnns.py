@@ -636,8 +636,12 @@ class _Erf(nn.Module):
 def test_converted_product_of_activations_and_unknown_operators_are_refused_by_name(tmp_path):
     torch.manual_seed(0)
     x = torch.randn(1, 3, SIZE, SIZE)
+    product = _converted(_Product().eval(), tmp_path, "product")
     with pytest.raises(MethodError, match=r"cannot explain the ONNX node '[^']*Mul[^']*' \(Mul of two computed"):
-        run("lrp.epsilon_plus_flat", _converted(_Product().eval(), tmp_path, "product"), x, 0)
+        run("lrp.epsilon_plus_flat", product, x, 0)
+    for name, module in product.module.named_modules():  # refused mid-run: the rewrites are gone again
+        assert "forward" not in module.__dict__ and not module._forward_hooks, name
+        assert not any(k.startswith("canonizer_") for k in module.__dict__), name
     with pytest.raises(MethodError, match=r"ONNX \(onnx2torch\) block OnnxErf .*occlusion"):
         run("lrp.epsilon_plus_flat", _converted(_Erf().eval(), tmp_path, "erf"), x, 0)
 
@@ -666,3 +670,15 @@ def test_converted_add_of_a_constant_is_not_a_residual_sum_at_any_batch_size(tmp
     scale = abs(original.relevance).max()
     assert abs(alone.relevance - original.relevance).max() < 1e-4 * scale
     assert abs(batch[0].relevance - alone.relevance).max() < 1e-4 * scale
+
+
+def test_hugging_face_convolutional_networks_are_refused_by_block():
+    """Hugging Face's ResNet adds its shortcut inside its layer's code; no rule would see it."""
+    transformers = pytest.importorskip("transformers")
+    config = transformers.ResNetConfig(num_channels=3, embedding_size=8, hidden_sizes=[8, 16], depths=[1, 1],
+                                       num_labels=3)
+    net = transformers.ResNetForImageClassification(config).eval()
+    composite = lrp.build_composite("epsilon_plus_flat", {}, loaded(net, classes=3))
+    with pytest.raises(MethodError, match=r"not been checked on this ResNetForImageClassification model: its "
+                                          r"Hugging Face block ResNet\w+ .*occlusion"):
+        lrp.check_coverage(net, composite)

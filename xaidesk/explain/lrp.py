@@ -384,8 +384,9 @@ def check_coverage(module: torch.nn.Module, composite: Composite) -> dict[str, s
     A layer needs a rule when it has parameters of its own (unless a canonizer of ``composite``
     rewrites it, as ConvNeXt's layer scale), or when it is a known non-linear layer LRP cannot
     pass relevance through (layer norm without a rule, softmax, attention, recurrent layers).
-    Transformers are refused as a whole, pointing to ``lrp.attention``; so is any timm or onnx2torch
-    block whose class LRP was not checked on (:func:`~xaidesk.explain.lrp_canonizers.unchecked_library_module`).
+    Transformers are refused as a whole, pointing to ``lrp.attention``; so is any timm, onnx2torch or
+    Hugging Face block whose class LRP was not checked on
+    (:func:`~xaidesk.explain.lrp_canonizers.unchecked_library_module`).
     Raises :class:`MethodError` naming the first uncovered layer and why.
     """
     transformer = _transformer_part(module)
@@ -401,7 +402,8 @@ def check_coverage(module: torch.nn.Module, composite: Composite) -> dict[str, s
     unchecked = unchecked_library_module(module)
     if unchecked is not None:
         name, child = unchecked
-        library = "timm" if type(child).__module__.startswith("timm.") else "ONNX (onnx2torch)"
+        library = {"timm": "timm", "onnx2torch": "ONNX (onnx2torch)", "transformers": "Hugging Face"}.get(
+            type(child).__module__.split(".")[0], "library")
         raise MethodError(
             f"LRP has not been checked on this {type(module).__name__} model: its {library} block "
             f"{type(child).__name__} ({_describe(name)}) may add or multiply features inside its own code, where "

@@ -21,7 +21,10 @@ Three kinds of change are made:
   model pools with an ``AdaptiveAvgPool2d`` module, which gets zennit's ``Norm`` rule
   (relevance in proportion to each position's activation).
 
-:func:`canonizers_for` picks the canonizers from the module types found in a model.
+:func:`canonizers_for` picks the canonizers from the module types found in a model. Graphs
+converted from ONNX get the same three changes through :class:`OnnxBinaryCanonizer` and the
+pooling rewrite. :func:`unchecked_library_module` finds timm, onnx2torch and Hugging Face modules
+whose class is neither rewritten here nor known to be plain: LRP refuses those models.
 """
 
 from __future__ import annotations
@@ -36,10 +39,10 @@ from zennit.core import collect_leaves
 from zennit.layer import Sum
 
 __all__ = [
-    "ConstantFactorCanonizer", "DenseNetMergeBatchNorm", "OnnxBinaryCanonizer", "GlobalPoolCanonizer", "InputTransformCanonizer",
-    "ResNetCanonizer",
-    "ResidualSumCanonizer", "SequentialMergeBatchNorm", "TimmMergeBatchNorm", "canonizers_for", "constant_factor",
-    "covered_by_canonizers", "family_of", "unchecked_library_module",
+    "ConstantFactorCanonizer", "DenseNetMergeBatchNorm", "GlobalPoolCanonizer", "InputTransformCanonizer",
+    "ONNX_ACTIVATIONS", "OnnxBinaryCanonizer", "ResNetCanonizer", "ResidualSumCanonizer", "SequentialMergeBatchNorm",
+    "TIMM_ACTIVATIONS", "TimmMergeBatchNorm", "canonizers_for", "constant_factor", "covered_by_canonizers",
+    "family_of", "relevance_to", "unchecked_library_module",
 ]
 
 
@@ -682,12 +685,16 @@ def _timm_checked(module: torch.nn.Module) -> bool:
     return type(module) in _timm_plain()
 
 
-_CHECKED = {"timm.": _timm_checked, "onnx2torch.": _onnx_checked}
+#: Library prefix -> whether a module of that library is plain. Hugging Face's convolutional
+#: networks (ResNet, ConvNeXt, RegNet, MobileNet, EfficientNet ports) write their residual
+#: additions and gates inside their layers' code and no rewrite for them exists: all refused.
+_CHECKED = {"timm.": _timm_checked, "onnx2torch.": _onnx_checked, "transformers.": lambda module: False}
 
 
 def unchecked_library_module(root: torch.nn.Module) -> tuple[str, torch.nn.Module] | None:
-    """The first timm or onnx2torch module in ``root`` (sub-modules first, then ``root``) whose class
-    is neither rewritten by a canonizer here nor known to be plain; ``None`` when there is none."""
+    """``(name, module)`` of the first timm, onnx2torch or Hugging Face transformers module in ``root``
+    (sub-modules first, then ``root``) whose class is neither rewritten by a canonizer here nor known
+    to be plain; ``None`` when there is none."""
     named = list(root.named_modules())
     for name, module in named[1:] + named[:1]:
         module_path = type(module).__module__
