@@ -298,3 +298,12 @@ def test_an_old_timm_is_refused_by_name(monkeypatch):
     monkeypatch.setattr(timm, "__version__", "0.6.13")
     with pytest.raises(ModelError, match=f"timm {MIN_TIMM} or newer; this installation has 0.6.13"):
         check_timm_name("resnet10t")
+
+
+def test_older_single_dict_timm_config_is_read_too(tmp_path):
+    net = _timm("resnet10t", num_classes=2)
+    folder = _timm_folder(tmp_path / "old-layout", net, architecture="resnet10t", num_classes=2,
+                          input_size=[3, 80, 80], mean=[0.4, 0.4, 0.4], std=[0.2, 0.2, 0.2], labels=["no", "yes"])
+    model = load_model(f"timm:resnet10t:{folder}")
+    assert model.class_names == ["no", "yes"] and model.preprocessing.size == (80, 80)
+    assert model.preprocessing.mean == (0.4, 0.4, 0.4)

@@ -377,8 +377,8 @@ def folder_config(folder: Path, name: str, notes: list[str]) -> FolderConfig:
         return FolderConfig()
     cfg = config.get("pretrained_cfg")
     cfg = dict(cfg) if isinstance(cfg, dict) else {k: v for k, v in config.items() if k in _DATA_FIELDS}
-    if "label_names" not in cfg and "labels" in cfg:  # the older single-dict layout, as timm renames it
-        cfg["label_names"] = cfg.pop("labels")
+    if "pretrained_cfg" not in config and "labels" in config:  # the older single-dict layout, as timm renames it
+        cfg.setdefault("label_names", config["labels"])
     for key in ("num_classes", "label_names", "label_descriptions"):
         if key in config:
             cfg[key] = config[key]
