@@ -497,6 +497,7 @@ def test_timm_blocks_are_canonized_by_type(name, expected):
         for instance in reversed(applied):
             instance.remove()
     model = loaded(net, architecture=f"timm:{name}")
+    assert lrp.model_refusal(model) is None
     composite = lrp.build_composite("custom", LRP0, model, canonizers)
     ctx: dict = {}
     for layer_name, module in net.named_modules():
@@ -514,6 +515,7 @@ def test_timm_vision_transformer_is_refused():
     size = vit.default_cfg["input_size"][-1]
     with pytest.raises(MethodError, match=r"transformer.*lrp\.attention"):
         run("lrp.epsilon_plus_flat", loaded(vit, size=size), torch.randn(1, 3, size, size), 0)
+    assert "lrp.attention" in lrp.model_refusal(loaded(vit, size=size))
 
 
 # --- every torchvision family: covered, or sent to the transformer LRP ----------------------------------------
@@ -557,6 +559,8 @@ def test_unchecked_timm_models_are_refused_by_block(name, block):
                                           r"gradient\.sensitivity.*occlusion"):
         run("lrp.epsilon_plus_flat", loaded(net, classes=3), x, 0)
     assert "forward" not in net.__dict__
+    said = get_method("lrp.epsilon_plus_flat").refusal(loaded(net, classes=3))  # shown before Run
+    assert said.startswith("LRP has not been checked on this") and f"timm block {block}" in said
 
 
 def test_timm_tables_are_keyed_by_class_not_name():

@@ -402,14 +402,10 @@ def check_coverage(module: torch.nn.Module, composite: Composite) -> dict[str, s
     unchecked = unchecked_library_module(module)
     if unchecked is not None:
         name, child = unchecked
-        library = {"timm": "timm", "onnx2torch": "ONNX (onnx2torch)", "transformers": "Hugging Face"}.get(
-            type(child).__module__.split(".")[0], "library")
         raise MethodError(
-            f"LRP has not been checked on this {type(module).__name__} model: its {library} block "
-            f"{type(child).__name__} ({_describe(name)}) may add or multiply features inside its own code, where "
-            "the LRP rules cannot see it, and the relevance would be wrong without any warning. The blocks LRP "
-            f"was checked on are listed in docs/lrp-cnn-rules.md. Use a gradient method ({_GRADIENT_METHODS}) "
-            "or occlusion for this model.",
+            f"{_unchecked_sentence(module, name, child)} LRP would get the relevance wrong without any warning; "
+            f"the blocks LRP was checked on are listed in docs/lrp-cnn-rules.md. Use a gradient method "
+            f"({_GRADIENT_METHODS}) or occlusion for this model.",
             details=f"Unchecked module: {name or '<root>'}: {type(child).__module__}.{type(child).__qualname__}",
         )
     canonizers = list(getattr(composite, "canonizers", None) or [])
@@ -434,6 +430,31 @@ def check_coverage(module: torch.nn.Module, composite: Composite) -> dict[str, s
             hook_name = type(hook).__name__
             rules[name] = hook_name.removeprefix("Fast") if isinstance(hook, _SkipZeroTerms) else hook_name
     return rules
+
+
+def _unchecked_sentence(module: torch.nn.Module, name: str, child: torch.nn.Module) -> str:
+    library = {"timm": "timm", "onnx2torch": "ONNX (onnx2torch)", "transformers": "Hugging Face"}.get(
+        type(child).__module__.split(".")[0], "library")
+    return (f"LRP has not been checked on this {type(module).__name__} model: its {library} block "
+            f"{type(child).__name__} ({_describe(name)}) may add or multiply features inside its own code, "
+            "where the LRP rules cannot see it.")
+
+
+def model_refusal(model) -> str | None:
+    """Why the LRP methods here cannot explain ``model`` at all, said before a run (``None`` when they may):
+    a transformer, or a timm / onnx2torch / Hugging Face block LRP was not checked on."""
+    module = getattr(model, "module", None)
+    if getattr(model, "gradient_refusal", None) or not isinstance(module, torch.nn.Module):
+        return None  # said elsewhere (ONNX without a conversion)
+    if getattr(model, "is_torchscript", False) or isinstance(module, torch.jit.ScriptModule):
+        return None
+    if _transformer_part(module) is not None:
+        return ("This model is a transformer; these LRP rules are made for CNNs: use LRP for transformers "
+                "(lrp.attention), a gradient method or occlusion.")
+    unchecked = unchecked_library_module(module)
+    if unchecked is not None:
+        return f"{_unchecked_sentence(module, *unchecked)} Use a gradient method or occlusion."
+    return None
 
 
 def _unmerged_batch_norms(module: torch.nn.Module, composite: Composite) -> list[str]:
@@ -655,6 +676,7 @@ def _explanation(name, model, target, logit, relevance, params, canonizers, info
     help="Traces the prediction back through the network layer by layer and shows which pixels "
     "contributed to it; a robust default for image classifiers.",
     needs_module=True,
+    refusal=model_refusal,
 )
 def epsilon_plus_flat(model, x, target, *, params, token, progress) -> Explanation:
     """LRP with zennit's EpsilonPlusFlat: flat rule on the first layer, z+ on convolutions, epsilon on dense layers."""
@@ -669,6 +691,7 @@ def epsilon_plus_flat(model, x, target, *, params, token, progress) -> Explanati
     help="Traces the prediction back layer by layer, treating the first layer with the pixel-range "
     "(box) rule; shows positive and negative evidence.",
     needs_module=True,
+    refusal=model_refusal,
 )
 def epsilon_gamma_box(model, x, target, *, params, token, progress) -> Explanation:
     """LRP with zennit's EpsilonGammaBox: z^B on the first convolution, gamma on the others, epsilon on dense layers."""
@@ -683,6 +706,7 @@ def epsilon_gamma_box(model, x, target, *, params, token, progress) -> Explanati
     help="Traces the prediction back layer by layer, weighing supporting evidence twice as much as "
     "contradicting evidence in convolution layers.",
     needs_module=True,
+    refusal=model_refusal,
 )
 def epsilon_alpha2_beta1(model, x, target, *, params, token, progress) -> Explanation:
     """LRP with zennit's EpsilonAlpha2Beta1: alpha=2, beta=1 on convolutions, epsilon on dense layers."""
@@ -714,6 +738,7 @@ def epsilon_alpha2_beta1(model, x, target, *, params, token, progress) -> Explan
     help="Layer-wise relevance propagation with rules you choose: one rule for the first layer, "
     "gamma for the other convolutions and epsilon or LRP-0 for the dense layers.",
     needs_module=True,
+    refusal=model_refusal,
 )
 def custom(model, x, target, *, params, token, progress) -> Explanation:
     """LRP with a chosen first-layer rule, gamma on convolutions and epsilon or LRP-0 on dense layers."""
@@ -728,6 +753,6 @@ BATCHED_METHODS = {
 }
 
 __all__ = [
-    "BATCHED_METHODS", "build_composite", "canonizer_names", "check_coverage", "choose_canonizers",
-    "lrp_attribution", "lrp_attribution_batch", "run_lrp_batch",
+    "BATCHED_METHODS", "build_composite", "canonizer_names", "check_coverage", "check_relevance", "choose_canonizers",
+    "lrp_attribution", "lrp_attribution_batch", "model_refusal", "run_lrp_batch",
 ]
