@@ -18,9 +18,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..models.vggish_convert import _convert
+    from ..models.vggish_convert import convert_vggish_reporting_layout
 
-    written, found = _convert(args.src, args.dst, None if args.layout == "auto" else args.layout)
+    written, found = convert_vggish_reporting_layout(args.src, args.dst, None if args.layout == "auto" else args.layout)
     print(f"Converted {args.src.name} ({found} layout) to {written}; open it as vggish:{written}")
     return 0
 

@@ -20,7 +20,7 @@ def scoring_module(model):
 
     For ONNX models the onnxruntime session (``model.perturbation_module``); otherwise ``model.module``.
     """
-    module = getattr(model, "perturbation_module", None)
+    module = getattr(model, "scoring_module", None)
     return model.module if module is None else module
 
 

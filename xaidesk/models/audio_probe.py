@@ -164,13 +164,13 @@ def extract_clip_features(
     Windows of several clips run through the backbone together (:data:`WINDOW_BATCH` at a time);
     ``failed`` lists ``(index, reason)`` of clips that could not be read (their rows are zeros).
     """
-    from .probe import _layer_shapes
+    from .probe import layer_shapes
 
     check_audio_backbone(model)
     token = token or CancelToken()
     progress = progress or no_progress
     trunk = trunk if trunk is not None else cut_backbone(model, layer)
-    shape = _layer_shapes(model).get(layer)
+    shape = layer_shapes(model).get(layer)
     if shape is None:
         raise ModelError(f"The layer '{layer}' was not used when {model.name} processed a window; choose another.")
     extractor = feature_extractor(trunk, shape).eval()
@@ -391,7 +391,7 @@ def _load_backbone(spec: str, frontend, trust: bool) -> LoadedModel:
 def load_audio_probe(path: str | Path, *, spec: str | None = None, trust: bool = False) -> LoadedModel:
     """Load a saved audio probe as an audio :class:`LoadedModel` (the backbone from its own spec)."""
     from .audio import AudioFrontEnd
-    from .probe import _layer_shapes
+    from .probe import layer_shapes
 
     path = Path(path).expanduser()
     document = read_probe(path)
@@ -409,7 +409,7 @@ def load_audio_probe(path: str | Path, *, spec: str | None = None, trust: bool =
     layer = str(document["layer"])
     shape = tuple(int(v) for v in document["layer_shape"])
     trunk = cut_backbone(backbone, layer)
-    actual = _layer_shapes(backbone).get(layer)
+    actual = layer_shapes(backbone).get(layer)
     if actual is None or tuple(actual) != shape:
         raise ModelError(f"The backbone {backbone_spec} no longer matches this classifier: its layer '{layer}' gives "
                          f"{actual} instead of {shape}. Fit the classifier again.")

@@ -318,7 +318,7 @@ def _trace(model: LoadedModel) -> tuple[dict[str, tuple[int, ...]], set[str]]:
     return shapes, chained
 
 
-def _layer_shapes(model: LoadedModel) -> dict[str, tuple[int, ...]]:
+def layer_shapes(model: LoadedModel) -> dict[str, tuple[int, ...]]:
     """Each submodule's output shape (without the batch axis), from one forward pass."""
     return _trace(model)[0]
 
@@ -573,7 +573,7 @@ def extract_features(
     token = token or CancelToken()
     progress = progress or no_progress
     trunk = trunk if trunk is not None else cut_backbone(model, layer)
-    shape = _layer_shapes(model).get(layer)
+    shape = layer_shapes(model).get(layer)
     if shape is None:
         raise ModelError(f"The layer '{layer}' was not used when {model.name} processed an image; choose another.")
     extractor = feature_extractor(trunk, shape).eval()
@@ -852,7 +852,7 @@ def load_probe(path: str | Path, spec: str | None = None) -> LoadedModel:
     layer = str(document["layer"])
     shape = tuple(int(v) for v in document["layer_shape"])
     trunk = cut_backbone(backbone, layer)
-    actual = _layer_shapes(backbone).get(layer)
+    actual = layer_shapes(backbone).get(layer)
     if actual is None or tuple(actual) != shape:
         raise ModelError(
             f"The backbone {backbone_spec} no longer matches this probe: its layer '{layer}' gives "
