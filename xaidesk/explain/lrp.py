@@ -351,7 +351,7 @@ def _describe(name: str) -> str:
     return f"'{name}'" if name else "at the top level of the model"
 
 
-_GRADIENT_METHODS = "gradient.sensitivity, gradient.input_x_gradient, gradient.integrated or gradient.smoothgrad"
+_GRADIENT_METHODS = "Sensitivity, Input × gradient, Integrated gradients or SmoothGrad"
 
 
 def _reason(child: torch.nn.Module) -> str:
@@ -360,7 +360,7 @@ def _reason(child: torch.nn.Module) -> str:
         return "a softmax couples all its inputs and has no relevance-conserving rule here"
     if isinstance(child, torch.nn.LayerNorm):
         return ("layer norm has a rule here only inside ConvNeXt blocks; in transformers it is explained "
-                "by the transformer LRP method lrp.attention")
+                "by LRP for transformers (AttnLRP)")
     if isinstance(child, (torch.nn.GroupNorm, torch.nn.InstanceNorm1d, torch.nn.InstanceNorm2d,
                           torch.nn.InstanceNorm3d, torch.nn.LocalResponseNorm)):
         return "normalising over features or positions couples its inputs, and no rule for it was checked"
@@ -395,7 +395,7 @@ def check_coverage(module: torch.nn.Module, composite: Composite) -> dict[str, s
         raise MethodError(
             f"This model is a transformer (it has {type(child).__name__} "
             f"{f'at {name!r}' if name else 'at the top level'}); these LRP "
-            "rules are made for CNNs. Use the transformer LRP method lrp.attention (AttnLRP), or a "
+            "rules are made for CNNs. Use LRP for transformers (AttnLRP), or a "
             f"gradient method ({_GRADIENT_METHODS}).",
             details=f"Attention module: {name or '<root>'}: {type(child).__name__}",
         )
@@ -450,7 +450,7 @@ def model_refusal(model) -> str | None:
         return None
     if _transformer_part(module) is not None:
         return ("This model is a transformer; these LRP rules are made for CNNs: use LRP for transformers "
-                "(lrp.attention), a gradient method or occlusion.")
+                "(AttnLRP), a gradient method or occlusion.")
     unchecked = unchecked_library_module(module)
     if unchecked is not None:
         return f"{_unchecked_sentence(module, *unchecked)} Use a gradient method or occlusion."
@@ -500,7 +500,7 @@ def lrp_attribution(
         return one_hot_like(output, target) * output.detach()
 
     logits, relevance, info = _propagate(model, x, initial_relevance, composite, token, progress, fast)
-    check_relevance(relevance, logits, [target])
+    info["relevance_notes"] = check_relevance(relevance, logits, [target])
     return logits, relevance, info
 
 
@@ -535,23 +535,22 @@ def lrp_attribution_batch(
         return mask * output.detach()
 
     logits, relevance, info = _propagate(model, x, initial_relevance, composite, token, None, fast)
-    check_relevance(relevance, logits, chosen)
+    info["relevance_notes"] = check_relevance(relevance, logits, chosen)
     return logits, relevance, chosen, info
 
 
-#: The largest believable ratio of the input relevance's sum to the explained score. Biases and the
-#: ε stabiliser absorb relevance (ratio below 1) and negative biases can add a little; a ratio of
-#: 10 or more has only been seen where a sum or product inside a block was invisible to the rules
-#: (10^3 to 10^9 on unchecked timm models). When the explained score is near zero (a class the model
-#: rules out), the ratio is taken to the largest score of the sample instead, so that relevance
-#: the biases hand out is not mistaken for created relevance.
+#: Above this ratio of the input relevance's sum to the explained score (and to the sample's largest
+#: score) the explanation carries a note. Biases and the ε stabiliser absorb relevance (ratio below
+#: 1); a large negative bias or threshold (a quick classifier's head) legitimately hands out more
+#: relevance than the score; additions or products hidden from the rules create it (10^3 to 10^9 on
+#: unchecked timm models, which are refused before they run). So a large ratio is said, not refused.
 MAX_CONSERVATION = 10.0
 
 
-def check_relevance(relevance: torch.Tensor, logits: torch.Tensor, targets) -> None:
-    """Refuse relevance (B, ...) that is not finite, or that adds up to more than
-    :data:`MAX_CONSERVATION` times the explained score ``logits[i, targets[i]]`` (and times the
-    sample's largest score), with a plain :class:`MethodError`."""
+def check_relevance(relevance: torch.Tensor, logits: torch.Tensor, targets) -> list[str | None]:
+    """Refuse relevance (B, ...) that is not finite, with a plain :class:`MethodError`; return, per
+    sample, a note when the relevance adds up to more than :data:`MAX_CONSERVATION` times the
+    explained score ``logits[i, targets[i]]`` and the sample's largest score (else ``None``)."""
     if not bool(torch.isfinite(relevance).all()):
         raise MethodError(
             "LRP produced relevance that is not a finite number (NaN or infinite) for this model, so there is "
@@ -561,15 +560,17 @@ def check_relevance(relevance: torch.Tensor, logits: torch.Tensor, targets) -> N
         )
     totals = relevance.flatten(1).sum(1).double().cpu().tolist()
     logits = logits.detach().double().cpu()
+    notes: list[str | None] = []
     for total, row, target in zip(totals, logits, targets):
         score = float(row[int(target)])
-        if abs(total) > MAX_CONSERVATION * max(abs(score), float(row.abs().max())) and score != 0.0:
-            raise MethodError(
-                f"LRP created relevance: the relevance adds up to {total / score:.3g} times the explained score, "
-                "which means the model has additions or products LRP cannot see (or rules that do not fit its "
-                f"layers), and the map would be wrong. Use a gradient method ({_GRADIENT_METHODS}) or occlusion "
-                "for this model."
-            )
+        large = abs(total) > MAX_CONSERVATION * max(abs(score), float(row.abs().max())) and score != 0.0
+        notes.append(
+            f"The relevance adds up to {total / score:.3g} times the explained score. Large biases (such as a "
+            "classifier's threshold) can do this; so can additions or products inside the model that the LRP "
+            f"rules cannot see, in which case the map is wrong. Compare with a gradient method ({_GRADIENT_METHODS}) "
+            "or occlusion." if large else None
+        )
+    return notes
 
 
 def _propagate(model, x, start, composite, token, progress, fast) -> tuple[torch.Tensor, torch.Tensor, dict]:
@@ -614,7 +615,8 @@ def run_lrp(name: str, model: LoadedModel, x: torch.Tensor, target: int, params:
     canonizers = choose_canonizers(model.architecture, _guard_module(model))
     composite = build_composite(name, params, model, canonizers, input_shape=tuple(x.shape))
     logits, relevance, info = lrp_attribution(model, x, target, composite, token=token, progress=progress)
-    return _explanation(name, model, target, float(logits[0, target]), relevance[0], params, canonizers, info)
+    return _explanation(name, model, target, float(logits[0, target]), relevance[0], params, canonizers, info,
+                        info["relevance_notes"][0])
 
 
 def run_lrp_batch(name: str, model: LoadedModel, x: torch.Tensor, targets, *, params: dict, token) -> list[Explanation]:
@@ -630,15 +632,17 @@ def run_lrp_batch(name: str, model: LoadedModel, x: torch.Tensor, targets, *, pa
     logits = logits.float().cpu()
     relevance = relevance.cpu()
     return [
-        _explanation(name, model, t, float(logits[i, t]), relevance[i], params, canonizers, info)
+        _explanation(name, model, t, float(logits[i, t]), relevance[i], params, canonizers, info,
+                     info["relevance_notes"][i])
         for i, t in enumerate(chosen)
     ]
 
 
-def _explanation(name, model, target, logit, relevance, params, canonizers, info) -> Explanation:
+def _explanation(name, model, target, logit, relevance, params, canonizers, info,
+                 relevance_note: str | None = None) -> Explanation:
     """The Explanation of one input's relevance (C, H, W)."""
     total = float(relevance.sum())
-    notes = []
+    notes = [relevance_note] if relevance_note else []
     if info["unmerged_batch_norms"]:
         notes.append(
             "These batch-norm layers do not directly follow a linear layer and could not be merged; "

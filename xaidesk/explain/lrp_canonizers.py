@@ -339,7 +339,7 @@ def _onnx_binary_forward(self, first, second):
         f"{'two computed tensors' if all(tracked) else 'a computed tensor and a constant'} "
         f"of shapes {tuple(getattr(first, 'shape', ()))} and {tuple(getattr(second, 'shape', ()))}): it is neither "
         "a residual sum nor a gate, and no LRP rule for it was checked. Use a gradient method "
-        "(gradient.sensitivity, gradient.input_x_gradient, gradient.integrated or gradient.smoothgrad) or occlusion."
+        "(Sensitivity, Input × gradient, Integrated gradients or SmoothGrad) or occlusion."
     )
 
 
