@@ -119,6 +119,21 @@ def test_safetensors_weights_are_detected_from_the_header(tmp_path):
     assert (guess.kind, guess.architecture, guess.num_classes) == ("torchvision", "resnet18", 2)
 
 
+def test_timm_weights_are_matched_to_timm_architectures(tmp_path):
+    timm = pytest.importorskip("timm")
+    from safetensors.torch import save_file
+
+    torch.manual_seed(0)
+    state = timm.create_model("deit_tiny_patch16_224", pretrained=False, num_classes=3).state_dict()
+    path = tmp_path / "deit.safetensors"
+    save_file({k: v.contiguous() for k, v in state.items()}, str(path))
+    guess = recognise(path)
+    assert guess.kind == "weights" and guess.chooses_architecture and guess.architecture_source == "timm"
+    assert guess.spec == f"timm:{guess.architecture}:{path}" and "timm's" in guess.description
+    model = load_model(guess.spec)
+    assert model.num_classes == 3
+
+
 def test_unknown_weights_ask_for_an_architecture(tmp_path):
     path = tmp_path / "mine.pt"
     torch.save({"state_dict": TinyNet(4).state_dict()}, path)

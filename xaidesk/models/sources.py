@@ -78,6 +78,8 @@ class SourceGuess:
         The model spec that opens it, or ``None`` while an architecture must be chosen.
     architecture
         The architecture found (detected from the layers or named by a config), if any.
+    architecture_source
+        Whose architecture that is: ``"torchvision"`` or ``"timm"``.
     num_classes
         The number of outputs read from the weights, if known.
     modality
@@ -93,6 +95,7 @@ class SourceGuess:
     description: str
     spec: str | None
     architecture: str | None = None
+    architecture_source: str = "torchvision"
     num_classes: int | None = None
     modality: str = "image"
     needs_trust: bool = False
@@ -450,11 +453,30 @@ def _recognise_state(path: Path, state: Mapping) -> SourceGuess:
         )
     head = _head_outputs(state)
     outputs = f" Its last layer, '{head[0]}', has {head[1]} outputs." if head else ""
+    timm_names = _timm_matches(state)
+    if timm_names:
+        names = ", ".join(timm_names[:3]) + (" and others" if len(timm_names) > 3 else "")
+        return SourceGuess(
+            kind="weights", path=path, spec=f"timm:{timm_names[0]}:{path}", architecture=timm_names[0],
+            architecture_source="timm", num_classes=head[1] if head else None,
+            description=f"Weights (a state dict) whose layers match timm's {names}.{outputs} The first is "
+                        "chosen; choose another if it was trained with another one.",
+        )
     return SourceGuess(
         kind="weights", path=path, spec=None, num_classes=head[1] if head else None,
         description=f"Weights (a state dict) of {len(state)} tensors, without the network they belong to."
                     f"{outputs} Choose the architecture they were trained with.",
     )
+
+
+def _timm_matches(state: Mapping) -> list[str]:
+    """timm architectures whose layers match ``state`` (empty without timm or on any doubt)."""
+    try:
+        from .timm_models import detect_timm_architecture
+
+        return detect_timm_architecture(state)
+    except Exception:  # noqa: BLE001 - a guess only: the person still chooses the architecture
+        return []
 
 
 def _is_vggish(state: Mapping) -> bool:
