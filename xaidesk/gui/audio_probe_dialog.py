@@ -42,7 +42,12 @@ class AudioProbeDialog(ProbeDialog):
                  current_model=None) -> None:
         super().__init__(catalog, parent, start_folder)
         self.setWindowTitle("Train a quick classifier on sounds")
-        self.folder_edit.setPlaceholderText("a folder with one subfolder of sound clips per class")
+        self.folder_edit.setPlaceholderText("two subfolders of sound clips")
+        self.folder_edit.setToolTip("A folder with exactly two subfolders, one per class, holding its sound clips.")
+        self.intro_label.setText(
+            "Trains a two-class classifier: choose a folder with two subfolders of sound clips, one per class. "
+            "A backbone model's layer gives the features, a simple head separates the two classes, and the "
+            "held-out clips show how well it does.")
         self.layer_combo.setToolTip(
             "The backbone layer whose output is the feature vector: averaged over mel bands and time in each "
             "window of the clip, then over the clip's windows.")

@@ -121,7 +121,8 @@ class ProbeDialog(QDialog):
         self.folder_edit.setReadOnly(True)
         self.folder_edit.setFrame(False)  # shown, not typed: it reads as a label; Choose… sets it
         self.folder_edit.setStyleSheet("QLineEdit { background: transparent; }")
-        self.folder_edit.setPlaceholderText("a folder with one subfolder of images per class")
+        self.folder_edit.setPlaceholderText("two subfolders of images")
+        self.folder_edit.setToolTip("A folder with exactly two subfolders, one per class, holding its images.")
         choose = QPushButton("Choose…")
         choose.clicked.connect(self.choose_folder)
         folder_row = QHBoxLayout()
@@ -259,7 +260,14 @@ class ProbeDialog(QDialog):
         buttons.addWidget(self.explain_button)
         buttons.addWidget(close)
 
+        self.intro_label = QLabel(
+            "Trains a two-class classifier: choose a folder with two subfolders of images, one per class. "
+            "A backbone model's layer gives the features, a simple head separates the two classes, and the "
+            "held-out images show how well it does.")
+        self.intro_label.setWordWrap(True)
+
         layout = QVBoxLayout(self)
+        layout.addWidget(self.intro_label)
         layout.addWidget(splitter, 1)
         layout.addLayout(buttons)
 
@@ -285,7 +293,7 @@ class ProbeDialog(QDialog):
             self.model_combo.setItemData(self.model_combo.count() - 1, model.get("description", ""),
                                          Qt.ItemDataRole.ToolTipRole)
         self.model_combo.insertSeparator(self.model_combo.count())
-        self.model_combo.addItem("Open model…", OPEN_MODEL_ENTRY)
+        self.model_combo.addItem("Open model (file or folder)…", OPEN_MODEL_ENTRY)
 
     def _on_model_activated(self, index: int) -> None:
         data = self.model_combo.itemData(index)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field, replace
+from html import escape
 from pathlib import Path
 
 import numpy as np
@@ -268,6 +269,8 @@ class ImagesTab(ExplainTabBase):
         layout.setContentsMargins(4, 4, 8, 4)
 
         model_box = self._build_model_box()
+        self.model_notes.setTextFormat(Qt.TextFormat.RichText)
+        self.model_notes.linkActivated.connect(lambda link: self._expand_model_notes(link == "more"))
         self.preparation_combo = QComboBox()
         self.preparation_combo.addItem("Model's own (may crop the border)", PREPARATION_MODEL)
         self.preparation_combo.addItem("Whole image (no crop)", PREPARATION_WHOLE)
@@ -556,15 +559,7 @@ class ImagesTab(ExplainTabBase):
                     accuracy = accuracy.get("held_out", accuracy.get("test"))
                 if isinstance(accuracy, (int, float)):
                     description = _first_sentence(description) + f" Accuracy on held-out images: {100 * accuracy:.1f} %."
-        self.model_notes.setToolTip(description)
-        description = _first_sentence(description)
-        lines = [description] if description else []
-        pre = model.preprocessing
-        crop = (f" The image's shorter side is resized to {pre.resize} pixels and the centre cut out: "
-                "the border is not seen.") if pre.resize is not None else ""
-        lines.append(f"{model.num_classes} classes, input {pre.size[1]}x{pre.size[0]}.{crop}")
-        lines += notes
-        self.model_notes.setText("\n".join(line.strip() for line in lines if line))
+        self._show_model_notes(model, description, notes)
         self._suppress_refit = True
         try:
             self.target_combo.clear()
@@ -578,6 +573,38 @@ class ImagesTab(ExplainTabBase):
         self.status_message.emit(self._model_ready_text(model))
         self.model_loaded.emit(model.spec)
         self._predict()
+
+    def _show_model_notes(self, model, description: str, notes: list[str]) -> None:
+        """Under the model picker: what the model is, its classes and input (the preprocessing said once),
+        and its notes cut to their first clause; "More…" shows them whole (all of it is the tooltip too)."""
+        from xaidesk.models.base import PREPROCESSING, note_kind
+
+        pre = model.preprocessing
+        crop = (f"; the shorter side is resized to {pre.resize} pixels and the centre cut out: the border is "
+                "not seen") if pre.resize is not None else ""
+        by_hand = " Preprocessing set by hand." if getattr(model, "preprocessing_set_by_hand", False) else ""
+        shape = f"{model.num_classes} classes, input {pre.size[1]}x{pre.size[0]}{crop}.{by_hand}"
+        short = [_first_sentence(description), shape] if description else [shape]
+        whole = [description, shape] if description else [shape]
+        for note in notes:
+            kind, note = note_kind(note), note.strip()
+            if not note or kind == PREPROCESSING:
+                if note not in shape:
+                    whole.append(note)  # what the shape line says already, with its source: under "More…"
+                continue
+            short.append(_first_clause(note))
+            whole.append(note)
+        self._model_notes_text = (short, [line for line in whole if line])
+        self.model_notes.setToolTip("\n".join(self._model_notes_text[1]))
+        self._expand_model_notes(False)
+
+    def _expand_model_notes(self, expanded: bool) -> None:
+        short, whole = getattr(self, "_model_notes_text", ([], []))
+        lines = whole if expanded else short
+        html = "<br>".join(escape(line, quote=False) for line in lines if line)
+        if whole != short:
+            html += ' <a href="less">Less</a>' if expanded else ' <a href="more">More…</a>'
+        self.model_notes.setText(html)
 
     def _clear_result_view(self) -> None:
         """Show no result (a new input or model): the explanation views wait for Run."""
@@ -1203,3 +1230,9 @@ class ImagesTab(ExplainTabBase):
         stem = entry.image_path.stem if entry and entry.image_path else "image"
         method = entry.explanation.method.replace(".", "_") if entry else "explanation"
         return f"{stem}_{method}{suffix}"
+
+
+def _first_clause(note: str) -> str:
+    """``note`` up to its first sentence or clause end ("." or ";"), for a short line."""
+    ends = [i for i in (note.find(". "), note.find("; ")) if i > 0]
+    return note[: min(ends)].rstrip(".") + "." if ends else note

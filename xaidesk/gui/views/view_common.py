@@ -47,6 +47,22 @@ class ElidedLabel(QLabel):
         painter.drawText(rect, int(self.alignment()), elided)
 
 
+class WrappingLabel(QLabel):
+    """A label that wraps its words onto more lines and never widens its parent; the text is its tooltip."""
+
+    def __init__(self, text: str = "", parent: QWidget | None = None) -> None:
+        super().__init__(text, parent)
+        self.setWordWrap(True)
+        policy = QSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Minimum)
+        policy.setHeightForWidth(True)
+        self.setSizePolicy(policy)
+        self.setToolTip(text)
+
+    def setText(self, text: str) -> None:  # noqa: N802 - Qt override
+        super().setText(text)
+        self.setToolTip(text)
+
+
 class TitledGraphicsWidget(QWidget):
     """A title line (``title_label``) over a pyqtgraph ``graphics`` area.
 
@@ -61,8 +77,9 @@ class TitledGraphicsWidget(QWidget):
         self.graphics = pg.GraphicsLayoutWidget()
         self.graphics.setBackground(BACKGROUND)
         self.graphics.ci.layout.setContentsMargins(2, 2, 2, 2)
-        #: Under the picture: what the colours of its colour bar mean (hidden until there is a map).
-        self.meaning_label = ElidedLabel("")
+        #: Under the picture: what the colours of its colour bar mean (hidden until there is a map);
+        #: it wraps onto a second line rather than cutting the sentence off.
+        self.meaning_label = WrappingLabel("")
         self.meaning_label.setObjectName("colourMeaning")
         self.meaning_label.setVisible(False)
 

@@ -410,7 +410,7 @@ class OpenModelDialog(QDialog):
         self._filter_choices()
         if chosen is not None:
             self._select_choice(chosen, announce=False)
-        elif self.guess is not None and self.guess.kind == "torchvision":
+        elif self.guess is not None and self.guess.architecture:
             self._preselect()
 
     def _filter_choices(self, *_args) -> None:
@@ -443,9 +443,9 @@ class OpenModelDialog(QDialog):
         total = len(self._choices)
         timm_count = sum(1 for c in self._choices if c.source == "timm")
         listing = "" if timm_count else " Listing timm's architectures too …"
-        if self.guess.kind == "torchvision":
-            text = (f"Found: torchvision's {self.guess.architecture}. Choose another only if you know the weights "
-                    f"belong to it.{listing}")
+        if self.guess.architecture:
+            text = (f"Found: {_found_source(self.guess)}'s {self.guess.architecture}. Choose another only if you "
+                    f"know the weights belong to it.{listing}")
         else:
             text = "Choose the architecture the weights were trained with." + listing
         if shown is not None and shown < total:
@@ -481,7 +481,7 @@ class OpenModelDialog(QDialog):
     def _preselect(self) -> None:
         for row in range(self.architecture_list.count()):
             choice = self.architecture_list.item(row).data(Qt.ItemDataRole.UserRole)
-            if choice.source == "torchvision" and choice.name == self.guess.architecture:
+            if choice.source == _found_source(self.guess) and choice.name == self.guess.architecture:
                 self._select_choice(choice, announce=False)
                 return
 
@@ -535,7 +535,8 @@ class OpenModelDialog(QDialog):
 
             return key, load_model(spec, labels=labels)
 
-        name = self.architecture().name if self.guess.chooses_architecture else Path(str(self.guess.path)).name
+        chosen = self.architecture()
+        name = chosen.name if chosen is not None else (self.guess.architecture or Path(str(self.guess.path)).name)
         return self._submit("inspect", job, f"Loading {name} to read its classes and preprocessing …")
 
     def _submit(self, channel: str, job, text: str) -> int:
@@ -626,7 +627,7 @@ class OpenModelDialog(QDialog):
                 self.architecture_list.blockSignals(True)
                 self.architecture_list.setCurrentItem(None)
                 self.architecture_list.blockSignals(False)
-            if guess.kind == "torchvision":
+            if guess.architecture:
                 self._preselect()
             self._show_architecture_hint()
         self._inspect()
@@ -824,6 +825,11 @@ class OpenModelDialog(QDialog):
         if not self.runner.closed:
             _retire(self.runner)
         super().closeEvent(event)
+
+
+def _found_source(guess) -> str:
+    """Whose architecture the recognised one is (``"torchvision"`` or ``"timm"``)."""
+    return getattr(guess, "architecture_source", None) or "torchvision"
 
 
 def _best_match(matches: list, text: str):
