@@ -213,3 +213,54 @@ def test_the_columns_keep_their_widths_between_steps(qtbot, dialog, mobilenet_fi
     qtbot.waitUntil(lambda: box.model is not None, timeout=WAIT)
     qtbot.wait(50)
     assert abs(box.found_label.parentWidget().width() - before) <= 2
+
+
+# --------------------------------------------------------------------------- texts that were cut off or said twice
+def test_the_model_notes_say_the_preprocessing_once_and_keep_long_notes_behind_more(make_window, mobilenet_file):
+    window = make_window(demo=True)
+    tab = window.images_tab
+    tab.set_model(load_model(f"torchvision:mobilenet_v3_small:{mobilenet_file}"))
+    text = tab.model_notes.text()
+    assert text.count("256") == 1 and "Preprocessing as for" not in text  # said once, in the shape line
+    assert "no class names were found." in text and ".classes.txt" not in text and 'href="more"' in text
+    assert "Preprocessing as for torchvision's published" in tab.model_notes.toolTip()
+    tab.model_notes.linkActivated.emit("more")
+    assert ".classes.txt" in tab.model_notes.text() and 'href="less"' in tab.model_notes.text()
+    tab.model_notes.linkActivated.emit("less")
+    assert ".classes.txt" not in tab.model_notes.text()
+
+
+def test_the_colour_legend_wraps_instead_of_being_cut_off(qtbot):
+    import numpy as np
+
+    from xaidesk.gui.views.image_views import HeatmapView
+
+    view = HeatmapView("Explanation")
+    qtbot.addWidget(view)
+    view.resize(260, 300)
+    view.show()
+    view.set_image(np.zeros((16, 16, 3), dtype=np.uint8))
+    relevance = np.ones((16, 16), dtype=np.float32)
+    relevance[0] = np.nan  # some pixels not seen: the legend is at its longest
+    view.set_relevance(relevance, (0.0, 1.0))
+    qtbot.wait(50)
+    label = view.meaning_label
+    assert label.text().endswith("transparent: not seen by the model")
+    assert label.wordWrap() and label.height() >= label.heightForWidth(label.width()) > label.fontMetrics().height()
+
+
+@pytest.mark.parametrize("audio", [False, True])
+def test_the_quick_classifier_dialogs_say_they_train_two_classes(qtbot, catalog, audio):
+    if audio:
+        from xaidesk.gui.audio_probe_dialog import AudioProbeDialog as Dialog
+    else:
+        from xaidesk.gui.probe_dialog import ProbeDialog as Dialog
+    box = Dialog(catalog)
+    qtbot.addWidget(box)
+    box.show()
+    try:
+        assert "two-class classifier" in box.intro_label.text() and "two subfolders" in box.intro_label.text()
+        edit = box.folder_edit
+        assert edit.fontMetrics().horizontalAdvance(edit.placeholderText()) < edit.width()
+    finally:
+        box.runner.shutdown()

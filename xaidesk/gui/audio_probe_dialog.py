@@ -42,7 +42,7 @@ class AudioProbeDialog(ProbeDialog):
                  current_model=None) -> None:
         super().__init__(catalog, parent, start_folder)
         self.setWindowTitle("Train a quick classifier on sounds")
-        self.folder_edit.setPlaceholderText("two subfolders of sound clips")
+        self.folder_edit.setPlaceholderText("two subfolders of clips")
         self.folder_edit.setToolTip("A folder with exactly two subfolders, one per class, holding its sound clips.")
         self.intro_label.setText(
             "Trains a two-class classifier: choose a folder with two subfolders of sound clips, one per class. "

@@ -227,7 +227,7 @@ class OpenModelDialog(QDialog):
 
         labels_box = QGroupBox("Class names (optional)")
         self.labels_edit = QLineEdit()
-        self.labels_edit.setPlaceholderText(".txt (one name per line) or .json")
+        self.labels_edit.setPlaceholderText("a .txt or .json file")
         self.labels_edit.setToolTip("Names for the model's outputs, in order, replacing the names it came with.")
         self.labels_edit.editingFinished.connect(self._on_labels_entered)
         self.labels_edit.textChanged.connect(self._refresh)
@@ -267,14 +267,14 @@ class OpenModelDialog(QDialog):
         right.addWidget(pre_box)
         right.addStretch(1)
 
-        # Each column takes half the width whatever its texts say, so nothing jumps between steps.
+        # Each column keeps its share of the width whatever its texts say, so nothing jumps between steps.
         columns = QHBoxLayout()
-        for column in (left, right):
+        for column, share in ((left, 2), (right, 3)):
             holder = QWidget()
             holder.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
             column.setContentsMargins(0, 0, 0, 0)
             holder.setLayout(column)
-            columns.addWidget(holder, 1)
+            columns.addWidget(holder, share)
 
         self.busy_bar = QProgressBar()
         self.busy_bar.setRange(0, 0)
@@ -490,6 +490,7 @@ class OpenModelDialog(QDialog):
         self.failure = None
         if self.guess is not None and not self.guess.needs_trust:
             self._describe_guess()
+        self._filter_choices()  # an entry kept in sight only while chosen goes with the search
         self._refresh()
         self._choice_timer.start()
 
@@ -702,11 +703,15 @@ class OpenModelDialog(QDialog):
         self._grow_to_fit()
 
     def _grow_to_fit(self) -> None:
-        """Start short (nothing to show yet) and grow once an architecture list or the preprocessing form shows."""
-        if self.architecture_box.isVisibleTo(self) or self.model is not None:
-            wanted = max(FULL_HEIGHT, self.sizeHint().height())
-            if self.height() < wanted:
-                self.resize(self.width(), wanted)
+        """Start short (nothing to show yet) and grow to what is shown (an architecture list: ``FULL_HEIGHT``),
+        staying on the screen."""
+        wanted = FULL_HEIGHT if self.architecture_box.isVisibleTo(self) else self.sizeHint().height()
+        if self.height() >= wanted:
+            return
+        self.resize(self.width(), wanted)
+        screen = self.screen().availableGeometry() if self.screen() is not None else None
+        if screen is not None and self.isVisible() and self.frameGeometry().bottom() > screen.bottom():
+            self.move(self.x(), max(screen.top(), screen.bottom() - self.frameGeometry().height()))
 
     def _can_retry(self) -> bool:
         """Whether "Load again" may be pressed: the model was not loaded (stopped or failed) or is stale."""
