@@ -741,7 +741,8 @@ class OpenModelDialog(QDialog):
         if self.failure is not None and self._failed_channel == "check":
             return "Change the preprocessing, or set it back with \"Use the model's own\"; then press Open."
         if self.failure is not None:
-            return "Change the choices above, or press Load again." if self._can_retry() else "Change the choices above."
+            retry = ", or press Load again" if self._can_retry() else ""
+            return f"Change the choices above{retry}."
         if self.model is not None and self._model_key != self._key():
             return "The class names file changed: press Load again to use it."
         if self.model is not None:
