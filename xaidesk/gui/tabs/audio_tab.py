@@ -795,7 +795,7 @@ class AudioTab(ExplainTabBase):
         self.param_form.set_dynamic_choices(MODEL_LAYERS, [AUTOMATIC_LAYER])
         self._on_method_changed()
         self._list_layers()
-        self.status_message.emit(f"Model {model.name} loaded.")
+        self.status_message.emit(self._model_ready_text(model, "loaded"))
         self.model_loaded.emit(model.spec)
         if open_waiting_sample(self):
             pass

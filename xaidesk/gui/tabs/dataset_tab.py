@@ -274,7 +274,7 @@ class DatasetTab(QWidget):
                 self.model_combo.addItem(title, spec)
         self.model_combo.insertSeparator(self.model_combo.count())
         if self.modality == "image":
-            self.model_combo.addItem("Open model…", OPEN_MODEL_ENTRY)
+            self.model_combo.addItem("Open model (file or folder)…", OPEN_MODEL_ENTRY)
         else:
             self.model_combo.addItem("Model file…", MODEL_FILE_ENTRY)
         index = self.model_combo.findData(previous) if previous else -1
