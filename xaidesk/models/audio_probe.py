@@ -60,6 +60,7 @@ from .probe import (
     probe_module,
     probe_notes,
     read_probe,
+    scan_labelled_folder,
     split_held_out,
 )
 
@@ -76,16 +77,6 @@ POOLING_VECTOR = "mean over the clip's windows of the layer's output"
 # --- the labelled folder -------------------------------------------------------------------------
 
 
-def _audio_files(folder: Path) -> list[Path]:
-    from ..data.audio import AUDIO_SUFFIXES
-
-    return sorted(
-        p for p in folder.rglob("*")
-        if p.is_file() and p.suffix.lower() in AUDIO_SUFFIXES
-        and not any(part.startswith(".") for part in p.relative_to(folder).parts)
-    )
-
-
 def scan_audio_folder(folder: str | Path, min_per_class: int = MIN_CLIPS_PER_CLASS) -> LabelledFolder:
     """The clips (WAV, FLAC, OGG, MP3, AIFF) of ``folder``'s two class subfolders, nested folders included.
 
@@ -95,31 +86,10 @@ def scan_audio_folder(folder: str | Path, min_per_class: int = MIN_CLIPS_PER_CLA
         When the folder is missing, does not hold exactly two subfolders with clips, or a class
         has fewer than ``min_per_class`` clips.
     """
-    root = Path(folder).expanduser()
-    if not root.exists():
-        raise InputError(f"The folder '{root}' does not exist. Choose a folder with one subfolder of clips per class.")
-    if not root.is_dir():
-        raise InputError(f"'{root}' is a file, not a folder. Choose a folder with one subfolder of clips per class.")
-    classes = []
-    for sub in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        files = _audio_files(sub)
-        if files:
-            classes.append((sub.name, files))
-    if len(classes) != 2:
-        found = ", ".join(f"'{name}' ({len(files)})" for name, files in classes) or "none"
-        raise InputError(
-            f"'{root.name}' needs exactly two subfolders with sound clips (WAV, FLAC, OGG or MP3), one per class "
-            f"(e.g. calls/ and noise/); found {len(classes)} with clips: {found}. Arrange the clips so and try again."
-        )
-    for name, files in classes:
-        if len(files) < min_per_class:
-            raise InputError(
-                f"The class '{name}' has only {len(files)} clip(s); at least {min_per_class} per class are needed "
-                "(some to fit the classifier, some to judge it). Add more clips."
-            )
-    files = [f for _, fs in classes for f in fs]
-    labels = np.concatenate([np.full(len(fs), k, dtype=np.int64) for k, (_, fs) in enumerate(classes)])
-    return LabelledFolder(root=root, class_names=[name for name, _ in classes], files=files, labels=labels)
+    from ..data.audio import AUDIO_SUFFIXES
+
+    return scan_labelled_folder(folder, min_per_class, suffixes=AUDIO_SUFFIXES, noun="clip",
+                                listing="sound clips (WAV, FLAC, OGG or MP3)", example="calls/ and noise/")
 
 
 def _in_clips(error: InputError) -> InputError:

@@ -88,46 +88,57 @@ class LabelledFolder:
         return [int(np.count_nonzero(self.labels == k)) for k in (0, 1)]
 
 
-def _image_files(folder: Path) -> list[Path]:
-    from ..data.images import IMAGE_SUFFIXES
-
+def labelled_files(folder: Path, suffixes) -> list[Path]:
+    """The files of ``folder`` (nested folders included, hidden ones left out) whose suffix is in ``suffixes``."""
     return sorted(
         p for p in folder.rglob("*")
-        if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
+        if p.is_file() and p.suffix.lower() in suffixes
         and not any(part.startswith(".") for part in p.relative_to(folder).parts)
     )
 
 
-def scan_labelled_folder(folder: str | Path, min_per_class: int = MIN_IMAGES_PER_CLASS) -> LabelledFolder:
-    """List the images of ``folder``'s two class subfolders (images in nested folders count too).
+def scan_labelled_folder(folder: str | Path, min_per_class: int = MIN_IMAGES_PER_CLASS, *, suffixes=None,
+                         noun: str = "image", listing: str = "images", example: str = "healthy/ and diseased/",
+                         ) -> LabelledFolder:
+    """List the files of ``folder``'s two class subfolders (files in nested folders count too).
+
+    Parameters
+    ----------
+    suffixes
+        The file suffixes that count (default: the image formats xaidesk opens).
+    noun, listing, example
+        How messages name one file ("image"), the kind of files ("images") and two example subfolders.
 
     Raises
     ------
     InputError
-        When the folder is missing, does not hold exactly two subfolders with images, or a class
-        has fewer than ``min_per_class`` images.
+        When the folder is missing, does not hold exactly two subfolders with such files, or a class
+        has fewer than ``min_per_class`` files.
     """
+    if suffixes is None:
+        from ..data.images import IMAGE_SUFFIXES as suffixes
     root = Path(folder).expanduser()
+    per_class = "one subfolder per class" if noun == "image" else f"one subfolder of {noun}s per class"
     if not root.exists():
-        raise InputError(f"The folder '{root}' does not exist. Choose a folder with one subfolder per class.")
+        raise InputError(f"The folder '{root}' does not exist. Choose a folder with {per_class}.")
     if not root.is_dir():
-        raise InputError(f"'{root}' is a file, not a folder. Choose a folder with one subfolder per class.")
+        raise InputError(f"'{root}' is a file, not a folder. Choose a folder with {per_class}.")
     classes = []
     for sub in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        files = _image_files(sub)
+        files = labelled_files(sub, suffixes)
         if files:
             classes.append((sub.name, files))
     if len(classes) != 2:
         found = ", ".join(f"'{name}' ({len(files)})" for name, files in classes) or "none"
         raise InputError(
-            f"'{root.name}' needs exactly two subfolders with images, one per class (e.g. healthy/ and "
-            f"diseased/); found {len(classes)} with images: {found}. Arrange the images so and try again."
+            f"'{root.name}' needs exactly two subfolders with {listing}, one per class (e.g. {example}); "
+            f"found {len(classes)} with {noun}s: {found}. Arrange the {noun}s so and try again."
         )
     for name, files in classes:
         if len(files) < min_per_class:
             raise InputError(
-                f"The class '{name}' has only {len(files)} image(s); at least {min_per_class} per class are "
-                "needed (some to fit the classifier, some to judge it). Add more images."
+                f"The class '{name}' has only {len(files)} {noun}(s); at least {min_per_class} per class are "
+                f"needed (some to fit the classifier, some to judge it). Add more {noun}s."
             )
     files = [f for _, fs in classes for f in fs]
     labels = np.concatenate([np.full(len(fs), k, dtype=np.int64) for k, (_, fs) in enumerate(classes)])
