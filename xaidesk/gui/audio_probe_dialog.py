@@ -9,14 +9,12 @@ classifier is saved as an audio probe file that the Audio tab opens as ``file:PA
 
 from __future__ import annotations
 
-import time
 from html import escape
 from pathlib import Path
 
 from PySide6.QtWidgets import QFileDialog, QWidget
 
-from .probe_dialog import ProbeDialog, _slug, held_out_warning, probes_folder
-from .widgets import error_dialog
+from .probe_dialog import ProbeDialog, held_out_warning
 
 #: Combo data of the entries that open a VGGish weights file or an audio model file.
 VGGISH_ENTRY = "__vggish_weights__"
@@ -37,6 +35,9 @@ class AudioProbeDialog(ProbeDialog):
     use_model_requested(spec)
         ``file:PATH`` of the saved classifier, to be loaded in the Audio tab.
     """
+
+    TAB_NAME = "Audio"
+    SPEC_PREFIX = "file"
 
     def __init__(self, catalog=None, parent: QWidget | None = None, start_folder: str = "",
                  current_model=None) -> None:
@@ -228,46 +229,7 @@ class AudioProbeDialog(ProbeDialog):
         self.warning_label.setText(_clips(warning or ""))
 
     # ------------------------------------------------------------ saving and explaining
-    def _show_save_place(self) -> None:
-        if self.saved is not None and self.saved[1] == self.head():
-            self.save_label.setText(f"The classifier is saved in {self.saved[0]} (open it later in the Audio tab "
-                                    f"as the model file:{self.saved[0]}).")
-        elif self.result is not None:
-            self.save_label.setText(f"Not saved yet. Save… asks where to write it (suggested: "
-                                    f"{self.default_save_path()}); Explain in Audio tab keeps a copy in "
-                                    f"{probes_folder()}.")
-        else:
-            self.save_label.setText("")
-
-    def save(self, path) -> Path | None:
-        """Write the audio probe file for the current result and head; returns the path (None on failure)."""
-        from xaidesk.core import XaideskError
+    def _write(self, result, path, head) -> Path:
         from xaidesk.models.audio_probe import save_audio_probe
 
-        if self.result is None:
-            return None
-        try:
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-            written = save_audio_probe(self.result, path, self.head())
-        except (OSError, XaideskError) as error:
-            error_dialog.show_error(self, "Could not save the classifier", error)
-            return None
-        self.saved = (Path(written), self.head())
-        self.status_label.setText(f"Saved {Path(written).name}.")
-        self._show_save_place()
-        return Path(written)
-
-    def request_explain(self) -> str | None:
-        """Emit :attr:`use_model_requested` with ``file:PATH`` (saving to the data folder if needed)."""
-        if self.result is None:
-            return None
-        from xaidesk.models.probe import PROBE_SUFFIX
-
-        if self.saved is None or self.saved[1] != self.head() or not self.saved[0].exists():
-            name = f"{_slug('_vs_'.join(self.result.class_names))}_{_slug(self.result.layer)}_{self.head()}"
-            path = probes_folder() / f"{name}_{time.strftime('%Y%m%d-%H%M%S')}{PROBE_SUFFIX}"
-            if self.save(path) is None:
-                return None
-        spec = f"file:{self.saved[0]}"
-        self.use_model_requested.emit(spec)
-        return spec
+        return save_audio_probe(result, path, head)

@@ -90,6 +90,9 @@ class ProbeDialog(QDialog):
     """
 
     use_model_requested = Signal(str)
+    #: The tab that explains the classifier, and the spec prefix that opens the saved file there.
+    TAB_NAME = "Images"
+    SPEC_PREFIX = "probe"
 
     def __init__(self, catalog=None, parent: QWidget | None = None, start_folder: str = "") -> None:
         super().__init__(parent)
@@ -521,11 +524,11 @@ class ProbeDialog(QDialog):
     def _show_save_place(self) -> None:
         """Say where the classifier is (after saving) or where it will go (before)."""
         if self.saved is not None and self.saved[1] == self.head():
-            self.save_label.setText(f"The classifier is saved in {self.saved[0]} (open it later as the model "
-                                    f"probe:{self.saved[0]}).")
+            self.save_label.setText(f"The classifier is saved in {self.saved[0]} (open it later in the "
+                                    f"{self.TAB_NAME} tab as the model {self.SPEC_PREFIX}:{self.saved[0]}).")
         elif self.result is not None:
             self.save_label.setText(f"Not saved yet. Save… asks where to write it (suggested: "
-                                    f"{self.default_save_path()}); Explain in Images tab keeps a copy in "
+                                    f"{self.default_save_path()}); Explain in {self.TAB_NAME} tab keeps a copy in "
                                     f"{probes_folder()}.")
         else:
             self.save_label.setText("")
@@ -533,13 +536,12 @@ class ProbeDialog(QDialog):
     def save(self, path) -> Path | None:
         """Write the probe file for the current result and head; returns the path (None on failure)."""
         from xaidesk.core import XaideskError
-        from xaidesk.models.probe import save_probe
 
         if self.result is None:
             return None
         try:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-            written = save_probe(self.result, path, self.head())
+            written = self._write(self.result, path, self.head())
         except (OSError, XaideskError) as error:
             error_dialog.show_error(self, "Could not save the classifier", error)
             return None
@@ -548,8 +550,13 @@ class ProbeDialog(QDialog):
         self._show_save_place()
         return Path(written)
 
+    def _write(self, result, path, head) -> Path:
+        from xaidesk.models.probe import save_probe
+
+        return save_probe(result, path, head)
+
     def request_explain(self) -> str | None:
-        """Emit :attr:`use_model_requested` with ``probe:PATH`` (saving to the data folder if needed)."""
+        """Emit :attr:`use_model_requested` with the saved classifier's spec (saving to the data folder if needed)."""
         if self.result is None:
             return None
         from xaidesk.models.probe import PROBE_SUFFIX
@@ -559,7 +566,7 @@ class ProbeDialog(QDialog):
             path = probes_folder() / f"{name}_{time.strftime('%Y%m%d-%H%M%S')}{PROBE_SUFFIX}"
             if self.save(path) is None:
                 return None
-        spec = f"probe:{self.saved[0]}"
+        spec = f"{self.SPEC_PREFIX}:{self.saved[0]}"
         self.use_model_requested.emit(spec)
         return spec
 
