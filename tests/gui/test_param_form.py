@@ -164,3 +164,10 @@ def test_the_mouse_wheel_scrolls_past_a_setting_until_it_is_clicked(qtbot):
     qtbot.waitUntil(spin.hasFocus)
     wheel(spin)
     assert form.values()["num_samples"] != before["num_samples"]
+
+
+def test_sentence_case_keeps_a_leading_greek_symbol():
+    from xaidesk.gui.widgets.param_form import sentence_case
+
+    assert sentence_case("γ of convolutions") == "γ of convolutions"
+    assert sentence_case("random seed") == "Random seed" and sentence_case("SLIC segments") == "SLIC segments"

@@ -74,7 +74,10 @@ class CompactDoubleSpinBox(WheelOnlyWhenFocused, QDoubleSpinBox):
 
 
 def sentence_case(text: str) -> str:
-    """``"random seed"`` -> ``"Random seed"``; unlike ``str.capitalize`` it keeps ``"SLIC"`` as it is."""
+    """``"random seed"`` -> ``"Random seed"``; unlike ``str.capitalize`` it keeps ``"SLIC"`` as it is,
+    and a leading symbol such as ``"γ of convolutions"`` stays lower case (Γ is another symbol)."""
+    if not text[:1].isascii():
+        return text
     return text[:1].upper() + text[1:]
 
 
