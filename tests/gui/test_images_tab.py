@@ -337,3 +337,11 @@ def test_titles_and_statistics_of_a_method_that_explains_no_class():
     assert "score for the class" in with_class and "evidence is for class 2" in with_class
     without = " · ".join(statistics_parts(stats, 2.0, (-1.5, 1.5), "class 2", explains_class=False))
     assert "class" not in without and "values from" in without
+
+
+def test_an_all_zero_map_says_so_in_plain_words():
+    from xaidesk.gui.formatting import statistics_parts
+
+    zero = {"sum": 0.0, "min": 0.0, "max": 0.0, "positive_share": 0.0}
+    (line,) = statistics_parts(zero, 2e-13, (-1.0, 1.0), "class 0")
+    assert line.startswith("The map is zero everywhere") and "values from" not in line

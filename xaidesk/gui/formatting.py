@@ -198,6 +198,9 @@ def statistics_parts(stats: dict, score: float, levels: tuple[float, float], tar
     only say how much (``signed`` False, e.g. RELAX's similarities) are not summed. A method that
     explains no class (``explains_class`` False, RELAX) gets no class share and no class score.
     """
+    if stats["min"] == 0 == stats["max"]:
+        return ["The map is zero everywhere: nothing in the input moves what this method measures (a model "
+                "with untrained weights, or a score of about zero, often does this)"]
     parts = [] if signed is False else [f"The map adds up to {format_value(stats['sum'])}"]
     parts.append(f"values from {format_value(stats['min'])} to {format_value(stats['max'])}")
     if explains_class and stats["min"] < 0 < stats["max"]:
