@@ -51,10 +51,8 @@ from .probe import (
     LabelledFolder,
     ProbeResult,
     cut_backbone,
-    evaluate_head,
     feature_extractor,
-    logistic_head,
-    mean_difference_direction,
+    fit_heads,
     portable_spec,
     probe_document,
     probe_module,
@@ -259,45 +257,24 @@ def fit_audio_probe(
         model, layer, data.files, token=token, progress=feature_progress, trunk=trunk)
     token.check()
     progress(0.96, "Fitting the classifiers")
-    bad = {index for index, _ in failed}
-    train = np.array([i for i in train if i not in bad], dtype=np.int64)
-    test = np.array([i for i in test if i not in bad], dtype=np.int64)
-    labels = data.labels
-    for k, name in enumerate(data.class_names):
-        n_train, n_test = int(np.sum(labels[train] == k)), int(np.sum(labels[test] == k))
-        if n_train < 2 or n_test < 1:
-            raise InputError(
-                f"Too few clips of '{name}' could be read ({n_train} to train on, {n_test} to judge on; "
-                f"{len(failed)} file(s) in the folder could not be read as sound). Replace the damaged files."
-            )
     try:
-        w_mean = mean_difference_direction(features[train], labels[train])
+        fitted = fit_heads(data, features, failed, train, test, seed,
+                           too_few="Too few clips of '{name}' could be read ({n_train} to train on, {n_test} to "
+                                   "judge on; {failed} file(s) in the folder could not be read as sound). Replace "
+                                   "the damaged files.")
     except InputError as error:
         raise _in_clips(error) from None
-    w_logistic, b_logistic = logistic_head(features[train], labels[train], seed=seed)
-    heads = {
-        "mean-difference": evaluate_head("mean-difference", w_mean, 0.0, features[test], labels[test]),
-        "logistic": evaluate_head("logistic", w_logistic, b_logistic, features[test], labels[test]),
-    }
     progress(1.0, "Done")
     return AudioProbeResult(
         backbone=audio_portable_spec(model.spec),
         backbone_name=model.name,
         layer=layer,
         layer_shape=shape,
-        class_names=list(data.class_names),
-        folder=str(data.root),
         held_out_share=float(held_out),
-        seed=int(seed),
-        train_counts=[int(np.sum(labels[train] == k)) for k in (0, 1)],
-        held_out_counts=[int(np.sum(labels[test] == k)) for k in (0, 1)],
-        heads=heads,
-        held_out_files=[str(data.files[i]) for i in test],
-        held_out_labels=labels[test].copy(),
-        skipped=[(str(data.files[i]), reason) for i, reason in failed],
         seconds=time.perf_counter() - start,
         frontend=model.frontend.to_dict(),
         windows_per_clip=[int(w) for w in windows],
+        **fitted,
     )
 
 

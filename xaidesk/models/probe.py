@@ -661,23 +661,10 @@ def fit_probe(
                                                trunk=trunk)
     token.check()
     progress(0.96, "Fitting the classifiers")
-    bad = {index for index, _ in failed}
-    train = np.array([i for i in train if i not in bad], dtype=np.int64)
-    test = np.array([i for i in test if i not in bad], dtype=np.int64)
-    labels = data.labels
-    for k, name in enumerate(data.class_names):
-        n_train, n_test = int(np.sum(labels[train] == k)), int(np.sum(labels[test] == k))
-        if n_train < 2 or n_test < 1:
-            raise InputError(
-                f"Too few images of '{name}' could be opened ({n_train} to train on, {n_test} to judge on; "
-                f"{len(failed)} file(s) in the folder are not readable images). Replace the damaged files."
-            )
-    w_mean = mean_difference_direction(features[train], labels[train])
-    w_logistic, b_logistic = logistic_head(features[train], labels[train], seed=seed)
-    heads = {
-        "mean-difference": evaluate_head("mean-difference", w_mean, 0.0, features[test], labels[test]),
-        "logistic": evaluate_head("logistic", w_logistic, b_logistic, features[test], labels[test]),
-    }
+    fitted = fit_heads(data, features, failed, train, test, seed,
+                       too_few="Too few images of '{name}' could be opened ({n_train} to train on, {n_test} to "
+                               "judge on; {failed} file(s) in the folder are not readable images). Replace the "
+                               "damaged files.")
     progress(1.0, "Done")
     return ProbeResult(
         backbone=portable_spec(model.spec),
@@ -686,18 +673,53 @@ def fit_probe(
         backbone_preprocessing=model.preprocessing.to_dict() if model.preprocessing_set_by_hand else None,
         layer=layer,
         layer_shape=shape,
-        class_names=list(data.class_names),
-        folder=str(data.root),
         held_out_share=float(held_out),
-        seed=int(seed),
-        train_counts=[int(np.sum(labels[train] == k)) for k in (0, 1)],
-        held_out_counts=[int(np.sum(labels[test] == k)) for k in (0, 1)],
-        heads=heads,
-        held_out_files=[str(data.files[i]) for i in test],
-        held_out_labels=labels[test].copy(),
-        skipped=[(str(data.files[i]), reason) for i, reason in failed],
         seconds=time.perf_counter() - start,
+        **fitted,
     )
+
+
+def fit_heads(data: LabelledFolder, features: np.ndarray, failed, train, test, seed: int,
+              too_few: str) -> dict[str, Any]:
+    """Both heads fitted on the readable part of ``train`` and judged on the readable part of ``test``.
+
+    Parameters
+    ----------
+    failed
+        ``(index, reason)`` of the files that could not be read; they leave both parts.
+    too_few
+        The message when a class keeps fewer than two training or one held-out file, with the
+        fields ``name``, ``n_train``, ``n_test`` and ``failed``.
+
+    Returns
+    -------
+    dict
+        The :class:`ProbeResult` fields that describe the folder, the split and the heads.
+    """
+    bad = {index for index, _ in failed}
+    train = np.array([i for i in train if i not in bad], dtype=np.int64)
+    test = np.array([i for i in test if i not in bad], dtype=np.int64)
+    labels = data.labels
+    for k, name in enumerate(data.class_names):
+        n_train, n_test = int(np.sum(labels[train] == k)), int(np.sum(labels[test] == k))
+        if n_train < 2 or n_test < 1:
+            raise InputError(too_few.format(name=name, n_train=n_train, n_test=n_test, failed=len(failed)))
+    w_mean = mean_difference_direction(features[train], labels[train])
+    w_logistic, b_logistic = logistic_head(features[train], labels[train], seed=seed)
+    return {
+        "class_names": list(data.class_names),
+        "folder": str(data.root),
+        "seed": int(seed),
+        "train_counts": [int(np.sum(labels[train] == k)) for k in (0, 1)],
+        "held_out_counts": [int(np.sum(labels[test] == k)) for k in (0, 1)],
+        "heads": {
+            "mean-difference": evaluate_head("mean-difference", w_mean, 0.0, features[test], labels[test]),
+            "logistic": evaluate_head("logistic", w_logistic, b_logistic, features[test], labels[test]),
+        },
+        "held_out_files": [str(data.files[i]) for i in test],
+        "held_out_labels": labels[test].copy(),
+        "skipped": [(str(data.files[i]), reason) for i, reason in failed],
+    }
 
 
 # --- the explainable classifier ------------------------------------------------------------------
