@@ -9,7 +9,6 @@ classifier is saved as an audio probe file that the Audio tab opens as ``file:PA
 
 from __future__ import annotations
 
-from html import escape
 from pathlib import Path
 
 from PySide6.QtWidgets import QFileDialog, QWidget
@@ -38,6 +37,7 @@ class AudioProbeDialog(ProbeDialog):
 
     TAB_NAME = "Audio"
     SPEC_PREFIX = "file"
+    FILE_NOUN = "clips"
 
     def __init__(self, catalog=None, parent: QWidget | None = None, start_folder: str = "",
                  current_model=None) -> None:
@@ -160,35 +160,12 @@ class AudioProbeDialog(ProbeDialog):
         return self.load_backbone(model.spec, frontend=frontend)
 
     # ------------------------------------------------------------ folder
-    def set_folder(self, path) -> int:
-        """Check ``path`` in the background: its two classes and their clip counts."""
-        path = Path(path)
-        self.folder = None
-        self.folder_counts = {}
-        self.folder_edit.setText(str(path))
-        self.classes_label.setText("Looking for sound clips …")
-        self._start_folder = str(path.parent)
+    @staticmethod
+    def _scan(path):
+        """The labelled folder of clips at ``path`` (runs on the worker)."""
+        from xaidesk.models.audio_probe import scan_audio_folder
 
-        def job(token, progress):
-            from xaidesk.models.audio_probe import scan_audio_folder
-
-            data = scan_audio_folder(path)
-            return path, dict(zip(data.class_names, data.counts()))
-
-        self._jobs["folder"] = self.runner.submit(job, "folder")
-        self._update_enabled()
-        return self._jobs["folder"]
-
-    def _folder_ready(self, result) -> None:
-        path, counts = result
-        if str(path) != self.folder_edit.text():
-            return
-        self.folder, self.folder_counts = path, counts
-        (first, n1), (second, n2) = counts.items()
-        self.classes_label.setText(
-            f"Class 1: <b>{escape(first)}</b> ({n1} clips)<br>"
-            f"Class 2: <b>{escape(second)}</b> ({n2} clips), the positive class of the ROC curve")
-        self._update_enabled()
+        return scan_audio_folder(path)
 
     # ------------------------------------------------------------ fitting
     def fit(self) -> int | None:

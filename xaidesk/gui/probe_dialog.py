@@ -93,6 +93,8 @@ class ProbeDialog(QDialog):
     #: The tab that explains the classifier, and the spec prefix that opens the saved file there.
     TAB_NAME = "Images"
     SPEC_PREFIX = "probe"
+    #: What the class subfolders hold, in words.
+    FILE_NOUN = "images"
 
     def __init__(self, catalog=None, parent: QWidget | None = None, start_folder: str = "") -> None:
         super().__init__(parent)
@@ -392,18 +394,17 @@ class ProbeDialog(QDialog):
             self.set_folder(path)
 
     def set_folder(self, path) -> int:
-        """Check ``path`` in the background: its two classes and their image counts."""
+        """Check ``path`` in the background: its two classes and how many files each holds."""
         path = Path(path)
         self.folder = None
         self.folder_counts = {}
         self.folder_edit.setText(str(path))
-        self.classes_label.setText("Looking for images …")
+        self.classes_label.setText(f"Looking for {self.FILE_NOUN} …")
         self._start_folder = str(path.parent)
+        scan = self._scan
 
         def job(token, progress):
-            from xaidesk.models.probe import scan_labelled_folder
-
-            data = scan_labelled_folder(path)
+            data = scan(path)
             return path, dict(zip(data.class_names, data.counts()))
 
         self._jobs["folder"] = self.runner.submit(job, "folder")
@@ -417,9 +418,16 @@ class ProbeDialog(QDialog):
         self.folder, self.folder_counts = path, counts
         (first, n1), (second, n2) = counts.items()
         self.classes_label.setText(
-            f"Class 1: <b>{escape(first)}</b> ({n1} images)<br>"
-            f"Class 2: <b>{escape(second)}</b> ({n2} images), the positive class of the ROC curve")
+            f"Class 1: <b>{escape(first)}</b> ({n1} {self.FILE_NOUN})<br>"
+            f"Class 2: <b>{escape(second)}</b> ({n2} {self.FILE_NOUN}), the positive class of the ROC curve")
         self._update_enabled()
+
+    @staticmethod
+    def _scan(path):
+        """The labelled folder at ``path`` (runs on the worker)."""
+        from xaidesk.models.probe import scan_labelled_folder
+
+        return scan_labelled_folder(path)
 
     # ------------------------------------------------------------ fitting
     def can_fit(self) -> bool:
