@@ -103,20 +103,13 @@ def _read_state(path: Path, trust: bool, notes: list[str]) -> dict[str, torch.Te
 
 def _mismatch(state: Mapping[str, torch.Tensor], model: torch.nn.Module) -> str | None:
     """A sentence naming the first missing, unexpected and wrong-shaped key, or None when ``state`` fits."""
+    from .torchvision_models import describe_key_mismatch
+
     expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
     missing = [k for k in expected if k not in state]
     unexpected = [k for k in state if k not in expected]
     wrong = [k for k in expected if k in state and tuple(state[k].shape) != expected[k]]
-    parts = []
-    if missing:
-        parts.append(f"{len(missing)} of its layers are missing (for example '{missing[0]}')")
-    if unexpected:
-        parts.append(f"{len(unexpected)} are unknown to it (for example '{unexpected[0]}')")
-    if wrong:
-        key = wrong[0]
-        parts.append(f"{len(wrong)} have the wrong shape (for example '{key}': {list(state[key].shape)} "
-                     f"instead of {list(expected[key])})")
-    return "; ".join(parts) or None
+    return describe_key_mismatch(state, expected, missing, unexpected, wrong) or None
 
 
 def _vit_image_size(state: Mapping[str, torch.Tensor], model: torch.nn.Module) -> int | None:

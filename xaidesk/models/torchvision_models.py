@@ -427,6 +427,12 @@ def default_preprocessing(arch: str, image_size: int | None = None) -> Preproces
 
 def _describe_mismatch(state: Mapping[str, torch.Tensor], arch: str) -> str:
     missing, unexpected, wrong = _compare(state, arch)
+    return describe_key_mismatch(state, _signature(arch, _build_options(arch, state)), missing, unexpected, wrong)
+
+
+def describe_key_mismatch(state: Mapping[str, torch.Tensor], expected: Mapping[str, tuple[int, ...]],
+                          missing: list[str], unexpected: list[str], wrong: list[str]) -> str:
+    """One sentence naming the first missing, unexpected and wrong-shaped key of ``state`` (``""`` when none)."""
     parts = []
     if missing:
         parts.append(f"{len(missing)} of its layers are missing (for example '{missing[0]}')")
@@ -434,10 +440,8 @@ def _describe_mismatch(state: Mapping[str, torch.Tensor], arch: str) -> str:
         parts.append(f"{len(unexpected)} are unknown to it (for example '{unexpected[0]}')")
     if wrong:
         key = wrong[0]
-        parts.append(
-            f"{len(wrong)} have the wrong shape (for example '{key}': "
-            f"{list(state[key].shape)} instead of {list(_signature(arch, _build_options(arch, state))[key])})"
-        )
+        parts.append(f"{len(wrong)} have the wrong shape (for example '{key}': {list(state[key].shape)} "
+                     f"instead of {list(expected[key])})")
     return "; ".join(parts)
 
 
