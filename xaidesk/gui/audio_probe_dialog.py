@@ -38,6 +38,7 @@ class AudioProbeDialog(ProbeDialog):
     TAB_NAME = "Audio"
     SPEC_PREFIX = "file"
     FILE_NOUN = "clips"
+    MODALITY = "audio"
 
     def __init__(self, catalog=None, parent: QWidget | None = None, start_folder: str = "",
                  current_model=None) -> None:
@@ -63,13 +64,6 @@ class AudioProbeDialog(ProbeDialog):
             self.use_backbone(current_model)
 
     # ------------------------------------------------------------ backbones
-    def _builtin_models(self) -> list[dict]:
-        if self.catalog is not None:
-            return list(self.catalog.models("audio"))
-        from xaidesk.models import list_builtin_models
-
-        return list_builtin_models("audio")
-
     def _fill_backbones(self) -> None:
         self.model_combo.clear()
         for model in self._builtin_models():

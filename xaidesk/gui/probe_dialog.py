@@ -95,6 +95,8 @@ class ProbeDialog(QDialog):
     SPEC_PREFIX = "probe"
     #: What the class subfolders hold, in words.
     FILE_NOUN = "images"
+    #: The modality of the backbones offered.
+    MODALITY = "image"
 
     def __init__(self, catalog=None, parent: QWidget | None = None, start_folder: str = "") -> None:
         super().__init__(parent)
@@ -286,10 +288,10 @@ class ProbeDialog(QDialog):
     # ------------------------------------------------------------ backbones
     def _builtin_models(self) -> list[dict]:
         if self.catalog is not None:
-            return list(self.catalog.models("image"))
+            return list(self.catalog.models(self.MODALITY))
         from xaidesk.models import list_builtin_models
 
-        return list_builtin_models("image")
+        return list_builtin_models(self.MODALITY)
 
     def _fill_backbones(self) -> None:
         self.model_combo.clear()
