@@ -477,9 +477,9 @@ def _cmd_explain_audio(args: argparse.Namespace) -> int:
 
 
 def _cmd_explain_table(args: argparse.Namespace) -> int:
-    from .core.io import staged_folder, write_bytes_atomic, write_json_atomic
     from .data.tables import load_table
     from .explain.tabular import explain_table
+    from .export.tables import write_table_results
 
     check_output_options(args, rendered=False)
     params = parse_param_values(args.param)
@@ -491,17 +491,7 @@ def _cmd_explain_table(args: argparse.Namespace) -> int:
     progress.done()
     for notice in table.notices + result.notices:
         print(f"xaidesk: note: {notice}", file=sys.stderr)
-    scores = ["row,score"] + [f"{int(r)},{csv_number(s)}" for r, s in zip(result.row_ids, result.scores)]
-    header = ",".join(["row"] + [csv_field(n) for n in result.feature_names])
-    relevance = [header] + [
-        ",".join([str(int(r))] + [csv_number(v) for v in row]) for r, row in zip(result.row_ids, result.relevance)
-    ]
-    summary = {"input": str(args.input), "read_as": table.settings.to_dict(), **result.summary(),
-               "target_column": args.target_column, "notices": table.notices + result.notices}
-    with staged_folder(args.out) as folder:
-        write_bytes_atomic(folder / "scores.csv", ("\n".join(scores) + "\n").encode("utf-8"))
-        write_bytes_atomic(folder / "relevance.csv", ("\n".join(relevance) + "\n").encode("utf-8"))
-        write_json_atomic(folder / "summary.json", summary)
+    write_table_results(args.out, result, table, args.target_column)
     top = result.top_rows(3)
     print(
         f"{result.method}: {len(result.row_ids)} rows x {len(result.feature_names)} features in {result.seconds:.2f} s; "

@@ -1259,7 +1259,10 @@ class TablesTab(AnalysisTabMixin, QWidget):
         return self.result is not None
 
     def export_results(self, folder) -> Path:
-        return table_jobs.export_results(folder, self.result, self.table)
+        """Write the result's files into ``folder``: the same writer as ``xaidesk explain table``."""
+        from xaidesk.export.tables import write_table_results
+
+        return write_table_results(folder, self.result, self.table, self.target_column())
 
     def current_plot_widget(self) -> QWidget:
         """The widget a 'Save plot' would save: the current view's main plot."""
