@@ -17,7 +17,7 @@ CORE_PACKAGES = [
     "xaidesk.data.transforms",
     "xaidesk.models",
     "xaidesk.explain",
-    "xaidesk.explain.tabular",
+    "xaidesk.explain.table",
     "xaidesk.evaluate",
     "xaidesk.selftest",
     "xaidesk.userdirs",

@@ -2,31 +2,21 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 import pytest
 import torch
 from torch import nn
 
-from xaidesk.core import CancelToken, Cancelled, MethodError, get_method
+from xaidesk.core import CancelToken, Cancelled, MethodError
 from xaidesk.explain import gradients
-from xaidesk.models.base import LoadedModel
 from xaidesk.models.preprocessing import Preprocessing
 
+import helpers
 
-def loaded(net, size=(8, 8), channels=3, torchscript=False, architecture="unknown") -> LoadedModel:
-    with torch.no_grad():
-        classes = net(torch.zeros(1, channels, *size)).shape[1]
-    return LoadedModel(
-        spec="test", name="test", module=net.eval(),
-        preprocessing=Preprocessing(size=size, mean=(0.5,) * channels, std=(0.25,) * channels),
-        class_names=[f"c{i}" for i in range(classes)], architecture=architecture, is_torchscript=torchscript,
-    )
-
-
-def run(name, model, x, target, token=None, progress=None, **params):
-    info = get_method(name)
-    return info.function(model, x, target, params=info.resolve_params(params), token=token or CancelToken(),
-                         progress=progress or (lambda *a, **k: None))
+loaded = partial(helpers.loaded, size=(8, 8), mean=0.5, std=0.25)
+run = helpers.run
 
 
 def relu_net():

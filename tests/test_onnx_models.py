@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from xaidesk.core import CancelToken, MethodError, ModelError, get_method
-from xaidesk.explain.pipeline import explain_image, predict_image
+from xaidesk.explain.image import explain_image, predict_image
 from xaidesk.models import load_model
 from xaidesk.models.base import LoadedModel
 from xaidesk.models.onnx_models import OnnxRuntimeModule, load_onnx

@@ -95,7 +95,7 @@ def _check_table_pipeline() -> str:
     import numpy as np
 
     from .data.tables import load_table
-    from .explain.tabular import explain_table
+    from .explain.table import explain_table
     from .resources import resource_path
 
     table = load_table(resource_path("samples", "wine.csv"))

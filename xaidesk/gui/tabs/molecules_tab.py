@@ -1,7 +1,7 @@
 """The Molecules tab: learn interpretable energy models from a folder of .xyz files and explain them.
 
 Loading and training run in the :class:`~xaidesk.gui.runner.Runner` (the Qt-free
-work is in :mod:`xaidesk.data.molecules` and :mod:`xaidesk.explain.molecules`);
+work is in :mod:`xaidesk.data.molecules` and :mod:`xaidesk.explain.molecule`);
 this module dispatches jobs and shows their results:
 
 * global, atom-count model: the energy per element as bars;
@@ -56,7 +56,7 @@ MODEL_NAMES = {"atoms": ("Atom-count model", "the energy of each element"),
 #: Lengths are shown in Å everywhere in the tab, whatever unit the files were written in.
 DISPLAY_UNIT = "angstrom"
 BOHR_PER_ANGSTROM = 1.8897261
-#: The pair basis defaults of :mod:`xaidesk.explain.molecules` (in Bohr; that module pulls torch in via its package).
+#: The pair basis defaults of :mod:`xaidesk.explain.molecule` (in Bohr; that module pulls torch in via its package).
 DEFAULT_SIGMA, DEFAULT_RANGE = 0.5, (0.0, 8.0)
 #: The view each model opens on (pages of ``MoleculesTab.views``).
 ELEMENTS_PAGE, POTENTIALS_PAGE, MOLECULE_PAGE = 0, 1, 2
@@ -487,7 +487,7 @@ class MoleculesTab(AnalysisTabMixin, QWidget):
         params = dict(n_bins=self.bins_spin.value(), **self.basis_bohr())
 
         def job(token, progress):
-            from xaidesk.explain.molecules import fit_molecule_model
+            from xaidesk.explain.molecule import fit_molecule_model
 
             return fit_molecule_model(mols, kind, **params, cancel=token, progress=progress)
 
@@ -548,7 +548,7 @@ class MoleculesTab(AnalysisTabMixin, QWidget):
         self.pair_combo.setCurrentText(pair)
 
     def _references(self, pair: str) -> list:
-        from xaidesk.explain.molecules import bond_lengths_for, load_bond_lengths
+        from xaidesk.explain.molecule import bond_lengths_for, load_bond_lengths
 
         if self._bond_table is None:
             try:
