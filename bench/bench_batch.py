@@ -1,4 +1,4 @@
-"""Benchmark: dataset mode (``xaidesk.batch.run_batch``) against a naive per-file loop.
+"""Benchmark: dataset mode (``xaidesk.runs.run_batch``) against a naive per-file loop.
 
 Run with ``.venv/bin/python bench/bench_batch.py [--images 200] [--batch-size 16] [--threads 2]``.
 
@@ -40,7 +40,7 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from xaidesk.batch import image_thumbnail, run_batch  # noqa: E402
+from xaidesk.runs import image_thumbnail, run_batch  # noqa: E402
 from xaidesk.core.io import save_npy_atomic, save_png_atomic  # noqa: E402
 from xaidesk.data.images import load_image  # noqa: E402
 from xaidesk.explain import explain_image  # noqa: E402

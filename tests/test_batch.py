@@ -9,10 +9,16 @@ import numpy as np
 import pytest
 import torch
 
-from xaidesk import batch
-from xaidesk.batch import (
+from xaidesk.core import CancelToken, Cancelled, InputError, MethodError, get_method
+from xaidesk.data.images import load_image
+from xaidesk.explain import explain_image, predict_image
+from xaidesk.models import load_model
+from xaidesk.resources import resource_path
+from xaidesk import runs
+from xaidesk.runs import (
     INDEX_COLUMNS,
     BatchStatus,
+    batched_function,
     merge_runs,
     parse_shard,
     read_index,
@@ -21,11 +27,7 @@ from xaidesk.batch import (
     scan_folder,
     shard_files,
 )
-from xaidesk.core import CancelToken, Cancelled, InputError, MethodError, get_method
-from xaidesk.data.images import load_image
-from xaidesk.explain import explain_image, predict_image
-from xaidesk.models import load_model
-from xaidesk.resources import resource_path
+from xaidesk.runs import execute, workers
 
 SAMPLES = ["digits_0.png", "digits_2.png", "digits_3.png", "digits_5.png", "digits_7.png"]
 LRP = "lrp.epsilon_plus_flat"
@@ -211,7 +213,7 @@ def test_a_failure_mid_run_leaves_only_complete_items(folder, tmp_path, digits, 
     run = tmp_path / "run"
     calls = {"n": 0}
     failed = []
-    real = batch.save_png_atomic
+    real = workers.save_png_atomic
 
     def failing_png(path, rgb):
         calls["n"] += 1
@@ -220,7 +222,7 @@ def test_a_failure_mid_run_leaves_only_complete_items(folder, tmp_path, digits, 
             raise OSError("disk full")
         return real(path, rgb)
 
-    monkeypatch.setattr(batch, "save_png_atomic", failing_png)
+    monkeypatch.setattr(workers, "save_png_atomic", failing_png)
     with pytest.raises(OSError, match="disk full"):
         run_batch(folder, run, digits, [LRP], batch_size=2)
     rows = read_index(run)
@@ -231,7 +233,7 @@ def test_a_failure_mid_run_leaves_only_complete_items(folder, tmp_path, digits, 
     assert failed and failed[0] not in {r.thumbnail for r in rows}
     assert (run / failed[0]).with_suffix(".npy").is_file()
     assert not list(run.rglob("*.tmp"))
-    monkeypatch.setattr(batch, "save_png_atomic", real)
+    monkeypatch.setattr(workers, "save_png_atomic", real)
     result = run_batch(folder, run, digits, [LRP], batch_size=2)
     assert result.already_done == len(rows) and result.computed == 5 - len(rows)
     assert len(read_index(run)) == 5
@@ -239,7 +241,7 @@ def test_a_failure_mid_run_leaves_only_complete_items(folder, tmp_path, digits, 
 
 def test_an_exception_in_the_method_stops_the_run_and_resume_finishes_it(folder, tmp_path, digits, monkeypatch):
     run = tmp_path / "run"
-    real = batch.batched_function(LRP)
+    real = batched_function(LRP)
     calls = {"n": 0}
 
     def flaky(model, x, targets, *, params, token):
@@ -248,7 +250,7 @@ def test_an_exception_in_the_method_stops_the_run_and_resume_finishes_it(folder,
             raise RuntimeError("simulated crash")
         return real(model, x, targets, params=params, token=token)
 
-    monkeypatch.setattr(batch, "batched_function", lambda name: flaky)
+    monkeypatch.setattr(execute, "batched_function", lambda name: flaky)
     with pytest.raises(RuntimeError, match="simulated crash"):
         run_batch(folder, run, digits, [LRP], batch_size=2)
     assert len(read_index(run)) == 2
@@ -339,8 +341,8 @@ def test_batched_methods_equal_one_input_at_a_time(method, digits):
     info = get_method(method)
     params = info.resolve_params({})
     targets = [1, 2, 3, 4, 9]
-    batched = batch.batched_function(method)(digits, x, targets, params=params, token=CancelToken())
-    top = batch.batched_function(method)(digits, x, None, params=params, token=CancelToken())
+    batched = batched_function(method)(digits, x, targets, params=params, token=CancelToken())
+    top = batched_function(method)(digits, x, None, params=params, token=CancelToken())
     # the robust gradient divides by biased pre-activations, which amplifies float rounding
     rtol = 1e-3 if method == "gradient.robust" else 1e-4
     for i, target in enumerate(targets):
@@ -355,7 +357,7 @@ def test_batched_methods_equal_one_input_at_a_time(method, digits):
 def test_batched_lrp_on_a_resnet_equals_one_input_at_a_time():
     import torchvision
 
-    from xaidesk.explain import lrp
+    from xaidesk.explain.lrp import cnn as lrp
     from xaidesk.models.base import LoadedModel
     from xaidesk.models.preprocessing import IMAGENET
 
@@ -378,9 +380,9 @@ def test_batched_lrp_on_a_resnet_equals_one_input_at_a_time():
 def test_batched_targets_are_checked(digits):
     x = _inputs(digits, SAMPLES[:2])
     with pytest.raises(MethodError, match="does not exist"):
-        batch.batched_function(LRP)(digits, x, [0, 10], params={"epsilon": 1e-6}, token=CancelToken())
+        batched_function(LRP)(digits, x, [0, 10], params={"epsilon": 1e-6}, token=CancelToken())
     with pytest.raises(MethodError, match="2 inputs"):
-        batch.batched_function(GRAD)(digits, x, [0], params={}, token=CancelToken())
+        batched_function(GRAD)(digits, x, [0], params={}, token=CancelToken())
 
 
 # --- devices, sorting, CLI ------------------------------------------------------------------------------
@@ -391,21 +393,21 @@ def test_cuda_is_refused_plainly_without_a_gpu(folder, tmp_path):
         pytest.skip("this machine has a CUDA GPU")
     with pytest.raises(InputError, match="no CUDA GPU"):
         run_batch(folder, tmp_path / "run", "demo:digits", [LRP], device="cuda")
-    assert batch.available_devices() == ["cpu"]
+    assert runs.available_devices() == ["cpu"]
 
 
 def test_filter_and_sort_rows(folder, tmp_path, digits):
     run = tmp_path / "run"
     run_batch(folder, run, digits, [LRP, GRAD])
     rows = read_index(run)
-    assert {r.true_class for r in batch.filter_rows(rows, true_class="low")} == {"low"}
-    assert len(batch.filter_rows(rows, method=LRP)) == 5
-    assert len(batch.filter_rows(rows, predicted="7")) == 2
-    scores = [r.score for r in batch.sort_rows(rows, "score_desc")]
+    assert {r.true_class for r in runs.filter_rows(rows, true_class="low")} == {"low"}
+    assert len(runs.filter_rows(rows, method=LRP)) == 5
+    assert len(runs.filter_rows(rows, predicted="7")) == 2
+    scores = [r.score for r in runs.sort_rows(rows, "score_desc")]
     assert scores == sorted(scores, reverse=True)
-    assert [r.method for r in batch.sort_rows(rows, "method")] == [GRAD] * 5 + [LRP] * 5
-    assert [r.true_class for r in batch.sort_rows(rows, "class")] == ["high"] * 4 + ["low"] * 6
-    assert batch.row_classes(rows) == (["high", "low"], ["0", "2", "3", "5", "7"])
+    assert [r.method for r in runs.sort_rows(rows, "method")] == [GRAD] * 5 + [LRP] * 5
+    assert [r.true_class for r in runs.sort_rows(rows, "class")] == ["high"] * 4 + ["low"] * 6
+    assert runs.row_classes(rows) == (["high", "low"], ["0", "2", "3", "5", "7"])
 
 
 def test_cli_round_trip(folder, tmp_path, capsys):
@@ -469,7 +471,7 @@ def test_the_batch_modules_import_no_qt():
     import subprocess
     import sys
 
-    code = ("import sys, xaidesk.batch, xaidesk.commands.batch\n"
+    code = ("import sys, xaidesk.runs, xaidesk.commands.batch\n"
             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('PySide6', 'shiboken6', 'pyqtgraph')))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
@@ -477,7 +479,7 @@ def test_the_batch_modules_import_no_qt():
 
 
 def test_item_paths_never_clash():
-    from xaidesk.batch import item_stems
+    from xaidesk.runs import item_stems
 
     files = ["x.png", "x.jpg", "x.png.png", "a/b.png", "a/b.jpg", "c.png"]
     stems = item_stems(files)
@@ -502,7 +504,7 @@ def test_a_batch_run_explains_a_vision_transformer_in_batches(tmp_path, monkeypa
     from PIL import Image
     from torchvision.models.vision_transformer import VisionTransformer
 
-    from xaidesk.explain import attnlrp
+    from xaidesk.explain.lrp import attention as attnlrp
     from xaidesk.models.base import LoadedModel
     from xaidesk.models.preprocessing import Preprocessing
 
@@ -520,11 +522,11 @@ def test_a_batch_run_explains_a_vision_transformer_in_batches(tmp_path, monkeypa
     batched = attnlrp.BATCHED_METHODS["lrp.attention"]
     monkeypatch.setitem(attnlrp.BATCHED_METHODS, "lrp.attention",
                         lambda model, x, *a, **k: calls.append(len(x)) or batched(model, x, *a, **k))
-    result = batch.run_batch(folder, tmp_path / "run", model, ["lrp.attention"], target=1, batch_size=2)
+    result = run_batch(folder, tmp_path / "run", model, ["lrp.attention"], target=1, batch_size=2)
     assert result.computed == 3 and calls == [2, 1]
     info = get_method("lrp.attention")
     params = info.resolve_params({})
-    for row in batch.read_index(result.run_dir):
+    for row in read_index(result.run_dir):
         x = model.preprocessing.to_tensor(load_image(folder / row.file).pixels)
         single = info.function(model, x, 1, params=params, token=CancelToken(), progress=lambda *a, **k: None)
         saved = np.load(result.run_dir / row.relevance)

@@ -22,7 +22,7 @@ CORE_PACKAGES = [
     "xaidesk.selftest",
     "xaidesk.userdirs",
     "xaidesk.cli",
-    "xaidesk.batch",
+    "xaidesk.runs",
     "xaidesk.evaluate.spray",
     "xaidesk.evaluate.compare",
     "xaidesk.data.scenes",

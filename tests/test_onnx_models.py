@@ -256,7 +256,7 @@ def test_faithfulness_curves_equal_the_pytorch_model(exported, onnx_model):
 def test_batch_run_on_onnx_records_labels_and_preprocessing(exported, tmp_path):
     from PIL import Image
 
-    from xaidesk.batch import read_run, run_batch
+    from xaidesk.runs import read_run, run_batch
 
     net, path = exported
     source = tmp_path / "images"

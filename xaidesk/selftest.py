@@ -175,7 +175,7 @@ def _check_molecules() -> str:
 def _check_dataset_mode() -> str:
     import numpy as np
 
-    from .batch import read_index, run_batch
+    from .runs import read_index, run_batch
     from .data.images import load_image
     from .data.scenes import write_mark_demo_folder
     from .evaluate import FlipSettings, image_faithfulness

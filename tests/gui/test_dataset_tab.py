@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PySide6.QtCore import Qt
 
-from xaidesk.batch import read_index
+from xaidesk.runs import read_index
 from xaidesk.resources import resource_path
 
 SAMPLES = ["digits_0.png", "digits_2.png", "digits_3.png", "digits_5.png", "digits_7.png"]
@@ -123,7 +123,7 @@ def test_filters_and_sorting(qtbot, make_tab, folder, tmp_path):
 def test_double_click_shows_the_saved_heatmap_and_can_open_the_item(qtbot, make_tab, folder, tmp_path):
     from PySide6.QtWidgets import QPushButton
 
-    from xaidesk.batch import image_thumbnail, read_run
+    from xaidesk.runs import image_thumbnail, read_run
     from xaidesk.data.images import load_image
 
     out = tmp_path / "run"
@@ -222,7 +222,7 @@ def test_cancel_keeps_the_finished_files_and_resume_completes(qtbot, make_tab, f
 
 
 def test_open_run_shows_a_cli_run_and_its_settings(qtbot, make_tab, folder, tmp_path):
-    from xaidesk.batch import run_batch
+    from xaidesk.runs import run_batch
 
     out = tmp_path / "cli-run"
     run_batch(folder, out, "demo:digits", [GRAD, ("lrp.epsilon_plus_flat", {"epsilon": 0.5})])
@@ -301,7 +301,7 @@ def test_one_class_for_every_input_is_recorded_and_kept_on_resume(qtbot, make_ta
     # reopening the run shows its class; asking for another class in the same folder is refused plainly
     tab.set_explained_class(None)
     assert tab.open_run(out) and tab.explained_class() == 8
-    from xaidesk.batch import run_batch
+    from xaidesk.runs import run_batch
     from xaidesk.core import InputError
 
     with pytest.raises(InputError, match="explained class"):
@@ -309,7 +309,7 @@ def test_one_class_for_every_input_is_recorded_and_kept_on_resume(qtbot, make_ta
 
 
 def test_the_output_folder_follows_the_input_folder(qtbot, make_tab, folder, tmp_path, error_dialogs):
-    from xaidesk.batch import run_batch
+    from xaidesk.runs import run_batch
 
     other = tmp_path / "more-digits"
     shutil.copytree(folder, other)
@@ -329,7 +329,7 @@ def test_the_output_folder_follows_the_input_folder(qtbot, make_tab, folder, tmp
 
 def test_an_output_folder_of_another_run_is_refused_before_anything_starts(qtbot, make_tab, folder, tmp_path,
                                                                           error_dialogs):
-    from xaidesk.batch import run_batch
+    from xaidesk.runs import run_batch
 
     other = tmp_path / "more-digits"
     shutil.copytree(folder, other)
@@ -414,7 +414,7 @@ def test_captions_fit_their_cells_and_name_methods_by_title(qtbot, make_tab, fol
 
 
 def test_the_viewer_says_when_the_input_is_gone_and_shows_the_saved_preview(qtbot, folder, tmp_path):
-    from xaidesk.batch import read_run, run_batch
+    from xaidesk.runs import read_run, run_batch
     from xaidesk.gui.views.dataset_views import ItemViewer
 
     out = tmp_path / "run"
@@ -430,13 +430,13 @@ def test_the_viewer_says_when_the_input_is_gone_and_shows_the_saved_preview(qtbo
 
 
 def test_a_failed_run_says_what_went_wrong(qtbot, make_tab, folder, tmp_path, monkeypatch, error_dialogs):
-    import xaidesk.batch
+    import xaidesk.runs
     from xaidesk.core import InputError
 
     def refuse(*_args, **_kwargs):
         raise InputError("The model file is damaged; choose another one.")
 
-    monkeypatch.setattr(xaidesk.batch, "run_batch", refuse)
+    monkeypatch.setattr(xaidesk.runs, "run_batch", refuse)
     tab = make_tab()
     _prepare(tab, folder, tmp_path / "run", [GRAD])
     assert tab.start_run() is not None

@@ -5,7 +5,7 @@
     python -m xaidesk batch --merge RUN1 RUN2 ... --out MERGED
 
 The first form writes the run folder RUN (``run.json``, ``index.csv``, ``items/``, see
-:mod:`xaidesk.batch`). Run it again with the same settings after a cancel or a crash and it
+:mod:`xaidesk.runs.format`). Run it again with the same settings after a cancel or a crash and it
 resumes where it stopped; a folder holding a different run is refused. ``--param name=value``
 applies to every chosen method that has that parameter; ``--param METHOD:name=value`` to one
 method. Shards are numbered from 0 (``--shard 0/4`` … ``--shard 3/4``, e.g. a SLURM array's
@@ -22,9 +22,9 @@ HELP = "explain every image or sound clip of a folder (resumable, shardable) or 
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from xaidesk.cli import output_folder
+    from xaidesk.commands.common import output_folder
     parser.add_argument("folder", nargs="?", type=Path, help="the folder of inputs (class subfolders optional)")
-    from xaidesk.cli import LABELS_HELP, MODEL_HELP
+    from xaidesk.commands.common import LABELS_HELP, MODEL_HELP
     parser.add_argument("--model", help=MODEL_HELP)
     parser.add_argument("--labels", type=Path, default=None, metavar="FILE", help=LABELS_HELP)
     parser.add_argument("--methods", help="method names separated by commas, see 'xaidesk methods'")
@@ -65,7 +65,7 @@ def method_params(methods: list[str], pairs: list[str]) -> dict[str, dict[str, s
 
 
 def run(args: argparse.Namespace) -> int:
-    from xaidesk.cli import EXIT_CANCELLED
+    from xaidesk.commands.common import EXIT_CANCELLED
     from xaidesk.core import InputError
     from xaidesk.core.io import check_output_folder
 
@@ -85,8 +85,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from xaidesk.batch import parse_shard, run_batch
-    from xaidesk.cli import cli_progress
+    from xaidesk.runs import parse_shard, run_batch
+    from xaidesk.commands.common import cli_progress
 
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     params = method_params(methods, args.param)
@@ -109,8 +109,8 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _merge(args: argparse.Namespace) -> int:
-    from xaidesk.batch import merge_runs
-    from xaidesk.cli import cli_progress
+    from xaidesk.runs import merge_runs
+    from xaidesk.commands.common import cli_progress
 
     progress = cli_progress()
     result = merge_runs(args.merge, args.out, progress=progress)

@@ -1,6 +1,6 @@
 """The Dataset tab: explain a whole folder with one or more methods, then browse the heatmaps.
 
-The run itself is :func:`xaidesk.batch.run_batch`; it goes to a runner of its own (its own
+The run itself is :func:`xaidesk.runs.run_batch`; it goes to a runner of its own (its own
 worker thread), so the other tabs stay usable during a long run. Every finished file is on
 disk at once, so Cancel loses nothing and Resume continues where the run stopped, also after
 the application was closed. The browser (:class:`~xaidesk.gui.views.dataset_views.BrowsePanel`)
@@ -32,7 +32,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ...batch import DEFAULT_BATCH_SIZE, BatchStatus, FolderScan, MethodRequest, RunInfo, read_run, scan_folder
+from ...runs import DEFAULT_BATCH_SIZE, BatchStatus, FolderScan, MethodRequest, RunInfo, read_run, scan_folder
 from ...core import XaideskError
 from ..catalog import Catalog, family_title
 from ..formatting import format_duration
@@ -251,7 +251,7 @@ class DatasetTab(QWidget):
     # ------------------------------------------------------------------ catalog
     def set_catalog(self, catalog: Catalog) -> None:
         """Fill the model and method pickers and the devices."""
-        from xaidesk.batch import available_devices
+        from xaidesk.runs import available_devices
 
         self.catalog = catalog
         self.device_combo.clear()
@@ -579,7 +579,7 @@ class DatasetTab(QWidget):
 
     def _submit(self, source, spec: str, methods: list[MethodRequest], shard, out: Path,
                 target: int | None = None) -> int:
-        from xaidesk.batch import parse_shard
+        from xaidesk.runs import parse_shard
 
         device = self.device_combo.currentData() or "cpu"
         batch_size = self.batch_spin.value()
@@ -587,7 +587,7 @@ class DatasetTab(QWidget):
         options = self.model_options(spec)
 
         def job(token, progress):
-            from xaidesk.batch import run_batch
+            from xaidesk.runs import run_batch
 
             from ..catalog import configure_torch_threads
 

@@ -1,7 +1,7 @@
 """The browser of a batch run: a lazily loaded thumbnail grid with filters and sorting.
 
 :class:`RunItemsModel` holds the rows of a run's index (filtered and sorted with the Qt-free
-helpers of :mod:`xaidesk.batch`) and loads each thumbnail from disk only when the view asks
+helpers of :mod:`xaidesk.runs`) and loads each thumbnail from disk only when the view asks
 for it, keeping a bounded cache, so runs of thousands of files browse smoothly.
 :class:`BrowsePanel` puts the filter bar over the grid and reports double-clicked items;
 :class:`ItemViewer` shows one item's saved heatmap over its input, large, with its details.
@@ -32,7 +32,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ...batch import IndexRow, RunInfo, filter_rows, image_thumbnail, row_classes, sort_rows
+from ...runs import IndexRow, RunInfo, filter_rows, image_thumbnail, row_classes, sort_rows
 from ...core import XaideskError, render
 from ..formatting import class_text, format_value, map_shows_sign
 from ..wording import plural
@@ -58,7 +58,7 @@ class RunItemsModel(QAbstractListModel):
     """The rows of one run, as a list model for an icon-mode :class:`QListView`.
 
     ``DecorationRole`` is the item's thumbnail, loaded on first request; ``UserRole`` the
-    :class:`~xaidesk.batch.IndexRow`.
+    :class:`~xaidesk.runs.IndexRow`.
     """
 
     def __init__(self, parent=None) -> None:

@@ -1,0 +1,171 @@
+"""What each item of a run is computed with: the methods, the device and the two ways to explain.
+
+Throughput: LRP and the plain gradient methods have a batched path (``BATCHED_METHODS`` of
+:mod:`xaidesk.explain.lrp.cnn`, :mod:`xaidesk.explain.lrp.attention` and
+:mod:`xaidesk.explain.gradients`): ``batch_size`` images go through the model in one forward and one
+backward pass, each with its own target. The result equals the per-image result up to float
+rounding. Other methods, and all audio, run per file through
+:func:`~xaidesk.explain.explain_image` / :func:`~xaidesk.explain.explain_audio`.
+
+Devices: on ``"cuda"`` the model and the batched inputs move to the GPU; per-file methods keep
+their tensors on the CPU and the model's root gets two hooks for their calls that move its
+input to the GPU and its scores back (TorchScript models are wrapped instead).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import time
+from typing import Sequence
+
+from ..core import InputError, MethodError, get_method
+from .format import MethodRequest, plain_json
+from .scan import INPUT_NOUNS
+from .workers import ReadInput
+
+
+def resolve_methods(methods: Sequence, modality: str, model=None) -> list[MethodRequest]:
+    """Check the methods against the modality (and the model) and fill in their defaults.
+
+    ``methods`` holds names or :class:`MethodRequest` / ``(name, params)`` items.
+    """
+    from ..explain.image import method_for
+
+    if not methods:
+        raise MethodError("Choose at least one explanation method for the run.")
+    requests: list[MethodRequest] = []
+    for item in methods:
+        if isinstance(item, MethodRequest):
+            name, values = item.name, item.params
+        elif isinstance(item, str):
+            name, values = item, {}
+        else:
+            name, values = item[0], dict(item[1] or {})
+        info = method_for(name, modality, model) if model is not None else get_method(name)
+        if modality not in info.modality:
+            raise MethodError(f"The method {name} does not work on {INPUT_NOUNS.get(modality, modality)}.")
+        if any(r.name == name for r in requests):
+            raise MethodError(f"The method {name} was chosen twice; a run explains each file once per method.")
+        requests.append(MethodRequest(name, plain_json(info.resolve_params(values))))
+    return requests
+
+
+def resolve_device(name: str | None):
+    """``"cpu"`` or ``"cuda"`` as a torch device, with a plain error when CUDA is not there."""
+    import torch
+
+    name = (name or "cpu").strip().lower()
+    if name == "cpu":
+        return torch.device("cpu")
+    if name in ("cuda", "gpu") or name.startswith("cuda:"):
+        if not torch.cuda.is_available():
+            raise InputError("CUDA was chosen, but this computer has no CUDA GPU that PyTorch can use. "
+                             "Run on the CPU instead.")
+        return torch.device("cuda" if name == "gpu" else name)
+    raise InputError(f"Unknown device '{name}'; choose cpu or cuda.")
+
+
+def available_devices() -> list[str]:
+    """``["cpu"]``, plus ``"cuda"`` when a CUDA GPU is usable."""
+    import torch
+
+    return ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+
+
+@contextlib.contextmanager
+def per_file_on_device(model, device):
+    """``model`` for the per-file methods while ``module`` sits on ``device``: inputs move there and
+    scores come back to the CPU, where those methods keep their tensors.
+
+    An ``nn.Module`` gets two hooks on its root (removed on the way out), so its layer names stay
+    as they are (RELAX's layer parameter names them); a TorchScript module is wrapped.
+    """
+    import torch
+
+    module = model.module
+    if device.type == "cpu":
+        yield model
+        return
+    if model.is_torchscript or isinstance(module, torch.jit.ScriptModule):
+        class OnDevice(torch.nn.Module):
+            def __init__(self, inner):
+                super().__init__()
+                self.inner = inner
+
+            def forward(self, x):
+                return self.inner(x.to(device)).cpu()
+
+        yield dataclasses.replace(model, module=OnDevice(module).eval())
+        return
+    handles = [
+        module.register_forward_pre_hook(lambda _m, args: tuple(a.to(device) if hasattr(a, "to") else a for a in args)),
+        module.register_forward_hook(lambda _m, _args, output: output.cpu() if hasattr(output, "cpu") else output),
+    ]
+    try:
+        yield model
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+
+def batched_function(name: str):
+    """The batched path of a method, or ``None`` when it runs per input."""
+    from ..explain import gradients
+    from ..explain.lrp import attention, cnn
+
+    return {**cnn.BATCHED_METHODS, **gradients.BATCHED_METHODS, **attention.BATCHED_METHODS}.get(name)
+
+
+
+def explain_batched(function, model, group: list[ReadInput], request: MethodRequest, target, device, token, counters):
+    """Explain a group of images in one pass; ``[(explanation in image coordinates, predicted, seconds)]``."""
+    import torch
+
+    from ..explain.common import forward_logits, scoring_module
+
+    info = get_method(request.name)
+    x = torch.cat([item.tensor for item in group]).to(device)
+    start = time.perf_counter()
+    targets = None if target is None else [int(target)] * len(group)
+    explanations = function(model, x, targets, params=dict(request.params), token=token)
+    if target is not None:
+        with torch.inference_mode():
+            predicted = forward_logits(scoring_module(model), x, model.name).argmax(1).tolist()
+    else:
+        predicted = [e.target.index for e in explanations]
+    seconds = time.perf_counter() - start
+    counters["compute"] += seconds
+    share = seconds / len(group)
+    results = []
+    for item, explanation, top in zip(group, explanations, predicted):
+        relevance = model.preprocessing.to_original(explanation.relevance, item.pixels.shape[:2], preserve=info.resample)
+        explanation = explanation.replace(relevance=relevance, method=request.name, seconds=share)
+        results.append((explanation, int(top), share + item.seconds))
+    return results
+
+
+def explain_one(model, item: ReadInput, request: MethodRequest, target, token, counters):
+    """Explain one input per file; ``(explanation, predicted, seconds)``."""
+    start = time.perf_counter()
+    if item.pixels is not None:
+        from ..explain.image import explain_image, predict_tensor
+
+        explanation = explain_image(model, item.pixels, request.name, target=target, params=dict(request.params),
+                                    token=token)
+        predicted = explanation.target.index if target is None else predict_tensor(model, item.tensor).top_class
+    else:
+        from ..explain.audio import explain_audio, predict_audio
+
+        explanation = explain_audio(model, item.audio, request.name, target=target, params=dict(request.params),
+                                    token=token)
+        predicted = explanation.target.index if target is None else predict_audio(model, item.audio).top_class
+    seconds = time.perf_counter() - start
+    counters["compute"] += seconds
+    return explanation, int(predicted), seconds + item.seconds
+
+
+
+__all__ = ["available_devices", "batched_function", "explain_batched", "explain_one", "per_file_on_device",
+           "resolve_device", "resolve_methods"]
