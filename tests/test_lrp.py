@@ -10,29 +10,11 @@ from zennit.composites import LayerMapComposite
 from zennit.rules import AlphaBeta, Epsilon
 from zennit.types import Linear as AnyLinear
 
-from xaidesk.core import CancelToken, Cancelled, MethodError, get_method
+from xaidesk.core import CancelToken, Cancelled, MethodError
 from xaidesk.explain import explain_image, lrp
 from xaidesk.explain.common import as_logits
-from xaidesk.models.base import LoadedModel
-from xaidesk.models.preprocessing import Preprocessing
 
-
-def loaded(net: nn.Module, size, channels=3, classes=None, architecture="unknown", mean=0.0, std=1.0) -> LoadedModel:
-    if classes is None:
-        with torch.no_grad():
-            classes = net(torch.zeros(1, channels, *size)).shape[1]
-    return LoadedModel(
-        spec="test", name="test", module=net.eval(),
-        preprocessing=Preprocessing(size=size, mean=(mean,) * channels, std=(std,) * channels,
-                                    channels="rgb" if channels == 3 else "gray"),
-        class_names=[f"c{i}" for i in range(classes)], architecture=architecture,
-    )
-
-
-def run(name, model, x, target, token=None, progress=None, **params):
-    info = get_method(name)
-    return info.function(model, x, target, params=info.resolve_params(params), token=token or CancelToken(),
-                         progress=progress or (lambda *a, **k: None))
+from helpers import loaded, run
 
 
 def snapshot(net: nn.Module) -> dict:
