@@ -361,3 +361,32 @@ def test_alike_heatmaps_are_flagged_as_one_strategy_and_planted_groups_are_not()
         groups += [centre + 0.01 * rng.standard_normal((16, 16)) for _ in range(10)]
     result = run_spray(groups, size=8, n_neighbors=5, embedding="spectral")
     assert result.eigengap_k == 3 and not result.looks_like_one_strategy
+
+
+def test_spray_reads_what_the_run_writer_writes_with_the_one_list_of_columns(tmp_path):
+    from pathlib import Path
+
+    import xaidesk
+    from xaidesk.runs.format import INDEX_COLUMNS, IndexRow, MethodRequest, run_meta, write_index
+
+    run = tmp_path / "run"
+    (run / "items" / METHOD / "horse").mkdir(parents=True)
+    (run / "run.json").write_text(json.dumps(run_meta(tmp_path, "image", "demo:clever_hans",
+                                                      [MethodRequest(METHOD)], "cpu", None)))
+    rng = np.random.default_rng(8)
+    rows = []
+    for i in range(3):
+        relevance, thumbnail = f"items/{METHOD}/horse/{i}.npy", f"items/{METHOD}/horse/{i}.png"
+        np.save(run / relevance, rng.normal(size=(8, 8)).astype(np.float32))
+        rows.append(IndexRow(f"horse/{i}.png", "horse", 0, "horse", 1.25, 0, "horse", METHOD, relevance, thumbnail,
+                             0.5))
+    write_index(run, rows)
+    loaded = load_run_heatmaps(run)
+    assert [tuple(row) for row in loaded.rows] == [INDEX_COLUMNS] * 3
+    assert [IndexRow.from_record(row) for row in loaded.rows] == rows
+    assert loaded.files == [r.file for r in rows] and len(loaded.maps) == 3
+    # the column names are written out once, in the run format
+    listing = '"file", "true_class", "predicted"'
+    holders = [p.relative_to(Path(xaidesk.__file__).parent).as_posix()
+               for p in Path(xaidesk.__file__).parent.rglob("*.py") if listing in p.read_text(encoding="utf-8")]
+    assert holders == ["runs/format.py"]

@@ -35,7 +35,8 @@ Steps (:func:`spray`):
    eigenvectors, scaled by D^-1/2, in which the clustering's k-means works).
 
 :func:`load_run_heatmaps` reads the heatmaps of one method and class from a
-batch run folder (``index.csv`` plus one ``.npy`` per item);
+batch run folder (``index.csv`` plus one ``.npy`` per item), through the run
+format's own reader (:mod:`xaidesk.runs.format`);
 :func:`write_spray_results` and :func:`read_spray_results` write and re-read
 the result folder of ``python -m xaidesk spray``.
 """
@@ -53,6 +54,7 @@ from pathlib import Path
 import numpy as np
 
 from ..core import CancelToken, InputError, no_progress
+from ..runs.format import read_index_records, read_meta
 
 NORMALIZATIONS = ("max", "l2")
 VALUES = ("abs", "positive", "signed")
@@ -64,8 +66,6 @@ DEFAULT_MAX_CLUSTERS = 10
 SPECTRUM_LENGTH = 20
 #: Above this many maps the eigenvalues come from an iterative sparse solver instead of a dense one.
 DENSE_LIMIT = 2500
-INDEX_COLUMNS = ("file", "true_class", "predicted", "predicted_label", "score", "target", "target_label",
-                 "method", "relevance", "thumbnail", "seconds")
 #: Files of a SpRAy result folder.
 RESULT_FILES = ("clusters.csv", "eigenvalues.csv", "cluster_means.npy", "cluster_means.png", "embedding.png",
                 "summary.json")
@@ -452,26 +452,13 @@ class RunHeatmaps:
 
 
 def read_run_index(run_dir: str | Path) -> tuple[dict, list[dict]]:
-    """A batch run's ``run.json`` and the complete rows of its ``index.csv``."""
+    """A batch run's ``run.json`` and the complete rows of its ``index.csv`` (dicts of the index columns).
+
+    Both are read by :mod:`xaidesk.runs.format`, so a row still being appended is left out.
+    """
     run_dir = Path(run_dir)
-    index = run_dir / "index.csv"
-    if not run_dir.is_dir() or not index.is_file():
-        raise InputError(f"'{run_dir}' is not a batch run folder (it has no index.csv); "
-                         "choose the folder a batch run wrote.")
-    run = {}
-    if (run_dir / "run.json").is_file():
-        try:
-            run = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
-        except (OSError, ValueError) as error:
-            raise InputError(f"The run description '{run_dir / 'run.json'}' could not be read ({error}).") from error
-    with index.open(newline="", encoding="utf-8") as handle:
-        reader = csv.DictReader(handle)
-        missing = [c for c in ("file", "target", "method", "relevance") if c not in (reader.fieldnames or [])]
-        if missing:
-            raise InputError(f"'{index}' lacks the column(s) {', '.join(missing)}; it is not a batch run index.")
-        # A row being appended while we read is incomplete: it has missing fields (None) and is skipped.
-        rows = [row for row in reader if None not in row.values() and row.get("relevance")]
-    return run, rows
+    run = read_meta(run_dir)
+    return run, [row for row in read_index_records(run_dir) if row["relevance"]]
 
 
 def run_classes(rows: list[dict], method: str | None = None) -> list[tuple[int, str, int]]:
