@@ -22,27 +22,17 @@ from xaidesk.core import CancelToken, MethodError, get_method  # noqa: E402
 from xaidesk.explain import lrp  # noqa: E402
 from xaidesk.explain.lrp_canonizers import constant_factor  # noqa: E402
 from xaidesk.explain.lrp_rules import LayerNormEpsilon, linearised_layer_norm  # noqa: E402
-from xaidesk.models.base import LoadedModel  # noqa: E402
 from xaidesk.models.preprocessing import Preprocessing  # noqa: E402
+
+import helpers  # noqa: E402
 
 #: LRP-0 everywhere (γ = 0 on convolutions and the first layer, LRP-0 on dense layers):
 #: conserves exactly on bias-free networks.
 LRP0 = {"gamma": 0.0, "first_rule": "gamma", "top_rule": "zero"}
 SIZE = 32
 
-
-def loaded(net: nn.Module, size=SIZE, classes=4, architecture="unknown") -> LoadedModel:
-    return LoadedModel(
-        spec="test", name="test", module=net.eval(),
-        preprocessing=Preprocessing(size=(size, size), mean=(0.0,) * 3, std=(1.0,) * 3),
-        class_names=[f"c{i}" for i in range(classes)], architecture=architecture,
-    )
-
-
-def run(name, model, x, target, **params):
-    info = get_method(name)
-    return info.function(model, x, target, params=info.resolve_params(params), token=CancelToken(),
-                         progress=lambda *a, **k: None)
+loaded = partial(helpers.loaded, size=SIZE, classes=4)
+run = helpers.run
 
 
 def bias_free(net: nn.Module) -> nn.Module:

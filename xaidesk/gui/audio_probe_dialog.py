@@ -101,7 +101,7 @@ class AudioProbeDialog(ProbeDialog):
             from xaidesk.models.audio import is_audio_sidecar
 
             if not is_audio_sidecar(path):
-                from .tabs.audio_tab import _default_frontend, frontend_dict
+                from .audio_jobs import default_frontend as _default_frontend, frontend_dict
                 from .widgets import frontend_dialog
 
                 frontend = frontend_dialog.ask_frontend(self, frontend_dict(_default_frontend()), Path(path).name)

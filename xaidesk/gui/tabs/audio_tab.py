@@ -35,6 +35,16 @@ from PySide6.QtWidgets import (
 )
 
 from ...core import render
+from .. import audio_jobs, image_jobs
+from ..audio_jobs import (
+    SEGMENT_SECONDS,
+    OpenedAudio,
+    Spectrogram,
+    default_frontend,
+    frontend_dict,
+    time_text,
+    unfinished_as_blank,
+)
 from ..audio_player import AudioPlayer
 from ..catalog import Catalog, input_title
 from ..formatting import (
@@ -86,12 +96,8 @@ from .explain_base import (  # noqa: F401 - MAX_HISTORY is re-exported
 
 VGGISH_ENTRY = "__vggish__"
 MODEL_FILE_ENTRY = "__audio_file__"
-#: Files longer than this open with an overview; this much is analysed at first.
-SEGMENT_SECONDS = 10.0
 #: The longest segment that can be analysed at once.
 MAX_SEGMENT_SECONDS = 60.0
-#: Points of the whole-file overview.
-OVERVIEW_POINTS = 4000
 TOP_K = 5
 PARTIAL_LEVELS_SAMPLES = 256 * 256
 #: Smallest plot height of the waveform, spectrogram, explanation and uncertainty views (pixels).
@@ -107,28 +113,6 @@ CHANNELS = ("model", "open", "segment", "analyse", "explain", "listen", "layers"
 
 def _channel(name: str) -> str:
     return f"audio.{name}"
-
-
-@dataclass
-class Spectrogram:
-    """A log-mel spectrogram on the clip's timeline (plain data)."""
-
-    log_mel: np.ndarray
-    frame_times: np.ndarray
-    mel_frequencies: np.ndarray
-    #: The front-end settings it was computed with.
-    frontend: dict | None = None
-
-
-@dataclass
-class OpenedAudio:
-    """What opening a file (or a segment of it) produced, handed from the worker."""
-
-    path: Path
-    info: dict
-    clip: object
-    spectrogram: Spectrogram | None
-    envelope: tuple | None = None
 
 
 @dataclass
@@ -186,50 +170,6 @@ class AudioHistoryEntry:
     title: str = ""
     #: For partial results: how far the run got ("window 2 of 7, 632 of 1000 masks").
     count: str = ""
-
-
-def _spectrogram_job(source, clip) -> Spectrogram:
-    from xaidesk.explain.audio import spectrogram_of
-
-    log_mel, times, freqs = spectrogram_of(source, clip)
-    settings = frontend_dict(getattr(source, "frontend", None) or source)
-    return Spectrogram(np.asarray(log_mel, dtype=np.float32), np.asarray(times), np.asarray(freqs), settings)
-
-
-def _load_file_with_frontend(spec: str, frontend: dict, trust: bool):
-    """Load ``file:PATH`` as an audio model with spectrogram settings entered by the person."""
-    import inspect
-
-    from xaidesk.core import ModelError
-    from xaidesk.models.audio import AudioFrontEnd, load_audio_file
-
-    settings = AudioFrontEnd.from_dict(frontend)
-    if "frontend" not in inspect.signature(load_audio_file).parameters:
-        raise ModelError("This version of xaidesk can only open audio model files that have a description file "
-                         "(MODEL.pt.json with \"modality\": \"audio\" and its \"frontend\") beside them.")
-    return load_audio_file(spec.partition(":")[2], trust=trust, spec=spec, frontend=settings)
-
-
-def _default_frontend():
-    from xaidesk.models.audio import AudioFrontEnd
-
-    return AudioFrontEnd()
-
-
-def frontend_dict(frontend) -> dict | None:
-    if frontend is None:
-        return None
-    to_dict = getattr(frontend, "to_dict", None)
-    if callable(to_dict):
-        return dict(to_dict())
-    if dataclasses.is_dataclass(frontend):
-        return dataclasses.asdict(frontend)
-    return None
-
-
-def _time_text(seconds: float) -> str:
-    minutes, secs = divmod(max(0.0, float(seconds)), 60.0)
-    return f"{int(minutes)}:{secs:04.1f}"
 
 
 class AudioTab(ExplainTabBase):
@@ -543,10 +483,7 @@ class AudioTab(ExplainTabBase):
             params[info.name] = self._changed_params(info, self.param_form.values())
 
         def job(token, progress):
-            from xaidesk.evaluate import compare_audio_methods
-
-            return compare_audio_methods(model, clip, methods, target=target, params=params, settings=settings,
-                                         token=token, progress=progress)
+            return audio_jobs.compare_methods(model, clip, methods, target, params, settings, token, progress)
 
         return job
 
@@ -614,7 +551,7 @@ class AudioTab(ExplainTabBase):
     def _history_tooltip(self, entry: AudioHistoryEntry) -> str:
         clip_path = getattr(entry.clip, "path", None)
         return (f"{entry.title}\nModel: {entry.model_name}\nSound: {clip_path.name if clip_path else 'sound'} "
-                f"({_time_text(entry.clip.start)}–{_time_text(entry.clip.stop)})")
+                f"({time_text(entry.clip.start)}–{time_text(entry.clip.stop)})")
 
     def _playback_buttons(self) -> list:
         return [self.play_button, self.stop_button, self.play_original_button, self.play_evidence_button,
@@ -696,7 +633,7 @@ class AudioTab(ExplainTabBase):
         frontend = None
         if not is_audio_sidecar(path):
             # No description file beside the model: ask how it turns sound into a spectrogram.
-            values = frontend_dialog.ask_frontend(self, frontend_dict(_default_frontend()), Path(path).name)
+            values = frontend_dialog.ask_frontend(self, frontend_dict(default_frontend()), Path(path).name)
             if values is None:
                 self.status_message.emit("Model not loaded: it needs its spectrogram settings.")
                 return
@@ -725,18 +662,7 @@ class AudioTab(ExplainTabBase):
         self._waiting_sample = None
 
         def job(token, progress):
-            from ..catalog import configure_torch_threads
-            from xaidesk.models import load_model
-
-            configure_torch_threads()
-            if frontend is not None and spec.startswith("file:"):
-                model = _load_file_with_frontend(spec, frontend, trust)
-            else:
-                model = load_model(spec, trust=trust)
-            defaults = None
-            if getattr(model, "frontend", None) is None:
-                defaults = frontend_dict(_default_frontend())
-            return model, defaults
+            return audio_jobs.load_audio_model(spec, trust=trust, frontend=frontend)
 
         self._jobs["model"] = self.runner.submit(job, _channel("model"))
         self._update_enabled()
@@ -813,9 +739,7 @@ class AudioTab(ExplainTabBase):
         model = self.model
 
         def job(token, progress):
-            from xaidesk.explain.relax import list_layers
-
-            return model.spec, list_layers(model)
+            return image_jobs.model_layers(model)
 
         self._jobs["layers"] = self.runner.submit(job, _channel("layers"))
 
@@ -864,21 +788,7 @@ class AudioTab(ExplainTabBase):
         self.ensure_model()
 
         def job(token, progress):
-            from xaidesk.data.audio import audio_info, load_audio, read_segment, waveform_envelope
-
-            info = audio_info(path)
-            channels = int(info.get("channels", 1) or 1)
-            mix = mixdown if channels > 1 else "mean"
-            envelope = None
-            if float(info.get("duration", 0.0)) > SEGMENT_SECONDS:
-                envelope = waveform_envelope(path, points=OVERVIEW_POINTS, mixdown=mix)
-                token.check()
-                clip = read_segment(path, 0.0, SEGMENT_SECONDS, mixdown=mix)
-            else:
-                clip = load_audio(path, mixdown=mix)
-            token.check()
-            spectrogram = _spectrogram_job(model if model is not None else _default_frontend(), clip)
-            return OpenedAudio(path, dict(info), clip, spectrogram, envelope)
+            return audio_jobs.open_audio(path, mixdown, model, token)
 
         self._jobs["open"] = self.runner.submit(job, _channel("open"))
         return self._jobs["open"]
@@ -918,17 +828,11 @@ class AudioTab(ExplainTabBase):
             return None
         start, stop = self.overview_view.segment()
         stop = min(stop, start + MAX_SEGMENT_SECONDS)
-        path, mixdown, model = self.path, self.mixdown(), self._frontend_source()
-        self.status_message.emit(f"Reading {_time_text(start)} to {_time_text(stop)} of {path.name} …")
+        path, mixdown, model, file_info = self.path, self.mixdown(), self._frontend_source(), self.file_info
+        self.status_message.emit(f"Reading {time_text(start)} to {time_text(stop)} of {path.name} …")
 
         def job(token, progress):
-            from xaidesk.data.audio import read_segment, waveform_envelope
-
-            envelope = waveform_envelope(path, points=OVERVIEW_POINTS, mixdown=mixdown) if reload_overview else None
-            clip = read_segment(path, start, stop, mixdown=mixdown)
-            token.check()
-            spectrogram = _spectrogram_job(model if model is not None else _default_frontend(), clip)
-            return OpenedAudio(path, dict(self.file_info or {}), clip, spectrogram, envelope)
+            return audio_jobs.open_segment(path, start, stop, mixdown, model, file_info, reload_overview, token)
 
         self._jobs["segment"] = self.runner.submit(job, _channel("segment"))
         return self._jobs["segment"]
@@ -944,7 +848,7 @@ class AudioTab(ExplainTabBase):
             self.overview_view.set_envelope(times, mins, maxs, float(opened.info.get("duration", 0.0)))
         self.overview_view.set_region(opened.clip.start, opened.clip.stop)
         self._show_clip(opened.clip, opened.spectrogram)
-        self.status_message.emit(f"Analysing {_time_text(opened.clip.start)} to {_time_text(opened.clip.stop)}.")
+        self.status_message.emit(f"Analysing {time_text(opened.clip.start)} to {time_text(opened.clip.stop)}.")
 
     def _on_region_changed(self, start: float, stop: float) -> None:
         self._update_segment_label()
@@ -953,10 +857,10 @@ class AudioTab(ExplainTabBase):
         start, stop = self.overview_view.segment()
         shown = ""
         if self.clip is not None and (abs(self.clip.start - start) > 1e-3 or abs(self.clip.stop - stop) > 1e-3):
-            shown = f" · showing {_time_text(self.clip.start)}–{_time_text(self.clip.stop)}; press the button to analyse the new part"
+            shown = f" · showing {time_text(self.clip.start)}–{time_text(self.clip.stop)}; press the button to analyse the new part"
         self.segment_label.setText(
-            f"Segment {_time_text(start)}–{_time_text(stop)} ({stop - start:.1f} s) of "
-            f"{_time_text(self.overview_view.duration())}{shown}")
+            f"Segment {time_text(start)}–{time_text(stop)} ({stop - start:.1f} s) of "
+            f"{time_text(self.overview_view.duration())}{shown}")
 
     def _show_clip(self, clip, spectrogram: Spectrogram | None) -> None:
         """Show a newly opened clip or segment: waveform, spectrogram, player; clear old results."""
@@ -978,10 +882,10 @@ class AudioTab(ExplainTabBase):
         path = clip.path if getattr(clip, "path", None) else self.path
         name = input_title(path, self.catalog) if path else "sound"
         channels = int(info.get("channels", getattr(clip, "channels", 1)) or 1)
-        lines = [f"{name} — {_time_text(float(info.get('duration', clip.duration)))}, {info.get('rate', clip.rate)} Hz, "
+        lines = [f"{name} — {time_text(float(info.get('duration', clip.duration)))}, {info.get('rate', clip.rate)} Hz, "
                  + ("mono" if channels == 1 else f"{channels} channels (mixed: {MIXDOWN_TITLES.get(clip.mixdown, clip.mixdown)})")]
         if self.envelope is not None:
-            lines.append(f"Analysing {_time_text(clip.start)}–{_time_text(clip.stop)} ({clip.duration:.1f} s).")
+            lines.append(f"Analysing {time_text(clip.start)}–{time_text(clip.stop)} ({clip.duration:.1f} s).")
         if getattr(info, "get", None) and info.get("subtype"):
             lines[0] += f", {info['subtype']}"
         lines += list(getattr(clip, "notices", []) or [])
@@ -1030,13 +934,7 @@ class AudioTab(ExplainTabBase):
         recompute = not spectrogram_ready
 
         def job(token, progress):
-            from xaidesk.explain.audio import predict_audio
-
-            spectrogram = _spectrogram_job(model, clip) if recompute else None
-            token.check()
-            if getattr(model, "embedding_only", False):
-                return clip, spectrogram, None  # no classes to predict; RELAX explains the embedding
-            return clip, spectrogram, predict_audio(model, clip)
+            return audio_jobs.analyse(model, clip, recompute, token)
 
         self._jobs["analyse"] = self.runner.submit(job, _channel("analyse"))
         self._update_enabled()
@@ -1076,9 +974,7 @@ class AudioTab(ExplainTabBase):
         params = self._changed_params(info, self.param_form.values())
 
         def job(token, progress):
-            from xaidesk.explain.audio import explain_audio
-
-            return explain_audio(model, clip, method, target=target, params=params, token=token, progress=progress)
+            return audio_jobs.explain(model, clip, method, target, params, token, progress)
 
         self._run = _Run(
             spec=model.spec, name=model.name, clip=clip, spectrogram=self.spectrogram, frontend=model.frontend,
@@ -1258,8 +1154,8 @@ class AudioTab(ExplainTabBase):
             self.position_slider.blockSignals(True)
             self.position_slider.setValue(int(round(1000 * seconds / duration)) if duration > 0 else 0)
             self.position_slider.blockSignals(False)
-        self.position_label.setText(f"{_time_text(self._playback_offset() + seconds)} / "
-                                    f"{_time_text(self._playback_offset() + duration)}")
+        self.position_label.setText(f"{time_text(self._playback_offset() + seconds)} / "
+                                    f"{time_text(self._playback_offset() + duration)}")
 
     def _on_player_state(self, state: str) -> None:
         self.play_button.setText("❚❚ Pause" if state == "playing" else "▶ Play")
@@ -1287,10 +1183,7 @@ class AudioTab(ExplainTabBase):
         self.status_message.emit("Preparing the evidence to listen to …" if keep == "top" else "Preparing the rest …")
 
         def job(token, progress):
-            from xaidesk.explain.audio import resynthesize
-
-            samples = resynthesize(clip, frontend, relevance, share=share, keep=keep)
-            return clip, keep, share, np.asarray(samples, dtype=np.float32), int(frontend.sample_rate)
+            return audio_jobs.resynthesize_evidence(clip, frontend, relevance, share, keep)
 
         self._jobs["listen"] = self.runner.submit(job, _channel("listen"))
         self._update_enabled()
@@ -1412,25 +1305,6 @@ class AudioTab(ExplainTabBase):
     def shutdown(self) -> None:
         """Stop playback and remove the temporary sound file."""
         self.player.close()
-
-
-def unfinished_as_blank(partial):
-    """A partial result whose not-yet-explained frames (windows still to come: exactly zero in
-    relevance and uncertainty) are NaN, so the views leave them uncoloured and the colour levels
-    come from the explained part only (render's level functions skip non-finite values)."""
-    relevance = np.asarray(partial.relevance)
-    uncertainty = getattr(partial, "uncertainty", None)
-    covered = np.any(relevance != 0, axis=0)
-    if uncertainty is not None:
-        covered |= np.any(np.asarray(uncertainty) != 0, axis=0)
-    if covered.all() or not covered.any():
-        return partial
-    relevance = relevance.astype(np.float32, copy=True)
-    relevance[:, ~covered] = np.nan
-    if uncertainty is not None:
-        uncertainty = np.asarray(uncertainty, dtype=np.float32).copy()
-        uncertainty[:, ~covered] = np.nan
-    return partial.replace(relevance=relevance, uncertainty=uncertainty)
 
 
 __all__ = ["AudioTab", "AudioHistoryEntry", "OpenedAudio", "Spectrogram", "SEGMENT_SECONDS"]

@@ -33,7 +33,9 @@ from PySide6.QtWidgets import (
 )
 
 from ...core import render
+from .. import image_jobs
 from ..catalog import Catalog, input_title
+from ..image_jobs import PREPARATION_MODEL, PREPARATION_WHOLE, prepared_model
 from ..formatting import (
     EtaEstimator,
     class_text,
@@ -80,15 +82,6 @@ MODEL_FILE_ENTRY = "__file__"
 #: Pixels sampled to choose the colour levels of a partial result.
 PARTIAL_LEVELS_SAMPLES = 256 * 256
 TOP_K = 5
-#: The choices of the "Image preparation" picker: the model's own preprocessing, or no crop.
-PREPARATION_MODEL, PREPARATION_WHOLE = "model", "whole"
-
-
-def prepared_model(model, preparation: str):
-    """``model`` itself, or a copy that resizes the whole image to its input size (no centre crop)."""
-    if model is None or preparation != PREPARATION_WHOLE or model.preprocessing.resize is None:
-        return model
-    return replace(model, preprocessing=model.preprocessing.whole_image())
 
 
 @dataclass
@@ -347,10 +340,7 @@ class ImagesTab(ExplainTabBase):
                 pass
 
         def job(token, progress):
-            from xaidesk.evaluate import compare_image_methods
-
-            return compare_image_methods(model, pixels, methods, target=target, params=params, settings=settings,
-                                         token=token, progress=progress)
+            return image_jobs.compare_methods(model, pixels, methods, target, params, settings, token, progress)
 
         return job
 
@@ -485,11 +475,7 @@ class ImagesTab(ExplainTabBase):
         self._waiting_sample = None
 
         def job(token, progress):
-            from ..catalog import configure_torch_threads
-            from xaidesk.models import load_model
-
-            configure_torch_threads()
-            return load_model(spec, trust=trust, labels=labels, preprocessing=preprocessing)
+            return image_jobs.load_image_model(spec, trust=trust, labels=labels, preprocessing=preprocessing)
 
         self._jobs["model"] = self.runner.submit(job, "model")
         self._update_enabled()
@@ -628,9 +614,7 @@ class ImagesTab(ExplainTabBase):
         model = self.model
 
         def job(token, progress):
-            from xaidesk.explain.relax import list_layers
-
-            return model.spec, list_layers(model)
+            return image_jobs.model_layers(model)
 
         self._jobs["layers"] = self.runner.submit(job, "layers")
 
@@ -665,9 +649,7 @@ class ImagesTab(ExplainTabBase):
         self.status_message.emit(f"Opening {path.name} …")
 
         def job(token, progress):
-            from xaidesk.data.images import load_image
-
-            return load_image(path)
+            return image_jobs.open_image(path)
 
         self._jobs["image"] = self.runner.submit(job, "image")
         return self._jobs["image"]
@@ -705,9 +687,7 @@ class ImagesTab(ExplainTabBase):
         model, pixels = self.model, self.image.pixels
 
         def job(token, progress):
-            from xaidesk.explain import predict_image
-
-            return predict_image(model, pixels)
+            return image_jobs.predict(model, pixels)
 
         self._jobs["predict"] = self.runner.submit(job, "predict")
         self._update_enabled()
@@ -747,11 +727,7 @@ class ImagesTab(ExplainTabBase):
         pixels = image.pixels
 
         def job(token, progress):
-            from xaidesk.explain import explain_image
-
-            # A cancelled iterative method's partial result arrives mapped onto the image
-            # as ``Cancelled.partial``; the runner hands it to ``stopped``.
-            return explain_image(model, pixels, method, target=target, params=params, token=token, progress=progress)
+            return image_jobs.explain(model, pixels, method, target, params, token, progress)
 
         target_index = target if target is not None else (self.prediction.top_class if self.prediction else 0)
         self._run = _Run(
