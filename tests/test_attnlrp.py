@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -21,8 +22,8 @@ from torchvision.models.vision_transformer import VisionTransformer
 from xaidesk.core import CancelToken, MethodError, get_method
 from xaidesk.explain import explain_image
 from xaidesk.explain.attnlrp import lrp_copy
-from xaidesk.models.base import LoadedModel
-from xaidesk.models.preprocessing import Preprocessing
+
+import helpers
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = dict(image_size=32, patch_size=8, num_layers=2, num_heads=2, hidden_dim=32, mlp_dim=64, num_classes=3)
@@ -46,16 +47,8 @@ def tiny_vit(seed: int = 0, **changes) -> VisionTransformer:
     return net
 
 
-def loaded(net: nn.Module, size=32, classes=3) -> LoadedModel:
-    return LoadedModel(spec="test", name="test", module=net.eval(),
-                       preprocessing=Preprocessing(size=(size, size), mean=(0.5,) * 3, std=(0.25,) * 3),
-                       class_names=[f"c{i}" for i in range(classes)])
-
-
-def run(model, x, target, **params):
-    info = get_method("lrp.attention")
-    return info.function(model, x, target, params=info.resolve_params(params), token=CancelToken(),
-                         progress=lambda *a, **k: None)
+loaded = partial(helpers.loaded, size=32, classes=3, mean=0.5, std=0.25)
+run = partial(helpers.run, "lrp.attention")
 
 
 def relevance_of(net, x, target, **options) -> torch.Tensor:
@@ -299,14 +292,13 @@ def test_a_cancelled_run_stops_and_leaves_the_model_alone():
     net, x = tiny_vit(), input_image()
     before = {k: v.clone() for k, v in net.state_dict().items()}
     token = CancelToken()
-    info = get_method("lrp.attention")
 
     def progress(fraction, message="", partial=None):
         if fraction >= 0.5:
             token.cancel()
 
     with pytest.raises(Cancelled):
-        info.function(loaded(net), x, 0, params=info.resolve_params({}), token=token, progress=progress)
+        run(loaded(net), x, 0, token=token, progress=progress)
     assert all(torch.equal(before[k], v) for k, v in net.state_dict().items())
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from functools import partial
 
 import numpy as np
 import pytest
@@ -14,8 +15,9 @@ from xaidesk.explain import explain_image
 from xaidesk.explain.lime import (
     display_image, fit_surrogate, kernel_weights, paint, refit_lime, sample_design, segment_image,
 )
-from xaidesk.models.base import LoadedModel
-from xaidesk.models.preprocessing import IMAGENET, Preprocessing
+from xaidesk.models.preprocessing import IMAGENET
+
+import helpers
 
 SIZE = 32
 
@@ -45,10 +47,9 @@ def tiny_net(scale=3.0):
     return net
 
 
-def loaded(net, size=(SIZE, SIZE), mean=(0.5, 0.4, 0.3), std=(0.2, 0.25, 0.3)) -> LoadedModel:
-    return LoadedModel(spec="test", name="test", module=net,
-                       preprocessing=Preprocessing(size=size, mean=mean, std=std),
-                       class_names=["a", "b", "c"])
+loaded = partial(helpers.loaded, size=(SIZE, SIZE), mean=(0.5, 0.4, 0.3), std=(0.2, 0.25, 0.3),
+                 class_names=["a", "b", "c"])
+run = partial(helpers.run, "lime")
 
 
 def photo(size=SIZE) -> np.ndarray:
@@ -56,12 +57,6 @@ def photo(size=SIZE) -> np.ndarray:
 
     image = transform.resize(data.astronaut(), (size, size), anti_aliasing=True)
     return (image * 255).round().astype(np.uint8)
-
-
-def run(model, x, target, token=None, progress=None, **params):
-    info = get_method("lime")
-    return info.function(model, x, target, params=info.resolve_params(params), token=token or CancelToken(),
-                         progress=progress or (lambda *a, **k: None))
 
 
 # --- the reference implementation -----------------------------------------------------------------
@@ -344,9 +339,9 @@ def test_default_segmentation_gives_30_to_150_superpixels_on_photos(name):
 
 
 def test_grayscale_models_are_segmented_on_a_replicated_image():
-    pre = Preprocessing(size=(SIZE, SIZE), mean=(0.5,), std=(0.5,), channels="gray")
     net = nn.Sequential(nn.Flatten(), nn.Linear(SIZE * SIZE, 3)).eval()
-    model = LoadedModel(spec="t", name="t", module=net, preprocessing=pre, class_names=["a", "b", "c"])
+    model = loaded(net, channels=1, mean=0.5, std=0.5)
+    pre = model.preprocessing
     image = photo()
     x = pre.to_tensor(image)
     shown = display_image(x, pre)

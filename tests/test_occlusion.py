@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 import pytest
 import torch
 from torch import nn
 
-from xaidesk.core import CancelToken, Cancelled, get_method
+from xaidesk.core import CancelToken, Cancelled
 from xaidesk.explain import explain_image
 from xaidesk.explain.occlusion import drop_map, effective_geometry
 from xaidesk.explain.perturbation import BatchStats, evaluate_perturbations, memory_batch_limit
-from xaidesk.models.base import LoadedModel
-from xaidesk.models.preprocessing import Preprocessing
+
+import helpers
 
 
 def tiny_net():
@@ -22,18 +24,9 @@ def tiny_net():
     ).eval()
 
 
-def loaded(net, size=(12, 12), torchscript=False) -> LoadedModel:
-    return LoadedModel(
-        spec="test", name="test", module=net,
-        preprocessing=Preprocessing(size=size, mean=(0.5, 0.4, 0.3), std=(0.2, 0.25, 0.3)),
-        class_names=["a", "b", "c"], is_torchscript=torchscript,
-    )
-
-
-def run(model, x, target, token=None, progress=None, **params):
-    info = get_method("occlusion")
-    return info.function(model, x, target, params=info.resolve_params(params), token=token or CancelToken(),
-                         progress=progress or (lambda *a, **k: None))
+loaded = partial(helpers.loaded, size=(12, 12), mean=(0.5, 0.4, 0.3), std=(0.2, 0.25, 0.3),
+                 class_names=["a", "b", "c"])
+run = partial(helpers.run, "occlusion")
 
 
 def naive_occlusion(net, x, target, patch, stride, fill):
@@ -173,13 +166,8 @@ def test_engine_checks_the_token_before_every_batch():
 
 
 def test_cancel_keeps_the_scan_so_far():
-    from xaidesk.core import CancelToken, Cancelled, get_method
-    from xaidesk.models.base import LoadedModel
-    from xaidesk.models.preprocessing import Preprocessing
-
     net = torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3, padding=1), torch.nn.Flatten(), torch.nn.Linear(2 * 16 * 16, 3)).eval()
-    model = LoadedModel(spec="t", name="t", module=net, preprocessing=Preprocessing((16, 16), (0.0,), (1.0,), "gray"),
-                        class_names=["a", "b", "c"])
+    model = loaded(net, size=(16, 16), channels=1, mean=0.0, std=1.0)
     token = CancelToken()
     seen = []
 
@@ -188,10 +176,9 @@ def test_cancel_keeps_the_scan_so_far():
         if len(seen) == 2:
             token.cancel()
 
-    info = get_method("occlusion")
-    params = info.resolve_params({"patch_size": 2, "stride": 1, "batch_size": 4, "scale_to_input": False})
     with pytest.raises(Cancelled) as caught:
-        info.function(model, torch.randn(1, 1, 16, 16), 0, params=params, token=token, progress=progress)
+        run(model, torch.randn(1, 1, 16, 16), 0, token=token, progress=progress, patch_size=2, stride=1, batch_size=4,
+            scale_to_input=False)
     partial = caught.value.partial
     assert partial is not None and not partial.complete
     assert partial.relevance.shape == (16, 16) and np.isfinite(partial.relevance).all()

@@ -3,6 +3,8 @@ cancel with a usable partial result, hooks and layers."""
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 import pytest
 import torch
@@ -12,8 +14,8 @@ from xaidesk.core import CancelToken, Cancelled, MethodError, get_method
 from xaidesk.explain import explain_image
 from xaidesk.explain.masks import GridMaskSampler
 from xaidesk.explain.relax import RelaxAccumulator, layer_encoder, list_layers, run_relax, u_relax
-from xaidesk.models.base import LoadedModel
-from xaidesk.models.preprocessing import Preprocessing
+
+import helpers
 
 SIZE = 16
 
@@ -26,18 +28,9 @@ def conv_net():
     ).eval()
 
 
-def loaded(net, size=(SIZE, SIZE), torchscript=False) -> LoadedModel:
-    return LoadedModel(
-        spec="test", name="test", module=net,
-        preprocessing=Preprocessing(size=size, mean=(0.5, 0.4, 0.3), std=(0.2, 0.25, 0.3)),
-        class_names=["a", "b", "c"], is_torchscript=torchscript,
-    )
-
-
-def run(model, x, token=None, progress=None, target=0, **params):
-    info = get_method("relax")
-    return info.function(model, x, target, params=info.resolve_params(params), token=token or CancelToken(),
-                         progress=progress or (lambda *a, **k: None))
+loaded = partial(helpers.loaded, size=(SIZE, SIZE), mean=(0.5, 0.4, 0.3), std=(0.2, 0.25, 0.3),
+                 class_names=["a", "b", "c"])
+run = partial(helpers.run, "relax", target=0)
 
 
 def naive_relax(encoder, x, masks):
