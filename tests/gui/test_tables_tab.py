@@ -42,9 +42,9 @@ def _run(qtbot, tab, method, **params):
             continue
         tab.param_form.set_value(name, value)
     if "theta" in params:
-        tab.set_theta(None, str(params["theta"]))
+        tab.preprocess_view.set_theta(None, str(params["theta"]))
     if "standardize" in params:
-        tab.standardize_check.setChecked(bool(params["standardize"]))
+        tab.preprocess_view.standardize_check.setChecked(bool(params["standardize"]))
     previous = tab.result
     job = tab.run_analysis()
     assert job is not None
@@ -63,48 +63,48 @@ def test_wholesale_outliers_end_to_end(qtbot, tables_window, error_dialogs, tmp_
     assert table.roles["Channel"] == "metadata" and table.roles["Region"] == "metadata"
     assert all(table.roles[c] == "feature" for c in SPENDING)
     # the role editor shows the guesses, with the reason as tooltip
-    combo = tab.role_combo("Channel")
+    combo = tab.data_view.role_combo("Channel")
     assert combo.currentData() == "metadata" and "category" in combo.toolTip()
-    assert "comma-separated" in tab.read_label.text()
-    assert tab.preview_model.rowCount() == 200 and tab.preview_model.columnCount() == 8
+    assert "comma-separated" in tab.data_view.read_label.text()
+    assert tab.data_view.preview_model.rowCount() == 200 and tab.data_view.preview_model.columnCount() == 8
 
     # preprocessing preview: the JB table marks the chosen θ, histograms before and after
-    tab.set_theta(None, "auto")
-    qtbot.waitUntil(lambda: tab.preview is not None and tab.preview.theta.get("Grocery") is not None, timeout=10_000)
-    assert tab.jb_table.columnCount() == 6
-    marked = [tab.jb_table.item(r, c) for r in range(tab.jb_table.rowCount()) for c in range(tab.jb_table.columnCount())
-              if tab.jb_table.item(r, c) is not None and "used" in tab.jb_table.item(r, c).text()]
+    tab.preprocess_view.set_theta(None, "auto")
+    qtbot.waitUntil(lambda: tab.preprocess_view.preview is not None and tab.preprocess_view.preview.theta.get("Grocery") is not None, timeout=10_000)
+    assert tab.preprocess_view.jb_table.columnCount() == 6
+    marked = [tab.preprocess_view.jb_table.item(r, c) for r in range(tab.preprocess_view.jb_table.rowCount()) for c in range(tab.preprocess_view.jb_table.columnCount())
+              if tab.preprocess_view.jb_table.item(r, c) is not None and "used" in tab.preprocess_view.jb_table.item(r, c).text()]
     assert len(marked) == 6  # one chosen θ per column
-    assert tab.before_plot.counts.sum() == 440 and tab.after_plot.counts.sum() == 440
+    assert tab.preprocess_view.before_plot.counts.sum() == 440 and tab.preprocess_view.after_plot.counts.sum() == 440
 
     result = _run(qtbot, tab, "neon.knn", gamma="1", theta=100, standardize=False)
     assert error_dialogs == []
     assert result.theta == {c: 100.0 for c in SPENDING}
-    assert tab.ranked_row_ids()[:2] == [183, 338]
+    assert tab.ranking_view.ranked_row_ids()[:2] == [183, 338]
     # the first row is selected: its bars sum to its score (relevance is conserved)
-    tab.select_ranked_row(1)
+    tab.ranking_view.select_row(1)
     position = result.position_of(338)
-    assert tab.row_bars.names == SPENDING
-    assert tab.row_bars.values.sum() == pytest.approx(result.scores[position], rel=1e-6)
-    assert tab.row_values.rowCount() == 6
-    assert tab.row_values.item(0, 1).text() != ""
+    assert tab.ranking_view.row_bars.names == SPENDING
+    assert tab.ranking_view.row_bars.values.sum() == pytest.approx(result.scores[position], rel=1e-6)
+    assert tab.ranking_view.row_values.rowCount() == 6
+    assert tab.ranking_view.row_values.item(0, 1).text() != ""
     # sorting by the score column ascending puts the most ordinary row first
-    tab.ranked_view.sortByColumn(2, tab.ranked_view.horizontalHeader().sortIndicatorOrder().AscendingOrder)
-    assert tab.ranked_row_ids()[-2:] == [338, 183]
+    tab.ranking_view.ranked_view.sortByColumn(2, tab.ranking_view.ranked_view.horizontalHeader().sortIndicatorOrder().AscendingOrder)
+    assert tab.ranking_view.ranked_row_ids()[-2:] == [338, 183]
 
     # heat map of the top-N rows
-    tab.top_n_spin.setValue(10)
-    assert tab.heatmap.matrix.shape == (10, 6)
-    assert tab.heatmap.row_ids[:2] == [183, 338]
-    assert np.allclose(np.abs(tab.heatmap.matrix).sum(axis=1), 1.0)
+    tab.heatmap_view.top_n_spin.setValue(10)
+    assert tab.heatmap_view.heatmap.matrix.shape == (10, 6)
+    assert tab.heatmap_view.heatmap.row_ids[:2] == [183, 338]
+    assert np.allclose(np.abs(tab.heatmap_view.heatmap.matrix).sum(axis=1), 1.0)
 
     # box plots by Channel: two boxes
-    tab.group_combo.setCurrentIndex(tab.group_combo.findText("Channel"))
-    assert [b.label for b in tab.box_plot.boxes] == ["1", "2"]
-    assert sum(b.count for b in tab.box_plot.boxes) == 440
+    tab.groups_view.group_combo.setCurrentIndex(tab.groups_view.group_combo.findText("Channel"))
+    assert [b.label for b in tab.groups_view.box_plot.boxes] == ["1", "2"]
+    assert sum(b.count for b in tab.groups_view.box_plot.boxes) == 440
 
     # global view: mean |relevance| per feature
-    assert tab.global_bars.values == pytest.approx(np.abs(result.relevance).mean(axis=0))
+    assert tab.global_view.bars.values == pytest.approx(np.abs(result.relevance).mean(axis=0))
 
     # export: the same files as the CLI
     out = tab.export_results(tmp_path / "out")
@@ -121,9 +121,9 @@ def test_gamma_auto_shows_the_bootstrap_curve(qtbot, tables_window):
     assert _open(qtbot, tab, WHOLESALE)
     result = _run(qtbot, tab, "neon.knn", gamma="auto", theta=100)
     selection = result.extras["gamma_selection"]
-    assert "mean score" in tab.gamma_plot.curves
-    assert tab.gamma_plot.marker == pytest.approx(selection["chosen"])
-    assert tab.separation_table.rowCount() == len(selection["gammas"])
+    assert "mean score" in tab.gamma_view.plot.curves
+    assert tab.gamma_view.plot.marker == pytest.approx(selection["chosen"])
+    assert tab.gamma_view.separation_table.rowCount() == len(selection["gammas"])
 
 
 @needs_wholesale
@@ -132,9 +132,9 @@ def test_kmeans_shows_k_helper_and_cluster_bars(qtbot, tables_window):
     assert _open(qtbot, tab, WHOLESALE)
     result = _run(qtbot, tab, "neon.kmeans", clusters=0, theta=100)
     choice = result.extras["k_choice"]
-    assert tab.silhouette_plot.marker == choice["suggested"]
-    assert tab.cluster_combo.count() == result.extras["clusters"]
-    assert tab.cluster_bars.values == pytest.approx(result.extras["cluster_relevance"][0])
+    assert tab.clusters_view.silhouette_plot.marker == choice["suggested"]
+    assert tab.clusters_view.cluster_combo.count() == result.extras["clusters"]
+    assert tab.clusters_view.cluster_bars.values == pytest.approx(result.extras["cluster_relevance"][0])
 
 
 @needs_wholesale
@@ -147,7 +147,7 @@ def test_bad_csv_keeps_the_previous_table(qtbot, tables_window, error_dialogs, t
     assert len(error_dialogs) == 1
     title, message = error_dialogs[0]
     assert title == "Could not open the table" and "header" in message.lower()
-    assert tab.table.path == WHOLESALE and tab.preview_model.rowCount() == 200
+    assert tab.table.path == WHOLESALE and tab.data_view.preview_model.rowCount() == 200
 
 
 def test_not_utf8_asks_to_read_as_latin1(qtbot, tables_window, monkeypatch, tmp_path):
@@ -169,16 +169,16 @@ def test_issues_are_listed_with_choices(qtbot, tables_window, tmp_path):
     path = tmp_path / "gaps.csv"
     path.write_text("a,b,c\n1,2,5\n2,,5\n3,4,5\n4,5,5\n1,2,5\n")
     assert _open(qtbot, tab, path)
-    keys = {i.key for i in tab.issues}
+    keys = {i.key for i in tab.data_view.issues}
     assert {"missing:b", "constant:c", "duplicates"} <= keys
-    combo = tab.issue_combo("missing:b")
+    combo = tab.data_view.issue_combo("missing:b")
     assert combo.currentData() == "drop_rows"
     combo.setCurrentIndex(combo.findData("impute_median"))
-    assert tab.choices["missing:b"] == "impute_median"
+    assert tab.data_view.choices["missing:b"] == "impute_median"
     tab.update_preview()
     qtbot.waitUntil(lambda: tab._jobs["preview"] is None, timeout=10_000)
-    assert tab.preview.rows == 5
-    assert any("median" in n for n in tab.preview.notices)
+    assert tab.preprocess_view.preview.rows == 5
+    assert any("median" in n for n in tab.preprocess_view.preview.notices)
 
 
 @needs_wholesale
@@ -188,28 +188,28 @@ def test_supervised_linear_shows_the_intercept_apart(qtbot, tables_window, error
     assert tab.select_method("supervised.linear")
     assert tab.run_analysis() is None  # no target yet: a clear message, no run
     assert error_dialogs and "target" in error_dialogs[-1][1]
-    tab.role_combo("Grocery").setCurrentIndex(tab.role_combo("Grocery").findData("target"))
+    tab.data_view.role_combo("Grocery").setCurrentIndex(tab.data_view.role_combo("Grocery").findData("target"))
     assert tab.target_column() == "Grocery"
     result = _run(qtbot, tab, "supervised.linear", model="ridge")
     intercept = result.extras["intercept"]
     assert "Grocery" not in result.feature_names and len(result.feature_names) == 5
-    assert "Intercept" in tab.intercept_label.text()
-    tab.select_ranked_row(0)
-    position = tab.ranked_model.position(0)
+    assert "Intercept" in tab.model_view.intercept_label.text()
+    tab.ranking_view.select_row(0)
+    position = tab.ranking_view.ranked_model.position(0)
     # the bars are w_i x_i only; bars + intercept = prediction
-    assert tab.row_bars.values.sum() + intercept == pytest.approx(result.scores[position], rel=1e-9)
-    assert "intercept" in tab.row_note.text()
-    assert "validation" in tab.metrics_label.text()
+    assert tab.ranking_view.row_bars.values.sum() + intercept == pytest.approx(result.scores[position], rel=1e-9)
+    assert "intercept" in tab.ranking_view.row_note.text()
+    assert "validation" in tab.model_view.metrics_label.text()
 
 
 @needs_wholesale
 def test_mlp_trains_in_the_background_and_can_be_cancelled(qtbot, tables_window):
     window, tab = tables_window
     assert _open(qtbot, tab, WHOLESALE)
-    tab.role_combo("Channel").setCurrentIndex(tab.role_combo("Channel").findData("target"))
+    tab.data_view.role_combo("Channel").setCurrentIndex(tab.data_view.role_combo("Channel").findData("target"))
     result = _run(qtbot, tab, "supervised.mlp_lrp", epochs=30)
-    assert "training loss" in tab.history_plot.curves
-    assert "accuracy" in tab.metrics_label.text()
+    assert "training loss" in tab.model_view.history_plot.curves
+    assert "accuracy" in tab.model_view.metrics_label.text()
     # a long run is cancelled: the previous result stays
     tab.param_form.set_value("epochs", 100000)
     job = tab.run_analysis()
@@ -277,15 +277,15 @@ def test_ranking_keeps_the_scores_on_screen_and_writes_money_plainly(qtbot, tabl
     assert _open(qtbot, tab, _money_table(tmp_path))
     result = _run(qtbot, tab, "neon.knn", gamma="auto", theta="none")
     assert error_dialogs == []
-    header = tab.ranked_model.headerData(2, Qt.Orientation.Horizontal)
+    header = tab.ranking_view.ranked_model.headerData(2, Qt.Orientation.Horizontal)
     assert header == "Score"  # the long score label pushed the numbers out of view
-    assert tab.ranked_model.headerData(2, Qt.Orientation.Horizontal, Qt.ItemDataRole.ToolTipRole) == result.score_label
-    tab.select_ranked_row(0)
-    raw = tab.row_values.item(0, 1).text()
+    assert tab.ranking_view.ranked_model.headerData(2, Qt.Orientation.Horizontal, Qt.ItemDataRole.ToolTipRole) == result.score_label
+    tab.ranking_view.select_row(0)
+    raw = tab.ranking_view.row_values.item(0, 1).text()
     assert "e+" not in raw and "," in raw  # 12,669.5, not 1.267e+04
     # the γ curve is labelled at its grid points only, not with piles of log-axis minor ticks
     gammas = result.extras["gamma_selection"]["gammas"]
-    assert tab.gamma_plot.tick_labels == [table_number(g) for g in gammas]
+    assert tab.gamma_view.plot.tick_labels == [table_number(g) for g in gammas]
 
 
 def test_heatmap_colours_follow_the_sign_and_say_what_they_mean(qtbot):
@@ -336,7 +336,7 @@ def test_three_row_table_shows_unrated_separation(qtbot, tables_window, error_di
     assert _open(qtbot, tab, path)
     _run(qtbot, tab, "neon.knn", gamma="auto", theta="none")
     assert error_dialogs == []
-    item = tab.separation_table.item(0, 3)
+    item = tab.gamma_view.separation_table.item(0, 3)
     assert item.text() == "–" and "too few" in item.toolTip()
 
 
@@ -346,33 +346,33 @@ def test_repeated_column_names_are_listed_under_the_problems(qtbot, tables_windo
     path.write_text("a,a,b\n" + "\n".join(f"{i},{i * i % 7},{i % 5 + 0.5}" for i in range(12)) + "\n")
     assert _open(qtbot, tab, path)
     assert tab.table.columns == ["a", "a (2)", "b"]  # not pandas' silent 'a.1'
-    qtbot.waitUntil(lambda: "appears more than once" in tab.notices_label.text(), timeout=10_000)
+    qtbot.waitUntil(lambda: "appears more than once" in tab.data_view.notices_label.text(), timeout=10_000)
 
 
 def test_views_say_what_fills_them_and_results_are_worded_plainly(qtbot, tables_window):
     from xaidesk.core import get_method
 
     _, tab = tables_window
-    assert tab.clusters_views.showing_message() and "press Run" in tab.clusters_views.message.text()
-    assert tab.gamma_views.showing_message() and "'Automatic'" in tab.gamma_views.message.text()
-    assert "'auto'" not in tab.gamma_views.message.text() and tab.gamma_note.text() == ""  # said once
+    assert tab.clusters_view.placeholder.showing_message() and "press Run" in tab.clusters_view.placeholder.message.text()
+    assert tab.gamma_view.placeholder.showing_message() and "'Automatic'" in tab.gamma_view.placeholder.message.text()
+    assert "'auto'" not in tab.gamma_view.placeholder.message.text() and tab.gamma_view.note.text() == ""  # said once
     tab.open_example()
     qtbot.waitUntil(lambda: tab._jobs["load"] is None and tab.table is not None, timeout=10_000)
     _run(qtbot, tab, "neon.knn", gamma="auto", theta="auto")
-    title = tab.ranking_title.text()
+    title = tab.ranking_view.title.text()
     assert "178 rows, highest" in title and "θ" not in title and "γ" not in title and "alcohol" not in title
-    assert tab.ranking_details.isHidden() and tab.ranking_details_button.isVisibleTo(tab)
-    tab.ranking_details_button.click()
-    assert tab.ranking_details.isVisibleTo(tab)
-    details = tab.ranking_details.text()
+    assert tab.ranking_view.details.isHidden() and tab.ranking_view.details_button.isVisibleTo(tab)
+    tab.ranking_view.details_button.click()
+    assert tab.ranking_view.details.isVisibleTo(tab)
+    details = tab.ranking_view.details.text()
     assert "Stiffness γ = " in details and "log(x + θ)" in details and "alcohol" in details
-    assert not tab.gamma_views.showing_message() and tab.clusters_views.showing_message()
-    assert "standard deviation" not in tab.gamma_note.text() and "steady" in tab.gamma_note.text()
-    headers = [tab.separation_table.horizontalHeaderItem(c) for c in range(tab.separation_table.columnCount())]
+    assert not tab.gamma_view.placeholder.showing_message() and tab.clusters_view.placeholder.showing_message()
+    assert "standard deviation" not in tab.gamma_view.note.text() and "steady" in tab.gamma_view.note.text()
+    headers = [tab.gamma_view.separation_table.horizontalHeaderItem(c) for c in range(tab.gamma_view.separation_table.columnCount())]
     assert not any("Calinski" in h.text() or "Dunn" in h.text() for h in headers)
     assert "Calinski–Harabasz" in headers[3].toolTip() and "Dunn" in headers[4].toolTip()
     _run(qtbot, tab, "neon.kmeans", clusters=3)
-    assert not tab.clusters_views.showing_message() and tab.cluster_combo.count() == 3
+    assert not tab.clusters_view.placeholder.showing_message() and tab.clusters_view.cluster_combo.count() == 3
 
     combo = tab.method_combo
     full = get_method("neon.knn").title
@@ -394,11 +394,11 @@ def test_tiny_table_numbers_are_written_without_e_notation():
 
 def test_log_offset_reads_automatic_and_none_but_keeps_its_words(qtbot, tables_window):
     _window, tab = tables_window
-    edit = tab.theta_edit
+    edit = tab.preprocess_view.theta_edit
     assert edit.currentText() == "Automatic" and edit.text() == "auto"
-    tab.set_theta(None, "none")
+    tab.preprocess_view.set_theta(None, "none")
     assert edit.currentText() == "No log transform" and edit.text() == "none"
-    tab.set_theta(None, "0.5")
+    tab.preprocess_view.set_theta(None, "0.5")
     assert edit.currentText() == "0.5" and edit.text() == "0.5"
     assert [edit.itemText(i) for i in range(edit.count())] == ["Automatic", "No log transform"]
 
@@ -408,33 +408,33 @@ def test_example_numbers_are_plain_and_said_once(qtbot, tables_window):
     status bar; the Model view says what fills it; marks are labelled in the title, off the curves."""
     import re
 
-    from xaidesk.gui.tabs.tables_tab import JB_TOOLTIP
+    from xaidesk.gui.panels.table_prepare import JB_TOOLTIP
 
     window, tab = tables_window
-    assert tab.model_views.showing_message() and "target" in tab.model_views.message.text()
-    assert tab.model_note.text() == ""
+    assert tab.model_view.placeholder.showing_message() and "target" in tab.model_view.placeholder.message.text()
+    assert tab.model_view.note.text() == ""
     tab.open_example()
     qtbot.waitUntil(lambda: tab._jobs["load"] is None and tab.table is not None, timeout=10_000)
-    qtbot.waitUntil(lambda: tab.jb_table.rowCount() > 1, timeout=20_000)
-    grid = tab.jb_table
+    qtbot.waitUntil(lambda: tab.preprocess_view.jb_table.rowCount() > 1, timeout=20_000)
+    grid = tab.preprocess_view.jb_table
     texts = [grid.item(r, c).text() for r in range(grid.rowCount()) for c in range(grid.columnCount())
              if grid.item(r, c) is not None]
     texts += [grid.verticalHeaderItem(r).text() for r in range(grid.rowCount())]
     assert texts and not [t for t in texts if re.search(r"\de[-+]?\d", t)]
     assert not [t for t in texts if t.startswith("JB")]
     assert "θ = 0.00001" in texts
-    assert "Bell-curve misfit (JB)" in tab.jb_heading.text()
+    assert "Bell-curve misfit (JB)" in tab.preprocess_view.jb_heading.text()
     assert "Jarque–Bera" in JB_TOOLTIP and JB_TOOLTIP in grid.horizontalHeaderItem(0).toolTip()
 
     _run(qtbot, tab, "neon.knn", gamma="auto", theta="auto")
     assert tab.run_status.text() == "" and " in " in window.status_text()
-    assert tab.gamma_plot.mark_line is not None and getattr(tab.gamma_plot.mark_line, "label", None) is None
-    assert tab.gamma_plot.mark_text.startswith("chosen γ = ")
-    assert tab.gamma_plot.mark_text in tab.gamma_plot.plot_item.titleLabel.text
-    assert "e-" not in tab.gamma_plot.mark_text
-    assert tab.model_views.showing_message()
+    assert tab.gamma_view.plot.mark_line is not None and getattr(tab.gamma_view.plot.mark_line, "label", None) is None
+    assert tab.gamma_view.plot.mark_text.startswith("chosen γ = ")
+    assert tab.gamma_view.plot.mark_text in tab.gamma_view.plot.plot_item.titleLabel.text
+    assert "e-" not in tab.gamma_view.plot.mark_text
+    assert tab.model_view.placeholder.showing_message()
     _run(qtbot, tab, "neon.kmeans", clusters=0)
-    plot = tab.silhouette_plot
+    plot = tab.clusters_view.silhouette_plot
     assert getattr(plot.mark_line, "label", None) is None and plot.mark_text.startswith("suggested k = ")
     assert plot.mark_text in plot.plot_item.titleLabel.text
 

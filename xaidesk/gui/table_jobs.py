@@ -1,22 +1,28 @@
-"""Qt-free work behind the Tables tab: preview the preprocessing, run an analysis, export.
+"""Qt-free work behind the Tables tab: list the methods, preview the preprocessing, run an analysis.
 
 These functions run in the :class:`~xaidesk.gui.runner.Runner` (they only compose the
 core: :mod:`xaidesk.data.tables`, :mod:`xaidesk.data.transforms`,
-:mod:`xaidesk.explain.tabular`) and return plain dataclasses, so that nothing Qt
+:mod:`xaidesk.explain.table`) and return plain dataclasses, so that nothing Qt
 crosses threads. They are kept free of Qt so they can be tested headless.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
-from ..core.io import csv_field, csv_number
-
 #: Parameters of the table methods that the preprocessing panel owns (not the method form).
 PREPROCESSING_PARAMS = ("theta", "standardize")
+METHOD_ORDER = ("neon.knn", "neon.kde", "neon.kmeans", "supervised.linear", "supervised.mlp_lrp", "supervised.mlp_lime")
+
+
+def list_table_methods(token=None, progress=None) -> list:
+    """The registered table methods in a fixed order (run in the worker: it imports torch)."""
+    from xaidesk.core import list_methods
+
+    order = {name: i for i, name in enumerate(METHOD_ORDER)}
+    return sorted(list_methods("table"), key=lambda m: (order.get(m.name, len(order)), m.name))
 
 
 @dataclass
@@ -107,7 +113,7 @@ def run_analysis(table, roles: dict, choices: dict, method: str, params: dict, d
     """
     from xaidesk.data.tables import FeatureMatrix, prepare_features
     from xaidesk.data.transforms import preprocess
-    from xaidesk.explain.tabular import explain_table
+    from xaidesk.explain.table import explain_table
 
     fm = prepare_features(table, roles=roles, choices=choices)
     thetas = resolve_thetas(fm.names, default_theta, overrides)
@@ -168,6 +174,15 @@ class BoxStats:
     outliers: np.ndarray
 
 
+def score_groups(result, name: str) -> dict:
+    """``{group: scores}`` of ``result``'s rows grouped by the metadata column ``name``, or by k-means
+    cluster when ``name`` is ``"cluster"`` and no metadata column has that name."""
+    if name == "cluster" and name not in result.metadata:
+        labels = np.asarray(result.extras["labels"])
+        return {str(c): result.scores[labels == c] for c in sorted(set(labels.tolist()))}
+    return result.scores_by(name)
+
+
 def box_stats(groups: dict) -> list[BoxStats]:
     """Box-plot numbers per group of ``{label: values}`` (nan values left out)."""
     out = []
@@ -183,41 +198,3 @@ def box_stats(groups: dict) -> list[BoxStats]:
         outliers = values[(values < low) | (values > high)]
         out.append(BoxStats(str(label), int(values.size), float(q1), float(median), float(q3), low, high, outliers))
     return out
-
-
-# --- export -----------------------------------------------------------------------------------
-
-
-def scores_csv(result) -> str:
-    """``row,score`` (0-based file rows), as the CLI writes it."""
-    lines = ["row,score"] + [f"{int(r)},{csv_number(s)}" for r, s in zip(result.row_ids, result.scores)]
-    return "\n".join(lines) + "\n"
-
-
-def relevance_csv(result) -> str:
-    """``row`` and one column per feature, as the CLI writes it."""
-    header = ",".join(["row"] + [csv_field(n) for n in result.feature_names])
-    lines = [header] + [",".join([str(int(r))] + [csv_number(v) for v in row])
-                        for r, row in zip(result.row_ids, result.relevance)]
-    return "\n".join(lines) + "\n"
-
-
-def summary_record(result, table=None) -> dict:
-    """``summary.json``: the result's summary plus how the file was read."""
-    record = result.summary()
-    if table is not None:
-        record = {"input": str(table.path), "read_as": table.settings.to_dict(), **record,
-                  "notices": list(table.notices) + list(result.notices)}
-    return record
-
-
-def export_results(folder, result, table=None) -> Path:
-    """Write ``scores.csv``, ``relevance.csv`` and ``summary.json`` into ``folder`` as a whole."""
-    from xaidesk.core.io import staged_folder, write_bytes_atomic, write_json_atomic
-
-    folder = Path(folder)
-    with staged_folder(folder) as staging:
-        write_bytes_atomic(staging / "scores.csv", scores_csv(result).encode("utf-8"))
-        write_bytes_atomic(staging / "relevance.csv", relevance_csv(result).encode("utf-8"))
-        write_json_atomic(staging / "summary.json", summary_record(result, table))
-    return folder

@@ -13,7 +13,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt
 from PySide6.QtGui import QBrush, QColor, QFont
-from PySide6.QtWidgets import QComboBox, QStyle, QStyleOptionComboBox, QStylePainter
+from PySide6.QtWidgets import QComboBox, QStyle, QStyleOptionComboBox, QStylePainter, QTableWidgetItem
 
 from ...core import render
 from ..formatting import format_value
@@ -543,6 +543,16 @@ def bold_font() -> QFont:
     return font
 
 
+def table_item(text: str, tooltip: str = "", editable: bool = False) -> QTableWidgetItem:
+    """A cell for a ``QTableWidget``: read-only unless ``editable``, with an optional tooltip."""
+    item = QTableWidgetItem(text)
+    if tooltip:
+        item.setToolTip(tooltip)
+    flags = item.flags()
+    item.setFlags(flags | Qt.ItemFlag.ItemIsEditable if editable else flags & ~Qt.ItemFlag.ItemIsEditable)
+    return item
+
+
 __all__ = ["FrameModel", "RankedModel", "FeatureBars", "HistogramPlot", "RelevanceHeatmap", "BoxPlot", "CurvePlot", "ElidingComboBox",
            "table_number",
-           "PREVIEW_ROWS", "bold_font"]
+           "PREVIEW_ROWS", "bold_font", "table_item"]
