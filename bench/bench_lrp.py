@@ -33,7 +33,7 @@ from zennit.composites import EpsilonPlusFlat
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from xaidesk.core import CancelToken, get_method  # noqa: E402
-from xaidesk.explain import lrp  # noqa: E402
+from xaidesk.explain.lrp import cnn as lrp  # noqa: E402
 from xaidesk.models.base import LoadedModel  # noqa: E402
 from xaidesk.models.preprocessing import IMAGENET  # noqa: E402
 

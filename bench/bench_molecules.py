@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from xaidesk.data.molecules import load_molecules  # noqa: E402
-from xaidesk.explain.molecules import PairBasis, atom_count_features, pair_features  # noqa: E402
+from xaidesk.explain.molecule import PairBasis, atom_count_features, pair_features  # noqa: E402
 
 QM7 = ROOT / ".." / "shared" / "data" / "qm7"
 

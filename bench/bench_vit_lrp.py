@@ -38,7 +38,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from xaidesk.core import CancelToken, get_method  # noqa: E402
-from xaidesk.explain.attnlrp import lrp_copy  # noqa: E402
+from xaidesk.explain.lrp.attention import lrp_copy  # noqa: E402
 from xaidesk.models.base import LoadedModel  # noqa: E402
 from xaidesk.models.preprocessing import IMAGENET  # noqa: E402
 

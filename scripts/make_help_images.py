@@ -21,7 +21,7 @@ from xaidesk.core import render
 from xaidesk.data.images import load_image
 from xaidesk.evaluate.faithfulness import FlipSettings
 from xaidesk.evaluate.pixel_flipping import image_faithfulness
-from xaidesk.explain.pipeline import explain_image
+from xaidesk.explain.image import explain_image
 from xaidesk.gui.formatting import colour_meaning
 from xaidesk.gui.views.view_common import UNSIGNED_COLORMAP
 from xaidesk.models import load_model

@@ -4,7 +4,7 @@ LXT (Achtibat et al.) computes AttnLRP by replacing the ``forward`` of library c
 (``torch.nn.LayerNorm``, ``torch.nn.GELU``, ``torch.nn.MultiheadAttention``) and zennit's
 ``BasicHook`` process-wide. That must never happen inside xaidesk, so the tests and the
 benchmark run this script in a subprocess and compare its relevance with
-:mod:`xaidesk.explain.attnlrp`.
+:mod:`xaidesk.explain.lrp.attention`.
 
 LXT 2.1's package ``__init__`` imports its BERT patches, which fail with transformers 5 (they
 import a function transformers removed). The script therefore loads LXT's own modules

@@ -21,7 +21,7 @@ from torchvision.models.vision_transformer import VisionTransformer
 
 from xaidesk.core import CancelToken, MethodError, get_method
 from xaidesk.explain import explain_image
-from xaidesk.explain.attnlrp import lrp_copy
+from xaidesk.explain.lrp.attention import lrp_copy
 
 import helpers
 
@@ -179,7 +179,7 @@ def test_cp_lrp_and_gamma_change_the_result():
 
 
 def test_gamma_rule_matches_a_naive_formula_on_one_dense_layer():
-    from xaidesk.explain.attnlrp_rules import RuledLinear
+    from xaidesk.explain.lrp.attention_rules import RuledLinear
 
     torch.manual_seed(3)
     layer = nn.Linear(5, 4)
@@ -214,7 +214,7 @@ def test_gamma_rule_matches_zennit_on_one_layer(kind, gamma):
     from zennit.composites import LayerMapComposite
     from zennit.rules import Gamma
 
-    from xaidesk.explain.attnlrp_rules import RuledConv2d, RuledLinear
+    from xaidesk.explain.lrp.attention_rules import RuledConv2d, RuledLinear
 
     torch.manual_seed(4)
     if kind == "linear":
@@ -238,7 +238,7 @@ def test_gamma_rule_matches_zennit_on_one_layer(kind, gamma):
 
 
 def test_attention_rules_match_the_attnlrp_formulas():
-    from xaidesk.explain.attnlrp_rules import attend
+    from xaidesk.explain.lrp.attention_rules import attend
 
     g = torch.Generator().manual_seed(7)
     q, k, v = (torch.randn(1, 1, 5, 3, generator=g) for _ in range(3))
@@ -269,7 +269,7 @@ def test_attention_rules_match_the_attnlrp_formulas():
 
 
 def test_norm_and_activation_rules_pass_relevance_unchanged():
-    from xaidesk.explain.attnlrp_rules import IdentityRule, LRPLayerNorm
+    from xaidesk.explain.lrp.attention_rules import IdentityRule, LRPLayerNorm
 
     x = torch.randn(4, 8, generator=torch.Generator().manual_seed(8)).requires_grad_(True)
     for layer in (IdentityRule(nn.GELU()), LRPLayerNorm(nn.LayerNorm(8, bias=False))):
@@ -535,7 +535,7 @@ def test_swin_v2_copy_scores_like_the_model_and_cp_lrp_conserves(size):
 
 def test_cosine_attention_rule_matches_the_formulas():
     """The L2 norms held constant, τ a constant factor, the position bias a constant summand."""
-    from xaidesk.explain.attnlrp_families import cosine_attend
+    from xaidesk.explain.lrp.attention_families import cosine_attend
 
     g = torch.Generator().manual_seed(9)
     q, k, v = (torch.randn(1, 1, 5, 3, generator=g) for _ in range(3))
@@ -637,7 +637,7 @@ def test_timm_swin_is_refused_by_name():
 
 @pytest.mark.parametrize("make", [tiny_vit, tiny_swin_v2], ids=["vit", "swin-v2"])
 def test_batched_relevance_equals_the_per_input_relevance(make):
-    from xaidesk.explain.attnlrp import BATCHED_METHODS
+    from xaidesk.explain.lrp.attention import BATCHED_METHODS
 
     model = loaded(make())
     x = torch.randn(3, 3, 32, 32, generator=torch.Generator().manual_seed(11))

@@ -333,7 +333,7 @@ def test_figure_title_leaves_out_an_empty_class():
 
 def test_shared_parameters_keep_their_titles_and_conditions_wherever_they_are_reused():
     from xaidesk.core import list_methods
-    from xaidesk.explain.tabular import THETA
+    from xaidesk.explain.table import THETA
 
     thetas = [p for info in list_methods("table") for p in info.params if p.name == "theta"]
     assert len(thetas) >= 3 and all(p.choice_titles == THETA.choice_titles for p in thetas)

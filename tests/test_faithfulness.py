@@ -215,7 +215,7 @@ def naive_softmin(X, row, point, gamma):
 @pytest.mark.parametrize("method,params", [("neon.knn", {"gamma": "0.5"}), ("neon.kmeans", {"clusters": "3"}),
                                            ("supervised.linear", {"model": "linear"})])
 def test_table_curves_recompute_the_method_score(method, params):
-    from xaidesk.explain.tabular import explain_table
+    from xaidesk.explain.table import explain_table
 
     X, y = _table()
     result = explain_table(X, method, params, target=y)
@@ -240,7 +240,7 @@ def test_table_curves_recompute_the_method_score(method, params):
 
 
 def test_table_mlp_is_retrained_reproducibly_and_evaluated():
-    from xaidesk.explain.tabular import explain_table
+    from xaidesk.explain.table import explain_table
 
     X, y = _table(60)
     result = explain_table(X, "supervised.mlp_lrp", {"epochs": "30", "hidden": "8"}, target=y)

@@ -11,7 +11,8 @@ from zennit.rules import AlphaBeta, Epsilon
 from zennit.types import Linear as AnyLinear
 
 from xaidesk.core import CancelToken, Cancelled, MethodError
-from xaidesk.explain import explain_image, lrp
+from xaidesk.explain import explain_image
+from xaidesk.explain.lrp import cnn as lrp
 from xaidesk.explain.common import as_logits
 
 from helpers import loaded, run

@@ -19,9 +19,9 @@ from torchvision.models.googlenet import GoogLeNet  # noqa: E402
 from torchvision.ops.misc import Conv2dNormActivation, SqueezeExcitation  # noqa: E402
 
 from xaidesk.core import CancelToken, MethodError, get_method  # noqa: E402
-from xaidesk.explain import lrp  # noqa: E402
-from xaidesk.explain.lrp_canonizers import constant_factor  # noqa: E402
-from xaidesk.explain.lrp_rules import LayerNormEpsilon, linearised_layer_norm  # noqa: E402
+from xaidesk.explain.lrp import cnn as lrp  # noqa: E402
+from xaidesk.explain.lrp.block_forwards import constant_factor  # noqa: E402
+from xaidesk.explain.lrp.rules import LayerNormEpsilon, linearised_layer_norm  # noqa: E402
 from xaidesk.models.preprocessing import Preprocessing  # noqa: E402
 
 import helpers  # noqa: E402
@@ -558,7 +558,7 @@ def test_unchecked_timm_models_are_refused_by_block(name, block):
 def test_timm_tables_are_keyed_by_class_not_name():
     """torchvision's InvertedResidual shares timm's bare class name and must not get a timm body."""
     pytest.importorskip("timm")
-    from xaidesk.explain.lrp_canonizers import _timm_body_names
+    from xaidesk.explain.lrp.block_forwards import timm_body_names as _timm_body_names
 
     block = mobilenetv2.InvertedResidual(8, 8, 1, 2)
     assert _timm_body_names(block) is None

@@ -9,7 +9,7 @@ import pytest
 
 from xaidesk.core import CancelToken, Cancelled, InputError
 from xaidesk.data.molecules import ANGSTROM_TO_BOHR, MoleculeSet, convert_length, load_molecules, read_xyz
-from xaidesk.explain.molecules import (
+from xaidesk.explain.molecule import (
     PairBasis, atom_count_features, bond_lengths_for, fit_molecule_model, fit_warnings, load_bond_lengths,
     pair_features, stratified_split,
 )

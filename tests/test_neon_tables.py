@@ -16,7 +16,7 @@ from xaidesk.data.tables import load_table, prepare_features
 from xaidesk.data.transforms import preprocess
 from xaidesk.explain import kmeans as km
 from xaidesk.explain import neon, supervised
-from xaidesk.explain.tabular import explain_table
+from xaidesk.explain.table import explain_table
 
 WHOLESALE = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "wholesale_customers.csv"
 needs_wholesale = pytest.mark.skipif(not WHOLESALE.exists(), reason="shared wholesale data not present")
@@ -289,7 +289,7 @@ def test_pipeline_row_view_and_groups():
 def test_table_modules_import_no_qt():
     code = (
         "import sys, json\n"
-        "import xaidesk.data.tables, xaidesk.data.transforms, xaidesk.explain.tabular\n"
+        "import xaidesk.data.tables, xaidesk.data.transforms, xaidesk.explain.table\n"
         "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in ('PySide6','shiboken6','pyqtgraph'))))\n"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)

@@ -16,7 +16,7 @@ def test_molecules_check_is_listed_and_passes():
 
 def test_sample_molecules_are_readable_and_learnable(tmp_path):
     from xaidesk.data.molecules import load_molecules
-    from xaidesk.explain.molecules import fit_molecule_model
+    from xaidesk.explain.molecule import fit_molecule_model
 
     energies = selftest.write_sample_molecules(tmp_path, count=12)
     mols = load_molecules(tmp_path, energies, unit="angstrom")
@@ -30,7 +30,7 @@ def test_sample_molecules_are_readable_and_learnable(tmp_path):
 
 
 def test_molecules_check_fails_when_parts_do_not_add_up(monkeypatch):
-    from xaidesk.explain import molecules
+    from xaidesk.explain import molecule as molecules
 
     original = molecules.MoleculeModel.decompose
 

@@ -259,7 +259,7 @@ def test_no_feature_left_says_why_per_column_in_the_tab_words(tmp_path):
 
 
 def test_lime_says_which_rows_it_explained(tmp_path):
-    from xaidesk.explain.tabular import explain_table
+    from xaidesk.explain.table import explain_table
 
     rng = np.random.default_rng(0)
     rows = "\n".join(f"{a:.3f},{b:.3f},{a + 2 * b:.3f}" for a, b in rng.normal(size=(15, 2)))

@@ -478,7 +478,7 @@ def _cmd_explain_audio(args: argparse.Namespace) -> int:
 
 def _cmd_explain_table(args: argparse.Namespace) -> int:
     from .data.tables import load_table
-    from .explain.tabular import explain_table
+    from .explain.table import explain_table
     from .export.tables import write_table_results
 
     check_output_options(args, rendered=False)

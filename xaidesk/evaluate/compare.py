@@ -110,7 +110,7 @@ def compare_table_methods(
     progress=no_progress,
 ) -> list[FaithfulnessResult]:
     """Run each table method (``target``: the column supervised methods predict) and evaluate it by feature removal."""
-    from ..explain.tabular import as_feature_matrix, explain_table
+    from ..explain.table import as_feature_matrix, explain_table
 
     params = params or {}
     matrix = as_feature_matrix(data, columns, target)

@@ -1,6 +1,6 @@
 """Feature removal on tables (see :mod:`.faithfulness` for the curves).
 
-A table analysis (:func:`~xaidesk.explain.tabular.explain_table`) explains one score per row --
+A table analysis (:func:`~xaidesk.explain.table.explain_table`) explains one score per row --
 an outlier score, a cluster evidence, or a model's output -- by one relevance per feature.
 For each evaluated row the features are removed in the row's own relevance order (MoRF, LeRF,
 random), a removed feature taking its **column mean** in the analysed (preprocessed) features,
@@ -31,7 +31,7 @@ import torch
 from ..core import CancelToken, MethodError, no_progress
 from ..explain import kmeans as _kmeans
 from ..explain import supervised as _supervised
-from ..explain.tabular import TableResult
+from ..explain.table import TableResult
 from .faithfulness import FaithfulnessResult, FlipSettings, assemble, evaluate_jobs, removal_counts, removal_orders
 
 #: Table methods whose explained score can be recomputed for a perturbed row.

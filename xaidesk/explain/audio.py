@@ -40,7 +40,7 @@ from ..data.audio import LoadedAudio, resample
 from ..models.audio import AudioFrontEnd
 from ..models.base import LoadedModel
 from .common import check_target, forward_logits
-from .pipeline import Prediction, method_for
+from .image import Prediction, method_for
 
 #: RELAX grid cells per side on a spectrogram window when the person did not choose.
 AUDIO_RELAX_CELLS = 8

@@ -407,9 +407,10 @@ def robust_batch(model, x, targets, *, params, token) -> list[Explanation]:
 def _robust_gradients(model: LoadedModel, x: torch.Tensor, targets, gamma: float):
     """``(logits, biased gradients, targets, extras)`` with canonizers and biased layers attached
     for the duration of the call only."""
-    from .lrp import _guard_module, canonizer_names, choose_canonizers
+    from .lrp.composites import canonizer_names, choose_canonizers
+    from .lrp.coverage import guard_module
 
-    module = _guard_module(model)
+    module = guard_module(model)
     canonizers = choose_canonizers(model.architecture)
     applied = []
     try:

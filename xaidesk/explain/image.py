@@ -1,4 +1,8 @@
-"""From an opened input to an explanation in the input's own coordinates."""
+"""The image pipeline: from an opened image to an explanation in the image's own coordinates.
+
+Also what the other pipelines share: :func:`method_for` (the registered method, refused with a
+plain reason where it cannot run) and :class:`Prediction`.
+"""
 
 from __future__ import annotations
 

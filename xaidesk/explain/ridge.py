@@ -16,7 +16,7 @@ Both take ``x`` = a :class:`~xaidesk.data.molecules.MoleculeSet` with energies
 
 ``extras`` also hold ``metrics`` (MAEs per split in the energy unit, split
 sizes, λ as ``alpha``), ``energy_unit``, ``intercept``, ``alpha`` and
-``model``, the fitted :class:`~xaidesk.explain.molecules.MoleculeModel`
+``model``, the fitted :class:`~xaidesk.explain.molecule.MoleculeModel`
 (left out of ``Explanation.summary()``).
 """
 
@@ -28,7 +28,7 @@ import numpy as np
 
 from ..core import Explanation, InputError, Param, Target, register_method
 from ..data.molecules import MoleculeSet
-from .molecules import DEFAULT_BINS, DEFAULT_RANGE, DEFAULT_SIGMA, fit_molecule_model
+from .molecule import DEFAULT_BINS, DEFAULT_RANGE, DEFAULT_SIGMA, fit_molecule_model
 
 MODALITY = ("molecule",)
 

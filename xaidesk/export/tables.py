@@ -8,7 +8,7 @@ One writer, called by ``xaidesk explain table`` and by the Tables tab's "Export 
   that row's score).
 - ``summary.json``: the input file and how it was read, the method, θ per column, γ, the
   parameters, seconds, the top rows and global importance
-  (:meth:`~xaidesk.explain.tabular.TableResult.summary`), the target column and the notices.
+  (:meth:`~xaidesk.explain.table.TableResult.summary`), the target column and the notices.
 
 The three files are written as a set: the folder appears only when all of them are written.
 """
@@ -48,7 +48,7 @@ def write_table_results(folder, result, table, target_column: str | None = None)
     folder
         The output folder (created; an existing folder's files of the same names are replaced).
     result
-        The :class:`~xaidesk.explain.tabular.TableResult`.
+        The :class:`~xaidesk.explain.table.TableResult`.
     table
         The :class:`~xaidesk.data.tables.LoadedTable` the result was computed from.
     target_column

@@ -3,7 +3,7 @@
 The explained network is never changed. :func:`lrp_copy` builds a copy of it that shares the
 weights (``copy.deepcopy`` with every parameter and buffer kept as the same tensor) and in
 which the attention, normalisation, activation, dense and convolution layers are replaced by
-LRP-aware modules (:mod:`xaidesk.explain.attnlrp_rules`, :mod:`xaidesk.explain.attnlrp_families`).
+LRP-aware modules (:mod:`xaidesk.explain.lrp.attention_rules`, :mod:`xaidesk.explain.lrp.attention_families`).
 No library class (``torch.nn``, timm, transformers, zennit) is patched, so LRP of other models
 running in the same process is unaffected. One forward and one backward pass of the copy give
 the input relevance as gradient × input, starting from the explained logit (so that
@@ -19,11 +19,11 @@ import copy
 
 import torch
 
-from ..core import Explanation, MethodError, Param, Target, register_method
-from ..models.base import LoadedModel
-from .attnlrp_families import TORCH_ACTIVATIONS, TORCH_PASSIVE, Family, WindowAttention, known_families
-from .attnlrp_rules import ATTENTION_MODES, IdentityRule, LRPLayerNorm, LRPRMSNorm, RuledConv2d, RuledLinear
-from .common import channel_sum, check_target, detached_copy, forward_logits, gradients_enabled
+from ...core import Explanation, MethodError, Param, Target, register_method
+from ...models.base import LoadedModel
+from .attention_families import TORCH_ACTIVATIONS, TORCH_PASSIVE, Family, WindowAttention, known_families
+from .attention_rules import ATTENTION_MODES, IdentityRule, LRPLayerNorm, LRPRMSNorm, RuledConv2d, RuledLinear
+from ..common import channel_sum, check_target, detached_copy, forward_logits, gradients_enabled
 
 MODALITY = ("image", "audio")
 METHOD = "lrp.attention"
@@ -392,7 +392,7 @@ def attention_lrp(model, x, target, *, params, token, progress) -> Explanation:
     return _explanation(model, target, float(logits[0, int(target)]), relevance[0], params, info)
 
 
-#: The batched path of ``lrp.attention`` (``xaidesk.batch.batched_function`` looks methods up in such tables):
+#: The batched path of ``lrp.attention`` (``xaidesk.runs.compute.batched_function`` looks methods up in such tables):
 #: ``name -> function(model, x (B, C, H, W), targets or None, *, params, token) -> [Explanation]``.
 BATCHED_METHODS = {METHOD: run_attnlrp_batch}
 

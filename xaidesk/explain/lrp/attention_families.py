@@ -27,7 +27,7 @@ from typing import Callable
 
 import torch
 
-from .attnlrp_rules import attend
+from .attention_rules import attend
 
 
 @dataclass

@@ -16,7 +16,7 @@ layer applies its rule:
   weights constant (no gradient through query and key).
 
 Nothing here touches a library class: the layers below are new modules placed in a copy of
-the explained model by :mod:`xaidesk.explain.attnlrp`.
+the explained model by :mod:`xaidesk.explain.lrp.attention`.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from .lrp_rules import constant_std_layer_norm
+from .rules import constant_std_layer_norm
 
 ATTENTION_MODES = ("attnlrp", "cp")
 

@@ -4,12 +4,14 @@ Every LRP method here works the same way:
 
 1. choose canonizers from the block types in the model (batch norms merged into
    the preceding layer; residual sums, squeeze-and-excitation gates, layer scale and
-   global pooling made explicit -- see :mod:`xaidesk.explain.lrp_canonizers` and
+   global pooling made explicit -- see :mod:`xaidesk.explain.lrp.canonizers` and
    docs/lrp-cnn-rules.md);
 2. build a zennit composite that assigns one rule to every layer (plus the rules of
-   :func:`extra_layer_map` for layers zennit has none for);
+   :func:`~xaidesk.explain.lrp.composites.extra_layer_map` for layers zennit has none for;
+   :mod:`xaidesk.explain.lrp.composites`);
 3. refuse models with layers no rule covers (a plain :class:`MethodError`
-   naming the layer), before anything is attached to the model;
+   naming the layer), before anything is attached to the model
+   (:mod:`xaidesk.explain.lrp.coverage`);
 4. attach the composite (canonizers + hooks), run one forward and one
    modified backward pass, and detach everything again in ``finally`` -- the
    model is left exactly as it was, also when the run fails or is cancelled.
@@ -30,51 +32,16 @@ from dataclasses import replace
 
 import torch
 from zennit.attribution import Gradient
-from zennit.canonizers import MergeBatchNorm
-from zennit.composites import (
-    EpsilonAlpha2Beta1,
-    EpsilonGammaBox,
-    EpsilonPlusFlat,
-    SpecialFirstLayerMapComposite,
-    layer_map_base,
-)
 from zennit.core import BasicHook, Composite, ParamMod
-from zennit.rules import AlphaBeta, Epsilon, Flat, Gamma, Pass, WSquare, ZBox, ZPlus
-from zennit.types import BatchNorm, Convolution
-from zennit.types import Linear as AnyLinear  # Linear, Conv*d and ConvTranspose*d
+from zennit.rules import AlphaBeta, Gamma, ZPlus
 
-from ..core import Explanation, MethodError, Param, Target, register_method
-from ..models.base import LoadedModel
-from .lrp_canonizers import (
-    ONNX_ACTIVATIONS,
-    TIMM_ACTIVATIONS,
-    ResNetCanonizer,
-    SequentialMergeBatchNorm,
-    canonizers_for,
-    covered_by_canonizers,
-    unchecked_library_module,
-)
-from .lrp_rules import LayerNormEpsilon
-from .common import channel_sum, check_target, detached_copy, forward_logits, gradients_enabled, one_hot_like
+from ...core import Explanation, MethodError, Param, Target, register_method
+from ...models.base import LoadedModel
+from .composites import FIRST_RULES, TOP_RULES, canonizer_names, choose_canonizers, composite_for
+from .coverage import GRADIENT_METHODS, check_coverage, guard_module, model_refusal, unmerged_batch_norms
+from ..common import channel_sum, check_target, detached_copy, forward_logits, gradients_enabled, one_hot_like
 
 MODALITY = ("image", "audio")
-
-# Layers LRP has no rule for even though they have no parameters (or that zennit would wrongly
-# treat as element-wise): normalisations over features, softmax, attention and recurrent layers.
-_UNSUPPORTED = (
-    torch.nn.LayerNorm,
-    torch.nn.GroupNorm,
-    torch.nn.InstanceNorm1d,
-    torch.nn.InstanceNorm2d,
-    torch.nn.InstanceNorm3d,
-    torch.nn.LocalResponseNorm,
-    torch.nn.Softmax,
-    torch.nn.Softmax2d,
-    torch.nn.LogSoftmax,
-    torch.nn.Softmin,
-    torch.nn.MultiheadAttention,
-    torch.nn.RNNBase,
-)
 
 _EPSILON = Param(
     "epsilon", "float", 1e-6,
@@ -88,74 +55,7 @@ _GAMMA = Param(
 )
 
 
-# --- canonizers -------------------------------------------------------------------------------
-
-
-def choose_canonizers(architecture: str, module: torch.nn.Module | None = None) -> list:
-    """Fresh canonizer instances for a model.
-
-    With ``module``, the choice follows the block types found in it (see
-    :func:`xaidesk.explain.lrp_canonizers.canonizers_for`): torchvision ResNet blocks get zennit's
-    ResNetCanonizer; EfficientNet, MobileNet, RegNet, ConvNeXt, DenseNet, ShuffleNet and timm's
-    EfficientNet/ResNet/ConvNeXt blocks get residual sums, constant gates and pooling made
-    explicit; batch norms are merged into the layer that feeds them.
-
-    Without ``module``, by the architecture key alone (``vgg16``, ``resnet50``, ``demo_cnn``,
-    ...): ``resnet*`` gets ResNetCanonizer and everything else SequentialMergeBatchNorm, which
-    merges every batch norm that directly follows a linear layer.
-    """
-    if module is not None:
-        return canonizers_for(module)
-    arch = (architecture or "unknown").lower()
-    if arch.startswith("resnet"):
-        return [ResNetCanonizer()]
-    return [SequentialMergeBatchNorm()]
-
-
-def canonizer_names(canonizers: list) -> list[str]:
-    return [type(c).__name__ for c in canonizers]
-
-
 # --- composites -------------------------------------------------------------------------------
-
-FIRST_RULES = ("flat", "zbox", "wsquare", "gamma")
-TOP_RULES = ("epsilon", "zero")
-
-
-class BoxRule(ZBox):
-    """zennit's ZBox with bounds given for the whole model input (1, C, H, W).
-
-    The bounds are reshaped to the first layer's input when that is a flattened image (a dense
-    first layer after ``Flatten``), where zennit's ZBox would fail to broadcast them.
-    """
-
-    def __init__(self, low: torch.Tensor, high: torch.Tensor, stabilizer: float = 1e-6):
-        super().__init__(low=low, high=high, stabilizer=stabilizer)
-        self.input_modifiers = (lambda a: a, self._fitted(low), self._fitted(high))
-
-    @staticmethod
-    def _fitted(bound: torch.Tensor):
-        def modifier(a: torch.Tensor) -> torch.Tensor:
-            b = bound.to(a)
-            if b.shape[1:] != a.shape[1:] and b[0].numel() == a[0].numel():
-                b = b.reshape(1, *a.shape[1:])
-            return b.expand(a.shape)
-
-        return modifier
-
-
-def _first_rule(kind: str, *, gamma: float, low, high):
-    if kind == "flat":
-        return Flat()
-    if kind == "zbox":
-        return BoxRule(low=low, high=high)
-    if kind == "wsquare":
-        # The w^2 rule as written in docs/methods.md: sum_j w_ij^2 / sum_i w_ij^2, without the bias
-        # (zennit's default would square the bias and add it to the denominator).
-        return WSquare(zero_params=["bias"])
-    if kind == "gamma":
-        return Gamma(gamma=gamma)
-    raise MethodError(f"Unknown first-layer rule '{kind}'; choose one of: {', '.join(FIRST_RULES)}.")
 
 
 def build_composite(
@@ -171,72 +71,8 @@ def build_composite(
     ``input_shape`` (default: from the preprocessing) sizes the box bounds of the custom z^B rule.
     ``fast`` skips identically-zero rule terms (see :func:`accelerate`); the result is the same.
     """
-    composite = _build_composite(name, params, model, canonizers, input_shape)
+    composite = composite_for(name, params, model, canonizers, input_shape)
     return accelerate(composite) if fast else composite
-
-
-def extra_layer_map(module: torch.nn.Module, epsilon: float) -> list:
-    """Rules for layers zennit has none for, in the CNN families where they were checked.
-
-    Element-wise activations zennit does not know (torch's Mish, timm's GELU/Swish/... classes)
-    pass relevance through, as zennit's own activations do. Layer norms get
-    :class:`~xaidesk.explain.lrp_rules.LayerNormEpsilon` when the model is a ConvNeXt
-    (torchvision ``CNBlock`` or timm ``ConvNeXtBlock`` present). Layer norm elsewhere --
-    transformers above all -- stays refused: transformers are explained by ``lrp.attention``.
-    """
-    extra: list = []
-    activations = tuple({type(m) for m in module.modules() if _is_unlisted_activation(m)})
-    if activations:
-        extra.append((activations, Pass()))
-    if any(type(m).__name__ in _CONVNEXT_BLOCKS for m in module.modules()):
-        extra.append((torch.nn.LayerNorm, LayerNormEpsilon(epsilon=epsilon)))
-    return extra
-
-
-_CONVNEXT_BLOCKS = ("CNBlock", "ConvNeXtBlock")
-
-def _is_unlisted_activation(module: torch.nn.Module) -> bool:
-    """Element-wise activations zennit's ``Activation`` type does not list (it lists torch's ReLU,
-    SiLU, GELU, Hardswish, Hardsigmoid, Sigmoid, ...): torch's Mish, timm's own classes and
-    onnx2torch's HardSigmoid and Clip."""
-    if isinstance(module, torch.nn.Mish):
-        return True
-    cls = type(module)
-    return ((cls.__module__ == "timm.layers.activations" and cls.__name__ in TIMM_ACTIVATIONS)
-            or (cls.__module__.startswith("onnx2torch.") and cls.__name__ in ONNX_ACTIVATIONS))
-
-
-def _build_composite(name, params, model, canonizers, input_shape) -> Composite:
-    if canonizers is None:
-        module = model.module if isinstance(model.module, torch.nn.Module) and not model.is_torchscript else None
-        canonizers = choose_canonizers(model.architecture, module)
-    epsilon = float(params.get("epsilon", 1e-6))
-    gamma = float(params.get("gamma", 0.25))
-    extra = extra_layer_map(model.module, epsilon) if isinstance(model.module, torch.nn.Module) else []
-    if name == "epsilon_plus_flat":
-        return EpsilonPlusFlat(epsilon=epsilon, canonizers=canonizers, layer_map=extra)
-    if name == "epsilon_alpha2_beta1":
-        return EpsilonAlpha2Beta1(epsilon=epsilon, canonizers=canonizers, layer_map=extra)
-    low, high = model.preprocessing.bounds()
-    if name == "epsilon_gamma_box":
-        return EpsilonGammaBox(low=low, high=high, epsilon=epsilon, gamma=gamma, canonizers=canonizers,
-                               layer_map=extra)
-    if name == "custom":
-        top = params.get("top_rule", "epsilon")
-        if top not in TOP_RULES:
-            raise MethodError(f"Unknown top-layer rule '{top}'; choose one of: {', '.join(TOP_RULES)}.")
-        dense = Epsilon(epsilon=epsilon if top == "epsilon" else 0.0)
-        layer_map = extra + layer_map_base() + [
-            (Convolution, Gamma(gamma=gamma)),
-            (torch.nn.Linear, dense),
-        ]
-        if input_shape is None:
-            input_shape = (1, model.preprocessing.num_channels, *model.preprocessing.size)
-        shape = (1, low.shape[1], *input_shape[2:])
-        first = _first_rule(params.get("first_rule", "zbox"), gamma=gamma,
-                            low=low.expand(shape).clone(), high=high.expand(shape).clone())
-        return SpecialFirstLayerMapComposite(layer_map=layer_map, first_map=[(AnyLinear, first)], canonizers=canonizers)
-    raise MethodError(f"Unknown LRP composite '{name}'.")
 
 
 # --- faster rules --------------------------------------------------------------------------------
@@ -251,6 +87,9 @@ class _SkipZeroTerms:
     its output and its contribution. Skipping those terms gives the same relevance with one
     forward and one backward pass less per layer.
     """
+
+    #: Read by :func:`~xaidesk.explain.lrp.coverage.check_coverage`, which names the rule without "Fast".
+    skips_zero_terms = True
 
     def backward(self, module, grad_input, grad_output):
         original = self.stored_tensors["input"][0]
@@ -344,135 +183,6 @@ def _skip_replaced_backward(module: torch.nn.Module, composite: Composite) -> li
     return handles
 
 
-# --- coverage ---------------------------------------------------------------------------------
-
-
-def _describe(name: str) -> str:
-    return f"'{name}'" if name else "at the top level of the model"
-
-
-_GRADIENT_METHODS = "Sensitivity, Input × gradient, Integrated gradients or SmoothGrad"
-
-
-def _reason(child: torch.nn.Module) -> str:
-    """Why LRP has no rule for ``child`` (a layer :func:`check_coverage` refuses)."""
-    if isinstance(child, (torch.nn.Softmax, torch.nn.Softmax2d, torch.nn.LogSoftmax, torch.nn.Softmin)):
-        return "a softmax couples all its inputs and has no relevance-conserving rule here"
-    if isinstance(child, torch.nn.LayerNorm):
-        return ("layer norm has a rule here only inside ConvNeXt blocks; in transformers it is explained "
-                "by LRP for transformers (AttnLRP)")
-    if isinstance(child, (torch.nn.GroupNorm, torch.nn.InstanceNorm1d, torch.nn.InstanceNorm2d,
-                          torch.nn.InstanceNorm3d, torch.nn.LocalResponseNorm)):
-        return "normalising over features or positions couples its inputs, and no rule for it was checked"
-    if isinstance(child, torch.nn.RNNBase):
-        return "recurrent layers are not covered by these rules"
-    return "it has parameters of its own in a layer type the LRP rules do not know (a custom layer?)"
-
-
-def _transformer_part(module: torch.nn.Module) -> tuple[str, torch.nn.Module] | None:
-    """The first attention layer or transformer block in ``module``, if any."""
-    for name, child in module.named_modules():
-        kind = type(child).__name__
-        if isinstance(child, torch.nn.MultiheadAttention) or "Attention" in kind or "Transformer" in kind:
-            return name, child
-    return None
-
-
-def check_coverage(module: torch.nn.Module, composite: Composite) -> dict[str, str]:
-    """Check that every layer that needs a rule gets one; return ``{layer name: rule name}``.
-
-    A layer needs a rule when it has parameters of its own (unless a canonizer of ``composite``
-    rewrites it, as ConvNeXt's layer scale), or when it is a known non-linear layer LRP cannot
-    pass relevance through (layer norm without a rule, softmax, attention, recurrent layers).
-    Transformers are refused as a whole, pointing to ``lrp.attention``; so is any timm, onnx2torch or
-    Hugging Face block whose class LRP was not checked on
-    (:func:`~xaidesk.explain.lrp_canonizers.unchecked_library_module`).
-    Raises :class:`MethodError` naming the first uncovered layer and why.
-    """
-    transformer = _transformer_part(module)
-    if transformer is not None:
-        name, child = transformer
-        raise MethodError(
-            f"This model is a transformer (it has {type(child).__name__} "
-            f"{f'at {name!r}' if name else 'at the top level'}); these LRP "
-            "rules are made for CNNs. Use LRP for transformers (AttnLRP), or a "
-            f"gradient method ({_GRADIENT_METHODS}).",
-            details=f"Attention module: {name or '<root>'}: {type(child).__name__}",
-        )
-    unchecked = unchecked_library_module(module)
-    if unchecked is not None:
-        name, child = unchecked
-        raise MethodError(
-            f"{_unchecked_sentence(module, name, child)} LRP would get the relevance wrong without any warning; "
-            f"the blocks LRP was checked on are listed in docs/lrp-cnn-rules.md. Use a gradient method "
-            f"({_GRADIENT_METHODS}) or occlusion for this model.",
-            details=f"Unchecked module: {name or '<root>'}: {type(child).__module__}.{type(child).__qualname__}",
-        )
-    canonizers = list(getattr(composite, "canonizers", None) or [])
-    ctx: dict = {}
-    rules: dict[str, str] = {}
-    for name, child in module.named_modules():
-        hook = composite.module_map(ctx, name, child)
-        unsupported = isinstance(child, _UNSUPPORTED) and hook is None
-        has_params = any(True for _ in child.parameters(recurse=False))
-        canonized = covered_by_canonizers(child, canonizers) if has_params and hook is None else None
-        if unsupported or (hook is None and has_params and canonized is None):
-            raise MethodError(
-                f"LRP has no rule for layer {_describe(name)} ({type(child).__name__}): {_reason(child)}. "
-                "LRP works on networks made of convolutions, dense layers, pooling, batch norm, "
-                "ReLU-like activations and the CNN blocks listed in docs/lrp-cnn-rules.md; "
-                f"use a gradient method ({_GRADIENT_METHODS}) or occlusion for this model.",
-                details=f"Uncovered module: {name or '<root>'}: {child!r}",
-            )
-        if canonized is not None:
-            rules[name] = f"constant factor ({canonized})"
-        elif hook is not None and has_params:
-            hook_name = type(hook).__name__
-            rules[name] = hook_name.removeprefix("Fast") if isinstance(hook, _SkipZeroTerms) else hook_name
-    return rules
-
-
-def _unchecked_sentence(module: torch.nn.Module, name: str, child: torch.nn.Module) -> str:
-    library = {"timm": "timm", "onnx2torch": "ONNX (onnx2torch)", "transformers": "Hugging Face"}.get(
-        type(child).__module__.split(".")[0], "library")
-    return (f"LRP has not been checked on this {type(module).__name__} model: its {library} block "
-            f"{type(child).__name__} ({_describe(name)}) may add or multiply features inside its own code, "
-            "where the LRP rules cannot see it.")
-
-
-def model_refusal(model) -> str | None:
-    """Why the LRP methods here cannot explain ``model`` at all, said before a run (``None`` when they may):
-    a transformer, or a timm / onnx2torch / Hugging Face block LRP was not checked on."""
-    module = getattr(model, "module", None)
-    if getattr(model, "gradient_refusal", None) or not isinstance(module, torch.nn.Module):
-        return None  # said elsewhere (ONNX without a conversion)
-    if getattr(model, "is_torchscript", False) or isinstance(module, torch.jit.ScriptModule):
-        return None
-    if _transformer_part(module) is not None:
-        return ("This model is a transformer; these LRP rules are made for CNNs: use LRP for transformers "
-                "(AttnLRP), a gradient method or occlusion.")
-    unchecked = unchecked_library_module(module)
-    if unchecked is not None:
-        return f"{_unchecked_sentence(module, *unchecked)} Use a gradient method or occlusion."
-    return None
-
-
-def _unmerged_batch_norms(module: torch.nn.Module, composite: Composite) -> list[str]:
-    """Names of batch norms no canonizer merged (LRP then passes relevance through them unchanged)."""
-    merged = {id(h.batch_norm) for h in composite.handles if isinstance(h, MergeBatchNorm)}
-    return [name for name, m in module.named_modules() if isinstance(m, BatchNorm) and id(m) not in merged]
-
-
-def _guard_module(model: LoadedModel) -> torch.nn.Module:
-    module = model.module
-    if model.is_torchscript or isinstance(module, torch.jit.ScriptModule) or not isinstance(module, torch.nn.Module):
-        raise MethodError(
-            "LRP needs the model as a PyTorch nn.Module so it can attach its rules to each layer; "
-            "this model is a TorchScript file. Use a gradient method or occlusion instead."
-        )
-    return module
-
-
 # --- the attribution itself ---------------------------------------------------------------------
 
 
@@ -556,7 +266,7 @@ def check_relevance(relevance: torch.Tensor, logits: torch.Tensor, targets) -> l
             "LRP produced relevance that is not a finite number (NaN or infinite) for this model, so there is "
             "no explanation to show. This happens when a layer's output is exactly zero where the rules divide "
             "by it, or when the model has additions or products the LRP rules cannot see. Use a gradient "
-            f"method ({_GRADIENT_METHODS}) or occlusion for this model."
+            f"method ({GRADIENT_METHODS}) or occlusion for this model."
         )
     totals = relevance.flatten(1).sum(1).double().cpu().tolist()
     logits = logits.detach().double().cpu()
@@ -567,7 +277,7 @@ def check_relevance(relevance: torch.Tensor, logits: torch.Tensor, targets) -> l
         notes.append(
             f"The relevance adds up to {total / score:.3g} times the explained score. Large biases (such as a "
             "classifier's threshold) can do this; so can additions or products inside the model that the LRP "
-            f"rules cannot see, in which case the map is wrong. Compare with a gradient method ({_GRADIENT_METHODS}) "
+            f"rules cannot see, in which case the map is wrong. Compare with a gradient method ({GRADIENT_METHODS}) "
             "or occlusion." if large else None
         )
     return notes
@@ -575,7 +285,7 @@ def check_relevance(relevance: torch.Tensor, logits: torch.Tensor, targets) -> l
 
 def _propagate(model, x, start, composite, token, progress, fast) -> tuple[torch.Tensor, torch.Tensor, dict]:
     """One forward and one modified backward pass that starts from ``start(logits)``."""
-    module = _guard_module(model)
+    module = guard_module(model)
     rules = check_coverage(module, composite)
     x = detached_copy(x)
     captured: dict = {}
@@ -600,7 +310,7 @@ def _propagate(model, x, start, composite, token, progress, fast) -> tuple[torch
             composite.register(module)
             if fast:
                 bridges = _skip_replaced_backward(module, composite)
-            info["unmerged_batch_norms"] = _unmerged_batch_norms(module, composite)
+            info["unmerged_batch_norms"] = unmerged_batch_norms(module, composite)
             _, relevance = Gradient(model=scores, attr_output=initial_relevance)(x)
         finally:
             for handle in bridges:
@@ -612,7 +322,7 @@ def _propagate(model, x, start, composite, token, progress, fast) -> tuple[torch
 def run_lrp(name: str, model: LoadedModel, x: torch.Tensor, target: int, params: dict, token, progress) -> Explanation:
     token.check()
     progress(0.0, "Computing LRP")
-    canonizers = choose_canonizers(model.architecture, _guard_module(model))
+    canonizers = choose_canonizers(model.architecture, guard_module(model))
     composite = build_composite(name, params, model, canonizers, input_shape=tuple(x.shape))
     logits, relevance, info = lrp_attribution(model, x, target, composite, token=token, progress=progress)
     return _explanation(name, model, target, float(logits[0, target]), relevance[0], params, canonizers, info,
@@ -626,7 +336,7 @@ def run_lrp_batch(name: str, model: LoadedModel, x: torch.Tensor, targets, *, pa
     equals that of :func:`run_lrp` on each input alone (up to float rounding).
     """
     token.check()
-    canonizers = choose_canonizers(model.architecture, _guard_module(model))
+    canonizers = choose_canonizers(model.architecture, guard_module(model))
     composite = build_composite(name, params, model, canonizers, input_shape=(1, *x.shape[1:]))
     logits, relevance, chosen, info = lrp_attribution_batch(model, x, targets, composite, token=token)
     logits = logits.float().cpu()

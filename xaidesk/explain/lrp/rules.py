@@ -26,7 +26,7 @@ def constant_std_layer_norm(x: torch.Tensor, dims: tuple[int, ...], weight, bias
     """``weight * (x - mean(x)) / std(x) + bias`` over ``dims``, with the standard deviation detached.
 
     The layer-norm rule shared by the CNN LRP here and the transformer LRP
-    (:class:`xaidesk.explain.attnlrp_rules.LRPLayerNorm`): equal to the layer norm in value, its
+    (:class:`xaidesk.explain.lrp.attention_rules.LRPLayerNorm`): equal to the layer norm in value, its
     gradient treats the standard deviation as a constant (AttnLRP, Achtibat et al. 2024).
     ``weight`` and ``bias`` (or ``None``) must broadcast against ``x``.
     """

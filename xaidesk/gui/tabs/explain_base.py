@@ -679,7 +679,7 @@ class ExplainTabBase(JobChannelsMixin, QWidget):
         """Why the chosen method cannot explain the current model (None when it can)."""
         if self.model is None:
             return None
-        from ...explain.pipeline import unavailable_reason
+        from ...explain.image import unavailable_reason
 
         return unavailable_reason(info, self.model)
 
