@@ -13,7 +13,7 @@ from zennit.types import Linear as AnyLinear
 from xaidesk.core import CancelToken, Cancelled, MethodError
 from xaidesk.explain import explain_image
 from xaidesk.explain.lrp import cnn as lrp
-from xaidesk.explain.common import as_logits
+from xaidesk.models.inference import as_logits
 
 from helpers import loaded, run
 

@@ -496,7 +496,7 @@ def test_an_exception_in_forward_is_a_plain_model_error(tmp_path):
 
 
 def test_a_python_exception_in_forward_is_wrapped_too():
-    from xaidesk.explain.common import forward_logits
+    from xaidesk.models.inference import forward_logits
 
     class Broken(torch.nn.Module):
         def forward(self, x):
@@ -517,7 +517,7 @@ def test_a_model_with_invalid_weights_is_refused_at_load(tmp_path, value):
 
 
 def test_invalid_scores_are_refused_wherever_the_model_runs():
-    from xaidesk.explain.common import forward_logits
+    from xaidesk.models.inference import forward_logits
 
     class Overflows(torch.nn.Module):
         def forward(self, x):

@@ -12,7 +12,7 @@ from torch import nn
 from xaidesk.core import CancelToken, Cancelled
 from xaidesk.explain import explain_image
 from xaidesk.explain.occlusion import drop_map, effective_geometry
-from xaidesk.explain.perturbation import BatchStats, evaluate_perturbations, memory_batch_limit
+from xaidesk.models.inference import BatchStats, evaluate_perturbations, memory_batch_limit
 
 import helpers
 

@@ -9,7 +9,7 @@ from torch import nn
 
 from xaidesk.core import CancelToken
 from xaidesk.explain.masks import SAMPLERS, GridMaskSampler, MaskSampler, automatic_cells, make_sampler, register_sampler
-from xaidesk.explain.perturbation import (
+from xaidesk.models.inference import (
     BatchStats, evaluate_perturbations, has_conv2d, preferred_memory_format,
 )
 

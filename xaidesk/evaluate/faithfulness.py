@@ -20,7 +20,7 @@ rounded). Two numbers summarise a curve:
 Against the baseline: ``aopc_morf - aopc_random`` (higher is better: the ranking finds what
 the model needs) and ``aopc_lerf - aopc_random`` (lower is better: what it calls irrelevant
 is). Every perturbed input goes through one batched, cancellable
-:func:`~xaidesk.explain.perturbation.evaluate_perturbations` call.
+:func:`~xaidesk.models.inference.evaluate_perturbations` call.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ import numpy as np
 import torch
 
 from ..core import CancelToken, InputError, no_progress
-from ..explain.perturbation import evaluate_perturbations
+from ..models.inference import evaluate_perturbations
 
 ORDERS = ("morf", "lerf", "random")
 FILLS = ("mean", "blur", "black")

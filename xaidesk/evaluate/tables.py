@@ -17,7 +17,7 @@ scores are recomputed exactly as the method defines them:
   retrained network must reproduce the analysis' outputs (else a plain error).
 
 Every perturbed row goes through one batched, cancellable
-:func:`~xaidesk.explain.perturbation.evaluate_perturbations` call; at most ``max_rows`` rows are
+:func:`~xaidesk.models.inference.evaluate_perturbations` call; at most ``max_rows`` rows are
 evaluated (an even spread over the table, in file order).
 """
 

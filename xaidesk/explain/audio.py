@@ -39,7 +39,8 @@ from ..core import Cancelled, CancelToken, Explanation, InputError, MethodError,
 from ..data.audio import LoadedAudio, resample
 from ..models.audio import AudioFrontEnd
 from ..models.base import LoadedModel
-from .common import check_target, forward_logits
+from ..models.inference import forward_logits
+from .common import check_target
 from .image import Prediction, method_for
 
 #: RELAX grid cells per side on a spectrogram window when the person did not choose.

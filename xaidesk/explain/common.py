@@ -7,7 +7,7 @@ from typing import Iterator
 
 import torch
 
-from ..core import Cancelled, MethodError, ModelError, XaideskError
+from ..core import MethodError
 
 
 #: Method families that only call the model (no gradients, no layer hooks): they run on any module that
@@ -35,39 +35,6 @@ def check_gradients_available(info, model) -> None:
         raise MethodError(refusal)
 
 
-def as_logits(output: object, model_name: str = "the model") -> torch.Tensor:
-    """Check that a forward pass returned one (B, K) tensor and return it."""
-    if isinstance(output, (tuple, list)):
-        raise MethodError(
-            f"{model_name} returns {len(output)} outputs (a tuple); xaidesk explains models that "
-            "return one tensor of class scores. Wrap the model so it returns only the scores."
-        )
-    if isinstance(output, dict):
-        raise MethodError(
-            f"{model_name} returns a dictionary; xaidesk explains models that return one tensor "
-            "of class scores. Wrap the model so it returns only the scores."
-        )
-    if not isinstance(output, torch.Tensor):
-        raise MethodError(f"{model_name} returned {type(output).__name__}, not a tensor of class scores.")
-    if output.ndim == 1:
-        output = output.unsqueeze(0)
-    if output.ndim != 2:
-        raise MethodError(
-            f"{model_name} returns scores of shape {tuple(output.shape)}; expected (batch, classes)."
-        )
-    check_finite_scores(output, model_name)
-    return output
-
-
-def check_finite_scores(scores: torch.Tensor, model_name: str = "the model") -> None:
-    """Refuse class scores that hold NaN or infinity (damaged weights or an overflowing model)."""
-    if scores.is_floating_point() and not bool(torch.isfinite(scores.detach()).all()):
-        raise ModelError(
-            f"{model_name} gave invalid scores (NaN or infinity) for this input, so nothing it says can be "
-            "explained. Its weights may be damaged; check the model file."
-        )
-
-
 def check_finite_result(explanation, method_title: str) -> None:
     """Refuse a result whose maps hold infinity or nothing finite at all.
 
@@ -85,48 +52,6 @@ def check_finite_result(explanation, method_title: str) -> None:
                 f"{method_title} produced an invalid {name} map (NaN or infinity), so there is nothing to "
                 "show. Try other settings or another method; if it persists the model may be broken."
             )
-
-
-#: Words in PyTorch's messages that mean the input's shape does not fit the network.
-_SHAPE_WORDS = ("shape", "size", "channels", "dimension", "mat1", "expected input")
-
-
-def call_model(module, x: torch.Tensor, model_name: str = "the model"):
-    """``module(x)``, with a plain error when the input does not fit the model or the model fails."""
-    try:
-        return module(x)
-    except (Cancelled, XaideskError, KeyboardInterrupt, MemoryError):
-        raise
-    except Exception as error:  # noqa: BLE001 - the model's own code may raise anything
-        kind, reason = model_failure(error)
-        if kind == "RuntimeError" and any(word in reason.lower() for word in _SHAPE_WORDS):
-            raise MethodError(
-                f"{model_name} could not process an input of shape {tuple(x.shape)}. "
-                "The model probably expects a different input size or number of channels.",
-                details=str(error),
-            ) from error
-        raise ModelError(f"The model failed on this input: {reason.rstrip('.')} ({model_name} raised {kind} "
-                         "in its forward pass).", details=f"{type(error).__name__}: {error}") from error
-
-
-def model_failure(error: BaseException) -> tuple[str, str]:
-    """The kind of error a model's forward pass raised and its first plain line.
-
-    A TorchScript model's error is unwrapped: its last line names the original exception.
-    """
-    kind, text = type(error).__name__, str(error).strip()
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    if lines and lines[0].startswith("The following operation failed in the TorchScript interpreter"):
-        head, colon, tail = lines[-1].partition(": ")
-        if colon and " " not in head:
-            return head.rsplit(".", 1)[-1], tail[:200]
-        return kind, lines[-1][:200]
-    return kind, (lines[0][:200] if lines else "no reason given")
-
-
-def forward_logits(module: torch.nn.Module, x: torch.Tensor, model_name: str = "the model") -> torch.Tensor:
-    """Forward ``x`` and return finite (B, K) scores, with a plain error if shapes do not fit or the model fails."""
-    return as_logits(call_model(module, x, model_name), model_name)
 
 
 @contextlib.contextmanager

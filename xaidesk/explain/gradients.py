@@ -18,13 +18,13 @@ import torch.nn.functional as F
 
 from ..core import Explanation, MethodError, Param, Target, register_method
 from ..models.base import LoadedModel
+from ..models.inference import forward_logits
 from .common import (
     REFERENCE_KINDS,
     REFERENCE_TITLES,
     channel_sum,
     check_target,
     detached_copy,
-    forward_logits,
     gradients_enabled,
     reference_input,
 )

@@ -14,7 +14,8 @@ import torch
 
 from ..core import Cancelled, CancelToken, Explanation, MethodError, Target, get_method, no_progress
 from ..models.base import LoadedModel
-from .common import check_finite_result, check_gradients_available, check_target, forward_logits, scoring_module
+from ..models.inference import forward_logits
+from .common import check_finite_result, check_gradients_available, check_target, scoring_module
 
 
 #: ``Explanation.extras`` entries holding integer label maps in model-input coordinates

@@ -52,7 +52,7 @@ population quantities and all schemes converge to the same surrogate as ``lime``
 ``tests/test_lime.py`` against the exact surrogate over all 2^S patterns).
 
 All schemes are reproducible with ``seed``. Samples are evaluated batch by batch through
-:func:`~xaidesk.explain.perturbation.evaluate_perturbations` (only the N x S binary design is
+:func:`~xaidesk.models.inference.evaluate_perturbations` (only the N x S binary design is
 kept in full, never N images); every few batches the ridge is refitted on the samples so far and
 reported as a partial result.
 
@@ -68,8 +68,8 @@ import numpy as np
 import torch
 
 from ..core import Cancelled, Explanation, MethodError, Param, Target, register_method
+from ..models.inference import BatchStats, evaluate_perturbations
 from .common import check_target, detached_copy, reference_input, scoring_module
-from .perturbation import BatchStats, evaluate_perturbations
 
 MODALITY = ("image", "audio")
 SEGMENTATIONS = ("slic", "quickshift", "felzenszwalb", "grid")

@@ -15,10 +15,8 @@ import numpy as np
 import torch
 
 from ..core import Cancelled, Explanation, Param, Target, register_method
-from .common import (
-    REFERENCE_KINDS, REFERENCE_TITLES, check_target, detached_copy, forward_logits, reference_input, scoring_module,
-)
-from .perturbation import BatchStats, evaluate_perturbations
+from ..models.inference import BatchStats, evaluate_perturbations, forward_logits
+from .common import REFERENCE_KINDS, REFERENCE_TITLES, check_target, detached_copy, reference_input, scoring_module
 
 MODALITY = ("image", "audio")
 REFERENCE_SIZE = 224  # patch size and stride are given for a 224-pixel input

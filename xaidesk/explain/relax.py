@@ -67,9 +67,9 @@ import torch
 
 from ..core import Cancelled, Explanation, MethodError, Param, Target, register_method
 from ..core import no_progress
+from ..models.inference import BatchStats, evaluate_perturbations, forward_features, preferred_memory_format
 from .common import detached_copy, scoring_module
 from .masks import STRATEGIES, GridMaskSampler, MaskSampler, make_sampler
-from .perturbation import BatchStats, evaluate_perturbations, forward_features, preferred_memory_format
 
 MODALITY = ("image", "audio")
 OUTPUTS = ("importance", "u_relax")

@@ -380,7 +380,7 @@ def _count_outputs(module: torch.nn.Module, preprocessing: Preprocessing, path: 
     Two inputs, so that a model that drops the batch axis or returns one number per input is
     refused now rather than under a method that batches its inputs.
     """
-    from ..explain.common import model_failure
+    from .inference import model_failure
 
     x = torch.zeros(2, preprocessing.num_channels, *preprocessing.size)
     shape_text = f"{preprocessing.num_channels}x{preprocessing.size[0]}x{preprocessing.size[1]}"

@@ -1,6 +1,12 @@
-"""A small engine that evaluates many perturbed copies of one input, batch by batch.
+"""How xaidesk runs a model: one forward pass with plain errors, and batched inference.
 
-Occlusion uses it today; LIME and RELAX will share it. The caller describes the perturbations
+:func:`call_model` and :func:`forward_logits` run one forward pass and turn what goes wrong
+(an input that does not fit, the model's own exception, a tuple instead of scores, NaN scores)
+into plain :mod:`xaidesk.core` errors; :func:`model_failure` names the exception a model raised.
+
+:func:`evaluate_perturbations` is a small engine that evaluates many perturbed copies of one
+input, batch by batch. Occlusion, LIME, RELAX, the faithfulness curves and the quick classifier's
+feature extraction use it. The caller describes the perturbations
 with ``make_batch(start, stop)``, which builds the inputs of samples ``start..stop-1`` only when
 they are needed (never all N at once). The engine
 
@@ -52,8 +58,88 @@ from typing import Any, Callable
 
 import torch
 
-from ..core import CancelToken, MethodError, no_progress
-from .common import call_model, forward_logits
+from ..core import Cancelled, CancelToken, MethodError, ModelError, XaideskError, no_progress
+
+
+# --- one forward pass ----------------------------------------------------------------------------
+
+
+def as_logits(output: object, model_name: str = "the model") -> torch.Tensor:
+    """Check that a forward pass returned one (B, K) tensor and return it."""
+    if isinstance(output, (tuple, list)):
+        raise MethodError(
+            f"{model_name} returns {len(output)} outputs (a tuple); xaidesk explains models that "
+            "return one tensor of class scores. Wrap the model so it returns only the scores."
+        )
+    if isinstance(output, dict):
+        raise MethodError(
+            f"{model_name} returns a dictionary; xaidesk explains models that return one tensor "
+            "of class scores. Wrap the model so it returns only the scores."
+        )
+    if not isinstance(output, torch.Tensor):
+        raise MethodError(f"{model_name} returned {type(output).__name__}, not a tensor of class scores.")
+    if output.ndim == 1:
+        output = output.unsqueeze(0)
+    if output.ndim != 2:
+        raise MethodError(
+            f"{model_name} returns scores of shape {tuple(output.shape)}; expected (batch, classes)."
+        )
+    check_finite_scores(output, model_name)
+    return output
+
+
+def check_finite_scores(scores: torch.Tensor, model_name: str = "the model") -> None:
+    """Refuse class scores that hold NaN or infinity (damaged weights or an overflowing model)."""
+    if scores.is_floating_point() and not bool(torch.isfinite(scores.detach()).all()):
+        raise ModelError(
+            f"{model_name} gave invalid scores (NaN or infinity) for this input, so nothing it says can be "
+            "explained. Its weights may be damaged; check the model file."
+        )
+
+
+#: Words in PyTorch's messages that mean the input's shape does not fit the network.
+_SHAPE_WORDS = ("shape", "size", "channels", "dimension", "mat1", "expected input")
+
+
+def call_model(module, x: torch.Tensor, model_name: str = "the model"):
+    """``module(x)``, with a plain error when the input does not fit the model or the model fails."""
+    try:
+        return module(x)
+    except (Cancelled, XaideskError, KeyboardInterrupt, MemoryError):
+        raise
+    except Exception as error:  # noqa: BLE001 - the model's own code may raise anything
+        kind, reason = model_failure(error)
+        if kind == "RuntimeError" and any(word in reason.lower() for word in _SHAPE_WORDS):
+            raise MethodError(
+                f"{model_name} could not process an input of shape {tuple(x.shape)}. "
+                "The model probably expects a different input size or number of channels.",
+                details=str(error),
+            ) from error
+        raise ModelError(f"The model failed on this input: {reason.rstrip('.')} ({model_name} raised {kind} "
+                         "in its forward pass).", details=f"{type(error).__name__}: {error}") from error
+
+
+def model_failure(error: BaseException) -> tuple[str, str]:
+    """The kind of error a model's forward pass raised and its first plain line.
+
+    A TorchScript model's error is unwrapped: its last line names the original exception.
+    """
+    kind, text = type(error).__name__, str(error).strip()
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    if lines and lines[0].startswith("The following operation failed in the TorchScript interpreter"):
+        head, colon, tail = lines[-1].partition(": ")
+        if colon and " " not in head:
+            return head.rsplit(".", 1)[-1], tail[:200]
+        return kind, lines[-1][:200]
+    return kind, (lines[0][:200] if lines else "no reason given")
+
+
+def forward_logits(module: torch.nn.Module, x: torch.Tensor, model_name: str = "the model") -> torch.Tensor:
+    """Forward ``x`` and return finite (B, K) scores, with a plain error if shapes do not fit or the model fails."""
+    return as_logits(call_model(module, x, model_name), model_name)
+
+
+# --- many perturbed copies, batch by batch ----------------------------------------------------------
 
 OUTPUT_KINDS = ("logits", "features")
 MEMORY_FORMATS = ("contiguous", "channels_last", "auto")

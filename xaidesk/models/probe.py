@@ -575,11 +575,11 @@ def extract_features(
     """Pooled features Φ of ``files`` at ``layer``: ``(features (N, D), failed, layer_shape)``.
 
     Images are opened batch by batch (never all at once) and evaluated with the batched,
-    cancellable engine of :mod:`xaidesk.explain.perturbation`. ``failed`` lists ``(index,
+    cancellable engine of :mod:`xaidesk.models.inference`. ``failed`` lists ``(index,
     reason)`` of files that could not be opened; their rows are zeros.
     """
     from ..data.images import load_image
-    from ..explain.perturbation import evaluate_perturbations
+    from .inference import evaluate_perturbations
 
     token = token or CancelToken()
     progress = progress or no_progress

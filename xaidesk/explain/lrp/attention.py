@@ -21,9 +21,10 @@ import torch
 
 from ...core import Explanation, MethodError, Param, Target, register_method
 from ...models.base import LoadedModel
+from ...models.inference import forward_logits
+from ..common import channel_sum, check_target, detached_copy, gradients_enabled
 from .attention_families import TORCH_ACTIVATIONS, TORCH_PASSIVE, Family, WindowAttention, known_families
 from .attention_rules import ATTENTION_MODES, IdentityRule, LRPLayerNorm, LRPRMSNorm, RuledConv2d, RuledLinear
-from ..common import channel_sum, check_target, detached_copy, forward_logits, gradients_enabled
 
 MODALITY = ("image", "audio")
 METHOD = "lrp.attention"

@@ -37,9 +37,10 @@ from zennit.rules import AlphaBeta, Gamma, ZPlus
 
 from ...core import Explanation, MethodError, Param, Target, register_method
 from ...models.base import LoadedModel
+from ...models.inference import forward_logits
+from ..common import channel_sum, check_target, detached_copy, gradients_enabled, one_hot_like
 from .composites import FIRST_RULES, TOP_RULES, canonizer_names, choose_canonizers, composite_for
 from .coverage import GRADIENT_METHODS, check_coverage, guard_module, model_refusal, unmerged_batch_norms
-from ..common import channel_sum, check_target, detached_copy, forward_logits, gradients_enabled, one_hot_like
 
 MODALITY = ("image", "audio")
 
