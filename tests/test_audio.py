@@ -16,7 +16,8 @@ from xaidesk.core import CancelToken, Cancelled, InputError, MethodError
 from xaidesk.data.audio import audio_info, load_audio, read_segment, resample, waveform_envelope
 from xaidesk.explain import explain_audio, predict_audio, resynthesize, spectrogram_of
 from xaidesk.core.registry import get_method
-from xaidesk.explain.audio import _input_offset, blend_weight, explanation_hop, window_bounds
+from xaidesk.explain.audio import _input_offset, blend_weight, explanation_hop
+from xaidesk.models.audio import window_bounds
 from xaidesk.explain.lime import grid_segments
 from xaidesk.explain.masks import make_sampler
 from xaidesk.models import list_builtin_models, load_model

@@ -172,7 +172,8 @@ def test_bad_settings_are_plain_errors():
 
 def test_audio_curves_start_at_the_clip_score_and_end_at_the_filled_spectrogram():
     from xaidesk.data.audio import load_audio
-    from xaidesk.explain.audio import clip_samples, explain_audio, window_inputs
+    from xaidesk.explain.audio import explain_audio
+    from xaidesk.models.audio import clip_samples, window_inputs
     from xaidesk.models import list_builtin_models, load_model
 
     sample = next(m for m in list_builtin_models() if m["spec"] == "demo:sounds")["samples"][1]

@@ -1,13 +1,17 @@
 """Qt-free contracts shared by every part of xaidesk."""
 
-from .cancel import CancelToken, Cancelled, ProgressCallback, ThrottledProgress, no_progress
+from .cancel import CancelToken, Cancelled, ProgressCallback, Step, ThrottledProgress, no_progress, step_of
 from .errors import InputError, MethodError, ModelError, XaideskError
 from .explanation import Explanation, Target
-from .registry import MethodInfo, Param, get_method, list_methods, parse_param_values, register_method
+from .registry import (
+    FamilyInfo, MethodInfo, Param, default_method, get_family, get_method, list_families, list_methods,
+    parse_param_values, register_family, register_method,
+)
 
 __all__ = [
-    "CancelToken", "Cancelled", "ProgressCallback", "ThrottledProgress", "no_progress",
+    "CancelToken", "Cancelled", "ProgressCallback", "Step", "ThrottledProgress", "no_progress", "step_of",
     "InputError", "MethodError", "ModelError", "XaideskError",
     "Explanation", "Target",
-    "MethodInfo", "Param", "get_method", "list_methods", "parse_param_values", "register_method",
+    "FamilyInfo", "MethodInfo", "Param", "default_method", "get_family", "get_method", "list_families",
+    "list_methods", "parse_param_values", "register_family", "register_method",
 ]

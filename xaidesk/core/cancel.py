@@ -34,6 +34,46 @@ class CancelToken:
             raise Cancelled()
 
 
+class Step(str):
+    """A progress message that also carries its count, so that no one parses text back.
+
+    It is the message text itself (a ``str``), with ``done`` of ``total`` ``unit`` and, for
+    sounds explained window by window, ``window`` = ``(index, count)`` (1-based).
+    """
+
+    done: int | None
+    total: int | None
+    unit: str
+    window: tuple[int, int] | None
+
+    def __new__(cls, text: str, done: int | None = None, total: int | None = None, unit: str = "",
+                window: tuple[int, int] | None = None) -> "Step":
+        step = super().__new__(cls, text)
+        step.done, step.total, step.unit = done, total, unit
+        step.window = None if window is None else (int(window[0]), int(window[1]))
+        return step
+
+    @classmethod
+    def count(cls, label: str, done: int, total: int, unit: str = "",
+              window: tuple[int, int] | None = None) -> "Step":
+        """``"label: done of total"`` (the unit follows when the label does not end with it)."""
+        tail = f" {unit}" if unit and not label.rstrip().endswith(unit) else ""
+        text = f"{label}: {done} of {total}{tail}" if label else f"{done} of {total}{tail}"
+        return cls(text, int(done), int(total), unit, window)
+
+    def in_window(self, index: int, count: int) -> "Step":
+        """This step inside window ``index`` of ``count``: ``"window 2 of 5: <text>"``."""
+        return Step(f"window {index} of {count}: {self}", self.done, self.total, self.unit, (index, count))
+
+    def __reduce__(self):
+        return Step, (str(self), self.done, self.total, self.unit, self.window)
+
+
+def step_of(message: Any) -> Step | None:
+    """The :class:`Step` a progress message carries, or ``None`` for plain text."""
+    return message if isinstance(message, Step) else None
+
+
 class ProgressCallback(Protocol):
     def __call__(self, fraction: float, message: str = "", partial: Any = None) -> None: ...
 

@@ -14,6 +14,23 @@ from typing import Any, Callable, Sequence
 from .errors import MethodError
 
 MODALITIES = ("image", "audio", "table", "molecule")
+#: Dataset mode (a folder of images or sounds) has a default method of its own (``default_for``).
+DATASET = "dataset"
+
+#: Tags say what kind of method it is, so that front ends never test method names.
+TAG_LABEL_FREE = "label-free"  # needs no target column (outlier and cluster analyses of tables)
+TAG_SUPERVISED = "supervised"  # fits a model of a target column and explains it
+TAG_OUTLIER_SCORE = "outlier-score"  # its row score says how unusual a row is
+TAG_NEEDS_SEGMENTATION = "needs-segmentation"  # works on segments of the input (superpixels, time-frequency cells)
+TAG_REFITTABLE = "refittable"  # can be refitted to another class without new model calls (``MethodInfo.refit``)
+TAG_CUSTOM_RULES = "custom-rules"  # its rules are set per layer in a dialog of their own, not in method lists
+TAG_TRANSFORMERS = "transformers"  # the method to choose when a transformer model is opened
+TAG_INTERCEPT_APART = "intercept-apart"  # prediction = sum of the contributions + an intercept shown apart
+TAG_LOCAL_SURROGATE = "local-surrogate"  # each explained row has its own surrogate model and intercept
+TAGS = frozenset({
+    TAG_LABEL_FREE, TAG_SUPERVISED, TAG_OUTLIER_SCORE, TAG_NEEDS_SEGMENTATION, TAG_REFITTABLE,
+    TAG_CUSTOM_RULES, TAG_TRANSFORMERS, TAG_INTERCEPT_APART, TAG_LOCAL_SURROGATE,
+})
 
 
 def _is_non_finite_number(text: str) -> bool:
@@ -155,8 +172,39 @@ class Param:
 
 
 @dataclass(frozen=True)
+class FamilyInfo:
+    """A family of methods (the part of a method name before the dot) and what a person reads about it.
+
+    Attributes
+    ----------
+    name
+        The family key, e.g. ``"lrp"``.
+    title
+        Short title for method lists (``"LRP"``).
+    guide_title, guide
+        Heading and one paragraph for the in-app guide (empty: the family has no guide entry).
+    order
+        Sort key: families with smaller values come first in lists and in the guide.
+    """
+
+    name: str
+    title: str
+    guide_title: str = ""
+    guide: str = ""
+    order: int = 100
+
+
+@dataclass(frozen=True)
 class MethodInfo:
-    """A registered method: its function, modalities, schema and help."""
+    """A registered method: its function, modalities, schema, help and what front ends show of it.
+
+    ``unit`` says what a value of its map means, ``sample_unit`` what it counts while it runs
+    (``""`` for a single pass), ``tags`` what kind of method it is (the ``TAG_*`` constants),
+    ``modality_defaults`` parameter defaults that differ per modality, ``default_for`` the
+    modalities (or :data:`DATASET` mode) where it is the method chosen first, ``refit`` a function
+    ``refit(explanation, target, *, class_label)`` that re-explains another class without new
+    model calls, and ``order`` its place in method lists.
+    """
 
     name: str
     function: Callable
@@ -170,13 +218,35 @@ class MethodInfo:
     signed: bool | Callable[[dict], bool] = True
     explains_class: bool = True
     refusal: Callable[[Any], str | None] | None = None
+    unit: str = "relevance"
+    sample_unit: str = ""
+    tags: frozenset = frozenset()
+    modality_defaults: dict = field(default_factory=dict, hash=False)
+    default_for: tuple[str, ...] = ()
+    refit: Callable | None = None
+    order: int = 0
 
     @property
     def family(self) -> str:
         return self.name.split(".", 1)[0]
 
-    def defaults(self) -> dict:
-        return {p.name: p.default for p in self.params}
+    @property
+    def family_title(self) -> str:
+        """The family's short title (``"LRP"``), or the family key when no family was registered."""
+        family = _FAMILIES.get(self.family)
+        return family.title if family else self.family
+
+    def has(self, tag: str) -> bool:
+        """Whether the method carries ``tag`` (one of the ``TAG_*`` constants)."""
+        if tag not in TAGS:
+            raise ValueError(f"unknown tag {tag!r}")
+        return tag in self.tags
+
+    def defaults(self, modality: str | None = None) -> dict:
+        """Parameter defaults, with the overrides for ``modality`` applied."""
+        values = {p.name: p.default for p in self.params}
+        values.update(self.modality_defaults.get(modality, {}) if modality else {})
+        return values
 
     def shows_sign(self, params: dict | None = None) -> bool:
         """Whether the map says for and against (signed) with these parameters, or only how much."""
@@ -202,10 +272,33 @@ class MethodInfo:
             "help": self.help,
             "params": [p.to_dict() for p in self.params],
             "explains_class": self.explains_class,
+            "unit": self.unit,
+            "tags": sorted(self.tags),
         }
 
 
 _REGISTRY: dict[str, MethodInfo] = {}
+_FAMILIES: dict[str, FamilyInfo] = {}
+
+
+def register_family(name: str, *, title: str, guide_title: str = "", guide: str = "", order: int = 100) -> FamilyInfo:
+    """Register a method family's title and guide text (once per family)."""
+    if name in _FAMILIES:
+        raise ValueError(f"family {name!r} registered twice")
+    _FAMILIES[name] = FamilyInfo(name, title, guide_title, guide, order)
+    return _FAMILIES[name]
+
+
+def get_family(name: str) -> FamilyInfo | None:
+    """The registered family ``name``, or ``None``."""
+    _require_methods()
+    return _FAMILIES.get(name)
+
+
+def list_families() -> list[FamilyInfo]:
+    """All registered families, in their order."""
+    _require_methods()
+    return sorted(_FAMILIES.values(), key=lambda f: f.order)
 
 
 def register_method(
@@ -221,6 +314,13 @@ def register_method(
     signed: bool | Callable[[dict], bool] = True,
     explains_class: bool = True,
     refusal: Callable[[Any], str | None] | None = None,
+    unit: str = "relevance",
+    sample_unit: str = "",
+    tags: Sequence[str] = (),
+    modality_defaults: dict | None = None,
+    default_for: Sequence[str] = (),
+    refit: Callable | None = None,
+    order: int = 0,
 ) -> Callable[[Callable], Callable]:
     """Register ``explain(model, x, target, *, params, token, progress)``.
 
@@ -234,6 +334,8 @@ def register_method(
     ``explains_class`` is False for methods whose result does not depend on the class (RELAX).
     ``refusal(model)`` says, in one plain sentence, why the method cannot explain a loaded model
     (e.g. LRP's CNN rules on a transformer), or returns ``None``; the GUI shows it before Run.
+    The remaining arguments are described in :class:`MethodInfo`; a ``refit`` function adds
+    :data:`TAG_REFITTABLE`.
     """
     if resample not in ("sum", "value"):
         raise ValueError("resample must be 'sum' or 'value'")
@@ -243,12 +345,20 @@ def register_method(
     for m in modality:
         if m not in MODALITIES:
             raise ValueError(f"unknown modality {m!r}")
+    tags = frozenset(tags) | ({TAG_REFITTABLE} if refit is not None else frozenset())
+    if tags - TAGS:
+        raise ValueError(f"unknown tags {sorted(tags - TAGS)} for {name}")
+    modality_defaults = {m: dict(v) for m, v in (modality_defaults or {}).items()}
+    for m in (*modality_defaults, *default_for):
+        if m not in modality and not (m == DATASET and {"image", "audio"} & set(modality)):
+            raise ValueError(f"{name} has defaults for {m!r}, which it does not explain")
 
     def decorator(function: Callable) -> Callable:
         if name in _REGISTRY:
             raise ValueError(f"method {name!r} registered twice")
         doc = (function.__doc__ or "").strip().split("\n\n")[0].replace("\n", " ")
         _check_conditions(name, params)
+        _check_modality_defaults(name, params, modality_defaults)
         _REGISTRY[name] = MethodInfo(
             name=name,
             function=function,
@@ -262,6 +372,13 @@ def register_method(
             signed=signed,
             explains_class=explains_class,
             refusal=refusal,
+            unit=unit,
+            sample_unit=sample_unit,
+            tags=tags,
+            modality_defaults=modality_defaults,
+            default_for=tuple(default_for),
+            refit=refit,
+            order=order,
         )
         return function
 
@@ -280,14 +397,29 @@ def _check_conditions(method: str, params: Sequence[Param]) -> None:
                 raise ValueError(f"{method}.{param.name} is shown for values {name!r} does not offer")
 
 
-def _ensure_loaded() -> None:
-    # Importing the package registers all built-in methods.
-    import xaidesk.explain  # noqa: F401
+def _check_modality_defaults(method: str, params: Sequence[Param], overrides: dict) -> None:
+    by_name = {p.name: p for p in params}
+    for modality, values in overrides.items():
+        for name, value in values.items():
+            if name not in by_name:
+                raise ValueError(f"{method} has a {modality} default for {name!r}, which is not a parameter")
+            try:
+                by_name[name].convert(value)
+            except MethodError as error:
+                raise ValueError(f"{method}'s {modality} default: {error.message}") from None
+
+
+def _require_methods() -> None:
+    if not _REGISTRY:
+        import xaidesk.explain  # noqa: F401  (the entry points will load the built-in methods themselves)
+    if not _REGISTRY:
+        raise RuntimeError("No explanation methods are registered: call "
+                           "xaidesk.explain.load_builtin_methods() before using the registry.")
 
 
 def get_method(name: str) -> MethodInfo:
     """Look up a method by registry name, with a helpful error."""
-    _ensure_loaded()
+    _require_methods()
     try:
         return _REGISTRY[name]
     except KeyError:
@@ -297,9 +429,20 @@ def get_method(name: str) -> MethodInfo:
 
 
 def list_methods(modality: str | None = None) -> list[MethodInfo]:
-    """All registered methods, optionally only those for one modality."""
-    _ensure_loaded()
-    return [m for m in _REGISTRY.values() if modality is None or modality in m.modality]
+    """All registered methods in list order, optionally only those for one modality."""
+    _require_methods()
+    methods = [m for m in _REGISTRY.values() if modality is None or modality in m.modality]
+    family_order = {f.name: f.order for f in _FAMILIES.values()}
+    position = {name: i for i, name in enumerate(_REGISTRY)}
+    return sorted(methods, key=lambda m: (family_order.get(m.family, 100), m.order, position[m.name]))
+
+
+def default_method(modality: str) -> str:
+    """The name of the method chosen first for ``modality`` (or for :data:`DATASET` mode)."""
+    for method in list_methods(None if modality == DATASET else modality):
+        if modality in method.default_for:
+            return method.name
+    raise MethodError(f"No method is registered as the default for {modality}.")
 
 
 def parse_param_values(pairs: Sequence[str]) -> dict[str, str]:

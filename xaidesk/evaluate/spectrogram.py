@@ -2,11 +2,11 @@
 
 The relevance of an audio explanation lives on the clip's log-mel spectrogram
 (n_mels, frames), which is what the model sees window by window
-(:func:`~xaidesk.explain.audio.window_inputs`). The units are square time-frequency patches
+(:func:`~xaidesk.models.audio.window_inputs`). The units are square time-frequency patches
 of ``patch`` mel bands x ``patch`` frames (``patch=1``: single cells). Removed patches show the
 spectrogram's mean log-mel value (``"mean"``), a Gaussian-blurred copy (``"blur"``, sigma = 2
 cells) or silence, the lowest log-mel value ``log(log_offset)`` (``"black"``). The perturbed
-spectrogram is cut into the model's own windows (:func:`~xaidesk.explain.audio.window_inputs`,
+spectrogram is cut into the model's own windows (:func:`~xaidesk.models.audio.window_inputs`,
 the last one ending at the clip's end) and the explained score is the target's logit (or
 probability) averaged over them -- the clip score :func:`~xaidesk.explain.audio.explain_audio`
 reports.
@@ -21,7 +21,7 @@ import numpy as np
 
 from ..core import CancelToken, InputError, MethodError, no_progress
 from ..data.audio import LoadedAudio
-from ..explain.audio import clip_samples, window_inputs
+from ..models.audio import clip_samples, window_inputs
 from ..explain.common import scoring_module
 from ..models.base import LoadedModel
 from .faithfulness import (

@@ -20,8 +20,8 @@ importing this package does the same.
 
 import importlib
 
-#: The modules whose import registers the built-in methods, in the order the method lists show them.
-METHOD_MODULES = ("gradients", "lime", "lrp.cnn", "occlusion", "relax", "neon", "supervised", "ridge", "lrp.attention")
+#: The modules whose import registers the built-in method families and methods.
+METHOD_MODULES = ("families", "gradients", "lime", "lrp.cnn", "occlusion", "relax", "neon", "supervised", "ridge", "lrp.attention")
 
 
 def load_builtin_methods() -> None:

@@ -121,6 +121,7 @@ def _batches(total: int, size: int) -> Iterator[tuple[int, int]]:
 
 @register_method(
     "gradient.sensitivity",
+    unit="squared gradient", order=0,
     modality=MODALITY,
     title="Sensitivity (squared gradient)",
     help="Shows where small changes of the input would change the score most; fast but often noisy.",
@@ -135,6 +136,7 @@ def sensitivity(model, x, target, *, params, token, progress) -> Explanation:
 
 @register_method(
     "gradient.input_x_gradient",
+    unit="input × gradient", order=1,
     modality=MODALITY,
     title="Input × gradient",
     help="Multiplies each input value by how strongly the score reacts to it; positive means the "
@@ -165,6 +167,7 @@ def _aggregate(kind: str, xb: torch.Tensor, grad: torch.Tensor) -> torch.Tensor:
 
 @register_method(
     "gradient.smoothgrad",
+    unit="gradient", sample_unit="samples", order=2,
     modality=MODALITY,
     params=[
         Param("noise_level", "float", 0.1,
@@ -257,6 +260,7 @@ def spread_order(n: int) -> list[int]:
 
 @register_method(
     "gradient.integrated",
+    unit="attribution", sample_unit="steps", order=3,
     modality=MODALITY,
     params=[
         Param("steps", "int", 32, "How many steps lead from the 'empty' start picture to the input; more is more exact but slower.",
@@ -373,6 +377,7 @@ def biased_backward(module: torch.nn.Module, gamma: float, eps: float = 1e-6) ->
 
 @register_method(
     "gradient.robust",
+    unit="gradient", order=4,
     modality=MODALITY,
     params=[
         Param("gamma", "float", 0.25,

@@ -68,6 +68,7 @@ import numpy as np
 import torch
 
 from ..core import Cancelled, Explanation, MethodError, Param, Target, register_method
+from ..core.registry import TAG_NEEDS_SEGMENTATION
 from ..models.inference import BatchStats, evaluate_perturbations
 from .common import check_target, detached_copy, reference_input, scoring_module
 
@@ -393,6 +394,8 @@ def refit_lime(explanation: Explanation, target: int, *, class_label: str | None
 
 @register_method(
     "lime",
+    unit="weight", sample_unit="samples", tags=[TAG_NEEDS_SEGMENTATION], refit=refit_lime,
+    modality_defaults={"audio": {"segmentation": "grid"}},
     modality=MODALITY,
     params=PARAMS,
     title="LIME (superpixels)",

@@ -59,6 +59,7 @@ import numpy as np
 import torch
 
 from ..core import CancelToken, Explanation, MethodError, Param, Target, no_progress, register_method
+from ..core.registry import TAG_LABEL_FREE, TAG_OUTLIER_SCORE
 from . import kmeans as _kmeans
 from .table import MODALITY, STANDARDIZE, THETA, preprocess_table, sub_progress, table_extras
 
@@ -561,6 +562,7 @@ def _outliers(x, params, token, progress, *, epsilon: float, leave_one_out: bool
 
 @register_method(
     "neon.knn", modality=MODALITY, title="Outliers: soft-min nearest neighbours (NEON)",
+    tags=[TAG_LABEL_FREE, TAG_OUTLIER_SCORE], default_for=("table",), order=0,
     params=[GAMMA, THETA, STANDARDIZE],
 )
 def explain_knn(model=None, x=None, target=None, *, params, token, progress) -> Explanation:
@@ -570,6 +572,7 @@ def explain_knn(model=None, x=None, target=None, *, params, token, progress) -> 
 
 @register_method(
     "neon.kde", modality=MODALITY, title="Outliers: kernel density (NEON)",
+    tags=[TAG_LABEL_FREE, TAG_OUTLIER_SCORE], order=1,
     params=[
         GAMMA, THETA, STANDARDIZE,
         Param("epsilon", "float", 0.01, "Stabiliser ε of the relevance rule; the relevance it absorbs is reported.",
@@ -586,6 +589,7 @@ def explain_kde(model=None, x=None, target=None, *, params, token, progress) -> 
 
 @register_method(
     "neon.kmeans", modality=MODALITY, title="Clusters: k-means, neuralised (NEON)",
+    tags=[TAG_LABEL_FREE], order=2,
     params=[
         Param("clusters", "int", 0, "Number of clusters; Automatic (0) chooses it by the silhouette (k = 2 to 10).",
               minimum=0, maximum=50, minimum_text="Automatic", label="number of clusters"),

@@ -60,6 +60,7 @@ def drop_map(
 
 @register_method(
     "occlusion",
+    unit="score drop", sample_unit="patches",
     modality=MODALITY,
     params=[
         Param("patch_size", "int", 16, "Side of the square patch that is covered, in pixels.", minimum=1, maximum=4096,

@@ -93,6 +93,7 @@ def _fit(kind: str, name: str, x, params, token, progress) -> Explanation:
 
 @register_method(
     "ridge.atoms", modality=MODALITY, title="Energy per atom type (ridge on atom counts)",
+    unit="energy", default_for=("molecule",), order=0,
     params=[TEST, VALIDATION, SEED],
     help="Learns one energy per element so that a molecule's energy is the sum over its atoms; "
          "the explanation is that energy per element.",
@@ -104,6 +105,7 @@ def explain_atoms(model=None, x=None, target=None, *, params, token, progress) -
 
 @register_method(
     "ridge.pairs", modality=MODALITY, title="Pair potentials (ridge on pair distances)",
+    unit="energy", order=1,
     params=[N_BINS, SIGMA, R_MIN, R_MAX, TEST, VALIDATION, SEED],
     help="Learns an energy curve for each kind of atom pair (such as C-H) against their distance, so that a "
          "molecule's energy is the sum over its atom pairs; the explanation is these curves.",

@@ -50,6 +50,7 @@ import numpy as np
 import torch
 
 from ..core import CancelToken, Explanation, MethodError, Param, Target, no_progress, register_method
+from ..core.registry import TAG_INTERCEPT_APART, TAG_LOCAL_SURROGATE, TAG_SUPERVISED
 from ..data.tables import FeatureMatrix
 from .table import MODALITY, STANDARDIZE, THETA, preprocess_table, sub_progress, table_extras
 
@@ -477,6 +478,7 @@ def _need_target(target, n: int) -> np.ndarray:
 
 @register_method(
     "supervised.linear", modality=MODALITY, title="Target: linear model contributions",
+    unit="contribution", tags=[TAG_SUPERVISED, TAG_INTERCEPT_APART], order=0,
     params=[
         Param("model", "choice", "ridge", "Linear regression, ridge regression (regularised), or logistic regression (classes).",
               choices=("linear", "ridge", "logistic"), label="model",
@@ -544,6 +546,7 @@ def _mlp_outputs(trained, X):
 
 @register_method(
     "supervised.mlp_lrp", modality=MODALITY, title="Target: neural network explained by LRP",
+    tags=[TAG_SUPERVISED], order=1,
     params=_MLP_PARAMS + [Param("epsilon", "float", 1e-6, "Stabiliser ε of LRP-ε.", minimum=0.0, maximum=100.0,
                                 label="stabiliser (ε)")],
 )
@@ -567,6 +570,7 @@ def explain_mlp_lrp(model=None, x=None, target=None, *, params, token, progress)
 
 @register_method(
     "supervised.mlp_lime", modality=MODALITY, title="Target: neural network explained by LIME",
+    unit="weight", tags=[TAG_SUPERVISED, TAG_LOCAL_SURROGATE], order=2,
     params=_MLP_PARAMS + [
         Param("samples", "int", 1000, "Perturbed samples per explained row.", minimum=10, maximum=100000,
               label="random copies per row"),

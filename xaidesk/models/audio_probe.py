@@ -109,7 +109,7 @@ def check_audio_backbone(model: LoadedModel) -> None:
 def clip_windows(path: Path, frontend) -> torch.Tensor:
     """The model windows (W, 1, n_mels, window_frames) of the clip at ``path`` (see the module notes)."""
     from ..data.audio import load_audio
-    from ..explain.audio import clip_samples, window_inputs
+    from .audio import clip_samples, window_inputs
 
     audio = load_audio(path, max_seconds=MAX_CLIP_SECONDS)
     log_mel = frontend.log_mel(clip_samples(audio, frontend))

@@ -20,6 +20,7 @@ import copy
 import torch
 
 from ...core import Explanation, MethodError, Param, Target, register_method
+from ...core.registry import TAG_TRANSFORMERS
 from ...models.base import LoadedModel
 from ...models.inference import forward_logits
 from ..common import channel_sum, check_target, detached_copy, gradients_enabled
@@ -353,6 +354,7 @@ def run_attnlrp_batch(model, x: torch.Tensor, targets, *, params: dict, token) -
 
 @register_method(
     METHOD,
+    tags=[TAG_TRANSFORMERS], order=4,
     modality=MODALITY,
     refusal=model_refusal,
     params=[

@@ -36,6 +36,7 @@ from zennit.core import BasicHook, Composite, ParamMod
 from zennit.rules import AlphaBeta, Gamma, ZPlus
 
 from ...core import Explanation, MethodError, Param, Target, register_method
+from ...core.registry import TAG_CUSTOM_RULES
 from ...models.base import LoadedModel
 from ...models.inference import forward_logits
 from ..common import channel_sum, check_target, detached_copy, gradients_enabled, one_hot_like
@@ -385,6 +386,7 @@ def _explanation(name, model, target, logit, relevance, params, canonizers, info
 
 @register_method(
     "lrp.epsilon_plus_flat",
+    default_for=("image", "dataset"), order=0,
     modality=MODALITY,
     params=[_EPSILON],
     title="LRP (epsilon-plus-flat)",
@@ -400,6 +402,7 @@ def epsilon_plus_flat(model, x, target, *, params, token, progress) -> Explanati
 
 @register_method(
     "lrp.epsilon_gamma_box",
+    order=1,
     modality=MODALITY,
     params=[_EPSILON, _GAMMA],
     title="LRP (epsilon-gamma-box)",
@@ -415,6 +418,7 @@ def epsilon_gamma_box(model, x, target, *, params, token, progress) -> Explanati
 
 @register_method(
     "lrp.epsilon_alpha2_beta1",
+    order=2,
     modality=MODALITY,
     params=[_EPSILON],
     title="LRP (epsilon-alpha2-beta1)",
@@ -430,6 +434,7 @@ def epsilon_alpha2_beta1(model, x, target, *, params, token, progress) -> Explan
 
 @register_method(
     "lrp.custom",
+    tags=[TAG_CUSTOM_RULES], order=3,
     modality=MODALITY,
     params=[
         _GAMMA,
