@@ -72,28 +72,28 @@ def test_run_fills_the_browser_with_thumbnails(qtbot, make_tab, folder, tmp_path
     tab = make_tab()
     out = tmp_path / "run"
     _prepare(tab, folder, out, [LRP, GRAD])
-    assert "5 images in 2 class folders" in tab.folder_info.text()
+    assert "5 images in 2 class folders" in tab.folder_box.folder_info.text()
     assert tab.model_spec() == "demo:digits" and tab.run_button.isEnabled()
-    assert not tab.resume_button.isEnabled() and not tab.cancel_button.isEnabled()
+    assert not tab.run_control.resume_button.isEnabled() and not tab.cancel_button.isEnabled()
     assert tab.start_run() is not None
     assert tab.cancel_button.isEnabled() and not tab.run_button.isEnabled()
     _wait_idle(qtbot, tab)
     assert not error_dialogs
     assert _done_message(tab).startswith("Done: 10 explanations of 5 files in ")
-    assert tab.progress_label.text() == ""  # "Done" is said once, in the status bar
+    assert tab.run_control.progress_label.text() == ""  # "Done" is said once, in the status bar
     assert len(read_index(out)) == 10
-    model = tab.browse.model
+    model = tab.results.browse.model
     assert model.rowCount() == 10
     pixmap = model.data(model.index(0), Qt.ItemDataRole.DecorationRole)
     assert not pixmap.isNull() and max(pixmap.width(), pixmap.height()) == 128
     assert model.data(model.index(0), Qt.ItemDataRole.DisplayRole).startswith("high/digits_5.png\n")  # high/ sorts first
     assert "Double-click" in model.data(model.index(0), Qt.ItemDataRole.ToolTipRole)
-    assert tab.browse.count_label.text() == "10 results"
+    assert tab.results.browse.count_label.text() == "10 results"
     assert json.loads((out / "run.json").read_text())["finished"]
     # the SpRAy panel (when it is part of the build) gets the finished run
-    if tab.spray_panel is not None:
+    if tab.results.spray_panel is not None:
         assert [tab.views.tabText(i) for i in range(tab.views.count())] == ["Browse", "SpRAy"]
-        assert tab.spray_panel.run_dir == out.resolve()
+        assert tab.results.spray_panel.run_dir == out.resolve()
 
 
 def test_filters_and_sorting(qtbot, make_tab, folder, tmp_path):
@@ -101,7 +101,7 @@ def test_filters_and_sorting(qtbot, make_tab, folder, tmp_path):
     _prepare(tab, folder, tmp_path / "run", [LRP, GRAD])
     tab.start_run()
     _wait_idle(qtbot, tab)
-    browse = tab.browse
+    browse = tab.results.browse
     assert browse.set_method_filter(GRAD)
     assert {r.method for r in browse.model.shown_rows()} == {GRAD} and browse.model.rowCount() == 5
     assert browse.count_label.text() == "5 of 10 shown"
@@ -131,16 +131,16 @@ def test_double_click_shows_the_saved_heatmap_and_can_open_the_item(qtbot, make_
     _prepare(tab, folder, out, [GRAD])
     tab.start_run()
     _wait_idle(qtbot, tab)
-    grid = tab.browse.grid
-    index = tab.browse.model.index(2)
-    row = tab.browse.model.row_at(2)
+    grid = tab.results.browse.grid
+    index = tab.results.browse.model.index(2)
+    row = tab.results.browse.model.row_at(2)
     emitted = []
     tab.open_item_requested.connect(lambda *args: emitted.append(args))
     centre = grid.visualRect(index).center()
     qtbot.mouseClick(grid.viewport(), Qt.MouseButton.LeftButton, pos=centre)
-    assert tab.viewer is None  # a single click only selects
+    assert tab.results.viewer is None  # a single click only selects
     qtbot.mouseDClick(grid.viewport(), Qt.MouseButton.LeftButton, pos=centre)
-    viewer = tab.viewer
+    viewer = tab.results.viewer
     assert viewer is not None and viewer.isVisible() and viewer.row == row and emitted == []
     # the heatmap shown is the saved relevance over the input, large, beside the plain input
     saved = np.load(read_run(out).path(row.relevance))
@@ -199,7 +199,7 @@ def test_cancel_keeps_the_finished_files_and_resume_completes(qtbot, make_tab, f
     _slow_models(monkeypatch, seconds=0.02, hold=(out / "index.csv", release))
     tab = make_tab()
     _prepare(tab, folder, out, [GRAD])
-    tab.batch_spin.setValue(1)
+    tab.run_box.batch_spin.setValue(1)
     tab.start_run()
     index = out / "index.csv"
     qtbot.waitUntil(lambda: index.is_file() and len(index.read_text().splitlines()) > 1, timeout=20_000)
@@ -209,16 +209,16 @@ def test_cancel_keeps_the_finished_files_and_resume_completes(qtbot, make_tab, f
     _wait_idle(qtbot, tab)
     saved = read_index(out)
     assert 1 <= len(saved) < 5
-    assert "press Resume" in tab.progress_label.text()
-    assert tab.resume_button.isEnabled()
-    assert tab.browse.model.rowCount() == len(saved)
+    assert "press Resume" in tab.run_control.progress_label.text()
+    assert tab.run_control.resume_button.isEnabled()
+    assert tab.results.browse.model.rowCount() == len(saved)
     assert tab.resume_run() is not None
     _wait_idle(qtbot, tab)
     rows = read_index(out)
     assert len(rows) == len({r.key for r in rows}) == 5
     assert f"{len(saved)} were already done" in _done_message(tab)
-    assert not tab.resume_button.isEnabled()
-    assert tab.browse.model.rowCount() == 5
+    assert not tab.run_control.resume_button.isEnabled()
+    assert tab.results.browse.model.rowCount() == 5
 
 
 def test_open_run_shows_a_cli_run_and_its_settings(qtbot, make_tab, folder, tmp_path):
@@ -229,13 +229,13 @@ def test_open_run_shows_a_cli_run_and_its_settings(qtbot, make_tab, folder, tmp_
     tab = make_tab()
     with qtbot.waitSignal(tab.run_opened, timeout=3000):
         assert tab.open_run(out)
-    assert tab.browse.model.rowCount() == 10
+    assert tab.results.browse.model.rowCount() == 10
     assert tab.model_spec() == "demo:digits"
     assert sorted(tab.checked_methods()) == sorted([GRAD, LRP])
     assert tab.method_requests()[[m.name for m in tab.method_requests()].index(LRP)].params["epsilon"] == 0.5
     assert tab.output_folder() == out.resolve()
-    assert tab.folder_edit.text() == str(folder.resolve())
-    assert not tab.resume_button.isEnabled()  # the run is finished
+    assert tab.folder_box.folder_edit.text() == str(folder.resolve())
+    assert not tab.run_control.resume_button.isEnabled()  # the run is finished
 
 
 def test_bad_folders_say_what_is_wrong(make_tab, tmp_path, error_dialogs):
@@ -243,11 +243,11 @@ def test_bad_folders_say_what_is_wrong(make_tab, tmp_path, error_dialogs):
     empty = tmp_path / "empty"
     empty.mkdir()
     assert not tab.set_folder(empty)
-    assert "is empty" in tab.folder_info.text()
+    assert "is empty" in tab.folder_box.folder_info.text()
     assert not tab.run_button.isEnabled()
     (empty / "a.txt").write_text("x")
     assert not tab.set_folder(empty)
-    assert "no image files" in tab.folder_info.text()
+    assert "no image files" in tab.folder_box.folder_info.text()
     assert not tab.open_run(tmp_path)
     assert error_dialogs and "not a batch run folder" in error_dialogs[0][1]
 
@@ -259,7 +259,7 @@ def test_audio_folders_offer_audio_models_and_methods(make_tab, tmp_path):
     tab = make_tab()
     assert tab.set_folder(root)
     assert tab.modality == "audio"
-    assert "1 sound clip." in tab.folder_info.text()
+    assert "1 sound clip." in tab.folder_box.folder_info.text()
     specs = [tab.model_combo.itemData(i) for i in range(tab.model_combo.count())]
     assert "demo:sounds" in specs and "demo:digits" not in specs
     assert tab.checked_methods() == [LRP]
@@ -320,7 +320,7 @@ def test_the_output_folder_follows_the_input_folder(qtbot, make_tab, folder, tmp
     # a new input gets its own output folder, and Run is possible at once
     assert tab.set_folder(other)
     assert tab.output_folder() == tmp_path / "more-digits-explained"
-    assert tab.run_button.isEnabled() and not tab.run_problem.isVisible()
+    assert tab.run_button.isEnabled() and not tab.run_box.run_problem.isVisible()
     # a folder chosen by hand stays for its input, and a new input replaces it
     tab.set_output(tmp_path / "mine")
     assert tab.set_folder(other) and tab.output_folder() == tmp_path / "mine"
@@ -340,22 +340,22 @@ def test_an_output_folder_of_another_run_is_refused_before_anything_starts(qtbot
     _prepare(tab, other, old, [GRAD])
     tab.set_output(old)
     assert not tab.run_button.isEnabled()
-    assert tab.run_problem.isVisible() and "run of another input folder" in tab.run_problem.text()
-    assert "more-digits-explained" in tab.run_problem.text()
+    assert tab.run_box.run_problem.isVisible() and "run of another input folder" in tab.run_box.run_problem.text()
+    assert "more-digits-explained" in tab.run_box.run_problem.text()
     assert tab.start_run() is None and not tab.is_running()
-    assert "another input folder" in tab.progress_label.text() and "error" not in tab.progress_label.text()
+    assert "another input folder" in tab.run_control.progress_label.text() and "error" not in tab.run_control.progress_label.text()
     assert not error_dialogs and (old / "run.json").read_text() == before
     # a non-empty folder that holds no run, and a file, are refused with their own reasons
     tab.set_output(other / "low")
-    assert "not empty and holds no batch run" in tab.run_problem.text()
+    assert "not empty and holds no batch run" in tab.run_box.run_problem.text()
     tab.set_output(other / "low" / "digits_0.png")
-    assert "is a file" in tab.run_problem.text()
+    assert "is a file" in tab.run_box.run_problem.text()
 
 
 def test_the_output_dialog_takes_a_new_folder_name(qtbot, tmp_path):
     from PySide6.QtWidgets import QLineEdit
 
-    from xaidesk.gui.tabs.dataset_tab import OutputFolderDialog
+    from xaidesk.gui.panels.dataset_output import OutputFolderDialog
 
     dialog = OutputFolderDialog(None, tmp_path / "digits-explained")
     qtbot.addWidget(dialog)
@@ -376,7 +376,7 @@ def test_the_output_dialog_takes_a_new_folder_name(qtbot, tmp_path):
 
 def test_the_input_folder_field_reads_as_a_label_and_the_output_field_is_typed(make_tab, folder, tmp_path):
     tab = make_tab()
-    assert tab.folder_edit.isReadOnly() and not tab.folder_edit.hasFrame()
+    assert tab.folder_box.folder_edit.isReadOnly() and not tab.folder_box.folder_edit.hasFrame()
     assert not tab.output_edit.isReadOnly() and tab.output_edit.hasFrame()
     assert tab.set_folder(folder)
     qtbot_typed = tmp_path / "typed"
@@ -394,7 +394,7 @@ def test_captions_fit_their_cells_and_name_methods_by_title(qtbot, make_tab, fol
     _prepare(tab, folder, tmp_path / "run", [GRAD])
     tab.start_run()
     _wait_idle(qtbot, tab)
-    grid, model = tab.browse.grid, tab.browse.model
+    grid, model = tab.results.browse.grid, tab.results.browse.model
     metrics = grid.fontMetrics()
     cell = grid.gridSize()
     assert cell.height() >= 128 + 4 * metrics.lineSpacing()
@@ -409,7 +409,7 @@ def test_captions_fit_their_cells_and_name_methods_by_title(qtbot, make_tab, fol
     long_row = next(k for k in range(model.rowCount()) if model.row_at(k).file.startswith("low/a_rather"))
     assert "…" in grid.caption(model.index(long_row))
     assert long_name.name in model.data(model.index(long_row), Qt.ItemDataRole.ToolTipRole)
-    combo = tab.browse.method_combo
+    combo = tab.results.browse.method_combo
     assert [combo.itemText(i) for i in range(combo.count())] == ["All methods", title]
 
 
@@ -441,7 +441,7 @@ def test_a_failed_run_says_what_went_wrong(qtbot, make_tab, folder, tmp_path, mo
     _prepare(tab, folder, tmp_path / "run", [GRAD])
     assert tab.start_run() is not None
     _wait_idle(qtbot, tab)
-    assert tab.progress_label.text() == "The run stopped: The model file is damaged; choose another one."
+    assert tab.run_control.progress_label.text() == "The run stopped: The model file is damaged; choose another one."
     assert error_dialogs and "damaged" in error_dialogs[0][1]
 
 
@@ -455,16 +455,16 @@ def test_the_settings_box_names_the_method_it_configures_and_follows_the_ticked_
     assert "SmoothGrad" in titles
     ticked = tab.checked_methods()
     assert ticked and tab.method_list.currentItem().data(Qt.ItemDataRole.UserRole) == ticked[0]
-    assert tab.settings_box.title() == f"Settings of {get_method(ticked[0]).title}"
+    assert tab.methods.settings_box.title() == f"Settings of {get_method(ticked[0]).title}"
     tab.set_checked_methods([])
     smooth = names.index("gradient.smoothgrad")
     tab.method_list.item(smooth).setCheckState(Qt.CheckState.Checked)
-    assert tab.method_list.currentRow() == smooth and tab.settings_box.title() == "Settings of SmoothGrad"
-    assert "not ticked" not in tab.param_title.text()
+    assert tab.method_list.currentRow() == smooth and tab.methods.settings_box.title() == "Settings of SmoothGrad"
+    assert "not ticked" not in tab.methods.param_title.text()
     other = next(i for i in range(len(names)) if i != smooth and get_method(names[i]).params)
     tab.method_list.setCurrentRow(other)
-    assert tab.settings_box.title() == f"Settings of {titles[other]}"
-    assert tab.param_title.text() == f"{titles[other]} is not ticked, so it will not run."
+    assert tab.methods.settings_box.title() == f"Settings of {titles[other]}"
+    assert tab.methods.param_title.text() == f"{titles[other]} is not ticked, so it will not run."
 
 
 def test_one_result_is_counted_in_the_singular(qtbot, make_tab, folder, tmp_path):
@@ -475,4 +475,4 @@ def test_one_result_is_counted_in_the_singular(qtbot, make_tab, folder, tmp_path
     tab.start_run()
     _wait_idle(qtbot, tab)
     assert _done_message(tab).startswith("Done: 1 explanation of 1 file in ")
-    assert tab.browse.count_label.text() == "1 result"
+    assert tab.results.browse.count_label.text() == "1 result"
