@@ -123,7 +123,8 @@ def explain_batched(function, model, group: list[ReadInput], request: MethodRequ
     """Explain a group of images in one pass; ``[(explanation in image coordinates, predicted, seconds)]``."""
     import torch
 
-    from ..explain.common import forward_logits, scoring_module
+    from ..explain.common import scoring_module
+    from ..models.inference import forward_logits
 
     info = get_method(request.name)
     x = torch.cat([item.tensor for item in group]).to(device)
