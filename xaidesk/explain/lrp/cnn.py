@@ -79,6 +79,12 @@ def build_composite(
 
 # --- faster rules --------------------------------------------------------------------------------
 
+#: zennit releases whose ``BasicHook`` internals the fast path below was checked against; the
+#: ``zennit`` line of pyproject.toml pins the same range. tests/test_zennit_fork.py fails loudly
+#: when they change; docs/lrp-cnn-rules.md ("zennit coupling and porting to zennit 1.x") says how
+#: to port the fast path.
+ZENNIT_FORK_VERSIONS = ">=0.5.1,<1.0"
+
 
 class _SkipZeroTerms:
     """Mixin for zennit's BasicHook rules: skip terms that are identically zero.
