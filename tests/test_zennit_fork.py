@@ -6,7 +6,8 @@ copy themselves and replace gradients. A zennit release that changes any of that
 fast path wrong or silently slow. What is relied on, and how to port the fast path, is written
 in docs/lrp-cnn-rules.md, section "zennit coupling and porting to zennit 1.x".
 The end-to-end agreement of the fast path with plain zennit on a VGG-like and a ResNet network
-is checked in tests/test_lrp.py (``test_fast_path_gives_zennits_result`` and the ResNet-18 test).
+is checked in tests/test_lrp.py (``test_fast_path_gives_zennits_result``, and
+``test_resnet_canonizer_restores_forward_methods`` on a ResNet-18).
 """
 
 from __future__ import annotations
