@@ -22,6 +22,7 @@ from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QVBoxLayout, QWidget
 
 from ...core import XaideskError
+from ...core.registry import DATASET, default_method
 from ...runs import BatchStatus, FolderScan, MethodRequest, RunInfo, read_run, scan_folder
 from ..catalog import Catalog
 from ..dataset_jobs import default_output, existing_run, finished_text, output_problem, run_folder, stopped_text
@@ -36,7 +37,6 @@ from ..widgets import error_dialog
 from ..wording import plural
 from .explain_base import side_column
 
-DEFAULT_METHODS = {"image": ("lrp.epsilon_plus_flat",), "audio": ("lrp.epsilon_plus_flat",)}
 RUN_CHANNEL = "batch"
 
 
@@ -151,9 +151,13 @@ class DatasetTab(QWidget):
 
     def _fill_methods(self, checked: list[str] | None = None) -> None:
         if checked is None:
-            checked = self.checked_methods() or list(DEFAULT_METHODS.get(self.modality, ()))
+            checked = self.checked_methods() or self._default_methods()
         infos = (self.catalog.audio_methods if self.modality == "audio" else self.catalog.methods) if self.catalog else []
         self.methods.fill(infos, checked)
+
+    def _default_methods(self) -> list[str]:
+        """The method ticked first in dataset mode (the registry's default), once the methods are loaded."""
+        return [default_method(DATASET)] if self.catalog is not None else []
 
     # ------------------------------------------------------------------ pickers
     def model_spec(self) -> str | None:
@@ -220,7 +224,7 @@ class DatasetTab(QWidget):
         if scan.modality != self.modality:
             self.modality = scan.modality
             self._fill_models()
-            self._fill_methods(checked=list(DEFAULT_METHODS.get(self.modality, ())))
+            self._fill_methods(checked=self._default_methods())
         if self._output_for != scan.root or not self.output_edit.text().strip():
             self.output_edit.setText(str(default_output(scan.root)))
             self._output_for = None
