@@ -35,9 +35,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from ..core import Cancelled, CancelToken, Explanation, InputError, MethodError, Target, no_progress
-from ..data.audio import LoadedAudio, resample
-from ..models.audio import AudioFrontEnd
+from ..core import Cancelled, CancelToken, Explanation, MethodError, Step, Target, no_progress, step_of
+from ..data.audio import LoadedAudio
+from ..models.audio import AudioFrontEnd, clip_samples, window_inputs
 from ..models.base import LoadedModel
 from ..models.inference import forward_logits
 from .common import check_target
@@ -57,18 +57,6 @@ def _frontend(model_or_frontend) -> AudioFrontEnd:
     return frontend
 
 
-def clip_samples(audio: LoadedAudio, frontend: AudioFrontEnd) -> np.ndarray:
-    """The clip's samples at the front-end's rate (float32).
-
-    Raises :class:`InputError` when the clip's rate is too low to reach the model's lowest mel band.
-    """
-    if audio.rate / 2 <= frontend.fmin:
-        raise InputError(f"The clip's sample rate ({audio.rate} Hz) holds nothing above {audio.rate / 2:g} Hz, but this "
-                         f"model listens from {frontend.fmin:g} Hz up; use a recording made at "
-                         f"{frontend.sample_rate} Hz or at least {int(4 * frontend.fmin)} Hz.")
-    return resample(np.asarray(audio.samples, dtype=np.float32), audio.rate, frontend.sample_rate)
-
-
 def spectrogram_of(model_or_frontend, audio: LoadedAudio) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(log_mel (n_mels, frames) float32, frame_times (s), mel_frequencies (Hz))`` of a clip.
 
@@ -78,23 +66,6 @@ def spectrogram_of(model_or_frontend, audio: LoadedAudio) -> tuple[np.ndarray, n
     frontend = _frontend(model_or_frontend)
     log_mel = frontend.log_mel(clip_samples(audio, frontend))
     return log_mel, frontend.frame_times(log_mel.shape[1]) + float(audio.start), frontend.mel_frequencies()
-
-
-def window_bounds(total_frames: int, frontend: AudioFrontEnd, hop: int | None = None) -> list[tuple[int, int]]:
-    """(start, stop) frames of each window, every ``hop`` frames (default: the model's window hop).
-
-    ``stop - start == window_frames``. The last window ends at the clip's end (it may overlap the
-    one before more than the others do); only a clip shorter than one window has a single window
-    that passes its end (padded with silence by :func:`window_inputs`).
-    """
-    size = frontend.window_frames
-    hop = frontend.window_hop_frames if hop is None else max(1, int(hop))
-    if total_frames <= size:
-        return [(0, size)]
-    starts = list(range(0, total_frames - size + 1, hop))
-    if starts[-1] + size < total_frames:
-        starts.append(total_frames - size)
-    return [(s, s + size) for s in starts]
 
 
 def explanation_hop(frontend: AudioFrontEnd) -> int:
@@ -109,22 +80,6 @@ def blend_weight(size: int) -> np.ndarray:
     Near zero at the edges, one in the middle, never zero; shifted copies ``size / 2`` apart sum to one.
     """
     return np.sin(np.pi * (np.arange(size) + 0.5) / size) ** 2
-
-
-def window_inputs(log_mel: np.ndarray, frontend: AudioFrontEnd,
-                  hop: int | None = None) -> tuple[torch.Tensor, list[tuple[int, int]]]:
-    """All windows as a (W, 1, n_mels, window_frames) tensor and their bounds (see :func:`window_bounds`).
-
-    Only a clip shorter than one window is padded, with the log-mel value of silence.
-    """
-    total = log_mel.shape[1]
-    bounds = window_bounds(total, frontend, hop)
-    padded_length = max(bounds[-1][1], total)
-    silence = np.float32(math.log(frontend.log_offset))
-    padded = np.full((log_mel.shape[0], padded_length), silence, dtype=np.float32)
-    padded[:, :total] = log_mel
-    x = np.stack([padded[:, a:b] for a, b in bounds])[:, None]
-    return torch.from_numpy(np.ascontiguousarray(x)), bounds
 
 
 @dataclass
@@ -377,7 +332,9 @@ def explain_audio(
                     stitched = stitcher.copy()
                     stitched.add(partial, _w)
                     stitched = finished(stitched, False, _k)
-                label = f"window {_k + 1} of {count}" + (f": {message}" if message else "")
+                step = step_of(message) or Step(message)
+                label = step.in_window(_k + 1, count) if message else Step(f"window {_k + 1} of {count}",
+                                                                          window=(_k + 1, count))
                 progress((_k + min(max(fraction, 0.0), 1.0)) / count, label, stitched)
 
             try:
@@ -396,7 +353,8 @@ def explain_audio(
                 if note not in method_notes:
                     method_notes.append(note)
             if k + 1 < count:
-                progress((k + 1) / count, f"window {k + 1} of {count} done", finished(stitcher, False, k + 1))
+                progress((k + 1) / count, Step(f"window {k + 1} of {count} done", window=(k + 1, count)),
+                         finished(stitcher, False, k + 1))
     result = finished(stitcher, True, count)
     result.extras["model_input_shape"] = list(frontend.input_size)
     progress(1.0, "done", None)

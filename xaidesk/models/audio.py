@@ -18,6 +18,10 @@ Model input scaling. The log-mel values are fed unchanged; the ``Preprocessing``
 audio model has ``size=(n_mels, window_frames)``, ``channels="gray"`` and mean/std chosen so that
 its box bounds (:meth:`Preprocessing.bounds`) are the front-end's log-mel range
 ``[log(offset), log(offset + largest possible mel value)]`` (what LRP's z^B rule needs).
+
+Windows. :func:`clip_samples` resamples a clip to the front-end's rate; :func:`window_inputs` cuts
+its log-mel spectrogram into the model's windows (:func:`window_bounds`), as the audio pipeline,
+the faithfulness curves and the audio quick classifier feed them to the model.
 """
 
 from __future__ import annotations
@@ -31,7 +35,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..core import ModelError
+from ..core import InputError, ModelError
+from ..data.audio import LoadedAudio, resample
 from .base import CLASS_NAMES, LoadedModel, Note
 from .preprocessing import Preprocessing
 
@@ -178,6 +183,54 @@ class AudioFrontEnd:
         except (TypeError, ValueError) as error:
             raise ModelError(f"A spectrogram setting is not a number: {error}.") from error
         return cls(**values)
+
+
+# --- a clip cut into the model's windows -------------------------------------------------------------
+
+
+def clip_samples(audio: LoadedAudio, frontend: AudioFrontEnd) -> np.ndarray:
+    """The clip's samples at the front-end's rate (float32).
+
+    Raises :class:`InputError` when the clip's rate is too low to reach the model's lowest mel band.
+    """
+    if audio.rate / 2 <= frontend.fmin:
+        raise InputError(f"The clip's sample rate ({audio.rate} Hz) holds nothing above {audio.rate / 2:g} Hz, but this "
+                         f"model listens from {frontend.fmin:g} Hz up; use a recording made at "
+                         f"{frontend.sample_rate} Hz or at least {int(4 * frontend.fmin)} Hz.")
+    return resample(np.asarray(audio.samples, dtype=np.float32), audio.rate, frontend.sample_rate)
+
+
+def window_bounds(total_frames: int, frontend: AudioFrontEnd, hop: int | None = None) -> list[tuple[int, int]]:
+    """(start, stop) frames of each window, every ``hop`` frames (default: the model's window hop).
+
+    ``stop - start == window_frames``. The last window ends at the clip's end (it may overlap the
+    one before more than the others do); only a clip shorter than one window has a single window
+    that passes its end (padded with silence by :func:`window_inputs`).
+    """
+    size = frontend.window_frames
+    hop = frontend.window_hop_frames if hop is None else max(1, int(hop))
+    if total_frames <= size:
+        return [(0, size)]
+    starts = list(range(0, total_frames - size + 1, hop))
+    if starts[-1] + size < total_frames:
+        starts.append(total_frames - size)
+    return [(s, s + size) for s in starts]
+
+
+def window_inputs(log_mel: np.ndarray, frontend: AudioFrontEnd,
+                  hop: int | None = None) -> tuple[torch.Tensor, list[tuple[int, int]]]:
+    """All windows as a (W, 1, n_mels, window_frames) tensor and their bounds (see :func:`window_bounds`).
+
+    Only a clip shorter than one window is padded, with the log-mel value of silence.
+    """
+    total = log_mel.shape[1]
+    bounds = window_bounds(total, frontend, hop)
+    padded_length = max(bounds[-1][1], total)
+    silence = np.float32(math.log(frontend.log_offset))
+    padded = np.full((log_mel.shape[0], padded_length), silence, dtype=np.float32)
+    padded[:, :total] = log_mel
+    x = np.stack([padded[:, a:b] for a, b in bounds])[:, None]
+    return torch.from_numpy(np.ascontiguousarray(x)), bounds
 
 
 # --- networks ---------------------------------------------------------------------------------------
