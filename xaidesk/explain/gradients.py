@@ -16,7 +16,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..core import Explanation, MethodError, Param, Target, register_method
+from ..core import Explanation, MethodError, Param, Step, Target, register_method
 from ..models.base import LoadedModel
 from ..models.inference import forward_logits
 from .common import (
@@ -222,7 +222,7 @@ def smoothgrad(model, x, target, *, params, token, progress) -> Explanation:
         done = stop
         mean = (total / done).float().numpy()
         if done < samples:
-            progress(done / samples, f"SmoothGrad: {done} of {samples} samples",
+            progress(done / samples, Step.count("SmoothGrad", done, samples, "samples"),
                      _result("gradient.smoothgrad", model, target, mean, score, complete=False))
     mean = total / samples
     std = (total_sq / samples - mean**2).clamp(min=0).sqrt()
@@ -308,7 +308,7 @@ def integrated(model, x, target, *, params, token, progress) -> Explanation:
         weight_done += float(weights[idx].sum())
         if stop < len(order):
             preview = channel_sum((diff.double() * acc / weight_done).float())
-            progress(stop / len(order), f"Integrated gradients: {stop} of {len(order)} steps",
+            progress(stop / len(order), Step.count("Integrated gradients", stop, len(order), "steps"),
                      _result("gradient.integrated", model, target, preview, score, complete=False))
     relevance = (diff.double() * acc).float()
     total = float(relevance.sum())

@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..core import CancelToken, MethodError, no_progress
+from ..core import CancelToken, MethodError, Step, no_progress
 
 
 @dataclass
@@ -217,7 +217,7 @@ def explain_clusters(
             rel = (share * r_j[..., None]).sum(axis=1)
             relevance[start:stop] = rel
             absorbed[start:stop] = fc - rel.sum(axis=1)
-        progress(stop / n, f"explained {stop:,} of {n:,} rows")
+        progress(stop / n, Step(f"explained {stop:,} of {n:,} rows", stop, n, "rows"))
     sizes = np.bincount(labels, minlength=c_count)
     cluster_relevance = np.zeros((c_count, f))
     for c in range(c_count):

@@ -474,7 +474,7 @@ def lime(model, x, target, *, params, token, progress) -> Explanation:
             scoring_module(model), make_batch, n, token=token, progress=progress,
             batch_size=int(params["batch_size"]), on_batch=on_batch,
             partial=lambda: build(done, False) if done > 0 else None,
-            message="LIME: samples", model_name=model.name, stats=stats,
+            message="LIME: samples", unit="samples", model_name=model.name, stats=stats,
         )
     except Cancelled:
         error = Cancelled()

@@ -45,7 +45,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..core import CancelToken, InputError, MethodError, no_progress
+from ..core import CancelToken, InputError, MethodError, Step, no_progress
 from ..data.molecules import MoleculeSet, _parse_element, count_molecules, symbol
 
 DEFAULT_BINS = 20
@@ -193,7 +193,7 @@ def pair_features(
         start += len(idx)
         if cancel is not None:
             cancel.check()
-        progress(start / len(order), f"Featurised {start} of {len(order)} molecules")
+        progress(start / len(order), Step(f"Featurised {start} of {len(order)} molecules", start, len(order), "molecules"))
     return out.reshape(len(mols), T * B)
 
 

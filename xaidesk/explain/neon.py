@@ -58,7 +58,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from ..core import CancelToken, Explanation, MethodError, Param, Target, no_progress, register_method
+from ..core import CancelToken, Explanation, MethodError, Param, Step, Target, no_progress, register_method
 from ..core.registry import TAG_LABEL_FREE, TAG_OUTLIER_SCORE
 from . import kmeans as _kmeans
 from .table import MODALITY, STANDARDIZE, THETA, preprocess_table, sub_progress, table_extras
@@ -249,7 +249,7 @@ def outlier_scores(
                 relevance[start:stop] = rel.numpy()
                 if epsilon > 0.0:
                     absorbed[start:stop] = (y - rel.sum(dim=1)).numpy()
-            progress(stop / q, f"scored {stop:,} of {q:,} rows")
+            progress(stop / q, Step(f"scored {stop:,} of {q:,} rows", stop, q, "rows"))
     return OutlierResult(
         scores=scores,
         relevance=relevance,
@@ -419,7 +419,7 @@ def select_gamma(
             token.check()
             boot[g, b] = _softmin_from_distances(d, members, gamma)
             done += 1
-            progress(done / steps, f"γ = {gamma:g}: resample {b + 1} of {resamples}")
+            progress(done / steps, Step(f"γ = {gamma:g}: resample {b + 1} of {resamples}", b + 1, resamples, "resamples"))
     mean = boot.mean(axis=1).mean(axis=1)
     row_std = boot.std(axis=1)
     spread = np.median(row_std, axis=1)

@@ -126,7 +126,7 @@ def occlusion(model, x, target, *, params, token, progress) -> Explanation:
         outputs = evaluate_perturbations(
             scorer, make_batch, len(positions), token=token, progress=progress,
             batch_size=int(params["batch_size"]), on_batch=on_batch, partial=partial,
-            message="Occlusion: patches", model_name=model.name, stats=stats, memory_format="auto",
+            message="Occlusion: patches", unit="patches", model_name=model.name, stats=stats, memory_format="auto",
         )
     except Cancelled as error:
         # Keep the scan so far: pixels no finished patch covered stay at zero.

@@ -342,7 +342,7 @@ def run_relax(
         evaluate_perturbations(
             encode, make_batch, int(num_masks), token=token, progress=progress,
             batch_size=int(batch_size), on_batch=on_batch, partial=partial,
-            message="RELAX: masks", model_name=model_name, stats=stats, outputs="features",
+            message="RELAX: masks", unit="masks", model_name=model_name, stats=stats, outputs="features",
             keep_outputs=False, memory_format=memory_format,
             should_stop=should_stop if adaptive_stop else None,
             partial_every=partial_every, partial_interval=partial_interval,

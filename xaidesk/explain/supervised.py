@@ -49,7 +49,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import torch
 
-from ..core import CancelToken, Explanation, MethodError, Param, Target, no_progress, register_method
+from ..core import CancelToken, Explanation, MethodError, Param, Step, Target, no_progress, register_method
 from ..core.registry import TAG_INTERCEPT_APART, TAG_LOCAL_SURROGATE, TAG_SUPERVISED
 from ..data.tables import FeatureMatrix
 from .table import MODALITY, STANDARDIZE, THETA, preprocess_table, sub_progress, table_extras
@@ -312,7 +312,7 @@ def train_mlp(
                 with torch.no_grad():
                     entry["validation_loss"] = float(loss_fn(model(xt[val_rows]), yt[val_rows]))
             history.append(entry)
-            progress((epoch + 1) / epochs, f"epoch {epoch + 1} of {epochs}, loss {entry['train_loss']:.4g}")
+            progress((epoch + 1) / epochs, Step(f"epoch {epoch + 1} of {epochs}, loss {entry['train_loss']:.4g}", epoch + 1, epochs, "epochs"))
     model.eval()
     for p in model.parameters():
         p.requires_grad_(False)

@@ -58,7 +58,7 @@ from typing import Any, Callable
 
 import torch
 
-from ..core import Cancelled, CancelToken, MethodError, ModelError, XaideskError, no_progress
+from ..core import Cancelled, CancelToken, MethodError, ModelError, Step, XaideskError, no_progress
 
 
 # --- one forward pass ----------------------------------------------------------------------------
@@ -226,6 +226,7 @@ def evaluate_perturbations(
     on_batch: Callable[[int, int, torch.Tensor], None] | None = None,
     partial: Callable[[], Any] | None = None,
     message: str = "Evaluating perturbed inputs",
+    unit: str = "",
     model_name: str = "the model",
     target_seconds: float = 0.4,
     partial_interval: float = 0.5,
@@ -260,6 +261,9 @@ def evaluate_perturbations(
         Called after every ``partial_every`` batches or ``partial_interval`` seconds, whichever
         comes first (never after the last batch); its result, if not ``None``, is passed to
         ``progress`` as the partial result.
+    message, unit
+        Progress is reported as a :class:`~xaidesk.core.Step` ``"message: done of total"`` counting
+        ``unit`` (``"masks"``, ``"samples"`` ...).
     outputs
         ``"logits"``: the module returns (B, K) class scores (checked). ``"features"``: the module
         is an encoder returning (B, D) or (B, C, h, w); outputs are flattened to (B, D).
@@ -348,7 +352,7 @@ def evaluate_perturbations(
             stats.samples = done
             if should_stop is not None and done < total and should_stop(done):
                 stats.stopped_early = True
-                progress(1.0, f"{message}: stopped after {done} of {total}", None)
+                progress(1.0, Step(f"{message}: stopped after {done} of {total}", done, total, unit), None)
                 break
             now = time.monotonic()
             since_partial += 1
@@ -357,7 +361,7 @@ def evaluate_perturbations(
             if partial is not None and done < total and due:
                 result = partial()
                 last_partial, since_partial = now, 0
-            progress(done / total, f"{message}: {done} of {total}", result)
+            progress(done / total, Step.count(message, done, total, unit), result)
     finally:
         if helper is not None:
             if ahead is not None:
