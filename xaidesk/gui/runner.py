@@ -4,10 +4,15 @@ A job is a plain function ``job(token, progress) -> result``. The :class:`Runner
 sends it to its worker (a QObject living in one QThread), and relays progress,
 results, failures and cancellations back to the GUI thread as signals.
 
-Jobs run one after the other. Each job belongs to a *channel* (``"explain"``,
-``"model"``, ``"image"`` ...); submitting a job cancels the previous job of the
-same channel, and signals of a job that is no longer the current one of its
-channel are dropped, so a slow old result can never overwrite a newer one.
+Jobs run one after the other. Each job belongs to a *channel*; submitting a job
+cancels the previous job of the same channel, and signals of a job that is no
+longer the current one of its channel are dropped, so a slow old result can never
+overwrite a newer one. Channel names follow one convention, ``"<owner>.<job>"``:
+the owner is the tab's kind of data or the window part (``"image.explain"``,
+``"audio.listen"``, ``"table.preview"``, ``"app.catalog"``), the job says what runs.
+
+Progress messages cross the thread as objects, so a :class:`~xaidesk.core.Step`
+keeps its count (``done``, ``total``, ``unit``, ``window``) for the views.
 """
 
 from __future__ import annotations
@@ -70,7 +75,7 @@ class _JobRecord:
 class _Worker(QObject):
     """Lives in the worker thread and runs one job at a time."""
 
-    progress = Signal(int, float, str, object)
+    progress = Signal(int, float, object, object)
     started = Signal(int)
     finished = Signal(int, object)
     failed = Signal(int, object)
@@ -84,7 +89,9 @@ class _Worker(QObject):
         self.started.emit(job_id)
 
         def report(fraction: float, message: str = "", partial: Any = None) -> None:
-            self.progress.emit(job_id, float(fraction), str(message), partial)
+            # A Step is a str that carries its count; it crosses threads whole (as an object).
+            text = message if isinstance(message, str) else str(message)
+            self.progress.emit(job_id, float(fraction), text, partial)
 
         throttled = ThrottledProgress(report, interval=PROGRESS_INTERVAL)
         try:
@@ -120,7 +127,7 @@ class Runner(QObject):
         newer job of their channel or stopped by :meth:`shutdown`.
     """
 
-    progress = Signal(int, float, str, object)
+    progress = Signal(int, float, object, object)
     finished = Signal(int, object)
     failed = Signal(int, object)
     cancelled = Signal(int)
@@ -246,7 +253,7 @@ class Runner(QObject):
             self._current.pop(record.channel, None)
         return current and not self._closed
 
-    def _on_progress(self, job_id: int, fraction: float, message: str, partial: object) -> None:
+    def _on_progress(self, job_id: int, fraction: float, message: object, partial: object) -> None:
         record = self._jobs.get(job_id)
         if record is None or not self.is_current(job_id) or record.token.cancelled or self._closed:
             return
