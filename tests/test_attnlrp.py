@@ -708,11 +708,9 @@ def test_vit_lrp_leaves_other_models_and_library_classes_alone():
 
     cnn = load_model("demo:digits")
     x_cnn = torch.randn(1, *cnn_input_shape(cnn), generator=torch.Generator().manual_seed(5))
-    epsilon_plus_flat = get_method("lrp.epsilon_plus_flat")
 
     def cnn_relevance():
-        return epsilon_plus_flat.function(cnn, x_cnn, 3, params=epsilon_plus_flat.resolve_params({}),
-                                          token=CancelToken(), progress=lambda *a, **k: None).relevance
+        return helpers.run("lrp.epsilon_plus_flat", cnn, x_cnn, 3).relevance
 
     classes = [c for c in vars(nn).values() if isinstance(c, type) and issubclass(c, nn.Module)]
     forwards = {c: c.__dict__.get("forward") for c in classes}

@@ -18,8 +18,8 @@ from xaidesk.evaluate import (
     table_faithfulness,
 )
 from xaidesk.explain import explain_image
-from xaidesk.models.base import LoadedModel
-from xaidesk.models.preprocessing import Preprocessing
+
+from helpers import loaded
 
 # The planted-evidence network: class 0 reads only the 6x6 square at rows/cols 4..9 of a
 # 16x16 image (through a local convolution, then a linear layer that is zero elsewhere).
@@ -47,11 +47,10 @@ PLANTED = textwrap.dedent("""
 """)
 
 
-def planted_model() -> LoadedModel:
+def planted_model():
     scope: dict = {}
     exec(PLANTED, scope)
-    return LoadedModel(spec="t", name="planted", module=scope["Planted"]().eval(),
-                       preprocessing=Preprocessing((16, 16), (0.0,) * 3, (1.0,) * 3), class_names=["in", "out"])
+    return loaded(scope["Planted"](), 16, class_names=["in", "out"])
 
 
 def bright_image() -> np.ndarray:
@@ -106,9 +105,7 @@ def test_per_pixel_morf_agrees_with_quantus_pixel_flipping(tmp_path):
     pytest.importorskip("quantus")
     scope: dict = {}
     exec(PLANTED, scope)
-    model = LoadedModel(spec="t", name="planted", module=scope["Planted"](channels=1).eval(),
-                        preprocessing=Preprocessing((16, 16), (0.0,), (1.0,), channels="gray"),
-                        class_names=["in", "out"])
+    model = loaded(scope["Planted"](channels=1), 16, channels=1, class_names=["in", "out"])
     gray = np.random.default_rng(1).integers(60, 255, (16, 16), dtype=np.uint8)
     image = np.repeat(gray[..., None], 3, axis=2)
     attribution = np.random.default_rng(2).normal(size=(16, 16))  # no ties: one order for both

@@ -8,17 +8,15 @@ import torch
 
 from xaidesk.core import MethodError
 from xaidesk.explain import explain_image
-from xaidesk.models.base import LoadedModel
-from xaidesk.models.preprocessing import Preprocessing
+
+from helpers import loaded
 
 
-def scripted_model() -> LoadedModel:
+def scripted_model():
     net = torch.nn.Sequential(torch.nn.Conv2d(3, 2, 3, padding=1), torch.nn.ReLU(), torch.nn.Flatten(),
                               torch.nn.Linear(2 * 8 * 8, 3)).eval()
     script = torch.jit.trace(net, torch.zeros(1, 3, 8, 8))
-    return LoadedModel(spec="file:x.pt", name="scripted", module=script,
-                       preprocessing=Preprocessing((8, 8), (0.0,) * 3, (1.0,) * 3),
-                       class_names=["a", "b", "c"], is_torchscript=True)
+    return loaded(script, 8, class_names=["a", "b", "c"], torchscript=True)
 
 
 def test_lrp_on_torchscript_is_refused_and_gradients_work():

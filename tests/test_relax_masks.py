@@ -3,18 +3,21 @@ planted evidence where it is (on a toy model and on the trained demo models)."""
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 import pytest
 import torch
 from scipy.ndimage import gaussian_filter
 from torch import nn
 
-from xaidesk.core import CancelToken, get_method
 from xaidesk.data.images import load_image
 from xaidesk.explain.masks import GridMaskSampler, make_sampler
 from xaidesk.explain.relax import layer_encoder, run_relax
 from xaidesk.models.demo import load_demo, read_demo_metadata
 from xaidesk.resources import resource_path
+
+import helpers
 
 
 def naive_relax(encode, x, masks):
@@ -30,10 +33,7 @@ def naive_relax(encode, x, masks):
     return r.numpy(), u.numpy()
 
 
-def relax(model, x, **params):
-    info = get_method("relax")
-    return info.function(model, x, 0, params=info.resolve_params(params), token=CancelToken(),
-                         progress=lambda *a, **k: None)
+relax = partial(helpers.run, "relax", target=0)
 
 
 def demo_input(model, sample):
