@@ -11,7 +11,7 @@ import torch
 
 from xaidesk.core import CancelToken, Cancelled, InputError, ModelError
 from xaidesk.models import load_model
-from xaidesk.models.audio_probe import (
+from xaidesk.models.probe.audio import (
     audio_probe_document,
     clip_windows,
     fit_audio_probe,
@@ -91,7 +91,7 @@ def test_fit_separates_the_tones_on_held_out_clips(fitted):
 
 
 def test_clip_features_are_the_mean_over_windows_of_the_pooled_layer(folder, backbone, fitted):
-    from xaidesk.models.audio_probe import extract_clip_features
+    from xaidesk.models.probe.audio import extract_clip_features
 
     files = sorted((folder / "low").glob("*.wav"))[:2]
     features, failed, shape, windows = extract_clip_features(backbone, LAYER, files)

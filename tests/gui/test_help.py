@@ -7,8 +7,8 @@ from types import SimpleNamespace
 from PySide6.QtCore import QUrl
 from PySide6.QtGui import QImage, QTextDocument
 
-from xaidesk.core.registry import list_methods
-from xaidesk.gui.help.guide import FAMILIES, ILLUSTRATIONS, guide_html
+from xaidesk.core.registry import get_family, list_methods
+from xaidesk.gui.help.guide import ILLUSTRATIONS, guide_html
 from xaidesk.resources import resource_path
 
 
@@ -43,12 +43,12 @@ def test_a_new_method_and_family_appear_in_the_guide_without_editing_it():
     known = SimpleNamespace(name="lrp.x", family="lrp", title="LRP <x>", help="A & B.", modality=("image", "audio"))
     html = guide_html([known, new])
     assert "Kernel SHAP (new)" in html and "Shares the score fairly" in html and "(tables)" in html
-    assert FAMILIES["lrp"][1] in html and "LRP &lt;x&gt;" in html and "A &amp; B." in html
+    assert get_family("lrp").guide in html and "LRP &lt;x&gt;" in html and "A &amp; B." in html
     assert "(images, sounds)" in html
 
 
 def test_every_registered_family_has_a_paragraph():
-    assert {info.family for info in list_methods()} <= set(FAMILIES)
+    assert all(get_family(info.family) and get_family(info.family).guide for info in list_methods())
 
 
 def test_about_names_the_version_and_points_to_the_guide():

@@ -6,7 +6,7 @@
 
 ``FOLDER`` holds two subfolders of images, one per class -- or, with an audio backbone
 (``demo:sounds``, ``vggish:PATH``, an audio ``file:PATH``), two subfolders of sound clips
-(:mod:`xaidesk.models.audio_probe`: each clip's windows are averaged). The output folder receives
+(:mod:`xaidesk.models.probe.audio`: each clip's windows are averaged). The output folder receives
 
 - ``probe.xdprobe``: the classifier (backbone spec, layer, both heads); explain it with
   ``python -m xaidesk explain image IMAGE --model probe:DIR/probe.xdprobe --method ...``, or for
@@ -89,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
     audio = model.modality == "audio"
     progress = cli_progress()
     if audio:
-        from ..models.audio_probe import audio_probe_document, fit_audio_probe
+        from ..models.probe.audio import audio_probe_document, fit_audio_probe
 
         result = fit_audio_probe(args.folder, model, layer, held_out=args.held_out, seed=args.seed,
                                  token=CancelToken(), progress=progress)

@@ -3,7 +3,7 @@
 The image dialog (:class:`~xaidesk.gui.probe_dialog.ProbeDialog`) with audio in place of images:
 the backbones are audio models (the built-in ``demo:sounds``, VGGish weights, an audio model file,
 or the Audio tab's current model), the folder holds one subfolder of clips per class, the fit is
-:func:`xaidesk.models.audio_probe.fit_audio_probe` (each clip's windows averaged), and the
+:func:`xaidesk.models.probe.audio.fit_audio_probe` (each clip's windows averaged), and the
 classifier is saved as an audio probe file that the Audio tab opens as ``file:PATH``.
 """
 
@@ -76,7 +76,7 @@ class AudioProbeDialog(ProbeDialog):
     def _offer_current(model) -> bool:
         """Whether the Audio tab's model is offered as the backbone (VGGish weights or an audio model file that
         is not itself a probe; the built-in models are listed anyway)."""
-        from xaidesk.models.audio_probe import is_audio_probe_file
+        from xaidesk.models.probe.audio import is_audio_probe_file
 
         spec = str(getattr(model, "spec", ""))
         kind, _, rest = spec.partition(":")
@@ -128,7 +128,7 @@ class AudioProbeDialog(ProbeDialog):
         def job(token, progress):
             from xaidesk.models import load_model
             from xaidesk.models.audio import load_audio_file
-            from xaidesk.models.audio_probe import check_audio_backbone
+            from xaidesk.models.probe.audio import check_audio_backbone
             from xaidesk.models.probe import default_probe_layer, list_probe_layers
 
             from .catalog import configure_torch_threads
@@ -157,7 +157,7 @@ class AudioProbeDialog(ProbeDialog):
     @staticmethod
     def _scan(path):
         """The labelled folder of clips at ``path`` (runs on the worker)."""
-        from xaidesk.models.audio_probe import scan_audio_folder
+        from xaidesk.models.probe.audio import scan_audio_folder
 
         return scan_audio_folder(path)
 
@@ -170,7 +170,7 @@ class AudioProbeDialog(ProbeDialog):
         held_out, seed = float(self.held_out_spin.value()), int(self.seed_spin.value())
 
         def job(token, progress):
-            from xaidesk.models.audio_probe import fit_audio_probe
+            from xaidesk.models.probe.audio import fit_audio_probe
 
             return fit_audio_probe(folder, model, layer, held_out=held_out, seed=seed, token=token,
                                    progress=progress)
@@ -201,6 +201,6 @@ class AudioProbeDialog(ProbeDialog):
 
     # ------------------------------------------------------------ saving and explaining
     def _write(self, result, path, head) -> Path:
-        from xaidesk.models.audio_probe import save_audio_probe
+        from xaidesk.models.probe.audio import save_audio_probe
 
         return save_audio_probe(result, path, head)

@@ -11,17 +11,6 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-#: Readable names for method families (the part of a method name before the dot).
-FAMILY_TITLES = {
-    "lrp": "LRP",
-    "gradient": "Gradient",
-    "gradients": "Gradient",
-    "occlusion": "Occlusion",
-    "lime": "LIME",
-    "relax": "RELAX",
-}
-FAMILY_ORDER = ("lrp", "gradient", "gradients", "occlusion", "lime", "relax")
-
 _threads_configured = False
 
 
@@ -34,9 +23,9 @@ class Catalog:
     builtin_models
         Dicts with ``spec``, ``title``, ``description``, ``samples``, ``accuracy``.
     methods
-        ``MethodInfo`` records of the image methods, ordered by family.
+        ``MethodInfo`` records of the image methods, in the registry's order (by family).
     audio_methods
-        ``MethodInfo`` records of the audio methods, ordered by family.
+        ``MethodInfo`` records of the audio methods, in the registry's order.
     architectures
         Names of the torchvision architectures that can be loaded.
     """
@@ -79,10 +68,6 @@ def _same_file_key(path) -> str:
     return os.path.normcase(os.path.abspath(str(path)))
 
 
-def family_title(family: str) -> str:
-    return FAMILY_TITLES.get(family, family.replace("_", " ").title())
-
-
 def sample_title(path, spec: str = "") -> str:
     """A sample's name for people, from its file name: ``"Tone then clicks"`` for ``sounds_tone_then_clicks.wav``.
 
@@ -121,9 +106,8 @@ def load_catalog(token=None, progress=None) -> Catalog:
     configure_torch_threads()
     from xaidesk.core import list_methods
 
-    order = {family: i for i, family in enumerate(FAMILY_ORDER)}
-    methods = sorted(list_methods("image"), key=lambda m: (order.get(m.family, len(order)), m.name))
-    audio_methods = sorted(list_methods("audio"), key=lambda m: (order.get(m.family, len(order)), m.name))
+    methods = list_methods("image")
+    audio_methods = list_methods("audio")
     builtin: list[dict] = []
     architectures: list[str] = []
     try:

@@ -344,7 +344,7 @@ def _recognise_file(path: Path) -> SourceGuess:
                         "(onnx2torch) and its scores are checked against onnxruntime.",
         )
     if suffix == ".xdprobe" or _is_probe(path):
-        # An audio probe opens as an audio model file (xaidesk.models.audio_probe); probe: makes image models.
+        # An audio probe opens as an audio model file (xaidesk.models.probe.audio); probe: makes image models.
         audio = _file_modality(path) == "audio"
         return SourceGuess(
             kind="probe", path=path, spec=f"file:{path}" if audio else f"probe:{path}",

@@ -1,7 +1,8 @@
 """The guide's HTML: how to read the pictures, and what each registered method shows.
 
 Qt-free. The list of methods comes from the registry (titles and help texts), so a new
-method appears in the guide without editing it; each method family adds one paragraph.
+method appears in the guide without editing it; each method family's paragraph is registered
+with the family (``xaidesk/explain/families.py``).
 The illustrations are PNG files in ``resources/help`` (drawn by ``scripts/make_help_images.py``).
 """
 
@@ -15,41 +16,6 @@ escape = partial(_escape, quote=False)
 
 #: Pictures the guide shows, in ``resources/help``.
 ILLUSTRATIONS = ("heatmap.png", "uncertainty.png", "faithfulness.png")
-
-#: Heading and paragraph per method family (the part of a method's name before the dot).
-FAMILIES = {
-    "lrp": ("Layer-wise relevance propagation (LRP)",
-            "LRP follows the prediction backwards through the network, layer by layer, and hands each "
-            "layer's share of the score on to the layer below, until every pixel holds its part. The map "
-            "adds up to (about) the model's score, so red and blue are amounts of evidence for and against "
-            "the class. It needs one pass through the network and is a good first choice."),
-    "gradient": ("Gradients",
-                 "Gradient methods ask how the score would change if a pixel changed a little. The plain "
-                 "gradient is fast but noisy; SmoothGrad averages it over noisy copies, integrated gradients "
-                 "add it up along a path from an 'empty' picture, and input × gradient weighs it by the pixel "
-                 "itself. Squared gradients (sensitivity) only say how much, not for or against."),
-    "occlusion": ("Occlusion",
-                  "Occlusion covers the picture patch by patch and records how much the score drops. Red "
-                  "patches are those whose loss hurts the class most. It is slow but easy to trust: it only "
-                  "asks the model."),
-    "lime": ("LIME",
-             "LIME cuts the picture into superpixels, switches random sets of them off, and fits a simple "
-             "linear model to the model's answers. Each superpixel's colour is its weight in that simple "
-             "model; the R² in the statistics line says how well the simple model matches (1 is perfect)."),
-    "relax": ("RELAX",
-              "RELAX hides random parts of the input and measures how similar the network's inner "
-              "representation stays. It needs no class: bright parts are those the representation depends "
-              "on. It also gives an uncertainty map, which says where the importance can be trusted."),
-    "neon": ("Tables: outliers and clusters (NEON)",
-             "NEON turns an outlier score or a cluster assignment into a small network and explains it with "
-             "LRP, so each row's score is split over its columns."),
-    "supervised": ("Tables: explaining a target column",
-                   "These methods fit a model that predicts one column from the others and split each "
-                   "prediction over the columns that drove it."),
-    "ridge": ("Molecules",
-              "These methods fit an energy model of simple parts (atoms, atom pairs) whose parameters are "
-              "themselves the explanation: an energy per element, or an energy curve per pair of elements."),
-}
 
 MODALITY_WORDS = {"image": "images", "audio": "sounds", "table": "tables", "molecule": "molecules"}
 
@@ -132,13 +98,15 @@ def _method_items(methods: Iterable) -> dict[str, list]:
 
 
 def methods_html(methods: Iterable) -> str:
-    """One section per method family: its paragraph (if known) and each method's title and help."""
+    """One section per method family: its paragraph (from the family registry) and each method's title and help."""
+    from xaidesk.core.registry import get_family
+
     parts = []
     families = _method_items(methods)
-    order = list(FAMILIES)
-    for family in sorted(families, key=lambda f: order.index(f) if f in order else len(order)):
-        infos = families[family]
-        heading, paragraph = FAMILIES.get(family, (infos[0].title, ""))
+    for family, infos in sorted(families.items(), key=lambda item: getattr(get_family(item[0]), "order", 100)):
+        record = get_family(family)
+        heading = (record.guide_title or record.title) if record else infos[0].title
+        paragraph = record.guide if record else ""
         parts.append(f"<h3>{escape(heading)}</h3>")
         if paragraph:
             parts.append(f"<p>{escape(paragraph)}</p>")

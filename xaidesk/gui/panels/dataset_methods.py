@@ -6,7 +6,6 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QGroupBox, QLabel, QListWidget, QListWidgetItem, QVBoxLayout, QWidget
 
 from ...runs import MethodRequest
-from ..catalog import family_title
 from ..widgets.param_form import ParamForm
 
 
@@ -56,7 +55,7 @@ class DatasetMethodsBox(QGroupBox):
         for info in infos:
             item = QListWidgetItem(info.title)
             item.setData(Qt.ItemDataRole.UserRole, info.name)
-            item.setToolTip(f"{family_title(info.family)}: {info.help}")
+            item.setToolTip(f"{info.family_title}: {info.help}")
             item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
             item.setCheckState(Qt.CheckState.Checked if info.name in checked else Qt.CheckState.Unchecked)
             self.method_list.addItem(item)
