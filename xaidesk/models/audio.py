@@ -348,7 +348,7 @@ def _read_audio_sidecar(path: Path) -> dict | None:
 def is_audio_sidecar(path: str | Path) -> bool:
     """Whether the model file at ``path`` has a sidecar JSON with ``"modality": "audio"``, or is itself
     an audio model description: a quick classifier fitted on an audio backbone (``.xdprobe``)."""
-    from .audio_probe import is_audio_probe_file
+    from .probe.audio import is_audio_probe_file
 
     if is_audio_probe_file(path):
         return True
@@ -366,10 +366,10 @@ def load_audio_file(path: str | Path, *, trust: bool = False, spec: str | None =
     The file may be TorchScript, a pickled module (only with ``trust``), or a VGGish state dict.
     ``frontend`` (settings entered by the person) overrides the sidecar's; without either the
     VGGish defaults are used. An audio quick-classifier file (``.xdprobe``) is loaded by
-    :func:`xaidesk.models.audio_probe.load_audio_probe` (its backbone's settings are used).
+    :func:`xaidesk.models.probe.audio.load_audio_probe` (its backbone's settings are used).
     """
     from . import files
-    from .audio_probe import is_audio_probe_file, load_audio_probe
+    from .probe.audio import is_audio_probe_file, load_audio_probe
     from .base import check_finite_weights
 
     path = Path(path).expanduser()

@@ -21,12 +21,12 @@ averages probabilities, not logits, so on a clip whose windows disagree it can d
 sign of g(clip) − t.)
 
 The saved classifier. :func:`save_audio_probe` writes the probe file of
-:func:`xaidesk.models.probe.probe_document` with three more entries: ``"modality": "audio"``,
+:func:`xaidesk.models.probe.file.probe_document` with three more entries: ``"modality": "audio"``,
 the backbone's ``"frontend"`` and the ``"pooling"``. Open it as ``file:PATH.xdprobe``: an
 audio probe file counts as an audio model file (:func:`xaidesk.models.audio.is_audio_sidecar`),
 and :func:`xaidesk.models.audio.load_audio_file` hands it to :func:`load_audio_probe`, which
 loads the backbone (with the saved spectrogram settings), cuts it at the layer and adds the
-head. (``probe:PATH`` reads the same file through :func:`xaidesk.models.probe.load_probe`, which
+head. (``probe:PATH`` reads the same file through :func:`xaidesk.models.probe.file.load_probe`, which
 today makes every probe an image model.)
 """
 
@@ -41,26 +41,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..core import CancelToken, InputError, ModelError, no_progress
-from .base import LoadedModel
-from .probe import (
-    HEADS,
-    MIN_IMAGES_PER_CLASS,
-    PROBE_FORMAT,
-    PROBE_SUFFIX,
-    LabelledFolder,
-    ProbeResult,
-    cut_backbone,
-    feature_extractor,
-    fit_heads,
-    portable_spec,
-    probe_document,
-    probe_module,
-    probe_notes,
-    read_probe,
-    scan_labelled_folder,
-    split_held_out,
-)
+from ...core import CancelToken, InputError, ModelError, no_progress
+from ..base import LoadedModel
+from .backbone import cut_backbone, feature_extractor
+from .file import PROBE_FORMAT, PROBE_SUFFIX, probe_document, read_probe
+from .fitting import ProbeResult, fit_heads, portable_spec
+from .folder import MIN_IMAGES_PER_CLASS, LabelledFolder, scan_labelled_folder, split_held_out
+from .heads import HEADS, probe_module, probe_notes
 
 #: Fewest clips a class needs (as the image probe: two to train on, one to judge on, with room).
 MIN_CLIPS_PER_CLASS = MIN_IMAGES_PER_CLASS
@@ -84,7 +71,7 @@ def scan_audio_folder(folder: str | Path, min_per_class: int = MIN_CLIPS_PER_CLA
         When the folder is missing, does not hold exactly two subfolders with clips, or a class
         has fewer than ``min_per_class`` clips.
     """
-    from ..data.audio import AUDIO_SUFFIXES
+    from ...data.audio import AUDIO_SUFFIXES
 
     return scan_labelled_folder(folder, min_per_class, suffixes=AUDIO_SUFFIXES, noun="clip",
                                 listing="sound clips (WAV, FLAC, OGG or MP3)", example="calls/ and noise/")
@@ -108,8 +95,8 @@ def check_audio_backbone(model: LoadedModel) -> None:
 
 def clip_windows(path: Path, frontend) -> torch.Tensor:
     """The model windows (W, 1, n_mels, window_frames) of the clip at ``path`` (see the module notes)."""
-    from ..data.audio import load_audio
-    from .audio import clip_samples, window_inputs
+    from ...data.audio import load_audio
+    from ..audio import clip_samples, window_inputs
 
     audio = load_audio(path, max_seconds=MAX_CLIP_SECONDS)
     log_mel = frontend.log_mel(clip_samples(audio, frontend))
@@ -132,7 +119,7 @@ def extract_clip_features(
     Windows of several clips run through the backbone together (:data:`WINDOW_BATCH` at a time);
     ``failed`` lists ``(index, reason)`` of clips that could not be read (their rows are zeros).
     """
-    from .probe import layer_shapes
+    from .backbone import layer_shapes
 
     check_audio_backbone(model)
     token = token or CancelToken()
@@ -187,7 +174,7 @@ def extract_clip_features(
 
 @dataclass
 class AudioProbeResult(ProbeResult):
-    """A fitted audio probe: :class:`~xaidesk.models.probe.ProbeResult` plus the spectrogram settings."""
+    """A fitted audio probe: :class:`~xaidesk.models.probe.fitting.ProbeResult` plus the spectrogram settings."""
 
     frontend: dict = field(default_factory=dict)
     windows_per_clip: list[int] = field(default_factory=list)
@@ -227,7 +214,7 @@ def fit_audio_probe(
 ) -> AudioProbeResult:
     """Fit both heads on ``model``'s ``layer`` features of a two-class folder of clips and judge them.
 
-    As :func:`xaidesk.models.probe.fit_probe`, with clips instead of images (see the module notes
+    As :func:`xaidesk.models.probe.fitting.fit_probe`, with clips instead of images (see the module notes
     for how a clip becomes Φ).
 
     Raises
@@ -282,7 +269,7 @@ def fit_audio_probe(
 
 
 def audio_probe_document(result: AudioProbeResult, head: str = "mean-difference") -> dict[str, Any]:
-    """The probe file's contents: :func:`~xaidesk.models.probe.probe_document` plus the audio entries."""
+    """The probe file's contents: :func:`~xaidesk.models.probe.file.probe_document` plus the audio entries."""
     document = probe_document(result, head)
     document.update({"modality": "audio", "frontend": dict(result.frontend), "pooling": result.pooling})
     return document
@@ -290,7 +277,7 @@ def audio_probe_document(result: AudioProbeResult, head: str = "mean-difference"
 
 def save_audio_probe(result: AudioProbeResult, path: str | Path, head: str = "mean-difference") -> Path:
     """Write the audio probe file (atomically); open it with ``load_model("file:PATH")``."""
-    from ..core.io import write_json_atomic
+    from ...core.io import write_json_atomic
 
     if head not in HEADS:
         raise InputError(f"Unknown head '{head}'; choose one of: {', '.join(HEADS)}.")
@@ -311,9 +298,9 @@ def is_audio_probe_file(path: str | Path) -> bool:
 
 
 def _load_backbone(spec: str, frontend, trust: bool) -> LoadedModel:
-    from . import load_model
-    from .audio import load_audio_file, load_vggish
-    from .base import check_finite_weights
+    from .. import load_model
+    from ..audio import load_audio_file, load_vggish
+    from ..base import check_finite_weights
 
     prefix, _, rest = spec.partition(":")
     kind = prefix.strip().lower()
@@ -337,8 +324,8 @@ def _load_backbone(spec: str, frontend, trust: bool) -> LoadedModel:
 
 def load_audio_probe(path: str | Path, *, spec: str | None = None, trust: bool = False) -> LoadedModel:
     """Load a saved audio probe as an audio :class:`LoadedModel` (the backbone from its own spec)."""
-    from .audio import AudioFrontEnd
-    from .probe import layer_shapes
+    from ..audio import AudioFrontEnd
+    from .backbone import layer_shapes
 
     path = Path(path).expanduser()
     document = read_probe(path)
