@@ -183,7 +183,7 @@ def test_an_empty_output_name_is_refused(capsys, digits_sample):
 def test_library_warnings_become_one_plain_note(monkeypatch, capsys):
     import warnings
 
-    import xaidesk.cli as cli
+    import xaidesk.commands.listing as listing
 
     def noisy(args):
         for _ in range(3):
@@ -191,7 +191,7 @@ def test_library_warnings_become_one_plain_note(monkeypatch, capsys):
         warnings.warn("a deprecated option", FutureWarning)
         return 0
 
-    monkeypatch.setattr(cli, "_cmd_methods", noisy)
+    monkeypatch.setattr(listing, "run_methods", noisy)
     assert main(["methods"]) == 0
     err = capsys.readouterr().err
     assert err.splitlines() == ["xaidesk: note: 2 library warning(s) were kept off the screen (the first: "
@@ -199,9 +199,9 @@ def test_library_warnings_become_one_plain_note(monkeypatch, capsys):
 
 
 def test_summary_json_holds_null_not_nan(tmp_path, digits_sample, monkeypatch):
-    import xaidesk.cli as cli
+    import xaidesk.commands.common as common
 
-    monkeypatch.setattr(cli, "prediction_summary", lambda prediction, explanation: {"odd": float("nan")})
+    monkeypatch.setattr(common, "prediction_summary", lambda prediction, explanation: {"odd": float("nan")})
     out = tmp_path / "r"
     assert main(["explain", "image", str(digits_sample), "--model", "demo:digits", "--method",
                  "gradient.sensitivity", "--out", str(out)]) == 0
@@ -218,9 +218,9 @@ def test_long_runs_print_progress_lines_when_stderr_is_not_a_terminal(tmp_path, 
                                                                       command):
     import shutil
 
-    import xaidesk.cli as cli
+    import xaidesk.commands.common as common
 
-    monkeypatch.setattr(cli, "cli_progress", lambda: cli.CliProgress(interval=0.0))  # every report counts as late
+    monkeypatch.setattr(common, "cli_progress", lambda: common.CliProgress(interval=0.0))  # every report counts as late
     folder = tmp_path / "in"
     folder.mkdir()
     shutil.copy(digits_sample, folder / "a.png")
@@ -301,13 +301,14 @@ def test_library_warnings_are_summed_up_also_when_a_command_fails(monkeypatch, c
     import warnings
 
     import xaidesk.cli as cli
+    from xaidesk.commands.common import EXIT_ERROR
 
     def failing(args):
         warnings.warn("an overflow in some library", RuntimeWarning)
         print("xaidesk: the input could not be used.", file=sys.stderr)
-        return cli.EXIT_ERROR
+        return EXIT_ERROR
 
     monkeypatch.setattr(cli, "_dispatch", failing)
-    assert main(["methods"]) == cli.EXIT_ERROR
+    assert main(["methods"]) == EXIT_ERROR
     err = capsys.readouterr().err
     assert "1 library warning(s)" in err and "RuntimeWarning: an overflow in some library" in err

@@ -268,7 +268,7 @@ def test_output_folder_check_refuses_a_read_only_folder(tmp_path):
 def test_progress_off_a_terminal_prints_a_throttled_line_with_percent():
     import io
 
-    from xaidesk.cli import CliProgress
+    from xaidesk.commands.common import CliProgress
 
     now = [0.0]
     stream = io.StringIO()
@@ -286,7 +286,7 @@ def test_progress_off_a_terminal_prints_a_throttled_line_with_percent():
 def test_a_short_run_off_a_terminal_prints_no_progress():
     import io
 
-    from xaidesk.cli import CliProgress
+    from xaidesk.commands.common import CliProgress
 
     stream = io.StringIO()
     progress = CliProgress(stream=stream, interval=5.0, clock=lambda: 1.0)

@@ -84,16 +84,30 @@ def test_cli_explain_molecules_writes_the_files(tmp_path, capsys, method):
     assert summary["metrics"]["unit"] == "kcal/mol" and summary["test_mae"] == pytest.approx(metrics["test_mae"])
     assert summary["n_molecules"] == 24 and summary["elements"] == ["H", "C", "O"]
     decompositions = _read_csv(out / "decompositions.csv")
-    assert list(decompositions[0]) == ["molecule", "kind", "i", "j", "label", "distance_bohr", "contribution"]
+    assert list(decompositions[0]) == ["molecule", "type", "atom_i", "atom_j", "element_i", "element_j",
+                                       "distance_angstrom", "contribution_kcal/mol"]
+    by_molecule: dict[str, dict[str, float]] = {}
+    for row in decompositions:
+        sums = by_molecule.setdefault(row["molecule"], {"parts": 0.0})
+        value = float(row["contribution_kcal/mol"])
+        if row["type"] in ("intercept", "prediction"):
+            sums[row["type"]] = value
+        else:
+            sums["parts"] += value
+            assert int(row["atom_i"]) >= 1 and row["element_i"] in ("H", "C", "O")
+    assert len(by_molecule) == metrics["n_test"]
+    assert all(s["parts"] + s["intercept"] == pytest.approx(s["prediction"]) for s in by_molecule.values())
     if method == "ridge.atoms":
         rows = _read_csv(out / "element_energies.csv")
         assert [r["element"] for r in rows] == ["H", "C", "O"]
+        assert [float(r["energy_kcal/mol"]) for r in rows] == pytest.approx(list(summary["element_energies"].values()))
         assert not (out / "pair_potentials.csv").exists()
     else:
         rows = _read_csv(out / "pair_potentials.csv")
         assert len(rows) == 200
-        assert list(rows[0]) == ["distance_bohr"] + summary["pair_types"]
+        assert list(rows[0]) == ["distance_bohr", "distance_angstrom"] + summary["pair_types"]
         assert float(rows[0]["distance_bohr"]) == 0.0 and float(rows[-1]["distance_bohr"]) == 8.0
+        assert float(rows[-1]["distance_angstrom"]) == pytest.approx(8.0 * 0.529177, rel=1e-5)
         assert not (out / "element_energies.csv").exists()
 
 

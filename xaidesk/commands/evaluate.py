@@ -28,10 +28,10 @@ HELP = "compare explanation methods on one input by faithfulness (pixel flipping
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from ..cli import LABELS_HELP, MODEL_HELP, _Parser, output_folder
+    from .common import LABELS_HELP, MODEL_HELP, Parser, output_folder
     from ..evaluate import FILLS
 
-    kinds = parser.add_subparsers(dest="modality", required=True, parser_class=_Parser)
+    kinds = parser.add_subparsers(dest="modality", required=True, parser_class=Parser)
 
     def common(sub: argparse.ArgumentParser, *, images: bool) -> None:
         sub.add_argument("--methods", required=True, help="methods to compare, separated by commas")
@@ -115,7 +115,7 @@ def _settings(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..cli import check_output_options, cli_progress
+    from .common import check_output_options, cli_progress
     from ..core.io import staged_folder, write_bytes_atomic, write_json_atomic
     from ..evaluate import compare_audio_methods, compare_image_methods, compare_table_methods
     from ..evaluate.report import areas_csv, curves_csv, curves_png

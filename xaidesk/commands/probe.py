@@ -35,7 +35,7 @@ HEAD_COLOURS = {"mean-difference": (31, 119, 180), "logistic": (214, 39, 40)}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from ..cli import output_folder
+    from .common import output_folder
     from ..models.probe import HEADS
 
     parser.add_argument("folder", type=Path, nargs="?", default=None,
@@ -57,7 +57,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..cli import EXIT_USAGE, check_output_options, cli_progress
+    from .common import EXIT_USAGE, check_output_options, cli_progress
     from ..core import CancelToken, InputError
     from ..core.io import save_png_atomic, staged_folder, write_bytes_atomic, write_json_atomic
     from ..models import load_model

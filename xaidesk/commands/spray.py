@@ -26,7 +26,7 @@ HELP = "cluster one class's heatmaps of a batch run to find the model's strategi
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from ..cli import output_folder
+    from .common import output_folder
     parser.add_argument("run", type=Path, nargs="?", help="the batch run folder (with index.csv)")
     parser.add_argument("--method", default=None, help="method whose heatmaps to analyse (may be left out if the run used one)")
     parser.add_argument("--class", dest="target_class", default=None,
@@ -52,7 +52,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..cli import cli_progress
+    from .common import cli_progress
     from ..core import CancelToken, InputError, render
     from ..core.io import check_output_folder
 
@@ -90,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _make_demo(args: argparse.Namespace) -> int:
-    from ..cli import cli_progress
+    from .common import cli_progress
     from ..core import CancelToken, InputError
     from ..data.scenes import write_mark_demo_folder
 

@@ -13,8 +13,6 @@ this module dispatches jobs and shows their results:
 
 from __future__ import annotations
 
-import csv
-import io
 import os
 from pathlib import Path
 
@@ -126,14 +124,6 @@ def _item(text: str, value: float | None = None) -> QTableWidgetItem:
         item.setData(Qt.ItemDataRole.UserRole, float(value))
         item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
     return item
-
-
-def _csv_bytes(header: list[str], rows) -> bytes:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(header)
-    writer.writerows(rows)
-    return buffer.getvalue().encode("utf-8")
 
 
 class MoleculesTab(AnalysisTabMixin, QWidget):
@@ -661,45 +651,22 @@ class MoleculesTab(AnalysisTabMixin, QWidget):
         return self.model is not None
 
     def export_global_csv(self, path) -> Path:
-        """Per-element energies (atom model) or every pair potential on a distance grid (pair model)."""
-        from xaidesk.core.io import write_bytes_atomic
-        from xaidesk.data.molecules import convert_length
+        """Per-element energies (atom model) or every pair potential on a distance grid (pair model),
+        as ``xaidesk explain molecules`` writes them (:mod:`xaidesk.export.molecules`)."""
+        from xaidesk.export.molecules import write_global_csv
 
         if self.model is None:
             raise ValueError("no model")
-        unit = self.model.energy_unit
-        if self.model.kind == "atoms":
-            data = _csv_bytes(["element", f"energy_{unit}"], [[k, repr(v)] for k, v in self.model.element_energies().items()])
-        else:
-            distances, curves = self.model.potentials()
-            labels = list(curves)
-            x = convert_length(distances, "bohr", DISPLAY_UNIT)
-            header = ["distance_bohr", f"distance_{DISPLAY_UNIT}"] + labels
-            rows = [[repr(float(distances[r])), repr(float(x[r]))] + [repr(float(curves[lab][r])) for lab in labels]
-                    for r in range(len(distances))]
-            data = _csv_bytes(header, rows)
-        return write_bytes_atomic(path, data)
+        return write_global_csv(path, self.model)
 
     def export_decomposition_csv(self, path) -> Path:
-        """The shown molecule's parts (ranked), then the intercept and the prediction."""
-        from xaidesk.core.io import write_bytes_atomic
-        from xaidesk.data.molecules import convert_length, symbol
+        """The shown molecule's parts (ranked), then the intercept and the prediction, in the
+        format of the CLI's ``decompositions.csv`` (:mod:`xaidesk.export.molecules`)."""
+        from xaidesk.export.molecules import write_decompositions_csv
 
-        d = self.decomposition
-        if d is None:
+        if self.decomposition is None:
             raise ValueError("no decomposition")
-        symbols = [symbol(int(z)) for z in d.numbers]
-        distances = convert_length(d.distance, "bohr", DISPLAY_UNIT)
-        rows = []
-        for k in d.ranked():
-            a, b = int(d.i[k]), int(d.j[k])
-            rows.append([d.name, d.labels[k], a + 1, b + 1 if b >= 0 else "", symbols[a], symbols[b] if b >= 0 else "",
-                         repr(float(distances[k])) if b >= 0 else "", repr(float(d.parts[k]))])
-        rows.append([d.name, "intercept", "", "", "", "", "", repr(float(d.intercept))])
-        rows.append([d.name, "prediction", "", "", "", "", "", repr(float(d.prediction))])
-        header = ["molecule", "type", "atom_i", "atom_j", "element_i", "element_j", f"distance_{DISPLAY_UNIT}",
-                  f"contribution_{self.model.energy_unit}"]
-        return write_bytes_atomic(path, _csv_bytes(header, rows))
+        return write_decompositions_csv(path, [self.decomposition], self.model.energy_unit)
 
     def current_plot_widget(self) -> QWidget:
         page = self.views.currentIndex()
