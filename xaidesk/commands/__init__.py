@@ -1,1 +1,1 @@
-"""Headless commands that live in their own module (see ``xaidesk.cli.COMMAND_MODULES``)."""
+"""The headless commands, one module each (``xaidesk.cli.COMMAND_MODULES`` lists them); ``common`` holds what they share."""
