@@ -16,11 +16,11 @@ from torch import nn
 
 from xaidesk.core import ModelError
 from xaidesk.models import load_model
+from xaidesk.commands.convert_vggish import main
 from xaidesk.models.vggish_convert import (
     convert_vggish,
     detect_layout,
     fc1_column_order,
-    main,
     read_arrays,
     read_vggish_state,
 )

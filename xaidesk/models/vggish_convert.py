@@ -31,7 +31,7 @@ transposed to PyTorch's (out, in)).
 Loading ``vggish:PATH`` converts automatically (:func:`read_vggish_state`); :func:`convert_vggish`
 writes a converted copy once (marked as xaidesk's layout, so it loads without guessing):
 
-    python -m xaidesk.models.vggish_convert SRC DST [--layout auto|torchvggish|tensorflow]
+    python -m xaidesk convert-vggish SRC DST [--layout auto|torchvggish|tensorflow]
 
 Which layout a ``features.*``/``embeddings.*`` file is in cannot be told from its shapes (3×3
 kernels and 12288 inputs either way). Such a file is read as torchvggish's -- the only published
@@ -267,20 +267,3 @@ def convert_vggish_reporting_layout(src: str | Path, dst: str | Path, layout: st
     dst.parent.mkdir(parents=True, exist_ok=True)
     write_bytes_atomic(dst, data)
     return dst, found
-
-
-_convert = convert_vggish_reporting_layout  # the former private name
-
-
-# --- command line ----------------------------------------------------------------------------------
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m xaidesk.models.vggish_convert SRC DST``: the same as ``xaidesk convert-vggish``."""
-    from ..commands.convert_vggish import main as command_main
-
-    return command_main(argv)
-
-
-if __name__ == "__main__":  # pragma: no cover - exercised through main()
-    sys.exit(main())
