@@ -6,7 +6,8 @@ import sys
 import numpy as np
 import pytest
 
-from xaidesk.core import list_methods
+from xaidesk.core import default_method, list_methods
+from xaidesk.core.registry import TAG_INTERCEPT_APART, TAG_LOCAL_SURROGATE, TAG_OUTLIER_SCORE, TAG_SUPERVISED
 from xaidesk.data.tables import load_table
 from xaidesk.gui import table_jobs
 
@@ -35,6 +36,15 @@ def test_table_methods_are_listed_outliers_first():
     assert sorted(names) == sorted(m.name for m in list_methods("table"))
     assert names[:3] == ["neon.knn", "neon.kde", "neon.kmeans"]
     assert all(n.startswith("supervised.") for n in names[3:])
+    assert names[0] == default_method("table")
+
+
+def test_method_tags_say_how_a_result_reads():
+    assert table_jobs.method_has("neon.kde", TAG_OUTLIER_SCORE) and not table_jobs.method_has("neon.kmeans", TAG_OUTLIER_SCORE)
+    assert table_jobs.method_has("supervised.mlp_lrp", TAG_SUPERVISED) and not table_jobs.method_has("neon.knn", TAG_SUPERVISED)
+    assert table_jobs.method_has("supervised.linear", TAG_INTERCEPT_APART)
+    assert not table_jobs.method_has("supervised.mlp_lrp", TAG_INTERCEPT_APART)
+    assert table_jobs.method_has("supervised.mlp_lime", TAG_LOCAL_SURROGATE)
 
 
 def test_theta_per_column_follows_the_overrides():

@@ -21,11 +21,7 @@ def tables_window(qtbot, make_window):
     tab = window.tables_tab
     qtbot.waitUntil(lambda: bool(tab.methods), timeout=20_000)
     window.tabs.setCurrentWidget(tab)
-    yield window, tab
-    window.runner.shutdown()
-    window.close()
-    window.deleteLater()
-    qtbot.wait(10)
+    return window, tab  # make_window closes the window and stops its runner
 
 
 def _open(qtbot, tab, path):

@@ -14,15 +14,22 @@ import numpy as np
 
 #: Parameters of the table methods that the preprocessing panel owns (not the method form).
 PREPROCESSING_PARAMS = ("theta", "standardize")
-METHOD_ORDER = ("neon.knn", "neon.kde", "neon.kmeans", "supervised.linear", "supervised.mlp_lrp", "supervised.mlp_lime")
 
 
 def list_table_methods(token=None, progress=None) -> list:
-    """The registered table methods in a fixed order (run in the worker: it imports torch)."""
+    """The registered table methods in the registry's order (run in the worker: it imports torch)."""
     from xaidesk.core import list_methods
+    from xaidesk.explain import load_builtin_methods
 
-    order = {name: i for i, name in enumerate(METHOD_ORDER)}
-    return sorted(list_methods("table"), key=lambda m: (order.get(m.name, len(order)), m.name))
+    load_builtin_methods()
+    return list_methods("table")
+
+
+def method_has(name: str, tag: str) -> bool:
+    """Whether the registered method ``name`` carries ``tag`` (a ``TAG_*`` constant of the registry)."""
+    from xaidesk.core import get_method
+
+    return get_method(name).has(tag)
 
 
 @dataclass

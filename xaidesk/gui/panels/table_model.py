@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
+from ...core.registry import TAG_LOCAL_SURROGATE, TAG_SUPERVISED
+from ..table_jobs import method_has
 from ..views.table_views import CurvePlot, bold_font, table_number
 from ..views.view_common import Placeholder
 
@@ -43,7 +45,7 @@ class TableModelView(QWidget):
 
     def show_result(self, result) -> None:
         self.history_plot.reset("Training: loss per epoch", x_label="epoch", y_label="loss")
-        if not result.method.startswith("supervised."):
+        if not method_has(result.method, TAG_SUPERVISED):
             self.clear()
             return
         target = result.extras.get("target_column", "the target")
@@ -53,7 +55,7 @@ class TableModelView(QWidget):
                 f"Intercept: {table_number(float(result.extras['intercept']))} — the prediction for a row at the "
                 "reference point; it is not part of any feature's contribution and is shown apart. "
                 "Each prediction = intercept + Σ w_i x_i.")
-        elif result.method == "supervised.mlp_lime":
+        elif method_has(result.method, TAG_LOCAL_SURROGATE):
             self.intercept_label.setText("LIME: each explained row has its own surrogate intercept (not in the bars).")
         else:
             self.intercept_label.setText("The network's biases take up part of the output; it is not in the bars.")

@@ -18,6 +18,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ...core.registry import TAG_INTERCEPT_APART, TAG_OUTLIER_SCORE
+from ..table_jobs import method_has
 from ..views.table_views import FeatureBars, RankedModel, bold_font, table_item, table_number
 
 ROW_PROMPT = "Select a row to see which features make its score."
@@ -169,7 +171,7 @@ class TableRankingView(QSplitter):
         else:
             self.row_title.setText(f"Row {row_id} · {result.score_label} = {table_number(score)}")
         notes = []
-        if result.method == "supervised.linear":
+        if method_has(result.method, TAG_INTERCEPT_APART):
             notes.append(f"Prediction {table_number(score)} = sum of the bars {table_number(np.nansum(relevance))} "
                          f"+ intercept {table_number(float(result.extras.get('intercept', absorbed)))} (shown apart).")
         elif np.isfinite(absorbed) and abs(absorbed) > 1e-9 * max(1.0, abs(score)):
@@ -179,7 +181,7 @@ class TableRankingView(QSplitter):
             notes.append(f"The bars sum to the score ({table_number(np.nansum(relevance))}).")
         if "labels" in result.extras:
             notes.append(f"Cluster {int(result.extras['labels'][position])}.")
-        if result.method in ("neon.knn", "neon.kde") and np.isfinite(score):
+        if method_has(result.method, TAG_OUTLIER_SCORE) and np.isfinite(score):
             try:
                 explanation = result.explain_row(row_id, top=5)
                 share = ", ".join(f"{int(r)} ({100 * w:.0f} %)" for r, w in

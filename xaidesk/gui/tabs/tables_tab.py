@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ...core.registry import TAG_SUPERVISED, default_method
 from .. import table_jobs
 from ..formatting import format_duration
 from ..panels.table_clusters import TableClustersView
@@ -197,6 +198,7 @@ class TablesTab(AnalysisTabMixin, QWidget):
         for info in self.methods:
             self.method_combo.addItem(info.title or info.name, info.name)
             self.method_combo.setItemData(self.method_combo.count() - 1, info.help, Qt.ItemDataRole.ToolTipRole)
+        self.method_combo.setCurrentIndex(max(0, self.method_combo.findData(default_method("table"))))
         self.method_combo.blockSignals(False)
         self._on_method_changed()
 
@@ -231,7 +233,8 @@ class TablesTab(AnalysisTabMixin, QWidget):
         self._update_enabled()
 
     def _is_supervised(self) -> bool:
-        return (self.method_name() or "").startswith("supervised.")
+        info = self.method_info()
+        return info is not None and info.has(TAG_SUPERVISED)
 
     def _update_target_label(self) -> None:
         if not self._is_supervised():
@@ -387,7 +390,7 @@ class TablesTab(AnalysisTabMixin, QWidget):
 
         if self.table is None:
             raise InputError("Open a table first.")
-        supervised = [m for m in methods if m.startswith("supervised.")]
+        supervised = [m for m in methods if table_jobs.method_has(m, TAG_SUPERVISED)]
         if supervised and self.target_column() is None:
             raise InputError("A model of the target needs a target column: set one column's role to 'target' "
                              "in the Data view.")
