@@ -12,6 +12,10 @@ import torch  # noqa: E402
 
 torch.set_num_threads(2)
 
+from xaidesk.explain import load_builtin_methods  # noqa: E402
+
+load_builtin_methods()
+
 
 @pytest.fixture(autouse=True)
 def _fixed_seeds():

@@ -22,6 +22,7 @@ def test_every_module_outside_the_gui_imports_no_qt():
         "         if m.name.split('.')[1] not in ('gui', '__main__')]\n"
         "for name in names:\n"
         "    importlib.import_module(name)\n"
+        "from xaidesk.explain import load_builtin_methods; load_builtin_methods()\n"
         "import xaidesk.core.registry as r; r.list_methods()\n"
         f"loaded = sorted(m for m in sys.modules if m.split('.')[0] in {QT_MODULES!r})\n"
         "print(json.dumps([len(names), loaded]))\n"

@@ -96,3 +96,14 @@ def test_a_step_is_its_text_and_carries_its_count():
     inner = step.in_window(2, 5)
     assert inner.startswith("window 2 of 5: ") and inner.window == (2, 5) and inner.done == 840
     assert step_of(inner) is inner and step_of("plain text") is None
+
+
+def test_the_core_loads_no_methods_itself():
+    import subprocess
+    import sys
+
+    code = ("import xaidesk.core.registry as r, sys\n"
+            "try:\n    r.list_methods()\nexcept RuntimeError as e:\n    print('refused', 'load_builtin_methods' in str(e))\n"
+            "print('explain' in ' '.join(m for m in sys.modules if m.startswith('xaidesk.')))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.stdout.split() == ["refused", "True", "False"], out.stderr

@@ -74,7 +74,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _dispatch(args: argparse.Namespace) -> int:
+    from .explain import load_builtin_methods
+
     try:
+        load_builtin_methods()
         return args.handler(args)
     except XaideskError as error:
         print(f"xaidesk: {error.message}", file=sys.stderr)

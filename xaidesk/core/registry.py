@@ -410,8 +410,7 @@ def _check_modality_defaults(method: str, params: Sequence[Param], overrides: di
 
 
 def _require_methods() -> None:
-    if not _REGISTRY:
-        import xaidesk.explain  # noqa: F401  (the entry points will load the built-in methods themselves)
+    # The core knows no method itself: entry points load the built-in ones (xaidesk.explain.load_builtin_methods).
     if not _REGISTRY:
         raise RuntimeError("No explanation methods are registered: call "
                            "xaidesk.explain.load_builtin_methods() before using the registry.")

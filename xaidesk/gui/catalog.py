@@ -105,6 +105,9 @@ def load_catalog(token=None, progress=None) -> Catalog:
         progress(0.1, "Loading PyTorch")
     configure_torch_threads()
     from xaidesk.core import list_methods
+    from xaidesk.explain import load_builtin_methods
+
+    load_builtin_methods()
 
     methods = list_methods("image")
     audio_methods = list_methods("audio")

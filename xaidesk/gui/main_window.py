@@ -482,10 +482,12 @@ class MainWindow(QMainWindow):
     def show_guide(self, section: str = ""):
         """Help ▸ Guide: the illustrated guide (methods from the registry, loaded now, not at start-up)."""
         from xaidesk.core.registry import list_methods
+        from xaidesk.explain import load_builtin_methods
 
         from .help.dialog import GuideDialog
 
         if getattr(self, "_guide", None) is None:
+            load_builtin_methods()
             self._guide = GuideDialog(list_methods(), self)
         self._guide.show()
         self._guide.raise_()
