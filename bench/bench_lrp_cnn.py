@@ -33,6 +33,7 @@ import torchvision
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from xaidesk.core import CancelToken, get_method  # noqa: E402
+from xaidesk.explain import load_builtin_methods  # noqa: E402
 from xaidesk.models.base import LoadedModel  # noqa: E402
 from xaidesk.models.preprocessing import IMAGENET  # noqa: E402
 
@@ -63,6 +64,7 @@ def timed(fn, *args) -> tuple[float, object]:
 
 
 def main() -> None:
+    load_builtin_methods()
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--models", nargs="+", default=["convnext_tiny", "efficientnet_b0"])
