@@ -12,20 +12,12 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QFont, QPalette, QStandardItem, QStandardItemModel
 from PySide6.QtWidgets import QComboBox, QGroupBox, QLabel, QPushButton, QSizePolicy, QVBoxLayout
 
-from ..catalog import family_title
+from ...core.registry import TAG_CUSTOM_RULES, TAG_TRANSFORMERS, default_method
 from ..widgets.param_form import ParamForm
-
-#: Method chosen for a transformer when the chosen method cannot explain the model.
-TRANSFORMER_METHOD = "lrp.attention"
 
 
 class MethodPanelMixin:
     """``method_combo``, ``method_help``, ``param_form`` and what they do."""
-
-    #: Method chosen when the pickers are first filled.
-    DEFAULT_METHOD = ""
-    #: Form values that differ from a method's registry defaults for this tab's inputs (name -> values).
-    FORM_DEFAULTS: dict[str, dict] = {}
 
     def _build_method_box(self) -> QGroupBox:
         """The "Method" group: ``method_combo``, ``method_help``, the generated ``param_form`` and
@@ -61,16 +53,22 @@ class MethodPanelMixin:
     def _catalog_method(self, name: str):
         return next((info for info in self._catalog_methods() if info.name == name), None)
 
+    def _default_method(self) -> str:
+        """The method chosen first for this tab's inputs (the registry's default for ``DATA_KIND``)."""
+        return default_method(self.DATA_KIND)
+
     def _form_defaults(self, name: str) -> dict | None:
-        """Parameter values a method's form starts with before the user changed any."""
-        return self.FORM_DEFAULTS.get(name)
+        """Parameter values a method's form starts with before the user changed any (the registry's
+        defaults for this tab's inputs)."""
+        info = self._catalog_method(name)
+        return info.defaults(self.DATA_KIND) if info is not None else None
 
     def faithfulness_methods(self) -> list[tuple[str, str]]:
-        """``(name, title)`` of the methods the faithfulness comparison offers (not the custom LRP rules,
+        """``(name, title)`` of the methods the faithfulness comparison offers (not those with custom rules,
         which are edited in their own dialog)."""
         from xaidesk.core import list_methods
 
-        return [(m.name, m.title) for m in list_methods(self.DATA_KIND) if m.name != "lrp.custom"]
+        return [(m.name, m.title) for m in list_methods(self.DATA_KIND) if not m.has(TAG_CUSTOM_RULES)]
 
     # ------------------------------------------------------------ picker
     def _fill_method_combo(self) -> None:
@@ -82,7 +80,7 @@ class MethodPanelMixin:
         for info in self._catalog_methods():
             if info.family != family:
                 family = info.family
-                header = QStandardItem(family_title(family))
+                header = QStandardItem(info.family_title)
                 header.setFlags(Qt.ItemFlag.NoItemFlags)
                 bold = QFont()
                 bold.setBold(True)
@@ -94,7 +92,7 @@ class MethodPanelMixin:
             model.appendRow(item)
         self._mark_unavailable_methods()
         self.method_combo.blockSignals(False)
-        self.select_method(previous or self.DEFAULT_METHOD)
+        self.select_method(previous or self._default_method())
 
     def _mark_unavailable_methods(self) -> dict[str, str]:
         """Grey the methods the current model cannot run in the picker, the reason in their tooltip.
@@ -130,15 +128,17 @@ class MethodPanelMixin:
         return unavailable_reason(info, self.model)
 
     def _available_method(self, current: str, unavailable: dict[str, str]) -> str | None:
-        """The method to choose instead of ``current``, which the model cannot run: LRP for transformers
-        where it can run, else one it can run of ``current``'s family (the tab's default first), else
-        the first it can run in the list."""
+        """The method to choose instead of ``current``, which the model cannot run: the method for
+        transformers where it can run, else one it can run of ``current``'s family (the tab's default
+        first), else the first it can run in the list."""
         offered = [info for info in self._catalog_methods() if info.name not in unavailable]
-        if any(info.name == TRANSFORMER_METHOD for info in offered):
-            return TRANSFORMER_METHOD
+        transformer = next((info for info in offered if info.has(TAG_TRANSFORMERS)), None)
+        if transformer is not None:
+            return transformer.name
         family = getattr(self._catalog_method(current), "family", None)
+        default = self._default_method()
         same_family = sorted((info for info in offered if info.family == family),
-                             key=lambda info: info.name != self.DEFAULT_METHOD)  # the tab's default first
+                             key=lambda info: info.name != default)  # the tab's default first
         chosen = (same_family or offered or [None])[0]
         return chosen.name if chosen is not None else None
 
@@ -189,7 +189,8 @@ class MethodPanelMixin:
     def reset_params(self) -> None:
         """Put the method's settings back to their defaults for this tab's inputs."""
         self.param_form.reset()
-        for key, value in (self._form_defaults(self.method_name() or "") or {}).items():
+        info = self.method_info()
+        for key, value in (info.modality_defaults.get(self.DATA_KIND, {}) if info is not None else {}).items():
             self.param_form.set_value(key, value)
 
     def _on_method_changed(self, *_args) -> None:

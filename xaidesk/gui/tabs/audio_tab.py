@@ -38,9 +38,6 @@ from .explain_base import RUN_PLACEHOLDER, UNCERTAINTY_COLORMAP, ExplainTabBase,
 #: Smallest plot height of the waveform, spectrogram, explanation and uncertainty views (pixels).
 TIME_VIEW_MIN_HEIGHT = 120
 OVERVIEW_MIN_HEIGHT = 70
-#: Form values that differ from a method's registry defaults on spectrograms (what
-#: ``explain_audio`` itself uses when the value is not given).
-AUDIO_FORM_DEFAULTS = {"lime": {"segmentation": "grid"}}
 
 
 class AudioTab(AudioSourceMixin, AudioPlaybackMixin, AudioModelsMixin, AudioResultsMixin, ExplainTabBase):
@@ -56,8 +53,6 @@ class AudioTab(AudioSourceMixin, AudioPlaybackMixin, AudioModelsMixin, AudioResu
     audio_opened = Signal(object)
 
     DATA_KIND = "audio"
-    DEFAULT_METHOD = "relax"
-    FORM_DEFAULTS = AUDIO_FORM_DEFAULTS
     BUILTIN_MODEL_ENTRY = VGGISH_ENTRY
     BUILTIN_MODEL_TITLE = "VGGish + weights file…"
     MODEL_FILE_ENTRY = MODEL_FILE_ENTRY

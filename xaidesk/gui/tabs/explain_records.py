@@ -86,13 +86,14 @@ def shared_levels(explanations: list) -> list[tuple[float, float]]:
 
 
 def unit_of(explanation) -> str:
-    """What a perturbation method counts: masks (RELAX), samples (LIME and others)."""
-    method = getattr(explanation, "method", "")
-    if method == "relax":
-        return "masks"
-    if method == "occlusion":
-        return "patches"
-    return "samples"
+    """What the result's method counts while it runs (the registry's ``sample_unit``: "masks",
+    "patches" …); "samples" for a method that does not say or is not registered."""
+    from ...core import MethodError, get_method
+
+    try:
+        return get_method(getattr(explanation, "method", "")).sample_unit or "samples"
+    except MethodError:
+        return "samples"
 
 
 def relevance_stats_parts(stats: dict, explanation, levels: tuple[float, float]) -> list[str]:

@@ -74,8 +74,8 @@ class ImageResultsMixin:
             model_name=run.name, method_title=run.method_title, image=run.image, model=run.model,
             base_model=run.base_model, preparation=run.preparation,
         )
-        if explanation.method == "lime":
-            entry.extra["lime_source"] = id(explanation)
+        if self._refit_of(explanation) is not None:
+            entry.extra["refit_source"] = id(explanation)
         entry.title = self._entry_title(entry, run.unit)
         return entry
 
@@ -298,10 +298,15 @@ class ImageResultsMixin:
         if target != entry.explanation.target.index:
             self.refit(target)
 
+    def _refit_of(self, explanation):
+        """The registry's refit function of the result's method (LIME's), or None."""
+        info = self._catalog_method(explanation.method)
+        return info.refit if info is not None else None
+
     def _can_refit(self, entry: HistoryEntry) -> bool:
         extras = entry.explanation.extras
         return (
-            entry.explanation.method == "lime"
+            self._refit_of(entry.explanation) is not None
             and all(key in extras for key in ("design", "sample_weights", "outputs", "segments"))
             and self.image is not None
             and entry.pixels is self.image.pixels
@@ -319,24 +324,23 @@ class ImageResultsMixin:
         entry = self.current_entry
         if entry is None or not self._can_refit(entry):
             return None
-        source = entry.extra.get("lime_source", id(entry.explanation))
+        source = entry.extra.get("refit_source", id(entry.explanation))
         for other in self.history:
-            if other.extra.get("lime_source") == source and other.explanation.target.index == int(target):
+            if other.extra.get("refit_source") == source and other.explanation.target.index == int(target):
                 self._select_history(other)
                 self.show_entry(other)
                 return other
-        from xaidesk.explain.lime import refit_lime
-
+        refit = self._refit_of(entry.explanation)
         start = time.perf_counter()
         try:
-            explanation = refit_lime(entry.explanation, int(target), class_label=self.model.label(int(target)))
+            explanation = refit(entry.explanation, int(target), class_label=self.model.label(int(target)))
         except Exception as error:  # noqa: BLE001 - shown to the person, the state stays as it was
             error_dialog.show_error(self, "Could not explain this class from the stored samples",
                                     JobFailure.from_exception(error))
             return None
         self.last_refit_seconds = time.perf_counter() - start
         explanation = explanation.replace(seconds=self.last_refit_seconds)
-        new = replace(entry, explanation=explanation, extra={"refit": True, "lime_source": source})
+        new = replace(entry, explanation=explanation, extra={"refit": True, "refit_source": source})
         new.title = self._entry_title(new)
         self._add_history(new)
         self.show_entry(new)

@@ -43,7 +43,6 @@ class ImagesTab(ImageModelsMixin, ImageResultsMixin, ExplainTabBase):
     image_opened = Signal(object)
 
     DATA_KIND = "image"
-    DEFAULT_METHOD = "lrp.epsilon_plus_flat"
     BUILTIN_MODEL_ENTRY = OPEN_MODEL_ENTRY
     BUILTIN_MODEL_TITLE = "Open model (file or folder)…"
     MODEL_FILE_ENTRY = MODEL_FILE_ENTRY
