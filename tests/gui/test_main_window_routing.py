@@ -89,7 +89,7 @@ def test_a_folder_without_an_energies_file_asks_for_one(qtbot, window, tmp_path,
 
 
 def test_two_energies_files_are_not_guessed_between(qtbot, window, tmp_path, asked):
-    from xaidesk.gui.tabs.molecules_tab import find_energies_file
+    from xaidesk.gui.molecule_jobs import find_energies_file
 
     folder, energies = _molecule_folder(tmp_path)
     assert find_energies_file(folder) == energies

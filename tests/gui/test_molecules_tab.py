@@ -56,11 +56,7 @@ def molecules_window(qtbot, make_window):
     window = make_window()
     tab = window.molecules_tab
     window.tabs.setCurrentWidget(tab)
-    yield window, tab
-    window.runner.shutdown()
-    window.close()
-    window.deleteLater()
-    qtbot.wait(10)
+    return window, tab  # make_window closes the window and stops its runner afterwards
 
 
 def _open_folder(qtbot, tab, folder, energies):
@@ -91,14 +87,14 @@ def test_molecules_pair_model_end_to_end(qtbot, molecules_window, molecule_folde
     tab.bins_spin.setValue(12)
     model = _train(qtbot, tab, "pairs")
     assert model.kind == "pairs" and model.basis.n_bins == 12
-    text = tab.metrics_label.text()
+    text = tab.fit_report.metrics_label.text()
     assert "Test MAE" in text and "kcal/mol" in text and "λ" in text
     assert f"{model.metrics['n_test']} test" in text
 
     # Global: curves, and reference lines of the chosen pair type.
     assert tab.views.currentIndex() == 1
     assert tab.potential_plot.curves
-    label = tab.pair_combo.currentText()
+    label = tab.views.potentials.pair_combo.currentText()
     assert label in model.basis.pair_labels
     assert tab.potential_plot.reference_lines and all(p == label for p, _, _ in tab.potential_plot.reference_lines)
     x, y = tab.potential_plot.curves[label]
@@ -111,17 +107,17 @@ def test_molecules_pair_model_end_to_end(qtbot, molecules_window, molecule_folde
     tab.select_molecule(tab.molecule_combo.count() - 1)
     d = tab.decomposition
     assert d is not None
-    rows = tab.parts_table.rowCount()
+    rows = tab.views.molecule.parts_table.rowCount()
     assert rows == len(d.parts)
     from PySide6.QtCore import Qt
 
-    shown = [tab.parts_table.item(r, 2).data(Qt.ItemDataRole.UserRole) for r in range(rows)]
+    shown = [tab.views.molecule.parts_table.item(r, 2).data(Qt.ItemDataRole.UserRole) for r in range(rows)]
     assert abs(shown[0]) == pytest.approx(np.abs(d.parts).max())
     assert sum(shown) + d.intercept == pytest.approx(d.prediction, abs=1e-8)
     which, index = tab.molecule_combo.currentData()
     assert d.prediction == pytest.approx(float(model.predict(tab.mols.subset([index]))[0]), abs=1e-8)
-    assert tab.molecule_view.n_lines == len(d.parts)
-    assert tab.molecule_view.projected.shape == (len(d.numbers), 2)
+    assert tab.views.molecule.molecule_view.n_lines == len(d.parts)
+    assert tab.views.molecule.molecule_view.projected.shape == (len(d.numbers), 2)
 
     # Exports.
     tab.export_global_csv(tmp_path / "pot.csv")
@@ -144,7 +140,7 @@ def test_molecules_pair_model_end_to_end(qtbot, molecules_window, molecule_folde
         window.grab().save("/tmp/xaidesk_shots/issue7_molecules.png")
         tab.views.setCurrentIndex(1)
         tab.select_pair("C-H")
-        assert tab.pair_combo.currentText() == "H-C" and tab.potential_plot.reference_lines
+        assert tab.views.potentials.pair_combo.currentText() == "H-C" and tab.potential_plot.reference_lines
         window.grab().save("/tmp/xaidesk_shots/issue7_potentials.png")
 
     # A single molecule to predict.
@@ -177,7 +173,7 @@ def test_molecules_atom_model_and_cancel(qtbot, molecules_window, molecule_folde
     folder, energies = molecule_folder
     _open_folder(qtbot, tab, folder, energies)
     model = _train(qtbot, tab, "atoms")
-    assert set(tab.element_bars.values) == {"H", "C", "O"}
+    assert set(tab.views.element_bars.values) == {"H", "C", "O"}
     assert tab.views.currentIndex() == 0
     d = tab.decomposition
     assert d is not None and d.parts.sum() + d.intercept == pytest.approx(d.prediction)
@@ -257,7 +253,7 @@ def test_folder_without_molecules_is_refused_before_asking_for_energies(qtbot, m
 
 def test_views_follow_the_model_and_lengths_are_in_angstrom(qtbot, molecules_window, molecule_folder, tmp_path,
                                                            error_dialogs):
-    from xaidesk.gui.tabs.molecules_tab import ELEMENTS_PAGE, MOLECULE_PAGE, POTENTIALS_PAGE
+    from xaidesk.gui.panels.molecule_results import ELEMENTS_PAGE, MOLECULE_PAGE, POTENTIALS_PAGE
 
     window, tab = molecules_window
     # Before training, the view matches the chosen model (pair potentials by default).
@@ -265,7 +261,7 @@ def test_views_follow_the_model_and_lengths_are_in_angstrom(qtbot, molecules_win
     tab.set_kind("atoms")
     assert tab.views.currentIndex() == ELEMENTS_PAGE
     # σ and the range are given in Å, like the plots, and reach the model in Bohr.
-    for spin in (tab.sigma_spin, tab.rmin_spin, tab.rmax_spin):
+    for spin in (tab.model_box.sigma_spin, tab.model_box.rmin_spin, tab.model_box.rmax_spin):
         assert spin.suffix().strip() == "Å"
     assert tab.basis_bohr() == pytest.approx({"sigma": 0.5, "r_min": 0.0, "r_max": 8.0}, abs=2e-3)
     # Files written in Bohr are still shown in Å.
@@ -287,13 +283,13 @@ def test_views_follow_the_model_and_lengths_are_in_angstrom(qtbot, molecules_win
     x, _ = next(iter(tab.potential_plot.curves.values()))
     assert x.max() == pytest.approx(model.basis.r_max / 1.8897261, rel=1e-6)
     tab.views.setCurrentIndex(MOLECULE_PAGE)
-    assert tab.parts_table.horizontalHeaderItem(1).text() == "Distance (Å)"
+    assert tab.views.molecule.parts_table.horizontalHeaderItem(1).text() == "Distance (Å)"
     # The 2D view numbers the atoms as the table does (C1–H3).
     d = tab.decomposition
-    labels = tab.molecule_view.atom_labels
+    labels = tab.views.molecule.molecule_view.atom_labels
     assert labels == [f"{s}{n + 1}" for n, s in enumerate(
         __import__("xaidesk.data.molecules", fromlist=["symbol"]).symbol(int(z)) for z in d.numbers)]
-    first = tab.parts_table.item(0, 0).text()
+    first = tab.views.molecule.parts_table.item(0, 0).text()
     assert all(part in labels for part in first.split("–"))
     model = _train(qtbot, tab, "atoms")
     assert tab.views.currentIndex() == ELEMENTS_PAGE and not tab.views.isTabEnabled(POTENTIALS_PAGE)
@@ -323,33 +319,33 @@ def test_a_two_atom_molecule_reads_one_pair_contribution(qtbot, molecules_window
     _write_xyz(single, *BASES["H2"])
     tab.open_molecule(single)
     qtbot.waitUntil(lambda: tab._jobs["predict"] is None, timeout=10_000)
-    assert "sum of 1 pair contribution (" in tab.sum_label.text()
-    assert tab.molecule_view.atom_labels == ["H1", "H2"] and not error_dialogs
+    assert "sum of 1 pair contribution (" in tab.views.molecule.sum_label.text()
+    assert tab.views.molecule.molecule_view.atom_labels == ["H1", "H2"] and not error_dialogs
 
 
 def test_views_say_what_fills_them_and_a_model_learned_by_heart_is_flagged(qtbot, molecules_window,
                                                                             molecule_folder, error_dialogs):
-    from xaidesk.gui.tabs.molecules_tab import ELEMENTS_PAGE
+    from xaidesk.gui.panels.molecule_results import ELEMENTS_PAGE
 
     window, tab = molecules_window
-    assert tab.potentials_view.showing_message() and "Open a folder" in tab.potentials_view.message.text()
+    assert tab.views.potentials_view.showing_message() and "Open a folder" in tab.views.potentials_view.message.text()
     assert "'Atom counts' model" in tab.views.tabToolTip(ELEMENTS_PAGE)
-    assert tab.molecule_parts_view.showing_message()
+    assert tab.views.molecule.molecule_parts_view.showing_message()
     _open_folder(qtbot, tab, *molecule_folder)
-    assert "Press Train to learn from the 12 molecules" in tab.potentials_view.message.text()
-    assert tab.rmin_spin.prefix() == "from " and "first bins (near 0 Å)" in tab.rmin_spin.toolTip()
+    assert "Press Train to learn from the 12 molecules" in tab.views.potentials_view.message.text()
+    assert tab.model_box.rmin_spin.prefix() == "from " and "first bins (near 0 Å)" in tab.model_box.rmin_spin.toolTip()
     model = _train(qtbot, tab, "pairs")
-    assert not tab.potentials_view.showing_message() and not tab.molecule_parts_view.showing_message()
-    text = tab.metrics_label.text()
+    assert not tab.views.potentials_view.showing_message() and not tab.views.molecule.molecule_parts_view.showing_message()
+    text = tab.fit_report.metrics_label.text()
     assert "Pair-potential model" in text and "Ridge on" not in text
     assert f"Regularisation strength λ = {model.alpha:.3g}, chosen by cross-validation" in text
-    assert model.notes and tab.fit_notes.isVisibleTo(tab)
-    assert "training set is small" in tab.fit_notes.text() and "atom-count model" in tab.fit_notes.text()
+    assert model.notes and tab.fit_report.fit_notes.isVisibleTo(tab)
+    assert "training set is small" in tab.fit_report.fit_notes.text() and "atom-count model" in tab.fit_report.fit_notes.text()
     model = _train(qtbot, tab, "atoms")
-    assert not tab.elements_view.showing_message() and tab.potentials_view.showing_message()
-    assert tab.fit_notes.text() == "<br>".join(f"⚠ {note}" for note in model.notes)
+    assert not tab.views.elements_view.showing_message() and tab.views.potentials_view.showing_message()
+    assert tab.fit_report.fit_notes.text() == "<br>".join(f"⚠ {note}" for note in model.notes)
     _open_folder(qtbot, tab, *molecule_folder)
-    assert not tab.fit_notes.isVisibleTo(tab) and tab.elements_view.showing_message() and not error_dialogs
+    assert not tab.fit_report.fit_notes.isVisibleTo(tab) and tab.views.elements_view.showing_message() and not error_dialogs
 
 
 def test_molecule_training_time_is_written_for_people(qtbot, molecules_window, molecule_folder):

@@ -11,12 +11,13 @@ from PySide6.QtWidgets import QFileDialog, QInputDialog, QMainWindow, QMessageBo
 
 from . import settings as app_settings
 from .catalog import Catalog, load_catalog, sample_title
+from .molecule_jobs import holds_molecules, is_molecule_path
 from .runner import JobFailure, Runner
 from .tabs.analysis_base import AnalysisTabMixin
 from .tabs.audio_tab import AudioTab
 from .tabs.dataset_tab import DatasetTab
 from .tabs.images_tab import ImagesTab
-from .tabs.molecules_tab import MoleculesTab, holds_molecules, is_molecule_path
+from .tabs.molecules_tab import MoleculesTab
 from .tabs.tables_tab import TablesTab, is_table_file
 from .views.view_common import ElidedLabel
 from .widgets import error_dialog
@@ -587,7 +588,7 @@ def open_file_filter() -> str:
     from xaidesk.data.audio import AUDIO_SUFFIXES
     from xaidesk.data.images import IMAGE_SUFFIXES
 
-    from .tabs.molecules_tab import MOLECULE_SUFFIX
+    from .molecule_jobs import MOLECULE_SUFFIX
     from .tabs.tables_tab import TABLE_SUFFIXES
 
     kinds = (("Images", IMAGE_SUFFIXES), ("Sounds", AUDIO_SUFFIXES), ("Tables", TABLE_SUFFIXES),
