@@ -12,8 +12,6 @@ from pathlib import Path
 import numpy as np
 from PySide6.QtGui import QGuiApplication, QImage
 
-from ..tabs.explain_records import uncertainty_path_for
-
 
 class ResultExportMixin:
     """``export_*``, ``settings_record``, ``copy_overlay`` and ``suggested_export_name``."""
@@ -45,24 +43,19 @@ class ResultExportMixin:
         self.status_message.emit("Overlay copied to the clipboard.")
 
     def export_relevance(self, path) -> Path:
-        """Write the relevance map; a result with uncertainty also gets ``uncertainty.npy`` beside it.
+        """Write the relevance map; a result with uncertainty also gets ``uncertainty.npy`` beside it
+        (:func:`xaidesk.export.images.write_relevance`, as ``xaidesk explain`` writes them).
 
         Pixels the model never saw (cut off by a centre crop) are NaN in the file."""
-        from xaidesk.core.io import save_npy_atomic
+        from xaidesk.export.images import write_relevance
 
-        path = save_npy_atomic(path, self.current_entry.explanation.relevance)
-        if self.current_entry.explanation.uncertainty is not None:
-            self.export_uncertainty(uncertainty_path_for(path))
-        return path
+        return write_relevance(path, self.current_entry.explanation)
 
     def export_uncertainty(self, path) -> Path | None:
         """Write the current result's uncertainty map (``None`` when it has none)."""
-        from xaidesk.core.io import save_npy_atomic
+        from xaidesk.export.images import write_uncertainty
 
-        uncertainty = self.current_entry.explanation.uncertainty if self.current_entry else None
-        if uncertainty is None:
-            return None
-        return save_npy_atomic(path, uncertainty)
+        return write_uncertainty(path, self.current_entry.explanation) if self.current_entry else None
 
     def settings_record(self) -> dict:
         """Everything needed to reproduce the current result, as JSON-ready data."""

@@ -3,13 +3,12 @@
 :class:`RunRecord` is what a running explanation needs when its results come back;
 :class:`HistoryRecord` is one finished (or partial) result kept for comparison and export.
 The Images and Audio tabs extend both with what their input is (an image, a clip and its
-spectrogram). The functions below decide colour levels, units and export paths.
+spectrogram). The functions below decide colour levels and units.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
@@ -102,15 +101,6 @@ def relevance_stats_parts(stats: dict, explanation, levels: tuple[float, float])
     return statistics_parts(stats, explanation.score, levels, class_text(target.index, target.label),
                             explanation.extras.get("r2"), map_shows_sign(explanation.method, explanation.params),
                             method_explains_class(explanation.method))
-
-
-def uncertainty_path_for(path) -> Path:
-    """``relevance.npy`` -> ``uncertainty.npy``; ``x_relevance.npy`` -> ``x_uncertainty.npy``; else ``x_uncertainty.npy``."""
-    path = Path(path)
-    stem = path.stem
-    if "relevance" in stem:
-        return path.with_name(stem.replace("relevance", "uncertainty") + path.suffix)
-    return path.with_name(stem + "_uncertainty" + path.suffix)
 
 
 def first_sentence(text: str) -> str:
