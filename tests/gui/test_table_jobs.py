@@ -97,3 +97,10 @@ def test_box_stats_use_tukey_whiskers_and_leave_out_missing_values():
     assert (box.q1, box.q3) == (pytest.approx(2.25), pytest.approx(4.75))
     assert (box.low, box.high) == (1.0, 5.0)
     assert box.outliers.tolist() == [100.0]
+
+
+def test_open_table_guesses_the_roles(tmp_path):
+    path = _spending_table(tmp_path).path
+    table = table_jobs.open_table(path)
+    assert table.columns == ["fresh", "milk", "grocery", "shop"] and table.n_rows == 40
+    assert table.roles == {"fresh": "feature", "milk": "feature", "grocery": "feature", "shop": "metadata"}

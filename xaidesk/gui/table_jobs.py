@@ -25,6 +25,13 @@ def list_table_methods(token=None, progress=None) -> list:
     return list_methods("table")
 
 
+def open_table(path, encoding: str | None = None):
+    """Read the table at ``path`` (guessing separator, decimal mark and column roles)."""
+    from xaidesk.data.tables import load_table
+
+    return load_table(path, encoding=encoding)
+
+
 def method_has(name: str, tag: str) -> bool:
     """Whether the registered method ``name`` carries ``tag`` (a ``TAG_*`` constant of the registry)."""
     from xaidesk.core import get_method

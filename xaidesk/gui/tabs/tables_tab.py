@@ -265,9 +265,7 @@ class TablesTab(AnalysisTabMixin, QWidget):
         self.status_message.emit(f"Opening {path.name} …")
 
         def job(token, progress):
-            from xaidesk.data.tables import load_table
-
-            return load_table(path, encoding=encoding)
+            return table_jobs.open_table(path, encoding=encoding)
 
         self._jobs["load"] = self.runner.submit(job, "table_load")
         return self._jobs["load"]
