@@ -34,8 +34,6 @@ def contracts() -> dict[str, dict]:
     return {contract["id"]: contract for contract in config["contracts"]}
 
 
-@pytest.mark.xfail(strict=False, reason="issue 14 reshape under way: core.registry imports explain, "
-                   "models.vggish_convert imports commands")
 def test_imports_follow_the_layers_and_only_the_gui_imports_qt():
     result = lint_imports(ROOT / "pyproject.toml", ROOT)
     report = result.stdout[result.stdout.find("Contracts"):] or result.stdout
