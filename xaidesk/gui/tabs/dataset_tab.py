@@ -37,7 +37,7 @@ from ..widgets import error_dialog
 from ..wording import plural
 from .explain_base import side_column
 
-RUN_CHANNEL = "batch"
+RUN_CHANNEL = "dataset.run"  # its own runner; channels are named "<owner>.<job>"
 
 
 class DatasetTab(QWidget):

@@ -193,7 +193,7 @@ class MoleculesTab(AnalysisTabMixin, QWidget):
 
         self._remember_folder(Path(folder) / "x")
         self.status_message.emit(f"Reading {Path(folder).name} with the energies in {Path(energies).name} …")
-        self._jobs["load"] = self.runner.submit(job, "molecules_load")
+        self._jobs["load"] = self.runner.submit(job, "molecule.load")
         self._update_enabled()
         return self._jobs["load"]
 
@@ -205,7 +205,7 @@ class MoleculesTab(AnalysisTabMixin, QWidget):
             return load_molecule(path, unit, token, progress)
 
         self._remember_folder(path)
-        self._jobs["predict"] = self.runner.submit(job, "molecules_predict")
+        self._jobs["predict"] = self.runner.submit(job, "molecule.predict")
         return self._jobs["predict"]
 
     def _folder_ready(self, result) -> None:
@@ -247,7 +247,7 @@ class MoleculesTab(AnalysisTabMixin, QWidget):
         def job(token, progress):
             return train(mols, kind, params, token, progress)
 
-        return self._submit_run(job, "molecules_train", "Training …")
+        return self._submit_run(job, "molecule.train", "Training …")
 
     def _clear_results(self) -> None:
         self.fit_report.clear()
