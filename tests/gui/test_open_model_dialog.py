@@ -141,7 +141,7 @@ def test_unknown_weights_wait_for_an_architecture_and_explain_a_misfit(qtbot, di
     assert box.guess.kind == "weights" and box.architecture() is None
     assert "4 outputs" in box.found_label.text()
     assert "Choose the architecture" in box.status_label.text() and not box.open_button.isEnabled()
-    qtbot.waitUntil(lambda: any(c.source == "timm" for c in box._choices), timeout=WAIT)
+    qtbot.waitUntil(lambda: any(c.source == "timm" for c in box.picker.choices), timeout=WAIT)
     box.search_edit.setText("resnet18 torch")
     shown = [box.architecture_list.item(i).text() for i in range(box.architecture_list.count())
              if not box.architecture_list.item(i).isHidden()]
@@ -236,19 +236,19 @@ def test_pickles_are_refused_where_nobody_can_confirm(qtbot, dialog, tmp_path):
 
 
 def test_closing_while_loading_leaves_the_loader_to_finish(qtbot, dialog, mobilenet_file):
-    from xaidesk.gui.widgets import open_model_dialog
+    from xaidesk.gui.widgets import retired_runners
 
     box = dialog()
     box.set_path(mobilenet_file)
-    qtbot.waitUntil(lambda: box._jobs.get("inspect") is not None, timeout=WAIT)
+    qtbot.waitUntil(lambda: box.is_loading(), timeout=WAIT)
     assert box.stop_button.isVisible() and box.stop_button.text() == "Stop"
     box.stop_button.click()
     assert box.stop_button.text() == "Load again" and "Stopped" in box.status_label.text()
     box.stop_button.click()
-    assert box._jobs.get("inspect") is not None
+    assert box.is_loading()
     box.reject()
     assert box.runner.closed and not box.isVisible()
-    qtbot.waitUntil(lambda: not open_model_dialog._RETIRED, timeout=WAIT)
+    qtbot.waitUntil(lambda: not retired_runners.RETIRED, timeout=WAIT)
 
 
 def _open_with_hand_set_input(qtbot, box, path, labels):
@@ -378,7 +378,7 @@ def test_timm_weights_open_with_the_architecture_chosen_in_the_search(qtbot, dia
               str(path))
     box = dialog()
     box.set_path(path)
-    qtbot.waitUntil(lambda: box.guess is not None and any(c.source == "timm" for c in box._choices), timeout=WAIT)
+    qtbot.waitUntil(lambda: box.guess is not None and any(c.source == "timm" for c in box.picker.choices), timeout=WAIT)
     assert box.guess.kind == "weights" and box.architecture() is None
     box.search_edit.setText("test_vit")
     assert box.select_architecture("test_vit", "timm")

@@ -181,7 +181,7 @@ def test_the_search_shows_the_best_match_and_keeps_the_chosen_architecture(qtbot
     box = dialog()
     box.set_path(mobilenet_file)
     qtbot.waitUntil(lambda: box.model is not None, timeout=WAIT)
-    qtbot.waitUntil(lambda: any(c.source == "timm" for c in box._choices), timeout=WAIT)
+    qtbot.waitUntil(lambda: any(c.source == "timm" for c in box.picker.choices), timeout=WAIT)
     chosen = box.architecture()
     assert chosen.name == "mobilenet_v3_small"
     box.search_edit.setText("resnet50")
@@ -198,7 +198,7 @@ def test_what_it_is_stops_asking_for_the_architecture_once_loaded(qtbot, dialog,
     box.set_path(tiny_vit_file)
     qtbot.waitUntil(lambda: box.guess is not None and not box.is_busy(), timeout=WAIT)
     assert "Choose the architecture" in box.found_label.text()
-    qtbot.waitUntil(lambda: any(c.source == "timm" for c in box._choices), timeout=WAIT)
+    qtbot.waitUntil(lambda: any(c.source == "timm" for c in box.picker.choices), timeout=WAIT)
     box.search_edit.setText("test_vit")
     assert box.select_architecture("test_vit", "timm")
     qtbot.waitUntil(lambda: box.model is not None, timeout=WAIT)
