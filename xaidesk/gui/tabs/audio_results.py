@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 from PySide6.QtCore import QSize
 
-from ...core import render
+from ...core import render, step_of
 from ..audio_jobs import Spectrogram, frontend_dict, time_text, unfinished_as_blank
 from ..formatting import (
     class_text,
@@ -19,7 +19,6 @@ from ..formatting import (
     explanation_title,
     format_value,
     map_shows_sign,
-    parse_count,
     partial_title,
     progress_text,
     sample_progress_text,
@@ -63,20 +62,6 @@ class AudioHistoryEntry(HistoryRecord):
     count: str = ""
 
 
-_WINDOW_PATTERN = None
-
-
-def parse_window(message: str) -> tuple[int, int] | None:
-    """``(k, n)`` from an audio progress message that starts with ``"window k of n"``."""
-    global _WINDOW_PATTERN
-    import re
-
-    if _WINDOW_PATTERN is None:
-        _WINDOW_PATTERN = re.compile(r"^window (\d+) of (\d+)")
-    match = _WINDOW_PATTERN.match(message or "")
-    return (int(match.group(1)), int(match.group(2))) if match else None
-
-
 class AudioResultsMixin:
     """Progress, partial and finished results, comparison and exports of the Audio tab."""
 
@@ -86,17 +71,14 @@ class AudioResultsMixin:
         self.progress_bar.setValue(int(round(1000 * fraction)))
         elapsed = self.runner.elapsed(job_id)
         run = self._run
-        window = parse_window(message)
-        rest = message
-        if window is not None:
-            # "window 2 of 5: RELAX: masks: 340 of 1000" -> the method's own message after the window.
-            rest = message.split(":", 1)[1].strip() if ":" in message else ""
-            if run is not None:
-                run.window = window
-        count = parse_count(rest)
-        if count is not None and run is not None:
-            done, total, unit = count
-            run.done, run.total, run.unit = done, total, unit or run.unit
+        step = step_of(message)
+        # A sound longer than the model's input is explained window by window: the step says which.
+        window = step.window if step is not None else None
+        if window is not None and run is not None:
+            run.window = window
+        if step is not None and step.done is not None and step.total and run is not None:
+            done, total = step.done, step.total
+            run.done, run.total, run.unit = done, total, step.unit or run.unit
             if run.window is not None and run.window[1] > 1:
                 # Several model windows: the count is per window; the time left is for all of them.
                 remaining = progress_text(fraction, elapsed).partition(" – ")[2]

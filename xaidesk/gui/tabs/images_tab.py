@@ -18,7 +18,8 @@ from PySide6.QtWidgets import QFileDialog, QGroupBox, QHBoxLayout, QLabel, QPush
 
 from .. import image_jobs
 from ..catalog import input_title
-from ..formatting import class_text, format_duration, progress_text, sample_progress_text, parse_count
+from ...core import step_of
+from ..formatting import class_text, format_duration, progress_text, sample_progress_text
 from ..overlays import samples_done
 from ..panels.segments_panel import SegmentsPanel
 from ..runner import JobFailure, Runner
@@ -310,11 +311,11 @@ class ImagesTab(ImageModelsMixin, ImageResultsMixin, ExplainTabBase):
             return
         self.progress_bar.setValue(int(round(1000 * fraction)))
         elapsed = self.runner.elapsed(job_id)
-        count = parse_count(message)
+        step = step_of(message)
         run = self._run
-        if count is not None and run is not None:
-            done, total, unit = count
-            run.total, run.unit = total, unit or run.unit
+        if step is not None and step.done is not None and step.total and run is not None:
+            done, total = step.done, step.total
+            run.total, run.unit = total, step.unit or run.unit
             text = sample_progress_text(done, total, run.unit, run.eta.remaining(done, total, elapsed))
         else:
             text = progress_text(fraction, elapsed, message)
