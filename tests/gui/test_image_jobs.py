@@ -2,6 +2,7 @@
 
 import subprocess
 import sys
+from dataclasses import replace
 
 import numpy as np
 
@@ -38,5 +39,10 @@ def test_job_modules_import_neither_qt_nor_torch():
 
 def test_prepared_model_resizes_the_whole_image_only_for_a_cropping_model():
     model = image_jobs.load_image_model("demo:digits")
-    assert image_jobs.prepared_model(model, image_jobs.PREPARATION_MODEL) is model
+    assert model.preprocessing.resize is None  # no crop: nothing to change
+    assert image_jobs.prepared_model(model, image_jobs.PREPARATION_WHOLE) is model
     assert image_jobs.prepared_model(None, image_jobs.PREPARATION_WHOLE) is None
+    cropping = replace(model, preprocessing=replace(model.preprocessing, resize=40))
+    assert image_jobs.prepared_model(cropping, image_jobs.PREPARATION_MODEL) is cropping
+    whole = image_jobs.prepared_model(cropping, image_jobs.PREPARATION_WHOLE)
+    assert whole.preprocessing.resize is None and whole.preprocessing.size == model.preprocessing.size
