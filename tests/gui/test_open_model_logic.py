@@ -103,3 +103,18 @@ def test_an_input_size_the_model_refuses_is_a_plain_model_error():
     three = SimpleNamespace(scoring_module=linear, module=linear, num_classes=3)
     with pytest.raises(ModelError, match="does not give its 3 class scores"):
         logic.try_input(three, SimpleNamespace(num_channels=3, size=(8, 8)))
+
+
+def test_the_dialog_jobs_recognise_list_and_load_without_qt(tmp_path):
+    import torchvision
+
+    path = tmp_path / "w.pth"
+    torch.manual_seed(0)
+    torch.save(torchvision.models.resnet18(num_classes=2).state_dict(), path)
+    guess = logic.recognise_job(str(path))(None, None)
+    assert guess.chooses_architecture and guess.architecture == "resnet18"
+    names = {(c.source, c.name) for c in logic.choices_job(with_timm=False)(None, None)}
+    assert ("torchvision", "resnet18") in names
+    key = (guess.spec_with(_choice("resnet18")), None)
+    returned, model = logic.inspect_job(key)(None, None)
+    assert returned == key and model.num_classes == 2

@@ -231,3 +231,39 @@ def try_input(model, preprocessing) -> bool:
         if not bool(torch.isfinite(out).all()):
             raise ModelError(f"With an input of {text} the model gives invalid scores (NaN or infinity).")
     return True
+
+
+# ---------------------------------------------------------------------- the dialog's worker jobs
+def recognise_job(text: str):
+    """A runner job: what ``text`` (a path) is, as a :class:`~xaidesk.models.sources.SourceGuess`."""
+    def job(token, progress):
+        from xaidesk.models.sources import recognise
+
+        from .catalog import configure_torch_threads
+
+        configure_torch_threads()
+        return recognise(text)
+
+    return job
+
+
+def choices_job(with_timm: bool):
+    """A runner job: the architectures to choose from (torchvision's only, quick; or timm's too)."""
+    def job(token, progress):
+        from xaidesk.models.sources import architecture_choices, torchvision_architecture_choices
+
+        return architecture_choices() if with_timm else torchvision_architecture_choices()
+
+    return job
+
+
+def inspect_job(key: tuple):
+    """A runner job: load the model of ``key`` (spec, label file); returns ``(key, model)``."""
+    spec, labels = key
+
+    def job(token, progress):
+        from xaidesk.models import load_model
+
+        return key, load_model(spec, labels=labels)
+
+    return job

@@ -16,7 +16,6 @@ goes to the tab, which asks the person to confirm first (or it is refused where 
 
 from __future__ import annotations
 
-import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -29,7 +28,6 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
-    QProgressBar,
     QPushButton,
     QSizePolicy,
     QVBoxLayout,
@@ -40,16 +38,20 @@ from ..open_model_logic import (
     LABEL_FILE_FILTER,
     MODEL_FILE_FILTER,
     OpenModelChoice,
+    choices_job,
     guess_html,
     idle_text,
+    inspect_job,
     loading_text,
     missing_library_text,
     needs_trust,
+    recognise_job,
     trust_asked_html,
     try_input,
 )
 from ..runner import JobFailure, Runner
 from .architecture_picker import ArchitecturePicker
+from .load_status import LoadStatus
 from .model_preview import ModelPreview
 from .retired_runners import retire
 
@@ -87,8 +89,6 @@ class OpenModelDialog(QDialog):
         self.runner.failed.connect(self._on_failed)
         self.runner.cancelled.connect(self._on_cancelled)
         self._jobs: dict[str, int | None] = {}
-        self._busy_since = 0.0
-        self._busy_text = ""
         self.guess = None
         self.model = None
         self._model_key: tuple | None = None
@@ -102,9 +102,6 @@ class OpenModelDialog(QDialog):
         self._choice_timer.setSingleShot(True)
         self._choice_timer.setInterval(CHOICE_DELAY_MS)
         self._choice_timer.timeout.connect(self._inspect)
-        self._clock = QTimer(self)
-        self._clock.setInterval(500)
-        self._clock.timeout.connect(self._show_busy_text)
         self._all_choices_requested = False
         self._recognised_text = ""
         self._request_choices()
@@ -179,30 +176,11 @@ class OpenModelDialog(QDialog):
         columns.addWidget(left, 2)
         columns.addWidget(self.preview, 3)
 
-        self.busy_bar = QProgressBar()
-        self.busy_bar.setRange(0, 0)
-        self.busy_bar.setTextVisible(False)
-        self.busy_bar.setMaximumWidth(140)
-        self.status_label = QLabel("")
-        self.status_label.setWordWrap(True)
-        self.stop_button = QPushButton("Stop")
-        self.stop_button.setToolTip("Stop loading; the choices stay.")
-        self.stop_button.clicked.connect(self._on_stop_or_retry)
-        status_row = QHBoxLayout()
-        status_row.addWidget(self.busy_bar)
-        status_row.addWidget(self.status_label, 1)
-        status_row.addWidget(self.stop_button)
-        self.error_label = QLabel("")
-        self.error_label.setWordWrap(True)
-        self.error_label.setObjectName("problem")
-        self.error_label.setStyleSheet("color: #b00020;")
-        self.error_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.details_button = QPushButton("Details…")
-        self.details_button.setToolTip("The technical details of the error.")
-        self.details_button.clicked.connect(self._show_details)
-        error_row = QHBoxLayout()
-        error_row.addWidget(self.error_label, 1)
-        error_row.addWidget(self.details_button, 0, Qt.AlignmentFlag.AlignTop)
+        self.load_status = LoadStatus()
+        self.load_status.stop_or_retry.connect(self._on_stop_or_retry)
+        self.status_label = self.load_status.status_label
+        self.stop_button = self.load_status.stop_button
+        self.error_label = self.load_status.error_label
 
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Open | QDialogButtonBox.StandardButton.Cancel)
         self.open_button = self.buttons.button(QDialogButtonBox.StandardButton.Open)
@@ -214,8 +192,7 @@ class OpenModelDialog(QDialog):
         layout.addWidget(intro)
         layout.addLayout(path_row)
         layout.addLayout(columns, 1)
-        layout.addLayout(status_row)
-        layout.addLayout(error_row)
+        layout.addWidget(self.load_status)
         layout.addWidget(self.buttons)
 
     # ------------------------------------------------------------------ choosing
@@ -266,38 +243,18 @@ class OpenModelDialog(QDialog):
         self.failure = None
         self._stopped = False
         self.runner.cancel(channel=INSPECT)
-
-        def job(token, progress):
-            from xaidesk.models.sources import recognise
-
-            from ..catalog import configure_torch_threads
-
-            configure_torch_threads()
-            return recognise(text)
-
         self.found_label.setText("Looking at it …")
-        return self._submit(RECOGNISE, job, f"Looking at {Path(text).name or text} …")
+        return self._submit(RECOGNISE, recognise_job(text), f"Looking at {Path(text).name or text} …")
 
     def _request_choices(self) -> None:
         """List torchvision's architectures now (quick); timm's once weights ask for a choice."""
-        def torchvision_job(token, progress):
-            from xaidesk.models.sources import torchvision_architecture_choices
-
-            return torchvision_architecture_choices()
-
-        self._jobs[CHOICES] = self.runner.submit(torchvision_job, CHOICES)
+        self._jobs[CHOICES] = self.runner.submit(choices_job(with_timm=False), CHOICES)
 
     def _request_all_choices(self) -> None:
         if self._all_choices_requested:
             return
         self._all_choices_requested = True
-
-        def all_job(token, progress):
-            from xaidesk.models.sources import architecture_choices
-
-            return architecture_choices()
-
-        self._jobs[ALL_CHOICES] = self.runner.submit(all_job, ALL_CHOICES)
+        self._jobs[ALL_CHOICES] = self.runner.submit(choices_job(with_timm=True), ALL_CHOICES)
 
     # ------------------------------------------------------------------ architectures
     def architecture(self):
@@ -346,24 +303,16 @@ class OpenModelDialog(QDialog):
         if not self._can_inspect():
             self._refresh()
             return None
-        spec, labels = key = self._key()
+        key = self._key()
         if self.model is not None and self._model_key == key:
             return None
         self._forget_model()
         self.failure = None
-
-        def job(token, progress):
-            from xaidesk.models import load_model
-
-            return key, load_model(spec, labels=labels)
-
-        return self._submit(INSPECT, job, loading_text(self.guess, self.architecture()))
+        return self._submit(INSPECT, inspect_job(key), loading_text(self.guess, self.architecture()))
 
     def _submit(self, channel: str, job, text: str) -> int:
         self._jobs[channel] = self.runner.submit(job, channel)
-        self._busy_since = time.monotonic()
-        self._busy_text = text
-        self._clock.start()
+        self.load_status.start(text)
         self._refresh()
         return self._jobs[channel]
 
@@ -461,29 +410,13 @@ class OpenModelDialog(QDialog):
             self._describe_guess(loaded_into=self.architecture())
 
     # ------------------------------------------------------------------ state
-    def _show_busy_text(self) -> None:
-        seconds = time.monotonic() - self._busy_since
-        suffix = f" ({seconds:.0f} s)" if seconds >= 2 else ""
-        self.status_label.setText(self._busy_text + suffix)
-
     def _refresh(self, *_args) -> None:
         busy = self.is_busy()
         guess = self.guess
-        self.busy_bar.setVisible(busy)
-        if busy:
-            self._show_busy_text()
-        else:
-            self._clock.stop()
-            self.status_label.setText(self._idle_text())
-        loading = self.is_loading()
-        self.stop_button.setVisible(loading or self._can_retry())
-        self.stop_button.setText("Stop" if loading else "Load again")
+        self.load_status.show_state(busy=busy, idle_text="" if busy else self._idle_text(), loading=self.is_loading(),
+                                    can_retry=self._can_retry(), failure=self.failure)
         self.picker.setVisible(guess is not None and guess.chooses_architecture)
         self.preprocessing_editor.setEnabled(self.model is not None and not busy)
-        message = self.failure.message if self.failure is not None else ""
-        self.error_label.setText(message)
-        self.error_label.setVisible(bool(message))
-        self.details_button.setVisible(bool(self.failure is not None and self.failure.details))
         self.open_button.setEnabled(self.can_open())
         self.open_button.setText("Open…" if guess is not None and guess.needs_trust else "Open")
         self._grow_to_fit()
@@ -540,12 +473,6 @@ class OpenModelDialog(QDialog):
             self._model_key = None
             self._inspect()
 
-    def _show_details(self) -> None:
-        from . import error_dialog
-
-        if self.failure is not None:
-            error_dialog.show_error(self, "Could not open the model", self.failure)
-
     # ------------------------------------------------------------------ open
     def open_model(self) -> None:
         """Open with the current choices; with edited preprocessing the model is first tried on it."""
@@ -564,10 +491,7 @@ class OpenModelDialog(QDialog):
         model, preprocessing = self.model, self.preprocessing_editor.preprocessing()
         self.failure = None
 
-        def job(token, progress):
-            return try_input(model, preprocessing)
-
-        self._submit(CHECK, job, "Trying the model on the new input size …")
+        self._submit(CHECK, lambda token, progress: try_input(model, preprocessing), "Trying the model on the new input size …")
 
     def _accept_checked(self) -> None:
         model, preprocessing = self.model, None
@@ -593,7 +517,7 @@ class OpenModelDialog(QDialog):
 
     def done(self, result: int) -> None:
         self._choice_timer.stop()
-        self._clock.stop()
+        self.load_status.stop_clock()
         if not self.runner.closed:
             retire(self.runner)
         super().done(result)
