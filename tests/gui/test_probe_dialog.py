@@ -131,7 +131,7 @@ def test_the_model_menu_opens_the_dialog_and_explains_in_the_images_tab(qtbot, m
 
 
 def test_few_held_out_images_are_flagged_and_the_save_place_is_shown(qtbot, dialog, tmp_path, write_digits):
-    from xaidesk.gui.probe_dialog import MIN_HELD_OUT, probes_folder
+    from xaidesk.gui.probe_jobs import MIN_HELD_OUT, probes_folder
 
     ready(qtbot, dialog, write_digits(tmp_path / "digits", per_class=8))
     dialog.fit()
@@ -153,7 +153,7 @@ def test_few_held_out_images_are_flagged_and_the_save_place_is_shown(qtbot, dial
 
 
 def test_enough_held_out_images_give_no_warning():
-    from xaidesk.gui.probe_dialog import MIN_HELD_OUT, held_out_warning
+    from xaidesk.gui.probe_jobs import MIN_HELD_OUT, held_out_warning
 
     assert held_out_warning([MIN_HELD_OUT, MIN_HELD_OUT + 5], ["a", "b"]) is None
     assert "Only 3 'a' + 2 'b'" in held_out_warning([3, 2], ["a", "b"])

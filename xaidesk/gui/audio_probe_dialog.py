@@ -13,17 +13,14 @@ from pathlib import Path
 
 from PySide6.QtWidgets import QFileDialog, QWidget
 
-from .probe_dialog import ProbeDialog, held_out_warning
+from .probe_dialog import ProbeDialog
+from .probe_jobs import audio_backbone_job, audio_counts_text, clips, held_out_warning, offers_current_backbone
 
 #: Combo data of the entries that open a VGGish weights file or an audio model file.
 VGGISH_ENTRY = "__vggish_weights__"
 MODEL_FILE_ENTRY = "__audio_model_file__"
 VGGISH_FILTER = "VGGish weights (*.pt *.pth *.safetensors *.npz);;All files (*)"
 MODEL_FILTER = "Audio models (*.pt *.pth *.ts);;All files (*)"
-
-
-def _clips(text: str) -> str:
-    return text.replace("images", "clips").replace("image", "clip")
 
 
 class AudioProbeDialog(ProbeDialog):
@@ -39,6 +36,7 @@ class AudioProbeDialog(ProbeDialog):
     SPEC_PREFIX = "file"
     FILE_NOUN = "clips"
     MODALITY = "audio"
+    AUDIO = True
 
     def __init__(self, catalog=None, parent: QWidget | None = None, start_folder: str = "",
                  current_model=None) -> None:
@@ -55,12 +53,12 @@ class AudioProbeDialog(ProbeDialog):
             "window of the clip, then over the clip's windows.")
         self.held_out_spin.setToolTip("Share of each class's clips kept aside to draw the ROC curve and set the "
                                       "threshold.")
-        self.summary_table.setToolTip(_clips(self.summary_table.toolTip()))
+        self.summary_table.setToolTip(clips(self.summary_table.toolTip()))
         self.save_button.setToolTip("Write the classifier to a probe file (open it later in the Audio tab as the "
                                     "model file:PATH).")
         self.explain_button.setText("Explain in Audio tab")
         self.explain_button.setToolTip("Load the classifier (backbone + chosen head) in the Audio tab.")
-        if current_model is not None and self._offer_current(current_model):
+        if current_model is not None and offers_current_backbone(current_model):
             self.use_backbone(current_model)
 
     # ------------------------------------------------------------ backbones
@@ -71,17 +69,6 @@ class AudioProbeDialog(ProbeDialog):
         self.model_combo.insertSeparator(self.model_combo.count())
         self.model_combo.addItem("VGGish weights file…", VGGISH_ENTRY)
         self.model_combo.addItem("Audio model file…", MODEL_FILE_ENTRY)
-
-    @staticmethod
-    def _offer_current(model) -> bool:
-        """Whether the Audio tab's model is offered as the backbone (VGGish weights or an audio model file that
-        is not itself a probe; the built-in models are listed anyway)."""
-        from xaidesk.models.probe.audio import is_audio_probe_file
-
-        spec = str(getattr(model, "spec", ""))
-        kind, _, rest = spec.partition(":")
-        return getattr(model, "modality", "") == "audio" and getattr(model, "frontend", None) is not None \
-            and kind in ("vggish", "file") and not is_audio_probe_file(rest)
 
     def _on_model_activated(self, index: int) -> None:
         data = self.model_combo.itemData(index)
@@ -117,35 +104,8 @@ class AudioProbeDialog(ProbeDialog):
 
         ``frontend`` gives the spectrogram settings of a ``file:`` model without a description file.
         """
-        self.backbone_spec = spec
-        self.backbone = None
-        self._select_backbone_in_combo()
-        self.layer_combo.clear()
-        self.layer_combo.addItem("Loading the model…")
-        self.layer_combo.setEnabled(False)
-        self.status_label.setText(f"Loading {spec} …")
-
-        def job(token, progress):
-            from xaidesk.models import load_model
-            from xaidesk.models.audio import load_audio_file
-            from xaidesk.models.probe.audio import check_audio_backbone
-            from xaidesk.models.probe import default_probe_layer, list_probe_layers
-
-            from .catalog import configure_torch_threads
-
-            configure_torch_threads()
-            loaded = model
-            if loaded is None and frontend is not None and spec.startswith("file:"):
-                loaded = load_audio_file(spec[len("file:"):], spec=spec, frontend=frontend)
-            elif loaded is None:
-                loaded = load_model(spec)
-            check_audio_backbone(loaded)
-            layers = list_probe_layers(loaded)
-            return spec, loaded, layers, default_probe_layer(layers)
-
-        self._jobs["model"] = self.runner.submit(job, "model")
-        self._update_enabled()
-        return self._jobs["model"]
+        job = audio_backbone_job(spec, frontend=frontend, model=model)
+        return self._start_backbone(spec, job, f"Loading {spec} …")
 
     def use_backbone(self, model) -> int:
         """Use the Audio tab's model as the backbone: loaded again from its spec (with its spectrogram
@@ -153,54 +113,8 @@ class AudioProbeDialog(ProbeDialog):
         frontend = model.frontend.to_dict() if str(model.spec).startswith("file:") else None
         return self.load_backbone(model.spec, frontend=frontend)
 
-    # ------------------------------------------------------------ folder
-    @staticmethod
-    def _scan(path):
-        """The labelled folder of clips at ``path`` (runs on the worker)."""
-        from xaidesk.models.probe.audio import scan_audio_folder
-
-        return scan_audio_folder(path)
-
     # ------------------------------------------------------------ fitting
-    def fit(self) -> int | None:
-        """Read every clip's features and fit both heads in the background."""
-        if not self.can_fit():
-            return None
-        folder, model, layer = self.folder, self.backbone, self.layer()
-        held_out, seed = float(self.held_out_spin.value()), int(self.seed_spin.value())
-
-        def job(token, progress):
-            from xaidesk.models.probe.audio import fit_audio_probe
-
-            return fit_audio_probe(folder, model, layer, held_out=held_out, seed=seed, token=token,
-                                   progress=progress)
-
-        self.progress_bar.setValue(0)
-        self.status_label.setText("Reading features …")
-        self._jobs["fit"] = self.runner.submit(job, "fit")
-        self._update_enabled()
-        return self._jobs["fit"]
-
-    def _show_result(self, result) -> None:
-        super()._show_result(result)
-        first, second = result.class_names
-        windows = [w for w in getattr(result, "windows_per_clip", []) if w]
-        spread = ""
-        if windows:
-            low, high = min(windows), max(windows)
-            spread = f" Each clip is the mean of its {low} window{'s' if high > 1 else ''}" if low == high else \
-                f" Each clip is the mean of its windows ({low} to {high})"
-            spread += " of the layer's output."
-        self.counts_label.setText(
-            f"Layer {result.layer} of {result.backbone_name} ({result.feature_dim} features).{spread} Trained on "
-            f"{result.train_counts[0]} '{first}' + {result.train_counts[1]} '{second}' clips, judged on "
-            f"{result.held_out_counts[0]} + {result.held_out_counts[1]} held-out clips. A clip is called "
-            f"'{second}' when its score reaches the threshold.")
+    def _result_texts(self, result) -> tuple[str, str | None]:
+        """What the probe was trained and judged on (with each clip's windows), and the warning in clips."""
         warning = held_out_warning(result.held_out_counts, result.class_names)
-        self.warning_label.setText(_clips(warning or ""))
-
-    # ------------------------------------------------------------ saving and explaining
-    def _write(self, result, path, head) -> Path:
-        from xaidesk.models.probe.audio import save_audio_probe
-
-        return save_audio_probe(result, path, head)
+        return audio_counts_text(result), clips(warning) if warning else None
