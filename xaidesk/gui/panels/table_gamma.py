@@ -17,7 +17,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..views.table_views import CurvePlot, bold_font, table_item, table_number
+from ..views.table_models import table_item, table_number
+from ..views.table_views import CurvePlot, bold_font
 from ..views.view_common import Placeholder
 
 GAMMA_PLACEHOLDER = ("Nothing to show yet. Run an outlier analysis with Stiffness γ set to 'Automatic': this view "

@@ -6,7 +6,8 @@ from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from ...core.registry import TAG_LOCAL_SURROGATE, TAG_SUPERVISED
 from ..table_jobs import method_has
-from ..views.table_views import CurvePlot, bold_font, table_number
+from ..views.table_models import table_number
+from ..views.table_views import CurvePlot, bold_font
 from ..views.view_common import Placeholder
 
 MODEL_PLACEHOLDER = ("Nothing to show yet. Mark a column as target in the Data view and run a 'Target: …' method: "
