@@ -17,7 +17,7 @@ from xaidesk.core import CancelToken, MethodError, ModelError, get_method
 from xaidesk.explain.image import explain_image, predict_image
 from xaidesk.models import load_model
 from xaidesk.models.base import LoadedModel
-from xaidesk.models.onnx_models import OnnxRuntimeModule, load_onnx
+from xaidesk.models.onnx import OnnxRuntimeModule, load_onnx
 from xaidesk.models.preprocessing import Preprocessing
 
 SIZE = 32
@@ -416,7 +416,7 @@ def test_newer_operator_set_and_shared_weights_still_convert(tmp_path):
 
 
 def test_a_conversion_that_does_not_reproduce_onnxruntime_is_refused(exported, monkeypatch):
-    import xaidesk.models.onnx_models as onnx_models
+    import xaidesk.models.onnx.conversion as onnx_models
 
     monkeypatch.setattr(onnx_models, "CONVERSION_TOLERANCE", -1.0)  # no difference is small enough
     model = load_onnx(exported[1])

@@ -348,7 +348,7 @@ def test_hugging_face_folder_opens_with_its_own_classes(qtbot, dialog, tmp_path)
 
 def test_onnx_file_opens(qtbot, dialog, tmp_path):
     pytest.importorskip("onnxruntime")
-    pytest.importorskip("xaidesk.models.onnx_models", reason="the onnx: loader is not part of this build")
+    pytest.importorskip("xaidesk.models.onnx", reason="the onnx: loader is not part of this build")
     import warnings
 
     net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(),

@@ -150,7 +150,7 @@ def _load(spec: str, *, trust: bool = False) -> LoadedModel:
             raise ModelError("hf: needs a folder: give it as hf:FOLDER (holding config.json and the weights).")
         return load_hf(rest, spec=spec, trust=trust)
     if kind == "onnx":
-        from .onnx_models import load_onnx
+        from .onnx import load_onnx
 
         if not rest:
             raise ModelError("onnx: needs a file: give it as onnx:PATH (an .onnx file).")
