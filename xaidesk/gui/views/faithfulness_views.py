@@ -53,7 +53,7 @@ from ..runner import JobFailure, Runner
 from ..widgets import error_dialog
 from .dataset_views import method_title
 
-CHANNEL = "faithfulness"
+CHANNEL = "faithfulness.compare"
 #: Columns of the areas table: header, key of ``FaithfulnessResult.areas()`` (None: the method), tooltip.
 TABLE_COLUMNS = (
     ("Method", None, "The explanation method."),

@@ -41,7 +41,7 @@ from .dataset_views import method_title
 from .view_common import Placeholder
 from .view_common import BACKGROUND, ElidedLabel
 
-CHANNEL = "spray"
+CHANNEL = "dataset.spray"
 #: Member thumbnails shown at most for one cluster (the most typical members first).
 MAX_THUMBNAILS = 300
 THUMBNAIL_SIZE = 96
