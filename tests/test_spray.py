@@ -107,7 +107,7 @@ def naive_normalised_laplacian_eigenvalues(features, k):
 
 @pytest.mark.parametrize("dense_limit", [10_000, 0])
 def test_eigenvalues_match_a_naive_dense_computation(monkeypatch, dense_limit):
-    monkeypatch.setattr(spray_module, "DENSE_LIMIT", dense_limit)  # 0: the sparse eigsh path
+    monkeypatch.setattr("xaidesk.evaluate.spray.spectral.DENSE_LIMIT", dense_limit)  # 0: the sparse eigsh path
     rng = np.random.default_rng(1)
     maps, _ = planted_maps(rng, sizes=(15, 12, 9), side=20)
     result = spray(maps, size=10, n_neighbors=6, embedding="spectral")
