@@ -53,7 +53,7 @@ def test_every_registered_family_has_a_paragraph():
 
 def test_about_names_the_version_and_points_to_the_guide():
     import xaidesk
-    from xaidesk.gui.main_window import about_html
+    from xaidesk.gui.window_menus import about_html
 
     text = about_html()
     assert f"xaidesk {xaidesk.__version__}" in text and "Help ▸ Guide" in text

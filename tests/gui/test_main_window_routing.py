@@ -132,7 +132,7 @@ def test_a_folder_without_molecules_is_refused(qtbot, window, tmp_path, error_di
 
 
 def test_file_open_offers_every_kind_and_routes_by_kind(qtbot, window, tmp_path, asked, error_dialogs):
-    from xaidesk.gui.main_window import open_file_filter
+    from xaidesk.gui.window_routing import open_file_filter
 
     first = open_file_filter().split(";;")[0]
     for pattern in ("*.png", "*.wav", "*.csv", "*.xlsx", "*.xyz"):

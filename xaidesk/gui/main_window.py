@@ -1,4 +1,9 @@
-"""The main window: menus, status bar, settings and the modality tabs."""
+"""The main window: the modality tabs, the status bar, settings, and what the menus start.
+
+The menus are built in :mod:`xaidesk.gui.window_menus`, the export actions follow the shown tab
+(:mod:`xaidesk.gui.window_exports`), and which tab opens a file and what opens at start-up is
+decided in :mod:`xaidesk.gui.window_routing`.
+"""
 
 from __future__ import annotations
 
@@ -6,21 +11,23 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from PySide6.QtCore import QByteArray, Qt
-from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QFileDialog, QInputDialog, QMainWindow, QMessageBox, QTabWidget
 
 from . import settings as app_settings
-from .catalog import Catalog, load_catalog, sample_title
-from .molecule_jobs import holds_molecules, is_molecule_path
+from .catalog import Catalog, load_catalog
 from .runner import JobFailure, Runner
 from .tabs.analysis_base import AnalysisTabMixin
 from .tabs.audio_tab import AudioTab
 from .tabs.dataset_tab import DatasetTab
 from .tabs.images_tab import ImagesTab
 from .tabs.molecules_tab import MoleculesTab
-from .tabs.tables_tab import TablesTab, is_table_file
+from .tabs.tables_tab import TablesTab
 from .views.view_common import ElidedLabel
 from .widgets import error_dialog
+from .window_exports import save_and_report, update_export_actions
+from .window_menus import about_html, build_menus, fill_catalog_menus
+from .window_routing import AUDIO, MOLECULES, NO_MOLECULES, TABLES, dropped_path, open_file_filter, startup_plan, \
+    tab_for_path
 
 
 @dataclass
@@ -50,11 +57,6 @@ class StartupOptions:
 
 #: The application's name in window titles (``QApplication.applicationDisplayName``).
 DISPLAY_NAME = "xaidesk"
-
-#: File-menu texts of the export actions on the Images and Audio tabs (overlay, relevance, settings, copy).
-OVERLAY_EXPORT_TEXTS = ("Export overlay &PNG…", "Export relevance .&npy…", "Export settings &JSON…",
-                        "&Copy overlay to clipboard")
-
 
 class MainWindow(QMainWindow):
     """The application window. Owns the :class:`Runner` and shuts it down on close."""
@@ -94,7 +96,7 @@ class MainWindow(QMainWindow):
         self.audio_tab.state_changed.connect(self._update_actions)
         self.tabs.currentChanged.connect(self._on_tab_changed)
         self._build_status_bar()
-        self._build_menus()
+        build_menus(self)
         self.tables_tab.state_changed.connect(self._update_actions)
         self.molecules_tab.state_changed.connect(self._update_actions)
         self._restore_geometry()
@@ -116,98 +118,16 @@ class MainWindow(QMainWindow):
         self.statusBar().addWidget(self.status_label, 3)
         self.statusBar().addWidget(self.hover_label, 1)
 
-    # ------------------------------------------------------------ menus
-    def _build_menus(self) -> None:
-        file_menu = self.menuBar().addMenu("&File")
-        file_menu.setToolTipsVisible(True)
-        self.open_action = self._action(file_menu, "&Open…", self.choose_file, QKeySequence.StandardKey.Open)
-        self.open_action.setToolTip("Open an image, a sound, a table or a molecule (.xyz); it opens in its tab.")
-        self.open_audio_action = self._action(file_menu, "Open &audio…", self._choose_audio, "Ctrl+Shift+O")
-        self.open_table_action = self._action(file_menu, "Open &table (CSV, TSV, Excel)…", self._choose_table, "Ctrl+Shift+T")
-        self.open_molecules_action = self._action(file_menu, "Open &molecules (folder of .xyz files)…",
-                                                  self._choose_molecules, "Ctrl+Shift+M")
-        self.recent_menu = file_menu.addMenu("Open &recent")
-        self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
-        self.samples_menu = file_menu.addMenu("Open &sample image")
-        self.audio_samples_menu = file_menu.addMenu("Open sample &sound")
-        file_menu.addSeparator()
-        overlay, relevance, settings, copy = OVERLAY_EXPORT_TEXTS  # renamed per tab in _update_actions
-        self.export_overlay_action = self._action(file_menu, overlay, self.export_overlay, "Ctrl+E")
-        self.export_relevance_action = self._action(file_menu, relevance, self.export_relevance)
-        self.export_settings_action = self._action(file_menu, settings, self.export_settings)
-        self.copy_action = self._action(file_menu, copy, self.copy_result, "Ctrl+Shift+C")
-        self.export_figure_action = self._action(file_menu, "Export &figure (title, colour bar)…", self.export_figure)
-        file_menu.addSeparator()
-        self._action(file_menu, "&Quit", self.close, QKeySequence.StandardKey.Quit)
-
-        self.model_menu = self.menuBar().addMenu("&Model")
-        self.demo_models_menu = self.model_menu.addMenu("&Demo models")
-        self._action(self.model_menu, "&Open model (file or folder)…", self.images_tab.open_model_dialog)
-        self.model_menu.addSeparator()
-        self._action(self.model_menu, "&VGGish + weights file (audio)…", self._choose_vggish)
-        self._action(self.model_menu, "&Audio model file…", self._choose_audio_model_file)
-        self.model_menu.addSeparator()
-        self.download_action = self._action(self.model_menu, "Download &published weights…", self.download_weights)
-        self.model_menu.addSeparator()
-        self._action(self.model_menu, "Train a quick &classifier on a labelled folder…", self.open_probe_dialog)
-
-        help_menu = self.menuBar().addMenu("&Help")
-        self.guide_action = self._action(help_menu, "&Guide: reading heatmaps and methods…", self.show_guide,
-                                         QKeySequence.StandardKey.HelpContents)
-        help_menu.addSeparator()
-        self._action(help_menu, "&About xaidesk", self.show_about)
-
-    def _action(self, menu, text, slot, shortcut=None) -> QAction:
-        action = QAction(text, self)
-        if shortcut is not None:
-            action.setShortcut(QKeySequence(shortcut))
-        action.triggered.connect(lambda _checked=False: slot())
-        menu.addAction(action)
-        return action
-
-    def _fill_recent_menu(self) -> None:
-        self.recent_menu.clear()
-        paths = app_settings.recent_files(self.settings)
-        self.settings.setValue("recent_files", [str(p) for p in paths])
-        for path in paths:
-            action = self.recent_menu.addAction(path.name)
-            action.setToolTip(str(path))
-            action.triggered.connect(lambda _checked=False, p=path: self.open_path(p))
-        if not paths:
-            empty = self.recent_menu.addAction("No recent files")
-            empty.setEnabled(False)
-
-    def _fill_catalog_menus(self) -> None:
-        self.demo_models_menu.clear()
-        self.samples_menu.clear()
-        self.audio_samples_menu.clear()
-        for modality, tab, menu in (("image", self.images_tab, self.samples_menu),
-                                    ("audio", self.audio_tab, self.audio_samples_menu)):
-            for model in self.catalog.models(modality):
-                title = model.get("title", model["spec"]) + (" (audio)" if modality == "audio" else "")
-                action = self.demo_models_menu.addAction(title)
-                action.setToolTip(model.get("description", ""))
-                action.triggered.connect(lambda _checked=False, s=model["spec"], t=tab: self._load_model_in(t, s))
-                if model.get("samples"):
-                    menu.addSection(model.get("title", model["spec"]))
-                for sample in model.get("samples", []):
-                    act = menu.addAction(sample_title(sample, model["spec"]))
-                    act.setToolTip(f"{Path(sample).name} · {model.get('title', model['spec'])}")
-                    act.triggered.connect(lambda _checked=False, p=sample, t=tab: self._open_sample(t, p))
-        self.demo_models_menu.setEnabled(bool(self.catalog.builtin_models))
-        self.samples_menu.setEnabled(bool(self.catalog.samples("image")))
-        self.audio_samples_menu.setEnabled(bool(self.catalog.samples("audio")))
-
     def _result_tab(self):
         """The tab whose result the File menu's export actions write: the shown tab."""
         return self.tabs.currentWidget()
 
-    def _explanation_tab(self):
+    def explanation_tab(self):
         """The shown tab when it shows an explanation overlay (Images, Audio), else None."""
         tab = self._result_tab()
         return tab if all(hasattr(tab, name) for name in ("has_result", "export_overlay", "copy_overlay")) else None
 
-    def _analysis_tab(self) -> AnalysisTabMixin | None:
+    def analysis_tab(self) -> AnalysisTabMixin | None:
         """The shown tab when it is an analysis tab (Tables, Molecules), which exports plots and CSV files."""
         tab = self._result_tab()
         return tab if isinstance(tab, AnalysisTabMixin) else None
@@ -219,67 +139,13 @@ class MainWindow(QMainWindow):
             self.audio_tab.ensure_model()
         self._update_actions()
 
-    def _load_model_in(self, tab, spec: str) -> None:
-        self.tabs.setCurrentWidget(tab)
-        tab.load_model(spec)
-
-    def _choose_table(self) -> None:
-        self.tabs.setCurrentWidget(self.tables_tab)
-        self.tables_tab.choose_table()
-
-    def _choose_molecules(self) -> None:
-        self.tabs.setCurrentWidget(self.molecules_tab)
-        self.molecules_tab.choose_folder()
-
-    def _choose_audio(self) -> None:
-        self.tabs.setCurrentWidget(self.audio_tab)
-        self.audio_tab.choose_audio()
-
-    def _choose_vggish(self) -> None:
-        self.tabs.setCurrentWidget(self.audio_tab)
-        self.audio_tab.choose_vggish_weights()
-
-    def _choose_audio_model_file(self) -> None:
-        self.tabs.setCurrentWidget(self.audio_tab)
-        self.audio_tab.choose_model_file()
-
     def _update_actions(self) -> None:
-        analysis, explanation = self._analysis_tab(), self._explanation_tab()
-        name = self.tabs.tabText(self.tabs.currentIndex())
-        if analysis is None and explanation is None:
-            texts = OVERLAY_EXPORT_TEXTS
-            enabled = (False,) * 4
-            tips = (f"The {name} tab exports its results with its own buttons.",) * 4
-        elif analysis is None:
-            has_result = explanation.has_result()
-            texts = OVERLAY_EXPORT_TEXTS
-            enabled = (has_result,) * 4
-            why = "" if has_result else "Nothing to export yet: run an explanation first."
-            tips = (why,) * 4
-        else:
-            has_result = analysis.has_result()
-            plot = analysis.can_save_plot()
-            no_plot = "" if plot else f"The {name} tab shows no plot yet."
-            texts = ("Export plot &PNG…", analysis.RESULTS_EXPORT_TEXT, "Export settings &JSON…",
-                     "&Copy plot to clipboard")
-            enabled = (plot, has_result, False, plot)
-            tips = (no_plot or f"Save the plot shown in the {name} tab.",
-                    "" if has_result else f"Nothing to export yet in the {name} tab.",
-                    analysis.SETTINGS_EXPORT_NOTE, no_plot)
-        actions = (self.export_overlay_action, self.export_relevance_action, self.export_settings_action,
-                   self.copy_action)
-        for action, text, on, tip in zip(actions, texts, enabled, tips):
-            action.setText(text)
-            action.setEnabled(on)
-            action.setToolTip(tip or text.replace("&", "").rstrip("…"))
-        self.download_action.setEnabled(self.catalog is not None and bool(self.catalog.architectures))
-        figure = explanation is not None and hasattr(explanation, "export_figure") and explanation.has_result()
-        self.export_figure_action.setEnabled(bool(figure))
+        update_export_actions(self)
 
     # ------------------------------------------------------------ start-up
     def start_background_loading(self) -> None:
         """Import torch and the methods in the runner, then open what the options ask for."""
-        self._catalog_job = self.runner.submit(load_catalog, "catalog")
+        self._catalog_job = self.runner.submit(load_catalog, "app.catalog")
 
     def _on_job_progress(self, job_id, fraction, message, partial) -> None:
         if job_id == self._download_job:
@@ -308,34 +174,20 @@ class MainWindow(QMainWindow):
         self.audio_tab.set_catalog(catalog)
         self.dataset_tab.set_catalog(catalog)
         self.tables_tab.start_background_loading()
-        self._fill_catalog_menus()
+        fill_catalog_menus(self)
         self._update_actions()
-        options = self.options
-        demos = catalog.models("image")
-        spec = options.model
-        if spec and (spec in known_specs(catalog.models("audio")) or spec.startswith("vggish:")):
-            self.audio_tab.load_model(spec)
-            spec = None
-        image = options.image
-        if options.demo and demos:
-            spec = spec or demos[0]["spec"]
-            if image is None and demos[0].get("samples"):
-                image = demos[0]["samples"][0]
-        if spec is None:
-            remembered = str(self.settings.value("last_model", "") or "")
-            known = {m["spec"] for m in demos}
-            spec = remembered if remembered in known else (demos[0]["spec"] if demos else None)
-        audio = options.audio
-        if image and is_audio_file(image):
-            audio, image = image, None
-        if spec:
-            self.images_tab.load_model(spec)
-        if image:
-            self.images_tab.open_image(image)
-        if audio:
+        plan = startup_plan(self.options, catalog.models("image"), catalog.models("audio"),
+                            str(self.settings.value("last_model", "") or ""))
+        if plan.audio_model:
+            self.audio_tab.load_model(plan.audio_model)
+        if plan.image_model:
+            self.images_tab.load_model(plan.image_model)
+        if plan.image:
+            self.images_tab.open_image(plan.image)
+        if plan.audio:
             self.tabs.setCurrentWidget(self.audio_tab)
-            self.audio_tab.open_audio(audio)
-        self.show_status("Ready." if not (image or audio) else "Opening …")
+            self.audio_tab.open_audio(plan.audio)
+        self.show_status("Ready." if not (plan.image or plan.audio) else "Opening …")
 
     # ------------------------------------------------------------ actions
     def choose_file(self) -> None:
@@ -345,92 +197,63 @@ class MainWindow(QMainWindow):
         if path:
             self.open_path(path)
 
-    def _open_sample(self, tab, path) -> None:
-        """File ▸ Open sample: the sample opens in its tab with the demo model it belongs to."""
-        self.tabs.setCurrentWidget(tab)
-        tab.open_sample(path)
-
     def open_path(self, path) -> None:
         """Open a file in the tab for its kind.
 
         Molecules (a .xyz file, or a folder of them) open in Molecules, tables in
         Tables, audio files in Audio, every other file in Images.
         """
-        if Path(path).is_dir() and not holds_molecules(path):
+        route = tab_for_path(path)
+        if route == NO_MOLECULES:
             error_dialog.show_error(self, "Could not open the folder",
                                     f"{Path(path).name} holds no .xyz files. A folder opens in the Molecules tab "
                                     "when it holds molecules (.xyz files); open other files one at a time.")
-        elif is_molecule_path(path):
+        elif route == MOLECULES:
             self.tabs.setCurrentWidget(self.molecules_tab)
             self.molecules_tab.open_path(path)
-        elif is_table_file(path):
+        elif route == TABLES:
             self.tabs.setCurrentWidget(self.tables_tab)
             self.tables_tab.open_table(path)
-        elif is_audio_file(path):
+        elif route == AUDIO:
             self.tabs.setCurrentWidget(self.audio_tab)
             self.audio_tab.open_audio(path)
         else:
             self.tabs.setCurrentWidget(self.images_tab)
             self.images_tab.open_image(path)
 
-    def _save_path(self, title: str, suffix: str, file_filter: str) -> Path | None:
-        folder = str(self.settings.value("last_export_folder", "") or self.settings.value("last_folder", "") or "")
-        name = self._result_tab().suggested_export_name(suffix)
-        suggested = str(Path(folder) / name) if folder else name
-        path, _ = QFileDialog.getSaveFileName(self, title, suggested, file_filter)
-        if not path:
-            return None
-        path = Path(path)
-        if path.suffix.lower() != suffix:
-            path = path.with_name(path.name + suffix)
-        self.settings.setValue("last_export_folder", str(path.parent))
-        return path
-
-    def _export(self, write, title: str, suffix: str, file_filter: str) -> None:
-        if not self._result_tab().has_result():
-            return
-        path = self._save_path(title, suffix, file_filter)
-        if path is None:
-            return
-        try:
-            write(path)
-        except OSError as error:
-            error_dialog.show_error(self, "Could not save the file", f"{path} could not be written: {error.strerror or error}.")
-            return
-        self.show_status(f"Saved {path}.")
-
+    # ------------------------------------------------------------ exports (File menu)
     def export_overlay(self) -> None:
         """Ctrl+E: the overlay of an explanation tab, or the plot of an analysis tab."""
-        if (analysis := self._analysis_tab()) is not None:
+        if (analysis := self.analysis_tab()) is not None:
             if analysis.can_save_plot():
                 analysis.choose_plot_file()
-        elif (tab := self._explanation_tab()) is not None:
-            self._export(tab.export_overlay, "Export overlay", ".png", "PNG image (*.png)")
+        elif (tab := self.explanation_tab()) is not None:
+            save_and_report(self, tab.export_overlay, "Export overlay", ".png", "PNG image (*.png)")
 
     def export_figure(self) -> None:
         """The current explanation as a figure with a title and a labelled colour bar (Images tab)."""
-        if (tab := self._explanation_tab()) is not None and hasattr(tab, "export_figure"):
-            self._export(tab.export_figure, "Export figure", ".png", "PNG image (*.png)")
+        if (tab := self.explanation_tab()) is not None and hasattr(tab, "export_figure"):
+            save_and_report(self, tab.export_figure, "Export figure", ".png", "PNG image (*.png)")
 
     def export_relevance(self) -> None:
         """The relevance of an explanation tab, or an analysis tab's results (CSV)."""
-        if (analysis := self._analysis_tab()) is not None:
+        if (analysis := self.analysis_tab()) is not None:
             if analysis.has_result():
                 analysis.choose_results_export()
-        elif (tab := self._explanation_tab()) is not None:
-            self._export(tab.export_relevance, "Export relevance", ".npy", "NumPy array (*.npy)")
+        elif (tab := self.explanation_tab()) is not None:
+            save_and_report(self, tab.export_relevance, "Export relevance", ".npy", "NumPy array (*.npy)")
 
     def export_settings(self) -> None:
         """The settings of an explanation tab (analysis tabs have none: the action is disabled there)."""
-        if (tab := self._explanation_tab()) is not None:
-            self._export(tab.export_settings, "Export settings", ".json", "JSON (*.json)")
+        if (tab := self.explanation_tab()) is not None:
+            save_and_report(self, tab.export_settings, "Export settings", ".json", "JSON (*.json)")
 
     def copy_result(self) -> None:
         """The overlay of an explanation tab, or the plot of an analysis tab, to the clipboard."""
-        if (analysis := self._analysis_tab()) is not None:
+        if (analysis := self.analysis_tab()) is not None:
             if analysis.can_save_plot():
                 analysis.copy_plot()
-        elif (tab := self._explanation_tab()) is not None and tab.has_result():
+        elif (tab := self.explanation_tab()) is not None and tab.has_result():
             tab.copy_overlay()
 
     def open_dataset_item(self, path: str, modality: str, spec: str, method: str, target: int) -> None:
@@ -478,7 +301,7 @@ class MainWindow(QMainWindow):
             return download_weights(arch, progress=progress, token=token)
 
         self.show_status(f"Downloading {arch} weights …", self.images_tab)
-        self._download_job = self.runner.submit(job, "download")
+        self._download_job = self.runner.submit(job, "app.download")
 
     def show_guide(self, section: str = ""):
         """Help ▸ Guide: the illustrated guide (methods from the registry, loaded now, not at start-up)."""
@@ -497,6 +320,7 @@ class MainWindow(QMainWindow):
         return self._guide
 
     def show_about(self) -> None:
+        """Help ▸ About: :func:`~xaidesk.gui.window_menus.about_html`."""
         QMessageBox.about(self, "About xaidesk", about_html())
 
     # ------------------------------------------------------------ status & settings
@@ -550,12 +374,7 @@ class MainWindow(QMainWindow):
         mime = event.mimeData()
         if not mime.hasUrls():
             return None
-        for url in mime.urls():
-            if url.isLocalFile():
-                path = Path(url.toLocalFile())
-                if not path.is_dir() or holds_molecules(path):
-                    return path
-        return None
+        return dropped_path([url.toLocalFile() for url in mime.urls() if url.isLocalFile()])
 
     # ------------------------------------------------------------ closing
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt override
@@ -576,47 +395,4 @@ def window_title(title: str) -> str:
     return title if title.endswith(DISPLAY_NAME) else f"{title} — {DISPLAY_NAME}"
 
 
-def is_audio_file(path) -> bool:
-    """Whether a path names a sound file (by its suffix), routed to the Audio tab."""
-    from xaidesk.data.audio import AUDIO_SUFFIXES
-
-    return Path(str(path)).suffix.lower() in AUDIO_SUFFIXES
-
-
-def open_file_filter() -> str:
-    """The File ▸ Open dialog's filters: every kind the tabs open, then each kind."""
-    from xaidesk.data.audio import AUDIO_SUFFIXES
-    from xaidesk.data.images import IMAGE_SUFFIXES
-
-    from .molecule_jobs import MOLECULE_SUFFIX
-    from .tabs.tables_tab import TABLE_SUFFIXES
-
-    kinds = (("Images", IMAGE_SUFFIXES), ("Sounds", AUDIO_SUFFIXES), ("Tables", TABLE_SUFFIXES),
-             ("Molecules", (MOLECULE_SUFFIX,)))
-    patterns = [" ".join(f"*{s}" for s in suffixes) for _, suffixes in kinds]
-    filters = [f"All supported files ({' '.join(patterns)})"]
-    filters += [f"{name} ({pattern})" for (name, _), pattern in zip(kinds, patterns)]
-    return ";;".join(filters + ["All files (*)"])
-
-
-def about_html() -> str:
-    """The About box: what xaidesk is, its version and the versions it runs on."""
-    import platform
-
-    import PySide6
-
-    import xaidesk
-
-    return (f"<b>xaidesk {xaidesk.__version__}</b><p>A desktop workbench for explainable AI: open a picture, "
-            "a sound, a table or molecules, pick a model and a method, and see which parts drove the "
-            "decision — and listen to the evidence in sounds.</p>"
-            "<p>Help ▸ Guide explains how to read heatmaps and uncertainty maps, what each method shows and "
-            "what MoRF, LeRF and AOPC mean. The guide and the demo models work offline.</p>"
-            f"<p style='color:gray'>Python {platform.python_version()} · Qt for Python {PySide6.__version__}</p>")
-
-
-def known_specs(models) -> set:
-    return {m["spec"] for m in models}
-
-
-__all__ = ["MainWindow", "StartupOptions", "is_audio_file"]
+__all__ = ["MainWindow", "StartupOptions"]
