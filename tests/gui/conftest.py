@@ -40,35 +40,56 @@ def error_dialogs(monkeypatch):
 
 
 @pytest.fixture
-def make_window(qtbot, catalog, error_dialogs):
-    """Create a main window, give it the catalogue, and wait until model and image are open."""
+def isolated_home(tmp_path, monkeypatch):
+    """``XAIDESK_HOME`` in the test's own folder: caches and saved classifiers stay out of the person's."""
+    home = tmp_path / "home"
+    monkeypatch.setenv("XAIDESK_HOME", str(home))
+    return home
+
+
+@pytest.fixture
+def open_window(qtbot, catalog, error_dialogs):
+    """``open_window(**options)``: a shown main window that has the catalogue, without waiting for anything.
+
+    After the test, pytest-qt closes each window and has Qt delete it; this fixture then stops each
+    window's runner and lets Qt carry out the deletions.
+    """
     from xaidesk.gui.main_window import MainWindow, StartupOptions
 
     windows = []
 
-    def make(**options):
+    def open_(**options):
         window = MainWindow(StartupOptions(**options))
         qtbot.addWidget(window)
         window.show()
         window._catalog_ready(catalog)
+        windows.append(window)
+        return window
+
+    yield open_
+    for window in windows:
+        window.runner.shutdown()
+    if windows:
+        qtbot.wait(10)
+
+
+@pytest.fixture
+def make_window(qtbot, open_window):
+    """``make_window(**options)``: a main window from ``open_window`` once its Images tab has a model open
+    (with ``demo=True`` also its sample image and prediction)."""
+
+    def make(**options):
+        window = open_window(**options)
         tab = window.images_tab
         qtbot.waitUntil(lambda: tab.model is not None and (tab.image is not None or not options.get("demo")), timeout=10_000)
         if options.get("demo"):
             qtbot.waitUntil(lambda: tab.prediction is not None, timeout=10_000)
-        windows.append(window)
         return window
 
-    yield make
-    for window in windows:
-        window.runner.shutdown()
+    return make
 
 
 @pytest.fixture
-def window(qtbot, make_window):
-    """A main window without the demo, closed and its runner stopped afterwards."""
-    window = make_window()
-    yield window
-    window.runner.shutdown()
-    window.close()
-    window.deleteLater()
-    qtbot.wait(10)
+def window(make_window):
+    """A main window without the demo, from ``make_window``."""
+    return make_window()

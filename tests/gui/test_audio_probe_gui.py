@@ -30,8 +30,7 @@ def write_tones(root: Path, per_class: int = 8, seed: int = 0) -> Path:
 
 
 @pytest.fixture
-def dialog(qtbot, catalog, tmp_path, monkeypatch, error_dialogs):
-    monkeypatch.setenv("XAIDESK_HOME", str(tmp_path / "home"))
+def dialog(qtbot, catalog, isolated_home, error_dialogs):
     widget = AudioProbeDialog(catalog)
     qtbot.addWidget(widget)
     widget.show()
@@ -87,15 +86,9 @@ def test_cancel_and_a_folder_of_images_are_handled(qtbot, dialog, tmp_path):
     assert dialog.status_label.text() == "Cancelled." and dialog.result is None and dialog.fit_button.isEnabled()
 
 
-def test_the_audio_tab_opens_the_dialog_loads_the_classifier_and_explains_it(qtbot, catalog, tmp_path, monkeypatch,
-                                                                                error_dialogs):
-    from xaidesk.gui.main_window import MainWindow, StartupOptions
-
-    monkeypatch.setenv("XAIDESK_HOME", str(tmp_path / "home"))
-    window = MainWindow(StartupOptions())
-    qtbot.addWidget(window)
-    window.show()
-    window._catalog_ready(catalog)
+def test_the_audio_tab_opens_the_dialog_loads_the_classifier_and_explains_it(qtbot, open_window, isolated_home,
+                                                                                tmp_path, error_dialogs):
+    window = open_window()
     tab = window.audio_tab
     window.tabs.setCurrentWidget(tab)
     qtbot.waitUntil(lambda: tab.model is not None and tab.model.spec == "demo:sounds", timeout=20_000)
@@ -132,5 +125,3 @@ def test_the_audio_tab_opens_the_dialog_loads_the_classifier_and_explains_it(qtb
     assert explanation.relevance.shape == tab.spectrogram.log_mel.shape
     assert np.all(np.isfinite(explanation.relevance)) and not error_dialogs
     dialog.close()
-    window.close()
-    window.runner.shutdown()

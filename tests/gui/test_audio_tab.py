@@ -59,15 +59,9 @@ def _write_clip(path, seconds=1.0, rate=RATE, channels=1, subtype="PCM_16"):
 
 
 @pytest.fixture
-def audio_window(qtbot, catalog, error_dialogs, tmp_path, monkeypatch):
+def audio_window(qtbot, open_window, isolated_home, tmp_path):
     """A main window on the Audio tab with the tiny model loaded and a 1 s clip open."""
-    from xaidesk.gui.main_window import MainWindow, StartupOptions
-
-    monkeypatch.setenv("XAIDESK_HOME", str(tmp_path / "home"))
-    window = MainWindow(StartupOptions())
-    qtbot.addWidget(window)
-    window.show()
-    window._catalog_ready(catalog)
+    window = open_window()
     tab = window.audio_tab
     tab.set_model(_tiny_model())  # before the tab is shown: showing it loads the demo model only if none is there
     window.tabs.setCurrentWidget(tab)
@@ -75,9 +69,7 @@ def audio_window(qtbot, catalog, error_dialogs, tmp_path, monkeypatch):
     clip_path = _write_clip(tmp_path / "clip.wav")
     tab.open_audio(clip_path)
     qtbot.waitUntil(lambda: tab.clip is not None and tab.prediction is not None, timeout=20_000)
-    yield window
-    window.close()
-    window.runner.shutdown()
+    return window
 
 
 def _run_relax(tab, num_masks, strategy="time", batch_size=8):
@@ -243,7 +235,7 @@ def test_stereo_file_shows_the_mixdown_choice_and_reloads(qtbot, audio_window, t
     assert tab.mixdown_row.isVisibleTo(tab)
     left = np.array(tab.clip.samples)
     tab.mixdown_combo.setCurrentIndex(tab.mixdown_combo.findData("right"))
-    tab._on_mixdown_chosen(tab.mixdown_combo.currentIndex())
+    tab.mixdown_combo.activated.emit(tab.mixdown_combo.currentIndex())  # as when the person picks it
     qtbot.waitUntil(lambda: tab.clip.mixdown == "right", timeout=10_000)
     assert not np.allclose(tab.clip.samples, left)
 

@@ -95,37 +95,28 @@ def test_no_method_ticked_means_no_run(qtbot, make_window):
     assert not panel.evaluate_button.isEnabled() and panel.evaluate() is None
 
 
-def test_audio_tab_compares_methods_on_the_spectrogram(qtbot, catalog, error_dialogs, tmp_path, monkeypatch):
-    from xaidesk.gui.main_window import MainWindow, StartupOptions
+def test_audio_tab_compares_methods_on_the_spectrogram(qtbot, open_window, isolated_home, error_dialogs):
     from xaidesk.models import list_builtin_models
 
-    monkeypatch.setenv("XAIDESK_HOME", str(tmp_path / "home"))
-    window = MainWindow(StartupOptions())
-    qtbot.addWidget(window)
-    window.show()
-    window._catalog_ready(catalog)
+    window = open_window()
     tab = window.audio_tab
     window.tabs.setCurrentWidget(tab)  # loads the demo sound model
     sample = next(m for m in list_builtin_models() if m["spec"] == "demo:sounds")["samples"][1]
     tab.open_audio(sample)
-    try:
-        qtbot.waitUntil(lambda: tab.model is not None and tab.clip is not None and tab.prediction is not None,
-                        timeout=30_000)
-        panel = tab.open_faithfulness().panel
-        panel.set_checked(["gradient.sensitivity", "gradient.input_x_gradient"])
-        panel.steps_spin.setValue(4)
-        panel.patch_spin.setValue(16)
-        panel.random_spin.setValue(1)
-        with qtbot.waitSignal(panel.evaluated, timeout=60_000) as blocker:
-            panel.evaluate()
-        results = blocker.args[0]
-        assert len(results) == 2 and panel.table.rowCount() == 2
-        assert "bands x 16 frames" in results[0].units and results[0].target == tab.target()
-        assert len(panel.plot.curves) == 6
-        assert not error_dialogs
-    finally:
-        window.close()
-        window.runner.shutdown()
+    qtbot.waitUntil(lambda: tab.model is not None and tab.clip is not None and tab.prediction is not None,
+                    timeout=30_000)
+    panel = tab.open_faithfulness().panel
+    panel.set_checked(["gradient.sensitivity", "gradient.input_x_gradient"])
+    panel.steps_spin.setValue(4)
+    panel.patch_spin.setValue(16)
+    panel.random_spin.setValue(1)
+    with qtbot.waitSignal(panel.evaluated, timeout=60_000) as blocker:
+        panel.evaluate()
+    results = blocker.args[0]
+    assert len(results) == 2 and panel.table.rowCount() == 2
+    assert "bands x 16 frames" in results[0].units and results[0].target == tab.target()
+    assert len(panel.plot.curves) == 6
+    assert not error_dialogs
 
 
 def test_the_panel_opens_an_evaluate_output_folder_again(qtbot, make_window, tmp_path, error_dialogs):

@@ -261,7 +261,7 @@ def test_long_status_and_statistics_texts_never_widen_the_window(qtbot, window, 
     assert len(long_text) > 2000
     window.images_tab.status_message.emit(long_text)
     window.show_status(long_text)
-    window._show_hover(long_text)
+    window.hover_label.setText(long_text)
     window.images_tab.stats_label.setText(long_text)
     assert _minimum_width(window, qapp) < width
     assert window.width() == width

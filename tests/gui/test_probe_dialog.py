@@ -12,8 +12,7 @@ from xaidesk.gui.probe_dialog import ProbeDialog
 
 
 @pytest.fixture
-def dialog(qtbot, catalog, tmp_path, monkeypatch, error_dialogs):
-    monkeypatch.setenv("XAIDESK_HOME", str(tmp_path / "home"))
+def dialog(qtbot, catalog, isolated_home, error_dialogs):
     widget = ProbeDialog(catalog)
     qtbot.addWidget(widget)
     widget.show()
@@ -111,8 +110,8 @@ def test_closing_stops_the_worker(qtbot, dialog):
     assert not dialog.runner.thread.isRunning()
 
 
-def test_the_model_menu_opens_the_dialog_and_explains_in_the_images_tab(qtbot, make_window, tmp_path, monkeypatch, write_digits):
-    monkeypatch.setenv("XAIDESK_HOME", str(tmp_path / "home"))
+def test_the_model_menu_opens_the_dialog_and_explains_in_the_images_tab(qtbot, make_window, isolated_home, tmp_path,
+                                                                        write_digits):
     window = make_window(demo=True)
     tab = window.images_tab
     qtbot.waitUntil(lambda: tab.model is not None and window.catalog is not None, timeout=20_000)
