@@ -43,7 +43,7 @@ from transformers import (  # noqa: E402
 from xaidesk.core import ModelError  # noqa: E402
 from xaidesk.explain import explain_image  # noqa: E402
 from xaidesk.models import UntrustedModelError, load_model  # noqa: E402
-from xaidesk.models.hf_models import HFImageClassifier  # noqa: E402
+from xaidesk.models.hf import HFImageClassifier  # noqa: E402
 
 LABELS = {0: "cat", 1: "dog", 2: "fox"}
 VIT = dict(image_size=32, patch_size=8, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
@@ -379,7 +379,7 @@ def test_overlapping_loads_restore_transformers_settings_when_the_last_ends():
 
     from transformers.utils import logging as hf_logging
 
-    from xaidesk.models.hf_models import quiet_transformers
+    from xaidesk.models.hf import quiet_transformers
 
     hf_logging.set_verbosity_warning()
     hf_logging.enable_progress_bar()
@@ -415,7 +415,7 @@ def test_overlapping_loads_restore_transformers_settings_when_the_last_ends():
 def test_old_transformers_is_refused_by_name(saved, monkeypatch):
     import sys
 
-    from xaidesk.models.hf_models import MIN_TRANSFORMERS
+    from xaidesk.models.hf import MIN_TRANSFORMERS
 
     # the module now imported under that name (saving a model may have replaced the one imported above)
     monkeypatch.setattr(sys.modules["transformers"], "__version__", "4.40.2")
@@ -424,7 +424,7 @@ def test_old_transformers_is_refused_by_name(saved, monkeypatch):
 
 
 def test_standard_processor_names_of_transformers_4_and_5():
-    from xaidesk.models.hf_models import standard_processor_name
+    from xaidesk.models.hf import standard_processor_name
 
     assert standard_processor_name({"torchvision": "ViTImageProcessorFast", "pil": "ViTImageProcessor"}) \
         == "ViTImageProcessorFast"

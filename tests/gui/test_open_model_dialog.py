@@ -326,7 +326,7 @@ def test_probe_backbone_is_the_opened_model(qtbot, dialog, mobilenet_file, tmp_p
 
 def test_hugging_face_folder_opens_with_its_own_classes(qtbot, dialog, tmp_path):
     transformers = pytest.importorskip("transformers")
-    pytest.importorskip("xaidesk.models.hf_models", reason="the hf: loader is not part of this build")
+    pytest.importorskip("xaidesk.models.hf", reason="the hf: loader is not part of this build")
     torch.manual_seed(0)
     config = transformers.ViTConfig(image_size=32, patch_size=8, hidden_size=32, num_hidden_layers=1,
                                     num_attention_heads=2, intermediate_size=64, num_labels=2,

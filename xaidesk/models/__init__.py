@@ -144,7 +144,7 @@ def _load(spec: str, *, trust: bool = False) -> LoadedModel:
             )
         return load_timm(name.strip(), path.strip(), spec=spec, trust=trust)
     if kind == "hf":
-        from .hf_models import load_hf
+        from .hf import load_hf
 
         if not rest:
             raise ModelError("hf: needs a folder: give it as hf:FOLDER (holding config.json and the weights).")
