@@ -120,30 +120,6 @@ def format_signed(value: float) -> str:
 _SUPERSCRIPTS = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
 
 
-_COUNT_PATTERN = None
-
-
-def parse_count(message: str) -> tuple[int, int, str] | None:
-    """``(done, total, unit)`` from an engine message such as ``"RELAX: masks: 840 of 3000"``.
-
-    The unit is the word before the count (``"masks"``, ``"samples"``, ``"steps"``), or after
-    it (``"SmoothGrad: 3 of 20 samples"``); ``""`` when there is none. ``None`` if the
-    message holds no "N of M".
-    """
-    global _COUNT_PATTERN
-    import re
-
-    if _COUNT_PATTERN is None:
-        _COUNT_PATTERN = re.compile(r"(?:([A-Za-z][\w ]*?)\s*:\s*)?(?:stopped after\s+)?(\d+) of (\d+)(?:\s+([A-Za-z]+))?\s*$")
-    match = _COUNT_PATTERN.search(message or "")
-    if match is None:
-        return None
-    before, done, total, after = match.groups()
-    word = (before or "").strip()
-    unit = after or (word if word and " " not in word and word.islower() else "")
-    return int(done), int(total), unit
-
-
 class EtaEstimator:
     """Seconds left of a sampling run, from the rate of samples since the first count.
 

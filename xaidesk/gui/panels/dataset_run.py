@@ -5,7 +5,7 @@ from __future__ import annotations
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QGroupBox, QHBoxLayout, QLabel, QLineEdit, QPushButton, QVBoxLayout, QWidget
 
-from ..tabs.explain_base import make_progress_bar
+from .tab_pieces import make_progress_bar
 
 RUN_TIP = "Explain every file of the folder with the ticked methods."
 

@@ -17,7 +17,8 @@ from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QLabel, QPushButton, QVB
 
 from ..formatting import progress_text
 from ..widgets import error_dialog
-from .explain_base import JobChannelsMixin, make_progress_bar
+from ..panels.tab_pieces import make_progress_bar
+from .explain_base import JobChannelsMixin
 
 
 def widget_rgb(widget: QWidget) -> np.ndarray:

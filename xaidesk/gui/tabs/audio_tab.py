@@ -32,8 +32,8 @@ from ..views.audio_views import RangeLink, SpectrogramView, UncertaintySpectrogr
 from ..widgets import error_dialog
 from .audio_models import MODEL_FILE_ENTRY, VGGISH_ENTRY, AudioModelsMixin
 from .audio_results import AudioHistoryEntry, AudioResultsMixin, AudioRun
-from .explain_base import RUN_PLACEHOLDER, UNCERTAINTY_COLORMAP, ExplainTabBase, faithfulness_box, \
-    show_faithfulness_dialog, side_column
+from ..panels.tab_pieces import faithfulness_box, show_faithfulness_dialog, side_column
+from .explain_base import RUN_PLACEHOLDER, UNCERTAINTY_COLORMAP, ExplainTabBase
 
 #: Smallest plot height of the waveform, spectrogram, explanation and uncertainty views (pixels).
 TIME_VIEW_MIN_HEIGHT = 120

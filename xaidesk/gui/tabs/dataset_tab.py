@@ -35,7 +35,7 @@ from ..panels.dataset_run import DatasetFolderBox, DatasetRunControl
 from ..runner import JobFailure, Runner
 from ..widgets import error_dialog
 from ..wording import plural
-from .explain_base import side_column
+from ..panels.tab_pieces import side_column
 
 RUN_CHANNEL = "dataset.run"  # its own runner; channels are named "<owner>.<job>"
 

@@ -25,8 +25,8 @@ from ..panels.segments_panel import SegmentsPanel
 from ..runner import JobFailure, Runner
 from ..views.image_views import HeatmapView, ImageView, UncertaintyView, ViewGroup
 from ..widgets import error_dialog
-from .explain_base import RUN_PLACEHOLDER, UNCERTAINTY_COLORMAP, ExplainTabBase, faithfulness_box, \
-    show_faithfulness_dialog, side_column
+from ..panels.tab_pieces import faithfulness_box, show_faithfulness_dialog, side_column
+from .explain_base import RUN_PLACEHOLDER, UNCERTAINTY_COLORMAP, ExplainTabBase
 from .image_models import MODEL_FILE_ENTRY, OPEN_MODEL_ENTRY, ImageModelsMixin
 from .image_results import HistoryEntry, ImageResultsMixin, ImageRun
 

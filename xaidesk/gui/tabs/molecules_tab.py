@@ -30,7 +30,7 @@ from ..panels.molecule_results import MOLECULE_PAGE, MoleculeResults
 from ..runner import JobFailure, Runner
 from ..widgets import error_dialog
 from .analysis_base import AnalysisTabMixin
-from .explain_base import side_column
+from ..panels.tab_pieces import side_column
 
 ENERGIES_FILTER = "Energies (*.txt *.dat *.csv);;All files (*)"
 

@@ -38,7 +38,7 @@ from ..views.table_views import ElidingComboBox
 from ..widgets import error_dialog
 from ..widgets.param_form import ParamForm
 from .analysis_base import AnalysisTabMixin
-from .explain_base import faithfulness_box, show_faithfulness_dialog, side_column
+from ..panels.tab_pieces import faithfulness_box, show_faithfulness_dialog, side_column
 
 #: Suffixes the Tables tab opens (drag and drop, File ▸ Open).
 TABLE_SUFFIXES = (".csv", ".tsv", ".txt", ".tab", ".xlsx")
