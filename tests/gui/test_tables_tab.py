@@ -229,6 +229,23 @@ def test_example_table_opens_and_its_outliers_are_explained(qtbot, tables_window
     assert result.relevance[row].sum() + result.absorbed[row] == pytest.approx(result.scores[row], rel=1e-6)
 
 
+def test_a_new_table_clears_every_result_view(qtbot, tables_window):
+    _, tab = tables_window
+    tab.open_example()
+    qtbot.waitUntil(lambda: tab._jobs["load"] is None and tab.table is not None, timeout=10_000)
+    _run(qtbot, tab, "neon.kmeans", clusters=3, theta="none")
+    assert tab.clusters_view.cluster_combo.count() == 3
+    assert tab.clusters_view.placeholder.currentWidget() is tab.clusters_view.placeholder.content
+    first = tab.table
+    tab.open_example()
+    qtbot.waitUntil(lambda: tab._jobs["load"] is None and tab.table is not first, timeout=10_000)
+    assert tab.result is None
+    assert tab.clusters_view.cluster_combo.count() == 0
+    assert tab.clusters_view.placeholder.currentWidget() is tab.clusters_view.placeholder.message
+    assert tab.gamma_view.placeholder.currentWidget() is tab.gamma_view.placeholder.message
+    assert tab.gamma_view.separation_table.rowCount() == 0
+
+
 def test_faithfulness_compares_table_analyses_with_the_tab_preprocessing(qtbot, tables_window):
     from xaidesk.evaluate import table_faithfulness
     from xaidesk.gui import table_jobs

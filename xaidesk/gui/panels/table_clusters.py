@@ -49,8 +49,12 @@ class TableClustersView(QWidget):
         return self.cluster_bars
 
     def clear(self) -> None:
-        """Forget the result (what is drawn stays until the next run)."""
+        """Forget the result and show the placeholder (a new table has no clusters yet)."""
         self.result = None
+        self.k_note.setText("")
+        self.cluster_combo.clear()
+        self.cluster_bars.clear_bars()
+        self.placeholder.show_message()
 
     def show_result(self, result) -> None:
         self.result = result

@@ -86,6 +86,15 @@ class TableGammaView(QWidget):
         """The plot a 'Save plot' saves while this view is shown."""
         return self.plot
 
+    def clear(self) -> None:
+        """Forget the result and show the placeholder (a new table has no γ choice yet)."""
+        self.note.setText("")
+        self.details_button.setVisible(False)
+        self.details_button.setChecked(False)
+        self.plot.reset()
+        self.separation_table.setRowCount(0)
+        self.placeholder.show_message(GAMMA_PLACEHOLDER)
+
     def show_result(self, result) -> None:
         selection = result.extras.get("gamma_selection")
         if not selection:

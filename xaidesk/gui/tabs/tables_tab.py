@@ -93,7 +93,7 @@ class TablesTab(AnalysisTabMixin, QWidget):
 
     def start_background_loading(self) -> None:
         """List the table methods in the runner (imports torch; called once the window shows)."""
-        self._jobs["methods"] = self.runner.submit(table_jobs.list_table_methods, "table_methods")
+        self._jobs["methods"] = self.runner.submit(table_jobs.list_table_methods, "table.methods")
 
     # ------------------------------------------------------------------ layout
     def _build(self) -> None:
@@ -267,7 +267,7 @@ class TablesTab(AnalysisTabMixin, QWidget):
         def job(token, progress):
             return table_jobs.open_table(path, encoding=encoding)
 
-        self._jobs["load"] = self.runner.submit(job, "table_load")
+        self._jobs["load"] = self.runner.submit(job, "table.load")
         return self._jobs["load"]
 
     def _table_ready(self, table) -> None:
@@ -336,7 +336,7 @@ class TablesTab(AnalysisTabMixin, QWidget):
             return table_jobs.preview_preprocessing(table, roles, choices, theta, overrides, standardize)
 
         self.preprocess_view.show_updating()
-        self._jobs["preview"] = self.runner.submit(job, "table_preview")
+        self._jobs["preview"] = self.runner.submit(job, "table.preview")
         return self._jobs["preview"]
 
     def _preview_ready(self, preview) -> None:
@@ -369,7 +369,7 @@ class TablesTab(AnalysisTabMixin, QWidget):
                                            token=token, progress=progress)
 
         self._run_title = info.title or info.name
-        return self._submit_run(job, "table_run", f"Running {self._run_title} …")
+        return self._submit_run(job, "table.run", f"Running {self._run_title} …")
 
     # ------------------------------------------------------------ faithfulness
     def open_faithfulness(self):
@@ -416,8 +416,7 @@ class TablesTab(AnalysisTabMixin, QWidget):
                 self.clusters_view, self.model_view]
 
     def _clear_results(self) -> None:
-        for view in (self.ranking_view, self.heatmap_view, self.groups_view, self.global_view, self.clusters_view,
-                     self.model_view):
+        for view in self.result_views():
             view.clear()
 
     def show_result(self, result) -> None:
