@@ -20,7 +20,7 @@ import torchvision
 from PIL import Image
 
 import xaidesk.models as models
-import xaidesk.models.torchvision_models as tvm
+import xaidesk.models.torchvision as tvm
 from xaidesk.core import CancelToken, Cancelled, ModelError
 from xaidesk.models import (
     IMAGENET,
@@ -363,7 +363,7 @@ def test_folder_is_not_a_model_file(tmp_path):
 
 def test_offline_download_fails_clearly_and_leaves_nothing(tmp_path, monkeypatch):
     monkeypatch.setenv("XAIDESK_CACHE_DIR", str(tmp_path))
-    monkeypatch.setattr(tvm, "weights_url", lambda arch: "http://127.0.0.1:9/resnet18-f37072fd.pth")
+    monkeypatch.setattr(tvm.download, "weights_url", lambda arch: "http://127.0.0.1:9/resnet18-f37072fd.pth")
     reports = []
     with pytest.raises(ModelError) as info:
         download_weights("resnet18", progress=lambda f, m: reports.append((f, m)))
@@ -396,8 +396,8 @@ def test_download_writes_atomically_and_checks_the_hash(tmp_path, monkeypatch):
     data = os.urandom(300_000)
     digest = hashlib.sha256(data).hexdigest()[:8]
     monkeypatch.setenv("XAIDESK_CACHE_DIR", str(tmp_path))
-    monkeypatch.setattr(tvm, "weights_url", lambda arch: f"https://example.invalid/resnet18-{digest}.pth")
-    monkeypatch.setattr(tvm, "_urlopen", lambda url, timeout=None: _FakeResponse(data))
+    monkeypatch.setattr(tvm.download, "weights_url", lambda arch: f"https://example.invalid/resnet18-{digest}.pth")
+    monkeypatch.setattr(tvm.download, "_urlopen", lambda url, timeout=None: _FakeResponse(data))
     reports = []
     path = download_weights("resnet18", progress=lambda f, m: reports.append(f))
     assert path.read_bytes() == data and path.parent == tmp_path / "weights"
@@ -408,7 +408,7 @@ def test_download_writes_atomically_and_checks_the_hash(tmp_path, monkeypatch):
     assert path.stat().st_mode & 0o777 == 0o666 & ~mask, "downloaded weights get the user's normal permissions"
     # A damaged download is refused and leaves nothing behind.
     path.unlink()
-    monkeypatch.setattr(tvm, "_urlopen", lambda url, timeout=None: _FakeResponse(data[:-1] + b"x"))
+    monkeypatch.setattr(tvm.download, "_urlopen", lambda url, timeout=None: _FakeResponse(data[:-1] + b"x"))
     with pytest.raises(ModelError, match="damaged"):
         download_weights("resnet18")
     assert list((tmp_path / "weights").iterdir()) == []
@@ -416,8 +416,8 @@ def test_download_writes_atomically_and_checks_the_hash(tmp_path, monkeypatch):
 
 def test_download_can_be_cancelled(tmp_path, monkeypatch):
     monkeypatch.setenv("XAIDESK_CACHE_DIR", str(tmp_path))
-    monkeypatch.setattr(tvm, "weights_url", lambda arch: "https://example.invalid/resnet18-00000000.pth")
-    monkeypatch.setattr(tvm, "_urlopen", lambda url, timeout=None: _FakeResponse(b"x" * 1_000_000))
+    monkeypatch.setattr(tvm.download, "weights_url", lambda arch: "https://example.invalid/resnet18-00000000.pth")
+    monkeypatch.setattr(tvm.download, "_urlopen", lambda url, timeout=None: _FakeResponse(b"x" * 1_000_000))
     token = CancelToken()
 
     def progress(fraction, message):

@@ -12,7 +12,9 @@ import torchvision
 
 from xaidesk.core import ModelError
 from xaidesk.models import load_model
-from xaidesk.models import torchvision_models as tvm
+from xaidesk.models import torchvision as tvm
+from xaidesk.models.torchvision import architectures as tv_arch
+from xaidesk.models.torchvision import state_dicts as tv_state
 from xaidesk.models.preprocessing import IMAGENET
 
 
@@ -31,7 +33,7 @@ def _build(arch: str, device: str = "cpu", **options) -> torch.nn.Module:
         if arch in ("googlenet", "inception_v3"):
             options.setdefault("init_weights", False)
         if device == "meta":
-            return tvm._build_on_meta(arch, **options)
+            return tv_state._build_on_meta(arch, **options)
         torch.manual_seed(0)
         return torchvision.models.get_model(arch, weights=None, **options).eval()
 
@@ -53,19 +55,19 @@ def test_every_image_classifier_torchvision_has_is_listed_once():
 def test_every_architecture_is_detected_with_its_class_count(arch):
     # The shapes torchvision's own builder gives (1000 classes, on the meta device: no weights in memory).
     with_auxiliary = {"aux1.fc2.weight": None, "AuxLogits.fc.weight": None}  # GoogLeNet / Inception: aux heads on
-    signature = tvm._signature(arch, tvm._build_options(arch, with_auxiliary if arch in tvm._AUXILIARY_HEADS else None))
+    signature = tv_state._signature(arch, tv_state._build_options(arch, with_auxiliary if arch in tv_arch._AUXILIARY_HEADS else None))
     head = tvm.classifier_key(arch)
-    heads = {head, *tvm._AUXILIARY_HEADS.get(arch, ())}
+    heads = {head, *tv_arch._AUXILIARY_HEADS.get(arch, ())}
     assert {k.rpartition(".")[0] for k, shape in signature.items() if shape[:1] == (1000,)} == heads
-    features, keys = tvm._HEAD_FEATURES_AND_KEYS[arch]
+    features, keys = tv_arch._HEAD_FEATURES_AND_KEYS[arch]
     assert signature[f"{head}.weight"][1] == features
     assert keys is None or len(signature) == keys
     # The same network with 7 classes, as a state dict of meta tensors.
     state = {k: torch.empty((7, *shape[1:]) if k.rpartition(".")[0] in heads else shape, device="meta")
              for k, shape in signature.items()}
-    built = tvm._signature.cache_info().misses
+    built = tv_state._signature.cache_info().misses
     assert tvm.detect_architecture(state) == arch
-    assert tvm._signature.cache_info().misses - built <= 4, "the cheap pre-check leaves only a few to build"
+    assert tv_state._signature.cache_info().misses - built <= 4, "the cheap pre-check leaves only a few to build"
     assert tvm.num_classes_of(state, arch) == 7
 
 
@@ -79,11 +81,11 @@ def test_large_models_built_by_torchvision_with_few_classes_are_detected(arch):
 
 def test_detection_is_fast():
     state = _meta_state("efficientnet_v2_l", num_classes=5)  # the last of the largest family
-    tvm._signature.cache_clear()
+    tv_state._signature.cache_clear()
     start = time.perf_counter()
     assert tvm.detect_architecture(state) == "efficientnet_v2_l"
     first = time.perf_counter() - start
-    assert tvm._signature.cache_info().currsize == 1
+    assert tv_state._signature.cache_info().currsize == 1
     print(f"detect efficientnet_v2_l: {first:.2f}s")
 
 

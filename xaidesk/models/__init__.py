@@ -23,7 +23,7 @@ from .base import LoadedModel, check_finite_weights
 from .demo import DEMO_NAMES, list_demos, load_demo
 from .files import UntrustedModelError, load_file, read_sidecar
 from .preprocessing import IMAGENET, Preprocessing
-from .torchvision_models import (
+from .torchvision import (
     TORCHVISION_ARCHITECTURES,
     detect_architecture,
     download_weights,
@@ -124,7 +124,7 @@ def _load(spec: str, *, trust: bool = False) -> LoadedModel:
                 "Name the architecture after 'torchvision:', e.g. torchvision:resnet18:PATH. Supported: "
                 + ", ".join(TORCHVISION_ARCHITECTURES) + "."
             )
-        from .torchvision_models import check_architecture
+        from .torchvision import check_architecture
 
         arch = check_architecture(arch)
         if not path.strip():

@@ -298,7 +298,7 @@ def state_dict_of(obj: Any) -> dict[str, torch.Tensor] | None:
     """The float tensors of a state dict in ``obj``: a module's ``state_dict()``, unwrapped from
     ``{"state_dict": ...}``-style wrappers and common key prefixes (see
     :func:`~xaidesk.models.torchvision_models.extract_state_dict`); ``None`` when ``obj`` holds no tensors."""
-    from .torchvision_models import extract_state_dict
+    from .torchvision import extract_state_dict
 
     if isinstance(obj, torch.nn.Module):
         obj = obj.state_dict()
@@ -444,7 +444,7 @@ def class_names_from_sidecar(sidecar: Sidecar, count: int, notes: list[str], *, 
             f"{sidecar.source} lists {len(sidecar.class_names)} class names but the model has {count} "
             "outputs; the names were ignored.", CLASS_NAMES))
     if count == 1000:
-        from .torchvision_models import imagenet_categories
+        from .torchvision import imagenet_categories
 
         notes.append(Note("1000 outputs: using the ImageNet class names.", CLASS_NAMES))
         return imagenet_categories(imagenet_arch)
@@ -471,7 +471,7 @@ def _timm_candidates(state: dict[str, torch.Tensor]) -> list[str]:
 
 def load_file(path: str | Path, *, trust: bool = False, spec: str | None = None) -> LoadedModel:
     """Load ``file:PATH``: a TorchScript archive, a state dict of a torchvision model, or (trusted) a pickled module."""
-    from .torchvision_models import detect_architecture, extract_state_dict, load_torchvision
+    from .torchvision import detect_architecture, extract_state_dict, load_torchvision
 
     path = Path(path).expanduser()
     spec = spec or f"file:{path}"

@@ -122,7 +122,7 @@ class SourceGuess:
 
 def torchvision_architecture_choices() -> list[ArchitectureChoice]:
     """The torchvision architectures xaidesk loads weights into."""
-    from .torchvision_models import TORCHVISION_ARCHITECTURES
+    from .torchvision import TORCHVISION_ARCHITECTURES
 
     return [ArchitectureChoice(name, "torchvision") for name in TORCHVISION_ARCHITECTURES]
 
@@ -381,7 +381,7 @@ def _recognise_file(path: Path) -> SourceGuess:
             "config.json) and quick classifiers (.xdprobe).",
             details=error.details or error.message,
         ) from error
-    from .torchvision_models import extract_state_dict
+    from .torchvision import extract_state_dict
 
     state = extract_state_dict(obj)
     if state is None:
@@ -430,7 +430,7 @@ def _safetensors_shapes(path: Path) -> dict:
 
 
 def _recognise_state(path: Path, state: Mapping) -> SourceGuess:
-    from .torchvision_models import detect_architecture, extract_state_dict, num_classes_of
+    from .torchvision import detect_architecture, extract_state_dict, num_classes_of
 
     state = extract_state_dict(state) or state
     if _is_vggish(state):

@@ -103,7 +103,7 @@ def _read_state(path: Path, trust: bool, notes: list[str]) -> dict[str, torch.Te
 
 def _mismatch(state: Mapping[str, torch.Tensor], model: torch.nn.Module) -> str | None:
     """A sentence naming the first missing, unexpected and wrong-shaped key, or None when ``state`` fits."""
-    from .torchvision_models import describe_key_mismatch
+    from .torchvision import describe_key_mismatch
 
     expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
     missing = [k for k in expected if k not in state]
@@ -118,7 +118,7 @@ def _vit_image_size(state: Mapping[str, torch.Tensor], model: torch.nn.Module) -
     The position embedding is ``pos_embed``, or the one key ending in ``.pos_embed`` (weights saved
     inside a wrapper, such as OpenCLIP's ``visual.trunk.``, that timm's converter unwraps).
     """
-    from .torchvision_models import vit_grid_side
+    from .torchvision import vit_grid_side
 
     own, patch_embed = getattr(model, "pos_embed", None), getattr(model, "patch_embed", None)
     embedding = state.get("pos_embed")
@@ -423,7 +423,7 @@ def _blocks(state: Mapping[str, torch.Tensor], prefix: str) -> int:
 
 def _name_pattern(state: Mapping[str, torch.Tensor]) -> str | None:
     """A regular expression for the timm names whose layout the key names and a few shapes suggest."""
-    from .torchvision_models import vit_grid_side
+    from .torchvision import vit_grid_side
 
     if {"pos_embed", "patch_embed.proj.weight", "blocks.0.attn.qkv.weight"} <= set(state):
         proj = state["patch_embed.proj.weight"]
@@ -451,7 +451,7 @@ def _timm_signature(name: str) -> dict[str, tuple[int, ...]] | None:
     """Parameter and buffer shapes of timm's ``name`` (built on the meta device), or None if it cannot be."""
     import timm
 
-    from .torchvision_models import NoInitOnMeta
+    from .torchvision import NoInitOnMeta
 
     try:
         with torch.device("meta"), NoInitOnMeta():
