@@ -42,6 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from xaidesk.core import CancelToken, get_method  # noqa: E402
 from xaidesk.explain import relax as relax_module  # noqa: E402
+from xaidesk.explain.relax_layers import layer_encoder  # noqa: E402
 from xaidesk.explain.masks import GridMaskSampler  # noqa: E402
 from xaidesk.models.base import LoadedModel  # noqa: E402
 from xaidesk.models.preprocessing import IMAGENET  # noqa: E402
@@ -126,7 +127,7 @@ def traced_run(model, x, n, reference, antithetic, seed, control_variate=True):
         excluded += time.perf_counter() - tick
         return None
 
-    with relax_module.layer_encoder(model, "") as (encode, _, _):
+    with layer_encoder(model, "") as (encode, _, _):
         run = relax_module.run_relax(encode, x, num_masks=n, antithetic=antithetic, seed=seed,
                                      control_variate=control_variate,
                                      make_partial=make_partial, memory_format="auto",
@@ -141,7 +142,7 @@ def reference_loop(model, x, n, reference, seed, batch=100, cells=7, p=0.5, chec
     torch.manual_seed(seed)
     h, w = x.shape[-2:]
     cell = (math.ceil(h / cells), math.ceil(w / cells))
-    with relax_module.layer_encoder(model, "") as (encode, _, _):
+    with layer_encoder(model, "") as (encode, _, _):
         with torch.no_grad():
             h_star = encode(x).reshape(1, -1)
         R = torch.zeros(h, w)
@@ -258,7 +259,7 @@ def throughput_section(model, x, n_throughput, repeats):
 def convergence_section(model, x, n_check, quick):
     n_ref = 10 * n_check
     tick = time.perf_counter()
-    with relax_module.layer_encoder(model, "") as (encode, _, _):
+    with layer_encoder(model, "") as (encode, _, _):
         ref_run = relax_module.run_relax(encode, x, num_masks=n_ref, antithetic=True, seed=999,
                                          memory_format="auto")
     reference = ref_run.accumulator.importance()
@@ -299,7 +300,7 @@ def convergence_section(model, x, n_check, quick):
     # fixed fidelity the samples needed scale with this variance, so its ratio is the samples ratio.
     n_noise, runs = (48, 3) if quick else (96, 4)
     noise = {}
-    with relax_module.layer_encoder(model, "") as (encode, _, _):
+    with layer_encoder(model, "") as (encode, _, _):
         for anti in (True, False):
             for r in range(runs):
                 run = relax_module.run_relax(encode, x, num_masks=n_noise, antithetic=anti, seed=100 + r,

@@ -217,7 +217,7 @@ def _with_features(exported_net, folder):
 
 
 def test_relax_on_a_named_intermediate_output(exported, tmp_path):
-    from xaidesk.explain.relax import list_layers
+    from xaidesk.explain.relax_layers import list_layers
 
     net, _ = exported
     model = load_model(f"onnx:{_with_features(net, tmp_path)}")

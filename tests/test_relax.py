@@ -13,7 +13,9 @@ from torch import nn
 from xaidesk.core import CancelToken, Cancelled, MethodError, get_method
 from xaidesk.explain import explain_image
 from xaidesk.explain.masks import GridMaskSampler
-from xaidesk.explain.relax import RelaxAccumulator, layer_encoder, list_layers, run_relax, u_relax
+from xaidesk.explain.relax import run_relax
+from xaidesk.explain.relax_estimators import RelaxAccumulator, u_relax
+from xaidesk.explain.relax_layers import layer_encoder, list_layers
 
 import helpers
 

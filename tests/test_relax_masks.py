@@ -13,7 +13,8 @@ from torch import nn
 
 from xaidesk.data.images import load_image
 from xaidesk.explain.masks import GridMaskSampler, make_sampler
-from xaidesk.explain.relax import layer_encoder, run_relax
+from xaidesk.explain.relax import run_relax
+from xaidesk.explain.relax_layers import layer_encoder
 from xaidesk.models.demo import load_demo, read_demo_metadata
 from xaidesk.resources import resource_path
 

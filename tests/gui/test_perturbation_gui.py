@@ -225,7 +225,7 @@ def test_cancel_lime_keeps_a_partial_that_can_be_refitted(qtbot, clever_hans):
 
 
 def test_layer_combo_lists_the_models_layers(qtbot, clever_hans):
-    from xaidesk.explain.relax import list_layers
+    from xaidesk.explain.relax_layers import list_layers
 
     tab = clever_hans.images_tab
     expected = list_layers(tab.model)

@@ -21,7 +21,7 @@ model: the part of the similarity that *changes sign* under complementing -- abo
 dependence on how much of the input is visible -- is made perfectly anti-correlated within a
 pair, which adds map noise. On ResNet-18 with random weights antithetic masks alone gave
 1.3x the map noise of i.i.d. masks; together with RELAX's area control variate (which removes
-exactly that component, see :mod:`xaidesk.explain.relax`) 0.22x (``bench/bench_relax.py``). With a keep probability
+exactly that component, see :mod:`xaidesk.explain.relax_estimators`) 0.22x (``bench/bench_relax.py``). With a keep probability
 other than 0.5 the complement would come from a different distribution, so :func:`make_sampler`
 falls back to i.i.d. masks (and says so via :attr:`MaskSampler.notes`).
 
@@ -119,7 +119,7 @@ class MaskSampler:
     def area_expectation(self) -> np.ndarray | None:
         """E[a · M_ij] / E[M_ij] (a = the mask's mean) if known exactly, else ``None``.
 
-        Enables RELAX's area control variate (:class:`~xaidesk.explain.relax.RelaxAccumulator`).
+        Enables RELAX's area control variate (:class:`~xaidesk.explain.relax_estimators.RelaxAccumulator`).
         """
         return None
 

@@ -67,6 +67,6 @@ def compare_methods(model, pixels, methods: list[str], target, params: dict, set
 def model_layers(model) -> tuple[str, list]:
     """``(spec, [(layer name, description), ...])``: the layers a layer parameter can name
     (one forward pass; also for sound models)."""
-    from xaidesk.explain.relax import list_layers
+    from xaidesk.explain.relax_layers import list_layers
 
     return model.spec, list_layers(model)
