@@ -65,7 +65,7 @@ def audio_window(qtbot, open_window, isolated_home, tmp_path):
     tab = window.audio_tab
     tab.set_model(_tiny_model())  # before the tab is shown: showing it loads the demo model only if none is there
     window.tabs.setCurrentWidget(tab)
-    assert tab._jobs["model"] is None
+    assert not tab.is_job_running("model")
     clip_path = _write_clip(tmp_path / "clip.wav")
     tab.open_audio(clip_path)
     qtbot.waitUntil(lambda: tab.clip is not None and tab.prediction is not None, timeout=20_000)

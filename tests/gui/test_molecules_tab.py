@@ -61,7 +61,7 @@ def molecules_window(qtbot, make_window):
 
 def _open_folder(qtbot, tab, folder, energies):
     tab.open_folder(folder, energies)
-    qtbot.waitUntil(lambda: tab._jobs["load"] is None, timeout=10_000)
+    qtbot.waitUntil(lambda: not tab.is_job_running("load"), timeout=10_000)
 
 
 def _train(qtbot, tab, kind):
@@ -148,7 +148,7 @@ def test_molecules_pair_model_end_to_end(qtbot, molecules_window, molecule_folde
     symbols, positions = BASES["H2O"]
     _write_xyz(single, symbols, np.asarray(positions, dtype=float))
     tab.open_molecule(single)
-    qtbot.waitUntil(lambda: tab._jobs["predict"] is None, timeout=10_000)
+    qtbot.waitUntil(lambda: not tab.is_job_running("predict"), timeout=10_000)
     assert "opened" in tab.molecule_combo.currentText()
     assert tab.decomposition.name == "single.xyz"
     assert not error_dialogs
@@ -231,7 +231,7 @@ def test_qm7_layout_opens_from_its_xyz_folder_without_asking(qtbot, molecules_wi
     energies = qm7_layout / "energies.txt"
     energies.write_text(energies.read_text() + "ghost.xyz -1.0\n")
     window.open_path(qm7_layout)
-    qtbot.waitUntil(lambda: tab._jobs["load"] is None and tab.mols is not None, timeout=10_000)
+    qtbot.waitUntil(lambda: not tab.is_job_running("load") and tab.mols is not None, timeout=10_000)
     assert len(tab.mols) == 12 and not no_file_dialogs and not error_dialogs
     assert tab.data_label.text().startswith("12 molecules")
     assert "Note: energies.txt lists 1 name with no .xyz file (first: ghost.xyz)" in tab.data_label.text()
@@ -318,7 +318,7 @@ def test_a_two_atom_molecule_reads_one_pair_contribution(qtbot, molecules_window
     single = tmp_path / "h2.xyz"
     _write_xyz(single, *BASES["H2"])
     tab.open_molecule(single)
-    qtbot.waitUntil(lambda: tab._jobs["predict"] is None, timeout=10_000)
+    qtbot.waitUntil(lambda: not tab.is_job_running("predict"), timeout=10_000)
     assert "sum of 1 pair contribution (" in tab.views.molecule.sum_label.text()
     assert tab.views.molecule.molecule_view.atom_labels == ["H1", "H2"] and not error_dialogs
 

@@ -63,9 +63,9 @@ def test_audio_sample_loads_its_model(qtbot, make_window, catalog):
     tab = window.audio_tab
     window.tabs.setCurrentWidget(tab)
     other = dataclasses.replace(load_model("demo:sounds"), spec="test:other_sounds", name="other sounds")
-    qtbot.waitUntil(lambda: tab._jobs["model"] is None and tab._jobs["open"] is None, timeout=10_000)
+    qtbot.waitUntil(lambda: not tab.is_job_running("model") and not tab.is_job_running("open"), timeout=10_000)
     tab.set_model(other)
-    qtbot.waitUntil(lambda: tab._jobs["open"] is None, timeout=10_000)
+    qtbot.waitUntil(lambda: not tab.is_job_running("open"), timeout=10_000)
     chirp = _sample(catalog, "demo:sounds", "sounds_chirp.wav")
     tab.sample_combo.activated.emit(tab.sample_combo.findData(str(chirp)))
     qtbot.waitUntil(lambda: tab.path is not None and tab.path.name == chirp.name, timeout=15_000)

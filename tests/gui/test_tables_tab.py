@@ -27,7 +27,7 @@ def tables_window(qtbot, make_window):
 def _open(qtbot, tab, path):
     before = tab.table
     tab.open_table(path)
-    qtbot.waitUntil(lambda: tab._jobs["load"] is None, timeout=10_000)
+    qtbot.waitUntil(lambda: not tab.is_job_running("load"), timeout=10_000)
     return tab.table is not before
 
 
@@ -172,7 +172,7 @@ def test_issues_are_listed_with_choices(qtbot, tables_window, tmp_path):
     combo.setCurrentIndex(combo.findData("impute_median"))
     assert tab.data_view.choices["missing:b"] == "impute_median"
     tab.update_preview()
-    qtbot.waitUntil(lambda: tab._jobs["preview"] is None, timeout=10_000)
+    qtbot.waitUntil(lambda: not tab.is_job_running("preview"), timeout=10_000)
     assert tab.preprocess_view.preview.rows == 5
     assert any("median" in n for n in tab.preprocess_view.preview.notices)
 
@@ -220,7 +220,7 @@ def test_mlp_trains_in_the_background_and_can_be_cancelled(qtbot, tables_window)
 def test_example_table_opens_and_its_outliers_are_explained(qtbot, tables_window):
     window, tab = tables_window
     tab.open_example()
-    qtbot.waitUntil(lambda: tab._jobs["load"] is None and tab.table is not None, timeout=10_000)
+    qtbot.waitUntil(lambda: not tab.is_job_running("load") and tab.table is not None, timeout=10_000)
     assert tab.table.path.name == "wine.csv"
     assert tab.table.roles["cultivar"] == "metadata"
     result = _run(qtbot, tab, "neon.knn", theta="none", standardize=True)
@@ -232,13 +232,13 @@ def test_example_table_opens_and_its_outliers_are_explained(qtbot, tables_window
 def test_a_new_table_clears_every_result_view(qtbot, tables_window):
     _, tab = tables_window
     tab.open_example()
-    qtbot.waitUntil(lambda: tab._jobs["load"] is None and tab.table is not None, timeout=10_000)
+    qtbot.waitUntil(lambda: not tab.is_job_running("load") and tab.table is not None, timeout=10_000)
     _run(qtbot, tab, "neon.kmeans", clusters=3, theta="none")
     assert tab.clusters_view.cluster_combo.count() == 3
     assert tab.clusters_view.placeholder.currentWidget() is tab.clusters_view.placeholder.content
     first = tab.table
     tab.open_example()
-    qtbot.waitUntil(lambda: tab._jobs["load"] is None and tab.table is not first, timeout=10_000)
+    qtbot.waitUntil(lambda: not tab.is_job_running("load") and tab.table is not first, timeout=10_000)
     assert tab.result is None
     assert tab.clusters_view.cluster_combo.count() == 0
     assert tab.clusters_view.placeholder.currentWidget() is tab.clusters_view.placeholder.message
@@ -252,7 +252,7 @@ def test_faithfulness_compares_table_analyses_with_the_tab_preprocessing(qtbot, 
 
     window, tab = tables_window
     tab.open_example()
-    qtbot.waitUntil(lambda: tab.table is not None and tab._jobs["load"] is None, timeout=10_000)
+    qtbot.waitUntil(lambda: tab.table is not None and not tab.is_job_running("load"), timeout=10_000)
     dialog = tab.open_faithfulness()
     panel = dialog.panel
     names = [panel.method_list.item(i).data(Qt.ItemDataRole.UserRole) for i in range(panel.method_list.count())]
@@ -370,7 +370,7 @@ def test_views_say_what_fills_them_and_results_are_worded_plainly(qtbot, tables_
     assert tab.gamma_view.placeholder.showing_message() and "'Automatic'" in tab.gamma_view.placeholder.message.text()
     assert "'auto'" not in tab.gamma_view.placeholder.message.text() and tab.gamma_view.note.text() == ""  # said once
     tab.open_example()
-    qtbot.waitUntil(lambda: tab._jobs["load"] is None and tab.table is not None, timeout=10_000)
+    qtbot.waitUntil(lambda: not tab.is_job_running("load") and tab.table is not None, timeout=10_000)
     _run(qtbot, tab, "neon.knn", gamma="auto", theta="auto")
     title = tab.ranking_view.title.text()
     assert "178 rows, highest" in title and "θ" not in title and "γ" not in title and "alcohol" not in title
@@ -427,7 +427,7 @@ def test_example_numbers_are_plain_and_said_once(qtbot, tables_window):
     assert tab.model_view.placeholder.showing_message() and "target" in tab.model_view.placeholder.message.text()
     assert tab.model_view.note.text() == ""
     tab.open_example()
-    qtbot.waitUntil(lambda: tab._jobs["load"] is None and tab.table is not None, timeout=10_000)
+    qtbot.waitUntil(lambda: not tab.is_job_running("load") and tab.table is not None, timeout=10_000)
     qtbot.waitUntil(lambda: tab.preprocess_view.jb_table.rowCount() > 1, timeout=20_000)
     grid = tab.preprocess_view.jb_table
     texts = [grid.item(r, c).text() for r in range(grid.rowCount()) for c in range(grid.columnCount())

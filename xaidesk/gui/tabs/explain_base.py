@@ -59,6 +59,10 @@ class JobChannelsMixin:
 
     RUN_CHANNEL = "explain"
 
+    def is_job_running(self, job: str) -> bool:
+        """Whether the tab's job ``job`` (``"load"``, ``"model"``, ``"explain"`` ...) is queued or running."""
+        return self._jobs.get(job) is not None
+
     def _channel_of(self, job_id: int) -> str | None:
         for channel, current in self._jobs.items():
             if current == job_id:
