@@ -23,20 +23,15 @@ from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
-    QFileDialog,
     QGroupBox,
     QHBoxLayout,
     QLabel,
-    QLineEdit,
-    QPushButton,
     QSizePolicy,
     QVBoxLayout,
     QWidget,
 )
 
 from ..open_model_logic import (
-    LABEL_FILE_FILTER,
-    MODEL_FILE_FILTER,
     OpenModelChoice,
     choices_job,
     guess_html,
@@ -53,6 +48,7 @@ from ..runner import JobFailure, Runner
 from .architecture_picker import ArchitecturePicker
 from .load_status import LoadStatus
 from .model_preview import ModelPreview
+from .model_source_fields import LabelFileBox, ModelPathRow
 from .retired_runners import retire
 
 #: Milliseconds between choosing an architecture and loading the weights into it.
@@ -115,20 +111,10 @@ class OpenModelDialog(QDialog):
             "folders, PyTorch weights (.safetensors, .pt, .pth), TorchScript and saved models, and quick "
             "classifiers; nothing is downloaded.")
         intro.setWordWrap(True)
-        self.path_edit = QLineEdit()
-        self.path_edit.setPlaceholderText("a model file or folder")
-        self.path_edit.setToolTip("The model file or folder; type or paste a path and press Enter, or choose one.")
+        self.path_row = ModelPathRow(self._start_folder)
+        self.path_row.chosen.connect(self.set_path)
+        self.path_edit = self.path_row.path_edit
         self.path_edit.editingFinished.connect(self._on_path_entered)
-        self.file_button = QPushButton("File…")
-        self.file_button.setToolTip("Choose a model file (.onnx, .safetensors, .pt, .pth, …).")
-        self.file_button.clicked.connect(self.choose_file)
-        self.folder_button = QPushButton("Folder…")
-        self.folder_button.setToolTip("Choose a model folder (Hugging Face or timm, with a config.json).")
-        self.folder_button.clicked.connect(self.choose_folder)
-        path_row = QHBoxLayout()
-        path_row.addWidget(self.path_edit, 1)
-        path_row.addWidget(self.file_button)
-        path_row.addWidget(self.folder_button)
 
         found_box = QGroupBox("What it is")
         self.found_label = QLabel("Nothing chosen yet.")
@@ -143,21 +129,11 @@ class OpenModelDialog(QDialog):
         self.architecture_list = self.picker.list
         self.search_edit = self.picker.search_edit
 
-        labels_box = QGroupBox("Class names (optional)")
-        self.labels_edit = QLineEdit()
-        self.labels_edit.setPlaceholderText("a .txt or .json file")
-        self.labels_edit.setToolTip("Names for the model's outputs, in order, replacing the names it came with.")
+        self.labels_box = labels_box = LabelFileBox(self.path_row)
+        labels_box.chosen.connect(self.set_labels)
+        self.labels_edit = labels_box.labels_edit
         self.labels_edit.editingFinished.connect(self._on_labels_entered)
         self.labels_edit.textChanged.connect(self._refresh)
-        self.labels_button = QPushButton("Choose…")
-        self.labels_button.clicked.connect(self.choose_labels)
-        self.labels_clear = QPushButton("Clear")
-        self.labels_clear.setToolTip("Use the class names the model came with.")
-        self.labels_clear.clicked.connect(lambda: self.set_labels(""))
-        labels_row = QHBoxLayout(labels_box)
-        labels_row.addWidget(self.labels_edit, 1)
-        labels_row.addWidget(self.labels_button)
-        labels_row.addWidget(self.labels_clear)
 
         # Each column keeps its share of the width whatever its texts say, so nothing jumps between steps.
         left = QWidget()
@@ -190,28 +166,12 @@ class OpenModelDialog(QDialog):
 
         layout = QVBoxLayout(self)
         layout.addWidget(intro)
-        layout.addLayout(path_row)
+        layout.addWidget(self.path_row)
         layout.addLayout(columns, 1)
         layout.addWidget(self.load_status)
         layout.addWidget(self.buttons)
 
     # ------------------------------------------------------------------ choosing
-    def choose_file(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Open a model file", self._start_folder, MODEL_FILE_FILTER)
-        if path:
-            self.set_path(path)
-
-    def choose_folder(self) -> None:
-        path = QFileDialog.getExistingDirectory(self, "Open a model folder", self._start_folder)
-        if path:
-            self.set_path(path)
-
-    def choose_labels(self) -> None:
-        start = str(Path(self.path_edit.text()).parent) if self.path_edit.text().strip() else self._start_folder
-        path, _ = QFileDialog.getOpenFileName(self, "Class names file", start, LABEL_FILE_FILTER)
-        if path:
-            self.set_labels(path)
-
     def set_path(self, path) -> int:
         """Recognise ``path`` in the background; returns the job id."""
         self.path_edit.setText(str(path))
@@ -223,8 +183,8 @@ class OpenModelDialog(QDialog):
         self._inspect()
 
     def labels(self) -> str | None:
-        text = self.labels_edit.text().strip()
-        return text or None
+        """The class-names file, or ``None`` for the model's own names."""
+        return self.labels_box.labels()
 
     def _on_path_entered(self) -> None:
         """A typed path is looked at when Enter is pressed or the field is left, if it changed."""
