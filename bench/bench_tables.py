@@ -30,7 +30,7 @@ CHILD = r"""
 import json, resource, sys, time
 import numpy as np, torch
 torch.set_num_threads({threads})
-from xaidesk.explain.neon import outlier_scores, explain_row, chunk_rows
+from xaidesk.explain.neon_outliers import outlier_scores, explain_row, chunk_rows
 n, f, explain, rows = {n}, 20, {explain}, {rows}
 X = np.random.default_rng(0).lognormal(0.0, 1.0, size=(n, f))
 X = np.log(X + 1.0)

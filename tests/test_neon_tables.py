@@ -15,7 +15,7 @@ from xaidesk.core import Cancelled, CancelToken, MethodError, list_methods
 from xaidesk.data.tables import load_table, prepare_features
 from xaidesk.data.transforms import preprocess
 from xaidesk.explain import kmeans as km
-from xaidesk.explain import neon, supervised
+from xaidesk.explain import neon_gamma, neon_outliers, supervised
 from xaidesk.explain.table import explain_table
 
 WHOLESALE = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "wholesale_customers.csv"
@@ -50,20 +50,20 @@ def blobs():
 @pytest.mark.parametrize("chunk", [None, 1, 7, 64, 103, 500])
 def test_softmin_matches_naive_for_any_chunking(blobs, chunk):
     y, relevance = naive(blobs, 0.7)
-    result = neon.outlier_scores(blobs, 0.7, chunk=chunk)
+    result = neon_outliers.outlier_scores(blobs, 0.7, chunk=chunk)
     np.testing.assert_allclose(result.scores, y, rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(result.relevance, relevance, rtol=1e-7, atol=1e-9)
 
 
 def test_neon_relevance_is_conserved(blobs):
     for gamma in (0.05, 1.0, 20.0):
-        result = neon.outlier_scores(blobs, gamma, chunk=11)
+        result = neon_outliers.outlier_scores(blobs, gamma, chunk=11)
         np.testing.assert_allclose(result.relevance.sum(1), result.scores, rtol=1e-6)
         assert np.all(result.absorbed == 0)
 
 
 def test_stiff_gamma_is_stable_and_tends_to_the_nearest_neighbour(blobs):
-    result = neon.outlier_scores(blobs, 1e4, explain=False)
+    result = neon_outliers.outlier_scores(blobs, 1e4, explain=False)
     z = ((blobs[:, None] - blobs[None]) ** 2).sum(-1) + np.diag(np.full(len(blobs), np.inf))
     assert np.all(np.isfinite(result.scores))
     np.testing.assert_allclose(result.scores, z.min(1) + np.log(len(blobs) - 1) / 1e4, rtol=1e-6)
@@ -71,16 +71,16 @@ def test_stiff_gamma_is_stable_and_tends_to_the_nearest_neighbour(blobs):
 
 def test_duplicates_keep_conservation():
     X = np.array([[0.0, 0.0], [0.0, 0.0], [1.0, 2.0], [3.0, 1.0], [0.5, 0.1]])
-    result = neon.outlier_scores(X, 1.0)
+    result = neon_outliers.outlier_scores(X, 1.0)
     np.testing.assert_allclose(result.relevance.sum(1), result.scores, rtol=1e-9)
-    one = neon.explain_row(X, 0, 1.0)
+    one = neon_outliers.explain_row(X, 0, 1.0)
     np.testing.assert_allclose(one.relevance, result.relevance[0], rtol=1e-9)
 
 
 def test_explain_row_matches_all_rows_and_lists_neighbours(blobs):
-    result = neon.outlier_scores(blobs, 0.5)
+    result = neon_outliers.outlier_scores(blobs, 0.5)
     for row in (0, 50, 102):
-        one = neon.explain_row(blobs, row, 0.5, top=5)
+        one = neon_outliers.explain_row(blobs, row, 0.5, top=5)
         assert one.score == pytest.approx(result.scores[row], rel=1e-10)
         np.testing.assert_allclose(one.relevance, result.relevance[row], rtol=1e-7, atol=1e-10)
         assert row not in one.neighbours and np.all(np.diff(one.neighbour_relevance) <= 0)
@@ -88,23 +88,23 @@ def test_explain_row_matches_all_rows_and_lists_neighbours(blobs):
 
 def test_kde_relevance_conservation_and_leave_one_out(blobs):
     y, relevance = naive(blobs, 0.3, leave_one_out=True, epsilon=0.05)
-    result = neon.outlier_scores(blobs, 0.3, epsilon=0.05)
+    result = neon_outliers.outlier_scores(blobs, 0.3, epsilon=0.05)
     np.testing.assert_allclose(result.scores, y, rtol=1e-10)
     np.testing.assert_allclose(result.relevance, relevance, rtol=1e-7, atol=1e-10)
     np.testing.assert_allclose(result.relevance.sum(1) + result.absorbed, result.scores, rtol=1e-9)
     assert np.all(result.absorbed > 0)
-    exact = neon.outlier_scores(blobs, 0.3, epsilon=0.0)
+    exact = neon_outliers.outlier_scores(blobs, 0.3, epsilon=0.0)
     np.testing.assert_allclose(exact.relevance.sum(1), exact.scores, rtol=1e-6)
     # the density of the full sample (own kernel included): the own term absorbs, nothing is lost
-    full = neon.outlier_scores(blobs, 0.3, leave_one_out=False, epsilon=0.05)
+    full = neon_outliers.outlier_scores(blobs, 0.3, leave_one_out=False, epsilon=0.05)
     y_full, rel_full = naive(blobs, 0.3, leave_one_out=False, epsilon=0.05)
     np.testing.assert_allclose(full.scores, y_full, rtol=1e-10)
     np.testing.assert_allclose(full.relevance, rel_full, rtol=1e-7, atol=1e-10)
     np.testing.assert_allclose(full.relevance.sum(1) + full.absorbed, full.scores, rtol=1e-9)
     # a new point scored against all rows
     point = blobs[:2] + 0.1
-    q = neon.outlier_scores(blobs, 0.3, query=point, epsilon=0.05)
-    single = neon.explain_row(blobs, None, 0.3, point=point[1], epsilon=0.05)
+    q = neon_outliers.outlier_scores(blobs, 0.3, query=point, epsilon=0.05)
+    single = neon_outliers.explain_row(blobs, None, 0.3, point=point[1], epsilon=0.05)
     assert q.scores[1] == pytest.approx(single.score, rel=1e-10)
     np.testing.assert_allclose(q.relevance[1], single.relevance, rtol=1e-7)
 
@@ -118,23 +118,23 @@ def test_cancel_between_chunks(blobs):
         token.cancel()
 
     with pytest.raises(Cancelled):
-        neon.outlier_scores(blobs, 1.0, chunk=10, token=token, progress=progress)
+        neon_outliers.outlier_scores(blobs, 1.0, chunk=10, token=token, progress=progress)
     assert seen == [10 / len(blobs)]
 
 
 def test_gamma_selection_reports_curve_and_separation(blobs):
-    selection = neon.select_gamma(blobs, resamples=5)
+    selection = neon_gamma.select_gamma(blobs, resamples=5)
     assert selection.chosen in selection.gammas
     assert len(selection.mean) == len(selection.spread) == len(selection.separation) == len(selection.gammas)
     rel = selection.relative_spread
-    assert rel[list(selection.gammas).index(selection.chosen)] <= neon.SPREAD_TOLERANCE * rel.min() + 1e-12
+    assert rel[list(selection.gammas).index(selection.chosen)] <= neon_gamma.SPREAD_TOLERANCE * rel.min() + 1e-12
     for entry in selection.separation:
         assert set(entry) >= {"calinski_harabasz", "dunn", "agreement"}
 
 
 def test_dunn_index_by_hand():
     X = np.array([[0.0], [1.0], [10.0], [12.0]])
-    assert neon.dunn_index(X, np.array([0, 0, 1, 1])) == pytest.approx(9.0 / 2.0)
+    assert neon_gamma.dunn_index(X, np.array([0, 0, 1, 1])) == pytest.approx(9.0 / 2.0)
 
 
 @needs_wholesale
@@ -298,15 +298,15 @@ def test_table_modules_import_no_qt():
 
 
 def test_float32_precision_is_close(blobs):
-    exact = neon.outlier_scores(blobs, 0.7)
-    fast = neon.outlier_scores(blobs, 0.7, precision="float32", chunk=9)
+    exact = neon_outliers.outlier_scores(blobs, 0.7)
+    fast = neon_outliers.outlier_scores(blobs, 0.7, precision="float32", chunk=9)
     np.testing.assert_allclose(fast.scores, exact.scores, rtol=1e-5)
     np.testing.assert_allclose(fast.relevance.sum(1), fast.scores, rtol=1e-4)
     np.testing.assert_allclose(fast.relevance, exact.relevance, rtol=1e-3, atol=1e-4 * exact.relevance.max())
 
 
 def test_separation_check_on_three_rows_says_why_it_is_not_rated():
-    from xaidesk.explain.neon import separation_check
+    from xaidesk.explain.neon_gamma import separation_check
 
     rated = separation_check(np.array([[1.0, 2.0], [4.0, 5.0], [7.0, 9.0]]), np.array([0.1, 0.5, 0.9]))
     assert rated["calinski_harabasz"] is None and rated["dunn"] is None

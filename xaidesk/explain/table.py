@@ -52,7 +52,7 @@ from ..data.tables import FeatureMatrix, LoadedTable, feature_matrix_from_array,
 from ..data.transforms import parse_theta, preprocess
 
 if TYPE_CHECKING:
-    from .neon import RowExplanation
+    from .neon_outliers import RowExplanation
 
 MODALITY = ("table",)
 #: How to pick feature columns when a file is analysed directly (the command line).
@@ -174,7 +174,7 @@ class TableResult:
         """NEON explanation of one row by file row id, with its nearest neighbours (outlier methods only)."""
         if self.method not in ("neon.knn", "neon.kde"):
             raise MethodError("Per-row neighbour explanations exist for the outlier methods only.")
-        from .neon import explain_row
+        from .neon_outliers import explain_row
 
         explanation = explain_row(
             self.transformed, self.position_of(row_id), self.gamma,
