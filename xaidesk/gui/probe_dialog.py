@@ -20,7 +20,6 @@ from PySide6.QtWidgets import (
     QFileDialog,
     QHBoxLayout,
     QLabel,
-    QProgressBar,
     QPushButton,
     QSplitter,
     QVBoxLayout,
@@ -105,28 +104,10 @@ class ProbeDialog(QDialog):
         self.model_combo, self.layer_combo, self.head_combo = inputs.model_combo, inputs.layer_combo, inputs.head_combo
         self.held_out_spin, self.seed_spin = inputs.held_out_spin, inputs.seed_spin
 
-        self.fit_button = QPushButton("Fit")
-        self.fit_button.setDefault(True)
+        self.fit_button, self.cancel_button = inputs.fit_button, inputs.cancel_button
         self.fit_button.clicked.connect(self.fit)
-        self.cancel_button = QPushButton("Cancel")
         self.cancel_button.clicked.connect(self.cancel)
-        self.progress_bar = QProgressBar()
-        self.progress_bar.setRange(0, 1000)
-        self.progress_bar.setTextVisible(False)
-        self.status_label = QLabel("")
-        self.status_label.setWordWrap(True)
-        run_row = QHBoxLayout()
-        run_row.addWidget(self.fit_button)
-        run_row.addWidget(self.cancel_button)
-        run_row.addWidget(self.progress_bar, 1)
-
-        left = QWidget()
-        left_layout = QVBoxLayout(left)
-        left_layout.setContentsMargins(0, 0, 0, 0)
-        left_layout.addWidget(inputs)
-        left_layout.addLayout(run_row)
-        left_layout.addWidget(self.status_label)
-        left_layout.addStretch(1)
+        self.progress_bar, self.status_label = inputs.progress_bar, inputs.status_label
 
         self.result_view = right = ProbeResultView()
         self.summary_table = right.summary_table
@@ -136,7 +117,7 @@ class ProbeDialog(QDialog):
         self.curves, self.youden_points = right.curves, right.youden_points
 
         splitter = QSplitter(Qt.Orientation.Horizontal)
-        splitter.addWidget(left)
+        splitter.addWidget(inputs)
         splitter.addWidget(right)
         splitter.setStretchFactor(0, 0)
         splitter.setStretchFactor(1, 1)

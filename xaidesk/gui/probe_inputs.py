@@ -1,8 +1,8 @@
-"""The quick classifier's "Data and model" box: the labelled folder, the backbone and its layer, the head,
-the held-out share and the seed.
+"""The quick classifier's left column: the "Data and model" box (the labelled folder, the backbone and its
+layer, the head, the held-out share and the seed), then Fit, Cancel, the progress bar and the status line.
 
 :class:`ProbeInputs` only lays the fields out; :class:`~xaidesk.gui.probe_dialog.ProbeDialog` fills the
-backbones and layers and reacts to the choices.
+backbones and layers and reacts to the choices and buttons.
 """
 
 from __future__ import annotations
@@ -15,19 +15,21 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
+    QProgressBar,
     QPushButton,
     QSpinBox,
+    QVBoxLayout,
     QWidget,
 )
 
 from .probe_jobs import HEAD_ORDER, HEAD_TITLES
 
 
-class ProbeInputs(QGroupBox):
-    """The fields of a fit: folder (with its classes), backbone, layer, head, held-out share, seed."""
+class ProbeInputs(QWidget):
+    """The fields of a fit (folder with its classes, backbone, layer, head, held-out share, seed) and its run."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__("Data and model", parent)
+        super().__init__(parent)
         self.folder_edit = QLineEdit()
         self.folder_edit.setReadOnly(True)
         self.folder_edit.setFrame(False)  # shown, not typed: it reads as a label; Choose… sets it
@@ -72,4 +74,25 @@ class ProbeInputs(QGroupBox):
         form.addRow("Classifier head", self.head_combo)
         form.addRow("Held-out share", self.held_out_spin)
         form.addRow("Seed", self.seed_spin)
-        self.setLayout(form)
+        box = QGroupBox("Data and model")
+        box.setLayout(form)
+
+        self.fit_button = QPushButton("Fit")
+        self.fit_button.setDefault(True)
+        self.cancel_button = QPushButton("Cancel")
+        self.progress_bar = QProgressBar()
+        self.progress_bar.setRange(0, 1000)
+        self.progress_bar.setTextVisible(False)
+        self.status_label = QLabel("")
+        self.status_label.setWordWrap(True)
+        run_row = QHBoxLayout()
+        run_row.addWidget(self.fit_button)
+        run_row.addWidget(self.cancel_button)
+        run_row.addWidget(self.progress_bar, 1)
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(box)
+        layout.addLayout(run_row)
+        layout.addWidget(self.status_label)
+        layout.addStretch(1)
