@@ -1,4 +1,4 @@
-"""``hf:FOLDER``: transformers image classifiers from a local folder (xaidesk/models/hf_models.py).
+"""``hf:FOLDER``: transformers image classifiers from a local folder (xaidesk/models/hf/).
 
 Offline and fast: each architecture is built from a tiny config with random weights and saved with
 ``save_pretrained`` next to a matching image processor. The loaded model must give transformers'

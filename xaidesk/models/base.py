@@ -49,7 +49,7 @@ class LoadedModel:
         True when the preprocessing was set by the person rather than read from the source.
     runtime
         What scores inputs: ``"torch"``, or ``"onnxruntime"`` for ONNX models
-        (:mod:`xaidesk.models.onnx_models`).
+        (:mod:`xaidesk.models.onnx`).
     perturbation_module
         The module that scores inputs for predictions and for the methods that only call the model
         (occlusion, LIME, RELAX, faithfulness curves), when it is not ``module``: for ONNX models

@@ -297,7 +297,7 @@ def read_model_object(path: Path, *, trust: bool, notes: list[str]) -> Any:
 def state_dict_of(obj: Any) -> dict[str, torch.Tensor] | None:
     """The float tensors of a state dict in ``obj``: a module's ``state_dict()``, unwrapped from
     ``{"state_dict": ...}``-style wrappers and common key prefixes (see
-    :func:`~xaidesk.models.torchvision_models.extract_state_dict`); ``None`` when ``obj`` holds no tensors."""
+    :func:`~xaidesk.models.torchvision.extract_state_dict`); ``None`` when ``obj`` holds no tensors."""
     from .torchvision import extract_state_dict
 
     if isinstance(obj, torch.nn.Module):
