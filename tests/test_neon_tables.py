@@ -15,7 +15,7 @@ from xaidesk.core import Cancelled, CancelToken, MethodError, list_methods
 from xaidesk.data.tables import load_table, prepare_features
 from xaidesk.data.transforms import preprocess
 from xaidesk.explain import kmeans as km
-from xaidesk.explain import neon_gamma, neon_outliers, supervised
+from xaidesk.explain import neon_gamma, neon_outliers, table_lime, table_lrp, table_models
 from xaidesk.explain.table import explain_table
 
 WHOLESALE = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "wholesale_customers.csv"
@@ -182,13 +182,13 @@ def test_linear_contributions_add_up():
     X = rng.normal(size=(120, 4))
     y = X @ np.array([1.0, -2.0, 0.0, 0.5]) + 3 + 0.1 * rng.normal(size=120)
     for kind in ("linear", "ridge"):
-        fit = supervised.fit_linear(X, y, kind)
+        fit = table_models.fit_linear(X, y, kind)
         np.testing.assert_allclose(fit.contributions.sum(1) + fit.intercept, fit.model.predict(X), rtol=1e-10)
     labels = np.where(X[:, 0] + X[:, 1] > 0, "yes", "no")
-    fit = supervised.fit_linear(X, labels, "logistic")
+    fit = table_models.fit_linear(X, labels, "logistic")
     np.testing.assert_allclose(fit.contributions.sum(1) + fit.intercept, fit.model.decision_function(X), rtol=1e-10)
     three = np.digitize(X[:, 0], [-0.5, 0.5])
-    fit = supervised.fit_linear(X, three, "logistic", target_class=2)
+    fit = table_models.fit_linear(X, three, "logistic", target_class=2)
     np.testing.assert_allclose(fit.prediction, fit.model.decision_function(X)[:, 2], rtol=1e-10)
 
 
@@ -197,7 +197,7 @@ def trained():
     rng = np.random.default_rng(0)
     X = rng.normal(size=(200, 4)) * [1, 10, 0.1, 1] + [0, 50, 0, 0]
     y = X[:, 0] + 0.1 * X[:, 1] + np.sin(3 * X[:, 3])
-    return X, y, supervised.train_mlp(X, y, epochs=30, hidden=(16, 8))
+    return X, y, table_models.train_mlp(X, y, epochs=30, hidden=(16, 8))
 
 
 def test_mlp_lrp_conservation_and_zennit(trained):
@@ -206,7 +206,7 @@ def test_mlp_lrp_conservation_and_zennit(trained):
     relevance, absorbed, f = mlp.explain(X[:20])
     np.testing.assert_allclose(relevance.sum(1) + absorbed, f, rtol=1e-9, atol=1e-12)
     np.testing.assert_allclose(f, mlp.output(X[:20])[:, 0], rtol=1e-5, atol=1e-5)
-    np.testing.assert_allclose(relevance, supervised.lrp_epsilon_zennit(mlp.network, mlp.standardize(X[:20])),
+    np.testing.assert_allclose(relevance, table_lrp.lrp_epsilon_zennit(mlp.network, mlp.standardize(X[:20])),
                                rtol=1e-6, atol=1e-9)
     # without biases LRP-0 conserves exactly
     import copy
@@ -217,7 +217,7 @@ def test_mlp_lrp_conservation_and_zennit(trained):
     for m in net:
         if isinstance(m, torch.nn.Linear):
             m.bias.data.zero_()
-    relevance, absorbed, f = supervised.lrp_epsilon(net, mlp.standardize(X[:20]), epsilon=0.0)
+    relevance, absorbed, f = table_lrp.lrp_epsilon(net, mlp.standardize(X[:20]), epsilon=0.0)
     np.testing.assert_allclose(relevance.sum(1), f, rtol=1e-6, atol=1e-9)
 
 
@@ -233,7 +233,7 @@ def test_lime_tabular_agrees_with_the_lime_package(trained):
             X, mode="regression", discretize_continuous=False, feature_selection="none", random_state=seed,
             sample_around_instance=around)
         reference = explainer.explain_instance(X[5], predict, num_features=4, num_samples=800)
-        ours = supervised.lime_tabular(predict, X[5], X, num_samples=800, seed=seed, sample_around_instance=around)
+        ours = table_lime.lime_tabular(predict, X[5], X, num_samples=800, seed=seed, sample_around_instance=around)
         coef = dict(reference.local_exp[1])
         np.testing.assert_allclose(ours.coefficients, [coef[i] for i in range(4)], rtol=1e-8, atol=1e-10)
         assert ours.intercept == pytest.approx(reference.intercept[1], rel=1e-8)

@@ -30,8 +30,8 @@ import torch
 
 from ..core import CancelToken, MethodError, no_progress
 from ..explain import kmeans as _kmeans
-from ..explain import supervised as _supervised
 from ..explain.table import TableResult
+from ..explain.table_models import TrainedMLP, train_mlp
 from .faithfulness import FaithfulnessResult, FlipSettings, assemble, evaluate_jobs, removal_counts, removal_orders
 
 #: Table methods whose explained score can be recomputed for a perturbed row.
@@ -69,7 +69,7 @@ def softmin_scores(reference: np.ndarray, rows: np.ndarray, positions: np.ndarra
     return y.numpy()
 
 
-def _retrained_mlp(result: TableResult, target_values) -> _supervised.TrainedMLP:
+def _retrained_mlp(result: TableResult, target_values) -> TrainedMLP:
     if target_values is None:
         raise MethodError("Evaluating a neural-network analysis trains the network again: give the target values too.")
     params = result.params
@@ -77,7 +77,7 @@ def _retrained_mlp(result: TableResult, target_values) -> _supervised.TrainedMLP
         hidden = tuple(int(h) for h in str(params["hidden"]).replace(" ", "").split(",") if h)
     except ValueError:
         raise MethodError(f"Hidden layer sizes are whole numbers separated by commas; got '{params['hidden']}'.") from None
-    return _supervised.train_mlp(result.transformed, np.asarray(target_values), task=params["task"], hidden=hidden,
+    return train_mlp(result.transformed, np.asarray(target_values), task=params["task"], hidden=hidden,
                                  epochs=int(params["epochs"]), learning_rate=float(params["learning_rate"]),
                                  validation=float(params["validation"]), seed=int(params["seed"]))
 
