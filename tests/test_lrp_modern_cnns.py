@@ -558,10 +558,10 @@ def test_unchecked_timm_models_are_refused_by_block(name, block):
 def test_timm_tables_are_keyed_by_class_not_name():
     """torchvision's InvertedResidual shares timm's bare class name and must not get a timm body."""
     pytest.importorskip("timm")
-    from xaidesk.explain.lrp.block_forwards import timm_body_names as _timm_body_names
+    from xaidesk.explain.lrp.block_forwards import timm_body_names
 
     block = mobilenetv2.InvertedResidual(8, 8, 1, 2)
-    assert _timm_body_names(block) is None
+    assert timm_body_names(block) is None
     assert lrp.canonizer_names(lrp.choose_canonizers("x", tiny_mobilenet_v2()))[1] == "ResidualSumCanonizer"
 
 
