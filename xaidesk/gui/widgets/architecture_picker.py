@@ -3,8 +3,9 @@
 Weights alone do not say which network they belong to; this box lists the architectures
 (:class:`~xaidesk.models.sources.ArchitectureChoice`), preselects the one the weights were
 recognised as, filters by search words, and emits :attr:`ArchitecturePicker.chosen` when the
-person picks another. The hint under the list comes from
-:func:`xaidesk.gui.open_model_logic.architecture_hint`.
+person picks another. It lists the architectures in the background on the dialog's runner
+(:meth:`ArchitecturePicker.list_architectures`: torchvision's at once, timm's too once weights ask
+for a choice). The hint under the list comes from :func:`xaidesk.gui.open_model_logic.architecture_hint`.
 """
 
 from __future__ import annotations
@@ -12,7 +13,10 @@ from __future__ import annotations
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import QAbstractItemView, QGroupBox, QLabel, QLineEdit, QListWidget, QListWidgetItem, QVBoxLayout
 
-from ..open_model_logic import architecture_hint, best_match, found_source
+from ..open_model_logic import architecture_hint, best_match, choices_job, found_source
+
+#: The runner channels of the two lists (``"<owner>.<job>"``).
+CHOICES, ALL_CHOICES = "open_model.choices", "open_model.all_choices"
 
 
 class ArchitecturePicker(QGroupBox):
@@ -29,14 +33,19 @@ class ArchitecturePicker(QGroupBox):
     -------
     chosen
         The person chose an architecture (not emitted for a preselection).
+    listed
+        A list of architectures arrived and is shown.
     """
 
     chosen = Signal()
+    listed = Signal()
 
     def __init__(self, parent=None) -> None:
         super().__init__("Architecture", parent)
         self.choices: list = []
         self.guess = None
+        self._runner = None
+        self._jobs: dict[str, int | None] = {}
         self.search_edit = QLineEdit()
         self.search_edit.setPlaceholderText("Search, e.g. resnet50, vit small, convnext")
         self.search_edit.setClearButtonEnabled(True)
@@ -55,6 +64,37 @@ class ArchitecturePicker(QGroupBox):
         layout.addWidget(self.search_edit)
         layout.addWidget(self.list, 1)
         layout.addWidget(self.hint)
+
+    def list_architectures(self, runner, *, with_timm: bool) -> None:
+        """List the architectures on ``runner``: torchvision's (quick), or timm's too (asked for once)."""
+        channel = ALL_CHOICES if with_timm else CHOICES
+        if channel in self._jobs:
+            return
+        if self._runner is None:
+            self._runner = runner
+            runner.finished.connect(self._on_finished)
+            runner.failed.connect(self._on_failed)
+        self._jobs[channel] = runner.submit(choices_job(with_timm=with_timm), channel)
+
+    def _channel_of(self, job_id: int) -> str | None:
+        return next((c for c, current in self._jobs.items() if current == job_id), None)
+
+    def _on_finished(self, job_id: int, choices) -> None:
+        channel = self._channel_of(job_id)
+        if channel is None:
+            return
+        self._jobs[channel] = None
+        if channel == CHOICES and self.choices:
+            return  # the full list came first
+        self.fill(choices)
+        self.show_hint()
+        self.listed.emit()
+
+    def _on_failed(self, job_id: int, failure) -> None:
+        channel = self._channel_of(job_id)
+        if channel is not None:
+            self._jobs[channel] = None
+            self.hint.setText("The list of architectures could not be made: " + failure.message)
 
     def architecture(self):
         """The chosen ``ArchitectureChoice``, or ``None``."""

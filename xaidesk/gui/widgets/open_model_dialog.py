@@ -33,7 +33,6 @@ from PySide6.QtWidgets import (
 
 from ..open_model_logic import (
     OpenModelChoice,
-    choices_job,
     guess_html,
     idle_text,
     inspect_job,
@@ -57,7 +56,6 @@ CHOICE_DELAY_MS = 350
 DIALOG_WIDTH, FULL_HEIGHT = 980, 640
 #: The runner channels of the dialog's jobs (``"<owner>.<job>"``).
 RECOGNISE, INSPECT, CHECK = "open_model.recognise", "open_model.inspect", "open_model.check"
-CHOICES, ALL_CHOICES = "open_model.choices", "open_model.all_choices"
 
 
 class OpenModelDialog(QDialog):
@@ -98,9 +96,8 @@ class OpenModelDialog(QDialog):
         self._choice_timer.setSingleShot(True)
         self._choice_timer.setInterval(CHOICE_DELAY_MS)
         self._choice_timer.timeout.connect(self._inspect)
-        self._all_choices_requested = False
         self._recognised_text = ""
-        self._request_choices()
+        self.picker.list_architectures(self.runner, with_timm=False)
         self._refresh()
         self.resize(DIALOG_WIDTH, self.sizeHint().height())
 
@@ -125,6 +122,7 @@ class OpenModelDialog(QDialog):
 
         self.picker = ArchitecturePicker()
         self.picker.chosen.connect(self._on_architecture_chosen)
+        self.picker.listed.connect(self._on_listed)
         self.architecture_box = self.picker
         self.architecture_list = self.picker.list
         self.search_edit = self.picker.search_edit
@@ -206,16 +204,6 @@ class OpenModelDialog(QDialog):
         self.found_label.setText("Looking at it …")
         return self._submit(RECOGNISE, recognise_job(text), f"Looking at {Path(text).name or text} …")
 
-    def _request_choices(self) -> None:
-        """List torchvision's architectures now (quick); timm's once weights ask for a choice."""
-        self._jobs[CHOICES] = self.runner.submit(choices_job(with_timm=False), CHOICES)
-
-    def _request_all_choices(self) -> None:
-        if self._all_choices_requested:
-            return
-        self._all_choices_requested = True
-        self._jobs[ALL_CHOICES] = self.runner.submit(choices_job(with_timm=True), ALL_CHOICES)
-
     # ------------------------------------------------------------------ architectures
     def architecture(self):
         """The chosen ``ArchitectureChoice``, or ``None``."""
@@ -224,6 +212,10 @@ class OpenModelDialog(QDialog):
     def select_architecture(self, name: str, source: str | None = None) -> bool:
         """Choose an architecture by name (and source); returns False if it is not listed."""
         return self.picker.select(name, source)
+
+    def _on_listed(self) -> None:
+        self._refresh()
+        self.picker.scroll_to_current()
 
     def _on_architecture_chosen(self) -> None:
         self._forget_model()
@@ -293,19 +285,14 @@ class OpenModelDialog(QDialog):
         if channel is None:
             return
         self._jobs[channel] = None
-        if channel in (CHOICES, ALL_CHOICES):
-            if channel == CHOICES and self.picker.choices:
-                return  # the full list came first
-            self.picker.fill(result)
-            self.picker.show_hint()
-        elif channel == RECOGNISE:
+        if channel == RECOGNISE:
             self._recognised(result)
         elif channel == INSPECT:
             self._inspected(*result)
         elif channel == CHECK:
             self._accept_checked()
         self._refresh()
-        if channel in (CHOICES, ALL_CHOICES, RECOGNISE):
+        if channel == RECOGNISE:
             self.picker.scroll_to_current()
 
     def _on_failed(self, job_id: int, failure: JobFailure) -> None:
@@ -313,9 +300,6 @@ class OpenModelDialog(QDialog):
         if channel is None:
             return
         self._jobs[channel] = None
-        if channel in (CHOICES, ALL_CHOICES):
-            self.picker.hint.setText("The list of architectures could not be made: " + failure.message)
-            return
         self._failed_channel = channel
         if channel == INSPECT and self.allow_untrusted and needs_trust(failure.error):
             # Only now does the source say that it runs code (a Hugging Face folder with its own code, or
@@ -351,7 +335,7 @@ class OpenModelDialog(QDialog):
             self.picker.show_hint()
         self._inspect()
         if guess.chooses_architecture:
-            self._request_all_choices()
+            self.picker.list_architectures(self.runner, with_timm=True)
 
     def _describe_guess(self, loaded_into=None) -> None:
         """Say what the chosen path is in "What it is"; once weights are loaded into ``loaded_into``
