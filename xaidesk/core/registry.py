@@ -63,7 +63,7 @@ class Param:
     choices_from
         For ``"str"`` parameters whose valid values depend on the model:
         ``"model_layers"`` asks the GUI to offer the model's layers
-        (:func:`xaidesk.explain.relax.list_layers`); an empty value means "automatic".
+        (:func:`xaidesk.explain.relax_layers.list_layers`); an empty value means "automatic".
     minimum_text
         What the minimum means when it is a special value, shown instead of the number
         (e.g. ``"Automatic"`` when 0 lets the method choose).

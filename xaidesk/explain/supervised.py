@@ -21,11 +21,6 @@ from .table_lime import lime_tabular
 from .table_models import TrainedMLP, fit_linear, train_mlp
 
 
-def global_importance(relevance: np.ndarray) -> np.ndarray:
-    """Mean absolute relevance per feature (the global view)."""
-    return np.abs(np.asarray(relevance, dtype=np.float64)).mean(axis=0)
-
-
 # --- the registered methods (modality "table") -------------------------------------------------
 
 
