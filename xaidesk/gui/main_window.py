@@ -26,8 +26,16 @@ from .views.view_common import ElidedLabel
 from .widgets import error_dialog
 from .window_exports import save_and_report, update_export_actions
 from .window_menus import about_html, build_menus, fill_catalog_menus
-from .window_routing import AUDIO, MOLECULES, NO_MOLECULES, TABLES, dropped_path, open_file_filter, startup_plan, \
-    tab_for_path
+from .window_routing import (
+    AUDIO,
+    MOLECULES,
+    NO_MOLECULES,
+    TABLES,
+    dropped_path,
+    open_file_filter,
+    startup_plan,
+    tab_for_path,
+)
 
 
 @dataclass

@@ -434,8 +434,8 @@ class OpenModelDialog(QDialog):
             return
         model, preprocessing = self.model, self.preprocessing_editor.preprocessing()
         self.failure = None
-
-        self._submit(CHECK, lambda token, progress: try_input(model, preprocessing), "Trying the model on the new input size …")
+        self._submit(CHECK, lambda token, progress: try_input(model, preprocessing),
+                     "Trying the model on the new input size …")
 
     def _accept_checked(self) -> None:
         model, preprocessing = self.model, None
