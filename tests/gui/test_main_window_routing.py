@@ -56,7 +56,7 @@ def _molecule_folder(tmp_path, count=12):
 
 
 def _wait_loaded(qtbot, tab):
-    qtbot.waitUntil(lambda: tab._jobs["load"] is None and tab._jobs["predict"] is None, timeout=10_000)
+    qtbot.waitUntil(lambda: not tab.is_job_running("load") and not tab.is_job_running("predict"), timeout=10_000)
 
 
 def test_dropping_a_folder_of_molecules_opens_it_with_the_energies_beside_it(qtbot, window, tmp_path, asked,
@@ -150,7 +150,7 @@ def test_file_open_offers_every_kind_and_routes_by_kind(qtbot, window, tmp_path,
 def _run_wine(qtbot, tab):
     qtbot.waitUntil(lambda: bool(tab.methods), timeout=20_000)
     tab.open_example()
-    qtbot.waitUntil(lambda: tab.table is not None and tab._jobs["load"] is None, timeout=10_000)
+    qtbot.waitUntil(lambda: tab.table is not None and not tab.is_job_running("load"), timeout=10_000)
     assert tab.select_method("neon.knn")
     tab.param_form.set_value("gamma", "1")
     assert tab.run_analysis() is not None
