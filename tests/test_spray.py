@@ -256,6 +256,9 @@ def test_load_run_heatmaps_skips_missing_partial_and_escaping_rows(tmp_path):
     assert len(loaded.notices) == 2 and "missing" in loaded.notices[0]
     with pytest.raises(InputError, match="not a batch run folder"):
         load_run_heatmaps(tmp_path)
+    (run / "index.csv").unlink()
+    with pytest.raises(InputError, match="it has no index.csv"):
+        load_run_heatmaps(run)
 
 
 def test_results_folder_round_trip(tmp_path):

@@ -27,7 +27,7 @@ HELP = "cluster one class's heatmaps of a batch run to find the model's strategi
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from .common import output_folder
-    parser.add_argument("run", type=Path, nargs="?", help="the batch run folder (with index.csv)")
+    parser.add_argument("run", type=Path, nargs="?", help="the batch run folder (with run.json and index.csv)")
     parser.add_argument("--method", default=None, help="method whose heatmaps to analyse (may be left out if the run used one)")
     parser.add_argument("--class", dest="target_class", default=None,
                         help="the explained class, by label or index (may be left out if there is one)")

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from ...core import CancelToken, InputError, no_progress
-from ...runs.format import read_index_records, read_meta
+from ...runs.format import INDEX_FILE, read_index_records, read_meta
 
 @dataclass
 class RunHeatmaps:
@@ -63,6 +63,9 @@ def read_run_index(run_dir: str | Path) -> tuple[dict, list[dict]]:
     """
     run_dir = Path(run_dir)
     run = read_meta(run_dir)
+    if not (run_dir / INDEX_FILE).is_file():
+        raise InputError(f"'{run_dir}' is not a batch run folder (it has no {INDEX_FILE}); "
+                         "choose the folder a batch run wrote.")
     return run, [row for row in read_index_records(run_dir) if row["relevance"]]
 
 
