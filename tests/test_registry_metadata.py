@@ -18,6 +18,14 @@ def test_every_method_belongs_to_a_registered_family():
     assert all(get_family(m.family).title for m in list_methods())
 
 
+def test_image_methods_are_listed_default_first_then_by_family():
+    assert [m.name for m in list_methods("image")] == [
+        "lrp.epsilon_plus_flat", "lrp.epsilon_gamma_box", "lrp.epsilon_alpha2_beta1", "lrp.custom", "lrp.attention",
+        "gradient.input_x_gradient", "gradient.integrated", "gradient.smoothgrad", "gradient.sensitivity",
+        "gradient.robust", "occlusion", "lime", "relax",
+    ]
+
+
 def test_method_lists_follow_family_order_then_method_order():
     order = {f.name: f.order for f in list_families()}
     methods = list_methods("image")
@@ -103,7 +111,7 @@ def test_the_core_loads_no_methods_itself():
     import sys
 
     code = ("import xaidesk.core.registry as r, sys\n"
-            "try:\n    r.list_methods()\nexcept RuntimeError as e:\n    print('refused', 'load_builtin_methods' in str(e))\n"
+            "try:\n    r.list_methods()\nexcept r.MethodError as e:\n    print('refused', 'load_builtin_methods' in str(e))\n"
             "print('explain' in ' '.join(m for m in sys.modules if m.startswith('xaidesk.')))\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.stdout.split() == ["refused", "True", "False"], out.stderr

@@ -412,8 +412,8 @@ def _check_modality_defaults(method: str, params: Sequence[Param], overrides: di
 def _require_methods() -> None:
     # The core knows no method itself: entry points load the built-in ones (xaidesk.explain.load_builtin_methods).
     if not _REGISTRY:
-        raise RuntimeError("No explanation methods are registered: call "
-                           "xaidesk.explain.load_builtin_methods() before using the registry.")
+        raise MethodError("No explanation methods are registered: call "
+                          "xaidesk.explain.load_builtin_methods() before using the registry.")
 
 
 def get_method(name: str) -> MethodInfo:

@@ -121,7 +121,7 @@ def _batches(total: int, size: int) -> Iterator[tuple[int, int]]:
 
 @register_method(
     "gradient.sensitivity",
-    unit="squared gradient", order=0,
+    unit="squared gradient", order=3,
     modality=MODALITY,
     title="Sensitivity (squared gradient)",
     help="Shows where small changes of the input would change the score most; fast but often noisy.",
@@ -136,7 +136,7 @@ def sensitivity(model, x, target, *, params, token, progress) -> Explanation:
 
 @register_method(
     "gradient.input_x_gradient",
-    unit="input × gradient", order=1,
+    unit="input × gradient", order=0,
     modality=MODALITY,
     title="Input × gradient",
     help="Multiplies each input value by how strongly the score reacts to it; positive means the "
@@ -260,7 +260,7 @@ def spread_order(n: int) -> list[int]:
 
 @register_method(
     "gradient.integrated",
-    unit="attribution", sample_unit="steps", order=3,
+    unit="attribution", sample_unit="steps", order=1,
     modality=MODALITY,
     params=[
         Param("steps", "int", 32, "How many steps lead from the 'empty' start picture to the input; more is more exact but slower.",

@@ -195,7 +195,7 @@ def statistics_parts(stats: dict, score: float, levels: tuple[float, float], tar
 def map_shows_sign(method: str, params: dict | None = None) -> bool | None:
     """Whether the registered ``method`` with ``params`` draws evidence for and against (``None``: unknown).
 
-    Call it once a result exists: looking the method up loads the method registry.
+    Call it once a result exists (the methods are registered by then; before, the answer is ``None``).
     """
     from xaidesk.core.errors import XaideskError
     from xaidesk.core.registry import get_method
