@@ -43,8 +43,6 @@ from ..models.inference import forward_logits
 from .common import check_target
 from .image import Prediction, method_for
 
-#: RELAX grid cells per side on a spectrogram window when the person did not choose.
-AUDIO_RELAX_CELLS = 8
 PREDICT_BATCH = 64
 
 
@@ -242,11 +240,10 @@ def explain_audio(
         )
     values = dict(params or {})
     notes: list[str] = list(getattr(audio, "notices", []))
-    if info.name == "lime" and "segmentation" not in values:
-        values["segmentation"] = "grid"
-        notes.append("LIME used a grid of time-frequency patches (the spectrogram default).")
-    if info.name == "relax" and "cells" not in values and str(values.get("strategy", "random")) == "random":
-        values["cells"] = AUDIO_RELAX_CELLS
+    spectrogram_defaults = {k: v for k, v in info.modality_defaults.get("audio", {}).items() if k not in values}
+    values.update(spectrogram_defaults)
+    if spectrogram_defaults.get("segmentation") == "grid":
+        notes.append(f"{info.family_title} used a grid of time-frequency patches (the spectrogram default).")
     if info.name == "relax" and model.embedding_only and not values.get("layer"):
         values["layer"] = "embeddings"
         notes.append("RELAX explains the 128-number VGGish embedding (the model has no classifier head).")

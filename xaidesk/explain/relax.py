@@ -165,6 +165,7 @@ U_HELP = ("Uncertainty is the mask-weighted variance of the similarity among the
 @register_method(
     "relax",
     unit="similarity", sample_unit="masks", default_for=("audio",),
+    modality_defaults={"audio": {"cells": 8}},
     modality=MODALITY,
     params=[
         Param("layer", "str", "",
