@@ -14,7 +14,7 @@ from PySide6.QtWidgets import QComboBox, QGroupBox, QLabel, QVBoxLayout
 
 from ..catalog import Catalog, input_title, sample_title
 from ..runner import JobFailure
-from ..tabs.explain_records import first_sentence
+from ..explain_records import first_sentence
 from ..widgets import error_dialog
 from ..widgets.param_form import AUTOMATIC_LAYER
 

@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
 )
 
 from ...core import render
-from ..tabs.explain_records import shared_levels
+from ..explain_records import shared_levels
 from ..views.view_common import AUTOMATIC_COLORMAP, UNSIGNED_COLORMAP
 
 #: Finished results kept for comparison (each holds a full-size relevance map).

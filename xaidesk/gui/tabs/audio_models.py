@@ -16,7 +16,7 @@ from .. import audio_jobs
 from ..audio_jobs import default_frontend, frontend_dict
 from ..runner import JobFailure
 from ..widgets import error_dialog, frontend_dialog
-from .explain_records import first_sentence
+from ..explain_records import first_sentence
 
 VGGISH_ENTRY = "__vggish__"
 MODEL_FILE_ENTRY = "__audio_file__"

@@ -25,7 +25,7 @@ from ..formatting import (
 )
 from ..overlays import samples_done
 from ..views.audio_views import SpectrogramView
-from .explain_records import HistoryRecord, RunRecord, levels_for, relevance_stats_parts, unit_of
+from ..explain_records import HistoryRecord, RunRecord, levels_for, relevance_stats_parts, unit_of
 
 #: Cells sampled to choose the colour levels of a partial result.
 PARTIAL_LEVELS_SAMPLES = 256 * 256

@@ -13,7 +13,7 @@ from PySide6.QtWidgets import QComboBox, QFormLayout
 
 from .. import image_jobs
 from ..image_jobs import PREPARATION_MODEL, PREPARATION_WHOLE, prepared_model
-from .explain_records import first_sentence
+from ..explain_records import first_sentence
 
 OPEN_MODEL_ENTRY = "__open_model__"
 MODEL_FILE_ENTRY = "__file__"

@@ -28,7 +28,7 @@ from ..overlays import highlighted_segments, samples_done
 from ..runner import JobFailure
 from ..views.image_views import HeatmapView
 from ..widgets import error_dialog
-from .explain_records import HistoryRecord, RunRecord, levels_for, relevance_stats_parts, unit_of
+from ..explain_records import HistoryRecord, RunRecord, levels_for, relevance_stats_parts, unit_of
 
 #: Pixels sampled to choose the colour levels of a partial result.
 PARTIAL_LEVELS_SAMPLES = 256 * 256

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ...core import render
-from ..formatting import EtaEstimator, class_text, map_shows_sign, method_explains_class, statistics_parts
+from ..core import render
+from .formatting import EtaEstimator, class_text, map_shows_sign, method_explains_class, statistics_parts
 
 
 @dataclass(kw_only=True)
