@@ -93,7 +93,7 @@ def _fit(kind: str, name: str, x, params, token, progress) -> Explanation:
 
 @register_method(
     "ridge.atoms", modality=MODALITY, title="Energy per atom type (ridge on atom counts)",
-    unit="energy", default_for=("molecule",), order=0,
+    unit="energy", order=0,
     params=[TEST, VALIDATION, SEED],
     help="Learns one energy per element so that a molecule's energy is the sum over its atoms; "
          "the explanation is that energy per element.",
