@@ -115,3 +115,17 @@ def test_the_core_loads_no_methods_itself():
             "print('explain' in ' '.join(m for m in sys.modules if m.startswith('xaidesk.')))\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.stdout.split() == ["refused", "True", "False"], out.stderr
+
+
+def test_a_step_is_immutable_and_keeps_its_count_through_throttling_and_prefixes():
+    from xaidesk.core import ThrottledProgress
+
+    step = Step.count("LIME: samples", 5, 10, unit="samples")
+    with pytest.raises(AttributeError):
+        step.done = 6
+    received = []
+    throttled = ThrottledProgress(lambda f, m, p: received.append(m), interval=0.0)
+    throttled(0.5, step)
+    assert step_of(received[-1]) is step
+    prefixed = step.prefixed("Image 2 of 3")
+    assert prefixed == "Image 2 of 3: LIME: samples: 5 of 10" and (prefixed.done, prefixed.total) == (5, 10)

@@ -38,7 +38,9 @@ class Step(str):
     """A progress message that also carries its count, so that no one parses text back.
 
     It is the message text itself (a ``str``), with ``done`` of ``total`` ``unit`` and, for
-    sounds explained window by window, ``window`` = ``(index, count)`` (1-based).
+    sounds explained window by window, ``window`` = ``(index, count)`` (1-based). It is immutable,
+    since it crosses from the worker thread to the GUI. String operations (``+``, f-strings) give
+    plain text without the count: wrap a step with :meth:`in_window` or :meth:`prefixed`.
     """
 
     done: int | None
@@ -49,9 +51,13 @@ class Step(str):
     def __new__(cls, text: str, done: int | None = None, total: int | None = None, unit: str = "",
                 window: tuple[int, int] | None = None) -> "Step":
         step = super().__new__(cls, text)
-        step.done, step.total, step.unit = done, total, unit
-        step.window = None if window is None else (int(window[0]), int(window[1]))
+        for name, value in (("done", done), ("total", total), ("unit", unit),
+                            ("window", None if window is None else (int(window[0]), int(window[1])))):
+            object.__setattr__(step, name, value)
         return step
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError("a progress Step cannot be changed")
 
     @classmethod
     def count(cls, label: str, done: int, total: int, unit: str = "",
@@ -64,6 +70,10 @@ class Step(str):
     def in_window(self, index: int, count: int) -> "Step":
         """This step inside window ``index`` of ``count``: ``"window 2 of 5: <text>"``."""
         return Step(f"window {index} of {count}: {self}", self.done, self.total, self.unit, (index, count))
+
+    def prefixed(self, prefix: str) -> "Step":
+        """``"prefix: <text>"`` with the same count."""
+        return Step(f"{prefix}: {self}", self.done, self.total, self.unit, self.window)
 
     def __reduce__(self):
         return Step, (str(self), self.done, self.total, self.unit, self.window)

@@ -13,7 +13,7 @@ import time
 
 import numpy as np
 
-from ..core import CancelToken, InputError, no_progress
+from ..core import CancelToken, InputError, no_progress, step_of
 from ..data.audio import LoadedAudio
 from ..models.base import LoadedModel
 from .faithfulness import FaithfulnessResult, FlipSettings
@@ -31,7 +31,9 @@ def _check_methods(methods) -> list[str]:
 
 def _span(progress, lo: float, hi: float, prefix: str):
     def report(fraction: float, message: str = "", partial=None) -> None:
-        progress(lo + (hi - lo) * min(max(fraction, 0.0), 1.0), f"{prefix}: {message}" if message else prefix, None)
+        step = step_of(message)
+        text = step.prefixed(prefix) if step is not None else (f"{prefix}: {message}" if message else prefix)
+        progress(lo + (hi - lo) * min(max(fraction, 0.0), 1.0), text, None)
     return report
 
 

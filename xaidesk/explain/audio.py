@@ -329,9 +329,11 @@ def explain_audio(
                     stitched = stitcher.copy()
                     stitched.add(partial, _w)
                     stitched = finished(stitched, False, _k)
-                step = step_of(message) or Step(message)
-                label = step.in_window(_k + 1, count) if message else Step(f"window {_k + 1} of {count}",
-                                                                          window=(_k + 1, count))
+                step = step_of(message)
+                if step is None:
+                    step = Step(message)
+                label = step.in_window(_k + 1, count) if str(step) else Step(f"window {_k + 1} of {count}",
+                                                                            window=(_k + 1, count))
                 progress((_k + min(max(fraction, 0.0), 1.0)) / count, label, stitched)
 
             try:
