@@ -1,7 +1,7 @@
 """The base of the tabs that explain a model's prediction with a relevance map (Images, Audio).
 
-:class:`ExplainTabBase` is composed of the shared panels (:mod:`xaidesk.gui.panels`: model,
-method, prediction, results) and holds the run itself: start, progress, cancel (cancelled
+:class:`ExplainTabBase` is composed of its parts (:mod:`xaidesk.gui.tabs.explain_parts`: model,
+method, prediction, results, export) and holds the run itself: start, progress, cancel (cancelled
 iterative runs keep their partial result), failure, and the exports every result has. Its
 contract is declared in code: the annotated widgets a tab's ``_build`` must make (checked
 once the tab is built, :meth:`ExplainTabBase._check_contract`) and the hooks in
@@ -34,15 +34,15 @@ from PySide6.QtWidgets import (
 
 from ...core import render
 from ..formatting import class_text
-from ..panels.method_panel import MethodPanelMixin
 from ..panels.tab_pieces import make_progress_bar
-from ..panels.model_panel import ModelPanelMixin
-from ..panels.prediction_panel import PredictionPanelMixin
-from ..panels.result_export import ResultExportMixin
-from ..panels.results_panel import ResultsPanelMixin
 from ..runner import JobFailure
 from ..widgets import error_dialog
 from ..widgets.param_form import ParamForm
+from .explain_parts.export import ResultExportMixin
+from .explain_parts.method import MethodPanelMixin
+from .explain_parts.model import ModelPanelMixin
+from .explain_parts.prediction import PredictionPanelMixin
+from .explain_parts.results import ResultsPanelMixin
 
 #: What the explanation view shows before a run.
 RUN_PLACEHOLDER = "Press Run to explain…"

@@ -12,8 +12,8 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QFont, QPalette, QStandardItem, QStandardItemModel
 from PySide6.QtWidgets import QComboBox, QGroupBox, QLabel, QPushButton, QSizePolicy, QVBoxLayout
 
-from ...core.registry import TAG_CUSTOM_RULES, TAG_TRANSFORMERS, default_method
-from ..widgets.param_form import ParamForm
+from ....core.registry import TAG_CUSTOM_RULES, TAG_TRANSFORMERS, default_method
+from ...widgets.param_form import ParamForm
 
 
 class MethodPanelMixin:

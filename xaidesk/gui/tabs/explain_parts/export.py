@@ -61,7 +61,7 @@ class ResultExportMixin:
         """Everything needed to reproduce the current result, as JSON-ready data."""
         import xaidesk
 
-        from ..overlays import samples_done
+        from ...overlays import samples_done
 
         entry = self.current_entry
         explanation = entry.explanation

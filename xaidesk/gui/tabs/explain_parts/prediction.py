@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QComboBox, QFormLayout, QGroupBox, QTreeWidget, QTreeWidgetItem, QVBoxLayout
 
-from ..formatting import class_text, probability_text
+from ...formatting import class_text, probability_text
 
 #: Classes listed in the prediction list.
 TOP_K = 5

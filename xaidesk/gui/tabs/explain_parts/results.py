@@ -25,9 +25,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ...core import render
-from ..explain_records import shared_levels
-from ..views.view_common import AUTOMATIC_COLORMAP, UNSIGNED_COLORMAP
+from ....core import render
+from ...explain_records import shared_levels
+from ...views.view_common import AUTOMATIC_COLORMAP, UNSIGNED_COLORMAP
 
 #: Finished results kept for comparison (each holds a full-size relevance map).
 MAX_HISTORY = 16

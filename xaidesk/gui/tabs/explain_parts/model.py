@@ -12,11 +12,11 @@ from pathlib import Path
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QComboBox, QGroupBox, QLabel, QVBoxLayout
 
-from ..catalog import Catalog, input_title, sample_title
-from ..runner import JobFailure
-from ..explain_records import first_sentence
-from ..widgets import error_dialog
-from ..widgets.param_form import AUTOMATIC_LAYER
+from ...catalog import Catalog, input_title, sample_title
+from ...explain_records import first_sentence
+from ...runner import JobFailure
+from ...widgets import error_dialog
+from ...widgets.param_form import AUTOMATIC_LAYER
 
 #: ``Param.choices_from`` value of parameters that list the model's layers.
 MODEL_LAYERS = "model_layers"
@@ -165,7 +165,7 @@ class ModelPanelMixin:
         model = self.model
 
         def job(token, progress):
-            from ..image_jobs import model_layers
+            from ...image_jobs import model_layers
 
             return model_layers(model)
 
