@@ -35,18 +35,6 @@ class Catalog:
     architectures: list[str] = field(default_factory=list)
     audio_methods: list = field(default_factory=list)
 
-    def method(self, name: str):
-        for info in self.methods:
-            if info.name == name:
-                return info
-        return None
-
-    def audio_method(self, name: str):
-        for info in self.audio_methods:
-            if info.name == name:
-                return info
-        return None
-
     def models(self, modality: str = "image") -> list[dict]:
         """The built-in models of one modality (entries without ``modality`` are image models)."""
         return [m for m in self.builtin_models if m.get("modality", "image") == modality]

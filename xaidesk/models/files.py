@@ -133,7 +133,6 @@ def check_model_file(path: Path) -> None:
         raise ModelError(f"{path} is a folder, not a model file. Choose the .pt or .pth file inside it.")
 
 
-_check_file = check_model_file  # the former private name
 
 
 def _unreadable(path: Path, error: BaseException) -> ModelError:
@@ -370,7 +369,6 @@ def load_torchscript(path: Path) -> torch.nn.Module:
         ) from error
 
 
-_read_trusted = read_trusted  # the former private names
 _load_torchscript = load_torchscript
 
 
@@ -455,8 +453,6 @@ def class_names_from_sidecar(sidecar: Sidecar, count: int, notes: list[str], *, 
             "or give a label file.", CLASS_NAMES))
     return [f"class {i}" for i in range(count)]
 
-
-_class_names = class_names_from_sidecar  # the former private name
 
 
 def _timm_candidates(state: dict[str, torch.Tensor]) -> list[str]:

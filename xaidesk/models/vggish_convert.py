@@ -41,7 +41,6 @@ PyTorch VGGish -- unless it is marked: written by :func:`convert_vggish`, holdin
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import numpy as np

@@ -40,13 +40,7 @@ from ..widgets.param_form import ParamForm
 from .analysis_base import AnalysisTabMixin
 from ..panels.tab_pieces import faithfulness_box, show_faithfulness_dialog, side_column
 
-#: Suffixes the Tables tab opens (drag and drop, File ▸ Open).
-TABLE_SUFFIXES = (".csv", ".tsv", ".txt", ".tab", ".xlsx")
 TABLE_FILTER = "Tables (*.csv *.tsv *.txt *.tab *.xlsx);;All files (*)"
-
-
-def is_table_file(path) -> bool:
-    return Path(path).suffix.lower() in TABLE_SUFFIXES
 
 
 class TablesTab(AnalysisTabMixin, QWidget):
@@ -482,4 +476,4 @@ class TablesTab(AnalysisTabMixin, QWidget):
         self.state_changed.emit()
 
 
-__all__ = ["TablesTab", "TABLE_SUFFIXES", "is_table_file"]
+__all__ = ["TablesTab"]

@@ -37,17 +37,6 @@ def _plain_axes(item: pg.PlotItem) -> None:
         axis.autoSIPrefixScale = 1.0  # pyqtgraph may have picked a scale already; ticks still use it
 
 
-def _plot_widget(title: str = "") -> pg.PlotWidget:
-    widget = pg.PlotWidget(background="w")
-    item = widget.getPlotItem()
-    if title:
-        item.setTitle(title, color="#333333", size="10pt")
-    _plain_axes(item)
-    item.showGrid(x=True, y=True, alpha=0.15)
-    widget.setMenuEnabled(False)
-    return widget
-
-
 class FeatureBars(pg.PlotWidget):
     """Horizontal bars, one per feature (names on the left axis); red positive, blue negative."""
 

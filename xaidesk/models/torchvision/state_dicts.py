@@ -93,7 +93,6 @@ class NoInitOnMeta(TorchFunctionMode):
         return func(*args, **(kwargs or {}))
 
 
-_NoInitOnMeta = NoInitOnMeta  # the former private name
 
 
 def _build_on_meta(arch: str, **options: Any) -> torch.nn.Module:
