@@ -12,6 +12,7 @@ from pathlib import Path
 
 from ..core import XaideskError
 from ..runs import MethodRequest, RunInfo, read_run
+from ..runs.format import RUN_FILE
 from .formatting import format_duration
 from .wording import plural
 
@@ -46,7 +47,7 @@ def output_problem(out: Path, source: Path, methods: list[str], target: int | No
         return f"The output '{out}' is a file, not a folder. {advice}"
     if not out.is_dir():
         return None
-    if not (out / "run.json").is_file():
+    if not (out / RUN_FILE).is_file():
         return None if not any(out.iterdir()) else (
             f"The output folder '{out}' is not empty and holds no batch run. {advice}")
     try:
@@ -64,7 +65,7 @@ def output_problem(out: Path, source: Path, methods: list[str], target: int | No
 
 def existing_run(out: Path) -> RunInfo | None:
     """The run an output folder already holds (one being resumed), or None (no run, or one that cannot be read)."""
-    if not (out / "run.json").is_file():
+    if not (out / RUN_FILE).is_file():
         return None
     try:
         return read_run(out)

@@ -24,6 +24,7 @@ from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QVBoxLayout, QWidget
 from ...core import XaideskError
 from ...core.registry import DATASET, default_method
 from ...runs import BatchStatus, FolderScan, MethodRequest, RunInfo, read_run, scan_folder
+from ...runs.format import RUN_FILE
 from ..catalog import Catalog
 from ..dataset_jobs import default_output, existing_run, finished_text, output_problem, run_folder, stopped_text
 from ..dataset_jobs import unfinished_run
@@ -382,7 +383,7 @@ class DatasetTab(QWidget):
 
     def _reload_output(self) -> None:
         out = self.output_folder()
-        if out is not None and (out / "run.json").is_file():
+        if out is not None and (out / RUN_FILE).is_file():
             self.open_run(out, fill_settings=False)
 
     # ------------------------------------------------------------------ runs
