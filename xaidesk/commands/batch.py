@@ -22,9 +22,9 @@ HELP = "explain every image or sound clip of a folder (resumable, shardable) or 
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from xaidesk.commands.common import output_folder
+    from .common import output_folder
     parser.add_argument("folder", nargs="?", type=Path, help="the folder of inputs (class subfolders optional)")
-    from xaidesk.commands.common import LABELS_HELP, MODEL_HELP
+    from .common import LABELS_HELP, MODEL_HELP
     parser.add_argument("--model", help=MODEL_HELP)
     parser.add_argument("--labels", type=Path, default=None, metavar="FILE", help=LABELS_HELP)
     parser.add_argument("--methods", help="method names separated by commas, see 'xaidesk methods'")
@@ -43,7 +43,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def method_params(methods: list[str], pairs: list[str]) -> dict[str, dict[str, str]]:
     """Split ``--param`` values among the methods: ``name=value`` goes to every method that has
     ``name``, ``METHOD:name=value`` to that method only."""
-    from xaidesk.core import MethodError, get_method, parse_param_values
+    from ..core import MethodError, get_method, parse_param_values
 
     known = {m: {p.name for p in get_method(m).params} for m in methods}
     values: dict[str, dict[str, str]] = {m: {} for m in methods}
@@ -65,9 +65,9 @@ def method_params(methods: list[str], pairs: list[str]) -> dict[str, dict[str, s
 
 
 def run(args: argparse.Namespace) -> int:
-    from xaidesk.commands.common import EXIT_CANCELLED
-    from xaidesk.core import InputError
-    from xaidesk.core.io import check_output_folder
+    from .common import EXIT_CANCELLED
+    from ..core import InputError
+    from ..core.io import check_output_folder
 
     check_output_folder(args.out)
     if args.merge:
@@ -85,8 +85,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from xaidesk.runs import parse_shard, run_batch
-    from xaidesk.commands.common import cli_progress
+    from ..runs import parse_shard, run_batch
+    from .common import cli_progress
 
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     params = method_params(methods, args.param)
@@ -109,8 +109,8 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _merge(args: argparse.Namespace) -> int:
-    from xaidesk.runs import merge_runs
-    from xaidesk.commands.common import cli_progress
+    from ..runs import merge_runs
+    from .common import cli_progress
 
     progress = cli_progress()
     result = merge_runs(args.merge, args.out, progress=progress)
