@@ -15,7 +15,7 @@ from xaidesk.core import Cancelled, CancelToken, MethodError, list_methods
 from xaidesk.data.tables import load_table, prepare_features
 from xaidesk.data.transforms import preprocess
 from xaidesk.explain import kmeans as km
-from xaidesk.explain import neon_gamma, neon_outliers, table_lime, table_lrp, table_models
+from xaidesk.explain import neon_gamma, neon_outliers, table_fitting, table_lime, table_lrp
 from xaidesk.explain.table import explain_table
 
 WHOLESALE = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "wholesale_customers.csv"
@@ -182,13 +182,13 @@ def test_linear_contributions_add_up():
     X = rng.normal(size=(120, 4))
     y = X @ np.array([1.0, -2.0, 0.0, 0.5]) + 3 + 0.1 * rng.normal(size=120)
     for kind in ("linear", "ridge"):
-        fit = table_models.fit_linear(X, y, kind)
+        fit = table_fitting.fit_linear(X, y, kind)
         np.testing.assert_allclose(fit.contributions.sum(1) + fit.intercept, fit.model.predict(X), rtol=1e-10)
     labels = np.where(X[:, 0] + X[:, 1] > 0, "yes", "no")
-    fit = table_models.fit_linear(X, labels, "logistic")
+    fit = table_fitting.fit_linear(X, labels, "logistic")
     np.testing.assert_allclose(fit.contributions.sum(1) + fit.intercept, fit.model.decision_function(X), rtol=1e-10)
     three = np.digitize(X[:, 0], [-0.5, 0.5])
-    fit = table_models.fit_linear(X, three, "logistic", target_class=2)
+    fit = table_fitting.fit_linear(X, three, "logistic", target_class=2)
     np.testing.assert_allclose(fit.prediction, fit.model.decision_function(X)[:, 2], rtol=1e-10)
 
 
@@ -197,7 +197,7 @@ def trained():
     rng = np.random.default_rng(0)
     X = rng.normal(size=(200, 4)) * [1, 10, 0.1, 1] + [0, 50, 0, 0]
     y = X[:, 0] + 0.1 * X[:, 1] + np.sin(3 * X[:, 3])
-    return X, y, table_models.train_mlp(X, y, epochs=30, hidden=(16, 8))
+    return X, y, table_fitting.train_mlp(X, y, epochs=30, hidden=(16, 8))
 
 
 def test_mlp_lrp_conservation_and_zennit(trained):

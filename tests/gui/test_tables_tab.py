@@ -285,7 +285,7 @@ def _money_table(tmp_path, rows: int = 30):
 
 def test_ranking_keeps_the_scores_on_screen_and_writes_money_plainly(qtbot, tables_window, error_dialogs, tmp_path):
     _, tab = tables_window
-    from xaidesk.gui.views.table_models import table_number
+    from xaidesk.gui.views.table_items import table_number
 
     assert _open(qtbot, tab, _money_table(tmp_path))
     result = _run(qtbot, tab, "neon.knn", gamma="auto", theta="none")
@@ -334,7 +334,7 @@ def test_small_values_on_plot_axes_are_written_out(qtbot):
 
 
 def test_table_numbers_use_thousands_separators():
-    from xaidesk.gui.views.table_models import table_number
+    from xaidesk.gui.views.table_items import table_number
 
     assert table_number(12669.5) == "12,669.5"
     assert table_number(1234567.0) == "1,234,567"
@@ -397,7 +397,7 @@ def test_views_say_what_fills_them_and_results_are_worded_plainly(qtbot, tables_
 
 
 def test_tiny_table_numbers_are_written_without_e_notation():
-    from xaidesk.gui.views.table_models import table_number
+    from xaidesk.gui.views.table_items import table_number
 
     assert table_number(2.379e-05) == "0.0000238"
     assert table_number(-3.2e-9) == "-3.2 × 10⁻⁹"

@@ -31,7 +31,7 @@ import torch
 from ..core import CancelToken, MethodError, no_progress
 from ..explain import kmeans as _kmeans
 from ..explain.table import TableResult
-from ..explain.table_models import TrainedMLP, train_mlp
+from ..explain.table_fitting import TrainedMLP, train_mlp
 from .faithfulness import FaithfulnessResult, FlipSettings, assemble, evaluate_jobs, removal_counts, removal_orders
 
 #: Table methods whose explained score can be recomputed for a perturbed row.

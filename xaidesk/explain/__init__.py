@@ -12,7 +12,7 @@ Pipelines, one per input type (an input in, an explanation in the input's coordi
 Method families, one module (or package) each, named like the registry family:
 ``gradients``, ``lrp`` (package: CNN rules and LRP for transformers), ``occlusion``, ``lime``,
 ``relax`` (with ``masks``, the mask samplers, ``relax_estimators`` and ``relax_layers``), ``neon``
-(with ``neon_outliers``, ``neon_gamma`` and ``kmeans``), ``supervised`` (with ``table_models``,
+(with ``neon_outliers``, ``neon_gamma`` and ``kmeans``), ``supervised`` (with ``table_fitting``,
 ``table_lrp`` and ``table_lime``) and ``ridge``. ``common`` holds the checks the methods share.
 
 :func:`load_builtin_methods` imports the method modules, which registers every built-in method;

@@ -2,7 +2,7 @@
 :func:`xaidesk.explain.table.explain_table`): ``supervised.linear``, ``supervised.mlp_lrp`` and
 ``supervised.mlp_lime``.
 
-The models are fitted in :mod:`xaidesk.explain.table_models` (linear models, the MLP), the MLP is
+The models are fitted in :mod:`xaidesk.explain.table_fitting` (linear models, the MLP), the MLP is
 explained by LRP-ε (:mod:`xaidesk.explain.table_lrp`) or LIME for tables (:mod:`xaidesk.explain.table_lime`).
 """
 
@@ -18,7 +18,7 @@ from ..core.registry import TAG_INTERCEPT_APART, TAG_LOCAL_SURROGATE, TAG_SUPERV
 from ..data.tables import FeatureMatrix
 from .table import MODALITY, STANDARDIZE, THETA, preprocess_table, sub_progress, table_extras
 from .table_lime import lime_tabular
-from .table_models import TrainedMLP, fit_linear, train_mlp
+from .table_fitting import TrainedMLP, fit_linear, train_mlp
 
 
 # --- the registered methods (modality "table") -------------------------------------------------

@@ -17,7 +17,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..views.table_models import table_item, table_number
+from ..views.table_items import table_item, table_number
 from ..views.table_views import CurvePlot, bold_font
 from ..views.view_common import Placeholder
 

@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..views.table_models import FrameModel, table_item, table_number
+from ..views.table_items import FrameModel, table_item, table_number
 from ..views.table_views import HistogramPlot, bold_font
 from ..widgets import error_dialog
 from ..widgets.word_or_number import WordOrNumberEdit

@@ -20,7 +20,7 @@ from PySide6.QtWidgets import (
 
 from ...core.registry import TAG_INTERCEPT_APART, TAG_OUTLIER_SCORE
 from ..table_jobs import method_has
-from ..views.table_models import RankedModel, table_item, table_number
+from ..views.table_items import RankedModel, table_item, table_number
 from ..views.table_views import FeatureBars, bold_font
 
 ROW_PROMPT = "Select a row to see which features make its score."

@@ -29,7 +29,7 @@ from .. import table_jobs
 from ..formatting import format_duration
 from ..panels.table_clusters import TableClustersView
 from ..panels.table_gamma import TableGammaView
-from ..panels.table_model import TableModelView
+from ..panels.table_fit import TableModelView
 from ..panels.table_overview import TableGlobalView, TableGroupsView, TableHeatmapView
 from ..panels.table_prepare import TableDataView, TablePreprocessView
 from ..panels.table_ranking import TableRankingView

@@ -3,7 +3,7 @@
 The plots keep the numbers they draw (``values``, ``matrix``, ``boxes`` ...) so
 that tests can check what is on screen. Statistics come ready-made from the
 core (or :mod:`xaidesk.gui.table_jobs`); these classes only draw. The tables'
-item models and number formatting are in :mod:`xaidesk.gui.views.table_models`.
+item models and number formatting are in :mod:`xaidesk.gui.views.table_items`.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from PySide6.QtWidgets import QComboBox, QStyle, QStyleOptionComboBox, QStylePai
 
 from ...core import render
 from .image_views import colormap_from_lut
-from .table_models import table_number
+from .table_items import table_number
 
 POSITIVE = (200, 60, 50)
 NEGATIVE = (50, 100, 200)

@@ -6,7 +6,7 @@ from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from ...core.registry import TAG_LOCAL_SURROGATE, TAG_SUPERVISED
 from ..table_jobs import method_has
-from ..views.table_models import table_number
+from ..views.table_items import table_number
 from ..views.table_views import CurvePlot, bold_font
 from ..views.view_common import Placeholder
 
