@@ -41,7 +41,8 @@ from ..models.audio import AudioFrontEnd, clip_samples, window_inputs
 from ..models.base import LoadedModel
 from ..models.inference import forward_logits
 from .common import check_target
-from .image import Prediction, method_for
+from .common import method_for
+from .image import Prediction
 
 PREDICT_BATCH = 64
 

@@ -7,7 +7,7 @@ from typing import Iterator
 
 import torch
 
-from ..core import MethodError
+from ..core import MethodError, get_method
 
 
 #: Method families that only call the model (no gradients, no layer hooks): they run on any module that
@@ -152,3 +152,30 @@ def reference_input(x: torch.Tensor, kind: str, preprocessing=None) -> torch.Ten
     if kind == "mean":
         return x.mean(dim=(2, 3), keepdim=True).expand_as(x).clone()
     raise MethodError(f"Unknown reference '{kind}'; choose one of: {', '.join(REFERENCE_KINDS)}.")
+
+
+def method_for(method: str, modality: str, model):
+    """The registered method, checked against the input's modality and the kind of model."""
+    info = get_method(method)
+    if modality not in info.modality:
+        noun = {"image": "images", "audio": "sound"}.get(modality, modality)
+        raise MethodError(f"The method {method} does not work on {noun}.")
+    reason = unavailable_reason(info, model)
+    if reason:
+        raise MethodError(reason)
+    return info
+
+
+def unavailable_reason(info, model) -> str | None:
+    """Why the method ``info`` cannot explain ``model`` (None when it can), in one plain sentence."""
+    try:
+        check_gradients_available(info, model)
+    except MethodError as error:
+        return error.message
+    if info.needs_module and model.is_torchscript:
+        return (
+            f"{info.title} needs the model as a PyTorch nn.Module so it can attach its rules to "
+            "each layer; this model is a TorchScript file. Use a gradient method or occlusion, "
+            "or load the model's weights with its architecture instead."
+        )
+    return info.refusal(model) if info.refusal is not None else None

@@ -12,42 +12,15 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..core import Cancelled, CancelToken, Explanation, MethodError, Target, get_method, no_progress
+from ..core import Cancelled, CancelToken, Explanation, MethodError, Target, no_progress
 from ..models.base import LoadedModel
 from ..models.inference import forward_logits
-from .common import check_finite_result, check_gradients_available, check_target, scoring_module
+from .common import check_finite_result, check_target, method_for, scoring_module
 
 
 #: ``Explanation.extras`` entries holding integer label maps in model-input coordinates
 #: (e.g. LIME's superpixels); the pipeline maps them to the input with nearest neighbours.
 LABEL_MAP_KEYS = ("segments",)
-
-
-def method_for(method: str, modality: str, model: LoadedModel):
-    """The registered method, checked against the input's modality and the kind of model."""
-    info = get_method(method)
-    if modality not in info.modality:
-        noun = {"image": "images", "audio": "sound"}.get(modality, modality)
-        raise MethodError(f"The method {method} does not work on {noun}.")
-    reason = unavailable_reason(info, model)
-    if reason:
-        raise MethodError(reason)
-    return info
-
-
-def unavailable_reason(info, model: LoadedModel) -> str | None:
-    """Why the method ``info`` cannot explain ``model`` (None when it can), in one plain sentence."""
-    try:
-        check_gradients_available(info, model)
-    except MethodError as error:
-        return error.message
-    if info.needs_module and model.is_torchscript:
-        return (
-            f"{info.title} needs the model as a PyTorch nn.Module so it can attach its rules to "
-            "each layer; this model is a TorchScript file. Use a gradient method or occlusion, "
-            "or load the model's weights with its architecture instead."
-        )
-    return info.refusal(model) if info.refusal is not None else None
 
 
 def paint_segments(segments: np.ndarray, weights) -> np.ndarray:

@@ -30,7 +30,7 @@ def resolve_methods(methods: Sequence, modality: str, model=None) -> list[Method
 
     ``methods`` holds names or :class:`MethodRequest` / ``(name, params)`` items.
     """
-    from ..explain.image import method_for
+    from ..explain.common import method_for
 
     if not methods:
         raise MethodError("Choose at least one explanation method for the run.")

@@ -123,7 +123,7 @@ class MethodPanelMixin:
         """Why the chosen method cannot explain the current model (None when it can)."""
         if self.model is None:
             return None
-        from xaidesk.explain.image import unavailable_reason
+        from xaidesk.explain.common import unavailable_reason
 
         return unavailable_reason(info, self.model)
 
