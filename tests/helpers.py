@@ -66,3 +66,17 @@ def run(name: str, model: LoadedModel, x: torch.Tensor, target: int, *, token: C
     info = get_method(name)
     return info.function(model, x, target, params=info.resolve_params(params), token=token or CancelToken(),
                          progress=progress or (lambda *a, **k: None))
+
+
+def run_in_tab(qtbot, tab, method: str, *, timeout: int = 30_000, **params):
+    """Choose ``method`` in an Images or Audio tab, set ``params`` in its form, press Run and wait.
+
+    Returns the new result (the newest history entry).
+    """
+    count = len(tab.history)
+    assert tab.select_method(method)
+    for name, value in params.items():
+        tab.param_form.set_value(name, value)
+    assert tab.run_explanation() is not None
+    qtbot.waitUntil(lambda: len(tab.history) == count + 1 and not tab.is_running(), timeout=timeout)
+    return tab.history[0]

@@ -10,16 +10,11 @@ from PIL import Image
 from PySide6.QtCore import Qt
 
 from xaidesk.core import render
+from helpers import run_in_tab
 
 
 def _run(qtbot, tab, method="gradient.sensitivity", **params):
-    count = len(tab.history)
-    assert tab.select_method(method)
-    for name, value in params.items():
-        tab.param_form.set_value(name, value)
-    assert tab.run_explanation() is not None
-    qtbot.waitUntil(lambda: len(tab.history) == count + 1 and not tab.is_running(), timeout=20_000)
-    return tab.history[0]
+    return run_in_tab(qtbot, tab, method, **params)
 
 
 def _open(qtbot, tab, path):

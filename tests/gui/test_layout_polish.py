@@ -4,6 +4,7 @@ import pytest
 
 from xaidesk.gui.catalog import sample_title
 from xaidesk.gui.formatting import format_value
+from helpers import run_in_tab
 
 
 @pytest.mark.parametrize("value, text", [
@@ -65,23 +66,15 @@ def test_window_titles_name_the_app_once(window):
     guide.close()
 
 
-def _run(qtbot, tab, method):
-    count = len(tab.history)
-    assert tab.select_method(method)
-    tab.run_explanation()
-    qtbot.waitUntil(lambda: len(tab.history) == count + 1 and not tab.is_running(), timeout=30_000)
-    return tab.history[0]
-
-
 def test_comparison_captions_say_what_the_main_view_says(qtbot, make_window):
     window = make_window(demo=True)
     tab = window.images_tab
-    lrp = _run(qtbot, tab, "lrp.epsilon_plus_flat")
+    lrp = run_in_tab(qtbot, tab, "lrp.epsilon_plus_flat")
     main_caption = tab.heatmap_view.colour_meaning()
     assert "against" in main_caption  # LRP's maps are signed: blue is evidence against the class
     assert tab.select_method("relax")
     tab.param_form.set_value("num_masks", 64)
-    relax = _run(qtbot, tab, "relax")
+    relax = run_in_tab(qtbot, tab, "relax")
     for entry in (lrp, relax):
         tab.pin(entry)
     captions = {view.title_label.text(): view.colour_meaning() for view in tab.compare_views()}
@@ -97,7 +90,7 @@ def test_explanation_view_waits_for_run_and_titles_stay_short(qtbot, make_window
     view = tab.heatmap_view
     assert view.waiting() and not view.image_item.isVisible()  # no plain copy of the input
     assert view.placeholder.textItem.toPlainText().startswith("Press Run")
-    entry = _run(qtbot, tab, "lrp.epsilon_plus_flat")
+    entry = run_in_tab(qtbot, tab, "lrp.epsilon_plus_flat")
     assert not view.waiting() and view.image_item.isVisible()
     title = view.title_label.text()
     assert title.startswith("LRP") and "digits_0.png" not in title and "demo CNN" not in title

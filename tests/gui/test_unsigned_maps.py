@@ -6,16 +6,7 @@ import pytest
 
 from xaidesk.core import render
 from xaidesk.gui.views.view_common import AUTOMATIC_COLORMAP, UNSIGNED_COLORMAP
-
-
-def _run(qtbot, tab, method, **params):
-    assert tab.select_method(method)
-    for name, value in params.items():
-        tab.param_form.set_value(name, value)
-    count = len(tab.history)
-    tab.run_explanation()
-    qtbot.waitUntil(lambda: len(tab.history) == count + 1, timeout=20_000)
-    return tab.history[0]
+from helpers import run_in_tab
 
 
 def _range(relevance):
@@ -28,7 +19,7 @@ def test_relax_and_sensitivity_are_drawn_as_how_much_and_lrp_as_for_and_against(
     view = tab.heatmap_view
     assert tab.colormap_combo.currentData() == AUTOMATIC_COLORMAP
 
-    relax = _run(qtbot, tab, "relax", num_masks=200)
+    relax = run_in_tab(qtbot, tab, "relax", num_masks=200)
     assert view.colormap_name() == UNSIGNED_COLORMAP
     assert view.levels() == pytest.approx(_range(relax.explanation.relevance))
     assert view.levels()[0] != -view.levels()[1]
@@ -38,11 +29,11 @@ def test_relax_and_sensitivity_are_drawn_as_how_much_and_lrp_as_for_and_against(
     # The uncertainty beside it keeps its own sequential colours.
     assert tab.uncertainty_view.colormap_name() == "viridis"
 
-    sensitivity = _run(qtbot, tab, "gradient.sensitivity")
+    sensitivity = run_in_tab(qtbot, tab, "gradient.sensitivity")
     assert view.colormap_name() == UNSIGNED_COLORMAP
     assert view.levels() == pytest.approx(_range(sensitivity.explanation.relevance))
 
-    lrp = _run(qtbot, tab, "lrp.epsilon_plus_flat")
+    lrp = run_in_tab(qtbot, tab, "lrp.epsilon_plus_flat")
     assert view.colormap_name() == render.DEFAULT_COLORMAP
     assert view.levels()[0] == pytest.approx(-view.levels()[1])
     assert "against" in view.colour_meaning()
@@ -75,7 +66,7 @@ def test_a_colour_map_the_person_picked_is_kept_for_how_much_maps(qtbot, make_wi
     tab = window.images_tab
     view = tab.heatmap_view
     tab.set_colormap("bwr")
-    entry = _run(qtbot, tab, "gradient.sensitivity")
+    entry = run_in_tab(qtbot, tab, "gradient.sensitivity")
     assert view.colormap_name() == "bwr"
     assert view.colour_meaning() == "red: more important · blue: less important"
     assert view.levels() == pytest.approx(_range(entry.explanation.relevance))
@@ -93,9 +84,9 @@ def test_a_running_map_takes_the_colours_of_its_own_method(qtbot, make_window):
     window = make_window(demo=True)
     tab = window.images_tab
     view = tab.heatmap_view
-    _run(qtbot, tab, "lrp.epsilon_plus_flat")
+    run_in_tab(qtbot, tab, "lrp.epsilon_plus_flat")
     assert view.colormap_name() == render.DEFAULT_COLORMAP
-    relax = _run(qtbot, tab, "relax", num_masks=200)
+    relax = run_in_tab(qtbot, tab, "relax", num_masks=200)
     partial = relax.explanation
     tab.heatmap_view.set_meaning_class("", True)  # as if the last finished map were LRP's
     tab._show_partial(partial)

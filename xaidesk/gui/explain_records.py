@@ -87,7 +87,7 @@ def shared_levels(explanations: list) -> list[tuple[float, float]]:
 def unit_of(explanation) -> str:
     """What the result's method counts while it runs (the registry's ``sample_unit``: "masks",
     "patches" …); "samples" for a method that does not say or is not registered."""
-    from ...core import MethodError, get_method
+    from ..core import MethodError, get_method
 
     try:
         return get_method(getattr(explanation, "method", "")).sample_unit or "samples"
