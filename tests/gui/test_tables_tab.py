@@ -240,6 +240,7 @@ def test_a_new_table_clears_every_result_view(qtbot, tables_window):
     tab.open_example()
     qtbot.waitUntil(lambda: not tab.is_job_running("load") and tab.table is not first, timeout=10_000)
     assert tab.result is None
+    assert tab.ranking_view.row_bars.names == [] and tab.ranking_view.row_bars.title == ""
     assert tab.clusters_view.cluster_combo.count() == 0
     assert tab.clusters_view.placeholder.currentWidget() is tab.clusters_view.placeholder.message
     assert tab.gamma_view.placeholder.currentWidget() is tab.gamma_view.placeholder.message

@@ -107,7 +107,7 @@ class TableRankingView(QSplitter):
     def clear(self) -> None:
         self.result = None
         self.ranked_model.set_columns([], [], np.zeros(0, dtype=int))
-        self.row_bars.clear_bars()
+        self.row_bars.reset()
         self.row_values.setRowCount(0)
         self.row_title.setText(ROW_PROMPT)
         self.row_note.setText("")

@@ -53,6 +53,10 @@ class FeatureBars(pg.PlotWidget):
         self.set_title(title)
         _plain_axes(self.plot_item)
 
+    @property
+    def title(self) -> str:
+        return self._title
+
     def set_title(self, title: str) -> None:
         self._title = title
         self.plot_item.setTitle(title, color="#333333", size="10pt")
@@ -82,6 +86,13 @@ class FeatureBars(pg.PlotWidget):
         self.plot_item.clear()
         self.bars = None
         self.values = np.zeros(0)
+
+    def reset(self, title: str = "") -> None:
+        """No bars, no feature names on the axis, and ``title``: the plot of no result."""
+        self.clear_bars()
+        self.names = []
+        self.plot_item.getAxis("left").setTicks(None)
+        self.set_title(title)
 
 
 class HistogramPlot(pg.PlotWidget):
