@@ -106,7 +106,7 @@ def test_audio_tab_sits_next_to_images_and_opens_a_clip(audio_window):
     # predictions: top 5 of 3 classes -> 3 rows, the target is the top class
     assert tab.prediction_list.topLevelItemCount() == 3
     assert tab.target() == tab.prediction.top_class
-    assert not tab.overview_box.isVisible()  # a short file has no overview
+    assert not tab.segment_overview.isVisible()  # a short file has no overview
     assert tab.run_button.isEnabled()
 
 
@@ -141,7 +141,7 @@ def test_relax_time_strategy_shows_overlay_and_uncertainty(qtbot, audio_window, 
     assert x0 == pytest.approx(0.2, abs=0.02) and x1 == pytest.approx(0.4, abs=0.02)
     # listen to the evidence: the resynthesised evidence becomes the player's source (the button
     # is there only where sound can be played)
-    assert tab.play_evidence_button.isEnabled() == tab.player.available
+    assert tab.playback_bar.play_evidence_button.isEnabled() == tab.player.available
     tab.play_evidence("top")
     qtbot.waitUntil(lambda: tab.player.source_name() == "evidence", timeout=10_000)
     assert tab.player.samples() is not None and len(tab.player.samples()) > 0
@@ -191,24 +191,24 @@ def test_cancel_keeps_a_labelled_partial(qtbot, audio_window):
 
 def test_play_pause_seek_or_notice(qtbot, audio_window):
     tab = audio_window.audio_tab
-    player = tab.player
+    player, bar = tab.player, tab.playback_bar
     notices = []
     player.notice.connect(notices.append)
-    tab.seek_file_time(0.5)
+    bar.seek_file_time(0.5)
     assert player.position() == pytest.approx(0.5)
     assert all(view.playhead_position() == pytest.approx(0.5) for view in tab.time_views)
-    assert tab.position_slider.value() == 500
-    tab.play_button.click()
+    assert bar.position_slider.value() == 500
+    bar.play_button.click()
     if player.available:
         qtbot.waitUntil(lambda: player.state() == "playing", timeout=2_000)
-        tab.play_button.click()
+        bar.play_button.click()
         assert player.state() == "paused"
-        tab.seek_file_time(0.25)
+        bar.seek_file_time(0.25)
         assert player.position() == pytest.approx(0.25, abs=0.05)
     else:
-        assert not tab.play_button.isEnabled() and UNAVAILABLE_NOTICE in tab.play_button.toolTip()
+        assert not bar.play_button.isEnabled() and UNAVAILABLE_NOTICE in bar.play_button.toolTip()
         assert player.play() is False and notices and notices[-1] == UNAVAILABLE_NOTICE
-        assert tab.player_notice.isVisible() and "playback unavailable" in tab.player_notice.text()
+        assert bar.player_notice.isVisible() and "playback unavailable" in bar.player_notice.text()
         assert player.state() == "stopped"
         # everything else stays usable
         assert tab.run_button.isEnabled()
@@ -232,10 +232,11 @@ def test_stereo_file_shows_the_mixdown_choice_and_reloads(qtbot, audio_window, t
     tab = audio_window.audio_tab
     tab.open_audio(_write_clip(tmp_path / "stereo.wav", channels=2))
     qtbot.waitUntil(lambda: tab.clip is not None and tab.clip.channels == 2, timeout=10_000)
-    assert tab.mixdown_row.isVisibleTo(tab)
+    assert tab.sound_panel.mixdown_row.isVisibleTo(tab)
     left = np.array(tab.clip.samples)
-    tab.mixdown_combo.setCurrentIndex(tab.mixdown_combo.findData("right"))
-    tab.mixdown_combo.activated.emit(tab.mixdown_combo.currentIndex())  # as when the person picks it
+    combo = tab.sound_panel.mixdown_combo
+    combo.setCurrentIndex(combo.findData("right"))
+    combo.activated.emit(combo.currentIndex())  # as when the person picks it
     qtbot.waitUntil(lambda: tab.clip.mixdown == "right", timeout=10_000)
     assert not np.allclose(tab.clip.samples, left)
 
@@ -249,19 +250,19 @@ def test_long_file_opens_with_overview_and_segment(qtbot, audio_window, tmp_path
     del t
     tab.open_audio(path)
     qtbot.waitUntil(lambda: tab.path == path and tab.clip is not None and tab.clip.path == path, timeout=20_000)
-    assert tab.overview_box.isVisible()
-    assert tab.overview_view.duration() == pytest.approx(600.0)
-    start, stop = tab.overview_view.segment()
+    assert tab.segment_overview.isVisible()
+    assert tab.segment_overview.overview_view.duration() == pytest.approx(600.0)
+    start, stop = tab.segment_overview.overview_view.segment()
     assert (start, stop) == pytest.approx((0.0, 10.0))
     assert tab.clip.duration == pytest.approx(10.0, abs=0.01)
     # choose another segment and analyse it: the views move to the file's time of that segment
-    tab.overview_view.set_region(120.0, 125.0)
+    tab.segment_overview.overview_view.set_region(120.0, 125.0)
     tab.analyse_segment()
     qtbot.waitUntil(lambda: tab.clip.start == pytest.approx(120.0, abs=0.01), timeout=20_000)
     assert tab.clip.duration == pytest.approx(5.0, abs=0.01)
     assert tab.spectrogram.frame_times[0] == pytest.approx(120.0, abs=0.05)
     assert tab.spectrogram_view.x_start() == pytest.approx(120.0, abs=0.05)
-    tab.seek_file_time(121.0)
+    tab.playback_bar.seek_file_time(121.0)
     assert tab.player.position() == pytest.approx(1.0)
 
 
@@ -325,36 +326,39 @@ def outputs(monkeypatch):
 
 
 def _playback_buttons(tab):
-    return [tab.play_button, tab.stop_button, tab.play_original_button, tab.play_evidence_button, tab.play_rest_button]
+    bar = tab.playback_bar
+    return [bar.play_button, bar.stop_button, bar.play_original_button, bar.play_evidence_button, bar.play_rest_button]
 
 
 def test_without_an_audio_output_the_play_buttons_are_off_and_say_why(qtbot, outputs, audio_window):
     tab = audio_window.audio_tab
+    bar = tab.playback_bar
     assert not tab.player.available
     for button in _playback_buttons(tab):
         assert not button.isEnabled()
         assert UNAVAILABLE_NOTICE in button.toolTip() and "no sound output device" in button.toolTip()
-    assert tab.player_notice.isVisible() and tab.player_notice.text() == UNAVAILABLE_NOTICE
-    assert tab.position_slider.isEnabled()  # seeking still moves the playheads
+    assert bar.player_notice.isVisible() and bar.player_notice.text() == UNAVAILABLE_NOTICE
+    assert bar.position_slider.isEnabled()  # seeking still moves the playheads
     # a device appears: playback comes back, with the usual tooltips
     outputs.append("speakers")
     tab.player._outputs_changed()
-    assert tab.player.available and tab.play_button.isEnabled() and tab.play_original_button.isEnabled()
-    assert UNAVAILABLE_NOTICE not in tab.play_button.toolTip() and "Play or pause" in tab.play_button.toolTip()
-    assert not tab.player_notice.isVisible()
+    assert tab.player.available and bar.play_button.isEnabled() and bar.play_original_button.isEnabled()
+    assert UNAVAILABLE_NOTICE not in bar.play_button.toolTip() and "Play or pause" in bar.play_button.toolTip()
+    assert not bar.player_notice.isVisible()
 
 
 def test_a_player_error_turns_playback_off_with_the_reason(qtbot, outputs, audio_window):
     outputs.append("speakers")
     tab = audio_window.audio_tab
     tab.player._outputs_changed()
-    assert tab.player.available and tab.play_button.isEnabled()
+    assert tab.player.available and tab.playback_bar.play_button.isEnabled()
     tab.player._on_error(None, "the device went away")
     assert not tab.player.available
     for button in _playback_buttons(tab):
         assert not button.isEnabled() and "audio system reported an error" in button.toolTip()
         assert "the device went away" in button.toolTip()
-    assert "could not be played" in tab.player_notice.text() or "Playback is off" in tab.player_notice.text()
+    notice = tab.playback_bar.player_notice.text()
+    assert "could not be played" in notice or "Playback is off" in notice
 
 
 def test_time_views_line_up(qtbot, audio_window):
@@ -424,11 +428,11 @@ def test_time_views_stay_readable_in_a_small_window(qtbot, audio_window):
 
 def test_analyse_is_offered_only_for_an_open_file_while_no_segment_loads(qtbot, audio_window):
     tab = audio_window.audio_tab
-    assert tab.analyse_button.isEnabled()
+    assert tab.segment_overview.analyse_button.isEnabled()
     tab._jobs["segment"] = -1  # a segment is loading
     tab._update_enabled()
-    assert not tab.analyse_button.isEnabled()
+    assert not tab.segment_overview.analyse_button.isEnabled()
     tab._jobs["segment"] = None
     tab.path = None
     tab._update_enabled()
-    assert not tab.analyse_button.isEnabled()
+    assert not tab.segment_overview.analyse_button.isEnabled()

@@ -174,7 +174,8 @@ class AudioResultsMixin:
         if entry.clip is not self.clip:
             # A result of another clip or segment: show it on its own spectrogram and sound.
             self.clip = entry.clip
-            self.player.set_source(entry.clip.samples, entry.clip.rate, "clip")
+            self.playback_bar.set_clip(entry.clip)
+            self.segment_overview.show_analysed(entry.clip.start, entry.clip.stop, move_region=False)
             self.waveform_view.set_samples(entry.clip.samples, entry.clip.rate, entry.clip.start)
             self._set_spectrogram(entry.spectrogram)
             self.current_entry = entry

@@ -3,10 +3,11 @@
 All computation (decoding, the whole-file overview, spectrograms, predictions, explanations,
 resynthesis of the evidence) runs in the :class:`~xaidesk.gui.runner.Runner` through the
 Qt-free :mod:`xaidesk.gui.audio_jobs`; this module lays the tab out, dispatches jobs, shows
-their results and plays sound. The tab is composed of the shared panels of
+their results and plays sound. The tab is composed of the shared parts of
 :class:`~xaidesk.gui.tabs.explain_base.ExplainTabBase`, the source and segment panel
 (:mod:`xaidesk.gui.panels.audio_source`), the playback bar
-(:mod:`xaidesk.gui.panels.audio_playback`), the model handling of :mod:`.audio_models` and
+(:mod:`xaidesk.gui.panels.audio_playback`), which it places and talks to through their methods
+and signals, the model handling of :mod:`.audio_models` and
 the result display of :mod:`.audio_results`.
 
 Time on every view is seconds from the start of the *file*: a segment picked on the
@@ -18,21 +19,21 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtWidgets import QPushButton, QScrollArea, QSplitter, QTreeWidgetItem, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QFileDialog, QPushButton, QScrollArea, QSplitter, QTreeWidgetItem, QVBoxLayout, QWidget
 
 from .. import audio_jobs
-from ..audio_jobs import Spectrogram, frontend_dict, time_text
+from ..audio_jobs import OpenedAudio, Spectrogram, frontend_dict, time_text
 from ..audio_player import AudioPlayer
 from ..catalog import Catalog, input_title
 from ..formatting import format_duration
-from ..panels.audio_playback import AudioPlaybackMixin
-from ..panels.audio_source import MIXDOWN_TITLES, AudioSourceMixin
+from ..panels.audio_playback import AudioPlaybackBar
+from ..panels.audio_source import MIXDOWN_TITLES, AudioSourcePanel, SegmentOverview
 from ..runner import Runner
 from ..views.audio_views import RangeLink, SpectrogramView, UncertaintySpectrogramView, WaveformView, link_time_axes
 from ..widgets import error_dialog
+from ..panels.tab_pieces import faithfulness_box, show_faithfulness_dialog, side_column
 from .audio_models import MODEL_FILE_ENTRY, VGGISH_ENTRY, AudioModelsMixin
 from .audio_results import AudioHistoryEntry, AudioResultsMixin, AudioRun
-from ..panels.tab_pieces import faithfulness_box, show_faithfulness_dialog, side_column
 from .explain_base import RUN_PLACEHOLDER, UNCERTAINTY_COLORMAP, ExplainTabBase
 
 #: Smallest plot height of the waveform, spectrogram, explanation and uncertainty views (pixels).
@@ -40,7 +41,7 @@ TIME_VIEW_MIN_HEIGHT = 120
 OVERVIEW_MIN_HEIGHT = 70
 
 
-class AudioTab(AudioSourceMixin, AudioPlaybackMixin, AudioModelsMixin, AudioResultsMixin, ExplainTabBase):
+class AudioTab(AudioModelsMixin, AudioResultsMixin, ExplainTabBase):
     """Explain sound classifiers on their spectrograms, and listen to the evidence.
 
     Signals
@@ -74,14 +75,14 @@ class AudioTab(AudioSourceMixin, AudioPlaybackMixin, AudioModelsMixin, AudioResu
         self._pending_frontend: dict | None = None
         self.player = AudioPlayer(self)
         self._finish_init()
-        self._connect_player()
         self._update_enabled()
 
     # ------------------------------------------------------------------ layout
     def _build(self) -> None:
         side = side_column(self._build_side_panel(), self._build_run_area())
 
-        overview_box = self._build_overview_box()
+        self.segment_overview = SegmentOverview()
+        self.segment_overview.analyse_requested.connect(lambda: self.analyse_segment())
         self.waveform_view = WaveformView("Waveform")
         self.waveform_view.set_placeholder("Open a sound (File ▸ Open audio…) or drop an audio file here")
         self.spectrogram_view = SpectrogramView("Log-mel spectrogram", show_colorbar=False)
@@ -99,11 +100,16 @@ class AudioTab(AudioSourceMixin, AudioPlaybackMixin, AudioModelsMixin, AudioResu
             self.band_link.add(view)
         self.waveform_view.show_time_label(False)
         self.spectrogram_view.show_time_label(False)
-        for view in [*self.time_views, self.overview_view]:
+        for view in [*self.time_views, self.segment_overview.overview_view]:
             view.hovered.connect(self.hover_message)
             view.graphics.setAcceptDrops(False)
+        self.playback_bar = AudioPlaybackBar(self.player)
+        self.playback_bar.playhead_moved.connect(self._move_playheads)
+        self.playback_bar.evidence_requested.connect(self.play_evidence)
+        self.playback_bar.message.connect(self.status_message)
+        self.playback_bar.availability_changed.connect(lambda _available: self._update_enabled())
         for view in self.time_views:
-            view.seek_requested.connect(self.seek_file_time)
+            view.seek_requested.connect(self.playback_bar.seek_file_time)
 
         # One column: every time view spans the same width, with the same left axis and colour-bar
         # column, so a moment sits at the same place on screen in the waveform, the spectrogram,
@@ -111,7 +117,7 @@ class AudioTab(AudioSourceMixin, AudioPlaybackMixin, AudioModelsMixin, AudioResu
         self.waveform_view.reserve_colorbar_space()
         self.spectrogram_view.reserve_colorbar_space()
         views = QSplitter(Qt.Orientation.Vertical)
-        views.addWidget(overview_box)
+        views.addWidget(self.segment_overview)
         views.addWidget(self.waveform_view)
         views.addWidget(self.spectrogram_view)
         views.addWidget(self.relevance_view)
@@ -122,7 +128,7 @@ class AudioTab(AudioSourceMixin, AudioPlaybackMixin, AudioModelsMixin, AudioResu
         # Each view keeps a readable height; when the window is too low for all of them, they scroll.
         for view in self.time_views:
             view.graphics.setMinimumHeight(TIME_VIEW_MIN_HEIGHT)
-        self.overview_view.graphics.setMinimumHeight(OVERVIEW_MIN_HEIGHT)
+        self.segment_overview.overview_view.graphics.setMinimumHeight(OVERVIEW_MIN_HEIGHT)
         self.views_splitter = views
         self.views_scroll = QScrollArea()
         self.views_scroll.setWidgetResizable(True)
@@ -136,7 +142,7 @@ class AudioTab(AudioSourceMixin, AudioPlaybackMixin, AudioModelsMixin, AudioResu
         top_layout.addWidget(self._build_display_bar(
             "How strongly the relevance colours cover the spectrogram.",
             "Show the whole segment (zoom in time with the mouse wheel, pan by dragging).", self.fit_views))
-        top_layout.addWidget(self._build_playback_bar())
+        top_layout.addWidget(self.playback_bar)
         top_layout.addWidget(self.views_scroll, 1)
         top_layout.addWidget(self._build_stats_label())
 
@@ -164,12 +170,131 @@ class AudioTab(AudioSourceMixin, AudioPlaybackMixin, AudioModelsMixin, AudioResu
                   "of the spectrogram first and see how fast the class score falls, against random removal.")
 
         layout.addWidget(model_box)
-        layout.addWidget(self._build_sound_box())
+        self.sample_combo = self._build_sample_combo("Sample sounds that come with the demo models.")
+        self.sound_panel = AudioSourcePanel(self.sample_combo)
+        self.sound_panel.open_requested.connect(self.choose_audio)
+        self.sound_panel.mixdown_chosen.connect(self._on_mixdown_chosen)
+        # What the opened sound is (name, length, rate, channels), as the tab's public name for it.
+        self.audio_info_label = self.sound_panel.audio_info_label
+        layout.addWidget(self.sound_panel)
         layout.addWidget(prediction_box)
         layout.addWidget(method_box)
         layout.addWidget(faithfulness)
         layout.addStretch(1)
         return panel
+
+    # ------------------------------------------------------------ the sound file and its segment
+    def choose_audio(self) -> None:
+        from xaidesk.data.audio import AUDIO_FILE_FILTER
+
+        path, _ = QFileDialog.getOpenFileName(self, "Open a sound", self._last_folder(), AUDIO_FILE_FILTER)
+        if path:
+            self.open_audio(path)
+
+    def open_audio(self, path, mixdown: str | None = None) -> int:
+        """Open a sound file in the background; the current one stays until it is ready.
+
+        Files longer than :data:`~xaidesk.gui.audio_jobs.SEGMENT_SECONDS` open with a whole-file
+        overview and their first seconds as the analysed segment.
+        """
+        path = Path(path)
+        if mixdown is None:
+            mixdown = self.sound_panel.mixdown() if (self.path is not None and path == self.path) else "mean"
+        model = self.model
+        self.status_message.emit(f"Opening {path.name} …")
+        self.ensure_model()
+
+        def job(token, progress):
+            return audio_jobs.open_audio(path, mixdown, model, token)
+
+        return self._submit("open", job)
+
+    def _on_mixdown_chosen(self, mixdown: str) -> None:
+        if self.path is None or self.clip is None:
+            return
+        if self.envelope is not None:
+            self.analyse_segment(reload_overview=True)
+        else:
+            self.open_audio(self.path, mixdown=mixdown)
+
+    def _opened_ready(self, opened: OpenedAudio) -> None:
+        if self.is_running():
+            self.cancel_explanation()
+        self.path = opened.path
+        self.file_info = opened.info
+        self.envelope = opened.envelope
+        self.sound_panel.show_file(int(opened.info.get("channels", 1) or 1), getattr(opened.clip, "mixdown", "mean"))
+        if opened.envelope is not None:
+            self.segment_overview.show_envelope(opened.envelope, float(opened.info.get("duration", 0.0)))
+            self.segment_overview.show_analysed(opened.clip.start, opened.clip.stop)
+            self.segment_overview.setVisible(True)
+        else:
+            self.segment_overview.setVisible(False)
+        self._remember_folder(opened.path)
+        self._show_clip(opened.clip, opened.spectrogram)
+        self.status_message.emit(self._opened_message(opened.path))
+        self.audio_opened.emit(opened.path)
+
+    def analyse_segment(self, reload_overview: bool = False) -> int | None:
+        """Read the segment chosen on the overview (with the chosen mixdown) and show it."""
+        if self.path is None:
+            return None
+        start, stop = self.segment_overview.segment()
+        path, mixdown, model, file_info = self.path, self.sound_panel.mixdown(), self.model, self.file_info
+        self.status_message.emit(f"Reading {time_text(start)} to {time_text(stop)} of {path.name} …")
+
+        def job(token, progress):
+            return audio_jobs.open_segment(path, start, stop, mixdown, model, file_info, reload_overview, token)
+
+        return self._submit("segment", job)
+
+    def _segment_ready(self, opened: OpenedAudio) -> None:
+        if opened.path != self.path:
+            return
+        if self.is_running():
+            self.cancel_explanation()
+        if opened.envelope is not None:
+            self.envelope = opened.envelope
+            self.segment_overview.show_envelope(opened.envelope, float(opened.info.get("duration", 0.0)))
+        self.segment_overview.show_analysed(opened.clip.start, opened.clip.stop)
+        self._show_clip(opened.clip, opened.spectrogram)
+        self.status_message.emit(f"Analysing {time_text(opened.clip.start)} to {time_text(opened.clip.stop)}.")
+
+    # ------------------------------------------------------------ playback
+    def _move_playheads(self, file_seconds: float) -> None:
+        for view in self.time_views:
+            view.set_playhead(file_seconds)
+        for view in self._compare_views:
+            view.set_playhead(None)
+
+    def play_evidence(self, keep: str = "top") -> int | None:
+        """Resynthesise the shown result's top cells (``"top"``) or the rest (``"rest"``) and play it."""
+        entry = self.current_entry
+        if entry is None or self.clip is None or entry.clip is not self.clip:
+            return None
+        share = self.playback_bar.share()
+        clip, frontend, relevance = entry.clip, entry.frontend, entry.explanation.relevance
+        self.status_message.emit("Preparing the evidence to listen to …" if keep == "top" else "Preparing the rest …")
+
+        def job(token, progress):
+            return audio_jobs.resynthesize_evidence(clip, frontend, relevance, share, keep)
+
+        self._submit("listen", job)
+        self._update_enabled()
+        return self._jobs["listen"]
+
+    def _listen_ready(self, result) -> None:
+        clip, keep, share, samples, rate = result
+        if clip is not self.clip:
+            return
+        text = (f"evidence: the top {100 * share:.0f} % of cells" if keep == "top"
+                else f"the rest: without the top {100 * share:.0f} % of cells")
+        self.status_message.emit(f"Playing {text}.")
+        self.playback_bar.play_sound(samples, rate, "evidence" if keep == "top" else "rest", text)
+
+    def shutdown(self) -> None:
+        """Stop playback and remove the temporary sound file."""
+        self.player.close()
 
     # ------------------------------------------------------------ faithfulness
     def open_faithfulness(self):
@@ -243,15 +368,17 @@ class AudioTab(AudioSourceMixin, AudioPlaybackMixin, AudioModelsMixin, AudioResu
             error_dialog.show_error(self, "Could not prepare the evidence for listening", failure)
 
     def _update_extra_enabled(self) -> None:
-        self._update_playback_enabled()
-        self.analyse_button.setEnabled(self.path is not None and self._jobs["segment"] is None)
+        can_listen = (self.current_entry is not None and self.current_entry.clip is self.clip
+                      and self._jobs["listen"] is None)
+        self.playback_bar.set_actions(self.clip is not None, can_listen)
+        self.segment_overview.set_analyse_enabled(self.path is not None and self._jobs["segment"] is None)
 
     # ------------------------------------------------------------ the shown clip
     def _show_clip(self, clip, spectrogram: Spectrogram | None) -> None:
         """Show a newly opened clip or segment: waveform, spectrogram, player; clear old results."""
         self.clip = clip
-        self.player.set_source(clip.samples, clip.rate, "clip")
-        self.source_label.setText("")
+        self.playback_bar.set_clip(clip)
+        self.segment_overview.show_analysed(clip.start, clip.stop, move_region=False)
         self.waveform_view.set_samples(clip.samples, clip.rate, clip.start)
         self._set_spectrogram(spectrogram)
         self.relevance_view.set_title("Explanation")
@@ -262,7 +389,7 @@ class AudioTab(AudioSourceMixin, AudioPlaybackMixin, AudioModelsMixin, AudioResu
         self.history_list.clearSelection()
         for view in self.time_views:
             view.set_playhead(clip.start)
-        self._on_player_position(0.0)
+        self.playback_bar.rewind()
         info = self.file_info or {}
         path = clip.path if getattr(clip, "path", None) else self.path
         name = input_title(path, self.catalog) if path else "sound"
@@ -277,10 +404,9 @@ class AudioTab(AudioSourceMixin, AudioPlaybackMixin, AudioModelsMixin, AudioResu
         rate = frontend_dict(getattr(self.model, "frontend", None) or None) or {}
         if rate.get("sample_rate") and int(rate["sample_rate"]) != int(clip.rate):
             lines.append(f"Resampled from {clip.rate} Hz to the model's {rate['sample_rate']} Hz for the model.")
-        self.audio_info_label.setText("\n".join(lines))
-        self.audio_info_label.setToolTip(str(self.path) if self.path else "")
-        if self.overview_box.isVisible():
-            self._update_segment_label()
+        self.sound_panel.show_info("\n".join(lines), str(self.path) if self.path else "")
+        if self.segment_overview.isVisible():
+            self.segment_overview.update_segment_label()
         # The spectrogram fits when it was computed with the current model's front-end.
         ready = (spectrogram is not None and self.model is not None
                  and spectrogram.frontend == frontend_dict(self.model.frontend))
