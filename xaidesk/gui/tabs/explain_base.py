@@ -108,7 +108,7 @@ class ExplainTabBase(ModelPanelMixin, MethodPanelMixin, PredictionPanelMixin, Re
     state_changed = Signal()
 
     # ------------------------------------------------------------------ contract: widgets
-    # Made by the panels' builders (placed by the tab's ``_build``) or by the tab itself.
+    # Made by the builders of the parts (:mod:`.explain_parts`, placed by the tab's ``_build``) or by the tab itself.
     model_combo: QComboBox
     model_notes: QLabel
     sample_combo: QComboBox

@@ -3,9 +3,9 @@
 All computation (loading models and images, predicting, explaining) runs in the
 :class:`~xaidesk.gui.runner.Runner` through the Qt-free :mod:`xaidesk.gui.image_jobs`;
 this module lays the tab out, dispatches jobs and shows their results. The tab is composed
-of the shared panels of :class:`~xaidesk.gui.tabs.explain_base.ExplainTabBase`, the
+of the shared parts of :class:`~xaidesk.gui.tabs.explain_base.ExplainTabBase`, the
 model handling of :mod:`.image_models`, the result display of :mod:`.image_results`
-and the LIME segments panel.
+and the LIME segments panel (:mod:`xaidesk.gui.panels.segments_panel`), which it places.
 """
 
 from __future__ import annotations
