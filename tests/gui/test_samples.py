@@ -71,4 +71,4 @@ def test_audio_sample_loads_its_model(qtbot, make_window, catalog):
     qtbot.waitUntil(lambda: tab.path is not None and tab.path.name == chirp.name, timeout=15_000)
     assert tab.model.spec == "demo:sounds"
     assert "Synthetic sounds" in window.status_text() and "belongs to" in window.status_text()
-    assert tab.audio_info_label.text().startswith("Chirp —")
+    assert tab.sound_panel.audio_info_label.text().startswith("Chirp —")

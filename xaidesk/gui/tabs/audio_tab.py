@@ -174,8 +174,6 @@ class AudioTab(AudioModelsMixin, AudioResultsMixin, ExplainTabBase):
         self.sound_panel = AudioSourcePanel(self.sample_combo)
         self.sound_panel.open_requested.connect(self.choose_audio)
         self.sound_panel.mixdown_chosen.connect(self._on_mixdown_chosen)
-        # What the opened sound is (name, length, rate, channels), as the tab's public name for it.
-        self.audio_info_label = self.sound_panel.audio_info_label
         layout.addWidget(self.sound_panel)
         layout.addWidget(prediction_box)
         layout.addWidget(method_box)
