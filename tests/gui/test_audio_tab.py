@@ -185,6 +185,7 @@ def test_cancel_keeps_a_labelled_partial(qtbot, audio_window):
     entry = tab.history[0]
     assert not entry.explanation.complete
     assert "partial" in entry.title and "tone" not in entry.title and "class" not in entry.title
+    assert tab.stats_label.text().startswith("Stopped") and "Still running" not in tab.stats_label.text()
     assert entry.explanation.relevance.shape == tab.spectrogram.log_mel.shape
     assert tab.current_entry is entry
 

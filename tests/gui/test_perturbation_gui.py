@@ -113,6 +113,7 @@ def test_cancel_relax_keeps_a_partial_result_labelled_with_its_n(qtbot, clever_h
     done = explanation.extras["n_done"]
     assert 0 < done < 3000
     assert f"partial, {done} of 3000 masks" in entry.title
+    assert tab.stats_label.text().startswith(f"Stopped after {done} of 3000 masks: a partial result")
     assert tab.history_list.item(0).text() == entry.title
     assert tab.current_entry is entry and tab.heatmap_view.title_label.text() == tab._short_title(entry)
     assert explanation.relevance.shape == tab.image.pixels.shape[:2]

@@ -198,7 +198,10 @@ class AudioResultsMixin:
         if explanation.complete and isinstance(windows, (list, tuple)) and len(windows) > 1:
             parts.append(f"explained in {len(windows)} overlapping windows of the model's length")
         if not explanation.complete:
-            parts.insert(0, "Still running" + (f": {entry.count} so far" if entry.count else ""))
+            if self.is_running():
+                parts.insert(0, "Still running" + (f": {entry.count} so far" if entry.count else ""))
+            else:
+                parts.insert(0, "Stopped" + (f" after {entry.count}" if entry.count else "") + ": a partial result")
         self.stats_label.setText(" · ".join(parts))
         self._update_enabled()
 

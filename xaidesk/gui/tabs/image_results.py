@@ -178,7 +178,9 @@ class ImageResultsMixin:
             parts.append(f"shown at layer {extras['layer']}")
         if not explanation.complete:
             done, total = samples_done(explanation)
-            parts.insert(0, f"Still running: {done} of {total} {unit_of(explanation)} so far".replace("  ", " "))
+            count = f"{done} of {total} {unit_of(explanation)}".replace("  ", " ")
+            parts.insert(0, f"Still running: {count} so far" if self.is_running()
+                         else f"Stopped after {count}: a partial result")
         self.stats_label.setText(" · ".join(parts))
         if self._can_refit(entry) and self.target() != explanation.target.index:
             with self._target_set_by_tab():
