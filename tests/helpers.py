@@ -8,7 +8,9 @@ modules and the ``conftest.py`` in it. A module whose models share other default
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
+import numpy as np
 import torch
 
 from xaidesk.core import CancelToken, get_method
@@ -80,3 +82,23 @@ def run_in_tab(qtbot, tab, method: str, *, timeout: int = 30_000, **params):
     assert tab.run_explanation() is not None
     qtbot.waitUntil(lambda: len(tab.history) == count + 1 and not tab.is_running(), timeout=timeout)
     return tab.history[0]
+
+
+def write_molecules(tmp_path: Path, n: int = 24) -> tuple[Path, Path]:
+    """``n`` small C/H/O molecules with a made-up additive energy, written as .xyz files and energies.txt."""
+    rng = np.random.default_rng(0)
+    folder = tmp_path / "xyz"
+    folder.mkdir()
+    per_atom = {"H": -60.0, "C": -150.0, "O": -100.0}
+    lines = []
+    for k in range(n):
+        atoms = ["C"] * int(rng.integers(1, 4)) + ["O"] * int(rng.integers(0, 2)) + ["H"] * int(rng.integers(2, 7))
+        pos = rng.normal(scale=1.5, size=(len(atoms), 3))
+        body = "\n".join(f"{a} {x:.4f} {y:.4f} {z:.4f}" for a, (x, y, z) in zip(atoms, pos))
+        name = f"{k:04d}.xyz"
+        (folder / name).write_text(f"{len(atoms)}\nsynthetic\n{body}\n")
+        energy = sum(per_atom[a] for a in atoms) + rng.normal(scale=0.5)
+        lines.append(f"set/{name} {energy:.4f}")
+    energies = tmp_path / "energies.txt"
+    energies.write_text("\n".join(lines) + "\n")
+    return folder, energies

@@ -3,33 +3,15 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
+from helpers import write_molecules
 from xaidesk.cli import main
 from xaidesk.core import CancelToken, Explanation, Target, get_method
 from xaidesk.export.images import uncertainty_path_for, write_explanation, write_relevance
-
-
-def _molecules(tmp_path: Path, n: int = 24) -> tuple[Path, Path]:
-    """``n`` small C/H/O molecules with a made-up additive energy: .xyz files and energies.txt."""
-    rng = np.random.default_rng(3)
-    folder = tmp_path / "xyz"
-    folder.mkdir()
-    per_atom = {"H": -60.0, "C": -150.0, "O": -100.0}
-    lines = []
-    for k in range(n):
-        atoms = ["C"] * int(rng.integers(1, 4)) + ["O"] * int(rng.integers(0, 2)) + ["H"] * int(rng.integers(2, 7))
-        pos = rng.normal(scale=1.5, size=(len(atoms), 3))
-        body = "\n".join(f"{a} {x:.4f} {y:.4f} {z:.4f}" for a, (x, y, z) in zip(atoms, pos))
-        (folder / f"{k:04d}.xyz").write_text(f"{len(atoms)}\nsynthetic\n{body}\n")
-        lines.append(f"{k:04d}.xyz {sum(per_atom[a] for a in atoms) + rng.normal(scale=0.5):.4f}")
-    energies = tmp_path / "energies.txt"
-    energies.write_text("\n".join(lines) + "\n")
-    return folder, energies
 
 
 @pytest.mark.parametrize("method", ["ridge.atoms", "ridge.pairs"])
@@ -38,7 +20,7 @@ def test_the_cli_and_the_molecules_tab_write_byte_identical_csv_files(tmp_path, 
     from xaidesk.data.molecules import load_molecules
     from xaidesk.gui.tabs.molecules_tab import MoleculesTab
 
-    folder, energies = _molecules(tmp_path)
+    folder, energies = write_molecules(tmp_path)
     out = tmp_path / "cli"
     params = ["--param", "seed=2"] + (["--param", "n_bins=8"] if method == "ridge.pairs" else [])
     assert main(["explain", "molecules", str(folder), "--energies", str(energies), "--method", method,

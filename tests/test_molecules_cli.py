@@ -10,30 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from helpers import write_molecules
 from xaidesk.cli import main
 from xaidesk.core import CancelToken, get_method
 
 QM7 = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "qm7"
-
-
-def _synthetic(tmp_path: Path, n: int = 24) -> tuple[Path, Path]:
-    """``n`` small C/H/O molecules with a made-up additive energy, written as .xyz files and energies.txt."""
-    rng = np.random.default_rng(0)
-    folder = tmp_path / "xyz"
-    folder.mkdir()
-    per_atom = {"H": -60.0, "C": -150.0, "O": -100.0}
-    lines = []
-    for k in range(n):
-        atoms = ["C"] * int(rng.integers(1, 4)) + ["O"] * int(rng.integers(0, 2)) + ["H"] * int(rng.integers(2, 7))
-        pos = rng.normal(scale=1.5, size=(len(atoms), 3))
-        body = "\n".join(f"{a} {x:.4f} {y:.4f} {z:.4f}" for a, (x, y, z) in zip(atoms, pos))
-        name = f"{k:04d}.xyz"
-        (folder / name).write_text(f"{len(atoms)}\nsynthetic\n{body}\n")
-        energy = sum(per_atom[a] for a in atoms) + rng.normal(scale=0.5)
-        lines.append(f"set/{name} {energy:.4f}")
-    energies = tmp_path / "energies.txt"
-    energies.write_text("\n".join(lines) + "\n")
-    return folder, energies
 
 
 def _read_csv(path: Path) -> list[dict]:
@@ -54,7 +35,7 @@ def test_registry_lists_both_molecule_methods(capsys):
 def test_registered_function_returns_an_explanation(tmp_path):
     from xaidesk.data.molecules import load_molecules
 
-    folder, energies = _synthetic(tmp_path)
+    folder, energies = write_molecules(tmp_path)
     mols = load_molecules(folder, energies)
     info = get_method("ridge.pairs")
     result = info.function(None, mols, None, params=info.resolve_params({"n_bins": "8"}), token=CancelToken(),
@@ -71,7 +52,7 @@ def test_registered_function_returns_an_explanation(tmp_path):
 
 @pytest.mark.parametrize("method", ["ridge.atoms", "ridge.pairs"])
 def test_cli_explain_molecules_writes_the_files(tmp_path, capsys, method):
-    folder, energies = _synthetic(tmp_path)
+    folder, energies = write_molecules(tmp_path)
     out = tmp_path / "out"
     code = main(["explain", "molecules", str(folder), "--energies", str(energies), "--method", method,
                  "--param", "seed=1", "--out", str(out)])
@@ -112,7 +93,7 @@ def test_cli_explain_molecules_writes_the_files(tmp_path, capsys, method):
 
 
 def test_cli_notes_a_training_set_too_small_for_the_pair_model(tmp_path, capsys):
-    folder, energies = _synthetic(tmp_path)
+    folder, energies = write_molecules(tmp_path)
     assert main(["explain", "molecules", str(folder), "--energies", str(energies), "--method", "ridge.pairs",
                  "--out", str(tmp_path / "pairs")]) == 0
     err = capsys.readouterr().err
@@ -124,7 +105,7 @@ def test_cli_notes_a_training_set_too_small_for_the_pair_model(tmp_path, capsys)
 
 
 def test_cli_bad_file_gives_one_sentence_and_no_output(tmp_path, capsys):
-    folder, energies = _synthetic(tmp_path)
+    folder, energies = write_molecules(tmp_path)
     (folder / "0003.xyz").write_text("2\nx\nC 0 0 0\nXx 1 0 0\n")
     out = tmp_path / "out"
     code = main(["explain", "molecules", str(folder), "--energies", str(energies), "--method", "ridge.atoms",
@@ -137,7 +118,7 @@ def test_cli_bad_file_gives_one_sentence_and_no_output(tmp_path, capsys):
 
 
 def test_cli_rejects_a_method_of_another_modality(tmp_path, capsys):
-    folder, energies = _synthetic(tmp_path)
+    folder, energies = write_molecules(tmp_path)
     code = main(["explain", "molecules", str(folder), "--energies", str(energies), "--method", "neon.knn",
                  "--out", str(tmp_path / "out")])
     err = capsys.readouterr().err
