@@ -5,7 +5,7 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 from xaidesk.core import get_method, list_methods
-from xaidesk.gui.explain_records import unit_of
+from xaidesk.gui.explain_records import map_unit, unit_of
 
 
 def test_unit_of_reads_the_registry_and_falls_back_to_samples():
@@ -16,3 +16,10 @@ def test_unit_of_reads_the_registry_and_falls_back_to_samples():
     single_pass = next(m for m in list_methods("image") if not m.sample_unit)
     assert unit_of(SimpleNamespace(method=single_pass.name)) == "samples"
     assert unit_of(SimpleNamespace(method="no.such.method")) == "samples"
+
+
+def test_map_unit_names_what_a_value_of_the_map_means():
+    for info in list_methods("image"):
+        assert map_unit(SimpleNamespace(method=info.name)) == info.unit
+    assert {info.unit for info in list_methods("image")} > {"relevance"}
+    assert map_unit(SimpleNamespace(method="no.such.method")) == "relevance"

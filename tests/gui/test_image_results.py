@@ -150,6 +150,7 @@ def test_exports_are_full_size_and_the_figure_has_title_and_colour_bar(qtbot, ma
     title, label = tab.figure_labels()
     assert entry.method_title in title and tab.model.name in title
     assert "against" in label and tab.heatmap_view.colour_meaning() in label
+    assert label.startswith("relevance · ")  # LRP's unit, from the registry
     path = tab.export_figure(tmp_path / "figure.png")
     picture = Image.open(path)
     assert picture.format == "PNG" and picture.size[0] > 128

@@ -151,7 +151,7 @@ def run_image(args: argparse.Namespace) -> int:
         figure = render.figure_bytes(
             image.pixels, explanation.relevance, cmap=cmap, opacity=args.opacity, levels=levels,
             title=render.figure_title(info.title, class_text, model.name),
-            colorbar_label="relevance · " + render.map_colour_meaning(explanation.relevance, class_name, cmap, signed,
+            colorbar_label=f"{info.unit} · " + render.map_colour_meaning(explanation.relevance, class_name, cmap, signed,
                                                                      levels))
     curve = None
     if args.evaluate:

@@ -108,3 +108,13 @@ def first_sentence(text: str) -> str:
     text = (text or "").strip()
     end = text.find(". ")
     return text[: end + 1] if end > 0 else text
+
+
+def map_unit(explanation) -> str:
+    """What a value of the result's map means (the registry's ``unit``: "relevance", "score drop" …)."""
+    from ..core import MethodError, get_method
+
+    try:
+        return get_method(getattr(explanation, "method", "")).unit
+    except MethodError:
+        return "relevance"

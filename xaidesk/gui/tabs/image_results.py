@@ -28,7 +28,7 @@ from ..overlays import highlighted_segments, samples_done
 from ..runner import JobFailure
 from ..views.image_views import HeatmapView
 from ..widgets import error_dialog
-from ..explain_records import HistoryRecord, RunRecord, levels_for, relevance_stats_parts, unit_of
+from ..explain_records import HistoryRecord, RunRecord, levels_for, map_unit, relevance_stats_parts, unit_of
 
 #: Pixels sampled to choose the colour levels of a partial result.
 PARTIAL_LEVELS_SAMPLES = 256 * 256
@@ -377,7 +377,7 @@ class ImageResultsMixin:
         meaning = self.heatmap_view.colour_meaning(with_unseen=False)
         model = entry.model_name + (" (whole image)" if entry.preparation == PREPARATION_WHOLE else "")
         title = render.figure_title(entry.method_title, explained_class_text(entry.explanation), model)
-        return title, f"relevance · {meaning}"
+        return title, f"{map_unit(entry.explanation)} · {meaning}"
 
     def export_figure(self, path) -> Path:
         """Write the current result as a figure with a title and a labelled colour bar (PNG, PDF or SVG
