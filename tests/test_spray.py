@@ -22,46 +22,7 @@ from xaidesk.evaluate.spray import (
     write_spray_results,
 )
 
-METHOD = "lrp.epsilon_plus_flat"
-
-
-def planted_maps(rng, sizes=(24, 16, 10), side=40):
-    """Maps with one bright blob at a group-specific place (jittered, random strength, noise)."""
-    centres = [(6, 6), (30, 30), (6, 32)]
-    yy, xx = np.mgrid[0:side, 0:side]
-    maps, truth = [], []
-    for group, count in enumerate(sizes):
-        for _ in range(count):
-            cy, cx = np.array(centres[group]) + rng.integers(-2, 3, 2)
-            blob = np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / 20.0)
-            maps.append(rng.uniform(0.5, 3.0) * blob + rng.normal(0, 0.05, (side, side)))
-            truth.append(group)
-    return np.array(maps), np.array(truth)
-
-
-def make_run(root, maps, *, targets=None, methods=None, true_classes=None, source=None):
-    """A batch run folder in the shared format (run.json, index.csv, items/<method>/...)."""
-    root.mkdir(parents=True, exist_ok=True)
-    n = len(maps)
-    targets = targets or [0] * n
-    methods = methods or [METHOD] * n
-    true_classes = true_classes or ["horse"] * n
-    labels = {0: "horse", 1: "other"}
-    run = {"format": "xaidesk-batch/1", "source": str(source or root / "inputs"), "modality": "image",
-           "model": "demo:clever_hans", "methods": [{"name": m, "params": {}} for m in sorted(set(methods))],
-           "device": "cpu", "shard": None, "created": "2026-01-01T00:00:00", "finished": "2026-01-01T00:01:00"}
-    (root / "run.json").write_text(json.dumps(run))
-    lines = ["file,true_class,predicted,predicted_label,score,target,target_label,method,relevance,thumbnail,seconds"]
-    for i, (m, t, method, cls) in enumerate(zip(maps, targets, methods, true_classes)):
-        stem = f"{cls}/img_{i:03d}"
-        rel, thumb = f"items/{method}/{stem}.npy", f"items/{method}/{stem}.png"
-        (root / rel).parent.mkdir(parents=True, exist_ok=True)
-        np.save(root / rel, np.asarray(m, dtype=np.float32))
-        grey = (np.clip(np.abs(m) / (np.abs(m).max() + 1e-9), 0, 1) * 255).astype(np.uint8)
-        Image.fromarray(grey).convert("RGB").save(root / thumb)
-        lines.append(f"{stem}.png,{cls},{t},{labels[t]},1.5,{t},{labels[t]},{method},{rel},{thumb},0.01")
-    (root / "index.csv").write_text("\n".join(lines) + "\n")
-    return root
+from helpers import SPRAY_METHOD as METHOD, make_run, planted_maps
 
 
 # --------------------------------------------------------------------------- steps

@@ -32,6 +32,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--class", dest="target_class", default=None,
                         help="the explained class, by label or index (may be left out if there is one)")
     parser.add_argument("--true-class", default=None, help="only inputs from this class subfolder")
+    parser.add_argument("--all-classes", action="store_true",
+                        help="instead: SpRAy on every explained class, ranked by how clearly its heatmaps split "
+                             "(Fisher criterion on the spectral embedding, and the eigengap); writes classes.csv")
+    parser.add_argument("--min-heatmaps", type=int, default=10,
+                        help="with --all-classes: classes with fewer heatmaps are left out (default 10)")
     parser.add_argument("--clusters", type=int, default=None, help="number of clusters (default: from the eigengap)")
     parser.add_argument("--max-clusters", type=int, default=10, help="largest number the eigengap may suggest (default 10)")
     parser.add_argument("--size", type=int, default=32, help="side of the downsampled heatmaps in cells (default 32)")
@@ -70,6 +75,8 @@ def run(args: argparse.Namespace) -> int:
 
     token = CancelToken()
     progress = cli_progress()
+    if args.all_classes:
+        return _rank_classes(args, token, progress)
     heatmaps = load_run_heatmaps(args.run, method=args.method, target_class=args.target_class,
                                  true_class=args.true_class, token=token, progress=progress)
     for notice in heatmaps.notices:
@@ -104,4 +111,26 @@ def _make_demo(args: argparse.Namespace) -> int:
     progress.done()
     print(f"Wrote {args.count} generated horse pictures ({args.count // 2} with the tag) and marks.csv to {folder}. "
           f"Explain them with demo:clever_hans (class horse) in a batch run, then run SpRAy on it.")
+    return 0
+
+
+def _rank_classes(args: argparse.Namespace, token, progress) -> int:
+    from ..core import InputError
+    from ..core.io import write_bytes_atomic
+    from ..evaluate.spray.classes import classes_csv, rank_classes
+
+    if args.min_heatmaps < 3:
+        raise InputError(f"--min-heatmaps must be at least 3; got {args.min_heatmaps}.")
+    ranked = rank_classes(args.run, method=args.method, min_heatmaps=args.min_heatmaps, size=args.size,
+                          n_neighbors=args.neighbors, max_clusters=args.max_clusters, values=args.values,
+                          normalize=args.normalize, seed=args.seed, token=token, progress=progress)
+    progress.done()
+    args.out.mkdir(parents=True, exist_ok=True)
+    write_bytes_atomic(args.out / "classes.csv", classes_csv(ranked))
+    print(f"SpRAy on {len(ranked)} classes, most suspicious first (Fisher criterion on the spectral embedding):")
+    for rank, suspicion in enumerate(ranked, start=1):
+        print(f"  {rank}. {suspicion.label} ({suspicion.heatmaps} heatmaps): Fisher {suspicion.fisher:.3g}, "
+              f"eigengap {suspicion.eigengap:.3g} at k = {suspicion.eigengap_k}, smallest cluster "
+              f"{100 * suspicion.smallest_cluster_share:.0f} %")
+    print(f"classes.csv written to {args.out}; open one class with --class to see its clusters.")
     return 0

@@ -38,7 +38,9 @@ Modules: ``maps`` (step 1), ``spectral`` (steps 2 to 5), ``analysis`` (:func:`sp
 :class:`SprayResult`), ``run_heatmaps`` (:func:`load_run_heatmaps` reads the heatmaps of one
 method and class from a batch run folder, ``index.csv`` plus one ``.npy`` per item, through the
 run format's own reader :mod:`xaidesk.runs.format`) and ``results`` (:func:`write_spray_results`
-and :func:`read_spray_results` write and re-read the result folder of ``python -m xaidesk spray``).
+and :func:`read_spray_results` write and re-read the result folder of ``python -m xaidesk spray``);
+``classes`` (:func:`rank_classes`) runs SpRAy on every class of a run and ranks the classes by the
+Fisher criterion on the spectral embedding, the top suspects of a Clever Hans strategy first.
 """
 
 from .analysis import (
@@ -60,13 +62,14 @@ from .results import (
     render_embedding,
     write_spray_results,
 )
+from .classes import ClassSuspicion, class_suspicion, classes_csv, fisher_criterion, rank_classes
 from .run_heatmaps import RunHeatmaps, load_run_heatmaps, read_run_index, run_classes, run_methods
 from .spectral import affinity_graph, eigengap, laplacian_spectrum
 
 __all__ = [
-    "CLUSTER_COLORS", "DEFAULT_MAX_CLUSTERS", "DEFAULT_NEIGHBORS", "DEFAULT_SIZE", "EMBEDDINGS",
+    "CLUSTER_COLORS", "ClassSuspicion", "DEFAULT_MAX_CLUSTERS", "DEFAULT_NEIGHBORS", "DEFAULT_SIZE", "EMBEDDINGS",
     "NORMALIZATIONS", "RESULT_FILES", "SPECTRUM_LENGTH", "VALUES", "RunHeatmaps", "SprayResult",
-    "affinity_graph", "cluster_color", "downsample", "eigengap", "laplacian_spectrum", "load_run_heatmaps",
+    "affinity_graph", "class_suspicion", "classes_csv", "cluster_color", "downsample", "eigengap", "fisher_criterion", "laplacian_spectrum", "load_run_heatmaps",
     "normalize_maps", "read_run_index", "read_spray_results", "render_cluster_means", "render_embedding",
-    "run_classes", "run_methods", "spray", "write_spray_results",
+    "rank_classes", "run_classes", "run_methods", "spray", "write_spray_results",
 ]

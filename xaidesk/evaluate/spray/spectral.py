@@ -62,12 +62,20 @@ def _relabel_by_size(labels: np.ndarray) -> np.ndarray:
     return rank[labels]
 
 
-def _spectral_coordinates(vectors: np.ndarray, affinity, n_clusters: int) -> np.ndarray:
-    """Rows of D^-1/2 times the Laplacian's first non-trivial eigenvectors (the spectral embedding)."""
+def spectral_embedding(vectors: np.ndarray, affinity, dims: int) -> np.ndarray:
+    """The spectral embedding: rows of D^-1/2 times the Laplacian's first ``dims`` non-trivial eigenvectors.
+
+    ``vectors`` are the eigenvectors of :func:`laplacian_spectrum` (the trivial one first); fewer
+    columns come back when fewer are given.
+    """
     degree = np.asarray(affinity.sum(axis=1)).ravel()
     scaled = vectors / np.sqrt(np.where(degree > 0, degree, 1.0))[:, None]
-    dims = min(scaled.shape[1] - 1, max(n_clusters, 2))
-    spectral = scaled[:, 1 : dims + 1]
+    return np.asarray(scaled[:, 1 : min(scaled.shape[1], int(dims) + 1)], dtype=np.float64)
+
+
+def _spectral_coordinates(vectors: np.ndarray, affinity, n_clusters: int) -> np.ndarray:
+    """The first two coordinates of the spectral embedding (a second of zeros when there is only one)."""
+    spectral = spectral_embedding(vectors, affinity, max(n_clusters, 2))
     if spectral.shape[1] < 2:
         spectral = np.column_stack([spectral[:, 0], np.zeros(len(spectral))])
     return np.asarray(spectral[:, :2], dtype=np.float64)
