@@ -3,7 +3,8 @@
 :class:`SprayPanel` picks a method and an explained class from a run's index,
 runs :func:`xaidesk.evaluate.spray.spray` in the runner, and shows the
 Laplacian's eigenvalue spectrum with the eigengap, the 2D embedding coloured by
-cluster, each cluster's mean heatmap and the selected cluster's members. The
+cluster, each cluster's mean heatmap and the selected cluster's members. Its
+Classes page (:mod:`.spray_classes`) ranks every class of the run. The
 computation and the result files live in :mod:`xaidesk.evaluate.spray`; this
 module dispatches and draws.
 """
@@ -28,6 +29,7 @@ from PySide6.QtWidgets import (
     QPushButton,
     QSpinBox,
     QSplitter,
+    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
@@ -38,6 +40,7 @@ from ..formatting import progress_text
 from ..runner import Runner
 from ..widgets import error_dialog
 from .dataset_views import method_title
+from .spray_classes import ClassesView
 from .view_common import Placeholder
 from .view_common import BACKGROUND, ElidedLabel
 
@@ -303,6 +306,10 @@ class SprayPanel(QWidget):
         self.save_button = QPushButton("Save results…")
         self.save_button.setToolTip("Write clusters.csv, eigenvalues.csv, the pictures and summary.json to a folder.")
         self.save_button.clicked.connect(self.choose_save_folder)
+        self.rank_button = QPushButton("Rank all classes…")
+        self.rank_button.setToolTip("Run SpRAy on every class of the run and list the classes whose heatmaps split "
+                                    "most clearly into separate strategies (possible shortcuts) first.")
+        self.rank_button.clicked.connect(self.rank_classes)
 
         controls = QGridLayout()
         controls.setContentsMargins(0, 0, 0, 0)
@@ -316,7 +323,7 @@ class SprayPanel(QWidget):
         controls.setColumnStretch(0, 3)
         controls.setColumnStretch(1, 2)
         buttons = QHBoxLayout()
-        for button in (self.analyse_button, self.cancel_button):
+        for button in (self.analyse_button, self.cancel_button, self.rank_button):
             buttons.addWidget(button)
         buttons.addStretch(1)
         buttons.addWidget(self.open_button)
@@ -365,6 +372,12 @@ class SprayPanel(QWidget):
         views.addWidget(bottom)
         views.setSizes([320, 280])
         self.views = Placeholder(views, EMPTY_MESSAGE)
+        self.classes_view = ClassesView(self.runner)
+        self.classes_view.class_opened.connect(self.open_class)
+        self.classes_view.status_message.connect(self.status_message)
+        self.pages = QTabWidget()
+        self.pages.addTab(self.views, "Clusters")
+        self.pages.addTab(self.classes_view, "Classes")
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
@@ -372,7 +385,7 @@ class SprayPanel(QWidget):
         layout.addLayout(buttons)
         layout.addWidget(self.progress_bar)
         layout.addWidget(self.status_label)
-        layout.addWidget(self.views, 1)
+        layout.addWidget(self.pages, 1)
 
     # ------------------------------------------------------------------ settings
     def _restore_settings(self) -> None:
@@ -400,6 +413,8 @@ class SprayPanel(QWidget):
     def set_run(self, run_dir) -> None:
         """Read the run's index and offer its methods and explained classes (the results stay until Analyse)."""
         run_dir = Path(run_dir)
+        if run_dir != self.run_dir:  # another run: its classes are not ranked yet
+            self.classes_view.show_ranking([])
         try:
             _run, rows = spray_core.read_run_index(run_dir)
         except InputError as error:
@@ -473,6 +488,22 @@ class SprayPanel(QWidget):
     def cancel(self) -> None:
         if self._job is not None:
             self.runner.cancel(self._job)
+
+    def rank_classes(self) -> int | None:
+        """Rank every class of the run for the chosen method (in the Classes page); returns the job id."""
+        self.pages.setCurrentWidget(self.classes_view)
+        return self.classes_view.rank(self.run_dir, self.method_combo.currentData(), {
+            "size": self.size_spin.value(), "n_neighbors": self.neighbors_spin.value(),
+            "values": self.values_combo.currentData()})
+
+    def open_class(self, label: str) -> int | None:
+        """Choose class ``label`` and analyse it in the Clusters page; returns the job id."""
+        found = self.class_combo.findData(label)
+        if found < 0:
+            return None
+        self.class_combo.setCurrentIndex(found)
+        self.pages.setCurrentWidget(self.views)
+        return self.analyse()
 
     def _end(self, text: str) -> None:
         self._job = None
@@ -658,5 +689,6 @@ class SprayPanel(QWidget):
         self.analyse_button.setEnabled(self.can_analyse())
         self.cancel_button.setEnabled(running)
         self.save_button.setEnabled(self.result is not None and not running)
+        self.rank_button.setEnabled(self.run_dir is not None and self.method_combo.currentData() is not None)
         for widget in (self.method_combo, self.class_combo):
             widget.setEnabled(not running and widget.count() > 0)
