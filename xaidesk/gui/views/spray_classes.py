@@ -24,10 +24,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..formatting import format_value, progress_text
+from ..formatting import format_value
 from ..runner import Runner
 from ..widgets import error_dialog
-from .view_common import Placeholder
+from .view_common import OneJobStatusMixin, Placeholder
 
 CHANNEL = "dataset.spray_classes"
 #: What the table says until a ranking fills it.
@@ -60,7 +60,7 @@ def _item(text: str, sort_value, *, align_right: bool = True) -> QStandardItem:
     return item
 
 
-class ClassesView(QWidget):
+class ClassesView(OneJobStatusMixin, QWidget):
     """The classes of a run ranked by how clearly their heatmaps split, with progress and cancel.
 
     Signals
@@ -174,18 +174,6 @@ class ClassesView(QWidget):
     def cancel(self) -> None:
         if self._job is not None:
             self.runner.cancel(self._job)
-
-    def _end(self, text: str) -> None:
-        self._job = None
-        self.progress_bar.setValue(0)
-        self.status_label.setText(text)
-        self.status_message.emit(text)
-        self._update_enabled()
-
-    def _on_progress(self, job_id: int, fraction: float, message: str, _partial: object) -> None:
-        if job_id == self._job:
-            self.progress_bar.setValue(int(1000 * max(0.0, min(1.0, fraction))))
-            self.status_label.setText(progress_text(fraction, self.runner.elapsed(job_id), message))
 
     def _on_finished(self, job_id: int, outcome: object) -> None:
         if job_id != self._job:

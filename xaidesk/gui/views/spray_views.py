@@ -36,13 +36,11 @@ from PySide6.QtWidgets import (
 
 from ...core import InputError, render
 from ...evaluate import spray as spray_core
-from ..formatting import progress_text
 from ..runner import Runner
 from ..widgets import error_dialog
 from .dataset_views import method_title
 from .spray_classes import ClassesView
-from .view_common import Placeholder
-from .view_common import BACKGROUND, ElidedLabel
+from .view_common import BACKGROUND, ElidedLabel, OneJobStatusMixin, Placeholder
 
 CHANNEL = "dataset.spray"
 #: Member thumbnails shown at most for one cluster (the most typical members first).
@@ -234,7 +232,7 @@ class ClusterMeans(QWidget):
                 return
 
 
-class SprayPanel(QWidget):
+class SprayPanel(OneJobStatusMixin, QWidget):
     """SpRAy on one class of a batch run: settings, Analyse, and the four result views.
 
     Signals
@@ -504,18 +502,6 @@ class SprayPanel(QWidget):
         self.class_combo.setCurrentIndex(found)
         self.pages.setCurrentWidget(self.views)
         return self.analyse()
-
-    def _end(self, text: str) -> None:
-        self._job = None
-        self.progress_bar.setValue(0)
-        self.status_label.setText(text)
-        self.status_message.emit(text)
-        self._update_enabled()
-
-    def _on_progress(self, job_id: int, fraction: float, message: str, _partial: object) -> None:
-        if job_id == self._job:
-            self.progress_bar.setValue(int(1000 * max(0.0, min(1.0, fraction))))
-            self.status_label.setText(progress_text(fraction, self.runner.elapsed(job_id), message))
 
     def _on_finished(self, job_id: int, outcome: object) -> None:
         if job_id != self._job:

@@ -220,3 +220,25 @@ class Placeholder(QStackedWidget):
 
     def showing_message(self) -> bool:
         return self.currentWidget() is self.message
+
+
+class OneJobStatusMixin:
+    """For a view that runs one runner job at a time (``self._job``) with a progress bar and a status line.
+
+    The view provides ``runner``, ``progress_bar`` (0 to 1000), ``status_label``, the signal
+    ``status_message`` and ``_update_enabled()``.
+    """
+
+    def _end(self, text: str) -> None:
+        self._job = None
+        self.progress_bar.setValue(0)
+        self.status_label.setText(text)
+        self.status_message.emit(text)
+        self._update_enabled()
+
+    def _on_progress(self, job_id: int, fraction: float, message: str, _partial: object) -> None:
+        from ..formatting import progress_text
+
+        if job_id == self._job:
+            self.progress_bar.setValue(int(1000 * max(0.0, min(1.0, fraction))))
+            self.status_label.setText(progress_text(fraction, self.runner.elapsed(job_id), message))
