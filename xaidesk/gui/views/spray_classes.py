@@ -164,16 +164,8 @@ class ClassesView(OneJobStatusMixin, QWidget):
             return ranked, left_out, min_heatmaps
 
         self.method = method
-        self._job = self.runner.submit(job, CHANNEL)
-        self.progress_bar.setValue(0)
-        self.status_label.setText(f"Running SpRAy on every class of '{run_dir.name}' …")
-        self.status_message.emit("SpRAy: ranking the classes …")
-        self._update_enabled()
-        return self._job
-
-    def cancel(self) -> None:
-        if self._job is not None:
-            self.runner.cancel(self._job)
+        return self._start_job(job, CHANNEL, f"Running SpRAy on every class of '{run_dir.name}' …",
+                               "SpRAy: ranking the classes …")
 
     def _on_finished(self, job_id: int, outcome: object) -> None:
         if job_id != self._job:

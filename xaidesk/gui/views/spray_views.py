@@ -476,16 +476,8 @@ class SprayPanel(OneJobStatusMixin, QWidget):
                                       progress=lambda f, m="", p=None: progress(0.3 + 0.7 * f, m))
             return result, heatmaps
 
-        self._job = self.runner.submit(job, CHANNEL)
-        self.progress_bar.setValue(0)
-        self.status_label.setText(f"Analysing the {label} heatmaps of {method_title(method)} …")
-        self.status_message.emit("SpRAy: analysing …")
-        self._update_enabled()
-        return self._job
-
-    def cancel(self) -> None:
-        if self._job is not None:
-            self.runner.cancel(self._job)
+        return self._start_job(job, CHANNEL, f"Analysing the {label} heatmaps of {method_title(method)} …",
+                               "SpRAy: analysing …")
 
     def rank_classes(self) -> int | None:
         """Rank every class of the run for the chosen method (in the Classes page); returns the job id."""

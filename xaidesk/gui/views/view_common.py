@@ -229,6 +229,19 @@ class OneJobStatusMixin:
     ``status_message`` and ``_update_enabled()``.
     """
 
+    def _start_job(self, job, channel: str, text: str, status: str) -> int:
+        """Submit ``job`` on ``channel``; ``text`` goes to the status line, ``status`` to the window's status bar."""
+        self._job = self.runner.submit(job, channel)
+        self.progress_bar.setValue(0)
+        self.status_label.setText(text)
+        self.status_message.emit(status)
+        self._update_enabled()
+        return self._job
+
+    def cancel(self) -> None:
+        if self._job is not None:
+            self.runner.cancel(self._job)
+
     def _end(self, text: str) -> None:
         self._job = None
         self.progress_bar.setValue(0)
