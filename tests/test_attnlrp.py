@@ -747,11 +747,8 @@ def planted_pictures(n: int, generator: torch.Generator):
 
 
 @pytest.mark.slow
-def test_relevance_falls_on_the_planted_mark():
-    generator = torch.Generator().manual_seed(0)
-    torch.manual_seed(0)
-    net = VisionTransformer(image_size=32, patch_size=4, num_layers=2, num_heads=2, hidden_dim=32, mlp_dim=64,
-                            num_classes=2)
+def _train_on_planted_pictures(net: nn.Module, generator: torch.Generator):
+    """Train ``net`` for 60 Adam steps on 512 planted pictures; return 128 fresh test pictures, labels and marks."""
     x, y, _ = planted_pictures(512, generator)
     optimiser = torch.optim.Adam(net.parameters(), 3e-3)
     net.train()
@@ -762,7 +759,15 @@ def test_relevance_falls_on_the_planted_mark():
         loss.backward()
         optimiser.step()
     net.eval()
-    x_test, y_test, marks = planted_pictures(128, generator)
+    return planted_pictures(128, generator)
+
+
+def test_relevance_falls_on_the_planted_mark():
+    generator = torch.Generator().manual_seed(0)
+    torch.manual_seed(0)
+    net = VisionTransformer(image_size=32, patch_size=4, num_layers=2, num_heads=2, hidden_dim=32, mlp_dim=64,
+                            num_classes=2)
+    x_test, y_test, marks = _train_on_planted_pictures(net, generator)
     with torch.no_grad():
         accuracy = float((net(x_test).argmax(1) == y_test).float().mean())
     assert accuracy > 0.95
@@ -784,17 +789,7 @@ def test_swin_v2_relevance_falls_on_the_planted_mark():
     torch.manual_seed(0)
     net = SwinTransformer(patch_size=[4, 4], embed_dim=16, depths=[1, 1], num_heads=[1, 2], window_size=[4, 4],
                           num_classes=2, block=SwinTransformerBlockV2, downsample_layer=PatchMergingV2)
-    x, y, _ = planted_pictures(512, generator)
-    optimiser = torch.optim.Adam(net.parameters(), 3e-3)
-    net.train()
-    for _ in range(60):
-        batch = torch.randint(0, 512, (64,), generator=generator)
-        loss = nn.functional.cross_entropy(net(x[batch]), y[batch])
-        optimiser.zero_grad()
-        loss.backward()
-        optimiser.step()
-    net.eval()
-    x_test, y_test, marks = planted_pictures(128, generator)
+    x_test, y_test, marks = _train_on_planted_pictures(net, generator)
     with torch.no_grad():
         assert float((net(x_test).argmax(1) == y_test).float().mean()) > 0.95
     model = loaded(net, classes=2)
