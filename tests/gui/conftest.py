@@ -93,3 +93,22 @@ def make_window(qtbot, open_window):
 def window(make_window):
     """A main window without the demo, from ``make_window``."""
     return make_window()
+
+
+@pytest.fixture
+def dialog(qtbot):
+    """``dialog(**options)`` builds and shows an Open model dialog; its runner stops after the test."""
+    from xaidesk.gui.widgets.open_model_dialog import OpenModelDialog
+
+    made = []
+
+    def make(**options):
+        box = OpenModelDialog(**options)
+        qtbot.addWidget(box)
+        box.show()
+        made.append(box)
+        return box
+
+    yield make
+    for box in made:
+        box.runner.shutdown()

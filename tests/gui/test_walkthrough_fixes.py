@@ -40,24 +40,6 @@ def tiny_vit_file(tmp_path_factory):
     return path
 
 
-@pytest.fixture
-def dialog(qtbot):
-    from xaidesk.gui.widgets.open_model_dialog import OpenModelDialog
-
-    made = []
-
-    def make(**options):
-        box = OpenModelDialog(**options)
-        qtbot.addWidget(box)
-        box.show()
-        made.append(box)
-        return box
-
-    yield make
-    for box in made:
-        box.runner.shutdown()
-
-
 def _statuses(tab) -> list[str]:
     said: list[str] = []
     tab.status_message.connect(said.append)
