@@ -44,10 +44,10 @@ import torch
 from ...core import CancelToken, InputError, ModelError, no_progress
 from ..base import LoadedModel
 from .backbone import cut_backbone, feature_extractor
-from .file import PROBE_FORMAT, PROBE_SUFFIX, probe_document, read_probe
+from .file import PROBE_FORMAT, PROBE_SUFFIX, fitted_probe_module, probe_document, read_probe
 from .fitting import ProbeResult, fit_heads, portable_spec
 from .folder import MIN_IMAGES_PER_CLASS, LabelledFolder, scan_labelled_folder, split_held_out
-from .heads import HEADS, probe_module, probe_notes
+from .heads import HEADS, probe_notes
 
 #: Fewest clips a class needs (as the image probe: two to train on, one to judge on, with room).
 MIN_CLIPS_PER_CLASS = MIN_IMAGES_PER_CLASS
@@ -325,7 +325,6 @@ def _load_backbone(spec: str, frontend, trust: bool) -> LoadedModel:
 def load_audio_probe(path: str | Path, *, spec: str | None = None, trust: bool = False) -> LoadedModel:
     """Load a saved audio probe as an audio :class:`LoadedModel` (the backbone from its own spec)."""
     from ..audio import AudioFrontEnd
-    from .backbone import layer_shapes
 
     path = Path(path).expanduser()
     document = read_probe(path)
@@ -338,16 +337,7 @@ def load_audio_probe(path: str | Path, *, spec: str | None = None, trust: bool =
     except ModelError as error:
         raise ModelError(f"The backbone of this classifier ({backbone_spec}) could not be loaded: {error.message}",
                          details=error.details) from None
-    head = str(document["head"])
-    fitted = document["heads"][head]
-    layer = str(document["layer"])
-    shape = tuple(int(v) for v in document["layer_shape"])
-    trunk = cut_backbone(backbone, layer)
-    actual = layer_shapes(backbone).get(layer)
-    if actual is None or tuple(actual) != shape:
-        raise ModelError(f"The backbone {backbone_spec} no longer matches this classifier: its layer '{layer}' gives "
-                         f"{actual} instead of {shape}. Fit the classifier again.")
-    module = probe_module(trunk, shape, fitted["weight"], float(fitted["bias"]), float(fitted["threshold"]))
+    module, head, fitted, layer = fitted_probe_module(document, backbone, backbone_spec, "classifier")
     names = [str(c) for c in document["class_names"]]
     notes = probe_notes(names, head, float(fitted.get("auc", float("nan"))), float(fitted["threshold"]))
     notes.append(f"Fitted on whole clips: Φ(clip) is the {document.get('pooling', POOLING)}; the network scores "

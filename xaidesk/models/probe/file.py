@@ -114,17 +114,7 @@ def load_probe(path: str | Path, spec: str | None = None) -> LoadedModel:
         raise ModelError(
             f"The backbone of this probe ({backbone_spec}) could not be loaded: {error.message}",
             details=error.details) from None
-    head = str(document["head"])
-    fitted = document["heads"][head]
-    layer = str(document["layer"])
-    shape = tuple(int(v) for v in document["layer_shape"])
-    trunk = cut_backbone(backbone, layer)
-    actual = layer_shapes(backbone).get(layer)
-    if actual is None or tuple(actual) != shape:
-        raise ModelError(
-            f"The backbone {backbone_spec} no longer matches this probe: its layer '{layer}' gives "
-            f"{actual} instead of {shape}. Fit the probe again.")
-    module = probe_module(trunk, shape, fitted["weight"], float(fitted["bias"]), float(fitted["threshold"]))
+    module, head, fitted, layer = fitted_probe_module(document, backbone, backbone_spec, "probe")
     names = [str(c) for c in document["class_names"]]
     return LoadedModel(
         spec=spec or f"probe:{_probe_path(path)}",
@@ -135,3 +125,22 @@ def load_probe(path: str | Path, spec: str | None = None) -> LoadedModel:
         architecture=backbone.architecture,
         notes=probe_notes(names, head, float(fitted.get("auc", float("nan"))), float(fitted["threshold"])),
     )
+
+
+def fitted_probe_module(document: dict, backbone: LoadedModel, backbone_spec: str, noun: str):
+    """The saved head of a probe file on ``backbone`` cut at its layer: ``(module, head, fitted, layer)``.
+
+    Refuses, in words naming the ``noun`` ("probe", "classifier"), a backbone whose layer no longer
+    gives the shape the head was fitted on.
+    """
+    head = str(document["head"])
+    fitted = document["heads"][head]
+    layer = str(document["layer"])
+    shape = tuple(int(v) for v in document["layer_shape"])
+    trunk = cut_backbone(backbone, layer)
+    actual = layer_shapes(backbone).get(layer)
+    if actual is None or tuple(actual) != shape:
+        raise ModelError(f"The backbone {backbone_spec} no longer matches this {noun}: its layer '{layer}' gives "
+                         f"{actual} instead of {shape}. Fit the {noun} again.")
+    module = probe_module(trunk, shape, fitted["weight"], float(fitted["bias"]), float(fitted["threshold"]))
+    return module, head, fitted, layer
