@@ -453,3 +453,15 @@ def test_a_backbone_label_file_and_hand_set_preprocessing_are_kept_in_the_probe_
     plain_result = fit_probe(folder, plain, LAYER, held_out=0.3, seed=0)
     plain_document = json.loads(save_probe(plain_result, tmp_path / "plain" / PROBE_FILE_NAME).read_text())
     assert "backbone_preprocessing" not in plain_document and "backbone_label_file" not in plain_document
+
+
+def test_a_probe_whose_backbone_layer_changed_shape_is_refused(backbone, fitted):
+    from xaidesk.core import ModelError
+    from xaidesk.models.probe.file import fitted_probe_module, probe_document
+
+    document = probe_document(fitted)
+    module, head, _, layer = fitted_probe_module(document, backbone, "demo", "probe")
+    assert head == document["head"] and layer == LAYER and isinstance(module, torch.nn.Module)
+    document["layer_shape"] = [int(v) + 1 for v in document["layer_shape"]]  # the backbone's layer has changed
+    with pytest.raises(ModelError, match="no longer matches this probe: its layer .* Fit the probe again"):
+        fitted_probe_module(document, backbone, "demo", "probe")
