@@ -472,6 +472,11 @@ def load_file(path: str | Path, *, trust: bool = False, spec: str | None = None)
     path = Path(path).expanduser()
     spec = spec or f"file:{path}"
     check_model_file(path)
+    if is_safetensors(path):
+        from .edited import load_edited, read_edited_document
+
+        if read_edited_document(path) is not None:
+            return load_edited(path, spec=spec, trust=trust)
     notes: list[str] = []
     torchscript = is_torchscript(path)
     if torchscript:

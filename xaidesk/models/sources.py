@@ -69,7 +69,7 @@ class SourceGuess:
     kind
         ``"onnx"``, ``"hf"``, ``"timm"``, ``"torchvision"`` (weights that match a torchvision
         architecture), ``"weights"`` (weights of an architecture to choose), ``"torchscript"``,
-        ``"pickle"``, ``"probe"`` or ``"vggish"``.
+        ``"pickle"``, ``"probe"``, ``"vggish"`` or ``"edited"`` (a model edited by xaidesk).
     path
         The file or folder the spec names (for a timm folder: its weights file).
     description
@@ -355,6 +355,15 @@ def _recognise_file(path: Path) -> SourceGuess:
     from .files import UntrustedModelError, is_safetensors, is_torchscript, read_weights_only
 
     if is_safetensors(path):
+        from .edited import read_edited_document
+
+        document = read_edited_document(path)
+        if document is not None:
+            return SourceGuess(
+                kind="edited", path=path, spec=f"file:{path}", num_classes=len(document.get("class_names", [])),
+                description=f"A model edited by xaidesk ({path.name}), made from {document.get('base')}; "
+                            "its base model is opened with it.",
+            )
         return _recognise_state(path, _safetensors_shapes(path))
 
     if is_torchscript(path):
