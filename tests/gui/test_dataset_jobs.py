@@ -63,3 +63,11 @@ def test_dataset_jobs_import_neither_qt_nor_torch():
             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('PySide6', 'shiboken6', 'pyqtgraph', 'torch')))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
+
+
+def test_runs_of_the_shipped_samples_go_to_the_persons_data_folder(monkeypatch, tmp_path):
+    from xaidesk.resources import resource_path
+
+    monkeypatch.setenv("XAIDESK_HOME", str(tmp_path / "home"))
+    offered = dataset_jobs.default_output(resource_path("samples"))
+    assert offered == tmp_path / "home" / "data" / "runs" / "samples-explained"

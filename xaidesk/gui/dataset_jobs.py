@@ -31,7 +31,20 @@ def run_folder(source, out: Path, spec: str, methods: list[MethodRequest], *, de
 
 
 def default_output(root: Path) -> Path:
-    """The run folder offered for an input folder: ``<name>-explained`` beside it."""
+    """The run folder offered for an input folder: ``<name>-explained`` beside it.
+
+    Folders that ship with xaidesk (the samples in ``resources/``) or whose parent cannot be written get
+    their runs in the person's own data folder instead (``runs/<name>-explained`` there).
+    """
+    import os
+
+    from ..resources import resources_root
+    from ..userdirs import data_dir
+
+    root = Path(root)
+    shipped = root.resolve().is_relative_to(resources_root().resolve())
+    if shipped or not os.access(root.parent, os.W_OK):
+        return data_dir() / "runs" / f"{root.name}-explained"
     return root.parent / f"{root.name}-explained"
 
 
