@@ -36,6 +36,7 @@ COMMAND_MODULES = {
     "evaluate": "xaidesk.commands.evaluate",
     "batch": "xaidesk.commands.batch",
     "convert-vggish": "xaidesk.commands.convert_vggish",
+    "correct": "xaidesk.commands.correct",
 }
 
 #: Said by ``python -m xaidesk --help``: the commands are headless; the window has its own start.
