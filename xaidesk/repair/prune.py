@@ -78,16 +78,21 @@ def select_units(scores: dict[str, np.ndarray], count: int, excluded: dict[str, 
     return {name: np.asarray(sorted(units), dtype=np.int64) for name, units in chosen.items()}
 
 
-def forward_seconds(module: torch.nn.Module, inputs: torch.Tensor, repeats: int = TIMING_REPEATS) -> float:
-    """The median wall time of one forward pass over ``inputs``."""
-    times = []
+def forward_seconds(modules: list[torch.nn.Module], inputs: torch.Tensor, repeats: int | None = None) -> list[float]:
+    """The median wall time of one forward pass over ``inputs`` for each module.
+
+    The modules take turns (after two untimed rounds), so a machine busy with other work slows them alike.
+    """
+    repeats = TIMING_REPEATS if repeats is None else int(repeats)
+    times: list[list[float]] = [[] for _ in modules]
     with torch.no_grad():
         for i in range(repeats + 2):
-            began = time.perf_counter()
-            module(inputs)
-            if i >= 2:
-                times.append(time.perf_counter() - began)
-    return float(np.median(times))
+            for module, kept in zip(modules, times):
+                began = time.perf_counter()
+                module(inputs)
+                if i >= 2:
+                    kept.append(time.perf_counter() - began)
+    return [float(np.median(kept)) for kept in times]
 
 
 def _timing_batch(*sets: ImageSet) -> torch.Tensor:
@@ -140,8 +145,7 @@ def prune(model: LoadedModel, samples: ImageSet, held_out: ImageSet, *, criterio
     layers = _layers(edited)
     total_units = sum(layer.units for layer in layers)
     timing = _timing_batch(held_out, samples)
-    before = {"accuracy": accuracy(model.module, held_out), "parameters": parameter_count(model.module),
-              "seconds": forward_seconds(model.module, timing)}
+    before = {"accuracy": accuracy(model.module, held_out), "parameters": parameter_count(model.module)}
     extras_before = {key: accuracy(model.module, images) for key, (_, images) in (extra_held_out or {}).items()}
 
     masked: dict[str, set] = {}
@@ -177,8 +181,8 @@ def prune(model: LoadedModel, samples: ImageSet, held_out: ImageSet, *, criterio
     edited.module.eval()
     layers = _layers(edited)
     after = {"accuracy": accuracy(edited.module, held_out),
-             "parameters": _effective_parameters(edited.module, layers, masked),
-             "seconds": forward_seconds(edited.module, timing)}
+             "parameters": _effective_parameters(edited.module, layers, masked)}
+    before["seconds"], after["seconds"] = forward_seconds([model.module, edited.module], timing)
     progress(1.0, Step.count("Pruned", pruned_so_far, total_units, "units"))
     return _result(model, edited, layers, criterion, share, steps, settings, samples, held_out, before, after,
                    removed, masked, pruned_so_far, total_units, histories, extras_before, extra_held_out)

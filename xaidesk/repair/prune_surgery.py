@@ -243,7 +243,15 @@ def remove_units(module: nn.Module, plan: dict[str, np.ndarray], layers: list[Pr
         columns = (keep[:, None] * layer.inputs_per_unit + np.arange(layer.inputs_per_unit)[None, :]).ravel()
         key = f"{layer.consumer}.weight"
         state[key] = state[key][:, torch.as_tensor(columns)].contiguous()
-    resize_to_state(module, state)
+    before = {name: (m.training, [p.requires_grad for p in m.parameters(recurse=False)])
+              for name, m in module.named_modules()}
+    for name in resize_to_state(module, state):
+        # rebuilt layers start in training mode with trainable weights: give them the old layer's state
+        rebuilt = get_submodule(module, name)
+        training, grads = before[name]
+        rebuilt.train(training)
+        for param, flag in zip(rebuilt.parameters(recurse=False), grads):
+            param.requires_grad_(flag)
     module.load_state_dict(state, strict=True)
 
 
