@@ -37,6 +37,7 @@ COMMAND_MODULES = {
     "batch": "xaidesk.commands.batch",
     "convert-vggish": "xaidesk.commands.convert_vggish",
     "correct": "xaidesk.commands.correct",
+    "prune": "xaidesk.commands.prune",
 }
 
 #: Said by ``python -m xaidesk --help``: the commands are headless; the window has its own start.
