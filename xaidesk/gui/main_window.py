@@ -291,6 +291,32 @@ class MainWindow(QMainWindow):
         self.tabs.setCurrentWidget(self.images_tab)
         self.images_tab.load_model(spec)
 
+    def open_repair_dialog(self, spec: str | None = None, preset=None):
+        """Open "Correct, prune or fine-tune…" with the shown tab's model (the Dataset tab's chosen model, else
+        the Images tab's), or with ``spec`` (a SpRAy run's model, ``preset`` its cluster). "Open the corrected
+        model" loads the new model file in the tab the dialog was opened from."""
+        from .repair_dialog import RepairDialog
+
+        tab, model = self.tabs.currentWidget(), None
+        if spec is None and tab is self.dataset_tab:
+            spec = self.dataset_tab.model_spec()
+        elif spec is None:
+            tab, model = self.images_tab, self.images_tab.model
+        dialog = RepairDialog(model=model, spec=spec, preset=preset, parent=self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.open_model_requested.connect(lambda corrected, tab=tab: self.open_corrected_model(corrected, tab))
+        dialog.show()
+        return dialog
+
+    def open_corrected_model(self, spec: str, tab=None) -> None:
+        """Load the corrected model ``spec`` (``file:PATH``) in ``tab`` (the Dataset tab, else the Images tab)."""
+        if tab is self.dataset_tab:
+            self.dataset_tab.set_model_spec(spec)
+        else:
+            tab = self.images_tab
+            tab.load_model(spec)
+        self.tabs.setCurrentWidget(tab)
+
     def download_weights(self) -> None:
         if self.catalog is None or not self.catalog.architectures:
             return

@@ -67,6 +67,7 @@ def build_menus(window) -> None:
     add_action(window, file_menu, "&Quit", window.close, QKeySequence.StandardKey.Quit)
 
     model_menu = window.model_menu = window.menuBar().addMenu("&Model")
+    model_menu.setToolTipsVisible(True)
     window.demo_models_menu = model_menu.addMenu("&Demo models")
     add_action(window, model_menu, "&Open model (file or folder)…", window.images_tab.open_model_dialog)
     model_menu.addSeparator()
@@ -77,6 +78,9 @@ def build_menus(window) -> None:
     window.download_action = add_action(window, model_menu, "Download &published weights…", window.download_weights)
     model_menu.addSeparator()
     add_action(window, model_menu, "Train a quick &classifier on a labelled folder…", window.open_probe_dialog)
+    window.repair_action = add_action(window, model_menu, "Co&rrect, prune or fine-tune…", window.open_repair_dialog)
+    window.repair_action.setToolTip("Remove a shortcut the image model learned, prune it, or fine-tune it guided by "
+                                    "explanations; the result is saved as a new model file.")
 
     help_menu = window.menuBar().addMenu("&Help")
     window.guide_action = add_action(window, help_menu, "&Guide: reading heatmaps and methods…", window.show_guide,

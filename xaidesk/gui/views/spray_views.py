@@ -242,10 +242,14 @@ class SprayPanel(OneJobStatusMixin, QWidget):
         method and class.
     status_message(str)
         Text for the window's status bar.
+    correct_requested(spec, preset)
+        "Correct the model for this cluster…" outside a main window: the run's model spec and the cluster's
+        images (:func:`xaidesk.gui.repair_jobs.spray_selection`) for the Model workflow.
     """
 
     open_item_requested = Signal(str, str, str, str, int)
     status_message = Signal(str)
+    correct_requested = Signal(object, object)
 
     def __init__(self, runner: Runner, settings=None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -359,7 +363,14 @@ class SprayPanel(OneJobStatusMixin, QWidget):
         members_layout = QVBoxLayout(members_box)
         members_layout.setContentsMargins(0, 0, 0, 0)
         members_layout.setSpacing(2)
-        members_layout.addWidget(self.members_label)
+        self.correct_button = QPushButton("Correct the model for this cluster…")
+        self.correct_button.setToolTip("Open 'Correct, prune or fine-tune' with this cluster's images as the ones "
+                                       "that carry the artefact and the other clusters' images as clean ones.")
+        self.correct_button.clicked.connect(self.correct_cluster)
+        members_title = QHBoxLayout()
+        members_title.addWidget(self.members_label, 1)
+        members_title.addWidget(self.correct_button)
+        members_layout.addLayout(members_title)
         members_layout.addWidget(self.members, 1)
         bottom = QSplitter(Qt.Orientation.Horizontal)
         bottom.addWidget(self.means)
@@ -541,6 +552,7 @@ class SprayPanel(OneJobStatusMixin, QWidget):
         self.selected_cluster = cluster
         self.means.select(cluster)
         self.members.clear()
+        self._update_enabled()
         if self.result is None or cluster is None:
             return
         members = self._typical_order(cluster)
@@ -619,6 +631,21 @@ class SprayPanel(OneJobStatusMixin, QWidget):
         self.open_item_requested.emit(str(self.heatmaps.source_path(index)), str(run.get("modality") or "image"),
                                       str(run.get("model") or ""), self.heatmaps.method, int(self.heatmaps.target))
 
+    def correct_cluster(self):
+        """Ask for the Model workflow with the selected cluster's images as the artefact: through the window's
+        ``open_repair_dialog`` (returns the dialog), else by emitting ``correct_requested``."""
+        if self.result is None or self.heatmaps is None or self.selected_cluster is None:
+            return None
+        from ..repair_jobs import spray_selection
+
+        preset = spray_selection(self.heatmaps, self.result.labels, self.selected_cluster)
+        spec = str(self.heatmaps.run.get("model") or "") or None
+        opener = getattr(self.window(), "open_repair_dialog", None)
+        if opener is not None:
+            return opener(spec=spec, preset=preset)
+        self.correct_requested.emit(spec, preset)
+        return None
+
     # ------------------------------------------------------------------ files
     def open_results(self, folder) -> None:
         """Show a result folder written by ``python -m xaidesk spray`` or :meth:`save_results`."""
@@ -667,6 +694,7 @@ class SprayPanel(OneJobStatusMixin, QWidget):
         self.analyse_button.setEnabled(self.can_analyse())
         self.cancel_button.setEnabled(running)
         self.save_button.setEnabled(self.result is not None and not running)
+        self.correct_button.setEnabled(self.result is not None and self.selected_cluster is not None and not running)
         self.rank_button.setEnabled(self.run_dir is not None and self.method_combo.currentData() is not None)
         for widget in (self.method_combo, self.class_combo):
             widget.setEnabled(not running and widget.count() > 0)

@@ -1,0 +1,224 @@
+"""The Model workflow's dialog: built from the repair registry, the artefact section follows the method, a drawn
+region gives its box in model-input pixels, a P-ClArC run on the demo fills the comparison table, Cancel says how
+to resume, errors keep the choices, "Open the corrected model" loads it, and the SpRAy view's cluster presets it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from PySide6.QtCore import QPoint, Qt
+from PySide6.QtTest import QTest
+
+from xaidesk.gui import repair_jobs as rj
+from xaidesk.gui.repair_dialog import RepairDialog
+from xaidesk.repair.methods import list_repairs
+
+from helpers import make_run, planted_maps
+
+
+@pytest.fixture(scope="module")
+def demo():
+    from xaidesk.models import load_model
+
+    return load_model("demo:clever_hans")
+
+
+@pytest.fixture
+def make_dialog(qtbot, isolated_home, error_dialogs):
+    made = []
+
+    def make(**options):
+        dialog = RepairDialog(**options)
+        qtbot.addWidget(dialog)
+        dialog.show()
+        made.append(dialog)
+        if options.get("model") is not None or options.get("spec"):
+            qtbot.waitUntil(lambda: dialog.model is not None, timeout=20_000)
+        return dialog
+
+    yield make
+    for dialog in made:
+        dialog.runner.shutdown()
+
+
+def write_scenes(model, folder: Path, n: int = 16) -> tuple[list[Path], list[Path]]:
+    """Generated demo scenes as PNG files in class subfolders: ``(tagged horses, untagged images)``."""
+    from xaidesk.data.scenes import make_clever_hans_set, with_marks
+
+    images, labels, _ = make_clever_hans_set(n, 5)
+    tagged = np.asarray(labels) == 0
+    carrying, clean = [], []
+    for i, picture in enumerate(with_marks(images, tagged)):
+        path = folder / model.class_names[int(labels[i])] / f"{i:03d}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(np.asarray(picture, dtype=np.uint8)).save(path)
+        (carrying if tagged[i] else clean).append(path)
+    return carrying, clean
+
+
+def choose(dialog, name: str, **params) -> None:
+    assert dialog.method.select(name)
+    for key, value in params.items():
+        dialog.method.form.set_value(key, value)
+
+
+def test_the_dialog_is_built_from_the_registry(make_dialog, demo):
+    dialog = make_dialog(model=demo)
+    methods = list_repairs()
+    combo = dialog.method.combo
+    assert [combo.itemText(i) for i in range(combo.count())] == [m.title for m in methods]
+    for method in methods:
+        choose(dialog, method.name)
+        assert dialog.method.help_label.text() == method.help
+        assert set(dialog.method.params()) == {p.name for p in method.params}
+        assert dialog.artefact.pages.isEnabled() == rj.needs_artefact(method.name)
+        assert ("needs no artefact" in dialog.artefact.note.text()) != rj.needs_artefact(method.name)
+        assert dialog.data.none_radio.isVisibleTo(dialog) != rj.needs_data(method.name)
+    layered = next((m for m in methods if any(p.choices_from == "model_layers" for p in m.params)), None)
+    if layered is not None:
+        choose(dialog, layered.name)
+        layer = next(p.name for p in layered.params if p.choices_from == "model_layers")
+        assert dialog.method.form.editor(layer).count() > 5  # Automatic and the demo's layers
+    assert dialog.data.generated_radio.isChecked()  # the demo needs no folder
+    assert dialog.data.output().parent == isolated_home_data(dialog) / "corrected models"
+
+
+def isolated_home_data(dialog) -> Path:
+    from xaidesk import userdirs
+
+    return userdirs.data_dir()
+
+
+def test_a_drawn_region_gives_its_box_in_model_input_pixels(qtbot, make_dialog, demo, tmp_path):
+    dialog = make_dialog(model=demo)
+    choose(dialog, next(m.name for m in list_repairs() if rj.needs_artefact(m.name)))
+    picture = np.full((128, 128, 3), 90, np.uint8)
+    Image.fromarray(picture).save(tmp_path / "scene.png")
+    assert dialog.artefact.open_region_image(tmp_path / "scene.png")
+    picker = dialog.artefact.picker
+    assert picker.picture_size() == tuple(demo.preprocessing.size)
+    picker.resize(256, 256)  # the 64x64 input is drawn 4x
+    rect = picker.picture_rect()
+    scale = rect.width() / demo.preprocessing.size[1]
+
+    def at(row, column):
+        return QPoint(int(rect.left() + (column + 0.5) * scale), int(rect.top() + (row + 0.5) * scale))
+
+    QTest.mousePress(picker, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, at(61, 18))
+    QTest.mouseMove(picker, at(56, 10))
+    QTest.mouseRelease(picker, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, at(52, 2))
+    assert picker.box() == (52, 2, 10, 17)
+    choice = dialog.artefact.choice()
+    assert isinstance(choice, rj.DrawnRegion) and choice.box == (52, 2, 10, 17)
+    assert "17×10 pixels at column 2, row 52" in dialog.artefact.region_label.text()
+
+
+def test_a_p_clarc_run_on_the_demo_fills_the_comparison_table(qtbot, make_dialog, demo, tmp_path):
+    carrying, clean = write_scenes(demo, tmp_path / "scenes")
+    dialog = make_dialog(model=demo)
+    name = next(m.name for m in list_repairs() if rj.needs_artefact(m.name) and not rj.needs_data(m.name))
+    choose(dialog, name)
+    assert not dialog.run_button.isEnabled() and "Choose what to remove" in dialog.missing_label.text()
+    dialog.artefact.pages.setCurrentIndex(dialog.artefact.TICKED)
+    dialog.artefact.carrying_list.add_paths(carrying[:5])
+    dialog.artefact.clean_list.add_paths(clean[:5])
+    dialog.artefact.set_target(0)
+    dialog.data.generated_spin.setValue(24)
+    assert dialog.run_button.isEnabled(), dialog.missing_label.text()
+    dialog.run()
+    qtbot.waitUntil(lambda: dialog.outcome is not None, timeout=60_000)
+    result = dialog.outcome.result
+    table = dialog.compare.table
+    assert table.rowCount() == len(result.comparisons) > 0
+    assert [table.item(r, 0).text() for r in range(table.rowCount())] == [c.label for c in result.comparisons]
+    assert (dialog.outcome.out / "model.safetensors").is_file()
+    assert dialog.compare.open_button.isEnabled() and "Done" in dialog.status_label.text()
+
+
+def test_cancel_of_training_says_it_resumes_from_the_checkpoint(qtbot, make_dialog, demo):
+    dialog = make_dialog(model=demo)
+    name = next(m.name for m in list_repairs() if rj.trains(m.name) and not rj.needs_artefact(m.name))
+    choose(dialog, name, epochs=20, batch_size=8)
+    dialog.data.generated_spin.setValue(32)
+    dialog.run()
+    assert dialog.is_running() and dialog.cancel_button.isEnabled() and not dialog.run_button.isEnabled()
+    qtbot.waitUntil(lambda: "Training" in dialog.status_label.text(), timeout=30_000)
+    assert "left" in dialog.status_label.text() or "%" in dialog.status_label.text()
+    dialog.cancel()
+    qtbot.waitUntil(lambda: not dialog.is_running(), timeout=10_000)
+    assert "resume from the checkpoint" in dialog.status_label.text()
+    assert dialog.method.name() == name and dialog.method.params()["epochs"] == 20  # the choices are kept
+    assert dialog.run_button.isEnabled() and dialog.outcome is None
+
+
+def test_an_error_is_said_in_plain_words_and_the_choices_stay(qtbot, make_dialog, demo, error_dialogs, tmp_path):
+    (tmp_path / "taken").write_text("a file, not a folder")
+    dialog = make_dialog(model=demo)
+    name = next(m.name for m in list_repairs() if rj.trains(m.name) and not rj.needs_artefact(m.name))
+    choose(dialog, name, epochs=1)
+    dialog.data.set_output(tmp_path / "taken")
+    dialog.run()
+    qtbot.waitUntil(lambda: bool(error_dialogs), timeout=20_000)
+    title, message = error_dialogs[-1]
+    assert title == "Could not correct the model" and "is a file" in message
+    assert dialog.data.output() == tmp_path / "taken" and dialog.method.name() == name
+
+
+def test_open_the_corrected_model_loads_it_in_the_images_tab(qtbot, make_window, isolated_home):
+    window = make_window()
+    window.images_tab.load_model(rj.DEMO_SPEC)
+    qtbot.waitUntil(lambda: getattr(window.images_tab.model, "spec", None) == rj.DEMO_SPEC, timeout=20_000)
+    dialog = window.open_repair_dialog()
+    try:
+        qtbot.waitUntil(lambda: dialog.model is not None, timeout=20_000)
+        assert dialog.model is window.images_tab.model
+        name = next(m.name for m in list_repairs() if rj.trains(m.name) and not rj.needs_artefact(m.name))
+        choose(dialog, name, epochs=1, batch_size=16)
+        dialog.data.generated_spin.setValue(16)
+        dialog.run()
+        qtbot.waitUntil(lambda: dialog.outcome is not None, timeout=60_000)
+        spec = dialog.compare.request_open()
+        qtbot.waitUntil(lambda: window.images_tab.model is not None and window.images_tab.model.spec == spec,
+                        timeout=20_000)
+        assert window.tabs.currentWidget() is window.images_tab
+        assert any(a.text() == "Co&rrect, prune or fine-tune…" for a in window.model_menu.actions())
+    finally:
+        dialog.runner.shutdown()
+
+
+def test_the_spray_clusters_button_presets_the_dialog(qtbot, error_dialogs, isolated_home, tmp_path):
+    from xaidesk.gui.runner import Runner
+    from xaidesk.gui.views.spray_views import SprayPanel
+
+    maps, truth = planted_maps(np.random.default_rng(0), sizes=(10, 6), side=24)
+    run = make_run(tmp_path / "run", maps)
+    runner = Runner()
+    panel = SprayPanel(runner)
+    qtbot.addWidget(panel)
+    panel.show()
+    panel.set_run(run)
+    assert not panel.correct_button.isEnabled()
+    panel.analyse()
+    qtbot.waitUntil(lambda: panel.result is not None and not panel.is_running(), timeout=20_000)
+    cluster = panel.selected_cluster
+    assert cluster is not None and panel.correct_button.isEnabled()
+    asked = []
+    panel.correct_requested.connect(lambda spec, preset: asked.append((spec, preset)))
+    assert panel.correct_cluster() is None and asked[0][0] == "demo:clever_hans"
+    dialog = RepairDialog(spec=asked[0][0], preset=asked[0][1])
+    qtbot.addWidget(dialog)
+    try:
+        members = {panel.heatmaps.source_path(i) for i in panel.result.members(cluster)}
+        assert set(dialog.artefact.carrying_list.paths()) == members
+        assert len(dialog.artefact.clean_list.paths()) == len(maps) - len(members)
+        assert dialog.artefact.pages.currentIndex() == dialog.artefact.TICKED
+        qtbot.waitUntil(lambda: dialog.model is not None, timeout=20_000)
+        assert dialog.artefact.class_combo.currentData() == panel.heatmaps.target
+        assert f"cluster {cluster}" in dialog.artefact.preset_label.text()
+    finally:
+        dialog.runner.shutdown()
+        dialog.close()
+        runner.shutdown()

@@ -1,0 +1,155 @@
+"""The Model workflow's "Before and after": the figures of the original and the corrected model, the pictures,
+the notes, and buttons to open the corrected model and its files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import Qt, QUrl, Signal
+from PySide6.QtGui import QColor, QDesktopServices, QImage, QPixmap
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QGroupBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QPushButton,
+    QScrollArea,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ..repair_jobs import RepairOutcome, comparison_rows
+
+#: Background of a figure that improved, got worse, or stayed the same.
+VERDICT_COLOURS = {"better": "#d7f0d2", "worse": "#f8d4d0", "same": "#eeeeee"}
+VERDICT_WORDS = {"better": "better", "worse": "worse", "same": "about the same", "": "could not be compared"}
+PICTURE_WIDTH = 420
+
+
+def picture_pixmap(pixels: np.ndarray, width: int = PICTURE_WIDTH) -> QPixmap:
+    """An RGB uint8 picture as a pixmap no wider than ``width``."""
+    pixels = np.ascontiguousarray(pixels[..., :3], dtype=np.uint8)
+    height, columns = pixels.shape[:2]
+    image = QImage(pixels.data, columns, height, 3 * columns, QImage.Format.Format_RGB888).copy()
+    pixmap = QPixmap.fromImage(image)
+    return pixmap.scaledToWidth(width, Qt.TransformationMode.SmoothTransformation) if columns > width else pixmap
+
+
+class RepairComparePanel(QGroupBox):
+    """The result of one repair.
+
+    Signals
+    -------
+    open_model_requested(str)
+        ``file:PATH`` of the corrected model, to be loaded in the tab the dialog came from.
+    """
+
+    open_model_requested = Signal(str)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__("5. Before and after", parent)
+        self.outcome: RepairOutcome | None = None
+        self.summary = QLabel("Run a method: the original and the corrected model are compared here, figure by "
+                              "figure (green: better, red: worse).")
+        self.summary.setWordWrap(True)
+        self.table = QTableWidget(0, 3)
+        self.table.setHorizontalHeaderLabels(["Figure", "Before", "After"])
+        self.table.verticalHeader().setVisible(False)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
+        self.table.setWordWrap(True)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        header.setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(2, QHeaderView.ResizeMode.ResizeToContents)
+        self.table.setMinimumHeight(120)
+        self.pictures = QWidget()
+        self.pictures_layout = QVBoxLayout(self.pictures)
+        self.pictures_layout.setContentsMargins(0, 0, 0, 0)
+        self.notes = QLabel("")
+        self.notes.setWordWrap(True)
+        self.notes.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        extras = QWidget()
+        extras_layout = QVBoxLayout(extras)
+        extras_layout.setContentsMargins(0, 0, 0, 0)
+        extras_layout.addWidget(self.pictures)
+        extras_layout.addWidget(self.notes)
+        extras_layout.addStretch(1)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setWidget(extras)
+        self.open_button = QPushButton("Open the corrected model")
+        self.open_button.setToolTip("Load the corrected model in the tab this window was opened from.")
+        self.open_button.clicked.connect(self.request_open)
+        self.files_button = QPushButton("Show files")
+        self.files_button.setToolTip("Open the output folder (model.safetensors, report.json, comparison.csv, "
+                                     "pictures).")
+        self.files_button.clicked.connect(self.show_files)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.open_button)
+        buttons.addWidget(self.files_button)
+        buttons.addStretch(1)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.summary)
+        layout.addWidget(self.table, 1)
+        layout.addWidget(scroll, 2)
+        layout.addLayout(buttons)
+        self.show_outcome(None)
+
+    def show_outcome(self, outcome: RepairOutcome | None) -> None:
+        """Fill the table, pictures and notes from ``outcome`` (``None`` empties them)."""
+        self.outcome = outcome
+        self.table.setRowCount(0)
+        while self.pictures_layout.count():
+            widget = self.pictures_layout.takeAt(0).widget()
+            if widget is not None:
+                widget.deleteLater()
+        self.notes.setText("")
+        self.open_button.setEnabled(outcome is not None)
+        self.files_button.setEnabled(outcome is not None)
+        if outcome is None:
+            return
+        result = outcome.result
+        rows = comparison_rows(result)
+        self.table.setRowCount(len(rows))
+        for r, row in enumerate(rows):
+            tip = f"{row.label}: {VERDICT_WORDS[row.verdict]} after the repair."
+            for c, text in enumerate((row.label, row.before, row.after)):
+                item = QTableWidgetItem(text)
+                item.setToolTip(tip)
+                if c and row.verdict and c == 2:
+                    item.setBackground(QColor(VERDICT_COLOURS[row.verdict]))
+                    item.setForeground(QColor("#111111"))
+                self.table.setItem(r, c, item)
+        self.table.resizeRowsToContents()
+        self.summary.setText(f"{len(rows)} figures measured on the original (Before) and the corrected model "
+                             f"(After); green: better, red: worse. Saved in {outcome.out}.")
+        for name in sorted(result.images):
+            title = QLabel(Path(name).stem.replace("_", " ").capitalize())
+            title.setObjectName("viewTitle")
+            picture = QLabel()
+            picture.setPixmap(picture_pixmap(result.images[name]))
+            picture.setToolTip(str(outcome.out / name))
+            self.pictures_layout.addWidget(title)
+            self.pictures_layout.addWidget(picture)
+        if result.notes:
+            self.notes.setText("Notes:\n" + "\n".join(f"• {note}" for note in result.notes))
+
+    def verdicts(self) -> list[str]:
+        """The verdict of each row (for tests and the status line)."""
+        return [row.verdict for row in comparison_rows(self.outcome.result)] if self.outcome else []
+
+    def request_open(self) -> str | None:
+        if self.outcome is None:
+            return None
+        spec = self.outcome.model_spec
+        self.open_model_requested.emit(spec)
+        return spec
+
+    def show_files(self) -> None:
+        if self.outcome is not None:
+            QDesktopServices.openUrl(QUrl.fromLocalFile(str(self.outcome.out)))
