@@ -18,7 +18,7 @@ from xaidesk.repair.prune import prune, pruning_curve, select_units
 from xaidesk.repair.prune_scores import reference_samples, unit_scores
 from xaidesk.repair.prune_surgery import apply_pruning, parameter_count, prunable_layers
 from xaidesk.repair.result import write_repair_outputs
-from xaidesk.repair.training import accuracy
+from xaidesk.repair.training import TrainingSettings, accuracy
 
 SIZE = 16
 
@@ -87,8 +87,8 @@ def test_batched_relevance_equals_the_per_sample_loop(trained):
 
 
 def test_relevance_at_the_units_is_the_lrp_relevance(trained):
-    """At the hidden dense layer (epsilon rule, ReLU and a bias behind it), per-sample relevance adds up close
-    to the explained logit; and units that never fire get no relevance."""
+    """At the hidden dense layer's outputs, LRP's epsilon rule on the output layer gives R_j = a_j w_kj for the
+    explained class k (up to the tiny stabiliser): the captured relevance must be that, normalised per sample."""
     from xaidesk.repair.prune_scores import _lrp_context, _relevance_batch
 
     model, train, _ = trained
@@ -97,9 +97,10 @@ def test_relevance_at_the_units_is_the_lrp_relevance(trained):
     raw = _relevance_batch(model, layers, samples.inputs, samples.labels, _lrp_context(model), None)
     assert all(np.allclose(np.abs(values).sum(1), 1.0) for values in raw.values())
     with torch.no_grad():
-        hidden = model.module[:10](samples.inputs)
-    silent = (hidden <= 0).all(0).numpy()
-    assert np.all(raw["9"][:, silent] == 0.0)
+        hidden = torch.relu(model.module[:10](samples.inputs)).double()
+    expected = hidden * model.module[11].weight.double()[samples.labels]
+    expected = (expected / expected.abs().sum(1, keepdim=True)).numpy()
+    np.testing.assert_allclose(raw["9"], expected, rtol=1e-4, atol=1e-6)
 
 
 def test_relevance_pruning_keeps_more_accuracy_than_random(trained):
@@ -175,15 +176,19 @@ class Residual(nn.Module):
         return self.head(torch.flatten(self.pool(x), 1))
 
 
-def test_residual_units_are_masked_to_exactly_zero():
+def test_residual_units_are_masked_to_exactly_zero_also_after_fine_tuning(tmp_path):
     model = helpers.loaded(Residual().eval(), SIZE)
     layers = {layer.name: layer for layer in prunable_layers(model.module, (1, 3, SIZE, SIZE))}
     assert set(layers) == {"stem", "conv1", "conv2"}
     assert layers["conv1"].physical and layers["conv1"].consumer == "conv2"
     assert not layers["stem"].physical and "residual" in layers["stem"].reason
     assert not layers["conv2"].physical and layers["conv2"].output == "norm2"
-    result = prune(model, scenes(8, 2), scenes(8, 3), criterion="magnitude", share=0.5)
+    result = prune(model, scenes(8, 2), scenes(8, 3), criterion="magnitude", share=0.5, steps=2, train=scenes(16, 5),
+                   settings=TrainingSettings(epochs=1, batch_size=8, learning_rate=1e-2),
+                   checkpoint_dir=tmp_path)
+    assert (tmp_path / "step-2" / "checkpoint.pt").is_file()
     edit = result.edits[0]
+    assert "in 2 steps, fine-tuned after each step" in edit["summary"]
     assert set(edit["masked"]) <= {"stem", "conv2"} and edit["masked"]
     assert any("masked" in note and "residual" in note for note in result.notes)
     outputs = {}
@@ -196,6 +201,35 @@ def test_residual_units_are_masked_to_exactly_zero():
     for name, units in edit["masked"].items():
         assert torch.all(outputs[name][:, units] == 0.0)
         assert not torch.all(outputs[name] == 0.0)
+
+
+class Branching(nn.Module):
+    """A forward with a data-dependent branch: torch.fx cannot trace it."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(2)
+        self.conv, self.norm = nn.Conv2d(3, 4, 3, padding=1), nn.BatchNorm2d(4)
+        self.norm.bias.data.fill_(0.5)
+        self.head = nn.Linear(4, 2)
+
+    def forward(self, x):
+        x = torch.relu(self.norm(self.conv(x)))
+        if x.mean() > 10:
+            x = x * 2
+        return self.head(x.mean((2, 3)))
+
+
+def test_untraceable_model_is_masked_with_the_batch_norm_behind():
+    model = helpers.loaded(Branching().eval(), SIZE)
+    (layer,) = prunable_layers(model.module, (1, 3, SIZE, SIZE))
+    assert layer.name == "conv" and layer.norms == ["norm"] and not layer.physical and "traced" in layer.reason
+    result = prune(model, scenes(8, 2), scenes(8, 3), criterion="random", share=0.5)
+    units = result.edits[0]["masked"]["conv"]
+    assert len(units) == 2
+    with torch.no_grad():
+        silenced = result.model.module.norm(result.model.module.conv(scenes(4, 4).inputs))
+    assert torch.all(silenced[:, units] == 0.0) and any("could not be traced" in n for n in result.notes)
 
 
 def test_refusals_are_plain(trained):

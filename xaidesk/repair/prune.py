@@ -24,7 +24,7 @@ from ..models.base import LoadedModel
 from .data import ImageSet
 from .prune_scores import CRITERIA, input_shape, reference_samples, unit_scores
 from .prune_surgery import (
-    PrunableLayer, apply_pruning, mask_units, masked_parameter_count, parameter_count, prunable_layers,
+    PrunableLayer, apply_pruning, check_masked_silent, mask_units, masked_parameter_count, parameter_count, prunable_layers,
 )
 from .result import Comparison, RepairResult, Table, working_copy
 from .training import TrainingSettings, accuracy, cross_entropy_loss, finetune
@@ -180,6 +180,7 @@ def prune(model: LoadedModel, samples: ImageSet, held_out: ImageSet, *, criterio
                 mask_units(edited.module, by_name[name], sorted(units))  # fine-tuning must not revive them
     edited.module.eval()
     layers = _layers(edited)
+    check_masked_silent(edited.module, layers, masked, timing)
     after = {"accuracy": accuracy(edited.module, held_out),
              "parameters": _effective_parameters(edited.module, layers, masked)}
     before["seconds"], after["seconds"] = forward_seconds([model.module, edited.module], timing)

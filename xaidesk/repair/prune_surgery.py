@@ -16,12 +16,14 @@ unit outputs exactly 0. A physically pruned network is rebuilt with
 
 from __future__ import annotations
 
+import operator
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 from torch import nn
 
+from ..core import ModelError
 from ..models.edited import get_submodule, resize_to_state
 
 #: Modules that act on each channel alone and map 0 to 0: a removed channel changes nothing behind them.
@@ -107,7 +109,7 @@ def _trace(module: nn.Module, input_shape: tuple):
         with torch.no_grad():
             ShapeProp(graph_module).propagate(torch.zeros(input_shape))
     except Exception as error:  # noqa: BLE001 - any tracing failure means: mask everything
-        return f"its graph could not be traced ({type(error).__name__})"
+        return None, f"its graph could not be traced ({type(error).__name__})"
     return graph_module, ""
 
 
@@ -139,7 +141,7 @@ def _follow(node, layer: nn.Module, modules, uses: dict) -> tuple[str, list, obj
             return "its output is used in more than one place (a residual or branching graph)", norms, None, 1
         user = users[0]
         module = modules.get(user.target) if user.op == "call_module" else None
-        if module is not None and uses.get(user.target, 0) != 1:
+        if module is not None and uses.get(user.target, 0) != 1 and _has_state(module):
             return "a layer behind it is used more than once", norms, None, 1
         if module is not None and _is_unit_layer(module):
             if flattened_from is None and isinstance(layer, nn.Conv2d) and isinstance(module, nn.Conv2d) \
@@ -158,6 +160,8 @@ def _follow(node, layer: nn.Module, modules, uses: dict) -> tuple[str, list, obj
             norms.append(user.target)
         elif _is_flatten(user, modules) and flattened_from is None and isinstance(layer, nn.Conv2d):
             flattened_from = current
+        elif user.target in (operator.add, torch.add, "add", "add_", operator.iadd):
+            return "its output is added to another branch (a residual connection)", norms, None, 1
         elif not _is_zero_preserving(user, modules):
             return f"its output passes through an operation that is not channel-wise ({user.name})", norms, None, 1
         current = user
@@ -170,8 +174,7 @@ def prunable_layers(module: nn.Module, input_shape: tuple) -> list[PrunableLayer
     """
     graph_module, reason = _trace(module, input_shape)
     if graph_module is None:
-        names = [n for n, m in module.named_modules() if _is_unit_layer(m)]
-        return [PrunableLayer(n, _units(get_submodule(module, n)), output=n, reason=reason) for n in names[:-1]]
+        return _untraced_layers(module, reason)
     modules = dict(graph_module.named_modules())
     uses: dict[str, int] = {}
     for node in graph_module.graph.nodes:
@@ -199,12 +202,55 @@ def prunable_layers(module: nn.Module, input_shape: tuple) -> list[PrunableLayer
     return layers
 
 
+def _untraced_layers(module: nn.Module, reason: str) -> list[PrunableLayer]:
+    """Without a graph: every Conv2d/Linear but the last registered one, masked; a batch norm registered
+    right after a convolution, with as many channels, is taken to be the one behind it."""
+    named = list(module.named_modules())
+    layers = []
+    for position, (name, layer) in enumerate(named):
+        if not _is_unit_layer(layer):
+            continue
+        following = named[position + 1][1] if position + 1 < len(named) else None
+        norm = named[position + 1][0] if isinstance(layer, nn.Conv2d) and isinstance(following, nn.BatchNorm2d) \
+            and following.num_features == layer.out_channels else None
+        layers.append(PrunableLayer(name, _units(layer), [norm] if norm else [], norm or name, reason=reason))
+    return layers[:-1]
+
+
+def check_masked_silent(module: nn.Module, layers: list[PrunableLayer], masked: dict[str, set],
+                        inputs: torch.Tensor) -> None:
+    """Refuse, with a plain :class:`ModelError`, masked units whose output is not exactly 0 on ``inputs``."""
+    by_name = {layer.name: layer for layer in layers}
+    outputs: dict[str, torch.Tensor] = {}
+    handles = []
+    for name in (n for n, units in masked.items() if units):
+        def keep(_module, _inputs, output, name=name):
+            outputs[name] = output.detach()
+        handles.append(get_submodule(module, by_name[name].output).register_forward_hook(keep))
+    try:
+        with torch.no_grad():
+            module(inputs)
+    finally:
+        for handle in handles:
+            handle.remove()
+    for name, output in outputs.items():
+        units = torch.as_tensor(sorted(masked[name]))
+        if bool((output[:, units] != 0).any()):
+            raise ModelError(f"The pruned units of layer '{name}' could not be silenced (their output is not 0 "
+                             "after masking), so this model cannot be pruned here.")
+
+
 def _first_norm(node, modules) -> str | None:
     """The batch norm that alone takes the layer's output, if any."""
     users = list(node.users)
     if len(users) == 1 and users[0].op == "call_module" and isinstance(modules[users[0].target], nn.BatchNorm2d):
         return users[0].target
     return None
+
+
+def _has_state(module: nn.Module) -> bool:
+    """True for modules with weights or statistics (a shared ReLU may be called many times)."""
+    return any(True for _ in module.parameters(recurse=False)) or any(True for _ in module.buffers(recurse=False))
 
 
 def _units(layer: nn.Module) -> int:
@@ -289,6 +335,6 @@ def masked_parameter_count(module: nn.Module, layers: list[PrunableLayer], maske
 
 
 __all__ = [
-    "PrunableLayer", "ZERO_PRESERVING", "apply_pruning", "mask_units", "masked_parameter_count", "parameter_count",
+    "PrunableLayer", "ZERO_PRESERVING", "apply_pruning", "check_masked_silent", "mask_units", "masked_parameter_count", "parameter_count",
     "prunable_layers", "remove_units",
 ]
