@@ -245,6 +245,10 @@ def test_refusals_are_plain(trained):
     for net in (nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten()), nn.Sequential(nn.Flatten(), nn.Linear(768, 2))):
         with pytest.raises(ModelError, match="no convolution or hidden dense layer"):
             prune(helpers.loaded(net.eval(), SIZE), train, test)
+        with pytest.raises(ModelError, match="no convolution or hidden dense layer"):
+            unit_scores(helpers.loaded(net.eval(), SIZE), train, "magnitude")
+    with pytest.raises(InputError, match="known classes"):
+        unit_scores(model, ImageSet(test.inputs[:2], torch.tensor([0, -1]), []), "relevance")
     assert model.module[0].out_channels == 6
 
 
@@ -265,4 +269,6 @@ def test_curve_and_cli_write_their_files(tmp_path, trained):
     assert {"model.safetensors", "report.json", "comparison.csv", "pruning_curve.csv", "pruning_curve.png"} <= names
     assert "accuracy_without_tag" in (out / "comparison.csv").read_text()
     assert main(["prune", "--demo-data", "30", "--share", "2", "--out", str(tmp_path / "x")]) != 0
+    assert main(["prune", "--data", str(tmp_path / "missing"), "--model", "demo:clever_hans",
+                 "--out", "/proc/xaidesk-results"]) == 1
     assert not (tmp_path / "x").exists()

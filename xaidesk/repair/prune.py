@@ -18,13 +18,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..core import CancelToken, InputError, ModelError, no_progress
+from ..core import CancelToken, InputError, no_progress
 from ..core.cancel import Step
 from ..models.base import LoadedModel
 from .data import ImageSet
-from .prune_scores import CRITERIA, input_shape, reference_samples, unit_scores
+from .prune_scores import CRITERIA, prunable_layers_of, reference_samples, unit_scores
 from .prune_surgery import (
-    PrunableLayer, apply_pruning, check_masked_silent, mask_units, masked_parameter_count, parameter_count, prunable_layers,
+    PrunableLayer, apply_pruning, check_masked_silent, mask_units, masked_parameter_count, parameter_count,
 )
 from .result import Comparison, RepairResult, Table, working_copy
 from .training import TrainingSettings, accuracy, cross_entropy_loss, finetune
@@ -50,11 +50,7 @@ def check_share(share: float) -> float:
 
 
 def _layers(model: LoadedModel) -> list[PrunableLayer]:
-    layers = prunable_layers(model.module, input_shape(model))
-    if not layers:
-        raise ModelError(f"{model.name} has no convolution or hidden dense layer whose units could be pruned "
-                         "(only the output layer, or no Conv2d/Linear layer at all).")
-    return layers
+    return prunable_layers_of(model)
 
 
 def select_units(scores: dict[str, np.ndarray], count: int, excluded: dict[str, set] | None = None) -> dict[str, np.ndarray]:

@@ -23,7 +23,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..core import CancelToken, InputError, MethodError, no_progress
+from ..core import CancelToken, InputError, MethodError, ModelError, no_progress
 from ..core.cancel import Step
 from ..models.base import LoadedModel
 from ..models.edited import get_submodule
@@ -54,6 +54,15 @@ def reference_samples(data: ImageSet, per_class: int = 10, seed: int = 0) -> Ima
     if not chosen:
         raise InputError("The images have no class labels, so no reference images can be chosen.")
     return data.subset(sorted(chosen))
+
+
+def prunable_layers_of(model: LoadedModel) -> list[PrunableLayer]:
+    """The prunable layers of ``model``; a plain :class:`ModelError` when there are none."""
+    layers = prunable_layers(model.module, input_shape(model))
+    if not layers:
+        raise ModelError(f"{model.name} has no convolution or hidden dense layer whose units could be pruned "
+                         "(only the output layer, or no Conv2d/Linear layer at all).")
+    return layers
 
 
 def normalise_per_layer(scores: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -92,7 +101,7 @@ def unit_scores(model: LoadedModel, samples: ImageSet, criterion: str, *, batche
         raise InputError(f"Unknown pruning criterion '{criterion}'; choose one of: {', '.join(CRITERIA)}.")
     token = token or CancelToken()
     module = model.module
-    layers = layers if layers is not None else prunable_layers(module, input_shape(model))
+    layers = layers if layers is not None else prunable_layers_of(model)
     if criterion == "magnitude":
         raw = {layer.name: get_submodule(module, layer.name).weight.detach().abs().flatten(1).sum(1).double().numpy()
                for layer in layers}
@@ -183,18 +192,14 @@ def _relevance_batch(model, layers, x, y, composite, token) -> dict[str, np.ndar
 def _taylor_batch(model, layers, x, y, _context, token) -> dict[str, np.ndarray]:
     module = model.module
     captured, handles = _capture(module, layers, keep_output=True)
-    was_grad = [p.requires_grad for p in module.parameters()]
     try:
         with torch.enable_grad():
             inputs = x.detach().clone().requires_grad_(True)
             loss = torch.nn.functional.cross_entropy(module(inputs), y, reduction="sum")
-            loss.backward()
+            torch.autograd.grad(loss, inputs)  # the gradient at the units' outputs is caught by the hooks
     finally:
         for handle in handles:
             handle.remove()
-        for p, flag in zip(module.parameters(), was_grad):
-            p.grad = None
-            p.requires_grad_(flag)
     result = {}
     for layer in layers:
         store = captured[layer.name]
@@ -204,4 +209,5 @@ def _taylor_batch(model, layers, x, y, _context, token) -> dict[str, np.ndarray]
     return result
 
 
-__all__ = ["CRITERIA", "check_scores", "normalise_per_layer", "reference_samples", "unit_scores"]
+__all__ = ["CRITERIA", "check_scores", "normalise_per_layer", "prunable_layers_of", "reference_samples",
+           "unit_scores"]
