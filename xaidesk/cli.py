@@ -38,6 +38,7 @@ COMMAND_MODULES = {
     "convert-vggish": "xaidesk.commands.convert_vggish",
     "correct": "xaidesk.commands.correct",
     "prune": "xaidesk.commands.prune",
+    "finetune": "xaidesk.commands.finetune",
 }
 
 #: Said by ``python -m xaidesk --help``: the commands are headless; the window has its own start.
