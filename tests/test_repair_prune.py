@@ -261,6 +261,10 @@ def test_curve_and_cli_write_their_files(tmp_path, trained):
     assert picture.ndim == 3 and picture.dtype == np.uint8 and picture.std() > 0
 
     from xaidesk.cli import main
+    from xaidesk.commands import prune as command
+    from xaidesk.repair.prune_scores import CRITERIA
+
+    assert command.CRITERIA == CRITERIA
 
     out = tmp_path / "pruned"
     assert main(["prune", "--demo-data", "30", "--per-class", "3", "--share", "0.2", "--criterion", "taylor",

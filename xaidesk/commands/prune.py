@@ -23,13 +23,14 @@ from pathlib import Path
 
 HELP = "prune the least relevant filters and units of a model (pruning by explaining, Yeom et al. 2021)"
 DEMO_MODEL = "demo:clever_hans"
+#: :data:`xaidesk.repair.prune_scores.CRITERIA`, spelt out so that building the parser does not import torch.
+CRITERIA = ("relevance", "taylor", "magnitude", "random")
 #: The most generated scenes ``--demo-data`` makes (they are generated in memory).
 MAX_DEMO_SCENES = 5_000
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from .common import MODEL_HELP, output_folder
-    from ..repair.prune_scores import CRITERIA
 
     parser.add_argument("--model", default=None, help=MODEL_HELP + f" (default with --demo-data: {DEMO_MODEL})")
     parser.add_argument("--data", type=Path, default=None, help="a folder with one subfolder of images per class")
