@@ -238,6 +238,8 @@ def test_refusals_are_plain(trained):
         prune(model, train, test, share=1.0)
     with pytest.raises(InputError, match="criterion"):
         prune(model, train, test, criterion="size")
+    with pytest.raises(InputError, match="training images"):
+        prune(model, train, test, settings=TrainingSettings(epochs=1))
     broken = copy.deepcopy(model.module)
     broken[4].weight.data[3] = float("nan")
     with pytest.raises(MethodError, match="not finite"):

@@ -122,8 +122,8 @@ def prune(model: LoadedModel, samples: ImageSet, held_out: ImageSet, *, criterio
         Prune in this many equal steps, scoring again before each (and fine-tuning after each when
         ``train`` and ``settings`` are given).
     train, settings, checkpoint_dir
-        Fine-tuning after each step (:func:`xaidesk.repair.training.finetune`), resumable from
-        ``checkpoint_dir/step-K``.
+        Fine-tuning after each step (:func:`xaidesk.repair.training.finetune`) when ``settings`` is
+        given, resumable from ``checkpoint_dir/step-K``; without ``settings`` no fine-tuning is done.
     extra_held_out
         Further held-out sets, ``key -> (plain label, images)``, compared before and after.
     seed
@@ -135,8 +135,11 @@ def prune(model: LoadedModel, samples: ImageSet, held_out: ImageSet, *, criterio
         raise InputError(f"Prune in at least 1 step (not {steps}).")
     if criterion not in CRITERIA:
         raise InputError(f"Unknown pruning criterion '{criterion}'; choose one of: {', '.join(CRITERIA)}.")
-    if (train is None) != (settings is None):
-        raise InputError("Fine-tuning after pruning needs both training images and training settings.")
+    if settings is not None and (train is None or len(train) == 0):
+        raise InputError("Fine-tuning after pruning needs labelled training images; give a folder to train on, "
+                         "or prune without fine-tuning.")
+    if settings is None:
+        train = None  # images without settings: prune without fine-tuning
     edited = working_copy(model, f"{model.name} (pruned {share:.0%} by {criterion})")
     layers = _layers(edited)
     total_units = sum(layer.units for layer in layers)
