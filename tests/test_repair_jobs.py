@@ -137,6 +137,7 @@ def test_verdicts_follow_the_better_direction_and_nan_is_not_judged():
     assert rj.verdict(0.5, 0.9, "higher") == "better" and rj.verdict(0.5, 0.9, "lower") == "worse"
     assert rj.verdict(0.5, 0.5, "higher") == "same" and rj.verdict(math.nan, 0.5, "higher") == ""
     assert rj.number_text(math.nan) == "not measured" and rj.number_text(0.123456) == "0.123"
+    assert rj.number_text(125_954.0) == "125,954" and rj.number_text(79.04) == "79"
     result = SimpleNamespace(comparisons=[SimpleNamespace(label="share in the tag", before=0.8, after=0.1,
                                                           better="lower")])
     assert rj.comparison_rows(result) == [rj.CompareRow("share in the tag", "0.8", "0.1", "better")]

@@ -113,7 +113,7 @@ def test_a_drawn_region_gives_its_box_in_model_input_pixels(qtbot, make_dialog, 
     assert picker.box() == (52, 2, 10, 17)
     choice = dialog.artefact.choice()
     assert isinstance(choice, rj.DrawnRegion) and choice.box == (52, 2, 10, 17)
-    assert "17×10 pixels at column 2, row 52" in dialog.artefact.region_label.text()
+    assert "17 wide × 10 high (pixels) at column 2, row 52" in dialog.artefact.region_label.text()
 
 
 def test_a_p_clarc_run_on_the_demo_fills_the_comparison_table(qtbot, make_dialog, demo, tmp_path):

@@ -163,8 +163,10 @@ def offers_generated(model) -> bool:
 
 
 def class_choices(model) -> list[tuple[int, str]]:
-    """``(index, "index: name")`` for each class of ``model``."""
-    return [(i, f"{i}: {name}") for i, name in enumerate(getattr(model, "class_names", []) or [])]
+    """``(index, "index: name")`` for each class of ``model`` (``"class 3"`` where the name is the number)."""
+    from .formatting import class_text
+
+    return [(i, class_text(i, name)) for i, name in enumerate(getattr(model, "class_names", []) or [])]
 
 
 def plan_problems(plan: RepairPlan) -> list[str]:
@@ -349,10 +351,13 @@ class CompareRow:
 
 
 def number_text(value: float) -> str:
-    """A figure for the table: three significant digits, "not measured" for NaN."""
+    """A figure for the table: three significant digits (whole numbers from 1000 on, with thousands separators),
+    "not measured" for NaN."""
     value = float(value)
     if math.isnan(value):
         return "not measured"
+    if abs(value) >= 1000 and math.isfinite(value):
+        return f"{value:,.0f}"
     return f"{value:.3g}"
 
 

@@ -99,7 +99,7 @@ class RepairArtefactPanel(QGroupBox):
     SPRAY, TICKED, REGION = 0, 1, 2
 
     def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__("1. What to remove", parent)
+        super().__init__("2. What to remove", parent)
         self.model = None
         self.needed = True
         self.note = QLabel("")
@@ -204,6 +204,8 @@ class RepairArtefactPanel(QGroupBox):
         self.note.setText(note)
         self.pages.setEnabled(needed)
         self.class_row.setEnabled(needed)
+        self.pages.setVisible(needed)  # hidden, not greyed: nothing is asked for
+        self.class_row.setVisible(needed)
 
     def is_needed(self) -> bool:
         return self.needed
@@ -288,8 +290,8 @@ class RepairArtefactPanel(QGroupBox):
                                       "pixels): drag a rectangle over the artefact.")
         else:
             top, left, height, width = box
-            self.region_label.setText(f"{self.region_image.name}: region {width}×{height} pixels at column {left}, "
-                                      f"row {top}.")
+            self.region_label.setText(f"{self.region_image.name}: region {width} wide × {height} high (pixels) at "
+                                      f"column {left}, row {top}.")
         self.changed.emit()
 
     # ------------------------------------------------------------ the choice

@@ -59,6 +59,7 @@ class RepairComparePanel(QGroupBox):
         self.table = QTableWidget(0, 3)
         self.table.setHorizontalHeaderLabels(["Figure", "Before", "After"])
         self.table.verticalHeader().setVisible(False)
+        self.table.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
         self.table.setWordWrap(True)
@@ -79,7 +80,7 @@ class RepairComparePanel(QGroupBox):
         extras_layout.addWidget(self.pictures)
         extras_layout.addWidget(self.notes)
         extras_layout.addStretch(1)
-        scroll = QScrollArea()
+        self.extras = scroll = QScrollArea()
         scroll.setWidgetResizable(True)
         scroll.setWidget(extras)
         self.open_button = QPushButton("Open the corrected model")
@@ -95,8 +96,9 @@ class RepairComparePanel(QGroupBox):
         buttons.addStretch(1)
         layout = QVBoxLayout(self)
         layout.addWidget(self.summary)
-        layout.addWidget(self.table, 1)
+        layout.addWidget(self.table, 3)
         layout.addWidget(scroll, 2)
+
         layout.addLayout(buttons)
         self.show_outcome(None)
 
@@ -111,6 +113,7 @@ class RepairComparePanel(QGroupBox):
         self.notes.setText("")
         self.open_button.setEnabled(outcome is not None)
         self.files_button.setEnabled(outcome is not None)
+        self.extras.setVisible(outcome is not None and bool(outcome.result.images or outcome.result.notes))
         if outcome is None:
             return
         result = outcome.result
@@ -125,9 +128,8 @@ class RepairComparePanel(QGroupBox):
                     item.setBackground(QColor(VERDICT_COLOURS[row.verdict]))
                     item.setForeground(QColor("#111111"))
                 self.table.setItem(r, c, item)
-        self.table.resizeRowsToContents()
-        self.summary.setText(f"{len(rows)} figures measured on the original (Before) and the corrected model "
-                             f"(After); green: better, red: worse. Saved in {outcome.out}.")
+        self.summary.setText(f"{len(rows)} figure{'s' if len(rows) != 1 else ''} measured on the original (Before) and the corrected model "
+                             "(After); green: better, red: worse, grey: about the same. Hover over a row for more.")
         for name in sorted(result.images):
             title = QLabel(Path(name).stem.replace("_", " ").capitalize())
             title.setObjectName("viewTitle")

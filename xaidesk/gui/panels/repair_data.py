@@ -64,6 +64,8 @@ class RepairDataPanel(QGroupBox):
                                       "on them, never trained on them.")
         self.held_out_spin.valueChanged.connect(self._on_changed)
         self.out_edit = QLineEdit()
+        self.out_edit.setToolTip("The folder the corrected model and its report are written to (a new folder, "
+                                 "or one of an earlier run of the same repair, whose files are replaced).")
         self.out_edit.textChanged.connect(self._on_changed)
         self.out_button = QPushButton("Choose…")
         self.out_button.clicked.connect(self.choose_output)
@@ -144,3 +146,4 @@ class RepairDataPanel(QGroupBox):
 
     def set_output(self, path) -> None:
         self.out_edit.setText(str(path))
+        self.out_edit.setCursorPosition(0)

@@ -23,7 +23,7 @@ class RepairMethodPanel(QGroupBox):
     method_changed = Signal(str)
 
     def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__("2. Method", parent)
+        super().__init__("1. Method", parent)
         from ...repair.methods import list_repairs
 
         self.methods = {method.name: method for method in list_repairs()}

@@ -31,13 +31,13 @@ class RegionPicker(QWidget):
         self._pixels: np.ndarray | None = None
         self._box: tuple[int, int, int, int] | None = None
         self._anchor: tuple[int, int] | None = None
-        self.setMinimumSize(160, 160)
+        self.setMinimumSize(200, 200)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self.setCursor(Qt.CursorShape.CrossCursor)
         self.setToolTip("Drag a rectangle over the artefact.")
 
     def sizeHint(self) -> QSize:  # noqa: N802 - Qt override
-        return QSize(256, 256)
+        return QSize(288, 288)
 
     # ------------------------------------------------------------ picture and box
     def set_picture(self, pixels: np.ndarray | None) -> None:
