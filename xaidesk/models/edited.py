@@ -128,7 +128,8 @@ def resize_to_state(root: nn.Module, state: dict[str, torch.Tensor]) -> list[str
     """Give Conv2d, Linear and BatchNorm layers the channel counts of ``state`` (in place).
 
     Pruning removes filters physically, so a pruned network's weights are smaller than its
-    base's. Returns the names of the layers that were rebuilt.
+    base's. A rebuilt layer keeps the old one's mode (training or evaluation) and whether its
+    weights take gradients. Returns the names of the layers that were rebuilt.
     """
     rebuilt = []
     for name, module in list(root.named_modules()):
@@ -150,6 +151,8 @@ def resize_to_state(root: nn.Module, state: dict[str, torch.Tensor]) -> list[str
         else:
             raise ModelError(f"The saved weights of '{name}' have another shape than the model's, and xaidesk "
                              f"cannot resize a {type(module).__name__} layer.")
+        new.train(module.training)
+        new.requires_grad_(module.weight.requires_grad)
         set_submodule(root, name, new)
         rebuilt.append(name)
     return rebuilt
