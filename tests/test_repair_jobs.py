@@ -67,6 +67,9 @@ def test_folders_go_to_the_persons_data_folder_and_never_into_resources(home, de
     out = rj.default_output_folder(demo, "sun")
     assert out.parent == home / "data" / "corrected models" and out.name.endswith("-sun")
     assert out == rj.default_output_folder(demo, "sun")  # no time in the name: a run again finds its checkpoint
+    out.mkdir(parents=True)
+    (out / "model.safetensors").write_bytes(b"")
+    assert rj.default_output_folder(demo, "sun") == out.with_name(out.name + "-2")  # a finished one is kept
     assert rj.checkpoint_folder(out) == out.parent / f"{out.name}.checkpoints"
     resources = Path(xaidesk.__file__).parent / "resources" / "corrected"
     with pytest.raises(InputError, match="xaidesk's own files"):

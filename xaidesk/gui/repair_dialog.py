@@ -91,6 +91,7 @@ class RepairDialog(QDialog):
         self.model = None
         self.outcome = None
         self._out_chosen = False
+        self._default_out = None
         self._jobs: dict[str, int] = {}
         self._running_plan: RepairPlan | None = None
         self.runner = Runner(self)
@@ -213,8 +214,9 @@ class RepairDialog(QDialog):
 
     def _set_default_output(self) -> None:
         if self.model is not None and self.method.name():
+            self._default_out = default_output_folder(self.model, self.method.name())
             self.data.out_edit.blockSignals(True)
-            self.data.set_output(default_output_folder(self.model, self.method.name()))
+            self.data.set_output(self._default_out)
             self.data.out_edit.blockSignals(False)
 
     # ------------------------------------------------------------ choices
@@ -241,8 +243,7 @@ class RepairDialog(QDialog):
         running = self.runner.is_busy(RUN)
         if self.model is not None and self.method.name():
             self.data.out_note.setText(output_note(self.method.name(), self.data.output() or ""))
-            default = default_output_folder(self.model, self.method.name())
-            self._out_chosen = self.data.output() not in (None, default)
+            self._out_chosen = self.data.output() not in (None, self._default_out)
         problems = self.problems() if not running else []
         self.missing_label.setText(" ".join(problems))
         self.missing_label.setVisible(bool(problems))
@@ -288,6 +289,8 @@ class RepairDialog(QDialog):
             self.progress_bar.setValue(1000)
             self.status_label.setText(finished_text(result))
             self.compare.show_outcome(result)
+            if not self._out_chosen:  # the next run goes to a new folder; this one is kept
+                self._set_default_output()
         self._update_enabled()
 
     def _on_failed(self, job_id: int, failure: JobFailure) -> None:

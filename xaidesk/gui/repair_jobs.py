@@ -209,11 +209,17 @@ def slug(text: str) -> str:
 
 
 def default_output_folder(model, method: str) -> Path:
-    """Where the corrected model goes unless the person chooses: ``<data dir>/corrected models/MODEL-METHOD``.
+    """Where the corrected model goes unless the person chooses: ``<data dir>/corrected models/MODEL-METHOD``,
+    or ``MODEL-METHOD-2``, ``-3``, ... when that already holds a corrected model (never written over unasked).
 
-    The name has no time in it, so running the same repair again finds its checkpoint and resumes.
+    The name has no time in it, so a stopped training run, run again, finds its checkpoint and resumes.
     """
-    return models_root() / f"{slug(getattr(model, 'name', 'model'))}-{slug(method)}"
+    base = models_root() / f"{slug(getattr(model, 'name', 'model'))}-{slug(method)}"
+    folder, number = base, 1
+    while (folder / MODEL_FILE).exists():
+        number += 1
+        folder = base.with_name(f"{base.name}-{number}")
+    return folder
 
 
 def checkpoint_folder(out) -> Path:
