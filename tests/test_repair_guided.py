@@ -12,6 +12,8 @@ from torch import nn
 from torch.nn import functional as F
 
 import helpers
+from PIL import Image
+from xaidesk.data.scenes import CH_CLASSES, MARK_BOX, make_clever_hans_set
 from xaidesk.core import CancelToken, Cancelled, InputError, ModelError
 from xaidesk.repair.data import ImageSet
 from xaidesk.repair.guided import feature_layers, rrr_finetune, sun_finetune
@@ -305,5 +307,19 @@ def test_the_command_writes_its_files_resumes_and_refuses(tmp_path):
         assert torch.equal(a, b)
     assert main(["finetune", "--model", "demo:clever_hans", "--method", "rrr", "--data", str(tmp_path / "none"),
                  "--out", str(tmp_path / "o2")]) == 1
+    folder = tmp_path / "labelled"
+    images, labels, _ = make_clever_hans_set(16, 0)
+    for i, (pixels, label) in enumerate(zip(images, labels)):
+        (folder / CH_CLASSES[label]).mkdir(parents=True, exist_ok=True)
+        Image.fromarray(pixels).save(folder / CH_CLASSES[label] / f"{i}.png")
+    from_folder = tmp_path / "from_folder"
+    assert main(["finetune", "--model", "demo:clever_hans", "--method", "rrr", "--data", str(folder), "--region",
+                 ",".join(str(v) for v in MARK_BOX), "--epochs", "1", "--weight", "20", "--held-out", "0.25",
+                 "--out", str(from_folder)]) == 0
+    report = json.loads((from_folder / "report.json").read_text())
+    assert report["settings"]["weight_value"] == 20 and report["provenance"]["held_out_images"] == 4
+    assert report["provenance"]["region_pixels"] == MARK_BOX[2] * MARK_BOX[3]
+    assert main(["finetune", "--model", "demo:clever_hans", "--method", "rrr", "--data", str(folder),
+                 "--out", str(tmp_path / "no_region")]) == 1
     assert main(["finetune", "--model", "demo:clever_hans", "--method", "rrr", "--demo-data", "40",
                  "--region", "1,2,3", "--out", str(tmp_path / "o3")]) == 1

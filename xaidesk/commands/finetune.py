@@ -78,6 +78,8 @@ def run(args: argparse.Namespace) -> int:
         raise InputError("Give the training images with --data FOLDER, or --demo-data N for generated demo scenes "
                          "(one of the two).")
     settings = _settings(args)
+    if not 0.0 < args.held_out < 1.0:
+        raise InputError(f"--held-out must be a share between 0 and 1, such as 0.2 (not {args.held_out}).")
     model, data = _load(args)
     token = CancelToken()
     progress = cli_progress()

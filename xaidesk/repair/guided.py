@@ -107,8 +107,12 @@ def _scaled(progress, low: float, high: float):
 
 
 def _run(model, train, loss, settings, *, method, title, options, summary, mask, held_out, share_images,
-         checkpoint_dir, token, progress, notes) -> RepairResult:
-    """Measure, fine-tune a working copy with ``loss``, measure again, and gather the result."""
+         checkpoint_dir, token, progress, notes, derived=None) -> RepairResult:
+    """Measure, fine-tune a working copy with ``loss``, measure again, and gather the result.
+
+    ``options`` identify the run (with the model, the images and the region) so that a checkpoint of
+    another run is refused; ``derived`` are settings computed from them (reported, not compared).
+    """
     token = token or CancelToken()
     share_images = share_images if share_images is not None else held_out
     progress(0.0, "Measuring the model before training")
@@ -128,7 +132,7 @@ def _run(model, train, loss, settings, *, method, title, options, summary, mask,
         comparisons.append(Comparison("relevance_share_region",
                                       f"share of positive relevance in the marked region ({len(share_images)} images)",
                                       before["share"], after["share"], "lower"))
-    settings_dict = {**asdict(settings), **options}
+    settings_dict = {**asdict(settings), **options, **(derived or {})}
     edit = {"kind": "finetune", "method": method, "summary": summary, **settings_dict}
     provenance = {"training_images": len(train), "held_out_images": len(held_out) if held_out is not None else 0,
                   "region_pixels": int(np.count_nonzero(mask)) if mask is not None else 0,
@@ -179,14 +183,14 @@ def rrr_finetune(model: LoadedModel, train: ImageSet, mask: np.ndarray, *, weigh
     else:
         value = _check_number("The weight", weight)
         chosen = value
-    options = {"weight": chosen, "weight_value": value}
+    options = {"weight": chosen}
     summary = (f"Fine-tuned for {settings.epochs} epoch(s) on {len(train)} images to be right for the right reasons: "
                f"its input gradient inside a marked region of {int(np.count_nonzero(region))} pixels was penalised "
                f"(weight {value:.3g}), so that it stops using that region.")
     return _run(model, train, rrr_loss(region, value), settings, method="rrr",
                 title=f"{model.name} (right for the right reasons)", options=options, summary=summary, mask=region,
                 held_out=held_out, share_images=share_images, checkpoint_dir=checkpoint_dir, token=token,
-                progress=progress, notes=[])
+                progress=progress, notes=[], derived={"weight_value": value})
 
 
 def sun_finetune(model: LoadedModel, train: ImageSet, *, xi: float = 1.0, lam: float = 1.0,
