@@ -223,3 +223,25 @@ def test_the_spray_clusters_button_presets_the_dialog(qtbot, error_dialogs, isol
         dialog.runner.shutdown()
         dialog.close()
         runner.shutdown()
+
+
+def test_from_the_dataset_tab_the_corrected_model_becomes_its_model(qtbot, open_window, isolated_home, demo):
+    from xaidesk.core import CancelToken
+
+    window = open_window()
+    window.tabs.setCurrentWidget(window.dataset_tab)
+    window.dataset_tab.set_model_spec(rj.DEMO_SPEC)
+    dialog = window.open_repair_dialog()
+    try:
+        qtbot.waitUntil(lambda: dialog.model is not None, timeout=20_000)
+        assert dialog.model.spec == rj.DEMO_SPEC
+        plan = rj.RepairPlan("sun", {"epochs": 1, "batch_size": 16}, demo, isolated_home / "sun",
+                             data=rj.DataChoice(generated=16))
+        dialog.outcome = rj.repair_job(plan)(CancelToken(), lambda *a, **k: None)
+        dialog.compare.show_outcome(dialog.outcome)
+        spec = dialog.compare.request_open()
+        assert window.dataset_tab.model_spec() == spec == f"file:{isolated_home / 'sun' / 'model.safetensors'}"
+        assert window.tabs.currentWidget() is window.dataset_tab
+        assert window.dataset_tab.model_combo.currentText() == dialog.corrected_model_name()
+    finally:
+        dialog.runner.shutdown()

@@ -304,14 +304,16 @@ class MainWindow(QMainWindow):
             tab, model = self.images_tab, self.images_tab.model
         dialog = RepairDialog(model=model, spec=spec, preset=preset, parent=self)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        dialog.open_model_requested.connect(lambda corrected, tab=tab: self.open_corrected_model(corrected, tab))
+        dialog.open_model_requested.connect(
+            lambda corrected, tab=tab: self.open_corrected_model(corrected, tab, dialog.corrected_model_name()))
         dialog.show()
         return dialog
 
-    def open_corrected_model(self, spec: str, tab=None) -> None:
-        """Load the corrected model ``spec`` (``file:PATH``) in ``tab`` (the Dataset tab, else the Images tab)."""
+    def open_corrected_model(self, spec: str, tab=None, title: str | None = None) -> None:
+        """Load the corrected model ``spec`` (``file:PATH``, named ``title``) in ``tab`` (the Dataset tab, else
+        the Images tab)."""
         if tab is self.dataset_tab:
-            self.dataset_tab.set_model_spec(spec)
+            self.dataset_tab.set_model_spec(spec, title)
         else:
             tab = self.images_tab
             tab.load_model(spec)

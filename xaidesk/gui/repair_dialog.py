@@ -268,6 +268,10 @@ class RepairDialog(QDialog):
     def cancel(self) -> None:
         self.runner.cancel(channel=RUN)
 
+    def corrected_model_name(self) -> str | None:
+        """The name of the last corrected model (shown where it is opened), or ``None``."""
+        return self.outcome.result.model.name if self.outcome is not None else None
+
     def is_running(self) -> bool:
         return self.runner.is_busy(RUN)
 
