@@ -245,3 +245,34 @@ def test_from_the_dataset_tab_the_corrected_model_becomes_its_model(qtbot, open_
         assert window.dataset_tab.model_combo.currentText() == dialog.corrected_model_name()
     finally:
         dialog.runner.shutdown()
+
+
+def test_a_saved_spray_folder_offers_its_clusters_and_corrects_from_one(qtbot, make_dialog, demo, tmp_path):
+    from xaidesk.core import CancelToken
+    from xaidesk.data.scenes import write_mark_demo_folder
+    from xaidesk.evaluate.spray import load_run_heatmaps, spray, write_spray_results
+    from xaidesk.runs import run_batch
+
+    pictures = write_mark_demo_folder(tmp_path / "horses", n=16, seed=0)
+    run_batch(pictures, tmp_path / "run", demo, [("lrp.epsilon_plus_flat", {})], target=0)
+    heatmaps = load_run_heatmaps(tmp_path / "run", method="lrp.epsilon_plus_flat", target_class="horse")
+    result = spray(heatmaps.maps, size=16, n_neighbors=5, n_clusters=2)
+    write_spray_results(tmp_path / "spray", result, heatmaps)
+
+    dialog = make_dialog(model=demo)
+    choose(dialog, next(m.name for m in list_repairs() if rj.needs_artefact(m.name) and not rj.needs_data(m.name)))
+    dialog.artefact.set_target(1)
+    assert dialog.artefact.set_spray_folder(tmp_path / "spray")
+    combo = dialog.artefact.cluster_combo
+    assert [combo.itemData(i) for i in range(combo.count())] == [0, 1]
+    assert combo.currentData() == int(np.argmin(result.cluster_sizes))  # the smallest first
+    assert dialog.artefact.target() == 0  # the class SpRAy explained
+    choice = dialog.artefact.choice()
+    assert isinstance(choice, rj.SprayCluster) and choice.cluster == combo.currentData()
+    plan = dialog.plan()
+    plan.data = rj.DataChoice()
+    outcome = rj.repair_job(plan)(CancelToken(), lambda *a, **k: None)
+    assert (outcome.out / "model.safetensors").is_file()
+    assert outcome.result.provenance or outcome.result.edits
+    assert not dialog.artefact.set_spray_folder(tmp_path / "run")  # a run folder is no SpRAy result
+    assert "not a SpRAy result folder" in dialog.artefact.spray_info.text() and dialog.artefact.choice() is None
