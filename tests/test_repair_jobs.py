@@ -189,3 +189,18 @@ def test_p_clarc_from_ticked_images_runs_on_the_demo(home, demo, tmp_path):
                          target=0, data=rj.DataChoice(folder=tmp_path / "scenes", held_out=0.3))
     outcome = rj.repair_job(plan)(CancelToken(), quiet)
     assert (out / "model.safetensors").is_file() and outcome.result.comparisons
+
+
+def test_a_region_drawn_on_one_image_drives_a_training_repair(home, demo, tmp_path):
+    from xaidesk.data.scenes import MARK_BOX
+
+    carrying, _clean = write_demo_folder(demo, tmp_path / "scenes", n=8)
+    name = next(m.name for m in list_repairs() if rj.trains(m.name) and rj.needs_artefact(m.name))
+    plan = rj.RepairPlan(name, {"epochs": 1, "batch_size": 16}, demo, tmp_path / "out",
+                         artefact=rj.DrawnRegion(carrying[0], MARK_BOX), target=0, data=rj.DataChoice(generated=24))
+    train, _held_out = rj.load_data(demo, plan.data)
+    artefact, _, _ = rj.build_artefact(plan, train)
+    top, left, height, width = MARK_BOX
+    assert artefact.mask[top:top + height, left:left + width].all() and artefact.mask.sum() == height * width
+    outcome = rj.repair_job(plan)(CancelToken(), quiet)
+    assert (outcome.out / "model.safetensors").is_file() and outcome.result.comparisons
