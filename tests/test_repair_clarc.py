@@ -14,7 +14,7 @@ from torch import nn
 
 import helpers
 from xaidesk.cli import main
-from xaidesk.core import InputError, ModelError
+from xaidesk.core import CancelToken, Cancelled, InputError, ModelError
 from xaidesk.data.scenes import MARK_BOX, make_mark_demo_set
 from xaidesk.evaluate.spray import load_run_heatmaps, spray, write_spray_results
 from xaidesk.models import load_model
@@ -175,6 +175,10 @@ def test_refusals_are_plain(shortcut):
         p_clarc(replace(model, modality="audio"), artefact, carrying, clean, target=0)
     with pytest.raises(ModelError, match="not a PyTorch network xaidesk can change"):
         p_clarc(replace(model, is_torchscript=True), artefact, carrying, clean, target=0)
+    token = CancelToken()
+    token.cancel()
+    with pytest.raises(Cancelled):
+        p_clarc(model, artefact, carrying, clean, target=0, token=token)
     wrong_size = artefact_from_region(torch.zeros(3, 8, 8), (0, 0, 2, 2))
     with pytest.raises(InputError, match="mark it again"):
         a_clarc(model, wrong_size, held_out, target=0, settings=TrainingSettings(epochs=1))

@@ -32,8 +32,8 @@ def layer_activations(model: LoadedModel, layer: str, inputs: torch.Tensor, *, t
 
     token = token or CancelToken()
     module = get_submodule(model.module, layer)
-    captured: list[torch.Tensor] = []
-    handle = module.register_forward_hook(lambda _m, _i, output: captured.append(output.detach().flatten(1)))
+    captured: list = []
+    handle = module.register_forward_hook(lambda _m, _i, output: captured.append(output))
     try:
         with torch.no_grad():
             for start in range(0, inputs.shape[0], batch_size):
@@ -43,7 +43,10 @@ def layer_activations(model: LoadedModel, layer: str, inputs: torch.Tensor, *, t
         handle.remove()
     if not captured:
         raise InputError("There are no images to take activations from.")
-    activations = torch.cat(captured).float()
+    if not all(isinstance(output, torch.Tensor) for output in captured):
+        raise MethodError(f"The layer '{layer}' gives several outputs, not one; choose a layer that gives one "
+                          "(a convolution, pooling or activation layer).")
+    activations = torch.cat([output.detach().flatten(1) for output in captured]).float()
     if not torch.isfinite(activations).all():
         raise MethodError(f"The activations of layer '{layer}' are not all finite numbers; choose another layer.")
     return activations
