@@ -153,8 +153,8 @@ def data_note(name: str) -> str:
                 "before and after.")
     if needs_data(name):
         return "This method scores the model on these images and compares it before and after on the held-out share."
-    return ("Optional: labelled images to compare the model before and after (without them only the artefact's "
-            "own images are measured).")
+    return ("Optional: labelled images to compare the model before and after on. Without them the model is "
+            "corrected but not compared.")
 
 
 def offers_generated(model) -> bool:
@@ -399,7 +399,7 @@ def cancelled_text(name: str, out) -> str:
 
 def output_note(name: str, out) -> str:
     """Under the output folder: what goes there (and, for training, where the checkpoint is kept)."""
-    text = f"The corrected model is written to {Path(out) / MODEL_FILE}, with report.json and comparison.csv."
+    text = f"Run writes the corrected model to {Path(out) / MODEL_FILE}, with report.json and comparison.csv."
     if trains(name):
         text += (f" While training, a checkpoint is kept in {checkpoint_folder(out)}; a stopped run resumes from "
                  "it and it is removed when the model is written.")

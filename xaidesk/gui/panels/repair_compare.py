@@ -128,8 +128,13 @@ class RepairComparePanel(QGroupBox):
                     item.setBackground(QColor(VERDICT_COLOURS[row.verdict]))
                     item.setForeground(QColor("#111111"))
                 self.table.setItem(r, c, item)
-        self.summary.setText(f"{len(rows)} figure{'s' if len(rows) != 1 else ''} measured on the original (Before) and the corrected model "
-                             "(After); green: better, red: worse, grey: about the same. Hover over a row for more.")
+        if rows:
+            self.summary.setText(f"{len(rows)} figure{'s' if len(rows) != 1 else ''} measured on the original "
+                                 "(Before) and the corrected model (After); green: better, red: worse, grey: about "
+                                 "the same. Hover over a row for more.")
+        else:
+            self.summary.setText("Nothing was measured before and after: choose labelled images under Data to "
+                                 "compare the original and the corrected model.")
         for name in sorted(result.images):
             title = QLabel(Path(name).stem.replace("_", " ").capitalize())
             title.setObjectName("viewTitle")
