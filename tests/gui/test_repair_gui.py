@@ -136,6 +136,7 @@ def test_a_p_clarc_run_on_the_demo_fills_the_comparison_table(qtbot, make_dialog
     assert [table.item(r, 0).text() for r in range(table.rowCount())] == [c.label for c in result.comparisons]
     assert (dialog.outcome.out / "model.safetensors").is_file()
     assert dialog.compare.open_button.isEnabled() and "Done" in dialog.status_label.text()
+    assert dialog.compare.summary.text().startswith(dialog.method.method().title)
     assert dialog.data.output() == dialog.outcome.out.with_name(dialog.outcome.out.name + "-2")  # kept, not reused
 
 

@@ -118,6 +118,16 @@ def _method(name: str):
     return get_repair(name)
 
 
+def method_title(name: str) -> str:
+    """The registry's title of the repair ``name`` (the name itself when it is not registered)."""
+    from xaidesk.core import MethodError
+
+    try:
+        return _method(name).title
+    except MethodError:
+        return name
+
+
 def needs_artefact(name: str) -> bool:
     """Whether the repair ``name`` removes a particular artefact (and so needs one chosen)."""
     from xaidesk.repair.methods import NEEDS_ARTEFACT, NEEDS_REGION

@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..repair_jobs import RepairOutcome, comparison_rows
+from ..repair_jobs import RepairOutcome, comparison_rows, method_title
 
 #: Background of a figure that improved, got worse, or stayed the same.
 VERDICT_COLOURS = {"better": "#d7f0d2", "worse": "#f8d4d0", "same": "#eeeeee"}
@@ -128,13 +128,14 @@ class RepairComparePanel(QGroupBox):
                     item.setBackground(QColor(VERDICT_COLOURS[row.verdict]))
                     item.setForeground(QColor("#111111"))
                 self.table.setItem(r, c, item)
+        made_by = f"{method_title(result.method)}, saved in {outcome.out.name}: "
         if rows:
-            self.summary.setText(f"{len(rows)} figure{'s' if len(rows) != 1 else ''} measured on the original "
-                                 "(Before) and the corrected model (After); green: better, red: worse, grey: about "
-                                 "the same. Hover over a row for more.")
+            self.summary.setText(made_by + f"{len(rows)} figure{'s' if len(rows) != 1 else ''} measured on the "
+                                 "original (Before) and the corrected model (After); green: better, red: worse, "
+                                 "grey: about the same. Hover over a row for more.")
         else:
-            self.summary.setText("Nothing was measured before and after: choose labelled images under Data to "
-                                 "compare the original and the corrected model.")
+            self.summary.setText(made_by + "nothing was measured before and after. Choose labelled images under "
+                                 "Data to compare the original and the corrected model.")
         for name in sorted(result.images):
             title = QLabel(Path(name).stem.replace("_", " ").capitalize())
             title.setObjectName("viewTitle")
