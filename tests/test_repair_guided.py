@@ -287,7 +287,7 @@ def test_the_command_writes_its_files_resumes_and_refuses(tmp_path):
     from xaidesk.models import load_model
 
     out = tmp_path / "out"
-    code = main(["finetune", "--model", "demo:clever_hans", "--method", "sun", "--demo-data", "40", "--epochs", "1",
+    code = main(["finetune", "--model", "demo:clever_hans", "--method", "sun", "--demo-data", "20", "--epochs", "1",
                  "--batch-size", "20", "--out", str(out), "--checkpoints", str(tmp_path / "ck")])
     assert code == 0
     assert {p.name for p in out.iterdir()} == {"model.safetensors", "report.json", "comparison.csv",
@@ -299,7 +299,7 @@ def test_the_command_writes_its_files_resumes_and_refuses(tmp_path):
     trained = load_model(f"file:{out / 'model.safetensors'}")
     assert trained.class_names == ["horse", "other"]
     again = tmp_path / "again"  # the same checkpoints: the finished run is resumed, not trained anew
-    assert main(["finetune", "--model", "demo:clever_hans", "--method", "sun", "--demo-data", "40", "--epochs", "1",
+    assert main(["finetune", "--model", "demo:clever_hans", "--method", "sun", "--demo-data", "20", "--epochs", "1",
                  "--batch-size", "20", "--out", str(again), "--checkpoints", str(tmp_path / "ck")]) == 0
     assert json.loads((again / "report.json").read_text())["provenance"]["resumed_from"] == [1, 0]
     reopened = load_model(f"file:{again / 'model.safetensors'}")
