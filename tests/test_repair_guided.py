@@ -17,7 +17,7 @@ from xaidesk.data.scenes import CH_CLASSES, MARK_BOX, make_clever_hans_set
 from xaidesk.core import CancelToken, Cancelled, InputError, ModelError
 from xaidesk.repair.data import ImageSet
 from xaidesk.repair.guided import feature_layers, rrr_finetune, sun_finetune
-from xaidesk.repair.guided_losses import (epsilon_lrp, head_after, lrp_weights, rrr_loss, rrr_penalty,
+from xaidesk.repair.guided_losses import (AUTO_FACTOR, calibrated_weight, epsilon_lrp, head_after, lrp_weights, rrr_loss, rrr_penalty,
                                           start_relevance, sun_loss)
 from xaidesk.repair.training import BatchContext, TrainingSettings, accuracy, cross_entropy_loss, finetune
 
@@ -98,6 +98,8 @@ def test_rrr_loss_is_cross_entropy_plus_weighted_penalty_and_trains_the_penalty(
     assert float(parts["cross_entropy"]) == pytest.approx(float(ce), rel=1e-10)
     assert float(parts["penalty"]) == pytest.approx(float(penalty.mean()), rel=1e-10)
     assert float(value) == pytest.approx(float(ce + 7.5 * penalty.mean()), rel=1e-10)
+    auto = calibrated_weight(net, x, y, CORNER, classes=2)  # the penalty term starts at 10 x log(2)
+    assert auto * float(penalty.mean()) == pytest.approx(AUTO_FACTOR * np.log(2), rel=1e-6)
     # double backpropagation: d(penalty)/d(weight) agrees with a finite difference in that weight
     weight = net[4].weight
     (analytic,) = torch.autograd.grad(rrr_penalty(net, x, torch.from_numpy(CORNER).double()[None, None])[1].mean(),
