@@ -13,7 +13,7 @@ from PIL import Image
 
 from xaidesk.core import CancelToken, Cancelled, InputError
 from xaidesk.gui import repair_jobs as rj
-from xaidesk.repair.methods import NEEDS_ARTEFACT, NEEDS_REGION, NEEDS_SAMPLES, NEEDS_TRAINING, list_repairs
+from xaidesk.repair.methods import NEEDS_ARTEFACT, NEEDS_REGION, NEEDS_SAMPLES, NEEDS_TRAINING, OPTIONAL_REGION, list_repairs
 
 
 @pytest.fixture
@@ -40,7 +40,9 @@ def test_what_each_repair_needs_comes_from_the_registry():
         assert rj.needs_artefact(method.name) == bool({NEEDS_ARTEFACT, NEEDS_REGION} & method.needs)
         assert rj.needs_data(method.name) == bool({NEEDS_TRAINING, NEEDS_SAMPLES} & method.needs)
         assert rj.trains(method.name) == (NEEDS_TRAINING in method.needs)
-        assert ("needs no artefact" in rj.artefact_note(method.name)) != rj.needs_artefact(method.name)
+        assert rj.measures_artefact(method.name) == (rj.needs_artefact(method.name) or OPTIONAL_REGION in method.needs)
+        assert ("needs no artefact" in rj.artefact_note(method.name)) != rj.measures_artefact(method.name)
+        assert ("Optional" in rj.artefact_note(method.name)) == (OPTIONAL_REGION in method.needs)
         assert ("Optional" in rj.data_note(method.name)) != rj.needs_data(method.name)
         assert ("trains on" in rj.data_note(method.name)) == rj.trains(method.name)
 

@@ -74,8 +74,8 @@ def test_the_dialog_is_built_from_the_registry(make_dialog, demo):
         choose(dialog, method.name)
         assert dialog.method.help_label.text() == method.help
         assert set(dialog.method.params()) == {p.name for p in method.params}
-        assert dialog.artefact.pages.isEnabled() == rj.needs_artefact(method.name)
-        assert ("needs no artefact" in dialog.artefact.note.text()) != rj.needs_artefact(method.name)
+        assert dialog.artefact.pages.isEnabled() == rj.measures_artefact(method.name)
+        assert ("needs no artefact" in dialog.artefact.note.text()) != rj.measures_artefact(method.name)
         assert dialog.data.none_radio.isVisibleTo(dialog) != rj.needs_data(method.name)
     layered = next((m for m in methods if any(p.choices_from == "model_layers" for p in m.params)), None)
     if layered is not None:

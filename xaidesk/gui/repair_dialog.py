@@ -36,7 +36,7 @@ from .repair_jobs import (
     data_note,
     default_output_folder,
     finished_text,
-    needs_artefact,
+    measures_artefact,
     needs_data,
     output_note,
     plan_problems,
@@ -223,7 +223,7 @@ class RepairDialog(QDialog):
     def _on_method_changed(self, name: str) -> None:
         if not name:
             return
-        self.artefact.set_needed(needs_artefact(name), artefact_note(name))
+        self.artefact.set_needed(measures_artefact(name), artefact_note(name))
         self.data.set_needed(needs_data(name), data_note(name))
         if not self._out_chosen:
             self._set_default_output()

@@ -135,6 +135,13 @@ def needs_artefact(name: str) -> bool:
     return bool({NEEDS_ARTEFACT, NEEDS_REGION} & _method(name).needs)
 
 
+def measures_artefact(name: str) -> bool:
+    """Whether the repair ``name`` can use an artefact, if only to measure its relevance share before and after."""
+    from xaidesk.repair.methods import OPTIONAL_REGION
+
+    return needs_artefact(name) or OPTIONAL_REGION in _method(name).needs
+
+
 def needs_data(name: str) -> bool:
     """Whether the repair ``name`` cannot run without labelled images (to train on or to measure on)."""
     from xaidesk.repair.methods import NEEDS_SAMPLES, NEEDS_TRAINING
@@ -153,6 +160,9 @@ def artefact_note(name: str) -> str:
     """What the "What to remove" section says for the repair ``name``."""
     if needs_artefact(name):
         return "This method removes one artefact: choose it below, and the class whose decisions it drives."
+    if measures_artefact(name):
+        return ("Optional: this method trains on the whole image, but if you mark an artefact here, the share of "
+                "relevance it draws is measured before and after.")
     return "This method needs no artefact: it changes the whole model, so nothing needs choosing here."
 
 
@@ -292,7 +302,7 @@ def build_artefact(plan: RepairPlan, train, *, token=None, progress=None):
 
     progress = progress or no_progress
     choice, model = plan.artefact, plan.model
-    if choice is None or not needs_artefact(plan.method):
+    if choice is None or not measures_artefact(plan.method):
         return None, None, None
     from xaidesk.repair import sources
 

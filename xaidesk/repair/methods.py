@@ -23,6 +23,7 @@ NEEDS_ARTEFACT = "artefact"      # images that carry the artefact, and clean one
 NEEDS_REGION = "region"          # where the artefact lies, and its pixels (A-ClArC, right for the right reasons)
 NEEDS_TRAINING = "training"      # a labelled folder to train on
 NEEDS_SAMPLES = "samples"        # labelled images to measure relevance or accuracy on (pruning)
+OPTIONAL_REGION = "optional-region"  # an artefact is not used by the method, only measured before and after
 
 
 @dataclass
@@ -209,7 +210,7 @@ def _rrr(request: RepairRequest, token, progress) -> RepairResult:
     "sun", title="Explanation-guided training (LRP-weighted features)",
     help="Fine-tunes with features weighted by their own relevance, w = 1 + R, and the loss ξ·CE(y, p) + λ·CE(y, p_lrp) "
          "(Sun et al. 2020).",
-    needs={NEEDS_TRAINING}, order=40,
+    needs={NEEDS_TRAINING, OPTIONAL_REGION}, order=40,
     params=(*_TRAINING,
             Param("xi", "float", 1.0, "Weight of the ordinary classification loss.", minimum=0.0, maximum=100.0,
                   label="ξ (plain loss)"),
