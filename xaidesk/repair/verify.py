@@ -183,7 +183,19 @@ def before_after_picture(before_maps: torch.Tensor, after_maps: torch.Tensor, ce
     scale = max(1, cell // max(h, w))
     block = np.ones((scale, scale, 1), dtype=np.uint8)
     tiles = [np.kron(render.colorize(m, levels), block) for m in means]
-    out = np.full((h * scale, 2 * w * scale + gap, 3), 255, dtype=np.uint8)
-    out[:, :w * scale] = tiles[0]
-    out[:, w * scale + gap:] = tiles[1]
-    return out
+    caption = 18
+    out = np.full((h * scale + caption, 2 * w * scale + gap, 3), 255, dtype=np.uint8)
+    out[caption:, :w * scale] = tiles[0]
+    out[caption:, w * scale + gap:] = tiles[1]
+    return _captioned(out, [(0, "before (original model)"), (w * scale + gap, "after (corrected model)")])
+
+
+def _captioned(picture: np.ndarray, captions: list[tuple[int, str]]) -> np.ndarray:
+    """``picture`` with each caption written at its column in the top strip (PIL's built-in font)."""
+    from PIL import Image, ImageDraw
+
+    image = Image.fromarray(picture)
+    draw = ImageDraw.Draw(image)
+    for column, text in captions:
+        draw.text((column + 2, 3), text, fill=(40, 40, 40))
+    return np.asarray(image).copy()
