@@ -204,6 +204,42 @@ def _check_dataset_mode() -> str:
             f"AOPC MoRF - random {gap:+.3g}")
 
 
+def _check_repair() -> str:
+    import numpy as np
+
+    from .data.scenes import MARK_BOX
+    from .models import load_model
+    from .repair.artefact import artefact_from_region, positive_share, relevance_maps
+    from .repair.clarc import p_clarc
+    from .repair.data import generated_clever_hans_set
+    from .repair.prune import prune, reference_samples
+    from .repair.result import write_repair_outputs
+
+    model = load_model("demo:clever_hans")
+    carrying = generated_clever_hans_set(model, 48, 7, marked="all").of_class(0)
+    clean = generated_clever_hans_set(model, 48, 7, marked="none").of_class(0)
+    artefact = artefact_from_region(carrying.inputs[0], MARK_BOX, description="the demo's tag")
+    corrected = p_clarc(model, artefact, carrying, clean, target=0)
+    shares = [float(np.nanmean(positive_share(relevance_maps(m, carrying.inputs, [0] * len(carrying)), artefact.mask)))
+              for m in (model, corrected.model)]
+    if not shares[1] < shares[0] / 2:
+        raise RuntimeError(f"P-ClArC left {shares[1]:.0%} of the relevance on the tag (before: {shares[0]:.0%})")
+    with tempfile.TemporaryDirectory() as folder:
+        out = write_repair_outputs(corrected, Path(folder) / "corrected")
+        reopened = load_model(f"file:{out / 'model.safetensors'}")
+        import torch
+
+        if not torch.allclose(reopened.module(carrying.inputs[:4]), corrected.model.module(carrying.inputs[:4]), atol=1e-5):
+            raise RuntimeError("the saved corrected model scores differently after opening it again")
+    data = generated_clever_hans_set(model, 60, 11)
+    pruned = prune(model, reference_samples(data, per_class=10), data, criterion="relevance", share=0.2)
+    parameters = pruned.comparison("parameters")
+    if parameters is None or not parameters.after < parameters.before:
+        raise RuntimeError("pruning 20 % of the filters did not make the model smaller")
+    return (f"P-ClArC: relevance on the tag {shares[0]:.0%} -> {shares[1]:.0%}, saved and reopened; pruning 20 % by "
+            f"relevance: {parameters.before:,.0f} -> {parameters.after:,.0f} parameters")
+
+
 def _check_probe() -> str:
     import numpy as np
 
@@ -410,6 +446,7 @@ def checks(with_window: bool = False) -> list[Check]:
         ("molecules: generated .xyz + ridge on atom counts and pair potentials", _check_molecules),
         ("data set: batch run + SpRAy + faithfulness on generated pictures", _check_dataset_mode),
         ("quick classifier: backbone layer + linear head, explained by LRP", _check_probe),
+        ("model repair: P-ClArC on the demo's tag, saved and reopened; one pruning step", _check_repair),
         ("command line: explain image", _check_cli),
         ("timm ViT from a weights file + LRP for transformers", _check_timm_vit),
         ("Hugging Face image classifier folder + LRP for transformers", _check_hugging_face),
