@@ -45,3 +45,23 @@ def test_tiny_onnx_file_is_a_valid_graph(tmp_path):
     path = selftest.write_tiny_onnx(tmp_path / "tiny.onnx", classes=4, size=16)
     graph = onnx.load(str(path)).graph
     assert [node.op_type for node in graph.node] == ["Conv", "Relu", "GlobalAveragePool", "Flatten", "Gemm"]
+
+
+def test_repair_check_corrects_saves_and_prunes():
+    text = selftest._check_repair()
+    assert "P-ClArC: relevance on the tag" in text and "saved and reopened" in text and "parameters" in text
+
+
+def test_repair_check_fails_when_the_projection_does_nothing(monkeypatch):
+    import xaidesk.repair.clarc as clarc
+
+    real = clarc.p_clarc
+
+    def unchanged(model, *args, **kwargs):
+        result = real(model, *args, **kwargs)
+        result.model = model
+        return result
+
+    monkeypatch.setattr(clarc, "p_clarc", unchanged)
+    with pytest.raises(RuntimeError, match="left .* of the relevance on the tag"):
+        selftest._check_repair()
