@@ -14,7 +14,9 @@ there), with the tag box as the irrelevant region. Printed before and after, for
 - the share of positive LRP relevance (``lrp.epsilon_plus_flat``, class horse) inside the tag box on
   tagged horses,
 - the training wall time and its ratio to the plain cross-entropy fine-tune of the same run (the
-  baseline: same images, settings and seed), and the wall time with the measurements.
+  baseline: same images, settings and seed), and the wall time with the measurements;
+- last, the cost of one training step of each loss, interleaved and the median taken (steadier than
+  the whole runs on a machine shared with other work).
 """
 
 from __future__ import annotations
@@ -87,7 +89,32 @@ def main() -> int:
         history = result.tables[0]
         print("    per-epoch losses: " + "; ".join(
             ", ".join(f"{h}={v:.4g}" for h, v in zip(history.header, row)) for row in history.rows))
+    per_batch_costs(model, train, mask)
     return 0
+
+
+def per_batch_costs(model, train, mask, rounds: int = 11) -> None:
+    """Seconds per training step (loss and backward, batch 32), the losses interleaved, median of ``rounds``.
+
+    Less exposed to other work on a shared machine than the whole runs above.
+    """
+    import copy
+
+    from xaidesk.repair.guided_losses import head_after, rrr_loss, sun_loss
+
+    module = copy.deepcopy(model.module).eval().requires_grad_(True)
+    losses = {"plain CE": cross_entropy_loss, "RRR": rrr_loss(mask, 80.0), "Sun": sun_loss(head_after(module, "19"))}
+    x, y = train.inputs[:32], train.labels[:32]
+    times = {name: [] for name in losses}
+    for _ in range(rounds):
+        for name, loss in losses.items():
+            began = time.perf_counter()
+            value, _ = loss(module, x, y, None)
+            value.backward()
+            times[name].append(time.perf_counter() - began)
+    base = float(np.median(times["plain CE"]))
+    print("per step (median of %d): " % rounds + ", ".join(
+        f"{name} {np.median(t) * 1000:.0f} ms ({np.median(t) / base:.2f}x)" for name, t in times.items()))
 
 
 if __name__ == "__main__":
