@@ -2,7 +2,7 @@
 
 Usage::
 
-    python bench/bench_guided.py                          # RRR (auto weight), Sun, and plain CE, 2 epochs
+    python bench/bench_guided.py                          # plain CE, RRR (auto and 1), Sun, 2 epochs
     python bench/bench_guided.py --weights auto 1 10 --epochs 3 --train 1000
 
 ``demo:clever_hans`` learned a copyright-like tag (``MARK_BOX``) as a shortcut for "horse". Each
@@ -47,7 +47,7 @@ def main() -> int:
     parser.add_argument("--held-out", type=int, default=300, help="held-out scenes per kind (default 300)")
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--learning-rate", type=float, default=1e-3)
-    parser.add_argument("--weights", nargs="+", default=["auto"], help="RRR weights to try (numbers or auto)")
+    parser.add_argument("--weights", nargs="+", default=["auto", "1"], help="RRR weights to try (numbers or auto)")
     parser.add_argument("--lams", nargs="+", type=float, default=[1.0], help="Sun lambdas to try")
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
