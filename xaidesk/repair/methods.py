@@ -187,8 +187,8 @@ def _a_clarc(request: RepairRequest, token, progress) -> RepairResult:
     "rrr", title="Right for the right reasons: penalise the marked region",
     help="Fine-tunes while penalising input gradients inside the region marked as irrelevant (Ross et al. 2017).",
     needs={NEEDS_REGION, NEEDS_TRAINING}, order=30,
-    params=(*_TRAINING, Param("weight", "str", "auto", "How strongly gradients in the region are penalised; auto "
-                              "balances the penalty against the classification loss on the first batch.",
+    params=(*_TRAINING, Param("weight", "str", "auto", "How strongly gradients in the region are penalised; auto makes "
+                              "the penalty start ten times as large as the loss of guessing, on 64 training images.",
                               label="penalty weight (λ)", choice_titles={"auto": "Automatic"})),
 )
 def _rrr(request: RepairRequest, token, progress) -> RepairResult:
@@ -215,14 +215,18 @@ def _rrr(request: RepairRequest, token, progress) -> RepairResult:
             Param("xi", "float", 1.0, "Weight of the ordinary classification loss.", minimum=0.0, maximum=100.0,
                   label="ξ (plain loss)"),
             Param("lam", "float", 1.0, "Weight of the loss on relevance-weighted features.", minimum=0.0,
-                  maximum=100.0, label="λ (explanation loss)")),
+                  maximum=100.0, label="λ (explanation loss)"),
+            Param("feature_layer", "str", "", "The dense layer whose input features are weighted by their "
+                  "relevance; empty chooses the last one.", label="weighted layer", choices_from="model_layers",
+                  choice_titles={"": "Automatic"})),
 )
 def _sun(request: RepairRequest, token, progress) -> RepairResult:
     from .guided import sun_finetune
 
     p = request.params
     mask = request.artefact.mask if request.artefact is not None else None
-    return sun_finetune(request.model, request.train, xi=float(p["xi"]), lam=float(p["lam"]), settings=_settings(p),
+    return sun_finetune(request.model, request.train, xi=float(p["xi"]), lam=float(p["lam"]),
+                        feature_layer=p["feature_layer"].strip() or None, settings=_settings(p),
                         held_out=request.held_out, mask=mask, share_images=request.carrying,
                         checkpoint_dir=request.checkpoint_dir, token=token, progress=progress)
 
