@@ -165,6 +165,9 @@ def test_help_says_no_command_opens_the_window_and_names_demo(capsys):
     ["batch", "--merge", "missing1", "missing2"],
     ["spray", "missing"],
     ["probe", "missing", "--model", "demo:digits"],
+    ["correct", "--model", "demo:clever_hans", "--method", "p-clarc", "--demo-data", "40"],
+    ["prune", "--model", "demo:clever_hans", "--demo-data", "40"],
+    ["finetune", "--model", "demo:clever_hans", "--method", "sun", "--demo-data", "40"],
 ])
 def test_every_writing_command_checks_its_output_folder_first(tmp_path, capsys, argv):
     for out in ("/proc/xaidesk-results", "/proc"):
