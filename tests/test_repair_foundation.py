@@ -150,6 +150,9 @@ def test_training_resumes_from_a_checkpoint_to_the_same_weights(demo, tmp_path):
         assert torch.equal(a, b)
     with pytest.raises(InputError, match="another training run"):
         finetune(copy.deepcopy(demo.module), data, cross_entropy_loss, TrainingSettings(epochs=3), checkpoint_dir=tmp_path)
+    other_images = generated_clever_hans_set(demo, 48, 6)
+    with pytest.raises(InputError, match="another training run"):
+        finetune(copy.deepcopy(demo.module), other_images, cross_entropy_loss, settings, checkpoint_dir=tmp_path)
     assert all(not p.requires_grad for p in resumed.parameters())
 
 

@@ -90,9 +90,14 @@ class TrainingHistory:
         return {"epochs": self.epochs, "resumed_from": self.resumed_from, "seconds": self.seconds}
 
 
-def _fingerprint(settings: TrainingSettings, identity: dict) -> str:
-    text = json.dumps({"settings": asdict(settings), "identity": identity}, sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+def _fingerprint(settings: TrainingSettings, identity: dict, data: ImageSet) -> str:
+    """What makes two runs the same run: the settings, the caller's identity and the images themselves."""
+    digest = hashlib.sha256()
+    digest.update(json.dumps({"settings": asdict(settings), "identity": identity}, sort_keys=True,
+                             default=str).encode())
+    digest.update(data.labels.numpy().tobytes())
+    digest.update(data.inputs[:, :, ::4, ::4].contiguous().numpy().tobytes())  # every 16th pixel suffices
+    return digest.hexdigest()[:16]
 
 
 def _generator(seed: int, epoch: int, stream: int) -> torch.Generator:
@@ -147,13 +152,13 @@ def finetune(
         Where to keep ``checkpoint.pt``. A checkpoint there from the same settings and
         ``identity`` is resumed; one from other settings is refused rather than overwritten.
     identity
-        What else makes a run the same run (the method, its options, the folder).
+        What else makes a run the same run (the method and its options); the images themselves always count.
     """
     settings.check()
     token = token or CancelToken()
     if len(data) == 0:
         raise InputError("There are no training images.")
-    fingerprint = _fingerprint(settings, identity or {})
+    fingerprint = _fingerprint(settings, identity or {}, data)
     params = [p for p in module.parameters()]
     for p in params:
         p.requires_grad_(True)
