@@ -13,6 +13,7 @@ from PIL import Image
 
 from xaidesk.core import CancelToken, Cancelled, InputError
 from xaidesk.gui import repair_jobs as rj
+from xaidesk.gui import repair_wording as rw
 from xaidesk.repair.methods import NEEDS_ARTEFACT, NEEDS_REGION, NEEDS_SAMPLES, NEEDS_TRAINING, OPTIONAL_REGION, list_repairs
 
 
@@ -41,10 +42,10 @@ def test_what_each_repair_needs_comes_from_the_registry():
         assert rj.needs_data(method.name) == bool({NEEDS_TRAINING, NEEDS_SAMPLES} & method.needs)
         assert rj.trains(method.name) == (NEEDS_TRAINING in method.needs)
         assert rj.measures_artefact(method.name) == (rj.needs_artefact(method.name) or OPTIONAL_REGION in method.needs)
-        assert ("needs no artefact" in rj.artefact_note(method.name)) != rj.measures_artefact(method.name)
-        assert ("Optional" in rj.artefact_note(method.name)) == (OPTIONAL_REGION in method.needs)
-        assert ("Optional" in rj.data_note(method.name)) != rj.needs_data(method.name)
-        assert ("trains on" in rj.data_note(method.name)) == rj.trains(method.name)
+        assert ("needs no artefact" in rw.artefact_note(method.name)) != rj.measures_artefact(method.name)
+        assert ("Optional" in rw.artefact_note(method.name)) == (OPTIONAL_REGION in method.needs)
+        assert ("Optional" in rw.data_note(method.name)) != rj.needs_data(method.name)
+        assert ("trains on" in rw.data_note(method.name)) == rj.trains(method.name)
 
 
 def test_the_plan_says_what_is_missing_in_plain_words(demo, tmp_path):
@@ -113,11 +114,11 @@ def test_a_training_repair_runs_on_the_demo_writes_its_folder_and_opens_as_a_mod
     assert not rj.checkpoint_folder(out).exists()  # removed once the model is written
     fractions = [f for f, _ in seen]
     assert fractions == sorted(fractions) and fractions[-1] >= 0.98
-    rows = rj.comparison_rows(outcome.result)
+    rows = rw.comparison_rows(outcome.result)
     assert rows and all(row.verdict in ("better", "worse", "same", "") for row in rows)
     reopened = load_model(outcome.model_spec)
     assert reopened.class_names == demo.class_names
-    assert "finished" not in rj.finished_text(outcome) and str(out / "model.safetensors") in rj.finished_text(outcome)
+    assert "finished" not in rw.finished_text(outcome) and str(out / "model.safetensors") in rw.finished_text(outcome)
 
 
 def test_a_cancelled_training_keeps_its_checkpoint_where_the_dialog_says(home, demo):
@@ -132,20 +133,81 @@ def test_a_cancelled_training_keeps_its_checkpoint_where_the_dialog_says(home, d
     with pytest.raises(Cancelled):
         rj.repair_job(plan)(token, progress)
     assert any(rj.checkpoint_folder(out).iterdir()) and not out.exists()
-    said = rj.cancelled_text("sun", out)
+    said = rw.cancelled_text("sun", out)
     assert "resume" in said and str(rj.checkpoint_folder(out)) in said
     outcome = rj.repair_job(plan)(CancelToken(), quiet)  # resumes and finishes
     assert (outcome.out / "model.safetensors").is_file() and not rj.checkpoint_folder(out).exists()
 
 
 def test_verdicts_follow_the_better_direction_and_nan_is_not_judged():
-    assert rj.verdict(0.5, 0.9, "higher") == "better" and rj.verdict(0.5, 0.9, "lower") == "worse"
-    assert rj.verdict(0.5, 0.5, "higher") == "same" and rj.verdict(math.nan, 0.5, "higher") == ""
-    assert rj.number_text(math.nan) == "not measured" and rj.number_text(0.123456) == "0.123"
-    assert rj.number_text(125_954.0) == "125,954" and rj.number_text(79.04) == "79"
-    result = SimpleNamespace(comparisons=[SimpleNamespace(label="share in the tag", before=0.8, after=0.1,
-                                                          better="lower")])
-    assert rj.comparison_rows(result) == [rj.CompareRow("share in the tag", "0.8", "0.1", "better")]
+    assert rw.verdict(0.5, 0.9, "higher") == "better" and rw.verdict(0.5, 0.9, "lower") == "worse"
+    assert rw.verdict(0.5, 0.5, "higher") == "same" and rw.verdict(math.nan, 0.5, "higher") == ""
+    assert rw.number_text(math.nan) == "not measured" and rw.number_text(0.123456) == "0.123"
+    assert rw.number_text(125_954.0) == "125,954" and rw.number_text(79.04) == "79"
+    result = SimpleNamespace(comparisons=[SimpleNamespace(name="relevance_share_region", label="share in the tag",
+                                                          before=0.8, after=0.1, better="lower")])
+    assert rw.comparison_rows(result) == [rw.CompareRow("share in the tag", "80.0%", "10.0%", "better")]
+
+
+def figures(*rows):
+    return SimpleNamespace(comparisons=[SimpleNamespace(name=n, label=label, before=b, after=a, better=better)
+                                        for n, label, b, a, better in rows])
+
+
+def test_figures_read_in_their_units_percent_count_ms():
+    result = figures(("accuracy", "held-out accuracy", 1.0, 0.9, "higher"),
+                     ("accuracy_others_pasted", "other classes, tag pasted", 0.6, 0.754, "higher"),
+                     ("artefact_relevance_share", "share on the tag", 0.474, 0.00307, "lower"),
+                     ("parameters", "parameters", 126_418.0, 58_891.0, "lower"),
+                     ("forward_ms", "median forward time of 32 images (ms)", 29.43, 26.5, "lower"),
+                     ("spray_ari", "adjusted Rand index", 0.121, -0.00384, "lower"),
+                     ("spray_fisher", "Fisher criterion", 0.182, 0.00556, "lower"))
+    texts = [(row.before, row.after) for row in rw.comparison_rows(result)]
+    assert texts == [("100.0%", "90.0%"), ("60.0%", "75.4%"), ("47.4%", "0.3%"), ("126,418", "58,891"),
+                     ("29.4 ms", "26.5 ms"), ("0.12", "0.00"), ("0.182", "0.00556")]
+    assert rw.value_text(math.nan, "percent") == "not measured"
+
+
+def test_a_change_too_small_to_show_reads_as_the_same():
+    rows = rw.comparison_rows(figures(("spray_ari", "adjusted Rand index", -0.00329, -0.00374, "lower"),
+                                      ("accuracy", "held-out accuracy", 0.9001, 0.9004, "higher"),
+                                      ("accuracy_pasted", "tag pasted", 0.785, 0.89, "higher")))
+    assert [row.verdict for row in rows] == ["same", "same", "better"]
+
+
+def test_pictures_have_plain_titles():
+    assert "original model" in rw.picture_title("before_after.png")
+    assert "pruned" in rw.picture_title("pruning_curve.png")
+    assert rw.picture_title("training_history.png") == "Training history"
+
+
+def test_an_output_folder_that_is_a_file_is_a_problem_before_running(demo, tmp_path):
+    afile = tmp_path / "results"
+    afile.write_text("x")
+    plan = rj.RepairPlan("prune", {}, demo, afile, data=rj.DataChoice(generated=16))
+    assert any("is a file" in problem for problem in rj.plan_problems(plan))
+    plan.out = tmp_path / "new folder"
+    assert rj.plan_problems(plan) == []
+
+
+def test_the_run_button_says_why_it_is_disabled():
+    said = rw.run_tooltip(["Choose the output folder."], "Prune by relevance")
+    assert said.startswith("Run is not available yet") and "output folder" in said
+    assert "Prune by relevance" in rw.run_tooltip([], "Prune by relevance")
+
+
+def test_pruning_in_the_gui_draws_the_pruning_curve(home, demo):
+    out = rj.default_output_folder(demo, "prune")
+    plan = rj.RepairPlan("prune", {"per_class": 2, "share": 0.3}, demo, out,
+                         data=rj.DataChoice(generated=20, held_out=0.3))
+    outcome = rj.repair_job(plan)(CancelToken(), quiet)
+    picture = outcome.result.images["pruning_curve.png"]
+    assert picture.ndim == 3 and picture.shape[2] == 3 and picture.std() > 0
+    assert (out / "pruning_curve.png").is_file() and (out / "pruning_curve.csv").is_file()
+    curve = next(t for t in outcome.result.tables if t.name == "pruning_curve.csv")
+    assert {row[0] for row in curve.rows} == {"relevance", "taylor", "magnitude", "random"}
+    unpruned = [row[2] for row in curve.rows if row[1] == 0]
+    assert max(unpruned) == min(unpruned)  # nothing pruned: every criterion gives the model's own accuracy
 
 
 def test_the_picture_for_drawing_is_the_model_input(demo, tmp_path):

@@ -11,8 +11,10 @@ import pytest
 from PIL import Image
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QLabel
 
 from xaidesk.gui import repair_jobs as rj
+from xaidesk.gui import repair_wording as rw
 from xaidesk.gui.repair_dialog import RepairDialog
 from xaidesk.repair.methods import list_repairs
 
@@ -138,6 +140,23 @@ def test_a_p_clarc_run_on_the_demo_fills_the_comparison_table(qtbot, make_dialog
     assert dialog.compare.open_button.isEnabled() and "Done" in dialog.status_label.text()
     assert dialog.compare.summary.text().startswith(dialog.method.method().title)
     assert dialog.data.output() == dialog.outcome.out.with_name(dialog.outcome.out.name + "-2")  # kept, not reused
+    accuracy = next(r for r, c in enumerate(result.comparisons) if c.name == "accuracy")
+    assert table.item(accuracy, 1).text() == f"{100 * result.comparisons[accuracy].before:.1f}%"
+    titles = [w.text() for w in dialog.compare.pictures.findChildren(QLabel) if w.objectName() == "viewTitle"]
+    assert titles == [rw.picture_title(name) for name in sorted(result.images)]
+
+
+def test_pruning_shows_the_pruning_curve(qtbot, make_dialog, demo):
+    dialog = make_dialog(model=demo)
+    choose(dialog, "prune", per_class=2)
+    dialog.data.generated_spin.setValue(20)
+    dialog.run()
+    qtbot.waitUntil(lambda: dialog.outcome is not None, timeout=60_000)
+    assert "pruning_curve.png" in dialog.outcome.result.images
+    shown = [w for w in dialog.compare.pictures.findChildren(QLabel) if w.pixmap() and not w.pixmap().isNull()]
+    assert shown and not dialog.compare.extras.isHidden()
+    parameters = next(r for r, c in enumerate(dialog.outcome.result.comparisons) if c.name == "parameters")
+    assert "," in dialog.compare.table.item(parameters, 1).text()
 
 
 def test_cancel_of_training_says_it_resumes_from_the_checkpoint(qtbot, make_dialog, demo):
@@ -156,17 +175,40 @@ def test_cancel_of_training_says_it_resumes_from_the_checkpoint(qtbot, make_dial
     assert dialog.run_button.isEnabled() and dialog.outcome is None
 
 
-def test_an_error_is_said_in_plain_words_and_the_choices_stay(qtbot, make_dialog, demo, error_dialogs, tmp_path):
+def test_an_output_file_disables_run_and_says_why(qtbot, make_dialog, demo, tmp_path):
     (tmp_path / "taken").write_text("a file, not a folder")
     dialog = make_dialog(model=demo)
     name = next(m.name for m in list_repairs() if rj.trains(m.name) and not rj.needs_artefact(m.name))
     choose(dialog, name, epochs=1)
     dialog.data.set_output(tmp_path / "taken")
+    assert not dialog.run_button.isEnabled() and dialog.run() is None
+    assert "is a file" in dialog.missing_label.text() and "is a file" in dialog.run_button.toolTip()
+    dialog.data.set_output(tmp_path / "new")
+    assert dialog.run_button.isEnabled() and "Run is not available" not in dialog.run_button.toolTip()
+
+
+def test_an_error_is_said_in_plain_words_and_the_choices_stay(qtbot, make_dialog, demo, error_dialogs, tmp_path):
+    for wrong in ("cats", "dogs"):
+        (tmp_path / "labelled" / wrong).mkdir(parents=True)
+        Image.fromarray(np.full((64, 64, 3), 90, np.uint8)).save(tmp_path / "labelled" / wrong / "a.png")
+    dialog = make_dialog(model=demo)
+    name = next(m.name for m in list_repairs() if rj.trains(m.name) and not rj.needs_artefact(m.name))
+    choose(dialog, name, epochs=1)
+    dialog.data.folder_edit.setText(str(tmp_path / "labelled"))
+    dialog.data.set_output(tmp_path / "out")
     dialog.run()
     qtbot.waitUntil(lambda: bool(error_dialogs), timeout=20_000)
     title, message = error_dialogs[-1]
-    assert title == "Could not correct the model" and "is a file" in message
-    assert dialog.data.output() == tmp_path / "taken" and dialog.method.name() == name
+    assert title == "Could not correct the model" and "'cats'" in message and "horse" in message
+    assert dialog.data.choice().folder == tmp_path / "labelled" and dialog.method.name() == name
+    assert dialog.run_button.isEnabled() and not (tmp_path / "out").exists()
+
+
+def test_the_held_out_share_reads_as_a_percentage(make_dialog, demo):
+    dialog = make_dialog(model=demo)
+    assert dialog.data.held_out_spin.text() == "20 %" and dialog.data.choice().held_out == pytest.approx(0.2)
+    dialog.data.held_out_spin.setValue(35)
+    assert dialog.data.choice().held_out == pytest.approx(0.35)
 
 
 def test_open_the_corrected_model_loads_it_in_the_images_tab(qtbot, make_window, isolated_home):

@@ -31,17 +31,14 @@ from .panels.repair_method import RepairMethodPanel
 from .repair_jobs import (
     RepairPlan,
     TickedImages,
-    artefact_note,
-    cancelled_text,
-    data_note,
     default_output_folder,
-    finished_text,
     measures_artefact,
+    method_title,
     needs_data,
-    output_note,
     plan_problems,
     repair_job,
 )
+from .repair_wording import artefact_note, cancelled_text, data_note, finished_text, output_note, run_tooltip
 from .runner import JobFailure, Runner
 from .widgets import error_dialog
 
@@ -244,10 +241,13 @@ class RepairDialog(QDialog):
         if self.model is not None and self.method.name():
             self.data.out_note.setText(output_note(self.method.name(), self.data.output() or ""))
             self._out_chosen = self.data.output() not in (None, self._default_out)
-        problems = self.problems() if not running else []
+        loading = self.runner.is_busy(MODEL)
+        problems = [] if running else ["Wait until the model is loaded."] if loading else self.problems()
         self.missing_label.setText(" ".join(problems))
         self.missing_label.setVisible(bool(problems))
-        self.run_button.setEnabled(not running and not problems and not self.runner.is_busy(MODEL))
+        self.run_button.setEnabled(not running and not problems)
+        self.run_button.setToolTip("The repair is running; Cancel stops it." if running else
+                                   run_tooltip(problems, method_title(self.method.name() or "")))
         self.cancel_button.setEnabled(running)
         for panel in (self.artefact, self.method, self.data):
             panel.setEnabled(not running)

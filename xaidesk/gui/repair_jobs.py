@@ -1,4 +1,5 @@
-"""The Model workflow's choices, job and wording, free of Qt (tested headless).
+"""The Model workflow's choices and job, free of Qt (tested headless; the wording of results is in
+:mod:`xaidesk.gui.repair_wording`).
 
 "Correct, prune or fine-tune…" (:mod:`xaidesk.gui.repair_dialog`) collects what to remove
 (:class:`SprayCluster`, :class:`TickedImages` or :class:`DrawnRegion`), a repair from the
@@ -11,7 +12,6 @@ the functions, so the window still opens before torch is loaded.
 
 from __future__ import annotations
 
-import math
 import re
 import shutil
 import time
@@ -156,27 +156,6 @@ def trains(name: str) -> bool:
     return NEEDS_TRAINING in _method(name).needs
 
 
-def artefact_note(name: str) -> str:
-    """What the "What to remove" section says for the repair ``name``."""
-    if needs_artefact(name):
-        return "This method removes one artefact: choose it below, and the class whose decisions it drives."
-    if measures_artefact(name):
-        return ("Optional: this method trains on the whole image, but if you mark an artefact here, the share of "
-                "relevance it draws is measured before and after.")
-    return "This method needs no artefact: it changes the whole model, so nothing needs choosing here."
-
-
-def data_note(name: str) -> str:
-    """What the "Data" section says for the repair ``name``."""
-    if trains(name):
-        return ("This method trains on these images; the held-out share is kept apart to compare the model "
-                "before and after.")
-    if needs_data(name):
-        return "This method scores the model on these images and compares it before and after on the held-out share."
-    return ("Optional: labelled images to compare the model before and after on. Without them the model is "
-            "corrected but not compared.")
-
-
 def offers_generated(model) -> bool:
     """Whether ``model`` is the demo whose scene generator can make labelled pictures."""
     return getattr(model, "spec", None) == DEMO_SPEC
@@ -208,6 +187,8 @@ def plan_problems(plan: RepairPlan) -> list[str]:
         problems.append("Choose labelled images under Data (a folder with one subfolder per class).")
     if not str(plan.out).strip():
         problems.append("Choose the output folder.")
+    elif Path(plan.out).is_file():
+        problems.append(f"The output folder '{plan.out}' is a file: choose a folder (a new one is made).")
     return problems
 
 
@@ -322,6 +303,19 @@ def spray_target(folder) -> int:
     return int(heatmaps.target)
 
 
+def add_pruning_curve(result, model, train, held_out, params: dict, *, token=None, progress=None) -> None:
+    """Add to a pruning ``result`` the held-out accuracy against the pruned share for every criterion
+    (``pruning_curve.csv`` and ``pruning_curve.png``), scored on the reference images the pruning used."""
+    from xaidesk.repair.prune import CURVE_PICTURE, pruning_curve
+    from xaidesk.repair.prune_scores import reference_samples
+
+    seed = int(params.get("seed", 0))
+    samples = reference_samples(train if train is not None else held_out, int(params.get("per_class", 10)), seed)
+    table, picture = pruning_curve(model, samples, held_out, token=token, progress=progress, seed=seed)
+    result.tables.append(table)
+    result.images[CURVE_PICTURE] = picture
+
+
 def repair_job(plan: RepairPlan):
     """A job: check the output folder, read the images, find the artefact, run the repair, write its folder.
 
@@ -354,7 +348,11 @@ def repair_job(plan: RepairPlan):
         request = RepairRequest(model=plan.model, params=dict(plan.params), artefact=artefact, carrying=carrying,
                                 clean=clean, target=target, train=train, held_out=held_out,
                                 checkpoint_dir=checkpoints)
-        result = method.run(request, token=token, progress=_scaled(progress, 0.2, 0.97))
+        curve = plan.method == "prune" and held_out is not None
+        result = method.run(request, token=token, progress=_scaled(progress, 0.2, 0.6 if curve else 0.97))
+        if curve:
+            add_pruning_curve(result, plan.model, train, held_out, plan.params, token=token,
+                              progress=_scaled(progress, 0.6, 0.97))
         token.check()
         progress(0.98, "Writing the corrected model")
         write_repair_outputs(result, out)
@@ -365,67 +363,7 @@ def repair_job(plan: RepairPlan):
     return job
 
 
-# ---------------------------------------------------------------------- wording of results
-@dataclass(frozen=True)
-class CompareRow:
-    """One row of the "Before and after" table: the figure, both values as text, and the verdict."""
-
-    label: str
-    before: str
-    after: str
-    verdict: str  # "better", "worse", "same" or "" (a value could not be measured)
-
-
-def number_text(value: float) -> str:
-    """A figure for the table: three significant digits (whole numbers from 1000 on, with thousands separators),
-    "not measured" for NaN."""
-    value = float(value)
-    if math.isnan(value):
-        return "not measured"
-    if abs(value) >= 1000 and math.isfinite(value):
-        return f"{value:,.0f}"
-    return f"{value:.3g}"
-
-
-def verdict(before: float, after: float, better: str) -> str:
-    """``"better"``, ``"worse"`` or ``"same"`` for a change from ``before`` to ``after``; ``""`` if one is NaN."""
-    before, after = float(before), float(after)
-    if math.isnan(before) or math.isnan(after):
-        return ""
-    if math.isclose(before, after, rel_tol=1e-3, abs_tol=1e-6):
-        return "same"
-    return "better" if (after > before) == (better == "higher") else "worse"
-
-
-def comparison_rows(result) -> list[CompareRow]:
-    """The rows of the "Before and after" table for a :class:`~xaidesk.repair.result.RepairResult`."""
-    return [CompareRow(c.label, number_text(c.before), number_text(c.after), verdict(c.before, c.after, c.better))
-            for c in result.comparisons]
-
-
-def finished_text(outcome: RepairOutcome) -> str:
-    """The status line after a repair."""
-    return (f"Done in {outcome.seconds:.1f} s. The corrected model is saved in {outcome.out / MODEL_FILE}; "
-            "open it with the button below.")
-
-
-def cancelled_text(name: str, out) -> str:
-    """The status line after Cancel: training says where its checkpoint is and that running again resumes."""
-    if trains(name):
-        return (f"Stopped; run again with the same settings and output folder to resume from the checkpoint in "
-                f"{checkpoint_folder(out)}.")
-    return "Cancelled; nothing was written."
-
-
-def output_note(name: str, out) -> str:
-    """Under the output folder: what goes there (and, for training, where the checkpoint is kept)."""
-    text = f"Run writes the corrected model to {Path(out) / MODEL_FILE}, with report.json and comparison.csv."
-    if trains(name):
-        text += (f" While training, a checkpoint is kept in {checkpoint_folder(out)}; a stopped run resumes from "
-                 "it and it is removed when the model is written.")
-    return text
-
-
+# ---------------------------------------------------------------------- pictures and SpRAy selections
 def model_input_picture(model, path) -> "object":
     """The image at ``path`` as the model sees it: resized and cropped to the model input, RGB uint8 (H, W, 3)."""
     import numpy as np

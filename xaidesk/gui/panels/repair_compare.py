@@ -3,8 +3,6 @@ the notes, and buttons to open the corrected model and its files."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 from PySide6.QtCore import Qt, QUrl, Signal
 from PySide6.QtGui import QColor, QDesktopServices, QImage, QPixmap
@@ -16,13 +14,15 @@ from PySide6.QtWidgets import (
     QLabel,
     QPushButton,
     QScrollArea,
+    QSplitter,
     QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
     QWidget,
 )
 
-from ..repair_jobs import RepairOutcome, comparison_rows, method_title
+from ..repair_jobs import RepairOutcome, method_title
+from ..repair_wording import comparison_rows, picture_title
 
 #: Background of a figure that improved, got worse, or stayed the same.
 VERDICT_COLOURS = {"better": "#d7f0d2", "worse": "#f8d4d0", "same": "#eeeeee"}
@@ -67,7 +67,7 @@ class RepairComparePanel(QGroupBox):
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         header.setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(2, QHeaderView.ResizeMode.ResizeToContents)
-        self.table.setMinimumHeight(120)
+        self.table.setMinimumHeight(90)
         self.pictures = QWidget()
         self.pictures_layout = QVBoxLayout(self.pictures)
         self.pictures_layout.setContentsMargins(0, 0, 0, 0)
@@ -94,11 +94,15 @@ class RepairComparePanel(QGroupBox):
         buttons.addWidget(self.open_button)
         buttons.addWidget(self.files_button)
         buttons.addStretch(1)
+        self.splitter = QSplitter(Qt.Orientation.Vertical)  # drag to give the table or the pictures more room
+        self.splitter.setChildrenCollapsible(False)
+        self.splitter.addWidget(self.table)
+        self.splitter.addWidget(scroll)
+        self.splitter.setStretchFactor(0, 1)
+        self.splitter.setStretchFactor(1, 1)
         layout = QVBoxLayout(self)
         layout.addWidget(self.summary)
-        layout.addWidget(self.table, 3)
-        layout.addWidget(scroll, 2)
-
+        layout.addWidget(self.splitter, 1)
         layout.addLayout(buttons)
         self.show_outcome(None)
 
@@ -137,8 +141,9 @@ class RepairComparePanel(QGroupBox):
             self.summary.setText(made_by + "nothing was measured before and after. Choose labelled images under "
                                  "Data to compare the original and the corrected model.")
         for name in sorted(result.images):
-            title = QLabel(Path(name).stem.replace("_", " ").capitalize())
+            title = QLabel(picture_title(name))
             title.setObjectName("viewTitle")
+            title.setWordWrap(True)
             picture = QLabel()
             picture.setPixmap(picture_pixmap(result.images[name]))
             picture.setToolTip(str(outcome.out / name))
@@ -146,6 +151,17 @@ class RepairComparePanel(QGroupBox):
             self.pictures_layout.addWidget(picture)
         if result.notes:
             self.notes.setText("Notes:\n" + "\n".join(f"• {note}" for note in result.notes))
+        self._share_room()
+
+    def _share_room(self) -> None:
+        """Give the table the height of its rows (when it fits) and the pictures and notes the rest."""
+        self.table.resizeRowsToContents()
+        rows = self.table.horizontalHeader().height() + 2 * self.table.frameWidth() + sum(
+            self.table.rowHeight(r) for r in range(self.table.rowCount()))
+        total = max(sum(self.splitter.sizes()), self.splitter.height())
+        if not self.extras.isHidden() and total > 0:
+            table = min(rows, max(self.table.minimumHeight(), total // 2))
+            self.splitter.setSizes([table, total - table])
 
     def verdicts(self) -> list[str]:
         """The verdict of each row (for tests and the status line)."""

@@ -7,7 +7,6 @@ from pathlib import Path
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QButtonGroup,
-    QDoubleSpinBox,
     QFileDialog,
     QGridLayout,
     QGroupBox,
@@ -56,10 +55,11 @@ class RepairDataPanel(QGroupBox):
         self.generated_spin.setValue(DEFAULT_GENERATED)
         self.generated_spin.setSuffix(" pictures")
         self.generated_spin.valueChanged.connect(self._on_changed)
-        self.held_out_spin = QDoubleSpinBox()
-        self.held_out_spin.setRange(0.05, 0.9)
-        self.held_out_spin.setSingleStep(0.05)
-        self.held_out_spin.setValue(0.2)
+        self.held_out_spin = QSpinBox()
+        self.held_out_spin.setRange(5, 90)
+        self.held_out_spin.setSingleStep(5)
+        self.held_out_spin.setValue(20)
+        self.held_out_spin.setSuffix(" %")
         self.held_out_spin.setToolTip("The share of the images kept apart: the model is compared before and after "
                                       "on them, never trained on them.")
         self.held_out_spin.valueChanged.connect(self._on_changed)
@@ -133,7 +133,7 @@ class RepairDataPanel(QGroupBox):
         self.changed.emit()
 
     def choice(self) -> DataChoice:
-        held_out = float(self.held_out_spin.value())
+        held_out = self.held_out_spin.value() / 100.0
         if self.folder_radio.isChecked() and self.folder_edit.text().strip():
             return DataChoice(folder=Path(self.folder_edit.text().strip()), held_out=held_out)
         if self.generated_radio.isChecked() and self.generated_offered:
