@@ -319,3 +319,18 @@ def test_a_saved_spray_folder_offers_its_clusters_and_corrects_from_one(qtbot, m
     assert outcome.result.provenance or outcome.result.edits
     assert not dialog.artefact.set_spray_folder(tmp_path / "run")  # a run folder is no SpRAy result
     assert "not a SpRAy result folder" in dialog.artefact.spray_info.text() and dialog.artefact.choice() is None
+
+
+def test_the_guide_explains_the_model_workflow_with_every_registered_repair(qtbot, make_window, isolated_home):
+    from xaidesk.gui.help.guide import guide_html
+
+    html = guide_html([])
+    assert '<a name="repair"></a>' in html and "Correct, prune or fine-tune" in html
+    for method in list_repairs():
+        assert method.title.replace("&", "&amp;") in html
+    assert "Extra repair" in guide_html([], [type("R", (), {"title": "Extra repair", "help": "Does X."})()])
+    window = make_window()
+    guide = window.show_guide("repair")
+    text = guide.browser.toPlainText()
+    assert "Correcting, pruning and fine-tuning a model" in text and "held-out share" in text
+    guide.close()

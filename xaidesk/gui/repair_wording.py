@@ -26,8 +26,8 @@ from .repair_jobs import (
 PICTURE_TITLES = {
     "before_after.png": "Where the model looks on images with the artefact: mean heatmap of the original model "
                         "(left) and of the corrected one (right), on the same colour scale",
-    "pruning_curve.png": "Held-out accuracy as more units are pruned, for each way of choosing them "
-                         "(relevance should stay high longest)",
+    "pruning_curve.png": "Held-out accuracy as more units are pruned, for each way of choosing them: the "
+                         "longer a line stays high, the better that way finds the units the model can spare",
 }
 
 

@@ -1,8 +1,9 @@
-"""The guide's HTML: how to read the pictures, and what each registered method shows.
+"""The guide's HTML: how to read the pictures, what each registered method shows, and how to repair a model.
 
 Qt-free. The list of methods comes from the registry (titles and help texts), so a new
 method appears in the guide without editing it; each method family's paragraph is registered
-with the family (``xaidesk/explain/families.py``).
+with the family (``xaidesk/explain/families.py``). The repairs of the Model workflow come from
+the repair registry (``xaidesk/repair/methods.py``) in the same way.
 The illustrations are PNG files in ``resources/help`` (drawn by ``scripts/make_help_images.py``).
 """
 
@@ -90,6 +91,51 @@ Nothing is downloaded.</p>
 """
 
 
+REPAIR_TEXT = """
+<p>When a heatmap or a SpRAy cluster shows that a model decides by something that is not the object (the
+demo's horse detector looks at a copyright tag), <b>Model ▸ Correct, prune or fine-tune…</b> makes a corrected
+copy. The original model is never changed: the result is a new model file. On the SpRAy <i>Clusters</i> page,
+<b>Correct the model for this cluster…</b> opens the same window with the cluster already chosen. Work through
+the numbered sections:</p>
+<ol>
+<li><b>Method</b>: what to do (listed below). The line under it says what the method does; every setting has
+   a tooltip.</li>
+<li><b>What to remove</b>: the artefact, chosen one of three ways: a saved <i>SpRAy cluster</i>; <i>images I
+   choose</i> (some that show the artefact and some clean ones; xaidesk finds where it is); or a <i>region on an
+   image</i>: open a picture that shows it and drag a rectangle over it. Then say which class the artefact
+   drives. Pruning needs no artefact.</li>
+<li><b>Data and output</b>: labelled images, a folder with one subfolder per class named after the model's
+   classes (the demo model can make its own pictures). The <i>held-out share</i> is never trained on: the model
+   is measured on it before and after. The output folder is where the corrected model goes.</li>
+<li><b>Run</b>. While something is missing, Run stays grey and the orange line above it (and its tooltip) says
+   what. Progress and the time left are shown; <b>Cancel</b> stops. A stopped training run keeps a checkpoint
+   beside the output folder: run again with the same settings and folder and it goes on where it stopped.</li>
+<li><b>Before and after</b>: each figure measured on the original and the corrected model, on the same
+   held-out images. Green means better, red worse, grey about the same; hover over a row for more.</li>
+</ol>
+<p>How to read the figures:</p>
+<ul>
+<li><b>Accuracy</b> as given should stay about the same; accuracy with the artefact <b>pasted in</b> should
+   rise: a model that used the shortcut called every picture with the tag the tag's class.</li>
+<li>The <b>share of relevance on the artefact</b> should fall: the corrected model's heatmaps no longer rest
+   on it. The before-and-after picture shows the mean heatmap of images with the artefact under both models.</li>
+<li>The two <b>SpRAy</b> figures fall when the heatmaps no longer split into "with" and "without the
+   artefact".</li>
+<li>Pruning shows the <b>parameters</b> and the <b>forward time</b> (in ms) before and after, and the
+   <i>pruning curve</i>: held-out accuracy as more units are removed, for each way of choosing them.</li>
+</ul>
+<p><b>Open the corrected model</b> loads it in the tab the window came from; its note says what was edited.
+<b>Show files</b> opens the output folder: model.safetensors (open it anywhere with Open model…), report.json,
+comparison.csv and the pictures.</p>
+"""
+
+
+def repairs_html(repairs: Iterable) -> str:
+    """The Model workflow's section: :data:`REPAIR_TEXT` and each registered repair's title and help."""
+    items = "".join(f"<li><b>{escape(r.title)}</b>: {escape(r.help)}</li>" for r in repairs)
+    return REPAIR_TEXT + (f"<p>The methods:</p><ul>{items}</ul>" if items else "")
+
+
 def _method_items(methods: Iterable) -> dict[str, list]:
     families: dict[str, list] = {}
     for info in methods:
@@ -119,8 +165,15 @@ def methods_html(methods: Iterable) -> str:
     return "\n".join(parts)
 
 
-def guide_html(methods: Iterable) -> str:
-    """The whole guide as one HTML page; images are named relative to ``resources/help``."""
+def guide_html(methods: Iterable, repairs: Iterable | None = None) -> str:
+    """The whole guide as one HTML page; images are named relative to ``resources/help``.
+
+    ``repairs`` are the Model workflow's repairs (by default the repair registry's, loaded now).
+    """
+    if repairs is None:
+        from xaidesk.repair.methods import list_repairs
+
+        repairs = list_repairs()
     sections = [
         ("start", "Getting started", START_TEXT),
         ("models", "Opening your own model", MODELS_TEXT),
@@ -131,6 +184,7 @@ def guide_html(methods: Iterable) -> str:
         ("methods", "What each method shows", methods_html(methods)),
         ("faithfulness", "Is the explanation faithful? MoRF, LeRF and AOPC",
          '<p><img src="faithfulness.png" alt="MoRF, LeRF and random curves"></p>' + FAITHFULNESS_TEXT),
+        ("repair", "Correcting, pruning and fine-tuning a model", repairs_html(repairs)),
     ]
     contents = " · ".join(f'<a href="#{key}">{escape(title)}</a>' for key, title, _ in sections)
     body = "\n".join(f'<h2><a name="{key}"></a>{escape(title)}</h2>\n{text}' for key, title, text in sections)
