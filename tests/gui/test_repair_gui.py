@@ -150,11 +150,12 @@ def test_pruning_shows_the_pruning_curve(qtbot, make_dialog, demo):
     dialog = make_dialog(model=demo)
     choose(dialog, "prune", per_class=2)
     dialog.data.generated_spin.setValue(20)
+    assert not dialog.compare.tabs.isTabVisible(1)  # no pictures before a run
     dialog.run()
     qtbot.waitUntil(lambda: dialog.outcome is not None, timeout=60_000)
     assert "pruning_curve.png" in dialog.outcome.result.images
     shown = [w for w in dialog.compare.pictures.findChildren(QLabel) if w.pixmap() and not w.pixmap().isNull()]
-    assert shown and not dialog.compare.extras.isHidden()
+    assert shown and dialog.compare.tabs.isTabVisible(1) and "picture" in dialog.compare.summary.text()
     parameters = next(r for r, c in enumerate(dialog.outcome.result.comparisons) if c.name == "parameters")
     assert "," in dialog.compare.table.item(parameters, 1).text()
 

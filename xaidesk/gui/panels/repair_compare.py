@@ -14,9 +14,9 @@ from PySide6.QtWidgets import (
     QLabel,
     QPushButton,
     QScrollArea,
-    QSplitter,
     QTableWidget,
     QTableWidgetItem,
+    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
@@ -94,15 +94,12 @@ class RepairComparePanel(QGroupBox):
         buttons.addWidget(self.open_button)
         buttons.addWidget(self.files_button)
         buttons.addStretch(1)
-        self.splitter = QSplitter(Qt.Orientation.Vertical)  # drag to give the table or the pictures more room
-        self.splitter.setChildrenCollapsible(False)
-        self.splitter.addWidget(self.table)
-        self.splitter.addWidget(scroll)
-        self.splitter.setStretchFactor(0, 1)
-        self.splitter.setStretchFactor(1, 1)
+        self.tabs = QTabWidget()  # each gets the whole height, so nothing is cut off in a small window
+        self.tabs.addTab(self.table, "Figures")
+        self.tabs.addTab(scroll, "Pictures and notes")
         layout = QVBoxLayout(self)
         layout.addWidget(self.summary)
-        layout.addWidget(self.splitter, 1)
+        layout.addWidget(self.tabs, 1)
         layout.addLayout(buttons)
         self.show_outcome(None)
 
@@ -117,7 +114,8 @@ class RepairComparePanel(QGroupBox):
         self.notes.setText("")
         self.open_button.setEnabled(outcome is not None)
         self.files_button.setEnabled(outcome is not None)
-        self.extras.setVisible(outcome is not None and bool(outcome.result.images or outcome.result.notes))
+        self.tabs.setTabVisible(1, outcome is not None and bool(outcome.result.images or outcome.result.notes))
+        self.tabs.setCurrentIndex(0)
         if outcome is None:
             return
         result = outcome.result
@@ -151,17 +149,12 @@ class RepairComparePanel(QGroupBox):
             self.pictures_layout.addWidget(picture)
         if result.notes:
             self.notes.setText("Notes:\n" + "\n".join(f"• {note}" for note in result.notes))
-        self._share_room()
-
-    def _share_room(self) -> None:
-        """Give the table the height of its rows (when it fits) and the pictures and notes the rest."""
-        self.table.resizeRowsToContents()
-        rows = self.table.horizontalHeader().height() + 2 * self.table.frameWidth() + sum(
-            self.table.rowHeight(r) for r in range(self.table.rowCount()))
-        total = max(sum(self.splitter.sizes()), self.splitter.height())
-        if not self.extras.isHidden() and total > 0:
-            table = min(rows, max(self.table.minimumHeight(), total // 2))
-            self.splitter.setSizes([table, total - table])
+        if result.images:
+            count = len(result.images)
+            self.summary.setText(self.summary.text() + f" {count} picture{'s' if count != 1 else ''} under "
+                                 "'Pictures and notes'.")
+        if not rows and self.tabs.isTabVisible(1):
+            self.tabs.setCurrentIndex(1)
 
     def verdicts(self) -> list[str]:
         """The verdict of each row (for tests and the status line)."""
