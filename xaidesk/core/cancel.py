@@ -92,6 +92,19 @@ def no_progress(fraction: float, message: str = "", partial: Any = None) -> None
     """A progress callback that ignores everything."""
 
 
+def sub_progress(progress: Callable[..., None], start: float, end: float) -> Callable[..., None]:
+    """``progress`` for one stage of the work, mapped onto the share ``start``..``end`` of the whole.
+
+    The fraction is clipped to [0, 1]; the message (a :class:`Step` keeps its count) and any partial
+    result pass unchanged.
+    """
+
+    def report(fraction: float, message: str = "", partial: Any = None) -> None:
+        progress(start + (end - start) * min(max(float(fraction), 0.0), 1.0), message, partial)
+
+    return report
+
+
 class ThrottledProgress:
     """Forward progress reports at most every ``interval`` seconds.
 

@@ -12,12 +12,12 @@ import time
 
 import numpy as np
 
-from ..core import Explanation, MethodError, Param, Target, register_method
+from ..core import Explanation, MethodError, Param, Target, register_method, sub_progress
 from ..core.registry import TAG_LABEL_FREE, TAG_OUTLIER_SCORE
 from . import kmeans as _kmeans
 from .neon_gamma import select_gamma
 from .neon_outliers import outlier_scores
-from .table import MODALITY, STANDARDIZE, THETA, preprocess_table, sub_progress, table_extras
+from .table import MODALITY, STANDARDIZE, THETA, preprocess_table, table_extras
 
 
 GAMMA = Param(

@@ -13,10 +13,10 @@ from dataclasses import replace
 
 import numpy as np
 
-from ..core import Explanation, MethodError, Param, Target, register_method
+from ..core import Explanation, MethodError, Param, Target, register_method, sub_progress
 from ..core.registry import TAG_INTERCEPT_APART, TAG_LOCAL_SURROGATE, TAG_SUPERVISED
 from ..data.tables import FeatureMatrix
-from .table import MODALITY, STANDARDIZE, THETA, preprocess_table, sub_progress, table_extras
+from .table import MODALITY, STANDARDIZE, THETA, preprocess_table, table_extras
 from .table_lime import lime_tabular
 from .table_fitting import TrainedMLP, fit_linear, train_mlp
 

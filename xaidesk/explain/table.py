@@ -36,7 +36,7 @@ Methods (modality ``"table"``), registered next to their algorithms
 ``supervised.mlp_lime`` the same MLP, LIME for tables on selected rows.
 
 The parameters and helpers those methods share are here: :data:`THETA`, :data:`STANDARDIZE`,
-:func:`preprocess_table`, :func:`sub_progress` and :func:`table_extras`.
+:func:`preprocess_table` and :func:`table_extras` (stages report through :func:`xaidesk.core.sub_progress`).
 """
 
 from __future__ import annotations
@@ -340,13 +340,6 @@ def preprocess_table(x, params: dict):
             "column in the file (e.g. to thousands) or use the log transform (theta=auto)."
         )
     return values, names, pre
-
-
-def sub_progress(progress, lo: float, hi: float):
-    """``progress`` for one stage of a method, mapped onto the share ``lo``..``hi`` of the whole run."""
-    def report(fraction: float, message: str = "", partial=None) -> None:
-        progress(lo + (hi - lo) * fraction, message, partial)
-    return report
 
 
 def table_extras(pre, scores, absorbed, label: str, **more) -> dict:
