@@ -6,9 +6,11 @@ prediction part of ``summary.json``. Light to import: heavy modules load inside 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import time
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 EXIT_ERROR = 1
@@ -125,3 +127,27 @@ def prediction_summary(prediction, explanation) -> dict:
         "target_probability": float(prediction.probabilities[explanation.target.index]),
         "top5": [{"index": i, "label": l, "probability": p} for i, l, p in prediction.top(5)],
     }
+
+
+@contextlib.contextmanager
+def cancel_on_interrupt(token) -> Iterator[None]:
+    """While inside, Ctrl-C cancels ``token`` (training stops after the batch and keeps its checkpoint); a
+    second Ctrl-C stops at once. Outside the main thread nothing changes."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        if token.cancelled:
+            raise KeyboardInterrupt
+        token.cancel()
+        print("\nxaidesk: stopping after this batch (press Ctrl-C again to stop at once)...", file=sys.stderr)
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)

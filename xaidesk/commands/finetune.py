@@ -69,7 +69,7 @@ def parse_region(text: str) -> tuple[int, int, int, int]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .common import EXIT_CANCELLED, cli_progress
+    from .common import EXIT_CANCELLED, cancel_on_interrupt, cli_progress
     from ..core import CancelToken, Cancelled, InputError
     from ..core.io import check_output_folder
 
@@ -83,17 +83,15 @@ def run(args: argparse.Namespace) -> int:
     model, data = _load(args)
     token = CancelToken()
     progress = cli_progress()
-    previous = _cancel_on_interrupt(token)
     try:
-        result = _finetune(args, model, data, settings, token, progress)
+        with cancel_on_interrupt(token):
+            result = _finetune(args, model, data, settings, token, progress)
     except Cancelled:
         progress.done()
         where = (f"the checkpoint is kept in {args.checkpoints}; run the same command again to resume"
                  if args.checkpoints is not None else "give --checkpoints DIR to be able to resume")
         print(f"xaidesk: cancelled; nothing was written to {args.out} ({where}).", file=sys.stderr)
         return EXIT_CANCELLED
-    finally:
-        _restore_interrupt(previous)
     progress.done()
     _add_demo_figures(result, model, data)
     from ..repair.result import write_repair_outputs
@@ -183,27 +181,3 @@ def _add_demo_figures(result, model, data) -> None:
             c.label = f"share of positive relevance in the tag box, tagged horses ({len(data['share'])})"
     result.comparisons.append(Comparison("accuracy_held_out_tagged", f"held-out accuracy, tagged scenes ({len(tagged)})",
                                          accuracy(model.module, tagged), accuracy(result.model.module, tagged)))
-
-
-def _cancel_on_interrupt(token):
-    """Make Ctrl-C cancel ``token`` (training stops after the batch and keeps its checkpoint); a second one stops."""
-    import signal
-    import threading
-
-    if threading.current_thread() is not threading.main_thread():
-        return None
-
-    def handler(signum, frame):
-        if token.cancelled:
-            raise KeyboardInterrupt
-        token.cancel()
-        print("\nxaidesk: stopping after this batch (press Ctrl-C again to stop at once)...", file=sys.stderr)
-
-    return signal.signal(signal.SIGINT, handler)
-
-
-def _restore_interrupt(previous) -> None:
-    import signal
-
-    if previous is not None:
-        signal.signal(signal.SIGINT, previous)
