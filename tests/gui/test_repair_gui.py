@@ -155,7 +155,14 @@ def test_pruning_shows_the_pruning_curve(qtbot, make_dialog, demo):
     qtbot.waitUntil(lambda: dialog.outcome is not None, timeout=60_000)
     assert "pruning_curve.png" in dialog.outcome.result.images
     shown = [w for w in dialog.compare.pictures.findChildren(QLabel) if w.pixmap() and not w.pixmap().isNull()]
-    assert shown and dialog.compare.tabs.isTabVisible(1) and "picture" in dialog.compare.summary.text()
+    assert shown and dialog.compare.tabs.isTabVisible(1) and dialog.compare.tabs.tabText(1) == "Pictures (1) and notes"
+    dialog.resize(1100, 750)
+    dialog.compare.tabs.setCurrentIndex(1)
+    qtbot.wait(50)
+    view = dialog.compare.extras.viewport()
+    picture = shown[0].pixmap()
+    assert picture.height() <= max(view.height(), 100) and picture.width() <= view.width()  # whole, not cut off
+    assert picture.height() > 0.5 * min(view.height(), 400) or view.height() < 120  # and not needlessly small
     parameters = next(r for r, c in enumerate(dialog.outcome.result.comparisons) if c.name == "parameters")
     assert "," in dialog.compare.table.item(parameters, 1).text()
 

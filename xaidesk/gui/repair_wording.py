@@ -24,10 +24,9 @@ from .repair_jobs import (
 
 #: Plain titles of the pictures a repair writes (other pictures are titled after their file name).
 PICTURE_TITLES = {
-    "before_after.png": "Where the model looks on images with the artefact: mean heatmap of the original model "
-                        "(left) and of the corrected one (right), on the same colour scale",
-    "pruning_curve.png": "Held-out accuracy as more units are pruned, for each way of choosing them: the "
-                         "longer a line stays high, the better that way finds the units the model can spare",
+    "before_after.png": "Mean heatmap of the images with the artefact: original model (left), corrected (right)",
+    "pruning_curve.png": "Held-out accuracy as more units are pruned: the longer a line stays high, the better "
+                         "that way of choosing units",
 }
 
 
@@ -139,8 +138,7 @@ def data_note(name: str) -> str:
 
 def finished_text(outcome: RepairOutcome) -> str:
     """The status line after a repair."""
-    return (f"Done in {outcome.seconds:.1f} s. The corrected model is saved in {outcome.out / MODEL_FILE}; "
-            "open it with the button below.")
+    return f"Done in {outcome.seconds:.1f} s. The corrected model is in {outcome.out}."
 
 
 def cancelled_text(name: str, out) -> str:

@@ -4,7 +4,7 @@ the notes, and buttons to open the corrected model and its files."""
 from __future__ import annotations
 
 import numpy as np
-from PySide6.QtCore import Qt, QUrl, Signal
+from PySide6.QtCore import QEvent, Qt, QUrl, Signal
 from PySide6.QtGui import QColor, QDesktopServices, QImage, QPixmap
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -28,6 +28,8 @@ from ..repair_wording import comparison_rows, picture_title
 VERDICT_COLOURS = {"better": "#d7f0d2", "worse": "#f8d4d0", "same": "#eeeeee"}
 VERDICT_WORDS = {"better": "better", "worse": "worse", "same": "about the same", "": "could not be compared"}
 PICTURE_WIDTH = 420
+#: The smallest height a picture is shrunk to (below it, the tab scrolls instead).
+PICTURE_MIN_HEIGHT = 100
 
 
 def picture_pixmap(pixels: np.ndarray, width: int = PICTURE_WIDTH) -> QPixmap:
@@ -83,6 +85,8 @@ class RepairComparePanel(QGroupBox):
         self.extras = scroll = QScrollArea()
         scroll.setWidgetResizable(True)
         scroll.setWidget(extras)
+        scroll.viewport().installEventFilter(self)  # pictures shrink to the tab's size
+        self._pictures: list[tuple[QLabel, QLabel, QPixmap]] = []
         self.open_button = QPushButton("Open the corrected model")
         self.open_button.setToolTip("Load the corrected model in the tab this window was opened from.")
         self.open_button.clicked.connect(self.request_open)
@@ -107,6 +111,7 @@ class RepairComparePanel(QGroupBox):
         """Fill the table, pictures and notes from ``outcome`` (``None`` empties them)."""
         self.outcome = outcome
         self.table.setRowCount(0)
+        self._pictures = []
         while self.pictures_layout.count():
             widget = self.pictures_layout.takeAt(0).widget()
             if widget is not None:
@@ -130,31 +135,44 @@ class RepairComparePanel(QGroupBox):
                     item.setBackground(QColor(VERDICT_COLOURS[row.verdict]))
                     item.setForeground(QColor("#111111"))
                 self.table.setItem(r, c, item)
-        made_by = f"{method_title(result.method)}, saved in {outcome.out.name}: "
+        made_by = f"{method_title(result.method)}, saved in {outcome.out.name}. "
         if rows:
-            self.summary.setText(made_by + f"{len(rows)} figure{'s' if len(rows) != 1 else ''} measured on the "
-                                 "original (Before) and the corrected model (After); green: better, red: worse, "
-                                 "grey: about the same. Hover over a row for more.")
+            self.summary.setText(made_by + "Green: better after the repair, red: worse, grey: about the same; hover "
+                                 "over a row for more.")
         else:
-            self.summary.setText(made_by + "nothing was measured before and after. Choose labelled images under "
+            self.summary.setText(made_by + "Nothing was measured before and after: choose labelled images under "
                                  "Data to compare the original and the corrected model.")
         for name in sorted(result.images):
             title = QLabel(picture_title(name))
             title.setObjectName("viewTitle")
             title.setWordWrap(True)
             picture = QLabel()
-            picture.setPixmap(picture_pixmap(result.images[name]))
             picture.setToolTip(str(outcome.out / name))
             self.pictures_layout.addWidget(title)
             self.pictures_layout.addWidget(picture)
+            self._pictures.append((title, picture, picture_pixmap(result.images[name], width=10_000)))
+        self.fit_pictures()
         if result.notes:
             self.notes.setText("Notes:\n" + "\n".join(f"• {note}" for note in result.notes))
-        if result.images:
-            count = len(result.images)
-            self.summary.setText(self.summary.text() + f" {count} picture{'s' if count != 1 else ''} under "
-                                 "'Pictures and notes'.")
+        self.tabs.setTabText(1, f"Pictures ({len(result.images)}) and notes" if result.images else "Notes")
         if not rows and self.tabs.isTabVisible(1):
             self.tabs.setCurrentIndex(1)
+
+    def eventFilter(self, watched, event) -> bool:  # noqa: N802 - Qt override
+        if watched is self.extras.viewport() and event.type() == QEvent.Type.Resize:
+            self.fit_pictures()
+        return super().eventFilter(watched, event)
+
+    def fit_pictures(self) -> None:
+        """Show each picture as large as the tab allows (at most its own size and :data:`PICTURE_WIDTH` wide),
+        with its title, so that a small window shows it whole rather than cut off."""
+        view = self.extras.viewport().size()
+        width = max(1, min(view.width() - 8, PICTURE_WIDTH))
+        for title, label, pixmap in self._pictures:
+            height = max(PICTURE_MIN_HEIGHT, view.height() - title.heightForWidth(view.width()) - 16)
+            label.setPixmap(pixmap.scaled(min(width, pixmap.width()), min(height, pixmap.height()),
+                                          Qt.AspectRatioMode.KeepAspectRatio,
+                                          Qt.TransformationMode.SmoothTransformation))
 
     def verdicts(self) -> list[str]:
         """The verdict of each row (for tests and the status line)."""
