@@ -156,6 +156,53 @@ def test_training_resumes_from_a_checkpoint_to_the_same_weights(demo, tmp_path):
     assert all(not p.requires_grad for p in resumed.parameters())
 
 
+def test_dropout_runs_repeat_from_their_seed_and_resume_exactly(tmp_path):
+    from xaidesk.repair.data import ImageSet
+
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Flatten(), nn.Linear(12, 16), nn.ReLU(), nn.Dropout(0.5), nn.Linear(16, 2))
+    data = ImageSet(torch.randn(40, 3, 2, 2), torch.arange(40) % 2, [])
+    settings = TrainingSettings(epochs=2, batch_size=8, learning_rate=1e-2, checkpoint_every=2, seed=3)
+    first, second = copy.deepcopy(net), copy.deepcopy(net)
+    torch.manual_seed(123)
+    finetune(first, data, cross_entropy_loss, settings)
+    torch.manual_seed(999)  # the process-wide random state does not matter
+    finetune(second, data, cross_entropy_loss, settings)
+    assert all(torch.equal(a, b) for a, b in zip(first.state_dict().values(), second.state_dict().values()))
+    token, calls = CancelToken(), []
+
+    def progress(fraction, message="", partial=None):
+        calls.append(fraction)
+        if len(calls) == 7:
+            token.cancel()
+
+    with pytest.raises(Cancelled):
+        finetune(copy.deepcopy(net), data, cross_entropy_loss, settings, checkpoint_dir=tmp_path, token=token,
+                 progress=progress)
+    resumed = copy.deepcopy(net)
+    finetune(resumed, data, cross_entropy_loss, settings, checkpoint_dir=tmp_path)
+    assert all(torch.equal(a, b) for a, b in zip(first.state_dict().values(), resumed.state_dict().values()))
+    other_start = copy.deepcopy(net)
+    with torch.no_grad():
+        other_start[1].weight.add_(0.01)
+    with pytest.raises(InputError, match="another training run"):
+        finetune(other_start, data, cross_entropy_loss, settings, checkpoint_dir=tmp_path)
+
+
+def test_after_step_runs_after_every_optimiser_step(demo):
+    data = generated_clever_hans_set(demo, 16, 5)
+    module = copy.deepcopy(demo.module)
+    seen = []
+
+    def keep_first_filter_at_zero(m):
+        m[0].weight[0].zero_()
+        seen.append(1)
+
+    finetune(module, data, cross_entropy_loss, TrainingSettings(epochs=1, batch_size=4, learning_rate=1e-2),
+             after_step=keep_first_filter_at_zero)
+    assert len(seen) == 4 and float(module[0].weight[0].abs().sum()) == 0.0
+
+
 def test_training_refuses_bad_settings_and_a_diverging_loss(demo):
     data = generated_clever_hans_set(demo, 8, 5)
     with pytest.raises(InputError, match="learning rate"):

@@ -1,10 +1,12 @@
 """One fine-tuning loop for every repair that trains: progress, cancel, and checkpoints that resume exactly.
 
-A run is reproducible from its seed: the order of each epoch's batches and any randomness
-inside the loss (pasted artefacts, dropout) come from generators seeded with
-``(seed, epoch)``. A checkpoint holds the weights, the optimiser, the position (epoch and
-batch) and the random states, so a run cancelled and resumed gives the same weights as a run
-that was never interrupted.
+A run is reproducible from its seed: the order of each epoch's batches comes from a generator
+seeded with ``(seed, epoch)``, and each batch runs with torch's random state forked and seeded
+with ``(seed, epoch, batch)`` (dropout) and hands the loss its own generator seeded the same
+way (pasted artefacts). A checkpoint holds the weights, the optimiser and the position (epoch
+and batch), so a run cancelled and resumed gives the same weights as a run that was never
+interrupted. It also records which run it belongs to: the settings, the method's identity, the
+images and the starting weights.
 """
 
 from __future__ import annotations
@@ -90,9 +92,13 @@ class TrainingHistory:
         return {"epochs": self.epochs, "resumed_from": self.resumed_from, "seconds": self.seconds}
 
 
-def _fingerprint(settings: TrainingSettings, identity: dict, data: ImageSet) -> str:
-    """What makes two runs the same run: the settings, the caller's identity and the images themselves."""
+def _fingerprint(settings: TrainingSettings, identity: dict, data: ImageSet, module: nn.Module) -> str:
+    """What makes two runs the same run: the settings, the caller's identity, the images and the starting weights."""
     digest = hashlib.sha256()
+    for key, value in module.state_dict().items():
+        digest.update(key.encode())
+        digest.update(value.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes()
+                      if value.numel() else b"")
     digest.update(json.dumps({"settings": asdict(settings), "identity": identity}, sort_keys=True,
                              default=str).encode())
     digest.update(data.labels.numpy().tobytes())
@@ -120,7 +126,7 @@ def _save_checkpoint(path: Path, module, optimiser, epoch: int, step: int, histo
     torch.save({
         "fingerprint": fingerprint, "epoch": epoch, "step": step, "sums": sums,
         "model": module.state_dict(), "optimiser": optimiser.state_dict(),
-        "history": history.epochs, "torch_rng": torch.get_rng_state(),
+        "history": history.epochs,
     }, buffer)
     write_bytes_atomic(path, buffer.getvalue())
 
@@ -133,6 +139,7 @@ def finetune(
     *,
     checkpoint_dir: str | Path | None = None,
     identity: dict | None = None,
+    after_step: Callable[[nn.Module], None] | None = None,
     token: CancelToken | None = None,
     progress=no_progress,
 ) -> TrainingHistory:
@@ -152,13 +159,16 @@ def finetune(
         Where to keep ``checkpoint.pt``. A checkpoint there from the same settings and
         ``identity`` is resumed; one from other settings is refused rather than overwritten.
     identity
-        What else makes a run the same run (the method and its options); the images themselves always count.
+        What else makes a run the same run (the method and its options); the images and the starting
+        weights always count.
+    after_step
+        Called with the module after every optimiser step (for example to keep pruned units at zero).
     """
     settings.check()
     token = token or CancelToken()
     if len(data) == 0:
         raise InputError("There are no training images.")
-    fingerprint = _fingerprint(settings, identity or {}, data)
+    fingerprint = _fingerprint(settings, identity or {}, data, module)
     params = [p for p in module.parameters()]
     for p in params:
         p.requires_grad_(True)
@@ -177,7 +187,6 @@ def finetune(
         optimiser.load_state_dict(state["optimiser"])
         history.epochs = list(state["history"])
         start_epoch, start_step, sums = int(state["epoch"]), int(state["step"]), dict(state["sums"])
-        torch.set_rng_state(state["torch_rng"])
         history.resumed_from = (start_epoch, start_step)
     n = len(data)
     per_epoch = (n + settings.batch_size - 1) // settings.batch_size
@@ -195,15 +204,20 @@ def finetune(
                 token.check()
                 index = order[step * settings.batch_size:(step + 1) * settings.batch_size]
                 context = BatchContext(epoch, step, _generator(settings.seed, epoch, 1 + step))
-                value, parts = loss(module, data.inputs[index], data.labels[index], context)
-                if not torch.isfinite(value):
-                    raise MethodError(
-                        f"Training diverged at epoch {epoch + 1}, batch {step + 1}: the loss is not a finite number. "
-                        "Choose a smaller learning rate."
-                    )
-                optimiser.zero_grad(set_to_none=True)
-                value.backward()
+                with torch.random.fork_rng(devices=[]):
+                    torch.manual_seed(int(context.generator.initial_seed()))
+                    value, parts = loss(module, data.inputs[index], data.labels[index], context)
+                    if not torch.isfinite(value):
+                        raise MethodError(
+                            f"Training diverged at epoch {epoch + 1}, batch {step + 1}: the loss is not a finite "
+                            "number. Choose a smaller learning rate."
+                        )
+                    optimiser.zero_grad(set_to_none=True)
+                    value.backward()
                 optimiser.step()
+                if after_step is not None:
+                    with torch.no_grad():
+                        after_step(module)
                 for key, item in {"loss": float(value.detach()), **{k: float(torch.as_tensor(v).detach()) for k, v in parts.items()}}.items():
                     sums[key] = sums.get(key, 0.0) + item * len(index)
                 sums["images"] = sums.get("images", 0.0) + len(index)
