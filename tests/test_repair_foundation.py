@@ -278,3 +278,55 @@ def test_the_registry_describes_every_repair_and_checks_requests(demo):
         get_repair("p-clarc").run(RepairRequest(demo, target=0))
     with pytest.raises(MethodError, match="no setting"):
         get_repair("prune").resolve_params({"colour": 1})
+
+
+def test_a_file_saved_over_its_own_base_is_refused_plainly(demo, tmp_path):
+    first = save_edited_model(working_copy(demo, "one"), tmp_path / "model.safetensors", base="demo:clever_hans",
+                              edits=[], provenance={})
+    loop = save_edited_model(working_copy(demo, "two"), tmp_path / "loop.safetensors", base=f"file:{first}",
+                             edits=[], provenance={})
+    save_edited_model(working_copy(demo, "three"), first, base=f"file:{loop}", edits=[], provenance={})
+    with pytest.raises(ModelError, match="names itself"):
+        load_model(f"file:{loop}")
+
+
+def test_an_edited_file_on_a_pickled_base_asks_to_trust_that_base(tmp_path):
+    from helpers import loaded
+
+    from xaidesk.models.files import UntrustedModelError
+
+    net = nn.Sequential(nn.Flatten(), nn.Linear(12, 2))
+    torch.save(net, tmp_path / "whole.pt")
+    (tmp_path / "whole.pt.json").write_text(json.dumps({"preprocessing": {"size": [2, 2], "mean": [0, 0, 0],
+                                                                          "std": [1, 1, 1]}}))
+    base = load_model(f"file:{tmp_path / 'whole.pt'}", trust=True)
+    path = save_edited_model(loaded(net, (2, 2)), tmp_path / "edited.safetensors", base=f"file:{tmp_path / 'whole.pt'}",
+                             edits=[], provenance={})
+    with pytest.raises(UntrustedModelError) as refused:
+        load_model(f"file:{path}")
+    assert refused.value.path == tmp_path / "whole.pt"
+    assert load_model(f"file:{path}", trust=True).num_classes == base.num_classes
+
+
+def test_batch_norms_without_learned_scale_are_resized_by_their_statistics():
+    net = nn.Sequential(nn.Conv2d(3, 8, 3), nn.BatchNorm2d(8, affine=False))
+    state = {"0.weight": torch.zeros(4, 3, 3, 3), "0.bias": torch.zeros(4), "1.running_mean": torch.zeros(4),
+             "1.running_var": torch.ones(4), "1.num_batches_tracked": torch.tensor(0)}
+    assert resize_to_state(net, state) == ["0", "1"]
+    net.load_state_dict(state)
+    assert net(torch.zeros(1, 3, 5, 5)).shape[1] == 4
+
+
+def test_a_folder_that_holds_a_corrected_model_is_not_written_over(demo, tmp_path):
+    from xaidesk.repair.result import check_repair_output
+
+    result = RepairResult(model=working_copy(demo, "copy"), method="prune", base_spec="demo:clever_hans",
+                          settings={}, edits=[])
+    write_repair_outputs(result, tmp_path / "out")
+    before = (tmp_path / "out" / "model.safetensors").read_bytes()
+    with pytest.raises(InputError, match="already holds a corrected model"):
+        check_repair_output(tmp_path / "out")
+    with pytest.raises(InputError, match="already holds a corrected model"):
+        write_repair_outputs(result, tmp_path / "out")
+    assert (tmp_path / "out" / "model.safetensors").read_bytes() == before
+    assert check_repair_output(tmp_path / "new") == tmp_path / "new"

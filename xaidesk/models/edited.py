@@ -19,6 +19,7 @@ filters are physically gone), loads the weights and puts the projections back.
 from __future__ import annotations
 
 import json
+import threading
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,9 @@ from torch import nn
 
 from ..core import ModelError
 from .base import LoadedModel
+
+#: The edited files being opened on this thread's way down to their base (a file naming itself is refused).
+_OPENING = threading.local()
 
 EDITED_FORMAT = "xaidesk-edited-model"
 EDITED_VERSION = 1
@@ -127,17 +131,24 @@ def projections_of(root: nn.Module) -> list[tuple[str, ConceptProjection]]:
 def resize_to_state(root: nn.Module, state: dict[str, torch.Tensor]) -> list[str]:
     """Give Conv2d, Linear and BatchNorm layers the channel counts of ``state`` (in place).
 
+    A batch norm is sized by its running mean, so one without learned scale and shift is sized too.
+
     Pruning removes filters physically, so a pruned network's weights are smaller than its
     base's. A rebuilt layer keeps the old one's mode (training or evaluation) and whether its
     weights take gradients. Returns the names of the layers that were rebuilt.
     """
     rebuilt = []
     for name, module in list(root.named_modules()):
-        weight = state.get(f"{name}.weight" if name else "weight")
-        if weight is None or not hasattr(module, "weight") or module.weight is None:
+        prefix = f"{name}." if name else ""
+        if isinstance(module, nn.modules.batchnorm._BatchNorm):
+            saved, current = state.get(prefix + "running_mean"), module.running_mean
+            if saved is None or current is None:
+                saved, current = state.get(prefix + "weight"), module.weight
+        else:
+            saved, current = state.get(prefix + "weight"), getattr(module, "weight", None)
+        if saved is None or current is None or tuple(saved.shape) == tuple(current.shape):
             continue
-        if tuple(weight.shape) == tuple(module.weight.shape):
-            continue
+        weight = saved
         bias = getattr(module, "bias", None) is not None
         if isinstance(module, nn.Conv2d):
             if module.groups != 1:
@@ -146,13 +157,13 @@ def resize_to_state(root: nn.Module, state: dict[str, torch.Tensor]) -> list[str
                             module.dilation, 1, bias, module.padding_mode)
         elif isinstance(module, nn.Linear):
             new = nn.Linear(weight.shape[1], weight.shape[0], bias)
-        elif isinstance(module, nn.BatchNorm2d):
-            new = nn.BatchNorm2d(weight.shape[0], module.eps, module.momentum, module.affine, module.track_running_stats)
+        elif isinstance(module, (nn.BatchNorm1d, nn.BatchNorm2d)):
+            new = type(module)(weight.shape[0], module.eps, module.momentum, module.affine, module.track_running_stats)
         else:
             raise ModelError(f"The saved weights of '{name}' have another shape than the model's, and xaidesk "
                              f"cannot resize a {type(module).__name__} layer.")
         new.train(module.training)
-        new.requires_grad_(module.weight.requires_grad)
+        new.requires_grad_(any(p.requires_grad for p in module.parameters()))
         set_submodule(root, name, new)
         rebuilt.append(name)
     return rebuilt
@@ -241,6 +252,14 @@ def describe_edits(document: dict) -> str:
     return "; ".join(lines)
 
 
+def _base_file(spec: str) -> Path | None:
+    """The file or folder a spec names (``None`` for the built-in demos)."""
+    kind, _, rest = spec.partition(":")
+    if kind in ("torchvision", "timm"):
+        rest = rest.partition(":")[2]
+    return Path(rest).expanduser() if kind != "demo" and rest else None
+
+
 def load_edited(path: str | Path, *, spec: str | None = None, trust: bool = False) -> LoadedModel:
     """Open an edited model file: rebuild its base, resize pruned layers, load the weights, add projections."""
     from safetensors.torch import load_file as load_tensors
@@ -248,24 +267,37 @@ def load_edited(path: str | Path, *, spec: str | None = None, trust: bool = Fals
     from . import load_model
     from .demo import preprocessing_from_dict
 
+    from .files import UntrustedModelError
+
     path = Path(path).expanduser()
     document = read_edited_document(path)
     if document is None:
         raise ModelError(f"{path.name} is not an edited xaidesk model file.")
     base_spec = str(document.get("base", ""))
+    if not hasattr(_OPENING, "files"):
+        _OPENING.files = []
+    opening = _OPENING.files
+    if path.resolve() in opening:
+        raise ModelError(f"{path.name} names itself (or a file that names it) as the model it was made from, so it "
+                         "cannot be opened. The file was probably saved over its own base; make the edit again.")
+    opening.append(path.resolve())
     try:
         base = load_model(base_spec, trust=trust)
+    except UntrustedModelError:
+        raise  # the base holds code: the person is asked to trust that file itself
     except ModelError as error:
-        raise ModelError(
-            f"{path.name} was made from the model '{base_spec}', which could not be opened: {error.message} "
-            "Put the base model back where it was, then open this file again.",
-            details=error.details,
-        ) from error
+        moved = _base_file(base_spec)
+        hint = ("Put the base model back where it was, then open this file again."
+                if moved is not None and not moved.exists() else "")
+        raise ModelError(f"{path.name} was made from the model '{base_spec}', which could not be opened: "
+                         f"{error.message} {hint}".strip(), details=error.details) from error
+    finally:
+        opening.remove(path.resolve())
     tensors = load_tensors(str(path))
     state = {k[len(MODEL_PREFIX):]: v for k, v in tensors.items() if k.startswith(MODEL_PREFIX)}
     module = base.module
-    resize_to_state(module, state)
     try:
+        resize_to_state(module, state)
         module.load_state_dict(state, strict=True)
     except RuntimeError as error:
         raise ModelError(f"The weights in {path.name} do not fit the model '{base_spec}' it names.",

@@ -30,7 +30,7 @@ class Comparison:
     Attributes
     ----------
     name
-        A short key (``accuracy_without_artefact``).
+        A short key (``accuracy_target``, ``artefact_relevance_share``).
     label
         The figure in plain words (``held-out accuracy, artefact removed``).
     before, after
@@ -134,12 +134,30 @@ def comparison_table(comparisons: list[Comparison]) -> Table:
                  [[c.name, c.label, float(c.before), float(c.after)] for c in comparisons])
 
 
+def check_repair_output(out: str | Path) -> Path:
+    """Refuse an output folder that already holds a repair's model, before any work is done.
+
+    Writing there would replace that model, and with it the base of any model made from it; old
+    pictures and tables beside the new report would mislead. Returns ``out`` as a path.
+    """
+    from ..core import InputError
+
+    out = Path(out)
+    if (out / MODEL_FILE).exists() or (out / REPORT_FILE).exists():
+        raise InputError(f"'{out}' already holds a corrected model ({MODEL_FILE}); choose a new output folder so "
+                         "that it is kept.")
+    return out
+
+
 def write_repair_outputs(result: RepairResult, out: str | Path) -> Path:
-    """Write the model file, ``report.json``, ``comparison.csv``, the tables and pictures into ``out``, as a set."""
+    """Write the model file, ``report.json``, ``comparison.csv``, the tables and pictures into ``out``, as a set.
+
+    ``out`` must not hold a repair's output already (see :func:`check_repair_output`).
+    """
     from ..core.io import save_png_atomic, staged_folder, write_bytes_atomic, write_json_atomic
     from ..models.edited import save_edited_model
 
-    out = Path(out)
+    out = check_repair_output(out)
     with staged_folder(out) as staging:
         save_edited_model(result.model, staging / MODEL_FILE, base=result.base_spec, edits=result.edits,
                           provenance={**result.provenance, "method": result.method, "settings": result.settings,
