@@ -2,7 +2,7 @@
 
     python -m xaidesk prune --model SPEC --data FOLDER [--criterion relevance|taylor|magnitude|random]
                             [--share 0.3] [--steps 1] [--finetune-epochs 0] [--per-class 10]
-                            [--held-out 0.2] [--curve] [--seed 0] --out DIR
+                            [--held-out 0.2] [--checkpoints DIR] [--curve] [--seed 0] --out DIR
     python -m xaidesk prune --demo-data N [--model demo:clever_hans] ... --out DIR
 
 ``FOLDER`` holds one subfolder of images per class of the model. A share of it is held out to
@@ -13,12 +13,14 @@ instead (tags as in training; the accuracy is also measured on held-out scenes w
 
 DIR receives ``model.safetensors`` (open it as ``file:DIR/model.safetensors``), ``report.json``,
 ``comparison.csv`` and, with ``--curve``, ``pruning_curve.csv`` and ``pruning_curve.png``.
-See :mod:`xaidesk.repair.prune`.
+With ``--finetune-epochs``, ``--checkpoints DIR`` keeps a checkpoint per step: Ctrl-C stops after the
+current batch and keeps it, and the same command resumes. See :mod:`xaidesk.repair.prune`.
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 HELP = "prune the least relevant filters and units of a model (pruning by explaining, Yeom et al. 2021)"
@@ -46,6 +48,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="reference images per class the units are scored on (default 10)")
     parser.add_argument("--held-out", type=float, default=0.2, dest="held_out",
                         help="share of the images kept aside to measure the accuracy (default 0.2)")
+    parser.add_argument("--checkpoints", type=Path, default=None,
+                        help="with --finetune-epochs: folder for checkpoints (one per step); rerun to resume")
     parser.add_argument("--curve", action="store_true",
                         help="also measure accuracy against the pruned share for every criterion")
     parser.add_argument("--seed", type=int, default=0, help="seed of the split, the reference images and the "
@@ -73,6 +77,9 @@ def _check_arguments(args: argparse.Namespace) -> None:
         raise InputError(f"--steps must be at least 1; got {args.steps}.")
     if args.finetune_epochs < 0:
         raise InputError(f"--finetune-epochs must be 0 or more; got {args.finetune_epochs}.")
+    if args.checkpoints is not None and args.finetune_epochs == 0:
+        raise InputError("--checkpoints keeps fine-tuning checkpoints; use it with --finetune-epochs N (or leave it "
+                         "out).")
     if args.per_class < 1:
         raise InputError(f"--per-class must be at least 1; got {args.per_class}.")
     if not 0.0 < args.held_out < 1.0:
@@ -82,8 +89,8 @@ def _check_arguments(args: argparse.Namespace) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .common import cli_progress
-    from ..core import CancelToken
+    from .common import EXIT_CANCELLED, cancel_on_interrupt, cli_progress
+    from ..core import CancelToken, Cancelled
     from ..core.io import check_output_folder
     from ..models import load_model
     from ..repair.data import generated_clever_hans_set, load_labelled_folder, split_held_out
@@ -108,13 +115,22 @@ def run(args: argparse.Namespace) -> int:
         extra = {"without_tag": ("held-out accuracy, scenes without tags", clean)}
     samples = reference_samples(train, args.per_class, args.seed)
     settings = TrainingSettings(epochs=args.finetune_epochs, seed=args.seed) if args.finetune_epochs > 0 else None
-    result = prune(model, samples, held_out, criterion=args.criterion, share=args.share, steps=args.steps,
-                   train=train if settings else None, settings=settings, token=token, progress=progress,
-                   extra_held_out=extra, seed=args.seed)
-    if args.curve:
-        table, picture = pruning_curve(model, samples, held_out, token=token, progress=progress, seed=args.seed)
-        result.tables.append(table)
-        result.images[CURVE_PICTURE] = picture
+    try:
+        with cancel_on_interrupt(token):
+            result = prune(model, samples, held_out, criterion=args.criterion, share=args.share, steps=args.steps,
+                           train=train if settings else None, settings=settings, checkpoint_dir=args.checkpoints,
+                           token=token, progress=progress, extra_held_out=extra, seed=args.seed)
+            if args.curve:
+                table, picture = pruning_curve(model, samples, held_out, token=token, progress=progress,
+                                               seed=args.seed)
+                result.tables.append(table)
+                result.images[CURVE_PICTURE] = picture
+    except Cancelled:
+        progress.done()
+        where = (f"the checkpoints are kept in {args.checkpoints}; run the same command again to resume"
+                 if args.checkpoints is not None else "give --checkpoints DIR to be able to resume")
+        print(f"xaidesk: cancelled; nothing was written to {args.out} ({where}).", file=sys.stderr)
+        return EXIT_CANCELLED
     progress.done()
     write_repair_outputs(result, args.out)
     for comparison in result.comparisons:

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..core import CancelToken, InputError, no_progress
+from ..core import CancelToken, InputError, no_progress, sub_progress
 from ..core.cancel import Step
 from ..models.base import LoadedModel
 from .data import ImageSet
@@ -32,9 +32,11 @@ from .training import TrainingSettings, accuracy, cross_entropy_loss, finetune
 MAX_SHARE = 0.95
 CURVE_FILE = "pruning_curve.csv"
 CURVE_PICTURE = "pruning_curve.png"
-#: Forward passes timed (after two untimed ones) for the median forward time.
-TIMING_REPEATS = 9
+#: Forward passes timed per model (after two untimed ones, the models taking turns); the fastest is reported.
+TIMING_REPEATS = 15
 TIMING_BATCH = 32
+#: The shares of the criteria comparison ``prune(..., compare=True)`` measures (the chosen share is added).
+COMPARE_SHARES = (0.0, 0.15, 0.3, 0.5)
 
 __all__ = ["CRITERIA", "check_share", "forward_seconds", "prune", "pruning_curve", "reference_samples",
            "select_units", "unit_scores"]
@@ -75,20 +77,22 @@ def select_units(scores: dict[str, np.ndarray], count: int, excluded: dict[str, 
 
 
 def forward_seconds(modules: list[torch.nn.Module], inputs: torch.Tensor, repeats: int | None = None) -> list[float]:
-    """The median wall time of one forward pass over ``inputs`` for each module.
+    """The fastest wall time of one forward pass over ``inputs`` for each module, of ``repeats`` timed passes.
 
-    The modules take turns (after two untimed rounds), so a machine busy with other work slows them alike.
+    The modules take turns (after two untimed rounds), in alternating order, so a machine busy with other work
+    slows them alike; the minimum is the time least disturbed by that work.
     """
     repeats = TIMING_REPEATS if repeats is None else int(repeats)
     times: list[list[float]] = [[] for _ in modules]
     with torch.no_grad():
         for i in range(repeats + 2):
-            for module, kept in zip(modules, times):
+            order = list(zip(modules, times))
+            for module, kept in (order if i % 2 == 0 else order[::-1]):
                 began = time.perf_counter()
                 module(inputs)
                 if i >= 2:
                     kept.append(time.perf_counter() - began)
-    return [float(np.median(kept)) for kept in times]
+    return [float(min(kept)) for kept in times]
 
 
 def _timing_batch(*sets: ImageSet) -> torch.Tensor:
@@ -103,7 +107,8 @@ def _effective_parameters(module, layers, masked) -> int:
 def prune(model: LoadedModel, samples: ImageSet, held_out: ImageSet, *, criterion: str = "relevance",
           share: float = 0.3, steps: int = 1, train: ImageSet | None = None, settings: TrainingSettings | None = None,
           checkpoint_dir=None, token: CancelToken | None = None, progress=no_progress,
-          extra_held_out: dict[str, tuple[str, ImageSet]] | None = None, seed: int = 0) -> RepairResult:
+          extra_held_out: dict[str, tuple[str, ImageSet]] | None = None, seed: int = 0,
+          compare: bool = False) -> RepairResult:
     """Prune ``share`` of the prunable units of ``model``, least important by ``criterion`` first.
 
     Parameters
@@ -128,6 +133,10 @@ def prune(model: LoadedModel, samples: ImageSet, held_out: ImageSet, *, criterio
         Further held-out sets, ``key -> (plain label, images)``, compared before and after.
     seed
         Seed of the random criterion.
+    compare
+        Also measure the held-out accuracy against the pruned share for every criterion (one shot, no
+        fine-tuning; :func:`pruning_curve` at :data:`COMPARE_SHARES` and ``share``) on the same reference and
+        held-out images, and add its table and picture to the result.
     """
     token = token or CancelToken()
     share = check_share(share)
@@ -151,14 +160,13 @@ def prune(model: LoadedModel, samples: ImageSet, held_out: ImageSet, *, criterio
     removed: dict[str, int] = {layer.name: 0 for layer in layers}
     histories = []
     pruned_so_far = 0
+    pruning_part = 0.7 if compare else 0.9
     for step in range(int(steps)):
         token.check()
         layers = _layers(edited)
-        scale = 1.0 / int(steps)
-        part = (lambda f: progress(scale * (step + f), f"Step {step + 1} of {steps}: scoring units")) \
-            if int(steps) > 1 else (lambda f: progress(0.8 * f, "Scoring units"))
+        part = sub_progress(progress, pruning_part * step / int(steps), pruning_part * (step + 1) / int(steps))
         scores = unit_scores(edited, samples, criterion, token=token, seed=seed + step, layers=layers,
-                             progress=lambda f, message="": part(0.5 * f))
+                             progress=sub_progress(part, 0.0, 0.5 if train is not None else 1.0))
         target = int(round(share * total_units * (step + 1) / int(steps)))
         plan = select_units(scores, target - pruned_so_far, masked)
         for layer in layers:
@@ -170,22 +178,44 @@ def prune(model: LoadedModel, samples: ImageSet, held_out: ImageSet, *, criterio
         apply_pruning(edited.module, layers, plan)
         if train is not None:
             folder = Path(checkpoint_dir) / f"step-{step + 1}" if checkpoint_dir is not None else None
+            identity = {"method": "prune", "base": model.spec, "criterion": criterion, "share": share,
+                        "steps": int(steps), "step": step, "seed": seed}
             history = finetune(edited.module, train, cross_entropy_loss, settings, checkpoint_dir=folder,
-                               identity={"method": "prune", "criterion": criterion, "share": share, "step": step},
-                               token=token, progress=lambda f, message="": part(0.5 + 0.5 * f))
+                               identity=identity, after_step=_masker(_layers(edited), masked), token=token,
+                               progress=sub_progress(part, 0.5, 1.0))
             histories.append(history.to_dict())
-            by_name = {layer.name: layer for layer in _layers(edited)}
-            for name, units in masked.items():
-                mask_units(edited.module, by_name[name], sorted(units))  # fine-tuning must not revive them
     edited.module.eval()
     layers = _layers(edited)
     check_masked_silent(edited.module, layers, masked, timing)
     after = {"accuracy": accuracy(edited.module, held_out),
              "parameters": _effective_parameters(edited.module, layers, masked)}
     before["seconds"], after["seconds"] = forward_seconds([model.module, edited.module], timing)
+    progress(pruning_part + 0.05, Step.count("Pruned", pruned_so_far, total_units, "units"))
+    result = _result(model, edited, layers, criterion, share, steps, settings, samples, held_out, before, after,
+                     removed, masked, pruned_so_far, total_units, histories, extras_before, extra_held_out)
+    result.settings["compare_criteria"] = bool(compare)
+    if compare:
+        shares = tuple(sorted({*COMPARE_SHARES, share}))
+        table, picture = pruning_curve(model, samples, held_out, shares=shares, token=token, seed=seed,
+                                       progress=sub_progress(progress, pruning_part + 0.05, 1.0))
+        result.tables.append(table)
+        result.images[CURVE_PICTURE] = picture
+        result.notes.append(f"{CURVE_FILE} compares the criteria: held-out accuracy after one-shot pruning (no "
+                            f"fine-tuning) of {', '.join(f'{s:.0%}' for s in shares)} of the units.")
     progress(1.0, Step.count("Pruned", pruned_so_far, total_units, "units"))
-    return _result(model, edited, layers, criterion, share, steps, settings, samples, held_out, before, after,
-                   removed, masked, pruned_so_far, total_units, histories, extras_before, extra_held_out)
+    return result
+
+
+def _masker(layers: list[PrunableLayer], masked: dict[str, set]):
+    """Zero the masked units again (run after every optimiser step, so fine-tuning never revives them)."""
+    by_name = {layer.name: layer for layer in layers}
+    plan = {name: sorted(units) for name, units in masked.items() if units}
+
+    def keep_masked(module: torch.nn.Module) -> None:
+        for name, units in plan.items():
+            mask_units(module, by_name[name], units)
+
+    return keep_masked
 
 
 def _result(model, edited, layers, criterion, share, steps, settings, samples, held_out, before, after, removed,
@@ -204,8 +234,8 @@ def _result(model, edited, layers, criterion, share, steps, settings, samples, h
         Comparison("accuracy", "held-out accuracy", before["accuracy"], after["accuracy"]),
         Comparison("parameters", "parameters (masked units not counted)", before["parameters"], after["parameters"],
                    better="lower"),
-        Comparison("forward_ms", f"median forward time of {TIMING_BATCH} images (ms)", 1000 * before["seconds"],
-                   1000 * after["seconds"], better="lower"),
+        Comparison("forward_ms", f"forward time of {TIMING_BATCH} images, fastest of {TIMING_REPEATS} interleaved "
+                                 f"runs (ms)", 1000 * before["seconds"], 1000 * after["seconds"], better="lower"),
     ]
     for key, (label, images) in (extra_held_out or {}).items():
         comparisons.append(Comparison(f"accuracy_{key}", label, extras_before[key], accuracy(edited.module, images)))

@@ -8,10 +8,12 @@ flows through channel-wise steps that map 0 to 0 (batch norm, ReLU-like activati
 dropout) into exactly one next ``Conv2d`` -- or through a flatten into one ``Linear``, where each
 channel is ``H*W`` consecutive inputs -- and nowhere else: the layer loses the filter, each batch
 norm on the way loses the channel, the next layer loses the matching inputs. Everything else
-(residual additions, several users, a graph ``torch.fx`` cannot trace) is **masked**: the unit's
-weights and bias and the affine parameters of the batch norms behind it are set to zero, so the
-unit outputs exactly 0. A physically pruned network is rebuilt with
-:func:`xaidesk.models.edited.resize_to_state`, the same function that opens the saved file.
+(residual additions, several users, grouped or depthwise convolutions on either side, a graph
+``torch.fx`` cannot trace) is **masked**: the unit's weights and bias and the affine parameters of
+the batch norms behind it (BatchNorm1d or 2d; the running mean where a norm has no affine
+parameters) are set to zero, so the unit's output behind its batch norms is exactly 0. A
+physically pruned network is rebuilt with :func:`xaidesk.models.edited.resize_to_state`, the same
+function that opens the saved file.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import torch
 from torch import nn
 
 from ..core import ModelError
-from ..models.edited import get_submodule, resize_to_state
+from ..models.edited import get_submodule, resize_to_state, set_submodule
 
 #: Modules that act on each channel alone and map 0 to 0: a removed channel changes nothing behind them.
 ZERO_PRESERVING = (
@@ -72,6 +74,11 @@ class PrunableLayer:
     @property
     def physical(self) -> bool:
         return self.consumer is not None
+
+    @property
+    def silent_at(self) -> str:
+        """The module whose output must be exactly 0 for masked units: the last batch norm zeroed, else the layer."""
+        return self.norms[-1] if self.norms else self.name
 
 
 def _is_unit_layer(module: nn.Module) -> bool:
@@ -135,6 +142,8 @@ def _follow(node, layer: nn.Module, modules, uses: dict) -> tuple[str, list, obj
     norms: list[str] = []
     flattened_from = None
     current = node
+    if getattr(layer, "groups", 1) != 1:
+        return "it is a grouped (depthwise) convolution, whose channels cannot be removed alone", norms, None, 1
     while True:
         users = list(current.users)
         if len(users) != 1:
@@ -144,8 +153,11 @@ def _follow(node, layer: nn.Module, modules, uses: dict) -> tuple[str, list, obj
         if module is not None and uses.get(user.target, 0) != 1 and _has_state(module):
             return "a layer behind it is used more than once", norms, None, 1
         if module is not None and _is_unit_layer(module):
+            if isinstance(module, nn.Conv2d) and module.groups != 1:
+                return ("the layer behind it is a grouped (depthwise) convolution: removing a channel would break "
+                        "its groups"), norms, None, 1
             if flattened_from is None and isinstance(layer, nn.Conv2d) and isinstance(module, nn.Conv2d) \
-                    and module.groups == 1 and module.in_channels == layer.out_channels:
+                    and module.in_channels == layer.out_channels:
                 return "", norms, user, 1
             if isinstance(module, nn.Linear):
                 if flattened_from is not None:
@@ -158,6 +170,8 @@ def _follow(node, layer: nn.Module, modules, uses: dict) -> tuple[str, list, obj
             return "the layer behind it does not take its units as plain inputs", norms, None, 1
         if module is not None and isinstance(module, nn.BatchNorm2d) and flattened_from is None:
             norms.append(user.target)
+        elif module is not None and isinstance(module, nn.BatchNorm1d):
+            return "a BatchNorm1d follows it (its units are masked, not removed)", norms, None, 1
         elif _is_flatten(user, modules) and flattened_from is None and isinstance(layer, nn.Conv2d):
             flattened_from = current
         elif user.target in (operator.add, torch.add, "add", "add_", operator.iadd):
@@ -192,9 +206,8 @@ def prunable_layers(module: nn.Module, input_shape: tuple) -> list[PrunableLayer
                                         reason="the layer is used more than once"))
             continue
         why, norms, consumer, per_unit = _follow(node, layer, modules, uses)
-        first_norm = _first_norm(node, modules)
-        output = first_norm or node.target
-        masked_norms = [first_norm] if first_norm else []
+        masked_norms = _norms_behind(node, modules, uses)
+        output = masked_norms[0] if masked_norms else node.target
         if consumer is None:
             layers.append(PrunableLayer(node.target, _units(layer), masked_norms, output, reason=why))
         else:
@@ -204,29 +217,34 @@ def prunable_layers(module: nn.Module, input_shape: tuple) -> list[PrunableLayer
 
 def _untraced_layers(module: nn.Module, reason: str) -> list[PrunableLayer]:
     """Without a graph: every Conv2d/Linear but the last registered one, masked; a batch norm registered
-    right after a convolution, with as many channels, is taken to be the one behind it."""
+    right after a layer, with as many channels, is taken to be the one behind it."""
     named = list(module.named_modules())
     layers = []
     for position, (name, layer) in enumerate(named):
         if not _is_unit_layer(layer):
             continue
         following = named[position + 1][1] if position + 1 < len(named) else None
-        norm = named[position + 1][0] if isinstance(layer, nn.Conv2d) and isinstance(following, nn.BatchNorm2d) \
-            and following.num_features == layer.out_channels else None
+        norm_type = nn.BatchNorm2d if isinstance(layer, nn.Conv2d) else nn.BatchNorm1d
+        norm = named[position + 1][0] if isinstance(following, norm_type) \
+            and following.num_features == _units(layer) else None
         layers.append(PrunableLayer(name, _units(layer), [norm] if norm else [], norm or name, reason=reason))
     return layers[:-1]
 
 
 def check_masked_silent(module: nn.Module, layers: list[PrunableLayer], masked: dict[str, set],
                         inputs: torch.Tensor) -> None:
-    """Refuse, with a plain :class:`ModelError`, masked units whose output is not exactly 0 on ``inputs``."""
+    """Refuse, with a plain :class:`ModelError`, masked units whose output is not exactly 0 on ``inputs``.
+
+    The output checked is the one behind the last batch norm that follows the layer (:attr:`PrunableLayer.silent_at`):
+    what the next operations receive.
+    """
     by_name = {layer.name: layer for layer in layers}
     outputs: dict[str, torch.Tensor] = {}
     handles = []
     for name in (n for n, units in masked.items() if units):
         def keep(_module, _inputs, output, name=name):
             outputs[name] = output.detach()
-        handles.append(get_submodule(module, by_name[name].output).register_forward_hook(keep))
+        handles.append(get_submodule(module, by_name[name].silent_at).register_forward_hook(keep))
     try:
         with torch.no_grad():
             module(inputs)
@@ -240,12 +258,20 @@ def check_masked_silent(module: nn.Module, layers: list[PrunableLayer], masked: 
                              "after masking), so this model cannot be pruned here.")
 
 
-def _first_norm(node, modules) -> str | None:
-    """The batch norm that alone takes the layer's output, if any."""
-    users = list(node.users)
-    if len(users) == 1 and users[0].op == "call_module" and isinstance(modules[users[0].target], nn.BatchNorm2d):
-        return users[0].target
-    return None
+def _norms_behind(node, modules, uses: dict) -> list[str]:
+    """The batch norms (1d or 2d, each used once) that alone take the layer's output, through channel-wise steps
+    that keep 0 at 0: masking zeroes them all, so nothing but 0 leaves a masked unit."""
+    norms = []
+    current = node
+    while len(current.users) == 1:
+        (user,) = current.users
+        module = modules.get(user.target) if user.op == "call_module" else None
+        if isinstance(module, (nn.BatchNorm1d, nn.BatchNorm2d)) and uses.get(user.target, 0) == 1:
+            norms.append(user.target)
+        elif not _is_zero_preserving(user, modules):
+            break
+        current = user
+    return norms
 
 
 def _has_state(module: nn.Module) -> bool:
@@ -258,7 +284,8 @@ def _units(layer: nn.Module) -> int:
 
 
 def mask_units(module: nn.Module, layer: PrunableLayer, units) -> None:
-    """Zero ``units`` of ``layer`` in place: weights, bias and the affine parameters of its batch norms."""
+    """Zero ``units`` of ``layer`` in place: weights, bias and the affine parameters of its batch norms (the
+    running mean of a batch norm without them, so that it too maps the unit's 0 to 0)."""
     index = torch.as_tensor(np.asarray(units, dtype=np.int64))
     if index.numel() == 0:
         return
@@ -269,6 +296,9 @@ def mask_units(module: nn.Module, layer: PrunableLayer, units) -> None:
                 tensor = getattr(target, param, None)
                 if tensor is not None:
                     tensor[index] = 0.0
+            if isinstance(target, nn.modules.batchnorm._BatchNorm) and not target.affine \
+                    and target.running_mean is not None:
+                target.running_mean[index] = 0.0
 
 
 def remove_units(module: nn.Module, plan: dict[str, np.ndarray], layers: list[PrunableLayer]) -> None:
@@ -291,14 +321,35 @@ def remove_units(module: nn.Module, plan: dict[str, np.ndarray], layers: list[Pr
         state[key] = state[key][:, torch.as_tensor(columns)].contiguous()
     before = {name: (m.training, [p.requires_grad for p in m.parameters(recurse=False)])
               for name, m in module.named_modules()}
-    for name in resize_to_state(module, state):
-        # rebuilt layers start in training mode with trainable weights: give them the old layer's state
-        rebuilt = get_submodule(module, name)
-        training, grads = before[name]
-        rebuilt.train(training)
-        for param, flag in zip(rebuilt.parameters(recurse=False), grads):
-            param.requires_grad_(flag)
-    module.load_state_dict(state, strict=True)
+    try:
+        _resize_norms(module, state, [norm for name in plan for norm in by_name[name].norms])
+        for name in resize_to_state(module, state):
+            # rebuilt layers start in training mode with trainable weights: give them the old layer's state
+            rebuilt = get_submodule(module, name)
+            training, grads = before[name]
+            rebuilt.train(training)
+            for param, flag in zip(rebuilt.parameters(recurse=False), grads):
+                param.requires_grad_(flag)
+        module.load_state_dict(state, strict=True)
+    except ModelError:
+        raise
+    except (RuntimeError, ValueError, TypeError, AttributeError) as error:
+        raise ModelError(f"The pruned layers could not be rebuilt with fewer units ({type(error).__name__}: "
+                         f"{str(error).splitlines()[0][:200]}), so this model cannot be pruned here.") from error
+
+
+def _resize_norms(module: nn.Module, state: dict, names: list[str]) -> None:
+    """Rebuild the batch norms ``names`` with the channel count of their saved running mean (also without
+    affine parameters), keeping their mode."""
+    for name in names:
+        norm = get_submodule(module, name)
+        saved = state.get(f"{name}.running_mean")
+        if saved is None or norm.running_mean is None or saved.shape == norm.running_mean.shape:
+            continue
+        new = type(norm)(saved.shape[0], norm.eps, norm.momentum, norm.affine, norm.track_running_stats)
+        new.train(norm.training)
+        new.requires_grad_(any(p.requires_grad for p in norm.parameters()))
+        set_submodule(module, name, new)
 
 
 def apply_pruning(module: nn.Module, layers: list[PrunableLayer], plan: dict[str, np.ndarray], *,
