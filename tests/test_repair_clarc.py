@@ -14,7 +14,7 @@ from torch import nn
 
 import helpers
 from xaidesk.cli import main
-from xaidesk.core import CancelToken, Cancelled, InputError, ModelError
+from xaidesk.core import CancelToken, Cancelled, InputError, MethodError, ModelError
 from xaidesk.data.scenes import MARK_BOX, make_mark_demo_set
 from xaidesk.evaluate.spray import load_run_heatmaps, spray, write_spray_results
 from xaidesk.models import load_model
@@ -127,9 +127,21 @@ def test_p_clarc_removes_exactly_the_concept_direction(shortcut):
     assert result.provenance["artefact"]["origin"]["box"] == list(MARK)
 
 
+def snapshot(model):
+    return {k: v.clone() for k, v in model.module.state_dict().items()}
+
+
+def unchanged(model, state) -> bool:
+    now = model.module.state_dict()
+    return now.keys() == state.keys() and all(torch.equal(now[k], v) for k, v in state.items())
+
+
 def test_p_clarc_on_a_learned_shortcut_moves_relevance_off_the_mark(shortcut):
     model, artefact, carrying, clean, held_out = shortcut
+    state = snapshot(model)
     result = p_clarc(model, artefact, carrying, clean, held_out=held_out, target=0)
+    assert unchanged(model, state)
+    assert any("SpRAy figures are on 100 held-out images" in note for note in result.notes)
     figures = {c.name: c for c in result.comparisons}
     assert figures["accuracy_target"].before < 0.85  # the shortcut costs accuracy on unmarked class-0 pictures
     share = figures["artefact_relevance_share"]
@@ -147,6 +159,7 @@ def test_a_clarc_on_a_learned_shortcut_raises_accuracy_without_the_mark(shortcut
     model, artefact, _, _, held_out = shortcut
     train = scenes(400, 3)
     settings = TrainingSettings(epochs=3, learning_rate=1e-2, seed=0)
+    state = snapshot(model)
     result = a_clarc(model, artefact, train, target=0, settings=settings, held_out=held_out,
                      checkpoint_dir=tmp_path / "checkpoints")
     figures = {c.name: c for c in result.comparisons}
@@ -155,15 +168,18 @@ def test_a_clarc_on_a_learned_shortcut_raises_accuracy_without_the_mark(shortcut
     assert figures["accuracy_others_pasted"].after > 0.8
     assert (tmp_path / "checkpoints" / "checkpoint.pt").is_file()
     assert result.edits[0]["kind"] == "a-clarc" and result.edits[0]["paste_share"] == 0.5
-    assert [row[0] for row in result.tables[0].rows] == [1, 2, 3]
+    assert result.tables[0].name == "training_history.csv" and [row[0] for row in result.tables[0].rows] == [1, 2, 3]
+    assert unchanged(model, state)
     x = held_out.inputs[:4]
-    assert not torch.allclose(model.module(x), result.model.module(x))  # the original is untouched
+    assert not torch.allclose(model.module(x), result.model.module(x))
 
 
 def test_refusals_are_plain(shortcut):
     model, artefact, carrying, clean, held_out = shortcut
-    with pytest.raises(ModelError, match="no layer called 'nope'"):
+    with pytest.raises(ModelError, match="no layer called 'nope'; choose one of: 0, 1, 2, 3, 4, 5, 6, 7"):
         p_clarc(model, artefact, carrying, clean, layer="nope", target=0)
+    with pytest.raises(InputError, match="its classes are 0 red, 1 blue"):
+        p_clarc(model, artefact, carrying, clean, target=2)
     with pytest.raises(InputError, match="at least 2 images"):
         p_clarc(model, artefact, carrying.subset([0]), clean, target=0)
     with pytest.raises(InputError, match="not a class"):
@@ -182,6 +198,37 @@ def test_refusals_are_plain(shortcut):
     wrong_size = artefact_from_region(torch.zeros(3, 8, 8), (0, 0, 2, 2))
     with pytest.raises(InputError, match="mark it again"):
         a_clarc(model, wrong_size, held_out, target=0, settings=TrainingSettings(epochs=1))
+
+
+class SharedReLU(nn.Module):
+    """One ReLU module run twice in each forward pass."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1, self.conv2, self.relu = nn.Conv2d(3, 4, 3, padding=1), nn.Conv2d(4, 4, 3, padding=1), nn.ReLU()
+        self.head = nn.Sequential(nn.Flatten(), nn.Linear(4 * SIDE * SIDE, 2))
+
+    def forward(self, x):
+        return self.head(self.relu(self.conv2(self.relu(self.conv1(x)))))
+
+
+def test_a_layer_used_twice_in_one_pass_is_refused(shortcut):
+    _, artefact, carrying, clean, _ = shortcut
+    torch.manual_seed(0)
+    model = helpers.loaded(SharedReLU(), SIDE, class_names=["red", "blue"])
+    with pytest.raises(MethodError, match="'relu' is used 2 times in one pass; choose a layer used once"):
+        layer_activations(model, "relu", carrying.inputs)
+    with pytest.raises(MethodError, match="used 2 times"):
+        p_clarc(model, artefact, carrying, clean, layer="relu", target=0)
+    assert layer_activations(model, "conv2", carrying.inputs[:5]).shape == (5, 4 * SIDE * SIDE)
+
+
+def test_p_clarc_without_an_image_to_paste_says_its_spray_figures_are_in_sample(shortcut):
+    model, artefact, carrying, clean, held_out = shortcut
+    result = p_clarc(model, Artefact(artefact.mask), carrying.subset(range(12)),
+                     clean.subset(range(12)), held_out=held_out.subset(range(40)), target=0)
+    assert any("fitted on, not on held-out ones" in note for note in result.notes)
+    assert {"spray_ari", "spray_fisher"} <= {c.name for c in result.comparisons}
 
 
 def _demo_pictures(tmp_path, n=12):
@@ -270,3 +317,24 @@ def test_the_cli_writes_a_corrected_model(tmp_path, capsys):
     code = main(["correct", "--model", "demo:clever_hans", "--method", "p-clarc", "--region", "x.png:1,2",
                  "--class", "horse", "--out", str(tmp_path / "other")])
     assert code == 1 and "four whole numbers" in capsys.readouterr().err
+    code = main(["correct", "--model", "demo:clever_hans", "--method", "p-clarc", "--demo-data", "24",
+                 "--demo-held-out", "12", "--out", str(out)])
+    assert code == 1 and "already holds a corrected model" in capsys.readouterr().err
+    code = main(["correct", "--model", "demo:clever_hans", "--method", "p-clarc", "--demo-data", "24", "--layer", "nope",
+                 "--out", str(tmp_path / "other")])
+    assert code == 1 and "choose one of: 0, 1, 2" in capsys.readouterr().err
+    assert not (tmp_path / "other").exists() or not any((tmp_path / "other").iterdir())
+
+
+def test_the_cli_reports_a_cancelled_correction(tmp_path, capsys, monkeypatch):
+    import xaidesk.repair.clarc as clarc
+
+    def cancelled(*args, **kwargs):
+        raise Cancelled()
+
+    monkeypatch.setattr(clarc, "a_clarc", cancelled)
+    code = main(["correct", "--model", "demo:clever_hans", "--method", "a-clarc", "--demo-data", "24",
+                 "--demo-held-out", "12", "--checkpoints", str(tmp_path / "ck"), "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert code == 130 and "cancelled; nothing was written" in err and f"kept in {tmp_path / 'ck'}" in err
+    assert not (tmp_path / "out" / "model.safetensors").exists()

@@ -78,27 +78,40 @@ def read_list(path: Path) -> list[Path]:
     return files
 
 
+def parse_box(text: str, option: str = "--region") -> tuple[int, int, int, int]:
+    """``TOP,LEFT,HEIGHT,WIDTH`` (model-input pixels) as four whole numbers."""
+    from ..core import InputError
+
+    try:
+        box = tuple(int(p.strip()) for p in str(text).split(","))
+    except ValueError:
+        box = ()
+    if len(box) != 4:
+        raise InputError(f"{option} takes four whole numbers TOP,LEFT,HEIGHT,WIDTH in model-input pixels "
+                         f"(not '{text}').")
+    return box
+
+
 def parse_region(text: str) -> tuple[Path, tuple[int, int, int, int]]:
+    """``IMAGE:TOP,LEFT,HEIGHT,WIDTH`` as the image path and the box."""
     from ..core import InputError
 
     image, _, numbers = text.rpartition(":")
-    try:
-        box = tuple(int(v) for v in numbers.split(","))
-    except ValueError:
-        box = ()
-    if not image or len(box) != 4:
+    if not image:
         raise InputError(f"--region must be IMAGE:top,left,height,width (four whole numbers), not '{text}'.")
-    return Path(image), box
+    return Path(image), parse_box(numbers)
 
 
 def class_index(model, text: str) -> int:
+    """The class named ``text`` (label, any case) or numbered ``text`` of ``model``."""
     from ..core import InputError
+    from ..repair.sources import check_class
 
     names = [str(n).lower() for n in model.class_names]
     if text.lower() in names:
         return names.index(text.lower())
-    if text.lstrip("-").isdigit() and 0 <= int(text) < len(names):
-        return int(text)
+    if text.strip().lstrip("-").isdigit():
+        return check_class(model, int(text))
     raise InputError(f"'{text}' is not a class of {model.name}; its classes are: {', '.join(model.class_names[:10])}.")
 
 
@@ -131,9 +144,10 @@ def _demo_artefact(model, args, target: int):
 
 
 def run(args: argparse.Namespace) -> int:
-    from .common import cli_progress
-    from ..core import CancelToken, InputError
+    from .common import EXIT_CANCELLED, cancel_on_interrupt, cli_progress
+    from ..core import CancelToken, Cancelled, InputError
     from ..core.io import check_output_folder
+    from ..repair.result import check_repair_output
     from ..models import load_model
     from ..repair.clarc import a_clarc, p_clarc
     from ..repair.data import load_labelled_folder, split_held_out
@@ -142,6 +156,7 @@ def run(args: argparse.Namespace) -> int:
     from ..repair.training import TrainingSettings
 
     check_output_folder(args.out)
+    check_repair_output(args.out)
     sources = [args.spray is not None, args.carrying is not None and args.region is None, args.region is not None]
     if sum(sources) > 1:
         raise InputError("Give one source of the artefact: --spray DIR --cluster K, --carrying/--clean lists, "
@@ -185,16 +200,26 @@ def run(args: argparse.Namespace) -> int:
             raise InputError("Say where the artefact is: --spray DIR --cluster K, --carrying LIST --clean LIST, "
                              "or --region IMAGE:top,left,height,width.")
         artefact, carrying, clean = _demo_artefact(model, args, target)
-    if args.method == "p-clarc":
-        result = p_clarc(model, artefact, carrying, clean, layer=args.layer, cav=args.cav, held_out=held_out,
-                         target=target, token=token, progress=progress)
-    else:
-        if train is None:
-            raise InputError("A-ClArC fine-tunes on labelled images: give --data FOLDER (one subfolder per class).")
-        settings = TrainingSettings(epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
-                                    seed=args.seed)
-        result = a_clarc(model, artefact, train, target=target, settings=settings, paste_share=args.paste_share,
-                         held_out=held_out, checkpoint_dir=args.checkpoints, token=token, progress=progress)
+    if args.method == "a-clarc" and train is None:
+        raise InputError("A-ClArC fine-tunes on labelled images: give --data FOLDER (one subfolder per class).")
+    try:
+        with cancel_on_interrupt(token):
+            if args.method == "p-clarc":
+                result = p_clarc(model, artefact, carrying, clean, layer=args.layer, cav=args.cav, held_out=held_out,
+                                 target=target, token=token, progress=progress)
+            else:
+                settings = TrainingSettings(epochs=args.epochs, batch_size=args.batch_size,
+                                            learning_rate=args.learning_rate, seed=args.seed)
+                result = a_clarc(model, artefact, train, target=target, settings=settings,
+                                 paste_share=args.paste_share, held_out=held_out, checkpoint_dir=args.checkpoints,
+                                 token=token, progress=progress)
+    except Cancelled:
+        progress.done()
+        where = (f"the checkpoint is kept in {args.checkpoints}; run the same command again to resume"
+                 if args.method == "a-clarc" and args.checkpoints is not None else
+                 "give --checkpoints DIR to be able to resume" if args.method == "a-clarc" else "run it again")
+        print(f"xaidesk: cancelled; nothing was written to {args.out} ({where}).", file=sys.stderr)
+        return EXIT_CANCELLED
     if args.demo_data is not None and held_out is not None:
         result.notes.append("The held-out pictures are generated without the tag: 'as given' means tag-free.")
     result.provenance["data"] = (str(args.data.resolve()) if args.data is not None else

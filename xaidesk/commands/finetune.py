@@ -9,8 +9,10 @@
 FOLDER has one subfolder per class of the model; a held-out share of it is kept aside to measure
 accuracy and the relevance share in the region. ``--demo-data N`` trains on N generated Clever Hans
 scenes instead (the tags as in training, the tag box as the region) and measures on tag-free and on
-tagged scenes. DIR receives the edited model (``model.safetensors``, opened as ``file:DIR/model.safetensors``),
-``report.json``, ``comparison.csv`` and ``training_history.csv``, as a set. Ctrl-C stops after the
+tagged scenes. ``--region`` is a bare box in model-input pixels (the picture as resized for the model).
+DIR receives the edited model (``model.safetensors``, opened as ``file:DIR/model.safetensors``),
+``report.json``, ``comparison.csv``, ``training_history.csv`` and, with a region, ``before_after.png``
+(the mean heatmaps before | after), as a set; a folder that already holds a model is refused. Ctrl-C stops after the
 current batch and keeps a checkpoint in ``--checkpoints DIR``; the same command resumes it.
 """
 
@@ -37,8 +39,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--demo-data", type=int, default=None, metavar="N",
                         help="instead of --data: N generated Clever Hans scenes for demo:clever_hans")
     parser.add_argument("--region", default=None, metavar="TOP,LEFT,HEIGHT,WIDTH",
-                        help="the region the model should not use, in model-input pixels (needed for rrr; "
-                             "with --demo-data the tag box)")
+                        help="the box the model should not use, as four whole numbers in model-input pixels (the "
+                             "picture after resizing for the model, for example 64x64 for demo:clever_hans), "
+                             "counted from the top-left corner; needed for rrr except with --demo-data, where it "
+                             "defaults to the tag box. With a box, before_after.png shows the mean heatmaps")
     parser.add_argument("--epochs", type=int, default=3, help="passes over the training images (default 3)")
     parser.add_argument("--batch-size", type=int, default=32, help="images per step (default 32)")
     parser.add_argument("--learning-rate", type=float, default=1e-4, help="Adam's step size (default 1e-4)")
@@ -53,27 +57,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=output_folder, required=True, help="output folder")
 
 
-def parse_region(text: str) -> tuple[int, int, int, int]:
-    """``TOP,LEFT,HEIGHT,WIDTH`` as four whole numbers."""
-    from ..core import InputError
-
-    parts = [p.strip() for p in str(text).split(",")]
-    try:
-        box = tuple(int(p) for p in parts)
-    except ValueError:
-        box = ()
-    if len(box) != 4:
-        raise InputError(f"--region takes four whole numbers TOP,LEFT,HEIGHT,WIDTH in model-input pixels "
-                         f"(not '{text}').")
-    return box
-
-
 def run(args: argparse.Namespace) -> int:
     from .common import EXIT_CANCELLED, cancel_on_interrupt, cli_progress
     from ..core import CancelToken, Cancelled, InputError
     from ..core.io import check_output_folder
+    from ..repair.result import check_repair_output
 
     check_output_folder(args.out)
+    check_repair_output(args.out)
     if (args.data is None) == (args.demo_data is None):
         raise InputError("Give the training images with --data FOLDER, or --demo-data N for generated demo scenes "
                          "(one of the two).")
@@ -121,10 +112,11 @@ def _load(args) -> tuple:
     from ..repair.artefact import box_mask
     from ..repair.data import generated_clever_hans_set, load_labelled_folder, split_held_out
     from .common import cli_progress
+    from .correct import parse_box
 
     model = load_model(args.model)
     size = tuple(model.preprocessing.size)
-    region = box_mask(size, parse_region(args.region)) if args.region is not None else None
+    region = box_mask(size, parse_box(args.region)) if args.region is not None else None
     if args.demo_data is not None:
         if [c.lower() for c in model.class_names] != CH_CLASSES:
             raise InputError("--demo-data makes Clever Hans scenes (horse, other); use it with demo:clever_hans or a "

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..core import CancelToken, InputError, MethodError
+from ..core import CancelToken, InputError, MethodError, ModelError
 from ..models.base import LoadedModel
 
 CAV_KINDS = ("pattern", "logistic")
@@ -25,20 +25,38 @@ CAV_KINDS = ("pattern", "logistic")
 MIN_IMAGES = 2
 
 
+def check_layer(model: LoadedModel, layer: str) -> nn.Module:
+    """The submodule ``layer`` (a dotted name) of ``model``, refused with the list of its layers when absent."""
+    names = [name for name, _ in model.module.named_modules() if name]
+    if layer not in names:
+        shown = ", ".join(names[:40]) + (f", ... ({len(names)} in all)" if len(names) > 40 else "")
+        raise ModelError(f"The model has no layer called '{layer}'; choose one of: {shown}.")
+    return model.module.get_submodule(layer)
+
+
 def layer_activations(model: LoadedModel, layer: str, inputs: torch.Tensor, *, token: CancelToken | None = None,
                       batch_size: int = 64) -> torch.Tensor:
-    """The flattened output (N, D) of ``layer`` (a dotted module name) for ``inputs`` (N, C, H, W)."""
-    from ..models.edited import get_submodule
+    """The flattened output (N, D) of ``layer`` (a dotted module name) for ``inputs`` (N, C, H, W).
 
+    A layer the network runs more than once per forward pass (a shared activation module) is refused:
+    its outputs could not be told apart.
+    """
     token = token or CancelToken()
-    module = get_submodule(model.module, layer)
+    module = check_layer(model, layer)
     captured: list = []
     handle = module.register_forward_hook(lambda _m, _i, output: captured.append(output))
     try:
         with torch.no_grad():
             for start in range(0, inputs.shape[0], batch_size):
                 token.check()
+                calls = len(captured)
                 model.module(inputs[start:start + batch_size])
+                uses = len(captured) - calls
+                if uses == 0:
+                    raise MethodError(f"The layer '{layer}' is not used when the model runs; choose another layer.")
+                if uses > 1:
+                    raise MethodError(f"The layer '{layer}' is used {uses} times in one pass; choose a layer used "
+                                      "once.")
     finally:
         handle.remove()
     if not captured:

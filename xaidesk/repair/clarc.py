@@ -11,33 +11,22 @@ from __future__ import annotations
 
 import torch
 
-from ..core import CancelToken, InputError, no_progress
+from ..core import CancelToken, InputError, no_progress, sub_progress
 from ..models.base import LoadedModel
 from .artefact import Artefact
-from .cav import CAV_KINDS, MIN_IMAGES, default_clarc_layer, fit_cav, layer_activations
+from .cav import CAV_KINDS, MIN_IMAGES, check_layer, default_clarc_layer, fit_cav, layer_activations
 from .data import ImageSet
-from .result import RepairResult, Table, check_editable, working_copy
+from .guided import history_table
+from .result import RepairResult, check_editable, working_copy
+from .sources import check_class, check_counts
 from .training import BatchContext, TrainingSettings, finetune
-from .verify import check_artefact_fits, scaled, verify
+from .verify import check_artefact_fits, verify
 
 
 def artefact_provenance(artefact: Artefact) -> dict:
     """Where the artefact came from, for the edited model's provenance."""
     return {"description": artefact.description, "origin": dict(artefact.origin),
             "area_share": round(artefact.area_share, 6), "has_source_image": artefact.source is not None}
-
-
-def _check_target(model: LoadedModel, target: int) -> int:
-    if not 0 <= int(target) < len(model.class_names):
-        raise InputError(f"The class index {target} is not a class of {model.name} "
-                         f"(0 to {len(model.class_names) - 1}).")
-    return int(target)
-
-
-def _check_groups(carrying: ImageSet, clean: ImageSet) -> None:
-    if len(carrying) < MIN_IMAGES or len(clean) < MIN_IMAGES:
-        raise InputError(f"Give at least {MIN_IMAGES} images that carry the artefact and {MIN_IMAGES} that do not "
-                         f"({len(carrying)} and {len(clean)} were given).")
 
 
 def p_clarc(model: LoadedModel, artefact: Artefact, carrying: ImageSet, clean: ImageSet, *, layer: str | None = None,
@@ -49,16 +38,16 @@ def p_clarc(model: LoadedModel, artefact: Artefact, carrying: ImageSet, clean: I
     ``carrying`` against ``clean`` images; the reference it is set to is the clean images' mean
     component. With ``held_out`` images the result carries the figures of :func:`~.verify.verify`.
     """
-    from ..models.edited import ConceptProjection, add_projection, get_submodule
+    from ..models.edited import ConceptProjection, add_projection
 
     check_editable(model)
-    target = _check_target(model, target)
+    target = check_class(model, target)
     if cav not in CAV_KINDS:
         raise InputError(f"Unknown kind of concept direction '{cav}'; choose one of: {', '.join(CAV_KINDS)}.")
-    _check_groups(carrying, clean)
+    check_counts(len(carrying), len(clean))
     token = token or CancelToken()
     layer = layer or default_clarc_layer(model)
-    get_submodule(model.module, layer)
+    check_layer(model, layer)
     progress(0.0, "Reading the layer's activations")
     artefact_acts = layer_activations(model, layer, carrying.inputs, token=token)
     clean_acts = layer_activations(model, layer, clean.inputs, token=token)
@@ -79,11 +68,26 @@ def p_clarc(model: LoadedModel, artefact: Artefact, carrying: ImageSet, clean: I
     result.notes.append(f"The concept direction tells {info['separation_accuracy']:.0%} of the images with and "
                         f"without the artefact apart at layer '{layer}'.")
     if held_out is not None:
+        spray_carrying, spray_clean = _spray_images(artefact, held_out, target, carrying, clean, result.notes)
         result.comparisons, result.images = verify(model, edited, artefact, held_out, target=target,
-                                                   carrying=carrying, clean=clean, token=token,
-                                                   progress=scaled(progress, 0.1, 1.0))
+                                                   carrying=spray_carrying, clean=spray_clean, token=token,
+                                                   progress=sub_progress(progress, 0.1, 1.0))
     progress(1.0, "Corrected")
     return result
+
+
+def _spray_images(artefact: Artefact, held_out: ImageSet, target: int, carrying: ImageSet, clean: ImageSet,
+                  notes: list) -> tuple[ImageSet, ImageSet]:
+    """The images of the SpRAy re-run: held-out images of ``target`` with and without the artefact pasted in, else
+    (no image to paste from, or too few such images) the images the direction was fitted on, said in ``notes``."""
+    own = held_out.of_class(target)
+    if artefact.source is not None and len(own) >= MIN_IMAGES:
+        notes.append(f"The SpRAy figures are on {len(own)} held-out images of the class, with and without the "
+                     "artefact pasted in.")
+        return ImageSet(artefact.paste(own.inputs), own.labels, own.files), own
+    notes.append("The SpRAy figures are on the images the concept direction was fitted on, not on held-out ones, "
+                 "so they may look better than on new images.")
+    return carrying, clean
 
 
 def artefact_paste_loss(artefact: Artefact, target: int, paste_share: float):
@@ -107,7 +111,7 @@ def a_clarc(model: LoadedModel, artefact: Artefact, train: ImageSet, *, target: 
     """Fine-tune a copy of ``model`` on ``train`` with the artefact pasted into ``paste_share`` of the other
     classes' images in every batch (:func:`artefact_paste_loss`), so that it no longer points to ``target``."""
     check_editable(model)
-    target = _check_target(model, target)
+    target = check_class(model, target)
     settings.check()
     if artefact.source is None:
         raise InputError("A-ClArC pastes the artefact into training images, so it needs an image to copy it from. "
@@ -128,7 +132,7 @@ def a_clarc(model: LoadedModel, artefact: Artefact, train: ImageSet, *, target: 
     train_end = 0.6 if held_out is not None else 1.0
     history = finetune(edited.module, train, artefact_paste_loss(artefact, target, float(paste_share)), settings,
                        checkpoint_dir=checkpoint_dir, identity=identity, token=token,
-                       progress=scaled(progress, 0.0, train_end))
+                       progress=sub_progress(progress, 0.0, train_end))
     options = {"epochs": settings.epochs, "batch_size": settings.batch_size, "learning_rate": settings.learning_rate,
                "seed": settings.seed, "train_batch_norm": settings.train_batch_norm, "paste_share": float(paste_share),
                "training_images": len(train), "target": target, "target_label": model.class_names[target]}
@@ -137,12 +141,9 @@ def a_clarc(model: LoadedModel, artefact: Artefact, train: ImageSet, *, target: 
                        f"{artefact.description or 'the artefact'} pasted into {paste_share:.0%} of the images not of "
                        f"class '{model.class_names[target]}', so that it no longer points to that class",
             **options}
-    columns = sorted({key for row in history.epochs for key in row if key != "epoch"})
-    table = Table("training.csv", ["epoch", *columns], [[row["epoch"], *(row.get(k) for k in columns)]
-                                                        for row in history.epochs])
     result = RepairResult(model=edited, method="a-clarc", base_spec=model.spec, settings=options, edits=[edit],
                           provenance={"artefact": artefact_provenance(artefact), "training": history.to_dict()},
-                          tables=[table])
+                          tables=[history_table(history)])
     if history.resumed_from is not None:
         result.notes.append(f"Resumed from a checkpoint at epoch {history.resumed_from[0] + 1}, "
                             f"batch {history.resumed_from[1] + 1}.")
@@ -150,6 +151,6 @@ def a_clarc(model: LoadedModel, artefact: Artefact, train: ImageSet, *, target: 
         carrying = ImageSet(artefact.paste(held_out.inputs), held_out.labels, held_out.files)
         result.comparisons, result.images = verify(model, edited, artefact, held_out, target=target,
                                                    carrying=carrying.of_class(target), clean=held_out.of_class(target),
-                                                   token=token, progress=scaled(progress, train_end, 1.0))
+                                                   token=token, progress=sub_progress(progress, train_end, 1.0))
     progress(1.0, "Corrected")
     return result

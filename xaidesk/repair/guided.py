@@ -8,7 +8,7 @@
 
 Both train a copy of the model with :func:`xaidesk.repair.training.finetune` (progress, cancel,
 checkpoints that resume) and report held-out accuracy and the relevance share in the marked region,
-before and after, as a :class:`~xaidesk.repair.result.RepairResult`.
+before and after (with the mean heatmaps before | after as ``before_after.png`` when a region is given), as a :class:`~xaidesk.repair.result.RepairResult`.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from dataclasses import asdict
 import numpy as np
 import torch
 
-from ..core import CancelToken, InputError, ModelError, no_progress
+from ..core import CancelToken, InputError, ModelError, no_progress, sub_progress
 from ..models.base import LoadedModel
 from .artefact import Artefact, positive_share, relevance_maps
 from .data import ImageSet
@@ -28,6 +28,7 @@ from .guided_losses import (calibrated_weight, check_head, head_after, linear_fe
                             sun_loss)
 from .result import Comparison, RepairResult, Table, working_copy
 from .training import TrainingHistory, TrainingSettings, accuracy, finetune
+from .verify import BEFORE_AFTER_FILE, before_after_picture
 
 #: Images the "auto" RRR weight is calibrated on.
 CALIBRATION_IMAGES = 64
@@ -77,33 +78,34 @@ def _digest(*arrays) -> str:
     return digest.hexdigest()[:16]
 
 
-def _mean_share(model: LoadedModel, images: ImageSet | None, mask: np.ndarray | None, token) -> float:
+def _share_maps(model: LoadedModel, images: ImageSet | None, mask: np.ndarray | None, token) -> torch.Tensor | None:
+    """The relevance maps of ``images`` for their true classes (or the predicted one where unlabelled)."""
     if images is None or mask is None or len(images) == 0:
-        return float("nan")
+        return None
     targets = images.labels.clone()
     if bool((targets < 0).any()):  # unlabelled images are explained for the class the model predicts
         with torch.no_grad():
             predicted = torch.cat([model.module(images.inputs[i:i + 256]).argmax(1)
                                    for i in range(0, len(images), 256)])
         targets = torch.where(targets < 0, predicted, targets)
-    maps = relevance_maps(model, images.inputs, targets.tolist(), token=token)
-    shares = positive_share(maps, mask)
-    return float(np.nanmean(shares)) if np.isfinite(shares).any() else float("nan")
+    return relevance_maps(model, images.inputs, targets.tolist(), token=token)
 
 
 def _measure(model: LoadedModel, held_out, share_images, mask, token) -> dict:
+    maps = _share_maps(model, share_images, mask, token)
+    share = float("nan")
+    if maps is not None:
+        shares = positive_share(maps, mask)
+        share = float(np.nanmean(shares)) if np.isfinite(shares).any() else float("nan")
     return {"accuracy": accuracy(model.module, held_out) if held_out is not None else float("nan"),
-            "share": _mean_share(model, share_images, mask, token)}
+            "share": share, "maps": maps}
 
 
-def _history_table(history: TrainingHistory) -> Table:
+def history_table(history: TrainingHistory) -> Table:
+    """The training history as ``training_history.csv``: one row per epoch, one column per loss part."""
     keys = sorted({k for row in history.epochs for k in row if k != "epoch"})
     return Table("training_history.csv", ["epoch", *keys],
                  [[int(row["epoch"]), *[float(row.get(k, float("nan"))) for k in keys]] for row in history.epochs])
-
-
-def _scaled(progress, low: float, high: float):
-    return lambda fraction, message="", *rest: progress(low + (high - low) * float(fraction), message)
 
 
 def _run(model, train, loss, settings, *, method, title, options, summary, mask, held_out, share_images,
@@ -121,7 +123,7 @@ def _run(model, train, loss, settings, *, method, title, options, summary, mask,
     identity = {"method": method, **options, "base": model.spec, "images": _digest(train.inputs, train.labels),
                 "region": _digest(mask) if mask is not None else None}
     history = finetune(edited.module, train, loss, settings, checkpoint_dir=checkpoint_dir, identity=identity,
-                       token=token, progress=_scaled(progress, 0.05, 0.9))
+                       token=token, progress=sub_progress(progress, 0.05, 0.9))
     progress(0.9, "Measuring the model after training")
     after = _measure(edited, held_out, share_images, mask, token)
     comparisons = []
@@ -137,9 +139,12 @@ def _run(model, train, loss, settings, *, method, title, options, summary, mask,
     provenance = {"training_images": len(train), "held_out_images": len(held_out) if held_out is not None else 0,
                   "region_pixels": int(np.count_nonzero(mask)) if mask is not None else 0,
                   "training_seconds": history.seconds, "resumed_from": history.resumed_from}
+    images = {}
+    if before["maps"] is not None and after["maps"] is not None:
+        images[BEFORE_AFTER_FILE] = before_after_picture(before["maps"], after["maps"])
     progress(1.0, "Done")
     return RepairResult(edited, method, model.spec, settings_dict, [edit], provenance, comparisons,
-                        [_history_table(history)], {}, notes)
+                        [history_table(history)], images, notes)
 
 
 def rrr_finetune(model: LoadedModel, train: ImageSet, mask: np.ndarray, *, weight: float | str = "auto",

@@ -2,19 +2,20 @@
 
 - a SpRAy cluster (:func:`artefact_from_spray`): its members carry the artefact, the run's other
   heatmapped images are clean;
-- two lists of image files the person ticked (:func:`artefact_from_files`);
+- two lists of image files, with and without the artefact (:func:`artefact_from_files`);
 - a region drawn on one image (:func:`artefact_from_image_region`): the carrying images are the
   clean ones with the region pasted in.
 """
 
 from __future__ import annotations
 
+import operator
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from ..core import CancelToken, InputError, no_progress
+from ..core import CancelToken, InputError, no_progress, sub_progress
 from ..core.cancel import Step
 from ..models.base import LoadedModel
 from .artefact import Artefact, artefact_from_region, artefact_from_samples
@@ -51,10 +52,24 @@ def _check_image_model(model: LoadedModel) -> None:
         raise InputError(f"{model.name} is a model for {model.modality}; artefacts are marked on images.")
 
 
-def _check_counts(carrying: int, clean: int) -> None:
+def check_counts(carrying: int, clean: int) -> None:
+    """Refuse fewer than :data:`~.cav.MIN_IMAGES` images with the artefact or without it."""
     if carrying < MIN_IMAGES or clean < MIN_IMAGES:
         raise InputError(f"Give at least {MIN_IMAGES} images that carry the artefact and {MIN_IMAGES} that do not "
                          f"({carrying} and {clean} were given).")
+
+
+def check_class(model: LoadedModel, target) -> int:
+    """``target`` as a class index of ``model``, refused in plain words when it is not one."""
+    names = [str(n) for n in model.class_names]
+    try:
+        index = operator.index(target)
+    except TypeError:
+        index = -1
+    if not 0 <= index < len(names):
+        listed = ", ".join(f"{i} {n}" for i, n in enumerate(names[:10])) + (", ..." if len(names) > 10 else "")
+        raise InputError(f"The class index {target} is not a class of {model.name}; its classes are {listed}.")
+    return index
 
 
 def artefact_from_spray(spray_folder, cluster: int, model: LoadedModel, *, token: CancelToken | None = None,
@@ -75,17 +90,18 @@ def artefact_from_spray(spray_folder, cluster: int, model: LoadedModel, *, token
     missing = [p for p in paths if not p.is_file()]
     if missing:
         raise InputError(f"The pictures of the SpRAy run are not where the run found them ('{missing[0]}' is missing, "
-                         f"{len(missing)} in all). Put the run's source folder back, or tick the images instead.")
-    _check_counts(len(members), len(paths) - len(members))
+                         f"{len(missing)} in all). Put the run's source folder back, or give the images that carry it and clean ones instead.")
+    check_counts(len(members), len(paths) - len(members))
     by_name = {name.strip().lower(): i for i, name in enumerate(model.class_names)}
     labels = [by_name.get(str(row.get("true_class", "")).strip().lower(), -1) for row in heatmaps.rows]
-    images = load_images(model, paths, labels=labels, token=token, progress=lambda f, m="", p=None: progress(0.6 * f, m))
+    images = load_images(model, paths, labels=labels, token=token, progress=sub_progress(progress, 0.0, 0.6))
     inside = np.array([i in members for i in range(len(paths))])
     carrying, clean = images.subset(np.flatnonzero(inside)), images.subset(np.flatnonzero(~inside))
-    target = int(heatmaps.target)
-    if not 0 <= target < len(model.class_names):
-        raise InputError(f"The SpRAy run explains class {target}, which {model.name} does not have; choose the model "
-                         "the run was made with.")
+    try:
+        target = check_class(model, heatmaps.target)
+    except InputError:
+        raise InputError(f"The SpRAy run explains class {heatmaps.target}, which {model.name} does not have; choose "
+                         "the model the run was made with.") from None
     progress(0.6, "Locating the artefact by relevance")
     artefact = artefact_from_samples(
         model, carrying.inputs, clean.inputs, target, token=token,
@@ -99,13 +115,12 @@ def artefact_from_spray(spray_folder, cluster: int, model: LoadedModel, *, token
 
 def artefact_from_files(model: LoadedModel, carrying_files, clean_files, target: int, *,
                         token: CancelToken | None = None) -> tuple[Artefact, ImageSet, ImageSet]:
-    """The artefact shared by the ``carrying_files`` (ticked images), located by relevance for class ``target``
+    """The artefact shared by the ``carrying_files``, located by relevance for class ``target``
     against the ``clean_files``."""
     _check_image_model(model)
     carrying_files, clean_files = list(carrying_files), list(clean_files)
-    _check_counts(len(carrying_files), len(clean_files))
-    if not 0 <= int(target) < len(model.class_names):
-        raise InputError(f"The class index {target} is not a class of {model.name}.")
+    check_counts(len(carrying_files), len(clean_files))
+    target = check_class(model, target)
     carrying = load_images(model, carrying_files, token=token)
     clean = load_images(model, clean_files, token=token)
     artefact = artefact_from_samples(

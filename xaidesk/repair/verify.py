@@ -16,12 +16,13 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..core import CancelToken, InputError, no_progress
+from ..core import CancelToken, InputError, no_progress, sub_progress
 from ..core.cancel import Step
 from ..models.base import LoadedModel
 from .artefact import Artefact, positive_share, relevance_maps
 from .data import ImageSet
 from .result import Comparison
+from .sources import check_class
 from .training import accuracy
 
 #: The most held-out images whose relevance is computed for the share on the artefact.
@@ -29,11 +30,6 @@ MAX_SHARE_IMAGES = 500
 #: The most images of each group (carrying, clean) in the SpRAy re-run.
 MAX_SPRAY_IMAGES = 150
 BEFORE_AFTER_FILE = "before_after.png"
-
-
-def scaled(progress, start: float, end: float):
-    """``progress`` for a part of the work that runs from ``start`` to ``end`` of the whole."""
-    return lambda fraction, message="", partial=None: progress(start + (end - start) * float(fraction), message)
 
 
 def verify(before: LoadedModel, after: LoadedModel, artefact: Artefact, held_out: ImageSet, *, target: int,
@@ -58,7 +54,7 @@ def verify(before: LoadedModel, after: LoadedModel, artefact: Artefact, held_out
     if len(held_out) == 0:
         raise InputError("There are no held-out images to verify the correction on.")
     check_artefact_fits(artefact, held_out.inputs)
-    name = _class_name(before, target)
+    name = before.class_names[check_class(before, target)]
     comparisons = []
 
     def both(function):
@@ -96,7 +92,7 @@ def verify(before: LoadedModel, after: LoadedModel, artefact: Artefact, held_out
         images[BEFORE_AFTER_FILE] = before_after_picture(*maps)
     if carrying is not None and clean is not None:
         comparisons += spray_comparisons(before, after, carrying, clean, target, token=token,
-                                         progress=scaled(progress, 0.8, 1.0))
+                                         progress=sub_progress(progress, 0.8, 1.0))
     progress(1.0, "Verified")
     return comparisons, images
 
@@ -106,12 +102,6 @@ def check_artefact_fits(artefact: Artefact, inputs: torch.Tensor) -> None:
     if tuple(artefact.mask.shape) != tuple(inputs.shape[-2:]):
         raise InputError(f"The artefact was marked on {artefact.mask.shape[0]}x{artefact.mask.shape[1]} pictures, "
                          f"but the model sees {inputs.shape[-2]}x{inputs.shape[-1]}; mark it again for this model.")
-
-
-def _class_name(model: LoadedModel, target: int) -> str:
-    if not 0 <= int(target) < len(model.class_names):
-        raise InputError(f"The class index {target} is not a class of {model.name} (0 to {len(model.class_names) - 1}).")
-    return str(model.class_names[int(target)])
 
 
 def _share_inputs(artefact: Artefact, own: ImageSet, carrying: ImageSet | None, target: int):
