@@ -150,12 +150,12 @@ def test_pruning_shows_the_pruning_curve(qtbot, make_dialog, demo):
     dialog = make_dialog(model=demo)
     choose(dialog, "prune", per_class=2)
     dialog.data.generated_spin.setValue(20)
-    assert not dialog.compare.tabs.isTabVisible(1)  # no pictures before a run
+    assert not dialog.compare.tabs.isTabVisible(1) and dialog.compare.tabs.tabBar().isHidden()  # nothing yet
     dialog.run()
     qtbot.waitUntil(lambda: dialog.outcome is not None, timeout=60_000)
     assert "pruning_curve.png" in dialog.outcome.result.images
     shown = [w for w in dialog.compare.pictures.findChildren(QLabel) if w.pixmap() and not w.pixmap().isNull()]
-    assert shown and dialog.compare.tabs.isTabVisible(1) and dialog.compare.tabs.tabText(1) == "Pictures (1) and notes"
+    assert shown and dialog.compare.tabs.isTabVisible(1) and not dialog.compare.tabs.tabBar().isHidden() and dialog.compare.tabs.tabText(1) == "Pictures (1) and notes"
     dialog.resize(1100, 750)
     dialog.compare.tabs.setCurrentIndex(1)
     qtbot.wait(50)

@@ -119,7 +119,9 @@ class RepairComparePanel(QGroupBox):
         self.notes.setText("")
         self.open_button.setEnabled(outcome is not None)
         self.files_button.setEnabled(outcome is not None)
-        self.tabs.setTabVisible(1, outcome is not None and bool(outcome.result.images or outcome.result.notes))
+        extras = outcome is not None and bool(outcome.result.images or outcome.result.notes)
+        self.tabs.setTabVisible(1, extras)
+        self.tabs.tabBar().setVisible(extras)  # no lone "Figures" tab
         self.tabs.setCurrentIndex(0)
         if outcome is None:
             return
