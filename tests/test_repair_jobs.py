@@ -268,3 +268,10 @@ def test_a_region_drawn_on_one_image_drives_a_training_repair(home, demo, tmp_pa
     assert artefact.mask[top:top + height, left:left + width].all() and artefact.mask.sum() == height * width
     outcome = rj.repair_job(plan)(CancelToken(), quiet)
     assert (outcome.out / "model.safetensors").is_file() and outcome.result.comparisons
+
+
+def test_a_pruning_curve_the_repair_made_itself_is_not_made_again(demo):
+    made = np.zeros((2, 2, 3), np.uint8)
+    result = SimpleNamespace(images={"pruning_curve.png": made}, tables=[])
+    rj.add_pruning_curve(result, demo, None, None, {})  # no images needed: nothing is computed
+    assert result.images["pruning_curve.png"] is made and result.tables == []

@@ -305,13 +305,15 @@ def spray_target(folder) -> int:
 
 def add_pruning_curve(result, model, train, held_out, params: dict, *, token=None, progress=None) -> None:
     """Add to a pruning ``result`` the held-out accuracy against the pruned share for every criterion
-    (``pruning_curve.csv`` and ``pruning_curve.png``), scored on the reference images the pruning used."""
-    from xaidesk.repair.prune import CURVE_PICTURE, pruning_curve
+    (``pruning_curve.csv`` and ``.png``, as ``prune(compare=True)``), unless the repair already made it."""
+    from xaidesk.repair.prune import COMPARE_SHARES, CURVE_PICTURE, pruning_curve
     from xaidesk.repair.prune_scores import reference_samples
 
-    seed = int(params.get("seed", 0))
+    if CURVE_PICTURE in result.images:
+        return
+    seed, shares = int(params.get("seed", 0)), tuple(sorted({*COMPARE_SHARES, float(params.get("share", 0.3))}))
     samples = reference_samples(train if train is not None else held_out, int(params.get("per_class", 10)), seed)
-    table, picture = pruning_curve(model, samples, held_out, token=token, progress=progress, seed=seed)
+    table, picture = pruning_curve(model, samples, held_out, shares=shares, token=token, progress=progress, seed=seed)
     result.tables.append(table)
     result.images[CURVE_PICTURE] = picture
 
