@@ -159,7 +159,7 @@ def _capture(module, layers, keep_output: bool):
         def hook(_module, _inputs, output, store=captured[layer.name]):
             if isinstance(output, torch.Tensor) and output.requires_grad:
                 if keep_output:
-                    store["output"] = output.detach()
+                    store["output"] = output.detach().clone()  # in-place steps behind must not change it
                 output.register_hook(lambda grad: store.__setitem__("grad", grad.detach()))
         handles.append(get_submodule(module, layer.output).register_forward_hook(hook))
     return captured, handles

@@ -243,7 +243,7 @@ def check_masked_silent(module: nn.Module, layers: list[PrunableLayer], masked: 
     handles = []
     for name in (n for n, units in masked.items() if units):
         def keep(_module, _inputs, output, name=name):
-            outputs[name] = output.detach()
+            outputs[name] = output.detach().clone()  # an in-place step behind (x += y, ReLU) must not change it
         handles.append(get_submodule(module, by_name[name].silent_at).register_forward_hook(keep))
     try:
         with torch.no_grad():
