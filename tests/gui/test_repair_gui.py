@@ -125,6 +125,7 @@ def test_a_p_clarc_run_on_the_demo_fills_the_comparison_table(qtbot, make_dialog
     choose(dialog, name)
     assert not dialog.run_button.isEnabled() and "Choose what to remove" in dialog.missing_label.text()
     dialog.artefact.pages.setCurrentIndex(dialog.artefact.TICKED)
+    assert "heatmaps" in dialog.artefact.ticked_info.text() and "tab in front" in dialog.artefact.note.text()
     dialog.artefact.carrying_list.add_paths(carrying[:5])
     dialog.artefact.clean_list.add_paths(clean[:5])
     dialog.artefact.set_target(0)

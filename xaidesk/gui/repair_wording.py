@@ -118,7 +118,8 @@ def picture_title(file_name: str) -> str:
 def artefact_note(name: str) -> str:
     """What the "What to remove" section says for the repair ``name``."""
     if needs_artefact(name):
-        return "This method removes one artefact: choose it below, and the class whose decisions it drives."
+        return ("This method removes one artefact: choose it on one of the tabs below (the tab in front is used), "
+                "and the class whose decisions it drives.")
     if measures_artefact(name):
         return ("Optional: this method trains on the whole image, but if you mark an artefact here, the share of "
                 "relevance it draws is measured before and after.")

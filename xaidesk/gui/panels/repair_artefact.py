@@ -156,12 +156,16 @@ class RepairArtefactPanel(QGroupBox):
         self.clean_list = FileList("Clean", "Images without the artefact, of any class.")
         for files in (self.carrying_list, self.clean_list):
             files.changed.connect(self._ticked_changed)
+        self.ticked_info = QLabel("Add a few images that show the artefact and a few without it. xaidesk compares "
+                                  "their heatmaps for the class below to find where the artefact is.")
+        self.ticked_info.setWordWrap(True)
         lists = QHBoxLayout()
         lists.addWidget(self.carrying_list)
         lists.addWidget(self.clean_list)
         layout = QVBoxLayout(page)
         layout.addWidget(self.preset_label)
         layout.addLayout(lists, 1)
+        layout.addWidget(self.ticked_info)
         return page
 
     def _region_page(self) -> QWidget:
