@@ -320,8 +320,8 @@ def test_the_cli_writes_a_corrected_model(tmp_path, capsys):
     code = main(["correct", "--model", "demo:clever_hans", "--method", "p-clarc", "--demo-data", "24",
                  "--demo-held-out", "12", "--out", str(out)])
     assert code == 1 and "already holds a corrected model" in capsys.readouterr().err
-    code = main(["correct", "--model", "demo:clever_hans", "--method", "p-clarc", "--demo-data", "24", "--layer", "nope",
-                 "--out", str(tmp_path / "other")])
+    code = main(["correct", "--model", "demo:clever_hans", "--method", "p-clarc", "--demo-data", "24",
+                 "--layer", "nope", "--out", str(tmp_path / "other")])
     assert code == 1 and "choose one of: 0, 1, 2" in capsys.readouterr().err
     assert not (tmp_path / "other").exists() or not any((tmp_path / "other").iterdir())
 

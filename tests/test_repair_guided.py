@@ -219,15 +219,20 @@ def test_rrr_unlearns_a_planted_corner_shortcut(shortcut):
 
 def test_sun_trains_and_reports_without_a_region(shortcut):
     model, train, free, _ = shortcut
+    original = {k: v.clone() for k, v in model.module.state_dict().items()}
     result = sun_finetune(model, train.subset(range(128)), settings=TrainingSettings(epochs=1, learning_rate=1e-3),
                           held_out=free)
-    assert [c.name for c in result.comparisons] == ["accuracy_held_out"]
+    assert all(torch.equal(v, model.module.state_dict()[k]) for k, v in original.items())  # the original is untouched
+    assert [c.name for c in result.comparisons] == ["accuracy_held_out"] and result.images == {}
     assert result.settings["feature_layer"] == "6" and result.edits[0]["method"] == "sun"
     assert {"cross_entropy", "cross_entropy_lrp"} <= set(result.tables[0].header)
     assert any(not torch.equal(a, b) for a, b in zip(result.model.module.parameters(), model.module.parameters()))
     with_region = sun_finetune(model, train.subset(range(64)), settings=TrainingSettings(epochs=1), mask=CORNER,
                                feature_layer="4", share_images=free.subset(range(16)))
     assert np.isfinite(with_region.comparison("relevance_share_region").before)
+    picture = with_region.images["before_after.png"]
+    assert picture.dtype == np.uint8 and picture.ndim == 3 and picture.shape[1] > picture.shape[0]
+    assert all(torch.equal(v, model.module.state_dict()[k]) for k, v in original.items())
 
 
 def test_training_resumes_from_a_checkpoint_to_the_same_weights(shortcut, tmp_path):
@@ -237,7 +242,7 @@ def test_training_resumes_from_a_checkpoint_to_the_same_weights(shortcut, tmp_pa
     whole = rrr_finetune(model, train, CORNER, weight=50.0, settings=settings)
     token = CancelToken()
 
-    def cancel_midway(fraction, message=""):
+    def cancel_midway(fraction, message="", partial=None):
         if 0.4 < fraction < 0.9:
             token.cancel()
 
@@ -269,6 +274,8 @@ def test_refusals_are_plain(shortcut):
         rrr_finetune(model, small, CORNER, weight=float("nan"), settings=settings)
     with refuse(match="number or 'auto'"):
         rrr_finetune(model, small, CORNER, weight="strong", settings=settings)
+    with refuse(match=r"non-negative number or 'auto' \(not '-1'\)"):
+        rrr_finetune(model, small, CORNER, weight="-1", settings=settings)
     with refuse(match="learning rate"):
         rrr_finetune(model, small, CORNER, settings=TrainingSettings(learning_rate=float("inf")))
     with refuse(match="finite"):
@@ -293,7 +300,9 @@ def test_the_command_writes_its_files_resumes_and_refuses(tmp_path):
                  "--batch-size", "20", "--out", str(out), "--checkpoints", str(tmp_path / "ck")])
     assert code == 0
     assert {p.name for p in out.iterdir()} == {"model.safetensors", "report.json", "comparison.csv",
-                                               "training_history.csv"}
+                                               "training_history.csv", "before_after.png"}
+    assert main(["finetune", "--model", "demo:clever_hans", "--method", "sun", "--demo-data", "20", "--epochs", "1",
+                 "--out", str(out)]) == 1  # a folder that holds a model is refused before any training
     report = json.loads((out / "report.json").read_text())
     assert report["method"] == "sun" and report["edits"][0]["kind"] == "finetune"
     assert {c["name"] for c in report["comparisons"]} == {"accuracy_held_out", "relevance_share_region",
@@ -318,6 +327,7 @@ def test_the_command_writes_its_files_resumes_and_refuses(tmp_path):
     assert main(["finetune", "--model", "demo:clever_hans", "--method", "rrr", "--data", str(folder), "--region",
                  ",".join(str(v) for v in MARK_BOX), "--epochs", "1", "--weight", "20", "--held-out", "0.25",
                  "--out", str(from_folder)]) == 0
+    assert (from_folder / "before_after.png").is_file()
     report = json.loads((from_folder / "report.json").read_text())
     assert report["settings"]["weight_value"] == 20 and report["provenance"]["held_out_images"] == 4
     assert report["provenance"]["region_pixels"] == MARK_BOX[2] * MARK_BOX[3]
@@ -325,3 +335,12 @@ def test_the_command_writes_its_files_resumes_and_refuses(tmp_path):
                  "--out", str(tmp_path / "no_region")]) == 1
     assert main(["finetune", "--model", "demo:clever_hans", "--method", "rrr", "--demo-data", "40",
                  "--region", "1,2,3", "--out", str(tmp_path / "o3")]) == 1
+
+
+def test_the_command_help_says_the_region_is_in_model_input_pixels(capsys):
+    from xaidesk.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["finetune", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "in model-input pixels" in text and "defaults to the tag box" in text

@@ -144,13 +144,7 @@ def _finetune(args, model, data, settings, token, progress):
         if data["region"] is None:
             raise InputError("Right for the right reasons needs the region the model should not use: give --region "
                              "TOP,LEFT,HEIGHT,WIDTH in model-input pixels.")
-        weight = args.weight.strip().lower()
-        if weight != "auto":
-            try:
-                weight = float(weight)
-            except ValueError:
-                raise InputError(f"--weight must be a number or auto (not '{args.weight}').") from None
-        return rrr_finetune(model, data["train"], data["region"], weight=weight, settings=settings,
+        return rrr_finetune(model, data["train"], data["region"], weight=args.weight, settings=settings,
                             held_out=data["held_out"], share_images=data["share"], checkpoint_dir=args.checkpoints,
                             token=token, progress=progress)
     return sun_finetune(model, data["train"], xi=args.xi, lam=args.lam, feature_layer=args.feature_layer,

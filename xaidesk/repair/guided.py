@@ -8,7 +8,8 @@
 
 Both train a copy of the model with :func:`xaidesk.repair.training.finetune` (progress, cancel,
 checkpoints that resume) and report held-out accuracy and the relevance share in the marked region,
-before and after (with the mean heatmaps before | after as ``before_after.png`` when a region is given), as a :class:`~xaidesk.repair.result.RepairResult`.
+before and after (with the mean heatmaps before | after as ``before_after.png`` when a region is given),
+as a :class:`~xaidesk.repair.result.RepairResult`.
 """
 
 from __future__ import annotations
@@ -164,9 +165,9 @@ def rrr_finetune(model: LoadedModel, train: ImageSet, mask: np.ndarray, *, weigh
     mask
         (H, W) at model-input size, 1 where the irrelevant region (the artefact) is.
     weight
-        The penalty's weight, or ``"auto"``: on 64 training images the penalty term starts ten times as
-        large as the cross-entropy of guessing (see :func:`~xaidesk.repair.guided_losses.calibrated_weight`;
-        about 85 on the Clever Hans demo). Weights that only balance the two terms (about 1 there) barely
+        The penalty's weight (a number, or text holding one), or ``"auto"``: on 64 training images the
+        penalty term starts ten times as large as the cross-entropy of guessing (see
+        :func:`~xaidesk.repair.guided_losses.calibrated_weight`; about 85 on the Clever Hans demo). Weights that only balance the two terms (about 1 there) barely
         move a model that already fits its training images off a shortcut.
     settings
         Epochs, batch size, learning rate, seed.
@@ -179,16 +180,17 @@ def rrr_finetune(model: LoadedModel, train: ImageSet, mask: np.ndarray, *, weigh
     """
     _check_inputs(model, train, settings, held_out, share_images)
     region = _check_mask(mask, train)
-    if isinstance(weight, str):
-        if weight.strip().lower() != "auto":
-            raise InputError(f"The weight must be a number or 'auto' (not '{weight}').")
+    if isinstance(weight, str) and weight.strip().lower() == "auto":
         calibrate = train.subset(torch.randperm(len(train), generator=torch.Generator().manual_seed(
             int(settings.seed)))[:CALIBRATION_IMAGES].tolist())
         value = calibrated_weight(working_copy(model, model.name).module, calibrate.inputs, calibrate.labels, region,
                                   len(model.class_names))
         chosen = "auto"
     else:
-        value = _check_number("The weight", weight)
+        try:
+            value = _check_number("The weight", weight)
+        except InputError:
+            raise InputError(f"The weight must be a finite, non-negative number or 'auto' (not '{weight}').") from None
         chosen = value
     options = {"weight": chosen}
     summary = (f"Fine-tuned for {settings.epochs} epoch(s) on {len(train)} images to be right for the right reasons: "

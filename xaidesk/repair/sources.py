@@ -90,7 +90,8 @@ def artefact_from_spray(spray_folder, cluster: int, model: LoadedModel, *, token
     missing = [p for p in paths if not p.is_file()]
     if missing:
         raise InputError(f"The pictures of the SpRAy run are not where the run found them ('{missing[0]}' is missing, "
-                         f"{len(missing)} in all). Put the run's source folder back, or give the images that carry it and clean ones instead.")
+                         f"{len(missing)} in all). Put the run's source folder back, or give the images that "
+                         "carry it and clean ones instead.")
     check_counts(len(members), len(paths) - len(members))
     by_name = {name.strip().lower(): i for i, name in enumerate(model.class_names)}
     labels = [by_name.get(str(row.get("true_class", "")).strip().lower(), -1) for row in heatmaps.rows]
