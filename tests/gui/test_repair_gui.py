@@ -145,6 +145,11 @@ def test_a_p_clarc_run_on_the_demo_fills_the_comparison_table(qtbot, make_dialog
     assert table.item(accuracy, 1).text() == f"{100 * result.comparisons[accuracy].before:.1f}%"
     titles = [w.text() for w in dialog.compare.pictures.findChildren(QLabel) if w.objectName() == "viewTitle"]
     assert titles == [rw.picture_title(name) for name in sorted(result.images)]
+    first = dialog.outcome
+    dialog.run()  # a second run: the first result's buttons wait until it is over
+    assert dialog.is_running() and not dialog.compare.open_button.isEnabled()
+    qtbot.waitUntil(lambda: dialog.outcome is not first, timeout=60_000)
+    assert dialog.compare.open_button.isEnabled() and dialog.compare.files_button.isEnabled()
 
 
 def test_pruning_shows_the_pruning_curve(qtbot, make_dialog, demo):
@@ -156,7 +161,9 @@ def test_pruning_shows_the_pruning_curve(qtbot, make_dialog, demo):
     qtbot.waitUntil(lambda: dialog.outcome is not None, timeout=60_000)
     assert "pruning_curve.png" in dialog.outcome.result.images
     shown = [w for w in dialog.compare.pictures.findChildren(QLabel) if w.pixmap() and not w.pixmap().isNull()]
-    assert shown and dialog.compare.tabs.isTabVisible(1) and not dialog.compare.tabs.tabBar().isHidden() and dialog.compare.tabs.tabText(1) == "Pictures (1) and notes"
+    tabs = dialog.compare.tabs
+    assert shown and tabs.isTabVisible(1) and not tabs.tabBar().isHidden()
+    assert tabs.tabText(1) == "Pictures (1) and notes"
     dialog.resize(1100, 750)
     dialog.compare.tabs.setCurrentIndex(1)
     qtbot.wait(50)

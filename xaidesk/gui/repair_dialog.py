@@ -251,6 +251,8 @@ class RepairDialog(QDialog):
         self.cancel_button.setEnabled(running)
         for panel in (self.artefact, self.method, self.data):
             panel.setEnabled(not running)
+        for button in (self.compare.open_button, self.compare.files_button):  # the last result's, not this run's
+            button.setEnabled(not running and self.compare.outcome is not None)
 
     # ------------------------------------------------------------ running
     def run(self) -> int | None:
