@@ -234,7 +234,7 @@ def _sun(request: RepairRequest, token, progress) -> RepairResult:
 @register_repair(
     "prune", title="Prune by relevance",
     help="Removes the filters and units that contribute least, measured by LRP on a few reference images per "
-         "class (Yeom et al. 2021), and compares with weight magnitude, Taylor and random pruning.",
+         "class (Yeom et al. 2021), and compares it with weight magnitude, Taylor and random pruning (the setting below).",
     needs={NEEDS_SAMPLES}, order=50,
     params=(
         Param("criterion", "choice", "relevance", "How the least useful filters are found.",
@@ -250,6 +250,9 @@ def _sun(request: RepairRequest, token, progress) -> RepairResult:
         Param("epochs", "int", 0, "Fine-tuning epochs after each step; 0 prunes without training.", minimum=0,
               maximum=100, label="fine-tuning epochs"),
         Param("seed", "int", 0, "Fixes which reference images are used.", minimum=0, maximum=2**31 - 1),
+        Param("compare", "bool", True, "Also prune with weight magnitude, Taylor and random scores at several "
+              "shares, and plot held-out accuracy against the share removed for all four.",
+              label="compare the criteria"),
     ),
 )
 def _prune(request: RepairRequest, token, progress) -> RepairResult:
@@ -265,5 +268,5 @@ def _prune(request: RepairRequest, token, progress) -> RepairResult:
         settings = TrainingSettings(epochs=int(p["epochs"]), seed=int(p["seed"]))
     samples = reference_samples(pool, per_class=int(p["per_class"]), seed=int(p["seed"]))
     return prune(request.model, samples, held_out, criterion=p["criterion"], share=float(p["share"]),
-                 steps=int(p["steps"]), train=request.train, settings=settings,
+                 steps=int(p["steps"]), train=request.train, settings=settings, compare=bool(p["compare"]),
                  checkpoint_dir=request.checkpoint_dir, token=token, progress=progress)
