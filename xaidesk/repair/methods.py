@@ -234,7 +234,8 @@ def _sun(request: RepairRequest, token, progress) -> RepairResult:
 @register_repair(
     "prune", title="Prune by relevance",
     help="Removes the filters and units that contribute least, measured by LRP on a few reference images per "
-         "class (Yeom et al. 2021), and compares it with weight magnitude, Taylor and random pruning (the setting below).",
+         "class (Yeom et al. 2021), and compares it with weight magnitude, Taylor and random pruning "
+         "(the setting below).",
     needs={NEEDS_SAMPLES}, order=50,
     params=(
         Param("criterion", "choice", "relevance", "How the least useful filters are found.",
