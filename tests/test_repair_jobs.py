@@ -54,7 +54,7 @@ def test_the_plan_says_what_is_missing_in_plain_words(demo, tmp_path):
     problems = " ".join(rj.plan_problems(plan))
     assert "Choose what to remove" in problems and "class the artefact drives" in problems
     plan.artefact, plan.target = rj.TickedImages((tmp_path / "a.png",), ()), 0
-    assert rj.plan_problems(plan) == ["Add at least one image that carries the artefact and one clean image."]
+    assert rj.plan_problems(plan) == ["Add at least two images that carry the artefact and two clean ones."]
     plan.artefact = rj.DrawnRegion(tmp_path / "a.png", (0, 0, 4, 4))
     assert "labelled images under Data" in rj.plan_problems(plan)[0]
     plan.data = rj.DataChoice(generated=16)
@@ -65,8 +65,6 @@ def test_the_plan_says_what_is_missing_in_plain_words(demo, tmp_path):
 
 
 def test_folders_go_to_the_persons_data_folder_and_never_into_resources(home, demo, tmp_path):
-    import xaidesk
-
     out = rj.default_output_folder(demo, "sun")
     assert out.parent == home / "data" / "corrected models" and out.name.endswith("-sun")
     assert out == rj.default_output_folder(demo, "sun")  # no time in the name: a run again finds its checkpoint
@@ -74,9 +72,12 @@ def test_folders_go_to_the_persons_data_folder_and_never_into_resources(home, de
     (out / "model.safetensors").write_bytes(b"")
     assert rj.default_output_folder(demo, "sun") == out.with_name(out.name + "-2")  # a finished one is kept
     assert rj.checkpoint_folder(out) == out.parent / f"{out.name}.checkpoints"
-    resources = Path(xaidesk.__file__).parent / "resources" / "corrected"
+    from xaidesk.resources import resource_path
+
     with pytest.raises(InputError, match="xaidesk's own files"):
-        rj.check_output(resources)
+        rj.check_output(resource_path("samples", "corrected"))
+    with pytest.raises(InputError, match="already holds a corrected model"):
+        rj.check_output(out)
     (tmp_path / "a_file").write_text("x")
     with pytest.raises(InputError, match="is a file"):
         rj.check_output(tmp_path / "a_file")
@@ -270,8 +271,3 @@ def test_a_region_drawn_on_one_image_drives_a_training_repair(home, demo, tmp_pa
     assert (outcome.out / "model.safetensors").is_file() and outcome.result.comparisons
 
 
-def test_a_pruning_curve_the_repair_made_itself_is_not_made_again(demo):
-    made = np.zeros((2, 2, 3), np.uint8)
-    result = SimpleNamespace(images={"pruning_curve.png": made}, tables=[])
-    rj.add_pruning_curve(result, demo, None, None, {})  # no images needed: nothing is computed
-    assert result.images["pruning_curve.png"] is made and result.tables == []

@@ -234,7 +234,8 @@ def test_open_the_corrected_model_loads_it_in_the_images_tab(qtbot, make_window,
     dialog = window.open_repair_dialog()
     try:
         qtbot.waitUntil(lambda: dialog.model is not None, timeout=20_000)
-        assert dialog.model is window.images_tab.model
+        assert dialog.model is not window.images_tab.model  # its own copy: the worker never shares the tab's network
+        assert dialog.model.module is not window.images_tab.model.module and dialog.model.spec == window.images_tab.model.spec
         name = next(m.name for m in list_repairs() if rj.trains(m.name) and not rj.needs_artefact(m.name))
         choose(dialog, name, epochs=1, batch_size=16)
         dialog.data.generated_spin.setValue(16)

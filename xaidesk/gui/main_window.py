@@ -296,12 +296,17 @@ class MainWindow(QMainWindow):
         the Images tab's), or with ``spec`` (a SpRAy run's model, ``preset`` its cluster). "Open the corrected
         model" loads the new model file in the tab the dialog was opened from."""
         from .repair_dialog import RepairDialog
+        from .repair_jobs import own_copy
 
         tab, model = self.tabs.currentWidget(), None
         if spec is None and tab is self.dataset_tab:
             spec = self.dataset_tab.model_spec()
         elif spec is None:
             tab, model = self.images_tab, self.images_tab.model
+            if model is not None and self.images_tab.is_busy():
+                spec, model = model.spec, None  # a job may be using it: the dialog loads its own copy
+            elif model is not None:
+                model = own_copy(model)  # the dialog's worker thread never shares the tab's network
         dialog = RepairDialog(model=model, spec=spec, preset=preset, parent=self)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.open_model_requested.connect(

@@ -177,8 +177,9 @@ def plan_problems(plan: RepairPlan) -> list[str]:
     if needs_artefact(plan.method):
         if plan.artefact is None:
             problems.append("Choose what to remove: a SpRAy cluster, ticked images or a region drawn on an image.")
-        elif isinstance(plan.artefact, TickedImages) and (not plan.artefact.carrying or not plan.artefact.clean):
-            problems.append("Add at least one image that carries the artefact and one clean image.")
+        elif isinstance(plan.artefact, TickedImages) and (len(plan.artefact.carrying) < 2
+                                                          or len(plan.artefact.clean) < 2):
+            problems.append("Add at least two images that carry the artefact and two clean ones.")
         elif isinstance(plan.artefact, DrawnRegion) and not plan.data.given:
             problems.append("A drawn region is compared with clean images: choose labelled images under Data.")
         if plan.target is None:
@@ -231,14 +232,9 @@ def checkpoint_folder(out) -> Path:
 
 def inside_resources(path) -> bool:
     """Whether ``path`` lies inside xaidesk's own resources (which must never be written to)."""
-    import xaidesk
+    from xaidesk.resources import resources_root
 
-    resources = Path(xaidesk.__file__).resolve().parent / "resources"
-    try:
-        Path(path).resolve().relative_to(resources)
-    except ValueError:
-        return False
-    return True
+    return Path(path).resolve().is_relative_to(resources_root().resolve())
 
 
 def check_output(out) -> Path:
@@ -246,19 +242,14 @@ def check_output(out) -> Path:
     from xaidesk.core import InputError
     from xaidesk.core.io import check_output_folder
 
+    from xaidesk.repair.result import check_repair_output
+
     if inside_resources(out):
         raise InputError(f"'{out}' is inside xaidesk's own files; choose a folder of yours for the corrected model.")
-    return check_output_folder(out)
+    return check_repair_output(check_output_folder(out))
 
 
 # ---------------------------------------------------------------------- the job
-def _scaled(progress, start: float, end: float):
-    def report(fraction: float, message: str = "", partial=None) -> None:
-        progress(start + (end - start) * max(0.0, min(1.0, float(fraction))), message)
-
-    return report
-
-
 def load_data(model, data: DataChoice, *, token=None, progress=None):
     """``(train, held_out)`` image sets for ``data`` (``(None, None)`` when no images were chosen)."""
     from xaidesk.core import InputError, no_progress
@@ -277,6 +268,17 @@ def load_data(model, data: DataChoice, *, token=None, progress=None):
     return split_held_out(images, held_out=float(data.held_out), seed=int(data.seed))
 
 
+def own_copy(model):
+    """``model`` with its own copy of the network, for the dialog's worker thread (the tab keeps using its own).
+
+    Call it on the GUI thread while no job of the tab runs, so that no rule or hook is attached while copying.
+    """
+    import copy
+    from dataclasses import replace
+
+    return replace(model, module=copy.deepcopy(model.module), notes=list(model.notes))
+
+
 def build_artefact(plan: RepairPlan, train, *, token=None, progress=None):
     """``(artefact, carrying, clean)`` for the plan's artefact choice (``(None, None, None)`` without one)."""
     from xaidesk.core import no_progress
@@ -292,7 +294,11 @@ def build_artefact(plan: RepairPlan, train, *, token=None, progress=None):
     if isinstance(choice, TickedImages):
         return sources.artefact_from_files(model, list(choice.carrying), list(choice.clean), int(plan.target),
                                            token=token)
-    return sources.artefact_from_image_region(model, choice.image, tuple(int(v) for v in choice.box), train)
+    if train is None or plan.target is None:
+        return sources.artefact_from_image_region(model, choice.image, tuple(int(v) for v in choice.box), train)
+    # pasted into the class's own images, so that the direction separates the artefact, not the class
+    return sources.artefact_from_image_region(model, choice.image, tuple(int(v) for v in choice.box),
+                                              train.of_class(int(plan.target)))
 
 
 def spray_target(folder) -> int:
@@ -303,21 +309,6 @@ def spray_target(folder) -> int:
     return int(heatmaps.target)
 
 
-def add_pruning_curve(result, model, train, held_out, params: dict, *, token=None, progress=None) -> None:
-    """Add to a pruning ``result`` the held-out accuracy against the pruned share for every criterion
-    (``pruning_curve.csv`` and ``.png``, as ``prune(compare=True)``), unless the repair already made it."""
-    from xaidesk.repair.prune import COMPARE_SHARES, CURVE_PICTURE, pruning_curve
-    from xaidesk.repair.prune_scores import reference_samples
-
-    if CURVE_PICTURE in result.images:
-        return
-    seed, shares = int(params.get("seed", 0)), tuple(sorted({*COMPARE_SHARES, float(params.get("share", 0.3))}))
-    samples = reference_samples(train if train is not None else held_out, int(params.get("per_class", 10)), seed)
-    table, picture = pruning_curve(model, samples, held_out, shares=shares, token=token, progress=progress, seed=seed)
-    result.tables.append(table)
-    result.images[CURVE_PICTURE] = picture
-
-
 def repair_job(plan: RepairPlan):
     """A job: check the output folder, read the images, find the artefact, run the repair, write its folder.
 
@@ -326,7 +317,7 @@ def repair_job(plan: RepairPlan):
     corrected model is written.
     """
     def job(token, progress):
-        from xaidesk.core import InputError
+        from xaidesk.core import InputError, sub_progress
         from xaidesk.repair.methods import RepairRequest, get_repair
         from xaidesk.repair.result import check_editable, write_repair_outputs
 
@@ -341,8 +332,9 @@ def repair_job(plan: RepairPlan):
         method = get_repair(plan.method)
         method.resolve_params(plan.params)
         configure_torch_threads()
-        train, held_out = load_data(plan.model, plan.data, token=token, progress=_scaled(progress, 0.0, 0.1))
-        artefact, carrying, clean = build_artefact(plan, train, token=token, progress=_scaled(progress, 0.1, 0.2))
+        train, held_out = load_data(plan.model, plan.data, token=token, progress=sub_progress(progress, 0.0, 0.1))
+        artefact, carrying, clean = build_artefact(plan, train, token=token,
+                                                   progress=sub_progress(progress, 0.1, 0.2))
         target = plan.target
         if isinstance(plan.artefact, SprayCluster) and target is None:
             target = spray_target(plan.artefact.folder)
@@ -350,11 +342,7 @@ def repair_job(plan: RepairPlan):
         request = RepairRequest(model=plan.model, params=dict(plan.params), artefact=artefact, carrying=carrying,
                                 clean=clean, target=target, train=train, held_out=held_out,
                                 checkpoint_dir=checkpoints)
-        curve = plan.method == "prune" and held_out is not None
-        result = method.run(request, token=token, progress=_scaled(progress, 0.2, 0.6 if curve else 0.97))
-        if curve:
-            add_pruning_curve(result, plan.model, train, held_out, plan.params, token=token,
-                              progress=_scaled(progress, 0.6, 0.97))
+        result = method.run(request, token=token, progress=sub_progress(progress, 0.2, 0.97))
         token.check()
         progress(0.98, "Writing the corrected model")
         write_repair_outputs(result, out)

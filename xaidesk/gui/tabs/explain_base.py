@@ -63,6 +63,10 @@ class JobChannelsMixin:
         """Whether the tab's job ``job`` (``"load"``, ``"model"``, ``"explain"`` ...) is queued or running."""
         return self._jobs.get(job) is not None
 
+    def is_busy(self) -> bool:
+        """Whether any job of the tab is queued or running (and so may be using the model)."""
+        return any(job is not None for job in self._jobs.values())
+
     def _channel_of(self, job_id: int) -> str | None:
         for channel, current in self._jobs.items():
             if current == job_id:
