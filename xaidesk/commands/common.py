@@ -151,3 +151,17 @@ def cancel_on_interrupt(token) -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+def parse_box(text: str, option: str = "--region") -> tuple[int, int, int, int]:
+    """``TOP,LEFT,HEIGHT,WIDTH`` (model-input pixels) as four whole numbers."""
+    from ..core import InputError
+
+    try:
+        box = tuple(int(p.strip()) for p in str(text).split(","))
+    except ValueError:
+        box = ()
+    if len(box) != 4:
+        raise InputError(f"{option} takes four whole numbers TOP,LEFT,HEIGHT,WIDTH in model-input pixels "
+                         f"(not '{text}').")
+    return box

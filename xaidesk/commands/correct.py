@@ -78,23 +78,10 @@ def read_list(path: Path) -> list[Path]:
     return files
 
 
-def parse_box(text: str, option: str = "--region") -> tuple[int, int, int, int]:
-    """``TOP,LEFT,HEIGHT,WIDTH`` (model-input pixels) as four whole numbers."""
-    from ..core import InputError
-
-    try:
-        box = tuple(int(p.strip()) for p in str(text).split(","))
-    except ValueError:
-        box = ()
-    if len(box) != 4:
-        raise InputError(f"{option} takes four whole numbers TOP,LEFT,HEIGHT,WIDTH in model-input pixels "
-                         f"(not '{text}').")
-    return box
-
-
 def parse_region(text: str) -> tuple[Path, tuple[int, int, int, int]]:
     """``IMAGE:TOP,LEFT,HEIGHT,WIDTH`` as the image path and the box."""
     from ..core import InputError
+    from .common import parse_box
 
     image, _, numbers = text.rpartition(":")
     if not image:

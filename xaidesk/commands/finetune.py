@@ -112,7 +112,7 @@ def _load(args) -> tuple:
     from ..repair.artefact import box_mask
     from ..repair.data import generated_clever_hans_set, load_labelled_folder, split_held_out
     from .common import cli_progress
-    from .correct import parse_box
+    from .common import parse_box
 
     model = load_model(args.model)
     size = tuple(model.preprocessing.size)

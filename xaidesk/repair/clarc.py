@@ -16,7 +16,6 @@ from ..models.base import LoadedModel
 from .artefact import Artefact
 from .cav import CAV_KINDS, MIN_IMAGES, check_layer, default_clarc_layer, fit_cav, layer_activations
 from .data import ImageSet
-from .guided import history_table
 from .result import RepairResult, check_editable, working_copy
 from .sources import check_class, check_counts
 from .training import BatchContext, TrainingSettings, finetune
@@ -143,7 +142,7 @@ def a_clarc(model: LoadedModel, artefact: Artefact, train: ImageSet, *, target: 
             **options}
     result = RepairResult(model=edited, method="a-clarc", base_spec=model.spec, settings=options, edits=[edit],
                           provenance={"artefact": artefact_provenance(artefact), "training": history.to_dict()},
-                          tables=[history_table(history)])
+                          tables=[history.table()])
     if history.resumed_from is not None:
         result.notes.append(f"Resumed from a checkpoint at epoch {history.resumed_from[0] + 1}, "
                             f"batch {history.resumed_from[1] + 1}.")

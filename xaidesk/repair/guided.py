@@ -27,8 +27,8 @@ from .artefact import Artefact, positive_share, relevance_maps
 from .data import ImageSet
 from .guided_losses import (calibrated_weight, check_head, head_after, linear_feature_layers, rrr_loss,
                             sun_loss)
-from .result import Comparison, RepairResult, Table, working_copy
-from .training import TrainingHistory, TrainingSettings, accuracy, finetune
+from .result import Comparison, RepairResult, working_copy
+from .training import TrainingSettings, accuracy, finetune
 from .verify import BEFORE_AFTER_FILE, before_after_picture
 
 #: Images the "auto" RRR weight is calibrated on.
@@ -102,13 +102,6 @@ def _measure(model: LoadedModel, held_out, share_images, mask, token) -> dict:
             "share": share, "maps": maps}
 
 
-def history_table(history: TrainingHistory) -> Table:
-    """The training history as ``training_history.csv``: one row per epoch, one column per loss part."""
-    keys = sorted({k for row in history.epochs for k in row if k != "epoch"})
-    return Table("training_history.csv", ["epoch", *keys],
-                 [[int(row["epoch"]), *[float(row.get(k, float("nan"))) for k in keys]] for row in history.epochs])
-
-
 def _run(model, train, loss, settings, *, method, title, options, summary, mask, held_out, share_images,
          checkpoint_dir, token, progress, notes, derived=None) -> RepairResult:
     """Measure, fine-tune a working copy with ``loss``, measure again, and gather the result.
@@ -145,7 +138,7 @@ def _run(model, train, loss, settings, *, method, title, options, summary, mask,
         images[BEFORE_AFTER_FILE] = before_after_picture(before["maps"], after["maps"])
     progress(1.0, "Done")
     return RepairResult(edited, method, model.spec, settings_dict, [edit], provenance, comparisons,
-                        [history_table(history)], images, notes)
+                        [history.table()], images, notes)
 
 
 def rrr_finetune(model: LoadedModel, train: ImageSet, mask: np.ndarray, *, weight: float | str = "auto",

@@ -195,13 +195,7 @@ def _rrr(request: RepairRequest, token, progress) -> RepairResult:
     from .guided import rrr_finetune
 
     p = request.params
-    weight = p["weight"].strip().lower()
-    if weight != "auto":
-        try:
-            weight = float(weight)
-        except ValueError:
-            raise InputError(f"The penalty weight must be 'auto' or a number, not '{p['weight']}'.") from None
-    return rrr_finetune(request.model, request.train, request.artefact.mask, weight=weight, settings=_settings(p),
+    return rrr_finetune(request.model, request.train, request.artefact.mask, weight=p["weight"], settings=_settings(p),
                         held_out=request.held_out, share_images=request.carrying,
                         checkpoint_dir=request.checkpoint_dir, token=token, progress=progress)
 

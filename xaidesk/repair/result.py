@@ -32,7 +32,7 @@ class Comparison:
     name
         A short key (``accuracy_target``, ``artefact_relevance_share``).
     label
-        The figure in plain words (``held-out accuracy, artefact removed``).
+        The figure in plain words (``held-out accuracy on 'horse' images, as given``).
     before, after
         The values (NaN where a value could not be measured).
     better

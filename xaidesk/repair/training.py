@@ -91,6 +91,14 @@ class TrainingHistory:
     def to_dict(self) -> dict:
         return {"epochs": self.epochs, "resumed_from": self.resumed_from, "seconds": self.seconds}
 
+    def table(self):
+        """``training_history.csv``: one row per epoch, one column per loss part."""
+        from .result import Table
+
+        keys = sorted({k for row in self.epochs for k in row if k != "epoch"})
+        return Table("training_history.csv", ["epoch", *keys],
+                     [[int(row["epoch"]), *[float(row.get(k, float("nan"))) for k in keys]] for row in self.epochs])
+
 
 def _fingerprint(settings: TrainingSettings, identity: dict, data: ImageSet, module: nn.Module) -> str:
     """What makes two runs the same run: the settings, the caller's identity, the images and the starting weights."""
