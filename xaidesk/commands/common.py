@@ -165,3 +165,41 @@ def parse_box(text: str, option: str = "--region") -> tuple[int, int, int, int]:
         raise InputError(f"{option} takes four whole numbers TOP,LEFT,HEIGHT,WIDTH in model-input pixels "
                          f"(not '{text}').")
     return box
+
+
+def check_repair_folder(out) -> Path:
+    """Refuse an output folder that cannot be written or already holds a corrected model, before any work."""
+    from ..core.io import check_output_folder
+    from ..repair.result import check_repair_output
+
+    return check_repair_output(check_output_folder(out))
+
+
+def run_cancellable(work, token, progress, *, out, trains: bool = True, checkpoints=None):
+    """``work()`` with Ctrl-C cancelling ``token``; ``None`` when it was cancelled, after saying what was kept."""
+    from ..core import Cancelled
+
+    try:
+        with cancel_on_interrupt(token):
+            return work()
+    except Cancelled:
+        progress.done()
+        where = ("run it again" if not trains else
+                 f"the checkpoints are kept in {checkpoints}; run the same command again to resume"
+                 if checkpoints is not None else "give --checkpoints DIR to be able to resume")
+        print(f"xaidesk: cancelled; nothing was written to {out} ({where}).", file=sys.stderr)
+        return None
+
+
+def write_repair(result, out: Path, progress) -> int:
+    """Write a repair's folder and say, figure by figure, what changed."""
+    from ..repair.result import MODEL_FILE, write_repair_outputs
+
+    progress.done()
+    write_repair_outputs(result, out)
+    for comparison in result.comparisons:
+        print(f"{comparison.label}: {comparison.before:.4g} -> {comparison.after:.4g}")
+    for note in result.notes:
+        print(f"note: {note}")
+    print(f"{result.edits[0]['summary']} Written to {out}; open the model as file:{out / MODEL_FILE}")
+    return 0

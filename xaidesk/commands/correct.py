@@ -18,7 +18,6 @@ another seed); without a source it removes the demo's copyright tag. DIR receive
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 HELP = "remove an artefact a model uses as a shortcut (P-ClArC or A-ClArC) and compare before and after"
@@ -131,19 +130,16 @@ def _demo_artefact(model, args, target: int):
 
 
 def run(args: argparse.Namespace) -> int:
-    from .common import EXIT_CANCELLED, cancel_on_interrupt, cli_progress
-    from ..core import CancelToken, Cancelled, InputError
-    from ..core.io import check_output_folder
-    from ..repair.result import check_repair_output
+    from .common import EXIT_CANCELLED, check_repair_folder, cli_progress, run_cancellable, write_repair
+    from ..core import CancelToken, InputError
     from ..models import load_model
     from ..repair.clarc import a_clarc, p_clarc
     from ..repair.data import load_labelled_folder, split_held_out
-    from ..repair.result import check_editable, write_repair_outputs
+    from ..repair.result import check_editable
     from ..repair.sources import artefact_from_files, artefact_from_image_region, artefact_from_spray, load_images
     from ..repair.training import TrainingSettings
 
-    check_output_folder(args.out)
-    check_repair_output(args.out)
+    check_repair_folder(args.out)
     sources = [args.spray is not None, args.carrying is not None and args.region is None, args.region is not None]
     if sum(sources) > 1:
         raise InputError("Give one source of the artefact: --spray DIR --cluster K, --carrying/--clean lists, "
@@ -189,34 +185,23 @@ def run(args: argparse.Namespace) -> int:
         artefact, carrying, clean = _demo_artefact(model, args, target)
     if args.method == "a-clarc" and train is None:
         raise InputError("A-ClArC fine-tunes on labelled images: give --data FOLDER (one subfolder per class).")
-    try:
-        with cancel_on_interrupt(token):
-            if args.method == "p-clarc":
-                result = p_clarc(model, artefact, carrying, clean, layer=args.layer, cav=args.cav, held_out=held_out,
-                                 target=target, token=token, progress=progress)
-            else:
-                settings = TrainingSettings(epochs=args.epochs, batch_size=args.batch_size,
-                                            learning_rate=args.learning_rate, seed=args.seed)
-                result = a_clarc(model, artefact, train, target=target, settings=settings,
-                                 paste_share=args.paste_share, held_out=held_out, checkpoint_dir=args.checkpoints,
-                                 token=token, progress=progress)
-    except Cancelled:
-        progress.done()
-        where = (f"the checkpoint is kept in {args.checkpoints}; run the same command again to resume"
-                 if args.method == "a-clarc" and args.checkpoints is not None else
-                 "give --checkpoints DIR to be able to resume" if args.method == "a-clarc" else "run it again")
-        print(f"xaidesk: cancelled; nothing was written to {args.out} ({where}).", file=sys.stderr)
+    def work():
+        if args.method == "p-clarc":
+            return p_clarc(model, artefact, carrying, clean, layer=args.layer, cav=args.cav, held_out=held_out,
+                           target=target, token=token, progress=progress)
+        settings = TrainingSettings(epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
+                                    seed=args.seed)
+        return a_clarc(model, artefact, train, target=target, settings=settings, paste_share=args.paste_share,
+                       held_out=held_out, checkpoint_dir=args.checkpoints, token=token, progress=progress)
+
+    result = run_cancellable(work, token, progress, out=args.out, trains=args.method == "a-clarc",
+                             checkpoints=args.checkpoints)
+    if result is None:
         return EXIT_CANCELLED
     if args.demo_data is not None and held_out is not None:
         result.notes.append("The held-out pictures are generated without the tag: 'as given' means tag-free.")
     result.provenance["data"] = (str(args.data.resolve()) if args.data is not None else
                                  f"generated: {args.demo_data} pictures, seed {args.seed}" if args.demo_data else None)
-    progress.done()
-    write_repair_outputs(result, args.out)
-    print(result.edits[0]["summary"] + ".")
-    for c in result.comparisons:
-        print(f"  {c.label}: {c.before:.3f} -> {c.after:.3f}")
     if held_out is None:
-        print("note: no held-out images (--data), so nothing was measured before and after.", file=sys.stderr)
-    print(f"Wrote the corrected model and its report to {args.out}; open it as file:{args.out / 'model.safetensors'}")
-    return 0
+        result.notes.append("No held-out images were given (--data), so only the artefact's own images were measured.")
+    return write_repair(result, args.out, progress)

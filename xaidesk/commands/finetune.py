@@ -19,7 +19,6 @@ current batch and keeps a checkpoint in ``--checkpoints DIR``; the same command 
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 HELP = "fine-tune a model with explanations: right for the right reasons (rrr) or LRP-weighted features (sun)"
@@ -58,13 +57,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .common import EXIT_CANCELLED, cancel_on_interrupt, cli_progress
-    from ..core import CancelToken, Cancelled, InputError
-    from ..core.io import check_output_folder
-    from ..repair.result import check_repair_output
+    from .common import EXIT_CANCELLED, check_repair_folder, cli_progress, run_cancellable, write_repair
+    from ..core import CancelToken, InputError
 
-    check_output_folder(args.out)
-    check_repair_output(args.out)
+    check_repair_folder(args.out)
     if (args.data is None) == (args.demo_data is None):
         raise InputError("Give the training images with --data FOLDER, or --demo-data N for generated demo scenes "
                          "(one of the two).")
@@ -74,25 +70,12 @@ def run(args: argparse.Namespace) -> int:
     model, data = _load(args)
     token = CancelToken()
     progress = cli_progress()
-    try:
-        with cancel_on_interrupt(token):
-            result = _finetune(args, model, data, settings, token, progress)
-    except Cancelled:
-        progress.done()
-        where = (f"the checkpoint is kept in {args.checkpoints}; run the same command again to resume"
-                 if args.checkpoints is not None else "give --checkpoints DIR to be able to resume")
-        print(f"xaidesk: cancelled; nothing was written to {args.out} ({where}).", file=sys.stderr)
+    result = run_cancellable(lambda: _finetune(args, model, data, settings, token, progress), token, progress,
+                             out=args.out, checkpoints=args.checkpoints)
+    if result is None:
         return EXIT_CANCELLED
-    progress.done()
     _add_demo_figures(result, model, data)
-    from ..repair.result import write_repair_outputs
-
-    write_repair_outputs(result, args.out)
-    for c in result.comparisons:
-        print(f"{c.label}: {c.before:.3f} before, {c.after:.3f} after")
-    print(f"Fine-tuned ({result.method}) model and report written to {args.out}; open the model as "
-          f"file:{args.out / 'model.safetensors'}")
-    return 0
+    return write_repair(result, args.out, progress)
 
 
 def _settings(args):

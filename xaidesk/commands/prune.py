@@ -20,7 +20,6 @@ current batch and keeps it, and the same command resumes. See :mod:`xaidesk.repa
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 HELP = "prune the least relevant filters and units of a model (pruning by explaining, Yeom et al. 2021)"
@@ -89,18 +88,16 @@ def _check_arguments(args: argparse.Namespace) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .common import EXIT_CANCELLED, cancel_on_interrupt, cli_progress
-    from ..core import CancelToken, Cancelled
-    from ..core.io import check_output_folder
+    from .common import EXIT_CANCELLED, check_repair_folder, cli_progress, run_cancellable, write_repair
+    from ..core import CancelToken
     from ..models import load_model
     from ..repair.data import generated_clever_hans_set, load_labelled_folder, split_held_out
     from ..repair.prune import CURVE_PICTURE, prune, pruning_curve
     from ..repair.prune_scores import reference_samples
-    from ..repair.result import write_repair_outputs
     from ..repair.training import TrainingSettings
 
     _check_arguments(args)
-    check_output_folder(args.out)
+    check_repair_folder(args.out)
     token = CancelToken()
     progress = cli_progress()
     model = load_model(args.model or DEMO_MODEL)
@@ -115,27 +112,19 @@ def run(args: argparse.Namespace) -> int:
         extra = {"without_tag": ("held-out accuracy, scenes without tags", clean)}
     samples = reference_samples(train, args.per_class, args.seed)
     settings = TrainingSettings(epochs=args.finetune_epochs, seed=args.seed) if args.finetune_epochs > 0 else None
-    try:
-        with cancel_on_interrupt(token):
-            result = prune(model, samples, held_out, criterion=args.criterion, share=args.share, steps=args.steps,
-                           train=train if settings else None, settings=settings, checkpoint_dir=args.checkpoints,
-                           token=token, progress=progress, extra_held_out=extra, seed=args.seed)
-            if args.curve:
-                table, picture = pruning_curve(model, samples, held_out, token=token, progress=progress,
-                                               seed=args.seed)
-                result.tables.append(table)
-                result.images[CURVE_PICTURE] = picture
-    except Cancelled:
-        progress.done()
-        where = (f"the checkpoints are kept in {args.checkpoints}; run the same command again to resume"
-                 if args.checkpoints is not None else "give --checkpoints DIR to be able to resume")
-        print(f"xaidesk: cancelled; nothing was written to {args.out} ({where}).", file=sys.stderr)
+
+    def work():
+        result = prune(model, samples, held_out, criterion=args.criterion, share=args.share, steps=args.steps,
+                       train=train if settings else None, settings=settings, checkpoint_dir=args.checkpoints,
+                       token=token, progress=progress, extra_held_out=extra, seed=args.seed)
+        if args.curve:
+            table, picture = pruning_curve(model, samples, held_out, token=token, progress=progress, seed=args.seed)
+            result.tables.append(table)
+            result.images[CURVE_PICTURE] = picture
+        return result
+
+    result = run_cancellable(work, token, progress, out=args.out, trains=settings is not None,
+                             checkpoints=args.checkpoints)
+    if result is None:
         return EXIT_CANCELLED
-    progress.done()
-    write_repair_outputs(result, args.out)
-    for comparison in result.comparisons:
-        print(f"{comparison.label}: {comparison.before:.4g} -> {comparison.after:.4g}")
-    for note in result.notes:
-        print(f"note: {note}")
-    print(f"{result.edits[0]['summary']} Results in {args.out}; open the model as file:{args.out / 'model.safetensors'}")
-    return 0
+    return write_repair(result, args.out, progress)
