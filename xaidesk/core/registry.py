@@ -74,6 +74,9 @@ class Param:
     shown_when
         ``{other parameter: values}``: the parameter matters only while each named parameter has
         one of the given values; forms hide it otherwise. Its value is still parsed and defaulted.
+    percent
+        Display hint for a ``"float"`` share of a whole (range within 0 to 1): forms show it as a
+        percentage ("30 %"); the value itself, on the command line and in saved settings, stays the fraction.
     """
 
     name: str
@@ -88,6 +91,7 @@ class Param:
     minimum_text: str = ""
     choice_titles: dict = field(default_factory=dict, hash=False)
     shown_when: dict = field(default_factory=dict, hash=False)
+    percent: bool = False
 
     def __post_init__(self) -> None:
         if self.kind not in ("int", "float", "bool", "choice", "str"):
@@ -98,6 +102,11 @@ class Param:
             raise ValueError(f"only choice and text parameters have choice titles ({self.name})")
         if self.kind == "choice" and set(self.choice_titles) - set(self.choices):
             raise ValueError(f"choice titles of {self.name} name values it does not offer")
+        if self.percent and not (
+            self.kind == "float" and self.minimum is not None and self.maximum is not None
+            and 0.0 <= self.minimum <= self.maximum <= 1.0
+        ):
+            raise ValueError(f"only a float parameter with a range within 0 to 1 can show as a percentage ({self.name})")
         object.__setattr__(self, "shown_when", {k: tuple(v) for k, v in self.shown_when.items()})
 
     def choice_title(self, value: Any) -> str:
@@ -167,6 +176,7 @@ class Param:
             "choices_from": self.choices_from or None,
             "choice_titles": dict(self.choice_titles),
             "shown_when": {name: list(values) for name, values in self.shown_when.items()},
+            "percent": self.percent,
             "help": self.help,
         }
 

@@ -187,7 +187,7 @@ U_HELP = ("Uncertainty is the mask-weighted variance of the similarity among the
               "strategies). Automatic: 7 for inputs up to 224 pixels, more for larger ones (8 bands for the band strategies).",
               minimum=0, maximum=1024, label="mask grid size", minimum_text="Automatic"),
         Param("keep_probability", "float", 0.5, "Chance that a grid cell stays visible in a mask.",
-              minimum=0.01, maximum=0.99, label="share kept visible"),
+              minimum=0.01, maximum=0.99, label="share kept visible", percent=True),
         Param("antithetic", "bool", True,
               "Also show the model the opposite of each mask (what one hides, the other shows). Together with "
               "the next setting it reaches the same quality with fewer masks. Only used when half is kept visible (0.5).",

@@ -46,10 +46,11 @@ R_MAX = Param("r_max", "float", DEFAULT_RANGE[1],
               minimum=0.0, maximum=100.0, label="longest distance (Bohr)")
 TEST = Param("test_fraction", "float", 0.2,
              "Share of the molecules kept aside to measure the error of the finished model.",
-             minimum=0.01, maximum=0.9, label="test share")
+             minimum=0.01, maximum=0.9, label="test share", percent=True)
 VALIDATION = Param("validation_fraction", "float", 0.1,
                    "Share of the molecules set aside as a validation set (its error is reported too); 0 for none.",
-                   minimum=0.0, maximum=0.9, label="validation share", minimum_text="None")
+                   minimum=0.0, maximum=0.9, label="validation share", minimum_text="None",
+                   percent=True)
 SEED = Param("seed", "int", 0, "Random seed of the train/validation/test split; the same seed gives the same split.",
              minimum=0, maximum=2**31 - 1, label="random seed (same seed, same split)")
 

@@ -73,7 +73,7 @@ _MLP_PARAMS = [
     Param("epochs", "int", 200, "Training passes over the data.", minimum=1, maximum=100000, label="training passes"),
     Param("learning_rate", "float", 0.01, "Step size of the optimiser.", minimum=1e-6, maximum=1.0, label="learning rate"),
     Param("validation", "float", 0.2, "Share of rows held out to measure the model.", minimum=0.0, maximum=0.9,
-          label="share held out"),
+          label="share held out", percent=True),
     Param("seed", "int", 0, "Start value of the random choices (split, initialisation, batches); the same seed "
           "gives the same model.", minimum=0, maximum=2**31 - 1, label="random seed (same seed, same result)"),
     replace(THETA, default="none"),

@@ -83,8 +83,10 @@ def build_menus(window) -> None:
                                     "explanations; the result is saved as a new model file.")
 
     help_menu = window.menuBar().addMenu("&Help")
-    window.guide_action = add_action(window, help_menu, "&Guide: reading heatmaps and methods…", window.show_guide,
+    window.guide_action = add_action(window, help_menu, "&Guide…", window.show_guide,
                                      QKeySequence.StandardKey.HelpContents)
+    window.guide_action.setToolTip("How to read heatmaps and uncertainty maps, what each method shows, whether an "
+                                   "explanation is faithful, and how to correct, prune or fine-tune a model.")
     help_menu.addSeparator()
     add_action(window, help_menu, "&About xaidesk", window.show_about)
 
@@ -151,6 +153,7 @@ def about_html() -> str:
     return (f"<b>xaidesk {xaidesk.__version__}</b><p>A desktop workbench for explainable AI: open a picture, "
             "a sound, a table or molecules, pick a model and a method, and see which parts drove the "
             "decision — and listen to the evidence in sounds.</p>"
-            "<p>Help ▸ Guide explains how to read heatmaps and uncertainty maps, what each method shows and "
-            "what MoRF, LeRF and AOPC mean. The guide and the demo models work offline.</p>"
+            "<p>Help ▸ Guide explains how to read heatmaps and uncertainty maps, what each method shows, "
+            "what MoRF, LeRF and AOPC mean and how to correct, prune or fine-tune a model. "
+            "The guide and the demo models work offline.</p>"
             f"<p style='color:gray'>Python {platform.python_version()} · Qt for Python {PySide6.__version__}</p>")

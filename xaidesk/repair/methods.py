@@ -172,7 +172,7 @@ def _p_clarc(request: RepairRequest, token, progress) -> RepairResult:
          "longer predicts the class.",
     needs={NEEDS_REGION, NEEDS_TRAINING}, order=20,
     params=(*_TRAINING, Param("paste_share", "float", 0.5, "The share of the other classes' images that get the "
-                              "artefact in each batch.", minimum=0.05, maximum=1.0, label="images with the artefact")),
+                              "artefact in each batch.", minimum=0.05, maximum=1.0, label="images with the artefact", percent=True)),
 )
 def _a_clarc(request: RepairRequest, token, progress) -> RepairResult:
     from .clarc import a_clarc
@@ -237,7 +237,7 @@ def _sun(request: RepairRequest, token, progress) -> RepairResult:
               choice_titles={"relevance": "Relevance (LRP)", "taylor": "Taylor (activation × gradient)",
                              "magnitude": "Weight magnitude", "random": "Random (for comparison)"}),
         Param("share", "float", 0.3, "The share of filters and units to remove.", minimum=0.0, maximum=0.95,
-              label="share removed"),
+              label="share removed", percent=True),
         Param("per_class", "int", 10, "Reference images per class the filters are scored on.", minimum=1,
               maximum=1000, label="reference images per class"),
         Param("steps", "int", 1, "Prune in this many steps (with fine-tuning between them when epochs > 0).",

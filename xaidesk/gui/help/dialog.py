@@ -30,5 +30,7 @@ class GuideDialog(QDialog):
         self.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose, False)
 
     def show_section(self, key: str) -> None:
-        """Scroll to a section: ``"heatmap"``, ``"uncertainty"``, ``"methods"``, ``"faithfulness"``."""
+        """Scroll to a section by its anchor: ``"start"`` (getting started), ``"models"`` (opening your own
+        model), ``"heatmap"``, ``"uncertainty"``, ``"methods"``, ``"faithfulness"`` (MoRF, LeRF and AOPC) or
+        ``"repair"`` (correcting, pruning and fine-tuning a model)."""
         self.browser.scrollToAnchor(key)

@@ -30,6 +30,8 @@ class DatasetModelBox(QGroupBox):
         self._extra_models: list[tuple[str, str]] = []
         #: Per opened model spec: its label file, hand-set preprocessing and class names (Open model dialog).
         self._model_options: dict[str, dict] = {}
+        #: Class names read from edited model files, keyed by (path, modification time).
+        self._names_in_files: dict[tuple[str, int], list[str]] = {}
         layout = QVBoxLayout(self)
         self.model_combo = QComboBox()
         self.model_combo.setToolTip("The network whose decisions are explained.")
@@ -73,13 +75,33 @@ class DatasetModelBox(QGroupBox):
         self.model_changed.emit()
 
     def class_names(self) -> list[str]:
-        """The chosen model's class names: the catalog's, else those the Open model dialog found; [] if unknown."""
+        """The chosen model's class names: the catalog's, else those the Open model dialog found, else those an
+        edited model file (a corrected, pruned or fine-tuned model) records; [] if unknown."""
         spec = self.model_spec()
         entry = next((m for m in self._models if m["spec"] == spec), None)
         names = list(entry.get("class_names", [])) if entry else []
         if not names and spec in self._model_options:
             names = list(self._model_options[spec].get("class_names") or [])
+        if not names and spec and spec.startswith("file:"):
+            names = self._class_names_in_file(Path(spec[len("file:"):]))
         return names
+
+    def _class_names_in_file(self, path: Path) -> list[str]:
+        """The class names an edited model file records in its description (read without loading the network)."""
+        try:
+            key = (str(path), path.stat().st_mtime_ns)
+        except OSError:
+            return []
+        if key not in self._names_in_files:
+            from xaidesk.core import ModelError
+            from xaidesk.models.edited import read_edited_document
+
+            try:
+                document = read_edited_document(path) or {}
+            except ModelError:
+                document = {}  # a damaged file says so when the run loads it
+            self._names_in_files[key] = [str(name) for name in document.get("class_names") or []]
+        return list(self._names_in_files[key])
 
     def _on_model_activated(self, index: int) -> None:
         data = self.model_combo.itemData(index)

@@ -213,6 +213,34 @@ class ImagesTab(ImageModelsMixin, ImageResultsMixin, ExplainTabBase):
         elif channel == "predict":
             self._prediction_failed(failure)
 
+    # ------------------------------------------------------------ demo samples
+    def load_model(self, spec: str, trust: bool = False, labels=None, preprocessing=None) -> int:
+        """Load a model in the background (see :meth:`ImageModelsMixin.load_model`).
+
+        When the shown picture is a sample of the demo model in use and ``spec`` is another demo model,
+        that model's first sample opens with it: a digit is never scored by the horse model. A picture
+        the person opened themselves always stays.
+        """
+        job = super().load_model(spec, trust=trust, labels=labels, preprocessing=preprocessing)
+        following = self._sample_following(spec)
+        if following is not None:
+            self._waiting_sample = following
+        return job
+
+    def _sample_following(self, spec: str) -> tuple[str, str] | None:
+        """``(sample, status note)`` to open with the demo model ``spec``, or None to keep the picture."""
+        if self.catalog is None or self.model is None or self.image is None or self._jobs.get("image") is not None:
+            return None
+        shown = getattr(self.image, "path", None)
+        owner = self.catalog.sample_owner(shown) if shown is not None else None
+        if owner is None or owner["spec"] != self.model.spec or owner["spec"] == spec:
+            return None
+        new = next((m for m in self.demo_models() if m["spec"] == spec and m.get("samples")), None)
+        if new is None:
+            return None
+        title = new.get("title", spec)
+        return str(new["samples"][0]), f"Loaded {title} and opened its sample in place of the previous demo's sample."
+
     # ------------------------------------------------------------ images
     def choose_image(self) -> None:
         from xaidesk.data.images import IMAGE_FILE_FILTER

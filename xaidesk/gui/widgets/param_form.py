@@ -73,6 +73,28 @@ class CompactDoubleSpinBox(WheelOnlyWhenFocused, QDoubleSpinBox):
         return (QValidator.State.Acceptable if inside else QValidator.State.Intermediate), text, position
 
 
+class PercentSpinBox(WheelOnlyWhenFocused, QDoubleSpinBox):
+    """A spin box that shows a share of a whole as a percentage ("30 %"); :meth:`fraction` gives 0.3.
+
+    Percentages have up to two decimals, so a fraction keeps four.
+    """
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setDecimals(2)
+        self.setSuffix(" %")
+        self.setSingleStep(1.0)
+
+    def textFromValue(self, value: float) -> str:  # noqa: N802 - Qt override
+        return f"{value:.6g}"  # "30", "12.5": no trailing zeros
+
+    def set_fraction(self, fraction: float) -> None:
+        self.setValue(float(fraction) * 100.0)
+
+    def fraction(self) -> float:
+        return round(self.value() / 100.0, self.decimals() + 2)
+
+
 def sentence_case(text: str) -> str:
     """``"random seed"`` -> ``"Random seed"``; unlike ``str.capitalize`` it keeps ``"SLIC"`` as it is,
     and a leading symbol such as ``"γ of convolutions"`` stays lower case (Γ is another symbol)."""
@@ -91,7 +113,8 @@ class ParamForm(QWidget):
     row is labelled with the parameter's plain label and its tooltip is the
     parameter's help text; a number whose minimum has a meaning
     (``Param.minimum_text``, e.g. "Automatic") shows that word instead.
-    Choices show their plain titles (``Param.choice_titles``) and return their
+    A share of a whole (``Param.percent``) shows as a percentage and
+    still returns the fraction. Choices show their plain titles (``Param.choice_titles``) and return their
     values; a text parameter with titled words (``{"auto": "Automatic"}``) gets
     an editable combo box offering them. Rows whose ``Param.shown_when``
     condition is false are hidden, and shown again when it comes true.
@@ -201,6 +224,10 @@ class ParamForm(QWidget):
                 int(param.maximum) if param.maximum is not None else _INT_LIMIT,
             )
             editor.valueChanged.connect(changed)
+        elif param.kind == "float" and param.percent:
+            editor = PercentSpinBox()
+            editor.setRange(float(param.minimum) * 100.0, float(param.maximum) * 100.0)
+            editor.valueChanged.connect(changed)
         elif param.kind == "float":
             editor = CompactDoubleSpinBox()
             editor.setRange(
@@ -275,7 +302,9 @@ class ParamForm(QWidget):
 
     def set_value(self, name: str, value: Any) -> None:
         editor = self._editors[name]
-        if isinstance(editor, (QSpinBox, QDoubleSpinBox)):
+        if isinstance(editor, PercentSpinBox):
+            editor.set_fraction(value)
+        elif isinstance(editor, (QSpinBox, QDoubleSpinBox)):
             editor.setValue(value)
         elif isinstance(editor, QCheckBox):
             editor.setChecked(bool(value))
@@ -295,7 +324,9 @@ class ParamForm(QWidget):
         result = {}
         for param in self._params:
             editor = self._editors[param.name]
-            if isinstance(editor, (QSpinBox, QDoubleSpinBox)):
+            if isinstance(editor, PercentSpinBox):
+                result[param.name] = editor.fraction()
+            elif isinstance(editor, (QSpinBox, QDoubleSpinBox)):
                 result[param.name] = editor.value()
             elif isinstance(editor, QCheckBox):
                 result[param.name] = editor.isChecked()
