@@ -5,11 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from scipy.optimize import brentq
 from scipy.stats import norm
 from sklearn.linear_model import LinearRegression
 from sklearn.linear_model import lasso_path as sk_lasso_path
 
-from xaidesk.core import InputError, MethodError
+from xaidesk.core import CancelToken, Cancelled, InputError, MethodError
 from xaidesk.data.loans import NO_EFFECT, TARGET, TRUE_EFFECTS
 from xaidesk.resources import resource_path
 from xaidesk.tabular import readable
@@ -101,7 +102,8 @@ def test_regression_metrics_equal_the_naive_formulas():
     error = model.predict_output(X[held]) - value[held]
     assert model.metrics["mae"] == pytest.approx(np.mean(np.abs(error)))
     assert model.metrics["rmse"] == pytest.approx(np.sqrt(np.mean(error ** 2)))
-    assert model.metrics["r2"] == pytest.approx(1 - np.sum(error ** 2) / np.sum((value[held] - value[held].mean()) ** 2))
+    total = np.sum((value[held] - value[held].mean()) ** 2)
+    assert model.metrics["r2"] == pytest.approx(1 - np.sum(error ** 2) / total)
 
 
 def test_every_model_fits_both_tasks_it_offers():
@@ -147,6 +149,19 @@ def test_lasso_path_matches_scikit_learn_and_the_optimality_conditions():
         np.testing.assert_allclose(np.abs(gradient[w != 0]), lam, rtol=1e-2)
 
 
+def test_long_work_can_be_cancelled_and_reports_progress():
+    X, y, _, names = planted()
+    token = CancelToken()
+    token.cancel()
+    with pytest.raises(Cancelled):
+        readable.lasso_path(X, y, "classification", token=token)
+    with pytest.raises(Cancelled):
+        fit_table_model("tree", X, y, names, token=token)
+    steps = []
+    readable.lasso_path(X, y, "classification", n_lambdas=4, progress=lambda f, m: steps.append((f, m)))
+    assert [m.done for _, m in steps] == [0, 1, 2, 3] and steps[-1][1].total == 4
+
+
 def test_l1_logistic_path_meets_the_optimality_conditions():
     X, y, _, names = planted()
     path = readable.lasso_path(X, y, "classification", feature_names=names, n_lambdas=8)
@@ -155,7 +170,6 @@ def test_l1_logistic_path_meets_the_optimality_conditions():
     for lam, w in zip(path.lambdas[1:], path.coefs[1:]):
         active = w != 0
         # the intercept is free: refit it, then check the gradient of the mean log loss
-        from scipy.optimize import brentq
         b = brentq(lambda b: np.mean(1 / (1 + np.exp(-(Xs @ w + b))) - y), -20, 20)
         gradient = Xs.T @ (y - 1 / (1 + np.exp(-(Xs @ w + b)))) / len(X)
         assert np.all(np.abs(gradient) <= lam * 1.05 + 1e-6)
@@ -173,9 +187,7 @@ def _rule_holds(text: str, row: dict) -> bool:
     return True
 
 
-def test_tree_rules_text_reproduces_every_prediction():
-    X, y, _, names = planted()
-    model = fit_table_model("tree", X, y, names, target_name="approved", params={"max_depth": 3})
+def _check_rules_reproduce_the_tree(model, X, names):
     rules = readable.tree_rules(model)
     leaves = model.final.apply(X)
     predicted = model.estimator.predict(X)
@@ -186,6 +198,13 @@ def test_tree_rules_text_reproduces_every_prediction():
         assert holding[0].text.endswith(f"approved = {holding[0].outcome} "
                                         f"({holding[0].share:.0%} of {holding[0].samples} rows)")
     assert sum(r.samples for r in rules) == len(model.train_rows)
+    return rules
+
+
+def test_tree_rules_text_reproduces_every_prediction():
+    X, y, _, names = planted()
+    model = fit_table_model("tree", X, y, names, target_name="approved", params={"max_depth": 3})
+    _check_rules_reproduce_the_tree(model, X, names)
 
 
 def test_tree_structure_and_decision_path_follow_the_tree():
@@ -264,6 +283,8 @@ def test_on_the_loan_table_the_ground_truth_columns_come_first(loans):
     X, y, names = loans
     tree = fit_table_model("tree", X, y, names, target_name=TARGET)
     assert readable.tree_structure(tree)[0].feature in TRUE_EFFECTS
+    rules = _check_rules_reproduce_the_tree(tree, X, names)
+    assert all(len(c.text.partition(".")[2]) <= 3 for rule in rules for c in rule.conditions)  # short numbers
     assert readable.decision_path(tree, X[0])[0].feature in TRUE_EFFECTS
     lasso = fit_table_model("lasso", X, y, names, params={"folds": 3})
     weights = dict(zip(names, np.abs(readable.coefficients(lasso).standardised)))

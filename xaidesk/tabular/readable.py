@@ -12,7 +12,7 @@ from typing import Any, NamedTuple
 import numpy as np
 from sklearn.pipeline import Pipeline
 
-from xaidesk.core import InputError, MethodError
+from xaidesk.core import CancelToken, InputError, MethodError, Step, no_progress
 
 from .models import FittedModel, check_features, get_table_model
 
@@ -86,7 +86,8 @@ def lasso_lambda(model: FittedModel) -> float:
 
 
 def lasso_path(X: Any, y: Any, task: str, *, feature_names: list[str] | None = None, positive: Any = None,
-               n_lambdas: int = 40, eps: float = 1e-3, chosen: float | None = None) -> LassoPath:
+               n_lambdas: int = 40, eps: float = 1e-3, chosen: float | None = None,
+               token: CancelToken | None = None, progress=no_progress) -> LassoPath:
     """The lasso's coefficients against λ on standardised columns, with the chosen λ marked.
 
     Regression uses :func:`sklearn.linear_model.lasso_path` (objective ``‖y − Xw‖² / 2n + λ‖w‖₁``);
@@ -122,9 +123,12 @@ def lasso_path(X: Any, y: Any, task: str, *, feature_names: list[str] | None = N
     fit = LogisticRegression(l1_ratio=1.0, solver="saga", warm_start=True, max_iter=5000, tol=1e-6)
     coefs = np.zeros((len(lambdas), X.shape[1]))
     for i, lam in enumerate(lambdas):
+        if token is not None:
+            token.check()
+        progress(i / len(lambdas), Step.count("Lasso path", i, len(lambdas), "penalties"))
         fit.set_params(C=1.0 / (lam * n))
         coefs[i] = fit.fit(Xs, target).coef_[0]
-    return LassoPath(names, lambdas, coefs, chosen, f"log-odds of {positive}")
+    return LassoPath(names, lambdas, coefs + 0.0, chosen, f"log-odds of {positive}")
 
 
 def _grid(top: float, eps: float, count: int) -> np.ndarray:
@@ -210,16 +214,18 @@ def _threshold_text(threshold: float, column: np.ndarray) -> str:
     """The shortest number that splits the table's column as the tree does (which compares float32)."""
     goes_left = column.astype(np.float32) <= threshold
     for decimals in range(0, 18):
-        text = f"{threshold:.{decimals}f}"
-        if np.array_equal(column <= float(text), goes_left):
-            return text
+        for number in (np.floor(threshold * 10.0 ** decimals) / 10.0 ** decimals, threshold):
+            text = f"{number:.{decimals}f}"
+            if np.array_equal(column <= float(text), goes_left):
+                return text
     return repr(threshold)
 
 
 def tree_rules(model: FittedModel) -> list[Rule]:
     """One readable if-then rule per leaf, e.g. ``if income_k > 41.2 and ... then approved = 1 (87% of 120 rows)``.
 
-    Conditions on the same column are merged into the tightest bound of each direction.
+    Conditions on the same column are merged into the tightest bound of each direction. A
+    threshold is written with the fewest decimals that split the table's rows as the tree does.
     """
     nodes = tree_structure(model)
     tree = model.final.tree_
@@ -244,7 +250,7 @@ def tree_rules(model: FittedModel) -> list[Rule]:
 
 def _rule(model: FittedModel, leaf: TreeNode, bounds: dict) -> Rule:
     conditions = [Condition(model.feature_names[j], op, t, _threshold_text(t, model.X[:, j]))
-                  for (j, op), t in sorted(bounds.items(), key=lambda item: (item[0][0], item[0][1] == ">"))]
+                  for (j, op), t in bounds.items()]  # in the order the tree first asks about them
     if model.task == "classification":
         best = int(np.argmax(leaf.distribution))
         outcome, share = model.class_names[best], float(leaf.distribution[best])
