@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -157,6 +159,12 @@ def test_long_work_can_be_cancelled_and_reports_progress():
         readable.lasso_path(X, y, "classification", token=token)
     with pytest.raises(Cancelled):
         fit_table_model("tree", X, y, names, token=token)
+    token = CancelToken()
+    started = time.perf_counter()
+    with pytest.raises(Cancelled):  # cancelled while the EBM boosts: it stops at the next round
+        fit_table_model("ebm", X, y, names, token=token, params={"outer_bags": 8},
+                        progress=lambda fraction, message: token.cancel())
+    assert time.perf_counter() - started < 1.5  # a full fit takes several seconds
     steps = []
     readable.lasso_path(X, y, "classification", n_lambdas=4, progress=lambda f, m: steps.append((f, m)))
     assert [m.done for _, m in steps] == [0, 1, 2, 3] and steps[-1][1].total == 4

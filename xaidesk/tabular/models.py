@@ -269,11 +269,16 @@ def fit_table_model(name: str, X: Any, y: Any, feature_names: Sequence[str], *, 
         token.check()
     progress(0.0, f"Fitting {info.title} on {len(train)} rows")
     estimator = info.build(task, settings, seed)
+    stoppable = token is not None and "callback" in estimator.get_params()  # EBMs stop boosting when asked
+    if stoppable:
+        estimator.set_params(callback=lambda *_: token.cancelled)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         # interpret's own dashboard cannot draw multiclass pairs; ours reads them from the model.
         warnings.filterwarnings("ignore", message="For multiclass we cannot currently visualize pairs")
         estimator.fit(X[train], y[train])
+    if stoppable:
+        estimator.set_params(callback=None)
     if token is not None:
         token.check()
     positive_index = 0
