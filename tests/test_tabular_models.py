@@ -72,6 +72,10 @@ def test_bad_tables_are_refused_in_plain_words():
         fit_table_model("tree", X, y, names, params={"max_depth": 0})
     with pytest.raises(InputError, match="only one row"):
         fit_table_model("tree", X, np.where(np.arange(40) == 0, 2, y), names)
+    with pytest.raises(InputError, match="no class 'yes'"):
+        fit_table_model("tree", X, y, names, positive="yes")
+    with pytest.raises(InputError, match="classification only"):
+        fit_table_model("tree", X, value, names, positive="1")
     assert guess_task(y.astype(float)) == "classification" and guess_task(value) == "regression"
 
 

@@ -265,6 +265,11 @@ def fit_table_model(name: str, X: Any, y: Any, feature_names: Sequence[str], *, 
         class_values, y = np.unique(y, return_inverse=True)
         class_names = [_class_text(v) for v in class_values]
     train, test = _split(y, task, held_out, seed, class_names)
+    positive_index = 0
+    if task == "regression" and positive is not None:
+        raise InputError("A positive class applies to classification only; this target is a regression.")
+    if task == "classification":
+        positive_index = _positive_index(list(class_values), class_names, y[train], positive)
     if token is not None:
         token.check()
     progress(0.0, f"Fitting {info.title} on {len(train)} rows")
@@ -281,9 +286,6 @@ def fit_table_model(name: str, X: Any, y: Any, feature_names: Sequence[str], *, 
         estimator.set_params(callback=None)
     if token is not None:
         token.check()
-    positive_index = 0
-    if task == "classification":
-        positive_index = _positive_index(list(class_values), class_names, y[train], positive)
     model = FittedModel(name, info.title, task, estimator, feature_names, class_names, positive_index, {},
                         X, y, train, test, str(target_name), settings)
     model.metrics = held_out_metrics(model)
