@@ -108,7 +108,8 @@ def lasso_path(X: Any, y: Any, task: str, *, feature_names: list[str] | None = N
     if task == "regression":
         from sklearn.linear_model import lasso_path as sk_lasso_path
         target = y.astype(float) - y.astype(float).mean()
-        lambdas = _grid(np.max(np.abs(Xs.T @ target)) / n, eps, n_lambdas)
+        top = np.max(np.abs(Xs.T @ target)) / n  # the smallest λ that zeroes every weight
+        lambdas = np.geomspace(top, top * eps, n_lambdas)
         lambdas, coefs, _ = sk_lasso_path(Xs, target, alphas=lambdas)
         return LassoPath(names, lambdas, coefs.T, chosen, "predicted value")
     if task != "classification":
@@ -119,7 +120,8 @@ def lasso_path(X: Any, y: Any, task: str, *, feature_names: list[str] | None = N
     target = (y == positive).astype(float) if np.any(y == positive) else None
     if target is None or target.min() == target.max():
         raise InputError(f"The class '{positive}' must be present and not the only class.")
-    lambdas = _grid(np.max(np.abs(Xs.T @ (target - target.mean()))) / n, eps, n_lambdas)
+    top = np.max(np.abs(Xs.T @ (target - target.mean()))) / n
+    lambdas = np.geomspace(top, top * eps, n_lambdas)
     fit = LogisticRegression(l1_ratio=1.0, solver="saga", warm_start=True, max_iter=5000, tol=1e-6)
     coefs = np.zeros((len(lambdas), X.shape[1]))
     for i, lam in enumerate(lambdas):
@@ -129,10 +131,6 @@ def lasso_path(X: Any, y: Any, task: str, *, feature_names: list[str] | None = N
         fit.set_params(C=1.0 / (lam * n))
         coefs[i] = fit.fit(Xs, target).coef_[0]
     return LassoPath(names, lambdas, coefs + 0.0, chosen, f"log-odds of {positive}")
-
-
-def _grid(top: float, eps: float, count: int) -> np.ndarray:
-    return np.geomspace(top, top * eps, count)
 
 
 # ---- decision trees ----------------------------------------------------------------------------------------
@@ -158,10 +156,12 @@ class TreeNode:
 
 
 class Condition(NamedTuple):
+    """One question of a rule: ``feature operator threshold``, with the threshold as the rule writes it."""
+
     feature: str
     operator: str  # "<=" or ">"
     threshold: float
-    text: str  # the threshold as written in the rule
+    text: str
 
 
 @dataclass
@@ -311,6 +311,8 @@ class ShapeTerm:
 
 @dataclass
 class EBMShapes:
+    """An EBM as its terms: ``intercept`` plus each term's score is the explained output."""
+
     intercept: float
     terms: list[ShapeTerm]
     output: str
