@@ -135,6 +135,18 @@ def test_auto_falls_back_when_trees_cannot_explain_the_output(loans):
         choose_method("exact", None, 30, (np.zeros((1, 30)), np.zeros(1)))
 
 
+def test_auto_falls_back_when_shap_refuses_the_tree_model():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 12))
+    three_classes = np.digitize(X[:, 0] + X[:, 1], [-0.5, 0.5])
+    model = GradientBoostingClassifier(n_estimators=5, random_state=0).fit(X, three_classes)
+    middle = lambda rows: model.predict_proba(rows)[:, 1]  # noqa: E731
+    result = shapley_values(middle, X[:2], X[:10], estimator=model, nsamples=300)
+    assert result.method == "kernel" and result.efficiency_gap < 1e-8
+    with pytest.raises(MethodError):
+        shapley_values(middle, X[:2], X[:10], estimator=model, method="tree")
+
+
 def test_near_identical_rows_of_a_smooth_model_get_near_identical_values():
     X, model = five_feature_model()
     background = background_sample(X, n=15)

@@ -195,9 +195,13 @@ def tree_values(estimator: Any, column: int, rows: np.ndarray, background: np.nd
     import shap
 
     output = "raw" if column < 0 else "probability"
-    explainer = shap.TreeExplainer(estimator, background, model_output=output,
-                                   feature_perturbation="interventional")
-    values = np.asarray(explainer.shap_values(rows, check_additivity=False), dtype=float)
+    try:
+        explainer = shap.TreeExplainer(estimator, background, model_output=output,
+                                       feature_perturbation="interventional")
+        values = np.asarray(explainer.shap_values(rows, check_additivity=False), dtype=float)
+    except Exception as error:  # shap refuses some models (e.g. multi-class boosting) with its own error types
+        raise MethodError(f"TreeSHAP cannot explain this {type(estimator).__name__}'s output. Choose exact, "
+                          "kernel or permutation instead.", details=str(error)) from error
     base = np.atleast_1d(np.asarray(explainer.expected_value, dtype=float))
     if values.ndim == 3:
         return values[:, :, column], float(base[column])
@@ -295,6 +299,11 @@ def shapley_values(predict: Callable[[np.ndarray], np.ndarray], X_explain: Any, 
             total, base = total + weight * values, base + weight * b
         return total, base
 
+    if chosen == "tree" and method == "auto":
+        try:
+            tree_values(estimator, column, rows[:1], back.rows[:1])
+        except MethodError:
+            chosen = "exact" if width <= EXACT_LIMIT else "kernel"
     step = batch_rows or (200 if chosen == "tree" else 20 if chosen == "exact" else 5)
     collected, base = [], 0.0
     for start in range(0, len(rows), step):
