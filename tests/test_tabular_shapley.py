@@ -62,9 +62,10 @@ def test_exact_equals_brute_force_over_all_coalitions(weighted):
     assert result.efficiency_gap < 1e-8
 
 
-def test_sampled_methods_add_up_and_approach_the_exact_values():
+@pytest.mark.parametrize("weighted", [False, True])
+def test_sampled_methods_add_up_and_approach_the_exact_values(weighted):
     X, model = five_feature_model()
-    background = background_sample(X, n=20)
+    background = background_kmeans(X, k=8) if weighted else background_sample(X, n=20)
     exact = shapley_values(model.predict, X[:4], background, method="exact")
     for method in ("kernel", "permutation"):
         sampled = shapley_values(model.predict, X[:4], background, method=method, seed=2)

@@ -157,7 +157,7 @@ def sklearn_curves(estimator: Any, predict: Callable, rows: np.ndarray, feature:
     individual = np.asarray(result["individual"], dtype=float)  # (outputs, rows, points)
     probe = rows.copy()
     probe[:, feature] = grid[0]
-    expected = np.asarray(predict(probe), dtype=float)
+    expected = checked_outputs(predict(probe), len(rows))
     candidates = list(individual) + ([1.0 - individual[0]] if individual.shape[0] == 1 else [])
     for curves in candidates:
         if curves.shape == (len(rows), len(grid)) and np.allclose(curves[:, 0], expected, rtol=0, atol=1e-9):
