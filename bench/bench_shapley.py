@@ -78,7 +78,8 @@ def main() -> None:
     _, direct_s = timed(lambda: direct.shap_values(baseline_rows, silent=True))
     direct_per_row = direct_s / len(baseline_rows)
     print(f"KernelSHAP, MLP 20-64-64-1, {len(rows)} rows measured: {kernel_s:.1f} s, {per_row:.2f} s per row "
-          f"(shap.KernelExplainer directly: {direct_per_row:.2f} s per row, ratio {per_row / direct_per_row:.2f}); "
+          f"(shap.KernelExplainer directly: {direct_per_row:.2f} s per row, "
+          f"ratio {per_row / direct_per_row:.2f}); "
           f"efficiency gap {kernel.efficiency_gap:.1e}")
     if len(rows) < 1000:
         print(f"KernelSHAP, 1000 rows: about {per_row * 1000:.0f} s = {per_row * 1000 / 60:.1f} min "

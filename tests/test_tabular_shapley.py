@@ -1,4 +1,4 @@
-"""Shapley values through shap against a brute-force average over all coalitions, efficiency, ground truth, stability."""
+"""Shapley values through shap: a brute-force average over all coalitions, efficiency, ground truth, stability."""
 
 import functools
 import itertools

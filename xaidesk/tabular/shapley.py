@@ -239,7 +239,8 @@ def kernel_values(predict: Callable, rows: np.ndarray, background: Background, n
         values = explainer.shap_values(rows, nsamples="auto" if nsamples is None else nsamples, silent=True)
     finally:
         np.random.set_state(state)
-    return np.asarray(values, dtype=float).reshape(rows.shape), float(np.asarray(explainer.expected_value).reshape(-1)[0])
+    base = float(np.asarray(explainer.expected_value).reshape(-1)[0])
+    return np.asarray(values, dtype=float).reshape(rows.shape), base
 
 
 def shapley_values(predict: Callable[[np.ndarray], np.ndarray], X_explain: Any, background: Any, *,
