@@ -64,7 +64,8 @@ def main() -> None:
                                    feature_perturbation="interventional")
     _, direct_s = timed(lambda: explainer.shap_values(X, check_additivity=False))
     print(f"TreeSHAP ({ours.method}), gradient boosting 100x depth 3, 1000 rows: {tree_s:.2f} s "
-          f"(shap.TreeExplainer directly: {direct_s:.2f} s, ratio {tree_s / direct_s:.2f}, the wrapper's checks included; "
+          f"(shap.TreeExplainer directly: {direct_s:.2f} s, ratio {tree_s / direct_s:.2f}, "
+          "the wrapper's checks included; "
           f"one predict of 1000 rows: {predict_s * 1000:.1f} ms); efficiency gap {ours.efficiency_gap:.1e}")
 
     mlp = MLPRegressor(hidden_layer_sizes=(64, 64), max_iter=300, random_state=0).fit(X, logit)
