@@ -41,6 +41,8 @@ def test_rank_agreement_matches_scipy_spearmanr():
     assert trust.rank_agreement(ties, others[2:3])[0] == pytest.approx(spearmanr(ties, others[2]).statistic)
     # Constant vectors have no ranking: 1 against another constant, 0 against a ranking, never missing.
     np.testing.assert_array_equal(trust.rank_agreement(np.zeros(8), [np.zeros(8), reference]), [1.0, 0.0])
+    with pytest.raises(InputError, match="finite"):
+        trust.rank_agreement(reference, np.where(others > 1, np.nan, others))
 
 
 def test_near_identical_rows_get_near_identical_shapley_values_and_are_called_stable():

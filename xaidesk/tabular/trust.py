@@ -3,8 +3,9 @@
 Every measure works on an *explainer*: ``explainer(rows (n, d), seed) -> importances (n, d)``, the
 signed per-feature attributions of the explained output, so that every method is measured the same
 way. Ready explainers: :func:`shapley_explainer`, :func:`lime_explainer` (xaidesk's LIME),
-:func:`lime_package_explainer` (the ``lime`` package) and :func:`linear_explainer`. Sampled
-explainers draw row ``i`` of a call with seed ``seed + i``, as one sampler run over the rows would.
+:func:`lime_package_explainer` (the ``lime`` package) and :func:`linear_explainer`. The LIME
+explainers draw row ``i`` of a call with seed ``seed + i``, as one sampler run over the rows would;
+KernelSHAP and permutation sampling draw all rows from ``seed``.
 
 Explanations are compared by the Spearman rank correlation of their absolute importances
 (:func:`rank_agreement`): 1 when the features are ranked alike, 0 when unrelated.
@@ -48,6 +49,8 @@ def rank_agreement(reference: Any, others: Any) -> np.ndarray:
     others = np.atleast_2d(np.asarray(others, dtype=float))
     if others.shape[1] != reference.size or reference.size < 2:
         raise InputError("Rank agreement needs explanations of the same two or more features.")
+    if not (np.all(np.isfinite(reference)) and np.all(np.isfinite(others))):
+        raise InputError("Rank agreement needs finite importances; these have missing or infinite values.")
     a = rankdata(reference) - (reference.size + 1) / 2
     b = rankdata(others, axis=1) - (reference.size + 1) / 2
     norm_a, norm_b = np.sqrt((a * a).sum()), np.sqrt((b * b).sum(axis=1))
@@ -124,7 +127,8 @@ def linear_explainer(estimator: Any, training: Any, positive: int = 1) -> Explai
     """Coefficient × (x − mean) of a linear model, on the log-odds of class ``positive`` for a classifier.
 
     ``estimator`` is a fitted scikit-learn linear model, alone or after a ``StandardScaler`` in a
-    pipeline (as :mod:`xaidesk.tabular.models` fits them); ``training`` gives the mean.
+    pipeline (as :mod:`xaidesk.tabular.models` fits them; pass ``FittedModel.positive``); ``training``
+    gives the mean. The importances add up to the output minus the output at the mean.
     """
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import StandardScaler
