@@ -264,15 +264,7 @@ class MethodInfo:
 
     def resolve_params(self, values: dict | None = None) -> dict:
         """Fill defaults and convert and check the given values."""
-        values = dict(values or {})
-        known = {p.name: p for p in self.params}
-        unknown = sorted(set(values) - set(known))
-        if unknown:
-            raise MethodError(
-                f"The method {self.name} has no parameter {', '.join(unknown)}; "
-                f"its parameters are: {', '.join(known) or 'none'}."
-            )
-        return {name: p.convert(values[name]) if name in values else p.default for name, p in known.items()}
+        return resolve_param_values(self.params, values, f"The method {self.name}", "parameter")
 
     def to_dict(self) -> dict:
         return {
@@ -285,6 +277,20 @@ class MethodInfo:
             "unit": self.unit,
             "tags": sorted(self.tags),
         }
+
+
+def resolve_param_values(params, values: dict | None, owner: str, noun: str = "setting") -> dict:
+    """``values`` converted and checked against ``params``, with defaults for those not given.
+
+    ``owner`` and ``noun`` word the refusal of an unknown name ("The method lime has no parameter x; its
+    parameters are: ...").
+    """
+    values = dict(values or {})
+    known = {p.name: p for p in params}
+    unknown = sorted(set(values) - set(known))
+    if unknown:
+        raise MethodError(f"{owner} has no {noun} {', '.join(unknown)}; its {noun}s are: {', '.join(known) or 'none'}.")
+    return {name: p.convert(values[name]) if name in values else p.default for name, p in known.items()}
 
 
 _REGISTRY: dict[str, MethodInfo] = {}

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Callable
 
 from ..core import InputError, MethodError, Param, no_progress
+from ..core.registry import resolve_param_values
 from ..models.base import LoadedModel
 from .artefact import Artefact
 from .data import ImageSet
@@ -73,13 +74,7 @@ class RepairMethod:
         return {p.name: p.default for p in self.params}
 
     def resolve_params(self, values: dict | None = None) -> dict:
-        values = dict(values or {})
-        known = {p.name: p for p in self.params}
-        unknown = sorted(set(values) - set(known))
-        if unknown:
-            raise MethodError(f"{self.title} has no setting {', '.join(unknown)}; its settings are: "
-                              f"{', '.join(known) or 'none'}.")
-        return {name: p.convert(values[name]) if name in values else p.default for name, p in known.items()}
+        return resolve_param_values(self.params, values, self.title)
 
     def check_request(self, request: RepairRequest) -> None:
         """Refuse a request that lacks what this repair needs, naming what to give."""

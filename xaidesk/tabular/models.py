@@ -19,7 +19,8 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from xaidesk.core import CancelToken, InputError, MethodError, Param, no_progress
+from ..core import CancelToken, InputError, MethodError, Param, no_progress
+from ..core.registry import resolve_param_values
 
 TASKS = ("classification", "regression")
 MIN_ROWS = 10
@@ -38,13 +39,7 @@ class TableModelInfo:
 
     def resolve_params(self, values: dict | None = None) -> dict:
         """Fill defaults and check the given values against the schema."""
-        values = dict(values or {})
-        known = {p.name: p for p in self.params}
-        unknown = sorted(set(values) - set(known))
-        if unknown:
-            raise MethodError(f"The model {self.title} has no setting {', '.join(unknown)}; "
-                              f"its settings are: {', '.join(known) or 'none'}.")
-        return {name: p.convert(values[name]) if name in values else p.default for name, p in known.items()}
+        return resolve_param_values(self.params, values, f"The model {self.title}")
 
 
 _MODELS: dict[str, TableModelInfo] = {}
