@@ -183,7 +183,7 @@ def test_cancel_of_training_says_it_resumes_from_the_checkpoint(qtbot, make_dial
     dialog.run()
     assert dialog.is_running() and dialog.cancel_button.isEnabled() and not dialog.run_button.isEnabled()
     qtbot.waitUntil(lambda: "Training" in dialog.status_label.text(), timeout=30_000)
-    assert "left" in dialog.status_label.text() or "%" in dialog.status_label.text()
+    assert "of 20" in dialog.status_label.text() and "%" in dialog.status_label.text()  # epoch count and share done
     dialog.cancel()
     qtbot.waitUntil(lambda: not dialog.is_running(), timeout=10_000)
     assert "resume from the checkpoint" in dialog.status_label.text()
@@ -333,7 +333,9 @@ def test_a_saved_spray_folder_offers_its_clusters_and_corrects_from_one(qtbot, m
     plan.data = rj.DataChoice()
     outcome = rj.repair_job(plan)(CancelToken(), lambda *a, **k: None)
     assert (outcome.out / "model.safetensors").is_file()
-    assert outcome.result.provenance or outcome.result.edits
+    origin = outcome.result.provenance["artefact"]["origin"]
+    assert origin["source"] == "spray" and origin["cluster"] == choice.cluster
+    assert origin["spray_folder"] == str((tmp_path / "spray").resolve())
     assert not dialog.artefact.set_spray_folder(tmp_path / "run")  # a run folder is no SpRAy result
     assert "not a SpRAy result folder" in dialog.artefact.spray_info.text() and dialog.artefact.choice() is None
 
