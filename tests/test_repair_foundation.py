@@ -330,3 +330,17 @@ def test_a_folder_that_holds_a_corrected_model_is_not_written_over(demo, tmp_pat
         write_repair_outputs(result, tmp_path / "out")
     assert (tmp_path / "out" / "model.safetensors").read_bytes() == before
     assert check_repair_output(tmp_path / "new") == tmp_path / "new"
+
+
+def test_the_description_is_read_from_the_header_alone(demo, tmp_path):
+    from safetensors.torch import save_file
+
+    from xaidesk.models.edited_document import read_edited_document as header_document
+
+    path = save_edited_model(working_copy(demo, "one"), tmp_path / "edited.safetensors", base="demo:clever_hans",
+                             edits=[{"kind": "prune", "summary": "s"}], provenance={})
+    assert header_document(path)["class_names"] == ["horse", "other"]
+    save_file({"w": torch.zeros(2)}, str(tmp_path / "plain.safetensors"))
+    (tmp_path / "short.bin").write_bytes(b"\x01")
+    assert header_document(tmp_path / "plain.safetensors") is None and header_document(tmp_path / "short.bin") is None
+    assert header_document(tmp_path / "missing.safetensors") is None

@@ -18,7 +18,6 @@ filters are physically gone), loads the weights and puts the projections back.
 
 from __future__ import annotations
 
-import json
 import threading
 from dataclasses import replace
 from pathlib import Path
@@ -29,12 +28,11 @@ from torch import nn
 
 from ..core import ModelError
 from .base import LoadedModel
+from .edited_document import EDITED_FORMAT, EDITED_VERSION, read_edited_document
 
 #: The edited files being opened on this thread's way down to their base (a file naming itself is refused).
 _OPENING = threading.local()
 
-EDITED_FORMAT = "xaidesk-edited-model"
-EDITED_VERSION = 1
 MODEL_PREFIX = "model."
 PROJECTION_PREFIX = "projection."
 
@@ -213,28 +211,6 @@ def save_edited_model(model: LoadedModel, path: str | Path, *, base: str, edits:
     document = edited_document(model, base=base, edits=edits, provenance={**provenance, "projections": layers})
     metadata = {"format": EDITED_FORMAT, "document": json_text(document, indent=None)}
     return write_bytes_atomic(Path(path), save_tensors(tensors, metadata=metadata))
-
-
-def read_edited_document(path: str | Path) -> dict[str, Any] | None:
-    """The document of an edited model file, or ``None`` when ``path`` is not one."""
-    try:
-        from safetensors import safe_open
-
-        with safe_open(str(path), framework="pt") as handle:
-            metadata = handle.metadata() or {}
-    except Exception:  # noqa: BLE001 - not a safetensors file: not ours
-        return None
-    if metadata.get("format") != EDITED_FORMAT:
-        return None
-    try:
-        document = json.loads(metadata.get("document", ""))
-    except ValueError:
-        raise ModelError(f"{Path(path).name} says it is an edited xaidesk model, but its description is damaged.") from None
-    if not isinstance(document, dict) or document.get("format") != EDITED_FORMAT:
-        raise ModelError(f"{Path(path).name} says it is an edited xaidesk model, but its description is damaged.")
-    if int(document.get("version", 0)) > EDITED_VERSION:
-        raise ModelError(f"{Path(path).name} was written by a newer xaidesk; update xaidesk to open it.")
-    return document
 
 
 def is_edited_file(path: str | Path) -> bool:

@@ -355,7 +355,7 @@ def _recognise_file(path: Path) -> SourceGuess:
     from .files import UntrustedModelError, is_safetensors, is_torchscript, read_weights_only
 
     if is_safetensors(path):
-        from .edited import read_edited_document
+        from .edited_document import read_edited_document
 
         document = read_edited_document(path)
         if document is not None:

@@ -94,7 +94,7 @@ class DatasetModelBox(QGroupBox):
             return []
         if key not in self._names_in_files:
             from xaidesk.core import ModelError
-            from xaidesk.models.edited import read_edited_document
+            from xaidesk.models.edited_document import read_edited_document
 
             try:
                 document = read_edited_document(path) or {}
