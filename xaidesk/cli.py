@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _dispatch(args: argparse.Namespace) -> int:
-    from .explain import load_builtin_methods
+    from .tabular import load_builtin_methods
 
     try:
         load_builtin_methods()

@@ -460,7 +460,7 @@ def checks(with_window: bool = False) -> list[Check]:
 
 def run_self_test(with_window: bool = False, stream=sys.stdout) -> int:
     """Run all checks; print one line each; return 0 when all pass, 1 otherwise."""
-    from .explain import load_builtin_methods
+    from .tabular import load_builtin_methods
 
     load_builtin_methods()
     failures = 0

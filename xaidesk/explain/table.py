@@ -193,7 +193,7 @@ class TableResult:
 
     def summary(self, top: int = 10) -> dict:
         """JSON-serialisable summary (used for ``summary.json``)."""
-        light = {k: v for k, v in self.extras.items() if not isinstance(v, np.ndarray) and k not in ("history",)}
+        light = {k: v for k, v in self.extras.items() if _json_like(v) and k not in ("history",)}
         return {
             "method": self.method,
             "score": self.score_label,
@@ -211,6 +211,17 @@ class TableResult:
             "notices": list(self.notices),
             "extras": light,
         }
+
+
+def _json_like(value) -> bool:
+    """Whether ``value`` is plain data for ``summary.json`` (not an array, a fitted model or a result object)."""
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return True
+    if isinstance(value, (list, tuple)):
+        return all(_json_like(v) for v in value)
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and _json_like(v) for k, v in value.items())
+    return False
 
 
 # --- the pipeline -----------------------------------------------------------------------------

@@ -93,7 +93,7 @@ def load_catalog(token=None, progress=None) -> Catalog:
         progress(0.1, "Loading PyTorch")
     configure_torch_threads()
     from xaidesk.core import list_methods
-    from xaidesk.explain import load_builtin_methods
+    from xaidesk.tabular import load_builtin_methods
 
     load_builtin_methods()
 

@@ -347,7 +347,7 @@ class MainWindow(QMainWindow):
     def show_guide(self, section: str = ""):
         """Help ▸ Guide: the illustrated guide (methods from the registry, loaded now, not at start-up)."""
         from xaidesk.core.registry import list_methods
-        from xaidesk.explain import load_builtin_methods
+        from xaidesk.tabular import load_builtin_methods
 
         from .help.dialog import GuideDialog
 

@@ -19,7 +19,7 @@ PREPROCESSING_PARAMS = ("theta", "standardize")
 def list_table_methods(token=None, progress=None) -> list:
     """The registered table methods in the registry's order (run in the worker: it imports torch)."""
     from xaidesk.core import list_methods
-    from xaidesk.explain import load_builtin_methods
+    from xaidesk.tabular import load_builtin_methods
 
     load_builtin_methods()
     return list_methods("table")

@@ -20,7 +20,7 @@ ROLES = ("feature", "target", "metadata", "ignore")
 
 MAX_DISTINCT_METADATA = 12
 _ID_NAME = re.compile(r"^(id|idx|index|key|nr|no|number|row|rowid|row_id|#|unnamed: ?0)$|(_id|id_)$|^id\b", re.I)
-_TARGET_NAME = re.compile(r"^(target|label|class|y|outcome)$", re.I)
+_TARGET_NAME = re.compile(r"^(target|label|class|y|outcome|approved|defaulted|churn|churned|survived|diagnosis)$", re.I)
 
 
 # --- issue and choice objects -----------------------------------------------------------------
@@ -115,9 +115,11 @@ def guess_roles(frame) -> tuple[dict[str, str], dict[str, str]]:
     - an integer column whose values are all distinct and either named like an
       id (``id``, ``index``, ``customer_id``, ...) or running 0/1, 2, 3, ... -> ignore;
     - an integer column with few distinct values (at most 12 and at most a
-      tenth of the rows, e.g. Channel, Region) -> metadata;
+      tenth of the rows) numbered 1, 2, ..., k (e.g. Channel, Region) -> metadata; counts and
+      0/1 flags (children, previous defaults) and scales (a 12/24/36-month term) -> feature;
     - a text column with few distinct values -> metadata, other text -> ignore;
-    - a numeric column named ``target``, ``label``, ``class``, ``y`` -> target (only the first);
+    - a numeric column named ``target``, ``label``, ``class``, ``y``, ``outcome`` or like a yes/no
+      outcome (``approved``, ``defaulted``, ``churn``, ``survived``, ...) -> target (only the first);
     - any other numeric column -> feature.
     """
     n = len(frame)
@@ -147,10 +149,23 @@ def guess_roles(frame) -> tuple[dict[str, str], dict[str, str]]:
             roles[c], reasons[c] = "target", "named like a target"
             target_taken = True
         elif integer and distinct <= MAX_DISTINCT_METADATA and distinct <= max(2, n // 10) and distinct > 1:
-            roles[c], reasons[c] = "metadata", f"whole numbers with only {distinct} distinct values (a category code)"
+            if _category_code(numbers):
+                roles[c], reasons[c] = "metadata", f"whole numbers 1 to {distinct} (a category code)"
+            else:
+                roles[c], reasons[c] = "feature", f"whole numbers with {distinct} distinct values (a count, a flag or a scale)"
         else:
             roles[c], reasons[c] = "feature", "numbers"
     return roles, reasons
+
+
+def _category_code(numbers: np.ndarray) -> bool:
+    """Whether whole numbers look like a category code: exactly 1, 2, ..., k (k ≥ 3, or 1 and 2).
+
+    Counts and flags start at 0 (children, previous defaults, yes/no) and scales skip values
+    (a 12-, 24- or 36-month term); those are features.
+    """
+    distinct = np.unique(numbers)
+    return bool(distinct[0] == 1 and np.array_equal(distinct, np.arange(1, len(distinct) + 1)))
 
 
 def pd_numeric_share(values) -> float:

@@ -1,0 +1,147 @@
+"""The readable models as a table method: ``tabular.readable`` (modality ``"table"``).
+
+It fits one of the readable models of :mod:`xaidesk.tabular.models` on the target column, measures
+it on held-out rows, and explains each row's output (the probability of the explained class, or
+the predicted value) with Shapley values (:mod:`xaidesk.tabular.shapley`). The fitted model rides
+along in the result (``extras["fitted"]``), so that the Tables tab's model pages (rules, what-if
+curves, Shapley views, counterfactuals, trust) and the command line work on the very model that
+was measured.
+
+Each model's own settings appear in the form as ``<model>_<setting>`` (``tree_max_depth``,
+``knn_k``), shown only while that model is chosen.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+
+import numpy as np
+
+from ..core import Explanation, MethodError, Param, Target, register_method, sub_progress
+from ..core.registry import TAG_SUPERVISED
+from ..explain.table import MODALITY, STANDARDIZE, THETA, preprocess_table, table_extras
+from .models import TASKS, fit_table_model, get_table_model, list_table_models
+from .shapley import METHODS as SHAPLEY_METHODS
+from .shapley import background_kmeans, background_sample, shapley_values
+
+METHOD_NAME = "tabular.readable"
+#: Rows explained by default: enough for the summary views, quick for every Shapley method.
+DEFAULT_EXPLAINED_ROWS = 200
+
+
+def model_setting_name(model: str, setting: str) -> str:
+    """The form name of a model's own setting: ``tree`` + ``max_depth`` -> ``tree_max_depth``."""
+    return f"{model}_{setting}"
+
+
+def _model_params() -> list[Param]:
+    params = []
+    for info in list_table_models():
+        for p in info.params:
+            params.append(replace(p, name=model_setting_name(info.name, p.name), label=p.label or p.name.replace("_", " "),
+                                  shown_when={"model": (info.name,)}))
+    return params
+
+
+def _params() -> list[Param]:
+    models = list_table_models()
+    return [
+        Param("model", "choice", "tree", "The model fitted on the target column. Linear models, trees, "
+              "naive Bayes and neighbours can be read directly; the others through their Shapley values.",
+              choices=tuple(m.name for m in models), label="model",
+              choice_titles={m.name: m.title for m in models}),
+        *_model_params(),
+        Param("task", "choice", "auto", "Classification (classes) or regression (numbers); 'auto' decides "
+              "from the target column.", choices=("auto", *TASKS), label="task",
+              choice_titles={"auto": "Automatic (from the target)", "classification": "Classification (classes)",
+                             "regression": "Regression (numbers)"}),
+        Param("positive", "str", "", "The class whose probability is explained; empty: the second of two "
+              "classes, else the most frequent.", label="class explained", choice_titles={"": "Automatic"}),
+        Param("held_out", "float", 0.25, "Share of rows kept apart to measure the model.", minimum=0.05,
+              maximum=0.9, label="share held out", percent=True),
+        Param("shapley", "choice", "auto", "How Shapley values are computed: exact for few columns, TreeSHAP "
+              "for trees, else sampled (KernelSHAP or permutations).", choices=SHAPLEY_METHODS,
+              label="Shapley method", choice_titles={"auto": "Automatic", "exact": "Exact (every coalition)",
+                                                     "tree": "TreeSHAP", "kernel": "KernelSHAP (sampled)",
+                                                     "permutation": "Permutations (sampled)"}),
+        Param("background", "choice", "sample", "The rows a feature is 'removed' towards: a random sample of "
+              "the table, or k-means summaries weighted by cluster size.", choices=("sample", "kmeans"),
+              label="background", choice_titles={"sample": "A random sample of rows",
+                                                 "kmeans": "k-means summaries"}),
+        Param("background_size", "int", 100, "Rows in the background sample, or k-means summaries.",
+              minimum=1, maximum=2000, label="background rows"),
+        Param("explained_rows", "int", DEFAULT_EXPLAINED_ROWS, "Rows explained with Shapley values (a seeded "
+              "random choice); 0 explains every row.", minimum=0, maximum=1_000_000,
+              label="rows explained (0: all)"),
+        Param("seed", "int", 0, "Start value of the random choices (split, background, sampled Shapley values); "
+              "the same seed gives the same result.", minimum=0, maximum=2**31 - 1,
+              label="random seed (same seed, same result)"),
+        replace(THETA, default="none", help=THETA.help + " Readable models read best on the original units."),
+        replace(STANDARDIZE, default=False),
+    ]
+
+
+def explained_positions(n_rows: int, count: int, seed: int) -> np.ndarray:
+    """Sorted positions of the rows to explain: all of them, or ``count`` chosen at random (seeded)."""
+    if count <= 0 or count >= n_rows:
+        return np.arange(n_rows)
+    return np.sort(np.random.default_rng(seed).choice(n_rows, count, replace=False))
+
+
+def _model_settings(model: str, params: dict) -> dict:
+    info = get_table_model(model)
+    return {p.name: params[model_setting_name(model, p.name)] for p in info.params}
+
+
+@register_method(
+    METHOD_NAME, modality=MODALITY, title="Target: readable model and Shapley values", unit="Shapley value",
+    tags=[TAG_SUPERVISED], order=3, params=_params(),
+)
+def explain_readable(model=None, x=None, target=None, *, params, token, progress) -> Explanation:
+    """Fit a readable model on the target and explain rows with Shapley values of its output."""
+    start = time.perf_counter()
+    if target is None:
+        raise MethodError("This method predicts a target: choose the target column first.")
+    _, names, pre = preprocess_table(x, params)
+    y = np.asarray(target)
+    if len(y) != len(pre.values):
+        raise MethodError(f"The target has {len(y)} values for {len(pre.values)} rows.")
+    seed = int(params["seed"])
+    fitted = fit_table_model(
+        params["model"], pre.values, y, names, task=None if params["task"] == "auto" else params["task"],
+        params=_model_settings(params["model"], params), held_out=float(params["held_out"]), seed=seed,
+        positive=str(params["positive"]).strip() or None, target_name=getattr(x, "target_name", None) or "target",
+        token=token, progress=sub_progress(progress, 0.0, 0.3))
+    token.check()
+    output = fitted.predict_output(pre.values)
+    train = pre.values[fitted.train_rows]
+    size = int(params["background_size"])
+    background = (background_kmeans(train, size, seed) if params["background"] == "kmeans"
+                  else background_sample(train, size, seed))
+    positions = explained_positions(len(pre.values), int(params["explained_rows"]), seed)
+    shapley = shapley_values(fitted.predict_output, pre.values[positions], background, estimator=fitted.estimator,
+                             method=params["shapley"], seed=seed, feature_names=names, token=token,
+                             progress=sub_progress(progress, 0.3, 1.0))
+    relevance = np.full(pre.values.shape, np.nan)
+    relevance[positions] = shapley.values
+    scores = np.full(len(pre.values), np.nan)
+    scores[positions] = shapley.output
+    absorbed = np.full(len(pre.values), np.nan)
+    absorbed[positions] = shapley.base_value
+    progress(1.0, "explained")
+    summary = {"kind": fitted.kind, "title": fitted.title, "task": fitted.task, "output": fitted.output_name,
+               "classes": list(fitted.class_names), "settings": dict(fitted.params),
+               "shapley_method": shapley.method, "background": shapley.background,
+               "base_value": shapley.base_value, "efficiency_gap": shapley.efficiency_gap}
+    return Explanation(
+        relevance=relevance, method=METHOD_NAME, target=Target(0, fitted.output_name),
+        score=float(np.mean(shapley.output)), params=dict(params), seconds=time.perf_counter() - start,
+        extras=table_extras(pre, scores, absorbed, fitted.output_name, metrics=dict(fitted.metrics), model=summary,
+                            task=fitted.task, classes=list(fitted.class_names), fitted=fitted, shapley=shapley,
+                            explained_positions=positions, output=output, background_rows=background.rows,
+                            background_weights=background.weights),
+    )
+
+
+__all__ = ["METHOD_NAME", "explain_readable", "explained_positions", "model_setting_name"]
