@@ -39,6 +39,7 @@ COMMAND_MODULES = {
     "correct": "xaidesk.commands.correct",
     "prune": "xaidesk.commands.prune",
     "finetune": "xaidesk.commands.finetune",
+    "counterfactual": "xaidesk.commands.counterfactual",
 }
 
 #: Said by ``python -m xaidesk --help``: the commands are headless; the window has its own start.

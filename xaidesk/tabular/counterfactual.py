@@ -357,7 +357,8 @@ def counterfactuals(model: FittedModel, row: Any, *, wanted: Any = None, count: 
         goal.index = 1 - int(code0)
     outcome0 = goal.outcome_text(output0, code0)
     if code0 == goal.wanted_code:
-        raise InputError(f"The model already gives {goal.description()} for this row (it predicts {outcome0}); "
+        raise InputError(f"The model already gives {goal.description()} for this row ({model.output_name}: "
+                         f"{output0:.3g}); "
                          "choose another wanted outcome or another row.")
     if not space.changeable.any():
         raise InputError("Every feature is frozen or cannot change within its range; let at least one change.")

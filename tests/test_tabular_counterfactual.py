@@ -1,0 +1,258 @@
+"""Counterfactuals flip the prediction, respect frozen features and ranges, and say plainly when none exists."""
+
+import json
+
+import numpy as np
+import pytest
+
+from xaidesk.core import CancelToken, Cancelled, InputError, MethodError
+from xaidesk.core.io import json_text
+from xaidesk.tabular.counterfactual import MIN_GAP, counterfactuals
+from xaidesk.tabular.models import fit_table_model
+
+NAMES = ["score", "years", "flag", "noise"]
+
+
+def _table(n=300, seed=0):
+    rng = np.random.default_rng(seed)
+    score = np.round(rng.normal(50, 10, n), 1)
+    years = rng.integers(0, 21, n).astype(float)
+    flag = rng.integers(0, 2, n).astype(float)
+    noise = np.round(rng.normal(0, 1, n), 2)
+    logit = 0.3 * (score - 50) + 0.25 * (years - 10) - 2.0 * flag + 1.0
+    y = (logit + rng.logistic(size=n) * 0.3 > 0).astype(int)
+    return np.column_stack([score, years, flag, noise]), y
+
+
+@pytest.fixture(scope="module")
+def logistic():
+    X, y = _table()
+    return fit_table_model("logistic", X, y, NAMES, target_name="approved")
+
+
+@pytest.fixture(scope="module")
+def tree():
+    X, y = _table()
+    return fit_table_model("tree", X, y, NAMES, target_name="approved", params={"max_depth": 3})
+
+
+def _declined(model, k=0):
+    return int(np.flatnonzero(model.predict_output(model.X) < 0.3)[k])
+
+
+def _classes(model, values):
+    return model.estimator.predict(np.atleast_2d(values))
+
+
+def test_counterfactuals_flip_the_prediction_and_are_verified(logistic, tree):
+    for model in (logistic, tree):
+        row = _declined(model)
+        result = counterfactuals(model, row)
+        assert result.outcome == "0" and result.wanted == "approved = 1" and len(result.counterfactuals) == 3
+        for cf in result.counterfactuals:
+            assert cf.verified and cf.outcome == "1"
+            assert _classes(model, cf.values)[0] == 1  # the estimator itself, not the search's bookkeeping
+            assert cf.output == pytest.approx(model.predict_output(cf.values[None])[0]) and cf.output >= 0.5
+            assert [(f, b, a) for f, b, a in cf.changes] == [
+                (NAMES[j], model.X[row, j], cf.values[j]) for j in np.flatnonzero(cf.values != model.X[row])]
+
+
+def test_the_change_of_one_free_feature_matches_the_linear_boundary(logistic):
+    row = _declined(logistic)
+    result = counterfactuals(logistic, row, frozen=["years", "flag", "noise"], count=1)
+    (cf,) = result.counterfactuals
+    assert cf.changed_features == ["score"]
+    scaler, fit = logistic.estimator[0], logistic.estimator[-1]
+    w = fit.coef_[0] / scaler.scale_
+    b = fit.intercept_[0] - np.sum(fit.coef_[0] * scaler.mean_ / scaler.scale_)
+    x = logistic.X[row]
+    boundary = -(b + w @ x - w[0] * x[0]) / w[0]  # the score at which the probability is exactly 0.5
+    assert boundary <= cf.values[0] <= boundary + 0.1 + 1e-9  # the smallest one-decimal value past it
+
+
+def test_frozen_features_and_ranges_are_respected(logistic):
+    row = _declined(logistic)
+    x = logistic.X[row].copy()
+    ranges = {"score": (None, x[0] + 8), "years": (x[1], 20)}
+    result = counterfactuals(logistic, row, frozen=["flag"], ranges=ranges, count=4)
+    assert result.counterfactuals
+    for cf in result.counterfactuals:
+        assert cf.values[2] == x[2]
+        assert "flag" not in cf.changed_features
+        if cf.values[0] != x[0]:
+            assert cf.values[0] <= x[0] + 8
+        if cf.values[1] != x[1]:
+            assert x[1] <= cf.values[1] <= 20
+    assert result.constraints["frozen"] == ["flag"] and result.constraints["ranges"]["score"] == [None, x[0] + 8]
+
+
+def test_a_free_feature_outside_its_range_must_move_into_it(logistic):
+    row = _declined(logistic)
+    x = logistic.X[row]
+    low = float(np.ceil(x[1])) + 3
+    for cf in counterfactuals(logistic, row, ranges={"years": (low, 20)}).counterfactuals:
+        assert low <= cf.values[1] <= 20
+
+
+def test_values_stay_whole_keep_their_decimals_and_observed_levels(tree, logistic):
+    for model in (tree, logistic):
+        for cf in counterfactuals(model, _declined(model, 1), count=5).counterfactuals:
+            assert cf.values[1] == round(cf.values[1])
+            assert cf.values[2] in (0.0, 1.0)
+            assert cf.values[0] == pytest.approx(round(cf.values[0], 1), abs=1e-9)
+            assert np.all(cf.values >= model.X.min(axis=0)) and np.all(cf.values <= model.X.max(axis=0))
+
+
+def test_sparsity_no_change_can_be_undone_and_max_changes_holds(logistic):
+    row = _declined(logistic)
+    x = logistic.X[row]
+    for cf in counterfactuals(logistic, row, count=5).counterfactuals:
+        for j in np.flatnonzero(cf.values != x):
+            reverted = cf.values.copy()
+            reverted[j] = x[j]
+            assert _classes(logistic, reverted)[0] == 0, "a change that is not needed was kept"
+    one = counterfactuals(logistic, row, max_changes=1, count=3, frozen=["score"])
+    two = counterfactuals(logistic, row, max_changes=2, count=3, frozen=["score"], ranges={"years": (None, x[1] + 4)})
+    assert all(len(cf.changes) <= 1 for cf in one.counterfactuals)
+    assert all(len(cf.changes) <= 2 for cf in two.counterfactuals)
+    assert max(len(cf.changes) for cf in two.counterfactuals) == 2  # years alone may not rise enough
+    with pytest.raises(MethodError, match="at most 1 feature changed"):
+        counterfactuals(logistic, row, max_changes=1, frozen=["score"], ranges={"years": (None, x[1] + 4)})
+
+
+def test_counterfactuals_are_diverse(logistic):
+    result = counterfactuals(logistic, _declined(logistic), count=4)
+    values = np.array([cf.values for cf in result.counterfactuals])
+    scale = np.median(np.abs(logistic.X - np.median(logistic.X, axis=0)), axis=0)
+    scale = np.where(scale > 0, scale, logistic.X.std(axis=0))
+    for i in range(len(values)):
+        for j in range(i):
+            assert np.abs((values[i] - values[j]) / scale).sum() > MIN_GAP
+    assert len({tuple(cf.changed_features) for cf in result.counterfactuals}) >= 2
+
+
+def test_a_regression_target_interval():
+    X, _ = _table()
+    value = 2.0 * X[:, 0] + 3.0 * X[:, 1]
+    model = fit_table_model("linear", X, value, NAMES, target_name="price")
+    row = int(np.argmin(value))
+    now = model.predict_output(model.X[row][None])[0]
+    result = counterfactuals(model, row, wanted=(now + 20, now + 40))
+    assert result.wanted == f"predicted price at least {now + 20:g} and at most {now + 40:g}"
+    for cf in result.counterfactuals:
+        assert cf.verified and now + 20 <= model.predict_output(cf.values[None])[0] <= now + 40
+    with pytest.raises(InputError, match="already gives"):
+        counterfactuals(model, row, wanted=(None, now + 1))
+    with pytest.raises(InputError, match="interval"):
+        counterfactuals(model, row)
+
+
+def test_a_plain_error_when_nothing_can_flip_it(tree):
+    row = _declined(tree)
+    used = {tree.feature_names[j] for j in tree.estimator.tree_.feature if j >= 0}
+    unused = [n for n in NAMES if n not in used]
+    if not unused:
+        pytest.skip("the tree uses every feature")
+    with pytest.raises(MethodError, match=r"No counterfactual found: with .*frozen.*still gives 0.*widen the ranges"):
+        counterfactuals(tree, row, frozen=[n for n in NAMES if n != unused[0]])
+
+
+def test_the_same_seed_gives_the_same_counterfactuals(tree):
+    row = _declined(tree)
+    a = counterfactuals(tree, row, seed=3)
+    b = counterfactuals(tree, row, seed=3)
+    assert [cf.values.tolist() for cf in a.counterfactuals] == [cf.values.tolist() for cf in b.counterfactuals]
+
+
+def test_cancelling_stops_the_search(logistic):
+    token = CancelToken()
+    token.cancel()
+    with pytest.raises(Cancelled):
+        counterfactuals(logistic, _declined(logistic), token=token)
+    token, seen = CancelToken(), []
+
+    def progress(fraction, message="", partial=None):
+        seen.append(message)
+        token.cancel()
+
+    with pytest.raises(Cancelled):
+        counterfactuals(logistic, _declined(logistic), token=token, progress=progress)
+    assert seen and "feature" in seen[0]
+
+
+def test_inputs_are_not_modified(logistic):
+    X = logistic.X.copy()
+    row = logistic.X[_declined(logistic)].copy()
+    given = row.copy()
+    ranges = {"score": (None, 90.0)}
+    frozen = ["flag"]
+    result = counterfactuals(logistic, given, ranges=ranges, frozen=frozen)
+    assert np.array_equal(given, row) and np.array_equal(logistic.X, X)
+    assert ranges == {"score": (None, 90.0)} and frozen == ["flag"] and result.row_position is None
+
+
+def test_bad_settings_are_refused_plainly(logistic):
+    row = _declined(logistic)
+    x = logistic.X[row]
+    cases = [
+        (dict(frozen=["height"]), "no feature 'height' to freeze"),
+        (dict(ranges={"height": (1, 2)}), "no feature 'height' to give a range"),
+        (dict(ranges={"score": (60, 40)}), "range of score is empty"),
+        (dict(ranges={"score": (float("nan"), 40)}), "finite"),
+        (dict(ranges={"score": (1, 2, 3)}), "two numbers"),
+        (dict(frozen=["score"], ranges={"score": (x[0] + 1, None)}), "frozen at"),
+        (dict(count=0), "from 1 to"),
+        (dict(max_changes=0), "at least 1"),
+        (dict(wanted="maybe"), "no class 'maybe'"),
+        (dict(wanted="0"), "already gives approved = 0"),
+        (dict(frozen=NAMES), "Every feature is frozen"),
+    ]
+    for kwargs, message in cases:
+        with pytest.raises(InputError, match=message):
+            counterfactuals(logistic, row, **kwargs)
+    with pytest.raises(InputError, match="does not exist"):
+        counterfactuals(logistic, len(logistic.X))
+    with pytest.raises(InputError, match="missing or infinite"):
+        counterfactuals(logistic, np.array([np.nan, 1, 0, 0]))
+
+
+def test_a_multiclass_model_needs_the_wanted_class():
+    X, _ = _table()
+    y = np.digitize(X[:, 0], [45, 55])
+    model = fit_table_model("tree", X, y, NAMES)
+    row = int(np.flatnonzero(model.estimator.predict(X) == 0)[0])
+    with pytest.raises(InputError, match="Choose the wanted class"):
+        counterfactuals(model, row)
+    result = counterfactuals(model, row, wanted="2")
+    assert all(cf.outcome == "2" and cf.verified for cf in result.counterfactuals)
+
+
+def test_the_result_writes_to_json_and_rows(logistic):
+    result = counterfactuals(logistic, _declined(logistic))
+    data = json.loads(json_text(result.to_dict()))
+    assert data["row"]["outcome"] == "0" and len(data["counterfactuals"]) == 3
+    assert data["constraints"]["whole_numbers"] == ["years", "flag"]
+    rows = result.table_rows()
+    assert [r["counterfactual"] for r in rows] == [1, 2, 3]
+    assert rows[0]["changed"] == "; ".join(result.counterfactuals[0].changed_features)
+
+
+def test_a_declined_loan_gets_verified_counterfactuals_that_leave_age_alone():
+    from xaidesk.data.tables import load_table
+    from xaidesk.explain.table import as_feature_matrix
+    from xaidesk.resources import resource_path
+
+    table = load_table(resource_path("samples", "loans.csv"))
+    columns = [c for c in table.columns if c != "approved"]
+    features = as_feature_matrix(table, columns, "approved")
+    model = fit_table_model("logistic", features.values, features.target, features.names, target_name="approved")
+    row = int(np.flatnonzero(model.predict_output(model.X) < 0.3)[0])
+    result = counterfactuals(model, row, frozen=["age", "children", "postcode"])
+    age = features.names.index("age")
+    changed = set()
+    for cf in result.counterfactuals:
+        assert cf.verified and model.estimator.predict(cf.values[None])[0] == 1
+        assert cf.values[age] == model.X[row, age]
+        changed |= set(cf.changed_features)
+    assert changed & {"income_k", "loan_amount_k", "credit_history_years", "previous_defaults"}
+    assert not changed & {"age", "children", "postcode"}
