@@ -67,3 +67,10 @@ def test_the_help_and_plain_language_modules_do_not_import_torch():
                             env={"QT_QPA_PLATFORM": "offscreen", "PATH": "/usr/bin:/bin"})
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+def test_the_tables_section_lists_the_readable_models_from_their_registry():
+    html = guide_html([], repairs=[])
+    assert '<a name="tables"></a>' in html and "Explainable boosting machine" in html and "Decision tree" in html
+    extra = type("M", (), {"title": "Extra model", "help": "Reads like X."})()
+    assert "Extra model</b>: Reads like X." in guide_html([], repairs=[], table_models=[extra])

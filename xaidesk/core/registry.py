@@ -27,9 +27,10 @@ TAG_CUSTOM_RULES = "custom-rules"  # its rules are set per layer in a dialog of 
 TAG_TRANSFORMERS = "transformers"  # the method to choose when a transformer model is opened
 TAG_INTERCEPT_APART = "intercept-apart"  # prediction = sum of the contributions + an intercept shown apart
 TAG_LOCAL_SURROGATE = "local-surrogate"  # each explained row has its own surrogate model and intercept
+TAG_BASE_VALUE = "base-value"  # prediction = a base value (the average output over a background) + the contributions
 TAGS = frozenset({
     TAG_LABEL_FREE, TAG_SUPERVISED, TAG_OUTLIER_SCORE, TAG_NEEDS_SEGMENTATION, TAG_REFITTABLE,
-    TAG_CUSTOM_RULES, TAG_TRANSFORMERS, TAG_INTERCEPT_APART, TAG_LOCAL_SURROGATE,
+    TAG_CUSTOM_RULES, TAG_TRANSFORMERS, TAG_INTERCEPT_APART, TAG_LOCAL_SURROGATE, TAG_BASE_VALUE,
 })
 
 

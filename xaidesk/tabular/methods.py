@@ -19,7 +19,8 @@ from dataclasses import replace
 import numpy as np
 
 from ..core import Explanation, MethodError, Param, Target, register_method, sub_progress
-from ..core.registry import TAG_SUPERVISED
+from ..core.registry import register_family
+from ..core.registry import TAG_BASE_VALUE, TAG_SUPERVISED
 from ..explain.table import MODALITY, STANDARDIZE, THETA, preprocess_table, table_extras
 from .models import TASKS, fit_table_model, get_table_model, list_table_models
 from .shapley import METHODS as SHAPLEY_METHODS
@@ -28,6 +29,16 @@ from .shapley import background_kmeans, background_sample, shapley_values
 METHOD_NAME = "tabular.readable"
 #: Rows explained by default: enough for the summary views, quick for every Shapley method.
 DEFAULT_EXPLAINED_ROWS = 200
+
+
+register_family(
+    "tabular", title="Readable model", order=12,
+    guide_title="Tables: readable models and Shapley values",
+    guide="This method fits a model a person can read (weights, if-then rules, shape curves, votes or "
+          "neighbours) on the target column, measures it on rows it did not see, and splits each prediction "
+          "into Shapley values: how much each column moved it away from the average prediction. The Tables "
+          "tab's model pages then show the model itself, what-if curves, counterfactuals and how far the "
+          "explanation can be trusted.")
 
 
 def model_setting_name(model: str, setting: str) -> str:
@@ -96,7 +107,7 @@ def _model_settings(model: str, params: dict) -> dict:
 
 @register_method(
     METHOD_NAME, modality=MODALITY, title="Target: readable model and Shapley values", unit="Shapley value",
-    tags=[TAG_SUPERVISED], order=3, params=_params(),
+    tags=[TAG_SUPERVISED, TAG_BASE_VALUE], order=3, params=_params(),
 )
 def explain_readable(model=None, x=None, target=None, *, params, token, progress) -> Explanation:
     """Fit a readable model on the target and explain rows with Shapley values of its output."""

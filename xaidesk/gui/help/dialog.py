@@ -31,6 +31,6 @@ class GuideDialog(QDialog):
 
     def show_section(self, key: str) -> None:
         """Scroll to a section by its anchor: ``"start"`` (getting started), ``"models"`` (opening your own
-        model), ``"heatmap"``, ``"uncertainty"``, ``"methods"``, ``"faithfulness"`` (MoRF, LeRF and AOPC) or
-        ``"repair"`` (correcting, pruning and fine-tuning a model)."""
+        model), ``"heatmap"``, ``"uncertainty"``, ``"methods"``, ``"faithfulness"`` (MoRF, LeRF and AOPC),
+        ``"repair"`` (correcting, pruning and fine-tuning a model) or ``"tables"`` (tables with a decision)."""
         self.browser.scrollToAnchor(key)

@@ -3,7 +3,8 @@
 Qt-free. The list of methods comes from the registry (titles and help texts), so a new
 method appears in the guide without editing it; each method family's paragraph is registered
 with the family (``xaidesk/explain/families.py``). The repairs of the Model workflow come from
-the repair registry (``xaidesk/repair/methods.py``) in the same way.
+the repair registry (``xaidesk/repair/methods.py``) and the Tables tab's readable models from theirs
+(``xaidesk/tabular/models.py``) in the same way.
 The illustrations are PNG files in ``resources/help`` (drawn by ``scripts/make_help_images.py``).
 """
 
@@ -130,6 +131,37 @@ comparison.csv and the pictures.</p>
 """
 
 
+TABLES_TEXT = """
+<p>A table with a decision in it (File ▸ Open, or <b>Open an example… ▸ Loans</b> in the Tables tab) answers
+"why was this row decided this way, and what would have changed it?". Mark the decision's column as
+<b>target</b> in the Data view, choose <b>Target: readable model and Shapley values</b>, pick a model and press
+<b>Run</b>. Click a row in the <i>Ranking</i> view; the model's pages follow it:</p>
+<ul>
+<li><b>Readable model</b>: the model itself, read directly: weights, if-then rules and the tree drawn with the
+   row's path, shape curves, per-column votes or the neighbours behind the prediction. Its held-out accuracy is
+   at the top; <i>Compare models</i> fits every model on the same rows, so you can weigh readability against
+   accuracy.</li>
+<li><b>What if</b>: the model's answer as one column changes, for every row (thin lines), on average (thick
+   line) and for the selected row. The shaded band is where the data lie: outside it the model guesses.</li>
+<li><b>Shapley values</b>: how much each column moved this row's prediction away from the average prediction
+   (the base value); the bars add up exactly to the prediction. The summary shows every explained row.</li>
+<li><b>Counterfactuals</b>: the smallest changes that would give the outcome you want. Untick what cannot
+   change (age, for example), set ranges, and limit how many columns may change. Each answer is checked on
+   the model.</li>
+<li><b>Trust</b>: whether the explanation would stay the same for similar rows (stability), under another
+   model (consistency) and across random seeds (certainty), and how well it reproduces the model
+   (fidelity). LIME with its default settings is measured against xaidesk's.</li>
+</ul>
+<p>The models:</p>
+"""
+
+
+def tables_html(models: Iterable) -> str:
+    """The tables section: the workflow, then each readable model's title and help from its registry."""
+    items = "".join(f"<li><b>{escape(m.title)}</b>: {escape(m.help)}</li>" for m in models)
+    return TABLES_TEXT + f"<ul>{items}</ul>"
+
+
 def repairs_html(repairs: Iterable) -> str:
     """The Model workflow's section: :data:`REPAIR_TEXT` and each registered repair's title and help."""
     items = "".join(f"<li><b>{escape(r.title)}</b>: {escape(r.help)}</li>" for r in repairs)
@@ -165,15 +197,20 @@ def methods_html(methods: Iterable) -> str:
     return "\n".join(parts)
 
 
-def guide_html(methods: Iterable, repairs: Iterable | None = None) -> str:
+def guide_html(methods: Iterable, repairs: Iterable | None = None, table_models: Iterable | None = None) -> str:
     """The whole guide as one HTML page; images are named relative to ``resources/help``.
 
-    ``repairs`` are the Model workflow's repairs (by default the repair registry's, loaded now).
+    ``repairs`` are the Model workflow's repairs and ``table_models`` the Tables tab's readable
+    models (by default their registries', loaded now).
     """
     if repairs is None:
         from xaidesk.repair.methods import list_repairs
 
         repairs = list_repairs()
+    if table_models is None:
+        from xaidesk.tabular.models import list_table_models
+
+        table_models = list_table_models()
     sections = [
         ("start", "Getting started", START_TEXT),
         ("models", "Opening your own model", MODELS_TEXT),
@@ -185,6 +222,7 @@ def guide_html(methods: Iterable, repairs: Iterable | None = None) -> str:
         ("faithfulness", "Is the explanation faithful? MoRF, LeRF and AOPC",
          '<p><img src="faithfulness.png" alt="MoRF, LeRF and random curves"></p>' + FAITHFULNESS_TEXT),
         ("repair", "Correcting, pruning and fine-tuning a model", repairs_html(repairs)),
+        ("tables", "Why was this row decided so? Tables with a decision", tables_html(table_models)),
     ]
     contents = " · ".join(f'<a href="#{key}">{escape(title)}</a>' for key, title, _ in sections)
     body = "\n".join(f'<h2><a name="{key}"></a>{escape(title)}</h2>\n{text}' for key, title, text in sections)

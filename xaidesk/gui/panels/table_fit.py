@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
-from ...core.registry import TAG_LOCAL_SURROGATE, TAG_SUPERVISED
+from ...core.registry import TAG_BASE_VALUE, TAG_LOCAL_SURROGATE, TAG_SUPERVISED
 from ..table_jobs import method_has
 from ..views.table_items import table_number
 from ..views.table_views import CurvePlot, bold_font
@@ -56,6 +56,13 @@ class TableModelView(QWidget):
                 f"Intercept: {table_number(float(result.extras['intercept']))} — the prediction for a row at the "
                 "reference point; it is not part of any feature's contribution and is shown apart. "
                 "Each prediction = intercept + Σ w_i x_i.")
+        elif method_has(result.method, TAG_BASE_VALUE):
+            model = result.extras.get("model", {})
+            self.intercept_label.setText(
+                f"{model.get('title', 'The model')}, explained by Shapley values ({model.get('shapley_method', '')}): "
+                "each explained row's prediction = base value (the average prediction over the background rows) + "
+                "the sum of its bars. The pages 'Readable model', 'What if', 'Shapley values', 'Counterfactuals' "
+                "and 'Trust' work on this model.")
         elif method_has(result.method, TAG_LOCAL_SURROGATE):
             self.intercept_label.setText("LIME: each explained row has its own surrogate intercept (not in the bars).")
         else:

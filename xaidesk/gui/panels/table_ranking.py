@@ -18,7 +18,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ...core.registry import TAG_INTERCEPT_APART, TAG_OUTLIER_SCORE
+from ...core.registry import TAG_BASE_VALUE, TAG_INTERCEPT_APART, TAG_OUTLIER_SCORE
 from ..table_jobs import method_has
 from ..views.table_items import RankedModel, table_item, table_number
 from ..views.table_views import FeatureBars, bold_font
@@ -168,13 +168,17 @@ class TableRankingView(QSplitter):
         absorbed = float(result.absorbed[position])
         self.row_bars.set_values(result.feature_names, relevance, title=f"Row {row_id}: relevance per feature")
         if not np.isfinite(score):
-            self.row_title.setText(f"Row {row_id} was not explained (LIME explains the rows chosen in 'Rows').")
+            self.row_title.setText(f"Row {row_id} was not explained: this method explains a chosen set of rows "
+                                   "(see its settings).")
         else:
             self.row_title.setText(f"Row {row_id} · {result.score_label} = {table_number(score)}")
         notes = []
         if method_has(result.method, TAG_INTERCEPT_APART):
             notes.append(f"Prediction {table_number(score)} = sum of the bars {table_number(np.nansum(relevance))} "
                          f"+ intercept {table_number(float(result.extras.get('intercept', absorbed)))} (shown apart).")
+        elif method_has(result.method, TAG_BASE_VALUE) and np.isfinite(score):
+            notes.append(f"Prediction {table_number(score)} = base value {table_number(absorbed)} (the average "
+                         f"prediction over the background rows) + the sum of the bars {table_number(np.nansum(relevance))}.")
         elif np.isfinite(absorbed) and abs(absorbed) > 1e-9 * max(1.0, abs(score)):
             notes.append(f"The bars sum to {table_number(np.nansum(relevance))}; {table_number(absorbed)} is not "
                          "assigned to any feature (stabiliser, bias or intercept).")

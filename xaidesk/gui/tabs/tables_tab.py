@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (
     QGroupBox,
     QHBoxLayout,
     QLabel,
+    QMenu,
     QPushButton,
     QSplitter,
     QTabWidget,
@@ -41,6 +42,16 @@ from .analysis_base import AnalysisTabMixin
 from ..panels.tab_pieces import faithfulness_box, show_faithfulness_dialog, side_column
 
 TABLE_FILTER = "Tables (*.csv *.tsv *.txt *.tab *.xlsx);;All files (*)"
+#: The example tables (``resources/samples/<name>.csv``): menu title and what they hold.
+EXAMPLES = {
+    "wine": ("Wines: 178 wines, 13 measurements", "178 wines from three cultivars with 13 chemical measurements "
+             "(the wine data that ships with scikit-learn). Good for outliers and clusters."),
+    "loans": ("Loans: why was a loan declined?", "2,000 generated loan applications, approved or declined by "
+              "known rules (income against the amount, credit history, past defaults, and a biased postcode "
+              "district). Good for readable models, Shapley values, what-if curves and counterfactuals."),
+}
+#: The analysis chosen when an example opens (the others keep the current choice).
+EXAMPLE_METHODS = {"loans": "tabular.readable"}
 
 
 class TablesTab(AnalysisTabMixin, QWidget):
@@ -74,6 +85,7 @@ class TablesTab(AnalysisTabMixin, QWidget):
         self.methods: list = []
         self._jobs: dict[str, int | None] = {"methods": None, "load": None, "preview": None, "run": None}
         self._pending_path: Path | None = None
+        self._method_after_load: str | None = None
         self._params_by_method: dict[str, dict] = {}
         self._form_method: str | None = None
         self._faithfulness_dialog = None
@@ -134,11 +146,15 @@ class TablesTab(AnalysisTabMixin, QWidget):
         self.open_button.setToolTip("Open a CSV, TSV or Excel (.xlsx) file. You can also drop a file on the window.")
         self.open_button.clicked.connect(self.choose_table)
         table_layout.addWidget(self.open_button)
-        self.example_button = QPushButton("Open example (wines)")
-        self.example_button.setToolTip(
-            "178 wines from three cultivars with 13 chemical measurements "
-            "(the wine data that ships with scikit-learn).")
-        self.example_button.clicked.connect(self.open_example)
+        self.example_button = QPushButton("Open an example…")
+        self.example_button.setToolTip("Tables that ship with xaidesk, to try every analysis on.")
+        examples = QMenu(self.example_button)
+        for name, (title, tip) in EXAMPLES.items():
+            action = examples.addAction(title)
+            action.setToolTip(tip)
+            action.triggered.connect(lambda _checked=False, n=name: self.open_example(n))
+        examples.setToolTipsVisible(True)
+        self.example_button.setMenu(examples)
         table_layout.addWidget(self.example_button)
         self.file_label = QLabel("No table open.\nOpen a CSV, TSV or .xlsx file, or drop one here.")
         self.file_label.setWordWrap(True)
@@ -241,11 +257,17 @@ class TablesTab(AnalysisTabMixin, QWidget):
             self.target_label.setText(f"Predicts the target column <b>{target}</b>.")
 
     # ------------------------------------------------------------------ loading
-    def open_example(self) -> int:
-        """Open the built-in example table (``resources/samples/wine.csv``)."""
+    def open_example(self, name: str = "wine") -> int:
+        """Open a built-in example table (``resources/samples/<name>.csv``, one of :data:`EXAMPLES`).
+
+        The loan example also chooses the readable-model analysis, which answers its question.
+        """
         from xaidesk.resources import resource_path
 
-        return self.open_table(resource_path("samples", "wine.csv"))
+        if name not in EXAMPLES:
+            raise ValueError(f"no example table {name!r}")
+        self._method_after_load = EXAMPLE_METHODS.get(name)
+        return self.open_table(resource_path("samples", f"{name}.csv"))
 
     def choose_table(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Open table", self._last_folder(), TABLE_FILTER)
@@ -277,6 +299,9 @@ class TablesTab(AnalysisTabMixin, QWidget):
         self._remember_folder(table.path)
         self.table_opened.emit(table.path)
         self.status_message.emit(f"Opened {table.path.name}.")
+        if self._method_after_load:
+            self.select_method(self._method_after_load)
+            self._method_after_load = None
         self.update_preview()
         self._update_enabled()
 
@@ -293,6 +318,7 @@ class TablesTab(AnalysisTabMixin, QWidget):
             ):
                 self.open_table(path, encoding=encoding)
                 return
+        self._method_after_load = None
         self.status_message.emit("The table could not be opened; the previous one is still shown.")
         error_dialog.show_error(self, "Could not open the table", failure)
 
