@@ -1,0 +1,137 @@
+"""The Counterfactuals page: finds verified answers under the page's constraints, says so plainly otherwise, saves."""
+
+import json
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from xaidesk.gui.panels.table_counterfactual import PLACEHOLDER, TableCounterfactualView
+from xaidesk.gui.runner import Runner
+from xaidesk.tabular.models import fit_table_model
+
+NAMES = ["income", "years", "flag", "age"]
+
+
+def _fitted(task="classification"):
+    rng = np.random.default_rng(0)
+    n = 200
+    income = np.round(rng.normal(50, 10, n), 1)
+    years = rng.integers(0, 21, n).astype(float)
+    flag = rng.integers(0, 2, n).astype(float)
+    age = rng.integers(20, 70, n).astype(float)
+    X = np.column_stack([income, years, flag, age])
+    if task == "regression":
+        return fit_table_model("linear", X, 2 * income + years, NAMES, target_name="price")
+    y = (0.3 * (income - 50) + 0.25 * (years - 10) - 2 * flag + 1 > 0).astype(int)
+    return fit_table_model("logistic", X, y, NAMES, target_name="approved")
+
+
+def _result(fitted):
+    return SimpleNamespace(extras={"fitted": fitted}, row_ids=np.arange(len(fitted.X)) + 100,
+                           feature_names=list(fitted.feature_names))
+
+
+@pytest.fixture
+def page(qtbot):
+    runner = Runner()
+    view = TableCounterfactualView(runner)
+    qtbot.addWidget(view)
+    yield view
+    view.jobs.cancel()
+    runner.shutdown()
+
+
+def _find(qtbot, page):
+    page.find_button.click()
+    qtbot.waitUntil(lambda: not page.jobs.busy, timeout=10000)
+
+
+def test_without_a_fitted_model_the_page_says_what_to_do(page):
+    page.show_result(SimpleNamespace(extras={}, row_ids=np.arange(3), feature_names=["a"]))
+    assert page.stack.currentWidget() is page.placeholder
+    assert "Target: readable model" in PLACEHOLDER
+    page.set_row(2)  # nothing to show it for, and no error
+
+
+def test_finds_verified_counterfactuals_that_keep_frozen_features_and_ranges(qtbot, page):
+    fitted = _fitted()
+    page.show_result(_result(fitted))
+    row = int(np.flatnonzero(fitted.predict_output(fitted.X) < 0.2)[0])
+    page.set_row(row)
+    assert page.stack.currentWidget() is page.content
+    assert f"Row {row + 100} of the table" in page.row_label.text() and "approved = 0" in page.row_label.text()
+    assert page.wanted.classes.currentText() == "approved = 1"
+    page.grid.free(NAMES.index("age")).setChecked(False)
+    high = fitted.X[row, 0] + 10
+    page.grid.bounds(0)[1].setValue(high)
+    page.max_changes.setValue(2)
+    settings = page.settings()
+    assert settings["frozen"] == ["age"] and settings["ranges"] == {"income": (None, high)}
+    assert settings["max_changes"] == 2 and settings["wanted"] == "1"
+    _find(qtbot, page)
+    result = page.result
+    assert result is not None and page.answers.rowCount() == len(result.counterfactuals) >= 1
+    for i, cf in enumerate(result.counterfactuals):
+        assert cf.verified and fitted.estimator.predict(cf.values[None])[0] == 1
+        assert cf.values[3] == fitted.X[row, 3] and len(cf.changes) <= 2
+        assert cf.values[0] <= high or cf.values[0] == fitted.X[row, 0]
+        assert page.answers.item(i, 4).text().startswith("\u2713")
+        assert cf.changes[0][0] in page.answers.item(i, 1).text()
+    assert "ways to get approved = 1" in page.message.text() and page.save_button.isEnabled()
+
+
+def test_when_nothing_flips_it_the_page_says_why_and_offers_nothing_to_save(qtbot, page):
+    fitted = _fitted()
+    page.show_result(_result(fitted))
+    page.set_row(int(np.flatnonzero(fitted.predict_output(fitted.X) < 0.05)[0]))
+    for j in range(3):
+        page.grid.free(j).setChecked(False)
+    _find(qtbot, page)
+    assert page.result is None and not page.save_button.isEnabled()
+    assert "No counterfactual found" in page.message.text() and "income, years, flag frozen" in page.message.text()
+
+
+def test_a_new_row_forgets_the_old_answers(qtbot, page):
+    fitted = _fitted()
+    page.show_result(_result(fitted))
+    rows = np.flatnonzero(fitted.predict_output(fitted.X) < 0.2)
+    page.set_row(int(rows[0]))
+    _find(qtbot, page)
+    assert page.answers.rowCount() > 0
+    page.set_row(int(rows[1]))
+    assert page.result is None and page.answers.rowCount() == 0 and not page.save_button.isEnabled()
+
+
+def test_a_predicted_value_gets_an_interval(qtbot, page):
+    fitted = _fitted("regression")
+    page.show_result(_result(fitted))
+    page.set_row(0)
+    now = float(fitted.predict_output(fitted.X[:1])[0])
+    assert not page.wanted.at_least.isHidden() and page.wanted.classes.isHidden()
+    low, high = page.settings()["wanted"]
+    assert low > now and high is None
+    _find(qtbot, page)
+    assert page.result is not None
+    for cf in page.result.counterfactuals:
+        assert cf.verified and fitted.predict_output(cf.values[None])[0] >= low
+
+
+def test_save_writes_the_three_files_and_reports_a_bad_folder(qtbot, page, tmp_path, monkeypatch, error_dialogs):
+    fitted = _fitted()
+    page.show_result(_result(fitted))
+    row = int(np.flatnonzero(fitted.predict_output(fitted.X) < 0.2)[0])
+    page.set_row(row)
+    _find(qtbot, page)
+    from PySide6.QtWidgets import QFileDialog
+
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(tmp_path / "saved"))
+    page.save_button.click()
+    assert sorted(p.name for p in (tmp_path / "saved").iterdir()) == ["changes.csv", "counterfactuals.csv",
+                                                                      "counterfactuals.json"]
+    data = json.loads((tmp_path / "saved" / "counterfactuals.json").read_text())
+    assert data["source"]["row"] == row + 100 and len(data["counterfactuals"]) == len(page.result.counterfactuals)
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    page.save_to(blocker)
+    assert error_dialogs and "exists and is a file" in error_dialogs[0][1]

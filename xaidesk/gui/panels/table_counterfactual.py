@@ -1,0 +1,341 @@
+"""The Tables tab's "Counterfactuals" page: what would have to change in the selected row for the wanted outcome.
+
+It works on the fitted model of a "Target: readable model" result (``result.extras["fitted"]``):
+the person picks the wanted outcome, which features may change and within which values, how many
+may change at once and how many answers to find; "Find" runs
+:func:`xaidesk.tabular.counterfactual.counterfactuals` in the window's runner; the answers are
+listed as changes from the row, each with the model's output and whether the model was checked to
+give the wanted outcome. "Save…" writes them with :func:`xaidesk.export.counterfactuals.write_counterfactuals`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QAbstractItemView, QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout, QHBoxLayout, QHeaderView,
+    QLabel, QPushButton, QSpinBox, QStackedWidget, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget,
+)
+
+from ...core import XaideskError
+from ..formatting import format_value
+from ..widgets import error_dialog
+from ..widgets.panel_jobs import PanelJobs, job_controls
+
+PLACEHOLDER = ("Counterfactuals need a fitted model. Choose the method \u201cTarget: readable model\u201d, run it, "
+               "then pick a row in the Ranking view.")
+LIMIT = 1e12
+
+
+def column_decimals(values: np.ndarray, most: int = 4) -> int:
+    """The fewest decimals (up to ``most``) that write every value of a column exactly."""
+    for d in range(most + 1):
+        scaled = np.asarray(values, dtype=float) * 10.0 ** d
+        if np.all(np.abs(scaled - np.round(scaled)) <= 1e-6 * np.maximum(1.0, np.abs(scaled))):
+            return d
+    return most
+
+
+def _spin(decimals: int, value: float) -> QDoubleSpinBox:
+    spin = QDoubleSpinBox()
+    spin.setRange(-LIMIT, LIMIT)
+    spin.setDecimals(decimals)
+    spin.setValue(value)
+    return spin
+
+
+class ConstraintGrid(QTableWidget):
+    """One line per feature: its name, the row's value, whether it may change, and its lowest and highest value."""
+
+    HEADERS = ("Feature", "This row", "May change", "Lowest", "Highest")
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(0, len(self.HEADERS), parent)
+        self.setHorizontalHeaderLabels(self.HEADERS)
+        self.verticalHeader().setVisible(False)
+        self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self._names: list[str] = []
+        self._observed: list[tuple[float, float]] = []
+        self._decimals: list[int] = []
+
+    def set_model(self, names: list[str], X: np.ndarray) -> None:
+        """Fill the grid with every feature free and its observed range."""
+        self._names = list(names)
+        self._decimals = [column_decimals(X[:, j]) for j in range(X.shape[1])]
+        self._observed = [(float(X[:, j].min()), float(X[:, j].max())) for j in range(X.shape[1])]
+        self.setRowCount(len(names))
+        for j, name in enumerate(names):
+            self.setItem(j, 0, QTableWidgetItem(name))
+            self.setItem(j, 1, QTableWidgetItem(""))
+            free = QCheckBox()
+            free.setChecked(True)
+            free.setToolTip("Untick to keep this feature as it is (age, for example).")
+            self.setCellWidget(j, 2, free)
+            for column, value in ((3, self._observed[j][0]), (4, self._observed[j][1])):
+                spin = _spin(self._decimals[j], value)
+                free.toggled.connect(spin.setEnabled)
+                self.setCellWidget(j, column, spin)
+
+    def set_row_values(self, values: np.ndarray) -> None:
+        for j, value in enumerate(values):
+            self.item(j, 1).setText(f"{value:.{self._decimals[j]}f}")
+
+    def free(self, j: int) -> QCheckBox:
+        return self.cellWidget(j, 2)
+
+    def bounds(self, j: int) -> tuple[QDoubleSpinBox, QDoubleSpinBox]:
+        return self.cellWidget(j, 3), self.cellWidget(j, 4)
+
+    def frozen(self) -> list[str]:
+        return [n for j, n in enumerate(self._names) if not self.free(j).isChecked()]
+
+    def ranges(self) -> dict[str, tuple[float | None, float | None]]:
+        """The ranges of free features the person changed from the observed ones (an end left as observed stays open)."""
+        out = {}
+        for j, name in enumerate(self._names):
+            if not self.free(j).isChecked():
+                continue
+            low, high = (spin.value() for spin in self.bounds(j))
+            observed = tuple(round(v, self._decimals[j]) for v in self._observed[j])
+            given = (None if low == observed[0] else low, None if high == observed[1] else high)
+            if given != (None, None):
+                out[name] = given
+        return out
+
+
+class WantedPicker(QWidget):
+    """The wanted outcome: a class, or for a predicted value the interval it should reach."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        self.classes = QComboBox()
+        self.at_least, self.at_most = QCheckBox("at least"), QCheckBox("at most")
+        self.low, self.high = _spin(4, 0.0), _spin(4, 0.0)
+        for widget in (self.classes, self.at_least, self.low, self.at_most, self.high):
+            layout.addWidget(widget)
+        layout.addStretch(1)
+        self._task = "classification"
+
+    def set_model(self, fitted) -> None:
+        self._task = fitted.task
+        regression = fitted.task == "regression"
+        self.classes.setVisible(not regression)
+        for widget in (self.at_least, self.low, self.at_most, self.high):
+            widget.setVisible(regression)
+        self.classes.clear()
+        if not regression:
+            self.classes.addItems([f"{fitted.target_name} = {name}" for name in fitted.class_names])
+        else:
+            self.at_least.setChecked(True)
+            self.at_most.setChecked(False)
+
+    def set_row(self, fitted, output: float, class_index: int | None) -> None:
+        """Default to what the row does not get: the other of two classes, or a prediction a spread higher."""
+        if self._task == "classification":
+            if class_index is not None and len(fitted.class_names) == 2:
+                self.classes.setCurrentIndex(1 - class_index)
+            return
+        spread = float(np.std(fitted.y)) or 1.0
+        self.low.setValue(output + spread / 2)
+        self.high.setValue(output + 2 * spread)
+
+    def wanted(self, fitted):
+        if self._task == "classification":
+            return fitted.class_names[self.classes.currentIndex()]
+        return (self.low.value() if self.at_least.isChecked() else None,
+                self.high.value() if self.at_most.isChecked() else None)
+
+
+class CounterfactualList(QTableWidget):
+    """The counterfactuals found: what changes, the model's output, the outcome and whether it was checked."""
+
+    HEADERS = ("#", "What changes", "Model's output", "Outcome", "Checked")
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(0, len(self.HEADERS), parent)
+        self.setHorizontalHeaderLabels(self.HEADERS)
+        self.verticalHeader().setVisible(False)
+        self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+
+    def show_result(self, result) -> None:
+        output = result.output_name[:1].upper() + result.output_name[1:]
+        self.setHorizontalHeaderItem(2, QTableWidgetItem(output))
+        self.setRowCount(len(result.counterfactuals))
+        for i, cf in enumerate(result.counterfactuals):
+            changes = "\n".join(f"{f}: {format_value(b)} \u2192 {format_value(a)}" for f, b, a in cf.changes)
+            checked = "\u2713 yes" if cf.verified else "\u2717 no"
+            outcome = f"{result.wanted.split(' = ')[0]} = {cf.outcome}" if result.task == "classification" else cf.outcome
+            for column, text in enumerate((str(i + 1), changes, format_value(cf.output), outcome, checked)):
+                item = QTableWidgetItem(text)
+                if column == 4:
+                    item.setToolTip("The model was asked again about this changed row and gave the wanted outcome."
+                                    if cf.verified else "The model does not give the wanted outcome for this row.")
+                self.setItem(i, column, item)
+        self.resizeRowsToContents()
+
+
+class TableCounterfactualView(QWidget):
+    """The page: the selected row, the constraints, Find, the counterfactuals found, and Save…."""
+
+    TITLE = "Counterfactuals"
+
+    def __init__(self, runner, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.jobs = PanelJobs(runner, "table.counterfactual", self)
+        self.fitted = None
+        self.row_ids = None
+        self.position: int | None = None
+        self.result = None
+        self.stack = QStackedWidget()
+        self.placeholder = QLabel(PLACEHOLDER)
+        self.placeholder.setWordWrap(True)
+        self.placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.content = QWidget()
+        self.stack.addWidget(self.placeholder)
+        self.stack.addWidget(self.content)
+        QVBoxLayout(self).addWidget(self.stack)
+        self._build_content()
+        self.clear()
+
+    def _build_content(self) -> None:
+        layout = QVBoxLayout(self.content)
+        self.row_label = QLabel()
+        self.row_label.setWordWrap(True)
+        layout.addWidget(self.row_label)
+        form = QFormLayout()
+        self.wanted = WantedPicker()
+        form.addRow("Wanted outcome", self.wanted)
+        self.max_changes = QSpinBox()
+        self.max_changes.setRange(0, 100)
+        self.max_changes.setSpecialValueText("any number")
+        self.max_changes.setToolTip("Fewer changes are easier to act on; 'any number' lets every free feature change.")
+        self.max_changes.setMaximumWidth(140)
+        form.addRow("Change at most this many features", self.max_changes)
+        self.count = QSpinBox()
+        self.count.setRange(1, 10)
+        self.count.setValue(3)
+        self.count.setMaximumWidth(140)
+        form.addRow("How many answers", self.count)
+        layout.addLayout(form)
+        layout.addWidget(QLabel("Which features may change, and between which values (the defaults are the values "
+                                "seen in the table):"))
+        self.grid = ConstraintGrid()
+        layout.addWidget(self.grid, 2)
+        controls, self.find_button = job_controls(self.jobs, "Find counterfactuals", self.find)
+        layout.addWidget(controls)
+        self.message = QLabel()
+        self.message.setWordWrap(True)
+        layout.addWidget(self.message)
+        self.answers = CounterfactualList()
+        layout.addWidget(self.answers, 2)
+        self.save_button = QPushButton("Save\u2026")
+        self.save_button.setToolTip("Write counterfactuals.csv, changes.csv and counterfactuals.json into a folder.")
+        self.save_button.clicked.connect(self._ask_folder)
+        layout.addWidget(self.save_button, 0, Qt.AlignmentFlag.AlignRight)
+
+    # ---- the page interface ----------------------------------------------------------------------------------
+
+    def show_result(self, result) -> None:
+        fitted = (getattr(result, "extras", None) or {}).get("fitted") if result is not None else None
+        if fitted is None:
+            self.clear()
+            return
+        self.jobs.cancel()
+        self.fitted, self.row_ids = fitted, np.asarray(getattr(result, "row_ids", np.arange(len(fitted.X))))
+        self.grid.set_model(list(fitted.feature_names), np.asarray(fitted.X, dtype=float))
+        self.wanted.set_model(fitted)
+        self.stack.setCurrentWidget(self.content)
+        self.set_row(self.position if self.position is not None and self.position < len(fitted.X) else 0)
+
+    def clear(self) -> None:
+        self.jobs.cancel()
+        self.fitted, self.row_ids, self.position = None, None, None
+        self._forget_answers("")
+        self.stack.setCurrentWidget(self.placeholder)
+
+    def plot_widget(self) -> QWidget:
+        return self.content
+
+    def set_row(self, position: int) -> None:
+        self.position = int(position)
+        if self.fitted is None:
+            return
+        self.jobs.cancel()
+        values = np.asarray(self.fitted.X, dtype=float)[self.position]
+        self.grid.set_row_values(values)
+        output = float(self.fitted.predict_output(values[None])[0])
+        if self.fitted.task == "classification":
+            index = int(self.fitted.estimator.predict(values[None])[0])
+            gets = f"{self.fitted.target_name} = {self.fitted.class_names[index]}"
+        else:
+            index, gets = None, f"a predicted {self.fitted.target_name} of {format_value(output)}"
+        self.wanted.set_row(self.fitted, output, index)
+        self.row_label.setText(f"Row {self._row_id()} of the table: the {self.fitted.title.lower()} gives it {gets} "
+                               f"({self.fitted.output_name}: {format_value(output)}).")
+        self._forget_answers("Choose the wanted outcome and what may change, then press Find counterfactuals.")
+
+    # ---- finding and saving ----------------------------------------------------------------------------------
+
+    def _row_id(self) -> int:
+        return int(self.row_ids[self.position]) if self.row_ids is not None and self.position < len(self.row_ids) \
+            else self.position
+
+    def settings(self) -> dict:
+        """The search's settings as the page shows them."""
+        return {"wanted": self.wanted.wanted(self.fitted), "count": self.count.value(), "frozen": self.grid.frozen(),
+                "ranges": self.grid.ranges(), "max_changes": self.max_changes.value() or None}
+
+    def find(self) -> None:
+        from ...tabular.counterfactual import counterfactuals
+
+        if self.fitted is None or self.position is None:
+            return
+        fitted, position, settings = self.fitted, self.position, self.settings()
+        self._forget_answers("")
+        self.jobs.run("find", lambda token, progress: counterfactuals(fitted, position, **settings, token=token,
+                                                                      progress=progress),
+                      self._found, self._not_found)
+
+    def _found(self, result) -> None:
+        self.result = result
+        self.answers.show_result(result)
+        notes = " ".join(result.notes)
+        self.message.setText(f"{len(result.counterfactuals)} ways to get {result.wanted} (found in "
+                             f"{result.seconds:.2f} s; the model was asked again about each). {notes}".strip())
+        self.save_button.setEnabled(True)
+
+    def _not_found(self, failure) -> None:
+        self.message.setText(error_dialog.error_text(failure)[0])
+
+    def _forget_answers(self, message: str) -> None:
+        self.result = None
+        self.answers.setRowCount(0)
+        self.message.setText(message)
+        self.save_button.setEnabled(False)
+
+    def _ask_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Folder for the counterfactuals")
+        if folder:
+            self.save_to(folder)
+
+    def save_to(self, folder) -> None:
+        """Write the counterfactuals shown into ``folder`` (errors are shown in a dialog)."""
+        from ...export.counterfactuals import write_counterfactuals
+
+        if self.result is None:
+            return
+        try:
+            write_counterfactuals(folder, self.result, source={"row": self._row_id(), "model": self.fitted.title,
+                                                               "target_column": self.fitted.target_name})
+        except (XaideskError, OSError) as error:
+            error_dialog.show_error(self, "Could not save the counterfactuals", error)
+            return
+        self.message.setText(f"Saved to {folder}.")
+
+
+__all__ = ["TableCounterfactualView"]
