@@ -342,7 +342,7 @@ def counterfactuals(model: FittedModel, row: Any, *, wanted: Any = None, count: 
     token = token or CancelToken()
     names = list(model.feature_names)
     x0, position = _row_vector(model, row)
-    frozen = [str(f) for f in frozen]
+    frozen = [frozen] if isinstance(frozen, str) else [str(f) for f in frozen]
     _check_names(frozen, names, "freeze")
     _check_names(list(ranges or {}), names, "give a range")
     if isinstance(count, bool) or not isinstance(count, (int, np.integer)) or not 1 <= count <= MAX_COUNT:
