@@ -6,6 +6,7 @@
                                           [--param k=v ...] [--start S --stop S] --out DIR [--labels FILE]
     python -m xaidesk explain table CSV --method NAME [--columns A,B,...]
                                         [--target-column NAME] [--param k=v ...] --out DIR
+                                        [--ice FEATURE ...] [--pd2d A,B ...] [--row N]   (tabular.readable)
     python -m xaidesk explain molecules DIR_OR_XYZ --energies FILE --method ridge.atoms|ridge.pairs
                                         [--unit angstrom|bohr] [--param k=v ...] --out DIR
 
@@ -18,6 +19,9 @@ model never saw (cut off by a centre crop; ``--whole-image`` avoids it) are NaN 
 it receives ``scores.csv`` (``row,score``; 0-based rows in file order),
 ``relevance.csv`` (``row`` and one column per feature) and ``summary.json``
 (method, θ per column, γ, parameters, seconds, top rows; see :mod:`xaidesk.export.tables`).
+With ``tabular.readable`` it also receives ``shapley.csv`` (the explained rows' Shapley values)
+and ``shapley_summary.png``, and with ``--ice``, ``--pd2d`` and ``--row`` the ICE curves,
+two-feature partial dependence and one row's waterfall (see :mod:`xaidesk.export.tabular_files`).
 For molecules it receives ``metrics.csv`` (``metric,value``: MAEs per split in the energy
 unit, split sizes, λ), ``element_energies.csv`` (``element,energy_<unit>``; ridge.atoms) or
 ``pair_potentials.csv`` (``distance_bohr``, ``distance_angstrom`` and one column per pair
@@ -87,6 +91,15 @@ def add_parser(subparsers, name: str = "explain") -> argparse.ArgumentParser:
     table.add_argument("--param", action="append", default=[], metavar="NAME=VALUE", help="a method parameter")
     table.add_argument("--encoding", default=None, help="text encoding if the file is not UTF-8 (e.g. latin-1)")
     table.add_argument("--out", required=True, type=output_folder, help="output folder")
+    table.add_argument("--ice", action="append", default=[], metavar="FEATURE",
+                       help="tabular.readable only: also write ice_<FEATURE>.csv and .png, what the model would say "
+                            "if FEATURE changed, row by row and on average (may be given several times)")
+    table.add_argument("--pd2d", action="append", default=[], metavar="A,B",
+                       help="tabular.readable only: also write pd2d_<A>_<B>.csv and .png, the model's average "
+                            "output over a grid of two features (may be given several times)")
+    table.add_argument("--row", type=int, default=None, metavar="N",
+                       help="tabular.readable only: also write waterfall_row<N>.png, why file row N (0-based, as in "
+                            "scores.csv) got its output; its ICE curve is highlighted")
     molecules = kinds.add_parser("molecules", help="learn atomization energies of molecules and explain them "
                                                    "as energies per element or pair potentials")
     molecules.add_argument("input", type=Path, help="a folder of .xyz files (or one .xyz file)")
@@ -226,27 +239,59 @@ def run_audio(args: argparse.Namespace) -> int:
     return 0
 
 
+def readable_requests(args: argparse.Namespace) -> tuple[list[str], list[tuple[str, str]]]:
+    """``--ice`` features and ``--pd2d`` pairs, refused in plain words with methods other than tabular.readable."""
+    from ..core import InputError
+    from ..tabular.methods import METHOD_NAME
+
+    asked = [flag for flag, value in (("--ice", args.ice), ("--pd2d", args.pd2d), ("--row", args.row is not None))
+             if value]
+    if asked and args.method != METHOD_NAME:
+        raise InputError(f"{' and '.join(asked)} need a fitted model: they work with --method {METHOD_NAME} only, "
+                         f"not with {args.method}.")
+    pairs = []
+    for text in args.pd2d:
+        parts = [p.strip() for p in text.split(",")]
+        if len(parts) != 2 or not all(parts):
+            raise InputError(f"--pd2d takes two feature names separated by a comma (e.g. income,age), not '{text}'.")
+        pairs.append((parts[0], parts[1]))
+    return [f.strip() for f in args.ice], pairs
+
+
 def run_table(args: argparse.Namespace) -> int:
+    from ..core import InputError
     from ..data.tables import load_table
-    from ..explain.table import explain_table
+    from ..explain.table import as_feature_matrix, explain_table
     from ..export.tables import write_table_results
+    from ..export.tabular_files import readable_file_names, readable_files
+    from ..tabular.methods import METHOD_NAME
 
     check_output_options(args, rendered=False)
+    ice, pairs = readable_requests(args)
     params = parse_param_values(args.param)
     columns = [c.strip() for c in args.columns.split(",") if c.strip()] if args.columns else None
     table = load_table(args.input, encoding=args.encoding)
+    if args.method == METHOD_NAME:
+        features = as_feature_matrix(table, columns, args.target_column)
+        readable_file_names(features.names, ice, pairs)
+        if args.row is not None and args.row not in set(int(r) for r in features.row_ids):
+            raise InputError(f"Row {args.row} is not part of the analysis: rows are numbered from 0 in file order, "
+                             f"and rows with missing values are left out. Choose one of the rows in scores.csv.")
+    token = CancelToken()
     progress = common.cli_progress()
     result = explain_table(table, args.method, params, columns=columns, target=args.target_column,
-                           token=CancelToken(), progress=progress)
+                           token=token, progress=progress)
     progress.done()
     for notice in table.notices + result.notices:
         print(f"xaidesk: note: {notice}", file=sys.stderr)
-    write_table_results(args.out, result, table, args.target_column)
+    extra = (readable_files(result, ice=ice, pd2d=pairs, row=args.row, token=token)
+             if args.method == METHOD_NAME else {})
+    write_table_results(args.out, result, table, args.target_column, extra_files=extra)
     top = result.top_rows(3)
     print(
         f"{result.method}: {len(result.row_ids)} rows x {len(result.feature_names)} features in {result.seconds:.2f} s; "
         f"highest {result.score_label}: " + ", ".join(f"row {t['row']} ({t['score']:.3g})" for t in top)
-        + f"; results in {args.out}"
+        + f"; results in {args.out}" + (f" (also {', '.join(extra)})" if extra else "")
     )
     return 0
 

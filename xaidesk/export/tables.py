@@ -19,6 +19,8 @@ from pathlib import Path
 
 from ..core.io import csv_field, csv_number, staged_folder, write_bytes_atomic, write_json_atomic
 
+FILES = ("scores.csv", "relevance.csv", "summary.json")
+
 
 def scores_csv(result) -> bytes:
     """``scores.csv``: ``row,score`` (0-based rows in file order)."""
@@ -40,8 +42,9 @@ def table_summary(result, table, target_column: str | None = None) -> dict:
             "target_column": target_column, "notices": list(table.notices) + list(result.notices)}
 
 
-def write_table_results(folder, result, table, target_column: str | None = None) -> Path:
-    """Write ``scores.csv``, ``relevance.csv`` and ``summary.json`` into ``folder`` as a set.
+def write_table_results(folder, result, table, target_column: str | None = None,
+                        extra_files: dict[str, bytes] | None = None) -> Path:
+    """Write ``scores.csv``, ``relevance.csv``, ``summary.json`` and ``extra_files`` into ``folder`` as a set.
 
     Parameters
     ----------
@@ -53,6 +56,9 @@ def write_table_results(folder, result, table, target_column: str | None = None)
         The :class:`~xaidesk.data.tables.LoadedTable` the result was computed from.
     target_column
         The column a supervised method predicted, or ``None``.
+    extra_files
+        More files of the same set, name to bytes (e.g. :func:`xaidesk.export.tabular_files.readable_files`);
+        plain file names other than the three above.
 
     Returns
     -------
@@ -60,8 +66,14 @@ def write_table_results(folder, result, table, target_column: str | None = None)
         ``folder``.
     """
     folder = Path(folder)
+    extra_files = dict(extra_files or {})
+    for name in extra_files:
+        if name in FILES or Path(name).name != name or name.startswith("."):
+            raise ValueError(f"{name!r} cannot be an extra file of a table analysis")
     with staged_folder(folder) as staging:
         write_bytes_atomic(staging / "scores.csv", scores_csv(result))
         write_bytes_atomic(staging / "relevance.csv", relevance_csv(result))
         write_json_atomic(staging / "summary.json", table_summary(result, table, target_column))
+        for name, data in extra_files.items():
+            write_bytes_atomic(staging / name, data)
     return folder

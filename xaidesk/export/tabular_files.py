@@ -23,6 +23,7 @@ refused with a plain error.
 from __future__ import annotations
 
 import io
+import re
 from pathlib import Path
 from typing import Sequence
 
@@ -333,3 +334,90 @@ def dependence_png(values, feature_values, feature_names: Sequence[str], feature
     axes.set_title(f"How {feature} pushes the output, row by row", fontsize=10)
     axes.grid(True, alpha=0.3)
     return png_bytes(figure)
+
+
+def file_stem(name: str) -> str:
+    """A feature name as part of a file name: letters, digits, ``.``, ``-`` and ``_`` kept, the rest ``_``."""
+    return re.sub(r"[^A-Za-z0-9.-]+", "_", str(name)).strip("._") or "feature"
+
+
+def readable_file_names(feature_names: Sequence[str], ice: Sequence[str] = (),
+                        pd2d: Sequence[tuple[str, str]] = ()) -> list[str]:
+    """The file names :func:`readable_files` writes, after checking every named feature exists (plain error if not)."""
+    names = list(feature_names)
+    unknown = [f for f in [*ice, *(f for pair in pd2d for f in pair)] if f not in names]
+    if unknown:
+        raise InputError(f"There is no feature called {', '.join(repr(f) for f in dict.fromkeys(unknown))}; "
+                         f"the features are: {', '.join(names)}.")
+    if any(a == b for a, b in pd2d):
+        raise InputError("A two-feature partial dependence needs two different features.")
+    files = ["shapley.csv", "shapley_summary.png"]
+    files += [f"ice_{file_stem(f)}.{ext}" for f in dict.fromkeys(ice) for ext in ("csv", "png")]
+    files += [f"pd2d_{file_stem(a)}_{file_stem(b)}.{ext}" for a, b in dict.fromkeys(pd2d) for ext in ("csv", "png")]
+    if len(set(files)) != len(files):
+        raise InputError("Two of the chosen features give the same file name; choose them in separate runs.")
+    return files
+
+
+def readable_files(result, *, ice: Sequence[str] = (), pd2d: Sequence[tuple[str, str]] = (),
+                   row: int | None = None, max_rows: int = 200, token=None) -> dict[str, bytes]:
+    """The files of a ``tabular.readable`` result: Shapley values, ICE curves, pair maps and one row's waterfall.
+
+    Parameters
+    ----------
+    result
+        A :class:`~xaidesk.explain.table.TableResult` of ``tabular.readable`` (with ``extras["fitted"]``).
+    ice
+        Features to write ICE curves for (``ice_<feature>.csv`` and ``.png``).
+    pd2d
+        Feature pairs to write two-feature partial dependence for (``pd2d_<a>_<b>.csv`` and ``.png``).
+    row
+        A file row: ``waterfall_row<row>.png``; its Shapley values are computed when it was not explained.
+    max_rows
+        Rows (sampled with the result's seed) the ICE curves and pair maps average over.
+
+    Returns
+    -------
+    dict
+        File name to bytes: ``shapley.csv``, ``shapley_summary.png`` and the requested files.
+    """
+    from ..tabular.dependence import ice_curves, partial_dependence_2d, sample_rows
+    from ..tabular.shapley import shapley_values
+
+    if "fitted" not in result.extras:
+        raise InputError("These files need a fitted readable model: run the method tabular.readable.")
+    names = list(result.feature_names)
+    readable_file_names(names, ice, pd2d)
+    fitted, shapley = result.extras["fitted"], result.extras["shapley"]
+    explained = np.asarray(result.extras["explained_positions"], dtype=int)
+    position = None if row is None else result.position_of(int(row))
+    seed, output_name = int(result.params.get("seed", 0)), fitted.output_name
+    files = {"shapley.csv": shapley_csv(shapley.values, shapley.base_value, shapley.output, names,
+                                        result.row_ids[explained]),
+             "shapley_summary.png": beeswarm_png(shapley.values, fitted.X[explained], names, output_name)}
+    ice_rows = sample_rows(len(fitted.X), None, max_rows, seed)
+    if position is not None:
+        ice_rows = np.union1d(ice_rows, [position])
+    for feature in dict.fromkeys(ice):
+        curves = ice_curves(fitted.predict_output, fitted.X, feature, rows=ice_rows, estimator=fitted.estimator,
+                            feature_names=names, token=token)
+        files[f"ice_{file_stem(feature)}.csv"] = ice_csv(curves, result.row_ids, feature)
+        files[f"ice_{file_stem(feature)}.png"] = ice_png(curves, feature, output_name, highlight=position,
+                                                         highlight_label=None if row is None else f"row {row}")
+    for a, b in dict.fromkeys(pd2d):
+        pair = partial_dependence_2d(fitted.predict_output, fitted.X, a, b, max_rows=max_rows, seed=seed,
+                                     feature_names=names, token=token)
+        stem = f"pd2d_{file_stem(a)}_{file_stem(b)}"
+        files[f"{stem}.csv"], files[f"{stem}.png"] = pd2d_csv(pair, [a, b]), pd2d_png(pair, [a, b], output_name)
+    if position is not None:
+        hit = np.flatnonzero(explained == position)
+        if hit.size:
+            phi, base, out = shapley.values[hit[0]], shapley.base_value, shapley.output[hit[0]]
+        else:
+            background = (result.extras["background_rows"], result.extras["background_weights"])
+            one = shapley_values(fitted.predict_output, fitted.X[[position]], background, estimator=fitted.estimator,
+                                 method=shapley.method, seed=seed, feature_names=names, token=token)
+            phi, base, out = one.values[0], one.base_value, one.output[0]
+        files[f"waterfall_row{row}.png"] = waterfall_png(phi, base, out, names, fitted.X[position],
+                                                         f"Row {row}: why the {output_name} is {out:.3g}")
+    return files
