@@ -1,0 +1,273 @@
+"""The Tables tab's "What if" page: how the model's output moves when one feature (or two) changes.
+
+It works on the fitted model of a "Target: readable model" result (``result.extras["fitted"]``):
+ICE curves of a sample of rows as one feature sweeps a grid (:func:`xaidesk.tabular.dependence.ice_curves`),
+their average (partial dependence), the selected row's own curve, the data's observed range
+and a rug of its values; and a heat map of the partial dependence on a pair of features
+(:func:`xaidesk.tabular.dependence.partial_dependence_2d`). The grid can reach beyond the data,
+so that extrapolation shows.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtWidgets import (
+    QComboBox, QHBoxLayout, QLabel, QProgressBar, QPushButton, QTabWidget, QVBoxLayout, QWidget,
+)
+
+from ..tabular_page_jobs import ICE_ROWS, compute_ice, compute_pair, fitted_model, result_seed, row_curve
+from ..views.dependence_plots import IcePlot, PairHeatmap
+from ..views.view_common import Placeholder, WrappingLabel
+from ..widgets import error_dialog
+from ..widgets.panel_jobs import PanelJobs
+
+PLACEHOLDER = ("What-if curves need a fitted model. Choose the method \u201cTarget: readable model and Shapley "
+               "values\u201d, mark the target column and run it.")
+QUESTION = "What would the model say if one feature of a row changed, everything else staying the same?"
+EXTENSIONS = ((0.0, "no: only values seen in the data"), (0.10, "10 %"), (0.25, "25 %"), (0.5, "50 %"))
+SOURCE_WORDS = {"scikit-learn": "Curves computed with scikit-learn's partial_dependence (checked against the model).",
+                "model calls": "Curves computed by calling the model on the modified rows."}
+
+
+def job_status_row(jobs: PanelJobs) -> QWidget:
+    """A Cancel button, a progress bar and a status line, wired to ``jobs`` (the page starts its jobs itself)."""
+    row = QWidget()
+    layout = QHBoxLayout(row)
+    layout.setContentsMargins(0, 0, 0, 0)
+    cancel = QPushButton("Cancel")
+    cancel.setEnabled(False)
+    cancel.clicked.connect(jobs.cancel)
+    bar = QProgressBar()
+    bar.setRange(0, 100)
+    bar.setTextVisible(False)
+    bar.setMaximumWidth(160)
+    status = QLabel("")
+    jobs.attach(bar, status)
+    jobs.busy_changed.connect(cancel.setEnabled)
+    layout.addWidget(cancel)
+    layout.addWidget(bar)
+    layout.addWidget(status, 1)
+    return row
+
+
+def labelled(text: str, widget: QWidget) -> QWidget:
+    box = QWidget()
+    layout = QHBoxLayout(box)
+    layout.setContentsMargins(0, 0, 0, 0)
+    layout.addWidget(QLabel(text))
+    layout.addWidget(widget)
+    return box
+
+
+class TableWhatIfPage(QWidget):
+    """ICE curves and partial dependence of the fitted model, for one feature and for a pair."""
+
+    TITLE = "What if"
+
+    def __init__(self, runner, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.jobs = PanelJobs(runner, "table.whatif", self)
+        self.result = None
+        self.fitted = None
+        self.position: int | None = None
+        self.ice_view = None
+        self.pair_view = None
+        self._generation = 0
+        self._pair_stale = True
+        content = QWidget()
+        layout = QVBoxLayout(content)
+        layout.setContentsMargins(0, 0, 0, 0)
+        question = QLabel(QUESTION)
+        question.setStyleSheet("font-weight: bold;")
+        layout.addWidget(question)
+        controls = QHBoxLayout()
+        self.feature_box = QComboBox()
+        self.feature_box.setToolTip("The feature that changes; the row's other features stay as they are.")
+        self.extend_box = QComboBox()
+        for share, words in EXTENSIONS:
+            self.extend_box.addItem(words, share)
+        self.extend_box.setToolTip("Let the feature go beyond the values seen in the data, on both sides, by this "
+                                   "share of its range: what the model says there is extrapolation.")
+        controls.addWidget(labelled("Feature that changes:", self.feature_box))
+        controls.addWidget(labelled("Go beyond the data's range by:", self.extend_box))
+        controls.addStretch(1)
+        layout.addLayout(controls)
+        layout.addWidget(job_status_row(self.jobs))
+        self.tabs = QTabWidget()
+        self.ice_plot = IcePlot()
+        self.ice_holder = Placeholder(self.ice_plot, "The curves appear here once computed.")
+        ice_page = QWidget()
+        ice_layout = QVBoxLayout(ice_page)
+        ice_layout.setContentsMargins(0, 0, 0, 0)
+        ice_layout.addWidget(self.ice_holder, 1)
+        self.source_label = WrappingLabel("")
+        self.source_label.setStyleSheet("color: #777; font-size: 8pt;")
+        ice_layout.addWidget(self.source_label)
+        self.tabs.addTab(ice_page, "One feature: each row's curve")
+        pair_page = QWidget()
+        pair_layout = QVBoxLayout(pair_page)
+        pair_layout.setContentsMargins(0, 4, 0, 0)
+        self.second_box = QComboBox()
+        self.second_box.setToolTip("The second feature of the pair (the first is the feature that changes above).")
+        pair_row = QHBoxLayout()
+        pair_row.addWidget(labelled("Together with:", self.second_box))
+        pair_row.addStretch(1)
+        pair_layout.addLayout(pair_row)
+        self.pair_plot = PairHeatmap()
+        self.pair_holder = Placeholder(self.pair_plot, "The heat map appears here once computed.")
+        pair_layout.addWidget(self.pair_holder, 1)
+        self.tabs.addTab(pair_page, "Two features together: heat map")
+        layout.addWidget(self.tabs, 1)
+        self.placeholder = Placeholder(content, PLACEHOLDER)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.addWidget(self.placeholder)
+        self.feature_box.currentIndexChanged.connect(self._feature_changed)
+        self.extend_box.currentIndexChanged.connect(self._feature_changed)
+        self.second_box.currentIndexChanged.connect(self._pair_changed)
+        self.tabs.currentChanged.connect(self._tab_changed)
+
+    # -- the page interface ----------------------------------------------------------------------------------
+    def show_result(self, result) -> None:
+        fitted = fitted_model(result)
+        if fitted is None:
+            self.clear()
+            return
+        self.jobs.cancel()
+        self._generation += 1
+        self.result, self.fitted = result, fitted
+        if self.position is not None and not 0 <= self.position < len(fitted.X):
+            self.position = None
+        names = list(fitted.feature_names)
+        order = self._importance_order(result, len(names))
+        for box, choice in ((self.feature_box, order[0]), (self.second_box, order[1] if len(order) > 1 else 0)):
+            box.blockSignals(True)
+            box.clear()
+            for j, name in enumerate(names):
+                box.addItem(name, j)
+            box.setCurrentIndex(int(choice))
+            box.blockSignals(False)
+        self.ice_view = self.pair_view = None
+        self.placeholder.show_content()
+        self._compute_ice()
+        self._pair_stale = True
+        if len(names) < 2:
+            self.pair_holder.show_message("A heat map of two features needs at least two features; this model "
+                                          "has one.")
+        else:
+            self.pair_holder.show_message("The heat map appears here once computed.")
+            if self.tabs.currentIndex() == 1:
+                self._compute_pair()
+
+    def clear(self) -> None:
+        self.jobs.cancel()
+        self._generation += 1
+        self.result = self.fitted = self.ice_view = self.pair_view = None
+        self.ice_plot.clear_plot()
+        self.pair_plot.clear_plot()
+        self.source_label.setText("")
+        self.placeholder.show_message(PLACEHOLDER)
+
+    def set_row(self, position: int) -> None:
+        self.position = int(position)
+        if self.fitted is None or self.ice_view is None:
+            return
+        if not 0 <= self.position < len(self.fitted.X):
+            return
+        fitted, grid, feature = self.fitted, self.ice_view.ice.grid, self.ice_view.ice.feature
+        position, generation = self.position, self._generation
+        self.jobs.run("row", lambda token, progress: row_curve(fitted, position, feature, grid),
+                      lambda row: self._row_done(row, generation), self._failed)
+
+    def plot_widget(self) -> QWidget:
+        return self.ice_plot if self.tabs.currentIndex() == 0 else self.pair_plot
+
+    # -- computing -------------------------------------------------------------------------------------------
+    @staticmethod
+    def _importance_order(result, width: int) -> list[int]:
+        shapley = result.extras.get("shapley")
+        if shapley is None or shapley.values.shape[1] != width:
+            return list(range(width))
+        return [int(j) for j in np.argsort(-np.mean(np.abs(shapley.values), axis=0), kind="stable")]
+
+    def feature(self) -> int:
+        return int(self.feature_box.currentData())
+
+    def extension(self) -> float:
+        return float(self.extend_box.currentData())
+
+    def _compute_ice(self) -> None:
+        fitted, feature, extend, seed = self.fitted, self.feature(), self.extension(), result_seed(self.result)
+        position, generation = self.position, self._generation
+        self.ice_holder.show_message(f"Computing the curves of {fitted.feature_names[feature]}…")
+        self.jobs.run("ice", lambda token, progress: compute_ice(fitted, feature, extend, position, seed,
+                                                                 token=token, progress=progress),
+                      lambda view: self._ice_done(view, generation), self._failed)
+
+    def _compute_pair(self) -> None:
+        first, second = self.feature(), int(self.second_box.currentData())
+        if first == second:
+            self.pair_holder.show_message("Choose a second feature different from the feature that changes.")
+            return
+        fitted, extend, seed, generation = self.fitted, self.extension(), result_seed(self.result), self._generation
+        self._pair_stale = False
+        self.pair_holder.show_message(f"Computing the heat map of {fitted.feature_names[first]} and "
+                                      f"{fitted.feature_names[second]}…")
+        self.jobs.run("pair", lambda token, progress: compute_pair(fitted, first, second, extend, seed, token=token,
+                                                                   progress=progress),
+                      lambda view: self._pair_done(view, generation), self._failed)
+
+    def _feature_changed(self, *_args) -> None:
+        if self.fitted is None:
+            return
+        self._compute_ice()
+        self._pair_changed()
+
+    def _pair_changed(self, *_args) -> None:
+        if self.fitted is None:
+            return
+        self._pair_stale = True
+        if self.tabs.currentIndex() == 1 and len(self.fitted.feature_names) > 1:
+            self._compute_pair()
+
+    def _tab_changed(self, index: int) -> None:
+        if index == 1 and self._pair_stale and self.fitted is not None and len(self.fitted.feature_names) > 1:
+            self._compute_pair()
+
+    # -- results ---------------------------------------------------------------------------------------------
+    def _ice_done(self, view, generation: int) -> None:
+        if generation != self._generation:
+            return
+        self.ice_view = view
+        names = self.fitted.feature_names
+        self.ice_plot.set_curves(view.ice, names[view.ice.feature], self.fitted.output_name, len(self.fitted.X),
+                                 view.row)
+        self.ice_holder.show_content()
+        self.source_label.setText(
+            f"{SOURCE_WORDS.get(view.ice.source, view.ice.source)} {len(view.ice.grid)} values of "
+            f"{names[view.ice.feature]}; up to {ICE_ROWS} rows drawn, sampled with the run's seed "
+            f"{result_seed(self.result)}.")
+        if self.position is not None and (view.row is None or view.row.position != self.position):
+            self.set_row(self.position)
+
+    def _row_done(self, row, generation: int) -> None:
+        if generation == self._generation:
+            self.ice_plot.set_row(row)
+
+    def _pair_done(self, view, generation: int) -> None:
+        if generation != self._generation:
+            return
+        self.pair_view = view
+        names = self.fitted.feature_names
+        self.pair_plot.set_pair(view, (names[view.features[0]], names[view.features[1]]), self.fitted.output_name)
+        self.pair_holder.show_content()
+
+    def _failed(self, failure) -> None:
+        for holder in (self.ice_holder, self.pair_holder):
+            if holder.showing_message():
+                holder.show_message("Could not compute this plot; see the message. Try another feature or a "
+                                    "smaller range.")
+        error_dialog.show_error(self, "Could not compute the what-if curves", failure)
+
+
+__all__ = ["TableWhatIfPage"]
