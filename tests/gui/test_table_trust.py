@@ -1,0 +1,210 @@
+"""The Trust page shows the core's numbers: stability, consistency, certainty, fidelity and LIME measured."""
+
+import dataclasses
+import functools
+
+import numpy as np
+import pytest
+
+import xaidesk.tabular
+from xaidesk.explain.table import explain_table
+from xaidesk.gui import trust_jobs
+from xaidesk.gui.panels.table_trust import (
+    PLACEHOLDER,
+    CertaintyCheck,
+    ComparisonCheck,
+    ConsistencyCheck,
+    FidelityCheck,
+    StabilityCheck,
+    TableTrustPage,
+)
+from xaidesk.gui.runner import Runner
+from xaidesk.gui.views.table_items import table_number
+from xaidesk.tabular import trust
+from xaidesk.tabular.shapley import Background
+
+
+@functools.lru_cache(maxsize=1)
+def logistic_result():
+    """A logistic regression (a smooth model) on 160 rows of 4 features, 40 rows explained."""
+    xaidesk.tabular.load_builtin_methods()
+    X = np.random.default_rng(0).normal(size=(160, 4))
+    y = (X[:, 0] + 0.5 * X[:, 1] - 0.3 * X[:, 2] > 0).astype(int)
+    return explain_table(X, "tabular.readable", {"model": "logistic", "explained_rows": 40}, target=y)
+
+
+@pytest.fixture
+def page(qtbot, error_dialogs):
+    runner = Runner()
+    widget = TableTrustPage(runner)
+    qtbot.addWidget(widget)
+    widget.resize(1100, 750)
+    yield widget
+    runner.shutdown()
+
+
+def background(result):
+    return Background(result.extras["background_rows"], result.extras["background_weights"], "")
+
+
+def run(qtbot, check):
+    check.run_button.click()
+    qtbot.waitUntil(lambda: not check.jobs.busy, timeout=60_000)
+    assert not check.result_area.showing_message()
+
+
+def cells(table):
+    return [[table.item(i, j).text() for j in range(table.columnCount())] for i in range(table.rowCount())]
+
+
+def test_a_result_without_a_fitted_model_shows_the_placeholder(page):
+    result = logistic_result()
+    page.show_result(dataclasses.replace(result, extras={k: v for k, v in result.extras.items() if k != "fitted"}))
+    assert page.placeholder.showing_message() and page.placeholder.message.text() == PLACEHOLDER
+    assert page.plot_widget() is page
+    page.show_result(result)
+    assert not page.placeholder.showing_message()
+    assert "Logistic regression" in page.about.text()
+    page.clear()
+    assert page.placeholder.showing_message() and page.result is None
+
+
+def test_stability_table_equals_the_core_and_tells_stable_shapley_from_unstable_lime(qtbot, page, error_dialogs):
+    result = logistic_result()
+    page.show_result(result)
+    page.set_row(3)
+    check = page.check(StabilityCheck)
+    check.methods.boxes["lime_package"].setChecked(False)
+    check.methods.spins["lime"].setValue(15)
+    check.mode.setCurrentIndex(check.mode.findData("noise"))
+    check.count.setValue(6)
+    check.noise.setValue(1.0)
+    run(qtbot, check)
+    assert error_dialogs == []
+    fitted = result.extras["fitted"]
+    explainers = {"Shapley values": trust.shapley_explainer(fitted.predict_output, background(result),
+                                                            estimator=fitted.estimator,
+                                                            method=result.extras["model"]["shapley_method"]),
+                  "LIME (xaidesk)": trust.lime_explainer(fitted.predict_output, fitted.X, num_samples=15)}
+    direct = {name: trust.stability(e, fitted.X, 3, neighbours=6, noise=0.01, seed=0) for name, e in explainers.items()}
+    shown = cells(check.view.table)
+    assert [row[0] for row in shown] == list(direct)
+    for row, (name, want) in zip(shown, direct.items()):
+        assert row[2:] == [table_number(want.mean), table_number(want.spread), want.verdict]
+    assert shown[0][4] == "stable" and shown[1][4] == "unstable"
+    label, means, spreads = check.view.plot.series[0]
+    np.testing.assert_allclose(means, [d.mean for d in direct.values()])
+    np.testing.assert_allclose(spreads, [d.spread for d in direct.values()])
+    assert "Row" in check.view.sentence.text() and "6 copies" in check.view.sentence.text()
+    assert check.plot_widget() is check.view.plot
+    # Another row: the result for row 3 is forgotten.
+    page.set_row(4)
+    assert check.result_area.showing_message() and "row" in check.result_area.message.text()
+
+
+def test_consistency_of_a_model_with_itself_is_one(qtbot, page, error_dialogs):
+    result = logistic_result()
+    page.show_result(result)
+    explained = [int(p) for p in result.extras["explained_positions"]]
+    page.set_row(explained[3])
+    check = page.check(ConsistencyCheck)
+    assert check.model.currentData() != "logistic"  # another model is proposed first
+    check.model.setCurrentIndex(check.model.findData("logistic"))
+    check.count.setValue(5)
+    run(qtbot, check)
+    assert error_dialogs == []
+    outcome = check.view.outcome
+    np.testing.assert_allclose(outcome.result.correlations, 1.0)
+    assert outcome.same_split and len(outcome.positions) == 5 and explained[3] in outcome.positions
+    assert "alike at 1.00" in check.view.sentence.text() and "stable" in check.view.sentence.text()
+    (_, a, _), (label_b, b, _) = check.view.plot.series
+    np.testing.assert_allclose(a, b)
+    # The first model's Shapley values are the result's own.
+    shown = [explained.index(p) for p in outcome.positions]
+    np.testing.assert_allclose(a, np.abs(result.extras["shapley"].values[shown]).mean(0), atol=1e-9)
+    assert label_b.endswith("(refitted)")
+
+
+def test_consistency_with_another_model_matches_the_core(qtbot, page, error_dialogs):
+    result = logistic_result()
+    page.show_result(result)
+    check = page.check(ConsistencyCheck)
+    check.model.setCurrentIndex(check.model.findData("tree"))
+    check.count.setValue(4)
+    run(qtbot, check)
+    context = trust_jobs.trust_context(result)
+    tree = trust_jobs.fit_second_model(context, "tree", token=None)
+    rows = context.X[check.view.outcome.positions]
+    want = trust.consistency(trust_jobs.make_explainer(context, "shapley"),
+                             trust_jobs.make_explainer(context, "shapley", fitted=tree), rows)
+    np.testing.assert_allclose(check.view.outcome.result.correlations, want.correlations)
+    np.testing.assert_allclose(check.view.plot.series[1][1], np.abs(want.explanations_b).mean(0))
+    assert want.mean < 1
+
+
+def test_certainty_error_bars_are_the_cores_spread(qtbot, page, error_dialogs):
+    result = logistic_result()
+    page.show_result(result)
+    page.set_row(2)
+    check = page.check(CertaintyCheck)
+    check.methods.boxes["lime_package"].setChecked(False)
+    check.methods.spins["lime"].setValue(40)
+    check.methods.spins["kernel"].setValue(30)
+    check.seeds.setValue(3)
+    run(qtbot, check)
+    assert error_dialogs == []
+    fitted = result.extras["fitted"]
+    lime = trust.certainty(trust.lime_explainer(fitted.predict_output, fitted.X, num_samples=40), fitted.X[2], range(3))
+    kernel = trust.certainty(trust.shapley_explainer(fitted.predict_output, background(result), method="kernel",
+                                                     nsamples=30), fitted.X[2], range(3))
+    for (label, mean, std), item, want in zip(check.view.plot.series, check.view.plot.error_items, (lime, kernel)):
+        np.testing.assert_allclose(mean, want.mean)
+        np.testing.assert_allclose(std, want.std)
+        np.testing.assert_allclose(item.opts["left"], want.std)
+    assert lime.std.max() > 0  # LIME samples; KernelSHAP enumerates all 16 coalitions of 4 features: no spread
+    shown = cells(check.view.table)
+    assert shown[0][2:] == [table_number(lime.seed_agreement), table_number(lime.relative_spread), lime.verdict]
+    assert shown[1][2:] == [table_number(kernel.seed_agreement), table_number(kernel.relative_spread),
+                            kernel.verdict]
+
+
+def test_fidelity_shows_the_cores_numbers_and_asks_for_the_deletion_curve(qtbot, page, error_dialogs):
+    result = logistic_result()
+    page.show_result(result)
+    page.set_row(5)
+    check = page.check(FidelityCheck)
+    check.samples.setValue(300)
+    run(qtbot, check)
+    fitted = result.extras["fitted"]
+    want = trust.fidelity(fitted.predict_output, fitted.X[5:6], fitted.X, background(result),
+                          estimator=fitted.estimator, shapley_method=result.extras["model"]["shapley_method"],
+                          lime_samples=300, seed=5)
+    assert f"R² = {want.local_r2[0]:.3f}" in check.view.lime.text()
+    assert table_number(want.efficiency_gap) in check.view.shapley.text()
+    assert table_number(result.extras["model"]["efficiency_gap"]) in check.view.shapley.text()
+    with qtbot.waitSignal(page.faithfulness_requested, timeout=1000):
+        check.deletion.click()
+
+
+def test_lime_comparison_table_is_the_cores(qtbot, page, error_dialogs):
+    pytest.importorskip("lime.lime_tabular")
+    result = logistic_result()
+    page.show_result(result)
+    page.set_row(1)
+    check = page.check(ComparisonCheck)
+    check.rows.setValue(2)
+    check.samples.setValue(100)
+    check.seeds.setValue(2)
+    check.neighbours.setValue(2)
+    run(qtbot, check)
+    assert error_dialogs == []
+    fitted = result.extras["fitted"]
+    rows = trust_jobs.comparison_rows(trust_jobs.trust_context(result), 1, 2)
+    assert rows[0] == 1 and len(rows) == 2
+    want = trust.lime_stability_comparison(fitted.predict_output, fitted.X, rows, num_samples=100, seeds=range(2),
+                                           neighbours=2, background=background(result))
+    shown = cells(check.view.table)
+    assert [r[0] for r in shown] == [r[0] for r in want.rows]
+    for row, wanted in zip(shown, want.rows):
+        assert row[2:] == [table_number(v) for v in wanted[2:6]] + [wanted[6]]
+    assert "lime package" in check.view.sentence.text() and check.view.sentence.text().count("at ") >= 2

@@ -1,0 +1,267 @@
+"""The Trust page's jobs (Qt-free): stability, consistency, certainty, fidelity and LIME's measured stability.
+
+Each job composes :mod:`xaidesk.tabular.trust` on the fitted model of a ``tabular.readable`` result
+(``extras["fitted"]``), with the result's Shapley background, Shapley method and seed, so that the
+page measures the explanations the person is looking at. The defaults are sized to take seconds on
+the loan demo (2000 rows, 10 features) on two cores.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+import numpy as np
+
+from ..core import InputError, Step, no_progress, sub_progress
+from ..tabular import trust
+from ..tabular.models import FittedModel, fit_table_model, list_table_models
+from ..tabular.shapley import Background, shapley_values
+
+#: The explainers a person can measure, in the page's order: key -> plain name.
+EXPLAINERS = {"shapley": "Shapley values", "lime": "LIME (xaidesk)", "lime_package": "LIME (lime package)",
+              "kernel": "KernelSHAP (sampled)"}
+#: Explainers whose row ``i`` is drawn with seed ``seed + i`` (so they can be run, and cancelled, row by row).
+ROW_SEEDED = ("lime", "lime_package")
+#: Sampled explainers: their explanation changes with the seed.
+SAMPLED = ("lime", "lime_package", "kernel")
+#: Default samples per explained row of the sampled explainers.
+DEFAULT_SAMPLES = {"lime": 1000, "lime_package": 1000, "kernel": 500}
+DEFAULT_NEIGHBOURS = 10
+DEFAULT_NOISE = 0.05
+DEFAULT_SEEDS = 10
+DEFAULT_CONSISTENCY_ROWS = 20
+DEFAULT_FIDELITY_SAMPLES = 1000
+DEFAULT_COMPARISON = {"rows": 3, "samples": 500, "seeds": 5, "neighbours": 5}
+
+
+def lime_package_available() -> bool:
+    """Whether the ``lime`` package can be imported."""
+    return importlib.util.find_spec("lime") is not None
+
+
+@dataclass(frozen=True)
+class TrustContext:
+    """What the checks need from a result: the fitted model, its table and the Shapley settings it used."""
+
+    fitted: FittedModel
+    X: np.ndarray
+    background: Background
+    shapley_method: str
+    seed: int
+    held_out: float
+    explained: np.ndarray
+    efficiency_gap: float
+
+    @property
+    def feature_names(self) -> list[str]:
+        return list(self.fitted.feature_names)
+
+
+def trust_context(result) -> TrustContext | None:
+    """The context of a ``tabular.readable`` result, or ``None`` when it carries no fitted model."""
+    extras = getattr(result, "extras", None) or {}
+    fitted = extras.get("fitted")
+    if fitted is None:
+        return None
+    summary = extras.get("model") or {}
+    rows = np.asarray(extras["background_rows"], dtype=float)
+    weights = np.asarray(extras["background_weights"], dtype=float)
+    params = getattr(result, "params", None) or {}
+    explained = np.asarray(extras.get("explained_positions", np.arange(len(fitted.X))), dtype=int)
+    return TrustContext(fitted, np.asarray(fitted.X, dtype=float),
+                        Background(rows, weights, str(summary.get("background", ""))),
+                        str(summary.get("shapley_method", "auto")), int(params.get("seed", 0)),
+                        float(params.get("held_out", 0.25)), explained, float(summary.get("efficiency_gap", np.nan)))
+
+
+def make_explainer(context: TrustContext, key: str, samples: int | None = None,
+                   fitted: FittedModel | None = None) -> trust.Explainer:
+    """The explainer ``key`` (see :data:`EXPLAINERS`) of ``fitted`` (default: the result's model)."""
+    model = fitted or context.fitted
+    predict = model.predict_output
+    samples = int(samples or DEFAULT_SAMPLES.get(key, 0)) or None
+    if key == "shapley":
+        method = context.shapley_method if model is context.fitted else "auto"
+        return trust.shapley_explainer(predict, context.background, estimator=model.estimator, method=method)
+    if key == "kernel":
+        return trust.shapley_explainer(predict, context.background, method="kernel", nsamples=samples)
+    if key == "lime":
+        return trust.lime_explainer(predict, context.X, num_samples=samples)
+    if key == "lime_package":
+        return trust.lime_package_explainer(predict, context.X, num_samples=samples)
+    raise InputError(f"There is no explainer called '{key}'; choose one of {', '.join(EXPLAINERS)}.")
+
+
+def cancellable(explainer: trust.Explainer, row_seeded: bool, token, progress=no_progress,
+                label: str = "Explained") -> trust.Explainer:
+    """``explainer`` checking ``token`` before each call; a row-seeded one runs row by row (the same numbers)."""
+    def explain(rows: np.ndarray, seed: int) -> np.ndarray:
+        if not row_seeded:
+            token.check()
+            return explainer(rows, seed)
+        out = []
+        for i in range(len(rows)):
+            token.check()
+            progress(i / len(rows), Step.count(label, i, len(rows), "rows"))
+            out.append(explainer(rows[i:i + 1], seed + i))
+        return np.vstack(out)
+    return explain
+
+
+@dataclass(frozen=True)
+class Measured:
+    """One explainer's measure: its plain name, key, samples (0: not sampled) and the core's result."""
+
+    name: str
+    key: str
+    samples: int
+    result: object
+
+
+def run_stability(context: TrustContext, row: int, choices: Sequence[tuple[str, int]], *,
+                  neighbours: int = DEFAULT_NEIGHBOURS, noise: float | None = None, token,
+                  progress=no_progress) -> list[Measured]:
+    """:func:`~xaidesk.tabular.trust.stability` of row ``row`` for each ``(explainer key, samples)``."""
+    if not choices:
+        raise InputError("Choose at least one explanation method to measure.")
+    out = []
+    for i, (key, samples) in enumerate(choices):
+        part = sub_progress(progress, i / len(choices), (i + 1) / len(choices))
+        explainer = cancellable(make_explainer(context, key, samples), key in ROW_SEEDED, token, part,
+                                EXPLAINERS[key])
+        result = trust.stability(explainer, context.X, int(row), neighbours=neighbours, noise=noise,
+                                 seed=context.seed, token=token, progress=part)
+        out.append(Measured(EXPLAINERS[key], key, int(samples) if key in SAMPLED else 0, result))
+    return out
+
+
+def second_models(task: str) -> list[tuple[str, str]]:
+    """``(name, title)`` of the registered table models for ``task``."""
+    return [(m.name, m.title) for m in list_table_models(task)]
+
+
+def fit_second_model(context: TrustContext, name: str, token, progress=no_progress) -> FittedModel:
+    """Fit the model ``name`` on the result's rows, split and seed, explaining the same class."""
+    fitted = context.fitted
+    positive = fitted.positive if fitted.task == "classification" else None
+    return fit_table_model(name, context.X, fitted.y, fitted.feature_names, task=fitted.task,
+                           held_out=context.held_out, seed=context.seed, positive=positive,
+                           target_name=fitted.target_name, token=token, progress=progress)
+
+
+@dataclass(frozen=True)
+class ConsistencyOutcome:
+    """Two models' Shapley values on the same rows: the models' titles, the rows and the core's result."""
+
+    title_a: str
+    title_b: str
+    positions: np.ndarray
+    result: trust.ConsistencyResult
+    same_split: bool
+
+    def mean_abs(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per feature, the mean |Shapley value| under each model."""
+        return np.abs(self.result.explanations_a).mean(axis=0), np.abs(self.result.explanations_b).mean(axis=0)
+
+
+def consistency_positions(context: TrustContext, row: int, count: int) -> np.ndarray:
+    """``row`` and the first other explained rows, ``count`` in all (sorted)."""
+    others = [int(p) for p in context.explained if int(p) != int(row)]
+    return np.sort(np.array([int(row), *others[:max(0, count - 1)]], dtype=int))
+
+
+def run_consistency(context: TrustContext, name: str, row: int, count: int = DEFAULT_CONSISTENCY_ROWS, *,
+                    token, progress=no_progress) -> ConsistencyOutcome:
+    """Fit the second model ``name`` and compare both models' Shapley values on ``count`` rows around ``row``."""
+    second = fit_second_model(context, name, token, sub_progress(progress, 0.0, 0.3))
+    positions = consistency_positions(context, row, count)
+    progress(0.3, Step.count("Shapley values of both models", 0, 2, "models"))
+    explain_a = cancellable(make_explainer(context, "shapley"), False, token)
+
+    def explain_b(rows: np.ndarray, seed: int) -> np.ndarray:
+        progress(0.65, Step.count("Shapley values of both models", 1, 2, "models"))
+        token.check()
+        return shapley_values(second.predict_output, rows, context.background, estimator=second.estimator,
+                              seed=seed).values
+
+    result = trust.consistency(explain_a, explain_b, context.X[positions], seed=context.seed)
+    progress(1.0, Step.count("Shapley values of both models", 2, 2, "models"))
+    same = np.array_equal(np.sort(second.train_rows), np.sort(context.fitted.train_rows))
+    return ConsistencyOutcome(context.fitted.title, second.title, positions, result, same)
+
+
+def run_certainty(context: TrustContext, row: int, choices: Sequence[tuple[str, int]], seeds: int = DEFAULT_SEEDS,
+                  *, token, progress=no_progress) -> list[Measured]:
+    """:func:`~xaidesk.tabular.trust.certainty` of row ``row`` over ``seeds`` seeds for each sampled explainer."""
+    if not choices:
+        raise InputError("Choose at least one sampled method (LIME or KernelSHAP) to measure.")
+    if seeds < 2:
+        raise InputError("Certainty needs at least two seeds to measure a spread.")
+    out = []
+    for i, (key, samples) in enumerate(choices):
+        token.check()
+        progress(i / len(choices), Step.count("Methods measured", i, len(choices), "methods"))
+        explainer = cancellable(make_explainer(context, key, samples), False, token)
+        result = trust.certainty(explainer, context.X[int(row)], range(context.seed, context.seed + seeds))
+        out.append(Measured(EXPLAINERS[key], key, int(samples), result))
+    progress(1.0, Step.count("Methods measured", len(choices), len(choices), "methods"))
+    return out
+
+
+def run_fidelity(context: TrustContext, row: int, lime_samples: int = DEFAULT_FIDELITY_SAMPLES, *, token,
+                 progress=no_progress) -> trust.Fidelity:
+    """LIME's local R² and the Shapley efficiency gap for row ``row`` (the result's Shapley method)."""
+    token.check()
+    progress(0.0, "Fitting LIME's local line and the Shapley values")
+    fitted = context.fitted
+    return trust.fidelity(fitted.predict_output, context.X[int(row):int(row) + 1], context.X, context.background,
+                          estimator=fitted.estimator, shapley_method=context.shapley_method,
+                          lime_samples=lime_samples, seed=context.seed + int(row))
+
+
+def comparison_rows(context: TrustContext, row: int, count: int) -> list[int]:
+    """``row`` and the explained rows after it (wrapping round), ``count`` in all."""
+    explained = [int(p) for p in context.explained if int(p) != int(row)]
+    after = [p for p in explained if p > row] + [p for p in explained if p < row]
+    return [int(row), *after[:max(0, count - 1)]]
+
+
+def run_lime_comparison(context: TrustContext, row: int, *, rows: int = DEFAULT_COMPARISON["rows"],
+                        samples: int = DEFAULT_COMPARISON["samples"], seeds: int = DEFAULT_COMPARISON["seeds"],
+                        neighbours: int = DEFAULT_COMPARISON["neighbours"], noise: float = DEFAULT_NOISE,
+                        token, progress=no_progress) -> trust.ComparisonTable:
+    """:func:`~xaidesk.tabular.trust.lime_stability_comparison` on ``rows`` rows from ``row``, with Shapley values
+    on the result's background as the reference."""
+    return trust.lime_stability_comparison(
+        context.fitted.predict_output, context.X, comparison_rows(context, row, rows), num_samples=samples,
+        seeds=range(seeds), neighbours=neighbours, noise=noise, background=context.background, token=token,
+        progress=progress)
+
+
+def read_comparison(table: trust.ComparisonTable) -> str:
+    """One or two plain sentences reading the comparison: which method agreed with itself across seeds."""
+    by_name = {r[0]: r for r in table.rows}
+    package = next((r for n, r in by_name.items() if n.startswith("lime package (quartile")), None)
+    ours = by_name.get("xaidesk LIME")
+    if package is None or ours is None:
+        return ""
+    samples = package[1]
+    words = (f"With {samples} samples per row, the lime package with its default bins gave explanations that "
+             f"agreed with themselves across seeds at {package[2]:.2f} ({package[6]}); xaidesk's LIME at "
+             f"{ours[2]:.2f} ({ours[6]}).")
+    if package[2] < ours[2] - 0.05:
+        words += " The package's default sampling is the less stable of the two: run it with more samples, or read " \
+                 "its explanation with care."
+    elif ours[2] < package[2] - 0.05:
+        words += " Here xaidesk's LIME is the less stable: give it more samples."
+    else:
+        words += " Both are about as stable here."
+    return words
+
+
+__all__ = ["EXPLAINERS", "SAMPLED", "DEFAULT_SAMPLES", "TrustContext", "trust_context", "make_explainer",
+           "Measured", "run_stability", "second_models", "run_consistency", "ConsistencyOutcome", "run_certainty",
+           "run_fidelity", "run_lime_comparison", "read_comparison", "comparison_rows", "consistency_positions",
+           "lime_package_available"]
