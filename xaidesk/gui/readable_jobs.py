@@ -1,0 +1,141 @@
+"""What the Readable model page computes and says, without Qt: metrics in words, the model comparison, the lasso path.
+
+The page (:mod:`xaidesk.gui.panels.table_readable`) runs :func:`compare_models` and
+:func:`lasso_path_of` in the window's runner and draws what they return.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..core import CancelToken, XaideskError, no_progress, sub_progress
+from ..tabular.models import FittedModel, fit_table_model, list_table_models
+from ..tabular.readable import LassoPath, lasso_lambda, lasso_path
+
+#: How each kind of model can be read, in a few words.
+HOW_READ = {
+    "linear": "weights",
+    "logistic": "weights",
+    "lasso": "weights (unhelpful columns at zero)",
+    "tree": "if-then rules",
+    "ebm": "shape curves",
+    "naive_bayes": "per-column votes",
+    "knn": "neighbours",
+    "mlp": "Shapley values only",
+}
+
+#: The metric columns of the comparison per task: (key in ``metrics``, column title, higher is better).
+METRIC_COLUMNS = {
+    "classification": (("accuracy", "accuracy", True), ("balanced_accuracy", "balanced accuracy", True),
+                       ("roc_auc", "AUC", True)),
+    "regression": (("mae", "mean abs. error", False), ("rmse", "RMSE", False), ("r2", "R²", True)),
+}
+
+
+def how_read(kind: str) -> str:
+    """How a model of ``kind`` is read by a person ("if-then rules", "Shapley values only")."""
+    return HOW_READ.get(kind, "Shapley values only")
+
+
+def number(value: float) -> str:
+    """A metric or weight with four significant digits, '–' where there is none."""
+    if value is None or not np.isfinite(value):
+        return "–"
+    return f"{value:.4g}"
+
+
+def metric_text(key: str, value: float | None) -> str:
+    """One metric as people write it: shares in per cent, AUC and R² as numbers, errors as numbers."""
+    if value is None or not np.isfinite(value):
+        return "–"
+    if key in ("accuracy", "balanced_accuracy"):
+        return f"{100 * value:.1f}%"
+    if key in ("roc_auc", "r2", "log_loss"):
+        return f"{value:.3f}"
+    return number(value)
+
+
+def metrics_sentence(model: FittedModel) -> str:
+    """The held-out metrics in plain words, with the number of rows they were measured on."""
+    m, rows = model.metrics, len(model.held_out_rows)
+    start = f"Measured on {rows} held-out rows the model never saw: "
+    if model.task == "classification":
+        parts = [f"right for {metric_text('accuracy', m.get('accuracy'))} of them",
+                 f"balanced accuracy {metric_text('balanced_accuracy', m.get('balanced_accuracy'))} "
+                 "(the classes weighed equally)"]
+        if "roc_auc" in m:
+            parts.append(f"AUC {metric_text('roc_auc', m['roc_auc'])} (1 ranks perfectly, 0.5 is guessing)")
+        return start + "; ".join(parts) + "."
+    unit = f"in the units of {model.target_name}"
+    return (start + f"off by {metric_text('mae', m.get('mae'))} on average ({unit}; RMSE "
+            f"{metric_text('rmse', m.get('rmse'))}); R² {metric_text('r2', m.get('r2'))} "
+            "(1 is perfect, 0 is no better than the average).")
+
+
+def model_sentence(model: FittedModel) -> str:
+    """What the model is, what it does and what its output means."""
+    if model.task == "classification":
+        task = f"classifies {model.target_name} ({', '.join(model.class_names)})"
+    else:
+        task = f"predicts {model.target_name} (a number)"
+    return f"{model.title}: {task}. Its output here is the {model.output_name}."
+
+
+@dataclass
+class ComparedModel:
+    """One model of the comparison: its held-out metrics, or why it could not be fitted."""
+
+    name: str
+    title: str
+    how_read: str
+    metrics: dict[str, float] = field(default_factory=dict)
+    error: str = ""
+    current: bool = False
+
+
+def compare_models(model: FittedModel, held_out: float, seed: int, token: CancelToken | None = None,
+                   progress=no_progress) -> list[ComparedModel]:
+    """Fit every registered model for ``model``'s task on its data, split and seed, and measure each.
+
+    The model already fitted is not fitted again (its own metrics are used). A model that cannot be
+    fitted on this table is listed with the reason; cancelling stops the whole comparison.
+    """
+    infos = list_table_models(model.task)
+    positive = model.positive if model.task == "classification" else None
+    rows: list[ComparedModel] = []
+    for i, info in enumerate(infos):
+        if token is not None:
+            token.check()
+        progress(i / len(infos), f"Fitting {info.title} ({i + 1} of {len(infos)})")
+        row = ComparedModel(info.name, info.title, how_read(info.name), current=info.name == model.kind)
+        if row.current:
+            row.metrics = dict(model.metrics)
+        else:
+            try:
+                other = fit_table_model(info.name, model.X, model.y, model.feature_names, task=model.task,
+                                        held_out=held_out, seed=seed, positive=positive,
+                                        target_name=model.target_name, token=token,
+                                        progress=sub_progress(progress, i / len(infos), (i + 1) / len(infos)))
+            except XaideskError as error:
+                row.error = error.message
+            else:
+                if not np.array_equal(other.held_out_rows, model.held_out_rows):
+                    row.error = "This model was measured on other rows; its numbers are not comparable."
+                row.metrics = dict(other.metrics)
+        rows.append(row)
+    progress(1.0, f"Compared {len(rows)} models")
+    return rows
+
+
+def lasso_path_of(model: FittedModel, token: CancelToken | None = None, progress=no_progress) -> LassoPath:
+    """The lasso path of ``model`` on the rows it was fitted on, with the λ it chose marked."""
+    rows = model.train_rows
+    return lasso_path(model.X[rows], model.y[rows], model.task, feature_names=list(model.feature_names),
+                      positive=model.positive if model.task == "classification" else None,
+                      chosen=lasso_lambda(model), token=token, progress=progress)
+
+
+__all__ = ["ComparedModel", "HOW_READ", "METRIC_COLUMNS", "compare_models", "how_read", "lasso_path_of",
+           "metric_text", "metrics_sentence", "model_sentence", "number"]
