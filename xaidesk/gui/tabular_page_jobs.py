@@ -225,7 +225,7 @@ def importance_order(values: np.ndarray) -> np.ndarray:
 
 
 def swarm_offsets(values: np.ndarray, bins: int = 100, half_height: float = 0.4) -> np.ndarray:
-    """Vertical offsets that stack dots of nearly equal value beside each other (a beeswarm row), within ±half_height."""
+    """Vertical offsets stacking dots of nearly equal value beside each other (a beeswarm row), within ±half_height."""
     values = np.asarray(values, dtype=float)
     if values.size == 0:
         return np.zeros(0)

@@ -10,9 +10,12 @@ another background.
 
 from __future__ import annotations
 
-import numpy as np
-from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QPushButton, QSpinBox, QTabWidget, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QComboBox, QFileDialog, QHBoxLayout, QPushButton, QSpinBox, QTabWidget, QVBoxLayout, QWidget,
+)
 
+from ...core import XaideskError
+from ...export.tabular_files import write_shapley_csv
 from ..tabular_page_jobs import (
     METHOD_WORDS, efficiency_words, explain_rows, explain_with_background, explained_from_result, fitted_model,
     importance_order, result_seed, strongest_interaction, waterfall_steps,
@@ -63,6 +66,10 @@ class TableShapleyPage(QWidget):
         self.tabs.addTab(self.beeswarm, "All explained rows: beeswarm")
         self.tabs.addTab(self._dependence_page(), "One feature: dependence")
         layout.addWidget(self.tabs, 1)
+        self.saved_label = WrappingLabel("")
+        self.saved_label.setStyleSheet("color: #555;")
+        self.saved_label.setVisible(False)
+        layout.addWidget(self.saved_label)
         self.placeholder = Placeholder(content, PLACEHOLDER)
         outer = QVBoxLayout(self)
         outer.setContentsMargins(0, 0, 0, 0)
@@ -86,6 +93,12 @@ class TableShapleyPage(QWidget):
         row.addWidget(labelled("size:", self.background_size))
         row.addWidget(self.recompute_button)
         row.addStretch(1)
+        self.save_button = QPushButton("Save values (CSV)…")
+        self.save_button.setToolTip("Write the Shapley values of the explained rows (with the base value, the "
+                                    "model's output and the efficiency gap of each row) to a CSV file.")
+        self.save_button.setEnabled(False)
+        self.save_button.clicked.connect(self._ask_save_values)
+        row.addWidget(self.save_button)
         return row
 
     def _dependence_page(self) -> QWidget:
@@ -138,6 +151,8 @@ class TableShapleyPage(QWidget):
         self.on_demand = {}
         for plot in (self.waterfall, self.beeswarm, self.dependence):
             plot.clear_plot()
+        self.save_button.setEnabled(False)
+        self.saved_label.setVisible(False)
         self.placeholder.show_message(PLACEHOLDER)
 
     def set_row(self, position: int) -> None:
@@ -147,6 +162,30 @@ class TableShapleyPage(QWidget):
 
     def plot_widget(self) -> QWidget:
         return (self.waterfall, self.beeswarm, self.dependence)[self.tabs.currentIndex()]
+
+    # -- saving ----------------------------------------------------------------------------------------------
+    def _ask_save_values(self) -> None:
+        if self.explained is None:
+            return
+        path, _ = QFileDialog.getSaveFileName(self, "Save the Shapley values as CSV", "shapley_values.csv",
+                                              "CSV files (*.csv)")
+        if path:
+            self.save_values_to(path)
+
+    def save_values_to(self, path) -> bool:
+        """Write the explained rows' Shapley values to ``path`` (errors in a dialog); whether it was written."""
+        if self.explained is None:
+            return False
+        shapley = self.explained.shapley
+        try:
+            write_shapley_csv(path, shapley.values, shapley.base_value, shapley.output, self.fitted.feature_names,
+                              self.result.row_ids[self.explained.positions])
+        except (XaideskError, OSError) as error:
+            error_dialog.show_error(self, "Could not save the Shapley values", error)
+            return False
+        self.saved_label.setText(f"Saved the Shapley values of {len(self.explained.positions)} rows to {path}.")
+        self.saved_label.setVisible(True)
+        return True
 
     # -- drawing ---------------------------------------------------------------------------------------------
     def _set_explained(self, explained) -> None:
@@ -164,6 +203,7 @@ class TableShapleyPage(QWidget):
         rows = self.fitted.X[explained.positions]
         self.beeswarm.set_swarm(shapley.values, rows, self.fitted.feature_names, order, self.fitted.output_name)
         self._draw_dependence()
+        self.save_button.setEnabled(True)
         self._show_row()
 
     def _row_values(self, position: int):

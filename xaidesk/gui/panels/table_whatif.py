@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import numpy as np
 from PySide6.QtWidgets import (
-    QComboBox, QHBoxLayout, QLabel, QProgressBar, QPushButton, QTabWidget, QVBoxLayout, QWidget,
+    QComboBox, QFileDialog, QHBoxLayout, QLabel, QProgressBar, QPushButton, QTabWidget, QVBoxLayout, QWidget,
 )
 
+from ...core import XaideskError
+from ...export.tabular_files import file_stem, write_ice_csv, write_pd2d_csv
 from ..tabular_page_jobs import ICE_ROWS, compute_ice, compute_pair, fitted_model, result_seed, row_curve
 from ..views.dependence_plots import IcePlot, PairHeatmap
 from ..views.view_common import Placeholder, WrappingLabel
@@ -91,8 +93,18 @@ class TableWhatIfPage(QWidget):
         controls.addWidget(labelled("Feature that changes:", self.feature_box))
         controls.addWidget(labelled("Go beyond the data's range by:", self.extend_box))
         controls.addStretch(1)
+        self.save_button = QPushButton("Save values (CSV)…")
+        self.save_button.setToolTip("Write the numbers of the plot shown (the curves and their average, or the heat "
+                                    "map's cells) to a CSV file.")
+        self.save_button.setEnabled(False)
+        self.save_button.clicked.connect(self._ask_save_values)
+        controls.addWidget(self.save_button)
         layout.addLayout(controls)
         layout.addWidget(job_status_row(self.jobs))
+        self.saved_label = WrappingLabel("")
+        self.saved_label.setStyleSheet("color: #555;")
+        self.saved_label.setVisible(False)
+        layout.addWidget(self.saved_label)
         self.tabs = QTabWidget()
         self.ice_plot = IcePlot()
         self.ice_holder = Placeholder(self.ice_plot, "The curves appear here once computed.")
@@ -126,6 +138,7 @@ class TableWhatIfPage(QWidget):
         self.extend_box.currentIndexChanged.connect(self._feature_changed)
         self.second_box.currentIndexChanged.connect(self._pair_changed)
         self.tabs.currentChanged.connect(self._tab_changed)
+        self.tabs.currentChanged.connect(self._update_save)
 
     # -- the page interface ----------------------------------------------------------------------------------
     def show_result(self, result) -> None:
@@ -166,6 +179,8 @@ class TableWhatIfPage(QWidget):
         self.ice_plot.clear_plot()
         self.pair_plot.clear_plot()
         self.source_label.setText("")
+        self.saved_label.setVisible(False)
+        self.save_button.setEnabled(False)
         self.placeholder.show_message(PLACEHOLDER)
 
     def set_row(self, position: int) -> None:
@@ -181,6 +196,48 @@ class TableWhatIfPage(QWidget):
 
     def plot_widget(self) -> QWidget:
         return self.ice_plot if self.tabs.currentIndex() == 0 else self.pair_plot
+
+    # -- saving ----------------------------------------------------------------------------------------------
+    def _shown_values(self):
+        """The view whose values the shown tab draws (``IceView`` or ``PairView``), or ``None``."""
+        if self.tabs.currentIndex() == 0:
+            return self.ice_view if not self.ice_holder.showing_message() else None
+        return self.pair_view if not self.pair_holder.showing_message() else None
+
+    def _update_save(self, *_args) -> None:
+        self.save_button.setEnabled(self._shown_values() is not None)
+
+    def default_file_name(self) -> str:
+        names = self.fitted.feature_names
+        view = self._shown_values()
+        if self.tabs.currentIndex() == 0:
+            return f"ice_{file_stem(names[view.ice.feature])}.csv"
+        return f"pd2d_{file_stem(names[view.features[0]])}_{file_stem(names[view.features[1]])}.csv"
+
+    def _ask_save_values(self) -> None:
+        if self._shown_values() is None:
+            return
+        path, _ = QFileDialog.getSaveFileName(self, "Save the values as CSV", self.default_file_name(),
+                                              "CSV files (*.csv)")
+        if path:
+            self.save_values_to(path)
+
+    def save_values_to(self, path) -> bool:
+        """Write the shown plot's values to ``path`` (errors are shown in a dialog); whether it was written."""
+        view, names = self._shown_values(), self.fitted.feature_names if self.fitted is not None else []
+        if view is None:
+            return False
+        try:
+            if self.tabs.currentIndex() == 0:
+                write_ice_csv(path, view.ice, self.result.row_ids, names[view.ice.feature])
+            else:
+                write_pd2d_csv(path, view.pd, [names[j] for j in view.features])
+        except (XaideskError, OSError) as error:
+            error_dialog.show_error(self, "Could not save the values", error)
+            return False
+        self.saved_label.setText(f"Saved to {path}.")
+        self.saved_label.setVisible(True)
+        return True
 
     # -- computing -------------------------------------------------------------------------------------------
     @staticmethod
@@ -203,11 +260,14 @@ class TableWhatIfPage(QWidget):
         self.jobs.run("ice", lambda token, progress: compute_ice(fitted, feature, extend, position, seed,
                                                                  token=token, progress=progress),
                       lambda view: self._ice_done(view, generation), self._failed)
+        self._update_save()
 
     def _compute_pair(self) -> None:
         first, second = self.feature(), int(self.second_box.currentData())
         if first == second:
             self.pair_holder.show_message("Choose a second feature different from the feature that changes.")
+            self.pair_view = None
+            self._update_save()
             return
         fitted, extend, seed, generation = self.fitted, self.extension(), result_seed(self.result), self._generation
         self._pair_stale = False
@@ -216,6 +276,7 @@ class TableWhatIfPage(QWidget):
         self.jobs.run("pair", lambda token, progress: compute_pair(fitted, first, second, extend, seed, token=token,
                                                                    progress=progress),
                       lambda view: self._pair_done(view, generation), self._failed)
+        self._update_save()
 
     def _feature_changed(self, *_args) -> None:
         if self.fitted is None:
@@ -247,6 +308,7 @@ class TableWhatIfPage(QWidget):
             f"{SOURCE_WORDS.get(view.ice.source, view.ice.source)} {len(view.ice.grid)} values of "
             f"{names[view.ice.feature]}; up to {ICE_ROWS} rows drawn, sampled with the run's seed "
             f"{result_seed(self.result)}.")
+        self._update_save()
         if self.position is not None and (view.row is None or view.row.position != self.position):
             self.set_row(self.position)
 
@@ -261,6 +323,7 @@ class TableWhatIfPage(QWidget):
         names = self.fitted.feature_names
         self.pair_plot.set_pair(view, (names[view.features[0]], names[view.features[1]]), self.fitted.output_name)
         self.pair_holder.show_content()
+        self._update_save()
 
     def _failed(self, failure) -> None:
         for holder in (self.ice_holder, self.pair_holder):

@@ -91,7 +91,8 @@ class WaterfallPlot(ColourPlot):
             self.plot_item.plot(links_x, links_y, connect="pairs", pen=pg.mkPen("#888", width=1))
         span = max(float(np.ptp(np.concatenate([starts, ends]))), abs(self.output) * 1e-3, 1e-12)
         for i, (s, e) in enumerate(zip(starts, ends)):
-            text = pg.TextItem(f"{e - s:+.3g}" if abs(e - s) > 1e-12 else "0", color="#222", anchor=(0, 0.5) if e >= s else (1, 0.5))
+            words = f"{e - s:+.3g}" if abs(e - s) > 1e-12 else "0"
+            text = pg.TextItem(words, color="#222", anchor=(0, 0.5) if e >= s else (1, 0.5))
             text.setPos(max(s, e) + 0.01 * span if e >= s else min(s, e) - 0.01 * span, i)
             self.plot_item.addItem(text)
         for value, words, position in ((self.base, f"base value {table_number(self.base)}", 0.97),
