@@ -57,6 +57,21 @@ def test_writes_the_three_files_and_says_what_changes(loans, tmp_path, capsys):
     assert f"row {row}" in printed and "verified" in printed and str(out) in printed
 
 
+def test_the_margin_is_applied_recorded_and_printed(loans, tmp_path, capsys):
+    row = _declined_row(loans)
+    out = tmp_path / "out"
+    code = main(["counterfactual", str(loans), "--row", str(row), "--target-column", "approved",
+                 "--freeze", "age", "--margin", "0.2", "--out", str(out)])
+    printed = capsys.readouterr().out
+    assert code == 0, printed
+    summary = json.loads((out / "counterfactuals.json").read_text())
+    assert summary["constraints"]["margin"] == 0.2
+    assert summary["constraints"]["requirement"] == "approved = 1 with a probability of at least 0.7"
+    assert "Wanted: approved = 1 with a probability of at least 0.7." in printed
+    lines = list(csv.DictReader((out / "counterfactuals.csv").open()))
+    assert lines and all(float(line["output"]) >= 0.7 for line in lines)
+
+
 @pytest.mark.parametrize("extra, message", [
     (["--freeze", "height"], "no feature 'height' to freeze"),
     (["--range", "income_k=80:20"], "range of income_k is empty"),
@@ -65,6 +80,7 @@ def test_writes_the_three_files_and_says_what_changes(loans, tmp_path, capsys):
     (["--target", "maybe"], "no class 'maybe'"),
     (["--at-least", "3"], "for a numeric target"),
     (["--count", "0"], "from 1 to"),
+    (["--margin", "0.6"], "the margin is a probability from 0 to below 0.5"),
     (["--model", "forest"], "no table model called 'forest'"),
     (["--param", "max_depth=3"], "has no setting max_depth"),
 ])

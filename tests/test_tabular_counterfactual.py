@@ -7,7 +7,7 @@ import pytest
 
 from xaidesk.core import CancelToken, Cancelled, InputError, MethodError
 from xaidesk.core.io import json_text
-from xaidesk.tabular.counterfactual import MIN_GAP, counterfactuals
+from xaidesk.tabular.counterfactual import DEFAULT_MARGIN, MIN_GAP, counterfactuals
 from xaidesk.tabular.models import fit_table_model
 
 NAMES = ["score", "years", "flag", "noise"]
@@ -52,21 +52,24 @@ def test_counterfactuals_flip_the_prediction_and_are_verified(logistic, tree):
         for cf in result.counterfactuals:
             assert cf.verified and cf.outcome == "1"
             assert _classes(model, cf.values)[0] == 1  # the estimator itself, not the search's bookkeeping
-            assert cf.output == pytest.approx(model.predict_output(cf.values[None])[0]) and cf.output >= 0.5
+            assert cf.output == pytest.approx(model.predict_output(cf.values[None])[0])
+            assert cf.output >= 0.5 + DEFAULT_MARGIN  # clearly approved, not on the boundary
             assert [(f, b, a) for f, b, a in cf.changes] == [
                 (NAMES[j], model.X[row, j], cf.values[j]) for j in np.flatnonzero(cf.values != model.X[row])]
 
 
-def test_the_change_of_one_free_feature_matches_the_linear_boundary(logistic):
+@pytest.mark.parametrize("margin", [0.0, 0.05, 0.2])
+def test_the_change_of_one_free_feature_matches_the_linear_boundary(logistic, margin):
     row = _declined(logistic)
-    result = counterfactuals(logistic, row, frozen=["years", "flag", "noise"], count=1)
+    result = counterfactuals(logistic, row, frozen=["years", "flag", "noise"], count=1, margin=margin)
     (cf,) = result.counterfactuals
     assert cf.changed_features == ["score"]
     scaler, fit = logistic.estimator[0], logistic.estimator[-1]
     w = fit.coef_[0] / scaler.scale_
     b = fit.intercept_[0] - np.sum(fit.coef_[0] * scaler.mean_ / scaler.scale_)
     x = logistic.X[row]
-    boundary = -(b + w @ x - w[0] * x[0]) / w[0]  # the score at which the probability is exactly 0.5
+    logit = np.log((0.5 + margin) / (0.5 - margin))
+    boundary = (logit - (b + w @ x - w[0] * x[0])) / w[0]  # the score at which the probability is 0.5 + margin
     assert boundary <= cf.values[0] <= boundary + 0.1 + 1e-9  # the smallest one-decimal value past it
 
 
@@ -112,7 +115,8 @@ def test_sparsity_no_change_can_be_undone_and_max_changes_holds(logistic):
             reverted[j] = x[j]
             assert _classes(logistic, reverted)[0] == 0, "a change that is not needed was kept"
     one = counterfactuals(logistic, row, max_changes=1, count=3, frozen=["score"])
-    two = counterfactuals(logistic, row, max_changes=2, count=3, frozen=["score"], ranges={"years": (None, x[1] + 4)})
+    two = counterfactuals(logistic, row, max_changes=2, count=3, frozen=["score"], ranges={"years": (None, x[1] + 4)},
+                          margin=0.0)
     assert all(len(cf.changes) <= 1 for cf in one.counterfactuals)
     assert all(len(cf.changes) <= 2 for cf in two.counterfactuals)
     assert max(len(cf.changes) for cf in two.counterfactuals) == 2  # years alone may not rise enough
@@ -256,3 +260,81 @@ def test_a_declined_loan_gets_verified_counterfactuals_that_leave_age_alone():
         changed |= set(cf.changed_features)
     assert changed & {"income_k", "loan_amount_k", "credit_history_years", "previous_defaults"}
     assert not changed & {"age", "children", "postcode"}
+
+
+def _lead(model, values, wanted):
+    """The wanted class's probability minus the highest other one, from the estimator itself."""
+    proba = model.estimator.predict_proba(np.atleast_2d(values))
+    others = np.delete(proba, wanted, axis=1)
+    return proba[:, wanted] - others.max(axis=1)
+
+
+@pytest.mark.parametrize("margin", [0.05, 0.2, 0.35])
+def test_every_counterfactual_clears_the_margin(logistic, tree, margin):
+    for model in (logistic, tree):
+        result = counterfactuals(model, _declined(model), margin=margin)
+        assert result.counterfactuals and result.constraints["margin"] == margin
+        assert f"at least {0.5 + margin:.3g}" in result.constraints["requirement"]
+        for cf in result.counterfactuals:
+            assert model.estimator.predict_proba(cf.values[None])[0, 1] >= 0.5 + margin - 1e-12
+        data = json.loads(json_text(result.to_dict()))
+        assert data["constraints"]["margin"] == margin
+
+
+def test_a_larger_margin_never_brings_the_closest_counterfactual_nearer(logistic):
+    mlp = fit_table_model("mlp", *_table(), NAMES, target_name="approved")
+    for model in (logistic, mlp):
+        for k in range(2):
+            row = _declined(model, k)
+            closest = [min(cf.distance for cf in counterfactuals(model, row, margin=m).counterfactuals)
+                       for m in (0.0, 0.05, 0.15, 0.3)]
+            assert all(a <= b + 1e-9 for a, b in zip(closest, closest[1:])), closest
+            assert closest[-1] > closest[0]  # a smooth model: a clearer answer lies farther away
+
+
+def test_a_row_that_gets_the_wanted_class_only_narrowly_is_moved_clear_of_the_boundary(logistic):
+    p = logistic.predict_output(logistic.X)
+    row = int(np.flatnonzero((p > 0.5) & (p < 0.55))[0])
+    with pytest.raises(InputError, match="already gives approved = 1"):
+        counterfactuals(logistic, row, wanted="1", margin=0.0)
+    result = counterfactuals(logistic, row, wanted="1", margin=0.05)
+    assert result.outcome == "1" and result.counterfactuals
+    assert all(cf.output >= 0.55 for cf in result.counterfactuals)
+    with pytest.raises(InputError, match="with a probability of at least 0.55"):
+        counterfactuals(logistic, int(np.argmax(p)), wanted="1")
+
+
+def test_with_more_classes_the_wanted_one_leads_the_next_by_twice_the_margin():
+    X, _ = _table()
+    y = np.digitize(X[:, 0] + 2 * X[:, 1], [60, 80])
+    model = fit_table_model("logistic", X, y, NAMES)
+    row = int(np.flatnonzero(model.estimator.predict(X) == 0)[0])
+    result = counterfactuals(model, row, wanted="2", margin=0.1)
+    assert "ahead of every other class's by at least 0.2" in result.constraints["requirement"]
+    assert result.counterfactuals
+    for cf in result.counterfactuals:
+        assert cf.outcome == "2" and _lead(model, cf.values, 2)[0] >= 0.2 - 1e-12
+
+
+def test_a_regression_margin_keeps_the_prediction_inside_the_interval():
+    X, _ = _table()
+    model = fit_table_model("linear", X, 2.0 * X[:, 0] + 3.0 * X[:, 1], NAMES, target_name="price")
+    row = int(np.argmin(model.predict_output(model.X)))
+    now = model.predict_output(model.X[row][None])[0]
+    plain = counterfactuals(model, row, wanted=(now + 20, now + 40))
+    assert plain.constraints["margin"] == 0.0  # no default margin in the target's units
+    clear = counterfactuals(model, row, wanted=(now + 20, now + 40), margin=5)
+    assert clear.counterfactuals and clear.constraints["requirement"].endswith("with a margin of 5")
+    for cf in clear.counterfactuals:
+        assert now + 25 <= model.predict_output(cf.values[None])[0] <= now + 35
+    assert min(cf.distance for cf in clear.counterfactuals) >= min(cf.distance for cf in plain.counterfactuals)
+    with pytest.raises(InputError, match="narrower than twice the margin"):
+        counterfactuals(model, row, wanted=(now + 20, now + 25), margin=3)
+    with pytest.raises(InputError, match="0 or more"):
+        counterfactuals(model, row, wanted=(now + 20, None), margin=-1)
+
+
+@pytest.mark.parametrize("margin", [-0.1, 0.5, float("nan"), "clearly"])
+def test_a_bad_margin_is_refused_plainly(logistic, margin):
+    with pytest.raises(InputError, match="margin"):
+        counterfactuals(logistic, _declined(logistic), margin=margin)

@@ -3,14 +3,19 @@
     python -m xaidesk counterfactual TABLE --row N [--target-column COL] [--target CLASS]
                                      [--at-least X] [--at-most Y] [--model logistic] [--param NAME=VALUE]
                                      [--columns A,B] [--freeze A,B] [--range "income_k=20:80" ...]
-                                     [--max-changes K] [--count 3] [--seed 0] [--encoding ENC] --out DIR
+                                     [--max-changes K] [--margin M] [--count 3] [--seed 0] [--encoding ENC]
+                                     --out DIR
 
 A readable model (:mod:`xaidesk.tabular.models`; default: logistic regression for classes, linear
 regression for values) is fitted on the table's feature columns to predict the target column;
 then :func:`xaidesk.tabular.counterfactual.counterfactuals` searches changes of row ``N`` (0-based
 data row in file order, as elsewhere) that give the wanted outcome: ``--target`` (also
 ``--wanted``) names the wanted class (default: for two classes, the one the row does not get);
-for a numeric target, ``--at-least`` / ``--at-most`` bound the wanted prediction. DIR receives
+for a numeric target, ``--at-least`` / ``--at-most`` bound the wanted prediction. ``--margin``
+says how clearly: for two classes the wanted class's probability must reach 0.5 + M (default 0.05,
+so 0.55: an answer right on the boundary flips back with a slightly different model; more classes:
+it must lead every other class by 2M); for a numeric target the prediction must lie M inside the
+wanted interval (default 0). DIR receives
 ``counterfactuals.csv``, ``changes.csv`` and ``counterfactuals.json``
 (:mod:`xaidesk.export.counterfactuals`). Ctrl-C cancels; nothing is written then.
 """
@@ -48,6 +53,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="allowed values of a feature; either end may be left out (income_k=:60)")
     parser.add_argument("--max-changes", dest="max_changes", type=int, default=None,
                         help="the most features one counterfactual may change (default: any number)")
+    parser.add_argument("--margin", type=float, default=None,
+                        help="how clearly the wanted outcome must be reached: for two classes its probability "
+                             "must reach 0.5 + MARGIN (default 0.05, i.e. 55 %%; 0: right on the boundary); for "
+                             "a numeric target the prediction must lie MARGIN inside the wanted interval (default 0)")
     parser.add_argument("--count", type=int, default=3, help="how many counterfactuals (default 3)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the model's split and the search (default 0)")
     parser.add_argument("--encoding", default=None, help="text encoding if the file is not UTF-8 (e.g. latin-1)")
@@ -121,8 +130,8 @@ def run(args: argparse.Namespace) -> int:
         model = fit_table_model(model_name, features.values, features.target, features.names, task=task,
                                 params=params, seed=args.seed, target_name=features.target_name, token=token)
         return model, counterfactuals(model, positions[0], wanted=wanted, count=args.count, frozen=frozen,
-                                      ranges=ranges, max_changes=args.max_changes, seed=args.seed, token=token,
-                                      progress=progress)
+                                      ranges=ranges, max_changes=args.max_changes, margin=args.margin,
+                                      seed=args.seed, token=token, progress=progress)
 
     done = common.run_cancellable(work, token, progress, out=args.out, trains=False)
     if done is None:
@@ -142,7 +151,7 @@ def _print_summary(args: argparse.Namespace, model, result) -> None:
     measure = next(iter(model.metrics.items()), None)
     held_out = f" (held-out {measure[0].replace('_', ' ')} {measure[1]:.3g})" if measure else ""
     print(f"{model.title}{held_out} gives row {args.row}: {model.target_name} = {result.outcome} "
-          f"({result.output_name}: {result.output:.3g}). Wanted: {result.wanted}.")
+          f"({result.output_name}: {result.output:.3g}). Wanted: {result.constraints['requirement']}.")
     for number, cf in enumerate(result.counterfactuals, start=1):
         changes = ", ".join(f"{f} {before:g} -> {after:g}" for f, before, after in cf.changes)
         check = "verified" if cf.verified else "NOT verified"

@@ -15,6 +15,12 @@ It is model-agnostic and calls only the model's predictions, in batches:
    (a changed feature set not yet shown counts as distance too);
 5. each chosen one is predicted again; ``verified`` says the model really gives the wanted outcome.
 
+"Valid" means *clearly* valid, by ``margin``: for classes the wanted class's probability must lead
+every other class's by twice the margin (for two classes: reach 0.5 + margin; default 0.55), so
+that an answer does not sit right on the boundary, where a slightly different model (retrained,
+rounded) flips it back; DiCE's convention is 0.5. For a predicted value the prediction must lie the
+margin (in the target's units; default 0) inside the wanted interval.
+
 Why not the ``dice-ml`` package: version 0.12 requires xgboost and lightgbm (xgboost pulls a
 ~350 MB NVIDIA NCCL wheel on Linux), and its search can neither be cancelled nor report progress.
 ``bench/bench_counterfactual.py`` runs dice-ml beside this search, from a separate environment.
@@ -39,13 +45,13 @@ import numpy as np
 
 from ..core import CancelToken, InputError, MethodError, no_progress
 from .counterfactual_search import MIN_GAP, candidate_pool, select_verified
-from .counterfactual_space import FEW_VALUES, Goal, Space, search_space
+from .counterfactual_space import DEFAULT_MARGIN, FEW_VALUES, Goal, Space, search_space
 from .models import FittedModel, check_features
 
 #: The most counterfactuals one search returns.
 MAX_COUNT = 20
 
-__all__ = ["Counterfactual", "CounterfactualResult", "FEW_VALUES", "MAX_COUNT", "MIN_GAP", "counterfactuals"]
+__all__ = ["Counterfactual", "CounterfactualResult", "DEFAULT_MARGIN", "FEW_VALUES", "MAX_COUNT", "MIN_GAP", "counterfactuals"]
 
 
 @dataclass(frozen=True)
@@ -128,8 +134,9 @@ def _check_names(names: Sequence[str], known: list[str], what: str) -> None:
 
 
 def counterfactuals(model: FittedModel, row: Any, *, wanted: Any = None, count: int = 3, frozen: Sequence[str] = (),
-                    ranges: Mapping[str, tuple] | None = None, max_changes: int | None = None, seed: int = 0,
-                    token: CancelToken | None = None, progress=no_progress) -> CounterfactualResult:
+                    ranges: Mapping[str, tuple] | None = None, max_changes: int | None = None,
+                    margin: float | None = None, seed: int = 0, token: CancelToken | None = None,
+                    progress=no_progress) -> CounterfactualResult:
     """Find up to ``count`` diverse counterfactuals for one row (see the module doc).
 
     Parameters
@@ -149,6 +156,12 @@ def counterfactuals(model: FittedModel, row: Any, *, wanted: Any = None, count: 
         ``{feature: (low, high)}`` bounding the changed values; either end ``None`` (the observed end).
     max_changes
         Most features one counterfactual may change (``None``: any number).
+    margin
+        How clearly the wanted outcome must be reached. Classification: the wanted class's probability
+        must exceed every other class's by ``2 * margin``, i.e. reach ``0.5 + margin`` for two classes
+        (``None``: :data:`DEFAULT_MARGIN`, 0.55; 0 is DiCE's convention, right on the boundary).
+        Regression: the prediction must lie at least ``margin`` (target units) inside the wanted
+        interval (``None``: 0).
     seed
         Seed of the sampling; the result is the same for the same seed.
 
@@ -171,16 +184,16 @@ def counterfactuals(model: FittedModel, row: Any, *, wanted: Any = None, count: 
     if max_changes is not None and (isinstance(max_changes, bool) or not isinstance(max_changes, (int, np.integer))
                                     or max_changes < 1):
         raise InputError(f"The most features to change must be a whole number of at least 1; got {max_changes}.")
-    goal = Goal(model, wanted)
+    goal = Goal(model, wanted, margin)
     space = search_space(model, x0, frozen, ranges, names)
-    (output0,), (code0,) = goal.evaluate(x0[None])
+    (output0,), (code0,), _ = goal.evaluate(x0[None])
     if goal.classes and goal.index is None:
         goal.index = 1 - int(code0)
+    (reached0,) = goal.evaluate(x0[None])[2]
     outcome0 = goal.outcome_text(output0, code0)
-    if code0 == goal.wanted_code:
-        raise InputError(f"The model already gives {goal.description()} for this row ({model.output_name}: "
-                         f"{output0:.3g}); "
-                         "choose another wanted outcome or another row.")
+    if reached0:
+        raise InputError(f"The model already gives {goal.requirement()} for this row "
+                         f"({model.output_name}: {output0:.3g}); choose another wanted outcome or another row.")
     if not space.changeable.any():
         raise InputError("Every feature is frozen or cannot change within its range; let at least one change.")
     n_forced = int(space.forced.sum())
@@ -191,14 +204,17 @@ def counterfactuals(model: FittedModel, row: Any, *, wanted: Any = None, count: 
     chosen, notes = select_verified(model, space, goal, pool, count)
     cfs = [_counterfactual(space, goal, names, *found) for found in chosen]
     if not cfs:
+        short = f" ({model.output_name}: {output0:.3g}; wanted: {goal.requirement()})" if goal.margin else ""
         raise MethodError(f"No counterfactual found: {_constraint_words(frozen, ranges, max_changes)}, the model "
-                          f"still gives {outcome0} for this row. Allow more features to change or widen the ranges.")
+                          f"still gives {outcome0} for this row{short}. Allow more features to change, widen the "
+                          f"ranges{' or lower the margin' if goal.margin else ''}.")
     if len(cfs) < count:
         notes.append(f"Only {len(cfs)} of the {count} counterfactuals asked for were found within the constraints.")
     progress(1.0, f"Found {len(cfs)} counterfactuals")
     constraints = {"frozen": frozen, "ranges": {k: [_or_none(a), _or_none(b)] for k, (a, b) in (ranges or {}).items()},
                    "bounds": {n: [float(space.lo[j]), float(space.hi[j])] for j, n in enumerate(names)},
                    "max_changes": None if max_changes is None else int(max_changes), "count": int(count),
+                   "margin": goal.margin, "requirement": goal.requirement(),
                    "seed": int(seed), "whole_numbers": [n for j, n in enumerate(names) if space.whole[j]],
                    "decimals": {n: int(space.decimals[j]) for j, n in enumerate(names) if space.decimals[j] > 0},
                    "observed_values_only": [n for j, n in enumerate(names) if space.allowed[j] is not None]}

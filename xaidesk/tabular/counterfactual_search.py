@@ -40,8 +40,7 @@ def candidate_pool(model: FittedModel, space: Space, goal: Goal, max_changes: in
 def donors_of(model: FittedModel, goal: Goal, rng: np.random.Generator) -> np.ndarray:
     """Rows of the table that the model already gives the wanted outcome (values to borrow)."""
     rows = model.X if len(model.X) <= 2000 else model.X[rng.choice(len(model.X), 2000, replace=False)]
-    _, codes = goal.evaluate(rows)
-    return rows[codes == goal.wanted_code]
+    return rows[goal.evaluate(rows)[2]]
 
 
 def sample_valid(space: Space, goal: Goal, donors: np.ndarray, max_changes: int | None, count: int,
@@ -59,9 +58,9 @@ def sample_valid(space: Space, goal: Goal, donors: np.ndarray, max_changes: int 
             progress(0.7 * (li * BATCHES_PER_LEVEL + b) / (len(levels) * BATCHES_PER_LEVEL),
                      f"Trying changes of {k} feature{'s' if k > 1 else ''}")
             X = _propose(space, columns, forced, k, donors, rng)
-            _, codes = goal.evaluate(X)
+            reached = goal.evaluate(X)[2]
             tried += len(X)
-            found.append(X[(codes == goal.wanted_code) & np.any(X != space.x0, axis=1)])
+            found.append(X[reached & np.any(X != space.x0, axis=1)])
         valid = np.concatenate(found)
         if len(valid) >= enough and len(np.unique(valid != space.x0, axis=0)) >= count:
             break
@@ -121,8 +120,7 @@ def sparsify(space: Space, goal: Goal, X: np.ndarray, token: CancelToken) -> np.
         if not np.any(trial != space.x0, axis=1).all():
             keep = np.any(trial != space.x0, axis=1)
             rows, cols, trial = rows[keep], cols[keep], trial[keep]
-        _, codes = goal.evaluate(trial)
-        ok = codes == goal.wanted_code
+        ok = goal.evaluate(trial)[2]
         X[rows[ok]] = trial[ok]
     return X
 
@@ -145,8 +143,7 @@ def shrink(space: Space, goal: Goal, X: np.ndarray, token: CancelToken) -> np.nd
             trial = X[rows].copy()
             trial[np.arange(len(rows)), cols] = space.snap(anchor[cols] + t * (target - anchor[cols]), cols,
                                                            away_from=anchor[cols])
-            _, codes = goal.evaluate(trial)
-            ok = codes == goal.wanted_code
+            ok = goal.evaluate(trial)[2]
             high, low = np.where(ok, t, high), np.where(ok, low, t)
         X[rows, cols] = np.where(high < 1, space.snap(anchor[cols] + high * (target - anchor[cols]), cols,
                                                       away_from=anchor[cols]), target)
@@ -174,8 +171,8 @@ def select_verified(model: FittedModel, space: Space, goal: Goal, pool: np.ndarr
         available[i] = False
         values = pool[i]
         output = float(model.predict_output(values[None])[0])
-        _, (code,) = goal.evaluate(values[None])
-        verified = bool(code == goal.wanted_code) and np.all(values[~space.changeable] == space.x0[~space.changeable])
+        _, (code,), (reached,) = goal.evaluate(values[None])
+        verified = bool(reached) and np.all(values[~space.changeable] == space.x0[~space.changeable])
         if not verified:
             notes.append("A candidate the search found valid gave another outcome when predicted again; it was left out.")
             continue

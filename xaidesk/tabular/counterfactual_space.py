@@ -17,14 +17,25 @@ from .models import FittedModel
 
 #: Columns with at most this many distinct observed values take only those values.
 FEW_VALUES = 10
+#: For classes, how clearly the wanted class must win by default: a probability of at least 0.55
+#: for two classes, so that a counterfactual does not sit on the boundary, where a slightly
+#: different model flips it back.
+DEFAULT_MARGIN = 0.05
 
 
 class Goal:
-    """The model's outcome on rows, and whether it is the wanted one."""
+    """The model's outcome on rows, and whether it is the wanted one, clearly (by ``margin``).
 
-    def __init__(self, model: FittedModel, wanted: Any):
+    Classification: the wanted class must be the model's answer and its probability must exceed every
+    other class's by ``2 * margin`` (for two classes: reach ``0.5 + margin``); ``margin`` lies in [0, 0.5).
+    Regression: the prediction must lie inside the wanted interval, at least ``margin`` (in the
+    target's units) from each given end.
+    """
+
+    def __init__(self, model: FittedModel, wanted: Any, margin: Any = None):
         self.model = model
         self.classes = model.task == "classification"
+        self.margin = self._margin(margin)
         if self.classes:
             names = list(model.class_names)
             if wanted is None:
@@ -45,37 +56,66 @@ class Goal:
             raise InputError("Give at least one end of the wanted interval (at least, at most, or both).")
         if low is not None and high is not None and low > high:
             raise InputError(f"The wanted interval is empty: at least {low:g} but at most {high:g}.")
+        if low is not None and high is not None and high - low < 2 * self.margin:
+            raise InputError(f"The wanted interval from {low:g} to {high:g} is narrower than twice the margin "
+                             f"({self.margin:g}): widen the interval or lower the margin.")
         self.low, self.high = low, high
 
-    def evaluate(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(output per row, outcome code per row): a class index, or 1/0 for inside/outside the interval."""
-        outputs, codes = [], []
+    def _margin(self, margin: Any) -> float:
+        if margin is None:
+            return DEFAULT_MARGIN if self.classes else 0.0
+        try:
+            value = float(margin)
+        except (TypeError, ValueError):
+            value = float("nan")
+        if not np.isfinite(value):
+            raise InputError(f"The margin must be a finite number; got '{margin}'.")
+        if self.classes and not 0 <= value < 0.5:
+            raise InputError(f"For classes the margin is a probability from 0 to below 0.5 (0.05: the wanted class "
+                             f"needs at least 55 % for two classes); got {value:g}.")
+        if value < 0:
+            raise InputError(f"The margin must be 0 or more, in the target's units; got {value:g}.")
+        return value
+
+    def evaluate(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per row: the output, the outcome code (a class index, or 1/0 for inside/outside the interval),
+        and whether the wanted outcome is reached with the margin."""
+        outputs, codes, reached = [], [], []
         for start in range(0, len(X), 8192):
             chunk = X[start:start + 8192]
             if self.classes:
                 proba = np.asarray(self.model.estimator.predict_proba(chunk), dtype=float)
+                classes = np.asarray(self.model.estimator.classes_)
+                code = classes[np.argmax(proba, axis=1)].astype(int)
                 outputs.append(proba[:, self.model.positive])
-                codes.append(np.asarray(self.model.estimator.classes_)[np.argmax(proba, axis=1)].astype(int))
+                codes.append(code)
+                reached.append(np.zeros(len(code), bool) if self.index is None else
+                               (code == self.index) & (self._lead(proba, classes) >= 2 * self.margin))
             else:
                 value = np.asarray(self.model.estimator.predict(chunk), dtype=float).reshape(-1)
                 outputs.append(value)
                 codes.append(self.inside(value).astype(int))
+                reached.append(self.inside(value, self.margin))
         output = np.concatenate(outputs) if outputs else np.zeros(0)
         if not np.all(np.isfinite(output)):
             raise ModelError("The model gave missing or infinite outputs on changed rows; it cannot be searched.")
-        return output, np.concatenate(codes) if codes else np.zeros(0, int)
+        if not outputs:
+            return output, np.zeros(0, int), np.zeros(0, bool)
+        return output, np.concatenate(codes), np.concatenate(reached)
 
-    def inside(self, value: np.ndarray) -> np.ndarray:
+    def _lead(self, proba: np.ndarray, classes: np.ndarray) -> np.ndarray:
+        """How far the wanted class's probability exceeds the highest other one (1 with a single class)."""
+        column = int(np.flatnonzero(classes == self.index)[0])
+        others = np.delete(proba, column, axis=1)
+        return proba[:, column] - (others.max(axis=1) if others.shape[1] else 0.0)
+
+    def inside(self, value: np.ndarray, margin: float = 0.0) -> np.ndarray:
         ok = np.ones(len(value), bool)
         if self.low is not None:
-            ok &= value >= self.low
+            ok &= value >= self.low + margin
         if self.high is not None:
-            ok &= value <= self.high
+            ok &= value <= self.high - margin
         return ok
-
-    @property
-    def wanted_code(self) -> int:
-        return self.index if self.classes else 1
 
     def outcome_text(self, output: float, code: int) -> str:
         return self.model.class_names[code] if self.classes else f"{output:.6g}"
@@ -87,6 +127,17 @@ class Goal:
         ends = ([f"at least {self.low:g}"] if self.low is not None else []) + \
                ([f"at most {self.high:g}"] if self.high is not None else [])
         return f"predicted {target} {' and '.join(ends)}"
+
+    def requirement(self) -> str:
+        """The wanted outcome with its margin, in words: what "clearly" means here."""
+        if not self.margin:
+            return self.description()
+        if self.classes:
+            if len(self.model.class_names) == 2:
+                return f"{self.description()} with a probability of at least {0.5 + self.margin:.3g}"
+            return (f"{self.description()} with a probability ahead of every other class's by at least "
+                    f"{2 * self.margin:.3g}")
+        return f"{self.description()}, with a margin of {self.margin:g}"
 
 
 def finite_number(value: Any, what: str) -> float:
