@@ -146,3 +146,13 @@ def test_a_result_without_a_fitted_model_shows_the_placeholder(page, result):
     assert not page.placeholder.showing_message() and page.save_button.isEnabled()
     page.clear()
     assert page.placeholder.showing_message() and not page.save_button.isEnabled()
+
+
+def test_a_hidden_page_explains_an_unexplained_row_once_it_is_shown(qtbot, page, result):
+    position = int(np.setdiff1d(np.arange(120), result.extras["explained_positions"])[1])
+    page.hide()
+    page.show_result(result)
+    page.set_row(position)
+    assert not page.jobs.busy and position not in page.on_demand
+    page.show()
+    qtbot.waitUntil(lambda: position in page.on_demand, timeout=15_000)

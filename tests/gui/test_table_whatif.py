@@ -133,3 +133,13 @@ def test_a_result_without_a_fitted_model_shows_the_placeholder(qtbot, page, resu
     assert not page.placeholder.showing_message()
     page.clear()
     assert page.placeholder.showing_message() and not page.save_button.isEnabled()
+
+
+def test_a_hidden_page_computes_only_once_it_is_shown(qtbot, page, result):
+    page.hide()
+    page.show_result(result)
+    page.set_row(4)
+    assert not page.jobs.busy and page.ice_view is None
+    page.show()
+    qtbot.waitUntil(lambda: page.ice_plot.row_point is not None and not page.jobs.busy, timeout=15_000)
+    assert page.ice_view.row.position == 4

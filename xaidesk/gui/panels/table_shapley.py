@@ -46,6 +46,7 @@ class TableShapleyPage(QWidget):
         self.position: int | None = None
         self.on_demand: dict[int, object] = {}
         self._generation = 0
+        self._pending: tuple[int, int] | None = None
         content = QWidget()
         layout = QVBoxLayout(content)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -187,6 +188,11 @@ class TableShapleyPage(QWidget):
         self.saved_label.setVisible(True)
         return True
 
+    def showEvent(self, event) -> None:  # noqa: N802 - Qt override
+        super().showEvent(event)
+        if self.explained is not None:
+            self._show_row()
+
     # -- drawing ---------------------------------------------------------------------------------------------
     def _set_explained(self, explained) -> None:
         self._generation += 1
@@ -227,10 +233,11 @@ class TableShapleyPage(QWidget):
         self.dependence.highlight(index)
         found = self._row_values(position)
         if found is None:
-            self.check_label.setText(f"Row {row_id} is not among the explained rows: computing its Shapley values "
-                                     "now with the same model, background, method and seed…")
+            self.check_label.setText(f"Row {row_id} is not among the explained rows: its Shapley values are "
+                                     "computed now with the same model, background, method and seed…")
             self.waterfall_holder.show_message(f"Computing the Shapley values of row {row_id}…")
-            self._explain_on_demand(position)
+            if self.isVisible() and self._pending != (position, self._generation):
+                self._explain_on_demand(position)
             return
         values, base, output, gap, scope = found
         note = "" if index is not None else (f" Row {row_id} was not among the explained rows; its values were "
@@ -259,6 +266,7 @@ class TableShapleyPage(QWidget):
     # -- jobs ------------------------------------------------------------------------------------------------
     def _explain_on_demand(self, position: int) -> None:
         fitted, explained, seed, generation = self.fitted, self.explained, result_seed(self.result), self._generation
+        self._pending = (position, generation)
 
         def done(shapley) -> None:
             if generation == self._generation:

@@ -75,7 +75,8 @@ class TableWhatIfPage(QWidget):
         self.ice_view = None
         self.pair_view = None
         self._generation = 0
-        self._pair_stale = True
+        self._ice_stale = self._pair_stale = True
+        self._row_requested: int | None = None
         content = QWidget()
         layout = QVBoxLayout(content)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -162,15 +163,17 @@ class TableWhatIfPage(QWidget):
             box.blockSignals(False)
         self.ice_view = self.pair_view = None
         self.placeholder.show_content()
-        self._compute_ice()
-        self._pair_stale = True
+        self.ice_plot.clear_plot()
+        self.pair_plot.clear_plot()
+        self.ice_holder.show_message("The curves are computed when this page is shown.")
+        self._ice_stale = self._pair_stale = True
         if len(names) < 2:
             self.pair_holder.show_message("A heat map of two features needs at least two features; this model "
                                           "has one.")
         else:
-            self.pair_holder.show_message("The heat map appears here once computed.")
-            if self.tabs.currentIndex() == 1:
-                self._compute_pair()
+            self.pair_holder.show_message("The heat map is computed when its tab is shown.")
+        self._update_save()
+        self._refresh()
 
     def clear(self) -> None:
         self.jobs.cancel()
@@ -185,14 +188,7 @@ class TableWhatIfPage(QWidget):
 
     def set_row(self, position: int) -> None:
         self.position = int(position)
-        if self.fitted is None or self.ice_view is None:
-            return
-        if not 0 <= self.position < len(self.fitted.X):
-            return
-        fitted, grid, feature = self.fitted, self.ice_view.ice.grid, self.ice_view.ice.feature
-        position, generation = self.position, self._generation
-        self.jobs.run("row", lambda token, progress: row_curve(fitted, position, feature, grid),
-                      lambda row: self._row_done(row, generation), self._failed)
+        self._refresh()
 
     def plot_widget(self) -> QWidget:
         return self.ice_plot if self.tabs.currentIndex() == 0 else self.pair_plot
@@ -239,7 +235,27 @@ class TableWhatIfPage(QWidget):
         self.saved_label.setVisible(True)
         return True
 
-    # -- computing -------------------------------------------------------------------------------------------
+    # -- computing (only while the page is shown, so that hidden pages leave the shared runner alone) ---------
+    def showEvent(self, event) -> None:  # noqa: N802 - Qt override
+        super().showEvent(event)
+        self._refresh()
+
+    def _refresh(self) -> None:
+        """Start what the shown plots still lack: the curves, the selected row's curve, the heat map."""
+        if self.fitted is None or not self.isVisible():
+            return
+        if self._ice_stale:
+            self._compute_ice()
+        elif self.ice_view is not None and self.position is not None and self.position != self._row_requested \
+                and 0 <= self.position < len(self.fitted.X):
+            fitted, grid, feature = self.fitted, self.ice_view.ice.grid, self.ice_view.ice.feature
+            position, generation = self.position, self._generation
+            self._row_requested = position
+            self.jobs.run("row", lambda token, progress: row_curve(fitted, position, feature, grid),
+                          lambda row: self._row_done(row, generation), self._failed)
+        if self.tabs.currentIndex() == 1 and self._pair_stale and len(self.fitted.feature_names) > 1:
+            self._compute_pair()
+
     @staticmethod
     def _importance_order(result, width: int) -> list[int]:
         shapley = result.extras.get("shapley")
@@ -256,6 +272,7 @@ class TableWhatIfPage(QWidget):
     def _compute_ice(self) -> None:
         fitted, feature, extend, seed = self.fitted, self.feature(), self.extension(), result_seed(self.result)
         position, generation = self.position, self._generation
+        self._ice_stale, self._row_requested = False, position
         self.ice_holder.show_message(f"Computing the curves of {fitted.feature_names[feature]}…")
         self.jobs.run("ice", lambda token, progress: compute_ice(fitted, feature, extend, position, seed,
                                                                  token=token, progress=progress),
@@ -279,21 +296,15 @@ class TableWhatIfPage(QWidget):
         self._update_save()
 
     def _feature_changed(self, *_args) -> None:
-        if self.fitted is None:
-            return
-        self._compute_ice()
-        self._pair_changed()
+        self._ice_stale = self._pair_stale = True
+        self._refresh()
 
     def _pair_changed(self, *_args) -> None:
-        if self.fitted is None:
-            return
         self._pair_stale = True
-        if self.tabs.currentIndex() == 1 and len(self.fitted.feature_names) > 1:
-            self._compute_pair()
+        self._refresh()
 
-    def _tab_changed(self, index: int) -> None:
-        if index == 1 and self._pair_stale and self.fitted is not None and len(self.fitted.feature_names) > 1:
-            self._compute_pair()
+    def _tab_changed(self, _index: int) -> None:
+        self._refresh()
 
     # -- results ---------------------------------------------------------------------------------------------
     def _ice_done(self, view, generation: int) -> None:
@@ -309,11 +320,11 @@ class TableWhatIfPage(QWidget):
             f"{names[view.ice.feature]}; up to {ICE_ROWS} rows drawn, sampled with the run's seed "
             f"{result_seed(self.result)}.")
         self._update_save()
-        if self.position is not None and (view.row is None or view.row.position != self.position):
-            self.set_row(self.position)
+        self._refresh()
 
     def _row_done(self, row, generation: int) -> None:
-        if generation == self._generation:
+        if generation == self._generation and self.ice_view is not None \
+                and np.array_equal(row.grid, self.ice_view.ice.grid) and row.position == self.position:
             self.ice_plot.set_row(row)
 
     def _pair_done(self, view, generation: int) -> None:
