@@ -6,7 +6,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from xaidesk.gui.panels.table_counterfactual import PLACEHOLDER, TableCounterfactualView
+from xaidesk.gui.panels.table_counterfactual import HINT, PLACEHOLDER, TableCounterfactualView
 from xaidesk.gui.runner import Runner
 from xaidesk.tabular.models import fit_table_model
 
@@ -69,16 +69,50 @@ def test_finds_verified_counterfactuals_that_keep_frozen_features_and_ranges(qtb
     settings = page.settings()
     assert settings["frozen"] == ["age"] and settings["ranges"] == {"income": (None, high)}
     assert settings["max_changes"] == 2 and settings["wanted"] == "1"
+    assert settings["margin"] == pytest.approx(0.05) and page.margin.spin.text() == "55 %"
     _find(qtbot, page)
     result = page.result
     assert result is not None and page.answers.rowCount() == len(result.counterfactuals) >= 1
     for i, cf in enumerate(result.counterfactuals):
-        assert cf.verified and fitted.estimator.predict(cf.values[None])[0] == 1
+        assert cf.verified and fitted.estimator.predict_proba(cf.values[None])[0, 1] >= 0.55
         assert cf.values[3] == fitted.X[row, 3] and len(cf.changes) <= 2
         assert cf.values[0] <= high or cf.values[0] == fitted.X[row, 0]
         assert page.answers.item(i, 4).text().startswith("\u2713")
         assert cf.changes[0][0] in page.answers.item(i, 1).text()
-    assert "ways to get approved = 1" in page.message.text() and page.save_button.isEnabled()
+    assert "ways to get approved = 1 with a probability of at least 0.55" in page.message.text()
+    assert page.save_button.isEnabled()
+
+
+def test_the_page_warns_that_the_search_knows_nothing_of_what_is_possible(page):
+    page.show_result(_result(_fitted()))
+    page.show()
+    assert page.hint.isVisible() and HINT in page.hint.text() and "untick what cannot change" in HINT
+    layout = page.content.layout()
+    assert layout.indexOf(page.hint) < layout.indexOf(page.grid)
+
+
+def test_a_clearer_answer_asked_for_is_given(qtbot, page):
+    fitted = _fitted()
+    page.show_result(_result(fitted))
+    page.set_row(int(np.flatnonzero(fitted.predict_output(fitted.X) < 0.2)[0]))
+    page.margin.spin.setValue(80)
+    assert page.settings()["margin"] == pytest.approx(0.3)
+    _find(qtbot, page)
+    assert page.result is not None and page.result.constraints["margin"] == pytest.approx(0.3)
+    for cf in page.result.counterfactuals:
+        assert fitted.estimator.predict_proba(cf.values[None])[0, 1] >= 0.8
+
+
+def test_the_margin_speaks_the_task_s_language(page):
+    page.show_result(_result(_fitted("regression")))
+    assert page.settings()["margin"] == 0.0 and "units of price" in page.margin.after.text()
+    page.margin.spin.setValue(5)
+    assert page.settings()["margin"] == 5.0
+    X = np.random.default_rng(1).normal(size=(90, 2))
+    three = fit_table_model("tree", X, np.digitize(X[:, 0], [-0.5, 0.5]), ["a", "b"], target_name="grade")
+    page.show_result(_result(three))
+    assert "ahead of every other" in page.margin.before.text() and page.margin.spin.value() == 10
+    assert page.settings()["margin"] == pytest.approx(0.05)  # a lead of 10 points is twice 0.05
 
 
 def test_when_nothing_flips_it_the_page_says_why_and_offers_nothing_to_save(qtbot, page):

@@ -1,8 +1,9 @@
 """The Tables tab's "Counterfactuals" page: what would have to change in the selected row for the wanted outcome.
 
 It works on the fitted model of a "Target: readable model" result (``result.extras["fitted"]``):
-the person picks the wanted outcome, which features may change and within which values, how many
-may change at once and how many answers to find; "Find" runs
+the person picks the wanted outcome and how clearly it must be reached, which features may change
+and within which values, how many may change at once and how many answers to find; a hint above
+the grid says that the search knows nothing of what is possible; "Find" runs
 :func:`xaidesk.tabular.counterfactual.counterfactuals` in the window's runner; the answers are
 listed as changes from the row, each with the model's output and whether the model was checked to
 give the wanted outcome. "Save…" writes them with :func:`xaidesk.export.counterfactuals.write_counterfactuals`.
@@ -13,140 +14,20 @@ from __future__ import annotations
 import numpy as np
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
-    QAbstractItemView, QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout, QHBoxLayout, QHeaderView,
-    QLabel, QPushButton, QSpinBox, QStackedWidget, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget,
+    QAbstractItemView, QFileDialog, QFormLayout, QHeaderView, QLabel, QPushButton, QSpinBox, QStackedWidget,
+    QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget,
 )
 
 from ...core import XaideskError
 from ..formatting import format_value
 from ..widgets import error_dialog
 from ..widgets.panel_jobs import PanelJobs, job_controls
+from .table_counterfactual_inputs import ConstraintGrid, MarginPicker, WantedPicker
 
 PLACEHOLDER = ("Counterfactuals need a fitted model. Choose the method \u201cTarget: readable model\u201d, run it, "
                "then pick a row in the Ranking view.")
-LIMIT = 1e12
-
-
-def column_decimals(values: np.ndarray, most: int = 4) -> int:
-    """The fewest decimals (up to ``most``) that write every value of a column exactly."""
-    for d in range(most + 1):
-        scaled = np.asarray(values, dtype=float) * 10.0 ** d
-        if np.all(np.abs(scaled - np.round(scaled)) <= 1e-6 * np.maximum(1.0, np.abs(scaled))):
-            return d
-    return most
-
-
-def _spin(decimals: int, value: float) -> QDoubleSpinBox:
-    spin = QDoubleSpinBox()
-    spin.setRange(-LIMIT, LIMIT)
-    spin.setDecimals(decimals)
-    spin.setValue(value)
-    return spin
-
-
-class ConstraintGrid(QTableWidget):
-    """One line per feature: its name, the row's value, whether it may change, and its lowest and highest value."""
-
-    HEADERS = ("Feature", "This row", "May change", "Lowest", "Highest")
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(0, len(self.HEADERS), parent)
-        self.setHorizontalHeaderLabels(self.HEADERS)
-        self.verticalHeader().setVisible(False)
-        self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        self._names: list[str] = []
-        self._observed: list[tuple[float, float]] = []
-        self._decimals: list[int] = []
-
-    def set_model(self, names: list[str], X: np.ndarray) -> None:
-        """Fill the grid with every feature free and its observed range."""
-        self._names = list(names)
-        self._decimals = [column_decimals(X[:, j]) for j in range(X.shape[1])]
-        self._observed = [(float(X[:, j].min()), float(X[:, j].max())) for j in range(X.shape[1])]
-        self.setRowCount(len(names))
-        for j, name in enumerate(names):
-            self.setItem(j, 0, QTableWidgetItem(name))
-            self.setItem(j, 1, QTableWidgetItem(""))
-            free = QCheckBox()
-            free.setChecked(True)
-            free.setToolTip("Untick to keep this feature as it is (age, for example).")
-            self.setCellWidget(j, 2, free)
-            for column, value in ((3, self._observed[j][0]), (4, self._observed[j][1])):
-                spin = _spin(self._decimals[j], value)
-                free.toggled.connect(spin.setEnabled)
-                self.setCellWidget(j, column, spin)
-
-    def set_row_values(self, values: np.ndarray) -> None:
-        for j, value in enumerate(values):
-            self.item(j, 1).setText(f"{value:.{self._decimals[j]}f}")
-
-    def free(self, j: int) -> QCheckBox:
-        return self.cellWidget(j, 2)
-
-    def bounds(self, j: int) -> tuple[QDoubleSpinBox, QDoubleSpinBox]:
-        return self.cellWidget(j, 3), self.cellWidget(j, 4)
-
-    def frozen(self) -> list[str]:
-        return [n for j, n in enumerate(self._names) if not self.free(j).isChecked()]
-
-    def ranges(self) -> dict[str, tuple[float | None, float | None]]:
-        """The ranges of free features the person changed from the observed ones (an end left as observed stays open)."""
-        out = {}
-        for j, name in enumerate(self._names):
-            if not self.free(j).isChecked():
-                continue
-            low, high = (spin.value() for spin in self.bounds(j))
-            observed = tuple(round(v, self._decimals[j]) for v in self._observed[j])
-            given = (None if low == observed[0] else low, None if high == observed[1] else high)
-            if given != (None, None):
-                out[name] = given
-        return out
-
-
-class WantedPicker(QWidget):
-    """The wanted outcome: a class, or for a predicted value the interval it should reach."""
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        layout = QHBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        self.classes = QComboBox()
-        self.at_least, self.at_most = QCheckBox("at least"), QCheckBox("at most")
-        self.low, self.high = _spin(4, 0.0), _spin(4, 0.0)
-        for widget in (self.classes, self.at_least, self.low, self.at_most, self.high):
-            layout.addWidget(widget)
-        layout.addStretch(1)
-        self._task = "classification"
-
-    def set_model(self, fitted) -> None:
-        self._task = fitted.task
-        regression = fitted.task == "regression"
-        self.classes.setVisible(not regression)
-        for widget in (self.at_least, self.low, self.at_most, self.high):
-            widget.setVisible(regression)
-        self.classes.clear()
-        if not regression:
-            self.classes.addItems([f"{fitted.target_name} = {name}" for name in fitted.class_names])
-        else:
-            self.at_least.setChecked(True)
-            self.at_most.setChecked(False)
-
-    def set_row(self, fitted, output: float, class_index: int | None) -> None:
-        """Default to what the row does not get: the other of two classes, or a prediction a spread higher."""
-        if self._task == "classification":
-            if class_index is not None and len(fitted.class_names) == 2:
-                self.classes.setCurrentIndex(1 - class_index)
-            return
-        spread = float(np.std(fitted.y)) or 1.0
-        self.low.setValue(output + spread / 2)
-        self.high.setValue(output + 2 * spread)
-
-    def wanted(self, fitted):
-        if self._task == "classification":
-            return fitted.class_names[self.classes.currentIndex()]
-        return (self.low.value() if self.at_least.isChecked() else None,
-                self.high.value() if self.at_most.isChecked() else None)
+HINT = ("The search does not know what is possible (say, 30 years of credit history at 21): untick what cannot "
+        "change and narrow the ranges.")
 
 
 class CounterfactualList(QTableWidget):
@@ -210,6 +91,8 @@ class TableCounterfactualView(QWidget):
         form = QFormLayout()
         self.wanted = WantedPicker()
         form.addRow("Wanted outcome", self.wanted)
+        self.margin = MarginPicker()
+        form.addRow("How clearly", self.margin)
         self.max_changes = QSpinBox()
         self.max_changes.setRange(0, 100)
         self.max_changes.setSpecialValueText("any number")
@@ -222,6 +105,9 @@ class TableCounterfactualView(QWidget):
         self.count.setMaximumWidth(140)
         form.addRow("How many answers", self.count)
         layout.addLayout(form)
+        self.hint = QLabel(f"\u26a0 {HINT}")
+        self.hint.setWordWrap(True)
+        layout.addWidget(self.hint)
         layout.addWidget(QLabel("Which features may change, and between which values (the defaults are the values "
                                 "seen in the table):"))
         self.grid = ConstraintGrid()
@@ -249,6 +135,7 @@ class TableCounterfactualView(QWidget):
         self.fitted, self.row_ids = fitted, np.asarray(getattr(result, "row_ids", np.arange(len(fitted.X))))
         self.grid.set_model(list(fitted.feature_names), np.asarray(fitted.X, dtype=float))
         self.wanted.set_model(fitted)
+        self.margin.set_model(fitted)
         self.stack.setCurrentWidget(self.content)
         self.set_row(self.position if self.position is not None and self.position < len(fitted.X) else 0)
 
@@ -288,7 +175,8 @@ class TableCounterfactualView(QWidget):
     def settings(self) -> dict:
         """The search's settings as the page shows them."""
         return {"wanted": self.wanted.wanted(self.fitted), "count": self.count.value(), "frozen": self.grid.frozen(),
-                "ranges": self.grid.ranges(), "max_changes": self.max_changes.value() or None}
+                "ranges": self.grid.ranges(), "max_changes": self.max_changes.value() or None,
+                "margin": self.margin.margin()}
 
     def find(self) -> None:
         from ...tabular.counterfactual import counterfactuals
@@ -305,8 +193,9 @@ class TableCounterfactualView(QWidget):
         self.result = result
         self.answers.show_result(result)
         notes = " ".join(result.notes)
-        self.message.setText(f"{len(result.counterfactuals)} ways to get {result.wanted} (found in "
-                             f"{result.seconds:.2f} s; the model was asked again about each). {notes}".strip())
+        wanted = result.constraints["requirement"]
+        self.message.setText(f"{len(result.counterfactuals)} ways to get {wanted} (found in {result.seconds:.2f} s; "
+                             f"the model was asked again about each). {notes}".strip())
         self.save_button.setEnabled(True)
 
     def _not_found(self, failure) -> None:
