@@ -1,19 +1,22 @@
 """Benchmark: seconds to 3 diverse counterfactuals for one declined loan row (issue 16).
 
-Run with ``.venv/bin/python bench/bench_counterfactual.py [--rows 5] [--dice-python /tmp/dice/bin/python]``.
+Run with ``.venv/bin/python bench/bench_counterfactual.py [--rows 5] [--margin 0.05] [--dice-python /tmp/dice/bin/python]``.
 
 On the demo loan table (2,000 rows, 10 features, age frozen), a decision tree, logistic
 regression and the small MLP of :mod:`xaidesk.tabular.models` are fitted; for each model the first
 ``--rows`` rows it declines are given 3 counterfactuals by :func:`xaidesk.tabular.counterfactual.
-counterfactuals`. Printed per model: the median seconds, and over all counterfactuals the validity
-(the model, called here, gives "approved"), the sparsity (features changed), the proximity
-(MAD-scaled L1 distance to the row) and the diversity (mean MAD-scaled L1 distance between the 3).
+counterfactuals` with ``--margin`` (default: the search's own, 0.05, i.e. a probability of at
+least 0.55). Printed per model: the median seconds, and over all counterfactuals the validity (the
+model, called here, gives "approved"), the lowest probability of "approved" (how clearly), the
+sparsity (features changed), the proximity (MAD-scaled L1 distance to the row) and the diversity
+(mean MAD-scaled L1 distance between the 3).
 
 dice-ml is not a dependency of xaidesk (see the module doc of :mod:`xaidesk.tabular.counterfactual`).
 When ``--dice-python`` names the python of an environment with dice-ml 0.12 (e.g. made by
 ``python3.11 -m venv /tmp/dice && /tmp/dice/bin/pip install dice-ml scikit-learn pandas``), the
 same fitted models (pickled; the environments must share scikit-learn's version) and rows are
-given to dice-ml's random and genetic methods in a subprocess, measured the same way, and the
+given to dice-ml's random and genetic methods in a subprocess (``stopping_threshold`` 0.5 + margin,
+the same requirement), measured the same way, and the
 ratio of median seconds is printed. Each figure is one run on a shared machine.
 """
 
@@ -38,7 +41,7 @@ sys.path.insert(0, str(ROOT))
 from xaidesk.data.tables import load_table  # noqa: E402
 from xaidesk.explain.table import as_feature_matrix  # noqa: E402
 from xaidesk.resources import resource_path  # noqa: E402
-from xaidesk.tabular.counterfactual import counterfactuals  # noqa: E402
+from xaidesk.tabular.counterfactual import DEFAULT_MARGIN, counterfactuals  # noqa: E402
 from xaidesk.tabular.models import fit_table_model  # noqa: E402
 
 MODELS = ("tree", "logistic", "mlp")
@@ -75,6 +78,7 @@ for name, estimator in job["models"].items():
             start = time.perf_counter()
             try:
                 kwargs = {"random_seed": 0} if method == "random" else {}
+                kwargs["stopping_threshold"] = 0.5 + job["margin"]
                 found = explainer.generate_counterfactuals(query, total_CFs=3, desired_class="opposite",
                                                            features_to_vary=job["vary"], verbose=False, **kwargs)
                 cfs = found.cf_examples_list[0].final_cfs_df
@@ -91,13 +95,15 @@ json.dump(out, open(sys.argv[2], "w"))
 def quality(model, x0: np.ndarray, found: list[np.ndarray], scale: np.ndarray) -> dict:
     """Validity, features changed, MAD-L1 distance to the row, and between the counterfactuals; computed here."""
     if not found:
-        return {"found": 0, "valid": 0, "changed": [], "distance": [], "diversity": []}
+        return {"found": 0, "valid": 0, "changed": [], "distance": [], "diversity": [], "probability": []}
     values = np.asarray(found, dtype=float)
     valid = model.estimator.predict(values) == 1
+    probability = model.estimator.predict_proba(values)[:, 1]
     between = [np.abs((a - b) / scale).sum() for i, a in enumerate(values) for b in values[:i]]
     return {"found": len(values), "valid": int(valid.sum()),
             "changed": list((np.abs(values - x0) > 1e-9).sum(axis=1)),
-            "distance": list((np.abs(values - x0) / scale).sum(axis=1)), "diversity": between}
+            "distance": list((np.abs(values - x0) / scale).sum(axis=1)), "diversity": between,
+            "probability": list(probability)}
 
 
 def summary_line(label: str, seconds: list[float], measures: list[dict]) -> str:
@@ -105,7 +111,10 @@ def summary_line(label: str, seconds: list[float], measures: list[dict]) -> str:
     valid = sum(m["valid"] for m in measures)
     pooled = {k: [v for m in measures for v in m[k]] for k in ("changed", "distance", "diversity")}
     mean = {k: (f"{np.mean(v):.2f}" if v else "-") for k, v in pooled.items()}
+    lowest = [p for m in measures for p in m["probability"]]
+    lowest = f"{min(lowest):.3f}" if lowest else "-"
     return (f"  {label:<22} median {statistics.median(seconds):7.3f} s/row   found {found:2d}, valid {valid:2d}   "
+            f"lowest p {lowest:>5}   "
             f"changed {mean['changed']:>5}   distance {mean['distance']:>6}   diversity {mean['diversity']:>6}")
 
 
@@ -113,6 +122,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=5, help="declined rows per model (default 5)")
     parser.add_argument("--dice-python", default=None, help="python of an environment with dice-ml installed")
+    parser.add_argument("--margin", type=float, default=DEFAULT_MARGIN,
+                        help=f"how clearly: probability of approved at least 0.5 + MARGIN (default {DEFAULT_MARGIN})")
     args = parser.parse_args()
     warnings.filterwarnings("ignore")
     table = load_table(resource_path("samples", "loans.csv"))
@@ -121,17 +132,18 @@ def main() -> None:
     scale = np.median(np.abs(X - np.median(X, axis=0)), axis=0)
     scale = np.where(scale > 0, scale, np.where(X.std(axis=0) > 0, X.std(axis=0), 1.0))
     print(f"data: loans.csv, {X.shape[0]} rows x {X.shape[1]} features; frozen: {', '.join(FROZEN)}; "
-          f"{args.rows} declined rows per model, 3 counterfactuals each")
+          f"{args.rows} declined rows per model, 3 counterfactuals each, probability of approved at least "
+          f"{0.5 + args.margin:.3g} (margin {args.margin:g})")
     models, rows, ours = {}, {}, {}
     for name in MODELS:
         model = fit_table_model(name, X, y, names, target_name="approved")
         models[name] = model
         rows[name] = [int(r) for r in np.flatnonzero(model.estimator.predict(X) == 0)[:args.rows]]
-        counterfactuals(model, rows[name][0], frozen=FROZEN)  # warm-up
+        counterfactuals(model, rows[name][0], frozen=FROZEN, margin=args.margin)  # warm-up
         seconds, measures = [], []
         for row in rows[name]:
             start = time.perf_counter()
-            result = counterfactuals(model, row, frozen=FROZEN, count=3, seed=0)
+            result = counterfactuals(model, row, frozen=FROZEN, count=3, seed=0, margin=args.margin)
             seconds.append(time.perf_counter() - start)
             measures.append(quality(model, X[row], [cf.values for cf in result.counterfactuals], scale))
         ours[name] = seconds
@@ -144,7 +156,7 @@ def main() -> None:
         job, answer = Path(folder) / "job.pkl", Path(folder) / "answer.json"
         job.write_bytes(pickle.dumps({"names": names, "X": X, "y": y, "rows": rows,
                                       "models": {n: m.estimator for n, m in models.items()},
-                                      "vary": [n for n in names if n not in FROZEN]}))
+                                      "vary": [n for n in names if n not in FROZEN], "margin": args.margin}))
         done = subprocess.run([args.dice_python, "-c", DICE_WORKER, str(job), str(answer)], capture_output=True,
                               text=True)
         if done.returncode != 0:
