@@ -7,7 +7,8 @@ One writer, called by ``xaidesk counterfactual`` and by the Tables tab's counter
   and the changed features separated by ``;``;
 - ``changes.csv``: the same changes in long form: ``counterfactual,feature,from,to``;
 - ``counterfactuals.json``: everything: the model, the row (its position, values, output and
-  outcome), the wanted outcome, the constraints, the counterfactuals and the source file.
+  outcome), the wanted outcome, the constraints (with the margin: how clearly the outcome must be
+  reached, and its wording), the counterfactuals and the source file.
 
 The three files are written as a set: the folder appears only when all of them are written.
 """

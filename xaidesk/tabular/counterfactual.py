@@ -51,7 +51,8 @@ from .models import FittedModel, check_features
 #: The most counterfactuals one search returns.
 MAX_COUNT = 20
 
-__all__ = ["Counterfactual", "CounterfactualResult", "DEFAULT_MARGIN", "FEW_VALUES", "MAX_COUNT", "MIN_GAP", "counterfactuals"]
+__all__ = ["Counterfactual", "CounterfactualResult", "DEFAULT_MARGIN", "FEW_VALUES", "MAX_COUNT", "MIN_GAP",
+           "counterfactuals"]
 
 
 @dataclass(frozen=True)
@@ -60,7 +61,7 @@ class Counterfactual:
 
     ``changes`` holds ``(feature, before, after)`` for each changed feature; ``distance`` is the L1
     distance to the row in median-absolute-deviation units; ``verified`` is True when predicting the
-    values again gave the wanted outcome.
+    values again gave the wanted outcome, clearly (by the margin).
     """
 
     values: np.ndarray
