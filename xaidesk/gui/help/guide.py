@@ -145,9 +145,10 @@ TABLES_TEXT = """
    line) and for the selected row. The shaded band is where the data lie: outside it the model guesses.</li>
 <li><b>Shapley values</b>: how much each column moved this row's prediction away from the average prediction
    (the base value); the bars add up exactly to the prediction. The summary shows every explained row.</li>
-<li><b>Counterfactuals</b>: the smallest changes that would give the outcome you want. Untick what cannot
-   change (age, for example), set ranges, and limit how many columns may change. Each answer is checked on
-   the model.</li>
+<li><b>Counterfactuals</b>: the smallest changes that would give the outcome you want, clearly (by default
+   with a probability of at least 55 %, not just over the 50 % boundary). The search knows nothing about what is
+   possible: untick what cannot change (age, for example), narrow the ranges, and limit how many columns may
+   change. Each answer is checked on the model.</li>
 <li><b>Trust</b>: whether the explanation would stay the same for similar rows (stability), under another
    model (consistency) and across random seeds (certainty), and how well it reproduces the model
    (fidelity). LIME with its default settings is measured against xaidesk's.</li>
