@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..core import CancelToken, XaideskError, no_progress, sub_progress
+from ..core import CancelToken, Cancelled, XaideskError, no_progress, sub_progress
+from ..tabular.methods import model_setting_name
 from ..tabular.models import FittedModel, fit_table_model, list_table_models
 from ..tabular.readable import LassoPath, lasso_lambda, lasso_path
 
@@ -95,13 +96,24 @@ class ComparedModel:
     current: bool = False
 
 
-def compare_models(model: FittedModel, held_out: float, seed: int, token: CancelToken | None = None,
-                   progress=no_progress) -> list[ComparedModel]:
+def form_settings(params: dict) -> dict[str, dict]:
+    """Each model's own settings as the method's form holds them (``tree_max_depth`` -> ``{"tree": {"max_depth": …}}``)."""
+    settings = {}
+    for info in list_table_models():
+        names = {p.name: model_setting_name(info.name, p.name) for p in info.params}
+        settings[info.name] = {name: params[key] for name, key in names.items() if key in params}
+    return settings
+
+
+def compare_models(model: FittedModel, held_out: float, seed: int, settings: dict[str, dict] | None = None,
+                   token: CancelToken | None = None, progress=no_progress) -> list[ComparedModel]:
     """Fit every registered model for ``model``'s task on its data, split and seed, and measure each.
 
-    The model already fitted is not fitted again (its own metrics are used). A model that cannot be
-    fitted on this table is listed with the reason; cancelling stops the whole comparison.
+    ``settings`` holds each model's own settings by name (default: the models' defaults). The model
+    already fitted is not fitted again (its own metrics are used). A model that cannot be fitted on
+    this table is listed with the reason; cancelling stops the whole comparison.
     """
+    settings = settings or {}
     infos = list_table_models(model.task)
     positive = model.positive if model.task == "classification" else None
     rows: list[ComparedModel] = []
@@ -115,11 +127,15 @@ def compare_models(model: FittedModel, held_out: float, seed: int, token: Cancel
         else:
             try:
                 other = fit_table_model(info.name, model.X, model.y, model.feature_names, task=model.task,
-                                        held_out=held_out, seed=seed, positive=positive,
+                                        params=settings.get(info.name), held_out=held_out, seed=seed, positive=positive,
                                         target_name=model.target_name, token=token,
                                         progress=sub_progress(progress, i / len(infos), (i + 1) / len(infos)))
+            except Cancelled:
+                raise
             except XaideskError as error:
                 row.error = error.message
+            except Exception as error:  # one model failing must not lose the others' measures
+                row.error = f"It could not be fitted on this table ({type(error).__name__}: {error})."
             else:
                 if not np.array_equal(other.held_out_rows, model.held_out_rows):
                     row.error = "This model was measured on other rows; its numbers are not comparable."
@@ -137,5 +153,5 @@ def lasso_path_of(model: FittedModel, token: CancelToken | None = None, progress
                       chosen=lasso_lambda(model), token=token, progress=progress)
 
 
-__all__ = ["ComparedModel", "HOW_READ", "METRIC_COLUMNS", "compare_models", "how_read", "lasso_path_of",
+__all__ = ["ComparedModel", "HOW_READ", "METRIC_COLUMNS", "compare_models", "form_settings", "how_read", "lasso_path_of",
            "metric_text", "metrics_sentence", "model_sentence", "number"]

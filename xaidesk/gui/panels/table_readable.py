@@ -11,7 +11,9 @@ from __future__ import annotations
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel, QSplitter, QStackedWidget, QVBoxLayout, QWidget
 
-from ..readable_jobs import METRIC_COLUMNS, compare_models, lasso_path_of, metrics_sentence, model_sentence
+from ..readable_jobs import (
+    METRIC_COLUMNS, compare_models, form_settings, lasso_path_of, metrics_sentence, model_sentence,
+)
 from ..views.readable_kinds import EbmKindView, KnnKindView, LinearKindView, NaiveBayesKindView, TreeKindView
 from ..views.readable_views import CompareTable
 from ..views.table_views import bold_font
@@ -135,13 +137,15 @@ class TableReadablePage(QWidget):
     # ---- jobs --------------------------------------------------------------------------------------
 
     def compare(self) -> None:
-        """Fit every model for the task on the same data, split and seed, and list their held-out metrics."""
+        """Fit every model for the task on the same data, split, seed and settings, and list their held-out metrics."""
         fitted, params = self.fitted, self.result.params if self.result is not None else {}
         if fitted is None:
             return
         held_out = float(params.get("held_out", len(fitted.held_out_rows) / len(fitted.X)))
         seed = int(params.get("seed", 0))
-        self.jobs.run("compare", lambda token, progress: compare_models(fitted, held_out, seed, token, progress),
+        settings = form_settings(params)
+        self.jobs.run("compare", lambda token, progress: compare_models(fitted, held_out, seed, settings, token,
+                                                                        progress),
                       lambda rows: self._compare_done(fitted, rows), self._failed("compare the models"))
 
     def _compare_done(self, fitted, rows: list) -> None:
