@@ -247,6 +247,24 @@ def test_table_mlp_is_retrained_reproducibly_and_evaluated():
     assert faith.areas()["aopc_morf"] > faith.areas()["aopc_lerf"]
 
 
+def test_a_readable_model_is_evaluated_on_its_own_fitted_model():
+    from xaidesk.explain.table import explain_table
+    from xaidesk.tabular import load_builtin_methods
+
+    load_builtin_methods()
+
+    X, y = _table(80)
+    labels = (y > np.median(y)).astype(int)
+    result = explain_table(X, "tabular.readable", {"model": "logistic", "explained_rows": 30}, target=labels)
+    faith = table_faithfulness(result, FlipSettings(random_orders=2))
+    explained = result.extras["explained_positions"]
+    assert faith.curves["morf"][0] == pytest.approx(result.scores[explained].mean(), rel=1e-6)
+    fitted = result.extras["fitted"]
+    all_means = np.tile(result.transformed.mean(axis=0), (len(explained), 1))
+    assert faith.curves["morf"][-1] == pytest.approx(fitted.predict_output(all_means).mean(), rel=1e-6)
+    assert faith.areas()["aopc_morf"] > faith.areas()["aopc_random"] > faith.areas()["aopc_lerf"]
+
+
 # --- CLI -------------------------------------------------------------------------------------
 
 

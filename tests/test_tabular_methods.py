@@ -5,12 +5,11 @@ import json
 import numpy as np
 import pytest
 
-import xaidesk.tabular  # noqa: F401  (registers tabular.readable)
 from xaidesk.core import MethodError, get_method
 from xaidesk.data.tables import load_table
 from xaidesk.explain.table import explain_table
 from xaidesk.resources import resource_path
-from xaidesk.tabular.methods import METHOD_NAME, explained_positions
+from xaidesk.tabular.methods import METHOD_NAME, explained_positions  # its import registers the method
 
 
 def _table(n=120, seed=0):

@@ -26,3 +26,53 @@ def test_the_loan_example_opens_with_its_target_and_the_readable_model_chosen(qt
     assert tab.target_column() == "approved"
     assert tab.method_name() == "tabular.readable"
     assert "approved" in tab.target_label.text()
+
+
+def _run(qtbot, tab, method, **params):
+    assert tab.select_method(method)
+    for name, value in params.items():
+        tab.param_form.set_value(name, value)
+    previous = tab.result
+    assert tab.run_analysis() is not None
+    qtbot.waitUntil(lambda: not tab.is_running(), timeout=60_000)
+    assert tab.result is not previous, tab.run_status.text()
+    return tab.result
+
+
+def _visible_titles(tab):
+    return [tab.views.tabText(i) for i in range(tab.views.count()) if tab.views.isTabVisible(i)]
+
+
+def test_the_model_pages_show_with_a_fitted_model_follow_the_row_and_hide_again(qtbot, tables_window):
+    from xaidesk.gui.panels.table_model_pages import PAGE_CLASSES
+
+    _, tab = tables_window
+    titles = [cls.TITLE for cls in PAGE_CLASSES]
+    _open_loans(qtbot, tab)
+    assert not set(titles) & set(_visible_titles(tab))
+    result = _run(qtbot, tab, "tabular.readable", model="tree", explained_rows=40)
+    assert result.extras["fitted"].kind == "tree"
+    assert set(titles) <= set(_visible_titles(tab))
+    # The ranking's third line is an explained row (explained rows rank first); every page follows it.
+    tab.ranking_view.select_row(2)
+    position = tab.ranking_view.ranked_model.position(2)
+    assert np.isfinite(result.scores[position])
+    pages = tab.model_pages.pages
+    for page in pages:
+        assert getattr(page, "position", None) == position, type(page).__name__
+    # Another kind of result hides the pages and clears them.
+    tab.select_method("neon.knn")
+    _run(qtbot, tab, "neon.knn")
+    assert not set(titles) & set(_visible_titles(tab))
+
+
+def test_the_trust_page_opens_the_tabs_deletion_curves(qtbot, tables_window, monkeypatch):
+    from xaidesk.gui.panels.table_trust import TableTrustPage
+
+    _, tab = tables_window
+    opened = []
+    monkeypatch.setattr(tab, "open_faithfulness", lambda: opened.append(True))
+    tab.model_pages.faithfulness_requested.disconnect()
+    tab.model_pages.faithfulness_requested.connect(tab.open_faithfulness)
+    tab.model_pages.page(TableTrustPage).faithfulness_requested.emit()
+    assert opened == [True]

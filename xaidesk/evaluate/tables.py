@@ -14,7 +14,8 @@ scores are recomputed exactly as the method defines them:
 - ``supervised.linear``: the fitted model's decision value (coefficients and intercept);
 - ``supervised.mlp_lrp`` / ``supervised.mlp_lime``: the network's explained output. The result
   does not keep the network, so it is trained again with the same parameters and seed, and the
-  retrained network must reproduce the analysis' outputs (else a plain error).
+  retrained network must reproduce the analysis' outputs (else a plain error);
+- ``tabular.readable``: the fitted readable model's explained output (it rides in the result).
 
 Every perturbed row goes through one batched, cancellable
 :func:`~xaidesk.models.inference.evaluate_perturbations` call; at most ``max_rows`` rows are
@@ -36,7 +37,7 @@ from .faithfulness import FaithfulnessResult, FlipSettings, assemble, evaluate_j
 
 #: Table methods whose explained score can be recomputed for a perturbed row.
 TABLE_METHODS = ("neon.knn", "neon.kde", "neon.kmeans", "supervised.linear", "supervised.mlp_lrp",
-                 "supervised.mlp_lime")
+                 "supervised.mlp_lime", "tabular.readable")
 MAX_ROWS = 200
 
 
@@ -96,6 +97,9 @@ def row_score_function(result: TableResult, target_values=None):
         centroids, labels = np.asarray(extras["centroids"]), np.asarray(extras["labels"])
         beta = float(result.params["beta"])
         return lambda rows, pos: _kmeans.explain_clusters(rows, centroids, labels=labels[pos], beta=beta).evidence
+    if extras.get("fitted") is not None:  # a readable model rides in its result (tabular.readable)
+        fitted = extras["fitted"]
+        return lambda rows, pos: fitted.predict_output(rows)
     if method == "supervised.linear":
         coef, intercept = np.asarray(extras["coefficients"], dtype=np.float64), float(extras["intercept"])
         return lambda rows, pos: rows @ coef + intercept

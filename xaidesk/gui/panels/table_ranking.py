@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -44,7 +44,15 @@ def ranking_details(result) -> str:
 
 
 class TableRankingView(QSplitter):
-    """The rows ranked by score (sortable); the selected row's relevance bars, values and column averages."""
+    """The rows ranked by score (sortable); the selected row's relevance bars, values and column averages.
+
+    Signals
+    -------
+    row_shown(int)
+        The position (into the result's rows) of the row now shown.
+    """
+
+    row_shown = Signal(int)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(Qt.Orientation.Horizontal, parent)
@@ -206,3 +214,4 @@ class TableRankingView(QSplitter):
             if np.isfinite(relevance[i]) and relevance[i] != 0:
                 rel.setForeground(QBrush(QColor(180, 40, 30) if relevance[i] > 0 else QColor(40, 80, 180)))
             self.row_values.setItem(i, 3, rel)
+        self.row_shown.emit(position)

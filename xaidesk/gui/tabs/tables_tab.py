@@ -30,6 +30,7 @@ from .. import table_jobs
 from ..formatting import format_duration
 from ..panels.table_clusters import TableClustersView
 from ..panels.table_gamma import TableGammaView
+from ..panels.table_model_pages import ModelPages
 from ..panels.table_fit import TableModelView
 from ..panels.table_overview import TableGlobalView, TableGroupsView, TableHeatmapView
 from ..panels.table_prepare import TableDataView, TablePreprocessView
@@ -127,6 +128,9 @@ class TablesTab(AnalysisTabMixin, QWidget):
         self.views.addTab(self.gamma_view, "γ choice")
         self.views.addTab(self.clusters_view, "Clusters")
         self.views.addTab(self.model_view, "Model")
+        self.model_pages = ModelPages(self.runner, self.views)
+        self.ranking_view.row_shown.connect(self.model_pages.set_row)
+        self.model_pages.faithfulness_requested.connect(self.open_faithfulness)
 
         splitter = QSplitter()
         splitter.addWidget(side)
@@ -433,7 +437,7 @@ class TablesTab(AnalysisTabMixin, QWidget):
     def result_views(self) -> list:
         """The views that show a result, in tab order."""
         return [self.ranking_view, self.heatmap_view, self.groups_view, self.global_view, self.gamma_view,
-                self.clusters_view, self.model_view]
+                self.clusters_view, self.model_view, self.model_pages]
 
     def _clear_results(self) -> None:
         for view in self.result_views():
