@@ -208,3 +208,18 @@ def test_lime_comparison_table_is_the_cores(qtbot, page, error_dialogs):
     for row, wanted in zip(shown, want.rows):
         assert row[2:] == [table_number(v) for v in wanted[2:6]] + [wanted[6]]
     assert "lime package" in check.view.sentence.text() and check.view.sentence.text().count("at ") >= 2
+
+
+def test_a_running_check_can_be_cancelled_and_shows_nothing(qtbot, page, error_dialogs):
+    page.show_result(logistic_result())
+    check = page.check(StabilityCheck)
+    check.methods.boxes["shapley"].setChecked(False)
+    check.methods.spins["lime"].setValue(100_000)
+    check.count.setValue(200)
+    check.run_button.click()
+    assert check.jobs.busy
+    qtbot.waitUntil(lambda: check.jobs._progress_bar.value() > 0 or "of" in check.jobs._status.text(), timeout=20_000)
+    check.jobs.cancel()
+    qtbot.waitUntil(lambda: not check.jobs.busy, timeout=20_000)
+    assert check.result_area.showing_message() and check.jobs._status.text() == "Cancelled."
+    assert error_dialogs == []

@@ -24,6 +24,8 @@ EXPLAINERS = {"shapley": "Shapley values", "lime": "LIME (xaidesk)", "lime_packa
               "kernel": "KernelSHAP (sampled)"}
 #: Explainers whose row ``i`` is drawn with seed ``seed + i`` (so they can be run, and cancelled, row by row).
 ROW_SEEDED = ("lime", "lime_package")
+#: Shapley methods that do not sample: row by row they give the very values of one call.
+DETERMINISTIC_SHAPLEY = ("exact", "tree")
 #: Sampled explainers: their explanation changes with the seed.
 SAMPLED = ("lime", "lime_package", "kernel")
 #: Default samples per explained row of the sampled explainers.
@@ -31,7 +33,7 @@ DEFAULT_SAMPLES = {"lime": 1000, "lime_package": 1000, "kernel": 500}
 DEFAULT_NEIGHBOURS = 10
 DEFAULT_NOISE = 0.05
 DEFAULT_SEEDS = 10
-DEFAULT_CONSISTENCY_ROWS = 20
+DEFAULT_CONSISTENCY_ROWS = 10
 DEFAULT_FIDELITY_SAMPLES = 1000
 DEFAULT_COMPARISON = {"rows": 3, "samples": 500, "seeds": 5, "neighbours": 5}
 
@@ -94,20 +96,34 @@ def make_explainer(context: TrustContext, key: str, samples: int | None = None,
     raise InputError(f"There is no explainer called '{key}'; choose one of {', '.join(EXPLAINERS)}.")
 
 
-def cancellable(explainer: trust.Explainer, row_seeded: bool, token, progress=no_progress,
+def cancellable(explainer: trust.Explainer, by_row: str | None, token, progress=no_progress,
                 label: str = "Explained") -> trust.Explainer:
-    """``explainer`` checking ``token`` before each call; a row-seeded one runs row by row (the same numbers)."""
+    """``explainer`` checking ``token`` before each call.
+
+    With ``by_row`` it runs row by row, reporting progress, and gives the numbers of one call:
+    ``"seed + i"`` for explainers that draw row ``i`` with that seed (LIME), ``"same seed"`` for
+    explainers that do not sample (exact and tree Shapley values).
+    """
     def explain(rows: np.ndarray, seed: int) -> np.ndarray:
-        if not row_seeded:
+        if by_row is None:
             token.check()
             return explainer(rows, seed)
         out = []
         for i in range(len(rows)):
             token.check()
             progress(i / len(rows), Step.count(label, i, len(rows), "rows"))
-            out.append(explainer(rows[i:i + 1], seed + i))
+            out.append(explainer(rows[i:i + 1], seed + i if by_row == "seed + i" else seed))
         return np.vstack(out)
     return explain
+
+
+def row_by_row(context: TrustContext, key: str) -> str | None:
+    """How the explainer ``key`` can run row by row (see :func:`cancellable`), or ``None``."""
+    if key in ROW_SEEDED:
+        return "seed + i"
+    if key == "shapley" and context.shapley_method in DETERMINISTIC_SHAPLEY:
+        return "same seed"
+    return None
 
 
 @dataclass(frozen=True)
@@ -129,7 +145,7 @@ def run_stability(context: TrustContext, row: int, choices: Sequence[tuple[str, 
     out = []
     for i, (key, samples) in enumerate(choices):
         part = sub_progress(progress, i / len(choices), (i + 1) / len(choices))
-        explainer = cancellable(make_explainer(context, key, samples), key in ROW_SEEDED, token, part,
+        explainer = cancellable(make_explainer(context, key, samples), row_by_row(context, key), token, part,
                                 EXPLAINERS[key])
         result = trust.stability(explainer, context.X, int(row), neighbours=neighbours, noise=noise,
                                  seed=context.seed, token=token, progress=part)
@@ -175,19 +191,17 @@ def consistency_positions(context: TrustContext, row: int, count: int) -> np.nda
 def run_consistency(context: TrustContext, name: str, row: int, count: int = DEFAULT_CONSISTENCY_ROWS, *,
                     token, progress=no_progress) -> ConsistencyOutcome:
     """Fit the second model ``name`` and compare both models' Shapley values on ``count`` rows around ``row``."""
-    second = fit_second_model(context, name, token, sub_progress(progress, 0.0, 0.3))
+    second = fit_second_model(context, name, token, sub_progress(progress, 0.0, 0.2))
     positions = consistency_positions(context, row, count)
-    progress(0.3, Step.count("Shapley values of both models", 0, 2, "models"))
-    explain_a = cancellable(make_explainer(context, "shapley"), False, token)
 
-    def explain_b(rows: np.ndarray, seed: int) -> np.ndarray:
-        progress(0.65, Step.count("Shapley values of both models", 1, 2, "models"))
-        token.check()
-        return shapley_values(second.predict_output, rows, context.background, estimator=second.estimator,
-                              seed=seed).values
+    def shapley_of(model: FittedModel, method: str, start: float, end: float) -> trust.Explainer:
+        # trust.shapley_explainer's values, cancellable and with progress
+        return lambda rows, seed: shapley_values(model.predict_output, rows, context.background,
+                                                 estimator=model.estimator, method=method, seed=seed, token=token,
+                                                 progress=sub_progress(progress, start, end)).values
 
-    result = trust.consistency(explain_a, explain_b, context.X[positions], seed=context.seed)
-    progress(1.0, Step.count("Shapley values of both models", 2, 2, "models"))
+    result = trust.consistency(shapley_of(context.fitted, context.shapley_method, 0.2, 0.6),
+                               shapley_of(second, "auto", 0.6, 1.0), context.X[positions], seed=context.seed)
     same = np.array_equal(np.sort(second.train_rows), np.sort(context.fitted.train_rows))
     return ConsistencyOutcome(context.fitted.title, second.title, positions, result, same)
 
@@ -203,7 +217,7 @@ def run_certainty(context: TrustContext, row: int, choices: Sequence[tuple[str, 
     for i, (key, samples) in enumerate(choices):
         token.check()
         progress(i / len(choices), Step.count("Methods measured", i, len(choices), "methods"))
-        explainer = cancellable(make_explainer(context, key, samples), False, token)
+        explainer = cancellable(make_explainer(context, key, samples), None, token)
         result = trust.certainty(explainer, context.X[int(row)], range(context.seed, context.seed + seeds))
         out.append(Measured(EXPLAINERS[key], key, int(samples), result))
     progress(1.0, Step.count("Methods measured", len(choices), len(choices), "methods"))

@@ -66,7 +66,7 @@ class TrustCheck(QWidget):
     ``build_settings(form)``, ``settings()``, ``job(context, row, settings)`` and ``make_view()``.
     """
 
-    name = title = question = run_text = ""
+    name = title = question = run_text = timing = ""
 
     def __init__(self, runner, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -82,6 +82,8 @@ class TrustCheck(QWidget):
         form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.FieldsStayAtSizeHint)
         self.build_settings(form)
         layout.addLayout(form)
+        if self.timing:
+            layout.addWidget(sentence_label(self.timing, grey=True))
         controls, self.run_button = job_controls(self.jobs, self.run_text, self.run)
         layout.addWidget(controls)
         self.view = self.make_view()
@@ -128,6 +130,7 @@ class StabilityCheck(TrustCheck):
     name, title = "stability", "Stability"
     question = "Does a row close to this one get a similar explanation?"
     run_text = "Measure stability"
+    timing = "With these settings: about 1 to 3 s on a table of 2,000 rows and 10 columns."
 
     def build_settings(self, form: QFormLayout) -> None:
         self.methods = method_chooser(("shapley", "lime", "lime_package"))
@@ -180,6 +183,8 @@ class ConsistencyCheck(TrustCheck):
     name, title = "consistency", "Consistency"
     question = "Would another model, fitted on the same rows, explain them the same way?"
     run_text = "Fit and compare"
+    timing = ("With these settings: about 2 to 3 s on a table of 2,000 rows and 10 columns with a linear model, a "
+              "tree or the neural network as the second model; k-nearest neighbours take about half a minute.")
 
     def build_settings(self, form: QFormLayout) -> None:
         self.model = QComboBox()
@@ -215,6 +220,7 @@ class CertaintyCheck(TrustCheck):
     name, title = "certainty", "Certainty"
     question = "How much does a sampled explanation change from one run to the next?"
     run_text = "Measure the spread"
+    timing = "With these settings: about 1 to 2 s on a table of 2,000 rows and 10 columns."
 
     def build_settings(self, form: QFormLayout) -> None:
         self.methods = method_chooser(("lime", "lime_package", "kernel"))
@@ -238,6 +244,7 @@ class FidelityCheck(TrustCheck):
     name, title = "fidelity", "Fidelity"
     question = "Do the explanations reproduce what the model does?"
     run_text = "Measure fidelity"
+    timing = "With these settings: under a second."
 
     def build_settings(self, form: QFormLayout) -> None:
         self.samples = spin(50, 100_000, trust_jobs.DEFAULT_FIDELITY_SAMPLES, " samples")
@@ -245,9 +252,12 @@ class FidelityCheck(TrustCheck):
         self.samples.setToolTip("Perturbed copies of the row LIME fits its local straight line on.")
         form.addRow("LIME", self.samples)
         self.deletion = QPushButton("Deletion curve…")
-        self.deletion.setToolTip("Open the faithfulness window: how fast the model's output falls when the "
-                                 "features an explanation ranks highest are removed first.")
-        form.addRow("Deletion", self.deletion)
+        self.deletion.setToolTip("Open the faithfulness window.")
+        line = QHBoxLayout()
+        line.addWidget(self.deletion)
+        line.addWidget(sentence_label("how fast the output falls when the features an explanation ranks highest are "
+                                      "removed first (in the faithfulness window)", grey=True), 1)
+        form.addRow("Deletion", line)
 
     def settings(self) -> dict:
         return {"samples": self.samples.value()}
@@ -265,6 +275,7 @@ class ComparisonCheck(TrustCheck):
     question = ("Is LIME's random sampling stable? The lime package against xaidesk's LIME on the same rows, "
                 "with Shapley values as the reference.")
     run_text = "Compare"
+    timing = "With these settings: about 5 to 15 s on a table of 2,000 rows and 10 columns."
 
     def build_settings(self, form: QFormLayout) -> None:
         defaults = trust_jobs.DEFAULT_COMPARISON
