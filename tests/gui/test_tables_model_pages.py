@@ -53,6 +53,7 @@ def test_the_model_pages_show_with_a_fitted_model_follow_the_row_and_hide_again(
     result = _run(qtbot, tab, "tabular.readable", model="tree", explained_rows=40)
     assert result.extras["fitted"].kind == "tree"
     assert set(titles) <= set(_visible_titles(tab))
+    assert "γ choice" not in _visible_titles(tab) and "Clusters" not in _visible_titles(tab)
     # The ranking's third line is an explained row (explained rows rank first); every page follows it.
     tab.ranking_view.select_row(2)
     position = tab.ranking_view.ranked_model.position(2)
@@ -64,6 +65,7 @@ def test_the_model_pages_show_with_a_fitted_model_follow_the_row_and_hide_again(
     tab.select_method("neon.knn")
     _run(qtbot, tab, "neon.knn")
     assert not set(titles) & set(_visible_titles(tab))
+    assert "γ choice" in _visible_titles(tab) and "Clusters" not in _visible_titles(tab)
 
 
 def test_the_trust_page_opens_the_tabs_deletion_curves(qtbot, tables_window, monkeypatch):

@@ -442,6 +442,14 @@ class TablesTab(AnalysisTabMixin, QWidget):
     def _clear_results(self) -> None:
         for view in self.result_views():
             view.clear()
+        self._show_views_that_apply(None)
+
+    def _show_views_that_apply(self, result) -> None:
+        """Hide the γ and cluster views for a result they say nothing about (all show before a result)."""
+        applies = {self.gamma_view: result is None or result.gamma is not None,
+                   self.clusters_view: result is None or "cluster_relevance" in result.extras}
+        for view, shown in applies.items():
+            self.views.setTabVisible(self.views.indexOf(view), shown)
 
     def show_result(self, result) -> None:
         self.result = result
@@ -450,6 +458,7 @@ class TablesTab(AnalysisTabMixin, QWidget):
                       f"{format_duration(result.seconds)}.")
         for view in self.result_views():
             view.show_result(result)
+        self._show_views_that_apply(result)
         self.views.setCurrentWidget(self.ranking_view)
         if self.ranking_view.ranked_model.rowCount():
             self.ranking_view.select_row(0)
