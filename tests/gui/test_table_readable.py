@@ -145,6 +145,30 @@ def test_the_linear_views_show_the_weights_and_the_lasso_path_with_the_chosen_la
     assert np.allclose(view.bars.values, readable.coefficients(logistic.extras["fitted"]).standardised[view.order])
 
 
+def test_a_lasso_path_that_cannot_be_drawn_says_why_in_its_place(page, qtbot):
+    X, y = _table("regression")
+    X = np.column_stack([X, np.ones(len(X))])  # a constant column: the model fits, the path refuses it
+    result = explain_table(X, "tabular.readable", {"model": "lasso", "explained_rows": 4, "background_size": 10,
+                                                   "shapley": "kernel", **QUICK}, target=y)
+    page.show_result(result)
+    view = page.views["linear"]
+    qtbot.waitUntil(lambda: not page.jobs.busy, timeout=10_000)
+    assert view.path is None and view.path_area.showing_message()
+    assert "could not be drawn" in view.path_area.message.text() and "constant" in view.path_area.message.text()
+    assert page.plot_widget() is view.bars
+
+
+def test_a_tree_without_a_question_is_one_rule_and_one_box(page):
+    result = result_of("tree", tree_min_samples_leaf=80)
+    fitted = result.extras["fitted"]
+    page.show_result(result)
+    page.set_row(5)
+    view = page.views["tree"]
+    assert view.rules_list.count() == 1 and list(view.drawing.boxes) == [0] and view.drawing.highlighted == [0]
+    assert view.rules_list.highlighted_text().endswith(readable.tree_rules(fitted)[0].text)
+    assert "no question" in view.sentence.text()
+
+
 def test_naive_bayes_bars_are_each_columns_log_likelihood_vote(page):
     result = result_of("naive_bayes")
     fitted = result.extras["fitted"]

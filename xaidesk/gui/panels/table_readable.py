@@ -114,7 +114,7 @@ class TableReadablePage(QWidget):
         self.body.show_content()
         if fitted.kind == "lasso":
             self.jobs.run("lasso_path", lambda token, progress: lasso_path_of(fitted, token, progress),
-                          lambda path: self._path_done(fitted, path), self._failed("draw the lasso path"))
+                          lambda path: self._path_done(fitted, path), lambda failure: self._path_failed(fitted, failure))
 
     def set_row(self, position: int) -> None:
         """Follow the row selected in the tab (a position into the result's rows)."""
@@ -161,6 +161,10 @@ class TableReadablePage(QWidget):
     def _path_done(self, fitted, path) -> None:
         if fitted is self.fitted:
             self.views["linear"].set_path(path)
+
+    def _path_failed(self, fitted, failure) -> None:
+        if fitted is self.fitted:
+            self.views["linear"].path_failed(failure.message)
 
     def _failed(self, what: str):
         return lambda failure: error_dialog.show_error(self, f"Could not {what}", failure)

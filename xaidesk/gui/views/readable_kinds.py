@@ -63,7 +63,7 @@ class LinearKindView(QWidget):
         self.clear()
         c = self.coefficients = readable.coefficients(fitted)
         self.order = [int(j) for j in np.argsort(-np.abs(c.standardised), kind="stable")]
-        names = [f"{c.feature_names[j]}  ({table_number(c.weights[j]):s} per unit)" for j in self.order]
+        names = [f"{c.feature_names[j]}  ({table_number(c.weights[j] + 0.0)} per unit)" for j in self.order]
         self.bars.set_values(names, c.standardised[self.order], title=f"Weights on the {c.output}",
                              x_label="change per standard deviation of the column")
         zero = [c.feature_names[j] for j in range(len(c.weights)) if c.standardised[j] == 0]
@@ -84,7 +84,6 @@ class LinearKindView(QWidget):
                              x_label="penalty λ (log scale; weaker to the right)",
                              y_label=f"weight on the {path.output}", log_x=True)
         self.path_plot.plot_item.invertX(True)
-        self.path_plot.legend.setColumnCount(2)
         self.path_plot.legend.setBrush(pg.mkBrush(255, 255, 255, 210))
         self.path_plot.legend.anchor((0, 0), (0, 0), offset=(10, 10))  # top left: where every weight is still 0
         for j, name in enumerate(path.feature_names):
@@ -92,6 +91,10 @@ class LinearKindView(QWidget):
         if path.chosen is not None:
             self.path_plot.mark(path.chosen, f"chosen λ = {table_number(path.chosen)}")
         self.path_area.show_content()
+
+    def path_failed(self, message: str) -> None:
+        """Say in the path's place why it could not be drawn."""
+        self.path_area.show_message(f"The lasso path could not be drawn. {message}")
 
     def set_row(self, position: int) -> None:
         """The weights do not depend on the row."""
@@ -117,6 +120,7 @@ class TreeKindView(QWidget):
         self.splitter.addWidget(self.rules_list)
         self.splitter.setStretchFactor(0, 3)
         self.splitter.setStretchFactor(1, 2)
+        self.splitter.setSizes([600, 400])
         _column(self, self.sentence, self.splitter)
         self.fitted = None
         self.row_ids = np.zeros(0, dtype=int)
