@@ -143,3 +143,20 @@ def test_a_hidden_page_computes_only_once_it_is_shown(qtbot, page, result):
     page.show()
     qtbot.waitUntil(lambda: page.ice_plot.row_point is not None and not page.jobs.busy, timeout=15_000)
     assert page.ice_view.row.position == 4
+
+
+def test_a_regression_model_gets_curves_of_its_predicted_value(qtbot, page):
+    X = np.random.default_rng(2).normal(size=(80, 3))
+    y = 2.0 * X[:, 0] - X[:, 1] + 0.1 * X[:, 2]
+    regression = explain_table(X, "tabular.readable", {"model": "tree", "explained_rows": 10}, target=y)
+    shown(qtbot, page, regression, 2)
+    fitted = regression.extras["fitted"]
+    plot = page.ice_plot
+    assert regression.extras["task"] == "regression" and page.feature() == 0
+    assert plot.plot_item.getAxis("left").labelText == fitted.output_name == "predicted target"
+    naive = []
+    for value in plot.grid:  # partial dependence by hand: every row with the feature set to the value
+        changed = X.copy()
+        changed[:, 0] = value
+        naive.append(fitted.predict_output(changed).mean())
+    assert np.allclose(plot.average, naive)

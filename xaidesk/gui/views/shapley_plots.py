@@ -15,8 +15,8 @@ from PySide6.QtWidgets import QWidget
 
 from ...core import render
 from ..tabular_page_jobs import colour_fraction, swarm_offsets
+from ..formatting import format_value
 from .dependence_plots import plain_colorbar, plot_with_caption
-from .table_items import table_number
 from .table_views import NEGATIVE, POSITIVE, _plain_axes
 from .view_common import colormap_from_lut
 
@@ -95,8 +95,8 @@ class WaterfallPlot(ColourPlot):
             text = pg.TextItem(words, color="#222", anchor=(0, 0.5) if e >= s else (1, 0.5))
             text.setPos(max(s, e) + 0.01 * span if e >= s else min(s, e) - 0.01 * span, i)
             self.plot_item.addItem(text)
-        for value, words, position in ((self.base, f"base value {table_number(self.base)}", 0.97),
-                                       (self.output, f"this row: {table_number(self.output)}", 0.03)):
+        for value, words, position in ((self.base, f"base value {format_value(self.base)}", 0.97),
+                                       (self.output, f"this row: {format_value(self.output)}", 0.03)):
             self.plot_item.addItem(pg.InfiniteLine(
                 pos=value, angle=90, pen=pg.mkPen("#555", width=1, style=Qt.PenStyle.DashLine), label=words,
                 labelOpts={"position": position, "color": "#333", "fill": (255, 255, 255, 200)}))
