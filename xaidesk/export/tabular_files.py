@@ -263,7 +263,7 @@ def waterfall_png(values, base_value: float, output: float, feature_names: Seque
     axes.axvline(out, color="black", linewidth=1.2)
     axes.set_yticks(range(len(steps)), labels, fontsize=8)
     axes.invert_yaxis()
-    axes.set_xlabel(f"model output: from the average {base:.3g} (dotted) to this row's {out:.3g} (solid)")
+    axes.set_xlabel(f"model output: from the average {base:.4g} (dotted) to this row's {out:.4g} (solid)")
     axes.set_title(title or "Why this row got its output", fontsize=10)
     return png_bytes(figure)
 
@@ -419,5 +419,5 @@ def readable_files(result, *, ice: Sequence[str] = (), pd2d: Sequence[tuple[str,
                                  method=shapley.method, seed=seed, feature_names=names, token=token)
             phi, base, out = one.values[0], one.base_value, one.output[0]
         files[f"waterfall_row{row}.png"] = waterfall_png(phi, base, out, names, fitted.X[position],
-                                                         f"Row {row}: why the {output_name} is {out:.3g}")
+                                                         f"Row {row}: why the {output_name} is {out:.4g}")
     return files
