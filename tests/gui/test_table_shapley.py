@@ -1,4 +1,4 @@
-"""The Tables tab's "Shapley values" page shows the core's Shapley values: waterfall, beeswarm, dependence, on demand."""
+"""The Tables tab's "Shapley values" page shows the core's values: waterfall, beeswarm, dependence, on demand."""
 
 import csv
 import itertools
@@ -150,7 +150,24 @@ def test_the_rows_are_explained_again_against_k_means_summaries(qtbot, page, res
     output = fitted.predict_output(fitted.X[page.explained.positions])
     assert np.allclose(new.base_value + new.values.sum(axis=1), output, atol=1e-6)
     assert "k-means" in page.method_label.text()
+    table = page.background_table.table
+    assert table.rowCount() == 6 and table.columnCount() == 5
+    shares = [float(table.item(i, 0).text().rstrip(" %")) / 100 for i in range(6)]
+    assert np.allclose(shares, page.explained.background_weights, atol=1e-3)
+    assert "k-means" in page.background_table.words.text()
     assert page.beeswarm.points.shape[0] == 40 * 4
+
+
+def test_a_waterfall_of_many_features_gathers_the_smallest_into_one_bar():
+    from xaidesk.gui.tabular_page_jobs import waterfall_steps
+
+    values = np.array([0.5, -0.01, 0.2, 0.03, -0.4, 0.002, 0.07, -0.05, 0.1, 0.0, 0.3, -0.2, 0.004, 0.06, -0.001])
+    names = [f"f{j}" for j in range(15)]
+    steps = waterfall_steps(values, 0.25, names, np.arange(15.0), max_bars=12)
+    assert len(steps) == 12 and steps[-1].label == "4 other features"
+    assert set(steps[-1].features) == {5, 9, 12, 14}
+    assert steps[-1].start == 0.25 and steps[0].end == pytest.approx(0.25 + values.sum())
+    assert steps[0].label == "f0 = 0" and steps[1].label == "f4 = 4"
 
 
 def test_the_values_are_saved_as_csv(page, result, tmp_path):

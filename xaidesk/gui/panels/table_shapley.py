@@ -20,7 +20,7 @@ from ..tabular_page_jobs import (
     METHOD_WORDS, efficiency_words, explain_rows, explain_with_background, explained_from_result, fitted_model,
     importance_order, result_seed, strongest_interaction, waterfall_steps,
 )
-from ..views.shapley_plots import BeeswarmPlot, ShapDependencePlot, WaterfallPlot
+from ..views.shapley_plots import BackgroundTable, BeeswarmPlot, ShapDependencePlot, WaterfallPlot
 from ..views.view_common import Placeholder, WrappingLabel
 from ..widgets import error_dialog
 from ..widgets.panel_jobs import PanelJobs
@@ -66,6 +66,8 @@ class TableShapleyPage(QWidget):
         self.beeswarm = BeeswarmPlot()
         self.tabs.addTab(self.beeswarm, "All explained rows: beeswarm")
         self.tabs.addTab(self._dependence_page(), "One feature: dependence")
+        self.background_table = BackgroundTable()
+        self.tabs.addTab(self.background_table, "Background rows")
         layout.addWidget(self.tabs, 1)
         self.saved_label = WrappingLabel("")
         self.saved_label.setStyleSheet("color: #555;")
@@ -150,7 +152,7 @@ class TableShapleyPage(QWidget):
         self._generation += 1
         self.result = self.fitted = self.explained = None
         self.on_demand = {}
-        for plot in (self.waterfall, self.beeswarm, self.dependence):
+        for plot in (self.waterfall, self.beeswarm, self.dependence, self.background_table):
             plot.clear_plot()
         self.save_button.setEnabled(False)
         self.saved_label.setVisible(False)
@@ -162,7 +164,7 @@ class TableShapleyPage(QWidget):
             self._show_row()
 
     def plot_widget(self) -> QWidget:
-        return (self.waterfall, self.beeswarm, self.dependence)[self.tabs.currentIndex()]
+        return (self.waterfall, self.beeswarm, self.dependence, self.background_table)[self.tabs.currentIndex()]
 
     # -- saving ----------------------------------------------------------------------------------------------
     def _ask_save_values(self) -> None:
@@ -207,6 +209,8 @@ class TableShapleyPage(QWidget):
         self.feature_box.setCurrentIndex(int(order[0]))
         self.feature_box.blockSignals(False)
         rows = self.fitted.X[explained.positions]
+        self.background_table.set_rows(explained.background_rows, explained.background_weights,
+                                       self.fitted.feature_names, explained.background_words)
         self.beeswarm.set_swarm(shapley.values, rows, self.fitted.feature_names, order, self.fitted.output_name)
         self._draw_dependence()
         self.save_button.setEnabled(True)

@@ -11,14 +11,15 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QWidget
+from PySide6.QtWidgets import QAbstractItemView, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget
 
 from ...core import render
 from ..tabular_page_jobs import colour_fraction, swarm_offsets
 from ..formatting import format_value
 from .dependence_plots import plain_colorbar, plot_with_caption
+from .table_items import table_number
 from .table_views import NEGATIVE, POSITIVE, _plain_axes
-from .view_common import colormap_from_lut
+from .view_common import WrappingLabel, colormap_from_lut
 
 VALUE_COLORMAP = "viridis"
 #: Features drawn in the beeswarm at most (those with the largest mean |value|).
@@ -214,4 +215,41 @@ class ShapDependencePlot(ColourPlot):
         self.plot_item.addItem(self._ring)
 
 
-__all__ = ["BeeswarmPlot", "ShapDependencePlot", "WaterfallPlot", "value_brushes"]
+class BackgroundTable(QWidget):
+    """The background rows Shapley values integrate over, with their weights, under a sentence saying what they are."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.words = WrappingLabel("")
+        self.table = QTableWidget(0, 0)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.verticalHeader().setVisible(False)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addWidget(self.words)
+        layout.addWidget(self.table, 1)
+
+    def clear_plot(self) -> None:
+        self.table.clear()
+        self.table.setRowCount(0)
+        self.table.setColumnCount(0)
+        self.words.setText("")
+
+    def set_rows(self, rows: np.ndarray, weights: np.ndarray, names, description: str) -> None:
+        rows, weights = np.asarray(rows, dtype=float), np.asarray(weights, dtype=float)
+        self.table.clear()
+        self.table.setRowCount(len(rows))
+        self.table.setColumnCount(1 + rows.shape[1])
+        self.table.setHorizontalHeaderLabels(["weight (share)", *[str(n) for n in names]])
+        for i, (row, weight) in enumerate(zip(rows, weights)):
+            self.table.setItem(i, 0, QTableWidgetItem(f"{100 * weight:.3g} %"))
+            for j, value in enumerate(row):
+                item = QTableWidgetItem(table_number(float(value)))
+                item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+                self.table.setItem(i, 1 + j, item)
+        self.table.resizeColumnsToContents()
+        self.words.setText(f"The background: {description}. A feature left out of a coalition takes these rows' "
+                           "values, weighted as shown; the base value is the model's average output over them.")
+
+
+__all__ = ["BackgroundTable", "BeeswarmPlot", "ShapDependencePlot", "WaterfallPlot", "value_brushes"]
