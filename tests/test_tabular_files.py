@@ -152,3 +152,31 @@ def test_writers_are_atomic_files(fitted, tmp_path):
     shap_path = tf.write_shapley_csv(tmp_path / "s.csv", np.zeros((1, 3)), 0.5, [0.5], NAMES, [9])
     assert rows_of(shap_path.read_bytes())[1] == ["9", "0.5", "0", "0", "0", "0.5", "0"]
     assert sorted(p.name for p in tmp_path.rglob("*")) == ["ice.csv", "pd.csv", "s.csv", "sub"]
+
+
+def test_readable_files_for_a_regression_reuse_the_explained_rows_values():
+    from xaidesk.explain.table import explain_table
+    from xaidesk.tabular import load_builtin_methods
+
+    load_builtin_methods()
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(80, 3))
+    y = 2.0 * X[:, 0] - X[:, 2] + 0.1 * rng.normal(size=80)
+    result = explain_table(X, "tabular.readable", {"model": "linear", "explained_rows": 20}, target=y)
+    explained = result.extras["explained_positions"]
+    row = int(result.row_ids[explained[3]])
+    files = tf.readable_files(result, ice=[result.feature_names[0]], row=row)
+    assert sorted(files) == sorted(["shapley.csv", "shapley_summary.png", "ice_feature_1.csv", "ice_feature_1.png",
+                                    f"waterfall_row{row}.png"])
+    shapley = result.extras["shapley"]
+    expected = tf.waterfall_png(shapley.values[3], shapley.base_value, shapley.output[3], result.feature_names,
+                                result.extras["fitted"].X[explained[3]],
+                                f"Row {row}: why the predicted target is {shapley.output[3]:.4g}")
+    assert files[f"waterfall_row{row}.png"] == expected
+    lines = rows_of(files["ice_feature_1.csv"])
+    assert len(lines) == 1 + (80 + 1) * len(set(line[1] for line in lines[1:]))  # every row (80 <= 200) and the PD
+    with pytest.raises(InputError, match="no feature called 'nope'"):
+        tf.readable_files(result, ice=["nope"])
+    plain = explain_table(X, "supervised.linear", {}, target=y)
+    with pytest.raises(InputError, match="tabular.readable"):
+        tf.readable_files(plain)
