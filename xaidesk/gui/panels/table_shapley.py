@@ -81,8 +81,10 @@ class TableShapleyPage(QWidget):
     def _background_row(self) -> QHBoxLayout:
         row = QHBoxLayout()
         self.background_box = QComboBox()
-        self.background_box.addItem("a random sample of the training rows", "sample")
-        self.background_box.addItem("k-means summaries of the training rows", "kmeans")
+        self.background_box.addItem("random sample", "sample")
+        self.background_box.addItem("k-means summaries", "kmeans")
+        self.background_box.setToolTip("What a feature left out is replaced by: a random sample of the training "
+                                       "rows, or k-means summaries of them weighted by cluster size.")
         self.background_size = QSpinBox()
         self.background_size.setRange(1, 2000)
         self.background_size.setValue(100)
@@ -92,8 +94,8 @@ class TableShapleyPage(QWidget):
         self.recompute_button.setToolTip("Explain the same rows again, with the same model and method, against "
                                          "this background.")
         self.recompute_button.clicked.connect(self._recompute)
-        row.addWidget(labelled("Background (what a missing feature is replaced by):", self.background_box))
-        row.addWidget(labelled("size:", self.background_size))
+        row.addWidget(labelled("Background of the training rows:", self.background_box))
+        row.addWidget(labelled("rows:", self.background_size))
         row.addWidget(self.recompute_button)
         row.addStretch(1)
         self.save_button = QPushButton("Save values (CSV)…")

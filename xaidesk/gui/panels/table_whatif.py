@@ -26,7 +26,7 @@ from ..widgets.panel_jobs import PanelJobs
 PLACEHOLDER = ("What-if curves need a fitted model. Choose the method \u201cTarget: readable model and Shapley "
                "values\u201d, mark the target column and run it.")
 QUESTION = "What would the model say if one feature of a row changed, everything else staying the same?"
-EXTENSIONS = ((0.0, "no: only values seen in the data"), (0.10, "10 %"), (0.25, "25 %"), (0.5, "50 %"))
+EXTENSIONS = ((0.0, "0 % (values seen only)"), (0.10, "10 %"), (0.25, "25 %"), (0.5, "50 %"))
 SOURCE_WORDS = {"scikit-learn": "Curves computed with scikit-learn's partial_dependence (checked against the model).",
                 "model calls": "Curves computed by calling the model on the modified rows."}
 

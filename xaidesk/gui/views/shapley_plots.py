@@ -242,7 +242,9 @@ class BackgroundTable(QWidget):
         self.table.setColumnCount(1 + rows.shape[1])
         self.table.setHorizontalHeaderLabels(["weight (share)", *[str(n) for n in names]])
         for i, (row, weight) in enumerate(zip(rows, weights)):
-            self.table.setItem(i, 0, QTableWidgetItem(f"{100 * weight:.3g} %"))
+            share = QTableWidgetItem(f"{100 * weight:.3g} %")
+            share.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+            self.table.setItem(i, 0, share)
             for j, value in enumerate(row):
                 item = QTableWidgetItem(table_number(float(value)))
                 item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
