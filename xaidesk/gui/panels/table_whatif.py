@@ -313,7 +313,7 @@ class TableWhatIfPage(QWidget):
         self.ice_view = view
         names = self.fitted.feature_names
         self.ice_plot.set_curves(view.ice, names[view.ice.feature], self.fitted.output_name, len(self.fitted.X),
-                                 view.row)
+                                 view.row, self._row_words(view.row))
         self.ice_holder.show_content()
         self.source_label.setText(
             f"{SOURCE_WORDS.get(view.ice.source, view.ice.source)} {len(view.ice.grid)} values of "
@@ -322,10 +322,15 @@ class TableWhatIfPage(QWidget):
         self._update_save()
         self._refresh()
 
+    def _row_words(self, row) -> str:
+        if row is None or self.result is None or row.position >= len(self.result.row_ids):
+            return "the selected row"
+        return f"the selected row (row {int(self.result.row_ids[row.position])})"
+
     def _row_done(self, row, generation: int) -> None:
         if generation == self._generation and self.ice_view is not None \
                 and np.array_equal(row.grid, self.ice_view.ice.grid) and row.position == self.position:
-            self.ice_plot.set_row(row)
+            self.ice_plot.set_row(row, self._row_words(row))
 
     def _pair_done(self, view, generation: int) -> None:
         if generation != self._generation:

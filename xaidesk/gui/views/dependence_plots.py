@@ -99,8 +99,10 @@ class IcePlot(QWidget):
         self.rug_values, self.row_outputs, self.row_point = np.zeros(0), None, None
         self.caption.setText("")
 
-    def set_curves(self, ice, feature_name: str, output_name: str, rows_total: int, row=None) -> None:
-        """Draw an :class:`~xaidesk.tabular.dependence.IceResult`; ``row`` is a selected row's ``RowCurve``."""
+    def set_curves(self, ice, feature_name: str, output_name: str, rows_total: int, row=None,
+                   row_words: str = "the selected row") -> None:
+        """Draw an :class:`~xaidesk.tabular.dependence.IceResult`; ``row`` is a selected row's ``RowCurve``
+        (``row_words`` names it: "row 17")."""
         self.clear_plot()
         self.grid = np.asarray(ice.grid, dtype=float)
         self.curves = np.asarray(ice.curves, dtype=float)
@@ -122,7 +124,7 @@ class IcePlot(QWidget):
         self._draw_rug(np.asarray(ice.data_values, dtype=float))
         self.plot_item.setLabel("bottom", feature_name)
         self.plot_item.setLabel("left", output_name)
-        self.set_row(row)
+        self.set_row(row, row_words)
 
     def _draw_curve(self, y: np.ndarray, colour, width: float) -> list:
         inside, beyond = split_at_range(self.grid, ~self.extrapolated)
@@ -156,7 +158,7 @@ class IcePlot(QWidget):
         self.plot_item.setYRange(bottom - 0.02 * span, high + 0.05 * span, padding=0)
         self.plot_item.setXRange(float(self.grid.min()), float(self.grid.max()), padding=0.02)
 
-    def set_row(self, row) -> None:
+    def set_row(self, row, row_words: str = "the selected row") -> None:
         """Highlight one row's ``RowCurve`` (``None``: none) and mark its actual value and output."""
         for item in self._row_items:
             self.plot_item.removeItem(item)
@@ -173,9 +175,9 @@ class IcePlot(QWidget):
             self._row_items.append(dot)
         if len(self.grid):
             self._fit_ranges()
-        self._write_caption(row)
+        self._write_caption(row, row_words)
 
-    def _write_caption(self, row) -> None:
+    def _write_caption(self, row, row_words: str) -> None:
         feature, _output, total = self._words
         if not len(self.grid):
             self.caption.setText("")
@@ -185,7 +187,7 @@ class IcePlot(QWidget):
         parts = [f"<span style='color:rgb{CURVE}'>thin lines</span>: {who}, each with only {feature} changed",
                  f"<b style='color:rgb{AVERAGE}'>thick line</b>: their average (partial dependence)"]
         if row is not None and self.row_point is not None:
-            parts.append(f"<b style='color:rgb{SELECTED}'>orange</b>: the selected row (dot: its actual "
+            parts.append(f"<b style='color:rgb{SELECTED}'>orange</b>: {row_words} (dot: its actual "
                          f"{feature} = {table_number(self.row_point[0])}, output {table_number(self.row_point[1])})")
         low, high = self.observed_range
         parts.append(f"<span style='color:#3a8a3a'>green band</span>: {feature} seen in the data "
