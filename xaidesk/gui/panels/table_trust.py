@@ -13,10 +13,12 @@ from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
+    QFrame,
     QFormLayout,
     QHBoxLayout,
     QLabel,
     QPushButton,
+    QScrollArea,
     QSpinBox,
     QTabWidget,
     QVBoxLayout,
@@ -74,7 +76,14 @@ class TrustCheck(QWidget):
         self.row = 0
         self.row_name = lambda position: f"row {position}"
         self.jobs = PanelJobs(runner, f"table.trust.{self.name}", self)
-        layout = QVBoxLayout(self)
+        scroll = QScrollArea()  # on a small screen the check scrolls rather than squeezing its table and plot
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        QVBoxLayout(self).addWidget(scroll)
+        self.layout().setContentsMargins(0, 0, 0, 0)
+        inner = QWidget()
+        scroll.setWidget(inner)
+        layout = QVBoxLayout(inner)
         question = sentence_label(self.question)
         question.setStyleSheet("font-weight: 600;")
         layout.addWidget(question)
@@ -91,7 +100,8 @@ class TrustCheck(QWidget):
         layout.addWidget(self.result_area, 1)
 
     def set_context(self, context) -> None:
-        """A new model to check (``None``: none); forgets the shown result."""
+        """A new model to check (``None``: none); stops the running job and forgets the shown result."""
+        self.jobs.cancel()
         self.context = context
         self.run_button.setEnabled(context is not None)
         self._forget()
@@ -255,8 +265,9 @@ class FidelityCheck(TrustCheck):
         self.deletion.setToolTip("Open the faithfulness window.")
         line = QHBoxLayout()
         line.addWidget(self.deletion)
-        line.addWidget(sentence_label("how fast the output falls when the features an explanation ranks highest are "
-                                      "removed first (in the faithfulness window)", grey=True), 1)
+        note = QLabel("how fast the output falls when the features an explanation ranks highest are removed first")
+        note.setStyleSheet("color: #555;")
+        line.addWidget(note)
         form.addRow("Deletion", line)
 
     def settings(self) -> dict:
@@ -371,7 +382,6 @@ class TableTrustPage(QWidget):
     def clear(self) -> None:
         self.result = None
         for check in self.checks:
-            check.jobs.cancel()
             check.set_context(None)
         self.about.setText("")
         self.placeholder.show_message(PLACEHOLDER)

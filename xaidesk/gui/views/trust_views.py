@@ -11,7 +11,7 @@ from typing import Sequence
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QSize, Qt
 from PySide6.QtGui import QBrush, QColor, QFontMetrics
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -58,6 +58,10 @@ class GroupedBars(pg.PlotWidget):
         self.error_items: list[pg.ErrorBarItem] = []
         self.plot_item.setTitle(title, color="#333333", size="10pt")
 
+    def sizeHint(self) -> QSize:  # noqa: N802 - Qt override
+        # small, so that a scroll area around the page sizes it to the window and the plot takes what is left
+        return QSize(480, 260)
+
     def reset(self, title: str = "") -> None:
         self.plot_item.clear()
         self.names, self.series, self.lines, self.error_items = [], [], [], []
@@ -89,10 +93,9 @@ class GroupedBars(pg.PlotWidget):
                 self.error_items.append(item)
             if len(values):
                 low, high = min(low, float((values - spread).min())), max(high, float((values + spread).max()))
-        for position, text in lines:
+        for position, text in lines:  # their meaning goes in the axis label, where it covers no bar
             self.lines.append((float(position), str(text)))
-            line = pg.InfiniteLine(pos=position, angle=90, label=text,
-                                   labelOpts={"position": 0.97, "color": "#555555", "anchors": [(1, 1), (1, 1)]},
+            line = pg.InfiniteLine(pos=position, angle=90,
                                    pen=pg.mkPen((120, 120, 120), width=1, style=Qt.PenStyle.DashLine))
             self.plot_item.addItem(line)
         self.plot_item.addItem(pg.InfiniteLine(pos=0, angle=90, pen=pg.mkPen("#444444", width=1)))
@@ -122,7 +125,8 @@ def results_table(header: Sequence[tuple[str, str]]) -> QTableWidget:
     table.verticalHeader().setVisible(False)
     table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
     table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-    table.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Maximum)
+    table.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+    table.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
     return table
 
 
@@ -138,7 +142,8 @@ def fill_table(table: QTableWidget, rows: Sequence[Sequence], verdict_column: in
             table.setItem(i, j, item)
     table.resizeColumnsToContents()
     frame = 2 * table.frameWidth() + 2
-    table.setMaximumHeight(table.horizontalHeader().height() + sum(table.rowHeight(i) for i in range(len(rows))) + frame)
+    table.setFixedHeight(table.horizontalHeader().sizeHint().height() + sum(table.rowHeight(i) for i in range(len(rows)))
+                         + frame)
     table.setMaximumWidth(sum(table.columnWidth(j) for j in range(table.columnCount())) + frame)
 
 
@@ -205,6 +210,11 @@ def sentence_label(text: str = "", grey: bool = False) -> QLabel:
 
 #: Reference lines of the agreement plots: where "somewhat stable" and "stable" begin.
 VERDICT_LINES = ((trust.SOMEWHAT_STABLE_FROM, "somewhat stable"), (trust.STABLE_FROM, "stable"))
+AGREEMENT_AXIS = (f"rank correlation (dashed lines: somewhat stable from {trust.SOMEWHAT_STABLE_FROM:g}, stable from "
+                  f"{trust.STABLE_FROM:g})")
+#: Short column titles of the comparison table (the core's full header is each column's tooltip).
+COMPARISON_TITLES = ("Method", "Samples", "Across seeds", "Relative spread", "Under small noise", "Over nearest rows",
+                     "Verdict")
 AGREEMENT_WORDS = ("Agreement: the rank correlation of the features' importances (1: ranked alike, 0: unrelated); "
                    f"stable from {trust.STABLE_FROM:g}, somewhat stable from {trust.SOMEWHAT_STABLE_FROM:g}.")
 
@@ -230,7 +240,7 @@ class ResultView(QWidget):
         if self.table is not None:
             layout.addWidget(self.table)
         self.plot = GroupedBars()
-        self.plot.setMinimumHeight(160)
+        self.plot.setMinimumHeight(240)
         layout.addWidget(self.plot, 1)
 
     def clear(self) -> None:
@@ -271,7 +281,7 @@ class StabilityResultView(ResultView):
         spreads = np.array([m.result.spread for m in self.measured])
         self.plot.set_bars([m.name for m in self.measured], [("mean agreement", means, spreads)],
                            title="Agreement with the row's own explanation (bar: mean, whiskers: ± spread)",
-                           x_label="rank correlation", lines=VERDICT_LINES, x_range=_agreement_range(means, spreads))
+                           x_label=AGREEMENT_AXIS, lines=VERDICT_LINES, x_range=_agreement_range(means, spreads))
 
 
 class ConsistencyResultView(ResultView):
@@ -364,7 +374,11 @@ class ComparisonResultView(ResultView):
     def show_outcome(self, table, row_name: str, context, settings: dict) -> None:
         self.comparison = table
         self.table.setColumnCount(len(table.header))
-        self.table.setHorizontalHeaderLabels([h.capitalize() for h in table.header])
+        for column, full in enumerate(table.header):
+            title = COMPARISON_TITLES[column] if len(table.header) == len(COMPARISON_TITLES) else full.capitalize()
+            item = QTableWidgetItem(title)
+            item.setToolTip(full[:1].upper() + full[1:] + ".")
+            self.table.setHorizontalHeaderItem(column, item)
         fill_table(self.table, table.rows, self.verdict_column)
         self.sentence.setText(f"On {settings['rows']} rows from {row_name}, {settings['seeds']} seeds each. "
                               f"{read_comparison(table)} {AGREEMENT_WORDS}")
@@ -372,7 +386,7 @@ class ComparisonResultView(ResultView):
         columns = [("across seeds", 2), ("under small noise", 4), ("over the nearest rows", 5)]
         values = [np.array([r[i] for r in table.rows], dtype=float) for _, i in columns]
         self.plot.set_bars(names, [(label, v, None) for (label, _), v in zip(columns, values)],
-                           title="Agreement of each method with itself", x_label="rank correlation",
+                           title="Agreement of each method with itself", x_label=AGREEMENT_AXIS,
                            lines=VERDICT_LINES, x_range=_agreement_range(np.concatenate(values)))
 
 
