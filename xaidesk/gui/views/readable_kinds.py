@@ -120,7 +120,7 @@ class TreeKindView(QWidget):
         self.splitter.addWidget(self.rules_list)
         self.splitter.setStretchFactor(0, 3)
         self.splitter.setStretchFactor(1, 2)
-        self.splitter.setSizes([600, 400])
+        self.splitter.setSizes([700, 300])
         _column(self, self.sentence, self.splitter)
         self.fitted = None
         self.row_ids = np.zeros(0, dtype=int)

@@ -156,8 +156,21 @@ class TreeDrawing(QGraphicsView):
             lit = parent in on_path and child in on_path
             line.setPen(QPen(PATH_COLOUR, 3.5) if lit else QPen(EDGE_COLOUR, 1.2))
             line.setZValue(0.5 if lit else 0)
-        if self.highlighted:
-            self.ensureVisible(self.boxes[self.highlighted[-1]], 40, 40)
+        self.show_path()
+
+    def show_path(self) -> None:
+        """Scroll so that the highlighted path shows: all of it, or its leaf and as many questions above as fit."""
+        if not self.highlighted:
+            return
+        room = self.viewport().rect().adjusted(20, 20, -20, -20)
+        shown = QRectF()
+        for node_id in reversed(self.highlighted):
+            wider = shown.united(self.boxes[node_id].sceneBoundingRect())
+            size = self.mapFromScene(wider).boundingRect()
+            if not shown.isNull() and (size.width() > room.width() or size.height() > room.height()):
+                break
+            shown = wider
+        self.ensureVisible(shown, 10, 10)
 
     # ---- zoom --------------------------------------------------------------------------------------
 
@@ -170,10 +183,8 @@ class TreeDrawing(QGraphicsView):
         scale = min(view.width() / rect.width(), view.height() / rect.height(), 1.0)
         self.resetTransform()
         self.scale(max(scale, SMALLEST_START_SCALE), max(scale, SMALLEST_START_SCALE))
-        if self.highlighted:
-            self.ensureVisible(self.boxes[self.highlighted[-1]], 40, 40)
-        else:
-            self.centerOn(rect.center().x(), rect.top())
+        self.centerOn(rect.center().x(), rect.top())
+        self.show_path()
 
     def zoom(self, factor: float) -> None:
         current = self.transform().m11()
