@@ -111,6 +111,8 @@ def test_the_heat_map_holds_the_cores_two_feature_partial_dependence(qtbot, page
     assert heat.plot_item.getAxis("bottom").labelText == fitted.feature_names[first]
     assert heat.plot_item.getAxis("left").labelText == fitted.feature_names[second]
     assert page.plot_widget() is heat
+    page.set_row(9)
+    assert heat.marked == (fitted.X[9, first], fitted.X[9, second])
 
 
 def test_the_values_are_saved_as_csv(qtbot, page, result, tmp_path):

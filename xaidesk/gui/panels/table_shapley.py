@@ -161,6 +161,8 @@ class TableShapleyPage(QWidget):
         self.placeholder.show_message(PLACEHOLDER)
 
     def set_row(self, position: int) -> None:
+        if self.fitted is not None and not 0 <= int(position) < len(self.fitted.X):
+            return
         self.position = int(position)
         if self.explained is not None:
             self._show_row()

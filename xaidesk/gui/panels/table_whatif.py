@@ -188,7 +188,15 @@ class TableWhatIfPage(QWidget):
 
     def set_row(self, position: int) -> None:
         self.position = int(position)
+        self._mark_pair_row()
         self._refresh()
+
+    def _mark_pair_row(self) -> None:
+        view, position = self.pair_view, self.position
+        if view is None or position is None or self.fitted is None or not 0 <= position < len(self.fitted.X):
+            self.pair_plot.mark_row(None)
+            return
+        self.pair_plot.mark_row((self.fitted.X[position, view.features[0]], self.fitted.X[position, view.features[1]]))
 
     def plot_widget(self) -> QWidget:
         return self.ice_plot if self.tabs.currentIndex() == 0 else self.pair_plot
@@ -338,6 +346,7 @@ class TableWhatIfPage(QWidget):
         self.pair_view = view
         names = self.fitted.feature_names
         self.pair_plot.set_pair(view, (names[view.features[0]], names[view.features[1]]), self.fitted.output_name)
+        self._mark_pair_row()
         self.pair_holder.show_content()
         self._update_save()
 

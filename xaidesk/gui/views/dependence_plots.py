@@ -217,11 +217,13 @@ class PairHeatmap(QWidget):
         self.names = ("", "")
         self.mesh: pg.PColorMeshItem | None = None
         self.graphics.scene().sigMouseMoved.connect(self._hover)
-        self._hover_text = ""
+        self._base_caption = self._pair_words = ""
+        self.marked: tuple[float, float] | None = None
+        self._mark_item: pg.ScatterPlotItem | None = None
 
     def clear_plot(self) -> None:
         self.plot_item.clear()
-        self.mesh = None
+        self.mesh, self.marked, self._mark_item = None, None, None
         self.grid1, self.grid2, self.values = np.zeros(0), np.zeros(0), np.zeros((0, 0))
         self.caption.setText("")
 
@@ -252,8 +254,26 @@ class PairHeatmap(QWidget):
             f"Each cell: the average {output_name} over the rows when {names[0]} and {names[1]} are set to the "
             f"cell's values (bright: higher, dark: lower)."
             + (" Dashed white box: the values seen in the data; outside it the model extrapolates."
-               if extended else " The grid covers the values seen in the data."))
+               if extended else " The grid covers the values seen in the data.")
+            )
+        self._pair_words = self._base_caption
         self.caption.setText(self._base_caption)
+
+    def mark_row(self, point: tuple[float, float] | None) -> None:
+        """Mark the selected row's two feature values with an orange dot (``None``: no mark)."""
+        if self._mark_item is not None:
+            self.plot_item.removeItem(self._mark_item)
+            self._mark_item = None
+        self.marked = None if point is None or not self.values.size else (float(point[0]), float(point[1]))
+        if self.marked is not None:
+            self._mark_item = pg.ScatterPlotItem([self.marked[0]], [self.marked[1]], size=12,
+                                                 brush=pg.mkBrush(*SELECTED), pen=pg.mkPen("k", width=1.5))
+            self._mark_item.setZValue(10)
+            self.plot_item.addItem(self._mark_item)
+        if self.values.size:
+            self._base_caption = self._pair_words + (f" <span style='color:rgb{SELECTED}'>Orange dot</span>: the "
+                                                     "selected row." if self.marked is not None else "")
+            self.caption.setText(self._base_caption)
 
     def value_at(self, x: float, y: float) -> float | None:
         if not self.values.size:
