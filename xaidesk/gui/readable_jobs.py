@@ -97,7 +97,10 @@ class ComparedModel:
 
 
 def form_settings(params: dict) -> dict[str, dict]:
-    """Each model's own settings as the method's form holds them (``tree_max_depth`` -> ``{"tree": {"max_depth": …}}``)."""
+    """Each model's own settings as the method's form holds them.
+
+    ``{"tree_max_depth": 4, ...}`` becomes ``{"tree": {"max_depth": 4, ...}, ...}``.
+    """
     settings = {}
     for info in list_table_models():
         names = {p.name: model_setting_name(info.name, p.name) for p in info.params}
@@ -153,5 +156,6 @@ def lasso_path_of(model: FittedModel, token: CancelToken | None = None, progress
                       chosen=lasso_lambda(model), token=token, progress=progress)
 
 
-__all__ = ["ComparedModel", "HOW_READ", "METRIC_COLUMNS", "compare_models", "form_settings", "how_read", "lasso_path_of",
+__all__ = ["ComparedModel", "HOW_READ", "METRIC_COLUMNS", "compare_models", "form_settings", "how_read",
+           "lasso_path_of",
            "metric_text", "metrics_sentence", "model_sentence", "number"]

@@ -25,7 +25,8 @@ QUESTION = "How does the model decide, in a form a person can read, and how accu
 PLACEHOLDER = ("Nothing to show yet. Mark the target column in the Data view, choose the method 'Target: readable "
                "model and Shapley values' and press Run: this page then shows the fitted model in a form a person "
                "can read, with how well it did on rows it never saw.")
-NOT_READABLE = ("This model ({title}) is not readable by itself: its weights mean nothing to a person. Its Shapley values "
+NOT_READABLE = ("This model ({title}) is not readable by itself: its weights mean nothing to a person. Its Shapley "
+                "values "
                 "(the Shapley page) and the What-if page explain it. 'Compare models' shows what accuracy a "
                 "readable model reaches on the same rows.")
 COMPARE_HINT = ("'Compare models' fits every model for this task on the same fitting and held-out rows, so you can "
@@ -114,7 +115,8 @@ class TableReadablePage(QWidget):
         self.body.show_content()
         if fitted.kind == "lasso":
             self.jobs.run("lasso_path", lambda token, progress: lasso_path_of(fitted, token, progress),
-                          lambda path: self._path_done(fitted, path), lambda failure: self._path_failed(fitted, failure))
+                          lambda path: self._path_done(fitted, path),
+                          lambda failure: self._path_failed(fitted, failure))
 
     def set_row(self, position: int) -> None:
         """Follow the row selected in the tab (a position into the result's rows)."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QComboBox, QLabel, QSplitter, QStackedWidget, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QComboBox, QSplitter, QStackedWidget, QVBoxLayout, QWidget
 
 from ...tabular import readable
 from .readable_views import NeighboursTable, PairHeatmap, RulesList, ShapePlot, line_colour
@@ -251,7 +251,8 @@ class EbmKindView(QWidget):
         self.sentence.setText(
             f"The {shapes.output} is {table_number(shapes.intercept)} (the starting point) plus one score per term; "
             f"the terms are listed by importance (mean size of their score). Row {row} of the file gets "
-            f"{score:+.3g} from this term; all its terms together give {table_number(float(scores.sum()) + shapes.intercept)}.")
+            f"{score:+.3g} from this term; all its terms together give "
+            f"{table_number(float(scores.sum()) + shapes.intercept)}.")
         unit = f"added to the {shapes.output}"
         if term.is_pair:
             a, b = term.columns
