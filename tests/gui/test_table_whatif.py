@@ -12,6 +12,7 @@ from xaidesk.explain.table import explain_table
 from xaidesk.gui.panels.table_whatif import TableWhatIfPage
 from xaidesk.gui.runner import Runner
 from xaidesk.gui.tabular_page_jobs import extended_grid
+from xaidesk.gui.views.table_items import table_number
 from xaidesk.tabular.dependence import ice_curves, partial_dependence_2d
 
 SEED = 3
@@ -62,6 +63,9 @@ def test_the_curves_are_the_cores_and_the_selected_row_is_the_model_called_direc
     assert plot.plot_item.getAxis("left").labelText == fitted.output_name
     assert plot.plot_item.getAxis("bottom").labelText == fitted.feature_names[feature]
     assert "partial dependence" in plot.caption.text() and page.source_label.text()
+    assert f"the selected row (row {result.row_ids[position]})" in plot.caption.text()
+    i = len(grid) // 2
+    assert plot.readout(grid[i]).startswith(f"at {table_number(grid[i])}: average {table_number(core.average[i])}")
     # the most important feature by mean |Shapley value| is chosen first
     assert feature == int(np.argmax(np.mean(np.abs(result.extras["shapley"].values), axis=0)))
 

@@ -332,8 +332,8 @@ class TableWhatIfPage(QWidget):
 
     def _row_words(self, row) -> str:
         if row is None or self.result is None or row.position >= len(self.result.row_ids):
-            return "the selected row"
-        return f"the selected row (row {int(self.result.row_ids[row.position])})"
+            return ""
+        return f"row {int(self.result.row_ids[row.position])}"
 
     def _row_done(self, row, generation: int) -> None:
         if generation == self._generation and self.ice_view is not None \

@@ -91,6 +91,9 @@ class IcePlot(QWidget):
         self.row_point: tuple[float, float] | None = None
         self._words = ("", "", 0)
         self._rug: pg.PlotDataItem | None = None
+        self.title = ""
+        self._row_name = ""
+        self.plot.scene().sigMouseMoved.connect(self._hover)
 
     def clear_plot(self) -> None:
         self.plot_item.clear()
@@ -98,11 +101,13 @@ class IcePlot(QWidget):
         self.grid, self.curves, self.average = np.zeros(0), np.zeros((0, 0)), np.zeros(0)
         self.rug_values, self.row_outputs, self.row_point = np.zeros(0), None, None
         self.caption.setText("")
+        self.title = ""
+        self.plot_item.setTitle(None)
 
     def set_curves(self, ice, feature_name: str, output_name: str, rows_total: int, row=None,
-                   row_words: str = "the selected row") -> None:
+                   row_name: str = "") -> None:
         """Draw an :class:`~xaidesk.tabular.dependence.IceResult`; ``row`` is a selected row's ``RowCurve``
-        (``row_words`` names it: "row 17")."""
+        (``row_name`` names it: "row 17")."""
         self.clear_plot()
         self.grid = np.asarray(ice.grid, dtype=float)
         self.curves = np.asarray(ice.curves, dtype=float)
@@ -124,7 +129,9 @@ class IcePlot(QWidget):
         self._draw_rug(np.asarray(ice.data_values, dtype=float))
         self.plot_item.setLabel("bottom", feature_name)
         self.plot_item.setLabel("left", output_name)
-        self.set_row(row, row_words)
+        self.title = f"If {feature_name} changed: the {output_name}"
+        self.plot_item.setTitle(self.title, color="#333333", size="10pt")
+        self.set_row(row, row_name)
 
     def _draw_curve(self, y: np.ndarray, colour, width: float) -> list:
         inside, beyond = split_at_range(self.grid, ~self.extrapolated)
@@ -158,12 +165,13 @@ class IcePlot(QWidget):
         self.plot_item.setYRange(bottom - 0.02 * span, high + 0.05 * span, padding=0)
         self.plot_item.setXRange(float(self.grid.min()), float(self.grid.max()), padding=0.02)
 
-    def set_row(self, row, row_words: str = "the selected row") -> None:
+    def set_row(self, row, row_name: str = "") -> None:
         """Highlight one row's ``RowCurve`` (``None``: none) and mark its actual value and output."""
         for item in self._row_items:
             self.plot_item.removeItem(item)
         self._row_items = []
         self.row_outputs, self.row_point = None, None
+        self._row_name = row_name or "selected row"
         if row is not None and len(self.grid) and np.array_equal(np.asarray(row.grid), self.grid):
             self.row_outputs = np.asarray(row.outputs, dtype=float)
             self.row_point = (float(row.value), float(row.output))
@@ -175,7 +183,24 @@ class IcePlot(QWidget):
             self._row_items.append(dot)
         if len(self.grid):
             self._fit_ranges()
-        self._write_caption(row, row_words)
+        self._write_caption(row, f"the selected row ({row_name})" if row_name else "the selected row")
+
+    def readout(self, x: float) -> str:
+        """The values at the grid point nearest to ``x``: "at 20: average 0.47, row 17 0.10" ("" off the grid)."""
+        if not len(self.grid) or not self.grid.min() <= x <= self.grid.max():
+            return ""
+        i = int(np.abs(self.grid - x).argmin())
+        words = f"at {table_number(self.grid[i])}: average {table_number(self.average[i])}"
+        if self.row_outputs is not None:
+            words += f", {self._row_name} {table_number(self.row_outputs[i])}"
+        return words + (" (extrapolated)" if self.extrapolated[i] else "")
+
+    def _hover(self, position) -> None:
+        if not self.title:
+            return
+        words = self.readout(self.plot_item.vb.mapSceneToView(position).x())
+        self.plot_item.setTitle(f"{self.title} · <span style='color:#555'>{words}</span>" if words else self.title,
+                                color="#333333", size="10pt")
 
     def _write_caption(self, row, row_words: str) -> None:
         feature, _output, total = self._words
