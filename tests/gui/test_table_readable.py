@@ -120,6 +120,14 @@ def test_a_deep_tree_is_drawn_at_a_readable_size(page):
     assert drawing.transform().m11() >= 0.8 - 1e-9
     rects = [box.rect() for box in drawing.boxes.values()]
     assert not any(a.intersects(b) for i, a in enumerate(rects) for b in rects[i + 1:])
+    page.set_row(0)
+    leaf = drawing.boxes[drawing.highlighted[-1]]
+    assert drawing.viewport().rect().contains(drawing.mapFromScene(leaf.sceneBoundingRect()).boundingRect())
+    drawing.show_whole()
+    assert drawing.viewport().rect().adjusted(-2, -2, 2, 2).contains(
+        drawing.mapFromScene(drawing.scene().sceneRect()).boundingRect())
+    drawing.zoom_to_fit()
+    assert drawing.transform().m11() >= 0.8 - 1e-9
 
 
 def test_the_linear_views_show_the_weights_and_the_lasso_path_with_the_chosen_lambda(page, qtbot):

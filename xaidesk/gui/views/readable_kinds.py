@@ -10,7 +10,9 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QComboBox, QSplitter, QStackedWidget, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QComboBox, QHBoxLayout, QSplitter, QStackedWidget, QToolButton, QVBoxLayout, QWidget,
+)
 
 from ...tabular import readable
 from .readable_views import NeighboursTable, PairHeatmap, RulesList, ShapePlot, line_colour
@@ -112,8 +114,22 @@ class TreeKindView(QWidget):
         self.rules_list = RulesList()
         self.drawing = TreeDrawing()
         self.caption = _sentence_label()
+        under = QWidget()
+        row = QHBoxLayout(under)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.addWidget(self.caption, 1)
+        for text, tip, action in (("−", "Zoom out (Ctrl + wheel)", lambda: self.drawing.zoom(1 / 1.25)),
+                                  ("+", "Zoom in (Ctrl + wheel)", lambda: self.drawing.zoom(1.25)),
+                                  ("Whole tree", "Show the whole tree at once", self.drawing.show_whole),
+                                  ("Readable size", "Back to a readable size, at the row's path",
+                                   self.drawing.zoom_to_fit)):
+            button = QToolButton()
+            button.setText(text)
+            button.setToolTip(tip)
+            button.clicked.connect(lambda _checked=False, act=action: act())
+            row.addWidget(button)
         drawing_area = QWidget()
-        _column(drawing_area, self.drawing, self.caption, stretch_last=False)
+        _column(drawing_area, self.drawing, under, stretch_last=False)
         drawing_area.layout().setStretch(0, 1)
         self.splitter = QSplitter(Qt.Orientation.Vertical)
         self.splitter.addWidget(drawing_area)
@@ -146,7 +162,7 @@ class TreeKindView(QWidget):
         else:
             colours = f"the predicted {fitted.target_name} (blue: lowest, red: highest)"
         self.caption.setText(f"Leaves are coloured by {colours}. Left branch: yes, right: no. Rows are the rows "
-                             "the tree was fitted on. Drag to move, Ctrl + wheel to zoom.")
+                             "the tree was fitted on. Drag to move; Ctrl + wheel or the buttons zoom.")
 
     def set_row(self, position: int) -> None:
         if self.fitted is None:

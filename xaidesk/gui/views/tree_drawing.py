@@ -186,6 +186,11 @@ class TreeDrawing(QGraphicsView):
         self.centerOn(rect.center().x(), rect.top())
         self.show_path()
 
+    def show_whole(self) -> None:
+        """Shrink or grow the drawing so that the whole tree shows at once (an overview; text may get small)."""
+        if self.boxes:
+            self.fitInView(self.scene().sceneRect(), Qt.AspectRatioMode.KeepAspectRatio)
+
     def zoom(self, factor: float) -> None:
         current = self.transform().m11()
         factor = min(max(current * factor, 0.15), 3.0) / current
