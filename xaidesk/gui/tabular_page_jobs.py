@@ -267,7 +267,7 @@ def efficiency_words(base: float, values: np.ndarray, output: float, gap: float,
     """The efficiency check in plain words: base value + the values = the output; ``scope`` names what ``gap``
     covers ("largest gap over the 200 explained rows", "gap for this row")."""
     total = float(np.sum(values))
-    return (f"Base value {format_value(base)} + the values ({'+' if total >= 0 else '−'}{format_value(abs(total))})"
+    return (f"base value {format_value(base)} + the values ({'+' if total >= 0 else '−'}{format_value(abs(total))})"
             f" = {format_value(base + total)}, the model's {format_value(output)} for this row. "
             f"{scope[:1].upper()}{scope[1:]}: {format_value(gap) if gap > 0 else '0'}.")
 
