@@ -166,3 +166,15 @@ def test_a_regression_model_gets_curves_of_its_predicted_value(qtbot, page):
         changed[:, 0] = value
         naive.append(fitted.predict_output(changed).mean())
     assert np.allclose(plot.average, naive)
+
+
+def test_a_newer_result_replaces_the_curves_of_an_older_one(qtbot, page, result):
+    X = np.random.default_rng(4).normal(size=(60, 2)) * 10
+    newer = explain_table(X, "tabular.readable", {"model": "tree", "explained_rows": 5}, target=(X[:, 1] > 0))
+    page.show_result(result)
+    page.show_result(newer)
+    qtbot.waitUntil(lambda: page.ice_view is not None and not page.jobs.busy, timeout=15_000)
+    qtbot.wait(50)
+    feature = page.feature()
+    assert page.ice_view.ice.data_range == (X[:, feature].min(), X[:, feature].max())
+    assert np.array_equal(np.sort(page.ice_plot.rug_values), np.sort(X[:, feature]))
