@@ -178,3 +178,14 @@ def test_a_newer_result_replaces_the_curves_of_an_older_one(qtbot, page, result)
     feature = page.feature()
     assert page.ice_view.ice.data_range == (X[:, feature].min(), X[:, feature].max())
     assert np.array_equal(np.sort(page.ice_plot.rug_values), np.sort(X[:, feature]))
+
+
+def test_a_constant_feature_is_explained_in_words_not_drawn(qtbot, page):
+    X = np.random.default_rng(5).normal(size=(60, 3))
+    X[:, 2] = 4.0
+    constant = explain_table(X, "tabular.readable", {"model": "tree", "explained_rows": 5}, target=(X[:, 0] > 0))
+    shown(qtbot, page, constant)
+    page.feature_box.setCurrentIndex(2)
+    qtbot.waitUntil(lambda: not page.jobs.busy and "same value" in page.ice_holder.message.text(), timeout=15_000)
+    assert page.ice_holder.showing_message() and "4" in page.ice_holder.message.text()
+    assert not page.save_button.isEnabled()

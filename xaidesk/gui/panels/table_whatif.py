@@ -19,6 +19,7 @@ from ...core import XaideskError
 from ...export.tabular_files import file_stem, write_ice_csv, write_pd2d_csv
 from ..tabular_page_jobs import ICE_ROWS, compute_ice, compute_pair, fitted_model, result_seed, row_curve
 from ..views.dependence_plots import IcePlot, PairHeatmap
+from ..views.table_items import table_number
 from ..views.view_common import Placeholder, WrappingLabel
 from ..widgets import error_dialog
 from ..widgets.panel_jobs import PanelJobs
@@ -320,6 +321,14 @@ class TableWhatIfPage(QWidget):
             return
         self.ice_view = view
         names = self.fitted.feature_names
+        if len(view.ice.grid) < 2:
+            self.ice_view = None
+            self.ice_holder.show_message(
+                f"{names[view.ice.feature]} has the same value ({table_number(view.ice.grid[0])}) in every row, so "
+                "there is no curve to draw. Choose another feature.")
+            self.source_label.setText("")
+            self._update_save()
+            return
         self.ice_plot.set_curves(view.ice, names[view.ice.feature], self.fitted.output_name, len(self.fitted.X),
                                  view.row, self._row_words(view.row))
         self.ice_holder.show_content()
