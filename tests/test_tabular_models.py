@@ -304,3 +304,21 @@ def test_on_the_loan_table_the_ground_truth_columns_come_first(loans):
     assert set(top) <= set(TRUE_EFFECTS)
     assert max(weights[name] for name in NO_EFFECT) < min(weights[name] for name in top)
     assert lasso.metrics["roc_auc"] > 0.75
+
+
+def test_settings_the_data_cannot_support_are_refused_in_plain_words():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, 3))
+    y = (X[:, 0] > 0).astype(int)
+    with pytest.raises(MethodError, match="could not be fitted on 30 rows"):
+        fit_table_model("knn", X, y, ["a", "b", "c"], params={"k": 100})
+
+
+def test_a_multiclass_ebm_says_its_shapes_are_class_scores():
+    from xaidesk.tabular.readable import ebm_shapes
+
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(150, 2))
+    y = np.digitize(X[:, 0], [-0.5, 0.5])
+    model = fit_table_model("ebm", X, y, ["a", "b"], params={"interactions": 0, "max_rounds": 50, "outer_bags": 1})
+    assert "softmax" in ebm_shapes(model).output and "log-odds" not in ebm_shapes(model).output

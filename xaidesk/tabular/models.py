@@ -276,14 +276,18 @@ def fit_table_model(name: str, X: Any, y: Any, feature_names: Sequence[str], *, 
         warnings.simplefilter("ignore", ConvergenceWarning)
         # interpret's own dashboard cannot draw multiclass pairs; ours reads them from the model.
         warnings.filterwarnings("ignore", message="For multiclass we cannot currently visualize pairs")
-        estimator.fit(X[train], y[train])
+        model = FittedModel(name, info.title, task, estimator, feature_names, class_names, positive_index, {},
+                            X, y, train, test, str(target_name), settings)
+        try:
+            estimator.fit(X[train], y[train])
+            if token is not None:
+                token.check()
+            model.metrics = held_out_metrics(model)
+        except ValueError as error:  # settings the data cannot support, e.g. more neighbours than rows
+            raise MethodError(f"{info.title} could not be fitted on {len(train)} rows with these settings: "
+                              f"{error} Change the model's settings or use more rows.") from None
     if stoppable:
         estimator.set_params(callback=None)
-    if token is not None:
-        token.check()
-    model = FittedModel(name, info.title, task, estimator, feature_names, class_names, positive_index, {},
-                        X, y, train, test, str(target_name), settings)
-    model.metrics = held_out_metrics(model)
     progress(1.0, f"Fitted {info.title}")
     return model
 

@@ -6,10 +6,12 @@ numbers and dataclasses; the Tables tab draws them.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import numpy as np
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.pipeline import Pipeline
 
 from xaidesk.core import CancelToken, InputError, MethodError, Step, no_progress
@@ -110,7 +112,9 @@ def lasso_path(X: Any, y: Any, task: str, *, feature_names: list[str] | None = N
         target = y.astype(float) - y.astype(float).mean()
         top = np.max(np.abs(Xs.T @ target)) / n  # the smallest λ that zeroes every weight
         lambdas = np.geomspace(top, top * eps, n_lambdas)
-        lambdas, coefs, _ = sk_lasso_path(Xs, target, alphas=lambdas)
+        with warnings.catch_warnings():  # the smallest penalties may stop short of convergence; the path still shows
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            lambdas, coefs, _ = sk_lasso_path(Xs, target, alphas=lambdas)
         return LassoPath(names, lambdas, coefs.T, chosen, "predicted value")
     if task != "classification":
         raise InputError(f"The task must be classification or regression; got '{task}'.")
@@ -129,7 +133,9 @@ def lasso_path(X: Any, y: Any, task: str, *, feature_names: list[str] | None = N
             token.check()
         progress(i / len(lambdas), Step.count("Lasso path", i, len(lambdas), "penalties"))
         fit.set_params(C=1.0 / (lam * n))
-        coefs[i] = fit.fit(Xs, target).coef_[0]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            coefs[i] = fit.fit(Xs, target).coef_[0]
     return LassoPath(names, lambdas, coefs + 0.0, chosen, f"log-odds of {positive}")
 
 
@@ -350,8 +356,13 @@ def ebm_shapes(model: FittedModel) -> EBMShapes:
                                scores, float(importances[t])))
     intercept = np.atleast_1d(np.asarray(ebm.intercept_, dtype=float))
     intercept = sign * float(intercept[0] if k is None else intercept[k])
-    output = ("predicted " + model.target_name if model.task == "regression"
-              else f"log-odds of {model.target_name} = {model.positive_name}")
+    if model.task == "regression":
+        output = "predicted " + model.target_name
+    elif k is None:
+        output = f"log-odds of {model.target_name} = {model.positive_name}"
+    else:
+        output = (f"score of {model.target_name} = {model.positive_name} (each class has a score; the "
+                  "probabilities are their softmax)")
     return EBMShapes(intercept, terms, output)
 
 
