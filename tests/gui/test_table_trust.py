@@ -116,7 +116,7 @@ def test_consistency_of_a_model_with_itself_is_one(qtbot, page, error_dialogs):
     outcome = check.view.outcome
     np.testing.assert_allclose(outcome.result.correlations, 1.0)
     assert outcome.same_split and len(outcome.positions) == 5 and explained[3] in outcome.positions
-    assert "alike at 1.00" in check.view.sentence.text() and "stable" in check.view.sentence.text()
+    assert "alike at 1.000" in check.view.sentence.text() and "stable" in check.view.sentence.text()
     (_, a, _), (label_b, b, _) = check.view.plot.series
     np.testing.assert_allclose(a, b)
     # The first model's Shapley values are the result's own.

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import importlib.util
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Sequence
 
 import numpy as np
 
@@ -263,8 +263,8 @@ def read_comparison(table: trust.ComparisonTable) -> str:
         return ""
     samples = package[1]
     words = (f"With {samples} samples per row, the lime package with its default bins gave explanations that "
-             f"agreed with themselves across seeds at {package[2]:.2f} ({package[6]}); xaidesk's LIME at "
-             f"{ours[2]:.2f} ({ours[6]}).")
+             f"agreed with themselves across seeds at {package[2]:.3f} ({package[6]}); xaidesk's LIME at "
+             f"{ours[2]:.3f} ({ours[6]}).")
     if package[2] < ours[2] - 0.05:
         words += " The package's default sampling is the less stable of the two: run it with more samples, or read " \
                  "its explanation with care."

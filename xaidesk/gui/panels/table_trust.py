@@ -19,7 +19,6 @@ from PySide6.QtWidgets import (
     QLabel,
     QPushButton,
     QScrollArea,
-    QSpinBox,
     QTabWidget,
     QVBoxLayout,
     QWidget,
@@ -34,6 +33,7 @@ from ..views.trust_views import (
     MethodChooser,
     StabilityResultView,
     sentence_label,
+    spin,
 )
 from ..views.view_common import Placeholder
 from ..widgets import error_dialog
@@ -41,14 +41,6 @@ from ..widgets.panel_jobs import PanelJobs, job_controls
 
 PLACEHOLDER = ("This page checks how far a model's explanations can be trusted. Run “Target: readable model and "
                "Shapley values” on a table with a target column; the checks then work on its model.")
-
-
-def spin(low: int, high: int, value: int, suffix: str) -> QSpinBox:
-    box = QSpinBox()
-    box.setRange(low, high)
-    box.setValue(value)
-    box.setSuffix(suffix)
-    return box
 
 
 def method_chooser(keys: tuple[str, ...]) -> MethodChooser:

@@ -142,8 +142,8 @@ def fill_table(table: QTableWidget, rows: Sequence[Sequence], verdict_column: in
             table.setItem(i, j, item)
     table.resizeColumnsToContents()
     frame = 2 * table.frameWidth() + 2
-    table.setFixedHeight(table.horizontalHeader().sizeHint().height() + sum(table.rowHeight(i) for i in range(len(rows)))
-                         + frame)
+    rows_height = sum(table.rowHeight(i) for i in range(len(rows)))
+    table.setFixedHeight(table.horizontalHeader().sizeHint().height() + rows_height + frame)
     table.setMaximumWidth(sum(table.columnWidth(j) for j in range(table.columnCount())) + frame)
 
 
@@ -196,6 +196,15 @@ class MethodChooser(QWidget):
         """``(key, samples)`` of the ticked methods (samples 0 for methods that do not sample)."""
         return [(key, self.spins[key].value() if key in self.spins else 0)
                 for key, box in self.boxes.items() if box.isChecked() and box.isEnabled()]
+
+
+def spin(low: int, high: int, value: int, suffix: str) -> QSpinBox:
+    """A whole-number box from ``low`` to ``high`` showing ``value`` and its unit (``suffix``)."""
+    box = QSpinBox()
+    box.setRange(low, high)
+    box.setValue(value)
+    box.setSuffix(suffix)
+    return box
 
 
 def sentence_label(text: str = "", grey: bool = False) -> QLabel:
@@ -295,8 +304,8 @@ class ConsistencyResultView(ResultView):
         split = "" if outcome.same_split else " The second model was fitted on other rows than the first."
         self.sentence.setText(
             f"{outcome.title_a} and {title_b} explain {len(result.correlations)} rows ({row_name} and other "
-            f"explained rows) alike at {result.mean:.2f} on average: {trust.verdict(result.mean)} across the two "
-            f"models. The least alike row: {result.correlations[lowest]:.2f}. {AGREEMENT_WORDS}{split}")
+            f"explained rows) alike at {result.mean:.3f} on average: {trust.verdict(result.mean)} across the two "
+            f"models. The least alike row: {result.correlations[lowest]:.3f}. {AGREEMENT_WORDS}{split}")
         a, b = outcome.mean_abs()
         self.plot.set_bars(context.feature_names, [(outcome.title_a, a, None), (title_b, b, None)],
                            title="How much each feature counts under each model (mean |Shapley value| over the rows)",
@@ -390,6 +399,6 @@ class ComparisonResultView(ResultView):
                            lines=VERDICT_LINES, x_range=_agreement_range(np.concatenate(values)))
 
 
-__all__ = ["GroupedBars", "MethodChooser", "results_table", "fill_table", "sentence_label", "SERIES_COLOURS",
+__all__ = ["GroupedBars", "MethodChooser", "results_table", "fill_table", "sentence_label", "spin", "SERIES_COLOURS",
            "VERDICT_COLOURS", "StabilityResultView", "ConsistencyResultView",
            "CertaintyResultView", "FidelityResultView", "ComparisonResultView"]
