@@ -66,3 +66,19 @@ def test_on_the_loan_demo_shapley_values_put_the_ground_truth_first():
     assert set(top) <= set(truth["true_effects"])
     no_effect = [importance[result.feature_names.index(c)] for c in truth["no_effect"]]
     assert max(no_effect) < min(importance[result.feature_names.index(c)] for c in top)
+
+
+def test_a_model_slow_to_evaluate_gets_a_summarised_background_and_says_so():
+    X, y = _table(150)
+    result = explain_table(X, METHOD_NAME, {"model": "knn", "explained_rows": 10, "background_size": 60,
+                                            "shapley": "exact", "time_budget": 1e-4}, target=y)
+    assert len(result.extras["background_rows"]) == 5
+    assert "k-means" in result.extras["model"]["background"]
+    assert any("summarised by 5 k-means centres" in n for n in result.notices)
+    rel = result.relevance[result.extras["explained_positions"]]
+    assert np.allclose(rel.sum(axis=1) + result.absorbed[result.extras["explained_positions"]],
+                       result.extras["output"][result.extras["explained_positions"]], atol=1e-6)
+    unlimited = explain_table(X, METHOD_NAME, {"model": "knn", "explained_rows": 10, "background_size": 60,
+                                               "shapley": "exact", "time_budget": 0}, target=y)
+    assert len(unlimited.extras["background_rows"]) == 60
+    assert not any("k-means centres" in n for n in unlimited.notices)

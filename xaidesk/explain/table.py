@@ -21,7 +21,7 @@ The registered functions keep the registry contract
 with ``relevance`` the (N, F) feature relevance of each row's score, and
 ``extras`` holding ``scores`` (N,), ``absorbed`` (N,), ``transformed`` (the
 preprocessed matrix), ``theta`` ({column: θ or None}), ``jb_table`` (list of
-dicts), ``gamma`` and method-specific entries. Every table method first applies
+dicts), ``gamma``, optionally ``notices`` (sentences for the person, added to the result's) and method-specific entries. Every table method first applies
 the preprocessing of :mod:`xaidesk.data.transforms` (``theta``, ``standardize``);
 relevance refers to the preprocessed features.
 
@@ -301,7 +301,7 @@ def explain_table(
         params=resolved,
         extras=extras,
         metadata=dict(fm.metadata),
-        notices=list(fm.notices),
+        notices=list(fm.notices) + list(extras.pop("notices", [])),
         seconds=time.perf_counter() - start,
     )
     _check_finite(result, info.title)

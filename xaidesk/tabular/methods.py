@@ -24,11 +24,13 @@ from ..core.registry import TAG_BASE_VALUE, TAG_SUPERVISED
 from ..explain.table import MODALITY, STANDARDIZE, THETA, preprocess_table, table_extras
 from .models import TASKS, fit_table_model, get_table_model, list_table_models
 from .shapley import METHODS as SHAPLEY_METHODS
-from .shapley import background_kmeans, background_sample, shapley_values
+from .shapley import Background, background_kmeans, background_sample, choose_method, model_calls_per_row, shapley_values
 
 METHOD_NAME = "tabular.readable"
 #: Rows explained by default: enough for the summary views, quick for every Shapley method.
 DEFAULT_EXPLAINED_ROWS = 200
+#: Fewest k-means summaries a background is shrunk to, to keep a slow model within its time budget.
+MIN_SUMMARIES = 5
 
 
 register_family(
@@ -85,6 +87,10 @@ def _params() -> list[Param]:
         Param("explained_rows", "int", DEFAULT_EXPLAINED_ROWS, "Rows explained with Shapley values (a seeded "
               "random choice); 0 explains every row.", minimum=0, maximum=1_000_000,
               label="rows explained (0: all)"),
+        Param("time_budget", "float", 30.0, "Seconds the Shapley values should take at most. A model slow to "
+              "evaluate (k-nearest neighbours, for one) gets its background summarised by fewer k-means centres "
+              "to stay near this, and the result says so; 0: no limit.", minimum=0.0, maximum=1e6,
+              label="time for Shapley values (s; 0: no limit)"),
         Param("seed", "int", 0, "Start value of the random choices (split, background, sampled Shapley values); "
               "the same seed gives the same result.", minimum=0, maximum=2**31 - 1,
               label="random seed (same seed, same result)"),
@@ -98,6 +104,41 @@ def explained_positions(n_rows: int, count: int, seed: int) -> np.ndarray:
     if count <= 0 or count >= n_rows:
         return np.arange(n_rows)
     return np.sort(np.random.default_rng(seed).choice(n_rows, count, replace=False))
+
+
+def seconds_per_prediction(fitted, rows: np.ndarray, probe_rows: int = 2000) -> float:
+    """The model's time per predicted row, timed on ``probe_rows`` copies of ``rows`` (best of two)."""
+    probe = np.resize(rows, (probe_rows, rows.shape[1]))
+    best = np.inf
+    for _ in range(2):
+        start = time.perf_counter()
+        fitted.predict_output(probe)
+        best = min(best, time.perf_counter() - start)
+    return best / probe_rows
+
+
+def affordable_background(fitted, train: np.ndarray, background: Background, method: str, rows: int,
+                          budget: float, seed: int) -> tuple[Background, list[str]]:
+    """``background``, or fewer k-means summaries of ``train`` when ``method`` would overrun ``budget`` seconds.
+
+    Returns the background to use and the sentences that say what was changed and why.
+    """
+    calls = model_calls_per_row(method, train.shape[1]) * rows
+    if budget <= 0 or calls == 0:
+        return background, []
+    per_row = seconds_per_prediction(fitted, train)
+    if calls * len(background.rows) * per_row <= budget:
+        return background, []
+    k = max(MIN_SUMMARIES, int(budget / (calls * per_row)))
+    if k >= len(background.rows):
+        return background, []
+    summary = background_kmeans(train, k, seed)
+    estimate = calls * len(background.rows) * per_row
+    return summary, [f"{fitted.title} takes {per_row * 1e6:.1f} µs per prediction, so {method} Shapley values of "
+                     f"{rows} rows against {len(background.rows)} background rows would take about {estimate:.0f} s. "
+                     f"The background was summarised by {len(summary.rows)} k-means centres (weighted by cluster size) "
+                     f"to stay near the {budget:.0f} s set. Explain fewer rows, or raise the time, for a larger "
+                     "background."]
 
 
 def _model_settings(model: str, params: dict) -> dict:
@@ -131,6 +172,11 @@ def explain_readable(model=None, x=None, target=None, *, params, token, progress
     background = (background_kmeans(train, size, seed) if params["background"] == "kmeans"
                   else background_sample(train, size, seed))
     positions = explained_positions(len(pre.values), int(params["explained_rows"]), seed)
+    probe = pre.values[positions[:50]]
+    method = choose_method(params["shapley"], fitted.estimator, len(names), (probe, fitted.predict_output(probe)))
+    background, notices = affordable_background(fitted, train, background, method, len(positions),
+                                                float(params["time_budget"]), seed)
+    token.check()
     shapley = shapley_values(fitted.predict_output, pre.values[positions], background, estimator=fitted.estimator,
                              method=params["shapley"], seed=seed, feature_names=names, token=token,
                              progress=sub_progress(progress, 0.3, 1.0))
@@ -151,7 +197,7 @@ def explain_readable(model=None, x=None, target=None, *, params, token, progress
         extras=table_extras(pre, scores, absorbed, fitted.output_name, metrics=dict(fitted.metrics), model=summary,
                             task=fitted.task, classes=list(fitted.class_names), fitted=fitted, shapley=shapley,
                             explained_positions=positions, output=output, background_rows=background.rows,
-                            background_weights=background.weights),
+                            background_weights=background.weights, notices=notices),
     )
 
 

@@ -190,6 +190,22 @@ def choose_method(method: str, estimator: Any, width: int, probe: tuple[np.ndarr
     return "exact" if width <= EXACT_LIMIT else "kernel"
 
 
+def model_calls_per_row(method: str, width: int, nsamples: int | None = None) -> int:
+    """Model evaluations per explained row and per background row that ``method`` makes (0 for tree)."""
+    if method == "tree":
+        return 0
+    if method == "exact":
+        return 2 ** width
+    if method == "kernel":
+        return nsamples or 2 * width + 2048
+    return nsamples or permutation_budget(width)
+
+
+def permutation_budget(width: int) -> int:
+    """The default evaluations per row of permutation sampling: ``max(500, 10(2d + 1))``."""
+    return max(500, 10 * (2 * width + 1))
+
+
 def tree_values(estimator: Any, column: int, rows: np.ndarray, background: np.ndarray) -> tuple[np.ndarray, float]:
     """TreeSHAP values of the explained class's probability (``column``; -1 for a regressor)."""
     import shap
@@ -219,7 +235,7 @@ def masker_values(kind: str, predict: Callable, rows: np.ndarray, background: np
     if kind == "exact":
         explanation = shap.explainers.Exact(predict, masker)(rows, silent=True)
     else:
-        budget = nsamples if nsamples is not None else max(500, 10 * (2 * rows.shape[1] + 1))
+        budget = nsamples if nsamples is not None else permutation_budget(rows.shape[1])
         explanation = shap.explainers.Permutation(predict, masker, seed=seed)(rows, max_evals=budget, silent=True)
     return np.asarray(explanation.values, dtype=float), float(np.asarray(explanation.base_values).reshape(-1)[0])
 
