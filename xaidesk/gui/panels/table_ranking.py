@@ -77,6 +77,11 @@ class TableRankingView(QSplitter):
         self.details.setVisible(False)
         self.details_button.toggled.connect(self.details.setVisible)
         left_layout.addWidget(self.details)
+        self.notes = QLabel("")
+        self.notes.setWordWrap(True)
+        self.notes.setStyleSheet("color: #8a5a00;")
+        self.notes.setVisible(False)
+        left_layout.addWidget(self.notes)
         self.ranked_model = RankedModel()
         self.ranked_view = QTableView()
         self.ranked_view.setModel(self.ranked_model)
@@ -124,6 +129,8 @@ class TableRankingView(QSplitter):
         self.details.setText("")
         self.details_button.setChecked(False)
         self.details_button.setVisible(False)
+        self.notes.setText("")
+        self.notes.setVisible(False)
 
     def show_result(self, result) -> None:
         self.result = result
@@ -151,6 +158,8 @@ class TableRankingView(QSplitter):
         self.details.setText(ranking_details(result))
         self.title.setToolTip(self.details.text())
         self.details_button.setVisible(True)
+        self.notes.setText("\n".join(result.notices))
+        self.notes.setVisible(bool(result.notices))
 
     def ranked_row_ids(self) -> list[int]:
         """File row ids in the order the ranking table shows them."""
