@@ -138,3 +138,11 @@ def test_plain_readable_run_writes_the_shapley_files_only(tmp_path):
                                                      "shapley_summary.png", "summary.json"]
     header = next(csv.reader(io.StringIO((out / "shapley.csv").read_text())))
     assert header[:2] == ["row", "base_value"] and header[-2:] == ["output", "efficiency_gap"]
+
+
+def test_a_folder_in_the_way_of_a_file_is_refused_before_computing(tmp_path, capsys):
+    out = tmp_path / "out"
+    (out / "ice_income_k.png").mkdir(parents=True)
+    assert main(["explain", "table", str(LOANS), *ARGS, "--ice", "income_k", "--out", str(out)]) != 0
+    assert "is a folder" in capsys.readouterr().err
+    assert sorted(p.name for p in out.iterdir()) == ["ice_income_k.png"]

@@ -273,7 +273,10 @@ def run_table(args: argparse.Namespace) -> int:
     table = load_table(args.input, encoding=args.encoding)
     if args.method == METHOD_NAME:
         features = as_feature_matrix(table, columns, args.target_column)
-        readable_file_names(features.names, ice, pairs)
+        for name in readable_file_names(features.names, ice, pairs):
+            if (args.out / name).is_dir():
+                raise InputError(f"'{args.out / name}' is a folder, so the results cannot be written there; "
+                                 "remove it or give another output folder.")
         if args.row is not None and args.row not in set(int(r) for r in features.row_ids):
             raise InputError(f"Row {args.row} is not part of the analysis: rows are numbered from 0 in file order, "
                              f"and rows with missing values are left out. Choose one of the rows in scores.csv.")
