@@ -256,8 +256,9 @@ def strongest_interaction(feature: int, values: np.ndarray, X: np.ndarray) -> in
     """The feature that most changes ``feature``'s Shapley values at equal feature value (shap's heuristic)."""
     if X.shape[1] < 2:
         return None
-    from shap.utils import approximate_interactions
+    from xaidesk.tabular.shapley import import_shap
 
+    approximate_interactions = import_shap().utils.approximate_interactions
     ranked = [int(j) for j in approximate_interactions(feature, np.asarray(values, dtype=float),
                                                        np.asarray(X, dtype=float)) if int(j) != feature]
     return ranked[0] if ranked else None

@@ -190,6 +190,17 @@ def choose_method(method: str, estimator: Any, width: int, probe: tuple[np.ndarr
     return "exact" if width <= EXACT_LIMIT else "kernel"
 
 
+def import_shap():
+    """The ``shap`` module, imported without its colour-map deprecation warnings (it draws nothing for us)."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PendingDeprecationWarning)
+        warnings.simplefilter("ignore", DeprecationWarning)
+        import shap
+    return shap
+
+
 def model_calls_per_row(method: str, width: int, nsamples: int | None = None) -> int:
     """Model evaluations per explained row and per background row that ``method`` makes (0 for tree)."""
     if method == "tree":
@@ -208,8 +219,7 @@ def permutation_budget(width: int) -> int:
 
 def tree_values(estimator: Any, column: int, rows: np.ndarray, background: np.ndarray) -> tuple[np.ndarray, float]:
     """TreeSHAP values of the explained class's probability (``column``; -1 for a regressor)."""
-    import shap
-
+    shap = import_shap()
     output = "raw" if column < 0 else "probability"
     try:
         explainer = shap.TreeExplainer(estimator, background, model_output=output,
@@ -229,8 +239,7 @@ def tree_values(estimator: Any, column: int, rows: np.ndarray, background: np.nd
 def masker_values(kind: str, predict: Callable, rows: np.ndarray, background: np.ndarray, nsamples: int | None,
                   seed: int) -> tuple[np.ndarray, float]:
     """Exact or permutation Shapley values with an equally weighted background."""
-    import shap
-
+    shap = import_shap()
     masker = shap.maskers.Independent(background, max_samples=len(background))
     if kind == "exact":
         explanation = shap.explainers.Exact(predict, masker)(rows, silent=True)
@@ -243,7 +252,7 @@ def masker_values(kind: str, predict: Callable, rows: np.ndarray, background: np
 def kernel_values(predict: Callable, rows: np.ndarray, background: Background, nsamples: int | None,
                   seed: int) -> tuple[np.ndarray, float]:
     """KernelSHAP values; the background's weights are used as given."""
-    import shap
+    shap = import_shap()
     from shap.utils._legacy import DenseData
 
     names = [str(j) for j in range(rows.shape[1])]
