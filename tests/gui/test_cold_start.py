@@ -1,4 +1,4 @@
-"""Cold start: the main window is built and shown before torch is imported."""
+"""Cold start: the main window is built and shown before torch (or scikit-learn, scipy.stats, shap) is imported."""
 
 from __future__ import annotations
 
@@ -27,7 +27,8 @@ from xaidesk.gui.app import create_application, create_window, parse_arguments
 
 app = create_application()
 window = create_window(parse_arguments([]))
-report = {"after_build": "torch" in sys.modules, "threads": [t.name for t in threading.enumerate()]}
+report = {"after_build": "torch" in sys.modules, "threads": [t.name for t in threading.enumerate()],
+          "heavy_after_build": [m for m in ("sklearn", "scipy.stats", "shap", "interpret") if m in sys.modules]}
 
 def shown():
     report["visible"] = window.isVisible()
@@ -55,6 +56,8 @@ def test_window_shows_before_torch_is_imported(tmp_path):
     assert report["visible"]
     assert "qt.multimedia" not in result.stderr, "Qt's codec search leaks into the terminal"
     assert not report["after_build"], "building the main window imported torch"
+    # The Tables tab's model pages import their numerical libraries when a job runs, not while the window opens.
+    assert report["heavy_after_build"] == [], f"building the main window imported {report['heavy_after_build']}"
     # The catalogue may start importing torch on the worker as soon as the event loop runs;
     # the GUI thread itself must never be the one that imports it.
     assert report["importer"] != "MainThread", "the GUI thread imported torch before the window was shown"

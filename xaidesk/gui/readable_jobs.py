@@ -10,10 +10,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from typing import TYPE_CHECKING
+
 from ..core import CancelToken, Cancelled, XaideskError, no_progress, sub_progress
-from ..tabular.methods import model_setting_name
-from ..tabular.models import FittedModel, fit_table_model, list_table_models
-from ..tabular.readable import LassoPath, lasso_lambda, lasso_path
+
+if TYPE_CHECKING:  # the tabular core loads scikit-learn (and its methods torch): imported when a job runs
+    from ..tabular.models import FittedModel
+    from ..tabular.readable import LassoPath
 
 #: How each kind of model can be read, in a few words.
 HOW_READ = {
@@ -101,6 +104,9 @@ def form_settings(params: dict) -> dict[str, dict]:
 
     ``{"tree_max_depth": 4, ...}`` becomes ``{"tree": {"max_depth": 4, ...}, ...}``.
     """
+    from ..tabular.methods import model_setting_name
+    from ..tabular.models import list_table_models
+
     settings = {}
     for info in list_table_models():
         names = {p.name: model_setting_name(info.name, p.name) for p in info.params}
@@ -116,6 +122,8 @@ def compare_models(model: FittedModel, held_out: float, seed: int, settings: dic
     already fitted is not fitted again (its own metrics are used). A model that cannot be fitted on
     this table is listed with the reason; cancelling stops the whole comparison.
     """
+    from ..tabular.models import fit_table_model, list_table_models
+
     settings = settings or {}
     infos = list_table_models(model.task)
     positive = model.positive if model.task == "classification" else None
@@ -150,6 +158,8 @@ def compare_models(model: FittedModel, held_out: float, seed: int, settings: dic
 
 def lasso_path_of(model: FittedModel, token: CancelToken | None = None, progress=no_progress) -> LassoPath:
     """The lasso path of ``model`` on the rows it was fitted on, with the λ it chose marked."""
+    from ..tabular.readable import lasso_lambda, lasso_path
+
     rows = model.train_rows
     return lasso_path(model.X[rows], model.y[rows], model.task, feature_names=list(model.feature_names),
                       positive=model.positive if model.task == "classification" else None,

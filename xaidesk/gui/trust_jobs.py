@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import importlib.util
 from dataclasses import dataclass
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
 from ..core import InputError, Step, no_progress, sub_progress
 from ..tabular import trust
-from ..tabular.models import FittedModel, fit_table_model, list_table_models
+
+if TYPE_CHECKING:  # the models load scikit-learn: imported when a job runs, not while the window opens
+    from ..tabular.models import FittedModel
 from ..tabular.shapley import Background, shapley_values
 
 #: The explainers a person can measure, in the page's order: key -> plain name.
@@ -155,6 +157,8 @@ def run_stability(context: TrustContext, row: int, choices: Sequence[tuple[str, 
 
 def second_models(task: str) -> list[tuple[str, str]]:
     """``(name, title)`` of the registered table models for ``task``."""
+    from ..tabular.models import list_table_models
+
     return [(m.name, m.title) for m in list_table_models(task)]
 
 
@@ -162,6 +166,8 @@ def fit_second_model(context: TrustContext, name: str, token, progress=no_progre
     """Fit the model ``name`` on the result's rows, split and seed, explaining the same class."""
     fitted = context.fitted
     positive = fitted.positive if fitted.task == "classification" else None
+    from ..tabular.models import fit_table_model
+
     return fit_table_model(name, context.X, fitted.y, fitted.feature_names, task=fitted.task,
                            held_out=context.held_out, seed=context.seed, positive=positive,
                            target_name=fitted.target_name, token=token, progress=progress)

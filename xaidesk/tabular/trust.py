@@ -17,14 +17,20 @@ from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
 import numpy as np
-from scipy.stats import rankdata
 
 from ..core import CancelToken, InputError, MethodError, Step, no_progress
-from ..explain.table_lime import lime_tabular
 from .dependence import checked_table
 from .shapley import shapley_values
 
 Explainer = Callable[[np.ndarray, int], np.ndarray]
+
+
+def lime_tabular(*args, **kwargs):
+    """xaidesk's LIME for tables (:func:`xaidesk.explain.table_lime.lime_tabular`), imported on first use
+    (it loads torch, which the window must not load while it opens)."""
+    from ..explain.table_lime import lime_tabular as run
+
+    return run(*args, **kwargs)
 
 #: Mean rank correlation from which explanations count as "stable", and as "somewhat stable"; below: "unstable".
 #: With 10 features, one swap of neighbouring ranks costs about 0.01 and one swap across three ranks about 0.05.
@@ -51,6 +57,8 @@ def rank_agreement(reference: Any, others: Any) -> np.ndarray:
         raise InputError("Rank agreement needs explanations of the same two or more features.")
     if not (np.all(np.isfinite(reference)) and np.all(np.isfinite(others))):
         raise InputError("Rank agreement needs finite importances; these have missing or infinite values.")
+    from scipy.stats import rankdata  # scipy.stats takes most of a second to import: only when measuring
+
     a = rankdata(reference) - (reference.size + 1) / 2
     b = rankdata(others, axis=1) - (reference.size + 1) / 2
     norm_a, norm_b = np.sqrt((a * a).sum()), np.sqrt((b * b).sum(axis=1))

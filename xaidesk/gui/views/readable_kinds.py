@@ -7,6 +7,8 @@ lasso path, which the page computes in a job and hands over with ``set_path``).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
@@ -14,7 +16,8 @@ from PySide6.QtWidgets import (
     QComboBox, QHBoxLayout, QSplitter, QStackedWidget, QToolButton, QVBoxLayout, QWidget,
 )
 
-from ...tabular import readable
+if TYPE_CHECKING:
+    from ...tabular import readable
 from .readable_views import NeighboursTable, PairHeatmap, RulesList, ShapePlot, line_colour
 from .table_items import table_number
 from .table_views import CurvePlot, FeatureBars
@@ -37,6 +40,14 @@ def _column(widget: QWidget, *children: QWidget, stretch_last: bool = True) -> Q
     for i, child in enumerate(children):
         layout.addWidget(child, 1 if stretch_last and i == len(children) - 1 else 0)
     return layout
+
+
+def _readable():
+    """:mod:`xaidesk.tabular.readable`, imported on first use (it loads scikit-learn, which the window must
+    not wait for while it opens)."""
+    from ...tabular import readable
+
+    return readable
 
 
 class LinearKindView(QWidget):
@@ -63,7 +74,7 @@ class LinearKindView(QWidget):
 
     def show_model(self, fitted, row_ids) -> None:
         self.clear()
-        c = self.coefficients = readable.coefficients(fitted)
+        c = self.coefficients = _readable().coefficients(fitted)
         self.order = [int(j) for j in np.argsort(-np.abs(c.standardised), kind="stable")]
         names = [f"{c.feature_names[j]}  ({table_number(c.weights[j] + 0.0)} per unit)" for j in self.order]
         self.bars.set_values(names, c.standardised[self.order], title=f"Weights on the {c.output}",
@@ -73,7 +84,7 @@ class LinearKindView(QWidget):
                 f"standard deviation; the label gives the change per unit of the column. With every column at 0 "
                 f"the {c.output} is {table_number(c.intercept)}.")
         if fitted.kind == "lasso":
-            text += (f" The lasso chose the penalty λ = {table_number(readable.lasso_lambda(fitted))}"
+            text += (f" The lasso chose the penalty λ = {table_number(_readable().lasso_lambda(fitted))}"
                      + (f" and set {len(zero)} column(s) to zero: {', '.join(zero)}." if zero else "."))
         self.sentence.setText(text)
         self.path_area.setVisible(fitted.kind == "lasso")
@@ -153,10 +164,10 @@ class TreeKindView(QWidget):
     def show_model(self, fitted, row_ids) -> None:
         self.clear()
         self.fitted, self.row_ids = fitted, np.asarray(row_ids)
-        self.rules = readable.tree_rules(fitted)
+        self.rules = _readable().tree_rules(fitted)
         self.rules_list.set_rules(self.rules)
         self.written = {(c.feature, c.threshold): c.text for rule in self.rules for c in rule.conditions}
-        self.drawing.set_tree(_drawn_nodes(fitted, readable.tree_structure(fitted), self.written))
+        self.drawing.set_tree(_drawn_nodes(fitted, _readable().tree_structure(fitted), self.written))
         if fitted.task == "classification":
             colours = f"the share of {fitted.target_name} = {fitted.positive_name} (blue: few, red: most)"
         else:
@@ -168,8 +179,8 @@ class TreeKindView(QWidget):
         if self.fitted is None:
             return
         x = self.fitted.X[position]
-        steps = readable.decision_path(self.fitted, x)
-        leaf = readable.tree_leaf(self.fitted, x)
+        steps = _readable().decision_path(self.fitted, x)
+        leaf = _readable().tree_leaf(self.fitted, x)
         self.path_nodes = [s.node for s in steps] + [leaf]
         self.drawing.highlight(self.path_nodes)
         self.rules_list.highlight(leaf)
@@ -235,7 +246,7 @@ class EbmKindView(QWidget):
     def show_model(self, fitted, row_ids) -> None:
         self.clear()
         self.fitted, self.row_ids = fitted, np.asarray(row_ids)
-        self.shapes = readable.ebm_shapes(fitted)
+        self.shapes = _readable().ebm_shapes(fitted)
         self.order = [int(t) for t in np.argsort([-t.importance for t in self.shapes.terms], kind="stable")]
         self.picker.blockSignals(True)
         for rank, t in enumerate(self.order, start=1):
@@ -261,7 +272,7 @@ class EbmKindView(QWidget):
             return
         fitted, shapes = self.fitted, self.shapes
         x = fitted.X[self.position]
-        scores, _ = readable.ebm_term_contributions(fitted, x)
+        scores, _ = _readable().ebm_term_contributions(fitted, x)
         score = float(scores[0, self.order[self.picker.currentIndex()]])
         row = int(self.row_ids[self.position])
         self.sentence.setText(
@@ -313,7 +324,7 @@ class NaiveBayesKindView(QWidget):
         if self.fitted is None:
             return
         x = self.fitted.X[position]
-        c = self.contributions = readable.naive_bayes_contributions(self.fitted, x)
+        c = self.contributions = _readable().naive_bayes_contributions(self.fitted, x)
         against, row = c.against[0], int(self.row_ids[position])
         target = self.fitted.target_name
         self.bars.set_values(c.feature_names, c.contributions[0],
@@ -363,7 +374,7 @@ class KnnKindView(QWidget):
         if self.fitted is None:
             return
         fitted, x = self.fitted, self.fitted.X[position]
-        n = self.neighbours = readable.neighbours(fitted, x)
+        n = self.neighbours = _readable().neighbours(fitted, x)
         headers = ["file row", "distance", fitted.target_name, *fitted.feature_names]
         row = int(self.row_ids[position])
         cells = [[f"{row} (selected)", "", self._target_text(fitted.y[position]), *x.tolist()]]
