@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -127,3 +128,21 @@ def test_parse_range():
         with pytest.raises(InputError):
             parse_range(bad)
     assert np.isfinite(parse_range("x=-3:3")[1][0])
+
+
+def test_settings_are_checked_before_the_model_is_fitted(tmp_path, monkeypatch):
+    import xaidesk.tabular.models as models
+    from xaidesk.cli import main
+
+    fitted = []
+    real = models.fit_table_model
+    monkeypatch.setattr(models, "fit_table_model", lambda *a, **k: fitted.append(True) or real(*a, **k))
+    loans = Path(__file__).resolve().parents[1] / "resources" / "samples" / "loans.csv"
+    bad = [["--freeze", "nonexistent"], ["--range", "nope=1:2"], ["--count", "0"], ["--max-changes", "0"],
+           ["--target", "maybe"], ["--margin", "0.7"], ["--param", "C=-1"]]
+    for extra in bad:
+        out = tmp_path / f"out{len(fitted)}_{extra[0][2:]}"
+        code = main(["counterfactual", str(loans), "--row", "1", "--target-column", "approved", *extra, "--out", str(out)])
+        assert code != 0, extra
+        assert not out.exists()
+    assert fitted == []

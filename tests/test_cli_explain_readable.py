@@ -3,6 +3,7 @@
 import csv
 import io
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -146,3 +147,15 @@ def test_a_folder_in_the_way_of_a_file_is_refused_before_computing(tmp_path, cap
     assert main(["explain", "table", str(LOANS), *ARGS, "--ice", "income_k", "--out", str(out)]) != 0
     assert "is a folder" in capsys.readouterr().err
     assert sorted(p.name for p in out.iterdir()) == ["ice_income_k.png"]
+
+
+def test_a_folder_where_the_waterfall_goes_is_refused_before_computing(tmp_path):
+    from xaidesk.cli import main
+
+    out = tmp_path / "out"
+    (out / "waterfall_row3.png").mkdir(parents=True)
+    loans = Path(__file__).resolve().parents[1] / "resources" / "samples" / "loans.csv"
+    code = main(["explain", "table", str(loans), "--method", "tabular.readable", "--param", "explained_rows=5",
+                 "--row", "3", "--out", str(out)])
+    assert code != 0
+    assert sorted(p.name for p in out.iterdir()) == ["waterfall_row3.png"]

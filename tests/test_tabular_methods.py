@@ -82,3 +82,11 @@ def test_a_model_slow_to_evaluate_gets_a_summarised_background_and_says_so():
                                                "shapley": "exact", "time_budget": 0}, target=y)
     assert len(unlimited.extras["background_rows"]) == 60
     assert not any("k-means centres" in n for n in unlimited.notices)
+
+
+def test_transformed_columns_are_refused_so_everything_stays_in_the_tables_units():
+    X, y = _table()
+    X = np.abs(X) + 1.0
+    for params in ({"theta": "auto"}, {"standardize": True}):
+        with pytest.raises(MethodError, match="own units"):
+            explain_table(X, METHOD_NAME, {"model": "tree", **params}, target=y)

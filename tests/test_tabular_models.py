@@ -322,3 +322,14 @@ def test_a_multiclass_ebm_says_its_shapes_are_class_scores():
     y = np.digitize(X[:, 0], [-0.5, 0.5])
     model = fit_table_model("ebm", X, y, ["a", "b"], params={"interactions": 0, "max_rounds": 50, "outer_bags": 1})
     assert "softmax" in ebm_shapes(model).output and "log-odds" not in ebm_shapes(model).output
+
+
+def test_the_lasso_path_of_named_classes_is_labelled_with_the_class_name():
+    from xaidesk.gui.readable_jobs import lasso_path_of
+
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(120, 3))
+    y = np.where(X[:, 0] + 0.3 * rng.normal(size=120) > 0, "yes", "no")
+    model = fit_table_model("lasso", X, y, ["a", "b", "c"], params={"folds": 3}, target_name="decision")
+    path = lasso_path_of(model)
+    assert path.output == "log-odds of decision = yes"

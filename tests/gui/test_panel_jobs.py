@@ -44,12 +44,13 @@ def test_cancel_calls_no_handler_and_frees_the_page(qtbot, runner):
             time.sleep(0.01)
         token.check()
 
-    jobs.run("slow", slow, got.append, got.append)
+    cancelled = []
+    jobs.run("slow", slow, got.append, got.append, lambda: cancelled.append(True))
     assert jobs.busy
     assert started.wait(5)
     with qtbot.waitSignal(jobs.busy_changed, timeout=5000):
         jobs.cancel()
-    assert not jobs.busy and got == []
+    assert not jobs.busy and got == [] and cancelled == [True]
     assert "Cancelled" in jobs._status.text()
 
 

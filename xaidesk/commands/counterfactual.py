@@ -105,8 +105,9 @@ def run(args: argparse.Namespace) -> int:
     from ..data.tables import load_table
     from ..explain.table import as_feature_matrix
     from ..export.counterfactuals import check_counterfactual_output, write_counterfactuals
-    from ..tabular.counterfactual import counterfactuals
-    from ..tabular.models import fit_table_model, guess_task
+    from ..tabular.counterfactual import check_settings, counterfactuals
+    from ..tabular.counterfactual_space import checked_margin
+    from ..tabular.models import class_names_of, fit_table_model, get_table_model, guess_task
     from . import common
 
     check_counterfactual_output(args.out)
@@ -124,6 +125,15 @@ def run(args: argparse.Namespace) -> int:
     task = guess_task(features.target)
     model_name = args.model or DEFAULT_MODELS[task]
     wanted = _wanted(args, task)
+    # Everything that can be checked without the model is checked before it is fitted.
+    frozen = check_settings(features.names, frozen, ranges, args.count, args.max_changes)
+    get_table_model(model_name).resolve_params(params)
+    if task == "classification" and wanted is not None:
+        classes = class_names_of(features.target)
+        if str(wanted) not in classes:
+            raise InputError(f"There is no class '{wanted}' in {features.target_name}; the classes are "
+                             f"{', '.join(classes)}.")
+    checked_margin(args.margin, task == "classification")
     token, progress = CancelToken(), common.cli_progress()
 
     def work():

@@ -273,7 +273,7 @@ def run_table(args: argparse.Namespace) -> int:
     table = load_table(args.input, encoding=args.encoding)
     if args.method == METHOD_NAME:
         features = as_feature_matrix(table, columns, args.target_column)
-        for name in readable_file_names(features.names, ice, pairs):
+        for name in readable_file_names(features.names, ice, pairs, args.row):
             if (args.out / name).is_dir():
                 raise InputError(f"'{args.out / name}' is a folder, so the results cannot be written there; "
                                  "remove it or give another output folder.")

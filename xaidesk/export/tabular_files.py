@@ -341,8 +341,13 @@ def file_stem(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9.-]+", "_", str(name)).strip("._") or "feature"
 
 
+def waterfall_name(row: int) -> str:
+    """The file of one row's waterfall: ``waterfall_row<row>.png`` (``row`` as numbered in the file)."""
+    return f"waterfall_row{int(row)}.png"
+
+
 def readable_file_names(feature_names: Sequence[str], ice: Sequence[str] = (),
-                        pd2d: Sequence[tuple[str, str]] = ()) -> list[str]:
+                        pd2d: Sequence[tuple[str, str]] = (), row: int | None = None) -> list[str]:
     """The file names :func:`readable_files` writes, after checking every named feature exists (plain error if not)."""
     names = list(feature_names)
     unknown = [f for f in [*ice, *(f for pair in pd2d for f in pair)] if f not in names]
@@ -354,6 +359,8 @@ def readable_file_names(feature_names: Sequence[str], ice: Sequence[str] = (),
     files = ["shapley.csv", "shapley_summary.png"]
     files += [f"ice_{file_stem(f)}.{ext}" for f in dict.fromkeys(ice) for ext in ("csv", "png")]
     files += [f"pd2d_{file_stem(a)}_{file_stem(b)}.{ext}" for a, b in dict.fromkeys(pd2d) for ext in ("csv", "png")]
+    if row is not None:
+        files.append(waterfall_name(row))
     if len(set(files)) != len(files):
         raise InputError("Two of the chosen features give the same file name; choose them in separate runs.")
     return files
@@ -387,7 +394,7 @@ def readable_files(result, *, ice: Sequence[str] = (), pd2d: Sequence[tuple[str,
     if "fitted" not in result.extras:
         raise InputError("These files need a fitted readable model: run the method tabular.readable.")
     names = list(result.feature_names)
-    readable_file_names(names, ice, pd2d)
+    readable_file_names(names, ice, pd2d, row)
     fitted, shapley = result.extras["fitted"], result.extras["shapley"]
     explained = np.asarray(result.extras["explained_positions"], dtype=int)
     position = None if row is None else result.position_of(int(row))
@@ -418,6 +425,6 @@ def readable_files(result, *, ice: Sequence[str] = (), pd2d: Sequence[tuple[str,
             one = shapley_values(fitted.predict_output, fitted.X[[position]], background, estimator=fitted.estimator,
                                  method=shapley.method, seed=seed, feature_names=names, token=token)
             phi, base, out = one.values[0], one.base_value, one.output[0]
-        files[f"waterfall_row{row}.png"] = waterfall_png(phi, base, out, names, fitted.X[position],
+        files[waterfall_name(row)] = waterfall_png(phi, base, out, names, fitted.X[position],
                                                          f"Row {row}: why the {output_name} is {out:.4g}")
     return files

@@ -163,7 +163,9 @@ def lasso_path_of(model: FittedModel, token: CancelToken | None = None, progress
     rows = model.train_rows
     return lasso_path(model.X[rows], model.y[rows], model.task, feature_names=list(model.feature_names),
                       positive=model.positive if model.task == "classification" else None,
-                      chosen=lasso_lambda(model), token=token, progress=progress)
+                      chosen=lasso_lambda(model), token=token, progress=progress,
+                      output=None if model.task == "regression" else
+                      f"log-odds of {model.target_name} = {model.positive_name}")
 
 
 __all__ = ["ComparedModel", "HOW_READ", "METRIC_COLUMNS", "compare_models", "form_settings", "how_read",

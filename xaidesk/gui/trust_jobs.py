@@ -150,7 +150,7 @@ def run_stability(context: TrustContext, row: int, choices: Sequence[tuple[str, 
         explainer = cancellable(make_explainer(context, key, samples), row_by_row(context, key), token, part,
                                 EXPLAINERS[key])
         result = trust.stability(explainer, context.X, int(row), neighbours=neighbours, noise=noise,
-                                 seed=context.seed, token=token, progress=part)
+                                 seed=context.seed, token=token)  # the explainer reports the progress, row by row
         out.append(Measured(EXPLAINERS[key], key, int(samples) if key in SAMPLED else 0, result))
     return out
 
@@ -238,7 +238,7 @@ def run_fidelity(context: TrustContext, row: int, lime_samples: int = DEFAULT_FI
     fitted = context.fitted
     return trust.fidelity(fitted.predict_output, context.X[int(row):int(row) + 1], context.X, context.background,
                           estimator=fitted.estimator, shapley_method=context.shapley_method,
-                          lime_samples=lime_samples, seed=context.seed + int(row))
+                          lime_samples=lime_samples, seed=context.seed + int(row), token=token, progress=progress)
 
 
 def comparison_rows(context: TrustContext, row: int, count: int) -> list[int]:

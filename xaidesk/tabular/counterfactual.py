@@ -51,7 +51,7 @@ from .models import FittedModel, check_features
 #: The most counterfactuals one search returns.
 MAX_COUNT = 20
 
-__all__ = ["Counterfactual", "CounterfactualResult", "DEFAULT_MARGIN", "FEW_VALUES", "MAX_COUNT", "MIN_GAP",
+__all__ = ["Counterfactual", "CounterfactualResult", "check_settings", "DEFAULT_MARGIN", "FEW_VALUES", "MAX_COUNT", "MIN_GAP",
            "counterfactuals"]
 
 
@@ -134,6 +134,21 @@ def _check_names(names: Sequence[str], known: list[str], what: str) -> None:
                          f"{', '.join(known)}.")
 
 
+def check_settings(names: Sequence[str], frozen: Sequence[str] | str = (), ranges: Mapping[str, tuple] | None = None,
+                   count: int = 3, max_changes: int | None = None) -> list[str]:
+    """Refuse unknown feature names and counts out of range before any model is fitted; the frozen names as a list."""
+    names = list(names)
+    frozen = [frozen] if isinstance(frozen, str) else [str(f) for f in frozen]
+    _check_names(frozen, names, "freeze")
+    _check_names(list(ranges or {}), names, "give a range")
+    if isinstance(count, bool) or not isinstance(count, (int, np.integer)) or not 1 <= count <= MAX_COUNT:
+        raise InputError(f"The number of counterfactuals must be a whole number from 1 to {MAX_COUNT}; got {count}.")
+    if max_changes is not None and (isinstance(max_changes, bool) or not isinstance(max_changes, (int, np.integer))
+                                    or max_changes < 1):
+        raise InputError(f"The most features to change must be a whole number of at least 1; got {max_changes}.")
+    return frozen
+
+
 def counterfactuals(model: FittedModel, row: Any, *, wanted: Any = None, count: int = 3, frozen: Sequence[str] = (),
                     ranges: Mapping[str, tuple] | None = None, max_changes: int | None = None,
                     margin: float | None = None, seed: int = 0, token: CancelToken | None = None,
@@ -177,14 +192,7 @@ def counterfactuals(model: FittedModel, row: Any, *, wanted: Any = None, count: 
     token = token or CancelToken()
     names = list(model.feature_names)
     x0, position = _row_vector(model, row)
-    frozen = [frozen] if isinstance(frozen, str) else [str(f) for f in frozen]
-    _check_names(frozen, names, "freeze")
-    _check_names(list(ranges or {}), names, "give a range")
-    if isinstance(count, bool) or not isinstance(count, (int, np.integer)) or not 1 <= count <= MAX_COUNT:
-        raise InputError(f"The number of counterfactuals must be a whole number from 1 to {MAX_COUNT}; got {count}.")
-    if max_changes is not None and (isinstance(max_changes, bool) or not isinstance(max_changes, (int, np.integer))
-                                    or max_changes < 1):
-        raise InputError(f"The most features to change must be a whole number of at least 1; got {max_changes}.")
+    frozen = check_settings(names, frozen, ranges, count, max_changes)
     goal = Goal(model, wanted, margin)
     space = search_space(model, x0, frozen, ranges, names)
     (output0,), (code0,), _ = goal.evaluate(x0[None])

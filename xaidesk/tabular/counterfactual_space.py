@@ -23,6 +23,24 @@ FEW_VALUES = 10
 DEFAULT_MARGIN = 0.05
 
 
+def checked_margin(margin: Any, classes: bool) -> float:
+    """The margin as a number (``None``: :data:`DEFAULT_MARGIN` for classes, 0 for values), or a plain refusal."""
+    if margin is None:
+        return DEFAULT_MARGIN if classes else 0.0
+    try:
+        value = float(margin)
+    except (TypeError, ValueError):
+        value = float("nan")
+    if not np.isfinite(value):
+        raise InputError(f"The margin must be a finite number; got '{margin}'.")
+    if classes and not 0 <= value < 0.5:
+        raise InputError(f"For classes the margin is a probability from 0 to below 0.5 (0.05: the wanted class "
+                         f"needs at least 55 % for two classes); got {value:g}.")
+    if value < 0:
+        raise InputError(f"The margin must be 0 or more, in the target's units; got {value:g}.")
+    return value
+
+
 class Goal:
     """The model's outcome on rows, and whether it is the wanted one, clearly (by ``margin``).
 
@@ -62,20 +80,7 @@ class Goal:
         self.low, self.high = low, high
 
     def _margin(self, margin: Any) -> float:
-        if margin is None:
-            return DEFAULT_MARGIN if self.classes else 0.0
-        try:
-            value = float(margin)
-        except (TypeError, ValueError):
-            value = float("nan")
-        if not np.isfinite(value):
-            raise InputError(f"The margin must be a finite number; got '{margin}'.")
-        if self.classes and not 0 <= value < 0.5:
-            raise InputError(f"For classes the margin is a probability from 0 to below 0.5 (0.05: the wanted class "
-                             f"needs at least 55 % for two classes); got {value:g}.")
-        if value < 0:
-            raise InputError(f"The margin must be 0 or more, in the target's units; got {value:g}.")
-        return value
+        return checked_margin(margin, bool(self.classes))
 
     def evaluate(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Per row: the output, the outcome code (a class index, or 1/0 for inside/outside the interval),

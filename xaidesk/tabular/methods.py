@@ -94,8 +94,10 @@ def _params() -> list[Param]:
         Param("seed", "int", 0, "Start value of the random choices (split, background, sampled Shapley values); "
               "the same seed gives the same result.", minimum=0, maximum=2**31 - 1,
               label="random seed (same seed, same result)"),
-        replace(THETA, default="none", help=THETA.help + " Readable models read best on the original units."),
-        replace(STANDARDIZE, default=False),
+        replace(THETA, default="none", help="Must stay 'none': readable models work on the columns as read, so "
+                "that rules, curves and counterfactuals are in the table's own units."),
+        replace(STANDARDIZE, default=False, help="Must stay off: the models that need standardised columns "
+                "standardise inside themselves, and everything shown stays in the table's own units."),
     ]
 
 
@@ -156,6 +158,13 @@ def explain_readable(model=None, x=None, target=None, *, params, token, progress
     if target is None:
         raise MethodError("This method predicts a target: choose the target column first.")
     _, names, pre = preprocess_table(x, params)
+    logged = [name for name, theta in pre.theta.items() if theta is not None]
+    if logged or params["standardize"]:
+        changed = f"the log transform of {', '.join(logged)}" if logged else "standardisation"
+        raise MethodError(f"Readable models work on the columns as read, so that their rules, curves and "
+                          f"counterfactuals speak in the table's own units; {changed} is switched on. Set the log "
+                          "offset θ to 'none' and turn standardisation off (Preprocessing view, or --param "
+                          "theta=none --param standardize=false).")
     y = np.asarray(target)
     if len(y) != len(pre.values):
         raise MethodError(f"The target has {len(y)} values for {len(pre.values)} rows.")

@@ -216,6 +216,11 @@ def _class_text(value: Any) -> str:
     return str(value)
 
 
+def class_names_of(y: Any) -> list[str]:
+    """The classes of a target column as the fitted models name them (``1.0`` reads ``"1"``), sorted."""
+    return [_class_text(v) for v in np.unique(np.asarray(y))]
+
+
 def fit_table_model(name: str, X: Any, y: Any, feature_names: Sequence[str], *, task: str | None = None,
                     params: dict | None = None, held_out: float = 0.25, seed: int = 0,
                     positive: Any = None, target_name: str = "target", token: CancelToken | None = None,

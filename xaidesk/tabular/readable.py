@@ -88,9 +88,11 @@ def lasso_lambda(model: FittedModel) -> float:
 
 
 def lasso_path(X: Any, y: Any, task: str, *, feature_names: list[str] | None = None, positive: Any = None,
-               n_lambdas: int = 40, eps: float = 1e-3, chosen: float | None = None,
+               n_lambdas: int = 40, eps: float = 1e-3, chosen: float | None = None, output: str | None = None,
                token: CancelToken | None = None, progress=no_progress) -> LassoPath:
     """The lasso's coefficients against λ on standardised columns, with the chosen λ marked.
+
+    ``output`` names what the weights act on (default: "predicted value", or "log-odds of <positive>").
 
     Regression uses :func:`sklearn.linear_model.lasso_path` (objective ``‖y − Xw‖² / 2n + λ‖w‖₁``);
     classification fits an L1 logistic model of ``positive`` against the rest along the same kind
@@ -115,7 +117,7 @@ def lasso_path(X: Any, y: Any, task: str, *, feature_names: list[str] | None = N
         with warnings.catch_warnings():  # the smallest penalties may stop short of convergence; the path still shows
             warnings.simplefilter("ignore", ConvergenceWarning)
             lambdas, coefs, _ = sk_lasso_path(Xs, target, alphas=lambdas)
-        return LassoPath(names, lambdas, coefs.T, chosen, "predicted value")
+        return LassoPath(names, lambdas, coefs.T, chosen, output or "predicted value")
     if task != "classification":
         raise InputError(f"The task must be classification or regression; got '{task}'.")
     from sklearn.linear_model import LogisticRegression
@@ -136,7 +138,7 @@ def lasso_path(X: Any, y: Any, task: str, *, feature_names: list[str] | None = N
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
             coefs[i] = fit.fit(Xs, target).coef_[0]
-    return LassoPath(names, lambdas, coefs + 0.0, chosen, f"log-odds of {positive}")
+    return LassoPath(names, lambdas, coefs + 0.0, chosen, output or f"log-odds of {positive}")
 
 
 # ---- decision trees ----------------------------------------------------------------------------------------

@@ -326,14 +326,20 @@ class Fidelity:
 
 
 def fidelity(predict: Callable, rows: Any, training: Any, background: Any, *, estimator: Any = None,
-             shapley_method: str = "auto", lime_samples: int = 5000, seed: int = 0) -> Fidelity:
+             shapley_method: str = "auto", lime_samples: int = 5000, seed: int = 0,
+             token: CancelToken | None = None, progress=no_progress) -> Fidelity:
     """LIME's weighted R² of its local surrogate for each of ``rows``, and the Shapley values' efficiency gap
-    (``max |base + Σ values − output|``) on the same rows."""
+    (``max |base + Σ values − output|``) on the same rows. Cancellable between rows."""
     rows, training = checked_table(rows), checked_table(training)
-    r2 = np.array([lime_tabular(predict, row, training, num_samples=lime_samples, seed=seed + i).score
-                   for i, row in enumerate(rows)])
-    result = shapley_values(predict, rows, background, estimator=estimator, method=shapley_method, seed=seed)
-    return Fidelity(r2, result.efficiency_gap, result.method)
+    r2 = []
+    for i, row in enumerate(rows):
+        if token is not None:
+            token.check()
+        progress(0.5 * i / len(rows), Step.count("LIME's local fit", i, len(rows), "rows"))
+        r2.append(lime_tabular(predict, row, training, num_samples=lime_samples, seed=seed + i).score)
+    result = shapley_values(predict, rows, background, estimator=estimator, method=shapley_method, seed=seed,
+                            token=token, progress=lambda f, m="": progress(0.5 + 0.5 * f, m))
+    return Fidelity(np.array(r2), result.efficiency_gap, result.method)
 
 
 @dataclass(frozen=True)

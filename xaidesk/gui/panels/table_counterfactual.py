@@ -24,8 +24,8 @@ from ..widgets import error_dialog
 from ..widgets.panel_jobs import PanelJobs, job_controls
 from .table_counterfactual_inputs import ConstraintGrid, MarginPicker, WantedPicker
 
-PLACEHOLDER = ("Counterfactuals need a fitted model. Choose the method \u201cTarget: readable model\u201d, run it, "
-               "then pick a row in the Ranking view.")
+PLACEHOLDER = ("Counterfactuals need a fitted model. Mark the target column, choose the analysis \u201cTarget: "
+               "readable model and Shapley values\u201d, run it, then pick a row in the Ranking view.")
 HINT = ("The search does not know what is possible (say, 30 years of credit history at 21): untick what cannot "
         "change and narrow the ranges.")
 

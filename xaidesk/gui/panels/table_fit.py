@@ -6,6 +6,7 @@ from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from ...core.registry import TAG_BASE_VALUE, TAG_LOCAL_SURROGATE, TAG_SUPERVISED
 from ..table_jobs import method_has
+from .table_model_pages import PAGE_CLASSES
 from ..views.table_items import table_number
 from ..views.table_views import CurvePlot, bold_font
 from ..views.view_common import Placeholder
@@ -61,8 +62,8 @@ class TableModelView(QWidget):
             self.intercept_label.setText(
                 f"{model.get('title', 'The model')}, explained by Shapley values ({model.get('shapley_method', '')}): "
                 "each explained row's prediction = base value (the average prediction over the background rows) + "
-                "the sum of its bars. The pages 'Readable model', 'What if', 'Shapley values', 'Counterfactuals' "
-                "and 'Trust' work on this model.")
+                "the sum of its bars. The pages " + ", ".join(f"'{cls.TITLE}'" for cls in PAGE_CLASSES) +
+                " work on this model.")
         elif method_has(result.method, TAG_LOCAL_SURROGATE):
             self.intercept_label.setText("LIME: each explained row has its own surrogate intercept (not in the bars).")
         else:

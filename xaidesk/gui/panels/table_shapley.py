@@ -282,8 +282,14 @@ class TableShapleyPage(QWidget):
                 if self.position == position:
                     self._show_row()
 
+        def cancelled() -> None:
+            if self._pending == (position, generation):
+                self._pending = None
+                self.waterfall_holder.show_message("Cancelled: choose the row again, or show this page again, to "
+                                                   "compute its Shapley values.")
+
         self.jobs.run("row", lambda token, progress: explain_rows(fitted, explained, [position], seed, token=token,
-                                                                  progress=progress), done, self._failed)
+                                                                  progress=progress), done, self._failed, cancelled)
 
     def _recompute(self) -> None:
         if self.explained is None:

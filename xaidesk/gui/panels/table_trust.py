@@ -99,7 +99,9 @@ class TrustCheck(QWidget):
         self._forget()
 
     def set_row(self, row: int) -> None:
-        """Check row ``row`` from now on; forgets the result shown for another row."""
+        """Check row ``row`` from now on; stops a check of another row and forgets the result shown."""
+        if int(row) != self.row:
+            self.jobs.cancel()
         self.row = int(row)
         self._forget()
 
@@ -116,8 +118,8 @@ class TrustCheck(QWidget):
                       lambda outcome: self._show(outcome, context, row, settings), self._failed)
 
     def _show(self, outcome, context, row: int, settings: dict) -> None:
-        if context is not self.context:
-            return  # measured on a model no longer shown
+        if context is not self.context or row != self.row:
+            return  # measured on a model or a row no longer shown
         self.view.show_outcome(outcome, self.row_name(row), context, settings)
         self.result_area.show_content()
 

@@ -285,7 +285,8 @@ class TableWhatIfPage(QWidget):
         self.ice_holder.show_message(f"Computing the curves of {fitted.feature_names[feature]}…")
         self.jobs.run("ice", lambda token, progress: compute_ice(fitted, feature, extend, position, seed,
                                                                  token=token, progress=progress),
-                      lambda view: self._ice_done(view, generation), self._failed)
+                      lambda view: self._ice_done(view, generation), self._failed,
+                      lambda: self._cancelled(self.ice_holder, "curves", generation, ice=True))
         self._update_save()
 
     def _compute_pair(self) -> None:
@@ -301,7 +302,8 @@ class TableWhatIfPage(QWidget):
                                       f"{fitted.feature_names[second]}…")
         self.jobs.run("pair", lambda token, progress: compute_pair(fitted, first, second, extend, seed, token=token,
                                                                    progress=progress),
-                      lambda view: self._pair_done(view, generation), self._failed)
+                      lambda view: self._pair_done(view, generation), self._failed,
+                      lambda: self._cancelled(self.pair_holder, "heat map", generation, ice=False))
         self._update_save()
 
     def _feature_changed(self, *_args) -> None:
@@ -314,6 +316,17 @@ class TableWhatIfPage(QWidget):
 
     def _tab_changed(self, _index: int) -> None:
         self._refresh()
+
+    def _cancelled(self, holder, what: str, generation: int, ice: bool) -> None:
+        """A cancelled computation is asked for again the next time the page is shown or changed."""
+        if generation != self._generation:
+            return
+        if ice:
+            self._ice_stale, self._row_requested = True, None
+        else:
+            self._pair_stale = True
+        holder.show_message(f"Cancelled: the {what} were not computed. Change a setting, or show this page "
+                            "again, to compute them.")
 
     # -- results ---------------------------------------------------------------------------------------------
     def _ice_done(self, view, generation: int) -> None:

@@ -38,7 +38,7 @@ class PanelJobs(QObject):
         super().__init__(parent)
         self.runner = runner
         self.prefix = prefix
-        self._handlers: dict[int, tuple[Callable, Callable | None]] = {}
+        self._handlers: dict[int, tuple[Callable, Callable | None, Callable | None]] = {}
         self._progress_bar: QProgressBar | None = None
         self._status: QLabel | None = None
         runner.progress.connect(self._on_progress)
@@ -51,15 +51,16 @@ class PanelJobs(QObject):
         self._progress_bar, self._status = progress_bar, status
 
     def run(self, name: str, job: Callable[[Any, Any], Any], on_done: Callable[[Any], None],
-            on_failed: Callable[[Any], None] | None = None) -> int:
+            on_failed: Callable[[Any], None] | None = None, on_cancelled: Callable[[], None] | None = None) -> int:
         """Submit ``job(token, progress)`` on the channel ``name``, cancelling that channel's previous job.
 
         ``on_done(result)`` runs when it finishes, ``on_failed(failure)`` when it raises (a
-        :class:`~xaidesk.gui.runner.JobFailure`); a cancelled job calls neither.
+        :class:`~xaidesk.gui.runner.JobFailure`), ``on_cancelled()`` when it is cancelled (by
+        :meth:`cancel`; a job replaced by a newer one on its channel calls nothing).
         """
         job_id = self.runner.submit(job, f"{self.prefix}.{name}")
         self._handlers = {k: v for k, v in self._handlers.items() if self.runner.is_current(k)}
-        self._handlers[job_id] = (on_done, on_failed)
+        self._handlers[job_id] = (on_done, on_failed, on_cancelled)
         self._show(0.0, "Waiting for the previous job…" if len(self._handlers) > 1 else "Starting…")
         self.busy_changed.emit(True)
         return job_id
@@ -82,7 +83,7 @@ class PanelJobs(QObject):
         if self._status is not None:
             self._status.setText(message)
 
-    def _end(self, job_id: int, message: str) -> tuple[Callable, Callable | None] | None:
+    def _end(self, job_id: int, message: str) -> tuple[Callable, Callable | None, Callable | None] | None:
         handlers = self._handlers.pop(job_id, None)
         if handlers is not None and not self._handlers:
             self._show(None, message)
@@ -104,7 +105,9 @@ class PanelJobs(QObject):
             handlers[1](failure)
 
     def _on_cancelled(self, job_id: int) -> None:
-        self._end(job_id, "Cancelled.")
+        handlers = self._end(job_id, "Cancelled.")
+        if handlers is not None and handlers[2] is not None:
+            handlers[2]()
 
 
 def job_controls(jobs: PanelJobs, run_text: str, run: Callable[[], None]) -> tuple[QWidget, QPushButton]:
