@@ -35,7 +35,7 @@ def test_table_methods_are_listed_outliers_first():
     names = [m.name for m in table_jobs.list_table_methods()]
     assert sorted(names) == sorted(m.name for m in list_methods("table"))
     assert names[:3] == ["neon.knn", "neon.kde", "neon.kmeans"]
-    assert all(n.startswith("supervised.") for n in names[3:])
+    assert all(n.startswith(("supervised.", "tabular.")) for n in names[3:])
     assert names[0] == default_method("table")
 
 

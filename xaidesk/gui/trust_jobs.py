@@ -21,17 +21,19 @@ if TYPE_CHECKING:  # the models load scikit-learn: imported when a job runs, not
     from ..tabular.models import FittedModel
 from ..tabular.shapley import Background, shapley_values
 
+#: The import name of the reference LIME package.
+LIME_PACKAGE = "lime.lime_tabular"
 #: The explainers a person can measure, in the page's order: key -> plain name.
-EXPLAINERS = {"shapley": "Shapley values", "lime": "LIME (xaidesk)", "lime_package": "LIME (lime package)",
+EXPLAINERS = {"shapley": "Shapley values", "lime_ours": "LIME (xaidesk)", "lime_package": "LIME (lime package)",
               "kernel": "KernelSHAP (sampled)"}
 #: Explainers whose row ``i`` is drawn with seed ``seed + i`` (so they can be run, and cancelled, row by row).
-ROW_SEEDED = ("lime", "lime_package")
+ROW_SEEDED = ("lime_ours", "lime_package")
 #: Shapley methods that do not sample: row by row they give the very values of one call.
 DETERMINISTIC_SHAPLEY = ("exact", "tree")
 #: Sampled explainers: their explanation changes with the seed.
-SAMPLED = ("lime", "lime_package", "kernel")
+SAMPLED = ("lime_ours", "lime_package", "kernel")
 #: Default samples per explained row of the sampled explainers.
-DEFAULT_SAMPLES = {"lime": 1000, "lime_package": 1000, "kernel": 500}
+DEFAULT_SAMPLES = {"lime_ours": 1000, "lime_package": 1000, "kernel": 500}
 DEFAULT_NEIGHBOURS = 10
 DEFAULT_NOISE = 0.05
 DEFAULT_SEEDS = 10
@@ -42,7 +44,7 @@ DEFAULT_COMPARISON = {"rows": 3, "samples": 500, "seeds": 5, "neighbours": 5}
 
 def lime_package_available() -> bool:
     """Whether the ``lime`` package can be imported."""
-    return importlib.util.find_spec("lime") is not None
+    return importlib.util.find_spec(LIME_PACKAGE) is not None
 
 
 @dataclass(frozen=True)
@@ -91,7 +93,7 @@ def make_explainer(context: TrustContext, key: str, samples: int | None = None,
         return trust.shapley_explainer(predict, context.background, estimator=model.estimator, method=method)
     if key == "kernel":
         return trust.shapley_explainer(predict, context.background, method="kernel", nsamples=samples)
-    if key == "lime":
+    if key == "lime_ours":
         return trust.lime_explainer(predict, context.X, num_samples=samples)
     if key == "lime_package":
         return trust.lime_package_explainer(predict, context.X, num_samples=samples)

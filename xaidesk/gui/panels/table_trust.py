@@ -137,7 +137,7 @@ class StabilityCheck(TrustCheck):
     timing = "With these settings: about 1 to 3 s on a table of 2,000 rows and 10 columns."
 
     def build_settings(self, form: QFormLayout) -> None:
-        self.methods = method_chooser(("shapley", "lime", "lime_package"))
+        self.methods = method_chooser(("shapley", "lime_ours", "lime_package"))
         form.addRow("Methods", self.methods)
         self.mode = QComboBox()
         self.mode.addItem("copies of the row with small noise", "noise")
@@ -227,7 +227,7 @@ class CertaintyCheck(TrustCheck):
     timing = "With these settings: about 1 to 2 s on a table of 2,000 rows and 10 columns."
 
     def build_settings(self, form: QFormLayout) -> None:
-        self.methods = method_chooser(("lime", "lime_package", "kernel"))
+        self.methods = method_chooser(("lime_ours", "lime_package", "kernel"))
         self.seeds = spin(2, 100, trust_jobs.DEFAULT_SEEDS, " runs")
         self.seeds.setToolTip("How many times each method explains the row, each time with another seed.")
         form.addRow("Sampled methods", self.methods)
@@ -276,7 +276,7 @@ class FidelityCheck(TrustCheck):
 
 
 class ComparisonCheck(TrustCheck):
-    name, title = "lime", "LIME's stability, measured"
+    name, title = "lime_comparison", "LIME's stability, measured"
     question = ("Is LIME's random sampling stable? The lime package against xaidesk's LIME on the same rows, "
                 "with Shapley values as the reference.")
     run_text = "Compare"

@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ...core.registry import TAG_SUPERVISED, default_method
+from ...core.registry import TAG_BASE_VALUE, TAG_SUPERVISED, default_method
 from .. import table_jobs
 from ..formatting import format_duration
 from ..panels.table_clusters import TableClustersView
@@ -51,8 +51,9 @@ EXAMPLES = {
               "known rules (income against the amount, credit history, past defaults, and a biased postcode "
               "district). Good for readable models, Shapley values, what-if curves and counterfactuals."),
 }
-#: The analysis chosen when an example opens (the others keep the current choice).
-EXAMPLE_METHODS = {"loans": "tabular.readable"}
+#: The analysis chosen when an example opens, by a tag it carries (the others keep the current choice): the
+#: loan table is a decision to explain with a readable model and its base value plus Shapley values.
+EXAMPLE_METHOD_TAGS = {"loans": TAG_BASE_VALUE}
 
 
 class TablesTab(AnalysisTabMixin, QWidget):
@@ -86,7 +87,7 @@ class TablesTab(AnalysisTabMixin, QWidget):
         self.methods: list = []
         self._jobs: dict[str, int | None] = {"methods": None, "load": None, "preview": None, "run": None}
         self._pending_path: Path | None = None
-        self._method_after_load: str | None = None
+        self._method_after_load: str | None = None  # a registry tag
         self._params_by_method: dict[str, dict] = {}
         self._form_method: str | None = None
         self._faithfulness_dialog = None
@@ -270,7 +271,7 @@ class TablesTab(AnalysisTabMixin, QWidget):
 
         if name not in EXAMPLES:
             raise ValueError(f"no example table {name!r}")
-        self._method_after_load = EXAMPLE_METHODS.get(name)
+        self._method_after_load = EXAMPLE_METHOD_TAGS.get(name)
         return self.open_table(resource_path("samples", f"{name}.csv"))
 
     def choose_table(self) -> None:
@@ -304,7 +305,9 @@ class TablesTab(AnalysisTabMixin, QWidget):
         self.table_opened.emit(table.path)
         self.status_message.emit(f"Opened {table.path.name}.")
         if self._method_after_load:
-            self.select_method(self._method_after_load)
+            chosen = next((m.name for m in self.methods if m.has(self._method_after_load)), None)
+            if chosen is not None:
+                self.select_method(chosen)
             self._method_after_load = None
         self.update_preview()
         self._update_enabled()
