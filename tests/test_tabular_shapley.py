@@ -131,7 +131,7 @@ def test_auto_falls_back_when_trees_cannot_explain_the_output(loans):
     pipeline = make_pipeline(StandardScaler(), DecisionTreeClassifier(max_depth=3)).fit(X, X[:, 1] > 40)
     piped = (X[:5], pipeline.predict_proba(X[:5])[:, 1])
     assert choose_method("auto", pipeline, X.shape[1], piped) == "exact"
-    assert choose_method("auto", None, 20, (np.zeros((1, 20)), np.zeros(1))) == "kernel"
+    assert choose_method("auto", None, 20, (np.zeros((1, 20)), np.zeros(1))) == "permutation"
     with pytest.raises(MethodError):
         choose_method("exact", None, 30, (np.zeros((1, 30)), np.zeros(1)))
 

@@ -74,7 +74,7 @@ def _params() -> list[Param]:
         Param("held_out", "float", 0.25, "Share of rows kept apart to measure the model.", minimum=0.05,
               maximum=0.9, label="share held out", percent=True),
         Param("shapley", "choice", "auto", "How Shapley values are computed: exact for few columns, TreeSHAP "
-              "for trees, else sampled (KernelSHAP or permutations).", choices=SHAPLEY_METHODS,
+              "for trees, else sampled permutations (KernelSHAP on request).", choices=SHAPLEY_METHODS,
               label="Shapley method", choice_titles={"auto": "Automatic", "exact": "Exact (every coalition)",
                                                      "tree": "TreeSHAP", "kernel": "KernelSHAP (sampled)",
                                                      "permutation": "Permutations (sampled)"}),
