@@ -14,18 +14,14 @@ from pathlib import Path
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QFileDialog,
-    QGroupBox,
     QHBoxLayout,
-    QLabel,
-    QMenu,
-    QPushButton,
     QSplitter,
     QTabWidget,
     QVBoxLayout,
     QWidget,
 )
 
-from ...core.registry import TAG_BASE_VALUE, TAG_SUPERVISED, default_method
+from ...core.registry import TAG_SUPERVISED, default_method
 from .. import table_jobs
 from ..formatting import format_duration
 from ..panels.table_clusters import TableClustersView
@@ -35,25 +31,13 @@ from ..panels.table_fit import TableModelView
 from ..panels.table_overview import TableGlobalView, TableGroupsView, TableHeatmapView
 from ..panels.table_prepare import TableDataView, TablePreprocessView
 from ..panels.table_ranking import TableRankingView
+from ..panels.table_side import EXAMPLE_METHOD_TAGS, EXAMPLES, analysis_box, export_box, table_box
 from ..runner import JobFailure, Runner
-from ..views.table_views import ElidingComboBox
 from ..widgets import error_dialog
-from ..widgets.param_form import ParamForm
 from .analysis_base import AnalysisTabMixin
 from ..panels.tab_pieces import faithfulness_box, show_faithfulness_dialog, side_column
 
 TABLE_FILTER = "Tables (*.csv *.tsv *.txt *.tab *.xlsx);;All files (*)"
-#: The example tables (``resources/samples/<name>.csv``): menu title and what they hold.
-EXAMPLES = {
-    "wine": ("Wines: 178 wines, 13 measurements", "178 wines from three cultivars with 13 chemical measurements "
-             "(the wine data that ships with scikit-learn). Good for outliers and clusters."),
-    "loans": ("Loans: why was a loan declined?", "2,000 generated loan applications, approved or declined by "
-              "known rules (income against the amount, credit history, past defaults, and a biased postcode "
-              "district). Good for readable models, Shapley values, what-if curves and counterfactuals."),
-}
-#: The analysis chosen when an example opens, by a tag it carries (the others keep the current choice): the
-#: loan table is a decision to explain with a readable model and its base value plus Shapley values.
-EXAMPLE_METHOD_TAGS = {"loans": TAG_BASE_VALUE}
 
 
 class TablesTab(AnalysisTabMixin, QWidget):
@@ -144,64 +128,13 @@ class TablesTab(AnalysisTabMixin, QWidget):
     def _build_side_panel(self) -> QWidget:
         panel = QWidget()
         layout = QVBoxLayout(panel)
-
-        table_box = QGroupBox("Table")
-        table_layout = QVBoxLayout(table_box)
-        self.open_button = QPushButton("Open table…")
-        self.open_button.setToolTip("Open a CSV, TSV or Excel (.xlsx) file. You can also drop a file on the window.")
-        self.open_button.clicked.connect(self.choose_table)
-        table_layout.addWidget(self.open_button)
-        self.example_button = QPushButton("Open an example…")
-        self.example_button.setToolTip("Tables that ship with xaidesk, to try every analysis on.")
-        examples = QMenu(self.example_button)
-        for name, (title, tip) in EXAMPLES.items():
-            action = examples.addAction(title)
-            action.setToolTip(tip)
-            action.triggered.connect(lambda _checked=False, n=name: self.open_example(n))
-        examples.setToolTipsVisible(True)
-        self.example_button.setMenu(examples)
-        table_layout.addWidget(self.example_button)
-        self.file_label = QLabel("No table open.\nOpen a CSV, TSV or .xlsx file, or drop one here.")
-        self.file_label.setWordWrap(True)
-        table_layout.addWidget(self.file_label)
-        layout.addWidget(table_box)
-
-        method_box = QGroupBox("Analysis")
-        method_layout = QVBoxLayout(method_box)
-        self.method_combo = ElidingComboBox()
-        self.method_combo.setToolTip("What to compute: outlier scores, clusters, or a model of the target column.")
-        self.method_combo.currentIndexChanged.connect(self._on_method_changed)
-        method_layout.addWidget(self.method_combo)
-        self.method_help = QLabel("")
-        self.method_help.setWordWrap(True)
-        self.method_help.setStyleSheet("color: #555;")
-        method_layout.addWidget(self.method_help)
-        self.target_label = QLabel("")
-        self.target_label.setWordWrap(True)
-        method_layout.addWidget(self.target_label)
-        self.param_form = ParamForm()
-        method_layout.addWidget(self.param_form)
-        note = QLabel("The log offset θ and standardisation are set in the Preprocessing view.")
-        note.setWordWrap(True)
-        note.setStyleSheet("color: #777;")
-        method_layout.addWidget(note)
-        layout.addWidget(method_box)
-
+        layout.addWidget(table_box(self))
+        layout.addWidget(analysis_box(self))
         layout.addWidget(faithfulness_box(
             self, "Compare analyses on this table: remove each row's most (and least) relevant features first, "
                   "each replaced by its column mean, and see how fast the explained score falls, against random "
                   "removal."))
-
-        export_box = QGroupBox("Export")
-        export_layout = QVBoxLayout(export_box)
-        self.export_button = QPushButton("Export results…")
-        self.export_button.setToolTip("Write scores.csv, relevance.csv and summary.json into a folder.")
-        self.export_button.clicked.connect(self.choose_export_folder)
-        self.save_plot_button = QPushButton("Save current plot as PNG…")
-        self.save_plot_button.clicked.connect(self.choose_plot_file)
-        export_layout.addWidget(self.export_button)
-        export_layout.addWidget(self.save_plot_button)
-        layout.addWidget(export_box)
+        layout.addWidget(export_box(self))
         layout.addStretch(1)
         return panel
 
