@@ -30,3 +30,16 @@ def test_the_loan_demo_reads_with_its_target_and_every_feature():
     table = load_table(resource_path("samples", "loans.csv"))
     assert table.roles["approved"] == "target"
     assert [c for c, r in table.roles.items() if r == "feature"] == [c for c in table.columns if c != "approved"]
+
+
+def test_a_text_outcome_is_the_target_and_a_postcode_is_flagged_as_a_code():
+    from xaidesk.data.tables.columns import looks_like_code
+
+    rng = np.random.default_rng(1)
+    frame = pd.DataFrame({"income": rng.normal(50, 10, 80), "postcode": rng.integers(1000, 9999, 80),
+                          "approved": rng.choice(["yes", "no"], 80)})
+    roles, reasons = guess_roles(frame)
+    assert roles == {"income": "feature", "postcode": "feature", "approved": "target"}
+    assert "code" in reasons["postcode"] and "proxy" in reasons["postcode"]
+    assert [looks_like_code(n) for n in ("postcode", "zip", "branch_code", "income_k", "decoded", "zipper")] == \
+        [True, True, True, False, False, False]

@@ -20,6 +20,8 @@ ROLES = ("feature", "target", "metadata", "ignore")
 
 MAX_DISTINCT_METADATA = 12
 _ID_NAME = re.compile(r"^(id|idx|index|key|nr|no|number|row|rowid|row_id|#|unnamed: ?0)$|(_id|id_)$|^id\b", re.I)
+_CODE_NAME = re.compile(r"(post|postal|zip)[ _]?code|^zip$|^(area|region|country|branch|product|store)[ _]?(code|id)$"
+                        r"|^code$|[ _]code$|phone", re.I)
 _TARGET_NAME = re.compile(r"^(target|label|class|y|outcome|approved|defaulted|churn|churned|survived|diagnosis)$", re.I)
 
 
@@ -118,8 +120,11 @@ def guess_roles(frame) -> tuple[dict[str, str], dict[str, str]]:
       tenth of the rows) numbered 1, 2, ..., k (e.g. Channel, Region) -> metadata; counts and
       0/1 flags (children, previous defaults) and scales (a 12/24/36-month term) -> feature;
     - a text column with few distinct values -> metadata, other text -> ignore;
-    - a numeric column named ``target``, ``label``, ``class``, ``y``, ``outcome`` or like a yes/no
-      outcome (``approved``, ``defaulted``, ``churn``, ``survived``, ...) -> target (only the first);
+    - a column named ``target``, ``label``, ``class``, ``y``, ``outcome`` or like a yes/no outcome
+      (``approved``, ``defaulted``, ``churn``, ``survived``, ...) -> target (only the first; a text
+      column needs 2 to 12 classes);
+    - a numeric column named like a code (``postcode``, ``zip``, ``branch_code``) -> feature, with a
+      reason that warns it is not an amount;
     - any other numeric column -> feature.
     """
     n = len(frame)
@@ -132,7 +137,10 @@ def guess_roles(frame) -> tuple[dict[str, str], dict[str, str]]:
         distinct = int(values.nunique())
         if not _is_numeric_dtype(series):
             text_values = values.astype(str)
-            if distinct <= MAX_DISTINCT_METADATA and distinct < max(3, n // 2):
+            if _TARGET_NAME.match(str(c)) and not target_taken and 2 <= distinct <= MAX_DISTINCT_METADATA:
+                roles[c], reasons[c] = "target", f"named like a target, with {distinct} classes"
+                target_taken = True
+            elif distinct <= MAX_DISTINCT_METADATA and distinct < max(3, n // 2):
                 roles[c], reasons[c] = "metadata", f"text with {distinct} distinct values"
             elif (values.size and pd_numeric_share(text_values) >= 0.8):
                 roles[c], reasons[c] = "feature", "mostly numbers, with some text cells"
@@ -153,9 +161,21 @@ def guess_roles(frame) -> tuple[dict[str, str], dict[str, str]]:
                 roles[c], reasons[c] = "metadata", f"whole numbers 1 to {distinct} (a category code)"
             else:
                 roles[c], reasons[c] = "feature", f"whole numbers with {distinct} distinct values (a count, a flag or a scale)"
+        elif looks_like_code(c):
+            roles[c], reasons[c] = "feature", ("numbers named like a code (a postcode?): a model reads them as "
+                                               "amounts and may use them as a proxy for where people live")
         else:
             roles[c], reasons[c] = "feature", "numbers"
     return roles, reasons
+
+
+def looks_like_code(name: str) -> bool:
+    """Whether a column's name says its numbers are a code (a postcode, a branch code) rather than an amount.
+
+    A model reads such numbers as amounts (7999 is "more" than 7000) and may use them as a proxy for
+    who lives where; what-if curves and counterfactuals over them mean moving house.
+    """
+    return bool(_CODE_NAME.search(str(name)))
 
 
 def _category_code(numbers: np.ndarray) -> bool:
