@@ -338,3 +338,75 @@ def test_a_regression_margin_keeps_the_prediction_inside_the_interval():
 def test_a_bad_margin_is_refused_plainly(logistic, margin):
     with pytest.raises(InputError, match="margin"):
         counterfactuals(logistic, _declined(logistic), margin=margin)
+
+
+def _naively_dominated(x0, better, worse):
+    """Whether ``worse`` changes every feature ``better`` changes, each the same way and at least as far."""
+    for j in range(len(x0)):
+        if better[j] == x0[j]:
+            continue
+        if worse[j] == x0[j] or np.sign(worse[j] - x0[j]) != np.sign(better[j] - x0[j]):
+            return False
+        if abs(worse[j] - x0[j]) < abs(better[j] - x0[j]):
+            return False
+    return True
+
+
+def test_dominated_by_matches_a_naive_check():
+    from xaidesk.tabular.counterfactual_search import dominated_by
+
+    rng = np.random.default_rng(3)
+    x0 = np.array([1.0, 5.0, 0.0, -2.0])
+    X = x0 + rng.choice([-2.0, -1.0, 0.0, 0.0, 1.0, 2.0], size=(400, 4))
+    for chosen in X[:40]:
+        if np.all(chosen == x0):
+            continue
+        naive = [_naively_dominated(x0, chosen, x) for x in X]
+        assert dominated_by(x0, chosen, X).tolist() == naive
+    # the tester's case: loan 42.1 -> 6.8 shown, loan 42.1 -> 5.5 is only a larger cut
+    assert dominated_by(np.array([42.1, 3.0]), np.array([6.8, 3.0]), np.array([[5.5, 3.0], [7.0, 3.0], [5.5, 4.0],
+                                                                                [50.0, 3.0]])).tolist() == [
+        True, False, True, False]
+
+
+@pytest.mark.parametrize("count", [3, 6])
+def test_no_answer_is_dominated_by_another(logistic, tree, count):
+    for model in (logistic, tree):
+        for k in range(3):
+            row = _declined(model, k)
+            result = counterfactuals(model, row, count=count)
+            x0 = model.X[row]
+            cfs = [cf.values for cf in result.counterfactuals]
+            for i, a in enumerate(cfs):
+                for j, b in enumerate(cfs):
+                    assert i == j or not _naively_dominated(x0, a, b), (model.kind, row, a, b)
+
+
+def test_dominated_candidates_are_skipped_and_fewer_answers_are_said_so(logistic):
+    from xaidesk.tabular.counterfactual_search import select_verified
+    from xaidesk.tabular.counterfactual_space import Goal, search_space
+
+    row = _declined(logistic)
+    x0 = logistic.X[row].copy()
+    goal = Goal(logistic, "1", None)
+    space = search_space(logistic, x0, [], None, NAMES)
+    # raise the score alone until the model clearly approves, then ask for more of the same, further
+    steps = np.arange(0.1, 60.0, 0.1)
+    trial = np.repeat(x0[None], len(steps), axis=0)
+    trial[:, 0] = np.round(x0[0] + steps, 1)
+    reached = goal.evaluate(trial)[2]
+    first = trial[np.flatnonzero(reached)[0]]
+    further = [first.copy() for _ in range(3)]
+    for i, f in enumerate(further):
+        f[0] = np.round(first[0] + 5.0 * (i + 1), 1)
+    pool = np.array([first, *further])
+    assert goal.evaluate(pool)[2].all()
+    chosen, notes = select_verified(logistic, space, goal, pool, 3)
+    assert len(chosen) == 1 and np.array_equal(chosen[0][0], first)
+    assert any("3 other answers found only changed the same features further" in n for n in notes)
+    # one that raises the score less but also years is no larger cut of the same change: it may be shown
+    other = first.copy()
+    other[0], other[1] = np.round((x0[0] + first[0]) / 2, 1), 20.0
+    assert goal.evaluate(other[None])[2][0]
+    chosen, _ = select_verified(logistic, space, goal, np.array([first, *further, other]), 3)
+    assert len(chosen) == 2 and any(np.array_equal(c[0], other) for c in chosen)

@@ -154,6 +154,8 @@ def select_verified(model: FittedModel, space: Space, goal: Goal, pool: np.ndarr
                     count: int) -> tuple[list[tuple[np.ndarray, float, int]], list[str]]:
     """Greedy diverse choice (closeness against distance to those chosen), each predicted again.
 
+    A candidate dominated by one already chosen (see :func:`dominated_by`) is never chosen; when
+    fewer than ``count`` remain for that reason, fewer are returned and a note says why.
     Returns ``(values, output, outcome code)`` of each chosen counterfactual, and notes.
     """
     notes: list[str] = []
@@ -165,6 +167,7 @@ def select_verified(model: FittedModel, space: Space, goal: Goal, pool: np.ndarr
     nearest = np.full(len(pool), np.inf)
     chosen: list[tuple[np.ndarray, float, int]] = []
     available = np.ones(len(pool), bool)
+    dominated = np.zeros(len(pool), bool)
     while len(chosen) < count and available.any():
         gain = np.where(available, -score + DIVERSITY * np.where(np.isfinite(nearest), nearest, 0.0), -np.inf)
         i = int(np.argmax(gain))
@@ -179,5 +182,26 @@ def select_verified(model: FittedModel, space: Space, goal: Goal, pool: np.ndarr
         distance_to_i = (np.abs(pool - values) / space.scale).sum(axis=1) + (changed != changed[i]).sum(axis=1)
         nearest = np.minimum(nearest, distance_to_i)
         available &= nearest > MIN_GAP
+        newly = available & dominated_by(space.x0, values, pool)
+        dominated |= newly
+        available &= ~newly
         chosen.append((values.copy(), output, int(code)))
+    if len(chosen) < count and dominated.any():
+        notes.append(f"{int(dominated.sum())} other answer{'s' if dominated.sum() > 1 else ''} found only changed "
+                     "the same features further than an answer shown, so "
+                     f"{'they were' if dominated.sum() > 1 else 'it was'} left out.")
     return chosen, notes
+
+
+def dominated_by(x0: np.ndarray, chosen: np.ndarray, X: np.ndarray) -> np.ndarray:
+    """Which rows of ``X`` ask for more than ``chosen`` does: the same changes or more, each as far or further.
+
+    A row is dominated when it changes every feature ``chosen`` changes (and maybe others), each in
+    the same direction from ``x0`` and at least as far; it is then a worse answer than ``chosen``.
+    """
+    step = chosen - x0
+    moved = step != 0
+    delta = X[:, moved] - x0[moved]
+    same_way = np.sign(delta) == np.sign(step[moved])
+    further = np.abs(delta) >= np.abs(step[moved])
+    return np.all(same_way & further, axis=1) & bool(moved.any())
