@@ -9,7 +9,7 @@ from scipy.stats import norm
 import xaidesk.tabular
 from xaidesk.explain.table import explain_table
 from xaidesk.gui.panels.table_readable import TableReadablePage
-from xaidesk.gui.readable_jobs import compare_models, form_settings
+from xaidesk.gui.readable_jobs import WEAK_AUC, WEAK_R2, compare_models, form_settings, weak_fit_warning
 from xaidesk.gui.runner import Runner
 from xaidesk.gui.views.tree_drawing import PATH_COLOUR
 from xaidesk.tabular import readable
@@ -328,3 +328,54 @@ def test_a_cancelled_comparison_shows_nothing_and_a_new_result_drops_a_running_o
     qtbot.waitUntil(lambda: not page.jobs.busy, timeout=25_000)
     qtbot.wait(50)
     assert page.compared == [] and not page.compare_table.isVisibleTo(page)
+
+
+def _noise_result(task: str):
+    """A linear model fitted to a target that is pure noise: its held-out fit is no better than a guess."""
+    X = np.random.default_rng(0).normal(size=(200, 3))
+    noise = np.random.default_rng(5).normal(size=200)
+    y = (noise > 0).astype(int) if task == "classification" else noise
+    model = "logistic" if task == "classification" else "linear"
+    return explain_table(X, "tabular.readable", {"model": model, "explained_rows": 4, "background_size": 10,
+                                                 "shapley": "kernel"}, target=y)
+
+
+@pytest.mark.parametrize("task", ["regression", "classification"])
+def test_a_model_no_better_than_a_guess_gets_an_orange_warning(page, task):
+    weak = _noise_result(task).extras["fitted"]
+    m = weak.metrics
+    if task == "regression":
+        assert m["r2"] <= WEAK_R2
+        measured = f"R² {m['r2']:.2f}".replace("-", "\u2212")
+    else:
+        assert m["roc_auc"] <= WEAK_AUC
+        measured = f"AUC {m['roc_auc']:.2f}"
+    warning = weak_fit_warning(weak)
+    assert warning.startswith(f"This model predicts the held-out rows no better than a guess ({measured}")
+    assert "describe what it does, not why" in warning
+    page.show_result(_noise_result(task))
+    assert page.warning_label.isVisible() and page.warning_label.text() == warning
+    assert "#c05a00" in page.warning_label.styleSheet()
+    good = result_of("tree", task)  # a target the features explain: no warning
+    assert weak_fit_warning(good.extras["fitted"]) == ""
+    page.show_result(good)
+    assert not page.warning_label.isVisible() and page.warning_label.text() == ""
+
+
+def test_the_weak_fit_rule_reads_the_balanced_accuracy_without_an_auc_and_stops_at_its_thresholds():
+    fitted = result_of("tree").extras["fitted"]
+
+    def warning(**metrics):
+        return weak_fit_warning(replace(fitted, metrics=metrics))
+
+    assert warning(roc_auc=0.55) and not warning(roc_auc=0.56)
+    assert warning(balanced_accuracy=0.52) and not warning(balanced_accuracy=0.53)  # 2 classes: a guess is 50%
+    assert "guessing among 2 classes gets 50%" in warning(balanced_accuracy=0.5)
+    three = replace(fitted, class_names=["a", "b", "c"])
+    assert weak_fit_warning(replace(three, metrics={"balanced_accuracy": 0.35})) != ""
+    assert weak_fit_warning(replace(three, metrics={"balanced_accuracy": 0.36})) == ""
+    assert warning(roc_auc=float("nan"), balanced_accuracy=0.9) == ""
+    regression = result_of("tree", "regression").extras["fitted"]
+    assert weak_fit_warning(replace(regression, metrics={"r2": 0.05})) != ""
+    assert weak_fit_warning(replace(regression, metrics={"r2": 0.06})) == ""
+    assert "R² \u22120.04" in weak_fit_warning(replace(regression, metrics={"r2": -0.04}))

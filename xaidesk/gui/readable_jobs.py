@@ -78,6 +78,49 @@ def metrics_sentence(model: FittedModel) -> str:
             "(1 is perfect, 0 is no better than the average).")
 
 
+#: A held-out fit at or below these is no better than a guess: R² (regression), ROC AUC (classification).
+WEAK_R2 = 0.05
+WEAK_AUC = 0.55
+#: Without an AUC: a balanced accuracy within this of 1 / number of classes is no better than a guess.
+WEAK_BALANCED_MARGIN = 0.02
+
+
+def signed(value: float, decimals: int = 2) -> str:
+    """``value`` with a real minus sign (−0.04), as people write it."""
+    return f"{value:.{decimals}f}".replace("-", "\u2212")
+
+
+def weak_fit_warning(model: FittedModel) -> str:
+    """A warning when the held-out fit is no better than a guess, else ``""``.
+
+    Regression: R² at most :data:`WEAK_R2`. Classification: ROC AUC at most :data:`WEAK_AUC`, or, without
+    an AUC, a balanced accuracy at most :data:`WEAK_BALANCED_MARGIN` above 1 / number of classes.
+    """
+    m = model.metrics
+    if model.task == "regression":
+        r2 = m.get("r2")
+        if r2 is None or not np.isfinite(r2) or r2 > WEAK_R2:
+            return ""
+        measured, why = f"R² {signed(r2)}", "why the values are what they are"
+    else:
+        auc, balanced = m.get("roc_auc"), m.get("balanced_accuracy")
+        if auc is not None and np.isfinite(auc):
+            if auc > WEAK_AUC:
+                return ""
+            measured = f"AUC {auc:.2f}, where 0.5 is guessing"
+        elif balanced is not None and np.isfinite(balanced):
+            chance = 1 / max(1, len(model.class_names))
+            if balanced > chance + WEAK_BALANCED_MARGIN:
+                return ""
+            measured = (f"balanced accuracy {100 * balanced:.1f}%, where guessing among {len(model.class_names)} "
+                        f"classes gets {100 * chance:.0f}%")
+        else:
+            return ""
+        why = f"why the rows have the {model.target_name} they have"
+    return (f"This model predicts the held-out rows no better than a guess ({measured}): its explanations describe "
+            f"what it does, not {why}.")
+
+
 def model_sentence(model: FittedModel) -> str:
     """What the model is, what it does and what its output means."""
     if model.task == "classification":
@@ -170,4 +213,4 @@ def lasso_path_of(model: FittedModel, token: CancelToken | None = None, progress
 
 __all__ = ["ComparedModel", "HOW_READ", "METRIC_COLUMNS", "compare_models", "form_settings", "how_read",
            "lasso_path_of",
-           "metric_text", "metrics_sentence", "model_sentence", "number"]
+           "metric_text", "metrics_sentence", "model_sentence", "number", "weak_fit_warning"]

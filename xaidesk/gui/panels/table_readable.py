@@ -12,7 +12,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel, QSplitter, QStackedWidget, QVBoxLayout, QWidget
 
 from ..readable_jobs import (
-    METRIC_COLUMNS, compare_models, form_settings, lasso_path_of, metrics_sentence, model_sentence,
+    METRIC_COLUMNS, compare_models, form_settings, lasso_path_of, metrics_sentence, model_sentence, weak_fit_warning,
 )
 from ..views.readable_kinds import EbmKindView, KnnKindView, LinearKindView, NaiveBayesKindView, TreeKindView
 from ..views.readable_views import CompareTable
@@ -56,6 +56,8 @@ class TableReadablePage(QWidget):
         self.title_label = WrappingLabel("")
         self.title_label.setFont(bold_font())
         self.metrics_label = WrappingLabel("")
+        self.warning_label = WrappingLabel("")
+        self.warning_label.setStyleSheet("color: #c05a00; font-weight: 600;")
         controls, self.compare_button = job_controls(self.jobs, "Compare models", self.compare)
         self.compare_button.setToolTip(COMPARE_HINT)
         self.compare_table = CompareTable()
@@ -73,7 +75,7 @@ class TableReadablePage(QWidget):
         self.splitter.setStretchFactor(1, 1)
 
         layout = QVBoxLayout(self)
-        for widget in (question, self.title_label, self.metrics_label, controls):
+        for widget in (question, self.title_label, self.metrics_label, self.warning_label, controls):
             layout.addWidget(widget)
         layout.addWidget(self.splitter, 1)
         self.clear()
@@ -88,6 +90,8 @@ class TableReadablePage(QWidget):
             view.clear()
         self.title_label.setText("")
         self.metrics_label.setText("")
+        self.warning_label.setText("")
+        self.warning_label.setVisible(False)
         self.compare_table.set_rows([], METRIC_COLUMNS["classification"])
         self.compare_table.setVisible(False)
         self.compare_button.setEnabled(False)
@@ -103,6 +107,9 @@ class TableReadablePage(QWidget):
         self.metrics = dict(fitted.metrics)
         self.title_label.setText(model_sentence(fitted))
         self.metrics_label.setText(metrics_sentence(fitted))
+        warning = weak_fit_warning(fitted)
+        self.warning_label.setText(warning)
+        self.warning_label.setVisible(bool(warning))
         self.compare_button.setEnabled(True)
         view_name = KIND_VIEWS.get(fitted.kind)
         if view_name is None:
