@@ -309,9 +309,17 @@ def explain_table(
 
 
 def _check_finite(result: TableResult, title: str) -> None:
-    """Refuse a result with infinite or NaN scores or relevance; say which rows were left unexplained (LIME)."""
-    explained = np.isfinite(result.scores)
-    broken = np.isinf(result.scores) | (explained & ~np.all(np.isfinite(result.relevance), axis=1))
+    """Refuse infinite or NaN values where a row was explained; say which rows were left unexplained.
+
+    A row is explained when all its relevance is finite; its score must then be finite too. A row
+    left unexplained (LIME's unchosen rows, a readable model's rows outside its Shapley sample) has
+    no relevance, and either no score or the model's output.
+    """
+    relevance_finite = np.isfinite(result.relevance)
+    explained = relevance_finite.all(axis=1)
+    partly = relevance_finite.any(axis=1) & ~explained
+    broken = (np.isinf(result.scores) | np.isinf(result.relevance).any(axis=1) | partly
+              | (explained & ~np.isfinite(result.scores)))
     if broken.any() or not explained.any():
         rows = ", ".join(str(int(r)) for r in result.row_ids[broken][:5]) or "all"
         raise MethodError(
@@ -319,9 +327,12 @@ def _check_finite(result: TableResult, title: str) -> None:
             "(theta=auto) or standardize=true, or leave out columns with extreme values."
         )
     if not explained.all():
+        scored = np.isfinite(result.scores[~explained]).all()
         result.notices.append(
             f"{int(explained.sum())} of {len(explained)} rows were explained (rows "
-            f"{', '.join(str(int(r)) for r in result.row_ids[explained][:20])}); the others have no score or relevance."
+            f"{', '.join(str(int(r)) for r in result.row_ids[explained][:20])}"
+            f"{', …' if explained.sum() > 20 else ''}); the others have "
+            f"{'a score but no relevance' if scored else 'no score or relevance'}."
         )
 
 

@@ -120,27 +120,28 @@ def seconds_per_prediction(fitted, rows: np.ndarray, probe_rows: int = 2000) -> 
 
 
 def affordable_background(fitted, train: np.ndarray, background: Background, method: str, rows: int,
-                          budget: float, seed: int) -> tuple[Background, list[str]]:
+                          budget: float, seed: int) -> tuple[Background, list[str], float]:
     """``background``, or fewer k-means summaries of ``train`` when ``method`` would overrun ``budget`` seconds.
 
-    Returns the background to use and the sentences that say what was changed and why.
+    Returns the background to use, the sentences that say what was changed and why, and the
+    seconds the Shapley values are expected to take with it (0 for TreeSHAP, which is quick).
     """
     calls = model_calls_per_row(method, train.shape[1]) * rows
-    if budget <= 0 or calls == 0:
-        return background, []
+    if calls == 0:
+        return background, [], 0.0
     per_row = seconds_per_prediction(fitted, train)
-    if calls * len(background.rows) * per_row <= budget:
-        return background, []
+    estimate = calls * len(background.rows) * per_row
+    if budget <= 0 or estimate <= budget:
+        return background, [], estimate
     k = max(MIN_SUMMARIES, int(budget / (calls * per_row)))
     if k >= len(background.rows):
-        return background, []
+        return background, [], estimate
     summary = background_kmeans(train, k, seed)
-    estimate = calls * len(background.rows) * per_row
     return summary, [f"{fitted.title} takes {per_row * 1e6:.1f} µs per prediction, so {method} Shapley values of "
                      f"{rows} rows against {len(background.rows)} background rows would take about {estimate:.0f} s. "
                      f"The background was summarised by {len(summary.rows)} k-means centres (weighted by cluster size) "
                      f"to stay near the {budget:.0f} s set. Explain fewer rows, or raise the time, for a larger "
-                     "background."]
+                     "background."], calls * len(summary.rows) * per_row
 
 
 def _model_settings(model: str, params: dict) -> dict:
@@ -173,7 +174,7 @@ def explain_readable(model=None, x=None, target=None, *, params, token, progress
         params["model"], pre.values, y, names, task=None if params["task"] == "auto" else params["task"],
         params=_model_settings(params["model"], params), held_out=float(params["held_out"]), seed=seed,
         positive=str(params["positive"]).strip() or None, target_name=getattr(x, "target_name", None) or "target",
-        token=token, progress=sub_progress(progress, 0.0, 0.3))
+        token=token, progress=sub_progress(progress, 0.0, 0.1))
     token.check()
     output = fitted.predict_output(pre.values)
     train = pre.values[fitted.train_rows]
@@ -183,18 +184,19 @@ def explain_readable(model=None, x=None, target=None, *, params, token, progress
     positions = explained_positions(len(pre.values), int(params["explained_rows"]), seed)
     probe = pre.values[positions[:50]]
     method = choose_method(params["shapley"], fitted.estimator, len(names), (probe, fitted.predict_output(probe)))
-    background, notices = affordable_background(fitted, train, background, method, len(positions),
-                                                float(params["time_budget"]), seed)
+    background, notices, expected = affordable_background(fitted, train, background, method, len(positions),
+                                                          float(params["time_budget"]), seed)
     token.check()
+    if expected > 10:
+        progress(0.1, f"Shapley values of {len(positions)} rows: about {expected:.0f} s expected")
     shapley = shapley_values(fitted.predict_output, pre.values[positions], background, estimator=fitted.estimator,
                              method=params["shapley"], seed=seed, feature_names=names, token=token,
-                             progress=sub_progress(progress, 0.3, 1.0))
+                             progress=sub_progress(progress, 0.1, 1.0))
+    # Every row gets the model's output (its score, for the ranking); the sampled rows also get their values.
     relevance = np.full(pre.values.shape, np.nan)
     relevance[positions] = shapley.values
-    scores = np.full(len(pre.values), np.nan)
-    scores[positions] = shapley.output
-    absorbed = np.full(len(pre.values), np.nan)
-    absorbed[positions] = shapley.base_value
+    scores = output.copy()
+    absorbed = np.full(len(pre.values), shapley.base_value)
     progress(1.0, "explained")
     summary = {"kind": fitted.kind, "title": fitted.title, "task": fitted.task, "output": fitted.output_name,
                "classes": list(fitted.class_names), "settings": dict(fitted.params),

@@ -52,12 +52,12 @@ class TableHeatmapView(QWidget):
         if result is None:
             return
         n = self.top_n_spin.value()
-        finite = np.isfinite(result.scores)
+        finite = np.isfinite(result.scores) & np.all(np.isfinite(result.relevance), axis=1)
         order = [p for p in result.ranking() if finite[p]][:n]
         normalised = result.normalised_relevance()[order]
         rows = [int(result.row_ids[p]) for p in order]
         self.heatmap.set_matrix(normalised, result.feature_names, rows,
-                                title=f"Normalised relevance of the {len(rows)} highest-scoring rows",
+                                title=f"Normalised relevance of the {len(rows)} highest-scoring explained rows",
                                 score=result.score_label.split(" (")[0])
         if len(rows):
             top = np.nanargmax(normalised, axis=1)

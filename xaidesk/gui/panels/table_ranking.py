@@ -184,15 +184,22 @@ class TableRankingView(QSplitter):
         score = float(result.scores[position])
         absorbed = float(result.absorbed[position])
         self.row_bars.set_values(result.feature_names, relevance, title=f"Row {row_id}: relevance per feature")
+        explained = bool(np.all(np.isfinite(relevance)))
         if not np.isfinite(score):
             self.row_title.setText(f"Row {row_id} was not explained: this method explains a chosen set of rows "
                                    "(see its settings).")
+        elif not explained:
+            self.row_title.setText(f"Row {row_id} · {result.score_label} = {table_number(score)} · not among the "
+                                   "rows explained in this run")
         else:
             self.row_title.setText(f"Row {row_id} · {result.score_label} = {table_number(score)}")
         notes = []
         if method_has(result.method, TAG_INTERCEPT_APART):
             notes.append(f"Prediction {table_number(score)} = sum of the bars {table_number(np.nansum(relevance))} "
                          f"+ intercept {table_number(float(result.extras.get('intercept', absorbed)))} (shown apart).")
+        elif method_has(result.method, TAG_BASE_VALUE) and not explained and np.isfinite(score):
+            notes.append("Its Shapley values were not computed in this run, which explains a sample of the rows "
+                         "(see 'rows explained'); the Shapley values page computes them for any row you choose.")
         elif method_has(result.method, TAG_BASE_VALUE) and np.isfinite(score):
             notes.append(f"Prediction {table_number(score)} = base value {table_number(absorbed)} (the average "
                          f"prediction over the background rows) + the sum of the bars {table_number(np.nansum(relevance))}.")
