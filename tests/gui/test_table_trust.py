@@ -20,6 +20,7 @@ from xaidesk.gui.panels.table_trust import (
 )
 from xaidesk.gui.runner import Runner
 from xaidesk.gui.views.table_items import table_number
+from xaidesk.gui.views.trust_views import VERDICT_COLOURS, GroupedBars
 from xaidesk.tabular import trust
 from xaidesk.tabular.shapley import Background
 
@@ -92,9 +93,16 @@ def test_stability_table_equals_the_core_and_tells_stable_shapley_from_unstable_
     for row, (name, want) in zip(shown, direct.items()):
         assert row[2:] == [table_number(want.mean), table_number(want.spread), want.verdict]
     assert shown[0][4] == "stable" and shown[1][4] == "unstable"
+    assert shown[0][1] == result.extras["model"]["shapley_method"] and shown[1][1] == "15"
     label, means, spreads = check.view.plot.series[0]
     np.testing.assert_allclose(means, [d.mean for d in direct.values()])
     np.testing.assert_allclose(spreads, [d.spread for d in direct.values()])
+    # The whiskers are the spread, cut where a rank correlation ends (1 and -1).
+    left, right = check.view.plot.whiskers[0]
+    np.testing.assert_allclose(left, np.minimum(spreads, means + 1))
+    np.testing.assert_allclose(right, np.minimum(spreads, 1 - means))
+    assert np.all(means + right <= 1 + 1e-12) and np.all(means - left >= -1 - 1e-12)
+    assert "spread" in check.view.plot.plot_item.titleLabel.text
     assert "Row" in check.view.sentence.text() and "6 copies" in check.view.sentence.text()
     assert check.plot_widget() is check.view.plot
     # Another row: the result for row 3 is forgotten.
@@ -207,7 +215,47 @@ def test_lime_comparison_table_is_the_cores(qtbot, page, error_dialogs):
     assert [r[0] for r in shown] == [r[0] for r in want.rows]
     for row, wanted in zip(shown, want.rows):
         assert row[2:] == [table_number(v) for v in wanted[2:6]] + [wanted[6]]
-    assert "lime package" in check.view.sentence.text() and check.view.sentence.text().count("at ") >= 2
+    # Samples: the LIME rows' count; the Shapley reference's method (4 features: exact), not a count.
+    assert [r[1] for r in shown] == ["100", "100", "100", "exact"]
+    assert check.view.table.horizontalHeaderItem(6).text() == "Verdict (across seeds)"
+    reading = check.view.reading.text()
+    assert "lime package" in reading and reading.count("at ") >= 2
+    # The package without bins and xaidesk's LIME are two implementations of one algorithm: identical numbers.
+    continuous, ours = want.rows[1], want.rows[2]
+    assert continuous[0].startswith("lime package (continuous") and ours[0] == "xaidesk LIME"
+    np.testing.assert_allclose(continuous[2:6], ours[2:6], rtol=1e-9)
+    assert "the same algorithm as xaidesk's LIME: identical numbers" in reading
+    # Each agreement has its own band: a cell's colour is the verdict of its value.
+    for i, wanted in enumerate(want.rows):
+        for j in (2, 4, 5):
+            colour = check.view.table.item(i, j).background().color().getRgb()[:3]
+            assert colour == VERDICT_COLOURS[trust.verdict(wanted[j])]
+    assert "The verdict reads the agreement across seeds only" in reading
+
+
+def test_the_comparison_reading_names_a_measure_that_contradicts_the_verdict_and_two_implementations_that_differ():
+    header = ("method", "samples", "agreement across seeds", "relative spread", "stability under noise (0.05 sd)",
+              "stability over neighbours", "verdict across seeds")
+    rows = [("lime package (quartile bins, its default)", 500, 0.70, 0.3, 0.72, 0.50, "unstable"),
+            ("lime package (continuous)", 500, 0.90, 0.1, 0.91, 0.60, "somewhat stable"),
+            ("xaidesk LIME", 500, 0.90, 0.1, 0.91, 0.60, "somewhat stable"),
+            ("Shapley values (reference)", "exact", 1.0, 0.0, 0.99, 0.54, "stable")]
+    reading = trust_jobs.read_comparison(trust.ComparisonTable(header, rows))
+    assert "identical numbers" in reading
+    assert "Shapley values (reference): stable across seeds, but unstable over the nearest rows (0.54)." in reading
+    rows[2] = ("xaidesk LIME", 500, 0.93, 0.1, 0.91, 0.60, "somewhat stable")
+    reading = trust_jobs.read_comparison(trust.ComparisonTable(header, rows))
+    assert "identical" not in reading and "differ by up to 0.03" in reading
+
+
+def test_the_stability_whiskers_stop_at_one(qtbot):
+    bars = GroupedBars()
+    qtbot.addWidget(bars)
+    bars.set_bars(["a", "b"], [("mean", [0.9, -0.8], [0.3, 0.5])], clip=(-1.0, 1.0))
+    left, right = bars.whiskers[0]
+    np.testing.assert_allclose(left, [0.3, 0.2])
+    np.testing.assert_allclose(right, [0.1, 0.5])
+    np.testing.assert_allclose(bars.series[0][2], [0.3, 0.5])  # the spreads as given, for the table
 
 
 def test_a_running_check_can_be_cancelled_and_shows_nothing(qtbot, page, error_dialogs):

@@ -250,27 +250,52 @@ def comparison_rows(context: TrustContext, row: int, count: int) -> list[int]:
     return [int(row), *after[:max(0, count - 1)]]
 
 
+#: How the comparison's Shapley reference is computed, in the table's samples column (it draws no LIME samples).
+SHAPLEY_METHOD_WORDS = {"exact": "exact", "tree": "exact (TreeSHAP)", "permutation": "sampled permutations",
+                        "kernel": "KernelSHAP, sampled"}
+#: The comparison's columns of agreement (index in a row, plain name), each read against the verdict's bands.
+AGREEMENT_COLUMNS = ((2, "across seeds"), (4, "under small noise"), (5, "over the nearest rows"))
+PACKAGE_BINS, PACKAGE_CONTINUOUS, OURS = ("lime package (quartile", "lime package (continuous", "xaidesk LIME")
+
+
+def comparison_shapley_method(width: int) -> str:
+    """The Shapley method the comparison's reference runs on ``width`` features (it passes no estimator)."""
+    from ..tabular.shapley import choose_method
+
+    return choose_method("auto", None, int(width), (np.empty((0, width)), np.empty(0)))
+
+
 def run_lime_comparison(context: TrustContext, row: int, *, rows: int = DEFAULT_COMPARISON["rows"],
                         samples: int = DEFAULT_COMPARISON["samples"], seeds: int = DEFAULT_COMPARISON["seeds"],
                         neighbours: int = DEFAULT_COMPARISON["neighbours"], noise: float = DEFAULT_NOISE,
                         token, progress=no_progress) -> trust.ComparisonTable:
     """:func:`~xaidesk.tabular.trust.lime_stability_comparison` on ``rows`` rows from ``row``, with Shapley values
-    on the result's background as the reference."""
-    return trust.lime_stability_comparison(
+    on the result's background as the reference; the reference's samples column names its method instead."""
+    table = trust.lime_stability_comparison(
         context.fitted.predict_output, context.X, comparison_rows(context, row, rows), num_samples=samples,
         seeds=range(seeds), neighbours=neighbours, noise=noise, background=context.background, token=token,
         progress=progress)
+    method = SHAPLEY_METHOD_WORDS.get(comparison_shapley_method(context.X.shape[1]), "")
+    return trust.ComparisonTable(table.header, [(r[0], method, *r[2:]) if r[0].startswith("Shapley") and method
+                                                else r for r in table.rows])
+
+
+def _row(table: trust.ComparisonTable, start: str):
+    return next((r for r in table.rows if r[0].startswith(start)), None)
+
+
+def same_numbers(a: Sequence, b: Sequence) -> bool:
+    """Whether two comparison rows measured the same numbers (to rounding) in every measured column."""
+    return np.allclose(np.asarray(a[2:6], dtype=float), np.asarray(b[2:6], dtype=float), rtol=1e-9, atol=1e-12)
 
 
 def read_comparison(table: trust.ComparisonTable) -> str:
-    """One or two plain sentences reading the comparison: which method agreed with itself across seeds."""
-    by_name = {r[0]: r for r in table.rows}
-    package = next((r for n, r in by_name.items() if n.startswith("lime package (quartile")), None)
-    ours = by_name.get("xaidesk LIME")
+    """Plain sentences reading the comparison: which method agreed with itself across seeds, whether the lime
+    package without bins matched xaidesk's LIME, and where a verdict across seeds would mislead for another column."""
+    package, continuous, ours = _row(table, PACKAGE_BINS), _row(table, PACKAGE_CONTINUOUS), _row(table, OURS)
     if package is None or ours is None:
         return ""
-    samples = package[1]
-    words = (f"With {samples} samples per row, the lime package with its default bins gave explanations that "
+    words = (f"With {package[1]} samples per row, the lime package with its default bins gave explanations that "
              f"agreed with themselves across seeds at {package[2]:.3f} ({package[6]}); xaidesk's LIME at "
              f"{ours[2]:.3f} ({ours[6]}).")
     if package[2] < ours[2] - 0.05:
@@ -280,10 +305,33 @@ def read_comparison(table: trust.ComparisonTable) -> str:
         words += " Here xaidesk's LIME is the less stable: give it more samples."
     else:
         words += " Both are about as stable here."
-    return words
+    if continuous is not None:
+        if same_numbers(continuous, ours):
+            words += (" Without its bins the lime package is the same algorithm as xaidesk's LIME: identical numbers "
+                      "(the same samples drawn from the same seeds).")
+        else:
+            gap = float(np.max(np.abs(np.asarray(continuous[2:6], float) - np.asarray(ours[2:6], float))))
+            words += (f" Without its bins the lime package should match xaidesk's LIME, yet here they differ by up "
+                      f"to {gap:.3g}.")
+    return words + " " + read_verdicts(table)
+
+
+def read_verdicts(table: trust.ComparisonTable) -> str:
+    """Which column the verdict reads, and each method whose other agreements fall in another band."""
+    words = ["The verdict reads the agreement across seeds only; each agreement is coloured by its own band."]
+    for r in table.rows:
+        own = trust.verdict(float(r[2]))
+        other = [f"{trust.verdict(float(r[i]))} {name} ({float(r[i]):.2f})" for i, name in AGREEMENT_COLUMNS[1:]
+                 if trust.verdict(float(r[i])) != own]
+        if other:
+            words.append(f"{r[0]}: {own} across seeds, but {' and '.join(other)}.")
+    if len(words) > 1:
+        words.append("The nearest rows really differ, so even an exact method scores below 1 over them: that "
+                     "column shows how fast the explanation changes from row to row.")
+    return " ".join(words)
 
 
 __all__ = ["EXPLAINERS", "SAMPLED", "DEFAULT_SAMPLES", "TrustContext", "trust_context", "make_explainer",
            "Measured", "run_stability", "second_models", "run_consistency", "ConsistencyOutcome", "run_certainty",
-           "run_fidelity", "run_lime_comparison", "read_comparison", "comparison_rows", "consistency_positions",
-           "lime_package_available"]
+           "run_fidelity", "run_lime_comparison", "read_comparison", "read_verdicts", "comparison_shapley_method",
+           "comparison_rows", "consistency_positions", "lime_package_available", "same_numbers"]

@@ -28,7 +28,7 @@ from PySide6.QtWidgets import (
 )
 
 from ...tabular import trust
-from ..trust_jobs import read_comparison
+from ..trust_jobs import AGREEMENT_COLUMNS, read_comparison
 from .table_items import table_item, table_number
 from .table_views import _plain_axes
 
@@ -56,6 +56,7 @@ class GroupedBars(pg.PlotWidget):
         self.series: list[tuple[str, np.ndarray, np.ndarray | None]] = []
         self.lines: list[tuple[float, str]] = []
         self.error_items: list[pg.ErrorBarItem] = []
+        self.whiskers: list[tuple[np.ndarray, np.ndarray]] = []
         self.plot_item.setTitle(title, color="#333333", size="10pt")
 
     def sizeHint(self) -> QSize:  # noqa: N802 - Qt override
@@ -64,14 +65,18 @@ class GroupedBars(pg.PlotWidget):
 
     def reset(self, title: str = "") -> None:
         self.plot_item.clear()
-        self.names, self.series, self.lines, self.error_items = [], [], [], []
+        self.names, self.series, self.lines, self.error_items, self.whiskers = [], [], [], [], []
         self.plot_item.getAxis("left").setTicks(None)
         self.plot_item.setTitle(title, color="#333333", size="10pt")
 
     def set_bars(self, names: Sequence[str], series: Sequence[tuple[str, Sequence[float], Sequence[float] | None]],
                  *, title: str = "", x_label: str = "", lines: Sequence[tuple[float, str]] = (),
-                 x_range: tuple[float, float] | None = None) -> None:
-        """Draw one group of bars per name; each series is ``(label, values, errors or None)``."""
+                 x_range: tuple[float, float] | None = None, clip: tuple[float, float] | None = None) -> None:
+        """Draw one group of bars per name; each series is ``(label, values, errors or None)``.
+
+        With ``clip`` the whiskers stop at its bounds (a rank correlation lies in [-1, 1]); ``whiskers``
+        keeps the ``(left, right)`` lengths drawn, ``series`` the spreads as given.
+        """
         self.reset(title)
         self.names = [str(n) for n in names]
         count = max(1, len(series))
@@ -85,14 +90,18 @@ class GroupedBars(pg.PlotWidget):
             colour = SERIES_COLOURS[s % len(SERIES_COLOURS)]
             self.plot_item.addItem(pg.BarGraphItem(x0=np.zeros(len(values)), width=values, y=y, height=height * 0.9,
                                                    brush=pg.mkBrush(*colour), pen=pg.mkPen(None)))
-            spread = np.zeros(len(values)) if errors is None else errors
+            left = right = np.zeros(len(values)) if errors is None else errors
             if errors is not None:
-                item = pg.ErrorBarItem(x=values, y=y, left=errors, right=errors, beam=height * 0.5,
+                if clip is not None:
+                    left = np.clip(np.minimum(errors, values - clip[0]), 0, None)
+                    right = np.clip(np.minimum(errors, clip[1] - values), 0, None)
+                item = pg.ErrorBarItem(x=values, y=y, left=left, right=right, beam=height * 0.5,
                                        pen=pg.mkPen("#222222", width=1.5))
                 self.plot_item.addItem(item)
                 self.error_items.append(item)
+                self.whiskers.append((left, right))
             if len(values):
-                low, high = min(low, float((values - spread).min())), max(high, float((values + spread).max()))
+                low, high = min(low, float((values - left).min())), max(high, float((values + right).max()))
         for position, text in lines:  # their meaning goes in the axis label, where it covers no bar
             self.lines.append((float(position), str(text)))
             line = pg.InfiniteLine(pos=position, angle=90,
@@ -130,8 +139,10 @@ def results_table(header: Sequence[tuple[str, str]]) -> QTableWidget:
     return table
 
 
-def fill_table(table: QTableWidget, rows: Sequence[Sequence], verdict_column: int | None = None) -> None:
-    """Write ``rows`` into ``table`` (numbers as people write them); colour the verdict column."""
+def fill_table(table: QTableWidget, rows: Sequence[Sequence], verdict_column: int | None = None,
+               band_columns: Sequence[int] = ()) -> None:
+    """Write ``rows`` into ``table`` (numbers as people write them); colour the verdict column, and each
+    agreement in ``band_columns`` by the verdict of its own value."""
     table.setRowCount(len(rows))
     for i, row in enumerate(rows):
         for j, value in enumerate(row):
@@ -139,6 +150,10 @@ def fill_table(table: QTableWidget, rows: Sequence[Sequence], verdict_column: in
             item = table_item(text)
             if j == verdict_column and text in VERDICT_COLOURS:
                 item.setBackground(QBrush(QColor(*VERDICT_COLOURS[text])))
+            if j in band_columns and not isinstance(value, str) and np.isfinite(value):
+                band = trust.verdict(float(value))
+                item.setBackground(QBrush(QColor(*VERDICT_COLOURS[band])))
+                item.setToolTip(f"{text}: {band} by this measure")
             table.setItem(i, j, item)
     table.resizeColumnsToContents()
     frame = 2 * table.frameWidth() + 2
@@ -223,14 +238,23 @@ AGREEMENT_AXIS = (f"rank correlation (dashed lines: somewhat stable from {trust.
                   f"{trust.STABLE_FROM:g})")
 #: Short column titles of the comparison table (the core's full header is each column's tooltip).
 COMPARISON_TITLES = ("Method", "Samples", "Across seeds", "Relative spread", "Under small noise", "Over nearest rows",
-                     "Verdict")
+                     "Verdict (across seeds)")
 AGREEMENT_WORDS = ("Agreement: the rank correlation of the features' importances (1: ranked alike, 0: unrelated); "
                    f"stable from {trust.STABLE_FROM:g}, somewhat stable from {trust.SOMEWHAT_STABLE_FROM:g}.")
 
 
 def _agreement_range(values: np.ndarray, spreads: np.ndarray | None = None) -> tuple[float, float]:
     low = float(np.min(values - (0 if spreads is None else spreads), initial=0.0))
-    return min(-0.05, low - 0.05), 1.05
+    return max(-1.05, min(-0.05, low - 0.05)), 1.05
+
+
+def samples_text(measured, context) -> str:
+    """The samples per row of a sampled method; for Shapley values the method that ran; else '–'."""
+    if measured.samples:
+        return str(measured.samples)
+    if measured.key == "shapley" and context is not None:
+        return context.shapley_method
+    return "–"
 
 
 class ResultView(QWidget):
@@ -266,7 +290,7 @@ class StabilityResultView(ResultView):
     """Per method: the mean agreement of the row's explanation with its neighbours' and its spread."""
 
     header = (("Method", "The explanation method measured."),
-              ("Samples", "Samples per row of a sampled method; – for a method that does not sample."),
+              ("Samples", "Samples per row of a sampled method; for Shapley values the method that ran."),
               ("Agreement", "Mean rank correlation of the importances with the row's own explanation."),
               ("Spread", "Standard deviation of the agreement over the compared rows."),
               ("Verdict", "Stable from 0.95, somewhat stable from 0.8, else unstable."))
@@ -284,13 +308,15 @@ class StabilityResultView(ResultView):
             caveat = (" Nearby rows really differ, so even an exact method scores below 1: compare the methods "
                       "with each other, or use copies with small noise.")
         self.sentence.setText(f"{row_name.capitalize()} against {compared}. {AGREEMENT_WORDS}{caveat}")
-        fill_table(self.table, [(m.name, str(m.samples) if m.samples else "–", m.result.mean, m.result.spread,
+        fill_table(self.table, [(m.name, samples_text(m, context), m.result.mean, m.result.spread,
                                  m.result.verdict) for m in self.measured], self.verdict_column)
         means = np.array([m.result.mean for m in self.measured])
         spreads = np.array([m.result.spread for m in self.measured])
         self.plot.set_bars([m.name for m in self.measured], [("mean agreement", means, spreads)],
-                           title="Agreement with the row's own explanation (bar: mean, whiskers: ± spread)",
-                           x_label=AGREEMENT_AXIS, lines=VERDICT_LINES, x_range=_agreement_range(means, spreads))
+                           title="Agreement with the row's own explanation (bar: the mean; whiskers: ± the spread, "
+                                 "the standard deviation over the compared rows, cut at 1)",
+                           x_label=AGREEMENT_AXIS, lines=VERDICT_LINES, x_range=_agreement_range(means, spreads),
+                           clip=(-1.0, 1.0))
 
 
 class ConsistencyResultView(ResultView):
@@ -379,6 +405,12 @@ class ComparisonResultView(ResultView):
         super().__init__(parent)
         self.table = results_table(())
         self.layout().insertWidget(1, self.table)
+        self.reading = sentence_label()  # under the table: what its numbers say
+        self.layout().insertWidget(2, self.reading)
+
+    def clear(self) -> None:
+        super().clear()
+        self.reading.setText("")
 
     def show_outcome(self, table, row_name: str, context, settings: dict) -> None:
         self.comparison = table
@@ -388,13 +420,13 @@ class ComparisonResultView(ResultView):
             item = QTableWidgetItem(title)
             item.setToolTip(full[:1].upper() + full[1:] + ".")
             self.table.setHorizontalHeaderItem(column, item)
-        fill_table(self.table, table.rows, self.verdict_column)
+        fill_table(self.table, table.rows, self.verdict_column, band_columns=[i for i, _ in AGREEMENT_COLUMNS])
         self.sentence.setText(f"On {settings['rows']} rows from {row_name}, {settings['seeds']} seeds each. "
-                              f"{read_comparison(table)} {AGREEMENT_WORDS}")
+                              f"{AGREEMENT_WORDS}")
+        self.reading.setText(read_comparison(table))
         names = [r[0] for r in table.rows]
-        columns = [("across seeds", 2), ("under small noise", 4), ("over the nearest rows", 5)]
-        values = [np.array([r[i] for r in table.rows], dtype=float) for _, i in columns]
-        self.plot.set_bars(names, [(label, v, None) for (label, _), v in zip(columns, values)],
+        values = [np.array([r[i] for r in table.rows], dtype=float) for i, _ in AGREEMENT_COLUMNS]
+        self.plot.set_bars(names, [(label, v, None) for (_, label), v in zip(AGREEMENT_COLUMNS, values)],
                            title="Agreement of each method with itself", x_label=AGREEMENT_AXIS,
                            lines=VERDICT_LINES, x_range=_agreement_range(np.concatenate(values)))
 
