@@ -91,3 +91,11 @@ def test_transformed_columns_are_refused_so_everything_stays_in_the_tables_units
     for params in ({"theta": "auto"}, {"standardize": True}):
         with pytest.raises(MethodError, match="own units"):
             explain_table(X, METHOD_NAME, {"model": "tree", **params}, target=y)
+
+
+def test_the_mlp_brings_its_loss_per_epoch_and_the_others_none():
+    X, y = _table()
+    mlp = explain_table(X, METHOD_NAME, {"model": "mlp", "mlp_max_iter": 30, "explained_rows": 5}, target=y)
+    curve = mlp.extras["fitted"].final.loss_curve_
+    assert [h["train_loss"] for h in mlp.extras["history"]] == pytest.approx(curve) and len(curve) > 1
+    assert explain_table(X, METHOD_NAME, {"model": "tree", "explained_rows": 5}, target=y).extras["history"] == []

@@ -80,3 +80,28 @@ def test_the_trust_page_opens_the_tabs_deletion_curves(qtbot, tables_window, mon
     tab.model_pages.faithfulness_requested.connect(tab.open_faithfulness)
     tab.model_pages.page(TableTrustPage).faithfulness_requested.emit()
     assert opened == [True]
+
+
+def test_sorting_the_ranking_keeps_the_chosen_row_chosen(qtbot, tables_window):
+    from PySide6.QtCore import Qt
+
+    _, tab = tables_window
+    _open_loans(qtbot, tab)
+    _run(qtbot, tab, "tabular.readable", model="tree", explained_rows=20)
+    view = tab.ranking_view
+    view.select_row(5)
+    chosen = view.ranked_model.position(5)
+    shown = view.row_title.text()
+    view.ranked_view.sortByColumn(1, Qt.SortOrder.AscendingOrder)  # by file row
+    current = view.ranked_view.currentIndex().row()
+    assert view.ranked_model.position(current) == chosen
+    assert view.row_title.text() == shown
+
+
+def test_an_example_table_does_not_send_save_dialogs_into_the_program_folder(qtbot, tables_window):
+    from xaidesk.resources import resources_root
+
+    _, tab = tables_window
+    _open_loans(qtbot, tab)
+    start = tab._last_folder()
+    assert start and not str(start).startswith(str(resources_root()))

@@ -144,6 +144,12 @@ def affordable_background(fitted, train: np.ndarray, background: Background, met
                      "background."], calls * len(summary.rows) * per_row
 
 
+def training_history(fitted) -> list[dict]:
+    """The loss per training epoch of a model trained over epochs (the MLP), for the Model view; else empty."""
+    curve = getattr(fitted.final, "loss_curve_", None)
+    return [{"epoch": i + 1, "train_loss": float(v)} for i, v in enumerate(curve or [])]
+
+
 def _model_settings(model: str, params: dict) -> dict:
     info = get_table_model(model)
     return {p.name: params[model_setting_name(model, p.name)] for p in info.params}
@@ -208,7 +214,7 @@ def explain_readable(model=None, x=None, target=None, *, params, token, progress
         extras=table_extras(pre, scores, absorbed, fitted.output_name, metrics=dict(fitted.metrics), model=summary,
                             task=fitted.task, classes=list(fitted.class_names), fitted=fitted, shapley=shapley,
                             explained_positions=positions, output=output, background_rows=background.rows,
-                            background_weights=background.weights, notices=notices),
+                            background_weights=background.weights, notices=notices, history=training_history(fitted)),
     )
 
 

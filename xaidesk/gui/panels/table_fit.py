@@ -72,7 +72,10 @@ class TableModelView(QWidget):
         self.metrics_label.setText("Metrics: " + ", ".join(f"{k.replace('_', ' ')} {table_number(v)}" for k, v in metrics.items())
                                    if metrics else "")
         history = result.extras.get("history") or []
-        if not history:
+        if not history and method_has(result.method, TAG_BASE_VALUE):
+            self.placeholder.show_message("This model is not trained over epochs (or keeps no loss per epoch): "
+                                          "its held-out metrics above say how well it fits.")
+        elif not history:
             self.placeholder.show_message("This model is fitted in one step, not over training epochs: there is no "
                                           "loss per epoch to show.")
         else:

@@ -11,14 +11,19 @@ Every page has the same small interface: ``TITLE``, ``show_result(result)``, ``c
 
 from __future__ import annotations
 
+import logging
+
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QTabWidget, QWidget
 
+from ..widgets import error_dialog
 from .table_counterfactual import TableCounterfactualView
 from .table_readable import TableReadablePage
 from .table_shapley import TableShapleyPage
 from .table_trust import TableTrustPage
 from .table_whatif import TableWhatIfPage
+
+logger = logging.getLogger(__name__)
 
 #: The pages in tab order.
 PAGE_CLASSES = (TableReadablePage, TableWhatIfPage, TableShapleyPage, TableCounterfactualView, TableTrustPage)
@@ -54,9 +59,19 @@ class ModelPages(QObject):
             self.views.setTabVisible(self.views.indexOf(page), visible)
 
     def show_result(self, result) -> None:
+        """Show ``result`` on every page; a page that fails says so and the others still show it."""
+        failed = []
         for page in self.pages:
-            page.show_result(result)
+            try:
+                page.show_result(result)
+            except Exception as error:  # noqa: BLE001 - one page must not hide the others' answers
+                logger.exception("The page %s could not show the result", page.TITLE)
+                failed.append(f"{page.TITLE}: {type(error).__name__}: {error}")
+                page.clear()
         self._set_visible(has_fitted_model(result))
+        if failed:
+            error_dialog.show_error(self.views, "A page could not show this result",
+                                    "The other pages show it. " + " ".join(failed))
 
     def clear(self) -> None:
         for page in self.pages:

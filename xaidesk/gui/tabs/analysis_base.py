@@ -12,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+from PySide6.QtCore import QStandardPaths, Qt
 from PySide6.QtGui import QGuiApplication, QImage
 from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
@@ -80,6 +81,9 @@ class AnalysisTabMixin(JobChannelsMixin):
         layout.addWidget(self.progress_bar)
         self.run_status = QLabel("")
         self.run_status.setWordWrap(True)
+        # Room for three lines, so that a longer progress message never moves Run and Cancel.
+        self.run_status.setMinimumHeight(3 * self.run_status.fontMetrics().lineSpacing())
+        self.run_status.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
         layout.addWidget(self.run_status)
         return area
 
@@ -129,7 +133,7 @@ class AnalysisTabMixin(JobChannelsMixin):
     def _on_cancelled(self, job_id: int) -> None:
         channel = self._channel_of(job_id)
         if channel == self.RUN_CHANNEL:
-            self._end_run("Cancelled; the previous results are still shown.")
+            self._end_run("Cancelled; the previous results are still shown." if self.has_result() else "Cancelled.")
         elif channel is not None:
             self._jobs[channel] = None
             self._update_enabled()
@@ -177,9 +181,11 @@ class AnalysisTabMixin(JobChannelsMixin):
         self._save_as("Save plot", self.PLOT_NAME, "PNG image (*.png)", ".png", self.save_plot)
 
     def _last_folder(self) -> str:
-        if self.settings is None:
-            return ""
-        return str(self.settings.value(self.FOLDER_SETTING, "") or self.settings.value("last_folder", "") or "")
+        """Where the tab's file dialogs start: the last folder used, else the person's documents folder."""
+        remembered = "" if self.settings is None else \
+            str(self.settings.value(self.FOLDER_SETTING, "") or self.settings.value("last_folder", "") or "")
+        return remembered or QStandardPaths.writableLocation(QStandardPaths.StandardLocation.DocumentsLocation) \
+            or str(Path.home())
 
     def _remember_folder(self, path) -> None:
         if self.settings is not None:

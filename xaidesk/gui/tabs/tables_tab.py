@@ -40,6 +40,13 @@ from ..panels.tab_pieces import faithfulness_box, show_faithfulness_dialog, side
 TABLE_FILTER = "Tables (*.csv *.tsv *.txt *.tab *.xlsx);;All files (*)"
 
 
+def _is_example(path: Path) -> bool:
+    """Whether ``path`` is one of the tables that ship with xaidesk."""
+    from xaidesk.resources import resources_root
+
+    return Path(path).resolve().is_relative_to(resources_root().resolve())
+
+
 class TablesTab(AnalysisTabMixin, QWidget):
     """Find the strange rows of a table and why (NEON), or what drives a target column.
 
@@ -234,7 +241,8 @@ class TablesTab(AnalysisTabMixin, QWidget):
                                 f"Read as {table.settings.describe()}.")
         self.file_label.setToolTip(str(table.path))
         self.views.setCurrentIndex(0)
-        self._remember_folder(table.path)
+        if not _is_example(table.path):  # save dialogs should not start inside the program's own files
+            self._remember_folder(table.path)
         self.table_opened.emit(table.path)
         self.status_message.emit(f"Opened {table.path.name}.")
         if self._method_after_load:
@@ -366,7 +374,8 @@ class TablesTab(AnalysisTabMixin, QWidget):
         return job
 
     def _run_failed(self, failure: JobFailure) -> None:
-        self._end_run("The analysis stopped with an error; the previous results are still shown.")
+        self._end_run("The analysis stopped with an error" + ("; the previous results are still shown."
+                                                               if self.has_result() else "."))
         error_dialog.show_error(self, "The analysis could not be run", failure)
 
     # ------------------------------------------------------------------ results

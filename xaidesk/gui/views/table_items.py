@@ -158,6 +158,9 @@ class RankedModel(QAbstractTableModel):
             return
         values = self._columns[column]
         self.layoutAboutToBeChanged.emit()
+        # The selection follows its rows: remember which data row each persistent index shows.
+        persistent = self.persistentIndexList()
+        shown = [(int(self._order[i.row()]), i.column()) for i in persistent]
         if values.dtype.kind in "fiub":
             keys = values.astype(np.float64)
             finite = np.isfinite(keys)
@@ -170,6 +173,9 @@ class RankedModel(QAbstractTableModel):
             self._order = np.argsort(texts, kind="stable")
             if order == Qt.SortOrder.DescendingOrder:
                 self._order = self._order[::-1]
+        view_rows = np.empty(len(self._order), dtype=int)
+        view_rows[self._order] = np.arange(len(self._order))
+        self.changePersistentIndexList(persistent, [self.index(int(view_rows[p]), c) for p, c in shown])
         self.layoutChanged.emit()
 
 
