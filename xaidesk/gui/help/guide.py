@@ -135,7 +135,10 @@ TABLES_TEXT = """
 <p>A table with a decision in it (File ▸ Open, or <b>Open an example… ▸ Loans</b> in the Tables tab) answers
 "why was this row decided this way, and what would have changed it?". Mark the decision's column as
 <b>target</b> in the Data view, choose <b>Target: readable model and Shapley values</b>, pick a model and press
-<b>Run</b>. Click a row in the <i>Ranking</i> view; the model's pages follow it:</p>
+<b>Run</b>. Every row is ranked by the model's answer; Shapley values are computed for a random sample of rows
+(200 by default, <i>rows explained</i>), and the Shapley values page computes any other row when you choose it.
+Click a row in the <i>Ranking</i> view; the model's pages follow it. (The <i>Model</i> view shows the fit and,
+for the neural network, its loss per epoch.)</p>
 <ul>
 <li><b>Readable model</b>: the model itself, read directly: weights, if-then rules and the tree drawn with the
    row's path, shape curves, per-column votes or the neighbours behind the prediction. Its held-out accuracy is
