@@ -9,7 +9,9 @@ per-column votes, or neighbours. A neural network is not readable by itself: the
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QLabel, QSplitter, QStackedWidget, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QLabel, QProxyStyle, QSplitter, QStackedWidget, QStyle, QStyleOptionHeader, QVBoxLayout, QWidget,
+)
 
 from ..readable_jobs import (
     METRIC_COLUMNS, compare_models, form_settings, lasso_path_of, metrics_sentence, model_sentence, weak_fit_warning,
@@ -37,6 +39,24 @@ KIND_VIEWS = {"linear": "linear", "logistic": "linear", "lasso": "linear", "tree
               "naive_bayes": "naive_bayes", "knn": "knn"}
 
 
+class SortArrowStyle(QProxyStyle):
+    """Header arrows that point the way the column reads: ▼ from the highest down, ▲ from the lowest up.
+
+    Qt draws the opposite (a descending sort gets ▲), which read as "lowest first" next to a column
+    sorted best first.
+    """
+
+    FLIPPED = {QStyleOptionHeader.SortIndicator.SortUp: QStyleOptionHeader.SortIndicator.SortDown,
+               QStyleOptionHeader.SortIndicator.SortDown: QStyleOptionHeader.SortIndicator.SortUp}
+
+    def drawPrimitive(self, element, option, painter, widget=None) -> None:  # noqa: N802 - Qt override
+        if element == QStyle.PrimitiveElement.PE_IndicatorHeaderArrow and isinstance(option, QStyleOptionHeader):
+            flipped = QStyleOptionHeader(option)
+            flipped.sortIndicator = self.FLIPPED.get(option.sortIndicator, option.sortIndicator)
+            option = flipped
+        super().drawPrimitive(element, option, painter, widget)
+
+
 class TableReadablePage(QWidget):
     """The fitted readable model: header with held-out metrics, the comparison, and the kind's own view."""
 
@@ -62,6 +82,8 @@ class TableReadablePage(QWidget):
         self.compare_button.setToolTip(COMPARE_HINT)
         self.compare_table = CompareTable()
         self.compare_table.setVisible(False)
+        self.sort_arrows = SortArrowStyle()  # kept: a widget does not own the style it is given
+        self.compare_table.horizontalHeader().setStyle(self.sort_arrows)
 
         self.views = {"linear": LinearKindView(), "tree": TreeKindView(), "ebm": EbmKindView(),
                       "naive_bayes": NaiveBayesKindView(), "knn": KnnKindView()}
