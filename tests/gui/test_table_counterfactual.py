@@ -88,7 +88,7 @@ def test_the_page_warns_that_the_search_knows_nothing_of_what_is_possible(page):
     page.show()
     assert page.hint.isVisible() and HINT in page.hint.text() and "untick what cannot change" in HINT
     layout = page.content.layout()
-    assert layout.indexOf(page.hint) < layout.indexOf(page.grid)
+    assert layout.indexOf(page.hint) < layout.indexOf(page.splitter) and page.splitter.widget(0) is page.grid
 
 
 def test_a_clearer_answer_asked_for_is_given(qtbot, page):

@@ -6,12 +6,21 @@ Qt widgets only; the page (:mod:`.table_counterfactual`) composes them and runs 
 from __future__ import annotations
 
 import numpy as np
+from PySide6.QtCore import QSize
 from PySide6.QtWidgets import (
     QAbstractItemView, QCheckBox, QComboBox, QDoubleSpinBox, QHBoxLayout, QHeaderView, QLabel, QTableWidget,
     QTableWidgetItem, QWidget,
 )
 
+from ...data.tables.columns import looks_like_code
+
 LIMIT = 1e12
+#: Most significant digits a value is written with when its column's decimals do not fit.
+DIGITS = 6
+CODE_TIP = ("Left unticked because its name says it is a code (a postcode, a branch code), not an amount: the model "
+            "reads it as a number, so an answer such as \u201cpostcode: 5230 \u2192 9510\u201d means moving house. "
+            "Tick it if changing it makes sense.")
+FREE_TIP = "Untick to keep this feature as it is (age, for example)."
 
 
 def column_decimals(values: np.ndarray, most: int = 4) -> int:
@@ -23,8 +32,38 @@ def column_decimals(values: np.ndarray, most: int = 4) -> int:
     return most
 
 
+def value_text(value: float, decimals: int = 4) -> str:
+    """A value as exactly as the table holds it: whole numbers in full, others to the column's ``decimals``.
+
+    A value that those decimals do not write exactly (a computed one) gets :data:`DIGITS`
+    significant digits. Trailing zeros are dropped.
+    """
+    value = float(value)
+    if not np.isfinite(value):
+        return str(value)
+    if value == round(value) and abs(value) < 1e15:
+        return str(int(round(value)))
+    fixed = f"{value:.{decimals}f}"
+    if abs(float(fixed) - value) > 1e-9 * max(1.0, abs(value)):
+        return f"{value:.{DIGITS}g}"
+    return fixed.rstrip("0").rstrip(".")
+
+
+class _NarrowSpin(QDoubleSpinBox):
+    """A spin box whose width follows the values it holds, not the ±10¹² it accepts."""
+
+    def sizeHint(self) -> QSize:  # noqa: N802 (Qt's name)
+        hint = super().sizeHint()
+        text = max((value_text(v, self.decimals()) for v in (self.value(), self.minimum() / 1e9)), key=len)
+        width = self.fontMetrics().horizontalAdvance(text + "0" * 3) + 30
+        return QSize(min(hint.width(), max(width, 70)), hint.height())
+
+    def minimumSizeHint(self) -> QSize:  # noqa: N802
+        return QSize(60, super().minimumSizeHint().height())
+
+
 def _spin(decimals: int, value: float) -> QDoubleSpinBox:
-    spin = QDoubleSpinBox()
+    spin = _NarrowSpin()
     spin.setRange(-LIMIT, LIMIT)
     spin.setDecimals(decimals)
     spin.setValue(value)
@@ -40,8 +79,10 @@ class ConstraintGrid(QTableWidget):
         super().__init__(0, len(self.HEADERS), parent)
         self.setHorizontalHeaderLabels(self.HEADERS)
         self.verticalHeader().setVisible(False)
+        self.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
         self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.setHorizontalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
         self._names: list[str] = []
         self._observed: list[tuple[float, float]] = []
         self._decimals: list[int] = []
@@ -53,20 +94,29 @@ class ConstraintGrid(QTableWidget):
         self._observed = [(float(X[:, j].min()), float(X[:, j].max())) for j in range(X.shape[1])]
         self.setRowCount(len(names))
         for j, name in enumerate(names):
-            self.setItem(j, 0, QTableWidgetItem(name))
+            label = QTableWidgetItem(name)
+            label.setToolTip(name)
+            self.setItem(j, 0, label)
             self.setItem(j, 1, QTableWidgetItem(""))
+            code = looks_like_code(name)
             free = QCheckBox()
-            free.setChecked(True)
-            free.setToolTip("Untick to keep this feature as it is (age, for example).")
+            free.setChecked(not code)
+            free.setToolTip(CODE_TIP if code else FREE_TIP)
+            if code:
+                label.setToolTip(f"{name}: {CODE_TIP}")
             self.setCellWidget(j, 2, free)
             for column, value in ((3, self._observed[j][0]), (4, self._observed[j][1])):
                 spin = _spin(self._decimals[j], value)
+                spin.setEnabled(free.isChecked())
                 free.toggled.connect(spin.setEnabled)
                 self.setCellWidget(j, column, spin)
+        self.setColumnWidth(0, min(self.columnWidth(0), 220))
+        if names:
+            self.verticalHeader().setDefaultSectionSize(self.cellWidget(0, 3).sizeHint().height() + 2)
 
     def set_row_values(self, values: np.ndarray) -> None:
         for j, value in enumerate(values):
-            self.item(j, 1).setText(f"{value:.{self._decimals[j]}f}")
+            self.item(j, 1).setText(value_text(value, self._decimals[j]))
 
     def free(self, j: int) -> QCheckBox:
         return self.cellWidget(j, 2)
@@ -153,10 +203,12 @@ class MarginPicker(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         self.before, self.spin, self.after = QLabel(), QDoubleSpinBox(), QLabel()
         self.spin.setMaximumWidth(120)
+        self.after.setWordWrap(True)
+        self.after.setMinimumWidth(120)
         for widget in (self.before, self.spin, self.after):
             widget.setToolTip(self.TIP)
             layout.addWidget(widget)
-        layout.addStretch(1)
+        layout.setStretch(2, 1)
         self._kind = "two"
 
     def set_model(self, fitted) -> None:
