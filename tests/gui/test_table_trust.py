@@ -246,6 +246,10 @@ def test_the_comparison_reading_names_a_measure_that_contradicts_the_verdict_and
     rows[2] = ("xaidesk LIME", 500, 0.93, 0.1, 0.91, 0.60, "somewhat stable")
     reading = trust_jobs.read_comparison(trust.ComparisonTable(header, rows))
     assert "identical" not in reading and "differ by up to 0.03" in reading
+    # Other agreements above the verdict's band need no warning, nor does a row without a low nearest-rows agreement.
+    rows = [(name, samples, 0.5, 0.4, 0.9, 0.85, "unstable") for name, samples, *_ in rows]
+    reading = trust_jobs.read_comparison(trust.ComparisonTable(header, rows))
+    assert "but" not in reading.split("\n")[1] and "nearest rows really differ" not in reading
 
 
 def test_the_stability_whiskers_stop_at_one(qtbot):

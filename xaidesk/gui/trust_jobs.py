@@ -313,19 +313,26 @@ def read_comparison(table: trust.ComparisonTable) -> str:
             gap = float(np.max(np.abs(np.asarray(continuous[2:6], float) - np.asarray(ours[2:6], float))))
             words += (f" Without its bins the lime package should match xaidesk's LIME, yet here they differ by up "
                       f"to {gap:.3g}.")
-    return words + " " + read_verdicts(table)
+    return words + "\n" + read_verdicts(table)
+
+
+#: The verdicts from the lowest band up.
+BANDS = ("unstable", "somewhat stable", "stable")
 
 
 def read_verdicts(table: trust.ComparisonTable) -> str:
-    """Which column the verdict reads, and each method whose other agreements fall in another band."""
+    """Which column the verdict reads, and each method whose other agreements fall in a lower band than it."""
     words = ["The verdict reads the agreement across seeds only; each agreement is coloured by its own band."]
+    nearest = False
     for r in table.rows:
         own = trust.verdict(float(r[2]))
-        other = [f"{trust.verdict(float(r[i]))} {name} ({float(r[i]):.2f})" for i, name in AGREEMENT_COLUMNS[1:]
-                 if trust.verdict(float(r[i])) != own]
-        if other:
-            words.append(f"{r[0]}: {own} across seeds, but {' and '.join(other)}.")
-    if len(words) > 1:
+        lower = [(i, name) for i, name in AGREEMENT_COLUMNS[1:]
+                 if BANDS.index(trust.verdict(float(r[i]))) < BANDS.index(own)]
+        if lower:
+            nearest = nearest or any(i == AGREEMENT_COLUMNS[-1][0] for i, _ in lower)
+            parts = [f"{trust.verdict(float(r[i]))} {name} ({float(r[i]):.2f})" for i, name in lower]
+            words.append(f"{r[0]}: {own} across seeds, but {' and '.join(parts)}.")
+    if nearest:
         words.append("The nearest rows really differ, so even an exact method scores below 1 over them: that "
                      "column shows how fast the explanation changes from row to row.")
     return " ".join(words)
