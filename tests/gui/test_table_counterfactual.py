@@ -169,3 +169,154 @@ def test_save_writes_the_three_files_and_reports_a_bad_folder(qtbot, page, tmp_p
     blocker.write_text("x")
     page.save_to(blocker)
     assert error_dialogs and "exists and is a file" in error_dialogs[0][1]
+
+
+# ---- the walkthrough of issue 16 ------------------------------------------------------------------------------
+
+def _loans_like(seed=0):
+    """A loan-like table with a five-digit postcode (that the outcome depends on) and one-decimal amounts."""
+    rng = np.random.default_rng(seed)
+    n = 240
+    income = np.round(rng.normal(50, 12, n), 1)
+    loan = np.round(rng.uniform(2, 60, n), 1)
+    postcode = rng.integers(10000, 99999, n).astype(float)
+    years = rng.integers(0, 30, n).astype(float)
+    X = np.column_stack([income, loan, postcode, years])
+    y = (0.2 * (income - 50) - 0.1 * (loan - 30) + 0.1 * (years - 15) + 5e-5 * (postcode - 55000) > 0).astype(int)
+    return fit_table_model("logistic", X, y, ["income_k", "loan_amount_k", "postcode", "credit_history_years"],
+                           target_name="approved")
+
+
+def test_a_code_starts_frozen_with_a_reason_and_can_be_freed(qtbot, page):
+    from xaidesk.gui.panels.table_counterfactual_inputs import CODE_TIP
+
+    fitted = _loans_like()
+    page.show_result(_result(fitted))
+    code = page.grid.free(2)
+    assert not code.isChecked() and code.toolTip() == CODE_TIP and "moving house" in CODE_TIP
+    assert not page.grid.bounds(2)[0].isEnabled() and not page.grid.bounds(2)[1].isEnabled()
+    assert all(page.grid.free(j).isChecked() for j in (0, 1, 3))
+    assert page.settings()["frozen"] == ["postcode"]
+    page.set_row(int(np.flatnonzero(fitted.predict_output(fitted.X) < 0.3)[0]))
+    _find(qtbot, page)
+    assert page.result is not None
+    assert all("postcode" not in cf.changed_features for cf in page.result.counterfactuals)
+    code.setChecked(True)
+    assert page.settings()["frozen"] == [] and page.grid.bounds(2)[0].isEnabled()
+
+
+def test_values_are_shown_exactly(qtbot, page):
+    fitted = _loans_like()
+    page.show_result(_result(fitted))
+    row = int(np.flatnonzero(fitted.predict_output(fitted.X) < 0.3)[0])
+    page.set_row(row)
+    assert page.grid.item(2, 1).text() == str(int(fitted.X[row, 2]))  # five digits, not 4 significant ones
+    assert page.grid.item(0, 1).text() == f"{fitted.X[row, 0]:.1f}".rstrip("0").rstrip(".")
+    page.grid.free(2).setChecked(True)
+    page.grid.free(0).setChecked(False)
+    page.count.setValue(5)
+    page.max_changes.setValue(1)
+    _find(qtbot, page)
+    result = page.result
+    assert result is not None
+    for i, cf in enumerate(result.counterfactuals):
+        text = page.answers.item(i, 1).text()
+        for feature, before, after in cf.changes:
+            if feature in ("postcode", "credit_history_years"):
+                assert after == round(after) and f"{feature}: {int(before)} \u2192 {int(after)}" in text.split("\n")
+            else:
+                line = f"{feature}: {before:.1f} \u2192 {after:.1f}".replace(".0 ", " ").replace(".0\u2192", "\u2192")
+                shown = [t for t in text.split("\n") if t.startswith(feature)][0]
+                b, a = shown.split(": ")[1].split(" \u2192 ")
+                assert float(b) == before and float(a) == after, (line, shown)
+    assert any("postcode" in cf.changed_features for cf in result.counterfactuals)
+
+
+def test_a_new_result_resets_the_answers_and_their_headers(qtbot, page):
+    fitted = _fitted()
+    page.show_result(_result(fitted))
+    page.set_row(int(np.flatnonzero(fitted.predict_output(fitted.X) < 0.2)[0]))
+    _find(qtbot, page)
+    assert page.answers.horizontalHeaderItem(2).text() == "Probability of approved = 1"
+    regression = _fitted("regression")
+    page.show_result(_result(regression))
+    assert page.answers.rowCount() == 0 and page.answers.horizontalHeaderItem(2).text() == "Model's output"
+    assert "approved" not in page.message.text() and "price" in page.row_label.text()
+    _find(qtbot, page)
+    assert page.answers.horizontalHeaderItem(2).text() == "Predicted price"
+    page.clear()
+    assert page.answers.rowCount() == 0 and page.answers.horizontalHeaderItem(2).text() == "Model's output"
+    assert page.row_label.text() == "" and page.message.text() == "" and page.status.text() == ""
+
+
+def test_the_page_fits_700_pixels_and_the_grid_has_the_room_until_answers_exist(qtbot, page):
+    fitted = _loans_like()
+    page.show_result(_result(fitted))
+    page.resize(700, 560)
+    page.show()
+    qtbot.waitExposed(page)
+    assert page.minimumSizeHint().width() <= 700
+    assert page.answers.isHidden() and page.save_button.isHidden()
+    grid_height, below_height = page.splitter.sizes()
+    assert grid_height > 2 * below_height
+    page.set_row(int(np.flatnonzero(fitted.predict_output(fitted.X) < 0.3)[0]))
+    _find(qtbot, page)
+    assert page.minimumSizeHint().width() <= 700
+    assert not page.answers.isHidden() and page.save_button.isEnabled()
+    assert page.splitter.sizes()[1] > below_height
+    page.show_result(_result(_fitted("regression")))
+    assert page.minimumSizeHint().width() <= 700
+
+
+def test_save_starts_in_the_tab_s_folder_else_the_documents_folder(qtbot, tmp_path, monkeypatch):
+    from PySide6.QtCore import QStandardPaths
+    from PySide6.QtWidgets import QFileDialog, QVBoxLayout, QWidget
+
+    class Tab(QWidget):
+        remembered = []
+
+        def _last_folder(self):
+            return str(tmp_path / "exports")
+
+        def _remember_folder(self, path):
+            self.remembered.append(str(path))
+
+    runner = Runner()
+    try:
+        tab = Tab()
+        qtbot.addWidget(tab)
+        view = TableCounterfactualView(runner)
+        QVBoxLayout(tab).addWidget(view)
+        fitted = _fitted()
+        view.show_result(_result(fitted))
+        view.set_row(int(np.flatnonzero(fitted.predict_output(fitted.X) < 0.2)[0]))
+        _find(qtbot, view)
+        asked = []
+        monkeypatch.setattr(QFileDialog, "getExistingDirectory",
+                            lambda parent, title, start="": asked.append(start) or str(tmp_path / "out"))
+        view.save_button.click()
+        assert asked == [str(tmp_path / "exports")] and (tmp_path / "out" / "changes.csv").exists()
+        assert Tab.remembered == [str(tmp_path / "out" / "counterfactuals.csv")]
+        alone = TableCounterfactualView(runner)
+        qtbot.addWidget(alone)
+        documents = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.DocumentsLocation)
+        assert alone.start_folder() == documents and documents
+        view.jobs.cancel()
+    finally:
+        runner.shutdown()
+
+
+def test_nothing_found_reads_as_an_answer_not_an_error_and_the_title_keeps_its_capitals(qtbot, page):
+    from xaidesk.gui.panels.table_counterfactual import NOTHING_FOUND
+
+    fitted = _fitted()
+    page.show_result(_result(fitted))
+    row = int(np.flatnonzero(fitted.predict_output(fitted.X) < 0.05)[0])
+    page.set_row(row)
+    assert f"Model: {fitted.title}. It gives this row approved = 0" in page.row_label.text()
+    assert fitted.title[0].isupper()
+    for j in range(3):
+        page.grid.free(j).setChecked(False)
+    _find(qtbot, page)
+    assert page.status.text() == NOTHING_FOUND and "error" not in page.status.text().lower()
+    assert "No counterfactual found" in page.message.text()
