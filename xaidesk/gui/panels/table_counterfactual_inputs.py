@@ -54,8 +54,8 @@ class _NarrowSpin(QDoubleSpinBox):
 
     def sizeHint(self) -> QSize:  # noqa: N802 (Qt's name)
         hint = super().sizeHint()
-        text = max((value_text(v, self.decimals()) for v in (self.value(), self.minimum() / 1e9)), key=len)
-        width = self.fontMetrics().horizontalAdvance(text + "0" * 3) + 30
+        text = f"-{self.value():.{self.decimals()}f}000"
+        width = self.fontMetrics().horizontalAdvance(text) + 30
         return QSize(min(hint.width(), max(width, 70)), hint.height())
 
     def minimumSizeHint(self) -> QSize:  # noqa: N802
