@@ -105,3 +105,24 @@ def test_an_example_table_does_not_send_save_dialogs_into_the_program_folder(qtb
     _open_loans(qtbot, tab)
     start = tab._last_folder()
     assert start and not str(start).startswith(str(resources_root()))
+
+
+def test_a_smaller_table_after_a_high_row_was_chosen_shows_on_every_page(qtbot, tables_window, tmp_path):
+    import pandas as pd
+
+    _, tab = tables_window
+    _open_loans(qtbot, tab)
+    _run(qtbot, tab, "tabular.readable", model="tree", explained_rows=20)
+    last = tab.ranking_view.ranked_model.rowCount() - 1
+    tab.ranking_view.select_row(last)
+    small = tmp_path / "small.csv"
+    pd.read_csv(tab.table.path).head(300).to_csv(small, index=False)
+    tab.open_table(small)
+    qtbot.waitUntil(lambda: tab.table is not None and tab.table.path == small, timeout=15_000)
+    _run(qtbot, tab, "tabular.readable", model="tree", explained_rows=20)
+    from xaidesk.gui.panels.table_model_pages import PAGE_CLASSES
+
+    assert {cls.TITLE for cls in PAGE_CLASSES} <= set(_visible_titles(tab))
+    for page in tab.model_pages.pages:
+        shown = getattr(page, "fitted", None) or getattr(page, "result", None)
+        assert shown is not None and len(shown.feature_names) == 10, type(page).__name__

@@ -92,9 +92,10 @@ class TrustCheck(QWidget):
         layout.addWidget(self.result_area, 1)
 
     def set_context(self, context) -> None:
-        """A new model to check (``None``: none); stops the running job and forgets the shown result."""
+        """A new model to check (``None``: none); stops the running job, forgets the shown result and the row."""
         self.jobs.cancel()
         self.context = context
+        self.row = 0  # the previous table's row may not exist in the new one
         self.run_button.setEnabled(context is not None)
         self._forget()
 
