@@ -12,7 +12,8 @@ It is model-agnostic and calls only the model's predictions, in batches:
 2. each valid candidate is made sparser: changes that are not needed are reverted while it stays valid;
 3. each remaining change is moved back toward the row by bisection as far as the outcome allows;
 4. ``count`` are chosen greedily, trading closeness against distance to those already chosen
-   (a changed feature set not yet shown counts as distance too);
+   (a changed feature set not yet shown counts as distance too); an answer that only changes the
+   same features further than one already shown is never picked;
 5. each chosen one is predicted again; ``verified`` says the model really gives the wanted outcome.
 
 "Valid" means *clearly* valid, by ``margin``: for classes the wanted class's probability must lead
