@@ -65,3 +65,11 @@ def test_repair_check_fails_when_the_projection_does_nothing(monkeypatch):
     monkeypatch.setattr(clarc, "p_clarc", unchanged)
     with pytest.raises(RuntimeError, match="left .* of the relevance on the tag"):
         selftest._check_repair()
+
+
+def test_readable_table_check_fits_explains_and_finds_counterfactuals():
+    from xaidesk.tabular import load_builtin_methods
+
+    load_builtin_methods()
+    detail = selftest._check_readable_table()
+    assert "exact Shapley values" in detail and "2 counterfactuals" in detail

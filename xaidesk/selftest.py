@@ -108,6 +108,35 @@ def _check_table_pipeline() -> str:
             f"{top['row']} (mostly {top['top_feature']})")
 
 
+def _check_readable_table() -> str:
+    """The loan demo: an explainable boosting machine (interpret's native library), exact Shapley values (shap,
+    compiled by numba on first use), TreeSHAP for a tree, and a verified counterfactual."""
+    import numpy as np
+
+    from .data.tables import load_table
+    from .explain.table import explain_table
+    from .resources import resource_path
+    from .tabular.counterfactual import counterfactuals
+
+    table = load_table(resource_path("samples", "loans.csv"))
+    ebm = explain_table(table, "tabular.readable", {"model": "ebm", "ebm_outer_bags": 1, "ebm_max_rounds": 300,
+                                                    "ebm_interactions": 2, "explained_rows": 8})
+    tree = explain_table(table, "tabular.readable", {"model": "tree", "explained_rows": 50})
+    for result in (ebm, tree):
+        rows = result.extras["explained_positions"]
+        if not np.allclose(result.relevance[rows].sum(1) + result.absorbed[rows], result.scores[rows], atol=1e-6):
+            raise RuntimeError(f"{result.extras['model']['title']}: Shapley values do not add up to the output")
+    fitted = tree.extras["fitted"]
+    declined = int(np.flatnonzero(fitted.predict_output(fitted.X) < 0.3)[0])
+    found = counterfactuals(fitted, declined, frozen=["age"], count=2)
+    if not all(cf.verified for cf in found.counterfactuals):
+        raise RuntimeError("a counterfactual was not confirmed by the model")
+    return (f"loans.csv: EBM ({ebm.extras['model']['shapley_method']} Shapley values, held-out AUC "
+            f"{ebm.extras['metrics']['roc_auc']:.2f}), tree ({tree.extras['model']['shapley_method']} Shapley values), "
+            f"{len(found.counterfactuals)} counterfactuals "
+            f"for declined row {int(tree.row_ids[declined])}")
+
+
 def write_sample_molecules(folder: Path, count: int = 24, seed: int = 0) -> Path:
     """Write ``count`` jittered H2, H2O and CH4 molecules as .xyz files into ``folder`` and an energies file beside them.
 
@@ -443,6 +472,7 @@ def checks(with_window: bool = False) -> list[Check]:
         ("audio: demo:sounds + RELAX time bands (100 masks)",
          _audio_pipeline("demo:sounds", "relax", {"num_masks": 100, "strategy": "time"})),
         ("table: wine.csv + NEON soft-min outliers", _check_table_pipeline),
+        ("table: loans.csv + readable models, Shapley values and counterfactuals", _check_readable_table),
         ("molecules: generated .xyz + ridge on atom counts and pair potentials", _check_molecules),
         ("data set: batch run + SpRAy + faithfulness on generated pictures", _check_dataset_mode),
         ("quick classifier: backbone layer + linear head, explained by LRP", _check_probe),
