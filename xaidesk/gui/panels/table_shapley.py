@@ -23,8 +23,8 @@ from ..tabular_page_jobs import (
 from ..views.shapley_plots import BackgroundTable, BeeswarmPlot, ShapDependencePlot, WaterfallPlot
 from ..views.view_common import Placeholder, WrappingLabel
 from ..widgets import error_dialog
-from ..widgets.panel_jobs import PanelJobs
-from .table_whatif import job_status_row, labelled
+from ..widgets.panel_jobs import PanelJobs, job_controls
+from .table_whatif import labelled
 
 PLACEHOLDER = ("Shapley values need a fitted model. Choose the method \u201cTarget: readable model and Shapley "
                "values\u201d, mark the target column and run it.")
@@ -58,7 +58,7 @@ class TableShapleyPage(QWidget):
         self.check_label = WrappingLabel("")
         layout.addWidget(self.check_label)
         layout.addLayout(self._background_row())
-        layout.addWidget(job_status_row(self.jobs))
+        layout.addWidget(job_controls(self.jobs)[0])
         self.tabs = QTabWidget()
         self.waterfall = WaterfallPlot()
         self.waterfall_holder = Placeholder(self.waterfall, "Pick a row in the Ranking view.")

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 from PySide6.QtWidgets import (
-    QComboBox, QFileDialog, QHBoxLayout, QLabel, QProgressBar, QPushButton, QTabWidget, QVBoxLayout, QWidget,
+    QComboBox, QFileDialog, QHBoxLayout, QLabel, QPushButton, QTabWidget, QVBoxLayout, QWidget,
 )
 
 from ...core import XaideskError
@@ -22,7 +22,7 @@ from ..views.dependence_plots import IcePlot, PairHeatmap
 from ..views.table_items import table_number
 from ..views.view_common import Placeholder, WrappingLabel
 from ..widgets import error_dialog
-from ..widgets.panel_jobs import PanelJobs
+from ..widgets.panel_jobs import PanelJobs, job_controls
 
 PLACEHOLDER = ("What-if curves need a fitted model. Choose the method \u201cTarget: readable model and Shapley "
                "values\u201d, mark the target column and run it.")
@@ -30,27 +30,6 @@ QUESTION = "What would the model say if one feature of a row changed, everything
 EXTENSIONS = ((0.0, "0 % (values seen only)"), (0.10, "10 %"), (0.25, "25 %"), (0.5, "50 %"))
 SOURCE_WORDS = {"scikit-learn": "Curves computed with scikit-learn's partial_dependence (checked against the model).",
                 "model calls": "Curves computed by calling the model on the modified rows."}
-
-
-def job_status_row(jobs: PanelJobs) -> QWidget:
-    """A Cancel button, a progress bar and a status line, wired to ``jobs`` (the page starts its jobs itself)."""
-    row = QWidget()
-    layout = QHBoxLayout(row)
-    layout.setContentsMargins(0, 0, 0, 0)
-    cancel = QPushButton("Cancel")
-    cancel.setEnabled(False)
-    cancel.clicked.connect(jobs.cancel)
-    bar = QProgressBar()
-    bar.setRange(0, 100)
-    bar.setTextVisible(False)
-    bar.setMaximumWidth(160)
-    status = QLabel("")
-    jobs.attach(bar, status)
-    jobs.busy_changed.connect(cancel.setEnabled)
-    layout.addWidget(cancel)
-    layout.addWidget(bar)
-    layout.addWidget(status, 1)
-    return row
 
 
 def labelled(text: str, widget: QWidget) -> QWidget:
@@ -102,7 +81,7 @@ class TableWhatIfPage(QWidget):
         self.save_button.clicked.connect(self._ask_save_values)
         controls.addWidget(self.save_button)
         layout.addLayout(controls)
-        layout.addWidget(job_status_row(self.jobs))
+        layout.addWidget(job_controls(self.jobs)[0])
         self.saved_label = WrappingLabel("")
         self.saved_label.setStyleSheet("color: #555;")
         self.saved_label.setVisible(False)

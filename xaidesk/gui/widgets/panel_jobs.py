@@ -110,16 +110,21 @@ class PanelJobs(QObject):
             handlers[2]()
 
 
-def job_controls(jobs: PanelJobs, run_text: str, run: Callable[[], None]) -> tuple[QWidget, QPushButton]:
-    """A row with a run button, a Cancel button, a progress bar and a status line, wired to ``jobs``.
+def job_controls(jobs: PanelJobs, run_text: str | None = None,
+                 run: Callable[[], None] | None = None) -> tuple[QWidget, QPushButton | None]:
+    """A row with a run button (when ``run_text`` is given), a Cancel button, a progress bar and a status line,
+    wired to ``jobs``.
 
-    Returns the row and its run button (the page enables it when it can run).
+    Returns the row and its run button (``None`` without one; the page then starts its jobs itself).
     """
     row = QWidget()
     layout = QHBoxLayout(row)
     layout.setContentsMargins(0, 0, 0, 0)
-    run_button = QPushButton(run_text)
-    run_button.clicked.connect(lambda _checked=False: run())
+    run_button = None
+    if run_text is not None:
+        run_button = QPushButton(run_text)
+        run_button.clicked.connect(lambda _checked=False: run())
+        layout.addWidget(run_button)
     cancel_button = QPushButton("Cancel")
     cancel_button.setEnabled(False)
     cancel_button.clicked.connect(jobs.cancel)
@@ -131,7 +136,6 @@ def job_controls(jobs: PanelJobs, run_text: str, run: Callable[[], None]) -> tup
     status.setWordWrap(True)
     jobs.attach(bar, status)
     jobs.busy_changed.connect(cancel_button.setEnabled)
-    layout.addWidget(run_button)
     layout.addWidget(cancel_button)
     layout.addWidget(bar)
     layout.addWidget(status, 1)
