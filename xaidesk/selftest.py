@@ -110,7 +110,8 @@ def _check_table_pipeline() -> str:
 
 def _check_readable_table() -> str:
     """The loan demo: an explainable boosting machine (interpret's native library), exact Shapley values (shap,
-    compiled by numba on first use), TreeSHAP for a tree, and a verified counterfactual."""
+    compiled by numba on first use), TreeSHAP for a tree, its summary figure (matplotlib) and a verified
+    counterfactual."""
     import numpy as np
 
     from .data.tables import load_table
@@ -126,6 +127,12 @@ def _check_readable_table() -> str:
         rows = result.extras["explained_positions"]
         if not np.allclose(result.relevance[rows].sum(1) + result.absorbed[rows], result.scores[rows], atol=1e-6):
             raise RuntimeError(f"{result.extras['model']['title']}: Shapley values do not add up to the output")
+    from .export.tabular_files import beeswarm_png
+
+    explained = tree.extras["explained_positions"]
+    picture = beeswarm_png(tree.relevance[explained], tree.raw[explained], tree.feature_names)
+    if not picture.startswith(b"\x89PNG"):
+        raise RuntimeError("the Shapley summary figure is not a PNG")
     fitted = tree.extras["fitted"]
     declined = int(np.flatnonzero(fitted.predict_output(fitted.X) < 0.3)[0])
     found = counterfactuals(fitted, declined, frozen=["age"], count=2)
@@ -133,7 +140,7 @@ def _check_readable_table() -> str:
         raise RuntimeError("a counterfactual was not confirmed by the model")
     return (f"loans.csv: EBM ({ebm.extras['model']['shapley_method']} Shapley values, held-out AUC "
             f"{ebm.extras['metrics']['roc_auc']:.2f}), tree ({tree.extras['model']['shapley_method']} Shapley values), "
-            f"{len(found.counterfactuals)} counterfactuals "
+            f"a {len(picture) // 1024} kB summary figure, {len(found.counterfactuals)} counterfactuals "
             f"for declined row {int(tree.row_ids[declined])}")
 
 
