@@ -183,6 +183,9 @@ def explain_readable(model=None, x=None, target=None, *, params, token, progress
         token=token, progress=sub_progress(progress, 0.0, 0.1))
     token.check()
     output = fitted.predict_output(pre.values)
+    if not np.all(np.isfinite(output)):
+        raise MethodError(f"{fitted.title} gave missing or infinite outputs for some rows; check the table's values "
+                          "(extreme numbers?) or choose another model.")
     train = pre.values[fitted.train_rows]
     size = int(params["background_size"])
     background = (background_kmeans(train, size, seed) if params["background"] == "kmeans"
