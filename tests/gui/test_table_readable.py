@@ -4,17 +4,12 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-from PySide6.QtCore import QRect, Qt
-from PySide6.QtGui import QColor, QImage, QPainter
-from PySide6.QtWidgets import QStyle, QStyleFactory, QStyleOptionHeader
 from scipy.stats import norm
 
 import xaidesk.tabular
 from xaidesk.explain.table import explain_table
 from xaidesk.gui.panels.table_readable import TableReadablePage
-from xaidesk.gui.readable_jobs import (
-    METRIC_COLUMNS, WEAK_AUC, WEAK_R2, ComparedModel, compare_models, form_settings, weak_fit_warning,
-)
+from xaidesk.gui.readable_jobs import WEAK_AUC, WEAK_R2, compare_models, form_settings, weak_fit_warning
 from xaidesk.gui.runner import Runner
 from xaidesk.gui.views.tree_drawing import PATH_COLOUR
 from xaidesk.tabular import readable
@@ -386,36 +381,3 @@ def test_the_weak_fit_rule_reads_the_balanced_accuracy_without_an_auc_and_stops_
     assert "R² \u22120.04" in weak_fit_warning(replace(regression, metrics={"r2": -0.04}))
 
 
-def _arrow_points_down(style, table, order: Qt.SortOrder) -> bool:
-    """Whether ``style`` draws the header arrow of a column sorted in ``order`` as ▼ (widest at its top).
-
-    The header asks for the arrow as Qt does: ``SortDown`` for an ascending sort, ``SortUp`` for a descending one.
-    """
-    option = QStyleOptionHeader()
-    option.initFrom(table.horizontalHeader())
-    option.rect = QRect(0, 0, 24, 24)
-    option.sortIndicator = (QStyleOptionHeader.SortIndicator.SortDown if order == Qt.SortOrder.AscendingOrder
-                            else QStyleOptionHeader.SortIndicator.SortUp)
-    image = QImage(24, 24, QImage.Format.Format_ARGB32)
-    image.fill(QColor("white"))
-    painter = QPainter(image)
-    style.drawPrimitive(QStyle.PrimitiveElement.PE_IndicatorHeaderArrow, option, painter, table.horizontalHeader())
-    painter.end()
-    widths = [sum(image.pixelColor(x, y).lightness() < 200 for x in range(24)) for y in range(24)]
-    widths = [w for w in widths if w]
-    assert len(widths) >= 2, "no sort arrow drawn"
-    return widths[0] > widths[-1]
-
-
-def test_the_sort_arrow_points_down_for_a_column_sorted_best_first(page, qtbot):
-    rows = [ComparedModel(name, name.upper(), "weights", {"accuracy": a, "balanced_accuracy": a, "roc_auc": a})
-            for name, a in (("a", 0.7), ("b", 0.9), ("c", 0.8))]
-    table = page.compare_table
-    table.set_rows(rows, METRIC_COLUMNS["classification"])
-    header = table.horizontalHeader()
-    assert table.shown_titles() == ["B", "C", "A"] and header.sortIndicatorOrder() == Qt.SortOrder.DescendingOrder
-    assert header.style() is page.sort_arrows
-    assert _arrow_points_down(header.style(), table, Qt.SortOrder.DescendingOrder)
-    assert not _arrow_points_down(header.style(), table, Qt.SortOrder.AscendingOrder)
-    # Qt's own drawing is the other way round: the reason for the page's style.
-    assert not _arrow_points_down(QStyleFactory.create("Fusion"), table, Qt.SortOrder.DescendingOrder)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
-    QLabel, QProxyStyle, QSplitter, QStackedWidget, QStyle, QStyleOptionHeader, QVBoxLayout, QWidget,
+    QLabel, QSplitter, QStackedWidget, QVBoxLayout, QWidget,
 )
 
 from ..readable_jobs import (
@@ -39,24 +39,6 @@ KIND_VIEWS = {"linear": "linear", "logistic": "linear", "lasso": "linear", "tree
               "naive_bayes": "naive_bayes", "knn": "knn"}
 
 
-class SortArrowStyle(QProxyStyle):
-    """Header arrows that point the way the column reads: ▼ from the highest down, ▲ from the lowest up.
-
-    Qt draws the opposite (a descending sort gets ▲), which read as "lowest first" next to a column
-    sorted best first.
-    """
-
-    FLIPPED = {QStyleOptionHeader.SortIndicator.SortUp: QStyleOptionHeader.SortIndicator.SortDown,
-               QStyleOptionHeader.SortIndicator.SortDown: QStyleOptionHeader.SortIndicator.SortUp}
-
-    def drawPrimitive(self, element, option, painter, widget=None) -> None:  # noqa: N802 - Qt override
-        if element == QStyle.PrimitiveElement.PE_IndicatorHeaderArrow and isinstance(option, QStyleOptionHeader):
-            flipped = QStyleOptionHeader(option)
-            flipped.sortIndicator = self.FLIPPED.get(option.sortIndicator, option.sortIndicator)
-            option = flipped
-        super().drawPrimitive(element, option, painter, widget)
-
-
 class TableReadablePage(QWidget):
     """The fitted readable model: header with held-out metrics, the comparison, and the kind's own view."""
 
@@ -82,8 +64,6 @@ class TableReadablePage(QWidget):
         self.compare_button.setToolTip(COMPARE_HINT)
         self.compare_table = CompareTable()
         self.compare_table.setVisible(False)
-        self.sort_arrows = SortArrowStyle()  # kept: a widget does not own the style it is given
-        self.compare_table.horizontalHeader().setStyle(self.sort_arrows)
 
         self.views = {"linear": LinearKindView(), "tree": TreeKindView(), "ebm": EbmKindView(),
                       "naive_bayes": NaiveBayesKindView(), "knn": KnnKindView()}
