@@ -291,8 +291,13 @@ def check_relevance(relevance: torch.Tensor, logits: torch.Tensor, targets) -> l
     return notes
 
 
-def _propagate(model, x, start, composite, token, progress, fast) -> tuple[torch.Tensor, torch.Tensor, dict]:
-    """One forward and one modified backward pass that starts from ``start(logits)``."""
+def _propagate(model, x, start, composite, token, progress, fast,
+               attach=None) -> tuple[torch.Tensor, torch.Tensor, dict]:
+    """One forward and one modified backward pass that starts from ``start(logits)``.
+
+    ``attach(module) -> handles``, when given, adds hooks after the composite's (so that they see
+    the relevance the rules pass on); they are removed with the composite.
+    """
     module = guard_module(model)
     rules = check_coverage(module, composite)
     x = detached_copy(x)
@@ -319,6 +324,8 @@ def _propagate(model, x, start, composite, token, progress, fast) -> tuple[torch
             if fast:
                 bridges = _skip_replaced_backward(module, composite)
             info["unmerged_batch_norms"] = unmerged_batch_norms(module, composite)
+            if attach is not None:
+                bridges += attach(module)
             _, relevance = Gradient(model=scores, attr_output=initial_relevance)(x)
         finally:
             for handle in bridges:
