@@ -222,22 +222,46 @@ class IcePlot(QWidget):
         self.caption.setText(" · ".join(parts) + ".")
 
 
-class PairHeatmap(QWidget):
-    """Partial dependence on two features as a heat map (x: the first, y: the second) with a colour bar."""
+class ColourBarPlot(QWidget):
+    """A plot with a colour bar of ``colormap`` on its right (hidden until :meth:`show_colorbar`) and a caption
+    below."""
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, colormap: str, parent: QWidget | None = None, grid: bool = True, bar_width: int = 12) -> None:
         super().__init__(parent)
         self.graphics = pg.GraphicsLayoutWidget()
         self.graphics.setBackground("w")
         self.plot_item = self.graphics.addPlot(row=0, col=0)
         self.plot_item.setMenuEnabled(False)
+        if grid:
+            self.plot_item.showGrid(x=True, alpha=0.15)
         _plain_axes(self.plot_item)
-        self.colorbar = pg.ColorBarItem(values=(0, 1), width=14, interactive=False,
-                                        colorMap=colormap_from_lut(HEATMAP_COLORMAP))
+        self.colorbar = pg.ColorBarItem(values=(0, 1), width=bar_width, interactive=False,
+                                        colorMap=colormap_from_lut(colormap))
         plain_colorbar(self.colorbar)
         self.graphics.addItem(self.colorbar, row=0, col=1)
+        self.colorbar.setVisible(False)
         layout, self.caption = plot_with_caption(self.graphics)
         self.setLayout(layout)
+
+    def show_colorbar(self, levels: tuple[float, float], label: str, ticks: list | None = None) -> None:
+        self.colorbar.setLevels(levels)
+        axis = self.colorbar.getAxis("right")
+        axis.setLabel(label, color="#333333")
+        axis.setTicks(ticks)
+        self.colorbar.setVisible(True)
+
+    def clear_plot(self) -> None:
+        self.plot_item.clear()
+        self.plot_item.getAxis("left").setTicks(None)
+        self.colorbar.setVisible(False)
+        self.caption.setText("")
+
+
+class PairHeatmap(ColourBarPlot):
+    """Partial dependence on two features as a heat map (x: the first, y: the second) with a colour bar."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(HEATMAP_COLORMAP, parent, grid=False, bar_width=14)
         self.grid1, self.grid2, self.values = np.zeros(0), np.zeros(0), np.zeros((0, 0))
         self.names = ("", "")
         self.mesh: pg.PColorMeshItem | None = None
@@ -247,10 +271,9 @@ class PairHeatmap(QWidget):
         self._mark_item: pg.ScatterPlotItem | None = None
 
     def clear_plot(self) -> None:
-        self.plot_item.clear()
+        super().clear_plot()
         self.mesh, self.marked, self._mark_item = None, None, None
         self.grid1, self.grid2, self.values = np.zeros(0), np.zeros(0), np.zeros((0, 0))
-        self.caption.setText("")
 
     def set_pair(self, pair, names: tuple[str, str], output_name: str) -> None:
         """Draw a ``PairView`` (its ``pd.values[i, j]`` at ``(grid1[i], grid2[j])``)."""
@@ -268,8 +291,7 @@ class PairHeatmap(QWidget):
         box = pg.PlotDataItem([x0, x1, x1, x0, x0], [y0, y0, y1, y1, y0],
                               pen=pg.mkPen("w", width=2, style=Qt.PenStyle.DashLine))
         self.plot_item.addItem(box)
-        self.colorbar.setLevels(levels)
-        self.colorbar.getAxis("right").setLabel(output_name, color="#333333")
+        self.show_colorbar(levels, output_name)
         self.plot_item.setLabel("bottom", names[0])
         self.plot_item.setLabel("left", names[1])
         self.plot_item.autoRange(padding=0)

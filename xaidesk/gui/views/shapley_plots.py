@@ -16,10 +16,10 @@ from PySide6.QtWidgets import QAbstractItemView, QTableWidget, QTableWidgetItem,
 from ...core import render
 from ..tabular_page_jobs import colour_fraction, swarm_offsets
 from ..formatting import format_value
-from .dependence_plots import plain_colorbar, plot_with_caption
+from .dependence_plots import ColourBarPlot
 from .table_items import table_number
-from .table_views import NEGATIVE, POSITIVE, _plain_axes
-from .view_common import WrappingLabel, colormap_from_lut
+from .table_views import NEGATIVE, POSITIVE
+from .view_common import WrappingLabel
 
 VALUE_COLORMAP = "viridis"
 #: Features drawn in the beeswarm at most (those with the largest mean |value|).
@@ -34,37 +34,11 @@ def value_brushes(fractions: np.ndarray) -> list:
     return [pg.mkBrush(*lut[i][:3], 210) for i in index]
 
 
-class ColourPlot(QWidget):
-    """A plot with a colour bar on its right (hidden until used) and a caption below."""
+class ColourPlot(ColourBarPlot):
+    """A plot coloured by feature values (low … high), its colour bar hidden until used."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.graphics = pg.GraphicsLayoutWidget()
-        self.graphics.setBackground("w")
-        self.plot_item = self.graphics.addPlot(row=0, col=0)
-        self.plot_item.setMenuEnabled(False)
-        self.plot_item.showGrid(x=True, alpha=0.15)
-        _plain_axes(self.plot_item)
-        self.colorbar = pg.ColorBarItem(values=(0, 1), width=12, interactive=False,
-                                        colorMap=colormap_from_lut(VALUE_COLORMAP))
-        plain_colorbar(self.colorbar)
-        self.graphics.addItem(self.colorbar, row=0, col=1)
-        self.colorbar.setVisible(False)
-        layout, self.caption = plot_with_caption(self.graphics)
-        self.setLayout(layout)
-
-    def show_colorbar(self, levels: tuple[float, float], label: str, ticks: list | None = None) -> None:
-        self.colorbar.setLevels(levels)
-        axis = self.colorbar.getAxis("right")
-        axis.setLabel(label, color="#333333")
-        axis.setTicks(ticks)
-        self.colorbar.setVisible(True)
-
-    def clear_plot(self) -> None:
-        self.plot_item.clear()
-        self.plot_item.getAxis("left").setTicks(None)
-        self.colorbar.setVisible(False)
-        self.caption.setText("")
+        super().__init__(VALUE_COLORMAP, parent)
 
 
 class WaterfallPlot(ColourPlot):
