@@ -112,3 +112,13 @@ def dialog(qtbot):
     yield make
     for box in made:
         box.runner.shutdown()
+
+
+@pytest.fixture
+def tables_window(qtbot, make_window):
+    """A main window on its Tables tab, once the table methods are listed."""
+    window = make_window()
+    tab = window.tables_tab
+    qtbot.waitUntil(lambda: bool(tab.methods), timeout=20_000)
+    window.tabs.setCurrentWidget(tab)
+    return window, tab  # make_window closes the window and stops its runner

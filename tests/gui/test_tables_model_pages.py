@@ -1,16 +1,7 @@
 """The Tables tab with a readable model: the loan example, the model pages, and the row they follow."""
 
 import numpy as np
-import pytest
 
-
-@pytest.fixture
-def tables_window(qtbot, make_window):
-    window = make_window()
-    tab = window.tables_tab
-    qtbot.waitUntil(lambda: bool(tab.methods), timeout=20_000)
-    window.tabs.setCurrentWidget(tab)
-    return window, tab
 
 
 def _open_loans(qtbot, tab):

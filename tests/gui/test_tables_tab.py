@@ -15,14 +15,6 @@ needs_wholesale = pytest.mark.skipif(
 )
 
 
-@pytest.fixture
-def tables_window(qtbot, make_window):
-    window = make_window()
-    tab = window.tables_tab
-    qtbot.waitUntil(lambda: bool(tab.methods), timeout=20_000)
-    window.tabs.setCurrentWidget(tab)
-    return window, tab  # make_window closes the window and stops its runner
-
 
 def _open(qtbot, tab, path):
     before = tab.table
