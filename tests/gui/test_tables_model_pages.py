@@ -61,17 +61,15 @@ def test_the_model_pages_show_with_a_fitted_model_follow_the_row_and_hide_again(
     assert "γ choice" in _visible_titles(tab) and "Clusters" not in _visible_titles(tab)
 
 
-def test_the_trust_page_opens_the_tabs_deletion_curves(qtbot, tables_window, monkeypatch):
+def test_the_trust_page_opens_the_tabs_deletion_curves(qtbot, tables_window):
     from xaidesk.gui.panels.table_trust import TableTrustPage
 
     _, tab = tables_window
-    opened = []
-    monkeypatch.setattr(tab, "open_faithfulness", lambda: opened.append(True))
-    tab.model_pages.faithfulness_requested.disconnect()
-    tab.model_pages.faithfulness_requested.connect(tab.open_faithfulness)
+    assert getattr(tab, "_faithfulness_dialog", None) is None
     tab.model_pages.page(TableTrustPage).faithfulness_requested.emit()
-    assert opened == [True]
-
+    dialog = tab._faithfulness_dialog
+    assert dialog is not None and dialog.isVisible()
+    dialog.close()
 
 def test_sorting_the_ranking_keeps_the_chosen_row_chosen(qtbot, tables_window):
     from PySide6.QtCore import Qt
