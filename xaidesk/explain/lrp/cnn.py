@@ -27,6 +27,7 @@ relevance map is the input relevance summed over channels.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from dataclasses import replace
 
@@ -291,15 +292,37 @@ def check_relevance(relevance: torch.Tensor, logits: torch.Tensor, targets) -> l
     return notes
 
 
-def _propagate(model, x, start, composite, token, progress, fast,
-               attach=None) -> tuple[torch.Tensor, torch.Tensor, dict]:
-    """One forward and one modified backward pass that starts from ``start(logits)``.
+@contextlib.contextmanager
+def attached(model: LoadedModel, composite: Composite, fast: bool = True, attach=None):
+    """The model's module with ``composite`` (and, when ``fast``, the bridges of :class:`_Bridge`)
+    attached and autograd enabled; yields ``(module, info)`` and removes every hook on the way out.
 
     ``attach(module) -> handles``, when given, adds hooks after the composite's (so that they see
-    the relevance the rules pass on); they are removed with the composite.
+    the relevance the rules pass on); they are removed with the composite. ``info`` holds ``rules``
+    (layer -> rule) and ``unmerged_batch_norms``.
     """
     module = guard_module(model)
-    rules = check_coverage(module, composite)
+    info: dict = {"rules": check_coverage(module, composite)}
+    handles: list = []
+    with gradients_enabled():
+        try:
+            composite.register(module)
+            if fast:
+                handles = _skip_replaced_backward(module, composite)
+            info["unmerged_batch_norms"] = unmerged_batch_norms(module, composite)
+            if attach is not None:
+                handles += attach(module)
+            yield module, info
+        finally:
+            for handle in handles:
+                handle.remove()
+            composite.remove()
+
+
+def _propagate(model, x, start, composite, token, progress, fast,
+               attach=None) -> tuple[torch.Tensor, torch.Tensor, dict]:
+    """One forward and one modified backward pass that starts from ``start(logits)``
+    (``attach`` as in :func:`attached`)."""
     x = detached_copy(x)
     captured: dict = {}
 
@@ -313,24 +336,11 @@ def _propagate(model, x, start, composite, token, progress, fast,
             token.check()
         return relevance
 
-    def scores(inp: torch.Tensor) -> torch.Tensor:
-        return forward_logits(module, inp, model.name)
+    with attached(model, composite, fast, attach) as (module, info):
+        def scores(inp: torch.Tensor) -> torch.Tensor:
+            return forward_logits(module, inp, model.name)
 
-    info: dict = {"rules": rules}
-    bridges: list = []
-    with gradients_enabled():
-        try:
-            composite.register(module)
-            if fast:
-                bridges = _skip_replaced_backward(module, composite)
-            info["unmerged_batch_norms"] = unmerged_batch_norms(module, composite)
-            if attach is not None:
-                bridges += attach(module)
-            _, relevance = Gradient(model=scores, attr_output=initial_relevance)(x)
-        finally:
-            for handle in bridges:
-                handle.remove()
-            composite.remove()
+        _, relevance = Gradient(model=scores, attr_output=initial_relevance)(x)
     return captured["logits"], relevance.detach(), info
 
 
@@ -486,6 +496,6 @@ BATCHED_METHODS = {
 }
 
 __all__ = [
-    "BATCHED_METHODS", "build_composite", "canonizer_names", "check_coverage", "check_relevance", "choose_canonizers",
+    "BATCHED_METHODS", "attached", "build_composite", "canonizer_names", "check_coverage", "check_relevance", "choose_canonizers",
     "lrp_attribution", "lrp_attribution_batch", "model_refusal", "run_lrp_batch",
 ]

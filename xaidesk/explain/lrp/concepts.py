@@ -2,9 +2,12 @@
 
 The relevance that reaches a layer's output is one number per channel and position; a channel
 (a *concept*) gets the sum. The conditional heatmap of a concept is the input relevance when only
-that channel's relevance is passed on below the layer. All chosen concepts go through **one**
-batched backward pass: the input is repeated once per concept and each copy's relevance at the
-layer is masked to its own channel.
+that channel's relevance is passed on below the layer.
+
+One forward pass and one backward pass down to the layer are shared by every concept; only the
+part below the layer is run once per concept, and all concepts go through it together as one
+batch of gradients (``torch.autograd.grad(..., is_grads_batched=True)``). The rules' own forward
+passes below the layer depend on the input alone, so they are computed once as well.
 
 The rules pass relevance on linearly, so the conditional heatmaps of all channels of a layer add
 up to the unconditional heatmap, and a channel's heatmap adds up to that channel's relevance except
@@ -13,16 +16,99 @@ for what biases and stabilisers below the layer absorb (``absorbed``).
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import torch
 from zennit.core import Composite
 
 from ...core import InputError, MethodError
 from ...models.base import LoadedModel
-from ..common import check_target, one_hot_like
-from .cnn import _propagate
+from ...models.inference import forward_logits
+from ..common import check_target, detached_copy
+from .cnn import attached, check_relevance
+
+#: Concepts per batch of gradients below the layer (bounds the memory of one batch).
+CHUNK = 16
+
+
+@dataclass(frozen=True)
+class ConceptLayer:
+    """A layer whose channels can be read as concepts.
+
+    ``kind`` is ``"convolution"``, ``"dense"`` or ``"block"`` (a block of a sequence, such as a residual
+    block: all relevance passes its output, so its concepts add up to the whole heatmap).
+    """
+
+    name: str
+    kind: str
+    channels: int
+
+    @property
+    def title(self) -> str:
+        return f"{self.name} ({self.kind}, {self.channels} channels)"
+
+
+_WIDTH_ATTRIBUTES = ("out_channels", "out_features", "num_features")
+
+
+def _width(module: torch.nn.Module) -> int | None:
+    """The channels a block gives: those of its last layer that has a width."""
+    width = None
+    for child in module.modules():
+        for attribute in _WIDTH_ATTRIBUTES:
+            if isinstance(getattr(child, attribute, None), int):
+                width = int(getattr(child, attribute))
+                break
+    return width
+
+
+def concept_layers(model: LoadedModel) -> list[ConceptLayer]:
+    """The layers whose outputs all relevance passes, in forward order, without the output layer.
+
+    These are the members of sequences (``nn.Sequential``, ``nn.ModuleList``) that hold a convolution
+    or a dense layer (a VGG's convolutions, a ResNet's residual blocks), and the convolution and dense
+    layers outside them. A convolution inside a residual block is left out: the skip connection
+    carries relevance around it, so its concepts would not add up to the heatmap.
+    """
+    module = model.module
+    if not isinstance(module, torch.nn.Module) or model.is_torchscript:
+        return []
+    found: list[ConceptLayer] = []
+    inside: list[str] = []
+    containers = (torch.nn.Sequential, torch.nn.ModuleList)
+    for name, child in module.named_modules():
+        if not name or any(name.startswith(prefix + ".") for prefix in inside):
+            continue
+        parent = module.get_submodule(name.rpartition(".")[0]) if "." in name else module
+        if isinstance(child, torch.nn.Conv2d):
+            found.append(ConceptLayer(name, "convolution", int(child.out_channels)))
+        elif isinstance(child, torch.nn.Linear):
+            found.append(ConceptLayer(name, "dense", int(child.out_features)))
+        elif isinstance(parent, containers) and not isinstance(child, containers) and any(
+                isinstance(m, (torch.nn.Conv2d, torch.nn.Linear)) for m in child.modules()):
+            width = _width(child)
+            if width is not None:
+                found.append(ConceptLayer(name, "block", width))
+                inside.append(name)
+    if found and found[-1].kind == "dense":
+        found.pop()  # the output layer: its channels are the classes themselves
+    return found
+
+
+def default_layer(layers: Sequence[ConceptLayer]) -> str | None:
+    """The last convolution or block (its concepts are the most composite), else the last hidden dense layer."""
+    convolutions = [layer for layer in layers if layer.kind != "dense"]
+    chosen = convolutions[-1] if convolutions else (layers[-1] if layers else None)
+    return None if chosen is None else chosen.name
+
+
+def layer_below(layers: Sequence[ConceptLayer], name: str) -> str | None:
+    """The concept layer before ``name`` in forward order, or ``None`` for the first."""
+    names = [layer.name for layer in layers]
+    index = names.index(name) if name in names else -1
+    return names[index - 1] if index > 0 else None
 
 
 @dataclass(frozen=True)
@@ -54,9 +140,32 @@ class ConditionalRelevance:
 
     def top(self, k: int = 5) -> list[tuple[int, float]]:
         """The ``k`` channels of largest relevance with their share of the layer's total |relevance|."""
-        total = float(self.channel_relevance.abs().sum()) or 1.0
-        order = torch.argsort(self.channel_relevance, descending=True)[:k]
-        return [(int(c), float(self.channel_relevance[c]) / total) for c in order]
+        return top_concepts(self.channel_relevance, k)
+
+
+def top_concepts(channel_relevance: torch.Tensor, k: int) -> list[tuple[int, float]]:
+    """The ``k`` channels of largest (signed) relevance, each with its share of the total |relevance|."""
+    relevance = torch.as_tensor(channel_relevance).double()
+    total = float(relevance.abs().sum()) or 1.0
+    order = torch.argsort(relevance, descending=True)[: int(k)]
+    return [(int(c), float(relevance[c]) / total) for c in order]
+
+
+@dataclass(frozen=True)
+class AttributionGraph:
+    """Which concepts of the layer below feed one concept, and how much.
+
+    ``relevance`` is ``(channels of the layer below,)``: the part of the concept's relevance that
+    passes through each of them. ``share`` divides by its total |relevance|.
+    """
+
+    layer: str
+    channel: int
+    lower_layer: str
+    relevance: torch.Tensor
+
+    def top(self, k: int = 5) -> list[tuple[int, float]]:
+        return top_concepts(self.relevance, k)
 
 
 def _layer(module: torch.nn.Module, name: str) -> torch.nn.Module:
@@ -68,9 +177,78 @@ def _layer(module: torch.nn.Module, name: str) -> torch.nn.Module:
                          f"{', '.join(names[:30])}{' …' if len(names) > 30 else ''}.") from None
 
 
+def _check_channels(layer: str, width: int, channels: Sequence[int]) -> None:
+    if channels and (max(channels) >= width or min(channels) < 0):
+        raise InputError(f"The layer '{layer}' has {width} channels (0 to {width - 1}); "
+                         f"got {', '.join(map(str, channels))}.")
+
+
+def _start(output: torch.Tensor, targets: Sequence[int]) -> torch.Tensor:
+    """One-hot of each sample's target times its logit: the relevance the backward pass starts from."""
+    for t in targets:
+        check_target(t, output.shape[1])
+    mask = torch.zeros_like(output)
+    mask[torch.arange(output.shape[0], device=output.device), torch.as_tensor(list(targets), device=output.device)] = 1
+    return mask * output.detach()
+
+
+@contextlib.contextmanager
+def _forward(model: LoadedModel, x: torch.Tensor, composite: Composite, layers: Sequence[str], fast: bool,
+             token) -> Iterator[tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]]:
+    """Forward ``x`` with the rules attached; yields ``(input, logits, outputs of layers)``, graph kept."""
+    outputs: dict[str, torch.Tensor] = {}
+
+    def attach(module: torch.nn.Module) -> list:
+        def keep(name):
+            def on_output(_module, _inputs, output):
+                if not isinstance(output, torch.Tensor) or output.dim() < 2:
+                    raise MethodError(f"The layer '{name}' does not give one tensor with channels; "
+                                      "choose another layer.")
+                outputs[name] = output
+            return on_output
+
+        return [_layer(module, name).register_forward_hook(keep(name)) for name in layers]
+
+    with attached(model, composite, fast, attach) as (module, _info):
+        inp = detached_copy(x).requires_grad_()
+        logits = forward_logits(module, inp, model.name)
+        if token is not None:
+            token.check()
+        missing = [name for name in layers if name not in outputs]
+        if missing:
+            raise MethodError(f"The layer '{missing[0]}' was not used when the model ran; choose another layer.")
+        yield inp, logits, [outputs[name] for name in layers]
+
+
+def _masked(relevance: torch.Tensor, channels: Sequence[int]) -> torch.Tensor:
+    """``(K, 1, C, ...)``: ``relevance`` (1, C, ...) with all channels but one zeroed, once per channel."""
+    mask = torch.zeros((len(channels), relevance.shape[1]) + (1,) * (relevance.dim() - 2), dtype=relevance.dtype,
+                       device=relevance.device)
+    mask[torch.arange(len(channels)), torch.as_tensor(list(channels))] = 1.0
+    return (mask * relevance).unsqueeze(1)
+
+
+def _below(upper: torch.Tensor, lower: torch.Tensor, relevance: torch.Tensor, channels: Sequence[int], chunk: int,
+           token) -> torch.Tensor:
+    """``(K, *lower.shape[1:])``: the relevance at ``lower`` of each channel of ``upper`` on its own."""
+    parts = []
+    for start in range(0, len(channels), chunk):
+        if token is not None:
+            token.check()
+        grads = _masked(relevance, channels[start:start + chunk])
+        (part,) = torch.autograd.grad(upper, lower, grad_outputs=grads, retain_graph=True, is_grads_batched=True)
+        parts.append(part[:, 0].detach())
+    return torch.cat(parts)
+
+
+def _channel_sums(relevance: torch.Tensor) -> torch.Tensor:
+    return relevance.flatten(2).sum(2) if relevance.dim() > 2 else relevance
+
+
 def conditional_relevance(model: LoadedModel, x: torch.Tensor, target: int, composite: Composite, layer: str,
-                          channels: Sequence[int], *, token=None, fast: bool = True) -> ConditionalRelevance:
-    """Conditional heatmaps of ``channels`` of ``layer`` for ``target``, in one batched backward pass.
+                          channels: Sequence[int], *, token=None, fast: bool = True,
+                          chunk: int = CHUNK) -> ConditionalRelevance:
+    """Conditional heatmaps of ``channels`` of ``layer`` for ``target``, sharing everything above the layer.
 
     ``x`` is one input ``(1, C, H, W)``; ``composite`` a fresh LRP composite
     (:func:`xaidesk.explain.lrp.cnn.build_composite`). The relevance of every channel of the layer is
@@ -81,45 +259,126 @@ def conditional_relevance(model: LoadedModel, x: torch.Tensor, target: int, comp
         raise InputError("Conditional relevance explains one input at a time.")
     if not channels:
         raise InputError("Choose at least one concept (channel) to explain.")
-    captured: dict = {}
-
-    def attach(module: torch.nn.Module) -> list:
-        target_layer = _layer(module, layer)
-
-        def on_output(_module, _inputs, output):
-            if not isinstance(output, torch.Tensor) or output.dim() < 2:
-                raise MethodError(f"The layer '{layer}' does not give one tensor with channels; choose another layer.")
-            width = output.shape[1]
-            if max(channels) >= width or min(channels) < 0:
-                raise InputError(f"The layer '{layer}' has {width} channels (0 to {width - 1}); "
-                                 f"got {', '.join(map(str, channels))}.")
-            mask = torch.zeros((len(channels), width) + (1,) * (output.dim() - 2), dtype=output.dtype,
-                               device=output.device)
-            mask[torch.arange(len(channels)), torch.as_tensor(channels)] = 1.0
-
-            def masked(grad: torch.Tensor) -> torch.Tensor:
-                captured["layer_relevance"] = grad[0].detach().flatten(1).sum(1) if grad.dim() > 2 else grad[0].detach()
-                return grad * mask
-
-            output.register_hook(masked)
-
-        return [target_layer.register_forward_hook(on_output)]
-
-    def start(output: torch.Tensor) -> torch.Tensor:
-        check_target(target, output.shape[1])
-        return one_hot_like(output, target) * output.detach()
-
-    batch = x.detach().repeat(len(channels), *([1] * (x.dim() - 1)))
-    logits, relevance, _ = _propagate(model, batch, start, composite, token, None, fast, attach=attach)
-    if "layer_relevance" not in captured:
-        raise MethodError(f"No relevance reached the layer '{layer}'; choose a layer the explained output depends on.")
-    if not bool(torch.isfinite(relevance).all()):
+    with _forward(model, x, composite, [layer], fast, token) as (inp, logits, (out,)):
+        _check_channels(layer, out.shape[1], channels)
+        (at_layer,) = torch.autograd.grad(logits, out, grad_outputs=_start(logits, [target]), retain_graph=True)
+        heatmaps = _below(out, inp, at_layer.detach(), channels, max(1, int(chunk)), token)
+    if not bool(torch.isfinite(heatmaps).all()) or not bool(torch.isfinite(at_layer).all()):
         raise MethodError("The conditional relevance is not finite (NaN or infinite) for this model and layer.")
-    channel_relevance = captured["layer_relevance"].double().cpu()
-    sums = relevance.flatten(1).sum(1).double().cpu()
-    chosen = channel_relevance[list(channels)]
-    return ConditionalRelevance(layer, channels, relevance.detach().cpu(), channel_relevance, chosen - sums,
-                                float(logits[0, target]))
+    channel_relevance = _channel_sums(at_layer.detach())[0].double().cpu()
+    sums = heatmaps.flatten(1).sum(1).double().cpu()
+    return ConditionalRelevance(layer, channels, heatmaps.cpu(), channel_relevance,
+                                channel_relevance[list(channels)] - sums, float(logits.detach()[0, target]))
 
 
-__all__ = ["ConditionalRelevance", "conditional_relevance"]
+def attribution_graph(model: LoadedModel, x: torch.Tensor, target: int, composite: Composite, layer: str,
+                      channel: int, lower_layer: str, *, token=None, fast: bool = True) -> AttributionGraph:
+    """How the relevance of ``channel`` of ``layer`` divides among the channels of ``lower_layer``."""
+    if layer == lower_layer:
+        raise InputError("Choose a lower layer other than the concept's own layer.")
+    with _forward(model, x, composite, [layer, lower_layer], fast, token) as (_inp, logits, (out, lower)):
+        _check_channels(layer, out.shape[1], [int(channel)])
+        (at_layer,) = torch.autograd.grad(logits, out, grad_outputs=_start(logits, [target]), retain_graph=True)
+        if not lower.requires_grad or lower.grad_fn is None:
+            raise MethodError(f"No relevance reaches '{lower_layer}' from '{layer}'; choose a layer below it.")
+        try:
+            below = _below(out, lower, at_layer.detach(), [int(channel)], 1, token)
+        except RuntimeError as error:
+            if "not have been used" not in str(error) and "One of the differentiated" not in str(error):
+                raise
+            raise MethodError(f"'{lower_layer}' does not feed '{layer}'; choose a layer below it.") from None
+    relevance = _channel_sums(below)[0].double().cpu()
+    if not bool(torch.isfinite(relevance).all()):
+        raise MethodError("The attribution graph is not finite (NaN or infinite) for this model and layer.")
+    return AttributionGraph(layer, int(channel), lower_layer, relevance)
+
+
+@dataclass(frozen=True)
+class ConceptRecords:
+    """What a batch of inputs says about the concepts of one layer (for reference samples and prototypes).
+
+    Attributes
+    ----------
+    logits, targets
+        ``(B, classes)`` and the explained class of each input.
+    heatmaps
+        ``(B, C, H, W)`` the unconditional LRP relevance (the same pass).
+    relevance, activation
+        ``(B, channels)`` each channel's relevance for the explained class, and its largest activation.
+    relevance_peak, activation_peak
+        ``(B, channels, 4)`` int16 boxes ``(top, left, bottom, right)``, bottom and right exclusive, in
+        the layer's grid of ``grid`` ``(h, w)`` cells: where each channel's relevance (activation) is at
+        least half its largest value. A dense layer has a grid of one cell.
+    notes
+        Per input, a note when the relevance does not add up (see ``check_relevance``), or ``None``.
+    """
+
+    logits: torch.Tensor
+    targets: list[int]
+    heatmaps: torch.Tensor
+    relevance: torch.Tensor
+    activation: torch.Tensor
+    relevance_peak: torch.Tensor
+    activation_peak: torch.Tensor
+    grid: tuple[int, int]
+    notes: list
+
+
+def peak_boxes(maps: torch.Tensor, fraction: float = 0.5) -> torch.Tensor:
+    """``(B, C, 4)`` int16 boxes around the cells of each ``(h, w)`` map that reach ``fraction`` of its maximum."""
+    b, c = maps.shape[:2]
+    flat = maps.reshape(b, c, -1)
+    peak = flat.max(2, keepdim=True).values
+    keep = (flat >= fraction * peak) & (peak > 0) | (flat == peak)
+    keep = keep.reshape(maps.shape)
+    rows, cols = keep.any(3), keep.any(2)
+    h, w = maps.shape[2:]
+
+    def first_last(mask: torch.Tensor, size: int):
+        index = torch.arange(size, device=mask.device)
+        first = torch.where(mask, index, size).min(2).values
+        last = torch.where(mask, index, -1).max(2).values + 1
+        return first, last
+
+    top, bottom = first_last(rows, h)
+    left, right = first_last(cols, w)
+    return torch.stack([top, left, bottom, right], 2).to(torch.int16)
+
+
+def record_concepts(model: LoadedModel, x: torch.Tensor, targets, composite: Composite, layer: str, *,
+                    token=None, fast: bool = True) -> ConceptRecords:
+    """One forward and one LRP pass for a batch ``x``; the unconditional heatmaps and every channel's
+    relevance and activation at ``layer``. ``targets`` None explains each input's top class."""
+    captured: dict = {}
+    with _forward(model, x, composite, [layer], fast, token) as (inp, logits, (out,)):
+        chosen = logits.detach().argmax(1).tolist() if targets is None else [int(t) for t in targets]
+        if len(chosen) != x.shape[0]:
+            raise MethodError(f"{len(chosen)} targets were given for a batch of {x.shape[0]} inputs.")
+        out.register_hook(lambda grad: captured.__setitem__("at_layer", grad.detach()))
+        (heatmaps,) = torch.autograd.grad(logits, inp, grad_outputs=_start(logits, chosen))
+        activation = out.detach()
+    notes = check_relevance(heatmaps, logits.detach(), chosen)
+    at_layer = captured.get("at_layer")
+    if at_layer is None:
+        raise MethodError(f"No relevance reached the layer '{layer}'; choose a layer the explained output depends on.")
+    if not bool(torch.isfinite(at_layer).all()):
+        raise MethodError("The relevance at the layer is not finite (NaN or infinite) for this model.")
+    if at_layer.dim() == 4:
+        relevance_maps, activation_maps = at_layer, activation
+    else:
+        relevance_maps, activation_maps = at_layer.reshape(*at_layer.shape[:2], 1, 1), activation.reshape(
+            *activation.shape[:2], 1, 1)
+    return ConceptRecords(
+        logits=logits.detach().cpu(), targets=chosen, heatmaps=heatmaps.detach().cpu(),
+        relevance=_channel_sums(at_layer).float().cpu(),
+        activation=activation_maps.flatten(2).max(2).values.float().cpu(),
+        relevance_peak=peak_boxes(relevance_maps).cpu(), activation_peak=peak_boxes(activation_maps).cpu(),
+        grid=tuple(int(s) for s in relevance_maps.shape[2:]), notes=notes,
+    )
+
+
+__all__ = [
+    "AttributionGraph", "ConceptLayer", "ConceptRecords", "ConditionalRelevance", "attribution_graph",
+    "concept_layers", "conditional_relevance", "default_layer", "layer_below", "peak_boxes", "record_concepts",
+    "top_concepts",
+]
