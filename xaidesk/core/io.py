@@ -71,6 +71,13 @@ def save_npy_atomic(path: str | os.PathLike, array: np.ndarray) -> Path:
     return write_bytes_atomic(path, buffer.getvalue())
 
 
+def save_npz_atomic(path: str | os.PathLike, arrays: dict) -> Path:
+    """Several named arrays in one ``.npz`` file (uncompressed, no pickles), written atomically."""
+    buffer = io.BytesIO()
+    np.savez(buffer, allow_pickle=False, **{name: np.asarray(a) for name, a in arrays.items()})
+    return write_bytes_atomic(path, buffer.getvalue())
+
+
 def save_png_atomic(path: str | os.PathLike, rgb: np.ndarray) -> Path:
     from PIL import Image
 

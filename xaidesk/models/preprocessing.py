@@ -206,6 +206,25 @@ class Preprocessing:
                 out[seen] *= array.size / max(int(seen.sum()), 1)
         return out.astype(np.float32)
 
+    def boxes_to_original(self, boxes: np.ndarray, original_shape: tuple[int, int]) -> np.ndarray:
+        """Map boxes ``(..., 4)`` ``(top, left, bottom, right)`` in model-input pixels onto the original image.
+
+        Bottom and right are exclusive; the result is clipped to the image and is at least one pixel.
+        """
+        boxes = np.asarray(boxes, dtype=np.float64)
+        height, width = int(original_shape[0]), int(original_shape[1])
+        resized = self._resized_shape(height, width)
+        top, left = self._crop_box(resized)
+        scale_rows, scale_cols = height / resized[0], width / resized[1]
+        rows = (boxes[..., [0, 2]] + top) * scale_rows
+        cols = (boxes[..., [1, 3]] + left) * scale_cols
+        out = np.stack([np.floor(rows[..., 0]), np.floor(cols[..., 0]), np.ceil(rows[..., 1]), np.ceil(cols[..., 1])], -1)
+        out[..., [0, 2]] = np.clip(out[..., [0, 2]], 0, height)
+        out[..., [1, 3]] = np.clip(out[..., [1, 3]], 0, width)
+        out[..., 2] = np.maximum(out[..., 2], np.minimum(out[..., 0] + 1, height))
+        out[..., 3] = np.maximum(out[..., 3], np.minimum(out[..., 1] + 1, width))
+        return out.astype(np.int32)
+
     def labels_to_original(self, labels: np.ndarray, original_shape: tuple[int, int]) -> np.ndarray:
         """Map an integer label map (e.g. superpixels) onto the original image.
 

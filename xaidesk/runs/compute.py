@@ -119,6 +119,21 @@ def batched_function(name: str):
 
 
 
+def concept_recorder(model, requests: Sequence[MethodRequest], layer: str):
+    """The batched function of a concept run: the one LRP method, recording ``layer``'s concepts."""
+    import functools
+
+    from ..explain.lrp import cnn, concepts
+
+    names = [layer_.name for layer_ in concepts.concept_layers(model)]
+    if model.modality != "image" or len(requests) != 1 or requests[0].name not in cnn.BATCHED_METHODS:
+        raise MethodError("Concepts are recorded with one LRP method on images; choose a single LRP method.")
+    if layer not in names:
+        raise InputError(f"'{layer}' is not a concept layer of {model.name}; choose one of: "
+                         f"{', '.join(names[-12:]) or 'none (the model has no convolution or dense layers)'}.")
+    return functools.partial(concepts.run_concepts_batch, requests[0].name.split(".", 1)[1], layer)
+
+
 def explain_batched(function, model, group: list[ReadInput], request: MethodRequest, target, device, token, counters):
     """Explain a group of images in one pass; ``[(explanation in image coordinates, predicted, seconds)]``."""
     import torch
@@ -143,8 +158,18 @@ def explain_batched(function, model, group: list[ReadInput], request: MethodRequ
     for item, explanation, top in zip(group, explanations, predicted):
         relevance = model.preprocessing.to_original(explanation.relevance, item.pixels.shape[:2], preserve=info.resample)
         explanation = explanation.replace(relevance=relevance, method=request.name, seconds=share)
+        if "item_arrays" in explanation.extras:
+            explanation.extras["item_arrays"] = _arrays_to_original(explanation.extras["item_arrays"], model,
+                                                                    item.pixels.shape[:2])
         results.append((explanation, int(top), share + item.seconds))
     return results
+
+
+def _arrays_to_original(item_arrays: dict, model, shape) -> dict:
+    """Recorded arrays with their boxes (names ending in ``_box``: model-input pixels) in the image's pixels."""
+    return {name: {key: model.preprocessing.boxes_to_original(value, shape) if key.endswith("_box") else value
+                   for key, value in arrays.items()}
+            for name, arrays in item_arrays.items()}
 
 
 def explain_one(model, item: ReadInput, request: MethodRequest, target, token, counters):
@@ -168,5 +193,5 @@ def explain_one(model, item: ReadInput, request: MethodRequest, target, token, c
 
 
 
-__all__ = ["available_devices", "batched_function", "explain_batched", "explain_one", "per_file_on_device",
+__all__ = ["available_devices", "batched_function", "concept_recorder", "explain_batched", "explain_one", "per_file_on_device",
            "resolve_device", "resolve_methods"]

@@ -19,7 +19,7 @@ from typing import Sequence
 
 from ..core import CancelToken, InputError, MethodError, ModelError, no_progress
 from ..core.io import write_json_atomic
-from .compute import batched_function, explain_batched, explain_one, per_file_on_device, resolve_device, resolve_methods
+from .compute import batched_function, concept_recorder, explain_batched, explain_one, per_file_on_device, resolve_device, resolve_methods
 from .format import (
     COMPARED_WORDS,
     INDEX_FILE,
@@ -155,6 +155,7 @@ def run_batch(
     labels=None,
     preprocessing=None,
     use_batched: bool = True,
+    concept_layer: str | None = None,
     token: CancelToken | None = None,
     progress=None,
 ) -> BatchResult:
@@ -187,6 +188,9 @@ def run_batch(
         label file and hand-set preprocessing are too) and a resumed run must use the same.
     use_batched
         ``False`` runs every method per file (for comparisons).
+    concept_layer
+        A layer of the model: the run also records every channel's relevance and activation there
+        (sidecar arrays; see :mod:`xaidesk.concepts.references`). It needs one batched LRP method.
     token, progress
         Cancel token and progress callback; ``partial`` is a :class:`BatchStatus`.
 
@@ -221,6 +225,7 @@ def run_batch(
         raise ModelError(f"{loaded.name} has no classifier head, so there are no classes to explain in a batch run.")
     modality = loaded.modality
     requests = resolve_methods(methods, modality, loaded)
+    concept_function = concept_recorder(loaded, requests, concept_layer) if concept_layer is not None else None
     if target is not None and not 0 <= int(target) < loaded.num_classes:
         raise MethodError(f"Class {target} does not exist; the model has {loaded.num_classes} classes "
                           f"(0-{loaded.num_classes - 1}).")
@@ -231,7 +236,8 @@ def run_batch(
     stems = item_stems(scan.files)
     hand_set = loaded.preprocessing.to_dict() if getattr(loaded, "preprocessing_set_by_hand", False) else None
     meta = run_meta(root, modality, loaded.spec, requests, torch_device.type, shard, target,
-                    labels=_absolute(getattr(loaded, "label_file", None)), preprocessing=hand_set)
+                    labels=_absolute(getattr(loaded, "label_file", None)), preprocessing=hand_set,
+                    concepts={"layer": concept_layer} if concept_layer is not None else None)
     meta, rows = open_run_folder(out, meta)
     done = {r.key for r in rows}
     todo = [(f, [m for m in requests if (f, m.name) not in done]) for f in files]
@@ -299,6 +305,7 @@ def run_batch(
                 if not group:
                     continue
                 function = batched_function(request.name) if (use_batched and modality == "image") else None
+                function = concept_function or function
                 if function is not None:
                     results = explain_batched(function, loaded, group, request, target, torch_device, token,
                                                counters)

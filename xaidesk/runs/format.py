@@ -10,6 +10,9 @@ A run folder holds:
 - ``items/<method>/<file without suffix>.npy`` (float32 relevance in the input's own
   coordinates; for audio the spectrogram's (bands, frames)) and ``.png`` (a thumbnail, longest
   side :data:`THUMBNAIL_SIZE` px, of the heatmap blended over the input);
+- ``items/<method>/<file without suffix>.<name>.npz``: arrays a method records beside the relevance
+  (a concept run's per-channel relevance and activation, see :mod:`xaidesk.concepts.references`),
+  written before the relevance, so an indexed item has them;
 - ``skipped.csv`` (``file,reason``): inputs that could not be read.
 
 Rows are appended to the index one complete line at a time (:class:`IndexAppender`), so a
@@ -47,7 +50,8 @@ COMPARED_WORDS = {"source": "a different input folder", "modality": "a different
                   "model": "a different model", "methods": "different methods or method settings",
                   "target": "a different explained class (none: each input's predicted class)",
                   "shard": "a different shard", "labels": "a different label file",
-                  "preprocessing": "a different preprocessing set by hand"}
+                  "preprocessing": "a different preprocessing set by hand",
+                  "concepts": "a different concept layer"}
 
 
 # --- records ----------------------------------------------------------------------------------
@@ -124,17 +128,21 @@ def shard_text(shard) -> str | None:
 
 
 def run_meta(source: Path, modality: str, model_spec: str, methods: Sequence[MethodRequest], device: str,
-             shard, target: int | None = None, labels: str | None = None, preprocessing: dict | None = None) -> dict:
+             shard, target: int | None = None, labels: str | None = None, preprocessing: dict | None = None,
+             concepts: dict | None = None) -> dict:
     """The ``run.json`` record of a new run (``target`` None: each input's predicted class).
 
-    ``labels`` (a label file) and ``preprocessing`` (set by hand, as ``Preprocessing.to_dict``) are
-    recorded only when given, so runs without them keep their old form.
+    ``labels`` (a label file), ``preprocessing`` (set by hand, as ``Preprocessing.to_dict``) and
+    ``concepts`` (a concept run's layer) are recorded only when given, so runs without them keep
+    their old form.
     """
     extra = {}
     if labels:
         extra["labels"] = str(labels)
     if preprocessing:
         extra["preprocessing"] = plain_json(preprocessing)
+    if concepts:
+        extra["concepts"] = plain_json(concepts)
     return {
         "format": RUN_FORMAT,
         "source": str(source),
@@ -233,6 +241,22 @@ def read_skipped(run_dir: Path) -> list[tuple[str, str]]:
     except FileNotFoundError:
         return []
     return [(r["file"], r["reason"]) for r in csv.DictReader(io.StringIO(text, newline="")) if r.get("file")]
+
+
+def sidecar_path(relevance: str, name: str) -> str:
+    """``items/m/a.npy`` -> ``items/m/a.<name>.npz``: the arrays a method recorded beside an item's relevance."""
+    base = relevance[: -len(".npy")] if relevance.endswith(".npy") else relevance
+    return f"{base}.{name}.npz"
+
+
+def sidecar_files(run_dir: Path, row: IndexRow) -> list[str]:
+    """The sidecar files (see :func:`sidecar_path`) present for a row, relative to the run folder."""
+    relevance = Path(run_dir) / row.relevance
+    stem = relevance.name[: -len(".npy")] if relevance.name.endswith(".npy") else relevance.name
+    if not relevance.parent.is_dir():
+        return []
+    return sorted((Path(row.relevance).parent / p.name).as_posix()
+                  for p in relevance.parent.glob(f"{stem}.*.npz") if p.name.count(".") == stem.count(".") + 2)
 
 
 def row_complete(run_dir: Path, row: IndexRow) -> bool:

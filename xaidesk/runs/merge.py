@@ -18,6 +18,7 @@ from .format import (
     now_text,
     plain_json,
     row_complete,
+    sidecar_files,
     sorted_rows,
     write_index,
     write_skipped,
@@ -97,7 +98,7 @@ def merge_runs(run_dirs: Sequence, out_dir, token: CancelToken | None = None, pr
             if k % 64 == 0:
                 token.check()
                 progress(k / total, f"Merging: {k} of {len(kept)} items")
-            for relative in (row.relevance, row.thumbnail):
+            for relative in (row.relevance, row.thumbnail, *sidecar_files(run.folder, row)):
                 _link_or_copy(run.folder / relative, staging / relative)
         write_index(staging, sorted_rows((row for _, row in kept.values()), method_order))
         if skipped:
@@ -106,6 +107,7 @@ def merge_runs(run_dirs: Sequence, out_dir, token: CancelToken | None = None, pr
         sources = sorted({str(run.meta.get("source", "")) for run in runs})
         meta = {key: first.meta.get(key)
                 for key in ("format", "source", "modality", "model", "methods", "target", "device")}
+        meta.update({key: first.meta[key] for key in ("labels", "preprocessing", "concepts") if key in first.meta})
         meta.update(shard=None, created=now_text(), finished=now_text() if not (missing or unfinished) else None,
                     merged_from=[str(run.folder) for run in runs])
         if len(sources) > 1:

@@ -18,8 +18,8 @@ from typing import Any
 import numpy as np
 
 from ..core import XaideskError, get_method
-from ..core.io import save_npy_atomic, save_png_atomic
-from .format import ITEMS_FOLDER, IndexAppender, IndexRow
+from ..core.io import save_npy_atomic, save_npz_atomic, save_png_atomic
+from .format import ITEMS_FOLDER, IndexAppender, IndexRow, sidecar_path
 from .scan import true_class_of
 from .thumbnails import audio_thumbnail, image_thumbnail
 
@@ -131,7 +131,11 @@ class Saver:
 
 def save_item(out: Path, model, item: ReadInput, explanation, predicted: int, method: str, stem: str,
                seconds: float) -> IndexRow:
-    """Write an item's relevance and thumbnail atomically and return its index row."""
+    """Write an item's relevance and thumbnail atomically and return its index row.
+
+    Arrays a method recorded (``extras["item_arrays"]``: name -> arrays) go first, into sidecars
+    (:func:`~xaidesk.runs.format.sidecar_path`), so an indexed item always has them.
+    """
     start = time.perf_counter()
     relevance = np.asarray(explanation.relevance, dtype=np.float32)
     base = Path(ITEMS_FOLDER) / method / stem
@@ -141,6 +145,8 @@ def save_item(out: Path, model, item: ReadInput, explanation, predicted: int, me
         thumbnail = image_thumbnail(item.pixels, relevance, signed=signed)
     else:
         thumbnail = audio_thumbnail(explanation.extras["spectrogram"], relevance, signed=signed)
+    for name, arrays in (explanation.extras.get("item_arrays") or {}).items():
+        save_npz_atomic(out / sidecar_path(npy.as_posix(), name), arrays)
     save_npy_atomic(out / npy, relevance)
     save_png_atomic(out / png, thumbnail)
     return IndexRow(

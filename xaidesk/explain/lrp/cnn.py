@@ -350,7 +350,7 @@ def run_lrp(name: str, model: LoadedModel, x: torch.Tensor, target: int, params:
     canonizers = choose_canonizers(model.architecture, guard_module(model))
     composite = build_composite(name, params, model, canonizers, input_shape=tuple(x.shape))
     logits, relevance, info = lrp_attribution(model, x, target, composite, token=token, progress=progress)
-    return _explanation(name, model, target, float(logits[0, target]), relevance[0], params, canonizers, info,
+    return lrp_explanation(name, model, target, float(logits[0, target]), relevance[0], params, canonizers, info,
                         info["relevance_notes"][0])
 
 
@@ -367,13 +367,13 @@ def run_lrp_batch(name: str, model: LoadedModel, x: torch.Tensor, targets, *, pa
     logits = logits.float().cpu()
     relevance = relevance.cpu()
     return [
-        _explanation(name, model, t, float(logits[i, t]), relevance[i], params, canonizers, info,
+        lrp_explanation(name, model, t, float(logits[i, t]), relevance[i], params, canonizers, info,
                      info["relevance_notes"][i])
         for i, t in enumerate(chosen)
     ]
 
 
-def _explanation(name, model, target, logit, relevance, params, canonizers, info,
+def lrp_explanation(name, model, target, logit, relevance, params, canonizers, info,
                  relevance_note: str | None = None) -> Explanation:
     """The Explanation of one input's relevance (C, H, W)."""
     total = float(relevance.sum())
@@ -497,5 +497,5 @@ BATCHED_METHODS = {
 
 __all__ = [
     "BATCHED_METHODS", "attached", "build_composite", "canonizer_names", "check_coverage", "check_relevance", "choose_canonizers",
-    "lrp_attribution", "lrp_attribution_batch", "model_refusal", "run_lrp_batch",
+    "lrp_attribution", "lrp_attribution_batch", "lrp_explanation", "model_refusal", "run_lrp_batch",
 ]

@@ -20,14 +20,15 @@ import contextlib
 from dataclasses import dataclass
 from typing import Iterator, Sequence
 
+import numpy as np
 import torch
 from zennit.core import Composite
 
-from ...core import InputError, MethodError
+from ...core import Explanation, InputError, MethodError
 from ...models.base import LoadedModel
 from ...models.inference import forward_logits
 from ..common import check_target, detached_copy
-from .cnn import attached, check_relevance
+from .cnn import attached, build_composite, check_relevance, choose_canonizers, lrp_explanation
 
 #: Concepts per batch of gradients below the layer (bounds the memory of one batch).
 CHUNK = 16
@@ -194,8 +195,9 @@ def _start(output: torch.Tensor, targets: Sequence[int]) -> torch.Tensor:
 
 @contextlib.contextmanager
 def _forward(model: LoadedModel, x: torch.Tensor, composite: Composite, layers: Sequence[str], fast: bool,
-             token) -> Iterator[tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]]:
-    """Forward ``x`` with the rules attached; yields ``(input, logits, outputs of layers)``, graph kept."""
+             token) -> Iterator[tuple[torch.Tensor, torch.Tensor, list[torch.Tensor], dict]]:
+    """Forward ``x`` with the rules attached; yields ``(input, logits, outputs of layers, info)``, graph kept
+    (``info`` as in :func:`~xaidesk.explain.lrp.cnn.attached`)."""
     outputs: dict[str, torch.Tensor] = {}
 
     def attach(module: torch.nn.Module) -> list:
@@ -209,7 +211,7 @@ def _forward(model: LoadedModel, x: torch.Tensor, composite: Composite, layers: 
 
         return [_layer(module, name).register_forward_hook(keep(name)) for name in layers]
 
-    with attached(model, composite, fast, attach) as (module, _info):
+    with attached(model, composite, fast, attach) as (module, info):
         inp = detached_copy(x).requires_grad_()
         logits = forward_logits(module, inp, model.name)
         if token is not None:
@@ -217,7 +219,7 @@ def _forward(model: LoadedModel, x: torch.Tensor, composite: Composite, layers: 
         missing = [name for name in layers if name not in outputs]
         if missing:
             raise MethodError(f"The layer '{missing[0]}' was not used when the model ran; choose another layer.")
-        yield inp, logits, [outputs[name] for name in layers]
+        yield inp, logits, [outputs[name] for name in layers], info
 
 
 def _masked(relevance: torch.Tensor, channels: Sequence[int]) -> torch.Tensor:
@@ -259,7 +261,7 @@ def conditional_relevance(model: LoadedModel, x: torch.Tensor, target: int, comp
         raise InputError("Conditional relevance explains one input at a time.")
     if not channels:
         raise InputError("Choose at least one concept (channel) to explain.")
-    with _forward(model, x, composite, [layer], fast, token) as (inp, logits, (out,)):
+    with _forward(model, x, composite, [layer], fast, token) as (inp, logits, (out,), info):
         _check_channels(layer, out.shape[1], channels)
         (at_layer,) = torch.autograd.grad(logits, out, grad_outputs=_start(logits, [target]), retain_graph=True)
         heatmaps = _below(out, inp, at_layer.detach(), channels, max(1, int(chunk)), token)
@@ -276,7 +278,7 @@ def attribution_graph(model: LoadedModel, x: torch.Tensor, target: int, composit
     """How the relevance of ``channel`` of ``layer`` divides among the channels of ``lower_layer``."""
     if layer == lower_layer:
         raise InputError("Choose a lower layer other than the concept's own layer.")
-    with _forward(model, x, composite, [layer, lower_layer], fast, token) as (_inp, logits, (out, lower)):
+    with _forward(model, x, composite, [layer, lower_layer], fast, token) as (_inp, logits, (out, lower), _info):
         _check_channels(layer, out.shape[1], [int(channel)])
         (at_layer,) = torch.autograd.grad(logits, out, grad_outputs=_start(logits, [target]), retain_graph=True)
         if not lower.requires_grad or lower.grad_fn is None:
@@ -311,6 +313,8 @@ class ConceptRecords:
         least half its largest value. A dense layer has a grid of one cell.
     notes
         Per input, a note when the relevance does not add up (see ``check_relevance``), or ``None``.
+    info
+        The rules and unmerged batch norms of the pass (as :func:`~xaidesk.explain.lrp.cnn.attached` gives).
     """
 
     logits: torch.Tensor
@@ -322,6 +326,7 @@ class ConceptRecords:
     activation_peak: torch.Tensor
     grid: tuple[int, int]
     notes: list
+    info: dict
 
 
 def peak_boxes(maps: torch.Tensor, fraction: float = 0.5) -> torch.Tensor:
@@ -350,7 +355,7 @@ def record_concepts(model: LoadedModel, x: torch.Tensor, targets, composite: Com
     """One forward and one LRP pass for a batch ``x``; the unconditional heatmaps and every channel's
     relevance and activation at ``layer``. ``targets`` None explains each input's top class."""
     captured: dict = {}
-    with _forward(model, x, composite, [layer], fast, token) as (inp, logits, (out,)):
+    with _forward(model, x, composite, [layer], fast, token) as (inp, logits, (out,), info):
         chosen = logits.detach().argmax(1).tolist() if targets is None else [int(t) for t in targets]
         if len(chosen) != x.shape[0]:
             raise MethodError(f"{len(chosen)} targets were given for a batch of {x.shape[0]} inputs.")
@@ -373,12 +378,47 @@ def record_concepts(model: LoadedModel, x: torch.Tensor, targets, composite: Com
         relevance=_channel_sums(at_layer).float().cpu(),
         activation=activation_maps.flatten(2).max(2).values.float().cpu(),
         relevance_peak=peak_boxes(relevance_maps).cpu(), activation_peak=peak_boxes(activation_maps).cpu(),
-        grid=tuple(int(s) for s in relevance_maps.shape[2:]), notes=notes,
+        grid=tuple(int(s) for s in relevance_maps.shape[2:]), notes=notes, info=info,
     )
+
+
+def _grid_boxes_to_input(boxes: torch.Tensor, grid: tuple[int, int], size: tuple[int, int]) -> np.ndarray:
+    """Boxes in the layer's grid -> boxes in model-input pixels (each cell covers ``size / grid`` pixels)."""
+    scale = np.array([size[0] / grid[0], size[1] / grid[1]] * 2, dtype=np.float64)
+    return np.asarray(boxes, dtype=np.float64) * scale
+
+
+def run_concepts_batch(name: str, layer: str, model: LoadedModel, x: torch.Tensor, targets, *, params: dict,
+                       token) -> list[Explanation]:
+    """The LRP method ``lrp.<name>`` for a batch, each :class:`Explanation` carrying the layer's concepts.
+
+    ``extras["item_arrays"]["concepts"]`` holds ``relevance`` and ``activation`` ``(channels,)`` and
+    ``relevance_box`` and ``activation_box`` ``(channels, 4)`` in model-input pixels (see
+    :class:`ConceptRecords`); a dataset run stores them beside the heatmap.
+    """
+    token.check()
+    canonizers = choose_canonizers(model.architecture, model.module)
+    composite = build_composite(name, params, model, canonizers, input_shape=(1, *x.shape[1:]))
+    records = record_concepts(model, x, targets, composite, layer, token=token)
+    size = tuple(int(s) for s in x.shape[2:])
+    relevance_boxes = _grid_boxes_to_input(records.relevance_peak, records.grid, size)
+    activation_boxes = _grid_boxes_to_input(records.activation_peak, records.grid, size)
+    explanations = []
+    for i, t in enumerate(records.targets):
+        explanation = lrp_explanation(name, model, t, float(records.logits[i, t]), records.heatmaps[i], params,
+                                      canonizers, records.info, records.notes[i])
+        explanation.extras["concept_layer"] = layer
+        explanation.extras["item_arrays"] = {"concepts": {
+            "relevance": records.relevance[i].numpy(), "activation": records.activation[i].numpy(),
+            "relevance_box": relevance_boxes[i], "activation_box": activation_boxes[i],
+        }}
+        explanations.append(explanation)
+    return explanations
 
 
 __all__ = [
     "AttributionGraph", "ConceptLayer", "ConceptRecords", "ConditionalRelevance", "attribution_graph",
     "concept_layers", "conditional_relevance", "default_layer", "layer_below", "peak_boxes", "record_concepts",
+    "run_concepts_batch",
     "top_concepts",
 ]
