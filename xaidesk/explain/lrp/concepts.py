@@ -248,29 +248,36 @@ def _channel_sums(relevance: torch.Tensor) -> torch.Tensor:
 
 
 def conditional_relevance(model: LoadedModel, x: torch.Tensor, target: int, composite: Composite, layer: str,
-                          channels: Sequence[int], *, token=None, fast: bool = True,
-                          chunk: int = CHUNK) -> ConditionalRelevance:
+                          channels: Sequence[int] | None = None, *, top: int | None = None, token=None,
+                          fast: bool = True, chunk: int = CHUNK) -> ConditionalRelevance:
     """Conditional heatmaps of ``channels`` of ``layer`` for ``target``, sharing everything above the layer.
 
     ``x`` is one input ``(1, C, H, W)``; ``composite`` a fresh LRP composite
-    (:func:`xaidesk.explain.lrp.cnn.build_composite`). The relevance of every channel of the layer is
+    (:func:`xaidesk.explain.lrp.cnn.build_composite`). Give ``channels``, or ``top`` to explain the ``top``
+    most relevant channels (chosen from the same pass). The relevance of every channel of the layer is
     returned as well, so that the concepts can be ranked.
     """
-    channels = tuple(int(c) for c in channels)
     if x.shape[0] != 1:
         raise InputError("Conditional relevance explains one input at a time.")
-    if not channels:
+    if channels is None and (top is None or int(top) < 1):
         raise InputError("Choose at least one concept (channel) to explain.")
-    with _forward(model, x, composite, [layer], fast, token) as (inp, logits, (out,), info):
-        _check_channels(layer, out.shape[1], channels)
+    chosen = tuple(int(c) for c in channels) if channels is not None else ()
+    if channels is not None and not chosen:
+        raise InputError("Choose at least one concept (channel) to explain.")
+    with _forward(model, x, composite, [layer], fast, token) as (inp, logits, (out,), _info):
+        _check_channels(layer, out.shape[1], chosen)
         (at_layer,) = torch.autograd.grad(logits, out, grad_outputs=_start(logits, [target]), retain_graph=True)
-        heatmaps = _below(out, inp, at_layer.detach(), channels, max(1, int(chunk)), token)
-    if not bool(torch.isfinite(heatmaps).all()) or not bool(torch.isfinite(at_layer).all()):
+        if not bool(torch.isfinite(at_layer).all()):
+            raise MethodError("The relevance at the layer is not finite (NaN or infinite) for this model and layer.")
+        channel_relevance = _channel_sums(at_layer.detach())[0].double().cpu()
+        if channels is None:
+            chosen = tuple(c for c, _ in top_concepts(channel_relevance, min(int(top), out.shape[1])))
+        heatmaps = _below(out, inp, at_layer.detach(), chosen, max(1, int(chunk)), token)
+    if not bool(torch.isfinite(heatmaps).all()):
         raise MethodError("The conditional relevance is not finite (NaN or infinite) for this model and layer.")
-    channel_relevance = _channel_sums(at_layer.detach())[0].double().cpu()
     sums = heatmaps.flatten(1).sum(1).double().cpu()
-    return ConditionalRelevance(layer, channels, heatmaps.cpu(), channel_relevance,
-                                channel_relevance[list(channels)] - sums, float(logits.detach()[0, target]))
+    return ConditionalRelevance(layer, chosen, heatmaps.cpu(), channel_relevance,
+                                channel_relevance[list(chosen)] - sums, float(logits.detach()[0, target]))
 
 
 def attribution_graph(model: LoadedModel, x: torch.Tensor, target: int, composite: Composite, layer: str,

@@ -1,0 +1,136 @@
+"""The concepts of one image's prediction: the top channels of a layer, their conditional heatmaps in the
+image's own pixels, and the concepts of the layer below that feed each of them.
+
+This is what ``xaidesk concepts image`` computes and writes (:mod:`xaidesk.concepts.files`).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..core import CancelToken, InputError, MethodError, no_progress
+
+DEFAULT_TOP = 8
+
+
+@dataclass(frozen=True)
+class ImageConcepts:
+    """The top concepts of one layer for one image and class.
+
+    Attributes
+    ----------
+    channels
+        The explained concepts (channels), most relevant first.
+    shares
+        Each one's relevance over the layer's total |relevance|.
+    channel_relevance
+        ``(channels of the layer,)`` every channel's relevance.
+    absorbed
+        ``(K,)`` what the rules below the layer kept from each concept's relevance.
+    heatmaps
+        ``(K, H0, W0)`` float32 conditional heatmaps in the image's pixels (NaN where the model saw nothing).
+    feeding
+        For each explained concept, ``[(channel of lower_layer, share), ...]``, largest first.
+    """
+
+    model_name: str
+    model_spec: str
+    layer: str
+    method: str
+    params: dict
+    target: int
+    target_label: str
+    logit: float
+    channels: list[int]
+    shares: list[float]
+    channel_relevance: np.ndarray
+    absorbed: np.ndarray
+    heatmaps: np.ndarray
+    lower_layer: str | None = None
+    feeding: dict = field(default_factory=dict)
+    seconds: float = 0.0
+
+
+def lrp_method(method: str | None) -> str:
+    """``method`` when it is an LRP method for CNNs with a batched path, else the image default (LRP)."""
+    from ..core import default_method
+    from ..explain.lrp.cnn import BATCHED_METHODS
+
+    if method is None:
+        method = default_method("image")
+        return method if method in BATCHED_METHODS else next(iter(BATCHED_METHODS))
+    if method not in BATCHED_METHODS:
+        raise MethodError(f"Concepts split an LRP explanation; '{method}' is not one. Choose one of: "
+                          f"{', '.join(BATCHED_METHODS)}.")
+    return method
+
+
+def explain_concepts(model, pixels: np.ndarray, layer: str | None = None, *, method: str | None = None,
+                     params: dict | None = None, target: int | None = None, top: int = DEFAULT_TOP,
+                     channels=None, graph: bool = True, token: CancelToken | None = None,
+                     progress=None) -> ImageConcepts:
+    """Split the LRP explanation of ``pixels`` by the channels of ``layer`` (default: the model's default
+    concept layer); the ``top`` concepts, or the given ``channels``, with their heatmaps and feeders."""
+    from ..core import get_method
+    from ..explain.common import unavailable_reason
+    from ..explain.image import check_image_model, predict_tensor
+    from ..explain.lrp.cnn import build_composite, choose_canonizers
+    from ..explain.lrp.concepts import (attribution_graph, concept_layers, conditional_relevance, default_layer,
+                                        layer_below)
+
+    token, progress = token or CancelToken(), progress or no_progress
+    started = time.perf_counter()
+    method = lrp_method(method)
+    info = get_method(method)
+    reason = unavailable_reason(info, model)
+    if reason:
+        raise MethodError(reason)
+    check_image_model(model)
+    layers = concept_layers(model)
+    layer = layer or default_layer(layers)
+    names = [c.name for c in layers]
+    if layer not in names:
+        raise InputError(f"'{layer}' is not a concept layer of {model.name}; choose one of: "
+                         f"{', '.join(names) or 'none (it has no convolution or dense layers)'}.")
+    if int(top) < 1:
+        raise InputError(f"Ask for at least one concept (got {top}).")
+    resolved = info.resolve_params({**info.defaults("image"), **dict(params or {})})
+    composite_name = method.split(".", 1)[1]
+    x = model.preprocessing.to_tensor(pixels)
+    target = int(target) if target is not None else predict_tensor(model, x).top_class
+    canonizers = choose_canonizers(model.architecture, model.module)
+
+    def composite():
+        return build_composite(composite_name, resolved, model, canonizers, input_shape=tuple(x.shape))
+
+    progress(0.05, "Conditional heatmaps of the concepts")
+    result = conditional_relevance(model, x, target, composite(), layer, channels, top=None if channels else top,
+                                   token=token)
+    chosen = list(result.channels)
+    shape = pixels.shape[:2]
+    heatmaps = np.stack([model.preprocessing.to_original(h.sum(0).numpy(), shape, preserve=info.resample)
+                         for h in result.heatmaps]).astype(np.float32)
+    total = float(result.channel_relevance.abs().sum()) or 1.0
+    lower = layer_below(layers, layer)
+    feeding = {}
+    if graph and lower is not None:
+        for k, channel in enumerate(chosen):
+            token.check()
+            progress(0.6 + 0.4 * k / len(chosen), f"Concepts below that feed concept {channel}")
+            feeding[channel] = attribution_graph(model, x, target, composite(), layer, channel, lower,
+                                                 token=token).top(5)
+    progress(1.0, "Done")
+    return ImageConcepts(
+        model_name=model.name, model_spec=model.spec, layer=layer, method=method, params=dict(resolved),
+        target=target, target_label=model.label(target), logit=result.logit, channels=chosen,
+        shares=[float(result.channel_relevance[c]) / total for c in chosen],
+        channel_relevance=result.channel_relevance.numpy().astype(np.float64), absorbed=result.absorbed.numpy(),
+        heatmaps=heatmaps, lower_layer=lower if graph else None, feeding=feeding,
+        seconds=time.perf_counter() - started,
+    )
+
+
+__all__ = ["DEFAULT_TOP", "ImageConcepts", "explain_concepts", "lrp_method"]
