@@ -40,6 +40,7 @@ COMMAND_MODULES = {
     "prune": "xaidesk.commands.prune",
     "finetune": "xaidesk.commands.finetune",
     "counterfactual": "xaidesk.commands.counterfactual",
+    "concepts": "xaidesk.commands.concepts",
 }
 
 #: Said by ``python -m xaidesk --help``: the commands are headless; the window has its own start.
