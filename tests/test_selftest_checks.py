@@ -73,3 +73,7 @@ def test_readable_table_check_fits_explains_and_finds_counterfactuals():
     load_builtin_methods()
     detail = selftest._check_readable_table()
     assert "exact Shapley values" in detail and "2 counterfactuals" in detail
+
+
+def test_the_concepts_check_runs_reference_samples_and_finds_the_heatmaps_add_up():
+    assert "add up to the LRP heatmap" in selftest._check_concepts()
