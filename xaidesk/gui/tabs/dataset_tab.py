@@ -19,13 +19,14 @@ from pathlib import Path
 
 from PySide6.QtCore import QCoreApplication, Qt, Signal
 from PySide6.QtGui import QGuiApplication
-from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QFileDialog, QGroupBox, QHBoxLayout, QPushButton, QVBoxLayout, QWidget
 
 from ...core import XaideskError
 from ...core.registry import DATASET, default_method
 from ...runs import BatchStatus, FolderScan, MethodRequest, RunInfo, read_run, scan_folder
 from ...runs.format import RUN_FILE
 from ..catalog import Catalog
+from ..concept_dataset_jobs import ConceptInputs
 from ..dataset_jobs import default_output, existing_run, finished_text, output_problem, run_folder, stopped_text
 from ..dataset_jobs import unfinished_run
 from ..panels.dataset_methods import DatasetMethodsBox
@@ -33,6 +34,7 @@ from ..panels.dataset_model import DatasetModelBox
 from ..panels.dataset_output import DatasetRunBox, OutputFolderDialog
 from ..panels.dataset_results import DatasetResults
 from ..panels.dataset_run import DatasetFolderBox, DatasetRunControl
+from ..panels.reference_dialog import open_reference_dialog
 from ..runner import JobFailure, Runner
 from ..widgets import error_dialog
 from ..wording import plural
@@ -121,10 +123,35 @@ class DatasetTab(QWidget):
         column.addWidget(self.model_box)
         column.addWidget(self.methods, 1)
         column.addWidget(self.run_box)
+        column.addWidget(self._concepts_box())
         layout = QHBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addWidget(side_column(panel, self.run_control))
         layout.addWidget(self.results, 1)
+
+    def _concepts_box(self) -> QGroupBox:
+        """Reference samples… and Prototypes… (the concepts of the chosen model over the folder)."""
+        box = QGroupBox("Concepts")
+        row = QHBoxLayout(box)
+        self.references_button = QPushButton("Reference samples…")
+        self.references_button.setToolTip("What the model's concepts (the channels of a layer) look like: the parts "
+                                          "of the folder's images where each was most relevant and most active.")
+        self.references_button.clicked.connect(self.open_reference_samples)
+        row.addWidget(self.references_button)
+        self._reference_dialog = None
+        return box
+
+    def concept_inputs(self) -> ConceptInputs:
+        """The folder, model and run settings the concept windows use."""
+        spec = self.model_spec()
+        return ConceptInputs(self.scan.root if self.scan else None, self.modality, spec, **self.model_options(spec),
+                             device=self.run_box.device(), batch_size=self.run_box.batch_spin.value())
+
+    def open_reference_samples(self):
+        """Show the Reference samples window for the tab's folder and model."""
+        self._reference_dialog = open_reference_dialog(self, self.runner, self.concept_inputs(), self.open_run,
+                                                       self._reference_dialog)
+        return self._reference_dialog
 
     @property
     def run(self) -> RunInfo | None:

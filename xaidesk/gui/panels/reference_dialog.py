@@ -1,0 +1,519 @@
+"""The Dataset tab's "Reference samples…": what each concept of a layer looks like, from the tab's folder.
+
+The folder is run through the tab's model once (:func:`~xaidesk.gui.concept_dataset_jobs.run_references`,
+a resumable dataset-mode run on a worker thread of its own, so the other tabs stay usable), recording
+every channel's relevance and activation at the chosen layer. The browser then lists the concepts by
+their relevance over the folder, and shows for the chosen one the crops where it was most relevant
+(RelMax) and most active (ActMax). The small jobs (loading the model, reading a run, cutting crops) go to
+the window's shared runner.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QCoreApplication, Qt, Signal
+from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QDialog, QFileDialog, QFormLayout, QHBoxLayout,
+                               QHeaderView, QLabel, QPushButton, QScrollArea, QSplitter, QTableWidget,
+                               QTableWidgetItem, QVBoxLayout, QWidget)
+
+from ...runs import BatchStatus
+from ..concept_dataset_jobs import (BY_INDEX, BY_RELEVANCE, ConceptInputs, cache_folder, check_inputs, concept_rows,
+                                    earlier_runs, full_image, load_references, matching_run, reference_setup,
+                                    reference_tiles, run_references)
+from ..formatting import format_value
+from ..runner import Runner
+from ..views.reference_grid import ReferenceGrid, SampleViewer
+from ..widgets import error_dialog
+from ..widgets.panel_jobs import PanelJobs
+from ..widgets.retired_runners import retire
+from ..wording import plural
+from .tab_pieces import make_progress_bar
+
+INTRO = ("A concept is one channel of a layer. Its reference samples show what it looks like: the parts of the "
+         "folder's images where it was most relevant to the prediction (RelMax) and where it was most active "
+         "(ActMax). The folder is run through the model once; each image is explained for its predicted class.")
+CACHE_TEXT = "xaidesk's cache: kept per model, layer and folder, so a finished run is reused."
+RUN_NOTE = "Cancel (or closing this window) keeps the images done; Run again continues where the run stopped."
+
+
+def _item(text: str, value: float | None = None) -> QTableWidgetItem:
+    item = QTableWidgetItem(text)
+    item.setFlags(Qt.ItemFlag.ItemIsSelectable | Qt.ItemFlag.ItemIsEnabled)
+    if value is not None:
+        item.setData(Qt.ItemDataRole.UserRole, float(value))
+        item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+    return item
+
+
+class ReferenceSamplesDialog(QDialog):
+    """Compute and browse the reference samples of one layer's concepts over the Dataset tab's folder.
+
+    Parameters
+    ----------
+    runner
+        The window's shared runner (small jobs).
+    inputs
+        The tab's folder, model and run settings.
+    open_run
+        ``open_run(folder)`` shows a run folder in the Dataset tab's results (None: no "Open as a run").
+
+    Signals
+    -------
+    references_ready(str)
+        A reference run finished; its folder.
+    """
+
+    references_ready = Signal(str)
+
+    def __init__(self, runner, inputs: ConceptInputs, open_run=None, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.inputs = inputs
+        self.setup = None
+        self.references = None
+        self.out: Path | None = None  # None: the cache
+        self._open_run = open_run
+        self._runs = []
+        self._run_runner: Runner | None = None
+        self._run_job: int | None = None
+        self._stopping: int | None = None
+        self.jobs = PanelJobs(runner, "dataset.references", self)
+        self.setWindowTitle("Reference samples")
+        self._build()
+        self.resize(1180, 800)
+        app = QCoreApplication.instance()
+        if app is not None:
+            app.aboutToQuit.connect(self.stop)
+        self._load_setup()
+
+    # ------------------------------------------------------------------ layout
+    def _build(self) -> None:
+        intro = QLabel(INTRO)
+        intro.setWordWrap(True)
+        self.layer_combo = QComboBox()
+        self.layer_combo.setToolTip("The layer whose channels are the concepts; later layers hold more composite ones.")
+        self.layer_combo.currentIndexChanged.connect(self._on_layer_changed)
+        self.output_label = QLabel(CACHE_TEXT)
+        self.output_label.setWordWrap(True)
+        self.output_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        choose = QPushButton("Choose…")
+        choose.setToolTip("Put the reference run in a folder of your own (an empty one, or one holding this run).")
+        choose.clicked.connect(self.choose_output)
+        self.cache_button = QPushButton("Use the cache")
+        self.cache_button.clicked.connect(lambda: self.set_output(None))
+        self.cache_button.hide()
+        output_row = QHBoxLayout()
+        output_row.addWidget(self.output_label, 1)
+        output_row.addWidget(choose)
+        output_row.addWidget(self.cache_button)
+        self.earlier_combo = QComboBox()
+        self.earlier_combo.setToolTip("Reference runs made before for this model and layer.")
+        self.show_earlier_button = QPushButton("Show")
+        self.show_earlier_button.setToolTip("Browse the concepts of the chosen earlier run.")
+        self.show_earlier_button.clicked.connect(self.show_earlier)
+        earlier_row = QHBoxLayout()
+        earlier_row.addWidget(self.earlier_combo, 1)
+        earlier_row.addWidget(self.show_earlier_button)
+        form = QFormLayout()
+        form.addRow("Folder:", self._plain(str(self.inputs.source)))
+        form.addRow("Model:", self._plain(str(self.inputs.spec)))
+        form.addRow("Layer:", self.layer_combo)
+        form.addRow("Saved in:", output_row)
+        form.addRow("Earlier runs:", earlier_row)
+
+        self.run_button = QPushButton("Run")
+        self.run_button.setToolTip("Run the folder through the model once, recording this layer's concepts.")
+        self.run_button.clicked.connect(self.start_run)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setToolTip("Stop the run; the images done are kept and Run continues it.")
+        self.cancel_button.clicked.connect(self.cancel_run)
+        self.progress_bar = make_progress_bar()
+        self.progress_bar.setMaximumWidth(200)
+        self.status = QLabel("Loading the model …")
+        self.status.setWordWrap(True)
+        run_row = QHBoxLayout()
+        run_row.addWidget(self.run_button)
+        run_row.addWidget(self.cancel_button)
+        run_row.addWidget(self.progress_bar)
+        run_row.addWidget(self.status, 1)
+        note = QLabel(RUN_NOTE)
+        note.setObjectName("notes")
+        note.setWordWrap(True)
+
+        splitter = QSplitter(Qt.Orientation.Horizontal)
+        splitter.addWidget(self._concept_side())
+        splitter.addWidget(self._grid_side())
+        splitter.setStretchFactor(1, 1)
+        splitter.setSizes([300, 760])
+        self.open_run_button = QPushButton("Open as a run")
+        self.open_run_button.setToolTip("Show the reference run's heatmaps in the Dataset tab's results.")
+        self.open_run_button.clicked.connect(self.open_as_run)
+        self.open_run_button.setVisible(self._open_run is not None)
+        close = QPushButton("Close")
+        close.clicked.connect(self.close)
+        bottom = QHBoxLayout()
+        bottom.addWidget(self.open_run_button)
+        bottom.addStretch(1)
+        bottom.addWidget(close)
+
+        layout = QVBoxLayout(self)
+        layout.addWidget(intro)
+        layout.addLayout(form)
+        layout.addLayout(run_row)
+        layout.addWidget(note)
+        layout.addWidget(splitter, 1)
+        layout.addLayout(bottom)
+        self._update_enabled()
+
+    @staticmethod
+    def _plain(text: str) -> QLabel:
+        label = QLabel(text)
+        label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        label.setWordWrap(True)
+        return label
+
+    def _concept_side(self) -> QWidget:
+        side = QWidget()
+        layout = QVBoxLayout(side)
+        layout.setContentsMargins(0, 0, 0, 0)
+        self.browse_label = QLabel("Concepts")
+        self.browse_label.setWordWrap(True)
+        self.order_combo = QComboBox()
+        self.order_combo.addItem("Most relevant over the folder first", BY_RELEVANCE)
+        self.order_combo.addItem("By channel number", BY_INDEX)
+        self.order_combo.currentIndexChanged.connect(self._fill_concepts)
+        self.concept_table = QTableWidget(0, 3)
+        self.concept_table.setHorizontalHeaderLabels(["Concept", "Relevance", "Share"])
+        self.concept_table.horizontalHeaderItem(1).setToolTip("The concept's relevance summed over the folder.")
+        self.concept_table.horizontalHeaderItem(2).setToolTip(
+            "Its relevance over the summed |relevance| of all the layer's concepts (negative: it spoke against).")
+        self.concept_table.verticalHeader().hide()
+        self.concept_table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.concept_table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.concept_table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.concept_table.currentCellChanged.connect(lambda row, *_: self._on_concept(row))
+        layout.addWidget(self.browse_label)
+        layout.addWidget(self.order_combo)
+        layout.addWidget(self.concept_table, 1)
+        return side
+
+    def _grid_side(self) -> QWidget:
+        holder = QWidget()
+        layout = QVBoxLayout(holder)
+        self.relmax_grid = ReferenceGrid("Most relevant (RelMax)", "relevance")
+        self.actmax_grid = ReferenceGrid("Most active (ActMax)", "activation")
+        for grid in (self.relmax_grid, self.actmax_grid):
+            grid.sample_clicked.connect(lambda tile, grid=grid: self.show_sample(tile, grid.value_name))
+            layout.addWidget(grid)
+        layout.addStretch(1)
+        scroll = QScrollArea()
+        scroll.setWidget(holder)
+        scroll.setWidgetResizable(True)
+        return scroll
+
+    # ------------------------------------------------------------------ model and layer
+    def _load_setup(self) -> None:
+        inputs = self.inputs
+        self.jobs.run("setup", lambda token, progress: reference_setup(
+            inputs.spec, inputs.labels, inputs.preprocessing, token=token, progress=progress),
+            self._on_setup, self._on_setup_failed)
+
+    def _on_setup(self, setup) -> None:
+        self.setup = setup
+        self.layer_combo.blockSignals(True)
+        for layer in setup.layers:
+            self.layer_combo.addItem(layer.title, layer.name)
+        self.layer_combo.setCurrentIndex(max(0, self.layer_combo.findData(setup.default)))
+        self.layer_combo.blockSignals(False)
+        self.status.setText(f"Each image is explained with {setup.method_title}.")
+        self._on_layer_changed()
+
+    def _on_setup_failed(self, failure) -> None:
+        self.status.setText(failure.message)
+        self._update_enabled()
+        error_dialog.show_error(self, "Reference samples cannot be made with this model", failure)
+
+    def layer(self) -> str | None:
+        return self.layer_combo.currentData()
+
+    def set_layer(self, name: str) -> bool:
+        index = self.layer_combo.findData(name)
+        if index >= 0:
+            self.layer_combo.setCurrentIndex(index)
+        return index >= 0
+
+    def run_folder(self) -> Path | None:
+        """Where the run of the chosen layer goes: the chosen output folder, else its cache folder."""
+        if self.out is not None:
+            return self.out
+        if self.setup is None or self.layer() is None:
+            return None
+        return cache_folder(self.setup, self.layer(), self.inputs.source)
+
+    def _on_layer_changed(self, *_args) -> None:
+        self._clear_browser("No reference run for this layer yet: press Run.")
+        self._refresh_earlier()
+        self._show_output()
+        folder = self.run_folder()
+        if folder is not None and (folder / "run.json").is_file():
+            self._load(folder)
+        else:
+            mine = matching_run(self._runs, self.inputs.source)
+            if mine is not None and self.out is None:
+                self._load(mine.folder)
+        self._update_enabled()
+
+    def _refresh_earlier(self) -> None:
+        self._runs = earlier_runs(self.setup.spec, self.layer()) if self.setup and self.layer() else []
+        self.earlier_combo.clear()
+        for run in self._runs:
+            self.earlier_combo.addItem(run.describe(), str(run.folder))
+            self.earlier_combo.setItemData(self.earlier_combo.count() - 1, str(run.folder),
+                                           Qt.ItemDataRole.ToolTipRole)
+        if not self._runs:
+            self.earlier_combo.addItem("None yet for this layer")
+        self._update_enabled()
+
+    # ------------------------------------------------------------------ output folder
+    def choose_output(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Folder for the reference run (empty, or holding this run)",
+                                                  str(self.inputs.source.parent if self.inputs.source else ""))
+        if folder:
+            self.set_output(folder)
+
+    def set_output(self, folder) -> None:
+        """Put the run in ``folder`` (None: the cache)."""
+        self.out = Path(folder).expanduser().resolve() if folder else None
+        self._on_layer_changed()
+
+    def _show_output(self) -> None:
+        self.cache_button.setVisible(self.out is not None)
+        if self.out is not None:
+            self.output_label.setText(str(self.out))
+            self.output_label.setToolTip("")
+            return
+        self.output_label.setText(CACHE_TEXT)
+        folder = self.run_folder()
+        self.output_label.setToolTip(str(folder) if folder is not None else "")
+
+    # ------------------------------------------------------------------ running
+    def is_running(self) -> bool:
+        return self._run_job is not None
+
+    def _runner(self) -> Runner:
+        if self._run_runner is None or self._run_runner.closed:
+            self._run_runner = Runner()  # no parent: a run still stopping when the dialog goes must not take it along
+            self._run_runner.progress.connect(self._on_run_progress)
+            self._run_runner.finished.connect(self._on_run_finished)
+            self._run_runner.failed.connect(self._on_run_failed)
+            self._run_runner.cancelled.connect(self._on_run_cancelled)
+            self._run_runner.stopped.connect(self._on_run_stopped)
+        return self._run_runner
+
+    def start_run(self) -> int | None:
+        """Run (or continue) the reference run of the chosen layer."""
+        if self.setup is None or self.layer() is None or self.is_running():
+            return None
+        setup, layer, source, out, inputs = self.setup, self.layer(), self.inputs.source, self.out, self.inputs
+
+        def job(token, progress):
+            return run_references(setup, source, layer, out, batch_size=inputs.batch_size, device=inputs.device,
+                                  token=token, progress=progress)
+
+        self._run_job = self._runner().submit(job, "dataset.references.run")
+        self.progress_bar.setValue(0)
+        self.status.setText("Starting …")
+        self._update_enabled()
+        return self._run_job
+
+    def cancel_run(self) -> None:
+        if self._run_job is None:
+            return
+        self._stopping = self._run_job
+        self._runner().cancel(self._run_job)
+
+    def _on_run_progress(self, job_id: int, fraction: float, message, partial) -> None:
+        if job_id != self._run_job:
+            return
+        self.progress_bar.setValue(int(round(1000 * fraction)))
+        text = str(message or "")
+        if isinstance(partial, BatchStatus) and partial.skipped:
+            text += f" · {plural(partial.skipped, 'file')} could not be read"
+        self.status.setText(text)
+
+    def _on_run_finished(self, job_id: int, references) -> None:
+        if job_id != self._run_job:
+            return
+        self._run_job = None
+        self.progress_bar.setValue(1000)
+        self.status.setText(f"Done: {plural(len(references.files), 'image')} recorded at layer {references.layer}.")
+        self._refresh_earlier()
+        self._show(references)
+        self.references_ready.emit(str(references.run_dir))
+
+    def _on_run_failed(self, job_id: int, failure) -> None:
+        if job_id != self._run_job:
+            return
+        self._run_job = None
+        self.status.setText(f"The run stopped: {failure.message}")
+        self._update_enabled()
+        error_dialog.show_error(self, "The reference run could not go on", failure)
+
+    def _on_run_cancelled(self, job_id: int) -> None:
+        if job_id != self._run_job:
+            return
+        self._run_job = None
+        self.status.setText("Cancelling – the images done so far are kept …")
+        self._update_enabled()
+
+    def _on_run_stopped(self, job_id: int, _result) -> None:
+        if job_id != self._stopping:
+            return
+        self._stopping = None
+        folder = self.run_folder()
+        self.status.setText("Cancelled – the images done so far are kept; press Run to continue where it stopped.")
+        self._refresh_earlier()
+        if folder is not None and (folder / "run.json").is_file():
+            self._load(folder, quiet=True)
+
+    def is_stopping(self) -> bool:
+        return self._stopping is not None
+
+    # ------------------------------------------------------------------ browsing
+    def show_earlier(self) -> None:
+        folder = self.earlier_combo.currentData()
+        if folder:
+            self._load(Path(folder))
+
+    def _load(self, folder: Path, quiet: bool = False) -> None:
+        self.jobs.run("open", lambda token, progress: load_references(folder), self._show,
+                      None if quiet else lambda failure: error_dialog.show_error(
+                          self, "Could not read the reference run", failure))
+
+    def _show(self, references) -> None:
+        """Browse ``references``: the concept list, the first concept chosen."""
+        self.references = references
+        state = "" if references.finished else " (unfinished: press Run to complete it)"
+        self.browse_label.setText(f"{references.channels} concepts of layer {references.layer} over "
+                                  f"{plural(len(references.files), 'image')} of {references.source.name}{state}")
+        self._fill_concepts()
+        self._update_enabled()
+
+    def _fill_concepts(self, *_args) -> None:
+        if self.references is None:
+            return
+        rows = concept_rows(self.references, self.order_combo.currentData())
+        self.concept_table.blockSignals(True)
+        self.concept_table.setRowCount(len(rows))
+        for index, row in enumerate(rows):
+            name = _item(f"concept {row.channel}", row.channel)
+            name.setTextAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
+            self.concept_table.setItem(index, 0, name)
+            self.concept_table.setItem(index, 1, _item(format_value(row.total), row.total))
+            self.concept_table.setItem(index, 2, _item(f"{100 * row.share:.1f} %", row.share))
+        self.concept_table.setCurrentCell(0, 0)
+        self.concept_table.blockSignals(False)
+        self._on_concept(0)
+
+    def concepts_shown(self) -> list[int]:
+        """The channels in the concept list, top to bottom."""
+        return [int(self.concept_table.item(r, 0).data(Qt.ItemDataRole.UserRole))
+                for r in range(self.concept_table.rowCount())]
+
+    def select_concept(self, channel: int) -> bool:
+        """Choose concept ``channel`` in the list (its grids follow)."""
+        channels = self.concepts_shown()
+        if int(channel) not in channels:
+            return False
+        self.concept_table.setCurrentCell(channels.index(int(channel)), 0)
+        return True
+
+    def current_concept(self) -> int | None:
+        row = self.concept_table.currentRow()
+        return None if row < 0 else self.concepts_shown()[row]
+
+    def _on_concept(self, row: int) -> None:
+        if self.references is None or row < 0 or row >= self.concept_table.rowCount():
+            return
+        channel = self.concepts_shown()[row]
+        references = self.references
+        self.relmax_grid.show_message("Cutting the crops …")
+        self.actmax_grid.show_message("")
+        self.jobs.run("tiles", lambda token, progress: (channel, reference_tiles(references, channel, token=token,
+                                                                                  progress=progress)),
+                      self._show_tiles, lambda failure: self.relmax_grid.show_message(failure.message))
+
+    def _show_tiles(self, result) -> None:
+        channel, (relmax, actmax) = result
+        self.relmax_grid.show_tiles(relmax, f"Concept {channel}: where it was most relevant (RelMax)")
+        self.actmax_grid.show_tiles(actmax, f"Concept {channel}: where it was most active (ActMax)")
+
+    def show_sample(self, tile, value_name: str = "value") -> None:
+        """Show the whole image of a reference sample with its box."""
+        self.jobs.run("image", lambda token, progress: full_image(tile.path),
+                      lambda pixels: SampleViewer(tile, pixels, value_name, parent=self).show(),
+                      lambda failure: error_dialog.show_error(self, "Could not open the image", failure))
+
+    def _clear_browser(self, message: str) -> None:
+        self.references = None
+        self.concept_table.setRowCount(0)
+        self.browse_label.setText(message)
+        self.relmax_grid.show_message("")
+        self.actmax_grid.show_message("")
+
+    def open_as_run(self) -> None:
+        if self.references is not None and self._open_run is not None:
+            self._open_run(self.references.run_dir)
+
+    # ------------------------------------------------------------------ state
+    def _update_enabled(self) -> None:
+        running = self.is_running()
+        ready = self.setup is not None and self.layer() is not None
+        self.run_button.setEnabled(ready and not running)
+        self.cancel_button.setEnabled(running)
+        self.layer_combo.setEnabled(ready and not running)
+        self.earlier_combo.setEnabled(bool(self._runs))
+        self.show_earlier_button.setEnabled(bool(self._runs))
+        self.open_run_button.setEnabled(self.references is not None)
+
+    def done(self, result: int) -> None:
+        self.stop()
+        super().done(result)
+
+    def closeEvent(self, event) -> None:
+        self.stop()
+        super().closeEvent(event)
+
+    def stop(self) -> None:
+        """Cancel this dialog's jobs and let its run's worker thread go (what is done stays on disk)."""
+        self.jobs.cancel()
+        self.cancel_run()
+        if self._run_runner is not None and not self._run_runner.closed:
+            retire(self._run_runner)
+
+
+def open_reference_dialog(parent: QWidget, runner, inputs: ConceptInputs, open_run=None,
+                          previous: ReferenceSamplesDialog | None = None) -> ReferenceSamplesDialog | None:
+    """Show the Reference samples window for ``inputs`` (the one open for the same folder and model, else a new one);
+    a missing folder or model is refused in a dialog. Returns the window shown, or ``previous`` when refused."""
+    from ...core import XaideskError
+
+    try:
+        check_inputs(inputs)
+    except XaideskError as error:
+        error_dialog.show_error(parent, "Reference samples need a folder and a model", error.message)
+        return previous
+    if previous is not None and inputs.same_as(previous.inputs):
+        dialog = previous
+    else:
+        if previous is not None:
+            previous.close()
+            previous.deleteLater()
+        dialog = ReferenceSamplesDialog(runner, inputs, open_run, parent)
+    dialog.show()
+    dialog.raise_()
+    dialog.activateWindow()
+    return dialog
+
+
+__all__ = ["ReferenceSamplesDialog", "open_reference_dialog"]
