@@ -4,8 +4,9 @@ All computation (loading models and images, predicting, explaining) runs in the
 :class:`~xaidesk.gui.runner.Runner` through the Qt-free :mod:`xaidesk.gui.image_jobs`;
 this module lays the tab out, dispatches jobs and shows their results. The tab is composed
 of the shared parts of :class:`~xaidesk.gui.tabs.explain_base.ExplainTabBase`, the
-model handling of :mod:`.image_models`, the result display of :mod:`.image_results`
-and the LIME segments panel (:mod:`xaidesk.gui.panels.segments_panel`), which it places.
+model handling of :mod:`.image_models`, the result display of :mod:`.image_results`,
+the LIME segments panel (:mod:`xaidesk.gui.panels.segments_panel`) and the Concepts panel
+(:mod:`xaidesk.gui.panels.concepts_panel`), which it places.
 """
 
 from __future__ import annotations
@@ -16,11 +17,12 @@ import numpy as np
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QFileDialog, QGroupBox, QHBoxLayout, QLabel, QPushButton, QSplitter, QVBoxLayout, QWidget
 
-from .. import image_jobs
+from .. import concept_jobs, image_jobs
 from ..catalog import input_title
 from ...core import step_of
 from ..formatting import class_text, format_duration, progress_text, sample_progress_text
 from ..overlays import samples_done
+from ..panels.concepts_panel import ConceptsPanel
 from ..panels.segments_panel import SegmentsPanel
 from ..runner import JobFailure, Runner
 from ..views.image_views import HeatmapView, ImageView, UncertaintyView, ViewGroup
@@ -106,7 +108,12 @@ class ImagesTab(ImageModelsMixin, ImageResultsMixin, ExplainTabBase):
         views.addWidget(self.heatmap_view)
         views.addWidget(self.uncertainty_view)
         views.addWidget(self.segment_panel)
-        views.setSizes([400, 460, 460, 230])
+        # Concepts (CRP) beside the heatmap; drag the splitter to the right edge to hide it.
+        self.concepts_panel = ConceptsPanel(self.runner, self._concept_context)
+        self.view_group.add(self.concepts_panel.concept_view)
+        self.concepts_panel.concept_view.hovered.connect(self.hover_message)
+        views.addWidget(self.concepts_panel)
+        views.setSizes([330, 400, 460, 230, 640])
         for index in range(4):
             views.setCollapsible(index, False)
         self.views_splitter = views
@@ -123,6 +130,20 @@ class ImagesTab(ImageModelsMixin, ImageResultsMixin, ExplainTabBase):
         self.history_list.setWordWrap(True)
         self.history_list.setTextElideMode(Qt.TextElideMode.ElideNone)
         self._split_results_area()
+        self.state_changed.connect(self.concepts_panel.refresh)
+        self.target_combo.currentIndexChanged.connect(self.concepts_panel.refresh)
+
+    def _concept_context(self):
+        """What the Concepts panel explains: the model, image, class and method (None without model or image)."""
+        if self.model is None or self.image is None:
+            return None
+        try:
+            params = self.param_form.values()
+        except Exception:  # noqa: BLE001 - an unfinished form: concepts use the method's defaults
+            params = {}
+        target = self.target() if self.target() is not None else (
+            self.prediction.top_class if self.prediction is not None else None)
+        return concept_jobs.ConceptContext(self.model, self.image.pixels, target, self.method_name(), params)
 
     def _build_side_panel(self) -> QWidget:
         panel = QWidget()
@@ -333,6 +354,7 @@ class ImagesTab(ImageModelsMixin, ImageResultsMixin, ExplainTabBase):
         self._end_run(f"Done in {format_duration(explanation.seconds)}.")
         self._add_history(entry)
         self.show_entry(entry)
+        self.concepts_panel.explanation_finished(explanation)
 
     def _on_progress(self, job_id: int, fraction: float, message: str, partial: object) -> None:
         if self._channel_of(job_id) != "explain":

@@ -1,0 +1,132 @@
+"""The Concepts panel's jobs (Qt-free): layers, top concepts with their heatmaps, the attribution graph, references."""
+
+import numpy as np
+import pytest
+import torch
+
+from helpers import loaded
+from xaidesk.core import Cancelled, CancelToken, default_method, get_method
+from xaidesk.gui import concept_jobs
+from xaidesk.gui.concept_jobs import ConceptContext
+from xaidesk.explain.lrp.cnn import build_composite
+from xaidesk.explain.lrp.concepts import (
+    attribution_graph, concept_layers, conditional_relevance, default_layer, top_concepts,
+)
+
+
+def _net():
+    torch.manual_seed(0)
+    return torch.nn.Sequential(
+        torch.nn.Conv2d(3, 6, 3, padding=1), torch.nn.ReLU(),
+        torch.nn.Conv2d(6, 5, 3, padding=1), torch.nn.ReLU(),
+        torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(), torch.nn.Linear(5, 3),
+    )
+
+
+def _pixels(seed=1, shape=(20, 16)):
+    return (np.random.default_rng(seed).random((*shape, 3)) * 255).astype(np.uint8)
+
+
+def test_the_setup_lists_the_concept_layers_and_refuses_a_torchscript_model_in_one_sentence():
+    model = loaded(_net(), 12)
+    setup = concept_jobs.concept_setup(model)
+    assert [layer.name for layer in setup.layers] == [layer.name for layer in concept_layers(model)]
+    assert [layer.title for layer in setup.layers] == [layer.title for layer in concept_layers(model)]
+    assert setup.default == default_layer(concept_layers(model)) and setup.refusal is None
+    scripted = loaded(torch.jit.script(_net()), 12, torchscript=True)
+    refused = concept_jobs.concept_setup(scripted)
+    assert refused.layers == [] and refused.refusal.startswith("Concepts need LRP")
+    assert refused.refusal.count(". ") == 0 and refused.refusal.endswith(".")
+    flat = loaded(torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(12, 3)), 2)
+    assert "no convolution" in concept_jobs.concept_setup(flat).refusal
+
+
+def test_the_method_is_the_tabs_lrp_method_with_its_settings_else_the_registry_default():
+    lrp = default_method("image")
+    assert concept_jobs.uses_lrp(lrp)
+    chosen = concept_jobs.lrp_choice(lrp, {"epsilon": 0.5})
+    assert chosen.method == lrp and chosen.params["epsilon"] == 0.5 and chosen.resample == "sum"
+    assert chosen.composite == lrp.partition(".")[2]
+    other = next(name for name in ("occlusion", "gradient.input_x_gradient") if get_method(name))
+    fallback = concept_jobs.lrp_choice(other, {"patch_size": 4})
+    assert fallback.method == lrp and fallback.params == get_method(lrp).resolve_params({})
+
+
+def test_the_top_concepts_have_the_shares_of_top_concepts_and_their_heatmaps_in_image_coordinates():
+    model = loaded(_net(), 12)
+    pixels = _pixels()
+    context = ConceptContext(model, pixels, 1)
+    steps = []
+    ranking = concept_jobs.rank_concepts(context, "2", 3, progress=lambda f, m="", p=None: steps.append(f))
+    x = model.preprocessing.to_tensor(pixels)
+    composite = build_composite("epsilon_plus_flat", {"epsilon": 1e-6}, model)
+    direct = conditional_relevance(model, x, 1, composite, "2", range(5))
+    expected = top_concepts(direct.channel_relevance, 3)
+    assert [c.channel for c in ranking.concepts] == [c for c, _ in expected]
+    assert [c.share for c in ranking.concepts] == pytest.approx([s for _, s in expected])
+    assert ranking.channels == 5 and ranking.target == 1 and ranking.layer == "2" and steps[-1] == 1.0
+    for concept in ranking.concepts:
+        k = concept.channel
+        heatmap = model.preprocessing.to_original(direct.heatmaps[k].sum(0).numpy(), pixels.shape[:2], preserve="sum")
+        assert concept.heatmap.shape == pixels.shape[:2]
+        np.testing.assert_allclose(concept.heatmap, heatmap, atol=1e-6)
+        assert concept.absorbed == pytest.approx(float(direct.absorbed[k]), abs=1e-6)
+    # a channel picked elsewhere joins the top ones
+    last = int(torch.argsort(direct.channel_relevance)[0])
+    included = concept_jobs.rank_concepts(context, "2", 2, include=last)
+    assert [c.channel for c in included.concepts] == [c for c, _ in expected[:2]] + [last]
+
+
+def test_no_target_explains_the_top_class_and_a_cancelled_token_stops_the_job():
+    model = loaded(_net(), 12)
+    pixels = _pixels()
+    with torch.no_grad():
+        top = int(model.module(model.preprocessing.to_tensor(pixels)).argmax())
+    assert concept_jobs.rank_concepts(ConceptContext(model, pixels, None), "2", 2).target == top
+    token = CancelToken()
+    token.cancel()
+    with pytest.raises(Cancelled):
+        concept_jobs.rank_concepts(ConceptContext(model, pixels, 0), "2", 2, token=token)
+
+
+def test_the_attribution_graph_lists_the_layer_below_and_the_first_layer_says_nothing_feeds_it():
+    model = loaded(_net(), 12)
+    pixels = _pixels()
+    context = ConceptContext(model, pixels, 1)
+    channel = concept_jobs.rank_concepts(context, "2", 1).concepts[0].channel
+    feeding = concept_jobs.feeding_concepts(context, "2", channel, 4)
+    x = model.preprocessing.to_tensor(pixels)
+    graph = attribution_graph(model, x, 1, build_composite("epsilon_plus_flat", {"epsilon": 1e-6}, model), "2",
+                              channel, "0")
+    assert feeding.lower_layer == "0" and len(feeding.items) == 4
+    assert [c for c, _ in feeding.items] == [c for c, _ in graph.top(4)]
+    assert [s for _, s in feeding.items] == pytest.approx([s for _, s in graph.top(4)])
+    assert feeding.items[0][1] > 0
+    first = concept_jobs.feeding_concepts(context, "0", 1)
+    assert first.lower_layer is None and first.items == [] and "first layer" in first.note
+
+
+def test_reference_crops_come_from_a_reference_run_of_the_model_and_layer(tmp_path, isolated_home):
+    from PIL import Image
+
+    from xaidesk.concepts.references import compute_references, open_references
+
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for i in range(5):
+        Image.fromarray(_pixels(seed=i, shape=(24, 24))).save(folder / f"p{i}.png")
+    model = loaded(_net(), 12)
+    run_dir = tmp_path / "run"
+    compute_references(folder, model, "2", out=run_dir)
+    assert concept_jobs.reference_runs("test", "2") == [run_dir.resolve()]
+    assert concept_jobs.reference_runs("test", "0") == []
+    found = concept_jobs.reference_crops(run_dir, 1, concept_jobs.RELMAX)
+    assert found.source == "images" and found.images == 5 and found.finished and found.run_dir == run_dir
+    crops = found.crops
+    references = open_references(run_dir)
+    best = references.relmax(1, n=8)
+    assert len(crops) == 5 and [c.value for c in crops] == pytest.approx([s.value for s in best])
+    assert [c.file for c in crops] == [s.file for s in best]
+    assert all(c.pixels.ndim == 3 and c.pixels.dtype == np.uint8 for c in crops)
+    actmax = concept_jobs.reference_crops(run_dir, 1, concept_jobs.ACTMAX, n=2).crops
+    assert [c.value for c in actmax] == pytest.approx([s.value for s in references.actmax(1, n=2)])
