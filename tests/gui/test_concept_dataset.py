@@ -36,9 +36,10 @@ def tab(qtbot, catalog, error_dialogs, isolated_home):
     tab.set_catalog(catalog)
     tab.show()
     yield tab
-    for dialog in (tab._reference_dialog,):
-        if dialog is not None:
-            dialog.stop()
+    if tab._reference_dialog is not None:
+        tab._reference_dialog.stop()
+    if tab._prototypes_dialog is not None:
+        tab._prototypes_dialog.close()
     tab.shutdown()
     runner.shutdown()
 
@@ -53,6 +54,29 @@ def _references(qtbot, tab, folder):
 def test_no_folder_is_refused_plainly(tab, error_dialogs):
     assert tab.open_reference_samples() is None
     assert error_dialogs and "Choose a folder of images first" in error_dialogs[-1][1]
+
+
+def test_a_model_lrp_cannot_explain_is_refused_plainly(qtbot, tab, folder, tmp_path, error_dialogs):
+    import json
+    import warnings
+
+    import torch
+
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.ReLU(), torch.nn.Flatten(),
+                              torch.nn.Linear(4 * 14 * 14, 2))
+    path = tmp_path / "scripted.pt"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.jit.trace(net, torch.zeros(1, 3, 16, 16)).save(str(path))
+    (tmp_path / "scripted.pt.json").write_text(json.dumps({"class_names": ["a", "b"], "preprocessing": {
+        "size": [16, 16], "mean": [0.5, 0.5, 0.5], "std": [0.25, 0.25, 0.25], "resize": None}}))
+    assert tab.set_folder(folder)
+    tab.set_model_spec(f"file:{path}")
+    dialog = tab.open_reference_samples()
+    qtbot.waitUntil(lambda: bool(error_dialogs), timeout=20_000)
+    assert error_dialogs[-1][0] == "Reference samples cannot be made with this model"
+    assert "Reference samples need LRP" in error_dialogs[-1][1] and "TorchScript" in error_dialogs[-1][1]
+    assert dialog.status.text() == error_dialogs[-1][1] and not dialog.run_button.isEnabled()
 
 
 def test_reference_run_fills_the_grids_with_relmax_and_actmax(qtbot, tab, folder, error_dialogs):
@@ -78,6 +102,9 @@ def test_reference_run_fills_the_grids_with_relmax_and_actmax(qtbot, tab, folder
     assert dialog.relmax_grid.files() == [s.file for s in references.relmax(channel, 8)]
     assert dialog.actmax_grid.files() == [s.file for s in references.actmax(channel, 8)]
     assert len(dialog.relmax_grid.tiles) == 8
+    # the run opens in the tab's own results
+    dialog.open_run_button.click()
+    assert tab.run is not None and tab.run.folder == dialog.references.run_dir.resolve() and len(tab.run.rows) == 12
     # a finished run is found again by a new window for the same layer
     tab._reference_dialog.close()
     tab._reference_dialog = None
@@ -128,3 +155,81 @@ def test_cancel_keeps_the_images_done_and_run_again_gives_the_same_records(qtbot
     order = [whole.files.index(f) for f in resumed.files]
     np.testing.assert_allclose(resumed.relevance, whole.relevance[order], rtol=1e-5, atol=1e-6)
     np.testing.assert_array_equal(resumed.activation_box, whole.activation_box[order])
+
+
+@pytest.fixture
+def reference_run(folder, isolated_home):
+    """A finished reference run of ``folder`` in the cache (the folder doubled to 24 pictures)."""
+    from xaidesk.concepts.references import compute_references
+
+    for path in sorted(folder.rglob("*.png")):
+        Image.fromarray(np.asarray(Image.open(path))[::-1].copy()).save(path.with_name("flipped_" + path.name))
+    return compute_references(folder, "demo:digits", LAYER)
+
+
+def _prototypes(qtbot, tab, folder):
+    assert tab.set_folder(folder)
+    dialog = tab.open_prototypes()
+    qtbot.waitUntil(lambda: dialog.references is not None
+                    and dialog.count_note.text().startswith(("Suggested", "Only")), timeout=20_000)
+    return dialog
+
+
+def test_prototypes_of_the_largest_class_and_samples_atypical_first(qtbot, tab, folder, reference_run, tmp_path,
+                                                                    error_dialogs):
+    from xaidesk.concepts.prototypes import prototypes_for_class
+
+    dialog = _prototypes(qtbot, tab, folder)
+    assert "layer 8" in dialog.run_combo.currentText() and "24 images, finished" in dialog.run_combo.currentText()
+    class_index = dialog.class_combo.currentData()
+    rows = reference_run.rows_of_class(class_index)
+    assert len(rows) == max(np.bincount(reference_run.predicted)) and len(rows) >= 6
+    assert f"({len(rows)} images)" in dialog.class_combo.currentText()
+    dialog.count_spin.setValue(2)
+    dialog.start_fit()
+    qtbot.waitUntil(lambda: dialog.fit is not None, timeout=20_000)
+    assert not error_dialogs, error_dialogs
+    assert dialog.prototypes_shown() == 2
+    expected = prototypes_for_class(reference_run, class_index, 2, seed=0)
+    shown = dialog.samples_shown()
+    assert sorted(f for f, _, _ in shown) == sorted(expected.files)
+    nearest = {f: int(k) + 1 for f, k in zip(expected.files, expected.assignments)}
+    assert all(prototype == nearest[f] for f, prototype, _ in shown)
+    percent = [float(text.rstrip(" %")) for _, _, text in shown]
+    assert percent == sorted(percent)  # the least typical first
+    assert dialog.closest_grid.files() == expected.closest_files[0]
+    assert "concept" in dialog.concepts_label.text() and dialog.save_button.isEnabled()
+    # Save… writes the prototype files, which read back to the same fit
+    from xaidesk.concepts.prototype_files import read_prototypes
+
+    out = tmp_path / "prototypes"
+    dialog.save(out)
+    qtbot.waitUntil(lambda: dialog.state.text().startswith("Saved in"), timeout=10_000)
+    saved = read_prototypes(out)
+    assert saved.files == expected.files and list(saved.assignments) == list(expected.assignments)
+
+
+def test_too_few_images_for_the_prototypes_are_refused_plainly(qtbot, tab, folder, reference_run, error_dialogs):
+    dialog = _prototypes(qtbot, tab, folder)
+    rows = reference_run.rows_of_class(dialog.class_combo.currentData())
+    dialog.count_spin.setValue(len(rows) // 3 + 1)
+    dialog.start_fit()
+    qtbot.waitUntil(lambda: bool(error_dialogs), timeout=20_000)
+    assert error_dialogs[-1][0] == "The prototypes could not be fitted"
+    assert "need at least" in error_dialogs[-1][1] and dialog.fit is None
+
+
+def test_prototypes_without_a_reference_run_say_what_to_do(qtbot, tab, folder):
+    assert tab.set_folder(folder)
+    dialog = tab.open_prototypes()
+    qtbot.waitUntil(lambda: dialog.setup is not None, timeout=20_000)
+    assert "press Reference samples… and run it first" in dialog.state.text()
+    assert not dialog.fit_button.isEnabled()
+    # its Reference samples… opens that window; the finished run then appears here, chosen
+    dialog._make_references()
+    references = tab._reference_dialog
+    qtbot.waitUntil(lambda: references.setup is not None, timeout=20_000)
+    references.start_run()
+    qtbot.waitUntil(lambda: dialog.references is not None, timeout=30_000)
+    assert dialog.run_combo.currentData() == str(references.references.run_dir)
+    assert dialog.class_combo.count() >= 1 and dialog.fit_button.isEnabled()

@@ -1,10 +1,13 @@
-"""Qt-free work behind the Dataset tab's "Reference samples…".
+"""Qt-free work behind the Dataset tab's "Reference samples…" and "Prototypes…".
 
 :func:`reference_setup` loads the chosen model and finds its concept layers, :func:`run_references`
 runs the folder through it once (:func:`xaidesk.concepts.references.compute_references`: a resumable
 dataset-mode run), :func:`concept_rows` and :func:`reference_tiles` say what the browser shows, and
-:func:`earlier_runs` lists the reference runs already made for a model and layer. Everything returns plain
-data; torch is imported only inside the functions.
+:func:`earlier_runs` lists the reference runs already made for a model and layer. For prototypes,
+:func:`class_choices` and :func:`suggested_count` prepare the choice of class and count, and
+:func:`fit_class_prototypes` fits a class's prototypes (:mod:`xaidesk.concepts.prototypes`) and ranks its
+samples by how typical their reasoning is. Everything returns plain data; torch is imported only inside the
+functions.
 """
 
 from __future__ import annotations
@@ -75,14 +78,53 @@ class ConceptRow:
 
 @dataclass(frozen=True)
 class ReferenceTile:
-    """One reference sample shown: the crop (h, w, 3) uint8 around ``box`` (top, left, bottom, right) of the
-    image at ``path``, the file as the run names it, and the concept's value there."""
+    """One sample shown: the crop (h, w, 3) uint8 around ``box`` (top, left, bottom, right) of the image at
+    ``path`` (``box`` None: the whole image, shrunk), the file as the run names it, and its value."""
 
     crop: np.ndarray
     file: str
     path: Path
     value: float
-    box: tuple[int, int, int, int]
+    box: tuple[int, int, int, int] | None
+
+
+@dataclass(frozen=True)
+class PrototypeCard:
+    """One prototype: its mixture weight, its members, its top concepts ``(channel, share)`` and its closest
+    samples (whole images, valued by their typicality percentile)."""
+
+    index: int
+    weight: float
+    members: int
+    concepts: list[tuple[int, float]]
+    closest: list[ReferenceTile]
+
+
+@dataclass(frozen=True)
+class SampleTypicality:
+    """One sample of the class: its nearest prototype, its typicality (the percentage of the class's samples
+    whose reasoning is less likely under the mixture) and the concepts where it differs most from its
+    prototype ``(channel, share − prototype's share)``."""
+
+    file: str
+    path: Path
+    prototype: int
+    percentile: float
+    differences: list[tuple[int, float]]
+
+
+@dataclass(frozen=True)
+class PrototypeFit:
+    """The prototypes of one class on a reference run, ready to show; ``samples`` least typical first;
+    ``prototypes`` the fitted :class:`~xaidesk.concepts.prototypes.Prototypes` (what is saved)."""
+
+    run_dir: Path
+    layer: str
+    class_index: int
+    class_name: str
+    cards: list[PrototypeCard]
+    samples: list[SampleTypicality]
+    prototypes: object
 
 
 @dataclass(frozen=True)
@@ -93,10 +135,12 @@ class EarlierRun:
     source: Path
     finished: bool
     images: int
+    layer: str = ""
 
-    def describe(self) -> str:
+    def describe(self, with_layer: bool = False) -> str:
         state = "finished" if self.finished else "unfinished"
-        return f"{self.source.name or self.source} – {self.images} image{'s' if self.images != 1 else ''}, {state}"
+        text = f"{self.source.name or self.source} – {self.images} image{'s' if self.images != 1 else ''}, {state}"
+        return f"layer {self.layer} · {text}" if with_layer else text
 
 
 def check_inputs(inputs: ConceptInputs) -> None:
@@ -166,8 +210,8 @@ def load_references(run_dir, token=None, progress=None):
     return open_references(run_dir)
 
 
-def earlier_runs(spec: str, layer: str) -> list[EarlierRun]:
-    """The reference runs of ``spec`` at ``layer`` on disk (finished first, newest first)."""
+def earlier_runs(spec: str, layer: str | None) -> list[EarlierRun]:
+    """The reference runs of ``spec`` at ``layer`` (None: any layer) on disk, finished first, newest first."""
     from xaidesk.concepts.references import find_references
     from xaidesk.runs.format import read_index, read_meta
 
@@ -178,7 +222,8 @@ def earlier_runs(spec: str, layer: str) -> list[EarlierRun]:
             images = len({row.file for row in read_index(folder)})
         except (InputError, OSError):
             continue
-        found.append(EarlierRun(Path(folder), Path(meta.get("source", "")), bool(meta.get("finished")), images))
+        found.append(EarlierRun(Path(folder), Path(meta.get("source", "")), bool(meta.get("finished")), images,
+                                str((meta.get("concepts") or {}).get("layer", ""))))
     return found
 
 
@@ -222,6 +267,76 @@ def reference_tiles(references, channel: int, n: int = TILES_SHOWN, token=None,
     return relmax, actmax
 
 
+def class_choices(references) -> list[tuple[int, int]]:
+    """``(class, images predicted as it)`` for each class of a reference run, most images first."""
+    classes, counts = np.unique(np.asarray(references.predicted), return_counts=True)
+    return sorted(((int(c), int(n)) for c, n in zip(classes, counts)), key=lambda item: (-item[1], item[0]))
+
+
+def suggested_count(references, class_index: int, token=None, progress=None) -> tuple[int, str]:
+    """The number of prototypes to offer for a class and a sentence saying why."""
+    from xaidesk.concepts.prototypes import SAMPLES_PER_PROTOTYPE, choose_prototype_count
+
+    rows = references.rows_of_class(int(class_index))
+    if len(rows) < max(4, SAMPLES_PER_PROTOTYPE):
+        return 1, (f"Only {len(rows)} image{'s are' if len(rows) != 1 else ' is'} predicted as this class; "
+                   f"even one prototype needs {max(4, SAMPLES_PER_PROTOTYPE)}.")
+    if progress is not None:
+        progress(0.0, "Choosing the number of prototypes")
+    count = choose_prototype_count(references.relevance[rows], max_count=8)
+    return count, (f"Suggested: {count}, the number the Bayesian information criterion prefers for these "
+                   f"{len(rows)} images (each prototype needs {SAMPLES_PER_PROTOTYPE}).")
+
+
+def _thumbnail(path: Path, side: int = 128) -> np.ndarray:
+    from PIL import Image
+
+    from xaidesk.data.images import load_image
+
+    picture = Image.fromarray(load_image(path).pixels)
+    picture.thumbnail((side, side))
+    return np.asarray(picture.convert("RGB"))
+
+
+def fit_class_prototypes(references, class_index: int, n_prototypes: int, class_name: str = "", seed: int = 0,
+                         token=None, progress=None) -> PrototypeFit:
+    """Fit ``n_prototypes`` prototypes on the images of a reference run predicted as ``class_index``."""
+    from xaidesk.concepts.prototypes import prototypes_for_class, typicality
+
+    if progress is not None:
+        progress(0.0, "Fitting the mixture")
+    fitted = prototypes_for_class(references, int(class_index), int(n_prototypes), seed=int(seed))
+    rows = references.rows_of_class(int(class_index))
+    paths = [references.source / f for f in fitted.files]
+    cards = []
+    for k in range(fitted.count):
+        tiles = []
+        for i in fitted.closest[k]:
+            if token is not None:
+                token.check()
+            tiles.append(ReferenceTile(_thumbnail(paths[i]), fitted.files[i], paths[i], float(fitted.percentiles[i]),
+                                       None))
+        if progress is not None:
+            progress(0.5 + 0.4 * (k + 1) / fitted.count, f"Prototype {k + 1} of {fitted.count}")
+        cards.append(PrototypeCard(k, float(fitted.weights[k]), int(len(fitted.members[k])),
+                                   fitted.top_concepts(k, 5), tiles))
+    samples = []
+    for i in np.argsort(fitted.percentiles, kind="stable"):
+        judged = typicality(fitted, references.relevance[rows[i]], k=3)
+        samples.append(SampleTypicality(fitted.files[i], paths[i], int(fitted.assignments[i]),
+                                        float(fitted.percentiles[i]), judged.differences))
+    return PrototypeFit(references.run_dir, references.layer, int(class_index), class_name or str(class_index),
+                        cards, samples, fitted)
+
+
+def save_prototypes(fit: PrototypeFit, out) -> Path:
+    """Write the fitted prototypes into the folder ``out``
+    (:func:`xaidesk.concepts.prototype_files.write_prototypes`); returns it."""
+    from xaidesk.concepts.prototype_files import write_prototypes
+
+    return Path(write_prototypes(fit.prototypes, out))
+
+
 def full_image(path) -> np.ndarray:
     """The whole image at ``path`` as (H, W, 3) uint8."""
     from xaidesk.data.images import load_image
@@ -229,6 +344,8 @@ def full_image(path) -> np.ndarray:
     return load_image(path).pixels
 
 
-__all__ = ["BY_INDEX", "BY_RELEVANCE", "ConceptInputs", "ConceptRow", "EarlierRun", "LayerOption", "ReferenceSetup", "ReferenceTile",
-           "TILES_SHOWN", "cache_folder", "check_inputs", "concept_rows", "earlier_runs", "full_image",
-           "load_references", "matching_run", "reference_setup", "reference_tiles", "run_references"]
+__all__ = ["BY_INDEX", "BY_RELEVANCE", "ConceptInputs", "ConceptRow", "EarlierRun", "LayerOption", "PrototypeCard",
+           "PrototypeFit", "ReferenceSetup", "ReferenceTile", "SampleTypicality", "TILES_SHOWN", "cache_folder",
+           "check_inputs", "class_choices", "concept_rows", "earlier_runs", "fit_class_prototypes", "full_image",
+           "load_references", "matching_run", "reference_setup", "reference_tiles", "run_references", "save_prototypes",
+           "suggested_count"]

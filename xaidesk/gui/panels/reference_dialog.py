@@ -13,17 +13,15 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import QCoreApplication, Qt, Signal
-from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QDialog, QFileDialog, QFormLayout, QHBoxLayout,
-                               QHeaderView, QLabel, QPushButton, QScrollArea, QSplitter, QTableWidget,
-                               QTableWidgetItem, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QComboBox, QDialog, QFileDialog, QFormLayout, QHBoxLayout, QLabel, QPushButton,
+                               QVBoxLayout, QWidget)
 
 from ...runs import BatchStatus
-from ..concept_dataset_jobs import (BY_INDEX, BY_RELEVANCE, ConceptInputs, cache_folder, check_inputs, concept_rows,
-                                    earlier_runs, full_image, load_references, matching_run, reference_setup,
-                                    reference_tiles, run_references)
-from ..formatting import format_value
+from ...runs.format import RUN_FILE
+from ..concept_dataset_jobs import (ConceptInputs, cache_folder, check_inputs, earlier_runs, full_image,
+                                    load_references, matching_run, reference_setup, reference_tiles, run_references)
 from ..runner import Runner
-from ..views.reference_grid import ReferenceGrid, SampleViewer
+from ..views.reference_grid import ConceptBrowser, SampleViewer
 from ..widgets import error_dialog
 from ..widgets.panel_jobs import PanelJobs
 from ..widgets.retired_runners import retire
@@ -35,15 +33,6 @@ INTRO = ("A concept is one channel of a layer. Its reference samples show what i
          "(ActMax). The folder is run through the model once; each image is explained for its predicted class.")
 CACHE_TEXT = "xaidesk's cache: kept per model, layer and folder, so a finished run is reused."
 RUN_NOTE = "Cancel (or closing this window) keeps the images done; Run again continues where the run stopped."
-
-
-def _item(text: str, value: float | None = None) -> QTableWidgetItem:
-    item = QTableWidgetItem(text)
-    item.setFlags(Qt.ItemFlag.ItemIsSelectable | Qt.ItemFlag.ItemIsEnabled)
-    if value is not None:
-        item.setData(Qt.ItemDataRole.UserRole, float(value))
-        item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-    return item
 
 
 class ReferenceSamplesDialog(QDialog):
@@ -96,7 +85,7 @@ class ReferenceSamplesDialog(QDialog):
         self.output_label = QLabel(CACHE_TEXT)
         self.output_label.setWordWrap(True)
         self.output_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        choose = QPushButton("Choose…")
+        self.choose_button = choose = QPushButton("Choose…")
         choose.setToolTip("Put the reference run in a folder of your own (an empty one, or one holding this run).")
         choose.clicked.connect(self.choose_output)
         self.cache_button = QPushButton("Use the cache")
@@ -140,11 +129,11 @@ class ReferenceSamplesDialog(QDialog):
         note.setObjectName("notes")
         note.setWordWrap(True)
 
-        splitter = QSplitter(Qt.Orientation.Horizontal)
-        splitter.addWidget(self._concept_side())
-        splitter.addWidget(self._grid_side())
-        splitter.setStretchFactor(1, 1)
-        splitter.setSizes([300, 760])
+        self.browser = ConceptBrowser()
+        self.browser.concept_chosen.connect(self._on_concept)
+        self.browser.sample_clicked.connect(self.show_sample)
+        self.concept_table, self.browse_label = self.browser.concept_table, self.browser.browse_label
+        self.relmax_grid, self.actmax_grid = self.browser.relmax_grid, self.browser.actmax_grid
         self.open_run_button = QPushButton("Open as a run")
         self.open_run_button.setToolTip("Show the reference run's heatmaps in the Dataset tab's results.")
         self.open_run_button.clicked.connect(self.open_as_run)
@@ -161,7 +150,7 @@ class ReferenceSamplesDialog(QDialog):
         layout.addLayout(form)
         layout.addLayout(run_row)
         layout.addWidget(note)
-        layout.addWidget(splitter, 1)
+        layout.addWidget(self.browser, 1)
         layout.addLayout(bottom)
         self._update_enabled()
 
@@ -171,45 +160,6 @@ class ReferenceSamplesDialog(QDialog):
         label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         label.setWordWrap(True)
         return label
-
-    def _concept_side(self) -> QWidget:
-        side = QWidget()
-        layout = QVBoxLayout(side)
-        layout.setContentsMargins(0, 0, 0, 0)
-        self.browse_label = QLabel("Concepts")
-        self.browse_label.setWordWrap(True)
-        self.order_combo = QComboBox()
-        self.order_combo.addItem("Most relevant over the folder first", BY_RELEVANCE)
-        self.order_combo.addItem("By channel number", BY_INDEX)
-        self.order_combo.currentIndexChanged.connect(self._fill_concepts)
-        self.concept_table = QTableWidget(0, 3)
-        self.concept_table.setHorizontalHeaderLabels(["Concept", "Relevance", "Share"])
-        self.concept_table.horizontalHeaderItem(1).setToolTip("The concept's relevance summed over the folder.")
-        self.concept_table.horizontalHeaderItem(2).setToolTip(
-            "Its relevance over the summed |relevance| of all the layer's concepts (negative: it spoke against).")
-        self.concept_table.verticalHeader().hide()
-        self.concept_table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.concept_table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.concept_table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
-        self.concept_table.currentCellChanged.connect(lambda row, *_: self._on_concept(row))
-        layout.addWidget(self.browse_label)
-        layout.addWidget(self.order_combo)
-        layout.addWidget(self.concept_table, 1)
-        return side
-
-    def _grid_side(self) -> QWidget:
-        holder = QWidget()
-        layout = QVBoxLayout(holder)
-        self.relmax_grid = ReferenceGrid("Most relevant (RelMax)", "relevance")
-        self.actmax_grid = ReferenceGrid("Most active (ActMax)", "activation")
-        for grid in (self.relmax_grid, self.actmax_grid):
-            grid.sample_clicked.connect(lambda tile, grid=grid: self.show_sample(tile, grid.value_name))
-            layout.addWidget(grid)
-        layout.addStretch(1)
-        scroll = QScrollArea()
-        scroll.setWidget(holder)
-        scroll.setWidgetResizable(True)
-        return scroll
 
     # ------------------------------------------------------------------ model and layer
     def _load_setup(self) -> None:
@@ -255,7 +205,7 @@ class ReferenceSamplesDialog(QDialog):
         self._refresh_earlier()
         self._show_output()
         folder = self.run_folder()
-        if folder is not None and (folder / "run.json").is_file():
+        if folder is not None and (folder / RUN_FILE).is_file():
             self._load(folder)
         else:
             mine = matching_run(self._runs, self.inputs.source)
@@ -373,7 +323,7 @@ class ReferenceSamplesDialog(QDialog):
         folder = self.run_folder()
         self.status.setText("Cancelled – the images done so far are kept; press Run to continue where it stopped.")
         self._refresh_earlier()
-        if folder is not None and (folder / "run.json").is_file():
+        if folder is not None and (folder / RUN_FILE).is_file():
             self._load(folder, quiet=True)
 
     def is_stopping(self) -> bool:
@@ -393,60 +343,25 @@ class ReferenceSamplesDialog(QDialog):
     def _show(self, references) -> None:
         """Browse ``references``: the concept list, the first concept chosen."""
         self.references = references
-        state = "" if references.finished else " (unfinished: press Run to complete it)"
-        self.browse_label.setText(f"{references.channels} concepts of layer {references.layer} over "
-                                  f"{plural(len(references.files), 'image')} of {references.source.name}{state}")
-        self._fill_concepts()
+        self.browser.show_references(references)
         self._update_enabled()
 
-    def _fill_concepts(self, *_args) -> None:
-        if self.references is None:
-            return
-        rows = concept_rows(self.references, self.order_combo.currentData())
-        self.concept_table.blockSignals(True)
-        self.concept_table.setRowCount(len(rows))
-        for index, row in enumerate(rows):
-            name = _item(f"concept {row.channel}", row.channel)
-            name.setTextAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
-            self.concept_table.setItem(index, 0, name)
-            self.concept_table.setItem(index, 1, _item(format_value(row.total), row.total))
-            self.concept_table.setItem(index, 2, _item(f"{100 * row.share:.1f} %", row.share))
-        self.concept_table.setCurrentCell(0, 0)
-        self.concept_table.blockSignals(False)
-        self._on_concept(0)
-
     def concepts_shown(self) -> list[int]:
-        """The channels in the concept list, top to bottom."""
-        return [int(self.concept_table.item(r, 0).data(Qt.ItemDataRole.UserRole))
-                for r in range(self.concept_table.rowCount())]
+        return self.browser.concepts_shown()
 
     def select_concept(self, channel: int) -> bool:
-        """Choose concept ``channel`` in the list (its grids follow)."""
-        channels = self.concepts_shown()
-        if int(channel) not in channels:
-            return False
-        self.concept_table.setCurrentCell(channels.index(int(channel)), 0)
-        return True
+        return self.browser.select_concept(channel)
 
-    def current_concept(self) -> int | None:
-        row = self.concept_table.currentRow()
-        return None if row < 0 else self.concepts_shown()[row]
-
-    def _on_concept(self, row: int) -> None:
-        if self.references is None or row < 0 or row >= self.concept_table.rowCount():
-            return
-        channel = self.concepts_shown()[row]
+    def _on_concept(self, channel: int) -> None:
         references = self.references
-        self.relmax_grid.show_message("Cutting the crops …")
-        self.actmax_grid.show_message("")
+        if references is None:
+            return
+        self.browser.relmax_grid.show_message("Cutting the crops …")
+        self.browser.actmax_grid.show_message("")
         self.jobs.run("tiles", lambda token, progress: (channel, reference_tiles(references, channel, token=token,
                                                                                   progress=progress)),
-                      self._show_tiles, lambda failure: self.relmax_grid.show_message(failure.message))
-
-    def _show_tiles(self, result) -> None:
-        channel, (relmax, actmax) = result
-        self.relmax_grid.show_tiles(relmax, f"Concept {channel}: where it was most relevant (RelMax)")
-        self.actmax_grid.show_tiles(actmax, f"Concept {channel}: where it was most active (ActMax)")
+                      lambda result: self.browser.show_tiles(result[0], *result[1]),
+                      lambda failure: self.browser.relmax_grid.show_message(failure.message))
 
     def show_sample(self, tile, value_name: str = "value") -> None:
         """Show the whole image of a reference sample with its box."""
@@ -456,10 +371,7 @@ class ReferenceSamplesDialog(QDialog):
 
     def _clear_browser(self, message: str) -> None:
         self.references = None
-        self.concept_table.setRowCount(0)
-        self.browse_label.setText(message)
-        self.relmax_grid.show_message("")
-        self.actmax_grid.show_message("")
+        self.browser.clear(message)
 
     def open_as_run(self) -> None:
         if self.references is not None and self._open_run is not None:
@@ -472,6 +384,8 @@ class ReferenceSamplesDialog(QDialog):
         self.run_button.setEnabled(ready and not running)
         self.cancel_button.setEnabled(running)
         self.layer_combo.setEnabled(ready and not running)
+        self.choose_button.setEnabled(not running)
+        self.cache_button.setEnabled(not running)
         self.earlier_combo.setEnabled(bool(self._runs))
         self.show_earlier_button.setEnabled(bool(self._runs))
         self.open_run_button.setEnabled(self.references is not None)

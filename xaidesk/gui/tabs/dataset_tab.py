@@ -34,6 +34,7 @@ from ..panels.dataset_model import DatasetModelBox
 from ..panels.dataset_output import DatasetRunBox, OutputFolderDialog
 from ..panels.dataset_results import DatasetResults
 from ..panels.dataset_run import DatasetFolderBox, DatasetRunControl
+from ..panels.prototype_dialog import open_prototypes_dialog
 from ..panels.reference_dialog import open_reference_dialog
 from ..runner import JobFailure, Runner
 from ..widgets import error_dialog
@@ -137,8 +138,13 @@ class DatasetTab(QWidget):
         self.references_button.setToolTip("What the model's concepts (the channels of a layer) look like: the parts "
                                           "of the folder's images where each was most relevant and most active.")
         self.references_button.clicked.connect(self.open_reference_samples)
+        self.prototypes_button = QPushButton("Prototypes…")
+        self.prototypes_button.setToolTip("A class's typical reasoning (prototypes of its concept relevances) and the "
+                                          "images whose reasoning is atypical, from a reference run.")
+        self.prototypes_button.clicked.connect(self.open_prototypes)
         row.addWidget(self.references_button)
-        self._reference_dialog = None
+        row.addWidget(self.prototypes_button)
+        self._reference_dialog = self._prototypes_dialog = None
         return box
 
     def concept_inputs(self) -> ConceptInputs:
@@ -152,6 +158,12 @@ class DatasetTab(QWidget):
         self._reference_dialog = open_reference_dialog(self, self.runner, self.concept_inputs(), self.open_run,
                                                        self._reference_dialog)
         return self._reference_dialog
+
+    def open_prototypes(self):
+        """Show the Prototypes window for the tab's model (on its reference runs)."""
+        self._prototypes_dialog = open_prototypes_dialog(self, self.runner, self.concept_inputs(),
+                                                         self.open_reference_samples, self._prototypes_dialog)
+        return self._prototypes_dialog
 
     @property
     def run(self) -> RunInfo | None:
