@@ -58,6 +58,7 @@ class PrototypesDialog(QDialog):
         self.references = None
         self.fit = None
         self._runs = []
+        self._count_asked = 0
         self._open_references = open_references
         self.jobs = PanelJobs(runner, "dataset.prototypes", self)
         self.fit_jobs = PanelJobs(runner, "dataset.prototypes.fit", self)
@@ -134,7 +135,8 @@ class PrototypesDialog(QDialog):
         self.prototype_list = QListWidget()
         self.prototype_list.setMaximumHeight(5 * self.fontMetrics().height() + 12)
         self.prototype_list.currentRowChanged.connect(self._show_prototype)
-        self.concepts_label = QLabel("")
+        self.concepts_label = QLabel("Press Fit: the chosen class's prototypes appear here, each with its top "
+                                     "concepts and closest samples; click a prototype to see its own.")
         self.concepts_label.setWordWrap(True)
         self.concepts_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.closest_grid = ReferenceGrid("Closest samples", "typicality", percent=True)
@@ -242,12 +244,14 @@ class PrototypesDialog(QDialog):
         if references is None or class_index is None:
             return
         self.count_note.setText("Choosing a number …")
+        self._count_asked = self.count_spin.value()
         self.jobs.run("count", lambda token, progress: suggested_count(references, class_index, token, progress),
                       self._on_count, lambda failure: self.count_note.setText(failure.message))
 
     def _on_count(self, suggestion) -> None:
         count, reason = suggestion
-        self.count_spin.setValue(count)
+        if self.count_spin.value() == self._count_asked:  # not changed by hand meanwhile
+            self.count_spin.setValue(count)
         self.count_note.setText(reason)
 
     def set_class(self, index: int) -> bool:
