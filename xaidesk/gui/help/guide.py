@@ -160,6 +160,30 @@ for the neural network, its loss per epoch.)</p>
 """
 
 
+CONCEPTS_TEXT = """
+<p>A heatmap says <i>where</i> the evidence lies; concepts say <i>what</i> the network recognised there. A
+<b>concept</b> is one channel of a layer: a feature the network learnt, such as a texture, a part or a mark.
+Concepts need an LRP method, so they work for the convolutional networks LRP explains.</p>
+<ul>
+<li><b>Images tab ▸ Concepts</b> (right of the heatmap): choose a layer and press <b>Find concepts</b>. The list
+   shows the concepts that carried the most relevance for the explained class, with their share of the layer's
+   relevance. Click one to see its own heatmap: the part of the explanation that went through that concept. The
+   heatmaps of all concepts of a layer add up to the LRP heatmap; a small part of each concept's relevance is
+   kept by the layers below (biases), and the panel says how much. <i>Fed by</i> lists the concepts of the layer
+   below that pass it the most relevance; click one to follow it down.</li>
+<li><b>Dataset tab ▸ Reference samples…</b> shows what a concept looks like: the folder's images where it was
+   most relevant (RelMax: what the model <i>uses</i> it for) and most active (ActMax: what <i>drives</i> it),
+   cropped around where it fired. The folder is run through the model once; the run is kept, so the Concepts
+   panel shows the crops for any image afterwards. Cancel keeps the images done, and Run continues.</li>
+<li><b>Dataset tab ▸ Prototypes…</b> summarises how the model usually recognises one class. It groups the
+   images predicted as that class by the concepts their predictions used; each group is a <b>prototype</b>, shown
+   by its top concepts and its most typical images. Every image gets a <b>typicality</b>: the percentage of the
+   class's images whose reasoning was less typical than its own. A prediction with a typicality of a few percent
+   was reached in an unusual way, so it is worth a look, even when the prediction is right.</li>
+</ul>
+"""
+
+
 def tables_html(models: Iterable) -> str:
     """The tables section: the workflow, then each readable model's title and help from its registry."""
     items = "".join(f"<li><b>{escape(m.title)}</b>: {escape(m.help)}</li>" for m in models)
@@ -227,6 +251,7 @@ def guide_html(methods: Iterable, repairs: Iterable | None = None, table_models:
          '<p><img src="faithfulness.png" alt="MoRF, LeRF and random curves"></p>' + FAITHFULNESS_TEXT),
         ("repair", "Correcting, pruning and fine-tuning a model", repairs_html(repairs)),
         ("tables", "Why was this row decided so? Tables with a decision", tables_html(table_models)),
+        ("concepts", "What did the network recognise? Concepts, reference samples and prototypes", CONCEPTS_TEXT),
     ]
     contents = " · ".join(f'<a href="#{key}">{escape(title)}</a>' for key, title, _ in sections)
     body = "\n".join(f'<h2><a name="{key}"></a>{escape(title)}</h2>\n{text}' for key, title, text in sections)
