@@ -32,8 +32,9 @@ CLASS_NAMES = ("A", "B")
 @dataclass(frozen=True)
 class Pictures:
     """Generated pictures: ``images`` ``(N, 3, SIDE, SIDE)`` float32 in [0, 1], class ``labels`` (0 A, 1 B),
-    mark ``kinds`` and each mark's ``boxes`` ``(top, left, bottom, right)`` (bottom and right exclusive;
-    the whole picture for pictures without a mark). A picture of both kinds has its first mark's box."""
+    mark ``kinds`` (``10 * first + second`` for a picture of two marks) and each mark's ``boxes``
+    ``(top, left, bottom, right)`` (bottom and right exclusive; the whole picture for pictures without a
+    mark; the first mark's box for a picture of two)."""
 
     images: np.ndarray
     labels: np.ndarray

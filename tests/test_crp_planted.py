@@ -2,6 +2,7 @@
 last convolution sits on the mark, each mark has its own concept, and the per-batch records agree."""
 
 from collections import Counter
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -74,3 +75,25 @@ def test_the_pictures_are_written_in_class_folders(tmp_path):
                                                                   "A/0002_kind2.png"]
     back = np.asarray(Image.open(paths[0])).astype(np.float32).transpose(2, 0, 1) / 255
     assert np.abs(back - pictures.images[0]).max() <= 0.5 / 255 + 1e-6
+
+
+def test_the_reference_samples_of_each_mark_s_concept_carry_that_mark_where_the_box_is(tmp_path, monkeypatch):
+    from xaidesk.concepts import references as reference_runs
+
+    monkeypatch.setattr(reference_runs, "references_root", lambda: tmp_path / "cache")
+    kinds = [planted.RED_SQUARE, planted.BLUE_BAR] * 8 + [planted.GREEN_CROSS, planted.NOTHING] * 3
+    pictures = planted.make_pictures(kinds, seed=15)
+    planted.write_pictures(tmp_path / "pictures", pictures)
+    run = reference_runs.compute_references(tmp_path / "pictures", planted.trained_model(), planted.LAST_CONV,
+                                            out=tmp_path / "run", method="lrp.epsilon_plus_flat", batch_size=28)
+    index = [int(Path(f).name.split("_")[0]) for f in run.files]
+    for kind in (planted.RED_SQUARE, planted.BLUE_BAR):
+        rows = [r for r, i in enumerate(index) if pictures.kinds[i] == kind]
+        concept = int(np.bincount(run.relevance[rows].argmax(1)).argmax())
+        for sample in run.relmax(concept, n=6):
+            i = index[sample.row]
+            assert pictures.kinds[i] == kind, f"concept {concept} of kind {kind}: {sample.file}"
+            top, left, bottom, right = pictures.boxes[i]
+            centre = ((top + bottom) / 2, (left + right) / 2)
+            box = sample.box
+            assert box[0] - 2 <= centre[0] <= box[2] + 2 and box[1] - 2 <= centre[1] <= box[3] + 2, (sample, centre)
