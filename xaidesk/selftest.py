@@ -245,6 +245,7 @@ def _check_concepts() -> str:
 
     from .concepts.files import write_references
     from .concepts.image import explain_concepts
+    from .concepts.prototypes import prototypes_for_class
     from .concepts.references import compute_references
     from .data.images import load_image
     from .data.scenes import write_mark_demo_folder
@@ -254,14 +255,18 @@ def _check_concepts() -> str:
     model = load_model("demo:clever_hans")
     layer = default_layer(concept_layers(model))
     with tempfile.TemporaryDirectory() as folder:
-        pictures = write_mark_demo_folder(Path(folder) / "pictures", n=8, seed=0)
+        pictures = write_mark_demo_folder(Path(folder) / "pictures", n=16, seed=0)
         references = compute_references(pictures, model, layer, out=Path(folder) / "run", batch_size=4)
         write_references(references, per_concept=4)
         sheets = len(list((references.run_dir / "references").glob("concept_*.png")))
         pixels = load_image(pictures / references.files[0]).pixels
         every = explain_concepts(model, pixels, layer, top=references.channels, graph=False)
-    if len(references.files) != 8 or sheets != references.channels:
-        raise RuntimeError(f"the reference run kept {len(references.files)} of 8 pictures and {sheets} sheets")
+    if len(references.files) != 16 or sheets != references.channels:
+        raise RuntimeError(f"the reference run kept {len(references.files)} of 16 pictures and {sheets} sheets")
+    common = int(np.argmax(np.bincount(references.predicted)))
+    prototypes = prototypes_for_class(references, common, 2)
+    if prototypes.count != 2 or not np.isfinite(prototypes.log_likelihood).all():
+        raise RuntimeError("the prototypes of the demo's commonest class could not be fitted")
     from .explain.image import explain_image
 
     whole = explain_image(model, pixels, "lrp.epsilon_plus_flat", target=every.target).relevance
@@ -269,8 +274,8 @@ def _check_concepts() -> str:
     gap = float(np.abs(every.heatmaps.sum(0)[seen] - whole[seen]).max() / (np.abs(whole[seen]).max() or 1.0))
     if gap > 1e-3:
         raise RuntimeError(f"the {references.channels} concept heatmaps do not add up to the LRP heatmap (gap {gap:.2g})")
-    return (f"layer {layer}: reference samples of {references.channels} concepts from 8 generated pictures; "
-            f"all concept heatmaps add up to the LRP heatmap (gap {gap:.1e})")
+    return (f"layer {layer}: reference samples of {references.channels} concepts from 16 generated pictures, "
+            f"2 prototypes of class {common}; all concept heatmaps add up to the LRP heatmap (gap {gap:.1e})")
 
 
 def _check_repair() -> str:
@@ -515,7 +520,7 @@ def checks(with_window: bool = False) -> list[Check]:
         ("table: loans.csv + readable models, Shapley values and counterfactuals", _check_readable_table),
         ("molecules: generated .xyz + ridge on atom counts and pair potentials", _check_molecules),
         ("data set: batch run + SpRAy + faithfulness on generated pictures", _check_dataset_mode),
-        ("concepts: reference samples of a layer; concept heatmaps add up (CRP)", _check_concepts),
+        ("concepts: reference samples, prototypes (PCX); concept heatmaps add up (CRP)", _check_concepts),
         ("quick classifier: backbone layer + linear head, explained by LRP", _check_probe),
         ("model repair: P-ClArC on the demo's tag, saved and reopened; one pruning step", _check_repair),
         ("command line: explain image", _check_cli),

@@ -183,15 +183,26 @@ def run_references(args: argparse.Namespace) -> int:
 
 
 def run_prototypes(args: argparse.Namespace) -> int:
+    from ..concepts.prototype_files import write_prototypes
+    from ..concepts.prototypes import choose_prototype_count, prototypes_for_class
+    from ..concepts.references import open_references
     from ..core.io import check_output_folder
 
     check_output_folder(args.out)
-    from ..concepts import prototype_files, prototypes
-    from ..concepts.references import open_references
-
     references = open_references(args.run)
-    result = prototypes.prototypes_for_class(references, args.class_index, args.prototypes, seed=args.seed)
-    prototype_files.write_prototypes(result, args.out)
-    print(f"{len(result.means)} prototypes of class {args.class_index} from {len(result.assignments)} images; "
-          f"written to {args.out}")
+    count = args.prototypes
+    if count is None:
+        rows = references.rows_of_class(args.class_index)
+        count = choose_prototype_count(references.relevance[rows], seed=args.seed) if len(rows) >= 6 else 1
+    result = prototypes_for_class(references, args.class_index, count, seed=args.seed)
+    write_prototypes(result, args.out)
+    print(f"{result.count} prototypes of class {args.class_index} from {len(result.files)} images at layer "
+          f"{references.layer}:")
+    for k in range(result.count):
+        top = ", ".join(f"{c} ({share:.0%})" for c, share in result.top_concepts(k, 3))
+        print(f"  prototype {k + 1}: {result.weights[k]:.0%} of the class, {len(result.members[k])} images; "
+              f"top concepts {top}")
+    least = sorted(range(len(result.files)), key=lambda i: result.percentiles[i])[:3]
+    print("least typical: " + ", ".join(f"{result.files[i]} ({result.percentiles[i]:.0f} %)" for i in least))
+    print(f"Written to {args.out}")
     return 0

@@ -5,5 +5,6 @@ class's typical reasoning.
 - :mod:`xaidesk.concepts.references` runs a folder through the model once and keeps, per concept, the
   samples where it was most relevant (RelMax) and most active (ActMax), in a dataset-mode run folder;
 - :mod:`xaidesk.concepts.prototypes` fits prototypes of a class's reasoning (PCX) on those records;
-- :mod:`xaidesk.concepts.files` writes the CSV, NPY and PNG files the CLI and the GUI share.
+- :mod:`xaidesk.concepts.files` writes the CSV, NPY and PNG files of concepts and reference samples, and
+  :mod:`xaidesk.concepts.prototype_files` those of prototypes; the CLI and the GUI share both.
 """
