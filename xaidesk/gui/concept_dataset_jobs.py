@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from ..core import InputError, ModelError
+from .concept_jobs import LayerChoice
 
 #: Reference samples shown per concept and kind (RelMax, ActMax).
 TILES_SHOWN = 8
@@ -43,22 +44,13 @@ class ConceptInputs:
 
 
 @dataclass(frozen=True)
-class LayerOption:
-    """A layer whose channels are concepts: its name in the model, a title for the picker, its channels."""
-
-    name: str
-    title: str
-    channels: int
-
-
-@dataclass(frozen=True)
 class ReferenceSetup:
     """The loaded model (its ``spec`` as runs record it), its concept layers and the one chosen first, its class
     names, and the LRP method (with its settings) reference runs use."""
 
     model: object
     spec: str
-    layers: list[LayerOption]
+    layers: list[LayerChoice]
     default: str | None
     class_names: list[str]
     method: str
@@ -178,7 +170,7 @@ def reference_setup(spec: str, labels=None, preprocessing=None, token=None, prog
     if not layers:
         raise ModelError(f"{model.name} has no convolution or dense layer whose channels could be read as concepts.")
     names = [model.label(i) for i in range(model.num_classes)]
-    return ReferenceSetup(model, model.spec, [LayerOption(layer.name, layer.title, layer.channels) for layer in layers],
+    return ReferenceSetup(model, model.spec, [LayerChoice(layer.name, layer.title, layer.channels) for layer in layers],
                           default_layer(layers), names, method, info.title,
                           info.resolve_params(info.defaults("image")))
 
@@ -344,7 +336,7 @@ def full_image(path) -> np.ndarray:
     return load_image(path).pixels
 
 
-__all__ = ["BY_INDEX", "BY_RELEVANCE", "ConceptInputs", "ConceptRow", "EarlierRun", "LayerOption", "PrototypeCard",
+__all__ = ["BY_INDEX", "BY_RELEVANCE", "ConceptInputs", "ConceptRow", "EarlierRun", "PrototypeCard",
            "PrototypeFit", "ReferenceSetup", "ReferenceTile", "SampleTypicality", "TILES_SHOWN", "cache_folder",
            "check_inputs", "class_choices", "concept_rows", "earlier_runs", "fit_class_prototypes", "full_image",
            "load_references", "matching_run", "reference_setup", "reference_tiles", "run_references", "save_prototypes",
