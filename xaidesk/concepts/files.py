@@ -62,9 +62,10 @@ def write_image_concepts(out, concepts, pixels: np.ndarray, *, source: str = "")
         feeding = [[channel, concepts.lower_layer, lower, _number(share)]
                    for channel in concepts.channels for lower, share in concepts.feeding.get(channel, [])]
         write_bytes_atomic(staging / "feeding.csv", _csv(feeding, ["channel", "lower_layer", "lower_channel", "share"]))
-        save_npy_atomic(staging / "heatmaps.npy", concepts.heatmaps.astype(np.float32))
+        heatmaps = np.stack([concepts.heatmap(k) for k in range(len(concepts.channels))]).astype(np.float32)
+        save_npy_atomic(staging / "heatmaps.npy", heatmaps)
         save_npy_atomic(staging / "channel_relevance.npy", concepts.channel_relevance.astype(np.float64))
-        for channel, heatmap in zip(concepts.channels, concepts.heatmaps):
+        for channel, heatmap in zip(concepts.channels, heatmaps):
             levels = render.symmetric_levels(heatmap)
             save_png_atomic(staging / concept_png_name(channel),
                             render.blend_overlay(pixels, heatmap, cmap="bwr", levels=levels))

@@ -31,7 +31,8 @@ class ImageConcepts:
     absorbed
         ``(K,)`` what the rules below the layer kept from each concept's relevance.
     heatmaps
-        ``(K, H0, W0)`` float32 conditional heatmaps in the image's pixels (NaN where the model saw nothing).
+        ``(K, H, W)`` float32 conditional heatmaps in model-input pixels; :meth:`heatmap` maps one onto
+        the image (kept small: a photo's own size times K would not be).
     feeding
         For each explained concept, ``[(channel of lower_layer, share), ...]``, largest first.
     """
@@ -49,9 +50,18 @@ class ImageConcepts:
     channel_relevance: np.ndarray
     absorbed: np.ndarray
     heatmaps: np.ndarray
+    image_shape: tuple[int, int]
+    preprocessing: object
+    resample: str
     lower_layer: str | None = None
     feeding: dict = field(default_factory=dict)
     seconds: float = 0.0
+
+    def heatmap(self, k: int, image_shape: tuple[int, int] | None = None) -> np.ndarray:
+        """Concept ``k``'s heatmap on the image (``image_shape``, default the explained image's); NaN where
+        the model saw nothing."""
+        shape = tuple(image_shape or self.image_shape)
+        return self.preprocessing.to_original(self.heatmaps[int(k)], shape, preserve=self.resample)
 
 
 def lrp_method(method: str | None) -> str:
@@ -78,6 +88,7 @@ def explain_concepts(model, pixels: np.ndarray, layer: str | None = None, *, met
     from ..explain.common import unavailable_reason
     from ..explain.image import check_image_model, predict_tensor
     from ..explain.lrp.cnn import build_composite, choose_canonizers
+    from ..explain.lrp.coverage import guard_module
     from ..explain.lrp.concepts import (attribution_graph, concept_layers, conditional_relevance, default_layer,
                                         layer_below)
 
@@ -101,7 +112,7 @@ def explain_concepts(model, pixels: np.ndarray, layer: str | None = None, *, met
     composite_name = method.split(".", 1)[1]
     x = model.preprocessing.to_tensor(pixels)
     target = int(target) if target is not None else predict_tensor(model, x).top_class
-    canonizers = choose_canonizers(model.architecture, model.module)
+    canonizers = choose_canonizers(model.architecture, guard_module(model))
 
     def composite():
         return build_composite(composite_name, resolved, model, canonizers, input_shape=tuple(x.shape))
@@ -110,25 +121,22 @@ def explain_concepts(model, pixels: np.ndarray, layer: str | None = None, *, met
     result = conditional_relevance(model, x, target, composite(), layer, channels, top=None if channels else top,
                                    token=token)
     chosen = list(result.channels)
-    shape = pixels.shape[:2]
-    heatmaps = np.stack([model.preprocessing.to_original(h.sum(0).numpy(), shape, preserve=info.resample)
-                         for h in result.heatmaps]).astype(np.float32)
+    heatmaps = result.heatmaps.sum(1).numpy().astype(np.float32)
     total = float(result.channel_relevance.abs().sum()) or 1.0
     lower = layer_below(layers, layer)
     feeding = {}
     if graph and lower is not None:
-        for k, channel in enumerate(chosen):
-            token.check()
-            progress(0.6 + 0.4 * k / len(chosen), f"Concepts below that feed concept {channel}")
-            feeding[channel] = attribution_graph(model, x, target, composite(), layer, channel, lower,
-                                                 token=token).top(5)
+        progress(0.6, "The concepts below that feed them")
+        graphs = attribution_graph(model, x, target, composite(), layer, chosen, lower, token=token)
+        feeding = {graph_.channel: graph_.top(5) for graph_ in graphs}
     progress(1.0, "Done")
     return ImageConcepts(
         model_name=model.name, model_spec=model.spec, layer=layer, method=method, params=dict(resolved),
         target=target, target_label=model.label(target), logit=result.logit, channels=chosen,
         shares=[float(result.channel_relevance[c]) / total for c in chosen],
         channel_relevance=result.channel_relevance.numpy().astype(np.float64), absorbed=result.absorbed.numpy(),
-        heatmaps=heatmaps, lower_layer=lower if graph else None, feeding=feeding,
+        heatmaps=heatmaps, image_shape=tuple(pixels.shape[:2]), preprocessing=model.preprocessing,
+        resample=info.resample, lower_layer=lower if graph else None, feeding=feeding,
         seconds=time.perf_counter() - started,
     )
 

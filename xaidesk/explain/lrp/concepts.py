@@ -29,6 +29,7 @@ from ...models.base import LoadedModel
 from ...models.inference import forward_logits
 from ..common import check_target, detached_copy
 from .cnn import attached, build_composite, check_relevance, choose_canonizers, lrp_explanation
+from .coverage import guard_module
 
 #: Concepts per batch of gradients below the layer (bounds the memory of one batch).
 CHUNK = 16
@@ -238,7 +239,14 @@ def _below(upper: torch.Tensor, lower: torch.Tensor, relevance: torch.Tensor, ch
         if token is not None:
             token.check()
         grads = _masked(relevance, channels[start:start + chunk])
-        (part,) = torch.autograd.grad(upper, lower, grad_outputs=grads, retain_graph=True, is_grads_batched=True)
+        try:
+            (part,) = torch.autograd.grad(upper, lower, grad_outputs=grads, retain_graph=True, is_grads_batched=True)
+        except RuntimeError as error:
+            if "vmap" not in str(error).lower() and "batch" not in str(error).lower():
+                raise
+            # An operation without a batching rule: one gradient per concept, still sharing the rest.
+            part = torch.stack([torch.autograd.grad(upper, lower, grad_outputs=g, retain_graph=True)[0]
+                                for g in grads])
         parts.append(part[:, 0].detach())
     return torch.cat(parts)
 
@@ -281,25 +289,34 @@ def conditional_relevance(model: LoadedModel, x: torch.Tensor, target: int, comp
 
 
 def attribution_graph(model: LoadedModel, x: torch.Tensor, target: int, composite: Composite, layer: str,
-                      channel: int, lower_layer: str, *, token=None, fast: bool = True) -> AttributionGraph:
-    """How the relevance of ``channel`` of ``layer`` divides among the channels of ``lower_layer``."""
+                      channel, lower_layer: str, *, token=None, fast: bool = True,
+                      chunk: int = CHUNK) -> AttributionGraph | list[AttributionGraph]:
+    """How the relevance of ``channel`` of ``layer`` divides among the channels of ``lower_layer``.
+
+    ``channel`` may be a list: then one pass gives a list of graphs, one per channel.
+    """
+    several = not isinstance(channel, (int, np.integer))
+    channels = [int(c) for c in (channel if several else [channel])]
     if layer == lower_layer:
         raise InputError("Choose a lower layer other than the concept's own layer.")
+    if not channels:
+        raise InputError("Choose at least one concept (channel) to explain.")
     with _forward(model, x, composite, [layer, lower_layer], fast, token) as (_inp, logits, (out, lower), _info):
-        _check_channels(layer, out.shape[1], [int(channel)])
+        _check_channels(layer, out.shape[1], channels)
         (at_layer,) = torch.autograd.grad(logits, out, grad_outputs=_start(logits, [target]), retain_graph=True)
         if not lower.requires_grad or lower.grad_fn is None:
             raise MethodError(f"No relevance reaches '{lower_layer}' from '{layer}'; choose a layer below it.")
         try:
-            below = _below(out, lower, at_layer.detach(), [int(channel)], 1, token)
+            below = _below(out, lower, at_layer.detach(), channels, max(1, int(chunk)), token)
         except RuntimeError as error:
             if "not have been used" not in str(error) and "One of the differentiated" not in str(error):
                 raise
             raise MethodError(f"'{lower_layer}' does not feed '{layer}'; choose a layer below it.") from None
-    relevance = _channel_sums(below)[0].double().cpu()
+    relevance = _channel_sums(below).double().cpu()
     if not bool(torch.isfinite(relevance).all()):
         raise MethodError("The attribution graph is not finite (NaN or infinite) for this model and layer.")
-    return AttributionGraph(layer, int(channel), lower_layer, relevance)
+    graphs = [AttributionGraph(layer, c, lower_layer, relevance[k]) for k, c in enumerate(channels)]
+    return graphs if several else graphs[0]
 
 
 @dataclass(frozen=True)
@@ -339,7 +356,7 @@ class ConceptRecords:
 def peak_boxes(maps: torch.Tensor, fraction: float = 0.5) -> torch.Tensor:
     """``(B, C, 4)`` int16 boxes around the cells of each ``(h, w)`` map that reach ``fraction`` of its maximum."""
     b, c = maps.shape[:2]
-    flat = maps.reshape(b, c, -1)
+    flat = torch.nan_to_num(maps.reshape(b, c, -1), nan=0.0)
     peak = flat.max(2, keepdim=True).values
     keep = (flat >= fraction * peak) & (peak > 0) | (flat == peak)
     keep = keep.reshape(maps.shape)
@@ -373,8 +390,9 @@ def record_concepts(model: LoadedModel, x: torch.Tensor, targets, composite: Com
     at_layer = captured.get("at_layer")
     if at_layer is None:
         raise MethodError(f"No relevance reached the layer '{layer}'; choose a layer the explained output depends on.")
-    if not bool(torch.isfinite(at_layer).all()):
-        raise MethodError("The relevance at the layer is not finite (NaN or infinite) for this model.")
+    if not bool(torch.isfinite(at_layer).all()) or not bool(torch.isfinite(activation).all()):
+        raise MethodError("The relevance or the activation at the layer is not finite (NaN or infinite) for this "
+                          "model and layer.")
     if at_layer.dim() == 4:
         relevance_maps, activation_maps = at_layer, activation
     else:
@@ -404,7 +422,7 @@ def run_concepts_batch(name: str, layer: str, model: LoadedModel, x: torch.Tenso
     :class:`ConceptRecords`); a dataset run stores them beside the heatmap.
     """
     token.check()
-    canonizers = choose_canonizers(model.architecture, model.module)
+    canonizers = choose_canonizers(model.architecture, guard_module(model))
     composite = build_composite(name, params, model, canonizers, input_shape=(1, *x.shape[1:]))
     records = record_concepts(model, x, targets, composite, layer, token=token)
     size = tuple(int(s) for s in x.shape[2:])
