@@ -86,3 +86,18 @@ def test_bad_options_give_one_plain_sentence_and_write_nothing(tmp_path, capsys,
     error = capsys.readouterr().err
     assert error.startswith("xaidesk: ") and message in error and "Traceback" not in error
     assert not out.exists()
+
+
+def test_references_refuses_bad_counts_and_shards_before_any_work(pictures, tmp_path, capsys):
+    for extra, message in ((["--per-concept", "0"], "at least 1"), (["--shard", "3/2"], "shard")):
+        out = tmp_path / "run"
+        code = main(["concepts", "references", str(pictures), "--model", "demo:clever_hans", *extra, "--out", str(out)])
+        error = capsys.readouterr().err
+        assert code == 1 and message in error and "Traceback" not in error
+        assert not out.exists()
+
+
+def test_a_shard_of_a_reference_run_holds_every_other_image(pictures, tmp_path):
+    assert main(["concepts", "references", str(pictures), "--model", "demo:clever_hans", "--shard", "1/2",
+                 "--per-concept", "1", "--out", str(tmp_path / "half")]) == 0
+    assert len(refs.open_references(tmp_path / "half").files) == 8

@@ -137,3 +137,46 @@ def test_the_reference_files_and_the_image_files_are_written_whole_and_read_back
     assert back["heatmaps"].shape == (3, *pixels.shape[:2])
     assert back["meta"]["layer"] == "3"
     assert concepts.lower_layer == "0" and all(len(v) > 0 for v in concepts.feeding.values())
+
+
+def test_boxes_map_through_a_resize_and_centre_crop_like_the_maps_do():
+    from xaidesk.models.preprocessing import Preprocessing
+
+    prep = Preprocessing(size=(4, 4), resize=4, mean=(0.0,) * 3, std=(1.0,) * 3)
+    # a 4x8 image is resized to 4x8 and its centre 4x4 (columns 2..5) is seen
+    assert prep.boxes_to_original(np.array([[0, 0, 4, 4]]), (4, 8)).tolist() == [[0, 2, 4, 6]]
+    # an 8x16 image: the same, twice as large
+    assert prep.boxes_to_original(np.array([[1, 1, 2, 2]]), (8, 16)).tolist() == [[2, 6, 4, 8]]
+    # a box of the maps' coordinates agrees with where to_original puts a one-cell map
+    cell = np.zeros((4, 4), dtype=np.float32)
+    cell[1, 1] = 1.0
+    mapped = prep.to_original(cell, (8, 16), preserve="value")
+    rows, cols = np.nonzero(np.nan_to_num(mapped) > 0.5)
+    top, left, bottom, right = prep.boxes_to_original(np.array([[1, 1, 2, 2]]), (8, 16))[0]
+    assert top <= rows.min() and rows.max() < bottom and left <= cols.min() and cols.max() < right
+
+
+def test_a_merge_refuses_shards_of_another_concept_layer_and_finds_sidecars_of_odd_names(tmp_path):
+    from xaidesk.runs.execute import run_batch
+    from xaidesk.runs.format import read_index, sidecar_files
+
+    model = _model()
+    source = tmp_path / "odd"
+    source.mkdir()
+    rng = np.random.default_rng(1)
+    for name in ("img[1].png", "a b.png", "c.d.png", "e.png"):
+        Image.fromarray(rng.integers(0, 255, (16, 16, 3), dtype=np.uint8)).save(source / name)
+    run_batch(source, tmp_path / "s0", model, ["lrp.epsilon_plus_flat"], shard=(0, 2), concept_layer="3")
+    run_batch(source, tmp_path / "s1", model, ["lrp.epsilon_plus_flat"], shard=(1, 2), concept_layer="0")
+    for row in read_index(tmp_path / "s0"):
+        assert sidecar_files(tmp_path / "s0", row) == [row.relevance[:-4] + ".concepts.npz"]
+    with pytest.raises(InputError, match="concept layer"):
+        merge_runs([tmp_path / "s0", tmp_path / "s1"], tmp_path / "merged")
+    assert not (tmp_path / "merged").exists()
+
+
+def test_the_cache_keeps_runs_for_different_explained_classes_apart(folder):
+    model = _model()
+    predicted = refs.compute_references(folder, model, "3")
+    fixed = refs.compute_references(folder, model, "3", target=2)
+    assert fixed.run_dir != predicted.run_dir and set(fixed.targets) == {2}

@@ -70,3 +70,87 @@ def test_a_conditional_heatmap_equals_a_naive_computation_by_hand():
     for k, c in enumerate((0, 3)):
         expected = torch.full((1, 2, 2), float(hidden[c]) / 4, dtype=torch.double)
         assert torch.allclose(result.heatmaps[k].double(), expected, atol=1e-6)
+
+
+def _naive_conditional(model, x, target, layer, channel):
+    """One plain LRP pass whose relevance at ``layer`` is zeroed for every channel but ``channel``: a backward
+    hook on the layer's output (the masking of CRP written out, independent of the shared batched pass)."""
+    from xaidesk.explain.lrp.cnn import lrp_attribution as plain
+
+    def attach(module):
+        def on_output(_module, _inputs, output):
+            mask = torch.zeros_like(output)
+            mask[:, channel] = 1.0
+            output.register_hook(lambda grad: grad * mask)
+
+        return [module.get_submodule(layer).register_forward_hook(on_output)]
+
+    from xaidesk.explain.lrp import cnn
+
+    original = cnn._propagate
+
+    def with_mask(*args, **kwargs):
+        kwargs["attach"] = attach
+        return original(*args, **kwargs)
+
+    cnn._propagate = with_mask
+    try:
+        _, relevance, _ = plain(model, x, target, _composite(model))
+    finally:
+        cnn._propagate = original
+    return relevance[0]
+
+
+def test_the_shared_pass_equals_a_naive_masked_lrp_pass_per_channel():
+    model = _model()
+    x = torch.rand(1, 3, 12, 12)
+    result = conditional_relevance(model, x, 2, _composite(model), "2", [4, 0, 3])
+    for k, channel in enumerate((4, 0, 3)):
+        naive = _naive_conditional(model, x, 2, "2", channel)
+        assert torch.allclose(result.heatmaps[k], naive, atol=1e-7), channel
+    top = conditional_relevance(model, x, 2, _composite(model), "2", top=2)
+    assert list(top.channels) == [c for c, _ in top.top(2)]
+
+
+class _Residual(torch.nn.Module):
+    def __init__(self, width):
+        super().__init__()
+        self.conv1 = torch.nn.Conv2d(width, width, 3, padding=1)
+        self.relu = torch.nn.ReLU()
+        self.conv2 = torch.nn.Conv2d(width, width, 3, padding=1)
+
+    def forward(self, x):
+        return self.relu(x + self.conv2(self.relu(self.conv1(x))))
+
+
+def test_a_residual_block_is_a_concept_layer_and_its_concepts_add_up_to_the_heatmap():
+    from xaidesk.explain.lrp.composites import choose_canonizers
+    from xaidesk.explain.lrp.concepts import concept_layers, default_layer
+
+    torch.manual_seed(1)
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3, padding=1), torch.nn.ReLU(), _Residual(4), _Residual(4),
+                              torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(), torch.nn.Linear(4, 3))
+    model = loaded(net, 10)
+    layers = concept_layers(model)
+    assert [(c.name, c.kind, c.channels) for c in layers] == [("0", "convolution", 4), ("2", "block", 4),
+                                                             ("3", "block", 4)]
+    assert default_layer(layers) == "3"
+    x = torch.rand(1, 3, 10, 10)
+    composite = lambda: build_composite("epsilon_plus_flat", {"epsilon": 1e-6}, model,  # noqa: E731
+                                        choose_canonizers("unknown", net))
+    _, full, _ = lrp_attribution(model, x, 0, composite())
+    every = conditional_relevance(model, x, 0, composite(), "2", range(4))
+    assert torch.allclose(every.heatmaps.sum(0), full[0], atol=1e-6 * float(full.abs().max()) + 1e-9)
+
+
+def test_peak_boxes_cover_the_cells_at_half_the_peak_and_survive_flat_maps():
+    from xaidesk.explain.lrp.concepts import peak_boxes
+
+    maps = torch.zeros(1, 3, 4, 5)
+    maps[0, 0, 1, 2], maps[0, 0, 2, 4] = 1.0, 0.6  # two cells above half the peak
+    maps[0, 2] = -1.0  # all negative: the peak cell(s), the whole map here
+    boxes = peak_boxes(maps)
+    assert boxes[0, 0].tolist() == [1, 2, 3, 5]
+    assert boxes[0, 1].tolist() == [0, 0, 4, 5]  # all zero: every cell is the peak
+    assert boxes[0, 2].tolist() == [0, 0, 4, 5]
+    assert peak_boxes(torch.full((1, 1, 2, 2), float("nan")))[0, 0].tolist() == [0, 0, 2, 2]

@@ -118,8 +118,12 @@ def test_prototypes_for_a_class_take_the_samples_predicted_as_it():
     assert adjusted_rand_score(truth, prototypes.assignments) >= 0.8
     assert prototypes.settings["class_index"] == 0 and prototypes.settings["by"] == "predicted"
     assert len(prototypes_for_class(references, 0, 2, by="target").files) == 34
-    with pytest.raises(InputError, match="No sample of the reference run is predicted as class 4"):
+    with pytest.raises(InputError, match="No sample of the reference run is predicted as, and explained for, class 4"):
         prototypes_for_class(references, 4, 2)
+    # A run made for one fixed class (here 0) explains class 0 for every sample: the samples predicted as 1
+    # carry class 0's relevance, so they cannot make prototypes of class 1.
+    with pytest.raises(InputError, match="class 1"):
+        prototypes_for_class(references, 1, 2)
 
 
 def test_the_writer_writes_a_folder_that_reads_back(tmp_path):

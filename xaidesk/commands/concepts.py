@@ -5,7 +5,7 @@
                                      [--method lrp.NAME] [--param NAME=VALUE] [--target K] --out DIR
     python -m xaidesk concepts references FOLDER --model SPEC [--layer L] [--method lrp.NAME]
                                           [--param NAME=VALUE] [--batch-size N] [--device cpu|cuda]
-                                          [--target K] [--per-concept 8] --out RUN
+                                          [--target K] [--per-concept 8] [--shard I/N] --out RUN
     python -m xaidesk concepts prototypes RUN --class K [--prototypes N] [--seed S] --out DIR
 
 ``layers`` lists the model's concept layers (the default one marked). ``image`` splits the LRP
@@ -20,6 +20,7 @@ every concept; :func:`xaidesk.concepts.files.write_references`). The Dataset tab
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 HELP = "concepts: the learned features a prediction used (CRP), their reference samples, a class's prototypes"
@@ -67,6 +68,8 @@ def add_parser(subparsers, name: str = "concepts") -> argparse.ArgumentParser:
     references.add_argument("--batch-size", type=int, default=16, help="images per batch (default 16)")
     references.add_argument("--device", default="cpu", choices=("cpu", "cuda"), help="where the model runs")
     references.add_argument("--per-concept", type=int, default=8, help="reference samples per concept (default 8)")
+    references.add_argument("--shard", default=None, metavar="I/N",
+                            help="do only shard I of N (numbered from 0); join the shards with 'xaidesk batch --merge'")
     references.add_argument("--out", required=True, type=output_folder, help="the run folder (resumed if it holds "
                                                                              "the same run)")
     references.set_defaults(handler=run_references)
@@ -149,32 +152,36 @@ def run_image(args: argparse.Namespace) -> int:
 
 
 def run_references(args: argparse.Namespace) -> int:
-    from ..core import CancelToken
+    from ..core import CancelToken, Cancelled, InputError
     from ..core.io import check_output_folder
     from ..explain.lrp.concepts import concept_layers, default_layer
-    from .common import cli_progress, run_cancellable
+    from ..runs.scan import check_shard, parse_shard
+    from .common import EXIT_CANCELLED, cancel_on_interrupt, cli_progress
     from ..concepts.files import write_references
     from ..concepts.image import lrp_method
     from ..concepts.references import compute_references
 
     check_output_folder(args.out)
+    if args.per_concept < 1:
+        raise InputError(f"--per-concept must be at least 1 (got {args.per_concept}).")
+    shard = check_shard(parse_shard(args.shard)) if args.shard else None
     params = _params(args)
     method = lrp_method(args.method)
     model = _load(args)
     layer = args.layer or default_layer(concept_layers(model))
+    if layer is None:
+        raise InputError(f"{model.name} has no layers whose channels could be read as concepts.")
     token, progress = CancelToken(), cli_progress()
-
-    def work():
-        references = compute_references(args.folder, model, layer, out=args.out, method=method, params=params,
-                                        batch_size=args.batch_size, device=args.device, target=args.target,
-                                        token=token, progress=progress)
-        write_references(references, per_concept=args.per_concept, token=token, progress=progress)
-        return references
-
-    references = run_cancellable(work, token, progress, out=args.out, trains=False)
-    if references is None:
-        print(f"xaidesk: the images done so far are kept in {args.out}; run the same command again to resume.")
-        from .common import EXIT_CANCELLED
+    try:
+        with cancel_on_interrupt(token):
+            references = compute_references(args.folder, model, layer, out=args.out, method=method, params=params,
+                                            batch_size=args.batch_size, device=args.device, target=args.target,
+                                            shard=shard, token=token, progress=progress)
+            write_references(references, per_concept=args.per_concept, token=token, progress=progress)
+    except Cancelled:
+        progress.done()
+        print(f"xaidesk: cancelled; the images done so far are kept in {args.out}: run the same command again to "
+              "resume.", file=sys.stderr)
         return EXIT_CANCELLED
     progress.done()
     print(f"{len(references.files)} images, layer {layer} ({references.channels} concepts): reference samples in "

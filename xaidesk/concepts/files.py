@@ -53,7 +53,7 @@ def write_image_concepts(out, concepts, pixels: np.ndarray, *, source: str = "")
     from ..core import render
 
     out = Path(out)
-    with staged_folder(out) as staging:
+    with staged_folder(out, stale=("concept_*.png",)) as staging:
         rows = [[rank, channel, _number(concepts.channel_relevance[channel]), _number(share), _number(absorbed)]
                 for rank, (channel, share, absorbed) in enumerate(
                     zip(concepts.channels, concepts.shares, concepts.absorbed), start=1)]
@@ -127,16 +127,22 @@ def write_references(references, *, per_concept: int = 8, channels=None, token=N
     from .references import crop
 
     token, progress = token or CancelToken(), progress or no_progress
+    if int(per_concept) < 1:
+        from ..core import InputError
+
+        raise InputError(f"Ask for at least one reference sample per concept (got {per_concept}).")
     channels = range(references.channels) if channels is None else [int(c) for c in channels]
     out = references.run_dir / REFERENCES_FOLDER
     images: dict[str, np.ndarray] = {}
 
     def pixels_of(sample) -> np.ndarray:
         if sample.file not in images:
+            if len(images) >= 64:  # a folder of photos must not all stay in memory
+                images.pop(next(iter(images)))
             images[sample.file] = load_image(sample.path).pixels
         return images[sample.file]
 
-    with staged_folder(out) as staging:
+    with staged_folder(out, stale=("concept_*.png",)) as staging:
         rows = []
         for k, channel in enumerate(channels):
             if k % 16 == 0:

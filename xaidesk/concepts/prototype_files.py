@@ -89,7 +89,7 @@ def write_prototypes(prototypes: Prototypes, out_dir) -> Path:
                "members": [m.tolist() for m in prototypes.members],
                "closest": [c.tolist() for c in prototypes.closest],
                "files": [name for name in PROTOTYPE_FILES if prototypes.model is not None or name != "mixture.npz"]}
-    with staged_folder(target) as stage:
+    with staged_folder(target, stale=PROTOTYPE_FILES) as stage:
         (stage / "prototypes.csv").write_text(_prototypes_csv(prototypes), encoding="utf-8")
         (stage / "assignments.csv").write_text(_assignments_csv(prototypes), encoding="utf-8")
         np.save(stage / "prototype_means.npy", np.asarray(prototypes.means, dtype=np.float64))

@@ -267,10 +267,13 @@ def choose_prototype_count(relevance, max_count: int = 8, *, seed: int = 0, cova
 
     scores = []
     for count in range(1, largest + 1):
-        mixture = GaussianMixture(count, covariance_type=covariance, reg_covar=model.floor, n_init=2,
-                                  max_iter=500, random_state=int(seed)).fit(projected)
+        try:
+            mixture = GaussianMixture(count, covariance_type=covariance, reg_covar=model.floor, n_init=2,
+                                      max_iter=500, random_state=int(seed)).fit(projected)
+        except ValueError:
+            break  # too few distinct vectors for this many components: stop at the counts that fitted
         scores.append(mixture.bic(projected))
-    return int(np.argmin(scores)) + 1
+    return int(np.argmin(scores)) + 1 if scores else 1
 
 
 def prototypes_for_class(references, class_index: int, n_prototypes: int, *, by: str = "predicted",
@@ -278,20 +281,27 @@ def prototypes_for_class(references, class_index: int, n_prototypes: int, *, by:
     """Prototypes of one class from a reference run (:func:`xaidesk.concepts.references.open_references`).
 
     ``by="predicted"`` takes the samples the model predicted as the class (PCX explains the model's own
-    decisions); ``by="target"`` those the run explained for the class (its ``targets``). Members, closest
+    decisions); ``by="target"`` those the run explained for the class (its ``targets``). Either way only
+    samples whose relevance explains the class are used (a run made for one fixed class explains that
+    class for every sample). ``settings`` records the run's layer, model, method and folder. Members, closest
     samples and assignments index the chosen samples; ``files`` names them.
     """
     if by not in ("predicted", "target"):
         raise InputError(f"Choose the samples by 'predicted' or 'target', not '{by}'.")
     labels = np.asarray(references.predicted if by == "predicted" else references.targets)
-    chosen = np.flatnonzero(labels == int(class_index))
+    # The relevance vectors must explain this class: with a run made for a fixed class, a sample predicted
+    # as another class carries the relevance of that fixed class, not of its own.
+    chosen = np.flatnonzero((labels == int(class_index)) & (np.asarray(references.targets) == int(class_index)))
     if len(chosen) == 0:
-        what = "predicted as" if by == "predicted" else "explained for"
+        what = "predicted as, and explained for," if by == "predicted" else "explained for"
         raise InputError(f"No sample of the reference run is {what} class {class_index}; choose another class.")
     relevance = np.asarray(references.relevance)[chosen]
     files = [str(references.files[i]) for i in chosen]
     fitted = fit_prototypes(relevance, n_prototypes, files=files, seed=seed, covariance=covariance)
-    fitted.settings.update(class_index=int(class_index), by=by)
+    fitted.settings.update(class_index=int(class_index), by=by, **{
+        key: str(getattr(references, attribute)) for key, attribute in (
+            ("layer", "layer"), ("model", "model_spec"), ("method", "method"), ("run", "run_dir"))
+        if getattr(references, attribute, None) is not None})
     return fitted
 
 

@@ -151,10 +151,14 @@ def references_root() -> Path:
     return cache_dir() / "concepts"
 
 
-def reference_folder(model_spec: str, layer: str, source, method: str, params: dict | None = None) -> Path:
-    """The cache folder of the reference run of (model, layer, folder, method and settings)."""
+def reference_folder(model_spec: str, layer: str, source, method: str, params: dict | None = None, *,
+                     target: int | None = None, labels=None, preprocessing: dict | None = None) -> Path:
+    """The cache folder of the reference run of (model, layer, folder, method and settings, explained class,
+    label file and hand-set preprocessing)."""
     key = json.dumps({"model": str(model_spec), "layer": layer, "source": str(Path(source).expanduser().resolve()),
-                      "method": method, "params": params or {}}, sort_keys=True, default=str)
+                      "method": method, "params": params or {}, "target": target,
+                      "labels": str(labels) if labels else None, "preprocessing": preprocessing or None},
+                     sort_keys=True, default=str)
     return references_root() / hashlib.sha256(key.encode("utf-8")).hexdigest()[:16]
 
 
@@ -195,8 +199,8 @@ def find_references(model_spec: str, layer: str | None = None) -> list[Path]:
 
 
 def compute_references(source, model, layer: str, *, out=None, method: str | None = None, params: dict | None = None,
-                       batch_size: int = 16, device: str = "cpu", target: int | None = None, trust: bool = False,
-                       token=None, progress=None) -> ConceptReferences:
+                       batch_size: int = 16, device: str = "cpu", target: int | None = None, shard=None,
+                       trust: bool = False, token=None, progress=None) -> ConceptReferences:
     """Run ``source`` through ``model`` once, recording ``layer``'s concepts; resumes a run in ``out``.
 
     Parameters
@@ -208,12 +212,15 @@ def compute_references(source, model, layer: str, *, out=None, method: str | Non
     layer
         A concept layer (:func:`xaidesk.explain.lrp.concepts.concept_layers`).
     out
-        The run folder; by default the cache folder of (model, layer, folder, method), so that a
-        finished run is reused and an unfinished one resumed.
+        The run folder; by default the cache folder of (model, layer, folder, method, class, label file and
+        hand-set preprocessing), so that a finished run is reused and an unfinished one resumed.
     method, params
         The LRP method (default: the registry's default for dataset mode) and its settings.
     target
         The class explained for every image; ``None`` explains each image's predicted class.
+    shard
+        ``(i, n)``: only every n-th image starting at i, for a cluster array; merge the shards with
+        :func:`xaidesk.runs.merge.merge_runs`.
     """
     from ..core import default_method, get_method
     from ..core.registry import DATASET
@@ -221,17 +228,22 @@ def compute_references(source, model, layer: str, *, out=None, method: str | Non
     from ..models.base import LoadedModel
     from ..runs.execute import run_batch
 
+    if not layer:
+        raise InputError("Choose the layer whose concepts the reference samples show.")
     loaded = model if isinstance(model, LoadedModel) else load_model(str(model), trust=trust)
     method = method or default_method(DATASET)
     resolved = get_method(method).resolve_params(params or {})
     if out is None:
-        out = reference_folder(loaded.spec, layer, source, method, resolved)
-        if (out / "run.json").is_file() and read_meta(out).get("finished"):
+        hand_set = loaded.preprocessing.to_dict() if getattr(loaded, "preprocessing_set_by_hand", False) else None
+        label_file = getattr(loaded, "label_file", None)
+        out = reference_folder(loaded.spec, layer, source, method, resolved, target=target, preprocessing=hand_set,
+                               labels=Path(label_file).expanduser().resolve() if label_file else None)
+        if shard is None and (out / "run.json").is_file() and read_meta(out).get("finished"):
             return open_references(out)
     else:
         remember(out)
     run_batch(source, out, loaded, [(method, resolved)], device=device, batch_size=batch_size, target=target,
-              concept_layer=layer, token=token, progress=progress)
+              shard=shard, concept_layer=layer, token=token, progress=progress)
     return open_references(out)
 
 

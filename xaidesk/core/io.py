@@ -15,7 +15,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 
@@ -122,12 +122,14 @@ def write_json_atomic(path: str | os.PathLike, obj: Any) -> Path:
 
 
 @contextlib.contextmanager
-def staged_folder(target: str | os.PathLike) -> Iterator[Path]:
+def staged_folder(target: str | os.PathLike, stale: Sequence[str] = ()) -> Iterator[Path]:
     """Write a set of files as a whole: into a hidden folder beside ``target``, then move them in.
 
     If ``target`` does not exist yet it appears in one rename, complete; if it
-    exists, each file is replaced atomically. On any error the staging folder
-    is removed and ``target`` is left as it was.
+    exists, each file is replaced atomically, and files of ``target`` matching a
+    glob pattern of ``stale`` that this set did not write are removed (an earlier
+    set's leftovers). On any error the staging folder is removed and ``target`` is
+    left as it was.
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -138,9 +140,14 @@ def staged_folder(target: str | os.PathLike) -> Iterator[Path]:
         if not target.exists():
             os.replace(staging, target)
             return
+        written = {item.name for item in staging.iterdir()}
         for item in sorted(staging.iterdir()):
             os.replace(item, target / item.name)
         staging.rmdir()
+        for pattern in stale:
+            for leftover in target.glob(pattern):
+                if leftover.name not in written and leftover.is_file():
+                    leftover.unlink(missing_ok=True)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise

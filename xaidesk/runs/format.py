@@ -23,6 +23,7 @@ reader drops at most a torn last line. This module imports nothing above :mod:`x
 from __future__ import annotations
 
 import csv
+import glob
 import io
 import json
 import os
@@ -256,7 +257,8 @@ def sidecar_files(run_dir: Path, row: IndexRow) -> list[str]:
     if not relevance.parent.is_dir():
         return []
     return sorted((Path(row.relevance).parent / p.name).as_posix()
-                  for p in relevance.parent.glob(f"{stem}.*.npz") if p.name.count(".") == stem.count(".") + 2)
+                  for p in relevance.parent.glob(f"{glob.escape(stem)}.*.npz")
+                  if p.name.count(".") == stem.count(".") + 2)
 
 
 def row_complete(run_dir: Path, row: IndexRow) -> bool:

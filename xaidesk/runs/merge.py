@@ -57,7 +57,7 @@ def merge_runs(run_dirs: Sequence, out_dir, token: CancelToken | None = None, pr
         raise InputError(f"The folder '{out}' is not empty; give a new or empty folder for the merged run.")
     first = runs[0]
     for run in runs[1:]:
-        for key in ("model", "modality", "methods", "target"):
+        for key in ("model", "modality", "methods", "target", "concepts", "labels", "preprocessing"):
             if plain_json(run.meta.get(key)) != plain_json(first.meta.get(key)):
                 raise InputError(
                     f"The runs cannot be merged: '{run.folder}' used {COMPARED_WORDS[key]} "
