@@ -68,7 +68,20 @@ def test_references_then_prototypes(pictures, tmp_path, capsys):
 
     back = read_prototypes(out)
     assert back.count == 2 and len(back.files) == counts[chosen]
+    assert back.settings["layer"] == records.layer and back.settings["model"] == "demo:clever_hans"
     assert "least typical" in capsys.readouterr().out
+
+    # a new prediction compared with the prototypes: nearest prototype, percentile, differing concepts
+    picture = pictures / back.files[0]
+    judged = tmp_path / "judged"
+    assert main(["concepts", "image", str(picture), "--model", "demo:clever_hans", "--target", str(chosen),
+                 "--prototypes", str(out), "--out", str(judged)]) == 0
+    typicality = json.loads((judged / "concepts.json").read_text())["typicality"]
+    assert 0 <= typicality["percentile"] <= 100 and typicality["prototype"] in (0, 1)
+    assert len(typicality["differences"]) == 5 and "more typical than" in capsys.readouterr().out
+    assert main(["concepts", "image", str(picture), "--model", "demo:clever_hans", "--target", str(1 - chosen),
+                 "--prototypes", str(out), "--out", str(tmp_path / "other")]) == 1
+    assert f"prototypes are of class {chosen}" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("extra, message", [

@@ -2,7 +2,8 @@
 
     python -m xaidesk concepts layers --model SPEC
     python -m xaidesk concepts image INPUT --model SPEC [--layer L] [--top K] [--channels A,B]
-                                     [--method lrp.NAME] [--param NAME=VALUE] [--target K] --out DIR
+                                     [--method lrp.NAME] [--param NAME=VALUE] [--target K]
+                                     [--prototypes DIR] --out DIR
     python -m xaidesk concepts references FOLDER --model SPEC [--layer L] [--method lrp.NAME]
                                           [--param NAME=VALUE] [--batch-size N] [--device cpu|cuda]
                                           [--target K] [--per-concept 8] [--shard I/N] --out RUN
@@ -14,7 +15,8 @@ explanation by the channels of the layer (:mod:`xaidesk.concepts.image`) and wri
 once, as a dataset-mode run folder RUN that resumes after a cancel
 (:mod:`xaidesk.concepts.references`), then writes ``RUN/references`` (the RelMax and ActMax samples of
 every concept; :func:`xaidesk.concepts.files.write_references`). The Dataset tab opens RUN.
-``prototypes`` fits prototypes of one class's reasoning (PCX) on a reference run.
+``prototypes`` fits prototypes of one class's reasoning (PCX) on a reference run; ``image --prototypes DIR``
+then says how typical one prediction's reasoning is (nearest prototype, percentile, differing concepts).
 """
 
 from __future__ import annotations
@@ -57,6 +59,9 @@ def add_parser(subparsers, name: str = "concepts") -> argparse.ArgumentParser:
     lrp_options(image)
     image.add_argument("--top", type=int, default=8, help="how many concepts (default 8)")
     image.add_argument("--channels", default=None, help="explain these channels instead, separated by commas")
+    image.add_argument("--prototypes", type=Path, default=None, metavar="DIR",
+                       help="also say how typical this prediction's reasoning is for its class: a folder written by "
+                            "'xaidesk concepts prototypes' (same model, layer and class)")
     image.add_argument("--out", required=True, type=output_folder, help="output folder")
     image.set_defaults(handler=run_image)
 
@@ -131,6 +136,11 @@ def run_image(args: argparse.Namespace) -> int:
 
     check_output_folder(args.out)
     channels, params = _channels(args.channels), _params(args)
+    prototypes = None
+    if args.prototypes is not None:
+        from ..concepts.prototype_files import read_prototypes
+
+        prototypes = read_prototypes(args.prototypes)
     image = load_image(args.input)
     model = _load(args)
     token, progress = CancelToken(), cli_progress()
@@ -141,14 +151,30 @@ def run_image(args: argparse.Namespace) -> int:
         from .common import EXIT_CANCELLED
         return EXIT_CANCELLED
     progress.done()
-    write_image_concepts(args.out, result, image.pixels, source=str(args.input))
+    judged = _typicality(prototypes, result) if prototypes is not None else None
+    write_image_concepts(args.out, result, image.pixels, source=str(args.input), typicality=judged)
     print(f"{model.name}: class {result.target} ({result.target_label}), layer {result.layer}.")
     for channel, share in zip(result.channels, result.shares):
         feeders = ", ".join(f"{c} ({s:.0%})" for c, s in result.feeding.get(channel, [])[:3])
         print(f"  concept {channel}: {share:+.1%} of the layer's relevance"
               + (f"; fed by concepts {feeders} of layer {result.lower_layer}" if feeders else ""))
+    if judged is not None:
+        differing = ", ".join(f"{c} ({d:+.1%})" for c, d in judged["differences"][:3])
+        print(f"Nearest prototype {judged['prototype'] + 1}; more typical than {judged['percentile']:.0f} % of the "
+              f"class's images{' (unusual reasoning)' if judged['percentile'] < 5 else ''}; differs most in "
+              f"concepts {differing}.")
     print(f"Written to {args.out}")
     return 0
+
+
+def _typicality(prototypes, result) -> dict:
+    """How typical ``result``'s concept relevance is for ``prototypes``, as plain data for concepts.json."""
+    from ..concepts.prototypes import check_comparable, typicality
+
+    check_comparable(prototypes, result.layer, result.target)
+    judged = typicality(prototypes, result.channel_relevance)
+    return {"prototype": judged.prototype, "percentile": judged.percentile,
+            "log_likelihood": judged.log_likelihood, "differences": judged.differences}
 
 
 def run_references(args: argparse.Namespace) -> int:

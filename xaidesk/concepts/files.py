@@ -7,7 +7,8 @@ One image (:func:`write_image_concepts`), a folder ``DIR``:
 - ``heatmaps.npy``: ``(K, H, W)`` float32 conditional heatmaps in the image's pixels (NaN: not seen), in
   the order of ``concepts.csv``; ``channel_relevance.npy``: every channel's relevance;
 - ``concept_<channel>.png``: each heatmap over the image;
-- ``concepts.json``: model, layer, method and settings, class, logit.
+- ``concepts.json``: model, layer, method and settings, class, logit; with prototypes, ``typicality``
+  (nearest prototype, percentile, the concepts that differ most).
 
 Reference samples (:func:`write_references`), the folder ``RUN/references`` of a reference run:
 
@@ -48,8 +49,9 @@ def concept_png_name(channel: int) -> str:
     return f"concept_{int(channel):04d}.png"
 
 
-def write_image_concepts(out, concepts, pixels: np.ndarray, *, source: str = "") -> Path:
-    """Write one image's concepts (:class:`~xaidesk.concepts.image.ImageConcepts`) into ``out`` as a whole."""
+def write_image_concepts(out, concepts, pixels: np.ndarray, *, source: str = "", typicality: dict | None = None) -> Path:
+    """Write one image's concepts (:class:`~xaidesk.concepts.image.ImageConcepts`) into ``out`` as a whole;
+    ``typicality`` (compared with a class's prototypes) goes into ``concepts.json``."""
     from ..core import render
 
     out = Path(out)
@@ -73,6 +75,8 @@ def write_image_concepts(out, concepts, pixels: np.ndarray, *, source: str = "")
                 "params": concepts.params, "target": concepts.target, "target_label": concepts.target_label,
                 "logit": concepts.logit, "channels": len(concepts.channel_relevance),
                 "lower_layer": concepts.lower_layer}
+        if typicality is not None:
+            meta["typicality"] = typicality
         write_bytes_atomic(staging / "concepts.json", json.dumps(meta, indent=2, default=str).encode("utf-8"))
     return out
 

@@ -255,6 +255,18 @@ def typicality(prototypes: Prototypes, vector, k: int | None = 5) -> Typicality:
                       differences=[(int(c), float(difference[c])) for c in order])
 
 
+def check_comparable(prototypes: Prototypes, layer: str, class_index: int) -> None:
+    """Refuse plainly when one prediction's concepts (``layer``, ``class_index``) cannot be compared with
+    ``prototypes`` (fitted at another layer or for another class)."""
+    fitted_layer, fitted_class = prototypes.settings.get("layer"), prototypes.settings.get("class_index")
+    if fitted_layer is not None and str(fitted_layer) != str(layer):
+        raise InputError(f"These prototypes were fitted at layer {fitted_layer}, the concepts are of layer {layer}; "
+                         f"explain the concepts of layer {fitted_layer}.")
+    if fitted_class is not None and int(fitted_class) != int(class_index):
+        raise InputError(f"These prototypes are of class {fitted_class}, the prediction explained is class "
+                         f"{class_index}; explain class {fitted_class}, or use that class's prototypes.")
+
+
 def choose_prototype_count(relevance, max_count: int = 8, *, seed: int = 0, covariance: str = "full") -> int:
     """The number of prototypes (1 to ``max_count``) whose mixture has the lowest BIC, all in the space
     :func:`fit_prototypes` uses. Full covariances by default: their larger penalty keeps the count from
@@ -306,6 +318,6 @@ def prototypes_for_class(references, class_index: int, n_prototypes: int, *, by:
 
 
 __all__ = [
-    "COVARIANCES", "Mixture", "Prototypes", "Typicality", "choose_prototype_count", "fit_prototypes", "percentile_of",
+    "COVARIANCES", "Mixture", "Prototypes", "Typicality", "check_comparable", "choose_prototype_count", "fit_prototypes", "percentile_of",
     "prototypes_for_class", "shares", "typicality",
 ]
