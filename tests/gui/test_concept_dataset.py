@@ -79,7 +79,7 @@ def test_a_model_lrp_cannot_explain_is_refused_plainly(qtbot, tab, folder, tmp_p
     assert dialog.status.text() == error_dialogs[-1][1] and not dialog.run_button.isEnabled()
 
 
-def test_reference_run_fills_the_grids_with_relmax_and_actmax(qtbot, tab, folder, error_dialogs):
+def test_reference_run_fills_the_grids_with_relmax_and_actmax(qtbot, tab, folder, monkeypatch, error_dialogs):
     from xaidesk.concepts.references import open_references
 
     dialog = _references(qtbot, tab, folder)
@@ -102,6 +102,23 @@ def test_reference_run_fills_the_grids_with_relmax_and_actmax(qtbot, tab, folder
     assert dialog.relmax_grid.files() == [s.file for s in references.relmax(channel, 8)]
     assert dialog.actmax_grid.files() == [s.file for s in references.actmax(channel, 8)]
     assert len(dialog.relmax_grid.tiles) == 8
+    # crops still being cut when another layer is chosen do not land in its (empty) browser
+    import time
+
+    from xaidesk.gui.panels import reference_dialog
+
+    def slow_tiles(*args, **kwargs):
+        time.sleep(0.3)  # no token check: the crops come back unless they are dropped
+        return cut(*args, **{**kwargs, "token": None})
+
+    cut = reference_dialog.reference_tiles
+    monkeypatch.setattr(reference_dialog, "reference_tiles", slow_tiles)
+    dialog.select_concept(shown[3])
+    assert dialog.set_layer("4")
+    qtbot.wait(600)
+    assert dialog.references is None and not dialog.relmax_grid.tiles and dialog.concept_table.rowCount() == 0
+    assert dialog.set_layer(LAYER)
+    qtbot.waitUntil(lambda: dialog.references is not None, timeout=10_000)
     # the run opens in the tab's own results
     dialog.open_run_button.click()
     assert tab.run is not None and tab.run.folder == dialog.references.run_dir.resolve() and len(tab.run.rows) == 12
@@ -116,28 +133,41 @@ def test_reference_run_fills_the_grids_with_relmax_and_actmax(qtbot, tab, folder
 
 def test_cancel_keeps_the_images_done_and_run_again_gives_the_same_records(qtbot, tab, folder, tmp_path,
                                                                            monkeypatch, error_dialogs):
+    import threading
     import time
 
     from xaidesk.gui.panels import reference_dialog
+    from xaidesk.runs import BatchStatus
 
-    def slowed(*args, progress=None, **kwargs):
+    reached = threading.Event()  # three images are done; the run then waits for the cancel
+
+    def held(*args, progress=None, token=None, **kwargs):
         def report(fraction, message="", partial=None):
             progress(fraction, message, partial)
-            time.sleep(0.1)
-        return reference_dialog.run_references.__wrapped__(*args, progress=report, **kwargs)
+            if isinstance(partial, BatchStatus) and partial.count >= 3 and not reached.is_set():
+                reached.set()
+                deadline = time.monotonic() + 20
+                while not token.cancelled and time.monotonic() < deadline:
+                    time.sleep(0.01)
+        return reference_dialog.run_references.__wrapped__(*args, progress=report, token=token, **kwargs)
 
-    slowed.__wrapped__ = reference_dialog.run_references
-    monkeypatch.setattr(reference_dialog, "run_references", slowed)
+    held.__wrapped__ = reference_dialog.run_references
+    monkeypatch.setattr(reference_dialog, "run_references", held)
     tab.run_box.batch_spin.setValue(1)
     dialog = _references(qtbot, tab, folder)
     out = tmp_path / "mine"
     dialog.set_output(out)
     assert dialog.output_label.text() == str(out.resolve()) and dialog.cache_button.isVisible()
     dialog.start_run()
-    qtbot.waitUntil(lambda: dialog.status.text().startswith(("3 of 12", "4 of 12")), timeout=20_000)
+    qtbot.waitUntil(reached.is_set, timeout=20_000)
     dialog.cancel_run()
+    # another layer chosen while the run stops: the stopped run (layer 8, in "mine") is not shown as that layer's
+    assert dialog.layer_combo.isEnabled() and dialog.set_layer("4")
     qtbot.waitUntil(lambda: not dialog.is_running() and not dialog.is_stopping(), timeout=20_000)
     assert "press Run to continue" in dialog.status.text()
+    qtbot.waitUntil(lambda: "holds a reference run of layer 8" in dialog.browse_label.text(), timeout=10_000)
+    assert dialog.references is None
+    assert dialog.set_layer(LAYER)
     done = len(read_index(out))
     assert 3 <= done < 12
     qtbot.waitUntil(lambda: dialog.references is not None, timeout=10_000)
@@ -152,9 +182,13 @@ def test_cancel_keeps_the_images_done_and_run_again_gives_the_same_records(qtbot
     dialog.start_run()
     qtbot.waitUntil(lambda: not dialog.is_running(), timeout=30_000)
     whole = dialog.references
+    assert sorted(resumed.files) == sorted(whole.files)
     order = [whole.files.index(f) for f in resumed.files]
     np.testing.assert_allclose(resumed.relevance, whole.relevance[order], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(resumed.activation, whole.activation[order], rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(resumed.relevance_box, whole.relevance_box[order])
     np.testing.assert_array_equal(resumed.activation_box, whole.activation_box[order])
+    assert list(resumed.predicted) == list(whole.predicted[order])
 
 
 @pytest.fixture
@@ -207,6 +241,47 @@ def test_prototypes_of_the_largest_class_and_samples_atypical_first(qtbot, tab, 
     qtbot.waitUntil(lambda: dialog.state.text().startswith("Saved in"), timeout=10_000)
     saved = read_prototypes(out)
     assert saved.files == expected.files and list(saved.assignments) == list(expected.assignments)
+    # Open saved… shows them again like a fitted one
+    fitted_rows, fitted_closest = dialog.samples_shown(), dialog.closest_grid.files()
+    dialog.fit = None
+    dialog.open_saved(out)
+    qtbot.waitUntil(lambda: dialog.fit is not None, timeout=10_000)
+    assert not error_dialogs, error_dialogs
+    assert dialog.fit.saved == out.resolve() and f"saved in {out.resolve()}" in dialog.state.text()
+    assert dialog.prototypes_shown() == 2 and dialog.samples_shown() == fitted_rows
+    assert dialog.closest_grid.files() == fitted_closest and dialog.fit.class_name == fitted_class_name(dialog)
+    assert all(sample.differences for sample in dialog.fit.samples)
+    # without the images: the list without thumbnails, and a sentence saying so
+    folder.rename(folder.with_name("moved"))
+    dialog.open_saved(out)
+    qtbot.waitUntil(lambda: "could not be found" in dialog.state.text(), timeout=10_000)
+    assert dialog.prototypes_shown() == 2 and dialog.samples_shown() == fitted_rows
+    assert not dialog.closest_grid.tiles and "could not be found" in dialog.closest_grid.message.text()
+    # a folder that holds no prototypes is refused plainly
+    dialog.open_saved(tmp_path)
+    qtbot.waitUntil(lambda: bool(error_dialogs), timeout=10_000)
+    assert error_dialogs[-1][0] == "Could not open the saved prototypes"
+    assert "holds no prototypes" in error_dialogs[-1][1]
+
+
+def fitted_class_name(dialog) -> str:
+    return dialog.class_combo.currentText().rsplit(" (", 1)[0]
+
+
+def test_a_window_is_reused_only_for_the_same_model_labels_and_preprocessing(tmp_path):
+    from xaidesk.gui.concept_dataset_jobs import ConceptInputs
+    from xaidesk.models.preprocessing import Preprocessing
+
+    base = ConceptInputs(tmp_path, "image", "demo:digits")
+    assert base.same_as(ConceptInputs(tmp_path, "image", "demo:digits ", device="cuda", batch_size=4))
+    assert not base.same_as(ConceptInputs(tmp_path, "image", "demo:digits", labels=tmp_path / "labels.txt"))
+    assert not base.same_as(ConceptInputs(tmp_path / "other", "image", "demo:digits"))
+    def given(size):
+        return ConceptInputs(tmp_path, "image", "demo:digits", preprocessing=Preprocessing(size, (0.5,), (0.5,)))
+
+    one = given((28, 28))
+    assert one.same_as(given((28, 28))) and not one.same_as(given((32, 32)))
+    assert not one.same_as(base)
 
 
 def test_too_few_images_for_the_prototypes_are_refused_plainly(qtbot, tab, folder, reference_run, error_dialogs):
@@ -221,8 +296,7 @@ def test_too_few_images_for_the_prototypes_are_refused_plainly(qtbot, tab, folde
 
 def test_prototypes_without_a_reference_run_say_what_to_do(qtbot, tab, folder):
     assert tab.set_folder(folder)
-    dialog = tab.open_prototypes()
-    qtbot.waitUntil(lambda: dialog.setup is not None, timeout=20_000)
+    dialog = tab.open_prototypes()  # no model is loaded: the window is ready at once
     assert "press Reference samples… and run it first" in dialog.state.text()
     assert not dialog.fit_button.isEnabled()
     # its Reference samples… opens that window; the finished run then appears here, chosen

@@ -1,10 +1,12 @@
 """The Dataset tab's "Prototypes…": a class's typical reasoning (PCX) from a reference run, and its atypical samples.
 
 A reference run (from "Reference samples…") holds every image's concept relevances at one layer. For the
-images predicted as one class, a Gaussian mixture on those vectors gives the class's prototypes: each is
-one typical way the model reasons about the class. The window shows each prototype (its weight and
-members, its top concepts with their shares, its closest samples) and every sample with its nearest
-prototype and how typical its reasoning is, least typical first. The jobs run in the window's shared runner.
+images of one class (predicted and explained as it), a Gaussian mixture on those vectors gives the class's
+prototypes: each is one typical way the model reasons about the class. The window shows each prototype (its
+weight and members, its top concepts with their shares, its closest samples) and every sample with its nearest
+prototype and how typical its reasoning is, least typical first. Save… writes them to a folder and Open
+saved… shows such a folder again. The class names come from the reference run's index, so the window opens
+without loading the model. The jobs run in the window's shared runner.
 """
 
 from __future__ import annotations
@@ -16,17 +18,19 @@ from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QDialog, QFileDialo
                                QHeaderView, QLabel, QListWidget, QPushButton, QScrollArea, QSpinBox, QSplitter,
                                QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
-from ..concept_dataset_jobs import (ConceptInputs, check_inputs, class_choices, earlier_runs, fit_class_prototypes,
-                                    full_image, load_references, matching_run, reference_setup, save_prototypes,
-                                    suggested_count)
+from ..concept_dataset_jobs import (ConceptInputs, check_inputs, class_choices, class_name, earlier_runs,
+                                    fit_class_prototypes, full_image, load_references, matching_run,
+                                    open_saved_prototypes, run_class_names, save_prototypes, suggested_count)
 from ..views.reference_grid import ReferenceGrid, SampleViewer, percent_text
 from ..widgets import error_dialog
 from ..widgets.panel_jobs import PanelJobs, job_controls
 from ..wording import plural
 
 INTRO = ("Prototypes summarise how the model usually reasons about one class: a Gaussian mixture over the concept "
-         "relevances of the folder's images predicted as that class (PCX). Each prototype is one typical way of "
-         "reaching the class; an image far from all of them was reached in an unusual way.")
+         "relevances of the folder's images of that class (PCX). Each prototype is one typical way of reaching the "
+         "class; an image far from all of them was reached in an unusual way.")
+CLASS_NOTE = ("A class's images are those the model predicted as it and the run explained for it (the same images "
+              "unless the run explained one fixed class).")
 NO_RUN = "No reference run for this model yet: press Reference samples… and run it first."
 
 
@@ -54,7 +58,8 @@ class PrototypesDialog(QDialog):
     def __init__(self, runner, inputs: ConceptInputs, open_references=None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.inputs = inputs
-        self.setup = None
+        self.spec = (inputs.spec or "").strip()  # as reference runs record it
+        self.class_names: dict[int, str] = {}
         self.references = None
         self.fit = None
         self._runs = []
@@ -65,9 +70,7 @@ class PrototypesDialog(QDialog):
         self.setWindowTitle("Prototypes")
         self._build()
         self.resize(1180, 800)
-        self.jobs.run("setup", lambda token, progress: reference_setup(
-            inputs.spec, inputs.labels, inputs.preprocessing, token=token, progress=progress),
-            self._on_setup, self._on_setup_failed)
+        self.refresh_runs()
 
     # ------------------------------------------------------------------ layout
     def _build(self) -> None:
@@ -85,7 +88,7 @@ class PrototypesDialog(QDialog):
         run_row.addWidget(self.run_combo, 1)
         run_row.addWidget(references_button)
         self.class_combo = QComboBox()
-        self.class_combo.setToolTip("The class whose reasoning is summarised: the images predicted as it.")
+        self.class_combo.setToolTip("The class whose reasoning is summarised. " + CLASS_NOTE)
         self.class_combo.currentIndexChanged.connect(self._on_class_changed)
         self.count_spin = QSpinBox()
         self.count_spin.setRange(1, 12)
@@ -101,7 +104,7 @@ class PrototypesDialog(QDialog):
         form.addRow("Reference run:", run_row)
         form.addRow("Class:", self.class_combo)
         form.addRow("Prototypes:", count_row)
-        self.state = QLabel("Loading the model …")
+        self.state = QLabel("")
         self.state.setWordWrap(True)
         controls, self.fit_button = job_controls(self.fit_jobs, "Fit", self.start_fit)
         self.fit_button.setToolTip("Fit the prototypes of the chosen class.")
@@ -113,10 +116,14 @@ class PrototypesDialog(QDialog):
         self.save_button = QPushButton("Save…")
         self.save_button.setToolTip("Write the prototypes, their members and every sample's typicality to a folder.")
         self.save_button.clicked.connect(self.choose_save)
+        open_saved = QPushButton("Open saved…")
+        open_saved.setToolTip("Show prototypes saved before (a folder written by Save…).")
+        open_saved.clicked.connect(self.choose_saved)
         close = QPushButton("Close")
         close.clicked.connect(self.close)
         bottom = QHBoxLayout()
         bottom.addWidget(self.save_button)
+        bottom.addWidget(open_saved)
         bottom.addStretch(1)
         bottom.addWidget(close)
         layout = QVBoxLayout(self)
@@ -169,6 +176,8 @@ class PrototypesDialog(QDialog):
             "(low: its reasoning is unusual).")
         self.sample_table.verticalHeader().hide()
         self.sample_table.setWordWrap(False)
+        self.sample_table.setTextElideMode(Qt.TextElideMode.ElideMiddle)  # file names differ at their ends
+        self.sample_table.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 8)
         self.sample_table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.sample_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         header = self.sample_table.horizontalHeader()
@@ -179,20 +188,9 @@ class PrototypesDialog(QDialog):
         return side
 
     # ------------------------------------------------------------------ run and class
-    def _on_setup(self, setup) -> None:
-        self.setup = setup
-        self.refresh_runs()
-
-    def _on_setup_failed(self, failure) -> None:
-        self.state.setText(failure.message)
-        self._update_enabled()
-        error_dialog.show_error(self, "Prototypes cannot be made with this model", failure)
-
     def refresh_runs(self, select: str | None = None) -> None:
         """List the reference runs of the model (those of the tab's folder first); choose ``select`` if given."""
-        if self.setup is None:
-            return
-        runs = earlier_runs(self.setup.spec, None)
+        runs = earlier_runs(self.spec, None)
         mine = [run for run in runs if matching_run([run], self.inputs.source) is not None]
         self._runs = mine + [run for run in runs if run not in mine]
         self.run_combo.blockSignals(True)
@@ -221,21 +219,20 @@ class PrototypesDialog(QDialog):
         if not folder:
             return
         self.state.setText("Reading the reference run …")
-        self.jobs.run("open", lambda token, progress: load_references(folder), self._on_references,
-                      lambda failure: self.state.setText(failure.message))
+        self.jobs.run("open", lambda token, progress: (load_references(folder), run_class_names(folder)),
+                      self._on_references, lambda failure: self.state.setText(failure.message))
 
-    def _on_references(self, references) -> None:
-        self.references = references
-        names = self.setup.class_names if self.setup is not None else []
+    def _on_references(self, loaded) -> None:
+        self.references, self.class_names = loaded
+        references = self.references
         self.class_combo.blockSignals(True)
         for index, count in class_choices(references):
-            name = names[index] if index < len(names) else str(index)
-            self.class_combo.addItem(f"{name} ({plural(count, 'image')})", index)
+            self.class_combo.addItem(f"{class_name(self.class_names, index)} ({plural(count, 'image')})", index)
         self.class_combo.blockSignals(False)
         self.state.setText(f"{plural(len(references.files), 'image')} of {references.source.name}, layer "
                            f"{references.layer} ({references.channels} concepts)"
                            + ("" if references.finished else "; the run is unfinished, so only its images done count")
-                           + ". Classes are the images' predicted classes.")
+                           + ". " + CLASS_NOTE)
         self._on_class_changed()
 
     def _on_class_changed(self, *_args) -> None:
@@ -266,7 +263,7 @@ class PrototypesDialog(QDialog):
             return None
         references, class_index = self.references, int(self.class_combo.currentData())
         count = self.count_spin.value()
-        name = self.setup.class_names[class_index] if class_index < len(self.setup.class_names) else str(class_index)
+        name = class_name(self.class_names, class_index)
         job = self.fit_jobs.run("fit", lambda token, progress: fit_class_prototypes(
             references, class_index, count, name, token=token, progress=progress), self._show_fit,
             lambda failure: error_dialog.show_error(self, "The prototypes could not be fitted", failure))
@@ -290,8 +287,10 @@ class PrototypesDialog(QDialog):
                                                     "The share of the class's images whose reasoning is less typical."))
             differences = ", ".join(f"{channel}: {100 * change:+.0f}" for channel, change in sample.differences)
             self.sample_table.setItem(row, 3, _cell(differences, "concept (change of its share, in points)"))
+        where = f", saved in {fit.saved}" if fit.saved is not None else ""
         self.state.setText(f"{plural(len(fit.cards), 'prototype')} of {fit.class_name} from "
-                           f"{plural(len(fit.samples), 'image')} at layer {fit.layer}.")
+                           f"{plural(len(fit.samples), 'image')} at layer {fit.layer}{where}."
+                           + (f" {fit.note}" if fit.note else ""))
         self.prototype_list.setCurrentRow(0)
         self._update_enabled()
 
@@ -304,8 +303,12 @@ class PrototypesDialog(QDialog):
         concepts = ", ".join(f"concept {channel} ({100 * share:.0f} %)" for channel, share in card.concepts)
         self.concepts_label.setText(f"<b>Prototype {card.index + 1}</b>, top concepts (share of its relevance): "
                                     f"{concepts}")
-        self.closest_grid.show_tiles(card.closest,
-                                     f"Its {len(card.closest)} closest samples, with their typicality")
+        if card.closest:
+            self.closest_grid.show_tiles(card.closest,
+                                         f"Its {len(card.closest)} closest samples, with their typicality")
+        else:
+            self.closest_grid.show_tiles([], "Its closest samples")
+            self.closest_grid.show_message("Their images could not be found (see above).")
 
     def prototypes_shown(self) -> int:
         return self.prototype_list.count()
@@ -320,7 +323,19 @@ class PrototypesDialog(QDialog):
                       lambda pixels: SampleViewer(tile, pixels, "typicality", percent_text, parent=self).show(),
                       lambda failure: error_dialog.show_error(self, "Could not open the image", failure))
 
-    # ------------------------------------------------------------------ saving
+    # ------------------------------------------------------------------ saving and reopening
+    def choose_saved(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Folder of saved prototypes (written by Save…)")
+        if folder:
+            self.open_saved(folder)
+
+    def open_saved(self, folder) -> None:
+        """Show the prototypes saved in ``folder``."""
+        self.state.setText("Reading the saved prototypes …")
+        self.jobs.run("saved", lambda token, progress: open_saved_prototypes(folder, token, progress), self._show_fit,
+                      lambda failure: (self.state.setText(failure.message), error_dialog.show_error(
+                          self, "Could not open the saved prototypes", failure)))
+
     def choose_save(self) -> None:
         folder = QFileDialog.getExistingDirectory(
             self, "Folder for the prototype files (prototypes.csv, assignments.csv, …)")
@@ -369,6 +384,7 @@ def open_prototypes_dialog(parent: QWidget, runner, inputs: ConceptInputs, open_
         return previous
     if previous is not None and inputs.same_as(previous.inputs):
         dialog = previous
+        dialog.inputs = inputs
         dialog.refresh_runs(dialog.run_combo.currentData())
     else:
         if previous is not None:

@@ -65,7 +65,9 @@ class ReferenceSamplesDialog(QDialog):
         self._runs = []
         self._run_runner: Runner | None = None
         self._run_job: int | None = None
+        self._run_into: Path | None = None  # the folder of the run in progress (or stopping)
         self._stopping: int | None = None
+        self._shown_generation = 0  # counts the browser's clearings: a late result of an earlier one is dropped
         self.jobs = PanelJobs(runner, "dataset.references", self)
         self.setWindowTitle("Reference samples")
         self._build()
@@ -270,6 +272,7 @@ class ReferenceSamplesDialog(QDialog):
             return run_references(setup, source, layer, out, batch_size=inputs.batch_size, device=inputs.device,
                                   token=token, progress=progress)
 
+        self._run_into = self.run_folder()
         self._run_job = self._runner().submit(job, "dataset.references.run")
         self.progress_bar.setValue(0)
         self.status.setText("Starting …")
@@ -320,10 +323,10 @@ class ReferenceSamplesDialog(QDialog):
         if job_id != self._stopping:
             return
         self._stopping = None
-        folder = self.run_folder()
+        folder = self._run_into  # the stopped run's folder, whatever layer or output is chosen by now
         self.status.setText("Cancelled – the images done so far are kept; press Run to continue where it stopped.")
         self._refresh_earlier()
-        if folder is not None and (folder / RUN_FILE).is_file():
+        if folder is not None and folder == self.run_folder() and (folder / RUN_FILE).is_file():
             self._load(folder, quiet=True)
 
     def is_stopping(self) -> bool:
@@ -336,7 +339,18 @@ class ReferenceSamplesDialog(QDialog):
             self._load(Path(folder))
 
     def _load(self, folder: Path, quiet: bool = False) -> None:
-        self.jobs.run("open", lambda token, progress: load_references(folder), self._show,
+        generation = self._shown_generation
+
+        def show(references) -> None:
+            if generation != self._shown_generation:  # cleared meanwhile (another layer or output folder)
+                return
+            if references.layer != self.layer():
+                self._clear_browser(f"{folder} holds a reference run of layer {references.layer}: choose that "
+                                    "layer, or another folder (or the cache) for this one.")
+                return
+            self._show(references)
+
+        self.jobs.run("open", lambda token, progress: load_references(folder), show,
                       None if quiet else lambda failure: error_dialog.show_error(
                           self, "Could not read the reference run", failure))
 
@@ -358,10 +372,17 @@ class ReferenceSamplesDialog(QDialog):
             return
         self.browser.relmax_grid.show_message("Cutting the crops …")
         self.browser.actmax_grid.show_message("")
-        self.jobs.run("tiles", lambda token, progress: (channel, reference_tiles(references, channel, token=token,
-                                                                                  progress=progress)),
-                      lambda result: self.browser.show_tiles(result[0], *result[1]),
-                      lambda failure: self.browser.relmax_grid.show_message(failure.message))
+
+        def show(tiles) -> None:
+            if self.references is references:  # still the run browsed
+                self.browser.show_tiles(channel, *tiles)
+
+        def failed(failure) -> None:
+            if self.references is references:
+                self.browser.relmax_grid.show_message(failure.message)
+
+        self.jobs.run("tiles", lambda token, progress: reference_tiles(
+            references, channel, token=token, progress=progress), show, failed)
 
     def show_sample(self, tile, value_name: str = "value") -> None:
         """Show the whole image of a reference sample with its box."""
@@ -370,6 +391,9 @@ class ReferenceSamplesDialog(QDialog):
                       lambda failure: error_dialog.show_error(self, "Could not open the image", failure))
 
     def _clear_browser(self, message: str) -> None:
+        """Browse nothing; the crops and runs still being read for the previous layer or folder are dropped."""
+        self.jobs.runner.cancel(channel=f"{self.jobs.prefix}.tiles")
+        self._shown_generation += 1
         self.references = None
         self.browser.clear(message)
 
@@ -419,6 +443,7 @@ def open_reference_dialog(parent: QWidget, runner, inputs: ConceptInputs, open_r
         return previous
     if previous is not None and inputs.same_as(previous.inputs):
         dialog = previous
+        dialog.inputs = inputs  # the device and batch size of its next run
     else:
         if previous is not None:
             previous.close()

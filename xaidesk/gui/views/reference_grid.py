@@ -24,9 +24,10 @@ from ..wording import plural
 
 
 def crop_pixmap(pixels: np.ndarray, size: int) -> QPixmap:
-    """An RGB (h, w, 3) uint8 array as a pixmap whose longer side is ``size``: small crops are enlarged pixel by
-    pixel (so they stay crisp), large ones shrunk smoothly."""
-    array = np.ascontiguousarray(pixels[..., :3], dtype=np.uint8)
+    """An RGB (h, w, 3) or grey (h, w) uint8 array as a pixmap whose longer side is ``size``: small crops are
+    enlarged pixel by pixel (so they stay crisp), large images shrunk smoothly (so they do not alias)."""
+    array = np.ascontiguousarray(pixels[..., :3] if pixels.ndim == 3 else np.repeat(pixels[..., None], 3, 2),
+                                 dtype=np.uint8)
     height, width = array.shape[:2]
     image = QImage(array.data, width, height, 3 * width, QImage.Format.Format_RGB888).copy()
     smooth = max(height, width) > size
