@@ -106,7 +106,7 @@ def read_prototypes(out_dir) -> Prototypes:
     summary_path = folder / "prototypes.json"
     if not summary_path.is_file():
         raise InputError(f"'{folder}' holds no prototypes (prototypes.json is missing); choose a folder "
-                         "written by Prototypes….")
+                         "saved from the Prototypes window or written by `xaidesk concepts prototypes`.")
     try:
         summary = json.loads(summary_path.read_text("utf-8"))
         if summary.get("format") != FORMAT:

@@ -89,9 +89,12 @@ class ConceptReferences:
         return self._ranked(self.activation, self.activation_box, channel, n, rows)
 
     def rows_of_class(self, class_index: int, predicted: bool = True) -> np.ndarray:
-        """The rows predicted as (or, ``predicted=False``, explained for) ``class_index``."""
-        column = self.predicted if predicted else self.targets
-        return np.flatnonzero(column == int(class_index))
+        """The rows explained for ``class_index`` and (``predicted``, the default) predicted as it: the rows
+        whose relevance is about the class's own predictions, as prototypes use them."""
+        rows = self.targets == int(class_index)
+        if predicted:
+            rows &= self.predicted == int(class_index)
+        return np.flatnonzero(rows)
 
 
 def crop(pixels: np.ndarray, box, margin: float = 0.1, smallest: int = 16) -> np.ndarray:
