@@ -68,8 +68,9 @@ def test_the_top_concepts_have_the_shares_of_top_concepts_and_their_heatmaps_in_
     for concept in ranking.concepts:
         k = concept.channel
         heatmap = model.preprocessing.to_original(direct.heatmaps[k].sum(0).numpy(), pixels.shape[:2], preserve="sum")
-        assert concept.heatmap.shape == pixels.shape[:2]
-        np.testing.assert_allclose(concept.heatmap, heatmap, atol=1e-6)
+        # kept in model-input pixels; mapped onto the image only when asked for
+        assert concept.stored_heatmap.shape == (12, 12) and ranking.heatmap(k).shape == pixels.shape[:2]
+        np.testing.assert_allclose(ranking.heatmap(k), heatmap, atol=1e-6)
         assert concept.absorbed == pytest.approx(float(direct.absorbed[k]), abs=1e-6)
     # a channel picked elsewhere joins the top ones
     last = int(torch.argsort(direct.channel_relevance)[0])
@@ -104,6 +105,10 @@ def test_the_attribution_graph_lists_the_layer_below_and_the_first_layer_says_no
     assert feeding.items[0][1] > 0
     first = concept_jobs.feeding_concepts(context, "0", 1)
     assert first.lower_layer is None and first.items == [] and "first layer" in first.note
+    # several concepts in one pass: one graph each, as for one
+    several = concept_jobs.feeding_concepts(context, "2", [channel, 0], 4)
+    assert [f.channel for f in several] == [channel, 0] and [c for c, _ in several[0].items] == [c for c, _ in feeding.items]
+    assert [s for _, s in several[0].items] == pytest.approx([s for _, s in feeding.items])
 
 
 def test_reference_crops_come_from_a_reference_run_of_the_model_and_layer(tmp_path, isolated_home):
@@ -130,3 +135,72 @@ def test_reference_crops_come_from_a_reference_run_of_the_model_and_layer(tmp_pa
     assert all(c.pixels.ndim == 3 and c.pixels.dtype == np.uint8 for c in crops)
     actmax = concept_jobs.reference_crops(run_dir, 1, concept_jobs.ACTMAX, n=2).crops
     assert [c.value for c in actmax] == pytest.approx([s.value for s in references.actmax(1, n=2)])
+
+
+def _saved(tmp_path, model, pixels, source):
+    from xaidesk.concepts.files import write_image_concepts
+    from xaidesk.concepts.image import explain_concepts
+
+    found = explain_concepts(model, pixels, "2", target=1, top=3)
+    return found, write_image_concepts(tmp_path / "saved", found, pixels, source=str(source))
+
+
+def test_saved_concepts_are_read_back_with_their_shares_heatmaps_relevance_and_feeders(tmp_path):
+    from PIL import Image
+
+    from xaidesk.core import InputError
+
+    model = loaded(_net(), 12)
+    pixels = _pixels()
+    Image.fromarray(pixels).save(tmp_path / "input.png")
+    found, folder = _saved(tmp_path, model, pixels, tmp_path / "input.png")
+    saved = concept_jobs.open_saved_concepts(folder)
+    ranking = saved.ranking
+    assert saved.input_path == (tmp_path / "input.png").resolve() and saved.image_shape == pixels.shape[:2]
+    assert [c.channel for c in ranking.concepts] == found.channels
+    assert [c.share for c in ranking.concepts] == pytest.approx(found.shares)
+    assert (ranking.layer, ranking.target, ranking.channels, ranking.model_spec) == ("2", 1, 5, "test")
+    np.testing.assert_allclose(ranking.channel_relevance, found.channel_relevance)
+    for k, channel in enumerate(found.channels):
+        np.testing.assert_allclose(ranking.heatmap(channel), found.heatmap(k), atol=1e-6, equal_nan=True)
+        assert saved.feeding[channel].lower_layer == "0"
+        assert [c for c, _ in saved.feeding[channel].items] == [c for c, _ in found.feeding[channel]]
+    # the input named relative to the folder's parent is found; a missing one is None
+    (folder / "concepts.json").write_text((folder / "concepts.json").read_text().replace(
+        str(tmp_path / "input.png"), "input.png"))
+    assert concept_jobs.open_saved_concepts(folder).input_path == (tmp_path / "input.png").resolve()
+    (tmp_path / "input.png").unlink()
+    assert concept_jobs.open_saved_concepts(folder).input_path is None
+    with pytest.raises(InputError, match="does not hold"):
+        concept_jobs.open_saved_concepts(tmp_path)
+
+
+def _prototypes(tmp_path, channels, layer, class_index, centre=None, name="prototypes"):
+    from xaidesk.concepts.prototype_files import write_prototypes
+    from xaidesk.concepts.prototypes import fit_prototypes
+
+    rng = np.random.default_rng(0)
+    centre = np.ones(channels) if centre is None else np.asarray(centre, dtype=np.float64)
+    vectors = np.abs(centre + 0.3 * rng.standard_normal((24, channels)) * np.abs(centre).mean())
+    fitted = fit_prototypes(vectors, 2, seed=0)
+    fitted.settings.update(layer=layer, class_index=class_index, model="test")
+    return write_prototypes(fitted, tmp_path / name)
+
+
+def test_the_reasoning_is_compared_with_prototypes_of_the_same_layer_and_class_and_others_are_refused(tmp_path):
+    from xaidesk.concepts.prototypes import typicality
+
+    model = loaded(_net(), 12)
+    ranking = concept_jobs.rank_concepts(ConceptContext(model, _pixels(), 1), "2", 3)
+    prototypes = concept_jobs.open_prototypes(_prototypes(tmp_path, 5, "2", 1))
+    found = concept_jobs.compare_with_prototypes(prototypes, ranking)
+    expected = typicality(prototypes, ranking.channel_relevance, k=concept_jobs.DIFFERENCES_SHOWN)
+    assert found.mismatch == "" and found.prototype == expected.prototype
+    assert found.percentile == pytest.approx(expected.percentile) and len(found.differences) == 5
+    assert found.weight == pytest.approx(prototypes.weights[expected.prototype]) and found.note == ""
+    other_layer = concept_jobs.compare_with_prototypes(
+        concept_jobs.open_prototypes(_prototypes(tmp_path, 5, "0", 1, name="p0")), ranking)
+    assert "layer 0" in other_layer.mismatch and "choose layer 0" in other_layer.mismatch
+    other_class = concept_jobs.compare_with_prototypes(
+        concept_jobs.open_prototypes(_prototypes(tmp_path, 5, "2", 2, name="p2")), ranking)
+    assert "class 2" in other_class.mismatch and other_class.prototype == -1

@@ -72,8 +72,8 @@ def test_the_list_shows_the_top_concepts_with_their_shares_and_a_click_shows_tha
     assert panel.concept_list.current_channel() == rows[0][0]
     panel.concept_list.setCurrentItem(panel.concept_list.topLevelItem(1))
     channel = rows[1][0]
-    assert ranking.concept(channel).relevance > 0 and np.nanmax(ranking.concept(channel).heatmap) > 0
-    assert np.array_equal(view.heat_item.image, ranking.concept(channel).heatmap)
+    assert ranking.concept(channel).relevance > 0 and np.nanmax(ranking.concept(channel).stored_heatmap) > 0
+    assert np.array_equal(view.heat_item.image, ranking.heatmap(channel))
     heatmap = model.preprocessing.to_original(direct.heatmaps[channel].sum(0).numpy(), tab.image.pixels.shape[:2])
     np.testing.assert_allclose(view.relevance(), heatmap, atol=1e-6)
     assert view.pixels() is tab.image.pixels and view.title_label.text().startswith(f"Concept {channel} of layer")
@@ -163,7 +163,7 @@ def test_reference_samples_say_how_to_get_them_and_show_the_crops_of_a_reference
     _found(qtbot, panel)
     strip = panel.references
     assert strip.thumbnails == [] and "Dataset tab ▸ Reference samples…" in strip.message.text()
-    assert f"--model test --layer {panel.layer()}" in strip.message.text()
+    assert f"--model test --layer {panel.layer()} --out RUN" in strip.message.text()
 
     folder = tmp_path / "images"
     folder.mkdir()
@@ -179,3 +179,124 @@ def test_reference_samples_say_how_to_get_them_and_show_the_crops_of_a_reference
     panel.reference_kind.setCurrentIndex(1)
     qtbot.waitUntil(lambda: "most active" in strip.message.text() and not panel.jobs.busy, timeout=15_000)
     assert [label.toolTip().split("\n")[0] for label in strip.thumbnails] == [s.file for s in references.actmax(channel)]
+
+
+def test_a_concepts_heatmap_is_mapped_onto_the_image_in_the_runner_for_large_images_and_the_last_ones_kept(
+        qtbot, tab_with, monkeypatch):
+    from xaidesk.gui.panels import concepts_panel
+
+    monkeypatch.setattr(concepts_panel, "MAP_IN_GUI_PIXELS", 0)
+    _tab, panel = tab_with(loaded(_net(), 16))
+    ranking = _found(qtbot, panel)
+    for index, (channel, _share) in enumerate(panel.concept_list.rows()):
+        panel.concept_list.setCurrentItem(panel.concept_list.topLevelItem(index))
+        qtbot.waitUntil(lambda: panel.concept_view.relevance() is not None and not panel.jobs.busy, timeout=10_000)
+        np.testing.assert_allclose(panel.concept_view.relevance(), ranking.heatmap(channel), equal_nan=True)
+        assert ranking.concept(channel).stored_heatmap.shape == (16, 16)
+    assert len(panel._heatmaps) == concepts_panel.HEATMAPS_KEPT
+
+
+def _write_saved(tmp_path, model, pixels, source, target=2):
+    from xaidesk.concepts.files import write_image_concepts
+    from xaidesk.concepts.image import explain_concepts
+
+    found = explain_concepts(model, pixels, "2", target=target, top=3)
+    return found, write_image_concepts(tmp_path / "saved", found, pixels, source=str(source))
+
+
+def test_saved_concepts_open_with_their_image_and_show_their_heatmaps_without_computing_them(
+        qtbot, tab_with, tmp_path, error_dialogs):
+    from pathlib import Path
+
+    from PIL import Image
+
+    from xaidesk.concepts.files import read_image_concepts
+
+    model = loaded(_net(), 16)
+    tab, panel = tab_with(model)
+    pixels = (np.random.default_rng(3).random((20, 24, 3)) * 255).astype(np.uint8)
+    Image.fromarray(pixels).save(tmp_path / "cat.png")
+    found, folder = _write_saved(tmp_path, model, pixels, tmp_path / "cat.png")
+    before = tab.prediction
+    assert panel.open_saved(folder) is not None
+    qtbot.waitUntil(lambda: panel.saved is not None and tab.prediction is not before and not panel.jobs.busy,
+                    timeout=10_000)
+    assert Path(tab.image.path).resolve() == (tmp_path / "cat.png").resolve()
+    rows = panel.concept_list.rows()
+    assert [c for c, _ in rows] == found.channels and [s for _, s in rows] == pytest.approx(found.shares)
+    text = panel.summary_label.text()
+    assert "Saved concepts from saved: made with the model test, layer 2, for 2: c2" in text
+    assert panel.warning_label.isHidden() and panel.saved.ranking.seconds == 0.0
+    panel.concept_list.setCurrentItem(panel.concept_list.topLevelItem(1))
+    saved_maps = read_image_concepts(folder)["heatmaps"]
+    np.testing.assert_allclose(panel.concept_view.relevance(), saved_maps[1], equal_nan=True)
+    assert panel.concept_view.title_label.text().startswith(f"Concept {found.channels[1]} of layer 2")
+    qtbot.waitUntil(lambda: panel.feeding_list.rows() != [], timeout=5_000)
+    assert [c for c, _ in panel.feeding_list.rows()] == [c for c, _ in found.feeding[found.channels[1]]]
+    # a folder that is not one: an error dialog, and the panel keeps what it shows
+    shown = panel.saved
+    panel.open_saved(tmp_path)
+    qtbot.waitUntil(lambda: bool(error_dialogs) and not panel.jobs.busy, timeout=5_000)
+    assert error_dialogs[-1][0] == "Could not open the saved concepts" and "does not hold" in error_dialogs[-1][1]
+    assert panel.saved is shown and panel.concept_list.rows() == rows
+    # made with another model: said plainly; an image gone: shown over the current one of the same size
+    (folder / "concepts.json").write_text((folder / "concepts.json").read_text().replace('"test"', '"other.pt"'))
+    (tmp_path / "cat.png").unlink()
+    panel.open_saved(folder)
+    qtbot.waitUntil(lambda: panel.saved is not shown and not panel.jobs.busy, timeout=5_000)
+    assert not panel.warning_label.isHidden() and "not other.pt" in panel.warning_label.text()
+    assert "is not found; they are shown over the current image" in panel.summary_label.text()
+
+
+def _fitted(tmp_path, centre, layer, class_index, name):
+    from xaidesk.concepts.prototype_files import write_prototypes
+    from xaidesk.concepts.prototypes import fit_prototypes
+
+    centre = np.asarray(centre, dtype=np.float64)
+    noise = np.random.default_rng(0).standard_normal((30, centre.size))
+    fitted = fit_prototypes(centre + 0.1 * np.abs(centre).mean() * noise, 2, seed=0)
+    fitted.settings.update(layer=layer, class_index=class_index)
+    return write_prototypes(fitted, tmp_path / name)
+
+
+def test_typical_reasoning_compares_the_prediction_with_prototypes_of_its_layer_and_class(
+        qtbot, tab_with, tmp_path, error_dialogs):
+    from xaidesk.concepts.prototype_files import read_prototypes
+    from xaidesk.concepts.prototypes import typicality
+    from xaidesk.gui.panels.concepts_panel import PROTOTYPES_SETTING
+    from xaidesk.gui.views.concept_views import typicality_text
+
+    _tab, panel = tab_with(loaded(_net(), 16))
+    ranking = _found(qtbot, panel)
+    view = panel.typical
+    assert "Choose the prototypes" in view.result_label.text()
+    vector = ranking.channel_relevance
+    typical = _fitted(tmp_path, vector, ranking.layer, ranking.target, "typical")
+    panel.choose_prototypes(typical)
+    qtbot.waitUntil(lambda: panel.prototypes is not None and not panel.jobs.busy, timeout=10_000)
+    expected = typicality(read_prototypes(typical), vector)
+    assert f"Nearest prototype: {expected.prototype}" in view.result_label.text()
+    assert typicality_text(expected.percentile) in view.result_label.text() and expected.percentile >= 5
+    assert view.unusual_label.isHidden()
+    assert [c for c, _ in view.differences.rows()] == [c for c, _ in expected.differences]
+    assert [d for _, d in view.differences.rows()] == pytest.approx([d for _, d in expected.differences])
+    assert panel.settings.value(PROTOTYPES_SETTING) == str(typical)
+    # a class decided otherwise: the reasoning is unusual
+    other = np.zeros_like(vector)
+    other[int(np.argmin(vector))] = 1.0
+    other += 0.05
+    panel.choose_prototypes(_fitted(tmp_path, other, ranking.layer, ranking.target, "unusual"))
+    qtbot.waitUntil(lambda: not view.unusual_label.isHidden() and not panel.jobs.busy, timeout=10_000)
+    assert view.unusual_label.text().startswith("Unusual reasoning")
+    # prototypes of another class or layer: one sentence saying so and what to do
+    panel.choose_prototypes(_fitted(tmp_path, vector, ranking.layer, ranking.target + 1, "other_class"))
+    qtbot.waitUntil(lambda: "for class" in view.result_label.text() and not panel.jobs.busy, timeout=10_000)
+    assert f"choose class {ranking.target + 1} in the tab" in view.result_label.text() and view.differences.isHidden()
+    panel.choose_prototypes(_fitted(tmp_path, vector, "0", ranking.target, "other_layer"))
+    qtbot.waitUntil(lambda: "choose layer 0 above" in view.result_label.text() and not panel.jobs.busy,
+                    timeout=10_000)
+    # a folder without prototypes: an error dialog, the prototypes stay
+    chosen = panel.prototypes
+    panel.choose_prototypes(tmp_path)
+    qtbot.waitUntil(lambda: bool(error_dialogs) and not panel.jobs.busy, timeout=5_000)
+    assert error_dialogs[-1][0] == "Could not open the prototypes" and panel.prototypes is chosen

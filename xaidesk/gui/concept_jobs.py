@@ -1,9 +1,10 @@
 """Qt-free work behind the Images tab's Concepts panel: which layers have concepts, the top concepts of one
-layer with their conditional heatmaps, the concepts of the layer below that feed one concept, and the
-reference samples that show what a concept looks like.
+layer with their conditional heatmaps, the concepts of the layer below that feed one concept, the
+reference samples that show what a concept looks like, concepts saved by ``xaidesk concepts image``, and
+how typical the reasoning is for a class's prototypes (PCX).
 
 The functions run in the :class:`~xaidesk.gui.runner.Runner` and return plain data (numpy arrays,
-dataclasses), in the image's own coordinates like the other image jobs. Torch and the explain package are
+dataclasses). Heatmaps stay in model-input pixels until one is shown (:meth:`ConceptRanking.heatmap`). Torch and the explain package are
 imported inside the functions, so importing this module stays cheap.
 """
 
@@ -35,6 +36,7 @@ class ConceptContext:
     target: int | None
     method: str | None = None
     params: dict = field(default_factory=dict)
+    image_path: str | None = None
 
 
 @dataclass(frozen=True)
@@ -72,15 +74,16 @@ class Concept:
     """One concept (a channel of the layer) for the explained class.
 
     ``share`` is its relevance over the layer's total |relevance|; ``absorbed`` the part of its relevance
-    that biases and stabilisers below the layer kept from the input; ``heatmap`` (H0, W0) its conditional
-    relevance in the image's coordinates (NaN where the model saw nothing).
+    that biases and stabilisers below the layer kept from the input; ``stored_heatmap`` its conditional
+    relevance as it was computed: in model-input pixels, or in the image's pixels for concepts read from
+    files. :meth:`ConceptRanking.heatmap` gives it on the image (K photo-sized maps would not fit in memory).
     """
 
     channel: int
     share: float
     relevance: float
     absorbed: float
-    heatmap: np.ndarray
+    stored_heatmap: np.ndarray
 
     @property
     def absorbed_share(self) -> float:
@@ -90,7 +93,12 @@ class Concept:
 
 @dataclass(frozen=True)
 class ConceptRanking:
-    """The top concepts of one layer for one class, each with its conditional heatmap."""
+    """The top concepts of one layer for one class, each with its conditional heatmap.
+
+    ``channel_relevance`` holds every channel's relevance (None when unknown); ``preprocessing``,
+    ``image_shape`` and ``resample`` map a stored heatmap onto the image (``preprocessing`` None: the
+    heatmaps are already in the image's pixels); ``model_spec`` names the model they were made with.
+    """
 
     layer: str
     layer_title: str
@@ -101,9 +109,21 @@ class ConceptRanking:
     concepts: list[Concept]
     channels: int
     seconds: float
+    channel_relevance: np.ndarray | None = None
+    model_spec: str = ""
+    preprocessing: object = None
+    image_shape: tuple[int, int] | None = None
+    resample: str = "sum"
 
     def concept(self, channel: int) -> Concept | None:
         return next((c for c in self.concepts if c.channel == int(channel)), None)
+
+    def heatmap(self, channel: int) -> np.ndarray:
+        """``channel``'s conditional heatmap on the image, (H0, W0), NaN where the model saw nothing."""
+        stored = self.concept(channel).stored_heatmap
+        if self.preprocessing is None:
+            return stored
+        return self.preprocessing.to_original(stored, self.image_shape, preserve=self.resample)
 
 
 @dataclass(frozen=True)
@@ -229,25 +249,36 @@ def rank_concepts(context: ConceptContext, layer: str, top: int = DEFAULT_TOP, i
         for k, channel in enumerate(found.channels)
     ]
     return ConceptRanking(layer, _layer_title(model, layer), found.target, found.target_label, choice.title,
-                          found.logit, concepts, int(found.channel_relevance.size), time.perf_counter() - start)
+                          found.logit, concepts, int(found.channel_relevance.size), time.perf_counter() - start,
+                          channel_relevance=np.asarray(found.channel_relevance, dtype=np.float64),
+                          model_spec=str(model.spec), preprocessing=found.preprocessing,
+                          image_shape=tuple(found.image_shape), resample=found.resample)
 
 
-def feeding_concepts(context: ConceptContext, layer: str, channel: int, top: int = DEFAULT_TOP,
-                     token=None, progress=None) -> FeedingConcepts:
-    """The attribution graph of one concept: the ``top`` concepts of the layer below that feed it, with shares."""
+def feeding_concepts(context: ConceptContext, layer: str, channel, top: int = DEFAULT_TOP,
+                     token=None, progress=None):
+    """The attribution graph of one concept: the ``top`` concepts of the layer below that feed it, with shares.
+
+    ``channel`` may be a list: then one pass gives a :class:`FeedingConcepts` per channel, in its order.
+    """
     from xaidesk.explain.lrp.concepts import attribution_graph, concept_layers, layer_below
 
+    several = not isinstance(channel, (int, np.integer))
+    channels = [int(c) for c in (channel if several else [channel])]
     progress = progress or (lambda *_args, **_kw: None)
     lower = layer_below(concept_layers(context.model), layer)
     if lower is None:
-        return FeedingConcepts(layer, int(channel), None, [],
-                               f"{layer} is the first layer with concepts: nothing below it feeds them.")
-    progress(0.0, f"Concepts of {lower} that feed concept {channel}")
+        found = [FeedingConcepts(layer, c, None, [], f"{layer} is the first layer with concepts: nothing below "
+                                                     "it feeds them.") for c in channels]
+        return found if several else found[0]
+    progress(0.0, f"Concepts of {lower} that feed " + (f"concept {channels[0]}" if len(channels) == 1 else
+                                                       f"{len(channels)} concepts"))
     choice = lrp_choice(context.method, context.params)
     x, target, composite = _prepared(context, choice)
-    graph = attribution_graph(context.model, x, target, composite(), layer, int(channel), lower, token=token)
+    graphs = attribution_graph(context.model, x, target, composite(), layer, channels, lower, token=token)
     progress(1.0, "Done")
-    return FeedingConcepts(layer, int(channel), lower, graph.top(int(top)))
+    found = [FeedingConcepts(layer, graph.channel, lower, graph.top(int(top))) for graph in graphs]
+    return found if several else found[0]
 
 
 # ------------------------------------------------------------------ reference samples
@@ -293,8 +324,154 @@ def reference_crops(run_dir, channel: int, kind: str = RELMAX, n: int = REFERENC
                         references.finished, crops)
 
 
+# ------------------------------------------------------------------ saved concepts and prototypes
+
+
+@dataclass(frozen=True)
+class SavedConcepts:
+    """Concepts written by ``xaidesk concepts image``: the ``ranking`` (heatmaps in the image's pixels), the
+    folder's ``meta`` (concepts.json), the saved input image when it still exists, and the saved concepts
+    below that feed each one (``{channel: FeedingConcepts}``)."""
+
+    folder: Path
+    ranking: ConceptRanking
+    meta: dict
+    input_path: Path | None
+    feeding: dict
+
+    @property
+    def image_shape(self) -> tuple[int, int]:
+        return tuple(self.ranking.concepts[0].stored_heatmap.shape) if self.ranking.concepts else (0, 0)
+
+
+def _saved_input(folder: Path, name: str) -> Path | None:
+    """The saved input image: its path as written, else beside or inside the folder; None when gone."""
+    if not name:
+        return None
+    path = Path(name).expanduser()
+    for candidate in ([path] if path.is_absolute() else [path, folder.parent / path, folder / path]):
+        if candidate.is_file():
+            return candidate.resolve()
+    return None
+
+
+def _method_title(method: str) -> str:
+    from xaidesk.core.registry import get_method
+
+    try:
+        return get_method(method).title
+    except Exception:  # noqa: BLE001 - a method this version does not know keeps its name
+        return method
+
+
+def open_saved_concepts(folder, token=None, progress=None) -> SavedConcepts:
+    """Read a folder of ``xaidesk concepts image`` (:func:`xaidesk.concepts.files.read_image_concepts`)."""
+    import csv
+
+    from xaidesk.concepts.files import read_image_concepts
+    from xaidesk.core import InputError
+
+    folder = Path(folder)
+    found = read_image_concepts(folder)
+    meta, heatmaps = found["meta"], found["heatmaps"]
+    try:
+        layer, channels = str(meta["layer"]), int(meta["channels"])
+        concepts = [Concept(int(row["channel"]), float(row["share"]), float(row["relevance"]),
+                            float(row["absorbed"]), heatmaps[k]) for k, row in enumerate(found["rows"])]
+        ranking_of = dict(layer=layer, layer_title=layer, target=int(meta["target"]),
+                          target_label=str(meta.get("target_label", "")), method_title=_method_title(meta["method"]),
+                          logit=float(meta.get("logit", float("nan"))))
+    except (KeyError, TypeError, ValueError) as error:
+        raise InputError(f"'{folder}' does not hold the files of `xaidesk concepts image` as this version writes "
+                         "them; write it again.", details=f"{type(error).__name__}: {error}") from None
+    if heatmaps.ndim != 3 or not concepts:
+        raise InputError(f"'{folder}' holds no concept heatmaps; write it again with `xaidesk concepts image`.")
+    relevance = None
+    if (folder / "channel_relevance.npy").is_file():
+        relevance = np.load(folder / "channel_relevance.npy", allow_pickle=False).astype(np.float64).reshape(-1)
+        relevance = relevance if relevance.size == channels and np.isfinite(relevance).all() else None
+    feeding: dict[int, FeedingConcepts] = {}
+    if (folder / "feeding.csv").is_file():
+        with open(folder / "feeding.csv", newline="", encoding="utf-8") as handle:
+            for row in csv.DictReader(handle):
+                channel = int(row["channel"])
+                entry = feeding.setdefault(channel, FeedingConcepts(layer, channel, row["lower_layer"] or None, []))
+                entry.items.append((int(row["lower_channel"]), float(row["share"])))
+    ranking = ConceptRanking(**ranking_of, concepts=concepts, channels=channels, seconds=0.0,
+                             channel_relevance=relevance, model_spec=str(meta.get("model", "")))
+    return SavedConcepts(folder, ranking, meta, _saved_input(folder, str(meta.get("input") or "")), feeding)
+
+
+@dataclass(frozen=True)
+class TypicalReasoning:
+    """How typical the reasoning behind the shown concepts is for the class of some prototypes (PCX).
+
+    ``mismatch`` is a sentence when the prototypes are for another layer or class (the rest is then empty);
+    ``differences`` are ``(channel, share − the prototype's mean share)``, largest first.
+    """
+
+    mismatch: str = ""
+    prototype: int = -1
+    weight: float = 0.0
+    percentile: float = float("nan")
+    differences: list = field(default_factory=list)
+    note: str = ""
+
+
+#: Below this percentile of the class's images the reasoning is called unusual.
+UNUSUAL_PERCENTILE = 5.0
+#: Concepts listed as differing most from the nearest prototype.
+DIFFERENCES_SHOWN = 5
+
+
+def open_prototypes(folder, token=None, progress=None):
+    """Read a prototypes folder (:func:`xaidesk.concepts.prototype_files.read_prototypes`); one that cannot judge
+    new predictions (no mixture) is refused."""
+    from xaidesk.concepts.prototype_files import read_prototypes
+    from xaidesk.core import InputError
+
+    prototypes = read_prototypes(folder)
+    if prototypes.model is None:
+        raise InputError(f"The prototypes in '{folder}' were written without their mixture, so they cannot judge "
+                         "a new prediction; fit them again (Dataset tab ▸ Prototypes…).")
+    return prototypes
+
+
+def compare_with_prototypes(prototypes, ranking: ConceptRanking) -> TypicalReasoning:
+    """Nearest prototype, typicality and the concepts that differ most, for the ranking's full relevance vector;
+    a :attr:`TypicalReasoning.mismatch` sentence when layer, class or channels differ."""
+    from xaidesk.concepts.prototypes import typicality
+
+    settings = prototypes.settings
+    layer, class_index = settings.get("layer"), settings.get("class_index")
+    if layer is not None and str(layer) != ranking.layer:
+        return TypicalReasoning(f"These prototypes are for layer {layer}, the concepts shown for layer "
+                                f"{ranking.layer}: choose layer {layer} above, or prototypes of this layer.")
+    if class_index is not None and int(class_index) != ranking.target:
+        return TypicalReasoning(f"These prototypes are for class {class_index}, the concepts shown for class "
+                                f"{ranking.target}: choose class {class_index} in the tab, or prototypes of "
+                                f"class {ranking.target}.")
+    if int(settings.get("channels", prototypes.means.shape[1])) != ranking.channels:
+        return TypicalReasoning(f"These prototypes have {prototypes.means.shape[1]} concepts, layer "
+                                f"{ranking.layer} has {ranking.channels}: choose prototypes of this layer.")
+    if ranking.channel_relevance is None:
+        return TypicalReasoning("These saved concepts lack the relevance of every channel "
+                                "(channel_relevance.npy); press Find concepts to compute it.")
+    found = typicality(prototypes, ranking.channel_relevance, k=DIFFERENCES_SHOWN)
+    notes = []
+    if layer is None:
+        notes.append("The prototypes do not say their layer; they have as many concepts as this one.")
+    model = settings.get("model")
+    if model and ranking.model_spec and str(model) != ranking.model_spec:
+        notes.append(f"They were fitted with the model {model}, not {ranking.model_spec}.")
+    return TypicalReasoning("", found.prototype, float(prototypes.weights[found.prototype]), found.percentile,
+                            list(found.differences), " ".join(notes))
+
+
 __all__ = [
-    "ACTMAX", "Concept", "ConceptContext", "ConceptRanking", "ConceptSetup", "DEFAULT_TOP", "FeedingConcepts",
-    "LayerChoice", "LrpChoice", "NOT_EXPLAINABLE", "RELMAX", "REFERENCES_SHOWN", "ReferenceCrop", "ReferenceSet", "concept_setup",
-    "feeding_concepts", "lrp_choice", "rank_concepts", "reference_crops", "reference_runs", "uses_lrp",
+    "ACTMAX", "Concept", "ConceptContext", "ConceptRanking", "ConceptSetup", "DEFAULT_TOP", "DIFFERENCES_SHOWN",
+    "FeedingConcepts", "LayerChoice", "LrpChoice", "NOT_EXPLAINABLE", "RELMAX", "REFERENCES_SHOWN", "ReferenceCrop",
+    "ReferenceSet", "SavedConcepts", "TypicalReasoning", "UNUSUAL_PERCENTILE", "compare_with_prototypes",
+    "concept_setup", "feeding_concepts", "lrp_choice", "open_prototypes", "open_saved_concepts", "rank_concepts",
+    "reference_crops", "reference_runs", "uses_lrp",
 ]

@@ -3,22 +3,30 @@
 The panel asks its tab for a :class:`~xaidesk.gui.concept_jobs.ConceptContext` (model, image, class, method)
 through a callable, and computes in the window's runner (:class:`~xaidesk.gui.widgets.panel_jobs.PanelJobs`):
 the top concepts of the chosen layer with their conditional heatmaps (one batched pass), for the chosen
-concept the concepts of the layer below that feed it, and its reference samples when a reference run
-exists for the model and layer.
+concept the concepts of the layer below that feed it (one pass for all the concepts listed), and its
+reference samples when a reference run exists for the model and layer. Heatmaps stay in model-input
+pixels; the one shown is mapped onto the image (in the runner for large images) and the last few are kept.
+
+"Open saved…" shows the concepts ``xaidesk concepts image`` wrote, without computing them again;
+"Compare with prototypes…" says how typical the reasoning is for a class's prototypes (PCX).
 """
 
 from __future__ import annotations
 
+from collections import OrderedDict
+from pathlib import Path
 from typing import Callable
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QComboBox,
+    QFileDialog,
     QHBoxLayout,
     QLabel,
     QPushButton,
     QSpinBox,
     QSplitter,
+    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
@@ -26,20 +34,33 @@ from PySide6.QtWidgets import (
 from .. import concept_jobs
 from ..concept_jobs import ACTMAX, DEFAULT_TOP, RELMAX, ConceptContext
 from ..formatting import class_text, format_duration
-from ..views.concept_views import ReferenceStrip, ShareList, share_text
+from ..views.concept_views import WARNING_STYLE, ReferenceStrip, ShareList, TypicalityView, share_text
 from ..views.image_views import HeatmapView
 from ..widgets import error_dialog
 from ..widgets.panel_jobs import PanelJobs, job_controls
 
 #: How to get reference samples when none exist for the model and layer.
 NO_REFERENCES = ("None yet for this model and layer. Make them once from a folder of images: Dataset tab ▸ "
-                 "Reference samples…, or xaidesk concepts references FOLDER --model {spec} --layer {layer}")
+                 "Reference samples…, or xaidesk concepts references FOLDER --model {spec} --layer {layer} --out RUN")
 #: What the panel says before the first run.
 FIND_FIRST = "Press Find concepts to split the explanation into the concepts of the chosen layer."
+#: Images with more pixels than this have their concept heatmap mapped in the runner, not while the GUI waits.
+MAP_IN_GUI_PIXELS = 1_000_000
+#: Concept heatmaps kept on the image's size (the last ones shown).
+HEATMAPS_KEPT = 4
+#: Settings keys: the last folder of saved concepts, and the prototypes compared with.
+SAVED_SETTING, PROTOTYPES_SETTING = "concepts/last_saved_folder", "concepts/last_prototypes_folder"
 
 
 def _concept_name(channel: int) -> str:
     return f"Concept {channel}"
+
+
+def _same_path(first, second) -> bool:
+    try:
+        return first is not None and second is not None and Path(first).resolve() == Path(second).resolve()
+    except OSError:
+        return False
 
 
 def _same_input(first: ConceptContext | None, second: ConceptContext | None) -> bool:
@@ -58,12 +79,26 @@ class ConceptsPanel(QWidget):
         The window's :class:`~xaidesk.gui.runner.Runner`.
     context_source
         Returns the tab's current :class:`ConceptContext`, or None while it has no model or image.
+    open_image
+        Opens an image file in the tab (for saved concepts whose input is not the image shown); optional.
+    settings
+        The application's settings (remembers the folders chosen), or None.
     """
 
     def __init__(self, runner, context_source: Callable[[], ConceptContext | None],
+                 open_image: Callable[[object], object] | None = None, settings=None,
                  parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._source = context_source
+        self._open_image = open_image
+        self.settings = settings
+        #: Concepts read from a folder: shown (``saved``), or waiting for their image to open (``_pending``).
+        self.saved: concept_jobs.SavedConcepts | None = None
+        self._pending: concept_jobs.SavedConcepts | None = None
+        self.prototypes = None
+        self.prototypes_folder: Path | None = None
+        self._heatmaps: OrderedDict[int, object] = OrderedDict()
+        self._feeding_found: dict[int, concept_jobs.FeedingConcepts] = {}
         self.jobs = PanelJobs(runner, "image.concepts", self)
         self.context: ConceptContext | None = None
         self.setup: concept_jobs.ConceptSetup | None = None
@@ -104,13 +139,22 @@ class ConceptsPanel(QWidget):
         controls.addWidget(self.layer_combo, 1)
         controls.addWidget(QLabel("Top"))
         controls.addWidget(self.top_spin)
+        self.open_saved_button = QPushButton("Open saved…")
+        self.open_saved_button.setToolTip("Show concepts saved by xaidesk concepts image (a folder with concepts.json),"
+                                          " without computing them again.")
+        self.open_saved_button.clicked.connect(lambda _checked=False: self.open_saved())
         job_row, self.run_button = job_controls(self.jobs, "Find concepts", self.run)
         self.run_button.setToolTip("Split the explanation of the chosen class into the top concepts of the layer.")
         self.cancel_button = next(b for b in job_row.findChildren(QPushButton) if b.text() == "Cancel")
         self.job_status = job_row.findChildren(QLabel)[0]
+        job_row.layout().insertWidget(1, self.open_saved_button)
         self.summary_label = QLabel(FIND_FIRST)
         self.summary_label.setWordWrap(True)
         self.summary_label.setObjectName("notes")
+        self.warning_label = QLabel("")
+        self.warning_label.setWordWrap(True)
+        self.warning_label.setStyleSheet(WARNING_STYLE)
+        self.warning_label.setVisible(False)
 
         self.concept_list = ShareList("Concept", "Share")
         self.concept_list.setToolTip("The concepts of the layer with the largest relevance for the class. "
@@ -127,8 +171,19 @@ class ConceptsPanel(QWidget):
 
         left = QSplitter(Qt.Orientation.Vertical)
         left.addWidget(self.concept_list)
-        left.addWidget(self._build_feeding())
-        left.setSizes([220, 160])
+        self.typical = TypicalityView()
+        self.typical.choose_button.clicked.connect(lambda _checked=False: self.choose_prototypes())
+        self.typical.concept_chosen.connect(self._show_differing)
+        # What feeds the concept and how typical the reasoning is share the space under the list.
+        self.details_tabs = QTabWidget()
+        self.details_tabs.setDocumentMode(True)
+        self.details_tabs.addTab(self._build_feeding(), "Fed by")
+        self.details_tabs.addTab(self.typical, "Typicality")
+        self.details_tabs.setTabToolTip(0, "The concepts of the layer below that pass relevance to the chosen "
+                                           "concept (its attribution graph).")
+        self.details_tabs.setTabToolTip(1, self.typical.toolTip())
+        left.addWidget(self.details_tabs)
+        left.setSizes([170, 300])
         left.setMinimumWidth(210)
         right = QWidget()
         right_layout = QVBoxLayout(right)
@@ -143,12 +198,14 @@ class ConceptsPanel(QWidget):
             self.splitter.setCollapsible(index, False)
         self.splitter.setStretchFactor(0, 2)
         self.splitter.setStretchFactor(1, 3)
+        self.splitter.setSizes([240, 330])
 
         layout.addWidget(title)
         layout.addWidget(self.refusal_label)
         layout.addWidget(self.controls)
         layout.addWidget(job_row)
         layout.addWidget(self.summary_label)
+        layout.addWidget(self.warning_label)
         layout.addWidget(self.splitter, 1)
 
     def _build_references(self) -> QWidget:
@@ -173,8 +230,6 @@ class ConceptsPanel(QWidget):
         page = QWidget()
         layout = QVBoxLayout(page)
         layout.setContentsMargins(0, 4, 0, 0)
-        heading = QLabel("Fed by (the layer below)")
-        heading.setObjectName("viewTitle")
         self.feeding_label = QLabel("")
         self.feeding_label.setWordWrap(True)
         self.feeding_label.setObjectName("notes")
@@ -182,7 +237,6 @@ class ConceptsPanel(QWidget):
         self.feeding_list.setToolTip("The concepts of the layer below that pass relevance to the chosen concept. "
                                      "Click one to open it in its own layer.")
         self.feeding_list.concept_chosen.connect(self.open_lower_concept)
-        layout.addWidget(heading)
         layout.addWidget(self.feeding_label)
         layout.addWidget(self.feeding_list, 1)
         return page
@@ -190,7 +244,7 @@ class ConceptsPanel(QWidget):
     # ------------------------------------------------------------------ context
     def refresh(self, *_args) -> None:
         """Read the tab's context again: a new model fills the layer picker (or refuses, in one sentence); a new
-        model, image or class clears the concepts shown."""
+        model, image or class clears the concepts shown (saved ones stay while their image does)."""
         context = self._source()
         old = self.context
         self.context = context
@@ -200,12 +254,19 @@ class ConceptsPanel(QWidget):
             return
         if old is None or old.model is not context.model:
             self._fill_layers(context.model)
-        if self.setup is not None and self.setup.refusal:
-            self._set_available(False, self.setup.refusal)
-            self._clear("")
+        refused = self.setup is not None and bool(self.setup.refusal)
+        self._set_available(not refused, self.setup.refusal if refused else "")
+        if self._pending is not None and self._pending_opened(context):
+            pending, self._pending = self._pending, None
+            self._show_saved(pending, context)
             return
-        self._set_available(True, "")
-        if not _same_input(old, context):
+        if self._pending is not None and old is not None and context.pixels is not old.pixels:
+            self._pending = None  # another image came first: the saved concepts are not for it
+        if self.saved is not None and old is not None and context.pixels is old.pixels:
+            self._warn_model(self.saved, context)
+        elif refused:
+            self._clear("")
+        elif not _same_input(old, context):
             self.jobs.cancel()
             self._clear(FIND_FIRST)
 
@@ -224,20 +285,27 @@ class ConceptsPanel(QWidget):
             self.job_status.setText("")
         self.refusal_label.setText(sentence)
         self.refusal_label.setVisible(bool(sentence))
-        for widget in (self.controls, self.run_button, self.splitter):
+        for widget in (self.controls, self.run_button):
             widget.setEnabled(available)
+        # Saved concepts are shown without the model, so the lists stay usable with an image.
+        self.splitter.setEnabled(available or self.context is not None)
+        self.open_saved_button.setEnabled(self.context is not None)
 
     def _clear(self, message: str) -> None:
-        self.ranking, self.feeding = None, None
+        self.ranking, self.feeding, self.saved = None, None, None
+        self._heatmaps.clear()
+        self._feeding_found = {}
         self.concept_list.set_items([])
         self.concept_view.clear_relevance()
         self.concept_view.set_title("Concept heatmap")
         self.absorbed_label.setText("")
         self.summary_label.setText(message)
         self.summary_label.setVisible(bool(message))
+        self.warning_label.setVisible(False)
         self.feeding_list.set_items([])
         self.feeding_label.setText("")
         self.references.set_message("")
+        self._update_typical()
 
     def layer(self) -> str | None:
         return self.layer_combo.currentData()
@@ -252,6 +320,7 @@ class ConceptsPanel(QWidget):
         if not self.is_available() or self.layer() is None:
             return None
         self._engaged = True
+        self._pending = None
         context, layer, top, include = self.context, self.layer(), self.top_spin.value(), self._include
         self._include = None
 
@@ -278,6 +347,8 @@ class ConceptsPanel(QWidget):
         return show
 
     def _cancelled(self) -> None:
+        if self.saved is not None or self._pending is not None:
+            return  # cancelled to show saved concepts, which say what they are
         self.summary_label.setVisible(True)
         self.summary_label.setText("Cancelled: " + ("the concepts shown are still those of the last run."
                                                     if self.ranking is not None else FIND_FIRST[0].lower() +
@@ -286,15 +357,150 @@ class ConceptsPanel(QWidget):
     def _ranking_ready(self, ranking, context: ConceptContext, include: int | None) -> None:
         if not _same_input(context, self.context):
             return
+        self._clear("")
+        self._set_ranking(ranking, f"{len(ranking.concepts)} concepts of layer {ranking.layer_title} for "
+                                   f"{class_text(ranking.target, ranking.target_label)}, with {ranking.method_title},"
+                                   f" in {format_duration(ranking.seconds)}.")
+        self.concept_list.select_channel(include if include is not None else ranking.concepts[0].channel)
+
+    def _set_ranking(self, ranking, summary: str) -> None:
         self.ranking = ranking
         self.concept_list.set_items([(c.channel, c.share, _concept_name(c.channel)) for c in ranking.concepts])
         self.summary_label.setVisible(True)
-        self.summary_label.setText(
-            f"{len(ranking.concepts)} concepts of layer {ranking.layer_title} for "
-            f"{class_text(ranking.target, ranking.target_label)}, with {ranking.method_title}, in "
-            f"{format_duration(ranking.seconds)}.")
+        self.summary_label.setText(summary)
         self.concept_view.set_meaning_class(class_text(ranking.target, ranking.target_label), True)
-        self.concept_list.select_channel(include if include is not None else ranking.concepts[0].channel)
+        self._update_typical()
+
+    # ------------------------------------------------------------------ saved concepts
+    def open_saved(self, folder=None) -> int | None:
+        """Show the concepts ``xaidesk concepts image`` saved in ``folder`` (asked for when None), without
+        computing them; their input image is opened in the tab when it is not the one shown. A folder that is
+        not such a folder gets an error dialog and changes nothing."""
+        if folder is None:
+            folder = QFileDialog.getExistingDirectory(self, "Open saved concepts (a folder of xaidesk concepts image)",
+                                                      self._remembered(SAVED_SETTING))
+            if not folder:
+                return None
+        self._remember(SAVED_SETTING, str(Path(folder).parent))
+
+        def job(token, progress):
+            return concept_jobs.open_saved_concepts(folder, token=token, progress=progress)
+
+        return self.jobs.run("saved", job, self._saved_ready,
+                             lambda failure: error_dialog.show_error(self, "Could not open the saved concepts", failure))
+
+    def _saved_ready(self, saved) -> None:
+        context = self._source()
+        if saved.input_path is not None and context is not None and _same_path(saved.input_path, context.image_path):
+            self._show_saved(saved, context)
+        elif saved.input_path is not None and self._open_image is not None:
+            self.jobs.cancel()
+            self._pending = saved
+            self.summary_label.setVisible(True)
+            self.summary_label.setText(f"Opening {saved.input_path.name}, the image these concepts were made for…")
+            self._open_image(saved.input_path)
+        elif context is not None and tuple(context.pixels.shape[:2]) == saved.image_shape:
+            self._show_saved(saved, context, f"Their image {saved.meta.get('input') or '(not named)'} is not found; "
+                                             "they are shown over the current image, which has the same size.")
+        else:
+            height, width = saved.image_shape
+            error_dialog.show_error(self, "Could not show the saved concepts", (
+                f"The image these concepts were made for ({saved.meta.get('input') or 'not named'}) is not found, "
+                f"and the image shown is not {width}×{height} pixels like them. Open that image, then open the "
+                "saved concepts again."))
+
+    def _pending_opened(self, context: ConceptContext) -> bool:
+        pending = self._pending
+        return (_same_path(pending.input_path, context.image_path)
+                and tuple(context.pixels.shape[:2]) == pending.image_shape)
+
+    def _show_saved(self, saved, context: ConceptContext, note: str = "") -> None:
+        self.jobs.cancel()
+        self._clear("")
+        self.saved = saved
+        self._feeding_found = dict(saved.feeding)
+        ranking = saved.ranking
+        meta = saved.meta
+        index = self.layer_combo.findData(ranking.layer)
+        if index >= 0:
+            self.layer_combo.blockSignals(True)
+            self.layer_combo.setCurrentIndex(index)
+            self.layer_combo.blockSignals(False)
+        self._set_ranking(ranking, (
+            f"Saved concepts from {saved.folder.name}: made with the model {meta.get('model') or '(not named)'}, "
+            f"layer {ranking.layer}, for {class_text(ranking.target, ranking.target_label)}, with "
+            f"{ranking.method_title}. " + note).strip())
+        self.summary_label.setToolTip(str(saved.folder))
+        self._warn_model(saved, context)
+        self.concept_list.select_channel(ranking.concepts[0].channel)
+
+    def _warn_model(self, saved, context: ConceptContext) -> None:
+        spec = str(getattr(context.model, "spec", ""))
+        made_with = str(saved.meta.get("model") or "")
+        differs = bool(made_with) and spec != made_with
+        self.warning_label.setText(f"The tab's model is {spec}, not {made_with}: these saved concepts do not "
+                                   "describe it. Find concepts computes them for the tab's model." if differs else "")
+        self.warning_label.setVisible(differs)
+
+    def _remembered(self, key: str) -> str:
+        return str(self.settings.value(key, "") or "") if self.settings is not None else ""
+
+    def _remember(self, key: str, value: str) -> None:
+        if self.settings is not None:
+            self.settings.setValue(key, value)
+
+    # ------------------------------------------------------------------ typical reasoning
+    def choose_prototypes(self, folder=None) -> int | None:
+        """Compare the concepts shown with the prototypes in ``folder`` (asked for when None; the last one is
+        remembered). A folder without prototypes gets an error dialog and changes nothing."""
+        if folder is None:
+            folder = QFileDialog.getExistingDirectory(self, "Prototypes of a class (a folder of Prototypes…)",
+                                                      self._remembered(PROTOTYPES_SETTING))
+            if not folder:
+                return None
+
+        def job(token, progress):
+            return concept_jobs.open_prototypes(folder, token=token, progress=progress)
+
+        def done(prototypes) -> None:
+            self.prototypes, self.prototypes_folder = prototypes, Path(folder)
+            self._remember(PROTOTYPES_SETTING, str(folder))
+            self._update_typical()
+
+        return self.jobs.run("prototypes", job, done,
+                             lambda failure: error_dialog.show_error(self, "Could not open the prototypes", failure))
+
+    def _update_typical(self) -> None:
+        view, prototypes = self.typical, self.prototypes
+        if prototypes is None:
+            view.set_source("")
+            view.set_message("Choose the prototypes of a class (Dataset tab ▸ Prototypes…) to see whether this "
+                             "prediction is decided the way the class usually is.")
+            return
+        settings = prototypes.settings
+        described = ", ".join(part for part in (
+            f"class {settings['class_index']}" if settings.get("class_index") is not None else "",
+            f"layer {settings['layer']}" if settings.get("layer") is not None else "",
+            f"{prototypes.count} prototype{'s' if prototypes.count != 1 else ''}") if part)
+        view.set_source(f"{self.prototypes_folder.name}: {described}.")
+        view.source_label.setToolTip(f"Prototypes in {self.prototypes_folder}: {described}.")
+        if self.ranking is None:
+            view.set_message("Find or open concepts to compare them with the prototypes.")
+            return
+        try:
+            result = concept_jobs.compare_with_prototypes(prototypes, self.ranking)
+        except Exception as error:  # noqa: BLE001 - an InputError of the comparison is said in place
+            view.set_message(str(error))
+            return
+        view.show_result(result, concept_jobs.UNUSUAL_PERCENTILE)
+
+    def _show_differing(self, channel: int) -> None:
+        """A concept that differs from the prototype: shown when listed, else found with the others."""
+        if self.concept_list.select_channel(channel):
+            return
+        if self.saved is None and self.is_available() and self.ranking is not None:
+            self._include = int(channel)
+            self.run()
 
     # ------------------------------------------------------------------ one concept
     def _show_concept(self, channel: int) -> None:
@@ -306,47 +512,81 @@ class ConceptsPanel(QWidget):
         if view.pixels() is not context.pixels:
             view.set_image(context.pixels, reset_view=view.pixels() is None
                            or view.pixels().shape != context.pixels.shape)
-        view.set_relevance(concept.heatmap)
         view.set_title(f"{_concept_name(channel)} of layer {ranking.layer} · {share_text(concept.share)}")
         self.absorbed_label.setText(f"Absorbed below the layer: {100 * concept.absorbed_share:.1f} % of its relevance")
+        self._show_heatmap(ranking, channel)
         self._load_feeding(channel)
         self._load_references()
 
+    def _show_heatmap(self, ranking, channel: int) -> None:
+        """Map the concept's heatmap onto the image (kept for the last few; in the runner for large images)."""
+        def show(heatmap) -> None:
+            self._heatmaps[channel] = heatmap
+            self._heatmaps.move_to_end(channel)
+            while len(self._heatmaps) > HEATMAPS_KEPT:
+                self._heatmaps.popitem(last=False)
+            if self.ranking is ranking and self.concept_list.current_channel() == channel:
+                self.concept_view.set_relevance(heatmap)
+
+        if channel in self._heatmaps:
+            show(self._heatmaps[channel])
+            return
+        height, width = ranking.image_shape or (0, 0)
+        if ranking.preprocessing is None or height * width <= MAP_IN_GUI_PIXELS:
+            show(ranking.heatmap(channel))
+            return
+        self.concept_view.clear_relevance()
+        self.jobs.run("heatmap", lambda token, progress: ranking.heatmap(channel), show,
+                      lambda failure: self.absorbed_label.setText(failure.message))
+
     def _load_feeding(self, channel: int) -> None:
-        context, layer = self.context, self.ranking.layer
+        ranking, context, layer = self.ranking, self.context, self.ranking.layer
         self.feeding_list.set_items([])
-        self.feeding_label.setText("Finding the concepts below that feed it…")
-        top = self.top_spin.value()
+        if channel in self._feeding_found or self.saved is not None:
+            self._show_feeding(channel, self._feeding_found.get(channel))
+            return
+        self.feeding_label.setText("Finding the concepts below that feed them…")
+        top, channels = self.top_spin.value(), [c.channel for c in ranking.concepts]
 
         def job(token, progress):
-            return concept_jobs.feeding_concepts(context, layer, channel, top, token=token, progress=progress)
+            return concept_jobs.feeding_concepts(context, layer, channels, top, token=token, progress=progress)
 
-        def done(feeding) -> None:
-            if not self._still_shown(context, layer, channel):
+        def done(found) -> None:
+            if self.ranking is not ranking:
                 return
-            self.feeding = feeding
-            if feeding.lower_layer is None:
-                self.feeding_label.setText(feeding.note)
-                return
-            self.feeding_label.setText(f"Concepts of layer {feeding.lower_layer} passing the most relevance to "
-                                       f"{_concept_name(channel)}:")
-            self.feeding_list.set_items([(c, s, _concept_name(c)) for c, s in feeding.items])
+            self._feeding_found = {feeding.channel: feeding for feeding in found}
+            current = self.concept_list.current_channel()
+            if current is not None:
+                self._show_feeding(current, self._feeding_found.get(current))
 
         def failed(failure) -> None:
             self.feeding_label.setText(failure.message)
 
         self.jobs.run("graph", job, done, failed)
 
-    def _still_shown(self, context: ConceptContext, layer: str, channel: int) -> bool:
-        """Whether ``channel`` of ``layer`` for ``context``'s input is the concept shown now."""
-        return (_same_input(context, self.context) and self.ranking is not None and self.ranking.layer == layer
-                and self.concept_list.current_channel() == channel)
+    def _show_feeding(self, channel: int, feeding) -> None:
+        self.feeding = feeding
+        if feeding is None:
+            self.feeding_list.set_items([])
+            self.feeding_label.setText(f"The saved concepts do not say what feeds {_concept_name(channel)}.")
+            return
+        if feeding.lower_layer is None:
+            self.feeding_label.setText(feeding.note)
+            self.feeding_list.set_items([])
+            return
+        self.feeding_label.setText(f"Concepts of layer {feeding.lower_layer} passing the most relevance to "
+                                   f"{_concept_name(channel)}:")
+        self.feeding_list.set_items([(c, s, _concept_name(c)) for c, s in feeding.items])
+
+    def _still_shown(self, ranking, channel: int) -> bool:
+        """Whether ``channel`` of ``ranking`` is the concept shown now."""
+        return self.ranking is ranking and self.concept_list.current_channel() == channel
 
     def open_lower_concept(self, channel: int) -> int | None:
         """Open ``channel`` of the layer below (from the attribution graph): its layer is chosen and its concepts
         found, with this one among them and shown."""
         feeding = self.feeding
-        if feeding is None or feeding.lower_layer is None:
+        if feeding is None or feeding.lower_layer is None or self.layer_combo.findData(feeding.lower_layer) < 0:
             return None
         self._include = int(channel)
         self.layer_combo.blockSignals(True)
@@ -359,7 +599,8 @@ class ConceptsPanel(QWidget):
         channel = self.concept_list.current_channel()
         if ranking is None or context is None or channel is None:
             return
-        spec, layer, kind = context.model.spec, ranking.layer, self.reference_kind.currentData()
+        spec = ranking.model_spec or context.model.spec
+        layer, kind = ranking.layer, self.reference_kind.currentData()
         self.references.set_message("Looking for reference samples…")
 
         def job(token, progress):
@@ -369,7 +610,7 @@ class ConceptsPanel(QWidget):
             return concept_jobs.reference_crops(runs[0], channel, kind, token=token, progress=progress)
 
         def done(found) -> None:
-            if not self._still_shown(context, layer, channel):
+            if not self._still_shown(ranking, channel):
                 return
             if found is None:
                 self.references.set_message(NO_REFERENCES.format(spec=spec, layer=layer))
@@ -387,4 +628,4 @@ class ConceptsPanel(QWidget):
         self.jobs.run("references", job, done, failed)
 
 
-__all__ = ["ConceptsPanel", "FIND_FIRST", "NO_REFERENCES"]
+__all__ = ["ConceptsPanel", "FIND_FIRST", "HEATMAPS_KEPT", "MAP_IN_GUI_PIXELS", "NO_REFERENCES"]

@@ -109,7 +109,7 @@ class ImagesTab(ImageModelsMixin, ImageResultsMixin, ExplainTabBase):
         views.addWidget(self.uncertainty_view)
         views.addWidget(self.segment_panel)
         # Concepts (CRP) beside the heatmap; drag the splitter to the right edge to hide it.
-        self.concepts_panel = ConceptsPanel(self.runner, self._concept_context)
+        self.concepts_panel = ConceptsPanel(self.runner, self._concept_context, self.open_image, self.settings)
         self.view_group.add(self.concepts_panel.concept_view)
         self.concepts_panel.concept_view.hovered.connect(self.hover_message)
         views.addWidget(self.concepts_panel)
@@ -143,7 +143,9 @@ class ImagesTab(ImageModelsMixin, ImageResultsMixin, ExplainTabBase):
             params = {}
         target = self.target() if self.target() is not None else (
             self.prediction.top_class if self.prediction is not None else None)
-        return concept_jobs.ConceptContext(self.model, self.image.pixels, target, self.method_name(), params)
+        path = getattr(self.image, "path", None)
+        return concept_jobs.ConceptContext(self.model, self.image.pixels, target, self.method_name(), params,
+                                           str(path) if path is not None else None)
 
     def _build_side_panel(self) -> QWidget:
         panel = QWidget()

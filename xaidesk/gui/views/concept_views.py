@@ -1,8 +1,11 @@
-"""Views of the Concepts panel: a list of concepts with share bars, and a strip of reference samples.
+"""Views of the Concepts panel: a list of concepts with share bars, a strip of reference samples, and how
+typical the reasoning is.
 
 :class:`ShareList` lists concepts (channels of a layer) with each one's share of the layer's relevance
 as a bar: warm for concepts that speak for the class, cold for those against it. :class:`ReferenceStrip`
-shows small crops of the samples where a concept was most relevant or most active.
+shows small crops of the samples where a concept was most relevant or most active. :class:`TypicalityView`
+shows the nearest prototype of a class's reasoning (PCX), the typicality in words and the concepts that
+differ most.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from PySide6.QtGui import QColor, QImage, QPainter, QPixmap
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
+    QPushButton,
     QSizePolicy,
     QStyle,
     QStyledItemDelegate,
@@ -27,6 +31,8 @@ from PySide6.QtWidgets import (
 FOR_COLOUR, AGAINST_COLOUR = QColor(215, 48, 31), QColor(43, 140, 190)
 #: The item role that holds a row's share (a float).
 SHARE_ROLE = Qt.ItemDataRole.UserRole + 1
+#: The colour of a warning (an unusual reasoning, concepts made with another model).
+WARNING_STYLE = "color: #c25e00; font-weight: bold;"
 #: The item role that holds a row's channel (an int).
 CHANNEL_ROLE = Qt.ItemDataRole.UserRole
 
@@ -202,4 +208,108 @@ class ReferenceStrip(QWidget):
         self.thumbnails = []
 
 
-__all__ = ["ReferenceStrip", "ShareBarDelegate", "ShareList", "pixmap_of", "share_text"]
+def typicality_text(percentile: float) -> str:
+    """A typicality percentile in words: ``"More typical than 34 % of the class's images."``"""
+    percent = float(percentile)
+    if percent <= 0:
+        return "Less typical than every one of the class's images."
+    amount = "<1" if percent < 1 else f"{percent:.0f}"
+    return f"More typical than {amount} % of the class's images."
+
+
+class TypicalityView(QWidget):
+    """Typical reasoning: a button to choose prototypes, which ones are used, the nearest prototype with the
+    typicality in words, an orange note for an unusual reasoning, and the concepts that differ most.
+
+    Signals
+    -------
+    concept_chosen(int)
+        The person clicked a concept among those that differ most; its channel.
+    """
+
+    concept_chosen = Signal(int)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 4, 0, 0)
+        self.setToolTip("Prototypes (PCX) summarise the typical ways the model decides for a class. Compare this "
+                        "prediction's concepts with them: the nearest prototype, how typical the reasoning is, "
+                        "and which concepts differ most.")
+        self.choose_button = QPushButton("Compare with prototypes…")
+        self.choose_button.setToolTip("Choose a prototypes folder (Dataset tab ▸ Prototypes…, or xaidesk concepts "
+                                      "prototypes) of the same layer and class.")
+        row = QHBoxLayout()
+        row.addWidget(self.choose_button)
+        row.addStretch(1)
+        self.source_label = self._label()
+        self.result_label = self._label()
+        self.result_label.setObjectName("")
+        self.unusual_label = self._label()
+        self.unusual_label.setObjectName("")
+        self.unusual_label.setStyleSheet(WARNING_STYLE)
+        self.unusual_label.setVisible(False)
+        self.differences = ShareList("Differs most", "vs. prototype")
+        self.differences.headerItem().setToolTip(1, "This prediction's share of the concept minus the nearest "
+                                                    "prototype's mean share: warm = more than the prototype uses, "
+                                                    "cold = less. Click one to see it.")
+        self.differences.concept_chosen.connect(self.concept_chosen)
+        self.differences.setVisible(False)
+        layout.addLayout(row)
+        layout.addWidget(self.source_label)
+        layout.addWidget(self.result_label)
+        layout.addWidget(self.unusual_label)
+        layout.addWidget(self.differences, 1)
+        layout.addStretch(0)  # takes the room of the list while it is hidden, so the sentences stay together
+        self._layout = layout
+        self.set_message("No prototypes chosen.")
+
+    @staticmethod
+    def _label() -> QLabel:
+        label = QLabel("")
+        label.setWordWrap(True)
+        label.setObjectName("notes")
+        label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        return label
+
+    def set_source(self, text: str) -> None:
+        """Which prototypes are used (a sentence)."""
+        self.source_label.setText(text)
+
+    def set_message(self, text: str) -> None:
+        """No comparison, only ``text`` (why, or what to do)."""
+        self.result_label.setText(text)
+        self.unusual_label.setVisible(False)
+        self.differences.set_items([])
+        self._show_list(False)
+
+    def _show_list(self, shown: bool) -> None:
+        self.differences.setVisible(shown)
+        self._layout.setStretch(self._layout.count() - 1, 0 if shown else 1)
+
+    def show_result(self, result, unusual_below: float) -> None:
+        """Show a :class:`~xaidesk.gui.concept_jobs.TypicalReasoning` (its ``mismatch`` sentence when it has one)."""
+        if result.mismatch:
+            self.set_message(result.mismatch)
+            return
+        text = (f"Nearest prototype: {result.prototype} (weight {100 * result.weight:.0f} %). "
+                f"{typicality_text(result.percentile)}")
+        self.result_label.setToolTip("The percentage of the images the prototypes were fitted on whose reasoning was "
+                                     "less likely under the prototypes than this prediction's.")
+        self.result_label.setText(text + (f" {result.note}" if result.note else ""))
+        self.unusual_label.setText("Unusual reasoning for this class.")
+        self.unusual_label.setToolTip("Fewer than 5 % of the images the prototypes were fitted on were less typical. "
+                                      "The concepts below differ most from the nearest prototype.")
+        self.unusual_label.setVisible(result.percentile < unusual_below)
+        self.differences.set_items([(c, d, f"Concept {c}") for c, d in result.differences])
+        for i in range(self.differences.topLevelItemCount()):
+            item = self.differences.topLevelItem(i)
+            channel, difference = result.differences[i]
+            item.setToolTip(1, f"Concept {channel}: {share_text(difference)} of the layer's relevance compared "
+                               "with the nearest prototype")
+        self._show_list(bool(result.differences))
+
+
+__all__ = ["ReferenceStrip", "ShareBarDelegate", "ShareList", "TypicalityView", "WARNING_STYLE", "pixmap_of",
+           "share_text", "typicality_text"]
