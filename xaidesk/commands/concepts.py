@@ -152,7 +152,7 @@ def run_image(args: argparse.Namespace) -> int:
         return EXIT_CANCELLED
     progress.done()
     judged = _typicality(prototypes, result) if prototypes is not None else None
-    write_image_concepts(args.out, result, image.pixels, source=str(args.input), typicality=judged)
+    write_image_concepts(args.out, result, image.pixels, source=str(Path(args.input).resolve()), typicality=judged)
     print(f"{model.name}: class {result.target} ({result.target_label}), layer {result.layer}.")
     for channel, share in zip(result.channels, result.shares):
         feeders = ", ".join(f"{c} ({s:.0%})" for c, s in result.feeding.get(channel, [])[:3])

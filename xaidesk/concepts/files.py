@@ -82,7 +82,8 @@ def write_image_concepts(out, concepts, pixels: np.ndarray, *, source: str = "",
 
 
 def read_image_concepts(folder) -> dict:
-    """What :func:`write_image_concepts` wrote: ``meta``, ``rows`` (concepts.csv records) and ``heatmaps``."""
+    """What :func:`write_image_concepts` wrote: ``meta``, ``rows`` (concepts.csv records), ``heatmaps``,
+    ``channel_relevance`` (every channel's) and ``feeding`` (feeding.csv records)."""
     from ..core import InputError
 
     folder = Path(folder)
@@ -91,12 +92,18 @@ def read_image_concepts(folder) -> dict:
         with open(folder / "concepts.csv", newline="", encoding="utf-8") as handle:
             rows = list(csv.DictReader(handle))
         heatmaps = np.load(folder / "heatmaps.npy", allow_pickle=False)
+        channel_relevance = np.load(folder / "channel_relevance.npy", allow_pickle=False)
+        with open(folder / "feeding.csv", newline="", encoding="utf-8") as handle:
+            feeding = list(csv.DictReader(handle))
     except (OSError, ValueError) as error:
-        raise InputError(f"'{folder}' does not hold the files of `xaidesk concepts image` "
-                         "(concepts.json, concepts.csv, heatmaps.npy).", details=str(error)) from None
+        raise InputError(f"'{folder}' does not hold the files of `xaidesk concepts image` (concepts.json, "
+                         "concepts.csv, feeding.csv, heatmaps.npy, channel_relevance.npy).", details=str(error)) from None
     if len(rows) != len(heatmaps):
         raise InputError(f"'{folder}' is incomplete: concepts.csv and heatmaps.npy disagree; write it again.")
-    return {"meta": meta, "rows": rows, "heatmaps": heatmaps}
+    if not np.isfinite(channel_relevance).all():
+        raise InputError(f"'{folder}' holds relevance that is not a finite number; write it again.")
+    return {"meta": meta, "rows": rows, "heatmaps": heatmaps, "channel_relevance": channel_relevance,
+            "feeding": feeding}
 
 
 def _tile(pixels: np.ndarray) -> np.ndarray:
