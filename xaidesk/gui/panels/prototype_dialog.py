@@ -14,13 +14,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QDialog, QFileDialog, QFormLayout, QHBoxLayout,
-                               QHeaderView, QLabel, QListWidget, QPushButton, QScrollArea, QSpinBox, QSplitter,
-                               QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QComboBox, QDialog, QFileDialog, QFormLayout, QHBoxLayout, QLabel, QListWidget,
+                               QPushButton, QScrollArea, QSpinBox, QSplitter, QVBoxLayout, QWidget)
 
-from ..concept_dataset_jobs import (ConceptInputs, check_inputs, class_choices, class_name, earlier_runs,
-                                    fit_class_prototypes, full_image, load_references, matching_run,
-                                    open_saved_prototypes, run_class_names, save_prototypes, suggested_count)
+from ..concept_dataset_jobs import ConceptInputs, check_inputs, earlier_runs, full_image, load_references, matching_run
+from ..prototype_jobs import (class_choices, class_name, fit_class_prototypes, open_saved_prototypes, run_class_names,
+                              save_prototypes, suggested_count)
+from ..views.prototype_samples import PrototypeSampleTable
 from ..views.reference_grid import ReferenceGrid, SampleViewer, percent_text
 from ..widgets import error_dialog
 from ..widgets.panel_jobs import PanelJobs, job_controls
@@ -32,14 +32,6 @@ INTRO = ("Prototypes summarise how the model usually reasons about one class: a 
 CLASS_NOTE = ("A class's images are those the model predicted as it and the run explained for it (the same images "
               "unless the run explained one fixed class).")
 NO_RUN = "No reference run for this model yet: press Reference samples… and run it first."
-
-
-def _cell(text: str, tip: str = "") -> QTableWidgetItem:
-    item = QTableWidgetItem(text)
-    item.setFlags(Qt.ItemFlag.ItemIsSelectable | Qt.ItemFlag.ItemIsEnabled)
-    if tip:
-        item.setToolTip(tip)
-    return item
 
 
 class PrototypesDialog(QDialog):
@@ -165,24 +157,7 @@ class PrototypesDialog(QDialog):
         side = QWidget()
         layout = QVBoxLayout(side)
         layout.setContentsMargins(0, 0, 0, 0)
-        self.sample_table = QTableWidget(0, 4)
-        self.sample_table.setHorizontalHeaderLabels(["File", "Prototype", "Typicality", "Differs most in"])
-        self.sample_table.horizontalHeaderItem(1).setToolTip("The nearest prototype.")
-        self.sample_table.horizontalHeaderItem(3).setToolTip(
-            "The concepts whose share of the relevance differs most from the nearest prototype's, as "
-            "concept: change in percentage points.")
-        self.sample_table.horizontalHeaderItem(2).setToolTip(
-            "How likely the image's concept relevances are under the mixture, as a percentile of the class's images "
-            "(low: its reasoning is unusual).")
-        self.sample_table.verticalHeader().hide()
-        self.sample_table.setWordWrap(False)
-        self.sample_table.setTextElideMode(Qt.TextElideMode.ElideMiddle)  # file names differ at their ends
-        self.sample_table.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 8)
-        self.sample_table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.sample_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        header = self.sample_table.horizontalHeader()
-        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        self.sample_table = PrototypeSampleTable()
         layout.addWidget(QLabel("Samples, least typical first"))
         layout.addWidget(self.sample_table, 1)
         return side
@@ -279,14 +254,7 @@ class PrototypesDialog(QDialog):
         for card in fit.cards:
             self.prototype_list.addItem(f"Prototype {card.index + 1}: {100 * card.weight:.0f} % of the class, "
                                         f"{plural(card.members, 'image')}")
-        self.sample_table.setRowCount(len(fit.samples))
-        for row, sample in enumerate(fit.samples):
-            self.sample_table.setItem(row, 0, _cell(Path(sample.file).name, sample.file))
-            self.sample_table.setItem(row, 1, _cell(f"{sample.prototype + 1}"))
-            self.sample_table.setItem(row, 2, _cell(percent_text(sample.percentile),
-                                                    "The share of the class's images whose reasoning is less typical."))
-            differences = ", ".join(f"{channel}: {100 * change:+.0f}" for channel, change in sample.differences)
-            self.sample_table.setItem(row, 3, _cell(differences, "concept (change of its share, in points)"))
+        self.sample_table.show_samples(fit.samples)
         where = f", saved in {fit.saved}" if fit.saved is not None else ""
         self.state.setText(f"{plural(len(fit.cards), 'prototype')} of {fit.class_name} from "
                            f"{plural(len(fit.samples), 'image')} at layer {fit.layer}{where}."
@@ -315,8 +283,7 @@ class PrototypesDialog(QDialog):
 
     def samples_shown(self) -> list[tuple[str, int, str]]:
         """The sample table: (file, nearest prototype as shown, typicality as shown), top to bottom."""
-        return [(self.sample_table.item(r, 0).toolTip(), int(self.sample_table.item(r, 1).text()),
-                 self.sample_table.item(r, 2).text()) for r in range(self.sample_table.rowCount())]
+        return self.sample_table.rows_shown()
 
     def show_sample(self, tile) -> None:
         self.jobs.run("image", lambda token, progress: full_image(tile.path),

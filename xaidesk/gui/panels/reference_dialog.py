@@ -1,8 +1,9 @@
 """The Dataset tab's "Reference samples…": what each concept of a layer looks like, from the tab's folder.
 
 The folder is run through the tab's model once (:func:`~xaidesk.gui.concept_dataset_jobs.run_references`,
-a resumable dataset-mode run on a worker thread of its own, so the other tabs stay usable), recording
-every channel's relevance and activation at the chosen layer. The browser then lists the concepts by
+a resumable dataset-mode run on a worker thread of its own, so the other tabs stay usable: the run row,
+:class:`~xaidesk.gui.panels.reference_run.ReferenceRunRow`), recording every channel's relevance and
+activation at the chosen layer. The browser then lists the concepts by
 their relevance over the folder, and shows for the chosen one the crops where it was most relevant
 (RelMax) and most active (ActMax). The small jobs (loading the model, reading a run, cutting crops) go to
 the window's shared runner.
@@ -16,23 +17,18 @@ from PySide6.QtCore import QCoreApplication, Qt, Signal
 from PySide6.QtWidgets import (QComboBox, QDialog, QFileDialog, QFormLayout, QHBoxLayout, QLabel, QPushButton,
                                QVBoxLayout, QWidget)
 
-from ...runs import BatchStatus
 from ...runs.format import RUN_FILE
 from ..concept_dataset_jobs import (ConceptInputs, cache_folder, check_inputs, earlier_runs, full_image,
                                     load_references, matching_run, reference_setup, reference_tiles, run_references)
-from ..runner import Runner
 from ..views.reference_grid import ConceptBrowser, SampleViewer
 from ..widgets import error_dialog
 from ..widgets.panel_jobs import PanelJobs
-from ..widgets.retired_runners import retire
-from ..wording import plural
-from .tab_pieces import make_progress_bar
+from .reference_run import ReferenceRunRow
 
 INTRO = ("A concept is one channel of a layer. Its reference samples show what it looks like: the parts of the "
          "folder's images where it was most relevant to the prediction (RelMax) and where it was most active "
          "(ActMax). The folder is run through the model once; each image is explained for its predicted class.")
 CACHE_TEXT = "xaidesk's cache: kept per model, layer and folder, so a finished run is reused."
-RUN_NOTE = "Cancel (or closing this window) keeps the images done; Run again continues where the run stopped."
 
 
 class ReferenceSamplesDialog(QDialog):
@@ -63,10 +59,6 @@ class ReferenceSamplesDialog(QDialog):
         self.out: Path | None = None  # None: the cache
         self._open_run = open_run
         self._runs = []
-        self._run_runner: Runner | None = None
-        self._run_job: int | None = None
-        self._run_into: Path | None = None  # the folder of the run in progress (or stopping)
-        self._stopping: int | None = None
         self._shown_generation = 0  # counts the browser's clearings: a late result of an earlier one is dropped
         self.jobs = PanelJobs(runner, "dataset.references", self)
         self.setWindowTitle("Reference samples")
@@ -112,24 +104,13 @@ class ReferenceSamplesDialog(QDialog):
         form.addRow("Saved in:", output_row)
         form.addRow("Earlier runs:", earlier_row)
 
-        self.run_button = QPushButton("Run")
-        self.run_button.setToolTip("Run the folder through the model once, recording this layer's concepts.")
-        self.run_button.clicked.connect(self.start_run)
-        self.cancel_button = QPushButton("Cancel")
-        self.cancel_button.setToolTip("Stop the run; the images done are kept and Run continues it.")
-        self.cancel_button.clicked.connect(self.cancel_run)
-        self.progress_bar = make_progress_bar()
-        self.progress_bar.setMaximumWidth(200)
-        self.status = QLabel("Loading the model …")
-        self.status.setWordWrap(True)
-        run_row = QHBoxLayout()
-        run_row.addWidget(self.run_button)
-        run_row.addWidget(self.cancel_button)
-        run_row.addWidget(self.progress_bar)
-        run_row.addWidget(self.status, 1)
-        note = QLabel(RUN_NOTE)
-        note.setObjectName("notes")
-        note.setWordWrap(True)
+        self.run_row = ReferenceRunRow()
+        self.run_row.run_button.clicked.connect(self.start_run)
+        self.run_row.finished.connect(self._on_run_finished)
+        self.run_row.stopped.connect(self._on_run_stopped)
+        self.run_row.state_changed.connect(self._update_enabled)
+        self.run_button, self.cancel_button = self.run_row.run_button, self.run_row.cancel_button
+        self.progress_bar, self.status = self.run_row.progress_bar, self.run_row.status
 
         self.browser = ConceptBrowser()
         self.browser.concept_chosen.connect(self._on_concept)
@@ -150,8 +131,7 @@ class ReferenceSamplesDialog(QDialog):
         layout = QVBoxLayout(self)
         layout.addWidget(intro)
         layout.addLayout(form)
-        layout.addLayout(run_row)
-        layout.addWidget(note)
+        layout.addWidget(self.run_row)
         layout.addWidget(self.browser, 1)
         layout.addLayout(bottom)
         self._update_enabled()
@@ -250,17 +230,10 @@ class ReferenceSamplesDialog(QDialog):
 
     # ------------------------------------------------------------------ running
     def is_running(self) -> bool:
-        return self._run_job is not None
+        return self.run_row.is_running()
 
-    def _runner(self) -> Runner:
-        if self._run_runner is None or self._run_runner.closed:
-            self._run_runner = Runner()  # no parent: a run still stopping when the dialog goes must not take it along
-            self._run_runner.progress.connect(self._on_run_progress)
-            self._run_runner.finished.connect(self._on_run_finished)
-            self._run_runner.failed.connect(self._on_run_failed)
-            self._run_runner.cancelled.connect(self._on_run_cancelled)
-            self._run_runner.stopped.connect(self._on_run_stopped)
-        return self._run_runner
+    def is_stopping(self) -> bool:
+        return self.run_row.is_stopping()
 
     def start_run(self) -> int | None:
         """Run (or continue) the reference run of the chosen layer."""
@@ -272,65 +245,23 @@ class ReferenceSamplesDialog(QDialog):
             return run_references(setup, source, layer, out, batch_size=inputs.batch_size, device=inputs.device,
                                   token=token, progress=progress)
 
-        self._run_into = self.run_folder()
-        self._run_job = self._runner().submit(job, "dataset.references.run")
-        self.progress_bar.setValue(0)
-        self.status.setText("Starting …")
+        job_id = self.run_row.start(job, self.run_folder())
         self._update_enabled()
-        return self._run_job
+        return job_id
 
     def cancel_run(self) -> None:
-        if self._run_job is None:
-            return
-        self._stopping = self._run_job
-        self._runner().cancel(self._run_job)
+        self.run_row.cancel()
 
-    def _on_run_progress(self, job_id: int, fraction: float, message, partial) -> None:
-        if job_id != self._run_job:
-            return
-        self.progress_bar.setValue(int(round(1000 * fraction)))
-        text = str(message or "")
-        if isinstance(partial, BatchStatus) and partial.skipped:
-            text += f" · {plural(partial.skipped, 'file')} could not be read"
-        self.status.setText(text)
-
-    def _on_run_finished(self, job_id: int, references) -> None:
-        if job_id != self._run_job:
-            return
-        self._run_job = None
-        self.progress_bar.setValue(1000)
-        self.status.setText(f"Done: {plural(len(references.files), 'image')} recorded at layer {references.layer}.")
+    def _on_run_finished(self, references) -> None:
         self._refresh_earlier()
         self._show(references)
         self.references_ready.emit(str(references.run_dir))
 
-    def _on_run_failed(self, job_id: int, failure) -> None:
-        if job_id != self._run_job:
-            return
-        self._run_job = None
-        self.status.setText(f"The run stopped: {failure.message}")
-        self._update_enabled()
-        error_dialog.show_error(self, "The reference run could not go on", failure)
-
-    def _on_run_cancelled(self, job_id: int) -> None:
-        if job_id != self._run_job:
-            return
-        self._run_job = None
-        self.status.setText("Cancelling – the images done so far are kept …")
-        self._update_enabled()
-
-    def _on_run_stopped(self, job_id: int, _result) -> None:
-        if job_id != self._stopping:
-            return
-        self._stopping = None
-        folder = self._run_into  # the stopped run's folder, whatever layer or output is chosen by now
-        self.status.setText("Cancelled – the images done so far are kept; press Run to continue where it stopped.")
+    def _on_run_stopped(self, folder: Path | None) -> None:
+        """Show the stopped run's folder again if it is still the one chosen (whatever layer or output is by now)."""
         self._refresh_earlier()
         if folder is not None and folder == self.run_folder() and (folder / RUN_FILE).is_file():
             self._load(folder, quiet=True)
-
-    def is_stopping(self) -> bool:
-        return self._stopping is not None
 
     # ------------------------------------------------------------------ browsing
     def show_earlier(self) -> None:
@@ -425,9 +356,7 @@ class ReferenceSamplesDialog(QDialog):
     def stop(self) -> None:
         """Cancel this dialog's jobs and let its run's worker thread go (what is done stays on disk)."""
         self.jobs.cancel()
-        self.cancel_run()
-        if self._run_runner is not None and not self._run_runner.closed:
-            retire(self._run_runner)
+        self.run_row.stop()
 
 
 def open_reference_dialog(parent: QWidget, runner, inputs: ConceptInputs, open_run=None,
