@@ -6,7 +6,7 @@ import torch
 
 from helpers import loaded
 from xaidesk.core import Cancelled, CancelToken, default_method, get_method
-from xaidesk.gui import concept_jobs
+from xaidesk.gui import concept_jobs, concept_saved_jobs
 from xaidesk.gui.concept_jobs import ConceptContext
 from xaidesk.explain.lrp.cnn import build_composite
 from xaidesk.explain.lrp.concepts import (
@@ -154,7 +154,7 @@ def test_saved_concepts_are_read_back_with_their_shares_heatmaps_relevance_and_f
     pixels = _pixels()
     Image.fromarray(pixels).save(tmp_path / "input.png")
     found, folder = _saved(tmp_path, model, pixels, tmp_path / "input.png")
-    saved = concept_jobs.open_saved_concepts(folder)
+    saved = concept_saved_jobs.open_saved_concepts(folder)
     ranking = saved.ranking
     assert saved.input_path == (tmp_path / "input.png").resolve() and saved.image_shape == pixels.shape[:2]
     assert [c.channel for c in ranking.concepts] == found.channels
@@ -168,11 +168,11 @@ def test_saved_concepts_are_read_back_with_their_shares_heatmaps_relevance_and_f
     # the input named relative to the folder's parent is found; a missing one is None
     (folder / "concepts.json").write_text((folder / "concepts.json").read_text().replace(
         str(tmp_path / "input.png"), "input.png"))
-    assert concept_jobs.open_saved_concepts(folder).input_path == (tmp_path / "input.png").resolve()
+    assert concept_saved_jobs.open_saved_concepts(folder).input_path == (tmp_path / "input.png").resolve()
     (tmp_path / "input.png").unlink()
-    assert concept_jobs.open_saved_concepts(folder).input_path is None
+    assert concept_saved_jobs.open_saved_concepts(folder).input_path is None
     with pytest.raises(InputError, match="does not hold"):
-        concept_jobs.open_saved_concepts(tmp_path)
+        concept_saved_jobs.open_saved_concepts(tmp_path)
 
 
 def _prototypes(tmp_path, channels, layer, class_index, centre=None, name="prototypes"):
@@ -192,15 +192,15 @@ def test_the_reasoning_is_compared_with_prototypes_of_the_same_layer_and_class_a
 
     model = loaded(_net(), 12)
     ranking = concept_jobs.rank_concepts(ConceptContext(model, _pixels(), 1), "2", 3)
-    prototypes = concept_jobs.open_prototypes(_prototypes(tmp_path, 5, "2", 1))
-    found = concept_jobs.compare_with_prototypes(prototypes, ranking)
-    expected = typicality(prototypes, ranking.channel_relevance, k=concept_jobs.DIFFERENCES_SHOWN)
+    prototypes = concept_saved_jobs.open_prototypes(_prototypes(tmp_path, 5, "2", 1))
+    found = concept_saved_jobs.compare_with_prototypes(prototypes, ranking)
+    expected = typicality(prototypes, ranking.channel_relevance, k=concept_saved_jobs.DIFFERENCES_SHOWN)
     assert found.mismatch == "" and found.prototype == expected.prototype
     assert found.percentile == pytest.approx(expected.percentile) and len(found.differences) == 5
     assert found.weight == pytest.approx(prototypes.weights[expected.prototype]) and found.note == ""
-    other_layer = concept_jobs.compare_with_prototypes(
-        concept_jobs.open_prototypes(_prototypes(tmp_path, 5, "0", 1, name="p0")), ranking)
+    other_layer = concept_saved_jobs.compare_with_prototypes(
+        concept_saved_jobs.open_prototypes(_prototypes(tmp_path, 5, "0", 1, name="p0")), ranking)
     assert "layer 0" in other_layer.mismatch and "choose layer 0" in other_layer.mismatch
-    other_class = concept_jobs.compare_with_prototypes(
-        concept_jobs.open_prototypes(_prototypes(tmp_path, 5, "2", 2, name="p2")), ranking)
+    other_class = concept_saved_jobs.compare_with_prototypes(
+        concept_saved_jobs.open_prototypes(_prototypes(tmp_path, 5, "2", 2, name="p2")), ranking)
     assert "class 2" in other_class.mismatch and other_class.prototype == -1

@@ -263,7 +263,7 @@ def test_typical_reasoning_compares_the_prediction_with_prototypes_of_its_layer_
         qtbot, tab_with, tmp_path, error_dialogs):
     from xaidesk.concepts.prototype_files import read_prototypes
     from xaidesk.concepts.prototypes import typicality
-    from xaidesk.gui.panels.concepts_panel import PROTOTYPES_SETTING
+    from xaidesk.gui.panels.concept_typicality import PROTOTYPES_SETTING
     from xaidesk.gui.views.concept_views import typicality_text
 
     _tab, panel = tab_with(loaded(_net(), 16))

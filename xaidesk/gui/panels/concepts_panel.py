@@ -9,58 +9,39 @@ pixels; the one shown is mapped onto the image (in the runner for large images) 
 
 "Open saved…" shows the concepts ``xaidesk concepts image`` wrote, without computing them again;
 "Compare with prototypes…" says how typical the reasoning is for a class's prototypes (PCX).
+
+The panel composes its parts: the controls (:mod:`.concept_controls`), the "Fed by" page
+(:mod:`.concept_feeding`), the reference samples (:mod:`.concept_references`), the Typicality page
+(:mod:`.concept_typicality`) and the opening of saved concepts (:mod:`.concept_saved`).
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
-from pathlib import Path
 from typing import Callable
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import (
-    QComboBox,
-    QFileDialog,
-    QHBoxLayout,
-    QLabel,
-    QPushButton,
-    QSpinBox,
-    QSplitter,
-    QTabWidget,
-    QVBoxLayout,
-    QWidget,
-)
+from PySide6.QtWidgets import QLabel, QPushButton, QSplitter, QTabWidget, QVBoxLayout, QWidget
 
 from .. import concept_jobs
-from ..concept_jobs import ACTMAX, DEFAULT_TOP, RELMAX, ConceptContext
+from ..concept_jobs import ConceptContext
 from ..formatting import class_text, format_duration
-from ..views.concept_views import WARNING_STYLE, ReferenceStrip, ShareList, TypicalityView, share_text
+from ..views.concept_views import WARNING_STYLE, ShareList, share_text
 from ..views.image_views import HeatmapView
 from ..widgets import error_dialog
 from ..widgets.panel_jobs import PanelJobs, job_controls
+from .concept_controls import ConceptControls
+from .concept_feeding import FeedingSection
+from .concept_references import NO_REFERENCES, ReferenceSection, concept_name
+from .concept_saved import SavedConceptsMixin
+from .concept_typicality import TypicalitySection
 
-#: How to get reference samples when none exist for the model and layer.
-NO_REFERENCES = ("None yet for this model and layer. Make them once from a folder of images: Dataset tab ▸ "
-                 "Reference samples…, or xaidesk concepts references FOLDER --model {spec} --layer {layer} --out RUN")
 #: What the panel says before the first run.
 FIND_FIRST = "Press Find concepts to split the explanation into the concepts of the chosen layer."
 #: Images with more pixels than this have their concept heatmap mapped in the runner, not while the GUI waits.
 MAP_IN_GUI_PIXELS = 1_000_000
 #: Concept heatmaps kept on the image's size (the last ones shown).
 HEATMAPS_KEPT = 4
-#: Settings keys: the last folder of saved concepts, and the prototypes compared with.
-SAVED_SETTING, PROTOTYPES_SETTING = "concepts/last_saved_folder", "concepts/last_prototypes_folder"
-
-
-def _concept_name(channel: int) -> str:
-    return f"Concept {channel}"
-
-
-def _same_path(first, second) -> bool:
-    try:
-        return first is not None and second is not None and Path(first).resolve() == Path(second).resolve()
-    except OSError:
-        return False
 
 
 def _same_input(first: ConceptContext | None, second: ConceptContext | None) -> bool:
@@ -69,7 +50,7 @@ def _same_input(first: ConceptContext | None, second: ConceptContext | None) -> 
             and first.pixels is second.pixels and first.target == second.target)
 
 
-class ConceptsPanel(QWidget):
+class ConceptsPanel(SavedConceptsMixin, QWidget):
     """Top concepts with shares, a concept's heatmap over the input, its reference samples and the concepts
     below that feed it, for one layer chosen in a picker.
 
@@ -93,17 +74,13 @@ class ConceptsPanel(QWidget):
         self._open_image = open_image
         self.settings = settings
         #: Concepts read from a folder: shown (``saved``), or waiting for their image to open (``_pending``).
-        self.saved: concept_jobs.SavedConcepts | None = None
-        self._pending: concept_jobs.SavedConcepts | None = None
-        self.prototypes = None
-        self.prototypes_folder: Path | None = None
+        self.saved = None
+        self._pending = None
         self._heatmaps: OrderedDict[int, object] = OrderedDict()
-        self._feeding_found: dict[int, concept_jobs.FeedingConcepts] = {}
         self.jobs = PanelJobs(runner, "image.concepts", self)
         self.context: ConceptContext | None = None
         self.setup: concept_jobs.ConceptSetup | None = None
         self.ranking: concept_jobs.ConceptRanking | None = None
-        self.feeding: concept_jobs.FeedingConcepts | None = None
         self._include: int | None = None
         self._engaged = False
         self._build()
@@ -122,23 +99,9 @@ class ConceptsPanel(QWidget):
         self.refusal_label.setWordWrap(True)
         self.refusal_label.setVisible(False)
 
-        self.controls = QWidget()
-        controls = QHBoxLayout(self.controls)
-        controls.setContentsMargins(0, 0, 0, 0)
-        self.layer_combo = QComboBox()
-        self.layer_combo.setToolTip("The layer whose channels are read as concepts; later layers hold more "
-                                    "composite concepts.")
-        self.layer_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-        self.layer_combo.setMinimumContentsLength(12)
+        self.controls = ConceptControls()
+        self.layer_combo, self.top_spin = self.controls.layer_combo, self.controls.top_spin
         self.layer_combo.currentIndexChanged.connect(self._on_layer_changed)
-        self.top_spin = QSpinBox()
-        self.top_spin.setRange(1, 64)
-        self.top_spin.setValue(DEFAULT_TOP)
-        self.top_spin.setToolTip("How many concepts to list (their heatmaps are computed together).")
-        controls.addWidget(QLabel("Layer"))
-        controls.addWidget(self.layer_combo, 1)
-        controls.addWidget(QLabel("Top"))
-        controls.addWidget(self.top_spin)
         self.open_saved_button = QPushButton("Open saved…")
         self.open_saved_button.setToolTip("Show concepts saved by xaidesk concepts image (a folder with concepts.json),"
                                           " without computing them again.")
@@ -171,13 +134,15 @@ class ConceptsPanel(QWidget):
 
         left = QSplitter(Qt.Orientation.Vertical)
         left.addWidget(self.concept_list)
-        self.typical = TypicalityView()
-        self.typical.choose_button.clicked.connect(lambda _checked=False: self.choose_prototypes())
+        self.typical = TypicalitySection(self.jobs, lambda: self.ranking, self.settings)
         self.typical.concept_chosen.connect(self._show_differing)
+        self.feeding_section = FeedingSection(self.jobs, lambda: self.ranking, self.concept_list.current_channel)
+        self.feeding_label, self.feeding_list = self.feeding_section.label, self.feeding_section.share_list
+        self.feeding_list.concept_chosen.connect(self.open_lower_concept)
         # What feeds the concept and how typical the reasoning is share the space under the list.
         self.details_tabs = QTabWidget()
         self.details_tabs.setDocumentMode(True)
-        self.details_tabs.addTab(self._build_feeding(), "Fed by")
+        self.details_tabs.addTab(self.feeding_section, "Fed by")
         self.details_tabs.addTab(self.typical, "Typicality")
         self.details_tabs.setTabToolTip(0, "The concepts of the layer below that pass relevance to the chosen "
                                            "concept (its attribution graph).")
@@ -190,7 +155,9 @@ class ConceptsPanel(QWidget):
         right_layout.setContentsMargins(0, 0, 0, 0)
         right_layout.addWidget(self.concept_view, 1)
         right_layout.addWidget(self.absorbed_label)
-        right_layout.addWidget(self._build_references())
+        self.reference_section = ReferenceSection(self.jobs, self._load_references)
+        self.reference_kind, self.references = self.reference_section.kind, self.reference_section.strip
+        right_layout.addWidget(self.reference_section)
         right.setMinimumWidth(190)
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
         for index, widget in enumerate((left, right)):
@@ -207,39 +174,6 @@ class ConceptsPanel(QWidget):
         layout.addWidget(self.summary_label)
         layout.addWidget(self.warning_label)
         layout.addWidget(self.splitter, 1)
-
-    def _build_references(self) -> QWidget:
-        page = QWidget()
-        layout = QVBoxLayout(page)
-        layout.setContentsMargins(0, 4, 0, 0)
-        heading = QLabel("Reference samples")
-        heading.setObjectName("viewTitle")
-        self.reference_kind = QComboBox()
-        self.reference_kind.addItem("Most relevant (RelMax)", RELMAX)
-        self.reference_kind.addItem("Most active (ActMax)", ACTMAX)
-        self.reference_kind.setToolTip("RelMax: the samples where the concept mattered most for the prediction. "
-                                       "ActMax: the samples where the channel fired most strongly.")
-        self.reference_kind.currentIndexChanged.connect(lambda _index: self._load_references())
-        self.references = ReferenceStrip()
-        layout.addWidget(heading)
-        layout.addWidget(self.reference_kind)
-        layout.addWidget(self.references)
-        return page
-
-    def _build_feeding(self) -> QWidget:
-        page = QWidget()
-        layout = QVBoxLayout(page)
-        layout.setContentsMargins(0, 4, 0, 0)
-        self.feeding_label = QLabel("")
-        self.feeding_label.setWordWrap(True)
-        self.feeding_label.setObjectName("notes")
-        self.feeding_list = ShareList("Concept below", "Share")
-        self.feeding_list.setToolTip("The concepts of the layer below that pass relevance to the chosen concept. "
-                                     "Click one to open it in its own layer.")
-        self.feeding_list.concept_chosen.connect(self.open_lower_concept)
-        layout.addWidget(self.feeding_label)
-        layout.addWidget(self.feeding_list, 1)
-        return page
 
     # ------------------------------------------------------------------ context
     def refresh(self, *_args) -> None:
@@ -272,12 +206,7 @@ class ConceptsPanel(QWidget):
 
     def _fill_layers(self, model) -> None:
         self.setup = concept_jobs.concept_setup(model)
-        self.layer_combo.blockSignals(True)
-        self.layer_combo.clear()
-        for layer in self.setup.layers:
-            self.layer_combo.addItem(layer.title, layer.name)
-        self.layer_combo.setCurrentIndex(max(0, self.layer_combo.findData(self.setup.default)))
-        self.layer_combo.blockSignals(False)
+        self.controls.fill(self.setup)
         self.refusal_label.setToolTip(self.setup.details)
 
     def _set_available(self, available: bool, sentence: str) -> None:
@@ -292,9 +221,8 @@ class ConceptsPanel(QWidget):
         self.open_saved_button.setEnabled(self.context is not None)
 
     def _clear(self, message: str) -> None:
-        self.ranking, self.feeding, self.saved = None, None, None
+        self.ranking, self.saved = None, None
         self._heatmaps.clear()
-        self._feeding_found = {}
         self.concept_list.set_items([])
         self.concept_view.clear_relevance()
         self.concept_view.set_title("Concept heatmap")
@@ -302,10 +230,9 @@ class ConceptsPanel(QWidget):
         self.summary_label.setText(message)
         self.summary_label.setVisible(bool(message))
         self.warning_label.setVisible(False)
-        self.feeding_list.set_items([])
-        self.feeding_label.setText("")
+        self.feeding_section.clear()
         self.references.set_message("")
-        self._update_typical()
+        self.typical.update_result()
 
     def layer(self) -> str | None:
         return self.layer_combo.currentData()
@@ -365,134 +292,21 @@ class ConceptsPanel(QWidget):
 
     def _set_ranking(self, ranking, summary: str) -> None:
         self.ranking = ranking
-        self.concept_list.set_items([(c.channel, c.share, _concept_name(c.channel)) for c in ranking.concepts])
+        self.concept_list.set_items([(c.channel, c.share, concept_name(c.channel)) for c in ranking.concepts])
         self.summary_label.setVisible(True)
         self.summary_label.setText(summary)
         self.concept_view.set_meaning_class(class_text(ranking.target, ranking.target_label), True)
-        self._update_typical()
-
-    # ------------------------------------------------------------------ saved concepts
-    def open_saved(self, folder=None) -> int | None:
-        """Show the concepts ``xaidesk concepts image`` saved in ``folder`` (asked for when None), without
-        computing them; their input image is opened in the tab when it is not the one shown. A folder that is
-        not such a folder gets an error dialog and changes nothing."""
-        if folder is None:
-            folder = QFileDialog.getExistingDirectory(self, "Open saved concepts (a folder of xaidesk concepts image)",
-                                                      self._remembered(SAVED_SETTING))
-            if not folder:
-                return None
-        self._remember(SAVED_SETTING, str(Path(folder).parent))
-
-        def job(token, progress):
-            return concept_jobs.open_saved_concepts(folder, token=token, progress=progress)
-
-        return self.jobs.run("saved", job, self._saved_ready,
-                             lambda failure: error_dialog.show_error(self, "Could not open the saved concepts", failure))
-
-    def _saved_ready(self, saved) -> None:
-        context = self._source()
-        if saved.input_path is not None and context is not None and _same_path(saved.input_path, context.image_path):
-            self._show_saved(saved, context)
-        elif saved.input_path is not None and self._open_image is not None:
-            self.jobs.cancel()
-            self._pending = saved
-            self.summary_label.setVisible(True)
-            self.summary_label.setText(f"Opening {saved.input_path.name}, the image these concepts were made for…")
-            self._open_image(saved.input_path)
-        elif context is not None and tuple(context.pixels.shape[:2]) == saved.image_shape:
-            self._show_saved(saved, context, f"Their image {saved.meta.get('input') or '(not named)'} is not found; "
-                                             "they are shown over the current image, which has the same size.")
-        else:
-            height, width = saved.image_shape
-            error_dialog.show_error(self, "Could not show the saved concepts", (
-                f"The image these concepts were made for ({saved.meta.get('input') or 'not named'}) is not found, "
-                f"and the image shown is not {width}×{height} pixels like them. Open that image, then open the "
-                "saved concepts again."))
-
-    def _pending_opened(self, context: ConceptContext) -> bool:
-        pending = self._pending
-        return (_same_path(pending.input_path, context.image_path)
-                and tuple(context.pixels.shape[:2]) == pending.image_shape)
-
-    def _show_saved(self, saved, context: ConceptContext, note: str = "") -> None:
-        self.jobs.cancel()
-        self._clear("")
-        self.saved = saved
-        self._feeding_found = dict(saved.feeding)
-        ranking = saved.ranking
-        meta = saved.meta
-        index = self.layer_combo.findData(ranking.layer)
-        if index >= 0:
-            self.layer_combo.blockSignals(True)
-            self.layer_combo.setCurrentIndex(index)
-            self.layer_combo.blockSignals(False)
-        self._set_ranking(ranking, (
-            f"Saved concepts from {saved.folder.name}: made with the model {meta.get('model') or '(not named)'}, "
-            f"layer {ranking.layer}, for {class_text(ranking.target, ranking.target_label)}, with "
-            f"{ranking.method_title}. " + note).strip())
-        self.summary_label.setToolTip(str(saved.folder))
-        self._warn_model(saved, context)
-        self.concept_list.select_channel(ranking.concepts[0].channel)
-
-    def _warn_model(self, saved, context: ConceptContext) -> None:
-        spec = str(getattr(context.model, "spec", ""))
-        made_with = str(saved.meta.get("model") or "")
-        differs = bool(made_with) and spec != made_with
-        self.warning_label.setText(f"The tab's model is {spec}, not {made_with}: these saved concepts do not "
-                                   "describe it. Find concepts computes them for the tab's model." if differs else "")
-        self.warning_label.setVisible(differs)
-
-    def _remembered(self, key: str) -> str:
-        return str(self.settings.value(key, "") or "") if self.settings is not None else ""
-
-    def _remember(self, key: str, value: str) -> None:
-        if self.settings is not None:
-            self.settings.setValue(key, value)
+        self.typical.update_result()
 
     # ------------------------------------------------------------------ typical reasoning
+    @property
+    def prototypes(self):
+        """The prototypes compared with (None until chosen)."""
+        return self.typical.prototypes
+
     def choose_prototypes(self, folder=None) -> int | None:
-        """Compare the concepts shown with the prototypes in ``folder`` (asked for when None; the last one is
-        remembered). A folder without prototypes gets an error dialog and changes nothing."""
-        if folder is None:
-            folder = QFileDialog.getExistingDirectory(self, "Prototypes of a class (a folder of Prototypes…)",
-                                                      self._remembered(PROTOTYPES_SETTING))
-            if not folder:
-                return None
-
-        def job(token, progress):
-            return concept_jobs.open_prototypes(folder, token=token, progress=progress)
-
-        def done(prototypes) -> None:
-            self.prototypes, self.prototypes_folder = prototypes, Path(folder)
-            self._remember(PROTOTYPES_SETTING, str(folder))
-            self._update_typical()
-
-        return self.jobs.run("prototypes", job, done,
-                             lambda failure: error_dialog.show_error(self, "Could not open the prototypes", failure))
-
-    def _update_typical(self) -> None:
-        view, prototypes = self.typical, self.prototypes
-        if prototypes is None:
-            view.set_source("")
-            view.set_message("Choose the prototypes of a class (Dataset tab ▸ Prototypes…) to see whether this "
-                             "prediction is decided the way the class usually is.")
-            return
-        settings = prototypes.settings
-        described = ", ".join(part for part in (
-            f"class {settings['class_index']}" if settings.get("class_index") is not None else "",
-            f"layer {settings['layer']}" if settings.get("layer") is not None else "",
-            f"{prototypes.count} prototype{'s' if prototypes.count != 1 else ''}") if part)
-        view.set_source(f"{self.prototypes_folder.name}: {described}.")
-        view.source_label.setToolTip(f"Prototypes in {self.prototypes_folder}: {described}.")
-        if self.ranking is None:
-            view.set_message("Find or open concepts to compare them with the prototypes.")
-            return
-        try:
-            result = concept_jobs.compare_with_prototypes(prototypes, self.ranking)
-        except Exception as error:  # noqa: BLE001 - an InputError of the comparison is said in place
-            view.set_message(str(error))
-            return
-        view.show_result(result, concept_jobs.UNUSUAL_PERCENTILE)
+        """Compare the concepts shown with the prototypes in ``folder`` (:meth:`TypicalitySection.choose`)."""
+        return self.typical.choose(folder)
 
     def _show_differing(self, channel: int) -> None:
         """A concept that differs from the prototype: shown when listed, else found with the others."""
@@ -512,7 +326,7 @@ class ConceptsPanel(QWidget):
         if view.pixels() is not context.pixels:
             view.set_image(context.pixels, reset_view=view.pixels() is None
                            or view.pixels().shape != context.pixels.shape)
-        view.set_title(f"{_concept_name(channel)} of layer {ranking.layer} · {share_text(concept.share)}")
+        view.set_title(f"{concept_name(channel)} of layer {ranking.layer} · {share_text(concept.share)}")
         self.absorbed_label.setText(f"Absorbed below the layer: {100 * concept.absorbed_share:.1f} % of its relevance")
         self._show_heatmap(ranking, channel)
         self._load_feeding(channel)
@@ -539,45 +353,6 @@ class ConceptsPanel(QWidget):
         self.jobs.run("heatmap", lambda token, progress: ranking.heatmap(channel), show,
                       lambda failure: self.absorbed_label.setText(failure.message))
 
-    def _load_feeding(self, channel: int) -> None:
-        ranking, context, layer = self.ranking, self.context, self.ranking.layer
-        self.feeding_list.set_items([])
-        if channel in self._feeding_found or self.saved is not None:
-            self._show_feeding(channel, self._feeding_found.get(channel))
-            return
-        self.feeding_label.setText("Finding the concepts below that feed them…")
-        top, channels = self.top_spin.value(), [c.channel for c in ranking.concepts]
-
-        def job(token, progress):
-            return concept_jobs.feeding_concepts(context, layer, channels, top, token=token, progress=progress)
-
-        def done(found) -> None:
-            if self.ranking is not ranking:
-                return
-            self._feeding_found = {feeding.channel: feeding for feeding in found}
-            current = self.concept_list.current_channel()
-            if current is not None:
-                self._show_feeding(current, self._feeding_found.get(current))
-
-        def failed(failure) -> None:
-            self.feeding_label.setText(failure.message)
-
-        self.jobs.run("graph", job, done, failed)
-
-    def _show_feeding(self, channel: int, feeding) -> None:
-        self.feeding = feeding
-        if feeding is None:
-            self.feeding_list.set_items([])
-            self.feeding_label.setText(f"The saved concepts do not say what feeds {_concept_name(channel)}.")
-            return
-        if feeding.lower_layer is None:
-            self.feeding_label.setText(feeding.note)
-            self.feeding_list.set_items([])
-            return
-        self.feeding_label.setText(f"Concepts of layer {feeding.lower_layer} passing the most relevance to "
-                                   f"{_concept_name(channel)}:")
-        self.feeding_list.set_items([(c, s, _concept_name(c)) for c, s in feeding.items])
-
     def _still_shown(self, ranking, channel: int) -> bool:
         """Whether ``channel`` of ``ranking`` is the concept shown now."""
         return self.ranking is ranking and self.concept_list.current_channel() == channel
@@ -585,47 +360,22 @@ class ConceptsPanel(QWidget):
     def open_lower_concept(self, channel: int) -> int | None:
         """Open ``channel`` of the layer below (from the attribution graph): its layer is chosen and its concepts
         found, with this one among them and shown."""
-        feeding = self.feeding
-        if feeding is None or feeding.lower_layer is None or self.layer_combo.findData(feeding.lower_layer) < 0:
+        feeding = self.feeding_section.feeding
+        if feeding is None or feeding.lower_layer is None or not self.controls.select_layer(feeding.lower_layer):
             return None
         self._include = int(channel)
-        self.layer_combo.blockSignals(True)
-        self.layer_combo.setCurrentIndex(self.layer_combo.findData(feeding.lower_layer))
-        self.layer_combo.blockSignals(False)
         return self.run()
+
+    def _load_feeding(self, channel: int) -> None:
+        self.feeding_section.load(self.context, self.ranking, channel, self.top_spin.value(), self.saved is not None)
 
     def _load_references(self) -> None:
         ranking, context = self.ranking, self.context
         channel = self.concept_list.current_channel()
         if ranking is None or context is None or channel is None:
             return
-        spec = ranking.model_spec or context.model.spec
-        layer, kind = ranking.layer, self.reference_kind.currentData()
-        self.references.set_message("Looking for reference samples…")
-
-        def job(token, progress):
-            runs = concept_jobs.reference_runs(spec, layer)
-            if not runs:
-                return None
-            return concept_jobs.reference_crops(runs[0], channel, kind, token=token, progress=progress)
-
-        def done(found) -> None:
-            if not self._still_shown(ranking, channel):
-                return
-            if found is None:
-                self.references.set_message(NO_REFERENCES.format(spec=spec, layer=layer))
-                return
-            what = "most relevant" if kind == RELMAX else "most active"
-            partial = "" if found.finished else " (a run not finished yet)"
-            self.references.set_crops(
-                found.crops, f"Where {_concept_name(channel)} was {what} among {found.images} images of "
-                             f"{found.source}{partial}." if found.crops else
-                f"The reference run of {found.source} has no samples for {_concept_name(channel)}.")
-
-        def failed(failure) -> None:
-            self.references.set_message(failure.message)
-
-        self.jobs.run("references", job, done, failed)
+        self.reference_section.load(ranking.model_spec or context.model.spec, ranking.layer, channel,
+                                    lambda: self._still_shown(ranking, channel))
 
 
 __all__ = ["ConceptsPanel", "FIND_FIRST", "HEATMAPS_KEPT", "MAP_IN_GUI_PIXELS", "NO_REFERENCES"]

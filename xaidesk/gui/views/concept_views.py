@@ -289,7 +289,7 @@ class TypicalityView(QWidget):
         self._layout.setStretch(self._layout.count() - 1, 0 if shown else 1)
 
     def show_result(self, result, unusual_below: float) -> None:
-        """Show a :class:`~xaidesk.gui.concept_jobs.TypicalReasoning` (its ``mismatch`` sentence when it has one)."""
+        """Show a :class:`~xaidesk.gui.concept_saved_jobs.TypicalReasoning` (its ``mismatch`` sentence when it has one)."""
         if result.mismatch:
             self.set_message(result.mismatch)
             return
