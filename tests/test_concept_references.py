@@ -180,3 +180,18 @@ def test_the_cache_keeps_runs_for_different_explained_classes_apart(folder):
     predicted = refs.compute_references(folder, model, "3")
     fixed = refs.compute_references(folder, model, "3", target=2)
     assert fixed.run_dir != predicted.run_dir and set(fixed.targets) == {2}
+
+
+def test_a_reference_run_of_a_vision_transformer_records_its_block_concepts(folder, tmp_path):
+    from test_attnlrp import loaded as loaded_vit
+    from test_attnlrp import tiny_vit
+
+    model = loaded_vit(tiny_vit())
+    result = refs.compute_references(folder, model, "encoder.layers.encoder_layer_1", out=tmp_path / "vit",
+                                     method="lrp.attention", batch_size=5)
+    assert len(result.files) == 12 and result.relevance.shape == (12, 32) and np.isfinite(result.relevance).all()
+    # token layers have no grid: the box is the whole image
+    first = result.relmax(0, 1)[0]
+    from xaidesk.data.images import load_image
+
+    assert first.box == (0, 0, *load_image(first.path).pixels.shape[:2])

@@ -154,3 +154,31 @@ def test_peak_boxes_cover_the_cells_at_half_the_peak_and_survive_flat_maps():
     assert boxes[0, 1].tolist() == [0, 0, 4, 5]  # all zero: every cell is the peak
     assert boxes[0, 2].tolist() == [0, 0, 4, 5]
     assert peak_boxes(torch.full((1, 1, 2, 2), float("nan")))[0, 0].tolist() == [0, 0, 2, 2]
+
+
+def test_a_vision_transformer_splits_its_lrp_for_transformers_into_the_concepts_of_a_block():
+    """Token layers keep their channels last and the rules for transformers compute relevance as
+    tensor × gradient; the concepts of a block still add up to the heatmap of LRP for transformers."""
+    from test_attnlrp import input_image, tiny_vit
+    from test_attnlrp import loaded as loaded_vit
+    from xaidesk.concepts.image import explain_concepts, lrp_method
+    from xaidesk.explain.lrp.attention import attnlrp_attribution
+    from xaidesk.explain.lrp.concepts import attribution_graph, concept_layers, default_layer, record_concepts
+
+    model, x = loaded_vit(tiny_vit()), input_image()
+    layers = concept_layers(model)
+    assert [c.kind for c in layers] == ["convolution", "block", "block"] and lrp_method(None, model) == "lrp.attention"
+    params = {"epsilon": 1e-6, "gamma_conv": 0.25, "gamma_linear": 0.05, "attention": "attnlrp"}
+    layer = default_layer(layers)
+    every = conditional_relevance(model, x, 1, dict(params), layer, range(layers[-1].channels))
+    _, full, _ = attnlrp_attribution(model, x, 1, params)
+    assert torch.allclose(every.heatmaps.sum(0), full[0], atol=1e-6 * float(full.abs().max()))
+    top = conditional_relevance(model, x, 1, dict(params), layer, top=3)
+    assert torch.allclose(top.heatmaps, every.heatmaps[list(top.channels)], atol=1e-9)
+    graphs = attribution_graph(model, x, 1, dict(params), layer, list(top.channels), layers[-2].name)
+    assert len(graphs) == 3 and all(g.relevance.shape == (layers[-2].channels,) for g in graphs)
+    records = record_concepts(model, torch.cat([x, input_image(2)]), [1, 1], dict(params), layer)
+    assert torch.allclose(records.relevance[0].double(), every.channel_relevance, atol=1e-6)
+    pixels = (torch.rand(40, 40, 3, generator=torch.Generator().manual_seed(0)) * 255).to(torch.uint8).numpy()
+    concepts = explain_concepts(model, pixels, top=2)
+    assert concepts.method == "lrp.attention" and concepts.heatmap(0).shape == (40, 40)

@@ -204,3 +204,21 @@ def test_the_reasoning_is_compared_with_prototypes_of_the_same_layer_and_class_a
     other_class = concept_saved_jobs.compare_with_prototypes(
         concept_saved_jobs.open_prototypes(_prototypes(tmp_path, 5, "2", 2, name="p2")), ranking)
     assert "class 2" in other_class.mismatch and other_class.prototype == -1
+
+
+def test_a_vision_transformer_gets_its_concepts_from_lrp_for_transformers():
+    from test_attnlrp import loaded as loaded_vit
+    from test_attnlrp import tiny_vit
+
+    from xaidesk.core.registry import TAG_TRANSFORMERS
+
+    model = loaded_vit(tiny_vit())
+    setup = concept_jobs.concept_setup(model)
+    assert setup.refusal is None and setup.default == "encoder.layers.encoder_layer_1"
+    choice = concept_jobs.lrp_choice(default_method("image"), {}, model)
+    assert get_method(choice.method).has(TAG_TRANSFORMERS)
+    ranking = concept_jobs.rank_concepts(ConceptContext(model, _pixels(shape=(32, 32)), 1), setup.default, 3)
+    assert len(ranking.concepts) == 3 and ranking.heatmap(ranking.concepts[0].channel).shape == (32, 32)
+    feeding = concept_jobs.feeding_concepts(ConceptContext(model, _pixels(shape=(32, 32)), 1), setup.default,
+                                            ranking.concepts[0].channel)
+    assert feeding.lower_layer == "encoder.layers.encoder_layer_0" and feeding.items

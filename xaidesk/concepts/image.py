@@ -64,18 +64,27 @@ class ImageConcepts:
         return self.preprocessing.to_original(self.heatmaps[int(k)], shape, preserve=self.resample)
 
 
-def lrp_method(method: str | None) -> str:
-    """``method`` when it is an LRP method for CNNs with a batched path, else the image default (LRP)."""
-    from ..core import default_method
-    from ..explain.lrp.cnn import BATCHED_METHODS
+def lrp_method(method: str | None, model=None) -> str:
+    """``method`` when concepts can be computed with it (an LRP method with a batched path), else the image
+    default; for a transformer (``model`` refused by the CNN rules) the LRP method for transformers."""
+    from ..core import default_method, get_method, list_methods
+    from ..core.registry import TAG_TRANSFORMERS
+    from ..explain.common import unavailable_reason
+    from ..explain.lrp.concepts import concept_methods
 
-    if method is None:
-        method = default_method("image")
-        return method if method in BATCHED_METHODS else next(iter(BATCHED_METHODS))
-    if method not in BATCHED_METHODS:
-        raise MethodError(f"Concepts split an LRP explanation; '{method}' is not one. Choose one of: "
-                          f"{', '.join(BATCHED_METHODS)}.")
-    return method
+    usable = concept_methods()
+    if method is not None:
+        if method not in usable:
+            raise MethodError(f"Concepts split an LRP explanation; '{method}' is not one. Choose one of: "
+                              f"{', '.join(usable)}.")
+        return method
+    default = default_method("image")
+    default = default if default in usable else usable[0]
+    if model is not None and unavailable_reason(get_method(default), model):
+        for info in list_methods("image"):
+            if info.has(TAG_TRANSFORMERS) and info.name in usable and not unavailable_reason(info, model):
+                return info.name
+    return default
 
 
 def explain_concepts(model, pixels: np.ndarray, layer: str | None = None, *, method: str | None = None,
@@ -87,14 +96,12 @@ def explain_concepts(model, pixels: np.ndarray, layer: str | None = None, *, met
     from ..core import get_method
     from ..explain.common import unavailable_reason
     from ..explain.image import check_image_model, predict_tensor
-    from ..explain.lrp.cnn import build_composite, choose_canonizers
-    from ..explain.lrp.coverage import guard_module
-    from ..explain.lrp.concepts import (attribution_graph, concept_layers, conditional_relevance, default_layer,
-                                        layer_below)
+    from ..explain.lrp.concepts import (attribution_graph, concept_layers, concept_rules, conditional_relevance,
+                                        default_layer, layer_below)
 
     token, progress = token or CancelToken(), progress or no_progress
     started = time.perf_counter()
-    method = lrp_method(method)
+    method = lrp_method(method, model)
     info = get_method(method)
     reason = unavailable_reason(info, model)
     if reason:
@@ -109,13 +116,11 @@ def explain_concepts(model, pixels: np.ndarray, layer: str | None = None, *, met
     if int(top) < 1:
         raise InputError(f"Ask for at least one concept (got {top}).")
     resolved = info.resolve_params({**info.defaults("image"), **dict(params or {})})
-    composite_name = method.split(".", 1)[1]
     x = model.preprocessing.to_tensor(pixels)
     target = int(target) if target is not None else predict_tensor(model, x).top_class
-    canonizers = choose_canonizers(model.architecture, guard_module(model))
 
     def composite():
-        return build_composite(composite_name, resolved, model, canonizers, input_shape=tuple(x.shape))
+        return concept_rules(method, resolved, model, tuple(x.shape))
 
     progress(0.05, "Conditional heatmaps of the concepts")
     result = conditional_relevance(model, x, target, composite(), layer, channels, top=None if channels else top,

@@ -115,10 +115,10 @@ def check_inputs(inputs: ConceptInputs) -> None:
 
 def reference_setup(spec: str, labels=None, preprocessing=None, token=None, progress=None) -> ReferenceSetup:
     """Load ``spec`` and find its concept layers; refuse a model LRP cannot explain or one without such layers."""
+    from xaidesk.concepts.image import lrp_method
     from xaidesk.core.registry import DATASET, default_method, get_method
     from xaidesk.explain.common import unavailable_reason
-    from xaidesk.explain.lrp.cnn import BATCHED_METHODS
-    from xaidesk.explain.lrp.concepts import concept_layers, default_layer
+    from xaidesk.explain.lrp.concepts import concept_layers, concept_methods, default_layer
     from xaidesk.models import load_model
 
     if progress is not None:
@@ -127,8 +127,8 @@ def reference_setup(spec: str, labels=None, preprocessing=None, token=None, prog
     if model.modality != "image":
         raise ModelError(f"{model.name} is not an image model; reference samples need one.")
     method = default_method(DATASET)
-    if method not in BATCHED_METHODS:
-        method = next(iter(BATCHED_METHODS))
+    if method not in concept_methods() or unavailable_reason(get_method(method), model):
+        method = lrp_method(None, model)  # the image default, or LRP for transformers for a transformer
     info = get_method(method)
     reason = unavailable_reason(info, model)
     if reason:

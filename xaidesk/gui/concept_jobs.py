@@ -157,7 +157,7 @@ def concept_setup(model) -> ConceptSetup:
 
     from xaidesk.core.registry import get_method
 
-    reason = unavailable_reason(get_method(lrp_choice(None, {}).method), model)
+    reason = unavailable_reason(get_method(lrp_choice(None, {}, model).method), model)
     if getattr(model, "is_torchscript", False):
         return ConceptSetup([], None, "Concepts need LRP, which cannot explain a TorchScript model; "
                                       "open its weights with its architecture instead.", reason or "")
@@ -171,25 +171,26 @@ def concept_setup(model) -> ConceptSetup:
     return ConceptSetup(choices, default_layer(layers))
 
 
-def lrp_choice(method: str | None, params: dict) -> LrpChoice:
-    """The LRP method for concepts: ``method`` with ``params`` when it is one of the LRP methods for CNNs,
-    otherwise the image default (or the first such LRP method) with its default settings."""
-    from xaidesk.core.registry import default_method, get_method
-    from xaidesk.explain.lrp.cnn import BATCHED_METHODS
+def lrp_choice(method: str | None, params: dict, model=None) -> LrpChoice:
+    """The LRP method for concepts: ``method`` with ``params`` when concepts can be computed with it (an LRP
+    method for CNNs or for transformers), otherwise the image default, or for a transformer ``model`` the LRP
+    method for transformers, with its default settings (also when ``method`` cannot explain ``model``)."""
+    from xaidesk.concepts.image import lrp_method
+    from xaidesk.core.registry import get_method
+    from xaidesk.explain.common import unavailable_reason
 
-    if method not in BATCHED_METHODS:
-        default = default_method("image")
-        method, params = (default if default in BATCHED_METHODS else next(iter(BATCHED_METHODS))), {}
+    if not uses_lrp(method) or (model is not None and unavailable_reason(get_method(method), model)):
+        method, params = lrp_method(None, model), {}
     info = get_method(method)
     resolved = info.resolve_params({**info.defaults("image"), **dict(params or {})})
-    return LrpChoice(method, info.title, BATCHED_METHODS[method].args[0], resolved, info.resample)
+    return LrpChoice(method, info.title, method.partition(".")[2], resolved, info.resample)
 
 
 def uses_lrp(method: str | None) -> bool:
-    """Whether ``method`` is one of the LRP methods for CNNs (its results can be split into concepts)."""
-    from xaidesk.explain.lrp.cnn import BATCHED_METHODS
+    """Whether ``method`` is an LRP method concepts can be computed with (its results can be split into concepts)."""
+    from xaidesk.explain.lrp.concepts import concept_methods
 
-    return method in BATCHED_METHODS
+    return method in concept_methods()
 
 
 # ------------------------------------------------------------------ computing
@@ -198,8 +199,7 @@ def uses_lrp(method: str | None) -> bool:
 def _prepared(context: ConceptContext, choice: LrpChoice):
     """``(x, target, composite factory)`` for the context's image and model."""
     from xaidesk.explain.image import check_image_model, predict_tensor
-    from xaidesk.explain.lrp.cnn import build_composite, choose_canonizers
-    from xaidesk.explain.lrp.coverage import guard_module
+    from xaidesk.explain.lrp.concepts import concept_rules
 
     model = context.model
     check_image_model(model)
@@ -207,8 +207,7 @@ def _prepared(context: ConceptContext, choice: LrpChoice):
     target = context.target if context.target is not None else predict_tensor(model, x).top_class
 
     def composite():
-        canonizers = choose_canonizers(model.architecture, guard_module(model))
-        return build_composite(choice.composite, choice.params, model, canonizers, input_shape=tuple(x.shape))
+        return concept_rules(choice.method, choice.params, model, tuple(x.shape))
 
     return x, int(target), composite
 
@@ -231,7 +230,7 @@ def rank_concepts(context: ConceptContext, layer: str, top: int = DEFAULT_TOP, i
     from xaidesk.concepts.image import explain_concepts
 
     start = time.perf_counter()
-    choice = lrp_choice(context.method, context.params)
+    choice = lrp_choice(context.method, context.params, context.model)
     model = context.model
 
     def explain(channels=None):
@@ -273,7 +272,7 @@ def feeding_concepts(context: ConceptContext, layer: str, channel, top: int = DE
         return found if several else found[0]
     progress(0.0, f"Concepts of {lower} that feed " + (f"concept {channels[0]}" if len(channels) == 1 else
                                                        f"{len(channels)} concepts"))
-    choice = lrp_choice(context.method, context.params)
+    choice = lrp_choice(context.method, context.params, context.model)
     x, target, composite = _prepared(context, choice)
     graphs = attribution_graph(context.model, x, target, composite(), layer, channels, lower, token=token)
     progress(1.0, "Done")

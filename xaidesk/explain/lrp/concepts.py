@@ -27,7 +27,7 @@ from zennit.core import Composite
 from ...core import Explanation, InputError, MethodError
 from ...models.base import LoadedModel
 from ...models.inference import forward_logits
-from ..common import check_target, detached_copy
+from ..common import check_target, detached_copy, gradients_enabled
 from .cnn import attached, build_composite, check_relevance, choose_canonizers, lrp_explanation
 from .coverage import guard_module
 
@@ -185,25 +185,63 @@ def _check_channels(layer: str, width: int, channels: Sequence[int]) -> None:
                          f"got {', '.join(map(str, channels))}.")
 
 
-def _start(output: torch.Tensor, targets: Sequence[int]) -> torch.Tensor:
-    """One-hot of each sample's target times its logit: the relevance the backward pass starts from."""
+def _start(output: torch.Tensor, targets: Sequence[int], scaled: bool = True) -> torch.Tensor:
+    """One-hot of each sample's target, times its logit when ``scaled``: where the backward pass starts."""
     for t in targets:
         check_target(t, output.shape[1])
     mask = torch.zeros_like(output)
     mask[torch.arange(output.shape[0], device=output.device), torch.as_tensor(list(targets), device=output.device)] = 1
-    return mask * output.detach()
+    return mask * output.detach() if scaled else mask
+
+
+@dataclass
+class _Pass:
+    """One forward pass with the rules attached (graph kept): the input, the logits, the layers' outputs.
+
+    ``tokens``: the rules of LRP for transformers, on a copy of the model that computes relevance as
+    tensor × gradient (:func:`xaidesk.explain.lrp.attention.lrp_copy`); a token tensor ``(B, T, D)``
+    has its channels last. With the CNN rules (zennit) the gradient is the relevance itself.
+    """
+
+    inp: torch.Tensor
+    logits: torch.Tensor
+    outputs: list
+    info: dict
+    tokens: bool
+
+    def relevance(self, tensor: torch.Tensor, gradient: torch.Tensor) -> torch.Tensor:
+        return tensor.detach() * gradient if self.tokens else gradient
+
+    def channel_dim(self, tensor: torch.Tensor) -> int:
+        return -1 if self.tokens and tensor.dim() == 3 else 1
+
+    def start(self, targets: Sequence[int]) -> torch.Tensor:
+        """The gradient the backward pass starts from: the explained logit's relevance is the logit itself,
+        which is the gradient with the CNN rules and gradient × logit (a gradient of one) for transformers."""
+        return _start(self.logits, targets, scaled=not self.tokens)
+
+
+def _first_tensor(output):
+    if isinstance(output, (tuple, list)) and output and isinstance(output[0], torch.Tensor):
+        return output[0]
+    return output
 
 
 @contextlib.contextmanager
-def _forward(model: LoadedModel, x: torch.Tensor, composite: Composite, layers: Sequence[str], fast: bool,
-             token) -> Iterator[tuple[torch.Tensor, torch.Tensor, list[torch.Tensor], dict]]:
-    """Forward ``x`` with the rules attached; yields ``(input, logits, outputs of layers, info)``, graph kept
-    (``info`` as in :func:`~xaidesk.explain.lrp.cnn.attached`)."""
+def _forward(model: LoadedModel, x: torch.Tensor, composite, layers: Sequence[str], fast: bool,
+             token) -> Iterator[_Pass]:
+    """Forward ``x`` with the rules attached and the graph kept.
+
+    ``composite`` is a zennit composite (the CNN rules, attached to the model and removed on the way
+    out) or, for a transformer, the settings of LRP for transformers (a dict; a rule-carrying copy of
+    the model runs instead).
+    """
     outputs: dict[str, torch.Tensor] = {}
 
     def attach(module: torch.nn.Module) -> list:
         def keep(name):
             def on_output(_module, _inputs, output):
+                output = _first_tensor(output)
                 if not isinstance(output, torch.Tensor) or output.dim() < 2:
                     raise MethodError(f"The layer '{name}' does not give one tensor with channels; "
                                       "choose another layer.")
@@ -212,7 +250,7 @@ def _forward(model: LoadedModel, x: torch.Tensor, composite: Composite, layers: 
 
         return [_layer(module, name).register_forward_hook(keep(name)) for name in layers]
 
-    with attached(model, composite, fast, attach) as (module, info):
+    def run(module: torch.nn.Module, info: dict, tokens: bool) -> _Pass:
         inp = detached_copy(x).requires_grad_()
         logits = forward_logits(module, inp, model.name)
         if token is not None:
@@ -220,25 +258,42 @@ def _forward(model: LoadedModel, x: torch.Tensor, composite: Composite, layers: 
         missing = [name for name in layers if name not in outputs]
         if missing:
             raise MethodError(f"The layer '{missing[0]}' was not used when the model ran; choose another layer.")
-        yield inp, logits, [outputs[name] for name in layers], info
+        return _Pass(inp, logits, [outputs[name] for name in layers], info, tokens)
+
+    if isinstance(composite, dict):
+        from .attention import _copy_for
+
+        duplicate, info = _copy_for(model, composite)
+        handles = attach(duplicate)
+        try:
+            with gradients_enabled():
+                yield run(duplicate, info, True)
+        finally:
+            for handle in handles:
+                handle.remove()
+        return
+    with attached(model, composite, fast, attach) as (module, info):
+        yield run(module, info, False)
 
 
-def _masked(relevance: torch.Tensor, channels: Sequence[int]) -> torch.Tensor:
-    """``(K, 1, C, ...)``: ``relevance`` (1, C, ...) with all channels but one zeroed, once per channel."""
-    mask = torch.zeros((len(channels), relevance.shape[1]) + (1,) * (relevance.dim() - 2), dtype=relevance.dtype,
-                       device=relevance.device)
+def _masked(gradient: torch.Tensor, channels: Sequence[int], dim: int) -> torch.Tensor:
+    """``(K, 1, ...)``: ``gradient`` (1, ...) with all channels (along ``dim``) but one zeroed, once per channel."""
+    width = gradient.shape[dim]
+    shape = [1] * gradient.dim()
+    shape[dim] = width
+    mask = torch.zeros((len(channels), width), dtype=gradient.dtype, device=gradient.device)
     mask[torch.arange(len(channels)), torch.as_tensor(list(channels))] = 1.0
-    return (mask * relevance).unsqueeze(1)
+    return (mask.reshape(len(channels), *shape[1:]) * gradient).unsqueeze(1)
 
 
-def _below(upper: torch.Tensor, lower: torch.Tensor, relevance: torch.Tensor, channels: Sequence[int], chunk: int,
-           token) -> torch.Tensor:
-    """``(K, *lower.shape[1:])``: the relevance at ``lower`` of each channel of ``upper`` on its own."""
+def _below(upper: torch.Tensor, lower: torch.Tensor, gradient: torch.Tensor, channels: Sequence[int], chunk: int,
+           token, dim: int = 1) -> torch.Tensor:
+    """``(K, *lower.shape[1:])``: the gradient at ``lower`` of each channel of ``upper`` on its own."""
     parts = []
     for start in range(0, len(channels), chunk):
         if token is not None:
             token.check()
-        grads = _masked(relevance, channels[start:start + chunk])
+        grads = _masked(gradient, channels[start:start + chunk], dim)
         try:
             (part,) = torch.autograd.grad(upper, lower, grad_outputs=grads, retain_graph=True, is_grads_batched=True)
         except RuntimeError as error:
@@ -251,19 +306,23 @@ def _below(upper: torch.Tensor, lower: torch.Tensor, relevance: torch.Tensor, ch
     return torch.cat(parts)
 
 
-def _channel_sums(relevance: torch.Tensor) -> torch.Tensor:
-    return relevance.flatten(2).sum(2) if relevance.dim() > 2 else relevance
+def _channel_sums(relevance: torch.Tensor, dim: int = 1) -> torch.Tensor:
+    """``(B, channels)``: ``relevance`` summed over everything but the batch and the channel axis ``dim``."""
+    if relevance.dim() <= 2:
+        return relevance
+    return relevance.movedim(dim, 1).flatten(2).sum(2)
 
 
-def conditional_relevance(model: LoadedModel, x: torch.Tensor, target: int, composite: Composite, layer: str,
+def conditional_relevance(model: LoadedModel, x: torch.Tensor, target: int, composite, layer: str,
                           channels: Sequence[int] | None = None, *, top: int | None = None, token=None,
                           fast: bool = True, chunk: int = CHUNK) -> ConditionalRelevance:
     """Conditional heatmaps of ``channels`` of ``layer`` for ``target``, sharing everything above the layer.
 
     ``x`` is one input ``(1, C, H, W)``; ``composite`` a fresh LRP composite
-    (:func:`xaidesk.explain.lrp.cnn.build_composite`). Give ``channels``, or ``top`` to explain the ``top``
-    most relevant channels (chosen from the same pass). The relevance of every channel of the layer is
-    returned as well, so that the concepts can be ranked.
+    (:func:`xaidesk.explain.lrp.cnn.build_composite`), or for a transformer the settings of LRP for
+    transformers (a dict). Give ``channels``, or ``top`` to explain the ``top`` most relevant channels
+    (chosen from the same pass). The relevance of every channel of the layer is returned as well, so
+    that the concepts can be ranked.
     """
     if x.shape[0] != 1:
         raise InputError("Conditional relevance explains one input at a time.")
@@ -272,20 +331,23 @@ def conditional_relevance(model: LoadedModel, x: torch.Tensor, target: int, comp
     chosen = tuple(int(c) for c in channels) if channels is not None else ()
     if channels is not None and not chosen:
         raise InputError("Choose at least one concept (channel) to explain.")
-    with _forward(model, x, composite, [layer], fast, token) as (inp, logits, (out,), _info):
-        _check_channels(layer, out.shape[1], chosen)
-        (at_layer,) = torch.autograd.grad(logits, out, grad_outputs=_start(logits, [target]), retain_graph=True)
+    with _forward(model, x, composite, [layer], fast, token) as p:
+        (out,), dim = p.outputs, p.channel_dim(p.outputs[0])
+        _check_channels(layer, out.shape[dim], chosen)
+        (gradient,) = torch.autograd.grad(p.logits, out, grad_outputs=p.start([target]), retain_graph=True)
+        at_layer = p.relevance(out, gradient.detach())
         if not bool(torch.isfinite(at_layer).all()):
             raise MethodError("The relevance at the layer is not finite (NaN or infinite) for this model and layer.")
-        channel_relevance = _channel_sums(at_layer.detach())[0].double().cpu()
+        channel_relevance = _channel_sums(at_layer, dim)[0].double().cpu()
         if channels is None:
-            chosen = tuple(c for c, _ in top_concepts(channel_relevance, min(int(top), out.shape[1])))
-        heatmaps = _below(out, inp, at_layer.detach(), chosen, max(1, int(chunk)), token)
+            chosen = tuple(c for c, _ in top_concepts(channel_relevance, min(int(top), out.shape[dim])))
+        heatmaps = p.relevance(p.inp, _below(out, p.inp, gradient.detach(), chosen, max(1, int(chunk)), token, dim))
+        logit = float(p.logits.detach()[0, target])
     if not bool(torch.isfinite(heatmaps).all()):
         raise MethodError("The conditional relevance is not finite (NaN or infinite) for this model and layer.")
     sums = heatmaps.flatten(1).sum(1).double().cpu()
     return ConditionalRelevance(layer, chosen, heatmaps.cpu(), channel_relevance,
-                                channel_relevance[list(chosen)] - sums, float(logits.detach()[0, target]))
+                                channel_relevance[list(chosen)] - sums, logit)
 
 
 def attribution_graph(model: LoadedModel, x: torch.Tensor, target: int, composite: Composite, layer: str,
@@ -301,18 +363,20 @@ def attribution_graph(model: LoadedModel, x: torch.Tensor, target: int, composit
         raise InputError("Choose a lower layer other than the concept's own layer.")
     if not channels:
         raise InputError("Choose at least one concept (channel) to explain.")
-    with _forward(model, x, composite, [layer, lower_layer], fast, token) as (_inp, logits, (out, lower), _info):
-        _check_channels(layer, out.shape[1], channels)
-        (at_layer,) = torch.autograd.grad(logits, out, grad_outputs=_start(logits, [target]), retain_graph=True)
+    with _forward(model, x, composite, [layer, lower_layer], fast, token) as p:
+        out, lower = p.outputs
+        dim = p.channel_dim(out)
+        _check_channels(layer, out.shape[dim], channels)
+        (gradient,) = torch.autograd.grad(p.logits, out, grad_outputs=p.start([target]), retain_graph=True)
         if not lower.requires_grad or lower.grad_fn is None:
             raise MethodError(f"No relevance reaches '{lower_layer}' from '{layer}'; choose a layer below it.")
         try:
-            below = _below(out, lower, at_layer.detach(), channels, max(1, int(chunk)), token)
+            below = _below(out, lower, gradient.detach(), channels, max(1, int(chunk)), token, dim)
         except RuntimeError as error:
             if "not have been used" not in str(error) and "One of the differentiated" not in str(error):
                 raise
             raise MethodError(f"'{lower_layer}' does not feed '{layer}'; choose a layer below it.") from None
-    relevance = _channel_sums(below).double().cpu()
+        relevance = _channel_sums(p.relevance(lower, below), p.channel_dim(lower)).double().cpu()
     if not bool(torch.isfinite(relevance).all()):
         raise MethodError("The attribution graph is not finite (NaN or infinite) for this model and layer.")
     graphs = [AttributionGraph(layer, c, lower_layer, relevance[k]) for k, c in enumerate(channels)]
@@ -379,12 +443,15 @@ def record_concepts(model: LoadedModel, x: torch.Tensor, targets, composite: Com
     """One forward and one LRP pass for a batch ``x``; the unconditional heatmaps and every channel's
     relevance and activation at ``layer``. ``targets`` None explains each input's top class."""
     captured: dict = {}
-    with _forward(model, x, composite, [layer], fast, token) as (inp, logits, (out,), info):
+    with _forward(model, x, composite, [layer], fast, token) as p:
+        (out,), logits, info = p.outputs, p.logits, p.info
+        dim = p.channel_dim(out)
         chosen = logits.detach().argmax(1).tolist() if targets is None else [int(t) for t in targets]
         if len(chosen) != x.shape[0]:
             raise MethodError(f"{len(chosen)} targets were given for a batch of {x.shape[0]} inputs.")
-        out.register_hook(lambda grad: captured.__setitem__("at_layer", grad.detach()))
-        (heatmaps,) = torch.autograd.grad(logits, inp, grad_outputs=_start(logits, chosen))
+        out.register_hook(lambda grad: captured.__setitem__("at_layer", p.relevance(out, grad.detach())))
+        (gradient,) = torch.autograd.grad(logits, p.inp, grad_outputs=p.start(chosen))
+        heatmaps = p.relevance(p.inp, gradient).detach()
         activation = out.detach()
     notes = check_relevance(heatmaps, logits.detach(), chosen)
     at_layer = captured.get("at_layer")
@@ -395,12 +462,13 @@ def record_concepts(model: LoadedModel, x: torch.Tensor, targets, composite: Com
                           "model and layer.")
     if at_layer.dim() == 4:
         relevance_maps, activation_maps = at_layer, activation
-    else:
-        relevance_maps, activation_maps = at_layer.reshape(*at_layer.shape[:2], 1, 1), activation.reshape(
-            *activation.shape[:2], 1, 1)
+    else:  # dense layers and tokens: one cell, the whole input
+        relevance_maps = _channel_sums(at_layer, dim)[:, :, None, None]
+        activation_maps = activation.movedim(dim, 1).flatten(2).max(2).values[:, :, None, None] \
+            if activation.dim() > 2 else activation[:, :, None, None]
     return ConceptRecords(
-        logits=logits.detach().cpu(), targets=chosen, heatmaps=heatmaps.detach().cpu(),
-        relevance=_channel_sums(at_layer).float().cpu(),
+        logits=logits.detach().cpu(), targets=chosen, heatmaps=heatmaps.cpu(),
+        relevance=_channel_sums(at_layer, dim).float().cpu(),
         activation=activation_maps.flatten(2).max(2).values.float().cpu(),
         relevance_peak=peak_boxes(relevance_maps).cpu(), activation_peak=peak_boxes(activation_maps).cpu(),
         grid=tuple(int(s) for s in relevance_maps.shape[2:]), notes=notes, info=info,
@@ -413,25 +481,51 @@ def _grid_boxes_to_input(boxes: torch.Tensor, grid: tuple[int, int], size: tuple
     return np.asarray(boxes, dtype=np.float64) * scale
 
 
-def run_concepts_batch(name: str, layer: str, model: LoadedModel, x: torch.Tensor, targets, *, params: dict,
+def concept_methods() -> list[str]:
+    """The LRP methods concepts can be computed with: the CNN rules and the rules for transformers."""
+    from . import attention, cnn
+
+    return [*cnn.BATCHED_METHODS, *attention.BATCHED_METHODS]
+
+
+def concept_rules(method: str, params: dict, model: LoadedModel, input_shape: tuple):
+    """What :func:`conditional_relevance` and its kin take as ``composite`` for the LRP method ``method``."""
+    from . import attention
+
+    if method in attention.BATCHED_METHODS:
+        return dict(params)
+    if method not in concept_methods():
+        raise MethodError(f"Concepts split an LRP explanation; '{method}' is not an LRP method.")
+    canonizers = choose_canonizers(model.architecture, guard_module(model))
+    return build_composite(method.split(".", 1)[1], params, model, canonizers, input_shape=input_shape)
+
+
+def run_concepts_batch(method: str, layer: str, model: LoadedModel, x: torch.Tensor, targets, *, params: dict,
                        token) -> list[Explanation]:
-    """The LRP method ``lrp.<name>`` for a batch, each :class:`Explanation` carrying the layer's concepts.
+    """The LRP method ``method`` for a batch, each :class:`Explanation` carrying the layer's concepts.
 
     ``extras["item_arrays"]["concepts"]`` holds ``relevance`` and ``activation`` ``(channels,)`` and
     ``relevance_box`` and ``activation_box`` ``(channels, 4)`` in model-input pixels (see
-    :class:`ConceptRecords`); a dataset run stores them beside the heatmap.
+    :class:`ConceptRecords`); a dataset run stores them beside the heatmap. For a transformer's token
+    layers the box is the whole input.
     """
+    from . import attention
+
     token.check()
-    canonizers = choose_canonizers(model.architecture, guard_module(model))
-    composite = build_composite(name, params, model, canonizers, input_shape=(1, *x.shape[1:]))
-    records = record_concepts(model, x, targets, composite, layer, token=token)
+    rules = concept_rules(method, params, model, (1, *x.shape[1:]))
+    records = record_concepts(model, x, targets, rules, layer, token=token)
     size = tuple(int(s) for s in x.shape[2:])
     relevance_boxes = _grid_boxes_to_input(records.relevance_peak, records.grid, size)
     activation_boxes = _grid_boxes_to_input(records.activation_peak, records.grid, size)
     explanations = []
     for i, t in enumerate(records.targets):
-        explanation = lrp_explanation(name, model, t, float(records.logits[i, t]), records.heatmaps[i], params,
-                                      canonizers, records.info, records.notes[i])
+        logit = float(records.logits[i, t])
+        if isinstance(rules, dict):
+            explanation = attention._explanation(model, t, logit, records.heatmaps[i], params, records.info, i)
+        else:
+            canonizers = choose_canonizers(model.architecture, guard_module(model))
+            explanation = lrp_explanation(method.split(".", 1)[1], model, t, logit, records.heatmaps[i], params,
+                                          canonizers, records.info, records.notes[i])
         explanation.extras["concept_layer"] = layer
         explanation.extras["item_arrays"] = {"concepts": {
             "relevance": records.relevance[i].numpy(), "activation": records.activation[i].numpy(),
@@ -444,6 +538,5 @@ def run_concepts_batch(name: str, layer: str, model: LoadedModel, x: torch.Tenso
 __all__ = [
     "AttributionGraph", "ConceptLayer", "ConceptRecords", "ConditionalRelevance", "attribution_graph",
     "concept_layers", "conditional_relevance", "default_layer", "layer_below", "peak_boxes", "record_concepts",
-    "run_concepts_batch",
-    "top_concepts",
+    "concept_methods", "concept_rules", "run_concepts_batch", "top_concepts",
 ]
