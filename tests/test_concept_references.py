@@ -195,3 +195,20 @@ def test_a_reference_run_of_a_vision_transformer_records_its_block_concepts(fold
     from xaidesk.data.images import load_image
 
     assert first.box == (0, 0, *load_image(first.path).pixels.shape[:2])
+
+
+def test_reading_a_run_again_is_free_until_it_changes(folder, tmp_path):
+    model = _model()
+    token = CancelToken()
+
+    def stop_after_some(fraction, message, partial=None):
+        if partial is not None and partial.count >= 4:
+            token.cancel()
+
+    with pytest.raises(Cancelled):
+        refs.compute_references(folder, model, "3", out=tmp_path / "run", batch_size=2, token=token,
+                                progress=stop_after_some)
+    first = refs.open_references(tmp_path / "run")
+    assert refs.open_references(tmp_path / "run") is first
+    resumed = refs.compute_references(folder, model, "3", out=tmp_path / "run", batch_size=2)
+    assert resumed is not first and len(resumed.files) == 12 > len(first.files)

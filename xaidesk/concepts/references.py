@@ -113,9 +113,42 @@ def _method_of(meta: dict) -> str:
     return methods[0]["name"] if methods else ""
 
 
+#: The last reference runs read, by folder and the state of their files (one file per image: slow to read again).
+_READ: dict = {}
+_READ_KEPT = 4
+
+
+def _state(run_dir: Path) -> tuple:
+    stamps = []
+    for name in ("run.json", "index.csv"):
+        try:
+            stat = (run_dir / name).stat()
+            stamps.append((stat.st_mtime_ns, stat.st_size))
+        except OSError:
+            stamps.append(None)
+    return tuple(stamps)
+
+
 def open_references(run_dir) -> ConceptReferences:
-    """Read a reference run (a run folder with a concept layer) back; its complete items only."""
+    """Read a reference run (a run folder with a concept layer) back; its complete items only.
+
+    The last few runs read are kept, so reading one again while its ``run.json`` and ``index.csv`` are
+    unchanged costs nothing (the Concepts panel reads the run on every click).
+    """
     run_dir = Path(run_dir).expanduser()
+    key, state = str(run_dir.resolve()), _state(run_dir)
+    kept = _READ.get(key)
+    if kept is not None and kept[0] == state:
+        return kept[1]
+    references = _read_references(run_dir)
+    _READ.pop(key, None)
+    _READ[key] = (state, references)
+    while len(_READ) > _READ_KEPT:
+        _READ.pop(next(iter(_READ)))
+    return references
+
+
+def _read_references(run_dir: Path) -> ConceptReferences:
     meta = read_meta(run_dir)
     layer = (meta.get("concepts") or {}).get("layer")
     if not layer:
