@@ -11,7 +11,7 @@ from xaidesk.concepts.files import read_image_concepts, write_image_concepts, wr
 from xaidesk.concepts.image import explain_concepts
 from xaidesk.core import CancelToken, Cancelled, InputError, MethodError
 from xaidesk.explain.lrp.cnn import build_composite
-from xaidesk.explain.lrp.concepts import record_concepts
+from xaidesk.explain.lrp.concept_records import record_concepts
 from xaidesk.runs.merge import merge_runs
 
 
@@ -40,8 +40,8 @@ def cache(tmp_path, monkeypatch):
     monkeypatch.setattr(refs, "references_root", lambda: tmp_path / "cache" / "concepts")
 
 
-def test_a_cancelled_reference_run_resumes_to_the_same_records_as_one_uninterrupted_run(folder, tmp_path):
-    model = _model()
+def _cancel_after_four(folder, model, out):
+    """Start a reference run into ``out`` and cancel it once at least four images are done."""
     token = CancelToken()
 
     def stop_after_some(fraction, message, partial=None):
@@ -49,8 +49,12 @@ def test_a_cancelled_reference_run_resumes_to_the_same_records_as_one_uninterrup
             token.cancel()
 
     with pytest.raises(Cancelled):
-        refs.compute_references(folder, model, "3", out=tmp_path / "run", batch_size=2, token=token,
-                                progress=stop_after_some)
+        refs.compute_references(folder, model, "3", out=out, batch_size=2, token=token, progress=stop_after_some)
+
+
+def test_a_cancelled_reference_run_resumes_to_the_same_records_as_one_uninterrupted_run(folder, tmp_path):
+    model = _model()
+    _cancel_after_four(folder, model, tmp_path / "run")
     partial = refs.open_references(tmp_path / "run")
     assert 4 <= len(partial.files) < 12 and not partial.finished
     resumed = refs.compute_references(folder, model, "3", out=tmp_path / "run", batch_size=2)
@@ -199,15 +203,7 @@ def test_a_reference_run_of_a_vision_transformer_records_its_block_concepts(fold
 
 def test_reading_a_run_again_is_free_until_it_changes(folder, tmp_path):
     model = _model()
-    token = CancelToken()
-
-    def stop_after_some(fraction, message, partial=None):
-        if partial is not None and partial.count >= 4:
-            token.cancel()
-
-    with pytest.raises(Cancelled):
-        refs.compute_references(folder, model, "3", out=tmp_path / "run", batch_size=2, token=token,
-                                progress=stop_after_some)
+    _cancel_after_four(folder, model, tmp_path / "run")
     first = refs.open_references(tmp_path / "run")
     assert refs.open_references(tmp_path / "run") is first
     resumed = refs.compute_references(folder, model, "3", out=tmp_path / "run", batch_size=2)

@@ -144,7 +144,7 @@ def test_a_residual_block_is_a_concept_layer_and_its_concepts_add_up_to_the_heat
 
 
 def test_peak_boxes_cover_the_cells_at_half_the_peak_and_survive_flat_maps():
-    from xaidesk.explain.lrp.concepts import peak_boxes
+    from xaidesk.explain.lrp.concept_records import peak_boxes
 
     maps = torch.zeros(1, 3, 4, 5)
     maps[0, 0, 1, 2], maps[0, 0, 2, 4] = 1.0, 0.6  # two cells above half the peak
@@ -163,7 +163,8 @@ def test_a_vision_transformer_splits_its_lrp_for_transformers_into_the_concepts_
     from test_attnlrp import loaded as loaded_vit
     from xaidesk.concepts.image import explain_concepts, lrp_method
     from xaidesk.explain.lrp.attention import attnlrp_attribution
-    from xaidesk.explain.lrp.concepts import attribution_graph, concept_layers, default_layer, record_concepts
+    from xaidesk.explain.lrp.concept_records import record_concepts
+    from xaidesk.explain.lrp.concepts import attribution_graph, concept_layers, default_layer
 
     model, x = loaded_vit(tiny_vit()), input_image()
     layers = concept_layers(model)

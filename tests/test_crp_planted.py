@@ -9,7 +9,8 @@ import torch
 
 import planted_concepts as planted
 from xaidesk.explain.lrp.cnn import build_composite
-from xaidesk.explain.lrp.concepts import concept_layers, conditional_relevance, default_layer, record_concepts
+from xaidesk.explain.lrp.concept_records import record_concepts
+from xaidesk.explain.lrp.concepts import concept_layers, conditional_relevance, default_layer
 
 CLASS_A = 0
 

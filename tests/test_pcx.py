@@ -56,7 +56,7 @@ def test_two_ways_to_be_class_a_give_two_prototypes_and_a_third_way_is_atypical(
 
 def test_on_the_planted_network_the_prototypes_are_the_two_marks_and_both_marks_at_once_is_atypical():
     from xaidesk.explain.lrp.cnn import build_composite
-    from xaidesk.explain.lrp.concepts import record_concepts
+    from xaidesk.explain.lrp.concept_records import record_concepts
 
     model = planted.trained_model()
 

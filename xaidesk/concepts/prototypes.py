@@ -1,7 +1,7 @@
 """Prototypes of a class's reasoning (PCX, Dreyer et al. 2024): a Gaussian mixture on concept-relevance vectors.
 
 Each sample explained for a class gives one vector: the relevance of every concept (channel) of a layer
-(:func:`xaidesk.explain.lrp.concepts.record_concepts`). Samples the model decides for the same reasons have
+(:func:`xaidesk.explain.lrp.concept_records.record_concepts`). Samples the model decides for the same reasons have
 similar vectors; a Gaussian mixture fitted on them has one component per typical way of reasoning, a
 *prototype*. A new prediction is typical when the mixture finds its vector likely, compared with the
 samples the mixture was fitted on.

@@ -123,7 +123,7 @@ def concept_recorder(model, requests: Sequence[MethodRequest], layer: str):
     """The batched function of a concept run: the one LRP method, recording ``layer``'s concepts."""
     import functools
 
-    from ..explain.lrp import concepts
+    from ..explain.lrp import concept_records, concepts
 
     names = [layer_.name for layer_ in concepts.concept_layers(model)]
     if model.modality != "image" or len(requests) != 1 or requests[0].name not in concepts.concept_methods():
@@ -131,7 +131,7 @@ def concept_recorder(model, requests: Sequence[MethodRequest], layer: str):
     if layer not in names:
         raise InputError(f"'{layer}' is not a concept layer of {model.name}; choose one of: "
                          f"{', '.join(names[-12:]) or 'none (the model has no convolution or dense layers)'}.")
-    return functools.partial(concepts.run_concepts_batch, requests[0].name, layer)
+    return functools.partial(concept_records.run_concepts_batch, requests[0].name, layer)
 
 
 def explain_batched(function, model, group: list[ReadInput], request: MethodRequest, target, device, token, counters):
