@@ -19,7 +19,8 @@ from typing import Sequence
 
 from ..core import CancelToken, InputError, MethodError, ModelError, no_progress
 from ..core.io import write_json_atomic
-from .compute import batched_function, concept_recorder, explain_batched, explain_one, per_file_on_device, resolve_device, resolve_methods
+from .compute import (batched_function, concept_recorder, explain_batched, explain_one, per_file_on_device,
+                      resolve_device, resolve_methods)
 from .format import (
     COMPARED_WORDS,
     INDEX_FILE,

@@ -12,6 +12,11 @@ passes below the layer depend on the input alone, so they are computed once as w
 The rules pass relevance on linearly, so the conditional heatmaps of all channels of a layer add
 up to the unconditional heatmap, and a channel's heatmap adds up to that channel's relevance except
 for what biases and stabilisers below the layer absorb (``absorbed``).
+
+CNNs use zennit's rules (a composite), where the gradient is the relevance. Vision transformers use
+the rules of LRP for transformers on a rule-carrying copy of the model, where relevance is tensor ×
+gradient and a token layer's channels (hidden dimensions) are its last axis. The per-channel records
+of a batch for reference samples are in :mod:`xaidesk.explain.lrp.concept_records`.
 """
 
 from __future__ import annotations
