@@ -40,6 +40,7 @@ from .format import (
     write_index,
     write_skipped,
 )
+from .lock import LOCK_FILE, run_lock
 from .scan import check_shard, check_source, item_stems, scan_folder, shard_files
 from .workers import Prefetcher, Saver
 
@@ -127,7 +128,7 @@ def open_run_folder(out: Path, meta: dict) -> tuple[dict, list[IndexRow]]:
         existing.update(device=meta["device"], finished=None)
         write_json_atomic(out / RUN_FILE, existing)
         return existing, kept
-    if out.is_dir() and any(out.iterdir()):
+    if out.is_dir() and any(p.name != LOCK_FILE for p in out.iterdir()):
         raise InputError(f"The folder '{out}' is not empty and holds no batch run. "
                          "Choose an empty or new folder for the run.")
     out.mkdir(parents=True, exist_ok=True)
@@ -239,110 +240,113 @@ def run_batch(
     meta = run_meta(root, modality, loaded.spec, requests, torch_device.type, shard, target,
                     labels=_absolute(getattr(loaded, "label_file", None)), preprocessing=hand_set,
                     concepts={"layer": concept_layer} if concept_layer is not None else None)
-    meta, rows = open_run_folder(out, meta)
-    done = {r.key for r in rows}
-    todo = [(f, [m for m in requests if (f, m.name) not in done]) for f in files]
-    todo = [(f, ms) for f, ms in todo if ms]
-    already = sum(len(requests) for f in files) - sum(len(ms) for _, ms in todo)
-    total_units = sum(len(ms) for _, ms in todo)
-    pending_of = {f: len(ms) for f, ms in todo}
-    files_done = len(files) - len(todo)
+    if out.exists() and not out.is_dir():
+        raise InputError(f"The output '{out}' exists and is a file; give a folder for the run.")
+    with run_lock(out):  # one writer per run folder
+        meta, rows = open_run_folder(out, meta)
+        done = {r.key for r in rows}
+        todo = [(f, [m for m in requests if (f, m.name) not in done]) for f in files]
+        todo = [(f, ms) for f, ms in todo if ms]
+        already = sum(len(requests) for f in files) - sum(len(ms) for _, ms in todo)
+        total_units = sum(len(ms) for _, ms in todo)
+        pending_of = {f: len(ms) for f, ms in todo}
+        files_done = len(files) - len(todo)
 
-    session_rows: list[IndexRow] = []
-    skipped: dict[str, str] = {}
-    counters = {"units": 0, "compute": 0.0, "files_done": files_done}
-    explaining_since = time.perf_counter()  # the ETA leaves out loading the model and scanning
+        session_rows: list[IndexRow] = []
+        skipped: dict[str, str] = {}
+        counters = {"units": 0, "compute": 0.0, "files_done": files_done}
+        explaining_since = time.perf_counter()  # the ETA leaves out loading the model and scanning
 
-    def report(message: str) -> None:
-        units = counters["units"]
-        elapsed = time.perf_counter() - explaining_since
-        eta = elapsed / units * (total_units - units) if units else None
-        fraction = (already + units) / max(1, already + total_units)
-        text = f"{counters['files_done']} of {len(files)} files"
-        if message:
-            text += f" · {message}"
-        if eta is not None and units < total_units:
-            text += f" · about {format_seconds(eta)} left"
-        progress(fraction, text, BatchStatus(session_rows, len(session_rows), counters["files_done"], len(files),
-                                             len(skipped), eta))
+        def report(message: str) -> None:
+            units = counters["units"]
+            elapsed = time.perf_counter() - explaining_since
+            eta = elapsed / units * (total_units - units) if units else None
+            fraction = (already + units) / max(1, already + total_units)
+            text = f"{counters['files_done']} of {len(files)} files"
+            if message:
+                text += f" · {message}"
+            if eta is not None and units < total_units:
+                text += f" · about {format_seconds(eta)} left"
+            progress(fraction, text, BatchStatus(session_rows, len(session_rows), counters["files_done"], len(files),
+                                                 len(skipped), eta))
 
-    def unit_done(file: str, count: int = 1) -> None:
-        counters["units"] += count
-        pending_of[file] -= count
-        if pending_of[file] == 0:
-            counters["files_done"] += 1
+        def unit_done(file: str, count: int = 1) -> None:
+            counters["units"] += count
+            pending_of[file] -= count
+            if pending_of[file] == 0:
+                counters["files_done"] += 1
 
-    module = loaded.module
-    moved = torch_device.type != "cpu"
-    if moved:
-        module.to(torch_device)
-    appender = IndexAppender(out / INDEX_FILE)
-
-    def indexed(row: IndexRow) -> None:
-        session_rows.append(row)
-        unit_done(row.file)
-
-    saver = Saver(out, loaded, stems, appender, indexed, report)
-    chunks = [[f for f, _ in todo[i:i + int(batch_size)]] for i in range(0, len(todo), int(batch_size))]
-    methods_of = dict(todo)
-    prefetcher = Prefetcher(root, chunks, modality, loaded)
-    finished = False
-    try:
-        report("starting")
-        for k in range(len(chunks)):
-            token.check()
-            inputs = prefetcher.get(k)
-            readable = []
-            for item in inputs:
-                if item.error is not None:
-                    skipped[item.file] = item.error
-                    unit_done(item.file, pending_of[item.file])
-                else:
-                    readable.append(item)
-            if len(readable) < len(inputs):
-                write_skipped(out, skipped)
-            for request in requests:
-                group = [item for item in readable if request in methods_of[item.file]]
-                if not group:
-                    continue
-                function = batched_function(request.name) if (use_batched and modality == "image") else None
-                function = concept_function or function
-                if function is not None:
-                    results = explain_batched(function, loaded, group, request, target, torch_device, token,
-                                               counters)
-                    saver.submit(group, results, request.name)
-                    continue
-                for item in group:
-                    token.check()
-                    report(request.name)
-                    with per_file_on_device(loaded, torch_device) as per_file_model:
-                        result = explain_one(per_file_model, item, request, target, token, counters)
-                    saver.submit([item], [result], request.name)
-        saver.finish()
-        finished = True
-    except BaseException:
-        # Items computed before the stop are saved and indexed all the same.
-        with contextlib.suppress(BaseException):
-            saver.finish()
-        raise
-    finally:
-        saver.close()
-        prefetcher.close()
-        appender.close()
+        module = loaded.module
+        moved = torch_device.type != "cpu"
         if moved:
-            module.to("cpu")
-    if skipped:
-        write_skipped(out, skipped)
-    elif (out / SKIPPED_FILE).exists():
-        write_skipped(out, {})
-    all_rows = {r.key: r for r in rows}
-    all_rows.update({r.key: r for r in session_rows})
-    write_index(out, sorted_rows(all_rows.values(), [m.name for m in requests]))
-    meta["finished"] = now_text() if finished else None
-    write_json_atomic(out / RUN_FILE, meta)
-    report("done")
-    return BatchResult(out, len(files), len(session_rows), already, sorted(skipped.items()),
-                       time.perf_counter() - started, counters["compute"], finished)
+            module.to(torch_device)
+        appender = IndexAppender(out / INDEX_FILE)
+
+        def indexed(row: IndexRow) -> None:
+            session_rows.append(row)
+            unit_done(row.file)
+
+        saver = Saver(out, loaded, stems, appender, indexed, report)
+        chunks = [[f for f, _ in todo[i:i + int(batch_size)]] for i in range(0, len(todo), int(batch_size))]
+        methods_of = dict(todo)
+        prefetcher = Prefetcher(root, chunks, modality, loaded)
+        finished = False
+        try:
+            report("starting")
+            for k in range(len(chunks)):
+                token.check()
+                inputs = prefetcher.get(k)
+                readable = []
+                for item in inputs:
+                    if item.error is not None:
+                        skipped[item.file] = item.error
+                        unit_done(item.file, pending_of[item.file])
+                    else:
+                        readable.append(item)
+                if len(readable) < len(inputs):
+                    write_skipped(out, skipped)
+                for request in requests:
+                    group = [item for item in readable if request in methods_of[item.file]]
+                    if not group:
+                        continue
+                    function = batched_function(request.name) if (use_batched and modality == "image") else None
+                    function = concept_function or function
+                    if function is not None:
+                        results = explain_batched(function, loaded, group, request, target, torch_device, token,
+                                                   counters)
+                        saver.submit(group, results, request.name)
+                        continue
+                    for item in group:
+                        token.check()
+                        report(request.name)
+                        with per_file_on_device(loaded, torch_device) as per_file_model:
+                            result = explain_one(per_file_model, item, request, target, token, counters)
+                        saver.submit([item], [result], request.name)
+            saver.finish()
+            finished = True
+        except BaseException:
+            # Items computed before the stop are saved and indexed all the same.
+            with contextlib.suppress(BaseException):
+                saver.finish()
+            raise
+        finally:
+            saver.close()
+            prefetcher.close()
+            appender.close()
+            if moved:
+                module.to("cpu")
+        if skipped:
+            write_skipped(out, skipped)
+        elif (out / SKIPPED_FILE).exists():
+            write_skipped(out, {})
+        all_rows = {r.key: r for r in rows}
+        all_rows.update({r.key: r for r in session_rows})
+        write_index(out, sorted_rows(all_rows.values(), [m.name for m in requests]))
+        meta["finished"] = now_text() if finished else None
+        write_json_atomic(out / RUN_FILE, meta)
+        report("done")
+        return BatchResult(out, len(files), len(session_rows), already, sorted(skipped.items()),
+                           time.perf_counter() - started, counters["compute"], finished)
 
 
 

@@ -1,0 +1,98 @@
+"""One writer per run folder: a second run into a folder being written is refused; a stale lock is taken over."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+
+import pytest
+
+from xaidesk.core import CancelToken, Cancelled, InputError
+from xaidesk.models import load_model
+from xaidesk.resources import resource_path
+from xaidesk.runs.execute import run_batch
+from xaidesk.runs.format import read_index
+from xaidesk.runs.lock import LOCK_FILE, run_lock
+
+LRP = "lrp.epsilon_plus_flat"
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return load_model("demo:digits")
+
+
+@pytest.fixture
+def folder(tmp_path):
+    import shutil
+
+    root = tmp_path / "data"
+    root.mkdir()
+    for name in ("digits_0.png", "digits_2.png", "digits_3.png"):
+        shutil.copy(resource_path("samples", name), root / name)
+    return root
+
+
+def _dead_pid() -> int:
+    done = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    return int(done.stdout)
+
+
+def test_a_run_leaves_no_lock_and_a_second_writer_is_refused_while_one_writes(digits, folder, tmp_path):
+    out = tmp_path / "run"
+    run_batch(folder, out, digits, [LRP])
+    assert not (out / LOCK_FILE).exists() and len(read_index(out)) == 3
+    started, release = threading.Event(), threading.Event()
+
+    def hold():
+        with run_lock(out):
+            started.set()
+            release.wait(10)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    started.wait(10)
+    try:
+        with pytest.raises(InputError, match="Another run is writing into") as refused:
+            run_batch(folder, out, digits, [LRP])
+        assert f"process {os.getpid()} on {socket.gethostname()}" in refused.value.message
+        assert len(read_index(out)) == 3  # the refused run changed nothing
+    finally:
+        release.set()
+        holder.join()
+    assert not (out / LOCK_FILE).exists()
+
+
+def test_a_lock_left_by_a_process_that_is_gone_is_taken_over(digits, folder, tmp_path):
+    out = tmp_path / "fresh"
+    out.mkdir()
+    (out / LOCK_FILE).write_text(json.dumps({"host": socket.gethostname(), "pid": _dead_pid(), "started": "then"}))
+    result = run_batch(folder, out, digits, [LRP])
+    assert result.computed == 3 and not (out / LOCK_FILE).exists()
+
+
+def test_a_lock_of_another_computer_is_never_taken_over(digits, folder, tmp_path):
+    out = tmp_path / "shared"
+    out.mkdir()
+    (out / LOCK_FILE).write_text(json.dumps({"host": "node-17", "pid": 1, "started": "2026-12-07T10:00:00"}))
+    with pytest.raises(InputError, match="process 1 on node-17, since 2026-12-07T10:00:00.*delete"):
+        run_batch(folder, out, digits, [LRP])
+    assert sorted(p.name for p in out.iterdir()) == [LOCK_FILE]
+
+
+def test_a_cancelled_run_releases_its_lock(digits, folder, tmp_path):
+    token = CancelToken()
+    seen = []
+
+    def cancel_after_the_first(fraction, message, partial=None):
+        if partial is not None and partial.count >= 1:
+            seen.append((tmp_path / "run" / LOCK_FILE).exists())
+            token.cancel()
+
+    with pytest.raises(Cancelled):
+        run_batch(folder, tmp_path / "run", digits, [LRP], token=token, batch_size=1,
+                  progress=cancel_after_the_first)
+    assert seen and seen[0] and len(read_index(tmp_path / "run")) >= 1
+    assert not (tmp_path / "run" / LOCK_FILE).exists()

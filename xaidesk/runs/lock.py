@@ -1,0 +1,80 @@
+"""One writer per run folder: a lock file that two runs can never both hold.
+
+``RUN/.lock`` is created with ``O_CREAT | O_EXCL`` (atomic on local file systems and NFSv3+), holding
+the writer's host, process id and start time. A lock left by a process that is gone (a crash, a
+killed job) on this host is taken over; a lock of a live process, or of another host, refuses the
+run with a sentence that says who holds it and what to do.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import socket
+from pathlib import Path
+from typing import Iterator
+
+from ..core import InputError
+from .format import now_text
+
+LOCK_FILE = ".lock"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, ValueError):
+        return True  # exists but belongs to someone else, or cannot be asked: assume it runs
+    return True
+
+
+def _holder(path: Path) -> dict:
+    try:
+        value = json.loads(path.read_text("utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _stale(holder: dict) -> bool:
+    """Whether the holder is a process of this host that is gone (its lock may be taken over)."""
+    return holder.get("host") == socket.gethostname() and isinstance(holder.get("pid"), int) \
+        and not _alive(holder["pid"])
+
+
+@contextlib.contextmanager
+def run_lock(run_dir) -> Iterator[Path]:
+    """Hold ``RUN/.lock`` while writing the run folder ``run_dir`` (created if needed); always released."""
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    path = run_dir / LOCK_FILE
+    mine = {"host": socket.gethostname(), "pid": os.getpid(), "started": now_text()}
+    for _attempt in range(2):
+        try:
+            handle = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            holder = _holder(path)
+            if _stale(holder):
+                path.unlink(missing_ok=True)
+                continue
+            who = (f"process {holder.get('pid', '?')} on {holder.get('host', 'an unknown computer')}, since "
+                   f"{holder.get('started', 'an unknown time')}") if holder else "another run"
+            raise InputError(f"Another run is writing into '{run_dir}' ({who}). Wait for it to finish, or choose "
+                             f"another folder. If no run is writing there (its computer was restarted), delete "
+                             f"'{path}'.") from None
+        with os.fdopen(handle, "w", encoding="utf-8") as file:
+            json.dump(mine, file)
+        break
+    else:
+        raise InputError(f"The run folder '{run_dir}' could not be locked for writing; try again.")
+    try:
+        yield path
+    finally:
+        if _holder(path).get("pid") == mine["pid"] and _holder(path).get("host") == mine["host"]:
+            path.unlink(missing_ok=True)
+
+
+__all__ = ["LOCK_FILE", "run_lock"]
