@@ -97,3 +97,27 @@ def test_a_cancelled_run_releases_its_lock(digits, folder, tmp_path):
                   progress=cancel_once_started)
     assert seen == [True]
     assert not (tmp_path / "run" / LOCK_FILE).exists()
+
+
+def test_a_lock_of_another_computer_is_taken_over_only_by_a_retry_of_the_same_task(tmp_path):
+    out = tmp_path / "shard"
+    out.mkdir()
+    left = {"host": "node-17", "pid": 1, "started": "2026-12-07T10:00:00", "owner": "run-a:0/4"}
+    (out / LOCK_FILE).write_text(json.dumps(left))
+    for other in (None, "run-b:0/4", "run-a:1/4"):
+        with pytest.raises(InputError, match="process 1 on node-17"):
+            with run_lock(out, owner=other):
+                pass
+        assert json.loads((out / LOCK_FILE).read_text()) == left
+    with run_lock(out, owner="run-a:0/4") as path:
+        holder = json.loads(path.read_text())
+        assert (holder["host"], holder["pid"], holder["owner"]) == (socket.gethostname(), os.getpid(), "run-a:0/4")
+    assert not (out / LOCK_FILE).exists()
+
+
+def test_a_lock_taken_over_by_a_retry_is_not_removed_by_the_earlier_try(tmp_path):
+    out = tmp_path / "shard"
+    with run_lock(out, owner="run-a:2/4") as path:
+        later = {"host": "node-3", "pid": 77, "started": "later", "owner": "run-a:2/4"}
+        path.write_text(json.dumps(later))  # the retry on node-3 took the lock over meanwhile
+    assert json.loads((out / LOCK_FILE).read_text()) == later

@@ -160,6 +160,7 @@ def run_batch(
     concept_layer: str | None = None,
     token: CancelToken | None = None,
     progress=None,
+    lock_owner: str | None = None,
 ) -> BatchResult:
     """Explain every input of ``source`` with each method and write the run folder ``out``.
 
@@ -195,6 +196,8 @@ def run_batch(
         (sidecar arrays; see :mod:`xaidesk.concepts.references`). It needs one batched LRP method.
     token, progress
         Cancel token and progress callback; ``partial`` is a :class:`BatchStatus`.
+    lock_owner
+        The task writing the run, recorded in its lock (see :func:`~xaidesk.runs.lock.run_lock`).
 
     Raises
     ------
@@ -242,7 +245,7 @@ def run_batch(
                     concepts={"layer": concept_layer} if concept_layer is not None else None)
     if out.exists() and not out.is_dir():
         raise InputError(f"The output '{out}' exists and is a file; give a folder for the run.")
-    with run_lock(out):  # one writer per run folder
+    with run_lock(out, owner=lock_owner):  # one writer per run folder
         meta, rows = open_run_folder(out, meta)
         done = {r.key for r in rows}
         todo = [(f, [m for m in requests if (f, m.name) not in done]) for f in files]

@@ -4,6 +4,10 @@
 the writer's host, process id and start time. A lock left by a process that is gone (a crash, a
 killed job) on this host is taken over; a lock of a live process, or of another host, refuses the
 run with a sentence that says who holds it and what to do.
+
+A writer may name itself with ``owner`` (the cluster executor passes its run id and shard): a lock
+that names the same owner is taken over wherever its holder ran, since it was left by an earlier
+try of the same task, which the cluster reran because the computer running it stopped answering.
 """
 
 from __future__ import annotations
@@ -46,18 +50,24 @@ def _stale(holder: dict) -> bool:
 
 
 @contextlib.contextmanager
-def run_lock(run_dir) -> Iterator[Path]:
-    """Hold ``RUN/.lock`` while writing the run folder ``run_dir`` (created if needed); always released."""
+def run_lock(run_dir, owner: str | None = None) -> Iterator[Path]:
+    """Hold ``RUN/.lock`` while writing the run folder ``run_dir`` (created if needed); always released.
+
+    ``owner`` names the task that writes (recorded in the lock); a lock naming the same owner is
+    taken over even when another computer holds it (an earlier try of the same task).
+    """
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     path = run_dir / LOCK_FILE
     mine = {"host": socket.gethostname(), "pid": os.getpid(), "started": now_text()}
+    if owner is not None:
+        mine["owner"] = str(owner)
     for _attempt in range(2):
         try:
             handle = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
         except FileExistsError:
             holder = _holder(path)
-            if _stale(holder):
+            if _stale(holder) or (owner is not None and holder.get("owner") == str(owner)):
                 path.unlink(missing_ok=True)
                 continue
             who = (f"process {holder.get('pid', '?')} on {holder.get('host', 'an unknown computer')}, since "
@@ -73,7 +83,7 @@ def run_lock(run_dir) -> Iterator[Path]:
     try:
         yield path
     finally:
-        if _holder(path).get("pid") == mine["pid"] and _holder(path).get("host") == mine["host"]:
+        if _holder(path) == mine:
             path.unlink(missing_ok=True)
 
 
