@@ -22,6 +22,8 @@ MODEL_HELP = ("model spec: demo:NAME, torchvision:ARCH:WEIGHTS, timm:NAME:WEIGHT
 LABELS_HELP = ("class names for the model's outputs: a .txt file with one name per line, or a .json file with a "
                "list of names or an id2label object")
 
+DEVICE_HELP = "where the model runs: cpu (default), or cuda for a CUDA GPU that PyTorch can use"
+
 
 class Parser(argparse.ArgumentParser):
     """An argument parser whose errors are one plain sentence (no usage dump), exit status 2."""

@@ -2,8 +2,10 @@
 
     python -m xaidesk explain image INPUT --model SPEC --method NAME [--target K]
                                           [--param k=v ...] --out DIR [--trust] [--labels FILE]
+                                          [--device cpu|cuda]
     python -m xaidesk explain audio INPUT --model SPEC --method NAME [--target K]
                                           [--param k=v ...] [--start S --stop S] --out DIR [--labels FILE]
+                                          [--device cpu|cuda]
     python -m xaidesk explain table CSV --method NAME [--columns A,B,...]
                                         [--target-column NAME] [--param k=v ...] --out DIR
                                         [--ice FEATURE ...] [--pd2d A,B ...] [--row N]   (tabular.readable)
@@ -41,7 +43,7 @@ from pathlib import Path
 
 from ..core import CancelToken, get_method, list_methods, parse_param_values
 from . import common
-from .common import LABELS_HELP, MODEL_HELP, Parser, check_output_options, output_folder
+from .common import DEVICE_HELP, LABELS_HELP, MODEL_HELP, Parser, check_output_options, output_folder
 
 
 def add_parser(subparsers, name: str = "explain") -> argparse.ArgumentParser:
@@ -57,6 +59,7 @@ def add_parser(subparsers, name: str = "explain") -> argparse.ArgumentParser:
     image.add_argument("--out", required=True, type=output_folder, help="output folder")
     image.add_argument("--trust", action="store_true", help="allow loading a pickled model file (runs its code)")
     image.add_argument("--labels", type=Path, default=None, metavar="FILE", help=LABELS_HELP)
+    image.add_argument("--device", default="cpu", choices=("cpu", "cuda"), help=DEVICE_HELP)
     image.add_argument("--cmap", default=None, help="colour map of overlay.png")
     image.add_argument("--opacity", type=float, default=0.6, help="heatmap opacity in overlay.png (0-1)")
     image.add_argument("--whole-image", action="store_true",
@@ -81,6 +84,7 @@ def add_parser(subparsers, name: str = "explain") -> argparse.ArgumentParser:
     audio.add_argument("--out", required=True, type=output_folder, help="output folder")
     audio.add_argument("--trust", action="store_true", help="allow loading a pickled model file (runs its code)")
     audio.add_argument("--labels", type=Path, default=None, metavar="FILE", help=LABELS_HELP)
+    audio.add_argument("--device", default="cpu", choices=("cpu", "cuda"), help=DEVICE_HELP)
     audio.add_argument("--cmap", default=None, help="colour map of the relevance in overlay.png")
     audio.add_argument("--opacity", type=float, default=0.6, help="heatmap opacity in overlay.png (0-1)")
     table = kinds.add_parser("table", help="analyse a table (outliers, clusters, a target) and explain it per feature")
@@ -123,8 +127,10 @@ def run_image(args: argparse.Namespace) -> int:
     from ..explain import explain_image, predict_image
     from ..export.images import write_explanation
     from ..models import load_model
+    from ..runs import model_on_device, resolve_device
 
     check_output_options(args)
+    resolve_device(args.device)
     params = parse_param_values(args.param)
     image = load_image(args.input)
     model = load_model(args.model, trust=args.trust, labels=args.labels)
@@ -134,9 +140,9 @@ def run_image(args: argparse.Namespace) -> int:
         model = replace(model, preprocessing=model.preprocessing.whole_image())
     prediction = predict_image(model, image.pixels)
     progress = common.cli_progress()
-    explanation = explain_image(
-        model, image.pixels, args.method, target=args.target, params=params, token=CancelToken(), progress=progress
-    )
+    with model_on_device(model, args.device) as on_device:
+        explanation = explain_image(on_device, image.pixels, args.method, target=args.target, params=params,
+                                    token=CancelToken(), progress=progress)
     progress.done()
     signed = get_method(explanation.method).shows_sign(explanation.params)
     cmap, levels = args.cmap or render.automatic_colormap(signed), render.automatic_levels(explanation.relevance, signed)
@@ -145,6 +151,7 @@ def run_image(args: argparse.Namespace) -> int:
         "input": str(args.input),
         "model": args.model,
         "model_name": model.name,
+        "device": args.device,
         **({"labels": str(args.labels)} if args.labels is not None else {}),
         **explanation.summary(),
         **common.prediction_summary(prediction, explanation),
@@ -196,15 +203,18 @@ def run_audio(args: argparse.Namespace) -> int:
     from ..explain.audio import explain_audio, predict_audio, render_spectrogram_overlay
     from ..export.images import write_explanation
     from ..models import load_model
+    from ..runs import model_on_device, resolve_device
 
     check_output_options(args)
+    resolve_device(args.device)
     params = parse_param_values(args.param)
     audio = load_clip(args.input, args.start, args.stop, mixdown=args.mixdown)
     model = load_model(args.model, trust=args.trust, labels=args.labels)
     prediction = None if getattr(model, "embedding_only", False) else predict_audio(model, audio)
     progress = common.cli_progress()
-    explanation = explain_audio(model, audio, args.method, target=args.target, params=params,
-                                token=CancelToken(), progress=progress)
+    with model_on_device(model, args.device) as on_device:
+        explanation = explain_audio(on_device, audio, args.method, target=args.target, params=params,
+                                    token=CancelToken(), progress=progress)
     progress.done()
     extras = explanation.extras
     overlay = render_spectrogram_overlay(extras["spectrogram"], explanation.relevance, cmap=args.cmap,

@@ -28,12 +28,15 @@ class Catalog:
         ``MethodInfo`` records of the audio methods, in the registry's order.
     architectures
         Names of the torchvision architectures that can be loaded.
+    devices
+        Where models can run: ``"cpu"``, and ``"cuda"`` when PyTorch finds a CUDA GPU.
     """
 
     builtin_models: list[dict] = field(default_factory=list)
     methods: list = field(default_factory=list)
     architectures: list[str] = field(default_factory=list)
     audio_methods: list = field(default_factory=list)
+    devices: list[str] = field(default_factory=lambda: ["cpu"])
 
     def models(self, modality: str = "image") -> list[dict]:
         """The built-in models of one modality (entries without ``modality`` are image models)."""
@@ -108,4 +111,7 @@ def load_catalog(token=None, progress=None) -> Catalog:
         architectures = list(getattr(models, "TORCHVISION_ARCHITECTURES", ()))
     except (ImportError, AttributeError):
         pass
-    return Catalog(builtin_models=builtin, methods=methods, architectures=architectures, audio_methods=audio_methods)
+    from xaidesk.runs import available_devices
+
+    return Catalog(builtin_models=builtin, methods=methods, architectures=architectures, audio_methods=audio_methods,
+                   devices=available_devices())

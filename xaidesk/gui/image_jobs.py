@@ -45,23 +45,28 @@ def predict(model, pixels):
     return predict_image(model, pixels)
 
 
-def explain(model, pixels, method: str, target, params: dict, token, progress):
-    """Explain the image with ``method``; the map comes back in the image's own coordinates.
+def explain(model, pixels, method: str, target, params: dict, token, progress, device: str = "cpu"):
+    """Explain the image with ``method`` on ``device``; the map comes back in the image's own coordinates.
 
     A cancelled iterative method's partial result arrives mapped onto the image as
     ``Cancelled.partial`` (the runner hands it to ``stopped``).
     """
     from xaidesk.explain import explain_image
+    from xaidesk.runs import model_on_device
 
-    return explain_image(model, pixels, method, target=target, params=params, token=token, progress=progress)
+    with model_on_device(model, device) as on_device:
+        return explain_image(on_device, pixels, method, target=target, params=params, token=token, progress=progress)
 
 
-def compare_methods(model, pixels, methods: list[str], target, params: dict, settings, token, progress):
-    """The faithfulness comparison of ``methods`` on the image."""
+def compare_methods(model, pixels, methods: list[str], target, params: dict, settings, token, progress,
+                    device: str = "cpu"):
+    """The faithfulness comparison of ``methods`` on the image, on ``device``."""
     from xaidesk.evaluate import compare_image_methods
+    from xaidesk.runs import model_on_device
 
-    return compare_image_methods(model, pixels, methods, target=target, params=params, settings=settings,
-                                 token=token, progress=progress)
+    with model_on_device(model, device) as on_device:
+        return compare_image_methods(on_device, pixels, methods, target=target, params=params, settings=settings,
+                                     token=token, progress=progress)
 
 
 def model_layers(model) -> tuple[str, list]:

@@ -109,6 +109,26 @@ def per_file_on_device(model, device):
             handle.remove()
 
 
+@contextlib.contextmanager
+def model_on_device(model, device):
+    """``model`` for one explanation of a single input on ``device`` (``"cpu"``, ``"cuda"`` or a
+    torch device); its module is moved there and back to the CPU on the way out, also on errors.
+
+    The methods keep their own tensors on the CPU (see :func:`per_file_on_device`); only the
+    model's passes run on the device.
+    """
+    torch_device = resolve_device(device) if device is None or isinstance(device, str) else device
+    if torch_device.type == "cpu":
+        yield model
+        return
+    module = model.module
+    module.to(torch_device)
+    try:
+        with per_file_on_device(model, torch_device) as on_device:
+            yield on_device
+    finally:
+        module.to("cpu")
+
 
 def batched_function(name: str):
     """The batched path of a method, or ``None`` when it runs per input."""
@@ -193,5 +213,5 @@ def explain_one(model, item: ReadInput, request: MethodRequest, target, token, c
 
 
 
-__all__ = ["available_devices", "batched_function", "concept_recorder", "explain_batched", "explain_one", "per_file_on_device",
-           "resolve_device", "resolve_methods"]
+__all__ = ["available_devices", "batched_function", "concept_recorder", "explain_batched", "explain_one",
+           "model_on_device", "per_file_on_device", "resolve_device", "resolve_methods"]

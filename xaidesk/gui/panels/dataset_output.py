@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
 )
 
 from ...runs import DEFAULT_BATCH_SIZE
+from ..widgets.device_picker import DevicePicker
 
 ACCEPT_TEXT = "Use this folder"
 
@@ -45,9 +46,7 @@ class DatasetRunBox(QGroupBox):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__("Run", parent)
         layout = QFormLayout(self)
-        self.device_combo = QComboBox()
-        self.device_combo.addItem("CPU", "cpu")
-        self.device_combo.setToolTip("Where the model runs. CUDA is offered when PyTorch finds a CUDA GPU.")
+        self.device_combo = DevicePicker()
         self.batch_spin = QSpinBox()
         self.batch_spin.setRange(1, 512)
         self.batch_spin.setValue(DEFAULT_BATCH_SIZE)
@@ -81,12 +80,10 @@ class DatasetRunBox(QGroupBox):
         layout.addRow(self.run_problem)
 
     def set_devices(self, devices) -> None:
-        self.device_combo.clear()
-        for device in devices:
-            self.device_combo.addItem("CUDA GPU" if device == "cuda" else "CPU", device)
+        self.device_combo.set_devices(devices)
 
     def device(self) -> str:
-        return self.device_combo.currentData() or "cpu"
+        return self.device_combo.device()
 
     def fill_classes(self, names: list[str], select: int | None) -> None:
         """The class picker: the predicted class, or one of ``names`` (the model's classes when they are known)."""

@@ -310,14 +310,15 @@ class AudioTab(AudioModelsMixin, AudioResultsMixin, ExplainTabBase):
 
         if self.model is None or self.clip is None:
             raise InputError("Open a sound and an audio model first.")
-        model, clip, target = self.model, self.clip, self.target()
+        model, clip, target, device = self.model, self.clip, self.target(), self.device()
         params = {}
         info = self.method_info()
         if info is not None and info.name in methods:
             params[info.name] = self._changed_params(info, self.param_form.values())
 
         def job(token, progress):
-            return audio_jobs.compare_methods(model, clip, methods, target, params, settings, token, progress)
+            return audio_jobs.compare_methods(model, clip, methods, target, params, settings, token, progress,
+                                              device=device)
 
         return job
 
@@ -471,11 +472,11 @@ class AudioTab(AudioModelsMixin, AudioResultsMixin, ExplainTabBase):
             return None
         info = self.method_info()
         model, clip = self.model, self.clip
-        method, target = info.name, self.target()
+        method, target, device = info.name, self.target(), self.device()
         params = self._changed_params(info, self.param_form.values())
 
         def job(token, progress):
-            return audio_jobs.explain(model, clip, method, target, params, token, progress)
+            return audio_jobs.explain(model, clip, method, target, params, token, progress, device=device)
 
         run = AudioRun(
             spec=model.spec, name=model.name, clip=clip, spectrogram=self.spectrogram, frontend=model.frontend,

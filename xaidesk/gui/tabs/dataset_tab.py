@@ -173,10 +173,8 @@ class DatasetTab(QWidget):
     # ------------------------------------------------------------------ catalog
     def set_catalog(self, catalog: Catalog) -> None:
         """Fill the model and method pickers and the devices."""
-        from xaidesk.runs import available_devices
-
         self.catalog = catalog
-        self.run_box.set_devices(available_devices())
+        self.run_box.set_devices(catalog.devices)
         self._fill_models()
         self._fill_methods()
         self._update_enabled()

@@ -196,7 +196,7 @@ class ImagesTab(ImageModelsMixin, ImageResultsMixin, ExplainTabBase):
 
         if self.model is None or self.image is None:
             raise InputError("Open an image and a model first.")
-        model, pixels, target = self.model, self.image.pixels, self.target()
+        model, pixels, target, device = self.model, self.image.pixels, self.target(), self.device()
         params = {}
         current = self.method_name()
         if current in methods:
@@ -206,7 +206,8 @@ class ImagesTab(ImageModelsMixin, ImageResultsMixin, ExplainTabBase):
                 pass
 
         def job(token, progress):
-            return image_jobs.compare_methods(model, pixels, methods, target, params, settings, token, progress)
+            return image_jobs.compare_methods(model, pixels, methods, target, params, settings, token, progress,
+                                              device=device)
 
         return job
 
@@ -337,10 +338,10 @@ class ImagesTab(ImageModelsMixin, ImageResultsMixin, ExplainTabBase):
         info = self.method_info()
         model, image = self.model, self.image
         method, target, params = info.name, self.target(), self.param_form.values()
-        pixels = image.pixels
+        pixels, device = image.pixels, self.device()
 
         def job(token, progress):
-            return image_jobs.explain(model, pixels, method, target, params, token, progress)
+            return image_jobs.explain(model, pixels, method, target, params, token, progress, device=device)
 
         target_index = target if target is not None else (self.prediction.top_class if self.prediction else 0)
         run = ImageRun(

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QFont, QPalette, QStandardItem, QStandardItemModel
-from PySide6.QtWidgets import QComboBox, QGroupBox, QLabel, QPushButton, QSizePolicy, QVBoxLayout
+from PySide6.QtWidgets import QComboBox, QGroupBox, QHBoxLayout, QLabel, QPushButton, QSizePolicy, QVBoxLayout
 
 from ....core.registry import TAG_CUSTOM_RULES, TAG_TRANSFORMERS, default_method
+from ...widgets.device_picker import DevicePicker
 from ...widgets.param_form import ParamForm
 
 
@@ -40,7 +41,12 @@ class MethodPanelMixin:
         method_layout.addWidget(self.method_combo)
         method_layout.addWidget(self.method_help)
         method_layout.addWidget(self.param_form)
-        method_layout.addWidget(reset, 0, Qt.AlignmentFlag.AlignRight)
+        device_row = QHBoxLayout()
+        self.device_picker = DevicePicker()
+        device_row.addWidget(QLabel("Runs on"))
+        device_row.addWidget(self.device_picker, 1)
+        device_row.addWidget(reset)
+        method_layout.addLayout(device_row)
         return method_box
 
     # ------------------------------------------------------------ registry
@@ -167,6 +173,10 @@ class MethodPanelMixin:
         """``"Model X ready."``, and which method was chosen instead of one the model cannot run."""
         note, self._method_switch_note = getattr(self, "_method_switch_note", ""), ""
         return f"Model {model.name} {verb}." + (f" {note}" if note else "")
+
+    def device(self) -> str:
+        """Where the explanation runs (``"cpu"`` or ``"cuda"``)."""
+        return self.device_picker.device()
 
     def method_name(self) -> str | None:
         return self.method_combo.currentData(Qt.ItemDataRole.UserRole)

@@ -71,6 +71,7 @@ class ModelPanelMixin:
     def set_catalog(self, catalog: Catalog) -> None:
         """Fill the model, sample and method pickers."""
         self.catalog = catalog
+        self.device_picker.set_devices(catalog.devices)
         self._fill_model_combo()
         self.sample_combo.clear()
         self.sample_combo.addItem("Samples…")
