@@ -2,6 +2,8 @@
 
     python -m xaidesk batch FOLDER --model SPEC --methods A,B [--param k=v ...] [--batch-size N]
                                    [--device cpu|cuda] [--shard i/n] [--target K] --out RUN
+    python -m xaidesk batch FOLDER --model SPEC --methods A,B --executor dask [--address tcp://HOST:8786]
+                                   [--workers N] [--shards N] --out RUN
     python -m xaidesk batch --merge RUN1 RUN2 ... --out MERGED
 
 The first form writes the run folder RUN (``run.json``, ``index.csv``, ``items/``, see
@@ -9,7 +11,10 @@ The first form writes the run folder RUN (``run.json``, ``index.csv``, ``items/`
 resumes where it stopped; a folder holding a different run is refused. ``--param name=value``
 applies to every chosen method that has that parameter; ``--param METHOD:name=value`` to one
 method. Shards are numbered from 0 (``--shard 0/4`` … ``--shard 3/4``, e.g. a SLURM array's
-task id); the second form joins their run folders into MERGED with the joint index.
+task id); the third form joins their run folders into MERGED with the joint index. The second form
+hands the shards to a Dask cluster (a scheduler's address, or a local cluster of N worker processes),
+writes them into ``RUN.shards`` and merges them into RUN (see :mod:`xaidesk.runs.cluster` and
+``docs/cluster.md``); it needs ``pip install "xaidesk[cluster]"``.
 """
 
 from __future__ import annotations
@@ -36,6 +41,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--target", type=int, default=None, help="class index to explain for every input "
                                                                   "(default: each input's top class)")
     parser.add_argument("--trust", action="store_true", help="allow loading a pickled model file (runs its code)")
+    parser.add_argument("--executor", default="local", choices=("local", "dask"),
+                        help="where the run is computed: here (default) or on a Dask cluster, one task per shard, "
+                             "merged into --out (needs pip install \"xaidesk[cluster]\")")
+    parser.add_argument("--address", default=None, metavar="tcp://HOST:8786",
+                        help="with --executor dask: the Dask scheduler (default: a local cluster on this computer)")
+    parser.add_argument("--workers", type=int, default=None, metavar="N",
+                        help="with --executor dask and no --address: worker processes of the local cluster "
+                             "(default: one per CPU core, one on cuda)")
+    parser.add_argument("--shards", type=int, default=None, metavar="N",
+                        help="with --executor dask: tasks to split the run into (default: the split being resumed, "
+                             "else three per worker thread)")
     parser.add_argument("--merge", nargs="+", type=Path, metavar="RUN", help="merge these run folders instead")
     parser.add_argument("--out", required=True, type=output_folder, help="the run folder (or the merged run folder)")
 
@@ -76,12 +92,35 @@ def run(args: argparse.Namespace) -> int:
         return _merge(args)
     if args.folder is None or not args.model or not args.methods:
         raise InputError("A batch run needs an input folder, --model and --methods (or --merge RUN ... to merge runs).")
+    _check_executor(args)
     try:
         return _run(args)
     except KeyboardInterrupt:
-        print(f"\nxaidesk: interrupted; the files finished so far are saved in {args.out}. "
+        where = args.out
+        if args.executor == "dask":
+            from ..runs.cluster import shards_folder
+
+            where = shards_folder(args.out)
+        print(f"\nxaidesk: interrupted; the files finished so far are saved in {where}. "
               "Run the same command again to resume.", file=sys.stderr)
         return EXIT_CANCELLED
+
+
+def _check_executor(args: argparse.Namespace) -> None:
+    from ..core import InputError
+
+    cluster_options = [f"--{name}" for name in ("address", "workers", "shards") if getattr(args, name) is not None]
+    if args.merge and (args.executor != "local" or cluster_options):
+        raise InputError("--merge joins finished run folders here; give no --executor dask or cluster options with it.")
+    if args.executor == "local" and cluster_options:
+        raise InputError(f"{', '.join(cluster_options)} belong(s) to the Dask executor; add --executor dask, or "
+                         "leave them out to run here.")
+    if args.executor == "dask":
+        if args.shard is not None:
+            raise InputError("--shard I/N runs one shard here (e.g. a task of a SLURM array), while --executor dask "
+                             "splits the run into shards itself (--shards N). Give one or the other.")
+        if args.address is not None and args.workers is not None:
+            raise InputError("--workers starts a local cluster, --address uses a running one; give one of them.")
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -91,9 +130,18 @@ def _run(args: argparse.Namespace) -> int:
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     params = method_params(methods, args.param)
     progress = cli_progress()
-    result = run_batch(args.folder, args.out, args.model, [(m, params[m]) for m in methods], device=args.device,
-                       shard=parse_shard(args.shard), batch_size=args.batch_size, target=args.target,
-                       trust=args.trust, labels=args.labels, progress=progress)
+    requests = [(m, params[m]) for m in methods]
+    if args.executor == "dask":
+        from ..runs.cluster import run_on_cluster
+
+        workers = args.workers if args.address or args.workers else _local_workers(args.device)
+        result = run_on_cluster(args.folder, args.out, args.model, requests, address=args.address, workers=workers,
+                                shards=args.shards, device=args.device, batch_size=args.batch_size,
+                                target=args.target, trust=args.trust, labels=args.labels, progress=progress)
+    else:
+        result = run_batch(args.folder, args.out, args.model, requests, device=args.device,
+                           shard=parse_shard(args.shard), batch_size=args.batch_size, target=args.target,
+                           trust=args.trust, labels=args.labels, progress=progress)
     progress.done()
     for file, reason in result.skipped:
         print(f"xaidesk: skipped {file}: {reason}", file=sys.stderr)
@@ -106,6 +154,12 @@ def _run(args: argparse.Namespace) -> int:
         + f"; index in {result.run_dir / 'index.csv'}"
     )
     return 0
+
+
+def _local_workers(device: str) -> int:
+    import os
+
+    return 1 if device == "cuda" else max(1, os.cpu_count() or 1)
 
 
 def _merge(args: argparse.Namespace) -> int:

@@ -49,6 +49,16 @@ def _stale(holder: dict) -> bool:
         and not _alive(holder["pid"])
 
 
+def lock_holder(run_dir) -> dict:
+    """Who holds ``RUN/.lock``: its ``host``, ``pid``, ``started`` (and ``owner``); ``{}`` when nobody does."""
+    return _holder(Path(run_dir) / LOCK_FILE)
+
+
+def holder_gone(holder: dict) -> bool:
+    """Whether the holder is a process of this host that is gone (its lock may be taken over)."""
+    return _stale(holder)
+
+
 @contextlib.contextmanager
 def run_lock(run_dir, owner: str | None = None) -> Iterator[Path]:
     """Hold ``RUN/.lock`` while writing the run folder ``run_dir`` (created if needed); always released.
@@ -87,4 +97,4 @@ def run_lock(run_dir, owner: str | None = None) -> Iterator[Path]:
             path.unlink(missing_ok=True)
 
 
-__all__ = ["LOCK_FILE", "run_lock"]
+__all__ = ["LOCK_FILE", "holder_gone", "lock_holder", "run_lock"]

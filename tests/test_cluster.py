@@ -1,0 +1,198 @@
+"""The Dask cluster executor: a run split into shard tasks on a local cluster of two worker processes.
+
+The merged run equals the run made here; a worker killed in the middle of a shard still gives the
+whole run; a cancelled run resumes without redoing finished items; the CLI form; the message when
+Dask is not installed.
+"""
+
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import time
+
+import cloudpickle
+import distributed
+import numpy as np
+import pytest
+from PIL import Image
+
+from xaidesk.cli import main as cli_main
+from xaidesk.core import CancelToken, Cancelled, InputError
+from xaidesk.resources import resource_path
+from xaidesk.runs import read_run, run_batch
+from xaidesk.runs.cluster import cluster_command, load_distributed, run_on_cluster, shards_folder
+from xaidesk.runs.lock import LOCK_FILE, lock_holder
+
+MODEL = "demo:digits"
+GRAD = "gradient.input_x_gradient"
+IG = "gradient.integrated"
+METHODS = [GRAD, (IG, {"steps": 8})]
+FILES = 12
+
+cloudpickle.register_pickle_by_value(sys.modules[__name__])  # the worker hooks below travel by value
+
+
+def _slow_items(seconds):
+    """Worker hook: every batch of a method takes ``seconds`` longer (so a test can act mid-shard)."""
+    from xaidesk.runs import execute
+
+    original = getattr(execute, "_unslowed", execute.explain_batched)
+
+    def slowed(*args, **kwargs):
+        time.sleep(seconds)
+        return original(*args, **kwargs)
+
+    execute._unslowed = original
+    execute.explain_batched = slowed if seconds else original
+
+
+@pytest.fixture(scope="module")
+def client():
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster, distributed.Client(cluster) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    """Twelve noisy digit images in two class folders (noise: no max-pooling ties between batches)."""
+    root = tmp_path_factory.mktemp("cluster") / "data"
+    rng = np.random.default_rng(0)
+    for k in range(FILES):
+        name = f"digits_{(0, 2, 3, 5, 7)[k % 5]}.png"
+        pixels = np.asarray(Image.open(resource_path("samples", name)).convert("RGB")).astype(np.int16)
+        (root / ("low" if k % 2 else "high")).mkdir(parents=True, exist_ok=True)
+        noisy = np.clip(pixels + rng.integers(-6, 7, size=pixels.shape), 0, 255).astype(np.uint8)
+        Image.fromarray(noisy).save(root / ("low" if k % 2 else "high") / f"{k:02d}_{name}")
+    return root
+
+
+@pytest.fixture(scope="module")
+def local(folder, tmp_path_factory):
+    out = tmp_path_factory.mktemp("local") / "run"
+    run_batch(folder, out, MODEL, METHODS, batch_size=4)
+    return read_run(out)
+
+
+def assert_same_run(run_dir, local):
+    run = read_run(run_dir)
+    assert run.finished
+    strip = lambda rows: sorted((r.file, r.method, r.predicted, r.target, r.relevance, r.thumbnail) for r in rows)
+    assert strip(run.rows) == strip(local.rows) and len(run.rows) == FILES * len(METHODS)
+    scores = {r.key: r.score for r in local.rows}
+    np.testing.assert_allclose([r.score for r in run.rows], [scores[r.key] for r in run.rows], rtol=1e-5)
+    for row in run.rows:
+        ours, theirs = np.load(run.folder / row.relevance), np.load(local.folder / row.relevance)
+        np.testing.assert_allclose(ours, theirs, rtol=0, atol=1e-6 * max(1.0, np.abs(theirs).max()))
+    assert (run.meta["model"], run.meta["methods"]) == (local.meta["model"], local.meta["methods"])
+
+
+def item_stamps(root):
+    return {p: p.stat().st_mtime_ns for p in root.rglob("items/*/*/*.npy")}
+
+
+def test_the_merged_run_equals_the_run_made_here(client, folder, local, tmp_path):
+    seen = []
+    result = run_on_cluster(folder, tmp_path / "run", MODEL, METHODS, client=client, shards=4, batch_size=4,
+                            progress=lambda f, m, p=None: seen.append((f, m, p)))
+    assert (result.files, result.computed, result.already_done, result.finished) == (FILES, FILES * 2, 0, True)
+    assert_same_run(tmp_path / "run", local)
+    shards = sorted(p.name for p in shards_folder(tmp_path / "run").iterdir())
+    assert shards == ["0-of-4", "1-of-4", "2-of-4", "3-of-4"]
+    statuses = [p for _, _, p in seen if p is not None]
+    assert statuses and statuses[-1].files_total == FILES and statuses[-1].count == FILES * 2
+    assert seen[-1][0] == 1.0
+
+
+def test_a_worker_killed_mid_shard_still_gives_the_whole_run(client, folder, local, tmp_path):
+    client.run(_slow_items, 0.3)
+    killed = []
+
+    def kill_a_writer(fraction, message, partial=None):
+        if killed or partial is None or not partial.rows:
+            return
+        for shard in sorted(shards_folder(tmp_path / "run").glob("*-of-*")):
+            holder = lock_holder(shard)
+            if holder.get("pid") and shard.joinpath("index.csv").stat().st_size > 120:
+                os.kill(holder["pid"], signal.SIGKILL)
+                killed.append(shard)
+                return
+
+    try:
+        result = run_on_cluster(folder, tmp_path / "run", MODEL, METHODS, client=client, shards=2, batch_size=1,
+                                progress=kill_a_writer)
+    finally:
+        client.run(_slow_items, 0)
+        client.wait_for_workers(2, timeout=60)
+    assert len(killed) == 1
+    assert result.finished and result.computed + result.already_done == FILES * 2
+    assert result.already_done >= 1  # the retry resumed the killed shard after taking its lock over
+    assert_same_run(tmp_path / "run", local)
+    assert not (killed[0] / LOCK_FILE).exists()
+
+
+def test_a_cancelled_run_resumes_without_redoing_finished_items(client, folder, local, tmp_path):
+    client.run(_slow_items, 0.2)
+    token = CancelToken()
+
+    def cancel_after_a_few(fraction, message, partial=None):
+        if partial is not None and partial.count >= 4:
+            token.cancel()
+
+    out = tmp_path / "run"
+    try:
+        with pytest.raises(Cancelled):
+            run_on_cluster(folder, out, MODEL, METHODS, client=client, shards=3, batch_size=1, token=token,
+                           progress=cancel_after_a_few)
+    finally:
+        client.run(_slow_items, 0)
+    root = shards_folder(out)
+    assert not out.exists() and not (root / LOCK_FILE).exists()
+    assert not any((shard / LOCK_FILE).exists() for shard in root.iterdir())  # the tasks stopped and let go
+    before = item_stamps(root)
+    assert len(before) >= 4
+    result = run_on_cluster(folder, out, MODEL, METHODS, client=client, batch_size=1)  # the split is found again
+    assert result.already_done == len(before) and result.computed == FILES * 2 - len(before)
+    assert all(path.stat().st_mtime_ns == stamp for path, stamp in before.items())
+    assert_same_run(out, local)
+    again = run_on_cluster(folder, out, MODEL, METHODS, client=client)
+    assert (again.computed, again.already_done) == (0, FILES * 2)
+
+
+def test_the_command_line_runs_on_a_scheduler_address(client, folder, local, tmp_path, capsys):
+    out = tmp_path / "run"
+    address = client.scheduler.address
+    command = cluster_command(folder, out, MODEL, METHODS, address=address, shards=3, batch_size=4)
+    words = shlex.split(command)
+    assert words[:2] == ["xaidesk", "batch"] and words[words.index("--address") + 1] == address
+    assert cli_main(words[1:]) == 0
+    assert "24 explanation(s) of 12 file(s)" in capsys.readouterr().out
+    assert_same_run(out, local)
+    assert cli_main(["batch", str(folder), "--model", MODEL, "--methods", GRAD, "--shard", "0/2", "--executor",
+                     "dask", "--out", str(tmp_path / "other")]) == 1
+    assert "Give one or the other" in capsys.readouterr().err
+
+
+def test_a_folder_holding_something_else_is_refused_before_any_task(client, folder, tmp_path):
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "notes.txt").write_text("mine")
+    with pytest.raises(InputError, match="not empty"):
+        run_on_cluster(folder, tmp_path / "run", MODEL, METHODS, client=client)
+    assert not shards_folder(tmp_path / "run").exists() or not any(shards_folder(tmp_path / "run").iterdir())
+
+
+def test_without_dask_the_message_says_how_to_install_it(folder, tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "distributed", None)
+    with pytest.raises(InputError, match=r'pip install "xaidesk\[cluster\]"'):
+        run_on_cluster(folder, tmp_path / "run", MODEL, METHODS, workers=1)
+    monkeypatch.setattr(sys, "frozen", True, raising=False)
+    with pytest.raises(InputError, match="desktop application does not include"):
+        load_distributed()
+
+
+def test_importing_dataset_mode_does_not_import_dask():
+    code = "import sys, xaidesk.runs, xaidesk.runs.cluster, xaidesk.commands.batch; print('dask' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "False"
