@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from ..core import Explanation, MethodError, Param, Step, Target, register_method
 from ..models.base import LoadedModel
 from ..models.inference import forward_logits
+from .batchnorm_folding import fast_gradient_module
 from .common import (
     REFERENCE_KINDS,
     REFERENCE_TITLES,
@@ -42,19 +43,28 @@ _BATCH = Param(
 
 
 def batch_gradients(
-    module: torch.nn.Module, xb: torch.Tensor, target: int, model_name: str = "the model"
+    module: torch.nn.Module, xb: torch.Tensor, target: int, model_name: str = "the model",
+    channels_last: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Return ``(logits (B, K), d f_target / d xb (B, C, H, W))`` for a batch of inputs.
 
     The samples of the batch are independent (eval mode), so the gradient of the summed target
-    logits is the per-sample gradient.
+    logits is the per-sample gradient. ``channels_last`` hands a 4-D batch to the model in
+    that layout (the gradient then has it too).
     """
     with gradients_enabled():
-        xb = detached_copy(xb).requires_grad_(True)
+        xb = fresh_leaf(xb, channels_last)
         logits = forward_logits(module, xb, model_name)
         check_target(target, logits.shape[1])
         (grad,) = torch.autograd.grad(logits[:, target].sum(), xb)
     return logits.detach(), grad.detach()
+
+
+def fresh_leaf(x: torch.Tensor, channels_last: bool = False) -> torch.Tensor:
+    """One autograd-free copy of ``x`` that requires grad, in the channels-last layout if asked (4-D only)."""
+    layout = torch.channels_last if channels_last and x.ndim == 4 else torch.contiguous_format
+    with torch.inference_mode(False):
+        return x.detach().clone(memory_format=layout).requires_grad_(True)
 
 
 def batch_gradients_per_target(
@@ -67,7 +77,7 @@ def batch_gradients_per_target(
     sample i's gradient is d f_{targets[i]}(x_i) / d x_i, as the samples are independent.
     """
     with gradients_enabled():
-        xb = detached_copy(xb).requires_grad_(True)
+        xb = fresh_leaf(xb)
         logits = forward_logits(module, xb, model_name)
         chosen = logits.detach().argmax(1).tolist() if targets is None else [int(t) for t in targets]
         if len(chosen) != logits.shape[0]:
@@ -109,6 +119,10 @@ def _result(name: str, model: LoadedModel, target: int, relevance, score: float,
         score=float(score),
         **kwargs,
     )
+
+
+def _layout(x: torch.Tensor, channels_last: bool) -> torch.Tensor:
+    return x.contiguous(memory_format=torch.channels_last) if channels_last and x.ndim == 4 else x
 
 
 def _batches(total: int, size: int) -> Iterator[tuple[int, int]]:
@@ -201,8 +215,9 @@ def smoothgrad(model, x, target, *, params, token, progress) -> Explanation:
     if kind not in SMOOTHGRAD_AGGREGATIONS:
         _aggregate(kind, x, x)  # raises the plain message
     x = detached_copy(x)
+    module, channels_last = fast_gradient_module(model.module)
     with torch.inference_mode():
-        logits = forward_logits(model.module, x, model.name)
+        logits = forward_logits(module, _layout(x, channels_last), model.name)
     check_target(target, logits.shape[1])
     score = float(logits[0, target])
     span = float(x.max() - x.min())
@@ -215,7 +230,7 @@ def smoothgrad(model, x, target, *, params, token, progress) -> Explanation:
         token.check()
         noise = torch.stack([torch.randn(x.shape[1:], generator=generator) for _ in range(start, stop)])
         xb = x + (sigma * noise).to(dtype=x.dtype, device=x.device)
-        _, grad = batch_gradients(model.module, xb, target, model.name)
+        _, grad = batch_gradients(module, xb, target, model.name, channels_last)
         maps = _aggregate(kind, xb, grad).double().cpu()
         total += maps.sum(0)
         total_sq += (maps**2).sum(0)
@@ -290,19 +305,27 @@ def integrated(model, x, target, *, params, token, progress) -> Explanation:
     x = detached_copy(x)
     baseline = reference_input(x, params["baseline"], model.preprocessing)
     diff = x - baseline
-    with torch.inference_mode():
-        ends = forward_logits(model.module, torch.cat([x, baseline]), model.name)
-    check_target(target, ends.shape[1])
-    score, baseline_score = float(ends[0, target]), float(ends[1, target])
-
+    module, channels_last = fast_gradient_module(model.module)
     order = spread_order(len(alphas))
+    ends_on_path = alphas[0] == 0.0 and alphas[-1] == 1.0 and batch_size >= 2
+    if ends_on_path:
+        # The first batch holds both ends of the path: their scores come with its gradients.
+        order = [0, len(alphas) - 1] + [i for i in order if i not in (0, len(alphas) - 1)]
+    else:
+        with torch.inference_mode():
+            ends = forward_logits(module, _layout(torch.cat([x, baseline]), channels_last), model.name)
+        check_target(target, ends.shape[1])
+        score, baseline_score = float(ends[0, target]), float(ends[1, target])
+
     acc = torch.zeros_like(x, dtype=torch.float64)
     weight_done = 0.0
     for start, stop in _batches(len(order), batch_size):
         token.check()
         idx = order[start:stop]
         a = torch.tensor(alphas[idx], dtype=x.dtype, device=x.device).view(-1, 1, 1, 1)
-        _, grad = batch_gradients(model.module, baseline + a * diff, target, model.name)
+        logits, grad = batch_gradients(module, baseline + a * diff, target, model.name, channels_last)
+        if ends_on_path and start == 0:
+            score, baseline_score = float(logits[1, target]), float(logits[0, target])
         w = torch.tensor(weights[idx], dtype=torch.float64, device=x.device).view(-1, 1, 1, 1)
         acc += (grad.double() * w).sum(0, keepdim=True)
         weight_done += float(weights[idx].sum())
