@@ -156,7 +156,8 @@ def layer_encoder(model, layer: str = "", example: torch.Tensor | None = None
         if not captured:
             raise MethodError(f"The layer '{description}' was not used when {model.name} processed the input; "
                               "choose another layer.")
-        value = captured[0]
+        # On the device of the batch: a model on a GPU hands its layer back where the caller keeps tensors.
+        value = captured[0].to(batch.device)
         captured.clear()
         return value
 

@@ -58,7 +58,7 @@ from typing import Any, Callable
 
 import torch
 
-from ..core import Cancelled, CancelToken, MethodError, ModelError, Step, XaideskError, no_progress
+from ..core import Cancelled, CancelToken, InputError, MethodError, ModelError, Step, XaideskError, no_progress
 
 
 # --- one forward pass ----------------------------------------------------------------------------
@@ -107,6 +107,9 @@ def call_model(module, x: torch.Tensor, model_name: str = "the model"):
         return module(x)
     except (Cancelled, XaideskError, KeyboardInterrupt, MemoryError):
         raise
+    except torch.cuda.OutOfMemoryError as error:
+        raise InputError(f"The GPU ran out of memory running {model_name} on {len(x)} inputs at once. Lower the "
+                         "batch size, or run on the CPU.", details=str(error)) from error
     except Exception as error:  # noqa: BLE001 - the model's own code may raise anything
         kind, reason = model_failure(error)
         if kind == "RuntimeError" and any(word in reason.lower() for word in _SHAPE_WORDS):

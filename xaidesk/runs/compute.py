@@ -110,6 +110,27 @@ def per_file_on_device(model, device):
 
 
 @contextlib.contextmanager
+def exact_kernels(device):
+    """On a CUDA device, full float32 (no TF32) and deterministic cuDNN kernels while the block runs, so
+    that a map computed there equals the CPU's up to rounding; the flags are restored on the way out."""
+    import torch
+
+    if device.type != "cuda":
+        yield
+        return
+    backends = torch.backends
+    saved = (backends.cuda.matmul.allow_tf32, backends.cudnn.allow_tf32, backends.cudnn.deterministic,
+             backends.cudnn.benchmark)
+    backends.cuda.matmul.allow_tf32 = backends.cudnn.allow_tf32 = False
+    backends.cudnn.deterministic, backends.cudnn.benchmark = True, False
+    try:
+        yield
+    finally:
+        (backends.cuda.matmul.allow_tf32, backends.cudnn.allow_tf32, backends.cudnn.deterministic,
+         backends.cudnn.benchmark) = saved
+
+
+@contextlib.contextmanager
 def model_on_device(model, device):
     """``model`` for one explanation of a single input on ``device`` (``"cpu"``, ``"cuda"`` or a
     torch device); its module is moved there and back to the CPU on the way out, also on errors.
@@ -124,7 +145,7 @@ def model_on_device(model, device):
     module = model.module
     module.to(torch_device)
     try:
-        with per_file_on_device(model, torch_device) as on_device:
+        with exact_kernels(torch_device), per_file_on_device(model, torch_device) as on_device:
             yield on_device
     finally:
         module.to("cpu")
@@ -213,5 +234,5 @@ def explain_one(model, item: ReadInput, request: MethodRequest, target, token, c
 
 
 
-__all__ = ["available_devices", "batched_function", "concept_recorder", "explain_batched", "explain_one",
+__all__ = ["available_devices", "batched_function", "concept_recorder", "exact_kernels", "explain_batched", "explain_one",
            "model_on_device", "per_file_on_device", "resolve_device", "resolve_methods"]

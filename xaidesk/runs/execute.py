@@ -19,8 +19,8 @@ from typing import Sequence
 
 from ..core import CancelToken, InputError, MethodError, ModelError, no_progress
 from ..core.io import write_json_atomic
-from .compute import (batched_function, concept_recorder, explain_batched, explain_one, per_file_on_device,
-                      resolve_device, resolve_methods)
+from .compute import (batched_function, concept_recorder, exact_kernels, explain_batched, explain_one,
+                      per_file_on_device, resolve_device, resolve_methods)
 from .format import (
     COMPARED_WORDS,
     INDEX_FILE,
@@ -281,8 +281,10 @@ def run_batch(
 
         module = loaded.module
         moved = torch_device.type != "cpu"
+        kernels = contextlib.ExitStack()
         if moved:
             module.to(torch_device)
+            kernels.enter_context(exact_kernels(torch_device))
         appender = IndexAppender(out / INDEX_FILE)
 
         def indexed(row: IndexRow) -> None:
@@ -337,6 +339,7 @@ def run_batch(
             prefetcher.close()
             appender.close()
             if moved:
+                kernels.close()
                 module.to("cpu")
         if skipped:
             write_skipped(out, skipped)

@@ -1,0 +1,50 @@
+"""Devices without a GPU: the plain refusals, the model handed back unchanged, exact kernels, GPU memory errors."""
+
+import pytest
+import torch
+
+from xaidesk.core import InputError
+from xaidesk.models.inference import call_model
+from xaidesk.runs import model_on_device, resolve_device
+from xaidesk.runs.compute import exact_kernels
+
+
+def test_unknown_and_missing_devices_are_refused_plainly():
+    with pytest.raises(InputError, match="choose cpu or cuda"):
+        resolve_device("tpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(InputError, match="Run on the CPU instead"):
+            resolve_device("cuda")
+    assert resolve_device(None).type == "cpu"
+
+
+def test_the_cpu_hands_back_the_same_model():
+    model = object()
+    with model_on_device(model, "cpu") as same:
+        assert same is model
+
+
+def test_exact_kernels_switch_tf32_off_and_restore_the_flags_even_after_an_error():
+    backends = torch.backends
+    before = (backends.cuda.matmul.allow_tf32, backends.cudnn.allow_tf32, backends.cudnn.deterministic,
+              backends.cudnn.benchmark)
+    backends.cudnn.allow_tf32 = True
+    with pytest.raises(RuntimeError, match="inside"):
+        with exact_kernels(torch.device("cuda")):
+            assert not backends.cudnn.allow_tf32 and not backends.cuda.matmul.allow_tf32
+            assert backends.cudnn.deterministic and not backends.cudnn.benchmark
+            raise RuntimeError("inside")
+    assert backends.cudnn.allow_tf32
+    with exact_kernels(torch.device("cpu")):
+        assert backends.cudnn.allow_tf32, "the CPU leaves the flags alone"
+    (backends.cuda.matmul.allow_tf32, backends.cudnn.allow_tf32, backends.cudnn.deterministic,
+     backends.cudnn.benchmark) = before
+
+
+def test_a_gpu_out_of_memory_asks_for_a_smaller_batch():
+    class Hungry(torch.nn.Module):
+        def forward(self, x):
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    with pytest.raises(InputError, match="Lower the batch size"):
+        call_model(Hungry(), torch.zeros(16, 3, 8, 8), "the net")
