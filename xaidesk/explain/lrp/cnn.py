@@ -33,8 +33,7 @@ from dataclasses import replace
 
 import torch
 from zennit.attribution import Gradient
-from zennit.core import BasicHook, Composite, ParamMod
-from zennit.rules import AlphaBeta, Gamma, ZPlus
+from zennit.core import Composite
 
 from ...core import Explanation, MethodError, Param, Target, register_method
 from ...core.registry import TAG_CUSTOM_RULES
@@ -42,6 +41,7 @@ from ...models.base import LoadedModel
 from ...models.inference import forward_logits
 from ..common import channel_sum, check_target, detached_copy, gradients_enabled, one_hot_like
 from .composites import FIRST_RULES, TOP_RULES, canonizer_names, choose_canonizers, composite_for
+from .fast_rules import _Bridge, _SkipZeroTerms, accelerate, skip_replaced_backward
 from .coverage import GRADIENT_METHODS, check_coverage, guard_module, model_refusal, unmerged_batch_norms
 
 MODALITY = ("image", "audio")
@@ -72,124 +72,20 @@ def build_composite(
     """The zennit composite of one registered LRP method (a fresh, unregistered instance).
 
     ``input_shape`` (default: from the preprocessing) sizes the box bounds of the custom z^B rule.
-    ``fast`` skips identically-zero rule terms (see :func:`accelerate`); the result is the same.
+    ``fast`` switches to the faster rules of :mod:`xaidesk.explain.lrp.fast_rules` (see
+    :func:`accelerate`); the result is the same.
     """
     composite = composite_for(name, params, model, canonizers, input_shape)
     return accelerate(composite) if fast else composite
 
 
-# --- faster rules --------------------------------------------------------------------------------
+# --- faster rules (xaidesk/explain/lrp/fast_rules.py) -------------------------------------------
 
-#: zennit releases whose ``BasicHook`` internals the fast path below was checked against; the
+#: zennit releases whose ``BasicHook`` internals the fast path was checked against; the
 #: ``zennit`` line of pyproject.toml pins the same range. tests/test_zennit_fork.py fails loudly
 #: when they change; docs/lrp-cnn-rules.md ("zennit coupling and porting to zennit 1.x") says how
 #: to port the fast path.
 ZENNIT_FORK_VERSIONS = ">=0.5.1,<1.0"
-
-
-class _SkipZeroTerms:
-    """Mixin for zennit's BasicHook rules: skip terms that are identically zero.
-
-    Rules such as z+, gamma and alpha-beta split the layer input into its positive and negative
-    parts and run one extra forward and backward pass per part. Behind a ReLU (or max pooling
-    of ReLUs) the negative part is all zeros, and so -- when the term also drops the bias -- is
-    its output and its contribution. Skipping those terms gives the same relevance with one
-    forward and one backward pass less per layer.
-    """
-
-    #: Read by :func:`~xaidesk.explain.lrp.coverage.check_coverage`, which names the rule without "Fast".
-    skips_zero_terms = True
-
-    def backward(self, module, grad_input, grad_output):
-        original = self.stored_tensors["input"][0]
-        has_bias = getattr(module, "bias", None) is not None
-        inputs: list = []
-        outputs: list = []
-        for in_mod, param_mod, out_mod in zip(self.input_modifiers, self.param_modifiers, self.output_modifiers):
-            param_mod = ParamMod.ensure(param_mod)
-            inp = in_mod(original)
-            if (not has_bias or _drops_bias(param_mod)) and not bool(inp.any()):
-                inputs.append(None)
-                outputs.append(None)
-                continue
-            inp = (inp.clone() if inp is original else inp).detach().requires_grad_()
-            with param_mod(module) as modified, torch.autograd.enable_grad():
-                outputs.append(out_mod(modified.forward(inp)))
-            inputs.append(inp)
-        kept = [i for i, out in enumerate(outputs) if out is not None]
-        reference = outputs[kept[0]]
-        full_outputs = [out if out is not None else torch.zeros_like(reference) for out in outputs]
-        grad_outputs = self.gradient_mapper(grad_output[0], full_outputs)
-        gradients = torch.autograd.grad(
-            [outputs[i] for i in kept], [inputs[i] for i in kept],
-            grad_outputs=[grad_outputs[i] for i in kept], create_graph=grad_output[0].requires_grad,
-        )
-        zeros = torch.zeros_like(original)
-        full_inputs, full_gradients = [zeros] * len(outputs), [zeros] * len(outputs)
-        for i, gradient in zip(kept, gradients):
-            full_inputs[i], full_gradients[i] = inputs[i], gradient
-        relevance = self.reducer(full_inputs, full_gradients)
-        return tuple(relevance if g.shape == relevance.shape else None for g in grad_input)
-
-
-def _drops_bias(param_mod: ParamMod) -> bool:
-    zero = param_mod.zero_params or []
-    return zero == "bias" or (not isinstance(zero, str) and "bias" in zero)
-
-
-_FAST_CLASSES: dict[type, type] = {}
-
-
-def accelerate(composite: Composite) -> Composite:
-    """Switch the z+, gamma and alpha-beta hooks of ``composite`` to :class:`_SkipZeroTerms` (same result)."""
-    for mapping in (getattr(composite, "layer_map", []), getattr(composite, "first_map", [])):
-        for _, hook in mapping:
-            cls = type(hook)
-            if isinstance(hook, (ZPlus, Gamma, AlphaBeta)) and not isinstance(hook, _SkipZeroTerms):
-                if cls not in _FAST_CLASSES:
-                    _FAST_CLASSES[cls] = type(f"Fast{cls.__name__}", (_SkipZeroTerms, cls), {})
-                hook.__class__ = _FAST_CLASSES[cls]
-    return composite
-
-
-class _Bridge(torch.autograd.Function):
-    """Forward: the layer's output. Backward: zeros for the layer's input.
-
-    zennit replaces the gradient arriving at a ruled layer's input with the rule's relevance, so
-    the layer's own backward pass is computed and thrown away. Routing the output through this
-    bridge skips that wasted backward pass (a memset instead of a transposed convolution).
-    """
-
-    @staticmethod
-    def forward(ctx, inp, out):
-        ctx.input_shape = inp.shape
-        return out.clone()
-
-    @staticmethod
-    def backward(ctx, grad):
-        return grad.new_zeros(ctx.input_shape), None
-
-
-def _bridge_output(module, inputs, output):
-    if (
-        torch.is_grad_enabled()
-        and len(inputs) == 1
-        and isinstance(inputs[0], torch.Tensor)
-        and inputs[0].requires_grad
-        and isinstance(output, torch.Tensor)
-    ):
-        return _Bridge.apply(inputs[0], output.detach())
-    return None
-
-
-def _skip_replaced_backward(module: torch.nn.Module, composite: Composite) -> list:
-    """Attach :class:`_Bridge` to every layer whose input gradient a zennit rule replaces."""
-    handles = []
-    ctx: dict = {}
-    for name, child in module.named_modules():
-        if isinstance(composite.module_map(ctx, name, child), BasicHook):
-            handles.append(child.register_forward_hook(_bridge_output, prepend=True))
-    return handles
 
 
 # --- the attribution itself ---------------------------------------------------------------------
@@ -308,7 +204,7 @@ def attached(model: LoadedModel, composite: Composite, fast: bool = True, attach
         try:
             composite.register(module)
             if fast:
-                handles = _skip_replaced_backward(module, composite)
+                handles = skip_replaced_backward(module, composite)
             info["unmerged_batch_norms"] = unmerged_batch_norms(module, composite)
             if attach is not None:
                 handles += attach(module)
@@ -496,6 +392,6 @@ BATCHED_METHODS = {
 }
 
 __all__ = [
-    "BATCHED_METHODS", "attached", "build_composite", "canonizer_names", "check_coverage", "check_relevance", "choose_canonizers",
+    "BATCHED_METHODS", "_Bridge", "_SkipZeroTerms", "accelerate", "attached", "build_composite", "canonizer_names", "check_coverage", "check_relevance", "choose_canonizers",
     "lrp_attribution", "lrp_attribution_batch", "lrp_explanation", "model_refusal", "run_lrp_batch",
 ]
