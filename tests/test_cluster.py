@@ -153,6 +153,8 @@ def test_a_cancelled_run_resumes_without_redoing_finished_items(client, folder, 
     assert not any((shard / LOCK_FILE).exists() for shard in root.iterdir())  # the tasks stopped and let go
     before = item_stamps(root)
     assert len(before) >= 4
+    with pytest.raises(InputError, match="split into 3 shards"):
+        run_on_cluster(folder, out, MODEL, METHODS, client=client, shards=5)
     result = run_on_cluster(folder, out, MODEL, METHODS, client=client, batch_size=1)  # the split is found again
     assert result.already_done == len(before) and result.computed == FILES * 2 - len(before)
     assert all(path.stat().st_mtime_ns == stamp for path, stamp in before.items())
@@ -181,6 +183,12 @@ def test_a_folder_holding_something_else_is_refused_before_any_task(client, fold
     with pytest.raises(InputError, match="not empty"):
         run_on_cluster(folder, tmp_path / "run", MODEL, METHODS, client=client)
     assert not shards_folder(tmp_path / "run").exists() or not any(shards_folder(tmp_path / "run").iterdir())
+
+
+def test_a_cuda_run_is_refused_when_no_worker_offers_a_gpu(client, folder, tmp_path):
+    with pytest.raises(InputError, match="--resources GPU=1"):
+        run_on_cluster(folder, tmp_path / "run", MODEL, METHODS, client=client, device="cuda")
+    assert not (tmp_path / "run").exists()
 
 
 def test_without_dask_the_message_says_how_to_install_it(folder, tmp_path, monkeypatch):

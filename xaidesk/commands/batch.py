@@ -113,8 +113,9 @@ def _check_executor(args: argparse.Namespace) -> None:
     if args.merge and (args.executor != "local" or cluster_options):
         raise InputError("--merge joins finished run folders here; give no --executor dask or cluster options with it.")
     if args.executor == "local" and cluster_options:
-        raise InputError(f"{', '.join(cluster_options)} belong(s) to the Dask executor; add --executor dask, or "
-                         "leave them out to run here.")
+        named = " and ".join(cluster_options)
+        raise InputError(f"{named} {'are options' if len(cluster_options) > 1 else 'is an option'} of the Dask "
+                         "executor; add --executor dask, or leave them out to run here.")
     if args.executor == "dask":
         if args.shard is not None:
             raise InputError("--shard I/N runs one shard here (e.g. a task of a SLURM array), while --executor dask "

@@ -16,7 +16,9 @@ run (the run was cancelled or failed). Dask is imported inside the functions, so
 
 from __future__ import annotations
 
+import ctypes
 import json
+import os
 import re
 import shlex
 import sys
@@ -135,14 +137,52 @@ class _WatchSubmitter(CancelToken):
         self._thread.join()
 
 
+def _undo_malloc_trim() -> None:
+    """Give this worker process glibc's usual heap thresholds again (once).
+
+    Dask starts worker processes with ``MALLOC_TRIM_THRESHOLD_`` set, to hand freed memory back sooner.
+    Setting it also stops glibc from raising its mmap threshold, so every array over 128 KiB is a fresh
+    mapping, and torch on the CPU computed 1.6x slower in ``bench/bench_cluster.py``.
+    """
+    global _MALLOC_DONE
+    if _MALLOC_DONE or not sys.platform.startswith("linux") or "MALLOC_TRIM_THRESHOLD_" not in os.environ:
+        return
+    _MALLOC_DONE = True
+    try:
+        libc = ctypes.CDLL(None)
+        libc.mallopt(_M_MMAP_THRESHOLD, 32 * 1024 * 1024)  # the upper end of glibc's own sliding threshold
+        libc.mallopt(_M_TRIM_THRESHOLD, 64 * 1024 * 1024)
+    except (OSError, AttributeError):
+        pass
+
+
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
+_MALLOC_DONE = False
+_loaded = threading.local()  # the model of this worker thread's current run: loaded once, not once per shard
+
+
+def _model_of(job: ShardJob):
+    cached = getattr(_loaded, "entry", None)
+    if cached is None or cached[0] != job.run_id:
+        from ..models import load_model
+
+        _loaded.entry = None
+        _loaded.entry = (job.run_id, load_model(job.model, trust=job.trust, labels=job.labels,
+                                                preprocessing=job.preprocessing))
+    return _loaded.entry[1]
+
+
 def run_shard(job: ShardJob, i: int, n: int) -> BatchResult:
-    """The task of shard ``i`` of ``n``: a resumable :func:`run_batch` into its shard folder."""
+    """The task of shard ``i`` of ``n``: a resumable :func:`run_batch` into its shard folder.
+
+    The model is loaded once per worker thread and run (a worker runs several shards of a run).
+    """
+    _undo_malloc_trim()
     root = Path(job.shards_root)
     token = _WatchSubmitter(root / LOCK_FILE, job.run_id)
     try:
-        return run_batch(job.source, shard_folder(root, i, n), job.model, list(job.methods), device=job.device,
-                         shard=(i, n), batch_size=job.batch_size, target=job.target, trust=job.trust,
-                         labels=job.labels, preprocessing=job.preprocessing, token=token,
+        return run_batch(job.source, shard_folder(root, i, n), _model_of(job), list(job.methods), device=job.device,
+                         shard=(i, n), batch_size=job.batch_size, target=job.target, token=token,
                          lock_owner=f"{job.run_id}:{i}/{n}")
     finally:
         token.close()
@@ -209,7 +249,7 @@ def _connect(distributed, address: str | None, workers: int | None, device: str)
     """A client and the local cluster it started (None for an address)."""
     if address:
         try:
-            return distributed.Client(address, timeout="20s"), None
+            return distributed.Client(address, timeout="15s"), None
         except (OSError, TimeoutError) as error:
             raise InputError(f"No Dask scheduler answered at {address}. Start one there ('dask scheduler') with "
                              "workers ('dask worker ADDRESS'), check the address and port, and try again.",
@@ -385,8 +425,8 @@ def run_on_cluster(source, out, model: str, methods: Sequence, *, address: str |
     requests, files = _plan(root, out, shards_root, spec, methods, trust, labels, preprocessing, target)
     token.check()
     progress(0.0, "Connecting to the cluster" if address else "Starting a local cluster")
-    cluster = None
-    if client is None:
+    own_client, cluster = client is None, None
+    if own_client:
         client, cluster = _connect(distributed, address, workers, device)
     try:
         slots = _slots(client, device, address)
@@ -408,8 +448,9 @@ def run_on_cluster(source, out, model: str, methods: Sequence, *, address: str |
             progress(0.97, f"Merging {n} shards")
             merge_runs(shard_dirs, out, token=token, progress=lambda f, m="", p=None: progress(0.97 + 0.03 * f, m))
     finally:
-        if cluster is not None:
+        if own_client:
             client.close()
+        if cluster is not None:
             cluster.close()
     skipped = sorted({item for r in results for item in r.skipped})
     finished = all(r.finished for r in results)
