@@ -31,6 +31,48 @@ def run_folder(source, out: Path, spec: str, methods: list[MethodRequest], *, de
                      token=token, progress=progress, labels=labels, preprocessing=preprocessing)
 
 
+def run_folder_on_cluster(source, out: Path, spec: str, methods: list[MethodRequest], *, address: str,
+                          device: str = "cpu", batch_size: int, target: int | None = None, labels=None,
+                          preprocessing=None, token=None, progress=None):
+    """Hand the run to the Dask scheduler at ``address``: one task per shard, merged into ``out``."""
+    from xaidesk.runs.cluster import run_on_cluster
+
+    return run_on_cluster(source, out, spec, methods, address=address, device=device, batch_size=batch_size,
+                          target=target, labels=labels, preprocessing=preprocessing, token=token, progress=progress)
+
+
+def cluster_address_problem(text: str) -> str | None:
+    """Why ``text`` is not a Dask scheduler's address (one plain sentence), or None (also for no address)."""
+    text = text.strip()
+    if not text:
+        return None
+    scheme, _, rest = text.rpartition("://")
+    host, _, port = rest.rpartition(":")
+    if scheme not in ("", "tcp", "tls", "ucx") or not host or not port.isdigit():
+        return (f"'{text}' is not a cluster address. Give the Dask scheduler's address as tcp://HOST:PORT "
+                "(e.g. tcp://10.0.0.5:8786), or leave it empty to run on this computer.")
+    return None
+
+
+def cluster_commands(source, out: Path, spec: str, methods: list[MethodRequest], *, address: str | None,
+                     device: str, batch_size: int, target: int | None, labels=None) -> tuple[str, str]:
+    """The command lines that run these settings elsewhere: on a Dask cluster, and as one task of a SLURM array
+    (shard ``$SLURM_ARRAY_TASK_ID`` of ``$SLURM_ARRAY_TASK_COUNT``, merged afterwards)."""
+    import shlex
+
+    from ..runs.cluster import cluster_command
+
+    dask = cluster_command(source, out, spec, methods, address=address or "tcp://SCHEDULER:8786", device=device,
+                           batch_size=batch_size, target=target, labels=labels)
+    words = shlex.split(dask)
+    task = shlex.join(words[:words.index("--executor")])
+    shards = f"{out}.shards"
+    slurm = (f"{task} --shard $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT "
+             f"--out {shlex.quote(shards)}/$SLURM_ARRAY_TASK_ID\n"
+             f"xaidesk batch --merge {shlex.quote(shards)}/* --out {shlex.quote(str(out))}")
+    return dask, slurm
+
+
 def default_output(root: Path) -> Path:
     """The run folder offered for an input folder: ``<name>-explained`` beside it.
 

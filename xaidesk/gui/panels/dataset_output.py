@@ -1,4 +1,4 @@
-"""The Dataset tab's Run box: the class explained, the device, the batch size and the output folder."""
+"""The Dataset tab's Run box: the class explained, the device, the batch size, the output folder and the cluster."""
 
 from __future__ import annotations
 
@@ -42,6 +42,8 @@ class DatasetRunBox(QGroupBox):
     output_typed = Signal()
     output_changed = Signal()
     choose_output_requested = Signal()
+    cluster_changed = Signal()
+    commands_requested = Signal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__("Run", parent)
@@ -72,6 +74,21 @@ class DatasetRunBox(QGroupBox):
         layout.addRow("Device", self.device_combo)
         layout.addRow("Batch size", self.batch_spin)
         layout.addRow("Output", out_row)
+        cluster_row = QHBoxLayout()
+        self.cluster_edit = QLineEdit()
+        self.cluster_edit.setPlaceholderText("This computer")
+        self.cluster_edit.setToolTip(
+            "Leave empty to run here. Give a Dask scheduler's address (tcp://HOST:8786) to hand the run to a "
+            "cluster: each shard becomes a task on its workers and the shards are merged into the output folder. "
+            "The input and output folders and the model file must be at the same paths on every worker, and "
+            "xaidesk must be installed there with its cluster extra.")
+        self.cluster_edit.textChanged.connect(lambda *_: self.cluster_changed.emit())
+        commands = QPushButton("Commands…")
+        commands.setToolTip("The command lines that run these settings on a Dask cluster or as a SLURM job array.")
+        commands.clicked.connect(self.commands_requested)
+        cluster_row.addWidget(self.cluster_edit, 1)
+        cluster_row.addWidget(commands)
+        layout.addRow("Cluster", cluster_row)
         self.run_problem = QLabel("")
         self.run_problem.setWordWrap(True)
         self.run_problem.setObjectName("notes")
@@ -107,6 +124,10 @@ class DatasetRunBox(QGroupBox):
         self.class_combo.setCurrentIndex(index)
         return True
 
+    def cluster_address(self) -> str | None:
+        """The Dask scheduler to hand the run to, or None to run on this computer."""
+        return self.cluster_edit.text().strip() or None
+
     def output_folder(self) -> Path | None:
         text = self.output_edit.text().strip()
         return Path(text).expanduser() if text else None
@@ -117,7 +138,7 @@ class DatasetRunBox(QGroupBox):
         self.run_problem.setVisible(problem is not None)
 
     def set_running(self, running: bool) -> None:
-        for widget in (self.class_combo, self.device_combo, self.batch_spin, self.output_edit):
+        for widget in (self.class_combo, self.device_combo, self.batch_spin, self.output_edit, self.cluster_edit):
             widget.setEnabled(not running)
 
 

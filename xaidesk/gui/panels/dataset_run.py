@@ -94,3 +94,20 @@ class DatasetRunControl(QWidget):
 
 
 __all__ = ["DatasetFolderBox", "DatasetRunControl"]
+
+
+def concepts_box(open_references, open_prototypes) -> QGroupBox:
+    """The Dataset tab's "Concepts" box: Reference samples… and Prototypes…, calling the two functions given."""
+    box = QGroupBox("Concepts")
+    row = QHBoxLayout(box)
+    references = QPushButton("Reference samples…")
+    references.setToolTip("What the model's concepts (the channels of a layer) look like: the parts of the folder's "
+                          "images where each was most relevant and most active.")
+    references.clicked.connect(lambda: open_references())
+    prototypes = QPushButton("Prototypes…")
+    prototypes.setToolTip("A class's typical reasoning (prototypes of its concept relevances) and the images whose "
+                          "reasoning is atypical, from a reference run.")
+    prototypes.clicked.connect(lambda: open_prototypes())
+    row.addWidget(references)
+    row.addWidget(prototypes)
+    return box

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QCoreApplication, Qt, Signal
 from PySide6.QtGui import QGuiApplication
-from PySide6.QtWidgets import QFileDialog, QGroupBox, QHBoxLayout, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QVBoxLayout, QWidget
 
 from ...core import XaideskError
 from ...core.registry import DATASET, default_method
@@ -27,13 +27,14 @@ from ...runs import BatchStatus, FolderScan, MethodRequest, RunInfo, read_run, s
 from ...runs.format import RUN_FILE
 from ..catalog import Catalog
 from ..concept_dataset_jobs import ConceptInputs
-from ..dataset_jobs import default_output, existing_run, finished_text, output_problem, run_folder, stopped_text
-from ..dataset_jobs import unfinished_run
+from ..dataset_jobs import (cluster_address_problem, cluster_commands, default_output, existing_run, finished_text,
+                            output_problem, run_folder, run_folder_on_cluster, stopped_text, unfinished_run)
+from ..panels.cluster_commands_dialog import ClusterCommandsDialog
 from ..panels.dataset_methods import DatasetMethodsBox
 from ..panels.dataset_model import DatasetModelBox
 from ..panels.dataset_output import DatasetRunBox, OutputFolderDialog
 from ..panels.dataset_results import DatasetResults
-from ..panels.dataset_run import DatasetFolderBox, DatasetRunControl
+from ..panels.dataset_run import DatasetFolderBox, DatasetRunControl, concepts_box
 from ..panels.prototype_dialog import open_prototypes_dialog
 from ..panels.reference_dialog import open_reference_dialog
 from ..runner import JobFailure, Runner
@@ -100,6 +101,8 @@ class DatasetTab(QWidget):
         self.run_box.output_typed.connect(self._on_output_typed)
         self.run_box.output_changed.connect(self._update_enabled)
         self.run_box.choose_output_requested.connect(self.choose_output)
+        self.run_box.cluster_changed.connect(self._update_enabled)
+        self.run_box.commands_requested.connect(self.show_cluster_commands)
         self.run_control = DatasetRunControl()
         self.run_control.run_button.clicked.connect(self.start_run)
         self.run_control.resume_button.clicked.connect(self.resume_run)
@@ -124,28 +127,13 @@ class DatasetTab(QWidget):
         column.addWidget(self.model_box)
         column.addWidget(self.methods, 1)
         column.addWidget(self.run_box)
-        column.addWidget(self._concepts_box())
+        concepts = concepts_box(self.open_reference_samples, self.open_prototypes)
+        column.addWidget(concepts)
+        self._reference_dialog = self._prototypes_dialog = None
         layout = QHBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addWidget(side_column(panel, self.run_control))
         layout.addWidget(self.results, 1)
-
-    def _concepts_box(self) -> QGroupBox:
-        """Reference samples… and Prototypes… (the concepts of the chosen model over the folder)."""
-        box = QGroupBox("Concepts")
-        row = QHBoxLayout(box)
-        self.references_button = QPushButton("Reference samples…")
-        self.references_button.setToolTip("What the model's concepts (the channels of a layer) look like: the parts "
-                                          "of the folder's images where each was most relevant and most active.")
-        self.references_button.clicked.connect(self.open_reference_samples)
-        self.prototypes_button = QPushButton("Prototypes…")
-        self.prototypes_button.setToolTip("A class's typical reasoning (prototypes of its concept relevances) and the "
-                                          "images whose reasoning is atypical, from a reference run.")
-        self.prototypes_button.clicked.connect(self.open_prototypes)
-        row.addWidget(self.references_button)
-        row.addWidget(self.prototypes_button)
-        self._reference_dialog = self._prototypes_dialog = None
-        return box
 
     def concept_inputs(self) -> ConceptInputs:
         """The folder, model and run settings the concept windows use."""
@@ -304,7 +292,8 @@ class DatasetTab(QWidget):
         out = self.output_folder()
         if self.scan is None or out is None:
             return None
-        return output_problem(out.resolve(), self.scan.root, self.checked_methods(), self.explained_class())
+        return (cluster_address_problem(self.run_box.cluster_edit.text())
+                or output_problem(out.resolve(), self.scan.root, self.checked_methods(), self.explained_class()))
 
     def start_run(self) -> int | None:
         """Run (or resume, when the output folder holds the same run) with the chosen settings."""
@@ -339,8 +328,13 @@ class DatasetTab(QWidget):
         batch_size = self.run_box.batch_spin.value()
         shard = parse_shard(shard) if isinstance(shard, str) else shard
         options = self.model_options(spec)
+        address = self.run_box.cluster_address() if shard is None else None
 
         def job(token, progress):
+            if address:
+                return run_folder_on_cluster(source, out, spec, methods, address=address, device=device,
+                                             batch_size=batch_size, target=target, token=token, progress=progress,
+                                             **options)
             return run_folder(source, out, spec, methods, device=device, batch_size=batch_size, shard=shard,
                               target=target, token=token, progress=progress, **options)
 
@@ -351,6 +345,20 @@ class DatasetTab(QWidget):
         self.status_message.emit(f"Explaining {Path(source).name} …")
         self._update_enabled()
         return self._job
+
+    def show_cluster_commands(self) -> ClusterCommandsDialog | None:
+        """Show the command lines that run the current settings on a Dask cluster or a SLURM array."""
+        out, spec = self.output_folder(), self.model_spec()
+        if self.scan is None or out is None or spec is None or not self.checked_methods():
+            self.run_control.say("Choose a folder, a model, methods and an output folder first.")
+            return None
+        dask, slurm = cluster_commands(self.scan.root, out.resolve(), spec, self.method_requests(),
+                                       address=self.run_box.cluster_address(), device=self.run_box.device(),
+                                       batch_size=self.run_box.batch_spin.value(), target=self.explained_class(),
+                                       labels=self.model_options(spec).get("labels"))
+        dialog = ClusterCommandsDialog(dask, slurm, self)
+        dialog.show()
+        return dialog
 
     def cancel_run(self) -> None:
         """Stop the run; everything finished so far stays on disk and Resume continues it."""
