@@ -21,9 +21,14 @@ model: the part of the similarity that *changes sign* under complementing -- abo
 dependence on how much of the input is visible -- is made perfectly anti-correlated within a
 pair, which adds map noise. On ResNet-18 with random weights antithetic masks alone gave
 1.3x the map noise of i.i.d. masks; together with RELAX's area control variate (which removes
-exactly that component, see :mod:`xaidesk.explain.relax_estimators`) 0.22x (``bench/bench_relax.py``). With a keep probability
-other than 0.5 the complement would come from a different distribution, so :func:`make_sampler`
-falls back to i.i.d. masks (and says so via :attr:`MaskSampler.notes`).
+exactly that component, see :mod:`xaidesk.explain.relax_estimators`) 0.22x (``bench/bench_relax.py``). Random
+weights flatter them: on a trained network whose decision rests on a small part of the picture the
+similarity mostly says whether that part is visible, which changes sign under complementing, and
+pairs made the map noisier at every mask count, with the control variate or without
+(``bench/bench_sampling_faithfulness.py``; figures in ``docs/methods.md``). Masks are therefore i.i.d. by
+default (``antithetic=False``). With a keep probability other than 0.5 the complement would come from a
+different distribution, so :func:`make_sampler` falls back to i.i.d. masks (and says so via
+:attr:`MaskSampler.notes`).
 
 Adding a strategy (time bands, frequency bands, ...) is one small class::
 
@@ -97,7 +102,7 @@ class MaskSampler:
     #: Whether ``1 - M`` has the same distribution as ``M`` (antithetic pairs stay consistent).
     symmetric = True
 
-    def __init__(self, shape: tuple[int, int], *, seed: int = 0, antithetic: bool = True) -> None:
+    def __init__(self, shape: tuple[int, int], *, seed: int = 0, antithetic: bool = False) -> None:
         self.shape = (int(shape[0]), int(shape[1]))
         self.seed = int(seed)
         self.notes: list[str] = []
@@ -160,7 +165,7 @@ class GridMaskSampler(MaskSampler):
     ``cells=0`` chooses :func:`automatic_cells`.
     """
 
-    def __init__(self, shape, *, seed: int = 0, antithetic: bool = True, cells: int = 0,
+    def __init__(self, shape, *, seed: int = 0, antithetic: bool = False, cells: int = 0,
                  keep_probability: float = 0.5) -> None:
         self.cells = int(cells) if int(cells) > 0 else automatic_cells(*shape)
         self.keep_probability = float(keep_probability)
@@ -283,7 +288,7 @@ class _BandSampler(MaskSampler):
 
     axes: tuple[bool, bool] = (False, True)
 
-    def __init__(self, shape, *, seed: int = 0, antithetic: bool = True, cells: int = 0,
+    def __init__(self, shape, *, seed: int = 0, antithetic: bool = False, cells: int = 0,
                  keep_probability: float = 0.5) -> None:
         self.keep_probability = float(keep_probability)
         if not 0.0 < self.keep_probability < 1.0:
