@@ -34,6 +34,8 @@ def test_the_tabs_read_their_devices_from_the_catalog(make_window):
         assert tab.device() == "cpu"
     picker = window.dataset_tab.run_box.device_combo
     assert [picker.itemData(i) for i in range(picker.count())] == window.catalog.devices
+    window.dataset_tab._update_enabled()
+    assert picker.isEnabled() == (len(window.catalog.devices) > 1), "one choice is shown, not offered"
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the refusal on a computer without a CUDA GPU")

@@ -22,7 +22,7 @@ def _command_box(text: str) -> tuple[QWidget, QPlainTextEdit]:
     edit.setReadOnly(True)
     edit.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
     edit.setLineWrapMode(QPlainTextEdit.LineWrapMode.WidgetWidth)
-    edit.setFixedHeight(edit.fontMetrics().lineSpacing() * 5 + 12)
+    edit.setFixedHeight(edit.fontMetrics().lineSpacing() * 6 + 14)
     copy = QPushButton("Copy")
     copy.setToolTip("Copy the command lines to the clipboard.")
     copy.clicked.connect(lambda: QGuiApplication.clipboard().setText(text))
@@ -37,7 +37,7 @@ class ClusterCommandsDialog(QDialog):
     def __init__(self, dask: str, slurm: str, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Run on a cluster")
-        self.resize(720, 420)
+        self.resize(780, 480)
         layout = QVBoxLayout(self)
         edits = []
         for text, command in ((DASK_TEXT, dask), (SLURM_TEXT, slurm)):

@@ -138,8 +138,9 @@ class DatasetRunBox(QGroupBox):
         self.run_problem.setVisible(problem is not None)
 
     def set_running(self, running: bool) -> None:
-        for widget in (self.class_combo, self.device_combo, self.batch_spin, self.output_edit, self.cluster_edit):
+        for widget in (self.class_combo, self.batch_spin, self.output_edit, self.cluster_edit):
             widget.setEnabled(not running)
+        self.device_combo.setEnabled(not running and self.device_combo.count() > 1)
 
 
 class OutputFolderDialog(QFileDialog):
