@@ -224,6 +224,25 @@ def methods_html(methods: Iterable) -> str:
         parts.append("</ul>")
     return "\n".join(parts)
 
+SCALE_TEXT = """
+<p>Large models and many files take time; two settings make them faster.</p>
+<ul>
+<li><b>Runs on</b> (under the method's settings, and <i>Device</i> in the Dataset tab): the CPU, or a CUDA GPU
+   when this computer has one that PyTorch can use. The picker is greyed out while the CPU is the only choice.
+   On a GPU the results are the same as on the CPU up to rounding: xaidesk switches the GPU's faster but
+   less exact arithmetic (TF32) off while it explains. If the GPU runs out of memory, lower the batch size.</li>
+<li><b>Cluster</b> (Dataset tab ▸ Run): leave it empty to run on this computer. To hand a large folder to a
+   group of computers, start a Dask scheduler and workers there and give the scheduler's address
+   (<code>tcp://HOST:8786</code>). The folder is split into shards, one task each; the shards are merged
+   into the output folder, which then opens like any run. The folders and the model file must be at the same
+   paths on every computer. <b>Commands…</b> shows the command line for a Dask cluster and the two lines for a
+   SLURM job array, ready to copy.</li>
+<li>A run folder has one writer at a time: a second run into a folder being written is refused with the name
+   of the computer and process that writes it. A run stopped by a crash, a cancel or a lost worker continues
+   where it stopped when it is started again with the same settings.</li>
+</ul>
+"""
+
 
 def guide_html(methods: Iterable, repairs: Iterable | None = None, table_models: Iterable | None = None) -> str:
     """The whole guide as one HTML page; images are named relative to ``resources/help``.
@@ -252,6 +271,7 @@ def guide_html(methods: Iterable, repairs: Iterable | None = None, table_models:
         ("repair", "Correcting, pruning and fine-tuning a model", repairs_html(repairs)),
         ("tables", "Why was this row decided so? Tables with a decision", tables_html(table_models)),
         ("concepts", "What did the network recognise? Concepts, reference samples and prototypes", CONCEPTS_TEXT),
+        ("scale", "Faster: GPUs and clusters", SCALE_TEXT),
     ]
     contents = " · ".join(f'<a href="#{key}">{escape(title)}</a>' for key, title, _ in sections)
     body = "\n".join(f'<h2><a name="{key}"></a>{escape(title)}</h2>\n{text}' for key, title, text in sections)
