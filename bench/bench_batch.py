@@ -1,9 +1,9 @@
 """Benchmark: dataset mode (``xaidesk.runs.run_batch``) against a naive per-file loop.
 
-Run with ``.venv/bin/python bench/bench_batch.py [--images 200] [--batch-size 16] [--threads 2]``.
+Run with ``.venv/bin/python bench/bench_batch.py [--arch resnet50] [--images 200] [--batch-size 16] [--threads 2]``.
 
-Setup: torchvision ResNet-18 with random weights (a generated state dict saved to a temporary
-file and loaded as ``torchvision:resnet18:PATH``, 1000 classes), ``--images`` generated 224x224
+Setup: a torchvision architecture (``--arch``, ResNet-50 by default) with random weights (a generated
+state dict saved to a temporary file and loaded as ``torchvision:ARCH:PATH``, 1000 classes), ``--images`` generated 224x224
 PNG images (smooth random colour fields with noise) in a temporary folder, LRP
 epsilon-plus-flat, the CPU with ``--threads`` threads. The model is loaded once and shared.
 
@@ -59,12 +59,12 @@ def make_images(folder: Path, count: int, size: int = 224, seed: int = 0) -> Non
         Image.fromarray(pixels).save(folder / f"img_{i:04d}.png")
 
 
-def make_model(folder: Path, classes: int):
+def make_model(folder: Path, classes: int, arch: str = "resnet18"):
     torch.manual_seed(0)
-    net = torchvision.models.resnet18(weights=None, num_classes=classes).eval()
-    path = folder / "resnet18_random.pth"
+    net = getattr(torchvision.models, arch)(weights=None, num_classes=classes).eval()
+    path = folder / f"{arch}_random.pth"
     torch.save(net.state_dict(), path)
-    return load_model(f"torchvision:resnet18:{path}")
+    return load_model(f"torchvision:{arch}:{path}")
 
 
 def naive_loop(model, files: list[Path], out: Path) -> tuple[float, float]:
@@ -86,6 +86,7 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=200)
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--classes", type=int, default=1000)
+    parser.add_argument("--arch", default="resnet50", help="torchvision architecture (default resnet50)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--block", type=int, default=40, help="images per interleaved block")
     parser.add_argument("--skip-batch1", action="store_true", help="leave out the batch-size-1 run")
@@ -95,7 +96,7 @@ def main() -> None:
     try:
         images = work / "images"
         make_images(images, args.images)
-        model = make_model(work, args.classes)
+        model = make_model(work, args.classes, args.arch)
         files = sorted(images.glob("*.png"))
         blocks = []
         for k in range(0, len(files), args.block):
@@ -104,7 +105,7 @@ def main() -> None:
             for path in files[k:k + args.block]:
                 path.rename(block / path.name)
             blocks.append(block)
-        print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; ResNet-18 (random weights, "
+        print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; {args.arch} (random weights, "
               f"{args.classes} classes), {len(files)} images of 224x224 in {len(blocks)} interleaved blocks, {METHOD}")
 
         warm = work / "warm"
