@@ -17,7 +17,6 @@ run (the run was cancelled or failed). Dask is imported inside the functions, so
 from __future__ import annotations
 
 import ctypes
-import json
 import os
 import re
 import shlex
@@ -29,11 +28,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-from ..core import CancelToken, InputError, no_progress
+from ..core import CancelToken, Cancelled, InputError, no_progress
 from ..core.io import check_output_folder
 from .execute import DEFAULT_BATCH_SIZE, BatchResult, BatchStatus, format_seconds, run_batch
 from .format import INDEX_FILE, SKIPPED_FILE, IndexRow, MethodRequest, read_index_file, read_meta, read_skipped
-from .lock import LOCK_FILE, holder_gone, lock_holder, run_lock
+from .lock import holder_gone, lock_holder, run_lock
 from .merge import merge_runs
 from .scan import check_source
 
@@ -110,27 +109,30 @@ class ShardJob:
     run_id: str
 
 
-class _WatchSubmitter(CancelToken):
-    """A cancel token that fires once the submitter's lock, seen naming this run, no longer does."""
+def stop_file(root: Path, run_id: str) -> Path:
+    """The file whose presence tells the tasks of run ``run_id`` to stop (written when the run is cancelled)."""
+    return Path(root) / f".stop-{run_id}"
 
-    def __init__(self, lock_path: Path, run_id: str, interval: float = 0.5) -> None:
+
+class _WatchSubmitter(CancelToken):
+    """A cancel token that fires when the run's stop file appears in ``root``, or once the submitter's
+    lock there, seen naming this run, no longer does."""
+
+    def __init__(self, root: Path, run_id: str, interval: float = 0.5) -> None:
         super().__init__()
         self._stopped = threading.Event()
-        self._thread = threading.Thread(target=self._watch, args=(lock_path, run_id, interval), daemon=True)
+        self._thread = threading.Thread(target=self._watch, args=(root, run_id, interval), daemon=True)
         self._thread.start()
 
-    def _watch(self, lock_path: Path, run_id: str, interval: float) -> None:
+    def _watch(self, root: Path, run_id: str, interval: float) -> None:
         seen = False  # a shared file system may show the lock late: only a lock once seen can go
         while not self._stopped.wait(interval):
-            try:
-                owner = json.loads(lock_path.read_text("utf-8")).get("owner")
-            except (OSError, ValueError, AttributeError):
-                owner = None
-            if owner == run_id:
+            if stop_file(root, run_id).exists():
+                return self.cancel()
+            if lock_holder(root).get("owner") == run_id:
                 seen = True
             elif seen:
-                self.cancel()
-                return
+                return self.cancel()
 
     def close(self) -> None:
         self._stopped.set()
@@ -138,26 +140,21 @@ class _WatchSubmitter(CancelToken):
 
 
 def _undo_malloc_trim() -> None:
-    """Give this worker process glibc's usual heap thresholds again (once).
-
-    Dask starts worker processes with ``MALLOC_TRIM_THRESHOLD_`` set, to hand freed memory back sooner.
-    Setting it also stops glibc from raising its mmap threshold, so every array over 128 KiB is a fresh
-    mapping, and torch on the CPU computed 1.6x slower in ``bench/bench_cluster.py``.
-    """
-    global _MALLOC_DONE
-    if _MALLOC_DONE or not sys.platform.startswith("linux") or "MALLOC_TRIM_THRESHOLD_" not in os.environ:
+    """Give this worker process glibc's usual heap thresholds again (once). Dask sets ``MALLOC_TRIM_THRESHOLD_``
+    for its workers; that also stops glibc from raising its mmap threshold, so every array over 128 KiB is a
+    fresh mapping, and torch on the CPU computed 1.6x slower (``bench/bench_cluster.py``)."""
+    if _malloc_done or not sys.platform.startswith("linux") or "MALLOC_TRIM_THRESHOLD_" not in os.environ:
         return
-    _MALLOC_DONE = True
+    _malloc_done.append(True)
     try:
         libc = ctypes.CDLL(None)
-        libc.mallopt(_M_MMAP_THRESHOLD, 32 * 1024 * 1024)  # the upper end of glibc's own sliding threshold
-        libc.mallopt(_M_TRIM_THRESHOLD, 64 * 1024 * 1024)
+        libc.mallopt(-3, 32 * 1024 * 1024)  # M_MMAP_THRESHOLD: the top of glibc's own sliding threshold
+        libc.mallopt(-1, 64 * 1024 * 1024)  # M_TRIM_THRESHOLD
     except (OSError, AttributeError):
         pass
 
 
-_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
-_MALLOC_DONE = False
+_malloc_done: list = []
 _loaded = threading.local()  # the model of this worker thread's current run: loaded once, not once per shard
 
 
@@ -173,13 +170,13 @@ def _model_of(job: ShardJob):
 
 
 def run_shard(job: ShardJob, i: int, n: int) -> BatchResult:
-    """The task of shard ``i`` of ``n``: a resumable :func:`run_batch` into its shard folder.
-
-    The model is loaded once per worker thread and run (a worker runs several shards of a run).
-    """
+    """The task of shard ``i`` of ``n``: a resumable :func:`run_batch` into its shard folder (the model is
+    loaded once per worker thread and run: a worker runs several shards of a run)."""
     _undo_malloc_trim()
     root = Path(job.shards_root)
-    token = _WatchSubmitter(root / LOCK_FILE, job.run_id)
+    if stop_file(root, job.run_id).exists():  # a task that starts after its run was cancelled
+        raise Cancelled()
+    token = _WatchSubmitter(root, job.run_id)
     try:
         return run_batch(job.source, shard_folder(root, i, n), _model_of(job), list(job.methods), device=job.device,
                          shard=(i, n), batch_size=job.batch_size, target=job.target, token=token,
@@ -202,15 +199,9 @@ class _ShardProgress:
         self._stamps: dict[Path, tuple] = {}
 
     def _changed(self, path: Path) -> bool:
-        try:
-            stat = path.stat()
-        except OSError:
-            return False
-        stamp = (stat.st_size, stat.st_mtime_ns)
-        if self._stamps.get(path) == stamp:
-            return False
-        self._stamps[path] = stamp
-        return True
+        stat = path.stat() if path.exists() else None
+        stamp, self._stamps[path] = self._stamps.get(path), stat and (stat.st_size, stat.st_mtime_ns)
+        return stat is not None and stamp != self._stamps[path]
 
     def refresh(self) -> None:
         for folder in self.folders:
@@ -235,11 +226,8 @@ def _check_out(out: Path, root: Path, shard_dirs: list[Path]) -> bool:
         raise InputError("The run folder must not be the input folder itself; choose another output folder.")
     if not out.exists() or (out.is_dir() and not any(out.iterdir())):
         return False
-    try:
-        meta = read_meta(out)
-    except InputError:
-        meta = None
-    if meta is not None and meta.get("merged_from") == [str(d) for d in shard_dirs] and meta.get("finished"):
+    meta = read_meta(out) if (out / "run.json").is_file() else {}
+    if meta.get("merged_from") == [str(d) for d in shard_dirs] and meta.get("finished"):
         return True
     raise InputError(f"The folder '{out}' is not empty and holds no run of this cluster run. Choose a new or empty "
                      "folder for the run (the cluster executor writes it when every shard is done).")
@@ -263,6 +251,20 @@ def _connect(distributed, address: str | None, workers: int | None, device: str)
     return distributed.Client(cluster), cluster
 
 
+def _close_quietly(cluster) -> None:
+    """Close a local cluster this run started, without the nanny's warning when a worker process
+    (torch loaded, the machine busy) takes over four seconds to exit and is killed: its work is saved."""
+    import logging
+
+    nanny = logging.getLogger("distributed.nanny")
+    level = nanny.level
+    nanny.setLevel(logging.ERROR)
+    try:
+        cluster.close()
+    finally:
+        nanny.setLevel(level)
+
+
 def _slots(client, device: str, address: str | None) -> int:
     """How many tasks the cluster runs at once (GPU slots on CUDA); waits a while for a first worker."""
     try:
@@ -281,17 +283,21 @@ def _slots(client, device: str, address: str | None) -> int:
 
 
 def _stop(futures, client, coordinator: Path, run_id: str, shard_dirs: list[Path], wait_s: float = 30.0) -> None:
-    """Tell the running tasks to stop (the submitter's lock goes), cancel the futures and wait a while
-    for the running tasks to release their shard locks (Dask cannot interrupt a running task)."""
+    """Tell the tasks to stop (the stop file appears, the submitter's lock goes), cancel the futures, and wait
+    a while until no task of the run holds a shard lock for a second (Dask cannot interrupt a running task)."""
+    stop_file(coordinator.parent, run_id).touch()
     if lock_holder(coordinator.parent).get("owner") == run_id:
         coordinator.unlink(missing_ok=True)
     client.cancel(futures)
-    deadline = time.monotonic() + wait_s
-    running = list(shard_dirs)
-    while running and time.monotonic() < deadline:
-        running = [d for d in running if _held_by_run(d, run_id)]
-        if running:
-            time.sleep(0.1)
+    deadline, free_since = time.monotonic() + wait_s, None
+    while time.monotonic() < deadline:
+        if any(_held_by_run(d, run_id) for d in shard_dirs):
+            free_since = None
+        elif free_since is None:
+            free_since = time.monotonic()
+        elif time.monotonic() - free_since >= 1.0:
+            return
+        time.sleep(0.1)
 
 
 def _held_by_run(shard_dir: Path, run_id: str) -> bool:
@@ -434,6 +440,8 @@ def run_on_cluster(source, out, model: str, methods: Sequence, *, address: str |
         shard_dirs = [shard_folder(shards_root, i, n) for i in range(n)]
         run_id = uuid.uuid4().hex[:16]
         with run_lock(shards_root, owner=run_id) as coordinator:
+            for old_stop in shards_root.glob(".stop-*"):
+                old_stop.unlink(missing_ok=True)
             job = ShardJob(str(root), str(shards_root), spec, tuple(requests), device, int(batch_size),
                            None if target is None else int(target), bool(trust), labels, preprocessing, run_id)
             resources = {"GPU": 1} if device == "cuda" else None
@@ -451,17 +459,13 @@ def run_on_cluster(source, out, model: str, methods: Sequence, *, address: str |
         if own_client:
             client.close()
         if cluster is not None:
-            cluster.close()
+            _close_quietly(cluster)
     skipped = sorted({item for r in results for item in r.skipped})
     finished = all(r.finished for r in results)
     progress(1.0, "done")
     return BatchResult(out, sum(r.files for r in results), sum(r.computed for r in results),
                        sum(r.already_done for r in results), skipped, time.perf_counter() - started,
                        sum(r.compute_seconds for r in results), finished)
-
-
-def _param_text(value) -> str:
-    return ("true" if value else "false") if isinstance(value, bool) else str(value)
 
 
 def cluster_command(source, out, model: str, methods: Sequence, *, address: str | None = None,
@@ -479,26 +483,14 @@ def cluster_command(source, out, model: str, methods: Sequence, *, address: str 
         name, values = ((item.name, item.params) if isinstance(item, MethodRequest)
                         else (item, {}) if isinstance(item, str) else (item[0], dict(item[1] or {})))
         names.append(name)
-        params += [word for key, value in values.items() for word in ("--param", f"{name}:{key}={_param_text(value)}")]
-    words += ["--methods", ",".join(names), *params]
-    if labels:
-        words += ["--labels", str(labels)]
-    if device != "cpu":
-        words += ["--device", device]
-    if int(batch_size) != DEFAULT_BATCH_SIZE:
-        words += ["--batch-size", str(int(batch_size))]
-    if target is not None:
-        words += ["--target", str(int(target))]
-    if trust:
-        words.append("--trust")
-    words += ["--executor", "dask"]
-    if address:
-        words += ["--address", str(address)]
-    if workers:
-        words += ["--workers", str(int(workers))]
-    if shards:
-        words += ["--shards", str(int(shards))]
-    words += ["--out", str(out)]
+        for key, value in values.items():
+            params += ["--param", f"{name}:{key}={str(value).lower() if isinstance(value, bool) else value}"]
+    words += ["--methods", ",".join(names), *params] + (["--trust"] if trust else [])
+    batch = int(batch_size) if int(batch_size) != DEFAULT_BATCH_SIZE else None
+    options = [("--labels", labels), ("--device", None if device == "cpu" else device), ("--batch-size", batch),
+               ("--target", target), ("--executor", "dask"), ("--address", address), ("--workers", workers),
+               ("--shards", shards), ("--out", out)]
+    words += [word for flag, value in options if value is not None for word in (flag, str(value))]
     return shlex.join(words)
 
 
