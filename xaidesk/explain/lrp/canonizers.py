@@ -58,16 +58,50 @@ def _merge_exactly(modules, batch_norm):
     zennit resets the norm to mean 0, variance 1, which still divides by ``sqrt(1 + eps)``: the
     canonized model's logits are off by about ``eps / 2`` per merged norm (0.05 % per layer
     with torchvision MobileNet's ``eps = 1e-3``). A variance of ``1 - eps`` makes it exact.
+    A plain torch batch norm that now computes ``x * 1 + 0`` bit for bit is skipped for the
+    run (its forward returns its input; :class:`_ExactMerge` restores it).
     """
     MergeBatchNorm.merge_batch_norm(modules, batch_norm)
     batch_norm.running_var.data = torch.full_like(batch_norm.running_var.data, 1.0 - batch_norm.eps)
+    if _is_exact_identity(batch_norm):
+        batch_norm.forward = _pass_through
 
 
-class SequentialMergeBatchNorm(zennit_canonizers.SequentialMergeBatchNorm):
-    """zennit's SequentialMergeBatchNorm (merge every batch norm that follows a linear layer in
-    module order) with the merged norm an exact identity (see :func:`_merge_exactly`)."""
+def _pass_through(input: torch.Tensor) -> torch.Tensor:
+    return input
+
+
+_PLAIN_BATCH_NORMS = (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d, torch.nn.BatchNorm3d)
+
+
+def _is_exact_identity(batch_norm: torch.nn.Module) -> bool:
+    """True when the merged norm is a plain torch batch norm in eval mode whose scale is exactly 1."""
+    if type(batch_norm) not in _PLAIN_BATCH_NORMS or batch_norm.training or "forward" in batch_norm.__dict__:
+        return False
+    dims = {torch.nn.BatchNorm1d: 0, torch.nn.BatchNorm2d: 2, torch.nn.BatchNorm3d: 3}[type(batch_norm)]
+    probe = torch.ones((1, batch_norm.num_features) + (1,) * dims, dtype=batch_norm.running_var.dtype,
+                       device=batch_norm.running_var.device)
+    with torch.no_grad():
+        out = torch.nn.functional.batch_norm(probe, batch_norm.running_mean, batch_norm.running_var,
+                                             batch_norm.weight, batch_norm.bias, False, 0.0, batch_norm.eps)
+    return bool(torch.equal(out, probe)) and not bool(batch_norm.bias.any()) and not bool(batch_norm.running_mean.any())
+
+
+class _ExactMerge:
+    """Mixin for zennit's MergeBatchNorm canonizers: merge with :func:`_merge_exactly`, and give a
+    skipped batch norm its own forward back on removal."""
 
     merge_batch_norm = staticmethod(_merge_exactly)
+
+    def remove(self):
+        if self.batch_norm is not None and self.batch_norm.__dict__.get("forward") is _pass_through:
+            del self.batch_norm.forward
+        super().remove()
+
+
+class SequentialMergeBatchNorm(_ExactMerge, zennit_canonizers.SequentialMergeBatchNorm):
+    """zennit's SequentialMergeBatchNorm (merge every batch norm that follows a linear layer in
+    module order) with the merged norm an exact identity (see :func:`_merge_exactly`)."""
 
 
 class ResNetCanonizer(CompositeCanonizer):
@@ -164,7 +198,7 @@ class InputTransformCanonizer(_SwapForward):
     method = "_transform_input"
 
 
-class DenseNetMergeBatchNorm(MergeBatchNorm):
+class DenseNetMergeBatchNorm(_ExactMerge, MergeBatchNorm):
     """Merge only the batch norms that really follow a convolution in a torchvision DenseNet.
 
     In a dense layer the bottleneck convolution ``conv1`` feeds ``norm2`` directly; the stem
@@ -173,8 +207,6 @@ class DenseNetMergeBatchNorm(MergeBatchNorm):
     zennit's SequentialMergeBatchNorm pairs by module order and would wrongly merge ``norm1`` of
     one dense layer into ``conv2`` of the previous one.
     """
-
-    merge_batch_norm = staticmethod(_merge_exactly)
 
     def apply(self, root_module):
         from torchvision.models import densenet
@@ -193,7 +225,7 @@ class DenseNetMergeBatchNorm(MergeBatchNorm):
         return instances
 
 
-class TimmMergeBatchNorm(MergeBatchNorm):
+class TimmMergeBatchNorm(_ExactMerge, MergeBatchNorm):
     """Merge each timm batch norm into the convolution that feeds it.
 
     Inside timm's blocks the pairs are found by attribute name; timm's batch norms
@@ -202,8 +234,6 @@ class TimmMergeBatchNorm(MergeBatchNorm):
     norm right after a convolution in module order is merged, as zennit's
     SequentialMergeBatchNorm does, but never a second time.
     """
-
-    merge_batch_norm = staticmethod(_merge_exactly)
 
     @staticmethod
     @functools.cache

@@ -278,11 +278,53 @@ def _bridge_output(module, inputs, output):
     return None
 
 
+class _BridgedLayer(torch.autograd.Function):
+    """:class:`_Bridge` for an exact Conv*d/Linear that computes the layer itself: no graph of the
+    layer's own forward is built and its output needs no copy."""
+
+    @staticmethod
+    def forward(ctx, inp, layer):
+        ctx.input_shape = inp.shape
+        module = layer.module
+        return layer.forward(inp, module.weight, module.bias)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad.new_zeros(()).expand(ctx.input_shape), None
+
+
+class _BridgedForward:
+    """The forward set on an exact Conv*d/Linear for one run: bridged while the layer holds the
+    weight it had when attached (a rule that swaps in modified parameters gets the plain forward)."""
+
+    def __init__(self, module: torch.nn.Module, layer: _DirectLayer):
+        self.module = module
+        self.layer = layer
+        self.weight = module.weight
+
+    def __call__(self, inp):
+        module = self.module
+        if (torch.is_grad_enabled() and isinstance(inp, torch.Tensor) and inp.requires_grad
+                and module.weight is self.weight):
+            return _BridgedLayer.apply(inp, self.layer)
+        return self.layer.forward(inp, module.weight, module.bias)
+
+    def remove(self) -> None:
+        if self.module.__dict__.get("forward") is self:
+            del self.module.forward
+
+
 def skip_replaced_backward(module: torch.nn.Module, composite: Composite) -> list:
-    """Attach :class:`_Bridge` to every layer whose input gradient a zennit rule replaces; returns the handles."""
+    """Attach :class:`_Bridge` to every layer whose input gradient a zennit rule replaces (exact
+    Conv*d/Linear layers get :class:`_BridgedForward` instead); returns handles with ``remove()``."""
     handles = []
     ctx: dict = {}
     for name, child in module.named_modules():
         if isinstance(composite.module_map(ctx, name, child), BasicHook):
-            handles.append(child.register_forward_hook(_bridge_output, prepend=True))
+            layer = _DirectLayer.of(child)
+            if layer is not None and "forward" not in child.__dict__:
+                child.forward = _BridgedForward(child, layer)
+                handles.append(child.forward)
+            else:
+                handles.append(child.register_forward_hook(_bridge_output, prepend=True))
     return handles
