@@ -175,6 +175,11 @@ def test_the_command_line_runs_on_a_scheduler_address(client, folder, local, tmp
     assert cli_main(["batch", str(folder), "--model", MODEL, "--methods", GRAD, "--shard", "0/2", "--executor",
                      "dask", "--out", str(tmp_path / "other")]) == 1
     assert "Give one or the other" in capsys.readouterr().err
+    assert cli_main(["batch", str(folder), "--model", MODEL, "--methods", GRAD, "--shards", "4", "--out",
+                     str(tmp_path / "other")]) == 1
+    assert "--shards is an option of the Dask executor" in capsys.readouterr().err
+    assert cli_main(["batch", "--merge", str(out), "--executor", "dask", "--out", str(tmp_path / "merged")]) == 1
+    assert "--merge joins finished run folders here" in capsys.readouterr().err
 
 
 def test_a_folder_holding_something_else_is_refused_before_any_task(client, folder, tmp_path):

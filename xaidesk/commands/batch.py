@@ -86,13 +86,13 @@ def run(args: argparse.Namespace) -> int:
     from ..core.io import check_output_folder
 
     check_output_folder(args.out)
+    _check_executor(args)
     if args.merge:
         if args.folder is not None or args.model or args.methods:
             raise InputError("--merge joins finished run folders; give no input folder, --model or --methods with it.")
         return _merge(args)
     if args.folder is None or not args.model or not args.methods:
         raise InputError("A batch run needs an input folder, --model and --methods (or --merge RUN ... to merge runs).")
-    _check_executor(args)
     try:
         return _run(args)
     except KeyboardInterrupt:
