@@ -26,7 +26,7 @@ lime       ``lime``, N samples (its SLIC segments)          ``lime`` ``LimeImage
                                                             quickshift segments), same batch
 relax      ``relax``, N masks                               relax-xai ``RELAX`` (the official code), N masks,
                                                             same batch and representation
-flipping   pixel flipping, 20 steps, MoRF                   Quantus ``PixelFlipping``, 20 steps, black
+flipping   pixel flipping, 16 steps, MoRF, black            Quantus ``PixelFlipping``, 16 steps, black
 ========== ================================================ =============================================
 
 "batch 1" explains one picture per call; "batch mode" explains ``--batch`` copies in one call
@@ -63,7 +63,7 @@ from xaidesk.models.preprocessing import IMAGENET  # noqa: E402
 
 MODELS = ("resnet50", "vgg16", "efficientnet_b0", "vit_b_16")
 METHODS = ("lrp", "ig", "smoothgrad", "saliency", "occlusion", "lime", "relax", "flipping")
-IG_STEPS, SG_SAMPLES, SG_NOISE, CHUNK = 50, 25, 0.1, 8
+IG_STEPS, SG_SAMPLES, SG_NOISE, CHUNK, FLIP_STEPS = 50, 25, 0.1, 8, 16
 WINDOW, STRIDE = 32, 16
 #: The picture and a saliency map of the model being measured, for the rows that need them (LIME, flipping).
 CASE: dict = {}
@@ -200,7 +200,7 @@ def quantus_flipping(model, x, target):
     import quantus
 
     relevance = CASE["relevance"]
-    metric = quantus.PixelFlipping(features_in_step=x.shape[-1] * x.shape[-2] // 20, perturb_baseline="black",
+    metric = quantus.PixelFlipping(features_in_step=x.shape[-1] * x.shape[-2] // FLIP_STEPS, perturb_baseline="black",
                                    disable_warnings=True, display_progressbar=False)
     return metric(model=model.module, x_batch=x.cpu().numpy(), y_batch=np.array([target]),
                   a_batch=relevance[None, None], device=str(x.device), channel_first=True)
@@ -210,7 +210,7 @@ def xaidesk_flipping(model, x, target):
     from xaidesk.evaluate import FlipSettings, image_faithfulness
 
     return image_faithfulness(model, CASE["pixels"], CASE["relevance"], target,
-                              FlipSettings(orders=("morf",), steps=20, fill="black"), token=CancelToken())
+                              FlipSettings(orders=("morf",), steps=FLIP_STEPS, fill="black"), token=CancelToken())
 
 
 # ------------------------------------------------------------------ the rows
@@ -259,6 +259,15 @@ def lxt_seconds(model: LoadedModel, x: torch.Tensor, target: int, repeats: int, 
         return float(torch.load(folder / "r.pt", weights_only=True)[0]["seconds"])
 
 
+#: Short calls that build what a method keeps between calls (the merged batch-norm copy of the
+#: gradient methods), so that the timed calls are those of a user explaining many pictures.
+PRIMERS = {"ig": ("gradient.integrated", {"steps": 2, "batch_size": 2}),
+           "smoothgrad": ("gradient.smoothgrad", {"samples": 2, "batch_size": 2}),
+           "occlusion": ("occlusion", {"patch_size": 112, "stride": 112})}
+#: Rows cheap enough to warm up with one untimed call of each side.
+CHEAP = ("lrp", "saliency")
+
+
 def measure(model, x, target, ours, peer, repeats: int, threads: int) -> tuple[float, float]:
     """Median seconds of xaidesk and of the peer, round-robin, the order alternating."""
     if peer == "lxt":
@@ -300,15 +309,21 @@ def main() -> None:
         with torch.no_grad():
             target = int(model.module(x).argmax())
         CASE.update(pixels=pixels, relevance=registry_call("gradient.sensitivity")(model, x, target).relevance)
-        if not arch.startswith("vit"):
-            zennit_lrp(model, x, target)
         for name, peer_name, ours, peer in rows_for(model, args.methods, args.samples):
+            if name in PRIMERS:
+                registry_call(PRIMERS[name][0], **PRIMERS[name][1])(model, x, target)
+            if name in CHEAP:
+                ours(model, x, target)
+                if callable(peer):
+                    peer(model, x, target)
             ours_s, peer_s = measure(model, x, target, ours, peer, args.repeats, args.threads)
             results.append(report(arch, name, peer_name, "batch 1", 1, ours_s, peer_s))
             if name in ("lrp", "saliency") and args.batch > 1 and peer != "lxt":
                 batch = x.expand(args.batch, -1, -1, -1).contiguous()
                 ours_b = batched_call("lrp.attention" if arch.startswith("vit") else "lrp.epsilon_plus_flat"
                                       if name == "lrp" else "gradient.sensitivity")
+                ours_b(model, batch, target)
+                peer(model, batch, target)
                 ours_s, peer_s = measure(model, batch, target, ours_b, peer, args.repeats, args.threads)
                 results.append(report(arch, name, peer_name, f"batch {args.batch}", args.batch, ours_s, peer_s))
         del model
