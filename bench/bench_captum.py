@@ -16,9 +16,10 @@ pass (equal batch memory):
   is taken after undoing that factor.
 - ``ig-midpoint``: xaidesk ``rule="midpoint", steps=S`` against Captum
   ``method="riemann_middle", n_steps=S`` (the same S points and weights).
-- ``ig-default``: each library's default rule at S evaluations for Captum (Gauss-Legendre) and
-  xaidesk's trapezoid with ``steps=S`` (S+1 points); time only, the maps differ by the
-  quadrature error.
+- ``ig-default``: what each library does by default at ``S`` steps: Captum's Gauss-Legendre
+  rule on S points, all in one batch (``internal_batch_size=None``), and xaidesk's trapezoid
+  with ``steps=S`` (S+1 points) in batches of ``--batch``; time only, as the maps differ by the
+  quadrature error and the batch memory differs.
 - ``smoothgrad``: xaidesk ``aggregation="gradient", noise_level=0.1`` against Captum
   ``NoiseTunnel(Saliency(net))`` with ``nt_type="smoothgrad", abs=False`` and
   ``stdevs = 0.1 * (max x - min x)`` (xaidesk's convention), ``nt_samples_batch_size`` equal to
@@ -29,14 +30,20 @@ pass (equal batch memory):
   and ``perturbations_per_eval`` equal to xaidesk's ``batch_size``; (224 - P) must be a
   multiple of T so both use the same patches.
 
-Contenders run round-robin after a warm-up; the median and the best of the repeats are printed
+xaidesk merges batch norms into the convolutions before them once per model (cached); that
+one-time cost is printed separately. Contenders run round-robin after a warm-up; the median and the best of the repeats are printed
 with the ratio xaidesk / Captum from the same run (the machine may be shared), and the largest
-absolute difference of the maps relative to the largest absolute value of Captum's map.
+absolute difference of the maps relative to the largest absolute value of Captum's map. For
+scale, the difference between one float32 and one float64 gradient map of the model is
+printed first: deep random-weight networks (ResNet-50) have gradients with much cancellation,
+so float32 rounding alone moves them by 1e-2 of their largest value, and any change in the
+order of the sums (batching, memory layout, merged batch norms) shows up at that level.
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import statistics
 import sys
 import time
@@ -50,6 +57,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from xaidesk.core import CancelToken, get_method  # noqa: E402
 from xaidesk.explain import load_builtin_methods  # noqa: E402
+from xaidesk.explain.fast_module import fast_gradient_module  # noqa: E402
 from xaidesk.models.base import LoadedModel  # noqa: E402
 from xaidesk.models.preprocessing import IMAGENET  # noqa: E402
 
@@ -147,7 +155,7 @@ def contenders(method: str, args) -> tuple[dict, float]:
     if method == "ig-default":
         return {"xaidesk": xaidesk_call("gradient.integrated", steps=s, rule="trapezoid", baseline="zero",
                                         batch_size=b),
-                "captum": captum_ig("gausslegendre", s, b)}
+                "captum": captum_ig("gausslegendre", s, None)}
     if method == "smoothgrad":
         return {"xaidesk": xaidesk_call("gradient.smoothgrad", samples=args.samples, batch_size=b,
                                         noise_level=args.noise, aggregation="gradient", seed=0),
@@ -167,6 +175,16 @@ def timed(fn, *args) -> tuple[float, np.ndarray]:
 
 def relative_difference(ours: np.ndarray, theirs: np.ndarray) -> float:
     return float(np.abs(ours - theirs).max() / max(np.abs(theirs).max(), 1e-30))
+
+
+def float32_rounding(model: LoadedModel, x: torch.Tensor, target: int) -> float:
+    """How far one float32 gradient map (at x / 2) is from float64: the scale of float error for this model."""
+    maps = []
+    for net, xd in ((model.module, x), (copy.deepcopy(model.module).double(), x.double())):
+        xg = (0.5 * xd).requires_grad_(True)
+        (grad,) = torch.autograd.grad(net(xg)[0, target], xg)
+        maps.append(grad[0].sum(0).double().numpy())
+    return relative_difference(maps[0], maps[1])
 
 
 def main() -> None:
@@ -198,6 +216,11 @@ def main() -> None:
         x = torch.randn(1, 3, 224, 224)
         with torch.no_grad():
             target = int(model.module(x).argmax())
+        start = time.perf_counter()
+        fast_gradient_module(model.module)
+        print(f"{arch}: batch norms merged once per model in {time.perf_counter() - start:.2f} s "
+              "(cached, not in the times below); one float32 gradient map differs from float64 by "
+              f"{float32_rounding(model, x, target):.1e} of its largest value", flush=True)
         for method in args.methods:
             runners = contenders(method, args)
             maps = {name: fn(model, x, target) for name, fn in runners.items()}  # warm-up

@@ -15,7 +15,7 @@ captum_attr = pytest.importorskip("captum.attr")
 
 from xaidesk.core import CancelToken, get_method  # noqa: E402
 from xaidesk.explain import load_builtin_methods  # noqa: E402
-from xaidesk.explain.batchnorm_folding import fast_gradient_module, folded_batch_norm  # noqa: E402
+from xaidesk.explain.fast_module import fast_copy, fast_gradient_module  # noqa: E402
 from xaidesk.models.base import LoadedModel  # noqa: E402
 from xaidesk.models.preprocessing import IMAGENET  # noqa: E402
 
@@ -144,7 +144,7 @@ def test_merged_batch_norms_keep_outputs_and_gradients_and_leave_the_model_alone
     assert folded is not net and channels_last
     assert not any(isinstance(m, torch.nn.BatchNorm2d) for n, m in folded.named_modules()
                    if any(node.target == n for node in folded.graph.nodes))
-    assert folded_batch_norm(net) is folded  # built once
+    assert fast_copy(net) is folded  # built once
     assert all(torch.equal(before[k], v) for k, v in net.state_dict().items())
     assert isinstance(net.bn1, torch.nn.BatchNorm2d) and isinstance(net.bn2, torch.nn.BatchNorm2d)
 
@@ -159,7 +159,7 @@ def test_merged_batch_norms_keep_outputs_and_gradients_and_leave_the_model_alone
     with torch.no_grad():
         net.bn1.running_mean.add_(0.1)  # a changed weight: merged again
     try:
-        refolded = folded_batch_norm(net)
+        refolded = fast_copy(net)
         assert refolded is not folded
         torch.testing.assert_close(gradient(refolded)[0], gradient(net)[0], rtol=1e-5, atol=1e-6)
     finally:
@@ -170,11 +170,24 @@ def test_merged_batch_norms_keep_outputs_and_gradients_and_leave_the_model_alone
 def test_models_that_cannot_be_merged_are_used_as_they_are(setup):
     net, _, x = setup
     train = tiny_net().train()
-    assert folded_batch_norm(train) is train
+    assert fast_copy(train) is train
     scripted = torch.jit.trace(tiny_net(), x)
-    assert folded_batch_norm(scripted) is scripted
+    assert fast_copy(scripted) is scripted
     hooked = tiny_net()
     hooked.conv1.register_forward_hook(lambda *a: None)
-    assert folded_batch_norm(hooked) is hooked
-    plain = torch.nn.Sequential(torch.nn.Conv2d(3, 2, 3), torch.nn.Flatten(), torch.nn.LazyLinear(2))
-    assert folded_batch_norm(plain) is plain  # no batch norm
+    assert fast_copy(hooked) is hooked
+    dense = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 32 * 32, 2)).eval()
+    assert fast_copy(dense) is dense  # nothing to merge or lay out
+
+
+def test_convolutions_without_batch_norm_get_channels_last_weights_in_a_copy(setup):
+    _, _, x = setup
+    torch.manual_seed(4)
+    plain = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.ReLU(), torch.nn.Flatten(),
+                                torch.nn.Linear(4 * 30 * 30, 2)).eval()
+    fast = fast_copy(plain)
+    assert fast is not plain
+    assert fast.get_submodule("0").weight.is_contiguous(memory_format=torch.channels_last)
+    assert plain[0].weight.is_contiguous() and plain[0].weight.stride() == (27, 9, 3, 1)
+    with torch.no_grad():
+        torch.testing.assert_close(fast(x), plain(x), rtol=1e-5, atol=1e-6)

@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from ..core import Explanation, MethodError, Param, Step, Target, register_method
 from ..models.base import LoadedModel
 from ..models.inference import forward_logits
-from .batchnorm_folding import fast_gradient_module
+from .fast_module import fast_gradient_module
 from .common import (
     REFERENCE_KINDS,
     REFERENCE_TITLES,

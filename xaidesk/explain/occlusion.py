@@ -16,7 +16,7 @@ import torch
 
 from ..core import Cancelled, Explanation, Param, Target, register_method
 from ..models.inference import BatchStats, evaluate_perturbations, forward_logits
-from .batchnorm_folding import folded_batch_norm
+from .fast_module import fast_copy
 from .common import REFERENCE_KINDS, REFERENCE_TITLES, check_target, detached_copy, reference_input, scoring_module
 
 MODALITY = ("image", "audio")
@@ -93,7 +93,7 @@ def occlusion(model, x, target, *, params, token, progress) -> Explanation:
                                        bool(params["scale_to_input"]))
     positions = patch_positions(height, width, (patch, patch), (stride, stride))
     fill = reference_input(x, params["fill"], model.preprocessing)
-    scorer = folded_batch_norm(scoring_module(model))
+    scorer = fast_copy(scoring_module(model))
     with torch.inference_mode():
         base = forward_logits(scorer, x, model.name)[0].float().cpu()
     check_target(target, base.shape[0])
