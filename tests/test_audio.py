@@ -317,7 +317,7 @@ def seam_model():
 
 SEAM_CASES = [("lrp.epsilon_plus_flat", {}), ("gradient.sensitivity", {}), ("gradient.input_x_gradient", {}),
               ("occlusion", {"patch_size": 4, "stride": 2}),
-              ("lime", {"num_samples": 120, "segmentation": "grid", "grid_rows": 1, "grid_cols": 32}),
+              ("lime", {"num_samples": 120, "segmentation": "grid", "grid_rows": 1, "grid_cols": 32, "hide": "mean"}),
               ("relax", {"num_masks": 150, "cells": 8})]
 
 

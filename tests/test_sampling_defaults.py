@@ -12,6 +12,8 @@ import numpy as np
 import pytest
 import torch
 
+from xaidesk.core import get_method
+
 import helpers
 import planted_concepts as planted
 
@@ -64,5 +66,28 @@ def test_relax_default_without_opposite_pairs_converges_at_least_as_well(setting
                     result = helpers.run("relax", model, x[i:i + 1], CLASS_A, num_masks=masks, seed=seed,
                                          antithetic=antithetic)
                     scores[antithetic].append(pearson(result.relevance, reference))
-    assert helpers.run("relax", model, x[:1], CLASS_A, num_masks=4).extras["antithetic"] is False
+    assert get_method("relax").resolve_params({})["antithetic"] is False
     assert np.mean(scores[False]) >= np.mean(scores[True]), {k: np.mean(v) for k, v in scores.items()}
+
+
+def lime_shares(model, x, boxes, **params) -> list[float]:
+    return [share_on_square(helpers.run("lime", model, x[i:i + 1], CLASS_A, num_samples=300, **params).relevance,
+                            box, 1) for i, box in enumerate(boxes)]
+
+
+@pytest.fixture(scope="module")
+def lime_default_shares(setting):
+    return lime_shares(*setting)
+
+
+def test_lime_defaults_put_most_positive_relevance_on_the_planted_square(lime_default_shares):
+    shares = lime_default_shares
+    # The square covers 2.4% of the picture (5% with its 1-pixel margin).
+    assert np.mean(shares) > 0.5 and min(shares) > 0.4, shares
+
+
+def test_lime_default_fill_does_at_least_as_well_as_the_superpixel_mean(setting, lime_default_shares):
+    assert get_method("lime").resolve_params({})["hide"] == "black"
+    black, mean = lime_default_shares, lime_shares(*setting, hide="mean")
+    # A superpixel of one colour shows that same colour when hidden by its mean: nothing is hidden.
+    assert np.mean(black) >= np.mean(mean), (black, mean)

@@ -2,8 +2,13 @@
 
 The image (as the model sees it: model-input geometry, de-normalised to [0, 1]) is cut into
 superpixels with scikit-image (SLIC, quickshift or Felzenszwalb). Each sample switches every
-superpixel on (original pixels) or off (hidden: the superpixel's mean colour, black, or a
-blurred copy). The model's softmax probabilities of all samples are kept; a weighted ridge
+superpixel on (original pixels) or off (hidden: black, the superpixel's mean colour, or a
+blurred copy). Images hide with black by default, unlike ``lime`` (the superpixel's mean):
+SLIC's superpixels follow colour, so the mean of a superpixel that covers one object is that
+object's colour and hides nothing; on a trained network this mattered more than the
+segmentation or the sampler (``bench/bench_sampling_faithfulness.py``, figures in ``docs/methods.md``).
+
+The model's softmax probabilities of all samples are kept; a weighted ridge
 regression of the explained class's probability on the on/off pattern is the local surrogate.
 
 The estimator follows the ``lime`` package (``lime_image.LimeImageExplainer``):
@@ -129,8 +134,10 @@ PARAMS = [
           "Felzenszwalb: smallest superpixel, in pixels.", minimum=1, maximum=1_000_000,
           label="Felzenszwalb: smallest part",
           shown_when={"segmentation": ("felzenszwalb",)}),
-    Param("hide", "choice", "mean",
-          "What a switched-off superpixel shows: its own mean colour, black, or a blurred copy of the image.",
+    Param("hide", "choice", "black",
+          "What a switched-off superpixel shows: black, its own mean colour, or a blurred copy of the image. "
+          "Its own mean colour hides nothing when the superpixel is of one colour (a part that superpixels "
+          "follow well), so black is the default for pictures; sounds keep the mean.",
           choices=HIDE_KINDS, label="switched-off parts show",
           choice_titles={"mean": "Their own average colour", "black": "Black", "blur": "A blurred copy"}),
     Param("kernel_width", "float", 0.25,
@@ -395,7 +402,7 @@ def refit_lime(explanation: Explanation, target: int, *, class_label: str | None
 @register_method(
     "lime",
     unit="weight", sample_unit="samples", tags=[TAG_NEEDS_SEGMENTATION], refit=refit_lime,
-    modality_defaults={"audio": {"segmentation": "grid"}},
+    modality_defaults={"audio": {"segmentation": "grid", "hide": "mean"}},
     modality=MODALITY,
     params=PARAMS,
     title="LIME (superpixels)",
