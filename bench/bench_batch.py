@@ -36,10 +36,11 @@ from pathlib import Path
 import numpy as np
 import torch
 import torchvision
-from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from generated import make_images, split_into_blocks  # noqa: E402
 from xaidesk.runs import image_thumbnail, run_batch  # noqa: E402
 from xaidesk.core.io import save_npy_atomic, save_png_atomic  # noqa: E402
 from xaidesk.data.images import load_image  # noqa: E402
@@ -47,16 +48,6 @@ from xaidesk.explain import explain_image  # noqa: E402
 from xaidesk.models import load_model  # noqa: E402
 
 METHOD = "lrp.epsilon_plus_flat"
-
-
-def make_images(folder: Path, count: int, size: int = 224, seed: int = 0) -> None:
-    rng = np.random.default_rng(seed)
-    folder.mkdir(parents=True, exist_ok=True)
-    for i in range(count):
-        coarse = rng.integers(0, 256, size=(7, 7, 3), dtype=np.uint8)
-        field = np.asarray(Image.fromarray(coarse).resize((size, size), Image.Resampling.BICUBIC), dtype=np.int16)
-        pixels = np.clip(field + rng.integers(-20, 21, size=field.shape), 0, 255).astype(np.uint8)
-        Image.fromarray(pixels).save(folder / f"img_{i:04d}.png")
 
 
 def make_model(folder: Path, classes: int, arch: str = "resnet18"):
@@ -98,13 +89,7 @@ def main() -> None:
         make_images(images, args.images)
         model = make_model(work, args.classes, args.arch)
         files = sorted(images.glob("*.png"))
-        blocks = []
-        for k in range(0, len(files), args.block):
-            block = work / "blocks" / f"block_{k // args.block:02d}"
-            block.mkdir(parents=True)
-            for path in files[k:k + args.block]:
-                path.rename(block / path.name)
-            blocks.append(block)
+        blocks = split_into_blocks(files, work, args.block)
         print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; {args.arch} (random weights, "
               f"{args.classes} classes), {len(files)} images of 224x224 in {len(blocks)} interleaved blocks, {METHOD}")
 

@@ -34,28 +34,18 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 import torchvision
-from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from generated import make_images  # noqa: E402
 from xaidesk.models.preprocessing import Preprocessing  # noqa: E402
 from xaidesk.runs import run_batch  # noqa: E402
 from xaidesk.runs.cluster import run_on_cluster, shards_folder  # noqa: E402
 
 METHOD = "gradient.input_x_gradient"
-
-
-def make_images(folder: Path, count: int, size: int, seed: int = 0) -> None:
-    rng = np.random.default_rng(seed)
-    folder.mkdir(parents=True, exist_ok=True)
-    for i in range(count):
-        coarse = rng.integers(0, 256, size=(4, 4, 3), dtype=np.uint8)
-        field = np.asarray(Image.fromarray(coarse).resize((size, size), Image.Resampling.BICUBIC), dtype=np.int16)
-        pixels = np.clip(field + rng.integers(-20, 21, size=field.shape), 0, 255).astype(np.uint8)
-        Image.fromarray(pixels).save(folder / f"img_{i:04d}.png")
 
 
 def fresh(out: Path) -> Path:
@@ -114,7 +104,7 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="xaidesk-bench-cluster-"))
     try:
         source = work / "images"
-        make_images(source, args.images, args.size)
+        make_images(source, args.images, args.size, cells=4)
         weights = work / "resnet18.pt"
         torch.manual_seed(0)
         torch.save(torchvision.models.resnet18(num_classes=10).state_dict(), weights)

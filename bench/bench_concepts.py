@@ -61,13 +61,13 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
 import torch
 import torchvision
-from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from generated import make_images, split_into_blocks  # noqa: E402
 from xaidesk.explain.common import one_hot_like  # noqa: E402
 from xaidesk.explain.lrp.cnn import _propagate, build_composite, lrp_attribution  # noqa: E402
 from xaidesk.explain.lrp.composites import choose_canonizers  # noqa: E402
@@ -251,16 +251,6 @@ def heatmaps_part(args) -> None:
 # --- part 2: the reference-sample pass ---------------------------------------------------------------
 
 
-def make_images(folder: Path, count: int, size: int, seed: int = 0) -> None:
-    rng = np.random.default_rng(seed)
-    folder.mkdir(parents=True, exist_ok=True)
-    for i in range(count):
-        coarse = rng.integers(0, 256, size=(7, 7, 3), dtype=np.uint8)
-        field = np.asarray(Image.fromarray(coarse).resize((size, size), Image.Resampling.BICUBIC), dtype=np.int16)
-        pixels = np.clip(field + rng.integers(-20, 21, size=field.shape), 0, 255).astype(np.uint8)
-        Image.fromarray(pixels).save(folder / f"img_{i:04d}.png")
-
-
 def make_model(folder: Path, size: int) -> LoadedModel:
     from xaidesk.models import load_model
 
@@ -292,13 +282,7 @@ def references_part(args) -> None:
         model = make_model(work, args.size)
         layer = default_layer(concept_layers(model))
         files = sorted(images.glob("*.png"))
-        blocks = []
-        for k in range(0, len(files), args.block):
-            block = work / "blocks" / f"block_{k // args.block:02d}"
-            block.mkdir(parents=True)
-            for path in files[k:k + args.block]:
-                path.rename(block / path.name)
-            blocks.append(block)
+        blocks = split_into_blocks(files, work, args.block)
         print(f"\nreference-sample pass: ResNet-18 (random weights, 1000 classes), {len(files)} images of "
               f"{args.size}x{args.size} (made in {time.perf_counter() - t0:.1f} s) in {len(blocks)} interleaved "
               f"blocks, batch size {args.batch_size}, {METHOD}, layer {layer}")
