@@ -1,6 +1,6 @@
 """The LRP fast path copies part of zennit: this fails loudly when the copied internals change.
 
-The fast path (``_SkipZeroTerms``, ``accelerate`` and ``_Bridge`` in ``xaidesk/explain/lrp/cnn.py``)
+The fast path (``_SkipZeroTerms``, ``accelerate`` and ``_Bridge`` in ``xaidesk/explain/lrp/fast_rules.py``)
 re-implements ``zennit.core.BasicHook.backward`` and leans on how zennit's hooks store tensors,
 copy themselves and replace gradients. A zennit release that changes any of that can make the
 fast path wrong or silently slow. What is relied on, and how to port the fast path, is written
