@@ -1,34 +1,21 @@
-"""Benchmark: LIME and RELAX on a trained model against ``lime`` and relax-xai, and their sampling defaults.
+"""Benchmark: LIME and RELAX on a trained model against ``lime`` and relax-xai; choosing their sampling defaults.
 
-Run with ``.venv/bin/python bench/bench_sampling_faithfulness.py [--quick]``.
+Run with ``.venv/bin/python bench/bench_sampling_faithfulness.py [--quick] [--only relax|lime] [--more-lime]``.
 
-Model and pictures. A network with ResNet-18's layout (a stride-2 stem with max pooling, four stages of two
-basic blocks, average pooling, one linear layer) at an eighth of its width is trained here, on CPU, on
-generated 64x64 pictures: a smooth random background with three 8x8 squares of distractor colours, and in
-half of them a red 8x8 square that decides the class. The weights are cached in the temporary folder, so a
-rerun does not train again. The explained pictures are held-out pictures with the red square that the
-model calls "red" with probability > 0.9; the explained class is "red".
+Model: ResNet-18's layout (stride-2 stem and max pool, four stages of two basic blocks, average pool, linear) at
+1/8 of its width, trained here on CPU (weights cached in the temporary folder) on generated 64x64 pictures: a
+smooth random background, three 8x8 squares of distractor colours and, in half of them, the red 8x8 square that
+decides the class. Explained: held-out pictures with the square that the model calls "red" with p > 0.9.
 
-Estimators compared (every setting on every picture and seed, round-robin, in one run):
+Round-robin on every picture and seed: RELAX -- xaidesk with opposite pairs and the area control variate each on
+or off, and relax-xai's ``RELAX`` (batches of 100, 7 cells); LIME -- xaidesk's segmentations, samplers and fills,
+and ``lime.lime_image.LimeImageExplainer`` at its defaults (quickshift, superpixel mean, batches of 10). Masks and
+designs are reproducible prefixes of longer ones, so one run to the largest count gives every smaller count;
+RELAX's time at n is read from the run, LIME's is its segmentation plus the sampling time scaled by n.
 
-- RELAX: xaidesk with antithetic masks and the area control variate each on or off, and the official
-  code (``relax_xai.relax.RELAX``, batches of 100 masks, 7 cells, keep 0.5), up to ``--relax-max`` masks.
-- LIME: xaidesk with each segmentation (SLIC, quickshift, Felzenszwalb, 8x8 grid) and the orthogonal or
-  the i.i.d. (``lime``) sampler, and ``lime.lime_image.LimeImageExplainer`` at its defaults (quickshift,
-  superpixel-mean hiding, batches of 10), up to ``--lime-max`` samples.
-
-A run to the largest count gives the results at every smaller count: masks and samples are reproducible
-prefixes (counter-seeded RELAX masks; the official code draws 100 masks per batch from torch's generator;
-xaidesk's orthogonal and i.i.d. designs and ``lime``'s design are prefixes of the longer ones), so the
-result at n equals a run with n. RELAX's wall time at n is read from the run (snapshot time excluded);
-LIME's is the set-up (segmentation) plus the sampling time scaled by n / the largest count.
-
-Measured per setting and count: wall seconds, Pearson with a long reference run of the same estimator
-(``--reference`` masks or samples; one reference per RELAX implementation and per segmentation), pixel
-flipping AOPC (most relevant first, 4x4 patches, 16 steps, mean-colour fill, class probability, from
-:mod:`xaidesk.evaluate.pixel_flipping`) and two planted-square measures: the contrast
-(mean inside - mean outside) / sd outside, and the share of the positive part of (map - its median) that
-lies inside the square. Mean +- sd over seeds of the mean over pictures; ratios to the reference packages.
+Per setting and count: seconds (median and best over all runs: the machine is shared), Pearson with a long run of
+the same estimator, AOPC (:func:`aopc`), planted contrast and share (:func:`planted`); mean±sd over seeds of the
+mean over pictures; ratios to the reference package of the same run.
 """
 
 from __future__ import annotations
@@ -63,14 +50,10 @@ SIDE, SQUARE = 64, 8
 RED = (0.92, 0.08, 0.08)
 DISTRACTORS = ((0.1, 0.2, 0.9), (0.1, 0.8, 0.2), (0.1, 0.8, 0.85), (0.08, 0.08, 0.08))
 MEAN, STD = (0.5, 0.5, 0.5), (0.25, 0.25, 0.25)
-TARGET = 1
-PEARSON_TARGET = 0.9
+TARGET, PEARSON_TARGET = 1, 0.9
 #: Pixel flipping: the most relevant FLIP_PIXELS pixels (1/8 of the picture) in FLIP_STEPS equal steps.
 FLIP_PIXELS, FLIP_STEPS = 512, 16
-os.environ.setdefault("TQDM_DISABLE", "1")  # lime's progress bar
 
-
-# --- pictures and the trained model --------------------------------------------------------------------
 
 
 def make_pictures(count: int, seed: int, side: int = SIDE):
@@ -137,7 +120,9 @@ class PlantedResNet(nn.Module):
 
 
 def to_input(images: np.ndarray) -> torch.Tensor:
-    x = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float() / 255.0
+    """(N, H, W, 3) pictures, uint8 or float in [0, 1], as the model's input."""
+    x = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float()
+    x = x / 255.0 if images.dtype == np.uint8 else x
     return (x - torch.tensor(MEAN).view(1, 3, 1, 1)) / torch.tensor(STD).view(1, 3, 1, 1)
 
 
@@ -185,8 +170,6 @@ def explained_pictures(model: LoadedModel, count: int):
     return [(images[i], boxes[i]) for i in chosen]
 
 
-# --- measures ------------------------------------------------------------------------------------------
-
 
 def pearson(a, b) -> float:
     a = np.asarray(a, np.float64).ravel()
@@ -207,11 +190,9 @@ def planted(relevance: np.ndarray, box) -> tuple[float, float]:
 
 
 def aopc(model, image, relevance) -> float:
-    """Pixel-flipping AOPC (Samek et al. 2017) of the red class's probability over the early part of the
-    most-relevant-first curve: mean over k = 0..FLIP_STEPS of p(x) - p(x with the top k * FLIP_PIXELS /
-    FLIP_STEPS pixels set to the picture's mean colour). The whole-picture curve of
-    :mod:`xaidesk.evaluate.pixel_flipping` removes 1/16 of the picture per step, eight times the square's
-    area, so every map that ranks the square first would score the same."""
+    """AOPC (Samek et al. 2017) of p(red) over the start of the most-relevant-first curve: the mean over k = 0..16
+    of p(x) - p(x with the top 32 k pixels set to the mean colour). (The whole curve of
+    :mod:`xaidesk.evaluate.pixel_flipping` removes 8 squares' area per step: every good map would tie.)"""
     order = np.argsort(-np.asarray(relevance, np.float64).ravel(), kind="stable")
     flat = image.reshape(-1, 3)
     fill = flat.mean(0).round().astype(np.uint8)
@@ -224,8 +205,6 @@ def aopc(model, image, relevance) -> float:
         p = torch.softmax(model.module(to_input(np.stack(batch))), 1)[:, TARGET].numpy()
     return float(np.mean(p[0] - p))
 
-
-# --- RELAX ---------------------------------------------------------------------------------------------
 
 
 def xaidesk_relax(model, x, n, seed, antithetic, control_variate, every):
@@ -268,8 +247,6 @@ def official_relax(model, x, n, seed, every=100):
     return trace
 
 
-# --- LIME ----------------------------------------------------------------------------------------------
-
 SEGMENTATION_PARAMS = {"slic": {}, "quickshift": {}, "felzenszwalb": {}, "grid": {"grid_rows": 8, "grid_cols": 8}}
 
 
@@ -294,78 +271,55 @@ def xaidesk_lime_map(run, n, alpha=1.0) -> np.ndarray:
 
 
 def package_lime(model, image, n, seed):
-    """``lime`` at its defaults; returns (refit(n) -> map, setup seconds, total seconds)."""
+    """``lime`` at its defaults: (refit(count) -> map from lime's own fit on the first samples, segmentation
+    seconds, total seconds, segments)."""
     from lime import lime_image
     from lime.wrappers.scikit_image import SegmentationAlgorithm
+    from sklearn.metrics import pairwise_distances
 
+    picture = image.astype(np.float64) / 255.0
+    tick = time.perf_counter()
+    SegmentationAlgorithm("quickshift", kernel_size=4, max_dist=200, ratio=0.2)(picture)
+    setup = time.perf_counter() - tick
+    lime_image.tqdm = iter  # no progress bar
     explainer = lime_image.LimeImageExplainer(random_state=seed)
-    captured, setup = {}, [0.0]
-
-    def classify(batch):
-        with torch.no_grad():
-            x = (torch.from_numpy(batch).permute(0, 3, 1, 2).float() - torch.tensor(MEAN).view(1, 3, 1, 1)) \
-                / torch.tensor(STD).view(1, 3, 1, 1)
-            return torch.softmax(model.module(x), 1).numpy()
-
-    original_data_labels = explainer.data_labels
+    captured = {}
+    original = explainer.data_labels
 
     def data_labels(*args, **kwargs):
         captured["segments"] = args[2]
-        captured["data"], captured["labels"] = original_data_labels(*args, **kwargs)
+        captured["data"], captured["labels"] = original(*args, **kwargs)
         return captured["data"], captured["labels"]
 
+    def classify(batch):
+        with torch.no_grad():
+            return torch.softmax(model.module(to_input(batch)), 1).numpy()
+
     explainer.data_labels = data_labels
-
-    def segmentation(picture):
-        tick = time.perf_counter()
-        fn = SegmentationAlgorithm("quickshift", kernel_size=4, max_dist=200, ratio=0.2,
-                                   random_seed=captured["segmentation_seed"])
-        out = fn(picture)
-        setup[0] = time.perf_counter() - tick
-        return out
-
-    captured["segmentation_seed"] = np.random.RandomState(seed).randint(0, high=1000)
     tick = time.perf_counter()
-    explanation = explainer.explain_instance(image.astype(np.float64) / 255.0, classify, labels=(TARGET,),
-                                             top_labels=None, num_samples=n, segmentation_fn=segmentation)
+    explanation = explainer.explain_instance(picture, classify, labels=(TARGET,), top_labels=None, num_samples=n)
     total = time.perf_counter() - tick
     segments = captured["segments"]
 
     def refit(count):
-        if count == n:
-            weights = dict(explanation.local_exp[TARGET])
-        else:
-            from sklearn.metrics import pairwise_distances
-
+        weights = dict(explanation.local_exp[TARGET])
+        if count < n:
             data, labels = captured["data"][:count], captured["labels"][:count]
             distances = pairwise_distances(data, data[0].reshape(1, -1), metric="cosine").ravel()
             weights = dict(explainer.base.explain_instance_with_data(data, labels, distances, TARGET, 100000)[1])
         return paint(segments, np.array([weights.get(s, 0.0) for s in range(int(segments.max()) + 1)]))
 
-    return refit, setup[0], total, segments
+    return refit, setup, total, segments
 
 
-# --- the comparison ------------------------------------------------------------------------------------
-
-RELAX_SETTINGS = {
-    "xaidesk antithetic+cv": (True, True),
-    "xaidesk antithetic": (True, False),
-    "xaidesk cv": (False, True),
-    "xaidesk plain": (False, False),
-}
+RELAX_SETTINGS = {"xaidesk antithetic+cv": (True, True), "xaidesk antithetic": (True, False),  # (pairs, cv)
+                  "xaidesk cv": (False, True), "xaidesk plain": (False, False)}
 RELAX_PACKAGE = "relax-xai"
-LIME_SETTINGS = {  # (segmentation, sampling, what hidden superpixels show)
-    "xaidesk slic/orthogonal/mean": ("slic", "orthogonal", "mean"),
-    "xaidesk slic/iid/mean": ("slic", "lime", "mean"),
-    "xaidesk slic/orthogonal/black": ("slic", "orthogonal", "black"),
-    "xaidesk quickshift/orthogonal/mean": ("quickshift", "orthogonal", "mean"),
-    "xaidesk grid/orthogonal/mean": ("grid", "orthogonal", "mean"),
-}
-#: Felzenszwalb at its defaults (scale 150, smallest part 50 pixels) and blurred hiding, on request.
-MORE_LIME_SETTINGS = {
-    "xaidesk felzenszwalb/orthogonal/mean": ("felzenszwalb", "orthogonal", "mean"),
-    "xaidesk slic/orthogonal/blur": ("slic", "orthogonal", "blur"),
-}
+LIME_SETTINGS = {f"xaidesk {'/'.join(v)}".replace("/lime/", "/iid/"): v for v in (  # segmentation, sampling, fill
+    ("slic", "orthogonal", "mean"), ("slic", "lime", "mean"), ("slic", "orthogonal", "black"),
+    ("quickshift", "orthogonal", "mean"), ("grid", "orthogonal", "mean"))}
+MORE_LIME_SETTINGS = {f"xaidesk {'/'.join(v)}": v for v in (("felzenszwalb", "orthogonal", "mean"),
+                                                           ("slic", "orthogonal", "blur"))}
 LIME_PACKAGE = "lime (quickshift)"
 
 
@@ -377,8 +331,10 @@ class Records:
         self.runs: dict[str, dict[tuple[int, int], list]] = {}
         self._cache: dict = {}
 
-    def add(self, setting, seed, picture, checkpoints):
-        self.runs.setdefault(setting, {})[(seed, picture)] = checkpoints
+    def put(self, setting, seed, picture, checkpoints, reference):
+        """Store [(n, seconds, map)] with each map's Pearson to ``reference``."""
+        runs = self.runs.setdefault(setting, {})
+        runs[(seed, picture)] = [(n, t, pearson(m, reference), m) for n, t, m in checkpoints]
 
     def measures(self, setting, seed, picture, index):
         key = (setting, seed, picture, index)
@@ -404,7 +360,7 @@ class Records:
         return within[-1] if within else None
 
     def needed(self, setting, seed):
-        """First count from which the mean Pearson over pictures stays >= the target, and its mean seconds."""
+        """First count from which the mean Pearson over pictures stays >= the target (inf if never)."""
         runs = [self.runs[setting][(seed, p)] for p in range(len(self.pictures))]
         counts = [c[0] for c in runs[0]]
         mean_r = [np.mean([run[i][2] for run in runs]) for i in range(len(counts))]
@@ -414,67 +370,51 @@ class Records:
         return float("inf")
 
 
-def summary(values) -> tuple[float, float]:
-    values = [v for v in values if v is not None and np.isfinite(v)]
-    if not values:
-        return float("nan"), float("nan")
-    return float(np.mean(values)), float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
-
-
 def fmt(pair, digits=3) -> str:
     mean, sd = pair
     return "n/a" if not np.isfinite(mean) else f"{mean:.{digits}f}±{sd:.{digits}f}"
 
 
 def per_seed(records, seeds, setting, pick, column):
-    out = []
-    for seed in seeds:
-        rows = [pick(setting, seed, p) for p in range(len(records.pictures))]
-        if any(row is None for row in rows):
-            out.append(None)
-            continue
-        out.append(float(np.mean([row[column] for row in rows])))
-    return summary(out)
+    """Mean±sd over seeds of the mean over pictures of one column of :meth:`Records.measures`."""
+    values = [float(np.mean([pick(setting, seed, p)[column] for p in range(len(records.pictures))])) for seed in seeds]
+    return float(np.mean(values)), float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
 
 
 def print_tables(title, records, seeds, settings, package, counts):
-    rows = [*settings, package]
-    at = records.at_count
-    print(f"\n== {title} at equal counts: seconds median (best) over every run; other columns mean±sd over "
-          f"{len(seeds)} seeds of the mean over {len(records.pictures)} pictures ==")
-    print(f"{'setting':32s} {'n':>5s} {'seconds':>12s} {'t/pkg':>6s} {'pearson':>12s} {'AOPC':>12s} "
-          f"{'contrast':>11s} {'c/pkg':>6s} {'share':>12s}")
+    rows, at = [*settings, package], records.at_count
+    head = f"{'setting':34s} {'n':>5s}"
+    print(f"\n== {title} at equal counts: seconds median (best) over all runs; the rest mean±sd over {len(seeds)} "
+          f"seeds of the mean over {len(records.pictures)} pictures ==\n{head} {'seconds':>12s} {'t/pkg':>6s} "
+          f"{'pearson':>12s} {'AOPC':>12s} {'contrast':>11s} {'c/pkg':>6s} {'share':>12s}")
     for n in counts:
         pkg_t = records.seconds(package, n)[0]
         pkg_c = per_seed(records, seeds, package, lambda s, seed, p: at(s, seed, p, n), 4)[0]
         for setting in rows:
             median, best = records.seconds(setting, n)
-            cols = [per_seed(records, seeds, setting, lambda s, seed, p: at(s, seed, p, n), c) for c in (2, 3, 4, 5)]
-            print(f"{setting:32s} {n:5d} {f'{median:.2f} ({best:.2f})':>12s} {median / pkg_t:6.2f} {fmt(cols[0]):>12s} "
-                  f"{fmt(cols[1]):>12s} {fmt(cols[2], 2):>11s} {cols[2][0] / pkg_c:6.2f} {fmt(cols[3]):>12s}")
-    print(f"\n== {title}: count to reach Pearson >= {PEARSON_TARGET} with the long reference (mean over pictures, "
-          f"per seed), and the median time to that count ==")
-    print(f"{'setting':32s} {'n per seed':>18s} {'seconds per seed':>24s} {'t/pkg':>6s}")
-    pkg_needed = [records.needed(package, seed) for seed in seeds]
-    pkg_t = np.mean([records.seconds(package, n)[0] if np.isfinite(n) else np.inf for n in pkg_needed])
-    for setting in rows:
+            c = [per_seed(records, seeds, setting, lambda s, seed, p: at(s, seed, p, n), k) for k in (2, 3, 4, 5)]
+            print(f"{setting:34s} {n:5d} {f'{median:.2f} ({best:.2f})':>12s} {median / pkg_t:6.2f} {fmt(c[0]):>12s} "
+                  f"{fmt(c[1]):>12s} {fmt(c[2], 2):>11s} {c[2][0] / pkg_c:6.2f} {fmt(c[3]):>12s}")
+    print(f"\n== {title}: count to reach Pearson >= {PEARSON_TARGET} (mean over pictures) per seed, median seconds "
+          f"to it ==\n{'setting':34s} {'n per seed':>16s} {'seconds per seed':>20s} {'t/pkg':>6s}")
+    pkg_t = None
+    for setting in [package, *settings]:
         needed = [records.needed(setting, seed) for seed in seeds]
         times = [records.seconds(setting, n)[0] if np.isfinite(n) else np.inf for n in needed]
-        print(f"{setting:32s} {' '.join(str(n) if np.isfinite(n) else '>max' for n in needed):>18s} "
-              f"{' '.join(f'{t:.2f}' for t in times):>24s} {np.mean(times) / pkg_t:6.2f}")
+        pkg_t = pkg_t or np.mean(times)
+        ratio = np.mean(times) / pkg_t if np.isfinite(pkg_t) else np.nan
+        print(f"{setting:34s} {' '.join(str(n) if np.isfinite(n) else '>max' for n in needed):>16s} "
+              f"{' '.join(f'{t:.2f}' for t in times):>20s} {ratio:6.2f}")
     print(f"\n== {title} at equal wall time: each setting at its largest count whose median time is within the "
-          f"package's median time at n ==")
-    print(f"{'setting':32s} {'budget s':>8s} {'n':>5s} {'pearson':>12s} {'AOPC':>12s} {'contrast':>11s} {'share':>12s}")
+          f"package's at n ==\n{head} {'budget s':>8s} {'pearson':>12s} {'AOPC':>12s} {'contrast':>11s} {'share':>12s}")
     for n in counts:
         budget = records.seconds(package, n)[0]
         for setting in rows:
-            reached = records.reached(setting, budget)
-            if reached is None:
-                print(f"{setting:32s} {budget:8.2f} {'none':>5s}")
-                continue
-            cols = [per_seed(records, seeds, setting, lambda s, seed, p: at(s, seed, p, reached), c) for c in (2, 3, 4, 5)]
-            print(f"{setting:32s} {budget:8.2f} {reached:5d} {fmt(cols[0]):>12s} {fmt(cols[1]):>12s} "
-                  f"{fmt(cols[2], 2):>11s} {fmt(cols[3]):>12s}")
+            got = records.reached(setting, budget)
+            c = [per_seed(records, seeds, setting, lambda s, seed, p: at(s, seed, p, got), k) for k in (2, 3, 4, 5)
+                 ] if got else [(np.nan, np.nan)] * 4
+            print(f"{setting:34s} {got or 0:5d} {budget:8.2f} {fmt(c[0]):>12s} {fmt(c[1]):>12s} {fmt(c[2], 2):>11s} "
+                  f"{fmt(c[3]):>12s}")
 
 
 def run_relax_comparison(model, pictures, seeds, n_max, reference):
@@ -489,9 +429,9 @@ def run_relax_comparison(model, pictures, seeds, n_max, reference):
         for seed in seeds:
             for setting, (antithetic, cv) in RELAX_SETTINGS.items():
                 trace = xaidesk_relax(model, x, n_max, seed, antithetic, cv, 100)
-                records.add(setting, seed, p, [(n, t, pearson(m, ref_ours), m) for n, m, t in trace])
+                records.put(setting, seed, p, [(n, t, m) for n, m, t in trace], ref_ours)
             trace = official_relax(model, x, n_max, seed)
-            records.add(RELAX_PACKAGE, seed, p, [(n, t, pearson(m, ref_pkg), m) for n, m, t in trace])
+            records.put(RELAX_PACKAGE, seed, p, [(n, t, m) for n, m, t in trace], ref_pkg)
     return records
 
 
@@ -508,26 +448,17 @@ def run_lime_comparison(model, pictures, seeds, n_max, reference, step, settings
             for setting, (segmentation, sampling, hide) in settings.items():
                 run = xaidesk_lime(model, x, n_max, seed, segmentation, sampling, hide)
                 setup, total = run[4], run[5]
-                checkpoints = []
-                for n in counts:
-                    relevance = xaidesk_lime_map(run, n)
-                    seconds = setup + (total - setup) * n / n_max
-                    checkpoints.append((n, seconds, pearson(relevance, refs[(segmentation, hide)]), relevance))
-                records.add(setting, seed, p, checkpoints)
+                records.put(setting, seed, p, [(n, setup + (total - setup) * n / n_max, xaidesk_lime_map(run, n))
+                                               for n in counts], refs[(segmentation, hide)])
             refit, setup, total, segments = package_lime(model, image, n_max, seed)
-            ours = segment_image(display_image(x, model.preprocessing), {"segmentation": "quickshift"})
-            if "quickshift_package" not in refs:
-                same = segments.shape == ours.shape and np.array_equal(segments, ours)
-                refs["quickshift_package"] = (refs[("quickshift", "mean")] if same else
-                                              package_lime(model, image, reference, 10_000)[0](reference))
-                print(f"picture {p}: lime's quickshift superpixels {'equal' if same else 'differ from'} xaidesk's "
-                      f"({int(segments.max()) + 1} superpixels)", flush=True)
-            checkpoints = []
-            for n in counts:
-                relevance = refit(n)
-                seconds = setup + (total - setup) * n / n_max
-                checkpoints.append((n, seconds, pearson(relevance, refs["quickshift_package"]), relevance))
-            records.add(LIME_PACKAGE, seed, p, checkpoints)
+            if "package" not in refs:  # the same estimator as xaidesk's when the superpixels are the same
+                same = np.array_equal(segments, segment_image(display_image(x, model.preprocessing),
+                                                              {"segmentation": "quickshift"}))
+                refs["package"] = refs[("quickshift", "mean")] if same else package_lime(model, image, reference,
+                                                                                          10_000)[0](reference)
+                print(f"picture {p}: lime's {int(segments.max()) + 1} superpixels equal xaidesk's: {same}", flush=True)
+            records.put(LIME_PACKAGE, seed, p, [(n, setup + (total - setup) * n / n_max, refit(n)) for n in counts],
+                        refs["package"])
         print(f"picture {p}: LIME done", flush=True)
     return records
 
@@ -535,18 +466,15 @@ def run_lime_comparison(model, pictures, seeds, n_max, reference, step, settings
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="2 pictures, 1 seed, short runs (a smoke run)")
-    parser.add_argument("--pictures", type=int, default=3)
-    parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--relax-max", type=int, default=400)
-    parser.add_argument("--lime-max", type=int, default=1000)
-    parser.add_argument("--relax-reference", type=int, default=3000)
-    parser.add_argument("--lime-reference", type=int, default=1500)
+    for name, default in (("pictures", 3), ("seeds", 3), ("relax-max", 400), ("lime-max", 1000),
+                          ("relax-reference", 3000), ("lime-reference", 1500)):
+        parser.add_argument(f"--{name}", type=int, default=default)
     parser.add_argument("--only", choices=("relax", "lime"), default=None)
     parser.add_argument("--more-lime", action="store_true", help="LIME: also Felzenszwalb and blurred hiding")
     args = parser.parse_args()
     if args.quick:
-        args.pictures, args.seeds, args.relax_max, args.lime_max = 2, 1, 200, 250
-        args.relax_reference, args.lime_reference = 800, 1000
+        args.pictures, args.seeds, args.relax_max, args.lime_max, args.relax_reference, args.lime_reference = \
+            2, 1, 200, 250, 800, 1000
     torch.set_num_threads(2)
     start = time.perf_counter()
     model = trained_model()
@@ -563,8 +491,7 @@ def main() -> None:
         records = run_lime_comparison(model, pictures, seeds, args.lime_max, args.lime_reference, step, settings)
         counts = [n for n in (250, 500, 1000) if n <= args.lime_max]
         print_tables("LIME", records, seeds, list(settings), LIME_PACKAGE, counts)
-    print(f"\ntotal {time.perf_counter() - start:.0f} s; load average at the end {Path('/proc/loadavg').read_text().split()[:3]}"
-          if Path("/proc/loadavg").exists() else "")
+    print(f"\ntotal {time.perf_counter() - start:.0f} s; load average {os.getloadavg()}")
 
 
 if __name__ == "__main__":
