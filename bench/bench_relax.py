@@ -11,8 +11,9 @@ are against baselines measured in the same run; timings are repeated and medians
    best plain batched inference throughput of the same model (batch sizes 8/16/32, contiguous
    and channels-last inputs). Target >= 0.95x.
 2. **Convergence**: masks needed until the importance map reaches Pearson >= 0.95 (and stays
-   there) against a reference run 10x longer than the longest run checked, antithetic (the
-   default) vs plain i.i.d. masks. Target <= 0.5x.
+   there) against a reference run 10x longer than the longest run checked, antithetic pairs with
+   the area control variate vs plain i.i.d. masks. Measured on random weights; on a trained
+   network the pairs did not pay and are off by default since (bench/bench_sampling_faithfulness.py).
 3. **Against the reference implementation**: a loop written like the official RELAX code
    (100 masks per batch, one random shift per batch, stack the masked inputs, forward, cosine
    similarity, per-sample Welford update) vs xaidesk; wall time to reach Pearson >= 0.95 against
@@ -271,7 +272,7 @@ def convergence_section(model, x, n_check, quick):
     traces = {}
     for seed in seeds:
         for name, anti in (("antithetic", True), ("iid", False)):
-            # "antithetic" = xaidesk's default (antithetic pairs + area control variate);
+            # "antithetic" = antithetic pairs + area control variate (the default before issue 18);
             # "iid" = plain RELAX sampling (i.i.d. masks, no control variate).
             trace = traced_run(model, x, n_check, reference, anti, seed, control_variate=anti)
             traces[(name, seed)] = trace
