@@ -272,7 +272,7 @@ def convergence_section(model, x, n_check, quick):
     traces = {}
     for seed in seeds:
         for name, anti in (("antithetic", True), ("iid", False)):
-            # "antithetic" = antithetic pairs + area control variate (the default before issue 18);
+            # "antithetic" = antithetic pairs + area control variate (the earlier default);
             # "iid" = plain RELAX sampling (i.i.d. masks, no control variate).
             trace = traced_run(model, x, n_check, reference, anti, seed, control_variate=anti)
             traces[(name, seed)] = trace
