@@ -16,8 +16,8 @@ import torch
 
 from ..core import Cancelled, Explanation, Param, Target, register_method
 from ..models.inference import BatchStats, evaluate_perturbations, forward_logits
-from .fast_module import fast_copy
 from .common import REFERENCE_KINDS, REFERENCE_TITLES, check_target, detached_copy, reference_input, scoring_module
+from .fast_module import fast_copy
 
 MODALITY = ("image", "audio")
 REFERENCE_SIZE = 224  # patch size and stride are given for a 224-pixel input
