@@ -32,7 +32,8 @@ pass (equal batch memory):
 
 xaidesk merges batch norms into the convolutions before them once per model (cached); that
 one-time cost is printed separately. Contenders run round-robin after a warm-up; the median and the best of the repeats are printed
-with the ratio xaidesk / Captum from the same run (the machine may be shared), and the largest
+with the ratio xaidesk / Captum from the same run (the machine may be shared), the median of
+the ratios of the two calls of each round (``paired``, the steadiest under changing load), and the largest
 absolute difference of the maps relative to the largest absolute value of Captum's map. For
 scale, the difference between one float32 and one float64 gradient map of the model is
 printed first: deep random-weight networks (ResNet-50) have gradients with much cancellation,
@@ -209,7 +210,7 @@ def main() -> None:
           f"IG points={args.steps}, SmoothGrad samples={args.samples}, occlusion {args.window}/{args.stride}, "
           f"load average {load}")
     print(f"{'model':9s} {'method':13s} {'xaidesk s':>10s} {'captum s':>9s} {'ratio':>6s} {'best x s':>9s} "
-          f"{'best c s':>9s} {'best ratio':>10s} {'max |diff| / max |captum|':>26s}")
+          f"{'best c s':>9s} {'best ratio':>10s} {'paired':>7s} {'max |diff| / max |captum|':>26s}")
     for arch in args.models:
         model = build(arch)
         torch.manual_seed(1)
@@ -234,10 +235,11 @@ def main() -> None:
                     times[name].append(timed(fn, model, x, target)[0])
             med = {name: statistics.median(v) for name, v in times.items()}
             best = {name: min(v) for name, v in times.items()}
+            paired = statistics.median(a / b for a, b in zip(times["xaidesk"], times["captum"]))
             note = "" if method != "ig-default" else " (different rules: not comparable)"
             print(f"{arch:9s} {method:13s} {med['xaidesk']:10.2f} {med['captum']:9.2f} "
                   f"{med['xaidesk'] / med['captum']:6.2f} {best['xaidesk']:9.2f} {best['captum']:9.2f} "
-                  f"{best['xaidesk'] / best['captum']:10.2f} {diff:26.1e}{note}", flush=True)
+                  f"{best['xaidesk'] / best['captum']:10.2f} {paired:7.2f} {diff:26.1e}{note}", flush=True)
 
 
 if __name__ == "__main__":
