@@ -30,15 +30,16 @@ pass (equal batch memory):
   and ``perturbations_per_eval`` equal to xaidesk's ``batch_size``; (224 - P) must be a
   multiple of T so both use the same patches.
 
-xaidesk merges batch norms into the convolutions before them once per model (cached); that
-one-time cost is printed separately. Contenders run round-robin after a warm-up; the median and the best of the repeats are printed
-with the ratio xaidesk / Captum from the same run (the machine may be shared), the median of
-the ratios of the two calls of each round (``paired``, the steadiest under changing load), and the largest
-absolute difference of the maps relative to the largest absolute value of Captum's map. For
-scale, the difference between one float32 and one float64 gradient map of the model is
-printed first: deep random-weight networks (ResNet-50) have gradients with much cancellation,
-so float32 rounding alone moves them by 1e-2 of their largest value, and any change in the
-order of the sums (batching, memory layout, merged batch norms) shows up at that level.
+xaidesk builds its faster copy of the network (batch norms merged, channels-last weights) once
+per model and caches it; that one-time cost is printed separately. Contenders run round-robin
+after a warm-up; the median and the best of the repeats are printed with the ratio xaidesk /
+Captum from the same run (the machine may be shared), the median of the ratios of the two
+calls of each round (``paired``, the steadiest under changing load), and the largest absolute
+difference of the maps relative to the largest absolute value of Captum's map. For scale, the
+difference between one float32 and one float64 gradient map of the model is printed first:
+random-weight VGG-16 and ResNet-50 have gradients with much cancellation at ReLU kinks, so
+float32 rounding alone moves them by up to a few 1e-2 of their largest value, and any change in
+the order of the sums (batching, memory layout, merged batch norms) shows up at that level.
 """
 
 from __future__ import annotations
@@ -219,7 +220,7 @@ def main() -> None:
             target = int(model.module(x).argmax())
         start = time.perf_counter()
         fast_gradient_module(model.module)
-        print(f"{arch}: batch norms merged once per model in {time.perf_counter() - start:.2f} s "
+        print(f"{arch}: fast copy built once per model in {time.perf_counter() - start:.2f} s "
               "(cached, not in the times below); one float32 gradient map differs from float64 by "
               f"{float32_rounding(model, x, target):.1e} of its largest value", flush=True)
         for method in args.methods:
