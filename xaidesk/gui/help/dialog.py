@@ -32,6 +32,6 @@ class GuideDialog(QDialog):
     def show_section(self, key: str) -> None:
         """Scroll to a section by its anchor: ``"start"`` (getting started), ``"models"`` (opening your own
         model), ``"heatmap"``, ``"uncertainty"``, ``"methods"``, ``"faithfulness"`` (MoRF, LeRF and AOPC),
-        ``"repair"`` (correcting, pruning and fine-tuning a model), ``"tables"`` (tables with a decision) or
-        ``"concepts"`` (concepts, reference samples and prototypes)."""
+        ``"repair"`` (correcting, pruning and fine-tuning a model), ``"tables"`` (tables with a decision),
+        ``"concepts"`` (concepts, reference samples and prototypes) or ``"scale"`` (GPUs and clusters)."""
         self.browser.scrollToAnchor(key)
