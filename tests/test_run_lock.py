@@ -121,3 +121,14 @@ def test_a_lock_taken_over_by_a_retry_is_not_removed_by_the_earlier_try(tmp_path
         later = {"host": "node-3", "pid": 77, "started": "later", "owner": "run-a:2/4"}
         path.write_text(json.dumps(later))  # the retry on node-3 took the lock over meanwhile
     assert json.loads((out / LOCK_FILE).read_text()) == later
+
+
+def test_a_running_try_of_the_same_task_on_this_computer_keeps_its_lock(tmp_path):
+    out = tmp_path / "shard"
+    out.mkdir()
+    running = {"host": socket.gethostname(), "pid": os.getpid(), "started": "now", "owner": "run-a:0/4"}
+    (out / LOCK_FILE).write_text(json.dumps(running))
+    with pytest.raises(InputError, match="Another run is writing"):
+        with run_lock(out, owner="run-a:0/4"):
+            pass
+    assert json.loads((out / LOCK_FILE).read_text()) == running

@@ -10,7 +10,11 @@ Two changes, neither of which changes what the network computes beyond float rou
   VGG-16's time at batch 8).
 
 The copy is traced with ``torch.fx`` and shares every other layer with the model, which is
-never changed. It is built once per model and rebuilt when a weight changes.
+never changed. It is built once per model and rebuilt when a weight changes, and used only after
+it gave the model's own scores on the first input. ``torch.fx`` patches ``torch.nn.Module``
+for the whole process while it traces, which breaks a forward pass running in another thread
+at that moment, so the copy is only built while the process runs one thread (``xaidesk
+explain``, scripts); in the GUI, dataset runs and cluster workers the model is used as it is.
 ``bench/bench_captum.py`` measures the effect.
 """
 
@@ -31,9 +35,10 @@ _FOLD_PAIRS = ((torch.nn.Conv1d, torch.nn.BatchNorm1d), (torch.nn.Conv2d, torch.
 
 
 def _weights_state(module: torch.nn.Module) -> tuple:
-    """The model's tensors and their in-place versions (the tensors are held, so no id is reused)."""
+    """The model's tensors with their in-place versions, storage, device and type (the tensors are held, so no
+    id is reused); ``param.data = ...`` and ``module.to(...)`` change the storage."""
     tensors = (*module.parameters(), *module.buffers())
-    return tensors, tuple(t._version for t in tensors)
+    return tensors, tuple((t._version, t.data_ptr(), t.device, t.dtype) for t in tensors)
 
 
 def _same_state(a: tuple, b: tuple) -> bool:
@@ -106,12 +111,27 @@ def _build(module: torch.nn.Module) -> torch.nn.Module | None:
     return traced
 
 
-def fast_copy(module):
+def _agrees(module: torch.nn.Module, copy_: torch.nn.Module, example: torch.Tensor) -> bool:
+    """Whether the copy gives the model's scores on ``example`` (channels-last, as it will be fed)."""
+    try:
+        with torch.no_grad():
+            want = module(example).float()
+            got = copy_(example.contiguous(memory_format=torch.channels_last) if example.ndim == 4 else example)
+        got = got.float()
+    except Exception:  # noqa: BLE001 - e.g. a .view() that needs a contiguous input: keep the model
+        return False
+    scale = float(want.abs().max()) if want.numel() else 0.0
+    return got.shape == want.shape and bool(torch.isfinite(got).all()) and \
+        float((got - want).abs().max()) <= 1e-3 * scale + 1e-6
+
+
+def fast_copy(module, example: torch.Tensor | None = None):
     """The faster copy of ``module`` (see the module's description), built once per model's weights.
 
     TorchScript and other non-``nn.Module`` models, models in training mode or with hooks,
-    models without convolutions or batch norms and models that cannot be traced are returned
-    unchanged.
+    models without convolutions or batch norms, models that cannot be traced and copies that do
+    not give the model's scores on ``example`` are returned unchanged; so is every model while
+    other threads run (tracing patches ``torch.nn.Module`` process-wide).
     """
     if not isinstance(module, torch.nn.Module) or isinstance(module, torch.jit.ScriptModule) or module.training:
         return module
@@ -123,17 +143,22 @@ def fast_copy(module):
     with _COPIES_LOCK:
         cached = _COPIES.get(module)
         if cached is None or not _same_state(cached[0], state):
+            if threading.active_count() > 1:
+                return module
             with torch.no_grad():
-                cached = (state, _build(module))
+                built = _build(module)
+            if built is not None and example is not None and not _agrees(module, built, example[:1]):
+                built = None
+            cached = (state, built)
             _COPIES[module] = cached
     return module if cached[1] is None else cached[1]
 
 
-def fast_gradient_module(module) -> tuple[object, bool]:
+def fast_gradient_module(module, example: torch.Tensor | None = None) -> tuple[object, bool]:
     """``(module to differentiate, channels-last inputs?)`` for methods that take many gradients.
 
-    Convolutional networks get their inputs in the channels-last layout, which oneDNN runs
-    faster on the CPU.
+    The checked copy of a convolutional network gets its inputs in the channels-last layout,
+    which oneDNN runs faster on the CPU; the model itself keeps the layout it was given.
     """
-    fast = fast_copy(module)
-    return fast, has_conv2d(fast)
+    fast = fast_copy(module, example)
+    return fast, fast is not module and has_conv2d(fast)

@@ -240,7 +240,8 @@ def _connect(distributed, address: str | None, workers: int | None, device: str)
             return distributed.Client(address, timeout="15s"), None
         except (OSError, TimeoutError) as error:
             raise InputError(f"No Dask scheduler answered at {address}. Start one there ('dask scheduler') with "
-                             "workers ('dask worker ADDRESS'), check the address and port, and try again.",
+                             "workers ('dask worker ADDRESS --nthreads 1'), check the address and port, and try "
+                             "again.",
                              details=str(error)) from None
     count = int(workers) if workers else 1
     if count < 1:
@@ -270,14 +271,15 @@ def _slots(client, device: str, address: str | None) -> int:
     try:
         client.wait_for_workers(1, timeout=60)
     except TimeoutError:
-        raise InputError(f"No Dask worker joined the scheduler at {address} within a minute. Start workers with "
-                         f"'dask worker {address}' on the computers that should run the shards.") from None
+        where = address or "ADDRESS"
+        raise InputError(f"No Dask worker joined the scheduler at {where} within a minute. Start workers with "
+                         f"'dask worker {where} --nthreads 1' on the computers that should run the shards.") from None
     workers = client.scheduler_info(n_workers=-1)["workers"].values()
     if device == "cuda":
         gpus = sum(int(w.get("resources", {}).get("GPU", 0)) for w in workers)
         if not gpus:
-            raise InputError("No worker of the cluster offers a GPU. Start one worker per GPU with "
-                             "'dask worker ADDRESS --resources GPU=1' (and CUDA_VISIBLE_DEVICES set to its GPU).")
+            raise InputError("No worker of the cluster offers a GPU. Start one worker per GPU with 'dask worker "
+                             "ADDRESS --nthreads 1 --resources GPU=1' (and CUDA_VISIBLE_DEVICES set to its GPU).")
         return gpus
     return sum(int(w.get("nthreads", 1)) for w in workers)
 

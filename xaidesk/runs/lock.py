@@ -63,8 +63,9 @@ def holder_gone(holder: dict) -> bool:
 def run_lock(run_dir, owner: str | None = None) -> Iterator[Path]:
     """Hold ``RUN/.lock`` while writing the run folder ``run_dir`` (created if needed); always released.
 
-    ``owner`` names the task that writes (recorded in the lock); a lock naming the same owner is
-    taken over even when another computer holds it (an earlier try of the same task).
+    ``owner`` names the task that writes (recorded in the lock). A lock naming the same owner on
+    another computer is taken over (an earlier try of the same task, whose worker the cluster
+    declared lost); on this computer only once its process is gone, like any other lock.
     """
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -77,7 +78,8 @@ def run_lock(run_dir, owner: str | None = None) -> Iterator[Path]:
             handle = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
         except FileExistsError:
             holder = _holder(path)
-            if _stale(holder) or (owner is not None and holder.get("owner") == str(owner)):
+            same_task = owner is not None and holder.get("owner") == str(owner)
+            if _stale(holder) or (same_task and holder.get("host") != socket.gethostname()):
                 path.unlink(missing_ok=True)
                 continue
             who = (f"process {holder.get('pid', '?')} on {holder.get('host', 'an unknown computer')}, since "

@@ -7,7 +7,8 @@ from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QHBoxLayout, QLabel, Q
                                QVBoxLayout, QWidget)
 
 DASK_TEXT = ("<b>On a Dask cluster.</b> Start a scheduler and workers on machines that see the same folders "
-             "(<code>dask scheduler</code>, then <code>dask worker tcp://SCHEDULER:8786</code> on each), then run:")
+             "(<code>dask scheduler</code>, then <code>dask worker tcp://SCHEDULER:8786 --nthreads 1</code>, one "
+             "process per core or GPU), then run:")
 SLURM_TEXT = ("<b>As a SLURM job array.</b> Each array task runs the first line (its own shard of the folder); "
               "once every task has ended, the second line merges the shards into one run folder:")
 INSTALL_TEXT = ("Every machine needs xaidesk installed with <code>pip install \"xaidesk[cluster]\"</code> "
