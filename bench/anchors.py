@@ -320,8 +320,7 @@ def main() -> None:
             results.append(report(arch, name, peer_name, "batch 1", 1, ours_s, peer_s))
             if name in ("lrp", "saliency") and args.batch > 1 and peer != "lxt":
                 batch = x.expand(args.batch, -1, -1, -1).contiguous()
-                ours_b = batched_call("lrp.attention" if arch.startswith("vit") else "lrp.epsilon_plus_flat"
-                                      if name == "lrp" else "gradient.sensitivity")
+                ours_b = batched_call("lrp.epsilon_plus_flat" if name == "lrp" else "gradient.sensitivity")
                 ours_b(model, batch, target)
                 peer(model, batch, target)
                 ours_s, peer_s = measure(model, batch, target, ours_b, peer, args.repeats, args.threads)
