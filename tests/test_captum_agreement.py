@@ -36,6 +36,14 @@ class TinyResidual(torch.nn.Module):
         b = torch.relu(self.bn2(self.conv2(a)) + a)
         return self.head(torch.nn.functional.adaptive_avg_pool2d(b, 4).flatten(1))
 
+@pytest.fixture(autouse=True)
+def _one_thread(monkeypatch):
+    """The copy is built only in a single-threaded process; threads earlier tests left behind do not run models."""
+    from xaidesk.explain import fast_module
+
+    monkeypatch.setattr(fast_module, "other_threads_run", lambda: False)
+
+
 
 def tiny_net() -> torch.nn.Module:
     torch.manual_seed(0)

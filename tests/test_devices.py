@@ -29,16 +29,21 @@ def test_exact_kernels_switch_tf32_off_and_restore_the_flags_even_after_an_error
     before = (backends.cuda.matmul.allow_tf32, backends.cudnn.allow_tf32, backends.cudnn.deterministic,
               backends.cudnn.benchmark)
     backends.cudnn.allow_tf32 = True
-    with pytest.raises(RuntimeError, match="inside"):
-        with exact_kernels(torch.device("cuda")):
-            assert not backends.cudnn.allow_tf32 and not backends.cuda.matmul.allow_tf32
-            assert backends.cudnn.deterministic and not backends.cudnn.benchmark
-            raise RuntimeError("inside")
-    assert backends.cudnn.allow_tf32
-    with exact_kernels(torch.device("cpu")):
-        assert backends.cudnn.allow_tf32, "the CPU leaves the flags alone"
-    (backends.cuda.matmul.allow_tf32, backends.cudnn.allow_tf32, backends.cudnn.deterministic,
-     backends.cudnn.benchmark) = before
+    try:
+        with pytest.raises(RuntimeError, match="inside"):
+            with exact_kernels(torch.device("cuda")):
+                with exact_kernels(torch.device("cuda")):  # a second, overlapping block
+                    pass
+                assert not backends.cudnn.allow_tf32 and not backends.cuda.matmul.allow_tf32, \
+                    "the inner block's end leaves the outer block's flags"
+                assert backends.cudnn.deterministic and not backends.cudnn.benchmark
+                raise RuntimeError("inside")
+        assert backends.cudnn.allow_tf32
+        with exact_kernels(torch.device("cpu")):
+            assert backends.cudnn.allow_tf32, "the CPU leaves the flags alone"
+    finally:
+        (backends.cuda.matmul.allow_tf32, backends.cudnn.allow_tf32, backends.cudnn.deterministic,
+         backends.cudnn.benchmark) = before
 
 
 def test_a_gpu_out_of_memory_asks_for_a_smaller_batch():

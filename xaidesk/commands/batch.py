@@ -135,7 +135,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.executor == "dask":
         from ..runs.cluster import run_on_cluster
 
-        workers = args.workers if args.address or args.workers else _local_workers(args.device)
+        workers = args.workers if args.address or args.workers is not None else _local_workers(args.device)
         result = run_on_cluster(args.folder, args.out, args.model, requests, address=args.address, workers=workers,
                                 shards=args.shards, device=args.device, batch_size=args.batch_size,
                                 target=args.target, trust=args.trust, labels=args.labels, progress=progress)

@@ -111,6 +111,11 @@ def _build(module: torch.nn.Module) -> torch.nn.Module | None:
     return traced
 
 
+def other_threads_run() -> bool:
+    """Whether this process runs other threads, which a trace could break (it patches ``torch.nn.Module``)."""
+    return threading.active_count() > 1
+
+
 def _agrees(module: torch.nn.Module, copy_: torch.nn.Module, example: torch.Tensor) -> bool:
     """Whether the copy gives the model's scores on ``example`` (channels-last, as it will be fed)."""
     try:
@@ -143,7 +148,7 @@ def fast_copy(module, example: torch.Tensor | None = None):
     with _COPIES_LOCK:
         cached = _COPIES.get(module)
         if cached is None or not _same_state(cached[0], state):
-            if threading.active_count() > 1:
+            if other_threads_run():
                 return module
             with torch.no_grad():
                 built = _build(module)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import threading
 import time
 from typing import Sequence
 
@@ -109,25 +110,36 @@ def per_file_on_device(model, device):
             handle.remove()
 
 
+_KERNELS_LOCK = threading.Lock()
+_KERNELS_USERS = [0, None]  # how many blocks run with exact kernels, and the flags saved by the first
+
+
 @contextlib.contextmanager
 def exact_kernels(device):
     """On a CUDA device, full float32 (no TF32) and deterministic cuDNN kernels while the block runs, so
-    that a map computed there equals the CPU's up to rounding; the flags are restored on the way out."""
+    that a map computed there equals the CPU's up to rounding. Blocks may overlap in several threads:
+    the first saves the flags and the last restores them."""
     import torch
 
     if device.type != "cuda":
         yield
         return
     backends = torch.backends
-    saved = (backends.cuda.matmul.allow_tf32, backends.cudnn.allow_tf32, backends.cudnn.deterministic,
-             backends.cudnn.benchmark)
-    backends.cuda.matmul.allow_tf32 = backends.cudnn.allow_tf32 = False
-    backends.cudnn.deterministic, backends.cudnn.benchmark = True, False
+    with _KERNELS_LOCK:
+        if _KERNELS_USERS[0] == 0:
+            _KERNELS_USERS[1] = (backends.cuda.matmul.allow_tf32, backends.cudnn.allow_tf32,
+                                 backends.cudnn.deterministic, backends.cudnn.benchmark)
+        _KERNELS_USERS[0] += 1
+        backends.cuda.matmul.allow_tf32 = backends.cudnn.allow_tf32 = False
+        backends.cudnn.deterministic, backends.cudnn.benchmark = True, False
     try:
         yield
     finally:
-        (backends.cuda.matmul.allow_tf32, backends.cudnn.allow_tf32, backends.cudnn.deterministic,
-         backends.cudnn.benchmark) = saved
+        with _KERNELS_LOCK:
+            _KERNELS_USERS[0] -= 1
+            if _KERNELS_USERS[0] == 0:
+                (backends.cuda.matmul.allow_tf32, backends.cudnn.allow_tf32, backends.cudnn.deterministic,
+                 backends.cudnn.benchmark) = _KERNELS_USERS[1]
 
 
 @contextlib.contextmanager
@@ -138,13 +150,19 @@ def model_on_device(model, device):
     The methods keep their own tensors on the CPU (see :func:`per_file_on_device`); only the
     model's passes run on the device.
     """
+    import torch
+
     torch_device = resolve_device(device) if device is None or isinstance(device, str) else device
     if torch_device.type == "cpu":
         yield model
         return
     module = model.module
-    module.to(torch_device)
     try:
+        try:
+            module.to(torch_device)
+        except torch.cuda.OutOfMemoryError as error:
+            raise InputError(f"{model.name} does not fit in the GPU's memory. Run it on the CPU.",
+                             details=str(error)) from error
         with exact_kernels(torch_device), per_file_on_device(model, torch_device) as on_device:
             yield on_device
     finally:

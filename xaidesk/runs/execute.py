@@ -217,6 +217,8 @@ def run_batch(
     root = check_source(source)
     if out == root:
         raise InputError("The run folder must not be the input folder itself; choose another output folder.")
+    import torch
+
     torch_device = resolve_device(device)
     progress(0.0, "Loading the model")
     if isinstance(model, LoadedModel):
@@ -282,9 +284,6 @@ def run_batch(
         module = loaded.module
         moved = torch_device.type != "cpu"
         kernels = contextlib.ExitStack()
-        if moved:
-            module.to(torch_device)
-            kernels.enter_context(exact_kernels(torch_device))
         appender = IndexAppender(out / INDEX_FILE)
 
         def indexed(row: IndexRow) -> None:
@@ -297,6 +296,13 @@ def run_batch(
         prefetcher = Prefetcher(root, chunks, modality, loaded)
         finished = False
         try:
+            if moved:
+                kernels.enter_context(exact_kernels(torch_device))
+                try:
+                    module.to(torch_device)
+                except torch.cuda.OutOfMemoryError as error:
+                    raise InputError(f"{loaded.name} does not fit in the GPU's memory. Run it on the CPU.",
+                                     details=str(error)) from error
             report("starting")
             for k in range(len(chunks)):
                 token.check()

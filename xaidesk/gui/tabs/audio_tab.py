@@ -317,8 +317,7 @@ class AudioTab(AudioModelsMixin, AudioResultsMixin, ExplainTabBase):
             params[info.name] = self._changed_params(info, self.param_form.values())
 
         def job(token, progress):
-            return audio_jobs.compare_methods(model, clip, methods, target, params, settings, token, progress,
-                                              device=device)
+            return audio_jobs.compare_methods(model, clip, methods, target, params, settings, token, progress, device)
 
         return job
 

@@ -206,8 +206,7 @@ class ImagesTab(ImageModelsMixin, ImageResultsMixin, ExplainTabBase):
                 pass
 
         def job(token, progress):
-            return image_jobs.compare_methods(model, pixels, methods, target, params, settings, token, progress,
-                                              device=device)
+            return image_jobs.compare_methods(model, pixels, methods, target, params, settings, token, progress, device)
 
         return job
 
