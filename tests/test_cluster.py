@@ -209,3 +209,11 @@ def test_importing_dataset_mode_does_not_import_dask():
     code = "import sys, xaidesk.runs, xaidesk.runs.cluster, xaidesk.commands.batch; print('dask' in sys.modules)"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "False"
+
+
+def test_a_finished_run_of_other_methods_is_refused_not_reported_complete(client, folder, tmp_path):
+    run_on_cluster(folder, tmp_path / "run", MODEL, METHODS, client=client, shards=2, batch_size=4)
+    with pytest.raises(InputError, match="another model or other methods"):
+        run_on_cluster(folder, tmp_path / "run", MODEL, METHODS[:1], client=client, shards=2, batch_size=4)
+    again = run_on_cluster(folder, tmp_path / "run", MODEL, METHODS, client=client, shards=2, batch_size=4)
+    assert again.computed == 0 and again.finished

@@ -19,7 +19,6 @@ from __future__ import annotations
 import ctypes
 import os
 import re
-import shlex
 import sys
 import threading
 import time
@@ -220,14 +219,17 @@ class _ShardProgress:
         return len(set().union(*self._skipped.values())) if self._skipped else 0
 
 
-def _check_out(out: Path, root: Path, shard_dirs: list[Path]) -> bool:
-    """Whether ``out`` already holds the merge of these shards; :class:`InputError` when it holds anything else."""
+def _check_out(out: Path, root: Path, shard_dirs: list[Path], spec: str, names: list[str]) -> bool:
+    """Whether ``out`` holds the merge of these shards (model ``spec``, methods ``names``); else InputError."""
     if out == root:
         raise InputError("The run folder must not be the input folder itself; choose another output folder.")
     if not out.exists() or (out.is_dir() and not any(out.iterdir())):
         return False
     meta = read_meta(out) if (out / "run.json").is_file() else {}
     if meta.get("merged_from") == [str(d) for d in shard_dirs] and meta.get("finished"):
+        if meta.get("model") != spec or [m.get("name") for m in meta.get("methods", [])] != names:
+            raise InputError(f"'{out}' holds a finished cluster run of another model or other methods. Choose a new "
+                             "folder for this run.")
         return True
     raise InputError(f"The folder '{out}' is not empty and holds no run of this cluster run. Choose a new or empty "
                      "folder for the run (the cluster executor writes it when every shard is done).")
@@ -422,12 +424,13 @@ def run_on_cluster(source, out, model: str, methods: Sequence, *, address: str |
     if shards is not None and split is not None and int(shards) != split:
         raise InputError(f"'{shards_root}' holds a run split into {split} shards. Resume it with {split} shards, or "
                          "choose another output folder.")
-    if _check_out(out, root, [shard_folder(shards_root, i, split) for i in range(split)] if split else []):
+    spec = absolute_spec(model)
+    names = [m.name if isinstance(m, MethodRequest) else m if isinstance(m, str) else m[0] for m in methods]
+    if _check_out(out, root, [shard_folder(shards_root, i, split) for i in range(split)] if split else [], spec, names):
         rows, skipped = read_index_file(out / INDEX_FILE)[0], read_skipped(out)
         progress(1.0, "The merged run is already complete")
         return BatchResult(out, len({r.file for r in rows} | {f for f, _ in skipped}), 0, len(rows), skipped,
                            time.perf_counter() - started, 0.0, True)
-    spec = absolute_spec(model)
     labels = str(Path(labels).expanduser().resolve()) if labels else None
     progress(0.0, "Loading the model")
     requests, files = _plan(root, out, shards_root, spec, methods, trust, labels, preprocessing, target)
@@ -470,31 +473,7 @@ def run_on_cluster(source, out, model: str, methods: Sequence, *, address: str |
                        sum(r.compute_seconds for r in results), finished)
 
 
-def cluster_command(source, out, model: str, methods: Sequence, *, address: str | None = None,
-                    workers: int | None = None, shards: int | None = None, device: str = "cpu",
-                    batch_size: int = DEFAULT_BATCH_SIZE, target: int | None = None, labels=None,
-                    trust: bool = False) -> str:
-    """The ``xaidesk batch --executor dask`` command line that runs the same as :func:`run_on_cluster`.
-
-    ``methods`` holds names, ``(name, params)`` pairs or :class:`MethodRequest` items; each given
-    parameter becomes ``--param METHOD:NAME=VALUE``. Paths are written as given (quoted for a POSIX shell).
-    """
-    words = ["xaidesk", "batch", str(source), "--model", str(model)]
-    names, params = [], []
-    for item in methods:
-        name, values = ((item.name, item.params) if isinstance(item, MethodRequest)
-                        else (item, {}) if isinstance(item, str) else (item[0], dict(item[1] or {})))
-        names.append(name)
-        for key, value in values.items():
-            params += ["--param", f"{name}:{key}={str(value).lower() if isinstance(value, bool) else value}"]
-    words += ["--methods", ",".join(names), *params] + (["--trust"] if trust else [])
-    batch = int(batch_size) if int(batch_size) != DEFAULT_BATCH_SIZE else None
-    options = [("--labels", labels), ("--device", None if device == "cpu" else device), ("--batch-size", batch),
-               ("--target", target), ("--executor", "dask"), ("--address", address), ("--workers", workers),
-               ("--shards", shards), ("--out", out)]
-    words += [word for flag, value in options if value is not None for word in (flag, str(value))]
-    return shlex.join(words)
-
+from .cluster_cli import cluster_command  # noqa: E402 - the same run as a command line, in its own module
 
 __all__ = ["SHARDS_PER_SLOT", "ShardJob", "absolute_spec", "cluster_command", "existing_split", "load_distributed",
            "run_on_cluster", "run_shard", "shard_folder", "shards_folder"]
