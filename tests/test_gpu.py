@@ -55,33 +55,22 @@ def methods_for(model, modality: str) -> list[str]:
     return [info.name for info in list_methods(modality) if unavailable_reason(info, model) is None]
 
 
-def test_every_image_method_gives_the_cpu_result_on_cuda():
-    model = load_model("demo:digits")
-    pixels = load_image(resource_path("samples", "digits_3.png")).pixels
-    names = methods_for(model, "image")
-    assert len(names) > 8
-    for name in names:
-        torch.manual_seed(0)
-        cpu = explain_image(model, pixels, name).relevance
-        torch.manual_seed(0)
-        with model_on_device(model, "cuda") as on_gpu:
-            gpu = explain_image(on_gpu, pixels, name).relevance
-        assert next(model.module.parameters()).device.type == "cpu", "the model is moved back to the CPU"
-        assert_same_map(cpu, gpu, name)
-
-
-def test_every_sound_method_gives_the_cpu_result_on_cuda():
-    model = load_model("demo:sounds")
-    clip = load_clip(resource_path("samples", "sounds_chirp.wav"))
-    names = methods_for(model, "audio")
+@pytest.mark.parametrize("spec, modality, sample", [("demo:digits", "image", "digits_3.png"),
+                                                    ("demo:sounds", "audio", "sounds_chirp.wav")])
+def test_every_method_gives_the_cpu_result_on_cuda(spec, modality, sample):
+    model = load_model(spec)
+    explain, data = ((explain_image, load_image(resource_path("samples", sample)).pixels) if modality == "image"
+                     else (explain_audio, load_clip(resource_path("samples", sample))))
+    names = methods_for(model, modality)
     assert len(names) > 5
     for name in names:
         torch.manual_seed(0)
-        cpu = explain_audio(model, clip, name).relevance
+        cpu = explain(model, data, name).relevance
         torch.manual_seed(0)
         with model_on_device(model, "cuda") as on_gpu:
-            gpu = explain_audio(on_gpu, clip, name).relevance
-        assert_same_map(cpu, gpu, name)
+            gpu = explain(on_gpu, data, name).relevance
+        assert next(model.module.parameters()).device.type == "cpu", "the model is moved back to the CPU"
+        assert_same_map(cpu, gpu, f"{modality} {name}")
 
 
 @pytest.mark.parametrize("batched", [True, False])
