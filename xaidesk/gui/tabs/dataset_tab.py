@@ -331,10 +331,10 @@ class DatasetTab(QWidget):
         address = self.run_box.cluster_address() if shard is None else None
 
         def job(token, progress):
-            if address:
+            if address:  # rows appear when the shards are merged: until then their files are not in ``out``
                 return run_folder_on_cluster(source, out, spec, methods, address=address, device=device,
-                                             batch_size=batch_size, target=target, token=token, progress=progress,
-                                             **options)
+                                             batch_size=batch_size, target=target, token=token,
+                                             progress=lambda f, m="", _p=None: progress(f, m), **options)
             return run_folder(source, out, spec, methods, device=device, batch_size=batch_size, shard=shard,
                               target=target, token=token, progress=progress, **options)
 
