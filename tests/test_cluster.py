@@ -114,8 +114,8 @@ def test_a_worker_killed_mid_shard_still_gives_the_whole_run(client, folder, loc
         if killed or partial is None or not partial.rows:
             return
         for shard in sorted(shards_folder(tmp_path / "run").glob("*-of-*")):
-            holder = lock_holder(shard)
-            if holder.get("pid") and shard.joinpath("index.csv").stat().st_size > 120:
+            holder, index = lock_holder(shard), shard / "index.csv"
+            if holder.get("pid") and index.is_file() and index.stat().st_size > 120:
                 os.kill(holder["pid"], signal.SIGKILL)
                 killed.append(shard)
                 return
