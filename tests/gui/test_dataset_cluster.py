@@ -101,3 +101,16 @@ def test_a_run_handed_to_a_cluster_opens_like_a_local_run(qtbot, make_tab, folde
     assert sorted(r.file for r in rows) == sorted(SAMPLES)
     assert tab.run is not None and len(tab.run.rows) == len(SAMPLES)
     assert any(m.startswith("Done") for m in tab.status_log)
+
+
+def test_the_commands_window_says_when_hand_set_preprocessing_cannot_travel(qtbot):
+    from PySide6.QtWidgets import QLabel
+
+    from xaidesk.gui.panels.cluster_commands_dialog import ClusterCommandsDialog
+
+    texts = {}
+    for hand_set in (False, True):
+        dialog = ClusterCommandsDialog("xaidesk batch a", "xaidesk batch b", hand_set=hand_set)
+        qtbot.addWidget(dialog)
+        texts[hand_set] = " ".join(label.text() for label in dialog.findChildren(QLabel))
+    assert "preprocessing set by hand" in texts[True] and "preprocessing set by hand" not in texts[False]

@@ -11,6 +11,8 @@ DASK_TEXT = ("<b>On a Dask cluster.</b> Start a scheduler and workers on machine
              "process per core or GPU), then run:")
 SLURM_TEXT = ("<b>As a SLURM job array.</b> Each array task runs the first line (its own shard of the folder); "
               "once every task has ended, the second line merges the shards into one run folder:")
+HAND_SET_TEXT = ("<b>The preprocessing set by hand is not in these commands</b>: the command line cannot carry "
+                 "it, so they run the model with its own preprocessing. Run here to use yours.")
 INSTALL_TEXT = ("Every machine needs xaidesk installed with <code>pip install \"xaidesk[cluster]\"</code> "
                 "(the Dask part is only needed for the first way), and the same paths to the folders and model.")
 
@@ -35,7 +37,7 @@ def _command_box(text: str) -> tuple[QWidget, QPlainTextEdit]:
 class ClusterCommandsDialog(QDialog):
     """Both command lines, each with a Copy button."""
 
-    def __init__(self, dask: str, slurm: str, parent: QWidget | None = None) -> None:
+    def __init__(self, dask: str, slurm: str, parent: QWidget | None = None, hand_set: bool = False) -> None:
         super().__init__(parent)
         self.setWindowTitle("Run on a cluster")
         self.resize(780, 480)
@@ -49,7 +51,7 @@ class ClusterCommandsDialog(QDialog):
             layout.addWidget(box)
             edits.append(edit)
         self.dask_edit, self.slurm_edit = edits
-        note = QLabel(INSTALL_TEXT)
+        note = QLabel((HAND_SET_TEXT + " " if hand_set else "") + INSTALL_TEXT)
         note.setWordWrap(True)
         note.setObjectName("notes")
         layout.addWidget(note)

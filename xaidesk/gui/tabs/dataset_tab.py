@@ -356,7 +356,8 @@ class DatasetTab(QWidget):
                                        address=self.run_box.cluster_address(), device=self.run_box.device(),
                                        batch_size=self.run_box.batch_spin.value(), target=self.explained_class(),
                                        labels=self.model_options(spec).get("labels"))
-        dialog = ClusterCommandsDialog(dask, slurm, self)
+        dialog = ClusterCommandsDialog(dask, slurm, self,
+                                       hand_set=self.model_options(spec).get("preprocessing") is not None)
         dialog.show()
         return dialog
 
