@@ -53,3 +53,18 @@ def test_a_gpu_out_of_memory_asks_for_a_smaller_batch():
 
     with pytest.raises(InputError, match="Lower the batch size"):
         call_model(Hungry(), torch.zeros(16, 3, 8, 8), "the net")
+
+
+def test_a_batch_that_runs_out_of_gpu_memory_asks_for_a_smaller_batch():
+    from types import SimpleNamespace
+
+    from xaidesk.runs import MethodRequest
+    from xaidesk.runs.compute import explain_batched
+
+    def hungry(model, x, targets, *, params, token):
+        raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 4.00 GiB")
+
+    group = [SimpleNamespace(tensor=torch.zeros(1, 3, 8, 8)) for _ in range(4)]
+    with pytest.raises(InputError, match="4 inputs at once. Lower the batch size"):
+        explain_batched(hungry, object(), group, MethodRequest("gradient.sensitivity", {}), None,
+                        torch.device("cpu"), None, {"compute": 0.0})

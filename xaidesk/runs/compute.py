@@ -165,6 +165,9 @@ def model_on_device(model, device):
                              details=str(error)) from error
         with exact_kernels(torch_device), per_file_on_device(model, torch_device) as on_device:
             yield on_device
+    except torch.cuda.OutOfMemoryError as error:
+        raise InputError(f"The GPU ran out of memory explaining with {model.name}. Lower the method's batch size "
+                         "(or its samples), or run on the CPU.", details=str(error)) from error
     finally:
         module.to("cpu")
 
@@ -204,7 +207,11 @@ def explain_batched(function, model, group: list[ReadInput], request: MethodRequ
     x = torch.cat([item.tensor for item in group]).to(device)
     start = time.perf_counter()
     targets = None if target is None else [int(target)] * len(group)
-    explanations = function(model, x, targets, params=dict(request.params), token=token)
+    try:
+        explanations = function(model, x, targets, params=dict(request.params), token=token)
+    except torch.cuda.OutOfMemoryError as error:
+        raise InputError(f"The GPU ran out of memory explaining {len(group)} inputs at once. Lower the batch size, "
+                         "or run on the CPU.", details=str(error)) from error
     if target is not None:
         with torch.inference_mode():
             predicted = forward_logits(scoring_module(model), x, model.name).argmax(1).tolist()
