@@ -26,9 +26,9 @@
 
 set -euo pipefail
 
-INPUT=${INPUT:-/shared/data/images}
-OUT=${OUT:-/shared/runs/images-lrp}
-MODEL=${MODEL:-torchvision:resnet50:/shared/models/resnet50.pt}
+INPUT=${INPUT:-/cluster/data/images}
+OUT=${OUT:-/cluster/runs/images-lrp}
+MODEL=${MODEL:-torchvision:resnet50:/cluster/models/resnet50.pt}
 METHODS=${METHODS:-lrp.epsilon_plus_flat}
 DEVICE=${DEVICE:-cpu}
 GPUS_PER_NODE=${GPUS_PER_NODE:-4}

@@ -27,10 +27,10 @@
 
 set -euo pipefail
 
-INPUT=${INPUT:-/shared/data/images}
-RUNS=${RUNS:-/shared/runs/images-lrp.shards}
-OUT=${OUT:-/shared/runs/images-lrp}
-MODEL=${MODEL:-torchvision:resnet50:/shared/models/resnet50.pt}
+INPUT=${INPUT:-/cluster/data/images}
+RUNS=${RUNS:-/cluster/runs/images-lrp.shards}
+OUT=${OUT:-/cluster/runs/images-lrp}
+MODEL=${MODEL:-torchvision:resnet50:/cluster/models/resnet50.pt}
 METHODS=${METHODS:-lrp.epsilon_plus_flat}
 DEVICE=${DEVICE:-cpu}
 SHARDS=${SHARDS:-8}
