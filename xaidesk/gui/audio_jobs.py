@@ -159,21 +159,20 @@ def analyse(model, clip, recompute_spectrogram: bool, token) -> tuple:
 def explain(model, clip, method: str, target, params: dict, token, progress, device: str = "cpu"):
     """Explain ``clip`` with ``method`` on ``device`` (an :class:`~xaidesk.core.Explanation` on the spectrogram)."""
     from xaidesk.explain.audio import explain_audio
-    from xaidesk.runs import model_on_device
+    from xaidesk.runs import call_on_device
 
-    with model_on_device(model, device) as on_device:
-        return explain_audio(on_device, clip, method, target=target, params=params, token=token, progress=progress)
+    return call_on_device(device, explain_audio, model, clip, method, target=target, params=params, token=token,
+                          progress=progress)
 
 
 def compare_methods(model, clip, methods: list[str], target, params: dict, settings, token, progress,
                     device: str = "cpu"):
     """The faithfulness comparison of ``methods`` on ``clip``, on ``device``."""
     from xaidesk.evaluate import compare_audio_methods
-    from xaidesk.runs import model_on_device
+    from xaidesk.runs import call_on_device
 
-    with model_on_device(model, device) as on_device:
-        return compare_audio_methods(on_device, clip, methods, target=target, params=params, settings=settings,
-                                     token=token, progress=progress)
+    return call_on_device(device, compare_audio_methods, model, clip, methods, target=target, params=params,
+                          settings=settings, token=token, progress=progress)
 
 
 def resynthesize_evidence(clip, frontend, relevance, share: float, keep: str) -> tuple:

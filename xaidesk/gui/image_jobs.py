@@ -52,21 +52,20 @@ def explain(model, pixels, method: str, target, params: dict, token, progress, d
     ``Cancelled.partial`` (the runner hands it to ``stopped``).
     """
     from xaidesk.explain import explain_image
-    from xaidesk.runs import model_on_device
+    from xaidesk.runs import call_on_device
 
-    with model_on_device(model, device) as on_device:
-        return explain_image(on_device, pixels, method, target=target, params=params, token=token, progress=progress)
+    return call_on_device(device, explain_image, model, pixels, method, target=target, params=params, token=token,
+                          progress=progress)
 
 
 def compare_methods(model, pixels, methods: list[str], target, params: dict, settings, token, progress,
                     device: str = "cpu"):
     """The faithfulness comparison of ``methods`` on the image, on ``device``."""
     from xaidesk.evaluate import compare_image_methods
-    from xaidesk.runs import model_on_device
+    from xaidesk.runs import call_on_device
 
-    with model_on_device(model, device) as on_device:
-        return compare_image_methods(on_device, pixels, methods, target=target, params=params, settings=settings,
-                                     token=token, progress=progress)
+    return call_on_device(device, compare_image_methods, model, pixels, methods, target=target, params=params,
+                          settings=settings, token=token, progress=progress)
 
 
 def model_layers(model) -> tuple[str, list]:

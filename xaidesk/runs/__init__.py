@@ -9,7 +9,8 @@
 """
 
 from .browse import SORT_KEYS, RunInfo, filter_rows, read_run, row_classes, sort_rows
-from .compute import available_devices, batched_function, model_on_device, resolve_device, resolve_methods
+from .compute import (available_devices, batched_function, call_on_device, model_on_device, resolve_device,
+                      resolve_methods)
 from .execute import DEFAULT_BATCH_SIZE, BatchResult, BatchStatus, format_seconds, run_batch
 from .format import INDEX_COLUMNS, RUN_FORMAT, THUMBNAIL_SIZE, IndexRow, MethodRequest, read_index
 from .merge import MergeResult, merge_runs
@@ -19,7 +20,7 @@ from .thumbnails import audio_thumbnail, image_thumbnail
 __all__ = [
     "BatchResult", "BatchStatus", "DEFAULT_BATCH_SIZE", "FolderScan", "INDEX_COLUMNS", "IndexRow", "MergeResult",
     "MethodRequest", "RUN_FORMAT", "RunInfo", "SORT_KEYS", "THUMBNAIL_SIZE", "audio_thumbnail", "available_devices",
-    "batched_function", "detect_modality", "filter_rows", "format_seconds", "image_thumbnail", "item_stems",
-    "merge_runs", "model_on_device", "parse_shard", "read_index", "read_run", "resolve_device", "resolve_methods", "row_classes",
-    "run_batch", "scan_folder", "shard_files", "sort_rows",
+    "batched_function", "call_on_device", "detect_modality", "filter_rows", "format_seconds", "image_thumbnail",
+    "item_stems", "merge_runs", "model_on_device", "parse_shard", "read_index", "read_run", "resolve_device",
+    "resolve_methods", "row_classes", "run_batch", "scan_folder", "shard_files", "sort_rows",
 ]

@@ -172,6 +172,12 @@ def model_on_device(model, device):
         module.to("cpu")
 
 
+def call_on_device(device, function, model, *args, **kwargs):
+    """``function(model, *args, **kwargs)`` with the model on ``device`` (see :func:`model_on_device`)."""
+    with model_on_device(model, device) as on_device:
+        return function(on_device, *args, **kwargs)
+
+
 def batched_function(name: str):
     """The batched path of a method, or ``None`` when it runs per input."""
     from ..explain import gradients
@@ -259,5 +265,6 @@ def explain_one(model, item: ReadInput, request: MethodRequest, target, token, c
 
 
 
-__all__ = ["available_devices", "batched_function", "concept_recorder", "exact_kernels", "explain_batched", "explain_one",
-           "model_on_device", "per_file_on_device", "resolve_device", "resolve_methods"]
+__all__ = ["available_devices", "batched_function", "call_on_device", "concept_recorder", "exact_kernels",
+           "explain_batched", "explain_one", "model_on_device", "per_file_on_device", "resolve_device",
+           "resolve_methods"]
