@@ -219,7 +219,7 @@ def main() -> None:
         with torch.no_grad():
             target = int(model.module(x).argmax())
         start = time.perf_counter()
-        fast_gradient_module(model.module)
+        fast_gradient_module(model.module, x)
         print(f"{arch}: fast copy built once per model in {time.perf_counter() - start:.2f} s "
               "(cached, not in the times below); one float32 gradient map differs from float64 by "
               f"{float32_rounding(model, x, target):.1e} of its largest value", flush=True)

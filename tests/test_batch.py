@@ -162,8 +162,8 @@ def test_per_file_methods_and_a_fixed_target(folder, tmp_path, digits):
     image = load_image(folder / row.file).pixels
     assert row.predicted == predict_image(digits, image).top_class == 0
     expected = explain_image(digits, image, "occlusion", target=3, params={"patch_size": 32, "stride": 32})
-    # A run has reading threads, so its occlusion scores the model itself; explain_image alone in a process
-    # may score the merged-batch-norm copy (xaidesk/explain/fast_module.py): equal up to float32 rounding.
+    # Both score the merged-batch-norm copy (xaidesk/explain/fast_module.py), a run in its own batches:
+    # equal up to float32 rounding.
     np.testing.assert_allclose(np.load(run / row.relevance), expected.relevance, rtol=1e-4,
                                atol=1e-4 * np.nanmax(np.abs(expected.relevance)))
     assert row.score == pytest.approx(expected.score, rel=1e-5)

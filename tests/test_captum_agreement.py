@@ -36,14 +36,6 @@ class TinyResidual(torch.nn.Module):
         b = torch.relu(self.bn2(self.conv2(a)) + a)
         return self.head(torch.nn.functional.adaptive_avg_pool2d(b, 4).flatten(1))
 
-@pytest.fixture(autouse=True)
-def _one_thread(monkeypatch):
-    """The copy is built only in a single-threaded process; threads earlier tests left behind do not run models."""
-    from xaidesk.explain import fast_module
-
-    monkeypatch.setattr(fast_module, "other_threads_run", lambda: False)
-
-
 
 def tiny_net() -> torch.nn.Module:
     torch.manual_seed(0)
@@ -148,11 +140,10 @@ def test_occlusion_equals_captum(setup, window, stride, batch):
 def test_merged_batch_norms_keep_outputs_and_gradients_and_leave_the_model_alone(setup):
     net, _, x = setup
     before = {k: v.clone() for k, v in net.state_dict().items()}
-    folded, channels_last = fast_gradient_module(net)
+    folded, channels_last = fast_gradient_module(net, x)
     assert folded is not net and channels_last
-    assert not any(isinstance(m, torch.nn.BatchNorm2d) for n, m in folded.named_modules()
-                   if any(node.target == n for node in folded.graph.nodes))
-    assert fast_copy(net) is folded  # built once
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in folded.modules())
+    assert fast_copy(net, x) is folded  # built once
     assert all(torch.equal(before[k], v) for k, v in net.state_dict().items())
     assert isinstance(net.bn1, torch.nn.BatchNorm2d) and isinstance(net.bn2, torch.nn.BatchNorm2d)
 
@@ -167,7 +158,7 @@ def test_merged_batch_norms_keep_outputs_and_gradients_and_leave_the_model_alone
     with torch.no_grad():
         net.bn1.running_mean.add_(0.1)  # a changed weight: merged again
     try:
-        refolded = fast_copy(net)
+        refolded = fast_copy(net, x)
         assert refolded is not folded
         torch.testing.assert_close(gradient(refolded)[0], gradient(net)[0], rtol=1e-5, atol=1e-6)
     finally:
@@ -178,14 +169,14 @@ def test_merged_batch_norms_keep_outputs_and_gradients_and_leave_the_model_alone
 def test_models_that_cannot_be_merged_are_used_as_they_are(setup):
     net, _, x = setup
     train = tiny_net().train()
-    assert fast_copy(train) is train
+    assert fast_copy(train, x) is train
     scripted = torch.jit.trace(tiny_net(), x)
-    assert fast_copy(scripted) is scripted
+    assert fast_copy(scripted, x) is scripted
     hooked = tiny_net()
     hooked.conv1.register_forward_hook(lambda *a: None)
-    assert fast_copy(hooked) is hooked
+    assert fast_copy(hooked, x) is hooked
     dense = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 32 * 32, 2)).eval()
-    assert fast_copy(dense) is dense  # nothing to merge or lay out
+    assert fast_copy(dense, x) is dense  # nothing to merge or lay out
 
 
 def test_convolutions_without_batch_norm_get_channels_last_weights_in_a_copy(setup):
@@ -193,7 +184,7 @@ def test_convolutions_without_batch_norm_get_channels_last_weights_in_a_copy(set
     torch.manual_seed(4)
     plain = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.ReLU(), torch.nn.Flatten(),
                                 torch.nn.Linear(4 * 30 * 30, 2)).eval()
-    fast = fast_copy(plain)
+    fast = fast_copy(plain, x)
     assert fast is not plain
     assert fast.get_submodule("0").weight.is_contiguous(memory_format=torch.channels_last)
     assert plain[0].weight.is_contiguous() and plain[0].weight.stride() == (27, 9, 3, 1)

@@ -1,18 +1,11 @@
-"""The faster copy of a network: never built while other threads run, checked against the model, never stale."""
+"""The faster copy of a network: safe while other threads run the model, checked against it, never stale."""
 
 import threading
 
 import pytest
 import torch
 
-from xaidesk.explain import fast_module
 from xaidesk.explain.fast_module import fast_copy, fast_gradient_module
-
-
-@pytest.fixture(autouse=True)
-def _one_thread(monkeypatch):
-    """Threads that earlier tests left behind do not run models; one test below starts a real one."""
-    monkeypatch.setattr(fast_module, "other_threads_run", lambda: False)
 
 
 def net_with_norm() -> torch.nn.Module:
@@ -41,18 +34,53 @@ def test_a_copy_is_built_checked_and_reused():
     assert torch.allclose(fast(x.contiguous(memory_format=torch.channels_last)), net(x), atol=1e-5)
 
 
-def test_no_copy_is_traced_while_another_thread_runs(monkeypatch):
-    monkeypatch.setattr(fast_module, "other_threads_run", lambda: threading.active_count() > 1)
-    net, x = net_with_norm(), torch.randn(1, 3, 8, 8)
-    release = threading.Event()
-    other = threading.Thread(target=release.wait)
+def test_a_copy_is_built_while_another_thread_runs_the_model():
+    """Building the copy patches nothing outside it: a thread running the model meanwhile gets its own scores."""
+    net, x = net_with_norm(), torch.randn(4, 3, 8, 8)
+    with torch.no_grad():
+        want = net(x)
+    stop, wrong, runs = threading.Event(), [], [0]
+
+    def keep_running():
+        while not stop.is_set():
+            with torch.no_grad():
+                if not torch.allclose(net(x), want, atol=1e-6):
+                    wrong.append(runs[0])
+            runs[0] += 1
+
+    other = threading.Thread(target=keep_running)
     other.start()
     try:
-        assert fast_copy(net, x) is net
-        assert fast_gradient_module(net, x) == (net, False), "the model keeps its own layout"
+        fast, channels_last = fast_gradient_module(net, x)
     finally:
-        release.set()
+        stop.set()
         other.join()
+    assert fast is not net and channels_last
+    assert runs[0] > 0 and not wrong
+    assert isinstance(net[1], torch.nn.BatchNorm2d) and isinstance(fast[1], torch.nn.Identity)
+    assert fast[0].weight is not net[0].weight and fast[5].weight is net[5].weight, "unchanged layers are shared"
+
+
+class Shortcut(torch.nn.Module):
+    """The convolution's output feeds the batch norm and a shortcut: merging would change the shortcut."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv, self.norm, self.head = torch.nn.Conv2d(3, 3, 3, padding=1), torch.nn.BatchNorm2d(3), torch.nn.Linear(3, 2)
+
+    def forward(self, x):
+        y = self.conv(x)
+        return self.head((self.norm(y) + y).mean((2, 3)))
+
+
+def test_a_convolution_whose_output_is_used_elsewhere_keeps_its_batch_norm():
+    torch.manual_seed(1)
+    net, x = Shortcut().eval(), torch.randn(2, 3, 8, 8)
+    net.norm.running_mean.normal_()
+    fast = fast_copy(net, x)
+    assert fast is not net and isinstance(fast.norm, torch.nn.BatchNorm2d)
+    with torch.no_grad():
+        torch.testing.assert_close(fast(x), net(x))
 
 
 def test_a_copy_that_does_not_give_the_models_scores_is_not_used():

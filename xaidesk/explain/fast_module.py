@@ -9,13 +9,13 @@ Two changes, neither of which changes what the network computes beyond float rou
   given in; otherwise every backward pass copies each weight into that layout (about 3 % of
   VGG-16's time at batch 8).
 
-The copy is traced with ``torch.fx`` and shares every other layer with the model, which is
-never changed. It is built once per model and rebuilt when a weight changes, and used only after
-it gave the model's own scores on the first input. ``torch.fx`` patches ``torch.nn.Module``
-for the whole process while it traces, which breaks a forward pass running in another thread
-at that moment, so the copy is only built while the process runs one thread (``xaidesk
-explain``, scripts); in the GUI, dataset runs and cluster workers the model is used as it is.
-``bench/bench_captum.py`` measures the effect.
+The copy is a new tree of the model's modules that shares every weight it does not change; the
+model itself is never changed. Which convolution feeds which batch norm is read from one forward
+pass of the copy on the first input: hooks on the copy see each batch norm's input, and the autograd
+graph of that pass shows whether anything else used the convolution's output. Nothing is patched
+outside the copy, so it is built safely while other threads run the model. It is built once per
+model and rebuilt when a weight changes, and used only after it gave the model's own scores on the
+first input. ``bench/bench_captum.py`` measures the effect.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from __future__ import annotations
 import copy
 import threading
 import weakref
+from collections import Counter
 
 import torch
 
@@ -32,6 +33,8 @@ _COPIES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _COPIES_LOCK = threading.Lock()
 _FOLD_PAIRS = ((torch.nn.Conv1d, torch.nn.BatchNorm1d), (torch.nn.Conv2d, torch.nn.BatchNorm2d),
                (torch.nn.Conv3d, torch.nn.BatchNorm3d))
+_CONVS = tuple(c for c, _ in _FOLD_PAIRS)
+_NORMS = tuple(b for _, b in _FOLD_PAIRS)
 
 
 def _weights_state(module: torch.nn.Module) -> tuple:
@@ -50,77 +53,117 @@ def _has_hooks(module: torch.nn.Module) -> bool:
                getattr(m, "_backward_pre_hooks", None) for m in module.modules())
 
 
-def _merge_batch_norms(traced) -> int:
-    """Merge each batch norm of ``traced`` that only a convolution feeds into it; returns how many."""
-    from torch.nn.utils.fusion import fuse_conv_bn_eval
+def _new_tree(module: torch.nn.Module, made: dict | None = None) -> torch.nn.Module:
+    """A copy of ``module``'s tree of modules with its own parameter, buffer and hook tables that shares the
+    tensors; a module used twice stays one module in the copy."""
+    made = {} if made is None else made
+    if id(module) in made:
+        return made[id(module)]
+    twin = copy.copy(module)
+    made[id(module)] = twin
+    for name, value in module.__dict__.items():
+        if name.startswith("_") and isinstance(value, dict) and name != "_modules":
+            twin.__dict__[name] = type(value)(value)  # parameters, buffers and hook tables of its own
+    twin._modules = type(module._modules)({name: None if child is None else _new_tree(child, made)
+                                           for name, child in module._modules.items()})
+    return twin
 
-    layers = dict(traced.named_modules())
-    calls: dict[str, int] = {}
-    for node in traced.graph.nodes:
-        if node.op == "call_module":
-            calls[node.target] = calls.get(node.target, 0) + 1
-    merged = 0
-    for node in list(traced.graph.nodes):
-        source = node.args[0] if node.op == "call_module" and len(node.args) == 1 and not node.kwargs else None
-        if not isinstance(source, torch.fx.Node) or source.op != "call_module" or len(source.users) != 1:
+
+def _graph_uses(output: torch.Tensor) -> Counter:
+    """How many autograd nodes of the graph behind ``output`` take each node's result as an input."""
+    uses: Counter = Counter()
+    seen, stack = set(), [output.grad_fn]
+    while stack:
+        node = stack.pop()
+        if node is None or node in seen:
             continue
-        conv, norm = layers.get(source.target), layers.get(node.target)
+        seen.add(node)
+        for parent, _ in node.next_functions:
+            if parent is not None:
+                uses[parent] += 1
+                stack.append(parent)
+    return uses
+
+
+def _convolution_norm_pairs(tree: torch.nn.Module, example: torch.Tensor) -> tuple[list[tuple[str, str]], object]:
+    """``(convolution, batch norm)`` names of ``tree`` where, on ``example``, the batch norm's input is the
+    convolution's output and nothing else uses that output (each layer runs once, both in eval mode),
+    and the tree's output on ``example``."""
+    names = {id(m): n for n, m in tree.named_modules(remove_duplicate=False)}
+    calls: Counter = Counter()
+    produced: dict[int, tuple[str, torch.Tensor]] = {}
+    fed: list[tuple[str, str, torch.Tensor]] = []
+
+    def after_convolution(layer, _inputs, output):
+        calls[names[id(layer)]] += 1
+        produced[id(output)] = (names[id(layer)], output)  # the tensor is held, so its id is not reused
+
+    def after_norm(layer, inputs, _output):
+        calls[names[id(layer)]] += 1
+        source = produced.get(id(inputs[0])) if inputs else None
+        if source is not None and source[1] is inputs[0]:
+            fed.append((source[0], names[id(layer)], inputs[0]))
+
+    handles = [m.register_forward_hook(after_convolution if isinstance(m, _CONVS) else after_norm)
+               for m in tree.modules() if isinstance(m, _CONVS + _NORMS)]
+    try:
+        with torch.enable_grad():
+            output = tree(example.detach().requires_grad_(True))
+    finally:
+        for handle in handles:
+            handle.remove()
+    if not isinstance(output, torch.Tensor) or output.grad_fn is None:
+        return [], output
+    uses = _graph_uses(output)
+    pairs = []
+    for conv_name, norm_name, conv_output in fed:
+        conv, norm = tree.get_submodule(conv_name), tree.get_submodule(norm_name)
         if not any(type(conv) is c and type(norm) is b for c, b in _FOLD_PAIRS):
             continue
-        shared = calls[source.target] != 1 or calls[node.target] != 1
-        if shared or conv.training or norm.training or norm.running_mean is None or norm.running_var is None:
+        if calls[conv_name] != 1 or calls[norm_name] != 1 or conv.training or norm.training:
             continue
-        parent, _, name = source.target.rpartition(".")
-        setattr(traced.get_submodule(parent), name, fuse_conv_bn_eval(conv, norm))
-        node.replace_all_uses_with(source)
-        traced.graph.erase_node(node)
-        merged += 1
-    return merged
-
-
-def _channels_last_weights(traced, originals: set[int]) -> int:
-    """Give every 2-D convolution of ``traced`` channels-last weights (copying those of the model)."""
-    changed = 0
-    for target in {node.target for node in traced.graph.nodes if node.op == "call_module"}:
-        conv = traced.get_submodule(target)
-        if type(conv) is not torch.nn.Conv2d:
+        if norm.running_mean is None or norm.running_var is None or uses[conv_output.grad_fn] != 1:
             continue
-        if id(conv) in originals:
-            conv = copy.deepcopy(conv)
-            parent, _, name = target.rpartition(".")
-            setattr(traced.get_submodule(parent), name, conv)
-        conv.weight = torch.nn.Parameter(conv.weight.detach().contiguous(memory_format=torch.channels_last),
-                                         requires_grad=conv.weight.requires_grad)
-        changed += 1
-    return changed
+        pairs.append((conv_name, norm_name))
+    return pairs, output.detach()
 
 
-def _build(module: torch.nn.Module) -> torch.nn.Module | None:
-    """The faster traced copy of ``module``, or ``None`` when it cannot be traced or nothing changes."""
-    import torch.fx
+def _replace(tree: torch.nn.Module, name: str, layer: torch.nn.Module) -> None:
+    parent, _, child = name.rpartition(".")
+    setattr(tree.get_submodule(parent), child, layer)
 
+
+def _build(module: torch.nn.Module, example: torch.Tensor) -> torch.nn.Module | None:
+    """The faster copy of ``module``, checked on ``example``, or ``None`` when nothing changes or it differs."""
+    from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+    tree = _new_tree(module)
     try:
-        traced = torch.fx.symbolic_trace(module)
-    except Exception:  # noqa: BLE001 - data-dependent control flow: keep the model as it is
+        if any(isinstance(m, _NORMS) for m in tree.modules()):
+            pairs, want = _convolution_norm_pairs(tree, example)
+        else:
+            with torch.no_grad():
+                pairs, want = [], module(example)
+    except Exception:  # noqa: BLE001 - a model that the pass with gradients breaks: keep it as it is
         return None
-    originals = {id(m) for m in module.modules()}
-    changed = _merge_batch_norms(traced) + _channels_last_weights(traced, originals)
-    if changed == 0:
-        return None
-    traced.recompile()
-    return traced
+    for conv_name, norm_name in pairs:
+        _replace(tree, conv_name, fuse_conv_bn_eval(tree.get_submodule(conv_name), tree.get_submodule(norm_name)))
+        _replace(tree, norm_name, torch.nn.Identity())
+    convs = [m for m in tree.modules() if type(m) is torch.nn.Conv2d]
+    for conv in convs:
+        conv._parameters["weight"] = torch.nn.Parameter(
+            conv.weight.detach().contiguous(memory_format=torch.channels_last),
+            requires_grad=conv.weight.requires_grad)
+    return tree if (pairs or convs) and _agrees(want, tree, example) else None
 
 
-def other_threads_run() -> bool:
-    """Whether this process runs other threads, which a trace could break (it patches ``torch.nn.Module``)."""
-    return threading.active_count() > 1
-
-
-def _agrees(module: torch.nn.Module, copy_: torch.nn.Module, example: torch.Tensor) -> bool:
-    """Whether the copy gives the model's scores on ``example`` (channels-last, as it will be fed)."""
+def _agrees(want, copy_: torch.nn.Module, example: torch.Tensor) -> bool:
+    """Whether the copy gives the model's scores ``want`` on ``example`` (channels-last, as it will be fed)."""
+    if not isinstance(want, torch.Tensor):
+        return False
+    want = want.float()
     try:
         with torch.no_grad():
-            want = module(example).float()
             got = copy_(example.contiguous(memory_format=torch.channels_last) if example.ndim == 4 else example)
         got = got.float()
     except Exception:  # noqa: BLE001 - e.g. a .view() that needs a contiguous input: keep the model
@@ -130,17 +173,17 @@ def _agrees(module: torch.nn.Module, copy_: torch.nn.Module, example: torch.Tens
         float((got - want).abs().max()) <= 1e-3 * scale + 1e-6
 
 
-def fast_copy(module, example: torch.Tensor | None = None):
+def fast_copy(module, example: torch.Tensor):
     """The faster copy of ``module`` (see the module's description), built once per model's weights.
 
-    TorchScript and other non-``nn.Module`` models, models in training mode or with hooks,
-    models without convolutions or batch norms, models that cannot be traced and copies that do
-    not give the model's scores on ``example`` are returned unchanged; so is every model while
-    other threads run (tracing patches ``torch.nn.Module`` process-wide).
+    ``example`` is an input batch; its first item is used to find the batch norms to merge and to
+    check the copy. TorchScript and other non-``nn.Module`` models, models in training mode or with
+    hooks, models without convolutions or batch norms, and copies that do not give the model's
+    scores on ``example`` are returned unchanged.
     """
     if not isinstance(module, torch.nn.Module) or isinstance(module, torch.jit.ScriptModule) or module.training:
         return module
-    if not (has_conv2d(module) or any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in module.modules())):
+    if not (has_conv2d(module) or any(isinstance(m, _NORMS) for m in module.modules())):
         return module
     if _has_hooks(module):
         return module
@@ -148,18 +191,14 @@ def fast_copy(module, example: torch.Tensor | None = None):
     with _COPIES_LOCK:
         cached = _COPIES.get(module)
         if cached is None or not _same_state(cached[0], state):
-            if other_threads_run():
-                return module
-            with torch.no_grad():
-                built = _build(module)
-            if built is not None and example is not None and not _agrees(module, built, example[:1]):
-                built = None
+            with torch.inference_mode(False):
+                built = _build(module, example[:1].detach().clone())  # a normal tensor even in inference mode
             cached = (state, built)
             _COPIES[module] = cached
     return module if cached[1] is None else cached[1]
 
 
-def fast_gradient_module(module, example: torch.Tensor | None = None) -> tuple[object, bool]:
+def fast_gradient_module(module, example: torch.Tensor) -> tuple[object, bool]:
     """``(module to differentiate, channels-last inputs?)`` for methods that take many gradients.
 
     The checked copy of a convolutional network gets its inputs in the channels-last layout,
