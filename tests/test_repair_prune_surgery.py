@@ -274,3 +274,40 @@ def test_fine_tuning_never_revives_masked_units(monkeypatch, tmp_path):
     with torch.no_grad():
         assert torch.equal(pruned(inputs), remasked(inputs))
     assert torch.equal(pruned.stem.weight, remasked.stem.weight)
+
+
+def test_tracing_leaves_a_model_run_by_another_thread_alone():
+    """torch.fx patches torch.nn.Module for the whole process while it traces; other threads must not notice."""
+    import threading
+
+    import torchvision
+
+    from xaidesk.repair.graph_trace import symbolic_trace
+
+    torch.manual_seed(0)
+    runner = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 6 * 6, 2)).eval()
+    x = torch.randn(1, 3, 8, 8)
+    with torch.no_grad():
+        want = runner(x)
+    stop, failures, runs = threading.Event(), [], [0]
+
+    def keep_running():
+        while not stop.is_set():
+            try:
+                with torch.no_grad():
+                    if not torch.equal(runner(x), want):
+                        failures.append("a different output")
+            except Exception as error:  # noqa: BLE001 - what the test looks for
+                failures.append(type(error).__name__)
+            runs[0] += 1
+
+    other = threading.Thread(target=keep_running)
+    other.start()
+    traced = torchvision.models.resnet18()
+    try:
+        graphs = [symbolic_trace(traced) for _ in range(3)]
+    finally:
+        stop.set()
+        other.join()
+    assert runs[0] > 0 and not failures
+    assert str(graphs[0].graph) == str(torch.fx.symbolic_trace(traced).graph)

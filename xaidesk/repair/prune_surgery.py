@@ -3,7 +3,7 @@
 A *unit* is one output channel of a ``Conv2d`` or one output of a hidden ``Linear`` layer; the
 output layer (any Conv2d/Linear from which no other Conv2d/Linear can be reached) is never pruned.
 
-The graph is read with ``torch.fx``. A unit is **removed physically** when the layer's output
+The graph is read with ``torch.fx``, confined to the tracing thread (:mod:`.graph_trace`). A unit is **removed physically** when the layer's output
 flows through channel-wise steps that map 0 to 0 (batch norm, ReLU-like activations, pooling,
 dropout) into exactly one next ``Conv2d`` -- or through a flatten into one ``Linear``, where each
 channel is ``H*W`` consecutive inputs -- and nowhere else: the layer loses the filter, each batch
@@ -108,8 +108,9 @@ def _is_zero_preserving(node, modules) -> bool:
 
 def _trace(module: nn.Module, input_shape: tuple):
     """The fx graph of ``module`` with tensor shapes, or ``(None, reason)``."""
-    from torch.fx import symbolic_trace
     from torch.fx.passes.shape_prop import ShapeProp
+
+    from .graph_trace import symbolic_trace
 
     try:
         graph_module = symbolic_trace(module)
