@@ -2,9 +2,11 @@
 
 The merged run equals the run made here; a worker killed in the middle of a shard still gives the
 whole run; a cancelled run resumes without redoing finished items; the CLI form; the message when
-Dask is not installed.
+Dask is not installed. A shard task run here stops once a retry took its lock over, and goes on
+while the submitter's lock cannot be read for a moment.
 """
 
+import json
 import os
 import shlex
 import signal
@@ -21,9 +23,10 @@ from PIL import Image
 from xaidesk.cli import main as cli_main
 from xaidesk.core import CancelToken, Cancelled, InputError
 from xaidesk.resources import resource_path
-from xaidesk.runs import read_run, run_batch
-from xaidesk.runs.cluster import cluster_command, load_distributed, run_on_cluster, shards_folder
-from xaidesk.runs.lock import LOCK_FILE, lock_holder
+from xaidesk.runs import cluster, execute, read_run, run_batch
+from xaidesk.runs.cluster import ShardJob, cluster_command, load_distributed, run_on_cluster, run_shard, shards_folder
+from xaidesk.runs.format import INDEX_FILE, read_index_file
+from xaidesk.runs.lock import LOCK_FILE, lock_holder, run_lock
 
 MODEL = "demo:digits"
 GRAD = "gradient.input_x_gradient"
@@ -217,3 +220,67 @@ def test_a_finished_run_of_other_methods_is_refused_not_reported_complete(client
         run_on_cluster(folder, tmp_path / "run", MODEL, METHODS[:1], client=client, shards=2, batch_size=4)
     again = run_on_cluster(folder, tmp_path / "run", MODEL, METHODS, client=client, shards=2, batch_size=4)
     assert again.computed == 0 and again.finished
+
+
+def _shard_job(folder, root, run_id):
+    return ShardJob(str(folder), str(root), MODEL, (GRAD,), "cpu", 1, None, False, None, None, run_id)
+
+
+def test_a_task_whose_lock_a_retry_took_over_stops_without_writing_further_items(folder, tmp_path, monkeypatch):
+    monkeypatch.setattr(sys.modules[run_shard.__module__], "FENCE_SECONDS", 0, raising=False)
+    root, run_id = tmp_path / "run.shards", "run-a"
+    shard, retry = root / "0-of-1", {"host": "node-3", "pid": 77, "started": "later", "owner": f"{run_id}:0/1"}
+    computed, taken = [], []  # computed: for each batch, whether the lock was taken over before it
+    original = execute.explain_batched
+
+    def counted(*args, **kwargs):
+        computed.append(bool(taken))
+        return original(*args, **kwargs)
+
+    class TakenOverAfterTheFirstRow(execute.IndexAppender):
+        def append(self, row):
+            super().append(row)
+            if not taken:
+                (shard / LOCK_FILE).write_text(json.dumps(retry))  # the retry on node-3 took the lock over
+                taken.append(row)
+
+    monkeypatch.setattr(execute, "explain_batched", counted)
+    monkeypatch.setattr(execute, "IndexAppender", TakenOverAfterTheFirstRow)
+    with run_lock(root, owner=run_id):  # the submitter's lock
+        with pytest.raises(Cancelled):
+            run_shard(_shard_job(folder, root, run_id), 0, 1)
+    assert taken and computed and not any(computed)  # no batch was computed after the lock was lost
+    rows = read_index_file(shard / INDEX_FILE)[0]
+    assert len(rows) == len(computed) < FILES  # the batches computed before were indexed; the index kept as is
+    assert not read_run(shard).finished
+    assert json.loads((shard / LOCK_FILE).read_text()) == retry  # the folder is left to the retry
+
+
+def test_a_submitter_lock_that_cannot_be_read_for_a_moment_stops_no_task(folder, tmp_path, monkeypatch):
+    root, run_id, blanked = tmp_path / "run.shards", "run-b", []
+    original = execute.explain_batched
+
+    def blanked_for_a_while(*args, **kwargs):
+        if not blanked:
+            blanked.append(True)
+            time.sleep(0.7)  # the task's watcher has seen the submitter's lock
+            text = (root / LOCK_FILE).read_text()
+            (root / LOCK_FILE).write_text("")  # as if written again, or not readable on a shared file system
+            time.sleep(1.2)  # two looks of the watcher
+            (root / LOCK_FILE).write_text(text)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(execute, "explain_batched", blanked_for_a_while)
+    with run_lock(root, owner=run_id):
+        result = run_shard(_shard_job(folder, root, run_id), 0, 1)
+    assert blanked and result.finished and result.computed == FILES
+    assert not (root / "0-of-1" / LOCK_FILE).exists()
+
+
+def test_a_shard_lock_that_cannot_be_read_yet_counts_as_held(tmp_path):
+    (tmp_path / LOCK_FILE).write_text("")  # just created, its text not written yet
+    assert cluster._held_by_run(tmp_path, "run-a")
+    (tmp_path / LOCK_FILE).write_text(json.dumps({"host": "node-3", "pid": 7, "started": "now", "owner": "run-a:1/2"}))
+    assert cluster._held_by_run(tmp_path, "run-a") and not cluster._held_by_run(tmp_path, "run-b")
+    (tmp_path / LOCK_FILE).unlink()
+    assert not cluster._held_by_run(tmp_path, "run-a")

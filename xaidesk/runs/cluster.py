@@ -10,28 +10,27 @@ Safety: the submitting process holds ``OUT.shards/.lock`` for the run (a second 
 refused), and each task holds its shard folder's lock, naming the run and shard as its owner. When a
 worker dies, Dask runs the task again elsewhere; that retry takes the dead try's lock over (same
 owner), on any computer. Tasks stop between items once the submitter's lock no longer names their
-run (the run was cancelled or failed). Dask is imported inside the functions, so importing
-:mod:`xaidesk.runs` never imports it; see ``docs/cluster.md``.
+run (the run was cancelled or failed), and once their own shard lock is no longer theirs (a retry
+took it over from a worker that was cut off but still runs); a lock that cannot be read yet counts
+as held, never as gone. The task itself is :mod:`xaidesk.runs.cluster_tasks`. Dask is imported
+inside the functions, so importing :mod:`xaidesk.runs` never imports it; see ``docs/cluster.md``.
 """
 
 from __future__ import annotations
 
-import ctypes
-import os
 import re
 import sys
-import threading
 import time
 import uuid
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-from ..core import CancelToken, Cancelled, InputError, no_progress
+from ..core import CancelToken, InputError, no_progress
 from ..core.io import check_output_folder
-from .execute import DEFAULT_BATCH_SIZE, BatchResult, BatchStatus, format_seconds, run_batch
+from .cluster_tasks import ShardJob, run_shard, shard_folder, stop_file
+from .execute import DEFAULT_BATCH_SIZE, BatchResult, BatchStatus, format_seconds
 from .format import INDEX_FILE, SKIPPED_FILE, IndexRow, MethodRequest, read_index_file, read_meta, read_skipped
-from .lock import holder_gone, lock_holder, run_lock
+from .lock import UNREADABLE, LockHandle, holder_gone, lock_holder, run_lock
 from .merge import merge_runs
 from .scan import check_source
 
@@ -64,10 +63,6 @@ def shards_folder(out) -> Path:
     return out.with_name(out.name + ".shards")
 
 
-def shard_folder(root: Path, i: int, n: int) -> Path:
-    return Path(root) / f"{i:0{len(str(n - 1))}d}-of-{n}"
-
-
 def existing_split(root: Path) -> int | None:
     """The number of shards the shard folders under ``root`` were split into, or None when there are none."""
     counts = {int(m.group(2)) for p in (root.iterdir() if root.is_dir() else ())
@@ -89,99 +84,6 @@ def absolute_spec(spec: str) -> str:
     elif kind in _PATH_KINDS and rest.strip():
         return f"{kind}:{Path(rest.strip()).expanduser().resolve()}"
     return spec.strip()
-
-
-@dataclass(frozen=True)
-class ShardJob:
-    """What one task needs to run its shard (plain data; travels to the worker)."""
-
-    source: str
-    shards_root: str
-    model: str
-    methods: tuple
-    device: str
-    batch_size: int
-    target: int | None
-    trust: bool
-    labels: str | None
-    preprocessing: object
-    run_id: str
-
-
-def stop_file(root: Path, run_id: str) -> Path:
-    """The file whose presence tells the tasks of run ``run_id`` to stop (written when the run is cancelled)."""
-    return Path(root) / f".stop-{run_id}"
-
-
-class _WatchSubmitter(CancelToken):
-    """A cancel token that fires when the run's stop file appears in ``root``, or once the submitter's
-    lock there, seen naming this run, no longer does."""
-
-    def __init__(self, root: Path, run_id: str, interval: float = 0.5) -> None:
-        super().__init__()
-        self._stopped = threading.Event()
-        self._thread = threading.Thread(target=self._watch, args=(root, run_id, interval), daemon=True)
-        self._thread.start()
-
-    def _watch(self, root: Path, run_id: str, interval: float) -> None:
-        seen = False  # a shared file system may show the lock late: only a lock once seen can go
-        while not self._stopped.wait(interval):
-            if stop_file(root, run_id).exists():
-                return self.cancel()
-            if lock_holder(root).get("owner") == run_id:
-                seen = True
-            elif seen:
-                return self.cancel()
-
-    def close(self) -> None:
-        self._stopped.set()
-        self._thread.join()
-
-
-def _undo_malloc_trim() -> None:
-    """Give this worker process glibc's usual heap thresholds again (once). Dask sets ``MALLOC_TRIM_THRESHOLD_``
-    for its workers; that also stops glibc from raising its mmap threshold, so every array over 128 KiB is a
-    fresh mapping, and torch on the CPU computed 1.6x slower (``bench/bench_cluster.py``)."""
-    if _malloc_done or not sys.platform.startswith("linux") or "MALLOC_TRIM_THRESHOLD_" not in os.environ:
-        return
-    _malloc_done.append(True)
-    try:
-        libc = ctypes.CDLL(None)
-        libc.mallopt(-3, 32 * 1024 * 1024)  # M_MMAP_THRESHOLD: the top of glibc's own sliding threshold
-        libc.mallopt(-1, 64 * 1024 * 1024)  # M_TRIM_THRESHOLD
-    except (OSError, AttributeError):
-        pass
-
-
-_malloc_done: list = []
-_loaded = threading.local()  # the model of this worker thread's current run: loaded once, not once per shard
-
-
-def _model_of(job: ShardJob):
-    cached = getattr(_loaded, "entry", None)
-    if cached is None or cached[0] != job.run_id:
-        from ..models import load_model
-
-        _loaded.entry = None
-        _loaded.entry = (job.run_id, load_model(job.model, trust=job.trust, labels=job.labels,
-                                                preprocessing=job.preprocessing))
-    return _loaded.entry[1]
-
-
-def run_shard(job: ShardJob, i: int, n: int) -> BatchResult:
-    """The task of shard ``i`` of ``n``: a resumable :func:`run_batch` into its shard folder (the model is
-    loaded once per worker thread and run: a worker runs several shards of a run)."""
-    _undo_malloc_trim()
-    root = Path(job.shards_root)
-    if stop_file(root, job.run_id).exists():  # a task that starts after its run was cancelled
-        raise Cancelled()
-    token = _WatchSubmitter(root, job.run_id)
-    try:
-        return run_batch(job.source, shard_folder(root, i, n), _model_of(job), list(job.methods), device=job.device,
-                         shard=(i, n), batch_size=job.batch_size, target=job.target, token=token,
-                         lock_owner=f"{job.run_id}:{i}/{n}")
-    finally:
-        token.close()
 
 
 class _ShardProgress:
@@ -286,12 +188,12 @@ def _slots(client, device: str, address: str | None) -> int:
     return sum(int(w.get("nthreads", 1)) for w in workers)
 
 
-def _stop(futures, client, coordinator: Path, run_id: str, shard_dirs: list[Path], wait_s: float = 30.0) -> None:
+def _stop(futures, client, coordinator: LockHandle, run_id: str, shard_dirs: list[Path],
+          wait_s: float = 30.0) -> None:
     """Tell the tasks to stop (the stop file appears, the submitter's lock goes), cancel the futures, and wait
     a while until no task of the run holds a shard lock for a second (Dask cannot interrupt a running task)."""
-    stop_file(coordinator.parent, run_id).touch()
-    if lock_holder(coordinator.parent).get("owner") == run_id:
-        coordinator.unlink(missing_ok=True)
+    stop_file(coordinator.path.parent, run_id).touch()
+    coordinator.release()
     client.cancel(futures)
     deadline, free_since = time.monotonic() + wait_s, None
     while time.monotonic() < deadline:
@@ -305,7 +207,10 @@ def _stop(futures, client, coordinator: Path, run_id: str, shard_dirs: list[Path
 
 
 def _held_by_run(shard_dir: Path, run_id: str) -> bool:
+    """Whether a task of the run may still hold the shard's lock (a lock that cannot be read yet may be one)."""
     holder = lock_holder(shard_dir)
+    if holder.get(UNREADABLE):
+        return True
     return str(holder.get("owner", "")).startswith(run_id + ":") and not holder_gone(holder)
 
 
