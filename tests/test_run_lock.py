@@ -237,3 +237,18 @@ def test_files_a_crash_left_beside_the_lock_on_this_computer_are_removed(tmp_pat
     with run_lock(out):
         assert sorted(p.name for p in out.iterdir()) == sorted([LOCK_FILE, elsewhere])
     assert [p.name for p in out.iterdir()] == [elsewhere]  # another computer's process may still run
+
+
+def test_a_folder_holding_only_lock_files_counts_as_empty_for_a_new_run(digits, folder, tmp_path):
+    from xaidesk.gui import dataset_jobs
+
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / f"{LOCK_FILE}-old-1-0a1b2c3d@node-3").write_text("{}")  # another computer's side file
+    assert dataset_jobs.output_problem(out, folder, [LRP], None) is None
+    run_batch(folder, out, digits, [LRP])
+    assert len(read_index(out)) == 3
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "notes.txt").write_text("mine")
+    with pytest.raises(InputError, match="not empty"):
+        run_batch(folder, tmp_path / "other", digits, [LRP])

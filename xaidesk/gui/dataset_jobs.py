@@ -13,7 +13,7 @@ from pathlib import Path
 from ..core import XaideskError
 from ..runs import MethodRequest, RunInfo, read_run
 from ..runs.format import RUN_FILE
-from ..runs.lock import LOCK_FILE
+from ..runs.lock import is_lock_file
 from .formatting import format_duration
 from .wording import plural
 
@@ -104,7 +104,7 @@ def output_problem(out: Path, source: Path, methods: list[str], target: int | No
     if not out.is_dir():
         return None
     if not (out / RUN_FILE).is_file():
-        return None if not any(p.name != LOCK_FILE for p in out.iterdir()) else (
+        return None if not any(not is_lock_file(p.name) for p in out.iterdir()) else (
             f"The output folder '{out}' is not empty and holds no batch run. {advice}")
     try:
         info = read_run(out)

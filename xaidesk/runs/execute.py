@@ -40,7 +40,7 @@ from .format import (
     write_index,
     write_skipped,
 )
-from .lock import LOCK_FILE, run_lock
+from .lock import is_lock_file, run_lock
 from .scan import check_shard, check_source, item_stems, scan_folder, shard_files
 from .workers import Prefetcher, Saver
 
@@ -128,7 +128,7 @@ def open_run_folder(out: Path, meta: dict) -> tuple[dict, list[IndexRow]]:
         existing.update(device=meta["device"], finished=None)
         write_json_atomic(out / RUN_FILE, existing)
         return existing, kept
-    if out.is_dir() and any(p.name != LOCK_FILE for p in out.iterdir()):
+    if out.is_dir() and any(not is_lock_file(p.name) for p in out.iterdir()):
         raise InputError(f"The folder '{out}' is not empty and holds no batch run. "
                          "Choose an empty or new folder for the run.")
     out.mkdir(parents=True, exist_ok=True)

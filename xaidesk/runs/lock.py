@@ -42,6 +42,11 @@ UNREADABLE = "unreadable"
 _held: dict[str, "LockHandle"] = {}  # the locks this process holds, by folder
 
 
+def is_lock_file(name: str) -> bool:
+    """Whether a file name in a run folder is the lock or one of its short-lived side files."""
+    return name == LOCK_FILE or name.startswith(LOCK_FILE + "-")
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(int(pid), 0)
@@ -257,4 +262,4 @@ def run_lock(run_dir, owner: str | None = None) -> Iterator[LockHandle]:
         handle.release()
 
 
-__all__ = ["LOCK_FILE", "UNREADABLE", "LockHandle", "held_lock", "holder_gone", "lock_holder", "run_lock"]
+__all__ = ["LOCK_FILE", "UNREADABLE", "LockHandle", "held_lock", "holder_gone", "is_lock_file", "lock_holder", "run_lock"]
