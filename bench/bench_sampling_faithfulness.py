@@ -1,14 +1,15 @@
 """Benchmark: LIME and RELAX on a trained model against ``lime`` and relax-xai; choosing their sampling defaults.
 
-Run with ``.venv/bin/python bench/bench_sampling_faithfulness.py [--quick] [--only relax|lime] [--more-lime]``.
+Run ``.venv/bin/python bench/bench_sampling_faithfulness.py [--quick] [--only relax|lime] [--more-lime]`` (and below).
 
 Model: ResNet-18's layout (stride-2 stem and max pool, four stages of two basic blocks, average pool, linear) at
 1/8 of its width, trained here on CPU (weights cached in the temporary folder) on generated 64x64 pictures: a
-smooth random background, three 8x8 squares of distractor colours and, in half of them, the red 8x8 square that
-decides the class. Explained: held-out pictures with the square that the model calls "red" with p > 0.9.
+smooth random background, three squares of distractor colours and, in half of them, the red square that decides
+the class (8x8; ``--square 14``: 14x14). Explained: held-out pictures with the square, called "red" with p > 0.9.
 
 Round-robin on every picture and seed: RELAX -- xaidesk with opposite pairs and the area control variate each on
-or off, and relax-xai's ``RELAX`` (batches of 100, 7 cells); LIME -- xaidesk's segmentations, samplers and fills,
+or off, and relax-xai's ``RELAX`` (batches of 100, 7 cells); with ``--cells``, xaidesk's default estimator at each
+grid size instead, each with its own reference; LIME -- xaidesk's segmentations, samplers and fills,
 and ``lime.lime_image.LimeImageExplainer`` at its defaults (quickshift, superpixel mean, batches of 10). Masks and
 designs are reproducible prefixes of longer ones, so one run to the largest count gives every smaller count;
 RELAX's time at n is read from the run, LIME's is its segmentation plus the sampling time scaled by n.
@@ -39,7 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from xaidesk.core import CancelToken, get_method  # noqa: E402
 from xaidesk.explain.lime import display_image, fit_surrogate, paint, segment_image  # noqa: E402
 from xaidesk.explain.masks import STRATEGIES, make_sampler  # noqa: E402
-from xaidesk.explain.relax import run_relax  # noqa: E402
+from xaidesk.explain.relax import grid_cells, run_relax  # noqa: E402
 from xaidesk.explain.common import scoring_module  # noqa: E402
 from xaidesk.explain.relax_layers import layer_encoder  # noqa: E402
 from xaidesk.models.base import LoadedModel  # noqa: E402
@@ -53,7 +54,6 @@ MEAN, STD = (0.5, 0.5, 0.5), (0.25, 0.25, 0.25)
 TARGET, PEARSON_TARGET = 1, 0.9
 #: Pixel flipping: the most relevant FLIP_PIXELS pixels (1/8 of the picture) in FLIP_STEPS equal steps.
 FLIP_PIXELS, FLIP_STEPS = 512, 16
-
 
 
 def make_pictures(count: int, seed: int, side: int = SIDE):
@@ -129,7 +129,7 @@ def to_input(images: np.ndarray) -> torch.Tensor:
 def trained_model() -> LoadedModel:
     """Train (about 30 s on two cores) or load the cached weights; checks held-out accuracy >= 0.95."""
     source = "".join(inspect.getsource(f) for f in (make_pictures, Block, PlantedResNet, trained_model))
-    key = hashlib.sha256(source.encode()).hexdigest()
+    key = hashlib.sha256(f"{source}{SQUARE}".encode()).hexdigest()
     cache = Path(tempfile.gettempdir()) / f"xaidesk_bench_planted_resnet_{key[:12]}.pt"
     images, labels, _ = make_pictures(1400, seed=0)
     x, y = to_input(images), torch.from_numpy(labels)
@@ -170,7 +170,6 @@ def explained_pictures(model: LoadedModel, count: int):
     return [(images[i], boxes[i]) for i in chosen]
 
 
-
 def pearson(a, b) -> float:
     a = np.asarray(a, np.float64).ravel()
     b = np.asarray(b, np.float64).ravel()
@@ -206,12 +205,11 @@ def aopc(model, image, relevance) -> float:
     return float(np.mean(p[0] - p))
 
 
-
-def xaidesk_relax(model, x, n, seed, antithetic, control_variate, every):
+def xaidesk_relax(model, x, n, seed, antithetic, control_variate, every, cells=0):
     """[(n, importance, seconds)] at multiples of ``every``; as the registered method samples its masks."""
     trace, excluded = [], 0.0
-    sampler = make_sampler(STRATEGIES["random"], tuple(x.shape[-2:]), seed=seed, antithetic=antithetic, cells=0,
-                           keep_probability=0.5)
+    sampler = make_sampler(STRATEGIES["random"], tuple(x.shape[-2:]), seed=seed, antithetic=antithetic,
+                           cells=cells or grid_cells(*x.shape[-2:]), keep_probability=0.5)
     start = time.perf_counter()
 
     def snapshot(acc):
@@ -312,15 +310,14 @@ def package_lime(model, image, n, seed):
     return refit, setup, total, segments
 
 
-RELAX_SETTINGS = {"xaidesk antithetic+cv": (True, True), "xaidesk antithetic": (True, False),  # (pairs, cv)
-                  "xaidesk cv": (False, True), "xaidesk plain": (False, False)}
-RELAX_PACKAGE = "relax-xai"
+RELAX_SETTINGS = {"xaidesk antithetic+cv": (True, True, 0), "xaidesk antithetic": (True, False, 0),  # pairs, cv,
+                  "xaidesk cv": (False, True, 0), "xaidesk plain": (False, False, 0)}  # cells (0: automatic)
+RELAX_PACKAGE, LIME_PACKAGE = "relax-xai", "lime (quickshift)"
 LIME_SETTINGS = {f"xaidesk {'/'.join(v)}".replace("/lime/", "/iid/"): v for v in (  # segmentation, sampling, fill
     ("slic", "orthogonal", "mean"), ("slic", "lime", "mean"), ("slic", "orthogonal", "black"),
     ("quickshift", "orthogonal", "mean"), ("grid", "orthogonal", "mean"))}
 MORE_LIME_SETTINGS = {f"xaidesk {'/'.join(v)}": v for v in (("felzenszwalb", "orthogonal", "mean"),
                                                            ("slic", "orthogonal", "blur"))}
-LIME_PACKAGE = "lime (quickshift)"
 
 
 class Records:
@@ -417,19 +414,20 @@ def print_tables(title, records, seeds, settings, package, counts):
                   f"{fmt(c[3]):>12s}")
 
 
-def run_relax_comparison(model, pictures, seeds, n_max, reference):
+def run_relax_comparison(model, pictures, seeds, n_max, reference, settings):
     records = Records(model, pictures)
     for p, (image, box) in enumerate(pictures):
         x = model.preprocessing.to_tensor(image)
-        ref_ours = xaidesk_relax(model, x, reference, 10_000, True, True, 100)[-1][1]
         ref_pkg = official_relax(model, x, reference, 10_000)[-1][1]
-        print(f"picture {p}: RELAX references ({reference} masks) agree with each other at Pearson "
-              f"{pearson(ref_ours, ref_pkg):.3f}; planted contrast {planted(ref_ours, box)[0]:.2f} (xaidesk) "
-              f"{planted(ref_pkg, box)[0]:.2f} (relax-xai)", flush=True)
+        refs = {c: xaidesk_relax(model, x, reference, 10_000, True, True, 100, c)[-1][1]
+                for c in sorted({s[2] for s in settings.values()})}  # the limit depends on the grid only
+        print(f"picture {p}: RELAX references ({reference} masks) vs relax-xai's: " + "; ".join(
+            f"{c or 'auto'} cells Pearson {pearson(m, ref_pkg):.3f} contrast {planted(m, box)[0]:.2f}"
+            for c, m in refs.items()) + f"; relax-xai contrast {planted(ref_pkg, box)[0]:.2f}", flush=True)
         for seed in seeds:
-            for setting, (antithetic, cv) in RELAX_SETTINGS.items():
-                trace = xaidesk_relax(model, x, n_max, seed, antithetic, cv, 100)
-                records.put(setting, seed, p, [(n, t, m) for n, m, t in trace], ref_ours)
+            for setting, (antithetic, cv, cells) in settings.items():
+                trace = xaidesk_relax(model, x, n_max, seed, antithetic, cv, 100, cells)
+                records.put(setting, seed, p, [(n, t, m) for n, m, t in trace], refs[cells])
             trace = official_relax(model, x, n_max, seed)
             records.put(RELAX_PACKAGE, seed, p, [(n, t, m) for n, m, t in trace], ref_pkg)
     return records
@@ -471,7 +469,10 @@ def main() -> None:
         parser.add_argument(f"--{name}", type=int, default=default)
     parser.add_argument("--only", choices=("relax", "lime"), default=None)
     parser.add_argument("--more-lime", action="store_true", help="LIME: also Felzenszwalb and blurred hiding")
+    parser.add_argument("--cells", type=int, nargs="+", help="RELAX: xaidesk's default at these grid sizes")
+    parser.add_argument("--square", type=int, default=SQUARE, help="side of the planted squares in pixels")
     args = parser.parse_args()
+    globals()["SQUARE"] = args.square  # read by make_pictures; the trained weights are cached per size
     if args.quick:
         args.pictures, args.seeds, args.relax_max, args.lime_max, args.relax_reference, args.lime_reference = \
             2, 1, 200, 250, 800, 1000
@@ -480,15 +481,15 @@ def main() -> None:
     model = trained_model()
     pictures = explained_pictures(model, args.pictures)
     seeds = list(range(args.seeds))
-    print(f"{len(pictures)} pictures {SIDE}x{SIDE}, seeds {seeds}, torch {torch.__version__}, 2 threads")
+    print(f"{len(pictures)} pictures {SIDE}x{SIDE}, {SQUARE}-pixel squares, seeds {seeds}, torch {torch.__version__}")
     if args.only in (None, "relax"):
-        records = run_relax_comparison(model, pictures, seeds, args.relax_max, args.relax_reference)
+        settings = {f"xaidesk {c} cells": (False, True, c) for c in args.cells} if args.cells else RELAX_SETTINGS
+        records = run_relax_comparison(model, pictures, seeds, args.relax_max, args.relax_reference, settings)
         counts = [n for n in (100, 200, 400, 800) if n <= args.relax_max]
-        print_tables("RELAX", records, seeds, list(RELAX_SETTINGS), RELAX_PACKAGE, counts)
+        print_tables("RELAX", records, seeds, list(settings), RELAX_PACKAGE, counts)
     if args.only in (None, "lime"):
-        step = 50
         settings = {**LIME_SETTINGS, **(MORE_LIME_SETTINGS if args.more_lime else {})}
-        records = run_lime_comparison(model, pictures, seeds, args.lime_max, args.lime_reference, step, settings)
+        records = run_lime_comparison(model, pictures, seeds, args.lime_max, args.lime_reference, 50, settings)
         counts = [n for n in (250, 500, 1000) if n <= args.lime_max]
         print_tables("LIME", records, seeds, list(settings), LIME_PACKAGE, counts)
     print(f"\ntotal {time.perf_counter() - start:.0f} s; load average {os.getloadavg()}")

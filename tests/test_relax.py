@@ -244,7 +244,7 @@ def test_torchscript_uses_the_model_output_and_says_so():
     result = run(loaded(scripted, torchscript=True), x, num_masks=12, seed=1, control_variate=False)
     assert result.extras["layer"] == "model output"
     assert any("TorchScript" in note for note in result.extras["notes"])
-    masks = GridMaskSampler((SIZE, SIZE), seed=1).sample(0, 12)
+    masks = GridMaskSampler((SIZE, SIZE), seed=1, cells=result.extras["cells"]).sample(0, 12)
     r_ref, _, _ = naive_relax(net, x, masks)
     np.testing.assert_allclose(result.relevance, r_ref, atol=1e-5)
 

@@ -120,7 +120,7 @@ def test_the_demo_digit_map_follows_the_strokes_not_a_corner_fade():
     ink = x[0, 0].numpy() > float(x.mean())
     assert r[ink].mean() > r[~ink].mean()
     assert np.corrcoef(r.ravel(), gaussian_filter(x[0, 0].numpy(), 2).ravel())[0, 1] > 0.2
-    assert result.extras["cells"] == 7
+    assert result.extras["cells"] == 8
     assert result.extras["layer"] == "14 · ReLU (before the classifier)"
 
 

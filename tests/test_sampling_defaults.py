@@ -70,6 +70,27 @@ def test_relax_default_without_opposite_pairs_converges_at_least_as_well(setting
     assert np.mean(scores[False]) >= np.mean(scores[True]), {k: np.mean(v) for k, v in scores.items()}
 
 
+def planted_contrast(relevance: np.ndarray, box) -> float:
+    """(mean on the square - mean elsewhere) / standard deviation elsewhere."""
+    inside = np.zeros(relevance.shape, dtype=bool)
+    inside[box[0]:box[2], box[1]:box[3]] = True
+    return float((relevance[inside].mean() - relevance[~inside].mean()) / relevance[~inside].std())
+
+
+def test_relax_default_grid_shows_the_square_more_sharply_than_seven_cells(setting):
+    model, x, boxes = setting
+    assert get_method("relax").resolve_params({})["cells"] == 0  # automatic: 8 cells at 32 pixels
+    contrast = {0: [], 7: []}
+    for i, box in enumerate(boxes):
+        for cells in contrast:
+            result = helpers.run("relax", model, x[i:i + 1], CLASS_A, num_masks=400, cells=cells)
+            assert result.extras["cells"] == (8 if cells == 0 else cells)
+            contrast[cells].append(planted_contrast(result.relevance, box))
+    # The old default's 5.1-pixel cells blur the 5-pixel square into its surroundings more than 4.4-pixel ones.
+    assert all(new > old for new, old in zip(contrast[0], contrast[7])), contrast
+    assert np.mean(contrast[0]) > 1.05 * np.mean(contrast[7]), contrast
+
+
 def lime_shares(model, x, boxes, **params) -> list[float]:
     return [share_on_square(helpers.run("lime", model, x[i:i + 1], CLASS_A, num_samples=300, **params).relevance,
                             box, 1) for i, box in enumerate(boxes)]
