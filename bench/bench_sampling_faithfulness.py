@@ -39,8 +39,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from xaidesk.core import CancelToken, get_method  # noqa: E402
 from xaidesk.explain.lime import display_image, fit_surrogate, paint, segment_image  # noqa: E402
-from xaidesk.explain.masks import STRATEGIES, make_sampler  # noqa: E402
-from xaidesk.explain.relax import grid_cells, run_relax  # noqa: E402
+from xaidesk.explain.masks import STRATEGIES, automatic_cells, make_sampler  # noqa: E402
+from xaidesk.explain.relax import run_relax  # noqa: E402
 from xaidesk.explain.common import scoring_module  # noqa: E402
 from xaidesk.explain.relax_layers import layer_encoder  # noqa: E402
 from xaidesk.models.base import LoadedModel  # noqa: E402
@@ -209,7 +209,7 @@ def xaidesk_relax(model, x, n, seed, antithetic, control_variate, every, cells=0
     """[(n, importance, seconds)] at multiples of ``every``; as the registered method samples its masks."""
     trace, excluded = [], 0.0
     sampler = make_sampler(STRATEGIES["random"], tuple(x.shape[-2:]), seed=seed, antithetic=antithetic,
-                           cells=cells or grid_cells(*x.shape[-2:]), keep_probability=0.5)
+                           cells=cells or automatic_cells(*x.shape[-2:]), keep_probability=0.5)
     start = time.perf_counter()
 
     def snapshot(acc):

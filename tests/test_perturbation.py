@@ -24,12 +24,12 @@ def conv_net():
 
 
 def test_automatic_cells_scale_with_the_input():
-    assert automatic_cells(224, 224) == 7
-    assert automatic_cells(448, 300) == round(7 * 300 / 224)
-    assert automatic_cells(32, 32) == 7  # small inputs keep 7 cells (a cell of at least 2 pixels)
-    assert automatic_cells(96, 64) == 7
+    assert automatic_cells(224, 224) == 8
+    assert automatic_cells(448, 300) == round(8 * 300 / 224)
+    assert automatic_cells(32, 32) == 8  # small inputs keep 8 cells (a cell of at least 2 pixels)
+    assert automatic_cells(96, 64) == 8
     assert automatic_cells(10, 12) == 5 and automatic_cells(3, 3) == 2
-    assert GridMaskSampler((224, 224)).cells == 7 and GridMaskSampler((224, 224)).cell == (32, 32)
+    assert GridMaskSampler((224, 224)).cells == 8 and GridMaskSampler((224, 224)).cell == (28, 28)
 
 
 @pytest.mark.parametrize("p", [0.5, 0.3])

@@ -34,7 +34,7 @@ from ..core import Cancelled, Explanation, MethodError, Param, Target, register_
 from ..core import no_progress
 from ..models.inference import BatchStats, evaluate_perturbations, forward_features, preferred_memory_format
 from .common import detached_copy, scoring_module
-from .masks import REFERENCE_SIZE, STRATEGIES, GridMaskSampler, MaskSampler, make_sampler
+from .masks import STRATEGIES, GridMaskSampler, MaskSampler, automatic_cells, make_sampler
 from .relax_estimators import RelaxAccumulator, cosine_to, u_relax
 from .relax_layers import layer_encoder
 
@@ -43,20 +43,6 @@ OUTPUTS = ("importance", "u_relax")
 #: Adaptive stopping never happens before this many masks.
 MIN_MASKS_BEFORE_STOP = 100
 DEFAULT_TOLERANCE = 0.002
-#: Cells per side of the automatic random grid up to REFERENCE_SIZE pixels. 8 rather than 7: on trained networks
-#: the maps put more of their relevance on the evidence for the same masks ("How the LIME and RELAX defaults were
-#: chosen" in docs/methods.md), and the cells are then about as large as relax-xai's (which upsamples 7 cells to
-#: the input's side, where this grid crops a shifted window of a grid one cell larger).
-GRID_CELLS = 8
-
-
-def grid_cells(height: int, width: int) -> int:
-    """RELAX's automatic grid: :data:`GRID_CELLS` cells per side up to 224 pixels, more above (a cell of at most
-    28 pixels); inputs under 16 pixels get fewer (a cell is at least 2 pixels, and there are at least 2 cells)."""
-    shorter = min(height, width)
-    return max(2, min(max(GRID_CELLS, round(GRID_CELLS * shorter / REFERENCE_SIZE)), shorter // 2))
-
-
 # --- the streaming run (encoder-agnostic) ------------------------------------------------------------
 
 
@@ -113,7 +99,7 @@ def run_relax(
     height, width = x.shape[-2:]
     if sampler is None:
         sampler = GridMaskSampler((height, width), seed=seed, antithetic=antithetic,
-                                  cells=cells or grid_cells(height, width), keep_probability=keep_probability)
+                                  cells=cells or automatic_cells(height, width), keep_probability=keep_probability)
     with torch.inference_mode():
         reference = forward_features(encode, x, model_name)[0].double()
     if not torch.isfinite(reference).all() or float(reference.norm()) == 0.0:
@@ -250,7 +236,7 @@ def relax(model, x, target, *, params, token, progress) -> Explanation:
     with layer_encoder(model, params["layer"], example=x) as (encode, layer_name, layer_notes):
         memory_format = preferred_memory_format(scoring_module(model), x)
         strategy = params.get("strategy", "random")
-        cells = int(params["cells"]) or (grid_cells(*x.shape[-2:]) if strategy == "random" else 0)
+        cells = int(params["cells"]) or (automatic_cells(*x.shape[-2:]) if strategy == "random" else 0)
         sampler = make_sampler(STRATEGIES[strategy], tuple(x.shape[-2:]), seed=int(params["seed"]),
                                antithetic=bool(params["antithetic"]), cells=cells,
                                keep_probability=float(params["keep_probability"]))
