@@ -10,8 +10,10 @@ import json
 import os
 import shlex
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
 
 import cloudpickle
@@ -284,3 +286,45 @@ def test_a_shard_lock_that_cannot_be_read_yet_counts_as_held(tmp_path):
     assert cluster._held_by_run(tmp_path, "run-a") and not cluster._held_by_run(tmp_path, "run-b")
     (tmp_path / LOCK_FILE).unlink()
     assert not cluster._held_by_run(tmp_path, "run-a")
+
+
+def _earlier_runs_task_lock(shard, owner):
+    """A shard lock held by a live process of this computer (this one) for a task of an earlier run."""
+    shard.mkdir(parents=True, exist_ok=True)
+    (shard / LOCK_FILE).write_text(json.dumps({"host": socket.gethostname(), "pid": os.getpid(), "started": "before",
+                                               "owner": owner}))
+
+
+def test_a_task_waits_for_the_task_of_the_run_it_replaced_to_leave_its_shard(folder, tmp_path):
+    root, run_id = tmp_path / "run.shards", "run-new"
+    shard = root / "0-of-1"
+    _earlier_runs_task_lock(shard, "run-old:0/1")  # its submitter was killed; the run was started again
+
+    def earlier_task_stops():
+        time.sleep(1.0)
+        (shard / LOCK_FILE).unlink()
+
+    leaving = threading.Thread(target=earlier_task_stops)
+    with run_lock(root, owner=run_id):
+        leaving.start()
+        try:
+            result = run_shard(_shard_job(folder, root, run_id), 0, 1)
+        finally:
+            leaving.join()
+    assert result.finished and result.computed == FILES
+
+
+def test_a_task_does_not_wait_for_a_lock_of_its_own_run_or_of_a_run_still_submitted(folder, tmp_path, monkeypatch):
+    from xaidesk.runs import cluster_tasks
+
+    monkeypatch.setattr(cluster_tasks, "SUPERSEDED_WAIT_SECONDS", 0.5)
+    root = tmp_path / "run.shards"
+    _earlier_runs_task_lock(root / "0-of-1", "run-old:0/1")
+    with run_lock(root, owner="run-old"):  # the earlier run is still the submitted one: no waiting, refused
+        started = time.monotonic()
+        with pytest.raises(InputError, match="Another run is writing"):
+            run_shard(_shard_job(folder, root, "run-new"), 0, 1)
+        assert time.monotonic() - started < 0.5
+    with run_lock(root, owner="run-new"):  # it never leaves: refused after the wait, with the usual sentence
+        with pytest.raises(InputError, match="Another run is writing"):
+            run_shard(_shard_job(folder, root, "run-new"), 0, 1)

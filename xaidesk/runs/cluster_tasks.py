@@ -9,6 +9,10 @@ folder's lock with the run and shard as its owner. Its cancel token stops it bet
 - its own shard lock is no longer its own: a retry of the task took it over because the scheduler
   lost this worker, which is still running (cut off, not dead). It then writes no further item and
   no index, like a cancelled run, and leaves the folder to the retry.
+
+A task whose shard folder is still locked by a task of an earlier run of the same folder, which the
+submitter's lock no longer names (the earlier submitter was killed and the run was started again),
+waits up to :data:`SUPERSEDED_WAIT_SECONDS` for that task to notice and stop, instead of failing.
 """
 
 from __future__ import annotations
@@ -27,6 +31,8 @@ from .lock import UNREADABLE, held_lock, lock_holder
 
 #: The shortest time between two looks at a task's own shard lock from its cancel checks.
 FENCE_SECONDS = 0.1
+#: How long a task waits for the task of a superseded run to leave its shard folder (it stops between items).
+SUPERSEDED_WAIT_SECONDS = 120.0
 
 
 @dataclass(frozen=True)
@@ -139,6 +145,22 @@ def _model_of(job: ShardJob):
     return _loaded.entry[1]
 
 
+def _superseded_task(folder: Path, root: Path, run_id: str) -> bool:
+    """Whether ``folder`` is locked by a live task of another run while the submitter's lock names ``run_id``."""
+    owner = str(lock_holder(folder).get("owner", ""))
+    run, colon, _ = owner.partition(":")
+    return bool(colon) and run != run_id and lock_holder(root).get("owner") == run_id
+
+
+def _wait_for_superseded_task(folder: Path, root: Path, run_id: str, token: CancelToken) -> None:
+    """Wait while a task of a run that this run replaced still holds ``folder`` (it stops by itself between items);
+    afterwards the lock is taken as usual, and refused with the usual sentence if it is still held."""
+    deadline = time.monotonic() + SUPERSEDED_WAIT_SECONDS
+    while _superseded_task(folder, root, run_id) and time.monotonic() < deadline:
+        token.check()
+        time.sleep(0.2)
+
+
 def run_shard(job: ShardJob, i: int, n: int) -> BatchResult:
     """The task of shard ``i`` of ``n``: a resumable :func:`run_batch` into its shard folder (the model is
     loaded once per worker thread and run: a worker runs several shards of a run)."""
@@ -149,6 +171,7 @@ def run_shard(job: ShardJob, i: int, n: int) -> BatchResult:
     folder = shard_folder(root, i, n)
     token = _WatchRun(root, job.run_id, folder)
     try:
+        _wait_for_superseded_task(folder, root, job.run_id, token)
         return run_batch(job.source, folder, _model_of(job), list(job.methods), device=job.device,
                          shard=(i, n), batch_size=job.batch_size, target=job.target, token=token,
                          lock_owner=f"{job.run_id}:{i}/{n}")
@@ -156,4 +179,4 @@ def run_shard(job: ShardJob, i: int, n: int) -> BatchResult:
         token.close()
 
 
-__all__ = ["FENCE_SECONDS", "ShardJob", "run_shard", "shard_folder", "stop_file", "submitter_left"]
+__all__ = ["FENCE_SECONDS", "SUPERSEDED_WAIT_SECONDS", "ShardJob", "run_shard", "shard_folder", "stop_file", "submitter_left"]
