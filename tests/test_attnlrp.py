@@ -7,6 +7,7 @@ Face ViTs are checked against the torchvision path with the same weights.
 
 from __future__ import annotations
 
+import gc
 import json
 import subprocess
 import sys
@@ -209,7 +210,7 @@ def test_gamma_rule_matches_a_naive_formula_on_one_dense_layer():
 
 
 @pytest.mark.parametrize("gamma", [0.0, 0.25, 3.0])
-@pytest.mark.parametrize("kind", ["linear", "conv"])
+@pytest.mark.parametrize("kind", ["linear", "tokens", "conv", "patches"])
 def test_gamma_rule_matches_zennit_on_one_layer(kind, gamma):
     from zennit.composites import LayerMapComposite
     from zennit.rules import Gamma
@@ -217,11 +218,12 @@ def test_gamma_rule_matches_zennit_on_one_layer(kind, gamma):
     from xaidesk.explain.lrp.attention_rules import RuledConv2d, RuledLinear
 
     torch.manual_seed(4)
-    if kind == "linear":
-        layer, x = nn.Linear(6, 5), torch.randn(3, 6)
+    if kind in ("linear", "tokens"):  # tokens: (batch, tokens, features), as in a transformer
+        layer, x = nn.Linear(6, 5), torch.randn(3, 6) if kind == "linear" else torch.randn(2, 3, 6)
         ruled = RuledLinear.of(layer, gamma, 1e-6)
-    else:
-        layer, x = nn.Conv2d(3, 4, 3, stride=2, padding=1), torch.randn(2, 3, 7, 7)
+    else:  # patches: a patch embedding, computed as a dense layer on the patches
+        layer = nn.Conv2d(3, 4, 3, stride=2, padding=1) if kind == "conv" else nn.Conv2d(3, 4, 4, stride=4)
+        x = torch.randn(2, 3, 8, 8)
         ruled = RuledConv2d(layer, gamma, 1e-6)
     inp = x.clone().requires_grad_(True)
     out = ruled(inp)
@@ -235,6 +237,66 @@ def test_gamma_rule_matches_zennit_on_one_layer(kind, gamma):
     finally:
         composite.remove()
     torch.testing.assert_close(inp.detach() * gradient, expected, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("gamma", [0.0, 0.5])
+def test_gamma_rule_without_stabiliser_gives_no_share_to_zero_outputs(gamma):
+    from xaidesk.explain.lrp.attention_rules import RuledLinear
+
+    layer = nn.Linear(4, 3)
+    with torch.no_grad():
+        layer.weight[1], layer.bias[1] = 0.0, 0.0  # output 1 is exactly 0: a rule's denominator of 0
+    a = torch.randn(2, 4, generator=torch.Generator().manual_seed(5))
+    inp = a.clone().requires_grad_(True)
+    out = RuledLinear.of(layer, gamma, 0.0)(inp)
+    R_out = torch.randn(2, 3, generator=torch.Generator().manual_seed(6))
+    (gradient,) = torch.autograd.grad(out, inp, grad_outputs=R_out / out.detach().where(out != 0, 1.0))
+    W, b = layer.weight.detach(), layer.bias.detach()
+    expected = torch.zeros_like(a)
+    for k in (0, 2):  # the naive rule, as in the test above
+        z = a @ W[k] + b[k]
+        positive = (z > 0)[:, None]
+        w = torch.where(positive == (a > 0), W[k] + gamma * W[k].clamp(min=0), W[k] + gamma * W[k].clamp(max=0))
+        bias = b[k] + gamma * torch.where(z > 0, b[k].clamp(min=0), b[k].clamp(max=0))
+        contributions = a * w
+        expected += contributions / (contributions.sum(1) + bias)[:, None] * R_out[:, k:k + 1]
+    torch.testing.assert_close(inp.detach() * gradient, expected, rtol=1e-4, atol=1e-6)
+
+
+def test_weight_magnitudes_are_kept_per_parameter_and_follow_changes():
+    from xaidesk.explain.lrp import attention_rules
+
+    net, x = tiny_vit(), input_image()
+    first = relevance_of(net, x, 1)
+    kept = {k for k, (ref, _, _) in attention_rules._MAGNITUDES.items() if any(ref() is p for p in net.parameters())}
+    assert len(kept) == sum(p.dim() > 1 for n, p in net.named_parameters() if "weight" in n)  # each weight once
+    torch.testing.assert_close(relevance_of(net, x, 1), first, rtol=0, atol=0)
+    with torch.no_grad():
+        net.encoder.layers[0].mlp[0].weight.mul_(-2.0)  # written in place: its |w| must be recomputed
+    changed = relevance_of(net, x, 1)
+    attention_rules._MAGNITUDES.clear()
+    torch.testing.assert_close(changed, relevance_of(net, x, 1), rtol=0, atol=0)
+    assert float((changed - first).abs().max()) > 1e-3 * float(first.abs().max())
+    del net
+    gc.collect()
+    assert not kept & attention_rules._MAGNITUDES.keys()  # freed with the model
+
+
+def test_fused_query_key_value_projection_gives_the_three_projections_relevance():
+    from xaidesk.explain.lrp.attention_families import TorchMultiheadAttention
+    from xaidesk.explain.lrp.attention_rules import RuledLinear
+
+    torch.manual_seed(9)
+    layer = TorchMultiheadAttention(nn.MultiheadAttention(8, 2, batch_first=True), partial(RuledLinear, gamma=0.3,
+                                                                                          epsilon=1e-6), "attnlrp")
+    x = torch.randn(2, 5, 8)
+    results = []
+    for fused in (True, False):
+        inp = x.clone().requires_grad_(True)
+        out, _ = layer(inp, inp, inp) if fused else layer(inp, inp.view_as(inp), inp.view_as(inp))
+        (gradient,) = torch.autograd.grad(out, inp, grad_outputs=torch.ones_like(out))
+        results.append(inp.detach() * gradient)
+    torch.testing.assert_close(results[0], results[1], rtol=1e-5, atol=1e-6)
 
 
 def test_attention_rules_match_the_attnlrp_formulas():

@@ -69,6 +69,7 @@ class TorchMultiheadAttention(torch.nn.Module):
             raise ValueError("separate key/value sizes, bias_k/bias_v or add_zero_attn")
         e = mha.embed_dim
         w, b = mha.in_proj_weight, mha.in_proj_bias
+        self.in_proj = linear(w, b)
         self.q, self.k, self.v = (linear(w[i * e:(i + 1) * e], None if b is None else b[i * e:(i + 1) * e])
                                   for i in range(3))
         self.out_proj = linear(mha.out_proj.weight, mha.out_proj.bias)
@@ -78,6 +79,9 @@ class TorchMultiheadAttention(torch.nn.Module):
                 average_attn_weights=True, is_causal=False):
         if key_padding_mask is not None or attn_mask is not None or is_causal:
             raise ValueError("attention masks")
+        # Self-attention: query, key and value from one product (the rules act per output, so the
+        # relevance is that of three). Not with CP-LRP, where only the value's backward pass runs.
+        fused = query is key and key is value and self.mode != "cp"
         if not self.batch_first:
             query, key, value = (t.transpose(0, 1) for t in (query, key, value))
         b, n, e = query.shape
@@ -85,7 +89,10 @@ class TorchMultiheadAttention(torch.nn.Module):
         def heads(t, length):
             return t.reshape(b, length, self.heads, e // self.heads).transpose(1, 2)
 
-        q, k, v = heads(self.q(query), n), heads(self.k(key), key.shape[1]), heads(self.v(value), value.shape[1])
+        if fused:
+            q, k, v = self.in_proj(query).reshape(b, n, 3, self.heads, e // self.heads).permute(2, 0, 3, 1, 4)
+        else:
+            q, k, v = heads(self.q(query), n), heads(self.k(key), key.shape[1]), heads(self.v(value), value.shape[1])
         out = attend(q, k, v, self.mode).transpose(1, 2).reshape(b, n, e)
         out = self.out_proj(out)
         return (out if self.batch_first else out.transpose(0, 1)), None

@@ -21,6 +21,8 @@ the explained model by :mod:`xaidesk.explain.lrp.attention`.
 
 from __future__ import annotations
 
+import weakref
+
 import torch
 import torch.nn.functional as F
 
@@ -30,93 +32,163 @@ ATTENTION_MODES = ("attnlrp", "cp")
 
 
 def stabilize(z: torch.Tensor, epsilon: float) -> torch.Tensor:
-    """``z + ε·sign(z)`` with sign(0) = +1, as zennit stabilises a rule's denominator."""
-    return torch.where(z >= 0, z + epsilon, z - epsilon)
+    """``z + ε·sign(z)``, as zennit stabilises a rule's denominator (here sign(-0) = -1, sign(+0) = +1)."""
+    return z + torch.copysign(torch.tensor(epsilon, dtype=z.dtype, device=z.device), z)
 
 
-def _share(relevance: torch.Tensor, denominator: torch.Tensor, epsilon: float) -> torch.Tensor:
-    """``relevance / stabilize(denominator)``; 0 where that is 0 (possible only with ε = 0)."""
-    denominator = stabilize(denominator, epsilon)
-    if epsilon > 0:  # |z ± ε| ≥ ε
-        return relevance / denominator
-    zero = torch.zeros((), dtype=relevance.dtype, device=relevance.device)
-    return torch.where(denominator == 0, zero, relevance / torch.where(denominator == 0, 1.0, denominator))
+def _magnitude(tensor: torch.Tensor) -> torch.Tensor:
+    """``|tensor|`` of a layer's weight, kept between explanations on the CPU while the weight is unchanged.
 
-
-def _gamma_backward(x, out, bias, relevance, gamma, epsilon, apply, transpose):
-    """Input gradient ``R_x / x`` of the generalised γ rule of an affine layer ``out = apply(x, w) + b``.
-
-    Positive outputs share their relevance by ``x⁺ (w + γw⁺) + x⁻ (w + γw⁻)`` plus the bias
-    ``b + γb⁺``, negative outputs by ``x⁺ (w + γw⁻) + x⁻ (w + γw⁺)`` plus ``b + γb⁻``, exactly as
-    zennit's ``Gamma`` rule. With ``x⁺w⁺ + x⁻w⁻ = (|x||w| + xw) / 2`` and ``w^± = (w ± |w|) / 2``
-    the rule needs three products with the layer's size (one forward with ``|x|, |w|``, two
-    transposed with ``w`` and ``|w|``) instead of zennit's four forward and four backward.
-    ``apply(inp, w)`` is the layer without bias (carrying its ``weight``), ``transpose(s, w)``
-    its transposed map.
+    The copies of the explained model are built per explanation but share its parameters, so
+    ``|w|`` is remembered per parameter (for as long as it lives, at the cost of its memory once
+    more) and recomputed when the parameter was written to (its version counter) or replaced.
+    On an accelerator it is recomputed each time: cheap there, and memory is scarcer.
     """
-    weight = apply.weight
+    if tensor.device.type != "cpu":
+        return tensor.detach().abs()
+    try:
+        stamp = (tensor._version, tensor.data_ptr(), tensor.shape, tensor.stride(), tensor.dtype)
+    except RuntimeError:  # an inference-mode tensor has no version counter
+        return tensor.detach().abs()
+    key = id(tensor)
+    entry = _MAGNITUDES.get(key)
+    if entry is not None and entry[0]() is tensor and entry[1] == stamp:
+        return entry[2]
+    value = tensor.detach().abs()
+    _MAGNITUDES[key] = (weakref.ref(tensor, lambda _, key=key: _MAGNITUDES.pop(key, None)), stamp, value)
+    return value
+
+
+_MAGNITUDES: dict[int, tuple] = {}
+
+
+def _shares(grad, out, gamma, magnitude, epsilon):
+    """``(s, t)`` of the γ rule for the output relevance ``R = grad · z`` (``out`` is ``z``).
+
+    The rule's denominator of an output ``z`` is ``(1 + γ/2) z ± (γ/2) m`` (``+`` for ``z > 0``),
+    stabilised by ``± ε``, where ``m = |x|·|w| + |b|`` is ``magnitude`` (see :func:`_linear_backward`).
+    Both summands have the sign of ``z``, so the stabilised denominator is ``± D`` with
+    ``D = (1 + γ/2)|z| + (γ/2) m + ε ≥ 0``; the share ``R / (± D)`` of the output is
+    ``s = grad · |z| / D`` and the share with the sign of ``z`` is ``t = grad · z / D``
+    (``t`` is ``None`` for γ = 0). Both are 0 where ``D = 0`` (only with ε = 0).
+    ``magnitude`` is written over.
+    """
+    absolute = out.abs()
     if gamma == 0.0:
-        return transpose(_share(relevance, out, epsilon), weight)
-    abs_weight = weight.abs()
-    linear = out if bias is None else out - bias
-    same_sign = 0.5 * (apply(x.abs(), abs_weight) + linear)  # x⁺w⁺ + x⁻w⁻
-    positive = out > 0
-    # z = xw + γ(x⁺w⁺ + x⁻w⁻) for positive outputs, xw + γ(x⁺w⁻ + x⁻w⁺) for the others
-    denominator = linear + gamma * torch.where(positive, same_sign, linear - same_sign)
-    if bias is not None:
-        denominator = denominator + bias + gamma * torch.where(positive, bias.clamp(min=0), bias.clamp(max=0))
-    share = _share(relevance, denominator, epsilon)  # zero where out = 0, since relevance = g·out is
-    whole = transpose(share, weight)
-    signed = transpose(torch.where(positive, share, -share), abs_weight)
-    return (1.0 + 0.5 * gamma) * whole + (0.5 * gamma) * torch.where(x > 0, signed, -signed)
+        denominator = absolute + epsilon
+    else:
+        denominator = magnitude.mul_(0.5 * gamma).add_(absolute, alpha=1.0 + 0.5 * gamma)
+        if epsilon != 0.0:
+            denominator.add_(epsilon)
+    if epsilon == 0.0:
+        denominator = torch.where(denominator == 0, 1.0, denominator)  # |z| = 0 there: shares 0
+    ratio = torch.div(grad, denominator, out=denominator)
+    s = absolute.mul_(ratio)
+    return s, (None if gamma == 0.0 else ratio.mul_(out))
 
 
-class _Affine:
-    """A layer's map without bias, ``apply(inp, w)``, carrying the layer's own weight."""
+def _input_signs(x: torch.Tensor, gamma: float) -> torch.Tensor:
+    """``γ/2`` with the sign of ``x`` (of its sign bit: -0 is negative, +0 positive)."""
+    return torch.copysign(torch.tensor(0.5 * gamma, dtype=x.dtype, device=x.device), x)
 
-    def __init__(self, weight, function):
-        self.weight, self.function = weight, function
 
-    def __call__(self, inp, w):
-        return self.function(inp, w)
+def _linear_backward(x, out, grad, weight, magnitude_of_weight, bias, gamma, epsilon):
+    """Input gradient ``R_x / x`` of the generalised γ rule of a dense layer ``out = x wᵀ + b``.
+
+    zennit's ``Gamma`` rule shares the relevance of a positive output by
+    ``x⁺ (w + γw⁺) + x⁻ (w + γw⁻)`` plus ``b + γb⁺``, of the others by ``x⁺ (w + γw⁻) + x⁻ (w + γw⁺)``
+    plus ``b + γb⁻``. With ``x⁺w⁺ + x⁻w⁻ = (|x||w| + xw) / 2`` these denominators are
+    ``(1 + γ/2) z ± (γ/2)(|x||w| + |b|)`` (:func:`_shares`), and the input gradient is
+    ``(1 + γ/2) s w + (γ/2) sign(x) (t |w|)``: three products with the layer's size (one with
+    ``|x|, |w|``, two transposed) instead of zennit's eight, each one matrix product on 2-D views.
+    ``magnitude_of_weight`` is ``|w|`` (a function giving it: only called for γ > 0).
+    """
+    features, outputs = x.shape[-1], out.shape[-1]
+    out, grad = out.reshape(-1, outputs), grad.reshape(-1, outputs)
+    if gamma == 0.0:
+        s, _ = _shares(grad, out, 0.0, None, epsilon)
+        return torch.mm(s, weight).view(x.shape)
+    flat = x.reshape(-1, features)
+    magnitude_of_weight = magnitude_of_weight()
+    if bias is None:
+        magnitude = torch.mm(flat.abs(), magnitude_of_weight.t())
+    else:
+        magnitude = torch.addmm(bias.abs(), flat.abs(), magnitude_of_weight.t())
+    s, t = _shares(grad, out, gamma, magnitude, epsilon)
+    result = torch.mm(t, magnitude_of_weight).mul_(_input_signs(flat, gamma))
+    return result.addmm_(s, weight, alpha=1.0 + 0.5 * gamma).view(x.shape)
+
+
+def _is_patch_embedding(weight: torch.Tensor, geometry) -> bool:
+    """Whether a convolution cuts its input into non-overlapping patches (a ViT's patch embedding)."""
+    stride, padding, dilation, groups = geometry
+    return (tuple(stride) == tuple(weight.shape[2:]) and not any(padding) and tuple(dilation) == (1, 1)
+            and groups == 1)
+
+
+def _conv_backward(x, out, grad, layer):
+    """:func:`_linear_backward` for a 2-D convolution (its transposed map: ``conv2d_input``).
+
+    A patch embedding whose patches tile the input is a dense layer on the patches, and is
+    computed as one (one matrix product per map instead of a transposed convolution).
+    """
+    weight, gamma, epsilon, geometry = layer.weight.detach(), layer.gamma, layer.epsilon, layer.geometry
+    bias = None if layer.bias is None else layer.bias.detach()
+    b, c, height, width = x.shape
+    kh, kw = weight.shape[2:]
+    if _is_patch_embedding(weight, geometry) and height % kh == 0 and width % kw == 0:
+        h, w = height // kh, width // kw
+        patches = x.reshape(b, c, h, kh, w, kw).permute(0, 2, 4, 1, 3, 5).reshape(b * h * w, c * kh * kw)
+        g = _linear_backward(
+            patches, out.permute(0, 2, 3, 1), grad.permute(0, 2, 3, 1), weight.reshape(len(weight), -1),
+            lambda: _magnitude(layer.weight).reshape(len(weight), -1), bias, gamma, epsilon)
+        return g.view(b, h, w, c, kh, kw).permute(0, 3, 1, 4, 2, 5).reshape(x.shape)
+    if gamma == 0.0:
+        s, _ = _shares(grad, out, 0.0, None, epsilon)
+        return torch.nn.grad.conv2d_input(x.shape, weight, s, *geometry)
+    magnitude_of_weight = _magnitude(layer.weight)
+    magnitude = F.conv2d(x.abs(), magnitude_of_weight, None if bias is None else bias.abs(), *geometry)
+    s, t = _shares(grad, out, gamma, magnitude, epsilon)
+    result = torch.nn.grad.conv2d_input(x.shape, magnitude_of_weight, t, *geometry).mul_(_input_signs(x, gamma))
+    whole = torch.nn.grad.conv2d_input(x.shape, weight, s, *geometry)
+    return result.add_(whole, alpha=1.0 + 0.5 * gamma)
 
 
 class _LinearRule(torch.autograd.Function):
+    """Forward ``layer``'s dense map; backward its γ rule. ``layer`` (a :class:`RuledLinear`) is
+    passed whole, so that its weight reaches :func:`_magnitude` as the shared parameter itself."""
+
     @staticmethod
-    def forward(ctx, x, weight, bias, gamma, epsilon):
-        out = F.linear(x, weight, bias)
-        ctx.save_for_backward(x, weight, bias, out)
-        ctx.gamma, ctx.epsilon = gamma, epsilon
+    def forward(ctx, x, layer):
+        out = F.linear(x, layer.weight, layer.bias)  # no graph: autograd is off in here
+        ctx.save_for_backward(x, out)
+        ctx.layer = layer
         return out
 
     @staticmethod
     def backward(ctx, grad):
-        x, weight, bias, out = ctx.saved_tensors
-        apply = _Affine(weight, F.linear)
-        g = _gamma_backward(x, out, bias, grad * out, ctx.gamma, ctx.epsilon, apply, lambda s, w: s @ w)
-        return g, None, None, None, None
+        x, out = ctx.saved_tensors
+        layer = ctx.layer
+        bias = None if layer.bias is None else layer.bias.detach()
+        g = _linear_backward(x, out, grad, layer.weight.detach(), lambda: _magnitude(layer.weight), bias,
+                             layer.gamma, layer.epsilon)
+        return g, None
 
 
 class _ConvRule(torch.autograd.Function):
+    """:class:`_LinearRule` for a :class:`RuledConv2d`."""
+
     @staticmethod
-    def forward(ctx, x, weight, bias, gamma, epsilon, stride, padding, dilation, groups):
-        out = F.conv2d(x, weight, bias, stride, padding, dilation, groups)
-        ctx.save_for_backward(x, weight, bias, out)
-        ctx.gamma, ctx.epsilon, ctx.geometry = gamma, epsilon, (stride, padding, dilation, groups)
+    def forward(ctx, x, layer):
+        out = F.conv2d(x, layer.weight, layer.bias, *layer.geometry)
+        ctx.save_for_backward(x, out)
+        ctx.layer = layer
         return out
 
     @staticmethod
     def backward(ctx, grad):
-        x, weight, bias, out = ctx.saved_tensors
-        stride, padding, dilation, groups = ctx.geometry
-        apply = _Affine(weight, lambda inp, w: F.conv2d(inp, w, None, stride, padding, dilation, groups))
-
-        def transpose(s, w):
-            return torch.nn.grad.conv2d_input(x.shape, w, s, stride, padding, dilation, groups)
-
-        channel_bias = None if bias is None else bias.view(1, -1, 1, 1)
-        g = _gamma_backward(x, out, channel_bias, grad * out, ctx.gamma, ctx.epsilon, apply, transpose)
-        return g, None, None, None, None, None, None, None, None
+        x, out = ctx.saved_tensors
+        return _conv_backward(x, out, grad, ctx.layer), None
 
 
 class _IdentityRule(torch.autograd.Function):
@@ -181,8 +253,9 @@ class RuledLinear(torch.nn.Module):
         return cls(linear.weight, linear.bias, gamma, epsilon)
 
     def forward(self, x):
-        bias = None if self.bias is None else self.bias.detach()
-        return _LinearRule.apply(x, self.weight.detach(), bias, self.gamma, self.epsilon)
+        if not torch.is_grad_enabled() or not x.requires_grad:
+            return F.linear(x, self.weight.detach(), None if self.bias is None else self.bias.detach())
+        return _LinearRule.apply(x, self)
 
     def extra_repr(self) -> str:
         return f"{self.weight.shape[1]} -> {self.weight.shape[0]}, gamma={self.gamma}, epsilon={self.epsilon}"
@@ -202,8 +275,10 @@ class RuledConv2d(torch.nn.Module):
         self.gamma, self.epsilon = float(gamma), float(epsilon)
 
     def forward(self, x):
-        bias = None if self.bias is None else self.bias.detach()
-        return _ConvRule.apply(x, self.weight.detach(), bias, self.gamma, self.epsilon, *self.geometry)
+        if not torch.is_grad_enabled() or not x.requires_grad:
+            bias = None if self.bias is None else self.bias.detach()
+            return F.conv2d(x, self.weight.detach(), bias, *self.geometry)
+        return _ConvRule.apply(x, self)
 
     def extra_repr(self) -> str:
         return f"gamma={self.gamma}, epsilon={self.epsilon}"
