@@ -253,7 +253,7 @@ def test_a_task_whose_lock_a_retry_took_over_stops_without_writing_further_items
             run_shard(_shard_job(folder, root, run_id), 0, 1)
     assert taken and computed and not any(computed)  # no batch was computed after the lock was lost
     rows = read_index_file(shard / INDEX_FILE)[0]
-    assert len(rows) == len(computed) < FILES  # the batches computed before were indexed; the index kept as is
+    assert len(rows) == 1 <= len(computed) < FILES  # only the row indexed before the takeover; nothing after
     assert not read_run(shard).finished
     assert json.loads((shard / LOCK_FILE).read_text()) == retry  # the folder is left to the retry
 
@@ -328,3 +328,15 @@ def test_a_task_does_not_wait_for_a_lock_of_its_own_run_or_of_a_run_still_submit
     with run_lock(root, owner="run-new"):  # it never leaves: refused after the wait, with the usual sentence
         with pytest.raises(InputError, match="Another run is writing"):
             run_shard(_shard_job(folder, root, "run-new"), 0, 1)
+
+
+def test_a_task_does_not_wait_for_a_replaced_runs_task_that_is_gone(folder, tmp_path):
+    done = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    root, shard = tmp_path / "run.shards", tmp_path / "run.shards" / "0-of-1"
+    shard.mkdir(parents=True)
+    (shard / LOCK_FILE).write_text(json.dumps({"host": socket.gethostname(), "pid": int(done.stdout),
+                                               "started": "before", "owner": "run-old:0/1"}))
+    with run_lock(root, owner="run-new"):
+        started = time.monotonic()
+        result = run_shard(_shard_job(folder, root, "run-new"), 0, 1)
+    assert result.finished and time.monotonic() - started < 30  # taken over at once, not after the two minutes

@@ -96,3 +96,63 @@ def test_replacing_a_weights_storage_rebuilds_the_copy():
     second = fast_copy(net, x)
     assert second is not first
     assert torch.allclose(second(x.contiguous(memory_format=torch.channels_last)), net(x), atol=1e-5)
+
+
+class ScaledInPlace(torch.nn.Module):
+    """The convolution's output is changed in place before its batch norm reads it: merging would skip the change."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv, self.norm, self.head = torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4), torch.nn.Linear(4, 2)
+        self.pool = self.pooled  # a bound method kept as an attribute: the copy must call its own
+
+    def pooled(self, y):
+        return y.mean((2, 3))
+
+    def forward(self, x):
+        y = self.conv(x)
+        y.mul_(2.0)
+        return self.head(self.pool(self.norm(y)))
+
+
+def test_a_convolution_output_changed_in_place_keeps_its_batch_norm_and_bound_methods_follow_the_copy():
+    torch.manual_seed(2)
+    net, x = ScaledInPlace().eval(), torch.randn(2, 3, 8, 8)
+    net.norm.running_mean.normal_()
+    fast = fast_copy(net, x)
+    assert fast is not net and isinstance(fast.norm, torch.nn.BatchNorm2d)
+    assert fast.pool.__self__ is fast
+    with torch.no_grad():
+        torch.testing.assert_close(fast(x), net(x))
+
+
+def test_the_copy_keeps_no_model_alive_and_carries_no_hooks():
+    import gc
+    import weakref
+
+    net, x = ScaledInPlace().eval(), torch.randn(1, 3, 8, 8)
+    fast = fast_copy(net, x)
+    handle = net.conv.register_forward_hook(lambda *a: None)
+    assert not fast.conv._forward_hooks and fast_copy(net, x) is net, "a hooked model is used as it is"
+    handle.remove()
+    alive = weakref.ref(net)
+    del net, fast
+    gc.collect()
+    assert alive() is None
+
+
+def test_models_that_cannot_be_copied_or_take_integers_are_used_as_they_are():
+    from collections import defaultdict
+
+    net, x = net_with_norm(), torch.randn(1, 3, 8, 8)
+    torch.nn.utils.parametrizations.weight_norm(net[0])
+    assert fast_copy(net, x) is net
+    plain = net_with_norm()
+    plain._notes = defaultdict(list)  # a private table of the model's own: copied, not refused
+    assert fast_copy(plain, x) is not plain
+    embedded = torch.nn.Sequential(torch.nn.Embedding(10, 4), torch.nn.Flatten(), torch.nn.Linear(12, 2),
+                                   torch.nn.BatchNorm1d(2)).eval()
+    tokens = torch.tensor([[1, 2, 3]])
+    fast = fast_copy(embedded, tokens)
+    with torch.no_grad():
+        torch.testing.assert_close(fast(tokens), embedded(tokens))

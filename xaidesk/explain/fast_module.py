@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import copy
 import threading
+import types
 import weakref
 from collections import Counter
 
@@ -53,20 +54,43 @@ def _has_hooks(module: torch.nn.Module) -> bool:
                getattr(m, "_backward_pre_hooks", None) for m in module.modules())
 
 
-def _new_tree(module: torch.nn.Module, made: dict | None = None) -> torch.nn.Module:
-    """A copy of ``module``'s tree of modules with its own parameter, buffer and hook tables that shares the
-    tensors; a module used twice stays one module in the copy."""
-    made = {} if made is None else made
-    if id(module) in made:
-        return made[id(module)]
-    twin = copy.copy(module)
-    made[id(module)] = twin
-    for name, value in module.__dict__.items():
-        if name.startswith("_") and isinstance(value, dict) and name != "_modules":
-            twin.__dict__[name] = type(value)(value)  # parameters, buffers and hook tables of its own
-    twin._modules = type(module._modules)({name: None if child is None else _new_tree(child, made)
-                                           for name, child in module._modules.items()})
-    return twin
+def _new_tree(module: torch.nn.Module) -> torch.nn.Module | None:
+    """A copy of ``module``'s tree of modules with parameter and buffer tables of its own, sharing the tensors,
+    and no hooks; a module used twice stays one module in the copy.
+
+    Attributes that point back into the model are pointed at the copy (a bound method, a module kept outside
+    the submodules); ``None`` when one sits in a container, which the copy would otherwise share.
+    """
+    made: dict[int, torch.nn.Module] = {}
+
+    def twin_of(original: torch.nn.Module) -> torch.nn.Module:
+        if id(original) in made:
+            return made[id(original)]
+        twin = made[id(original)] = copy.copy(original)
+        for name, value in original.__dict__.items():
+            if name != "_modules" and name.startswith("_") and isinstance(value, dict):
+                twin.__dict__[name] = copy.copy(value)
+                if "hook" in name:
+                    twin.__dict__[name].clear()
+        twin._modules = copy.copy(original._modules)
+        for name, child in original._modules.items():
+            twin._modules[name] = None if child is None else twin_of(child)
+        return twin
+
+    tree = twin_of(module)
+    for twin in list(made.values()):
+        for name, value in list(twin.__dict__.items()):
+            if name == "_modules" or (name.startswith("_") and isinstance(value, dict)):
+                continue
+            if isinstance(value, types.MethodType) and id(value.__self__) in made:
+                twin.__dict__[name] = types.MethodType(value.__func__, made[id(value.__self__)])
+            elif isinstance(value, torch.nn.Module) and id(value) in made:
+                twin.__dict__[name] = made[id(value)]
+            elif isinstance(value, (list, tuple, set, dict)):
+                members = value.values() if isinstance(value, dict) else value
+                if any(id(getattr(v, "__self__", v)) in made for v in members):
+                    return None
+    return tree
 
 
 def _graph_uses(output: torch.Tensor) -> Counter:
@@ -91,18 +115,20 @@ def _convolution_norm_pairs(tree: torch.nn.Module, example: torch.Tensor) -> tup
     and the tree's output on ``example``."""
     names = {id(m): n for n, m in tree.named_modules(remove_duplicate=False)}
     calls: Counter = Counter()
-    produced: dict[int, tuple[str, torch.Tensor]] = {}
-    fed: list[tuple[str, str, torch.Tensor]] = []
+    produced: dict[int, tuple] = {}
+    fed: list[tuple] = []
 
     def after_convolution(layer, _inputs, output):
         calls[names[id(layer)]] += 1
-        produced[id(output)] = (names[id(layer)], output)  # the tensor is held, so its id is not reused
+        if isinstance(output, torch.Tensor):  # held, so its id is not reused; its node and version as made
+            produced[id(output)] = (names[id(layer)], output, output.grad_fn, output._version)
 
     def after_norm(layer, inputs, _output):
         calls[names[id(layer)]] += 1
         source = produced.get(id(inputs[0])) if inputs else None
-        if source is not None and source[1] is inputs[0]:
-            fed.append((source[0], names[id(layer)], inputs[0]))
+        if source is not None and source[1] is inputs[0] and inputs[0]._version == source[3] \
+                and inputs[0].grad_fn is source[2]:  # not changed in place between the two layers
+            fed.append((source[0], names[id(layer)], *source[1:]))
 
     handles = [m.register_forward_hook(after_convolution if isinstance(m, _CONVS) else after_norm)
                for m in tree.modules() if isinstance(m, _CONVS + _NORMS)]
@@ -116,13 +142,13 @@ def _convolution_norm_pairs(tree: torch.nn.Module, example: torch.Tensor) -> tup
         return [], output
     uses = _graph_uses(output)
     pairs = []
-    for conv_name, norm_name, conv_output in fed:
+    for conv_name, norm_name, conv_output, node, version in fed:
         conv, norm = tree.get_submodule(conv_name), tree.get_submodule(norm_name)
         if not any(type(conv) is c and type(norm) is b for c, b in _FOLD_PAIRS):
             continue
         if calls[conv_name] != 1 or calls[norm_name] != 1 or conv.training or norm.training:
             continue
-        if norm.running_mean is None or norm.running_var is None or uses[conv_output.grad_fn] != 1:
+        if norm.running_mean is None or norm.running_var is None or uses[node] != 1 or conv_output._version != version:
             continue
         pairs.append((conv_name, norm_name))
     return pairs, output.detach()
@@ -137,28 +163,32 @@ def _build(module: torch.nn.Module, example: torch.Tensor) -> torch.nn.Module | 
     """The faster copy of ``module``, checked on ``example``, or ``None`` when nothing changes or it differs."""
     from torch.nn.utils.fusion import fuse_conv_bn_eval
 
-    tree = _new_tree(module)
     try:
-        if any(isinstance(m, _NORMS) for m in tree.modules()):
+        tree = _new_tree(module)
+        if tree is None:
+            return None
+        if example.is_floating_point() and any(isinstance(m, _NORMS) for m in tree.modules()):
             pairs, want = _convolution_norm_pairs(tree, example)
         else:
             with torch.no_grad():
-                pairs, want = [], module(example)
-    except Exception:  # noqa: BLE001 - a model that the pass with gradients breaks: keep it as it is
+                pairs, want = [], tree(example)
+        for conv_name, norm_name in pairs:
+            merged = fuse_conv_bn_eval(tree.get_submodule(conv_name), tree.get_submodule(norm_name))
+            _replace(tree, conv_name, merged)
+            _replace(tree, norm_name, torch.nn.Identity())
+        convs = [m for m in tree.modules() if type(m) is torch.nn.Conv2d]
+        for conv in convs:
+            conv._parameters["weight"] = torch.nn.Parameter(
+                conv.weight.detach().contiguous(memory_format=torch.channels_last),
+                requires_grad=conv.weight.requires_grad)
+    except Exception:  # noqa: BLE001 - a module that cannot be copied (parametrized) or run so: keep it as it is
         return None
-    for conv_name, norm_name in pairs:
-        _replace(tree, conv_name, fuse_conv_bn_eval(tree.get_submodule(conv_name), tree.get_submodule(norm_name)))
-        _replace(tree, norm_name, torch.nn.Identity())
-    convs = [m for m in tree.modules() if type(m) is torch.nn.Conv2d]
-    for conv in convs:
-        conv._parameters["weight"] = torch.nn.Parameter(
-            conv.weight.detach().contiguous(memory_format=torch.channels_last),
-            requires_grad=conv.weight.requires_grad)
     return tree if (pairs or convs) and _agrees(want, tree, example) else None
 
 
 def _agrees(want, copy_: torch.nn.Module, example: torch.Tensor) -> bool:
-    """Whether the copy gives the model's scores ``want`` on ``example`` (channels-last, as it will be fed)."""
+    """Whether the copy gives the scores ``want`` on ``example`` (channels-last, as it will be fed); ``want`` was
+    computed by the copy before anything in it changed, which computes what the model does."""
     if not isinstance(want, torch.Tensor):
         return False
     want = want.float()

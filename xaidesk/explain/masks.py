@@ -74,7 +74,7 @@ def register_sampler(name: str) -> Callable[[type], type]:
 
 
 def automatic_cells(height: int, width: int) -> int:
-    """RELAX grid size: 8 cells per side up to 224 pixels, more above (a cell of at most 28 pixels).
+    """RELAX grid size: 8 cells per side up to 224 pixels, more above (cells of about 28 pixels along the shorter side).
 
     Small inputs keep 8 cells: a model's input is usually the whole object however few pixels it
     has (a 32-pixel digit), so fewer cells would only show which corner matters. Only inputs under

@@ -4,7 +4,8 @@ While it traces, ``torch.fx`` replaces ``torch.nn.Module.__call__`` and ``__geta
 whole process. A model run by another thread at that moment (a dataset run, an explanation in
 another tab) would have its layer calls recorded into the trace, or fail. The tracer below hands
 every call and attribute read made from another thread straight to the original, so only the
-tracing thread sees the patched behaviour.
+tracing thread sees the patched behaviour. Traces run one at a time: two overlapping ones would
+undo each other's patches out of order.
 """
 
 from __future__ import annotations
@@ -15,12 +16,16 @@ import torch
 import torch.fx
 
 
+_ONE_TRACE_AT_A_TIME = threading.Lock()
+
+
 class ThreadConfinedTracer(torch.fx.Tracer):
     """A ``torch.fx.Tracer`` whose process-wide patches act only in the thread that called :meth:`trace`."""
 
     def trace(self, root, concrete_args=None):
-        self._tracing_thread = threading.get_ident()
-        return super().trace(root, concrete_args)
+        with _ONE_TRACE_AT_A_TIME:
+            self._tracing_thread = threading.get_ident()
+            return super().trace(root, concrete_args)
 
     def _elsewhere(self) -> bool:
         return threading.get_ident() != getattr(self, "_tracing_thread", None)

@@ -27,10 +27,10 @@ from pathlib import Path
 
 from ..core import CancelToken, Cancelled
 from .execute import BatchResult, run_batch
-from .lock import UNREADABLE, held_lock, lock_holder
+from .lock import UNREADABLE, held_lock, holder_gone, lock_holder
 
 #: The shortest time between two looks at a task's own shard lock from its cancel checks.
-FENCE_SECONDS = 0.1
+FENCE_SECONDS = 1.0
 #: How long a task waits for the task of a superseded run to leave its shard folder (it stops between items).
 SUPERSEDED_WAIT_SECONDS = 120.0
 
@@ -147,9 +147,9 @@ def _model_of(job: ShardJob):
 
 def _superseded_task(folder: Path, root: Path, run_id: str) -> bool:
     """Whether ``folder`` is locked by a live task of another run while the submitter's lock names ``run_id``."""
-    owner = str(lock_holder(folder).get("owner", ""))
-    run, colon, _ = owner.partition(":")
-    return bool(colon) and run != run_id and lock_holder(root).get("owner") == run_id
+    holder = lock_holder(folder)
+    run, colon, _ = str(holder.get("owner", "")).partition(":")
+    return bool(colon) and run != run_id and not holder_gone(holder) and lock_holder(root).get("owner") == run_id
 
 
 def _wait_for_superseded_task(folder: Path, root: Path, run_id: str, token: CancelToken) -> None:

@@ -247,7 +247,7 @@ def run_batch(
                     concepts={"layer": concept_layer} if concept_layer is not None else None)
     if out.exists() and not out.is_dir():
         raise InputError(f"The output '{out}' exists and is a file; give a folder for the run.")
-    with run_lock(out, owner=lock_owner):  # one writer per run folder
+    with run_lock(out, owner=lock_owner) as lock:  # one writer per run folder
         meta, rows = open_run_folder(out, meta)
         done = {r.key for r in rows}
         todo = [(f, [m for m in requests if (f, m.name) not in done]) for f in files]
@@ -336,9 +336,10 @@ def run_batch(
             saver.finish()
             finished = True
         except BaseException:
-            # Items computed before the stop are saved and indexed all the same.
+            # Items computed before the stop are saved and indexed all the same, unless another writer
+            # took the folder over (a cluster task's retry): then nothing more is written.
             with contextlib.suppress(BaseException):
-                saver.finish()
+                saver.finish() if lock.still_mine() else saver.abandon()
             raise
         finally:
             saver.close()

@@ -15,7 +15,9 @@ answering.
 A takeover first renames the lock it judged stale to a name of its own (atomic), then removes it
 only if it is still the very lock it judged; otherwise it puts it back. Of two writers that find
 the same stale lock, only one gets the folder. Removing a lock on release works the same way, so a
-writer never removes a lock that another took over meanwhile.
+writer never removes a lock that another took over meanwhile. One narrow case remains: a third
+writer that creates its lock in the instant a lock is moved aside to be checked, while the put-back
+of a changed lock then fails; a cluster task whose lock went that way stops at its next check.
 
 An earlier try that still runs after its lock was taken over (its computer was cut off, not gone)
 finds out with :meth:`LockHandle.still_mine`, which a writer calls between items; the cluster task

@@ -124,6 +124,11 @@ class Saver:
         while self._pending:
             self._collect_one()
 
+    def abandon(self) -> None:
+        """Drop what is still waiting to be written and index nothing more (a save under way completes)."""
+        while self._pending:
+            self._pending.popleft()[1].cancel()
+
     def close(self) -> None:
         self._executor.shutdown(wait=True, cancel_futures=False)
 
