@@ -884,3 +884,16 @@ def test_agrees_with_lxt_on_a_torchvision_vit(lxt_results):
         torch.testing.assert_close(mine, reference, rtol=0, atol=1e-4 * float(reference.abs().max()), msg=str(job))
     # With γ on the attention projections too (our default) the maps differ measurably.
     assert float((default - lxt_results()[1]["relevance"]).abs().max()) > 1e-2 * float(default.abs().max())
+
+
+def test_kept_weight_magnitudes_stay_within_their_budget(monkeypatch):
+    from xaidesk.explain.lrp import attention_rules
+
+    net, x = tiny_vit(), input_image()
+    first = relevance_of(net, x, 1)
+    attention_rules._MAGNITUDES.clear()
+    largest = max(p.nbytes for n, p in net.named_parameters() if "weight" in n and p.dim() > 1)
+    monkeypatch.setattr(attention_rules, "MAGNITUDE_BUDGET_BYTES", largest)
+    torch.testing.assert_close(relevance_of(net, x, 1), first, rtol=0, atol=0)
+    assert sum(entry[2].nbytes for entry in attention_rules._MAGNITUDES.values()) <= largest
+    assert attention_rules._MAGNITUDES  # what fits is kept

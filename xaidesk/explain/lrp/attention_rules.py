@@ -41,8 +41,9 @@ def _magnitude(tensor: torch.Tensor) -> torch.Tensor:
 
     The copies of the explained model are built per explanation but share its parameters, so
     ``|w|`` is remembered per parameter (for as long as it lives, at the cost of its memory once
-    more) and recomputed when the parameter was written to (its version counter) or replaced.
-    On an accelerator it is recomputed each time: cheap there, and memory is scarcer.
+    more, up to :data:`MAGNITUDE_BUDGET_BYTES` in all) and recomputed when the parameter was written
+    to (its version counter) or replaced. On an accelerator it is recomputed each time: cheap there,
+    and memory is scarcer.
     """
     if tensor.device.type != "cpu":
         return tensor.detach().abs()
@@ -55,11 +56,16 @@ def _magnitude(tensor: torch.Tensor) -> torch.Tensor:
     if entry is not None and entry[0]() is tensor and entry[1] == stamp:
         return entry[2]
     value = tensor.detach().abs()
-    _MAGNITUDES[key] = (weakref.ref(tensor, lambda _, key=key: _MAGNITUDES.pop(key, None)), stamp, value)
+    _MAGNITUDES.pop(key, None)
+    kept = sum(entry[2].nbytes for entry in list(_MAGNITUDES.values()))
+    if kept + value.nbytes <= MAGNITUDE_BUDGET_BYTES:
+        _MAGNITUDES[key] = (weakref.ref(tensor, lambda _, key=key: _MAGNITUDES.pop(key, None)), stamp, value)
     return value
 
 
 _MAGNITUDES: dict[int, tuple] = {}
+#: The most memory the kept ``|w|`` may take (a ViT-B/16 takes about 340 MB; larger models keep part of theirs).
+MAGNITUDE_BUDGET_BYTES = 512 * 2**20
 
 
 def _shares(grad, out, gamma, magnitude, epsilon):
