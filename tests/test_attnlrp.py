@@ -59,6 +59,16 @@ def relevance_of(net, x, target, **options) -> torch.Tensor:
     return (inp * gradient).detach()
 
 
+def assert_same_scores_and_relevance(net, other, x, option_sets, target: int = 2) -> None:
+    """``other`` (the same weights in another family) scores like ``net`` and gets its relevance under each option set."""
+    with torch.no_grad():
+        torch.testing.assert_close(other(x), net(x), rtol=1e-5, atol=1e-5)
+    for options in option_sets:
+        expected = relevance_of(net, x, target, **options)
+        torch.testing.assert_close(relevance_of(other, x, target, **options), expected,
+                                   rtol=0, atol=1e-4 * float(expected.abs().max()))
+
+
 def input_image(seed=1) -> torch.Tensor:
     return torch.randn(1, 3, 32, 32, generator=torch.Generator().manual_seed(seed))
 
@@ -262,12 +272,7 @@ def torchvision_to_hugging_face(net: VisionTransformer) -> HFClassifier:
 def test_other_families_give_the_torchvision_relevance(convert):
     net, x = tiny_vit(), input_image()
     other = convert(net)
-    with torch.no_grad():
-        torch.testing.assert_close(other(x), net(x), rtol=1e-5, atol=1e-5)
-    for options in ({}, {"attention": "cp", "gamma_linear": 0.0}):
-        expected = relevance_of(net, x, 2, **options)
-        torch.testing.assert_close(relevance_of(other, x, 2, **options), expected,
-                                   rtol=0, atol=1e-4 * float(expected.abs().max()))
+    assert_same_scores_and_relevance(net, other, x, ({}, {"attention": "cp", "gamma_linear": 0.0}))
     result = run(loaded(other), x, 2)
     assert result.extras["family"] in ("timm ViT/DeiT", "Hugging Face ViT/DeiT")
 

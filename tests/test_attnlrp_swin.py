@@ -9,7 +9,8 @@ from torch import nn
 
 from xaidesk.explain.lrp.attention import lrp_copy
 
-from test_attnlrp import HFClassifier, loaded, one_thread, relevance_of, run, tiny_swin_v2  # noqa: F401 - one_thread is an autouse fixture
+from test_attnlrp import (  # noqa: F401 - one_thread is an autouse fixture
+    HFClassifier, assert_same_scores_and_relevance, loaded, one_thread, run, tiny_swin_v2)
 
 
 def tiny_swin(bias_free=False):
@@ -43,6 +44,19 @@ def test_swin_copy_scores_like_the_model_and_cp_lrp_conserves(size):
     assert np.isfinite(run(loaded(tiny_swin(), size=size), x, 1).relevance).all()
 
 
+def outer_weights(state: dict, prefix: str) -> dict:
+    """The Hugging Face names (``prefix``: ``swin`` or ``swinv2``) of a tiny torchvision Swin's weights outside its blocks."""
+    return {f"{prefix}.embeddings.patch_embeddings.projection.weight": state["features.0.0.weight"],
+            f"{prefix}.embeddings.patch_embeddings.projection.bias": state["features.0.0.bias"],
+            f"{prefix}.embeddings.norm.weight": state["features.0.2.weight"],
+            f"{prefix}.embeddings.norm.bias": state["features.0.2.bias"],
+            f"{prefix}.encoder.layers.0.downsample.reduction.weight": state["features.2.reduction.weight"],
+            f"{prefix}.encoder.layers.0.downsample.norm.weight": state["features.2.norm.weight"],
+            f"{prefix}.encoder.layers.0.downsample.norm.bias": state["features.2.norm.bias"],
+            f"{prefix}.layernorm.weight": state["norm.weight"], f"{prefix}.layernorm.bias": state["norm.bias"],
+            "classifier.weight": state["head.weight"], "classifier.bias": state["head.bias"]}
+
+
 def torchvision_swin_to_hugging_face(net) -> "HFClassifier":
     from transformers import SwinConfig, SwinForImageClassification
 
@@ -50,15 +64,7 @@ def torchvision_swin_to_hugging_face(net) -> "HFClassifier":
                         num_labels=3)
     other = SwinForImageClassification(config).eval()
     state = net.state_dict()
-    mapped = {"swin.embeddings.patch_embeddings.projection.weight": state["features.0.0.weight"],
-              "swin.embeddings.patch_embeddings.projection.bias": state["features.0.0.bias"],
-              "swin.embeddings.norm.weight": state["features.0.2.weight"],
-              "swin.embeddings.norm.bias": state["features.0.2.bias"],
-              "swin.encoder.layers.0.downsample.reduction.weight": state["features.2.reduction.weight"],
-              "swin.encoder.layers.0.downsample.norm.weight": state["features.2.norm.weight"],
-              "swin.encoder.layers.0.downsample.norm.bias": state["features.2.norm.bias"],
-              "swin.layernorm.weight": state["norm.weight"], "swin.layernorm.bias": state["norm.bias"],
-              "classifier.weight": state["head.weight"], "classifier.bias": state["head.bias"]}
+    mapped = outer_weights(state, "swin")
     for stage, feature in ((0, 1), (1, 3)):
         for block in range(2):
             ours, theirs = f"swin.encoder.layers.{stage}.blocks.{block}.", f"features.{feature}.{block}."
@@ -81,12 +87,7 @@ def test_hugging_face_swin_gives_the_torchvision_swin_relevance():
     net = tiny_swin()
     other = torchvision_swin_to_hugging_face(net)
     x = torch.randn(1, 3, 64, 64, generator=torch.Generator().manual_seed(6))
-    with torch.no_grad():
-        torch.testing.assert_close(other(x), net(x), rtol=1e-5, atol=1e-5)
-    for options in ({}, {"attention": "cp"}):
-        expected = relevance_of(net, x, 2, **options)
-        torch.testing.assert_close(relevance_of(other, x, 2, **options), expected,
-                                   rtol=0, atol=1e-4 * float(expected.abs().max()))
+    assert_same_scores_and_relevance(net, other, x, ({}, {"attention": "cp"}))
     result = run(loaded(other, size=64), x, 2)
     assert result.extras["family"] == "Hugging Face Swin"
     expected = run(loaded(net, size=64), x, 2).extras["position_bias_relevance"]
@@ -170,15 +171,7 @@ def torchvision_swin_v2_to_hugging_face(net, image_size=32) -> "HFClassifier":
                           window_size=4, num_labels=3)
     other = Swinv2ForImageClassification(config).eval()
     state = net.state_dict()
-    mapped = {"swinv2.embeddings.patch_embeddings.projection.weight": state["features.0.0.weight"],
-              "swinv2.embeddings.patch_embeddings.projection.bias": state["features.0.0.bias"],
-              "swinv2.embeddings.norm.weight": state["features.0.2.weight"],
-              "swinv2.embeddings.norm.bias": state["features.0.2.bias"],
-              "swinv2.encoder.layers.0.downsample.reduction.weight": state["features.2.reduction.weight"],
-              "swinv2.encoder.layers.0.downsample.norm.weight": state["features.2.norm.weight"],
-              "swinv2.encoder.layers.0.downsample.norm.bias": state["features.2.norm.bias"],
-              "swinv2.layernorm.weight": state["norm.weight"], "swinv2.layernorm.bias": state["norm.bias"],
-              "classifier.weight": state["head.weight"], "classifier.bias": state["head.bias"]}
+    mapped = outer_weights(state, "swinv2")
     for stage, feature in ((0, 1), (1, 3)):
         for block in range(2):
             ours, theirs = f"swinv2.encoder.layers.{stage}.blocks.{block}.", f"features.{feature}.{block}."
@@ -205,12 +198,7 @@ def test_hugging_face_swin_v2_gives_the_torchvision_swin_v2_relevance():
     net = tiny_swin_v2()
     other = torchvision_swin_v2_to_hugging_face(net)
     x = torch.randn(1, 3, 32, 32, generator=torch.Generator().manual_seed(6))
-    with torch.no_grad():
-        torch.testing.assert_close(other(x), net(x), rtol=1e-5, atol=1e-5)
-    for options in ({}, {"attention": "cp"}, {"gamma_linear": 0.0, "gamma_conv": 0.0}):
-        expected = relevance_of(net, x, 2, **options)
-        torch.testing.assert_close(relevance_of(other, x, 2, **options), expected,
-                                   rtol=0, atol=1e-4 * float(expected.abs().max()))
+    assert_same_scores_and_relevance(net, other, x, ({}, {"attention": "cp"}, {"gamma_linear": 0.0, "gamma_conv": 0.0}))
     result = run(loaded(other), x, 2)
     assert result.extras["family"] == "Hugging Face Swin V2"
     # The relevance the position biases keep, from two independent computations of the bias.
