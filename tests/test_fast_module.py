@@ -145,6 +145,4 @@ def test_models_that_cannot_be_copied_or_take_integers_are_used_as_they_are():
     embedded = torch.nn.Sequential(torch.nn.Embedding(10, 4), torch.nn.Flatten(), torch.nn.Linear(12, 2),
                                    torch.nn.BatchNorm1d(2)).eval()
     tokens = torch.tensor([[1, 2, 3]])
-    fast = fast_copy(embedded, tokens)
-    with torch.no_grad():
-        torch.testing.assert_close(fast(tokens), embedded(tokens))
+    assert fast_copy(embedded, tokens) is embedded, "integer inputs: no pass with gradients, nothing to merge"
