@@ -160,3 +160,48 @@ def test_a_cancelled_run_removes_the_bridged_forwards():
         assert isinstance(module[0].forward, fast_rules._BridgedForward)
         assert "forward" in module[1].__dict__  # the merged batch norm
     _untouched(net)
+
+
+def test_lean_registration_leaves_no_hook_on_relus_or_merged_batch_norms():
+    """ReLUs run as a pass-through function and merged batch norms without a hook; other Pass layers keep theirs."""
+    net = conv_net()
+    net[5] = nn.LeakyReLU(0.0)  # same values as a ReLU, but not one: keeps zennit's Pass hook
+    model = loaded(net, (10, 10), architecture="demo_cnn")
+    with lrp.attached(model, lrp.build_composite("epsilon_plus_flat", {}, model)) as (module, _):
+        for relu in (module[2], module[8]):
+            assert isinstance(relu.forward, fast_rules._PassedReLU)
+            assert not relu._forward_hooks and not relu._forward_pre_hooks
+        assert canonizers.merged_into_identity(module[1]) and not module[1]._forward_hooks
+        assert module[5]._forward_pre_hooks and "forward" not in module[5].__dict__
+    _untouched(net)
+    x = torch.randn(1, 3, 10, 10, generator=torch.Generator().manual_seed(11))
+    before = x.clone()
+    fast, slow = _both(model, x, 1, "epsilon_plus_flat", {})
+    torch.testing.assert_close(fast, slow, rtol=1e-6, atol=1e-9 * float(slow.abs().max()))
+    assert torch.equal(x, before)
+
+
+@pytest.mark.parametrize("arch", ["basic", "bottleneck"])
+def test_resnet_blocks_give_the_relevance_of_zennits_own_resnet_canonizer(arch):
+    """Our torchvision ResNet canonizer (summands stacked first) against zennit's, through zennit's attributor."""
+    resnet = pytest.importorskip("torchvision.models.resnet")
+    from zennit.attribution import Gradient
+    from zennit.composites import EpsilonPlusFlat
+    from zennit.torchvision import ResNetCanonizer
+
+    torch.manual_seed(12)
+    block = resnet.BasicBlock if arch == "basic" else resnet.Bottleneck
+    net = resnet.ResNet(block, [1, 2, 1, 1], num_classes=5).eval()
+    _randomise_batch_norms(net)
+    for module in net.modules():
+        if isinstance(module, nn.BatchNorm2d):
+            module.eps = 0.0  # zennit's merge then leaves an exact identity as well
+    model = loaded(net, (40, 40), architecture=f"resnet_{arch}")
+    x = torch.randn(1, 3, 40, 40, generator=torch.Generator().manual_seed(13))
+    logits, ours, info = lrp.lrp_attribution(model, x, 3, lrp.build_composite("epsilon_plus_flat", {}, model))
+    with Gradient(model=net, composite=EpsilonPlusFlat(canonizers=[ResNetCanonizer()])) as attributor:
+        output, theirs = attributor(x.clone(), lambda out: torch.eye(5)[[3]] * out.detach())
+    torch.testing.assert_close(logits, output, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(ours, theirs, rtol=1e-5, atol=1e-6 * float(theirs.abs().max()))
+    assert float(theirs.abs().sum()) > 0
+    _untouched(net)

@@ -52,13 +52,32 @@ def constant_factor(x: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
     return relevance_to(x, x * factor)
 
 
+#: The axis along which the summands of a residual sum are stacked for zennit's ``Sum`` module (the
+#: canonizers build it with this ``dim``). A new leading axis keeps every summand, and the relevance
+#: split back to it, contiguous; stacked last, the sum and the split run over strided memory.
+SUM_AXIS = 0
+
+
 def _summed(self, *terms: torch.Tensor) -> torch.Tensor:
-    return self.canonizer_sum(torch.stack(terms, dim=-1))
+    return self.canonizer_sum(torch.stack(terms, dim=SUM_AXIS))
 
 
 # --- forwards of canonized torchvision blocks ------------------------------------------------------
 # Each mirrors the block's own forward in torchvision 0.2x with the "+" replaced by a Sum module
 # and element-wise products by constant_factor.
+
+
+def _tv_resnet_basic_block_forward(self, x):
+    out = self.bn2(self.conv2(self.relu(self.bn1(self.conv1(x)))))
+    identity = x if self.downsample is None else self.downsample(x)
+    return self.relu(_summed(self, identity, out))
+
+
+def _tv_resnet_bottleneck_forward(self, x):
+    out = self.relu(self.bn1(self.conv1(x)))
+    out = self.bn3(self.conv3(self.relu(self.bn2(self.conv2(out)))))
+    identity = x if self.downsample is None else self.downsample(x)
+    return self.relu(_summed(self, identity, out))
 
 
 def _tv_mbconv_forward(self, input):  # torchvision MBConv, FusedMBConv, mobilenet_v3 InvertedResidual
@@ -177,13 +196,16 @@ def _torchvision_forwards() -> dict[type, tuple[str, object]]:
     except ImportError:  # torchvision is optional for LRP on hand-built models
         return {}
     # by module path: torchvision.models.googlenet is also the name of a function
-    convnext, densenet, efficientnet, googlenet, inception, mnasnet, mobilenetv2, mobilenetv3, regnet, shufflenetv2 = (
+    (convnext, densenet, efficientnet, googlenet, inception, mnasnet, mobilenetv2, mobilenetv3, regnet, resnet,
+     shufflenetv2) = (
         importlib.import_module(f"torchvision.models.{name}") for name in (
             "convnext", "densenet", "efficientnet", "googlenet", "inception", "mnasnet", "mobilenetv2", "mobilenetv3",
-            "regnet", "shufflenetv2",
+            "regnet", "resnet", "shufflenetv2",
         )
     )
     return {
+        resnet.BasicBlock: ("resnet", _tv_resnet_basic_block_forward),
+        resnet.Bottleneck: ("resnet", _tv_resnet_bottleneck_forward),
         efficientnet.MBConv: ("residual", _tv_mbconv_forward),
         efficientnet.FusedMBConv: ("residual", _tv_mbconv_forward),
         mobilenetv3.InvertedResidual: ("residual", _tv_mbconv_forward),

@@ -39,13 +39,13 @@ from zennit.canonizers import AttributeCanonizer, CompositeCanonizer, MergeBatch
 from zennit.core import collect_leaves
 from zennit.layer import Sum
 
-from .block_forwards import forward_entry, handled_forward, onnx_gate_operands, timm_body, timm_body_names
+from .block_forwards import SUM_AXIS, forward_entry, handled_forward, onnx_gate_operands, timm_body, timm_body_names
 
 __all__ = [
     "ConstantFactorCanonizer", "DenseNetMergeBatchNorm", "GlobalPoolCanonizer", "InputTransformCanonizer",
     "ONNX_ACTIVATIONS", "OnnxBinaryCanonizer", "ResNetCanonizer", "ResidualSumCanonizer", "SequentialMergeBatchNorm",
     "TIMM_ACTIVATIONS", "TimmMergeBatchNorm", "canonizers_for", "covered_by_canonizers", "family_of",
-    "unchecked_library_module",
+    "merged_into_identity", "unchecked_library_module",
 ]
 
 
@@ -69,6 +69,11 @@ def _merge_exactly(modules, batch_norm):
 
 def _pass_through(input: torch.Tensor) -> torch.Tensor:
     return input
+
+
+def merged_into_identity(module: torch.nn.Module) -> bool:
+    """True while ``module`` is a batch norm that a canonizer merged and skips (it returns its input)."""
+    return module.__dict__.get("forward") is _pass_through
 
 
 _PLAIN_BATCH_NORMS = (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d, torch.nn.BatchNorm3d)
@@ -105,12 +110,11 @@ class SequentialMergeBatchNorm(_ExactMerge, zennit_canonizers.SequentialMergeBat
 
 
 class ResNetCanonizer(CompositeCanonizer):
-    """zennit's ResNetCanonizer (skip sums of torchvision ResNet blocks explicit) with exact merging."""
+    """torchvision ResNets as zennit's ResNetCanonizer makes them (batch norms merged exactly, the skip
+    sums of BasicBlock and Bottleneck through a ``Sum`` module), with the summands stacked first."""
 
     def __init__(self):
-        from zennit.torchvision import ResNetBasicBlockCanonizer, ResNetBottleneckCanonizer
-
-        super().__init__((SequentialMergeBatchNorm(), ResNetBottleneckCanonizer(), ResNetBasicBlockCanonizer()))
+        super().__init__((SequentialMergeBatchNorm(), ResNetBlockCanonizer()))
 
 
 # --- the canonizers ----------------------------------------------------------------------------------
@@ -147,10 +151,16 @@ class ResidualSumCanonizer(_SwapForward):
     kinds = ("residual", "timm_residual", "timm_resnet")
 
     def _helpers(self, module) -> dict:
-        helpers = {"canonizer_sum": Sum()}
+        helpers = {"canonizer_sum": Sum(dim=SUM_AXIS)}
         if timm_body_names(module) is not None:
             helpers["canonizer_body"] = timm_body(module)
         return helpers
+
+
+class ResNetBlockCanonizer(ResidualSumCanonizer):
+    """torchvision's ResNet ``BasicBlock`` and ``Bottleneck`` add their skip connection with a ``Sum`` module."""
+
+    kinds = ("resnet",)
 
 
 class OnnxBinaryCanonizer(_SwapForward):
@@ -169,7 +179,7 @@ class OnnxBinaryCanonizer(_SwapForward):
     def _attribute_map(self, name, module):
         attributes = super()._attribute_map(name, module)
         if attributes is not None:
-            attributes.update(canonizer_sum=Sum(), canonizer_node=name,
+            attributes.update(canonizer_sum=Sum(dim=SUM_AXIS), canonizer_node=name,
                               canonizer_gate=getattr(self, "_gates", {}).get(name))
         return attributes
 

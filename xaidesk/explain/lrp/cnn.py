@@ -41,7 +41,7 @@ from ...models.base import LoadedModel
 from ...models.inference import forward_logits
 from ..common import channel_sum, check_target, detached_copy, gradients_enabled, one_hot_like
 from .composites import FIRST_RULES, TOP_RULES, canonizer_names, choose_canonizers, composite_for
-from .fast_rules import _Bridge, _SkipZeroTerms, accelerate, skip_replaced_backward
+from .fast_rules import _Bridge, _SkipZeroTerms, accelerate, register_lean, skip_replaced_backward
 from .coverage import GRADIENT_METHODS, check_coverage, guard_module, model_refusal, unmerged_batch_norms
 
 MODALITY = ("image", "audio")
@@ -202,9 +202,11 @@ def attached(model: LoadedModel, composite: Composite, fast: bool = True, attach
     handles: list = []
     with gradients_enabled():
         try:
-            composite.register(module)
             if fast:
-                handles = skip_replaced_backward(module, composite)
+                register_lean(composite, module, handles)
+                handles += skip_replaced_backward(module, composite)
+            else:
+                composite.register(module)
             info["unmerged_batch_norms"] = unmerged_batch_norms(module, composite)
             if attach is not None:
                 handles += attach(module)

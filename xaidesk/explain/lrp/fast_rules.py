@@ -16,6 +16,9 @@ zennit, is in docs/lrp-cnn-rules.md ("zennit coupling and porting to zennit 1.x"
   stabiliser reduces to ``z + stabiliser`` and the reducer to ``x * gradient`` (bit for bit).
 - Epsilon on a layer whose parameters it does not modify, and Norm on zennit's ``Sum``, reuse
   the layer output of the forward pass instead of recomputing it.
+- :func:`register_lean` leaves zennit's ``Pass`` hook off where the run passes the relevance on
+  unchanged without it: a batch norm merged into an exact identity, and a ``torch.nn.ReLU`` (run
+  for the call as :class:`_PassedReLU`).
 """
 
 from __future__ import annotations
@@ -24,9 +27,11 @@ import torch
 import torch.nn.functional as F
 from zennit.core import BasicHook, Composite, ParamMod, Stabilizer, zero_wrap
 from zennit.layer import Sum
-from zennit.rules import AlphaBeta, Epsilon, Flat, Gamma, Norm, WSquare, ZBox, ZPlus
+from zennit.rules import AlphaBeta, Epsilon, Flat, Gamma, Norm, Pass, WSquare, ZBox, ZPlus
 
-__all__ = ["accelerate", "skip_replaced_backward"]
+from .canonizers import merged_into_identity
+
+__all__ = ["accelerate", "register_lean", "skip_replaced_backward"]
 
 _CONVOLUTIONS = {torch.nn.Conv1d: F.conv1d, torch.nn.Conv2d: F.conv2d, torch.nn.Conv3d: F.conv3d}
 
@@ -328,3 +333,65 @@ def skip_replaced_backward(module: torch.nn.Module, composite: Composite) -> lis
             else:
                 handles.append(child.register_forward_hook(_bridge_output, prepend=True))
     return handles
+
+
+class _PassReLU(torch.autograd.Function):
+    """Forward: ``relu(x)``. Backward: the relevance unchanged (zennit's ``Pass`` rule)."""
+
+    @staticmethod
+    def forward(ctx, x):
+        return torch.relu(x)
+
+    @staticmethod
+    def backward(ctx, relevance):
+        return relevance
+
+
+class _PassedReLU:
+    """The forward set on a ``torch.nn.ReLU`` for one run in place of zennit's ``Pass`` hook: the same
+    relevance without the hook's copy of the input, its two autograd hooks and the ReLU's own backward.
+    Out of place, like the copy the hook makes, so an in-place ReLU leaves its input alone."""
+
+    def __init__(self, module: torch.nn.Module):
+        self.module = module
+
+    def __call__(self, inp):
+        if torch.is_grad_enabled() and isinstance(inp, torch.Tensor) and inp.requires_grad:
+            return _PassReLU.apply(inp)
+        return torch.relu(inp)
+
+    def remove(self) -> None:
+        if self.module.__dict__.get("forward") is self:
+            del self.module.forward
+
+
+def register_lean(composite: Composite, module: torch.nn.Module, handles: list) -> None:
+    """``composite.register(module)`` without the ``Pass`` hooks whose effect the run has anyway.
+
+    A batch norm merged into an exact identity returns its input, so the relevance passes it
+    unchanged with no hook; a ``torch.nn.ReLU`` gets :class:`_PassedReLU` for the run. Their
+    removers are appended to ``handles`` as they are made (also when registering fails midway).
+    """
+    own = composite.__dict__.get("module_map")  # zennit composites keep their map as an attribute
+    rule_for = composite.module_map
+
+    def module_map(ctx, name, child):
+        template = rule_for(ctx, name, child)
+        if type(template) is not Pass:
+            return template
+        if merged_into_identity(child):
+            return None
+        if type(child) is torch.nn.ReLU and "forward" not in child.__dict__:
+            child.forward = _PassedReLU(child)
+            handles.append(child.forward)
+            return None
+        return template
+
+    composite.module_map = module_map
+    try:
+        composite.register(module)
+    finally:
+        if own is None:
+            del composite.module_map
+        else:
+            composite.module_map = own
