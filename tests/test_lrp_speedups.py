@@ -163,13 +163,13 @@ def test_a_cancelled_run_removes_the_bridged_forwards():
 
 
 def test_lean_registration_leaves_no_hook_on_relus_or_merged_batch_norms():
-    """ReLUs run as a pass-through function and merged batch norms without a hook; other Pass layers keep theirs."""
+    """ReLUs run as a pass-through function and merged batch norms without a hook; other activations keep theirs."""
     net = conv_net()
-    net[5] = nn.LeakyReLU(0.0)  # same values as a ReLU, but not one: keeps zennit's Pass hook
+    net[5] = nn.Softplus(beta=50.0)  # not run out of place: keeps zennit's Pass hook
     model = loaded(net, (10, 10), architecture="demo_cnn")
     with lrp.attached(model, lrp.build_composite("epsilon_plus_flat", {}, model)) as (module, _):
         for relu in (module[2], module[8]):
-            assert isinstance(relu.forward, fast_rules._PassedReLU)
+            assert isinstance(relu.forward, fast_rules._PassedActivation)
             assert not relu._forward_hooks and not relu._forward_pre_hooks
         assert canonizers.merged_into_identity(module[1]) and not module[1]._forward_hooks
         assert module[5]._forward_pre_hooks and "forward" not in module[5].__dict__
@@ -205,3 +205,26 @@ def test_resnet_blocks_give_the_relevance_of_zennits_own_resnet_canonizer(arch):
     torch.testing.assert_close(ours, theirs, rtol=1e-5, atol=1e-6 * float(theirs.abs().max()))
     assert float(theirs.abs().sum()) > 0
     _untouched(net)
+
+
+@pytest.mark.parametrize("activation", [
+    nn.ReLU(inplace=True), nn.ReLU6(inplace=True), nn.LeakyReLU(0.1, inplace=True), nn.SiLU(inplace=True),
+    nn.Hardswish(), nn.GELU(approximate="tanh"),
+])
+def test_each_activation_run_out_of_place_keeps_its_values_and_zennits_relevance(activation):
+    torch.manual_seed(14)
+    net = nn.Sequential(nn.Conv2d(3, 6, 3, padding=1), activation, nn.Conv2d(6, 6, 3, padding=1), type(activation)(),
+                        nn.Flatten(), nn.Linear(6 * 8 * 8, 3))
+    model = loaded(net, (8, 8), architecture="demo_cnn")
+    x = torch.randn(1, 3, 8, 8, generator=torch.Generator().manual_seed(15))
+    inner = torch.randn(2, 6, 8, 8, generator=torch.Generator().manual_seed(16)) * 4
+    expected = activation(inner.clone())
+    with lrp.attached(model, lrp.build_composite("epsilon_gamma_box", {}, model)) as (module, _):
+        assert isinstance(module[1].forward, fast_rules._PassedActivation)
+        kept = inner.clone().requires_grad_()
+        torch.testing.assert_close(module[1](kept), expected, rtol=0, atol=0)
+        torch.testing.assert_close(module[1](inner.clone()), expected, rtol=0, atol=0)
+    _untouched(net)
+    fast, slow = _both(model, x, 2, "epsilon_gamma_box", {})
+    torch.testing.assert_close(fast, slow, rtol=1e-6, atol=1e-9 * float(slow.abs().max()))
+    assert float(slow.abs().sum()) > 0

@@ -17,8 +17,8 @@ zennit, is in docs/lrp-cnn-rules.md ("zennit coupling and porting to zennit 1.x"
 - Epsilon on a layer whose parameters it does not modify, and Norm on zennit's ``Sum``, reuse
   the layer output of the forward pass instead of recomputing it.
 - :func:`register_lean` leaves zennit's ``Pass`` hook off where the run passes the relevance on
-  unchanged without it: a batch norm merged into an exact identity, and a ``torch.nn.ReLU`` (run
-  for the call as :class:`_PassedReLU`).
+  unchanged without it: a batch norm merged into an exact identity, and ReLU, SiLU, GELU and
+  their kin (run for the call as :class:`_PassedActivation`).
 """
 
 from __future__ import annotations
@@ -335,30 +335,43 @@ def skip_replaced_backward(module: torch.nn.Module, composite: Composite) -> lis
     return handles
 
 
-class _PassReLU(torch.autograd.Function):
-    """Forward: ``relu(x)``. Backward: the relevance unchanged (zennit's ``Pass`` rule)."""
+class _PassThrough(torch.autograd.Function):
+    """Forward: the activation's value. Backward: the relevance unchanged (zennit's ``Pass`` rule)."""
 
     @staticmethod
-    def forward(ctx, x):
-        return torch.relu(x)
+    def forward(ctx, x, passed):
+        return passed.function(passed.module, x)
 
     @staticmethod
     def backward(ctx, relevance):
-        return relevance
+        return relevance, None
 
 
-class _PassedReLU:
-    """The forward set on a ``torch.nn.ReLU`` for one run in place of zennit's ``Pass`` hook: the same
-    relevance without the hook's copy of the input, its two autograd hooks and the ReLU's own backward.
-    Out of place, like the copy the hook makes, so an in-place ReLU leaves its input alone."""
+#: Activations run out of place by :class:`_PassedActivation` (exact classes: a subclass may compute otherwise).
+_OUT_OF_PLACE = {
+    torch.nn.ReLU: lambda module, x: torch.relu(x),
+    torch.nn.ReLU6: lambda module, x: F.hardtanh(x, 0.0, 6.0),
+    torch.nn.LeakyReLU: lambda module, x: F.leaky_relu(x, module.negative_slope),
+    torch.nn.SiLU: lambda module, x: F.silu(x),
+    torch.nn.Hardswish: lambda module, x: F.hardswish(x),
+    torch.nn.GELU: lambda module, x: F.gelu(x, approximate=module.approximate),
+}
+
+
+class _PassedActivation:
+    """The forward set on an activation of :data:`_OUT_OF_PLACE` for one run in place of zennit's
+    ``Pass`` hook: the same relevance without the hook's copy of the input, its two autograd hooks
+    and the activation's own backward pass. Out of place, like the copy the hook makes, so an
+    in-place activation leaves its input alone."""
 
     def __init__(self, module: torch.nn.Module):
         self.module = module
+        self.function = _OUT_OF_PLACE[type(module)]
 
     def __call__(self, inp):
         if torch.is_grad_enabled() and isinstance(inp, torch.Tensor) and inp.requires_grad:
-            return _PassReLU.apply(inp)
-        return torch.relu(inp)
+            return _PassThrough.apply(inp, self)
+        return self.function(self.module, inp)
 
     def remove(self) -> None:
         if self.module.__dict__.get("forward") is self:
@@ -369,8 +382,8 @@ def register_lean(composite: Composite, module: torch.nn.Module, handles: list) 
     """``composite.register(module)`` without the ``Pass`` hooks whose effect the run has anyway.
 
     A batch norm merged into an exact identity returns its input, so the relevance passes it
-    unchanged with no hook; a ``torch.nn.ReLU`` gets :class:`_PassedReLU` for the run. Their
-    removers are appended to ``handles`` as they are made (also when registering fails midway).
+    unchanged with no hook; an activation of :data:`_OUT_OF_PLACE` gets :class:`_PassedActivation`
+    for the run. Their removers are appended to ``handles`` as they are made (also when registering fails midway).
     """
     own = composite.__dict__.get("module_map")  # zennit composites keep their map as an attribute
     rule_for = composite.module_map
@@ -381,8 +394,8 @@ def register_lean(composite: Composite, module: torch.nn.Module, handles: list) 
             return template
         if merged_into_identity(child):
             return None
-        if type(child) is torch.nn.ReLU and "forward" not in child.__dict__:
-            child.forward = _PassedReLU(child)
+        if type(child) in _OUT_OF_PLACE and "forward" not in child.__dict__:
+            child.forward = _PassedActivation(child)
             handles.append(child.forward)
             return None
         return template
