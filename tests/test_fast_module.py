@@ -61,6 +61,34 @@ def test_a_copy_is_built_while_another_thread_runs_the_model():
     assert fast[0].weight is not net[0].weight and fast[5].weight is net[5].weight, "unchanged layers are shared"
 
 
+def test_two_models_build_their_copies_at_once(monkeypatch):
+    """The build lock is per model: one model's slow build does not hold up another's."""
+    from xaidesk.explain import fast_module
+
+    slow, quick, x = net_with_norm(), net_with_norm(), torch.randn(1, 3, 8, 8)
+    building, release = threading.Event(), threading.Event()
+    build = fast_module._build
+
+    def gated_build(module, example):
+        if module is slow:
+            building.set()
+            assert release.wait(20)
+        return build(module, example)
+
+    monkeypatch.setattr(fast_module, "_build", gated_build)
+    got = {}
+    thread = threading.Thread(target=lambda: got.setdefault("slow", fast_copy(slow, x)))
+    thread.start()
+    try:
+        assert building.wait(20)
+        assert fast_copy(quick, x) is not quick  # built while the other model's build is under way
+        assert "slow" not in got
+    finally:
+        release.set()
+        thread.join()
+    assert got["slow"] is not slow and fast_copy(slow, x) is got["slow"]
+
+
 class Shortcut(torch.nn.Module):
     """The convolution's output feeds the batch norm and a shortcut: merging would change the shortcut."""
 

@@ -31,7 +31,8 @@ import torch
 from ..models.inference import has_conv2d
 
 _COPIES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-_COPIES_LOCK = threading.Lock()
+_BUILD_LOCKS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # one per model: two models build at once
+_COPIES_LOCK = threading.Lock()  # guards both tables, held only to read or write them
 _FOLD_PAIRS = ((torch.nn.Conv1d, torch.nn.BatchNorm1d), (torch.nn.Conv2d, torch.nn.BatchNorm2d),
                (torch.nn.Conv3d, torch.nn.BatchNorm3d))
 _CONVS = tuple(c for c, _ in _FOLD_PAIRS)
@@ -219,12 +220,16 @@ def fast_copy(module, example: torch.Tensor):
         return module
     state = _weights_state(module)
     with _COPIES_LOCK:
-        cached = _COPIES.get(module)
+        build_lock = _BUILD_LOCKS.setdefault(module, threading.Lock())
+    with build_lock:
+        with _COPIES_LOCK:
+            cached = _COPIES.get(module)
         if cached is None or not _same_state(cached[0], state):
             with torch.inference_mode(False):
                 built = _build(module, example[:1].detach().clone())  # a normal tensor even in inference mode
             cached = (state, built)
-            _COPIES[module] = cached
+            with _COPIES_LOCK:
+                _COPIES[module] = cached
     return module if cached[1] is None else cached[1]
 
 
