@@ -34,6 +34,13 @@ def test_a_copy_is_built_checked_and_reused():
     assert torch.allclose(fast(x.contiguous(memory_format=torch.channels_last)), net(x), atol=1e-5)
 
 
+def test_progress_is_told_only_when_a_copy_is_built():
+    net, x, told = net_with_norm(), torch.randn(1, 3, 8, 8), []
+    fast_copy(net, x, lambda fraction, message: told.append(message))
+    fast_copy(net, x, lambda fraction, message: told.append(message))
+    assert told == ["Preparing a faster copy of the network (once per model)"]
+
+
 def test_a_copy_is_built_while_another_thread_runs_the_model():
     """Building the copy patches nothing outside it: a thread running the model meanwhile gets its own scores."""
     net, x = net_with_norm(), torch.randn(4, 3, 8, 8)

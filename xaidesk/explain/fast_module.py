@@ -204,11 +204,12 @@ def _agrees(want, copy_: torch.nn.Module, example: torch.Tensor) -> bool:
         float((got - want).abs().max()) <= 1e-3 * scale + 1e-6
 
 
-def fast_copy(module, example: torch.Tensor):
+def fast_copy(module, example: torch.Tensor, progress=None):
     """The faster copy of ``module`` (see the module's description), built once per model's weights.
 
     ``example`` is an input batch; its first item is used to find the batch norms to merge and to
-    check the copy. TorchScript and other non-``nn.Module`` models, models in training mode or with
+    check the copy. ``progress(fraction, message)``, when given, is told before a copy is built
+    (a forward and a backward pass, up to a few seconds on a large network). TorchScript and other non-``nn.Module`` models, models in training mode or with
     hooks, models without convolutions or batch norms, and copies that do not give the model's
     scores on ``example`` are returned unchanged.
     """
@@ -225,6 +226,8 @@ def fast_copy(module, example: torch.Tensor):
         with _COPIES_LOCK:
             cached = _COPIES.get(module)
         if cached is None or not _same_state(cached[0], state):
+            if progress is not None:
+                progress(0.0, "Preparing a faster copy of the network (once per model)")
             with torch.inference_mode(False):
                 built = _build(module, example[:1].detach().clone())  # a normal tensor even in inference mode
             cached = (state, built)
@@ -233,11 +236,11 @@ def fast_copy(module, example: torch.Tensor):
     return module if cached[1] is None else cached[1]
 
 
-def fast_gradient_module(module, example: torch.Tensor) -> tuple[object, bool]:
+def fast_gradient_module(module, example: torch.Tensor, progress=None) -> tuple[object, bool]:
     """``(module to differentiate, channels-last inputs?)`` for methods that take many gradients.
 
     The checked copy of a convolutional network gets its inputs in the channels-last layout,
     which oneDNN runs faster on the CPU; the model itself keeps the layout it was given.
     """
-    fast = fast_copy(module, example)
+    fast = fast_copy(module, example, progress)
     return fast, fast is not module and has_conv2d(fast)

@@ -218,7 +218,7 @@ def smoothgrad(model, x, target, *, params, token, progress) -> Explanation:
     if kind not in SMOOTHGRAD_AGGREGATIONS:
         _aggregate(kind, x, x)  # raises the plain message
     x = detached_copy(x)
-    module, channels_last = fast_gradient_module(model.module, x)
+    module, channels_last = fast_gradient_module(model.module, x, progress)
     with torch.inference_mode():
         logits = forward_logits(module, _layout(x, channels_last), model.name)
     check_target(target, logits.shape[1])
@@ -308,7 +308,7 @@ def integrated(model, x, target, *, params, token, progress) -> Explanation:
     x = detached_copy(x)
     baseline = reference_input(x, params["baseline"], model.preprocessing)
     diff = x - baseline
-    module, channels_last = fast_gradient_module(model.module, x)
+    module, channels_last = fast_gradient_module(model.module, x, progress)
     order = spread_order(len(alphas))
     ends_on_path = alphas[0] == 0.0 and alphas[-1] == 1.0 and batch_size >= 2
     if ends_on_path:

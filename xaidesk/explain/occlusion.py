@@ -93,7 +93,7 @@ def occlusion(model, x, target, *, params, token, progress) -> Explanation:
                                        bool(params["scale_to_input"]))
     positions = patch_positions(height, width, (patch, patch), (stride, stride))
     fill = reference_input(x, params["fill"], model.preprocessing)
-    scorer = fast_copy(scoring_module(model), x)
+    scorer = fast_copy(scoring_module(model), x, progress)
     with torch.inference_mode():
         base = forward_logits(scorer, x, model.name)[0].float().cpu()
     check_target(target, base.shape[0])
