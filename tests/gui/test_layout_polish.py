@@ -55,7 +55,7 @@ def shown_title(title: str, name: str) -> str:
 
 def test_window_titles_name_the_app_once(window):
     from xaidesk.gui.app import create_application
-    from xaidesk.gui.main_window import DISPLAY_NAME
+    from xaidesk.gui.wording import DISPLAY_NAME
 
     name = create_application().applicationDisplayName()
     assert name == DISPLAY_NAME == "xaidesk"

@@ -14,8 +14,9 @@ from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication
 
 from ..userdirs import setup_logging
-from .main_window import DISPLAY_NAME, MainWindow, StartupOptions
+from .main_window import MainWindow, StartupOptions
 from .settings import APPLICATION, ORGANIZATION
+from .wording import DISPLAY_NAME
 
 STYLE_SHEET = """
 QLabel#notes { color: palette(placeholder-text); }

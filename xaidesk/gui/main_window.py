@@ -24,6 +24,7 @@ from .tabs.molecules_tab import MoleculesTab
 from .tabs.tables_tab import TablesTab
 from .views.view_common import ElidedLabel
 from .widgets import error_dialog
+from .wording import window_title
 from .window_exports import save_and_report, update_export_actions
 from .window_menus import about_html, build_menus, fill_catalog_menus
 from .window_routing import (
@@ -62,9 +63,6 @@ class StartupOptions:
     time_to_window: bool = False
     audio: str | None = None
 
-
-#: The application's name in window titles (``QApplication.applicationDisplayName``).
-DISPLAY_NAME = "xaidesk"
 
 class MainWindow(QMainWindow):
     """The application window. Owns the :class:`Runner` and shuts it down on close."""
@@ -425,15 +423,6 @@ class MainWindow(QMainWindow):
         self.dataset_tab.shutdown()
         self.runner.shutdown()
         super().closeEvent(event)
-
-
-def window_title(title: str) -> str:
-    """``title`` followed by the application's display name, ``"Guide — xaidesk"``.
-
-    Qt adds the display name to every window title that does not already end with it; ending
-    with it here names the application once, in Qt's own place.
-    """
-    return title if title.endswith(DISPLAY_NAME) else f"{title} — {DISPLAY_NAME}"
 
 
 __all__ = ["MainWindow", "StartupOptions"]

@@ -1,6 +1,19 @@
-"""Plain wording for counts shown to a person ("1 file", "10 files"); Qt-free."""
+"""Plain wording shown to a person: counts ("1 file", "10 files") and window titles; Qt-free."""
 
 from __future__ import annotations
+
+#: The application's name as people see it (Qt's display name, the end of every window title).
+DISPLAY_NAME = "xaidesk"
+
+
+def window_title(title: str) -> str:
+    """``title`` followed by the application's display name, ``"Guide — xaidesk"``.
+
+    Qt adds the display name to every window title that does not already end with it; ending
+    with it here names the application once, in Qt's own place.
+    """
+    return title if title.endswith(DISPLAY_NAME) else f"{title} — {DISPLAY_NAME}"
+
 
 #: Plurals that do not just add "s".
 IRREGULAR = {"child": "children", "person": "people", "analysis": "analyses", "index": "indices"}

@@ -6,7 +6,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QTextBrowser, QVBoxLayout, QWidget
 
 from ...resources import resource_path
-from ..main_window import window_title
+from ..wording import window_title
 from .guide import guide_html
 
 
