@@ -161,11 +161,13 @@ def test_integrated_gradients_partials_and_batch_independence():
     model = loaded(net)
     x = torch.randn(1, 3, 8, 8)
     partials = []
+    told = []
     a = run("gradient.integrated", model, x, 2, steps=16, batch_size=3,
-            progress=lambda f, m="", p=None: partials.append(p) if p is not None else None)
+            progress=lambda f, m="", p=None: partials.append(p) if p is not None else told.append(m))
     b = run("gradient.integrated", model, x, 2, steps=16, batch_size=17)
     np.testing.assert_allclose(a.relevance, b.relevance, rtol=1e-5, atol=1e-7)
     assert len(partials) == 5 and not any(p.complete for p in partials)
+    assert told == ["Preparing a faster copy of the network (once per model)"]
     assert sorted(gradients.spread_order(9)) == list(range(9))
     assert gradients.spread_order(9)[:3] == [0, 8, 4]
 

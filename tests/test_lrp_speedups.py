@@ -174,11 +174,69 @@ def test_lean_registration_leaves_no_hook_on_relus_or_merged_batch_norms():
         assert canonizers.merged_into_identity(module[1]) and not module[1]._forward_hooks
         assert module[5]._forward_pre_hooks and "forward" not in module[5].__dict__
     _untouched(net)
-    x = torch.randn(1, 3, 10, 10, generator=torch.Generator().manual_seed(11))
-    before = x.clone()
-    fast, slow = _both(model, x, 1, "epsilon_plus_flat", {})
+    x = torch.randn(3, 3, 10, 10, generator=torch.Generator().manual_seed(11))
+    composite = lrp.build_composite("epsilon_plus_flat", {}, model)
+    own_map = composite.__dict__.get("module_map")
+    _, fast, _, _ = lrp.lrp_attribution_batch(model, x, [0, 1, 3], composite)
+    _, slow, _, _ = lrp.lrp_attribution_batch(model, x, [0, 1, 3], lrp.build_composite(
+        "epsilon_plus_flat", {}, model, fast=False), fast=False)
     torch.testing.assert_close(fast, slow, rtol=1e-6, atol=1e-9 * float(slow.abs().max()))
-    assert torch.equal(x, before)
+    assert float(slow.abs().sum()) > 0
+    assert composite.__dict__.get("module_map") is own_map
+
+
+class InPlaceAfterNorm(nn.Module):
+    """GoogLeNet's BasicConv2d: an in-place functional ReLU right after a batch norm that gets merged."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv, self.bn = nn.Conv2d(3, 4, 3, padding=1), nn.BatchNorm2d(4)
+        self.head = nn.Sequential(nn.Flatten(), nn.Linear(4 * 6 * 6, 3))
+
+    def forward(self, x):
+        return self.head(torch.nn.functional.relu(self.bn(self.conv(x)), inplace=True))
+
+
+def test_an_in_place_operation_after_a_skipped_batch_norm_leaves_the_convolution_output_alone():
+    torch.manual_seed(17)
+    net = InPlaceAfterNorm().eval()
+    _randomise_batch_norms(net)
+    model = loaded(net, (6, 6), architecture="demo_cnn")
+    x = torch.randn(1, 3, 6, 6, generator=torch.Generator().manual_seed(18))
+    outputs = {}
+    for fast in (True, False):
+        composite = lrp.build_composite("epsilon_plus_flat", {}, model, fast=fast)
+        with lrp.attached(model, composite, fast=fast) as (module, _):
+            assert canonizers.merged_into_identity(module.bn)
+            handle = module.conv.register_forward_hook(lambda m, i, out: outputs.__setitem__(fast, out))
+            module(x.clone().requires_grad_())
+            handle.remove()
+    assert float(outputs[False].detach().min()) < 0  # the merged convolution's output has negative values
+    torch.testing.assert_close(outputs[True], outputs[False], rtol=0, atol=0)
+    _untouched(net)
+
+
+def test_a_failure_midway_through_registering_removes_every_forward_and_restores_the_map(monkeypatch):
+    net = conv_net()
+    model = loaded(net, (10, 10), architecture="demo_cnn")
+    composite = lrp.build_composite("epsilon_plus_flat", {}, model)
+    own_map = composite.__dict__.get("module_map")
+    calls = []
+
+    def failing_register(self, module):
+        calls.append(module)
+        if len(calls) == 3:
+            raise RuntimeError("hook failed")
+        return original(self, module)
+
+    original = type(composite.layer_map[0][1]).register
+    monkeypatch.setattr(fast_rules.BasicHook, "register", failing_register)
+    with pytest.raises(RuntimeError, match="hook failed"):
+        with lrp.attached(model, composite):
+            pass
+    assert len(calls) == 3  # after the ReLU got its run-time forward
+    assert composite.__dict__.get("module_map") is own_map
+    _untouched(net)
 
 
 @pytest.mark.parametrize("arch", ["basic", "bottleneck"])
@@ -223,7 +281,9 @@ def test_each_activation_run_out_of_place_keeps_its_values_and_zennits_relevance
         assert isinstance(module[1].forward, fast_rules._PassedActivation)
         kept = inner.clone().requires_grad_()
         torch.testing.assert_close(module[1](kept), expected, rtol=0, atol=0)
-        torch.testing.assert_close(module[1](inner.clone()), expected, rtol=0, atol=0)
+        probe = inner.clone()
+        torch.testing.assert_close(module[1](probe), expected, rtol=0, atol=0)
+        assert torch.equal(probe, inner), "run out of place also without gradients"
     _untouched(net)
     fast, slow = _both(model, x, 2, "epsilon_gamma_box", {})
     torch.testing.assert_close(fast, slow, rtol=1e-6, atol=1e-9 * float(slow.abs().max()))

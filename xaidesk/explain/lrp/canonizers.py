@@ -59,7 +59,7 @@ def _merge_exactly(modules, batch_norm):
     canonized model's logits are off by about ``eps / 2`` per merged norm (0.05 % per layer
     with torchvision MobileNet's ``eps = 1e-3``). A variance of ``1 - eps`` makes it exact.
     A plain torch batch norm that now computes ``x * 1 + 0`` bit for bit is skipped for the
-    run (its forward returns its input; :class:`_ExactMerge` restores it).
+    run (its forward returns a copy of its input; :class:`_ExactMerge` restores it).
     """
     MergeBatchNorm.merge_batch_norm(modules, batch_norm)
     batch_norm.running_var.data = torch.full_like(batch_norm.running_var.data, 1.0 - batch_norm.eps)
@@ -68,11 +68,13 @@ def _merge_exactly(modules, batch_norm):
 
 
 def _pass_through(input: torch.Tensor) -> torch.Tensor:
-    return input
+    # a copy, as the norm itself returns: an in-place operation after it (GoogLeNet's
+    # ``F.relu(bn(conv(x)), inplace=True)``) must not change the convolution's output
+    return input.clone()
 
 
 def merged_into_identity(module: torch.nn.Module) -> bool:
-    """True while ``module`` is a batch norm that a canonizer merged and skips (it returns its input)."""
+    """True while ``module`` is a batch norm that a canonizer merged and skips (it returns a copy of its input)."""
     return module.__dict__.get("forward") is _pass_through
 
 

@@ -381,8 +381,8 @@ class _PassedActivation:
 def register_lean(composite: Composite, module: torch.nn.Module, handles: list) -> None:
     """``composite.register(module)`` without the ``Pass`` hooks whose effect the run has anyway.
 
-    A batch norm merged into an exact identity returns its input, so the relevance passes it
-    unchanged with no hook; an activation of :data:`_OUT_OF_PLACE` gets :class:`_PassedActivation`
+    A batch norm merged into an exact identity returns a copy of its input, so the relevance passes
+    it unchanged with no hook; an activation of :data:`_OUT_OF_PLACE` gets :class:`_PassedActivation`
     for the run. Their removers are appended to ``handles`` as they are made (also when registering fails midway).
     """
     own = composite.__dict__.get("module_map")  # zennit composites keep their map as an attribute
