@@ -104,3 +104,18 @@ def test_explanation_view_waits_for_run_and_titles_stay_short(qtbot, make_window
     tab.clear_history()
     tab.open_image(tab.image.path)
     qtbot.waitUntil(lambda: tab.prediction is not None and view.waiting(), timeout=10_000)
+
+
+def test_a_placeholder_stays_in_the_middle_of_an_empty_view(qtbot):
+    """pyqtgraph starts an empty view at (0, 1) x (0, 1); the concept heatmap's hint sat in its corner."""
+    from xaidesk.gui.views.image_views import HeatmapView
+
+    view = HeatmapView("Concept heatmap")
+    qtbot.addWidget(view)
+    view.resize(200, 220)
+    view.set_placeholder("Click a concept\nto see where it is")
+    for x_range, y_range in (((0, 1), (0, 1)), ((-3, 5), (2, 4))):
+        view.view_box.setRange(xRange=x_range, yRange=y_range, padding=0)
+        (x0, x1), (y0, y1) = view.view_box.viewRange()
+        position = view.placeholder.pos()
+        assert (position.x(), position.y()) == pytest.approx(((x0 + x1) / 2, (y0 + y1) / 2))

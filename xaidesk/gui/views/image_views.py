@@ -55,6 +55,7 @@ class ImageView(TitledGraphicsWidget):
         self.placeholder = pg.TextItem("", color="#bbbbbb", anchor=(0.5, 0.5))
         self.view_box.addItem(self.placeholder, ignoreBounds=True)
         self._pixels: np.ndarray | None = None
+        self.view_box.sigRangeChanged.connect(self._centre_placeholder)
         self._lay_out_title_and_graphics()
 
     # -- content ------------------------------------------------------------
@@ -62,7 +63,17 @@ class ImageView(TitledGraphicsWidget):
         """Text shown in the middle of an empty view."""
         self.placeholder.setText(text)
         self.placeholder.setVisible(bool(text))
-        self.placeholder.setPos(0, 0)
+        self._centre_placeholder()
+
+    def _centre_placeholder(self, *_) -> None:
+        """Keep the placeholder in the middle of what an empty view shows (its range starts as
+        (0, 1) x (0, 1), so a fixed point could sit in a corner); with a picture, in its middle."""
+        if self._pixels is not None:
+            height, width = self._pixels.shape[:2]
+            self.placeholder.setPos(width / 2, height / 2)
+        else:
+            (x0, x1), (y0, y1) = self.view_box.viewRange()
+            self.placeholder.setPos((x0 + x1) / 2, (y0 + y1) / 2)
 
     def set_image(self, pixels: np.ndarray | None, reset_view: bool = True) -> None:
         """Show an RGB uint8 image (or clear the view with ``None``)."""
@@ -160,11 +171,7 @@ class HeatmapView(RelevanceLayerMixin, ImageView):
         waiting = self.waiting()
         self.image_item.setVisible(not waiting)
         self.placeholder.setVisible(waiting)
-        if self._pixels is not None:
-            height, width = self._pixels.shape[:2]
-            self.placeholder.setPos(width / 2, height / 2)
-        else:
-            self.placeholder.setPos(0, 0)
+        self._centre_placeholder()
 
     def set_relevance(self, relevance: np.ndarray | None, levels: tuple[float, float] | None = None) -> None:
         """Show a relevance map (H, W) in image coordinates.
