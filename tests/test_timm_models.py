@@ -10,7 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
-from xaidesk.models.demo import preprocessing_from_dict
+from xaidesk.models.preprocessing import preprocessing_from_dict
 from xaidesk.models.preprocessing import Preprocessing
 
 MEAN, STD = (0.5, 0.4, 0.3), (0.2, 0.25, 0.3)

@@ -24,7 +24,7 @@ from torch import nn
 from ..core import ModelError
 from ..resources import resource_path
 from .base import LoadedModel
-from .preprocessing import INTERPOLATIONS, Preprocessing
+from .preprocessing import preprocessing_from_dict
 
 DEMO_ARCHITECTURE = "demo_cnn"
 DEMO_NAMES = ("digits", "clever_hans", "sounds")
@@ -103,51 +103,6 @@ def read_demo_metadata(name: str) -> dict[str, Any]:
         raise ModelError(
             f"The description file of the built-in model '{name}' could not be read.", details=str(error)
         ) from error
-
-
-def preprocessing_from_dict(data: dict[str, Any], name: str = "custom") -> Preprocessing:
-    """Build a :class:`Preprocessing` from its JSON form (as written by ``Preprocessing.to_dict``).
-
-    Files written before ``interpolation`` existed have no such entry and read as bilinear.
-    """
-    channels = str(data.get("channels", "rgb")).lower()
-    if channels in ("grey", "grayscale", "greyscale", "l"):
-        channels = "gray"
-    if channels not in ("rgb", "gray"):
-        raise ValueError(f"channels must be 'rgb' or 'gray', not {channels!r}")
-    count = 1 if channels == "gray" else 3
-    size = data.get("size", (224, 224))
-    if isinstance(size, (int, float)):
-        size = (int(size), int(size))
-    size = tuple(int(v) for v in size)
-    if len(size) != 2 or min(size) < 1:
-        raise ValueError(f"size must be [height, width], not {data.get('size')!r}")
-    default_mean = (0.485, 0.456, 0.406) if count == 3 else (0.5,)
-    default_std = (0.229, 0.224, 0.225) if count == 3 else (0.5,)
-    mean = tuple(float(v) for v in data.get("mean", default_mean))
-    std = tuple(float(v) for v in data.get("std", default_std))
-    if len(mean) == 1 and count == 3:
-        mean = mean * 3
-    if len(std) == 1 and count == 3:
-        std = std * 3
-    if len(mean) != count or len(std) != count:
-        raise ValueError(f"mean and std need {count} value(s) for {channels} input")
-    if any(s <= 0 for s in std):
-        raise ValueError("std values must be positive")
-    resize = data.get("resize")
-    resize = None if resize is None else int(resize)
-    interpolation = str(data.get("interpolation") or "bilinear").lower()
-    if interpolation not in INTERPOLATIONS:
-        raise ValueError(f"interpolation must be one of {', '.join(INTERPOLATIONS)}, not {interpolation!r}")
-    return Preprocessing(
-        size=(size[0], size[1]),
-        mean=mean,
-        std=std,
-        channels=channels,
-        resize=resize,
-        name=str(data.get("name", name)),
-        interpolation=interpolation,
-    )
 
 
 def load_demo(name: str, spec: str | None = None) -> LoadedModel:

@@ -241,7 +241,7 @@ def load_edited(path: str | Path, *, spec: str | None = None, trust: bool = Fals
     from safetensors.torch import load_file as load_tensors
 
     from . import load_model
-    from .demo import preprocessing_from_dict
+    from .preprocessing import preprocessing_from_dict
 
     from .files import UntrustedModelError
 

@@ -66,7 +66,7 @@ def read_sidecar(path: Path) -> Sidecar:
     "interpolation": "bilinear"|"bicubic"|"nearest"}}`` (interpolation optional, bilinear by default).
     A sidecar that exists but cannot be used raises :class:`ModelError`.
     """
-    from .demo import preprocessing_from_dict
+    from .preprocessing import preprocessing_from_dict
 
     result = Sidecar()
     for candidate in _sidecar_candidates(path, ".json"):

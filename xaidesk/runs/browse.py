@@ -46,7 +46,7 @@ class RunInfo:
     @property
     def preprocessing(self):
         """The preprocessing set by hand for the run (a ``Preprocessing``), or ``None``."""
-        from ..models.demo import preprocessing_from_dict
+        from ..models.preprocessing import preprocessing_from_dict
 
         data = self.meta.get("preprocessing")
         return None if not data else preprocessing_from_dict(data, name=str(data.get("name", "set by hand")))

@@ -204,7 +204,7 @@ class PreprocessingEditor(QWidget):
         """The preprocessing the fields describe, or ``None`` while :meth:`problem` finds something wrong."""
         if self.problem() is not None:
             return None
-        from xaidesk.models.demo import preprocessing_from_dict
+        from xaidesk.models.preprocessing import preprocessing_from_dict
 
         values = self.values()
         name = self._original.name if not self.is_edited() else "set by hand"
@@ -214,7 +214,7 @@ class PreprocessingEditor(QWidget):
         """Whether the fields differ from the model's own preprocessing."""
         if self._original is None or self.problem() is not None:
             return self._original is not None
-        from xaidesk.models.demo import preprocessing_from_dict
+        from xaidesk.models.preprocessing import preprocessing_from_dict
 
         ours = preprocessing_from_dict(self.values()).to_dict()
         theirs = self._original.to_dict()

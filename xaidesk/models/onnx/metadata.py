@@ -89,7 +89,7 @@ def choose_preprocessing(metadata: dict[str, str], sidecar, info: _InputInfo, na
                          notes: list[str]) -> Preprocessing:
     """The preprocessing from the metadata, else the sidecar, else inferred from the input (with a note of kind
     ``PREPROCESSING``)."""
-    from ..demo import preprocessing_from_dict
+    from ..preprocessing import preprocessing_from_dict
 
     fixed_size = info.size if None not in info.size else None
     channels = {1: "gray", 3: "rgb"}.get(info.channels or 0)

@@ -101,7 +101,7 @@ def load_probe(path: str | Path, spec: str | None = None) -> LoadedModel:
         raise ModelError("A probe's backbone cannot itself be a probe file.")
     preprocessing = None
     if document.get("backbone_preprocessing"):
-        from ..demo import preprocessing_from_dict
+        from ..preprocessing import preprocessing_from_dict
 
         try:
             preprocessing = preprocessing_from_dict(document["backbone_preprocessing"], name="the probe file")
