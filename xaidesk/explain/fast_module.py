@@ -209,9 +209,10 @@ def fast_copy(module, example: torch.Tensor, progress=None):
 
     ``example`` is an input batch; its first item is used to find the batch norms to merge and to
     check the copy. ``progress(fraction, message)``, when given, is told before a copy is built
-    (a forward and a backward pass, up to a few seconds on a large network). TorchScript and other non-``nn.Module`` models, models in training mode or with
-    hooks, models without convolutions or batch norms, and copies that do not give the model's
-    scores on ``example`` are returned unchanged.
+    (a forward and a backward pass, up to a few seconds on a large network). TorchScript and
+    other non-``nn.Module`` models, models in training mode or with hooks, models without
+    convolutions or batch norms, and copies that do not give the model's scores on ``example``
+    are returned unchanged.
     """
     if not isinstance(module, torch.nn.Module) or isinstance(module, torch.jit.ScriptModule) or module.training:
         return module

@@ -41,9 +41,10 @@ def choose_canonizers(architecture: str, module: torch.nn.Module | None = None) 
 
     With ``module``, the choice follows the block types found in it (see
     :func:`xaidesk.explain.lrp.canonizers.canonizers_for`): torchvision ResNet blocks get
-    ResNetCanonizer (zennit's, with the summands stacked first); EfficientNet, MobileNet, RegNet, ConvNeXt, DenseNet, ShuffleNet and timm's
-    EfficientNet/ResNet/ConvNeXt blocks get residual sums, constant gates and pooling made
-    explicit; batch norms are merged into the layer that feeds them.
+    ResNetCanonizer (zennit's, with the summands stacked first); EfficientNet, MobileNet,
+    RegNet, ConvNeXt, DenseNet, ShuffleNet and timm's EfficientNet/ResNet/ConvNeXt blocks get
+    residual sums, constant gates and pooling made explicit; batch norms are merged into the
+    layer that feeds them.
 
     Without ``module``, by the architecture key alone (``vgg16``, ``resnet50``, ``demo_cnn``,
     ...): ``resnet*`` gets ResNetCanonizer and everything else SequentialMergeBatchNorm, which

@@ -383,7 +383,8 @@ def register_lean(composite: Composite, module: torch.nn.Module, handles: list) 
 
     A batch norm merged into an exact identity returns a copy of its input, so the relevance passes
     it unchanged with no hook; an activation of :data:`_OUT_OF_PLACE` gets :class:`_PassedActivation`
-    for the run. Their removers are appended to ``handles`` as they are made (also when registering fails midway).
+    for the run. Their removers are appended to ``handles`` as they are made, so they are removed
+    also when registering fails midway.
     """
     own = composite.__dict__.get("module_map")  # zennit composites keep their map as an attribute
     rule_for = composite.module_map
