@@ -69,6 +69,20 @@ def assert_same_scores_and_relevance(net, other, x, option_sets, target: int = 2
                                    rtol=0, atol=1e-4 * float(expected.abs().max()))
 
 
+def copies_score_like_the_model(net, x, family: str, attention_layers: int) -> dict:
+    """:func:`lrp_copy` in both attention modes scores like ``net`` and names its family; returns each mode's info."""
+    with torch.no_grad():
+        want = net(x)
+    infos = {}
+    for mode in ("attnlrp", "cp"):
+        duplicate, info = lrp_copy(net, attention=mode)
+        with torch.no_grad():
+            torch.testing.assert_close(duplicate(x), want, rtol=1e-5, atol=1e-5)
+        assert info["family"] == family and info["attention_layers"] == attention_layers
+        infos[mode] = info
+    return infos
+
+
 def input_image(seed=1) -> torch.Tensor:
     return torch.randn(1, 3, 32, 32, generator=torch.Generator().manual_seed(seed))
 
@@ -126,11 +140,7 @@ def test_copy_scores_like_the_model_and_leaves_it_untouched():
     flags = [p.requires_grad for p in net.parameters()]
     with torch.no_grad():
         out_before = net(x)
-    for mode in ("attnlrp", "cp"):
-        duplicate, info = lrp_copy(net, attention=mode)
-        with torch.no_grad():
-            torch.testing.assert_close(duplicate(x), out_before, rtol=1e-5, atol=1e-5)
-        assert info["family"] == "torchvision ViT" and info["attention_layers"] == 2
+    for info in copies_score_like_the_model(net, x, "torchvision ViT", 2).values():
         assert info["rules"]["conv_proj"].startswith("γ (γ=0.25")
         assert info["rules"]["heads.head"].startswith("γ (γ=0.05")
     run(loaded(net), x, 0)

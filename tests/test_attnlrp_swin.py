@@ -7,10 +7,8 @@ import pytest
 import torch
 from torch import nn
 
-from xaidesk.explain.lrp.attention import lrp_copy
-
 from test_attnlrp import (  # noqa: F401 - one_thread is an autouse fixture
-    HFClassifier, assert_same_scores_and_relevance, loaded, one_thread, run, tiny_swin_v2)
+    HFClassifier, assert_same_scores_and_relevance, copies_score_like_the_model, loaded, one_thread, run, tiny_swin_v2)
 
 
 def tiny_swin(bias_free=False):
@@ -32,11 +30,7 @@ def tiny_swin(bias_free=False):
 def test_swin_copy_scores_like_the_model_and_cp_lrp_conserves(size):
     net = tiny_swin(bias_free=True)
     x = torch.randn(1, 3, size, size, generator=torch.Generator().manual_seed(2))
-    for mode in ("attnlrp", "cp"):
-        duplicate, info = lrp_copy(net, attention=mode)
-        with torch.no_grad():
-            torch.testing.assert_close(duplicate(x), net(x), rtol=1e-5, atol=1e-5)
-        assert info["family"] == "torchvision Swin" and info["attention_layers"] == 4
+    copies_score_like_the_model(net, x, "torchvision Swin", 4)
     # Shifted windows, relative position bias and patch merging pass relevance without loss when the
     # attention weights are constants (CP-LRP) and no layer has a bias.
     result = run(loaded(net, size=size), x, 1, attention="cp", gamma_conv=0.0, gamma_linear=0.0, epsilon=0.0)
@@ -104,11 +98,7 @@ def test_swin_v2_copy_scores_like_the_model_and_cp_lrp_conserves(size):
     before = {k: v.clone() for k, v in net.state_dict().items()}
     with torch.no_grad():
         out_before = net(x)
-    for mode in ("attnlrp", "cp"):
-        duplicate, info = lrp_copy(net, attention=mode)
-        with torch.no_grad():
-            torch.testing.assert_close(duplicate(x), out_before, rtol=1e-5, atol=1e-5)
-        assert info["family"] == "torchvision Swin" and info["attention_layers"] == 4
+    for mode, info in copies_score_like_the_model(net, x, "torchvision Swin", 4).items():
         assert info["rules"]["features.1.0.attn"].startswith("AttnLRP" if mode == "attnlrp" else "CP-LRP")
         assert info["rules"]["features.1.0.norm1"].startswith("identity through the normalisation")
     # With the attention weights held constant (CP-LRP), the cosine normalisation, logit scale and
